@@ -1,0 +1,96 @@
+//! `batch/v1` CronJob spec. Its shape is checked here so a file holding
+//! CronJobs is validated like any other; scheduling belongs to the CronJob
+//! controller.
+
+use serde::{Deserialize, Serialize};
+
+use super::pod::TemplateMeta;
+use super::validate::{self, Check};
+use super::{FieldError, JobSpec};
+
+/// `spec` of a CronJob.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CronJobSpec {
+    /// A cron schedule such as `*/1 * * * *`.
+    #[serde(default)]
+    pub schedule: String,
+    /// An IANA time zone name; UTC when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// A run that cannot start within this many seconds of its time is missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starting_deadline_seconds: Option<i64>,
+    /// `Allow` (default), `Forbid` or `Replace`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency_policy: Option<ConcurrencyPolicy>,
+    /// No new runs while true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend: Option<bool>,
+    /// The Job each run creates.
+    #[serde(default)]
+    pub job_template: JobTemplateSpec,
+    /// Finished successful Jobs kept. Defaults to 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successful_jobs_history_limit: Option<i32>,
+    /// Finished failed Jobs kept. Defaults to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_jobs_history_limit: Option<i32>,
+}
+
+/// `concurrencyPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConcurrencyPolicy {
+    /// Runs may overlap.
+    Allow,
+    /// Skip a run while the previous one is active.
+    Forbid,
+    /// Stop the previous run and start the new one.
+    Replace,
+}
+
+/// `jobTemplate`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JobTemplateSpec {
+    /// Labels and annotations of the created Jobs.
+    #[serde(default)]
+    pub metadata: TemplateMeta,
+    /// The created Jobs' spec.
+    #[serde(default)]
+    pub spec: JobSpec,
+}
+
+impl CronJobSpec {
+    /// Fills defaults and checks the values.
+    pub fn normalize(&mut self, path: &str) -> Result<(), FieldError> {
+        let schedule = self.schedule.trim();
+        if schedule.is_empty() {
+            return Err(FieldError::new(
+                format!("{path}.schedule"),
+                "is required: a cron schedule such as \"*/1 * * * *\"",
+            ));
+        }
+        if schedule.starts_with("TZ=") || schedule.starts_with("CRON_TZ=") {
+            // Kubernetes' own wording for the same mistake.
+            return Err(FieldError::new(
+                format!("{path}.schedule"),
+                "cannot use TZ or CRON_TZ in schedule, use timeZone field instead",
+            ));
+        }
+        if let Some(secs) = self.starting_deadline_seconds {
+            validate::non_negative(secs).at(&format!("{path}.startingDeadlineSeconds"))?;
+        }
+        self.concurrency_policy.get_or_insert(ConcurrencyPolicy::Allow);
+        self.suspend.get_or_insert(false);
+        let ok = *self.successful_jobs_history_limit.get_or_insert(3);
+        validate::non_negative(ok.into()).at(&format!("{path}.successfulJobsHistoryLimit"))?;
+        let failed = *self.failed_jobs_history_limit.get_or_insert(1);
+        validate::non_negative(failed.into()).at(&format!("{path}.failedJobsHistoryLimit"))?;
+        validate::labels(
+            &self.job_template.metadata.labels,
+            &format!("{path}.jobTemplate.metadata.labels"),
+        )?;
+        self.job_template.spec.normalize(&format!("{path}.jobTemplate.spec"))
+    }
+}

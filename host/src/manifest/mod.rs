@@ -1,0 +1,149 @@
+//! Kubernetes manifests: the object types wasmjob accepts, their defaults and
+//! their validation.
+//!
+//! A file holds one or more YAML documents (`---`). Each is a `batch/v1` Job or
+//! CronJob or an `apps/v1` DaemonSet. Every problem is reported as one
+//! [`ManifestError`] naming the file, the document and the field path, in the
+//! form `jobs.yaml: document 2: spec.parallelism: must be >= 0, got -3`.
+//!
+//! Loading is pure: it reads YAML text and returns typed objects. Resolving
+//! `image` references to module bytes happens in [`crate::module`], because it
+//! touches the file system and the store.
+
+mod cronjob;
+mod daemonset;
+mod error;
+mod job;
+mod load;
+mod meta;
+mod pod;
+mod quantity;
+pub mod validate;
+
+pub use cronjob::{ConcurrencyPolicy, CronJobSpec, JobTemplateSpec};
+pub use daemonset::{DaemonSetSpec, LabelSelector, RollingUpdate, UpdateStrategy};
+pub use error::{FieldError, ManifestError};
+pub use job::{CompletionMode, JobSpec};
+pub use load::{Document, load_file, load_str};
+pub use meta::{ObjectMeta, OwnerReference};
+pub use pod::{
+    Container, EmptyDirVolume, EnvVar, HostPathVolume, PodSpec, PodTemplateSpec, ResourceList,
+    Resources, RestartPolicy, Volume, VolumeMount,
+};
+pub use quantity::parse_memory_quantity;
+
+use serde::{Deserialize, Serialize};
+
+/// The API version of Jobs and CronJobs.
+pub const BATCH_V1: &str = "batch/v1";
+/// The API version of DaemonSets.
+pub const APPS_V1: &str = "apps/v1";
+
+/// The kinds of object wasmjob stores and controls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Kind {
+    /// A `batch/v1` Job.
+    Job,
+    /// A `batch/v1` CronJob.
+    CronJob,
+    /// An `apps/v1` DaemonSet.
+    DaemonSet,
+}
+
+impl Kind {
+    /// The `kind` field's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Job => "Job",
+            Kind::CronJob => "CronJob",
+            Kind::DaemonSet => "DaemonSet",
+        }
+    }
+
+    /// The `apiVersion` the kind belongs to.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Kind::Job | Kind::CronJob => BATCH_V1,
+            Kind::DaemonSet => APPS_V1,
+        }
+    }
+
+    /// kubectl's `kind.group` spelling, as in `job.batch/pi created`.
+    pub fn qualified(self) -> &'static str {
+        match self {
+            Kind::Job => "job.batch",
+            Kind::CronJob => "cronjob.batch",
+            Kind::DaemonSet => "daemonset.apps",
+        }
+    }
+}
+
+/// One validated object from a manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Object {
+    /// A Job.
+    Job(Job),
+    /// A CronJob.
+    CronJob(CronJob),
+    /// A DaemonSet.
+    DaemonSet(DaemonSet),
+}
+
+impl Object {
+    /// The object's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::Job(_) => Kind::Job,
+            Object::CronJob(_) => Kind::CronJob,
+            Object::DaemonSet(_) => Kind::DaemonSet,
+        }
+    }
+
+    /// The object's metadata.
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Object::Job(o) => &o.metadata,
+            Object::CronJob(o) => &o.metadata,
+            Object::DaemonSet(o) => &o.metadata,
+        }
+    }
+
+    /// The pod template every instance of this object is made from.
+    pub fn template_mut(&mut self) -> &mut PodTemplateSpec {
+        match self {
+            Object::Job(o) => &mut o.spec.template,
+            Object::CronJob(o) => &mut o.spec.job_template.spec.template,
+            Object::DaemonSet(o) => &mut o.spec.template,
+        }
+    }
+}
+
+/// A `batch/v1` Job as applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Name, namespace, labels, annotations.
+    pub metadata: ObjectMeta,
+    /// What to run and how often.
+    pub spec: JobSpec,
+}
+
+/// A `batch/v1` CronJob as applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CronJob {
+    /// Name, namespace, labels, annotations.
+    pub metadata: ObjectMeta,
+    /// The schedule and the Job template.
+    pub spec: CronJobSpec,
+}
+
+/// An `apps/v1` DaemonSet as applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DaemonSet {
+    /// Name, namespace, labels, annotations.
+    pub metadata: ObjectMeta,
+    /// The per-node template.
+    pub spec: DaemonSetSpec,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,214 @@
+//! Manifest loading as a user meets it: each bad input and its one message.
+
+use std::path::Path;
+
+use super::*;
+
+const PI: &str = r#"
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: pi
+spec:
+  template:
+    spec:
+      containers:
+      - name: pi
+        image: pi.wasm
+        args: ["2000"]
+      restartPolicy: Never
+  backoffLimit: 4
+"#;
+
+fn load(text: &str) -> Result<Vec<Document>, ManifestError> {
+    load_str(text, "jobs.yaml", Path::new("."))
+}
+
+fn error(text: &str) -> String {
+    load(text).expect_err("manifest should be refused").to_string()
+}
+
+fn job(text: &str) -> Job {
+    match load(text).unwrap().remove(0).object {
+        Object::Job(job) => job,
+        other => panic!("not a Job: {other:?}"),
+    }
+}
+
+#[test]
+fn the_seed_pi_job_loads_with_kubernetes_defaults() {
+    let job = job(PI);
+    assert_eq!(job.metadata.name, "pi");
+    assert_eq!(job.metadata.namespace, "default");
+    assert_eq!(job.spec.completions(), Some(1));
+    assert_eq!(job.spec.parallelism(), 1);
+    assert_eq!(job.spec.backoff_limit(), 4);
+    assert_eq!(job.spec.restart_policy(), RestartPolicy::Never);
+    assert!(!job.spec.indexed());
+}
+
+#[test]
+fn parallelism_alone_leaves_completions_unset() {
+    let text = PI.replace("backoffLimit: 4", "parallelism: 2");
+    let job = job(&text);
+    assert_eq!(job.spec.completions(), None);
+    assert_eq!(job.spec.parallelism(), 2);
+    assert_eq!(job.spec.backoff_limit(), 6);
+}
+
+#[test]
+fn negative_counts_name_the_document_and_field() {
+    let text = format!("{PI}---\n{}", PI.replace("backoffLimit: 4", "parallelism: -3"));
+    assert_eq!(error(&text), "jobs.yaml: document 2: spec.parallelism: must be >= 0, got -3");
+}
+
+#[test]
+fn wrong_types_name_the_field() {
+    let err = error(&PI.replace("backoffLimit: 4", "completions: many"));
+    assert!(err.starts_with("jobs.yaml: document 1: spec.completions: invalid type"), "{err}");
+}
+
+#[test]
+fn unknown_fields_are_refused_with_their_path() {
+    let err = error(&PI.replace("args:", "argz:"));
+    assert!(
+        err.starts_with("jobs.yaml: document 1: spec.template.spec.containers[0].argz: unknown field"),
+        "{err}"
+    );
+}
+
+#[test]
+fn container_only_fields_say_why() {
+    let err = error(&PI.replace("args:", "imagePullPolicy: IfNotPresent\n        args:"));
+    assert!(
+        err.contains("containers[0].imagePullPolicy: only makes sense for containers"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unimplemented_kubernetes_fields_are_refused_not_ignored() {
+    let err = error(&PI.replace("backoffLimit: 4", "ttlSecondsAfterFinished: 10"));
+    assert!(err.contains("spec.ttlSecondsAfterFinished: is a Kubernetes field"), "{err}");
+}
+
+#[test]
+fn names_follow_dns_1123() {
+    let err = error(&PI.replace("name: pi\nspec", "name: Pi_Job\nspec"));
+    assert!(err.starts_with("jobs.yaml: document 1: metadata.name: invalid name"), "{err}");
+}
+
+#[test]
+fn jobs_refuse_restart_policy_always() {
+    let err = error(&PI.replace("restartPolicy: Never", "restartPolicy: Always"));
+    assert!(
+        err.contains("spec.template.spec.restartPolicy: unsupported value \"Always\": a Job needs Never or OnFailure"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_image_says_what_an_image_is() {
+    let err = error(&PI.replace("image: pi.wasm", "image: \"\""));
+    assert!(err.contains("containers[0].image: is required"), "{err}");
+}
+
+#[test]
+fn two_containers_are_refused() {
+    let err = error(&PI.replace(
+        "restartPolicy: Never",
+        "- name: b\n        image: b.wasm\n      restartPolicy: Never",
+    ));
+    assert!(err.contains("spec.template.spec.containers: has 2 containers"), "{err}");
+}
+
+#[test]
+fn memory_limits_are_kubernetes_quantities() {
+    let text = PI.replace(
+        "args: [\"2000\"]",
+        "resources:\n          limits:\n            memory: 16Mi",
+    );
+    assert_eq!(job(&text).spec.template.spec.containers[0].memory_limit(), Some(16 << 20));
+    let err = error(&text.replace("16Mi", "16MB"));
+    assert!(err.contains("resources.limits.memory: invalid quantity \"16MB\""), "{err}");
+}
+
+#[test]
+fn volume_mounts_must_name_a_volume() {
+    let text = PI.replace(
+        "args: [\"2000\"]",
+        "volumeMounts:\n        - name: data\n          mountPath: /data",
+    );
+    let err = error(&text);
+    assert!(err.contains("volumeMounts[0].name: no volume named \"data\""), "{err}");
+}
+
+#[test]
+fn unknown_kinds_and_api_versions_are_named() {
+    let err = error(&PI.replace("kind: Job", "kind: Pod"));
+    assert!(err.contains("document 1: kind: unknown kind \"Pod\""), "{err}");
+    let err = error(&PI.replace("batch/v1", "apps/v1"));
+    assert!(err.contains("apiVersion: Job is batch/v1, got \"apps/v1\""), "{err}");
+}
+
+#[test]
+fn yaml_syntax_errors_name_the_document() {
+    let err = error("apiVersion: batch/v1\nkind: [Job\n");
+    assert!(err.starts_with("jobs.yaml: document 1: not valid YAML"), "{err}");
+}
+
+#[test]
+fn an_empty_file_holds_no_objects() {
+    assert_eq!(
+        error("# nothing\n"),
+        "jobs.yaml: holds no objects: expected a Job, CronJob or DaemonSet"
+    );
+}
+
+#[test]
+fn the_seed_cronjob_loads_from_batch_v1beta1() {
+    let text = r#"
+apiVersion: batch/v1beta1
+kind: CronJob
+metadata:
+ name: hello
+spec:
+ schedule: "*/1 * * * *"
+ jobTemplate:
+   spec:
+     template:
+       spec:
+         containers:
+         - name: hello
+           image: hello.wasm
+         restartPolicy: OnFailure
+"#;
+    let docs = load(text).unwrap();
+    let Object::CronJob(cron) = &docs[0].object else { panic!() };
+    assert_eq!(cron.spec.successful_jobs_history_limit, Some(3));
+    assert_eq!(cron.spec.failed_jobs_history_limit, Some(1));
+    let err = error(&text.replace("\"*/1", "\"TZ=UTC */1"));
+    assert!(err.contains("use timeZone field instead"), "{err}");
+}
+
+#[test]
+fn daemonsets_need_restart_policy_always() {
+    let text = r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: node-monitor
+spec:
+  template:
+    metadata:
+      labels: {app: node-monitor}
+    spec:
+      containers:
+      - name: monitor
+        image: monitor.wasm
+      restartPolicy: Never
+"#;
+    let err = error(text);
+    assert!(err.contains("a DaemonSet needs Always"), "{err}");
+    assert!(load(&text.replace("      restartPolicy: Never\n", "")).is_ok());
+}
