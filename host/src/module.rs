@@ -1,0 +1,132 @@
+//! Module references: turning a container `image` into content-addressed
+//! module bytes.
+//!
+//! `image` is a `.wasm` or `.wat` path relative to the manifest, `file://PATH`,
+//! or `sha256:<hex>` naming a module already in the store. Text is converted to
+//! binary before hashing, so a digest always names the bytes that run.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// The `sha256:<hex>` digest of module bytes.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Where an `image` points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageRef {
+    /// A file to read now.
+    File(PathBuf),
+    /// A module already stored, by digest.
+    Digest(String),
+}
+
+/// Why an image cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    /// The file is missing or unreadable.
+    #[error("cannot read module {path}: {source}")]
+    Read {
+        /// The resolved path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// `.wat` text that does not parse.
+    #[error("{path} is not valid WebAssembly text: {message}")]
+    Wat {
+        /// The resolved path.
+        path: PathBuf,
+        /// The parser's message with line and column.
+        message: String,
+    },
+    /// A `sha256:` reference that is malformed.
+    #[error("invalid digest {0:?}: expected sha256: and 64 hex digits")]
+    BadDigest(String),
+    /// A scheme wasmjob does not fetch.
+    #[error(
+        "cannot fetch {0:?}: image must be a .wasm or .wat path relative to the manifest, \
+         file://PATH, or sha256:DIGEST of a stored module (registries are not supported)"
+    )]
+    Unsupported(String),
+}
+
+/// Parses `image`, resolving relative paths against `base_dir`.
+pub fn parse_image(image: &str, base_dir: &Path) -> Result<ImageRef, ModuleError> {
+    let image = image.trim();
+    if let Some(hex) = image.strip_prefix("sha256:") {
+        if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok(ImageRef::Digest(format!("sha256:{}", hex.to_ascii_lowercase())));
+        }
+        return Err(ModuleError::BadDigest(image.to_owned()));
+    }
+    if let Some(path) = image.strip_prefix("file://") {
+        return Ok(ImageRef::File(base_dir.join(path)));
+    }
+    if image.contains("://") || !(image.ends_with(".wasm") || image.ends_with(".wat")) {
+        return Err(ModuleError::Unsupported(image.to_owned()));
+    }
+    Ok(ImageRef::File(base_dir.join(image)))
+}
+
+/// Reads a module file; `.wat` text (by extension or content) becomes binary.
+pub fn read_module(path: &Path) -> Result<Vec<u8>, ModuleError> {
+    let bytes = std::fs::read(path).map_err(|source| ModuleError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if bytes.starts_with(b"\0asm") {
+        return Ok(bytes);
+    }
+    let is_text = path.extension().is_some_and(|e| e == "wat") || std::str::from_utf8(&bytes).is_ok();
+    if !is_text {
+        // Not text and not Wasm: let validation say what is wrong with it.
+        return Ok(bytes);
+    }
+    wat::parse_bytes(&bytes)
+        .map(|b| b.into_owned())
+        .map_err(|e| ModuleError::Wat {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_resolve_against_the_manifest() {
+        let base = Path::new("/m");
+        assert_eq!(parse_image("pi.wasm", base).unwrap(), ImageRef::File("/m/pi.wasm".into()));
+        assert_eq!(
+            parse_image("file:///abs/x.wat", base).unwrap(),
+            ImageRef::File("/abs/x.wat".into())
+        );
+        let hex = "a".repeat(64);
+        assert_eq!(
+            parse_image(&format!("sha256:{hex}"), base).unwrap(),
+            ImageRef::Digest(format!("sha256:{hex}"))
+        );
+    }
+
+    #[test]
+    fn container_images_are_refused_with_what_to_use() {
+        let err = parse_image("perl", Path::new(".")).unwrap_err().to_string();
+        assert!(err.contains("registries are not supported"), "{err}");
+        assert!(parse_image("sha256:12", Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn wat_text_becomes_binary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.wat");
+        std::fs::write(&path, "(module)").unwrap();
+        assert!(read_module(&path).unwrap().starts_with(b"\0asm"));
+        std::fs::write(&path, "(module").unwrap();
+        let err = read_module(&path).unwrap_err().to_string();
+        assert!(err.contains("not valid WebAssembly text"), "{err}");
+    }
+}

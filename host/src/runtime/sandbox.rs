@@ -1,0 +1,288 @@
+//! One instance's sandbox: exactly the declared argv, env, volumes and stdin,
+//! no network, capped memory and output, a wall-clock deadline.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::limits::{MemoryCap, MemoryLimitExceeded};
+use super::{CapturedOutput, DEFAULT_OUTPUT_LIMIT, Outcome, Prepared, RunReport, RuntimeError};
+
+/// Memory an instance may use when its manifest sets no limit. Kubernetes
+/// would let it take the node; on small edge machines that is how one bad
+/// module takes everything down, so wasmjob applies a default, as a
+/// LimitRange would.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 256 << 20;
+
+/// A directory of the host visible inside the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// The host directory.
+    pub host: PathBuf,
+    /// The absolute path the guest sees.
+    pub guest: String,
+    /// The guest may not write.
+    pub read_only: bool,
+}
+
+/// Everything one instance may see and use.
+#[derive(Debug, Clone)]
+pub struct SandboxSpec {
+    /// argv, argv\[0\] first.
+    pub argv: Vec<String>,
+    /// The whole environment.
+    pub env: Vec<(String, String)>,
+    /// Preopened directories.
+    pub mounts: Vec<Mount>,
+    /// stdin's bytes; empty when absent.
+    pub stdin: Vec<u8>,
+    /// The memory cap in bytes.
+    pub memory_limit: u64,
+    /// Wall-clock limit of the run.
+    pub deadline: Option<Duration>,
+    /// Output kept.
+    pub output_limit: usize,
+}
+
+impl SandboxSpec {
+    /// A sandbox with only argv and the defaults.
+    pub fn new(argv: Vec<String>) -> Self {
+        SandboxSpec {
+            argv,
+            env: Vec::new(),
+            mounts: Vec::new(),
+            stdin: Vec::new(),
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            deadline: None,
+            output_limit: DEFAULT_OUTPUT_LIMIT,
+        }
+    }
+}
+
+/// Store data of a WASI p1 core module.
+pub struct CoreState {
+    wasi: WasiP1Ctx,
+    cap: MemoryCap,
+}
+
+/// Store data of a WASI p2 component.
+pub struct ComponentState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    cap: MemoryCap,
+}
+
+impl WasiView for ComponentState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The linker for core modules: WASI preview 1.
+pub fn core_linker(engine: &Engine) -> Result<wasmtime::Linker<CoreState>, RuntimeError> {
+    let mut linker = wasmtime::Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut CoreState| &mut s.wasi)
+        .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+    Ok(linker)
+}
+
+/// The linker for components: WASI preview 2.
+pub fn component_linker(
+    engine: &Engine,
+) -> Result<wasmtime::component::Linker<ComponentState>, RuntimeError> {
+    let mut linker = wasmtime::component::Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+    Ok(linker)
+}
+
+fn wasi_builder(spec: &SandboxSpec, output: &CapturedOutput) -> Result<WasiCtxBuilder, String> {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .args(&spec.argv)
+        .envs(&spec.env)
+        .stdout(output.clone())
+        .stderr(output.clone())
+        .stdin(MemoryInputPipe::new(spec.stdin.clone()))
+        // No network: no sockets may connect or bind, and no name lookups.
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    for mount in &spec.mounts {
+        let perms = if mount.read_only {
+            FsPerms::ReadOnly
+        } else {
+            FsPerms::ReadWrite
+        };
+        builder
+            .preopened_dir(&mount.host, &mount.guest, perms)
+            .map_err(|e| format!("cannot mount {} at {}: {e:#}", mount.host.display(), mount.guest))?;
+    }
+    Ok(builder)
+}
+
+fn new_store<T>(engine: &Engine, data: T) -> Store<T> {
+    let mut store = Store::new(engine, data);
+    // Yield to the executor at every epoch tick: fairness between guests, and
+    // the point where a deadline or a stop takes effect.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+    store
+}
+
+/// Runs one instance to its end.
+pub async fn run(engine: &Engine, prepared: &Prepared, spec: SandboxSpec) -> RunReport {
+    let output = CapturedOutput::new(spec.output_limit);
+    let denied = Arc::new(AtomicBool::new(false));
+    let result = match wasi_builder(&spec, &output) {
+        Err(message) => Err(Ended::Start(message)),
+        Ok(mut builder) => {
+            let cap = MemoryCap::new(spec.memory_limit, denied.clone());
+            let run = async {
+                match prepared {
+                    Prepared::Core(pre) => {
+                        let state = CoreState { wasi: builder.build_p1(), cap };
+                        run_core(engine, pre, state).await
+                    }
+                    Prepared::Component(pre) => {
+                        let state = ComponentState {
+                            wasi: builder.build(),
+                            table: ResourceTable::new(),
+                            cap,
+                        };
+                        run_component(engine, pre, state).await
+                    }
+                }
+            };
+            match spec.deadline {
+                None => run.await,
+                Some(deadline) => tokio::time::timeout(deadline, run)
+                    .await
+                    .unwrap_or(Err(Ended::Deadline(deadline))),
+            }
+        }
+    };
+    let outcome = classify(result, denied.load(Ordering::SeqCst));
+    let (output, truncated) = output.finish();
+    RunReport {
+        outcome,
+        output,
+        truncated,
+    }
+}
+
+/// How a run ended before it is put in Kubernetes' terms.
+enum Ended {
+    /// Instantiation failed.
+    Start(String),
+    /// The guest returned or exited with this code.
+    Exit(i32),
+    /// The guest trapped, or a host call failed fatally.
+    Error(wasmtime::Error),
+    /// The deadline passed.
+    Deadline(Duration),
+}
+
+async fn run_core(
+    engine: &Engine,
+    pre: &wasmtime::InstancePre<CoreState>,
+    state: CoreState,
+) -> Result<(), Ended> {
+    let mut store = new_store(engine, state);
+    store.limiter(|s| &mut s.cap);
+    let instance = pre.instantiate_async(&mut store).await.map_err(instantiation)?;
+    let start = instance
+        .get_typed_func::<(), ()>(&mut store, "_start")
+        .map_err(|e| Ended::Start(format!("{e:#}")))?;
+    start.call_async(&mut store, ()).await.map_err(Ended::Error)
+}
+
+async fn run_component(
+    engine: &Engine,
+    pre: &wasmtime_wasi::p2::bindings::CommandPre<ComponentState>,
+    state: ComponentState,
+) -> Result<(), Ended> {
+    let mut store = new_store(engine, state);
+    store.limiter(|s| &mut s.cap);
+    let command = pre.instantiate_async(&mut store).await.map_err(instantiation)?;
+    match command.wasi_cli_run().call_run(&mut store).await {
+        Ok(Ok(())) => Ok(()),
+        // `exit(1)` and a `main` returning an error both arrive here.
+        Ok(Err(())) => Err(Ended::Exit(1)),
+        Err(e) => Err(Ended::Error(e)),
+    }
+}
+
+/// A memory limit hit while creating memories is an OOM kill like any other;
+/// anything else stopping instantiation is a start error.
+fn instantiation(e: wasmtime::Error) -> Ended {
+    if e.downcast_ref::<MemoryLimitExceeded>().is_some() {
+        Ended::Error(e)
+    } else {
+        Ended::Start(format!("cannot instantiate the module: {e:#}"))
+    }
+}
+
+fn classify(result: Result<(), Ended>, memory_denied: bool) -> Outcome {
+    let error = match result {
+        Ok(()) | Err(Ended::Exit(0)) => return Outcome::Succeeded,
+        Err(Ended::Exit(code)) => return Outcome::Failed { exit_code: code },
+        Err(Ended::Start(message)) => return Outcome::StartError { message },
+        Err(Ended::Deadline(d)) => {
+            return Outcome::DeadlineExceeded {
+                message: format!("stopped after the deadline of {}", humanize(d)),
+            };
+        }
+        Err(Ended::Error(e)) => e,
+    };
+    if let Some(exit) = error.downcast_ref::<I32Exit>() {
+        return match exit.0 {
+            0 => Outcome::Succeeded,
+            code => Outcome::Failed { exit_code: code },
+        };
+    }
+    if let Some(oom) = error.downcast_ref::<MemoryLimitExceeded>() {
+        return Outcome::OomKilled {
+            message: oom.to_string(),
+        };
+    }
+    if memory_denied {
+        // The limiter refused a growth and the guest died of it some other
+        // way (a host call that allocates guest memory, say).
+        return Outcome::OomKilled {
+            message: format!("memory limit exceeded: {error:#}"),
+        };
+    }
+    Outcome::Trapped {
+        message: trap_message(&error),
+    }
+}
+
+/// The trap text and where it happened, without wasmtime's multi-line frame
+/// dump noise: `wasm trap: wasm `unreachable` instruction executed (in main)`.
+fn trap_message(error: &wasmtime::Error) -> String {
+    let text = format!("{error:#}");
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn humanize(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}

@@ -1,0 +1,66 @@
+//! Versioned schema migrations, tracked in SQLite's `user_version`.
+//!
+//! Each entry upgrades the schema by one version inside one transaction. A
+//! database written by a newer wasmjob is refused rather than rewritten.
+
+/// The migrations in order; `MIGRATIONS[i]` takes version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: objects, instances, logs, events, modules.
+    r#"
+    CREATE TABLE modules (
+        digest      TEXT PRIMARY KEY,
+        component   INTEGER NOT NULL,
+        bytes       BLOB NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE objects (
+        uid         TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        namespace   TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        labels      TEXT NOT NULL,
+        manifest    TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        deleted_at  INTEGER
+    );
+    -- One live object per kind, namespace and name; deleted ones stay as history.
+    CREATE UNIQUE INDEX objects_live ON objects(kind, namespace, name) WHERE deleted_at IS NULL;
+    CREATE TABLE instances (
+        uid              TEXT PRIMARY KEY,
+        name             TEXT NOT NULL,
+        namespace        TEXT NOT NULL,
+        owner_uid        TEXT NOT NULL REFERENCES objects(uid),
+        completion_index INTEGER,
+        labels           TEXT NOT NULL,
+        phase            TEXT NOT NULL,
+        exit_code        INTEGER,
+        reason           TEXT,
+        message          TEXT,
+        node_name        TEXT NOT NULL,
+        restart_count    INTEGER NOT NULL DEFAULT 0,
+        created_at       INTEGER NOT NULL,
+        start_time       INTEGER,
+        finish_time      INTEGER
+    );
+    CREATE INDEX instances_owner ON instances(owner_uid);
+    CREATE INDEX instances_name ON instances(namespace, name);
+    -- One row per attempt: an instance restarted in place keeps every attempt's log.
+    CREATE TABLE logs (
+        instance_uid TEXT NOT NULL REFERENCES instances(uid),
+        attempt      INTEGER NOT NULL,
+        data         BLOB NOT NULL,
+        truncated    INTEGER NOT NULL,
+        PRIMARY KEY (instance_uid, attempt)
+    );
+    CREATE TABLE events (
+        id          INTEGER PRIMARY KEY,
+        object_uid  TEXT NOT NULL,
+        type        TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        message     TEXT NOT NULL,
+        time        INTEGER NOT NULL
+    );
+    CREATE INDEX events_object ON events(object_uid);
+    "#,
+];

@@ -1,0 +1,214 @@
+//! The history store: SQLite through rusqlite, in WAL mode, with versioned
+//! migrations. It holds objects (spec, status, labels), instances, every
+//! attempt's logs, events, and module bytes.
+//!
+//! Writes arrive as batches of [`Write`]s committed in one transaction, so a
+//! Job of ten thousand instances costs a few hundred commits, not ten thousand.
+//! `synchronous = NORMAL` in WAL mode survives a crash of the process without
+//! an fsync per commit; a power cut may lose the last commits, never corrupt.
+
+mod migrations;
+mod records;
+
+pub use records::{EventRecord, InstanceRecord, ObjectRecord, Phase, Write};
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::manifest::Kind;
+use crate::time::Micros;
+
+/// Why the store cannot do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("state database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer wasmjob.
+    #[error(
+        "state database {path} has schema version {found}, newer than this wasmjob knows \
+         ({known}); upgrade wasmjob or use another --state-dir. It was not modified."
+    )]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// The file's version.
+        found: i64,
+        /// The newest this binary knows.
+        known: i64,
+    },
+}
+
+/// An open store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn sql<T>(&self, result: rusqlite::Result<T>) -> Result<T, StoreError> {
+        result.map_err(|source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn configure(&mut self) -> Result<(), StoreError> {
+        let result = self.conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        );
+        self.sql(result)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let known = migrations::MIGRATIONS.len() as i64;
+        let found: i64 = {
+            let r = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0));
+            self.sql(r)?
+        };
+        if found > known {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found,
+                known,
+            });
+        }
+        for (version, sql) in migrations::MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let path = self.path.clone();
+            let wrap = |source| StoreError::Sqlite {
+                path: path.clone(),
+                source,
+            };
+            let tx = self.conn.transaction().map_err(wrap)?;
+            tx.execute_batch(sql).map_err(wrap)?;
+            tx.pragma_update(None, "user_version", version as i64 + 1)
+                .map_err(wrap)?;
+            tx.commit().map_err(wrap)?;
+        }
+        Ok(())
+    }
+
+    /// Stores module bytes under their digest (idempotent).
+    pub fn put_module(&self, digest: &str, component: bool, bytes: &[u8], now: Micros) -> Result<(), StoreError> {
+        let r = self.conn.execute(
+            "INSERT OR IGNORE INTO modules (digest, component, bytes, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![digest, component, bytes, now],
+        );
+        self.sql(r).map(drop)
+    }
+
+    /// The bytes of a stored module.
+    pub fn module(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let r = self
+            .conn
+            .query_row("SELECT bytes FROM modules WHERE digest = ?1", [digest], |r| r.get(0))
+            .optional();
+        self.sql(r)
+    }
+
+    /// Commits a batch of writes in one transaction.
+    pub fn commit(&mut self, writes: &[Write]) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let wrap = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        for write in writes {
+            records::apply(&tx, write).map_err(wrap)?;
+        }
+        tx.commit().map_err(wrap)
+    }
+
+    /// The live object of this kind and name, if any.
+    pub fn live_object(&self, kind: Kind, namespace: &str, name: &str) -> Result<Option<ObjectRecord>, StoreError> {
+        let r = self
+            .conn
+            .query_row(
+                &format!("{} WHERE kind = ?1 AND namespace = ?2 AND name = ?3 AND deleted_at IS NULL", records::OBJECT_SELECT),
+                params![kind.as_str(), namespace, name],
+                records::object_row,
+            )
+            .optional();
+        self.sql(r)
+    }
+
+    /// An object by uid, live or deleted.
+    pub fn object(&self, uid: &str) -> Result<Option<ObjectRecord>, StoreError> {
+        let r = self
+            .conn
+            .query_row(&format!("{} WHERE uid = ?1", records::OBJECT_SELECT), [uid], records::object_row)
+            .optional();
+        self.sql(r)
+    }
+
+    /// Every instance an object owns, oldest first.
+    pub fn instances_of(&self, owner_uid: &str) -> Result<Vec<InstanceRecord>, StoreError> {
+        let mut stmt = self.sql(self.conn.prepare_cached(&format!(
+            "{} WHERE owner_uid = ?1 ORDER BY created_at, name",
+            records::INSTANCE_SELECT
+        )))?;
+        let rows = stmt.query_map([owner_uid], records::instance_row);
+        self.sql(rows.and_then(|r| r.collect()))
+    }
+
+    /// Every attempt's log of an instance, oldest first: (attempt, bytes).
+    pub fn logs(&self, instance_uid: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
+        let mut stmt = self.sql(
+            self.conn
+                .prepare_cached("SELECT attempt, data FROM logs WHERE instance_uid = ?1 ORDER BY attempt"),
+        )?;
+        let rows = stmt.query_map([instance_uid], |r| Ok((r.get(0)?, r.get(1)?)));
+        self.sql(rows.and_then(|r| r.collect()))
+    }
+
+    /// Events of an object, oldest first.
+    pub fn events_of(&self, object_uid: &str) -> Result<Vec<EventRecord>, StoreError> {
+        let mut stmt = self.sql(self.conn.prepare_cached(
+            "SELECT object_uid, type, reason, message, time FROM events WHERE object_uid = ?1 ORDER BY id",
+        ))?;
+        let rows = stmt.query_map([object_uid], |r| {
+            Ok(EventRecord {
+                object_uid: r.get(0)?,
+                kind: r.get(1)?,
+                reason: r.get(2)?,
+                message: r.get(3)?,
+                time: r.get(4)?,
+            })
+        });
+        self.sql(rows.and_then(|r| r.collect()))
+    }
+
+    /// SQLite's own consistency check: `ok` when the file is sound.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        let r = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0));
+        self.sql(r)
+    }
+}

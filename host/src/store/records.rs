@@ -1,0 +1,293 @@
+//! The rows of the store and the writes that change them.
+
+use std::collections::BTreeMap;
+
+use rusqlite::types::Type;
+use rusqlite::{Row, Transaction, params};
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::Kind;
+use crate::time::Micros;
+
+/// A stored object: the applied manifest and its status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectRecord {
+    /// The object's uid.
+    pub uid: String,
+    /// Its kind.
+    pub kind: Kind,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
+    /// The normalized manifest (`metadata` and `spec`) as JSON.
+    pub manifest: serde_json::Value,
+    /// The status as JSON, in Kubernetes' shape.
+    pub status: serde_json::Value,
+    /// When it was created.
+    pub created_at: Micros,
+    /// When it was deleted, for history rows.
+    pub deleted_at: Option<Micros>,
+}
+
+/// An instance's lifecycle phase, as a Pod's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// Created, not yet running.
+    Pending,
+    /// Running now.
+    Running,
+    /// Ended with exit code 0.
+    Succeeded,
+    /// Ended any other way.
+    Failed,
+}
+
+impl Phase {
+    /// The stored and shown spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "Pending",
+            Phase::Running => "Running",
+            Phase::Succeeded => "Succeeded",
+            Phase::Failed => "Failed",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Phase> {
+        Some(match text {
+            "Pending" => Phase::Pending,
+            "Running" => Phase::Running,
+            "Succeeded" => Phase::Succeeded,
+            "Failed" => Phase::Failed,
+            _ => return None,
+        })
+    }
+
+    /// Whether the instance has ended.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Phase::Succeeded | Phase::Failed)
+    }
+}
+
+/// A stored instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceRecord {
+    /// The instance's uid.
+    pub uid: String,
+    /// Its generated name.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// The owning object's uid.
+    pub owner_uid: String,
+    /// For Indexed Jobs.
+    pub completion_index: Option<u32>,
+    /// Template labels plus the Job labels.
+    pub labels: BTreeMap<String, String>,
+    /// Where it is in its life.
+    pub phase: Phase,
+    /// The exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// The detail of the failure.
+    pub message: Option<String>,
+    /// The node it ran on.
+    pub node_name: String,
+    /// In-place restarts so far.
+    pub restart_count: u32,
+    /// When it was created.
+    pub created_at: Micros,
+    /// When it started running.
+    pub start_time: Option<Micros>,
+    /// When it ended.
+    pub finish_time: Option<Micros>,
+}
+
+/// An event about an object, for `describe`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    /// The object it is about.
+    pub object_uid: String,
+    /// `Normal` or `Warning`.
+    pub kind: String,
+    /// `SuccessfulCreate`, `Completed`, `BackoffLimitExceeded`, …
+    pub reason: String,
+    /// The sentence shown.
+    pub message: String,
+    /// When it happened.
+    pub time: Micros,
+}
+
+/// One change to the store.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// A new object; a live one of the same kind and name is moved to history.
+    ObjectCreated(ObjectRecord),
+    /// An object's new status.
+    ObjectStatus {
+        /// The object.
+        uid: String,
+        /// Its status JSON.
+        status: serde_json::Value,
+    },
+    /// A new instance, or a new state of an existing one (upsert by uid).
+    Instance(InstanceRecord),
+    /// One attempt's output.
+    Log {
+        /// The instance.
+        instance_uid: String,
+        /// The attempt, 0 first.
+        attempt: u32,
+        /// stdout and stderr interleaved.
+        data: Vec<u8>,
+        /// Whether output was dropped.
+        truncated: bool,
+    },
+    /// An event.
+    Event(EventRecord),
+}
+
+fn json_text<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("records serialize to JSON")
+}
+
+/// Carries out one write inside a transaction.
+pub fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
+    match write {
+        Write::ObjectCreated(o) => {
+            tx.execute(
+                "UPDATE objects SET deleted_at = ?4 WHERE kind = ?1 AND namespace = ?2 AND name = ?3 AND deleted_at IS NULL",
+                params![o.kind.as_str(), o.namespace, o.name, o.created_at],
+            )?;
+            tx.prepare_cached(
+                "INSERT INTO objects (uid, kind, namespace, name, labels, manifest, status, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                o.uid,
+                o.kind.as_str(),
+                o.namespace,
+                o.name,
+                json_text(&o.labels),
+                json_text(&o.manifest),
+                json_text(&o.status),
+                o.created_at
+            ])?;
+        }
+        Write::ObjectStatus { uid, status } => {
+            tx.prepare_cached("UPDATE objects SET status = ?2 WHERE uid = ?1")?
+                .execute(params![uid, json_text(status)])?;
+        }
+        Write::Instance(i) => {
+            tx.prepare_cached(
+                "INSERT INTO instances (uid, name, namespace, owner_uid, completion_index, labels, phase,
+                    exit_code, reason, message, node_name, restart_count, created_at, start_time, finish_time)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                 ON CONFLICT(uid) DO UPDATE SET phase = excluded.phase, exit_code = excluded.exit_code,
+                    reason = excluded.reason, message = excluded.message, node_name = excluded.node_name,
+                    restart_count = excluded.restart_count, start_time = excluded.start_time,
+                    finish_time = excluded.finish_time",
+            )?
+            .execute(params![
+                i.uid,
+                i.name,
+                i.namespace,
+                i.owner_uid,
+                i.completion_index,
+                json_text(&i.labels),
+                i.phase.as_str(),
+                i.exit_code,
+                i.reason,
+                i.message,
+                i.node_name,
+                i.restart_count,
+                i.created_at,
+                i.start_time,
+                i.finish_time
+            ])?;
+        }
+        Write::Log {
+            instance_uid,
+            attempt,
+            data,
+            truncated,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO logs (instance_uid, attempt, data, truncated) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![instance_uid, attempt, data, truncated])?;
+        }
+        Write::Event(e) => {
+            tx.prepare_cached(
+                "INSERT INTO events (object_uid, type, reason, message, time) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![e.object_uid, e.kind, e.reason, e.message, e.time])?;
+        }
+    }
+    Ok(())
+}
+
+fn json_column<T: for<'de> Deserialize<'de>>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    serde_json::from_str(&text).map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
+}
+
+fn bad_column(idx: usize, what: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, what.to_owned().into())
+}
+
+/// The columns [`object_row`] reads.
+pub const OBJECT_SELECT: &str =
+    "SELECT uid, kind, namespace, name, labels, manifest, status, created_at, deleted_at FROM objects";
+
+/// Reads an [`ObjectRecord`] selected with [`OBJECT_SELECT`].
+pub fn object_row(row: &Row<'_>) -> rusqlite::Result<ObjectRecord> {
+    let kind: String = row.get(1)?;
+    let kind = match kind.as_str() {
+        "Job" => Kind::Job,
+        "CronJob" => Kind::CronJob,
+        "DaemonSet" => Kind::DaemonSet,
+        _ => return Err(bad_column(1, "unknown kind")),
+    };
+    Ok(ObjectRecord {
+        uid: row.get(0)?,
+        kind,
+        namespace: row.get(2)?,
+        name: row.get(3)?,
+        labels: json_column(row, 4)?,
+        manifest: json_column(row, 5)?,
+        status: json_column(row, 6)?,
+        created_at: row.get(7)?,
+        deleted_at: row.get(8)?,
+    })
+}
+
+/// The columns [`instance_row`] reads.
+pub const INSTANCE_SELECT: &str = "SELECT uid, name, namespace, owner_uid, completion_index, labels, phase,
+    exit_code, reason, message, node_name, restart_count, created_at, start_time, finish_time FROM instances";
+
+/// Reads an [`InstanceRecord`] selected with [`INSTANCE_SELECT`].
+pub fn instance_row(row: &Row<'_>) -> rusqlite::Result<InstanceRecord> {
+    let phase: String = row.get(6)?;
+    Ok(InstanceRecord {
+        uid: row.get(0)?,
+        name: row.get(1)?,
+        namespace: row.get(2)?,
+        owner_uid: row.get(3)?,
+        completion_index: row.get(4)?,
+        labels: json_column(row, 5)?,
+        phase: Phase::parse(&phase).ok_or_else(|| bad_column(6, "unknown phase"))?,
+        exit_code: row.get(7)?,
+        reason: row.get(8)?,
+        message: row.get(9)?,
+        node_name: row.get(10)?,
+        restart_count: row.get(11)?,
+        created_at: row.get(12)?,
+        start_time: row.get(13)?,
+        finish_time: row.get(14)?,
+    })
+}

@@ -1,0 +1,59 @@
+//! Timestamps: microseconds since the Unix epoch inside, RFC 3339 UTC with
+//! microseconds outside (`2026-11-22T10:00:00.123456Z`), because instances
+//! last microseconds to milliseconds and whole seconds would hide what
+//! happened. Durations and ages are shown the way kubectl shows them.
+
+/// Microseconds since the Unix epoch.
+pub type Micros = i64;
+
+/// The current time.
+pub fn now() -> Micros {
+    jiff::Timestamp::now().as_microsecond()
+}
+
+/// RFC 3339 UTC with six fractional digits.
+pub fn rfc3339(micros: Micros) -> String {
+    let ts = jiff::Timestamp::from_microsecond(micros).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    format!(
+        "{}.{:06}Z",
+        ts.strftime("%Y-%m-%dT%H:%M:%S"),
+        micros.rem_euclid(1_000_000)
+    )
+}
+
+/// A duration as kubectl prints ages and durations (`12ms`, `4s`, `3m20s`,
+/// `5h`, `2d`), with milliseconds below a second because Wasm jobs are fast.
+pub fn human_duration(micros: Micros) -> String {
+    let micros = micros.max(0);
+    let secs = micros / 1_000_000;
+    match secs {
+        0 if micros < 1_000 => format!("{micros}µs"),
+        0 => format!("{}ms", micros / 1_000),
+        s if s < 120 => format!("{s}s"),
+        s if s < 600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 3 * 3600 => format!("{}m", s / 60),
+        s if s < 48 * 3600 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_keep_microseconds() {
+        assert_eq!(rfc3339(1_795_000_000_123_456), "2026-11-18T11:06:40.123456Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn durations_read_like_kubectl() {
+        assert_eq!(human_duration(250), "250µs");
+        assert_eq!(human_duration(12_000), "12ms");
+        assert_eq!(human_duration(4_000_000), "4s");
+        assert_eq!(human_duration(200_000_000), "3m20s");
+        assert_eq!(human_duration(3_600_000_000 * 5), "5h");
+        assert_eq!(human_duration(86_400_000_000 * 2), "2d");
+    }
+}
