@@ -1,8 +1,21 @@
 //! wasmjob: Kubernetes-style Jobs, CronJobs and DaemonSets that run as
-//! sandboxed WebAssembly instances.
+//! sandboxed WebAssembly instances instead of containers.
+//!
+//! Data flows one way: a [`manifest`] is loaded and validated, [`apply`]
+//! resolves its module into the [`store`], a [`controller`] decides what should
+//! run, the [`executor`] runs instances in the [`runtime`]'s sandbox, and the
+//! results and logs go back into the store. [`runner`] drives that loop for
+//! `wasmjob run`; [`cli`] is the command line on top.
+
+pub mod apply;
+pub mod cli;
 pub mod controller;
+pub mod executor;
+pub mod ids;
 pub mod manifest;
-pub mod runtime;
 pub mod module;
+pub mod resource;
+pub mod runner;
+pub mod runtime;
 pub mod store;
 pub mod time;

@@ -1,1 +1,20 @@
-fn main() {}
+//! The `wasmjob` binary: parses the command line, runs it, and maps the error
+//! to an exit code (0 success, 1 failure, 2 bad input or usage).
+
+use clap::Parser;
+use wasmjob::cli::{Cli, execute};
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if let Err(error) = execute(cli) {
+        eprintln!("error: {error}");
+        std::process::exit(error.exit_code());
+    }
+}

@@ -1,0 +1,108 @@
+//! Turning loaded manifests into objects ready to store: each module read,
+//! validated by compiling and linking it, and replaced by its digest; relative
+//! host paths made absolute. Nothing is written until every document passed.
+
+use std::path::Path;
+
+use crate::manifest::{Document, FieldError, ManifestError, Object};
+use crate::module::{self, ImageRef};
+use crate::runtime::{Runtime, is_component};
+use crate::store::{Store, StoreError};
+
+/// A module an object needs stored.
+#[derive(Debug, Clone)]
+pub struct ModuleBlob {
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// The module bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// An object whose image is a digest and whose paths are absolute.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// Where it came from, for error messages.
+    pub document: Document,
+    /// The module it runs.
+    pub module: ModuleBlob,
+}
+
+/// Why applying failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A document is wrong; nothing was stored.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+const IMAGE_PATH: &str = "spec.template.spec.containers[0].image";
+
+fn image_path(object: &Object) -> String {
+    match object {
+        Object::CronJob(_) => "spec.jobTemplate.spec.template.spec.containers[0].image".to_owned(),
+        _ => IMAGE_PATH.to_owned(),
+    }
+}
+
+/// Resolves every document's module and paths, checking each module with the
+/// runtime. The store is only read (for `sha256:` images).
+pub fn resolve(docs: Vec<Document>, runtime: &Runtime, store: &Store) -> Result<Vec<Resolved>, ApplyError> {
+    docs.into_iter().map(|doc| resolve_one(doc, runtime, store)).collect()
+}
+
+fn resolve_one(mut doc: Document, runtime: &Runtime, store: &Store) -> Result<Resolved, ApplyError> {
+    let at = image_path(&doc.object);
+    let base = doc.base_dir.clone();
+    let template = doc.object.template_mut();
+    let image = template.spec.containers[0].image.clone();
+    let fail = |message: String| FieldError::new(at.clone(), message);
+    let bytes = match module::parse_image(&image, &base).map_err(|e| fail(e.to_string())) {
+        Err(e) => return Err(doc.error(e).into()),
+        Ok(ImageRef::File(path)) => match module::read_module(&path) {
+            Ok(bytes) => bytes,
+            Err(e) => return Err(doc.error(fail(e.to_string())).into()),
+        },
+        Ok(ImageRef::Digest(digest)) => match store.module(&digest)? {
+            Some(bytes) => bytes,
+            None => {
+                let message = format!("no stored module has digest {digest}: apply it from a file first");
+                return Err(doc.error(fail(message)).into());
+            }
+        },
+    };
+    let digest = module::digest(&bytes);
+    if let Err(e) = runtime.prepare(&digest, &bytes) {
+        return Err(doc.error(fail(format!("{image}: {e}"))).into());
+    }
+    template.spec.containers[0].image = digest.clone();
+    for volume in &mut template.spec.volumes {
+        if let Some(host) = &mut volume.host_path {
+            host.path = absolute(&base, &host.path);
+        }
+    }
+    Ok(Resolved {
+        document: doc,
+        module: ModuleBlob { digest, bytes },
+    })
+}
+
+fn absolute(base: &Path, path: &str) -> String {
+    let joined = base.join(path);
+    let joined = if joined.is_absolute() {
+        joined
+    } else {
+        std::env::current_dir().map(|d| d.join(&joined)).unwrap_or(joined)
+    };
+    std::path::absolute(&joined).unwrap_or(joined).display().to_string()
+}
+
+/// Stores the modules of resolved objects (content-addressed, idempotent).
+pub fn store_modules(store: &Store, resolved: &[Resolved], now: i64) -> Result<(), StoreError> {
+    for r in resolved {
+        store.put_module(&r.module.digest, is_component(&r.module.bytes), &r.module.bytes, now)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! `wasmjob run -f FILE`: every Job in the files, in this process, to the end.
+
+use std::io::{IsTerminal, Write as _};
+use std::path::Path;
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::table;
+use super::{CliError, OutputFormat, RunArgs};
+use crate::apply;
+use crate::manifest::{self, Object, parse_memory_quantity};
+use crate::resource::{self, JobStatus};
+use crate::runner::{JobRun, Observer, Runner, RunnerConfig};
+use crate::runtime::{Runtime, RuntimeConfig};
+use crate::store::{InstanceRecord, Store};
+use crate::time::{self, human_duration};
+
+/// The database file inside the state directory.
+pub const DATABASE_FILE: &str = "wasmjob.db";
+
+pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
+    let output_limit = parse_memory_quantity(&args.max_log_size)
+        .map_err(|e| CliError::BadInput(format!("--max-log-size: {e}")))? as usize;
+    let mut docs = Vec::new();
+    for file in &args.files {
+        docs.extend(manifest::load_file(file).map_err(|e| CliError::BadInput(e.to_string()))?);
+    }
+    for doc in &docs {
+        if !matches!(doc.object, Object::Job(_)) {
+            let what = doc.object.kind().as_str();
+            let name = &doc.object.metadata().name;
+            return Err(CliError::BadInput(format!(
+                "{}: document {}: {what} {name:?}: `wasmjob run` runs Jobs only; \
+                 CronJobs and DaemonSets need a long-running node",
+                doc.file, doc.index
+            )));
+        }
+    }
+
+    let parallelism: u32 = docs
+        .iter()
+        .map(|d| match &d.object {
+            Object::Job(job) => job.spec.parallelism().max(1),
+            _ => 0,
+        })
+        .sum();
+    let runtime = Arc::new(
+        Runtime::new(RuntimeConfig {
+            cache_dir: Some(state_dir.join("cache")),
+            max_instances: parallelism.clamp(4, 1000),
+        })
+        .map_err(|e| CliError::Other(e.into()))?,
+    );
+    let store = Store::open(&state_dir.join(DATABASE_FILE)).map_err(|e| CliError::Other(e.into()))?;
+    let resolved = apply::resolve(docs, &runtime, &store).map_err(|e| match e {
+        apply::ApplyError::Manifest(m) => CliError::BadInput(m.to_string()),
+        apply::ApplyError::Store(s) => CliError::Other(s.into()),
+    })?;
+
+    let now = time::now();
+    apply::store_modules(&store, &resolved, now).map_err(|e| CliError::Other(e.into()))?;
+    let mut jobs = Vec::new();
+    let mut expected = 0u64;
+    for r in &resolved {
+        if let Object::Job(job) = &r.document.object {
+            let prepared = runtime
+                .prepare(&r.module.digest, &r.module.bytes)
+                .map_err(|e| CliError::Other(e.into()))?;
+            expected += u64::from(job.spec.completions().unwrap_or(job.spec.parallelism()));
+            jobs.push(JobRun::new(job.clone(), prepared, now));
+        }
+    }
+    let several = expected > 1 || jobs.len() > 1;
+
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("wasmjob-exec")
+        .build()
+        .map_err(|e| CliError::Other(e.into()))?;
+    let node_name = args.node_name.clone().unwrap_or_else(super::host_name);
+    let mut runner = Runner::new(
+        store,
+        runtime,
+        tokio.handle().clone(),
+        RunnerConfig { node_name, output_limit },
+    );
+    runner.add(jobs).map_err(|e| CliError::Other(e.into()))?;
+
+    let structured = args.output.is_some();
+    let mut console = Console::new(expected, several, args.quiet || structured);
+    let uids = runner.run(&mut console).map_err(|e| CliError::Other(e.into()))?;
+    console.progress.finish_and_clear();
+
+    let store = runner.store();
+    let mut summaries = Vec::new();
+    let mut items = Vec::new();
+    let mut instances = Vec::new();
+    for uid in &uids {
+        let record = store
+            .object(uid)
+            .map_err(|e| CliError::Other(e.into()))?
+            .expect("a Job just run is stored");
+        let status: JobStatus = serde_json::from_value(record.status.clone()).unwrap_or_default();
+        let owned = store.instances_of(uid).map_err(|e| CliError::Other(e.into()))?;
+        instances.extend(owned.iter().map(|i| resource::instance_json(i, &record)));
+        items.push(resource::object_json(&record));
+        summaries.push((record, status));
+    }
+    drop(tokio);
+
+    let mut stdout = std::io::stdout().lock();
+    match args.output {
+        Some(OutputFormat::Json) => {
+            items.extend(instances);
+            let text = serde_json::to_string_pretty(&resource::list_json(items)).expect("JSON");
+            let _ = writeln!(stdout, "{text}");
+        }
+        Some(OutputFormat::Yaml) => {
+            items.extend(instances);
+            let text = serde_yaml_ng::to_string(&resource::list_json(items)).expect("YAML");
+            let _ = write!(stdout, "{text}");
+        }
+        None => {
+            let rows: Vec<Vec<String>> = summaries.iter().map(|(r, s)| summary_row(r, s)).collect();
+            let _ = write!(stdout, "{}", table::render(&["NAME", "STATUS", "COMPLETIONS", "DURATION"], &rows));
+        }
+    }
+    let failed: Vec<&str> = summaries
+        .iter()
+        .filter(|(_, s)| s.phase() == "Failed")
+        .map(|(r, _)| r.name.as_str())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Failed(format!("Job failed: {}", failed.join(", "))))
+    }
+}
+
+fn summary_row(record: &crate::store::ObjectRecord, status: &JobStatus) -> Vec<String> {
+    let completions = match record.manifest["spec"]["completions"].as_u64() {
+        Some(n) => format!("{}/{n}", status.succeeded),
+        None => format!("{}/1 of {}", status.succeeded, record.manifest["spec"]["parallelism"]),
+    };
+    let duration = match (&status.start_time, status.conditions.last()) {
+        (Some(start), Some(end)) => micros_between(start, &end.last_transition_time)
+            .map(human_duration)
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    vec![record.name.clone(), status.phase().to_owned(), completions, duration]
+}
+
+fn micros_between(start: &str, end: &str) -> Option<i64> {
+    let start: jiff::Timestamp = start.parse().ok()?;
+    let end: jiff::Timestamp = end.parse().ok()?;
+    Some(end.as_microsecond() - start.as_microsecond())
+}
+
+/// Progress and output on the terminal while a run goes on.
+struct Console {
+    progress: ProgressBar,
+    tty: bool,
+    several: bool,
+    quiet: bool,
+}
+
+impl Console {
+    fn new(expected: u64, several: bool, quiet: bool) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        let progress = if tty {
+            let bar = ProgressBar::new(expected);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {bar:30} {pos}/{len} instances  {elapsed}  {msg}")
+                    .expect("valid template"),
+            );
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        Console {
+            progress,
+            tty,
+            several,
+            quiet,
+        }
+    }
+}
+
+impl Observer for Console {
+    fn instance_ended(&mut self, _job: &str, instance: &InstanceRecord, attempt: u32, output: &[u8]) {
+        let took = match (instance.start_time, instance.finish_time) {
+            (Some(s), Some(f)) => human_duration(f - s),
+            _ => String::new(),
+        };
+        let mut line = format!("{} {}", instance.name, instance.phase.as_str());
+        if let Some(reason) = &instance.reason {
+            line.push_str(&format!(" ({reason})"));
+        }
+        if attempt > 0 {
+            line.push_str(&format!(" attempt {}", attempt + 1));
+        }
+        line.push_str(&format!(" in {took}"));
+        if let Some(message) = instance.message.as_deref().filter(|_| !instance.phase.eq(&crate::store::Phase::Succeeded)) {
+            line.push_str(&format!(": {message}"));
+        }
+        if instance.phase == crate::store::Phase::Succeeded {
+            self.progress.inc(1);
+        }
+        if !self.quiet && !output.is_empty() {
+            let text = String::from_utf8_lossy(output);
+            let mut block = String::new();
+            for l in text.lines() {
+                if self.several {
+                    block.push_str(&format!("[{}] ", instance.name));
+                }
+                block.push_str(l);
+                block.push('\n');
+            }
+            self.progress.suspend(|| {
+                let _ = std::io::stdout().lock().write_all(block.as_bytes());
+            });
+        }
+        if self.tty {
+            self.progress.set_message(line);
+        } else if !self.quiet || instance.phase != crate::store::Phase::Succeeded {
+            eprintln!("{line}");
+        }
+    }
+
+    fn job_ended(&mut self, job: &str, status: &JobStatus) {
+        let line = match status.conditions.last() {
+            Some(c) if c.kind == "Failed" => format!("job.batch/{job} Failed: {} ({})", c.message, c.reason),
+            _ => format!("job.batch/{job} {}", status.phase()),
+        };
+        self.progress.suspend(|| eprintln!("{line}"));
+    }
+}

@@ -1,0 +1,187 @@
+//! The executor: runs instances on this node. It turns an instance of a
+//! template into a sandbox (argv, env, volumes, limits), runs it on the async
+//! runtime, and reports how it ended. It decides nothing; controllers do.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use tokio::task::AbortHandle;
+
+use crate::manifest::PodSpec;
+use crate::runtime::{Mount, Outcome, Prepared, RunReport, Runtime, SandboxSpec};
+use crate::time::{self, Micros};
+
+/// Who an instance is, for the variables injected into its environment.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The owning Job's name.
+    pub job_name: String,
+    /// The instance's name (also `HOSTNAME`).
+    pub instance_name: String,
+    /// Indexed Jobs.
+    pub completion_index: Option<u32>,
+    /// This node.
+    pub node_name: String,
+}
+
+/// One instance to run.
+pub struct Launch {
+    /// Returned with the result.
+    pub instance_uid: String,
+    /// 0 for the first run, +1 per in-place restart.
+    pub attempt: u32,
+    /// The compiled, linked module.
+    pub prepared: Arc<Prepared>,
+    /// The sandbox.
+    pub sandbox: SandboxSpec,
+    /// Scratch directories (`emptyDir`) removed when the run ends.
+    pub scratch: Vec<tempfile::TempDir>,
+}
+
+/// How one run ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// The instance.
+    pub instance_uid: String,
+    /// Which attempt.
+    pub attempt: u32,
+    /// When the run started.
+    pub started: Micros,
+    /// When it ended.
+    pub finished: Micros,
+    /// Outcome and output.
+    pub report: RunReport,
+}
+
+/// Builds the sandbox of one instance of `pod`.
+pub fn sandbox(pod: &PodSpec, who: &Identity, output_limit: usize) -> Result<(SandboxSpec, Vec<tempfile::TempDir>), String> {
+    let container = &pod.containers[0];
+    let mut argv = if container.command.is_empty() {
+        vec![container.name.clone()]
+    } else {
+        container.command.clone()
+    };
+    argv.extend(container.args.iter().cloned());
+
+    let mut env = vec![
+        ("JOB_NAME".to_owned(), who.job_name.clone()),
+        ("HOSTNAME".to_owned(), who.instance_name.clone()),
+        ("INSTANCE_NAME".to_owned(), who.instance_name.clone()),
+        ("NODE_NAME".to_owned(), who.node_name.clone()),
+    ];
+    if let Some(index) = who.completion_index {
+        env.push(("JOB_COMPLETION_INDEX".to_owned(), index.to_string()));
+    }
+    for var in &container.env {
+        // A declared variable overrides an injected one of the same name.
+        env.retain(|(k, _)| k != &var.name);
+        env.push((var.name.clone(), var.value.clone()));
+    }
+
+    let mut mounts = Vec::new();
+    let mut scratch = Vec::new();
+    for mount in &container.volume_mounts {
+        let volume = pod
+            .volumes
+            .iter()
+            .find(|v| v.name == mount.name)
+            .ok_or_else(|| format!("volume {:?} is not defined", mount.name))?;
+        let host = if let Some(host) = &volume.host_path {
+            let path = PathBuf::from(&host.path);
+            if host.kind.as_deref() == Some("DirectoryOrCreate") {
+                std::fs::create_dir_all(&path)
+                    .map_err(|e| format!("cannot create hostPath {}: {e}", path.display()))?;
+            }
+            if !path.is_dir() {
+                return Err(format!("hostPath {} is not a directory on this node", path.display()));
+            }
+            path
+        } else {
+            let dir = tempfile::Builder::new()
+                .prefix("wasmjob-emptydir-")
+                .tempdir()
+                .map_err(|e| format!("cannot create emptyDir {:?}: {e}", mount.name))?;
+            let path = dir.path().to_path_buf();
+            scratch.push(dir);
+            path
+        };
+        mounts.push(Mount {
+            host,
+            guest: mount.mount_path.clone(),
+            read_only: mount.read_only,
+        });
+    }
+
+    let mut spec = SandboxSpec::new(argv);
+    spec.env = env;
+    spec.mounts = mounts;
+    if let Some(limit) = container.memory_limit() {
+        spec.memory_limit = limit;
+    }
+    spec.deadline = pod
+        .active_deadline_seconds
+        .map(|s| Duration::from_secs(s.max(0) as u64));
+    spec.output_limit = output_limit;
+    Ok((spec, scratch))
+}
+
+/// Runs instances on a tokio runtime and sends each [`Finished`] to one channel.
+pub struct Executor {
+    runtime: Arc<Runtime>,
+    handle: tokio::runtime::Handle,
+    results: Sender<Finished>,
+}
+
+impl Executor {
+    /// An executor whose results go to `results`.
+    pub fn new(runtime: Arc<Runtime>, handle: tokio::runtime::Handle, results: Sender<Finished>) -> Self {
+        Executor {
+            runtime,
+            handle,
+            results,
+        }
+    }
+
+    /// Starts a run; the handle stops it (and no result is sent).
+    pub fn launch(&self, launch: Launch) -> AbortHandle {
+        let runtime = self.runtime.clone();
+        let results = self.results.clone();
+        let task = self.handle.spawn(async move {
+            let started = time::now();
+            let report = runtime.run(&launch.prepared, launch.sandbox).await;
+            drop(launch.scratch);
+            // The receiver only goes away when the runner is shutting down.
+            let _ = results.send(Finished {
+                instance_uid: launch.instance_uid,
+                attempt: launch.attempt,
+                started,
+                finished: time::now(),
+                report,
+            });
+        });
+        task.abort_handle()
+    }
+
+    /// Reports an attempt that could not even start, through the same channel
+    /// as every other end, so the runner treats it uniformly.
+    pub fn report_unstarted(&self, instance_uid: String, attempt: u32, outcome: Outcome) -> AbortHandle {
+        let results = self.results.clone();
+        let task = self.handle.spawn(async move {
+            let now = time::now();
+            let _ = results.send(Finished {
+                instance_uid,
+                attempt,
+                started: now,
+                finished: now,
+                report: RunReport {
+                    outcome,
+                    output: Vec::new(),
+                    truncated: false,
+                },
+            });
+        });
+        task.abort_handle()
+    }
+}

@@ -1,0 +1,388 @@
+//! The in-process runner behind `wasmjob run`: applies Jobs to the store, then
+//! loops — ask the Job controller, carry out its decision, wait for instances
+//! to end, record them — until every Job has finished.
+//!
+//! All store writes happen on this one thread, in one transaction per wake-up:
+//! every instance that ended since the last wake-up is recorded together.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::task::AbortHandle;
+
+use crate::controller::job::{self, Decision, FailureReason, Observed};
+use crate::executor::{self, Executor, Finished, Identity, Launch};
+use crate::ids;
+use crate::manifest::{Job, RestartPolicy};
+use crate::resource::{Condition, JobStatus};
+use crate::runtime::{Outcome, Prepared, Runtime};
+use crate::store::{EventRecord, InstanceRecord, ObjectRecord, Phase, Store, StoreError, Write};
+use crate::time::{self, Micros, rfc3339};
+
+/// What the runner tells its caller as it goes.
+pub trait Observer {
+    /// An instance run ended (an attempt, when restarted in place).
+    fn instance_ended(&mut self, job: &str, instance: &InstanceRecord, attempt: u32, output: &[u8]);
+    /// A Job finished.
+    fn job_ended(&mut self, job: &str, status: &JobStatus);
+}
+
+/// Settings of a run.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// This node's name.
+    pub node_name: String,
+    /// Output kept per instance.
+    pub output_limit: usize,
+}
+
+struct LiveInstance {
+    record: InstanceRecord,
+    attempt: u32,
+    abort: AbortHandle,
+}
+
+/// One Job being run.
+pub struct JobRun {
+    record: ObjectRecord,
+    job: Job,
+    prepared: Arc<Prepared>,
+    observed: Observed,
+    status: JobStatus,
+    live: HashMap<String, LiveInstance>,
+    finished: bool,
+}
+
+impl JobRun {
+    /// A Job to run, already resolved (image is a digest) and compiled.
+    pub fn new(job: Job, prepared: Arc<Prepared>, now: Micros) -> Self {
+        let manifest = json!({ "metadata": job.metadata, "spec": job.spec });
+        let record = ObjectRecord {
+            uid: ids::uid(),
+            kind: crate::manifest::Kind::Job,
+            namespace: job.metadata.namespace.clone(),
+            name: job.metadata.name.clone(),
+            labels: job.metadata.labels.clone(),
+            manifest,
+            status: json!(JobStatus::default()),
+            created_at: now,
+            deleted_at: None,
+        };
+        JobRun {
+            record,
+            job,
+            prepared,
+            observed: Observed::default(),
+            status: JobStatus::default(),
+            live: HashMap::new(),
+            finished: false,
+        }
+    }
+
+    /// The stored object's uid.
+    pub fn uid(&self) -> &str {
+        &self.record.uid
+    }
+}
+
+/// Runs Jobs to their end.
+pub struct Runner {
+    store: Store,
+    executor: Executor,
+    results: Receiver<Finished>,
+    config: RunnerConfig,
+    jobs: Vec<JobRun>,
+}
+
+impl Runner {
+    /// A runner that records into `store` and runs on `handle`.
+    pub fn new(store: Store, runtime: Arc<Runtime>, handle: tokio::runtime::Handle, config: RunnerConfig) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        Runner {
+            store,
+            executor: Executor::new(runtime, handle, tx),
+            results: rx,
+            config,
+            jobs: Vec::new(),
+        }
+    }
+
+    /// The store, for reading results afterwards.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Records the Jobs in the store (one transaction) and adds them to the run.
+    pub fn add(&mut self, jobs: Vec<JobRun>) -> Result<(), StoreError> {
+        let writes: Vec<Write> = jobs.iter().map(|j| Write::ObjectCreated(j.record.clone())).collect();
+        self.store.commit(&writes)?;
+        self.jobs.extend(jobs);
+        Ok(())
+    }
+
+    /// Runs until every Job has finished; returns their uids in order.
+    pub fn run(&mut self, observer: &mut dyn Observer) -> Result<Vec<String>, StoreError> {
+        loop {
+            let now = time::now();
+            let mut writes = Vec::new();
+            let mut wake: Option<Micros> = None;
+            for index in 0..self.jobs.len() {
+                if self.jobs[index].finished {
+                    continue;
+                }
+                if let Some(until) = self.step(index, now, &mut writes, observer) {
+                    wake = Some(wake.map_or(until, |w: Micros| w.min(until)));
+                }
+            }
+            self.store.commit(&writes)?;
+            if self.jobs.iter().all(|j| j.finished) {
+                return Ok(self.jobs.iter().map(|j| j.record.uid.clone()).collect());
+            }
+            self.wait(wake, observer)?;
+        }
+    }
+
+    /// One controller decision for one Job; returns when to look again.
+    fn step(&mut self, index: usize, now: Micros, writes: &mut Vec<Write>, observer: &mut dyn Observer) -> Option<Micros> {
+        let decision = job::reconcile(&self.jobs[index].job.spec, &self.jobs[index].observed, now);
+        match decision {
+            Decision::Create(indexes) => {
+                for completion_index in indexes {
+                    self.create_instance(index, completion_index, now, writes);
+                }
+                self.write_status(index, writes);
+                None
+            }
+            Decision::Complete => {
+                self.finish(index, None, now, writes, observer);
+                None
+            }
+            Decision::Fail(reason) => {
+                self.finish(index, Some(reason), now, writes, observer);
+                None
+            }
+            Decision::Wait { until } => until,
+        }
+    }
+
+    fn create_instance(&mut self, index: usize, completion_index: Option<u32>, now: Micros, writes: &mut Vec<Write>) {
+        let run = &mut self.jobs[index];
+        let job_name = run.job.metadata.name.clone();
+        let name = match completion_index {
+            Some(i) => format!("{job_name}-{i}-{}", ids::name_suffix()),
+            None => format!("{job_name}-{}", ids::name_suffix()),
+        };
+        let mut labels: BTreeMap<String, String> = run.job.spec.template.metadata.labels.clone();
+        labels.insert("job-name".into(), job_name.clone());
+        labels.insert("batch.kubernetes.io/job-name".into(), job_name.clone());
+        labels.insert("controller-uid".into(), run.record.uid.clone());
+        labels.insert("batch.kubernetes.io/controller-uid".into(), run.record.uid.clone());
+        if let Some(i) = completion_index {
+            labels.insert("batch.kubernetes.io/job-completion-index".into(), i.to_string());
+        }
+        let record = InstanceRecord {
+            uid: ids::uid(),
+            name: name.clone(),
+            namespace: run.record.namespace.clone(),
+            owner_uid: run.record.uid.clone(),
+            completion_index,
+            labels,
+            phase: Phase::Running,
+            exit_code: None,
+            reason: None,
+            message: None,
+            node_name: self.config.node_name.clone(),
+            restart_count: 0,
+            created_at: now,
+            start_time: Some(now),
+            finish_time: None,
+        };
+        if run.observed.start_time.is_none() {
+            run.observed.start_time = Some(now);
+            run.status.start_time = Some(rfc3339(now));
+        }
+        run.observed.active += 1;
+        if let Some(i) = completion_index {
+            run.observed.active_indexes.insert(i);
+        }
+        writes.push(Write::Instance(record.clone()));
+        writes.push(event(&run.record.uid, "Normal", "SuccessfulCreate", format!("Created instance: {name}"), now));
+        let abort = self.launch(index, &record, 0);
+        self.jobs[index].live.insert(record.uid.clone(), LiveInstance { record, attempt: 0, abort });
+    }
+
+    fn launch(&self, index: usize, record: &InstanceRecord, attempt: u32) -> AbortHandle {
+        let run = &self.jobs[index];
+        let who = Identity {
+            job_name: run.job.metadata.name.clone(),
+            instance_name: record.name.clone(),
+            completion_index: record.completion_index,
+            node_name: self.config.node_name.clone(),
+        };
+        let pod = &run.job.spec.template.spec;
+        let (sandbox, scratch) = match executor::sandbox(pod, &who, self.config.output_limit) {
+            Ok(built) => built,
+            Err(message) => {
+                // The sandbox could not be built (a hostPath vanished, say):
+                // this attempt ends as a start error and is counted like any failure.
+                let outcome = Outcome::StartError { message };
+                return self.executor.report_unstarted(record.uid.clone(), attempt, outcome);
+            }
+        };
+        self.executor.launch(Launch {
+            instance_uid: record.uid.clone(),
+            attempt,
+            prepared: run.prepared.clone(),
+            sandbox,
+            scratch,
+        })
+    }
+
+    fn wait(&mut self, wake: Option<Micros>, observer: &mut dyn Observer) -> Result<(), StoreError> {
+        let first = match wake {
+            None => self.results.recv().ok(),
+            Some(at) => {
+                let timeout = Duration::from_micros((at - time::now()).max(0) as u64);
+                match self.results.recv_timeout(timeout) {
+                    Ok(f) => Some(f),
+                    Err(RecvTimeoutError::Timeout) => return Ok(()),
+                    Err(RecvTimeoutError::Disconnected) => None,
+                }
+            }
+        };
+        let Some(first) = first else { return Ok(()) };
+        let mut writes = Vec::new();
+        self.record(first, &mut writes, observer);
+        // Everything else that ended meanwhile goes into the same transaction.
+        while let Ok(more) = self.results.try_recv() {
+            self.record(more, &mut writes, observer);
+        }
+        self.store.commit(&writes)
+    }
+
+    fn record(&mut self, done: Finished, writes: &mut Vec<Write>, observer: &mut dyn Observer) {
+        let Some(index) = self.jobs.iter().position(|j| j.live.contains_key(&done.instance_uid)) else {
+            return; // stopped meanwhile; already recorded
+        };
+        let restart_in_place;
+        {
+            let run = &mut self.jobs[index];
+            let live = run.live.get_mut(&done.instance_uid).expect("found above");
+            let outcome = &done.report.outcome;
+            writes.push(Write::Log {
+                instance_uid: done.instance_uid.clone(),
+                attempt: done.attempt,
+                data: done.report.output.clone(),
+                truncated: done.report.truncated,
+            });
+            let mut ended = live.record.clone();
+            ended.start_time = Some(done.started);
+            ended.finish_time = Some(done.finished);
+            ended.exit_code = outcome.exit_code();
+            ended.reason = outcome.reason().map(str::to_owned);
+            ended.message = outcome.message();
+            ended.phase = if outcome.succeeded() { Phase::Succeeded } else { Phase::Failed };
+            observer.instance_ended(&run.job.metadata.name, &ended, done.attempt, &done.report.output);
+            if outcome.succeeded() {
+                run.observed.succeeded += 1;
+                if let Some(i) = ended.completion_index {
+                    run.observed.succeeded_indexes.insert(i);
+                }
+            } else {
+                run.observed.failed += 1;
+            }
+            restart_in_place = !outcome.succeeded()
+                && run.job.spec.restart_policy() == RestartPolicy::OnFailure
+                && run.observed.failed <= run.job.spec.backoff_limit();
+            if restart_in_place {
+                // OnFailure: the same instance runs again; every attempt's log stays.
+                live.record.restart_count += 1;
+                live.record.reason = ended.reason.clone();
+                live.record.message = ended.message.clone();
+                live.record.exit_code = ended.exit_code;
+                live.attempt = done.attempt + 1;
+                writes.push(Write::Instance(live.record.clone()));
+            } else {
+                run.observed.active -= 1;
+                if let Some(i) = ended.completion_index {
+                    run.observed.active_indexes.remove(&i);
+                }
+                run.live.remove(&done.instance_uid);
+                writes.push(Write::Instance(ended));
+            }
+        }
+        if restart_in_place {
+            let record = self.jobs[index].live[&done.instance_uid].record.clone();
+            let abort = self.launch(index, &record, done.attempt + 1);
+            self.jobs[index].live.get_mut(&done.instance_uid).expect("still live").abort = abort;
+        }
+        self.write_status(index, writes);
+    }
+
+    fn finish(&mut self, index: usize, failure: Option<FailureReason>, now: Micros, writes: &mut Vec<Write>, observer: &mut dyn Observer) {
+        let run = &mut self.jobs[index];
+        // A failed Job stops what still runs; those instances count as failed.
+        for (_, live) in run.live.drain() {
+            live.abort.abort();
+            let mut stopped = live.record;
+            stopped.phase = Phase::Failed;
+            stopped.finish_time = Some(now);
+            stopped.reason = failure.map(|f| f.as_str().to_owned());
+            stopped.message = Some("stopped because the Job failed".to_owned());
+            run.observed.failed += 1;
+            writes.push(Write::Instance(stopped));
+        }
+        run.observed.active = 0;
+        run.observed.active_indexes.clear();
+        run.finished = true;
+        let status = &mut run.status;
+        match failure {
+            None => {
+                let message = "Reached expected number of succeeded pods";
+                status.conditions.push(Condition::new("SuccessCriteriaMet", "CompletionsReached", message, now));
+                status.conditions.push(Condition::new("Complete", "CompletionsReached", message, now));
+                status.completion_time = Some(rfc3339(now));
+                writes.push(event(&run.record.uid, "Normal", "Completed", "Job completed".into(), now));
+            }
+            Some(reason) => {
+                status.conditions.push(Condition::new("FailureTarget", reason.as_str(), reason.message(), now));
+                status.conditions.push(Condition::new("Failed", reason.as_str(), reason.message(), now));
+                writes.push(event(&run.record.uid, "Warning", reason.as_str(), reason.message().into(), now));
+            }
+        }
+        self.write_status(index, writes);
+        let run = &self.jobs[index];
+        observer.job_ended(&run.job.metadata.name, &run.status);
+    }
+
+    fn write_status(&mut self, index: usize, writes: &mut Vec<Write>) {
+        let run = &mut self.jobs[index];
+        let o = &run.observed;
+        run.status.active = o.active;
+        run.status.ready = o.active;
+        run.status.succeeded = o.succeeded;
+        run.status.failed = o.failed;
+        if run.job.spec.indexed() {
+            let completed = job::compact_indexes(&o.succeeded_indexes);
+            run.status.completed_indexes = (!completed.is_empty()).then_some(completed);
+        }
+        writes.retain(|w| !matches!(w, Write::ObjectStatus { uid, .. } if *uid == run.record.uid));
+        writes.push(Write::ObjectStatus {
+            uid: run.record.uid.clone(),
+            status: json!(run.status),
+        });
+    }
+}
+
+fn event(object_uid: &str, kind: &str, reason: &str, message: String, time: Micros) -> Write {
+    Write::Event(EventRecord {
+        object_uid: object_uid.to_owned(),
+        kind: kind.to_owned(),
+        reason: reason.to_owned(),
+        message,
+        time,
+    })
+}
