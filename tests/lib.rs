@@ -1,1 +1,213 @@
-//! x
+//! Helpers for wasmjob's end-to-end tests: the real `wasmjob` binary run in a
+//! temporary state directory, the guests built by `./dev setup`, and readers
+//! for what ended up in the SQLite history.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the repo")
+        .to_path_buf()
+}
+
+/// The `wasmjob` binary next to this test binary (`target/<profile>/wasmjob`),
+/// or `$WASMJOB_BIN`.
+pub fn binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("WASMJOB_BIN") {
+        return bin.into();
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in target/<profile>/deps")
+        .join("wasmjob");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `./dev test`, or `cargo build -p wasmjob` before `cargo test`",
+        bin.display()
+    );
+    bin
+}
+
+/// A guest built by `./dev setup` (`dist/<name>`).
+pub fn dist(name: &str) -> PathBuf {
+    let path = repo().join("dist").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `./dev setup` to build the guests",
+        path.display()
+    );
+    path
+}
+
+/// A test program from tests/programs (`dist/test-programs/<name>.wasm`).
+pub fn program(name: &str) -> PathBuf {
+    dist(&format!("test-programs/{name}.wasm"))
+}
+
+/// A fixture from tests/fixtures.
+pub fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(name)
+}
+
+/// What a finished command printed and returned.
+#[derive(Debug)]
+pub struct Ran {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Ran {
+    fn from(output: Output) -> Self {
+        Ran {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// stdout parsed as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// A user's session: its own state directory and a scratch directory for
+/// manifests and volumes.
+pub struct Session {
+    /// The state directory (`WASMJOB_HOME`).
+    pub state: tempfile::TempDir,
+    /// Manifests and host directories the test creates.
+    pub work: tempfile::TempDir,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Session {
+    /// A new empty session.
+    pub fn new() -> Self {
+        Session {
+            state: tempfile::tempdir().expect("state dir"),
+            work: tempfile::tempdir().expect("work dir"),
+        }
+    }
+
+    /// `wasmjob ARGS…` in this session, run to its end.
+    pub fn wasmjob(&self, args: &[&str]) -> Ran {
+        let output = Command::new(binary())
+            .args(args)
+            .env("WASMJOB_HOME", self.state.path())
+            .env_remove("RUST_LOG")
+            .current_dir(self.work.path())
+            .output()
+            .expect("running wasmjob");
+        Ran::from(output)
+    }
+
+    /// Writes a file under the work directory and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.work.path().join(name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("manifest dir");
+        }
+        std::fs::write(&path, text).expect("writing a test file");
+        path
+    }
+
+    /// The state database.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.state.path().join("wasmjob.db"))
+            .expect("opening the state db")
+    }
+
+    /// Number of objects and instances in the store (0, 0 when none exists yet).
+    pub fn store_counts(&self) -> (i64, i64) {
+        if !self.state.path().join("wasmjob.db").exists() {
+            return (0, 0);
+        }
+        let db = self.db();
+        let count = |table: &str| {
+            db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap_or(0)
+        };
+        (count("objects"), count("instances"))
+    }
+
+    /// Every attempt's log of the instances of the Job named `job`, by instance name.
+    pub fn logs(&self, job: &str) -> Vec<(String, u32, String)> {
+        let db = self.db();
+        let mut stmt = db
+            .prepare(
+                "SELECT i.name, l.attempt, l.data FROM logs l JOIN instances i ON i.uid = l.instance_uid
+                 JOIN objects o ON o.uid = i.owner_uid WHERE o.name = ?1 ORDER BY i.created_at, l.attempt",
+            )
+            .unwrap();
+        stmt.query_map([job], |r| {
+            let data: Vec<u8> = r.get(2)?;
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                String::from_utf8_lossy(&data).into_owned(),
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+}
+
+/// A Job manifest running `image` with `args`; `spec_extra` and `pod_extra`
+/// are YAML lines added (already indented) to the Job spec and the pod spec.
+pub fn job_yaml(
+    name: &str,
+    image: &Path,
+    args: &[&str],
+    spec_extra: &str,
+    pod_extra: &str,
+) -> String {
+    let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+    format!(
+        "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {name}
+spec:
+{spec_extra}
+  template:
+    spec:
+      containers:
+      - name: main
+        image: {image}
+        args: [{args}]
+{pod_extra}
+      restartPolicy: Never
+",
+        image = image.display(),
+        args = args.join(", "),
+    )
+}
+
+/// Items of a `List` whose `kind` is `kind`.
+pub fn items<'a>(list: &'a Value, kind: &str) -> Vec<&'a Value> {
+    list["items"]
+        .as_array()
+        .expect("a List")
+        .iter()
+        .filter(|i| i["kind"] == kind)
+        .collect()
+}

@@ -49,11 +49,21 @@ fn image_path(object: &Object) -> String {
 
 /// Resolves every document's module and paths, checking each module with the
 /// runtime. The store is only read (for `sha256:` images).
-pub fn resolve(docs: Vec<Document>, runtime: &Runtime, store: &Store) -> Result<Vec<Resolved>, ApplyError> {
-    docs.into_iter().map(|doc| resolve_one(doc, runtime, store)).collect()
+pub fn resolve(
+    docs: Vec<Document>,
+    runtime: &Runtime,
+    store: &Store,
+) -> Result<Vec<Resolved>, ApplyError> {
+    docs.into_iter()
+        .map(|doc| resolve_one(doc, runtime, store))
+        .collect()
 }
 
-fn resolve_one(mut doc: Document, runtime: &Runtime, store: &Store) -> Result<Resolved, ApplyError> {
+fn resolve_one(
+    mut doc: Document,
+    runtime: &Runtime,
+    store: &Store,
+) -> Result<Resolved, ApplyError> {
     let at = image_path(&doc.object);
     let base = doc.base_dir.clone();
     let template = doc.object.template_mut();
@@ -68,7 +78,8 @@ fn resolve_one(mut doc: Document, runtime: &Runtime, store: &Store) -> Result<Re
         Ok(ImageRef::Digest(digest)) => match store.module(&digest)? {
             Some(bytes) => bytes,
             None => {
-                let message = format!("no stored module has digest {digest}: apply it from a file first");
+                let message =
+                    format!("no stored module has digest {digest}: apply it from a file first");
                 return Err(doc.error(fail(message)).into());
             }
         },
@@ -94,15 +105,25 @@ fn absolute(base: &Path, path: &str) -> String {
     let joined = if joined.is_absolute() {
         joined
     } else {
-        std::env::current_dir().map(|d| d.join(&joined)).unwrap_or(joined)
+        std::env::current_dir()
+            .map(|d| d.join(&joined))
+            .unwrap_or(joined)
     };
-    std::path::absolute(&joined).unwrap_or(joined).display().to_string()
+    std::path::absolute(&joined)
+        .unwrap_or(joined)
+        .display()
+        .to_string()
 }
 
 /// Stores the modules of resolved objects (content-addressed, idempotent).
 pub fn store_modules(store: &Store, resolved: &[Resolved], now: i64) -> Result<(), StoreError> {
     for r in resolved {
-        store.put_module(&r.module.digest, is_component(&r.module.bytes), &r.module.bytes, now)?;
+        store.put_module(
+            &r.module.digest,
+            is_component(&r.module.bytes),
+            &r.module.bytes,
+            now,
+        )?;
     }
     Ok(())
 }

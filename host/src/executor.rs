@@ -56,7 +56,11 @@ pub struct Finished {
 }
 
 /// Builds the sandbox of one instance of `pod`.
-pub fn sandbox(pod: &PodSpec, who: &Identity, output_limit: usize) -> Result<(SandboxSpec, Vec<tempfile::TempDir>), String> {
+pub fn sandbox(
+    pod: &PodSpec,
+    who: &Identity,
+    output_limit: usize,
+) -> Result<(SandboxSpec, Vec<tempfile::TempDir>), String> {
     let container = &pod.containers[0];
     let mut argv = if container.command.is_empty() {
         vec![container.name.clone()]
@@ -95,7 +99,10 @@ pub fn sandbox(pod: &PodSpec, who: &Identity, output_limit: usize) -> Result<(Sa
                     .map_err(|e| format!("cannot create hostPath {}: {e}", path.display()))?;
             }
             if !path.is_dir() {
-                return Err(format!("hostPath {} is not a directory on this node", path.display()));
+                return Err(format!(
+                    "hostPath {} is not a directory on this node",
+                    path.display()
+                ));
             }
             path
         } else {
@@ -136,7 +143,11 @@ pub struct Executor {
 
 impl Executor {
     /// An executor whose results go to `results`.
-    pub fn new(runtime: Arc<Runtime>, handle: tokio::runtime::Handle, results: Sender<Finished>) -> Self {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        handle: tokio::runtime::Handle,
+        results: Sender<Finished>,
+    ) -> Self {
         Executor {
             runtime,
             handle,
@@ -166,7 +177,12 @@ impl Executor {
 
     /// Reports an attempt that could not even start, through the same channel
     /// as every other end, so the runner treats it uniformly.
-    pub fn report_unstarted(&self, instance_uid: String, attempt: u32, outcome: Outcome) -> AbortHandle {
+    pub fn report_unstarted(
+        &self,
+        instance_uid: String,
+        attempt: u32,
+        outcome: Outcome,
+    ) -> AbortHandle {
         let results = self.results.clone();
         let task = self.handle.spawn(async move {
             let now = time::now();

@@ -58,7 +58,10 @@ pub fn parse_image(image: &str, base_dir: &Path) -> Result<ImageRef, ModuleError
     let image = image.trim();
     if let Some(hex) = image.strip_prefix("sha256:") {
         if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Ok(ImageRef::Digest(format!("sha256:{}", hex.to_ascii_lowercase())));
+            return Ok(ImageRef::Digest(format!(
+                "sha256:{}",
+                hex.to_ascii_lowercase()
+            )));
         }
         return Err(ModuleError::BadDigest(image.to_owned()));
     }
@@ -80,16 +83,27 @@ pub fn read_module(path: &Path) -> Result<Vec<u8>, ModuleError> {
     if bytes.starts_with(b"\0asm") {
         return Ok(bytes);
     }
-    let is_text = path.extension().is_some_and(|e| e == "wat") || std::str::from_utf8(&bytes).is_ok();
+    // A `.wasm` that is not Wasm is left to validation to describe; text is
+    // only parsed when the name or the content says it is text.
+    let is_wasm_name = path.extension().is_some_and(|e| e == "wasm");
+    let is_text = path.extension().is_some_and(|e| e == "wat")
+        || (!is_wasm_name && std::str::from_utf8(&bytes).is_ok());
     if !is_text {
-        // Not text and not Wasm: let validation say what is wrong with it.
         return Ok(bytes);
     }
     wat::parse_bytes(&bytes)
         .map(|b| b.into_owned())
         .map_err(|e| ModuleError::Wat {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            // The parser draws a caret under the source line; one line reads
+            // better in a terminal message.
+            message: e
+                .to_string()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && *l != "|")
+                .collect::<Vec<_>>()
+                .join(" "),
         })
 }
 
@@ -100,7 +114,10 @@ mod tests {
     #[test]
     fn images_resolve_against_the_manifest() {
         let base = Path::new("/m");
-        assert_eq!(parse_image("pi.wasm", base).unwrap(), ImageRef::File("/m/pi.wasm".into()));
+        assert_eq!(
+            parse_image("pi.wasm", base).unwrap(),
+            ImageRef::File("/m/pi.wasm".into())
+        );
         assert_eq!(
             parse_image("file:///abs/x.wat", base).unwrap(),
             ImageRef::File("/abs/x.wat".into())

@@ -125,8 +125,16 @@ pub fn instance_json(instance: &InstanceRecord, owner: &ObjectRecord) -> Value {
     set(&mut status, "exitCode", json!(instance.exit_code));
     set(&mut status, "reason", json!(instance.reason));
     set(&mut status, "message", json!(instance.message));
-    set(&mut status, "startTime", json!(instance.start_time.map(rfc3339)));
-    set(&mut status, "finishTime", json!(instance.finish_time.map(rfc3339)));
+    set(
+        &mut status,
+        "startTime",
+        json!(instance.start_time.map(rfc3339)),
+    );
+    set(
+        &mut status,
+        "finishTime",
+        json!(instance.finish_time.map(rfc3339)),
+    );
     let mut spec = json!({ "nodeName": instance.node_name });
     if let Some(index) = instance.completion_index {
         spec["completionIndex"] = json!(index);

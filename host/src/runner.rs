@@ -99,7 +99,12 @@ pub struct Runner {
 
 impl Runner {
     /// A runner that records into `store` and runs on `handle`.
-    pub fn new(store: Store, runtime: Arc<Runtime>, handle: tokio::runtime::Handle, config: RunnerConfig) -> Self {
+    pub fn new(
+        store: Store,
+        runtime: Arc<Runtime>,
+        handle: tokio::runtime::Handle,
+        config: RunnerConfig,
+    ) -> Self {
         let (tx, rx) = std::sync::mpsc::channel();
         Runner {
             store,
@@ -117,7 +122,10 @@ impl Runner {
 
     /// Records the Jobs in the store (one transaction) and adds them to the run.
     pub fn add(&mut self, jobs: Vec<JobRun>) -> Result<(), StoreError> {
-        let writes: Vec<Write> = jobs.iter().map(|j| Write::ObjectCreated(j.record.clone())).collect();
+        let writes: Vec<Write> = jobs
+            .iter()
+            .map(|j| Write::ObjectCreated(j.record.clone()))
+            .collect();
         self.store.commit(&writes)?;
         self.jobs.extend(jobs);
         Ok(())
@@ -146,7 +154,13 @@ impl Runner {
     }
 
     /// One controller decision for one Job; returns when to look again.
-    fn step(&mut self, index: usize, now: Micros, writes: &mut Vec<Write>, observer: &mut dyn Observer) -> Option<Micros> {
+    fn step(
+        &mut self,
+        index: usize,
+        now: Micros,
+        writes: &mut Vec<Write>,
+        observer: &mut dyn Observer,
+    ) -> Option<Micros> {
         let decision = job::reconcile(&self.jobs[index].job.spec, &self.jobs[index].observed, now);
         match decision {
             Decision::Create(indexes) => {
@@ -168,7 +182,13 @@ impl Runner {
         }
     }
 
-    fn create_instance(&mut self, index: usize, completion_index: Option<u32>, now: Micros, writes: &mut Vec<Write>) {
+    fn create_instance(
+        &mut self,
+        index: usize,
+        completion_index: Option<u32>,
+        now: Micros,
+        writes: &mut Vec<Write>,
+    ) {
         let run = &mut self.jobs[index];
         let job_name = run.job.metadata.name.clone();
         let name = match completion_index {
@@ -179,9 +199,15 @@ impl Runner {
         labels.insert("job-name".into(), job_name.clone());
         labels.insert("batch.kubernetes.io/job-name".into(), job_name.clone());
         labels.insert("controller-uid".into(), run.record.uid.clone());
-        labels.insert("batch.kubernetes.io/controller-uid".into(), run.record.uid.clone());
+        labels.insert(
+            "batch.kubernetes.io/controller-uid".into(),
+            run.record.uid.clone(),
+        );
         if let Some(i) = completion_index {
-            labels.insert("batch.kubernetes.io/job-completion-index".into(), i.to_string());
+            labels.insert(
+                "batch.kubernetes.io/job-completion-index".into(),
+                i.to_string(),
+            );
         }
         let record = InstanceRecord {
             uid: ids::uid(),
@@ -209,9 +235,22 @@ impl Runner {
             run.observed.active_indexes.insert(i);
         }
         writes.push(Write::Instance(record.clone()));
-        writes.push(event(&run.record.uid, "Normal", "SuccessfulCreate", format!("Created instance: {name}"), now));
+        writes.push(event(
+            &run.record.uid,
+            "Normal",
+            "SuccessfulCreate",
+            format!("Created instance: {name}"),
+            now,
+        ));
         let abort = self.launch(index, &record, 0);
-        self.jobs[index].live.insert(record.uid.clone(), LiveInstance { record, attempt: 0, abort });
+        self.jobs[index].live.insert(
+            record.uid.clone(),
+            LiveInstance {
+                record,
+                attempt: 0,
+                abort,
+            },
+        );
     }
 
     fn launch(&self, index: usize, record: &InstanceRecord, attempt: u32) -> AbortHandle {
@@ -229,7 +268,9 @@ impl Runner {
                 // The sandbox could not be built (a hostPath vanished, say):
                 // this attempt ends as a start error and is counted like any failure.
                 let outcome = Outcome::StartError { message };
-                return self.executor.report_unstarted(record.uid.clone(), attempt, outcome);
+                return self
+                    .executor
+                    .report_unstarted(record.uid.clone(), attempt, outcome);
             }
         };
         self.executor.launch(Launch {
@@ -241,7 +282,11 @@ impl Runner {
         })
     }
 
-    fn wait(&mut self, wake: Option<Micros>, observer: &mut dyn Observer) -> Result<(), StoreError> {
+    fn wait(
+        &mut self,
+        wake: Option<Micros>,
+        observer: &mut dyn Observer,
+    ) -> Result<(), StoreError> {
         let first = match wake {
             None => self.results.recv().ok(),
             Some(at) => {
@@ -264,7 +309,11 @@ impl Runner {
     }
 
     fn record(&mut self, done: Finished, writes: &mut Vec<Write>, observer: &mut dyn Observer) {
-        let Some(index) = self.jobs.iter().position(|j| j.live.contains_key(&done.instance_uid)) else {
+        let Some(index) = self
+            .jobs
+            .iter()
+            .position(|j| j.live.contains_key(&done.instance_uid))
+        else {
             return; // stopped meanwhile; already recorded
         };
         let restart_in_place;
@@ -284,8 +333,17 @@ impl Runner {
             ended.exit_code = outcome.exit_code();
             ended.reason = outcome.reason().map(str::to_owned);
             ended.message = outcome.message();
-            ended.phase = if outcome.succeeded() { Phase::Succeeded } else { Phase::Failed };
-            observer.instance_ended(&run.job.metadata.name, &ended, done.attempt, &done.report.output);
+            ended.phase = if outcome.succeeded() {
+                Phase::Succeeded
+            } else {
+                Phase::Failed
+            };
+            observer.instance_ended(
+                &run.job.metadata.name,
+                &ended,
+                done.attempt,
+                &done.report.output,
+            );
             if outcome.succeeded() {
                 run.observed.succeeded += 1;
                 if let Some(i) = ended.completion_index {
@@ -317,12 +375,23 @@ impl Runner {
         if restart_in_place {
             let record = self.jobs[index].live[&done.instance_uid].record.clone();
             let abort = self.launch(index, &record, done.attempt + 1);
-            self.jobs[index].live.get_mut(&done.instance_uid).expect("still live").abort = abort;
+            self.jobs[index]
+                .live
+                .get_mut(&done.instance_uid)
+                .expect("still live")
+                .abort = abort;
         }
         self.write_status(index, writes);
     }
 
-    fn finish(&mut self, index: usize, failure: Option<FailureReason>, now: Micros, writes: &mut Vec<Write>, observer: &mut dyn Observer) {
+    fn finish(
+        &mut self,
+        index: usize,
+        failure: Option<FailureReason>,
+        now: Micros,
+        writes: &mut Vec<Write>,
+        observer: &mut dyn Observer,
+    ) {
         let run = &mut self.jobs[index];
         // A failed Job stops what still runs; those instances count as failed.
         for (_, live) in run.live.drain() {
@@ -342,15 +411,47 @@ impl Runner {
         match failure {
             None => {
                 let message = "Reached expected number of succeeded pods";
-                status.conditions.push(Condition::new("SuccessCriteriaMet", "CompletionsReached", message, now));
-                status.conditions.push(Condition::new("Complete", "CompletionsReached", message, now));
+                status.conditions.push(Condition::new(
+                    "SuccessCriteriaMet",
+                    "CompletionsReached",
+                    message,
+                    now,
+                ));
+                status.conditions.push(Condition::new(
+                    "Complete",
+                    "CompletionsReached",
+                    message,
+                    now,
+                ));
                 status.completion_time = Some(rfc3339(now));
-                writes.push(event(&run.record.uid, "Normal", "Completed", "Job completed".into(), now));
+                writes.push(event(
+                    &run.record.uid,
+                    "Normal",
+                    "Completed",
+                    "Job completed".into(),
+                    now,
+                ));
             }
             Some(reason) => {
-                status.conditions.push(Condition::new("FailureTarget", reason.as_str(), reason.message(), now));
-                status.conditions.push(Condition::new("Failed", reason.as_str(), reason.message(), now));
-                writes.push(event(&run.record.uid, "Warning", reason.as_str(), reason.message().into(), now));
+                status.conditions.push(Condition::new(
+                    "FailureTarget",
+                    reason.as_str(),
+                    reason.message(),
+                    now,
+                ));
+                status.conditions.push(Condition::new(
+                    "Failed",
+                    reason.as_str(),
+                    reason.message(),
+                    now,
+                ));
+                writes.push(event(
+                    &run.record.uid,
+                    "Warning",
+                    reason.as_str(),
+                    reason.message().into(),
+                    now,
+                ));
             }
         }
         self.write_status(index, writes);

@@ -1,1 +1,9 @@
-fn main(){}
+//! End-to-end tests: the real `wasmjob` binary running real Wasm guests.
+//! Guests come from `./dev setup` (dist/) and tests/fixtures; each module
+//! below says which behaviour it pins.
+
+mod bad_input;
+mod jobs;
+mod outcomes;
+mod run_pi;
+mod sandbox;

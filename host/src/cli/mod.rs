@@ -100,12 +100,18 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
 fn state_dir(explicit: Option<PathBuf>) -> Result<PathBuf, CliError> {
     let dir = match explicit {
         Some(dir) => dir,
-        None => dirs::data_dir()
-            .map(|d| d.join("wasmjob"))
-            .ok_or_else(|| CliError::BadInput("no data directory on this system: pass --state-dir or set WASMJOB_HOME".into()))?,
+        None => dirs::data_dir().map(|d| d.join("wasmjob")).ok_or_else(|| {
+            CliError::BadInput(
+                "no data directory on this system: pass --state-dir or set WASMJOB_HOME".into(),
+            )
+        })?,
     };
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| CliError::Other(anyhow::anyhow!("cannot create the state directory {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        CliError::Other(anyhow::anyhow!(
+            "cannot create the state directory {}: {e}",
+            dir.display()
+        ))
+    })?;
     Ok(dir)
 }
 

@@ -21,7 +21,8 @@ pub const DATABASE_FILE: &str = "wasmjob.db";
 
 pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     let output_limit = parse_memory_quantity(&args.max_log_size)
-        .map_err(|e| CliError::BadInput(format!("--max-log-size: {e}")))? as usize;
+        .map_err(|e| CliError::BadInput(format!("--max-log-size: {e}")))?
+        as usize;
     let mut docs = Vec::new();
     for file in &args.files {
         docs.extend(manifest::load_file(file).map_err(|e| CliError::BadInput(e.to_string()))?);
@@ -52,7 +53,8 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
         })
         .map_err(|e| CliError::Other(e.into()))?,
     );
-    let store = Store::open(&state_dir.join(DATABASE_FILE)).map_err(|e| CliError::Other(e.into()))?;
+    let store =
+        Store::open(&state_dir.join(DATABASE_FILE)).map_err(|e| CliError::Other(e.into()))?;
     let resolved = apply::resolve(docs, &runtime, &store).map_err(|e| match e {
         apply::ApplyError::Manifest(m) => CliError::BadInput(m.to_string()),
         apply::ApplyError::Store(s) => CliError::Other(s.into()),
@@ -83,13 +85,18 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
         store,
         runtime,
         tokio.handle().clone(),
-        RunnerConfig { node_name, output_limit },
+        RunnerConfig {
+            node_name,
+            output_limit,
+        },
     );
     runner.add(jobs).map_err(|e| CliError::Other(e.into()))?;
 
     let structured = args.output.is_some();
     let mut console = Console::new(expected, several, args.quiet || structured);
-    let uids = runner.run(&mut console).map_err(|e| CliError::Other(e.into()))?;
+    let uids = runner
+        .run(&mut console)
+        .map_err(|e| CliError::Other(e.into()))?;
     console.progress.finish_and_clear();
 
     let store = runner.store();
@@ -102,7 +109,9 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::Other(e.into()))?
             .expect("a Job just run is stored");
         let status: JobStatus = serde_json::from_value(record.status.clone()).unwrap_or_default();
-        let owned = store.instances_of(uid).map_err(|e| CliError::Other(e.into()))?;
+        let owned = store
+            .instances_of(uid)
+            .map_err(|e| CliError::Other(e.into()))?;
         instances.extend(owned.iter().map(|i| resource::instance_json(i, &record)));
         items.push(resource::object_json(&record));
         summaries.push((record, status));
@@ -123,7 +132,11 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
         }
         None => {
             let rows: Vec<Vec<String>> = summaries.iter().map(|(r, s)| summary_row(r, s)).collect();
-            let _ = write!(stdout, "{}", table::render(&["NAME", "STATUS", "COMPLETIONS", "DURATION"], &rows));
+            let _ = write!(
+                stdout,
+                "{}",
+                table::render(&["NAME", "STATUS", "COMPLETIONS", "DURATION"], &rows)
+            );
         }
     }
     let failed: Vec<&str> = summaries
@@ -134,14 +147,20 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(CliError::Failed(format!("Job failed: {}", failed.join(", "))))
+        Err(CliError::Failed(format!(
+            "Job failed: {}",
+            failed.join(", ")
+        )))
     }
 }
 
 fn summary_row(record: &crate::store::ObjectRecord, status: &JobStatus) -> Vec<String> {
     let completions = match record.manifest["spec"]["completions"].as_u64() {
         Some(n) => format!("{}/{n}", status.succeeded),
-        None => format!("{}/1 of {}", status.succeeded, record.manifest["spec"]["parallelism"]),
+        None => format!(
+            "{}/1 of {}",
+            status.succeeded, record.manifest["spec"]["parallelism"]
+        ),
     };
     let duration = match (&status.start_time, status.conditions.last()) {
         (Some(start), Some(end)) => micros_between(start, &end.last_transition_time)
@@ -149,7 +168,12 @@ fn summary_row(record: &crate::store::ObjectRecord, status: &JobStatus) -> Vec<S
             .unwrap_or_default(),
         _ => String::new(),
     };
-    vec![record.name.clone(), status.phase().to_owned(), completions, duration]
+    vec![
+        record.name.clone(),
+        status.phase().to_owned(),
+        completions,
+        duration,
+    ]
 }
 
 fn micros_between(start: &str, end: &str) -> Option<i64> {
@@ -172,8 +196,10 @@ impl Console {
         let progress = if tty {
             let bar = ProgressBar::new(expected);
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {bar:30} {pos}/{len} instances  {elapsed}  {msg}")
-                    .expect("valid template"),
+                ProgressStyle::with_template(
+                    "{spinner} {bar:30} {pos}/{len} instances  {elapsed}  {msg}",
+                )
+                .expect("valid template"),
             );
             bar
         } else {
@@ -189,7 +215,13 @@ impl Console {
 }
 
 impl Observer for Console {
-    fn instance_ended(&mut self, _job: &str, instance: &InstanceRecord, attempt: u32, output: &[u8]) {
+    fn instance_ended(
+        &mut self,
+        _job: &str,
+        instance: &InstanceRecord,
+        attempt: u32,
+        output: &[u8],
+    ) {
         let took = match (instance.start_time, instance.finish_time) {
             (Some(s), Some(f)) => human_duration(f - s),
             _ => String::new(),
@@ -202,7 +234,11 @@ impl Observer for Console {
             line.push_str(&format!(" attempt {}", attempt + 1));
         }
         line.push_str(&format!(" in {took}"));
-        if let Some(message) = instance.message.as_deref().filter(|_| !instance.phase.eq(&crate::store::Phase::Succeeded)) {
+        if let Some(message) = instance
+            .message
+            .as_deref()
+            .filter(|_| !instance.phase.eq(&crate::store::Phase::Succeeded))
+        {
             line.push_str(&format!(": {message}"));
         }
         if instance.phase == crate::store::Phase::Succeeded {
@@ -231,7 +267,9 @@ impl Observer for Console {
 
     fn job_ended(&mut self, job: &str, status: &JobStatus) {
         let line = match status.conditions.last() {
-            Some(c) if c.kind == "Failed" => format!("job.batch/{job} Failed: {} ({})", c.message, c.reason),
+            Some(c) if c.kind == "Failed" => {
+                format!("job.batch/{job} Failed: {} ({})", c.message, c.reason)
+            }
             _ => format!("job.batch/{job} {}", status.phase()),
         };
         self.progress.suspend(|| eprintln!("{line}"));

@@ -33,8 +33,14 @@ mod tests {
     fn columns_align_like_kubectl() {
         let text = super::render(
             &["NAME", "STATUS"],
-            &[vec!["pi".into(), "Complete".into()], vec!["hello-world".into(), "Failed".into()]],
+            &[
+                vec!["pi".into(), "Complete".into()],
+                vec!["hello-world".into(), "Failed".into()],
+            ],
         );
-        assert_eq!(text, "NAME          STATUS\npi            Complete\nhello-world   Failed\n");
+        assert_eq!(
+            text,
+            "NAME          STATUS\npi            Complete\nhello-world   Failed\n"
+        );
     }
 }

@@ -107,7 +107,9 @@ fn to_create(spec: &JobSpec, observed: &Observed) -> Vec<Option<u32>> {
     let room = parallelism.saturating_sub(observed.active);
     match spec.completions() {
         Some(n) if spec.indexed() => (0..n)
-            .filter(|i| !observed.succeeded_indexes.contains(i) && !observed.active_indexes.contains(i))
+            .filter(|i| {
+                !observed.succeeded_indexes.contains(i) && !observed.active_indexes.contains(i)
+            })
             .take(room as usize)
             .map(Some)
             .collect(),
@@ -167,17 +169,32 @@ mod tests {
     #[test]
     fn a_new_job_creates_up_to_parallelism() {
         let s = spec(Some(5), 2, 6);
-        assert_eq!(reconcile(&s, &observed(0, 0, 0), 0), Decision::Create(vec![None; 2]));
-        assert_eq!(reconcile(&s, &observed(1, 0, 0), 0), Decision::Create(vec![None]));
-        assert_eq!(reconcile(&s, &observed(2, 0, 0), 0), Decision::Wait { until: None });
+        assert_eq!(
+            reconcile(&s, &observed(0, 0, 0), 0),
+            Decision::Create(vec![None; 2])
+        );
+        assert_eq!(
+            reconcile(&s, &observed(1, 0, 0), 0),
+            Decision::Create(vec![None])
+        );
+        assert_eq!(
+            reconcile(&s, &observed(2, 0, 0), 0),
+            Decision::Wait { until: None }
+        );
     }
 
     #[test]
     fn never_more_running_than_completions_missing() {
         let s = spec(Some(5), 2, 6);
         // Four succeeded, one running: the fifth completion is covered.
-        assert_eq!(reconcile(&s, &observed(1, 4, 0), 0), Decision::Wait { until: None });
-        assert_eq!(reconcile(&s, &observed(0, 4, 0), 0), Decision::Create(vec![None]));
+        assert_eq!(
+            reconcile(&s, &observed(1, 4, 0), 0),
+            Decision::Wait { until: None }
+        );
+        assert_eq!(
+            reconcile(&s, &observed(0, 4, 0), 0),
+            Decision::Create(vec![None])
+        );
     }
 
     #[test]
@@ -189,14 +206,20 @@ mod tests {
     #[test]
     fn parallelism_zero_pauses() {
         let s = spec(Some(5), 0, 6);
-        assert_eq!(reconcile(&s, &observed(0, 0, 0), 0), Decision::Wait { until: None });
+        assert_eq!(
+            reconcile(&s, &observed(0, 0, 0), 0),
+            Decision::Wait { until: None }
+        );
     }
 
     #[test]
     fn failures_beyond_backoff_limit_fail_the_job() {
         let s = spec(Some(1), 1, 2);
         // Two failures are within the limit: retry.
-        assert_eq!(reconcile(&s, &observed(0, 0, 2), 0), Decision::Create(vec![None]));
+        assert_eq!(
+            reconcile(&s, &observed(0, 0, 2), 0),
+            Decision::Create(vec![None])
+        );
         // The third exceeds it.
         assert_eq!(
             reconcile(&s, &observed(0, 0, 3), 0),
@@ -207,9 +230,15 @@ mod tests {
     #[test]
     fn unset_completions_complete_on_first_success_once_all_ended() {
         let s = spec(None, 2, 6);
-        assert_eq!(reconcile(&s, &observed(0, 0, 0), 0), Decision::Create(vec![None; 2]));
+        assert_eq!(
+            reconcile(&s, &observed(0, 0, 0), 0),
+            Decision::Create(vec![None; 2])
+        );
         // One succeeded, one still running: no new instances, not complete yet.
-        assert_eq!(reconcile(&s, &observed(1, 1, 0), 0), Decision::Wait { until: None });
+        assert_eq!(
+            reconcile(&s, &observed(1, 1, 0), 0),
+            Decision::Wait { until: None }
+        );
         assert_eq!(reconcile(&s, &observed(0, 1, 0), 0), Decision::Complete);
     }
 
@@ -218,7 +247,12 @@ mod tests {
         let mut s = spec(Some(1), 1, 6);
         s.active_deadline_seconds = Some(2);
         let o = observed(1, 0, 0);
-        assert_eq!(reconcile(&s, &o, 1_999_999), Decision::Wait { until: Some(2_000_000) });
+        assert_eq!(
+            reconcile(&s, &o, 1_999_999),
+            Decision::Wait {
+                until: Some(2_000_000)
+            }
+        );
         assert_eq!(
             reconcile(&s, &o, 2_000_000),
             Decision::Fail(FailureReason::DeadlineExceeded)
@@ -230,7 +264,10 @@ mod tests {
         let mut s = spec(Some(4), 2, 6);
         s.completion_mode = Some(CompletionMode::Indexed);
         let mut o = observed(0, 0, 0);
-        assert_eq!(reconcile(&s, &o, 0), Decision::Create(vec![Some(0), Some(1)]));
+        assert_eq!(
+            reconcile(&s, &o, 0),
+            Decision::Create(vec![Some(0), Some(1)])
+        );
         o.active = 1;
         o.active_indexes = [1].into();
         o.succeeded = 1;

@@ -81,7 +81,8 @@ impl CronJobSpec {
         if let Some(secs) = self.starting_deadline_seconds {
             validate::non_negative(secs).at(&format!("{path}.startingDeadlineSeconds"))?;
         }
-        self.concurrency_policy.get_or_insert(ConcurrencyPolicy::Allow);
+        self.concurrency_policy
+            .get_or_insert(ConcurrencyPolicy::Allow);
         self.suspend.get_or_insert(false);
         let ok = *self.successful_jobs_history_limit.get_or_insert(3);
         validate::non_negative(ok.into()).at(&format!("{path}.successfulJobsHistoryLimit"))?;
@@ -91,6 +92,8 @@ impl CronJobSpec {
             &self.job_template.metadata.labels,
             &format!("{path}.jobTemplate.metadata.labels"),
         )?;
-        self.job_template.spec.normalize(&format!("{path}.jobTemplate.spec"))
+        self.job_template
+            .spec
+            .normalize(&format!("{path}.jobTemplate.spec"))
     }
 }

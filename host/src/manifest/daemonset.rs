@@ -72,7 +72,10 @@ impl DaemonSetSpec {
             "DaemonSet",
         )?;
         if let Some(selector) = &self.selector {
-            validate::labels(&selector.match_labels, &format!("{path}.selector.matchLabels"))?;
+            validate::labels(
+                &selector.match_labels,
+                &format!("{path}.selector.matchLabels"),
+            )?;
             for (key, value) in &selector.match_labels {
                 if self.template.metadata.labels.get(key) != Some(value) {
                     return Err(FieldError::new(
@@ -86,7 +89,10 @@ impl DaemonSetSpec {
             }
         }
         let strategy = self.update_strategy.get_or_insert_with(Default::default);
-        let kind = strategy.kind.get_or_insert_with(|| "RollingUpdate".to_owned()).clone();
+        let kind = strategy
+            .kind
+            .get_or_insert_with(|| "RollingUpdate".to_owned())
+            .clone();
         match kind.as_str() {
             "RollingUpdate" => {
                 let rolling = strategy.rolling_update.get_or_insert_with(Default::default);

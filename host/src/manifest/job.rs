@@ -62,7 +62,9 @@ impl JobSpec {
         if let Some(secs) = self.active_deadline_seconds {
             validate::positive(secs).at(&format!("{path}.activeDeadlineSeconds"))?;
         }
-        let mode = *self.completion_mode.get_or_insert(CompletionMode::NonIndexed);
+        let mode = *self
+            .completion_mode
+            .get_or_insert(CompletionMode::NonIndexed);
         if mode == CompletionMode::Indexed && self.completions.is_none() {
             return Err(FieldError::new(
                 format!("{path}.completions"),
@@ -99,6 +101,9 @@ impl JobSpec {
 
     /// The restart policy after defaulting.
     pub fn restart_policy(&self) -> RestartPolicy {
-        self.template.spec.restart_policy.unwrap_or(RestartPolicy::Never)
+        self.template
+            .spec
+            .restart_policy
+            .unwrap_or(RestartPolicy::Never)
     }
 }

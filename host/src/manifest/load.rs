@@ -251,8 +251,14 @@ fn explain(at: String, message: String) -> FieldError {
              and no kernel security context: remove it",
         )
     } else if NOT_IMPLEMENTED.contains(&field) {
-        FieldError::new(at, "is a Kubernetes field wasmjob does not support yet: remove it")
+        FieldError::new(
+            at,
+            "is a Kubernetes field wasmjob does not support yet: remove it",
+        )
     } else {
-        FieldError::new(at, message.replacen(&format!("unknown field `{field}`"), "unknown field", 1))
+        FieldError::new(
+            at,
+            message.replacen(&format!("unknown field `{field}`"), "unknown field", 1),
+        )
     }
 }

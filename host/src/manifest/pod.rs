@@ -214,7 +214,8 @@ impl PodTemplateSpec {
         kind: &str,
     ) -> Result<(), FieldError> {
         validate::labels(&self.metadata.labels, &format!("{path}.metadata.labels"))?;
-        self.spec.normalize(&format!("{path}.spec"), allowed, default, kind)
+        self.spec
+            .normalize(&format!("{path}.spec"), allowed, default, kind)
     }
 }
 
@@ -288,11 +289,17 @@ impl Container {
             if var.name.is_empty() || var.name.contains('=') {
                 return Err(FieldError::new(
                     format!("{path}.env[{i}].name"),
-                    format!("invalid name {:?}: must be non-empty and contain no '='", var.name),
+                    format!(
+                        "invalid name {:?}: must be non-empty and contain no '='",
+                        var.name
+                    ),
                 ));
             }
         }
-        for (list, name) in [(&self.resources.limits, "limits"), (&self.resources.requests, "requests")] {
+        for (list, name) in [
+            (&self.resources.limits, "limits"),
+            (&self.resources.requests, "requests"),
+        ] {
             if let Some(memory) = &list.memory {
                 parse_memory_quantity(memory).at(&format!("{path}.resources.{name}.memory"))?;
             }
@@ -337,7 +344,9 @@ fn validate_cpu(text: &str) -> Result<(), String> {
     let number = text.strip_suffix('m').unwrap_or(text);
     match number.parse::<f64>() {
         Ok(v) if v > 0.0 && v.is_finite() => Ok(()),
-        _ => Err(format!("invalid CPU quantity {text:?}: expected cores such as 0.5 or 500m")),
+        _ => Err(format!(
+            "invalid CPU quantity {text:?}: expected cores such as 0.5 or 500m"
+        )),
     }
 }
 
@@ -347,7 +356,10 @@ impl Volume {
         match (&self.host_path, &self.empty_dir) {
             (Some(host), None) => {
                 if host.path.is_empty() {
-                    return Err(FieldError::new(format!("{path}.hostPath.path"), "is required"));
+                    return Err(FieldError::new(
+                        format!("{path}.hostPath.path"),
+                        "is required",
+                    ));
                 }
                 match host.kind.as_deref() {
                     None | Some("") | Some("Directory") | Some("DirectoryOrCreate") => Ok(()),

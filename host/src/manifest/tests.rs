@@ -25,7 +25,9 @@ fn load(text: &str) -> Result<Vec<Document>, ManifestError> {
 }
 
 fn error(text: &str) -> String {
-    load(text).expect_err("manifest should be refused").to_string()
+    load(text)
+        .expect_err("manifest should be refused")
+        .to_string()
 }
 
 fn job(text: &str) -> Job {
@@ -58,21 +60,32 @@ fn parallelism_alone_leaves_completions_unset() {
 
 #[test]
 fn negative_counts_name_the_document_and_field() {
-    let text = format!("{PI}---\n{}", PI.replace("backoffLimit: 4", "parallelism: -3"));
-    assert_eq!(error(&text), "jobs.yaml: document 2: spec.parallelism: must be >= 0, got -3");
+    let text = format!(
+        "{PI}---\n{}",
+        PI.replace("backoffLimit: 4", "parallelism: -3")
+    );
+    assert_eq!(
+        error(&text),
+        "jobs.yaml: document 2: spec.parallelism: must be >= 0, got -3"
+    );
 }
 
 #[test]
 fn wrong_types_name_the_field() {
     let err = error(&PI.replace("backoffLimit: 4", "completions: many"));
-    assert!(err.starts_with("jobs.yaml: document 1: spec.completions: invalid type"), "{err}");
+    assert!(
+        err.starts_with("jobs.yaml: document 1: spec.completions: invalid type"),
+        "{err}"
+    );
 }
 
 #[test]
 fn unknown_fields_are_refused_with_their_path() {
     let err = error(&PI.replace("args:", "argz:"));
     assert!(
-        err.starts_with("jobs.yaml: document 1: spec.template.spec.containers[0].argz: unknown field"),
+        err.starts_with(
+            "jobs.yaml: document 1: spec.template.spec.containers[0].argz: unknown field"
+        ),
         "{err}"
     );
 }
@@ -89,13 +102,19 @@ fn container_only_fields_say_why() {
 #[test]
 fn unimplemented_kubernetes_fields_are_refused_not_ignored() {
     let err = error(&PI.replace("backoffLimit: 4", "ttlSecondsAfterFinished: 10"));
-    assert!(err.contains("spec.ttlSecondsAfterFinished: is a Kubernetes field"), "{err}");
+    assert!(
+        err.contains("spec.ttlSecondsAfterFinished: is a Kubernetes field"),
+        "{err}"
+    );
 }
 
 #[test]
 fn names_follow_dns_1123() {
     let err = error(&PI.replace("name: pi\nspec", "name: Pi_Job\nspec"));
-    assert!(err.starts_with("jobs.yaml: document 1: metadata.name: invalid name"), "{err}");
+    assert!(
+        err.starts_with("jobs.yaml: document 1: metadata.name: invalid name"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -119,7 +138,10 @@ fn two_containers_are_refused() {
         "restartPolicy: Never",
         "- name: b\n        image: b.wasm\n      restartPolicy: Never",
     ));
-    assert!(err.contains("spec.template.spec.containers: has 2 containers"), "{err}");
+    assert!(
+        err.contains("spec.template.spec.containers: has 2 containers"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -128,9 +150,15 @@ fn memory_limits_are_kubernetes_quantities() {
         "args: [\"2000\"]",
         "resources:\n          limits:\n            memory: 16Mi",
     );
-    assert_eq!(job(&text).spec.template.spec.containers[0].memory_limit(), Some(16 << 20));
+    assert_eq!(
+        job(&text).spec.template.spec.containers[0].memory_limit(),
+        Some(16 << 20)
+    );
     let err = error(&text.replace("16Mi", "16MB"));
-    assert!(err.contains("resources.limits.memory: invalid quantity \"16MB\""), "{err}");
+    assert!(
+        err.contains("resources.limits.memory: invalid quantity \"16MB\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -140,21 +168,33 @@ fn volume_mounts_must_name_a_volume() {
         "volumeMounts:\n        - name: data\n          mountPath: /data",
     );
     let err = error(&text);
-    assert!(err.contains("volumeMounts[0].name: no volume named \"data\""), "{err}");
+    assert!(
+        err.contains("volumeMounts[0].name: no volume named \"data\""),
+        "{err}"
+    );
 }
 
 #[test]
 fn unknown_kinds_and_api_versions_are_named() {
     let err = error(&PI.replace("kind: Job", "kind: Pod"));
-    assert!(err.contains("document 1: kind: unknown kind \"Pod\""), "{err}");
+    assert!(
+        err.contains("document 1: kind: unknown kind \"Pod\""),
+        "{err}"
+    );
     let err = error(&PI.replace("batch/v1", "apps/v1"));
-    assert!(err.contains("apiVersion: Job is batch/v1, got \"apps/v1\""), "{err}");
+    assert!(
+        err.contains("apiVersion: Job is batch/v1, got \"apps/v1\""),
+        "{err}"
+    );
 }
 
 #[test]
 fn yaml_syntax_errors_name_the_document() {
     let err = error("apiVersion: batch/v1\nkind: [Job\n");
-    assert!(err.starts_with("jobs.yaml: document 1: not valid YAML"), "{err}");
+    assert!(
+        err.starts_with("jobs.yaml: document 1: not valid YAML"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -184,7 +224,9 @@ spec:
          restartPolicy: OnFailure
 "#;
     let docs = load(text).unwrap();
-    let Object::CronJob(cron) = &docs[0].object else { panic!() };
+    let Object::CronJob(cron) = &docs[0].object else {
+        panic!()
+    };
     assert_eq!(cron.spec.successful_jobs_history_limit, Some(3));
     assert_eq!(cron.spec.failed_jobs_history_limit, Some(1));
     let err = error(&text.replace("\"*/1", "\"TZ=UTC */1"));

@@ -33,8 +33,9 @@ impl CompiledCache {
         {
             return Ok(module);
         }
-        let module =
-            Module::new(&self.engine, bytes).map_err(|e| RuntimeError::Invalid(format!("{e:#}")))?;
+        // Text was converted at apply time; only binary reaches the engine.
+        let module = Module::from_binary(&self.engine, bytes)
+            .map_err(|e| RuntimeError::Invalid(super::one_line(&e)))?;
         if let Some(path) = path {
             store(&path, module.serialize());
         }
@@ -49,8 +50,8 @@ impl CompiledCache {
         {
             return Ok(component);
         }
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| RuntimeError::Invalid(format!("{e:#}")))?;
+        let component = Component::from_binary(&self.engine, bytes)
+            .map_err(|e| RuntimeError::Invalid(super::one_line(&e)))?;
         if let Some(path) = path {
             store(&path, component.serialize());
         }
@@ -58,7 +59,10 @@ impl CompiledCache {
     }
 
     fn path(&self, digest: &str, kind: &str) -> Option<PathBuf> {
-        let hex: String = digest.chars().filter(char::is_ascii_hexdigit).collect();
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
         Some(self.dir.as_ref()?.join(format!("{hex}.{kind}.cwasm")))
     }
 }

@@ -41,7 +41,7 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 
 use self::cache::CompiledCache;
 use self::engine::EpochTicker;
-use self::sandbox::{CoreState, ComponentState};
+use self::sandbox::{ComponentState, CoreState};
 
 /// Output kept per instance when nothing else is configured: 1 MiB.
 pub const DEFAULT_OUTPUT_LIMIT: usize = 1 << 20;
@@ -139,9 +139,9 @@ impl Runtime {
             let pre = self
                 .component_linker
                 .instantiate_pre(&component)
-                .map_err(|e| RuntimeError::UnknownImport(format!("{e:#}")))?;
+                .map_err(|e| RuntimeError::UnknownImport(one_line(&e)))?;
             let command = CommandPre::new(pre)
-                .map_err(|e| RuntimeError::NotACommandComponent(format!("{e:#}")))?;
+                .map_err(|e| RuntimeError::NotACommandComponent(one_line(&e)))?;
             Prepared::Component(command)
         } else {
             let module: Module = self.compiled.module(digest, bytes)?;
@@ -151,7 +151,7 @@ impl Runtime {
             let pre = self
                 .core_linker
                 .instantiate_pre(&module)
-                .map_err(|e| RuntimeError::UnknownImport(format!("{e:#}")))?;
+                .map_err(|e| RuntimeError::UnknownImport(one_line(&e)))?;
             Prepared::Core(pre)
         };
         let prepared = Arc::new(prepared);
@@ -166,6 +166,17 @@ impl Runtime {
     pub async fn run(&self, prepared: &Prepared, spec: SandboxSpec) -> RunReport {
         sandbox::run(&self.engine, prepared, spec).await
     }
+}
+
+/// An engine error as one line: causes joined with `: `, blank lines and
+/// frame dumps folded, so a user-facing message stays one line.
+pub(crate) fn one_line(error: &wasmtime::Error) -> String {
+    format!("{error:#}")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Whether the bytes are a component (preamble layer 1) rather than a core

@@ -126,7 +126,13 @@ fn wasi_builder(spec: &SandboxSpec, output: &CapturedOutput) -> Result<WasiCtxBu
         };
         builder
             .preopened_dir(&mount.host, &mount.guest, perms)
-            .map_err(|e| format!("cannot mount {} at {}: {e:#}", mount.host.display(), mount.guest))?;
+            .map_err(|e| {
+                format!(
+                    "cannot mount {} at {}: {e:#}",
+                    mount.host.display(),
+                    mount.guest
+                )
+            })?;
     }
     Ok(builder)
 }
@@ -151,7 +157,10 @@ pub async fn run(engine: &Engine, prepared: &Prepared, spec: SandboxSpec) -> Run
             let run = async {
                 match prepared {
                     Prepared::Core(pre) => {
-                        let state = CoreState { wasi: builder.build_p1(), cap };
+                        let state = CoreState {
+                            wasi: builder.build_p1(),
+                            cap,
+                        };
                         run_core(engine, pre, state).await
                     }
                     Prepared::Component(pre) => {
@@ -200,7 +209,10 @@ async fn run_core(
 ) -> Result<(), Ended> {
     let mut store = new_store(engine, state);
     store.limiter(|s| &mut s.cap);
-    let instance = pre.instantiate_async(&mut store).await.map_err(instantiation)?;
+    let instance = pre
+        .instantiate_async(&mut store)
+        .await
+        .map_err(instantiation)?;
     let start = instance
         .get_typed_func::<(), ()>(&mut store, "_start")
         .map_err(|e| Ended::Start(format!("{e:#}")))?;
@@ -214,7 +226,10 @@ async fn run_component(
 ) -> Result<(), Ended> {
     let mut store = new_store(engine, state);
     store.limiter(|s| &mut s.cap);
-    let command = pre.instantiate_async(&mut store).await.map_err(instantiation)?;
+    let command = pre
+        .instantiate_async(&mut store)
+        .await
+        .map_err(instantiation)?;
     match command.wasi_cli_run().call_run(&mut store).await {
         Ok(Ok(())) => Ok(()),
         // `exit(1)` and a `main` returning an error both arrive here.
@@ -268,15 +283,22 @@ fn classify(result: Result<(), Ended>, memory_denied: bool) -> Outcome {
     }
 }
 
-/// The trap text and where it happened, without wasmtime's multi-line frame
-/// dump noise: `wasm trap: wasm `unreachable` instruction executed (in main)`.
+/// The trap text first, then the innermost function it happened in:
+/// ``wasm trap: wasm `unreachable` instruction executed (in main)``.
+/// Other fatal errors (a host call failing) keep their whole chain.
 fn trap_message(error: &wasmtime::Error) -> String {
-    let text = format!("{error:#}");
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    let Some(trap) = error.downcast_ref::<wasmtime::Trap>() else {
+        return super::one_line(error);
+    };
+    let place = error
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .and_then(|bt| bt.frames().first())
+        .map(|frame| match frame.func_name() {
+            Some(name) => format!(" (in {name})"),
+            None => format!(" (in wasm function {})", frame.func_index()),
+        })
+        .unwrap_or_default();
+    format!("{trap}{place}")
 }
 
 fn humanize(d: Duration) -> String {

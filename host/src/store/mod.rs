@@ -97,7 +97,11 @@ impl Store {
                 known,
             });
         }
-        for (version, sql) in migrations::MIGRATIONS.iter().enumerate().skip(found as usize) {
+        for (version, sql) in migrations::MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(found as usize)
+        {
             let path = self.path.clone();
             let wrap = |source| StoreError::Sqlite {
                 path: path.clone(),
@@ -113,7 +117,13 @@ impl Store {
     }
 
     /// Stores module bytes under their digest (idempotent).
-    pub fn put_module(&self, digest: &str, component: bool, bytes: &[u8], now: Micros) -> Result<(), StoreError> {
+    pub fn put_module(
+        &self,
+        digest: &str,
+        component: bool,
+        bytes: &[u8],
+        now: Micros,
+    ) -> Result<(), StoreError> {
         let r = self.conn.execute(
             "INSERT OR IGNORE INTO modules (digest, component, bytes, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![digest, component, bytes, now],
@@ -125,7 +135,11 @@ impl Store {
     pub fn module(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let r = self
             .conn
-            .query_row("SELECT bytes FROM modules WHERE digest = ?1", [digest], |r| r.get(0))
+            .query_row(
+                "SELECT bytes FROM modules WHERE digest = ?1",
+                [digest],
+                |r| r.get(0),
+            )
             .optional();
         self.sql(r)
     }
@@ -148,11 +162,19 @@ impl Store {
     }
 
     /// The live object of this kind and name, if any.
-    pub fn live_object(&self, kind: Kind, namespace: &str, name: &str) -> Result<Option<ObjectRecord>, StoreError> {
+    pub fn live_object(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
         let r = self
             .conn
             .query_row(
-                &format!("{} WHERE kind = ?1 AND namespace = ?2 AND name = ?3 AND deleted_at IS NULL", records::OBJECT_SELECT),
+                &format!(
+                    "{} WHERE kind = ?1 AND namespace = ?2 AND name = ?3 AND deleted_at IS NULL",
+                    records::OBJECT_SELECT
+                ),
                 params![kind.as_str(), namespace, name],
                 records::object_row,
             )
@@ -164,7 +186,11 @@ impl Store {
     pub fn object(&self, uid: &str) -> Result<Option<ObjectRecord>, StoreError> {
         let r = self
             .conn
-            .query_row(&format!("{} WHERE uid = ?1", records::OBJECT_SELECT), [uid], records::object_row)
+            .query_row(
+                &format!("{} WHERE uid = ?1", records::OBJECT_SELECT),
+                [uid],
+                records::object_row,
+            )
             .optional();
         self.sql(r)
     }
@@ -181,10 +207,9 @@ impl Store {
 
     /// Every attempt's log of an instance, oldest first: (attempt, bytes).
     pub fn logs(&self, instance_uid: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
-        let mut stmt = self.sql(
-            self.conn
-                .prepare_cached("SELECT attempt, data FROM logs WHERE instance_uid = ?1 ORDER BY attempt"),
-        )?;
+        let mut stmt = self.sql(self.conn.prepare_cached(
+            "SELECT attempt, data FROM logs WHERE instance_uid = ?1 ORDER BY attempt",
+        ))?;
         let rows = stmt.query_map([instance_uid], |r| Ok((r.get(0)?, r.get(1)?)));
         self.sql(rows.and_then(|r| r.collect()))
     }
@@ -208,7 +233,9 @@ impl Store {
 
     /// SQLite's own consistency check: `ok` when the file is sound.
     pub fn integrity_check(&self) -> Result<String, StoreError> {
-        let r = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0));
+        let r = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0));
         self.sql(r)
     }
 }

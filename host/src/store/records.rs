@@ -233,7 +233,8 @@ pub fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
 
 fn json_column<T: for<'de> Deserialize<'de>>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
     let text: String = row.get(idx)?;
-    serde_json::from_str(&text).map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
 }
 
 fn bad_column(idx: usize, what: &str) -> rusqlite::Error {
@@ -241,8 +242,7 @@ fn bad_column(idx: usize, what: &str) -> rusqlite::Error {
 }
 
 /// The columns [`object_row`] reads.
-pub const OBJECT_SELECT: &str =
-    "SELECT uid, kind, namespace, name, labels, manifest, status, created_at, deleted_at FROM objects";
+pub const OBJECT_SELECT: &str = "SELECT uid, kind, namespace, name, labels, manifest, status, created_at, deleted_at FROM objects";
 
 /// Reads an [`ObjectRecord`] selected with [`OBJECT_SELECT`].
 pub fn object_row(row: &Row<'_>) -> rusqlite::Result<ObjectRecord> {

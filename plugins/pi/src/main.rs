@@ -153,6 +153,10 @@ mod tests {
         assert!(text.starts_with("3.14159265358979323846264338327950288419716939937510"));
         // The tail the Kubernetes Job example's perl container prints, checked
         // against an independent computation with Python's `decimal`.
-        assert!(text.ends_with("59958133904780275901"), "{}", &text[text.len() - 20..]);
+        assert!(
+            text.ends_with("59958133904780275901"),
+            "{}",
+            &text[text.len() - 20..]
+        );
     }
 }
