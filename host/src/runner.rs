@@ -13,7 +13,9 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::task::AbortHandle;
 
-use crate::controller::job::{self, Decision, FailureReason, Observed};
+use crate::controller::job::{
+    self, Decision, FailureReason, InstanceFailure, Observed, SuccessReason,
+};
 use crate::executor::{self, Executor, Finished, Identity, Launch};
 use crate::ids;
 use crate::manifest::{Job, RestartPolicy};
@@ -86,6 +88,18 @@ impl JobRun {
     pub fn uid(&self) -> &str {
         &self.record.uid
     }
+
+    /// Finished, or suspended with nothing running: nothing more will happen
+    /// without a change of spec.
+    fn settled(&self) -> bool {
+        self.finished || (self.job.spec.suspended() && self.live.is_empty())
+    }
+}
+
+/// How a Job ended.
+enum End {
+    Complete(SuccessReason),
+    Failed(FailureReason, String),
 }
 
 /// Runs Jobs to their end.
@@ -146,7 +160,7 @@ impl Runner {
                 }
             }
             self.store.commit(&writes)?;
-            if self.jobs.iter().all(|j| j.finished) {
+            if self.jobs.iter().all(JobRun::settled) {
                 return Ok(self.jobs.iter().map(|j| j.record.uid.clone()).collect());
             }
             self.wait(wake, observer)?;
@@ -168,14 +182,20 @@ impl Runner {
                     self.create_instance(index, completion_index, now, writes);
                 }
                 self.write_status(index, writes);
+                // Look again at once: the Job has just started, and its
+                // deadline (or more to create) decides when to wake next.
+                Some(now)
+            }
+            Decision::Complete(reason) => {
+                self.finish(index, End::Complete(reason), now, writes, observer);
                 None
             }
-            Decision::Complete => {
-                self.finish(index, None, now, writes, observer);
+            Decision::Fail { reason, message } => {
+                self.finish(index, End::Failed(reason, message), now, writes, observer);
                 None
             }
-            Decision::Fail(reason) => {
-                self.finish(index, Some(reason), now, writes, observer);
+            Decision::Suspend => {
+                self.suspend(index, now, writes);
                 None
             }
             Decision::Wait { until } => until,
@@ -345,16 +365,29 @@ impl Runner {
                 &done.report.output,
             );
             if outcome.succeeded() {
-                run.observed.succeeded += 1;
-                if let Some(i) = ended.completion_index {
-                    run.observed.succeeded_indexes.insert(i);
-                }
+                run.observed.record_success(ended.completion_index);
             } else {
-                run.observed.failed += 1;
+                let failure = InstanceFailure {
+                    instance: ended.name.clone(),
+                    exit_code: ended.exit_code,
+                    disruption: false,
+                };
+                let verdict = job::judge(&run.job.spec, &failure);
+                run.observed.record_failure(
+                    &run.job.spec,
+                    verdict,
+                    ended.completion_index,
+                    done.finished,
+                );
             }
+            let index_failed = ended
+                .completion_index
+                .is_some_and(|i| run.observed.failed_indexes.contains(&i));
             restart_in_place = !outcome.succeeded()
                 && run.job.spec.restart_policy() == RestartPolicy::OnFailure
-                && run.observed.failed <= run.job.spec.backoff_limit();
+                && run.observed.failed <= run.job.spec.backoff_limit()
+                && run.observed.fail_job.is_none()
+                && !index_failed;
             if restart_in_place {
                 // OnFailure: the same instance runs again; every attempt's log stays.
                 live.record.restart_count += 1;
@@ -387,76 +420,106 @@ impl Runner {
     fn finish(
         &mut self,
         index: usize,
-        failure: Option<FailureReason>,
+        end: End,
         now: Micros,
         writes: &mut Vec<Write>,
         observer: &mut dyn Observer,
     ) {
+        let (kind, reason, message) = match &end {
+            End::Complete(r) => ("Complete", r.as_str(), r.message().to_owned()),
+            End::Failed(r, m) => ("Failed", r.as_str(), m.clone()),
+        };
+        // What still runs is stopped. Stopped by a failing Job an instance
+        // counts as failed, as in Kubernetes; stopped by a met success
+        // policy it does not.
+        let stop_message = format!("stopped: the Job is {kind} ({reason})");
+        let counted = matches!(end, End::Failed(..));
+        self.stop_all(index, now, reason, &stop_message, counted, writes);
         let run = &mut self.jobs[index];
-        // A failed Job stops what still runs; those instances count as failed.
-        for (_, live) in run.live.drain() {
-            live.abort.abort();
-            let mut stopped = live.record;
-            stopped.phase = Phase::Failed;
-            stopped.finish_time = Some(now);
-            stopped.reason = failure.map(|f| f.as_str().to_owned());
-            stopped.message = Some("stopped because the Job failed".to_owned());
-            run.observed.failed += 1;
-            writes.push(Write::Instance(stopped));
-        }
-        run.observed.active = 0;
-        run.observed.active_indexes.clear();
         run.finished = true;
+        let uid = run.record.uid.clone();
         let status = &mut run.status;
-        match failure {
-            None => {
-                let message = "Reached expected number of succeeded pods";
-                status.conditions.push(Condition::new(
-                    "SuccessCriteriaMet",
-                    "CompletionsReached",
-                    message,
-                    now,
-                ));
-                status.conditions.push(Condition::new(
-                    "Complete",
-                    "CompletionsReached",
-                    message,
-                    now,
-                ));
+        match end {
+            End::Complete(_) => {
+                status
+                    .conditions
+                    .push(Condition::new("SuccessCriteriaMet", reason, &message, now));
+                status
+                    .conditions
+                    .push(Condition::new("Complete", reason, &message, now));
                 status.completion_time = Some(rfc3339(now));
                 writes.push(event(
-                    &run.record.uid,
+                    &uid,
                     "Normal",
                     "Completed",
                     "Job completed".into(),
                     now,
                 ));
             }
-            Some(reason) => {
-                status.conditions.push(Condition::new(
-                    "FailureTarget",
-                    reason.as_str(),
-                    reason.message(),
-                    now,
-                ));
-                status.conditions.push(Condition::new(
-                    "Failed",
-                    reason.as_str(),
-                    reason.message(),
-                    now,
-                ));
-                writes.push(event(
-                    &run.record.uid,
-                    "Warning",
-                    reason.as_str(),
-                    reason.message().into(),
-                    now,
-                ));
+            End::Failed(..) => {
+                status
+                    .conditions
+                    .push(Condition::new("FailureTarget", reason, &message, now));
+                status
+                    .conditions
+                    .push(Condition::new("Failed", reason, &message, now));
+                writes.push(event(&uid, "Warning", reason, message.clone(), now));
             }
+        }
+        if let Some(ttl) = run.job.spec.ttl_seconds_after_finished {
+            writes.push(Write::ObjectExpiry {
+                uid,
+                at: now + i64::from(ttl) * 1_000_000,
+            });
         }
         self.write_status(index, writes);
         let run = &self.jobs[index];
         observer.job_ended(&run.job.metadata.name, &run.status);
+    }
+
+    /// Suspension stops every running instance; they do not count as failed.
+    fn suspend(&mut self, index: usize, now: Micros, writes: &mut Vec<Write>) {
+        let message = "stopped: the Job was suspended";
+        self.stop_all(index, now, "Suspended", message, false, writes);
+        let run = &mut self.jobs[index];
+        if !run.status.conditions.iter().any(|c| c.kind == "Suspended") {
+            let condition = Condition::new("Suspended", "JobSuspended", "Job suspended", now);
+            run.status.conditions.push(condition);
+            writes.push(event(
+                &run.record.uid,
+                "Normal",
+                "Suspended",
+                "Job suspended".into(),
+                now,
+            ));
+        }
+        self.write_status(index, writes);
+    }
+
+    fn stop_all(
+        &mut self,
+        index: usize,
+        now: Micros,
+        reason: &str,
+        message: &str,
+        counted: bool,
+        writes: &mut Vec<Write>,
+    ) {
+        let run = &mut self.jobs[index];
+        for (_, live) in run.live.drain() {
+            live.abort.abort();
+            let mut stopped = live.record;
+            stopped.phase = Phase::Failed;
+            stopped.finish_time = Some(now);
+            stopped.reason = Some(reason.to_owned());
+            stopped.message = Some(message.to_owned());
+            if counted {
+                run.observed.failed += 1;
+            }
+            writes.push(Write::Instance(stopped));
+        }
+        run.observed.active = 0;
+        run.observed.active_indexes.clear();
     }
 
     fn write_status(&mut self, index: usize, writes: &mut Vec<Write>) {
@@ -469,6 +532,9 @@ impl Runner {
         if run.job.spec.indexed() {
             let completed = job::compact_indexes(&o.succeeded_indexes);
             run.status.completed_indexes = (!completed.is_empty()).then_some(completed);
+        }
+        if run.job.spec.backoff_limit_per_index.is_some() {
+            run.status.failed_indexes = Some(job::compact_indexes(&o.failed_indexes));
         }
         writes.retain(|w| !matches!(w, Write::ObjectStatus { uid, .. } if *uid == run.record.uid));
         writes.push(Write::ObjectStatus {

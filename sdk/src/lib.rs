@@ -19,6 +19,9 @@
 //! The host interfaces beyond WASI (structured log, work queue, checkpoint)
 //! are not offered by the host yet; this crate will expose them when it does.
 
+// The crate example is a whole plugin, so its `main` is the point.
+#![allow(clippy::needless_doctest_main)]
+
 use std::env;
 
 /// What the host injects into every instance's environment.

@@ -118,29 +118,7 @@ fn growing_memory_past_the_limit_is_oom_killed() {
     );
 }
 
-#[test]
-fn a_failing_module_is_retried_up_to_the_backoff_limit() {
-    let s = Session::new();
-    let yaml = job_yaml(
-        "flaky",
-        &program("exit-code"),
-        &["1"],
-        "  backoffLimit: 2",
-        "",
-    );
-    let (code, list) = run_json(&s, &yaml);
-    assert_eq!(code, 1);
-    let instances = items(&list, "Instance");
-    assert_eq!(
-        instances.len(),
-        3,
-        "backoffLimit 2 → exactly 3 failed instances"
-    );
-    assert!(instances.iter().all(|i| i["status"]["phase"] == "Failed"));
-    assert_eq!(items(&list, "Job")[0]["status"]["failed"], 3);
-}
-
-fn seconds_between(start: &serde_json::Value, end: &serde_json::Value) -> f64 {
+pub(crate) fn seconds_between(start: &serde_json::Value, end: &serde_json::Value) -> f64 {
     let parse = |v: &serde_json::Value| -> f64 {
         // 2026-11-22T10:00:00.123456Z → seconds within the day is enough here.
         let t = v.as_str().unwrap();

@@ -28,6 +28,15 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
         docs.extend(manifest::load_file(file).map_err(|e| CliError::BadInput(e.to_string()))?);
     }
     for doc in &docs {
+        if let Object::Job(job) = &doc.object
+            && job.spec.suspended()
+        {
+            return Err(CliError::BadInput(format!(
+                "{}: document {}: spec.suspend: Job {:?} is suspended, so `wasmjob run` would \
+                 wait for ever; set suspend: false to run it",
+                doc.file, doc.index, job.metadata.name
+            )));
+        }
         if !matches!(doc.object, Object::Job(_)) {
             let what = doc.object.kind().as_str();
             let name = &doc.object.metadata().name;
@@ -55,6 +64,11 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     );
     let store =
         Store::open(&state_dir.join(DATABASE_FILE)).map_err(|e| CliError::Other(e.into()))?;
+    // The TTL controller: Jobs whose ttlSecondsAfterFinished ran out since
+    // wasmjob last ran are deleted now (their history stays).
+    store
+        .delete_expired(time::now())
+        .map_err(|e| CliError::Other(e.into()))?;
     let resolved = apply::resolve(docs, &runtime, &store).map_err(|e| match e {
         apply::ApplyError::Manifest(m) => CliError::BadInput(m.to_string()),
         apply::ApplyError::Store(s) => CliError::Other(s.into()),
@@ -100,6 +114,9 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     console.progress.finish_and_clear();
 
     let store = runner.store();
+    store
+        .delete_expired(time::now())
+        .map_err(|e| CliError::Other(e.into()))?;
     let mut summaries = Vec::new();
     let mut items = Vec::new();
     let mut instances = Vec::new();

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::job_policy::{BackoffPolicy, PodFailurePolicy, SuccessPolicy};
 use super::validate::{self, Check};
 use super::{FieldError, PodTemplateSpec, RestartPolicy};
 
@@ -31,6 +32,28 @@ pub struct JobSpec {
     /// `NonIndexed` (default) or `Indexed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_mode: Option<CompletionMode>,
+    /// Indexed Jobs: failures tolerated per index; the index fails past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_limit_per_index: Option<i32>,
+    /// Indexed Jobs with `backoffLimitPerIndex`: failed indexes tolerated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failed_indexes: Option<i32>,
+    /// What a failed instance means, by exit code or condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_failure_policy: Option<PodFailurePolicy>,
+    /// Indexed Jobs: when the Job succeeds before every index has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_policy: Option<SuccessPolicy>,
+    /// While true, no instance runs and running ones are stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend: Option<bool>,
+    /// Delete the Job and its instances this long after it finishes; their
+    /// history stays queryable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds_after_finished: Option<i32>,
+    /// wasmjob extension: the retry delay (Kubernetes: 10 s doubling to 10 min).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_policy: Option<BackoffPolicy>,
     /// The instances' template.
     #[serde(default)]
     pub template: PodTemplateSpec,
@@ -76,7 +99,71 @@ impl JobSpec {
             &[RestartPolicy::Never, RestartPolicy::OnFailure],
             RestartPolicy::Never,
             "Job",
-        )
+        )?;
+        self.suspend.get_or_insert(false);
+        if let Some(ttl) = self.ttl_seconds_after_finished {
+            validate::non_negative(ttl.into()).at(&format!("{path}.ttlSecondsAfterFinished"))?;
+        }
+        if let Some(backoff) = &self.backoff_policy {
+            backoff.validate(&format!("{path}.backoffPolicy"))?;
+        }
+        self.normalize_per_index(path)?;
+        if let Some(policy) = &self.pod_failure_policy {
+            if self.restart_policy() != RestartPolicy::Never {
+                return Err(FieldError::new(
+                    format!("{path}.podFailurePolicy"),
+                    "is only allowed when spec.template.spec.restartPolicy is Never",
+                ));
+            }
+            let container = &self.template.spec.containers[0].name;
+            policy.validate(
+                &format!("{path}.podFailurePolicy"),
+                container,
+                self.backoff_limit_per_index.is_some(),
+            )?;
+        }
+        if let Some(policy) = &self.success_policy {
+            policy.validate(
+                &format!("{path}.successPolicy"),
+                self.indexed(),
+                self.completions().unwrap_or(0),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn normalize_per_index(&mut self, path: &str) -> Result<(), FieldError> {
+        if let Some(limit) = self.backoff_limit_per_index {
+            if !self.indexed() {
+                return Err(FieldError::new(
+                    format!("{path}.backoffLimitPerIndex"),
+                    "is only allowed when completionMode is Indexed",
+                ));
+            }
+            validate::non_negative(limit.into()).at(&format!("{path}.backoffLimitPerIndex"))?;
+            // As in Kubernetes: with a per-index limit the global one no
+            // longer applies unless the user set it.
+            if self.backoff_limit == Some(DEFAULT_BACKOFF_LIMIT) {
+                self.backoff_limit = Some(i32::MAX);
+            }
+        }
+        if let Some(max) = self.max_failed_indexes {
+            if self.backoff_limit_per_index.is_none() {
+                return Err(FieldError::new(
+                    format!("{path}.maxFailedIndexes"),
+                    "needs backoffLimitPerIndex",
+                ));
+            }
+            validate::non_negative(max.into()).at(&format!("{path}.maxFailedIndexes"))?;
+            let completions = self.completions().unwrap_or(0);
+            if max as u32 > completions {
+                return Err(FieldError::new(
+                    format!("{path}.maxFailedIndexes"),
+                    format!("must be at most completions ({completions}), got {max}"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `parallelism` after defaulting.
@@ -97,6 +184,20 @@ impl JobSpec {
     /// Whether instances are numbered.
     pub fn indexed(&self) -> bool {
         self.completion_mode == Some(CompletionMode::Indexed)
+    }
+
+    /// Whether the Job is suspended.
+    pub fn suspended(&self) -> bool {
+        self.suspend == Some(true)
+    }
+
+    /// The retry delay after the first failure and its cap, in seconds.
+    pub fn backoff_delays(&self) -> (i64, i64) {
+        let policy = self.backoff_policy.clone().unwrap_or_default();
+        (
+            policy.initial_delay_seconds.unwrap_or(10),
+            policy.max_delay_seconds.unwrap_or(600),
+        )
     }
 
     /// The restart policy after defaulting.

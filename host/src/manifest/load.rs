@@ -204,12 +204,6 @@ const CONTAINER_ONLY: &[&str] = &[
 /// Kubernetes fields with a meaning wasmjob does not implement (yet); refusing
 /// them is better than silently running something else than was asked.
 const NOT_IMPLEMENTED: &[&str] = &[
-    "podFailurePolicy",
-    "successPolicy",
-    "backoffLimitPerIndex",
-    "maxFailedIndexes",
-    "suspend",
-    "ttlSecondsAfterFinished",
     "selector",
     "manualSelector",
     "podReplacementPolicy",

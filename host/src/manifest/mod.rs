@@ -14,6 +14,7 @@ mod cronjob;
 mod daemonset;
 mod error;
 mod job;
+mod job_policy;
 mod load;
 mod meta;
 mod pod;
@@ -24,6 +25,10 @@ pub use cronjob::{ConcurrencyPolicy, CronJobSpec, JobTemplateSpec};
 pub use daemonset::{DaemonSetSpec, LabelSelector, RollingUpdate, UpdateStrategy};
 pub use error::{FieldError, ManifestError};
 pub use job::{CompletionMode, JobSpec};
+pub use job_policy::{
+    BackoffPolicy, ExitCodeOperator, FailureAction, OnExitCodes, OnPodCondition, PodFailurePolicy,
+    PodFailurePolicyRule, SuccessPolicy, SuccessPolicyRule, parse_indexes,
+};
 pub use load::{Document, load_file, load_str};
 pub use meta::{ObjectMeta, OwnerReference};
 pub use pod::{

@@ -101,9 +101,9 @@ fn container_only_fields_say_why() {
 
 #[test]
 fn unimplemented_kubernetes_fields_are_refused_not_ignored() {
-    let err = error(&PI.replace("backoffLimit: 4", "ttlSecondsAfterFinished: 10"));
+    let err = error(&PI.replace("backoffLimit: 4", "podReplacementPolicy: Failed"));
     assert!(
-        err.contains("spec.ttlSecondsAfterFinished: is a Kubernetes field"),
+        err.contains("spec.podReplacementPolicy: is a Kubernetes field"),
         "{err}"
     );
 }
@@ -253,4 +253,114 @@ spec:
     let err = error(text);
     assert!(err.contains("a DaemonSet needs Always"), "{err}");
     assert!(load(&text.replace("      restartPolicy: Never\n", "")).is_ok());
+}
+
+const INDEXED: &str = "completions: 4\n  completionMode: Indexed";
+
+#[test]
+fn pod_failure_policy_follows_kubernetes_validation() {
+    let rule = |body: &str| {
+        PI.replace(
+            "backoffLimit: 4",
+            &format!("podFailurePolicy:\n    rules:\n    - action: FailJob\n{body}"),
+        )
+    };
+    let ok = rule("      onExitCodes:\n        operator: In\n        values: [42]");
+    assert!(load(&ok).is_ok());
+    let err = error(&rule(
+        "      onExitCodes:\n        operator: In\n        values: [0, 42]",
+    ));
+    assert!(
+        err.contains("spec.podFailurePolicy.rules[0].onExitCodes.values: must not contain 0"),
+        "{err}"
+    );
+    let err = error(&rule(""));
+    assert!(
+        err.contains("rules[0]: needs exactly one of onExitCodes and onPodConditions"),
+        "{err}"
+    );
+    let err = error(&ok.replace("restartPolicy: Never", "restartPolicy: OnFailure"));
+    assert!(
+        err.contains(
+            "spec.podFailurePolicy: is only allowed when spec.template.spec.restartPolicy is Never"
+        ),
+        "{err}"
+    );
+    let err = error(&ok.replace("action: FailJob", "action: FailIndex"));
+    assert!(
+        err.contains("FailIndex needs spec.backoffLimitPerIndex"),
+        "{err}"
+    );
+    let err = error(&ok.replace("operator: In", "operator: Maybe"));
+    assert!(
+        err.contains("spec.podFailurePolicy.rules[0].onExitCodes.operator: unknown variant"),
+        "{err}"
+    );
+}
+
+#[test]
+fn per_index_limits_need_an_indexed_job() {
+    let err = error(&PI.replace("backoffLimit: 4", "backoffLimitPerIndex: 1"));
+    assert!(
+        err.contains("spec.backoffLimitPerIndex: is only allowed when completionMode is Indexed"),
+        "{err}"
+    );
+    let err = error(&PI.replace(
+        "backoffLimit: 4",
+        &format!("{INDEXED}\n  maxFailedIndexes: 1"),
+    ));
+    assert!(
+        err.contains("spec.maxFailedIndexes: needs backoffLimitPerIndex"),
+        "{err}"
+    );
+    let ok = PI.replace(
+        "backoffLimit: 4",
+        &format!("{INDEXED}\n  backoffLimitPerIndex: 1\n  maxFailedIndexes: 2"),
+    );
+    let job = job(&ok);
+    assert_eq!(
+        job.spec.backoff_limit(),
+        i32::MAX as u32,
+        "the global limit steps aside"
+    );
+}
+
+#[test]
+fn success_policy_is_for_indexed_jobs_with_indexes_in_range() {
+    let policy =
+        "successPolicy:\n    rules:\n    - succeededIndexes: \"0,2-3\"\n      succeededCount: 2";
+    assert!(load(&PI.replace("backoffLimit: 4", &format!("{INDEXED}\n  {policy}"))).is_ok());
+    let err = error(&PI.replace("backoffLimit: 4", policy));
+    assert!(
+        err.contains("spec.successPolicy: is only allowed when completionMode is Indexed"),
+        "{err}"
+    );
+    let err = error(&PI.replace(
+        "backoffLimit: 4",
+        &format!("{INDEXED}\n  {}", policy.replace("2-3", "2-4")),
+    ));
+    assert!(
+        err.contains("succeededIndexes: index 4 is out of range"),
+        "{err}"
+    );
+    let err = error(&PI.replace(
+        "backoffLimit: 4",
+        &format!("{INDEXED}\n  {}", policy.replace("Count: 2", "Count: 4")),
+    ));
+    assert!(err.contains("succeededCount: must be at most 3"), "{err}");
+}
+
+#[test]
+fn backoff_policy_allows_zero_but_not_negative_delays() {
+    let text = PI.replace(
+        "backoffLimit: 4",
+        "backoffPolicy:\n    initialDelaySeconds: 0\n    maxDelaySeconds: 0",
+    );
+    assert_eq!(job(&text).spec.backoff_delays(), (0, 0));
+    assert_eq!(job(PI).spec.backoff_delays(), (10, 600));
+    let err = error(&text.replace("initialDelaySeconds: 0", "initialDelaySeconds: -1"));
+    assert!(
+        err.contains("spec.backoffPolicy.initialDelaySeconds: must be >= 0, got -1"),
+        "{err}"
+    );
 }

@@ -63,4 +63,9 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX events_object ON events(object_uid);
     "#,
+    // 2: ttlSecondsAfterFinished: when a finished object is to be deleted.
+    r#"
+    ALTER TABLE objects ADD COLUMN expires_at INTEGER;
+    CREATE INDEX objects_expiry ON objects(expires_at) WHERE expires_at IS NOT NULL AND deleted_at IS NULL;
+    "#,
 ];

@@ -231,6 +231,16 @@ impl Store {
         self.sql(rows.and_then(|r| r.collect()))
     }
 
+    /// Deletes every live object whose `ttlSecondsAfterFinished` ran out by
+    /// `now`, as of its expiry time; returns how many. The rows stay as history.
+    pub fn delete_expired(&self, now: Micros) -> Result<usize, StoreError> {
+        let r = self.conn.execute(
+            "UPDATE objects SET deleted_at = expires_at WHERE expires_at <= ?1 AND deleted_at IS NULL",
+            [now],
+        );
+        self.sql(r)
+    }
+
     /// SQLite's own consistency check: `ok` when the file is sound.
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         let r = self

@@ -134,6 +134,14 @@ pub enum Write {
         /// Its status JSON.
         status: serde_json::Value,
     },
+    /// The object is deleted at `at` (`ttlSecondsAfterFinished`); its rows
+    /// stay as history.
+    ObjectExpiry {
+        /// The object.
+        uid: String,
+        /// When it expires.
+        at: Micros,
+    },
     /// A new instance, or a new state of an existing one (upsert by uid).
     Instance(InstanceRecord),
     /// One attempt's output.
@@ -181,6 +189,10 @@ pub fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
         Write::ObjectStatus { uid, status } => {
             tx.prepare_cached("UPDATE objects SET status = ?2 WHERE uid = ?1")?
                 .execute(params![uid, json_text(status)])?;
+        }
+        Write::ObjectExpiry { uid, at } => {
+            tx.prepare_cached("UPDATE objects SET expires_at = ?2 WHERE uid = ?1")?
+                .execute(params![uid, at])?;
         }
         Write::Instance(i) => {
             tx.prepare_cached(

@@ -1,0 +1,293 @@
+//! The Job controller: how many instances to create, when to wait, and when a
+//! Job is Complete or Failed, by Kubernetes' batch/v1 rules. Each rule is one
+//! function here (or in the submodule named for it), pinned by the tests below.
+//!
+//! The runner keeps an [`Observed`] per Job and updates it only through
+//! [`Observed::record_success`] and [`Observed::record_failure`], so what
+//! counts as a failure is decided here too.
+
+mod backoff;
+mod failure;
+mod indexes;
+mod success;
+
+pub use failure::{InstanceFailure, Verdict, judge};
+pub use indexes::compact as compact_indexes;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::manifest::JobSpec;
+use crate::time::Micros;
+
+/// What the controller sees of a Job's instances.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// When the Job started running (reset when it is resumed).
+    pub start_time: Option<Micros>,
+    /// Instances running now.
+    pub active: u32,
+    /// Succeeded instances.
+    pub succeeded: u32,
+    /// Failed instances (and failed attempts of instances restarted in place)
+    /// that count against `backoffLimit`.
+    pub failed: u32,
+    /// Failures since the last success, for the retry delay.
+    pub consecutive_failures: u32,
+    /// When the last counted failure happened.
+    pub last_failure: Option<Micros>,
+    /// Indexed Jobs: indexes with a success.
+    pub succeeded_indexes: BTreeSet<u32>,
+    /// Indexed Jobs: indexes with an instance running.
+    pub active_indexes: BTreeSet<u32>,
+    /// Indexed Jobs: indexes that failed for good.
+    pub failed_indexes: BTreeSet<u32>,
+    /// Indexed Jobs: counted failures per index.
+    pub index_failures: BTreeMap<u32, u32>,
+    /// Set when a `podFailurePolicy` FailJob rule matched.
+    pub fail_job: Option<String>,
+}
+
+impl Observed {
+    /// An instance ended with exit code 0.
+    pub fn record_success(&mut self, index: Option<u32>) {
+        self.succeeded += 1;
+        self.consecutive_failures = 0;
+        if let Some(i) = index {
+            self.succeeded_indexes.insert(i);
+        }
+    }
+
+    /// An instance (or attempt) failed; `verdict` is the failure policy's
+    /// judgement. Returns whether the failure counted.
+    pub fn record_failure(
+        &mut self,
+        spec: &JobSpec,
+        verdict: Verdict,
+        index: Option<u32>,
+        now: Micros,
+    ) -> bool {
+        match verdict {
+            Verdict::Ignore => return false,
+            Verdict::FailJob(message) => {
+                self.fail_job.get_or_insert(message);
+            }
+            Verdict::FailIndex => {
+                if let Some(i) = index {
+                    self.failed_indexes.insert(i);
+                }
+            }
+            Verdict::Count => {
+                if let (Some(i), Some(limit)) = (index, spec.backoff_limit_per_index) {
+                    let failures = self.index_failures.entry(i).or_default();
+                    *failures += 1;
+                    if *failures > limit.max(0) as u32 {
+                        self.failed_indexes.insert(i);
+                    }
+                }
+            }
+        }
+        self.failed += 1;
+        self.consecutive_failures += 1;
+        self.last_failure = Some(now);
+        true
+    }
+}
+
+/// Why a Job succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuccessReason {
+    /// `completions` successes (or the first, when unset).
+    CompletionsReached,
+    /// A `successPolicy` rule was met.
+    SuccessPolicy,
+}
+
+impl SuccessReason {
+    /// Kubernetes' reason string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuccessReason::CompletionsReached => "CompletionsReached",
+            SuccessReason::SuccessPolicy => "SuccessPolicy",
+        }
+    }
+
+    /// Kubernetes' condition message.
+    pub fn message(self) -> &'static str {
+        match self {
+            SuccessReason::CompletionsReached => "Reached expected number of succeeded pods",
+            SuccessReason::SuccessPolicy => "Matched rules at success policy",
+        }
+    }
+}
+
+/// Why a Job failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReason {
+    /// More counted failures than `backoffLimit`.
+    BackoffLimitExceeded,
+    /// `activeDeadlineSeconds` passed.
+    DeadlineExceeded,
+    /// A `podFailurePolicy` FailJob rule matched.
+    PodFailurePolicy,
+    /// More failed indexes than `maxFailedIndexes`.
+    MaxFailedIndexesExceeded,
+    /// Every index ended and some failed (with `backoffLimitPerIndex`).
+    FailedIndexes,
+}
+
+impl FailureReason {
+    /// Kubernetes' reason string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::BackoffLimitExceeded => "BackoffLimitExceeded",
+            FailureReason::DeadlineExceeded => "DeadlineExceeded",
+            FailureReason::PodFailurePolicy => "PodFailurePolicy",
+            FailureReason::MaxFailedIndexesExceeded => "MaxFailedIndexesExceeded",
+            FailureReason::FailedIndexes => "FailedIndexes",
+        }
+    }
+}
+
+/// What should happen next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Create instances: one per entry, with its completion index if Indexed.
+    Create(Vec<Option<u32>>),
+    /// The Job succeeded; instances still running are stopped.
+    Complete(SuccessReason),
+    /// The Job failed; instances still running are stopped.
+    Fail {
+        /// Why.
+        reason: FailureReason,
+        /// Kubernetes' message.
+        message: String,
+    },
+    /// The Job is suspended: stop what runs, create nothing.
+    Suspend,
+    /// Nothing to do until an instance ends, or until this time passes.
+    Wait {
+        /// When the controller must look again even if nothing ends.
+        until: Option<Micros>,
+    },
+}
+
+fn fail(reason: FailureReason, message: impl Into<String>) -> Decision {
+    Decision::Fail {
+        reason,
+        message: message.into(),
+    }
+}
+
+/// Decides the next step of a Job that has not finished yet.
+pub fn reconcile(spec: &JobSpec, observed: &Observed, now: Micros) -> Decision {
+    if let Some(message) = &observed.fail_job {
+        return fail(FailureReason::PodFailurePolicy, message.clone());
+    }
+    if observed.failed > spec.backoff_limit() {
+        return fail(
+            FailureReason::BackoffLimitExceeded,
+            "Job has reached the specified backoff limit",
+        );
+    }
+    let deadline = deadline(spec, observed);
+    if deadline.is_some_and(|d| now >= d) {
+        return fail(
+            FailureReason::DeadlineExceeded,
+            "Job was active longer than specified deadline",
+        );
+    }
+    if let Some(max) = spec.max_failed_indexes
+        && observed.failed_indexes.len() > max.max(0) as usize
+    {
+        return fail(
+            FailureReason::MaxFailedIndexesExceeded,
+            "Job has exceeded the specified maximal number of failed indexes",
+        );
+    }
+    if success::met(spec, &observed.succeeded_indexes) {
+        return Decision::Complete(SuccessReason::SuccessPolicy);
+    }
+    if let Some(decision) = completion(spec, observed) {
+        return decision;
+    }
+    if spec.suspended() {
+        return if observed.active > 0 {
+            Decision::Suspend
+        } else {
+            Decision::Wait { until: None }
+        };
+    }
+    let create = to_create(spec, observed);
+    if create.is_empty() {
+        return Decision::Wait { until: deadline };
+    }
+    match retry_at(spec, observed) {
+        Some(at) if at > now => Decision::Wait {
+            until: Some(deadline.map_or(at, |d| d.min(at))),
+        },
+        _ => Decision::Create(create),
+    }
+}
+
+/// When `activeDeadlineSeconds` runs out, counted from the start time. A
+/// suspended Job's clock is stopped.
+fn deadline(spec: &JobSpec, observed: &Observed) -> Option<Micros> {
+    if spec.suspended() {
+        return None;
+    }
+    let secs = spec.active_deadline_seconds?;
+    Some(observed.start_time? + secs * 1_000_000)
+}
+
+/// Complete, or failed because every index ended and some failed.
+fn completion(spec: &JobSpec, observed: &Observed) -> Option<Decision> {
+    let complete = match spec.completions() {
+        Some(n) if spec.indexed() => {
+            let ended = observed.succeeded_indexes.len() + observed.failed_indexes.len();
+            if ended as u32 >= n && observed.active == 0 && !observed.failed_indexes.is_empty() {
+                return Some(fail(FailureReason::FailedIndexes, "Job has failed indexes"));
+            }
+            observed.succeeded_indexes.len() as u32 >= n
+        }
+        Some(n) => observed.succeeded >= n,
+        // Work-queue Jobs: the first success means the work is done, and the
+        // Job completes once the others have ended too.
+        None => observed.succeeded >= 1 && observed.active == 0,
+    };
+    complete.then_some(Decision::Complete(SuccessReason::CompletionsReached))
+}
+
+/// When the next replacement may be created: the last failure plus the
+/// backoff delay for the failures in a row so far.
+fn retry_at(spec: &JobSpec, observed: &Observed) -> Option<Micros> {
+    let last = observed.last_failure?;
+    let (initial, max) = spec.backoff_delays();
+    Some(last + backoff::delay(observed.consecutive_failures, initial, max))
+}
+
+fn to_create(spec: &JobSpec, observed: &Observed) -> Vec<Option<u32>> {
+    let parallelism = spec.parallelism();
+    let room = parallelism.saturating_sub(observed.active);
+    match spec.completions() {
+        Some(n) if spec.indexed() => (0..n)
+            .filter(|i| {
+                !observed.succeeded_indexes.contains(i)
+                    && !observed.active_indexes.contains(i)
+                    && !observed.failed_indexes.contains(i)
+            })
+            .take(room as usize)
+            .map(Some)
+            .collect(),
+        Some(n) => {
+            // Never more running than the completions still missing.
+            let missing = n.saturating_sub(observed.succeeded);
+            let want = missing.min(parallelism).saturating_sub(observed.active);
+            vec![None; want as usize]
+        }
+        None if observed.succeeded == 0 => vec![None; room as usize],
+        None => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

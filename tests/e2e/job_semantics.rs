@@ -1,0 +1,245 @@
+//! Job semantics at batch/v1 parity (issue 3), end to end with real Wasm.
+//! Every rule is also pinned at the controller; these prove the whole path.
+
+use wasmjob_tests::{Session, fixture, items, job_yaml, program};
+
+use crate::outcomes::seconds_between;
+
+/// Retries at once, so tests do not wait Kubernetes' 10 s.
+const NO_DELAY: &str = "  backoffPolicy:\n    initialDelaySeconds: 0\n    maxDelaySeconds: 0";
+
+fn run_json(s: &Session, yaml: &str) -> (i32, serde_json::Value) {
+    let path = s.write("job.yaml", yaml);
+    let ran = s.wasmjob(&["run", "-f", path.to_str().unwrap(), "-o", "json"]);
+    (ran.code, ran.json())
+}
+
+fn condition<'a>(job: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    job["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} condition: {job}"))
+}
+
+#[test]
+fn backoff_limit_2_on_an_always_failing_module_makes_exactly_3_failed_instances() {
+    let s = Session::new();
+    let yaml = job_yaml(
+        "flaky",
+        &program("exit-code"),
+        &["1"],
+        &format!("  backoffLimit: 2\n{NO_DELAY}"),
+        "",
+    );
+    let (code, list) = run_json(&s, &yaml);
+    assert_eq!(code, 1);
+    let instances = items(&list, "Instance");
+    assert_eq!(instances.len(), 3);
+    assert!(instances.iter().all(|i| i["status"]["phase"] == "Failed"));
+    let job = items(&list, "Job")[0];
+    assert_eq!(job["status"]["failed"], 3);
+    assert_eq!(condition(job, "Failed")["reason"], "BackoffLimitExceeded");
+}
+
+#[test]
+fn replacements_wait_for_the_backoff_delay() {
+    let s = Session::new();
+    let spec = "  backoffLimit: 1\n  backoffPolicy:\n    initialDelaySeconds: 1";
+    let (_, list) = run_json(
+        &s,
+        &job_yaml("slow-retry", &program("exit-code"), &["1"], spec, ""),
+    );
+    let instances = items(&list, "Instance");
+    assert_eq!(instances.len(), 2);
+    let gap = seconds_between(
+        &instances[0]["status"]["finishTime"],
+        &instances[1]["status"]["startTime"],
+    );
+    assert!(
+        gap >= 1.0,
+        "the replacement started {gap}s after the failure"
+    );
+}
+
+#[test]
+fn pod_failure_policy_fail_job_on_exit_42_fails_after_one_instance() {
+    let s = Session::new();
+    let spec = "  backoffLimit: 6\n  podFailurePolicy:\n    rules:\n    - action: FailJob\n      onExitCodes:\n        operator: In\n        values: [42]";
+    let (code, list) = run_json(
+        &s,
+        &job_yaml("answer", &program("exit-code"), &["42"], spec, ""),
+    );
+    assert_eq!(code, 1);
+    assert_eq!(items(&list, "Instance").len(), 1);
+    let failed = condition(items(&list, "Job")[0], "Failed");
+    assert_eq!(failed["reason"], "PodFailurePolicy");
+    let message = failed["message"].as_str().unwrap();
+    assert!(
+        message.contains("failed with exit code 42 matching FailJob rule at index 0"),
+        "{message}"
+    );
+}
+
+#[test]
+fn on_failure_restarts_in_place_and_keeps_every_attempts_log() {
+    let s = Session::new();
+    let yaml = job_yaml(
+        "again",
+        &program("exit-code"),
+        &["1"],
+        &format!("  backoffLimit: 2\n{NO_DELAY}"),
+        "",
+    )
+    .replace("restartPolicy: Never", "restartPolicy: OnFailure");
+    let (code, list) = run_json(&s, &yaml);
+    assert_eq!(code, 1);
+    let instances = items(&list, "Instance");
+    assert_eq!(instances.len(), 1, "one instance, restarted in place");
+    assert_eq!(instances[0]["status"]["restartCount"], 2);
+    let logs = s.logs("again");
+    let attempts: Vec<u32> = logs.iter().map(|(_, attempt, _)| *attempt).collect();
+    assert_eq!(attempts, [0, 1, 2], "all three attempts' logs");
+    assert!(logs.iter().all(|(_, _, log)| log == "exiting with 1\n"));
+}
+
+#[test]
+fn job_active_deadline_stops_a_looping_module_within_2s() {
+    let s = Session::new();
+    let yaml = job_yaml(
+        "loop",
+        &fixture("spin.wat"),
+        &[],
+        "  activeDeadlineSeconds: 1",
+        "",
+    );
+    let (code, list) = run_json(&s, &yaml);
+    assert_eq!(code, 1);
+    let job = items(&list, "Job")[0];
+    let failed = condition(job, "Failed");
+    assert_eq!(failed["reason"], "DeadlineExceeded");
+    let took = seconds_between(&job["status"]["startTime"], &failed["lastTransitionTime"]);
+    assert!((1.0..2.0).contains(&took), "failed after {took}s");
+    let instance = &items(&list, "Instance")[0]["status"];
+    assert_eq!(instance["phase"], "Failed");
+    assert_eq!(instance["reason"], "DeadlineExceeded");
+}
+
+#[test]
+fn backoff_limit_per_index_fails_only_that_index() {
+    let s = Session::new();
+    let spec = format!(
+        "  completions: 3\n  parallelism: 3\n  completionMode: Indexed\n  backoffLimitPerIndex: 1\n{NO_DELAY}"
+    );
+    let (code, list) = run_json(
+        &s,
+        &job_yaml("per-index", &program("by-index"), &["1=exit:1"], &spec, ""),
+    );
+    assert_eq!(code, 1);
+    let job = items(&list, "Job")[0];
+    assert_eq!(job["status"]["completedIndexes"], "0,2");
+    assert_eq!(job["status"]["failedIndexes"], "1");
+    assert_eq!(condition(job, "Failed")["reason"], "FailedIndexes");
+    let index_1 = items(&list, "Instance")
+        .into_iter()
+        .filter(|i| i["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"] == "1")
+        .count();
+    assert_eq!(index_1, 2, "index 1 ran once and was retried once");
+}
+
+#[test]
+fn a_success_policy_completes_the_job_and_stops_the_rest() {
+    let s = Session::new();
+    let spec = "  completions: 3\n  parallelism: 3\n  completionMode: Indexed\n  successPolicy:\n    rules:\n    - succeededIndexes: \"0\"";
+    let (code, list) = run_json(
+        &s,
+        &job_yaml(
+            "leader",
+            &program("by-index"),
+            &["1=spin", "2=spin"],
+            spec,
+            "",
+        ),
+    );
+    assert_eq!(code, 0);
+    let job = items(&list, "Job")[0];
+    assert_eq!(condition(job, "Complete")["reason"], "SuccessPolicy");
+    assert_eq!(
+        job["status"]["failed"], 0,
+        "stopped instances are not failures"
+    );
+    let stopped = items(&list, "Instance")
+        .into_iter()
+        .filter(|i| i["status"]["reason"] == "SuccessPolicy")
+        .count();
+    assert_eq!(stopped, 2);
+}
+
+#[test]
+fn ttl_seconds_after_finished_0_deletes_the_job_but_keeps_its_history() {
+    let s = Session::new();
+    let yaml = job_yaml(
+        "brief",
+        &program("hello"),
+        &[],
+        "  ttlSecondsAfterFinished: 0",
+        "",
+    );
+    let (code, _) = run_json(&s, &yaml);
+    assert_eq!(code, 0);
+    let db = s.db();
+    let deleted: Option<i64> = db
+        .query_row(
+            "SELECT deleted_at FROM objects WHERE name = 'brief'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(deleted.is_some(), "the Job was deleted");
+    assert_eq!(
+        s.logs("brief")[0].2,
+        "Hello from wasmjob\n",
+        "its history stays"
+    );
+}
+
+#[test]
+fn events_record_creations_and_completion() {
+    let s = Session::new();
+    let (code, _) = run_json(
+        &s,
+        &job_yaml("evented", &program("hello"), &[], "  completions: 2", ""),
+    );
+    assert_eq!(code, 0);
+    let db = s.db();
+    let mut stmt = db.prepare("SELECT reason FROM events ORDER BY id").unwrap();
+    let reasons: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        reasons.iter().filter(|r| *r == "SuccessfulCreate").count(),
+        2,
+        "{reasons:?}"
+    );
+    assert_eq!(reasons.last().map(String::as_str), Some("Completed"));
+}
+
+#[test]
+fn a_suspended_job_is_refused_by_run_instead_of_waiting_for_ever() {
+    let s = Session::new();
+    s.write(
+        "job.yaml",
+        &job_yaml("paused", &program("hello"), &[], "  suspend: true", ""),
+    );
+    let ran = s.wasmjob(&["run", "-f", "job.yaml"]);
+    assert_eq!(ran.code, 2);
+    assert!(
+        ran.stderr
+            .contains("job.yaml: document 1: spec.suspend: Job \"paused\" is suspended"),
+        "{}",
+        ran.stderr
+    );
+}
