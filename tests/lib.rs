@@ -119,6 +119,19 @@ impl Session {
         Ran::from(output)
     }
 
+    /// `wasmjob ARGS…` in this session, started in the background.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(binary())
+            .args(args)
+            .env("WASMJOB_HOME", self.state.path())
+            .env_remove("RUST_LOG")
+            .current_dir(self.work.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting wasmjob")
+    }
+
     /// Writes a file under the work directory and returns its path.
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.work.path().join(name);

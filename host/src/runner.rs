@@ -56,12 +56,14 @@ pub struct JobRun {
     status: JobStatus,
     live: HashMap<String, LiveInstance>,
     finished: bool,
+    /// Writes that put this Job into the store when it joins a run.
+    joining: Vec<Write>,
 }
 
 impl JobRun {
     /// A Job to run, already resolved (image is a digest) and compiled.
     pub fn new(job: Job, prepared: Arc<Prepared>, now: Micros) -> Self {
-        let manifest = json!({ "metadata": job.metadata, "spec": job.spec });
+        let manifest = manifest_json(&job);
         let record = ObjectRecord {
             uid: ids::uid(),
             kind: crate::manifest::Kind::Job,
@@ -81,7 +83,63 @@ impl JobRun {
             status: JobStatus::default(),
             live: HashMap::new(),
             finished: false,
+            joining: Vec::new(),
         }
+        .created()
+    }
+
+    fn created(mut self) -> Self {
+        self.joining.push(Write::ObjectCreated(self.record.clone()));
+        self
+    }
+
+    /// A Job recorded by an earlier process that stopped before it finished.
+    /// Instances it left running are recorded as Failed (`NodeRestart`), then
+    /// the controller's view is rebuilt from every recorded instance, so no
+    /// success is lost or counted twice.
+    pub fn resume(
+        record: ObjectRecord,
+        job: Job,
+        prepared: Arc<Prepared>,
+        mut instances: Vec<InstanceRecord>,
+        now: Micros,
+    ) -> Self {
+        let mut joining = Vec::new();
+        for instance in instances.iter_mut().filter(|i| !i.phase.is_finished()) {
+            instance.phase = Phase::Failed;
+            instance.finish_time = Some(now);
+            instance.reason = Some(job::NODE_RESTART.to_owned());
+            instance.message = Some("the node restarted while the instance was running".to_owned());
+            joining.push(Write::Instance(instance.clone()));
+        }
+        let status: JobStatus = serde_json::from_value(record.status.clone()).unwrap_or_default();
+        let start = status.start_time.as_deref().and_then(time::parse_rfc3339);
+        let observed = job::observe(&job.spec, start, &instances);
+        joining.push(event(
+            &record.uid,
+            "Normal",
+            "Resumed",
+            format!(
+                "Resumed after a restart: {} succeeded, {} failed",
+                observed.succeeded, observed.failed
+            ),
+            now,
+        ));
+        JobRun {
+            record,
+            job,
+            prepared,
+            observed,
+            status,
+            live: HashMap::new(),
+            finished: false,
+            joining,
+        }
+    }
+
+    /// Counts already recorded when the Job joined this run: (succeeded, failed).
+    pub fn recorded_counts(&self) -> (u32, u32) {
+        (self.observed.succeeded, self.observed.failed)
     }
 
     /// The stored object's uid.
@@ -94,6 +152,12 @@ impl JobRun {
     fn settled(&self) -> bool {
         self.finished || (self.job.spec.suspended() && self.live.is_empty())
     }
+}
+
+/// The stored form of a Job's manifest; two runs of the same manifest give
+/// the same value, which is how an interrupted Job is recognised.
+pub fn manifest_json(job: &Job) -> serde_json::Value {
+    json!({ "metadata": job.metadata, "spec": job.spec })
 }
 
 /// How a Job ended.
@@ -135,10 +199,10 @@ impl Runner {
     }
 
     /// Records the Jobs in the store (one transaction) and adds them to the run.
-    pub fn add(&mut self, jobs: Vec<JobRun>) -> Result<(), StoreError> {
+    pub fn add(&mut self, mut jobs: Vec<JobRun>) -> Result<(), StoreError> {
         let writes: Vec<Write> = jobs
-            .iter()
-            .map(|j| Write::ObjectCreated(j.record.clone()))
+            .iter_mut()
+            .flat_map(|j| std::mem::take(&mut j.joining))
             .collect();
         self.store.commit(&writes)?;
         self.jobs.extend(jobs);

@@ -21,6 +21,13 @@ pub fn rfc3339(micros: Micros) -> String {
     )
 }
 
+/// Parses an RFC 3339 timestamp back into microseconds.
+pub fn parse_rfc3339(text: &str) -> Option<Micros> {
+    text.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_microsecond())
+}
+
 /// A duration as kubectl prints ages and durations (`12ms`, `4s`, `3m20s`,
 /// `5h`, `2d`), with milliseconds below a second because Wasm jobs are fast.
 pub fn human_duration(micros: Micros) -> String {
@@ -48,6 +55,10 @@ mod tests {
             "2026-11-18T11:06:40.123456Z"
         );
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            parse_rfc3339("2026-11-18T11:06:40.123456Z"),
+            Some(1_795_000_000_123_456)
+        );
     }
 
     #[test]

@@ -243,3 +243,70 @@ fn a_suspended_job_is_refused_by_run_instead_of_waiting_for_ever() {
         ran.stderr
     );
 }
+
+#[test]
+fn a_run_killed_mid_job_and_started_again_ends_with_exactly_200_successes() {
+    let s = Session::new();
+    let yaml = job_yaml(
+        "two-hundred",
+        &program("sleep-ms"),
+        &["20"],
+        "  completions: 200\n  parallelism: 2",
+        "",
+    );
+    s.write("job.yaml", &yaml);
+    let mut first = s.spawn(&["run", "-f", "job.yaml", "--quiet"]);
+    // Kill it with SIGKILL once some, but not all, completions are recorded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let done = succeeded_instances(&s);
+        if done >= 20 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run made no progress"
+        );
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let before = succeeded_instances(&s);
+    assert!(before < 200, "killed too late: {before} already succeeded");
+
+    let again = s.wasmjob(&["run", "-f", "job.yaml", "--quiet", "-o", "json"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("job.batch/two-hundred resumed"),
+        "{}",
+        again.stderr
+    );
+    let list = again.json();
+    let job = items(&list, "Job")[0];
+    assert_eq!(job["status"]["succeeded"], 200);
+    assert_eq!(condition(job, "Complete")["reason"], "CompletionsReached");
+    let instances = items(&list, "Instance");
+    let succeeded = instances
+        .iter()
+        .filter(|i| i["status"]["phase"] == "Succeeded")
+        .count();
+    assert_eq!(
+        succeeded, 200,
+        "exactly 200 successes: none lost, none doubled"
+    );
+    assert!(
+        instances.iter().all(|i| i["status"]["phase"] != "Running"),
+        "no instance is left running"
+    );
+    assert_eq!(succeeded_instances(&s), 200);
+}
+
+fn succeeded_instances(s: &Session) -> i64 {
+    let db = s.db();
+    db.query_row(
+        "SELECT count(*) FROM instances WHERE phase = 'Succeeded'",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap_or(0)
+}

@@ -84,7 +84,22 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
                 .prepare(&r.module.digest, &r.module.bytes)
                 .map_err(|e| CliError::Other(e.into()))?;
             expected += u64::from(job.spec.completions().unwrap_or(job.spec.parallelism()));
-            jobs.push(JobRun::new(job.clone(), prepared, now));
+            jobs.push(match interrupted(&store, job)? {
+                Some(record) => {
+                    let instances = store
+                        .instances_of(&record.uid)
+                        .map_err(|e| CliError::Other(e.into()))?;
+                    let run = JobRun::resume(record, job.clone(), prepared, instances, now);
+                    let (succeeded, failed) = run.recorded_counts();
+                    eprintln!(
+                        "job.batch/{} resumed: an earlier run stopped before it finished \
+                         ({succeeded} succeeded, {failed} failed so far)",
+                        job.metadata.name
+                    );
+                    run
+                }
+                None => JobRun::new(job.clone(), prepared, now),
+            });
         }
     }
     let several = expected > 1 || jobs.len() > 1;
@@ -169,6 +184,26 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
             failed.join(", ")
         )))
     }
+}
+
+/// The unfinished Job an earlier, interrupted `wasmjob run` of this same
+/// manifest left behind, if any: running the same command again resumes it
+/// instead of starting over. A different manifest of the same name replaces it.
+fn interrupted(
+    store: &Store,
+    job: &crate::manifest::Job,
+) -> Result<Option<crate::store::ObjectRecord>, CliError> {
+    let found = store
+        .live_object(
+            crate::manifest::Kind::Job,
+            &job.metadata.namespace,
+            &job.metadata.name,
+        )
+        .map_err(|e| CliError::Other(e.into()))?;
+    Ok(found.filter(|record| {
+        let status: JobStatus = serde_json::from_value(record.status.clone()).unwrap_or_default();
+        !status.is_finished() && record.manifest == crate::runner::manifest_json(job)
+    }))
 }
 
 fn summary_row(record: &crate::store::ObjectRecord, status: &JobStatus) -> Vec<String> {

@@ -17,7 +17,16 @@ pub use indexes::compact as compact_indexes;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::manifest::JobSpec;
+use crate::store::{InstanceRecord, Phase};
 use crate::time::Micros;
+
+/// The reason of an instance that was running when its node (this process)
+/// went away; it counts as a disruption (`DisruptionTarget`).
+pub const NODE_RESTART: &str = "NodeRestart";
+
+/// Reasons of instances stopped by the controller itself (the Job ended or
+/// was suspended): they say nothing about the module and are not failures.
+const STOPPED_BY_CONTROLLER: &[&str] = &["Suspended", "SuccessPolicy", "CompletionsReached"];
 
 /// What the controller sees of a Job's instances.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,6 +75,30 @@ impl Observed {
         index: Option<u32>,
         now: Micros,
     ) -> bool {
+        self.record(spec, verdict, index, Some(now))
+    }
+
+    /// An instance was lost to its node going away. It counts like any
+    /// failure (unless the policy ignores it), but its replacement is not
+    /// delayed: the backoff protects against a crashing program, and a node
+    /// restart says nothing about the program.
+    pub fn record_disruption(
+        &mut self,
+        spec: &JobSpec,
+        verdict: Verdict,
+        index: Option<u32>,
+    ) -> bool {
+        self.record(spec, verdict, index, None)
+    }
+
+    /// `delay_from`: when the failure happened, if it delays the replacement.
+    fn record(
+        &mut self,
+        spec: &JobSpec,
+        verdict: Verdict,
+        index: Option<u32>,
+        delay_from: Option<Micros>,
+    ) -> bool {
         match verdict {
             Verdict::Ignore => return false,
             Verdict::FailJob(message) => {
@@ -87,10 +120,67 @@ impl Observed {
             }
         }
         self.failed += 1;
-        self.consecutive_failures += 1;
-        self.last_failure = Some(now);
+        if let Some(at) = delay_from {
+            self.consecutive_failures += 1;
+            self.last_failure = Some(at);
+        }
         true
     }
+}
+
+/// Rebuilds what the controller sees from a Job's recorded instances, oldest
+/// first, as after a restart of the process. Instances still marked running
+/// must have been ended (as [`NODE_RESTART`]) by the caller first. Every
+/// failure is judged again by the failure policy, so the counts are the same
+/// as if the process had never stopped.
+pub fn observe(
+    spec: &JobSpec,
+    start_time: Option<Micros>,
+    instances: &[InstanceRecord],
+) -> Observed {
+    let mut observed = Observed {
+        start_time,
+        ..Observed::default()
+    };
+    for instance in instances {
+        // Attempts restarted in place (OnFailure) were each a counted failure.
+        for _ in 0..instance.restart_count {
+            observed.record_failure(
+                spec,
+                Verdict::Count,
+                instance.completion_index,
+                instance.created_at,
+            );
+        }
+        match instance.phase {
+            Phase::Succeeded => observed.record_success(instance.completion_index),
+            Phase::Failed => {
+                let reason = instance.reason.as_deref().unwrap_or("");
+                if STOPPED_BY_CONTROLLER.contains(&reason) {
+                    continue;
+                }
+                let failure = InstanceFailure {
+                    instance: instance.name.clone(),
+                    exit_code: instance.exit_code,
+                    disruption: reason == NODE_RESTART,
+                };
+                let verdict = judge(spec, &failure);
+                if failure.disruption {
+                    observed.record_disruption(spec, verdict, instance.completion_index);
+                } else {
+                    let at = instance.finish_time.unwrap_or(instance.created_at);
+                    observed.record_failure(spec, verdict, instance.completion_index, at);
+                }
+            }
+            Phase::Pending | Phase::Running => {
+                observed.active += 1;
+                if let Some(i) = instance.completion_index {
+                    observed.active_indexes.insert(i);
+                }
+            }
+        }
+    }
+    observed
 }
 
 /// Why a Job succeeded.

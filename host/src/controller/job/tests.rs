@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::manifest::{BackoffPolicy, CompletionMode, SuccessPolicy, SuccessPolicyRule};
+use crate::store::{InstanceRecord, Phase};
 
 const SEC: Micros = 1_000_000;
 
@@ -321,4 +322,107 @@ fn a_met_success_policy_completes_before_all_indexes() {
         reconcile(&s, &o, 0),
         Decision::Complete(SuccessReason::SuccessPolicy)
     );
+}
+
+fn instance(
+    phase: Phase,
+    index: Option<u32>,
+    exit_code: Option<i32>,
+    reason: Option<&str>,
+) -> InstanceRecord {
+    InstanceRecord {
+        uid: crate::ids::uid(),
+        name: "job-x".into(),
+        namespace: "default".into(),
+        owner_uid: "owner".into(),
+        completion_index: index,
+        labels: Default::default(),
+        phase,
+        exit_code,
+        reason: reason.map(str::to_owned),
+        message: None,
+        node_name: "node".into(),
+        restart_count: 0,
+        created_at: 0,
+        start_time: Some(0),
+        finish_time: Some(SEC),
+    }
+}
+
+#[test]
+fn observing_recorded_instances_gives_the_same_counts() {
+    let s = indexed(3, 2);
+    let recorded = [
+        instance(Phase::Succeeded, Some(0), Some(0), None),
+        instance(Phase::Failed, Some(1), Some(1), Some("Error")),
+        instance(Phase::Failed, Some(1), None, Some(NODE_RESTART)),
+        instance(Phase::Running, Some(2), None, None),
+    ];
+    let o = observe(&s, Some(0), &recorded);
+    assert_eq!((o.succeeded, o.failed, o.active), (1, 2, 1));
+    assert_eq!(o.succeeded_indexes, [0].into());
+    assert_eq!(o.active_indexes, [2].into());
+    assert_eq!(o.last_failure, Some(SEC));
+}
+
+#[test]
+fn a_node_restart_is_a_disruption_for_the_failure_policy() {
+    use crate::manifest::{
+        Container, FailureAction, OnPodCondition, PodFailurePolicy, PodFailurePolicyRule,
+    };
+    let mut s = spec(Some(2), 1, 0);
+    s.template.spec.containers.push(Container::default());
+    s.pod_failure_policy = Some(PodFailurePolicy {
+        rules: vec![PodFailurePolicyRule {
+            action: FailureAction::Ignore,
+            on_exit_codes: None,
+            on_pod_conditions: vec![OnPodCondition {
+                kind: "DisruptionTarget".into(),
+                status: "True".into(),
+            }],
+        }],
+    });
+    let o = observe(
+        &s,
+        Some(0),
+        &[instance(Phase::Failed, None, None, Some(NODE_RESTART))],
+    );
+    assert_eq!(
+        o.failed, 0,
+        "ignored by the policy, so backoffLimit 0 still allows a retry"
+    );
+    assert_eq!(reconcile(&s, &o, SEC), Decision::Create(vec![None]));
+}
+
+#[test]
+fn instances_stopped_by_the_controller_are_not_failures() {
+    let s = spec(Some(2), 1, 6);
+    let o = observe(
+        &s,
+        Some(0),
+        &[instance(Phase::Failed, None, None, Some("Suspended"))],
+    );
+    assert_eq!(o.failed, 0);
+}
+
+#[test]
+fn in_place_restarts_count_as_failures() {
+    let s = spec(Some(1), 1, 6);
+    let mut restarted = instance(Phase::Succeeded, None, Some(0), None);
+    restarted.restart_count = 2;
+    let o = observe(&s, Some(0), &[restarted]);
+    assert_eq!((o.succeeded, o.failed), (1, 2));
+}
+
+#[test]
+fn a_node_restart_counts_but_does_not_delay_the_replacement() {
+    let mut s = spec(Some(3), 1, 6);
+    s.backoff_policy = None;
+    let o = observe(
+        &s,
+        Some(0),
+        &[instance(Phase::Failed, None, None, Some(NODE_RESTART))],
+    );
+    assert_eq!(o.failed, 1);
+    assert_eq!(reconcile(&s, &o, SEC), Decision::Create(vec![None]));
 }
