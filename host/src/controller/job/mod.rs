@@ -66,6 +66,13 @@ impl Observed {
         }
     }
 
+    /// The Job was resumed (`suspend` set back to false): as in Kubernetes,
+    /// `activeDeadlineSeconds` counts again from now, so time spent suspended
+    /// never counts against it.
+    pub fn resumed(&mut self, now: Micros) {
+        self.start_time = Some(now);
+    }
+
     /// An instance (or attempt) failed; `verdict` is the failure policy's
     /// judgement. Returns whether the failure counted.
     pub fn record_failure(

@@ -426,3 +426,20 @@ fn a_node_restart_counts_but_does_not_delay_the_replacement() {
     assert_eq!(o.failed, 1);
     assert_eq!(reconcile(&s, &o, SEC), Decision::Create(vec![None]));
 }
+
+#[test]
+fn resuming_restarts_the_deadline_clock() {
+    let mut s = spec(Some(1), 1, 6);
+    s.active_deadline_seconds = Some(10);
+    let mut o = observed(0, 0, 0);
+    // Suspended at 5 s, resumed at 100 s: the deadline is 110 s, not 10 s.
+    o.resumed(100 * SEC);
+    assert_eq!(reconcile(&s, &o, 100 * SEC), Decision::Create(vec![None]));
+    o.active = 1;
+    assert_eq!(
+        reconcile(&s, &o, 100 * SEC),
+        Decision::Wait {
+            until: Some(110 * SEC)
+        }
+    );
+}
