@@ -132,6 +132,14 @@ impl Session {
             .expect("starting wasmjob")
     }
 
+    /// Writes `yaml` as job.yaml and runs it with `-o json`: the exit code and
+    /// the printed `List`.
+    pub fn run_json(&self, yaml: &str) -> (i32, Value) {
+        let path = self.write("job.yaml", yaml);
+        let ran = self.wasmjob(&["run", "-f", path.to_str().unwrap(), "-o", "json"]);
+        (ran.code, ran.json())
+    }
+
     /// Writes a file under the work directory and returns its path.
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.work.path().join(name);

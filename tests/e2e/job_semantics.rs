@@ -8,12 +8,6 @@ use crate::outcomes::seconds_between;
 /// Retries at once, so tests do not wait Kubernetes' 10 s.
 const NO_DELAY: &str = "  backoffPolicy:\n    initialDelaySeconds: 0\n    maxDelaySeconds: 0";
 
-fn run_json(s: &Session, yaml: &str) -> (i32, serde_json::Value) {
-    let path = s.write("job.yaml", yaml);
-    let ran = s.wasmjob(&["run", "-f", path.to_str().unwrap(), "-o", "json"]);
-    (ran.code, ran.json())
-}
-
 fn condition<'a>(job: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
     job["status"]["conditions"]
         .as_array()
@@ -33,7 +27,7 @@ fn backoff_limit_2_on_an_always_failing_module_makes_exactly_3_failed_instances(
         &format!("  backoffLimit: 2\n{NO_DELAY}"),
         "",
     );
-    let (code, list) = run_json(&s, &yaml);
+    let (code, list) = s.run_json(&yaml);
     assert_eq!(code, 1);
     let instances = items(&list, "Instance");
     assert_eq!(instances.len(), 3);
@@ -93,7 +87,7 @@ fn on_failure_restarts_in_place_and_keeps_every_attempts_log() {
         "",
     )
     .replace("restartPolicy: Never", "restartPolicy: OnFailure");
-    let (code, list) = run_json(&s, &yaml);
+    let (code, list) = s.run_json(&yaml);
     assert_eq!(code, 1);
     let instances = items(&list, "Instance");
     assert_eq!(instances.len(), 1, "one instance, restarted in place");
@@ -114,7 +108,7 @@ fn job_active_deadline_stops_a_looping_module_within_2s() {
         "  activeDeadlineSeconds: 1",
         "",
     );
-    let (code, list) = run_json(&s, &yaml);
+    let (code, list) = s.run_json(&yaml);
     assert_eq!(code, 1);
     let job = items(&list, "Job")[0];
     let failed = condition(job, "Failed");
@@ -186,7 +180,7 @@ fn ttl_seconds_after_finished_0_deletes_the_job_but_keeps_its_history() {
         "  ttlSecondsAfterFinished: 0",
         "",
     );
-    let (code, _) = run_json(&s, &yaml);
+    let (code, _) = s.run_json(&yaml);
     assert_eq!(code, 0);
     let db = s.db();
     let deleted: Option<i64> = db

@@ -3,12 +3,6 @@
 
 use wasmjob_tests::{Session, fixture, items, job_yaml, program};
 
-fn run_json(s: &Session, yaml: &str) -> (i32, serde_json::Value) {
-    let path = s.write("job.yaml", yaml);
-    let ran = s.wasmjob(&["run", "-f", path.to_str().unwrap(), "-o", "json"]);
-    (ran.code, ran.json())
-}
-
 fn only_instance(list: &serde_json::Value) -> serde_json::Value {
     let instances = items(list, "Instance");
     assert_eq!(instances.len(), 1, "{list}");
@@ -25,7 +19,7 @@ fn exit_code_3_fails_the_instance_with_the_code_recorded() {
         "  backoffLimit: 0",
         "",
     );
-    let (code, list) = run_json(&s, &yaml);
+    let (code, list) = s.run_json(&yaml);
     assert_eq!(code, 1, "a failed Job exits 1");
     let status = only_instance(&list);
     assert_eq!(status["phase"], "Failed");
@@ -52,7 +46,7 @@ fn proc_exit_from_a_wat_module_is_an_exit_code() {
         "  backoffLimit: 0",
         "",
     );
-    let (_, list) = run_json(&s, &yaml);
+    let (_, list) = s.run_json(&yaml);
     let status = only_instance(&list);
     assert_eq!(status["exitCode"], 7);
     assert_eq!(status["reason"], "Error");
@@ -68,7 +62,7 @@ fn a_trap_is_trapped_with_its_message_and_no_exit_code() {
         "  backoffLimit: 0",
         "",
     );
-    let (code, list) = run_json(&s, &yaml);
+    let (code, list) = s.run_json(&yaml);
     assert_eq!(code, 1);
     let status = only_instance(&list);
     assert_eq!(status["reason"], "Trapped");
@@ -89,7 +83,7 @@ fn an_infinite_loop_with_a_1s_deadline_ends_as_deadline_exceeded_within_2s() {
         "  backoffLimit: 0",
         "      activeDeadlineSeconds: 1",
     );
-    let (code, list) = run_json(&s, &yaml);
+    let (code, list) = s.run_json(&yaml);
     assert_eq!(code, 1);
     let status = only_instance(&list);
     assert_eq!(status["reason"], "DeadlineExceeded");
@@ -108,7 +102,7 @@ fn growing_memory_past_the_limit_is_oom_killed() {
         "  backoffLimit: 0",
         limit,
     );
-    let (code, list) = run_json(&s, &yaml);
+    let (code, list) = s.run_json(&yaml);
     assert_eq!(code, 1);
     let status = only_instance(&list);
     assert_eq!(status["reason"], "OOMKilled", "{status}");
