@@ -41,10 +41,13 @@ fn backoff_limit_2_on_an_always_failing_module_makes_exactly_3_failed_instances(
 fn replacements_wait_for_the_backoff_delay() {
     let s = Session::new();
     let spec = "  backoffLimit: 1\n  backoffPolicy:\n    initialDelaySeconds: 1";
-    let (_, list) = run_json(
-        &s,
-        &job_yaml("slow-retry", &program("exit-code"), &["1"], spec, ""),
-    );
+    let (_, list) = s.run_json(&job_yaml(
+        "slow-retry",
+        &program("exit-code"),
+        &["1"],
+        spec,
+        "",
+    ));
     let instances = items(&list, "Instance");
     assert_eq!(instances.len(), 2);
     let gap = seconds_between(
@@ -61,10 +64,13 @@ fn replacements_wait_for_the_backoff_delay() {
 fn pod_failure_policy_fail_job_on_exit_42_fails_after_one_instance() {
     let s = Session::new();
     let spec = "  backoffLimit: 6\n  podFailurePolicy:\n    rules:\n    - action: FailJob\n      onExitCodes:\n        operator: In\n        values: [42]";
-    let (code, list) = run_json(
-        &s,
-        &job_yaml("answer", &program("exit-code"), &["42"], spec, ""),
-    );
+    let (code, list) = s.run_json(&job_yaml(
+        "answer",
+        &program("exit-code"),
+        &["42"],
+        spec,
+        "",
+    ));
     assert_eq!(code, 1);
     assert_eq!(items(&list, "Instance").len(), 1);
     let failed = condition(items(&list, "Job")[0], "Failed");
@@ -126,10 +132,13 @@ fn backoff_limit_per_index_fails_only_that_index() {
     let spec = format!(
         "  completions: 3\n  parallelism: 3\n  completionMode: Indexed\n  backoffLimitPerIndex: 1\n{NO_DELAY}"
     );
-    let (code, list) = run_json(
-        &s,
-        &job_yaml("per-index", &program("by-index"), &["1=exit:1"], &spec, ""),
-    );
+    let (code, list) = s.run_json(&job_yaml(
+        "per-index",
+        &program("by-index"),
+        &["1=exit:1"],
+        &spec,
+        "",
+    ));
     assert_eq!(code, 1);
     let job = items(&list, "Job")[0];
     assert_eq!(job["status"]["completedIndexes"], "0,2");
@@ -146,16 +155,13 @@ fn backoff_limit_per_index_fails_only_that_index() {
 fn a_success_policy_completes_the_job_and_stops_the_rest() {
     let s = Session::new();
     let spec = "  completions: 3\n  parallelism: 3\n  completionMode: Indexed\n  successPolicy:\n    rules:\n    - succeededIndexes: \"0\"";
-    let (code, list) = run_json(
-        &s,
-        &job_yaml(
-            "leader",
-            &program("by-index"),
-            &["1=spin", "2=spin"],
-            spec,
-            "",
-        ),
-    );
+    let (code, list) = s.run_json(&job_yaml(
+        "leader",
+        &program("by-index"),
+        &["1=spin", "2=spin"],
+        spec,
+        "",
+    ));
     assert_eq!(code, 0);
     let job = items(&list, "Job")[0];
     assert_eq!(condition(job, "Complete")["reason"], "SuccessPolicy");
@@ -201,10 +207,13 @@ fn ttl_seconds_after_finished_0_deletes_the_job_but_keeps_its_history() {
 #[test]
 fn events_record_creations_and_completion() {
     let s = Session::new();
-    let (code, _) = run_json(
-        &s,
-        &job_yaml("evented", &program("hello"), &[], "  completions: 2", ""),
-    );
+    let (code, _) = s.run_json(&job_yaml(
+        "evented",
+        &program("hello"),
+        &[],
+        "  completions: 2",
+        "",
+    ));
     assert_eq!(code, 0);
     let db = s.db();
     let mut stmt = db.prepare("SELECT reason FROM events ORDER BY id").unwrap();
