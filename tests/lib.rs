@@ -192,6 +192,114 @@ impl Session {
     }
 }
 
+/// A running `wasmjob serve` on a free loopback port, with the session's
+/// state directory; killed when dropped.
+pub struct Server {
+    child: std::process::Child,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+}
+
+impl Server {
+    /// Starts a server for `session` and waits until it accepts connections.
+    pub fn start(session: &Session, extra: &[&str]) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let mut args = vec!["serve", "--listen", address.as_str()];
+        args.extend_from_slice(extra);
+        let child = Command::new(binary())
+            .args(&args)
+            .env("WASMJOB_HOME", session.state.path())
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting wasmjob serve");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(&address).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "wasmjob serve did not start listening"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Server { child, address }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; its exit code.
+    pub fn terminate(mut self) -> i32 {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        let code = self
+            .child
+            .wait()
+            .expect("waiting for serve")
+            .code()
+            .unwrap_or(-1);
+        std::mem::forget(self);
+        code
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Session {
+    /// `wasmjob ARGS…` against `server`.
+    pub fn client(&self, server: &Server, args: &[&str]) -> Ran {
+        let output = Command::new(binary())
+            .args(args)
+            .env("WASMJOB_HOME", self.state.path())
+            .env("WASMJOB_SERVER", &server.address)
+            .env_remove("WASMJOB_TOKEN")
+            .env_remove("RUST_LOG")
+            .current_dir(self.work.path())
+            .output()
+            .expect("running wasmjob");
+        Ran::from(output)
+    }
+
+    /// Polls `get jobs NAME -o json` until the Job is Complete or Failed.
+    pub fn wait_finished(&self, server: &Server, job: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let ran = self.client(server, &["get", "jobs", job, "-o", "json"]);
+            if ran.code == 0 {
+                let value = ran.json();
+                let done = value["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Complete" || c["type"] == "Failed")
+                });
+                if done {
+                    return value;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Job {job} did not finish: {ran:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
 /// A Job manifest running `image` with `args`; `spec_extra` and `pod_extra`
 /// are YAML lines added (already indented) to the Job spec and the pod spec.
 pub fn job_yaml(

@@ -59,45 +59,72 @@ pub fn resolve(
         .collect()
 }
 
-fn resolve_one(
-    mut doc: Document,
-    runtime: &Runtime,
-    store: &Store,
-) -> Result<Resolved, ApplyError> {
+fn resolve_one(doc: Document, runtime: &Runtime, store: &Store) -> Result<Resolved, ApplyError> {
+    let (doc, module) = localize(doc)?;
+    let at = image_path(&doc.object);
+    let module = match module {
+        Some(module) => module,
+        None => {
+            let digest = template(&doc.object).containers[0].image.clone();
+            match store.module(&digest)? {
+                Some(bytes) => ModuleBlob { digest, bytes },
+                None => {
+                    let message =
+                        format!("no stored module has digest {digest}: apply it from a file first");
+                    return Err(doc.error(FieldError::new(at, message)).into());
+                }
+            }
+        }
+    };
+    if let Err(e) = runtime.prepare(&module.digest, &module.bytes) {
+        return Err(doc.error(FieldError::new(at, e.to_string())).into());
+    }
+    Ok(Resolved {
+        document: doc,
+        module,
+    })
+}
+
+fn template(object: &Object) -> &crate::manifest::PodSpec {
+    match object {
+        Object::Job(o) => &o.spec.template.spec,
+        Object::CronJob(o) => &o.spec.job_template.spec.template.spec,
+        Object::DaemonSet(o) => &o.spec.template.spec,
+    }
+}
+
+/// What can be done where the manifest is: a file image is read (text
+/// converted to binary) and replaced by its digest, returned with its bytes;
+/// a `sha256:` image is kept for the store to resolve; relative `hostPath`s
+/// become absolute. Nothing is compiled here: the CLI calls this before
+/// sending objects to a server, which compiles them.
+pub fn localize(mut doc: Document) -> Result<(Document, Option<ModuleBlob>), ManifestError> {
     let at = image_path(&doc.object);
     let base = doc.base_dir.clone();
     let template = doc.object.template_mut();
     let image = template.spec.containers[0].image.clone();
     let fail = |message: String| FieldError::new(at.clone(), message);
-    let bytes = match module::parse_image(&image, &base).map_err(|e| fail(e.to_string())) {
-        Err(e) => return Err(doc.error(e).into()),
+    let module = match module::parse_image(&image, &base) {
+        Err(e) => return Err(doc.error(fail(e.to_string()))),
+        Ok(ImageRef::Digest(digest)) => {
+            template.spec.containers[0].image = digest;
+            None
+        }
         Ok(ImageRef::File(path)) => match module::read_module(&path) {
-            Ok(bytes) => bytes,
-            Err(e) => return Err(doc.error(fail(e.to_string())).into()),
-        },
-        Ok(ImageRef::Digest(digest)) => match store.module(&digest)? {
-            Some(bytes) => bytes,
-            None => {
-                let message =
-                    format!("no stored module has digest {digest}: apply it from a file first");
-                return Err(doc.error(fail(message)).into());
+            Ok(bytes) => {
+                let digest = module::digest(&bytes);
+                template.spec.containers[0].image = digest.clone();
+                Some(ModuleBlob { digest, bytes })
             }
+            Err(e) => return Err(doc.error(fail(e.to_string()))),
         },
     };
-    let digest = module::digest(&bytes);
-    if let Err(e) = runtime.prepare(&digest, &bytes) {
-        return Err(doc.error(fail(format!("{image}: {e}"))).into());
-    }
-    template.spec.containers[0].image = digest.clone();
     for volume in &mut template.spec.volumes {
         if let Some(host) = &mut volume.host_path {
             host.path = absolute(&base, &host.path);
         }
     }
-    Ok(Resolved {
-        document: doc,
-        module: ModuleBlob { digest, bytes },
-    })
+    Ok((doc, module))
 }
 
 fn absolute(base: &Path, path: &str) -> String {

@@ -40,6 +40,15 @@ pub struct Launch {
     pub scratch: Vec<tempfile::TempDir>,
 }
 
+/// What the runner's loop receives: an instance's end, or a command from the
+/// API.
+pub enum Event {
+    /// An instance run ended.
+    Finished(Finished),
+    /// Something a client asked for.
+    Command(crate::runner::Command),
+}
+
 /// How one run ended.
 #[derive(Debug)]
 pub struct Finished {
@@ -138,7 +147,7 @@ pub fn sandbox(
 pub struct Executor {
     runtime: Arc<Runtime>,
     handle: tokio::runtime::Handle,
-    results: Sender<Finished>,
+    results: Sender<Event>,
 }
 
 impl Executor {
@@ -146,7 +155,7 @@ impl Executor {
     pub fn new(
         runtime: Arc<Runtime>,
         handle: tokio::runtime::Handle,
-        results: Sender<Finished>,
+        results: Sender<Event>,
     ) -> Self {
         Executor {
             runtime,
@@ -164,13 +173,13 @@ impl Executor {
             let report = runtime.run(&launch.prepared, launch.sandbox).await;
             drop(launch.scratch);
             // The receiver only goes away when the runner is shutting down.
-            let _ = results.send(Finished {
+            let _ = results.send(Event::Finished(Finished {
                 instance_uid: launch.instance_uid,
                 attempt: launch.attempt,
                 started,
                 finished: time::now(),
                 report,
-            });
+            }));
         });
         task.abort_handle()
     }
@@ -186,7 +195,7 @@ impl Executor {
         let results = self.results.clone();
         let task = self.handle.spawn(async move {
             let now = time::now();
-            let _ = results.send(Finished {
+            let _ = results.send(Event::Finished(Finished {
                 instance_uid,
                 attempt,
                 started: now,
@@ -196,7 +205,7 @@ impl Executor {
                     output: Vec::new(),
                     truncated: false,
                 },
-            });
+            }));
         });
         task.abort_handle()
     }

@@ -7,6 +7,7 @@
 //! results and logs go back into the store. [`runner`] drives that loop for
 //! `wasmjob run`; [`cli`] is the command line on top.
 
+pub mod api;
 pub mod apply;
 pub mod cli;
 pub mod controller;
@@ -17,5 +18,6 @@ pub mod module;
 pub mod resource;
 pub mod runner;
 pub mod runtime;
+pub mod selector;
 pub mod store;
 pub mod time;

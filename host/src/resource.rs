@@ -7,6 +7,61 @@ use serde_json::{Value, json};
 use crate::store::{InstanceRecord, ObjectRecord};
 use crate::time::{Micros, rfc3339};
 
+/// What `get`, `describe` and `delete` name, with kubectl's aliases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceType {
+    /// `jobs`, `job`.
+    Jobs,
+    /// `cronjobs`, `cronjob`, `cj`.
+    CronJobs,
+    /// `daemonsets`, `daemonset`, `ds`.
+    DaemonSets,
+    /// `instances`, `instance`, `inst`, `pods`, `pod`, `po`.
+    Instances,
+    /// `nodes`, `node`, `no`.
+    Nodes,
+    /// `events`, `event`, `ev`.
+    Events,
+}
+
+impl ResourceType {
+    /// Parses a kind as kubectl users type it (`jobs`, `job.batch`, `po`, …).
+    pub fn parse(text: &str) -> Option<Self> {
+        let base = text.split('.').next().unwrap_or(text).to_ascii_lowercase();
+        Some(match base.as_str() {
+            "jobs" | "job" => ResourceType::Jobs,
+            "cronjobs" | "cronjob" | "cj" => ResourceType::CronJobs,
+            "daemonsets" | "daemonset" | "ds" => ResourceType::DaemonSets,
+            "instances" | "instance" | "inst" | "pods" | "pod" | "po" => ResourceType::Instances,
+            "nodes" | "node" | "no" => ResourceType::Nodes,
+            "events" | "event" | "ev" => ResourceType::Events,
+            _ => return None,
+        })
+    }
+
+    /// The plural used in URLs and messages.
+    pub fn plural(self) -> &'static str {
+        match self {
+            ResourceType::Jobs => "jobs",
+            ResourceType::CronJobs => "cronjobs",
+            ResourceType::DaemonSets => "daemonsets",
+            ResourceType::Instances => "instances",
+            ResourceType::Nodes => "nodes",
+            ResourceType::Events => "events",
+        }
+    }
+
+    /// The stored kind, for object types.
+    pub fn kind(self) -> Option<crate::manifest::Kind> {
+        match self {
+            ResourceType::Jobs => Some(crate::manifest::Kind::Job),
+            ResourceType::CronJobs => Some(crate::manifest::Kind::CronJob),
+            ResourceType::DaemonSets => Some(crate::manifest::Kind::DaemonSet),
+            _ => None,
+        }
+    }
+}
+
 /// The API version of Instances (wasmjob's Pods).
 pub const INSTANCE_API_VERSION: &str = "wasmjob.dev/v1";
 
@@ -158,6 +213,26 @@ pub fn instance_json(instance: &InstanceRecord, owner: &ObjectRecord) -> Value {
         },
         "spec": spec,
         "status": status,
+    })
+}
+
+/// An event in the shape of a core/v1 Event.
+pub fn event_json(event: &crate::store::EventRecord, object: &ObjectRecord) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": { "namespace": object.namespace },
+        "type": event.kind,
+        "reason": event.reason,
+        "message": event.message,
+        "lastTimestamp": rfc3339(event.time),
+        "involvedObject": {
+            "apiVersion": object.kind.api_version(),
+            "kind": object.kind.as_str(),
+            "name": object.name,
+            "namespace": object.namespace,
+            "uid": object.uid,
+        },
     })
 }
 

@@ -8,3 +8,4 @@ mod jobs;
 mod outcomes;
 mod run_pi;
 mod sandbox;
+mod serve;

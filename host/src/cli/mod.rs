@@ -1,12 +1,20 @@
 //! The command line: clap definitions and the error type whose kind decides
 //! the exit code (0 success, 1 the operation or a Job failed, 2 bad input).
 
+mod apply;
+mod delete;
+mod get;
+mod logs;
+mod remote;
 mod run;
+mod serve;
 mod table;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::api;
 
 /// What went wrong, and so which exit code.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +49,20 @@ pub struct Cli {
     #[arg(long, global = true, env = "WASMJOB_HOME", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
+    /// The server the client verbs talk to [default: 127.0.0.1:7433].
+    #[arg(long, global = true, env = "WASMJOB_SERVER", value_name = "ADDRESS")]
+    pub server: Option<String>,
+
+    /// The namespace of the objects named.
+    #[arg(
+        short = 'n',
+        long,
+        global = true,
+        default_value = "default",
+        value_name = "NAMESPACE"
+    )]
+    pub namespace: String,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -58,6 +80,161 @@ pub enum Command {
     /// Example: wasmjob run -f examples/pi-job.yaml
     #[command(verbatim_doc_comment)]
     Run(RunArgs),
+
+    /// Run a node: controllers, executor and the HTTP API.
+    ///
+    /// Listens on 127.0.0.1:7433 unless --listen says otherwise; the bearer
+    /// token the clients need is written to <state dir>/token (mode 0600) on
+    /// first start. SIGTERM or SIGINT: no new work, running instances get
+    /// --shutdown-grace to finish, the rest are recorded as interrupted and
+    /// resume at the next start.
+    ///
+    /// Example: wasmjob serve --node-name edge-1 --labels disk=nvme
+    #[command(verbatim_doc_comment)]
+    Serve(ServeArgs),
+
+    /// Create or update objects from files, a directory, or - for stdin.
+    ///
+    /// Prints job.batch/NAME created, configured or unchanged.
+    ///
+    /// Example: wasmjob apply -f examples/pi-job.yaml
+    #[command(verbatim_doc_comment)]
+    Apply(FileArgs),
+
+    /// Create objects from files; an existing one is an error.
+    ///
+    /// Example: wasmjob create -f ./jobs
+    #[command(verbatim_doc_comment)]
+    Create(FileArgs),
+
+    /// List objects in kubectl's columns, or print them as JSON or YAML.
+    ///
+    /// KIND: jobs, cronjobs (cj), daemonsets (ds), instances (pods, po),
+    /// nodes, events.
+    ///
+    /// Example: wasmjob get jobs -l jobgroup=jobexample
+    #[command(verbatim_doc_comment)]
+    Get(GetArgs),
+
+    /// Show one object in detail, with its instance counts and events.
+    ///
+    /// Example: wasmjob describe jobs/job-wq-1
+    #[command(verbatim_doc_comment)]
+    Describe(DescribeArgs),
+
+    /// Print the logs of an instance, of job/NAME, or of -l SELECTOR.
+    ///
+    /// Example: wasmjob logs job/pi --all-attempts
+    #[command(verbatim_doc_comment)]
+    Logs(LogsArgs),
+
+    /// Delete objects and their instances (running ones are stopped).
+    ///
+    /// Example: wasmjob delete job -l jobgroup=jobexample
+    #[command(verbatim_doc_comment)]
+    Delete(DeleteArgs),
+}
+
+/// `wasmjob serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address of the HTTP API.
+    #[arg(long, default_value = api::DEFAULT_LISTEN, value_name = "ADDRESS")]
+    pub listen: String,
+    /// This node's name [default: the host name].
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// This node's labels, as k=v,k2=v2.
+    #[arg(long, value_name = "LABELS")]
+    pub labels: Option<String>,
+    /// How long running instances may take to finish on SIGTERM.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub shutdown_grace: String,
+    /// Output kept per instance.
+    #[arg(long, default_value = "1Mi", value_name = "QUANTITY")]
+    pub max_log_size: String,
+    /// Instances that may run at once on this node.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub max_instances: u32,
+}
+
+/// `-f` for apply and create.
+#[derive(Debug, clap::Args)]
+pub struct FileArgs {
+    /// Manifest files or directories, or - for stdin.
+    #[arg(short = 'f', long = "filename", required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// `wasmjob get`.
+#[derive(Debug, clap::Args)]
+pub struct GetArgs {
+    /// The kind, such as jobs or pods.
+    pub kind: String,
+    /// Names; all objects of the kind when none.
+    pub names: Vec<String>,
+    /// Label selector: a=b, a!=b, a in (x,y), !a, a.
+    #[arg(short = 'l', long = "selector", value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, value_name = "FORMAT")]
+    pub output: Option<GetFormat>,
+    /// Every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+}
+
+/// `-o` formats of `get`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GetFormat {
+    /// More columns.
+    Wide,
+    /// Kubernetes JSON.
+    Json,
+    /// Kubernetes YAML.
+    Yaml,
+    /// kind/name per line.
+    Name,
+}
+
+/// `wasmjob describe`.
+#[derive(Debug, clap::Args)]
+pub struct DescribeArgs {
+    /// KIND/NAME, or KIND followed by NAME.
+    pub target: String,
+    /// The name, when the kind is given alone.
+    pub name: Option<String>,
+}
+
+/// `wasmjob logs`.
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    /// An instance name, instance/NAME, pods/NAME or job/NAME.
+    pub target: Option<String>,
+    /// Label selector of the instances.
+    #[arg(short = 'l', long = "selector", value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// Every attempt of each instance, oldest first.
+    #[arg(long)]
+    pub all_attempts: bool,
+    /// The attempt before the last (kubectl's --previous).
+    #[arg(short = 'p', long)]
+    pub previous: bool,
+}
+
+/// `wasmjob delete`.
+#[derive(Debug, clap::Args)]
+pub struct DeleteArgs {
+    /// The kind, unless -f.
+    pub kind: Option<String>,
+    /// Names.
+    pub names: Vec<String>,
+    /// Label selector.
+    #[arg(short = 'l', long = "selector", value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// Delete the objects of these manifests.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
 }
 
 /// `wasmjob run`.
@@ -92,8 +269,49 @@ pub enum OutputFormat {
 /// Runs the parsed command line.
 pub fn execute(cli: Cli) -> Result<(), CliError> {
     let state_dir = state_dir(cli.state_dir)?;
+    let server = cli.server.as_deref();
+    let ns = cli.namespace.as_str();
     match cli.command {
         Command::Run(args) => run::run(&state_dir, args),
+        Command::Serve(args) => serve::serve(&state_dir, args),
+        Command::Apply(args) => apply::apply(server, &state_dir, &args.files, false),
+        Command::Create(args) => apply::apply(server, &state_dir, &args.files, true),
+        Command::Get(args) => get::get(
+            server,
+            &state_dir,
+            get::GetRequest {
+                kind: &args.kind,
+                names: &args.names,
+                selector: args.selector.as_deref(),
+                format: args.output,
+                namespace: (!args.all_namespaces).then_some(ns),
+            },
+        ),
+        Command::Describe(args) => {
+            get::describe(server, &state_dir, &args.target, args.name.as_deref(), ns)
+        }
+        Command::Logs(args) => logs::logs(
+            server,
+            &state_dir,
+            logs::LogsRequest {
+                target: args.target.as_deref(),
+                selector: args.selector.as_deref(),
+                namespace: ns,
+                all_attempts: args.all_attempts,
+                previous: args.previous,
+            },
+        ),
+        Command::Delete(args) => delete::delete(
+            server,
+            &state_dir,
+            delete::DeleteRequest {
+                kind: args.kind.as_deref(),
+                names: &args.names,
+                selector: args.selector.as_deref(),
+                files: &args.files,
+                namespace: ns,
+            },
+        ),
     }
 }
 

@@ -67,6 +67,25 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens an existing database for reading only (the API's connections);
+    /// the node's runner is the one writer.
+    pub fn open_readonly(path: &Path) -> Result<Self, StoreError> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|source| StoreError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        let r = store.conn.busy_timeout(std::time::Duration::from_secs(5));
+        store.sql(r)?;
+        Ok(store)
+    }
+
     fn sql<T>(&self, result: rusqlite::Result<T>) -> Result<T, StoreError> {
         result.map_err(|source| StoreError::Sqlite {
             path: self.path.clone(),
@@ -180,6 +199,53 @@ impl Store {
             )
             .optional();
         self.sql(r)
+    }
+
+    /// Every live object of a kind, in one namespace or all, oldest first.
+    pub fn live_objects(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<Vec<ObjectRecord>, StoreError> {
+        let mut stmt = self.sql(self.conn.prepare_cached(&format!(
+            "{} WHERE kind = ?1 AND deleted_at IS NULL AND (?2 IS NULL OR namespace = ?2) ORDER BY created_at",
+            records::OBJECT_SELECT
+        )))?;
+        let rows = stmt.query_map(params![kind.as_str(), namespace], records::object_row);
+        self.sql(rows.and_then(|r| r.collect()))
+    }
+
+    /// Every instance of live objects, in one namespace or all, oldest first.
+    pub fn live_instances(
+        &self,
+        namespace: Option<&str>,
+    ) -> Result<Vec<InstanceRecord>, StoreError> {
+        let mut stmt = self.sql(self.conn.prepare_cached(&format!(
+            "{} WHERE (?1 IS NULL OR namespace = ?1) AND owner_uid IN
+               (SELECT uid FROM objects WHERE deleted_at IS NULL) ORDER BY created_at, name",
+            records::INSTANCE_SELECT
+        )))?;
+        let rows = stmt.query_map(params![namespace], records::instance_row);
+        self.sql(rows.and_then(|r| r.collect()))
+    }
+
+    /// Events of live objects in a namespace (or all), oldest first.
+    pub fn live_events(&self, namespace: Option<&str>) -> Result<Vec<EventRecord>, StoreError> {
+        let mut stmt = self.sql(self.conn.prepare_cached(
+            "SELECT e.object_uid, e.type, e.reason, e.message, e.time FROM events e
+             JOIN objects o ON o.uid = e.object_uid
+             WHERE o.deleted_at IS NULL AND (?1 IS NULL OR o.namespace = ?1) ORDER BY e.id",
+        ))?;
+        let rows = stmt.query_map(params![namespace], |r| {
+            Ok(EventRecord {
+                object_uid: r.get(0)?,
+                kind: r.get(1)?,
+                reason: r.get(2)?,
+                message: r.get(3)?,
+                time: r.get(4)?,
+            })
+        });
+        self.sql(rows.and_then(|r| r.collect()))
     }
 
     /// An object by uid, live or deleted.

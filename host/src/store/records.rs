@@ -127,6 +127,33 @@ pub struct EventRecord {
 pub enum Write {
     /// A new object; a live one of the same kind and name is moved to history.
     ObjectCreated(ObjectRecord),
+    /// A module's bytes (idempotent).
+    Module {
+        /// `sha256:<hex>`.
+        digest: String,
+        /// A component rather than a core module.
+        component: bool,
+        /// The bytes.
+        bytes: Vec<u8>,
+        /// When it was first stored.
+        at: Micros,
+    },
+    /// An updated manifest (mutable fields only).
+    ObjectManifest {
+        /// The object.
+        uid: String,
+        /// The new manifest.
+        manifest: serde_json::Value,
+        /// The new labels.
+        labels: BTreeMap<String, String>,
+    },
+    /// The object is deleted now; its rows stay as history.
+    ObjectDeleted {
+        /// The object.
+        uid: String,
+        /// When.
+        at: Micros,
+    },
     /// An object's new status.
     ObjectStatus {
         /// The object.
@@ -185,6 +212,31 @@ pub fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
                 json_text(&o.status),
                 o.created_at
             ])?;
+        }
+        Write::Module {
+            digest,
+            component,
+            bytes,
+            at,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO modules (digest, component, bytes, created_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![digest, component, bytes, at])?;
+        }
+        Write::ObjectManifest {
+            uid,
+            manifest,
+            labels,
+        } => {
+            tx.prepare_cached("UPDATE objects SET manifest = ?2, labels = ?3 WHERE uid = ?1")?
+                .execute(params![uid, json_text(manifest), json_text(labels)])?;
+        }
+        Write::ObjectDeleted { uid, at } => {
+            tx.prepare_cached(
+                "UPDATE objects SET deleted_at = ?2 WHERE uid = ?1 AND deleted_at IS NULL",
+            )?
+            .execute(params![uid, at])?;
         }
         Write::ObjectStatus { uid, status } => {
             tx.prepare_cached("UPDATE objects SET status = ?2 WHERE uid = ?1")?

@@ -24,9 +24,18 @@ use crate::time::Micros;
 /// went away; it counts as a disruption (`DisruptionTarget`).
 pub const NODE_RESTART: &str = "NodeRestart";
 
+/// The reason of an instance still running when its node shut down (SIGTERM)
+/// and the grace period ran out; also a disruption.
+pub const NODE_SHUTDOWN: &str = "NodeShutdown";
+
 /// Reasons of instances stopped by the controller itself (the Job ended or
 /// was suspended): they say nothing about the module and are not failures.
-const STOPPED_BY_CONTROLLER: &[&str] = &["Suspended", "SuccessPolicy", "CompletionsReached"];
+const STOPPED_BY_CONTROLLER: &[&str] = &[
+    "Suspended",
+    "SuccessPolicy",
+    "CompletionsReached",
+    "Deleted",
+];
 
 /// What the controller sees of a Job's instances.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -169,7 +178,7 @@ pub fn observe(
                 let failure = InstanceFailure {
                     instance: instance.name.clone(),
                     exit_code: instance.exit_code,
-                    disruption: reason == NODE_RESTART,
+                    disruption: reason == NODE_RESTART || reason == NODE_SHUTDOWN,
                 };
                 let verdict = judge(spec, &failure);
                 if failure.disruption {

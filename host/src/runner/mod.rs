@@ -1,9 +1,15 @@
-//! The in-process runner behind `wasmjob run`: applies Jobs to the store, then
-//! loops — ask the Job controller, carry out its decision, wait for instances
-//! to end, record them — until every Job has finished.
+//! The runner: the loop that ties controllers, executor and store together —
+//! ask the Job controller, carry out its decision, wait for instances to end
+//! or for a command, record what happened. `wasmjob run` drives it until
+//! every Job has settled; `wasmjob serve` drives it until shutdown, feeding it
+//! [`Command`]s from the API.
 //!
 //! All store writes happen on this one thread, in one transaction per wake-up:
 //! every instance that ended since the last wake-up is recorded together.
+
+mod commands;
+
+pub use commands::{Applied, ApplyFailure, ApplyRequest, Command, Incoming, Source};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -16,7 +22,7 @@ use tokio::task::AbortHandle;
 use crate::controller::job::{
     self, Decision, FailureReason, InstanceFailure, Observed, SuccessReason,
 };
-use crate::executor::{self, Executor, Finished, Identity, Launch};
+use crate::executor::{self, Event, Executor, Finished, Identity, Launch};
 use crate::ids;
 use crate::manifest::{Job, RestartPolicy};
 use crate::resource::{Condition, JobStatus};
@@ -170,7 +176,11 @@ enum End {
 pub struct Runner {
     store: Store,
     executor: Executor,
-    results: Receiver<Finished>,
+    events: Receiver<Event>,
+    sender: std::sync::mpsc::Sender<Event>,
+    runtime: Arc<Runtime>,
+    /// Set by a shutdown command: no new instances; stop at this time.
+    draining: Option<Micros>,
     config: RunnerConfig,
     jobs: Vec<JobRun>,
 }
@@ -186,11 +196,19 @@ impl Runner {
         let (tx, rx) = std::sync::mpsc::channel();
         Runner {
             store,
-            executor: Executor::new(runtime, handle, tx),
-            results: rx,
+            executor: Executor::new(runtime.clone(), handle, tx.clone()),
+            events: rx,
+            sender: tx,
+            runtime,
+            draining: None,
             config,
             jobs: Vec::new(),
         }
+    }
+
+    /// Where commands (and instance ends) are sent.
+    pub fn sender(&self) -> std::sync::mpsc::Sender<Event> {
+        self.sender.clone()
     }
 
     /// The store, for reading results afterwards.
@@ -212,23 +230,62 @@ impl Runner {
     /// Runs until every Job has finished; returns their uids in order.
     pub fn run(&mut self, observer: &mut dyn Observer) -> Result<Vec<String>, StoreError> {
         loop {
-            let now = time::now();
-            let mut writes = Vec::new();
-            let mut wake: Option<Micros> = None;
-            for index in 0..self.jobs.len() {
-                if self.jobs[index].finished {
-                    continue;
-                }
-                if let Some(until) = self.step(index, now, &mut writes, observer) {
-                    wake = Some(wake.map_or(until, |w: Micros| w.min(until)));
-                }
-            }
-            self.store.commit(&writes)?;
+            let wake = self.tick(observer)?;
             if self.jobs.iter().all(JobRun::settled) {
                 return Ok(self.jobs.iter().map(|j| j.record.uid.clone()).collect());
             }
             self.wait(wake, observer)?;
         }
+    }
+
+    /// Runs Jobs as they are applied, until a [`Command::Shutdown`] has
+    /// drained (or its grace period ran out).
+    pub fn serve(&mut self, observer: &mut dyn Observer) -> Result<(), StoreError> {
+        loop {
+            let wake = match self.draining {
+                None => self.tick(observer)?,
+                Some(until) => {
+                    if self.jobs.iter().all(|j| j.live.is_empty()) || time::now() >= until {
+                        return self.interrupt_all();
+                    }
+                    Some(until)
+                }
+            };
+            // Finished Jobs stay in the store; the loop forgets them.
+            self.jobs.retain(|j| !j.finished);
+            self.wait(wake, observer)?;
+        }
+    }
+
+    /// One controller pass over every unfinished Job; returns when to look
+    /// again at the latest.
+    fn tick(&mut self, observer: &mut dyn Observer) -> Result<Option<Micros>, StoreError> {
+        let now = time::now();
+        let mut writes = Vec::new();
+        let mut wake: Option<Micros> = None;
+        for index in 0..self.jobs.len() {
+            if self.jobs[index].finished {
+                continue;
+            }
+            if let Some(until) = self.step(index, now, &mut writes, observer) {
+                wake = Some(wake.map_or(until, |w: Micros| w.min(until)));
+            }
+        }
+        self.store.commit(&writes)?;
+        Ok(wake)
+    }
+
+    /// Shutdown: what still runs after the grace period is recorded as
+    /// interrupted (`NodeShutdown`, a disruption); the Jobs stay unfinished
+    /// and resume at the next start.
+    fn interrupt_all(&mut self) -> Result<(), StoreError> {
+        let now = time::now();
+        let mut writes = Vec::new();
+        for index in 0..self.jobs.len() {
+            let message = "the node shut down while the instance was running";
+            self.stop_all(index, now, job::NODE_SHUTDOWN, message, false, &mut writes);
+        }
+        self.store.commit(&writes)
     }
 
     /// One controller decision for one Job; returns when to look again.
@@ -372,11 +429,11 @@ impl Runner {
         observer: &mut dyn Observer,
     ) -> Result<(), StoreError> {
         let first = match wake {
-            None => self.results.recv().ok(),
+            None => self.events.recv().ok(),
             Some(at) => {
                 let timeout = Duration::from_micros((at - time::now()).max(0) as u64);
-                match self.results.recv_timeout(timeout) {
-                    Ok(f) => Some(f),
+                match self.events.recv_timeout(timeout) {
+                    Ok(event) => Some(event),
                     Err(RecvTimeoutError::Timeout) => return Ok(()),
                     Err(RecvTimeoutError::Disconnected) => None,
                 }
@@ -384,12 +441,32 @@ impl Runner {
         };
         let Some(first) = first else { return Ok(()) };
         let mut writes = Vec::new();
-        self.record(first, &mut writes, observer);
-        // Everything else that ended meanwhile goes into the same transaction.
-        while let Ok(more) = self.results.try_recv() {
-            self.record(more, &mut writes, observer);
+        self.handle(first, &mut writes, observer)?;
+        // Everything else that arrived meanwhile goes into the same transaction.
+        while let Ok(more) = self.events.try_recv() {
+            self.handle(more, &mut writes, observer)?;
         }
         self.store.commit(&writes)
+    }
+
+    fn handle(
+        &mut self,
+        event: Event,
+        writes: &mut Vec<Write>,
+        observer: &mut dyn Observer,
+    ) -> Result<(), StoreError> {
+        match event {
+            Event::Finished(done) => {
+                self.record(done, writes, observer);
+                Ok(())
+            }
+            Event::Command(command) => {
+                // A command commits its own writes (an apply is all or
+                // nothing), after what was recorded before it.
+                self.store.commit(&std::mem::take(writes))?;
+                self.command(command)
+            }
+        }
     }
 
     fn record(&mut self, done: Finished, writes: &mut Vec<Write>, observer: &mut dyn Observer) {

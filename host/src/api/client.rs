@@ -1,0 +1,161 @@
+//! The blocking client the CLI verbs use. It turns an unreachable server, a
+//! refused token and error answers into one-line [`ClientError`]s.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::wire::ErrorBody;
+
+/// Why a request did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing answered at the address.
+    #[error(
+        "cannot reach the wasmjob server at {server} ({reason}); start one with `wasmjob serve`, \
+         or point --server or WASMJOB_SERVER at a running one"
+    )]
+    Unreachable {
+        /// The address tried.
+        server: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The server answered with an error status.
+    #[error("{message}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The server's one-line message.
+        message: String,
+    },
+}
+
+impl ClientError {
+    /// Whether the server judged the input bad (so the CLI exits 2).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Status {
+                status: 400 | 422,
+                ..
+            }
+        )
+    }
+}
+
+/// A connection to one server.
+pub struct Client {
+    server: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// A client of `server` (`http://host:port`) using `token`.
+    pub fn new(server: &str, token: &str) -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build();
+        Client {
+            server: server.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            agent: config.into(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server)
+    }
+
+    fn auth(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    /// `GET path?query`.
+    pub fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ClientError> {
+        let mut request = self
+            .agent
+            .get(&self.url(path))
+            .header("Authorization", &self.auth());
+        for (k, v) in query {
+            request = request.query(*k, v);
+        }
+        self.answer(request.call())
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let request = self
+            .agent
+            .post(&self.url(path))
+            .header("Authorization", &self.auth());
+        self.answer(request.send_json(body))
+    }
+
+    /// `DELETE path?query`.
+    pub fn delete<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ClientError> {
+        let mut request = self
+            .agent
+            .delete(&self.url(path))
+            .header("Authorization", &self.auth());
+        for (k, v) in query {
+            request = request.query(*k, v);
+        }
+        self.answer(request.call())
+    }
+
+    fn answer<T: DeserializeOwned>(
+        &self,
+        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<T, ClientError> {
+        let mut response = result.map_err(|e| ClientError::Unreachable {
+            server: self.server.clone(),
+            reason: short_reason(&e),
+        })?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_string()
+            .map_err(|e| ClientError::Unreachable {
+                server: self.server.clone(),
+                reason: format!("the answer broke off: {e}"),
+            })?;
+        if (200..300).contains(&status) {
+            return serde_json::from_str(&body).map_err(|e| ClientError::Status {
+                status,
+                message: format!("the server's answer is not what this client expects: {e}"),
+            });
+        }
+        let message = serde_json::from_str::<ErrorBody>(&body)
+            .map(|b| b.error)
+            .unwrap_or_else(|_| format!("the server answered {status}: {}", body.trim()));
+        Err(ClientError::Status { status, message })
+    }
+}
+
+fn short_reason(error: &ureq::Error) -> String {
+    match error {
+        ureq::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+            _ => io.to_string(),
+        },
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,16 @@
+//! The HTTP/JSON API between `wasmjob serve` and the CLI: the wire types, the
+//! axum server, and the blocking client.
+//!
+//! Every request carries `Authorization: Bearer <token>`; the token is made on
+//! the server's first start in `<state dir>/token` (mode 0600), and the CLI
+//! reads it there or from `WASMJOB_TOKEN`.
+
+pub mod client;
+pub mod server;
+pub mod wire;
+
+/// The address a server listens on when not told otherwise: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7433";
+
+/// The name of the token file in the state directory.
+pub const TOKEN_FILE: &str = "token";

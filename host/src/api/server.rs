@@ -1,0 +1,459 @@
+//! The API server of `wasmjob serve`: axum handlers that read the store on
+//! their own read-only connections and send every change to the runner's
+//! thread as a [`Command`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::mpsc::Sender;
+
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::wire::{ApplyAnswer, ApplyBody, DeleteAnswer, ErrorBody, LogEntry};
+use crate::apply::ModuleBlob;
+use crate::executor::Event;
+use crate::manifest::{self, Object};
+use crate::resource::{self, ResourceType};
+use crate::runner::{ApplyRequest, Command, Incoming};
+use crate::selector::Selector;
+use crate::store::{ObjectRecord, Store};
+
+/// Modules travel in apply bodies; 64 MiB leaves room for big ones.
+const MAX_BODY: usize = 64 << 20;
+
+/// This node, as `get nodes` shows it.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// `--node-name`.
+    pub name: String,
+    /// `--labels`.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// When this process started.
+    pub started: i64,
+}
+
+/// What every handler shares.
+pub struct ServerState {
+    /// The bearer token.
+    pub token: String,
+    /// The database file, for read connections.
+    pub db: PathBuf,
+    /// The runner's inbox.
+    pub runner: Mutex<Sender<Event>>,
+    /// This node.
+    pub node: NodeInfo,
+}
+
+type Shared = std::sync::Arc<ServerState>;
+
+/// The router with every route behind the token check.
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/api/v1/apply", post(apply))
+        .route("/api/v1/{resource}", get(list).delete(delete))
+        .route("/api/v1/logs", get(logs))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// An error answer.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, message.into())
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+async fn authenticate(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    // Compare without an early exit, so timing says nothing about the token.
+    let ok = given.is_some_and(|g| {
+        g.len() == state.token.len()
+            && g.bytes()
+                .zip(state.token.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    });
+    if ok {
+        next.run(request).await
+    } else {
+        ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token: the CLI reads it from <state dir>/token or WASMJOB_TOKEN".into(),
+        )
+        .into_response()
+    }
+}
+
+async fn read<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let db = state.db.clone();
+    tokio::task::spawn_blocking(move || {
+        let store = Store::open_readonly(&db).map_err(internal)?;
+        f(&store)
+    })
+    .await
+    .map_err(internal)?
+}
+
+async fn apply(
+    State(state): State<Shared>,
+    Json(body): Json<ApplyBody>,
+) -> Result<Json<ApplyAnswer>, ApiError> {
+    let mut objects = Vec::new();
+    for wire in body.objects {
+        // The server validates again: a client is not trusted to have.
+        let text = serde_json::to_string(&wire.object).map_err(internal)?;
+        let mut docs = manifest::load_str(&text, &wire.source.file, std::path::Path::new("/"))
+            .map_err(|mut e| {
+                e.document = Some(wire.source.document);
+                ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+            })?;
+        match docs.remove(0).object {
+            Object::Job(job) => objects.push(Incoming {
+                source: wire.source,
+                job,
+            }),
+            other => {
+                return Err(ApiError(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!(
+                        "{}: document {}: kind: {} is not served by this version of wasmjob yet",
+                        wire.source.file,
+                        wire.source.document,
+                        other.kind().as_str()
+                    ),
+                ));
+            }
+        }
+    }
+    let mut modules = Vec::new();
+    for m in body.modules {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&m.bytes)
+            .map_err(|e| bad_request(format!("module {}: bad base64: {e}", m.digest)))?;
+        let digest = crate::module::digest(&bytes);
+        if digest != m.digest {
+            return Err(bad_request(format!(
+                "module {} arrived with digest {digest}",
+                m.digest
+            )));
+        }
+        modules.push(ModuleBlob { digest, bytes });
+    }
+    let (reply, answer) = oneshot::channel();
+    let request = ApplyRequest {
+        objects,
+        modules,
+        create_only: body.create_only,
+    };
+    send(&state, Command::Apply { request, reply })?;
+    match answer.await.map_err(|_| unavailable())? {
+        Ok(applied) => Ok(Json(ApplyAnswer { applied })),
+        Err(failure) => Err(ApiError(
+            StatusCode::from_u16(failure.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+            failure.message,
+        )),
+    }
+}
+
+fn unavailable() -> ApiError {
+    ApiError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the node is shutting down".into(),
+    )
+}
+
+fn send(state: &Shared, command: Command) -> Result<(), ApiError> {
+    state
+        .runner
+        .lock()
+        .expect("runner inbox")
+        .send(Event::Command(command))
+        .map_err(|_| unavailable())
+}
+
+/// `?namespace=…&labelSelector=…&name=…`; no namespace means all of them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Filter {
+    namespace: Option<String>,
+    label_selector: Option<String>,
+    name: Option<String>,
+    /// Instances: those of this Job.
+    job: Option<String>,
+    /// Logs: every attempt rather than the last.
+    #[serde(default)]
+    all_attempts: bool,
+    /// Logs: the attempt before the last.
+    #[serde(default)]
+    previous: bool,
+}
+
+impl Filter {
+    fn selector(&self) -> Result<Selector, ApiError> {
+        Selector::parse(self.label_selector.as_deref().unwrap_or(""))
+            .map_err(|e| bad_request(e.to_string()))
+    }
+}
+
+fn resource_type(text: &str) -> Result<ResourceType, ApiError> {
+    ResourceType::parse(text).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!("the server doesn't have a resource type {text:?}"),
+        )
+    })
+}
+
+async fn list(
+    State(state): State<Shared>,
+    Path(kind): Path<String>,
+    Query(filter): Query<Filter>,
+) -> Result<Json<Value>, ApiError> {
+    let resource = resource_type(&kind)?;
+    let selector = filter.selector()?;
+    let node = state.node.clone();
+    let items = read(&state, move |store| match resource {
+        ResourceType::Instances => instances(store, &filter, &selector),
+        ResourceType::Events => events(store, &filter),
+        ResourceType::Nodes => Ok(vec![node_json(&node)]),
+        _ => objects(store, resource, &filter, &selector)
+            .map(|found| found.iter().map(resource::object_json).collect()),
+    })
+    .await?;
+    Ok(Json(resource::list_json(items)))
+}
+
+fn objects(
+    store: &Store,
+    resource: ResourceType,
+    filter: &Filter,
+    selector: &Selector,
+) -> Result<Vec<ObjectRecord>, ApiError> {
+    let kind = resource.kind().expect("object kinds");
+    let found = store
+        .live_objects(kind, filter.namespace.as_deref())
+        .map_err(internal)?;
+    Ok(found
+        .into_iter()
+        .filter(|o| {
+            filter.name.as_ref().is_none_or(|n| &o.name == n) && selector.matches(&o.labels)
+        })
+        .collect())
+}
+
+fn instances(store: &Store, filter: &Filter, selector: &Selector) -> Result<Vec<Value>, ApiError> {
+    let mut owners: HashMap<String, ObjectRecord> = HashMap::new();
+    let mut items = Vec::new();
+    for instance in store
+        .live_instances(filter.namespace.as_deref())
+        .map_err(internal)?
+    {
+        if filter.name.as_ref().is_some_and(|n| &instance.name != n)
+            || !selector.matches(&instance.labels)
+        {
+            continue;
+        }
+        if filter
+            .job
+            .as_ref()
+            .is_some_and(|j| instance.labels.get("job-name") != Some(j))
+        {
+            continue;
+        }
+        if !owners.contains_key(&instance.owner_uid) {
+            let Some(owner) = store.object(&instance.owner_uid).map_err(internal)? else {
+                continue;
+            };
+            owners.insert(instance.owner_uid.clone(), owner);
+        }
+        items.push(resource::instance_json(
+            &instance,
+            &owners[&instance.owner_uid],
+        ));
+    }
+    Ok(items)
+}
+
+fn events(store: &Store, filter: &Filter) -> Result<Vec<Value>, ApiError> {
+    let mut owners: HashMap<String, Option<ObjectRecord>> = HashMap::new();
+    let mut items = Vec::new();
+    for event in store
+        .live_events(filter.namespace.as_deref())
+        .map_err(internal)?
+    {
+        let owner = match owners.get(&event.object_uid) {
+            Some(o) => o.clone(),
+            None => {
+                let o = store.object(&event.object_uid).map_err(internal)?;
+                owners.insert(event.object_uid.clone(), o.clone());
+                o
+            }
+        };
+        if let Some(owner) = owner
+            && filter.name.as_ref().is_none_or(|n| &owner.name == n)
+        {
+            items.push(resource::event_json(&event, &owner));
+        }
+    }
+    Ok(items)
+}
+
+fn node_json(node: &NodeInfo) -> Value {
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": node.name,
+            "labels": node.labels,
+            "creationTimestamp": crate::time::rfc3339(node.started),
+        },
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "nodeInfo": {"kubeletVersion": env!("CARGO_PKG_VERSION")},
+        },
+    })
+}
+
+async fn logs(
+    State(state): State<Shared>,
+    Query(filter): Query<Filter>,
+) -> Result<Json<Vec<LogEntry>>, ApiError> {
+    let selector = filter.selector()?;
+    let entries = read(&state, move |store| {
+        let mut entries = Vec::new();
+        let matching = store
+            .live_instances(filter.namespace.as_deref())
+            .map_err(internal)?;
+        let matching: Vec<_> = matching
+            .into_iter()
+            .filter(|i| filter.name.as_ref().is_none_or(|n| &i.name == n))
+            .filter(|i| {
+                filter
+                    .job
+                    .as_ref()
+                    .is_none_or(|j| i.labels.get("job-name") == Some(j))
+            })
+            .filter(|i| selector.matches(&i.labels))
+            .collect();
+        if matching.is_empty() {
+            let what = filter
+                .name
+                .clone()
+                .or(filter.job.clone().map(|j| format!("job/{j}")))
+                .unwrap_or_else(|| "selector".into());
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("no instances found for {what}"),
+            ));
+        }
+        for instance in matching {
+            let attempts = store.logs(&instance.uid).map_err(internal)?;
+            let chosen: Vec<_> = if filter.all_attempts {
+                attempts
+            } else if filter.previous {
+                let n = attempts.len();
+                if n < 2 {
+                    return Err(ApiError(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "previous terminated attempt of instance {:?} not found",
+                            instance.name
+                        ),
+                    ));
+                }
+                attempts.into_iter().skip(n - 2).take(1).collect()
+            } else {
+                attempts.into_iter().last().into_iter().collect()
+            };
+            for (attempt, data) in chosen {
+                entries.push(LogEntry {
+                    instance: instance.name.clone(),
+                    attempt,
+                    text: String::from_utf8_lossy(&data).into_owned(),
+                });
+            }
+        }
+        Ok(entries)
+    })
+    .await?;
+    Ok(Json(entries))
+}
+
+async fn delete(
+    State(state): State<Shared>,
+    Path(kind): Path<String>,
+    Query(filter): Query<Filter>,
+) -> Result<Json<DeleteAnswer>, ApiError> {
+    let resource = resource_type(&kind)?;
+    if resource.kind().is_none() {
+        return Err(bad_request(format!(
+            "{} cannot be deleted directly: delete their owner",
+            resource.plural()
+        )));
+    }
+    if filter.name.is_none() && filter.label_selector.is_none() {
+        return Err(bad_request("name a resource or give a label selector (-l)"));
+    }
+    let selector = filter.selector()?;
+    let name = filter.name.clone();
+    let found = read(&state, move |store| {
+        objects(store, resource, &filter, &selector)
+    })
+    .await?;
+    if found.is_empty()
+        && let Some(name) = name
+    {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!(
+                "Error from server (NotFound): {}.{} {name:?} not found",
+                resource.plural(),
+                qualified_group(resource)
+            ),
+        ));
+    }
+    let (reply, answer) = oneshot::channel();
+    let uids = found.iter().map(|o| o.uid.clone()).collect();
+    send(&state, Command::Delete { uids, reply })?;
+    answer.await.map_err(|_| unavailable())?.map_err(internal)?;
+    Ok(Json(DeleteAnswer {
+        deleted: found
+            .iter()
+            .map(|o| (o.kind.qualified().to_owned(), o.name.clone()))
+            .collect(),
+    }))
+}
+
+fn qualified_group(resource: ResourceType) -> &'static str {
+    match resource {
+        ResourceType::DaemonSets => "apps",
+        _ => "batch",
+    }
+}

@@ -1,0 +1,70 @@
+//! What travels between client and server.
+
+use serde::{Deserialize, Serialize};
+
+use crate::runner::{Applied, Source};
+
+/// `POST /api/v1/apply`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyBody {
+    /// The objects, image already a digest, with where they came from.
+    pub objects: Vec<WireObject>,
+    /// Modules the server may not have: digest and base64 bytes.
+    pub modules: Vec<WireModule>,
+    /// `create`: refuse objects that exist.
+    #[serde(default)]
+    pub create_only: bool,
+}
+
+/// One object of an apply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireObject {
+    /// The file and document.
+    pub source: Source,
+    /// `{"apiVersion", "kind", "metadata", "spec"}`.
+    pub object: serde_json::Value,
+}
+
+/// A module's bytes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireModule {
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Standard base64.
+    pub bytes: String,
+}
+
+/// The answer to an apply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApplyAnswer {
+    /// One entry per object, in order.
+    pub applied: Vec<Applied>,
+}
+
+/// An error answer: `{"error": "..."}` with a meaningful HTTP status.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// One line for the user.
+    pub error: String,
+}
+
+/// `DELETE` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeleteAnswer {
+    /// `job.batch "pi" deleted` lines' subjects: (qualified kind, name).
+    pub deleted: Vec<(String, String)>,
+}
+
+/// One instance attempt's log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntry {
+    /// The instance.
+    pub instance: String,
+    /// 0 first.
+    pub attempt: u32,
+    /// The output (lossy UTF-8).
+    pub text: String,
+}

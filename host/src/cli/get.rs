@@ -1,0 +1,500 @@
+//! `wasmjob get` and `wasmjob describe`: kubectl's tables and shapes, built
+//! from the server's Kubernetes-shaped JSON.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::remote::connect;
+use super::{CliError, GetFormat, table};
+use crate::resource::{JobStatus, ResourceType};
+use crate::time::{self, human_duration, parse_rfc3339};
+
+/// What `get` was asked for.
+pub struct GetRequest<'a> {
+    /// The kind as typed.
+    pub kind: &'a str,
+    /// Names, if any.
+    pub names: &'a [String],
+    /// `-l`.
+    pub selector: Option<&'a str>,
+    /// `-o`.
+    pub format: Option<GetFormat>,
+    /// `-n`, or `None` for all namespaces.
+    pub namespace: Option<&'a str>,
+}
+
+fn resource(kind: &str) -> Result<ResourceType, CliError> {
+    ResourceType::parse(kind).ok_or_else(|| {
+        CliError::BadInput(format!(
+            "the server doesn't have a resource type {kind:?}: use jobs, cronjobs, daemonsets, instances (pods), nodes or events"
+        ))
+    })
+}
+
+fn query(
+    namespace: Option<&str>,
+    selector: Option<&str>,
+    name: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut q = Vec::new();
+    if let Some(ns) = namespace {
+        q.push(("namespace", ns.to_owned()));
+    }
+    if let Some(s) = selector {
+        q.push(("labelSelector", s.to_owned()));
+    }
+    if let Some(n) = name {
+        q.push(("name", n.to_owned()));
+    }
+    q
+}
+
+/// Fetches a list of a resource type.
+pub fn fetch(
+    client: &crate::api::client::Client,
+    resource: ResourceType,
+    namespace: Option<&str>,
+    selector: Option<&str>,
+    name: Option<&str>,
+) -> Result<Vec<Value>, CliError> {
+    let list: Value = client.get(
+        &format!("/api/v1/{}", resource.plural()),
+        &query(namespace, selector, name),
+    )?;
+    Ok(list["items"].as_array().cloned().unwrap_or_default())
+}
+
+/// `wasmjob get KIND [NAME…]`.
+pub fn get(
+    server: Option<&str>,
+    state_dir: &Path,
+    request: GetRequest<'_>,
+) -> Result<(), CliError> {
+    let resource = resource(request.kind)?;
+    let client = connect(server, state_dir)?;
+    let mut items = Vec::new();
+    if request.names.is_empty() {
+        items = fetch(&client, resource, request.namespace, request.selector, None)?;
+    } else {
+        for name in request.names {
+            let found = fetch(
+                &client,
+                resource,
+                request.namespace,
+                request.selector,
+                Some(name),
+            )?;
+            if found.is_empty() {
+                return Err(CliError::Failed(format!(
+                    "Error from server (NotFound): {} {name:?} not found",
+                    qualified_plural(resource)
+                )));
+            }
+            items.extend(found);
+        }
+    }
+    let single = request.names.len() == 1 && items.len() == 1;
+    match request.format {
+        Some(GetFormat::Json) => {
+            let value = if single {
+                items[0].clone()
+            } else {
+                crate::resource::list_json(items)
+            };
+            println!("{}", serde_json::to_string_pretty(&value).expect("JSON"));
+        }
+        Some(GetFormat::Yaml) => {
+            let value = if single {
+                items[0].clone()
+            } else {
+                crate::resource::list_json(items)
+            };
+            print!("{}", serde_yaml_ng::to_string(&value).expect("YAML"));
+        }
+        Some(GetFormat::Name) => {
+            for item in &items {
+                println!(
+                    "{}/{}",
+                    name_prefix(resource),
+                    item["metadata"]["name"].as_str().unwrap_or("")
+                );
+            }
+        }
+        format => {
+            if items.is_empty() {
+                match request.namespace {
+                    Some(ns) => eprintln!("No resources found in {ns} namespace."),
+                    None => eprintln!("No resources found"),
+                }
+                return Ok(());
+            }
+            let wide = format == Some(GetFormat::Wide);
+            print!("{}", render(resource, &items, wide));
+        }
+    }
+    Ok(())
+}
+
+fn qualified_plural(resource: ResourceType) -> String {
+    match resource {
+        ResourceType::Jobs | ResourceType::CronJobs => format!("{}.batch", resource.plural()),
+        ResourceType::DaemonSets => "daemonsets.apps".into(),
+        other => other.plural().into(),
+    }
+}
+
+fn name_prefix(resource: ResourceType) -> &'static str {
+    match resource {
+        ResourceType::Jobs => "job.batch",
+        ResourceType::CronJobs => "cronjob.batch",
+        ResourceType::DaemonSets => "daemonset.apps",
+        ResourceType::Instances => "instance",
+        ResourceType::Nodes => "node",
+        ResourceType::Events => "event",
+    }
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().map(str::to_owned).unwrap_or_default()
+}
+
+fn age(created: &Value) -> String {
+    created
+        .as_str()
+        .and_then(parse_rfc3339)
+        .map(|t| human_duration(time::now() - t))
+        .unwrap_or_else(|| "<unknown>".into())
+}
+
+/// The table of `get`.
+pub fn render(resource: ResourceType, items: &[Value], wide: bool) -> String {
+    match resource {
+        ResourceType::Jobs => {
+            let mut header = vec!["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"];
+            if wide {
+                header.extend(["CONTAINERS", "IMAGES"]);
+            }
+            let rows: Vec<Vec<String>> = items.iter().map(|job| job_row(job, wide)).collect();
+            table::render(&header, &rows)
+        }
+        ResourceType::Instances => {
+            let mut header = vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"];
+            if wide {
+                header.push("NODE");
+            }
+            let rows: Vec<Vec<String>> = items.iter().map(|i| instance_row(i, wide)).collect();
+            table::render(&header, &rows)
+        }
+        ResourceType::Events => {
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|e| {
+                    let object = &e["involvedObject"];
+                    vec![
+                        age(&e["lastTimestamp"]),
+                        text(&e["type"]),
+                        text(&e["reason"]),
+                        format!(
+                            "{}/{}",
+                            text(&object["kind"]).to_ascii_lowercase(),
+                            text(&object["name"])
+                        ),
+                        text(&e["message"]),
+                    ]
+                })
+                .collect();
+            table::render(&["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], &rows)
+        }
+        ResourceType::Nodes => {
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|n| {
+                    let labels = n["metadata"]["labels"]
+                        .as_object()
+                        .map(|m| {
+                            m.iter()
+                                .map(|(k, v)| format!("{k}={}", text(v)))
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        })
+                        .filter(|l| !l.is_empty())
+                        .unwrap_or_else(|| "<none>".into());
+                    vec![
+                        text(&n["metadata"]["name"]),
+                        "Ready".into(),
+                        labels,
+                        age(&n["metadata"]["creationTimestamp"]),
+                        text(&n["status"]["nodeInfo"]["kubeletVersion"]),
+                    ]
+                })
+                .collect();
+            table::render(&["NAME", "STATUS", "LABELS", "AGE", "VERSION"], &rows)
+        }
+        ResourceType::CronJobs => table::render(
+            &[
+                "NAME",
+                "SCHEDULE",
+                "TIMEZONE",
+                "SUSPEND",
+                "ACTIVE",
+                "LAST SCHEDULE",
+                "AGE",
+            ],
+            &[],
+        ),
+        ResourceType::DaemonSets => table::render(
+            &[
+                "NAME",
+                "DESIRED",
+                "CURRENT",
+                "READY",
+                "UP-TO-DATE",
+                "AVAILABLE",
+                "NODE SELECTOR",
+                "AGE",
+            ],
+            &[],
+        ),
+    }
+}
+
+fn job_status(job: &Value) -> JobStatus {
+    serde_json::from_value(job["status"].clone()).unwrap_or_default()
+}
+
+fn job_row(job: &Value, wide: bool) -> Vec<String> {
+    let status = job_status(job);
+    let spec = &job["spec"];
+    let phase = if status.phase() == "Running" && spec["suspend"] == true {
+        "Suspended"
+    } else {
+        status.phase()
+    };
+    let completions = match spec["completions"].as_u64() {
+        Some(n) => format!("{}/{n}", status.succeeded),
+        None => format!("{}/1 of {}", status.succeeded, spec["parallelism"]),
+    };
+    let start = status.start_time.as_deref().and_then(parse_rfc3339);
+    let end = status
+        .conditions
+        .iter()
+        .find(|c| c.kind == "Complete" || c.kind == "Failed")
+        .and_then(|c| parse_rfc3339(&c.last_transition_time));
+    let duration = match start {
+        Some(s) => human_duration(end.unwrap_or_else(time::now) - s),
+        None => String::new(),
+    };
+    let mut row = vec![
+        text(&job["metadata"]["name"]),
+        phase.into(),
+        completions,
+        duration,
+        age(&job["metadata"]["creationTimestamp"]),
+    ];
+    if wide {
+        let container = &spec["template"]["spec"]["containers"][0];
+        row.push(text(&container["name"]));
+        row.push(text(&container["image"]));
+    }
+    row
+}
+
+/// kubectl's STATUS column for a pod.
+fn instance_status(status: &Value) -> String {
+    match status["phase"].as_str().unwrap_or("") {
+        "Succeeded" => "Completed".into(),
+        "Failed" => status["reason"].as_str().unwrap_or("Error").into(),
+        other => other.into(),
+    }
+}
+
+fn instance_row(instance: &Value, wide: bool) -> Vec<String> {
+    let status = &instance["status"];
+    let ready = if status["phase"] == "Running" {
+        "1/1"
+    } else {
+        "0/1"
+    };
+    let mut row = vec![
+        text(&instance["metadata"]["name"]),
+        ready.into(),
+        instance_status(status),
+        status["restartCount"].as_u64().unwrap_or(0).to_string(),
+        age(&instance["metadata"]["creationTimestamp"]),
+    ];
+    if wide {
+        row.push(text(&status["nodeName"]));
+    }
+    row
+}
+
+/// `wasmjob describe KIND/NAME` (or `KIND NAME`).
+pub fn describe(
+    server: Option<&str>,
+    state_dir: &Path,
+    target: &str,
+    name: Option<&str>,
+    namespace: &str,
+) -> Result<(), CliError> {
+    let (kind, name) = match (target.split_once('/'), name) {
+        (Some((kind, name)), None) => (kind, name),
+        (None, Some(name)) => (target, name),
+        _ => {
+            return Err(CliError::BadInput(
+                "describe takes KIND/NAME or KIND NAME, as in describe jobs/pi".into(),
+            ));
+        }
+    };
+    let resource = resource(kind)?;
+    if resource != ResourceType::Jobs {
+        return Err(CliError::BadInput(format!(
+            "describe supports jobs for now, not {}",
+            resource.plural()
+        )));
+    }
+    let client = connect(server, state_dir)?;
+    let found = fetch(&client, resource, Some(namespace), None, Some(name))?;
+    let Some(job) = found.first() else {
+        return Err(CliError::Failed(format!(
+            "Error from server (NotFound): jobs.batch {name:?} not found"
+        )));
+    };
+    let instances = fetch(
+        &client,
+        ResourceType::Instances,
+        Some(namespace),
+        Some(&format!("controller-uid={}", text(&job["metadata"]["uid"]))),
+        None,
+    )?;
+    let events = fetch(
+        &client,
+        ResourceType::Events,
+        Some(namespace),
+        None,
+        Some(name),
+    )?;
+    print!("{}", describe_job(job, &instances, &events));
+    Ok(())
+}
+
+fn labels_text(labels: &Value, indent: usize) -> String {
+    match labels.as_object().filter(|m| !m.is_empty()) {
+        None => "<none>".into(),
+        Some(map) => map
+            .iter()
+            .map(|(k, v)| format!("{k}={}", text(v)))
+            .collect::<Vec<_>>()
+            .join(&format!("\n{}", " ".repeat(indent))),
+    }
+}
+
+/// The text of `describe jobs/NAME`.
+pub fn describe_job(job: &Value, instances: &[Value], events: &[Value]) -> String {
+    let meta = &job["metadata"];
+    let spec = &job["spec"];
+    let status = job_status(job);
+    let count = |phase: &str| {
+        instances
+            .iter()
+            .filter(|i| i["status"]["phase"] == phase)
+            .count()
+    };
+    let mut out = String::new();
+    let mut line =
+        |key: &str, value: String| out.push_str(&format!("{:<20}{value}\n", format!("{key}:")));
+    line("Name", text(&meta["name"]));
+    line("Namespace", text(&meta["namespace"]));
+    line(
+        "Selector",
+        format!("batch.kubernetes.io/controller-uid={}", text(&meta["uid"])),
+    );
+    line("Labels", labels_text(&meta["labels"], 18));
+    line("Annotations", labels_text(&meta["annotations"], 18));
+    line("Parallelism", spec["parallelism"].to_string());
+    line(
+        "Completions",
+        spec["completions"]
+            .as_u64()
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "<unset>".into()),
+    );
+    line("Completion Mode", text(&spec["completionMode"]));
+    line("Suspend", (spec["suspend"] == true).to_string());
+    line("Backoff Limit", spec["backoffLimit"].to_string());
+    if let Some(start) = &status.start_time {
+        line("Start Time", start.clone());
+    }
+    if let Some(done) = &status.completion_time {
+        line("Completed At", done.clone());
+    }
+    line(
+        "Instances Statuses",
+        format!(
+            "{} Running / {} Succeeded / {} Failed",
+            count("Running"),
+            count("Succeeded"),
+            count("Failed")
+        ),
+    );
+    if let Some(indexes) = &status.completed_indexes {
+        line("Completed Indexes", indexes.clone());
+    }
+    let container = &spec["template"]["spec"]["containers"][0];
+    out.push_str("Instance Template:\n");
+    out.push_str(&format!(
+        "  Labels:  {}\n",
+        labels_text(&spec["template"]["metadata"]["labels"], 11)
+    ));
+    out.push_str(&format!("  Container {}:\n", text(&container["name"])));
+    out.push_str(&format!(
+        "    Image:        {}\n",
+        text(&container["image"])
+    ));
+    for (key, label) in [("command", "Command"), ("args", "Args")] {
+        if let Some(values) = container[key].as_array() {
+            out.push_str(&format!("    {label}:\n"));
+            for v in values {
+                out.push_str(&format!("      {}\n", text(v)));
+            }
+        }
+    }
+    if let Some(memory) = container["resources"]["limits"]["memory"].as_str() {
+        out.push_str(&format!("    Limits:\n      memory:  {memory}\n"));
+    }
+    if let Some(env) = container["env"].as_array() {
+        out.push_str("    Environment:\n");
+        for var in env {
+            out.push_str(&format!(
+                "      {}:  {}\n",
+                text(&var["name"]),
+                text(&var["value"])
+            ));
+        }
+    }
+    out.push_str("Events:\n");
+    if events.is_empty() {
+        out.push_str("  <none>\n");
+    } else {
+        let header = ["Type", "Reason", "Age", "From", "Message"];
+        // kubectl underlines the header with dashes, as a first row.
+        let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| "-".repeat(h.len())).collect()];
+        rows.extend(events.iter().map(|e| {
+            vec![
+                text(&e["type"]),
+                text(&e["reason"]),
+                age(&e["lastTimestamp"]),
+                "job-controller".into(),
+                text(&e["message"]),
+            ]
+        }));
+        let rendered: Vec<String> = table::render(&header, &rows)
+            .lines()
+            .map(|l| format!("  {l}"))
+            .collect();
+        let rendered = rendered.join("\n");
+        out.push_str(&rendered);
+        out.push('\n');
+    }
+    out
+}

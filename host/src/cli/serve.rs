@@ -1,0 +1,239 @@
+//! `wasmjob serve`: one node — runner, executor and the HTTP API — until
+//! SIGTERM or SIGINT, then a graceful drain.
+
+use std::collections::BTreeMap;
+use std::io::{Read as _, Write as _};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::run::DATABASE_FILE;
+use super::{CliError, ServeArgs};
+use crate::api::TOKEN_FILE;
+use crate::api::server::{NodeInfo, ServerState, router};
+use crate::executor::Event;
+use crate::manifest::{Job, Kind, parse_memory_quantity};
+use crate::resource::JobStatus;
+use crate::runner::{Command, JobRun, Observer, Runner, RunnerConfig};
+use crate::runtime::{Runtime, RuntimeConfig};
+use crate::store::{InstanceRecord, Store};
+use crate::time;
+
+fn other(e: impl std::fmt::Display) -> CliError {
+    CliError::Other(anyhow::anyhow!("{e}"))
+}
+
+/// Runs the node until a signal, then drains.
+pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
+    let output_limit = parse_memory_quantity(&args.max_log_size)
+        .map_err(|e| CliError::BadInput(format!("--max-log-size: {e}")))?
+        as usize;
+    let grace = parse_duration(&args.shutdown_grace)
+        .map_err(|e| CliError::BadInput(format!("--shutdown-grace: {e}")))?;
+    let labels = parse_labels(args.labels.as_deref().unwrap_or(""))?;
+    let node_name = args.node_name.clone().unwrap_or_else(super::host_name);
+    let token = ensure_token(state_dir)?;
+
+    let db = state_dir.join(DATABASE_FILE);
+    let store = Store::open(&db).map_err(other)?;
+    let runtime = Arc::new(
+        Runtime::new(RuntimeConfig {
+            cache_dir: Some(state_dir.join("cache")),
+            max_instances: args.max_instances,
+        })
+        .map_err(other)?,
+    );
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("wasmjob-node")
+        .build()
+        .map_err(other)?;
+    let listener = tokio
+        .block_on(tokio::net::TcpListener::bind(&args.listen))
+        .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", args.listen)))?;
+
+    let config = RunnerConfig {
+        node_name: node_name.clone(),
+        output_limit,
+    };
+    let mut runner = Runner::new(store, runtime.clone(), tokio.handle().clone(), config);
+    let resumed = resume_unfinished(&mut runner, &runtime)?;
+
+    let state = Arc::new(ServerState {
+        token,
+        db,
+        runner: Mutex::new(runner.sender()),
+        node: NodeInfo {
+            name: node_name.clone(),
+            labels,
+            started: time::now(),
+        },
+    });
+    let (stop_http, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio.spawn(async move {
+        let server = axum::serve(listener, router(state)).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "the API server stopped");
+        }
+    });
+    let inbox = runner.sender();
+    tokio.spawn(async move {
+        wait_for_signal().await;
+        eprintln!("wasmjob serve: shutting down; running instances get {grace:?} to finish");
+        let _ = inbox.send(Event::Command(Command::Shutdown { grace }));
+    });
+    eprintln!(
+        "wasmjob serve: node {node_name} listening on http://{}, state in {}{}",
+        args.listen,
+        state_dir.display(),
+        if resumed > 0 {
+            format!(", resumed {resumed} unfinished Job(s)")
+        } else {
+            String::new()
+        }
+    );
+    let _ = std::io::stderr().flush();
+
+    runner.serve(&mut LogObserver).map_err(other)?;
+    let _ = stop_http.send(());
+    tokio.shutdown_timeout(Duration::from_secs(2));
+    eprintln!("wasmjob serve: stopped");
+    Ok(())
+}
+
+/// Jobs an earlier process left unfinished continue where they were.
+fn resume_unfinished(runner: &mut Runner, runtime: &Runtime) -> Result<usize, CliError> {
+    let now = time::now();
+    let mut runs = Vec::new();
+    for record in runner
+        .store()
+        .live_objects(Kind::Job, None)
+        .map_err(other)?
+    {
+        let status: JobStatus = serde_json::from_value(record.status.clone()).unwrap_or_default();
+        if status.is_finished() {
+            continue;
+        }
+        let job: Job = serde_json::from_value(record.manifest.clone())
+            .map_err(|e| other(format!("stored Job {} cannot be read: {e}", record.name)))?;
+        let digest = job.spec.template.spec.containers[0].image.clone();
+        let bytes = runner
+            .store()
+            .module(&digest)
+            .map_err(other)?
+            .ok_or_else(|| {
+                other(format!(
+                    "stored Job {} needs module {digest}, which is missing",
+                    record.name
+                ))
+            })?;
+        let prepared = runtime.prepare(&digest, &bytes).map_err(other)?;
+        let instances: Vec<InstanceRecord> =
+            runner.store().instances_of(&record.uid).map_err(other)?;
+        runs.push(JobRun::resume(record, job, prepared, instances, now));
+    }
+    let count = runs.len();
+    runner.add(runs).map_err(other)?;
+    Ok(count)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// The token the CLI must present, made on first start (mode 0600).
+fn ensure_token(state_dir: &Path) -> Result<String, CliError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = state_dir.join(TOKEN_FILE);
+    if let Ok(token) = std::fs::read_to_string(&path)
+        && !token.trim().is_empty()
+    {
+        return Ok(token.trim().to_owned());
+    }
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| other(format!("cannot read /dev/urandom for a token: {e}")))?;
+    let token = hex::encode(bytes);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| other(format!("cannot create {}: {e}", path.display())))?;
+    file.write_all(token.as_bytes()).map_err(other)?;
+    Ok(token)
+}
+
+/// `30s`, `2m`, `500ms`, `1h`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: use 30s, 2m, 500ms"))?;
+    Ok(match unit {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("invalid duration {text:?}: use 30s, 2m, 500ms")),
+    })
+}
+
+fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, CliError> {
+    let mut labels = BTreeMap::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| CliError::BadInput(format!("--labels: {pair:?} is not key=value")))?;
+        labels.insert(k.trim().to_owned(), v.trim().to_owned());
+    }
+    crate::manifest::validate::labels(&labels, "--labels")
+        .map_err(|e| CliError::BadInput(format!("{}: {}", e.path, e.message)))?;
+    Ok(labels)
+}
+
+/// A node logs instance ends through tracing (`RUST_LOG=info` shows them).
+struct LogObserver;
+
+impl Observer for LogObserver {
+    fn instance_ended(
+        &mut self,
+        job: &str,
+        instance: &InstanceRecord,
+        attempt: u32,
+        _output: &[u8],
+    ) {
+        tracing::info!(job, instance = %instance.name, attempt, phase = instance.phase.as_str(), reason = ?instance.reason, "instance ended");
+    }
+
+    fn job_ended(&mut self, job: &str, status: &JobStatus) {
+        tracing::info!(job, status = status.phase(), "job ended");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_like_kubectl_flags() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,346 @@
+//! Commands from the API, carried out on the runner's thread so that every
+//! write to the store has one author: apply (create or update Jobs, all or
+//! nothing), delete (cascading to instances), shutdown.
+
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::{JobRun, Runner, manifest_json};
+use crate::apply::ModuleBlob;
+use crate::manifest::{Job, JobSpec, Kind};
+use crate::runtime::is_component;
+use crate::store::{StoreError, Write};
+use crate::time::{self, Micros};
+
+/// Where an object came from, so the server's errors name the user's file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Source {
+    /// The file as the user named it.
+    pub file: String,
+    /// 1-based document index.
+    pub document: usize,
+}
+
+/// One object to apply, already validated by the client.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// Where it came from.
+    pub source: Source,
+    /// The Job, its image a digest.
+    pub job: Job,
+}
+
+/// An apply: objects and the modules they need that the store may lack.
+#[derive(Debug, Clone)]
+pub struct ApplyRequest {
+    /// The objects, in file order.
+    pub objects: Vec<Incoming>,
+    /// Module bytes by digest.
+    pub modules: Vec<ModuleBlob>,
+    /// `create`: an existing object is an error rather than an update.
+    pub create_only: bool,
+}
+
+/// What happened to one applied object, as kubectl reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Applied {
+    /// `job.batch`.
+    pub kind: String,
+    /// The name.
+    pub name: String,
+    /// `created`, `configured` or `unchanged`.
+    pub result: String,
+}
+
+/// Why an apply was refused; nothing was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyFailure {
+    /// 422 for invalid input, 409 for a conflict with what exists.
+    pub status: u16,
+    /// One line naming the file, document and field.
+    pub message: String,
+}
+
+/// What a client asked for.
+pub enum Command {
+    /// Create or update objects.
+    Apply {
+        /// The objects.
+        request: ApplyRequest,
+        /// The answer.
+        reply: oneshot::Sender<Result<Vec<Applied>, ApplyFailure>>,
+    },
+    /// Delete objects (by uid) and their instances.
+    Delete {
+        /// The objects.
+        uids: Vec<String>,
+        /// The answer: how many were deleted.
+        reply: oneshot::Sender<Result<usize, String>>,
+    },
+    /// Stop taking work, let running instances finish within `grace`.
+    Shutdown {
+        /// The grace period.
+        grace: Duration,
+    },
+}
+
+/// Job fields Kubernetes lets an update change; any other change is refused.
+fn mutable_fields_reset(new: &JobSpec, old: &JobSpec) -> JobSpec {
+    let mut spec = new.clone();
+    spec.parallelism = old.parallelism;
+    spec.suspend = old.suspend;
+    spec.active_deadline_seconds = old.active_deadline_seconds;
+    spec.ttl_seconds_after_finished = old.ttl_seconds_after_finished;
+    spec.backoff_limit = old.backoff_limit;
+    spec.backoff_policy = old.backoff_policy.clone();
+    spec.max_failed_indexes = old.max_failed_indexes;
+    spec
+}
+
+/// The first immutable field that differs, for the error message.
+fn immutable_difference(new: &JobSpec, old: &JobSpec) -> &'static str {
+    if new.template != old.template {
+        "spec.template"
+    } else if new.completions != old.completions {
+        "spec.completions"
+    } else if new.completion_mode != old.completion_mode {
+        "spec.completionMode"
+    } else if new.pod_failure_policy != old.pod_failure_policy {
+        "spec.podFailurePolicy"
+    } else if new.success_policy != old.success_policy {
+        "spec.successPolicy"
+    } else {
+        "spec.backoffLimitPerIndex"
+    }
+}
+
+enum Plan {
+    Create(Box<JobRun>),
+    Configure { uid: String, job: Box<Job> },
+    Unchanged,
+}
+
+impl Runner {
+    pub(super) fn command(&mut self, command: Command) -> Result<(), StoreError> {
+        match command {
+            Command::Apply { request, reply } => {
+                let result = self.apply(request);
+                let store_error = match &result {
+                    Err(Failure::Store(e)) => Some(e.to_string()),
+                    _ => None,
+                };
+                let _ = reply.send(result.map_err(|f| f.into_apply_failure()));
+                match store_error {
+                    // The store failing is the node's problem, not the client's:
+                    // surface it in the loop too.
+                    Some(message) => {
+                        tracing::error!(%message, "apply failed in the store");
+                        Ok(())
+                    }
+                    None => Ok(()),
+                }
+            }
+            Command::Delete { uids, reply } => {
+                let result = self.delete(&uids);
+                let answer = match &result {
+                    Ok(n) => Ok(*n),
+                    Err(e) => Err(e.to_string()),
+                };
+                let _ = reply.send(answer);
+                result.map(drop)
+            }
+            Command::Shutdown { grace } => {
+                let until = time::now() + grace.as_micros() as Micros;
+                self.draining = Some(until);
+                Ok(())
+            }
+        }
+    }
+
+    fn apply(&mut self, request: ApplyRequest) -> Result<Vec<Applied>, Failure> {
+        if self.draining.is_some() {
+            return Err(Failure::Refused(ApplyFailure {
+                status: 503,
+                message: "the node is shutting down and takes no new work".into(),
+            }));
+        }
+        let now = time::now();
+        // Every module is compiled and linked before anything is written.
+        let mut writes = Vec::new();
+        let mut plans = Vec::new();
+        for incoming in &request.objects {
+            let digest = &incoming.job.spec.template.spec.containers[0].image;
+            let bytes = match request.modules.iter().find(|m| &m.digest == digest) {
+                Some(blob) => {
+                    writes.push(Write::Module {
+                        digest: blob.digest.clone(),
+                        component: is_component(&blob.bytes),
+                        bytes: blob.bytes.clone(),
+                        at: now,
+                    });
+                    blob.bytes.clone()
+                }
+                None => self.store.module(digest)?.ok_or_else(|| {
+                    invalid(
+                        incoming,
+                        format!("no stored module has digest {digest}: apply it from a file first"),
+                    )
+                })?,
+            };
+            let prepared = self
+                .runtime
+                .prepare(digest, &bytes)
+                .map_err(|e| invalid(incoming, e.to_string()))?;
+            plans.push(self.plan(incoming, prepared, request.create_only, now)?);
+        }
+        let mut applied = Vec::new();
+        let mut joining = Vec::new();
+        for (incoming, plan) in request.objects.iter().zip(plans) {
+            let result = match plan {
+                Plan::Create(mut run) => {
+                    writes.append(&mut run.joining);
+                    joining.push(run);
+                    "created"
+                }
+                Plan::Configure { uid, job } => {
+                    writes.push(Write::ObjectManifest {
+                        uid: uid.clone(),
+                        manifest: manifest_json(&job),
+                        labels: job.metadata.labels.clone(),
+                    });
+                    self.reconfigure(&uid, *job, now);
+                    "configured"
+                }
+                Plan::Unchanged => "unchanged",
+            };
+            applied.push(Applied {
+                kind: Kind::Job.qualified().to_owned(),
+                name: incoming.job.metadata.name.clone(),
+                result: result.to_owned(),
+            });
+        }
+        self.store.commit(&writes)?;
+        self.jobs.extend(joining.into_iter().map(|run| *run));
+        Ok(applied)
+    }
+
+    fn plan(
+        &self,
+        incoming: &Incoming,
+        prepared: std::sync::Arc<crate::runtime::Prepared>,
+        create_only: bool,
+        now: Micros,
+    ) -> Result<Plan, Failure> {
+        let job = &incoming.job;
+        let meta = &job.metadata;
+        let Some(existing) = self
+            .store
+            .live_object(Kind::Job, &meta.namespace, &meta.name)?
+        else {
+            return Ok(Plan::Create(Box::new(JobRun::new(
+                job.clone(),
+                prepared,
+                now,
+            ))));
+        };
+        if create_only {
+            return Err(Failure::Refused(ApplyFailure {
+                status: 409,
+                message: format!("jobs.batch {:?} already exists", meta.name),
+            }));
+        }
+        if existing.manifest == manifest_json(job) {
+            return Ok(Plan::Unchanged);
+        }
+        let old: Job = serde_json::from_value(existing.manifest.clone())
+            .map_err(|e| invalid(incoming, format!("the stored Job cannot be read back: {e}")))?;
+        if mutable_fields_reset(&job.spec, &old.spec) != old.spec {
+            let field = immutable_difference(&job.spec, &old.spec);
+            return Err(invalid_at(
+                incoming,
+                field,
+                "field is immutable once the Job exists: delete the Job and apply it again",
+            ));
+        }
+        Ok(Plan::Configure {
+            uid: existing.uid,
+            job: Box::new(job.clone()),
+        })
+    }
+
+    /// An update of a running Job takes effect at the next controller pass.
+    fn reconfigure(&mut self, uid: &str, job: Job, now: Micros) {
+        let Some(run) = self.jobs.iter_mut().find(|j| j.record.uid == uid) else {
+            return; // finished: the new manifest is stored, nothing runs
+        };
+        if run.job.spec.suspended() && !job.spec.suspended() {
+            run.observed.resumed(now);
+            run.status.conditions.retain(|c| c.kind != "Suspended");
+        }
+        run.record.labels = job.metadata.labels.clone();
+        run.job = job;
+    }
+
+    fn delete(&mut self, uids: &[String]) -> Result<usize, StoreError> {
+        let now = time::now();
+        let mut writes = Vec::new();
+        for uid in uids {
+            if let Some(index) = self.jobs.iter().position(|j| &j.record.uid == uid) {
+                self.stop_all(
+                    index,
+                    now,
+                    "Deleted",
+                    "stopped: the Job was deleted",
+                    false,
+                    &mut writes,
+                );
+                self.jobs.remove(index);
+            }
+            writes.push(Write::ObjectDeleted {
+                uid: uid.clone(),
+                at: now,
+            });
+        }
+        self.store.commit(&writes)?;
+        Ok(uids.len())
+    }
+}
+
+enum Failure {
+    Refused(ApplyFailure),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+impl Failure {
+    fn into_apply_failure(self) -> ApplyFailure {
+        match self {
+            Failure::Refused(f) => f,
+            Failure::Store(e) => ApplyFailure {
+                status: 500,
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+fn invalid(incoming: &Incoming, message: String) -> Failure {
+    invalid_at(incoming, "spec.template.spec.containers[0].image", &message)
+}
+
+fn invalid_at(incoming: &Incoming, field: &str, message: &str) -> Failure {
+    Failure::Refused(ApplyFailure {
+        status: 422,
+        message: format!(
+            "{}: document {}: {field}: {message}",
+            incoming.source.file, incoming.source.document
+        ),
+    })
+}
