@@ -330,3 +330,182 @@ fn sigterm_during_a_job_and_a_restart_finish_it_with_the_right_counts() {
             .all(|p| p["status"]["phase"] != "Running")
     );
 }
+
+/// The seed's advanced template, with only the image changed.
+fn seed_template(image: &std::path::Path) -> String {
+    format!(
+        r#"{{% set params = [{{ "name": "apple", "url": "http://dbpedia.org/resource/Apple", }},
+                  {{ "name": "banana", "url": "http://dbpedia.org/resource/Banana", }},
+                  {{ "name": "cherry", "url": "http://dbpedia.org/resource/Cherry" }}]
+%}}
+{{% for p in params %}}
+{{% set name = p["name"] %}}
+{{% set url = p["url"] %}}
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: jobexample-{{{{ name }}}}
+  labels:
+    jobgroup: jobexample
+spec:
+  template:
+    metadata:
+      name: jobexample
+      labels:
+        jobgroup: jobexample
+    spec:
+      containers:
+      - name: c
+        image: {image}
+        command: ["c", "Processing URL {{{{ url }}}}"]
+      restartPolicy: Never
+{{% endfor %}}
+"#,
+        image = image.display()
+    )
+}
+
+#[test]
+fn the_seeds_jinja2_template_applies_directly() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    s.write("job.yaml.jinja2", &seed_template(&program("print-env")));
+    let ran = s.client(&server, &["apply", "-f", "job.yaml.jinja2"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(
+        ran.stdout,
+        "job.batch/jobexample-apple created\njob.batch/jobexample-banana created\njob.batch/jobexample-cherry created\n"
+    );
+    s.wait_finished(&server, "jobexample-cherry");
+    let logs = s.client(&server, &["logs", "job/jobexample-banana"]);
+    assert!(
+        logs.stdout
+            .contains("arg Processing URL http://dbpedia.org/resource/Banana"),
+        "{}",
+        logs.stdout
+    );
+    // A template error names the template line.
+    s.write(
+        "broken.j2",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ missing }}\n",
+    );
+    let broken = s.client(&server, &["apply", "-f", "broken.j2"]);
+    assert_eq!(broken.code, 2);
+    assert!(
+        broken
+            .stderr
+            .contains("broken.j2: template line 4: undefined value"),
+        "{}",
+        broken.stderr
+    );
+    let set = s.client(&server, &["apply", "-f", "broken.j2", "--set", "missing=x"]);
+    assert!(
+        set.stderr
+            .contains("spec.template.spec.containers: is required"),
+        "rendered, then validated: {}",
+        set.stderr
+    );
+}
+
+#[test]
+fn expand_creates_one_job_per_value_without_sed() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let template = job_yaml(
+        "process-item-$ITEM",
+        &program("print-env"),
+        &["Processing item $ITEM"],
+        "",
+        "",
+    );
+    s.write("job-tmpl.yaml", &template);
+    let ran = s.client(
+        &server,
+        &[
+            "apply",
+            "-f",
+            "job-tmpl.yaml",
+            "--expand",
+            "ITEM=apple,banana,cherry",
+        ],
+    );
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(ran.stdout.lines().count(), 3, "{}", ran.stdout);
+    s.wait_finished(&server, "process-item-cherry");
+    let logs = s.client(&server, &["logs", "job/process-item-cherry"]);
+    assert!(
+        logs.stdout.contains("arg Processing item cherry"),
+        "{}",
+        logs.stdout
+    );
+}
+
+#[test]
+fn watch_prints_the_transitions_of_a_running_job() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let mut watcher = std::process::Command::new(wasmjob_tests::binary())
+        .args(["get", "jobs", "--watch"])
+        .env("WASMJOB_HOME", s.state.path())
+        .env("WASMJOB_SERVER", &server.address)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    s.write(
+        "job.yaml",
+        &job_yaml("watched", &program("sleep-ms"), &["600"], "", ""),
+    );
+    assert_eq!(s.client(&server, &["apply", "-f", "job.yaml"]).code, 0);
+    s.wait_finished(&server, "watched");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    watcher.kill().unwrap();
+    let output = watcher.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("watched")).collect();
+    assert!(rows.iter().any(|r| r.contains("Running")), "{text}");
+    assert!(
+        rows.last()
+            .is_some_and(|r| r.contains("Complete") && r.contains("1/1")),
+        "{text}"
+    );
+}
+
+#[test]
+fn logs_follow_prints_every_instance_until_the_jobs_finish() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    s.write(
+        "job.yaml",
+        &job_yaml(
+            "followed",
+            &program("sleep-ms"),
+            &["200"],
+            "  completions: 3",
+            "",
+        ),
+    );
+    assert_eq!(s.client(&server, &["apply", "-f", "job.yaml"]).code, 0);
+    let followed = s.client(&server, &["logs", "-f", "job/followed"]);
+    assert_eq!(followed.code, 0, "{followed:?}");
+    let lines: Vec<&str> = followed.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", followed.stdout);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("[followed-") && l.ends_with("slept 200 ms")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn shell_completions_are_generated() {
+    let s = Session::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let ran = s.wasmjob(&["completions", shell]);
+        assert_eq!(ran.code, 0, "{shell}");
+        assert!(ran.stdout.contains("describe"), "{shell}");
+    }
+}

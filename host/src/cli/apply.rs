@@ -1,25 +1,27 @@
 //! `wasmjob apply -f` and `wasmjob create -f`: validate locally, send the
 //! objects and the modules they need, print what happened as kubectl does.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 
-use super::CliError;
-use super::remote::{connect, load_manifests};
+use super::remote::connect;
+use super::source::Sources;
+use super::{CliError, FileArgs};
 use crate::api::wire::{ApplyAnswer, ApplyBody, WireModule, WireObject};
 use crate::apply::localize;
 use crate::manifest::Object;
 use crate::runner::Source;
 
-/// Applies (or, with `create_only`, creates) the objects of `files`.
+/// Applies (or, with `create_only`, creates) the objects of `-f`.
 pub fn apply(
     server: Option<&str>,
     state_dir: &Path,
-    files: &[PathBuf],
+    args: &FileArgs,
     create_only: bool,
 ) -> Result<(), CliError> {
-    let docs = load_manifests(files)?;
+    let sources = Sources::new(&args.templates.sets, args.templates.expand.as_deref())?;
+    let docs = sources.load(&args.files)?;
     let mut body = ApplyBody {
         objects: Vec::new(),
         modules: Vec::new(),

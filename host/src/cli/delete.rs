@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::CliError;
-use super::remote::{connect, load_manifests};
+use super::remote::connect;
+use super::source::Sources;
 use crate::api::wire::DeleteAnswer;
 use crate::resource::ResourceType;
 
@@ -30,7 +31,7 @@ pub fn delete(
 ) -> Result<(), CliError> {
     let mut targets: Vec<(ResourceType, String, Option<String>, Option<String>)> = Vec::new();
     if !request.files.is_empty() {
-        for doc in load_manifests(request.files)? {
+        for doc in Sources::default().load(request.files)? {
             let meta = doc.object.metadata();
             let kind = match doc.object.kind() {
                 crate::manifest::Kind::Job => ResourceType::Jobs,

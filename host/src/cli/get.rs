@@ -22,6 +22,8 @@ pub struct GetRequest<'a> {
     pub format: Option<GetFormat>,
     /// `-n`, or `None` for all namespaces.
     pub namespace: Option<&'a str>,
+    /// `-w`.
+    pub watch: bool,
 }
 
 fn resource(kind: &str) -> Result<ResourceType, CliError> {
@@ -122,6 +124,10 @@ pub fn get(
             }
         }
         format => {
+            if items.is_empty() && request.watch {
+                let wide = format == Some(GetFormat::Wide);
+                return watch(&client, resource, &request, items, wide, false);
+            }
             if items.is_empty() {
                 match request.namespace {
                     Some(ns) => eprintln!("No resources found in {ns} namespace."),
@@ -131,9 +137,55 @@ pub fn get(
             }
             let wide = format == Some(GetFormat::Wide);
             print!("{}", render(resource, &items, wide));
+            if request.watch {
+                return watch(&client, resource, &request, items, wide, true);
+            }
         }
     }
     Ok(())
+}
+
+/// How often `--watch` looks for changes.
+const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// `--watch`: after the table, one more row per change of an object, as
+/// kubectl prints them, until interrupted.
+fn watch(
+    client: &crate::api::client::Client,
+    resource: ResourceType,
+    request: &GetRequest<'_>,
+    mut seen: Vec<Value>,
+    wide: bool,
+    mut header_printed: bool,
+) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let name = (request.names.len() == 1).then(|| request.names[0].as_str());
+    loop {
+        std::thread::sleep(WATCH_INTERVAL);
+        let now = fetch(client, resource, request.namespace, request.selector, name)?;
+        for item in &now {
+            let uid = &item["metadata"]["uid"];
+            let before = seen
+                .iter()
+                .find(|s| &s["metadata"]["uid"] == uid && !uid.is_null());
+            if before != Some(item) {
+                let table = render(resource, std::slice::from_ref(item), wide);
+                // The header is printed once; after it, only rows.
+                let skip = usize::from(header_printed);
+                header_printed = true;
+                print!(
+                    "{}",
+                    table
+                        .lines()
+                        .skip(skip)
+                        .map(|l| format!("{l}\n"))
+                        .collect::<String>()
+                );
+                let _ = std::io::stdout().flush();
+            }
+        }
+        seen = now;
+    }
 }
 
 fn qualified_plural(resource: ResourceType) -> String {

@@ -19,6 +19,8 @@ pub struct LogsRequest<'a> {
     pub all_attempts: bool,
     /// The attempt before the last.
     pub previous: bool,
+    /// Keep printing until the Jobs finish.
+    pub follow: bool,
 }
 
 /// Prints the logs.
@@ -57,6 +59,9 @@ pub fn logs(
         query.push(("previous", "true".into()));
     }
     let client = connect(server, state_dir)?;
+    if request.follow {
+        return follow(&client, query, request.namespace);
+    }
     let entries: Vec<LogEntry> = client.get("/api/v1/logs", &query)?;
     let instances: std::collections::BTreeSet<&str> =
         entries.iter().map(|e| e.instance.as_str()).collect();
@@ -81,4 +86,70 @@ pub fn logs(
     }
     print!("{out}");
     Ok(())
+}
+
+/// `logs -f`: every attempt's output as it ends, each line prefixed by its
+/// instance, until every Job of the selected instances has finished.
+fn follow(
+    client: &crate::api::client::Client,
+    mut query: Vec<(&'static str, String)>,
+    namespace: &str,
+) -> Result<(), CliError> {
+    use crate::resource::ResourceType;
+    use std::io::Write as _;
+    query.push(("allAttempts", "true".into()));
+    let instance_query: Vec<(&str, String)> = query
+        .iter()
+        .filter(|(k, _)| *k != "allAttempts")
+        .cloned()
+        .collect();
+    let mut printed = std::collections::BTreeSet::new();
+    loop {
+        let entries: Vec<LogEntry> = match client.get("/api/v1/logs", &query) {
+            Ok(entries) => entries,
+            Err(crate::api::client::ClientError::Status { status: 404, .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        for entry in entries {
+            if printed.insert((entry.instance.clone(), entry.attempt)) {
+                for line in entry.text.lines() {
+                    println!("[{}] {line}", entry.instance);
+                }
+                let _ = std::io::stdout().flush();
+            }
+        }
+        let instances: serde_json::Value = client.get(
+            &format!("/api/v1/{}", ResourceType::Instances.plural()),
+            &instance_query,
+        )?;
+        let instances = instances["items"].as_array().cloned().unwrap_or_default();
+        let jobs: std::collections::BTreeSet<String> = instances
+            .iter()
+            .filter_map(|i| {
+                i["metadata"]["labels"]["job-name"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        let mut all_finished = !jobs.is_empty();
+        for job in &jobs {
+            let found =
+                super::get::fetch(client, ResourceType::Jobs, Some(namespace), None, Some(job))?;
+            let status: crate::resource::JobStatus = found
+                .first()
+                .and_then(|j| serde_json::from_value(j["status"].clone()).ok())
+                .unwrap_or_default();
+            all_finished &= status.is_finished() || found.is_empty();
+        }
+        let logged = instances.iter().all(|i| {
+            i["status"]["phase"] == "Running"
+                || printed
+                    .iter()
+                    .any(|(n, _)| i["metadata"]["name"] == n.as_str())
+        });
+        if all_finished && logged {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }

@@ -8,6 +8,7 @@ mod logs;
 mod remote;
 mod run;
 mod serve;
+mod source;
 mod table;
 
 use std::path::PathBuf;
@@ -133,6 +134,12 @@ pub enum Command {
     /// Example: wasmjob delete job -l jobgroup=jobexample
     #[command(verbatim_doc_comment)]
     Delete(DeleteArgs),
+
+    /// Print a shell completion script.
+    ///
+    /// Example: wasmjob completions bash > /etc/bash_completion.d/wasmjob
+    #[command(verbatim_doc_comment)]
+    Completions(CompletionsArgs),
 }
 
 /// `wasmjob serve`.
@@ -161,9 +168,25 @@ pub struct ServeArgs {
 /// `-f` for apply and create.
 #[derive(Debug, clap::Args)]
 pub struct FileArgs {
-    /// Manifest files or directories, or - for stdin.
+    /// Manifest files or directories, or - for stdin; .jinja2 and .j2 files
+    /// are rendered as Jinja2 templates first.
     #[arg(short = 'f', long = "filename", required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// `--set` and `--expand`.
+    #[command(flatten)]
+    pub templates: TemplateArgs,
+}
+
+/// Templates and expansion, for every verb that reads manifests.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TemplateArgs {
+    /// A variable for .jinja2/.j2 templates (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub sets: Vec<String>,
+    /// One copy of each manifest per value, with $VAR replaced, as in
+    /// --expand ITEM=apple,banana,cherry.
+    #[arg(long, value_name = "VAR=V1,V2,…")]
+    pub expand: Option<String>,
 }
 
 /// `wasmjob get`.
@@ -182,6 +205,9 @@ pub struct GetArgs {
     /// Every namespace.
     #[arg(short = 'A', long)]
     pub all_namespaces: bool,
+    /// After listing, print a row again each time an object changes.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
 }
 
 /// `-o` formats of `get`.
@@ -220,6 +246,17 @@ pub struct LogsArgs {
     /// The attempt before the last (kubectl's --previous).
     #[arg(short = 'p', long)]
     pub previous: bool,
+    /// Keep printing each attempt's output as it ends, until the selected
+    /// instances' Jobs have finished.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+}
+
+/// `wasmjob completions`.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
 }
 
 /// `wasmjob delete`.
@@ -255,6 +292,9 @@ pub struct RunArgs {
     /// The node name instances see in NODE_NAME [default: the host name].
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
+    /// `--set` and `--expand`.
+    #[command(flatten)]
+    pub templates: TemplateArgs,
 }
 
 /// `-o` formats.
@@ -268,14 +308,19 @@ pub enum OutputFormat {
 
 /// Runs the parsed command line.
 pub fn execute(cli: Cli) -> Result<(), CliError> {
+    if let Command::Completions(args) = &cli.command {
+        let mut command = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(args.shell, &mut command, "wasmjob", &mut std::io::stdout());
+        return Ok(());
+    }
     let state_dir = state_dir(cli.state_dir)?;
     let server = cli.server.as_deref();
     let ns = cli.namespace.as_str();
     match cli.command {
         Command::Run(args) => run::run(&state_dir, args),
         Command::Serve(args) => serve::serve(&state_dir, args),
-        Command::Apply(args) => apply::apply(server, &state_dir, &args.files, false),
-        Command::Create(args) => apply::apply(server, &state_dir, &args.files, true),
+        Command::Apply(args) => apply::apply(server, &state_dir, &args, false),
+        Command::Create(args) => apply::apply(server, &state_dir, &args, true),
         Command::Get(args) => get::get(
             server,
             &state_dir,
@@ -285,6 +330,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                 selector: args.selector.as_deref(),
                 format: args.output,
                 namespace: (!args.all_namespaces).then_some(ns),
+                watch: args.watch,
             },
         ),
         Command::Describe(args) => {
@@ -299,6 +345,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                 namespace: ns,
                 all_attempts: args.all_attempts,
                 previous: args.previous,
+                follow: args.follow,
             },
         ),
         Command::Delete(args) => delete::delete(
@@ -312,6 +359,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                 namespace: ns,
             },
         ),
+        Command::Completions(_) => unreachable!("handled above"),
     }
 }
 

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::table;
 use super::{CliError, OutputFormat, RunArgs};
 use crate::apply;
-use crate::manifest::{self, Object, parse_memory_quantity};
+use crate::manifest::{Object, parse_memory_quantity};
 use crate::resource::{self, JobStatus};
 use crate::runner::{JobRun, Observer, Runner, RunnerConfig};
 use crate::runtime::{Runtime, RuntimeConfig};
@@ -23,10 +23,9 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     let output_limit = parse_memory_quantity(&args.max_log_size)
         .map_err(|e| CliError::BadInput(format!("--max-log-size: {e}")))?
         as usize;
-    let mut docs = Vec::new();
-    for file in &args.files {
-        docs.extend(manifest::load_file(file).map_err(|e| CliError::BadInput(e.to_string()))?);
-    }
+    let sources =
+        super::source::Sources::new(&args.templates.sets, args.templates.expand.as_deref())?;
+    let docs = sources.load(&args.files)?;
     for doc in &docs {
         if let Object::Job(job) = &doc.object
             && job.spec.suspended()
