@@ -18,6 +18,7 @@ pub mod module;
 pub mod resource;
 pub mod runner;
 pub mod runtime;
+pub mod schedule;
 pub mod selector;
 pub mod store;
 pub mod time;

@@ -3,6 +3,7 @@
 //! below says which behaviour it pins.
 
 mod bad_input;
+mod cron;
 mod job_semantics;
 mod jobs;
 mod outcomes;

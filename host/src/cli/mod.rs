@@ -54,16 +54,6 @@ pub struct Cli {
     #[arg(long, global = true, env = "WASMJOB_SERVER", value_name = "ADDRESS")]
     pub server: Option<String>,
 
-    /// The namespace of the objects named.
-    #[arg(
-        short = 'n',
-        long,
-        global = true,
-        default_value = "default",
-        value_name = "NAMESPACE"
-    )]
-    pub namespace: String,
-
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -135,6 +125,10 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Delete(DeleteArgs),
 
+    /// Cron schedules: print the next fire times of a schedule.
+    #[command(subcommand)]
+    Cron(CronCommand),
+
     /// Print a shell completion script.
     ///
     /// Example: wasmjob completions bash > /etc/bash_completion.d/wasmjob
@@ -192,6 +186,10 @@ pub struct TemplateArgs {
 /// `wasmjob get`.
 #[derive(Debug, clap::Args)]
 pub struct GetArgs {
+    /// The namespace of the objects named.
+    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
+    pub namespace: String,
+
     /// The kind, such as jobs or pods.
     pub kind: String,
     /// Names; all objects of the kind when none.
@@ -226,6 +224,10 @@ pub enum GetFormat {
 /// `wasmjob describe`.
 #[derive(Debug, clap::Args)]
 pub struct DescribeArgs {
+    /// The namespace of the objects named.
+    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
+    pub namespace: String,
+
     /// KIND/NAME, or KIND followed by NAME.
     pub target: String,
     /// The name, when the kind is given alone.
@@ -235,6 +237,10 @@ pub struct DescribeArgs {
 /// `wasmjob logs`.
 #[derive(Debug, clap::Args)]
 pub struct LogsArgs {
+    /// The namespace of the objects named.
+    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
+    pub namespace: String,
+
     /// An instance name, instance/NAME, pods/NAME or job/NAME.
     pub target: Option<String>,
     /// Label selector of the instances.
@@ -252,6 +258,35 @@ pub struct LogsArgs {
     pub follow: bool,
 }
 
+/// `wasmjob cron …`.
+#[derive(Debug, Subcommand)]
+pub enum CronCommand {
+    /// Print the next fire times of SCHEDULE as RFC 3339 UTC, one a line.
+    ///
+    /// SCHEDULE is Kubernetes' five fields (or six, with leading seconds), a
+    /// macro such as @daily, or @every 90s.
+    ///
+    /// Example: wasmjob cron next "30 2 * * *" --time-zone America/New_York -n 3
+    #[command(verbatim_doc_comment)]
+    Next(CronNextArgs),
+}
+
+/// `wasmjob cron next`.
+#[derive(Debug, clap::Args)]
+pub struct CronNextArgs {
+    /// The schedule.
+    pub schedule: String,
+    /// An IANA time zone the schedule's wall clock is in [default: UTC].
+    #[arg(long, value_name = "ZONE")]
+    pub time_zone: Option<String>,
+    /// Fire times strictly after this RFC 3339 time [default: now].
+    #[arg(long, value_name = "RFC3339")]
+    pub after: Option<String>,
+    /// How many.
+    #[arg(short = 'n', long = "count", default_value_t = 5, value_name = "N")]
+    pub count: usize,
+}
+
 /// `wasmjob completions`.
 #[derive(Debug, clap::Args)]
 pub struct CompletionsArgs {
@@ -262,6 +297,10 @@ pub struct CompletionsArgs {
 /// `wasmjob delete`.
 #[derive(Debug, clap::Args)]
 pub struct DeleteArgs {
+    /// The namespace of the objects named.
+    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
+    pub namespace: String,
+
     /// The kind, unless -f.
     pub kind: Option<String>,
     /// Names.
@@ -308,6 +347,9 @@ pub enum OutputFormat {
 
 /// Runs the parsed command line.
 pub fn execute(cli: Cli) -> Result<(), CliError> {
+    if let Command::Cron(CronCommand::Next(args)) = &cli.command {
+        return cron_next(args);
+    }
     if let Command::Completions(args) = &cli.command {
         let mut command = <Cli as clap::CommandFactory>::command();
         clap_complete::generate(args.shell, &mut command, "wasmjob", &mut std::io::stdout());
@@ -315,7 +357,6 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
     }
     let state_dir = state_dir(cli.state_dir)?;
     let server = cli.server.as_deref();
-    let ns = cli.namespace.as_str();
     match cli.command {
         Command::Run(args) => run::run(&state_dir, args),
         Command::Serve(args) => serve::serve(&state_dir, args),
@@ -329,20 +370,24 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                 names: &args.names,
                 selector: args.selector.as_deref(),
                 format: args.output,
-                namespace: (!args.all_namespaces).then_some(ns),
+                namespace: (!args.all_namespaces).then_some(args.namespace.as_str()),
                 watch: args.watch,
             },
         ),
-        Command::Describe(args) => {
-            get::describe(server, &state_dir, &args.target, args.name.as_deref(), ns)
-        }
+        Command::Describe(args) => get::describe(
+            server,
+            &state_dir,
+            &args.target,
+            args.name.as_deref(),
+            &args.namespace,
+        ),
         Command::Logs(args) => logs::logs(
             server,
             &state_dir,
             logs::LogsRequest {
                 target: args.target.as_deref(),
                 selector: args.selector.as_deref(),
-                namespace: ns,
+                namespace: &args.namespace,
                 all_attempts: args.all_attempts,
                 previous: args.previous,
                 follow: args.follow,
@@ -356,11 +401,43 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                 names: &args.names,
                 selector: args.selector.as_deref(),
                 files: &args.files,
-                namespace: ns,
+                namespace: &args.namespace,
             },
         ),
+        Command::Cron(CronCommand::Next(args)) => cron_next(&args),
         Command::Completions(_) => unreachable!("handled above"),
     }
+}
+
+/// `wasmjob cron next`: needs no server and no state.
+fn cron_next(args: &CronNextArgs) -> Result<(), CliError> {
+    let schedule = crate::schedule::Schedule::parse(&args.schedule)
+        .map_err(|e| CliError::BadInput(e.to_string()))?;
+    let tz = match &args.time_zone {
+        None => jiff::tz::TimeZone::UTC,
+        Some(zone) => jiff::tz::db().get(zone).map_err(|_| {
+            CliError::BadInput(format!(
+                "--time-zone: unknown time zone {zone:?}: use an IANA name such as Europe/Berlin"
+            ))
+        })?,
+    };
+    let after = match &args.after {
+        None => jiff::Timestamp::now(),
+        Some(text) => text.parse().map_err(|e| {
+            CliError::BadInput(format!("--after {text:?}: not an RFC 3339 time ({e})"))
+        })?,
+    };
+    let times = schedule.upcoming(after, &tz, args.count);
+    if times.is_empty() {
+        return Err(CliError::Failed(format!(
+            "schedule {:?} never fires",
+            args.schedule
+        )));
+    }
+    for t in times {
+        println!("{}", t.strftime("%Y-%m-%dT%H:%M:%SZ"));
+    }
+    Ok(())
 }
 
 fn state_dir(explicit: Option<PathBuf>) -> Result<PathBuf, CliError> {

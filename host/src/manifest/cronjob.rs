@@ -71,11 +71,15 @@ impl CronJobSpec {
                 "is required: a cron schedule such as \"*/1 * * * *\"",
             ));
         }
-        if schedule.starts_with("TZ=") || schedule.starts_with("CRON_TZ=") {
-            // Kubernetes' own wording for the same mistake.
+        if let Err(e) = crate::schedule::Schedule::parse(schedule) {
+            return Err(FieldError::new(format!("{path}.schedule"), e.problem));
+        }
+        if let Some(zone) = &self.time_zone
+            && jiff::tz::db().get(zone).is_err()
+        {
             return Err(FieldError::new(
-                format!("{path}.schedule"),
-                "cannot use TZ or CRON_TZ in schedule, use timeZone field instead",
+                format!("{path}.timeZone"),
+                format!("unknown time zone {zone:?}: use an IANA name such as Europe/Berlin"),
             ));
         }
         if let Some(secs) = self.starting_deadline_seconds {
