@@ -1,0 +1,439 @@
+//! The CronJob controller: which scheduled times start a Job now, which are
+//! missed and why, which active runs a `Replace` stops, and which finished
+//! Jobs the history limits prune. A pure function of (spec, schedule,
+//! observed runs, now); the store's unique key on (CronJob, scheduled time)
+//! is what makes a decision take effect exactly once.
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::manifest::{ConcurrencyPolicy, CronJobSpec};
+use crate::schedule::Schedule;
+use crate::time::Micros;
+
+/// More missed times than this raise Kubernetes' `TooManyMissedTimes` warning.
+pub const TOO_MANY_MISSED: usize = 100;
+
+/// `missedRunPolicy: RunAll` starts at most this many runs at once; older
+/// missed times beyond it are recorded as missed.
+pub const RUN_ALL_CAP: usize = 50;
+
+/// With `missedRunPolicy: Skip`, a time counts as on time (not missed) when it
+/// is due by at most this much; more means the node was not running then.
+pub const ON_TIME: Micros = 5_000_000;
+
+/// Due times are searched at most this many steps back; with a seconds
+/// schedule and days of downtime, older ones are simply missed.
+const MAX_DUE_SCAN: usize = 100_000;
+
+/// wasmjob extension `spec.missedRunPolicy`: what happens to scheduled times
+/// that passed while nothing ran them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissedRunPolicy {
+    /// Kubernetes: run the most recent missed time (within the deadline).
+    #[default]
+    RunLatest,
+    /// Run every missed time within the deadline, up to [`RUN_ALL_CAP`].
+    RunAll,
+    /// Run only times that are due now; anything older is missed.
+    Skip,
+}
+
+/// What the controller sees of a CronJob.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// When the CronJob was created: nothing is due before.
+    pub created: Micros,
+    /// The last scheduled time decided (started or missed).
+    pub last_schedule: Option<Micros>,
+    /// Active runs: (Job uid, scheduled time), oldest first.
+    pub active: Vec<(String, Micros)>,
+}
+
+/// Why a scheduled time did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missed {
+    /// Later than `startingDeadlineSeconds`.
+    TooLate,
+    /// Passed over by the missed-run policy.
+    Skipped,
+    /// `concurrencyPolicy: Forbid` while a run was active.
+    Forbidden,
+}
+
+/// What to do now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// Scheduled times to start a Job for, oldest first.
+    pub start: Vec<Micros>,
+    /// Scheduled times that will not run, and why.
+    pub missed: Vec<(Micros, Missed)>,
+    /// More than [`TOO_MANY_MISSED`] times were due at once.
+    pub too_many_missed: bool,
+    /// Active Jobs to stop first (`Replace`).
+    pub stop: Vec<String>,
+    /// The new `lastScheduleTime`.
+    pub last_schedule: Option<Micros>,
+    /// When to look again at the latest.
+    pub wake: Option<Micros>,
+}
+
+fn ts(micros: Micros) -> Timestamp {
+    Timestamp::from_microsecond(micros).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// Decides what a CronJob does at `now`.
+pub fn reconcile(
+    spec: &CronJobSpec,
+    policy: MissedRunPolicy,
+    schedule: &Schedule,
+    tz: &TimeZone,
+    observed: &Observed,
+    now: Micros,
+) -> Decision {
+    let wake = schedule.next_after(ts(now), tz).map(|t| t.as_microsecond());
+    let mut decision = Decision {
+        last_schedule: observed.last_schedule,
+        wake,
+        ..Decision::default()
+    };
+    if spec.suspend == Some(true) {
+        // Times pass unrun while suspended; on resume the missed-run policy
+        // (and the deadline) decides about the latest of them.
+        return decision;
+    }
+    let due = due_times(schedule, tz, observed, now);
+    let Some(&latest) = due.last() else {
+        return decision;
+    };
+    decision.last_schedule = Some(latest);
+    decision.too_many_missed = due.len() > TOO_MANY_MISSED;
+    let deadline = spec.starting_deadline_seconds.map(|s| now - s * 1_000_000);
+    let mut runnable = Vec::new();
+    for &time in &due {
+        if deadline.is_some_and(|d| time < d) {
+            decision.missed.push((time, Missed::TooLate));
+        } else {
+            runnable.push(time);
+        }
+    }
+    let keep = match policy {
+        MissedRunPolicy::RunLatest => runnable.len().min(1),
+        MissedRunPolicy::RunAll => runnable.len().min(RUN_ALL_CAP),
+        MissedRunPolicy::Skip => usize::from(runnable.last().is_some_and(|&t| now - t <= ON_TIME)),
+    };
+    let split = runnable.len() - keep;
+    decision
+        .missed
+        .extend(runnable[..split].iter().map(|&t| (t, Missed::Skipped)));
+    let mut start = runnable[split..].to_vec();
+    match spec.concurrency_policy.unwrap_or(ConcurrencyPolicy::Allow) {
+        ConcurrencyPolicy::Allow => {}
+        // Unlike Kubernetes, a skipped run is not started late once the
+        // previous one ends: it is recorded as missed and the next one waits
+        // for its own time.
+        ConcurrencyPolicy::Forbid if !observed.active.is_empty() => {
+            decision
+                .missed
+                .extend(start.drain(..).map(|t| (t, Missed::Forbidden)));
+        }
+        ConcurrencyPolicy::Forbid => start.truncate(1),
+        ConcurrencyPolicy::Replace => {
+            if !start.is_empty() {
+                decision.stop = observed.active.iter().map(|(uid, _)| uid.clone()).collect();
+                // Only the newest replaces; older due times would replace each other.
+                let newest = start.pop().expect("not empty");
+                decision
+                    .missed
+                    .extend(start.drain(..).map(|t| (t, Missed::Skipped)));
+                start.push(newest);
+            }
+        }
+    }
+    decision.missed.sort_by_key(|(time, _)| *time);
+    decision.start = start;
+    decision
+}
+
+/// Scheduled times after the last decided one (or creation) up to `now`.
+fn due_times(schedule: &Schedule, tz: &TimeZone, observed: &Observed, now: Micros) -> Vec<Micros> {
+    let mut times = Vec::new();
+    let mut at = ts(observed.last_schedule.unwrap_or(observed.created));
+    while times.len() < MAX_DUE_SCAN {
+        match schedule.next_after(at, tz) {
+            Some(t) if t.as_microsecond() <= now => {
+                times.push(t.as_microsecond());
+                at = t;
+            }
+            _ => break,
+        }
+    }
+    times
+}
+
+/// A finished Job of a CronJob, for pruning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishedRun {
+    /// The Job.
+    pub uid: String,
+    /// Its scheduled time.
+    pub scheduled: Micros,
+    /// Complete (true) or Failed.
+    pub succeeded: bool,
+}
+
+/// The finished Jobs beyond `successfulJobsHistoryLimit` and
+/// `failedJobsHistoryLimit`, oldest first: these are deleted (their history
+/// rows stay).
+pub fn prune(
+    finished: &[FinishedRun],
+    successful_limit: usize,
+    failed_limit: usize,
+) -> Vec<String> {
+    let mut doomed = Vec::new();
+    for (succeeded, limit) in [(true, successful_limit), (false, failed_limit)] {
+        let mut runs: Vec<&FinishedRun> = finished
+            .iter()
+            .filter(|r| r.succeeded == succeeded)
+            .collect();
+        runs.sort_by_key(|r| r.scheduled);
+        let excess = runs.len().saturating_sub(limit);
+        doomed.extend(runs[..excess].iter().map(|r| (r.scheduled, r.uid.clone())));
+    }
+    doomed.sort();
+    doomed.into_iter().map(|(_, uid)| uid).collect()
+}
+
+/// The name of the Job for a scheduled time: `<cronjob>-<unix minutes>`, or
+/// seconds for schedules with second granularity.
+pub fn job_name(cronjob: &str, scheduled: Micros, seconds: bool) -> String {
+    let secs = scheduled.div_euclid(1_000_000);
+    if seconds {
+        format!("{cronjob}-{secs}")
+    } else {
+        format!("{cronjob}-{}", secs.div_euclid(60))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: Micros = 60_000_000;
+
+    fn spec(policy: ConcurrencyPolicy, deadline: Option<i64>) -> CronJobSpec {
+        CronJobSpec {
+            schedule: "* * * * *".into(),
+            concurrency_policy: Some(policy),
+            starting_deadline_seconds: deadline,
+            ..CronJobSpec::default()
+        }
+    }
+
+    fn every_minute() -> Schedule {
+        Schedule::parse("* * * * *").unwrap()
+    }
+
+    fn decide(
+        spec: &CronJobSpec,
+        policy: MissedRunPolicy,
+        observed: &Observed,
+        now: Micros,
+    ) -> Decision {
+        reconcile(spec, policy, &every_minute(), &TimeZone::UTC, observed, now)
+    }
+
+    fn at_minute(created_min: i64, last: Option<i64>) -> Observed {
+        Observed {
+            created: created_min * MIN,
+            last_schedule: last.map(|m| m * MIN),
+            active: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_due_time_starts_once_and_is_remembered() {
+        let s = spec(ConcurrencyPolicy::Allow, None);
+        let o = at_minute(10, None);
+        let d = decide(&s, MissedRunPolicy::RunLatest, &o, 11 * MIN + 3_000);
+        assert_eq!(d.start, [11 * MIN]);
+        assert_eq!(d.last_schedule, Some(11 * MIN));
+        assert_eq!(d.wake, Some(12 * MIN));
+        // The same moment, seen again with the time recorded: nothing to do.
+        let again = decide(
+            &s,
+            MissedRunPolicy::RunLatest,
+            &at_minute(10, Some(11)),
+            11 * MIN + 5_000,
+        );
+        assert!(again.start.is_empty());
+    }
+
+    #[test]
+    fn nothing_is_due_before_the_first_time() {
+        let d = decide(
+            &spec(ConcurrencyPolicy::Allow, None),
+            MissedRunPolicy::RunLatest,
+            &at_minute(10, None),
+            10 * MIN + 30_000_000,
+        );
+        assert!(d.start.is_empty() && d.missed.is_empty());
+        assert_eq!(d.wake, Some(11 * MIN));
+    }
+
+    #[test]
+    fn after_downtime_kubernetes_runs_only_the_latest_missed_time() {
+        let d = decide(
+            &spec(ConcurrencyPolicy::Allow, None),
+            MissedRunPolicy::RunLatest,
+            &at_minute(0, Some(10)),
+            15 * MIN + 1,
+        );
+        assert_eq!(d.start, [15 * MIN]);
+        assert_eq!(
+            d.missed,
+            (11..15)
+                .map(|m| (m * MIN, Missed::Skipped))
+                .collect::<Vec<_>>()
+        );
+        assert!(!d.too_many_missed);
+    }
+
+    #[test]
+    fn more_than_100_missed_times_warn() {
+        let d = decide(
+            &spec(ConcurrencyPolicy::Allow, None),
+            MissedRunPolicy::RunLatest,
+            &at_minute(0, Some(0)),
+            102 * MIN,
+        );
+        assert!(d.too_many_missed);
+        assert_eq!(d.start, [102 * MIN]);
+    }
+
+    #[test]
+    fn starting_deadline_misses_runs_that_are_too_late() {
+        let s = spec(ConcurrencyPolicy::Allow, Some(90));
+        let d = decide(
+            &s,
+            MissedRunPolicy::RunAll,
+            &at_minute(0, Some(10)),
+            15 * MIN + 30_000_000,
+        );
+        assert_eq!(d.start, [14 * MIN, 15 * MIN], "within 90 s");
+        assert_eq!(
+            d.missed
+                .iter()
+                .filter(|(_, why)| *why == Missed::TooLate)
+                .count(),
+            3
+        );
+        let tight = spec(ConcurrencyPolicy::Allow, Some(30));
+        let late = decide(
+            &tight,
+            MissedRunPolicy::RunLatest,
+            &at_minute(0, Some(10)),
+            11 * MIN + 45_000_000,
+        );
+        assert!(late.start.is_empty(), "45 s late with a 30 s deadline");
+        assert_eq!(late.missed, [(11 * MIN, Missed::TooLate)]);
+    }
+
+    #[test]
+    fn run_all_is_capped() {
+        let d = decide(
+            &spec(ConcurrencyPolicy::Allow, None),
+            MissedRunPolicy::RunAll,
+            &at_minute(0, Some(0)),
+            80 * MIN,
+        );
+        assert_eq!(d.start.len(), RUN_ALL_CAP);
+        assert_eq!(d.start.last(), Some(&(80 * MIN)));
+        assert_eq!(d.missed.len(), 80 - RUN_ALL_CAP);
+    }
+
+    #[test]
+    fn skip_runs_only_what_is_due_now() {
+        let s = spec(ConcurrencyPolicy::Allow, None);
+        let d = decide(
+            &s,
+            MissedRunPolicy::Skip,
+            &at_minute(0, Some(10)),
+            15 * MIN + 1_000_000,
+        );
+        assert_eq!(d.start, [15 * MIN]);
+        let stale = decide(
+            &s,
+            MissedRunPolicy::Skip,
+            &at_minute(0, Some(10)),
+            15 * MIN + 30_000_000,
+        );
+        assert!(stale.start.is_empty());
+        assert_eq!(stale.missed.len(), 5);
+    }
+
+    #[test]
+    fn forbid_skips_while_a_run_is_active() {
+        let s = spec(ConcurrencyPolicy::Forbid, None);
+        let mut o = at_minute(0, Some(10));
+        o.active = vec![("job-a".into(), 10 * MIN)];
+        let d = decide(&s, MissedRunPolicy::RunLatest, &o, 11 * MIN);
+        assert!(d.start.is_empty());
+        assert_eq!(d.missed, [(11 * MIN, Missed::Forbidden)]);
+        assert_eq!(
+            d.last_schedule,
+            Some(11 * MIN),
+            "not run late when the active one ends"
+        );
+    }
+
+    #[test]
+    fn replace_stops_the_active_runs_and_starts_the_new_one() {
+        let s = spec(ConcurrencyPolicy::Replace, None);
+        let mut o = at_minute(0, Some(10));
+        o.active = vec![("job-a".into(), 10 * MIN)];
+        let d = decide(&s, MissedRunPolicy::RunLatest, &o, 11 * MIN);
+        assert_eq!(d.stop, ["job-a"]);
+        assert_eq!(d.start, [11 * MIN]);
+    }
+
+    #[test]
+    fn suspended_cronjobs_start_nothing_and_keep_their_last_time() {
+        let mut s = spec(ConcurrencyPolicy::Allow, None);
+        s.suspend = Some(true);
+        let d = decide(
+            &s,
+            MissedRunPolicy::RunLatest,
+            &at_minute(0, Some(10)),
+            15 * MIN,
+        );
+        assert!(d.start.is_empty());
+        assert_eq!(d.last_schedule, Some(10 * MIN));
+    }
+
+    #[test]
+    fn history_limits_prune_the_oldest() {
+        let run = |uid: &str, minute: i64, ok: bool| FinishedRun {
+            uid: uid.into(),
+            scheduled: minute * MIN,
+            succeeded: ok,
+        };
+        let finished = [
+            run("a", 1, true),
+            run("b", 2, false),
+            run("c", 3, true),
+            run("d", 4, true),
+            run("e", 5, false),
+            run("f", 6, true),
+        ];
+        assert_eq!(prune(&finished, 3, 1), ["a", "b"]);
+        assert_eq!(prune(&finished, 0, 0).len(), 6);
+    }
+
+    #[test]
+    fn job_names_use_unix_minutes_or_seconds() {
+        let t = 1_795_000_020 * 1_000_000;
+        assert_eq!(job_name("hello", t, false), "hello-29916667");
+        assert_eq!(job_name("hello", t, true), "hello-1795000020");
+    }
+}
