@@ -80,14 +80,8 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T, ClientError> {
-        let mut request = self
-            .agent
-            .get(&self.url(path))
-            .header("Authorization", &self.auth());
-        for (k, v) in query {
-            request = request.query(*k, v);
-        }
-        self.answer(request.call())
+        let request = self.agent.get(&self.url(path));
+        self.answer(self.with_query(request, query).call())
     }
 
     /// `POST path` with a JSON body.
@@ -109,14 +103,21 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T, ClientError> {
-        let mut request = self
-            .agent
-            .delete(&self.url(path))
-            .header("Authorization", &self.auth());
+        let request = self.agent.delete(&self.url(path));
+        self.answer(self.with_query(request, query).call())
+    }
+
+    /// Adds the token and the query parameters to a bodiless request.
+    fn with_query<B>(
+        &self,
+        request: ureq::RequestBuilder<B>,
+        query: &[(&str, String)],
+    ) -> ureq::RequestBuilder<B> {
+        let mut request = request.header("Authorization", &self.auth());
         for (k, v) in query {
             request = request.query(*k, v);
         }
-        self.answer(request.call())
+        request
     }
 
     fn answer<T: DeserializeOwned>(

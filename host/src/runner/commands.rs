@@ -127,20 +127,12 @@ impl Runner {
         match command {
             Command::Apply { request, reply } => {
                 let result = self.apply(request);
-                let store_error = match &result {
-                    Err(Failure::Store(e)) => Some(e.to_string()),
-                    _ => None,
-                };
-                let _ = reply.send(result.map_err(|f| f.into_apply_failure()));
-                match store_error {
-                    // The store failing is the node's problem, not the client's:
-                    // surface it in the loop too.
-                    Some(message) => {
-                        tracing::error!(%message, "apply failed in the store");
-                        Ok(())
-                    }
-                    None => Ok(()),
+                if let Err(Failure::Store(e)) = &result {
+                    // The client gets a 500; the node's log says why.
+                    tracing::error!(error = %e, "apply failed in the store");
                 }
+                let _ = reply.send(result.map_err(Failure::into_apply_failure));
+                Ok(())
             }
             Command::Delete { uids, reply } => {
                 let result = self.delete(&uids);

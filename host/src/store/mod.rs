@@ -236,15 +236,7 @@ impl Store {
              JOIN objects o ON o.uid = e.object_uid
              WHERE o.deleted_at IS NULL AND (?1 IS NULL OR o.namespace = ?1) ORDER BY e.id",
         ))?;
-        let rows = stmt.query_map(params![namespace], |r| {
-            Ok(EventRecord {
-                object_uid: r.get(0)?,
-                kind: r.get(1)?,
-                reason: r.get(2)?,
-                message: r.get(3)?,
-                time: r.get(4)?,
-            })
-        });
+        let rows = stmt.query_map(params![namespace], records::event_row);
         self.sql(rows.and_then(|r| r.collect()))
     }
 
@@ -280,23 +272,6 @@ impl Store {
         self.sql(rows.and_then(|r| r.collect()))
     }
 
-    /// Events of an object, oldest first.
-    pub fn events_of(&self, object_uid: &str) -> Result<Vec<EventRecord>, StoreError> {
-        let mut stmt = self.sql(self.conn.prepare_cached(
-            "SELECT object_uid, type, reason, message, time FROM events WHERE object_uid = ?1 ORDER BY id",
-        ))?;
-        let rows = stmt.query_map([object_uid], |r| {
-            Ok(EventRecord {
-                object_uid: r.get(0)?,
-                kind: r.get(1)?,
-                reason: r.get(2)?,
-                message: r.get(3)?,
-                time: r.get(4)?,
-            })
-        });
-        self.sql(rows.and_then(|r| r.collect()))
-    }
-
     /// Deletes every live object whose `ttlSecondsAfterFinished` ran out by
     /// `now`, as of its expiry time; returns how many. The rows stay as history.
     pub fn delete_expired(&self, now: Micros) -> Result<usize, StoreError> {
@@ -304,14 +279,6 @@ impl Store {
             "UPDATE objects SET deleted_at = expires_at WHERE expires_at <= ?1 AND deleted_at IS NULL",
             [now],
         );
-        self.sql(r)
-    }
-
-    /// SQLite's own consistency check: `ok` when the file is sound.
-    pub fn integrity_check(&self) -> Result<String, StoreError> {
-        let r = self
-            .conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0));
         self.sql(r)
     }
 }

@@ -305,6 +305,17 @@ fn bad_column(idx: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, what.to_owned().into())
 }
 
+/// Reads an [`EventRecord`] selected as (object_uid, type, reason, message, time).
+pub fn event_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
+    Ok(EventRecord {
+        object_uid: row.get(0)?,
+        kind: row.get(1)?,
+        reason: row.get(2)?,
+        message: row.get(3)?,
+        time: row.get(4)?,
+    })
+}
+
 /// The columns [`object_row`] reads.
 pub const OBJECT_SELECT: &str = "SELECT uid, kind, namespace, name, labels, manifest, status, created_at, deleted_at FROM objects";
 
