@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod cron;
+mod examples;
 mod job_semantics;
 mod jobs;
 mod outcomes;
