@@ -181,7 +181,7 @@ fn ttl_seconds_after_finished_0_deletes_the_job_but_keeps_its_history() {
     let s = Session::new();
     let yaml = job_yaml(
         "brief",
-        &program("hello"),
+        &program("say-hello"),
         &[],
         "  ttlSecondsAfterFinished: 0",
         "",
@@ -209,7 +209,7 @@ fn events_record_creations_and_completion() {
     let s = Session::new();
     let (code, _) = s.run_json(&job_yaml(
         "evented",
-        &program("hello"),
+        &program("say-hello"),
         &[],
         "  completions: 2",
         "",
@@ -235,7 +235,7 @@ fn a_suspended_job_is_refused_by_run_instead_of_waiting_for_ever() {
     let s = Session::new();
     s.write(
         "job.yaml",
-        &job_yaml("paused", &program("hello"), &[], "  suspend: true", ""),
+        &job_yaml("paused", &program("say-hello"), &[], "  suspend: true", ""),
     );
     let ran = s.wasmjob(&["run", "-f", "job.yaml"]);
     assert_eq!(ran.code, 2);

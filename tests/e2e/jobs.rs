@@ -48,7 +48,7 @@ fn completions_5_parallelism_2_never_runs_more_than_two_at_once() {
 #[test]
 fn several_instances_prefix_their_output_with_their_name() {
     let s = Session::new();
-    let yaml = job_yaml("hellos", &program("hello"), &[], "  completions: 3", "");
+    let yaml = job_yaml("hellos", &program("say-hello"), &[], "  completions: 3", "");
     let path = s.write("job.yaml", &yaml);
     let ran = s.wasmjob(&["run", "-f", path.to_str().unwrap()]);
     assert_eq!(ran.code, 0, "{ran:?}");

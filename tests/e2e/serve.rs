@@ -36,7 +36,7 @@ fn the_seeds_expansion_session_works_with_wasmjob_in_place_of_kubectl() {
     }
     s.write(
         "other.yaml",
-        &job_yaml("other", &program("hello"), &[], "", ""),
+        &job_yaml("other", &program("say-hello"), &[], "", ""),
     );
 
     let created = s.client(&server, &["create", "-f", "./jobs"]);
@@ -122,7 +122,7 @@ fn describe_shows_counts_and_events_as_in_the_seed() {
         "job.yaml",
         &job_yaml(
             "job-wq-1",
-            &program("hello"),
+            &program("say-hello"),
             &[],
             "  completions: 3\n  parallelism: 2",
             "",
@@ -244,12 +244,12 @@ fn bad_input_to_a_running_server_exits_2_and_changes_nothing() {
     let server = Server::start(&s, &[]);
     s.write(
         "good.yaml",
-        &job_yaml("good", &program("hello"), &[], "", ""),
+        &job_yaml("good", &program("say-hello"), &[], "", ""),
     );
     assert_eq!(s.client(&server, &["apply", "-f", "good.yaml"]).code, 0);
     s.wait_finished(&server, "good");
     let before = s.store_counts();
-    let bad_manifest = job_yaml("bad", &program("hello"), &[], "  parallelism: -1", "");
+    let bad_manifest = job_yaml("bad", &program("say-hello"), &[], "  parallelism: -1", "");
     let bad_module = job_yaml(
         "broken",
         &wasmjob_tests::fixture("unknown-import.wat"),
