@@ -24,6 +24,8 @@ pub struct Identity {
     pub completion_index: Option<u32>,
     /// This node.
     pub node_name: String,
+    /// For a CronJob's run: its scheduled time (RFC 3339).
+    pub scheduled_time: Option<String>,
 }
 
 /// One instance to run.
@@ -86,6 +88,9 @@ pub fn sandbox(
     ];
     if let Some(index) = who.completion_index {
         env.push(("JOB_COMPLETION_INDEX".to_owned(), index.to_string()));
+    }
+    if let Some(time) = &who.scheduled_time {
+        env.push(("SCHEDULED_TIME".to_owned(), time.clone()));
     }
     for var in &container.env {
         // A declared variable overrides an injected one of the same name.

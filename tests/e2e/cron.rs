@@ -1,6 +1,6 @@
 //! `wasmjob cron next` and schedule validation (issue 4, schedules).
 
-use wasmjob_tests::{Session, dist};
+use wasmjob_tests::{Server, Session, dist, program};
 
 #[test]
 fn cron_next_prints_fire_times_in_utc_strictly_after() {
@@ -74,5 +74,192 @@ fn cronjob_manifests_are_checked_with_the_same_parser() {
             .contains("spec.timeZone: unknown time zone \"Nowhere/Land\""),
         "{}",
         ran.stderr
+    );
+}
+
+fn cronjob(
+    name: &str,
+    schedule: &str,
+    image: &std::path::Path,
+    args: &[&str],
+    extra: &str,
+) -> String {
+    let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+    format!(
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: {name}\nspec:\n  schedule: \"{schedule}\"\n{extra}  \
+         jobTemplate:\n    spec:\n      template:\n        spec:\n          containers:\n          - name: main\n            \
+         image: {}\n            args: [{}]\n          restartPolicy: Never\n",
+        image.display(),
+        args.join(", ")
+    )
+}
+
+/// (Job name, scheduled unix second) of every Job the CronJob ever made,
+/// deleted ones included (the store keeps their history).
+fn cron_jobs(s: &Session, cronjob: &str) -> Vec<(String, i64)> {
+    let db = s.db();
+    let mut stmt = db
+        .prepare(
+            "SELECT o.name, r.scheduled_time FROM cron_runs r JOIN objects o ON o.uid = r.job_uid
+             JOIN objects c ON c.uid = r.cronjob_uid WHERE c.name = ?1 ORDER BY r.scheduled_time",
+        )
+        .unwrap();
+    stmt.query_map([cronjob], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? / 1_000_000))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+#[test]
+fn a_two_second_cronjob_runs_every_two_seconds_and_keeps_its_history_limit() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    s.write(
+        "cron.yaml",
+        &cronjob(
+            "tick",
+            "*/2 * * * * *",
+            &dist("hello.wasm"),
+            &[],
+            "  successfulJobsHistoryLimit: 2\n",
+        ),
+    );
+    assert_eq!(
+        s.client(&server, &["apply", "-f", "cron.yaml"]).stdout,
+        "cronjob.batch/tick created\n"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(7_500));
+    let made = cron_jobs(&s, "tick");
+    assert!(made.len() >= 3, "{made:?}");
+    for pair in made.windows(2) {
+        assert_eq!(
+            pair[1].1 - pair[0].1,
+            2,
+            "one run per scheduled time: {made:?}"
+        );
+    }
+    for (name, secs) in &made {
+        assert_eq!(name, &format!("tick-{secs}"), "named by scheduled second");
+    }
+    let live = s.client(&server, &["get", "jobs", "-o", "name"]);
+    assert!(
+        live.stdout.lines().count() <= 3,
+        "history limit 2 (+1 running): {}",
+        live.stdout
+    );
+    let cron = s.client(&server, &["get", "cronjobs"]);
+    assert!(
+        cron.stdout
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("tick   */2 * * * * *   <none>     False"),
+        "{}",
+        cron.stdout
+    );
+    let logs = s.client(
+        &server,
+        &["logs", &format!("job/{}", made.last().unwrap().0)],
+    );
+    assert!(logs.stdout.contains("Hello from wasmjob"), "{logs:?}");
+}
+
+#[test]
+fn forbid_never_overlaps_a_run_longer_than_the_period() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let yaml = cronjob(
+        "slow",
+        "* * * * * *",
+        &program("sleep-ms"),
+        &["2500"],
+        "  concurrencyPolicy: Forbid\n",
+    );
+    s.write("cron.yaml", &yaml);
+    assert_eq!(s.client(&server, &["apply", "-f", "cron.yaml"]).code, 0);
+    std::thread::sleep(std::time::Duration::from_millis(6_500));
+    let pods = s.client(&server, &["get", "pods", "-o", "json"]).json();
+    let mut spans: Vec<(String, String)> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let st = &p["status"];
+            (
+                st["startTime"].as_str().unwrap().to_owned(),
+                st["finishTime"].as_str().unwrap_or("9999").to_owned(),
+            )
+        })
+        .collect();
+    spans.sort();
+    assert!(spans.len() >= 2, "{spans:?}");
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "overlap: {spans:?}");
+    }
+}
+
+#[test]
+fn a_server_killed_across_a_scheduled_time_runs_it_exactly_once_after_restart() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    s.write(
+        "cron.yaml",
+        &cronjob(
+            "once",
+            "*/3 * * * * *",
+            &dist("hello.wasm"),
+            &[],
+            "  successfulJobsHistoryLimit: 100\n",
+        ),
+    );
+    assert_eq!(s.client(&server, &["apply", "-f", "cron.yaml"]).code, 0);
+    std::thread::sleep(std::time::Duration::from_millis(3_500));
+    server.crash();
+    let before = cron_jobs(&s, "once");
+    let last_before = before.last().expect("ran before the crash").1;
+    std::thread::sleep(std::time::Duration::from_millis(3_500));
+    let server = Server::start(&s, &[]);
+    let restarted_at = jiff::Timestamp::now().as_second();
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    drop(server);
+    let made = cron_jobs(&s, "once");
+    let mut names: Vec<&str> = made.iter().map(|(n, _)| n.as_str()).collect();
+    let total = names.len();
+    names.dedup();
+    assert_eq!(names.len(), total, "no scheduled time ran twice: {made:?}");
+    // Times that passed while the node was down: each decided exactly once,
+    // and (Kubernetes' RunLatest) the latest of them ran after the restart.
+    let decided: Vec<(i64, Option<String>)> = {
+        let db = s.db();
+        let mut stmt = db
+            .prepare("SELECT scheduled_time / 1000000, job_uid FROM cron_runs ORDER BY 1")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let gap: Vec<i64> = (last_before + 1..=restarted_at)
+        .filter(|t| t % 3 == 0)
+        .collect();
+    assert!(!gap.is_empty(), "the node was down across a scheduled time");
+    for t in &gap {
+        assert_eq!(
+            decided.iter().filter(|(secs, _)| secs == t).count(),
+            1,
+            "{t} decided once: {decided:?}"
+        );
+    }
+    // The first run after the restart is the latest time due when the node
+    // came back: one missed while down, or the one just due.
+    let first_after = made
+        .iter()
+        .find(|(_, secs)| *secs > last_before)
+        .expect("a run after the restart");
+    assert!(
+        first_after.1 <= restarted_at + 3,
+        "{first_after:?} restarted at {restarted_at}: {made:?}"
     );
 }

@@ -135,9 +135,9 @@ async fn apply(
                 ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
             })?;
         match docs.remove(0).object {
-            Object::Job(job) => objects.push(Incoming {
+            object @ (Object::Job(_) | Object::CronJob(_)) => objects.push(Incoming {
                 source: wire.source,
-                job,
+                object,
             }),
             other => {
                 return Err(ApiError(

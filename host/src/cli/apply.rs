@@ -37,6 +37,9 @@ pub fn apply(
             Object::Job(job) => serde_json::json!({
                 "apiVersion": "batch/v1", "kind": "Job", "metadata": job.metadata, "spec": job.spec,
             }),
+            Object::CronJob(cron) => serde_json::json!({
+                "apiVersion": "batch/v1", "kind": "CronJob", "metadata": cron.metadata, "spec": cron.spec,
+            }),
             other => {
                 return Err(CliError::BadInput(format!(
                     "{}: document {}: kind: {} is not served by this version of wasmjob yet",

@@ -283,18 +283,42 @@ pub fn render(resource: ResourceType, items: &[Value], wide: bool) -> String {
                 .collect();
             table::render(&["NAME", "STATUS", "LABELS", "AGE", "VERSION"], &rows)
         }
-        ResourceType::CronJobs => table::render(
-            &[
-                "NAME",
-                "SCHEDULE",
-                "TIMEZONE",
-                "SUSPEND",
-                "ACTIVE",
-                "LAST SCHEDULE",
-                "AGE",
-            ],
-            &[],
-        ),
+        ResourceType::CronJobs => {
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|c| {
+                    let spec = &c["spec"];
+                    let active = c["status"]["active"].as_array().map_or(0, Vec::len);
+                    let last = c["status"]["lastScheduleTime"]
+                        .as_str()
+                        .map(|_| age(&c["status"]["lastScheduleTime"]));
+                    vec![
+                        text(&c["metadata"]["name"]),
+                        text(&spec["schedule"]),
+                        spec["timeZone"].as_str().unwrap_or("<none>").to_owned(),
+                        (spec["suspend"] == true)
+                            .to_string()
+                            .replace("false", "False")
+                            .replace("true", "True"),
+                        active.to_string(),
+                        last.unwrap_or_else(|| "<none>".into()),
+                        age(&c["metadata"]["creationTimestamp"]),
+                    ]
+                })
+                .collect();
+            table::render(
+                &[
+                    "NAME",
+                    "SCHEDULE",
+                    "TIMEZONE",
+                    "SUSPEND",
+                    "ACTIVE",
+                    "LAST SCHEDULE",
+                    "AGE",
+                ],
+                &rows,
+            )
+        }
         ResourceType::DaemonSets => table::render(
             &[
                 "NAME",

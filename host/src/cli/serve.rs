@@ -89,7 +89,7 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
         args.listen,
         state_dir.display(),
         if resumed > 0 {
-            format!(", resumed {resumed} unfinished Job(s)")
+            format!(", resumed {resumed} Job(s) and CronJob(s)")
         } else {
             String::new()
         }
@@ -103,7 +103,8 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Jobs an earlier process left unfinished continue where they were.
+/// Jobs an earlier process left unfinished continue where they were, and
+/// CronJobs pick up after their last decided time.
 fn resume_unfinished(runner: &mut Runner, runtime: &Runtime) -> Result<usize, CliError> {
     let now = time::now();
     let mut runs = Vec::new();
@@ -136,6 +137,50 @@ fn resume_unfinished(runner: &mut Runner, runtime: &Runtime) -> Result<usize, Cl
     }
     let count = runs.len();
     runner.add(runs).map_err(other)?;
+    let mut crons = Vec::new();
+    for record in runner
+        .store()
+        .live_objects(Kind::CronJob, None)
+        .map_err(other)?
+    {
+        let cron: crate::manifest::CronJob = serde_json::from_value(record.manifest.clone())
+            .map_err(|e| {
+                other(format!(
+                    "stored CronJob {} cannot be read: {e}",
+                    record.name
+                ))
+            })?;
+        let digest = cron.spec.job_template.spec.template.spec.containers[0]
+            .image
+            .clone();
+        let bytes = runner
+            .store()
+            .module(&digest)
+            .map_err(other)?
+            .ok_or_else(|| {
+                other(format!(
+                    "stored CronJob {} needs module {digest}, which is missing",
+                    record.name
+                ))
+            })?;
+        let prepared = runtime.prepare(&digest, &bytes).map_err(other)?;
+        let decided = runner.store().cron_runs(&record.uid).map_err(other)?;
+        let store = runner.store();
+        let job_state = |uid: &str| {
+            let job = store
+                .object(uid)
+                .ok()
+                .flatten()
+                .filter(|j| j.deleted_at.is_none())?;
+            let status: JobStatus = serde_json::from_value(job.status).unwrap_or_default();
+            Some(status.is_finished().then(|| status.phase() == "Complete"))
+        };
+        crons.push(crate::runner::CronRun::resume(
+            record, cron, prepared, &decided, job_state,
+        ));
+    }
+    let count = count + crons.len();
+    runner.add_crons(crons).map_err(other)?;
     Ok(count)
 }
 

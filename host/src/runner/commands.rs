@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::{JobRun, Runner, manifest_json};
+use super::{CronRun, JobRun, Runner, cron, manifest_json};
 use crate::apply::ModuleBlob;
-use crate::manifest::{Job, JobSpec, Kind};
+use crate::manifest::{CronJob, Job, JobSpec, Kind, Object};
 use crate::runtime::is_component;
 use crate::store::{StoreError, Write};
 use crate::time::{self, Micros};
@@ -27,8 +27,8 @@ pub struct Source {
 pub struct Incoming {
     /// Where it came from.
     pub source: Source,
-    /// The Job, its image a digest.
-    pub job: Job,
+    /// A Job or a CronJob, its image a digest.
+    pub object: Object,
 }
 
 /// An apply: objects and the modules they need that the store may lack.
@@ -119,6 +119,8 @@ fn immutable_difference(new: &JobSpec, old: &JobSpec) -> &'static str {
 enum Plan {
     Create(Box<JobRun>),
     Configure { uid: String, job: Box<Job> },
+    CreateCron(Box<CronRun>),
+    ConfigureCron { uid: String, cron: Box<CronJob> },
     Unchanged,
 }
 
@@ -163,7 +165,7 @@ impl Runner {
         let mut writes = Vec::new();
         let mut plans = Vec::new();
         for incoming in &request.objects {
-            let digest = &incoming.job.spec.template.spec.containers[0].image;
+            let digest = &image_of(&incoming.object);
             let bytes = match request.modules.iter().find(|m| &m.digest == digest) {
                 Some(blob) => {
                     writes.push(Write::Module {
@@ -185,10 +187,23 @@ impl Runner {
                 .runtime
                 .prepare(digest, &bytes)
                 .map_err(|e| invalid(incoming, e.to_string()))?;
-            plans.push(self.plan(incoming, prepared, request.create_only, now)?);
+            plans.push(match &incoming.object {
+                Object::Job(job) => self.plan(incoming, job, prepared, request.create_only, now)?,
+                Object::CronJob(cron) => {
+                    self.plan_cron(cron, prepared, request.create_only, now)?
+                }
+                Object::DaemonSet(_) => {
+                    return Err(invalid_at(
+                        incoming,
+                        "kind",
+                        "DaemonSets are not served by this version of wasmjob yet",
+                    ));
+                }
+            });
         }
         let mut applied = Vec::new();
         let mut joining = Vec::new();
+        let mut crons = Vec::new();
         for (incoming, plan) in request.objects.iter().zip(plans) {
             let result = match plan {
                 Plan::Create(mut run) => {
@@ -205,27 +220,45 @@ impl Runner {
                     self.reconfigure(&uid, *job, now);
                     "configured"
                 }
+                Plan::CreateCron(mut run) => {
+                    writes.append(&mut run.joining);
+                    crons.push(*run);
+                    "created"
+                }
+                Plan::ConfigureCron { uid, cron } => {
+                    writes.push(Write::ObjectManifest {
+                        uid: uid.clone(),
+                        manifest: cron::manifest_json(&cron),
+                        labels: cron.metadata.labels.clone(),
+                    });
+                    if let Some(run) = self.crons.iter_mut().find(|c| c.record.uid == uid) {
+                        run.reconfigure(*cron);
+                    }
+                    "configured"
+                }
                 Plan::Unchanged => "unchanged",
             };
+            let meta = incoming.object.metadata();
             applied.push(Applied {
-                kind: Kind::Job.qualified().to_owned(),
-                name: incoming.job.metadata.name.clone(),
+                kind: incoming.object.kind().qualified().to_owned(),
+                name: meta.name.clone(),
                 result: result.to_owned(),
             });
         }
         self.store.commit(&writes)?;
         self.jobs.extend(joining.into_iter().map(|run| *run));
+        self.crons.extend(crons);
         Ok(applied)
     }
 
     fn plan(
         &self,
         incoming: &Incoming,
+        job: &Job,
         prepared: std::sync::Arc<crate::runtime::Prepared>,
         create_only: bool,
         now: Micros,
     ) -> Result<Plan, Failure> {
-        let job = &incoming.job;
         let meta = &job.metadata;
         let Some(existing) = self
             .store
@@ -262,6 +295,41 @@ impl Runner {
         })
     }
 
+    /// CronJobs: every field may change, as in Kubernetes; the Jobs already
+    /// created keep the template they were made from.
+    fn plan_cron(
+        &self,
+        cron: &CronJob,
+        prepared: std::sync::Arc<crate::runtime::Prepared>,
+        create_only: bool,
+        now: Micros,
+    ) -> Result<Plan, Failure> {
+        let meta = &cron.metadata;
+        let Some(existing) = self
+            .store
+            .live_object(Kind::CronJob, &meta.namespace, &meta.name)?
+        else {
+            return Ok(Plan::CreateCron(Box::new(CronRun::new(
+                cron.clone(),
+                prepared,
+                now,
+            ))));
+        };
+        if create_only {
+            return Err(Failure::Refused(ApplyFailure {
+                status: 409,
+                message: format!("cronjobs.batch {:?} already exists", meta.name),
+            }));
+        }
+        if existing.manifest == cron::manifest_json(cron) {
+            return Ok(Plan::Unchanged);
+        }
+        Ok(Plan::ConfigureCron {
+            uid: existing.uid,
+            cron: Box::new(cron.clone()),
+        })
+    }
+
     /// An update of a running Job takes effect at the next controller pass.
     fn reconfigure(&mut self, uid: &str, job: Job, now: Micros) {
         let Some(run) = self.jobs.iter_mut().find(|j| j.record.uid == uid) else {
@@ -279,6 +347,13 @@ impl Runner {
         let now = time::now();
         let mut writes = Vec::new();
         for uid in uids {
+            if let Some(index) = self.crons.iter().position(|c| &c.record.uid == uid) {
+                // A CronJob's Jobs go with it.
+                let cron = self.crons.remove(index);
+                for job in cron.job_uids() {
+                    self.delete_job(&job, now, "Deleted", &mut writes);
+                }
+            }
             if let Some(index) = self.jobs.iter().position(|j| &j.record.uid == uid) {
                 self.stop_all(
                     index,
@@ -323,8 +398,22 @@ impl Failure {
     }
 }
 
+fn image_of(object: &Object) -> String {
+    match object {
+        Object::Job(job) => job.spec.template.spec.containers[0].image.clone(),
+        Object::CronJob(cron) => cron.spec.job_template.spec.template.spec.containers[0]
+            .image
+            .clone(),
+        Object::DaemonSet(ds) => ds.spec.template.spec.containers[0].image.clone(),
+    }
+}
+
 fn invalid(incoming: &Incoming, message: String) -> Failure {
-    invalid_at(incoming, "spec.template.spec.containers[0].image", &message)
+    let field = match incoming.object {
+        Object::CronJob(_) => "spec.jobTemplate.spec.template.spec.containers[0].image",
+        _ => "spec.template.spec.containers[0].image",
+    };
+    invalid_at(incoming, field, &message)
 }
 
 fn invalid_at(incoming: &Incoming, field: &str, message: &str) -> Failure {

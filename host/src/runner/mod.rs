@@ -8,8 +8,10 @@
 //! every instance that ended since the last wake-up is recorded together.
 
 mod commands;
+mod cron;
 
 pub use commands::{Applied, ApplyFailure, ApplyRequest, Command, Incoming, Source};
+pub use cron::{CronRun, SCHEDULED_ANNOTATION};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -181,6 +183,7 @@ pub struct Runner {
     runtime: Arc<Runtime>,
     /// Set by a shutdown command: no new instances; stop at this time.
     draining: Option<Micros>,
+    crons: Vec<CronRun>,
     config: RunnerConfig,
     jobs: Vec<JobRun>,
 }
@@ -201,6 +204,7 @@ impl Runner {
             sender: tx,
             runtime,
             draining: None,
+            crons: Vec::new(),
             config,
             jobs: Vec::new(),
         }
@@ -271,8 +275,23 @@ impl Runner {
                 wake = Some(wake.map_or(until, |w: Micros| w.min(until)));
             }
         }
+        // After the Jobs, so a CronJob sees the Jobs that finished just now.
+        if let Some(until) = self.tick_crons(now, &mut writes) {
+            wake = Some(wake.map_or(until, |w: Micros| w.min(until)));
+        }
         self.store.commit(&writes)?;
         Ok(wake)
+    }
+
+    /// Records resumed or new CronJobs and adds them to the loop.
+    pub fn add_crons(&mut self, mut crons: Vec<CronRun>) -> Result<(), StoreError> {
+        let writes: Vec<Write> = crons
+            .iter_mut()
+            .flat_map(|c| std::mem::take(&mut c.joining))
+            .collect();
+        self.store.commit(&writes)?;
+        self.crons.extend(crons);
+        Ok(())
     }
 
     /// Shutdown: what still runs after the grace period is recorded as
@@ -401,6 +420,12 @@ impl Runner {
             instance_name: record.name.clone(),
             completion_index: record.completion_index,
             node_name: self.config.node_name.clone(),
+            scheduled_time: run
+                .job
+                .metadata
+                .annotations
+                .get(SCHEDULED_ANNOTATION)
+                .cloned(),
         };
         let pod = &run.job.spec.template.spec;
         let (sandbox, scratch) = match executor::sandbox(pod, &who, self.config.output_limit) {

@@ -68,4 +68,14 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE objects ADD COLUMN expires_at INTEGER;
     CREATE INDEX objects_expiry ON objects(expires_at) WHERE expires_at IS NOT NULL AND deleted_at IS NULL;
     "#,
+    // 3: CronJob runs: one row per (CronJob, scheduled time), which is what
+    // makes a scheduled time run at most once, whatever restarts or races.
+    r#"
+    CREATE TABLE cron_runs (
+        cronjob_uid    TEXT NOT NULL REFERENCES objects(uid),
+        scheduled_time INTEGER NOT NULL,
+        job_uid        TEXT,
+        PRIMARY KEY (cronjob_uid, scheduled_time)
+    );
+    "#,
 ];

@@ -272,6 +272,19 @@ impl Store {
         self.sql(rows.and_then(|r| r.collect()))
     }
 
+    /// A CronJob's decided times, oldest first: (scheduled time, Job uid if
+    /// one was started).
+    pub fn cron_runs(
+        &self,
+        cronjob_uid: &str,
+    ) -> Result<Vec<(Micros, Option<String>)>, StoreError> {
+        let mut stmt = self.sql(self.conn.prepare_cached(
+            "SELECT scheduled_time, job_uid FROM cron_runs WHERE cronjob_uid = ?1 ORDER BY scheduled_time",
+        ))?;
+        let rows = stmt.query_map([cronjob_uid], |r| Ok((r.get(0)?, r.get(1)?)));
+        self.sql(rows.and_then(|r| r.collect()))
+    }
+
     /// Deletes every live object whose `ttlSecondsAfterFinished` ran out by
     /// `now`, as of its expiry time; returns how many. The rows stay as history.
     pub fn delete_expired(&self, now: Micros) -> Result<usize, StoreError> {

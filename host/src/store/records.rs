@@ -154,6 +154,16 @@ pub enum Write {
         /// When.
         at: Micros,
     },
+    /// A CronJob's scheduled time was decided: started as `job_uid`, or
+    /// missed (`None`). A time already decided is left as it was.
+    CronRun {
+        /// The CronJob.
+        cronjob_uid: String,
+        /// The scheduled time.
+        scheduled: Micros,
+        /// The Job created for it.
+        job_uid: Option<String>,
+    },
     /// An object's new status.
     ObjectStatus {
         /// The object.
@@ -237,6 +247,17 @@ pub fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
                 "UPDATE objects SET deleted_at = ?2 WHERE uid = ?1 AND deleted_at IS NULL",
             )?
             .execute(params![uid, at])?;
+        }
+        Write::CronRun {
+            cronjob_uid,
+            scheduled,
+            job_uid,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO cron_runs (cronjob_uid, scheduled_time, job_uid) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![cronjob_uid, scheduled, job_uid])?;
         }
         Write::ObjectStatus { uid, status } => {
             tx.prepare_cached("UPDATE objects SET status = ?2 WHERE uid = ?1")?
