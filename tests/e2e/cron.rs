@@ -263,3 +263,72 @@ fn a_server_killed_across_a_scheduled_time_runs_it_exactly_once_after_restart() 
         "{first_after:?} restarted at {restarted_at}: {made:?}"
     );
 }
+
+#[test]
+fn the_seeds_cronjob_session_works_with_wasmjob_in_place_of_kubectl() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    s.write(
+        "cronjob.yaml",
+        &cronjob("hello", "*/1 * * * *", &dist("hello.wasm"), &[], ""),
+    );
+    assert_eq!(
+        s.client(&server, &["create", "-f", "cronjob.yaml"]).stdout,
+        "cronjob.batch/hello created\n"
+    );
+    let got = s.client(&server, &["get", "cronjob", "hello"]);
+    assert!(
+        got.stdout
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("hello   */1 * * * *"),
+        "{}",
+        got.stdout
+    );
+
+    let described = s.client(&server, &["describe", "cronjob/hello"]);
+    assert_eq!(described.code, 0, "{described:?}");
+    let fires: Vec<&str> = described
+        .stdout
+        .lines()
+        .skip_while(|l| *l != "Next Fire Times:")
+        .skip(1)
+        .take(5)
+        .collect();
+    assert_eq!(fires.len(), 5, "{}", described.stdout);
+    assert!(
+        fires.iter().all(|f| f.trim().ends_with(":00Z")),
+        "every minute on the minute: {fires:?}"
+    );
+
+    let manual = s.client(
+        &server,
+        &["create", "job", "hello-manual", "--from=cronjob/hello"],
+    );
+    assert_eq!(
+        manual.stdout, "job.batch/hello-manual created\n",
+        "{manual:?}"
+    );
+    s.wait_finished(&server, "hello-manual");
+    let pods = s.client(
+        &server,
+        &[
+            "get",
+            "pods",
+            "--selector=job-name=hello-manual",
+            "-o",
+            "name",
+        ],
+    );
+    let pod = pods.stdout.trim().replace("instance/", "");
+    let logs = s.client(&server, &["logs", &pod]);
+    assert!(logs.stdout.ends_with("Hello from wasmjob\n"), "{logs:?}");
+
+    assert_eq!(
+        s.client(&server, &["delete", "cronjob", "hello"]).stdout,
+        "cronjob.batch \"hello\" deleted\n"
+    );
+    let left = s.client(&server, &["get", "cronjobs"]);
+    assert!(left.stdout.is_empty(), "{left:?}");
+}

@@ -66,3 +66,73 @@ pub fn apply(
     }
     Ok(())
 }
+
+/// `create job NAME --from=cronjob/CRON`: the CronJob's template as a Job,
+/// created now (annotated, as Kubernetes does, as a manual instantiation).
+pub fn create_from_cronjob(
+    server: Option<&str>,
+    state_dir: &Path,
+    name: &str,
+    from: &str,
+    namespace: &str,
+) -> Result<(), CliError> {
+    let cron_name = match from.split_once('/') {
+        Some(("cronjob" | "cronjobs" | "cj" | "cronjob.batch", n)) => n,
+        _ => {
+            return Err(CliError::BadInput(format!(
+                "--from={from:?}: expected cronjob/NAME"
+            )));
+        }
+    };
+    let client = connect(server, state_dir)?;
+    let found = super::get::fetch(
+        &client,
+        crate::resource::ResourceType::CronJobs,
+        Some(namespace),
+        None,
+        Some(cron_name),
+    )?;
+    let Some(cron) = found.first() else {
+        return Err(CliError::Failed(format!(
+            "Error from server (NotFound): cronjobs.batch {cron_name:?} not found"
+        )));
+    };
+    let template = &cron["spec"]["jobTemplate"];
+    let mut annotations = template["metadata"]["annotations"].clone();
+    if !annotations.is_object() {
+        annotations = serde_json::json!({});
+    }
+    annotations["cronjob.kubernetes.io/instantiate"] = serde_json::json!("manual");
+    let mut metadata =
+        serde_json::json!({ "name": name, "namespace": namespace, "annotations": annotations });
+    if template["metadata"]["labels"].is_object() {
+        metadata["labels"] = template["metadata"]["labels"].clone();
+    }
+    let job = serde_json::json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata,
+        "spec": template["spec"].clone(),
+    });
+    let source = Source {
+        file: format!("cronjob/{cron_name}"),
+        document: 1,
+    };
+    // Validated like any manifest before it is sent.
+    let text = serde_json::to_string(&job).expect("JSON");
+    crate::manifest::load_str(&text, &source.file, Path::new("/"))
+        .map_err(|e| CliError::BadInput(e.to_string()))?;
+    let body = ApplyBody {
+        objects: vec![WireObject {
+            source,
+            object: job,
+        }],
+        modules: Vec::new(),
+        create_only: true,
+    };
+    let answer: ApplyAnswer = client.post("/api/v1/apply", &body)?;
+    for applied in answer.applied {
+        println!("{}/{} {}", applied.kind, applied.name, applied.result);
+    }
+    Ok(())
+}

@@ -423,13 +423,30 @@ pub fn describe(
         }
     };
     let resource = resource(kind)?;
+    let client = connect(server, state_dir)?;
+    if resource == ResourceType::CronJobs {
+        let found = fetch(&client, resource, Some(namespace), None, Some(name))?;
+        let Some(cron) = found.first() else {
+            return Err(CliError::Failed(format!(
+                "Error from server (NotFound): cronjobs.batch {name:?} not found"
+            )));
+        };
+        let events = fetch(
+            &client,
+            ResourceType::Events,
+            Some(namespace),
+            None,
+            Some(name),
+        )?;
+        print!("{}", describe_cronjob(cron, &events));
+        return Ok(());
+    }
     if resource != ResourceType::Jobs {
         return Err(CliError::BadInput(format!(
-            "describe supports jobs for now, not {}",
+            "describe supports jobs and cronjobs for now, not {}",
             resource.plural()
         )));
     }
-    let client = connect(server, state_dir)?;
     let found = fetch(&client, resource, Some(namespace), None, Some(name))?;
     let Some(job) = found.first() else {
         return Err(CliError::Failed(format!(
@@ -548,6 +565,12 @@ pub fn describe_job(job: &Value, instances: &[Value], events: &[Value]) -> Strin
             ));
         }
     }
+    out.push_str(&events_text(events));
+    out
+}
+
+fn events_text(events: &[Value]) -> String {
+    let mut out = String::new();
     out.push_str("Events:\n");
     if events.is_empty() {
         out.push_str("  <none>\n");
@@ -572,5 +595,81 @@ pub fn describe_job(job: &Value, instances: &[Value], events: &[Value]) -> Strin
         out.push_str(&rendered);
         out.push('\n');
     }
+    out
+}
+
+/// The text of `describe cronjob/NAME`, with the next five fire times.
+pub fn describe_cronjob(cron: &Value, events: &[Value]) -> String {
+    let meta = &cron["metadata"];
+    let spec = &cron["spec"];
+    let status = &cron["status"];
+    let mut out = String::new();
+    let mut line =
+        |key: &str, value: String| out.push_str(&format!("{:<30}{value}\n", format!("{key}:")));
+    line("Name", text(&meta["name"]));
+    line("Namespace", text(&meta["namespace"]));
+    line("Labels", labels_text(&meta["labels"], 30));
+    line("Schedule", text(&spec["schedule"]));
+    line(
+        "Time Zone",
+        spec["timeZone"]
+            .as_str()
+            .unwrap_or("<unset> (UTC)")
+            .to_owned(),
+    );
+    line("Concurrency Policy", text(&spec["concurrencyPolicy"]));
+    line("Suspend", (spec["suspend"] == true).to_string());
+    line(
+        "Successful Job History Limit",
+        spec["successfulJobsHistoryLimit"].to_string(),
+    );
+    line(
+        "Failed Job History Limit",
+        spec["failedJobsHistoryLimit"].to_string(),
+    );
+    let deadline = spec["startingDeadlineSeconds"]
+        .as_i64()
+        .map(|s| format!("{s}s"));
+    line(
+        "Starting Deadline Seconds",
+        deadline.unwrap_or_else(|| "<unset>".into()),
+    );
+    line(
+        "Last Schedule Time",
+        status["lastScheduleTime"]
+            .as_str()
+            .unwrap_or("<unset>")
+            .to_owned(),
+    );
+    line(
+        "Last Successful Time",
+        status["lastSuccessfulTime"]
+            .as_str()
+            .unwrap_or("<unset>")
+            .to_owned(),
+    );
+    let active: Vec<String> = status["active"]
+        .as_array()
+        .map(|a| a.iter().map(|j| text(&j["name"])).collect())
+        .unwrap_or_default();
+    line(
+        "Active Jobs",
+        if active.is_empty() {
+            "<none>".into()
+        } else {
+            active.join(", ")
+        },
+    );
+    let tz = spec["timeZone"]
+        .as_str()
+        .and_then(|z| jiff::tz::db().get(z).ok())
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    out.push_str("Next Fire Times:\n");
+    if let Ok(schedule) = crate::schedule::Schedule::parse(&text(&spec["schedule"])) {
+        for t in schedule.upcoming(jiff::Timestamp::now(), &tz, 5) {
+            out.push_str(&format!("  {}\n", t.strftime("%Y-%m-%dT%H:%M:%SZ")));
+        }
+    }
+    out.push_str(&events_text(events));
     out
 }

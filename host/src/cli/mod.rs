@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::api;
+use crate::resource::ResourceType;
 
 /// What went wrong, and so which exit code.
 #[derive(Debug, thiserror::Error)]
@@ -92,11 +93,13 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Apply(FileArgs),
 
-    /// Create objects from files; an existing one is an error.
+    /// Create objects from files (an existing one is an error), or a Job
+    /// from a CronJob's template, run now.
     ///
-    /// Example: wasmjob create -f ./jobs
+    /// Examples: wasmjob create -f ./jobs
+    ///           wasmjob create job hello-manual --from=cronjob/hello
     #[command(verbatim_doc_comment)]
-    Create(FileArgs),
+    Create(CreateArgs),
 
     /// List objects in kubectl's columns, or print them as JSON or YAML.
     ///
@@ -166,6 +169,27 @@ pub struct FileArgs {
     /// are rendered as Jinja2 templates first.
     #[arg(short = 'f', long = "filename", required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// `--set` and `--expand`.
+    #[command(flatten)]
+    pub templates: TemplateArgs,
+}
+
+/// `wasmjob create`.
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// `job`, to create a Job from a CronJob with --from.
+    pub kind: Option<String>,
+    /// The new Job's name.
+    pub name: Option<String>,
+    /// `cronjob/NAME`: the CronJob whose template to use.
+    #[arg(long, value_name = "cronjob/NAME")]
+    pub from: Option<String>,
+    /// Manifest files or directories, or - for stdin.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The namespace of the CronJob and the new Job.
+    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
+    pub namespace: String,
     /// `--set` and `--expand`.
     #[command(flatten)]
     pub templates: TemplateArgs,
@@ -361,7 +385,25 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Run(args) => run::run(&state_dir, args),
         Command::Serve(args) => serve::serve(&state_dir, args),
         Command::Apply(args) => apply::apply(server, &state_dir, &args, false),
-        Command::Create(args) => apply::apply(server, &state_dir, &args, true),
+        Command::Create(args) => match (&args.kind, &args.from) {
+            (None, None) if !args.files.is_empty() => {
+                let files = FileArgs {
+                    files: args.files,
+                    templates: args.templates,
+                };
+                apply::apply(server, &state_dir, &files, true)
+            }
+            (Some(kind), Some(from)) if ResourceType::parse(kind) == Some(ResourceType::Jobs) => {
+                let name = args
+                    .name
+                    .as_deref()
+                    .ok_or_else(|| CliError::BadInput("create job needs a NAME".into()))?;
+                apply::create_from_cronjob(server, &state_dir, name, from, &args.namespace)
+            }
+            _ => Err(CliError::BadInput(
+                "create takes -f FILE, or job NAME --from=cronjob/NAME".into(),
+            )),
+        },
         Command::Get(args) => get::get(
             server,
             &state_dir,
