@@ -7,6 +7,7 @@
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+pub use crate::manifest::MissedRunPolicy;
 use crate::manifest::{ConcurrencyPolicy, CronJobSpec};
 use crate::schedule::Schedule;
 use crate::time::Micros;
@@ -25,19 +26,6 @@ pub const ON_TIME: Micros = 5_000_000;
 /// Due times are searched at most this many steps back; with a seconds
 /// schedule and days of downtime, older ones are simply missed.
 const MAX_DUE_SCAN: usize = 100_000;
-
-/// wasmjob extension `spec.missedRunPolicy`: what happens to scheduled times
-/// that passed while nothing ran them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum MissedRunPolicy {
-    /// Kubernetes: run the most recent missed time (within the deadline).
-    #[default]
-    RunLatest,
-    /// Run every missed time within the deadline, up to [`RUN_ALL_CAP`].
-    RunAll,
-    /// Run only times that are due now; anything older is missed.
-    Skip,
-}
 
 /// What the controller sees of a CronJob.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,7 +73,6 @@ fn ts(micros: Micros) -> Timestamp {
 /// Decides what a CronJob does at `now`.
 pub fn reconcile(
     spec: &CronJobSpec,
-    policy: MissedRunPolicy,
     schedule: &Schedule,
     tz: &TimeZone,
     observed: &Observed,
@@ -117,7 +104,7 @@ pub fn reconcile(
             runnable.push(time);
         }
     }
-    let keep = match policy {
+    let keep = match spec.missed_run_policy.unwrap_or_default() {
         MissedRunPolicy::RunLatest => runnable.len().min(1),
         MissedRunPolicy::RunAll => runnable.len().min(RUN_ALL_CAP),
         MissedRunPolicy::Skip => usize::from(runnable.last().is_some_and(|&t| now - t <= ON_TIME)),
@@ -240,7 +227,11 @@ mod tests {
         observed: &Observed,
         now: Micros,
     ) -> Decision {
-        reconcile(spec, policy, &every_minute(), &TimeZone::UTC, observed, now)
+        let spec = CronJobSpec {
+            missed_run_policy: Some(policy),
+            ..spec.clone()
+        };
+        reconcile(&spec, &every_minute(), &TimeZone::UTC, observed, now)
     }
 
     fn at_minute(created_min: i64, last: Option<i64>) -> Observed {

@@ -36,6 +36,22 @@ pub struct CronJobSpec {
     /// Finished failed Jobs kept. Defaults to 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_jobs_history_limit: Option<i32>,
+    /// wasmjob extension: what happens to times missed while no node ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed_run_policy: Option<MissedRunPolicy>,
+}
+
+/// wasmjob extension `spec.missedRunPolicy`: what happens to scheduled times
+/// that passed while nothing ran them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum MissedRunPolicy {
+    /// Kubernetes: run the most recent missed time (within the deadline).
+    #[default]
+    RunLatest,
+    /// Run every missed time within the deadline, up to a cap of 50.
+    RunAll,
+    /// Run only times that are due now; anything older is missed.
+    Skip,
 }
 
 /// `concurrencyPolicy`.

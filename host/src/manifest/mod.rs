@@ -21,7 +21,7 @@ mod pod;
 mod quantity;
 pub mod validate;
 
-pub use cronjob::{ConcurrencyPolicy, CronJobSpec, JobTemplateSpec};
+pub use cronjob::{ConcurrencyPolicy, CronJobSpec, JobTemplateSpec, MissedRunPolicy};
 pub use daemonset::{DaemonSetSpec, LabelSelector, RollingUpdate, UpdateStrategy};
 pub use error::{FieldError, ManifestError};
 pub use job::{CompletionMode, JobSpec};

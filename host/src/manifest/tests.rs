@@ -231,6 +231,16 @@ spec:
     assert_eq!(cron.spec.failed_jobs_history_limit, Some(1));
     let err = error(&text.replace("\"*/1", "\"TZ=UTC */1"));
     assert!(err.contains("use timeZone field instead"), "{err}");
+    let policy = text.replace(" schedule:", " missedRunPolicy: RunAll\n schedule:");
+    let Object::CronJob(cron) = &load(&policy).unwrap()[0].object else {
+        panic!()
+    };
+    assert_eq!(cron.spec.missed_run_policy, Some(MissedRunPolicy::RunAll));
+    let err = error(&text.replace(" schedule:", " missedRunPolicy: Sometimes\n schedule:"));
+    assert!(
+        err.contains("spec.missedRunPolicy: unknown variant `Sometimes`"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use jiff::tz::TimeZone;
 use serde_json::json;
 
 use super::{JobRun, Runner, event};
-use crate::controller::cronjob::{self, FinishedRun, MissedRunPolicy, Observed};
+use crate::controller::cronjob::{self, FinishedRun, Observed};
 use crate::ids;
 use crate::manifest::{CronJob, Job, Kind, ObjectMeta, OwnerReference};
 use crate::runtime::Prepared;
@@ -215,7 +215,6 @@ impl Runner {
         let cron = &self.crons[index];
         let decision = cronjob::reconcile(
             &cron.cron.spec,
-            MissedRunPolicy::default(),
             &cron.schedule,
             &cron.tz,
             &cron.observed,
