@@ -85,18 +85,12 @@ pub fn create_from_cronjob(
         }
     };
     let client = connect(server, state_dir)?;
-    let found = super::get::fetch(
+    let cron = &super::get::fetch_one(
         &client,
         crate::resource::ResourceType::CronJobs,
-        Some(namespace),
-        None,
-        Some(cron_name),
+        namespace,
+        cron_name,
     )?;
-    let Some(cron) = found.first() else {
-        return Err(CliError::Failed(format!(
-            "Error from server (NotFound): cronjobs.batch {cron_name:?} not found"
-        )));
-    };
     let template = &cron["spec"]["jobTemplate"];
     let mut annotations = template["metadata"]["annotations"].clone();
     if !annotations.is_object() {

@@ -67,6 +67,24 @@ pub fn fetch(
     Ok(list["items"].as_array().cloned().unwrap_or_default())
 }
 
+/// One named object, or kubectl's NotFound error.
+pub fn fetch_one(
+    client: &crate::api::client::Client,
+    resource: ResourceType,
+    namespace: &str,
+    name: &str,
+) -> Result<Value, CliError> {
+    fetch(client, resource, Some(namespace), None, Some(name))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            CliError::Failed(format!(
+                "Error from server (NotFound): {} {name:?} not found",
+                qualified_plural(resource)
+            ))
+        })
+}
+
 /// `wasmjob get KIND [NAME…]`.
 pub fn get(
     server: Option<&str>,
@@ -425,12 +443,7 @@ pub fn describe(
     let resource = resource(kind)?;
     let client = connect(server, state_dir)?;
     if resource == ResourceType::CronJobs {
-        let found = fetch(&client, resource, Some(namespace), None, Some(name))?;
-        let Some(cron) = found.first() else {
-            return Err(CliError::Failed(format!(
-                "Error from server (NotFound): cronjobs.batch {name:?} not found"
-            )));
-        };
+        let cron = &fetch_one(&client, resource, namespace, name)?;
         let events = fetch(
             &client,
             ResourceType::Events,
@@ -447,12 +460,7 @@ pub fn describe(
             resource.plural()
         )));
     }
-    let found = fetch(&client, resource, Some(namespace), None, Some(name))?;
-    let Some(job) = found.first() else {
-        return Err(CliError::Failed(format!(
-            "Error from server (NotFound): jobs.batch {name:?} not found"
-        )));
-    };
+    let job = &fetch_one(&client, resource, namespace, name)?;
     let instances = fetch(
         &client,
         ResourceType::Instances,

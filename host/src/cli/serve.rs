@@ -120,17 +120,7 @@ fn resume_unfinished(runner: &mut Runner, runtime: &Runtime) -> Result<usize, Cl
         let job: Job = serde_json::from_value(record.manifest.clone())
             .map_err(|e| other(format!("stored Job {} cannot be read: {e}", record.name)))?;
         let digest = job.spec.template.spec.containers[0].image.clone();
-        let bytes = runner
-            .store()
-            .module(&digest)
-            .map_err(other)?
-            .ok_or_else(|| {
-                other(format!(
-                    "stored Job {} needs module {digest}, which is missing",
-                    record.name
-                ))
-            })?;
-        let prepared = runtime.prepare(&digest, &bytes).map_err(other)?;
+        let prepared = stored_module(runner.store(), runtime, &digest, "Job", &record.name)?;
         let instances: Vec<InstanceRecord> =
             runner.store().instances_of(&record.uid).map_err(other)?;
         runs.push(JobRun::resume(record, job, prepared, instances, now));
@@ -153,17 +143,7 @@ fn resume_unfinished(runner: &mut Runner, runtime: &Runtime) -> Result<usize, Cl
         let digest = cron.spec.job_template.spec.template.spec.containers[0]
             .image
             .clone();
-        let bytes = runner
-            .store()
-            .module(&digest)
-            .map_err(other)?
-            .ok_or_else(|| {
-                other(format!(
-                    "stored CronJob {} needs module {digest}, which is missing",
-                    record.name
-                ))
-            })?;
-        let prepared = runtime.prepare(&digest, &bytes).map_err(other)?;
+        let prepared = stored_module(runner.store(), runtime, &digest, "CronJob", &record.name)?;
         let decided = runner.store().cron_runs(&record.uid).map_err(other)?;
         let store = runner.store();
         let job_state = |uid: &str| {
@@ -182,6 +162,22 @@ fn resume_unfinished(runner: &mut Runner, runtime: &Runtime) -> Result<usize, Cl
     let count = count + crons.len();
     runner.add_crons(crons).map_err(other)?;
     Ok(count)
+}
+
+/// The compiled module a stored object runs, from the store's bytes.
+fn stored_module(
+    store: &Store,
+    runtime: &Runtime,
+    digest: &str,
+    kind: &str,
+    name: &str,
+) -> Result<Arc<crate::runtime::Prepared>, CliError> {
+    let bytes = store.module(digest).map_err(other)?.ok_or_else(|| {
+        other(format!(
+            "stored {kind} {name} needs module {digest}, which is missing"
+        ))
+    })?;
+    runtime.prepare(digest, &bytes).map_err(other)
 }
 
 async fn wait_for_signal() {
