@@ -115,21 +115,21 @@ pub fn get(
         }
     }
     let single = request.names.len() == 1 && items.len() == 1;
+    // One named object prints as itself, anything else as a List.
+    let structured = |items: Vec<Value>| {
+        if single {
+            items.into_iter().next().expect("one item")
+        } else {
+            crate::resource::list_json(items)
+        }
+    };
     match request.format {
         Some(GetFormat::Json) => {
-            let value = if single {
-                items[0].clone()
-            } else {
-                crate::resource::list_json(items)
-            };
+            let value = structured(items);
             println!("{}", serde_json::to_string_pretty(&value).expect("JSON"));
         }
         Some(GetFormat::Yaml) => {
-            let value = if single {
-                items[0].clone()
-            } else {
-                crate::resource::list_json(items)
-            };
+            let value = structured(items);
             print!("{}", serde_yaml_ng::to_string(&value).expect("YAML"));
         }
         Some(GetFormat::Name) => {
