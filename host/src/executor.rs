@@ -209,6 +209,7 @@ impl Executor {
                     outcome,
                     output: Vec::new(),
                     truncated: false,
+                    records: Vec::new(),
                 },
             }));
         });

@@ -15,6 +15,7 @@ pub mod executor;
 pub mod ids;
 pub mod manifest;
 pub mod module;
+pub mod queue;
 pub mod resource;
 pub mod runner;
 pub mod runtime;

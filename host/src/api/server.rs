@@ -24,6 +24,7 @@ use crate::executor::Event;
 use crate::manifest::{self, Object};
 use crate::resource::{self, ResourceType};
 use crate::runner::{ApplyRequest, Command, Incoming};
+use crate::runtime::{LogLevel, LogRecord};
 use crate::selector::Selector;
 use crate::store::{ObjectRecord, Store};
 
@@ -213,6 +214,10 @@ struct Filter {
     /// Logs: the attempt before the last.
     #[serde(default)]
     previous: bool,
+    /// Logs: only structured records at this level or above.
+    level: Option<String>,
+    /// Logs: only structured records with these fields, `k=v,k2=v2`.
+    fields: Option<String>,
 }
 
 impl Filter {
@@ -341,11 +346,50 @@ fn node_json(node: &NodeInfo) -> Value {
     })
 }
 
+/// Which structured records `logs --level/--field` keeps.
+struct RecordFilter {
+    level: LogLevel,
+    fields: Vec<(String, String)>,
+}
+
+impl RecordFilter {
+    fn parse(filter: &Filter) -> Result<Option<RecordFilter>, ApiError> {
+        if filter.level.is_none() && filter.fields.is_none() {
+            return Ok(None);
+        }
+        let level = match &filter.level {
+            None => LogLevel::Trace,
+            Some(text) => LogLevel::parse(text).ok_or_else(|| {
+                bad_request(format!(
+                    "unknown log level {text:?}: use trace, debug, info, warn or error"
+                ))
+            })?,
+        };
+        let mut fields = Vec::new();
+        for pair in filter.fields.iter().flat_map(|f| f.split(',')) {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| bad_request(format!("field filter {pair:?} is not KEY=VALUE")))?;
+            fields.push((key.to_owned(), value.to_owned()));
+        }
+        Ok(Some(RecordFilter { level, fields }))
+    }
+
+    fn keeps(&self, record: &LogRecord) -> bool {
+        record.level >= self.level
+            && self
+                .fields
+                .iter()
+                .all(|wanted| record.fields.iter().any(|have| have == wanted))
+    }
+}
+
 async fn logs(
     State(state): State<Shared>,
     Query(filter): Query<Filter>,
 ) -> Result<Json<Vec<LogEntry>>, ApiError> {
     let selector = filter.selector()?;
+    let records = RecordFilter::parse(&filter)?;
     let entries = read(&state, move |store| {
         let mut entries = Vec::new();
         let matching = store
@@ -392,6 +436,24 @@ async fn logs(
             } else {
                 attempts.into_iter().last().into_iter().collect()
             };
+            if let Some(records) = &records {
+                let kept = store.log_records(&instance.uid).map_err(internal)?;
+                for (attempt, _) in chosen {
+                    let lines: Vec<String> = kept
+                        .iter()
+                        .filter(|(a, r)| *a == attempt && records.keeps(r))
+                        .map(|(_, r)| r.line())
+                        .collect();
+                    if !lines.is_empty() {
+                        entries.push(LogEntry {
+                            instance: instance.name.clone(),
+                            attempt,
+                            text: lines.join("\n") + "\n",
+                        });
+                    }
+                }
+                continue;
+            }
             for (attempt, data) in chosen {
                 entries.push(LogEntry {
                     instance: instance.name.clone(),

@@ -21,6 +21,10 @@ pub struct LogsRequest<'a> {
     pub previous: bool,
     /// Keep printing until the Jobs finish.
     pub follow: bool,
+    /// `--level`: only structured records at or above it.
+    pub level: Option<&'a str>,
+    /// `--field KEY=VALUE`: only structured records with these fields.
+    pub fields: &'a [String],
 }
 
 /// Prints the logs.
@@ -57,6 +61,17 @@ pub fn logs(
     }
     if request.previous {
         query.push(("previous", "true".into()));
+    }
+    if let Some(level) = request.level {
+        query.push(("level", level.to_owned()));
+    }
+    if !request.fields.is_empty() {
+        if let Some(bad) = request.fields.iter().find(|f| !f.contains('=')) {
+            return Err(CliError::BadInput(format!(
+                "--field {bad:?}: expected KEY=VALUE"
+            )));
+        }
+        query.push(("fields", request.fields.join(",")));
     }
     let client = connect(server, state_dir)?;
     if request.follow {

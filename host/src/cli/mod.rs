@@ -5,6 +5,7 @@ mod apply;
 mod delete;
 mod get;
 mod logs;
+mod queue;
 mod remote;
 mod run;
 mod serve;
@@ -131,6 +132,13 @@ pub enum Command {
     /// Cron schedules: print the next fire times of a schedule.
     #[command(subcommand)]
     Cron(CronCommand),
+
+    /// The embedded work queue (in the state directory's database; no
+    /// server needed): push items, list queues, show counts, purge.
+    ///
+    /// Example: wasmjob queue push job1 apple banana cherry
+    #[command(subcommand, verbatim_doc_comment)]
+    Queue(QueueCommand),
 
     /// Print a shell completion script.
     ///
@@ -280,6 +288,47 @@ pub struct LogsArgs {
     /// instances' Jobs have finished.
     #[arg(short = 'f', long)]
     pub follow: bool,
+    /// Only the structured records (wasmjob:plugin/log) at this level or
+    /// above: trace, debug, info, warn, error.
+    #[arg(long, value_name = "LEVEL")]
+    pub level: Option<String>,
+    /// Only the structured records with this field; repeat to require several.
+    #[arg(long = "field", value_name = "KEY=VALUE")]
+    pub fields: Vec<String>,
+}
+
+/// `wasmjob queue …`.
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Append items to queue NAME: the ITEMs given, or one item per line of
+    /// --file (- for stdin).
+    ///
+    /// Example: printf 'apple\nbanana\n' | wasmjob queue push job2 -f -
+    #[command(verbatim_doc_comment)]
+    Push {
+        /// The queue.
+        name: String,
+        /// Items, one per argument.
+        items: Vec<String>,
+        /// Read items from this file, one per line (- for stdin).
+        #[arg(short = 'f', long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// List the queues that hold items, with waiting and leased counts.
+    Ls,
+    /// Show the waiting and leased counts of queue NAME.
+    Stats {
+        /// The queue.
+        name: String,
+        /// json or yaml instead of a table.
+        #[arg(short = 'o', long, value_name = "FORMAT")]
+        output: Option<String>,
+    },
+    /// Delete every item of queue NAME, leased or not.
+    Purge {
+        /// The queue.
+        name: String,
+    },
 }
 
 /// `wasmjob cron …`.
@@ -433,6 +482,8 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                 all_attempts: args.all_attempts,
                 previous: args.previous,
                 follow: args.follow,
+                level: args.level.as_deref(),
+                fields: &args.fields,
             },
         ),
         Command::Delete(args) => delete::delete(
@@ -447,6 +498,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             },
         ),
         Command::Cron(CronCommand::Next(args)) => cron_next(&args),
+        Command::Queue(command) => queue::queue(&state_dir, command),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }

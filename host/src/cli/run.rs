@@ -117,7 +117,8 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
             node_name,
             output_limit,
         },
-    );
+    )
+    .map_err(|e| CliError::Other(e.into()))?;
     runner.add(jobs).map_err(|e| CliError::Other(e.into()))?;
 
     let structured = args.output.is_some();

@@ -56,7 +56,8 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
         node_name: node_name.clone(),
         output_limit,
     };
-    let mut runner = Runner::new(store, runtime.clone(), tokio.handle().clone(), config);
+    let mut runner =
+        Runner::new(store, runtime.clone(), tokio.handle().clone(), config).map_err(other)?;
     let resumed = resume_unfinished(&mut runner, &runtime)?;
 
     let state = Arc::new(ServerState {

@@ -54,9 +54,59 @@ pub struct JobSpec {
     /// wasmjob extension: the retry delay (Kubernetes: 10 s doubling to 10 min).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff_policy: Option<BackoffPolicy>,
+    /// wasmjob extension: the work queue the Job consumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueSource>,
     /// The instances' template.
     #[serde(default)]
     pub template: PodTemplateSpec,
+}
+
+/// `spec.queue` (wasmjob extension): where a Job's work items come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueueSource {
+    /// `redis://…` or `amqp://…`; absent for the embedded queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The queue (Redis list, RabbitMQ queue, embedded queue) name.
+    pub name: String,
+    /// `stdin` (default): one item per instance on its stdin; `lease`: the
+    /// instances lease items through the `wasmjob:plugin/queue` interface.
+    #[serde(default)]
+    pub mode: QueueMode,
+}
+
+/// How instances get their items.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueMode {
+    /// One item per instance, on stdin; acked when the instance succeeds.
+    #[default]
+    Stdin,
+    /// Instances lease items themselves until the queue is empty.
+    Lease,
+}
+
+impl QueueSource {
+    fn validate(&self, path: &str) -> Result<(), FieldError> {
+        if self.name.trim().is_empty() {
+            return Err(FieldError::new(format!("{path}.name"), "must not be empty"));
+        }
+        if let Some(url) = &self.url {
+            let known = ["redis://", "rediss://", "amqp://", "amqps://"];
+            if !known.iter().any(|scheme| url.starts_with(scheme)) {
+                return Err(FieldError::new(
+                    format!("{path}.url"),
+                    format!(
+                        "{url:?} is not a queue URL: use redis://HOST[:PORT], amqp://USER:PASS@HOST[:PORT], \
+                         or leave url out for the embedded queue"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `completionMode`.
@@ -108,6 +158,9 @@ impl JobSpec {
             backoff.validate(&format!("{path}.backoffPolicy"))?;
         }
         self.normalize_per_index(path)?;
+        if let Some(queue) = &self.queue {
+            queue.validate(&format!("{path}.queue"))?;
+        }
         if let Some(policy) = &self.pod_failure_policy {
             if self.restart_policy() != RestartPolicy::Never {
                 return Err(FieldError::new(
@@ -179,6 +232,11 @@ impl JobSpec {
     /// `backoffLimit` after defaulting.
     pub fn backoff_limit(&self) -> u32 {
         self.backoff_limit.unwrap_or(DEFAULT_BACKOFF_LIMIT).max(0) as u32
+    }
+
+    /// The queue each instance takes one stdin item from, if any.
+    pub fn stdin_queue(&self) -> Option<&QueueSource> {
+        self.queue.as_ref().filter(|q| q.mode == QueueMode::Stdin)
     }
 
     /// Whether instances are numbered.

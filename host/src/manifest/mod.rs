@@ -24,7 +24,7 @@ pub mod validate;
 pub use cronjob::{ConcurrencyPolicy, CronJobSpec, JobTemplateSpec, MissedRunPolicy};
 pub use daemonset::{DaemonSetSpec, LabelSelector, RollingUpdate, UpdateStrategy};
 pub use error::{FieldError, ManifestError};
-pub use job::{CompletionMode, JobSpec};
+pub use job::{CompletionMode, JobSpec, QueueMode, QueueSource};
 pub use job_policy::{
     BackoffPolicy, ExitCodeOperator, FailureAction, OnExitCodes, OnPodCondition, PodFailurePolicy,
     PodFailurePolicyRule, SuccessPolicy, SuccessPolicyRule, parse_indexes,

@@ -26,10 +26,13 @@ use crate::controller::job::{
 };
 use crate::executor::{self, Event, Executor, Finished, Identity, Launch};
 use crate::ids;
-use crate::manifest::{Job, RestartPolicy};
+use crate::manifest::{Job, QueueMode, RestartPolicy};
+use crate::queue::{Item, Queue};
 use crate::resource::{Condition, JobStatus};
-use crate::runtime::{Outcome, Prepared, Runtime};
-use crate::store::{EventRecord, InstanceRecord, ObjectRecord, Phase, Store, StoreError, Write};
+use crate::runtime::{Outcome, PluginContext, PluginEnv, Prepared, Runtime, SandboxSpec};
+use crate::store::{
+    Checkpoints, EventRecord, InstanceRecord, ObjectRecord, Phase, Store, StoreError, Write,
+};
 use crate::time::{self, Micros, rfc3339};
 
 /// What the runner tells its caller as it goes.
@@ -66,6 +69,15 @@ pub struct JobRun {
     finished: bool,
     /// Writes that put this Job into the store when it joins a run.
     joining: Vec<Write>,
+    /// `spec.queue`, once connected.
+    queue: Option<Arc<Queue>>,
+    /// Why the queue could not be reached, last time it was tried.
+    queue_error: Option<String>,
+    /// Stdin mode: the item each live instance holds.
+    held: HashMap<String, Item>,
+    /// Instances an earlier process left running; their embedded-queue
+    /// items go back to the queue when it is connected.
+    orphans: Vec<String>,
 }
 
 impl JobRun {
@@ -92,6 +104,10 @@ impl JobRun {
             live: HashMap::new(),
             finished: false,
             joining: Vec::new(),
+            queue: None,
+            queue_error: None,
+            held: HashMap::new(),
+            orphans: Vec::new(),
         }
         .created()
     }
@@ -113,7 +129,9 @@ impl JobRun {
         now: Micros,
     ) -> Self {
         let mut joining = Vec::new();
+        let mut orphans = Vec::new();
         for instance in instances.iter_mut().filter(|i| !i.phase.is_finished()) {
+            orphans.push(instance.uid.clone());
             instance.phase = Phase::Failed;
             instance.finish_time = Some(now);
             instance.reason = Some(job::NODE_RESTART.to_owned());
@@ -142,6 +160,10 @@ impl JobRun {
             live: HashMap::new(),
             finished: false,
             joining,
+            queue: None,
+            queue_error: None,
+            held: HashMap::new(),
+            orphans,
         }
     }
 
@@ -168,6 +190,21 @@ pub fn manifest_json(job: &Job) -> serde_json::Value {
     json!({ "metadata": job.metadata, "spec": job.spec })
 }
 
+/// The largest queue item given to an instance on stdin.
+pub const MAX_STDIN_ITEM: usize = 8 << 20;
+
+/// How long a broker lease of a stdin item lasts when the template sets no
+/// `activeDeadlineSeconds`: one hour.
+const BROKER_STDIN_LEASE: u32 = 3600;
+
+/// What [`Runner::take_item`] found.
+enum Taken {
+    Item(Item),
+    Nothing,
+    Unavailable,
+    NoQueue,
+}
+
 /// How a Job ended.
 enum End {
     Complete(SuccessReason),
@@ -177,6 +214,8 @@ enum End {
 /// Runs Jobs to their end.
 pub struct Runner {
     store: Store,
+    checkpoints: Arc<Checkpoints>,
+    handle: tokio::runtime::Handle,
     executor: Executor,
     events: Receiver<Event>,
     sender: std::sync::mpsc::Sender<Event>,
@@ -195,10 +234,13 @@ impl Runner {
         runtime: Arc<Runtime>,
         handle: tokio::runtime::Handle,
         config: RunnerConfig,
-    ) -> Self {
+    ) -> Result<Self, StoreError> {
         let (tx, rx) = std::sync::mpsc::channel();
-        Runner {
+        let checkpoints = Arc::new(Checkpoints::open(store.path())?);
+        Ok(Runner {
             store,
+            checkpoints,
+            handle: handle.clone(),
             executor: Executor::new(runtime.clone(), handle, tx.clone()),
             events: rx,
             sender: tx,
@@ -207,7 +249,7 @@ impl Runner {
             crons: Vec::new(),
             config,
             jobs: Vec::new(),
-        }
+        })
     }
 
     /// Where commands (and instance ends) are sent.
@@ -271,6 +313,7 @@ impl Runner {
             if self.jobs[index].finished {
                 continue;
             }
+            self.observe_queue(index);
             if let Some(until) = self.step(index, now, &mut writes, observer) {
                 wake = Some(wake.map_or(until, |w: Micros| w.min(until)));
             }
@@ -349,7 +392,16 @@ impl Runner {
         now: Micros,
         writes: &mut Vec<Write>,
     ) {
+        let uid = ids::uid();
+        let item = match self.take_item(index, &uid) {
+            Taken::Item(item) => Some(item),
+            Taken::Nothing => return,
+            Taken::Unavailable | Taken::NoQueue => None,
+        };
         let run = &mut self.jobs[index];
+        if let Some(item) = item {
+            run.held.insert(uid.clone(), item);
+        }
         let job_name = run.job.metadata.name.clone();
         let name = match completion_index {
             Some(i) => format!("{job_name}-{i}-{}", ids::name_suffix()),
@@ -370,7 +422,7 @@ impl Runner {
             );
         }
         let record = InstanceRecord {
-            uid: ids::uid(),
+            uid,
             name: name.clone(),
             namespace: run.record.namespace.clone(),
             owner_uid: run.record.uid.clone(),
@@ -428,7 +480,9 @@ impl Runner {
                 .cloned(),
         };
         let pod = &run.job.spec.template.spec;
-        let (sandbox, scratch) = match executor::sandbox(pod, &who, self.config.output_limit) {
+        let built = executor::sandbox(pod, &who, self.config.output_limit)
+            .and_then(|built| self.plug(index, record, built));
+        let (sandbox, scratch) = match built {
             Ok(built) => built,
             Err(message) => {
                 // The sandbox could not be built (a hostPath vanished, say):
@@ -446,6 +500,173 @@ impl Runner {
             sandbox,
             scratch,
         })
+    }
+
+    /// Binds the sandbox to the Job's queue item (stdin mode) or queue
+    /// (lease mode), its checkpoint, and who the instance is.
+    fn plug(
+        &self,
+        index: usize,
+        record: &InstanceRecord,
+        (mut sandbox, scratch): (SandboxSpec, Vec<tempfile::TempDir>),
+    ) -> Result<(SandboxSpec, Vec<tempfile::TempDir>), String> {
+        let run = &self.jobs[index];
+        let unreachable = || {
+            run.queue_error
+                .clone()
+                .unwrap_or_else(|| "the Job's queue is not connected".to_owned())
+        };
+        let mut queue = None;
+        match run.job.spec.queue.as_ref().map(|q| q.mode) {
+            Some(QueueMode::Stdin) => {
+                let item = run.held.get(&record.uid).ok_or_else(unreachable)?;
+                if item.body.len() > MAX_STDIN_ITEM {
+                    return Err(format!(
+                        "the queue item is {} bytes, more than the {} MiB an instance's stdin may take",
+                        item.body.len(),
+                        MAX_STDIN_ITEM >> 20
+                    ));
+                }
+                sandbox.stdin = item.body.clone();
+            }
+            Some(QueueMode::Lease) => queue = Some(run.queue.clone().ok_or_else(unreachable)?),
+            None => {}
+        }
+        let index_key = record.completion_index;
+        let attempt = match index_key {
+            Some(i) => run.observed.index_failures.get(&i).copied().unwrap_or(0),
+            None => run.observed.failed,
+        };
+        let checkpoint = self
+            .checkpoints
+            .load(&run.record.uid, index_key)
+            .map_err(|e| format!("cannot load the checkpoint: {e}"))?;
+        sandbox.plugin = PluginEnv {
+            context: PluginContext {
+                job_name: run.job.metadata.name.clone(),
+                instance_name: record.name.clone(),
+                completion_index: index_key,
+                attempt: attempt + record.restart_count,
+                node_name: self.config.node_name.clone(),
+                scheduled_time: run
+                    .job
+                    .metadata
+                    .annotations
+                    .get(SCHEDULED_ANNOTATION)
+                    .cloned(),
+            },
+            checkpoint,
+            checkpoints: Some(self.checkpoints.sink(&run.record.uid, index_key)),
+            queue,
+        };
+        Ok((sandbox, scratch))
+    }
+
+    /// Connects the Job's queue if it has one and is not connected; in
+    /// stdin mode also counts what waits, for the controller. A broker that
+    /// cannot be reached counts as one waiting item, so an instance is
+    /// started and fails with the broker's error, retried per the Job's
+    /// policy.
+    fn observe_queue(&mut self, index: usize) {
+        let run = &mut self.jobs[index];
+        let Some(source) = run.job.spec.queue.clone() else {
+            return;
+        };
+        if run.job.spec.suspended() {
+            return;
+        }
+        if run.queue.is_none() {
+            let connected = self.handle.block_on(Queue::connect(
+                source.url.as_deref(),
+                &source.name,
+                self.store.path(),
+            ));
+            match connected {
+                Ok(queue) => {
+                    if let Queue::Embedded(embedded) = &queue {
+                        let orphans = std::mem::take(&mut run.orphans);
+                        if let Err(e) = embedded.release_holders(&orphans) {
+                            tracing::warn!("{e}");
+                        }
+                    }
+                    run.queue = Some(Arc::new(queue));
+                    run.queue_error = None;
+                }
+                Err(e) => {
+                    run.queue_error = Some(e.to_string());
+                    run.observed.queue_waiting = 1;
+                    return;
+                }
+            }
+        }
+        if source.mode != QueueMode::Stdin {
+            return;
+        }
+        let queue = run.queue.clone().expect("connected above");
+        match self.handle.block_on(queue.waiting()) {
+            Ok(waiting) => run.observed.queue_waiting = waiting,
+            Err(e) => {
+                // Reconnect next time.
+                run.queue = None;
+                run.queue_error = Some(e.to_string());
+                run.observed.queue_waiting = 1;
+            }
+        }
+    }
+
+    /// Stdin mode: takes one item for the instance `uid`.
+    fn take_item(&mut self, index: usize, uid: &str) -> Taken {
+        let run = &mut self.jobs[index];
+        if run.job.spec.stdin_queue().is_none() {
+            return Taken::NoQueue;
+        }
+        let Some(queue) = run.queue.clone() else {
+            return Taken::Unavailable;
+        };
+        let taken = match queue.as_ref() {
+            Queue::Embedded(embedded) => embedded.lease(0, Some(uid)),
+            other => {
+                let deadline = run.job.spec.template.spec.active_deadline_seconds;
+                let secs =
+                    deadline.map_or(BROKER_STDIN_LEASE, |d| d.clamp(1, u32::MAX.into()) as u32);
+                self.handle.block_on(other.lease(secs))
+            }
+        };
+        match taken {
+            Ok(Some(item)) => Taken::Item(item),
+            Ok(None) => Taken::Nothing,
+            Err(e) => {
+                run.queue = None;
+                run.queue_error = Some(e.to_string());
+                Taken::Unavailable
+            }
+        }
+    }
+
+    /// Stdin mode: the instance is done with its item; `done` removes it
+    /// from the queue (an embedded queue's removal joins `writes`, the
+    /// transaction that records the success), otherwise it goes back.
+    fn settle_item(&mut self, index: usize, uid: &str, done: bool, writes: &mut Vec<Write>) {
+        let run = &mut self.jobs[index];
+        let Some(item) = run.held.remove(uid) else {
+            return;
+        };
+        let Some(queue) = run.queue.clone() else {
+            // The connection was lost: the broker gives unacked items back.
+            return;
+        };
+        let result = match (queue.as_ref(), done) {
+            (Queue::Embedded(_), true) => {
+                writes.push(Write::QueueDone { item_id: item.id });
+                Ok(())
+            }
+            (Queue::Embedded(embedded), false) => embedded.release(&item.id),
+            (broker, true) => self.handle.block_on(broker.complete(&item.id)),
+            (broker, false) => self.handle.block_on(broker.release(&item.id)),
+        };
+        if let Err(e) = result {
+            tracing::warn!("{}: {e}", queue.describe());
+        }
     }
 
     fn wait(
@@ -513,6 +734,13 @@ impl Runner {
                 data: done.report.output.clone(),
                 truncated: done.report.truncated,
             });
+            if !done.report.records.is_empty() {
+                writes.push(Write::LogRecords {
+                    instance_uid: done.instance_uid.clone(),
+                    attempt: done.attempt,
+                    records: done.report.records.clone(),
+                });
+            }
             let mut ended = live.record.clone();
             ended.start_time = Some(done.started);
             ended.finish_time = Some(done.finished);
@@ -570,6 +798,10 @@ impl Runner {
                 run.live.remove(&done.instance_uid);
                 writes.push(Write::Instance(ended));
             }
+        }
+        if !restart_in_place {
+            let succeeded = done.report.outcome.succeeded();
+            self.settle_item(index, &done.instance_uid, succeeded, writes);
         }
         if restart_in_place {
             let record = self.jobs[index].live[&done.instance_uid].record.clone();
@@ -671,6 +903,10 @@ impl Runner {
         counted: bool,
         writes: &mut Vec<Write>,
     ) {
+        let stopped_uids: Vec<String> = self.jobs[index].live.keys().cloned().collect();
+        for uid in stopped_uids {
+            self.settle_item(index, &uid, false, writes);
+        }
         let run = &mut self.jobs[index];
         for (_, live) in run.live.drain() {
             live.abort.abort();

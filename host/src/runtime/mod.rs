@@ -24,11 +24,13 @@ mod engine;
 mod limits;
 mod outcome;
 mod output;
+pub mod plugin;
 mod sandbox;
 
 pub use limits::MemoryLimitExceeded;
 pub use outcome::Outcome;
 pub use output::CapturedOutput;
+pub use plugin::{CheckpointSink, LogLevel, LogRecord, PluginContext, PluginEnv};
 pub use sandbox::{Mount, SandboxSpec};
 
 use std::collections::HashMap;
@@ -195,4 +197,6 @@ pub struct RunReport {
     pub output: Vec<u8>,
     /// Whether output was dropped.
     pub truncated: bool,
+    /// Structured records logged through `wasmjob:plugin/log`, in order.
+    pub records: Vec<LogRecord>,
 }

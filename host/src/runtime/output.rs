@@ -38,7 +38,7 @@ impl CapturedOutput {
         }
     }
 
-    fn append(&self, bytes: &[u8]) {
+    pub(crate) fn append(&self, bytes: &[u8]) {
         let mut buffer = self.buffer.lock().expect("output buffer");
         let room = self.limit.saturating_sub(buffer.kept.len());
         let keep = room.min(bytes.len());

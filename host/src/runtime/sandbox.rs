@@ -13,6 +13,7 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::limits::{MemoryCap, MemoryLimitExceeded};
+use super::plugin::{self, LogRecord, PluginEnv, PluginState};
 use super::{CapturedOutput, DEFAULT_OUTPUT_LIMIT, Outcome, Prepared, RunReport, RuntimeError};
 
 /// Memory an instance may use when its manifest sets no limit. Kubernetes
@@ -49,6 +50,8 @@ pub struct SandboxSpec {
     pub deadline: Option<Duration>,
     /// Output kept.
     pub output_limit: usize,
+    /// What the `wasmjob:plugin` interfaces are bound to (components only).
+    pub plugin: PluginEnv,
 }
 
 impl SandboxSpec {
@@ -62,6 +65,7 @@ impl SandboxSpec {
             memory_limit: DEFAULT_MEMORY_LIMIT,
             deadline: None,
             output_limit: DEFAULT_OUTPUT_LIMIT,
+            plugin: PluginEnv::default(),
         }
     }
 }
@@ -77,6 +81,7 @@ pub struct ComponentState {
     wasi: WasiCtx,
     table: ResourceTable,
     cap: MemoryCap,
+    plugin: PluginState,
 }
 
 impl WasiView for ComponentState {
@@ -96,12 +101,15 @@ pub fn core_linker(engine: &Engine) -> Result<wasmtime::Linker<CoreState>, Runti
     Ok(linker)
 }
 
-/// The linker for components: WASI preview 2.
+/// The linker for components: WASI preview 2 and the `wasmjob:plugin`
+/// interfaces.
 pub fn component_linker(
     engine: &Engine,
 ) -> Result<wasmtime::component::Linker<ComponentState>, RuntimeError> {
     let mut linker = wasmtime::component::Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+    plugin::add_to_linker(&mut linker, |s: &mut ComponentState| &mut s.plugin)
         .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
     Ok(linker)
 }
@@ -150,6 +158,7 @@ fn new_store<T>(engine: &Engine, data: T) -> Store<T> {
 pub async fn run(engine: &Engine, prepared: &Prepared, spec: SandboxSpec) -> RunReport {
     let output = CapturedOutput::new(spec.output_limit);
     let denied = Arc::new(AtomicBool::new(false));
+    let mut records = Vec::new();
     let result = match wasi_builder(&spec, &output) {
         Err(message) => Err(Ended::Start(message)),
         Ok(mut builder) => {
@@ -168,8 +177,9 @@ pub async fn run(engine: &Engine, prepared: &Prepared, spec: SandboxSpec) -> Run
                             wasi: builder.build(),
                             table: ResourceTable::new(),
                             cap,
+                            plugin: PluginState::new(spec.plugin.clone(), output.clone()),
                         };
-                        run_component(engine, pre, state).await
+                        run_component(engine, pre, state, &mut records).await
                     }
                 }
             };
@@ -187,6 +197,7 @@ pub async fn run(engine: &Engine, prepared: &Prepared, spec: SandboxSpec) -> Run
         outcome,
         output,
         truncated,
+        records,
     }
 }
 
@@ -219,23 +230,32 @@ async fn run_core(
     start.call_async(&mut store, ()).await.map_err(Ended::Error)
 }
 
+/// Runs a component; the structured log records it wrote go to `records`,
+/// however it ends (a deadline drops the whole future, and them with it).
 async fn run_component(
     engine: &Engine,
     pre: &wasmtime_wasi::p2::bindings::CommandPre<ComponentState>,
     state: ComponentState,
+    records: &mut Vec<LogRecord>,
 ) -> Result<(), Ended> {
     let mut store = new_store(engine, state);
     store.limiter(|s| &mut s.cap);
-    let command = pre
-        .instantiate_async(&mut store)
-        .await
-        .map_err(instantiation)?;
-    match command.wasi_cli_run().call_run(&mut store).await {
-        Ok(Ok(())) => Ok(()),
-        // `exit(1)` and a `main` returning an error both arrive here.
-        Ok(Err(())) => Err(Ended::Exit(1)),
-        Err(e) => Err(Ended::Error(e)),
+    let result = async {
+        let command = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(instantiation)?;
+        match command.wasi_cli_run().call_run(&mut store).await {
+            Ok(Ok(())) => Ok(()),
+            // `exit(1)` and a `main` returning an error both arrive here.
+            Ok(Err(())) => Err(Ended::Exit(1)),
+            Err(e) => Err(Ended::Error(e)),
+        }
     }
+    .await;
+    let (kept, _dropped) = store.into_data().plugin.into_records();
+    *records = kept;
+    result
 }
 
 /// A memory limit hit while creating memories is an OOM kill like any other;

@@ -78,4 +78,38 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (cronjob_uid, scheduled_time)
     );
     "#,
+    // 4: plugin interfaces and the embedded queue: checkpoints per (Job, completion index; -1 when
+    // not indexed), and structured log records beside each attempt's log.
+    r#"
+    CREATE TABLE checkpoints (
+        job_uid          TEXT NOT NULL,
+        completion_index INTEGER NOT NULL,
+        data             BLOB NOT NULL,
+        saved_at         INTEGER NOT NULL,
+        PRIMARY KEY (job_uid, completion_index)
+    );
+    CREATE TABLE log_records (
+        instance_uid TEXT NOT NULL,
+        attempt      INTEGER NOT NULL,
+        seq          INTEGER NOT NULL,
+        time         INTEGER NOT NULL,
+        level        TEXT NOT NULL,
+        message      TEXT NOT NULL,
+        fields       TEXT NOT NULL,
+        PRIMARY KEY (instance_uid, attempt, seq)
+    );
+    -- The embedded work queue. A leased item has a token; it is taken until
+    -- lease_until (NULL: held by `holder`, an instance, until it ends).
+    CREATE TABLE queue_items (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        queue       TEXT NOT NULL,
+        body        BLOB NOT NULL,
+        pushed_at   INTEGER NOT NULL,
+        token       TEXT,
+        lease_until INTEGER,
+        holder      TEXT
+    );
+    CREATE INDEX queue_items_next ON queue_items(queue, id);
+    CREATE INDEX queue_items_holder ON queue_items(holder) WHERE holder IS NOT NULL;
+    "#,
 ];

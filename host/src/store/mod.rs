@@ -7,9 +7,11 @@
 //! `synchronous = NORMAL` in WAL mode survives a crash of the process without
 //! an fsync per commit; a power cut may lose the last commits, never corrupt.
 
+mod checkpoints;
 mod migrations;
 mod records;
 
+pub use checkpoints::Checkpoints;
 pub use records::{EventRecord, InstanceRecord, ObjectRecord, Phase, Write};
 
 use std::path::{Path, PathBuf};
@@ -84,6 +86,11 @@ impl Store {
         let r = store.conn.busy_timeout(std::time::Duration::from_secs(5));
         store.sql(r)?;
         Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     fn sql<T>(&self, result: rusqlite::Result<T>) -> Result<T, StoreError> {
@@ -269,6 +276,19 @@ impl Store {
             "SELECT attempt, data FROM logs WHERE instance_uid = ?1 ORDER BY attempt",
         ))?;
         let rows = stmt.query_map([instance_uid], |r| Ok((r.get(0)?, r.get(1)?)));
+        self.sql(rows.and_then(|r| r.collect()))
+    }
+
+    /// An instance's structured log records, by attempt then order.
+    pub fn log_records(
+        &self,
+        instance_uid: &str,
+    ) -> Result<Vec<(u32, crate::runtime::LogRecord)>, StoreError> {
+        let mut stmt = self.sql(self.conn.prepare_cached(
+            "SELECT attempt, time, level, message, fields FROM log_records
+             WHERE instance_uid = ?1 ORDER BY attempt, seq",
+        ))?;
+        let rows = stmt.query_map([instance_uid], records::log_record_row);
         self.sql(rows.and_then(|r| r.collect()))
     }
 

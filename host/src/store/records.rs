@@ -194,6 +194,21 @@ pub enum Write {
     },
     /// An event.
     Event(EventRecord),
+    /// One attempt's structured log records (`wasmjob:plugin/log`).
+    LogRecords {
+        /// The instance.
+        instance_uid: String,
+        /// The attempt, 0 first.
+        attempt: u32,
+        /// The records, in order.
+        records: Vec<crate::runtime::LogRecord>,
+    },
+    /// An embedded-queue item is done: deleted in the same transaction
+    /// that records the success of the instance that processed it.
+    QueueDone {
+        /// The item's lease id (`<row>.<token>`).
+        item_id: String,
+    },
 }
 
 fn json_text<T: Serialize>(value: &T) -> String {
@@ -312,8 +327,51 @@ pub fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
             )?
             .execute(params![e.object_uid, e.kind, e.reason, e.message, e.time])?;
         }
+        Write::LogRecords {
+            instance_uid,
+            attempt,
+            records,
+        } => {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO log_records (instance_uid, attempt, seq, time, level, message, fields)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (seq, r) in records.iter().enumerate() {
+                insert.execute(params![
+                    instance_uid,
+                    attempt,
+                    seq as i64,
+                    r.time,
+                    r.level.as_str(),
+                    r.message,
+                    json_text(&r.fields)
+                ])?;
+            }
+        }
+        Write::QueueDone { item_id } => {
+            if let Some((row, token)) = crate::queue::embedded_id(item_id) {
+                tx.prepare_cached("DELETE FROM queue_items WHERE id = ?1 AND token = ?2")?
+                    .execute(params![row, token])?;
+            }
+        }
     }
     Ok(())
+}
+
+/// A stored structured log record: (attempt, record).
+pub fn log_record_row(row: &Row<'_>) -> rusqlite::Result<(u32, crate::runtime::LogRecord)> {
+    let level: String = row.get(2)?;
+    Ok((
+        row.get(0)?,
+        crate::runtime::LogRecord {
+            time: row.get(1)?,
+            level: crate::runtime::LogLevel::parse(&level).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(2, Type::Text, "unknown level".into())
+            })?,
+            message: row.get(3)?,
+            fields: json_column(row, 4)?,
+        },
+    ))
 }
 
 fn json_column<T: for<'de> Deserialize<'de>>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {

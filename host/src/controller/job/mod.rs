@@ -63,6 +63,8 @@ pub struct Observed {
     pub index_failures: BTreeMap<u32, u32>,
     /// Set when a `podFailurePolicy` FailJob rule matched.
     pub fail_job: Option<String>,
+    /// `spec.queue` in stdin mode: items waiting in the queue, as last seen.
+    pub queue_waiting: u64,
 }
 
 impl Observed {
@@ -325,6 +327,13 @@ pub fn reconcile(spec: &JobSpec, observed: &Observed, now: Micros) -> Decision {
     }
     let create = to_create(spec, observed);
     if create.is_empty() {
+        if spec.stdin_queue().is_some() && observed.queue_waiting == 0 {
+            // Items may be pushed at any time: look at the queue again soon.
+            let poll = now + QUEUE_POLL;
+            return Decision::Wait {
+                until: Some(deadline.map_or(poll, |d| d.min(poll))),
+            };
+        }
         return Decision::Wait { until: deadline };
     }
     match retry_at(spec, observed) {
@@ -345,9 +354,16 @@ fn deadline(spec: &JobSpec, observed: &Observed) -> Option<Micros> {
     Some(observed.start_time? + secs * 1_000_000)
 }
 
+/// How often a stdin-queue Job with nothing to take looks at its queue.
+pub const QUEUE_POLL: Micros = 1_000_000;
+
 /// Complete, or failed because every index ended and some failed.
 fn completion(spec: &JobSpec, observed: &Observed) -> Option<Decision> {
     let complete = match spec.completions() {
+        // A stdin queue without completions: done when the queue is drained
+        // and nothing runs (a success alone does not end it, as it would a
+        // Kubernetes work-queue Job: every item must be processed).
+        None if spec.stdin_queue().is_some() => observed.queue_waiting == 0 && observed.active == 0,
         Some(n) if spec.indexed() => {
             let ended = observed.succeeded_indexes.len() + observed.failed_indexes.len();
             if ended as u32 >= n && observed.active == 0 && !observed.failed_indexes.is_empty() {
@@ -372,6 +388,15 @@ fn retry_at(spec: &JobSpec, observed: &Observed) -> Option<Micros> {
 }
 
 fn to_create(spec: &JobSpec, observed: &Observed) -> Vec<Option<u32>> {
+    let mut create = wanted(spec, observed);
+    if spec.stdin_queue().is_some() {
+        // One item per instance: never more instances than waiting items.
+        create.truncate(observed.queue_waiting.min(usize::MAX as u64) as usize);
+    }
+    create
+}
+
+fn wanted(spec: &JobSpec, observed: &Observed) -> Vec<Option<u32>> {
     let parallelism = spec.parallelism();
     let room = parallelism.saturating_sub(observed.active);
     match spec.completions() {
@@ -390,7 +415,9 @@ fn to_create(spec: &JobSpec, observed: &Observed) -> Vec<Option<u32>> {
             let want = missing.min(parallelism).saturating_sub(observed.active);
             vec![None; want as usize]
         }
-        None if observed.succeeded == 0 => vec![None; room as usize],
+        None if observed.succeeded == 0 || spec.stdin_queue().is_some() => {
+            vec![None; room as usize]
+        }
         None => Vec::new(),
     }
 }

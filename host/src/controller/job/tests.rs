@@ -443,3 +443,63 @@ fn resuming_restarts_the_deadline_clock() {
         }
     );
 }
+
+fn stdin_queue(completions: Option<i32>, parallelism: i32) -> JobSpec {
+    JobSpec {
+        queue: Some(crate::manifest::QueueSource {
+            url: None,
+            name: "fruit".into(),
+            mode: crate::manifest::QueueMode::Stdin,
+        }),
+        ..spec(completions, parallelism, 6)
+    }
+}
+
+fn waiting(mut o: Observed, items: u64) -> Observed {
+    o.queue_waiting = items;
+    o
+}
+
+#[test]
+fn a_stdin_queue_job_never_starts_more_instances_than_waiting_items() {
+    let s = stdin_queue(Some(8), 2);
+    assert_eq!(
+        reconcile(&s, &waiting(observed(0, 0, 0), 1), 0),
+        Decision::Create(vec![None])
+    );
+    assert_eq!(
+        reconcile(&s, &waiting(observed(0, 0, 0), 5), 0),
+        Decision::Create(vec![None; 2])
+    );
+}
+
+#[test]
+fn a_stdin_queue_job_with_nothing_waiting_looks_again_soon() {
+    let s = stdin_queue(Some(8), 2);
+    assert_eq!(
+        reconcile(&s, &waiting(observed(0, 3, 0), 0), 10 * SEC),
+        Decision::Wait {
+            until: Some(10 * SEC + QUEUE_POLL)
+        }
+    );
+}
+
+#[test]
+fn without_completions_a_stdin_queue_job_runs_until_the_queue_is_drained() {
+    let s = stdin_queue(None, 2);
+    // A success does not end it while items wait, unlike a plain work-queue Job.
+    assert_eq!(
+        reconcile(&s, &waiting(observed(1, 3, 0), 4), 0),
+        Decision::Create(vec![None])
+    );
+    assert_eq!(
+        reconcile(&s, &waiting(observed(1, 3, 0), 0), 0),
+        Decision::Wait {
+            until: Some(QUEUE_POLL)
+        }
+    );
+    assert_eq!(
+        reconcile(&s, &waiting(observed(0, 9, 0), 0), 0),
+        Decision::Complete(SuccessReason::CompletionsReached)
+    );
+}
