@@ -340,3 +340,147 @@ pub fn items<'a>(list: &'a Value, kind: &str) -> Vec<&'a Value> {
         .filter(|i| i["kind"] == kind)
         .collect()
 }
+
+/// Whether the service at `address` (`host:port`) answers. With `CI=true` a
+/// missing service fails the test: CI must exercise every backend. Otherwise
+/// the test is skipped with the reason printed.
+pub fn service(name: &str, address: &str) -> bool {
+    let reachable = address
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .is_some_and(|addr| {
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).is_ok()
+        });
+    if reachable {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{name} is not reachable at {address}, and CI=true requires it");
+    }
+    eprintln!("skipped: {name} is not reachable at {address}");
+    false
+}
+
+/// The local Redis, as the tests use it.
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// The local RabbitMQ, as the tests use it.
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// `RPUSH list items…` on the local Redis, as the seed's `redis-cli rpush`.
+pub fn redis_rpush(list: &str, items: &[&str]) {
+    let client = redis::Client::open(REDIS_URL).expect("redis URL");
+    let mut conn = client.get_connection().expect("connecting to Redis");
+    redis::cmd("RPUSH")
+        .arg(list)
+        .arg(items)
+        .query::<i64>(&mut conn)
+        .expect("RPUSH");
+}
+
+/// Runs a Redis command on the local Redis and returns its integer answer.
+pub fn redis_int(args: &[&str]) -> i64 {
+    let client = redis::Client::open(REDIS_URL).expect("redis URL");
+    let mut conn = client.get_connection().expect("connecting to Redis");
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(&mut conn).expect("redis command")
+}
+
+/// Declares the durable queue `name` on the local RabbitMQ and publishes
+/// `items` to it (persistent), as the seed's `amqp-declare-queue -d` and
+/// `amqp-publish` do. Returns the queue's message count afterwards.
+pub fn amqp_publish(name: &str, items: &[&str]) -> u32 {
+    amqp(name, |channel, name| async move {
+        use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
+        use lapin::types::FieldTable;
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        channel
+            .queue_declare(name.as_str().into(), durable, FieldTable::default())
+            .await
+            .expect("declaring the queue");
+        for item in items {
+            channel
+                .basic_publish(
+                    "".into(),
+                    name.as_str().into(),
+                    BasicPublishOptions::default(),
+                    item.as_bytes(),
+                    lapin::BasicProperties::default().with_delivery_mode(2),
+                )
+                .await
+                .expect("publishing")
+                .await
+                .expect("publisher confirm");
+        }
+    });
+    amqp_count(name)
+}
+
+/// The number of ready messages in the RabbitMQ queue `name`.
+pub fn amqp_count(name: &str) -> u32 {
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let out = count.clone();
+    amqp(name, |channel, name| async move {
+        use lapin::options::QueueDeclareOptions;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let queue = channel
+            .queue_declare(
+                name.as_str().into(),
+                passive,
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .expect("the queue exists");
+        out.store(queue.message_count(), std::sync::atomic::Ordering::SeqCst);
+    });
+    count.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Deletes the RabbitMQ queue `name`.
+pub fn amqp_delete(name: &str) {
+    amqp(name, |channel, name| async move {
+        let _ = channel
+            .queue_delete(
+                name.as_str().into(),
+                lapin::options::QueueDeleteOptions::default(),
+            )
+            .await;
+    });
+}
+
+fn amqp<F, Fut>(name: &str, f: F)
+where
+    F: FnOnce(lapin::Channel, String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    runtime.block_on(async {
+        let conn = lapin::Connection::connect(AMQP_URL, lapin::ConnectionProperties::default())
+            .await
+            .expect("connecting to RabbitMQ");
+        let channel = conn.create_channel().await.expect("a channel");
+        f(channel, name.to_owned()).await;
+        let _ = conn.close(200, "done".into()).await;
+    });
+}

@@ -8,6 +8,8 @@ mod examples;
 mod job_semantics;
 mod jobs;
 mod outcomes;
+mod plugins;
+mod queues;
 mod run_pi;
 mod sandbox;
 mod serve;

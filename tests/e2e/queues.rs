@@ -1,0 +1,343 @@
+//! Work queues (issue 7): the seed's coarse-parallel (one item per instance,
+//! on stdin) and fine-parallel (workers lease until empty) patterns on the
+//! embedded queue, Redis and RabbitMQ, with failures and crashed workers.
+
+use std::collections::BTreeMap;
+
+use wasmjob_tests::{
+    AMQP_URL, REDIS_URL, Session, amqp_count, amqp_delete, amqp_publish, dist, items, redis_int,
+    redis_rpush, repo, service, unique,
+};
+
+const EIGHT: [&str; 8] = [
+    "apple", "banana", "cherry", "date", "fig", "grape", "lemon", "melon",
+];
+const NINE: [&str; 9] = [
+    "apple", "banana", "cherry", "date", "fig", "grape", "lemon", "melon", "orange",
+];
+
+/// A Job of `plugin` consuming `queue` (a `queue:` block, indented).
+fn queue_job(name: &str, plugin: &str, args: &[&str], spec: &str, queue: &str) -> String {
+    let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+    format!(
+        "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {name}
+spec:
+{spec}
+  backoffPolicy:
+    initialDelaySeconds: 0
+  queue:
+{queue}
+  template:
+    spec:
+      containers:
+      - name: c
+        image: {image}
+        args: [{args}]
+      restartPolicy: Never
+",
+        image = dist(plugin).display(),
+        args = args.join(", "),
+    )
+}
+
+/// How many times each line `<prefix><item>` appears in the Job's logs.
+fn processed(s: &Session, job: &str, prefix: &str) -> BTreeMap<String, usize> {
+    let mut seen = BTreeMap::new();
+    for (_, _, text) in s.logs(job) {
+        for line in text.lines() {
+            if let Some(item) = line.strip_prefix(prefix) {
+                *seen.entry(item.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    seen
+}
+
+fn once_each(items: &[&str]) -> BTreeMap<String, usize> {
+    items.iter().map(|i| (i.to_string(), 1)).collect()
+}
+
+fn run(s: &Session, yaml: &str) -> (i32, serde_json::Value) {
+    let (code, list) = s.run_json(yaml);
+    let job = items(&list, "Job")[0].clone();
+    (code, job)
+}
+
+#[test]
+fn the_coarse_example_processes_each_of_eight_items_once_on_the_embedded_queue() {
+    let s = Session::new();
+    let mut push = vec!["queue", "push", "job1"];
+    push.extend(EIGHT);
+    assert_eq!(s.wasmjob(&push).code, 0);
+    let manifest = repo().join("examples/wq-coarse-job.yaml");
+    let ran = s.wasmjob(&["run", "-f", manifest.to_str().unwrap()]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(processed(&s, "job-wq-1", "Processing "), once_each(&EIGHT));
+    let stats = s.wasmjob(&["queue", "stats", "job1", "-o", "json"]).json();
+    assert_eq!(
+        (stats["waiting"].as_u64(), stats["leased"].as_u64()),
+        (Some(0), Some(0))
+    );
+}
+
+#[test]
+fn the_fine_example_drains_nine_items_with_two_workers_on_the_embedded_queue() {
+    let s = Session::new();
+    let mut push = vec!["queue", "push", "job2"];
+    push.extend(NINE);
+    assert_eq!(s.wasmjob(&push).code, 0);
+    let manifest = repo().join("examples/wq-fine-job.yaml");
+    let ran = s.wasmjob(&["run", "-f", manifest.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let job = items(&ran.json(), "Job")[0].clone();
+    assert_eq!(job["status"]["succeeded"], 2, "both workers succeed: {job}");
+    assert_eq!(processed(&s, "job-wq-2", "Working on "), once_each(&NINE));
+    let logs = s.logs("job-wq-2");
+    assert!(
+        logs.iter()
+            .all(|(_, _, t)| t.contains("Queue empty, exiting")),
+        "{logs:?}"
+    );
+}
+
+#[test]
+fn an_item_whose_instance_fails_goes_back_and_is_processed_by_the_retry() {
+    let s = Session::new();
+    let queue = unique("fail");
+    let mut push = vec!["queue", "push", queue.as_str()];
+    push.extend(EIGHT);
+    assert_eq!(s.wasmjob(&push).code, 0);
+    let yaml = queue_job(
+        "fails-once",
+        "wq-coarse.wasm",
+        &["--fail-once-on", "cherry"],
+        "  completions: 8\n  parallelism: 2",
+        &format!("    name: {queue}"),
+    );
+    let (code, job) = run(&s, &yaml);
+    assert_eq!(code, 0, "{job}");
+    assert_eq!(job["status"]["failed"], 1, "{job}");
+    assert_eq!(job["status"]["succeeded"], 8, "{job}");
+    assert_eq!(
+        processed(&s, "fails-once", "Processing "),
+        once_each(&EIGHT)
+    );
+    let stats = s.wasmjob(&["queue", "stats", &queue, "-o", "json"]).json();
+    assert_eq!(stats["waiting"], 0, "{stats}");
+}
+
+#[test]
+fn without_completions_a_stdin_queue_job_runs_until_the_queue_is_empty() {
+    let s = Session::new();
+    let queue = unique("drain");
+    let mut push = vec!["queue", "push", queue.as_str()];
+    push.extend(NINE);
+    assert_eq!(s.wasmjob(&push).code, 0);
+    let yaml = queue_job(
+        "drain",
+        "wq-coarse.wasm",
+        &[],
+        "  parallelism: 3",
+        &format!("    name: {queue}"),
+    );
+    let (code, job) = run(&s, &yaml);
+    assert_eq!(code, 0, "{job}");
+    assert_eq!(job["status"]["succeeded"], 9, "{job}");
+    assert_eq!(processed(&s, "drain", "Processing "), once_each(&NINE));
+}
+
+#[test]
+fn a_worker_that_crashes_holding_a_lease_loses_nothing() {
+    let s = Session::new();
+    let queue = unique("crash");
+    let mut push = vec!["queue", "push", queue.as_str()];
+    push.extend(NINE);
+    assert_eq!(s.wasmjob(&push).code, 0);
+    let yaml = queue_job(
+        "crashy",
+        "wq-fine.wasm",
+        &["--lease", "1", "--die-holding", "cherry", "--work-ms", "50"],
+        "  parallelism: 2",
+        &format!("    name: {queue}\n    mode: lease"),
+    );
+    let (code, job) = run(&s, &yaml);
+    assert_eq!(code, 0, "{job}");
+    assert!(job["status"]["failed"].as_u64() >= Some(1), "{job}");
+    assert_eq!(processed(&s, "crashy", "Working on "), once_each(&NINE));
+    let crashed = s
+        .logs("crashy")
+        .iter()
+        .any(|(_, _, t)| t.contains("Crashing while holding cherry"));
+    assert!(crashed, "the first attempt crashed holding cherry");
+}
+
+#[test]
+fn the_seeds_nine_fruits_through_redis_with_two_fine_workers() {
+    if !service("Redis", "127.0.0.1:6379") {
+        return;
+    }
+    let s = Session::new();
+    let list = unique("job2");
+    redis_rpush(&list, &NINE);
+    let yaml = queue_job(
+        "redis-fine",
+        "wq-fine.wasm",
+        &["--lease", "10"],
+        "  parallelism: 2",
+        &format!("    url: {REDIS_URL}\n    name: {list}\n    mode: lease"),
+    );
+    let (code, job) = run(&s, &yaml);
+    assert_eq!(code, 0, "{job}");
+    assert_eq!(job["status"]["conditions"][1]["type"], "Complete", "{job}");
+    assert_eq!(processed(&s, "redis-fine", "Working on "), once_each(&NINE));
+    assert_eq!(redis_int(&["LLEN", &list]), 0);
+    assert_eq!(redis_int(&["LLEN", &format!("{list}:processing")]), 0);
+}
+
+#[test]
+fn a_redis_worker_that_crashes_holding_a_lease_loses_nothing() {
+    if !service("Redis", "127.0.0.1:6379") {
+        return;
+    }
+    let s = Session::new();
+    let list = unique("crash");
+    redis_rpush(&list, &NINE);
+    let yaml = queue_job(
+        "redis-crash",
+        "wq-fine.wasm",
+        &["--lease", "1", "--die-holding", "date", "--work-ms", "50"],
+        "  parallelism: 2",
+        &format!("    url: {REDIS_URL}\n    name: {list}\n    mode: lease"),
+    );
+    let (code, job) = run(&s, &yaml);
+    assert_eq!(code, 0, "{job}");
+    assert_eq!(
+        processed(&s, "redis-crash", "Working on "),
+        once_each(&NINE)
+    );
+    assert_eq!(redis_int(&["LLEN", &list]), 0);
+}
+
+#[test]
+fn the_seeds_eight_fruits_through_rabbitmq_one_per_instance() {
+    if !service("RabbitMQ", "127.0.0.1:5672") {
+        return;
+    }
+    let s = Session::new();
+    let queue = unique("job1");
+    assert_eq!(amqp_publish(&queue, &EIGHT), 8);
+    let yaml = queue_job(
+        "amqp-coarse",
+        "wq-coarse.wasm",
+        &["--fail-once-on", "grape"],
+        "  completions: 8\n  parallelism: 2",
+        &format!("    url: {AMQP_URL}\n    name: {queue}"),
+    );
+    let (code, job) = run(&s, &yaml);
+    assert_eq!(code, 0, "{job}");
+    assert_eq!(job["status"]["succeeded"], 8, "{job}");
+    assert_eq!(
+        job["status"]["failed"], 1,
+        "grape failed once and was requeued: {job}"
+    );
+    assert_eq!(
+        processed(&s, "amqp-coarse", "Processing "),
+        once_each(&EIGHT)
+    );
+    assert_eq!(amqp_count(&queue), 0, "every message acked");
+    amqp_delete(&queue);
+}
+
+#[test]
+fn a_missing_rabbitmq_queue_fails_the_instances_with_its_name() {
+    if !service("RabbitMQ", "127.0.0.1:5672") {
+        return;
+    }
+    let s = Session::new();
+    let queue = unique("never-declared");
+    let yaml = queue_job(
+        "amqp-missing",
+        "wq-coarse.wasm",
+        &[],
+        "  completions: 1\n  backoffLimit: 0",
+        &format!("    url: {AMQP_URL}\n    name: {queue}"),
+    );
+    let (code, _) = run(&s, &yaml);
+    assert_eq!(code, 1);
+    let message: String = s
+        .db()
+        .query_row("SELECT message FROM instances", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        message.contains(&queue) && message.contains("does not exist"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("guest:guest"),
+        "the password is hidden: {message}"
+    );
+}
+
+#[test]
+fn an_unreachable_broker_fails_the_job_naming_the_url() {
+    let s = Session::new();
+    let yaml = queue_job(
+        "no-broker",
+        "wq-fine.wasm",
+        &[],
+        "  completions: 1\n  backoffLimit: 1",
+        "    url: redis://127.0.0.1:1\n    name: jobs\n    mode: lease",
+    );
+    let (code, job) = run(&s, &yaml);
+    assert_eq!(code, 1, "{job}");
+    assert_eq!(
+        job["status"]["failed"], 2,
+        "each attempt fails, then the Job: {job}"
+    );
+    let message: String = s
+        .db()
+        .query_row("SELECT message FROM instances LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        message.contains("cannot reach the queue broker at redis://127.0.0.1:1"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_bad_queue_url_is_refused_at_apply() {
+    let s = Session::new();
+    let yaml = queue_job(
+        "bad-url",
+        "wq-fine.wasm",
+        &[],
+        "  completions: 1",
+        "    url: kafka://127.0.0.1\n    name: jobs",
+    );
+    let path = s.write("bad.yaml", &yaml);
+    let ran = s.wasmjob(&["run", "-f", path.to_str().unwrap()]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(ran.stderr.contains("spec.queue.url"), "{}", ran.stderr);
+    assert_eq!(s.store_counts(), (0, 0));
+}
+
+#[test]
+fn queue_commands_push_list_count_and_purge() {
+    let s = Session::new();
+    let file = s.write("items.txt", "kiwi\n\nlime\nmango\n");
+    let pushed = s.wasmjob(&["queue", "push", "fruit", "-f", file.to_str().unwrap()]);
+    assert_eq!(
+        pushed.stdout, "pushed 3 items to queue fruit\n",
+        "{pushed:?}"
+    );
+    let ls = s.wasmjob(&["queue", "ls"]);
+    assert!(ls.stdout.contains("fruit   3         0"), "{}", ls.stdout);
+    let purged = s.wasmjob(&["queue", "purge", "fruit"]);
+    assert_eq!(purged.stdout, "purged 3 items from queue fruit\n");
+    let empty = s.wasmjob(&["queue", "push", "fruit"]);
+    assert_eq!(empty.code, 2, "{empty:?}");
+    assert!(empty.stderr.contains("nothing to push"), "{}", empty.stderr);
+}
