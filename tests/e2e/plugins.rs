@@ -93,6 +93,21 @@ spec:
 }
 
 #[test]
+fn the_node_monitor_example_job_logs_two_heartbeats() {
+    let s = Session::new();
+    let manifest = repo().join("examples/node-monitor-job.yaml");
+    let ran = s.wasmjob(&["run", "-f", manifest.to_str().unwrap()]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let log = &s.logs("node-monitor")[0].2;
+    let beats: Vec<&str> = log.lines().collect();
+    assert_eq!(beats.len(), 2, "{log}");
+    assert!(
+        beats[1].contains(" beat=2 dir=/host entries=2 status=-"),
+        "{log}"
+    );
+}
+
+#[test]
 fn the_daemonset_example_is_refused_only_for_what_issue_6_adds() {
     // DaemonSets and nodeSelector come with issue 6 (nodes and clusters).
     // Until then the example must load, and its only complaint must be that

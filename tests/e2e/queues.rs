@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use wasmjob_tests::{
-    AMQP_URL, REDIS_URL, Session, amqp_count, amqp_delete, amqp_publish, dist, items, redis_int,
-    redis_rpush, repo, service, unique,
+    AMQP_URL, REDIS_URL, Server, Session, amqp_count, amqp_delete, amqp_publish, dist, items,
+    redis_int, redis_rpush, repo, service, unique,
 };
 
 const EIGHT: [&str; 8] = [
@@ -340,4 +340,89 @@ fn queue_commands_push_list_count_and_purge() {
     let empty = s.wasmjob(&["queue", "push", "fruit"]);
     assert_eq!(empty.code, 2, "{empty:?}");
     assert!(empty.stderr.contains("nothing to push"), "{}", empty.stderr);
+}
+
+#[test]
+fn a_node_killed_mid_queue_loses_no_item_and_doubles_no_success() {
+    let s = Session::new();
+    let queue = unique("crash-node");
+    let fruits: Vec<String> = (1..=16).map(|i| format!("fruit-{i}")).collect();
+    let mut push = vec!["queue", "push", queue.as_str()];
+    push.extend(fruits.iter().map(String::as_str));
+    assert_eq!(s.wasmjob(&push).code, 0);
+    let yaml = queue_job(
+        "survivor",
+        "wq-coarse.wasm",
+        &["--work-ms", "150"],
+        "  parallelism: 2",
+        &format!("    name: {queue}"),
+    );
+    let manifest = s.write("survivor.yaml", &yaml);
+
+    let server = Server::start(&s, &[]);
+    let applied = s.client(&server, &["apply", "-f", manifest.to_str().unwrap()]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let succeeded = || -> i64 {
+        s.db()
+            .query_row(
+                "SELECT count(*) FROM instances WHERE phase = 'Succeeded'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(0)
+    };
+    let started = std::time::Instant::now();
+    while succeeded() < 4 {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "no progress before the kill"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    server.crash();
+
+    let server = Server::start(&s, &[]);
+    let job = s.wait_finished(&server, "survivor");
+    assert_eq!(job["status"]["succeeded"], 16, "{job}");
+    let names: Vec<&str> = fruits.iter().map(String::as_str).collect();
+    assert_eq!(processed(&s, "survivor", "Processing "), once_each(&names));
+    let stats = s.wasmjob(&["queue", "stats", &queue, "-o", "json"]).json();
+    assert_eq!(
+        (stats["waiting"].as_u64(), stats["leased"].as_u64()),
+        (Some(0), Some(0))
+    );
+}
+
+#[test]
+fn an_item_too_large_for_stdin_fails_its_instance_saying_so() {
+    let s = Session::new();
+    let queue = unique("big");
+    let big = s.write("big.txt", &format!("{}\n", "x".repeat(9 << 20)));
+    assert_eq!(
+        s.wasmjob(&["queue", "push", &queue, "-f", big.to_str().unwrap()])
+            .code,
+        0
+    );
+    let yaml = queue_job(
+        "too-big",
+        "wq-coarse.wasm",
+        &[],
+        "  completions: 1\n  backoffLimit: 0",
+        &format!("    name: {queue}"),
+    );
+    let (code, _) = run(&s, &yaml);
+    assert_eq!(code, 1);
+    let message: String = s
+        .db()
+        .query_row("SELECT message FROM instances", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        message.contains("the queue item is 9437184 bytes, more than the 8 MiB"),
+        "{message}"
+    );
+    let stats = s.wasmjob(&["queue", "stats", &queue, "-o", "json"]).json();
+    assert_eq!(
+        stats["waiting"], 1,
+        "the item is back in the queue: {stats}"
+    );
 }

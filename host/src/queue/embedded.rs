@@ -14,6 +14,9 @@ use super::{Item, QueueError};
 use crate::store::Store;
 use crate::time::{self, Micros};
 
+/// The most [`EmbeddedQueue::waiting`] counts.
+pub const WAITING_CAP: i64 = 4096;
+
 /// How many items of one queue wait and are leased.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct QueueStats {
@@ -176,15 +179,29 @@ impl EmbeddedQueue {
         })
     }
 
-    /// Items waiting (expired leases count as waiting).
+    /// Items waiting (expired leases count as waiting), counted up to
+    /// [`WAITING_CAP`]: the runner only needs to know whether there are
+    /// enough for the instances it may start, and a count of a long queue
+    /// on every wake-up would cost time proportional to its length.
     pub fn waiting(&self) -> Result<u64, QueueError> {
-        Ok(self.stats()?.waiting)
+        let now = time::now();
+        self.with(|conn| {
+            conn.prepare_cached(
+                "SELECT count(*) FROM (SELECT 1 FROM queue_items
+                 WHERE queue = ?1 AND (token IS NULL OR lease_until < ?2) LIMIT ?3)",
+            )?
+            .query_row(params![self.name, now, WAITING_CAP], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+        })
     }
 
-    /// Nothing waiting and nothing leased.
+    /// Nothing waiting and nothing leased: no item at all. One index probe,
+    /// since workers ask before every lease.
     pub fn is_empty(&self) -> Result<bool, QueueError> {
-        let stats = self.stats()?;
-        Ok(stats.waiting == 0 && stats.leased == 0)
+        self.with(|conn| {
+            conn.prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM queue_items WHERE queue = ?1)")?
+                .query_row([&self.name], |r| r.get(0))
+        })
     }
 
     /// Waiting and leased counts.

@@ -4,7 +4,8 @@
 //! only when the instance succeeds.
 //!
 //! `--fail-once-on ITEM` makes the first attempt at ITEM fail, to show that
-//! the item goes back to the queue and is processed by a retry.
+//! the item goes back to the queue and is processed by a retry;
+//! `--work-ms MS` stands for real work taking that long.
 
 use std::io::Read;
 
@@ -23,5 +24,11 @@ fn main() {
         eprintln!("failing on {item} on purpose");
         std::process::exit(1);
     }
+    let work_ms: u64 = args
+        .iter()
+        .position(|a| a == "--work-ms")
+        .and_then(|i| args.get(i + 1))
+        .map_or(0, |ms| ms.parse().expect("--work-ms takes milliseconds"));
+    std::thread::sleep(std::time::Duration::from_millis(work_ms));
     println!("Processing {item}");
 }
