@@ -33,6 +33,9 @@ pub struct CronRun {
     last_successful: Option<Micros>,
     pub(super) joining: Vec<Write>,
     status: serde_json::Value,
+    /// When this CronJob next needs the controller: its next fire time, as
+    /// the last pass said. `None`: look at every pass.
+    next_due: Option<Micros>,
 }
 
 /// The stored manifest of a CronJob.
@@ -78,6 +81,7 @@ impl CronRun {
                 ..Observed::default()
             },
             status: record.status.clone(),
+            next_due: None,
             record,
             cron,
             schedule,
@@ -136,6 +140,18 @@ impl CronRun {
         self.tz = tz;
         self.record.labels = cron.metadata.labels.clone();
         self.cron = cron;
+        // A new schedule, suspend or deadline: decide again at once.
+        self.next_due = None;
+    }
+
+    /// Whether the controller has nothing to decide for this CronJob now:
+    /// no Job of it runs (whose end would change its state) and its next
+    /// fire time is still ahead. With ten thousand CronJobs, a wake-up then
+    /// costs a comparison per CronJob instead of a schedule computation and
+    /// a status write.
+    fn idle_until(&self, now: Micros) -> Option<Micros> {
+        let due = self.next_due?;
+        (self.observed.active.is_empty() && due > now).then_some(due)
     }
 
     fn job_for(&self, scheduled: Micros) -> Job {
@@ -177,8 +193,14 @@ impl Runner {
     pub(super) fn tick_crons(&mut self, now: Micros, writes: &mut Vec<Write>) -> Option<Micros> {
         let mut wake: Option<Micros> = None;
         for index in 0..self.crons.len() {
+            if let Some(due) = self.crons[index].idle_until(now) {
+                wake = Some(wake.map_or(due, |w| w.min(due)));
+                continue;
+            }
             self.collect_finished(index);
-            if let Some(at) = self.step_cron(index, now, writes) {
+            let next = self.step_cron(index, now, writes);
+            self.crons[index].next_due = next;
+            if let Some(at) = next {
                 wake = Some(wake.map_or(at, |w| w.min(at)));
             }
             self.prune(index, now, writes);
