@@ -4,8 +4,9 @@ scenario table).
 
 Registers N CronJobs with six-field schedules `S * * * * *` (S = i mod 60, so
 about N/60 fire every second), runs `wasmjob serve` for a while, then reads
-from the state database, for every run decided, how late its Job was created
-after its scheduled time. Prints a markdown table.
+from the state database, for every run decided, how late its Job's first
+instance started after its scheduled time, for the times after the apply returned. Prints a
+markdown table.
 
     python3 bench/cron-lateness.py [--count 10000] [--seconds 75] [--binary target/release/wasmjob]
 
@@ -82,6 +83,9 @@ spec:
             stdout=subprocess.DEVNULL,
         )
         apply_secs = time.time() - applied_at
+        # Runs scheduled while the apply itself was being recorded wait for
+        # it: that is apply latency, measured above, not firing lateness.
+        steady_from = int((time.time() + 1) * 1_000_000)
         time.sleep(args.seconds)
     finally:
         server.send_signal(signal.SIGTERM)
@@ -89,8 +93,10 @@ spec:
 
     db = sqlite3.connect(os.path.join(state, "wasmjob.db"))
     rows = db.execute(
-        """SELECT o.created_at - r.scheduled_time FROM cron_runs r
-           JOIN objects o ON o.uid = r.job_uid"""
+        """SELECT min(i.start_time) - r.scheduled_time FROM cron_runs r
+           JOIN instances i ON i.owner_uid = r.job_uid
+           WHERE r.scheduled_time >= ? GROUP BY r.job_uid""",
+        (steady_from,),
     ).fetchall()
     late = sorted(r[0] / 1000.0 for r in rows)
     missed = db.execute("SELECT count(*) FROM cron_runs WHERE job_uid IS NULL").fetchone()[0]
