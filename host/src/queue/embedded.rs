@@ -14,9 +14,6 @@ use super::{Item, QueueError};
 use crate::store::Store;
 use crate::time::{self, Micros};
 
-/// The most [`EmbeddedQueue::waiting`] counts.
-pub const WAITING_CAP: i64 = 4096;
-
 /// How many items of one queue wait and are leased.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct QueueStats {
@@ -179,18 +176,37 @@ impl EmbeddedQueue {
         })
     }
 
+    /// At a runner's start: puts back every item (of any queue) held by an
+    /// instance the store does not know as running. The runner leases an
+    /// item a moment before it commits the instance that holds it; a crash
+    /// in between leaves an item held by nobody. Instances recorded as
+    /// running are the resumed Jobs' business ([`Self::release_holders`]).
+    pub fn release_unrecorded(&self) -> Result<usize, QueueError> {
+        self.with(|conn| {
+            conn.execute(
+                "UPDATE queue_items SET token = NULL, lease_until = NULL, holder = NULL
+                 WHERE holder IS NOT NULL AND lease_until IS NULL
+                 AND holder NOT IN (SELECT uid FROM instances WHERE phase = 'Running')",
+                [],
+            )
+        })
+    }
+
     /// Items waiting (expired leases count as waiting), counted up to
-    /// [`WAITING_CAP`]: the runner only needs to know whether there are
-    /// enough for the instances it may start, and a count of a long queue
-    /// on every wake-up would cost time proportional to its length.
-    pub fn waiting(&self) -> Result<u64, QueueError> {
+    /// `at_most`: the runner only needs to know whether there are enough
+    /// for the instances it may start, and counting a long queue on every
+    /// wake-up would cost time proportional to its length.
+    pub fn waiting(&self, at_most: u64) -> Result<u64, QueueError> {
         let now = time::now();
         self.with(|conn| {
             conn.prepare_cached(
                 "SELECT count(*) FROM (SELECT 1 FROM queue_items
                  WHERE queue = ?1 AND (token IS NULL OR lease_until < ?2) LIMIT ?3)",
             )?
-            .query_row(params![self.name, now, WAITING_CAP], |r| r.get::<_, i64>(0))
+            .query_row(
+                params![self.name, now, at_most.min(i64::MAX as u64) as i64],
+                |r| r.get::<_, i64>(0),
+            )
             .map(|n| n as u64)
         })
     }
@@ -322,5 +338,15 @@ mod tests {
             }
         );
         assert_eq!(q.purge().unwrap(), 2);
+    }
+
+    #[test]
+    fn items_held_by_instances_never_recorded_come_back_at_start() {
+        let (_dir, q) = queue();
+        q.push([b"a".to_vec()]).unwrap();
+        q.lease(0, Some("never-committed")).unwrap().unwrap();
+        assert_eq!(q.waiting(10).unwrap(), 0);
+        assert_eq!(q.release_unrecorded().unwrap(), 1);
+        assert_eq!(q.waiting(10).unwrap(), 1);
     }
 }

@@ -136,10 +136,11 @@ impl Queue {
         }
     }
 
-    /// Items waiting to be leased (leased ones not counted).
-    pub async fn waiting(&self) -> Result<u64, QueueError> {
+    /// Items waiting to be leased (leased ones not counted); the embedded
+    /// queue stops counting at `at_most`, the brokers answer in one call.
+    pub async fn waiting(&self, at_most: u64) -> Result<u64, QueueError> {
         match self {
-            Queue::Embedded(q) => q.waiting(),
+            Queue::Embedded(q) => q.waiting(at_most),
             Queue::Redis(q) => q.waiting().await,
             Queue::Amqp(q) => q.waiting().await,
         }

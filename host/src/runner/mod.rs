@@ -237,6 +237,14 @@ impl Runner {
     ) -> Result<Self, StoreError> {
         let (tx, rx) = std::sync::mpsc::channel();
         let checkpoints = Arc::new(Checkpoints::open(store.path())?);
+        match crate::queue::EmbeddedQueue::open(store.path(), "") {
+            Ok(queue) => match queue.release_unrecorded() {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("{n} queue items held by unrecorded instances went back"),
+                Err(e) => tracing::warn!("{e}"),
+            },
+            Err(e) => tracing::warn!("{e}"),
+        }
         Ok(Runner {
             store,
             checkpoints,
@@ -532,6 +540,11 @@ impl Runner {
             Some(QueueMode::Lease) => queue = Some(run.queue.clone().ok_or_else(unreachable)?),
             None => {}
         }
+        if !matches!(*run.prepared, Prepared::Component(_)) {
+            // Core modules cannot import the plugin interfaces: no
+            // checkpoint to read from the store on every launch.
+            return Ok((sandbox, scratch));
+        }
         let index_key = record.completion_index;
         let attempt = match index_key {
             Some(i) => run.observed.index_failures.get(&i).copied().unwrap_or(0),
@@ -603,7 +616,9 @@ impl Runner {
             return;
         }
         let queue = run.queue.clone().expect("connected above");
-        match self.handle.block_on(queue.waiting()) {
+        // The controller starts at most `parallelism` instances at once.
+        let enough = u64::from(run.job.spec.parallelism().max(1));
+        match self.handle.block_on(queue.waiting(enough)) {
             Ok(waiting) => run.observed.queue_waiting = waiting,
             Err(e) => {
                 // Reconnect next time.
