@@ -60,6 +60,25 @@ fn once_each(items: &[&str]) -> BTreeMap<String, usize> {
     items.iter().map(|i| (i.to_string(), 1)).collect()
 }
 
+/// `wasmjob queue push QUEUE ITEMS…`, which must succeed.
+fn push(s: &Session, queue: &str, items: &[&str]) {
+    let mut args = vec!["queue", "push", queue];
+    args.extend(items);
+    let ran = s.wasmjob(&args);
+    assert_eq!(ran.code, 0, "{ran:?}");
+}
+
+/// The message of the first instance recorded.
+fn first_message(s: &Session) -> String {
+    s.db()
+        .query_row(
+            "SELECT message FROM instances ORDER BY created_at LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
 fn run(s: &Session, yaml: &str) -> (i32, serde_json::Value) {
     let (code, list) = s.run_json(yaml);
     let job = items(&list, "Job")[0].clone();
@@ -69,9 +88,7 @@ fn run(s: &Session, yaml: &str) -> (i32, serde_json::Value) {
 #[test]
 fn the_coarse_example_processes_each_of_eight_items_once_on_the_embedded_queue() {
     let s = Session::new();
-    let mut push = vec!["queue", "push", "job1"];
-    push.extend(EIGHT);
-    assert_eq!(s.wasmjob(&push).code, 0);
+    push(&s, "job1", &EIGHT);
     let manifest = repo().join("examples/wq-coarse-job.yaml");
     let ran = s.wasmjob(&["run", "-f", manifest.to_str().unwrap()]);
     assert_eq!(ran.code, 0, "{ran:?}");
@@ -86,9 +103,7 @@ fn the_coarse_example_processes_each_of_eight_items_once_on_the_embedded_queue()
 #[test]
 fn the_fine_example_drains_nine_items_with_two_workers_on_the_embedded_queue() {
     let s = Session::new();
-    let mut push = vec!["queue", "push", "job2"];
-    push.extend(NINE);
-    assert_eq!(s.wasmjob(&push).code, 0);
+    push(&s, "job2", &NINE);
     let manifest = repo().join("examples/wq-fine-job.yaml");
     let ran = s.wasmjob(&["run", "-f", manifest.to_str().unwrap(), "-o", "json"]);
     assert_eq!(ran.code, 0, "{ran:?}");
@@ -107,9 +122,7 @@ fn the_fine_example_drains_nine_items_with_two_workers_on_the_embedded_queue() {
 fn an_item_whose_instance_fails_goes_back_and_is_processed_by_the_retry() {
     let s = Session::new();
     let queue = unique("fail");
-    let mut push = vec!["queue", "push", queue.as_str()];
-    push.extend(EIGHT);
-    assert_eq!(s.wasmjob(&push).code, 0);
+    push(&s, &queue, &EIGHT);
     let yaml = queue_job(
         "fails-once",
         "wq-coarse.wasm",
@@ -133,9 +146,7 @@ fn an_item_whose_instance_fails_goes_back_and_is_processed_by_the_retry() {
 fn without_completions_a_stdin_queue_job_runs_until_the_queue_is_empty() {
     let s = Session::new();
     let queue = unique("drain");
-    let mut push = vec!["queue", "push", queue.as_str()];
-    push.extend(NINE);
-    assert_eq!(s.wasmjob(&push).code, 0);
+    push(&s, &queue, &NINE);
     let yaml = queue_job(
         "drain",
         "wq-coarse.wasm",
@@ -153,9 +164,7 @@ fn without_completions_a_stdin_queue_job_runs_until_the_queue_is_empty() {
 fn a_worker_that_crashes_holding_a_lease_loses_nothing() {
     let s = Session::new();
     let queue = unique("crash");
-    let mut push = vec!["queue", "push", queue.as_str()];
-    push.extend(NINE);
-    assert_eq!(s.wasmjob(&push).code, 0);
+    push(&s, &queue, &NINE);
     let yaml = queue_job(
         "crashy",
         "wq-fine.wasm",
@@ -267,10 +276,7 @@ fn a_missing_rabbitmq_queue_fails_the_instances_with_its_name() {
     );
     let (code, _) = run(&s, &yaml);
     assert_eq!(code, 1);
-    let message: String = s
-        .db()
-        .query_row("SELECT message FROM instances", [], |r| r.get(0))
-        .unwrap();
+    let message = first_message(&s);
     assert!(
         message.contains(&queue) && message.contains("does not exist"),
         "{message}"
@@ -297,10 +303,7 @@ fn an_unreachable_broker_fails_the_job_naming_the_url() {
         job["status"]["failed"], 2,
         "each attempt fails, then the Job: {job}"
     );
-    let message: String = s
-        .db()
-        .query_row("SELECT message FROM instances LIMIT 1", [], |r| r.get(0))
-        .unwrap();
+    let message = first_message(&s);
     assert!(
         message.contains("cannot reach the queue broker at redis://127.0.0.1:1"),
         "{message}"
@@ -347,9 +350,8 @@ fn a_node_killed_mid_queue_loses_no_item_and_doubles_no_success() {
     let s = Session::new();
     let queue = unique("crash-node");
     let fruits: Vec<String> = (1..=16).map(|i| format!("fruit-{i}")).collect();
-    let mut push = vec!["queue", "push", queue.as_str()];
-    push.extend(fruits.iter().map(String::as_str));
-    assert_eq!(s.wasmjob(&push).code, 0);
+    let names: Vec<&str> = fruits.iter().map(String::as_str).collect();
+    push(&s, &queue, &names);
     let yaml = queue_job(
         "survivor",
         "wq-coarse.wasm",
@@ -384,7 +386,6 @@ fn a_node_killed_mid_queue_loses_no_item_and_doubles_no_success() {
     let server = Server::start(&s, &[]);
     let job = s.wait_finished(&server, "survivor");
     assert_eq!(job["status"]["succeeded"], 16, "{job}");
-    let names: Vec<&str> = fruits.iter().map(String::as_str).collect();
     assert_eq!(processed(&s, "survivor", "Processing "), once_each(&names));
     let stats = s.wasmjob(&["queue", "stats", &queue, "-o", "json"]).json();
     assert_eq!(
@@ -412,10 +413,7 @@ fn an_item_too_large_for_stdin_fails_its_instance_saying_so() {
     );
     let (code, _) = run(&s, &yaml);
     assert_eq!(code, 1);
-    let message: String = s
-        .db()
-        .query_row("SELECT message FROM instances", [], |r| r.get(0))
-        .unwrap();
+    let message = first_message(&s);
     assert!(
         message.contains("the queue item is 9437184 bytes, more than the 8 MiB"),
         "{message}"
