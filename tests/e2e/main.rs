@@ -3,6 +3,7 @@
 //! below says which behaviour it pins.
 
 mod bad_input;
+mod bench;
 mod cron;
 mod examples;
 mod job_semantics;

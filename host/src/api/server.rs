@@ -25,8 +25,8 @@ use crate::manifest::{self, Object};
 use crate::resource::{self, ResourceType};
 use crate::runner::{ApplyRequest, Command, Incoming};
 use crate::runtime::{LogLevel, LogRecord};
-use crate::selector::Selector;
-use crate::store::{ObjectRecord, Store};
+use crate::selector::{Requirement, Selector};
+use crate::store::{InstanceRecord, InstanceScope, ObjectRecord, Store};
 
 /// Modules travel in apply bodies; 64 MiB leaves room for big ones.
 const MAX_BODY: usize = 64 << 20;
@@ -273,25 +273,47 @@ fn objects(
         .collect())
 }
 
+/// The live instances a filter and selector keep. A name, a Job, or a
+/// `job-name=` requirement narrows the read to an index lookup first; every
+/// condition is still checked on what is read.
+fn matching_instances(
+    store: &Store,
+    filter: &Filter,
+    selector: &Selector,
+) -> Result<Vec<InstanceRecord>, ApiError> {
+    let job = filter.job.as_deref().or_else(|| {
+        selector.0.iter().find_map(|r| match r {
+            Requirement::Equals(k, v) if k == "job-name" || k == "batch.kubernetes.io/job-name" => {
+                Some(v.as_str())
+            }
+            _ => None,
+        })
+    });
+    let scope = match (&filter.name, job) {
+        (Some(name), _) => InstanceScope::Named(name),
+        (None, Some(job)) => InstanceScope::OfJob(job),
+        (None, None) => InstanceScope::All,
+    };
+    let found = store
+        .live_instances_in(filter.namespace.as_deref(), scope)
+        .map_err(internal)?;
+    Ok(found
+        .into_iter()
+        .filter(|i| filter.name.as_ref().is_none_or(|n| &i.name == n))
+        .filter(|i| {
+            filter
+                .job
+                .as_ref()
+                .is_none_or(|j| i.labels.get("job-name") == Some(j))
+        })
+        .filter(|i| selector.matches(&i.labels))
+        .collect())
+}
+
 fn instances(store: &Store, filter: &Filter, selector: &Selector) -> Result<Vec<Value>, ApiError> {
     let mut owners: HashMap<String, ObjectRecord> = HashMap::new();
     let mut items = Vec::new();
-    for instance in store
-        .live_instances(filter.namespace.as_deref())
-        .map_err(internal)?
-    {
-        if filter.name.as_ref().is_some_and(|n| &instance.name != n)
-            || !selector.matches(&instance.labels)
-        {
-            continue;
-        }
-        if filter
-            .job
-            .as_ref()
-            .is_some_and(|j| instance.labels.get("job-name") != Some(j))
-        {
-            continue;
-        }
+    for instance in matching_instances(store, filter, selector)? {
         if !owners.contains_key(&instance.owner_uid) {
             let Some(owner) = store.object(&instance.owner_uid).map_err(internal)? else {
                 continue;
@@ -392,20 +414,7 @@ async fn logs(
     let records = RecordFilter::parse(&filter)?;
     let entries = read(&state, move |store| {
         let mut entries = Vec::new();
-        let matching = store
-            .live_instances(filter.namespace.as_deref())
-            .map_err(internal)?;
-        let matching: Vec<_> = matching
-            .into_iter()
-            .filter(|i| filter.name.as_ref().is_none_or(|n| &i.name == n))
-            .filter(|i| {
-                filter
-                    .job
-                    .as_ref()
-                    .is_none_or(|j| i.labels.get("job-name") == Some(j))
-            })
-            .filter(|i| selector.matches(&i.labels))
-            .collect();
+        let matching = matching_instances(store, &filter, &selector)?;
         if matching.is_empty() {
             let what = filter
                 .name

@@ -21,6 +21,18 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::manifest::Kind;
 use crate::time::Micros;
 
+/// Which live instances a query is about, when it names them: lets the
+/// store use an index instead of reading every instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceScope<'a> {
+    /// Every instance.
+    All,
+    /// Those of the live Job(s) of this name.
+    OfJob(&'a str),
+    /// The instance(s) of this name.
+    Named(&'a str),
+}
+
 /// Why the store cannot do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -233,6 +245,35 @@ impl Store {
             records::INSTANCE_SELECT
         )))?;
         let rows = stmt.query_map(params![namespace], records::instance_row);
+        self.sql(rows.and_then(|r| r.collect()))
+    }
+
+    /// The instances of live objects that may match `scope`, in one namespace
+    /// or all, oldest first: an index lookup for a Job's or one instance's
+    /// name, so a query about one Job costs the same whatever the history.
+    pub fn live_instances_in(
+        &self,
+        namespace: Option<&str>,
+        scope: InstanceScope<'_>,
+    ) -> Result<Vec<InstanceRecord>, StoreError> {
+        let (condition, key) = match scope {
+            InstanceScope::All => return self.live_instances(namespace),
+            InstanceScope::OfJob(job) => (
+                "owner_uid IN (SELECT uid FROM objects WHERE kind = 'Job' AND name = ?2
+                   AND deleted_at IS NULL AND (?1 IS NULL OR namespace = ?1))",
+                job,
+            ),
+            InstanceScope::Named(name) => (
+                "(?1 IS NULL OR namespace = ?1) AND name = ?2 AND owner_uid IN
+                   (SELECT uid FROM objects WHERE deleted_at IS NULL)",
+                name,
+            ),
+        };
+        let mut stmt = self.sql(self.conn.prepare_cached(&format!(
+            "{} WHERE {condition} ORDER BY created_at, name",
+            records::INSTANCE_SELECT
+        )))?;
+        let rows = stmt.query_map(params![namespace, key], records::instance_row);
         self.sql(rows.and_then(|r| r.collect()))
     }
 
