@@ -55,10 +55,9 @@ pub fn raw_engine_loop(wasm: &[u8], runs: usize, parallelism: usize) -> Result<D
 fn raw_loop(wasm: &[u8], runs: usize, parallelism: usize) -> wasmtime::Result<Duration> {
     let mut config = Config::new();
     config.memory_init_cow(true);
-    let mut pool = wasmtime::PoolingAllocationConfig::default();
-    pool.total_core_instances(parallelism as u32 * 2);
-    pool.total_memories(parallelism as u32 * 2);
-    pool.total_tables(parallelism as u32 * 2);
+    // The pooling allocator tuned as wasmjob tunes it: the ceiling is this
+    // engine at its best, not at its defaults.
+    let pool = wasmjob::runtime::pooling_config(parallelism as u32);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = Engine::new(&config)?;
     let module = Module::new(&engine, wasm)?;

@@ -1,18 +1,29 @@
 //! Generated identifiers: object uids and Kubernetes-style name suffixes.
 
-/// A random (version 4) UUID, as Kubernetes uses for `metadata.uid`.
+/// A time-ordered (version 7) UUID: 48 bits of Unix milliseconds, then
+/// random bits. Kubernetes uses random (version 4) uids; any UUID is a valid
+/// `metadata.uid`, and time order makes every history index keyed by uid grow
+/// at its end, so recording ten thousand instances dirties a few pages per
+/// commit instead of one random page per instance.
 pub fn uid() -> String {
-    let a = fastrand::u128(..);
-    let hex = format!("{a:032x}");
-    // Set the version (4) and variant (10xx) bits.
-    let variant = ["8", "9", "a", "b"][fastrand::usize(..4)];
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+        & 0xffff_ffff_ffff;
+    let random = fastrand::u128(..);
+    // 48 bits of time, version 7, 12 random bits, variant 10, 62 random bits.
+    let value = (u128::from(millis) << 80)
+        | (0x7 << 76)
+        | ((random >> 64) & 0xfff) << 64
+        | (0b10 << 62)
+        | (random & 0x3fff_ffff_ffff_ffff);
+    let hex = format!("{value:032x}");
     format!(
-        "{}-{}-4{}-{}{}-{}",
+        "{}-{}-{}-{}-{}",
         &hex[0..8],
         &hex[8..12],
-        &hex[13..16],
-        variant,
-        &hex[17..20],
+        &hex[12..16],
+        &hex[16..20],
         &hex[20..32]
     )
 }
@@ -29,10 +40,14 @@ pub fn name_suffix() -> String {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn uids_look_like_uuid_v4() {
-        let uid = super::uid();
-        assert_eq!(uid.len(), 36);
-        assert_eq!(&uid[14..15], "4");
-        assert!(uid.split('-').map(str::len).eq([8, 4, 4, 4, 12]));
+    fn uids_are_uuid_v7_in_time_order() {
+        let first = super::uid();
+        assert_eq!(first.len(), 36);
+        assert_eq!(&first[14..15], "7");
+        assert!(matches!(&first[19..20], "8" | "9" | "a" | "b"));
+        assert!(first.split('-').map(str::len).eq([8, 4, 4, 4, 12]));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let later = super::uid();
+        assert!(later > first, "{later} sorts before {first}");
     }
 }

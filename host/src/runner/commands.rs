@@ -245,7 +245,7 @@ impl Runner {
                 result: result.to_owned(),
             });
         }
-        self.store.commit(&writes)?;
+        self.commit_now(writes)?;
         self.jobs.extend(joining.into_iter().map(|run| *run));
         self.crons.extend(crons);
         Ok(applied)
@@ -370,7 +370,7 @@ impl Runner {
                 at: now,
             });
         }
-        self.store.commit(&writes)?;
+        self.commit_now(writes)?;
         Ok(uids.len())
     }
 }

@@ -4,8 +4,14 @@
 //! every Job has settled; `wasmjob serve` drives it until shutdown, feeding it
 //! [`Command`]s from the API.
 //!
-//! All store writes happen on this one thread, in one transaction per wake-up:
-//! every instance that ended since the last wake-up is recorded together.
+//! All store writes happen on this one thread, grouped: what the loop records
+//! is staged and committed in one transaction at most [`GROUP_COMMIT`] later,
+//! so a Job of ten thousand tiny instances costs a few hundred commits rather
+//! than twenty thousand. Writes that a promise rests on — a CronJob's decided
+//! time (a run happens once, never twice), an object created or deleted —
+//! commit at once, with everything staged before them. A crash loses at most
+//! the last window of instance records; those instances run again on resume,
+//! the at-least-once a Kubernetes Job gives too.
 
 mod commands;
 mod cron;
@@ -16,7 +22,7 @@ pub use cron::{CronRun, SCHEDULED_ANNOTATION};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::task::AbortHandle;
@@ -211,9 +217,19 @@ enum End {
     Failed(FailureReason, String),
 }
 
+/// How long recorded writes may wait to be committed together.
+pub const GROUP_COMMIT: Duration = Duration::from_millis(10);
+
+/// Staged writes past this many commit without waiting for the window.
+const GROUP_COMMIT_MAX: usize = 20_000;
+
 /// Runs Jobs to their end.
 pub struct Runner {
     store: Store,
+    /// Writes staged for the next group commit, in order.
+    staged: Vec<Write>,
+    /// When the oldest staged write was staged.
+    staged_since: Option<Instant>,
     checkpoints: Arc<Checkpoints>,
     handle: tokio::runtime::Handle,
     executor: Executor,
@@ -247,6 +263,8 @@ impl Runner {
         }
         Ok(Runner {
             store,
+            staged: Vec::new(),
+            staged_since: None,
             checkpoints,
             handle: handle.clone(),
             executor: Executor::new(runtime.clone(), handle, tx.clone()),
@@ -265,9 +283,52 @@ impl Runner {
         self.sender.clone()
     }
 
-    /// The store, for reading results afterwards.
+    /// The store, for reading results afterwards (everything staged is
+    /// committed when [`Runner::run`] or [`Runner::serve`] returns).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Stages writes for the next group commit; commits now when one of them
+    /// must be durable before the loop goes on, or the window has passed.
+    fn stage(&mut self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let urgent = writes.iter().any(Write::is_urgent);
+        if !writes.is_empty() {
+            self.staged.extend(writes);
+            self.staged_since.get_or_insert_with(Instant::now);
+        }
+        let due = self
+            .staged_since
+            .is_some_and(|since| since.elapsed() >= GROUP_COMMIT);
+        if urgent || due || self.staged.len() >= GROUP_COMMIT_MAX {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Commits everything staged, then `writes`, in one transaction.
+    fn commit_now(&mut self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.staged.extend(writes);
+        self.flush()
+    }
+
+    /// Commits everything staged.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.staged_since = None;
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        let result = self.store.commit(&self.staged);
+        self.staged.clear();
+        result
+    }
+
+    /// When the staged writes must be committed at the latest.
+    fn flush_at(&self) -> Option<Micros> {
+        self.staged_since.map(|since| {
+            let left = GROUP_COMMIT.saturating_sub(since.elapsed());
+            time::now() + left.as_micros() as Micros
+        })
     }
 
     /// Records the Jobs in the store (one transaction) and adds them to the run.
@@ -276,7 +337,7 @@ impl Runner {
             .iter_mut()
             .flat_map(|j| std::mem::take(&mut j.joining))
             .collect();
-        self.store.commit(&writes)?;
+        self.commit_now(writes)?;
         self.jobs.extend(jobs);
         Ok(())
     }
@@ -286,6 +347,7 @@ impl Runner {
         loop {
             let wake = self.tick(observer)?;
             if self.jobs.iter().all(JobRun::settled) {
+                self.flush()?;
                 return Ok(self.jobs.iter().map(|j| j.record.uid.clone()).collect());
             }
             self.wait(wake, observer)?;
@@ -300,6 +362,7 @@ impl Runner {
                 None => self.tick(observer)?,
                 Some(until) => {
                     if self.jobs.iter().all(|j| j.live.is_empty()) || time::now() >= until {
+                        self.flush()?;
                         return self.interrupt_all();
                     }
                     Some(until)
@@ -330,7 +393,7 @@ impl Runner {
         if let Some(until) = self.tick_crons(now, &mut writes) {
             wake = Some(wake.map_or(until, |w: Micros| w.min(until)));
         }
-        self.store.commit(&writes)?;
+        self.stage(writes)?;
         Ok(wake)
     }
 
@@ -340,7 +403,7 @@ impl Runner {
             .iter_mut()
             .flat_map(|c| std::mem::take(&mut c.joining))
             .collect();
-        self.store.commit(&writes)?;
+        self.commit_now(writes)?;
         self.crons.extend(crons);
         Ok(())
     }
@@ -355,7 +418,7 @@ impl Runner {
             let message = "the node shut down while the instance was running";
             self.stop_all(index, now, job::NODE_SHUTDOWN, message, false, &mut writes);
         }
-        self.store.commit(&writes)
+        self.commit_now(writes)
     }
 
     /// One controller decision for one Job; returns when to look again.
@@ -689,25 +752,32 @@ impl Runner {
         wake: Option<Micros>,
         observer: &mut dyn Observer,
     ) -> Result<(), StoreError> {
+        // Wake for the group commit too, if it comes first.
+        let wake = match (wake, self.flush_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let first = match wake {
             None => self.events.recv().ok(),
             Some(at) => {
                 let timeout = Duration::from_micros((at - time::now()).max(0) as u64);
                 match self.events.recv_timeout(timeout) {
                     Ok(event) => Some(event),
-                    Err(RecvTimeoutError::Timeout) => return Ok(()),
+                    Err(RecvTimeoutError::Timeout) => return self.stage(Vec::new()),
                     Err(RecvTimeoutError::Disconnected) => None,
                 }
             }
         };
-        let Some(first) = first else { return Ok(()) };
+        let Some(first) = first else {
+            return self.stage(Vec::new());
+        };
         let mut writes = Vec::new();
         self.handle(first, &mut writes, observer)?;
-        // Everything else that arrived meanwhile goes into the same transaction.
+        // Everything else that arrived meanwhile is recorded together.
         while let Ok(more) = self.events.try_recv() {
             self.handle(more, &mut writes, observer)?;
         }
-        self.store.commit(&writes)
+        self.stage(writes)
     }
 
     fn handle(
@@ -724,7 +794,7 @@ impl Runner {
             Event::Command(command) => {
                 // A command commits its own writes (an apply is all or
                 // nothing), after what was recorded before it.
-                self.store.commit(&std::mem::take(writes))?;
+                self.commit_now(std::mem::take(writes))?;
                 self.command(command)
             }
         }

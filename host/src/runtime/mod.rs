@@ -27,6 +27,7 @@ mod output;
 pub mod plugin;
 mod sandbox;
 
+pub use engine::pool as pooling_config;
 pub use limits::MemoryLimitExceeded;
 pub use outcome::Outcome;
 pub use output::CapturedOutput;

@@ -117,7 +117,13 @@ impl Store {
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 5000;",
+             PRAGMA busy_timeout = 5000;
+             -- A history of millions of instances keeps its index pages in
+             -- memory (the default cache is 2 MiB), and the WAL is copied back
+             -- less often, so a hot page is copied once per checkpoint rather
+             -- than once per thousand frames.
+             PRAGMA cache_size = -65536;
+             PRAGMA wal_autocheckpoint = 8192;",
         );
         self.sql(result)
     }

@@ -211,6 +211,30 @@ pub enum Write {
     },
 }
 
+impl Write {
+    /// Whether a promise rests on this write being durable before the runner
+    /// goes on: a CronJob's decided time (never run twice), an object's
+    /// creation, change or deletion (what a client was told), a module. An
+    /// instance's records, logs, events and status may wait for the next
+    /// group commit.
+    pub fn is_urgent(&self) -> bool {
+        match self {
+            Write::ObjectCreated(_)
+            | Write::Module { .. }
+            | Write::ObjectManifest { .. }
+            | Write::ObjectDeleted { .. }
+            | Write::CronRun { .. }
+            | Write::ObjectExpiry { .. } => true,
+            Write::ObjectStatus { .. }
+            | Write::Instance(_)
+            | Write::Log { .. }
+            | Write::Event(_)
+            | Write::LogRecords { .. }
+            | Write::QueueDone { .. } => false,
+        }
+    }
+}
+
 fn json_text<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("records serialize to JSON")
 }
