@@ -112,8 +112,31 @@ pub fn native_processes(program: &Path, runs: usize, parallelism: usize) -> Resu
     Ok(started.elapsed())
 }
 
-/// One run the naive way: a new engine, a fresh compile, link, run. Returns
-/// the wall time of that one run.
+/// One run the naive way, as `cron` plus a Wasm CLI does it: a new process
+/// (this harness, re-executed with `--naive-run`) that creates an engine,
+/// compiles the module afresh, links and runs it. Returns the wall time of
+/// the whole process, measured as wasmjob's own runs are.
+pub fn naive_wasm_process(module: &Path) -> Result<Duration> {
+    let me = std::env::current_exe().context("locating wasmjob-bench")?;
+    let started = Instant::now();
+    let out = Command::new(me)
+        .arg("--naive-run")
+        .arg(module)
+        .stdin(Stdio::null())
+        .output()
+        .context("spawning the naive-Wasm run")?;
+    let took = started.elapsed();
+    if !out.status.success() {
+        bail!(
+            "the naive-Wasm run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(took)
+}
+
+/// One run the naive way, in this process: a new engine, a fresh compile,
+/// link, run. Returns the wall time of that one run.
 pub fn naive_wasm_run(wasm: &[u8]) -> Result<Duration> {
     naive_run(wasm).map_err(engine_error)
 }

@@ -23,8 +23,11 @@ use clap::Parser;
 use report::{Row, Verdict};
 use scenarios::{Bench, Sizes};
 
+/// A scenario: measures, returns its table rows.
+type Scenario = fn(&Bench) -> Result<Vec<Row>>;
+
 /// The scenarios, in the order of issue 9's table.
-const SCENARIOS: &[(&str, fn(&Bench) -> Result<Vec<Row>>)] = &[
+const SCENARIOS: &[(&str, Scenario)] = &[
     ("job-throughput", scenarios::job_throughput),
     ("run-hello", scenarios::run_hello),
     ("cron-lateness", scenarios::cron_lateness),
@@ -55,6 +58,10 @@ struct Args {
     /// Exit 1 when a target is missed (for CI gates; off by default).
     #[arg(long)]
     strict: bool,
+    /// Internal: one naive-Wasm run of this module in this process (the
+    /// baseline spawns the harness itself, as cron would spawn a Wasm CLI).
+    #[arg(long, value_name = "WASM", hide = true)]
+    naive_run: Option<PathBuf>,
 }
 
 fn beside_me(name: &str) -> Result<PathBuf> {
@@ -64,6 +71,11 @@ fn beside_me(name: &str) -> Result<PathBuf> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(wasm) = &args.naive_run {
+        let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+        baseline::naive_wasm_run(&bytes)?;
+        return Ok(());
+    }
     for name in &args.only {
         ensure!(
             SCENARIOS.iter().any(|(n, _)| n == name),

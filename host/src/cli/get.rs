@@ -64,7 +64,14 @@ pub fn fetch(
         &format!("/api/v1/{}", resource.plural()),
         &query(namespace, selector, name),
     )?;
-    Ok(list["items"].as_array().cloned().unwrap_or_default())
+    // Taken, not cloned: a list of thousands of objects is megabytes.
+    Ok(match list {
+        Value::Object(mut list) => match list.remove("items") {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    })
 }
 
 /// One named object, or kubectl's NotFound error.
@@ -354,7 +361,7 @@ pub fn render(resource: ResourceType, items: &[Value], wide: bool) -> String {
 }
 
 fn job_status(job: &Value) -> JobStatus {
-    serde_json::from_value(job["status"].clone()).unwrap_or_default()
+    serde::Deserialize::deserialize(&job["status"]).unwrap_or_default()
 }
 
 fn job_row(job: &Value, wide: bool) -> Vec<String> {
