@@ -62,14 +62,23 @@ fn raw_loop(wasm: &[u8], runs: usize, parallelism: usize) -> wasmtime::Result<Du
     let engine = Engine::new(&config)?;
     let module = Module::new(&engine, wasm)?;
     let pre = linker(&engine)?.instantiate_pre(&module)?;
+    in_parallel(runs, parallelism, || run_once(&engine, &pre))
+}
+
+/// Calls `run` `runs` times from `parallelism` threads; returns the wall time.
+fn in_parallel<E: Send>(
+    runs: usize,
+    parallelism: usize,
+    run: impl Fn() -> Result<(), E> + Sync,
+) -> Result<Duration, E> {
     let next = AtomicUsize::new(0);
     let started = Instant::now();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..parallelism)
             .map(|_| {
-                scope.spawn(|| -> wasmtime::Result<()> {
+                scope.spawn(|| {
                     while next.fetch_add(1, Ordering::Relaxed) < runs {
-                        run_once(&engine, &pre)?;
+                        run()?;
                     }
                     Ok(())
                 })
@@ -77,7 +86,7 @@ fn raw_loop(wasm: &[u8], runs: usize, parallelism: usize) -> wasmtime::Result<Du
             .collect();
         workers
             .into_iter()
-            .try_for_each(|w| w.join().expect("raw engine worker panicked"))
+            .try_for_each(|w| w.join().expect("a baseline worker panicked"))
     })?;
     Ok(started.elapsed())
 }
@@ -85,31 +94,17 @@ fn raw_loop(wasm: &[u8], runs: usize, parallelism: usize) -> wasmtime::Result<Du
 /// `runs` processes of the natively compiled program, `parallelism` at a time,
 /// output captured through a pipe as a runner would. Returns the wall time.
 pub fn native_processes(program: &Path, runs: usize, parallelism: usize) -> Result<Duration> {
-    let next = AtomicUsize::new(0);
-    let started = Instant::now();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..parallelism)
-            .map(|_| {
-                scope.spawn(|| -> Result<()> {
-                    while next.fetch_add(1, Ordering::Relaxed) < runs {
-                        let out = Command::new(program)
-                            .stdin(Stdio::null())
-                            .stderr(Stdio::piped())
-                            .output()
-                            .with_context(|| format!("spawning {}", program.display()))?;
-                        if !out.status.success() || out.stdout.is_empty() {
-                            bail!("{} failed: {}", program.display(), out.status);
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .try_for_each(|w| w.join().expect("native worker panicked"))
-    })?;
-    Ok(started.elapsed())
+    in_parallel(runs, parallelism, || {
+        let out = Command::new(program)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .with_context(|| format!("spawning {}", program.display()))?;
+        if !out.status.success() || out.stdout.is_empty() {
+            bail!("{} failed: {}", program.display(), out.status);
+        }
+        Ok(())
+    })
 }
 
 /// One run the naive way, as `cron` plus a Wasm CLI does it: a new process

@@ -101,11 +101,15 @@ impl Node {
         Ok(server)
     }
 
-    /// A client verb against `server`.
-    pub fn client(&self, server: &Server, args: &[&str]) -> Command {
-        let mut command = self.command(args);
-        command.env("WASMJOB_SERVER", &server.listen);
-        command
+    /// Runs a client verb against `server` and returns its stdout; fails on
+    /// a non-zero exit.
+    pub fn client(&self, server: &Server, args: &[&str]) -> Result<String> {
+        let out = self
+            .command(args)
+            .env("WASMJOB_SERVER", &server.listen)
+            .output()?;
+        check(args, &out)?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 

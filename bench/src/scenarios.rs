@@ -253,15 +253,7 @@ pub fn cron_lateness(b: &Bench) -> Result<Vec<Row>> {
         &cronjobs(b, b.sizes.firing.min(b.sizes.cronjobs), &hello),
     )?;
     let server = node.serve(&[])?;
-    let out = node
-        .client(&server, &["apply", "-f", path(&manifest)])
-        .stdout(std::process::Stdio::null())
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "apply failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    node.client(&server, &["apply", "-f", path(&manifest)])?;
     // Runs scheduled while the apply was being recorded waited for it: that
     // is apply latency, not firing lateness.
     let steady_from = wasmjob::time::now() + 1_000_000;
@@ -352,14 +344,7 @@ pub fn idle_daemons(b: &Bench) -> Result<Vec<Row>> {
             &format!("{name}.yaml"),
             &job_manifest(name, &sleeper, &spec, "\"3600000\""),
         )?;
-        let out = node
-            .client(&server, &["apply", "-f", path(&file)])
-            .output()?;
-        ensure!(
-            out.status.success(),
-            "apply failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        node.client(&server, &["apply", "-f", path(&file)])?;
         wait_active(&node, name, count as u64)
     };
     // One instance first, so the module's code and the engine's first pool
@@ -394,15 +379,7 @@ pub fn idle_serve(b: &Bench) -> Result<Vec<Row>> {
     let node = b.node()?;
     let manifest = node.write("crons.yaml", &cronjobs(b, 0, &hello))?;
     let server = node.serve(&[])?;
-    let out = node
-        .client(&server, &["apply", "-f", path(&manifest)])
-        .stdout(std::process::Stdio::null())
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "apply failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    node.client(&server, &["apply", "-f", path(&manifest)])?;
     std::thread::sleep(Duration::from_secs(2));
     let (cpu0, t0) = (server.cpu_time()?, Instant::now());
     std::thread::sleep(b.sizes.idle_window);
@@ -511,15 +488,9 @@ pub fn history(b: &Bench) -> Result<Vec<Row>> {
         let mut took = Vec::new();
         for _ in 0..b.sizes.query_reps {
             let started = Instant::now();
-            let out = node.client(&server, &args).output()?;
+            let out = node.client(&server, &args)?;
             took.push(started.elapsed());
-            ensure!(
-                out.status.success(),
-                "wasmjob {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let printed = String::from_utf8_lossy(&out.stdout).lines().count();
+            let printed = out.lines().count();
             ensure!(
                 printed >= lines,
                 "wasmjob {} printed {printed} lines, expected at least {lines}",

@@ -385,14 +385,10 @@ impl Runner {
                 continue;
             }
             self.observe_queue(index);
-            if let Some(until) = self.step(index, now, &mut writes, observer) {
-                wake = Some(wake.map_or(until, |w: Micros| w.min(until)));
-            }
+            wake = earliest(wake, self.step(index, now, &mut writes, observer));
         }
         // After the Jobs, so a CronJob sees the Jobs that finished just now.
-        if let Some(until) = self.tick_crons(now, &mut writes) {
-            wake = Some(wake.map_or(until, |w: Micros| w.min(until)));
-        }
+        wake = earliest(wake, self.tick_crons(now, &mut writes));
         self.stage(writes)?;
         Ok(wake)
     }
@@ -753,10 +749,7 @@ impl Runner {
         observer: &mut dyn Observer,
     ) -> Result<(), StoreError> {
         // Wake for the group commit too, if it comes first.
-        let wake = match (wake, self.flush_at()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let wake = earliest(wake, self.flush_at());
         let first = match wake {
             None => self.events.recv().ok(),
             Some(at) => {
@@ -1028,6 +1021,14 @@ impl Runner {
             uid: run.record.uid.clone(),
             status: json!(run.status),
         });
+    }
+}
+
+/// The earlier of two wake-up times, either of which may be absent.
+fn earliest(a: Option<Micros>, b: Option<Micros>) -> Option<Micros> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
