@@ -484,3 +484,82 @@ where
         let _ = conn.close(200, "done".into()).await;
     });
 }
+
+/// A TCP relay in front of a service, which a test can cut and restore to
+/// play a broker that goes away: while cut, open connections are shut down
+/// and new ones are accepted and closed at once.
+pub struct Proxy {
+    /// `host:port` to connect to instead of the service.
+    pub address: String,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    /// Relays a free loopback port to `upstream`.
+    pub fn start(upstream: &str) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding the proxy");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let address = listener.local_addr().expect("proxy address").to_string();
+        let proxy = Proxy {
+            address,
+            up: Default::default(),
+            stop: Default::default(),
+            open: Default::default(),
+        };
+        proxy.up.store(true, Ordering::SeqCst);
+        let (up, stop, open) = (proxy.up.clone(), proxy.stop.clone(), proxy.open.clone());
+        let upstream = upstream.to_owned();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let client = match listener.accept() {
+                    Ok((client, _)) => client,
+                    Err(_) => {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        continue;
+                    }
+                };
+                if !up.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection closes at once
+                }
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                client.set_nonblocking(false).expect("blocking relay");
+                let mut open = open.lock().expect("open connections");
+                for (from, to) in [(&client, &server), (&server, &client)] {
+                    let (mut from, mut to) = (from.try_clone().unwrap(), to.try_clone().unwrap());
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+                open.extend([client, server]);
+            }
+        });
+        proxy
+    }
+
+    /// The service goes away: every relayed connection is closed, and new
+    /// ones are closed as soon as they are accepted.
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for stream in self.open.lock().expect("open connections").drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// The service is back for new connections.
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use wasmjob_tests::{
-    AMQP_URL, REDIS_URL, Server, Session, amqp_count, amqp_delete, amqp_publish, dist, items,
+    AMQP_URL, Proxy, REDIS_URL, Server, Session, amqp_count, amqp_delete, amqp_publish, dist, items,
     redis_int, redis_rpush, repo, service, unique,
 };
 
@@ -228,6 +228,70 @@ fn a_redis_worker_that_crashes_holding_a_lease_loses_nothing() {
         once_each(&NINE)
     );
     assert_eq!(redis_int(&["LLEN", &list]), 0);
+}
+
+#[test]
+fn a_broker_that_goes_away_mid_job_fails_instances_which_retry_and_lose_nothing() {
+    if !service("Redis", "127.0.0.1:6379") {
+        return;
+    }
+    let s = Session::new();
+    let list = unique("outage");
+    let fruits: Vec<String> = (0..60).map(|i| format!("fruit-{i:02}")).collect();
+    let fruit_refs: Vec<&str> = fruits.iter().map(String::as_str).collect();
+    redis_rpush(&list, &fruit_refs);
+    let proxy = Proxy::start("127.0.0.1:6379");
+    let url = format!("redis://{}", proxy.address);
+    // Retries a second or two apart, so the Job outlives a 2 s outage.
+    let yaml = queue_job(
+        "outage",
+        "wq-fine.wasm",
+        &["--lease", "2", "--work-ms", "50"],
+        "  parallelism: 2\n  backoffLimit: 10",
+        &format!("    url: {url}\n    name: {list}\n    mode: lease"),
+    )
+    .replace(
+        "initialDelaySeconds: 0",
+        "initialDelaySeconds: 1\n    maxDelaySeconds: 2",
+    );
+    let outage = std::thread::scope(|scope| {
+        let cutter = scope.spawn(|| {
+            // Cut once the workers are well into the list.
+            let start = std::time::Instant::now();
+            while redis_int(&["LLEN", &list]) > 45 {
+                assert!(start.elapsed().as_secs() < 60, "the workers never started");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            proxy.cut();
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            proxy.restore();
+        });
+        let ran = run(&s, &yaml);
+        cutter.join().expect("the outage thread");
+        ran
+    });
+    let (code, job) = outage;
+    assert_eq!(code, 0, "{job}");
+    assert_eq!(job["status"]["conditions"][1]["type"], "Complete", "{job}");
+    assert!(
+        job["status"]["failed"].as_u64() >= Some(1),
+        "the outage failed instances: {job}"
+    );
+    // At least once: an item whose completion the outage cut off is worked
+    // on again after its lease expires; none is lost.
+    let seen = processed(&s, "outage", "Working on ");
+    let expected: std::collections::BTreeSet<String> = fruits.iter().cloned().collect();
+    assert_eq!(
+        seen.keys().cloned().collect::<std::collections::BTreeSet<_>>(),
+        expected
+    );
+    assert_eq!(redis_int(&["LLEN", &list]), 0);
+    assert_eq!(redis_int(&["LLEN", &format!("{list}:processing")]), 0);
+    let named = s
+        .logs("outage")
+        .iter()
+        .any(|(_, _, text)| text.contains(&proxy.address));
+    assert!(named, "a failed attempt's log names the broker it lost");
 }
 
 #[test]

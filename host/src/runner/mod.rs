@@ -743,6 +743,29 @@ impl Runner {
         }
     }
 
+    /// Lease mode: an instance may have failed because the broker went
+    /// away, and the connection the Job's instances share does not come back
+    /// by itself. Probe it once; if it is dead, drop it, so the next pass
+    /// reconnects (or the next instance fails with the broker's error and is
+    /// retried per the Job's backoff).
+    fn probe_lease_queue(&mut self, index: usize) {
+        let run = &mut self.jobs[index];
+        if run.job.spec.queue.as_ref().map(|q| q.mode) != Some(QueueMode::Lease) {
+            return;
+        }
+        let Some(queue) = run.queue.clone() else {
+            return;
+        };
+        if matches!(*queue, Queue::Embedded(_)) {
+            return;
+        }
+        if let Err(e) = self.handle.block_on(queue.waiting(1)) {
+            tracing::warn!("{}: {e}; reconnecting", queue.describe());
+            run.queue = None;
+            run.queue_error = Some(e.to_string());
+        }
+    }
+
     fn wait(
         &mut self,
         wake: Option<Micros>,
@@ -880,6 +903,9 @@ impl Runner {
         if !restart_in_place {
             let succeeded = done.report.outcome.succeeded();
             self.settle_item(index, &done.instance_uid, succeeded, writes);
+        }
+        if !done.report.outcome.succeeded() {
+            self.probe_lease_queue(index);
         }
         if restart_in_place {
             let record = self.jobs[index].live[&done.instance_uid].record.clone();
