@@ -5,6 +5,7 @@
 mod bad_input;
 mod bench;
 mod cron;
+mod daemonsets;
 mod examples;
 mod job_semantics;
 mod jobs;

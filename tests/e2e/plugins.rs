@@ -108,20 +108,48 @@ fn the_node_monitor_example_job_logs_two_heartbeats() {
 }
 
 #[test]
-fn the_daemonset_example_is_refused_only_for_what_issue_6_adds() {
-    // DaemonSets and nodeSelector come with issue 6 (nodes and clusters).
-    // Until then the example must load, and its only complaint must be that
-    // one field, named by path; issue 6 turns this into a real run.
+fn the_daemonset_example_runs_a_monitor_on_a_labelled_node() {
     let s = Session::new();
     let manifest = repo().join("examples/node-monitor-daemonset.yaml");
+    // `run` is for Jobs; the message says where DaemonSets go.
     let ran = s.wasmjob(&["run", "-f", manifest.to_str().unwrap()]);
     assert_eq!(ran.code, 2, "{ran:?}");
     assert!(
-        ran.stderr.contains(
-            "document 1: spec.template.spec.nodeSelector: is a Kubernetes field wasmjob does not support yet"
-        ),
+        ran.stderr.contains("need a long-running node"),
         "{}",
         ran.stderr
+    );
+    let server = Server::start(&s, &["--node-name", "edge", "--labels", "disk=ssd"]);
+    let applied = s.client(&server, &["apply", "-f", manifest.to_str().unwrap()]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    assert!(
+        applied
+            .stdout
+            .contains("daemonset.apps/node-monitor created"),
+        "{applied:?}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let table = s.client(&server, &["get", "instances", "-o", "wide"]);
+        if table.stdout.contains("Running") {
+            assert!(table.stdout.contains("edge"), "{table:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{table:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let table = s.client(&server, &["get", "daemonsets"]);
+    let row: Vec<&str> = table
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row[..7],
+        ["node-monitor", "1", "1", "1", "1", "1", "disk=ssd"],
+        "{table:?}"
     );
 }
 

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use wasmjob_tests::{
-    AMQP_URL, Proxy, REDIS_URL, Server, Session, amqp_count, amqp_delete, amqp_publish, dist, items,
-    redis_int, redis_rpush, repo, service, unique,
+    AMQP_URL, Proxy, REDIS_URL, Server, Session, amqp_count, amqp_delete, amqp_publish, dist,
+    items, redis_int, redis_rpush, repo, service, unique,
 };
 
 const EIGHT: [&str; 8] = [
@@ -282,7 +282,9 @@ fn a_broker_that_goes_away_mid_job_fails_instances_which_retry_and_lose_nothing(
     let seen = processed(&s, "outage", "Working on ");
     let expected: std::collections::BTreeSet<String> = fruits.iter().cloned().collect();
     assert_eq!(
-        seen.keys().cloned().collect::<std::collections::BTreeSet<_>>(),
+        seen.keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
         expected
     );
     assert_eq!(redis_int(&["LLEN", &list]), 0);

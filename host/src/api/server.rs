@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use super::wire::{ApplyAnswer, ApplyBody, DeleteAnswer, ErrorBody, LogEntry};
 use crate::apply::ModuleBlob;
 use crate::executor::Event;
-use crate::manifest::{self, Object};
+use crate::manifest;
 use crate::resource::{self, ResourceType};
 use crate::runner::{ApplyRequest, Command, Incoming};
 use crate::runtime::{LogLevel, LogRecord};
@@ -135,23 +135,10 @@ async fn apply(
                 e.document = Some(wire.source.document);
                 ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
             })?;
-        match docs.remove(0).object {
-            object @ (Object::Job(_) | Object::CronJob(_)) => objects.push(Incoming {
-                source: wire.source,
-                object,
-            }),
-            other => {
-                return Err(ApiError(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!(
-                        "{}: document {}: kind: {} is not served by this version of wasmjob yet",
-                        wire.source.file,
-                        wire.source.document,
-                        other.kind().as_str()
-                    ),
-                ));
-            }
-        }
+        objects.push(Incoming {
+            source: wire.source,
+            object: docs.remove(0).object,
+        });
     }
     let mut modules = Vec::new();
     for m in body.modules {

@@ -40,14 +40,9 @@ pub fn apply(
             Object::CronJob(cron) => serde_json::json!({
                 "apiVersion": "batch/v1", "kind": "CronJob", "metadata": cron.metadata, "spec": cron.spec,
             }),
-            other => {
-                return Err(CliError::BadInput(format!(
-                    "{}: document {}: kind: {} is not served by this version of wasmjob yet",
-                    doc.file,
-                    doc.index,
-                    other.kind().as_str()
-                )));
-            }
+            Object::DaemonSet(ds) => serde_json::json!({
+                "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": ds.metadata, "spec": ds.spec,
+            }),
         };
         if let Some(module) = module
             && !body.modules.iter().any(|m| m.digest == module.digest)

@@ -1,6 +1,7 @@
 //! `wasmjob get` and `wasmjob describe`: kubectl's tables and shapes, built
 //! from the server's Kubernetes-shaped JSON.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
@@ -344,19 +345,42 @@ pub fn render(resource: ResourceType, items: &[Value], wide: bool) -> String {
                 &rows,
             )
         }
-        ResourceType::DaemonSets => table::render(
-            &[
-                "NAME",
-                "DESIRED",
-                "CURRENT",
-                "READY",
-                "UP-TO-DATE",
-                "AVAILABLE",
-                "NODE SELECTOR",
-                "AGE",
-            ],
-            &[],
-        ),
+        ResourceType::DaemonSets => {
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|ds| {
+                    let status = &ds["status"];
+                    let count = |field: &str| status[field].as_u64().unwrap_or(0).to_string();
+                    let selector: BTreeMap<String, String> = serde::Deserialize::deserialize(
+                        &ds["spec"]["template"]["spec"]["nodeSelector"],
+                    )
+                    .unwrap_or_default();
+                    vec![
+                        text(&ds["metadata"]["name"]),
+                        count("desiredNumberScheduled"),
+                        count("currentNumberScheduled"),
+                        count("numberReady"),
+                        count("updatedNumberScheduled"),
+                        count("numberAvailable"),
+                        crate::manifest::Placement::describe(&selector),
+                        age(&ds["metadata"]["creationTimestamp"]),
+                    ]
+                })
+                .collect();
+            table::render(
+                &[
+                    "NAME",
+                    "DESIRED",
+                    "CURRENT",
+                    "READY",
+                    "UP-TO-DATE",
+                    "AVAILABLE",
+                    "NODE SELECTOR",
+                    "AGE",
+                ],
+                &rows,
+            )
+        }
     }
 }
 
@@ -406,13 +430,17 @@ fn instance_status(status: &Value) -> String {
     match status["phase"].as_str().unwrap_or("") {
         "Succeeded" => "Completed".into(),
         "Failed" => status["reason"].as_str().unwrap_or("Error").into(),
+        // A daemon instance waiting to restart, as kubectl shows it.
+        "Running" if status["reason"] == crate::runner::CRASH_LOOP => {
+            crate::runner::CRASH_LOOP.into()
+        }
         other => other.into(),
     }
 }
 
 fn instance_row(instance: &Value, wide: bool) -> Vec<String> {
     let status = &instance["status"];
-    let ready = if status["phase"] == "Running" {
+    let ready = if status["phase"] == "Running" && status["reason"] != crate::runner::CRASH_LOOP {
         "1/1"
     } else {
         "0/1"

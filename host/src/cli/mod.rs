@@ -168,6 +168,13 @@ pub struct ServeArgs {
     /// Instances that may run at once on this node.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub max_instances: u32,
+    /// First restart delay of a DaemonSet instance that exits; it doubles
+    /// at each exit in a row (the kubelet's CrashLoopBackOff).
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub crash_loop_initial: String,
+    /// Longest restart delay of a DaemonSet instance that keeps exiting.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub crash_loop_max: String,
 }
 
 /// `-f` for apply and create.

@@ -116,6 +116,8 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
         RunnerConfig {
             node_name,
             output_limit,
+            node_labels: Default::default(),
+            crash_loop: Default::default(),
         },
     )
     .map_err(|e| CliError::Other(e.into()))?;

@@ -11,10 +11,11 @@ use super::run::DATABASE_FILE;
 use super::{CliError, ServeArgs};
 use crate::api::TOKEN_FILE;
 use crate::api::server::{NodeInfo, ServerState, router};
+use crate::controller::daemonset::CrashLoop;
 use crate::executor::Event;
-use crate::manifest::{Job, Kind, parse_memory_quantity};
+use crate::manifest::{DaemonSet, Job, Kind, parse_memory_quantity};
 use crate::resource::JobStatus;
-use crate::runner::{Command, JobRun, Observer, Runner, RunnerConfig};
+use crate::runner::{Command, DaemonRun, JobRun, Observer, Runner, RunnerConfig};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::store::{InstanceRecord, Store};
 use crate::time;
@@ -52,13 +53,21 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
         .block_on(tokio::net::TcpListener::bind(&args.listen))
         .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", args.listen)))?;
 
+    let crash_loop = CrashLoop {
+        initial: parse_duration(&args.crash_loop_initial)
+            .map_err(|e| CliError::BadInput(format!("--crash-loop-initial: {e}")))?,
+        max: parse_duration(&args.crash_loop_max)
+            .map_err(|e| CliError::BadInput(format!("--crash-loop-max: {e}")))?,
+    };
     let config = RunnerConfig {
         node_name: node_name.clone(),
         output_limit,
+        node_labels: labels.clone(),
+        crash_loop,
     };
     let mut runner =
         Runner::new(store, runtime.clone(), tokio.handle().clone(), config).map_err(other)?;
-    let resumed = resume_unfinished(&mut runner, &runtime)?;
+    let resumed = resume_unfinished(&mut runner, &runtime, &node_name)?;
 
     let state = Arc::new(ServerState {
         token,
@@ -90,7 +99,7 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
         args.listen,
         state_dir.display(),
         if resumed > 0 {
-            format!(", resumed {resumed} Job(s) and CronJob(s)")
+            format!(", resumed {resumed} Job(s), CronJob(s) and DaemonSet(s)")
         } else {
             String::new()
         }
@@ -106,7 +115,11 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
 
 /// Jobs an earlier process left unfinished continue where they were, and
 /// CronJobs pick up after their last decided time.
-fn resume_unfinished(runner: &mut Runner, runtime: &Runtime) -> Result<usize, CliError> {
+fn resume_unfinished(
+    runner: &mut Runner,
+    runtime: &Runtime,
+    node: &str,
+) -> Result<usize, CliError> {
     let now = time::now();
     let mut runs = Vec::new();
     for record in runner
@@ -162,6 +175,27 @@ fn resume_unfinished(runner: &mut Runner, runtime: &Runtime) -> Result<usize, Cl
     }
     let count = count + crons.len();
     runner.add_crons(crons).map_err(other)?;
+    let mut daemons = Vec::new();
+    for record in runner
+        .store()
+        .live_objects(Kind::DaemonSet, None)
+        .map_err(other)?
+    {
+        let ds: DaemonSet = serde_json::from_value(record.manifest.clone()).map_err(|e| {
+            other(format!(
+                "stored DaemonSet {} cannot be read: {e}",
+                record.name
+            ))
+        })?;
+        let digest = ds.spec.template.spec.containers[0].image.clone();
+        let prepared = stored_module(runner.store(), runtime, &digest, "DaemonSet", &record.name)?;
+        let instances = runner.store().instances_of(&record.uid).map_err(other)?;
+        daemons.push(DaemonRun::resume(
+            record, ds, prepared, instances, node, now,
+        ));
+    }
+    let count = count + daemons.len();
+    runner.add_daemons(daemons).map_err(other)?;
     Ok(count)
 }
 

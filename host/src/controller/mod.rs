@@ -3,4 +3,5 @@
 //! runner carries their decisions out, so every rule is unit-tested here.
 
 pub mod cronjob;
+pub mod daemonset;
 pub mod job;

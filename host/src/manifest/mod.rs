@@ -17,6 +17,7 @@ mod job;
 mod job_policy;
 mod load;
 mod meta;
+mod placement;
 mod pod;
 mod quantity;
 pub mod validate;
@@ -31,6 +32,9 @@ pub use job_policy::{
 };
 pub use load::{Document, load_file, load_str};
 pub use meta::{ObjectMeta, OwnerReference};
+pub use placement::{
+    Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Placement,
+};
 pub use pod::{
     Container, EmptyDirVolume, EnvVar, HostPathVolume, PodSpec, PodTemplateSpec, ResourceList,
     Resources, RestartPolicy, Volume, VolumeMount,

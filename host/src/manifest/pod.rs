@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::placement::{Affinity, Placement};
 use super::validate::{self, Check};
 use super::{FieldError, parse_memory_quantity};
 
@@ -53,6 +54,12 @@ pub struct PodSpec {
     /// stopped and fails with reason `DeadlineExceeded`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_deadline_seconds: Option<i64>,
+    /// Labels a node must have to run the instance.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// `nodeAffinity` with required `nodeSelectorTerms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
 }
 
 /// `restartPolicy`.
@@ -260,6 +267,7 @@ impl PodSpec {
         if let Some(secs) = self.active_deadline_seconds {
             validate::positive(secs).at(&format!("{path}.activeDeadlineSeconds"))?;
         }
+        self.placement_at(path)?;
         let mut names = Vec::new();
         for (i, volume) in self.volumes.iter().enumerate() {
             volume.validate(&format!("{path}.volumes[{i}]"))?;
@@ -272,6 +280,17 @@ impl PodSpec {
             names.push(&volume.name);
         }
         self.containers[0].validate(&format!("{path}.containers[0]"), &names)
+    }
+}
+
+impl PodSpec {
+    /// Where the instance may run (the template was validated at load).
+    pub fn placement(&self) -> Placement {
+        self.placement_at("spec").unwrap_or_default()
+    }
+
+    fn placement_at(&self, path: &str) -> Result<Placement, FieldError> {
+        Placement::new(&self.node_selector, self.affinity.as_ref(), path)
     }
 }
 

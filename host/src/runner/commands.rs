@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::{CronRun, JobRun, Runner, cron, manifest_json};
+use super::{CronRun, DaemonRun, JobRun, Runner, cron, daemon, manifest_json};
 use crate::apply::ModuleBlob;
-use crate::manifest::{CronJob, Job, JobSpec, Kind, Object};
+use crate::manifest::{CronJob, DaemonSet, Job, JobSpec, Kind, Object};
 use crate::runtime::is_component;
 use crate::store::{StoreError, Write};
 use crate::time::{self, Micros};
@@ -118,9 +118,21 @@ fn immutable_difference(new: &JobSpec, old: &JobSpec) -> &'static str {
 
 enum Plan {
     Create(Box<JobRun>),
-    Configure { uid: String, job: Box<Job> },
+    Configure {
+        uid: String,
+        job: Box<Job>,
+    },
     CreateCron(Box<CronRun>),
-    ConfigureCron { uid: String, cron: Box<CronJob> },
+    ConfigureCron {
+        uid: String,
+        cron: Box<CronJob>,
+    },
+    CreateDaemon(Box<DaemonRun>),
+    ConfigureDaemon {
+        uid: String,
+        ds: Box<DaemonSet>,
+        prepared: std::sync::Arc<crate::runtime::Prepared>,
+    },
     Unchanged,
 }
 
@@ -192,18 +204,15 @@ impl Runner {
                 Object::CronJob(cron) => {
                     self.plan_cron(cron, prepared, request.create_only, now)?
                 }
-                Object::DaemonSet(_) => {
-                    return Err(invalid_at(
-                        incoming,
-                        "kind",
-                        "DaemonSets are not served by this version of wasmjob yet",
-                    ));
+                Object::DaemonSet(ds) => {
+                    self.plan_daemon(incoming, ds, prepared, request.create_only, now)?
                 }
             });
         }
         let mut applied = Vec::new();
         let mut joining = Vec::new();
         let mut crons = Vec::new();
+        let mut daemons = Vec::new();
         for (incoming, plan) in request.objects.iter().zip(plans) {
             let result = match plan {
                 Plan::Create(mut run) => {
@@ -236,6 +245,22 @@ impl Runner {
                     }
                     "configured"
                 }
+                Plan::CreateDaemon(mut run) => {
+                    writes.append(&mut run.joining);
+                    daemons.push(*run);
+                    "created"
+                }
+                Plan::ConfigureDaemon { uid, ds, prepared } => {
+                    writes.push(Write::ObjectManifest {
+                        uid: uid.clone(),
+                        manifest: daemon::manifest_json(&ds),
+                        labels: ds.metadata.labels.clone(),
+                    });
+                    if let Some(run) = self.daemons.iter_mut().find(|d| d.record.uid == uid) {
+                        run.reconfigure(*ds, prepared);
+                    }
+                    "configured"
+                }
                 Plan::Unchanged => "unchanged",
             };
             let meta = incoming.object.metadata();
@@ -248,6 +273,7 @@ impl Runner {
         self.commit_now(writes)?;
         self.jobs.extend(joining.into_iter().map(|run| *run));
         self.crons.extend(crons);
+        self.daemons.extend(daemons);
         Ok(applied)
     }
 
@@ -330,6 +356,56 @@ impl Runner {
         })
     }
 
+    /// DaemonSets: everything but `spec.selector` may change; a new template
+    /// replaces the instances per `updateStrategy`.
+    fn plan_daemon(
+        &self,
+        incoming: &Incoming,
+        ds: &DaemonSet,
+        prepared: std::sync::Arc<crate::runtime::Prepared>,
+        create_only: bool,
+        now: Micros,
+    ) -> Result<Plan, Failure> {
+        let meta = &ds.metadata;
+        let Some(existing) =
+            self.store
+                .live_object(Kind::DaemonSet, &meta.namespace, &meta.name)?
+        else {
+            return Ok(Plan::CreateDaemon(Box::new(DaemonRun::new(
+                ds.clone(),
+                prepared,
+                now,
+            ))));
+        };
+        if create_only {
+            return Err(Failure::Refused(ApplyFailure {
+                status: 409,
+                message: format!("daemonsets.apps {:?} already exists", meta.name),
+            }));
+        }
+        if existing.manifest == daemon::manifest_json(ds) {
+            return Ok(Plan::Unchanged);
+        }
+        let old: DaemonSet = serde_json::from_value(existing.manifest.clone()).map_err(|e| {
+            invalid(
+                incoming,
+                format!("the stored DaemonSet cannot be read back: {e}"),
+            )
+        })?;
+        if old.spec.selector != ds.spec.selector {
+            return Err(invalid_at(
+                incoming,
+                "spec.selector",
+                "field is immutable once the DaemonSet exists: delete it and apply it again",
+            ));
+        }
+        Ok(Plan::ConfigureDaemon {
+            uid: existing.uid,
+            ds: Box::new(ds.clone()),
+            prepared,
+        })
+    }
+
     /// An update of a running Job takes effect at the next controller pass.
     fn reconfigure(&mut self, uid: &str, job: Job, now: Micros) {
         let Some(run) = self.jobs.iter_mut().find(|j| j.record.uid == uid) else {
@@ -353,6 +429,11 @@ impl Runner {
                 for job in cron.job_uids() {
                     self.delete_job(&job, now, "Deleted", &mut writes);
                 }
+            }
+            if let Some(index) = self.daemons.iter().position(|d| &d.record.uid == uid) {
+                let message = "stopped: the DaemonSet was deleted";
+                self.stop_daemons(index, now, "Deleted", message, &mut writes);
+                self.daemons.remove(index);
             }
             if let Some(index) = self.jobs.iter().position(|j| &j.record.uid == uid) {
                 self.stop_all(

@@ -15,9 +15,11 @@
 
 mod commands;
 mod cron;
+mod daemon;
 
 pub use commands::{Applied, ApplyFailure, ApplyRequest, Command, Incoming, Source};
 pub use cron::{CronRun, SCHEDULED_ANNOTATION};
+pub use daemon::{CRASH_LOOP, DaemonRun, REVISION_LABEL};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -56,6 +58,10 @@ pub struct RunnerConfig {
     pub node_name: String,
     /// Output kept per instance.
     pub output_limit: usize,
+    /// This node's labels, which `nodeSelector` and node affinity match.
+    pub node_labels: BTreeMap<String, String>,
+    /// The restart back-off of daemon instances that exit.
+    pub crash_loop: crate::controller::daemonset::CrashLoop,
 }
 
 struct LiveInstance {
@@ -84,6 +90,8 @@ pub struct JobRun {
     /// Instances an earlier process left running; their embedded-queue
     /// items go back to the queue when it is connected.
     orphans: Vec<String>,
+    /// A FailedScheduling event was recorded.
+    unschedulable_noted: bool,
 }
 
 impl JobRun {
@@ -114,6 +122,7 @@ impl JobRun {
             queue_error: None,
             held: HashMap::new(),
             orphans: Vec::new(),
+            unschedulable_noted: false,
         }
         .created()
     }
@@ -170,6 +179,7 @@ impl JobRun {
             queue_error: None,
             held: HashMap::new(),
             orphans,
+            unschedulable_noted: false,
         }
     }
 
@@ -183,10 +193,11 @@ impl JobRun {
         &self.record.uid
     }
 
-    /// Finished, or suspended with nothing running: nothing more will happen
-    /// without a change of spec.
+    /// Finished, or suspended (or not schedulable on this node) with nothing
+    /// running: nothing more will happen without a change of spec.
     fn settled(&self) -> bool {
-        self.finished || (self.job.spec.suspended() && self.live.is_empty())
+        self.finished
+            || ((self.job.spec.suspended() || self.unschedulable_noted) && self.live.is_empty())
     }
 }
 
@@ -239,6 +250,7 @@ pub struct Runner {
     /// Set by a shutdown command: no new instances; stop at this time.
     draining: Option<Micros>,
     crons: Vec<CronRun>,
+    daemons: Vec<DaemonRun>,
     config: RunnerConfig,
     jobs: Vec<JobRun>,
 }
@@ -273,6 +285,7 @@ impl Runner {
             runtime,
             draining: None,
             crons: Vec::new(),
+            daemons: Vec::new(),
             config,
             jobs: Vec::new(),
         })
@@ -389,6 +402,7 @@ impl Runner {
         }
         // After the Jobs, so a CronJob sees the Jobs that finished just now.
         wake = earliest(wake, self.tick_crons(now, &mut writes));
+        wake = earliest(wake, self.tick_daemons(now, &mut writes));
         self.stage(writes)?;
         Ok(wake)
     }
@@ -410,9 +424,12 @@ impl Runner {
     fn interrupt_all(&mut self) -> Result<(), StoreError> {
         let now = time::now();
         let mut writes = Vec::new();
+        let message = "the node shut down while the instance was running";
         for index in 0..self.jobs.len() {
-            let message = "the node shut down while the instance was running";
             self.stop_all(index, now, job::NODE_SHUTDOWN, message, false, &mut writes);
+        }
+        for index in 0..self.daemons.len() {
+            self.stop_daemons(index, now, job::NODE_SHUTDOWN, message, &mut writes);
         }
         self.commit_now(writes)
     }
@@ -427,6 +444,7 @@ impl Runner {
     ) -> Option<Micros> {
         let decision = job::reconcile(&self.jobs[index].job.spec, &self.jobs[index].observed, now);
         match decision {
+            Decision::Create(_) if !self.schedulable(index, now, writes) => None,
             Decision::Create(indexes) => {
                 for completion_index in indexes {
                     self.create_instance(index, completion_index, now, writes);
@@ -450,6 +468,38 @@ impl Runner {
             }
             Decision::Wait { until } => until,
         }
+    }
+
+    /// Whether this node may run the Job's instances (`nodeSelector`, node
+    /// affinity). If not, the Job waits, as a Kubernetes pod stays Pending
+    /// with no matching node, and says so once in an event.
+    fn schedulable(&mut self, index: usize, now: Micros, writes: &mut Vec<Write>) -> bool {
+        let run = &mut self.jobs[index];
+        if run
+            .job
+            .spec
+            .template
+            .spec
+            .placement()
+            .admits(&self.config.node_labels)
+        {
+            return true;
+        }
+        if !run.unschedulable_noted {
+            run.unschedulable_noted = true;
+            writes.push(event(
+                &run.record.uid,
+                "Warning",
+                "FailedScheduling",
+                format!(
+                    "node {} does not match the template's nodeSelector or node affinity; \
+                     the Job waits for a node that does",
+                    self.config.node_name
+                ),
+                now,
+            ));
+        }
+        false
     }
 
     fn create_instance(
@@ -817,6 +867,9 @@ impl Runner {
     }
 
     fn record(&mut self, done: Finished, writes: &mut Vec<Write>, observer: &mut dyn Observer) {
+        if self.record_daemon(&done, writes) {
+            return;
+        }
         let Some(index) = self
             .jobs
             .iter()

@@ -29,12 +29,18 @@ pub fn pool(max_instances: u32) -> PoolingAllocationConfig {
     // A WASI p2 component is several core instances (the program, the p1
     // adapter, shims) with up to a couple of memories; size the pool so that
     // `max_instances` components fit.
+    //
+    // Freed slots wait in a decommit queue (batches of DECOMMIT_BATCH) before
+    // they can be reused; wasmtime flushes the queue when the pool runs dry,
+    // but a thread that finds it being flushed by another sees "limit
+    // reached". Slots for one more batch keep a full pool from failing so.
+    let slots = max_instances + DECOMMIT_BATCH as u32;
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(max_instances);
-    pool.total_core_instances(max_instances * 8);
-    pool.total_memories(max_instances * 2);
-    pool.total_tables(max_instances * 4);
-    pool.total_stacks(max_instances);
+    pool.total_component_instances(slots);
+    pool.total_core_instances(slots * 8);
+    pool.total_memories(slots * 2);
+    pool.total_tables(slots * 4);
+    pool.total_stacks(slots);
     pool.max_core_instances_per_component(32);
     pool.max_memories_per_component(8);
     pool.max_tables_per_component(16);
@@ -50,9 +56,12 @@ pub fn pool(max_instances: u32) -> PoolingAllocationConfig {
     pool.pagemap_scan(Enabled::Auto);
     pool.linear_memory_keep_resident(KEEP_RESIDENT);
     pool.table_keep_resident(64 << 10);
-    pool.decommit_batch_size(16);
+    pool.decommit_batch_size(DECOMMIT_BATCH);
     pool
 }
+
+/// Freed slots decommitted together.
+const DECOMMIT_BATCH: usize = 16;
 
 /// Bytes of each linear memory (and each table) kept resident between
 /// instances: a small Rust guest's stack, data and heap.

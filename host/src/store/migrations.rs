@@ -112,4 +112,9 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX queue_items_next ON queue_items(queue, id);
     CREATE INDEX queue_items_holder ON queue_items(holder) WHERE holder IS NOT NULL;
     "#,
+    // 5: DaemonSet instances that a rolling update or a node change removed:
+    // gone from `get instances`, their rows and logs kept as history.
+    r#"
+    ALTER TABLE instances ADD COLUMN deleted_at INTEGER;
+    "#,
 ];

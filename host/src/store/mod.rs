@@ -246,7 +246,7 @@ impl Store {
         namespace: Option<&str>,
     ) -> Result<Vec<InstanceRecord>, StoreError> {
         let mut stmt = self.sql(self.conn.prepare_cached(&format!(
-            "{} WHERE (?1 IS NULL OR namespace = ?1) AND owner_uid IN
+            "{} WHERE (?1 IS NULL OR namespace = ?1) AND deleted_at IS NULL AND owner_uid IN
                (SELECT uid FROM objects WHERE deleted_at IS NULL) ORDER BY created_at, name",
             records::INSTANCE_SELECT
         )))?;
@@ -276,7 +276,7 @@ impl Store {
             ),
         };
         let mut stmt = self.sql(self.conn.prepare_cached(&format!(
-            "{} WHERE {condition} ORDER BY created_at, name",
+            "{} WHERE {condition} AND deleted_at IS NULL ORDER BY created_at, name",
             records::INSTANCE_SELECT
         )))?;
         let rows = stmt.query_map(params![namespace, key], records::instance_row);

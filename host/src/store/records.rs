@@ -181,6 +181,14 @@ pub enum Write {
     },
     /// A new instance, or a new state of an existing one (upsert by uid).
     Instance(InstanceRecord),
+    /// The instance was removed (a DaemonSet's, replaced or off its node);
+    /// its row and logs stay as history.
+    InstanceDeleted {
+        /// The instance.
+        uid: String,
+        /// When.
+        at: Micros,
+    },
     /// One attempt's output.
     Log {
         /// The instance.
@@ -227,6 +235,7 @@ impl Write {
             | Write::ObjectExpiry { .. } => true,
             Write::ObjectStatus { .. }
             | Write::Instance(_)
+            | Write::InstanceDeleted { .. }
             | Write::Log { .. }
             | Write::Event(_)
             | Write::LogRecords { .. }
@@ -305,6 +314,12 @@ pub fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
         Write::ObjectExpiry { uid, at } => {
             tx.prepare_cached("UPDATE objects SET expires_at = ?2 WHERE uid = ?1")?
                 .execute(params![uid, at])?;
+        }
+        Write::InstanceDeleted { uid, at } => {
+            tx.prepare_cached(
+                "UPDATE instances SET deleted_at = ?2 WHERE uid = ?1 AND deleted_at IS NULL",
+            )?
+            .execute(params![uid, at])?;
         }
         Write::Instance(i) => {
             tx.prepare_cached(
