@@ -369,3 +369,56 @@ fn a_job_runs_only_on_a_node_its_node_selector_matches() {
     let job = s.wait_finished(&nvme, "picky");
     assert_eq!(job["status"]["succeeded"], 2, "{job}");
 }
+
+#[test]
+fn relabelling_the_node_adds_and_removes_its_instance() {
+    let s = Session::new();
+    let server = Server::start(&s, &["--node-name", "edge-3", "--labels", "disk=hdd"]);
+    let yaml = daemonset(
+        "follows-labels",
+        "sleep-ms",
+        &["600000"],
+        "      nodeSelector:\n        disk: nvme\n",
+    );
+    apply(&s, &server, "ds.yaml", &yaml);
+    // A changed value needs --overwrite, as kubectl says.
+    let refused = s.client(&server, &["label", "node", "edge-3", "disk=nvme"]);
+    assert_ne!(refused.code, 0, "{refused:?}");
+    assert!(
+        refused.stderr.contains("already has a value (hdd)"),
+        "{refused:?}"
+    );
+    let unknown = s.client(&server, &["label", "node", "elsewhere", "disk=nvme"]);
+    assert!(
+        unknown.stderr.contains("nodes \"elsewhere\" not found"),
+        "{unknown:?}"
+    );
+    let bad = s.client(&server, &["label", "node", "edge-3", "disk"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+
+    let ran = s.client(
+        &server,
+        &["label", "node", "edge-3", "disk=nvme", "--overwrite"],
+    );
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(ran.stdout.trim(), "node/edge-3 labeled");
+    eventually(
+        &s,
+        &server,
+        &["instances", "-l", "app=follows-labels"],
+        "the relabelled node gains its instance",
+        |l| instances(l).len() == 1,
+    );
+    let nodes = s.client(&server, &["get", "nodes"]);
+    assert!(nodes.stdout.contains("disk=nvme"), "{nodes:?}");
+
+    let ran = s.client(&server, &["label", "node", "edge-3", "disk-"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    eventually(
+        &s,
+        &server,
+        &["instances", "-l", "app=follows-labels"],
+        "and loses it",
+        |l| instances(l).is_empty(),
+    );
+}

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::wire::{ApplyAnswer, ApplyBody, DeleteAnswer, ErrorBody, LogEntry};
+use super::wire::{ApplyAnswer, ApplyBody, DeleteAnswer, ErrorBody, LabelRequest, LogEntry};
 use crate::apply::ModuleBlob;
 use crate::executor::Event;
 use crate::manifest;
@@ -50,8 +50,8 @@ pub struct ServerState {
     pub db: PathBuf,
     /// The runner's inbox.
     pub runner: Mutex<Sender<Event>>,
-    /// This node.
-    pub node: NodeInfo,
+    /// This node (its labels change with `wasmjob label node`).
+    pub node: Mutex<NodeInfo>,
 }
 
 type Shared = std::sync::Arc<ServerState>;
@@ -62,6 +62,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/apply", post(apply))
         .route("/api/v1/{resource}", get(list).delete(delete))
         .route("/api/v1/logs", get(logs))
+        .route("/api/v1/nodes/{name}/labels", post(label_node))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -170,6 +171,36 @@ async fn apply(
     }
 }
 
+async fn label_node(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    Json(request): Json<LabelRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let this = state.node.lock().expect("node info").name.clone();
+    if name != this {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!(
+                "Error from server (NotFound): nodes {name:?} not found (this node is {this:?})"
+            ),
+        ));
+    }
+    for (key, value) in &request.set {
+        let valid = manifest::validate::qualified_name(key)
+            .and_then(|()| manifest::validate::label_value(value));
+        valid.map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    }
+    let (reply, answer) = oneshot::channel();
+    send(&state, Command::Relabel { request, reply })?;
+    let labels = answer
+        .await
+        .map_err(|_| unavailable())?
+        .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
+    let mut node = state.node.lock().expect("node info");
+    node.labels = labels;
+    Ok(Json(node_json(&node)))
+}
+
 fn unavailable() -> ApiError {
     ApiError(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -230,7 +261,7 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let resource = resource_type(&kind)?;
     let selector = filter.selector()?;
-    let node = state.node.clone();
+    let node = state.node.lock().expect("node info").clone();
     let items = read(&state, move |store| match resource {
         ResourceType::Instances => instances(store, &filter, &selector),
         ResourceType::Events => events(store, &filter),

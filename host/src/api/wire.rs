@@ -68,3 +68,15 @@ pub struct LogEntry {
     /// The output (lossy UTF-8).
     pub text: String,
 }
+
+/// `POST /api/v1/nodes/{name}/labels`: `wasmjob label node`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelRequest {
+    /// Labels to set.
+    pub set: std::collections::BTreeMap<String, String>,
+    /// Label keys to remove (`key-`).
+    pub remove: Vec<String>,
+    /// Whether a label may change value.
+    pub overwrite: bool,
+}

@@ -4,6 +4,7 @@
 mod apply;
 mod delete;
 mod get;
+mod label;
 mod logs;
 mod queue;
 mod remote;
@@ -128,6 +129,16 @@ pub enum Command {
     /// Example: wasmjob delete job -l jobgroup=jobexample
     #[command(verbatim_doc_comment)]
     Delete(DeleteArgs),
+
+    /// Set or remove labels of a running node, as kubectl label nodes.
+    ///
+    /// KEY=VALUE sets a label (--overwrite to change a value), KEY- removes
+    /// one. DaemonSets gain or lose the node's instance at once. The change
+    /// lasts until the node restarts; serve --labels sets the start labels.
+    ///
+    /// Example: wasmjob label node edge-3 disk=nvme
+    #[command(verbatim_doc_comment)]
+    Label(LabelArgs),
 
     /// Cron schedules: print the next fire times of a schedule.
     #[command(subcommand)]
@@ -374,6 +385,21 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
+/// `wasmjob label`.
+#[derive(Debug, clap::Args)]
+pub struct LabelArgs {
+    /// `node` (the only kind whose labels change outside a manifest).
+    pub kind: String,
+    /// The node's name.
+    pub name: String,
+    /// KEY=VALUE to set, KEY- to remove.
+    #[arg(required = true, value_name = "KEY=VALUE|KEY-")]
+    pub changes: Vec<String>,
+    /// Allow changing the value of an existing label.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
 /// `wasmjob delete`.
 #[derive(Debug, clap::Args)]
 pub struct DeleteArgs {
@@ -504,6 +530,10 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
                 namespace: &args.namespace,
             },
         ),
+        Command::Label(args) => {
+            let request = label::parse_changes(&args.changes, args.overwrite)?;
+            label::label(server, &state_dir, &args.kind, &args.name, request)
+        }
         Command::Cron(CronCommand::Next(args)) => cron_next(&args),
         Command::Queue(command) => queue::queue(&state_dir, command),
         Command::Completions(_) => unreachable!("handled above"),

@@ -73,11 +73,11 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
         token,
         db,
         runner: Mutex::new(runner.sender()),
-        node: NodeInfo {
+        node: Mutex::new(NodeInfo {
             name: node_name.clone(),
             labels,
             started: time::now(),
-        },
+        }),
     });
     let (stop_http, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio.spawn(async move {

@@ -79,6 +79,14 @@ pub enum Command {
         /// The answer: how many were deleted.
         reply: oneshot::Sender<Result<usize, String>>,
     },
+    /// Change this node's labels (`wasmjob label node`): DaemonSets and
+    /// waiting Jobs see the new labels at the next pass.
+    Relabel {
+        /// What to change.
+        request: crate::api::wire::LabelRequest,
+        /// The node's labels afterwards, or why nothing changed.
+        reply: oneshot::Sender<Result<std::collections::BTreeMap<String, String>, String>>,
+    },
     /// Stop taking work, let running instances finish within `grace`.
     Shutdown {
         /// The grace period.
@@ -156,6 +164,10 @@ impl Runner {
                 };
                 let _ = reply.send(answer);
                 result.map(drop)
+            }
+            Command::Relabel { request, reply } => {
+                let _ = reply.send(self.relabel(request));
+                Ok(())
             }
             Command::Shutdown { grace } => {
                 let until = time::now() + grace.as_micros() as Micros;
@@ -417,6 +429,34 @@ impl Runner {
         }
         run.record.labels = job.metadata.labels.clone();
         run.job = job;
+    }
+
+    /// kubectl's rules: changing a label's value needs `overwrite`.
+    fn relabel(
+        &mut self,
+        request: crate::api::wire::LabelRequest,
+    ) -> Result<std::collections::BTreeMap<String, String>, String> {
+        let labels = &self.config.node_labels;
+        for (key, value) in &request.set {
+            if let Some(old) = labels.get(key)
+                && old != value
+                && !request.overwrite
+            {
+                return Err(format!(
+                    "{key:?} already has a value ({old}), and --overwrite is false"
+                ));
+            }
+        }
+        let labels = &mut self.config.node_labels;
+        for key in &request.remove {
+            labels.remove(key);
+        }
+        labels.extend(request.set);
+        // A Job that could not run here is looked at again.
+        for run in &mut self.jobs {
+            run.unschedulable_noted = false;
+        }
+        Ok(self.config.node_labels.clone())
     }
 
     fn delete(&mut self, uids: &[String]) -> Result<usize, StoreError> {
