@@ -140,6 +140,16 @@ fn a_daemonset_runs_one_instance_on_a_matching_node_and_survives_a_node_restart(
     assert!(lines[1].starts_with("monitor"), "{table:?}");
     assert!(lines[1].contains("disk=nvme"), "{table:?}");
 
+    let described = s.client(&server, &["describe", "ds/monitor"]);
+    assert!(
+        described
+            .stdout
+            .contains("Desired Number of Nodes Scheduled: 1")
+            && described.stdout.contains("Node-Selector:")
+            && described.stdout.contains("SuccessfulCreate"),
+        "{described:?}"
+    );
+
     // The node restarts: its instance ended with the process; a fresh one runs.
     let before = found[0]["metadata"]["uid"].clone();
     assert_eq!(server.terminate(), 0);

@@ -489,9 +489,29 @@ pub fn describe(
         print!("{}", describe_cronjob(cron, &events));
         return Ok(());
     }
+    if resource == ResourceType::DaemonSets {
+        let ds = &fetch_one(&client, resource, namespace, name)?;
+        let selector = format!("controller-uid={}", text(&ds["metadata"]["uid"]));
+        let instances = fetch(
+            &client,
+            ResourceType::Instances,
+            Some(namespace),
+            Some(&selector),
+            None,
+        )?;
+        let events = fetch(
+            &client,
+            ResourceType::Events,
+            Some(namespace),
+            None,
+            Some(name),
+        )?;
+        print!("{}", describe_daemonset(ds, &instances, &events));
+        return Ok(());
+    }
     if resource != ResourceType::Jobs {
         return Err(CliError::BadInput(format!(
-            "describe supports jobs and cronjobs for now, not {}",
+            "describe supports jobs, cronjobs and daemonsets, not {}",
             resource.plural()
         )));
     }
@@ -576,11 +596,18 @@ pub fn describe_job(job: &Value, instances: &[Value], events: &[Value]) -> Strin
     if let Some(indexes) = &status.completed_indexes {
         line("Completed Indexes", indexes.clone());
     }
-    let container = &spec["template"]["spec"]["containers"][0];
-    out.push_str("Instance Template:\n");
+    out.push_str(&template_text(&spec["template"]));
+    out.push_str(&events_text(events));
+    out
+}
+
+/// The pod template part of `describe`.
+fn template_text(template: &Value) -> String {
+    let container = &template["spec"]["containers"][0];
+    let mut out = String::from("Instance Template:\n");
     out.push_str(&format!(
         "  Labels:  {}\n",
-        labels_text(&spec["template"]["metadata"]["labels"], 11)
+        labels_text(&template["metadata"]["labels"], 11)
     ));
     out.push_str(&format!("  Container {}:\n", text(&container["name"])));
     out.push_str(&format!(
@@ -608,6 +635,58 @@ pub fn describe_job(job: &Value, instances: &[Value], events: &[Value]) -> Strin
             ));
         }
     }
+    out
+}
+
+/// `describe daemonsets/NAME`, in kubectl's layout.
+pub fn describe_daemonset(ds: &Value, instances: &[Value], events: &[Value]) -> String {
+    let meta = &ds["metadata"];
+    let spec = &ds["spec"];
+    let status = &ds["status"];
+    let count = |field: &str| status[field].as_u64().unwrap_or(0).to_string();
+    let waiting = instances
+        .iter()
+        .filter(|i| i["status"]["reason"] == crate::runner::CRASH_LOOP)
+        .count();
+    let mut out = String::new();
+    let mut line =
+        |key: &str, value: String| out.push_str(&format!("{:<32}{value}\n", format!("{key}: ")));
+    line("Name", text(&meta["name"]));
+    line(
+        "Selector",
+        labels_text(&spec["selector"]["matchLabels"], 32).replace('\n', ","),
+    );
+    line(
+        "Node-Selector",
+        labels_text(&spec["template"]["spec"]["nodeSelector"], 32),
+    );
+    line("Labels", labels_text(&meta["labels"], 32));
+    line(
+        "Desired Number of Nodes Scheduled",
+        count("desiredNumberScheduled"),
+    );
+    line(
+        "Current Number of Nodes Scheduled",
+        count("currentNumberScheduled"),
+    );
+    line(
+        "Number of Nodes Scheduled with Up-to-date Instances",
+        count("updatedNumberScheduled"),
+    );
+    line(
+        "Number of Nodes Scheduled with Available Instances",
+        count("numberAvailable"),
+    );
+    line("Number of Nodes Misscheduled", count("numberMisscheduled"));
+    line("Update Strategy", text(&spec["updateStrategy"]["type"]));
+    line(
+        "Instances Status",
+        format!(
+            "{} Running / {waiting} Waiting (CrashLoopBackOff)",
+            instances.len() - waiting
+        ),
+    );
+    out.push_str(&template_text(&spec["template"]));
     out.push_str(&events_text(events));
     out
 }
