@@ -597,7 +597,7 @@ pub fn describe_job(job: &Value, instances: &[Value], events: &[Value]) -> Strin
         line("Completed Indexes", indexes.clone());
     }
     out.push_str(&template_text(&spec["template"]));
-    out.push_str(&events_text(events));
+    out.push_str(&events_text(events, "job-controller"));
     out
 }
 
@@ -687,11 +687,12 @@ pub fn describe_daemonset(ds: &Value, instances: &[Value], events: &[Value]) -> 
         ),
     );
     out.push_str(&template_text(&spec["template"]));
-    out.push_str(&events_text(events));
+    out.push_str(&events_text(events, "daemonset-controller"));
     out
 }
 
-fn events_text(events: &[Value]) -> String {
+/// The Events section; `from` names the controller, as kubectl shows it.
+fn events_text(events: &[Value], from: &str) -> String {
     let mut out = String::new();
     out.push_str("Events:\n");
     if events.is_empty() {
@@ -705,7 +706,7 @@ fn events_text(events: &[Value]) -> String {
                 text(&e["type"]),
                 text(&e["reason"]),
                 age(&e["lastTimestamp"]),
-                "job-controller".into(),
+                from.to_owned(),
                 text(&e["message"]),
             ]
         }));
@@ -792,6 +793,6 @@ pub fn describe_cronjob(cron: &Value, events: &[Value]) -> String {
             out.push_str(&format!("  {}\n", t.strftime("%Y-%m-%dT%H:%M:%SZ")));
         }
     }
-    out.push_str(&events_text(events));
+    out.push_str(&events_text(events, "cronjob-controller"));
     out
 }
