@@ -489,38 +489,22 @@ pub fn describe(
         print!("{}", describe_cronjob(cron, &events));
         return Ok(());
     }
-    if resource == ResourceType::DaemonSets {
-        let ds = &fetch_one(&client, resource, namespace, name)?;
-        let selector = format!("controller-uid={}", text(&ds["metadata"]["uid"]));
-        let instances = fetch(
-            &client,
-            ResourceType::Instances,
-            Some(namespace),
-            Some(&selector),
-            None,
-        )?;
-        let events = fetch(
-            &client,
-            ResourceType::Events,
-            Some(namespace),
-            None,
-            Some(name),
-        )?;
-        print!("{}", describe_daemonset(ds, &instances, &events));
-        return Ok(());
-    }
-    if resource != ResourceType::Jobs {
+    if resource != ResourceType::Jobs && resource != ResourceType::DaemonSets {
         return Err(CliError::BadInput(format!(
             "describe supports jobs, cronjobs and daemonsets, not {}",
             resource.plural()
         )));
     }
-    let job = &fetch_one(&client, resource, namespace, name)?;
+    // A Job or DaemonSet: the object, the instances it controls, its events.
+    let object = &fetch_one(&client, resource, namespace, name)?;
     let instances = fetch(
         &client,
         ResourceType::Instances,
         Some(namespace),
-        Some(&format!("controller-uid={}", text(&job["metadata"]["uid"]))),
+        Some(&format!(
+            "controller-uid={}",
+            text(&object["metadata"]["uid"])
+        )),
         None,
     )?;
     let events = fetch(
@@ -530,7 +514,11 @@ pub fn describe(
         None,
         Some(name),
     )?;
-    print!("{}", describe_job(job, &instances, &events));
+    if resource == ResourceType::DaemonSets {
+        print!("{}", describe_daemonset(object, &instances, &events));
+    } else {
+        print!("{}", describe_job(object, &instances, &events));
+    }
     Ok(())
 }
 

@@ -120,7 +120,7 @@ pub fn reconcile(spec: &Spec<'_>, nodes: &[NodeView], daemons: &[Daemon], now: M
         on.entry(d.node.as_str()).or_default().push(d);
     }
     for list in on.values_mut() {
-        list.sort_by_key(|d| (d.created, d.uid.clone()));
+        list.sort_by(|a, b| (a.created, &a.uid).cmp(&(b.created, &b.uid)));
     }
     let desired: BTreeSet<&str> = nodes
         .iter()

@@ -15,8 +15,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::task::AbortHandle;
 
-use super::{Runner, event};
+use super::{RESTART_MESSAGE, Runner, attempt_logs, event};
 use crate::controller::daemonset::{self, Daemon, DaemonSetStatus, NodeView, Strategy};
+use crate::controller::job::NODE_RESTART;
 use crate::executor::{self, Finished, Identity, Launch};
 use crate::ids;
 use crate::manifest::{DaemonSet, Kind, Placement, PodTemplateSpec};
@@ -105,10 +106,7 @@ impl DaemonRun {
             if instance.node_name != node || instance.phase.is_finished() {
                 continue;
             }
-            instance.phase = Phase::Failed;
-            instance.finish_time = Some(now);
-            instance.reason = Some("NodeRestart".into());
-            instance.message = Some("the node restarted while the instance was running".into());
+            instance.stopped(now, NODE_RESTART, RESTART_MESSAGE);
             let uid = instance.uid.clone();
             run.joining.push(Write::Instance(instance));
             run.joining.push(Write::InstanceDeleted { uid, at: now });
@@ -368,19 +366,7 @@ impl Runner {
         let crash_loop = self.config.crash_loop;
         let run = &mut self.daemons[index];
         let live = run.live.get_mut(&done.instance_uid).expect("found above");
-        writes.push(Write::Log {
-            instance_uid: done.instance_uid.clone(),
-            attempt: done.attempt,
-            data: done.report.output.clone(),
-            truncated: done.report.truncated,
-        });
-        if !done.report.records.is_empty() {
-            writes.push(Write::LogRecords {
-                instance_uid: done.instance_uid.clone(),
-                attempt: done.attempt,
-                records: done.report.records.clone(),
-            });
-        }
+        attempt_logs(done, writes);
         let outcome = &done.report.outcome;
         let ran_for = Duration::from_micros((done.finished - done.started).max(0) as u64);
         let (delay, streak) = crash_loop.delay(live.streak, ran_for);
@@ -435,10 +421,7 @@ impl Runner {
         }
         let mut record = live.record;
         let name = record.name.clone();
-        record.phase = Phase::Failed;
-        record.finish_time = Some(now);
-        record.reason = Some(reason.to_owned());
-        record.message = Some(message.to_owned());
+        record.stopped(now, reason, message);
         writes.push(Write::Instance(record));
         writes.push(Write::InstanceDeleted {
             uid: uid.to_owned(),

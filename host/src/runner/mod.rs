@@ -147,10 +147,7 @@ impl JobRun {
         let mut orphans = Vec::new();
         for instance in instances.iter_mut().filter(|i| !i.phase.is_finished()) {
             orphans.push(instance.uid.clone());
-            instance.phase = Phase::Failed;
-            instance.finish_time = Some(now);
-            instance.reason = Some(job::NODE_RESTART.to_owned());
-            instance.message = Some("the node restarted while the instance was running".to_owned());
+            instance.stopped(now, job::NODE_RESTART, RESTART_MESSAGE);
             joining.push(Write::Instance(instance.clone()));
         }
         let status: JobStatus = serde_json::from_value(record.status.clone()).unwrap_or_default();
@@ -882,19 +879,7 @@ impl Runner {
             let run = &mut self.jobs[index];
             let live = run.live.get_mut(&done.instance_uid).expect("found above");
             let outcome = &done.report.outcome;
-            writes.push(Write::Log {
-                instance_uid: done.instance_uid.clone(),
-                attempt: done.attempt,
-                data: done.report.output.clone(),
-                truncated: done.report.truncated,
-            });
-            if !done.report.records.is_empty() {
-                writes.push(Write::LogRecords {
-                    instance_uid: done.instance_uid.clone(),
-                    attempt: done.attempt,
-                    records: done.report.records.clone(),
-                });
-            }
+            attempt_logs(&done, writes);
             let mut ended = live.record.clone();
             ended.start_time = Some(done.started);
             ended.finish_time = Some(done.finished);
@@ -1068,10 +1053,7 @@ impl Runner {
         for (_, live) in run.live.drain() {
             live.abort.abort();
             let mut stopped = live.record;
-            stopped.phase = Phase::Failed;
-            stopped.finish_time = Some(now);
-            stopped.reason = Some(reason.to_owned());
-            stopped.message = Some(message.to_owned());
+            stopped.stopped(now, reason, message);
             if counted {
                 run.observed.failed += 1;
             }
@@ -1099,6 +1081,26 @@ impl Runner {
         writes.push(Write::ObjectStatus {
             uid: run.record.uid.clone(),
             status: json!(run.status),
+        });
+    }
+}
+
+/// Why an instance an earlier process left running is recorded as ended.
+const RESTART_MESSAGE: &str = "the node restarted while the instance was running";
+
+/// The writes that keep one ended attempt's output and structured records.
+fn attempt_logs(done: &Finished, writes: &mut Vec<Write>) {
+    writes.push(Write::Log {
+        instance_uid: done.instance_uid.clone(),
+        attempt: done.attempt,
+        data: done.report.output.clone(),
+        truncated: done.report.truncated,
+    });
+    if !done.report.records.is_empty() {
+        writes.push(Write::LogRecords {
+            instance_uid: done.instance_uid.clone(),
+            attempt: done.attempt,
+            records: done.report.records.clone(),
         });
     }
 }

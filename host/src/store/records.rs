@@ -107,6 +107,17 @@ pub struct InstanceRecord {
     pub finish_time: Option<Micros>,
 }
 
+impl InstanceRecord {
+    /// The instance ended at `now` without finishing on its own (stopped,
+    /// lost to a restart): Failed, with why.
+    pub fn stopped(&mut self, now: Micros, reason: &str, message: &str) {
+        self.phase = Phase::Failed;
+        self.finish_time = Some(now);
+        self.reason = Some(reason.to_owned());
+        self.message = Some(message.to_owned());
+    }
+}
+
 /// An event about an object, for `describe`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRecord {
