@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::manifest::{Document, FieldError, ManifestError, Object};
 use crate::module::{self, ImageRef};
-use crate::runtime::{Runtime, is_component};
+use crate::runtime::{DEFAULT_MEMORY_LIMIT, Runtime, is_component};
 use crate::store::{Store, StoreError};
 
 /// A module an object needs stored.
@@ -76,13 +76,38 @@ fn resolve_one(doc: Document, runtime: &Runtime, store: &Store) -> Result<Resolv
             }
         }
     };
-    if let Err(e) = runtime.prepare(&module.digest, &module.bytes) {
-        return Err(doc.error(FieldError::new(at, e.to_string())).into());
+    let prepared = match runtime.prepare(&module.digest, &module.bytes) {
+        Ok(prepared) => prepared,
+        Err(e) => return Err(doc.error(FieldError::new(at, e.to_string())).into()),
+    };
+    // A module whose declared initial memory is over the instance's limit
+    // could never start: every instance would be OOMKilled before its first
+    // instruction. Say so now rather than after a Job of failures.
+    let container = &template(&doc.object).containers[0];
+    let limit = container.memory_limit().unwrap_or(DEFAULT_MEMORY_LIMIT);
+    let declared = prepared.initial_memory();
+    if declared > limit {
+        let message = format!(
+            "the module declares {} of initial memory, more than the instance's memory limit of {}: \
+             raise resources.limits.memory or build the module with a smaller initial memory",
+            mebibytes(declared),
+            mebibytes(limit)
+        );
+        return Err(doc.error(FieldError::new(at, message)).into());
     }
     Ok(Resolved {
         document: doc,
         module,
     })
+}
+
+/// Bytes as Kubernetes writes memory quantities, in whole MiB where exact.
+fn mebibytes(bytes: u64) -> String {
+    if bytes % (1 << 20) == 0 {
+        format!("{}Mi", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 fn template(object: &Object) -> &crate::manifest::PodSpec {

@@ -32,7 +32,7 @@ pub use limits::MemoryLimitExceeded;
 pub use outcome::Outcome;
 pub use output::CapturedOutput;
 pub use plugin::{CheckpointSink, LogLevel, LogRecord, PluginContext, PluginEnv};
-pub use sandbox::{Mount, SandboxSpec};
+pub use sandbox::{DEFAULT_MEMORY_LIMIT, MAX_OPEN_HANDLES, Mount, SandboxSpec};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -100,6 +100,25 @@ pub enum Prepared {
     /// A WASI preview 2 command component.
     Component(CommandPre<ComponentState>),
 }
+
+impl Prepared {
+    /// The largest initial linear memory the module (or any module inside the
+    /// component) declares, in bytes: what instantiating it costs before it
+    /// runs a single instruction.
+    pub fn initial_memory(&self) -> u64 {
+        let required = match self {
+            Prepared::Core(pre) => Some(pre.module().resources_required()),
+            Prepared::Component(pre) => pre.instance_pre().component().resources_required(),
+        };
+        required
+            .and_then(|r| r.max_initial_memory_size)
+            .unwrap_or(0)
+            .saturating_mul(WASM_PAGE)
+    }
+}
+
+/// The size of a WebAssembly page.
+const WASM_PAGE: u64 = 64 << 10;
 
 /// The engine, its linkers and the module caches of this process.
 pub struct Runtime {

@@ -22,6 +22,13 @@ use super::{CapturedOutput, DEFAULT_OUTPUT_LIMIT, Outcome, Prepared, RunReport, 
 /// LimitRange would.
 pub const DEFAULT_MEMORY_LIMIT: u64 = 256 << 20;
 
+/// Open files, directories and streams one instance may hold at once.
+/// wasmtime's own ceiling is a million; each open file is a host descriptor,
+/// so a guest opening files in a loop would exhaust the node's descriptors
+/// (20,000 here) and with them the API and the store. An instance that
+/// reaches this traps ("resource table has no free keys").
+pub const MAX_OPEN_HANDLES: usize = 1024;
+
 /// A directory of the host visible inside the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
@@ -166,16 +173,17 @@ pub async fn run(engine: &Engine, prepared: &Prepared, spec: SandboxSpec) -> Run
             let run = async {
                 match prepared {
                     Prepared::Core(pre) => {
-                        let state = CoreState {
-                            wasi: builder.build_p1(),
-                            cap,
-                        };
+                        let mut wasi = builder.build_p1();
+                        wasi.ctx().table.set_max_capacity(MAX_OPEN_HANDLES);
+                        let state = CoreState { wasi, cap };
                         run_core(engine, pre, state).await
                     }
                     Prepared::Component(pre) => {
+                        let mut table = ResourceTable::new();
+                        table.set_max_capacity(MAX_OPEN_HANDLES);
                         let state = ComponentState {
                             wasi: builder.build(),
-                            table: ResourceTable::new(),
+                            table,
                             cap,
                             plugin: PluginState::new(spec.plugin.clone(), output.clone()),
                         };
