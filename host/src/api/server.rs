@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::mpsc::Sender;
 
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -77,6 +77,40 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A JSON request body. Unlike axum's `Json`, every refusal is answered in
+/// the API's own error shape: malformed JSON and wrong fields with 400 and
+/// serde's message (line and column included), a body over the limit with
+/// 413 naming the limit.
+pub struct Body<T>(pub T);
+
+impl<T, S> FromRequest<S> for Body<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = match axum::body::Bytes::from_request(request, state).await {
+            Ok(bytes) => bytes,
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the request body is over the {} MiB limit", MAX_BODY >> 20),
+                ));
+            }
+            Err(rejection) => {
+                return Err(ApiError(rejection.status(), rejection.body_text()));
+            }
+        };
+        serde_json::from_slice(&bytes).map(Body).map_err(|e| {
+            bad_request(format!(
+                "the request body is not valid JSON for this request: {e}"
+            ))
+        })
+    }
+}
+
 fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, message.into())
 }
@@ -125,7 +159,7 @@ async fn read<T: Send + 'static>(
 
 async fn apply(
     State(state): State<Shared>,
-    Json(body): Json<ApplyBody>,
+    Body(body): Body<ApplyBody>,
 ) -> Result<Json<ApplyAnswer>, ApiError> {
     let mut objects = Vec::new();
     for wire in body.objects {
@@ -174,7 +208,7 @@ async fn apply(
 async fn label_node(
     State(state): State<Shared>,
     Path(name): Path<String>,
-    Json(request): Json<LabelRequest>,
+    Body(request): Body<LabelRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let this = state.node.lock().expect("node info").name.clone();
     if name != this {

@@ -37,6 +37,8 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
 
     let db = state_dir.join(DATABASE_FILE);
     let store = Store::open(&db).map_err(other)?;
+    // A damaged history is found now, before this node runs anything on it.
+    store.check().map_err(other)?;
     let runtime = Arc::new(
         Runtime::new(RuntimeConfig {
             cache_dir: Some(state_dir.join("cache")),
@@ -311,5 +313,16 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn serve_listens_on_loopback_unless_told_otherwise() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::parse_from(["wasmjob", "serve"]);
+        let crate::cli::Command::Serve(args) = cli.command else {
+            panic!("serve parsed as {:?}", cli.command);
+        };
+        let address: std::net::SocketAddr = args.listen.parse().unwrap();
+        assert!(address.ip().is_loopback(), "{address}");
     }
 }
