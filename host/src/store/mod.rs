@@ -44,6 +44,38 @@ pub enum StoreError {
         /// SQLite's error.
         source: rusqlite::Error,
     },
+    /// The file is not an SQLite database, or SQLite found it damaged.
+    #[error(
+        "state database {path} is corrupted or is not a database ({detail}). It was not \
+         modified: restore it from a backup, or move it aside to start with an empty history"
+    )]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite found.
+        detail: String,
+    },
+    /// An SQLite database that some other program made.
+    #[error(
+        "state database {path} is an SQLite database that wasmjob did not make (it has tables \
+         but no wasmjob schema version). It was not modified: use another --state-dir"
+    )]
+    Foreign {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The database cannot be written now (a full disk, a read-only file
+    /// system); a node holds what it must write and takes no new work.
+    #[error(
+        "cannot write the state database {path} ({detail}): the node takes no new work until \
+         it can; free disk space or make the file system writable"
+    )]
+    Unwritable {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        detail: String,
+    },
     /// The file was written by a newer wasmjob.
     #[error(
         "state database {path} has schema version {found}, newer than this wasmjob knows \
@@ -59,6 +91,65 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// A failure that goes away with the condition that caused it (space
+    /// freed, the file system writable again, another writer done) rather
+    /// than a damaged file or a bug.
+    pub fn is_transient(&self) -> bool {
+        use rusqlite::ErrorCode::{
+            CannotOpen, DatabaseBusy, DatabaseLocked, DiskFull, ReadOnly, SystemIoFailure,
+        };
+        match self {
+            StoreError::Unwritable { .. } => true,
+            StoreError::Sqlite { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(
+                    DiskFull
+                        | ReadOnly
+                        | SystemIoFailure
+                        | CannotOpen
+                        | DatabaseBusy
+                        | DatabaseLocked
+                )
+            ),
+            _ => false,
+        }
+    }
+
+    /// This error as the node reports a store it cannot write.
+    pub fn unwritable(&self) -> StoreError {
+        match self {
+            StoreError::Sqlite { path, source } => StoreError::Unwritable {
+                path: path.clone(),
+                detail: source.to_string(),
+            },
+            StoreError::Unwritable { path, detail } => StoreError::Unwritable {
+                path: path.clone(),
+                detail: detail.clone(),
+            },
+            other => StoreError::Unwritable {
+                path: PathBuf::new(),
+                detail: other.to_string(),
+            },
+        }
+    }
+
+    /// SQLite's error, as the kind of failure the user must act on.
+    fn from_sqlite(path: &Path, source: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        match source.sqlite_error_code() {
+            Some(DatabaseCorrupt | NotADatabase) => StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: source.to_string(),
+            },
+            _ => StoreError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    }
+}
+
 /// An open store.
 pub struct Store {
     conn: Connection,
@@ -68,14 +159,14 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database at `path` and migrates it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let conn = Connection::open(path).map_err(|e| StoreError::from_sqlite(path, e))?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
         };
+        // Refuse a file that is not ours before changing anything in it (the
+        // journal mode is written to the file's header).
+        store.refuse_unknown()?;
         store.configure()?;
         store.migrate()?;
         Ok(store)
@@ -86,11 +177,8 @@ impl Store {
     pub fn open_readonly(path: &Path) -> Result<Self, StoreError> {
         use rusqlite::OpenFlags;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn =
-            Connection::open_with_flags(path, flags).map_err(|source| StoreError::Sqlite {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| StoreError::from_sqlite(path, e))?;
         let store = Store {
             conn,
             path: path.to_path_buf(),
@@ -106,10 +194,28 @@ impl Store {
     }
 
     fn sql<T>(&self, result: rusqlite::Result<T>) -> Result<T, StoreError> {
-        result.map_err(|source| StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        })
+        result.map_err(|source| StoreError::from_sqlite(&self.path, source))
+    }
+
+    /// Reads every page of the database and checks its structure (SQLite's
+    /// `quick_check`): what `serve` does at start, so a damaged history is
+    /// found before the node runs anything rather than halfway through a
+    /// Job. Linear in the size of the file.
+    pub fn check(&self) -> Result<(), StoreError> {
+        let found: String = {
+            let r = self
+                .conn
+                .query_row("PRAGMA quick_check(1)", [], |r| r.get(0));
+            self.sql(r)?
+        };
+        if found == "ok" {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: found,
+            })
+        }
     }
 
     fn configure(&mut self) -> Result<(), StoreError> {
@@ -128,7 +234,9 @@ impl Store {
         self.sql(result)
     }
 
-    fn migrate(&mut self) -> Result<(), StoreError> {
+    /// A damaged file, some other program's database, or one of a newer
+    /// wasmjob: each refused with the file left as it was.
+    fn refuse_unknown(&self) -> Result<(), StoreError> {
         let known = migrations::MIGRATIONS.len() as i64;
         let found: i64 = {
             let r = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0));
@@ -141,16 +249,36 @@ impl Store {
                 known,
             });
         }
+        if found == 0 {
+            // A new file is empty; one with tables but no version is some
+            // other program's, which migrating would quietly add to.
+            let tables: i64 = {
+                let r = self
+                    .conn
+                    .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0));
+                self.sql(r)?
+            };
+            if tables > 0 {
+                return Err(StoreError::Foreign {
+                    path: self.path.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let found: i64 = {
+            let r = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0));
+            self.sql(r)?
+        };
         for (version, sql) in migrations::MIGRATIONS
             .iter()
             .enumerate()
             .skip(found as usize)
         {
             let path = self.path.clone();
-            let wrap = |source| StoreError::Sqlite {
-                path: path.clone(),
-                source,
-            };
+            let wrap = |source| StoreError::from_sqlite(&path, source);
             let tx = self.conn.transaction().map_err(wrap)?;
             tx.execute_batch(sql).map_err(wrap)?;
             tx.pragma_update(None, "user_version", version as i64 + 1)
@@ -194,10 +322,7 @@ impl Store {
             return Ok(());
         }
         let path = self.path.clone();
-        let wrap = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let wrap = |source| StoreError::from_sqlite(&path, source);
         let tx = self.conn.transaction().map_err(wrap)?;
         for write in writes {
             records::apply(&tx, write).map_err(wrap)?;
