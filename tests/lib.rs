@@ -210,12 +210,18 @@ impl Server {
         let address = format!("127.0.0.1:{port}");
         let mut args = vec!["serve", "--listen", address.as_str()];
         args.extend_from_slice(extra);
+        // Every server of a session appends what it says to one file.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(session.serve_log_path())
+            .expect("the serve log");
         let child = Command::new(binary())
             .args(&args)
             .env("WASMJOB_HOME", session.state.path())
             .env_remove("RUST_LOG")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("starting wasmjob serve");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -246,6 +252,11 @@ impl Server {
         code
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL, as a crash.
     pub fn crash(mut self) {
         let _ = self.child.kill();
@@ -262,6 +273,15 @@ impl Drop for Server {
 }
 
 impl Session {
+    fn serve_log_path(&self) -> PathBuf {
+        self.work.path().join("serve-stderr.log")
+    }
+
+    /// What this session's `wasmjob serve` processes wrote to stderr.
+    pub fn serve_log(&self) -> String {
+        std::fs::read_to_string(self.serve_log_path()).unwrap_or_default()
+    }
+
     /// `wasmjob ARGS…` against `server`.
     pub fn client(&self, server: &Server, args: &[&str]) -> Ran {
         let output = Command::new(binary())

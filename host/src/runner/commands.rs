@@ -163,7 +163,11 @@ impl Runner {
                     Err(e) => Err(e.to_string()),
                 };
                 let _ = reply.send(answer);
-                result.map(drop)
+                match result {
+                    // Held, and written when the store can take it.
+                    Err(e) if e.is_transient() => Ok(()),
+                    other => other.map(drop),
+                }
             }
             Command::Relabel { request, reply } => {
                 let _ = reply.send(self.relabel(request));
@@ -282,7 +286,9 @@ impl Runner {
                 result: result.to_owned(),
             });
         }
-        self.commit_now(writes)?;
+        // Nothing of a new object exists outside these writes yet, so an
+        // apply the store cannot take leaves no trace.
+        self.commit_or_discard(writes)?;
         self.jobs.extend(joining.into_iter().map(|run| *run));
         self.crons.extend(crons);
         self.daemons.extend(daemons);
@@ -512,7 +518,7 @@ impl Failure {
         match self {
             Failure::Refused(f) => f,
             Failure::Store(e) => ApplyFailure {
-                status: 500,
+                status: if e.is_transient() { 503 } else { 500 },
                 message: e.to_string(),
             },
         }

@@ -16,6 +16,7 @@
 mod commands;
 mod cron;
 mod daemon;
+mod unwritable;
 
 pub use commands::{Applied, ApplyFailure, ApplyRequest, Command, Incoming, Source};
 pub use cron::{CronRun, SCHEDULED_ANNOTATION};
@@ -250,6 +251,10 @@ pub struct Runner {
     daemons: Vec<DaemonRun>,
     config: RunnerConfig,
     jobs: Vec<JobRun>,
+    /// Set while the store cannot be written (see [`unwritable`]).
+    unwritable: Option<unwritable::Unwritable>,
+    /// Serving: wait for an unwritable store rather than fail.
+    hold_on_store_errors: bool,
 }
 
 impl Runner {
@@ -285,6 +290,8 @@ impl Runner {
             daemons: Vec::new(),
             config,
             jobs: Vec::new(),
+            unwritable: None,
+            hold_on_store_errors: false,
         })
     }
 
@@ -314,23 +321,6 @@ impl Runner {
             self.flush()?;
         }
         Ok(())
-    }
-
-    /// Commits everything staged, then `writes`, in one transaction.
-    fn commit_now(&mut self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.staged.extend(writes);
-        self.flush()
-    }
-
-    /// Commits everything staged.
-    fn flush(&mut self) -> Result<(), StoreError> {
-        self.staged_since = None;
-        if self.staged.is_empty() {
-            return Ok(());
-        }
-        let result = self.store.commit(&self.staged);
-        self.staged.clear();
-        result
     }
 
     /// When the staged writes must be committed at the latest.
@@ -367,6 +357,7 @@ impl Runner {
     /// Runs Jobs as they are applied, until a [`Command::Shutdown`] has
     /// drained (or its grace period ran out).
     pub fn serve(&mut self, observer: &mut dyn Observer) -> Result<(), StoreError> {
+        self.hold_on_store_errors = true;
         loop {
             let wake = match self.draining {
                 None => self.tick(observer)?,
@@ -387,6 +378,11 @@ impl Runner {
     /// One controller pass over every unfinished Job; returns when to look
     /// again at the latest.
     fn tick(&mut self, observer: &mut dyn Observer) -> Result<Option<Micros>, StoreError> {
+        if let Some(retry_at) = self.unwritable_retry()? {
+            // Nothing new starts until what is held is written.
+            let left = retry_at.saturating_duration_since(Instant::now());
+            return Ok(Some(time::now() + left.as_micros() as Micros));
+        }
         let now = time::now();
         let mut writes = Vec::new();
         let mut wake: Option<Micros> = None;
@@ -856,9 +852,11 @@ impl Runner {
             }
             Event::Command(command) => {
                 // A command commits its own writes (an apply is all or
-                // nothing), after what was recorded before it.
-                self.commit_now(std::mem::take(writes))?;
-                self.command(command)
+                // nothing), after what was recorded before it, which is
+                // kept even if the store cannot take it now.
+                self.staged.append(writes);
+                self.flush()?;
+                self.refuse_or_run(command)
             }
         }
     }
