@@ -3,121 +3,31 @@
 
 use wasmjob_tests::{Session, dist, fixture, job_yaml};
 
-/// Each case: a manifest and the text its error must contain.
-fn cases() -> Vec<(&'static str, String, String)> {
-    let pi = dist("pi.wasm");
-    let good = job_yaml("ok", &pi, &["5"], "", "");
-    let with = |from: &str, to: &str| good.replacen(from, to, 1);
-    vec![
+/// The golden cases: `tests/fixtures/bad-manifests/NAME.yaml`, run with
+/// `wasmjob run -f job.yaml`, must print exactly `NAME.stderr` (where
+/// `{pi}` and `{fixtures}` stand for the paths of this checkout) and exit 2.
+/// `WASMJOB_BLESS=1` rewrites the `.stderr` files from what is printed now;
+/// review the diff before committing it.
+fn golden_dir() -> std::path::PathBuf {
+    fixture("bad-manifests")
+}
+
+fn placeholders() -> [(String, &'static str); 2] {
+    [
+        (dist("pi.wasm").display().to_string(), "{pi}"),
         (
-            "negative parallelism",
-            good.replacen("spec:\n", "spec:\n  parallelism: -3\n", 1),
-            "job.yaml: document 1: spec.parallelism: must be >= 0, got -3".into(),
-        ),
-        (
-            "unknown field",
-            with("args:", "argz:"),
-            "spec.template.spec.containers[0].argz: unknown field".into(),
-        ),
-        (
-            "container-only field",
-            with("args:", "imagePullPolicy: Always\n        args:"),
-            "imagePullPolicy: only makes sense for containers".into(),
-        ),
-        (
-            "wrong type",
-            good.replacen("spec:\n", "spec:\n  completions: lots\n", 1),
-            "spec.completions: invalid type".into(),
-        ),
-        (
-            "bad name",
-            with("name: ok", "name: Not_OK"),
-            "metadata.name: invalid name".into(),
-        ),
-        (
-            "restartPolicy Always",
-            with("restartPolicy: Never", "restartPolicy: Always"),
-            "restartPolicy: unsupported value \"Always\"".into(),
-        ),
-        (
-            "unknown kind",
-            with("kind: Job", "kind: Pod"),
-            "kind: unknown kind \"Pod\"".into(),
-        ),
-        (
-            "missing module",
-            with(&pi.display().to_string(), "missing.wasm"),
-            "containers[0].image: cannot read module".into(),
-        ),
-        (
-            "container image",
-            with(&pi.display().to_string(), "perl"),
-            "registries are not supported".into(),
-        ),
-        (
-            "garbage module",
-            with(
-                &pi.display().to_string(),
-                &fixture("garbage.wasm").display().to_string(),
-            ),
-            "not a valid WebAssembly module".into(),
-        ),
-        (
-            "truncated module",
-            with(
-                &pi.display().to_string(),
-                &fixture("truncated.wasm").display().to_string(),
-            ),
-            "not a valid WebAssembly module".into(),
-        ),
-        (
-            "library module",
-            with(
-                &pi.display().to_string(),
-                &fixture("no-start.wat").display().to_string(),
-            ),
-            "has no `_start` export".into(),
-        ),
-        (
-            "unknown import",
-            with(
-                &pi.display().to_string(),
-                &fixture("unknown-import.wat").display().to_string(),
-            ),
-            "launch_missiles".into(),
-        ),
-        (
-            "unknown digest",
-            with(
-                &pi.display().to_string(),
-                &format!("sha256:{}", "0".repeat(64)),
-            ),
-            "no stored module has digest".into(),
-        ),
-        (
-            "not YAML",
-            "kind: [Job\n".into(),
-            "job.yaml: document 1: not valid YAML".into(),
-        ),
-        (
-            "CronJob to run",
-            cronjob(&pi),
-            "`wasmjob run` runs Jobs only".into(),
+            fixture("")
+                .display()
+                .to_string()
+                .trim_end_matches('/')
+                .to_owned(),
+            "{fixtures}",
         ),
     ]
 }
 
-fn cronjob(image: &std::path::Path) -> String {
-    format!(
-        "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: hello\nspec:\n  schedule: \"*/1 * * * *\"\n  \
-         jobTemplate:\n    spec:\n      template:\n        spec:\n          containers:\n          - name: hello\n            \
-         image: {}\n          restartPolicy: OnFailure\n",
-        image.display()
-    )
-}
-
 #[test]
-fn every_bad_manifest_exits_2_with_its_message_and_changes_nothing() {
+fn every_bad_manifest_exits_2_with_its_golden_message_and_changes_nothing() {
     let s = Session::new();
     // Something already in the store, which bad input must leave alone.
     let good = s.write(
@@ -126,24 +36,51 @@ fn every_bad_manifest_exits_2_with_its_message_and_changes_nothing() {
     );
     assert_eq!(s.wasmjob(&["run", "-f", good.to_str().unwrap()]).code, 0);
     let before = s.store_counts();
-    for (case, yaml, expected) in cases() {
+    let bless = std::env::var("WASMJOB_BLESS").is_ok_and(|v| v == "1");
+    let mut cases: Vec<_> = std::fs::read_dir(golden_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 20, "{} cases", cases.len());
+    let mut wrong = Vec::new();
+    for case in cases {
+        let mut yaml = std::fs::read_to_string(&case).unwrap();
+        for (path, name) in placeholders() {
+            yaml = yaml.replace(name, &path);
+        }
         s.write("job.yaml", &yaml);
         // Named as the user typed it, relative to the working directory.
         let ran = s.wasmjob(&["run", "-f", "job.yaml"]);
-        assert_eq!(ran.code, 2, "{case}: {ran:?}");
-        assert!(
-            ran.stderr.contains(&expected),
-            "{case}: expected {expected:?} in:\n{}",
-            ran.stderr
-        );
+        let mut stderr = ran.stderr.clone();
+        for (path, name) in placeholders() {
+            stderr = stderr.replace(&path, name);
+        }
+        let golden = case.with_extension("stderr");
+        let name = case.file_stem().unwrap().to_string_lossy().into_owned();
+        assert_eq!(ran.code, 2, "{name}: {ran:?}");
         assert_eq!(
             ran.stderr.trim().lines().count(),
             1,
-            "{case}: one message:\n{}",
+            "{name}: one message:\n{}",
             ran.stderr
         );
-        assert_eq!(s.store_counts(), before, "{case}: the store changed");
+        assert_eq!(s.store_counts(), before, "{name}: the store changed");
+        if bless {
+            std::fs::write(&golden, &stderr).unwrap();
+        } else if std::fs::read_to_string(&golden).ok().as_deref() != Some(stderr.as_str()) {
+            wrong.push(format!(
+                "{name}: expected {:?}\n  printed {stderr:?}",
+                std::fs::read_to_string(&golden).unwrap_or_default()
+            ));
+        }
     }
+    assert!(
+        wrong.is_empty(),
+        "messages differ from their golden files (WASMJOB_BLESS=1 rewrites them):\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
