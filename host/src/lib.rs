@@ -23,3 +23,6 @@ pub mod schedule;
 pub mod selector;
 pub mod store;
 pub mod time;
+
+#[cfg(test)]
+mod fuzz_corpus;

@@ -39,6 +39,7 @@ fn every_benchmark_scenario_runs_at_tiny_sizes() {
         "`logs job/X`",
         "`get instances -l job-name=X`",
         "embedded queue, lease mode",
+        "API under load",
     ] {
         assert!(
             stdout

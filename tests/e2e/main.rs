@@ -2,11 +2,13 @@
 //! Guests come from `./dev setup` (dist/) and tests/fixtures; each module
 //! below says which behaviour it pins.
 
+mod api;
 mod bad_input;
 mod bench;
 mod cron;
 mod daemonsets;
 mod examples;
+mod hostile;
 mod job_semantics;
 mod jobs;
 mod outcomes;
@@ -15,3 +17,5 @@ mod queues;
 mod run_pi;
 mod sandbox;
 mod serve;
+mod soak;
+mod state;

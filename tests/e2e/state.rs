@@ -236,3 +236,50 @@ fn a_full_disk_stops_new_work_keeps_results_and_resumes_when_space_returns() {
     assert_eq!(s.client(&server, &["apply", "-f", "other.yaml"]).code, 0);
     assert_eq!(server.terminate(), 0);
 }
+
+#[test]
+fn a_read_only_file_system_is_named_at_start_and_nothing_is_written() {
+    use wasmjob_tests::Server;
+    let s = Session::new();
+    let Some(_disk) = Tmpfs::mount(s.state.path(), "16m") else {
+        return;
+    };
+    // A node that ran once: its token and database exist.
+    let (code, _) = s.run_json(&job_yaml("pi", &dist("pi.wasm"), &["5"], "", ""));
+    assert_eq!(code, 0);
+    assert_eq!(Server::start(&s, &[]).terminate(), 0);
+    let remount = |mode: &str| {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(s.state.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "remount {mode}");
+    };
+    remount("ro");
+    let expected = "free disk space, or make the file system writable";
+    let ran = s.wasmjob(&[
+        "run",
+        "-f",
+        s.work.path().join("job.yaml").to_str().unwrap(),
+    ]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(
+        ran.stderr.contains("cannot write the state database"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains(expected), "{}", ran.stderr);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ran = s.wasmjob(&["serve", "--listen", &format!("127.0.0.1:{port}")]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(ran.stderr.contains(expected), "{}", ran.stderr);
+    remount("rw");
+    let (code, _) = s.run_json(&job_yaml("pi-again", &dist("pi.wasm"), &["5"], "", ""));
+    assert_eq!(code, 0, "writable again, it works again");
+}

@@ -62,8 +62,8 @@ impl Runner {
                     None => {
                         let error = e.unwritable();
                         eprintln!(
-                            "wasmjob serve: {error}. Running instances go on and their results \
-                             are kept until then; retrying every {}s",
+                            "wasmjob serve: {error}. Until then this node starts no new work; \
+                             running instances go on and their results are kept. Retrying every {}s",
                             RETRY.as_secs()
                         );
                         tracing::error!(%error, "the state database cannot be written");
@@ -124,7 +124,7 @@ impl Runner {
         let Some(u) = &self.unwritable else {
             return self.command(command);
         };
-        let message = u.error.to_string();
+        let message = format!("{}; this node takes no new work until then", u.error);
         match command {
             Command::Apply { reply, .. } => {
                 let _ = reply.send(Err(super::commands::ApplyFailure {

@@ -67,8 +67,8 @@ pub enum StoreError {
     /// The database cannot be written now (a full disk, a read-only file
     /// system); a node holds what it must write and takes no new work.
     #[error(
-        "cannot write the state database {path} ({detail}): the node takes no new work until \
-         it can; free disk space or make the file system writable"
+        "cannot write the state database {path} ({detail}): free disk space, or make the file \
+         system writable"
     )]
     Unwritable {
         /// The database file.
@@ -159,16 +159,24 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database at `path` and migrates it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(|e| StoreError::from_sqlite(path, e))?;
+        let conn = Connection::open(path).map_err(|e| {
+            let e = StoreError::from_sqlite(path, e);
+            if e.is_transient() { e.unwritable() } else { e }
+        })?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
         };
         // Refuse a file that is not ours before changing anything in it (the
         // journal mode is written to the file's header).
-        store.refuse_unknown()?;
-        store.configure()?;
-        store.migrate()?;
+        let opened = (|| {
+            store.refuse_unknown()?;
+            store.configure()?;
+            store.migrate()
+        })();
+        // "unable to open database file" says little on a read-only or full
+        // file system; say what to do.
+        opened.map_err(|e| if e.is_transient() { e.unwritable() } else { e })?;
         Ok(store)
     }
 
