@@ -10,6 +10,7 @@
 //! ```
 
 mod baseline;
+mod load;
 mod node;
 mod report;
 mod scenarios;
@@ -35,6 +36,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("idle-serve", scenarios::idle_serve),
     ("history", scenarios::history),
     ("queue-lease", scenarios::queue_lease),
+    ("api-load", load::api_load),
 ];
 
 /// wasmjob's benchmark: each scenario, wasmjob's figure, the baseline's
@@ -43,7 +45,8 @@ const SCENARIOS: &[(&str, Scenario)] = &[
 #[command(name = "wasmjob-bench")]
 struct Args {
     /// Run only these scenarios (repeatable): job-throughput, run-hello,
-    /// cron-lateness, idle-daemons, idle-serve, history, queue-lease.
+    /// cron-lateness, idle-daemons, idle-serve, history, queue-lease,
+    /// api-load.
     #[arg(long, value_name = "SCENARIO")]
     only: Vec<String>,
     /// Toy sizes: checks every scenario works, measures nothing meaningful.

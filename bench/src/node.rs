@@ -132,6 +132,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// `host:port` of the API.
+    pub fn address(&self) -> &str {
+        &self.listen
+    }
+
     /// Resident memory in bytes, from `/proc/<pid>/status`.
     pub fn rss(&self) -> Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;

@@ -100,7 +100,7 @@ pub struct Bench {
 }
 
 impl Bench {
-    fn guest(&self, path: &str) -> Result<PathBuf> {
+    pub(crate) fn guest(&self, path: &str) -> Result<PathBuf> {
         let path = self.root.join("dist").join(path);
         ensure!(
             path.is_file(),
@@ -115,7 +115,7 @@ impl Bench {
     }
 }
 
-fn job_manifest(name: &str, image: &Path, spec: &str, args: &str) -> String {
+pub(crate) fn job_manifest(name: &str, image: &Path, spec: &str, args: &str) -> String {
     format!(
         "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\nspec:\n{spec}  template:\n    spec:\n      containers:\n      - name: c\n        image: {}\n        args: [{args}]\n      restartPolicy: Never\n",
         image.display()
