@@ -103,7 +103,7 @@ fn resolve_one(doc: Document, runtime: &Runtime, store: &Store) -> Result<Resolv
 
 /// Bytes as Kubernetes writes memory quantities, in whole MiB where exact.
 fn mebibytes(bytes: u64) -> String {
-    if bytes % (1 << 20) == 0 {
+    if bytes.is_multiple_of(1 << 20) {
         format!("{}Mi", bytes >> 20)
     } else {
         format!("{bytes} bytes")
