@@ -6,14 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use crate::outcomes::only_instance;
 use wasmjob_tests::{Server, Session, dist, fixture, items, job_yaml, program};
-
-fn only_instance(list: &Value) -> Value {
-    let instances = items(list, "Instance");
-    assert_eq!(instances.len(), 1, "{list}");
-    instances[0]["status"].clone()
-}
 
 fn volume(host: &std::path::Path) -> String {
     format!(

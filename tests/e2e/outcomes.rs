@@ -3,7 +3,8 @@
 
 use wasmjob_tests::{Session, fixture, items, job_yaml, program};
 
-fn only_instance(list: &serde_json::Value) -> serde_json::Value {
+/// The status of the one instance in a `List`.
+pub(crate) fn only_instance(list: &serde_json::Value) -> serde_json::Value {
     let instances = items(list, "Instance");
     assert_eq!(instances.len(), 1, "{list}");
     instances[0]["status"].clone()

@@ -4,6 +4,15 @@
 
 use wasmjob_tests::{Session, dist, job_yaml};
 
+/// A port nothing listens on, for a `serve` that must refuse to start.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// What `wasmjob run` and `wasmjob serve` print when started on the state
 /// directory as it is; both must refuse with `expected` and leave the file
 /// byte for byte as it was.
@@ -14,12 +23,7 @@ fn assert_refused(s: &Session, expected: &str) {
         "job.yaml",
         &job_yaml("pi", &dist("pi.wasm"), &["5"], "", ""),
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = free_port().to_string();
     for args in [
         vec!["run", "-f", job.to_str().unwrap()],
         vec!["serve", "--listen", &format!("127.0.0.1:{port}")],
@@ -67,11 +71,7 @@ fn a_damaged_page_is_found_when_serve_starts() {
         *b = 0xA5;
     }
     std::fs::write(&db, &bytes).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let ran = s.wasmjob(&["serve", "--listen", &format!("127.0.0.1:{port}")]);
     assert_eq!(ran.code, 1, "{ran:?}");
     assert!(
@@ -271,11 +271,7 @@ fn a_read_only_file_system_is_named_at_start_and_nothing_is_written() {
         ran.stderr
     );
     assert!(ran.stderr.contains(expected), "{}", ran.stderr);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let ran = s.wasmjob(&["serve", "--listen", &format!("127.0.0.1:{port}")]);
     assert_eq!(ran.code, 1, "{ran:?}");
     assert!(ran.stderr.contains(expected), "{}", ran.stderr);
