@@ -583,3 +583,49 @@ impl Drop for Proxy {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// A database of its own on the local PostgreSQL (`WASMJOB_TEST_POSTGRES`,
+/// default `postgres://postgres@127.0.0.1:5432/test`), dropped with this
+/// value: each cluster test starts from an empty cluster.
+pub struct PgDatabase {
+    admin: String,
+    name: String,
+    /// The database's URL, for `serve --store`.
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// A fresh database, or `None` when PostgreSQL is not reachable (see
+    /// [`service`]: with `CI=true` that fails the test).
+    pub fn create() -> Option<PgDatabase> {
+        if !service("PostgreSQL", "127.0.0.1:5432") {
+            return None;
+        }
+        let admin = std::env::var("WASMJOB_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let mut client =
+            postgres::Client::connect(&admin, postgres::NoTls).expect("connecting to PostgreSQL");
+        let name = unique("wasmjob_e2e").replace('-', "_");
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("creating a test database");
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(base, _)| base);
+        let url = format!("{base}/{name}");
+        Some(PgDatabase { admin, name, url })
+    }
+
+    /// A connection to the database, to look at what the nodes wrote.
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).expect("connecting to PostgreSQL")
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = client.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name));
+        }
+    }
+}

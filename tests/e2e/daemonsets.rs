@@ -9,7 +9,7 @@ use wasmjob_tests::{Server, Session, job_yaml, program};
 
 /// A DaemonSet of the test program `program` with `args`; `pod_extra` lines
 /// go into the pod spec (indented six spaces).
-fn daemonset(name: &str, prog: &str, args: &[&str], pod_extra: &str) -> String {
+pub(crate) fn daemonset(name: &str, prog: &str, args: &[&str], pod_extra: &str) -> String {
     let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
     format!(
         "apiVersion: apps/v1
@@ -36,13 +36,13 @@ spec:
     )
 }
 
-fn apply(s: &Session, server: &Server, file: &str, yaml: &str) {
+pub(crate) fn apply(s: &Session, server: &Server, file: &str, yaml: &str) {
     let path = s.write(file, yaml);
     let ran = s.client(server, &["apply", "-f", path.to_str().unwrap()]);
     assert_eq!(ran.code, 0, "{ran:?}");
 }
 
-fn get_json(s: &Session, server: &Server, args: &[&str]) -> Value {
+pub(crate) fn get_json(s: &Session, server: &Server, args: &[&str]) -> Value {
     let mut all = vec!["get"];
     all.extend(args);
     all.extend(["-o", "json"]);
@@ -52,7 +52,7 @@ fn get_json(s: &Session, server: &Server, args: &[&str]) -> Value {
 }
 
 /// Polls until `check` holds for `get ARGS -o json`, or fails after 20 s.
-fn eventually(
+pub(crate) fn eventually(
     s: &Session,
     server: &Server,
     args: &[&str],
@@ -70,7 +70,7 @@ fn eventually(
     }
 }
 
-fn instances(list: &Value) -> Vec<Value> {
+pub(crate) fn instances(list: &Value) -> Vec<Value> {
     list["items"].as_array().cloned().unwrap_or_default()
 }
 

@@ -5,6 +5,7 @@
 mod api;
 mod bad_input;
 mod bench;
+mod cluster;
 mod cron;
 mod daemonsets;
 mod examples;

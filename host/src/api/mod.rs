@@ -6,6 +6,7 @@
 //! reads it there or from `WASMJOB_TOKEN`.
 
 pub mod client;
+mod cluster;
 pub mod server;
 pub mod wire;
 

@@ -52,7 +52,23 @@ pub struct ServerState {
     pub runner: Mutex<Sender<Event>>,
     /// This node (its labels change with `wasmjob label node`).
     pub node: Mutex<NodeInfo>,
+    /// In a cluster, the database every read goes to.
+    pub cluster: Option<ClusterAccess>,
+    /// Open read connections, reused between requests.
+    pub readers: Mutex<Vec<Store>>,
 }
+
+/// Where a cluster node's API reads.
+#[derive(Debug, Clone)]
+pub struct ClusterAccess {
+    /// The PostgreSQL URL.
+    pub url: String,
+    /// Heartbeats older than this make a node NotReady.
+    pub grace: std::time::Duration,
+}
+
+/// Read connections kept open at most.
+const MAX_READERS: usize = 8;
 
 type Shared = std::sync::Arc<ServerState>;
 
@@ -148,10 +164,26 @@ async fn read<T: Send + 'static>(
     state: &Shared,
     f: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let db = state.db.clone();
+    let state = state.clone();
     tokio::task::spawn_blocking(move || {
-        let store = Store::open_readonly(&db).map_err(internal)?;
-        f(&store)
+        let pooled = state.readers.lock().expect("reader pool").pop();
+        let store = match pooled {
+            Some(store) => store,
+            None => {
+                let node = state.node.lock().expect("node info").name.clone();
+                match &state.cluster {
+                    None => Store::open_readonly(&state.db),
+                    Some(c) => Store::cluster_readonly(&c.url, &node, &state.db),
+                }
+                .map_err(internal)?
+            }
+        };
+        let result = f(&store);
+        let mut pool = state.readers.lock().expect("reader pool");
+        if pool.len() < MAX_READERS {
+            pool.push(store);
+        }
+        result
     })
     .await
     .map_err(internal)?
@@ -211,6 +243,9 @@ async fn label_node(
     Body(request): Body<LabelRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let this = state.node.lock().expect("node info").name.clone();
+    if name != this && state.cluster.is_some() {
+        return label_other_node(&state, name, request).await;
+    }
     if name != this {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
@@ -233,6 +268,40 @@ async fn label_node(
     let mut node = state.node.lock().expect("node info");
     node.labels = labels;
     Ok(Json(node_json(&node)))
+}
+
+/// `label node` for another node of the cluster: its row changes, and
+/// that node takes the labels at its next heartbeat.
+async fn label_other_node(
+    state: &Shared,
+    name: String,
+    request: LabelRequest,
+) -> Result<Json<Value>, ApiError> {
+    for (key, value) in &request.set {
+        let valid = manifest::validate::qualified_name(key)
+            .and_then(|()| manifest::validate::label_value(value));
+        valid.map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    }
+    let grace = state.cluster.as_ref().map(|c| c.grace).unwrap_or_default();
+    read(state, move |store| {
+        let db = store
+            .cluster_db()
+            .expect("a cluster node reads the cluster");
+        let nodes = db.nodes(grace).map_err(internal)?;
+        let Some(node) = nodes.into_iter().find(|n| n.name == name) else {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("Error from server (NotFound): nodes {name:?} not found"),
+            ));
+        };
+        let labels = crate::runner::relabeled(&node.labels, request)
+            .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
+        db.set_node_labels(&name, &labels).map_err(internal)?;
+        Ok(Json(cluster_node_json(
+            &crate::store::postgres::NodeRecord { labels, ..node },
+        )))
+    })
+    .await
 }
 
 fn unavailable() -> ApiError {
@@ -296,12 +365,32 @@ async fn list(
     let resource = resource_type(&kind)?;
     let selector = filter.selector()?;
     let node = state.node.lock().expect("node info").clone();
+    let grace = state.cluster.as_ref().map(|c| c.grace);
     let items = read(&state, move |store| match resource {
         ResourceType::Instances => instances(store, &filter, &selector),
         ResourceType::Events => events(store, &filter),
-        ResourceType::Nodes => Ok(vec![node_json(&node)]),
-        _ => objects(store, resource, &filter, &selector)
-            .map(|found| found.iter().map(resource::object_json).collect()),
+        ResourceType::Nodes => match (store.cluster_db(), grace) {
+            (Some(db), Some(grace)) => Ok(db
+                .nodes(grace)
+                .map_err(internal)?
+                .iter()
+                .filter(|n| filter.name.as_ref().is_none_or(|name| &n.name == name))
+                .filter(|n| selector.matches(&n.labels))
+                .map(cluster_node_json)
+                .collect()),
+            _ => Ok(vec![node_json(&node)]),
+        },
+        _ => {
+            let mut found = objects(store, resource, &filter, &selector)?;
+            if resource == ResourceType::DaemonSets
+                && let (Some(_), Some(grace)) = (store.cluster_db(), grace)
+            {
+                for ds in &mut found {
+                    super::cluster::count_daemonset(store, ds, grace).map_err(internal)?;
+                }
+            }
+            Ok(found.iter().map(resource::object_json).collect())
+        }
     })
     .await?;
     Ok(Json(resource::list_json(items)))
@@ -402,6 +491,35 @@ fn events(store: &Store, filter: &Filter) -> Result<Vec<Value>, ApiError> {
         }
     }
     Ok(items)
+}
+
+/// A node of the cluster as `get nodes` shows it: Ready while it heartbeats.
+fn cluster_node_json(node: &crate::store::postgres::NodeRecord) -> Value {
+    let (status, reason) = if node.ready {
+        ("True", "NodeReady")
+    } else {
+        ("Unknown", "NodeStatusUnknown")
+    };
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": node.name,
+            "labels": node.labels,
+            "creationTimestamp": crate::time::rfc3339(node.joined_at),
+        },
+        "status": {
+            "conditions": [{
+                "type": "Ready",
+                "status": status,
+                "reason": reason,
+                "lastHeartbeatTime": crate::time::rfc3339(node.heartbeat_at),
+            }],
+            "capacity": {"instances": node.capacity.to_string()},
+            "addresses": [{"type": "InternalIP", "address": node.address}],
+            "nodeInfo": {"kubeletVersion": node.version},
+        },
+    })
 }
 
 fn node_json(node: &NodeInfo) -> Value {

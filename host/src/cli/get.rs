@@ -298,9 +298,14 @@ pub fn render(resource: ResourceType, items: &[Value], wide: bool) -> String {
                         })
                         .filter(|l| !l.is_empty())
                         .unwrap_or_else(|| "<none>".into());
+                    // kubectl: Ready while the Ready condition is True.
+                    let ready = n["status"]["conditions"].as_array().is_some_and(|c| {
+                        c.iter()
+                            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                    });
                     vec![
                         text(&n["metadata"]["name"]),
-                        "Ready".into(),
+                        if ready { "Ready" } else { "NotReady" }.into(),
                         labels,
                         age(&n["metadata"]["creationTimestamp"]),
                         text(&n["status"]["nodeInfo"]["kubeletVersion"]),

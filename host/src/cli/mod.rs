@@ -186,6 +186,17 @@ pub struct ServeArgs {
     /// Longest restart delay of a DaemonSet instance that keeps exiting.
     #[arg(long, default_value = "5m", value_name = "DURATION")]
     pub crash_loop_max: String,
+    /// Join the cluster in this PostgreSQL database (postgres://…) instead
+    /// of keeping everything in the state directory's SQLite file; every
+    /// node given the same database is one cluster.
+    #[arg(long, value_name = "URL", env = "WASMJOB_STORE")]
+    pub store: Option<String>,
+    /// Cluster: how often this node heartbeats and looks for work.
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    pub heartbeat: String,
+    /// Cluster: a node silent for longer is NotReady and its work moves.
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub node_grace: String,
 }
 
 /// `-f` for apply and create.

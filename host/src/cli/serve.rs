@@ -15,7 +15,7 @@ use crate::controller::daemonset::CrashLoop;
 use crate::executor::Event;
 use crate::manifest::{DaemonSet, Job, Kind, parse_memory_quantity};
 use crate::resource::JobStatus;
-use crate::runner::{Command, DaemonRun, JobRun, Observer, Runner, RunnerConfig};
+use crate::runner::{ClusterConfig, Command, DaemonRun, JobRun, Observer, Runner, RunnerConfig};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::store::{InstanceRecord, Store};
 use crate::time;
@@ -35,8 +35,34 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     let node_name = args.node_name.clone().unwrap_or_else(super::host_name);
     let token = ensure_token(state_dir)?;
 
+    let heartbeat = parse_duration(&args.heartbeat)
+        .map_err(|e| CliError::BadInput(format!("--heartbeat: {e}")))?;
+    let node_grace = parse_duration(&args.node_grace)
+        .map_err(|e| CliError::BadInput(format!("--node-grace: {e}")))?;
+    if node_grace <= heartbeat {
+        return Err(CliError::BadInput(format!(
+            "--node-grace ({node_grace:?}) must be longer than --heartbeat ({heartbeat:?})"
+        )));
+    }
+    let cluster_url = match args.store.as_deref() {
+        None => None,
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Some(url.to_owned())
+        }
+        Some(other) => {
+            return Err(CliError::BadInput(format!(
+                "--store {other:?}: give a postgres://user@host:port/database URL (without \
+                 --store the node keeps its state in the state directory's SQLite file)"
+            )));
+        }
+    };
+
     let db = state_dir.join(DATABASE_FILE);
-    let store = Store::open(&db).map_err(other)?;
+    let store = match &cluster_url {
+        None => Store::open(&db),
+        Some(url) => Store::cluster(url, &node_name, &db),
+    }
+    .map_err(other)?;
     // A damaged history is found now, before this node runs anything on it.
     store.check().map_err(other)?;
     let runtime = Arc::new(
@@ -67,13 +93,35 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
         node_labels: labels.clone(),
         crash_loop,
     };
+    let mut token = token;
+    if let Some(db) = store.cluster_db() {
+        let shared = db.cluster_token(&token).map_err(other)?;
+        if shared != token {
+            // This node's CLI talks to the cluster with the cluster's token.
+            std::fs::write(state_dir.join(TOKEN_FILE), &shared).map_err(other)?;
+            token = shared;
+        }
+    }
     let mut runner =
         Runner::new(store, runtime.clone(), tokio.handle().clone(), config).map_err(other)?;
+    if let Some(db) = runner.store().cluster_db() {
+        db.register_node(&labels, args.max_instances, &args.listen)
+            .map_err(other)?;
+        runner.join_cluster(ClusterConfig {
+            heartbeat,
+            grace: node_grace,
+        });
+    }
     let resumed = resume_unfinished(&mut runner, &runtime, &node_name)?;
 
     let state = Arc::new(ServerState {
         token,
         db,
+        cluster: cluster_url.map(|url| crate::api::server::ClusterAccess {
+            url,
+            grace: node_grace,
+        }),
+        readers: Mutex::new(Vec::new()),
         runner: Mutex::new(runner.sender()),
         node: Mutex::new(NodeInfo {
             name: node_name.clone(),
@@ -124,11 +172,24 @@ fn resume_unfinished(
 ) -> Result<usize, CliError> {
     let now = time::now();
     let mut runs = Vec::new();
+    let mine = |runner: &Runner, uid: &str| match runner.store().cluster_db() {
+        // In a cluster, a node resumes what it owned; the rest is other
+        // nodes' or is claimed at the first cluster pass.
+        Some(db) => db
+            .ownership(&[uid.to_owned()])
+            .ok()
+            .and_then(|o| o.into_iter().next())
+            .is_some_and(|o| o.owner.as_deref() == Some(node)),
+        None => true,
+    };
     for record in runner
         .store()
         .live_objects(Kind::Job, None)
         .map_err(other)?
     {
+        if !mine(runner, &record.uid) {
+            continue;
+        }
         let status: JobStatus = serde_json::from_value(record.status.clone()).unwrap_or_default();
         if status.is_finished() {
             continue;
@@ -149,6 +210,9 @@ fn resume_unfinished(
         .live_objects(Kind::CronJob, None)
         .map_err(other)?
     {
+        if !mine(runner, &record.uid) {
+            continue;
+        }
         let cron: crate::manifest::CronJob = serde_json::from_value(record.manifest.clone())
             .map_err(|e| {
                 other(format!(
@@ -162,15 +226,7 @@ fn resume_unfinished(
         let prepared = stored_module(runner.store(), runtime, &digest, "CronJob", &record.name)?;
         let decided = runner.store().cron_runs(&record.uid).map_err(other)?;
         let store = runner.store();
-        let job_state = |uid: &str| {
-            let job = store
-                .object(uid)
-                .ok()
-                .flatten()
-                .filter(|j| j.deleted_at.is_none())?;
-            let status: JobStatus = serde_json::from_value(job.status).unwrap_or_default();
-            Some(status.is_finished().then(|| status.phase() == "Complete"))
-        };
+        let job_state = |uid: &str| crate::runner::stored_job_state(store, uid);
         crons.push(crate::runner::CronRun::resume(
             record, cron, prepared, &decided, job_state,
         ));

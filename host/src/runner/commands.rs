@@ -425,7 +425,7 @@ impl Runner {
     }
 
     /// An update of a running Job takes effect at the next controller pass.
-    fn reconfigure(&mut self, uid: &str, job: Job, now: Micros) {
+    pub(super) fn reconfigure(&mut self, uid: &str, job: Job, now: Micros) {
         let Some(run) = self.jobs.iter_mut().find(|j| j.record.uid == uid) else {
             return; // finished: the new manifest is stored, nothing runs
         };
@@ -442,22 +442,13 @@ impl Runner {
         &mut self,
         request: crate::api::wire::LabelRequest,
     ) -> Result<std::collections::BTreeMap<String, String>, String> {
-        let labels = &self.config.node_labels;
-        for (key, value) in &request.set {
-            if let Some(old) = labels.get(key)
-                && old != value
-                && !request.overwrite
-            {
-                return Err(format!(
-                    "{key:?} already has a value ({old}), and --overwrite is false"
-                ));
-            }
+        let labels = relabeled(&self.config.node_labels, request)?;
+        if let Some(db) = self.store.cluster_db() {
+            // The cluster sees them too (`get nodes`, DaemonSets on other nodes).
+            db.set_node_labels(&self.config.node_name, &labels)
+                .map_err(|e| e.to_string())?;
         }
-        let labels = &mut self.config.node_labels;
-        for key in &request.remove {
-            labels.remove(key);
-        }
-        labels.extend(request.set);
+        self.config.node_labels = labels;
         // A Job that could not run here is looked at again.
         for run in &mut self.jobs {
             run.unschedulable_noted = false;
@@ -465,7 +456,7 @@ impl Runner {
         Ok(self.config.node_labels.clone())
     }
 
-    fn delete(&mut self, uids: &[String]) -> Result<usize, StoreError> {
+    pub(super) fn delete(&mut self, uids: &[String]) -> Result<usize, StoreError> {
         let now = time::now();
         let mut writes = Vec::new();
         for uid in uids {
@@ -500,6 +491,30 @@ impl Runner {
         self.commit_now(writes)?;
         Ok(uids.len())
     }
+}
+
+/// A node's labels after `wasmjob label node`, by kubectl's rules: changing
+/// a label's value needs `overwrite`.
+pub fn relabeled(
+    labels: &std::collections::BTreeMap<String, String>,
+    request: crate::api::wire::LabelRequest,
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    for (key, value) in &request.set {
+        if let Some(old) = labels.get(key)
+            && old != value
+            && !request.overwrite
+        {
+            return Err(format!(
+                "{key:?} already has a value ({old}), and --overwrite is false"
+            ));
+        }
+    }
+    let mut labels = labels.clone();
+    for key in &request.remove {
+        labels.remove(key);
+    }
+    labels.extend(request.set);
+    Ok(labels)
 }
 
 enum Failure {

@@ -227,6 +227,23 @@ impl Runner {
                         succeeded,
                     });
                 }
+                // In a cluster the Job may run on another node now.
+                None if self.cluster.is_some() => {
+                    match super::cluster::stored_job_state(&self.store, &uid) {
+                        Some(None) => still.push((uid, scheduled)),
+                        Some(Some(succeeded)) => {
+                            if succeeded {
+                                cron.last_successful = Some(scheduled);
+                            }
+                            cron.finished.push(FinishedRun {
+                                uid,
+                                scheduled,
+                                succeeded,
+                            });
+                        }
+                        None => {}
+                    }
+                }
                 None => {}
             }
         }

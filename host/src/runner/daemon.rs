@@ -229,8 +229,11 @@ impl Runner {
             if !plan.create.is_empty() || !plan.delete.is_empty() {
                 wake = Some(now); // look again: counts changed
             }
+            let clustered = self.clustered();
             let run = &mut self.daemons[index];
-            if plan.status != run.status {
+            // In a cluster this node sees only its own instance; the status
+            // of the whole DaemonSet is counted when it is read.
+            if plan.status != run.status && !clustered {
                 run.status = plan.status;
                 writes.push(Write::ObjectStatus {
                     uid: run.record.uid.clone(),

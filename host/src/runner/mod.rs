@@ -13,14 +13,16 @@
 //! the last window of instance records; those instances run again on resume,
 //! the at-least-once a Kubernetes Job gives too.
 
+mod cluster;
 mod commands;
 mod cron;
 mod daemon;
 mod unwritable;
 
-pub use commands::{Applied, ApplyFailure, ApplyRequest, Command, Incoming, Source};
+pub use cluster::{ClusterConfig, stored_job_state};
+pub use commands::{Applied, ApplyFailure, ApplyRequest, Command, Incoming, Source, relabeled};
 pub use cron::{CronRun, SCHEDULED_ANNOTATION};
-pub use daemon::{CRASH_LOOP, DaemonRun, REVISION_LABEL};
+pub use daemon::{CRASH_LOOP, DaemonRun, REVISION_LABEL, revision_of};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -141,14 +143,34 @@ impl JobRun {
         record: ObjectRecord,
         job: Job,
         prepared: Arc<Prepared>,
+        instances: Vec<InstanceRecord>,
+        now: Micros,
+    ) -> Self {
+        Self::take_over(record, job, prepared, instances, now, None)
+    }
+
+    /// As [`JobRun::resume`], for a Job whose node was `lost` (a cluster):
+    /// its running instances are recorded as `NodeLost` rather than
+    /// `NodeRestart`.
+    pub fn take_over(
+        record: ObjectRecord,
+        job: Job,
+        prepared: Arc<Prepared>,
         mut instances: Vec<InstanceRecord>,
         now: Micros,
+        lost: Option<&str>,
     ) -> Self {
         let mut joining = Vec::new();
         let mut orphans = Vec::new();
+        let lost_message = lost.map(|node| {
+            format!("node {node} stopped sending heartbeats while the instance was running")
+        });
         for instance in instances.iter_mut().filter(|i| !i.phase.is_finished()) {
             orphans.push(instance.uid.clone());
-            instance.stopped(now, job::NODE_RESTART, RESTART_MESSAGE);
+            match &lost_message {
+                Some(message) => instance.stopped(now, job::NODE_LOST, message),
+                None => instance.stopped(now, job::NODE_RESTART, RESTART_MESSAGE),
+            }
             joining.push(Write::Instance(instance.clone()));
         }
         let status: JobStatus = serde_json::from_value(record.status.clone()).unwrap_or_default();
@@ -255,6 +277,8 @@ pub struct Runner {
     unwritable: Option<unwritable::Unwritable>,
     /// Serving: wait for an unwritable store rather than fail.
     hold_on_store_errors: bool,
+    /// A node of a cluster (see [`cluster`]).
+    cluster: Option<cluster::Cluster>,
 }
 
 impl Runner {
@@ -292,6 +316,7 @@ impl Runner {
             jobs: Vec::new(),
             unwritable: None,
             hold_on_store_errors: false,
+            cluster: None,
         })
     }
 
@@ -385,7 +410,7 @@ impl Runner {
         }
         let now = time::now();
         let mut writes = Vec::new();
-        let mut wake: Option<Micros> = None;
+        let mut wake: Option<Micros> = self.sync_cluster(now)?;
         for index in 0..self.jobs.len() {
             if self.jobs[index].finished {
                 continue;

@@ -76,6 +76,14 @@ impl Runner {
                 }
                 Ok(())
             }
+            Err(StoreError::Conflict { detail }) => {
+                // Another node owns what this batch decided (this node was
+                // late to heartbeat and its work was taken over): the batch
+                // is dropped, and the next cluster pass drops the runs.
+                tracing::warn!("cluster: {detail}; this node's writes were dropped");
+                self.staged.clear();
+                Ok(())
+            }
             Err(e) => {
                 self.staged.clear();
                 Err(e)

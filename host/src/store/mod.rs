@@ -9,7 +9,10 @@
 
 mod checkpoints;
 mod migrations;
+pub mod postgres;
 mod records;
+#[cfg(test)]
+pub mod tests;
 
 pub use checkpoints::Checkpoints;
 pub use records::{EventRecord, InstanceRecord, ObjectRecord, Phase, Write};
@@ -76,6 +79,21 @@ pub enum StoreError {
         /// SQLite's error.
         detail: String,
     },
+    /// PostgreSQL failed (the cluster store).
+    #[error("cluster database {url}: {source}")]
+    Postgres {
+        /// The database URL, password hidden.
+        url: String,
+        /// The client's error.
+        source: ::postgres::Error,
+    },
+    /// Another node decided what this batch decides (a CronJob's scheduled
+    /// time); nothing of the batch was written.
+    #[error("{detail}")]
+    Conflict {
+        /// What was decided elsewhere.
+        detail: String,
+    },
     /// The file was written by a newer wasmjob.
     #[error(
         "state database {path} has schema version {found}, newer than this wasmjob knows \
@@ -101,6 +119,9 @@ impl StoreError {
         };
         match self {
             StoreError::Unwritable { .. } => true,
+            // No answer from the server (it restarts, the network is down):
+            // the node waits for it as for a full disk.
+            StoreError::Postgres { source, .. } => source.as_db_error().is_none(),
             StoreError::Sqlite { source, .. } => matches!(
                 source.sqlite_error_code(),
                 Some(
@@ -127,6 +148,10 @@ impl StoreError {
                 path: path.clone(),
                 detail: detail.clone(),
             },
+            StoreError::Postgres { url, source } => StoreError::Unwritable {
+                path: url.into(),
+                detail: source.to_string(),
+            },
             other => StoreError::Unwritable {
                 path: PathBuf::new(),
                 detail: other.to_string(),
@@ -152,8 +177,12 @@ impl StoreError {
 
 /// An open store.
 pub struct Store {
+    /// The SQLite file. In cluster mode, the node's own file, which keeps
+    /// what stays on the node: checkpoints and the embedded queue.
     conn: Connection,
     path: PathBuf,
+    /// The cluster's database, which then holds everything else.
+    pg: Option<Box<postgres::Pg>>,
 }
 
 impl Store {
@@ -166,6 +195,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            pg: None,
         };
         // Refuse a file that is not ours before changing anything in it (the
         // journal mode is written to the file's header).
@@ -190,13 +220,35 @@ impl Store {
         let store = Store {
             conn,
             path: path.to_path_buf(),
+            pg: None,
         };
         let r = store.conn.busy_timeout(std::time::Duration::from_secs(5));
         store.sql(r)?;
         Ok(store)
     }
 
-    /// The database file.
+    /// A node of a cluster: records in the PostgreSQL database at `url`,
+    /// as node `node`; `local` is the node's own SQLite file (opened as
+    /// [`Store::open`] does) for checkpoints and the embedded queue.
+    pub fn cluster(url: &str, node: &str, local: &Path) -> Result<Self, StoreError> {
+        let mut store = Store::open(local)?;
+        store.pg = Some(Box::new(postgres::Pg::connect(url, node)?));
+        Ok(store)
+    }
+
+    /// A reader of the cluster's database (the API's connections).
+    pub fn cluster_readonly(url: &str, node: &str, local: &Path) -> Result<Self, StoreError> {
+        let mut store = Store::open_readonly(local)?;
+        store.pg = Some(Box::new(postgres::Pg::connect(url, node)?));
+        Ok(store)
+    }
+
+    /// The cluster's database, in cluster mode.
+    pub fn cluster_db(&self) -> Option<&postgres::Pg> {
+        self.pg.as_deref()
+    }
+
+    /// The database file (the node's own file in cluster mode).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -304,6 +356,9 @@ impl Store {
         bytes: &[u8],
         now: Micros,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.put_module(digest, component, bytes, now);
+        }
         let r = self.conn.execute(
             "INSERT OR IGNORE INTO modules (digest, component, bytes, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![digest, component, bytes, now],
@@ -313,6 +368,9 @@ impl Store {
 
     /// The bytes of a stored module.
     pub fn module(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.module(digest);
+        }
         let r = self
             .conn
             .query_row(
@@ -329,11 +387,31 @@ impl Store {
         if writes.is_empty() {
             return Ok(());
         }
+        if let Some(pg) = &self.pg {
+            pg.commit(writes)?;
+            // What stays on the node, once the cluster has the rest.
+            let local: Vec<Write> = writes
+                .iter()
+                .filter(|w| matches!(w, Write::QueueDone { .. }))
+                .cloned()
+                .collect();
+            if local.is_empty() {
+                return Ok(());
+            }
+            return self.commit_local(&local);
+        }
+        self.commit_local(writes)
+    }
+
+    fn commit_local(&mut self, writes: &[Write]) -> Result<(), StoreError> {
         let path = self.path.clone();
         let wrap = |source| StoreError::from_sqlite(&path, source);
         let tx = self.conn.transaction().map_err(wrap)?;
         for write in writes {
-            records::apply(&tx, write).map_err(wrap)?;
+            if let Some(detail) = records::apply(&tx, write).map_err(wrap)? {
+                // Dropping the transaction rolls the batch back.
+                return Err(StoreError::Conflict { detail });
+            }
         }
         tx.commit().map_err(wrap)
     }
@@ -345,6 +423,9 @@ impl Store {
         namespace: &str,
         name: &str,
     ) -> Result<Option<ObjectRecord>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.live_object(kind, namespace, name);
+        }
         let r = self
             .conn
             .query_row(
@@ -365,6 +446,9 @@ impl Store {
         kind: Kind,
         namespace: Option<&str>,
     ) -> Result<Vec<ObjectRecord>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.live_objects(kind, namespace);
+        }
         let mut stmt = self.sql(self.conn.prepare_cached(&format!(
             "{} WHERE kind = ?1 AND deleted_at IS NULL AND (?2 IS NULL OR namespace = ?2) ORDER BY created_at",
             records::OBJECT_SELECT
@@ -378,6 +462,9 @@ impl Store {
         &self,
         namespace: Option<&str>,
     ) -> Result<Vec<InstanceRecord>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.live_instances_in(namespace, InstanceScope::All);
+        }
         let mut stmt = self.sql(self.conn.prepare_cached(&format!(
             "{} WHERE (?1 IS NULL OR namespace = ?1) AND deleted_at IS NULL AND owner_uid IN
                (SELECT uid FROM objects WHERE deleted_at IS NULL) ORDER BY created_at, name",
@@ -395,6 +482,9 @@ impl Store {
         namespace: Option<&str>,
         scope: InstanceScope<'_>,
     ) -> Result<Vec<InstanceRecord>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.live_instances_in(namespace, scope);
+        }
         let (condition, key) = match scope {
             InstanceScope::All => return self.live_instances(namespace),
             InstanceScope::OfJob(job) => (
@@ -418,6 +508,9 @@ impl Store {
 
     /// Events of live objects in a namespace (or all), oldest first.
     pub fn live_events(&self, namespace: Option<&str>) -> Result<Vec<EventRecord>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.live_events(namespace);
+        }
         let mut stmt = self.sql(self.conn.prepare_cached(
             "SELECT e.object_uid, e.type, e.reason, e.message, e.time FROM events e
              JOIN objects o ON o.uid = e.object_uid
@@ -429,6 +522,9 @@ impl Store {
 
     /// An object by uid, live or deleted.
     pub fn object(&self, uid: &str) -> Result<Option<ObjectRecord>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.object(uid);
+        }
         let r = self
             .conn
             .query_row(
@@ -442,6 +538,9 @@ impl Store {
 
     /// Every instance an object owns, oldest first.
     pub fn instances_of(&self, owner_uid: &str) -> Result<Vec<InstanceRecord>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.instances_of(owner_uid);
+        }
         let mut stmt = self.sql(self.conn.prepare_cached(&format!(
             "{} WHERE owner_uid = ?1 ORDER BY created_at, name",
             records::INSTANCE_SELECT
@@ -452,6 +551,9 @@ impl Store {
 
     /// Every attempt's log of an instance, oldest first: (attempt, bytes).
     pub fn logs(&self, instance_uid: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.logs(instance_uid);
+        }
         let mut stmt = self.sql(self.conn.prepare_cached(
             "SELECT attempt, data FROM logs WHERE instance_uid = ?1 ORDER BY attempt",
         ))?;
@@ -464,6 +566,9 @@ impl Store {
         &self,
         instance_uid: &str,
     ) -> Result<Vec<(u32, crate::runtime::LogRecord)>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.log_records(instance_uid);
+        }
         let mut stmt = self.sql(self.conn.prepare_cached(
             "SELECT attempt, time, level, message, fields FROM log_records
              WHERE instance_uid = ?1 ORDER BY attempt, seq",
@@ -478,6 +583,9 @@ impl Store {
         &self,
         cronjob_uid: &str,
     ) -> Result<Vec<(Micros, Option<String>)>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.cron_runs(cronjob_uid);
+        }
         let mut stmt = self.sql(self.conn.prepare_cached(
             "SELECT scheduled_time, job_uid FROM cron_runs WHERE cronjob_uid = ?1 ORDER BY scheduled_time",
         ))?;
@@ -488,6 +596,9 @@ impl Store {
     /// Deletes every live object whose `ttlSecondsAfterFinished` ran out by
     /// `now`, as of its expiry time; returns how many. The rows stay as history.
     pub fn delete_expired(&self, now: Micros) -> Result<usize, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.delete_expired(now);
+        }
         let r = self.conn.execute(
             "UPDATE objects SET deleted_at = expires_at WHERE expires_at <= ?1 AND deleted_at IS NULL",
             [now],

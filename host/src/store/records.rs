@@ -56,7 +56,7 @@ impl Phase {
         }
     }
 
-    fn parse(text: &str) -> Option<Phase> {
+    pub(super) fn parse(text: &str) -> Option<Phase> {
         Some(match text {
             "Pending" => Phase::Pending,
             "Running" => Phase::Running,
@@ -259,8 +259,10 @@ fn json_text<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("records serialize to JSON")
 }
 
-/// Carries out one write inside a transaction.
-pub fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
+/// Carries out one write inside a transaction; `Some(detail)` for a
+/// conflict that must undo the whole batch (a CronJob's time decided
+/// otherwise before).
+pub fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<Option<String>> {
     match write {
         Write::ObjectCreated(o) => {
             tx.execute(
@@ -312,11 +314,24 @@ pub fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
             scheduled,
             job_uid,
         } => {
-            tx.prepare_cached(
-                "INSERT INTO cron_runs (cronjob_uid, scheduled_time, job_uid) VALUES (?1, ?2, ?3)
-                 ON CONFLICT DO NOTHING",
-            )?
-            .execute(params![cronjob_uid, scheduled, job_uid])?;
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO cron_runs (cronjob_uid, scheduled_time, job_uid) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![cronjob_uid, scheduled, job_uid])?;
+            if inserted == 0 && job_uid.is_some() {
+                let decided: Option<String> = tx.query_row(
+                    "SELECT job_uid FROM cron_runs WHERE cronjob_uid = ?1 AND scheduled_time = ?2",
+                    params![cronjob_uid, scheduled],
+                    |r| r.get(0),
+                )?;
+                if decided != *job_uid {
+                    return Ok(Some(format!(
+                        "CronJob {cronjob_uid}'s run at {scheduled} was already decided"
+                    )));
+                }
+            }
         }
         Write::ObjectStatus { uid, status } => {
             tx.prepare_cached("UPDATE objects SET status = ?2 WHERE uid = ?1")?
@@ -405,7 +420,7 @@ pub fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// A stored structured log record: (attempt, record).

@@ -28,6 +28,10 @@ pub const NODE_RESTART: &str = "NodeRestart";
 /// and the grace period ran out; also a disruption.
 pub const NODE_SHUTDOWN: &str = "NodeShutdown";
 
+/// The reason of an instance whose node stopped sending heartbeats (a
+/// cluster): another node recorded it as ended; also a disruption.
+pub const NODE_LOST: &str = "NodeLost";
+
 /// Reasons of instances stopped by the controller itself (the Job ended or
 /// was suspended): they say nothing about the module and are not failures.
 const STOPPED_BY_CONTROLLER: &[&str] = &[
@@ -180,7 +184,7 @@ pub fn observe(
                 let failure = InstanceFailure {
                     instance: instance.name.clone(),
                     exit_code: instance.exit_code,
-                    disruption: reason == NODE_RESTART || reason == NODE_SHUTDOWN,
+                    disruption: [NODE_RESTART, NODE_SHUTDOWN, NODE_LOST].contains(&reason),
                 };
                 let verdict = judge(spec, &failure);
                 if failure.disruption {

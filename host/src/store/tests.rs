@@ -1,0 +1,454 @@
+//! The store test suite, run on both stores: the embedded SQLite file and a
+//! fresh PostgreSQL database (the cluster store). Each case takes an empty
+//! store; what it asserts holds for both.
+//!
+//! PostgreSQL is the local server (`WASMJOB_TEST_POSTGRES`, default
+//! `postgres://postgres@127.0.0.1:5432/test`); each test creates its own
+//! database and drops it afterwards. Without the server the PostgreSQL half
+//! is skipped with a printed reason, unless `CI=true`, where it fails.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{EventRecord, InstanceRecord, InstanceScope, ObjectRecord, Phase, Store, Write};
+use crate::manifest::Kind;
+
+/// A database of its own on the local PostgreSQL, dropped with this value.
+pub struct TestDatabase {
+    admin: String,
+    name: String,
+    /// The new database's URL.
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// A fresh database, or `None` (with the reason printed) when there is
+    /// no server and `CI` is not `true`.
+    pub fn create() -> Option<TestDatabase> {
+        let admin = std::env::var("WASMJOB_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let mut client = match postgres::Client::connect(&admin, postgres::NoTls) {
+            Ok(client) => client,
+            Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                panic!("PostgreSQL is not reachable at {admin} ({e}), and CI=true requires it")
+            }
+            Err(e) => {
+                eprintln!("skipped: PostgreSQL is not reachable at {admin}: {e}");
+                return None;
+            }
+        };
+        let name = format!("wasmjob_{}", crate::ids::uid().replace('-', "_"));
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("creating a test database");
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(base, _)| base);
+        let url = format!("{base}/{name}");
+        Some(TestDatabase { admin, name, url })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = client.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name));
+        }
+    }
+}
+
+/// Runs `case` on an empty SQLite store and an empty PostgreSQL store.
+fn on_both(case: impl Fn(&mut Store)) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sqlite = Store::open(&dir.path().join("state.db")).unwrap();
+    case(&mut sqlite);
+    if let Some(db) = TestDatabase::create() {
+        let mut pg = Store::cluster(&db.url, "node-a", &dir.path().join("node.db")).unwrap();
+        case(&mut pg);
+    }
+}
+
+fn object(kind: Kind, name: &str, at: i64) -> ObjectRecord {
+    ObjectRecord {
+        uid: crate::ids::uid(),
+        kind,
+        namespace: "default".into(),
+        name: name.into(),
+        labels: BTreeMap::from([("app".to_owned(), name.to_owned())]),
+        manifest: json!({"metadata": {"name": name}, "spec": {"n": 1}}),
+        status: json!({}),
+        created_at: at,
+        deleted_at: None,
+    }
+}
+
+fn instance(owner: &ObjectRecord, name: &str, at: i64) -> InstanceRecord {
+    InstanceRecord {
+        uid: crate::ids::uid(),
+        name: name.into(),
+        namespace: owner.namespace.clone(),
+        owner_uid: owner.uid.clone(),
+        completion_index: Some(3),
+        labels: BTreeMap::from([("job-name".to_owned(), owner.name.clone())]),
+        phase: Phase::Running,
+        exit_code: None,
+        reason: None,
+        message: None,
+        node_name: "node-a".into(),
+        restart_count: 0,
+        created_at: at,
+        start_time: Some(at),
+        finish_time: None,
+    }
+}
+
+#[test]
+fn an_object_is_created_updated_replaced_and_deleted() {
+    on_both(|store| {
+        let first = object(Kind::Job, "report", 10);
+        store
+            .commit(&[Write::ObjectCreated(first.clone())])
+            .unwrap();
+        let found = store.live_object(Kind::Job, "default", "report").unwrap();
+        assert_eq!(found.as_ref(), Some(&first));
+        let manifest = json!({"metadata": {"name": "report"}, "spec": {"n": 2}});
+        let labels = BTreeMap::from([("tier".to_owned(), "batch".to_owned())]);
+        store
+            .commit(&[
+                Write::ObjectManifest {
+                    uid: first.uid.clone(),
+                    manifest: manifest.clone(),
+                    labels: labels.clone(),
+                },
+                Write::ObjectStatus {
+                    uid: first.uid.clone(),
+                    status: json!({"active": 1}),
+                },
+            ])
+            .unwrap();
+        let found = store.object(&first.uid).unwrap().unwrap();
+        assert_eq!(
+            (found.manifest, found.labels, found.status),
+            (manifest, labels, json!({"active": 1}))
+        );
+        // The same name again: the old object goes to history.
+        let second = object(Kind::Job, "report", 20);
+        store
+            .commit(&[Write::ObjectCreated(second.clone())])
+            .unwrap();
+        let live = store.live_objects(Kind::Job, Some("default")).unwrap();
+        assert_eq!(
+            live.iter().map(|o| &o.uid).collect::<Vec<_>>(),
+            [&second.uid]
+        );
+        assert_eq!(
+            store.object(&first.uid).unwrap().unwrap().deleted_at,
+            Some(20)
+        );
+        store
+            .commit(&[Write::ObjectDeleted {
+                uid: second.uid.clone(),
+                at: 30,
+            }])
+            .unwrap();
+        assert!(store.live_objects(Kind::Job, None).unwrap().is_empty());
+        assert!(store.live_objects(Kind::CronJob, None).unwrap().is_empty());
+    });
+}
+
+#[test]
+fn instances_are_upserted_and_found_by_job_name_or_own_name() {
+    on_both(|store| {
+        let job = object(Kind::Job, "crunch", 1);
+        let other = object(Kind::Job, "other", 1);
+        let mut a = instance(&job, "crunch-3-abcde", 2);
+        let b = instance(&other, "other-3-fghij", 3);
+        store
+            .commit(&[
+                Write::ObjectCreated(job.clone()),
+                Write::ObjectCreated(other.clone()),
+                Write::Instance(a.clone()),
+                Write::Instance(b.clone()),
+            ])
+            .unwrap();
+        a.phase = Phase::Failed;
+        a.exit_code = Some(3);
+        a.reason = Some("Error".into());
+        a.finish_time = Some(9);
+        a.restart_count = 2;
+        store.commit(&[Write::Instance(a.clone())]).unwrap();
+        assert_eq!(store.instances_of(&job.uid).unwrap(), [a.clone()]);
+        let of_job = store
+            .live_instances_in(None, InstanceScope::OfJob("crunch"))
+            .unwrap();
+        assert_eq!(of_job, [a.clone()]);
+        let named = store
+            .live_instances_in(Some("default"), InstanceScope::Named("other-3-fghij"))
+            .unwrap();
+        assert_eq!(named, std::slice::from_ref(&b));
+        assert_eq!(store.live_instances(None).unwrap(), [a.clone(), b.clone()]);
+        // A removed instance and a deleted owner's instances leave the live view.
+        store
+            .commit(&[
+                Write::InstanceDeleted {
+                    uid: b.uid.clone(),
+                    at: 10,
+                },
+                Write::ObjectDeleted {
+                    uid: job.uid.clone(),
+                    at: 10,
+                },
+            ])
+            .unwrap();
+        assert!(store.live_instances(None).unwrap().is_empty());
+        assert_eq!(
+            store.instances_of(&job.uid).unwrap().len(),
+            1,
+            "history stays"
+        );
+    });
+}
+
+#[test]
+fn every_attempts_log_and_records_are_kept() {
+    on_both(|store| {
+        let job = object(Kind::Job, "logged", 1);
+        let i = instance(&job, "logged-1", 2);
+        let record = crate::runtime::LogRecord {
+            time: 5,
+            level: crate::runtime::LogLevel::Warn,
+            message: "disk almost full".into(),
+            fields: vec![("disk".to_owned(), "sda".to_owned())],
+        };
+        store
+            .commit(&[
+                Write::ObjectCreated(job.clone()),
+                Write::Instance(i.clone()),
+                Write::Log {
+                    instance_uid: i.uid.clone(),
+                    attempt: 0,
+                    data: b"first\n".to_vec(),
+                    truncated: false,
+                },
+                Write::Log {
+                    instance_uid: i.uid.clone(),
+                    attempt: 1,
+                    data: b"second\n".to_vec(),
+                    truncated: true,
+                },
+                Write::LogRecords {
+                    instance_uid: i.uid.clone(),
+                    attempt: 1,
+                    records: vec![record.clone()],
+                },
+            ])
+            .unwrap();
+        assert_eq!(
+            store.logs(&i.uid).unwrap(),
+            [(0, b"first\n".to_vec()), (1, b"second\n".to_vec())]
+        );
+        assert_eq!(store.log_records(&i.uid).unwrap(), [(1, record)]);
+    });
+}
+
+#[test]
+fn events_modules_and_expiry() {
+    on_both(|store| {
+        let job = object(Kind::Job, "evented", 1);
+        let event = EventRecord {
+            object_uid: job.uid.clone(),
+            kind: "Normal".into(),
+            reason: "Completed".into(),
+            message: "Job completed".into(),
+            time: 7,
+        };
+        store
+            .commit(&[
+                Write::ObjectCreated(job.clone()),
+                Write::Event(event.clone()),
+                Write::Module {
+                    digest: "sha256:abc".into(),
+                    component: false,
+                    bytes: b"\0asm".to_vec(),
+                    at: 1,
+                },
+                Write::ObjectExpiry {
+                    uid: job.uid.clone(),
+                    at: 100,
+                },
+            ])
+            .unwrap();
+        assert_eq!(store.live_events(Some("default")).unwrap(), [event]);
+        // Storing a module twice is harmless; its bytes never change.
+        store.put_module("sha256:abc", false, b"other", 2).unwrap();
+        assert_eq!(store.module("sha256:abc").unwrap(), Some(b"\0asm".to_vec()));
+        assert_eq!(store.module("sha256:none").unwrap(), None);
+        assert_eq!(store.delete_expired(99).unwrap(), 0);
+        assert_eq!(store.delete_expired(100).unwrap(), 1);
+        assert_eq!(
+            store.object(&job.uid).unwrap().unwrap().deleted_at,
+            Some(100)
+        );
+    });
+}
+
+#[test]
+fn a_cron_time_is_decided_once() {
+    on_both(|store| {
+        let cron = object(Kind::CronJob, "tick", 1);
+        let job = object(Kind::Job, "tick-1", 2);
+        store
+            .commit(&[
+                Write::ObjectCreated(cron.clone()),
+                Write::CronRun {
+                    cronjob_uid: cron.uid.clone(),
+                    scheduled: 1_000_000,
+                    job_uid: Some(job.uid.clone()),
+                },
+                Write::ObjectCreated(job.clone()),
+                Write::CronRun {
+                    cronjob_uid: cron.uid.clone(),
+                    scheduled: 2_000_000,
+                    job_uid: None,
+                },
+            ])
+            .unwrap();
+        // A second decision of a decided time (a second node, a second
+        // process) is refused, and nothing of its batch is written.
+        let late = object(Kind::Job, "tick-1-again", 3);
+        let refused = store.commit(&[
+            Write::CronRun {
+                cronjob_uid: cron.uid.clone(),
+                scheduled: 1_000_000,
+                job_uid: Some(late.uid.clone()),
+            },
+            Write::ObjectCreated(late.clone()),
+        ]);
+        assert!(
+            matches!(refused, Err(super::StoreError::Conflict { .. })),
+            "{refused:?}"
+        );
+        assert_eq!(store.object(&late.uid).unwrap(), None);
+        // The same decision again (a retried batch) is no conflict.
+        store
+            .commit(&[Write::CronRun {
+                cronjob_uid: cron.uid.clone(),
+                scheduled: 1_000_000,
+                job_uid: Some(job.uid.clone()),
+            }])
+            .unwrap();
+        assert_eq!(
+            store.cron_runs(&cron.uid).unwrap(),
+            [(1_000_000, Some(job.uid.clone())), (2_000_000, None)]
+        );
+    });
+}
+
+// --- the cluster's own tables: PostgreSQL only ---
+
+#[test]
+fn nodes_register_heartbeat_and_go_not_ready() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let a = Store::cluster(&db.url, "node-a", &dir.path().join("a.db")).unwrap();
+    let b = Store::cluster(&db.url, "node-b", &dir.path().join("b.db")).unwrap();
+    let labels = BTreeMap::from([("disk".to_owned(), "nvme".to_owned())]);
+    let a_db = a.cluster_db().unwrap();
+    let b_db = b.cluster_db().unwrap();
+    a_db.register_node(&labels, 8, "127.0.0.1:1").unwrap();
+    b_db.register_node(&BTreeMap::new(), 4, "127.0.0.1:2")
+        .unwrap();
+    // The first node's token is the cluster's.
+    assert_eq!(a_db.cluster_token("aaa").unwrap(), "aaa");
+    assert_eq!(b_db.cluster_token("bbb").unwrap(), "aaa");
+    let nodes = a_db.nodes(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        nodes
+            .iter()
+            .map(|n| (&*n.name, n.ready, n.capacity))
+            .collect::<Vec<_>>(),
+        [("node-a", true, 8), ("node-b", true, 4)]
+    );
+    assert_eq!(nodes[0].labels, labels);
+    // Another node's API relabels b; b reads its labels at its heartbeat.
+    let relabeled = BTreeMap::from([("gpu".to_owned(), "yes".to_owned())]);
+    assert!(a_db.set_node_labels("node-b", &relabeled).unwrap());
+    assert!(!a_db.set_node_labels("node-z", &relabeled).unwrap());
+    assert_eq!(b_db.heartbeat().unwrap(), Some(relabeled));
+    std::thread::sleep(Duration::from_millis(300));
+    a_db.heartbeat().unwrap();
+    let nodes = a_db.nodes(Duration::from_millis(200)).unwrap();
+    assert_eq!(
+        nodes
+            .iter()
+            .map(|n| (&*n.name, n.ready))
+            .collect::<Vec<_>>(),
+        [("node-a", true), ("node-b", false)]
+    );
+}
+
+#[test]
+fn an_object_is_claimed_by_one_node_and_taken_over_from_a_lost_one() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Store::cluster(&db.url, "node-a", &dir.path().join("a.db")).unwrap();
+    let b = Store::cluster(&db.url, "node-b", &dir.path().join("b.db")).unwrap();
+    let c = Store::cluster(&db.url, "node-c", &dir.path().join("c.db")).unwrap();
+    for s in [&a, &b, &c] {
+        s.cluster_db()
+            .unwrap()
+            .register_node(&BTreeMap::new(), 4, "-")
+            .unwrap();
+    }
+    let grace = Duration::from_millis(400);
+    // Recorded by a: a owns it, nobody else may claim it.
+    let job = object(Kind::Job, "owned", 1);
+    let daemon_set = object(Kind::DaemonSet, "agent", 1);
+    let mut daemon = instance(&daemon_set, "agent-x", 2);
+    daemon.completion_index = None;
+    a.commit(&[
+        Write::ObjectCreated(job.clone()),
+        Write::ObjectCreated(daemon_set.clone()),
+        Write::Instance(daemon.clone()),
+    ])
+    .unwrap();
+    let (b_db, c_db) = (b.cluster_db().unwrap(), c.cluster_db().unwrap());
+    assert!(b_db.claimable(grace).unwrap().is_empty());
+    assert!(!b_db.claim(&job.uid, None).unwrap());
+    // a falls silent: b and c both see the Job; exactly one gets it.
+    std::thread::sleep(Duration::from_millis(600));
+    b_db.heartbeat().unwrap();
+    c_db.heartbeat().unwrap();
+    let seen = b_db.claimable(grace).unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].owner.as_deref(), Some("node-a"));
+    let won_b = b_db.claim(&job.uid, Some("node-a")).unwrap();
+    let won_c = c_db.claim(&job.uid, Some("node-a")).unwrap();
+    assert!(won_b && !won_c);
+    let ownership = c_db.ownership(std::slice::from_ref(&job.uid)).unwrap();
+    assert_eq!(ownership[0].owner.as_deref(), Some("node-b"));
+    // The lost node's daemon instance ends and is removed.
+    assert_eq!(c_db.drop_lost_daemons(grace, 50).unwrap(), 1);
+    assert!(c.live_instances(None).unwrap().is_empty());
+    let ended = &c.instances_of(&daemon_set.uid).unwrap()[0];
+    assert_eq!(
+        (ended.phase, ended.reason.as_deref()),
+        (Phase::Failed, Some("NodeLost"))
+    );
+    // A finished Job is nobody's to claim; a released one is anyone's.
+    b.cluster_db().unwrap().release(&job.uid).unwrap();
+    assert_eq!(c_db.claimable(grace).unwrap().len(), 1);
+    let status = json!({"conditions": [{"type": "Complete", "status": "True"}]});
+    a.commit(&[Write::ObjectStatus {
+        uid: job.uid.clone(),
+        status,
+    }])
+    .unwrap();
+    assert!(c_db.claimable(grace).unwrap().is_empty());
+}

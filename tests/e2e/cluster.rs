@@ -1,0 +1,380 @@
+//! Clusters on PostgreSQL (issue 6): three `wasmjob serve --store
+//! postgres://…` processes on this machine, each with its own state
+//! directory, name, labels and port, sharing a fresh database per test.
+//! DaemonSets by node label and relabelling, a node killed with SIGKILL, a
+//! CronJob firing once per second cluster-wide, a Job's parallelism cap, and
+//! the crash-loop back-off, all through the real binary.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wasmjob_tests::{PgDatabase, Server, Session, job_yaml, program};
+
+use super::daemonsets::{apply, daemonset, eventually, get_json, instances};
+
+/// Heartbeat and grace short enough for a test to see a node lost.
+const HEARTBEAT: &str = "200ms";
+const GRACE: &str = "2s";
+
+/// One node of a test cluster.
+struct Node {
+    name: String,
+    session: Session,
+    server: Server,
+}
+
+/// Starts nodes `names[i]` with `labels[i]` (`k=v,…`) on `db`, one after
+/// the other (the first one's token becomes the cluster's).
+fn cluster(db: &PgDatabase, nodes: &[(&str, &str)], extra: &[&str]) -> Vec<Node> {
+    nodes
+        .iter()
+        .map(|(name, labels)| {
+            let session = Session::new();
+            let mut args = vec![
+                "--store",
+                db.url.as_str(),
+                "--node-name",
+                name,
+                "--heartbeat",
+                HEARTBEAT,
+                "--node-grace",
+                GRACE,
+            ];
+            if !labels.is_empty() {
+                args.extend(["--labels", labels]);
+            }
+            args.extend_from_slice(extra);
+            let server = Server::start(&session, &args);
+            Node {
+                name: (*name).to_owned(),
+                session,
+                server,
+            }
+        })
+        .collect()
+}
+
+/// The nodes the live instances of `selector` run on, sorted.
+fn instance_nodes(list: &Value) -> Vec<String> {
+    let mut nodes: Vec<String> = instances(list)
+        .iter()
+        .filter(|i| i["status"]["phase"] == "Running")
+        .map(|i| i["status"]["nodeName"].as_str().unwrap_or("").to_owned())
+        .collect();
+    nodes.sort();
+    nodes
+}
+
+#[test]
+fn a_daemonset_follows_node_labels_relabelling_and_a_killed_node() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let mut nodes = cluster(
+        &db,
+        &[("n1", "disk=nvme"), ("n2", "disk=nvme"), ("n3", "disk=hdd")],
+        &[],
+    );
+    let (s, first) = (&nodes[0].session, &nodes[0].server);
+    // Every node is in `get nodes`, Ready, from any node's API.
+    let table = s.client(&nodes[2].server, &["get", "nodes"]);
+    assert_eq!(table.code, 0, "{table:?}");
+    for name in ["n1", "n2", "n3"] {
+        let line = table.stdout.lines().find(|l| l.starts_with(name)).unwrap();
+        assert!(line.contains(" Ready "), "{table:?}");
+    }
+    let pod_extra = "      nodeSelector:\n        disk: nvme\n";
+    let yaml = daemonset("agent", "sleep-ms", &["600000"], pod_extra);
+    apply(s, first, "ds.yaml", &yaml);
+    let label = ["instances", "-l", "app=agent"];
+    eventually(s, first, &label, "instances on n1 and n2", |l| {
+        instance_nodes(l) == ["n1", "n2"]
+    });
+    // The status counts the whole cluster, whichever node is asked.
+    let ds = eventually(s, &nodes[1].server, &["ds", "agent"], "status", |d| {
+        d["status"]["desiredNumberScheduled"] == 2 && d["status"]["numberReady"] == 2
+    });
+    assert_eq!(ds["status"]["currentNumberScheduled"], 2, "{ds}");
+
+    // Relabelled through n1's API, n3 gains its instance.
+    let ran = s.client(first, &["label", "node", "n3", "disk=nvme", "--overwrite"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    eventually(s, first, &label, "an instance on n3 too", |l| {
+        instance_nodes(l) == ["n1", "n2", "n3"]
+    });
+
+    // n2 dies: after the grace period it is NotReady and its instance gone.
+    let killed = nodes.remove(1);
+    killed.server.crash();
+    let (s, first) = (&nodes[0].session, &nodes[0].server);
+    let killed_at = Instant::now();
+    eventually(s, first, &label, "n2's instance removed", |l| {
+        instance_nodes(l) == ["n1", "n3"]
+    });
+    // Not before the grace period: a slow heartbeat is not a lost node.
+    assert!(
+        killed_at.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        killed_at.elapsed()
+    );
+
+    let table = s.client(first, &["get", "nodes"]);
+    let line = table.stdout.lines().find(|l| l.starts_with("n2")).unwrap();
+    assert!(line.contains("NotReady"), "{table:?}");
+    let ds = eventually(s, first, &["ds", "agent"], "status after the loss", |d| {
+        d["status"]["desiredNumberScheduled"] == 2
+    });
+    assert_eq!(ds["status"]["numberReady"], 2, "{ds}");
+    let ended: i64 = db
+        .client()
+        .query_one(
+            "SELECT count(*) FROM instances WHERE node_name = 'n2' AND reason = 'NodeLost'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(ended, 1);
+}
+
+#[test]
+fn a_killed_nodes_job_instances_are_replaced_elsewhere_with_exact_counts() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let mut nodes = cluster(&db, &[("n1", ""), ("n2", ""), ("n3", "")], &[]);
+    let (s, first) = (&nodes[0].session, &nodes[0].server);
+    let yaml = job_yaml(
+        "survivor",
+        &program("sleep-ms"),
+        &["1500"],
+        "  completions: 8\n  parallelism: 3\n  backoffLimit: 6",
+        "",
+    );
+    apply(s, first, "job.yaml", &yaml);
+    // The Job was applied through n1, which runs it.
+    eventually(
+        s,
+        first,
+        &["instances", "-l", "job-name=survivor"],
+        "three running",
+        |l| instance_nodes(l) == ["n1", "n1", "n1"],
+    );
+    nodes.remove(0).server.crash();
+    let (s, other) = (&nodes[0].session, &nodes[0].server);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let ran = s.client(other, &["get", "job", "survivor", "-o", "json"]);
+        assert_eq!(ran.code, 0, "{ran:?}");
+        let job = ran.json();
+        if job["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "Complete"))
+        {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "never completed: {job}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut client = db.client();
+    let rows = client
+        .query(
+            "SELECT phase, coalesce(reason, ''), node_name FROM instances i
+             JOIN objects o ON o.uid = i.owner_uid WHERE o.name = 'survivor'",
+            &[],
+        )
+        .unwrap();
+    let succeeded = rows
+        .iter()
+        .filter(|r| r.get::<_, &str>(0) == "Succeeded")
+        .count();
+    let lost: Vec<String> = rows
+        .iter()
+        .filter(|r| r.get::<_, &str>(1) == "NodeLost")
+        .map(|r| r.get::<_, String>(2))
+        .collect();
+    // Exactly the completions succeeded, none twice; what n1 was running
+    // was recorded as lost, counted as failed, and replaced on n2 or n3.
+    assert_eq!(succeeded, 8, "{rows:?}");
+    assert!(
+        !lost.is_empty() && lost.iter().all(|n| n == "n1"),
+        "{lost:?}"
+    );
+    assert_eq!(job["status"]["succeeded"], 8, "{job}");
+    assert_eq!(job["status"]["failed"], lost.len(), "{job}");
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.get::<_, &str>(0) == "Running")
+            .count(),
+        0
+    );
+    let replaced = rows
+        .iter()
+        .filter(|r| r.get::<_, &str>(0) == "Succeeded" && r.get::<_, &str>(2) != "n1")
+        .count();
+    assert!(replaced >= lost.len(), "{rows:?}");
+}
+
+#[test]
+fn a_cronjob_on_three_nodes_fires_exactly_once_per_second() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let nodes = cluster(&db, &[("n1", ""), ("n2", ""), ("n3", "")], &[]);
+    let (s, second) = (&nodes[1].session, &nodes[1].server);
+    let yaml = format!(
+        "apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: tick
+spec:
+  schedule: \"*/1 * * * * *\"
+  successfulJobsHistoryLimit: 100
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers:
+          - name: main
+            image: {}
+          restartPolicy: Never
+",
+        program("say-hello").display()
+    );
+    apply(s, second, "cron.yaml", &yaml);
+    std::thread::sleep(Duration::from_secs(11));
+    let ran = s.client(second, &["delete", "cronjob", "tick"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let mut client = db.client();
+    // Every Job row ever created (live or deleted) and its instances.
+    let rows = client
+        .query(
+            "SELECT o.name, count(i.uid) FROM objects o LEFT JOIN instances i ON i.owner_uid = o.uid
+             WHERE o.kind = 'Job' GROUP BY o.uid, o.name ORDER BY o.name",
+            &[],
+        )
+        .unwrap();
+    let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    let distinct: BTreeSet<&String> = names.iter().collect();
+    assert_eq!(distinct.len(), names.len(), "a time fired twice: {names:?}");
+    assert!(names.len() >= 10, "{names:?}");
+    for r in &rows {
+        assert_eq!(r.get::<_, i64>(1), 1, "one instance per Job: {names:?}");
+    }
+    // One decided time per second, no gap, each started as one Job.
+    let runs: Vec<(i64, Option<String>)> = client
+        .query(
+            "SELECT scheduled_time, job_uid FROM cron_runs ORDER BY scheduled_time",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    for pair in runs.windows(2) {
+        assert_eq!(pair[1].0 - pair[0].0, 1_000_000, "{runs:?}");
+    }
+    assert!(runs.iter().all(|(_, job)| job.is_some()), "{runs:?}");
+    assert_eq!(runs.len(), names.len());
+}
+
+#[test]
+fn a_job_never_runs_more_than_parallelism_across_the_cluster() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let nodes = cluster(&db, &[("n1", ""), ("n2", ""), ("n3", "")], &[]);
+    let (s, first) = (&nodes[0].session, &nodes[0].server);
+    let yaml = job_yaml(
+        "wide",
+        &program("sleep-ms"),
+        &["20"],
+        "  completions: 300\n  parallelism: 6",
+        "",
+    );
+    apply(s, first, "job.yaml", &yaml);
+    // Watch the database itself, every few milliseconds, for running
+    // instances of the Job on any node.
+    let mut client = db.client();
+    let mut most = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let row = client
+            .query_one(
+                "SELECT count(*) FILTER (WHERE i.phase = 'Running'),
+                        count(*) FILTER (WHERE i.phase = 'Succeeded'),
+                        bool_or(o.finished)
+                 FROM objects o LEFT JOIN instances i ON i.owner_uid = o.uid
+                 WHERE o.name = 'wide'",
+                &[],
+            )
+            .unwrap();
+        let running: i64 = row.get(0);
+        most = most.max(running);
+        if row.get::<_, Option<bool>>(2) == Some(true) {
+            assert_eq!(row.get::<_, i64>(1), 300);
+            break;
+        }
+        assert!(Instant::now() < deadline, "not finished");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(most <= 6, "{most} running at once");
+    assert!(most >= 2, "parallelism was used: {most}");
+    let job = get_json(s, &nodes[2].server, &["job", "wide"]);
+    assert_eq!(job["status"]["succeeded"], 300, "{job}");
+    assert_eq!(job["status"]["failed"], 0, "{job}");
+}
+
+#[test]
+fn a_crash_looping_daemon_backs_off_on_every_node() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let extra = ["--crash-loop-initial", "200ms", "--crash-loop-max", "800ms"];
+    let nodes = cluster(&db, &[("n1", ""), ("n2", "")], &extra);
+    let (s, first) = (&nodes[0].session, &nodes[0].server);
+    apply(
+        s,
+        first,
+        "ds.yaml",
+        &daemonset("crashy", "exit-code", &["3"], ""),
+    );
+    eventually(
+        s,
+        first,
+        &["instances", "-l", "app=crashy"],
+        "four restarts each",
+        |l| {
+            let list = instances(l);
+            list.len() == 2
+                && list
+                    .iter()
+                    .all(|i| i["status"]["restartCount"].as_u64() >= Some(4))
+        },
+    );
+    // Each node's back-off events, in order: 200 ms doubling to 800 ms.
+    let mut client = db.client();
+    let rows = client
+        .query(
+            "SELECT i.node_name, e.message FROM events e
+             JOIN instances i ON e.message LIKE '%' || i.name
+             WHERE e.reason = 'BackOff' ORDER BY e.id",
+            &[],
+        )
+        .unwrap();
+    let mut delays: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in &rows {
+        let message: &str = r.get(1);
+        let delay = message.split_whitespace().nth(1).unwrap().to_owned();
+        delays.entry(r.get(0)).or_default().push(delay);
+    }
+    for node in &nodes {
+        let seen = &delays[&node.name];
+        assert!(seen.len() >= 4, "{delays:?}");
+        assert_eq!(
+            seen[..4],
+            ["200ms", "400ms", "800ms", "800ms"],
+            "{delays:?}"
+        );
+    }
+}
