@@ -15,7 +15,7 @@ use super::daemonsets::{apply, daemonset, eventually, get_json, instances};
 
 /// Heartbeat and grace short enough for a test to see a node lost.
 const HEARTBEAT: &str = "200ms";
-const GRACE: &str = "2s";
+const GRACE: &str = "3s";
 
 /// One node of a test cluster.
 struct Node {
@@ -213,6 +213,53 @@ fn a_killed_nodes_job_instances_are_replaced_elsewhere_with_exact_counts() {
         .filter(|r| r.get::<_, &str>(0) == "Succeeded" && r.get::<_, &str>(2) != "n1")
         .count();
     assert!(replaced >= lost.len(), "{rows:?}");
+    // Logs are read through the node that did not run the replacements.
+    let runner = rows
+        .iter()
+        .find(|r| r.get::<_, &str>(0) == "Succeeded" && r.get::<_, &str>(2) != "n1")
+        .map(|r| r.get::<_, String>(2))
+        .unwrap();
+    let reader = nodes.iter().find(|n| n.name != runner).unwrap();
+    let logs = s.client(&reader.server, &["logs", "job/survivor"]);
+    assert_eq!(logs.code, 0, "{logs:?}");
+    assert_eq!(logs.stdout.matches("slept 1500 ms").count(), 8, "{logs:?}");
+}
+
+#[test]
+fn a_store_that_is_not_postgresql_or_does_not_answer_is_refused_in_one_message() {
+    let s = Session::new();
+    let serve = |store: &str, extra: &[&str]| {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--store", store];
+        args.extend_from_slice(extra);
+        s.wasmjob(&args)
+    };
+    let ran = serve("mysql://root@127.0.0.1/test", &[]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("--store \"mysql://root@127.0.0.1/test\": give a postgres://"),
+        "{ran:?}"
+    );
+    let ran = serve(
+        "postgres://u@127.0.0.1/t",
+        &["--heartbeat", "5s", "--node-grace", "2s"],
+    );
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(
+        ran.stderr.contains("--node-grace (2s) must be longer"),
+        "{ran:?}"
+    );
+    // Nothing listens on port 1: the message names the database, hides the
+    // password, and the node does not start.
+    let ran = serve("postgres://wasmjob:secret@127.0.0.1:1/cluster", &[]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("cluster database postgres://wasmjob:***@127.0.0.1:1/cluster"),
+        "{ran:?}"
+    );
+    assert!(!ran.stderr.contains("secret"), "{ran:?}");
+    assert_eq!(ran.stderr.trim().lines().count(), 1, "{ran:?}");
 }
 
 #[test]
