@@ -87,6 +87,17 @@ pub enum StoreError {
         /// The client's error.
         source: ::postgres::Error,
     },
+    /// The cluster's database does not answer; a node holds its writes.
+    #[error(
+        "cannot reach the cluster database {url} ({detail}): check that PostgreSQL runs and \
+         this machine reaches it"
+    )]
+    Unreachable {
+        /// The database URL, password hidden.
+        url: String,
+        /// The client's error.
+        detail: String,
+    },
     /// Another node decided what this batch decides (a CronJob's scheduled
     /// time); nothing of the batch was written.
     #[error("{detail}")]
@@ -118,7 +129,7 @@ impl StoreError {
             CannotOpen, DatabaseBusy, DatabaseLocked, DiskFull, ReadOnly, SystemIoFailure,
         };
         match self {
-            StoreError::Unwritable { .. } => true,
+            StoreError::Unwritable { .. } | StoreError::Unreachable { .. } => true,
             // No answer from the server (it restarts, the network is down):
             // the node waits for it as for a full disk.
             StoreError::Postgres { source, .. } => source.as_db_error().is_none(),
@@ -148,9 +159,13 @@ impl StoreError {
                 path: path.clone(),
                 detail: detail.clone(),
             },
-            StoreError::Postgres { url, source } => StoreError::Unwritable {
-                path: url.into(),
+            StoreError::Postgres { url, source } => StoreError::Unreachable {
+                url: url.clone(),
                 detail: source.to_string(),
+            },
+            StoreError::Unreachable { url, detail } => StoreError::Unreachable {
+                url: url.clone(),
+                detail: detail.clone(),
             },
             other => StoreError::Unwritable {
                 path: PathBuf::new(),
