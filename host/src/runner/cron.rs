@@ -214,10 +214,17 @@ impl Runner {
         let cron = &mut self.crons[index];
         let mut still = Vec::new();
         for (uid, scheduled) in std::mem::take(&mut cron.observed.active) {
-            match self.jobs.iter().find(|j| j.record.uid == uid) {
-                Some(job) if !job.finished => still.push((uid, scheduled)),
-                Some(job) => {
-                    let succeeded = job.status.phase() == "Complete";
+            let state = match self.jobs.iter().find(|j| j.record.uid == uid) {
+                Some(job) => Some(job.finished.then(|| job.status.phase() == "Complete")),
+                // In a cluster the Job may run on another node now.
+                None if self.cluster.is_some() => {
+                    super::cluster::stored_job_state(&self.store, &uid)
+                }
+                None => None,
+            };
+            match state {
+                Some(None) => still.push((uid, scheduled)),
+                Some(Some(succeeded)) => {
                     if succeeded {
                         cron.last_successful = Some(scheduled);
                     }
@@ -226,23 +233,6 @@ impl Runner {
                         scheduled,
                         succeeded,
                     });
-                }
-                // In a cluster the Job may run on another node now.
-                None if self.cluster.is_some() => {
-                    match super::cluster::stored_job_state(&self.store, &uid) {
-                        Some(None) => still.push((uid, scheduled)),
-                        Some(Some(succeeded)) => {
-                            if succeeded {
-                                cron.last_successful = Some(scheduled);
-                            }
-                            cron.finished.push(FinishedRun {
-                                uid,
-                                scheduled,
-                                succeeded,
-                            });
-                        }
-                        None => {}
-                    }
                 }
                 None => {}
             }
