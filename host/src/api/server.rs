@@ -254,11 +254,7 @@ async fn label_node(
             ),
         ));
     }
-    for (key, value) in &request.set {
-        let valid = manifest::validate::qualified_name(key)
-            .and_then(|()| manifest::validate::label_value(value));
-        valid.map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
-    }
+    validate_labels(&request)?;
     let (reply, answer) = oneshot::channel();
     send(&state, Command::Relabel { request, reply })?;
     let labels = answer
@@ -270,6 +266,16 @@ async fn label_node(
     Ok(Json(node_json(&node)))
 }
 
+/// The keys and values `label node` sets, by Kubernetes' rules.
+fn validate_labels(request: &LabelRequest) -> Result<(), ApiError> {
+    for (key, value) in &request.set {
+        let valid = manifest::validate::qualified_name(key)
+            .and_then(|()| manifest::validate::label_value(value));
+        valid.map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    }
+    Ok(())
+}
+
 /// `label node` for another node of the cluster: its row changes, and
 /// that node takes the labels at its next heartbeat.
 async fn label_other_node(
@@ -277,11 +283,7 @@ async fn label_other_node(
     name: String,
     request: LabelRequest,
 ) -> Result<Json<Value>, ApiError> {
-    for (key, value) in &request.set {
-        let valid = manifest::validate::qualified_name(key)
-            .and_then(|()| manifest::validate::label_value(value));
-        valid.map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
-    }
+    validate_labels(&request)?;
     let grace = state.cluster.as_ref().map(|c| c.grace).unwrap_or_default();
     read(state, move |store| {
         let db = store

@@ -224,12 +224,10 @@ fn resume_unfinished(
             .image
             .clone();
         let prepared = stored_module(runner.store(), runtime, &digest, "CronJob", &record.name)?;
-        let decided = runner.store().cron_runs(&record.uid).map_err(other)?;
-        let store = runner.store();
-        let job_state = |uid: &str| crate::runner::stored_job_state(store, uid);
-        crons.push(crate::runner::CronRun::resume(
-            record, cron, prepared, &decided, job_state,
-        ));
+        crons.push(
+            crate::runner::CronRun::resume_stored(runner.store(), record, cron, prepared)
+                .map_err(other)?,
+        );
     }
     let count = count + crons.len();
     runner.add_crons(crons).map_err(other)?;

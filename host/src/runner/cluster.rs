@@ -265,11 +265,8 @@ impl Runner {
                     if !db.claim(&record.uid, lost)? {
                         continue;
                     }
-                    let decided = self.store.cron_runs(&record.uid)?;
-                    let store = &self.store;
-                    let job_state = |uid: &str| stored_job_state(store, uid);
                     tracing::info!(cronjob = %record.name, from = ?lost, "cluster: took a CronJob over");
-                    let run = CronRun::resume(record, cron, prepared, &decided, job_state);
+                    let run = CronRun::resume_stored(&self.store, record, cron, prepared)?;
                     self.add_crons(vec![run])?;
                 }
                 Kind::DaemonSet => {}
@@ -350,7 +347,7 @@ impl Runner {
 
 /// A stored Job's state for a CronJob: `Some(Some(succeeded))` when
 /// finished, `Some(None)` while it runs, `None` when deleted.
-pub fn stored_job_state(store: &crate::store::Store, uid: &str) -> Option<Option<bool>> {
+pub(super) fn stored_job_state(store: &crate::store::Store, uid: &str) -> Option<Option<bool>> {
     let job = store
         .object(uid)
         .ok()

@@ -125,6 +125,19 @@ impl CronRun {
         run
     }
 
+    /// [`CronRun::resume`] from what `store` holds of the CronJob: its
+    /// decided times and the state of their Jobs.
+    pub fn resume_stored(
+        store: &crate::store::Store,
+        record: ObjectRecord,
+        cron: CronJob,
+        prepared: Arc<Prepared>,
+    ) -> Result<Self, crate::store::StoreError> {
+        let decided = store.cron_runs(&record.uid)?;
+        let job_state = |uid: &str| super::cluster::stored_job_state(store, uid);
+        Ok(Self::resume(record, cron, prepared, &decided, job_state))
+    }
+
     /// The Jobs this CronJob owns that are still stored.
     pub(super) fn job_uids(&self) -> Vec<String> {
         let active = self.observed.active.iter().map(|(uid, _)| uid.clone());

@@ -19,7 +19,7 @@ mod cron;
 mod daemon;
 mod unwritable;
 
-pub use cluster::{ClusterConfig, stored_job_state};
+pub use cluster::ClusterConfig;
 pub use commands::{Applied, ApplyFailure, ApplyRequest, Command, Incoming, Source, relabeled};
 pub use cron::{CronRun, SCHEDULED_ANNOTATION};
 pub use daemon::{CRASH_LOOP, DaemonRun, REVISION_LABEL, revision_of};
