@@ -423,8 +423,14 @@ pub fn redis_int(args: &[&str]) -> i64 {
 /// `amqp-publish` do. Returns the queue's message count afterwards.
 pub fn amqp_publish(name: &str, items: &[&str]) -> u32 {
     amqp(name, |channel, name| async move {
-        use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
+        use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
         use lapin::types::FieldTable;
+        // With confirms on, each publish returns once the broker has the
+        // message, so the count read next on another connection sees it.
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("enabling publisher confirms");
         let durable = QueueDeclareOptions {
             durable: true,
             ..QueueDeclareOptions::default()

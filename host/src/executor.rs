@@ -49,6 +49,9 @@ pub enum Event {
     Finished(Finished),
     /// Something a client asked for.
     Command(crate::runner::Command),
+    /// Another node of the cluster offered, ended or stopped instances
+    /// (see [`crate::store::postgres::Changes`]).
+    ClusterChanged,
 }
 
 /// How one run ended.

@@ -137,92 +137,199 @@ fn a_daemonset_follows_node_labels_relabelling_and_a_killed_node() {
     assert_eq!(ended, 1);
 }
 
-#[test]
-fn a_killed_nodes_job_instances_are_replaced_elsewhere_with_exact_counts() {
-    let Some(db) = PgDatabase::create() else {
-        return;
-    };
-    let mut nodes = cluster(&db, &[("n1", ""), ("n2", ""), ("n3", "")], &[]);
-    let (s, first) = (&nodes[0].session, &nodes[0].server);
-    let yaml = job_yaml(
+/// Every instance row of the Job `name`: (phase, reason, node).
+fn job_rows(db: &PgDatabase, name: &str) -> Vec<(String, String, String)> {
+    db.client()
+        .query(
+            "SELECT phase, coalesce(reason, ''), node_name FROM instances i
+             JOIN objects o ON o.uid = i.owner_uid WHERE o.name = $1 AND o.kind = 'Job'",
+            &[&name],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+/// The Job's instances, with one node killed while they ran: exactly the
+/// completions succeeded, what ran on the killed node (and only that) was
+/// recorded as `NodeLost` and counted as failed, nothing runs any more, and
+/// `logs` through a node that did not run them shows every success.
+fn assert_exact_after_a_kill(
+    db: &PgDatabase,
+    s: &Session,
+    reader: &Server,
+    killed: &str,
+    running_there: usize,
+) -> Vec<(String, String, String)> {
+    let job = s.wait_finished(reader, "survivor");
+    let rows = job_rows(db, "survivor");
+    let count =
+        |f: &dyn Fn(&(String, String, String)) -> bool| rows.iter().filter(|r| f(r)).count();
+    assert_eq!(count(&|r| r.0 == "Succeeded"), 8, "{rows:?}");
+    let lost: Vec<&String> = rows
+        .iter()
+        .filter(|r| r.1 == "NodeLost")
+        .map(|r| &r.2)
+        .collect();
+    assert!(lost.iter().all(|n| *n == killed), "{rows:?}");
+    assert_eq!(lost.len(), running_there, "{rows:?}");
+    assert_eq!(job["status"]["succeeded"], 8, "{job}");
+    assert_eq!(job["status"]["failed"], lost.len(), "{job}");
+    assert_eq!(
+        count(&|r| r.0 == "Running" || r.0 == "Pending"),
+        0,
+        "{rows:?}"
+    );
+    let logs = s.client(reader, &["logs", "job/survivor"]);
+    assert_eq!(logs.code, 0, "{logs:?}");
+    assert_eq!(logs.stdout.matches("slept 1500 ms").count(), 8, "{logs:?}");
+    rows
+}
+
+fn survivor_job() -> String {
+    job_yaml(
         "survivor",
         &program("sleep-ms"),
         &["1500"],
         "  completions: 8\n  parallelism: 3\n  backoffLimit: 6",
         "",
-    );
-    apply(s, first, "job.yaml", &yaml);
-    // The Job was applied through n1, which runs it.
-    eventually(
-        s,
-        first,
-        &["instances", "-l", "job-name=survivor"],
-        "three running",
-        |l| instance_nodes(l) == ["n1", "n1", "n1"],
-    );
-    nodes.remove(0).server.crash();
-    let (s, other) = (&nodes[0].session, &nodes[0].server);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let job = loop {
-        let ran = s.client(other, &["get", "job", "survivor", "-o", "json"]);
-        assert_eq!(ran.code, 0, "{ran:?}");
-        let job = ran.json();
-        if job["status"]["conditions"]
-            .as_array()
-            .is_some_and(|c| c.iter().any(|c| c["type"] == "Complete"))
-        {
-            break job;
-        }
-        assert!(Instant::now() < deadline, "never completed: {job}");
-        std::thread::sleep(Duration::from_millis(100));
+    )
+}
+
+// Each node runs one instance at a time, so the Job's three run on three
+// nodes and a killed node is always running one.
+const ONE_AT_A_TIME: &[&str] = &["--max-instances", "1"];
+
+#[test]
+fn a_killed_nodes_job_instances_are_lost_and_replaced_with_exact_counts() {
+    let Some(db) = PgDatabase::create() else {
+        return;
     };
-    let mut client = db.client();
-    let rows = client
-        .query(
-            "SELECT phase, coalesce(reason, ''), node_name FROM instances i
-             JOIN objects o ON o.uid = i.owner_uid WHERE o.name = 'survivor'",
+    let mut nodes = cluster(&db, &[("n1", ""), ("n2", ""), ("n3", "")], ONE_AT_A_TIME);
+    let (s, first) = (&nodes[0].session, &nodes[0].server);
+    apply(s, first, "job.yaml", &survivor_job());
+    // Applied through n1, which owns the Job; its instances spread.
+    let label = ["instances", "-l", "job-name=survivor"];
+    eventually(s, first, &label, "one running on each node", |l| {
+        instance_nodes(l) == ["n1", "n2", "n3"]
+    });
+    // n2 runs one of n1's instances and dies: n1 records it lost and
+    // offers a replacement, which n1 or n3 runs.
+    nodes.remove(1).server.crash();
+    let rows = assert_exact_after_a_kill(&db, &nodes[0].session, &nodes[1].server, "n2", 1);
+    let elsewhere = rows
+        .iter()
+        .filter(|r| r.0 == "Succeeded" && r.2 != "n1")
+        .count();
+    assert!(elsewhere > 0, "{rows:?}");
+}
+
+#[test]
+fn a_killed_owners_job_is_taken_over_and_its_instances_elsewhere_carry_on() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let mut nodes = cluster(&db, &[("n1", ""), ("n2", ""), ("n3", "")], ONE_AT_A_TIME);
+    let (s, first) = (&nodes[0].session, &nodes[0].server);
+    apply(s, first, "job.yaml", &survivor_job());
+    let label = ["instances", "-l", "job-name=survivor"];
+    let running = eventually(s, first, &label, "one running on each node", |l| {
+        instance_nodes(l) == ["n1", "n2", "n3"]
+    });
+    let survivors: Vec<String> = instances(&running)
+        .iter()
+        .filter(|i| i["status"]["nodeName"] != "n1")
+        .map(|i| i["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    // The owner dies. Another node takes the Job over: what n1 ran is lost,
+    // what n2 and n3 run goes on and is counted once.
+    nodes.remove(0).server.crash();
+    assert_exact_after_a_kill(&db, &nodes[0].session, &nodes[1].server, "n1", 1);
+    let owner: Option<String> = db
+        .client()
+        .query_one(
+            "SELECT owner_node FROM objects WHERE name = 'survivor'",
             &[],
         )
-        .unwrap();
-    let succeeded = rows
-        .iter()
-        .filter(|r| r.get::<_, &str>(0) == "Succeeded")
-        .count();
-    let lost: Vec<String> = rows
-        .iter()
-        .filter(|r| r.get::<_, &str>(1) == "NodeLost")
-        .map(|r| r.get::<_, String>(2))
-        .collect();
-    // Exactly the completions succeeded, none twice; what n1 was running
-    // was recorded as lost, counted as failed, and replaced on n2 or n3.
-    assert_eq!(succeeded, 8, "{rows:?}");
-    assert!(
-        !lost.is_empty() && lost.iter().all(|n| n == "n1"),
-        "{lost:?}"
+        .unwrap()
+        .get(0);
+    assert!(matches!(owner.as_deref(), Some("n2" | "n3")), "{owner:?}");
+    let mut client = db.client();
+    for name in survivors {
+        let phase: String = client
+            .query_one("SELECT phase FROM instances WHERE name = $1", &[&name])
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            phase, "Succeeded",
+            "{name} was running on a node that stayed"
+        );
+    }
+}
+
+#[test]
+fn a_jobs_instances_spread_over_the_nodes_its_selector_matches() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let nodes = cluster(
+        &db,
+        &[("n1", "disk=nvme"), ("n2", "disk=nvme"), ("n3", "disk=hdd")],
+        &[],
     );
-    assert_eq!(job["status"]["succeeded"], 8, "{job}");
-    assert_eq!(job["status"]["failed"], lost.len(), "{job}");
-    assert_eq!(
-        rows.iter()
-            .filter(|r| r.get::<_, &str>(0) == "Running")
-            .count(),
-        0
+    // Applied through n3, which does not match: it owns the Job and its
+    // instances go to n1 and n2.
+    let (s, third) = (&nodes[2].session, &nodes[2].server);
+    let yaml = job_yaml(
+        "nvme-only",
+        &program("sleep-ms"),
+        &["200"],
+        "  completions: 12\n  parallelism: 4",
+        "      nodeSelector:\n        disk: nvme\n",
     );
-    let replaced = rows
-        .iter()
-        .filter(|r| r.get::<_, &str>(0) == "Succeeded" && r.get::<_, &str>(2) != "n1")
-        .count();
-    assert!(replaced >= lost.len(), "{rows:?}");
-    // Logs are read through the node that did not run the replacements.
-    let runner = rows
-        .iter()
-        .find(|r| r.get::<_, &str>(0) == "Succeeded" && r.get::<_, &str>(2) != "n1")
-        .map(|r| r.get::<_, String>(2))
-        .unwrap();
-    let reader = nodes.iter().find(|n| n.name != runner).unwrap();
-    let logs = s.client(&reader.server, &["logs", "job/survivor"]);
-    assert_eq!(logs.code, 0, "{logs:?}");
-    assert_eq!(logs.stdout.matches("slept 1500 ms").count(), 8, "{logs:?}");
+    apply(s, third, "job.yaml", &yaml);
+    let job = s.wait_finished(third, "nvme-only");
+    assert_eq!(job["status"]["succeeded"], 12, "{job}");
+    let rows = job_rows(&db, "nvme-only");
+    let on = |node: &str| rows.iter().filter(|r| r.2 == node).count();
+    assert_eq!(rows.len(), 12, "{rows:?}");
+    assert_eq!(on("n3"), 0, "{rows:?}");
+    assert!(on("n1") > 0 && on("n2") > 0, "{rows:?}");
+}
+
+#[test]
+fn an_instance_restarted_in_place_restarts_on_the_node_that_ran_it() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let nodes = cluster(&db, &[("n1", ""), ("n2", "gpu=yes")], &[]);
+    let (s, first) = (&nodes[0].session, &nodes[0].server);
+    let yaml = job_yaml(
+        "flaky",
+        &program("exit-code"),
+        &["3"],
+        "  backoffLimit: 2",
+        "      nodeSelector:\n        gpu: \"yes\"\n",
+    )
+    .replace("restartPolicy: Never", "restartPolicy: OnFailure");
+    apply(s, first, "job.yaml", &yaml);
+    let job = s.wait_finished(first, "flaky");
+    let failed = &job["status"]["conditions"][1];
+    assert_eq!(failed["reason"], "BackoffLimitExceeded", "{job}");
+    assert_eq!(job["status"]["failed"], 3, "{job}");
+    // One instance, restarted twice on n2, every attempt's log kept.
+    let list = get_json(s, first, &["instances", "-l", "job-name=flaky"]);
+    let list = instances(&list);
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["status"]["nodeName"], "n2", "{list:?}");
+    assert_eq!(list[0]["status"]["restartCount"], 2, "{list:?}");
+    let attempts: i64 = db
+        .client()
+        .query_one("SELECT count(*) FROM logs", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(attempts, 3);
 }
 
 #[test]
@@ -367,6 +474,14 @@ fn a_job_never_runs_more_than_parallelism_across_the_cluster() {
     }
     assert!(most <= 6, "{most} running at once");
     assert!(most >= 2, "parallelism was used: {most}");
+    // One Job's instances ran on more than one node.
+    let rows = job_rows(&db, "wide");
+    let mut per_node: BTreeMap<&str, usize> = BTreeMap::new();
+    for row in &rows {
+        *per_node.entry(row.2.as_str()).or_default() += 1;
+    }
+    eprintln!("instances per node: {per_node:?}");
+    assert!(per_node.len() >= 2, "{per_node:?}");
     let job = get_json(s, &nodes[2].server, &["job", "wide"]);
     assert_eq!(job["status"]["succeeded"], 300, "{job}");
     assert_eq!(job["status"]["failed"], 0, "{job}");

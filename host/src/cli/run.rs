@@ -88,7 +88,7 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
                     let instances = store
                         .instances_of(&record.uid)
                         .map_err(|e| CliError::Other(e.into()))?;
-                    let run = JobRun::resume(record, job.clone(), prepared, instances, now);
+                    let run = JobRun::resume(record, job.clone(), prepared, instances, now, None);
                     let (succeeded, failed) = run.recorded_counts();
                     eprintln!(
                         "job.batch/{} resumed: an earlier run stopped before it finished \

@@ -107,10 +107,13 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     if let Some(db) = runner.store().cluster_db() {
         db.register_node(&labels, args.max_instances, &args.listen)
             .map_err(other)?;
-        runner.join_cluster(ClusterConfig {
-            heartbeat,
-            grace: node_grace,
-        });
+        runner
+            .join_cluster(ClusterConfig {
+                heartbeat,
+                grace: node_grace,
+                capacity: args.max_instances,
+            })
+            .map_err(other)?;
     }
     let resumed = resume_unfinished(&mut runner, &runtime, &node_name)?;
 
@@ -200,7 +203,8 @@ fn resume_unfinished(
         let prepared = stored_module(runner.store(), runtime, &digest, "Job", &record.name)?;
         let instances: Vec<InstanceRecord> =
             runner.store().instances_of(&record.uid).map_err(other)?;
-        runs.push(JobRun::resume(record, job, prepared, instances, now));
+        let here = runner.store().cluster_db().is_some().then_some(node);
+        runs.push(JobRun::resume(record, job, prepared, instances, now, here));
     }
     let count = runs.len();
     runner.add(runs).map_err(other)?;

@@ -19,16 +19,20 @@
 //!   `deleted_at`). DaemonSets have no owner: every node runs the instance
 //!   for itself and follows the DaemonSets in the store.
 //!
-//! A Job's instances run on its owner's node: Jobs spread over the nodes
-//! that match them, one Job's instances do not (see docs/CLUSTER.md).
+//! A Job's instances are spread over the nodes that match it: the owner
+//! offers them and every node claims its share (see [`super::spread`]).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::{CronRun, DaemonRun, JobRun, Runner};
+use super::spread::{Spread, spreadable};
+use super::{CronRun, DaemonRun, JobRun, RESTART_MESSAGE, Runner};
+use crate::controller::job;
+use crate::executor::Event;
 use crate::manifest::{CronJob, DaemonSet, Job, Kind};
 use crate::resource::JobStatus;
-use crate::store::StoreError;
+use crate::store::postgres::Noticed;
+use crate::store::{InstanceRecord, Phase, StoreError};
 use crate::time::Micros;
 
 /// How a node takes part in its cluster.
@@ -38,6 +42,44 @@ pub struct ClusterConfig {
     pub heartbeat: Duration,
     /// A node silent for longer is NotReady and its work is taken over.
     pub grace: Duration,
+    /// Instances this node runs at once at most (`--max-instances`).
+    pub capacity: u32,
+}
+
+/// Which unfinished instances of a Job ended with the process that ran
+/// them, when the Job is resumed or taken over; the others are followed.
+#[derive(Debug, Clone, Copy)]
+pub enum EndedWith<'a> {
+    /// This process restarted. On a single node (`node: None`) every
+    /// unfinished instance was its own; in a cluster, those that ran on
+    /// `node` (this one).
+    Restart {
+        /// This node, in a cluster.
+        node: Option<&'a str>,
+    },
+    /// The Job's owner node was lost: what ran there, or was offered to it
+    /// alone, ended.
+    Lost(&'a str),
+}
+
+impl EndedWith<'_> {
+    /// Why `instance` (unfinished) ended, or `None` if it carries on.
+    pub(super) fn of(&self, instance: &InstanceRecord) -> Option<(&'static str, String)> {
+        match *self {
+            EndedWith::Restart { node: None } => {
+                Some((job::NODE_RESTART, RESTART_MESSAGE.to_owned()))
+            }
+            EndedWith::Restart { node: Some(node) } => (instance.phase == Phase::Running
+                && instance.node_name == node)
+                .then(|| (job::NODE_RESTART, RESTART_MESSAGE.to_owned())),
+            EndedWith::Lost(node) => (instance.node_name == node).then(|| {
+                let message = format!(
+                    "node {node} stopped sending heartbeats while the instance was running"
+                );
+                (job::NODE_LOST, message)
+            }),
+        }
+    }
 }
 
 /// The runner's cluster state.
@@ -46,17 +88,37 @@ pub(super) struct Cluster {
     next_sync: Instant,
     /// The manifest generation last seen of each object this node runs.
     generations: HashMap<String, i64>,
+    /// Spreading Jobs' instances over the nodes.
+    pub(super) spread: Spread,
 }
 
 impl Runner {
     /// Makes this runner a node of the cluster in its store's PostgreSQL
-    /// database (the node is registered by the caller).
-    pub fn join_cluster(&mut self, config: ClusterConfig) {
+    /// database (the node is registered by the caller). What this node ran
+    /// for other nodes' Jobs before it restarted ends now (`NodeRestart`).
+    pub fn join_cluster(&mut self, config: ClusterConfig) -> Result<(), StoreError> {
+        let pg = self
+            .store
+            .cluster_db()
+            .expect("a cluster runner has a cluster store");
+        let ended = pg.end_orphaned(crate::time::now(), job::NODE_RESTART, RESTART_MESSAGE)?;
+        if ended > 0 {
+            tracing::info!(
+                "cluster: {ended} instance(s) run here for other nodes ended with the restart"
+            );
+        }
+        let noticed = std::sync::Arc::new(Noticed::default());
+        let sender = self.sender.clone();
+        let listener = pg.listen(noticed.clone(), move || {
+            sender.send(Event::ClusterChanged).is_ok()
+        });
         self.cluster = Some(Cluster {
             config,
             next_sync: Instant::now(),
             generations: HashMap::new(),
+            spread: Spread::new(noticed, listener, config.capacity),
         });
+        Ok(())
     }
 
     /// Whether this runner is a node of a cluster.
@@ -100,6 +162,16 @@ impl Runner {
                 run.unschedulable_noted = false;
             }
         }
+        let nodes = pg.nodes(config.grace)?;
+        let cluster = self.cluster.as_mut().expect("cluster");
+        if cluster.spread.nodes_seen(nodes) {
+            // Nodes came, went or were relabelled: a Job no node could run
+            // is looked at again.
+            for run in &mut self.jobs {
+                run.unschedulable_noted = false;
+            }
+        }
+        let pg = self.store.cluster_db().expect("cluster store");
         let dropped = pg.drop_lost_daemons(config.grace, now)?;
         if dropped > 0 {
             tracing::info!("cluster: removed {dropped} daemon instance(s) of lost nodes");
@@ -162,7 +234,7 @@ impl Runner {
         if let Some(index) = self.jobs.iter().position(|j| j.record.uid == uid) {
             let run = self.jobs.remove(index);
             for live in run.live.values() {
-                live.abort.abort();
+                live.place.stop();
             }
         }
         self.crons.retain(|c| c.record.uid != uid);
@@ -191,15 +263,16 @@ impl Runner {
         Ok(())
     }
 
-    /// Jobs this node cannot run (nodeSelector, affinity) and that have
-    /// nothing running here go back to the cluster for a node that can.
+    /// Jobs whose instances stay on their owner (a work queue's) that this
+    /// node cannot run (nodeSelector, affinity) and that have nothing
+    /// running here go back to the cluster for a node that can.
     fn release_unschedulable(&mut self) -> Result<(), StoreError> {
         let labels = self.config.node_labels.clone();
         let mut index = 0;
         while index < self.jobs.len() {
             let run = &self.jobs[index];
             let admitted = run.job.spec.template.spec.placement().admits(&labels);
-            if admitted || !run.live.is_empty() || run.finished {
+            if spreadable(&run.job) || admitted || !run.live.is_empty() || run.finished {
                 index += 1;
                 continue;
             }
@@ -233,8 +306,10 @@ impl Runner {
                     let Ok(job) = serde_json::from_value::<Job>(record.manifest.clone()) else {
                         continue;
                     };
+                    // Any node may own a Job whose instances spread; one
+                    // whose instances stay with it must match it.
                     let placement = job.spec.template.spec.placement();
-                    if !placement.admits(&self.config.node_labels) {
+                    if !spreadable(&job) && !placement.admits(&self.config.node_labels) {
                         continue;
                     }
                     let digest = job.spec.template.spec.containers[0].image.clone();
@@ -247,7 +322,11 @@ impl Runner {
                     }
                     let instances = self.store.instances_of(&record.uid)?;
                     tracing::info!(job = %record.name, from = ?lost, "cluster: took a Job over");
-                    let run = JobRun::take_over(record, job, prepared, instances, now, lost);
+                    let ended = match lost {
+                        Some(node) => EndedWith::Lost(node),
+                        None => EndedWith::Restart { node: None },
+                    };
+                    let run = JobRun::take_over(record, job, prepared, instances, now, ended);
                     self.add(vec![run])?;
                 }
                 Kind::CronJob => {
@@ -326,7 +405,7 @@ impl Runner {
 
     /// The compiled module of a stored object, from the store's bytes
     /// (applied through any node); `None`, with a warning, when it cannot be.
-    fn stored_module(
+    pub(super) fn stored_module(
         &self,
         digest: &str,
         name: &str,

@@ -72,6 +72,11 @@ pub fn revision_of(template: &PodTemplateSpec) -> String {
 }
 
 impl DaemonRun {
+    /// How many of its instances run on this node now.
+    pub(super) fn running(&self) -> usize {
+        self.live.values().filter(|d| d.abort.is_some()).count()
+    }
+
     /// A new DaemonSet.
     pub fn new(ds: DaemonSet, prepared: Arc<Prepared>, now: Micros) -> Self {
         let record = ObjectRecord {

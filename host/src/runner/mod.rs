@@ -17,9 +17,10 @@ mod cluster;
 mod commands;
 mod cron;
 mod daemon;
+mod spread;
 mod unwritable;
 
-pub use cluster::ClusterConfig;
+pub use cluster::{ClusterConfig, EndedWith};
 pub use commands::{Applied, ApplyFailure, ApplyRequest, Command, Incoming, Source, relabeled};
 pub use cron::{CronRun, SCHEDULED_ANNOTATION};
 pub use daemon::{CRASH_LOOP, DaemonRun, REVISION_LABEL, revision_of};
@@ -70,7 +71,7 @@ pub struct RunnerConfig {
 struct LiveInstance {
     record: InstanceRecord,
     attempt: u32,
-    abort: AbortHandle,
+    place: spread::Place,
 }
 
 /// One Job being run.
@@ -139,38 +140,50 @@ impl JobRun {
     /// Instances it left running are recorded as Failed (`NodeRestart`), then
     /// the controller's view is rebuilt from every recorded instance, so no
     /// success is lost or counted twice.
+    /// In a cluster, `node` is this node: only the instances it ran ended;
+    /// those offered or running on other nodes carry on.
     pub fn resume(
         record: ObjectRecord,
         job: Job,
         prepared: Arc<Prepared>,
         instances: Vec<InstanceRecord>,
         now: Micros,
+        node: Option<&str>,
     ) -> Self {
-        Self::take_over(record, job, prepared, instances, now, None)
+        let ended = EndedWith::Restart { node };
+        Self::take_over(record, job, prepared, instances, now, ended)
     }
 
-    /// As [`JobRun::resume`], for a Job whose node was `lost` (a cluster):
-    /// its running instances are recorded as `NodeLost` rather than
-    /// `NodeRestart`.
+    /// As [`JobRun::resume`], for the instances that `ended` says ended
+    /// with their node; in a cluster the others (offered, or running on a
+    /// node that is still there) are followed as before.
     pub fn take_over(
         record: ObjectRecord,
         job: Job,
         prepared: Arc<Prepared>,
         mut instances: Vec<InstanceRecord>,
         now: Micros,
-        lost: Option<&str>,
+        ended: EndedWith<'_>,
     ) -> Self {
         let mut joining = Vec::new();
         let mut orphans = Vec::new();
-        let lost_message = lost.map(|node| {
-            format!("node {node} stopped sending heartbeats while the instance was running")
-        });
+        let mut live = HashMap::new();
         for instance in instances.iter_mut().filter(|i| !i.phase.is_finished()) {
+            let Some((reason, message)) = ended.of(instance) else {
+                let place = match instance.phase {
+                    Phase::Running => spread::Place::Elsewhere,
+                    _ => spread::Place::Offered,
+                };
+                let adopted = LiveInstance {
+                    record: instance.clone(),
+                    attempt: instance.restart_count,
+                    place,
+                };
+                live.insert(instance.uid.clone(), adopted);
+                continue;
+            };
             orphans.push(instance.uid.clone());
-            match &lost_message {
-                Some(message) => instance.stopped(now, job::NODE_LOST, message),
-                None => instance.stopped(now, job::NODE_RESTART, RESTART_MESSAGE),
-            }
+            instance.stopped(now, reason, &message);
             joining.push(Write::Instance(instance.clone()));
         }
         let status: JobStatus = serde_json::from_value(record.status.clone()).unwrap_or_default();
@@ -192,7 +205,7 @@ impl JobRun {
             prepared,
             observed,
             status,
-            live: HashMap::new(),
+            live,
             finished: false,
             joining,
             queue: None,
@@ -233,6 +246,15 @@ pub const MAX_STDIN_ITEM: usize = 8 << 20;
 /// How long a broker lease of a stdin item lasts when the template sets no
 /// `activeDeadlineSeconds`: one hour.
 const BROKER_STDIN_LEASE: u32 = 3600;
+
+/// What an instance gets from its Job's queue.
+#[derive(Default)]
+struct Binding {
+    /// Stdin mode: the item.
+    stdin: Vec<u8>,
+    /// Lease mode: the queue.
+    queue: Option<Arc<Queue>>,
+}
 
 /// What [`Runner::take_item`] found.
 enum Taken {
@@ -387,7 +409,7 @@ impl Runner {
             let wake = match self.draining {
                 None => self.tick(observer)?,
                 Some(until) => {
-                    if self.jobs.iter().all(|j| j.live.is_empty()) || time::now() >= until {
+                    if self.nothing_runs_here() || time::now() >= until {
                         self.flush()?;
                         return self.interrupt_all();
                     }
@@ -411,6 +433,8 @@ impl Runner {
         let now = time::now();
         let mut writes = Vec::new();
         let mut wake: Option<Micros> = self.sync_cluster(now)?;
+        // Instances other nodes ended are counted before the Jobs decide.
+        wake = earliest(wake, self.spread_pass(now, &mut writes, observer));
         for index in 0..self.jobs.len() {
             if self.jobs[index].finished {
                 continue;
@@ -444,12 +468,35 @@ impl Runner {
         let mut writes = Vec::new();
         let message = "the node shut down while the instance was running";
         for index in 0..self.jobs.len() {
-            self.stop_all(index, now, job::NODE_SHUTDOWN, message, false, &mut writes);
+            // What runs on other nodes goes on there.
+            let here = |place: &spread::Place| place.is_here();
+            self.stop_where(
+                index,
+                now,
+                job::NODE_SHUTDOWN,
+                message,
+                false,
+                here,
+                &mut writes,
+            );
         }
         for index in 0..self.daemons.len() {
             self.stop_daemons(index, now, job::NODE_SHUTDOWN, message, &mut writes);
         }
+        self.interrupt_hosted(now, message, &mut writes);
         self.commit_now(writes)
+    }
+
+    /// Whether no instance runs on this node (daemons aside): a drain is over.
+    fn nothing_runs_here(&self) -> bool {
+        let own = self
+            .jobs
+            .iter()
+            .all(|j| j.live.values().all(|l| !l.place.is_here()));
+        own && self
+            .cluster
+            .as_ref()
+            .is_none_or(|c| c.spread.hosts_nothing())
     }
 
     /// One controller decision for one Job; returns when to look again.
@@ -492,28 +539,34 @@ impl Runner {
     /// affinity). If not, the Job waits, as a Kubernetes pod stays Pending
     /// with no matching node, and says so once in an event.
     fn schedulable(&mut self, index: usize, now: Micros, writes: &mut Vec<Write>) -> bool {
-        let run = &mut self.jobs[index];
-        if run
-            .job
-            .spec
-            .template
-            .spec
-            .placement()
-            .admits(&self.config.node_labels)
-        {
+        let spreads = self.spreads(index);
+        let placement = self.jobs[index].job.spec.template.spec.placement();
+        let admitted = match &self.cluster {
+            Some(cluster) if spreads => cluster.spread.some_node_admits(&placement),
+            _ => placement.admits(&self.config.node_labels),
+        };
+        if admitted {
             return true;
         }
+        let run = &mut self.jobs[index];
         if !run.unschedulable_noted {
             run.unschedulable_noted = true;
-            writes.push(event(
-                &run.record.uid,
-                "Warning",
-                "FailedScheduling",
+            let message = if spreads {
+                "no Ready node of the cluster matches the template's nodeSelector or node \
+                 affinity; the Job waits for a node that does"
+                    .to_owned()
+            } else {
                 format!(
                     "node {} does not match the template's nodeSelector or node affinity; \
                      the Job waits for a node that does",
                     self.config.node_name
-                ),
+                )
+            };
+            writes.push(event(
+                &run.record.uid,
+                "Warning",
+                "FailedScheduling",
+                message,
                 now,
             ));
         }
@@ -533,6 +586,9 @@ impl Runner {
             Taken::Nothing => return,
             Taken::Unavailable | Taken::NoQueue => None,
         };
+        // In a cluster the instance is offered to every node (this one
+        // too) rather than started here; see `spread`.
+        let offered = self.spreads(index);
         let run = &mut self.jobs[index];
         if let Some(item) = item {
             run.held.insert(uid.clone(), item);
@@ -563,14 +619,22 @@ impl Runner {
             owner_uid: run.record.uid.clone(),
             completion_index,
             labels,
-            phase: Phase::Running,
+            phase: if offered {
+                Phase::Pending
+            } else {
+                Phase::Running
+            },
             exit_code: None,
             reason: None,
             message: None,
-            node_name: self.config.node_name.clone(),
+            node_name: if offered {
+                String::new()
+            } else {
+                self.config.node_name.clone()
+            },
             restart_count: 0,
             created_at: now,
-            start_time: Some(now),
+            start_time: (!offered).then_some(now),
             finish_time: None,
         };
         if run.observed.start_time.is_none() {
@@ -589,34 +653,75 @@ impl Runner {
             format!("Created instance: {name}"),
             now,
         ));
-        let abort = self.launch(index, &record, 0);
+        let place = if offered {
+            spread::Place::Offered
+        } else {
+            spread::Place::Here(self.launch(index, &record, 0))
+        };
         self.jobs[index].live.insert(
             record.uid.clone(),
             LiveInstance {
                 record,
                 attempt: 0,
-                abort,
+                place,
             },
         );
     }
 
+    /// Starts an attempt of one of this node's Jobs' instances here.
     fn launch(&self, index: usize, record: &InstanceRecord, attempt: u32) -> AbortHandle {
         let run = &self.jobs[index];
+        // What the plugin context calls the attempt: the failures of this
+        // work before this instance, plus its restarts in place.
+        let failed_before = match record.completion_index {
+            Some(i) => run.observed.index_failures.get(&i).copied().unwrap_or(0),
+            None => run.observed.failed,
+        };
+        let binding = self.bind_queue(index, record);
+        self.start(
+            &run.job,
+            &run.record.uid,
+            &run.prepared,
+            record,
+            attempt,
+            failed_before,
+            binding,
+        )
+    }
+
+    /// Starts an attempt of an instance of `job` (stored as `job_uid`),
+    /// bound to its queue as `binding` says.
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        &self,
+        job: &Job,
+        job_uid: &str,
+        prepared: &Arc<Prepared>,
+        record: &InstanceRecord,
+        attempt: u32,
+        failed_before: u32,
+        binding: Result<Binding, String>,
+    ) -> AbortHandle {
+        let scheduled_time = job.metadata.annotations.get(SCHEDULED_ANNOTATION).cloned();
         let who = Identity {
-            job_name: run.job.metadata.name.clone(),
+            job_name: job.metadata.name.clone(),
             instance_name: record.name.clone(),
             completion_index: record.completion_index,
             node_name: self.config.node_name.clone(),
-            scheduled_time: run
-                .job
-                .metadata
-                .annotations
-                .get(SCHEDULED_ANNOTATION)
-                .cloned(),
+            scheduled_time: scheduled_time.clone(),
         };
-        let pod = &run.job.spec.template.spec;
-        let built = executor::sandbox(pod, &who, self.config.output_limit)
-            .and_then(|built| self.plug(index, record, built));
+        let pod = &job.spec.template.spec;
+        let built = executor::sandbox(pod, &who, self.config.output_limit).and_then(|built| {
+            let context = PluginContext {
+                job_name: job.metadata.name.clone(),
+                instance_name: record.name.clone(),
+                completion_index: record.completion_index,
+                attempt: failed_before + record.restart_count,
+                node_name: self.config.node_name.clone(),
+                scheduled_time,
+            };
+            self.plug(job_uid, prepared, context, binding?, built)
+        });
         let (sandbox, scratch) = match built {
             Ok(built) => built,
             Err(message) => {
@@ -631,27 +736,22 @@ impl Runner {
         self.executor.launch(Launch {
             instance_uid: record.uid.clone(),
             attempt,
-            prepared: run.prepared.clone(),
+            prepared: prepared.clone(),
             sandbox,
             scratch,
         })
     }
 
-    /// Binds the sandbox to the Job's queue item (stdin mode) or queue
-    /// (lease mode), its checkpoint, and who the instance is.
-    fn plug(
-        &self,
-        index: usize,
-        record: &InstanceRecord,
-        (mut sandbox, scratch): (SandboxSpec, Vec<tempfile::TempDir>),
-    ) -> Result<(SandboxSpec, Vec<tempfile::TempDir>), String> {
+    /// What the Job's queue gives an instance: its item on stdin (stdin
+    /// mode) or the queue to lease from (lease mode).
+    fn bind_queue(&self, index: usize, record: &InstanceRecord) -> Result<Binding, String> {
         let run = &self.jobs[index];
         let unreachable = || {
             run.queue_error
                 .clone()
                 .unwrap_or_else(|| "the Job's queue is not connected".to_owned())
         };
-        let mut queue = None;
+        let mut binding = Binding::default();
         match run.job.spec.queue.as_ref().map(|q| q.mode) {
             Some(QueueMode::Stdin) => {
                 let item = run.held.get(&record.uid).ok_or_else(unreachable)?;
@@ -662,42 +762,42 @@ impl Runner {
                         MAX_STDIN_ITEM >> 20
                     ));
                 }
-                sandbox.stdin = item.body.clone();
+                binding.stdin = item.body.clone();
             }
-            Some(QueueMode::Lease) => queue = Some(run.queue.clone().ok_or_else(unreachable)?),
+            Some(QueueMode::Lease) => {
+                binding.queue = Some(run.queue.clone().ok_or_else(unreachable)?)
+            }
             None => {}
         }
-        if !matches!(*run.prepared, Prepared::Component(_)) {
+        Ok(binding)
+    }
+
+    /// Binds the sandbox to its queue item or queue, its checkpoint, and
+    /// who the instance is.
+    fn plug(
+        &self,
+        job_uid: &str,
+        prepared: &Prepared,
+        context: PluginContext,
+        binding: Binding,
+        (mut sandbox, scratch): (SandboxSpec, Vec<tempfile::TempDir>),
+    ) -> Result<(SandboxSpec, Vec<tempfile::TempDir>), String> {
+        sandbox.stdin = binding.stdin;
+        if !matches!(prepared, Prepared::Component(_)) {
             // Core modules cannot import the plugin interfaces: no
             // checkpoint to read from the store on every launch.
             return Ok((sandbox, scratch));
         }
-        let index_key = record.completion_index;
-        let attempt = match index_key {
-            Some(i) => run.observed.index_failures.get(&i).copied().unwrap_or(0),
-            None => run.observed.failed,
-        };
+        let index_key = context.completion_index;
         let checkpoint = self
             .checkpoints
-            .load(&run.record.uid, index_key)
+            .load(job_uid, index_key)
             .map_err(|e| format!("cannot load the checkpoint: {e}"))?;
         sandbox.plugin = PluginEnv {
-            context: PluginContext {
-                job_name: run.job.metadata.name.clone(),
-                instance_name: record.name.clone(),
-                completion_index: index_key,
-                attempt: attempt + record.restart_count,
-                node_name: self.config.node_name.clone(),
-                scheduled_time: run
-                    .job
-                    .metadata
-                    .annotations
-                    .get(SCHEDULED_ANNOTATION)
-                    .cloned(),
-            },
+            context,
             checkpoint,
-            checkpoints: Some(self.checkpoints.sink(&run.record.uid, index_key)),
-            queue,
+            checkpoints: Some(self.checkpoints.sink(job_uid, index_key)),
+            queue: binding.queue,
         };
         Ok((sandbox, scratch))
     }
@@ -875,6 +975,8 @@ impl Runner {
                 self.record(done, writes, observer);
                 Ok(())
             }
+            // What changed is read at the next pass, which follows now.
+            Event::ClusterChanged => Ok(()),
             Event::Command(command) => {
                 // A command commits its own writes (an apply is all or
                 // nothing), after what was recorded before it, which is
@@ -887,7 +989,7 @@ impl Runner {
     }
 
     fn record(&mut self, done: Finished, writes: &mut Vec<Write>, observer: &mut dyn Observer) {
-        if self.record_daemon(&done, writes) {
+        if self.record_daemon(&done, writes) || self.record_hosted(&done, writes) {
             return;
         }
         let Some(index) = self
@@ -897,87 +999,104 @@ impl Runner {
         else {
             return; // stopped meanwhile; already recorded
         };
-        let restart_in_place;
-        {
-            let run = &mut self.jobs[index];
-            let live = run.live.get_mut(&done.instance_uid).expect("found above");
-            let outcome = &done.report.outcome;
-            attempt_logs(&done, writes);
-            let mut ended = live.record.clone();
-            ended.start_time = Some(done.started);
-            ended.finish_time = Some(done.finished);
-            ended.exit_code = outcome.exit_code();
-            ended.reason = outcome.reason().map(str::to_owned);
-            ended.message = outcome.message();
-            ended.phase = if outcome.succeeded() {
-                Phase::Succeeded
-            } else {
-                Phase::Failed
-            };
-            observer.instance_ended(
-                &run.job.metadata.name,
-                &ended,
-                done.attempt,
-                &done.report.output,
-            );
-            if outcome.succeeded() {
-                run.observed.record_success(ended.completion_index);
-            } else {
-                let failure = InstanceFailure {
-                    instance: ended.name.clone(),
-                    exit_code: ended.exit_code,
-                    disruption: false,
-                };
-                let verdict = job::judge(&run.job.spec, &failure);
-                run.observed.record_failure(
-                    &run.job.spec,
-                    verdict,
-                    ended.completion_index,
-                    done.finished,
-                );
-            }
-            let index_failed = ended
-                .completion_index
-                .is_some_and(|i| run.observed.failed_indexes.contains(&i));
-            restart_in_place = !outcome.succeeded()
-                && run.job.spec.restart_policy() == RestartPolicy::OnFailure
-                && run.observed.failed <= run.job.spec.backoff_limit()
-                && run.observed.fail_job.is_none()
-                && !index_failed;
-            if restart_in_place {
-                // OnFailure: the same instance runs again; every attempt's log stays.
-                live.record.restart_count += 1;
-                live.record.reason = ended.reason.clone();
-                live.record.message = ended.message.clone();
-                live.record.exit_code = ended.exit_code;
-                live.attempt = done.attempt + 1;
-                writes.push(Write::Instance(live.record.clone()));
-            } else {
-                run.observed.active -= 1;
-                if let Some(i) = ended.completion_index {
-                    run.observed.active_indexes.remove(&i);
-                }
-                run.live.remove(&done.instance_uid);
-                writes.push(Write::Instance(ended));
-            }
-        }
-        if !restart_in_place {
-            let succeeded = done.report.outcome.succeeded();
+        attempt_logs(&done, writes);
+        let mut ended = self.jobs[index].live[&done.instance_uid].record.clone();
+        ended.start_time = Some(done.started);
+        ended.ended(done.finished, &done.report.outcome);
+        let output = &done.report.output;
+        let restart =
+            self.attempt_ended(index, ended, done.attempt, false, output, writes, observer);
+        let succeeded = done.report.outcome.succeeded();
+        if !restart {
             self.settle_item(index, &done.instance_uid, succeeded, writes);
         }
-        if !done.report.outcome.succeeded() {
+        if !succeeded {
             self.probe_lease_queue(index);
         }
-        if restart_in_place {
+        if restart {
             let record = self.jobs[index].live[&done.instance_uid].record.clone();
             let abort = self.launch(index, &record, done.attempt + 1);
             self.jobs[index]
                 .live
                 .get_mut(&done.instance_uid)
                 .expect("still live")
-                .abort = abort;
+                .place = spread::Place::Here(abort);
         }
         self.write_status(index, writes);
+    }
+
+    /// Counts one ended attempt of a live instance (`ended` is its final
+    /// record) and decides whether it restarts in place (`OnFailure`): then
+    /// the live record says so, and true is returned; otherwise the
+    /// instance is no longer live. A disruption (its node went away) never
+    /// restarts in place: it is replaced.
+    #[allow(clippy::too_many_arguments)]
+    fn attempt_ended(
+        &mut self,
+        index: usize,
+        ended: InstanceRecord,
+        attempt: u32,
+        disruption: bool,
+        output: &[u8],
+        writes: &mut Vec<Write>,
+        observer: &mut dyn Observer,
+    ) -> bool {
+        let run = &mut self.jobs[index];
+        observer.instance_ended(&run.job.metadata.name, &ended, attempt, output);
+        let succeeded = ended.phase == Phase::Succeeded;
+        if succeeded {
+            run.observed.record_success(ended.completion_index);
+        } else {
+            let failure = InstanceFailure {
+                instance: ended.name.clone(),
+                exit_code: ended.exit_code,
+                disruption,
+            };
+            let verdict = job::judge(&run.job.spec, &failure);
+            let index = ended.completion_index;
+            match ended.finish_time {
+                Some(at) if !disruption => {
+                    run.observed
+                        .record_failure(&run.job.spec, verdict, index, at)
+                }
+                _ => run
+                    .observed
+                    .record_disruption(&run.job.spec, verdict, index),
+            };
+        }
+        let index_failed = ended
+            .completion_index
+            .is_some_and(|i| run.observed.failed_indexes.contains(&i));
+        let restart = !succeeded
+            && !disruption
+            && run.job.spec.restart_policy() == RestartPolicy::OnFailure
+            && run.observed.failed <= run.job.spec.backoff_limit()
+            && run.observed.fail_job.is_none()
+            && !index_failed;
+        let live = run.live.get_mut(&ended.uid).expect("a live instance");
+        if restart {
+            // OnFailure: the same instance runs again; every attempt's log
+            // stays. One that ran on another node is offered to it again.
+            live.record.restart_count += 1;
+            live.record.reason = ended.reason;
+            live.record.message = ended.message;
+            live.record.exit_code = ended.exit_code;
+            live.attempt = attempt + 1;
+            if !live.place.is_here() {
+                live.record.phase = Phase::Pending;
+                live.record.node_name = ended.node_name;
+                live.place = spread::Place::Offered;
+            }
+            writes.push(Write::Instance(live.record.clone()));
+        } else {
+            run.observed.active -= 1;
+            if let Some(i) = ended.completion_index {
+                run.observed.active_indexes.remove(&i);
+            }
+            run.live.remove(&ended.uid);
+            writes.push(Write::Instance(ended));
+        }
+        restart
     }
 
     fn finish(
@@ -1068,22 +1187,46 @@ impl Runner {
         counted: bool,
         writes: &mut Vec<Write>,
     ) {
-        let stopped_uids: Vec<String> = self.jobs[index].live.keys().cloned().collect();
-        for uid in stopped_uids {
-            self.settle_item(index, &uid, false, writes);
+        self.stop_where(index, now, reason, message, counted, |_| true, writes);
+    }
+
+    /// Stops the live instances whose place `which` picks. One that runs on
+    /// another node is stopped by its row, which that node follows.
+    #[allow(clippy::too_many_arguments)]
+    fn stop_where(
+        &mut self,
+        index: usize,
+        now: Micros,
+        reason: &str,
+        message: &str,
+        counted: bool,
+        which: impl Fn(&spread::Place) -> bool,
+        writes: &mut Vec<Write>,
+    ) {
+        let stopped_uids: Vec<String> = self.jobs[index]
+            .live
+            .iter()
+            .filter(|(_, live)| which(&live.place))
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        for uid in &stopped_uids {
+            self.settle_item(index, uid, false, writes);
         }
         let run = &mut self.jobs[index];
-        for (_, live) in run.live.drain() {
-            live.abort.abort();
+        for uid in stopped_uids {
+            let live = run.live.remove(&uid).expect("listed above");
+            live.place.stop();
             let mut stopped = live.record;
             stopped.stopped(now, reason, message);
             if counted {
                 run.observed.failed += 1;
             }
+            run.observed.active -= 1;
+            if let Some(i) = stopped.completion_index {
+                run.observed.active_indexes.remove(&i);
+            }
             writes.push(Write::Instance(stopped));
         }
-        run.observed.active = 0;
-        run.observed.active_indexes.clear();
     }
 
     fn write_status(&mut self, index: usize, writes: &mut Vec<Write>) {

@@ -108,6 +108,19 @@ pub struct InstanceRecord {
 }
 
 impl InstanceRecord {
+    /// The run ended at `at` with `outcome`.
+    pub fn ended(&mut self, at: Micros, outcome: &crate::runtime::Outcome) {
+        self.finish_time = Some(at);
+        self.exit_code = outcome.exit_code();
+        self.reason = outcome.reason().map(str::to_owned);
+        self.message = outcome.message();
+        self.phase = if outcome.succeeded() {
+            Phase::Succeeded
+        } else {
+            Phase::Failed
+        };
+    }
+
     /// The instance ended at `now` without finishing on its own (stopped,
     /// lost to a restart): Failed, with why.
     pub fn stopped(&mut self, now: Micros, reason: &str, message: &str) {
@@ -191,7 +204,15 @@ pub enum Write {
         at: Micros,
     },
     /// A new instance, or a new state of an existing one (upsert by uid).
+    /// An empty `node_name` or a missing `start_time` keep what the row has:
+    /// the owner of an instance that another node claimed may not have seen
+    /// the claim yet.
     Instance(InstanceRecord),
+    /// An instance this node ran for another node's Job ended. Written only
+    /// while the row still says it runs here in this attempt: the Job's
+    /// owner may meanwhile have stopped it or found this node lost, and
+    /// what the owner decided stands.
+    InstanceEnded(InstanceRecord),
     /// The instance was removed (a DaemonSet's, replaced or off its node);
     /// its row and logs stay as history.
     InstanceDeleted {
@@ -246,6 +267,7 @@ impl Write {
             | Write::ObjectExpiry { .. } => true,
             Write::ObjectStatus { .. }
             | Write::Instance(_)
+            | Write::InstanceEnded(_)
             | Write::InstanceDeleted { .. }
             | Write::Log { .. }
             | Write::Event(_)
@@ -353,8 +375,10 @@ pub fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<Option<Str
                     exit_code, reason, message, node_name, restart_count, created_at, start_time, finish_time)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
                  ON CONFLICT(uid) DO UPDATE SET phase = excluded.phase, exit_code = excluded.exit_code,
-                    reason = excluded.reason, message = excluded.message, node_name = excluded.node_name,
-                    restart_count = excluded.restart_count, start_time = excluded.start_time,
+                    reason = excluded.reason, message = excluded.message,
+                    node_name = CASE WHEN excluded.node_name = '' THEN node_name ELSE excluded.node_name END,
+                    restart_count = excluded.restart_count,
+                    start_time = coalesce(excluded.start_time, start_time),
                     finish_time = excluded.finish_time",
             )?
             .execute(params![
@@ -373,6 +397,23 @@ pub fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<Option<Str
                 i.created_at,
                 i.start_time,
                 i.finish_time
+            ])?;
+        }
+        Write::InstanceEnded(i) => {
+            tx.prepare_cached(
+                "UPDATE instances SET phase = ?2, exit_code = ?3, reason = ?4, message = ?5,
+                    finish_time = ?6
+                 WHERE uid = ?1 AND phase = 'Running' AND node_name = ?7 AND restart_count = ?8",
+            )?
+            .execute(params![
+                i.uid,
+                i.phase.as_str(),
+                i.exit_code,
+                i.reason,
+                i.message,
+                i.finish_time,
+                i.node_name,
+                i.restart_count
             ])?;
         }
         Write::Log {

@@ -452,3 +452,206 @@ fn an_object_is_claimed_by_one_node_and_taken_over_from_a_lost_one() {
     .unwrap();
     assert!(c_db.claimable(grace).unwrap().is_empty());
 }
+
+/// An instance offered by its owner and claimed by another node.
+fn offered(owner: &ObjectRecord, name: &str, at: i64) -> InstanceRecord {
+    InstanceRecord {
+        phase: Phase::Pending,
+        node_name: String::new(),
+        start_time: None,
+        ..instance(owner, name, at)
+    }
+}
+
+#[test]
+fn what_an_owner_decides_about_an_instance_elsewhere_stands() {
+    on_both(|store| {
+        let job = object(Kind::Job, "wide", 1);
+        let stopped = offered(&job, "wide-a", 2);
+        let ran = offered(&job, "wide-b", 3);
+        store
+            .commit(&[
+                Write::ObjectCreated(job.clone()),
+                Write::Instance(stopped.clone()),
+                Write::Instance(ran.clone()),
+            ])
+            .unwrap();
+        // node-b claims both (as a claim writes them).
+        let claimed = |i: &InstanceRecord| InstanceRecord {
+            phase: Phase::Running,
+            node_name: "node-b".into(),
+            start_time: Some(5),
+            ..i.clone()
+        };
+        store
+            .commit(&[
+                Write::Instance(claimed(&stopped)),
+                Write::Instance(claimed(&ran)),
+            ])
+            .unwrap();
+        // The owner stops one before it has seen the claim: the row keeps
+        // the node that ran it and when it started.
+        let mut stop = stopped.clone();
+        stop.stopped(9, "Deleted", "stopped: the Job was deleted");
+        store.commit(&[Write::Instance(stop)]).unwrap();
+        // node-b's end of it arrives late and changes nothing.
+        let mut late = claimed(&stopped);
+        late.phase = Phase::Succeeded;
+        late.exit_code = Some(0);
+        late.finish_time = Some(10);
+        store.commit(&[Write::InstanceEnded(late)]).unwrap();
+        // Another node's end, or an end of an older attempt, of the other
+        // instance is not taken either; node-b's own is.
+        let mut end = claimed(&ran);
+        end.phase = Phase::Failed;
+        end.exit_code = Some(3);
+        end.reason = Some("Error".into());
+        end.finish_time = Some(11);
+        let elsewhere = InstanceRecord {
+            node_name: "node-c".into(),
+            ..end.clone()
+        };
+        let older = InstanceRecord {
+            restart_count: 1,
+            ..end.clone()
+        };
+        store
+            .commit(&[Write::InstanceEnded(elsewhere), Write::InstanceEnded(older)])
+            .unwrap();
+        let row = |store: &Store, uid: &str| {
+            let rows = store.instances_of(&job.uid).unwrap();
+            rows.into_iter().find(|i| i.uid == uid).unwrap()
+        };
+        assert_eq!(row(store, &ran.uid).phase, Phase::Running);
+        store.commit(&[Write::InstanceEnded(end.clone())]).unwrap();
+        assert_eq!(row(store, &ran.uid), end);
+        let row = row(store, &stopped.uid);
+        assert_eq!(
+            (row.phase, row.reason.as_deref(), row.node_name.as_str()),
+            (Phase::Failed, Some("Deleted"), "node-b")
+        );
+        assert_eq!((row.start_time, row.finish_time), (Some(5), Some(9)));
+    });
+}
+
+#[test]
+fn offered_instances_are_claimed_once_by_the_nodes_that_ask() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Store::cluster(&db.url, "node-a", &dir.path().join("a.db")).unwrap();
+    let b = Store::cluster(&db.url, "node-b", &dir.path().join("b.db")).unwrap();
+    let c = Store::cluster(&db.url, "node-c", &dir.path().join("c.db")).unwrap();
+    // c listens for the cluster's change notices.
+    let noticed = std::sync::Arc::new(super::postgres::Noticed::default());
+    let (wake, woken) = std::sync::mpsc::channel();
+    let _listener = c
+        .cluster_db()
+        .unwrap()
+        .listen(noticed.clone(), move || wake.send(()).is_ok());
+    woken.recv_timeout(Duration::from_secs(5)).unwrap(); // connected
+    noticed.take();
+
+    let job = object(Kind::Job, "wide", 1);
+    let mut writes = vec![Write::ObjectCreated(job.clone())];
+    let mut pinned = offered(&job, "wide-pinned", 2);
+    pinned.node_name = "node-b".into();
+    pinned.restart_count = 1;
+    writes.push(Write::Instance(pinned.clone()));
+    for n in 0..40 {
+        writes.push(Write::Instance(offered(&job, &format!("wide-{n}"), 3 + n)));
+    }
+    a.commit(&writes).unwrap();
+    woken.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(noticed.take().contains(super::postgres::Changes::OFFERED));
+
+    let (b_db, c_db) = (b.cluster_db().unwrap(), c.cluster_db().unwrap());
+    let seen = |db: &super::postgres::Pg| {
+        let offers = db.offered().unwrap();
+        offers
+            .iter()
+            .map(|o| (o.waiting, o.pinned))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(seen(b_db), [(41, 1)]);
+    assert_eq!(seen(c_db), [(40, 0)]);
+    // What is offered to b alone comes first, then the oldest.
+    let first = b_db
+        .claim_offered(std::slice::from_ref(&job.uid), 2, 100)
+        .unwrap();
+    let names: Vec<&str> = first.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["wide-pinned", "wide-0"]);
+    assert!(
+        first
+            .iter()
+            .all(|i| i.phase == Phase::Running && i.node_name == "node-b")
+    );
+    assert_eq!(first[0].start_time, Some(100));
+
+    // b and c claim the rest at the same moment: every instance once.
+    let owners = vec![job.uid.clone()];
+    let (left_b, left_c) = std::thread::scope(|s| {
+        let b = s.spawn(|| {
+            let mut got = Vec::new();
+            loop {
+                let claimed = b_db.claim_offered(&owners, 3, 200).unwrap();
+                if claimed.is_empty() {
+                    return got;
+                }
+                got.extend(claimed);
+            }
+        });
+        let c = s.spawn(|| {
+            let mut got = Vec::new();
+            loop {
+                let claimed = c_db.claim_offered(&owners, 3, 200).unwrap();
+                if claimed.is_empty() {
+                    return got;
+                }
+                got.extend(claimed);
+            }
+        });
+        (b.join().unwrap(), c.join().unwrap())
+    });
+    let mut all: Vec<String> = first
+        .iter()
+        .chain(&left_b)
+        .chain(&left_c)
+        .map(|i| i.uid.clone())
+        .collect();
+    assert_eq!(all.len(), 41, "b {} c {}", left_b.len(), left_c.len());
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 41, "an instance was claimed twice");
+    assert!(left_c.iter().all(|i| i.node_name == "node-c"));
+    let rows = a.instances_of(&job.uid).unwrap();
+    assert!(rows.iter().all(|i| i.phase == Phase::Running));
+    assert!(b_db.offered().unwrap().is_empty());
+
+    // b restarts: what it ran for a's Job ends, and a is told.
+    noticed.take();
+    let ended = b_db.end_orphaned(300, "NodeRestart", "restarted").unwrap();
+    assert_eq!(ended, (first.len() + left_b.len()) as u64);
+    woken.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(noticed.take().contains(super::postgres::Changes::ENDED));
+    let rows = a.instances_of(&job.uid).unwrap();
+    let restarted = rows
+        .iter()
+        .filter(|i| i.reason.as_deref() == Some("NodeRestart"));
+    assert!(restarted.clone().all(|i| i.node_name == "node-b"));
+    assert_eq!(restarted.count() as u64, ended);
+    // a owns the Job: its own instances are its resume's to end.
+    let mine = Write::Instance(InstanceRecord {
+        node_name: "node-a".into(),
+        ..instance(&job, "wide-mine", 500)
+    });
+    a.commit(&[mine]).unwrap();
+    assert_eq!(
+        a.cluster_db()
+            .unwrap()
+            .end_orphaned(600, "NodeRestart", "-")
+            .unwrap(),
+        0
+    );
+}

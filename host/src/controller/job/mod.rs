@@ -32,6 +32,12 @@ pub const NODE_SHUTDOWN: &str = "NodeShutdown";
 /// cluster): another node recorded it as ended; also a disruption.
 pub const NODE_LOST: &str = "NodeLost";
 
+/// Whether an instance that ended for `reason` was lost to its node going
+/// away rather than ending on its own: a disruption (`DisruptionTarget`).
+pub fn is_disruption(reason: &str) -> bool {
+    [NODE_RESTART, NODE_SHUTDOWN, NODE_LOST].contains(&reason)
+}
+
 /// Reasons of instances stopped by the controller itself (the Job ended or
 /// was suspended): they say nothing about the module and are not failures.
 const STOPPED_BY_CONTROLLER: &[&str] = &[
@@ -184,7 +190,7 @@ pub fn observe(
                 let failure = InstanceFailure {
                     instance: instance.name.clone(),
                     exit_code: instance.exit_code,
-                    disruption: [NODE_RESTART, NODE_SHUTDOWN, NODE_LOST].contains(&reason),
+                    disruption: is_disruption(reason),
                 };
                 let verdict = judge(spec, &failure);
                 if failure.disruption {

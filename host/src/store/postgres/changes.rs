@@ -1,0 +1,179 @@
+//! Change notices between the nodes of a cluster. A commit that offers
+//! instances, ends one that another node's Job owns, or stops one that
+//! another node runs says so with PostgreSQL's `NOTIFY`, inside its
+//! transaction, so a notice arrives only for a committed change. Every node
+//! `LISTEN`s on a connection of its own and wakes its runner, which then
+//! reads the rows. A notice lost with a broken connection costs latency,
+//! never correctness: every node also reads them once per heartbeat.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::Duration;
+
+use postgres::fallible_iterator::FallibleIterator as _;
+use postgres::{Client, NoTls};
+
+use crate::store::{Phase, Write};
+
+/// The channel every node listens on.
+pub(super) const CHANNEL: &str = "wasmjob_instances";
+
+/// What changed, as a set of bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Changes(u8);
+
+impl Changes {
+    /// Nothing.
+    pub const NONE: Changes = Changes(0);
+    /// Instances wait to be claimed (offered, or offered again to the node
+    /// that restarts them in place).
+    pub const OFFERED: Changes = Changes(1);
+    /// A node ended an instance of a Job that another node owns.
+    pub const ENDED: Changes = Changes(2);
+    /// A Job's owner stopped an instance that another node may be running.
+    pub const STOPPED: Changes = Changes(4);
+    /// Everything: what a node looks at once per heartbeat.
+    pub const ALL: Changes = Changes(7);
+
+    /// Whether every bit of `other` is set.
+    pub fn contains(self, other: Changes) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Both sets.
+    pub fn with(self, other: Changes) -> Changes {
+        Changes(self.0 | other.0)
+    }
+
+    /// Whether no bit is set.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// What a batch of writes committed by `node` changes for other nodes.
+    pub(super) fn of(writes: &[Write], node: &str) -> Changes {
+        writes.iter().fold(Changes::NONE, |changes, write| {
+            changes.with(match write {
+                // An instance row written by a node that is not running it:
+                // the owner offers it, or stops it under another node.
+                Write::Instance(i) if i.node_name != node => match i.phase {
+                    Phase::Pending => Changes::OFFERED,
+                    _ => Changes::STOPPED,
+                },
+                Write::InstanceEnded(_) => Changes::ENDED,
+                _ => Changes::NONE,
+            })
+        })
+    }
+
+    /// The notice's payload.
+    pub(super) fn payload(self) -> String {
+        self.0.to_string()
+    }
+
+    fn parse(payload: &str) -> Changes {
+        // A payload this version does not know: look at everything.
+        payload
+            .parse::<u8>()
+            .map_or(Changes::ALL, |bits| Changes(bits & Changes::ALL.0))
+    }
+}
+
+/// Changes noticed and not yet taken by the runner.
+#[derive(Debug, Default)]
+pub struct Noticed(AtomicU8);
+
+impl Noticed {
+    /// Adds changes; true when there were none before (the runner must be
+    /// woken).
+    pub fn add(&self, changes: Changes) -> bool {
+        self.0.fetch_or(changes.0, Ordering::AcqRel) == 0 && !changes.is_empty()
+    }
+
+    /// Takes every change noticed so far.
+    pub fn take(&self) -> Changes {
+        Changes(self.0.swap(0, Ordering::AcqRel))
+    }
+}
+
+/// A thread that listens for change notices; it stops when dropped.
+pub struct Listener {
+    stop: Arc<AtomicBool>,
+}
+
+impl Listener {
+    /// Listens on the database at `url`. Each notice is added to `noticed`;
+    /// `wake` is called when the runner has to be woken, and returns false
+    /// once nobody listens any more, which ends the thread.
+    pub fn start(
+        url: &str,
+        noticed: Arc<Noticed>,
+        wake: impl Fn() -> bool + Send + 'static,
+    ) -> Listener {
+        let stop = Arc::new(AtomicBool::new(false));
+        let url = url.to_owned();
+        let stopped = stop.clone();
+        std::thread::Builder::new()
+            .name("wasmjob-listen".into())
+            .spawn(move || listen(&url, &noticed, &wake, &stopped))
+            .expect("spawning the listener thread");
+        Listener { stop }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+/// How long the thread waits for a notice before it checks whether to stop.
+const POLL: Duration = Duration::from_millis(500);
+
+fn listen(url: &str, noticed: &Noticed, wake: &dyn Fn() -> bool, stop: &AtomicBool) {
+    while !stop.load(Ordering::Acquire) {
+        let mut client = match Client::connect(url, NoTls) {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::debug!("cluster: cannot listen for changes yet: {e}");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")) {
+            tracing::debug!("cluster: LISTEN failed: {e}");
+            std::thread::sleep(Duration::from_secs(1));
+            continue;
+        }
+        // Notices may have been missed while the connection was away.
+        if noticed.add(Changes::ALL) && !wake() {
+            return;
+        }
+        while !stop.load(Ordering::Acquire) {
+            let next = client.notifications().timeout_iter(POLL).next();
+            match next {
+                Ok(Some(notice)) => {
+                    if noticed.add(Changes::parse(notice.payload())) && !wake() {
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!("cluster: the change listener lost its connection: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl super::Pg {
+    /// Starts listening for the cluster's change notices (see [`Listener::start`]).
+    pub fn listen(
+        &self,
+        noticed: Arc<Noticed>,
+        wake: impl Fn() -> bool + Send + 'static,
+    ) -> Listener {
+        Listener::start(&self.url, noticed, wake)
+    }
+}

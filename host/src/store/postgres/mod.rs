@@ -1,0 +1,414 @@
+//! The cluster store: the same records as the SQLite store, in a PostgreSQL
+//! database that several `wasmjob serve --store postgres://…` nodes share.
+//!
+//! Besides objects, instances, logs, events, modules and CronJob runs it owns
+//! what only a cluster needs: the `nodes` table (labels, capacity, version,
+//! heartbeats) and which node runs each Job and CronJob (`objects.owner_node`,
+//! taken with `FOR UPDATE SKIP LOCKED` and a compare-and-set, so two nodes
+//! never run the same object). Heartbeats use the database's clock, so nodes
+//! on machines whose clocks differ still agree on who is late.
+//!
+//! The client is the blocking `postgres` crate (tokio-postgres underneath):
+//! the runner and the API's readers are blocking code already. A connection
+//! that breaks is opened again at the next call.
+
+mod changes;
+mod nodes;
+mod offers;
+mod schema;
+mod writes;
+
+pub use changes::{Changes, Listener, Noticed};
+pub use nodes::{Claimable, NodeRecord, Ownership};
+pub use offers::Offered;
+
+use std::sync::Mutex;
+
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row};
+
+use super::records::{EventRecord, InstanceRecord, ObjectRecord, Phase, Write};
+use super::{InstanceScope, StoreError};
+use crate::manifest::Kind;
+use crate::time::Micros;
+
+/// A query parameter.
+type Param<'a> = dyn ToSql + Sync + 'a;
+
+/// The database's clock in microseconds since the epoch.
+const DB_NOW: &str = "(extract(epoch from clock_timestamp()) * 1000000)::bigint";
+
+/// A connection to the cluster's database.
+pub struct Pg {
+    url: String,
+    /// The node this process is; new Jobs and CronJobs it records are its own.
+    node: String,
+    client: Mutex<Option<Client>>,
+}
+
+fn pg_error(url: &str, source: postgres::Error) -> StoreError {
+    StoreError::Postgres {
+        url: redact(url),
+        source,
+    }
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("records serialize to JSON")
+}
+
+/// A JSON column; what wasmjob wrote always reads back, and anything else
+/// reads as empty rather than failing the whole listing.
+fn json_column<T: for<'de> serde::Deserialize<'de> + Default>(row: &Row, idx: usize) -> T {
+    let text: &str = row.get(idx);
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+const OBJECT_SELECT: &str = "SELECT uid, kind, namespace, name, labels, manifest, status, created_at, deleted_at FROM objects";
+
+const INSTANCE_SELECT: &str = "SELECT uid, name, namespace, owner_uid, completion_index, labels, phase,
+    exit_code, reason, message, node_name, restart_count, created_at, start_time, finish_time FROM instances";
+
+fn object_row(row: &Row) -> Option<ObjectRecord> {
+    let kind = match row.get::<_, &str>(1) {
+        "Job" => Kind::Job,
+        "CronJob" => Kind::CronJob,
+        "DaemonSet" => Kind::DaemonSet,
+        _ => return None,
+    };
+    Some(ObjectRecord {
+        uid: row.get(0),
+        kind,
+        namespace: row.get(2),
+        name: row.get(3),
+        labels: json_column(row, 4),
+        manifest: serde_json::from_str(row.get(5)).unwrap_or_default(),
+        status: serde_json::from_str(row.get(6)).unwrap_or_default(),
+        created_at: row.get(7),
+        deleted_at: row.get(8),
+    })
+}
+
+fn instance_row(row: &Row) -> Option<InstanceRecord> {
+    Some(InstanceRecord {
+        uid: row.get(0),
+        name: row.get(1),
+        namespace: row.get(2),
+        owner_uid: row.get(3),
+        completion_index: row.get::<_, Option<i64>>(4).map(|i| i as u32),
+        labels: json_column(row, 5),
+        phase: Phase::parse(row.get(6))?,
+        exit_code: row.get(7),
+        reason: row.get(8),
+        message: row.get(9),
+        node_name: row.get(10),
+        restart_count: row.get::<_, i64>(11) as u32,
+        created_at: row.get(12),
+        start_time: row.get(13),
+        finish_time: row.get(14),
+    })
+}
+
+/// Whether a Job's status says it has ended.
+fn finished(status: &serde_json::Value) -> bool {
+    status["conditions"].as_array().is_some_and(|conditions| {
+        conditions.iter().any(|c| {
+            matches!(c["type"].as_str(), Some("Complete" | "Failed"))
+                && c["status"].as_str() == Some("True")
+        })
+    })
+}
+
+impl Pg {
+    /// Connects to the cluster's database and brings its schema up to date.
+    pub fn connect(url: &str, node: &str) -> Result<Pg, StoreError> {
+        let pg = Pg {
+            url: url.to_owned(),
+            node: node.to_owned(),
+            client: Mutex::new(None),
+        };
+        pg.with(|client| {
+            let mut tx = client.transaction()?;
+            // Three nodes starting at once: one migrates, the others wait.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1)",
+                &[&schema::MIGRATION_LOCK],
+            )?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS wasmjob_schema (version BIGINT NOT NULL)",
+            )?;
+            let found: Option<i64> = tx
+                .query_opt("SELECT version FROM wasmjob_schema", &[])?
+                .map(|r| r.get(0));
+            tx.commit()?;
+            Ok(found)
+        })
+        .and_then(|found| pg.migrate(found))?;
+        Ok(pg)
+    }
+
+    /// Runs `f` on the connection, opening it first if it is not open.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let mut slot = self
+            .client
+            .lock()
+            .expect("the client lock is never poisoned");
+        if slot.as_ref().is_none_or(Client::is_closed) {
+            *slot = Some(Client::connect(&self.url, NoTls).map_err(|e| pg_error(&self.url, e))?);
+        }
+        let client = slot.as_mut().expect("opened above");
+        let result = f(client);
+        if result.is_err() && client.is_closed() {
+            *slot = None;
+        }
+        result.map_err(|e| pg_error(&self.url, e))
+    }
+
+    /// The database URL, password hidden.
+    pub fn describe(&self) -> String {
+        redact(&self.url)
+    }
+
+    /// Stores module bytes under their digest (idempotent).
+    pub fn put_module(
+        &self,
+        digest: &str,
+        component: bool,
+        bytes: &[u8],
+        now: Micros,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO modules (digest, component, bytes, created_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT DO NOTHING",
+                &[&digest as &Param<'_>, &component, &bytes, &now],
+            )
+            .map(drop)
+        })
+    }
+
+    /// The bytes of a stored module.
+    pub fn module(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(|c| {
+            Ok(
+                c.query_opt("SELECT bytes FROM modules WHERE digest = $1", &[&digest])?
+                    .map(|r| r.get(0)),
+            )
+        })
+    }
+
+    /// Commits a batch of writes in one transaction. A CronJob time that
+    /// another node decided differently is a [`StoreError::Conflict`], and
+    /// nothing of the batch is written.
+    pub fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let node = self.node.clone();
+        let conflict = self.with(|client| {
+            let mut tx = client.transaction()?;
+            for write in writes {
+                if let Some(conflict) = writes::apply(&mut tx, write, &node)? {
+                    return Ok(Some(conflict));
+                }
+            }
+            let changes = Changes::of(writes, &node);
+            if !changes.is_empty() {
+                tx.execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&changes::CHANNEL, &changes.payload()],
+                )?;
+            }
+            tx.commit()?;
+            Ok(None)
+        })?;
+        match conflict {
+            None => Ok(()),
+            Some(detail) => Err(StoreError::Conflict { detail }),
+        }
+    }
+
+    /// The live object of this kind and name, if any.
+    pub fn live_object(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        self.with(|c| {
+            let sql = format!(
+                "{OBJECT_SELECT} WHERE kind = $1 AND namespace = $2 AND name = $3 AND deleted_at IS NULL"
+            );
+            Ok(c.query_opt(&sql, &[&kind.as_str(), &namespace, &name])?
+                .as_ref()
+                .and_then(object_row))
+        })
+    }
+
+    /// Every live object of a kind, in one namespace or all, oldest first.
+    pub fn live_objects(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<Vec<ObjectRecord>, StoreError> {
+        self.with(|c| {
+            let sql = format!(
+                "{OBJECT_SELECT} WHERE kind = $1 AND deleted_at IS NULL
+                 AND ($2::text IS NULL OR namespace = $2) ORDER BY created_at, uid"
+            );
+            let rows = c.query(&sql, &[&kind.as_str() as &Param<'_>, &namespace])?;
+            Ok(rows.iter().filter_map(object_row).collect())
+        })
+    }
+
+    /// The instances of live objects that may match `scope`, oldest first.
+    pub fn live_instances_in(
+        &self,
+        namespace: Option<&str>,
+        scope: InstanceScope<'_>,
+    ) -> Result<Vec<InstanceRecord>, StoreError> {
+        let (condition, key) = match scope {
+            InstanceScope::All => ("TRUE", ""),
+            InstanceScope::OfJob(job) => (
+                "owner_uid IN (SELECT uid FROM objects WHERE kind = 'Job' AND name = $2
+                   AND deleted_at IS NULL AND ($1::text IS NULL OR namespace = $1))",
+                job,
+            ),
+            InstanceScope::Named(name) => ("name = $2", name),
+        };
+        self.with(|c| {
+            let sql = format!(
+                "{INSTANCE_SELECT} WHERE {condition} AND ($1::text IS NULL OR namespace = $1)
+                 AND ($2::text IS NOT NULL) AND deleted_at IS NULL
+                 AND owner_uid IN (SELECT uid FROM objects WHERE deleted_at IS NULL)
+                 ORDER BY created_at, name"
+            );
+            let rows = c.query(&sql, &[&namespace as &Param<'_>, &key])?;
+            Ok(rows.iter().filter_map(instance_row).collect())
+        })
+    }
+
+    /// Events of live objects in a namespace (or all), oldest first.
+    pub fn live_events(&self, namespace: Option<&str>) -> Result<Vec<EventRecord>, StoreError> {
+        self.with(|c| {
+            let rows = c.query(
+                "SELECT e.object_uid, e.type, e.reason, e.message, e.time FROM events e
+                 JOIN objects o ON o.uid = e.object_uid
+                 WHERE o.deleted_at IS NULL AND ($1::text IS NULL OR o.namespace = $1) ORDER BY e.id",
+                &[&namespace],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| EventRecord {
+                    object_uid: r.get(0),
+                    kind: r.get(1),
+                    reason: r.get(2),
+                    message: r.get(3),
+                    time: r.get(4),
+                })
+                .collect())
+        })
+    }
+
+    /// An object by uid, live or deleted.
+    pub fn object(&self, uid: &str) -> Result<Option<ObjectRecord>, StoreError> {
+        self.with(|c| {
+            let sql = format!("{OBJECT_SELECT} WHERE uid = $1");
+            Ok(c.query_opt(&sql, &[&uid])?.as_ref().and_then(object_row))
+        })
+    }
+
+    /// Every instance an object owns, oldest first.
+    pub fn instances_of(&self, owner_uid: &str) -> Result<Vec<InstanceRecord>, StoreError> {
+        self.with(|c| {
+            let sql = format!("{INSTANCE_SELECT} WHERE owner_uid = $1 ORDER BY created_at, name");
+            Ok(c.query(&sql, &[&owner_uid])?
+                .iter()
+                .filter_map(instance_row)
+                .collect())
+        })
+    }
+
+    /// Every attempt's log of an instance, oldest first.
+    pub fn logs(&self, instance_uid: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
+        self.with(|c| {
+            let rows = c.query(
+                "SELECT attempt, data FROM logs WHERE instance_uid = $1 ORDER BY attempt",
+                &[&instance_uid],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get::<_, i64>(0) as u32, r.get(1)))
+                .collect())
+        })
+    }
+
+    /// An instance's structured log records, by attempt then order.
+    pub fn log_records(
+        &self,
+        instance_uid: &str,
+    ) -> Result<Vec<(u32, crate::runtime::LogRecord)>, StoreError> {
+        self.with(|c| {
+            let rows = c.query(
+                "SELECT attempt, time, level, message, fields FROM log_records
+                 WHERE instance_uid = $1 ORDER BY attempt, seq",
+                &[&instance_uid],
+            )?;
+            Ok(rows
+                .iter()
+                .filter_map(|r| {
+                    Some((
+                        r.get::<_, i64>(0) as u32,
+                        crate::runtime::LogRecord {
+                            time: r.get(1),
+                            level: crate::runtime::LogLevel::parse(r.get(2))?,
+                            message: r.get(3),
+                            fields: json_column(r, 4),
+                        },
+                    ))
+                })
+                .collect())
+        })
+    }
+
+    /// A CronJob's decided times, oldest first.
+    pub fn cron_runs(
+        &self,
+        cronjob_uid: &str,
+    ) -> Result<Vec<(Micros, Option<String>)>, StoreError> {
+        self.with(|c| {
+            let rows = c.query(
+                "SELECT scheduled_time, job_uid FROM cron_runs WHERE cronjob_uid = $1
+                 ORDER BY scheduled_time",
+                &[&cronjob_uid],
+            )?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    /// Deletes every live object whose `ttlSecondsAfterFinished` ran out.
+    pub fn delete_expired(&self, now: Micros) -> Result<usize, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE objects SET deleted_at = expires_at
+                 WHERE expires_at <= $1 AND deleted_at IS NULL",
+                &[&now],
+            )
+            .map(|n| n as usize)
+        })
+    }
+}

@@ -1,0 +1,261 @@
+//! Nodes and who runs what: registration, heartbeats by the database's
+//! clock, the cluster's API token, and the owner of each Job and CronJob
+//! (taken with `FOR UPDATE SKIP LOCKED` and a compare-and-set).
+
+use std::collections::BTreeMap;
+
+use postgres::Row;
+
+use super::{DB_NOW, Param, Pg, StoreError, json_column, json_text, object_row};
+use crate::store::ObjectRecord;
+use crate::time::Micros;
+
+/// A node as the `nodes` table has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// `--node-name`.
+    pub name: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Instances it runs at once at most.
+    pub capacity: u32,
+    /// The wasmjob version it runs.
+    pub version: String,
+    /// Where its API listens.
+    pub address: String,
+    /// When it first joined.
+    pub joined_at: Micros,
+    /// Its last heartbeat, by the database's clock.
+    pub heartbeat_at: Micros,
+    /// Heartbeating within the grace period.
+    pub ready: bool,
+}
+
+/// An object a node may take over: nobody runs it, or its node was lost.
+#[derive(Debug, Clone)]
+pub struct Claimable {
+    /// The object.
+    pub record: ObjectRecord,
+    /// The node that ran it, if any (a lost one).
+    pub owner: Option<String>,
+}
+
+/// What the owner of an object must notice: a change or deletion made
+/// through another node, or the object taken by another node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ownership {
+    /// The object.
+    pub uid: String,
+    /// Its manifest generation.
+    pub generation: i64,
+    /// Deleted.
+    pub deleted: bool,
+    /// Who owns it now.
+    pub owner: Option<String>,
+}
+
+fn node_row(row: &Row) -> NodeRecord {
+    NodeRecord {
+        name: row.get(0),
+        labels: json_column(row, 1),
+        capacity: row.get::<_, i64>(2) as u32,
+        version: row.get(3),
+        address: row.get(4),
+        joined_at: row.get(5),
+        heartbeat_at: row.get(6),
+        ready: row.get(7),
+    }
+}
+
+impl Pg {
+    /// Registers this node (or registers it again after a restart) with a
+    /// fresh heartbeat.
+    pub fn register_node(
+        &self,
+        labels: &BTreeMap<String, String>,
+        capacity: u32,
+        address: &str,
+    ) -> Result<(), StoreError> {
+        let node = self.node.clone();
+        let labels = json_text(labels);
+        let version = env!("CARGO_PKG_VERSION");
+        let capacity = i64::from(capacity);
+        self.with(|c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO nodes (name, labels, capacity, version, address, joined_at, heartbeat_at)
+                     VALUES ($1, $2, $3, $4, $5, {DB_NOW}, {DB_NOW})
+                     ON CONFLICT (name) DO UPDATE SET labels = excluded.labels,
+                        capacity = excluded.capacity, version = excluded.version,
+                        address = excluded.address, heartbeat_at = excluded.heartbeat_at"
+                ),
+                &[&node as &Param<'_>, &labels, &capacity, &version, &address],
+            )
+            .map(drop)
+        })
+    }
+
+    /// The cluster's API token: the one stored by the first node to join,
+    /// which is `mine` when this node is the first. Every node answers to
+    /// it, so a client's token works with any node.
+    pub fn cluster_token(&self, mine: &str) -> Result<String, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO settings (key, value) VALUES ('token', $1) ON CONFLICT DO NOTHING",
+                &[&mine],
+            )?;
+            Ok(
+                c.query_one("SELECT value FROM settings WHERE key = 'token'", &[])?
+                    .get(0),
+            )
+        })
+    }
+
+    /// This node's heartbeat; returns its labels as stored (another node's
+    /// API may have changed them).
+    pub fn heartbeat(&self) -> Result<Option<BTreeMap<String, String>>, StoreError> {
+        let node = self.node.clone();
+        self.with(|c| {
+            let row = c.query_opt(
+                &format!(
+                    "UPDATE nodes SET heartbeat_at = {DB_NOW} WHERE name = $1 RETURNING labels"
+                ),
+                &[&node],
+            )?;
+            Ok(row.map(|r| json_column(&r, 0)))
+        })
+    }
+
+    /// Every node, by name; `ready` when its last heartbeat is within `grace`.
+    pub fn nodes(&self, grace: std::time::Duration) -> Result<Vec<NodeRecord>, StoreError> {
+        let grace = grace.as_micros() as i64;
+        self.with(|c| {
+            let rows = c.query(
+                &format!(
+                    "SELECT name, labels, capacity, version, address, joined_at, heartbeat_at,
+                        heartbeat_at >= {DB_NOW} - $1 FROM nodes ORDER BY name"
+                ),
+                &[&grace],
+            )?;
+            Ok(rows.iter().map(node_row).collect())
+        })
+    }
+
+    /// Sets a node's labels; `false` if there is no such node.
+    pub fn set_node_labels(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<bool, StoreError> {
+        let labels = json_text(labels);
+        self.with(|c| {
+            c.execute(
+                "UPDATE nodes SET labels = $2 WHERE name = $1",
+                &[&name as &Param<'_>, &labels],
+            )
+            .map(|n| n == 1)
+        })
+    }
+
+    /// Jobs and CronJobs this node may take: unowned, or owned by a node
+    /// whose heartbeat is older than `grace`. Locked rows (another node is
+    /// taking them now) are skipped.
+    pub fn claimable(&self, grace: std::time::Duration) -> Result<Vec<Claimable>, StoreError> {
+        let grace = grace.as_micros() as i64;
+        let me = self.node.clone();
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            let rows = tx.query(
+                &format!(
+                    "SELECT uid, kind, namespace, name, labels, manifest, status, created_at,
+                        deleted_at, owner_node FROM objects
+                     WHERE deleted_at IS NULL AND NOT finished AND kind IN ('Job', 'CronJob')
+                       AND (owner_node IS NULL OR (owner_node <> $2 AND owner_node NOT IN
+                         (SELECT name FROM nodes WHERE heartbeat_at >= {DB_NOW} - $1)))
+                     ORDER BY created_at LIMIT 64 FOR UPDATE SKIP LOCKED"
+                ),
+                &[&grace as &Param<'_>, &me],
+            )?;
+            tx.commit()?;
+            Ok(rows
+                .iter()
+                .filter_map(|r| {
+                    Some(Claimable {
+                        record: object_row(r)?,
+                        owner: r.get(9),
+                    })
+                })
+                .collect())
+        })
+    }
+
+    /// Takes `uid` if it is still owned by `previous`: a compare-and-set, so
+    /// of two nodes trying at once exactly one gets it.
+    pub fn claim(&self, uid: &str, previous: Option<&str>) -> Result<bool, StoreError> {
+        let me = self.node.clone();
+        self.with(|c| {
+            c.execute(
+                "UPDATE objects SET owner_node = $3 WHERE uid = $1
+                 AND owner_node IS NOT DISTINCT FROM $2 AND deleted_at IS NULL",
+                &[&uid as &Param<'_>, &previous, &me],
+            )
+            .map(|n| n == 1)
+        })
+    }
+
+    /// Gives up `uid` (this node cannot run it) so a node that can takes it.
+    pub fn release(&self, uid: &str) -> Result<(), StoreError> {
+        let me = self.node.clone();
+        self.with(|c| {
+            c.execute(
+                "UPDATE objects SET owner_node = NULL WHERE uid = $1 AND owner_node = $2",
+                &[&uid as &Param<'_>, &me],
+            )
+            .map(drop)
+        })
+    }
+
+    /// The current generation, deletion and owner of the given objects.
+    pub fn ownership(&self, uids: &[String]) -> Result<Vec<Ownership>, StoreError> {
+        self.with(|c| {
+            let rows = c.query(
+                "SELECT uid, generation, deleted_at IS NOT NULL, owner_node FROM objects
+                 WHERE uid = ANY($1)",
+                &[&uids],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| Ownership {
+                    uid: r.get(0),
+                    generation: r.get(1),
+                    deleted: r.get(2),
+                    owner: r.get(3),
+                })
+                .collect())
+        })
+    }
+
+    /// The daemon instances of nodes whose heartbeat is older than `grace`
+    /// end (`NodeLost`) and are removed, as Kubernetes removes a lost
+    /// node's DaemonSet pods; returns how many.
+    pub fn drop_lost_daemons(
+        &self,
+        grace: std::time::Duration,
+        now: Micros,
+    ) -> Result<u64, StoreError> {
+        let grace = grace.as_micros() as i64;
+        self.with(|c| {
+            c.execute(
+                &format!(
+                    "UPDATE instances SET phase = 'Failed', reason = 'NodeLost',
+                        message = 'the node stopped sending heartbeats', finish_time = $2,
+                        deleted_at = $2
+                     WHERE finish_time IS NULL AND deleted_at IS NULL
+                       AND node_name NOT IN (SELECT name FROM nodes WHERE heartbeat_at >= {DB_NOW} - $1)
+                       AND owner_uid IN (SELECT uid FROM objects WHERE kind = 'DaemonSet')"
+                ),
+                &[&grace, &now],
+            )
+        })
+    }
+}

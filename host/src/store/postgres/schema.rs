@@ -1,0 +1,148 @@
+//! The cluster database's schema and its migrations, one node at a time.
+
+use super::{Pg, StoreError, redact};
+
+/// The schema, one entry per version; `SCHEMA[i]` takes version `i` to `i + 1`.
+pub(super) const SCHEMA: &[&str] = &[
+    r#"
+    CREATE TABLE modules (
+        digest      TEXT PRIMARY KEY,
+        component   BOOLEAN NOT NULL,
+        bytes       BYTEA NOT NULL,
+        created_at  BIGINT NOT NULL
+    );
+    CREATE TABLE objects (
+        uid         TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        namespace   TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        labels      TEXT NOT NULL,
+        manifest    TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        created_at  BIGINT NOT NULL,
+        deleted_at  BIGINT,
+        expires_at  BIGINT,
+        -- The node that runs this Job or CronJob now (NULL: none yet).
+        owner_node  TEXT,
+        -- Grows with every manifest change, so the owner sees an update
+        -- applied through another node.
+        generation  BIGINT NOT NULL DEFAULT 1,
+        -- A Job that is Complete or Failed: nobody needs to own it.
+        finished    BOOLEAN NOT NULL DEFAULT FALSE
+    );
+    CREATE UNIQUE INDEX objects_live ON objects(kind, namespace, name) WHERE deleted_at IS NULL;
+    CREATE INDEX objects_owner ON objects(owner_node) WHERE deleted_at IS NULL AND NOT finished;
+    CREATE TABLE instances (
+        uid              TEXT PRIMARY KEY,
+        name             TEXT NOT NULL,
+        namespace        TEXT NOT NULL,
+        owner_uid        TEXT NOT NULL,
+        completion_index BIGINT,
+        labels           TEXT NOT NULL,
+        phase            TEXT NOT NULL,
+        exit_code        INTEGER,
+        reason           TEXT,
+        message          TEXT,
+        node_name        TEXT NOT NULL,
+        restart_count    BIGINT NOT NULL DEFAULT 0,
+        created_at       BIGINT NOT NULL,
+        start_time       BIGINT,
+        finish_time      BIGINT,
+        deleted_at       BIGINT
+    );
+    CREATE INDEX instances_owner ON instances(owner_uid);
+    CREATE INDEX instances_name ON instances(namespace, name);
+    CREATE INDEX instances_unfinished ON instances(node_name) WHERE finish_time IS NULL;
+    CREATE TABLE logs (
+        instance_uid TEXT NOT NULL,
+        attempt      BIGINT NOT NULL,
+        data         BYTEA NOT NULL,
+        truncated    BOOLEAN NOT NULL,
+        PRIMARY KEY (instance_uid, attempt)
+    );
+    CREATE TABLE events (
+        id          BIGSERIAL PRIMARY KEY,
+        object_uid  TEXT NOT NULL,
+        type        TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        message     TEXT NOT NULL,
+        time        BIGINT NOT NULL
+    );
+    CREATE INDEX events_object ON events(object_uid);
+    -- One row per (CronJob, scheduled time): a scheduled time runs at most
+    -- once in the whole cluster.
+    CREATE TABLE cron_runs (
+        cronjob_uid    TEXT NOT NULL,
+        scheduled_time BIGINT NOT NULL,
+        job_uid        TEXT,
+        PRIMARY KEY (cronjob_uid, scheduled_time)
+    );
+    CREATE TABLE log_records (
+        instance_uid TEXT NOT NULL,
+        attempt      BIGINT NOT NULL,
+        seq          BIGINT NOT NULL,
+        time         BIGINT NOT NULL,
+        level        TEXT NOT NULL,
+        message      TEXT NOT NULL,
+        fields       TEXT NOT NULL,
+        PRIMARY KEY (instance_uid, attempt, seq)
+    );
+    -- Cluster-wide settings: the API token every node answers to.
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE nodes (
+        name         TEXT PRIMARY KEY,
+        labels       TEXT NOT NULL,
+        capacity     BIGINT NOT NULL,
+        version      TEXT NOT NULL,
+        address      TEXT NOT NULL,
+        joined_at    BIGINT NOT NULL,
+        heartbeat_at BIGINT NOT NULL
+    );
+"#,
+    // 2: instances offered to the cluster (Pending) are found by an index,
+    // however long the history.
+    r#"
+    CREATE INDEX instances_offered ON instances(owner_uid) WHERE phase = 'Pending';
+"#,
+];
+
+/// Any constant: the advisory lock that lets one node migrate at a time.
+pub(super) const MIGRATION_LOCK: i64 = 0x0077_6173_6d6a_6f62;
+
+impl Pg {
+    /// Brings the schema from version `found` (none: empty) to the newest.
+    pub(super) fn migrate(&self, found: Option<i64>) -> Result<(), StoreError> {
+        let known = SCHEMA.len() as i64;
+        if let Some(found) = found
+            && found > known
+        {
+            return Err(StoreError::TooNew {
+                path: redact(&self.url).into(),
+                found,
+                known,
+            });
+        }
+        self.with(|client| {
+            let mut tx = client.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+            let found: i64 = tx
+                .query_opt("SELECT version FROM wasmjob_schema", &[])?
+                .map_or(0, |r| r.get(0));
+            for sql in SCHEMA.iter().skip(found as usize) {
+                tx.batch_execute(sql)?;
+            }
+            if found == 0 {
+                tx.execute(
+                    "INSERT INTO wasmjob_schema (version) VALUES ($1)",
+                    &[&known],
+                )?;
+            } else {
+                tx.execute("UPDATE wasmjob_schema SET version = $1", &[&known])?;
+            }
+            tx.commit()
+        })
+    }
+}
