@@ -488,6 +488,75 @@ fn a_job_never_runs_more_than_parallelism_across_the_cluster() {
 }
 
 #[test]
+fn a_rolling_update_replaces_one_node_at_a_time_across_the_cluster() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let nodes = cluster(&db, &[("n1", ""), ("n2", ""), ("n3", "")], &[]);
+    let (s, first) = (&nodes[0].session, &nodes[0].server);
+    // An instance is available once it has run for a second.
+    let agent = |millis: &str| {
+        daemonset("agent", "sleep-ms", &[millis], "").replace(
+            "spec:\n  selector:",
+            "spec:\n  minReadySeconds: 1\n  selector:",
+        )
+    };
+    apply(s, first, "ds.yaml", &agent("600000"));
+    eventually(s, first, &["ds", "agent"], "available on every node", |d| {
+        d["status"]["numberAvailable"] == 3
+    });
+    // A new template (maxUnavailable 1 by default): watch the database
+    // for nodes with an available instance while the update rolls.
+    apply(s, first, "ds.yaml", &agent("600001"));
+    let mut client = db.client();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut fewest = 3;
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as i64;
+        let rows = client
+            .query(
+                "SELECT node_name, labels, start_time <= $1 FROM instances
+                 WHERE phase = 'Running' AND finish_time IS NULL AND deleted_at IS NULL
+                   AND coalesce(reason, '') <> 'CrashLoopBackOff'",
+                &[&(now - 1_000_000)],
+            )
+            .unwrap();
+        let available: BTreeSet<String> = rows
+            .iter()
+            .filter(|r| r.get::<_, bool>(2))
+            .map(|r| r.get(0))
+            .collect();
+        fewest = fewest.min(available.len());
+        let replaced: i64 = client
+            .query_one(
+                "SELECT count(*) FROM instances WHERE reason = 'Deleted'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if replaced == 3 && available.len() == 3 && rows.len() == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the update never finished: {rows:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Never more than one node without an available daemon: maxUnavailable
+    // counts the cluster, not each node.
+    assert_eq!(
+        fewest, 2,
+        "nodes with an available instance fell to {fewest}"
+    );
+    let ds = get_json(s, &nodes[2].server, &["ds", "agent"]);
+    assert_eq!(ds["status"]["updatedNumberScheduled"], 3, "{ds}");
+}
+
+#[test]
 fn a_crash_looping_daemon_backs_off_on_every_node() {
     let Some(db) = PgDatabase::create() else {
         return;

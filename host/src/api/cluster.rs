@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::controller::daemonset::{self, Daemon, NodeView, Strategy};
+use crate::controller::daemonset::{self, Strategy};
 use crate::manifest::DaemonSet;
-use crate::runner::{CRASH_LOOP, REVISION_LABEL};
-use crate::store::{ObjectRecord, Phase, Store, StoreError};
+use crate::store::{ObjectRecord, Store, StoreError};
 
 /// Replaces `ds.status` with the counts over the whole cluster.
 pub fn count_daemonset(
@@ -24,33 +23,9 @@ pub fn count_daemonset(
     let Ok(manifest) = serde_json::from_value::<DaemonSet>(ds.manifest.clone()) else {
         return Ok(());
     };
-    let nodes: Vec<NodeView> = db
-        .nodes(grace)?
-        .into_iter()
-        .map(|n| NodeView {
-            name: n.name,
-            labels: n.labels,
-            ready: n.ready,
-        })
-        .collect();
-    let daemons: Vec<Daemon> = store
-        .instances_of(&ds.uid)?
-        .into_iter()
-        .filter(|i| i.phase == Phase::Running)
-        .filter(|i| {
-            // Removed instances are ended (their deleted_at is not read here).
-            i.finish_time.is_none()
-        })
-        .map(|i| Daemon {
-            running_since: (i.reason.as_deref() != Some(CRASH_LOOP))
-                .then_some(i.start_time)
-                .flatten(),
-            revision: i.labels.get(REVISION_LABEL).cloned().unwrap_or_default(),
-            uid: i.uid,
-            node: i.node_name,
-            created: i.created_at,
-        })
-        .collect();
+    let nodes = db.nodes(grace)?;
+    let instances = store.instances_of(&ds.uid)?;
+    let (nodes, daemons) = crate::runner::cluster_view(&nodes, &instances);
     let placement = manifest.spec.template.spec.placement();
     let revision = crate::runner::revision_of(&manifest.spec.template);
     let spec = daemonset::Spec {

@@ -84,7 +84,7 @@ impl EndedWith<'_> {
 
 /// The runner's cluster state.
 pub(super) struct Cluster {
-    config: ClusterConfig,
+    pub(super) config: ClusterConfig,
     next_sync: Instant,
     /// The manifest generation last seen of each object this node runs.
     generations: HashMap<String, i64>,

@@ -22,6 +22,7 @@ use crate::executor::{self, Finished, Identity, Launch};
 use crate::ids;
 use crate::manifest::{DaemonSet, Kind, Placement, PodTemplateSpec};
 use crate::runtime::{Outcome, PluginContext, PluginEnv, Prepared};
+use crate::store::postgres::NodeRecord;
 use crate::store::{InstanceRecord, ObjectRecord, Phase, Write};
 use crate::time::Micros;
 
@@ -41,6 +42,9 @@ pub struct DaemonRun {
     live: HashMap<String, LiveDaemon>,
     status: DaemonSetStatus,
     pub(super) joining: Vec<Write>,
+    /// In a cluster: a rolling update step the cluster did not take is
+    /// asked for again from this time on.
+    pub(super) rolling_retry_at: Micros,
 }
 
 struct LiveDaemon {
@@ -130,6 +134,7 @@ impl DaemonRun {
             live: HashMap::new(),
             status,
             joining: Vec::new(),
+            rolling_retry_at: 0,
         }
     }
 
@@ -143,7 +148,7 @@ impl DaemonRun {
         self.prepared = prepared;
     }
 
-    fn strategy(&self) -> Strategy {
+    pub(super) fn strategy(&self) -> Strategy {
         let strategy = self.ds.spec.update_strategy.clone().unwrap_or_default();
         if strategy.kind.as_deref() == Some("OnDelete") {
             return Strategy::OnDelete;
@@ -152,6 +157,39 @@ impl DaemonRun {
         Strategy::RollingUpdate {
             max_unavailable: rolling.max_unavailable.unwrap_or(1).max(0) as u32,
             max_surge: rolling.max_surge.unwrap_or(0).max(0) as u32,
+        }
+    }
+
+    /// This node's instances of an old template that are available, and
+    /// whether one of the current template is.
+    pub(super) fn revisions_available(&self, now: Micros) -> (Vec<String>, bool) {
+        let min_ready = i64::from(self.ds.spec.min_ready_seconds.unwrap_or(0)).max(0) * 1_000_000;
+        let available = |d: &LiveDaemon| d.running_since.is_some_and(|s| now - s >= min_ready);
+        let old = self
+            .live
+            .iter()
+            .filter(|(_, d)| d.revision != self.revision && available(d))
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        let fresh = self
+            .live
+            .values()
+            .any(|d| d.revision == self.revision && available(d));
+        (old, fresh)
+    }
+
+    /// The record of a live instance.
+    pub(super) fn live_record(&self, uid: &str) -> Option<crate::store::InstanceRecord> {
+        self.live.get(uid).map(|d| d.record.clone())
+    }
+
+    /// What the DaemonSet controller needs of the spec.
+    pub(super) fn spec(&self) -> daemonset::Spec<'_> {
+        daemonset::Spec {
+            placement: &self.placement,
+            revision: &self.revision,
+            strategy: self.strategy(),
+            min_ready_seconds: self.ds.spec.min_ready_seconds.unwrap_or(0).into(),
         }
     }
 
@@ -209,13 +247,9 @@ impl Runner {
                 self.restart_daemon(index, &uid, now, writes);
             }
             let run = &self.daemons[index];
-            let spec = daemonset::Spec {
-                placement: &run.placement,
-                revision: &run.revision,
-                strategy: run.strategy(),
-                min_ready_seconds: run.ds.spec.min_ready_seconds.unwrap_or(0).into(),
-            };
-            let plan = daemonset::reconcile(&spec, &nodes, &run.observed(), now);
+            let plan = daemonset::reconcile(&run.spec(), &nodes, &run.observed(), now);
+            // In a cluster, a rolling update's step is the cluster's decision.
+            let plan = self.rolling_step(index, now, plan, writes);
             for uid in &plan.delete {
                 self.remove_daemon(
                     index,
@@ -254,14 +288,21 @@ impl Runner {
     }
 
     fn create_daemon(&mut self, index: usize, now: Micros, writes: &mut Vec<Write>) {
-        let run = &mut self.daemons[index];
+        let record = self.daemon_record(index, now);
+        writes.extend(creation_writes(&self.daemons[index], &record, now));
+        self.start_daemon(index, record, now);
+    }
+
+    /// A new instance of the DaemonSet at `index` on this node.
+    pub(super) fn daemon_record(&self, index: usize, now: Micros) -> InstanceRecord {
+        let run = &self.daemons[index];
         let name = format!("{}-{}", run.ds.metadata.name, ids::name_suffix());
         let mut labels: BTreeMap<String, String> = run.ds.spec.template.metadata.labels.clone();
         labels.insert(REVISION_LABEL.into(), run.revision.clone());
         labels.insert("controller-uid".into(), run.record.uid.clone());
-        let record = InstanceRecord {
+        InstanceRecord {
             uid: ids::uid(),
-            name: name.clone(),
+            name,
             namespace: run.record.namespace.clone(),
             owner_uid: run.record.uid.clone(),
             completion_index: None,
@@ -275,15 +316,12 @@ impl Runner {
             created_at: now,
             start_time: Some(now),
             finish_time: None,
-        };
-        writes.push(Write::Instance(record.clone()));
-        writes.push(event(
-            &run.record.uid,
-            "Normal",
-            "SuccessfulCreate",
-            format!("Created instance: {name}"),
-            now,
-        ));
+        }
+    }
+
+    /// Runs a new instance (its record written already, or with the caller's writes).
+    pub(super) fn start_daemon(&mut self, index: usize, record: InstanceRecord, now: Micros) {
+        let run = &mut self.daemons[index];
         let uid = record.uid.clone();
         let live = LiveDaemon {
             record,
@@ -420,28 +458,20 @@ impl Runner {
         message: &str,
         writes: &mut Vec<Write>,
     ) {
-        let run = &mut self.daemons[index];
-        let Some(live) = run.live.remove(uid) else {
-            return;
-        };
+        if let Some(record) = self.drop_daemon(index, uid) {
+            let run = &self.daemons[index];
+            writes.extend(removal_writes(run, record, now, reason, message));
+        }
+    }
+
+    /// Stops a daemon instance here and forgets it; its record, for the
+    /// writes that say so.
+    pub(super) fn drop_daemon(&mut self, index: usize, uid: &str) -> Option<InstanceRecord> {
+        let live = self.daemons[index].live.remove(uid)?;
         if let Some(abort) = live.abort {
             abort.abort();
         }
-        let mut record = live.record;
-        let name = record.name.clone();
-        record.stopped(now, reason, message);
-        writes.push(Write::Instance(record));
-        writes.push(Write::InstanceDeleted {
-            uid: uid.to_owned(),
-            at: now,
-        });
-        writes.push(event(
-            &run.record.uid,
-            "Normal",
-            "SuccessfulDelete",
-            format!("Deleted instance: {name}"),
-            now,
-        ));
+        Some(live.record)
     }
 
     /// Stops every instance of the DaemonSet at `index`.
@@ -458,6 +488,74 @@ impl Runner {
             self.remove_daemon(index, &uid, now, reason, message, writes);
         }
     }
+}
+
+/// The cluster as the DaemonSet controller sees it, from the `nodes` table
+/// and a DaemonSet's unfinished instances (all nodes').
+pub fn cluster_view(
+    nodes: &[NodeRecord],
+    instances: &[InstanceRecord],
+) -> (Vec<NodeView>, Vec<Daemon>) {
+    let nodes = nodes
+        .iter()
+        .map(|n| NodeView {
+            name: n.name.clone(),
+            labels: n.labels.clone(),
+            ready: n.ready,
+        })
+        .collect();
+    let daemons = instances
+        .iter()
+        .filter(|i| i.phase == Phase::Running && i.finish_time.is_none())
+        .map(|i| Daemon {
+            // One waiting out its back-off runs nothing.
+            running_since: (i.reason.as_deref() != Some(CRASH_LOOP))
+                .then_some(i.start_time)
+                .flatten(),
+            revision: i.labels.get(REVISION_LABEL).cloned().unwrap_or_default(),
+            uid: i.uid.clone(),
+            node: i.node_name.clone(),
+            created: i.created_at,
+        })
+        .collect();
+    (nodes, daemons)
+}
+
+/// The writes that record a new instance of `run`.
+pub(super) fn creation_writes(run: &DaemonRun, record: &InstanceRecord, now: Micros) -> Vec<Write> {
+    vec![
+        Write::Instance(record.clone()),
+        event(
+            &run.record.uid,
+            "Normal",
+            "SuccessfulCreate",
+            format!("Created instance: {}", record.name),
+            now,
+        ),
+    ]
+}
+
+/// The writes that record an instance of `run` stopped and removed.
+pub(super) fn removal_writes(
+    run: &DaemonRun,
+    mut record: InstanceRecord,
+    now: Micros,
+    reason: &str,
+    message: &str,
+) -> Vec<Write> {
+    let (uid, name) = (record.uid.clone(), record.name.clone());
+    record.stopped(now, reason, message);
+    vec![
+        Write::Instance(record),
+        Write::InstanceDeleted { uid, at: now },
+        event(
+            &run.record.uid,
+            "Normal",
+            "SuccessfulDelete",
+            format!("Deleted instance: {name}"),
+            now,
+        ),
+    ]
 }
 
 fn human(d: Duration) -> String {

@@ -17,13 +17,14 @@ mod cluster;
 mod commands;
 mod cron;
 mod daemon;
+mod rolling;
 mod spread;
 mod unwritable;
 
 pub use cluster::{ClusterConfig, EndedWith};
 pub use commands::{Applied, ApplyFailure, ApplyRequest, Command, Incoming, Source, relabeled};
 pub use cron::{CronRun, SCHEDULED_ANNOTATION};
-pub use daemon::{CRASH_LOOP, DaemonRun, REVISION_LABEL, revision_of};
+pub use daemon::{CRASH_LOOP, DaemonRun, REVISION_LABEL, cluster_view, revision_of};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

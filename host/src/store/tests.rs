@@ -655,3 +655,56 @@ fn offered_instances_are_claimed_once_by_the_nodes_that_ask() {
         0
     );
 }
+
+#[test]
+fn a_rolling_update_step_is_decided_by_one_node_at_a_time() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Store::cluster(&db.url, "node-a", &dir.path().join("a.db")).unwrap();
+    let b = Store::cluster(&db.url, "node-b", &dir.path().join("b.db")).unwrap();
+    let ds = object(Kind::DaemonSet, "agent", 1);
+    let on = |node: &str| InstanceRecord {
+        node_name: node.into(),
+        completion_index: None,
+        ..instance(&ds, &format!("agent-{node}"), 2)
+    };
+    let (mine, theirs) = (on("node-a"), on("node-b"));
+    a.commit(&[
+        Write::ObjectCreated(ds.clone()),
+        Write::Instance(mine.clone()),
+        Write::Instance(theirs),
+    ])
+    .unwrap();
+    let mut removed = mine.clone();
+    removed.stopped(3, "Deleted", "replaced");
+    let step = [Write::Instance(removed)];
+    let grace = Duration::from_secs(10);
+    let (a_db, b_db) = (a.cluster_db().unwrap(), b.cluster_db().unwrap());
+    // a decides slowly; b, asking meanwhile, waits and then sees a's step.
+    let seen_by_b = std::thread::scope(|s| {
+        let a_step = s.spawn(|| {
+            let approve = |_: &[_], instances: &[InstanceRecord]| {
+                std::thread::sleep(Duration::from_millis(300));
+                instances.len() == 2
+            };
+            a_db.rolling_step(&ds.uid, grace, approve, &step).unwrap()
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let mut seen = 0;
+        let approve = |nodes: &[super::postgres::NodeRecord], instances: &[InstanceRecord]| {
+            assert!(nodes.is_empty(), "no node registered in this test");
+            seen = instances.len();
+            false
+        };
+        let taken = b_db.rolling_step(&ds.uid, grace, approve, &[]).unwrap();
+        assert!(!taken);
+        assert!(a_step.join().unwrap());
+        seen
+    });
+    assert_eq!(seen_by_b, 1);
+    let rows = a.instances_of(&ds.uid).unwrap();
+    let row = rows.iter().find(|i| i.uid == mine.uid).unwrap();
+    assert_eq!(row.reason.as_deref(), Some("Deleted"));
+}

@@ -13,6 +13,7 @@
 //! that breaks is opened again at the next call.
 
 mod changes;
+mod daemons;
 mod nodes;
 mod offers;
 mod schema;

@@ -54,7 +54,16 @@ pub struct Ownership {
     pub owner: Option<String>,
 }
 
-fn node_row(row: &Row) -> NodeRecord {
+/// Every node, with whether its heartbeat is within the grace period `$1`.
+pub(super) fn nodes_query() -> String {
+    format!(
+        "SELECT name, labels, capacity, version, address, joined_at, heartbeat_at,
+            heartbeat_at >= {DB_NOW} - $1 FROM nodes ORDER BY name"
+    )
+}
+
+/// A row of [`nodes_query`].
+pub(super) fn node_row(row: &Row) -> NodeRecord {
     NodeRecord {
         name: row.get(0),
         labels: json_column(row, 1),
@@ -130,13 +139,7 @@ impl Pg {
     pub fn nodes(&self, grace: std::time::Duration) -> Result<Vec<NodeRecord>, StoreError> {
         let grace = grace.as_micros() as i64;
         self.with(|c| {
-            let rows = c.query(
-                &format!(
-                    "SELECT name, labels, capacity, version, address, joined_at, heartbeat_at,
-                        heartbeat_at >= {DB_NOW} - $1 FROM nodes ORDER BY name"
-                ),
-                &[&grace],
-            )?;
+            let rows = c.query(&nodes_query(), &[&grace])?;
             Ok(rows.iter().map(node_row).collect())
         })
     }
@@ -232,30 +235,6 @@ impl Pg {
                     owner: r.get(3),
                 })
                 .collect())
-        })
-    }
-
-    /// The daemon instances of nodes whose heartbeat is older than `grace`
-    /// end (`NodeLost`) and are removed, as Kubernetes removes a lost
-    /// node's DaemonSet pods; returns how many.
-    pub fn drop_lost_daemons(
-        &self,
-        grace: std::time::Duration,
-        now: Micros,
-    ) -> Result<u64, StoreError> {
-        let grace = grace.as_micros() as i64;
-        self.with(|c| {
-            c.execute(
-                &format!(
-                    "UPDATE instances SET phase = 'Failed', reason = 'NodeLost',
-                        message = 'the node stopped sending heartbeats', finish_time = $2,
-                        deleted_at = $2
-                     WHERE finish_time IS NULL AND deleted_at IS NULL
-                       AND node_name NOT IN (SELECT name FROM nodes WHERE heartbeat_at >= {DB_NOW} - $1)
-                       AND owner_uid IN (SELECT uid FROM objects WHERE kind = 'DaemonSet')"
-                ),
-                &[&grace, &now],
-            )
         })
     }
 }
