@@ -9,9 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wasmjob_tests::{PgDatabase, Server, Session, job_yaml, program};
+use wasmjob_tests::{
+    PgDatabase, REDIS_URL, Server, Session, job_yaml, program, redis_int, redis_rpush, service,
+    unique,
+};
 
 use super::daemonsets::{apply, daemonset, eventually, get_json, instances};
+use super::queues::{EIGHT, NINE, once_each, push, queue_job};
 
 /// Heartbeat and grace short enough for a test to see a node lost.
 const HEARTBEAT: &str = "200ms";
@@ -608,4 +612,91 @@ fn a_crash_looping_daemon_backs_off_on_every_node() {
             "{delays:?}"
         );
     }
+}
+
+/// Lines `<prefix><item>` in the logs of the Job `job`, counted per item,
+/// and the nodes that wrote them.
+fn processed_on(
+    db: &PgDatabase,
+    job: &str,
+    prefix: &str,
+) -> (BTreeMap<String, usize>, BTreeSet<String>) {
+    let rows = db
+        .client()
+        .query(
+            "SELECT i.node_name, l.data FROM logs l JOIN instances i ON i.uid = l.instance_uid
+             JOIN objects o ON o.uid = i.owner_uid WHERE o.name = $1",
+            &[&job],
+        )
+        .unwrap();
+    let (mut seen, mut nodes) = (BTreeMap::new(), BTreeSet::new());
+    for row in &rows {
+        let text = String::from_utf8_lossy(row.get::<_, &[u8]>(1)).into_owned();
+        for item in text.lines().filter_map(|l| l.strip_prefix(prefix)) {
+            *seen.entry(item.to_owned()).or_default() += 1;
+            nodes.insert(row.get::<_, String>(0));
+        }
+    }
+    (seen, nodes)
+}
+
+#[test]
+fn a_stdin_queue_jobs_items_go_with_its_instances_to_every_node() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let nodes = cluster(&db, &[("n1", ""), ("n2", ""), ("n3", "")], ONE_AT_A_TIME);
+    let (s, first) = (&nodes[0].session, &nodes[0].server);
+    // The embedded queue is n1's own file; n1 owns the Job, leases each
+    // item and offers it with its instance.
+    push(s, "fruit", &EIGHT);
+    let yaml = queue_job(
+        "coarse",
+        "wq-coarse.wasm",
+        &["--work-ms", "100"],
+        "  completions: 8\n  parallelism: 3",
+        "    name: fruit",
+    );
+    apply(s, first, "job.yaml", &yaml);
+    let job = s.wait_finished(first, "coarse");
+    assert_eq!(job["status"]["succeeded"], 8, "{job}");
+    let (seen, ran_on) = processed_on(&db, "coarse", "Processing ");
+    assert_eq!(seen, once_each(&EIGHT));
+    assert!(ran_on.len() >= 2, "{ran_on:?}");
+    let stats = s.wasmjob(&["queue", "stats", "fruit", "-o", "json"]).json();
+    assert_eq!(
+        (stats["waiting"].as_u64(), stats["leased"].as_u64()),
+        (Some(0), Some(0)),
+        "{stats}"
+    );
+}
+
+#[test]
+fn fine_workers_on_every_node_drain_a_redis_queue() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    if !service("Redis", "127.0.0.1:6379") {
+        return;
+    }
+    let nodes = cluster(&db, &[("n1", ""), ("n2", ""), ("n3", "")], ONE_AT_A_TIME);
+    let (s, first) = (&nodes[0].session, &nodes[0].server);
+    let list = unique("cluster-fine");
+    redis_rpush(&list, &NINE);
+    let yaml = queue_job(
+        "fine",
+        "wq-fine.wasm",
+        &["--lease", "10", "--work-ms", "100"],
+        "  parallelism: 3",
+        &format!("    url: {REDIS_URL}\n    name: {list}\n    mode: lease"),
+    );
+    apply(s, first, "job.yaml", &yaml);
+    let job = s.wait_finished(first, "fine");
+    assert_eq!(job["status"]["conditions"][1]["type"], "Complete", "{job}");
+    // Each node's worker leased through its own connection to Redis.
+    let (seen, ran_on) = processed_on(&db, "fine", "Working on ");
+    assert_eq!(seen, once_each(&NINE));
+    assert_eq!(ran_on.len(), 3, "{ran_on:?}");
+    assert_eq!(redis_int(&["LLEN", &list]), 0);
+    assert_eq!(redis_int(&["LLEN", &format!("{list}:processing")]), 0);
 }

@@ -9,15 +9,21 @@ use wasmjob_tests::{
     items, redis_int, redis_rpush, repo, service, unique,
 };
 
-const EIGHT: [&str; 8] = [
+pub(crate) const EIGHT: [&str; 8] = [
     "apple", "banana", "cherry", "date", "fig", "grape", "lemon", "melon",
 ];
-const NINE: [&str; 9] = [
+pub(crate) const NINE: [&str; 9] = [
     "apple", "banana", "cherry", "date", "fig", "grape", "lemon", "melon", "orange",
 ];
 
 /// A Job of `plugin` consuming `queue` (a `queue:` block, indented).
-fn queue_job(name: &str, plugin: &str, args: &[&str], spec: &str, queue: &str) -> String {
+pub(crate) fn queue_job(
+    name: &str,
+    plugin: &str,
+    args: &[&str],
+    spec: &str,
+    queue: &str,
+) -> String {
     let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
     format!(
         "apiVersion: batch/v1
@@ -56,12 +62,12 @@ fn processed(s: &Session, job: &str, prefix: &str) -> BTreeMap<String, usize> {
     seen
 }
 
-fn once_each(items: &[&str]) -> BTreeMap<String, usize> {
+pub(crate) fn once_each(items: &[&str]) -> BTreeMap<String, usize> {
     items.iter().map(|i| (i.to_string(), 1)).collect()
 }
 
 /// `wasmjob queue push QUEUE ITEMS…`, which must succeed.
-fn push(s: &Session, queue: &str, items: &[&str]) {
+pub(crate) fn push(s: &Session, queue: &str, items: &[&str]) {
     let mut args = vec!["queue", "push", queue];
     args.extend(items);
     let ran = s.wasmjob(&args);

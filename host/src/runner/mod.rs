@@ -244,6 +244,17 @@ pub fn manifest_json(job: &Job) -> serde_json::Value {
 /// The largest queue item given to an instance on stdin.
 pub const MAX_STDIN_ITEM: usize = 8 << 20;
 
+/// Refuses a stdin item larger than an instance may take.
+fn check_stdin_item(len: usize) -> Result<(), String> {
+    if len > MAX_STDIN_ITEM {
+        return Err(format!(
+            "the queue item is {len} bytes, more than the {} MiB an instance's stdin may take",
+            MAX_STDIN_ITEM >> 20
+        ));
+    }
+    Ok(())
+}
+
 /// How long a broker lease of a stdin item lasts when the template sets no
 /// `activeDeadlineSeconds`: one hour.
 const BROKER_STDIN_LEASE: u32 = 3600;
@@ -591,6 +602,14 @@ impl Runner {
         // too) rather than started here; see `spread`.
         let offered = self.spreads(index);
         let run = &mut self.jobs[index];
+        // The node that claims an offered instance reads its item from the row.
+        let input = item
+            .as_ref()
+            .filter(|_| offered)
+            .map(|item| Write::InstanceInput {
+                uid: uid.clone(),
+                stdin: item.body.clone(),
+            });
         if let Some(item) = item {
             run.held.insert(uid.clone(), item);
         }
@@ -647,6 +666,7 @@ impl Runner {
             run.observed.active_indexes.insert(i);
         }
         writes.push(Write::Instance(record.clone()));
+        writes.extend(input);
         writes.push(event(
             &run.record.uid,
             "Normal",
@@ -756,13 +776,7 @@ impl Runner {
         match run.job.spec.queue.as_ref().map(|q| q.mode) {
             Some(QueueMode::Stdin) => {
                 let item = run.held.get(&record.uid).ok_or_else(unreachable)?;
-                if item.body.len() > MAX_STDIN_ITEM {
-                    return Err(format!(
-                        "the queue item is {} bytes, more than the {} MiB an instance's stdin may take",
-                        item.body.len(),
-                        MAX_STDIN_ITEM >> 20
-                    ));
-                }
+                check_stdin_item(item.body.len())?;
                 binding.stdin = item.body.clone();
             }
             Some(QueueMode::Lease) => {

@@ -16,8 +16,11 @@
 //!   `podFailurePolicy`, and the replacement goes to whichever node claims it.
 //! - An instance restarted in place (`OnFailure`) is offered again to the
 //!   node that ran it, as a kubelet restarts a container where it is.
-//! - Jobs with `spec.queue` run on their owner: the stdin item and the lease
-//!   connection are the owner's.
+//! - Work queues: in stdin mode the owner leases the item and offers it
+//!   with the instance (completing or releasing it when the end comes back);
+//!   in lease mode each node connects to the broker itself. Only a lease-mode
+//!   Job of the embedded queue, which lives in the owner's own file, runs on
+//!   its owner.
 //!
 //! Nodes learn of offers, ends and stops from PostgreSQL's notices (see
 //! [`crate::store::postgres::Changes`]), and look once per heartbeat too.
@@ -30,7 +33,8 @@ use tokio::task::AbortHandle;
 use super::{Observer, Runner, Write, attempt_logs};
 use crate::controller::job;
 use crate::executor::Finished;
-use crate::manifest::{Job, Placement};
+use crate::manifest::{Job, Placement, QueueMode};
+use crate::queue::Queue;
 use crate::runtime::Prepared;
 use crate::store::postgres::{Changes, Listener, NodeRecord, Noticed};
 use crate::store::{InstanceRecord, Phase, StoreError};
@@ -66,7 +70,10 @@ impl Place {
 
 /// Whether a Job's instances may run on other nodes than its owner.
 pub(super) fn spreadable(job: &Job) -> bool {
-    job.spec.queue.is_none()
+    job.spec
+        .queue
+        .as_ref()
+        .is_none_or(|q| q.mode == QueueMode::Stdin || q.url.is_some())
 }
 
 /// An instance this node runs for another node's Job.
@@ -79,6 +86,8 @@ struct Hosted {
 struct ForeignJob {
     job: Job,
     prepared: Arc<Prepared>,
+    /// Lease mode: this node's connection to the Job's broker.
+    queue: Option<Arc<Queue>>,
 }
 
 /// The runner's share of spreading instances.
@@ -297,7 +306,11 @@ impl Runner {
         let digest = job.spec.template.spec.containers[0].image.clone();
         Ok(self
             .stored_module(&digest, &record.name)?
-            .map(|prepared| ForeignJob { job, prepared }))
+            .map(|prepared| ForeignJob {
+                job,
+                prepared,
+                queue: None,
+            }))
     }
 
     /// Runs an instance this node just claimed.
@@ -323,6 +336,7 @@ impl Runner {
             live.place = Place::Here(abort);
             return;
         }
+        let binding = self.foreign_binding(&record);
         let Some(Some(foreign)) = self
             .spread()
             .expect("cluster")
@@ -338,12 +352,57 @@ impl Runner {
             &record,
             attempt,
             0,
-            Ok(super::Binding::default()),
+            binding,
         );
         tracing::debug!(instance = %record.name, "cluster: running an instance of another node's Job");
         self.spread_mut()
             .hosted
             .insert(record.uid.clone(), Hosted { record, abort });
+    }
+
+    /// What a hosted instance gets from its Job's queue: the item its owner
+    /// offered with it (stdin mode), or this node's connection to the
+    /// broker (lease mode), made now if there is none.
+    fn foreign_binding(&mut self, record: &InstanceRecord) -> Result<super::Binding, String> {
+        let mut binding = super::Binding::default();
+        let Some(Some(foreign)) = self
+            .spread()
+            .expect("cluster")
+            .foreign
+            .get(&record.owner_uid)
+        else {
+            return Ok(binding);
+        };
+        let Some(source) = foreign.job.spec.queue.clone() else {
+            return Ok(binding);
+        };
+        let db = self.store.cluster_db().expect("cluster");
+        match source.mode {
+            QueueMode::Stdin => {
+                let stdin = db.instance_input(&record.uid).map_err(|e| e.to_string())?;
+                binding.stdin = stdin.unwrap_or_default();
+                super::check_stdin_item(binding.stdin.len())?;
+            }
+            QueueMode::Lease => {
+                if foreign.queue.is_none() {
+                    let connected = self.handle.block_on(Queue::connect(
+                        source.url.as_deref(),
+                        &source.name,
+                        self.store.path(),
+                    ));
+                    let queue = Arc::new(connected.map_err(|e| e.to_string())?);
+                    if let Some(Some(foreign)) =
+                        self.spread_mut().foreign.get_mut(&record.owner_uid)
+                    {
+                        foreign.queue = Some(queue);
+                    }
+                }
+                binding.queue = self.spread().expect("cluster").foreign[&record.owner_uid]
+                    .as_ref()
+                    .and_then(|f| f.queue.clone());
+            }
+        }
+        Ok(binding)
     }
 
     /// The owner's side: reads the rows of its instances that are offered
@@ -403,8 +462,11 @@ impl Runner {
                 Phase::Succeeded | Phase::Failed => {
                     let reason = row.reason.as_deref().unwrap_or("");
                     let disruption = job::is_disruption(reason);
-                    let attempt = live.attempt;
-                    self.attempt_ended(index, row, attempt, disruption, &[], writes, observer);
+                    let (attempt, uid) = (live.attempt, row.uid.clone());
+                    let succeeded = row.phase == Phase::Succeeded;
+                    if !self.attempt_ended(index, row, attempt, disruption, &[], writes, observer) {
+                        self.settle_item(index, &uid, succeeded, writes);
+                    }
                     self.write_status(index, writes);
                 }
             }
@@ -431,6 +493,7 @@ impl Runner {
         ended.stopped(now, job::NODE_LOST, &message);
         tracing::info!(instance = %ended.name, node = %ended.node_name, "cluster: an instance's node was lost");
         self.attempt_ended(index, ended, attempt, true, &[], writes, observer);
+        self.settle_item(index, uid, false, writes);
         self.write_status(index, writes);
     }
 
@@ -481,6 +544,12 @@ impl Runner {
         };
         // A slot is free: look at the offers again.
         cluster.spread.noticed.add(Changes::OFFERED);
+        if !done.report.outcome.succeeded()
+            && let Some(Some(foreign)) = cluster.spread.foreign.get_mut(&hosted.record.owner_uid)
+        {
+            // The broker may be what failed it: connect afresh next time.
+            foreign.queue = None;
+        }
         attempt_logs(done, writes);
         let mut ended = hosted.record;
         ended.ended(done.finished, &done.report.outcome);

@@ -213,6 +213,15 @@ pub enum Write {
     /// owner may meanwhile have stopped it or found this node lost, and
     /// what the owner decided stands.
     InstanceEnded(InstanceRecord),
+    /// What an offered instance gets on stdin (its work-queue item), for the
+    /// node that claims it. A single node hands the item to its instance
+    /// in memory: the SQLite store keeps nothing.
+    InstanceInput {
+        /// The instance.
+        uid: String,
+        /// Its stdin.
+        stdin: Vec<u8>,
+    },
     /// The instance was removed (a DaemonSet's, replaced or off its node);
     /// its row and logs stay as history.
     InstanceDeleted {
@@ -268,6 +277,7 @@ impl Write {
             Write::ObjectStatus { .. }
             | Write::Instance(_)
             | Write::InstanceEnded(_)
+            | Write::InstanceInput { .. }
             | Write::InstanceDeleted { .. }
             | Write::Log { .. }
             | Write::Event(_)
@@ -416,6 +426,7 @@ pub fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<Option<Str
                 i.restart_count
             ])?;
         }
+        Write::InstanceInput { .. } => {}
         Write::Log {
             instance_uid,
             attempt,

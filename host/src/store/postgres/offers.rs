@@ -82,6 +82,16 @@ impl Pg {
         })
     }
 
+    /// What an offered instance gets on stdin, if its owner gave it anything.
+    pub fn instance_input(&self, uid: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(|c| {
+            Ok(
+                c.query_opt("SELECT stdin FROM instances WHERE uid = $1", &[&uid])?
+                    .and_then(|r| r.get(0)),
+            )
+        })
+    }
+
     /// The rows of these instances as they are now.
     pub fn instance_states(&self, uids: &[String]) -> Result<Vec<InstanceRecord>, StoreError> {
         self.with(|c| {

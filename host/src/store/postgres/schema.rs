@@ -107,6 +107,11 @@ pub(super) const SCHEMA: &[&str] = &[
     r#"
     CREATE INDEX instances_offered ON instances(owner_uid) WHERE phase = 'Pending';
 "#,
+    // 3: a work-queue item offered with its instance, for the node that
+    // claims it (stdin mode).
+    r#"
+    ALTER TABLE instances ADD COLUMN stdin BYTEA;
+"#,
 ];
 
 /// Any constant: the advisory lock that lets one node migrate at a time.

@@ -177,6 +177,13 @@ pub(super) fn apply(
                 ],
             )?;
         }
+        Write::InstanceInput { uid, stdin } => {
+            exec(
+                tx,
+                "UPDATE instances SET stdin = $2 WHERE uid = $1",
+                &[uid, stdin],
+            )?;
+        }
         Write::Log {
             instance_uid,
             attempt,
