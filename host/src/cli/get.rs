@@ -458,7 +458,10 @@ fn instance_row(instance: &Value, wide: bool) -> Vec<String> {
         age(&instance["metadata"]["creationTimestamp"]),
     ];
     if wide {
-        row.push(text(&status["nodeName"]));
+        // An offered instance no node has claimed yet, as kubectl shows a
+        // pod that is not scheduled.
+        let node = text(&status["nodeName"]);
+        row.push(if node.is_empty() { "<none>".into() } else { node });
     }
     row
 }
