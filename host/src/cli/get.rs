@@ -461,7 +461,11 @@ fn instance_row(instance: &Value, wide: bool) -> Vec<String> {
         // An offered instance no node has claimed yet, as kubectl shows a
         // pod that is not scheduled.
         let node = text(&status["nodeName"]);
-        row.push(if node.is_empty() { "<none>".into() } else { node });
+        row.push(if node.is_empty() {
+            "<none>".into()
+        } else {
+            node
+        });
     }
     row
 }

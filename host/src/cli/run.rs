@@ -128,6 +128,7 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     let uids = runner
         .run(&mut console)
         .map_err(|e| CliError::Other(e.into()))?;
+    console.write_out();
     console.progress.finish_and_clear();
 
     let store = runner.store();
@@ -143,11 +144,14 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::Other(e.into()))?
             .expect("a Job just run is stored");
         let status: JobStatus = serde_json::from_value(record.status.clone()).unwrap_or_default();
-        let owned = store
-            .instances_of(uid)
-            .map_err(|e| CliError::Other(e.into()))?;
-        instances.extend(owned.iter().map(|i| resource::instance_json(i, &record)));
-        items.push(resource::object_json(&record));
+        if structured {
+            // Only `-o json|yaml` lists the instances.
+            let owned = store
+                .instances_of(uid)
+                .map_err(|e| CliError::Other(e.into()))?;
+            instances.extend(owned.iter().map(|i| resource::instance_json(i, &record)));
+            items.push(resource::object_json(&record));
+        }
         summaries.push((record, status));
     }
     drop(tokio);
@@ -236,12 +240,31 @@ fn micros_between(start: &str, end: &str) -> Option<i64> {
     Some(end.as_microsecond() - start.as_microsecond())
 }
 
-/// Progress and output on the terminal while a run goes on.
+/// Progress and output on the terminal while a run goes on. What instances
+/// print, and their one-line summaries, are buffered and written when the
+/// runner catches up, in a few writes rather than two per instance.
 struct Console {
     progress: ProgressBar,
     tty: bool,
     several: bool,
     quiet: bool,
+    /// For stdout: the instances' output.
+    out: Vec<u8>,
+    /// For stderr: a line per ended instance.
+    err: Vec<u8>,
+}
+
+impl Console {
+    fn write_out(&mut self) {
+        if self.out.is_empty() && self.err.is_empty() {
+            return;
+        }
+        let (out, err) = (std::mem::take(&mut self.out), std::mem::take(&mut self.err));
+        self.progress.suspend(|| {
+            let _ = std::io::stdout().lock().write_all(&out);
+            let _ = std::io::stderr().lock().write_all(&err);
+        });
+    }
 }
 
 impl Console {
@@ -264,6 +287,8 @@ impl Console {
             tty,
             several,
             quiet,
+            out: Vec::new(),
+            err: Vec::new(),
         }
     }
 }
@@ -300,26 +325,28 @@ impl Observer for Console {
         }
         if !self.quiet && !output.is_empty() {
             let text = String::from_utf8_lossy(output);
-            let mut block = String::new();
             for l in text.lines() {
                 if self.several {
-                    block.push_str(&format!("[{}] ", instance.name));
+                    let _ = write!(self.out, "[{}] ", instance.name);
                 }
-                block.push_str(l);
-                block.push('\n');
+                self.out.extend_from_slice(l.as_bytes());
+                self.out.push(b'\n');
             }
-            self.progress.suspend(|| {
-                let _ = std::io::stdout().lock().write_all(block.as_bytes());
-            });
         }
         if self.tty {
             self.progress.set_message(line);
         } else if !self.quiet || instance.phase != crate::store::Phase::Succeeded {
-            eprintln!("{line}");
+            self.err.extend_from_slice(line.as_bytes());
+            self.err.push(b'\n');
         }
     }
 
+    fn caught_up(&mut self) {
+        self.write_out();
+    }
+
     fn job_ended(&mut self, job: &str, status: &JobStatus) {
+        self.write_out();
         let line = match status.conditions.last() {
             Some(c) if c.kind == "Failed" => {
                 format!("job.batch/{job} Failed: {} ({})", c.message, c.reason)

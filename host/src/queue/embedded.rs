@@ -4,11 +4,23 @@
 //! completed. In `stdin` mode the runner deletes the item in the same
 //! transaction that records the instance's success, so each item is
 //! processed to success exactly once, even across crashes.
+//!
+//! In `lease` mode the queue leases a few items ahead ([`AHEAD`]) and hands
+//! them to the next workers that ask, and a worker's `complete` is kept in
+//! memory and its item deleted in the transaction of the next lease that
+//! reaches the file (or when the queue is found empty, or closed): a busy
+//! queue commits once per [`AHEAD`] items rather than twice per item. Items
+//! leased ahead are given back when the queue closes, or when they were not
+//! handed out within [`AHEAD_FRESH`]. A crash loses the completions not yet
+//! written and keeps the items leased ahead until their leases expire; then
+//! they come back to be worked on again: the at-least-once every broker's
+//! lease gives.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::{Item, QueueError};
 use crate::store::Store;
@@ -23,11 +35,66 @@ pub struct QueueStats {
     pub leased: u64,
 }
 
+// The queue's name and a LIMIT are given as `(SELECT ?n)`: bound plainly,
+// SQLite (built with STAT4) marks the statement to be compiled again on
+// every run with a new value, which cost more than the lease itself; as a
+// scalar subquery the plan is the same index search, compiled once.
+
+/// Leases the ?6 oldest waiting items: ?1 queue, ?2 now, ?3 token, ?4 until,
+/// ?5 holder.
+const LEASE: &str = "UPDATE queue_items SET token = ?3, lease_until = ?4, holder = ?5
+    WHERE id IN (SELECT id FROM queue_items
+                 WHERE queue = (SELECT ?1) AND (token IS NULL OR lease_until < ?2)
+                 ORDER BY id LIMIT (SELECT ?6))
+    RETURNING id, body";
+
+/// Gives a leased row (?1, token ?2) back.
+const RELEASE: &str = "UPDATE queue_items SET token = NULL, lease_until = NULL, holder = NULL
+    WHERE id = ?1 AND token = ?2";
+
+/// Rows a worker's lease takes at once: one for it, the rest for the next
+/// leases, so a queue drained by busy workers commits once per this many
+/// items rather than once per item.
+const AHEAD: i64 = 16;
+
+/// How long rows leased ahead are handed out; older ones go back.
+const AHEAD_FRESH: Micros = 100_000;
+
+/// The rows of queue ?1, counted up to ?2.
+const COUNT_UP_TO: &str =
+    "SELECT count(*) FROM (SELECT 1 FROM queue_items WHERE queue = (SELECT ?1) LIMIT (SELECT ?2))";
+
 /// One embedded queue, with its own connection to the store's file.
 pub struct EmbeddedQueue {
-    conn: Mutex<Connection>,
+    inner: Mutex<Inner>,
     name: String,
     path: PathBuf,
+}
+
+struct Inner {
+    conn: Connection,
+    /// Lease-mode leases taken through this queue: row → (token, until).
+    leases: HashMap<i64, (String, Micros)>,
+    /// Rows completed and not yet deleted.
+    done: Vec<i64>,
+    /// Rows leased ahead for the next workers' leases, oldest first:
+    /// (row, token, body).
+    ahead: std::collections::VecDeque<(i64, String, Vec<u8>)>,
+    /// The lease those were taken for, and when: (seconds, at).
+    ahead_for: Option<(u32, Micros)>,
+}
+
+impl Inner {
+    /// A row leased ahead, if one was taken for a lease of `seconds` less
+    /// than [`AHEAD_FRESH`] ago (so the lease a worker gets is never much
+    /// shorter than it asked).
+    fn take_ahead(&mut self, seconds: u32, now: Micros) -> Option<(i64, String, Vec<u8>)> {
+        let (asked, at) = self.ahead_for?;
+        if asked != seconds || now - at > AHEAD_FRESH {
+            return None;
+        }
+        self.ahead.pop_front()
+    }
 }
 
 /// An item id is `<row id>.<lease token>`: the token proves the lease.
@@ -54,7 +121,13 @@ impl EmbeddedQueue {
         )
         .map_err(|e| unavailable(e.to_string()))?;
         Ok(EmbeddedQueue {
-            conn: Mutex::new(conn),
+            inner: Mutex::new(Inner {
+                conn,
+                leases: HashMap::new(),
+                done: Vec::new(),
+                ahead: Default::default(),
+                ahead_for: None,
+            }),
             name: name.to_owned(),
             path: path.to_path_buf(),
         })
@@ -77,8 +150,26 @@ impl EmbeddedQueue {
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T, QueueError> {
-        let mut conn = self.conn.lock().expect("queue connection");
-        f(&mut conn).map_err(|e| self.fail(e))
+        self.with_inner(|inner| f(&mut inner.conn))
+    }
+
+    fn with_inner<T>(
+        &self,
+        f: impl FnOnce(&mut Inner) -> rusqlite::Result<T>,
+    ) -> Result<T, QueueError> {
+        let mut inner = self.inner.lock().expect("queue connection");
+        f(&mut inner).map_err(|e| self.fail(e))
+    }
+
+    /// Deletes the completed items now.
+    fn flush_done(inner: &mut Inner) -> rusqlite::Result<()> {
+        if inner.done.is_empty() {
+            return Ok(());
+        }
+        inner.conn.prepare_cached("BEGIN")?.execute([])?;
+        in_transaction(&inner.conn, |conn| inner_delete(&inner.done, conn))?;
+        inner.done.clear();
+        Ok(())
     }
 
     /// Appends items in one transaction; returns how many.
@@ -105,40 +196,107 @@ impl EmbeddedQueue {
     /// that holder releases or completes it.
     pub fn lease(&self, seconds: u32, holder: Option<&str>) -> Result<Option<Item>, QueueError> {
         let now = time::now();
-        let until: Option<Micros> = match holder {
-            Some(_) => None,
-            None => Some(now + i64::from(seconds) * 1_000_000),
-        };
-        let token = format!("{:016x}", fastrand::u64(..));
-        let row: Option<(i64, Vec<u8>)> = self.with(|conn| {
-            conn.prepare_cached(
-                "UPDATE queue_items SET token = ?3, lease_until = ?4, holder = ?5
-                 WHERE id = (SELECT id FROM queue_items
-                             WHERE queue = ?1 AND (token IS NULL OR lease_until < ?2)
-                             ORDER BY id LIMIT 1)
-                 RETURNING id, body",
-            )?
-            .query_row(params![self.name, now, token, until, holder], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
+        let item = self.with_inner(|inner| {
+            if holder.is_none()
+                && let Some(item) = inner.take_ahead(seconds, now)
+            {
+                return Ok(Some(item));
+            }
+            self.lease_rows(inner, seconds, holder, now)
         })?;
-        Ok(row.map(|(id, body)| Item {
-            id: format!("{id}.{token}"),
+        Ok(item.map(|(row, token, body)| Item {
+            id: format!("{row}.{token}"),
             body,
         }))
+    }
+
+    /// Leases the oldest waiting rows in one transaction, which also deletes
+    /// the completed ones and gives back what was leased ahead and went
+    /// stale. A worker's lease takes up to [`AHEAD`] rows, the first for it
+    /// and the rest for the next leases; a holder's, one.
+    fn lease_rows(
+        &self,
+        inner: &mut Inner,
+        seconds: u32,
+        holder: Option<&str>,
+        now: Micros,
+    ) -> rusqlite::Result<Option<(i64, String, Vec<u8>)>> {
+        let until = holder
+            .is_none()
+            .then(|| now + i64::from(seconds) * 1_000_000);
+        let count = if until.is_some() && seconds > 0 {
+            AHEAD
+        } else {
+            1
+        };
+        let token = format!("{:016x}", fastrand::u64(..));
+        let stale: Vec<(i64, String)> = inner
+            .ahead
+            .drain(..)
+            .map(|(row, token, _)| (row, token))
+            .collect();
+        // BEGIN and COMMIT are cached statements: parsing them each time
+        // costs more than a lease.
+        let conn = &inner.conn;
+        conn.prepare_cached("BEGIN")?.execute([])?;
+        let mut rows = in_transaction(conn, |conn| {
+            inner_delete(&inner.done, conn)?;
+            let mut release = conn.prepare_cached(RELEASE)?;
+            for (row, token) in &stale {
+                release.execute(params![row, token])?;
+            }
+            let mut lease = conn.prepare_cached(LEASE)?;
+            let rows = lease
+                .query_map(params![self.name, now, token, until, holder, count], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        inner.done.clear();
+        for (row, _) in &stale {
+            inner.leases.remove(row);
+        }
+        rows.sort_by_key(|(row, _)| *row);
+        let mut rows = rows.into_iter();
+        let first = rows.next();
+        if let Some(until) = until {
+            for (row, _) in first.iter().chain(rows.as_slice()) {
+                inner.leases.insert(*row, (token.clone(), until));
+            }
+            inner
+                .ahead
+                .extend(rows.map(|(row, body)| (row, token.clone(), body)));
+            inner.ahead_for = Some((seconds, now));
+        }
+        Ok(first.map(|(row, body)| (row, token, body)))
     }
 
     /// Deletes a leased item.
     pub fn complete(&self, id: &str) -> Result<(), QueueError> {
         let (row, token) = parse_id(id).ok_or_else(|| QueueError::NotLeased(id.to_owned()))?;
         let now = time::now();
-        let changed = self.with(|conn| {
-            conn.prepare_cached(
-                "DELETE FROM queue_items WHERE id = ?1 AND token = ?2
-                 AND (lease_until IS NULL OR lease_until >= ?3)",
-            )?
-            .execute(params![row, token, now])
+        let changed = self.with_inner(|inner| {
+            if let Some((held, until)) = inner.leases.get(&row)
+                && held == token
+            {
+                // Leased here, so nobody else has it unless it expired.
+                let live = *until >= now;
+                inner.leases.remove(&row);
+                if live {
+                    inner.done.push(row);
+                }
+                return Ok(usize::from(live));
+            }
+            if inner.done.contains(&row) {
+                return Ok(0); // completed already
+            }
+            inner
+                .conn
+                .prepare_cached(
+                    "DELETE FROM queue_items WHERE id = ?1 AND token = ?2
+                     AND (lease_until IS NULL OR lease_until >= ?3)",
+                )?
+                .execute(params![row, token, now])
         })?;
         if changed == 0 {
             return Err(QueueError::NotLeased(id.to_owned()));
@@ -149,12 +307,12 @@ impl EmbeddedQueue {
     /// Puts a leased item back at once.
     pub fn release(&self, id: &str) -> Result<(), QueueError> {
         let (row, token) = parse_id(id).ok_or_else(|| QueueError::NotLeased(id.to_owned()))?;
-        self.with(|conn| {
-            conn.prepare_cached(
-                "UPDATE queue_items SET token = NULL, lease_until = NULL, holder = NULL
-                 WHERE id = ?1 AND token = ?2",
-            )?
-            .execute(params![row, token])
+        self.with_inner(|inner| {
+            inner.leases.remove(&row);
+            inner
+                .conn
+                .prepare_cached(RELEASE)?
+                .execute(params![row, token])
         })?;
         Ok(())
     }
@@ -204,7 +362,8 @@ impl EmbeddedQueue {
         self.with(|conn| {
             conn.prepare_cached(
                 "SELECT count(*) FROM (SELECT 1 FROM queue_items
-                 WHERE queue = ?1 AND (token IS NULL OR lease_until < ?2) LIMIT ?3)",
+                 WHERE queue = (SELECT ?1) AND (token IS NULL OR lease_until < ?2)
+                 LIMIT (SELECT ?3))",
             )?
             .query_row(
                 params![self.name, now, at_most.min(i64::MAX as u64) as i64],
@@ -217,16 +376,30 @@ impl EmbeddedQueue {
     /// Nothing waiting and nothing leased: no item at all. One index probe,
     /// since workers ask before every lease.
     pub fn is_empty(&self) -> Result<bool, QueueError> {
-        self.with(|conn| {
-            conn.prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM queue_items WHERE queue = ?1)")?
-                .query_row([&self.name], |r| r.get(0))
+        self.with_inner(|inner| {
+            // Completed items not deleted yet do not count: the queue is
+            // empty when it holds no more rows than those. They are at most
+            // a worker's few, so the probe stays a short index scan.
+            let done = inner.done.len() as i64;
+            let rows: i64 = inner
+                .conn
+                .prepare_cached(COUNT_UP_TO)?
+                .query_row(params![self.name, done + 1], |r| r.get(0))?;
+            let empty = rows <= done;
+            if empty {
+                // The worker that asked is about to finish: the completions go now.
+                Self::flush_done(inner)?;
+            }
+            Ok(empty)
         })
     }
 
     /// Waiting and leased counts.
     pub fn stats(&self) -> Result<QueueStats, QueueError> {
         let now = time::now();
-        self.with(|conn| {
+        self.with_inner(|inner| {
+            Self::flush_done(inner)?;
+            let conn = &inner.conn;
             conn.prepare_cached(
                 "SELECT
                    COALESCE(SUM(token IS NULL OR lease_until < ?2), 0),
@@ -272,6 +445,51 @@ impl EmbeddedQueue {
     }
 }
 
+impl Drop for EmbeddedQueue {
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut().expect("queue connection");
+        let ahead: Vec<(i64, String, Vec<u8>)> = inner.ahead.drain(..).collect();
+        let given_back = ahead.iter().try_for_each(|(row, token, _)| {
+            inner
+                .conn
+                .prepare_cached(RELEASE)?
+                .execute(params![row, token])
+                .map(drop)
+        });
+        if let Err(e) = given_back.and_then(|()| Self::flush_done(inner)) {
+            tracing::warn!(queue = %self.name, "items stay leased until their leases expire: {e}");
+        }
+    }
+}
+
+/// Runs `f` in the transaction just begun on `conn`: committed when `f`
+/// succeeds, rolled back when anything fails.
+fn in_transaction<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let result = f(conn).and_then(|value| {
+        conn.prepare_cached("COMMIT")?.execute([])?;
+        Ok(value)
+    });
+    if result.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    result
+}
+
+/// Deletes the rows `done`, inside the caller's transaction.
+fn inner_delete(done: &[i64], conn: &Connection) -> rusqlite::Result<()> {
+    if done.is_empty() {
+        return Ok(());
+    }
+    let mut delete = conn.prepare_cached("DELETE FROM queue_items WHERE id = ?1")?;
+    for row in done {
+        delete.execute([row])?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +519,118 @@ mod tests {
         q.complete(&a.id).unwrap();
         q.complete(&b.id).unwrap();
         assert!(q.is_empty().unwrap());
+    }
+
+    #[test]
+    fn a_lease_takes_items_ahead_and_gives_back_those_it_did_not_hand_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let q = EmbeddedQueue::open(&path, "fruit").unwrap();
+        q.push(["apple", "banana", "cherry"].map(|s| s.as_bytes().to_vec()))
+            .unwrap();
+        let other = EmbeddedQueue::open(&path, "fruit").unwrap();
+        let a = q.lease(30, None).unwrap().unwrap();
+        assert_eq!(a.body, b"apple");
+        let leased = |q: &EmbeddedQueue| q.stats().unwrap().leased;
+        assert_eq!(leased(&other), 3, "banana and cherry were leased ahead");
+        assert_eq!(q.lease(30, None).unwrap().unwrap().body, b"banana");
+        // Another process' worker waits for them, as for any lease.
+        assert_eq!(other.lease(30, None).unwrap(), None);
+        drop(q);
+        assert_eq!(
+            other.stats().unwrap(),
+            QueueStats {
+                waiting: 1,
+                leased: 2
+            },
+            "cherry went back; apple and banana are still some worker's"
+        );
+        assert_eq!(other.lease(30, None).unwrap().unwrap().body, b"cherry");
+    }
+
+    #[test]
+    fn completions_are_written_later_and_lost_only_to_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let q = EmbeddedQueue::open(&path, "fruit").unwrap();
+        q.push(["apple", "banana", "cherry"].map(|s| s.as_bytes().to_vec()))
+            .unwrap();
+        let a = q.lease(1, None).unwrap().unwrap();
+        q.complete(&a.id).unwrap();
+        // Completing twice is refused, as on a broker.
+        assert!(matches!(q.complete(&a.id), Err(QueueError::NotLeased(_))));
+        let b = q.lease(1, None).unwrap().unwrap();
+        q.complete(&b.id).unwrap();
+        // The process dies before it wrote them: once the leases run out,
+        // the items are there for another worker.
+        std::mem::forget(q);
+        let other = EmbeddedQueue::open(&path, "fruit").unwrap();
+        assert_eq!(other.stats().unwrap().leased, 3);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(other.lease(30, None).unwrap().unwrap().body, b"apple");
+    }
+
+    #[test]
+    fn completions_are_written_when_the_queue_is_found_empty_or_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let q = EmbeddedQueue::open(&path, "fruit").unwrap();
+        q.push(["apple", "banana"].map(|s| s.as_bytes().to_vec()))
+            .unwrap();
+        let other = EmbeddedQueue::open(&path, "fruit").unwrap();
+        let a = q.lease(30, None).unwrap().unwrap();
+        q.complete(&a.id).unwrap();
+        assert!(!q.is_empty().unwrap(), "banana is left");
+        let b = q.lease(30, None).unwrap().unwrap();
+        q.complete(&b.id).unwrap();
+        assert!(q.is_empty().unwrap());
+        assert_eq!(
+            other.stats().unwrap(),
+            QueueStats {
+                waiting: 0,
+                leased: 0
+            }
+        );
+        q.push([b"cherry".to_vec()]).unwrap();
+        let c = q.lease(30, None).unwrap().unwrap();
+        q.complete(&c.id).unwrap();
+        drop(q);
+        assert!(other.is_empty().unwrap());
+    }
+
+    #[test]
+    fn the_hot_statements_are_compiled_once() {
+        let (_dir, q) = queue();
+        q.push((0..20).map(|i| format!("item-{i}").into_bytes()))
+            .unwrap();
+        for _ in 0..10 {
+            let item = q.lease(30, None).unwrap().unwrap();
+            q.complete(&item.id).unwrap();
+            assert!(!q.is_empty().unwrap());
+            q.waiting(5).unwrap();
+        }
+        let inner = q.inner.lock().unwrap();
+        for sql in [LEASE, COUNT_UP_TO] {
+            let stmt = inner.conn.prepare_cached(sql).unwrap();
+            let recompiled = stmt.get_status(rusqlite::StatementStatus::RePrepare);
+            assert_eq!(recompiled, 0, "{sql}");
+        }
+    }
+
+    #[test]
+    fn an_empty_queue_is_seen_past_completions_not_yet_written() {
+        let (_dir, q) = queue();
+        q.push([b"apple".to_vec()]).unwrap();
+        let a = q.lease(30, None).unwrap().unwrap();
+        q.complete(&a.id).unwrap();
+        assert!(q.is_empty().unwrap());
+        assert_eq!(
+            q.stats().unwrap(),
+            QueueStats {
+                waiting: 0,
+                leased: 0
+            }
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod cron;
 mod daemon;
 mod rolling;
 mod spread;
+mod staged;
 mod unwritable;
 
 pub use cluster::{ClusterConfig, EndedWith};
@@ -54,6 +55,9 @@ pub trait Observer {
     fn instance_ended(&mut self, job: &str, instance: &InstanceRecord, attempt: u32, output: &[u8]);
     /// A Job finished.
     fn job_ended(&mut self, job: &str, status: &JobStatus);
+    /// The runner has nothing to do until the next event: a time to write
+    /// out what was buffered.
+    fn caught_up(&mut self) {}
 }
 
 /// Settings of a run.
@@ -97,6 +101,8 @@ pub struct JobRun {
     orphans: Vec<String>,
     /// A FailedScheduling event was recorded.
     unschedulable_noted: bool,
+    /// `status` changed since it was last staged.
+    status_dirty: bool,
 }
 
 impl JobRun {
@@ -128,6 +134,7 @@ impl JobRun {
             held: HashMap::new(),
             orphans: Vec::new(),
             unschedulable_noted: false,
+            status_dirty: false,
         }
         .created()
     }
@@ -214,6 +221,7 @@ impl JobRun {
             held: HashMap::new(),
             orphans,
             unschedulable_noted: false,
+            status_dirty: false,
         }
     }
 
@@ -292,7 +300,7 @@ const GROUP_COMMIT_MAX: usize = 20_000;
 pub struct Runner {
     store: Store,
     /// Writes staged for the next group commit, in order.
-    staged: Vec<Write>,
+    staged: staged::Staged,
     /// When the oldest staged write was staged.
     staged_since: Option<Instant>,
     checkpoints: Arc<Checkpoints>,
@@ -335,7 +343,7 @@ impl Runner {
         }
         Ok(Runner {
             store,
-            staged: Vec::new(),
+            staged: staged::Staged::default(),
             staged_since: None,
             checkpoints,
             handle: handle.clone(),
@@ -365,9 +373,12 @@ impl Runner {
         &self.store
     }
 
-    /// Stages writes for the next group commit; commits now when one of them
-    /// must be durable before the loop goes on, or the window has passed.
-    fn stage(&mut self, writes: Vec<Write>) -> Result<(), StoreError> {
+    /// Stages writes, and the statuses of the Jobs they changed, for the
+    /// next group commit; commits now when one of them must be durable
+    /// before the loop goes on, or the window has passed.
+    fn stage(&mut self, mut writes: Vec<Write>) -> Result<(), StoreError> {
+        let statuses: Vec<Write> = self.changed_statuses().collect();
+        writes.extend(statuses);
         let urgent = writes.iter().any(Write::is_urgent);
         if !writes.is_empty() {
             self.staged.extend(writes);
@@ -526,7 +537,7 @@ impl Runner {
                 for completion_index in indexes {
                     self.create_instance(index, completion_index, now, writes);
                 }
-                self.write_status(index, writes);
+                self.write_status(index);
                 // Look again at once: the Job has just started, and its
                 // deadline (or more to create) decides when to wake next.
                 Some(now)
@@ -956,6 +967,7 @@ impl Runner {
     ) -> Result<(), StoreError> {
         // Wake for the group commit too, if it comes first.
         let wake = earliest(wake, self.flush_at());
+        observer.caught_up();
         let first = match wake {
             None => self.events.recv().ok(),
             Some(at) => {
@@ -1037,7 +1049,7 @@ impl Runner {
                 .expect("still live")
                 .place = spread::Place::Here(abort);
         }
-        self.write_status(index, writes);
+        self.write_status(index);
     }
 
     /// Counts one ended attempt of a live instance (`ended` is its final
@@ -1169,7 +1181,7 @@ impl Runner {
                 at: now + i64::from(ttl) * 1_000_000,
             });
         }
-        self.write_status(index, writes);
+        self.write_status(index);
         let run = &self.jobs[index];
         observer.job_ended(&run.job.metadata.name, &run.status);
     }
@@ -1190,7 +1202,7 @@ impl Runner {
                 now,
             ));
         }
-        self.write_status(index, writes);
+        self.write_status(index);
     }
 
     fn stop_all(
@@ -1244,7 +1256,9 @@ impl Runner {
         }
     }
 
-    fn write_status(&mut self, index: usize, writes: &mut Vec<Write>) {
+    /// The Job's status follows its observed counts; it is written once per
+    /// staging of writes (see [`Runner::stage`]), not once per instance.
+    fn write_status(&mut self, index: usize) {
         let run = &mut self.jobs[index];
         let o = &run.observed;
         run.status.active = o.active;
@@ -1258,11 +1272,17 @@ impl Runner {
         if run.job.spec.backoff_limit_per_index.is_some() {
             run.status.failed_indexes = Some(job::compact_indexes(&o.failed_indexes));
         }
-        writes.retain(|w| !matches!(w, Write::ObjectStatus { uid, .. } if *uid == run.record.uid));
-        writes.push(Write::ObjectStatus {
-            uid: run.record.uid.clone(),
-            status: json!(run.status),
-        });
+        run.status_dirty = true;
+    }
+
+    /// The statuses changed since they were last staged.
+    fn changed_statuses(&mut self) -> impl Iterator<Item = Write> + '_ {
+        self.jobs.iter_mut().filter_map(|run| {
+            std::mem::take(&mut run.status_dirty).then(|| Write::ObjectStatus {
+                uid: run.record.uid.clone(),
+                status: json!(run.status),
+            })
+        })
     }
 }
 

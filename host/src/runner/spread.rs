@@ -467,7 +467,7 @@ impl Runner {
                     if !self.attempt_ended(index, row, attempt, disruption, &[], writes, observer) {
                         self.settle_item(index, &uid, succeeded, writes);
                     }
-                    self.write_status(index, writes);
+                    self.write_status(index);
                 }
             }
         }
@@ -494,7 +494,7 @@ impl Runner {
         tracing::info!(instance = %ended.name, node = %ended.node_name, "cluster: an instance's node was lost");
         self.attempt_ended(index, ended, attempt, true, &[], writes, observer);
         self.settle_item(index, uid, false, writes);
-        self.write_status(index, writes);
+        self.write_status(index);
     }
 
     /// The hosting side: instances whose row no longer says they run here

@@ -41,7 +41,7 @@ impl Runner {
         {
             return Ok(());
         }
-        match self.store.commit(&self.staged) {
+        match self.store.commit(self.staged.as_slice()) {
             Ok(()) => {
                 let held = self.staged.len();
                 self.staged.clear();
