@@ -3,8 +3,9 @@
 //! runtime, and reports how it ended. It decides nothing; controllers do.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::task::AbortHandle;
@@ -54,6 +55,28 @@ pub enum Event {
     ClusterChanged,
 }
 
+/// Lets an executor slot start a Job's next instance by itself when one
+/// succeeds, without waiting for the runner: the runner puts the successor,
+/// decided and prepared, in `next`, and closes `open` while the node must
+/// start nothing new (it drains, or its store cannot be written).
+#[derive(Clone)]
+pub struct Relay {
+    /// The node still starts instances.
+    pub open: Arc<AtomicBool>,
+    /// The next instance of the slot, if the runner has decided one.
+    pub next: Arc<Mutex<Option<Launch>>>,
+}
+
+impl Relay {
+    /// The successor to start now that an instance succeeded, if any.
+    fn successor(&self) -> Option<Launch> {
+        if !self.open.load(Ordering::Acquire) {
+            return None;
+        }
+        self.next.lock().expect("relay slot").take()
+    }
+}
+
 /// How one run ended.
 #[derive(Debug)]
 pub struct Finished {
@@ -67,6 +90,8 @@ pub struct Finished {
     pub finished: Micros,
     /// Outcome and output.
     pub report: RunReport,
+    /// The successor the slot started as this run ended (see [`Relay`]).
+    pub relayed: Option<String>,
 }
 
 /// Builds the sandbox of one instance of `pod`.
@@ -174,20 +199,39 @@ impl Executor {
 
     /// Starts a run; the handle stops it (and no result is sent).
     pub fn launch(&self, launch: Launch) -> AbortHandle {
+        self.launch_relayed(launch, None)
+    }
+
+    /// Starts a run in a slot that, with a `relay`, goes on with the
+    /// successors the runner gives it as long as each run succeeds; the
+    /// handle stops whichever runs.
+    pub fn launch_relayed(&self, launch: Launch, relay: Option<Relay>) -> AbortHandle {
         let runtime = self.runtime.clone();
         let results = self.results.clone();
         let task = self.handle.spawn(async move {
-            let started = time::now();
-            let report = runtime.run(&launch.prepared, launch.sandbox).await;
-            drop(launch.scratch);
-            // The receiver only goes away when the runner is shutting down.
-            let _ = results.send(Event::Finished(Finished {
-                instance_uid: launch.instance_uid,
-                attempt: launch.attempt,
-                started,
-                finished: time::now(),
-                report,
-            }));
+            let mut launch = launch;
+            loop {
+                let started = time::now();
+                let report = runtime.run(&launch.prepared, launch.sandbox).await;
+                drop(launch.scratch);
+                let next = match &relay {
+                    Some(relay) if report.outcome.succeeded() => relay.successor(),
+                    _ => None,
+                };
+                // The receiver only goes away when the runner is shutting down.
+                let _ = results.send(Event::Finished(Finished {
+                    instance_uid: launch.instance_uid,
+                    attempt: launch.attempt,
+                    started,
+                    finished: time::now(),
+                    report,
+                    relayed: next.as_ref().map(|n| n.instance_uid.clone()),
+                }));
+                match next {
+                    Some(next) => launch = next,
+                    None => break,
+                }
+            }
         });
         task.abort_handle()
     }
@@ -214,6 +258,7 @@ impl Executor {
                     truncated: false,
                     records: Vec::new(),
                 },
+                relayed: None,
             }));
         });
         task.abort_handle()

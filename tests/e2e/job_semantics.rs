@@ -313,3 +313,43 @@ fn succeeded_instances(s: &Session) -> i64 {
     )
     .unwrap_or(0)
 }
+
+/// Many tiny instances go through relaying executor slots (the next one
+/// starts the moment one succeeds): still exactly `completions` succeed,
+/// and never more than `parallelism` run at any moment, by the recorded
+/// start and finish of every instance.
+#[test]
+fn many_tiny_instances_never_overlap_past_parallelism_and_succeed_exactly() {
+    let s = Session::new();
+    let (code, list) = s.run_json(&job_yaml(
+        "tiny",
+        &program("say-hello"),
+        &[],
+        "  completions: 300\n  parallelism: 3",
+        "",
+    ));
+    assert_eq!(code, 0, "{list}");
+    let job = &items(&list, "Job")[0];
+    assert_eq!(job["status"]["succeeded"], 300, "{job}");
+    let instances = items(&list, "Instance");
+    assert_eq!(instances.len(), 300);
+    let mut edges = Vec::new();
+    for i in &instances {
+        assert_eq!(i["status"]["phase"], "Succeeded", "{i}");
+        let time = |key: &str| {
+            let text = i["status"][key].as_str().unwrap();
+            text.parse::<jiff::Timestamp>().unwrap().as_microsecond()
+        };
+        // An end counts before a start at the same microsecond: the slot
+        // starts the next instance as the last one ends.
+        edges.push((time("startTime"), 1));
+        edges.push((time("finishTime"), -1));
+    }
+    edges.sort();
+    let (mut running, mut most) = (0, 0);
+    for (_, step) in edges {
+        running += step;
+        most = most.max(running);
+    }
+    assert!(most <= 3, "{most} ran at once");
+}

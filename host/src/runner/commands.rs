@@ -176,6 +176,7 @@ impl Runner {
             Command::Shutdown { grace } => {
                 let until = time::now() + grace.as_micros() as Micros;
                 self.draining = Some(until);
+                self.set_relays_open(false);
                 Ok(())
             }
         }

@@ -17,6 +17,7 @@ mod cluster;
 mod commands;
 mod cron;
 mod daemon;
+mod relay;
 mod rolling;
 mod spread;
 mod staged;
@@ -77,6 +78,8 @@ struct LiveInstance {
     record: InstanceRecord,
     attempt: u32,
     place: spread::Place,
+    /// Its executor slot, when the slot relays successors (see [`relay`]).
+    slot: Option<relay::Slot>,
 }
 
 /// One Job being run.
@@ -103,6 +106,8 @@ pub struct JobRun {
     unschedulable_noted: bool,
     /// `status` changed since it was last staged.
     status_dirty: bool,
+    /// Instances created by this run, and the name of the last.
+    created: (u32, String),
 }
 
 impl JobRun {
@@ -135,6 +140,7 @@ impl JobRun {
             orphans: Vec::new(),
             unschedulable_noted: false,
             status_dirty: false,
+            created: (0, String::new()),
         }
         .created()
     }
@@ -186,6 +192,7 @@ impl JobRun {
                     record: instance.clone(),
                     attempt: instance.restart_count,
                     place,
+                    slot: None,
                 };
                 live.insert(instance.uid.clone(), adopted);
                 continue;
@@ -222,6 +229,7 @@ impl JobRun {
             orphans,
             unschedulable_noted: false,
             status_dirty: false,
+            created: (0, String::new()),
         }
     }
 
@@ -266,6 +274,19 @@ fn check_stdin_item(len: usize) -> Result<(), String> {
 /// How long a broker lease of a stdin item lasts when the template sets no
 /// `activeDeadlineSeconds`: one hour.
 const BROKER_STDIN_LEASE: u32 = 3600;
+
+/// One attempt of an instance, as the runner starts it.
+struct Attempt<'a> {
+    job: &'a Job,
+    /// The Job's stored uid.
+    job_uid: &'a str,
+    prepared: &'a Arc<Prepared>,
+    record: &'a InstanceRecord,
+    /// 0 first, +1 per restart in place.
+    attempt: u32,
+    /// Failures of this work before this instance (the plugin context's attempt).
+    failed_before: u32,
+}
 
 /// What an instance gets from its Job's queue.
 #[derive(Default)]
@@ -321,6 +342,9 @@ pub struct Runner {
     hold_on_store_errors: bool,
     /// A node of a cluster (see [`cluster`]).
     cluster: Option<cluster::Cluster>,
+    /// Whether executor slots may start the successors reserved for them
+    /// (see [`relay`]); closed while draining or unwritable.
+    relay_open: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Runner {
@@ -359,6 +383,7 @@ impl Runner {
             unwritable: None,
             hold_on_store_errors: false,
             cluster: None,
+            relay_open: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         })
     }
 
@@ -373,12 +398,9 @@ impl Runner {
         &self.store
     }
 
-    /// Stages writes, and the statuses of the Jobs they changed, for the
-    /// next group commit; commits now when one of them must be durable
-    /// before the loop goes on, or the window has passed.
-    fn stage(&mut self, mut writes: Vec<Write>) -> Result<(), StoreError> {
-        let statuses: Vec<Write> = self.changed_statuses().collect();
-        writes.extend(statuses);
+    /// Stages writes for the next group commit; commits now when one of them
+    /// must be durable before the loop goes on, or the window has passed.
+    fn stage(&mut self, writes: Vec<Write>) -> Result<(), StoreError> {
         let urgent = writes.iter().any(Write::is_urgent);
         if !writes.is_empty() {
             self.staged.extend(writes);
@@ -439,8 +461,12 @@ impl Runner {
                     Some(until)
                 }
             };
-            // Finished Jobs stay in the store; the loop forgets them.
-            self.jobs.retain(|j| !j.finished);
+            // Finished Jobs stay in the store; the loop forgets them, once
+            // their last status is staged.
+            if self.jobs.iter().any(|j| j.finished) {
+                self.stage_statuses();
+                self.jobs.retain(|j| !j.finished);
+            }
             self.wait(wake, observer)?;
         }
     }
@@ -537,6 +563,9 @@ impl Runner {
                 for completion_index in indexes {
                     self.create_instance(index, completion_index, now, writes);
                 }
+                // Only once all are created: a successor reserved in between
+                // would not count the instances decided with it.
+                self.reserve_successors(index, now);
                 self.write_status(index);
                 // Look again at once: the Job has just started, and its
                 // deadline (or more to create) decides when to wake next.
@@ -612,19 +641,51 @@ impl Runner {
         // In a cluster the instance is offered to every node (this one
         // too) rather than started here; see `spread`.
         let offered = self.spreads(index);
-        let run = &mut self.jobs[index];
-        // The node that claims an offered instance reads its item from the row.
-        let input = item
-            .as_ref()
-            .filter(|_| offered)
-            .map(|item| Write::InstanceInput {
-                uid: uid.clone(),
-                stdin: item.body.clone(),
-            });
+        let record = self.new_instance(index, uid, completion_index, offered, now);
+        self.count_created(index, &record, now, writes);
         if let Some(item) = item {
-            run.held.insert(uid.clone(), item);
+            if offered {
+                // The node that claims an offered instance reads its item
+                // from the row.
+                writes.push(Write::InstanceInput {
+                    uid: record.uid.clone(),
+                    stdin: item.body.clone(),
+                });
+            }
+            self.jobs[index].held.insert(record.uid.clone(), item);
         }
-        let job_name = run.job.metadata.name.clone();
+        let (place, slot) = if offered {
+            (spread::Place::Offered, None)
+        } else {
+            let slot = self.relays(index).then(relay::Slot::default);
+            let relay = slot.as_ref().map(|slot| self.relay(index, slot));
+            let abort = self.launch_relayed(index, &record, 0, relay);
+            (spread::Place::Here(abort), slot)
+        };
+        let uid = record.uid.clone();
+        self.jobs[index].live.insert(
+            uid,
+            LiveInstance {
+                record,
+                attempt: 0,
+                place,
+                slot,
+            },
+        );
+    }
+
+    /// A new instance of the Job at `index`: Running here from `now`, or
+    /// offered to the cluster.
+    fn new_instance(
+        &self,
+        index: usize,
+        uid: String,
+        completion_index: Option<u32>,
+        offered: bool,
+        now: Micros,
+    ) -> InstanceRecord {
+        let run = &self.jobs[index];
+        let job_name = &run.job.metadata.name;
         let name = match completion_index {
             Some(i) => format!("{job_name}-{i}-{}", ids::name_suffix()),
             None => format!("{job_name}-{}", ids::name_suffix()),
@@ -643,9 +704,9 @@ impl Runner {
                 i.to_string(),
             );
         }
-        let record = InstanceRecord {
+        InstanceRecord {
             uid,
-            name: name.clone(),
+            name,
             namespace: run.record.namespace.clone(),
             owner_uid: run.record.uid.clone(),
             completion_index,
@@ -667,41 +728,69 @@ impl Runner {
             created_at: now,
             start_time: (!offered).then_some(now),
             finish_time: None,
-        };
+        }
+    }
+
+    /// The Job at `index` has one more instance, `record`, from `now`.
+    fn count_created(
+        &mut self,
+        index: usize,
+        record: &InstanceRecord,
+        now: Micros,
+        writes: &mut Vec<Write>,
+    ) {
+        let run = &mut self.jobs[index];
         if run.observed.start_time.is_none() {
             run.observed.start_time = Some(now);
             run.status.start_time = Some(rfc3339(now));
         }
         run.observed.active += 1;
-        if let Some(i) = completion_index {
+        if let Some(i) = record.completion_index {
             run.observed.active_indexes.insert(i);
         }
         writes.push(Write::Instance(record.clone()));
-        writes.extend(input);
-        writes.push(event(
-            &run.record.uid,
-            "Normal",
-            "SuccessfulCreate",
-            format!("Created instance: {name}"),
-            now,
-        ));
-        let place = if offered {
-            spread::Place::Offered
-        } else {
-            spread::Place::Here(self.launch(index, &record, 0))
-        };
-        self.jobs[index].live.insert(
-            record.uid.clone(),
-            LiveInstance {
-                record,
-                attempt: 0,
-                place,
-            },
-        );
+        run.created.0 += 1;
+        if run.created.0 <= CREATE_EVENTS {
+            writes.push(event(
+                &run.record.uid,
+                "Normal",
+                "SuccessfulCreate",
+                format!("Created instance: {}", record.name),
+                now,
+            ));
+        }
+        run.created.1.clone_from(&record.name);
     }
 
     /// Starts an attempt of one of this node's Jobs' instances here.
     fn launch(&self, index: usize, record: &InstanceRecord, attempt: u32) -> AbortHandle {
+        self.launch_relayed(index, record, attempt, None)
+    }
+
+    /// As [`Runner::launch`], in a slot that relays successors (see
+    /// [`relay`]).
+    fn launch_relayed(
+        &self,
+        index: usize,
+        record: &InstanceRecord,
+        attempt: u32,
+        relay: Option<executor::Relay>,
+    ) -> AbortHandle {
+        let binding = self.bind_queue(index, record);
+        let attempt = self.attempt_of(index, record, attempt);
+        match self.prepare_launch(&attempt, binding) {
+            Ok(launch) => self.executor.launch_relayed(launch, relay),
+            Err(message) => self.unstarted(&attempt, message),
+        }
+    }
+
+    /// An attempt of one of this node's Jobs' instances.
+    fn attempt_of<'a>(
+        &'a self,
+        index: usize,
+        record: &'a InstanceRecord,
+        attempt: u32,
+    ) -> Attempt<'a> {
         let run = &self.jobs[index];
         // What the plugin context calls the attempt: the failures of this
         // work before this instance, plus its restarts in place.
@@ -709,31 +798,39 @@ impl Runner {
             Some(i) => run.observed.index_failures.get(&i).copied().unwrap_or(0),
             None => run.observed.failed,
         };
-        let binding = self.bind_queue(index, record);
-        self.start(
-            &run.job,
-            &run.record.uid,
-            &run.prepared,
+        Attempt {
+            job: &run.job,
+            job_uid: &run.record.uid,
+            prepared: &run.prepared,
             record,
             attempt,
             failed_before,
-            binding,
-        )
+        }
     }
 
-    /// Starts an attempt of an instance of `job` (stored as `job_uid`),
-    /// bound to its queue as `binding` says.
-    #[allow(clippy::too_many_arguments)]
-    fn start(
+    /// Starts an attempt, bound to its queue as `binding` says.
+    fn start(&self, attempt: &Attempt<'_>, binding: Result<Binding, String>) -> AbortHandle {
+        match self.prepare_launch(attempt, binding) {
+            Ok(launch) => self.executor.launch(launch),
+            Err(message) => self.unstarted(attempt, message),
+        }
+    }
+
+    /// The sandbox could not be built (a hostPath vanished, say): this
+    /// attempt ends as a start error and is counted like any failure.
+    fn unstarted(&self, attempt: &Attempt<'_>, message: String) -> AbortHandle {
+        let outcome = Outcome::StartError { message };
+        self.executor
+            .report_unstarted(attempt.record.uid.clone(), attempt.attempt, outcome)
+    }
+
+    /// What the executor needs to run an attempt: its sandbox and module.
+    fn prepare_launch(
         &self,
-        job: &Job,
-        job_uid: &str,
-        prepared: &Arc<Prepared>,
-        record: &InstanceRecord,
-        attempt: u32,
-        failed_before: u32,
+        attempt: &Attempt<'_>,
         binding: Result<Binding, String>,
-    ) -> AbortHandle {
+    ) -> Result<Launch, String> {
+        let Attempt { job, record, .. } = *attempt;
         let scheduled_time = job.metadata.annotations.get(SCHEDULED_ANNOTATION).cloned();
         let who = Identity {
             job_name: job.metadata.name.clone(),
@@ -743,32 +840,21 @@ impl Runner {
             scheduled_time: scheduled_time.clone(),
         };
         let pod = &job.spec.template.spec;
-        let built = executor::sandbox(pod, &who, self.config.output_limit).and_then(|built| {
-            let context = PluginContext {
-                job_name: job.metadata.name.clone(),
-                instance_name: record.name.clone(),
-                completion_index: record.completion_index,
-                attempt: failed_before + record.restart_count,
-                node_name: self.config.node_name.clone(),
-                scheduled_time,
-            };
-            self.plug(job_uid, prepared, context, binding?, built)
-        });
-        let (sandbox, scratch) = match built {
-            Ok(built) => built,
-            Err(message) => {
-                // The sandbox could not be built (a hostPath vanished, say):
-                // this attempt ends as a start error and is counted like any failure.
-                let outcome = Outcome::StartError { message };
-                return self
-                    .executor
-                    .report_unstarted(record.uid.clone(), attempt, outcome);
-            }
+        let built = executor::sandbox(pod, &who, self.config.output_limit)?;
+        let context = PluginContext {
+            job_name: job.metadata.name.clone(),
+            instance_name: record.name.clone(),
+            completion_index: record.completion_index,
+            attempt: attempt.failed_before + record.restart_count,
+            node_name: self.config.node_name.clone(),
+            scheduled_time,
         };
-        self.executor.launch(Launch {
+        let (sandbox, scratch) =
+            self.plug(attempt.job_uid, attempt.prepared, context, binding?, built)?;
+        Ok(Launch {
             instance_uid: record.uid.clone(),
-            attempt,
-            prepared: prepared.clone(),
+            attempt: attempt.attempt,
+            prepared: attempt.prepared.clone(),
             sandbox,
             scratch,
         })
@@ -1027,12 +1113,25 @@ impl Runner {
             return; // stopped meanwhile; already recorded
         };
         attempt_logs(&done, writes);
-        let mut ended = self.jobs[index].live[&done.instance_uid].record.clone();
+        let live = self.jobs[index]
+            .live
+            .get_mut(&done.instance_uid)
+            .expect("found above");
+        let mut ended = live.record.clone();
+        let slot = live.slot.take();
+        let abort = match &live.place {
+            spread::Place::Here(abort) => Some(abort.clone()),
+            _ => None,
+        };
         ended.start_time = Some(done.started);
         ended.ended(done.finished, &done.report.outcome);
         let output = &done.report.output;
         let restart =
             self.attempt_ended(index, ended, done.attempt, false, output, writes, observer);
+        if let Some(slot) = slot {
+            let relayed = done.relayed.as_deref();
+            self.relayed(index, slot, relayed, abort, done.finished, writes);
+        }
         let succeeded = done.report.outcome.succeeded();
         if !restart {
             self.settle_item(index, &done.instance_uid, succeeded, writes);
@@ -1147,6 +1246,18 @@ impl Runner {
         let run = &mut self.jobs[index];
         run.finished = true;
         let uid = run.record.uid.clone();
+        let (created, last) = &run.created;
+        if let Some(more) = created.checked_sub(CREATE_EVENTS).filter(|n| *n > 0) {
+            writes.push(event(
+                &uid,
+                "Normal",
+                "SuccessfulCreate",
+                format!(
+                    "Created {more} more instances (combined from similar events); the last: {last}"
+                ),
+                now,
+            ));
+        }
         let status = &mut run.status;
         match end {
             End::Complete(_) => {
@@ -1239,8 +1350,8 @@ impl Runner {
         for uid in &stopped_uids {
             self.settle_item(index, uid, false, writes);
         }
-        let run = &mut self.jobs[index];
         for uid in stopped_uids {
+            let run = &mut self.jobs[index];
             let live = run.live.remove(&uid).expect("listed above");
             live.place.stop();
             let mut stopped = live.record;
@@ -1253,11 +1364,12 @@ impl Runner {
                 run.observed.active_indexes.remove(&i);
             }
             writes.push(Write::Instance(stopped));
+            self.stop_slot(index, live.slot, now, reason, message, writes);
         }
     }
 
     /// The Job's status follows its observed counts; it is written once per
-    /// staging of writes (see [`Runner::stage`]), not once per instance.
+    /// group commit (see [`Runner::stage_statuses`]), not once per instance.
     fn write_status(&mut self, index: usize) {
         let run = &mut self.jobs[index];
         let o = &run.observed;
@@ -1275,16 +1387,25 @@ impl Runner {
         run.status_dirty = true;
     }
 
-    /// The statuses changed since they were last staged.
-    fn changed_statuses(&mut self) -> impl Iterator<Item = Write> + '_ {
-        self.jobs.iter_mut().filter_map(|run| {
-            std::mem::take(&mut run.status_dirty).then(|| Write::ObjectStatus {
-                uid: run.record.uid.clone(),
-                status: json!(run.status),
-            })
-        })
+    /// Stages the statuses changed since they were last staged: once per
+    /// group commit, however many instances ended in it.
+    fn stage_statuses(&mut self) {
+        for run in &mut self.jobs {
+            if std::mem::take(&mut run.status_dirty) {
+                self.staged.push(Write::ObjectStatus {
+                    uid: run.record.uid.clone(),
+                    status: json!(run.status),
+                });
+            }
+        }
     }
 }
+
+/// A Job's first instances each get a `SuccessfulCreate` event; the rest
+/// are counted in one event when the Job ends, as Kubernetes' event
+/// aggregation folds similar events, so a Job of ten thousand instances
+/// keeps a readable `describe` and one row per instance less to write.
+const CREATE_EVENTS: u32 = 10;
 
 /// Why an instance an earlier process left running is recorded as ended.
 const RESTART_MESSAGE: &str = "the node restarted while the instance was running";

@@ -346,12 +346,14 @@ impl Runner {
             return;
         };
         let abort = self.start(
-            &foreign.job,
-            &record.owner_uid,
-            &foreign.prepared,
-            &record,
-            attempt,
-            0,
+            &super::Attempt {
+                job: &foreign.job,
+                job_uid: &record.owner_uid,
+                prepared: &foreign.prepared,
+                record: &record,
+                attempt,
+                failed_before: 0,
+            },
             binding,
         );
         tracing::debug!(instance = %record.name, "cluster: running an instance of another node's Job");

@@ -1,8 +1,8 @@
 //! The writes waiting for the next group commit. An instance written twice
 //! before the commit — created and ended within the same few milliseconds,
 //! as most tiny instances are — is written once, in its latest state, at
-//! the place of its first write: the commit is one transaction, so what it
-//! leaves is the same, for half the work.
+//! the place of its first write; so is an object's status. The commit is
+//! one transaction, so what it leaves is the same, for less work.
 
 use std::collections::HashMap;
 
@@ -12,22 +12,29 @@ use crate::store::Write;
 #[derive(Default)]
 pub(super) struct Staged {
     writes: Vec<Write>,
-    /// Where each staged instance's write is.
+    /// Where each staged instance's write, and each object's status, is.
     instance_at: HashMap<String, usize>,
+    status_at: HashMap<String, usize>,
 }
 
 impl Staged {
     /// Stages one write.
     pub(super) fn push(&mut self, write: Write) {
-        if let Write::Instance(instance) = &write {
-            if let Some(&at) = self.instance_at.get(&instance.uid) {
-                self.writes[at] = write;
+        let (index, uid) = match &write {
+            Write::Instance(instance) => (&mut self.instance_at, &instance.uid),
+            Write::ObjectStatus { uid, .. } => (&mut self.status_at, uid),
+            _ => {
+                self.writes.push(write);
                 return;
             }
-            self.instance_at
-                .insert(instance.uid.clone(), self.writes.len());
+        };
+        match index.get(uid) {
+            Some(&at) => self.writes[at] = write,
+            None => {
+                index.insert(uid.clone(), self.writes.len());
+                self.writes.push(write);
+            }
         }
-        self.writes.push(write);
     }
 
     /// Stages writes in order.
@@ -58,12 +65,14 @@ impl Staged {
     pub(super) fn clear(&mut self) {
         self.writes.clear();
         self.instance_at.clear();
+        self.status_at.clear();
     }
 
     /// Drops what was staged after the first `len` writes.
     pub(super) fn truncate(&mut self, len: usize) {
         self.writes.truncate(len);
         self.instance_at.retain(|_, at| *at < len);
+        self.status_at.retain(|_, at| *at < len);
     }
 }
 

@@ -31,6 +31,7 @@ impl Runner {
     /// is returned, the staged writes dropped.
     pub(super) fn flush(&mut self) -> Result<(), StoreError> {
         self.staged_since = None;
+        self.stage_statuses();
         if self.staged.is_empty() {
             return Ok(());
         }
@@ -46,6 +47,7 @@ impl Runner {
                 let held = self.staged.len();
                 self.staged.clear();
                 if let Some(u) = self.unwritable.take() {
+                    self.set_relays_open(self.draining.is_none());
                     eprintln!(
                         "wasmjob serve: the state database can be written again after {:.0?}; \
                          {held} held writes saved, taking new work",
@@ -67,6 +69,7 @@ impl Runner {
                             RETRY.as_secs()
                         );
                         tracing::error!(%error, "the state database cannot be written");
+                        self.set_relays_open(false);
                         self.unwritable = Some(Unwritable {
                             since: now,
                             retry_at: now + RETRY,

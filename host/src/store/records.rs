@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use rusqlite::types::Type;
-use rusqlite::{Row, Transaction, params};
+use rusqlite::{Connection, Row, params};
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::Kind;
@@ -291,10 +291,10 @@ fn json_text<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("records serialize to JSON")
 }
 
-/// Carries out one write inside a transaction; `Some(detail)` for a
-/// conflict that must undo the whole batch (a CronJob's time decided
-/// otherwise before).
-pub fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<Option<String>> {
+/// Carries out one write inside the transaction open on `tx`;
+/// `Some(detail)` for a conflict that must undo the whole batch (a
+/// CronJob's time decided otherwise before).
+pub fn apply(tx: &Connection, write: &Write) -> rusqlite::Result<Option<String>> {
     match write {
         Write::ObjectCreated(o) => {
             tx.execute(

@@ -75,6 +75,11 @@ pub struct Observed {
     pub fail_job: Option<String>,
     /// `spec.queue` in stdin mode: items waiting in the queue, as last seen.
     pub queue_waiting: u64,
+    /// Successors already decided and waiting to start the moment a running
+    /// instance succeeds (the runner's relaying slots): they count against
+    /// `completions`, not against `parallelism`, since each takes the place
+    /// of the instance it follows.
+    pub reserved: u32,
 }
 
 impl Observed {
@@ -421,7 +426,7 @@ fn wanted(spec: &JobSpec, observed: &Observed) -> Vec<Option<u32>> {
             .collect(),
         Some(n) => {
             // Never more running than the completions still missing.
-            let missing = n.saturating_sub(observed.succeeded);
+            let missing = n.saturating_sub(observed.succeeded + observed.reserved);
             let want = missing.min(parallelism).saturating_sub(observed.active);
             vec![None; want as usize]
         }

@@ -42,6 +42,25 @@ fn failed_with(reason: FailureReason) -> impl Fn(&Decision) -> bool {
 }
 
 #[test]
+fn reserved_successors_count_against_completions_not_parallelism() {
+    // 10 completions, 3 at once: 7 succeeded, 2 run, one of them has its
+    // successor decided already. Nothing more may start: 7 + 2 + 1 = 10.
+    let s = spec(Some(10), 3, 6);
+    let mut o = observed(2, 7, 0);
+    o.reserved = 1;
+    assert_eq!(reconcile(&s, &o, 0), Decision::Wait { until: None });
+    // One of the two fails (its reservation lapses or not): one may start.
+    let mut o = observed(1, 7, 1);
+    o.reserved = 1;
+    assert_eq!(reconcile(&s, &o, 0), Decision::Create(vec![None]));
+    // Reservations take no parallelism: with room and work left, the
+    // controller fills the room.
+    let mut o = observed(1, 0, 0);
+    o.reserved = 1;
+    assert_eq!(reconcile(&s, &o, 0), Decision::Create(vec![None; 2]));
+}
+
+#[test]
 fn a_new_job_creates_up_to_parallelism() {
     let s = spec(Some(5), 2, 6);
     assert_eq!(
