@@ -103,7 +103,11 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     }
     let several = expected > 1 || jobs.len() > 1;
 
+    // No more executor threads than instances may run at once: a Job of
+    // one instance starts one thread, not one per core.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads((parallelism as usize).clamp(1, cores))
         .enable_all()
         .thread_name("wasmjob-exec")
         .build()

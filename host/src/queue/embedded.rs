@@ -52,6 +52,12 @@ const LEASE: &str = "UPDATE queue_items SET token = ?3, lease_until = ?4, holder
 const RELEASE: &str = "UPDATE queue_items SET token = NULL, lease_until = NULL, holder = NULL
     WHERE id = ?1 AND token = ?2";
 
+/// Gives back every item held by an instance not recorded as running.
+pub(crate) const RELEASE_UNRECORDED: &str =
+    "UPDATE queue_items SET token = NULL, lease_until = NULL, holder = NULL
+     WHERE holder IS NOT NULL AND lease_until IS NULL
+     AND holder NOT IN (SELECT uid FROM instances WHERE phase = 'Running')";
+
 /// Rows a worker's lease takes at once: one for it, the rest for the next
 /// leases, so a queue drained by busy workers commits once per this many
 /// items rather than once per item.
@@ -113,13 +119,9 @@ impl EmbeddedQueue {
         };
         Store::open(path).map_err(|e| unavailable(e.to_string()))?;
         let conn = Connection::open(path).map_err(|e| unavailable(e.to_string()))?;
-        conn.execute_batch(
-            // As the store's own connection: no fsync per commit, and the WAL
-            // copied back rarely, since every lease and completion commits.
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;
-             PRAGMA wal_autocheckpoint = 8192;",
-        )
-        .map_err(|e| unavailable(e.to_string()))?;
+        // As the store's own connection: no fsync per commit, and the WAL
+        // copied back rarely.
+        crate::store::configure_connection(&conn, 10_000).map_err(|e| unavailable(e.to_string()))?;
         Ok(EmbeddedQueue {
             inner: Mutex::new(Inner {
                 conn,
@@ -343,14 +345,7 @@ impl EmbeddedQueue {
     /// in between leaves an item held by nobody. Instances recorded as
     /// running are the resumed Jobs' business ([`Self::release_holders`]).
     pub fn release_unrecorded(&self) -> Result<usize, QueueError> {
-        self.with(|conn| {
-            conn.execute(
-                "UPDATE queue_items SET token = NULL, lease_until = NULL, holder = NULL
-                 WHERE holder IS NOT NULL AND lease_until IS NULL
-                 AND holder NOT IN (SELECT uid FROM instances WHERE phase = 'Running')",
-                [],
-            )
-        })
+        self.with(|conn| conn.execute(RELEASE_UNRECORDED, []))
     }
 
     /// Items waiting (expired leases count as waiting), counted up to

@@ -16,6 +16,7 @@ mod amqp;
 mod embedded;
 mod redis;
 
+pub(crate) use embedded::RELEASE_UNRECORDED;
 pub use embedded::{EmbeddedQueue, QueueStats, parse_id as embedded_id};
 
 use std::path::Path;

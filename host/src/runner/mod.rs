@@ -357,12 +357,9 @@ impl Runner {
     ) -> Result<Self, StoreError> {
         let (tx, rx) = std::sync::mpsc::channel();
         let checkpoints = Arc::new(Checkpoints::open(store.path())?);
-        match crate::queue::EmbeddedQueue::open(store.path(), "") {
-            Ok(queue) => match queue.release_unrecorded() {
-                Ok(0) => {}
-                Ok(n) => tracing::info!("{n} queue items held by unrecorded instances went back"),
-                Err(e) => tracing::warn!("{e}"),
-            },
+        match store.release_unrecorded_queue_items() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("{n} queue items held by unrecorded instances went back"),
             Err(e) => tracing::warn!("{e}"),
         }
         Ok(Runner {

@@ -1,9 +1,11 @@
 //! Plugin checkpoints: the last bytes a Job's instance saved for its
 //! completion index, on a connection of their own so an instance's `save`
 //! is durable when it returns without waiting for the runner's next batch.
+//! The connection is opened at the first use: most Jobs run core modules,
+//! which cannot checkpoint, and a `wasmjob run` should not pay for it.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -13,7 +15,7 @@ use crate::time;
 
 /// Checkpoints of every Job in one store file.
 pub struct Checkpoints {
-    conn: Mutex<Connection>,
+    conn: OnceLock<Mutex<Connection>>,
     path: PathBuf,
 }
 
@@ -22,26 +24,33 @@ fn index_key(index: Option<u32>) -> i64 {
 }
 
 impl Checkpoints {
-    /// Opens the store at `path` (already migrated by [`super::Store::open`]).
+    /// The checkpoints of the store at `path` (already migrated by
+    /// [`super::Store::open`]).
     pub fn open(path: &Path) -> Result<Checkpoints, StoreError> {
-        let wrap = |source| StoreError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(wrap)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;",
-        )
-        .map_err(wrap)?;
         Ok(Checkpoints {
-            conn: Mutex::new(conn),
+            conn: OnceLock::new(),
             path: path.to_path_buf(),
         })
     }
 
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        if self.conn.get().is_none() {
+            let wrap = |source| StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            };
+            let conn = Connection::open(&self.path).map_err(wrap)?;
+            super::configure_connection(&conn, 10_000).map_err(wrap)?;
+            // Two threads opening at once: one connection wins, the other closes.
+            let _ = self.conn.set(Mutex::new(conn));
+        }
+        let conn = self.conn.get().expect("set above");
+        Ok(conn.lock().expect("checkpoint connection"))
+    }
+
     /// The checkpoint of a Job and index.
     pub fn load(&self, job_uid: &str, index: Option<u32>) -> Result<Option<Vec<u8>>, StoreError> {
-        let conn = self.conn.lock().expect("checkpoint connection");
+        let conn = self.conn()?;
         conn.prepare_cached(
             "SELECT data FROM checkpoints WHERE job_uid = ?1 AND completion_index = ?2",
         )
@@ -57,7 +66,7 @@ impl Checkpoints {
 
     /// Replaces the checkpoint of a Job and index.
     pub fn save(&self, job_uid: &str, index: Option<u32>, data: &[u8]) -> Result<(), StoreError> {
-        let conn = self.conn.lock().expect("checkpoint connection");
+        let conn = self.conn()?;
         conn.prepare_cached(
             "INSERT INTO checkpoints (job_uid, completion_index, data, saved_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (job_uid, completion_index) DO UPDATE SET data = excluded.data, saved_at = excluded.saved_at",

@@ -190,6 +190,30 @@ impl StoreError {
     }
 }
 
+/// What every connection to a state database is set to: WAL with
+/// `synchronous = NORMAL` (no fsync per commit; a crash of the process
+/// loses nothing committed), waiting up to `busy_ms` for another writer,
+/// the WAL copied back rarely (a hot page is copied once per checkpoint
+/// rather than once per thousand frames), and no checkpoint when the
+/// connection closes: that checkpoint fsyncs twice, which was a third of a
+/// short `wasmjob run`. The store checkpoints when it closes only once the
+/// WAL has grown past [`WAL_KEPT`] (see its `Drop`).
+pub(crate) fn configure_connection(conn: &Connection, busy_ms: u32) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA busy_timeout = {busy_ms};
+         PRAGMA wal_autocheckpoint = 8192;"
+    ))?;
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+    Ok(())
+}
+
+/// The WAL a store leaves behind when it closes. The next process reads it
+/// whole when it opens the file, so it is kept small, and the checkpoint
+/// that empties it (with its fsyncs) is paid by one run in many.
+const WAL_KEPT: u64 = 512 << 10;
+
 /// An open store.
 pub struct Store {
     /// The SQLite file. In cluster mode, the node's own file, which keeps
@@ -198,6 +222,21 @@ pub struct Store {
     path: PathBuf,
     /// The cluster's database, which then holds everything else.
     pg: Option<Box<postgres::Pg>>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self.conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(true) {
+            return;
+        }
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let grown = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_KEPT);
+        if grown {
+            // Errors only leave the WAL as it is, which is never wrong.
+            let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+        }
+    }
 }
 
 impl Store {
@@ -294,18 +333,14 @@ impl Store {
     }
 
     fn configure(&mut self) -> Result<(), StoreError> {
-        let result = self.conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 5000;
-             -- A history of millions of instances keeps its index pages in
-             -- memory (the default cache is 2 MiB), and the WAL is copied back
-             -- less often, so a hot page is copied once per checkpoint rather
-             -- than once per thousand frames.
-             PRAGMA cache_size = -65536;
-             PRAGMA wal_autocheckpoint = 8192;",
-        );
+        let result = configure_connection(&self.conn, 5000).and_then(|()| {
+            self.conn.execute_batch(
+                "PRAGMA foreign_keys = ON;
+                 -- A history of millions of instances keeps its index pages
+                 -- in memory (the default cache is 2 MiB).
+                 PRAGMA cache_size = -65536;",
+            )
+        });
         self.sql(result)
     }
 
@@ -395,6 +430,15 @@ impl Store {
             )
             .optional();
         self.sql(r)
+    }
+
+    /// At a runner's start: embedded-queue items held by instances this
+    /// file does not record as running go back (see
+    /// [`crate::queue::EmbeddedQueue::release_unrecorded`]), on the store's
+    /// own connection.
+    pub fn release_unrecorded_queue_items(&self) -> Result<usize, StoreError> {
+        let released = self.conn.execute(crate::queue::RELEASE_UNRECORDED, []);
+        self.sql(released)
     }
 
     /// Commits a batch of writes in one transaction.
