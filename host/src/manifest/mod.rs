@@ -69,6 +69,16 @@ impl Kind {
         }
     }
 
+    /// The kind of a stored `kind` field.
+    pub fn parse(text: &str) -> Option<Kind> {
+        Some(match text {
+            "Job" => Kind::Job,
+            "CronJob" => Kind::CronJob,
+            "DaemonSet" => Kind::DaemonSet,
+            _ => return None,
+        })
+    }
+
     /// The `apiVersion` the kind belongs to.
     pub fn api_version(self) -> &'static str {
         match self {

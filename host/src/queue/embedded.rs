@@ -121,7 +121,8 @@ impl EmbeddedQueue {
         let conn = Connection::open(path).map_err(|e| unavailable(e.to_string()))?;
         // As the store's own connection: no fsync per commit, and the WAL
         // copied back rarely.
-        crate::store::configure_connection(&conn, 10_000).map_err(|e| unavailable(e.to_string()))?;
+        crate::store::configure_connection(&conn, 10_000)
+            .map_err(|e| unavailable(e.to_string()))?;
         Ok(EmbeddedQueue {
             inner: Mutex::new(Inner {
                 conn,

@@ -15,7 +15,7 @@ mod records;
 pub mod tests;
 
 pub use checkpoints::Checkpoints;
-pub use records::{EventRecord, InstanceRecord, ObjectRecord, Phase, Write};
+pub use records::{EventRecord, InstanceRecord, ObjectRecord, ObjectText, Phase, Write};
 
 use std::path::{Path, PathBuf};
 
@@ -205,7 +205,10 @@ pub(crate) fn configure_connection(conn: &Connection, busy_ms: u32) -> rusqlite:
          PRAGMA busy_timeout = {busy_ms};
          PRAGMA wal_autocheckpoint = 8192;"
     ))?;
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
     Ok(())
 }
 
@@ -256,7 +259,8 @@ impl Store {
         let opened = (|| {
             store.refuse_unknown()?;
             store.configure()?;
-            store.migrate()
+            store.migrate()?;
+            store.check_writable()
         })();
         // "unable to open database file" says little on a read-only or full
         // file system; say what to do.
@@ -342,6 +346,20 @@ impl Store {
             )
         });
         self.sql(result)
+    }
+
+    /// A file SQLite could only open to read (a read-only file system that
+    /// keeps the WAL of the last run, so reading works) is refused now, not
+    /// at the first write.
+    fn check_writable(&self) -> Result<(), StoreError> {
+        let read_only = self.conn.is_readonly(rusqlite::MAIN_DB);
+        if self.sql(read_only)? {
+            return Err(StoreError::Unwritable {
+                path: self.path.clone(),
+                detail: "it can only be opened to read".into(),
+            });
+        }
+        Ok(())
     }
 
     /// A damaged file, some other program's database, or one of a newer
@@ -526,6 +544,24 @@ impl Store {
             records::OBJECT_SELECT
         )))?;
         let rows = stmt.query_map(params![kind.as_str(), namespace], records::object_row);
+        self.sql(rows.and_then(|r| r.collect()))
+    }
+
+    /// As [`Store::live_objects`], with manifests and statuses as the JSON
+    /// text stored, for listings that pass them on unread.
+    pub fn live_objects_text(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<Vec<ObjectText>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.live_objects_text(kind, namespace);
+        }
+        let mut stmt = self.sql(self.conn.prepare_cached(&format!(
+            "{} WHERE kind = ?1 AND deleted_at IS NULL AND (?2 IS NULL OR namespace = ?2) ORDER BY created_at",
+            records::OBJECT_SELECT
+        )))?;
+        let rows = stmt.query_map(params![kind.as_str(), namespace], records::object_text_row);
         self.sql(rows.and_then(|r| r.collect()))
     }
 

@@ -28,7 +28,7 @@ use std::sync::Mutex;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
 
-use super::records::{EventRecord, InstanceRecord, ObjectRecord, Phase, Write};
+use super::records::{EventRecord, InstanceRecord, ObjectRecord, ObjectText, Phase, Write};
 use super::{InstanceScope, StoreError};
 use crate::manifest::Kind;
 use crate::time::Micros;
@@ -85,12 +85,7 @@ const INSTANCE_SELECT: &str = "SELECT uid, name, namespace, owner_uid, completio
     exit_code, reason, message, node_name, restart_count, created_at, start_time, finish_time FROM instances";
 
 fn object_row(row: &Row) -> Option<ObjectRecord> {
-    let kind = match row.get::<_, &str>(1) {
-        "Job" => Kind::Job,
-        "CronJob" => Kind::CronJob,
-        "DaemonSet" => Kind::DaemonSet,
-        _ => return None,
-    };
+    let kind = Kind::parse(row.get(1))?;
     Some(ObjectRecord {
         uid: row.get(0),
         kind,
@@ -273,6 +268,36 @@ impl Pg {
             );
             let rows = c.query(&sql, &[&kind.as_str() as &Param<'_>, &namespace])?;
             Ok(rows.iter().filter_map(object_row).collect())
+        })
+    }
+
+    /// As [`Pg::live_objects`], manifests and statuses as the text stored.
+    pub fn live_objects_text(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<Vec<ObjectText>, StoreError> {
+        self.with(|c| {
+            let sql = format!(
+                "{OBJECT_SELECT} WHERE kind = $1 AND deleted_at IS NULL
+                 AND ($2::text IS NULL OR namespace = $2) ORDER BY created_at, uid"
+            );
+            let rows = c.query(&sql, &[&kind.as_str() as &Param<'_>, &namespace])?;
+            Ok(rows
+                .iter()
+                .filter_map(|row| {
+                    Some(ObjectText {
+                        uid: row.get(0),
+                        kind: Kind::parse(row.get(1))?,
+                        namespace: row.get(2),
+                        name: row.get(3),
+                        labels: json_column(row, 4),
+                        manifest: row.get(5),
+                        status: row.get(6),
+                        created_at: row.get(7),
+                    })
+                })
+                .collect())
         })
     }
 
