@@ -306,31 +306,50 @@ pub fn cron_lateness(b: &Bench) -> Result<Vec<Row>> {
     }])
 }
 
-fn active(store: &Store, job: &str) -> Result<u64> {
+/// Daemon instances running on the node now.
+fn running_daemons(node: &Node) -> Result<usize> {
+    let store = Store::open_readonly(&node.db())?;
+    let daemon_sets: std::collections::HashSet<String> = store
+        .live_objects(Kind::DaemonSet, None)?
+        .into_iter()
+        .map(|d| d.uid)
+        .collect();
     Ok(store
-        .live_object(Kind::Job, "default", job)?
-        .and_then(|j| j.status["active"].as_u64())
-        .unwrap_or(0))
+        .live_instances(None)?
+        .iter()
+        .filter(|i| i.phase == wasmjob::store::Phase::Running && daemon_sets.contains(&i.owner_uid))
+        .count())
 }
 
-fn wait_active(node: &Node, job: &str, want: u64) -> Result<()> {
+fn wait_daemons(node: &Node, want: usize) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if let Ok(store) = Store::open_readonly(&node.db())
-            && active(&store, job)? >= want
-        {
+        if running_daemons(node).is_ok_and(|n| n >= want) {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("{job} did not reach {want} running instances in 120 s");
+            bail!("{want} daemon instances were not running within 120 s");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
-/// Resident memory per idle long-running instance. Until DaemonSets run
-/// (issue 6) the daemons are one Job's parallel instances of a guest that
-/// sleeps: the same per-instance state a daemon has.
+/// `count` DaemonSets named `prefix-N` of a guest that sleeps an hour, in
+/// one file.
+fn sleeping_daemonsets(prefix: &str, count: usize, image: &Path) -> String {
+    (0..count)
+        .map(|i| {
+            format!(
+                "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: {prefix}-{i}\nspec:\n  selector:\n    matchLabels:\n      app: {prefix}-{i}\n  template:\n    metadata:\n      labels:\n        app: {prefix}-{i}\n    spec:\n      containers:\n      - name: c\n        image: {}\n        args: [\"3600000\"]\n      restartPolicy: Always\n",
+                image.display()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+/// Resident memory per idle daemon: 1,000 DaemonSets on one node, each
+/// running its one instance of a guest that sleeps.
 pub fn idle_daemons(b: &Bench) -> Result<Vec<Row>> {
     let sleeper = b.guest("test-programs/sleep-ms.wasm")?;
     let n = b.sizes.daemons;
@@ -338,28 +357,27 @@ pub fn idle_daemons(b: &Bench) -> Result<Vec<Row>> {
     let max = (n + 16).to_string();
     // The sleepers would sleep through a graceful stop's whole grace period.
     let server = node.serve(&["--max-instances", &max, "--shutdown-grace", "1s"])?;
-    let apply = |name: &str, count: usize| -> Result<()> {
-        let spec = format!("  completions: {count}\n  parallelism: {count}\n");
+    let apply = |prefix: &str, count: usize, already: usize| -> Result<()> {
         let file = node.write(
-            &format!("{name}.yaml"),
-            &job_manifest(name, &sleeper, &spec, "\"3600000\""),
+            &format!("{prefix}.yaml"),
+            &sleeping_daemonsets(prefix, count, &sleeper),
         )?;
         node.client(&server, &["apply", "-f", path(&file)])?;
-        wait_active(&node, name, count as u64)
+        wait_daemons(&node, already + count)
     };
-    // One instance first, so the module's code and the engine's first pool
+    // One daemon first, so the module's code and the engine's first pool
     // slots are in the baseline, not in the per-instance figure.
-    apply("first", 1)?;
+    apply("first", 1, 0)?;
     std::thread::sleep(Duration::from_millis(500));
     let before = server.rss()?;
-    apply("idle", n)?;
+    apply("idle", n, 1)?;
     std::thread::sleep(Duration::from_millis(500));
     let after = server.rss()?;
     server.stop()?;
     let each = after.saturating_sub(before) as f64 / n as f64 / 1024.0;
     Ok(vec![Row {
         scenario: format!(
-            "{} idle daemon instances on one node (RSS {:.1} → {:.1} MiB)",
+            "{} idle daemon instances on one node, one DaemonSet each (RSS {:.1} → {:.1} MiB)",
             thousands(n as f64),
             before as f64 / 1048576.0,
             after as f64 / 1048576.0
