@@ -2,6 +2,7 @@
 //! template into a sandbox (argv, env, volumes, limits), runs it on the async
 //! runtime, and reports how it ended. It decides nothing; controllers do.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
@@ -63,8 +64,9 @@ pub enum Event {
 pub struct Relay {
     /// The node still starts instances.
     pub open: Arc<AtomicBool>,
-    /// The next instance of the slot, if the runner has decided one.
-    pub next: Arc<Mutex<Option<Launch>>>,
+    /// The next instances of the slot, in order, as far as the runner has
+    /// decided them.
+    pub next: Arc<Mutex<VecDeque<Launch>>>,
 }
 
 impl Relay {
@@ -73,7 +75,7 @@ impl Relay {
         if !self.open.load(Ordering::Acquire) {
             return None;
         }
-        self.next.lock().expect("relay slot").take()
+        self.next.lock().expect("relay slot").pop_front()
     }
 }
 

@@ -655,7 +655,7 @@ impl Runner {
             (spread::Place::Offered, None)
         } else {
             let slot = self.relays(index).then(relay::Slot::default);
-            let relay = slot.as_ref().map(|slot| self.relay(index, slot));
+            let relay = slot.as_ref().map(|slot| self.relay(slot));
             let abort = self.launch_relayed(index, &record, 0, relay);
             (spread::Place::Here(abort), slot)
         };

@@ -5,19 +5,21 @@
 //! to an executor thread — is most of each instance's life.
 //!
 //! The runner still takes every decision, only earlier: while an instance
-//! runs it decides the instance's successor as it would decide a new
-//! instance after a success, and *reserves* it, so that the instances
+//! runs it decides the slot's next few instances as it would decide a new
+//! instance after each success, and *reserves* them, so that the instances
 //! running, succeeded and reserved never exceed `completions` and the
-//! running never exceed `parallelism`. The successor is recorded as created
+//! running never exceed `parallelism`. A successor is recorded as created
 //! when the slot starts it. A failure starts nothing (the runner decides
-//! about retries, back-off and restarts as always); stopping the Job stops
-//! the slot, successor included; a node that drains or cannot write its
-//! store closes every relay.
+//! about retries, back-off and restarts as always, and the reservations
+//! lapse); stopping the Job stops the slot, a successor it started
+//! included; a node that drains or cannot write its store closes every
+//! relay.
 //!
 //! Only Jobs whose next instance needs nothing from their last ones relay:
 //! not Indexed (the next index depends on which succeeded), with
 //! `completions` set, without a work queue, not spread over a cluster.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -29,22 +31,26 @@ use crate::ids;
 use crate::store::InstanceRecord;
 use crate::time::Micros;
 
+/// Successors a slot holds ready at most: enough that a slot does not run
+/// dry while the runner records what ended before.
+const AHEAD: usize = 4;
+
 /// The relay of one executor slot.
 #[derive(Default)]
 pub(super) struct Slot {
-    /// Where the successor waits for the executor.
-    next: Arc<Mutex<Option<Launch>>>,
-    /// The successor's record, while one is reserved.
-    successor: Option<InstanceRecord>,
+    /// Where the successors wait for the executor, in order.
+    next: Arc<Mutex<VecDeque<Launch>>>,
+    /// The successors' records, in the same order, while reserved.
+    successors: VecDeque<InstanceRecord>,
 }
 
 impl Slot {
-    /// Takes the reserved successor back. `Some` when the slot had already
-    /// started it (and is being stopped with it), so it must be recorded.
-    fn take_back(&mut self) -> Option<InstanceRecord> {
-        let reserved = self.successor.take()?;
-        let not_started = self.next.lock().expect("relay slot").take();
-        not_started.is_none().then_some(reserved)
+    /// Takes every reserved successor back; returns those the slot had
+    /// already started (it is being stopped with them), to be recorded.
+    fn take_back(&mut self) -> Vec<InstanceRecord> {
+        let not_started = std::mem::take(&mut *self.next.lock().expect("relay slot"));
+        let started = self.successors.len() - not_started.len();
+        self.successors.drain(..).take(started).collect()
     }
 }
 
@@ -59,74 +65,76 @@ impl Runner {
     }
 
     /// What the executor needs to relay `slot`'s successors.
-    pub(super) fn relay(&self, _index: usize, slot: &Slot) -> Relay {
+    pub(super) fn relay(&self, slot: &Slot) -> Relay {
         Relay {
             open: self.relay_open.clone(),
             next: slot.next.clone(),
         }
     }
 
-    /// Reserves successors for the Job's relaying slots that have none, as
-    /// far as the Job's completions and parallelism allow.
+    /// Reserves successors for the Job's relaying slots, as far as the
+    /// Job's completions and parallelism allow.
     pub(super) fn reserve_successors(&mut self, index: usize, now: Micros) {
         if !self.relays(index) {
             return;
         }
-        let free: Vec<String> = self.jobs[index]
+        let slots: Vec<String> = self.jobs[index]
             .live
             .iter()
-            .filter(|(_, l)| l.slot.as_ref().is_some_and(|s| s.successor.is_none()))
+            .filter(|(_, l)| l.slot.is_some())
             .map(|(uid, _)| uid.clone())
             .collect();
-        for uid in free {
+        for uid in slots {
             self.reserve_successor(index, &uid, now);
         }
     }
 
-    /// Decides and reserves the successor of the instance `uid` when the
-    /// controller would start one after its success: the Job is not done
-    /// with its completions counting what runs and is reserved, and runs no
-    /// more than its parallelism.
+    /// Decides and reserves successors of the instance `uid` (up to
+    /// [`AHEAD`]) while the controller would start one after each success:
+    /// the Job is not done with its completions counting what runs and is
+    /// reserved, and runs no more than its parallelism.
     pub(super) fn reserve_successor(&mut self, index: usize, uid: &str, now: Micros) {
         if !self.relays(index) || self.draining.is_some() || self.unwritable.is_some() {
             return;
         }
-        let run = &self.jobs[index];
-        let spec = &run.job.spec;
-        let o = &run.observed;
-        let completions = spec.completions().unwrap_or(0);
-        let wanted = !run.finished
-            && !spec.suspended()
-            && o.fail_job.is_none()
-            && o.succeeded + o.active + o.reserved < completions
-            && o.active <= spec.parallelism();
-        let free = run
-            .live
-            .get(uid)
-            .and_then(|l| l.slot.as_ref())
-            .is_some_and(|slot| slot.successor.is_none());
-        if !wanted || !free {
-            return;
+        loop {
+            let run = &self.jobs[index];
+            let spec = &run.job.spec;
+            let o = &run.observed;
+            let completions = spec.completions().unwrap_or(0);
+            let wanted = !run.finished
+                && !spec.suspended()
+                && o.fail_job.is_none()
+                && o.succeeded + o.active + o.reserved < completions
+                && o.active <= spec.parallelism();
+            let room = run
+                .live
+                .get(uid)
+                .and_then(|l| l.slot.as_ref())
+                .is_some_and(|slot| slot.successors.len() < AHEAD);
+            if !wanted || !room {
+                return;
+            }
+            let record = self.new_instance(index, ids::uid(), None, false, now);
+            let attempt = self.attempt_of(index, &record, 0);
+            let Ok(launch) = self.prepare_launch(&attempt, Ok(super::Binding::default())) else {
+                return; // the usual path will meet the same error and record it
+            };
+            let run = &mut self.jobs[index];
+            let slot = run
+                .live
+                .get_mut(uid)
+                .and_then(|l| l.slot.as_mut())
+                .expect("checked above");
+            slot.next.lock().expect("relay slot").push_back(launch);
+            slot.successors.push_back(record);
+            run.observed.reserved += 1;
         }
-        let record = self.new_instance(index, ids::uid(), None, false, now);
-        let attempt = self.attempt_of(index, &record, 0);
-        let Ok(launch) = self.prepare_launch(&attempt, Ok(super::Binding::default())) else {
-            return; // the usual path will meet the same error and record it
-        };
-        let run = &mut self.jobs[index];
-        let slot = run
-            .live
-            .get_mut(uid)
-            .and_then(|l| l.slot.as_mut())
-            .expect("checked above");
-        *slot.next.lock().expect("relay slot") = Some(launch);
-        slot.successor = Some(record);
-        run.observed.reserved += 1;
     }
 
-    /// The slot of an instance that just ended, with whether it started the
-    /// reserved successor (`relayed`, its uid): the successor is created now,
-    /// in the slot (`abort` stops it), and reserves its own successor.
+    /// The slot of an instance that just ended, with whether it started its
+    /// first successor (`relayed`, its uid): that successor is created now,
+    /// in the slot (`abort` stops it), and the slot is topped up.
     pub(super) fn relayed(
         &mut self,
         index: usize,
@@ -136,16 +144,18 @@ impl Runner {
         at: Micros,
         writes: &mut Vec<Write>,
     ) {
-        let Some(mut record) = slot.successor.take() else {
+        let (Some(uid), Some(abort)) = (relayed, abort) else {
+            // Nothing started (a failure ends the slot): the reservations lapse.
+            let lapsed = slot.successors.len() as u32;
+            slot.take_back();
+            self.jobs[index].observed.reserved -= lapsed;
             return;
         };
-        self.jobs[index].observed.reserved -= 1;
-        let (Some(uid), Some(abort)) = (relayed, abort) else {
-            // Not started (a failure ends the slot): the reservation lapses.
-            slot.next.lock().expect("relay slot").take();
+        let Some(mut record) = slot.successors.pop_front() else {
             return;
         };
         debug_assert_eq!(uid, record.uid);
+        self.jobs[index].observed.reserved -= 1;
         record.created_at = at;
         record.start_time = Some(at);
         self.count_created(index, &record, at, writes);
@@ -160,8 +170,9 @@ impl Runner {
         self.reserve_successor(index, &uid, at);
     }
 
-    /// A live instance with a slot is stopped: its reservation goes, and a
-    /// successor the slot had already started is recorded as stopped with it.
+    /// A live instance with a slot is stopped: its reservations go, and the
+    /// successors the slot had already started are recorded as stopped
+    /// with it.
     pub(super) fn stop_slot(
         &mut self,
         index: usize,
@@ -174,15 +185,12 @@ impl Runner {
         let Some(mut slot) = slot else {
             return;
         };
-        let had = slot.successor.is_some();
-        if let Some(mut started) = slot.take_back() {
+        self.jobs[index].observed.reserved -= slot.successors.len() as u32;
+        for mut started in slot.take_back() {
             started.created_at = now;
             started.start_time = Some(now);
             started.stopped(now, reason, message);
             writes.push(Write::Instance(started));
-        }
-        if had {
-            self.jobs[index].observed.reserved -= 1;
         }
     }
 
