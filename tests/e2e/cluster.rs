@@ -191,33 +191,38 @@ fn assert_exact_after_a_kill(
     rows
 }
 
-fn survivor_job() -> String {
-    job_yaml(
+// Each node runs one instance at a time, so the Job's three run on three
+// nodes and a killed node is always running one.
+const ONE_AT_A_TIME: &[&str] = &["--max-instances", "1"];
+
+/// Three nodes running the Job `survivor` (8 completions of 1.5 s, 3 at a
+/// time) applied through n1, once each runs one of its instances; the
+/// instances as listed then.
+fn survivor_on_three_nodes(db: &PgDatabase) -> (Vec<Node>, Value) {
+    let nodes = cluster(db, &[("n1", ""), ("n2", ""), ("n3", "")], ONE_AT_A_TIME);
+    let (s, first) = (&nodes[0].session, &nodes[0].server);
+    let yaml = job_yaml(
         "survivor",
         &program("sleep-ms"),
         &["1500"],
         "  completions: 8\n  parallelism: 3\n  backoffLimit: 6",
         "",
-    )
+    );
+    apply(s, first, "job.yaml", &yaml);
+    let label = ["instances", "-l", "job-name=survivor"];
+    let running = eventually(s, first, &label, "one running on each node", |l| {
+        instance_nodes(l) == ["n1", "n2", "n3"]
+    });
+    (nodes, running)
 }
-
-// Each node runs one instance at a time, so the Job's three run on three
-// nodes and a killed node is always running one.
-const ONE_AT_A_TIME: &[&str] = &["--max-instances", "1"];
 
 #[test]
 fn a_killed_nodes_job_instances_are_lost_and_replaced_with_exact_counts() {
     let Some(db) = PgDatabase::create() else {
         return;
     };
-    let mut nodes = cluster(&db, &[("n1", ""), ("n2", ""), ("n3", "")], ONE_AT_A_TIME);
-    let (s, first) = (&nodes[0].session, &nodes[0].server);
-    apply(s, first, "job.yaml", &survivor_job());
     // Applied through n1, which owns the Job; its instances spread.
-    let label = ["instances", "-l", "job-name=survivor"];
-    eventually(s, first, &label, "one running on each node", |l| {
-        instance_nodes(l) == ["n1", "n2", "n3"]
-    });
+    let (mut nodes, _) = survivor_on_three_nodes(&db);
     // n2 runs one of n1's instances and dies: n1 records it lost and
     // offers a replacement, which n1 or n3 runs.
     nodes.remove(1).server.crash();
@@ -234,13 +239,7 @@ fn a_killed_owners_job_is_taken_over_and_its_instances_elsewhere_carry_on() {
     let Some(db) = PgDatabase::create() else {
         return;
     };
-    let mut nodes = cluster(&db, &[("n1", ""), ("n2", ""), ("n3", "")], ONE_AT_A_TIME);
-    let (s, first) = (&nodes[0].session, &nodes[0].server);
-    apply(s, first, "job.yaml", &survivor_job());
-    let label = ["instances", "-l", "job-name=survivor"];
-    let running = eventually(s, first, &label, "one running on each node", |l| {
-        instance_nodes(l) == ["n1", "n2", "n3"]
-    });
+    let (mut nodes, running) = survivor_on_three_nodes(&db);
     let survivors: Vec<String> = instances(&running)
         .iter()
         .filter(|i| i["status"]["nodeName"] != "n1")

@@ -212,6 +212,14 @@ pub(crate) fn configure_connection(conn: &Connection, busy_ms: u32) -> rusqlite:
     Ok(())
 }
 
+/// Every live object of kind ?1, in namespace ?2 or all, oldest first.
+static LIVE_OBJECTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{} WHERE kind = ?1 AND deleted_at IS NULL AND (?2 IS NULL OR namespace = ?2) ORDER BY created_at",
+        records::OBJECT_SELECT
+    )
+});
+
 /// The WAL a store leaves behind when it closes. The next process reads it
 /// whole when it opens the file, so it is kept small, and the checkpoint
 /// that empties it (with its fsyncs) is paid by one run in many.
@@ -539,10 +547,7 @@ impl Store {
         if let Some(pg) = &self.pg {
             return pg.live_objects(kind, namespace);
         }
-        let mut stmt = self.sql(self.conn.prepare_cached(&format!(
-            "{} WHERE kind = ?1 AND deleted_at IS NULL AND (?2 IS NULL OR namespace = ?2) ORDER BY created_at",
-            records::OBJECT_SELECT
-        )))?;
+        let mut stmt = self.sql(self.conn.prepare_cached(&LIVE_OBJECTS))?;
         let rows = stmt.query_map(params![kind.as_str(), namespace], records::object_row);
         self.sql(rows.and_then(|r| r.collect()))
     }
@@ -557,10 +562,7 @@ impl Store {
         if let Some(pg) = &self.pg {
             return pg.live_objects_text(kind, namespace);
         }
-        let mut stmt = self.sql(self.conn.prepare_cached(&format!(
-            "{} WHERE kind = ?1 AND deleted_at IS NULL AND (?2 IS NULL OR namespace = ?2) ORDER BY created_at",
-            records::OBJECT_SELECT
-        )))?;
+        let mut stmt = self.sql(self.conn.prepare_cached(&LIVE_OBJECTS))?;
         let rows = stmt.query_map(params![kind.as_str(), namespace], records::object_text_row);
         self.sql(rows.and_then(|r| r.collect()))
     }

@@ -59,6 +59,12 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Stores of nodes named `names`, each with its own file in `dir`, sharing
+/// the PostgreSQL database `db`.
+fn nodes<const N: usize>(db: &TestDatabase, dir: &std::path::Path, names: [&str; N]) -> [Store; N] {
+    names.map(|name| Store::cluster(&db.url, name, &dir.join(format!("{name}.db"))).unwrap())
+}
+
 /// Runs `case` on an empty SQLite store and an empty PostgreSQL store.
 fn on_both(case: impl Fn(&mut Store)) {
     let dir = tempfile::tempdir().unwrap();
@@ -354,8 +360,7 @@ fn nodes_register_heartbeat_and_go_not_ready() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let a = Store::cluster(&db.url, "node-a", &dir.path().join("a.db")).unwrap();
-    let b = Store::cluster(&db.url, "node-b", &dir.path().join("b.db")).unwrap();
+    let [a, b] = nodes(&db, dir.path(), ["node-a", "node-b"]);
     let labels = BTreeMap::from([("disk".to_owned(), "nvme".to_owned())]);
     let a_db = a.cluster_db().unwrap();
     let b_db = b.cluster_db().unwrap();
@@ -397,9 +402,7 @@ fn an_object_is_claimed_by_one_node_and_taken_over_from_a_lost_one() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut a = Store::cluster(&db.url, "node-a", &dir.path().join("a.db")).unwrap();
-    let b = Store::cluster(&db.url, "node-b", &dir.path().join("b.db")).unwrap();
-    let c = Store::cluster(&db.url, "node-c", &dir.path().join("c.db")).unwrap();
+    let [mut a, b, c] = nodes(&db, dir.path(), ["node-a", "node-b", "node-c"]);
     for s in [&a, &b, &c] {
         s.cluster_db()
             .unwrap()
@@ -540,9 +543,7 @@ fn offered_instances_are_claimed_once_by_the_nodes_that_ask() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut a = Store::cluster(&db.url, "node-a", &dir.path().join("a.db")).unwrap();
-    let b = Store::cluster(&db.url, "node-b", &dir.path().join("b.db")).unwrap();
-    let c = Store::cluster(&db.url, "node-c", &dir.path().join("c.db")).unwrap();
+    let [mut a, b, c] = nodes(&db, dir.path(), ["node-a", "node-b", "node-c"]);
     // c listens for the cluster's change notices.
     let noticed = std::sync::Arc::new(super::postgres::Noticed::default());
     let (wake, woken) = std::sync::mpsc::channel();
@@ -662,8 +663,7 @@ fn a_rolling_update_step_is_decided_by_one_node_at_a_time() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut a = Store::cluster(&db.url, "node-a", &dir.path().join("a.db")).unwrap();
-    let b = Store::cluster(&db.url, "node-b", &dir.path().join("b.db")).unwrap();
+    let [mut a, b] = nodes(&db, dir.path(), ["node-a", "node-b"]);
     let ds = object(Kind::DaemonSet, "agent", 1);
     let on = |node: &str| InstanceRecord {
         node_name: node.into(),

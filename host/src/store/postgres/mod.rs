@@ -255,20 +255,30 @@ impl Pg {
         })
     }
 
+    /// The rows of every live object of a kind, in one namespace or all,
+    /// oldest first, as [`OBJECT_SELECT`] reads them.
+    fn live_object_rows(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<Vec<Row>, StoreError> {
+        self.with(|c| {
+            let sql = format!(
+                "{OBJECT_SELECT} WHERE kind = $1 AND deleted_at IS NULL
+                 AND ($2::text IS NULL OR namespace = $2) ORDER BY created_at, uid"
+            );
+            c.query(&sql, &[&kind.as_str() as &Param<'_>, &namespace])
+        })
+    }
+
     /// Every live object of a kind, in one namespace or all, oldest first.
     pub fn live_objects(
         &self,
         kind: Kind,
         namespace: Option<&str>,
     ) -> Result<Vec<ObjectRecord>, StoreError> {
-        self.with(|c| {
-            let sql = format!(
-                "{OBJECT_SELECT} WHERE kind = $1 AND deleted_at IS NULL
-                 AND ($2::text IS NULL OR namespace = $2) ORDER BY created_at, uid"
-            );
-            let rows = c.query(&sql, &[&kind.as_str() as &Param<'_>, &namespace])?;
-            Ok(rows.iter().filter_map(object_row).collect())
-        })
+        let rows = self.live_object_rows(kind, namespace)?;
+        Ok(rows.iter().filter_map(object_row).collect())
     }
 
     /// As [`Pg::live_objects`], manifests and statuses as the text stored.
@@ -277,28 +287,22 @@ impl Pg {
         kind: Kind,
         namespace: Option<&str>,
     ) -> Result<Vec<ObjectText>, StoreError> {
-        self.with(|c| {
-            let sql = format!(
-                "{OBJECT_SELECT} WHERE kind = $1 AND deleted_at IS NULL
-                 AND ($2::text IS NULL OR namespace = $2) ORDER BY created_at, uid"
-            );
-            let rows = c.query(&sql, &[&kind.as_str() as &Param<'_>, &namespace])?;
-            Ok(rows
-                .iter()
-                .filter_map(|row| {
-                    Some(ObjectText {
-                        uid: row.get(0),
-                        kind: Kind::parse(row.get(1))?,
-                        namespace: row.get(2),
-                        name: row.get(3),
-                        labels: json_column(row, 4),
-                        manifest: row.get(5),
-                        status: row.get(6),
-                        created_at: row.get(7),
-                    })
+        let rows = self.live_object_rows(kind, namespace)?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                Some(ObjectText {
+                    uid: row.get(0),
+                    kind: Kind::parse(row.get(1))?,
+                    namespace: row.get(2),
+                    name: row.get(3),
+                    labels: json_column(row, 4),
+                    manifest: row.get(5),
+                    status: row.get(6),
+                    created_at: row.get(7),
                 })
-                .collect())
-        })
+            })
+            .collect())
     }
 
     /// The instances of live objects that may match `scope`, oldest first.
