@@ -11,12 +11,12 @@
 //! time (a run happens once, never twice), an object created or deleted —
 //! commit at once, with everything staged before them. A crash loses at most
 //! the last window of instance records; those instances run again on resume,
-//! the at-least-once a Kubernetes Job gives too (see [`staged`]).
+//! the at-least-once a Kubernetes Job gives too (see `staged`).
 //!
 //! Where instances run: on this node, in executor slots that start a Job's
-//! next instances as soon as one succeeds ([`relay`]); in a cluster, on
-//! whichever matching nodes claim them ([`spread`]), with DaemonSet rolling
-//! updates decided for the whole cluster ([`rolling`]).
+//! next instances as soon as one succeeds (`relay`); in a cluster, on
+//! whichever matching nodes claim them (`spread`), with DaemonSet rolling
+//! updates decided for the whole cluster (`rolling`).
 
 mod cluster;
 mod commands;
