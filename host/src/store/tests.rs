@@ -51,6 +51,22 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// Moves `node`'s last heartbeat `by` into the past, as if it had been
+    /// silent that long: a lost node without a test waiting for the clock
+    /// (a sleep races a loaded machine's scheduler).
+    pub fn silence(&self, node: &str, by: Duration) {
+        let mut client = postgres::Client::connect(&self.url, postgres::NoTls).unwrap();
+        let by = by.as_micros() as i64;
+        client
+            .execute(
+                "UPDATE nodes SET heartbeat_at = heartbeat_at - $2 WHERE name = $1",
+                &[&node, &by],
+            )
+            .unwrap();
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
@@ -384,9 +400,8 @@ fn nodes_register_heartbeat_and_go_not_ready() {
     assert!(a_db.set_node_labels("node-b", &relabeled).unwrap());
     assert!(!a_db.set_node_labels("node-z", &relabeled).unwrap());
     assert_eq!(b_db.heartbeat().unwrap(), Some(relabeled));
-    std::thread::sleep(Duration::from_millis(300));
-    a_db.heartbeat().unwrap();
-    let nodes = a_db.nodes(Duration::from_millis(200)).unwrap();
+    db.silence("node-b", Duration::from_secs(60));
+    let nodes = a_db.nodes(Duration::from_secs(30)).unwrap();
     assert_eq!(
         nodes
             .iter()
@@ -409,7 +424,7 @@ fn an_object_is_claimed_by_one_node_and_taken_over_from_a_lost_one() {
             .register_node(&BTreeMap::new(), 4, "-")
             .unwrap();
     }
-    let grace = Duration::from_millis(400);
+    let grace = Duration::from_secs(30);
     // Recorded by a: a owns it, nobody else may claim it.
     let job = object(Kind::Job, "owned", 1);
     let daemon_set = object(Kind::DaemonSet, "agent", 1);
@@ -425,9 +440,7 @@ fn an_object_is_claimed_by_one_node_and_taken_over_from_a_lost_one() {
     assert!(b_db.claimable(grace).unwrap().is_empty());
     assert!(!b_db.claim(&job.uid, None).unwrap());
     // a falls silent: b and c both see the Job; exactly one gets it.
-    std::thread::sleep(Duration::from_millis(600));
-    b_db.heartbeat().unwrap();
-    c_db.heartbeat().unwrap();
+    db.silence("node-a", Duration::from_secs(60));
     let seen = b_db.claimable(grace).unwrap();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].owner.as_deref(), Some("node-a"));
@@ -683,15 +696,19 @@ fn a_rolling_update_step_is_decided_by_one_node_at_a_time() {
     let grace = Duration::from_secs(10);
     let (a_db, b_db) = (a.cluster_db().unwrap(), b.cluster_db().unwrap());
     // a decides slowly; b, asking meanwhile, waits and then sees a's step.
+    // a signals once it holds the lock, so b asks while a decides (or, on a
+    // slow machine, after: b sees a's step either way, never the state before).
+    let (deciding, a_holds_the_lock) = std::sync::mpsc::channel();
     let seen_by_b = std::thread::scope(|s| {
         let a_step = s.spawn(|| {
             let approve = |_: &[_], instances: &[InstanceRecord]| {
+                deciding.send(()).unwrap();
                 std::thread::sleep(Duration::from_millis(300));
                 instances.len() == 2
             };
             a_db.rolling_step(&ds.uid, grace, approve, &step).unwrap()
         });
-        std::thread::sleep(Duration::from_millis(100));
+        a_holds_the_lock.recv().unwrap();
         let mut seen = 0;
         let approve = |nodes: &[super::postgres::NodeRecord], instances: &[InstanceRecord]| {
             assert!(nodes.is_empty(), "no node registered in this test");
