@@ -779,11 +779,7 @@ impl Runner {
         relay: Option<executor::Relay>,
     ) -> AbortHandle {
         let binding = self.bind_queue(index, record);
-        let attempt = self.attempt_of(index, record, attempt);
-        match self.prepare_launch(&attempt, binding) {
-            Ok(launch) => self.executor.launch_relayed(launch, relay),
-            Err(message) => self.unstarted(&attempt, message),
-        }
+        self.start(&self.attempt_of(index, record, attempt), binding, relay)
     }
 
     /// An attempt of one of this node's Jobs' instances.
@@ -810,20 +806,24 @@ impl Runner {
         }
     }
 
-    /// Starts an attempt, bound to its queue as `binding` says.
-    fn start(&self, attempt: &Attempt<'_>, binding: Result<Binding, String>) -> AbortHandle {
+    /// Starts an attempt, bound to its queue as `binding` says, in a slot
+    /// that relays successors when there is a `relay`.
+    fn start(
+        &self,
+        attempt: &Attempt<'_>,
+        binding: Result<Binding, String>,
+        relay: Option<executor::Relay>,
+    ) -> AbortHandle {
         match self.prepare_launch(attempt, binding) {
-            Ok(launch) => self.executor.launch(launch),
-            Err(message) => self.unstarted(attempt, message),
+            Ok(launch) => self.executor.launch_relayed(launch, relay),
+            Err(message) => {
+                // The sandbox could not be built (a hostPath vanished, say):
+                // this attempt ends as a start error, counted like any failure.
+                let outcome = Outcome::StartError { message };
+                self.executor
+                    .report_unstarted(attempt.record.uid.clone(), attempt.attempt, outcome)
+            }
         }
-    }
-
-    /// The sandbox could not be built (a hostPath vanished, say): this
-    /// attempt ends as a start error and is counted like any failure.
-    fn unstarted(&self, attempt: &Attempt<'_>, message: String) -> AbortHandle {
-        let outcome = Outcome::StartError { message };
-        self.executor
-            .report_unstarted(attempt.record.uid.clone(), attempt.attempt, outcome)
     }
 
     /// What the executor needs to run an attempt: its sandbox and module.

@@ -355,6 +355,7 @@ impl Runner {
                 failed_before: 0,
             },
             binding,
+            None,
         );
         tracing::debug!(instance = %record.name, "cluster: running an instance of another node's Job");
         self.spread_mut()

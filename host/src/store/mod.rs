@@ -547,9 +547,7 @@ impl Store {
         if let Some(pg) = &self.pg {
             return pg.live_objects(kind, namespace);
         }
-        let mut stmt = self.sql(self.conn.prepare_cached(&LIVE_OBJECTS))?;
-        let rows = stmt.query_map(params![kind.as_str(), namespace], records::object_row);
-        self.sql(rows.and_then(|r| r.collect()))
+        self.live_object_rows(kind, namespace, records::object_row)
     }
 
     /// As [`Store::live_objects`], with manifests and statuses as the JSON
@@ -562,8 +560,18 @@ impl Store {
         if let Some(pg) = &self.pg {
             return pg.live_objects_text(kind, namespace);
         }
+        self.live_object_rows(kind, namespace, records::object_text_row)
+    }
+
+    /// The rows of [`LIVE_OBJECTS`] in this file, each read by `read`.
+    fn live_object_rows<T>(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+        read: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
         let mut stmt = self.sql(self.conn.prepare_cached(&LIVE_OBJECTS))?;
-        let rows = stmt.query_map(params![kind.as_str(), namespace], records::object_text_row);
+        let rows = stmt.query_map(params![kind.as_str(), namespace], read);
         self.sql(rows.and_then(|r| r.collect()))
     }
 
