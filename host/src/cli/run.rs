@@ -54,6 +54,12 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
             _ => 0,
         })
         .sum();
+    // A Job of this run whose TTL is over when it ends (ttlSecondsAfterFinished:
+    // 0) is deleted before the command returns; other objects whose TTL runs
+    // out meanwhile go at the next command's start.
+    let expiring = docs.iter().any(|d| {
+        matches!(&d.object, Object::Job(job) if job.spec.ttl_seconds_after_finished.is_some())
+    });
     let runtime = Arc::new(
         Runtime::new(RuntimeConfig {
             cache_dir: Some(state_dir.join("cache")),
@@ -104,10 +110,14 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     let several = expected > 1 || jobs.len() > 1;
 
     // No more executor threads than instances may run at once: a Job of
-    // one instance starts one thread, not one per core.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // one instance starts one thread, not one per core (and does not read
+    // the cgroup's CPU quota to learn how many cores there are).
+    let workers = match parallelism {
+        0 | 1 => 1,
+        n => (n as usize).min(std::thread::available_parallelism().map_or(1, |c| c.get())),
+    };
     let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads((parallelism as usize).clamp(1, cores))
+        .worker_threads(workers)
         .enable_all()
         .thread_name("wasmjob-exec")
         .build()
@@ -136,9 +146,11 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     console.progress.finish_and_clear();
 
     let store = runner.store();
-    store
-        .delete_expired(time::now())
-        .map_err(|e| CliError::Other(e.into()))?;
+    if expiring {
+        store
+            .delete_expired(time::now())
+            .map_err(|e| CliError::Other(e.into()))?;
+    }
     let mut summaries = Vec::new();
     let mut items = Vec::new();
     let mut instances = Vec::new();

@@ -36,7 +36,7 @@ pub use sandbox::{DEFAULT_MEMORY_LIMIT, MAX_OPEN_HANDLES, Mount, SandboxSpec};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use wasmtime::component::Component;
 use wasmtime::{Engine, InstancePre, Module};
@@ -123,26 +123,27 @@ const WASM_PAGE: u64 = 64 << 10;
 /// The engine, its linkers and the module caches of this process.
 pub struct Runtime {
     engine: Engine,
-    core_linker: wasmtime::Linker<CoreState>,
-    component_linker: wasmtime::component::Linker<ComponentState>,
+    // Each linker is built when the first module of its kind is prepared:
+    // a `wasmjob run` of one core module never pays for WASI p2's (nor the
+    // other way round), and linking WASI was a tenth of such a run.
+    core_linker: OnceLock<wasmtime::Linker<CoreState>>,
+    component_linker: OnceLock<wasmtime::component::Linker<ComponentState>>,
     compiled: CompiledCache,
     prepared: Mutex<HashMap<String, Arc<Prepared>>>,
     _ticker: EpochTicker,
 }
 
 impl Runtime {
-    /// Creates the engine (pooling allocator, epoch interruption) and links
-    /// WASI into it.
+    /// Creates the engine (pooling allocator, epoch interruption); WASI is
+    /// linked into it when the first module needs it.
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
         let engine = engine::build(config.max_instances)?;
-        let core_linker = sandbox::core_linker(&engine)?;
-        let component_linker = sandbox::component_linker(&engine)?;
         let compiled = CompiledCache::new(&engine, config.cache_dir);
         let ticker = EpochTicker::start(engine.clone());
         Ok(Runtime {
             engine,
-            core_linker,
-            component_linker,
+            core_linker: OnceLock::new(),
+            component_linker: OnceLock::new(),
             compiled,
             prepared: Mutex::new(HashMap::new()),
             _ticker: ticker,
@@ -159,7 +160,7 @@ impl Runtime {
         let prepared = if is_component(bytes) {
             let component: Component = self.compiled.component(digest, bytes)?;
             let pre = self
-                .component_linker
+                .component_linker()?
                 .instantiate_pre(&component)
                 .map_err(|e| RuntimeError::UnknownImport(one_line(&e)))?;
             let command = CommandPre::new(pre)
@@ -171,7 +172,7 @@ impl Runtime {
                 return Err(RuntimeError::NotACommand);
             }
             let pre = self
-                .core_linker
+                .core_linker()?
                 .instantiate_pre(&module)
                 .map_err(|e| RuntimeError::UnknownImport(one_line(&e)))?;
             Prepared::Core(pre)
@@ -182,6 +183,24 @@ impl Runtime {
             .expect("prepared cache")
             .insert(digest.to_owned(), prepared.clone());
         Ok(prepared)
+    }
+
+    fn core_linker(&self) -> Result<&wasmtime::Linker<CoreState>, RuntimeError> {
+        if let Some(linker) = self.core_linker.get() {
+            return Ok(linker);
+        }
+        let built = sandbox::core_linker(&self.engine)?;
+        Ok(self.core_linker.get_or_init(|| built))
+    }
+
+    fn component_linker(
+        &self,
+    ) -> Result<&wasmtime::component::Linker<ComponentState>, RuntimeError> {
+        if let Some(linker) = self.component_linker.get() {
+            return Ok(linker);
+        }
+        let built = sandbox::component_linker(&self.engine)?;
+        Ok(self.component_linker.get_or_init(|| built))
     }
 
     /// Runs one instance to its end in a fresh sandbox.
