@@ -17,24 +17,29 @@ pub fn uid() -> String {
         | ((random >> 64) & 0xfff) << 64
         | (0b10 << 62)
         | (random & 0x3fff_ffff_ffff_ffff);
-    let hex = format!("{value:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    // Written digit by digit into one string: this runs for every instance,
+    // and formatting the hex and then the groups was two more allocations.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut uid = String::with_capacity(36);
+    for digit in 0..32 {
+        if matches!(digit, 8 | 12 | 16 | 20) {
+            uid.push('-');
+        }
+        let nibble = (value >> (124 - 4 * digit)) & 0xf;
+        uid.push(HEX[nibble as usize] as char);
+    }
+    uid
 }
 
 /// Five characters from Kubernetes' suffix alphabet (no vowels, no look-alikes),
 /// as in `pi-x7k2q`.
 pub fn name_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    (0..5)
-        .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
-        .collect()
+    let mut suffix = String::with_capacity(5);
+    for _ in 0..5 {
+        suffix.push(ALPHABET[fastrand::usize(..ALPHABET.len())] as char);
+    }
+    suffix
 }
 
 #[cfg(test)]
@@ -46,6 +51,18 @@ mod tests {
         assert_eq!(&first[14..15], "7");
         assert!(matches!(&first[19..20], "8" | "9" | "a" | "b"));
         assert!(first.split('-').map(str::len).eq([8, 4, 4, 4, 12]));
+        assert!(
+            first
+                .chars()
+                .all(|c| c == '-' || c.is_ascii_digit() || ('a'..='f').contains(&c))
+        );
+        // The first 48 bits are the time in milliseconds.
+        let millis = u64::from_str_radix(&first[..13].replace('-', ""), 16).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert!(now - millis < 60_000, "{first} is not of now");
         std::thread::sleep(std::time::Duration::from_millis(2));
         let later = super::uid();
         assert!(later > first, "{later} sorts before {first}");

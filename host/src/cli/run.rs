@@ -1,5 +1,6 @@
 //! `wasmjob run -f FILE`: every Job in the files, in this process, to the end.
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::path::Path;
 use std::sync::Arc;
@@ -57,9 +58,9 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     // A Job of this run whose TTL is over when it ends (ttlSecondsAfterFinished:
     // 0) is deleted before the command returns; other objects whose TTL runs
     // out meanwhile go at the next command's start.
-    let expiring = docs.iter().any(|d| {
-        matches!(&d.object, Object::Job(job) if job.spec.ttl_seconds_after_finished.is_some())
-    });
+    let expiring = docs.iter().any(
+        |d| matches!(&d.object, Object::Job(job) if job.spec.ttl_seconds_after_finished.is_some()),
+    );
     let runtime = Arc::new(
         Runtime::new(RuntimeConfig {
             cache_dir: Some(state_dir.join("cache")),
@@ -268,6 +269,8 @@ struct Console {
     out: Vec<u8>,
     /// For stderr: a line per ended instance.
     err: Vec<u8>,
+    /// The line of the last ended instance, its buffer reused.
+    line: String,
 }
 
 impl Console {
@@ -305,6 +308,7 @@ impl Console {
             quiet,
             out: Vec::new(),
             err: Vec::new(),
+            line: String::new(),
         }
     }
 }
@@ -317,24 +321,27 @@ impl Observer for Console {
         attempt: u32,
         output: &[u8],
     ) {
-        let took = match (instance.start_time, instance.finish_time) {
-            (Some(s), Some(f)) => human_duration(f - s),
-            _ => String::new(),
-        };
-        let mut line = format!("{} {}", instance.name, instance.phase.as_str());
+        // One line per instance, written straight into its buffer (this
+        // runs ten thousand times in a Job of ten thousand).
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        let _ = write!(line, "{} {}", instance.name, instance.phase.as_str());
         if let Some(reason) = &instance.reason {
-            line.push_str(&format!(" ({reason})"));
+            let _ = write!(line, " ({reason})");
         }
         if attempt > 0 {
-            line.push_str(&format!(" attempt {}", attempt + 1));
+            let _ = write!(line, " attempt {}", attempt + 1);
         }
-        line.push_str(&format!(" in {took}"));
+        line.push_str(" in ");
+        if let (Some(s), Some(f)) = (instance.start_time, instance.finish_time) {
+            line.push_str(&human_duration(f - s));
+        }
         if let Some(message) = instance
             .message
             .as_deref()
             .filter(|_| !instance.phase.eq(&crate::store::Phase::Succeeded))
         {
-            line.push_str(&format!(": {message}"));
+            let _ = write!(line, ": {message}");
         }
         if instance.phase == crate::store::Phase::Succeeded {
             self.progress.inc(1);
@@ -350,11 +357,12 @@ impl Observer for Console {
             }
         }
         if self.tty {
-            self.progress.set_message(line);
+            self.progress.set_message(line.clone());
         } else if !self.quiet || instance.phase != crate::store::Phase::Succeeded {
             self.err.extend_from_slice(line.as_bytes());
             self.err.push(b'\n');
         }
+        self.line = line;
     }
 
     fn caught_up(&mut self) {

@@ -329,6 +329,11 @@ pub struct Runner {
     staged: staged::Staged,
     /// When the oldest staged write was staged.
     staged_since: Option<Instant>,
+    /// The empty buffer a pass of the loop collects its writes in, kept
+    /// with its capacity: growing a new one every pass (a write is a few
+    /// hundred bytes) made the allocator consolidate its free lists for
+    /// every instance.
+    scratch: Vec<Write>,
     checkpoints: Arc<Checkpoints>,
     handle: tokio::runtime::Handle,
     executor: Executor,
@@ -371,6 +376,7 @@ impl Runner {
             store,
             staged: staged::Staged::default(),
             staged_since: None,
+            scratch: Vec::new(),
             checkpoints,
             handle: handle.clone(),
             executor: Executor::new(runtime.clone(), handle, tx.clone()),
@@ -402,11 +408,14 @@ impl Runner {
 
     /// Stages writes for the next group commit; commits now when one of them
     /// must be durable before the loop goes on, or the window has passed.
-    fn stage(&mut self, writes: Vec<Write>) -> Result<(), StoreError> {
+    fn stage(&mut self, mut writes: Vec<Write>) -> Result<(), StoreError> {
         let urgent = writes.iter().any(Write::is_urgent);
         if !writes.is_empty() {
-            self.staged.extend(writes);
+            self.staged.append(&mut writes);
             self.staged_since.get_or_insert_with(Instant::now);
+        }
+        if writes.capacity() > self.scratch.capacity() {
+            self.scratch = writes;
         }
         let due = self
             .staged_since
@@ -482,7 +491,7 @@ impl Runner {
             return Ok(Some(time::now() + left.as_micros() as Micros));
         }
         let now = time::now();
-        let mut writes = Vec::new();
+        let mut writes = std::mem::take(&mut self.scratch);
         let mut wake: Option<Micros> = self.sync_cluster(now)?;
         // Instances other nodes ended are counted before the Jobs decide.
         wake = earliest(wake, self.spread_pass(now, &mut writes, observer));
@@ -1070,7 +1079,7 @@ impl Runner {
         let Some(first) = first else {
             return self.stage(Vec::new());
         };
-        let mut writes = Vec::new();
+        let mut writes = std::mem::take(&mut self.scratch);
         self.handle(first, &mut writes, observer)?;
         // Everything else that arrived meanwhile is recorded together.
         while let Ok(more) = self.events.try_recv() {
