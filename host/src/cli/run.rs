@@ -278,11 +278,14 @@ impl Console {
         if self.out.is_empty() && self.err.is_empty() {
             return;
         }
-        let (out, err) = (std::mem::take(&mut self.out), std::mem::take(&mut self.err));
+        let (out, err) = (&mut self.out, &mut self.err);
         self.progress.suspend(|| {
-            let _ = std::io::stdout().lock().write_all(&out);
-            let _ = std::io::stderr().lock().write_all(&err);
+            let _ = std::io::stdout().lock().write_all(out);
+            let _ = std::io::stderr().lock().write_all(err);
         });
+        // Emptied, not dropped: the buffers fill again at the next pass.
+        out.clear();
+        err.clear();
     }
 }
 
