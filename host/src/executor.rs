@@ -15,19 +15,20 @@ use crate::manifest::PodSpec;
 use crate::runtime::{Mount, Outcome, Prepared, RunReport, Runtime, SandboxSpec};
 use crate::time::{self, Micros};
 
-/// Who an instance is, for the variables injected into its environment.
-#[derive(Debug, Clone)]
-pub struct Identity {
+/// Who an instance is, for the variables injected into its environment
+/// (borrowed: it is built for every instance and only read).
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
     /// The owning Job's name.
-    pub job_name: String,
+    pub job_name: &'a str,
     /// The instance's name (also `HOSTNAME`).
-    pub instance_name: String,
+    pub instance_name: &'a str,
     /// Indexed Jobs.
     pub completion_index: Option<u32>,
     /// This node.
-    pub node_name: String,
+    pub node_name: &'a str,
     /// For a CronJob's run: its scheduled time (RFC 3339).
-    pub scheduled_time: Option<String>,
+    pub scheduled_time: Option<&'a str>,
 }
 
 /// One instance to run.
@@ -99,7 +100,7 @@ pub struct Finished {
 /// Builds the sandbox of one instance of `pod`.
 pub fn sandbox(
     pod: &PodSpec,
-    who: &Identity,
+    who: &Identity<'_>,
     output_limit: usize,
 ) -> Result<(SandboxSpec, Vec<tempfile::TempDir>), String> {
     let container = &pod.containers[0];
@@ -110,17 +111,18 @@ pub fn sandbox(
     };
     argv.extend(container.args.iter().cloned());
 
-    let mut env = vec![
-        ("JOB_NAME".to_owned(), who.job_name.clone()),
-        ("HOSTNAME".to_owned(), who.instance_name.clone()),
-        ("INSTANCE_NAME".to_owned(), who.instance_name.clone()),
-        ("NODE_NAME".to_owned(), who.node_name.clone()),
-    ];
+    let mut env = Vec::with_capacity(6 + container.env.len());
+    env.extend([
+        ("JOB_NAME".to_owned(), who.job_name.to_owned()),
+        ("HOSTNAME".to_owned(), who.instance_name.to_owned()),
+        ("INSTANCE_NAME".to_owned(), who.instance_name.to_owned()),
+        ("NODE_NAME".to_owned(), who.node_name.to_owned()),
+    ]);
     if let Some(index) = who.completion_index {
         env.push(("JOB_COMPLETION_INDEX".to_owned(), index.to_string()));
     }
-    if let Some(time) = &who.scheduled_time {
-        env.push(("SCHEDULED_TIME".to_owned(), time.clone()));
+    if let Some(time) = who.scheduled_time {
+        env.push(("SCHEDULED_TIME".to_owned(), time.to_owned()));
     }
     for var in &container.env {
         // A declared variable overrides an injected one of the same name.

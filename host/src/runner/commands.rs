@@ -436,6 +436,8 @@ impl Runner {
         }
         run.record.labels = job.metadata.labels.clone();
         run.job = job;
+        // The next instance's labels come from the new template.
+        run.instance_labels = Default::default();
     }
 
     /// kubectl's rules: changing a label's value needs `overwrite`.

@@ -347,10 +347,10 @@ impl Runner {
         let run = &self.daemons[index];
         let live = &run.live[uid];
         let who = Identity {
-            job_name: run.ds.metadata.name.clone(),
-            instance_name: live.record.name.clone(),
+            job_name: &run.ds.metadata.name,
+            instance_name: &live.record.name,
             completion_index: None,
-            node_name: self.config.node_name.clone(),
+            node_name: &self.config.node_name,
             scheduled_time: None,
         };
         let built = executor::sandbox(&live.template.spec, &who, self.config.output_limit);

@@ -113,6 +113,9 @@ pub struct JobRun {
     status_dirty: bool,
     /// Instances created by this run, and the name of the last.
     created: (u32, String),
+    /// The labels every instance of this Job gets (the template's and the
+    /// Job's own), built at the first instance rather than for each.
+    instance_labels: std::cell::OnceCell<BTreeMap<String, String>>,
 }
 
 impl JobRun {
@@ -146,6 +149,7 @@ impl JobRun {
             unschedulable_noted: false,
             status_dirty: false,
             created: (0, String::new()),
+            instance_labels: std::cell::OnceCell::new(),
         }
         .created()
     }
@@ -235,6 +239,7 @@ impl JobRun {
             unschedulable_noted: false,
             status_dirty: false,
             created: (0, String::new()),
+            instance_labels: std::cell::OnceCell::new(),
         }
     }
 
@@ -701,14 +706,20 @@ impl Runner {
             Some(i) => format!("{job_name}-{i}-{}", ids::name_suffix()),
             None => format!("{job_name}-{}", ids::name_suffix()),
         };
-        let mut labels: BTreeMap<String, String> = run.job.spec.template.metadata.labels.clone();
-        labels.insert("job-name".into(), job_name.clone());
-        labels.insert("batch.kubernetes.io/job-name".into(), job_name.clone());
-        labels.insert("controller-uid".into(), run.record.uid.clone());
-        labels.insert(
-            "batch.kubernetes.io/controller-uid".into(),
-            run.record.uid.clone(),
-        );
+        let mut labels = run
+            .instance_labels
+            .get_or_init(|| {
+                let mut labels = run.job.spec.template.metadata.labels.clone();
+                labels.insert("job-name".into(), job_name.clone());
+                labels.insert("batch.kubernetes.io/job-name".into(), job_name.clone());
+                labels.insert("controller-uid".into(), run.record.uid.clone());
+                labels.insert(
+                    "batch.kubernetes.io/controller-uid".into(),
+                    run.record.uid.clone(),
+                );
+                labels
+            })
+            .clone();
         if let Some(i) = completion_index {
             labels.insert(
                 "batch.kubernetes.io/job-completion-index".into(),
@@ -842,23 +853,23 @@ impl Runner {
         binding: Result<Binding, String>,
     ) -> Result<Launch, String> {
         let Attempt { job, record, .. } = *attempt;
-        let scheduled_time = job.metadata.annotations.get(SCHEDULED_ANNOTATION).cloned();
+        let scheduled_time = job.metadata.annotations.get(SCHEDULED_ANNOTATION);
         let who = Identity {
-            job_name: job.metadata.name.clone(),
-            instance_name: record.name.clone(),
+            job_name: &job.metadata.name,
+            instance_name: &record.name,
             completion_index: record.completion_index,
-            node_name: self.config.node_name.clone(),
-            scheduled_time: scheduled_time.clone(),
+            node_name: &self.config.node_name,
+            scheduled_time: scheduled_time.map(String::as_str),
         };
         let pod = &job.spec.template.spec;
         let built = executor::sandbox(pod, &who, self.config.output_limit)?;
-        let context = PluginContext {
+        let context = || PluginContext {
             job_name: job.metadata.name.clone(),
             instance_name: record.name.clone(),
             completion_index: record.completion_index,
             attempt: attempt.failed_before + record.restart_count,
             node_name: self.config.node_name.clone(),
-            scheduled_time,
+            scheduled_time: scheduled_time.cloned(),
         };
         let (sandbox, scratch) =
             self.plug(attempt.job_uid, attempt.prepared, context, binding?, built)?;
@@ -901,7 +912,7 @@ impl Runner {
         &self,
         job_uid: &str,
         prepared: &Prepared,
-        context: PluginContext,
+        context: impl FnOnce() -> PluginContext,
         binding: Binding,
         (mut sandbox, scratch): (SandboxSpec, Vec<tempfile::TempDir>),
     ) -> Result<(SandboxSpec, Vec<tempfile::TempDir>), String> {
@@ -911,6 +922,9 @@ impl Runner {
             // checkpoint to read from the store on every launch.
             return Ok((sandbox, scratch));
         }
+        // Only a component can import the plugin interfaces, so only a
+        // component gets the context they report.
+        let context = context();
         let index_key = context.completion_index;
         let checkpoint = self
             .checkpoints
