@@ -5,10 +5,10 @@
 //! to an executor thread — is most of each instance's life.
 //!
 //! The runner still takes every decision, only earlier: while an instance
-//! runs it decides the slot's next few instances as it would decide a new
-//! instance after each success, and *reserves* them, so that the instances
-//! running, succeeded and reserved never exceed `completions` and the
-//! running never exceed `parallelism`. A successor is recorded as created
+//! runs it decides the slot's next instances (4 to 128, see [`ahead`]) as
+//! it would decide a new instance after each success, and *reserves* them,
+//! so that the instances running, succeeded and reserved never exceed
+//! `completions` and the running never exceed `parallelism`. A successor is recorded as created
 //! when the slot starts it. A failure starts nothing (the runner decides
 //! about retries, back-off and restarts as always, and the reservations
 //! lapse); stopping the Job stops the slot, a successor it started
