@@ -360,6 +360,9 @@ pub struct Runner {
     /// Whether executor slots may start the successors reserved for them
     /// (see [`relay`]); closed while draining or unwritable.
     relay_open: Arc<std::sync::atomic::AtomicBool>,
+    /// Successors each relaying slot holds ready at most, for the Jobs
+    /// relaying on this node now (see [`relay`]); set at every pass.
+    relay_ahead: usize,
 }
 
 impl Runner {
@@ -397,6 +400,7 @@ impl Runner {
             hold_on_store_errors: false,
             cluster: None,
             relay_open: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            relay_ahead: 0,
         })
     }
 
@@ -496,6 +500,7 @@ impl Runner {
             return Ok(Some(time::now() + left.as_micros() as Micros));
         }
         let now = time::now();
+        self.relay_ahead = self.relay_depth();
         let mut writes = std::mem::take(&mut self.scratch);
         let mut wake: Option<Micros> = self.sync_cluster(now)?;
         // Instances other nodes ended are counted before the Jobs decide.

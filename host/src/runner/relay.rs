@@ -31,25 +31,26 @@ use crate::ids;
 use crate::store::InstanceRecord;
 use crate::time::Micros;
 
-/// Successors one Job's slots hold ready at most, together: enough that a
-/// slot does not run dry while the runner commits what ended before. A group
-/// commit of a few hundred tiny instances takes a millisecond or more, in
-/// which a slot runs dozens; with 4 per slot the executors waited for the
-/// runner through most of each commit (10,000 instances of `hello`, two
-/// slots: 37,000 inst/s with 4 ahead, 46,000 with 64, 49,000 with 256). The
-/// budget is shared so that a Job of high parallelism does not hold
-/// thousands of prepared sandboxes.
-const AHEAD_PER_JOB: usize = 256;
+/// Successors the relaying slots of a node hold ready at most, together:
+/// enough that a slot does not run dry while the runner commits what ended
+/// before. A group commit of a few hundred tiny instances takes a
+/// millisecond or more, in which a slot runs dozens; with 4 per slot the
+/// executors waited for the runner through most of each commit (10,000
+/// instances of `hello`, two slots: 37,000 inst/s with 4 ahead, 46,000
+/// with 64, 49,000 with 256). The budget is shared by every slot of every
+/// relaying Job, so that many Jobs, or one of high parallelism, do not
+/// hold thousands of prepared sandboxes (a couple of KiB each).
+const AHEAD_PER_NODE: usize = 256;
 
-/// Successors a slot holds ready at most, whatever the Job's parallelism.
+/// Successors a slot holds ready at most, however few slots relay.
 const AHEAD_MAX: usize = 128;
 
-/// Successors a slot may hold ready, however high the Job's parallelism.
+/// Successors a slot may hold ready, however many slots relay.
 const AHEAD_MIN: usize = 4;
 
-/// Successors each slot of a Job of this parallelism holds ready at most.
-fn ahead(parallelism: u32) -> usize {
-    (AHEAD_PER_JOB / parallelism.max(1) as usize).clamp(AHEAD_MIN, AHEAD_MAX)
+/// Successors each slot holds ready at most when `slots` slots relay.
+fn ahead(slots: u32) -> usize {
+    (AHEAD_PER_NODE / slots.max(1) as usize).clamp(AHEAD_MIN, AHEAD_MAX)
 }
 
 /// The relay of one executor slot.
@@ -79,6 +80,16 @@ impl Runner {
             && spec.queue.is_none()
             && !spec.indexed()
             && spec.completions().is_some()
+    }
+
+    /// How many successors each relaying slot holds ready, from the slots
+    /// the unfinished relaying Jobs may run at once.
+    pub(super) fn relay_depth(&self) -> usize {
+        let slots = (0..self.jobs.len())
+            .filter(|&i| !self.jobs[i].finished && self.relays(i))
+            .map(|i| self.jobs[i].job.spec.parallelism())
+            .sum();
+        ahead(slots)
     }
 
     /// What the executor needs to relay `slot`'s successors.
@@ -128,7 +139,7 @@ impl Runner {
                 .live
                 .get(uid)
                 .and_then(|l| l.slot.as_ref())
-                .is_some_and(|slot| slot.successors.len() < ahead(spec.parallelism()));
+                .is_some_and(|slot| slot.successors.len() < self.relay_ahead);
             if !wanted || !room {
                 return;
             }
@@ -221,12 +232,14 @@ impl Runner {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn a_jobs_slots_share_a_budget_of_successors() {
+    fn a_nodes_relaying_slots_share_a_budget_of_successors() {
         assert_eq!(super::ahead(1), super::AHEAD_MAX);
         assert_eq!(super::ahead(2), 128);
         assert_eq!(super::ahead(8), 32);
+        // A hundred Jobs of parallelism 1, or one of 1,000: a few each.
+        assert_eq!(super::ahead(100), super::AHEAD_MIN);
         assert_eq!(super::ahead(1000), super::AHEAD_MIN);
-        // parallelism 0 (a suspended-like Job) never divides by zero.
+        // No slot relays: never a division by zero.
         assert_eq!(super::ahead(0), super::AHEAD_MAX);
     }
 }
