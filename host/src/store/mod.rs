@@ -473,6 +473,15 @@ impl Store {
     /// [`crate::queue::EmbeddedQueue::release_unrecorded`]), on the store's
     /// own connection.
     pub fn release_unrecorded_queue_items(&self) -> Result<usize, StoreError> {
+        // Usually nothing is held: a read through the holder index finds
+        // that without the write transaction the UPDATE would open.
+        let held = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM queue_items WHERE holder IS NOT NULL)")
+            .and_then(|mut stmt| stmt.query_row([], |r| r.get::<_, bool>(0)));
+        if !self.sql(held)? {
+            return Ok(0);
+        }
         let released = self.conn.execute(crate::queue::RELEASE_UNRECORDED, []);
         self.sql(released)
     }
@@ -726,6 +735,18 @@ impl Store {
     pub fn delete_expired(&self, now: Micros) -> Result<usize, StoreError> {
         if let Some(pg) = &self.pg {
             return pg.delete_expired(now);
+        }
+        // Usually nothing has expired: a read through the expiry index
+        // finds that without the write transaction the UPDATE would open
+        // (every `wasmjob run` starts with this).
+        let due = self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM objects WHERE expires_at <= ?1 AND deleted_at IS NULL)",
+            )
+            .and_then(|mut stmt| stmt.query_row([now], |r| r.get::<_, bool>(0)));
+        if !self.sql(due)? {
+            return Ok(0);
         }
         let r = self.conn.execute(
             "UPDATE objects SET deleted_at = expires_at WHERE expires_at <= ?1 AND deleted_at IS NULL",
