@@ -725,3 +725,29 @@ fn a_rolling_update_step_is_decided_by_one_node_at_a_time() {
     let row = rows.iter().find(|i| i.uid == mine.uid).unwrap();
     assert_eq!(row.reason.as_deref(), Some("Deleted"));
 }
+
+#[test]
+fn queue_items_held_by_unrecorded_instances_go_back_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = Store::open(&path).unwrap();
+    // Nothing held (the usual start): nothing released, nothing written.
+    assert_eq!(store.release_unrecorded_queue_items().unwrap(), 0);
+    let queue = crate::queue::EmbeddedQueue::open(&path, "work").unwrap();
+    queue.push([b"a".to_vec(), b"b".to_vec()]).unwrap();
+    let job = object(Kind::Job, "worker", 1);
+    let running = instance(&job, "worker-1", 1);
+    store
+        .commit(&[
+            Write::ObjectCreated(job.clone()),
+            Write::Instance(running.clone()),
+        ])
+        .unwrap();
+    queue.lease(0, Some(&running.uid)).unwrap().unwrap();
+    queue.lease(0, Some("never-recorded")).unwrap().unwrap();
+    assert_eq!(queue.waiting(10).unwrap(), 0);
+    // The item of the instance recorded as running stays with it.
+    assert_eq!(store.release_unrecorded_queue_items().unwrap(), 1);
+    assert_eq!(queue.waiting(10).unwrap(), 1);
+    assert_eq!(store.release_unrecorded_queue_items().unwrap(), 0);
+}
