@@ -8,8 +8,8 @@
 //! runs it decides the slot's next instances (4 to 128, see [`ahead`]) as
 //! it would decide a new instance after each success, and *reserves* them,
 //! so that the instances running, succeeded and reserved never exceed
-//! `completions` and the running never exceed `parallelism`. A successor is recorded as created
-//! when the slot starts it. A failure starts nothing (the runner decides
+//! `completions` and the running never exceed `parallelism`. A successor is
+//! recorded as created when the slot starts it. A failure starts nothing (the runner decides
 //! about retries, back-off and restarts as always, and the reservations
 //! lapse); stopping the Job stops the slot, a successor it started
 //! included; a node that drains or cannot write its store closes every
@@ -118,9 +118,10 @@ impl Runner {
     }
 
     /// Decides and reserves successors of the instance `uid` (up to
-    /// [`ahead`] of them) while the controller would start one after each success:
-    /// the Job is not done with its completions counting what runs and is
-    /// reserved, and runs no more than its parallelism.
+    /// `relay_ahead` of them, see [`ahead`]) while the controller would
+    /// start one after each success: the Job is not done with its
+    /// completions counting what runs and is reserved, and runs no more
+    /// than its parallelism.
     pub(super) fn reserve_successor(&mut self, index: usize, uid: &str, now: Micros) {
         if !self.relays(index) || self.draining.is_some() || self.unwritable.is_some() {
             return;

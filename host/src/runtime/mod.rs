@@ -186,27 +186,34 @@ impl Runtime {
     }
 
     fn core_linker(&self) -> Result<&wasmtime::Linker<CoreState>, RuntimeError> {
-        if let Some(linker) = self.core_linker.get() {
-            return Ok(linker);
-        }
-        let built = sandbox::core_linker(&self.engine)?;
-        Ok(self.core_linker.get_or_init(|| built))
+        built_once(&self.core_linker, || sandbox::core_linker(&self.engine))
     }
 
     fn component_linker(
         &self,
     ) -> Result<&wasmtime::component::Linker<ComponentState>, RuntimeError> {
-        if let Some(linker) = self.component_linker.get() {
-            return Ok(linker);
-        }
-        let built = sandbox::component_linker(&self.engine)?;
-        Ok(self.component_linker.get_or_init(|| built))
+        built_once(&self.component_linker, || {
+            sandbox::component_linker(&self.engine)
+        })
     }
 
     /// Runs one instance to its end in a fresh sandbox.
     pub async fn run(&self, prepared: &Prepared, spec: SandboxSpec) -> RunReport {
         sandbox::run(&self.engine, prepared, spec).await
     }
+}
+
+/// The value in `cell`, built by `build` the first time; a failed build is
+/// not kept, so the next call tries again.
+fn built_once<T>(
+    cell: &OnceLock<T>,
+    build: impl FnOnce() -> Result<T, RuntimeError>,
+) -> Result<&T, RuntimeError> {
+    if let Some(value) = cell.get() {
+        return Ok(value);
+    }
+    let value = build()?;
+    Ok(cell.get_or_init(|| value))
 }
 
 /// An engine error as one line: causes joined with `: `, blank lines and

@@ -323,6 +323,16 @@ impl Store {
         result.map_err(|source| StoreError::from_sqlite(&self.path, source))
     }
 
+    /// Whether the query finds a row: a read that lets a write which would
+    /// change nothing be skipped, with the write transaction it would open.
+    fn any(&self, query: &str, params: impl rusqlite::Params) -> Result<bool, StoreError> {
+        let found = self
+            .conn
+            .prepare_cached(query)
+            .and_then(|mut stmt| stmt.exists(params));
+        self.sql(found)
+    }
+
     /// Reads every page of the database and checks its structure (SQLite's
     /// `quick_check`): what `serve` does at start, so a damaged history is
     /// found before the node runs anything rather than halfway through a
@@ -438,11 +448,7 @@ impl Store {
         // Most runs store a module the file already has: looking for its
         // digest first spares binding (and copying) its bytes to be ignored,
         // which was a tenth of the page faults of a short `wasmjob run`.
-        let known = self
-            .conn
-            .prepare_cached("SELECT 1 FROM modules WHERE digest = ?1")
-            .and_then(|mut stmt| stmt.exists([digest]));
-        if self.sql(known)? {
+        if self.any("SELECT 1 FROM modules WHERE digest = ?1", [digest])? {
             return Ok(());
         }
         let r = self.conn.execute(
@@ -475,11 +481,7 @@ impl Store {
     pub fn release_unrecorded_queue_items(&self) -> Result<usize, StoreError> {
         // Usually nothing is held: a read through the holder index finds
         // that without the write transaction the UPDATE would open.
-        let held = self
-            .conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM queue_items WHERE holder IS NOT NULL)")
-            .and_then(|mut stmt| stmt.query_row([], |r| r.get::<_, bool>(0)));
-        if !self.sql(held)? {
+        if !self.any("SELECT 1 FROM queue_items WHERE holder IS NOT NULL", [])? {
             return Ok(0);
         }
         let released = self.conn.execute(crate::queue::RELEASE_UNRECORDED, []);
@@ -739,13 +741,8 @@ impl Store {
         // Usually nothing has expired: a read through the expiry index
         // finds that without the write transaction the UPDATE would open
         // (every `wasmjob run` starts with this).
-        let due = self
-            .conn
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM objects WHERE expires_at <= ?1 AND deleted_at IS NULL)",
-            )
-            .and_then(|mut stmt| stmt.query_row([now], |r| r.get::<_, bool>(0)));
-        if !self.sql(due)? {
+        let due = "SELECT 1 FROM objects WHERE expires_at <= ?1 AND deleted_at IS NULL";
+        if !self.any(due, [now])? {
             return Ok(0);
         }
         let r = self.conn.execute(
