@@ -174,7 +174,7 @@ impl Session {
         let db = self.db();
         let mut stmt = db
             .prepare(
-                "SELECT i.name, l.attempt, l.data FROM logs l JOIN instances i ON i.uid = l.instance_uid
+                "SELECT i.name, l.attempt, l.data FROM attempt_logs l JOIN instances i ON i.uid = l.instance_uid
                  JOIN objects o ON o.uid = i.owner_uid WHERE o.name = ?1 ORDER BY i.created_at, l.attempt",
             )
             .unwrap();

@@ -451,7 +451,7 @@ fn replicate(db: &Path, source: &str, copies: usize) -> Result<()> {
             copy.uid = wasmjob::ids::uid();
             copy.name = instance.name.replacen(source, &name, 1);
             copy.owner_uid = uid.clone();
-            for value in copy.labels.values_mut() {
+            for value in std::sync::Arc::make_mut(&mut copy.labels).values_mut() {
                 if *value == job.uid {
                     *value = uid.clone();
                 } else if value == source {
@@ -459,8 +459,17 @@ fn replicate(db: &Path, source: &str, copies: usize) -> Result<()> {
                 }
             }
             let instance_uid = copy.uid.clone();
-            writes.push(Write::Instance(copy));
-            for (attempt, data) in attempts {
+            // The first attempt's log in the instance's row, as the runner
+            // writes it.
+            match attempts.first() {
+                Some((0, log)) => writes.push(Write::InstanceLogged {
+                    instance: copy,
+                    log: log.clone(),
+                    truncated: false,
+                }),
+                _ => writes.push(Write::Instance(copy)),
+            }
+            for (attempt, data) in attempts.iter().filter(|(attempt, _)| *attempt > 0) {
                 writes.push(Write::Log {
                     instance_uid: instance_uid.clone(),
                     attempt: *attempt,

@@ -59,24 +59,89 @@ pub enum Event {
 
 /// Lets an executor slot start a Job's next instance by itself when one
 /// succeeds, without waiting for the runner: the runner puts the successor,
-/// decided and prepared, in `next`, and closes `open` while the node must
+/// decided and prepared, in `queue`, and closes `open` while the node must
 /// start nothing new (it drains, or its store cannot be written).
 #[derive(Clone)]
 pub struct Relay {
     /// The node still starts instances.
     pub open: Arc<AtomicBool>,
-    /// The next instances of the slot, in order, as far as the runner has
-    /// decided them.
-    pub next: Arc<Mutex<VecDeque<Launch>>>,
+    /// The next instances of the slot, as far as the runner has decided them.
+    pub queue: Arc<RelayQueue>,
+}
+
+/// The successors of one executor slot, in order. A slot that has run all
+/// it was given waits here for the runner, which either gives it more or
+/// closes the queue (the Job needs no more of its instances); it does not
+/// end: a slot that ended whenever the runner fell a few milliseconds
+/// behind (its thread is one of three on two cores) was started again, and
+/// the successors decided for it meanwhile were thrown away.
+#[derive(Default)]
+pub struct RelayQueue {
+    state: Mutex<Successors>,
+    wake: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct Successors {
+    next: VecDeque<Launch>,
+    closed: bool,
+}
+
+impl RelayQueue {
+    /// Adds a successor.
+    pub fn push(&self, launch: Launch) {
+        self.state
+            .lock()
+            .expect("relay queue")
+            .next
+            .push_back(launch);
+        self.wake.notify_one();
+    }
+
+    /// The slot gets no more successors: it ends once it has run those it
+    /// has.
+    pub fn close(&self) {
+        self.state.lock().expect("relay queue").closed = true;
+        self.wake.notify_one();
+    }
+
+    /// Wakes a slot waiting for a successor, to look at `open` again.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Closes the queue and takes back the successors not started.
+    pub fn take_back(&self) -> VecDeque<Launch> {
+        let mut state = self.state.lock().expect("relay queue");
+        state.closed = true;
+        std::mem::take(&mut state.next)
+    }
 }
 
 impl Relay {
-    /// The successor to start now that an instance succeeded, if any.
-    fn successor(&self) -> Option<Launch> {
-        if !self.open.load(Ordering::Acquire) {
-            return None;
+    /// The successor to start now that an instance succeeded: the next one
+    /// given, waiting for the runner if none is yet; `None` once the queue
+    /// is closed and empty, or the node starts nothing new.
+    async fn successor(&self) -> Option<Launch> {
+        loop {
+            // Registered before looking, so a push in between is not missed.
+            let notified = self.queue.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.open.load(Ordering::Acquire) {
+                return None;
+            }
+            {
+                let mut state = self.queue.state.lock().expect("relay queue");
+                if let Some(launch) = state.next.pop_front() {
+                    return Some(launch);
+                }
+                if state.closed {
+                    return None;
+                }
+            }
+            notified.await;
         }
-        self.next.lock().expect("relay slot").pop_front()
     }
 }
 
@@ -217,9 +282,10 @@ impl Executor {
             loop {
                 let started = time::now();
                 let report = runtime.run(&launch.prepared, launch.sandbox).await;
+                let finished = time::now();
                 drop(launch.scratch);
                 let next = match &relay {
-                    Some(relay) if report.outcome.succeeded() => relay.successor(),
+                    Some(relay) if report.outcome.succeeded() => relay.successor().await,
                     _ => None,
                 };
                 // The receiver only goes away when the runner is shutting down.
@@ -227,7 +293,7 @@ impl Executor {
                     instance_uid: launch.instance_uid,
                     attempt: launch.attempt,
                     started,
-                    finished: time::now(),
+                    finished,
                     report,
                     relayed: next.as_ref().map(|n| n.instance_uid.clone()),
                 }));

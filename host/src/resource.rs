@@ -233,7 +233,7 @@ pub fn instance_json(instance: &InstanceRecord, owner: &ObjectRecord) -> Value {
             "namespace": instance.namespace,
             "uid": instance.uid,
             "creationTimestamp": rfc3339(instance.created_at),
-            "labels": instance.labels,
+            "labels": *instance.labels,
             "ownerReferences": [{
                 "apiVersion": owner.kind.api_version(),
                 "kind": owner.kind.as_str(),

@@ -253,7 +253,7 @@ fn a_crash_looping_daemon_restarts_after_doubling_delays_keeping_every_log() {
     // Every attempt's log is kept.
     let logs: Vec<(u32, String)> = db
         .prepare(
-            "SELECT attempt, CAST(data AS TEXT) FROM logs WHERE instance_uid = ?1 ORDER BY attempt",
+            "SELECT attempt, CAST(data AS TEXT) FROM attempt_logs WHERE instance_uid = ?1 ORDER BY attempt",
         )
         .unwrap()
         .query_map([&uid], |r| Ok((r.get(0)?, r.get(1)?)))

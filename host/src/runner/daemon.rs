@@ -306,7 +306,7 @@ impl Runner {
             namespace: run.record.namespace.clone(),
             owner_uid: run.record.uid.clone(),
             completion_index: None,
-            labels,
+            labels: labels.into(),
             phase: Phase::Running,
             exit_code: None,
             reason: None,
@@ -401,7 +401,7 @@ impl Runner {
     }
 
     /// An attempt of a daemon instance ended; `false` if `done` is not one.
-    pub(super) fn record_daemon(&mut self, done: &Finished, writes: &mut Vec<Write>) -> bool {
+    pub(super) fn record_daemon(&mut self, done: &mut Finished, writes: &mut Vec<Write>) -> bool {
         let Some(index) = self
             .daemons
             .iter()

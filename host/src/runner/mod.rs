@@ -115,7 +115,12 @@ pub struct JobRun {
     created: (u32, String),
     /// The labels every instance of this Job gets (the template's and the
     /// Job's own), built at the first instance rather than for each.
-    instance_labels: std::cell::OnceCell<BTreeMap<String, String>>,
+    instance_labels: std::cell::OnceCell<Arc<BTreeMap<String, String>>>,
+    /// The suffixes of the names of this run's instances.
+    suffixes: ids::NameSuffixes,
+    /// Live instances whose row is not written yet (see
+    /// [`Runner::count_created`]).
+    unwritten: Vec<String>,
 }
 
 impl JobRun {
@@ -150,6 +155,8 @@ impl JobRun {
             status_dirty: false,
             created: (0, String::new()),
             instance_labels: std::cell::OnceCell::new(),
+            suffixes: ids::NameSuffixes::default(),
+            unwritten: Vec::new(),
         }
         .created()
     }
@@ -240,6 +247,8 @@ impl JobRun {
             status_dirty: false,
             created: (0, String::new()),
             instance_labels: std::cell::OnceCell::new(),
+            suffixes: ids::NameSuffixes::default(),
+            unwritten: Vec::new(),
         }
     }
 
@@ -663,7 +672,7 @@ impl Runner {
         // too) rather than started here; see `spread`.
         let offered = self.spreads(index);
         let record = self.new_instance(index, uid, completion_index, offered, now);
-        self.count_created(index, &record, now, writes);
+        self.count_created(index, &record, now, false, writes);
         if let Some(item) = item {
             if offered {
                 // The node that claims an offered instance reads its item
@@ -707,9 +716,11 @@ impl Runner {
     ) -> InstanceRecord {
         let run = &self.jobs[index];
         let job_name = &run.job.metadata.name;
+        let suffix = run.suffixes.next_suffix();
+        let suffix = std::str::from_utf8(&suffix).expect("an ASCII suffix");
         let name = match completion_index {
-            Some(i) => format!("{job_name}-{i}-{}", ids::name_suffix()),
-            None => format!("{job_name}-{}", ids::name_suffix()),
+            Some(i) => format!("{job_name}-{i}-{suffix}"),
+            None => format!("{job_name}-{suffix}"),
         };
         let mut labels = run
             .instance_labels
@@ -722,11 +733,11 @@ impl Runner {
                     "batch.kubernetes.io/controller-uid".into(),
                     run.record.uid.clone(),
                 );
-                labels
+                Arc::new(labels)
             })
             .clone();
         if let Some(i) = completion_index {
-            labels.insert(
+            Arc::make_mut(&mut labels).insert(
                 "batch.kubernetes.io/job-completion-index".into(),
                 i.to_string(),
             );
@@ -759,11 +770,15 @@ impl Runner {
     }
 
     /// The Job at `index` has one more instance, `record`, from `now`.
+    /// Its row is written now, or with `deferred` at the next group commit
+    /// if it still runs then (see [`Runner::stage_unwritten`]): most relayed
+    /// instances have ended by then, and are written once, as they ended.
     fn count_created(
         &mut self,
         index: usize,
         record: &InstanceRecord,
         now: Micros,
+        deferred: bool,
         writes: &mut Vec<Write>,
     ) {
         let run = &mut self.jobs[index];
@@ -775,7 +790,13 @@ impl Runner {
         if let Some(i) = record.completion_index {
             run.observed.active_indexes.insert(i);
         }
-        writes.push(Write::Instance(record.clone()));
+        if deferred {
+            run.unwritten.push(record.uid.clone());
+            // Written with the next group commit at the latest.
+            self.staged_since.get_or_insert_with(Instant::now);
+        } else {
+            writes.push(Write::Instance(record.clone()));
+        }
         run.created.0 += 1;
         if run.created.0 <= CREATE_EVENTS {
             writes.push(event(
@@ -1131,8 +1152,8 @@ impl Runner {
         }
     }
 
-    fn record(&mut self, done: Finished, writes: &mut Vec<Write>, observer: &mut dyn Observer) {
-        if self.record_daemon(&done, writes) || self.record_hosted(&done, writes) {
+    fn record(&mut self, mut done: Finished, writes: &mut Vec<Write>, observer: &mut dyn Observer) {
+        if self.record_daemon(&mut done, writes) || self.record_hosted(&mut done, writes) {
             return;
         }
         let Some(index) = self
@@ -1142,7 +1163,6 @@ impl Runner {
         else {
             return; // stopped meanwhile; already recorded
         };
-        attempt_logs(&done, writes);
         let live = self.jobs[index]
             .live
             .get_mut(&done.instance_uid)
@@ -1158,6 +1178,9 @@ impl Runner {
         let output = &done.report.output;
         let restart =
             self.attempt_ended(index, ended, done.attempt, false, output, writes, observer);
+        // After the instance's write, which its first attempt's log joins
+        // (see `staged`).
+        attempt_logs(&mut done, writes);
         if let Some(slot) = slot {
             let relayed = done.relayed.as_deref();
             self.relayed(index, slot, relayed, abort, done.finished, writes);
@@ -1417,6 +1440,19 @@ impl Runner {
         run.status_dirty = true;
     }
 
+    /// Stages the rows of instances created with their write deferred
+    /// that still run: the store shows every running instance after a
+    /// group commit.
+    fn stage_unwritten(&mut self) {
+        for run in &mut self.jobs {
+            for uid in run.unwritten.drain(..) {
+                if let Some(live) = run.live.get(&uid) {
+                    self.staged.push(Write::Instance(live.record.clone()));
+                }
+            }
+        }
+    }
+
     /// Stages the statuses changed since they were last staged: once per
     /// group commit, however many instances ended in it.
     fn stage_statuses(&mut self) {
@@ -1440,19 +1476,20 @@ const CREATE_EVENTS: u32 = 10;
 /// Why an instance an earlier process left running is recorded as ended.
 const RESTART_MESSAGE: &str = "the node restarted while the instance was running";
 
-/// The writes that keep one ended attempt's output and structured records.
-fn attempt_logs(done: &Finished, writes: &mut Vec<Write>) {
+/// The writes that keep one ended attempt's output and structured records,
+/// taken from `done`.
+fn attempt_logs(done: &mut Finished, writes: &mut Vec<Write>) {
     writes.push(Write::Log {
         instance_uid: done.instance_uid.clone(),
         attempt: done.attempt,
-        data: done.report.output.clone(),
+        data: std::mem::take(&mut done.report.output),
         truncated: done.report.truncated,
     });
     if !done.report.records.is_empty() {
         writes.push(Write::LogRecords {
             instance_uid: done.instance_uid.clone(),
             attempt: done.attempt,
-            records: done.report.records.clone(),
+            records: std::mem::take(&mut done.report.records),
         });
     }
 }

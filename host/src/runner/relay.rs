@@ -9,7 +9,10 @@
 //! it would decide a new instance after each success, and *reserves* them,
 //! so that the instances running, succeeded and reserved never exceed
 //! `completions` and the running never exceed `parallelism`. A successor is
-//! recorded as created when the slot starts it. A failure starts nothing (the runner decides
+//! recorded as created when the slot starts it. A slot that has run all it
+//! was given waits for the runner to give it more; one the runner reserves
+//! nothing more for (the Job has all the instances it needs) is closed, and
+//! ends after its instance. A failure starts nothing (the runner decides
 //! about retries, back-off and restarts as always, and the reservations
 //! lapse); stopping the Job stops the slot, a successor it started
 //! included; a node that drains or cannot write its store closes every
@@ -20,13 +23,13 @@
 //! `completions` set, without a work queue, not spread over a cluster.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 
 use tokio::task::AbortHandle;
 
 use super::{LiveInstance, Runner, Write, spread};
-use crate::executor::{Launch, Relay};
+use crate::executor::{Relay, RelayQueue};
 use crate::ids;
 use crate::store::InstanceRecord;
 use crate::time::Micros;
@@ -57,7 +60,7 @@ fn ahead(slots: u32) -> usize {
 #[derive(Default)]
 pub(super) struct Slot {
     /// Where the successors wait for the executor, in order.
-    next: Arc<Mutex<VecDeque<Launch>>>,
+    next: Arc<RelayQueue>,
     /// The successors' records, in the same order, while reserved.
     successors: VecDeque<InstanceRecord>,
 }
@@ -66,7 +69,7 @@ impl Slot {
     /// Takes every reserved successor back; returns those the slot had
     /// already started (it is being stopped with them), to be recorded.
     fn take_back(&mut self) -> Vec<InstanceRecord> {
-        let not_started = std::mem::take(&mut *self.next.lock().expect("relay slot"));
+        let not_started = self.next.take_back();
         let started = self.successors.len() - not_started.len();
         self.successors.drain(..).take(started).collect()
     }
@@ -96,7 +99,7 @@ impl Runner {
     pub(super) fn relay(&self, slot: &Slot) -> Relay {
         Relay {
             open: self.relay_open.clone(),
-            next: slot.next.clone(),
+            queue: slot.next.clone(),
         }
     }
 
@@ -121,44 +124,52 @@ impl Runner {
     /// `relay_ahead` of them, see [`ahead`]) while the controller would
     /// start one after each success: the Job is not done with its
     /// completions counting what runs and is reserved, and runs no more
-    /// than its parallelism.
+    /// than its parallelism. A slot left with nothing reserved is closed:
+    /// its instance is the last it runs (the controller starts new slots
+    /// for what the Job needs later).
     pub(super) fn reserve_successor(&mut self, index: usize, uid: &str, now: Micros) {
-        if !self.relays(index) || self.draining.is_some() || self.unwritable.is_some() {
-            return;
-        }
-        loop {
-            let run = &self.jobs[index];
-            let spec = &run.job.spec;
-            let o = &run.observed;
-            let completions = spec.completions().unwrap_or(0);
-            let wanted = !run.finished
-                && !spec.suspended()
-                && o.fail_job.is_none()
-                && o.succeeded + o.active + o.reserved < completions
-                && o.active <= spec.parallelism();
-            let room = run
-                .live
-                .get(uid)
-                .and_then(|l| l.slot.as_ref())
-                .is_some_and(|slot| slot.successors.len() < self.relay_ahead);
-            if !wanted || !room {
-                return;
-            }
+        let open = self.relays(index) && self.draining.is_none() && self.unwritable.is_none();
+        while open && self.wants_successor(index, uid) {
             let record = self.new_instance(index, ids::uid(), None, false, now);
             let attempt = self.attempt_of(index, &record, 0);
             let Ok(launch) = self.prepare_launch(&attempt, Ok(super::Binding::default())) else {
-                return; // the usual path will meet the same error and record it
+                break; // the usual path will meet the same error and record it
             };
             let run = &mut self.jobs[index];
             let slot = run
                 .live
                 .get_mut(uid)
                 .and_then(|l| l.slot.as_mut())
-                .expect("checked above");
-            slot.next.lock().expect("relay slot").push_back(launch);
+                .expect("checked by wants_successor");
+            slot.next.push(launch);
             slot.successors.push_back(record);
             run.observed.reserved += 1;
         }
+        let slot = self.jobs[index].live.get(uid).and_then(|l| l.slot.as_ref());
+        if let Some(slot) = slot.filter(|slot| slot.successors.is_empty()) {
+            slot.next.close();
+        }
+    }
+
+    /// Whether the slot of the live instance `uid` should hold one more
+    /// successor: it has room, and the Job wants one more instance counting
+    /// those running and reserved.
+    fn wants_successor(&self, index: usize, uid: &str) -> bool {
+        let run = &self.jobs[index];
+        let spec = &run.job.spec;
+        let o = &run.observed;
+        let completions = spec.completions().unwrap_or(0);
+        let wanted = !run.finished
+            && !spec.suspended()
+            && o.fail_job.is_none()
+            && o.succeeded + o.active + o.reserved < completions
+            && o.active <= spec.parallelism();
+        let room = run
+            .live
+            .get(uid)
+            .and_then(|l| l.slot.as_ref())
+            .is_some_and(|slot| slot.successors.len() < self.relay_ahead);
+        wanted && room
     }
 
     /// The slot of an instance that just ended, with whether it started its
@@ -187,7 +198,7 @@ impl Runner {
         self.jobs[index].observed.reserved -= 1;
         record.created_at = at;
         record.start_time = Some(at);
-        self.count_created(index, &record, at, writes);
+        self.count_created(index, &record, at, true, writes);
         let uid = record.uid.clone();
         let live = LiveInstance {
             record,
@@ -227,6 +238,11 @@ impl Runner {
     /// cannot write its store, since it must start nothing new then.
     pub(super) fn set_relays_open(&self, open: bool) {
         self.relay_open.store(open, Ordering::Release);
+        // Slots waiting for a successor look again, and end.
+        let slots = self.jobs.iter().flat_map(|run| run.live.values());
+        for slot in slots.filter_map(|live| live.slot.as_ref()) {
+            slot.next.wake();
+        }
     }
 }
 

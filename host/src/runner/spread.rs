@@ -538,7 +538,7 @@ impl Runner {
 
     /// A hosted instance ended: its logs and its end go to the store, for
     /// the Job's owner. Returns false when `done` is not a hosted instance.
-    pub(super) fn record_hosted(&mut self, done: &Finished, writes: &mut Vec<Write>) -> bool {
+    pub(super) fn record_hosted(&mut self, done: &mut Finished, writes: &mut Vec<Write>) -> bool {
         let Some(cluster) = self.cluster.as_mut() else {
             return false;
         };

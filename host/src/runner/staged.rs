@@ -1,8 +1,10 @@
 //! The writes waiting for the next group commit. An instance written twice
 //! before the commit — created and ended within the same few milliseconds,
 //! as most tiny instances are — is written once, in its latest state, at
-//! the place of its first write; so is an object's status. The commit is
-//! one transaction, so what it leaves is the same, for less work.
+//! the place of its first write; so is an object's status. Its first
+//! attempt's log joins that write ([`Write::InstanceLogged`]): one row
+//! instead of two. The commit is one transaction, so what it leaves is the
+//! same, for less work.
 
 use std::collections::HashMap;
 
@@ -20,8 +22,22 @@ pub(super) struct Staged {
 impl Staged {
     /// Stages one write.
     pub(super) fn push(&mut self, write: Write) {
+        let write = match write {
+            Write::Log {
+                instance_uid,
+                attempt: 0,
+                data,
+                truncated,
+            } if self.instance_at.contains_key(&instance_uid) => {
+                let at = self.instance_at[&instance_uid];
+                return self.join_log(at, instance_uid, data, truncated);
+            }
+            other => other,
+        };
         let (index, uid) = match &write {
-            Write::Instance(instance) => (&mut self.instance_at, &instance.uid),
+            Write::Instance(instance) | Write::InstanceLogged { instance, .. } => {
+                (&mut self.instance_at, &instance.uid)
+            }
             Write::ObjectStatus { uid, .. } => (&mut self.status_at, uid),
             _ => {
                 self.writes.push(write);
@@ -29,12 +45,44 @@ impl Staged {
             }
         };
         match index.get(uid) {
-            Some(&at) => self.writes[at] = write,
+            Some(&at) => {
+                let earlier = std::mem::replace(&mut self.writes[at], write);
+                // A later state of the instance keeps the log already joined.
+                if let Write::InstanceLogged { log, truncated, .. } = earlier
+                    && let Write::Instance(instance) = take(&mut self.writes[at])
+                {
+                    self.writes[at] = Write::InstanceLogged {
+                        instance,
+                        log,
+                        truncated,
+                    };
+                }
+            }
             None => {
                 index.insert(uid.clone(), self.writes.len());
                 self.writes.push(write);
             }
         }
+    }
+
+    /// Joins a first attempt's log to the instance's write staged at `at`.
+    fn join_log(&mut self, at: usize, instance_uid: String, data: Vec<u8>, truncated: bool) {
+        let staged = take(&mut self.writes[at]);
+        let (Write::Instance(instance) | Write::InstanceLogged { instance, .. }) = staged else {
+            // Only instance writes are found by uid; kept apart otherwise.
+            self.writes[at] = staged;
+            return self.writes.push(Write::Log {
+                instance_uid,
+                attempt: 0,
+                data,
+                truncated,
+            });
+        };
+        self.writes[at] = Write::InstanceLogged {
+            instance,
+            log: data,
+            truncated,
+        };
     }
 
     /// Stages writes in order.
@@ -76,6 +124,17 @@ impl Staged {
     }
 }
 
+/// The write at a place of the list, leaving a placeholder that costs
+/// nothing to make, until the caller puts a write back.
+fn take(write: &mut Write) -> Write {
+    std::mem::replace(
+        write,
+        Write::QueueDone {
+            item_id: String::new(),
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +169,76 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    fn log(uid: &str, attempt: u32) -> Write {
+        Write::Log {
+            instance_uid: uid.into(),
+            attempt,
+            data: format!("{uid} {attempt}").into_bytes(),
+            truncated: false,
+        }
+    }
+
+    /// Each staged write as (kind, instance uid, phase, joined log).
+    fn shapes(staged: &Staged) -> Vec<(&'static str, String, Option<Phase>, Option<String>)> {
+        staged
+            .as_slice()
+            .iter()
+            .map(|w| match w {
+                Write::Instance(i) => ("instance", i.uid.clone(), Some(i.phase), None),
+                Write::InstanceLogged { instance, log, .. } => (
+                    "logged",
+                    instance.uid.clone(),
+                    Some(instance.phase),
+                    Some(String::from_utf8(log.clone()).unwrap()),
+                ),
+                Write::Log {
+                    instance_uid, data, ..
+                } => (
+                    "log",
+                    instance_uid.clone(),
+                    None,
+                    Some(String::from_utf8(data.clone()).unwrap()),
+                ),
+                _ => ("other", String::new(), None, None),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_first_attempts_log_joins_its_instances_staged_write() {
+        let mut staged = Staged::default();
+        staged.push(instance("a", Phase::Running));
+        staged.push(instance("a", Phase::Succeeded));
+        staged.push(log("a", 0));
+        // Not staged: the row was committed before; the log stays apart.
+        staged.push(log("b", 0));
+        // Later attempts keep their own rows.
+        staged.push(instance("c", Phase::Running));
+        staged.push(log("c", 0));
+        staged.push(instance("c", Phase::Running));
+        staged.push(log("c", 1));
+        assert_eq!(
+            shapes(&staged),
+            [
+                (
+                    "logged",
+                    "a".into(),
+                    Some(Phase::Succeeded),
+                    Some("a 0".into())
+                ),
+                ("log", "b".into(), None, Some("b 0".into())),
+                // A later state of `c` kept the log joined before it.
+                (
+                    "logged",
+                    "c".into(),
+                    Some(Phase::Running),
+                    Some("c 0".into())
+                ),
+                ("log", "c".into(), None, Some("c 1".into())),
+            ]
+        );
     }
 
     #[test]

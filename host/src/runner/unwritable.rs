@@ -31,6 +31,7 @@ impl Runner {
     /// is returned, the staged writes dropped.
     pub(super) fn flush(&mut self) -> Result<(), StoreError> {
         self.staged_since = None;
+        self.stage_unwritten();
         self.stage_statuses();
         if self.staged.is_empty() {
             return Ok(());

@@ -117,4 +117,16 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE instances ADD COLUMN deleted_at INTEGER;
     "#,
+    // 6: an instance's first attempt's output in its own row. A Job of ten
+    // thousand tiny instances wrote a `logs` row (and its key's index entry)
+    // beside every instance row; now it writes one row. Restarted attempts,
+    // and rows written before this version, keep their logs in `logs`;
+    // `attempt_logs` reads every attempt's log wherever it is.
+    r#"
+    ALTER TABLE instances ADD COLUMN log BLOB;
+    ALTER TABLE instances ADD COLUMN log_truncated INTEGER;
+    CREATE VIEW attempt_logs (instance_uid, attempt, data, truncated) AS
+        SELECT uid, 0, log, log_truncated FROM instances WHERE log IS NOT NULL
+        UNION ALL SELECT instance_uid, attempt, data, truncated FROM logs;
+    "#,
 ];

@@ -17,6 +17,8 @@ pub mod tests;
 pub use checkpoints::Checkpoints;
 pub use records::{EventRecord, InstanceRecord, ObjectRecord, ObjectText, Phase, Write};
 
+use records::LabelsText;
+
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -233,6 +235,8 @@ pub struct Store {
     path: PathBuf,
     /// The cluster's database, which then holds everything else.
     pg: Option<Box<postgres::Pg>>,
+    /// The instance labels last written, as JSON.
+    labels_text: LabelsText,
 }
 
 impl Drop for Store {
@@ -261,6 +265,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             pg: None,
+            labels_text: LabelsText::default(),
         };
         // Refuse a file that is not ours before changing anything in it (the
         // journal mode is written to the file's header).
@@ -287,6 +292,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             pg: None,
+            labels_text: LabelsText::default(),
         };
         let r = store.conn.busy_timeout(std::time::Duration::from_secs(5));
         store.sql(r)?;
@@ -513,10 +519,11 @@ impl Store {
         // BEGIN and COMMIT as cached statements: the runner commits a few
         // hundred times a second, and parsing them each time showed.
         let conn = &self.conn;
-        let batch = || -> rusqlite::Result<Option<String>> {
+        let labels = &mut self.labels_text;
+        let mut batch = || -> rusqlite::Result<Option<String>> {
             conn.prepare_cached("BEGIN")?.execute([])?;
             for write in writes {
-                if let Some(detail) = records::apply(conn, write)? {
+                if let Some(detail) = records::apply(conn, write, labels)? {
                     return Ok(Some(detail));
                 }
             }
@@ -693,8 +700,10 @@ impl Store {
         if let Some(pg) = &self.pg {
             return pg.logs(instance_uid);
         }
+        // The first attempt's output is in the instance's row (schema 6),
+        // or in `logs` with the others; the view reads both.
         let mut stmt = self.sql(self.conn.prepare_cached(
-            "SELECT attempt, data FROM logs WHERE instance_uid = ?1 ORDER BY attempt",
+            "SELECT attempt, data FROM attempt_logs WHERE instance_uid = ?1 ORDER BY attempt",
         ))?;
         let rows = stmt.query_map([instance_uid], |r| Ok((r.get(0)?, r.get(1)?)));
         self.sql(rows.and_then(|r| r.collect()))

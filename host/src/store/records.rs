@@ -1,6 +1,7 @@
 //! The rows of the store and the writes that change them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rusqlite::types::Type;
 use rusqlite::{Connection, Row, params};
@@ -108,8 +109,9 @@ pub struct InstanceRecord {
     pub owner_uid: String,
     /// For Indexed Jobs.
     pub completion_index: Option<u32>,
-    /// Template labels plus the Job labels.
-    pub labels: BTreeMap<String, String>,
+    /// Template labels plus the Job labels, shared by a Job's instances
+    /// (an Indexed Job's differ by their index label).
+    pub labels: Arc<BTreeMap<String, String>>,
     /// Where it is in its life.
     pub phase: Phase,
     /// The exit code, when it exited.
@@ -231,6 +233,17 @@ pub enum Write {
     /// the owner of an instance that another node claimed may not have seen
     /// the claim yet.
     Instance(InstanceRecord),
+    /// An instance that ended, with its first attempt's output: one row
+    /// where an [`Write::Instance`] and a [`Write::Log`] would write two (the
+    /// runner records most instances so). Upsert by uid, as `Instance`.
+    InstanceLogged {
+        /// The instance, as it ended.
+        instance: InstanceRecord,
+        /// Its first attempt's stdout and stderr, interleaved.
+        log: Vec<u8>,
+        /// Whether output was dropped.
+        truncated: bool,
+    },
     /// An instance this node ran for another node's Job ended. Written only
     /// while the row still says it runs here in this attempt: the Job's
     /// owner may meanwhile have stopped it or found this node lost, and
@@ -299,6 +312,7 @@ impl Write {
             | Write::ObjectExpiry { .. } => true,
             Write::ObjectStatus { .. }
             | Write::Instance(_)
+            | Write::InstanceLogged { .. }
             | Write::InstanceEnded(_)
             | Write::InstanceInput { .. }
             | Write::InstanceDeleted { .. }
@@ -314,10 +328,88 @@ fn json_text<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("records serialize to JSON")
 }
 
+/// The JSON text of the labels last written. A Job's instances all carry
+/// the same labels (an Indexed Job's but for their index), so they are
+/// serialised once per Job rather than once per instance.
+#[derive(Debug, Default)]
+pub struct LabelsText {
+    labels: Option<Arc<BTreeMap<String, String>>>,
+    text: String,
+}
+
+impl LabelsText {
+    /// `labels` as JSON text.
+    fn of(&mut self, labels: &Arc<BTreeMap<String, String>>) -> &str {
+        let same = self
+            .labels
+            .as_ref()
+            .is_some_and(|last| Arc::ptr_eq(last, labels) || last == labels);
+        if !same {
+            self.labels = Some(labels.clone());
+            self.text = json_text(&**labels);
+        }
+        &self.text
+    }
+}
+
+/// Inserts or updates an instance row by uid; with `log`, its first
+/// attempt's output too. An empty `node_name` or a missing `start_time`
+/// keep what the row has (see [`Write::Instance`]); a row's log, once
+/// written, is kept by later writes without one.
+fn upsert_instance(
+    tx: &Connection,
+    i: &InstanceRecord,
+    log: Option<(&[u8], bool)>,
+    labels: &mut LabelsText,
+) -> rusqlite::Result<()> {
+    let (log, log_truncated) = match log {
+        Some((data, truncated)) => (Some(data), Some(truncated)),
+        None => (None, None),
+    };
+    tx.prepare_cached(
+        "INSERT INTO instances (uid, name, namespace, owner_uid, completion_index, labels, phase,
+            exit_code, reason, message, node_name, restart_count, created_at, start_time, finish_time,
+            log, log_truncated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+         ON CONFLICT(uid) DO UPDATE SET phase = excluded.phase, exit_code = excluded.exit_code,
+            reason = excluded.reason, message = excluded.message,
+            node_name = CASE WHEN excluded.node_name = '' THEN node_name ELSE excluded.node_name END,
+            restart_count = excluded.restart_count,
+            start_time = coalesce(excluded.start_time, start_time),
+            finish_time = excluded.finish_time,
+            log = coalesce(excluded.log, log),
+            log_truncated = coalesce(excluded.log_truncated, log_truncated)",
+    )?
+    .execute(params![
+        i.uid,
+        i.name,
+        i.namespace,
+        i.owner_uid,
+        i.completion_index,
+        labels.of(&i.labels),
+        i.phase.as_str(),
+        i.exit_code,
+        i.reason,
+        i.message,
+        i.node_name,
+        i.restart_count,
+        i.created_at,
+        i.start_time,
+        i.finish_time,
+        log,
+        log_truncated
+    ])?;
+    Ok(())
+}
+
 /// Carries out one write inside the transaction open on `tx`;
 /// `Some(detail)` for a conflict that must undo the whole batch (a
 /// CronJob's time decided otherwise before).
-pub fn apply(tx: &Connection, write: &Write) -> rusqlite::Result<Option<String>> {
+pub fn apply(
+    tx: &Connection,
+    write: &Write,
+    labels: &mut LabelsText,
+) -> rusqlite::Result<Option<String>> {
     match write {
         Write::ObjectCreated(o) => {
             tx.execute(
@@ -402,36 +494,12 @@ pub fn apply(tx: &Connection, write: &Write) -> rusqlite::Result<Option<String>>
             )?
             .execute(params![uid, at])?;
         }
-        Write::Instance(i) => {
-            tx.prepare_cached(
-                "INSERT INTO instances (uid, name, namespace, owner_uid, completion_index, labels, phase,
-                    exit_code, reason, message, node_name, restart_count, created_at, start_time, finish_time)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-                 ON CONFLICT(uid) DO UPDATE SET phase = excluded.phase, exit_code = excluded.exit_code,
-                    reason = excluded.reason, message = excluded.message,
-                    node_name = CASE WHEN excluded.node_name = '' THEN node_name ELSE excluded.node_name END,
-                    restart_count = excluded.restart_count,
-                    start_time = coalesce(excluded.start_time, start_time),
-                    finish_time = excluded.finish_time",
-            )?
-            .execute(params![
-                i.uid,
-                i.name,
-                i.namespace,
-                i.owner_uid,
-                i.completion_index,
-                json_text(&i.labels),
-                i.phase.as_str(),
-                i.exit_code,
-                i.reason,
-                i.message,
-                i.node_name,
-                i.restart_count,
-                i.created_at,
-                i.start_time,
-                i.finish_time
-            ])?;
-        }
+        Write::Instance(i) => upsert_instance(tx, i, None, labels)?,
+        Write::InstanceLogged {
+            instance,
+            log,
+            truncated,
+        } => upsert_instance(tx, instance, Some((log, *truncated)), labels)?,
         Write::InstanceEnded(i) => {
             tx.prepare_cached(
                 "UPDATE instances SET phase = ?2, exit_code = ?3, reason = ?4, message = ?5,
@@ -456,10 +524,22 @@ pub fn apply(tx: &Connection, write: &Write) -> rusqlite::Result<Option<String>>
             data,
             truncated,
         } => {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO logs (instance_uid, attempt, data, truncated) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![instance_uid, attempt, data, truncated])?;
+            // The first attempt's output belongs in the instance's row;
+            // a row written before schema 6 has none, and its logs stay in
+            // `logs`.
+            let in_row = *attempt == 0
+                && tx
+                    .prepare_cached(
+                        "UPDATE instances SET log = ?2, log_truncated = ?3 WHERE uid = ?1",
+                    )?
+                    .execute(params![instance_uid, data, truncated])?
+                    > 0;
+            if !in_row {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO logs (instance_uid, attempt, data, truncated) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![instance_uid, attempt, data, truncated])?;
+            }
         }
         Write::Event(e) => {
             tx.prepare_cached(
@@ -583,7 +663,7 @@ pub fn instance_row(row: &Row<'_>) -> rusqlite::Result<InstanceRecord> {
         namespace: row.get(2)?,
         owner_uid: row.get(3)?,
         completion_index: row.get(4)?,
-        labels: json_column(row, 5)?,
+        labels: Arc::new(json_column(row, 5)?),
         phase: Phase::parse(&phase).ok_or_else(|| bad_column(6, "unknown phase"))?,
         exit_code: row.get(7)?,
         reason: row.get(8)?,

@@ -113,7 +113,7 @@ fn instance(owner: &ObjectRecord, name: &str, at: i64) -> InstanceRecord {
         namespace: owner.namespace.clone(),
         owner_uid: owner.uid.clone(),
         completion_index: Some(3),
-        labels: BTreeMap::from([("job-name".to_owned(), owner.name.clone())]),
+        labels: BTreeMap::from([("job-name".to_owned(), owner.name.clone())]).into(),
         phase: Phase::Running,
         exit_code: None,
         reason: None,
@@ -273,6 +273,68 @@ fn every_attempts_log_and_records_are_kept() {
         );
         assert_eq!(store.log_records(&i.uid).unwrap(), [(1, record)]);
     });
+}
+
+#[test]
+fn an_instance_written_with_its_first_log_keeps_it_through_later_writes() {
+    on_both(|store| {
+        let job = object(Kind::Job, "one-row", 1);
+        let mut i = instance(&job, "one-row-1", 2);
+        i.phase = Phase::Succeeded;
+        i.finish_time = Some(3);
+        // Written before it ended, then with its log as it ended.
+        let mut running = i.clone();
+        running.phase = Phase::Running;
+        running.finish_time = None;
+        store
+            .commit(&[Write::ObjectCreated(job.clone()), Write::Instance(running)])
+            .unwrap();
+        store
+            .commit(&[Write::InstanceLogged {
+                instance: i.clone(),
+                log: b"hello\n".to_vec(),
+                truncated: false,
+            }])
+            .unwrap();
+        assert_eq!(store.instances_of(&job.uid).unwrap(), [i.clone()]);
+        assert_eq!(store.logs(&i.uid).unwrap(), [(0, b"hello\n".to_vec())]);
+        // A later state of the row without a log keeps the log.
+        i.restart_count = 1;
+        store.commit(&[Write::Instance(i.clone())]).unwrap();
+        assert_eq!(store.instances_of(&job.uid).unwrap(), [i.clone()]);
+        assert_eq!(store.logs(&i.uid).unwrap(), [(0, b"hello\n".to_vec())]);
+    });
+}
+
+#[test]
+fn logs_written_before_schema_6_are_read_with_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("state.db")).unwrap();
+    let job = object(Kind::Job, "old", 1);
+    let i = instance(&job, "old-1", 2);
+    store
+        .commit(&[Write::ObjectCreated(job), Write::Instance(i.clone())])
+        .unwrap();
+    // What schema 5 wrote: the first attempt's log in `logs`.
+    store
+        .conn
+        .execute(
+            "INSERT INTO logs (instance_uid, attempt, data, truncated) VALUES (?1, 0, ?2, 0)",
+            rusqlite::params![i.uid, b"before\n".to_vec()],
+        )
+        .unwrap();
+    store
+        .commit(&[Write::Log {
+            instance_uid: i.uid.clone(),
+            attempt: 1,
+            data: b"after\n".to_vec(),
+            truncated: false,
+        }])
+        .unwrap();
+    assert_eq!(
+        store.logs(&i.uid).unwrap(),
+        [(0, b"before\n".to_vec()), (1, b"after\n".to_vec())]
+    );
 }
 
 #[test]

@@ -60,6 +60,9 @@ impl Changes {
                     Phase::Pending => Changes::OFFERED,
                     _ => Changes::STOPPED,
                 },
+                Write::InstanceLogged { instance, .. } if instance.node_name != node => {
+                    Changes::STOPPED
+                }
                 Write::InstanceEnded(_) => Changes::ENDED,
                 _ => Changes::NONE,
             })

@@ -106,7 +106,7 @@ fn instance_row(row: &Row) -> Option<InstanceRecord> {
         namespace: row.get(2),
         owner_uid: row.get(3),
         completion_index: row.get::<_, Option<i64>>(4).map(|i| i as u32),
-        labels: json_column(row, 5),
+        labels: std::sync::Arc::new(json_column(row, 5)),
         phase: Phase::parse(row.get(6))?,
         exit_code: row.get(7),
         reason: row.get(8),

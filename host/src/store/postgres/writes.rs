@@ -125,39 +125,14 @@ pub(super) fn apply(
                 &[uid, at],
             )?;
         }
-        Write::Instance(i) => {
-            exec(
-                tx,
-                "INSERT INTO instances (uid, name, namespace, owner_uid, completion_index, labels,
-                    phase, exit_code, reason, message, node_name, restart_count, created_at,
-                    start_time, finish_time)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-                 ON CONFLICT (uid) DO UPDATE SET phase = excluded.phase,
-                    exit_code = excluded.exit_code, reason = excluded.reason,
-                    message = excluded.message,
-                    node_name = CASE WHEN excluded.node_name = '' THEN instances.node_name
-                        ELSE excluded.node_name END,
-                    restart_count = excluded.restart_count,
-                    start_time = coalesce(excluded.start_time, instances.start_time),
-                    finish_time = excluded.finish_time",
-                &[
-                    &i.uid,
-                    &i.name,
-                    &i.namespace,
-                    &i.owner_uid,
-                    &i.completion_index.map(i64::from),
-                    &json_text(&i.labels),
-                    &i.phase.as_str(),
-                    &i.exit_code,
-                    &i.reason,
-                    &i.message,
-                    &i.node_name,
-                    &i64::from(i.restart_count),
-                    &i.created_at,
-                    &i.start_time,
-                    &i.finish_time,
-                ],
-            )?;
+        Write::Instance(i) => upsert_instance(tx, i)?,
+        Write::InstanceLogged {
+            instance,
+            log,
+            truncated,
+        } => {
+            upsert_instance(tx, instance)?;
+            upsert_log(tx, &instance.uid, 0, log, *truncated)?;
         }
         Write::InstanceEnded(i) => {
             exec(
@@ -189,15 +164,7 @@ pub(super) fn apply(
             attempt,
             data,
             truncated,
-        } => {
-            exec(
-                tx,
-                "INSERT INTO logs (instance_uid, attempt, data, truncated) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (instance_uid, attempt) DO UPDATE SET data = excluded.data,
-                    truncated = excluded.truncated",
-                &[instance_uid, &i64::from(*attempt), data, truncated],
-            )?;
-        }
+        } => upsert_log(tx, instance_uid, *attempt, data, *truncated)?,
         Write::Event(e) => {
             exec(
                 tx,
@@ -236,4 +203,60 @@ pub(super) fn apply(
         Write::QueueDone { .. } => {}
     }
     Ok(None)
+}
+
+/// Inserts or updates an instance row by uid (see [`Write::Instance`]).
+fn upsert_instance(
+    tx: &mut Transaction<'_>,
+    i: &crate::store::InstanceRecord,
+) -> Result<(), postgres::Error> {
+    tx.execute(
+        "INSERT INTO instances (uid, name, namespace, owner_uid, completion_index, labels,
+                    phase, exit_code, reason, message, node_name, restart_count, created_at,
+                    start_time, finish_time)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                 ON CONFLICT (uid) DO UPDATE SET phase = excluded.phase,
+                    exit_code = excluded.exit_code, reason = excluded.reason,
+                    message = excluded.message,
+                    node_name = CASE WHEN excluded.node_name = '' THEN instances.node_name
+                        ELSE excluded.node_name END,
+                    restart_count = excluded.restart_count,
+                    start_time = coalesce(excluded.start_time, instances.start_time),
+                    finish_time = excluded.finish_time",
+        &[
+            &i.uid,
+            &i.name,
+            &i.namespace,
+            &i.owner_uid,
+            &i.completion_index.map(i64::from),
+            &json_text(&*i.labels),
+            &i.phase.as_str(),
+            &i.exit_code,
+            &i.reason,
+            &i.message,
+            &i.node_name,
+            &i64::from(i.restart_count),
+            &i.created_at,
+            &i.start_time,
+            &i.finish_time,
+        ],
+    )?;
+    Ok(())
+}
+
+/// One attempt's output, replacing what an earlier write of it kept.
+fn upsert_log(
+    tx: &mut Transaction<'_>,
+    instance_uid: &str,
+    attempt: u32,
+    data: &[u8],
+    truncated: bool,
+) -> Result<(), postgres::Error> {
+    tx.execute(
+        "INSERT INTO logs (instance_uid, attempt, data, truncated) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (instance_uid, attempt) DO UPDATE SET data = excluded.data,
+            truncated = excluded.truncated",
+        &[&instance_uid, &i64::from(attempt), &data, &truncated],
+    )?;
+    Ok(())
 }
