@@ -13,6 +13,7 @@ pub mod postgres;
 mod records;
 #[cfg(test)]
 pub mod tests;
+mod wal;
 
 pub use checkpoints::Checkpoints;
 pub use records::{EventRecord, InstanceRecord, ObjectRecord, ObjectText, Phase, Write};
@@ -199,7 +200,8 @@ impl StoreError {
 /// rather than once per thousand frames), and no checkpoint when the
 /// connection closes: that checkpoint fsyncs twice, which was a third of a
 /// short `wasmjob run`. The store checkpoints when it closes only once the
-/// WAL has grown past [`WAL_KEPT`] (see its `Drop`).
+/// WAL has grown past [`WAL_KEPT`] (see its `Drop`); a store's writer
+/// connection checkpoints in the background instead (see [`wal`]).
 pub(crate) fn configure_connection(conn: &Connection, busy_ms: u32) -> rusqlite::Result<()> {
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL;
@@ -237,10 +239,15 @@ pub struct Store {
     pg: Option<Box<postgres::Pg>>,
     /// The instance labels last written, as JSON.
     labels_text: LabelsText,
+    /// A writer's checkpoints in the background (see [`wal`]).
+    wal: Option<std::sync::Arc<wal::Background>>,
 }
 
 impl Drop for Store {
     fn drop(&mut self) {
+        if let Some(wal) = &self.wal {
+            wal.stop();
+        }
         if self.conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(true) {
             return;
         }
@@ -266,6 +273,7 @@ impl Store {
             path: path.to_path_buf(),
             pg: None,
             labels_text: LabelsText::default(),
+            wal: None,
         };
         // Refuse a file that is not ours before changing anything in it (the
         // journal mode is written to the file's header).
@@ -293,6 +301,7 @@ impl Store {
             path: path.to_path_buf(),
             pg: None,
             labels_text: LabelsText::default(),
+            wal: None,
         };
         let r = store.conn.busy_timeout(std::time::Duration::from_secs(5));
         store.sql(r)?;
@@ -369,7 +378,13 @@ impl Store {
                  PRAGMA cache_size = -65536;",
             )
         });
-        self.sql(result)
+        self.sql(result)?;
+        // This connection writes: its checkpoints run in the background.
+        let wal = wal::Background::new(&self.path);
+        let watched = wal.watch(&mut self.conn);
+        self.sql(watched)?;
+        self.wal = Some(wal);
+        Ok(())
     }
 
     /// A file SQLite could only open to read (a read-only file system that

@@ -813,3 +813,35 @@ fn queue_items_held_by_unrecorded_instances_go_back_at_start() {
     assert_eq!(queue.waiting(10).unwrap(), 1);
     assert_eq!(store.release_unrecorded_queue_items().unwrap(), 0);
 }
+
+#[test]
+fn a_writers_wal_is_checkpointed_in_the_background_while_it_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = Store::open(&path).unwrap();
+    let job = object(Kind::Job, "big", 1);
+    store.commit(&[Write::ObjectCreated(job.clone())]).unwrap();
+    let before = std::fs::metadata(&path).unwrap().len();
+    // Four MiB of logs: the WAL passes the background step several times.
+    for batch in 0..8 {
+        let writes: Vec<Write> = (0..128)
+            .map(|n| Write::InstanceLogged {
+                instance: instance(&job, &format!("big-{batch}-{n}"), 2),
+                log: vec![b'x'; 4096],
+                truncated: false,
+            })
+            .collect();
+        store.commit(&writes).unwrap();
+    }
+    // Nothing but the background thread copies pages into the file while
+    // the store is open (the writer's own auto-checkpoint is replaced).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::metadata(&path).unwrap().len() < before + (2 << 20) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no background checkpoint copied the WAL into the database file"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(store.instances_of(&job.uid).unwrap().len(), 8 * 128);
+}
