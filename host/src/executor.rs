@@ -40,9 +40,25 @@ pub struct Launch {
     /// The compiled, linked module.
     pub prepared: Arc<Prepared>,
     /// The sandbox.
-    pub sandbox: SandboxSpec,
+    pub sandbox: Sandbox,
     /// Scratch directories (`emptyDir`) removed when the run ends.
     pub scratch: Vec<tempfile::TempDir>,
+}
+
+/// An instance's sandbox: its own, or the one its Job's relayed instances
+/// share (built once by the runner, read by every executor thread, with
+/// the instance's name given at each run). A sandbox of its own is built
+/// on the runner's thread and dropped on an executor's, for every instance.
+pub enum Sandbox {
+    /// This instance's alone.
+    Own(SandboxSpec),
+    /// Its Job's, for the instance of this name.
+    OfJob {
+        /// The Job's sandbox (`instance_name_vars` set).
+        spec: Arc<SandboxSpec>,
+        /// The instance's name.
+        instance_name: String,
+    },
 }
 
 /// What the runner's loop receives: an instance's end, or a command from the
@@ -233,6 +249,16 @@ pub fn sandbox(
     }
 
     let mut spec = SandboxSpec::new(argv);
+    // The injected names, unless declared: a spec built once for a Job
+    // takes each instance's name there.
+    let declared = |name: &str| container.env.iter().any(|v| v.name == name);
+    spec.instance_name_vars = env
+        .iter()
+        .enumerate()
+        .filter(|(_, (key, _))| matches!(key.as_str(), "HOSTNAME" | "INSTANCE_NAME"))
+        .filter(|(_, (key, _))| !declared(key))
+        .map(|(at, _)| at)
+        .collect();
     spec.env = env;
     spec.mounts = mounts;
     if let Some(limit) = container.memory_limit() {
@@ -281,7 +307,16 @@ impl Executor {
             let mut launch = launch;
             loop {
                 let started = time::now();
-                let report = runtime.run(&launch.prepared, launch.sandbox).await;
+                let report = match &launch.sandbox {
+                    Sandbox::Own(spec) => runtime.run_shared(&launch.prepared, spec).await,
+                    Sandbox::OfJob {
+                        spec,
+                        instance_name,
+                    } => {
+                        let prepared = &launch.prepared;
+                        runtime.run_named(prepared, spec, instance_name).await
+                    }
+                };
                 let finished = time::now();
                 drop(launch.scratch);
                 let next = match &relay {

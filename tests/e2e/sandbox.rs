@@ -131,6 +131,46 @@ fn the_guest_sees_only_declared_and_injected_env() {
 }
 
 #[test]
+fn each_instance_of_a_many_completion_job_sees_its_own_name() {
+    // Instances after the first of each slot are relayed, and share one
+    // sandbox built for the Job: each must still see its own name.
+    let s = Session::new();
+    let spec = "  completions: 40\n  parallelism: 2";
+    let yaml = job_yaml("named", &program("print-env"), &[], spec, "");
+    let path = s.write("job.yaml", &yaml);
+    let ran = s.wasmjob(&["run", "-f", path.to_str().unwrap()]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let logs = s.logs("named");
+    assert_eq!(logs.len(), 40);
+    for (name, _, log) in &logs {
+        let lines: Vec<&str> = log.lines().collect();
+        assert!(
+            lines.contains(&format!("env HOSTNAME={name}").as_str()),
+            "{name}: {lines:?}"
+        );
+        assert!(
+            lines.contains(&format!("env INSTANCE_NAME={name}").as_str()),
+            "{name}: {lines:?}"
+        );
+        assert!(lines.contains(&"env JOB_NAME=named"), "{lines:?}");
+    }
+    // A declared HOSTNAME is the one every instance sees.
+    let env = "        env:\n        - name: HOSTNAME\n          value: fixed";
+    let yaml = job_yaml("declared", &program("print-env"), &[], spec, env);
+    let path = s.write("declared.yaml", &yaml);
+    let ran = s.wasmjob(&["run", "-f", path.to_str().unwrap()]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    for (name, _, log) in &s.logs("declared") {
+        let lines: Vec<&str> = log.lines().collect();
+        assert!(lines.contains(&"env HOSTNAME=fixed"), "{name}: {lines:?}");
+        assert!(
+            lines.contains(&format!("env INSTANCE_NAME={name}").as_str()),
+            "{name}: {lines:?}"
+        );
+    }
+}
+
+#[test]
 fn indexed_jobs_get_their_completion_index() {
     let s = Session::new();
     let spec = "  completions: 4\n  parallelism: 2\n  completionMode: Indexed";

@@ -436,8 +436,9 @@ impl Runner {
         }
         run.record.labels = job.metadata.labels.clone();
         run.job = job;
-        // The next instance's labels come from the new template.
+        // The next instance's labels and sandbox come from the new template.
         run.instance_labels = Default::default();
+        run.shared_sandbox = Default::default();
     }
 
     /// kubectl's rules: changing a label's value needs `overwrite`.

@@ -378,7 +378,7 @@ impl Runner {
             instance_uid: uid.to_owned(),
             attempt: live.attempt,
             prepared: live.prepared.clone(),
-            sandbox,
+            sandbox: executor::Sandbox::Own(sandbox),
             scratch,
         })
     }

@@ -121,6 +121,9 @@ pub struct JobRun {
     /// Live instances whose row is not written yet (see
     /// [`Runner::count_created`]).
     unwritten: Vec<String>,
+    /// The sandbox its relayed instances share, when they can (see
+    /// [`Runner::job_sandbox`]).
+    shared_sandbox: std::cell::OnceCell<Option<Arc<SandboxSpec>>>,
 }
 
 impl JobRun {
@@ -157,6 +160,7 @@ impl JobRun {
             instance_labels: std::cell::OnceCell::new(),
             suffixes: ids::NameSuffixes::default(),
             unwritten: Vec::new(),
+            shared_sandbox: std::cell::OnceCell::new(),
         }
         .created()
     }
@@ -249,6 +253,7 @@ impl JobRun {
             instance_labels: std::cell::OnceCell::new(),
             suffixes: ids::NameSuffixes::default(),
             unwritten: Vec::new(),
+            shared_sandbox: std::cell::OnceCell::new(),
         }
     }
 
@@ -872,6 +877,34 @@ impl Runner {
         }
     }
 
+    /// The sandbox every relayed instance of the Job at `index` can share,
+    /// built at the first: a core module (a component's sandbox carries
+    /// the instance's plugin context) without volumes (an `emptyDir` is
+    /// the instance's own), so that only the instance's name differs.
+    /// `None` when the Job's instances need sandboxes of their own.
+    pub(super) fn job_sandbox(&self, index: usize) -> Option<Arc<SandboxSpec>> {
+        let run = &self.jobs[index];
+        let build = || {
+            let pod = &run.job.spec.template.spec;
+            let own = !matches!(*run.prepared, Prepared::Core(_))
+                || !pod.containers[0].volume_mounts.is_empty();
+            if own {
+                return None;
+            }
+            let scheduled_time = run.job.metadata.annotations.get(SCHEDULED_ANNOTATION);
+            let who = Identity {
+                job_name: &run.job.metadata.name,
+                instance_name: "",
+                completion_index: None,
+                node_name: &self.config.node_name,
+                scheduled_time: scheduled_time.map(String::as_str),
+            };
+            let (spec, _) = executor::sandbox(pod, &who, self.config.output_limit).ok()?;
+            Some(Arc::new(spec))
+        };
+        run.shared_sandbox.get_or_init(build).clone()
+    }
+
     /// What the executor needs to run an attempt: its sandbox and module.
     fn prepare_launch(
         &self,
@@ -903,7 +936,7 @@ impl Runner {
             instance_uid: record.uid.clone(),
             attempt: attempt.attempt,
             prepared: attempt.prepared.clone(),
-            sandbox,
+            sandbox: executor::Sandbox::Own(sandbox),
             scratch,
         })
     }
@@ -1163,25 +1196,46 @@ impl Runner {
         else {
             return; // stopped meanwhile; already recorded
         };
+        // Taken out of the live instances (an instance restarted in place
+        // goes back in): the ended record is the live one, not a copy.
         let live = self.jobs[index]
             .live
-            .get_mut(&done.instance_uid)
+            .remove(&done.instance_uid)
             .expect("found above");
-        let mut ended = live.record.clone();
-        let slot = live.slot.take();
         let abort = match &live.place {
             spread::Place::Here(abort) => Some(abort.clone()),
             _ => None,
         };
+        let first_start = live.record.start_time;
+        let mut ended = live.record;
         ended.start_time = Some(done.started);
         ended.ended(done.finished, &done.report.outcome);
         let output = &done.report.output;
-        let restart =
-            self.attempt_ended(index, ended, done.attempt, false, output, writes, observer);
-        // After the instance's write, which its first attempt's log joins
-        // (see `staged`).
-        attempt_logs(&mut done, writes);
-        if let Some(slot) = slot {
+        let restart = self.count_attempt_end(index, &ended, done.attempt, false, output, observer);
+        if restart {
+            // OnFailure: the same instance runs again from where it was;
+            // every attempt's log stays (the first's joins its row).
+            let mut again = ended;
+            again.phase = Phase::Running;
+            again.start_time = first_start;
+            again.finish_time = None;
+            again.restart_count += 1;
+            writes.push(Write::Instance(again.clone()));
+            attempt_logs(&mut done, writes);
+            let abort = self.launch(index, &again, done.attempt + 1);
+            let uid = again.uid.clone();
+            let again = LiveInstance {
+                record: again,
+                attempt: done.attempt + 1,
+                place: spread::Place::Here(abort),
+                slot: None,
+            };
+            self.jobs[index].live.insert(uid, again);
+        } else {
+            self.no_longer_active(index, &ended);
+            ended_writes(ended, &mut done, writes);
+        }
+        if let Some(slot) = live.slot {
             let relayed = done.relayed.as_deref();
             self.relayed(index, slot, relayed, abort, done.finished, writes);
         }
@@ -1192,23 +1246,14 @@ impl Runner {
         if !succeeded {
             self.probe_lease_queue(index);
         }
-        if restart {
-            let record = self.jobs[index].live[&done.instance_uid].record.clone();
-            let abort = self.launch(index, &record, done.attempt + 1);
-            self.jobs[index]
-                .live
-                .get_mut(&done.instance_uid)
-                .expect("still live")
-                .place = spread::Place::Here(abort);
-        }
         self.write_status(index);
     }
 
     /// Counts one ended attempt of a live instance (`ended` is its final
     /// record) and decides whether it restarts in place (`OnFailure`): then
     /// the live record says so, and true is returned; otherwise the
-    /// instance is no longer live. A disruption (its node went away) never
-    /// restarts in place: it is replaced.
+    /// instance is no longer live, and its record is written. A disruption
+    /// (its node went away) never restarts in place: it is replaced.
     #[allow(clippy::too_many_arguments)]
     fn attempt_ended(
         &mut self,
@@ -1220,8 +1265,45 @@ impl Runner {
         writes: &mut Vec<Write>,
         observer: &mut dyn Observer,
     ) -> bool {
+        let restart = self.count_attempt_end(index, &ended, attempt, disruption, output, observer);
         let run = &mut self.jobs[index];
-        observer.instance_ended(&run.job.metadata.name, &ended, attempt, output);
+        if restart {
+            // OnFailure: the same instance runs again; every attempt's log
+            // stays. One that ran on another node is offered to it again.
+            let live = run.live.get_mut(&ended.uid).expect("a live instance");
+            live.record.restart_count += 1;
+            live.record.reason = ended.reason;
+            live.record.message = ended.message;
+            live.record.exit_code = ended.exit_code;
+            live.attempt = attempt + 1;
+            if !live.place.is_here() {
+                live.record.phase = Phase::Pending;
+                live.record.node_name = ended.node_name;
+                live.place = spread::Place::Offered;
+            }
+            writes.push(Write::Instance(live.record.clone()));
+        } else {
+            run.live.remove(&ended.uid);
+            self.no_longer_active(index, &ended);
+            writes.push(Write::Instance(ended));
+        }
+        restart
+    }
+
+    /// Tells the observer that an attempt of the Job at `index` ended,
+    /// counts it, and decides whether the instance restarts in place
+    /// (`OnFailure`, within the back-off limit, not a disruption).
+    fn count_attempt_end(
+        &mut self,
+        index: usize,
+        ended: &InstanceRecord,
+        attempt: u32,
+        disruption: bool,
+        output: &[u8],
+        observer: &mut dyn Observer,
+    ) -> bool {
+        let run = &mut self.jobs[index];
+        observer.instance_ended(&run.job.metadata.name, ended, attempt, output);
         let succeeded = ended.phase == Phase::Succeeded;
         if succeeded {
             run.observed.record_success(ended.completion_index);
@@ -1246,36 +1328,21 @@ impl Runner {
         let index_failed = ended
             .completion_index
             .is_some_and(|i| run.observed.failed_indexes.contains(&i));
-        let restart = !succeeded
+        !succeeded
             && !disruption
             && run.job.spec.restart_policy() == RestartPolicy::OnFailure
             && run.observed.failed <= run.job.spec.backoff_limit()
             && run.observed.fail_job.is_none()
-            && !index_failed;
-        let live = run.live.get_mut(&ended.uid).expect("a live instance");
-        if restart {
-            // OnFailure: the same instance runs again; every attempt's log
-            // stays. One that ran on another node is offered to it again.
-            live.record.restart_count += 1;
-            live.record.reason = ended.reason;
-            live.record.message = ended.message;
-            live.record.exit_code = ended.exit_code;
-            live.attempt = attempt + 1;
-            if !live.place.is_here() {
-                live.record.phase = Phase::Pending;
-                live.record.node_name = ended.node_name;
-                live.place = spread::Place::Offered;
-            }
-            writes.push(Write::Instance(live.record.clone()));
-        } else {
-            run.observed.active -= 1;
-            if let Some(i) = ended.completion_index {
-                run.observed.active_indexes.remove(&i);
-            }
-            run.live.remove(&ended.uid);
-            writes.push(Write::Instance(ended));
+            && !index_failed
+    }
+
+    /// An instance of the Job at `index` no longer runs.
+    fn no_longer_active(&mut self, index: usize, ended: &InstanceRecord) {
+        let observed = &mut self.jobs[index].observed;
+        observed.active -= 1;
+        if let Some(i) = ended.completion_index {
+            observed.active_indexes.remove(&i);
         }
-        restart
     }
 
     fn finish(
@@ -1475,6 +1542,30 @@ const CREATE_EVENTS: u32 = 10;
 
 /// Why an instance an earlier process left running is recorded as ended.
 const RESTART_MESSAGE: &str = "the node restarted while the instance was running";
+
+/// The writes of an instance that ended for good: its record and, taken
+/// from `done`, its attempt's output (a first attempt's in the same row,
+/// see [`Write::InstanceLogged`]) and structured records.
+fn ended_writes(ended: InstanceRecord, done: &mut Finished, writes: &mut Vec<Write>) {
+    if done.attempt > 0 {
+        writes.push(Write::Instance(ended));
+        return attempt_logs(done, writes);
+    }
+    let records = std::mem::take(&mut done.report.records);
+    let uid = (!records.is_empty()).then(|| ended.uid.clone());
+    writes.push(Write::InstanceLogged {
+        instance: ended,
+        log: std::mem::take(&mut done.report.output),
+        truncated: done.report.truncated,
+    });
+    if let Some(instance_uid) = uid {
+        writes.push(Write::LogRecords {
+            instance_uid,
+            attempt: 0,
+            records,
+        });
+    }
+}
 
 /// The writes that keep one ended attempt's output and structured records,
 /// taken from `done`.

@@ -199,7 +199,24 @@ impl Runtime {
 
     /// Runs one instance to its end in a fresh sandbox.
     pub async fn run(&self, prepared: &Prepared, spec: SandboxSpec) -> RunReport {
-        sandbox::run(&self.engine, prepared, spec).await
+        sandbox::run(&self.engine, prepared, &spec, None).await
+    }
+
+    /// Runs one instance in a fresh sandbox as `spec` describes it, which
+    /// the caller keeps.
+    pub async fn run_shared(&self, prepared: &Prepared, spec: &SandboxSpec) -> RunReport {
+        sandbox::run(&self.engine, prepared, spec, None).await
+    }
+
+    /// Runs one instance of a spec that several share, named
+    /// `instance_name` (the value of the spec's `instance_name_vars`).
+    pub async fn run_named(
+        &self,
+        prepared: &Prepared,
+        spec: &SandboxSpec,
+        instance_name: &str,
+    ) -> RunReport {
+        sandbox::run(&self.engine, prepared, spec, Some(instance_name)).await
     }
 }
 

@@ -47,6 +47,10 @@ pub struct SandboxSpec {
     pub argv: Vec<String>,
     /// The whole environment.
     pub env: Vec<(String, String)>,
+    /// The variables of `env` (by position) whose value is the instance's
+    /// name: a run given a name (see [`super::Runtime::run_named`]) uses it
+    /// there, so that one spec serves every instance of a Job.
+    pub instance_name_vars: Vec<usize>,
     /// Preopened directories.
     pub mounts: Vec<Mount>,
     /// stdin's bytes; empty when absent.
@@ -67,6 +71,7 @@ impl SandboxSpec {
         SandboxSpec {
             argv,
             env: Vec::new(),
+            instance_name_vars: Vec::new(),
             mounts: Vec::new(),
             stdin: Vec::new(),
             memory_limit: DEFAULT_MEMORY_LIMIT,
@@ -121,11 +126,21 @@ pub fn component_linker(
     Ok(linker)
 }
 
-fn wasi_builder(spec: &SandboxSpec, output: &CapturedOutput) -> Result<WasiCtxBuilder, String> {
+fn wasi_builder(
+    spec: &SandboxSpec,
+    instance_name: Option<&str>,
+    output: &CapturedOutput,
+) -> Result<WasiCtxBuilder, String> {
     let mut builder = WasiCtxBuilder::new();
+    for (at, (key, value)) in spec.env.iter().enumerate() {
+        let value = match instance_name {
+            Some(name) if spec.instance_name_vars.contains(&at) => name,
+            _ => value,
+        };
+        builder.env(key, value);
+    }
     builder
         .args(&spec.argv)
-        .envs(&spec.env)
         .stdout(output.clone())
         .stderr(output.clone())
         .stdin(MemoryInputPipe::new(spec.stdin.clone()))
@@ -161,12 +176,18 @@ fn new_store<T>(engine: &Engine, data: T) -> Store<T> {
     store
 }
 
-/// Runs one instance to its end.
-pub async fn run(engine: &Engine, prepared: &Prepared, spec: SandboxSpec) -> RunReport {
+/// Runs one instance to its end; `instance_name`, when given, is the value
+/// of the spec's `instance_name_vars`.
+pub async fn run(
+    engine: &Engine,
+    prepared: &Prepared,
+    spec: &SandboxSpec,
+    instance_name: Option<&str>,
+) -> RunReport {
     let output = CapturedOutput::new(spec.output_limit);
     let denied = Arc::new(AtomicBool::new(false));
     let mut records = Vec::new();
-    let result = match wasi_builder(&spec, &output) {
+    let result = match wasi_builder(spec, instance_name, &output) {
         Err(message) => Err(Ended::Start(message)),
         Ok(mut builder) => {
             let cap = MemoryCap::new(spec.memory_limit, denied.clone());
