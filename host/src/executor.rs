@@ -51,7 +51,7 @@ pub struct Launch {
 /// on the runner's thread and dropped on an executor's, for every instance.
 pub enum Sandbox {
     /// This instance's alone.
-    Own(SandboxSpec),
+    Own(Box<SandboxSpec>),
     /// Its Job's, for the instance of this name.
     OfJob {
         /// The Job's sandbox (`instance_name_vars` set).

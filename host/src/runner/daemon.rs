@@ -378,7 +378,7 @@ impl Runner {
             instance_uid: uid.to_owned(),
             attempt: live.attempt,
             prepared: live.prepared.clone(),
-            sandbox: executor::Sandbox::Own(sandbox),
+            sandbox: executor::Sandbox::Own(Box::new(sandbox)),
             scratch,
         })
     }

@@ -936,7 +936,7 @@ impl Runner {
             instance_uid: record.uid.clone(),
             attempt: attempt.attempt,
             prepared: attempt.prepared.clone(),
-            sandbox: executor::Sandbox::Own(sandbox),
+            sandbox: executor::Sandbox::Own(Box::new(sandbox)),
             scratch,
         })
     }
@@ -1138,6 +1138,7 @@ impl Runner {
         // Wake for the group commit too, if it comes first.
         let wake = earliest(wake, self.flush_at());
         observer.caught_up();
+        self.pause_for_relays(wake);
         let first = match wake {
             None => self.events.recv().ok(),
             Some(at) => {
