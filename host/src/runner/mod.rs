@@ -51,7 +51,7 @@ use crate::queue::{Item, Queue};
 use crate::resource::{Condition, JobStatus};
 use crate::runtime::{Outcome, PluginContext, PluginEnv, Prepared, Runtime, SandboxSpec};
 use crate::store::{
-    Checkpoints, EventRecord, InstanceRecord, ObjectRecord, Phase, Store, StoreError, Write,
+    Checkpoints, EventRecord, InstanceRecord, ObjectRecord, Phase, Store, StoreError, Write, labels,
 };
 use crate::time::{self, Micros, rfc3339};
 
@@ -730,22 +730,24 @@ impl Runner {
         let mut labels = run
             .instance_labels
             .get_or_init(|| {
-                let mut labels = run.job.spec.template.metadata.labels.clone();
-                labels.insert("job-name".into(), job_name.clone());
-                labels.insert("batch.kubernetes.io/job-name".into(), job_name.clone());
-                labels.insert("controller-uid".into(), run.record.uid.clone());
-                labels.insert(
-                    "batch.kubernetes.io/controller-uid".into(),
-                    run.record.uid.clone(),
-                );
-                Arc::new(labels)
+                let template = &run.job.spec.template.metadata.labels;
+                Arc::new(labels::job_instance(
+                    template,
+                    job_name,
+                    &run.record.uid,
+                    None,
+                ))
             })
             .clone();
-        if let Some(i) = completion_index {
-            Arc::make_mut(&mut labels).insert(
-                "batch.kubernetes.io/job-completion-index".into(),
-                i.to_string(),
-            );
+        if completion_index.is_some() {
+            let template = &run.job.spec.template.metadata.labels;
+            let uid = &run.record.uid;
+            labels = Arc::new(labels::job_instance(
+                template,
+                job_name,
+                uid,
+                completion_index,
+            ));
         }
         InstanceRecord {
             uid,

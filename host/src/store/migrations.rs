@@ -129,4 +129,14 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT uid, 0, log, log_truncated FROM instances WHERE log IS NOT NULL
         UNION ALL SELECT instance_uid, attempt, data, truncated FROM logs;
     "#,
+    // 7: a Job's instance keeps its template's labels and the Job's name;
+    // the labels naming the Job follow from them (see `store::labels`).
+    // One index on (owner, name) instead of one on each: a Job's instances
+    // are found by their owner, an instance by name under each live owner.
+    r#"
+    ALTER TABLE instances ADD COLUMN labels_job TEXT;
+    CREATE INDEX instances_owner_name ON instances(owner_uid, name);
+    DROP INDEX instances_owner;
+    DROP INDEX instances_name;
+    "#,
 ];

@@ -8,6 +8,7 @@
 //! an fsync per commit; a power cut may lose the last commits, never corrupt.
 
 mod checkpoints;
+pub mod labels;
 mod migrations;
 pub mod postgres;
 mod records;

@@ -328,27 +328,48 @@ fn json_text<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("records serialize to JSON")
 }
 
-/// The JSON text of the labels last written. A Job's instances all carry
-/// the same labels (an Indexed Job's but for their index), so they are
-/// serialised once per Job rather than once per instance.
+/// How the row of the instance written last keeps its labels (see
+/// [`super::labels`]): the JSON text of the labels a row keeps, and the
+/// Job's name when the rest follows from it. A Job's instances share their
+/// labels (an Indexed Job's but for their index), so this is worked out
+/// once per Job rather than once per instance.
 #[derive(Debug, Default)]
 pub struct LabelsText {
-    labels: Option<Arc<BTreeMap<String, String>>>,
+    /// The labels, owner and completion index it was worked out for.
+    of: Option<LabelsOf>,
     text: String,
+    job: Option<String>,
+}
+
+/// An instance's labels, owner and completion index.
+#[derive(Debug)]
+struct LabelsOf {
+    labels: Arc<BTreeMap<String, String>>,
+    owner: String,
+    index: Option<u32>,
 }
 
 impl LabelsText {
-    /// `labels` as JSON text.
-    fn of(&mut self, labels: &Arc<BTreeMap<String, String>>) -> &str {
-        let same = self
-            .labels
-            .as_ref()
-            .is_some_and(|last| Arc::ptr_eq(last, labels) || last == labels);
+    /// The labels column and the `labels_job` column of `i`'s row.
+    fn of(&mut self, i: &InstanceRecord) -> (&str, Option<&str>) {
+        let same = self.of.as_ref().is_some_and(|of| {
+            (Arc::ptr_eq(&of.labels, &i.labels) || of.labels == i.labels)
+                && of.owner == i.owner_uid
+                && of.index == i.completion_index
+        });
         if !same {
-            self.labels = Some(labels.clone());
-            self.text = json_text(&**labels);
+            (self.text, self.job) =
+                match super::labels::compact(&i.labels, &i.owner_uid, i.completion_index) {
+                    Some((template, job)) => (json_text(&template), Some(job)),
+                    None => (json_text(&*i.labels), None),
+                };
+            self.of = Some(LabelsOf {
+                labels: i.labels.clone(),
+                owner: i.owner_uid.clone(),
+                index: i.completion_index,
+            });
         }
-        &self.text
+        (&self.text, self.job.as_deref())
     }
 }
 
@@ -366,11 +387,12 @@ fn upsert_instance(
         Some((data, truncated)) => (Some(data), Some(truncated)),
         None => (None, None),
     };
+    let (labels, labels_job) = labels.of(i);
     tx.prepare_cached(
         "INSERT INTO instances (uid, name, namespace, owner_uid, completion_index, labels, phase,
             exit_code, reason, message, node_name, restart_count, created_at, start_time, finish_time,
-            log, log_truncated)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+            log, log_truncated, labels_job)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
          ON CONFLICT(uid) DO UPDATE SET phase = excluded.phase, exit_code = excluded.exit_code,
             reason = excluded.reason, message = excluded.message,
             node_name = CASE WHEN excluded.node_name = '' THEN node_name ELSE excluded.node_name END,
@@ -386,7 +408,7 @@ fn upsert_instance(
         i.namespace,
         i.owner_uid,
         i.completion_index,
-        labels.of(&i.labels),
+        labels,
         i.phase.as_str(),
         i.exit_code,
         i.reason,
@@ -397,7 +419,8 @@ fn upsert_instance(
         i.start_time,
         i.finish_time,
         log,
-        log_truncated
+        log_truncated,
+        labels_job
     ])?;
     Ok(())
 }
@@ -651,19 +674,28 @@ pub fn object_text_row(row: &Row<'_>) -> rusqlite::Result<ObjectText> {
 }
 
 /// The columns [`instance_row`] reads.
-pub const INSTANCE_SELECT: &str = "SELECT uid, name, namespace, owner_uid, completion_index, labels, phase,
-    exit_code, reason, message, node_name, restart_count, created_at, start_time, finish_time FROM instances";
+pub const INSTANCE_SELECT: &str =
+    "SELECT uid, name, namespace, owner_uid, completion_index, labels, phase,
+    exit_code, reason, message, node_name, restart_count, created_at, start_time, finish_time,
+    labels_job FROM instances";
 
 /// Reads an [`InstanceRecord`] selected with [`INSTANCE_SELECT`].
 pub fn instance_row(row: &Row<'_>) -> rusqlite::Result<InstanceRecord> {
     let phase: String = row.get(6)?;
+    let owner_uid: String = row.get(3)?;
+    let completion_index = row.get(4)?;
+    let kept = json_column(row, 5)?;
+    let labels = match row.get::<_, Option<String>>(15)? {
+        Some(job) => super::labels::expand(&kept, &job, &owner_uid, completion_index),
+        None => Arc::new(kept),
+    };
     Ok(InstanceRecord {
         uid: row.get(0)?,
         name: row.get(1)?,
         namespace: row.get(2)?,
-        owner_uid: row.get(3)?,
-        completion_index: row.get(4)?,
-        labels: Arc::new(json_column(row, 5)?),
+        owner_uid,
+        completion_index,
+        labels,
         phase: Phase::parse(&phase).ok_or_else(|| bad_column(6, "unknown phase"))?,
         exit_code: row.get(7)?,
         reason: row.get(8)?,

@@ -845,3 +845,52 @@ fn a_writers_wal_is_checkpointed_in_the_background_while_it_writes() {
     }
     assert_eq!(store.instances_of(&job.uid).unwrap().len(), 8 * 128);
 }
+
+#[test]
+fn a_job_instances_labels_come_back_whole_from_what_its_row_keeps() {
+    on_both(|store| {
+        let job = object(Kind::Job, "labelled", 1);
+        let template = BTreeMap::from([("app".to_owned(), "pi".to_owned())]);
+        let mut plain = instance(&job, "labelled-1", 2);
+        plain.completion_index = None;
+        plain.labels = super::labels::job_instance(&template, "labelled", &job.uid, None).into();
+        let mut indexed = instance(&job, "labelled-2", 3);
+        indexed.labels =
+            super::labels::job_instance(&template, "labelled", &job.uid, Some(3)).into();
+        // Labels of another shape (a DaemonSet's, say) are kept as they are.
+        let other = instance(&job, "labelled-3", 4);
+        store
+            .commit(&[
+                Write::ObjectCreated(job.clone()),
+                Write::Instance(plain.clone()),
+                Write::Instance(indexed.clone()),
+                Write::Instance(other.clone()),
+            ])
+            .unwrap();
+        assert_eq!(
+            store.instances_of(&job.uid).unwrap(),
+            [plain, indexed, other]
+        );
+    });
+}
+
+#[test]
+fn a_job_instances_row_keeps_its_template_labels_and_job_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("state.db")).unwrap();
+    let job = object(Kind::Job, "kept", 1);
+    let mut i = instance(&job, "kept-1", 2);
+    i.labels = super::labels::job_instance(&BTreeMap::new(), "kept", &job.uid, Some(3)).into();
+    store
+        .commit(&[Write::ObjectCreated(job), Write::Instance(i.clone())])
+        .unwrap();
+    let (labels, job_name): (String, String) = store
+        .conn
+        .query_row(
+            "SELECT labels, labels_job FROM instances WHERE uid = ?1",
+            [&i.uid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((labels.as_str(), job_name.as_str()), ("{}", "kept"));
+}
