@@ -85,6 +85,8 @@ struct LiveInstance {
     place: spread::Place,
     /// Its executor slot, when the slot relays successors (see [`relay`]).
     slot: Option<relay::Slot>,
+    /// Its row is not written yet (see [`Runner::count_created`]).
+    unwritten: bool,
 }
 
 /// One Job being run.
@@ -118,9 +120,6 @@ pub struct JobRun {
     instance_labels: std::cell::OnceCell<Arc<BTreeMap<String, String>>>,
     /// The suffixes of the names of this run's instances.
     suffixes: ids::NameSuffixes,
-    /// Live instances whose row is not written yet (see
-    /// [`Runner::count_created`]).
-    unwritten: Vec<String>,
     /// The sandbox its relayed instances share, when they can (see
     /// [`Runner::job_sandbox`]).
     shared_sandbox: std::cell::OnceCell<Option<Arc<SandboxSpec>>>,
@@ -159,7 +158,6 @@ impl JobRun {
             created: (0, String::new()),
             instance_labels: std::cell::OnceCell::new(),
             suffixes: ids::NameSuffixes::default(),
-            unwritten: Vec::new(),
             shared_sandbox: std::cell::OnceCell::new(),
         }
         .created()
@@ -213,6 +211,7 @@ impl JobRun {
                     attempt: instance.restart_count,
                     place,
                     slot: None,
+                    unwritten: false,
                 };
                 live.insert(instance.uid.clone(), adopted);
                 continue;
@@ -252,7 +251,6 @@ impl JobRun {
             created: (0, String::new()),
             instance_labels: std::cell::OnceCell::new(),
             suffixes: ids::NameSuffixes::default(),
-            unwritten: Vec::new(),
             shared_sandbox: std::cell::OnceCell::new(),
         }
     }
@@ -705,6 +703,7 @@ impl Runner {
                 attempt: 0,
                 place,
                 slot,
+                unwritten: false,
             },
         );
     }
@@ -778,8 +777,9 @@ impl Runner {
 
     /// The Job at `index` has one more instance, `record`, from `now`.
     /// Its row is written now, or with `deferred` at the next group commit
-    /// if it still runs then (see [`Runner::stage_unwritten`]): most relayed
-    /// instances have ended by then, and are written once, as they ended.
+    /// if it still runs then (the caller marks it `unwritten`, see
+    /// [`Runner::stage_unwritten`]): most relayed instances have ended by
+    /// then, and are written once, as they ended.
     fn count_created(
         &mut self,
         index: usize,
@@ -798,7 +798,6 @@ impl Runner {
             run.observed.active_indexes.insert(i);
         }
         if deferred {
-            run.unwritten.push(record.uid.clone());
             // Written with the next group commit at the latest.
             self.staged_since.get_or_insert_with(Instant::now);
         } else {
@@ -1088,6 +1087,9 @@ impl Runner {
     /// transaction that records the success), otherwise it goes back.
     fn settle_item(&mut self, index: usize, uid: &str, done: bool, writes: &mut Vec<Write>) {
         let run = &mut self.jobs[index];
+        if run.held.is_empty() {
+            return; // no queue item held (most Jobs have no queue)
+        }
         let Some(item) = run.held.remove(uid) else {
             return;
         };
@@ -1232,6 +1234,7 @@ impl Runner {
                 attempt: done.attempt + 1,
                 place: spread::Place::Here(abort),
                 slot: None,
+                unwritten: false,
             };
             self.jobs[index].live.insert(uid, again);
         } else {
@@ -1514,12 +1517,10 @@ impl Runner {
     /// that still run: the store shows every running instance after a
     /// group commit.
     fn stage_unwritten(&mut self) {
-        for run in &mut self.jobs {
-            for uid in run.unwritten.drain(..) {
-                if let Some(live) = run.live.get(&uid) {
-                    self.staged.push(Write::Instance(live.record.clone()));
-                }
-            }
+        let live = self.jobs.iter_mut().flat_map(|run| run.live.values_mut());
+        for live in live.filter(|live| live.unwritten) {
+            live.unwritten = false;
+            self.staged.push(Write::Instance(live.record.clone()));
         }
     }
 

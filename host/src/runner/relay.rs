@@ -231,6 +231,7 @@ impl Runner {
             attempt: 0,
             place: spread::Place::Here(abort),
             slot: Some(slot),
+            unwritten: true,
         };
         self.jobs[index].live.insert(uid.clone(), live);
         self.reserve_successor(index, &uid, at);
