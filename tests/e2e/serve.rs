@@ -501,6 +501,44 @@ fn logs_follow_prints_every_instance_until_the_jobs_finish() {
 }
 
 #[test]
+fn each_verb_s_help_is_its_own_text_and_arguments() {
+    // The verbs' arguments are defined only when the verb is used; the
+    // help of each must still be the verb's text, with its arguments.
+    let s = Session::new();
+    for (verb, text, argument) in [
+        (
+            &["run"][..],
+            "Run the Jobs of manifest files",
+            "--max-log-size",
+        ),
+        (&["get"][..], "KIND: jobs, cronjobs (cj)", "--selector"),
+        (
+            &["apply"][..],
+            "Create or update objects from files",
+            "--set",
+        ),
+        (&["cron", "next"][..], "next fire times", "--count"),
+        (
+            &["queue", "push"][..],
+            "Append items to queue NAME",
+            "--file",
+        ),
+    ] {
+        let mut args = verb.to_vec();
+        args.push("--help");
+        let ran = s.wasmjob(&args);
+        assert_eq!(ran.code, 0, "{verb:?}: {ran:?}");
+        assert!(ran.stdout.contains(text), "{verb:?}: {}", ran.stdout);
+        assert!(ran.stdout.contains(argument), "{verb:?}: {}", ran.stdout);
+        assert!(
+            ran.stdout.contains("--state-dir"),
+            "{verb:?}: {}",
+            ran.stdout
+        );
+    }
+}
+
+#[test]
 fn shell_completions_are_generated() {
     let s = Session::new();
     for shell in ["bash", "zsh", "fish"] {

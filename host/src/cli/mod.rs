@@ -63,7 +63,11 @@ pub struct Cli {
 }
 
 /// The verbs.
+// Each verb's arguments are defined only when that verb is used: clap
+// otherwise defines every verb's arguments at every start, which took a
+// sixth of a millisecond of each `wasmjob run`.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Run the Jobs of manifest files to their end, in this process.
     ///
@@ -158,7 +162,13 @@ pub enum Command {
     Completions(CompletionsArgs),
 }
 
-/// `wasmjob serve`.
+// The argument structs of the verbs carry plain comments, not doc
+// comments: their arguments are defined when the verb is used (see
+// `Command`), and clap would then show a struct's doc comment as the
+// verb's help instead of the verb's own.
+
+// `wasmjob serve`.
+#[allow(missing_docs)]
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Address of the HTTP API.
@@ -199,7 +209,8 @@ pub struct ServeArgs {
     pub node_grace: String,
 }
 
-/// `-f` for apply and create.
+// `-f` for apply and create.
+#[allow(missing_docs)]
 #[derive(Debug, clap::Args)]
 pub struct FileArgs {
     /// Manifest files or directories, or - for stdin; .jinja2 and .j2 files
@@ -211,7 +222,8 @@ pub struct FileArgs {
     pub templates: TemplateArgs,
 }
 
-/// `wasmjob create`.
+// `wasmjob create`.
+#[allow(missing_docs)]
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
     /// `job`, to create a Job from a CronJob with --from.
@@ -232,7 +244,8 @@ pub struct CreateArgs {
     pub templates: TemplateArgs,
 }
 
-/// Templates and expansion, for every verb that reads manifests.
+// Templates and expansion, for every verb that reads manifests.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, clap::Args)]
 pub struct TemplateArgs {
     /// A variable for .jinja2/.j2 templates (repeatable).
@@ -244,7 +257,8 @@ pub struct TemplateArgs {
     pub expand: Option<String>,
 }
 
-/// `wasmjob get`.
+// `wasmjob get`.
+#[allow(missing_docs)]
 #[derive(Debug, clap::Args)]
 pub struct GetArgs {
     /// The namespace of the objects named.
@@ -282,7 +296,8 @@ pub enum GetFormat {
     Name,
 }
 
-/// `wasmjob describe`.
+// `wasmjob describe`.
+#[allow(missing_docs)]
 #[derive(Debug, clap::Args)]
 pub struct DescribeArgs {
     /// The namespace of the objects named.
@@ -295,7 +310,8 @@ pub struct DescribeArgs {
     pub name: Option<String>,
 }
 
-/// `wasmjob logs`.
+// `wasmjob logs`.
+#[allow(missing_docs)]
 #[derive(Debug, clap::Args)]
 pub struct LogsArgs {
     /// The namespace of the objects named.
@@ -328,6 +344,7 @@ pub struct LogsArgs {
 
 /// `wasmjob queue …`.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum QueueCommand {
     /// Append items to queue NAME: the ITEMs given, or one item per line of
     /// --file (- for stdin).
@@ -362,6 +379,7 @@ pub enum QueueCommand {
 
 /// `wasmjob cron …`.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum CronCommand {
     /// Print the next fire times of SCHEDULE as RFC 3339 UTC, one a line.
     ///
@@ -373,7 +391,8 @@ pub enum CronCommand {
     Next(CronNextArgs),
 }
 
-/// `wasmjob cron next`.
+// `wasmjob cron next`.
+#[allow(missing_docs)]
 #[derive(Debug, clap::Args)]
 pub struct CronNextArgs {
     /// The schedule.
@@ -389,14 +408,16 @@ pub struct CronNextArgs {
     pub count: usize,
 }
 
-/// `wasmjob completions`.
+// `wasmjob completions`.
+#[allow(missing_docs)]
 #[derive(Debug, clap::Args)]
 pub struct CompletionsArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
 }
 
-/// `wasmjob label`.
+// `wasmjob label`.
+#[allow(missing_docs)]
 #[derive(Debug, clap::Args)]
 pub struct LabelArgs {
     /// `node` (the only kind whose labels change outside a manifest).
@@ -411,7 +432,8 @@ pub struct LabelArgs {
     pub overwrite: bool,
 }
 
-/// `wasmjob delete`.
+// `wasmjob delete`.
+#[allow(missing_docs)]
 #[derive(Debug, clap::Args)]
 pub struct DeleteArgs {
     /// The namespace of the objects named.
@@ -430,7 +452,8 @@ pub struct DeleteArgs {
     pub files: Vec<PathBuf>,
 }
 
-/// `wasmjob run`.
+// `wasmjob run`.
+#[allow(missing_docs)]
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Manifest file(s) holding Jobs (several documents per file allowed).
