@@ -34,7 +34,12 @@ pub fn pool(max_instances: u32) -> PoolingAllocationConfig {
     // they can be reused; wasmtime flushes the queue when the pool runs dry,
     // but a thread that finds it being flushed by another sees "limit
     // reached". Slots for one more batch keep a full pool from failing so.
-    let slots = max_instances + DECOMMIT_BATCH as u32;
+    // A pool of a few instances (a `wasmjob run` of one) batches as many as
+    // it holds: its slots are set up at every start of the process, and
+    // twenty of them for one instance took a tenth of a millisecond.
+    let max_instances = max_instances.max(1);
+    let batch = DECOMMIT_BATCH.min(max_instances as usize);
+    let slots = max_instances + batch as u32;
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(slots);
     pool.total_core_instances(slots * 8);
@@ -56,7 +61,7 @@ pub fn pool(max_instances: u32) -> PoolingAllocationConfig {
     pool.pagemap_scan(Enabled::Auto);
     pool.linear_memory_keep_resident(KEEP_RESIDENT);
     pool.table_keep_resident(64 << 10);
-    pool.decommit_batch_size(DECOMMIT_BATCH);
+    pool.decommit_batch_size(batch);
     pool
 }
 
