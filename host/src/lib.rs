@@ -13,6 +13,7 @@ pub mod cli;
 pub mod controller;
 pub mod executor;
 pub mod ids;
+pub mod logging;
 pub mod manifest;
 pub mod module;
 pub mod queue;

@@ -103,6 +103,32 @@ fn a_second_run_loads_the_compiled_module_instead_of_recompiling() {
     assert_eq!(before, after, "the cached artifact was not rewritten");
 }
 
+#[test]
+fn a_damaged_compiled_module_is_compiled_again_with_a_warning() {
+    let s = Session::new();
+    let path = s.write("pi.yaml", &job_yaml("pi", &dist("pi.wasm"), &["5"], "", ""));
+    assert_eq!(s.wasmjob(&["run", "-f", path.to_str().unwrap()]).code, 0);
+    let cached = cached_files(&s);
+    std::fs::write(&cached[0], b"not a compiled module").unwrap();
+    let ran = s.wasmjob(&["run", "-f", path.to_str().unwrap()]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    // The warning reaches stderr without RUST_LOG, in tracing's format.
+    let warning = ran
+        .stderr
+        .lines()
+        .find(|l| l.contains("recompiling: cached module unusable"))
+        .unwrap_or_else(|| panic!("no warning: {}", ran.stderr));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(
+        warning.contains(&cached[0].display().to_string()),
+        "{warning}"
+    );
+    assert!(
+        std::fs::read(&cached[0]).unwrap().len() > 1000,
+        "compiled again"
+    );
+}
+
 fn cached_files(s: &Session) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     for engine in std::fs::read_dir(s.state.path().join("cache")).unwrap() {
