@@ -199,8 +199,7 @@ pub fn run_hello(b: &Bench) -> Result<Vec<Row>> {
     let node = b.node()?;
     node.time(&["run", "-f", manifest])?;
     // The naive runs are spread among wasmjob's, so that both see the same
-    // machine: on this shared two-core host either one measured alone, a
-    // few seconds apart, moved the ratio by a tenth.
+    // machine: the speed of a shared two-core host drifts within minutes.
     let every = (b.sizes.run_reps / b.sizes.naive_reps.max(1)).max(1);
     let mut ours = Vec::new();
     let mut naive = Vec::new();

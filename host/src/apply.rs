@@ -47,10 +47,14 @@ fn image_path(object: &Object) -> String {
     }
 }
 
-/// Resolves every document's module and paths, checking each module with the
+/// A document as [`localize`] leaves it, with the module it read (none for
+/// a `sha256:` image, which the store resolves).
+pub type Localized = (Document, Option<ModuleBlob>);
+
+/// Resolves every localized document's module, checking each with the
 /// runtime. The store is only read (for `sha256:` images).
 pub fn resolve(
-    docs: Vec<Document>,
+    docs: Vec<Localized>,
     runtime: &Runtime,
     store: &Store,
 ) -> Result<Vec<Resolved>, ApplyError> {
@@ -59,8 +63,11 @@ pub fn resolve(
         .collect()
 }
 
-fn resolve_one(doc: Document, runtime: &Runtime, store: &Store) -> Result<Resolved, ApplyError> {
-    let (doc, module) = localize(doc)?;
+fn resolve_one(
+    (doc, module): Localized,
+    runtime: &Runtime,
+    store: &Store,
+) -> Result<Resolved, ApplyError> {
     let at = image_path(&doc.object);
     let module = match module {
         Some(module) => module,
@@ -123,7 +130,7 @@ fn template(object: &Object) -> &crate::manifest::PodSpec {
 /// a `sha256:` image is kept for the store to resolve; relative `hostPath`s
 /// become absolute. Nothing is compiled here: the CLI calls this before
 /// sending objects to a server, which compiles them.
-pub fn localize(mut doc: Document) -> Result<(Document, Option<ModuleBlob>), ManifestError> {
+pub fn localize(mut doc: Document) -> Result<Localized, ManifestError> {
     let at = image_path(&doc.object);
     let base = doc.base_dir.clone();
     let template = doc.object.template_mut();

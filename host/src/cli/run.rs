@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::table;
 use super::{CliError, OutputFormat, RunArgs};
-use crate::apply;
+use crate::apply::{self, ModuleBlob};
 use crate::manifest::{Object, parse_memory_quantity};
 use crate::resource::{self, JobStatus};
 use crate::runner::{JobRun, Observer, Runner, RunnerConfig};
@@ -64,21 +64,12 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     let expiring = docs.iter().any(
         |d| matches!(&d.object, Object::Job(job) if job.spec.ttl_seconds_after_finished.is_some()),
     );
-    let runtime = Arc::new(
-        Runtime::new(RuntimeConfig {
-            cache_dir: Some(state_dir.join("cache")),
-            max_instances: parallelism.clamp(1, 1000),
-        })
-        .map_err(|e| CliError::Other(e.into()))?,
-    );
-    let store =
-        Store::open(&state_dir.join(DATABASE_FILE)).map_err(|e| CliError::Other(e.into()))?;
-    // The TTL controller: Jobs whose ttlSecondsAfterFinished ran out since
-    // wasmjob last ran are deleted now (their history stays).
-    store
-        .delete_expired(time::now())
-        .map_err(|e| CliError::Other(e.into()))?;
-    let resolved = apply::resolve(docs, &runtime, &store).map_err(|e| match e {
+    let config = RuntimeConfig {
+        cache_dir: Some(state_dir.join("cache")),
+        max_instances: parallelism.clamp(1, 1000),
+    };
+    let (runtime, store, localized) = start(state_dir, config, docs)?;
+    let resolved = apply::resolve(localized, &runtime, &store).map_err(|e| match e {
         apply::ApplyError::Manifest(m) => CliError::BadInput(m.to_string()),
         apply::ApplyError::Store(s) => CliError::Other(s.into()),
     })?;
@@ -222,6 +213,62 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
             failed.join(", ")
         )))
     }
+}
+
+/// The engine, the store, and the documents with their modules read. The
+/// engine is built, and the modules loaded from the compiled-module cache
+/// (or compiled) and linked, on a thread of its own while this one reads
+/// the modules and opens the store: both take a few tenths of a
+/// millisecond, most of a short run's own work.
+fn start(
+    state_dir: &Path,
+    config: RuntimeConfig,
+    docs: Vec<crate::manifest::Document>,
+) -> Result<(Arc<Runtime>, Store, Vec<apply::Localized>), CliError> {
+    let (send, modules) = std::sync::mpsc::channel::<Vec<Option<ModuleBlob>>>();
+    // The result comes back through a channel rather than the thread's
+    // join, which waited for the thread to finish exiting as well.
+    let (done, ready) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("wasmjob-engine".into())
+        .spawn(move || {
+            let runtime = Runtime::new(config);
+            // Given back, with the runtime: they stay the documents'.
+            let blobs = modules.recv().unwrap_or_default();
+            if let Ok(runtime) = &runtime {
+                for blob in blobs.iter().flatten() {
+                    // A module that cannot be prepared is reported when
+                    // the documents are resolved, which prepares it again.
+                    let _ = runtime.prepare(&blob.digest, &blob.bytes);
+                }
+            }
+            let _ = done.send((runtime, blobs));
+        })
+        .map_err(|e| CliError::Other(e.into()))?;
+    let mut localized = docs
+        .into_iter()
+        .map(apply::localize)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CliError::BadInput(e.to_string()))?;
+    let blobs = localized.iter_mut().map(|(_, blob)| blob.take()).collect();
+    // A failed send means the engine thread has ended already (it
+    // panicked), which the receive below reports.
+    let _ = send.send(blobs);
+    let store =
+        Store::open(&state_dir.join(DATABASE_FILE)).map_err(|e| CliError::Other(e.into()))?;
+    // The TTL controller: Jobs whose ttlSecondsAfterFinished ran out since
+    // wasmjob last ran are deleted now (their history stays).
+    store
+        .delete_expired(time::now())
+        .map_err(|e| CliError::Other(e.into()))?;
+    let (runtime, blobs) = ready
+        .recv()
+        .map_err(|_| CliError::Other(anyhow::anyhow!("the engine thread panicked")))?;
+    let runtime = runtime.map_err(|e| CliError::Other(e.into()))?;
+    for ((_, slot), blob) in localized.iter_mut().zip(blobs) {
+        *slot = blob;
+    }
+    Ok((Arc::new(runtime), store, localized))
 }
 
 /// The unfinished Job an earlier, interrupted `wasmjob run` of this same
