@@ -129,6 +129,21 @@ fn a_damaged_compiled_module_is_compiled_again_with_a_warning() {
     );
 }
 
+#[test]
+fn a_bad_rust_log_is_named_once_and_warnings_still_show() {
+    let s = Session::new();
+    let out = std::process::Command::new(wasmjob_tests::binary())
+        .args(["cron", "next", "@daily", "-n", "1"])
+        .env("WASMJOB_HOME", s.state.path())
+        .env("RUST_LOG", "wasmjob=[")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("RUST_LOG ignored").count(), 1, "{stderr}");
+    assert!(stderr.contains("showing warnings and errors"), "{stderr}");
+}
+
 fn cached_files(s: &Session) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     for engine in std::fs::read_dir(s.state.path().join("cache")).unwrap() {
