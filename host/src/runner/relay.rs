@@ -61,6 +61,13 @@ const AHEAD_MIN: usize = 4;
 /// 10,000-instance Job).
 const PAUSE: Duration = Duration::from_micros(500);
 
+/// Whether a relaying Job has every instance it still needs running,
+/// reserved or done: nothing more will be decided for it, and its last
+/// instances are ending.
+pub(super) fn finishing(observed: &crate::controller::job::Observed, completions: u32) -> bool {
+    observed.succeeded + observed.active + observed.reserved >= completions
+}
+
 /// Successors each slot holds ready at most when `slots` slots relay.
 fn ahead(slots: u32) -> usize {
     (AHEAD_PER_NODE / slots.max(1) as usize).clamp(AHEAD_MIN, AHEAD_MAX)
@@ -297,6 +304,27 @@ impl Runner {
 
 #[cfg(test)]
 mod tests {
+    use crate::controller::job::Observed;
+
+    #[test]
+    fn a_job_is_finishing_once_every_completion_is_running_reserved_or_done() {
+        let mut o = Observed {
+            succeeded: 9_000,
+            active: 2,
+            reserved: 997,
+            ..Observed::default()
+        };
+        assert!(!super::finishing(&o, 10_000), "one completion undecided");
+        o.reserved = 998;
+        assert!(super::finishing(&o, 10_000));
+        // A failure lapses the reservations: more will be decided again.
+        o.active = 1;
+        o.reserved = 0;
+        assert!(!super::finishing(&o, 10_000));
+        o.succeeded = 10_000;
+        assert!(super::finishing(&o, 10_000));
+    }
+
     #[test]
     fn a_nodes_relaying_slots_share_a_budget_of_successors() {
         assert_eq!(super::ahead(1), super::AHEAD_MAX);
