@@ -63,8 +63,13 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 /// The median of durations, in milliseconds.
 pub fn median_ms(samples: &[Duration]) -> f64 {
     let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-    ms.sort_by(f64::total_cmp);
-    quantile(&ms, 0.5)
+    median(&mut ms)
+}
+
+/// The median of values (sorted in place).
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    quantile(values, 0.5)
 }
 
 /// `1234567.8` as `1,234,568`.
