@@ -814,6 +814,57 @@ fn queue_items_held_by_unrecorded_instances_go_back_at_start() {
     assert_eq!(store.release_unrecorded_queue_items().unwrap(), 0);
 }
 
+/// The frames in the WAL of the database at `path`, as the next process
+/// to open it reads them back.
+fn wal_frames(path: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+        .unwrap()
+}
+
+#[test]
+fn a_store_that_closes_with_a_large_wal_leaves_the_next_opener_one_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = Store::open(&path).unwrap();
+    let job = object(Kind::Job, "big", 1);
+    store.commit(&[Write::ObjectCreated(job.clone())]).unwrap();
+    // 600 KiB of logs: past what is kept, short of a background checkpoint.
+    let writes: Vec<Write> = (0..150)
+        .map(|n| Write::InstanceLogged {
+            instance: instance(&job, &format!("big-{n}"), 2),
+            log: vec![b'x'; 4096],
+            truncated: false,
+        })
+        .collect();
+    store.commit(&writes).unwrap();
+    drop(store);
+    assert_eq!(wal_frames(&path), 1, "the log started over with one frame");
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.instances_of(&job.uid).unwrap().len(), 150);
+}
+
+#[test]
+fn a_store_that_closes_with_a_small_wal_leaves_it_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = Store::open(&path).unwrap();
+    let job = object(Kind::Job, "small", 1);
+    store.commit(&[Write::ObjectCreated(job.clone())]).unwrap();
+    let writes: Vec<Write> = (0..4)
+        .map(|n| Write::Instance(instance(&job, &format!("small-{n}"), 2)))
+        .collect();
+    store.commit(&writes).unwrap();
+    drop(store);
+    // No checkpoint at close (its fsyncs would cost a short run more than
+    // reading these frames back costs the next).
+    let frames = wal_frames(&path);
+    assert!(
+        (2..super::WAL_KEPT as i64).contains(&frames),
+        "{frames} frames"
+    );
+}
+
 #[test]
 fn a_writers_wal_is_checkpointed_in_the_background_while_it_writes() {
     let dir = tempfile::tempdir().unwrap();

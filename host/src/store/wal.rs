@@ -30,6 +30,10 @@ pub(super) struct Background {
     path: PathBuf,
     /// The WAL's size in pages when the thread was last asked to checkpoint.
     asked_at: AtomicI32,
+    /// The WAL's size in pages after the writer's last commit: the frames
+    /// since the log last started over, which the next process opening the
+    /// file reads back. Zero until this writer commits.
+    frames: AtomicI32,
     worker: OnceLock<Worker>,
     /// The thread could not open its connection.
     failed: Arc<AtomicBool>,
@@ -52,6 +56,7 @@ impl Background {
         Arc::new(Background {
             path: path.to_path_buf(),
             asked_at: AtomicI32::new(0),
+            frames: AtomicI32::new(0),
             worker: OnceLock::new(),
             failed: Arc::default(),
         })
@@ -76,8 +81,15 @@ impl Background {
         }))
     }
 
+    /// The WAL's size in pages after the writer's last commit (zero before
+    /// its first).
+    pub(super) fn frames(&self) -> i32 {
+        self.frames.load(Ordering::Relaxed)
+    }
+
     /// A commit left `pages` pages in the WAL.
     fn committed(&self, pages: i32) {
+        self.frames.store(pages, Ordering::Relaxed);
         let asked = self.asked_at.load(Ordering::Relaxed);
         if pages < asked {
             // A checkpoint emptied the WAL and writing started over.
