@@ -92,12 +92,9 @@ fn run_o_json_prints_jobs_then_instances_in_kubernetes_shapes() {
 #[test]
 fn a_second_run_loads_the_compiled_module_instead_of_recompiling() {
     let s = Session::new();
-    let path = s.write("pi.yaml", &job_yaml("pi", &dist("pi.wasm"), &["5"], "", ""));
-    assert_eq!(s.wasmjob(&["run", "-f", path.to_str().unwrap()]).code, 0);
-    let cached = cached_files(&s);
-    assert_eq!(cached.len(), 1, "one compiled module cached: {cached:?}");
+    let (path, cached) = pi_run_once(&s);
     let before = std::fs::metadata(&cached[0]).unwrap().modified().unwrap();
-    assert_eq!(s.wasmjob(&["run", "-f", path.to_str().unwrap()]).code, 0);
+    assert_eq!(s.wasmjob(&["run", "-f", &path]).code, 0);
     assert_eq!(cached_files(&s), cached);
     let after = std::fs::metadata(&cached[0]).unwrap().modified().unwrap();
     assert_eq!(before, after, "the cached artifact was not rewritten");
@@ -106,11 +103,9 @@ fn a_second_run_loads_the_compiled_module_instead_of_recompiling() {
 #[test]
 fn a_damaged_compiled_module_is_compiled_again_with_a_warning() {
     let s = Session::new();
-    let path = s.write("pi.yaml", &job_yaml("pi", &dist("pi.wasm"), &["5"], "", ""));
-    assert_eq!(s.wasmjob(&["run", "-f", path.to_str().unwrap()]).code, 0);
-    let cached = cached_files(&s);
+    let (path, cached) = pi_run_once(&s);
     std::fs::write(&cached[0], b"not a compiled module").unwrap();
-    let ran = s.wasmjob(&["run", "-f", path.to_str().unwrap()]);
+    let ran = s.wasmjob(&["run", "-f", &path]);
     assert_eq!(ran.code, 0, "{ran:?}");
     // The warning reaches stderr without RUST_LOG, in tracing's format.
     let warning = ran
@@ -142,6 +137,17 @@ fn a_bad_rust_log_is_named_once_and_warnings_still_show() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(stderr.matches("RUST_LOG ignored").count(), 1, "{stderr}");
     assert!(stderr.contains("showing warnings and errors"), "{stderr}");
+}
+
+/// One `wasmjob run` of a pi Job: its manifest's path, and the one
+/// compiled module it cached.
+fn pi_run_once(s: &Session) -> (String, Vec<std::path::PathBuf>) {
+    let path = s.write("pi.yaml", &job_yaml("pi", &dist("pi.wasm"), &["5"], "", ""));
+    let path = path.to_str().unwrap().to_owned();
+    assert_eq!(s.wasmjob(&["run", "-f", &path]).code, 0);
+    let cached = cached_files(s);
+    assert_eq!(cached.len(), 1, "one compiled module cached: {cached:?}");
+    (path, cached)
 }
 
 fn cached_files(s: &Session) -> Vec<std::path::PathBuf> {

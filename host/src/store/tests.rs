@@ -814,6 +814,29 @@ fn queue_items_held_by_unrecorded_instances_go_back_at_start() {
     assert_eq!(store.release_unrecorded_queue_items().unwrap(), 0);
 }
 
+/// A new store on a file of its own, holding one Job.
+fn a_job_in_a_new_store(
+    name: &str,
+) -> (tempfile::TempDir, std::path::PathBuf, Store, ObjectRecord) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = Store::open(&path).unwrap();
+    let job = object(Kind::Job, name, 1);
+    store.commit(&[Write::ObjectCreated(job.clone())]).unwrap();
+    (dir, path, store, job)
+}
+
+/// `count` ended instances of `job`, each with a log of one page.
+fn logged_instances(job: &ObjectRecord, prefix: &str, count: usize) -> Vec<Write> {
+    (0..count)
+        .map(|n| Write::InstanceLogged {
+            instance: instance(job, &format!("{prefix}-{n}"), 2),
+            log: vec![b'x'; 4096],
+            truncated: false,
+        })
+        .collect()
+}
+
 /// The frames in the WAL of the database at `path`, as the next process
 /// to open it reads them back.
 fn wal_frames(path: &std::path::Path) -> i64 {
@@ -824,20 +847,9 @@ fn wal_frames(path: &std::path::Path) -> i64 {
 
 #[test]
 fn a_store_that_closes_with_a_large_wal_leaves_the_next_opener_one_frame() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
-    let mut store = Store::open(&path).unwrap();
-    let job = object(Kind::Job, "big", 1);
-    store.commit(&[Write::ObjectCreated(job.clone())]).unwrap();
+    let (_dir, path, mut store, job) = a_job_in_a_new_store("big");
     // 600 KiB of logs: past what is kept, short of a background checkpoint.
-    let writes: Vec<Write> = (0..150)
-        .map(|n| Write::InstanceLogged {
-            instance: instance(&job, &format!("big-{n}"), 2),
-            log: vec![b'x'; 4096],
-            truncated: false,
-        })
-        .collect();
-    store.commit(&writes).unwrap();
+    store.commit(&logged_instances(&job, "big", 150)).unwrap();
     drop(store);
     assert_eq!(wal_frames(&path), 1, "the log started over with one frame");
     let store = Store::open(&path).unwrap();
@@ -846,11 +858,7 @@ fn a_store_that_closes_with_a_large_wal_leaves_the_next_opener_one_frame() {
 
 #[test]
 fn a_store_that_closes_with_a_small_wal_leaves_it_as_it_is() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
-    let mut store = Store::open(&path).unwrap();
-    let job = object(Kind::Job, "small", 1);
-    store.commit(&[Write::ObjectCreated(job.clone())]).unwrap();
+    let (_dir, path, mut store, job) = a_job_in_a_new_store("small");
     let writes: Vec<Write> = (0..4)
         .map(|n| Write::Instance(instance(&job, &format!("small-{n}"), 2)))
         .collect();
@@ -867,21 +875,11 @@ fn a_store_that_closes_with_a_small_wal_leaves_it_as_it_is() {
 
 #[test]
 fn a_writers_wal_is_checkpointed_in_the_background_while_it_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
-    let mut store = Store::open(&path).unwrap();
-    let job = object(Kind::Job, "big", 1);
-    store.commit(&[Write::ObjectCreated(job.clone())]).unwrap();
+    let (_dir, path, mut store, job) = a_job_in_a_new_store("big");
     let before = std::fs::metadata(&path).unwrap().len();
     // Four MiB of logs: the WAL passes the background step several times.
     for batch in 0..8 {
-        let writes: Vec<Write> = (0..128)
-            .map(|n| Write::InstanceLogged {
-                instance: instance(&job, &format!("big-{batch}-{n}"), 2),
-                log: vec![b'x'; 4096],
-                truncated: false,
-            })
-            .collect();
+        let writes = logged_instances(&job, &format!("big-{batch}"), 128);
         store.commit(&writes).unwrap();
     }
     // Nothing but the background thread copies pages into the file while
