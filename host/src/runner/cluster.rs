@@ -4,7 +4,9 @@
 //! - **Heartbeat**: the node's row in `nodes` is refreshed; labels another
 //!   node's API changed (`wasmjob label node`) are taken from it.
 //! - **Lost nodes**: a node whose heartbeat is older than the grace period is
-//!   NotReady. Its DaemonSet instances end (`NodeLost`) and are removed; its
+//!   NotReady. Its DaemonSet instances end (`NodeLost`) and are removed (a
+//!   node that was only silent finds them so when it heartbeats again, stops
+//!   them and starts new ones, as a returning kubelet does); its
 //!   Jobs and CronJobs are taken over by a node that can run them, which
 //!   records the instances the lost node was running as `NodeLost` (a
 //!   disruption for `podFailurePolicy`) and replaces them per the Job's policy.
@@ -26,7 +28,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::spread::{Spread, spreadable};
-use super::{CronRun, DaemonRun, JobRun, RESTART_MESSAGE, Runner};
+use super::{CronRun, DaemonRun, JobRun, RESTART_MESSAGE, Runner, Write};
 use crate::controller::job;
 use crate::executor::Event;
 use crate::manifest::{CronJob, DaemonSet, Job, Kind};
@@ -127,7 +129,12 @@ impl Runner {
     }
 
     /// The cluster pass, when it is due; returns when the next one is.
-    pub(super) fn sync_cluster(&mut self, now: Micros) -> Result<Option<Micros>, StoreError> {
+    /// What it decides for this node's own instances goes into `writes`.
+    pub(super) fn sync_cluster(
+        &mut self,
+        now: Micros,
+        writes: &mut Vec<Write>,
+    ) -> Result<Option<Micros>, StoreError> {
         let Some(cluster) = &self.cluster else {
             return Ok(None);
         };
@@ -139,7 +146,7 @@ impl Runner {
         if let Some(c) = &mut self.cluster {
             c.next_sync = Instant::now() + config.heartbeat;
         }
-        if let Err(e) = self.sync_pass(now, config) {
+        if let Err(e) = self.sync_pass(now, config, writes) {
             // The database is away: the node keeps running what it has and
             // tries again next time; the other nodes take its work over if
             // it stays away past the grace period.
@@ -148,7 +155,12 @@ impl Runner {
         Ok(Some(now + config.heartbeat.as_micros() as Micros))
     }
 
-    fn sync_pass(&mut self, now: Micros, config: ClusterConfig) -> Result<(), StoreError> {
+    fn sync_pass(
+        &mut self,
+        now: Micros,
+        config: ClusterConfig,
+        writes: &mut Vec<Write>,
+    ) -> Result<(), StoreError> {
         let pg = self
             .store
             .cluster_db()
@@ -176,6 +188,8 @@ impl Runner {
         if dropped > 0 {
             tracing::info!("cluster: removed {dropped} daemon instance(s) of lost nodes");
         }
+        // After this node's heartbeat: no node takes it for lost now.
+        self.stop_daemons_ended_elsewhere(now, writes)?;
         self.follow_owned(now)?;
         self.release_unschedulable()?;
         self.claim(now, config)?;

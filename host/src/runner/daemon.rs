@@ -17,7 +17,7 @@ use tokio::task::AbortHandle;
 
 use super::{RESTART_MESSAGE, Runner, attempt_logs, event};
 use crate::controller::daemonset::{self, Daemon, DaemonSetStatus, NodeView, Strategy};
-use crate::controller::job::NODE_RESTART;
+use crate::controller::job::{NODE_LOST, NODE_RESTART};
 use crate::executor::{self, Finished, Identity, Launch};
 use crate::ids;
 use crate::manifest::{DaemonSet, Kind, Placement, PodTemplateSpec};
@@ -472,6 +472,59 @@ impl Runner {
             abort.abort();
         }
         Some(live.record)
+    }
+
+    /// In a cluster: this node's daemon instances that another node ended
+    /// while this one was silent past the grace period (a stall, a paused
+    /// process, a slow disk), as Kubernetes removes a lost node's DaemonSet
+    /// pods. They stop here too and their end is written again after
+    /// whatever this node still had staged for them (an upsert staged
+    /// before would bring the row back to Running); the DaemonSet
+    /// controller then starts a new instance here in the same pass, as the
+    /// kubelet of a returning node gets a new pod. Returns how many.
+    pub(super) fn stop_daemons_ended_elsewhere(
+        &mut self,
+        now: Micros,
+        writes: &mut Vec<Write>,
+    ) -> Result<usize, crate::store::StoreError> {
+        let uids: Vec<String> = self
+            .daemons
+            .iter()
+            .flat_map(|d| d.live.keys().cloned())
+            .collect();
+        if uids.is_empty() {
+            return Ok(0);
+        }
+        let db = self.store.cluster_db().expect("a cluster store");
+        // A live instance's row never has a finish time of this node's
+        // writing; a row not committed yet is simply not found.
+        let ended: Vec<InstanceRecord> = db
+            .instance_states(&uids)?
+            .into_iter()
+            .filter(|i| i.finish_time.is_some())
+            .collect();
+        for instance in &ended {
+            let Some(index) = self
+                .daemons
+                .iter()
+                .position(|d| d.live.contains_key(&instance.uid))
+            else {
+                continue;
+            };
+            tracing::warn!(
+                instance = %instance.name,
+                reason = instance.reason.as_deref().unwrap_or(""),
+                "cluster: another node ended this node's daemon instance while this node \
+                 was silent past the grace period; it stops here and a new one starts"
+            );
+            let message = instance
+                .message
+                .clone()
+                .unwrap_or_else(|| "ended by another node".to_owned());
+            let reason = instance.reason.clone().unwrap_or_else(|| NODE_LOST.into());
+            self.remove_daemon(index, &instance.uid, now, &reason, &message, writes);
+        }
+        Ok(ended.len())
     }
 
     /// Stops every instance of the DaemonSet at `index`.

@@ -541,7 +541,7 @@ impl Runner {
         let now = time::now();
         self.relay_ahead = self.relay_depth();
         let mut writes = std::mem::take(&mut self.scratch);
-        let mut wake: Option<Micros> = self.sync_cluster(now)?;
+        let mut wake: Option<Micros> = self.sync_cluster(now, &mut writes)?;
         // Instances other nodes ended are counted before the Jobs decide.
         wake = earliest(wake, self.spread_pass(now, &mut writes, observer));
         for index in 0..self.jobs.len() {
