@@ -2,9 +2,9 @@
 //! postgres://…` processes on this machine, each with its own state
 //! directory, name, labels and port, sharing a fresh database per test.
 //! DaemonSets by node label and relabelling, a node killed with SIGKILL or
-//! paused with SIGSTOP past the grace period, a
-//! CronJob firing once per second cluster-wide, a Job's parallelism cap, and
-//! the crash-loop back-off, all through the real binary.
+//! paused with SIGSTOP past the grace period, a CronJob firing once per
+//! second cluster-wide, a Job's parallelism cap, and the crash-loop
+//! back-off, all through the real binary.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
