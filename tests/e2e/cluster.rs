@@ -18,9 +18,15 @@ use wasmjob_tests::{
 use super::daemonsets::{apply, daemonset, eventually, get_json, instances};
 use super::queues::{EIGHT, NINE, once_each, push, queue_job};
 
-/// Heartbeat and grace short enough for a test to see a node lost.
-const HEARTBEAT: &str = "200ms";
-const GRACE: &str = "3s";
+/// Heartbeat and grace short enough for a test to see a node lost: for the
+/// tests that kill or pause a node.
+const LOSES_NODES: &[&str] = &["--heartbeat", "200ms", "--node-grace", "3s"];
+
+/// Every other test's: a loaded machine can stall a node for seconds, which
+/// must not be taken for a lost node in a test about something else (a
+/// rolling update failed so in CI when a node's instance was ended
+/// `NodeLost` under it).
+const STEADY: &[&str] = &["--heartbeat", "200ms", "--node-grace", "20s"];
 
 /// One node of a test cluster.
 struct Node {
@@ -30,17 +36,16 @@ struct Node {
 }
 
 /// Starts nodes `names[i]` with `labels[i]` (`k=v,…`) on `db`, one after
-/// the other (the first one's token becomes the cluster's).
+/// the other (the first one's token becomes the cluster's), with a
+/// [`STEADY`] grace unless `extra` sets one.
 fn cluster(db: &PgDatabase, nodes: &[(&str, &str)], extra: &[&str]) -> Vec<Node> {
     nodes
         .iter()
         .map(|(name, labels)| {
             let session = Session::new();
             let mut args = vec!["--store", db.url.as_str(), "--node-name", name];
-            // A test about something else than lost nodes sets a longer
-            // grace, so a loaded machine's stall is not taken for one.
             if !extra.contains(&"--node-grace") {
-                args.extend(["--heartbeat", HEARTBEAT, "--node-grace", GRACE]);
+                args.extend_from_slice(STEADY);
             }
             if !labels.is_empty() {
                 args.extend(["--labels", labels]);
@@ -75,7 +80,7 @@ fn a_daemonset_follows_node_labels_relabelling_and_a_killed_node() {
     let mut nodes = cluster(
         &db,
         &[("n1", "disk=nvme"), ("n2", "disk=nvme"), ("n3", "disk=hdd")],
-        &[],
+        LOSES_NODES,
     );
     let (s, first) = (&nodes[0].session, &nodes[0].server);
     // Every node is in `get nodes`, Ready, from any node's API.
@@ -148,7 +153,7 @@ fn a_node_silent_past_the_grace_period_gets_a_new_daemon_instance_when_it_return
     let Some(db) = PgDatabase::create() else {
         return;
     };
-    let nodes = cluster(&db, &[("n1", ""), ("n2", "")], &[]);
+    let nodes = cluster(&db, &[("n1", ""), ("n2", "")], LOSES_NODES);
     let (s, first) = (&nodes[0].session, &nodes[0].server);
     apply(
         s,
@@ -281,7 +286,8 @@ const ONE_AT_A_TIME: &[&str] = &["--max-instances", "1"];
 /// time) applied through n1, once each runs one of its instances; the
 /// instances as listed then.
 fn survivor_on_three_nodes(db: &PgDatabase) -> (Vec<Node>, Value) {
-    let nodes = cluster(db, &[("n1", ""), ("n2", ""), ("n3", "")], ONE_AT_A_TIME);
+    let extra = [ONE_AT_A_TIME, LOSES_NODES].concat();
+    let nodes = cluster(db, &[("n1", ""), ("n2", ""), ("n3", "")], &extra);
     let (s, first) = (&nodes[0].session, &nodes[0].server);
     let yaml = job_yaml(
         "survivor",
@@ -577,10 +583,7 @@ fn a_rolling_update_replaces_one_node_at_a_time_across_the_cluster() {
     let Some(db) = PgDatabase::create() else {
         return;
     };
-    // No node may be taken for lost while the update rolls: that would make
-    // nodes unavailable that maxUnavailable does not count.
-    let slow = ["--heartbeat", "200ms", "--node-grace", "20s"];
-    let nodes = cluster(&db, &[("n1", ""), ("n2", ""), ("n3", "")], &slow);
+    let nodes = cluster(&db, &[("n1", ""), ("n2", ""), ("n3", "")], &[]);
     let (s, first) = (&nodes[0].session, &nodes[0].server);
     // An instance is available once it has run for a second.
     let agent = |millis: &str| {
