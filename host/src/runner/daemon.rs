@@ -481,19 +481,19 @@ impl Runner {
     /// whatever this node still had staged for them (an upsert staged
     /// before would bring the row back to Running); the DaemonSet
     /// controller then starts a new instance here in the same pass, as the
-    /// kubelet of a returning node gets a new pod. Returns how many.
+    /// kubelet of a returning node gets a new pod.
     pub(super) fn stop_daemons_ended_elsewhere(
         &mut self,
         now: Micros,
         writes: &mut Vec<Write>,
-    ) -> Result<usize, crate::store::StoreError> {
+    ) -> Result<(), crate::store::StoreError> {
         let uids: Vec<String> = self
             .daemons
             .iter()
             .flat_map(|d| d.live.keys().cloned())
             .collect();
         if uids.is_empty() {
-            return Ok(0);
+            return Ok(());
         }
         let db = self.store.cluster_db().expect("a cluster store");
         // A live instance's row never has a finish time of this node's
@@ -524,7 +524,7 @@ impl Runner {
             let reason = instance.reason.clone().unwrap_or_else(|| NODE_LOST.into());
             self.remove_daemon(index, &instance.uid, now, &reason, &message, writes);
         }
-        Ok(ended.len())
+        Ok(())
     }
 
     /// Stops every instance of the DaemonSet at `index`.
