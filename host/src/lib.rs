@@ -27,3 +27,34 @@ pub mod time;
 
 #[cfg(test)]
 mod fuzz_corpus;
+
+/// The binaries link GCC's unwinder statically (`build.rs`): panics still
+/// unwind, are caught where wasmjob catches them (tokio tasks: an
+/// executor's run), and carry a backtrace.
+#[cfg(test)]
+mod unwinding {
+    #[test]
+    fn a_panic_unwinds_and_is_caught_with_its_backtrace() {
+        let caught = std::panic::catch_unwind(|| {
+            let trace = std::backtrace::Backtrace::force_capture();
+            std::panic::panic_any(trace.to_string());
+        });
+        let payload = caught.expect_err("the panic was caught");
+        let trace = payload.downcast_ref::<String>().expect("the payload");
+        assert!(
+            trace.contains("a_panic_unwinds_and_is_caught_with_its_backtrace"),
+            "{trace}"
+        );
+    }
+
+    #[test]
+    fn a_panicking_task_ends_as_a_panic_and_the_runtime_goes_on() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .expect("a runtime");
+        let ended = runtime.block_on(runtime.spawn(async { panic!("in a task") }));
+        assert!(ended.expect_err("the task panicked").is_panic());
+        assert_eq!(runtime.block_on(runtime.spawn(async { 7 })).unwrap(), 7);
+    }
+}
