@@ -101,3 +101,26 @@ fn usage_errors_exit_2() {
     assert_eq!(s.wasmjob(&["run"]).code, 2);
     assert_eq!(s.wasmjob(&["frobnicate"]).code, 2);
 }
+
+/// `wasmjob run` opens the store on a thread of its own, and only once the
+/// manifest's modules are read: a module that is not there leaves a new
+/// state directory without a database.
+#[test]
+fn a_missing_module_creates_no_database() {
+    let s = Session::new();
+    let job = s.write(
+        "job.yaml",
+        &job_yaml(
+            "gone",
+            std::path::Path::new("no-such-module.wasm"),
+            &[],
+            "",
+            "",
+        ),
+    );
+    let ran = s.wasmjob(&["run", "-f", job.to_str().unwrap()]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(ran.stderr.contains("no-such-module.wasm"), "{}", ran.stderr);
+    let db = s.state.path().join("wasmjob.db");
+    assert!(!db.exists(), "{} was created", db.display());
+}

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::table;
 use super::{CliError, OutputFormat, RunArgs};
-use crate::apply::{self, ModuleBlob};
+use crate::apply;
 use crate::manifest::{Object, parse_memory_quantity};
 use crate::resource::{self, JobStatus};
 use crate::runner::{JobRun, Observer, Runner, RunnerConfig};
@@ -205,6 +205,8 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
         .filter(|(_, s)| s.phase() == "Failed")
         .map(|(r, _)| r.name.as_str())
         .collect();
+    // Everything is written; the exit closes the connection.
+    runner.into_store().close_at_exit();
     if failed.is_empty() {
         Ok(())
     } else {
@@ -216,67 +218,63 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
 }
 
 /// The engine, the store, and the documents with their modules read. The
-/// engine is built, and the modules loaded from the compiled-module cache
-/// (or compiled) and linked, on a thread of its own while this one reads
-/// the modules and opens the store: both take a few tenths of a
-/// millisecond, most of a short run's own work.
+/// store is opened (and the TTL pass run) on a thread of its own while this
+/// one reads the modules, builds the engine and loads the modules from the
+/// compiled-module cache (or compiles them) and links them: both take a few
+/// tenths of a millisecond, most of a short run's own work.
+///
+/// The engine is built here, not on the other thread, because a thread
+/// just created is queued on its parent's core (Linux 6.18 on two cores)
+/// and starts only when the scheduler next balances, a quarter of a
+/// millisecond later: the longer half of the start runs where it cannot
+/// wait for that (docs/PERFORMANCE.md). The store is opened only once the
+/// modules are read, so that a manifest naming a missing module leaves the
+/// state directory untouched.
 fn start(
     state_dir: &Path,
     config: RuntimeConfig,
     docs: Vec<crate::manifest::Document>,
 ) -> Result<(Arc<Runtime>, Store, Vec<apply::Localized>), CliError> {
-    let (send, modules) = std::sync::mpsc::channel::<Vec<Option<ModuleBlob>>>();
-    // The result comes back through a channel rather than the thread's
-    // join, which waited for the thread to finish exiting as well.
-    let (done, ready) = std::sync::mpsc::channel();
-    // The spawning thread waits until the engine's thread runs. A thread
-    // just created is queued on its parent's core here (Linux 6.18, two
-    // cores), and started only when the parent next slept, a quarter of a
-    // millisecond later; woken by it, the parent goes on on the other
-    // core, and the two halves of the start run side by side (3% of a
-    // one-instance run, docs/PERFORMANCE.md).
-    let (running, started) = std::sync::mpsc::channel::<()>();
+    let database = state_dir.join(DATABASE_FILE);
+    let (go, modules_read) = std::sync::mpsc::channel::<()>();
+    // The store comes back through a channel rather than the thread's join,
+    // which waited for the thread to finish exiting as well.
+    let (done, opened) = std::sync::mpsc::channel();
     std::thread::Builder::new()
-        .name("wasmjob-engine".into())
+        .name("wasmjob-store".into())
         .spawn(move || {
-            let _ = running.send(());
-            let runtime = Runtime::new(config);
-            // Given back, with the runtime: they stay the documents'.
-            let blobs = modules.recv().unwrap_or_default();
-            if let Ok(runtime) = &runtime {
-                for blob in blobs.iter().flatten() {
-                    // A module that cannot be prepared is reported when
-                    // the documents are resolved, which prepares it again.
-                    let _ = runtime.prepare(&blob.digest, &blob.bytes);
-                }
+            if modules_read.recv().is_err() {
+                // A module could not be read: nothing is opened.
+                return;
             }
-            let _ = done.send((runtime, blobs));
+            let store = Store::open(&database).and_then(|store| {
+                // The TTL controller: Jobs whose ttlSecondsAfterFinished ran
+                // out since wasmjob last ran are deleted now (their history
+                // stays).
+                store.delete_expired(time::now())?;
+                Ok(store)
+            });
+            let _ = done.send(store);
         })
         .map_err(|e| CliError::Other(e.into()))?;
-    let _ = started.recv();
-    let mut localized = docs
+    let localized = docs
         .into_iter()
         .map(apply::localize)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| CliError::BadInput(e.to_string()))?;
-    let blobs = localized.iter_mut().map(|(_, blob)| blob.take()).collect();
-    // A failed send means the engine thread has ended already (it
-    // panicked), which the receive below reports.
-    let _ = send.send(blobs);
-    let store =
-        Store::open(&state_dir.join(DATABASE_FILE)).map_err(|e| CliError::Other(e.into()))?;
-    // The TTL controller: Jobs whose ttlSecondsAfterFinished ran out since
-    // wasmjob last ran are deleted now (their history stays).
-    store
-        .delete_expired(time::now())
-        .map_err(|e| CliError::Other(e.into()))?;
-    let (runtime, blobs) = ready
-        .recv()
-        .map_err(|_| CliError::Other(anyhow::anyhow!("the engine thread panicked")))?;
-    let runtime = runtime.map_err(|e| CliError::Other(e.into()))?;
-    for ((_, slot), blob) in localized.iter_mut().zip(blobs) {
-        *slot = blob;
+    let _ = go.send(());
+    let runtime = Runtime::new(config).map_err(|e| CliError::Other(e.into()))?;
+    for (_, blob) in &localized {
+        if let Some(blob) = blob {
+            // A module that cannot be prepared is reported when the
+            // documents are resolved, which prepares it again.
+            let _ = runtime.prepare(&blob.digest, &blob.bytes);
+        }
     }
+    let store = opened
+        .recv()
+        .map_err(|_| CliError::Other(anyhow::anyhow!("the store's thread panicked")))?
+        .map_err(|e| CliError::Other(e.into()))?;
     Ok((Arc::new(runtime), store, localized))
 }
 

@@ -434,6 +434,12 @@ impl Runner {
         &self.store
     }
 
+    /// Ends the runner, all it holds dropped as usual (an embedded queue's
+    /// items leased ahead given back), and returns its store.
+    pub fn into_store(self) -> Store {
+        self.store
+    }
+
     /// Stages writes for the next group commit; commits now when one of them
     /// must be durable before the loop goes on, or the window has passed.
     fn stage(&mut self, mut writes: Vec<Write>) -> Result<(), StoreError> {

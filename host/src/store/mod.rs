@@ -247,6 +247,15 @@ pub struct Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
+        self.close_log();
+    }
+}
+
+impl Store {
+    /// What closing the store does for the next process to open the file:
+    /// the background checkpoints stop, and a WAL that has grown is
+    /// checkpointed and started over. Idempotent.
+    fn close_log(&self) {
         if let Some(wal) = &self.wal {
             wal.stop();
         }
@@ -268,6 +277,17 @@ impl Drop for Store {
             );
             let _ = self.conn.execute_batch(&restart);
         }
+    }
+
+    /// Closes the store of a process that exits next: the WAL is left as
+    /// [`Drop`] leaves it, but the connection is not closed, since the
+    /// exit releases its locks and files. Closing it changes nothing in
+    /// the files (the connection skips SQLite's checkpoint on close), and
+    /// freeing its page cache and statements and unmapping the WAL index
+    /// was 3% of a one-instance `wasmjob run`.
+    pub fn close_at_exit(self) {
+        self.close_log();
+        std::mem::forget(self);
     }
 }
 
