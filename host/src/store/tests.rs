@@ -856,6 +856,18 @@ fn a_store_that_closes_with_a_large_wal_leaves_the_next_opener_one_frame() {
     assert_eq!(store.instances_of(&job.uid).unwrap().len(), 150);
 }
 
+/// `wasmjob run` leaves its connection to the exit: the WAL is started
+/// over as a close would, and what was written is all there.
+#[test]
+fn a_store_closed_at_exit_leaves_the_wal_as_a_close_does() {
+    let (_dir, path, mut store, job) = a_job_in_a_new_store("exit");
+    store.commit(&logged_instances(&job, "exit", 150)).unwrap();
+    store.close_at_exit();
+    assert_eq!(wal_frames(&path), 1, "the log started over with one frame");
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.instances_of(&job.uid).unwrap().len(), 150);
+}
+
 #[test]
 fn a_store_that_closes_with_a_small_wal_leaves_it_as_it_is() {
     let (_dir, path, mut store, job) = a_job_in_a_new_store("small");
