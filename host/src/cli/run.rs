@@ -266,8 +266,10 @@ fn start(
     let runtime = Runtime::new(config).map_err(|e| CliError::Other(e.into()))?;
     for (_, blob) in &localized {
         if let Some(blob) = blob {
-            // A module that cannot be prepared is reported when the
-            // documents are resolved, which prepares it again.
+            // Prepared now, while the store opens on the other thread;
+            // resolving the documents below finds them in the runtime's
+            // cache. One that cannot be prepared is reported there, when
+            // it is prepared again.
             let _ = runtime.prepare(&blob.digest, &blob.bytes);
         }
     }
