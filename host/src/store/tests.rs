@@ -306,6 +306,44 @@ fn an_instance_written_with_its_first_log_keeps_it_through_later_writes() {
     });
 }
 
+/// The logs of one instance after another, on the writer's connection and
+/// on a reader's (the API's), without compiling the statement again for
+/// each instance (see `plan_once`).
+#[test]
+fn logs_of_many_instances_are_read_with_one_compiled_statement() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = Store::open(&path).unwrap();
+    let job = object(Kind::Job, "many", 1);
+    let mut writes = vec![Write::ObjectCreated(job.clone())];
+    let instances: Vec<_> = (0..5)
+        .map(|n| instance(&job, &format!("many-{n}"), 2))
+        .collect();
+    for (n, i) in instances.iter().enumerate() {
+        writes.push(Write::InstanceLogged {
+            instance: i.clone(),
+            log: format!("hello {n}\n").into_bytes(),
+            truncated: false,
+        });
+    }
+    store.commit(&writes).unwrap();
+    let reader = Store::open_readonly(&path).unwrap();
+    for store in [&store, &reader] {
+        for (n, i) in instances.iter().enumerate() {
+            assert_eq!(
+                store.logs(&i.uid).unwrap(),
+                [(0, format!("hello {n}\n").into_bytes())]
+            );
+        }
+        let stmt = store.conn.prepare_cached(super::LOGS).unwrap();
+        assert_eq!(
+            stmt.get_status(rusqlite::StatementStatus::RePrepare),
+            0,
+            "the logs statement was compiled again for a new instance"
+        );
+    }
+}
+
 #[test]
 fn logs_written_before_schema_6_are_read_with_the_rest() {
     let dir = tempfile::tempdir().unwrap();
