@@ -269,13 +269,35 @@ pub fn event_json(event: &crate::store::EventRecord, object: &ObjectRecord) -> V
 
 /// A Kubernetes `List` of items.
 pub fn list_json(items: Vec<Value>) -> Value {
-    json!({ "apiVersion": "v1", "kind": "List", "items": items })
+    // The items are moved in: `json!` serializes them into a copy, which
+    // was a third of the server's CPU for a list of 1,000 instances.
+    let mut list = serde_json::Map::new();
+    list.insert("apiVersion".into(), "v1".into());
+    list.insert("kind".into(), "List".into());
+    list.insert("items".into(), Value::Array(items));
+    Value::Object(list)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::manifest::Kind;
+
+    #[test]
+    fn a_list_is_kubectls_list_of_the_items_in_order() {
+        let items = vec![
+            json!({"metadata": {"name": "b"}}),
+            json!({"metadata": {"name": "a"}}),
+        ];
+        assert_eq!(
+            list_json(items.clone()),
+            json!({"apiVersion": "v1", "kind": "List", "items": items})
+        );
+        assert_eq!(
+            list_json(Vec::new()).to_string(),
+            r#"{"apiVersion":"v1","items":[],"kind":"List"}"#
+        );
+    }
 
     #[test]
     fn an_object_written_from_its_stored_text_is_the_object_parsed() {
