@@ -16,6 +16,7 @@ pub mod ids;
 pub mod logging;
 pub mod manifest;
 pub mod module;
+pub mod priority;
 pub mod queue;
 pub mod resource;
 pub mod runner;

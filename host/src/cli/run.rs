@@ -115,7 +115,11 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     tokio
         .worker_threads(workers)
         .enable_time()
-        .thread_name("wasmjob-exec");
+        .thread_name("wasmjob-exec")
+        // The runner, on this thread, gets a core first (see `priority`).
+        .on_thread_start(|| {
+            crate::priority::lower_this_thread();
+        });
     // Sockets only for a work queue on a broker (Redis, RabbitMQ): the I/O
     // driver and its signal pipe cost a one-instance run a twentieth of
     // its start.
