@@ -35,17 +35,18 @@ pub struct QueueStats {
     pub leased: u64,
 }
 
-// The queue's name and a LIMIT are given as `(SELECT ?n)`: bound plainly,
-// SQLite (built with STAT4) marks the statement to be compiled again on
-// every run with a new value, which cost more than the lease itself; as a
-// scalar subquery the plan is the same index search, compiled once.
+// The hot statements below are compiled once per connection, whatever is
+// bound to them, because every store connection plans once
+// (`store::plan_once`); before that, SQLite (built with STAT4) compiled
+// them again on every run with a new queue name or LIMIT, which cost more
+// than the lease itself.
 
 /// Leases the ?6 oldest waiting items: ?1 queue, ?2 now, ?3 token, ?4 until,
 /// ?5 holder.
 const LEASE: &str = "UPDATE queue_items SET token = ?3, lease_until = ?4, holder = ?5
     WHERE id IN (SELECT id FROM queue_items
-                 WHERE queue = (SELECT ?1) AND (token IS NULL OR lease_until < ?2)
-                 ORDER BY id LIMIT (SELECT ?6))
+                 WHERE queue = ?1 AND (token IS NULL OR lease_until < ?2)
+                 ORDER BY id LIMIT ?6)
     RETURNING id, body";
 
 /// Gives a leased row (?1, token ?2) back.
@@ -68,7 +69,7 @@ const AHEAD_FRESH: Micros = 100_000;
 
 /// The rows of queue ?1, counted up to ?2.
 const COUNT_UP_TO: &str =
-    "SELECT count(*) FROM (SELECT 1 FROM queue_items WHERE queue = (SELECT ?1) LIMIT (SELECT ?2))";
+    "SELECT count(*) FROM (SELECT 1 FROM queue_items WHERE queue = ?1 LIMIT ?2)";
 
 /// One embedded queue, with its own connection to the store's file.
 pub struct EmbeddedQueue {
@@ -358,8 +359,8 @@ impl EmbeddedQueue {
         self.with(|conn| {
             conn.prepare_cached(
                 "SELECT count(*) FROM (SELECT 1 FROM queue_items
-                 WHERE queue = (SELECT ?1) AND (token IS NULL OR lease_until < ?2)
-                 LIMIT (SELECT ?3))",
+                 WHERE queue = ?1 AND (token IS NULL OR lease_until < ?2)
+                 LIMIT ?3)",
             )?
             .query_row(
                 params![self.name, now, at_most.min(i64::MAX as u64) as i64],

@@ -221,8 +221,8 @@ pub(crate) fn configure_connection(conn: &Connection, busy_ms: u32) -> rusqlite:
 /// SQLite's planner may look at a bound value and then marks the statement
 /// to be compiled again whenever that parameter is bound anew: [`LOGS`],
 /// run once per instance, was parsed and planned again at every call, 999
-/// times for `logs job/X` of a 1,000-instance Job, half of the server's
-/// CPU for it. Nothing here gains from value-dependent plans: no `LIKE`,
+/// times for `logs job/X` of a 1,000-instance Job, two thirds of the
+/// server's CPU for it. Nothing here gains from value-dependent plans: no `LIKE`,
 /// no `ANALYZE` statistics.
 fn plan_once(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_db_config(
