@@ -130,24 +130,30 @@ fn template(object: &Object) -> &crate::manifest::PodSpec {
 /// a `sha256:` image is kept for the store to resolve; relative `hostPath`s
 /// become absolute. Nothing is compiled here: the CLI calls this before
 /// sending objects to a server, which compiles them.
-pub fn localize(mut doc: Document) -> Result<Localized, ManifestError> {
+pub fn localize(doc: Document) -> Result<Localized, ManifestError> {
+    read_image(doc).map(name_by_digest)
+}
+
+/// A document whose image file is read, not yet named by its digest.
+pub type ReadImage = (Document, Option<Vec<u8>>);
+
+/// The first half of [`localize`]: everything that can fail. A file image
+/// is read (text converted to binary), a `sha256:` image normalised, and
+/// relative `hostPath`s made absolute.
+pub fn read_image(mut doc: Document) -> Result<ReadImage, ManifestError> {
     let at = image_path(&doc.object);
     let base = doc.base_dir.clone();
     let template = doc.object.template_mut();
     let image = template.spec.containers[0].image.clone();
     let fail = |message: String| FieldError::new(at.clone(), message);
-    let module = match module::parse_image(&image, &base) {
+    let bytes = match module::parse_image(&image, &base) {
         Err(e) => return Err(doc.error(fail(e.to_string()))),
         Ok(ImageRef::Digest(digest)) => {
             template.spec.containers[0].image = digest;
             None
         }
         Ok(ImageRef::File(path)) => match module::read_module(&path) {
-            Ok(bytes) => {
-                let digest = module::digest(&bytes);
-                template.spec.containers[0].image = digest.clone();
-                Some(ModuleBlob { digest, bytes })
-            }
+            Ok(bytes) => Some(bytes),
             Err(e) => return Err(doc.error(fail(e.to_string()))),
         },
     };
@@ -156,7 +162,18 @@ pub fn localize(mut doc: Document) -> Result<Localized, ManifestError> {
             host.path = absolute(&base, &host.path);
         }
     }
-    Ok((doc, module))
+    Ok((doc, bytes))
+}
+
+/// The second half of [`localize`]: a read image is hashed and the
+/// document names it by its digest.
+pub fn name_by_digest((mut doc, bytes): ReadImage) -> Localized {
+    let module = bytes.map(|bytes| {
+        let digest = module::digest(&bytes);
+        doc.object.template_mut().spec.containers[0].image = digest.clone();
+        ModuleBlob { digest, bytes }
+    });
+    (doc, module)
 }
 
 fn absolute(base: &Path, path: &str) -> String {

@@ -221,33 +221,44 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     }
 }
 
-/// The engine, the store, and the documents with their modules read. The
-/// store is opened (and the TTL pass run) on a thread of its own while this
-/// one reads the modules, builds the engine and loads the modules from the
-/// compiled-module cache (or compiles them) and links them: both take a few
-/// tenths of a millisecond, most of a short run's own work.
+/// The engine, the store, and the documents with their modules read. A
+/// thread of its own reads the modules and then opens the store (and runs
+/// the TTL pass), while this one builds the engine, hashes the modules and
+/// loads them from the compiled-module cache (or compiles them) and links
+/// them: both take a few tenths of a millisecond, most of a short run's own
+/// work. The store's side is the longer, so the hashing is done here.
 ///
-/// The engine is built here, not on the other thread, because a thread
-/// just created is queued on its parent's core (Linux 6.18 on two cores)
-/// and starts only when the scheduler next balances, a quarter of a
-/// millisecond later: the longer half of the start runs where it cannot
-/// wait for that (docs/PERFORMANCE.md). The store is opened only once the
-/// modules are read, so that a manifest naming a missing module leaves the
-/// state directory untouched.
+/// The other thread reads the modules itself, rather than waiting for this
+/// one to say they are read, so that it runs from start to end without
+/// being woken: a thread woken by one running here was queued behind it on
+/// this core (Linux 6.18 on two cores, the other core idle) and opened the
+/// store only once this one waited for it, a sixth of a run in series
+/// (docs/PERFORMANCE.md). The engine is built here, not on the other
+/// thread, because a thread just created may be queued on its parent's core
+/// until the scheduler next balances: the longer half of the start runs
+/// where it cannot wait for that. The store is opened only once the modules
+/// are read, so that a manifest naming a missing module leaves the state
+/// directory untouched.
 fn start(
     state_dir: &Path,
     config: RuntimeConfig,
     docs: Vec<crate::manifest::Document>,
 ) -> Result<(Arc<Runtime>, Store, Vec<apply::Localized>), CliError> {
     let database = state_dir.join(DATABASE_FILE);
-    let (go, modules_read) = std::sync::mpsc::channel::<()>();
+    let (read, modules) = std::sync::mpsc::channel();
     // The store comes back through a channel rather than the thread's join,
     // which waited for the thread to finish exiting as well.
     let (done, opened) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("wasmjob-store".into())
         .spawn(move || {
-            if modules_read.recv().is_err() {
+            let read_images = docs
+                .into_iter()
+                .map(apply::read_image)
+                .collect::<Result<Vec<_>, _>>();
+            let ok = read_images.is_ok();
+            let _ = read.send(read_images);
+            if !ok {
                 // A module could not be read: nothing is opened.
                 return;
             }
@@ -261,13 +272,14 @@ fn start(
             let _ = done.send(store);
         })
         .map_err(|e| CliError::Other(e.into()))?;
-    let localized = docs
-        .into_iter()
-        .map(apply::localize)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CliError::BadInput(e.to_string()))?;
-    let _ = go.send(());
     let runtime = Runtime::new(config).map_err(|e| CliError::Other(e.into()))?;
+    let localized: Vec<apply::Localized> = modules
+        .recv()
+        .map_err(|_| CliError::Other(anyhow::anyhow!("the store's thread panicked")))?
+        .map_err(|e| CliError::BadInput(e.to_string()))?
+        .into_iter()
+        .map(apply::name_by_digest)
+        .collect();
     for (_, blob) in &localized {
         if let Some(blob) = blob {
             // Prepared now, while the store opens on the other thread;
