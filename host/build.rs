@@ -14,13 +14,22 @@
 //!
 //! When the archive cannot be found (another C toolchain, another target),
 //! nothing changes and the binaries load `libgcc_s.so.1` as usual.
+//!
+//! The binary's relative relocations are packed too, where the toolchain
+//! can (see `build/relr.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
 
+#[path = "build/relr.rs"]
+mod relr;
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=build/relr.rs");
     println!("cargo:rerun-if-env-changed=CC");
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    relr::pack_binaries(&out);
     let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let target_env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     if target_os != "linux" || target_env != "gnu" {
@@ -30,7 +39,6 @@ fn main() {
         println!("cargo:warning=libgcc_eh.a not found: wasmjob will load libgcc_s.so.1 at start");
         return;
     };
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let dir = out.join("static-unwinder");
     std::fs::create_dir_all(&dir).expect("creating OUT_DIR/static-unwinder");
     let script = format!("INPUT(\"{}\")\n", archive.display());
