@@ -354,7 +354,9 @@ fn running_daemons(node: &Node) -> Result<usize> {
     Ok(store
         .live_instances(None)?
         .iter()
-        .filter(|i| i.phase == wasmjob::store::Phase::Running && daemon_sets.contains(&i.owner_uid))
+        .filter(|i| {
+            i.phase == wasmjob::manifest::Phase::Running && daemon_sets.contains(&i.owner_uid)
+        })
         .count())
 }
 

@@ -1,30 +1,26 @@
-//! Turning loaded manifests into objects ready to store: each module read,
-//! validated by compiling and linking it, and replaced by its digest; relative
-//! host paths made absolute. Nothing is written until every document passed.
+//! Turning loaded manifests into objects ready to store: each module read
+//! where the manifest is and replaced by its digest, relative host paths
+//! made absolute ([`localize`]), then admitted ([`resolve`], see
+//! [`crate::admission`]). Nothing is written until every document passed.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use crate::manifest::{Document, FieldError, ManifestError, Object};
+use crate::admission::{self, ModuleBlob, Refused};
+use crate::manifest::{Document, FieldError, ManifestError};
 use crate::module::{self, ImageRef};
-use crate::runtime::{DEFAULT_MEMORY_LIMIT, Runtime, is_component};
+use crate::runtime::{Prepared, Runtime, is_component};
 use crate::store::{Store, StoreError};
 
-/// A module an object needs stored.
-#[derive(Debug, Clone)]
-pub struct ModuleBlob {
-    /// `sha256:<hex>`.
-    pub digest: String,
-    /// The module bytes.
-    pub bytes: Vec<u8>,
-}
-
-/// An object whose image is a digest and whose paths are absolute.
-#[derive(Debug, Clone)]
+/// An object whose image is a digest and whose paths are absolute, its
+/// module admitted.
 pub struct Resolved {
     /// Where it came from, for error messages.
     pub document: Document,
     /// The module it runs.
     pub module: ModuleBlob,
+    /// The module, compiled and linked.
+    pub prepared: Arc<Prepared>,
 }
 
 /// Why applying failed.
@@ -38,21 +34,12 @@ pub enum ApplyError {
     Store(#[from] StoreError),
 }
 
-const IMAGE_PATH: &str = "spec.template.spec.containers[0].image";
-
-fn image_path(object: &Object) -> String {
-    match object {
-        Object::CronJob(_) => "spec.jobTemplate.spec.template.spec.containers[0].image".to_owned(),
-        _ => IMAGE_PATH.to_owned(),
-    }
-}
-
 /// A document as [`localize`] leaves it, with the module it read (none for
 /// a `sha256:` image, which the store resolves).
 pub type Localized = (Document, Option<ModuleBlob>);
 
-/// Resolves every localized document's module, checking each with the
-/// runtime. The store is only read (for `sha256:` images).
+/// Admits every localized document (see [`crate::admission`]). The store
+/// is only read (for `sha256:` images).
 pub fn resolve(
     docs: Vec<Localized>,
     runtime: &Runtime,
@@ -68,61 +55,24 @@ fn resolve_one(
     runtime: &Runtime,
     store: &Store,
 ) -> Result<Resolved, ApplyError> {
-    let at = image_path(&doc.object);
+    let admitted = match admission::admit(&doc.object, module.as_ref(), runtime, store) {
+        Ok(admitted) => admitted,
+        Err(Refused::Invalid(e)) => return Err(doc.error(e).into()),
+        Err(Refused::Store(e)) => return Err(e.into()),
+    };
     let module = match module {
         Some(module) => module,
         None => {
-            let digest = template(&doc.object).containers[0].image.clone();
-            match store.module(&digest)? {
-                Some(bytes) => ModuleBlob { digest, bytes },
-                None => {
-                    let message =
-                        format!("no stored module has digest {digest}: apply it from a file first");
-                    return Err(doc.error(FieldError::new(at, message)).into());
-                }
-            }
+            let digest = admission::pod_spec(&doc.object).containers[0].image.clone();
+            let bytes = store.module(&digest)?.unwrap_or_default();
+            ModuleBlob { digest, bytes }
         }
     };
-    let prepared = match runtime.prepare(&module.digest, &module.bytes) {
-        Ok(prepared) => prepared,
-        Err(e) => return Err(doc.error(FieldError::new(at, e.to_string())).into()),
-    };
-    // A module whose declared initial memory is over the instance's limit
-    // could never start: every instance would be OOMKilled before its first
-    // instruction. Say so now rather than after a Job of failures.
-    let container = &template(&doc.object).containers[0];
-    let limit = container.memory_limit().unwrap_or(DEFAULT_MEMORY_LIMIT);
-    let declared = prepared.initial_memory();
-    if declared > limit {
-        let message = format!(
-            "the module declares {} of initial memory, more than the instance's memory limit of {}: \
-             raise resources.limits.memory or build the module with a smaller initial memory",
-            mebibytes(declared),
-            mebibytes(limit)
-        );
-        return Err(doc.error(FieldError::new(at, message)).into());
-    }
     Ok(Resolved {
         document: doc,
         module,
+        prepared: admitted.prepared,
     })
-}
-
-/// Bytes as Kubernetes writes memory quantities, in whole MiB where exact.
-fn mebibytes(bytes: u64) -> String {
-    if bytes.is_multiple_of(1 << 20) {
-        format!("{}Mi", bytes >> 20)
-    } else {
-        format!("{bytes} bytes")
-    }
-}
-
-fn template(object: &Object) -> &crate::manifest::PodSpec {
-    match object {
-        Object::Job(o) => &o.spec.template.spec,
-        Object::CronJob(o) => &o.spec.job_template.spec.template.spec,
-        Object::DaemonSet(o) => &o.spec.template.spec,
-    }
 }
 
 /// What can be done where the manifest is: a file image is read (text
@@ -141,11 +91,11 @@ pub type ReadImage = (Document, Option<Vec<u8>>);
 /// is read (text converted to binary), a `sha256:` image normalised, and
 /// relative `hostPath`s made absolute.
 pub fn read_image(mut doc: Document) -> Result<ReadImage, ManifestError> {
-    let at = image_path(&doc.object);
+    let at = admission::image_path(doc.object.kind());
     let base = doc.base_dir.clone();
     let template = doc.object.template_mut();
     let image = template.spec.containers[0].image.clone();
-    let fail = |message: String| FieldError::new(at.clone(), message);
+    let fail = |message: String| FieldError::new(at, message);
     let bytes = match module::parse_image(&image, &base) {
         Err(e) => return Err(doc.error(fail(e.to_string()))),
         Ok(ImageRef::Digest(digest)) => {

@@ -1,18 +1,19 @@
 //! The executor: runs instances on this node. It turns an instance of a
 //! template into a sandbox (argv, env, volumes, limits), runs it on the async
-//! runtime, and reports how it ended. It decides nothing; controllers do.
+//! runtime, and reports how it ended through [`Reports`]. It decides
+//! nothing; controllers do, and the runner carries their decisions out.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
+use crate::manifest::Outcome;
 use crate::manifest::PodSpec;
-use crate::runtime::{Mount, Outcome, Prepared, RunReport, Runtime, SandboxSpec};
+use crate::runtime::{Mount, Prepared, RunReport, Runtime, SandboxSpec};
 use crate::time::{self, Micros};
 
 /// Who an instance is, for the variables injected into its environment
@@ -61,26 +62,52 @@ pub enum Sandbox {
     },
 }
 
-/// What the runner's loop receives: an instance's end, or a command from the
-/// API.
-pub enum Event {
-    /// An instance run ended.
-    Finished(Finished),
-    /// Something a client asked for.
-    Command(crate::runner::Command),
-    /// Another node of the cluster offered, ended or stopped instances
-    /// (see [`crate::store::postgres::Changes`]).
-    ClusterChanged,
+/// Where the executor reports how each run ended: the runner's inbox,
+/// which implements this. The executor knows nothing else of the runner.
+pub trait Reports: Send + Sync + 'static {
+    /// A run ended.
+    fn finished(&self, done: Finished);
+}
+
+/// Whether this node starts new instances: executor slots relaying
+/// successors look at it before each (see [`Relay`]), and wake when it
+/// changes. It is closed while the node drains after a shutdown, and while
+/// its store cannot be written.
+#[derive(Debug, Default)]
+pub struct StartGate {
+    draining: AtomicBool,
+    unwritable: AtomicBool,
+    changed: tokio::sync::Notify,
+}
+
+impl StartGate {
+    /// The node drains: it starts nothing new, for good.
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
+    /// Whether the node's store can be written; slots waiting for a
+    /// successor look again.
+    pub fn set_unwritable(&self, unwritable: bool) {
+        self.unwritable.store(unwritable, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
+    /// Whether new instances may start.
+    pub fn is_open(&self) -> bool {
+        !self.draining.load(Ordering::Acquire) && !self.unwritable.load(Ordering::Acquire)
+    }
 }
 
 /// Lets an executor slot start a Job's next instance by itself when one
 /// succeeds, without waiting for the runner: the runner puts the successor,
-/// decided and prepared, in `queue`, and closes `open` while the node must
+/// decided and prepared, in `queue`, and closes `gate` while the node must
 /// start nothing new (it drains, or its store cannot be written).
 #[derive(Clone)]
 pub struct Relay {
-    /// The node still starts instances.
-    pub open: Arc<AtomicBool>,
+    /// Whether the node still starts instances.
+    pub gate: Arc<StartGate>,
     /// The next instances of the slot, as far as the runner has decided them.
     pub queue: Arc<RelayQueue>,
 }
@@ -121,11 +148,6 @@ impl RelayQueue {
         self.wake.notify_one();
     }
 
-    /// Wakes a slot waiting for a successor, to look at `open` again.
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
     /// Closes the queue and takes back the successors not started.
     pub fn take_back(&self) -> VecDeque<Launch> {
         let mut state = self.state.lock().expect("relay queue");
@@ -134,29 +156,50 @@ impl RelayQueue {
     }
 }
 
+impl RelayQueue {
+    /// The next successor if one is given (`Some(Some(..))`), or the end of
+    /// the slot once the queue is closed and empty (`Some(None)`); `None`
+    /// while the runner has not decided yet.
+    fn next(&self) -> Option<Option<Launch>> {
+        let mut state = self.state.lock().expect("relay queue");
+        match state.next.pop_front() {
+            Some(launch) => Some(Some(launch)),
+            None if state.closed => Some(None),
+            None => None,
+        }
+    }
+}
+
 impl Relay {
     /// The successor to start now that an instance succeeded: the next one
     /// given, waiting for the runner if none is yet; `None` once the queue
     /// is closed and empty, or the node starts nothing new.
     async fn successor(&self) -> Option<Launch> {
+        // Most of the time a successor is ready: no waiting is set up.
+        if !self.gate.is_open() {
+            return None;
+        }
+        if let Some(next) = self.queue.next() {
+            return next;
+        }
         loop {
-            // Registered before looking, so a push in between is not missed.
-            let notified = self.queue.wake.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if !self.open.load(Ordering::Acquire) {
+            // Registered before looking again, so that a push or a change of
+            // the gate in between is not missed.
+            let pushed = self.queue.wake.notified();
+            let changed = self.gate.changed.notified();
+            tokio::pin!(pushed, changed);
+            pushed.as_mut().enable();
+            changed.as_mut().enable();
+            if !self.gate.is_open() {
                 return None;
             }
-            {
-                let mut state = self.queue.state.lock().expect("relay queue");
-                if let Some(launch) = state.next.pop_front() {
-                    return Some(launch);
-                }
-                if state.closed {
-                    return None;
-                }
+            if let Some(next) = self.queue.next() {
+                return next;
             }
-            notified.await;
+            tokio::select! {
+                _ = pushed => {}
+                _ = changed => {}
+            }
         }
     }
 }
@@ -271,24 +314,24 @@ pub fn sandbox(
     Ok((spec, scratch))
 }
 
-/// Runs instances on a tokio runtime and sends each [`Finished`] to one channel.
+/// Runs instances on a tokio runtime and reports each [`Finished`].
 pub struct Executor {
     runtime: Arc<Runtime>,
     handle: tokio::runtime::Handle,
-    results: Sender<Event>,
+    reports: Arc<dyn Reports>,
 }
 
 impl Executor {
-    /// An executor whose results go to `results`.
+    /// An executor whose results go to `reports`.
     pub fn new(
         runtime: Arc<Runtime>,
         handle: tokio::runtime::Handle,
-        results: Sender<Event>,
+        reports: Arc<dyn Reports>,
     ) -> Self {
         Executor {
             runtime,
             handle,
-            results,
+            reports,
         }
     }
 
@@ -302,7 +345,7 @@ impl Executor {
     /// handle stops whichever runs.
     pub fn launch_relayed(&self, launch: Launch, relay: Option<Relay>) -> AbortHandle {
         let runtime = self.runtime.clone();
-        let results = self.results.clone();
+        let reports = self.reports.clone();
         let task = self.handle.spawn(async move {
             let mut launch = launch;
             loop {
@@ -323,15 +366,14 @@ impl Executor {
                     Some(relay) if report.outcome.succeeded() => relay.successor().await,
                     _ => None,
                 };
-                // The receiver only goes away when the runner is shutting down.
-                let _ = results.send(Event::Finished(Finished {
+                reports.finished(Finished {
                     instance_uid: launch.instance_uid,
                     attempt: launch.attempt,
                     started,
                     finished,
                     report,
                     relayed: next.as_ref().map(|n| n.instance_uid.clone()),
-                }));
+                });
                 match next {
                     Some(next) => launch = next,
                     None => break,
@@ -349,10 +391,10 @@ impl Executor {
         attempt: u32,
         outcome: Outcome,
     ) -> AbortHandle {
-        let results = self.results.clone();
+        let reports = self.reports.clone();
         let task = self.handle.spawn(async move {
             let now = time::now();
-            let _ = results.send(Event::Finished(Finished {
+            reports.finished(Finished {
                 instance_uid,
                 attempt,
                 started: now,
@@ -364,7 +406,7 @@ impl Executor {
                     records: Vec::new(),
                 },
                 relayed: None,
-            }));
+            });
         });
         task.abort_handle()
     }

@@ -2,11 +2,14 @@
 //! sandboxed WebAssembly instances instead of containers.
 //!
 //! Data flows one way: a [`manifest`] is loaded and validated, [`apply`]
-//! resolves its module into the [`store`], a [`controller`] decides what should
-//! run, the [`executor`] runs instances in the [`runtime`]'s sandbox, and the
-//! results and logs go back into the store. [`runner`] drives that loop for
-//! `wasmjob run`; [`cli`] is the command line on top.
+//! reads its module where the manifest is and [`admission`] admits it, the
+//! [`store`] records it, a [`controller`] decides what should run, the
+//! [`executor`] runs instances in the [`runtime`]'s sandbox, and the results
+//! and logs go back into the store. [`runner`] is a node's loop that carries
+//! the controllers' decisions out, for `wasmjob run` and `wasmjob serve`;
+//! [`api`] serves a node over HTTP; [`cli`] is the command line on top.
 
+pub mod admission;
 pub mod api;
 pub mod apply;
 pub mod cli;

@@ -1,11 +1,11 @@
 //! The Kubernetes shapes wasmjob shows: Job status with conditions, Instances
 //! like Pods, and `List`s, as `-o json` / `-o yaml` print them.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::store::{InstanceRecord, ObjectRecord, ObjectText};
-use crate::time::{Micros, rfc3339};
+use crate::time::rfc3339;
 
 /// What `get`, `describe` and `delete` name, with kubectl's aliases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,87 +64,6 @@ impl ResourceType {
 
 /// The API version of Instances (wasmjob's Pods).
 pub const INSTANCE_API_VERSION: &str = "wasmjob.dev/v1";
-
-/// A Job's `status`, field for field as in batch/v1.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JobStatus {
-    /// Instances running now.
-    pub active: u32,
-    /// Instances running now (a Wasm instance is ready once it runs).
-    pub ready: u32,
-    /// Succeeded instances.
-    pub succeeded: u32,
-    /// Failed instances and attempts.
-    pub failed: u32,
-    /// When the Job first ran.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_time: Option<String>,
-    /// When the Job completed (only on success, as in Kubernetes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completion_time: Option<String>,
-    /// Indexed Jobs: succeeded indexes in compact form.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completed_indexes: Option<String>,
-    /// Indexed Jobs: failed indexes in compact form.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed_indexes: Option<String>,
-    /// `SuccessCriteriaMet`/`Complete` or `FailureTarget`/`Failed`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-}
-
-/// A status condition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Condition {
-    /// `Complete`, `Failed`, `SuccessCriteriaMet`, `FailureTarget`, `Suspended`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// `True` or `False`.
-    pub status: String,
-    /// Machine-readable cause.
-    pub reason: String,
-    /// Human-readable cause.
-    pub message: String,
-    /// When it was last checked.
-    pub last_probe_time: String,
-    /// When it became what it is.
-    pub last_transition_time: String,
-}
-
-impl Condition {
-    /// A `True` condition set at `now`.
-    pub fn new(kind: &str, reason: &str, message: &str, now: Micros) -> Self {
-        Condition {
-            kind: kind.to_owned(),
-            status: "True".to_owned(),
-            reason: reason.to_owned(),
-            message: message.to_owned(),
-            last_probe_time: rfc3339(now),
-            last_transition_time: rfc3339(now),
-        }
-    }
-}
-
-impl JobStatus {
-    /// `Complete`, `Failed`, or `Running`, as `get jobs` shows it.
-    pub fn phase(&self) -> &'static str {
-        for condition in &self.conditions {
-            match condition.kind.as_str() {
-                "Complete" => return "Complete",
-                "Failed" => return "Failed",
-                _ => {}
-            }
-        }
-        "Running"
-    }
-
-    /// Whether the Job has finished either way.
-    pub fn is_finished(&self) -> bool {
-        self.phase() != "Running"
-    }
-}
 
 /// As [`object_json`], written straight from the stored text: only the
 /// small `metadata` is parsed (to add `uid` and `creationTimestamp`); the

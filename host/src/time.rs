@@ -44,6 +44,14 @@ pub fn human_duration(micros: Micros) -> String {
     }
 }
 
+/// The earlier of two wake-up times, either of which may be absent.
+pub fn earliest(a: Option<Micros>, b: Option<Micros>) -> Option<Micros> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

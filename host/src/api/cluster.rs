@@ -17,17 +17,17 @@ pub fn count_daemonset(
     ds: &mut ObjectRecord,
     grace: Duration,
 ) -> Result<(), StoreError> {
-    let Some(db) = store.cluster_db() else {
+    let Some(control) = store.control_plane() else {
         return Ok(());
     };
     let Ok(manifest) = serde_json::from_value::<DaemonSet>(ds.manifest.clone()) else {
         return Ok(());
     };
-    let nodes = db.nodes(grace)?;
+    let nodes = control.nodes(grace)?;
     let instances = store.instances_of(&ds.uid)?;
     let (nodes, daemons) = crate::runner::cluster_view(&nodes, &instances);
     let placement = manifest.spec.template.spec.placement();
-    let revision = crate::runner::revision_of(&manifest.spec.template);
+    let revision = daemonset::revision_of(&manifest.spec.template);
     let spec = daemonset::Spec {
         placement: &placement,
         revision: &revision,

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::mpsc::Sender;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -19,14 +18,14 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::wire::{ApplyAnswer, ApplyBody, DeleteAnswer, ErrorBody, LabelRequest, LogEntry};
-use crate::apply::ModuleBlob;
-use crate::executor::Event;
+use crate::admission::ModuleBlob;
+use crate::controller::node::relabeled;
 use crate::manifest;
 use crate::resource::{self, ResourceType};
-use crate::runner::{ApplyRequest, Command, Incoming};
+use crate::runner::{ApplyRequest, Command, Inbox, Incoming};
 use crate::runtime::{LogLevel, LogRecord};
 use crate::selector::{Requirement, Selector};
-use crate::store::{InstanceRecord, InstanceScope, ObjectRecord, Store};
+use crate::store::{InstanceRecord, InstanceScope, NodeRecord, ObjectRecord, Store};
 
 /// Modules travel in apply bodies; 64 MiB leaves room for big ones.
 const MAX_BODY: usize = 64 << 20;
@@ -49,7 +48,7 @@ pub struct ServerState {
     /// The database file, for read connections.
     pub db: PathBuf,
     /// The runner's inbox.
-    pub runner: Mutex<Sender<Event>>,
+    pub runner: Inbox,
     /// This node (its labels change with `wasmjob label node`).
     pub node: Mutex<NodeInfo>,
     /// In a cluster, the database every read goes to.
@@ -256,7 +255,8 @@ async fn label_node(
     }
     validate_labels(&request)?;
     let (reply, answer) = oneshot::channel();
-    send(&state, Command::Relabel { request, reply })?;
+    let change = request.into();
+    send(&state, Command::Relabel { change, reply })?;
     let labels = answer
         .await
         .map_err(|_| unavailable())?
@@ -286,22 +286,20 @@ async fn label_other_node(
     validate_labels(&request)?;
     let grace = state.cluster.as_ref().map(|c| c.grace).unwrap_or_default();
     read(state, move |store| {
-        let db = store
-            .cluster_db()
+        let control = store
+            .control_plane()
             .expect("a cluster node reads the cluster");
-        let nodes = db.nodes(grace).map_err(internal)?;
+        let nodes = control.nodes(grace).map_err(internal)?;
         let Some(node) = nodes.into_iter().find(|n| n.name == name) else {
             return Err(ApiError(
                 StatusCode::NOT_FOUND,
                 format!("Error from server (NotFound): nodes {name:?} not found"),
             ));
         };
-        let labels = crate::runner::relabeled(&node.labels, request)
+        let labels = relabeled(&node.labels, request.into())
             .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
-        db.set_node_labels(&name, &labels).map_err(internal)?;
-        Ok(Json(cluster_node_json(
-            &crate::store::postgres::NodeRecord { labels, ..node },
-        )))
+        control.set_node_labels(&name, &labels).map_err(internal)?;
+        Ok(Json(cluster_node_json(&NodeRecord { labels, ..node })))
     })
     .await
 }
@@ -314,12 +312,10 @@ fn unavailable() -> ApiError {
 }
 
 fn send(state: &Shared, command: Command) -> Result<(), ApiError> {
-    state
-        .runner
-        .lock()
-        .expect("runner inbox")
-        .send(Event::Command(command))
-        .map_err(|_| unavailable())
+    match state.runner.command(command) {
+        true => Ok(()),
+        false => Err(unavailable()),
+    }
 }
 
 /// `?namespace=…&labelSelector=…&name=…`; no namespace means all of them.
@@ -381,8 +377,8 @@ async fn list(
     let items = read(&state, move |store| match resource {
         ResourceType::Instances => instances(store, &filter, &selector),
         ResourceType::Events => events(store, &filter),
-        ResourceType::Nodes => match (store.cluster_db(), grace) {
-            (Some(db), Some(grace)) => Ok(db
+        ResourceType::Nodes => match (store.control_plane(), grace) {
+            (Some(control), Some(grace)) => Ok(control
                 .nodes(grace)
                 .map_err(internal)?
                 .iter()
@@ -395,7 +391,7 @@ async fn list(
         _ => {
             let mut found = objects(store, resource, &filter, &selector)?;
             if resource == ResourceType::DaemonSets
-                && let (Some(_), Some(grace)) = (store.cluster_db(), grace)
+                && let (Some(_), Some(grace)) = (store.control_plane(), grace)
             {
                 for ds in &mut found {
                     super::cluster::count_daemonset(store, ds, grace).map_err(internal)?;
@@ -529,7 +525,7 @@ fn events(store: &Store, filter: &Filter) -> Result<Vec<Value>, ApiError> {
 }
 
 /// A node of the cluster as `get nodes` shows it: Ready while it heartbeats.
-fn cluster_node_json(node: &crate::store::postgres::NodeRecord) -> Value {
+fn cluster_node_json(node: &NodeRecord) -> Value {
     let (status, reason) = if node.ready {
         ("True", "NodeReady")
     } else {

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::runner::{Applied, Source};
+use crate::controller::node::Relabel;
+use crate::manifest::Source;
+use crate::runner::Applied;
 
 /// `POST /api/v1/apply`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,4 +81,14 @@ pub struct LabelRequest {
     pub remove: Vec<String>,
     /// Whether a label may change value.
     pub overwrite: bool,
+}
+
+impl From<LabelRequest> for Relabel {
+    fn from(request: LabelRequest) -> Relabel {
+        Relabel {
+            set: request.set,
+            remove: request.remove,
+            overwrite: request.overwrite,
+        }
+    }
 }

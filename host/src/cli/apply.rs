@@ -11,7 +11,7 @@ use super::{CliError, FileArgs};
 use crate::api::wire::{ApplyAnswer, ApplyBody, WireModule, WireObject};
 use crate::apply::localize;
 use crate::manifest::Object;
-use crate::runner::Source;
+use crate::manifest::Source;
 
 /// Applies (or, with `create_only`, creates) the objects of `-f`.
 pub fn apply(

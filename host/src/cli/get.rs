@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use super::remote::connect;
 use super::{CliError, GetFormat, table};
-use crate::resource::{JobStatus, ResourceType};
+use crate::manifest::JobStatus;
+use crate::resource::ResourceType;
 use crate::time::{self, human_duration, parse_rfc3339};
 
 /// What `get` was asked for.
@@ -436,8 +437,8 @@ fn instance_status(status: &Value) -> String {
         "Succeeded" => "Completed".into(),
         "Failed" => status["reason"].as_str().unwrap_or("Error").into(),
         // A daemon instance waiting to restart, as kubectl shows it.
-        "Running" if status["reason"] == crate::runner::CRASH_LOOP => {
-            crate::runner::CRASH_LOOP.into()
+        "Running" if status["reason"] == crate::controller::daemonset::CRASH_LOOP => {
+            crate::controller::daemonset::CRASH_LOOP.into()
         }
         other => other.into(),
     }
@@ -445,7 +446,9 @@ fn instance_status(status: &Value) -> String {
 
 fn instance_row(instance: &Value, wide: bool) -> Vec<String> {
     let status = &instance["status"];
-    let ready = if status["phase"] == "Running" && status["reason"] != crate::runner::CRASH_LOOP {
+    let ready = if status["phase"] == "Running"
+        && status["reason"] != crate::controller::daemonset::CRASH_LOOP
+    {
         "1/1"
     } else {
         "0/1"
@@ -646,7 +649,7 @@ pub fn describe_daemonset(ds: &Value, instances: &[Value], events: &[Value]) -> 
     let count = |field: &str| status[field].as_u64().unwrap_or(0).to_string();
     let waiting = instances
         .iter()
-        .filter(|i| i["status"]["reason"] == crate::runner::CRASH_LOOP)
+        .filter(|i| i["status"]["reason"] == crate::controller::daemonset::CRASH_LOOP)
         .count();
     let mut out = String::new();
     let mut line =

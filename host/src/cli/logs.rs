@@ -150,7 +150,7 @@ fn follow(
         for job in &jobs {
             let found =
                 super::get::fetch(client, ResourceType::Jobs, Some(namespace), None, Some(job))?;
-            let status: crate::resource::JobStatus = found
+            let status: crate::manifest::JobStatus = found
                 .first()
                 .and_then(|j| serde_json::from_value(j["status"].clone()).ok())
                 .unwrap_or_default();

@@ -10,8 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::table;
 use super::{CliError, OutputFormat, RunArgs};
 use crate::apply;
-use crate::manifest::{Object, parse_memory_quantity};
-use crate::resource::{self, JobStatus};
+use crate::manifest::{JobStatus, Object, Phase, parse_memory_quantity};
+use crate::resource;
 use crate::runner::{JobRun, Observer, Runner, RunnerConfig};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::store::{InstanceRecord, Store};
@@ -80,9 +80,7 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     let mut expected = 0u64;
     for r in &resolved {
         if let Object::Job(job) = &r.document.object {
-            let prepared = runtime
-                .prepare(&r.module.digest, &r.module.bytes)
-                .map_err(|e| CliError::Other(e.into()))?;
+            let prepared = r.prepared.clone();
             expected += u64::from(job.spec.completions().unwrap_or(job.spec.parallelism()));
             jobs.push(match interrupted(&store, job)? {
                 Some(record) => {
@@ -429,11 +427,11 @@ impl Observer for Console {
         if let Some(message) = instance
             .message
             .as_deref()
-            .filter(|_| !instance.phase.eq(&crate::store::Phase::Succeeded))
+            .filter(|_| !instance.phase.eq(&Phase::Succeeded))
         {
             let _ = write!(line, ": {message}");
         }
-        if instance.phase == crate::store::Phase::Succeeded {
+        if instance.phase == Phase::Succeeded {
             self.progress.inc(1);
         }
         if !self.quiet && !output.is_empty() {
@@ -448,7 +446,7 @@ impl Observer for Console {
         }
         if self.tty {
             self.progress.set_message(line.clone());
-        } else if !self.quiet || instance.phase != crate::store::Phase::Succeeded {
+        } else if !self.quiet || instance.phase != Phase::Succeeded {
             self.err.extend_from_slice(line.as_bytes());
             self.err.push(b'\n');
         }

@@ -12,10 +12,8 @@ use super::{CliError, ServeArgs};
 use crate::api::TOKEN_FILE;
 use crate::api::server::{NodeInfo, ServerState, router};
 use crate::controller::daemonset::CrashLoop;
-use crate::executor::Event;
-use crate::manifest::{DaemonSet, Job, Kind, parse_memory_quantity};
-use crate::resource::JobStatus;
-use crate::runner::{ClusterConfig, Command, DaemonRun, JobRun, Observer, Runner, RunnerConfig};
+use crate::manifest::{JobStatus, parse_memory_quantity};
+use crate::runner::{ClusterConfig, Command, Observer, Runner, RunnerConfig};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::store::{InstanceRecord, Store};
 use crate::time;
@@ -94,8 +92,8 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
         crash_loop,
     };
     let mut token = token;
-    if let Some(db) = store.cluster_db() {
-        let shared = db.cluster_token(&token).map_err(other)?;
+    if let Some(control) = store.control_plane() {
+        let shared = control.cluster_token(&token).map_err(other)?;
         if shared != token {
             // This node's CLI talks to the cluster with the cluster's token.
             std::fs::write(state_dir.join(TOKEN_FILE), &shared).map_err(other)?;
@@ -104,8 +102,9 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     }
     let mut runner =
         Runner::new(store, runtime.clone(), tokio.handle().clone(), config).map_err(other)?;
-    if let Some(db) = runner.store().cluster_db() {
-        db.register_node(&labels, args.max_instances, &args.listen)
+    if let Some(control) = runner.store().control_plane() {
+        control
+            .register_node(&labels, args.max_instances, &args.listen)
             .map_err(other)?;
         runner
             .join_cluster(ClusterConfig {
@@ -115,7 +114,7 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
             })
             .map_err(other)?;
     }
-    let resumed = resume_unfinished(&mut runner, &runtime, &node_name)?;
+    let resumed = runner.resume().map_err(other)?;
 
     let state = Arc::new(ServerState {
         token,
@@ -125,7 +124,7 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
             grace: node_grace,
         }),
         readers: Mutex::new(Vec::new()),
-        runner: Mutex::new(runner.sender()),
+        runner: runner.sender(),
         node: Mutex::new(NodeInfo {
             name: node_name.clone(),
             labels,
@@ -145,7 +144,7 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     tokio.spawn(async move {
         wait_for_signal().await;
         eprintln!("wasmjob serve: shutting down; running instances get {grace:?} to finish");
-        let _ = inbox.send(Event::Command(Command::Shutdown { grace }));
+        inbox.command(Command::Shutdown { grace });
     });
     eprintln!(
         "wasmjob serve: node {node_name} listening on http://{}, state in {}{}",
@@ -164,115 +163,6 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     tokio.shutdown_timeout(Duration::from_secs(2));
     eprintln!("wasmjob serve: stopped");
     Ok(())
-}
-
-/// Jobs an earlier process left unfinished continue where they were, and
-/// CronJobs pick up after their last decided time.
-fn resume_unfinished(
-    runner: &mut Runner,
-    runtime: &Runtime,
-    node: &str,
-) -> Result<usize, CliError> {
-    let now = time::now();
-    let mut runs = Vec::new();
-    let mine = |runner: &Runner, uid: &str| match runner.store().cluster_db() {
-        // In a cluster, a node resumes what it owned; the rest is other
-        // nodes' or is claimed at the first cluster pass.
-        Some(db) => db
-            .ownership(&[uid.to_owned()])
-            .ok()
-            .and_then(|o| o.into_iter().next())
-            .is_some_and(|o| o.owner.as_deref() == Some(node)),
-        None => true,
-    };
-    for record in runner
-        .store()
-        .live_objects(Kind::Job, None)
-        .map_err(other)?
-    {
-        if !mine(runner, &record.uid) {
-            continue;
-        }
-        let status: JobStatus = serde_json::from_value(record.status.clone()).unwrap_or_default();
-        if status.is_finished() {
-            continue;
-        }
-        let job: Job = serde_json::from_value(record.manifest.clone())
-            .map_err(|e| other(format!("stored Job {} cannot be read: {e}", record.name)))?;
-        let digest = job.spec.template.spec.containers[0].image.clone();
-        let prepared = stored_module(runner.store(), runtime, &digest, "Job", &record.name)?;
-        let instances: Vec<InstanceRecord> =
-            runner.store().instances_of(&record.uid).map_err(other)?;
-        let here = runner.store().cluster_db().is_some().then_some(node);
-        runs.push(JobRun::resume(record, job, prepared, instances, now, here));
-    }
-    let count = runs.len();
-    runner.add(runs).map_err(other)?;
-    let mut crons = Vec::new();
-    for record in runner
-        .store()
-        .live_objects(Kind::CronJob, None)
-        .map_err(other)?
-    {
-        if !mine(runner, &record.uid) {
-            continue;
-        }
-        let cron: crate::manifest::CronJob = serde_json::from_value(record.manifest.clone())
-            .map_err(|e| {
-                other(format!(
-                    "stored CronJob {} cannot be read: {e}",
-                    record.name
-                ))
-            })?;
-        let digest = cron.spec.job_template.spec.template.spec.containers[0]
-            .image
-            .clone();
-        let prepared = stored_module(runner.store(), runtime, &digest, "CronJob", &record.name)?;
-        crons.push(
-            crate::runner::CronRun::resume_stored(runner.store(), record, cron, prepared)
-                .map_err(other)?,
-        );
-    }
-    let count = count + crons.len();
-    runner.add_crons(crons).map_err(other)?;
-    let mut daemons = Vec::new();
-    for record in runner
-        .store()
-        .live_objects(Kind::DaemonSet, None)
-        .map_err(other)?
-    {
-        let ds: DaemonSet = serde_json::from_value(record.manifest.clone()).map_err(|e| {
-            other(format!(
-                "stored DaemonSet {} cannot be read: {e}",
-                record.name
-            ))
-        })?;
-        let digest = ds.spec.template.spec.containers[0].image.clone();
-        let prepared = stored_module(runner.store(), runtime, &digest, "DaemonSet", &record.name)?;
-        let instances = runner.store().instances_of(&record.uid).map_err(other)?;
-        daemons.push(DaemonRun::resume(
-            record, ds, prepared, instances, node, now,
-        ));
-    }
-    let count = count + daemons.len();
-    runner.add_daemons(daemons).map_err(other)?;
-    Ok(count)
-}
-
-/// The compiled module a stored object runs, from the store's bytes.
-fn stored_module(
-    store: &Store,
-    runtime: &Runtime,
-    digest: &str,
-    kind: &str,
-    name: &str,
-) -> Result<Arc<crate::runtime::Prepared>, CliError> {
-    let bytes = store.module(digest).map_err(other)?.ok_or_else(|| {
-        other(format!(
-            "stored {kind} {name} needs module {digest}, which is missing"
-        ))
-    })?;
-    runtime.prepare(digest, &bytes).map_err(other)
 }
 
 async fn wait_for_signal() {

@@ -2,6 +2,16 @@
 
 use std::fmt;
 
+/// Where an object came from, so that errors about it name the user's
+/// file and document.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Source {
+    /// The file as the user named it.
+    pub file: String,
+    /// 1-based document index.
+    pub document: usize,
+}
+
 /// A problem at one field of one document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {

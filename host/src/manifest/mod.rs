@@ -1,5 +1,5 @@
-//! Kubernetes manifests: the object types wasmjob accepts, their defaults and
-//! their validation.
+//! Kubernetes objects: the types wasmjob accepts (spec), records (status),
+//! their defaults and their validation.
 //!
 //! A file holds one or more YAML documents (`---`). Each is a `batch/v1` Job or
 //! CronJob or an `apps/v1` DaemonSet. Every problem is reported as one
@@ -20,11 +20,13 @@ mod meta;
 mod placement;
 mod pod;
 mod quantity;
+mod status;
 pub mod validate;
+pub mod well_known;
 
 pub use cronjob::{ConcurrencyPolicy, CronJobSpec, JobTemplateSpec, MissedRunPolicy};
 pub use daemonset::{DaemonSetSpec, LabelSelector, RollingUpdate, UpdateStrategy};
-pub use error::{FieldError, ManifestError};
+pub use error::{FieldError, ManifestError, Source};
 pub use job::{CompletionMode, JobSpec, QueueMode, QueueSource};
 pub use job_policy::{
     BackoffPolicy, ExitCodeOperator, FailureAction, OnExitCodes, OnPodCondition, PodFailurePolicy,
@@ -40,6 +42,9 @@ pub use pod::{
     Resources, RestartPolicy, Volume, VolumeMount,
 };
 pub use quantity::parse_memory_quantity;
+pub use status::{
+    Condition, CronJobStatus, JobStatus, ObjectReference, Outcome, Phase, Termination,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +92,15 @@ impl Kind {
         }
     }
 
+    /// The resource's `plural.group`, as in `jobs.batch "pi" already exists`.
+    pub fn resource(self) -> &'static str {
+        match self {
+            Kind::Job => "jobs.batch",
+            Kind::CronJob => "cronjobs.batch",
+            Kind::DaemonSet => "daemonsets.apps",
+        }
+    }
+
     /// kubectl's `kind.group` spelling, as in `job.batch/pi created`.
     pub fn qualified(self) -> &'static str {
         match self {
@@ -124,6 +138,17 @@ impl Object {
             Object::Job(o) => &o.metadata,
             Object::CronJob(o) => &o.metadata,
             Object::DaemonSet(o) => &o.metadata,
+        }
+    }
+
+    /// The stored form of the object's manifest (`metadata` and `spec`):
+    /// two applies of the same manifest give the same value, which is how
+    /// an unchanged object is recognised.
+    pub fn stored_json(&self) -> serde_json::Value {
+        match self {
+            Object::Job(o) => serde_json::json!({ "metadata": o.metadata, "spec": o.spec }),
+            Object::CronJob(o) => serde_json::json!({ "metadata": o.metadata, "spec": o.spec }),
+            Object::DaemonSet(o) => serde_json::json!({ "metadata": o.metadata, "spec": o.spec }),
         }
     }
 

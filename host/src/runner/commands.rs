@@ -1,33 +1,32 @@
 //! Commands from the API, carried out on the runner's thread so that every
-//! write to the store has one author: apply (create or update Jobs, all or
-//! nothing), delete (cascading to instances), shutdown.
+//! write to the store has one author: apply (create or update objects, all
+//! or nothing, every module admitted first), delete (cascading to
+//! instances, and to a CronJob's Jobs), relabel this node, shutdown.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::{CronRun, DaemonRun, JobRun, Runner, cron, daemon, manifest_json};
-use crate::apply::ModuleBlob;
-use crate::manifest::{CronJob, DaemonSet, Job, JobSpec, Kind, Object};
-use crate::runtime::is_component;
-use crate::store::{StoreError, Write};
+use super::cron::CronRun;
+use super::daemon::DaemonRun;
+use super::jobs::JobRun;
+use super::parts::Parts;
+use crate::admission::{self, ModuleBlob, Refused};
+use crate::controller::node::{Relabel, relabeled};
+use crate::controller::{daemonset, job};
+use crate::manifest::{DaemonSet, Job, Object, Source};
+use crate::runtime::{Prepared, is_component};
+use crate::store::{ControlPlane, ObjectRecord, StoreError, Write};
 use crate::time::{self, Micros};
 
-/// Where an object came from, so the server's errors name the user's file.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Source {
-    /// The file as the user named it.
-    pub file: String,
-    /// 1-based document index.
-    pub document: usize,
-}
-
-/// One object to apply, already validated by the client.
+/// One object to apply, validated by the server.
 #[derive(Debug, Clone)]
 pub struct Incoming {
     /// Where it came from.
     pub source: Source,
-    /// A Job or a CronJob, its image a digest.
+    /// A Job, CronJob or DaemonSet, its image a digest.
     pub object: Object,
 }
 
@@ -83,9 +82,9 @@ pub enum Command {
     /// waiting Jobs see the new labels at the next pass.
     Relabel {
         /// What to change.
-        request: crate::api::wire::LabelRequest,
+        change: Relabel,
         /// The node's labels afterwards, or why nothing changed.
-        reply: oneshot::Sender<Result<std::collections::BTreeMap<String, String>, String>>,
+        reply: oneshot::Sender<Result<BTreeMap<String, String>, String>>,
     },
     /// Stop taking work, let running instances finish within `grace`.
     Shutdown {
@@ -94,431 +93,40 @@ pub enum Command {
     },
 }
 
-/// Job fields Kubernetes lets an update change; any other change is refused.
-fn mutable_fields_reset(new: &JobSpec, old: &JobSpec) -> JobSpec {
-    let mut spec = new.clone();
-    spec.parallelism = old.parallelism;
-    spec.suspend = old.suspend;
-    spec.active_deadline_seconds = old.active_deadline_seconds;
-    spec.ttl_seconds_after_finished = old.ttl_seconds_after_finished;
-    spec.backoff_limit = old.backoff_limit;
-    spec.backoff_policy = old.backoff_policy.clone();
-    spec.max_failed_indexes = old.max_failed_indexes;
-    spec
+/// A new run of one of the kinds.
+enum NewRun {
+    Job(JobRun),
+    Cron(CronRun),
+    Daemon(DaemonRun),
 }
 
-/// The first immutable field that differs, for the error message.
-fn immutable_difference(new: &JobSpec, old: &JobSpec) -> &'static str {
-    if new.template != old.template {
-        "spec.template"
-    } else if new.completions != old.completions {
-        "spec.completions"
-    } else if new.completion_mode != old.completion_mode {
-        "spec.completionMode"
-    } else if new.pod_failure_policy != old.pod_failure_policy {
-        "spec.podFailurePolicy"
-    } else if new.success_policy != old.success_policy {
-        "spec.successPolicy"
-    } else {
-        "spec.backoffLimitPerIndex"
+impl NewRun {
+    fn of(object: Object, prepared: Arc<Prepared>, now: Micros) -> NewRun {
+        match object {
+            Object::Job(job) => NewRun::Job(JobRun::new(job, prepared, now)),
+            Object::CronJob(cron) => NewRun::Cron(CronRun::new(cron, prepared, now)),
+            Object::DaemonSet(ds) => NewRun::Daemon(DaemonRun::new(ds, prepared, now)),
+        }
+    }
+
+    fn joining(&mut self) -> &mut Vec<Write> {
+        match self {
+            NewRun::Job(run) => &mut run.joining,
+            NewRun::Cron(run) => &mut run.joining,
+            NewRun::Daemon(run) => &mut run.joining,
+        }
     }
 }
 
+/// What applying one object does.
 enum Plan {
-    Create(Box<JobRun>),
+    Create(Box<NewRun>),
     Configure {
         uid: String,
-        job: Box<Job>,
-    },
-    CreateCron(Box<CronRun>),
-    ConfigureCron {
-        uid: String,
-        cron: Box<CronJob>,
-    },
-    CreateDaemon(Box<DaemonRun>),
-    ConfigureDaemon {
-        uid: String,
-        ds: Box<DaemonSet>,
-        prepared: std::sync::Arc<crate::runtime::Prepared>,
+        object: Box<Object>,
+        prepared: Arc<Prepared>,
     },
     Unchanged,
-}
-
-impl Runner {
-    pub(super) fn command(&mut self, command: Command) -> Result<(), StoreError> {
-        match command {
-            Command::Apply { request, reply } => {
-                let result = self.apply(request);
-                if let Err(Failure::Store(e)) = &result {
-                    // The client gets a 500; the node's log says why.
-                    tracing::error!(error = %e, "apply failed in the store");
-                }
-                let _ = reply.send(result.map_err(Failure::into_apply_failure));
-                Ok(())
-            }
-            Command::Delete { uids, reply } => {
-                let result = self.delete(&uids);
-                let answer = match &result {
-                    Ok(n) => Ok(*n),
-                    Err(e) => Err(e.to_string()),
-                };
-                let _ = reply.send(answer);
-                match result {
-                    // Held, and written when the store can take it.
-                    Err(e) if e.is_transient() => Ok(()),
-                    other => other.map(drop),
-                }
-            }
-            Command::Relabel { request, reply } => {
-                let _ = reply.send(self.relabel(request));
-                Ok(())
-            }
-            Command::Shutdown { grace } => {
-                let until = time::now() + grace.as_micros() as Micros;
-                self.draining = Some(until);
-                self.set_relays_open(false);
-                Ok(())
-            }
-        }
-    }
-
-    fn apply(&mut self, request: ApplyRequest) -> Result<Vec<Applied>, Failure> {
-        if self.draining.is_some() {
-            return Err(Failure::Refused(ApplyFailure {
-                status: 503,
-                message: "the node is shutting down and takes no new work".into(),
-            }));
-        }
-        let now = time::now();
-        // Every module is compiled and linked before anything is written.
-        let mut writes = Vec::new();
-        let mut plans = Vec::new();
-        for incoming in &request.objects {
-            let digest = &image_of(&incoming.object);
-            let bytes = match request.modules.iter().find(|m| &m.digest == digest) {
-                Some(blob) => {
-                    writes.push(Write::Module {
-                        digest: blob.digest.clone(),
-                        component: is_component(&blob.bytes),
-                        bytes: blob.bytes.clone(),
-                        at: now,
-                    });
-                    blob.bytes.clone()
-                }
-                None => self.store.module(digest)?.ok_or_else(|| {
-                    invalid(
-                        incoming,
-                        format!("no stored module has digest {digest}: apply it from a file first"),
-                    )
-                })?,
-            };
-            let prepared = self
-                .runtime
-                .prepare(digest, &bytes)
-                .map_err(|e| invalid(incoming, e.to_string()))?;
-            plans.push(match &incoming.object {
-                Object::Job(job) => self.plan(incoming, job, prepared, request.create_only, now)?,
-                Object::CronJob(cron) => {
-                    self.plan_cron(cron, prepared, request.create_only, now)?
-                }
-                Object::DaemonSet(ds) => {
-                    self.plan_daemon(incoming, ds, prepared, request.create_only, now)?
-                }
-            });
-        }
-        let mut applied = Vec::new();
-        let mut joining = Vec::new();
-        let mut crons = Vec::new();
-        let mut daemons = Vec::new();
-        for (incoming, plan) in request.objects.iter().zip(plans) {
-            let result = match plan {
-                Plan::Create(mut run) => {
-                    writes.append(&mut run.joining);
-                    joining.push(run);
-                    "created"
-                }
-                Plan::Configure { uid, job } => {
-                    writes.push(Write::ObjectManifest {
-                        uid: uid.clone(),
-                        manifest: manifest_json(&job),
-                        labels: job.metadata.labels.clone(),
-                    });
-                    self.reconfigure(&uid, *job, now);
-                    "configured"
-                }
-                Plan::CreateCron(mut run) => {
-                    writes.append(&mut run.joining);
-                    crons.push(*run);
-                    "created"
-                }
-                Plan::ConfigureCron { uid, cron } => {
-                    writes.push(Write::ObjectManifest {
-                        uid: uid.clone(),
-                        manifest: cron::manifest_json(&cron),
-                        labels: cron.metadata.labels.clone(),
-                    });
-                    if let Some(run) = self.crons.iter_mut().find(|c| c.record.uid == uid) {
-                        run.reconfigure(*cron);
-                    }
-                    "configured"
-                }
-                Plan::CreateDaemon(mut run) => {
-                    writes.append(&mut run.joining);
-                    daemons.push(*run);
-                    "created"
-                }
-                Plan::ConfigureDaemon { uid, ds, prepared } => {
-                    writes.push(Write::ObjectManifest {
-                        uid: uid.clone(),
-                        manifest: daemon::manifest_json(&ds),
-                        labels: ds.metadata.labels.clone(),
-                    });
-                    if let Some(run) = self.daemons.iter_mut().find(|d| d.record.uid == uid) {
-                        run.reconfigure(*ds, prepared);
-                    }
-                    "configured"
-                }
-                Plan::Unchanged => "unchanged",
-            };
-            let meta = incoming.object.metadata();
-            applied.push(Applied {
-                kind: incoming.object.kind().qualified().to_owned(),
-                name: meta.name.clone(),
-                result: result.to_owned(),
-            });
-        }
-        // Nothing of a new object exists outside these writes yet, so an
-        // apply the store cannot take leaves no trace.
-        self.commit_or_discard(writes)?;
-        self.jobs.extend(joining.into_iter().map(|run| *run));
-        self.crons.extend(crons);
-        self.daemons.extend(daemons);
-        Ok(applied)
-    }
-
-    fn plan(
-        &self,
-        incoming: &Incoming,
-        job: &Job,
-        prepared: std::sync::Arc<crate::runtime::Prepared>,
-        create_only: bool,
-        now: Micros,
-    ) -> Result<Plan, Failure> {
-        let meta = &job.metadata;
-        let Some(existing) = self
-            .store
-            .live_object(Kind::Job, &meta.namespace, &meta.name)?
-        else {
-            return Ok(Plan::Create(Box::new(JobRun::new(
-                job.clone(),
-                prepared,
-                now,
-            ))));
-        };
-        if create_only {
-            return Err(Failure::Refused(ApplyFailure {
-                status: 409,
-                message: format!("jobs.batch {:?} already exists", meta.name),
-            }));
-        }
-        if existing.manifest == manifest_json(job) {
-            return Ok(Plan::Unchanged);
-        }
-        let old: Job = serde_json::from_value(existing.manifest.clone())
-            .map_err(|e| invalid(incoming, format!("the stored Job cannot be read back: {e}")))?;
-        if mutable_fields_reset(&job.spec, &old.spec) != old.spec {
-            let field = immutable_difference(&job.spec, &old.spec);
-            return Err(invalid_at(
-                incoming,
-                field,
-                "field is immutable once the Job exists: delete the Job and apply it again",
-            ));
-        }
-        Ok(Plan::Configure {
-            uid: existing.uid,
-            job: Box::new(job.clone()),
-        })
-    }
-
-    /// CronJobs: every field may change, as in Kubernetes; the Jobs already
-    /// created keep the template they were made from.
-    fn plan_cron(
-        &self,
-        cron: &CronJob,
-        prepared: std::sync::Arc<crate::runtime::Prepared>,
-        create_only: bool,
-        now: Micros,
-    ) -> Result<Plan, Failure> {
-        let meta = &cron.metadata;
-        let Some(existing) = self
-            .store
-            .live_object(Kind::CronJob, &meta.namespace, &meta.name)?
-        else {
-            return Ok(Plan::CreateCron(Box::new(CronRun::new(
-                cron.clone(),
-                prepared,
-                now,
-            ))));
-        };
-        if create_only {
-            return Err(Failure::Refused(ApplyFailure {
-                status: 409,
-                message: format!("cronjobs.batch {:?} already exists", meta.name),
-            }));
-        }
-        if existing.manifest == cron::manifest_json(cron) {
-            return Ok(Plan::Unchanged);
-        }
-        Ok(Plan::ConfigureCron {
-            uid: existing.uid,
-            cron: Box::new(cron.clone()),
-        })
-    }
-
-    /// DaemonSets: everything but `spec.selector` may change; a new template
-    /// replaces the instances per `updateStrategy`.
-    fn plan_daemon(
-        &self,
-        incoming: &Incoming,
-        ds: &DaemonSet,
-        prepared: std::sync::Arc<crate::runtime::Prepared>,
-        create_only: bool,
-        now: Micros,
-    ) -> Result<Plan, Failure> {
-        let meta = &ds.metadata;
-        let Some(existing) =
-            self.store
-                .live_object(Kind::DaemonSet, &meta.namespace, &meta.name)?
-        else {
-            return Ok(Plan::CreateDaemon(Box::new(DaemonRun::new(
-                ds.clone(),
-                prepared,
-                now,
-            ))));
-        };
-        if create_only {
-            return Err(Failure::Refused(ApplyFailure {
-                status: 409,
-                message: format!("daemonsets.apps {:?} already exists", meta.name),
-            }));
-        }
-        if existing.manifest == daemon::manifest_json(ds) {
-            return Ok(Plan::Unchanged);
-        }
-        let old: DaemonSet = serde_json::from_value(existing.manifest.clone()).map_err(|e| {
-            invalid(
-                incoming,
-                format!("the stored DaemonSet cannot be read back: {e}"),
-            )
-        })?;
-        if old.spec.selector != ds.spec.selector {
-            return Err(invalid_at(
-                incoming,
-                "spec.selector",
-                "field is immutable once the DaemonSet exists: delete it and apply it again",
-            ));
-        }
-        Ok(Plan::ConfigureDaemon {
-            uid: existing.uid,
-            ds: Box::new(ds.clone()),
-            prepared,
-        })
-    }
-
-    /// An update of a running Job takes effect at the next controller pass.
-    pub(super) fn reconfigure(&mut self, uid: &str, job: Job, now: Micros) {
-        let Some(run) = self.jobs.iter_mut().find(|j| j.record.uid == uid) else {
-            return; // finished: the new manifest is stored, nothing runs
-        };
-        if run.job.spec.suspended() && !job.spec.suspended() {
-            run.observed.resumed(now);
-            run.status.conditions.retain(|c| c.kind != "Suspended");
-        }
-        run.record.labels = job.metadata.labels.clone();
-        run.job = job;
-        // The next instance's labels and sandbox come from the new template.
-        run.instance_labels = Default::default();
-        run.shared_sandbox = Default::default();
-    }
-
-    /// kubectl's rules: changing a label's value needs `overwrite`.
-    fn relabel(
-        &mut self,
-        request: crate::api::wire::LabelRequest,
-    ) -> Result<std::collections::BTreeMap<String, String>, String> {
-        let labels = relabeled(&self.config.node_labels, request)?;
-        if let Some(db) = self.store.cluster_db() {
-            // The cluster sees them too (`get nodes`, DaemonSets on other nodes).
-            db.set_node_labels(&self.config.node_name, &labels)
-                .map_err(|e| e.to_string())?;
-        }
-        self.config.node_labels = labels;
-        // A Job that could not run here is looked at again.
-        for run in &mut self.jobs {
-            run.unschedulable_noted = false;
-        }
-        Ok(self.config.node_labels.clone())
-    }
-
-    pub(super) fn delete(&mut self, uids: &[String]) -> Result<usize, StoreError> {
-        let now = time::now();
-        let mut writes = Vec::new();
-        for uid in uids {
-            if let Some(index) = self.crons.iter().position(|c| &c.record.uid == uid) {
-                // A CronJob's Jobs go with it.
-                let cron = self.crons.remove(index);
-                for job in cron.job_uids() {
-                    self.delete_job(&job, now, "Deleted", &mut writes);
-                }
-            }
-            if let Some(index) = self.daemons.iter().position(|d| &d.record.uid == uid) {
-                let message = "stopped: the DaemonSet was deleted";
-                self.stop_daemons(index, now, "Deleted", message, &mut writes);
-                self.daemons.remove(index);
-            }
-            if let Some(index) = self.jobs.iter().position(|j| &j.record.uid == uid) {
-                self.stop_all(
-                    index,
-                    now,
-                    "Deleted",
-                    "stopped: the Job was deleted",
-                    false,
-                    &mut writes,
-                );
-                self.jobs.remove(index);
-            }
-            writes.push(Write::ObjectDeleted {
-                uid: uid.clone(),
-                at: now,
-            });
-        }
-        self.commit_now(writes)?;
-        Ok(uids.len())
-    }
-}
-
-/// A node's labels after `wasmjob label node`, by kubectl's rules: changing
-/// a label's value needs `overwrite`.
-pub fn relabeled(
-    labels: &std::collections::BTreeMap<String, String>,
-    request: crate::api::wire::LabelRequest,
-) -> Result<std::collections::BTreeMap<String, String>, String> {
-    for (key, value) in &request.set {
-        if let Some(old) = labels.get(key)
-            && old != value
-            && !request.overwrite
-        {
-            return Err(format!(
-                "{key:?} already has a value ({old}), and --overwrite is false"
-            ));
-        }
-    }
-    let mut labels = labels.clone();
-    for key in &request.remove {
-        labels.remove(key);
-    }
-    labels.extend(request.set);
-    Ok(labels)
 }
 
 enum Failure {
@@ -544,30 +152,258 @@ impl Failure {
     }
 }
 
-fn image_of(object: &Object) -> String {
-    match object {
-        Object::Job(job) => job.spec.template.spec.containers[0].image.clone(),
-        Object::CronJob(cron) => cron.spec.job_template.spec.template.spec.containers[0]
-            .image
-            .clone(),
-        Object::DaemonSet(ds) => ds.spec.template.spec.containers[0].image.clone(),
+impl Parts {
+    /// Carries out a command. One that arrives while the store cannot be
+    /// written is answered with the reason, except a shutdown, which goes
+    /// ahead.
+    pub(super) fn command(
+        &mut self,
+        command: Command,
+        control: Option<&dyn ControlPlane>,
+    ) -> Result<(), StoreError> {
+        if let Some(error) = self.journal.unwritable() {
+            let message = format!("{error}; this node takes no new work until then");
+            return self.refuse(command, message);
+        }
+        match command {
+            Command::Apply { request, reply } => {
+                let result = self.apply(request);
+                if let Err(Failure::Store(e)) = &result {
+                    // The client gets a 500; the node's log says why.
+                    tracing::error!(error = %e, "apply failed in the store");
+                }
+                let _ = reply.send(result.map_err(Failure::into_apply_failure));
+                Ok(())
+            }
+            Command::Delete { uids, reply } => {
+                let result = self.delete(&uids, time::now());
+                let _ = reply.send(result.as_ref().map(|n| *n).map_err(|e| e.to_string()));
+                match result {
+                    // Held, and written when the store can take it.
+                    Err(e) if e.is_transient() => Ok(()),
+                    other => other.map(drop),
+                }
+            }
+            Command::Relabel { change, reply } => {
+                let _ = reply.send(self.relabel(change, control));
+                Ok(())
+            }
+            Command::Shutdown { grace } => {
+                self.draining = Some(time::now() + grace.as_micros() as Micros);
+                self.gate.set_draining();
+                Ok(())
+            }
+        }
+    }
+
+    /// Answers a command with why it cannot be carried out now.
+    fn refuse(&mut self, command: Command, message: String) -> Result<(), StoreError> {
+        match command {
+            Command::Apply { reply, .. } => {
+                let status = 503;
+                let _ = reply.send(Err(ApplyFailure { status, message }));
+            }
+            Command::Delete { reply, .. } => {
+                let _ = reply.send(Err(message));
+            }
+            Command::Relabel { reply, .. } => {
+                let _ = reply.send(Err(message));
+            }
+            shutdown @ Command::Shutdown { .. } => return self.command(shutdown, None),
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, request: ApplyRequest) -> Result<Vec<Applied>, Failure> {
+        if self.draining.is_some() {
+            return Err(Failure::Refused(ApplyFailure {
+                status: 503,
+                message: "the node is shutting down and takes no new work".into(),
+            }));
+        }
+        let now = time::now();
+        // Every module is admitted before anything is written.
+        let mut writes = Vec::new();
+        let mut plans = Vec::new();
+        for incoming in &request.objects {
+            let digest = &admission::pod_spec(&incoming.object).containers[0].image;
+            let module = request.modules.iter().find(|m| &m.digest == digest);
+            let store = self.journal.store();
+            let admitted = admission::admit(&incoming.object, module, &self.runtime, store)
+                .map_err(|e| refused(incoming, e))?;
+            if let Some(blob) = module {
+                writes.push(Write::Module {
+                    digest: blob.digest.clone(),
+                    component: is_component(&blob.bytes),
+                    bytes: blob.bytes.clone(),
+                    at: now,
+                });
+            }
+            plans.push(self.plan(incoming, admitted.prepared, request.create_only, now)?);
+        }
+        let mut applied = Vec::new();
+        let mut created = Vec::new();
+        let mut configured = Vec::new();
+        for (incoming, plan) in request.objects.iter().zip(plans) {
+            let result = match plan {
+                Plan::Create(mut run) => {
+                    writes.append(run.joining());
+                    created.push(*run);
+                    "created"
+                }
+                Plan::Configure {
+                    uid,
+                    object,
+                    prepared,
+                } => {
+                    writes.push(Write::ObjectManifest {
+                        uid: uid.clone(),
+                        manifest: object.stored_json(),
+                        labels: object.metadata().labels.clone(),
+                    });
+                    configured.push((uid, *object, prepared));
+                    "configured"
+                }
+                Plan::Unchanged => "unchanged",
+            };
+            applied.push(Applied {
+                kind: incoming.object.kind().qualified().to_owned(),
+                name: incoming.object.metadata().name.clone(),
+                result: result.to_owned(),
+            });
+        }
+        // Nothing of a new object exists outside these writes yet, so an
+        // apply the store cannot take leaves no trace.
+        self.journal.commit_or_discard(writes, &mut self.jobs)?;
+        for (uid, object, prepared) in configured {
+            self.reconfigure(&uid, object, prepared, now);
+        }
+        for run in created {
+            match run {
+                NewRun::Job(run) => self.jobs.extend([run]),
+                NewRun::Cron(run) => self.crons.extend([run]),
+                NewRun::Daemon(run) => self.daemons.extend([run]),
+            }
+        }
+        Ok(applied)
+    }
+
+    /// What applying `incoming` does: create it, configure the live object
+    /// of its kind and name (the fields an update may change), or nothing.
+    fn plan(
+        &self,
+        incoming: &Incoming,
+        prepared: Arc<Prepared>,
+        create_only: bool,
+        now: Micros,
+    ) -> Result<Plan, Failure> {
+        let object = &incoming.object;
+        let (kind, meta) = (object.kind(), object.metadata());
+        let store = self.journal.store();
+        let Some(existing) = store.live_object(kind, &meta.namespace, &meta.name)? else {
+            let run = NewRun::of(object.clone(), prepared, now);
+            return Ok(Plan::Create(Box::new(run)));
+        };
+        if create_only {
+            return Err(Failure::Refused(ApplyFailure {
+                status: 409,
+                message: format!("{} {:?} already exists", kind.resource(), meta.name),
+            }));
+        }
+        if existing.manifest == object.stored_json() {
+            return Ok(Plan::Unchanged);
+        }
+        check_update(object, &existing)
+            .map_err(|(field, message)| Failure::Refused(invalid_at(incoming, field, &message)))?;
+        Ok(Plan::Configure {
+            uid: existing.uid,
+            object: Box::new(object.clone()),
+            prepared,
+        })
+    }
+
+    /// An update of a running object takes effect at its next pass.
+    pub(super) fn reconfigure(
+        &mut self,
+        uid: &str,
+        object: Object,
+        prepared: Arc<Prepared>,
+        now: Micros,
+    ) {
+        match object {
+            Object::Job(job) => self.jobs.reconfigure(uid, job, now),
+            Object::CronJob(cron) => self.crons.reconfigure(uid, cron),
+            Object::DaemonSet(ds) => self.daemons.reconfigure(uid, ds, prepared),
+        }
+    }
+
+    /// kubectl's rules: changing a label's value needs `overwrite`. In a
+    /// cluster, the other nodes see the new labels too.
+    fn relabel(
+        &mut self,
+        change: Relabel,
+        control: Option<&dyn ControlPlane>,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let labels = relabeled(&self.config.node_labels, change)?;
+        if let Some(control) = control {
+            control
+                .set_node_labels(&self.config.node_name, &labels)
+                .map_err(|e| e.to_string())?;
+        }
+        self.config.node_labels = labels;
+        // A Job that could not run here is looked at again.
+        use super::driver::Driver as _;
+        self.jobs.placement_changed();
+        Ok(self.config.node_labels.clone())
     }
 }
 
-fn invalid(incoming: &Incoming, message: String) -> Failure {
-    let field = match incoming.object {
-        Object::CronJob(_) => "spec.jobTemplate.spec.template.spec.containers[0].image",
-        _ => "spec.template.spec.containers[0].image",
+/// Whether the stored `existing` object may be updated to `object`: the
+/// path of the immutable field that differs, and what to do, if not.
+/// CronJobs: every field may change, as in Kubernetes; the Jobs already
+/// created keep the template they were made from.
+fn check_update(object: &Object, existing: &ObjectRecord) -> Result<(), (&'static str, String)> {
+    let image = admission::image_path(object.kind());
+    let unreadable = |what: &str, e: serde_json::Error| {
+        (image, format!("the stored {what} cannot be read back: {e}"))
     };
-    invalid_at(incoming, field, &message)
+    match object {
+        Object::Job(job) => {
+            let old: Job = serde_json::from_value(existing.manifest.clone())
+                .map_err(|e| unreadable("Job", e))?;
+            job::check_update(&job.spec, &old.spec).map_err(|field| {
+                let message =
+                    "field is immutable once the Job exists: delete the Job and apply it again";
+                (field, message.to_owned())
+            })
+        }
+        Object::DaemonSet(ds) => {
+            let old: DaemonSet = serde_json::from_value(existing.manifest.clone())
+                .map_err(|e| unreadable("DaemonSet", e))?;
+            daemonset::check_update(&ds.spec, &old.spec).map_err(|field| {
+                let message =
+                    "field is immutable once the DaemonSet exists: delete it and apply it again";
+                (field, message.to_owned())
+            })
+        }
+        Object::CronJob(_) => Ok(()),
+    }
 }
 
-fn invalid_at(incoming: &Incoming, field: &str, message: &str) -> Failure {
-    Failure::Refused(ApplyFailure {
+/// An admission refusal, as the API answers it.
+fn refused(incoming: &Incoming, refused: Refused) -> Failure {
+    match refused {
+        Refused::Invalid(e) => Failure::Refused(invalid_at(incoming, &e.path, &e.message)),
+        Refused::Store(e) => Failure::Store(e),
+    }
+}
+
+fn invalid_at(incoming: &Incoming, field: &str, message: &str) -> ApplyFailure {
+    ApplyFailure {
         status: 422,
         message: format!(
             "{}: document {}: {field}: {message}",
             incoming.source.file, incoming.source.document
         ),
-    })
+    }
 }

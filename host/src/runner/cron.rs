@@ -1,38 +1,44 @@
-//! CronJobs in the runner: each tick asks the CronJob controller what is due,
-//! creates the Jobs (recording each decided time under the store's unique
-//! key), stops what `Replace` replaces, and prunes finished Jobs beyond the
-//! history limits.
+//! The CronJob driver: the CronJobs this node runs. Each pass asks the
+//! CronJob controller what is due, creates the Jobs (recording each decided
+//! time under the store's unique key), has the Jobs a `Replace` replaces or
+//! the history limits prune deleted, and records the status. A CronJob
+//! whose next time is ahead and that has no active run is not looked at:
+//! with ten thousand CronJobs a wake-up then costs a comparison per
+//! CronJob instead of a schedule computation and a status write.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::tz::TimeZone;
 use serde_json::json;
 
-use super::{JobRun, Runner, event};
-use crate::controller::cronjob::{self, FinishedRun, Observed};
+use super::driver::{Driver, JobStates, Pass};
+use super::jobs::JobRun;
+use super::writes::event;
+use crate::controller::Event;
+use crate::controller::cronjob::{self, History, Observed, RunState, history};
+use crate::executor::Finished;
 use crate::ids;
-use crate::manifest::{CronJob, Job, Kind, ObjectMeta, OwnerReference};
+use crate::manifest::{CronJob, CronJobStatus, JobStatus, Kind, ObjectReference};
 use crate::runtime::Prepared;
 use crate::schedule::Schedule;
-use crate::store::{ObjectRecord, Write};
-use crate::time::{Micros, rfc3339};
-
-/// The annotation Kubernetes puts on a CronJob's Jobs.
-pub const SCHEDULED_ANNOTATION: &str = "batch.kubernetes.io/cronjob-scheduled-timestamp";
+use crate::store::{ObjectRecord, Store, StoreError, Write};
+use crate::time::{Micros, earliest, rfc3339};
 
 /// One CronJob being run.
 pub struct CronRun {
-    pub(super) record: ObjectRecord,
+    record: ObjectRecord,
     cron: CronJob,
     schedule: Schedule,
     tz: TimeZone,
     prepared: Arc<Prepared>,
     observed: Observed,
-    finished: Vec<FinishedRun>,
-    last_successful: Option<Micros>,
+    history: History,
+    /// The active Jobs, as the status lists them.
+    refs: HashMap<String, ObjectReference>,
+    /// Writes that put this CronJob into the store when it joins a run.
     pub(super) joining: Vec<Write>,
-    status: serde_json::Value,
+    status: CronJobStatus,
     /// When this CronJob next needs the controller: its next fire time, as
     /// the last pass said. `None`: look at every pass.
     next_due: Option<Micros>,
@@ -51,6 +57,33 @@ fn schedule_of(cron: &CronJob) -> (Schedule, TimeZone) {
         None => TimeZone::UTC,
     };
     (schedule, tz)
+}
+
+/// A Job as a CronJob's status lists it.
+fn reference(job: &ObjectRecord) -> ObjectReference {
+    ObjectReference {
+        api_version: "batch/v1".into(),
+        kind: "Job".into(),
+        name: job.name.clone(),
+        namespace: job.namespace.clone(),
+        uid: job.uid.clone(),
+    }
+}
+
+/// A stored Job's state, as a CronJob follows it; with its reference.
+pub(super) fn stored_job(store: &Store, uid: &str) -> (RunState, Option<ObjectReference>) {
+    let Some(job) = store.object(uid).ok().flatten() else {
+        return (RunState::Gone, None);
+    };
+    if job.deleted_at.is_some() {
+        return (RunState::Gone, None);
+    }
+    let status: JobStatus = serde_json::from_value(job.status.clone()).unwrap_or_default();
+    let state = match status.is_finished() {
+        false => RunState::Running,
+        true => RunState::Finished(status.phase() == "Complete"),
+    };
+    (state, Some(reference(&job)))
 }
 
 impl CronRun {
@@ -80,69 +113,57 @@ impl CronRun {
                 created: record.created_at,
                 ..Observed::default()
             },
-            status: record.status.clone(),
+            status: serde_json::from_value(record.status.clone()).unwrap_or_default(),
             next_due: None,
             record,
             cron,
             schedule,
             tz,
             prepared,
-            finished: Vec::new(),
-            last_successful: None,
+            history: History::default(),
+            refs: HashMap::new(),
             joining: Vec::new(),
         }
     }
 
-    /// A CronJob recorded by an earlier process: its decided times and the
-    /// state of their Jobs (`Some(succeeded)` when finished, `None` when
-    /// still running; absent when deleted).
-    pub fn resume(
+    /// A CronJob recorded by an earlier process, from what `store` holds
+    /// of it: its decided times and the state of their Jobs.
+    pub fn resume_stored(
+        store: &Store,
         record: ObjectRecord,
         cron: CronJob,
         prepared: Arc<Prepared>,
-        runs: &[(Micros, Option<String>)],
-        job_state: impl Fn(&str) -> Option<Option<bool>>,
-    ) -> Self {
+    ) -> Result<Self, StoreError> {
+        let decided = store.cron_runs(&record.uid)?;
         let mut run = Self::with_record(record, cron, prepared);
-        run.observed.last_schedule = runs.last().map(|(t, _)| *t);
-        for (scheduled, job) in runs {
+        run.observed.last_schedule = decided.last().map(|(t, _)| *t);
+        let mut states = HashMap::new();
+        for (scheduled, job) in decided {
             let Some(uid) = job else { continue };
-            match job_state(uid) {
-                Some(None) => run.observed.active.push((uid.clone(), *scheduled)),
-                Some(Some(succeeded)) => {
-                    if succeeded {
-                        run.last_successful = Some(*scheduled);
-                    }
-                    run.finished.push(FinishedRun {
-                        uid: uid.clone(),
-                        scheduled: *scheduled,
-                        succeeded,
-                    });
-                }
-                None => {}
+            let (state, reference) = stored_job(store, &uid);
+            if let Some(reference) = reference {
+                run.refs.insert(uid.clone(), reference);
             }
+            states.insert(uid.clone(), state);
+            run.observed.active.push((uid, scheduled));
         }
-        run
+        let state = |uid: &str| states.get(uid).copied().unwrap_or(RunState::Gone);
+        run.history.follow(&mut run.observed, state);
+        run.refs
+            .retain(|uid, _| run.observed.active.iter().any(|(a, _)| a == uid));
+        Ok(run)
     }
 
-    /// [`CronRun::resume`] from what `store` holds of the CronJob: its
-    /// decided times and the state of their Jobs.
-    pub fn resume_stored(
-        store: &crate::store::Store,
-        record: ObjectRecord,
-        cron: CronJob,
-        prepared: Arc<Prepared>,
-    ) -> Result<Self, crate::store::StoreError> {
-        let decided = store.cron_runs(&record.uid)?;
-        let job_state = |uid: &str| super::cluster::stored_job_state(store, uid);
-        Ok(Self::resume(record, cron, prepared, &decided, job_state))
+    /// The stored object's uid.
+    pub fn uid(&self) -> &str {
+        &self.record.uid
     }
 
     /// The Jobs this CronJob owns that are still stored.
-    pub(super) fn job_uids(&self) -> Vec<String> {
+    fn job_uids(&self) -> Vec<String> {
         let active = self.observed.active.iter().map(|(uid, _)| uid.clone());
         active
-            .chain(self.finished.iter().map(|f| f.uid.clone()))
+            .chain(self.history.finished.iter().map(|f| f.uid.clone()))
             .collect()
     }
 
@@ -159,241 +180,185 @@ impl CronRun {
 
     /// Whether the controller has nothing to decide for this CronJob now:
     /// no Job of it runs (whose end would change its state) and its next
-    /// fire time is still ahead. With ten thousand CronJobs, a wake-up then
-    /// costs a comparison per CronJob instead of a schedule computation and
-    /// a status write.
+    /// fire time is still ahead.
     fn idle_until(&self, now: Micros) -> Option<Micros> {
         let due = self.next_due?;
         (self.observed.active.is_empty() && due > now).then_some(due)
     }
 
-    fn job_for(&self, scheduled: Micros) -> Job {
-        let template = &self.cron.spec.job_template;
-        let mut annotations: BTreeMap<String, String> = template.metadata.annotations.clone();
-        let secs =
-            jiff::Timestamp::from_microsecond(scheduled).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-        annotations.insert(
-            SCHEDULED_ANNOTATION.to_owned(),
-            secs.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        );
-        let metadata = ObjectMeta {
-            name: cronjob::job_name(
-                &self.cron.metadata.name,
-                scheduled,
-                self.schedule.has_seconds(),
-            ),
-            namespace: self.cron.metadata.namespace.clone(),
-            labels: template.metadata.labels.clone(),
-            annotations,
-            owner_references: vec![OwnerReference {
-                api_version: "batch/v1".into(),
-                kind: "CronJob".into(),
-                name: self.cron.metadata.name.clone(),
-                uid: self.record.uid.clone(),
-                controller: Some(true),
-            }],
-            ..ObjectMeta::default()
-        };
-        Job {
-            metadata,
-            spec: template.spec.clone(),
-        }
-    }
-}
-
-impl Runner {
-    /// One controller pass over every CronJob; returns the earliest wake-up.
-    pub(super) fn tick_crons(&mut self, now: Micros, writes: &mut Vec<Write>) -> Option<Micros> {
-        let mut wake: Option<Micros> = None;
-        for index in 0..self.crons.len() {
-            if let Some(due) = self.crons[index].idle_until(now) {
-                wake = Some(wake.map_or(due, |w| w.min(due)));
-                continue;
-            }
-            self.collect_finished(index);
-            let next = self.step_cron(index, now, writes);
-            self.crons[index].next_due = next;
-            if let Some(at) = next {
-                wake = Some(wake.map_or(at, |w| w.min(at)));
-            }
-            self.prune(index, now, writes);
-            self.write_cron_status(index, writes);
-        }
-        wake
-    }
-
     /// Active runs whose Jobs finished (or were deleted) move to the history.
-    fn collect_finished(&mut self, index: usize) {
-        let cron = &mut self.crons[index];
-        let mut still = Vec::new();
-        for (uid, scheduled) in std::mem::take(&mut cron.observed.active) {
-            let state = match self.jobs.iter().find(|j| j.record.uid == uid) {
-                Some(job) => Some(job.finished.then(|| job.status.phase() == "Complete")),
-                // In a cluster the Job may run on another node now.
-                None if self.cluster.is_some() => {
-                    super::cluster::stored_job_state(&self.store, &uid)
-                }
-                None => None,
-            };
-            match state {
-                Some(None) => still.push((uid, scheduled)),
-                Some(Some(succeeded)) => {
-                    if succeeded {
-                        cron.last_successful = Some(scheduled);
-                    }
-                    cron.finished.push(FinishedRun {
-                        uid,
-                        scheduled,
-                        succeeded,
-                    });
-                }
-                None => {}
-            }
-        }
-        cron.observed.active = still;
+    fn follow_jobs(&mut self, jobs: &dyn JobStates, pass: &Pass<'_>) {
+        let state = |uid: &str| match jobs.state(uid) {
+            Some(state) => state,
+            // In a cluster the Job may run on another node now.
+            None if pass.cluster.is_some() => stored_job(pass.store, uid).0,
+            None => RunState::Gone,
+        };
+        self.history.follow(&mut self.observed, state);
+        let active = &self.observed.active;
+        self.refs
+            .retain(|uid, _| active.iter().any(|(a, _)| a == uid));
     }
 
-    fn step_cron(&mut self, index: usize, now: Micros, writes: &mut Vec<Write>) -> Option<Micros> {
-        let cron = &self.crons[index];
-        let decision = cronjob::reconcile(
-            &cron.cron.spec,
-            &cron.schedule,
-            &cron.tz,
-            &cron.observed,
-            now,
-        );
-        let cron_uid = cron.record.uid.clone();
-        for uid in &decision.stop {
-            self.delete_job(uid, now, "Replaced", writes);
-            let message = format!("Deleted job {uid} to replace it");
-            writes.push(event(&cron_uid, "Normal", "SuccessfulDelete", message, now));
+    /// One controller decision; returns when to look again.
+    fn step(&mut self, pass: &mut Pass<'_>) -> Option<Micros> {
+        let now = pass.now;
+        let spec = &self.cron.spec;
+        let decision = cronjob::reconcile(spec, &self.schedule, &self.tz, &self.observed, now);
+        let uid = self.record.uid.clone();
+        for job in &decision.stop {
+            pass.asks.delete_jobs.push((job.clone(), "Replaced"));
+            let message = format!("Deleted job {job} to replace it");
+            let replaced = Event::normal("SuccessfulDelete", message);
+            pass.writes.push(event(&uid, replaced, now));
         }
         for (scheduled, why) in &decision.missed {
-            writes.push(Write::CronRun {
-                cronjob_uid: cron_uid.clone(),
+            pass.writes.push(Write::CronRun {
+                cronjob_uid: uid.clone(),
                 scheduled: *scheduled,
                 job_uid: None,
             });
             let message = format!("Missed scheduled time {} ({why:?})", rfc3339(*scheduled));
-            writes.push(event(&cron_uid, "Warning", "MissedSchedule", message, now));
+            let missed = Event::warning("MissedSchedule", message);
+            pass.writes.push(event(&uid, missed, now));
         }
         if decision.too_many_missed {
             let message =
                 "too many missed start times; check clock skew or raise startingDeadlineSeconds";
-            writes.push(event(
-                &cron_uid,
-                "Warning",
-                "TooManyMissedTimes",
-                message.into(),
-                now,
-            ));
+            let warning = Event::warning("TooManyMissedTimes", message);
+            pass.writes.push(event(&uid, warning, now));
         }
         for scheduled in &decision.start {
-            let cron = &self.crons[index];
-            let job = cron.job_for(*scheduled);
-            let name = job.metadata.name.clone();
-            let mut run = JobRun::new(job, cron.prepared.clone(), now);
-            writes.append(&mut run.joining);
-            writes.push(Write::CronRun {
-                cronjob_uid: cron_uid.clone(),
-                scheduled: *scheduled,
-                job_uid: Some(run.record.uid.clone()),
-            });
-            writes.push(event(
-                &cron_uid,
-                "Normal",
-                "SuccessfulCreate",
-                format!("Created job {name}"),
-                now,
-            ));
-            self.crons[index]
-                .observed
-                .active
-                .push((run.record.uid.clone(), *scheduled));
-            self.jobs.push(run);
+            self.start(*scheduled, pass);
         }
-        self.crons[index].observed.last_schedule = decision.last_schedule;
+        self.observed.last_schedule = decision.last_schedule;
         // Jobs just created must be looked at now, not at the next fire time.
-        if decision.start.is_empty() {
-            decision.wake
-        } else {
-            Some(now)
+        match decision.start.is_empty() {
+            true => decision.wake,
+            false => Some(now),
         }
     }
 
-    /// successfulJobsHistoryLimit and failedJobsHistoryLimit.
-    fn prune(&mut self, index: usize, now: Micros, writes: &mut Vec<Write>) {
-        let cron = &self.crons[index];
-        let spec = &cron.cron.spec;
-        let ok = spec.successful_jobs_history_limit.unwrap_or(3).max(0) as usize;
-        let failed = spec.failed_jobs_history_limit.unwrap_or(1).max(0) as usize;
-        let doomed = cronjob::prune(&cron.finished, ok, failed);
-        let cron_uid = cron.record.uid.clone();
-        for uid in &doomed {
-            self.delete_job(uid, now, "Deleted", writes);
-            writes.push(event(
-                &cron_uid,
-                "Normal",
-                "SuccessfulDelete",
-                format!("Deleted job {uid}"),
-                now,
-            ));
-        }
-        self.crons[index]
-            .finished
-            .retain(|f| !doomed.contains(&f.uid));
-    }
-
-    /// Deletes a Job (stopping what runs); its rows stay as history.
-    pub(super) fn delete_job(
-        &mut self,
-        uid: &str,
-        now: Micros,
-        reason: &str,
-        writes: &mut Vec<Write>,
-    ) {
-        if let Some(index) = self.jobs.iter().position(|j| j.record.uid == uid) {
-            self.stop_all(
-                index,
-                now,
-                reason,
-                "stopped: the Job was deleted",
-                false,
-                writes,
-            );
-            self.jobs.remove(index);
-        }
-        writes.push(Write::ObjectDeleted {
-            uid: uid.to_owned(),
-            at: now,
+    /// Creates the Job of the scheduled time `scheduled`, recording the
+    /// decided time with it.
+    fn start(&mut self, scheduled: Micros, pass: &mut Pass<'_>) {
+        let seconds = self.schedule.has_seconds();
+        let job = cronjob::job_from_template(&self.cron, &self.record.uid, scheduled, seconds);
+        let name = job.metadata.name.clone();
+        let mut run = JobRun::new(job, self.prepared.clone(), pass.now);
+        pass.writes.append(&mut run.joining);
+        let job_uid = run.uid().to_owned();
+        pass.writes.push(Write::CronRun {
+            cronjob_uid: self.record.uid.clone(),
+            scheduled,
+            job_uid: Some(job_uid.clone()),
         });
+        let created = Event::normal("SuccessfulCreate", format!("Created job {name}"));
+        pass.writes.push(event(&self.record.uid, created, pass.now));
+        self.refs.insert(job_uid.clone(), reference(run.record()));
+        self.observed.active.push((job_uid, scheduled));
+        pass.asks.create_jobs.push(run);
     }
 
-    fn write_cron_status(&mut self, index: usize, writes: &mut Vec<Write>) {
-        let cron = &mut self.crons[index];
-        let active: Vec<serde_json::Value> = cron
-            .observed
-            .active
-            .iter()
-            .filter_map(|(uid, _)| self.jobs.iter().find(|j| &j.record.uid == uid))
-            .map(|j| json!({"apiVersion": "batch/v1", "kind": "Job", "name": j.record.name, "namespace": j.record.namespace, "uid": j.record.uid}))
-            .collect();
-        let mut status = json!({});
-        if !active.is_empty() {
-            status["active"] = json!(active);
+    /// `successfulJobsHistoryLimit` and `failedJobsHistoryLimit`: the
+    /// oldest finished Jobs beyond them are deleted.
+    fn prune(&mut self, pass: &mut Pass<'_>) {
+        for job in self.history.prune(&self.cron.spec) {
+            let message = format!("Deleted job {job}");
+            let deleted = Event::normal("SuccessfulDelete", message);
+            pass.writes.push(event(&self.record.uid, deleted, pass.now));
+            pass.asks.delete_jobs.push((job, "Deleted"));
         }
-        if let Some(t) = cron.observed.last_schedule {
-            status["lastScheduleTime"] = json!(rfc3339(t));
-        }
-        if let Some(t) = cron.last_successful {
-            status["lastSuccessfulTime"] = json!(rfc3339(t));
-        }
-        if status != cron.status {
-            cron.status = status.clone();
+    }
+
+    /// The status, written when it changed.
+    fn write_status(&mut self, writes: &mut Vec<Write>) {
+        let refs = &self.refs;
+        let status = history::status(&self.observed, &self.history, |uid| refs.get(uid).cloned());
+        if status != self.status {
             writes.push(Write::ObjectStatus {
-                uid: cron.record.uid.clone(),
-                status,
+                uid: self.record.uid.clone(),
+                status: json!(status),
             });
+            self.status = status;
         }
+    }
+}
+
+/// The CronJobs this node runs.
+#[derive(Default)]
+pub(super) struct CronDriver {
+    runs: Vec<CronRun>,
+}
+
+impl CronDriver {
+    /// Adds runs whose joining writes are committed.
+    pub(super) fn extend(&mut self, runs: impl IntoIterator<Item = CronRun>) {
+        self.runs.extend(runs);
+    }
+
+    /// The uids of the CronJobs run.
+    pub(super) fn uids(&self) -> impl Iterator<Item = &str> {
+        self.runs.iter().map(CronRun::uid)
+    }
+
+    /// Active runs whose Jobs finished (or were deleted) move to the
+    /// history, for the CronJobs the next pass looks at.
+    pub(super) fn follow_jobs(&mut self, jobs: &dyn JobStates, pass: &Pass<'_>) {
+        for run in &mut self.runs {
+            if run.idle_until(pass.now).is_none() {
+                run.follow_jobs(jobs, pass);
+            }
+        }
+    }
+
+    /// An updated manifest of the CronJob `uid`, if this node runs it.
+    pub(super) fn reconfigure(&mut self, uid: &str, cron: CronJob) {
+        if let Some(run) = self.runs.iter_mut().find(|c| c.record.uid == uid) {
+            run.reconfigure(cron);
+        }
+    }
+}
+
+impl Driver for CronDriver {
+    fn tick(&mut self, pass: &mut Pass<'_>) -> Option<Micros> {
+        let mut wake: Option<Micros> = None;
+        for run in &mut self.runs {
+            if let Some(due) = run.idle_until(pass.now) {
+                wake = earliest(wake, Some(due));
+                continue;
+            }
+            let next = run.step(pass);
+            run.next_due = next;
+            wake = earliest(wake, next);
+            run.prune(pass);
+            run.write_status(pass.writes);
+        }
+        wake
+    }
+
+    fn instance_ended(&mut self, _done: &mut Finished, _pass: &mut Pass<'_>) -> bool {
+        false // a CronJob's instances are its Jobs'
+    }
+
+    fn delete(&mut self, uid: &str, reason: &'static str, pass: &mut Pass<'_>) -> bool {
+        let Some(index) = self.runs.iter().position(|c| c.record.uid == uid) else {
+            return false;
+        };
+        // A CronJob's Jobs go with it.
+        let cron = self.runs.remove(index);
+        let jobs = cron.job_uids().into_iter().map(|job| (job, reason));
+        pass.asks.delete_jobs.extend(jobs);
+        true
+    }
+
+    fn forget(&mut self, uid: &str) {
+        self.runs.retain(|c| c.record.uid != uid);
+    }
+
+    fn interrupt(&mut self, _pass: &mut Pass<'_>) {}
+
+    fn running_here(&self) -> usize {
+        0
     }
 }

@@ -1,50 +1,51 @@
-//! DaemonSets in the runner: each pass asks the DaemonSet controller which
-//! instances this node should run, starts and removes them, restarts the
-//! ones that exited after the crash-loop back-off, and records the status.
+//! The DaemonSet driver: the DaemonSets this node runs its instance of.
+//! Each pass asks the DaemonSet controller which instances this node should
+//! run, starts and removes them, restarts the ones that exited after the
+//! crash-loop back-off, and records the status.
 //!
 //! A daemon instance is restarted in place (`restartCount` grows, every
 //! attempt's log is kept); while it waits it shows as `CrashLoopBackOff`.
 //! Instances a rolling update or a label change removes are marked deleted:
-//! gone from `get instances`, kept in the history.
+//! gone from `get instances`, kept in the history. In a cluster the steps of
+//! a rolling update that spend the cluster's budget are withheld here and
+//! taken only when the cluster approves them (see `cluster::rolling`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use tokio::task::AbortHandle;
 
-use super::{RESTART_MESSAGE, Runner, attempt_logs, event};
-use crate::controller::daemonset::{self, Daemon, DaemonSetStatus, NodeView, Strategy};
-use crate::controller::job::{NODE_LOST, NODE_RESTART};
-use crate::executor::{self, Finished, Identity, Launch};
+use super::driver::{Driver, Pass};
+use super::writes::{RESTART_MESSAGE, attempt_logs, event, stop};
+use crate::controller::Event;
+use crate::controller::daemonset::{
+    self, Daemon, DaemonSetStatus, NodeView, Plan, Strategy, back_off_message, waiting,
+};
+use crate::controller::job::NODE_RESTART;
+use crate::executor::Finished;
 use crate::ids;
-use crate::manifest::{DaemonSet, Kind, Placement, PodTemplateSpec};
-use crate::runtime::{Outcome, PluginContext, PluginEnv, Prepared};
-use crate::store::postgres::NodeRecord;
-use crate::store::{InstanceRecord, ObjectRecord, Phase, Write};
-use crate::time::Micros;
-
-/// The label carrying the template revision an instance runs, as Kubernetes.
-pub const REVISION_LABEL: &str = "controller-revision-hash";
-
-/// The reason shown while an exited daemon instance waits to restart.
-pub const CRASH_LOOP: &str = "CrashLoopBackOff";
+use crate::manifest::well_known::REVISION_LABEL;
+use crate::manifest::{DaemonSet, Kind, Phase, Placement, PodTemplateSpec};
+use crate::runtime::Prepared;
+use crate::store::{InstanceRecord, NodeRecord, ObjectRecord, Write};
+use crate::time::{Micros, earliest};
 
 /// One DaemonSet being run on this node.
 pub struct DaemonRun {
-    pub(super) record: ObjectRecord,
+    record: ObjectRecord,
     ds: DaemonSet,
     prepared: Arc<Prepared>,
     revision: String,
     placement: Placement,
     live: HashMap<String, LiveDaemon>,
     status: DaemonSetStatus,
+    /// Writes that put this DaemonSet into the store when it joins a run.
     pub(super) joining: Vec<Write>,
     /// In a cluster: a rolling update step the cluster did not take is
     /// asked for again from this time on.
-    pub(super) rolling_retry_at: Micros,
+    rolling_retry_at: Micros,
 }
 
 struct LiveDaemon {
@@ -67,20 +68,18 @@ pub fn manifest_json(ds: &DaemonSet) -> serde_json::Value {
     json!({ "metadata": ds.metadata, "spec": ds.spec })
 }
 
-/// A short hash of the template: instances of another revision are replaced
-/// by the update strategy.
-pub fn revision_of(template: &PodTemplateSpec) -> String {
-    let text = serde_json::to_string(template).expect("templates serialize");
-    let digest = Sha256::digest(text.as_bytes());
-    hex::encode(&digest[..5])
+/// The steps of a rolling update that spend the cluster's budget, withheld
+/// from this node's plan until the cluster approves them.
+pub(super) struct RollingAsk {
+    /// The DaemonSet.
+    pub uid: String,
+    /// This node's available instances of an old template to remove.
+    pub replacing: Vec<String>,
+    /// Whether a new instance starts beside the old one here (a surge).
+    pub surging: bool,
 }
 
 impl DaemonRun {
-    /// How many of its instances run on this node now.
-    pub(super) fn running(&self) -> usize {
-        self.live.values().filter(|d| d.abort.is_some()).count()
-    }
-
     /// A new DaemonSet.
     pub fn new(ds: DaemonSet, prepared: Arc<Prepared>, now: Micros) -> Self {
         let record = ObjectRecord {
@@ -115,7 +114,7 @@ impl DaemonRun {
             if instance.node_name != node || instance.phase.is_finished() {
                 continue;
             }
-            instance.stopped(now, NODE_RESTART, RESTART_MESSAGE);
+            stop(&mut instance, now, NODE_RESTART, RESTART_MESSAGE);
             let uid = instance.uid.clone();
             run.joining.push(Write::Instance(instance));
             run.joining.push(Write::InstanceDeleted { uid, at: now });
@@ -126,7 +125,7 @@ impl DaemonRun {
     fn with_record(record: ObjectRecord, ds: DaemonSet, prepared: Arc<Prepared>) -> Self {
         let status = serde_json::from_value(record.status.clone()).unwrap_or_default();
         DaemonRun {
-            revision: revision_of(&ds.spec.template),
+            revision: daemonset::revision_of(&ds.spec.template),
             placement: ds.spec.template.spec.placement(),
             record,
             ds,
@@ -138,17 +137,28 @@ impl DaemonRun {
         }
     }
 
+    /// The stored object's uid.
+    pub fn uid(&self) -> &str {
+        &self.record.uid
+    }
+
+    /// The stored manifest.
+    pub(super) fn manifest(&self) -> &serde_json::Value {
+        &self.record.manifest
+    }
+
     /// An updated manifest: the next pass replaces instances per the
     /// update strategy.
     pub(super) fn reconfigure(&mut self, ds: DaemonSet, prepared: Arc<Prepared>) {
-        self.revision = revision_of(&ds.spec.template);
+        self.revision = daemonset::revision_of(&ds.spec.template);
         self.placement = ds.spec.template.spec.placement();
         self.record.labels = ds.metadata.labels.clone();
+        self.record.manifest = manifest_json(&ds);
         self.ds = ds;
         self.prepared = prepared;
     }
 
-    pub(super) fn strategy(&self) -> Strategy {
+    fn strategy(&self) -> Strategy {
         let strategy = self.ds.spec.update_strategy.clone().unwrap_or_default();
         if strategy.kind.as_deref() == Some("OnDelete") {
             return Strategy::OnDelete;
@@ -162,7 +172,7 @@ impl DaemonRun {
 
     /// This node's instances of an old template that are available, and
     /// whether one of the current template is.
-    pub(super) fn revisions_available(&self, now: Micros) -> (Vec<String>, bool) {
+    fn revisions_available(&self, now: Micros) -> (Vec<String>, bool) {
         let min_ready = i64::from(self.ds.spec.min_ready_seconds.unwrap_or(0)).max(0) * 1_000_000;
         let available = |d: &LiveDaemon| d.running_since.is_some_and(|s| now - s >= min_ready);
         let old = self
@@ -176,11 +186,6 @@ impl DaemonRun {
             .values()
             .any(|d| d.revision == self.revision && available(d));
         (old, fresh)
-    }
-
-    /// The record of a live instance.
-    pub(super) fn live_record(&self, uid: &str) -> Option<crate::store::InstanceRecord> {
-        self.live.get(uid).map(|d| d.record.clone())
     }
 
     /// What the DaemonSet controller needs of the spec.
@@ -205,113 +210,23 @@ impl DaemonRun {
             })
             .collect()
     }
-}
 
-impl Runner {
-    /// Records new or resumed DaemonSets and adds them to the loop.
-    pub fn add_daemons(
-        &mut self,
-        mut daemons: Vec<DaemonRun>,
-    ) -> Result<(), crate::store::StoreError> {
-        let writes: Vec<Write> = daemons
-            .iter_mut()
-            .flat_map(|d| std::mem::take(&mut d.joining))
-            .collect();
-        self.commit_now(writes)?;
-        self.daemons.extend(daemons);
-        Ok(())
-    }
-
-    /// This node, as the DaemonSet controller sees it.
-    fn node_view(&self) -> NodeView {
-        NodeView {
-            name: self.config.node_name.clone(),
-            labels: self.config.node_labels.clone(),
-            ready: true,
-        }
-    }
-
-    /// One pass over every DaemonSet; returns when to look again.
-    pub(super) fn tick_daemons(&mut self, now: Micros, writes: &mut Vec<Write>) -> Option<Micros> {
-        let nodes = [self.node_view()];
-        let mut wake: Option<Micros> = None;
-        for index in 0..self.daemons.len() {
-            // Restarts that are due.
-            let due: Vec<String> = self.daemons[index]
-                .live
-                .iter()
-                .filter(|(_, d)| d.restart_at.is_some_and(|at| at <= now))
-                .map(|(uid, _)| uid.clone())
-                .collect();
-            for uid in due {
-                self.restart_daemon(index, &uid, now, writes);
-            }
-            let run = &self.daemons[index];
-            let plan = daemonset::reconcile(&run.spec(), &nodes, &run.observed(), now);
-            // In a cluster, a rolling update's step is the cluster's decision.
-            let plan = self.rolling_step(index, now, plan, writes);
-            for uid in &plan.delete {
-                self.remove_daemon(
-                    index,
-                    uid,
-                    now,
-                    "Deleted",
-                    "replaced or no longer scheduled on this node",
-                    writes,
-                );
-            }
-            for node in &plan.create {
-                if *node == self.config.node_name {
-                    self.create_daemon(index, now, writes);
-                }
-            }
-            if !plan.create.is_empty() || !plan.delete.is_empty() {
-                wake = Some(now); // look again: counts changed
-            }
-            let clustered = self.clustered();
-            let run = &mut self.daemons[index];
-            // In a cluster this node sees only its own instance; the status
-            // of the whole DaemonSet is counted when it is read.
-            if plan.status != run.status && !clustered {
-                run.status = plan.status;
-                writes.push(Write::ObjectStatus {
-                    uid: run.record.uid.clone(),
-                    status: json!(run.status),
-                });
-            }
-            let restarts = run.live.values().filter_map(|d| d.restart_at);
-            for at in restarts.chain(plan.wake) {
-                wake = Some(wake.map_or(at, |w: Micros| w.min(at)));
-            }
-        }
-        wake
-    }
-
-    fn create_daemon(&mut self, index: usize, now: Micros, writes: &mut Vec<Write>) {
-        let record = self.daemon_record(index, now);
-        writes.extend(creation_writes(&self.daemons[index], &record, now));
-        self.start_daemon(index, record, now);
-    }
-
-    /// A new instance of the DaemonSet at `index` on this node.
-    pub(super) fn daemon_record(&self, index: usize, now: Micros) -> InstanceRecord {
-        let run = &self.daemons[index];
-        let name = format!("{}-{}", run.ds.metadata.name, ids::name_suffix());
-        let mut labels: BTreeMap<String, String> = run.ds.spec.template.metadata.labels.clone();
-        labels.insert(REVISION_LABEL.into(), run.revision.clone());
-        labels.insert("controller-uid".into(), run.record.uid.clone());
+    /// A new instance of this DaemonSet on node `node`.
+    fn new_instance(&self, node: &str, now: Micros) -> InstanceRecord {
+        let template = &self.ds.spec.template;
+        let labels = daemonset::instance_labels(template, &self.revision, &self.record.uid);
         InstanceRecord {
             uid: ids::uid(),
-            name,
-            namespace: run.record.namespace.clone(),
-            owner_uid: run.record.uid.clone(),
+            name: format!("{}-{}", self.ds.metadata.name, ids::name_suffix()),
+            namespace: self.record.namespace.clone(),
+            owner_uid: self.record.uid.clone(),
             completion_index: None,
             labels: labels.into(),
             phase: Phase::Running,
             exit_code: None,
             reason: None,
             message: None,
-            node_name: self.config.node_name.clone(),
+            node_name: node.to_owned(),
             restart_count: 0,
             created_at: now,
             start_time: Some(now),
@@ -319,227 +234,406 @@ impl Runner {
         }
     }
 
-    /// Runs a new instance (its record written already, or with the caller's writes).
-    pub(super) fn start_daemon(&mut self, index: usize, record: InstanceRecord, now: Micros) {
-        let run = &mut self.daemons[index];
+    /// The writes that record a new instance.
+    fn creation_writes(&self, record: &InstanceRecord, now: Micros) -> Vec<Write> {
+        let message = format!("Created instance: {}", record.name);
+        let created = Event::normal("SuccessfulCreate", message);
+        vec![
+            Write::Instance(record.clone()),
+            event(&self.record.uid, created, now),
+        ]
+    }
+
+    /// The writes that record an instance stopped and removed.
+    fn removal_writes(
+        &self,
+        mut record: InstanceRecord,
+        now: Micros,
+        (reason, message): (&str, &str),
+    ) -> Vec<Write> {
+        let (uid, name) = (record.uid.clone(), record.name.clone());
+        stop(&mut record, now, reason, message);
+        let deleted = Event::normal("SuccessfulDelete", format!("Deleted instance: {name}"));
+        vec![
+            Write::Instance(record),
+            Write::InstanceDeleted { uid, at: now },
+            event(&self.record.uid, deleted, now),
+        ]
+    }
+
+    /// Runs a new instance (its record written already, or with the
+    /// caller's writes).
+    fn start(&mut self, record: InstanceRecord, now: Micros, pass: &Pass<'_>) {
         let uid = record.uid.clone();
-        let live = LiveDaemon {
+        let mut live = LiveDaemon {
             record,
-            revision: run.revision.clone(),
-            template: Arc::new(run.ds.spec.template.clone()),
-            prepared: run.prepared.clone(),
+            revision: self.revision.clone(),
+            template: Arc::new(self.ds.spec.template.clone()),
+            prepared: self.prepared.clone(),
             attempt: 0,
             abort: None,
             running_since: Some(now),
             restart_at: None,
             streak: 0,
         };
-        run.live.insert(uid.clone(), live);
-        let abort = self.launch_daemon(index, &uid);
-        self.daemons[index]
-            .live
-            .get_mut(&uid)
-            .expect("just added")
-            .abort = Some(abort);
+        live.abort = Some(self.launch(&live, pass));
+        self.live.insert(uid, live);
     }
 
-    fn launch_daemon(&self, index: usize, uid: &str) -> AbortHandle {
-        let run = &self.daemons[index];
-        let live = &run.live[uid];
-        let who = Identity {
-            job_name: &run.ds.metadata.name,
-            instance_name: &live.record.name,
-            completion_index: None,
-            node_name: &self.config.node_name,
-            scheduled_time: None,
-        };
-        let built = executor::sandbox(&live.template.spec, &who, self.config.output_limit);
-        let (mut sandbox, scratch) = match built {
-            Ok(built) => built,
-            Err(message) => {
-                let outcome = Outcome::StartError { message };
-                return self
-                    .executor
-                    .report_unstarted(uid.to_owned(), live.attempt, outcome);
-            }
-        };
-        sandbox.plugin = PluginEnv {
-            context: PluginContext {
-                job_name: run.ds.metadata.name.clone(),
-                instance_name: live.record.name.clone(),
-                completion_index: None,
-                attempt: live.attempt,
-                node_name: self.config.node_name.clone(),
-                scheduled_time: None,
-            },
-            ..PluginEnv::default()
-        };
-        self.executor.launch(Launch {
-            instance_uid: uid.to_owned(),
-            attempt: live.attempt,
-            prepared: live.prepared.clone(),
-            sandbox: executor::Sandbox::Own(Box::new(sandbox)),
-            scratch,
-        })
+    fn launch(&self, live: &LiveDaemon, pass: &Pass<'_>) -> AbortHandle {
+        let name = &self.ds.metadata.name;
+        let template = &live.template.spec;
+        let launcher = pass.launcher;
+        launcher.start_daemon(name, template, &live.prepared, &live.record, live.attempt)
     }
 
-    fn restart_daemon(&mut self, index: usize, uid: &str, now: Micros, writes: &mut Vec<Write>) {
-        let live = self.daemons[index].live.get_mut(uid).expect("live daemon");
+    /// Restarts the instance `uid` in place after its back-off.
+    fn restart(&mut self, uid: &str, pass: &mut Pass<'_>) {
+        let live = self.live.get_mut(uid).expect("live daemon");
         live.restart_at = None;
-        live.running_since = Some(now);
+        live.running_since = Some(pass.now);
         live.attempt += 1;
-        live.record.start_time = Some(now);
+        live.record.start_time = Some(pass.now);
         live.record.reason = None;
         live.record.message = None;
-        writes.push(Write::Instance(live.record.clone()));
-        let abort = self.launch_daemon(index, uid);
-        self.daemons[index]
-            .live
-            .get_mut(uid)
-            .expect("live daemon")
-            .abort = Some(abort);
+        pass.writes.push(Write::Instance(live.record.clone()));
+        let abort = self.launch(&self.live[uid], pass);
+        self.live.get_mut(uid).expect("live daemon").abort = Some(abort);
     }
 
-    /// An attempt of a daemon instance ended; `false` if `done` is not one.
-    pub(super) fn record_daemon(&mut self, done: &mut Finished, writes: &mut Vec<Write>) -> bool {
-        let Some(index) = self
-            .daemons
-            .iter()
-            .position(|d| d.live.contains_key(&done.instance_uid))
-        else {
-            return false;
-        };
-        let crash_loop = self.config.crash_loop;
-        let run = &mut self.daemons[index];
-        let live = run.live.get_mut(&done.instance_uid).expect("found above");
-        attempt_logs(done, writes);
-        let outcome = &done.report.outcome;
-        let ran_for = Duration::from_micros((done.finished - done.started).max(0) as u64);
-        let (delay, streak) = crash_loop.delay(live.streak, ran_for);
-        live.streak = streak;
-        live.abort = None;
-        live.running_since = None;
-        live.restart_at = Some(done.finished + delay.as_micros() as Micros);
-        let last = match (outcome.reason(), outcome.message()) {
-            (Some(reason), Some(message)) => format!("{reason}: {message}"),
-            (Some(reason), None) => reason.to_owned(),
-            (None, _) => match outcome.exit_code() {
-                Some(code) => format!("exited with code {code}"),
-                None => "ended".to_owned(),
-            },
-        };
-        let record = &mut live.record;
-        record.restart_count += 1;
-        record.exit_code = outcome.exit_code();
-        record.reason = Some(CRASH_LOOP.into());
-        record.message = Some(format!(
-            "back-off {} restarting the instance; last attempt {last}",
-            human(delay)
-        ));
-        writes.push(Write::Instance(record.clone()));
-        let name = record.name.clone();
-        writes.push(event(
-            &run.record.uid,
-            "Warning",
-            "BackOff",
-            format!("Back-off {} restarting instance {name}", human(delay)),
-            done.finished,
-        ));
-        true
-    }
-
-    /// Stops a daemon instance and removes it.
-    fn remove_daemon(
-        &mut self,
-        index: usize,
-        uid: &str,
-        now: Micros,
-        reason: &str,
-        message: &str,
-        writes: &mut Vec<Write>,
-    ) {
-        if let Some(record) = self.drop_daemon(index, uid) {
-            let run = &self.daemons[index];
-            writes.extend(removal_writes(run, record, now, reason, message));
+    /// Stops an instance and removes it.
+    fn remove(&mut self, uid: &str, why: (&str, &str), pass: &mut Pass<'_>) {
+        if let Some(record) = self.drop_instance(uid) {
+            let writes = self.removal_writes(record, pass.now, why);
+            pass.writes.extend(writes);
         }
     }
 
-    /// Stops a daemon instance here and forgets it; its record, for the
-    /// writes that say so.
-    pub(super) fn drop_daemon(&mut self, index: usize, uid: &str) -> Option<InstanceRecord> {
-        let live = self.daemons[index].live.remove(uid)?;
+    /// Stops an instance here and forgets it; its record, for the writes
+    /// that say so.
+    fn drop_instance(&mut self, uid: &str) -> Option<InstanceRecord> {
+        let live = self.live.remove(uid)?;
         if let Some(abort) = live.abort {
             abort.abort();
         }
         Some(live.record)
     }
 
-    /// In a cluster: this node's daemon instances that another node ended
-    /// while this one was silent past the grace period (a stall, a paused
-    /// process, a slow disk), as Kubernetes removes a lost node's DaemonSet
-    /// pods. They stop here too and their end is written again after
-    /// whatever this node still had staged for them (an upsert staged
-    /// before would bring the row back to Running); the DaemonSet
-    /// controller then starts a new instance here in the same pass, as the
-    /// kubelet of a returning node gets a new pod.
-    pub(super) fn stop_daemons_ended_elsewhere(
-        &mut self,
-        now: Micros,
-        writes: &mut Vec<Write>,
-    ) -> Result<(), crate::store::StoreError> {
-        let uids: Vec<String> = self
-            .daemons
+    /// One controller pass; returns when to look again.
+    fn tick(&mut self, pass: &mut Pass<'_>, rolling: &mut Vec<RollingAsk>) -> Option<Micros> {
+        let now = pass.now;
+        // Restarts that are due.
+        let due: Vec<String> = self
+            .live
             .iter()
-            .flat_map(|d| d.live.keys().cloned())
+            .filter(|(_, d)| d.restart_at.is_some_and(|at| at <= now))
+            .map(|(uid, _)| uid.clone())
             .collect();
-        if uids.is_empty() {
-            return Ok(());
+        for uid in due {
+            self.restart(&uid, pass);
         }
-        let db = self.store.cluster_db().expect("a cluster store");
-        // A live instance's row never has a finish time of this node's
-        // writing; a row not committed yet is simply not found.
-        let ended: Vec<InstanceRecord> = db
-            .instance_states(&uids)?
-            .into_iter()
-            .filter(|i| i.finish_time.is_some())
-            .collect();
-        for instance in &ended {
-            let Some(index) = self
-                .daemons
-                .iter()
-                .position(|d| d.live.contains_key(&instance.uid))
-            else {
-                continue;
-            };
-            tracing::warn!(
-                instance = %instance.name,
-                reason = instance.reason.as_deref().unwrap_or(""),
-                "cluster: another node ended this node's daemon instance while this node \
-                 was silent past the grace period; it stops here and a new one starts"
-            );
-            let message = instance
-                .message
-                .clone()
-                .unwrap_or_else(|| "ended by another node".to_owned());
-            let reason = instance.reason.clone().unwrap_or_else(|| NODE_LOST.into());
-            self.remove_daemon(index, &instance.uid, now, &reason, &message, writes);
+        let nodes = [node_view(pass)];
+        let mut plan = daemonset::reconcile(&self.spec(), &nodes, &self.observed(), now);
+        if pass.cluster.is_some() {
+            // In a cluster, a rolling update's step is the cluster's decision.
+            rolling.extend(self.withhold_rolling(&mut plan, pass));
         }
-        Ok(())
+        self.carry_out(&plan, pass);
+        // In a cluster this node sees only its own instance; the status
+        // of the whole DaemonSet is counted when it is read.
+        if plan.status != self.status && pass.cluster.is_none() {
+            self.status = plan.status.clone();
+            pass.writes.push(Write::ObjectStatus {
+                uid: self.record.uid.clone(),
+                status: json!(self.status),
+            });
+        }
+        let mut wake = (!plan.create.is_empty() || !plan.delete.is_empty()).then_some(now);
+        for at in self
+            .live
+            .values()
+            .filter_map(|d| d.restart_at)
+            .chain(plan.wake)
+        {
+            wake = earliest(wake, Some(at));
+        }
+        wake
     }
 
-    /// Stops every instance of the DaemonSet at `index`.
-    pub(super) fn stop_daemons(
-        &mut self,
-        index: usize,
-        now: Micros,
-        reason: &str,
-        message: &str,
-        writes: &mut Vec<Write>,
-    ) {
-        let uids: Vec<String> = self.daemons[index].live.keys().cloned().collect();
-        for uid in uids {
-            self.remove_daemon(index, &uid, now, reason, message, writes);
+    /// Removes and creates what the plan says for this node.
+    fn carry_out(&mut self, plan: &Plan, pass: &mut Pass<'_>) {
+        let replaced = ("Deleted", "replaced or no longer scheduled on this node");
+        for uid in &plan.delete {
+            self.remove(uid, replaced, pass);
         }
+        for node in &plan.create {
+            if *node == pass.node.node_name {
+                let record = self.new_instance(node, pass.now);
+                pass.writes.extend(self.creation_writes(&record, pass.now));
+                self.start(record, pass.now, pass);
+            }
+        }
+    }
+
+    /// In a cluster, `maxUnavailable` and `maxSurge` count the whole
+    /// cluster: the steps of `plan` that spend that budget — removing this
+    /// node's available old instance, or starting a new one beside it —
+    /// are taken out of it and asked of the cluster. Everything else (a
+    /// first instance, one on a node that no longer matches, an old one
+    /// that is not available anyway) stays the node's own.
+    fn withhold_rolling(&mut self, plan: &mut Plan, pass: &Pass<'_>) -> Option<RollingAsk> {
+        if self.strategy() == Strategy::OnDelete || !self.placement.admits(&pass.node.node_labels) {
+            return None;
+        }
+        let (old, fresh) = self.revisions_available(pass.now);
+        // An available current instance here makes removing the old free.
+        let replacing: Vec<String> = match fresh {
+            true => Vec::new(),
+            false => plan
+                .delete
+                .iter()
+                .filter(|u| old.contains(*u))
+                .cloned()
+                .collect(),
+        };
+        let me = &pass.node.node_name;
+        let surging = !old.is_empty() && plan.create.contains(me);
+        if replacing.is_empty() && !surging {
+            return None;
+        }
+        plan.delete.retain(|u| !replacing.contains(u));
+        plan.create.retain(|n| !surging || n != me);
+        if pass.now < self.rolling_retry_at {
+            plan.wake = earliest(plan.wake, Some(self.rolling_retry_at));
+            return None;
+        }
+        Some(RollingAsk {
+            uid: self.record.uid.clone(),
+            replacing,
+            surging,
+        })
+    }
+}
+
+/// This node, as the DaemonSet controller sees it.
+fn node_view(pass: &Pass<'_>) -> NodeView {
+    NodeView {
+        name: pass.node.node_name.clone(),
+        labels: pass.node.node_labels.clone(),
+        ready: true,
+    }
+}
+
+/// The DaemonSets this node runs its instances of.
+#[derive(Default)]
+pub(super) struct DaemonDriver {
+    runs: Vec<DaemonRun>,
+    /// Rolling update steps withheld at the last pass, for the cluster.
+    rolling: Vec<RollingAsk>,
+}
+
+impl DaemonDriver {
+    /// Adds runs whose joining writes are committed.
+    pub(super) fn extend(&mut self, runs: impl IntoIterator<Item = DaemonRun>) {
+        self.runs.extend(runs);
+    }
+
+    /// The DaemonSets run.
+    pub(super) fn runs(&self) -> &[DaemonRun] {
+        &self.runs
+    }
+
+    fn index_of(&self, uid: &str) -> Option<usize> {
+        self.runs.iter().position(|d| d.record.uid == uid)
+    }
+
+    /// An updated manifest of the DaemonSet `uid`, if this node runs it.
+    pub(super) fn reconfigure(&mut self, uid: &str, ds: DaemonSet, prepared: Arc<Prepared>) {
+        if let Some(index) = self.index_of(uid) {
+            self.runs[index].reconfigure(ds, prepared);
+        }
+    }
+
+    /// The rolling update steps withheld at the last pass.
+    pub(super) fn take_rolling(&mut self) -> Vec<RollingAsk> {
+        std::mem::take(&mut self.rolling)
+    }
+
+    /// The writes of a rolling step: the replaced instances removed and
+    /// the new one created (returned, to start once the step is taken).
+    pub(super) fn rolling_writes(
+        &self,
+        ask: &RollingAsk,
+        (now, node): (Micros, &str),
+    ) -> (Vec<Write>, Option<InstanceRecord>) {
+        let Some(run) = self.index_of(&ask.uid).map(|i| &self.runs[i]) else {
+            return (Vec::new(), None);
+        };
+        let replaced = ("Deleted", "replaced or no longer scheduled on this node");
+        let mut writes = Vec::new();
+        for uid in &ask.replacing {
+            let record = run.live[uid].record.clone();
+            writes.extend(run.removal_writes(record, now, replaced));
+        }
+        let fresh = ask.surging.then(|| run.new_instance(node, now));
+        if let Some(record) = &fresh {
+            writes.extend(run.creation_writes(record, now));
+        }
+        (writes, fresh)
+    }
+
+    /// Whether the cluster, as `nodes` and every node's unfinished
+    /// `instances` of the DaemonSet show it, takes the step too: the same
+    /// controller over the whole cluster removes what `ask` replaces and
+    /// creates what it surges.
+    pub(super) fn approves(
+        &self,
+        ask: &RollingAsk,
+        (nodes, instances): (&[NodeRecord], &[InstanceRecord]),
+        me: &str,
+        now: Micros,
+    ) -> bool {
+        let Some(run) = self.index_of(&ask.uid).map(|i| &self.runs[i]) else {
+            return false;
+        };
+        let (nodes, daemons) = cluster_view(nodes, instances);
+        let cluster = daemonset::reconcile(&run.spec(), &nodes, &daemons, now);
+        ask.replacing.iter().all(|u| cluster.delete.contains(u))
+            && (!ask.surging || cluster.create.iter().any(|n| n == me))
+    }
+
+    /// The cluster took the step: it is carried out here.
+    pub(super) fn rolled(
+        &mut self,
+        ask: &RollingAsk,
+        fresh: Option<InstanceRecord>,
+        pass: &Pass<'_>,
+    ) {
+        let Some(index) = self.index_of(&ask.uid) else {
+            return;
+        };
+        let run = &mut self.runs[index];
+        for uid in &ask.replacing {
+            run.drop_instance(uid);
+        }
+        if let Some(record) = fresh {
+            run.start(record, pass.now, pass);
+        }
+    }
+
+    /// The cluster did not take the step: asked again from `at`.
+    pub(super) fn retry_rolling(&mut self, uid: &str, at: Micros) {
+        if let Some(index) = self.index_of(uid) {
+            self.runs[index].rolling_retry_at = at;
+        }
+    }
+
+    /// The uids of this node's live daemon instances.
+    pub(super) fn live_uids(&self) -> Vec<String> {
+        self.runs
+            .iter()
+            .flat_map(|d| d.live.keys().cloned())
+            .collect()
+    }
+
+    /// A live instance another node ended (this node was silent past the
+    /// grace period): it stops here too, and its end is written again.
+    pub(super) fn ended_elsewhere(&mut self, instance: &InstanceRecord, pass: &mut Pass<'_>) {
+        let Some(index) = self
+            .runs
+            .iter()
+            .position(|d| d.live.contains_key(&instance.uid))
+        else {
+            return;
+        };
+        let message = instance
+            .message
+            .clone()
+            .unwrap_or_else(|| "ended by another node".to_owned());
+        let reason = instance
+            .reason
+            .clone()
+            .unwrap_or_else(|| crate::controller::job::NODE_LOST.into());
+        self.runs[index].remove(&instance.uid, (&reason, &message), pass);
+    }
+}
+
+impl Driver for DaemonDriver {
+    fn tick(&mut self, pass: &mut Pass<'_>) -> Option<Micros> {
+        let mut wake = None;
+        for run in &mut self.runs {
+            wake = earliest(wake, run.tick(pass, &mut self.rolling));
+        }
+        wake
+    }
+
+    fn instance_ended(&mut self, done: &mut Finished, pass: &mut Pass<'_>) -> bool {
+        let Some(run) = self
+            .runs
+            .iter_mut()
+            .find(|d| d.live.contains_key(&done.instance_uid))
+        else {
+            return false;
+        };
+        let crash_loop = pass.node.crash_loop;
+        let live = run.live.get_mut(&done.instance_uid).expect("found above");
+        attempt_logs(done, pass.writes);
+        let ran_for = Duration::from_micros((done.finished - done.started).max(0) as u64);
+        let (delay, streak) = crash_loop.delay(live.streak, ran_for);
+        live.streak = streak;
+        live.abort = None;
+        live.running_since = None;
+        live.restart_at = Some(done.finished + delay.as_micros() as Micros);
+        let (reason, message) = waiting(&done.report.outcome, delay);
+        let record = &mut live.record;
+        record.restart_count += 1;
+        record.exit_code = done.report.outcome.exit_code();
+        record.reason = Some(reason.into());
+        record.message = Some(message);
+        pass.writes.push(Write::Instance(record.clone()));
+        let back_off = Event::warning("BackOff", back_off_message(&record.name, delay));
+        pass.writes
+            .push(event(&run.record.uid, back_off, done.finished));
+        true
+    }
+
+    fn delete(&mut self, uid: &str, reason: &'static str, pass: &mut Pass<'_>) -> bool {
+        let Some(index) = self.index_of(uid) else {
+            return false;
+        };
+        let message = "stopped: the DaemonSet was deleted";
+        let run = &mut self.runs[index];
+        for uid in run.live.keys().cloned().collect::<Vec<_>>() {
+            run.remove(&uid, (reason, message), pass);
+        }
+        self.runs.remove(index);
+        true
+    }
+
+    fn forget(&mut self, uid: &str) {
+        if let Some(index) = self.index_of(uid) {
+            let mut run = self.runs.remove(index);
+            for uid in run.live.keys().cloned().collect::<Vec<_>>() {
+                run.drop_instance(&uid);
+            }
+        }
+    }
+
+    fn interrupt(&mut self, pass: &mut Pass<'_>) {
+        let stop = (
+            crate::controller::job::NODE_SHUTDOWN,
+            "the node shut down while the instance was running",
+        );
+        for run in &mut self.runs {
+            for uid in run.live.keys().cloned().collect::<Vec<_>>() {
+                run.remove(&uid, stop, pass);
+            }
+        }
+    }
+
+    fn running_here(&self) -> usize {
+        let live = self.runs.iter().flat_map(|d| d.live.values());
+        live.filter(|d| d.abort.is_some()).count()
     }
 }
 
@@ -562,7 +656,7 @@ pub fn cluster_view(
         .filter(|i| i.phase == Phase::Running && i.finish_time.is_none())
         .map(|i| Daemon {
             // One waiting out its back-off runs nothing.
-            running_since: (i.reason.as_deref() != Some(CRASH_LOOP))
+            running_since: (i.reason.as_deref() != Some(daemonset::CRASH_LOOP))
                 .then_some(i.start_time)
                 .flatten(),
             revision: i.labels.get(REVISION_LABEL).cloned().unwrap_or_default(),
@@ -572,50 +666,4 @@ pub fn cluster_view(
         })
         .collect();
     (nodes, daemons)
-}
-
-/// The writes that record a new instance of `run`.
-pub(super) fn creation_writes(run: &DaemonRun, record: &InstanceRecord, now: Micros) -> Vec<Write> {
-    vec![
-        Write::Instance(record.clone()),
-        event(
-            &run.record.uid,
-            "Normal",
-            "SuccessfulCreate",
-            format!("Created instance: {}", record.name),
-            now,
-        ),
-    ]
-}
-
-/// The writes that record an instance of `run` stopped and removed.
-pub(super) fn removal_writes(
-    run: &DaemonRun,
-    mut record: InstanceRecord,
-    now: Micros,
-    reason: &str,
-    message: &str,
-) -> Vec<Write> {
-    let (uid, name) = (record.uid.clone(), record.name.clone());
-    record.stopped(now, reason, message);
-    vec![
-        Write::Instance(record),
-        Write::InstanceDeleted { uid, at: now },
-        event(
-            &run.record.uid,
-            "Normal",
-            "SuccessfulDelete",
-            format!("Deleted instance: {name}"),
-            now,
-        ),
-    ]
-}
-
-fn human(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
 }

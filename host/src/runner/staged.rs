@@ -138,7 +138,8 @@ fn take(write: &mut Write) -> Write {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{InstanceRecord, Phase};
+    use crate::manifest::Phase;
+    use crate::store::InstanceRecord;
 
     fn instance(uid: &str, phase: Phase) -> Write {
         Write::Instance(InstanceRecord {

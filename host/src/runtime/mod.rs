@@ -22,14 +22,12 @@
 mod cache;
 mod engine;
 mod limits;
-mod outcome;
 mod output;
 pub mod plugin;
 mod sandbox;
 
 pub use engine::pool as pooling_config;
 pub use limits::MemoryLimitExceeded;
-pub use outcome::Outcome;
 pub use output::CapturedOutput;
 pub use plugin::{CheckpointSink, LogLevel, LogRecord, PluginContext, PluginEnv};
 pub use sandbox::{DEFAULT_MEMORY_LIMIT, MAX_OPEN_HANDLES, Mount, SandboxSpec};
@@ -45,6 +43,7 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 use self::cache::CompiledCache;
 use self::engine::EpochTicker;
 use self::sandbox::{ComponentState, CoreState};
+use crate::manifest::Outcome;
 
 /// Output kept per instance when nothing else is configured: 1 MiB.
 pub const DEFAULT_OUTPUT_LIMIT: usize = 1 << 20;

@@ -14,7 +14,8 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, Wasi
 
 use super::limits::{MemoryCap, MemoryLimitExceeded};
 use super::plugin::{self, LogRecord, PluginEnv, PluginState};
-use super::{CapturedOutput, DEFAULT_OUTPUT_LIMIT, Outcome, Prepared, RunReport, RuntimeError};
+use super::{CapturedOutput, DEFAULT_OUTPUT_LIMIT, Prepared, RunReport, RuntimeError};
+use crate::manifest::Outcome;
 
 /// Memory an instance may use when its manifest sets no limit. Kubernetes
 /// would let it take the node; on small edge machines that is how one bad

@@ -8,16 +8,21 @@
 //! an fsync per commit; a power cut may lose the last commits, never corrupt.
 
 mod checkpoints;
+mod control;
 pub mod labels;
 mod migrations;
-pub mod postgres;
+mod postgres;
 mod records;
 #[cfg(test)]
 pub mod tests;
 mod wal;
 
 pub use checkpoints::Checkpoints;
-pub use records::{EventRecord, InstanceRecord, ObjectRecord, ObjectText, Phase, Write};
+pub use control::{
+    Approval, Changes, Claimable, ControlPlane, Listening, NodeRecord, Noticed, Offered, Ownership,
+};
+pub use postgres::redact as redact_url;
+pub use records::{EventRecord, InstanceRecord, ObjectRecord, ObjectText, Write};
 
 use records::LabelsText;
 
@@ -259,7 +264,7 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     /// The cluster's database, which then holds everything else.
-    pg: Option<Box<postgres::Pg>>,
+    pg: Option<std::sync::Arc<postgres::Pg>>,
     /// The instance labels last written, as JSON.
     labels_text: LabelsText,
     /// A writer's checkpoints in the background (see [`wal`]).
@@ -363,20 +368,21 @@ impl Store {
     /// [`Store::open`] does) for checkpoints and the embedded queue.
     pub fn cluster(url: &str, node: &str, local: &Path) -> Result<Self, StoreError> {
         let mut store = Store::open(local)?;
-        store.pg = Some(Box::new(postgres::Pg::connect(url, node)?));
+        store.pg = Some(std::sync::Arc::new(postgres::Pg::connect(url, node)?));
         Ok(store)
     }
 
     /// A reader of the cluster's database (the API's connections).
     pub fn cluster_readonly(url: &str, node: &str, local: &Path) -> Result<Self, StoreError> {
         let mut store = Store::open_readonly(local)?;
-        store.pg = Some(Box::new(postgres::Pg::connect(url, node)?));
+        store.pg = Some(std::sync::Arc::new(postgres::Pg::connect(url, node)?));
         Ok(store)
     }
 
-    /// The cluster's database, in cluster mode.
-    pub fn cluster_db(&self) -> Option<&postgres::Pg> {
-        self.pg.as_deref()
+    /// The control plane of the cluster this store is shared by, if it is.
+    pub fn control_plane(&self) -> Option<std::sync::Arc<dyn ControlPlane>> {
+        let pg = self.pg.clone()?;
+        Some(pg)
     }
 
     /// The database file (the node's own file in cluster mode).

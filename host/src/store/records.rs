@@ -7,7 +7,7 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, Row, params};
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::Kind;
+use crate::manifest::{Kind, Phase, Termination};
 use crate::time::Micros;
 
 /// A stored object: the applied manifest and its status.
@@ -56,46 +56,6 @@ pub struct ObjectText {
     pub created_at: Micros,
 }
 
-/// An instance's lifecycle phase, as a Pod's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Phase {
-    /// Created, not yet running.
-    Pending,
-    /// Running now.
-    Running,
-    /// Ended with exit code 0.
-    Succeeded,
-    /// Ended any other way.
-    Failed,
-}
-
-impl Phase {
-    /// The stored and shown spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Pending => "Pending",
-            Phase::Running => "Running",
-            Phase::Succeeded => "Succeeded",
-            Phase::Failed => "Failed",
-        }
-    }
-
-    pub(super) fn parse(text: &str) -> Option<Phase> {
-        Some(match text {
-            "Pending" => Phase::Pending,
-            "Running" => Phase::Running,
-            "Succeeded" => Phase::Succeeded,
-            "Failed" => Phase::Failed,
-            _ => return None,
-        })
-    }
-
-    /// Whether the instance has ended.
-    pub fn is_finished(self) -> bool {
-        matches!(self, Phase::Succeeded | Phase::Failed)
-    }
-}
-
 /// A stored instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceRecord {
@@ -133,26 +93,14 @@ pub struct InstanceRecord {
 }
 
 impl InstanceRecord {
-    /// The run ended at `at` with `outcome`.
-    pub fn ended(&mut self, at: Micros, outcome: &crate::runtime::Outcome) {
+    /// The instance ended at `at` as `end` says (see
+    /// [`crate::controller::instance`] for which end is which).
+    pub fn terminate(&mut self, at: Micros, end: Termination) {
         self.finish_time = Some(at);
-        self.exit_code = outcome.exit_code();
-        self.reason = outcome.reason().map(str::to_owned);
-        self.message = outcome.message();
-        self.phase = if outcome.succeeded() {
-            Phase::Succeeded
-        } else {
-            Phase::Failed
-        };
-    }
-
-    /// The instance ended at `now` without finishing on its own (stopped,
-    /// lost to a restart): Failed, with why.
-    pub fn stopped(&mut self, now: Micros, reason: &str, message: &str) {
-        self.phase = Phase::Failed;
-        self.finish_time = Some(now);
-        self.reason = Some(reason.to_owned());
-        self.message = Some(message.to_owned());
+        self.phase = end.phase;
+        self.exit_code = end.exit_code;
+        self.reason = end.reason;
+        self.message = end.message;
     }
 }
 

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{EventRecord, InstanceRecord, InstanceScope, ObjectRecord, Phase, Store, Write};
+use super::{EventRecord, InstanceRecord, InstanceScope, ObjectRecord, Store, Write};
 use crate::manifest::Kind;
+use crate::manifest::Phase;
 
 /// A database of its own on the local PostgreSQL, dropped with this value.
 pub struct TestDatabase {
@@ -478,8 +479,8 @@ fn nodes_register_heartbeat_and_go_not_ready() {
     let dir = tempfile::tempdir().unwrap();
     let [a, b] = nodes(&db, dir.path(), ["node-a", "node-b"]);
     let labels = BTreeMap::from([("disk".to_owned(), "nvme".to_owned())]);
-    let a_db = a.cluster_db().unwrap();
-    let b_db = b.cluster_db().unwrap();
+    let a_db = &*a.control_plane().unwrap();
+    let b_db = &*b.control_plane().unwrap();
     a_db.register_node(&labels, 8, "127.0.0.1:1").unwrap();
     b_db.register_node(&BTreeMap::new(), 4, "127.0.0.1:2")
         .unwrap();
@@ -519,7 +520,7 @@ fn an_object_is_claimed_by_one_node_and_taken_over_from_a_lost_one() {
     let dir = tempfile::tempdir().unwrap();
     let [mut a, b, c] = nodes(&db, dir.path(), ["node-a", "node-b", "node-c"]);
     for s in [&a, &b, &c] {
-        s.cluster_db()
+        s.control_plane()
             .unwrap()
             .register_node(&BTreeMap::new(), 4, "-")
             .unwrap();
@@ -536,7 +537,7 @@ fn an_object_is_claimed_by_one_node_and_taken_over_from_a_lost_one() {
         Write::Instance(daemon.clone()),
     ])
     .unwrap();
-    let (b_db, c_db) = (b.cluster_db().unwrap(), c.cluster_db().unwrap());
+    let (b_db, c_db) = (&*b.control_plane().unwrap(), &*c.control_plane().unwrap());
     assert!(b_db.claimable(grace).unwrap().is_empty());
     assert!(!b_db.claim(&job.uid, None).unwrap());
     // a falls silent: b and c both see the Job; exactly one gets it.
@@ -558,7 +559,7 @@ fn an_object_is_claimed_by_one_node_and_taken_over_from_a_lost_one() {
         (Phase::Failed, Some("NodeLost"))
     );
     // A finished Job is nobody's to claim; a released one is anyone's.
-    b.cluster_db().unwrap().release(&job.uid).unwrap();
+    b.control_plane().unwrap().release(&job.uid).unwrap();
     assert_eq!(c_db.claimable(grace).unwrap().len(), 1);
     let status = json!({"conditions": [{"type": "Complete", "status": "True"}]});
     a.commit(&[Write::ObjectStatus {
@@ -608,7 +609,9 @@ fn what_an_owner_decides_about_an_instance_elsewhere_stands() {
         // The owner stops one before it has seen the claim: the row keeps
         // the node that ran it and when it started.
         let mut stop = stopped.clone();
-        stop.stopped(9, "Deleted", "stopped: the Job was deleted");
+        let end =
+            crate::controller::instance::stopped("Deleted", "stopped: the Job was deleted", None);
+        stop.terminate(9, end);
         store.commit(&[Write::Instance(stop)]).unwrap();
         // node-b's end of it arrives late and changes nothing.
         let mut late = claimed(&stopped);
@@ -658,12 +661,12 @@ fn offered_instances_are_claimed_once_by_the_nodes_that_ask() {
     let dir = tempfile::tempdir().unwrap();
     let [mut a, b, c] = nodes(&db, dir.path(), ["node-a", "node-b", "node-c"]);
     // c listens for the cluster's change notices.
-    let noticed = std::sync::Arc::new(super::postgres::Noticed::default());
+    let noticed = std::sync::Arc::new(super::Noticed::default());
     let (wake, woken) = std::sync::mpsc::channel();
     let _listener = c
-        .cluster_db()
+        .control_plane()
         .unwrap()
-        .listen(noticed.clone(), move || wake.send(()).is_ok());
+        .listen(noticed.clone(), Box::new(move || wake.send(()).is_ok()));
     woken.recv_timeout(Duration::from_secs(5)).unwrap(); // connected
     noticed.take();
 
@@ -678,10 +681,10 @@ fn offered_instances_are_claimed_once_by_the_nodes_that_ask() {
     }
     a.commit(&writes).unwrap();
     woken.recv_timeout(Duration::from_secs(5)).unwrap();
-    assert!(noticed.take().contains(super::postgres::Changes::OFFERED));
+    assert!(noticed.take().contains(super::Changes::OFFERED));
 
-    let (b_db, c_db) = (b.cluster_db().unwrap(), c.cluster_db().unwrap());
-    let seen = |db: &super::postgres::Pg| {
+    let (b_db, c_db) = (&*b.control_plane().unwrap(), &*c.control_plane().unwrap());
+    let seen = |db: &dyn super::ControlPlane| {
         let offers = db.offered().unwrap();
         offers
             .iter()
@@ -748,7 +751,7 @@ fn offered_instances_are_claimed_once_by_the_nodes_that_ask() {
     let ended = b_db.end_orphaned(300, "NodeRestart", "restarted").unwrap();
     assert_eq!(ended, (first.len() + left_b.len()) as u64);
     woken.recv_timeout(Duration::from_secs(5)).unwrap();
-    assert!(noticed.take().contains(super::postgres::Changes::ENDED));
+    assert!(noticed.take().contains(super::Changes::ENDED));
     let rows = a.instances_of(&job.uid).unwrap();
     let restarted = rows
         .iter()
@@ -762,7 +765,7 @@ fn offered_instances_are_claimed_once_by_the_nodes_that_ask() {
     });
     a.commit(&[mine]).unwrap();
     assert_eq!(
-        a.cluster_db()
+        a.control_plane()
             .unwrap()
             .end_orphaned(600, "NodeRestart", "-")
             .unwrap(),
@@ -791,31 +794,37 @@ fn a_rolling_update_step_is_decided_by_one_node_at_a_time() {
     ])
     .unwrap();
     let mut removed = mine.clone();
-    removed.stopped(3, "Deleted", "replaced");
+    removed.terminate(
+        3,
+        crate::controller::instance::stopped("Deleted", "replaced", None),
+    );
     let step = [Write::Instance(removed)];
     let grace = Duration::from_secs(10);
-    let (a_db, b_db) = (a.cluster_db().unwrap(), b.cluster_db().unwrap());
+    let (a_db, b_db) = (&*a.control_plane().unwrap(), &*b.control_plane().unwrap());
     // a decides slowly; b, asking meanwhile, waits and then sees a's step.
     // a signals once it holds the lock, so b asks while a decides (or, on a
     // slow machine, after: b sees a's step either way, never the state before).
     let (deciding, a_holds_the_lock) = std::sync::mpsc::channel();
     let seen_by_b = std::thread::scope(|s| {
         let a_step = s.spawn(|| {
-            let approve = |_: &[_], instances: &[InstanceRecord]| {
+            let mut approve = |_: &[_], instances: &[InstanceRecord]| {
                 deciding.send(()).unwrap();
                 std::thread::sleep(Duration::from_millis(300));
                 instances.len() == 2
             };
-            a_db.rolling_step(&ds.uid, grace, approve, &step).unwrap()
+            a_db.rolling_step(&ds.uid, grace, &mut approve, &step)
+                .unwrap()
         });
         a_holds_the_lock.recv().unwrap();
         let mut seen = 0;
-        let approve = |nodes: &[super::postgres::NodeRecord], instances: &[InstanceRecord]| {
+        let mut approve = |nodes: &[super::NodeRecord], instances: &[InstanceRecord]| {
             assert!(nodes.is_empty(), "no node registered in this test");
             seen = instances.len();
             false
         };
-        let taken = b_db.rolling_step(&ds.uid, grace, approve, &[]).unwrap();
+        let taken = b_db
+            .rolling_step(&ds.uid, grace, &mut approve, &[])
+            .unwrap();
         assert!(!taken);
         assert!(a_step.join().unwrap());
         seen

@@ -2,22 +2,41 @@
 //! Job is Complete or Failed, by Kubernetes' batch/v1 rules. Each rule is one
 //! function here (or in the submodule named for it), pinned by the tests below.
 //!
-//! The runner keeps an [`Observed`] per Job and updates it only through
-//! [`Observed::record_success`] and [`Observed::record_failure`], so what
-//! counts as a failure is decided here too.
+//! The runner keeps an [`Observed`] per Job and changes it only through
+//! the functions of [`observed`], so what counts as a failure — and whether
+//! a failed instance restarts in place — is decided here too; the Job's
+//! status, its conditions and events come from [`status`]; which updates
+//! are allowed from [`update`]; what an instance is called and labelled
+//! from [`labels`].
+//!
+//! | rule | where |
+//! | --- | --- |
+//! | instances to create, back-off, deadline, Complete/Failed | [`reconcile`] |
+//! | `podFailurePolicy` | [`judge`] |
+//! | `successPolicy` | `success` |
+//! | counting ends, restart in place, stops | [`Observed::attempt_ended`], [`Observed::instance_stopped`] |
+//! | counts rebuilt after a restart | [`observe`] |
+//! | status counts, end and suspension conditions, TTL | [`status`] |
+//! | immutable fields | [`check_update`] |
+//! | instance names and labels | [`instance_labels`], [`instance_name`] |
 
 mod backoff;
 mod failure;
 mod indexes;
+mod labels;
+mod observed;
+pub mod status;
 mod success;
+mod update;
 
 pub use failure::{InstanceFailure, Verdict, judge};
 pub use indexes::compact as compact_indexes;
-
-use std::collections::{BTreeMap, BTreeSet};
+pub use labels::{instance_labels, instance_name};
+pub use observed::{AttemptEnd, Observed, RecordedInstance, observe};
+pub use status::End;
+pub use update::check_update;
 
 use crate::manifest::JobSpec;
-use crate::store::{InstanceRecord, Phase};
 use crate::time::Micros;
 
 /// The reason of an instance that was running when its node (this process)
@@ -46,175 +65,6 @@ const STOPPED_BY_CONTROLLER: &[&str] = &[
     "CompletionsReached",
     "Deleted",
 ];
-
-/// What the controller sees of a Job's instances.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Observed {
-    /// When the Job started running (reset when it is resumed).
-    pub start_time: Option<Micros>,
-    /// Instances running now.
-    pub active: u32,
-    /// Succeeded instances.
-    pub succeeded: u32,
-    /// Failed instances (and failed attempts of instances restarted in place)
-    /// that count against `backoffLimit`.
-    pub failed: u32,
-    /// Failures since the last success, for the retry delay.
-    pub consecutive_failures: u32,
-    /// When the last counted failure happened.
-    pub last_failure: Option<Micros>,
-    /// Indexed Jobs: indexes with a success.
-    pub succeeded_indexes: BTreeSet<u32>,
-    /// Indexed Jobs: indexes with an instance running.
-    pub active_indexes: BTreeSet<u32>,
-    /// Indexed Jobs: indexes that failed for good.
-    pub failed_indexes: BTreeSet<u32>,
-    /// Indexed Jobs: counted failures per index.
-    pub index_failures: BTreeMap<u32, u32>,
-    /// Set when a `podFailurePolicy` FailJob rule matched.
-    pub fail_job: Option<String>,
-    /// `spec.queue` in stdin mode: items waiting in the queue, as last seen.
-    pub queue_waiting: u64,
-    /// Successors already decided and waiting to start the moment a running
-    /// instance succeeds (the runner's relaying slots): they count against
-    /// `completions`, not against `parallelism`, since each takes the place
-    /// of the instance it follows.
-    pub reserved: u32,
-}
-
-impl Observed {
-    /// An instance ended with exit code 0.
-    pub fn record_success(&mut self, index: Option<u32>) {
-        self.succeeded += 1;
-        self.consecutive_failures = 0;
-        if let Some(i) = index {
-            self.succeeded_indexes.insert(i);
-        }
-    }
-
-    /// The Job was resumed (`suspend` set back to false): as in Kubernetes,
-    /// `activeDeadlineSeconds` counts again from now, so time spent suspended
-    /// never counts against it.
-    pub fn resumed(&mut self, now: Micros) {
-        self.start_time = Some(now);
-    }
-
-    /// An instance (or attempt) failed; `verdict` is the failure policy's
-    /// judgement. Returns whether the failure counted.
-    pub fn record_failure(
-        &mut self,
-        spec: &JobSpec,
-        verdict: Verdict,
-        index: Option<u32>,
-        now: Micros,
-    ) -> bool {
-        self.record(spec, verdict, index, Some(now))
-    }
-
-    /// An instance was lost to its node going away. It counts like any
-    /// failure (unless the policy ignores it), but its replacement is not
-    /// delayed: the backoff protects against a crashing program, and a node
-    /// restart says nothing about the program.
-    pub fn record_disruption(
-        &mut self,
-        spec: &JobSpec,
-        verdict: Verdict,
-        index: Option<u32>,
-    ) -> bool {
-        self.record(spec, verdict, index, None)
-    }
-
-    /// `delay_from`: when the failure happened, if it delays the replacement.
-    fn record(
-        &mut self,
-        spec: &JobSpec,
-        verdict: Verdict,
-        index: Option<u32>,
-        delay_from: Option<Micros>,
-    ) -> bool {
-        match verdict {
-            Verdict::Ignore => return false,
-            Verdict::FailJob(message) => {
-                self.fail_job.get_or_insert(message);
-            }
-            Verdict::FailIndex => {
-                if let Some(i) = index {
-                    self.failed_indexes.insert(i);
-                }
-            }
-            Verdict::Count => {
-                if let (Some(i), Some(limit)) = (index, spec.backoff_limit_per_index) {
-                    let failures = self.index_failures.entry(i).or_default();
-                    *failures += 1;
-                    if *failures > limit.max(0) as u32 {
-                        self.failed_indexes.insert(i);
-                    }
-                }
-            }
-        }
-        self.failed += 1;
-        if let Some(at) = delay_from {
-            self.consecutive_failures += 1;
-            self.last_failure = Some(at);
-        }
-        true
-    }
-}
-
-/// Rebuilds what the controller sees from a Job's recorded instances, oldest
-/// first, as after a restart of the process. Instances still marked running
-/// must have been ended (as [`NODE_RESTART`]) by the caller first. Every
-/// failure is judged again by the failure policy, so the counts are the same
-/// as if the process had never stopped.
-pub fn observe(
-    spec: &JobSpec,
-    start_time: Option<Micros>,
-    instances: &[InstanceRecord],
-) -> Observed {
-    let mut observed = Observed {
-        start_time,
-        ..Observed::default()
-    };
-    for instance in instances {
-        // Attempts restarted in place (OnFailure) were each a counted failure.
-        for _ in 0..instance.restart_count {
-            observed.record_failure(
-                spec,
-                Verdict::Count,
-                instance.completion_index,
-                instance.created_at,
-            );
-        }
-        match instance.phase {
-            Phase::Succeeded => observed.record_success(instance.completion_index),
-            Phase::Failed => {
-                let reason = instance.reason.as_deref().unwrap_or("");
-                if STOPPED_BY_CONTROLLER.contains(&reason) {
-                    continue;
-                }
-                let failure = InstanceFailure {
-                    instance: instance.name.clone(),
-                    exit_code: instance.exit_code,
-                    disruption: is_disruption(reason),
-                };
-                let verdict = judge(spec, &failure);
-                if failure.disruption {
-                    observed.record_disruption(spec, verdict, instance.completion_index);
-                } else {
-                    let at = instance.finish_time.unwrap_or(instance.created_at);
-                    observed.record_failure(spec, verdict, instance.completion_index, at);
-                }
-            }
-            Phase::Pending | Phase::Running => {
-                observed.active += 1;
-                if let Some(i) = instance.completion_index {
-                    observed.active_indexes.insert(i);
-                }
-            }
-        }
-    }
-    observed
-}
 
 /// Why a Job succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,8 +1,8 @@
 //! One test per Job rule, with an injected clock (microseconds).
 
 use super::*;
+use crate::manifest::Phase;
 use crate::manifest::{BackoffPolicy, CompletionMode, SuccessPolicy, SuccessPolicyRule};
-use crate::store::{InstanceRecord, Phase};
 
 const SEC: Micros = 1_000_000;
 
@@ -347,23 +347,16 @@ fn instance(
     phase: Phase,
     index: Option<u32>,
     exit_code: Option<i32>,
-    reason: Option<&str>,
-) -> InstanceRecord {
-    InstanceRecord {
-        uid: crate::ids::uid(),
-        name: "job-x".into(),
-        namespace: "default".into(),
-        owner_uid: "owner".into(),
+    reason: Option<&'static str>,
+) -> RecordedInstance<'static> {
+    RecordedInstance {
+        name: "job-x",
         completion_index: index,
-        labels: Default::default(),
         phase,
         exit_code,
-        reason: reason.map(str::to_owned),
-        message: None,
-        node_name: "node".into(),
+        reason,
         restart_count: 0,
         created_at: 0,
-        start_time: Some(0),
         finish_time: Some(SEC),
     }
 }
@@ -377,7 +370,7 @@ fn observing_recorded_instances_gives_the_same_counts() {
         instance(Phase::Failed, Some(1), None, Some(NODE_RESTART)),
         instance(Phase::Running, Some(2), None, None),
     ];
-    let o = observe(&s, Some(0), &recorded);
+    let o = observe(&s, Some(0), recorded);
     assert_eq!((o.succeeded, o.failed, o.active), (1, 2, 1));
     assert_eq!(o.succeeded_indexes, [0].into());
     assert_eq!(o.active_indexes, [2].into());
@@ -404,7 +397,7 @@ fn a_node_restart_is_a_disruption_for_the_failure_policy() {
     let o = observe(
         &s,
         Some(0),
-        &[instance(Phase::Failed, None, None, Some(NODE_RESTART))],
+        [instance(Phase::Failed, None, None, Some(NODE_RESTART))],
     );
     assert_eq!(
         o.failed, 0,
@@ -419,7 +412,7 @@ fn instances_stopped_by_the_controller_are_not_failures() {
     let o = observe(
         &s,
         Some(0),
-        &[instance(Phase::Failed, None, None, Some("Suspended"))],
+        [instance(Phase::Failed, None, None, Some("Suspended"))],
     );
     assert_eq!(o.failed, 0);
 }
@@ -429,7 +422,7 @@ fn in_place_restarts_count_as_failures() {
     let s = spec(Some(1), 1, 6);
     let mut restarted = instance(Phase::Succeeded, None, Some(0), None);
     restarted.restart_count = 2;
-    let o = observe(&s, Some(0), &[restarted]);
+    let o = observe(&s, Some(0), [restarted]);
     assert_eq!((o.succeeded, o.failed), (1, 2));
 }
 
@@ -440,7 +433,7 @@ fn a_node_restart_counts_but_does_not_delay_the_replacement() {
     let o = observe(
         &s,
         Some(0),
-        &[instance(Phase::Failed, None, None, Some(NODE_RESTART))],
+        [instance(Phase::Failed, None, None, Some(NODE_RESTART))],
     );
     assert_eq!(o.failed, 1);
     assert_eq!(reconcile(&s, &o, SEC), Decision::Create(vec![None]));

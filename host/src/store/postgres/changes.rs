@@ -7,96 +7,48 @@
 //! never correctness: every node also reads them once per heartbeat.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use postgres::fallible_iterator::FallibleIterator as _;
 use postgres::{Client, NoTls};
 
-use crate::store::{Phase, Write};
+use crate::manifest::Phase;
+use crate::store::{Changes, Noticed, Write};
 
 /// The channel every node listens on.
 pub(super) const CHANNEL: &str = "wasmjob_instances";
 
-/// What changed, as a set of bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Changes(u8);
-
-impl Changes {
-    /// Nothing.
-    pub const NONE: Changes = Changes(0);
-    /// Instances wait to be claimed (offered, or offered again to the node
-    /// that restarts them in place).
-    pub const OFFERED: Changes = Changes(1);
-    /// A node ended an instance of a Job that another node owns.
-    pub const ENDED: Changes = Changes(2);
-    /// A Job's owner stopped an instance that another node may be running.
-    pub const STOPPED: Changes = Changes(4);
-    /// Everything: what a node looks at once per heartbeat.
-    pub const ALL: Changes = Changes(7);
-
-    /// Whether every bit of `other` is set.
-    pub fn contains(self, other: Changes) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Both sets.
-    pub fn with(self, other: Changes) -> Changes {
-        Changes(self.0 | other.0)
-    }
-
-    /// Whether no bit is set.
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// What a batch of writes committed by `node` changes for other nodes.
-    pub(super) fn of(writes: &[Write], node: &str) -> Changes {
-        writes.iter().fold(Changes::NONE, |changes, write| {
-            changes.with(match write {
-                // An instance row written by a node that is not running it:
-                // the owner offers it, or stops it under another node.
-                Write::Instance(i) if i.node_name != node => match i.phase {
-                    Phase::Pending => Changes::OFFERED,
-                    _ => Changes::STOPPED,
-                },
-                Write::InstanceLogged { instance, .. } if instance.node_name != node => {
-                    Changes::STOPPED
-                }
-                Write::InstanceEnded(_) => Changes::ENDED,
-                _ => Changes::NONE,
-            })
+/// What a batch of writes by `node` changes for the other nodes.
+pub(super) fn of(writes: &[Write], node: &str) -> Changes {
+    writes.iter().fold(Changes::NONE, |changes, write| {
+        changes.with(match write {
+            // An instance row written by a node that is not running it:
+            // the owner offers it, or stops it under another node.
+            Write::Instance(i) if i.node_name != node => match i.phase {
+                Phase::Pending => Changes::OFFERED,
+                _ => Changes::STOPPED,
+            },
+            Write::InstanceLogged { instance, .. } if instance.node_name != node => {
+                Changes::STOPPED
+            }
+            Write::InstanceEnded(_) => Changes::ENDED,
+            _ => Changes::NONE,
         })
-    }
-
-    /// The notice's payload.
-    pub(super) fn payload(self) -> String {
-        self.0.to_string()
-    }
-
-    fn parse(payload: &str) -> Changes {
-        // A payload this version does not know: look at everything.
-        payload
-            .parse::<u8>()
-            .map_or(Changes::ALL, |bits| Changes(bits & Changes::ALL.0))
-    }
+    })
 }
 
-/// Changes noticed and not yet taken by the runner.
-#[derive(Debug, Default)]
-pub struct Noticed(AtomicU8);
+/// The notice's payload.
+pub(super) fn payload(changes: Changes) -> String {
+    changes.0.to_string()
+}
 
-impl Noticed {
-    /// Adds changes; true when there were none before (the runner must be
-    /// woken).
-    pub fn add(&self, changes: Changes) -> bool {
-        self.0.fetch_or(changes.0, Ordering::AcqRel) == 0 && !changes.is_empty()
-    }
-
-    /// Takes every change noticed so far.
-    pub fn take(&self) -> Changes {
-        Changes(self.0.swap(0, Ordering::AcqRel))
-    }
+/// The changes a notice's payload names.
+fn parse(payload: &str) -> Changes {
+    // A payload this version does not know: look at everything.
+    payload
+        .parse::<u8>()
+        .map_or(Changes::ALL, |bits| Changes(bits & Changes::ALL.0))
 }
 
 /// A thread that listens for change notices; it stops when dropped.
@@ -156,7 +108,7 @@ fn listen(url: &str, noticed: &Noticed, wake: &dyn Fn() -> bool, stop: &AtomicBo
             let next = client.notifications().timeout_iter(POLL).next();
             match next {
                 Ok(Some(notice)) => {
-                    if noticed.add(Changes::parse(notice.payload())) && !wake() {
+                    if noticed.add(parse(notice.payload())) && !wake() {
                         return;
                     }
                 }

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use super::nodes::{node_row, nodes_query};
-use super::{DB_NOW, INSTANCE_SELECT, NodeRecord, Pg, StoreError, instance_row, writes};
+use super::{DB_NOW, INSTANCE_SELECT, Pg, StoreError, instance_row, writes};
+use crate::store::NodeRecord;
 use crate::store::{InstanceRecord, Write};
 use crate::time::Micros;
 
@@ -23,7 +24,7 @@ impl Pg {
         &self,
         daemonset_uid: &str,
         grace: Duration,
-        approve: impl FnOnce(&[NodeRecord], &[InstanceRecord]) -> bool,
+        approve: crate::store::Approval<'_>,
         writes: &[Write],
     ) -> Result<bool, StoreError> {
         let grace = grace.as_micros() as i64;

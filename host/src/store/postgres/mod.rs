@@ -13,24 +13,22 @@
 //! that breaks is opened again at the next call.
 
 mod changes;
+mod control;
 mod daemons;
 mod nodes;
 mod offers;
 mod schema;
 mod writes;
 
-pub use changes::{Changes, Listener, Noticed};
-pub use nodes::{Claimable, NodeRecord, Ownership};
-pub use offers::Offered;
-
 use std::sync::Mutex;
 
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
 
-use super::records::{EventRecord, InstanceRecord, ObjectRecord, ObjectText, Phase, Write};
+use super::records::{EventRecord, InstanceRecord, ObjectRecord, ObjectText, Write};
 use super::{InstanceScope, StoreError};
 use crate::manifest::Kind;
+use crate::manifest::Phase;
 use crate::time::Micros;
 
 /// A query parameter.
@@ -222,11 +220,11 @@ impl Pg {
                     return Ok(Some(conflict));
                 }
             }
-            let changes = Changes::of(writes, &node);
+            let changes = changes::of(writes, &node);
             if !changes.is_empty() {
                 tx.execute(
                     "SELECT pg_notify($1, $2)",
-                    &[&changes::CHANNEL, &changes.payload()],
+                    &[&changes::CHANNEL, &changes::payload(changes)],
                 )?;
             }
             tx.commit()?;

@@ -7,52 +7,7 @@ use std::collections::BTreeMap;
 use postgres::Row;
 
 use super::{DB_NOW, Param, Pg, StoreError, json_column, json_text, object_row};
-use crate::store::ObjectRecord;
-use crate::time::Micros;
-
-/// A node as the `nodes` table has it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeRecord {
-    /// `--node-name`.
-    pub name: String,
-    /// Its labels.
-    pub labels: BTreeMap<String, String>,
-    /// Instances it runs at once at most.
-    pub capacity: u32,
-    /// The wasmjob version it runs.
-    pub version: String,
-    /// Where its API listens.
-    pub address: String,
-    /// When it first joined.
-    pub joined_at: Micros,
-    /// Its last heartbeat, by the database's clock.
-    pub heartbeat_at: Micros,
-    /// Heartbeating within the grace period.
-    pub ready: bool,
-}
-
-/// An object a node may take over: nobody runs it, or its node was lost.
-#[derive(Debug, Clone)]
-pub struct Claimable {
-    /// The object.
-    pub record: ObjectRecord,
-    /// The node that ran it, if any (a lost one).
-    pub owner: Option<String>,
-}
-
-/// What the owner of an object must notice: a change or deletion made
-/// through another node, or the object taken by another node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ownership {
-    /// The object.
-    pub uid: String,
-    /// Its manifest generation.
-    pub generation: i64,
-    /// Deleted.
-    pub deleted: bool,
-    /// Who owns it now.
-    pub owner: Option<String>,
-}
+use crate::store::{Claimable, NodeRecord, Ownership};
 
 /// Every node, with whether its heartbeat is within the grace period `$1`.
 pub(super) fn nodes_query() -> String {

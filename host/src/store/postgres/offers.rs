@@ -8,19 +8,8 @@
 //! that ran it.
 
 use super::{INSTANCE_SELECT, Param, Pg, StoreError, changes, instance_row};
-use crate::store::InstanceRecord;
+use crate::store::{InstanceRecord, Offered};
 use crate::time::Micros;
-
-/// The instances of one Job that wait to be claimed by this node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Offered {
-    /// The Job.
-    pub owner_uid: String,
-    /// Waiting for any node, or for this one.
-    pub waiting: u32,
-    /// Of those, offered to this node alone (restarts in place).
-    pub pinned: u32,
-}
 
 /// The instance columns with the `i.` prefix, for statements that join.
 const INSTANCE_COLUMNS: &str = "i.uid, i.name, i.namespace, i.owner_uid, i.completion_index,
@@ -122,7 +111,7 @@ impl Pg {
                 &[&me as &Param<'_>, &reason, &message, &now],
             )?;
             if ended > 0 {
-                let payload = changes::Changes::ENDED.payload();
+                let payload = changes::payload(crate::store::Changes::ENDED);
                 tx.execute(
                     "SELECT pg_notify($1, $2)",
                     &[&changes::CHANNEL, &payload],

@@ -24,15 +24,18 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
-use super::{LiveInstance, Runner, Write, spread};
+use super::JobDriver;
+use super::run::{LiveInstance, Place};
 use crate::executor::{Launch, Relay, RelayQueue, Sandbox};
 use crate::ids;
-use crate::store::InstanceRecord;
+use crate::runner::driver::Pass;
+use crate::runner::launcher::{Binding, Launcher};
+use crate::runner::writes::stop;
+use crate::store::{InstanceRecord, Write};
 use crate::time::Micros;
 
 /// Successors the relaying slots of a node hold ready at most, together:
@@ -64,7 +67,10 @@ const PAUSE: Duration = Duration::from_micros(500);
 /// Whether a relaying Job has every instance it still needs running,
 /// reserved or done: nothing more will be decided for it, and its last
 /// instances are ending.
-pub(super) fn finishing(observed: &crate::controller::job::Observed, completions: u32) -> bool {
+pub(in crate::runner) fn finishing(
+    observed: &crate::controller::job::Observed,
+    completions: u32,
+) -> bool {
     observed.succeeded + observed.active + observed.reserved >= completions
 }
 
@@ -83,6 +89,11 @@ pub(super) struct Slot {
 }
 
 impl Slot {
+    /// What the executor needs to relay this slot's successors.
+    pub(super) fn relay(&self, launcher: &Launcher) -> Relay {
+        launcher.relay(&self.next)
+    }
+
     /// Takes every reserved successor back; returns those the slot had
     /// already started (it is being stopped with them), to be recorded.
     fn take_back(&mut self) -> Vec<InstanceRecord> {
@@ -92,10 +103,10 @@ impl Slot {
     }
 }
 
-impl Runner {
+impl JobDriver {
     /// Whether the Job at `index` runs its instances in relaying slots.
     pub(super) fn relays(&self, index: usize) -> bool {
-        let spec = &self.jobs[index].job.spec;
+        let spec = &self.runs[index].job.spec;
         !self.spreads(index)
             && spec.queue.is_none()
             && !spec.indexed()
@@ -105,35 +116,42 @@ impl Runner {
     /// How many successors each relaying slot holds ready, from the slots
     /// the unfinished relaying Jobs may run at once.
     pub(super) fn relay_depth(&self) -> usize {
-        let slots = (0..self.jobs.len())
-            .filter(|&i| !self.jobs[i].finished && self.relays(i))
-            .map(|i| self.jobs[i].job.spec.parallelism())
+        let slots = (0..self.runs.len())
+            .filter(|&i| !self.runs[i].finished && self.relays(i))
+            .map(|i| self.runs[i].job.spec.parallelism())
             .sum();
         ahead(slots)
     }
 
-    /// What the executor needs to relay `slot`'s successors.
-    pub(super) fn relay(&self, slot: &Slot) -> Relay {
-        Relay {
-            open: self.relay_open.clone(),
-            queue: slot.next.clone(),
-        }
+    /// Whether a relaying Job is finishing (see [`finishing`]): the journal
+    /// then commits sooner.
+    pub(in crate::runner) fn finishing(&self) -> bool {
+        (0..self.runs.len()).any(|index| {
+            let run = &self.runs[index];
+            !run.finished
+                && self.relays(index)
+                && run
+                    .job
+                    .spec
+                    .completions()
+                    .is_some_and(|completions| finishing(&run.observed, completions))
+        })
     }
 
     /// Reserves successors for the Job's relaying slots, as far as the
     /// Job's completions and parallelism allow.
-    pub(super) fn reserve_successors(&mut self, index: usize, now: Micros) {
+    pub(super) fn reserve_successors(&mut self, index: usize, pass: &Pass<'_>) {
         if !self.relays(index) {
             return;
         }
-        let slots: Vec<String> = self.jobs[index]
+        let slots: Vec<String> = self.runs[index]
             .live
             .iter()
             .filter(|(_, l)| l.slot.is_some())
             .map(|(uid, _)| uid.clone())
             .collect();
         for uid in slots {
-            self.reserve_successor(index, &uid, now);
+            self.reserve_successor(index, &uid, pass);
         }
     }
 
@@ -144,31 +162,14 @@ impl Runner {
     /// than its parallelism. A slot left with nothing reserved is closed:
     /// its instance is the last it runs (the controller starts new slots
     /// for what the Job needs later).
-    pub(super) fn reserve_successor(&mut self, index: usize, uid: &str, now: Micros) {
-        let open = self.relays(index) && self.draining.is_none() && self.unwritable.is_none();
+    pub(super) fn reserve_successor(&mut self, index: usize, uid: &str, pass: &Pass<'_>) {
+        let open = self.relays(index) && pass.starts;
         while open && self.wants_successor(index, uid) {
-            let record = self.new_instance(index, ids::uid(), None, false, now);
-            let launch = match self.job_sandbox(index) {
-                Some(spec) => Launch {
-                    instance_uid: record.uid.clone(),
-                    attempt: 0,
-                    prepared: self.jobs[index].prepared.clone(),
-                    sandbox: Sandbox::OfJob {
-                        spec,
-                        instance_name: record.name.clone(),
-                    },
-                    scratch: Vec::new(),
-                },
-                None => {
-                    let attempt = self.attempt_of(index, &record, 0);
-                    let binding = Ok(super::Binding::default());
-                    let Ok(launch) = self.prepare_launch(&attempt, binding) else {
-                        break; // the usual path will meet the same error and record it
-                    };
-                    launch
-                }
+            let record = self.new_instance(index, ids::uid(), None, false, pass);
+            let Some(launch) = self.successor_launch(index, &record, pass) else {
+                break; // the usual path will meet the same error and record it
             };
-            let run = &mut self.jobs[index];
+            let run = &mut self.runs[index];
             let slot = run
                 .live
                 .get_mut(uid)
@@ -178,17 +179,45 @@ impl Runner {
             slot.successors.push_back(record);
             run.observed.reserved += 1;
         }
-        let slot = self.jobs[index].live.get(uid).and_then(|l| l.slot.as_ref());
+        let slot = self.runs[index].live.get(uid).and_then(|l| l.slot.as_ref());
         if let Some(slot) = slot.filter(|slot| slot.successors.is_empty()) {
             slot.next.close();
         }
+    }
+
+    /// What the executor needs to start the successor `record`: the Job's
+    /// shared sandbox named for it when the Job has one, its own otherwise.
+    fn successor_launch(
+        &self,
+        index: usize,
+        record: &InstanceRecord,
+        pass: &Pass<'_>,
+    ) -> Option<Launch> {
+        let run = &self.runs[index];
+        let shared = run
+            .shared_sandbox
+            .get_or_init(|| pass.launcher.shared_sandbox(&run.job, &run.prepared));
+        let Some(spec) = shared.clone() else {
+            let attempt = self.attempt_of(index, record, 0);
+            return pass.launcher.prepare(&attempt, Ok(Binding::default())).ok();
+        };
+        Some(Launch {
+            instance_uid: record.uid.clone(),
+            attempt: 0,
+            prepared: run.prepared.clone(),
+            sandbox: Sandbox::OfJob {
+                spec,
+                instance_name: record.name.clone(),
+            },
+            scratch: Vec::new(),
+        })
     }
 
     /// Whether the slot of the live instance `uid` should hold one more
     /// successor: it has room, and the Job wants one more instance counting
     /// those running and reserved.
     fn wants_successor(&self, index: usize, uid: &str) -> bool {
-        let run = &self.jobs[index];
+        let run = &self.runs[index];
         let spec = &run.job.spec;
         let o = &run.observed;
         let completions = spec.completions().unwrap_or(0);
@@ -207,41 +236,42 @@ impl Runner {
 
     /// The slot of an instance that just ended, with whether it started its
     /// first successor (`relayed`, its uid): that successor is created now,
-    /// in the slot (`abort` stops it), and the slot is topped up.
+    /// at `at`, in the slot (`abort` stops it), and the slot is topped up.
     pub(super) fn relayed(
         &mut self,
         index: usize,
         mut slot: Slot,
-        relayed: Option<&str>,
-        abort: Option<AbortHandle>,
+        (relayed, abort): (Option<&str>, Option<AbortHandle>),
         at: Micros,
-        writes: &mut Vec<Write>,
+        pass: &mut Pass<'_>,
     ) {
         let (Some(uid), Some(abort)) = (relayed, abort) else {
             // Nothing started (a failure ends the slot): the reservations lapse.
             let lapsed = slot.successors.len() as u32;
             slot.take_back();
-            self.jobs[index].observed.reserved -= lapsed;
+            self.runs[index].observed.reserved -= lapsed;
             return;
         };
         let Some(mut record) = slot.successors.pop_front() else {
             return;
         };
         debug_assert_eq!(uid, record.uid);
-        self.jobs[index].observed.reserved -= 1;
+        self.runs[index].observed.reserved -= 1;
         record.created_at = at;
         record.start_time = Some(at);
-        self.count_created(index, &record, at, true, writes);
+        self.count_created(index, &record, (at, true), pass.writes);
+        // Written with the next group commit at the latest.
+        pass.deferred = true;
         let uid = record.uid.clone();
         let live = LiveInstance {
             record,
             attempt: 0,
-            place: spread::Place::Here(abort),
+            place: Place::Here(abort),
             slot: Some(slot),
             unwritten: true,
         };
-        self.jobs[index].live.insert(uid.clone(), live);
-        self.reserve_successor(index, &uid, at);
+        self.runs[index].live.insert(uid.clone(), live);
+        self.reserve_successor(index, &uid, pass);
     }
 
     /// A live instance with a slot is stopped: its reservations go, and the
@@ -251,20 +281,18 @@ impl Runner {
         &mut self,
         index: usize,
         slot: Option<Slot>,
-        now: Micros,
-        reason: &str,
-        message: &str,
-        writes: &mut Vec<Write>,
+        (reason, message): (&str, &str),
+        pass: &mut Pass<'_>,
     ) {
         let Some(mut slot) = slot else {
             return;
         };
-        self.jobs[index].observed.reserved -= slot.successors.len() as u32;
+        self.runs[index].observed.reserved -= slot.successors.len() as u32;
         for mut started in slot.take_back() {
-            started.created_at = now;
-            started.start_time = Some(now);
-            started.stopped(now, reason, message);
-            writes.push(Write::Instance(started));
+            started.created_at = pass.now;
+            started.start_time = Some(pass.now);
+            stop(&mut started, pass.now, reason, message);
+            pass.writes.push(Write::Instance(started));
         }
     }
 
@@ -272,8 +300,8 @@ impl Runner {
     /// waiting to be recorded and every relaying slot holds at least a
     /// quarter of its successors: the executors have enough to run, and
     /// the ends that arrive meanwhile are recorded together.
-    pub(super) fn pause_for_relays(&self, wake: Option<Micros>) {
-        let slots = self.jobs.iter().flat_map(|run| run.live.values());
+    pub(in crate::runner) fn pause_for_relays(&self, wake: Option<Micros>) {
+        let slots = self.runs.iter().flat_map(|run| run.live.values());
         let mut depths = slots
             .filter_map(|live| live.slot.as_ref())
             .map(|slot| slot.successors.len());
@@ -288,17 +316,6 @@ impl Runner {
             Duration::from_micros((at - crate::time::now()).max(0) as u64)
         });
         std::thread::sleep(PAUSE.min(until));
-    }
-
-    /// Opens or closes every relay of this node: closed while it drains or
-    /// cannot write its store, since it must start nothing new then.
-    pub(super) fn set_relays_open(&self, open: bool) {
-        self.relay_open.store(open, Ordering::Release);
-        // Slots waiting for a successor look again, and end.
-        let slots = self.jobs.iter().flat_map(|run| run.live.values());
-        for slot in slots.filter_map(|live| live.slot.as_ref()) {
-            slot.next.wake();
-        }
     }
 }
 

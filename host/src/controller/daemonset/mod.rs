@@ -1,13 +1,20 @@
 //! The DaemonSet controller: which nodes get an instance of the template,
 //! which instances go (the node no longer matches, is not Ready, or a
-//! rolling update replaces them), and the DaemonSet's status counts. Also the
-//! kubelet's crash-loop back-off for instances that exit.
+//! rolling update replaces them), and the DaemonSet's status counts; which
+//! template revision an instance runs, and which updates are allowed. The
+//! kubelet's crash-loop back-off for instances that exit is in
+//! [`crash_loop`].
 //!
 //! Pure: (spec, nodes, observed instances, now) → [`Plan`]. The runner
 //! carries the plan out for the nodes it runs.
 
+mod crash_loop;
+mod revision;
+
+pub use crash_loop::{BACKOFF_RESET, CRASH_LOOP, CrashLoop, back_off_message, waiting};
+pub use revision::{check_update, instance_labels, revision_of};
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -107,14 +114,74 @@ pub struct Plan {
     pub wake: Option<Micros>,
 }
 
-fn available(d: &Daemon, min_ready: i64, now: Micros) -> bool {
-    d.running_since
-        .is_some_and(|since| now - since >= min_ready.max(0) * 1_000_000)
+/// One pass's view of time: which instances are available.
+#[derive(Clone, Copy)]
+struct Clock {
+    min_ready: i64,
+    now: Micros,
+}
+
+impl Clock {
+    /// Running for `minReadySeconds`.
+    fn available(&self, d: &Daemon) -> bool {
+        d.running_since
+            .is_some_and(|since| self.now - since >= self.min_ready.max(0) * 1_000_000)
+    }
+}
+
+/// A desired node's instances, as the update strategy sees them.
+struct Revisions<'a> {
+    node: &'a str,
+    /// Of an old template, oldest first.
+    old: Vec<&'a Daemon>,
+    /// The oldest of the current template, if any.
+    fresh: Option<&'a Daemon>,
 }
 
 /// One pass of the DaemonSet controller.
 pub fn reconcile(spec: &Spec<'_>, nodes: &[NodeView], daemons: &[Daemon], now: Micros) -> Plan {
     let mut plan = Plan::default();
+    let on = by_node(daemons);
+    let desired: BTreeSet<&str> = nodes
+        .iter()
+        .filter(|n| n.ready && spec.placement.admits(&n.labels))
+        .map(|n| n.name.as_str())
+        .collect();
+    let clock = Clock {
+        min_ready: spec.min_ready_seconds,
+        now,
+    };
+    remove_misscheduled(&on, &desired, &mut plan);
+    plan.status.desired_number_scheduled = desired.len() as u32;
+    let mut updating = Vec::new();
+    let mut unavailable = 0u32;
+    for node in &desired {
+        let list = on.get(node).map(Vec::as_slice).unwrap_or(&[]);
+        let (revisions, available) = observe_node(spec, node, list, clock, &mut plan);
+        unavailable += u32::from(!available);
+        updating.extend(revisions.filter(|r| !r.old.is_empty()));
+    }
+    plan.status.number_unavailable = unavailable;
+    match spec.strategy {
+        Strategy::RollingUpdate {
+            max_unavailable,
+            max_surge,
+        } => {
+            let budget = Budget {
+                max_unavailable,
+                max_surge,
+                unavailable,
+            };
+            roll(updating, budget, clock, &mut plan);
+        }
+        // Old instances stay until deleted.
+        Strategy::OnDelete => {}
+    }
+    plan
+}
+
+/// The instances on each node, oldest first.
+fn by_node(daemons: &[Daemon]) -> BTreeMap<&str, Vec<&Daemon>> {
     let mut on: BTreeMap<&str, Vec<&Daemon>> = BTreeMap::new();
     for d in daemons {
         on.entry(d.node.as_str()).or_default().push(d);
@@ -122,137 +189,112 @@ pub fn reconcile(spec: &Spec<'_>, nodes: &[NodeView], daemons: &[Daemon], now: M
     for list in on.values_mut() {
         list.sort_by(|a, b| (a.created, &a.uid).cmp(&(b.created, &b.uid)));
     }
-    let desired: BTreeSet<&str> = nodes
-        .iter()
-        .filter(|n| n.ready && spec.placement.admits(&n.labels))
-        .map(|n| n.name.as_str())
-        .collect();
-    let min_ready = spec.min_ready_seconds;
-    let is_available = |d: &Daemon| available(d, min_ready, now);
-    // Instances on nodes that should not run one (or that are gone) go.
-    for (node, list) in &on {
+    on
+}
+
+/// Instances on nodes that should not run one (or that are gone) go.
+fn remove_misscheduled(
+    on: &BTreeMap<&str, Vec<&Daemon>>,
+    desired: &BTreeSet<&str>,
+    plan: &mut Plan,
+) {
+    for (node, list) in on {
         if !desired.contains(node) {
             plan.status.number_misscheduled += 1;
             plan.delete.extend(list.iter().map(|d| d.uid.clone()));
         }
     }
+}
+
+/// Counts a desired node's instances into the status; a node without one
+/// gets one, and a second of the current template goes. Returns the node's
+/// revisions (none for a node getting its first instance) and whether the
+/// node has an available instance.
+fn observe_node<'a>(
+    spec: &Spec<'_>,
+    node: &'a str,
+    list: &[&'a Daemon],
+    clock: Clock,
+    plan: &mut Plan,
+) -> (Option<Revisions<'a>>, bool) {
+    if list.is_empty() {
+        plan.create.push(node.to_owned());
+        return (None, false);
+    }
     let status = &mut plan.status;
-    status.desired_number_scheduled = desired.len() as u32;
-    // Per desired node: (old instances, new instances).
-    let mut old_only = Vec::new();
-    let mut both = Vec::new();
-    let mut unavailable = 0u32;
-    for node in &desired {
-        let list = on.get(node).map(Vec::as_slice).unwrap_or(&[]);
-        if list.is_empty() {
-            plan.create.push((*node).to_owned());
-            unavailable += 1;
-            continue;
-        }
-        status.current_number_scheduled += 1;
-        if list.iter().any(|d| d.running_since.is_some()) {
-            status.number_ready += 1;
-        }
-        if list.iter().any(|d| is_available(d)) {
-            status.number_available += 1;
-        } else {
-            unavailable += 1;
-        }
-        let (new, old): (Vec<&Daemon>, Vec<&Daemon>) =
-            list.iter().partition(|d| d.revision == spec.revision);
-        if !new.is_empty() {
-            status.updated_number_scheduled += 1;
-        }
-        // Two of the current template on one node: keep the oldest.
-        plan.delete
-            .extend(new.iter().skip(1).map(|d| d.uid.clone()));
-        match (old.is_empty(), new.first()) {
-            (true, _) => {}
-            (false, None) => old_only.push((*node, old)),
-            (false, Some(fresh)) => both.push((*node, old, *fresh)),
-        }
-        for d in list {
-            if let Some(since) = d.running_since
-                && !is_available(d)
-            {
-                let at = since + min_ready * 1_000_000;
-                plan.wake = Some(plan.wake.map_or(at, |w| w.min(at)));
-            }
+    status.current_number_scheduled += 1;
+    status.number_ready += u32::from(list.iter().any(|d| d.running_since.is_some()));
+    let available = list.iter().any(|d| clock.available(d));
+    status.number_available += u32::from(available);
+    let (new, old): (Vec<&Daemon>, Vec<&Daemon>) =
+        list.iter().partition(|d| d.revision == spec.revision);
+    status.updated_number_scheduled += u32::from(!new.is_empty());
+    // Two of the current template on one node: keep the oldest.
+    plan.delete
+        .extend(new.iter().skip(1).map(|d| d.uid.clone()));
+    for d in list {
+        if let Some(since) = d.running_since
+            && !clock.available(d)
+        {
+            let at = since + clock.min_ready * 1_000_000;
+            plan.wake = Some(plan.wake.map_or(at, |w| w.min(at)));
         }
     }
-    status.number_unavailable = unavailable;
-    let Strategy::RollingUpdate {
-        max_unavailable,
-        max_surge,
-    } = spec.strategy
-    else {
-        return plan; // OnDelete: old instances stay until deleted
+    let revisions = Revisions {
+        node,
+        old,
+        fresh: new.first().copied(),
     };
-    // A node with a new instance drops its old one once the new is available.
+    (Some(revisions), available)
+}
+
+/// A rolling update's room: nodes that may be without an available
+/// instance, nodes that may run two, and how many are without one now.
+#[derive(Clone, Copy)]
+struct Budget {
+    max_unavailable: u32,
+    max_surge: u32,
+    unavailable: u32,
+}
+
+/// `RollingUpdate`: replaces old instances on the nodes that have them,
+/// within the budget.
+fn roll(updating: Vec<Revisions<'_>>, budget: Budget, clock: Clock, plan: &mut Plan) {
+    let delete_old = |plan: &mut Plan, old: &[&Daemon]| {
+        plan.delete.extend(old.iter().map(|d| d.uid.clone()));
+    };
+    let (with_fresh, old_only): (Vec<_>, Vec<_>) =
+        updating.into_iter().partition(|n| n.fresh.is_some());
+    // A node with a new instance drops its old one once the new is
+    // available; until then it counts as surging.
     let mut surging = 0u32;
-    for (_, old, fresh) in &both {
-        if is_available(fresh) {
-            plan.delete.extend(old.iter().map(|d| d.uid.clone()));
-        } else {
-            surging += 1;
+    for node in &with_fresh {
+        match node.fresh {
+            Some(fresh) if clock.available(fresh) => delete_old(plan, &node.old),
+            _ => surging += 1,
         }
     }
-    // Old instances that are not available anyway are replaced at once:
-    // that makes nothing less available.
     let mut candidates = Vec::new();
-    for (node, old) in old_only {
-        if old.iter().any(|d| is_available(d)) {
-            candidates.push((node, old));
-        } else if max_surge > 0 {
-            plan.create.push(node.to_owned());
+    for node in old_only {
+        if node.old.iter().any(|d| clock.available(d)) {
+            candidates.push(node);
+        } else if budget.max_surge > 0 {
+            // Old instances that are not available anyway are replaced at
+            // once: that makes nothing less available.
+            plan.create.push(node.node.to_owned());
         } else {
-            plan.delete.extend(old.iter().map(|d| d.uid.clone()));
+            delete_old(plan, &node.old);
         }
     }
-    if max_surge > 0 {
-        let budget = max_surge.saturating_sub(surging) as usize;
-        plan.create
-            .extend(candidates.iter().take(budget).map(|(n, _)| (*n).to_owned()));
+    if budget.max_surge > 0 {
+        let room = budget.max_surge.saturating_sub(surging) as usize;
+        let nodes = candidates.iter().take(room);
+        plan.create.extend(nodes.map(|n| n.node.to_owned()));
     } else {
-        let budget = max_unavailable.saturating_sub(unavailable) as usize;
-        for (_, old) in candidates.iter().take(budget) {
-            plan.delete.extend(old.iter().map(|d| d.uid.clone()));
+        let room = budget.max_unavailable.saturating_sub(budget.unavailable) as usize;
+        for node in candidates.iter().take(room) {
+            delete_old(plan, &node.old);
         }
-    }
-    plan
-}
-
-/// The kubelet's restart back-off for an instance that exited: 10 s,
-/// doubling up to 5 minutes, forgotten after 10 minutes of running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CrashLoop {
-    /// The first delay.
-    pub initial: Duration,
-    /// The longest delay.
-    pub max: Duration,
-}
-
-impl Default for CrashLoop {
-    fn default() -> Self {
-        CrashLoop {
-            initial: Duration::from_secs(10),
-            max: Duration::from_secs(300),
-        }
-    }
-}
-
-/// An attempt that ran this long resets the back-off.
-pub const BACKOFF_RESET: Duration = Duration::from_secs(600);
-
-impl CrashLoop {
-    /// The delay before the next attempt, given how many exits in a row
-    /// came before this one (`streak`) and how long this attempt ran; and
-    /// the streak to remember.
-    pub fn delay(&self, streak: u32, ran_for: Duration) -> (Duration, u32) {
-        let streak = if ran_for >= BACKOFF_RESET { 0 } else { streak };
-        let factor = 1u32.checked_shl(streak.min(31)).unwrap_or(u32::MAX);
-        let delay = self.initial.saturating_mul(factor).min(self.max);
-        (delay, streak.saturating_add(1))
     }
 }
 
@@ -442,26 +484,5 @@ mod tests {
         let plan = reconcile(&spec(&p, "r2", surge), &nodes, &now, 12 * S);
         assert_eq!(plan.delete, ["x"]);
         assert_eq!(plan.create, ["b"]);
-    }
-
-    #[test]
-    fn crash_loop_back_off_doubles_to_five_minutes_and_resets_after_ten() {
-        let c = CrashLoop::default();
-        let short = Duration::from_secs(1);
-        let mut streak = 0;
-        let mut delays = Vec::new();
-        for _ in 0..7 {
-            let (delay, next) = c.delay(streak, short);
-            delays.push(delay.as_secs());
-            streak = next;
-        }
-        assert_eq!(delays, [10, 20, 40, 80, 160, 300, 300]);
-        let (delay, streak) = c.delay(streak, Duration::from_secs(600));
-        assert_eq!(
-            (delay.as_secs(), streak),
-            (10, 1),
-            "10 minutes of running reset it"
-        );
-        assert_eq!(c.delay(1000, short).0.as_secs(), 300, "no overflow");
     }
 }

@@ -1,8 +1,16 @@
 //! The CronJob controller: which scheduled times start a Job now, which are
-//! missed and why, which active runs a `Replace` stops, and which finished
-//! Jobs the history limits prune. A pure function of (spec, schedule,
-//! observed runs, now); the store's unique key on (CronJob, scheduled time)
-//! is what makes a decision take effect exactly once.
+//! missed and why, which active runs a `Replace` stops ([`reconcile`]); which
+//! finished Jobs the history limits prune and what the status says
+//! ([`history`]); and the Job made from the template for a scheduled time
+//! ([`template`]). Pure functions of (spec, schedule, observed runs, now);
+//! the store's unique key on (CronJob, scheduled time) is what makes a
+//! decision take effect exactly once.
+
+pub mod history;
+pub mod template;
+
+pub use history::{FinishedRun, History, RunState, prune};
+pub use template::{job_from_template, job_name};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -156,50 +164,6 @@ fn due_times(schedule: &Schedule, tz: &TimeZone, observed: &Observed, now: Micro
         }
     }
     times
-}
-
-/// A finished Job of a CronJob, for pruning.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FinishedRun {
-    /// The Job.
-    pub uid: String,
-    /// Its scheduled time.
-    pub scheduled: Micros,
-    /// Complete (true) or Failed.
-    pub succeeded: bool,
-}
-
-/// The finished Jobs beyond `successfulJobsHistoryLimit` and
-/// `failedJobsHistoryLimit`, oldest first: these are deleted (their history
-/// rows stay).
-pub fn prune(
-    finished: &[FinishedRun],
-    successful_limit: usize,
-    failed_limit: usize,
-) -> Vec<String> {
-    let mut doomed = Vec::new();
-    for (succeeded, limit) in [(true, successful_limit), (false, failed_limit)] {
-        let mut runs: Vec<&FinishedRun> = finished
-            .iter()
-            .filter(|r| r.succeeded == succeeded)
-            .collect();
-        runs.sort_by_key(|r| r.scheduled);
-        let excess = runs.len().saturating_sub(limit);
-        doomed.extend(runs[..excess].iter().map(|r| (r.scheduled, r.uid.clone())));
-    }
-    doomed.sort();
-    doomed.into_iter().map(|(_, uid)| uid).collect()
-}
-
-/// The name of the Job for a scheduled time: `<cronjob>-<unix minutes>`, or
-/// seconds for schedules with second granularity.
-pub fn job_name(cronjob: &str, scheduled: Micros, seconds: bool) -> String {
-    let secs = scheduled.div_euclid(1_000_000);
-    if seconds {
-        format!("{cronjob}-{secs}")
-    } else {
-        format!("{cronjob}-{}", secs.div_euclid(60))
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,20 @@
+//! The labels and annotations Kubernetes defines for batch and apps objects,
+//! spelled once. Which object gets which is a controller's rule
+//! ([`crate::controller`]); the keys are part of the object model, so the
+//! store and the API can read them too.
+
+/// The labels naming the Job of an instance (`job-name`, and the same under
+/// `batch.kubernetes.io/`).
+pub const JOB_NAME: [&str; 2] = ["job-name", "batch.kubernetes.io/job-name"];
+
+/// The labels carrying the uid of the object that controls an instance.
+pub const CONTROLLER_UID: [&str; 2] = ["controller-uid", "batch.kubernetes.io/controller-uid"];
+
+/// An Indexed Job's instance's completion index.
+pub const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
+
+/// The annotation Kubernetes puts on a CronJob's Jobs: the scheduled time.
+pub const SCHEDULED_ANNOTATION: &str = "batch.kubernetes.io/cronjob-scheduled-timestamp";
+
+/// The label carrying the template revision a DaemonSet's instance runs.
+pub const REVISION_LABEL: &str = "controller-revision-hash";

@@ -1,0 +1,95 @@
+//! What the runner's loop asks of each workload kind. Every kind — Jobs,
+//! CronJobs, DaemonSets — has one driver: it keeps the objects of its kind
+//! that this node runs, asks their controller what to do at each pass, and
+//! carries the decision out through the [`Pass`] it is handed. The loop
+//! treats the drivers alike through [`Driver`].
+//!
+//! Kinds that own Jobs (a CronJob's runs) do not reach into the Job driver:
+//! they read Jobs' states through [`JobStates`] and ask for Jobs to be
+//! created or deleted through [`Asks`], which the loop carries out, as a
+//! Kubernetes controller reads an informer's cache and writes through the
+//! API.
+
+use super::cluster::ClusterNodes;
+use super::config::RunnerConfig;
+use super::jobs::JobRun;
+use super::launcher::Launcher;
+use super::observer::Observer;
+use crate::controller::cronjob::RunState;
+use crate::executor::Finished;
+use crate::store::{Store, Write};
+use crate::time::Micros;
+
+/// What a driver is handed for one pass of the loop, or one event.
+pub(super) struct Pass<'a> {
+    /// The time of the pass.
+    pub now: Micros,
+    /// Where the pass's writes go (the journal stages them after the pass).
+    pub writes: &'a mut Vec<Write>,
+    /// This node: its name, labels and settings.
+    pub node: &'a RunnerConfig,
+    /// Starts instances here.
+    pub launcher: &'a Launcher,
+    /// The store, to read.
+    pub store: &'a Store,
+    /// Told of instances and Jobs as they end.
+    pub observer: &'a mut dyn Observer,
+    /// In a cluster: the nodes as the last heartbeat saw them.
+    pub cluster: Option<&'a ClusterNodes>,
+    /// Whether the node starts new work (it is not draining, and its store
+    /// can be written).
+    pub starts: bool,
+    /// What this driver asks of the others.
+    pub asks: &'a mut Asks,
+    /// Rows were kept back for the next commit (see
+    /// [`super::journal::Deferred`]), which must come within the window.
+    pub deferred: bool,
+}
+
+/// What a driver asks of the other drivers, carried out by the loop right
+/// after it.
+#[derive(Default)]
+pub(super) struct Asks {
+    /// Jobs to run (a CronJob's scheduled runs), already recorded in the
+    /// pass's writes.
+    pub create_jobs: Vec<JobRun>,
+    /// Jobs to delete, and why (a CronJob replaced or pruned them, or was
+    /// deleted).
+    pub delete_jobs: Vec<(String, &'static str)>,
+}
+
+/// The Jobs of this node, as an owner of Jobs sees them.
+pub(super) trait JobStates {
+    /// Where the Job `uid` is, if this node runs it.
+    fn state(&self, uid: &str) -> Option<RunState>;
+}
+
+/// One kind of workload on this node.
+pub(super) trait Driver {
+    /// A controller pass over every object; returns when to look again at
+    /// the latest.
+    fn tick(&mut self, pass: &mut Pass<'_>) -> Option<Micros>;
+
+    /// An attempt of one of this driver's instances ended; `false` when
+    /// `done` is none of its.
+    fn instance_ended(&mut self, done: &mut Finished, pass: &mut Pass<'_>) -> bool;
+
+    /// Deletes the object `uid` if it is one of this driver's, stopping
+    /// what runs of it (its rows stay as history); whether it was.
+    fn delete(&mut self, uid: &str, reason: &'static str, pass: &mut Pass<'_>) -> bool;
+
+    /// Drops the object `uid` without recording anything (another node
+    /// took it over); its instances here are aborted.
+    fn forget(&mut self, uid: &str);
+
+    /// Shutdown: what still runs here is recorded as interrupted
+    /// (`NodeShutdown`, a disruption); the objects resume at the next start.
+    fn interrupt(&mut self, pass: &mut Pass<'_>);
+
+    /// Instances running on this node.
+    fn running_here(&self) -> usize;
+
+    /// The node's labels, or the cluster's nodes, changed: what could not
+    /// be placed is looked at again.
+    fn placement_changed(&mut self) {}
+}

@@ -1,0 +1,281 @@
+//! One Job as this node runs it ([`JobRun`]): its stored record, its spec
+//! and module, what the controller observed, its status, and its live
+//! instances with where each runs. A run is new (applied now), resumed
+//! (an earlier process stopped before the Job finished) or taken over (in
+//! a cluster, from a node that was lost).
+
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::task::AbortHandle;
+
+use super::queue::JobQueue;
+use super::relay::Slot;
+use crate::controller::job::{self, Observed, RecordedInstance};
+use crate::ids;
+use crate::manifest::{Job, JobStatus, Kind, Phase};
+use crate::runner::writes::{RESTART_MESSAGE, event, stop};
+use crate::runtime::{Prepared, SandboxSpec};
+use crate::store::{InstanceRecord, ObjectRecord, Write};
+use crate::time::{self, Micros};
+
+/// Where a live instance of one of this node's Jobs is.
+pub(in crate::runner) enum Place {
+    /// Running on this node.
+    Here(AbortHandle),
+    /// Offered to the cluster and not claimed yet.
+    Offered,
+    /// Claimed by another node, which runs it.
+    Elsewhere,
+}
+
+impl Place {
+    /// Stops the run if it is on this node; elsewhere, the row tells.
+    pub(in crate::runner) fn stop(&self) {
+        if let Place::Here(abort) = self {
+            abort.abort();
+        }
+    }
+
+    /// Whether the instance runs on this node.
+    pub(in crate::runner) fn is_here(&self) -> bool {
+        matches!(self, Place::Here(_))
+    }
+}
+
+/// An instance of a Job that has not ended.
+pub(super) struct LiveInstance {
+    pub record: InstanceRecord,
+    pub attempt: u32,
+    pub place: Place,
+    /// Its executor slot, when the slot relays successors (see `relay`).
+    pub slot: Option<Slot>,
+    /// Its row is not written yet (see `JobDriver::count_created`).
+    pub unwritten: bool,
+}
+
+/// Which unfinished instances of a Job ended with the process that ran
+/// them, when the Job is resumed or taken over; the others are followed.
+#[derive(Debug, Clone, Copy)]
+pub enum EndedWith<'a> {
+    /// This process restarted. On a single node (`node: None`) every
+    /// unfinished instance was its own; in a cluster, those that ran on
+    /// `node` (this one).
+    Restart {
+        /// This node, in a cluster.
+        node: Option<&'a str>,
+    },
+    /// The Job's owner node was lost: what ran there, or was offered to it
+    /// alone, ended.
+    Lost(&'a str),
+}
+
+impl EndedWith<'_> {
+    /// Why `instance` (unfinished) ended, or `None` if it carries on.
+    fn of(&self, instance: &InstanceRecord) -> Option<(&'static str, String)> {
+        match *self {
+            EndedWith::Restart { node: None } => {
+                Some((job::NODE_RESTART, RESTART_MESSAGE.to_owned()))
+            }
+            EndedWith::Restart { node: Some(node) } => (instance.phase == Phase::Running
+                && instance.node_name == node)
+                .then(|| (job::NODE_RESTART, RESTART_MESSAGE.to_owned())),
+            EndedWith::Lost(node) => (instance.node_name == node).then(|| {
+                let message = format!(
+                    "node {node} stopped sending heartbeats while the instance was running"
+                );
+                (job::NODE_LOST, message)
+            }),
+        }
+    }
+}
+
+/// One Job being run.
+pub struct JobRun {
+    pub(super) record: ObjectRecord,
+    pub(super) job: Job,
+    pub(super) prepared: Arc<Prepared>,
+    pub(super) observed: Observed,
+    pub(super) status: JobStatus,
+    pub(super) live: HashMap<String, LiveInstance>,
+    pub(super) finished: bool,
+    /// Writes that put this Job into the store when it joins a run.
+    pub(in crate::runner) joining: Vec<Write>,
+    /// `spec.queue`.
+    pub(super) queue: JobQueue,
+    /// A FailedScheduling event was recorded.
+    pub(super) unschedulable_noted: bool,
+    /// `status` changed since it was last staged.
+    pub(super) status_dirty: bool,
+    /// Instances created by this run, and the name of the last.
+    pub(super) created: (u32, String),
+    /// The labels every instance of this Job gets (the template's and the
+    /// Job's own), built at the first instance rather than for each.
+    pub(super) instance_labels: OnceCell<Arc<BTreeMap<String, String>>>,
+    /// The suffixes of the names of this run's instances.
+    pub(super) suffixes: ids::NameSuffixes,
+    /// The sandbox its relayed instances share, when they can (see
+    /// `Launcher::shared_sandbox`).
+    pub(super) shared_sandbox: OnceCell<Option<Arc<SandboxSpec>>>,
+}
+
+/// The stored form of a Job's manifest; two runs of the same manifest give
+/// the same value, which is how an interrupted Job is recognised.
+pub fn manifest_json(job: &Job) -> serde_json::Value {
+    json!({ "metadata": job.metadata, "spec": job.spec })
+}
+
+impl JobRun {
+    /// A Job to run, already admitted (image is a digest, module compiled).
+    pub fn new(job: Job, prepared: Arc<Prepared>, now: Micros) -> Self {
+        let record = ObjectRecord {
+            uid: ids::uid(),
+            kind: Kind::Job,
+            namespace: job.metadata.namespace.clone(),
+            name: job.metadata.name.clone(),
+            labels: job.metadata.labels.clone(),
+            manifest: manifest_json(&job),
+            status: json!(JobStatus::default()),
+            created_at: now,
+            deleted_at: None,
+        };
+        let mut run = Self::with(record, job, prepared, Observed::default());
+        run.joining.push(Write::ObjectCreated(run.record.clone()));
+        run
+    }
+
+    fn with(record: ObjectRecord, job: Job, prepared: Arc<Prepared>, observed: Observed) -> Self {
+        let status = serde_json::from_value(record.status.clone()).unwrap_or_default();
+        JobRun {
+            record,
+            job,
+            prepared,
+            observed,
+            status,
+            live: HashMap::new(),
+            finished: false,
+            joining: Vec::new(),
+            queue: JobQueue::default(),
+            unschedulable_noted: false,
+            status_dirty: false,
+            created: (0, String::new()),
+            instance_labels: OnceCell::new(),
+            suffixes: ids::NameSuffixes::default(),
+            shared_sandbox: OnceCell::new(),
+        }
+    }
+
+    /// A Job recorded by an earlier process that stopped before it finished.
+    /// Instances it left running are recorded as Failed (`NodeRestart`), then
+    /// the controller's view is rebuilt from every recorded instance, so no
+    /// success is lost or counted twice.
+    /// In a cluster, `node` is this node: only the instances it ran ended;
+    /// those offered or running on other nodes carry on.
+    pub fn resume(
+        record: ObjectRecord,
+        job: Job,
+        prepared: Arc<Prepared>,
+        instances: Vec<InstanceRecord>,
+        now: Micros,
+        node: Option<&str>,
+    ) -> Self {
+        let ended = EndedWith::Restart { node };
+        Self::take_over(record, job, prepared, instances, now, ended)
+    }
+
+    /// As [`JobRun::resume`], for the instances that `ended` says ended
+    /// with their node; in a cluster the others (offered, or running on a
+    /// node that is still there) are followed as before.
+    pub fn take_over(
+        record: ObjectRecord,
+        job: Job,
+        prepared: Arc<Prepared>,
+        mut instances: Vec<InstanceRecord>,
+        now: Micros,
+        ended: EndedWith<'_>,
+    ) -> Self {
+        let mut joining = Vec::new();
+        let mut orphans = Vec::new();
+        let mut live = HashMap::new();
+        for instance in instances.iter_mut().filter(|i| !i.phase.is_finished()) {
+            match ended.of(instance) {
+                None => {
+                    live.insert(instance.uid.clone(), adopted(instance));
+                }
+                Some((reason, message)) => {
+                    orphans.push(instance.uid.clone());
+                    stop(instance, now, reason, &message);
+                    joining.push(Write::Instance(instance.clone()));
+                }
+            }
+        }
+        let status: JobStatus = serde_json::from_value(record.status.clone()).unwrap_or_default();
+        let start = status.start_time.as_deref().and_then(time::parse_rfc3339);
+        let observed = job::observe(&job.spec, start, instances.iter().map(recorded));
+        let message = format!(
+            "Resumed after a restart: {} succeeded, {} failed",
+            observed.succeeded, observed.failed
+        );
+        let resumed = crate::controller::Event::normal("Resumed", message);
+        joining.push(event(&record.uid, resumed, now));
+        let mut run = Self::with(record, job, prepared, observed);
+        run.live = live;
+        run.joining = joining;
+        run.queue = JobQueue::with_orphans(orphans);
+        run
+    }
+
+    /// Counts already recorded when the Job joined this run: (succeeded, failed).
+    pub fn recorded_counts(&self) -> (u32, u32) {
+        (self.observed.succeeded, self.observed.failed)
+    }
+
+    /// The stored object's uid.
+    pub fn uid(&self) -> &str {
+        &self.record.uid
+    }
+
+    /// The stored object.
+    pub(in crate::runner) fn record(&self) -> &ObjectRecord {
+        &self.record
+    }
+
+    /// Finished, or suspended (or not schedulable on this node) with nothing
+    /// running: nothing more will happen without a change of spec.
+    pub(super) fn settled(&self) -> bool {
+        self.finished
+            || ((self.job.spec.suspended() || self.unschedulable_noted) && self.live.is_empty())
+    }
+}
+
+/// An unfinished instance that carries on (offered, or running on a node
+/// that is still there), followed as before.
+fn adopted(instance: &InstanceRecord) -> LiveInstance {
+    let place = match instance.phase {
+        Phase::Running => Place::Elsewhere,
+        _ => Place::Offered,
+    };
+    LiveInstance {
+        record: instance.clone(),
+        attempt: instance.restart_count,
+        place,
+        slot: None,
+        unwritten: false,
+    }
+}
+
+/// What the Job controller needs of a recorded instance.
+pub(in crate::runner) fn recorded(i: &InstanceRecord) -> RecordedInstance<'_> {
+    RecordedInstance {
+        name: &i.name,
+        completion_index: i.completion_index,
+        phase: i.phase,
+        reason: i.reason.as_deref(),
+        exit_code: i.exit_code,
+        restart_count: i.restart_count,
+        created_at: i.created_at,
+        finish_time: i.finish_time,
+    }
+}

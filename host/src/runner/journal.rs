@@ -1,0 +1,313 @@
+//! The journal: every write the runner makes goes through it, on the
+//! runner's thread, so every write to the store has one author.
+//!
+//! What the loop records is staged and committed in one transaction at most
+//! [`GROUP_COMMIT`] later, so a Job of ten thousand tiny instances costs a
+//! few hundred commits rather than twenty thousand. Writes that a promise
+//! rests on — a CronJob's decided time (a run happens once, never twice),
+//! an object created or deleted — commit at once, with everything staged
+//! before them. A crash loses at most the last window of instance records;
+//! those instances run again on resume, the at-least-once a Kubernetes Job
+//! gives too (see `staged`).
+//!
+//! When the store cannot be written (a full disk, a read-only file system,
+//! a cluster database that does not answer), a serving node says so once,
+//! starts no new instances (the start gate closes), refuses changes with
+//! 503, keeps the results of the instances still running in memory, and
+//! retries every second; when a commit goes through again it writes what
+//! it held and carries on where it stopped. `wasmjob run` does not wait: a
+//! store it cannot write ends it with the error, since there is nobody to
+//! free the space while it waits.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::staged::Staged;
+use crate::executor::StartGate;
+use crate::store::{Store, StoreError, Write};
+use crate::time::{self, Micros};
+
+/// How long recorded writes may wait to be committed together.
+pub const GROUP_COMMIT: Duration = Duration::from_millis(10);
+
+/// Staged writes past this many commit without waiting for the window.
+const GROUP_COMMIT_MAX: usize = 20_000;
+
+/// The group commit window while a relaying Job is finishing (see
+/// `jobs::relay::finishing`): its last instances end within milliseconds,
+/// and a short window leaves a small last commit for the end of the Job
+/// rather than ten milliseconds' worth (a thousand instances, 3-5 ms of
+/// SQLite) after the last instance ended.
+const GROUP_COMMIT_FINISHING: Duration = Duration::from_millis(2);
+
+/// How often a node retries a store it could not write.
+pub const RETRY: Duration = Duration::from_secs(1);
+
+/// Writes a part of the runner keeps back until the next commit, because
+/// by then most of them are superseded: a Job's status once per commit,
+/// however many of its instances ended in it, and the rows of relayed
+/// instances that still run (most have ended, and are written once).
+pub(super) trait Deferred {
+    /// Stages what was kept back.
+    fn stage_deferred(&mut self, staged: &mut Staged);
+}
+
+/// The store could not be written.
+struct Unwritable {
+    /// Since when.
+    since: Instant,
+    /// When to try again.
+    retry_at: Instant,
+    /// The error, as users see it.
+    error: StoreError,
+}
+
+/// The runner's writes on their way to the store.
+pub(super) struct Journal {
+    store: Store,
+    /// Writes staged for the next group commit, in order.
+    staged: Staged,
+    /// When the oldest staged write was staged.
+    since: Option<Instant>,
+    /// A relaying Job is finishing: the shorter window.
+    finishing: bool,
+    /// The empty buffer a pass of the loop collects its writes in, kept
+    /// with its capacity: growing a new one every pass (a write is a few
+    /// hundred bytes) made the allocator consolidate its free lists for
+    /// every instance.
+    scratch: Vec<Write>,
+    /// Set while the store cannot be written.
+    unwritable: Option<Unwritable>,
+    /// Serving: wait for an unwritable store rather than fail.
+    hold: bool,
+    /// Closed while the store cannot be written.
+    gate: Arc<StartGate>,
+}
+
+impl Journal {
+    pub(super) fn new(store: Store, gate: Arc<StartGate>) -> Self {
+        Journal {
+            store,
+            staged: Staged::default(),
+            since: None,
+            finishing: false,
+            scratch: Vec::new(),
+            unwritable: None,
+            hold: false,
+            gate,
+        }
+    }
+
+    /// The store, to read.
+    pub(super) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The store, once the runner ends.
+    pub(super) fn into_store(self) -> Store {
+        self.store
+    }
+
+    /// Serving: a store that cannot be written is waited for.
+    pub(super) fn hold_on_errors(&mut self) {
+        self.hold = true;
+    }
+
+    /// An empty buffer for a pass's writes.
+    pub(super) fn scratch(&mut self) -> Vec<Write> {
+        std::mem::take(&mut self.scratch)
+    }
+
+    /// Whether a relaying Job is finishing (see [`GROUP_COMMIT_FINISHING`]).
+    pub(super) fn set_finishing(&mut self, finishing: bool) {
+        self.finishing = finishing;
+    }
+
+    /// Something deferred waits for the next commit, which must come
+    /// within the window even if nothing else is staged.
+    pub(super) fn defer(&mut self) {
+        self.since.get_or_insert_with(Instant::now);
+    }
+
+    /// Stages writes without deciding whether to commit now.
+    pub(super) fn append(&mut self, writes: &mut Vec<Write>) {
+        if !writes.is_empty() {
+            self.staged.append(writes);
+            self.defer();
+        }
+    }
+
+    /// Stages what `deferred` kept back, without committing.
+    pub(super) fn stage_deferred(&mut self, deferred: &mut dyn Deferred) {
+        deferred.stage_deferred(&mut self.staged);
+    }
+
+    /// Stages writes for the next group commit; commits now when one of them
+    /// must be durable before the loop goes on, or the window has passed.
+    pub(super) fn stage(
+        &mut self,
+        mut writes: Vec<Write>,
+        deferred: &mut dyn Deferred,
+    ) -> Result<(), StoreError> {
+        let urgent = writes.iter().any(Write::is_urgent);
+        if !writes.is_empty() {
+            self.staged.append(&mut writes);
+            self.defer();
+        }
+        if writes.capacity() > self.scratch.capacity() {
+            self.scratch = writes;
+        }
+        let due = self
+            .since
+            .is_some_and(|since| since.elapsed() >= self.window());
+        if urgent || due || self.staged.len() >= GROUP_COMMIT_MAX {
+            self.flush(deferred)?;
+        }
+        Ok(())
+    }
+
+    /// How long staged writes may wait.
+    fn window(&self) -> Duration {
+        if self.finishing {
+            GROUP_COMMIT_FINISHING
+        } else {
+            GROUP_COMMIT
+        }
+    }
+
+    /// When the staged writes must be committed at the latest.
+    pub(super) fn flush_at(&self) -> Option<Micros> {
+        self.since.map(|since| {
+            let left = self.window().saturating_sub(since.elapsed());
+            time::now() + left.as_micros() as Micros
+        })
+    }
+
+    /// Commits everything staged. A transient failure while serving keeps the
+    /// writes staged and stops new work (see the module doc); anything else
+    /// is returned, the staged writes dropped.
+    pub(super) fn flush(&mut self, deferred: &mut dyn Deferred) -> Result<(), StoreError> {
+        self.since = None;
+        deferred.stage_deferred(&mut self.staged);
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        if self
+            .unwritable
+            .as_ref()
+            .is_some_and(|u| Instant::now() < u.retry_at)
+        {
+            return Ok(());
+        }
+        match self.store.commit(self.staged.as_slice()) {
+            Ok(()) => {
+                self.committed();
+                Ok(())
+            }
+            Err(e) if self.hold && e.is_transient() => {
+                self.hold_writes(e);
+                Ok(())
+            }
+            Err(StoreError::Conflict { detail }) => {
+                // Another node owns what this batch decided (this node was
+                // late to heartbeat and its work was taken over): the batch
+                // is dropped, and the next cluster pass drops the runs.
+                tracing::warn!("cluster: {detail}; this node's writes were dropped");
+                self.staged.clear();
+                Ok(())
+            }
+            Err(e) => {
+                self.staged.clear();
+                Err(e)
+            }
+        }
+    }
+
+    /// A commit went through: the staged writes are written, and a store
+    /// that could not be written is writable again.
+    fn committed(&mut self) {
+        let held = self.staged.len();
+        self.staged.clear();
+        if let Some(u) = self.unwritable.take() {
+            self.gate.set_unwritable(false);
+            eprintln!(
+                "wasmjob serve: the state database can be written again after {:.0?}; \
+                 {held} held writes saved, taking new work",
+                u.since.elapsed()
+            );
+            tracing::info!(held, "the state database can be written again");
+        }
+    }
+
+    /// The store cannot be written now: the writes stay staged, and the
+    /// node starts nothing new until they are written.
+    fn hold_writes(&mut self, e: StoreError) {
+        let now = Instant::now();
+        if let Some(u) = &mut self.unwritable {
+            u.retry_at = now + RETRY;
+            return;
+        }
+        let error = e.unwritable();
+        eprintln!(
+            "wasmjob serve: {error}. Until then this node starts no new work; \
+             running instances go on and their results are kept. Retrying every {}s",
+            RETRY.as_secs()
+        );
+        tracing::error!(%error, "the state database cannot be written");
+        self.gate.set_unwritable(true);
+        self.unwritable = Some(Unwritable {
+            since: now,
+            retry_at: now + RETRY,
+            error,
+        });
+    }
+
+    /// Stages `writes` and commits everything staged now. Err when the
+    /// store cannot be written; the writes then stay staged, written when
+    /// it can (the caller has already acted on them).
+    pub(super) fn commit_now(
+        &mut self,
+        writes: Vec<Write>,
+        deferred: &mut dyn Deferred,
+    ) -> Result<(), StoreError> {
+        self.staged.extend(writes);
+        self.flush(deferred)?;
+        match &self.unwritable {
+            Some(u) => Err(u.error.unwritable()),
+            None => Ok(()),
+        }
+    }
+
+    /// Like [`Journal::commit_now`], but the writes are dropped when they
+    /// cannot be written: for a change not yet made anywhere but in them.
+    pub(super) fn commit_or_discard(
+        &mut self,
+        writes: Vec<Write>,
+        deferred: &mut dyn Deferred,
+    ) -> Result<(), StoreError> {
+        let before = self.staged.len();
+        let result = self.commit_now(writes, deferred);
+        if result.is_err() {
+            self.staged.truncate(before);
+        }
+        result
+    }
+
+    /// While the store cannot be written: tries again when it is time, and
+    /// says when to try next (`None` once it could be written).
+    pub(super) fn retry(
+        &mut self,
+        deferred: &mut dyn Deferred,
+    ) -> Result<Option<Instant>, StoreError> {
+        if self.unwritable.is_none() {
+            return Ok(None);
+        }
+        self.flush(deferred)?;
+        Ok(self.unwritable.as_ref().map(|u| u.retry_at))
+    }
+
+    /// Why the store cannot be written, while it cannot.
+    pub(super) fn unwritable(&self) -> Option<&StoreError> {
+        self.unwritable.as_ref().map(|u| &u.error)
+    }
+}

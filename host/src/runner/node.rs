@@ -1,0 +1,305 @@
+//! The runner: a node's loop. It owns its parts — the journal, one driver
+//! per workload kind, the launcher, and in a cluster the cluster part —
+//! and at each pass hands each the time and what it needs: the drivers ask
+//! their controllers and carry the decisions out, the journal commits.
+//! Between passes it waits on its inbox for instance ends and commands.
+//! `wasmjob run` drives it until every Job has settled; `wasmjob serve`
+//! drives it until shutdown.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use super::cluster::{Cluster, ClusterConfig};
+use super::config::RunnerConfig;
+use super::cron::{CronDriver, CronRun};
+use super::daemon::{DaemonDriver, DaemonRun};
+use super::driver::Driver;
+use super::inbox::{Event, Inbox};
+use super::jobs::{JobDriver, JobRun};
+use super::journal::Journal;
+use super::launcher::{Launcher, LauncherParts};
+use super::observer::Observer;
+use super::parts::{Parts, Silent};
+use crate::executor::{Finished, StartGate};
+use crate::runtime::Runtime;
+use crate::store::{Checkpoints, Store, StoreError, Write};
+use crate::time::{self, Micros, earliest};
+
+/// Runs Jobs, CronJobs and DaemonSets on this node.
+pub struct Runner {
+    parts: Parts,
+    /// A node of a cluster (see `cluster`).
+    cluster: Option<Cluster>,
+    events: Receiver<Event>,
+    inbox: Inbox,
+}
+
+impl Runner {
+    /// A runner that records into `store` and runs on `handle`.
+    pub fn new(
+        store: Store,
+        runtime: Arc<Runtime>,
+        handle: tokio::runtime::Handle,
+        config: RunnerConfig,
+    ) -> Result<Self, StoreError> {
+        let (inbox, events) = Inbox::new();
+        let checkpoints = Arc::new(Checkpoints::open(store.path())?);
+        match store.release_unrecorded_queue_items() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("{n} queue items held by unrecorded instances went back"),
+            Err(e) => tracing::warn!("{e}"),
+        }
+        let gate = Arc::new(StartGate::default());
+        let launcher = Launcher::new(
+            LauncherParts {
+                runtime: runtime.clone(),
+                handle,
+                inbox: inbox.clone(),
+                checkpoints,
+                db_path: store.path().to_path_buf(),
+                gate: gate.clone(),
+            },
+            config.node_name.clone(),
+            config.output_limit,
+        );
+        let parts = Parts {
+            journal: Journal::new(store, gate.clone()),
+            launcher,
+            config,
+            runtime,
+            jobs: JobDriver::default(),
+            crons: CronDriver::default(),
+            daemons: DaemonDriver::default(),
+            gate,
+            draining: None,
+        };
+        Ok(Runner {
+            parts,
+            cluster: None,
+            events,
+            inbox,
+        })
+    }
+
+    /// Where commands (and instance ends) are sent.
+    pub fn sender(&self) -> Inbox {
+        self.inbox.clone()
+    }
+
+    /// The store, for reading results afterwards (everything staged is
+    /// committed when [`Runner::run`] or [`Runner::serve`] returns).
+    pub fn store(&self) -> &Store {
+        self.parts.journal.store()
+    }
+
+    /// Ends the runner, all it holds dropped as usual (an embedded queue's
+    /// items leased ahead given back), and returns its store.
+    pub fn into_store(self) -> Store {
+        self.parts.journal.into_store()
+    }
+
+    /// Makes this runner a node of the cluster its store shares (the node
+    /// is registered by the caller). What this node ran for other nodes'
+    /// Jobs before it restarted ends now (`NodeRestart`).
+    pub fn join_cluster(&mut self, config: ClusterConfig) -> Result<(), StoreError> {
+        let control = self
+            .store()
+            .control_plane()
+            .expect("a cluster runner's store is shared by a cluster");
+        let inbox = self.inbox.clone();
+        let wake = Box::new(move || inbox.send(Event::ClusterChanged));
+        self.cluster = Some(Cluster::join(control, config, wake)?);
+        self.parts.jobs.join_cluster();
+        Ok(())
+    }
+
+    /// Records the Jobs in the store (one transaction) and adds them to the run.
+    pub fn add(&mut self, jobs: Vec<JobRun>) -> Result<(), StoreError> {
+        self.parts.add_jobs(jobs)
+    }
+
+    /// Records resumed or new CronJobs and adds them to the loop.
+    pub fn add_crons(&mut self, crons: Vec<CronRun>) -> Result<(), StoreError> {
+        self.parts.add_crons(crons)
+    }
+
+    /// Records new or resumed DaemonSets and adds them to the loop.
+    pub fn add_daemons(&mut self, daemons: Vec<DaemonRun>) -> Result<(), StoreError> {
+        self.parts.add_daemons(daemons)
+    }
+
+    /// Resumes what the store holds that an earlier process left
+    /// unfinished (see `resume`); how many objects.
+    pub fn resume(&mut self) -> Result<usize, StoreError> {
+        let control = self.cluster.as_ref().map(Cluster::control);
+        self.parts.resume(control.as_deref())
+    }
+
+    /// Runs until every Job has finished; returns their uids in order.
+    pub fn run(&mut self, observer: &mut dyn Observer) -> Result<Vec<String>, StoreError> {
+        loop {
+            let wake = self.tick(observer)?;
+            if self.parts.jobs.settled() {
+                self.parts.flush()?;
+                return Ok(self.parts.jobs.uids().map(str::to_owned).collect());
+            }
+            self.wait(wake, observer)?;
+        }
+    }
+
+    /// Runs objects as they are applied, until a shutdown command has
+    /// drained (or its grace period ran out).
+    pub fn serve(&mut self, observer: &mut dyn Observer) -> Result<(), StoreError> {
+        self.parts.journal.hold_on_errors();
+        loop {
+            let wake = match self.parts.draining {
+                None => self.tick(observer)?,
+                Some(until) => {
+                    if self.nothing_runs_here() || time::now() >= until {
+                        self.parts.flush()?;
+                        return self.interrupt_all();
+                    }
+                    Some(until)
+                }
+            };
+            // Finished Jobs stay in the store; the loop forgets them, once
+            // their last status is staged.
+            if self.parts.jobs.any_finished() {
+                self.parts.journal.stage_deferred(&mut self.parts.jobs);
+                self.parts.jobs.forget_finished();
+            }
+            self.wait(wake, observer)?;
+        }
+    }
+
+    /// One pass over every object; returns when to look again at the latest.
+    fn tick(&mut self, observer: &mut dyn Observer) -> Result<Option<Micros>, StoreError> {
+        if let Some(retry_at) = self.parts.journal.retry(&mut self.parts.jobs)? {
+            // Nothing new starts until what is held is written.
+            let left = retry_at.saturating_duration_since(Instant::now());
+            return Ok(Some(time::now() + left.as_micros() as Micros));
+        }
+        let now = time::now();
+        let mut writes = self.parts.journal.scratch();
+        let mut wake = None;
+        if let Some(cluster) = &mut self.cluster {
+            wake = cluster.sync(&mut self.parts, now, &mut writes)?;
+            // Instances other nodes ended are counted before the Jobs decide.
+            let spread = cluster.spread_pass(&mut self.parts, (now, &mut writes), observer);
+            wake = earliest(wake, spread);
+        }
+        let nodes = self.cluster.as_ref().map(Cluster::nodes);
+        let passed = self
+            .parts
+            .with_pass((now, &mut writes), observer, nodes, |d, pass| {
+                let mut wake = d.jobs.tick(pass);
+                // After the Jobs, so a CronJob sees the Jobs that finished just now.
+                d.crons.follow_jobs(&*d.jobs, pass);
+                wake = earliest(wake, d.crons.tick(pass));
+                earliest(wake, d.daemons.tick(pass))
+            });
+        wake = earliest(wake, passed);
+        if let Some(cluster) = &mut self.cluster {
+            wake = earliest(wake, cluster.roll(&mut self.parts, now, &mut writes));
+        }
+        self.parts.stage(writes)?;
+        Ok(wake)
+    }
+
+    /// Shutdown: what still runs after the grace period is recorded as
+    /// interrupted (`NodeShutdown`, a disruption); the objects stay
+    /// unfinished and resume at the next start.
+    fn interrupt_all(&mut self) -> Result<(), StoreError> {
+        let now = time::now();
+        let mut writes = Vec::new();
+        let nodes = self.cluster.as_ref().map(Cluster::nodes);
+        self.parts
+            .with_pass((now, &mut writes), &mut Silent, nodes, |d, pass| {
+                d.jobs.interrupt(pass);
+                d.daemons.interrupt(pass);
+            });
+        if let Some(cluster) = &mut self.cluster {
+            cluster.interrupt_hosted(now, &mut writes);
+        }
+        self.parts.commit_now(writes)
+    }
+
+    /// Whether no instance runs on this node (daemons aside): a drain is over.
+    fn nothing_runs_here(&self) -> bool {
+        self.parts.jobs.nothing_here() && self.cluster.as_ref().is_none_or(Cluster::hosts_nothing)
+    }
+
+    fn wait(
+        &mut self,
+        wake: Option<Micros>,
+        observer: &mut dyn Observer,
+    ) -> Result<(), StoreError> {
+        // Wake for the group commit too, if it comes first.
+        let wake = earliest(wake, self.parts.journal.flush_at());
+        observer.caught_up();
+        self.parts.jobs.pause_for_relays(wake);
+        let first = match wake {
+            None => self.events.recv().ok(),
+            Some(at) => {
+                let timeout = Duration::from_micros((at - time::now()).max(0) as u64);
+                match self.events.recv_timeout(timeout) {
+                    Ok(event) => Some(event),
+                    Err(RecvTimeoutError::Timeout) => return self.parts.stage(Vec::new()),
+                    Err(RecvTimeoutError::Disconnected) => None,
+                }
+            }
+        };
+        let Some(first) = first else {
+            return self.parts.stage(Vec::new());
+        };
+        let mut writes = self.parts.journal.scratch();
+        self.handle(first, &mut writes, observer)?;
+        // Everything else that arrived meanwhile is recorded together.
+        while let Ok(more) = self.events.try_recv() {
+            self.handle(more, &mut writes, observer)?;
+        }
+        self.parts.stage(writes)
+    }
+
+    fn handle(
+        &mut self,
+        event: Event,
+        writes: &mut Vec<Write>,
+        observer: &mut dyn Observer,
+    ) -> Result<(), StoreError> {
+        match event {
+            Event::Finished(done) => {
+                self.record(done, writes, observer);
+                Ok(())
+            }
+            // What changed is read at the next pass, which follows now.
+            Event::ClusterChanged => Ok(()),
+            Event::Command(command) => {
+                // A command commits its own writes (an apply is all or
+                // nothing), after what was recorded before it, which is
+                // kept even if the store cannot take it now.
+                self.parts.journal.append(writes);
+                self.parts.flush()?;
+                let control = self.cluster.as_ref().map(Cluster::control);
+                self.parts.command(command, control.as_deref())
+            }
+        }
+    }
+
+    /// An instance run ended: its driver records it (or, in a cluster, the
+    /// part that hosts it for another node); one stopped meanwhile is
+    /// already recorded.
+    fn record(&mut self, mut done: Finished, writes: &mut Vec<Write>, observer: &mut dyn Observer) {
+        let nodes = self.cluster.as_ref().map(Cluster::nodes);
+        let now = done.finished;
+        let recorded = self
+            .parts
+            .with_pass((now, writes), observer, nodes, |d, pass| {
+                d.jobs.instance_ended(&mut done, pass) || d.daemons.instance_ended(&mut done, pass)
+            });
+        if !recorded && let Some(cluster) = &mut self.cluster {
+            cluster.record_hosted(&mut done, writes);
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The parts a runner owns, and what it does with several of them at once:
+//! hand a driver a [`Pass`], carry out what one driver asks of another,
+//! add objects to their drivers, delete objects, commit. The loop
+//! ([`super::node`]), the commands and the cluster part work through these.
+
+use std::sync::Arc;
+
+use super::config::RunnerConfig;
+use super::cron::{CronDriver, CronRun};
+use super::daemon::{DaemonDriver, DaemonRun};
+use super::driver::{Asks, Driver, Pass};
+use super::jobs::{JobDriver, JobRun};
+use super::journal::Journal;
+use super::launcher::Launcher;
+use super::observer::Observer;
+use crate::executor::StartGate;
+use crate::runtime::Runtime;
+use crate::store::{StoreError, Write};
+use crate::time::Micros;
+
+/// An observer for passes that end no instance or Job (a delete, a
+/// shutdown): nothing is told.
+pub(super) struct Silent;
+
+impl Observer for Silent {
+    fn instance_ended(&mut self, _: &str, _: &crate::store::InstanceRecord, _: u32, _: &[u8]) {}
+    fn job_ended(&mut self, _: &str, _: &crate::manifest::JobStatus) {}
+}
+
+/// Everything a runner owns but its inbox and its cluster part.
+pub(super) struct Parts {
+    pub journal: Journal,
+    pub launcher: Launcher,
+    pub config: RunnerConfig,
+    pub runtime: Arc<Runtime>,
+    pub jobs: JobDriver,
+    pub crons: CronDriver,
+    pub daemons: DaemonDriver,
+    /// Closed while the node drains or cannot write its store.
+    pub gate: Arc<StartGate>,
+    /// Set by a shutdown command: no new instances; stop at this time.
+    pub draining: Option<Micros>,
+}
+
+/// The three drivers, mutably, beside what a pass borrows.
+pub(super) struct Drivers<'a> {
+    pub jobs: &'a mut JobDriver,
+    pub crons: &'a mut CronDriver,
+    pub daemons: &'a mut DaemonDriver,
+}
+
+impl Parts {
+    /// Whether the node starts new work.
+    pub(super) fn starts(&self) -> bool {
+        self.gate.is_open()
+    }
+
+    /// Runs `f` with the drivers and a pass at `now` whose writes go to
+    /// `writes`, then carries out what the drivers asked of each other.
+    pub(super) fn with_pass<R>(
+        &mut self,
+        (now, writes): (Micros, &mut Vec<Write>),
+        observer: &mut dyn Observer,
+        cluster: Option<&super::cluster::ClusterNodes>,
+        f: impl FnOnce(&mut Drivers<'_>, &mut Pass<'_>) -> R,
+    ) -> R {
+        let starts = self.starts();
+        let mut asks = Asks::default();
+        let mut pass = Pass {
+            now,
+            writes,
+            node: &self.config,
+            launcher: &self.launcher,
+            store: self.journal.store(),
+            observer,
+            cluster,
+            starts,
+            asks: &mut asks,
+            deferred: false,
+        };
+        let mut drivers = Drivers {
+            jobs: &mut self.jobs,
+            crons: &mut self.crons,
+            daemons: &mut self.daemons,
+        };
+        let result = f(&mut drivers, &mut pass);
+        carry_out(&mut asks_of(&mut pass), drivers.jobs, &mut pass);
+        let deferred = pass.deferred;
+        if deferred {
+            self.journal.defer();
+        }
+        result
+    }
+
+    /// Stages writes for the next group commit (see [`Journal::stage`]).
+    pub(super) fn stage(&mut self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.journal.set_finishing(self.jobs.finishing());
+        self.journal.stage(writes, &mut self.jobs)
+    }
+
+    /// Commits everything staged.
+    pub(super) fn flush(&mut self) -> Result<(), StoreError> {
+        self.journal.flush(&mut self.jobs)
+    }
+
+    /// Stages `writes` and commits now (see [`Journal::commit_now`]).
+    pub(super) fn commit_now(&mut self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.journal.commit_now(writes, &mut self.jobs)
+    }
+
+    /// Records the Jobs in the store (one transaction) and runs them.
+    pub(super) fn add_jobs(&mut self, mut runs: Vec<JobRun>) -> Result<(), StoreError> {
+        let writes = runs
+            .iter_mut()
+            .flat_map(|r| std::mem::take(&mut r.joining))
+            .collect();
+        self.commit_now(writes)?;
+        self.jobs.extend(runs);
+        Ok(())
+    }
+
+    /// Records resumed or new CronJobs and runs them.
+    pub(super) fn add_crons(&mut self, mut runs: Vec<CronRun>) -> Result<(), StoreError> {
+        let writes = runs
+            .iter_mut()
+            .flat_map(|r| std::mem::take(&mut r.joining))
+            .collect();
+        self.commit_now(writes)?;
+        self.crons.extend(runs);
+        Ok(())
+    }
+
+    /// Records resumed or new DaemonSets and runs them.
+    pub(super) fn add_daemons(&mut self, mut runs: Vec<DaemonRun>) -> Result<(), StoreError> {
+        let writes = runs
+            .iter_mut()
+            .flat_map(|r| std::mem::take(&mut r.joining))
+            .collect();
+        self.commit_now(writes)?;
+        self.daemons.extend(runs);
+        Ok(())
+    }
+
+    /// Deletes objects by uid, whatever their kind: what runs of them is
+    /// stopped (a CronJob's Jobs go with it), their rows stay as history.
+    pub(super) fn delete(&mut self, uids: &[String], now: Micros) -> Result<usize, StoreError> {
+        let mut writes = Vec::new();
+        self.with_pass((now, &mut writes), &mut Silent, None, |drivers, pass| {
+            for uid in uids {
+                let _ = drivers.crons.delete(uid, "Deleted", pass)
+                    || drivers.daemons.delete(uid, "Deleted", pass)
+                    || drivers.jobs.delete(uid, "Deleted", pass);
+                let at = pass.now;
+                pass.writes.push(Write::ObjectDeleted {
+                    uid: uid.clone(),
+                    at,
+                });
+            }
+        });
+        self.commit_now(writes)?;
+        Ok(uids.len())
+    }
+}
+
+/// What the pass's drivers asked, taken out of it.
+fn asks_of(pass: &mut Pass<'_>) -> Asks {
+    std::mem::take(pass.asks)
+}
+
+/// Carries out what drivers asked: Jobs created run from now on, Jobs
+/// deleted are stopped and marked deleted (their rows stay as history).
+fn carry_out(asks: &mut Asks, jobs: &mut JobDriver, pass: &mut Pass<'_>) {
+    jobs.extend(asks.create_jobs.drain(..));
+    for (uid, reason) in asks.delete_jobs.drain(..) {
+        jobs.delete(&uid, reason, pass);
+        let at = pass.now;
+        pass.writes.push(Write::ObjectDeleted { uid, at });
+    }
+}

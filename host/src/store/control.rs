@@ -1,0 +1,211 @@
+//! The control plane of a cluster: what the nodes sharing one database
+//! coordinate through, beside the records every store keeps — the nodes
+//! (labels, capacity, heartbeats), which node owns each Job and CronJob,
+//! instances offered to every node and claimed by one, and the rolling
+//! update steps that spend the whole cluster's budget. A store shared by a
+//! cluster hands one out ([`super::Store::control_plane`]); its callers
+//! never learn what database is behind it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use super::{InstanceRecord, ObjectRecord, StoreError, Write};
+use crate::time::Micros;
+
+/// A node of the cluster, as its row says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// Its name.
+    pub name: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Instances it runs at once at most.
+    pub capacity: u32,
+    /// Its wasmjob version.
+    pub version: String,
+    /// Its API address.
+    pub address: String,
+    /// When it first joined.
+    pub joined_at: Micros,
+    /// Its last heartbeat, by the database's clock.
+    pub heartbeat_at: Micros,
+    /// Heartbeating within the grace period.
+    pub ready: bool,
+}
+
+/// A Job or CronJob a node may take: unowned, or owned by a lost node.
+#[derive(Debug, Clone)]
+pub struct Claimable {
+    /// The object.
+    pub record: ObjectRecord,
+    /// The lost node that owned it, if any.
+    pub owner: Option<String>,
+}
+
+/// Who owns an object now, and its manifest's generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ownership {
+    /// The object.
+    pub uid: String,
+    /// Bumped by every manifest change.
+    pub generation: i64,
+    /// Deleted meanwhile.
+    pub deleted: bool,
+    /// The owning node.
+    pub owner: Option<String>,
+}
+
+/// Instances of one Job offered to the cluster that this node could claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offered {
+    /// The Job.
+    pub owner_uid: String,
+    /// Offered to any node, or to this one.
+    pub waiting: u32,
+    /// Of those, offered to this node alone (restarted in place here).
+    pub pinned: u32,
+}
+
+/// Kinds of change another node made, that a node's runner should look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Changes(pub(super) u8);
+
+impl Changes {
+    /// Nothing.
+    pub const NONE: Changes = Changes(0);
+    /// Instances were offered.
+    pub const OFFERED: Changes = Changes(1);
+    /// Instances a node ran for another's Job ended.
+    pub const ENDED: Changes = Changes(2);
+    /// Instances a node runs were stopped by their Job's owner.
+    pub const STOPPED: Changes = Changes(4);
+    /// Everything.
+    pub const ALL: Changes = Changes(7);
+
+    /// Whether `other` is among these.
+    pub fn contains(self, other: Changes) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// These and `other`.
+    pub fn with(self, other: Changes) -> Changes {
+        Changes(self.0 | other.0)
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// Changes noticed and not looked at yet, shared by the listener and the
+/// runner.
+#[derive(Debug, Default)]
+pub struct Noticed(AtomicU8);
+
+impl Noticed {
+    /// Adds changes; true when there was nothing before (a wake-up is due).
+    pub fn add(&self, changes: Changes) -> bool {
+        self.0.fetch_or(changes.0, Ordering::AcqRel) == 0 && !changes.is_empty()
+    }
+
+    /// Takes what was noticed.
+    pub fn take(&self) -> Changes {
+        Changes(self.0.swap(0, Ordering::AcqRel))
+    }
+}
+
+/// A node listening for changes; dropping it stops listening.
+pub struct Listening {
+    pub(super) _guard: Box<dyn Send>,
+}
+
+/// How a rolling update step is judged, under the DaemonSet's lock: from
+/// every node and every node's unfinished instance of the DaemonSet.
+pub type Approval<'a> = &'a mut dyn FnMut(&[NodeRecord], &[InstanceRecord]) -> bool;
+
+/// The control plane of a cluster, as one node uses it.
+pub trait ControlPlane: Send + Sync {
+    /// The database, its password hidden, for messages.
+    fn describe(&self) -> String;
+
+    /// Registers this node (or updates its row): labels, capacity, API address.
+    fn register_node(
+        &self,
+        labels: &BTreeMap<String, String>,
+        capacity: u32,
+        address: &str,
+    ) -> Result<(), StoreError>;
+
+    /// The cluster's API token: the first node's (`mine`), shared by all.
+    fn cluster_token(&self, mine: &str) -> Result<String, StoreError>;
+
+    /// This node's heartbeat; its labels as the row has them (another
+    /// node's `label node` changes them there), `None` if the row is gone.
+    fn heartbeat(&self) -> Result<Option<BTreeMap<String, String>>, StoreError>;
+
+    /// Every node; Ready when its heartbeat is within `grace`.
+    fn nodes(&self, grace: Duration) -> Result<Vec<NodeRecord>, StoreError>;
+
+    /// Sets a node's labels; false if there is no such node.
+    fn set_node_labels(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<bool, StoreError>;
+
+    /// Unfinished Jobs and CronJobs nobody owns, or whose owner is lost.
+    fn claimable(&self, grace: Duration) -> Result<Vec<Claimable>, StoreError>;
+
+    /// Takes an object if its owner is still `previous`; whether it was taken.
+    fn claim(&self, uid: &str, previous: Option<&str>) -> Result<bool, StoreError>;
+
+    /// Gives an object this node owns back to the cluster.
+    fn release(&self, uid: &str) -> Result<(), StoreError>;
+
+    /// Who owns these objects now.
+    fn ownership(&self, uids: &[String]) -> Result<Vec<Ownership>, StoreError>;
+
+    /// The Jobs with instances offered that this node could claim.
+    fn offered(&self) -> Result<Vec<Offered>, StoreError>;
+
+    /// Claims up to `limit` offered instances of these Jobs, running here
+    /// from `now`, oldest first.
+    fn claim_offered(
+        &self,
+        owners: &[String],
+        limit: u32,
+        now: Micros,
+    ) -> Result<Vec<InstanceRecord>, StoreError>;
+
+    /// What an offered instance gets on stdin.
+    fn instance_input(&self, uid: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// These instances' rows as they are now.
+    fn instance_states(&self, uids: &[String]) -> Result<Vec<InstanceRecord>, StoreError>;
+
+    /// Ends what this node ran for other nodes' Jobs before it restarted;
+    /// how many.
+    fn end_orphaned(&self, now: Micros, reason: &str, message: &str) -> Result<u64, StoreError>;
+
+    /// Takes a DaemonSet's rolling update step if `approve` says the whole
+    /// cluster takes it too: `writes` are committed with that decision, under
+    /// the DaemonSet's lock, so two nodes never spend the same budget.
+    fn rolling_step(
+        &self,
+        daemonset_uid: &str,
+        grace: Duration,
+        approve: Approval<'_>,
+        writes: &[Write],
+    ) -> Result<bool, StoreError>;
+
+    /// Ends and removes the DaemonSet instances of lost nodes; how many.
+    fn drop_lost_daemons(&self, grace: Duration, now: Micros) -> Result<u64, StoreError>;
+
+    /// Listens for other nodes' changes: each is added to `noticed`, and
+    /// `wake` is called when there was nothing noticed before (it returns
+    /// false once nobody listens any more).
+    fn listen(&self, noticed: Arc<Noticed>, wake: Box<dyn Fn() -> bool + Send>) -> Listening;
+}

@@ -1,0 +1,110 @@
+//! The cluster database as the control plane its nodes share (see
+//! [`crate::store::ControlPlane`]): each call is one of this module's
+//! queries (`nodes`, `offers`, `daemons`, `changes`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Pg;
+use crate::store::{
+    Approval, Claimable, ControlPlane, InstanceRecord, Listening, NodeRecord, Noticed, Offered,
+    Ownership, StoreError, Write,
+};
+use crate::time::Micros;
+
+impl ControlPlane for Pg {
+    fn describe(&self) -> String {
+        Pg::describe(self)
+    }
+
+    fn register_node(
+        &self,
+        labels: &BTreeMap<String, String>,
+        capacity: u32,
+        address: &str,
+    ) -> Result<(), StoreError> {
+        Pg::register_node(self, labels, capacity, address)
+    }
+
+    fn cluster_token(&self, mine: &str) -> Result<String, StoreError> {
+        Pg::cluster_token(self, mine)
+    }
+
+    fn heartbeat(&self) -> Result<Option<BTreeMap<String, String>>, StoreError> {
+        Pg::heartbeat(self)
+    }
+
+    fn nodes(&self, grace: Duration) -> Result<Vec<NodeRecord>, StoreError> {
+        Pg::nodes(self, grace)
+    }
+
+    fn set_node_labels(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<bool, StoreError> {
+        Pg::set_node_labels(self, name, labels)
+    }
+
+    fn claimable(&self, grace: Duration) -> Result<Vec<Claimable>, StoreError> {
+        Pg::claimable(self, grace)
+    }
+
+    fn claim(&self, uid: &str, previous: Option<&str>) -> Result<bool, StoreError> {
+        Pg::claim(self, uid, previous)
+    }
+
+    fn release(&self, uid: &str) -> Result<(), StoreError> {
+        Pg::release(self, uid)
+    }
+
+    fn ownership(&self, uids: &[String]) -> Result<Vec<Ownership>, StoreError> {
+        Pg::ownership(self, uids)
+    }
+
+    fn offered(&self) -> Result<Vec<Offered>, StoreError> {
+        Pg::offered(self)
+    }
+
+    fn claim_offered(
+        &self,
+        owners: &[String],
+        limit: u32,
+        now: Micros,
+    ) -> Result<Vec<InstanceRecord>, StoreError> {
+        Pg::claim_offered(self, owners, limit, now)
+    }
+
+    fn instance_input(&self, uid: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Pg::instance_input(self, uid)
+    }
+
+    fn instance_states(&self, uids: &[String]) -> Result<Vec<InstanceRecord>, StoreError> {
+        Pg::instance_states(self, uids)
+    }
+
+    fn end_orphaned(&self, now: Micros, reason: &str, message: &str) -> Result<u64, StoreError> {
+        Pg::end_orphaned(self, now, reason, message)
+    }
+
+    fn rolling_step(
+        &self,
+        daemonset_uid: &str,
+        grace: Duration,
+        approve: Approval<'_>,
+        writes: &[Write],
+    ) -> Result<bool, StoreError> {
+        Pg::rolling_step(self, daemonset_uid, grace, approve, writes)
+    }
+
+    fn drop_lost_daemons(&self, grace: Duration, now: Micros) -> Result<u64, StoreError> {
+        Pg::drop_lost_daemons(self, grace, now)
+    }
+
+    fn listen(&self, noticed: Arc<Noticed>, wake: Box<dyn Fn() -> bool + Send>) -> Listening {
+        Listening {
+            _guard: Box::new(Pg::listen(self, noticed, wake)),
+        }
+    }
+}
