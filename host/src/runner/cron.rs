@@ -37,7 +37,7 @@ pub struct CronRun {
     /// The active Jobs, as the status lists them.
     refs: HashMap<String, ObjectReference>,
     /// Writes that put this CronJob into the store when it joins a run.
-    pub(super) joining: Vec<Write>,
+    pub(in crate::runner) joining: Vec<Write>,
     status: CronJobStatus,
     /// When this CronJob next needs the controller: its next fire time, as
     /// the last pass said. `None`: look at every pass.
@@ -201,13 +201,13 @@ impl CronRun {
     }
 
     /// One controller decision; returns when to look again.
-    fn step(&mut self, pass: &mut Pass<'_>) -> Option<Micros> {
+    fn step(&mut self, pass: &mut Pass<'_>, asks: &mut Asks) -> Option<Micros> {
         let now = pass.now;
         let spec = &self.cron.spec;
         let decision = cronjob::reconcile(spec, &self.schedule, &self.tz, &self.observed, now);
         let uid = self.record.uid.clone();
         for job in &decision.stop {
-            pass.asks.delete_jobs.push((job.clone(), "Replaced"));
+            asks.delete_jobs.push((job.clone(), "Replaced"));
             let message = format!("Deleted job {job} to replace it");
             let replaced = Event::normal("SuccessfulDelete", message);
             pass.writes.push(event(&uid, replaced, now));
@@ -229,7 +229,7 @@ impl CronRun {
             pass.writes.push(event(&uid, warning, now));
         }
         for scheduled in &decision.start {
-            self.start(*scheduled, pass);
+            asks.create_jobs.push(self.start(*scheduled, pass));
         }
         self.observed.last_schedule = decision.last_schedule;
         // Jobs just created must be looked at now, not at the next fire time.
@@ -240,8 +240,8 @@ impl CronRun {
     }
 
     /// Creates the Job of the scheduled time `scheduled`, recording the
-    /// decided time with it.
-    fn start(&mut self, scheduled: Micros, pass: &mut Pass<'_>) {
+    /// decided time with it; the Job, to run.
+    fn start(&mut self, scheduled: Micros, pass: &mut Pass<'_>) -> JobRun {
         let seconds = self.schedule.has_seconds();
         let job = cronjob::job_from_template(&self.cron, &self.record.uid, scheduled, seconds);
         let name = job.metadata.name.clone();
@@ -257,17 +257,17 @@ impl CronRun {
         pass.writes.push(event(&self.record.uid, created, pass.now));
         self.refs.insert(job_uid.clone(), reference(run.record()));
         self.observed.active.push((job_uid, scheduled));
-        pass.asks.create_jobs.push(run);
+        run
     }
 
     /// `successfulJobsHistoryLimit` and `failedJobsHistoryLimit`: the
     /// oldest finished Jobs beyond them are deleted.
-    fn prune(&mut self, pass: &mut Pass<'_>) {
+    fn prune(&mut self, pass: &mut Pass<'_>, asks: &mut Asks) {
         for job in self.history.prune(&self.cron.spec) {
             let message = format!("Deleted job {job}");
             let deleted = Event::normal("SuccessfulDelete", message);
             pass.writes.push(event(&self.record.uid, deleted, pass.now));
-            pass.asks.delete_jobs.push((job, "Deleted"));
+            asks.delete_jobs.push((job, "Deleted"));
         }
     }
 
@@ -285,10 +285,22 @@ impl CronRun {
     }
 }
 
+/// What the CronJobs ask of the Job driver, carried out by the loop right
+/// after their pass.
+#[derive(Default)]
+pub(super) struct Asks {
+    /// Jobs to run (scheduled runs), already recorded in the pass's writes.
+    pub create_jobs: Vec<JobRun>,
+    /// Jobs to delete, and why (replaced, pruned, or their CronJob deleted).
+    pub delete_jobs: Vec<(String, &'static str)>,
+}
+
 /// The CronJobs this node runs.
 #[derive(Default)]
 pub(super) struct CronDriver {
     runs: Vec<CronRun>,
+    /// What the last pass asked of the Job driver.
+    asks: Asks,
 }
 
 impl CronDriver {
@@ -312,6 +324,11 @@ impl CronDriver {
         }
     }
 
+    /// What the CronJobs asked of the Job driver since the last time.
+    pub(super) fn take_asks(&mut self) -> Asks {
+        std::mem::take(&mut self.asks)
+    }
+
     /// An updated manifest of the CronJob `uid`, if this node runs it.
     pub(super) fn reconfigure(&mut self, uid: &str, cron: CronJob) {
         if let Some(run) = self.runs.iter_mut().find(|c| c.record.uid == uid) {
@@ -328,10 +345,10 @@ impl Driver for CronDriver {
                 wake = earliest(wake, Some(due));
                 continue;
             }
-            let next = run.step(pass);
+            let next = run.step(pass, &mut self.asks);
             run.next_due = next;
             wake = earliest(wake, next);
-            run.prune(pass);
+            run.prune(pass, &mut self.asks);
             run.write_status(pass.writes);
         }
         wake
@@ -341,14 +358,14 @@ impl Driver for CronDriver {
         false // a CronJob's instances are its Jobs'
     }
 
-    fn delete(&mut self, uid: &str, reason: &'static str, pass: &mut Pass<'_>) -> bool {
+    fn delete(&mut self, uid: &str, reason: &'static str, _pass: &mut Pass<'_>) -> bool {
         let Some(index) = self.runs.iter().position(|c| c.record.uid == uid) else {
             return false;
         };
         // A CronJob's Jobs go with it.
         let cron = self.runs.remove(index);
         let jobs = cron.job_uids().into_iter().map(|job| (job, reason));
-        pass.asks.delete_jobs.extend(jobs);
+        self.asks.delete_jobs.extend(jobs);
         true
     }
 

@@ -5,15 +5,14 @@
 //! treats the drivers alike through [`Driver`].
 //!
 //! Kinds that own Jobs (a CronJob's runs) do not reach into the Job driver:
-//! they read Jobs' states through [`JobStates`] and ask for Jobs to be
-//! created or deleted through [`Asks`], which the loop carries out, as a
+//! they read Jobs' states through [`JobStates`] and keep the Jobs they want
+//! created or deleted for the loop to carry out (`cron::Asks`), as a
 //! Kubernetes controller reads an informer's cache and writes through the
 //! API.
 
-use super::cluster::ClusterNodes;
 use super::config::RunnerConfig;
-use super::jobs::JobRun;
 use super::launcher::Launcher;
+use super::nodes::ClusterNodes;
 use super::observer::Observer;
 use crate::controller::cronjob::RunState;
 use crate::executor::Finished;
@@ -39,23 +38,9 @@ pub(super) struct Pass<'a> {
     /// Whether the node starts new work (it is not draining, and its store
     /// can be written).
     pub starts: bool,
-    /// What this driver asks of the others.
-    pub asks: &'a mut Asks,
     /// Rows were kept back for the next commit (see
     /// [`super::journal::Deferred`]), which must come within the window.
     pub deferred: bool,
-}
-
-/// What a driver asks of the other drivers, carried out by the loop right
-/// after it.
-#[derive(Default)]
-pub(super) struct Asks {
-    /// Jobs to run (a CronJob's scheduled runs), already recorded in the
-    /// pass's writes.
-    pub create_jobs: Vec<JobRun>,
-    /// Jobs to delete, and why (a CronJob replaced or pruned them, or was
-    /// deleted).
-    pub delete_jobs: Vec<(String, &'static str)>,
 }
 
 /// The Jobs of this node, as an owner of Jobs sees them.

@@ -10,8 +10,7 @@ use std::sync::Arc;
 
 use tokio::task::AbortHandle;
 
-use super::inbox::Inbox;
-use crate::executor::{self, Executor, Identity, Launch, Relay, RelayQueue, StartGate};
+use crate::executor::{self, Executor, Identity, Launch, Relay, RelayQueue, Reports, StartGate};
 use crate::manifest::well_known::SCHEDULED_ANNOTATION;
 use crate::manifest::{Job, Outcome, PodSpec, QueueSource};
 use crate::queue::{Queue, QueueError};
@@ -56,7 +55,8 @@ pub(super) struct Launcher {
 pub(super) struct LauncherParts {
     pub runtime: Arc<Runtime>,
     pub handle: tokio::runtime::Handle,
-    pub inbox: Inbox,
+    /// Where the executor reports how runs ended.
+    pub reports: Arc<dyn Reports>,
     pub checkpoints: Arc<Checkpoints>,
     pub db_path: PathBuf,
     pub gate: Arc<StartGate>,
@@ -65,7 +65,7 @@ pub(super) struct LauncherParts {
 impl Launcher {
     pub(super) fn new(parts: LauncherParts, node_name: String, output_limit: usize) -> Self {
         Launcher {
-            executor: Executor::new(parts.runtime, parts.handle.clone(), Arc::new(parts.inbox)),
+            executor: Executor::new(parts.runtime, parts.handle.clone(), parts.reports),
             handle: parts.handle,
             checkpoints: parts.checkpoints,
             db_path: parts.db_path,

@@ -33,6 +33,7 @@ mod jobs;
 mod journal;
 mod launcher;
 mod node;
+mod nodes;
 mod observer;
 mod parts;
 mod resume;

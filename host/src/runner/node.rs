@@ -55,7 +55,7 @@ impl Runner {
             LauncherParts {
                 runtime: runtime.clone(),
                 handle,
-                inbox: inbox.clone(),
+                reports: Arc::new(inbox.clone()),
                 checkpoints,
                 db_path: store.path().to_path_buf(),
                 gate: gate.clone(),

@@ -1,17 +1,19 @@
 //! The parts a runner owns, and what it does with several of them at once:
-//! hand a driver a [`Pass`], carry out what one driver asks of another,
+//! hand the drivers a [`Pass`], carry out what CronJobs ask of the Jobs,
 //! add objects to their drivers, delete objects, commit. The loop
 //! ([`super::node`]), the commands and the cluster part work through these.
 
 use std::sync::Arc;
 
 use super::config::RunnerConfig;
+use super::cron::Asks;
 use super::cron::{CronDriver, CronRun};
 use super::daemon::{DaemonDriver, DaemonRun};
-use super::driver::{Asks, Driver, Pass};
+use super::driver::{Driver, Pass};
 use super::jobs::{JobDriver, JobRun};
 use super::journal::Journal;
 use super::launcher::Launcher;
+use super::nodes::ClusterNodes;
 use super::observer::Observer;
 use crate::executor::StartGate;
 use crate::runtime::Runtime;
@@ -61,11 +63,10 @@ impl Parts {
         &mut self,
         (now, writes): (Micros, &mut Vec<Write>),
         observer: &mut dyn Observer,
-        cluster: Option<&super::cluster::ClusterNodes>,
+        cluster: Option<&ClusterNodes>,
         f: impl FnOnce(&mut Drivers<'_>, &mut Pass<'_>) -> R,
     ) -> R {
         let starts = self.starts();
-        let mut asks = Asks::default();
         let mut pass = Pass {
             now,
             writes,
@@ -75,7 +76,6 @@ impl Parts {
             observer,
             cluster,
             starts,
-            asks: &mut asks,
             deferred: false,
         };
         let mut drivers = Drivers {
@@ -84,7 +84,8 @@ impl Parts {
             daemons: &mut self.daemons,
         };
         let result = f(&mut drivers, &mut pass);
-        carry_out(&mut asks_of(&mut pass), drivers.jobs, &mut pass);
+        let asks = drivers.crons.take_asks();
+        carry_out(asks, drivers.jobs, &mut pass);
         let deferred = pass.deferred;
         if deferred {
             self.journal.defer();
@@ -162,16 +163,12 @@ impl Parts {
     }
 }
 
-/// What the pass's drivers asked, taken out of it.
-fn asks_of(pass: &mut Pass<'_>) -> Asks {
-    std::mem::take(pass.asks)
-}
-
-/// Carries out what drivers asked: Jobs created run from now on, Jobs
-/// deleted are stopped and marked deleted (their rows stay as history).
-fn carry_out(asks: &mut Asks, jobs: &mut JobDriver, pass: &mut Pass<'_>) {
-    jobs.extend(asks.create_jobs.drain(..));
-    for (uid, reason) in asks.delete_jobs.drain(..) {
+/// Carries out what the CronJobs asked of the Job driver: Jobs created run
+/// from now on, Jobs deleted are stopped and marked deleted (their rows
+/// stay as history).
+fn carry_out(asks: Asks, jobs: &mut JobDriver, pass: &mut Pass<'_>) {
+    jobs.extend(asks.create_jobs);
+    for (uid, reason) in asks.delete_jobs {
         jobs.delete(&uid, reason, pass);
         let at = pass.now;
         pass.writes.push(Write::ObjectDeleted { uid, at });

@@ -16,20 +16,21 @@ use std::sync::Arc;
 
 use tokio::task::AbortHandle;
 
-use super::Cluster;
+use super::refusals::Refusals;
 use crate::admission;
 use crate::controller::{instance, job};
 use crate::executor::Finished;
-use crate::manifest::{Job, Phase, QueueMode};
+use crate::manifest::{Job, Object, Phase, QueueMode};
 use crate::queue::Queue;
 use crate::runner::driver::Driver as _;
 use crate::runner::jobs::check_stdin_item;
 use crate::runner::launcher::{Attempt, Binding};
+use crate::runner::nodes::ClusterNodes;
 use crate::runner::observer::Observer;
 use crate::runner::parts::{Parts, Silent};
 use crate::runner::writes::{attempt_logs, stop};
 use crate::runtime::Prepared;
-use crate::store::{Changes, InstanceRecord, StoreError, Write};
+use crate::store::{Changes, ControlPlane, InstanceRecord, Noticed, StoreError, Write};
 use crate::time::Micros;
 
 /// How soon a node claims again when it left offered instances for the
@@ -50,8 +51,15 @@ struct ForeignJob {
     queue: Option<Arc<Queue>>,
 }
 
+/// What the spreading pass reads of the rest of the cluster part: the nodes
+/// as last seen, and the refusals said.
+type Cluster<'a> = (&'a ClusterNodes, &'a mut Refusals);
+
 /// The instances this node hosts, and the Jobs they belong to.
-pub(in crate::runner) struct Hosting {
+pub(super) struct Hosting {
+    control: Arc<dyn ControlPlane>,
+    /// Changes other nodes made, noticed and not looked at yet.
+    noticed: Arc<Noticed>,
     hosted: HashMap<String, Hosted>,
     /// Other nodes' Jobs with instances on offer, by uid; `None` when this
     /// node cannot run them (the module is refused).
@@ -62,8 +70,14 @@ pub(in crate::runner) struct Hosting {
 }
 
 impl Hosting {
-    pub(super) fn new(capacity: u32) -> Self {
+    pub(super) fn new(
+        control: Arc<dyn ControlPlane>,
+        noticed: Arc<Noticed>,
+        capacity: u32,
+    ) -> Self {
         Hosting {
+            control,
+            noticed,
             hosted: HashMap::new(),
             foreign: HashMap::new(),
             capacity,
@@ -74,36 +88,36 @@ impl Hosting {
     pub(super) fn is_empty(&self) -> bool {
         self.hosted.is_empty()
     }
-}
 
-impl Cluster {
     /// The spreading pass: what the notices since the last one (or the
     /// heartbeat) ask for. Errors are the control plane's; the pass is
-    /// tried again at the next notice or heartbeat.
-    pub(in crate::runner) fn spread_pass(
+    /// tried again at the next notice or heartbeat. Returns when to claim
+    /// again.
+    pub(super) fn pass(
         &mut self,
         parts: &mut Parts,
+        (nodes, refusals): Cluster<'_>,
         (now, writes): (Micros, &mut Vec<Write>),
         observer: &mut dyn Observer,
     ) -> Option<Micros> {
         let mut changes = self.noticed.take();
-        if self.hosting.claim_again_at.is_some_and(|at| at <= now) {
+        if self.claim_again_at.is_some_and(|at| at <= now) {
             changes = changes.with(Changes::OFFERED);
         }
         let mut result = Ok(());
         if changes.contains(Changes::ENDED) {
-            result = self.follow_offered(parts, (now, writes), observer);
+            result = self.follow_offered(parts, nodes, (now, writes), observer);
         }
         if result.is_ok() && changes.contains(Changes::STOPPED) {
             result = self.follow_hosted(&parts.config.node_name);
         }
         if result.is_ok() && changes.contains(Changes::OFFERED) {
-            result = self.claim_offered(parts, now);
+            result = self.claim_offered(parts, (nodes, refusals), now);
         }
         if let Err(e) = result {
             tracing::warn!("cluster: {e}");
         }
-        self.hosting.claim_again_at
+        self.claim_again_at
     }
 
     /// The owner's side: reads the rows of its instances that are offered
@@ -111,6 +125,7 @@ impl Cluster {
     fn follow_offered(
         &mut self,
         parts: &mut Parts,
+        nodes: &ClusterNodes,
         (now, writes): (Micros, &mut Vec<Write>),
         observer: &mut dyn Observer,
     ) -> Result<(), StoreError> {
@@ -119,8 +134,8 @@ impl Cluster {
             return Ok(());
         }
         let rows = self.control.instance_states(&watched)?;
-        let lost = self.nodes.lost();
-        parts.with_pass((now, writes), observer, Some(&self.nodes), |d, pass| {
+        let lost = nodes.lost();
+        parts.with_pass((now, writes), observer, Some(nodes), |d, pass| {
             d.jobs.follow_rows(rows, &lost, pass);
         });
         Ok(())
@@ -129,51 +144,49 @@ impl Cluster {
     /// Instances running on this node: its Jobs', daemons, hosted ones.
     fn running_here(&self, parts: &Parts) -> u32 {
         let own = parts.jobs.running_here() + parts.daemons.running_here();
-        (own + self.hosting.hosted.len()) as u32
+        (own + self.hosted.len()) as u32
     }
 
     /// Claims this node's share of the offered instances it can run.
-    fn claim_offered(&mut self, parts: &mut Parts, now: Micros) -> Result<(), StoreError> {
-        self.hosting.claim_again_at = None;
+    fn claim_offered(
+        &mut self,
+        parts: &mut Parts,
+        (nodes, refusals): Cluster<'_>,
+        now: Micros,
+    ) -> Result<(), StoreError> {
+        self.claim_again_at = None;
         if !parts.starts() {
             return Ok(());
         }
-        let free = self
-            .hosting
-            .capacity
-            .saturating_sub(self.running_here(parts));
+        let free = self.capacity.saturating_sub(self.running_here(parts));
         if free == 0 {
             return Ok(());
         }
         let (mut owners, mut waiting, mut pinned) = (Vec::new(), 0, 0);
         for offer in self.control.offered()? {
-            if self.can_run(parts, &offer.owner_uid)? {
+            if self.can_run(parts, refusals, &offer.owner_uid)? {
                 owners.push(offer.owner_uid.clone());
                 waiting += offer.waiting;
                 pinned += offer.pinned;
             }
         }
-        let hosted_jobs: HashSet<&String> = self
-            .hosting
-            .hosted
-            .values()
-            .map(|h| &h.record.owner_uid)
-            .collect();
+        let hosted_jobs: HashSet<&String> =
+            self.hosted.values().map(|h| &h.record.owner_uid).collect();
         let keep = |uid: &String| owners.contains(uid) || hosted_jobs.contains(uid);
-        self.hosting.foreign.retain(|uid, _| keep(uid));
+        self.foreign.retain(|uid, _| keep(uid));
         if owners.is_empty() {
             return Ok(());
         }
         // An even share of what waits, so one Job's instances spread over
         // the Ready nodes instead of going to whichever node looks first.
-        let share = pinned.max(waiting.div_ceil(self.nodes.ready()));
+        let share = pinned.max(waiting.div_ceil(nodes.ready()));
         let claimed = self.control.claim_offered(&owners, share.min(free), now)?;
         let taken = claimed.len() as u32;
         for record in claimed {
-            self.start_claimed(parts, record, now);
+            self.start_claimed(parts, nodes, record, now);
         }
         if taken < waiting {
-            self.hosting.claim_again_at = Some(now + CLAIM_AGAIN);
+            self.claim_again_at = Some(now + CLAIM_AGAIN);
         }
         Ok(())
     }
@@ -181,53 +194,42 @@ impl Cluster {
     /// Whether this node may run instances of the Job `uid` now: its
     /// labels match the Job's placement (and another node's Job's module
     /// is admitted here).
-    fn can_run(&mut self, parts: &Parts, uid: &str) -> Result<bool, StoreError> {
+    fn can_run(
+        &mut self,
+        parts: &Parts,
+        refusals: &mut Refusals,
+        uid: &str,
+    ) -> Result<bool, StoreError> {
         let labels = &parts.config.node_labels;
         if let Some(admits) = parts.jobs.admits(uid, labels) {
             return Ok(admits);
         }
-        if !self.hosting.foreign.contains_key(uid) {
-            let foreign = self.foreign_job(parts, uid)?;
-            self.hosting.foreign.insert(uid.to_owned(), foreign);
+        if !self.foreign.contains_key(uid) {
+            let foreign = foreign_job(parts, refusals, uid)?;
+            self.foreign.insert(uid.to_owned(), foreign);
         }
-        let foreign = self.hosting.foreign[uid].as_ref();
+        let foreign = self.foreign[uid].as_ref();
         Ok(foreign.is_some_and(|f| f.job.spec.template.spec.placement().admits(labels)))
-    }
-
-    /// Another node's Job, read from the store with its module admitted.
-    fn foreign_job(&mut self, parts: &Parts, uid: &str) -> Result<Option<ForeignJob>, StoreError> {
-        let Some(record) = parts.journal.store().object(uid)? else {
-            return Ok(None);
-        };
-        let Ok(object @ crate::manifest::Object::Job(_)) = admission::stored_object(&record) else {
-            return Ok(None);
-        };
-        let prepared = self.admit(parts, &record, &object)?;
-        let crate::manifest::Object::Job(job) = object else {
-            return Ok(None);
-        };
-        Ok(prepared.map(|prepared| ForeignJob {
-            job,
-            prepared,
-            queue: None,
-        }))
     }
 
     /// Runs an instance this node just claimed: one of its own Jobs', or
     /// hosted for another node's.
-    fn start_claimed(&mut self, parts: &mut Parts, record: InstanceRecord, now: Micros) {
+    fn start_claimed(
+        &mut self,
+        parts: &mut Parts,
+        nodes: &ClusterNodes,
+        record: InstanceRecord,
+        now: Micros,
+    ) {
         let mut writes = Vec::new();
-        let foreign = parts.with_pass(
-            (now, &mut writes),
-            &mut Silent,
-            Some(&self.nodes),
-            |d, pass| d.jobs.start_claimed(record, pass),
-        );
+        let foreign = parts.with_pass((now, &mut writes), &mut Silent, Some(nodes), |d, pass| {
+            d.jobs.start_claimed(record, pass)
+        });
         let Some(record) = foreign else {
             return;
         };
         let binding = self.foreign_binding(parts, &record);
-        let Some(Some(foreign)) = self.hosting.foreign.get(&record.owner_uid) else {
+        let Some(Some(foreign)) = self.foreign.get(&record.owner_uid) else {
             return;
         };
         let attempt = Attempt {
@@ -240,10 +242,8 @@ impl Cluster {
         };
         let abort = parts.launcher.start(&attempt, binding, None);
         tracing::debug!(instance = %record.name, "cluster: running an instance of another node's Job");
-        let hosted = Hosted { record, abort };
-        self.hosting
-            .hosted
-            .insert(hosted.record.uid.clone(), hosted);
+        self.hosted
+            .insert(record.uid.clone(), Hosted { record, abort });
     }
 
     /// What a hosted instance gets from its Job's queue: the item its owner
@@ -255,7 +255,7 @@ impl Cluster {
         record: &InstanceRecord,
     ) -> Result<Binding, String> {
         let mut binding = Binding::default();
-        let Some(Some(foreign)) = self.hosting.foreign.get_mut(&record.owner_uid) else {
+        let Some(Some(foreign)) = self.foreign.get_mut(&record.owner_uid) else {
             return Ok(binding);
         };
         let Some(source) = foreign.job.spec.queue.clone() else {
@@ -284,12 +284,12 @@ impl Cluster {
     /// The hosting side: instances whose row no longer says they run here
     /// in this attempt were stopped by their owner (or taken for lost).
     fn follow_hosted(&mut self, me: &str) -> Result<(), StoreError> {
-        let uids: Vec<String> = self.hosting.hosted.keys().cloned().collect();
+        let uids: Vec<String> = self.hosted.keys().cloned().collect();
         if uids.is_empty() {
             return Ok(());
         }
         let rows = self.control.instance_states(&uids)?;
-        self.hosting.hosted.retain(|uid, hosted| {
+        self.hosted.retain(|uid, hosted| {
             let runs_here = rows.iter().any(|r| {
                 &r.uid == uid
                     && r.phase == Phase::Running
@@ -307,19 +307,15 @@ impl Cluster {
 
     /// A hosted instance ended: its logs and its end go to the store, for
     /// the Job's owner. Returns false when `done` is not a hosted instance.
-    pub(in crate::runner) fn record_hosted(
-        &mut self,
-        done: &mut Finished,
-        writes: &mut Vec<Write>,
-    ) -> bool {
-        let Some(hosted) = self.hosting.hosted.remove(&done.instance_uid) else {
+    pub(super) fn ended(&mut self, done: &mut Finished, writes: &mut Vec<Write>) -> bool {
+        let Some(hosted) = self.hosted.remove(&done.instance_uid) else {
             return false;
         };
         // A slot is free: look at the offers again.
         self.noticed.add(Changes::OFFERED);
         let owner = &hosted.record.owner_uid;
         if !done.report.outcome.succeeded()
-            && let Some(Some(foreign)) = self.hosting.foreign.get_mut(owner)
+            && let Some(Some(foreign)) = self.foreign.get_mut(owner)
         {
             // The broker may be what failed it: connect afresh next time.
             foreign.queue = None;
@@ -333,13 +329,36 @@ impl Cluster {
 
     /// Shutdown: hosted instances still running end as `NodeShutdown`,
     /// which their owners count as a disruption.
-    pub(in crate::runner) fn interrupt_hosted(&mut self, now: Micros, writes: &mut Vec<Write>) {
+    pub(super) fn interrupt(&mut self, now: Micros, writes: &mut Vec<Write>) {
         let message = "the node shut down while the instance was running";
-        for (_, hosted) in self.hosting.hosted.drain() {
+        for (_, hosted) in self.hosted.drain() {
             hosted.abort.abort();
             let mut ended = hosted.record;
             stop(&mut ended, now, job::NODE_SHUTDOWN, message);
             writes.push(Write::InstanceEnded(ended));
         }
     }
+}
+
+/// Another node's Job, read from the store with its module admitted.
+fn foreign_job(
+    parts: &Parts,
+    refusals: &mut Refusals,
+    uid: &str,
+) -> Result<Option<ForeignJob>, StoreError> {
+    let Some(record) = parts.journal.store().object(uid)? else {
+        return Ok(None);
+    };
+    let Ok(object @ Object::Job(_)) = admission::stored_object(&record) else {
+        return Ok(None);
+    };
+    let prepared = refusals.admit(parts, &record, &object)?;
+    let Object::Job(job) = object else {
+        return Ok(None);
+    };
+    Ok(prepared.map(|prepared| ForeignJob {
+        job,
+        prepared,
+        queue: None,
+    }))
 }

@@ -30,28 +30,28 @@
 //! for the whole cluster (see `rolling`).
 
 mod hosting;
+mod refusals;
 mod rolling;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::cron::CronRun;
 use super::daemon::DaemonRun;
 use super::jobs::{EndedWith, JobRun, spreadable};
+use super::nodes::ClusterNodes;
+use super::observer::Observer;
 use super::parts::{Parts, Silent};
 use super::writes::RESTART_MESSAGE;
-use crate::admission::{self, Refused};
+use crate::admission;
 use crate::controller::job;
-use crate::manifest::{Kind, Object, Placement};
-use crate::runtime::Prepared;
-use crate::store::{
-    Changes, Claimable, ControlPlane, Listening, NodeRecord, Noticed, ObjectRecord, StoreError,
-    Write,
-};
+use crate::executor::Finished;
+use crate::manifest::{Kind, Object};
+use crate::store::{Changes, Claimable, ControlPlane, Listening, Noticed, StoreError, Write};
 use crate::time::Micros;
-
-pub(super) use hosting::Hosting;
+use hosting::Hosting;
+use refusals::Refusals;
 
 /// How a node takes part in its cluster.
 #[derive(Debug, Clone, Copy)]
@@ -62,49 +62,6 @@ pub struct ClusterConfig {
     pub grace: Duration,
     /// Instances this node runs at once at most (`--max-instances`).
     pub capacity: u32,
-}
-
-/// The cluster's nodes as the last heartbeat saw them.
-#[derive(Default)]
-pub(super) struct ClusterNodes {
-    /// `None` before the first heartbeat.
-    nodes: Option<Vec<NodeRecord>>,
-}
-
-impl ClusterNodes {
-    /// Takes the nodes the heartbeat saw; true when which nodes are Ready,
-    /// or their labels, changed.
-    fn seen(&mut self, nodes: Vec<NodeRecord>) -> bool {
-        let key = |nodes: &[NodeRecord]| -> Vec<(String, bool, String)> {
-            nodes
-                .iter()
-                .map(|n| (n.name.clone(), n.ready, format!("{:?}", n.labels)))
-                .collect()
-        };
-        let changed = self.nodes.as_deref().map(key) != Some(key(&nodes));
-        self.nodes = Some(nodes);
-        changed
-    }
-
-    /// Whether some Ready node admits `placement`; before the first
-    /// heartbeat, assume so (whoever matches claims the instances).
-    pub(super) fn some_node_admits(&self, placement: &Placement) -> bool {
-        self.nodes
-            .as_ref()
-            .is_none_or(|nodes| nodes.iter().any(|n| n.ready && placement.admits(&n.labels)))
-    }
-
-    /// The nodes that stopped heartbeating.
-    fn lost(&self) -> HashSet<String> {
-        let nodes = self.nodes.iter().flatten();
-        nodes.filter(|n| !n.ready).map(|n| n.name.clone()).collect()
-    }
-
-    /// How many nodes are Ready (at least one: this one).
-    fn ready(&self) -> u32 {
-        let nodes = self.nodes.iter().flatten();
-        nodes.filter(|n| n.ready).count().max(1) as u32
-    }
 }
 
 /// The runner's cluster part.
@@ -120,9 +77,8 @@ pub(super) struct Cluster {
     _listening: Listening,
     /// Instances this node runs for other nodes' Jobs.
     hosting: Hosting,
-    /// Objects whose admission was refused when this node tried to take
-    /// them over: said once, not at every heartbeat.
-    refused: HashSet<String>,
+    /// Objects this node would run whose admission was refused.
+    refusals: Refusals,
 }
 
 impl Cluster {
@@ -143,6 +99,7 @@ impl Cluster {
         }
         let noticed = Arc::new(Noticed::default());
         let listening = control.listen(noticed.clone(), wake);
+        let hosting = Hosting::new(control.clone(), noticed.clone(), config.capacity);
         Ok(Cluster {
             control,
             config,
@@ -151,8 +108,8 @@ impl Cluster {
             nodes: ClusterNodes::default(),
             noticed,
             _listening: listening,
-            hosting: Hosting::new(config.capacity),
-            refused: HashSet::new(),
+            hosting,
+            refusals: Refusals::default(),
         })
     }
 
@@ -169,6 +126,40 @@ impl Cluster {
     /// Whether this node runs instances for other nodes' Jobs.
     pub(super) fn hosts_nothing(&self) -> bool {
         self.hosting.is_empty()
+    }
+
+    /// The spreading pass (see `hosting`); when to look again.
+    pub(super) fn spread_pass(
+        &mut self,
+        parts: &mut Parts,
+        (now, writes): (Micros, &mut Vec<Write>),
+        observer: &mut dyn Observer,
+    ) -> Option<Micros> {
+        let (nodes, refusals) = (&self.nodes, &mut self.refusals);
+        self.hosting
+            .pass(parts, (nodes, refusals), (now, writes), observer)
+    }
+
+    /// A hosted instance ended; false when `done` is not one.
+    pub(super) fn record_hosted(&mut self, done: &mut Finished, writes: &mut Vec<Write>) -> bool {
+        self.hosting.ended(done, writes)
+    }
+
+    /// Shutdown: hosted instances still running end as `NodeShutdown`.
+    pub(super) fn interrupt_hosted(&mut self, now: Micros, writes: &mut Vec<Write>) {
+        self.hosting.interrupt(now, writes);
+    }
+
+    /// The rolling update steps the DaemonSet driver withheld at this pass,
+    /// asked of the cluster (see `rolling`); when to look again.
+    pub(super) fn roll(
+        &mut self,
+        parts: &mut Parts,
+        now: Micros,
+        writes: &mut Vec<Write>,
+    ) -> Option<Micros> {
+        let links = (&*self.control, &self.nodes, self.config.grace);
+        rolling::roll(links, parts, now, writes)
     }
 
     /// The cluster pass, when it is due; returns when the next one is.
@@ -357,7 +348,7 @@ impl Cluster {
                 return Ok(());
             }
         }
-        let Some(prepared) = self.admit(parts, &record, &object)? else {
+        let Some(prepared) = self.refusals.admit(parts, &record, &object)? else {
             return Ok(());
         };
         if !self.control.claim(&record.uid, lost)? {
@@ -380,32 +371,6 @@ impl Cluster {
                 parts.add_crons(vec![run])
             }
             Object::DaemonSet(_) => Ok(()),
-        }
-    }
-
-    /// A stored object's module admitted by the same rules as when it was
-    /// applied; `None`, said once, when it is refused.
-    fn admit(
-        &mut self,
-        parts: &Parts,
-        record: &ObjectRecord,
-        object: &Object,
-    ) -> Result<Option<Arc<Prepared>>, StoreError> {
-        let store = parts.journal.store();
-        match admission::admit(object, None, &parts.runtime, store) {
-            Ok(admitted) => Ok(Some(admitted.prepared)),
-            Err(Refused::Store(e)) => Err(e),
-            Err(Refused::Invalid(e)) => {
-                if self.refused.insert(record.uid.clone()) {
-                    let name = format!("{}/{}", record.kind.qualified(), record.name);
-                    tracing::warn!(
-                        "cluster: {name} is not taken over: {}: {}",
-                        e.path,
-                        e.message
-                    );
-                }
-                Ok(None)
-            }
         }
     }
 
@@ -433,7 +398,7 @@ impl Cluster {
             let Ok(object) = admission::stored_object(&record) else {
                 continue;
             };
-            let Some(prepared) = self.admit(parts, &record, &object)? else {
+            let Some(prepared) = self.refusals.admit(parts, &record, &object)? else {
                 continue;
             };
             let Object::DaemonSet(ds) = object else {

@@ -6,71 +6,62 @@
 //! takes them too, and they are committed with that decision. Two nodes
 //! never spend the same budget.
 
-use super::Cluster;
+use std::time::Duration;
+
+use crate::runner::nodes::ClusterNodes;
 use crate::runner::parts::{Parts, Silent};
-use crate::store::Write;
-use crate::time::Micros;
+use crate::store::{ControlPlane, Write};
+use crate::time::{Micros, earliest};
 
 /// How soon a node asks again for a step the cluster did not take.
 const ROLLING_RETRY: Micros = 200_000;
 
-impl Cluster {
-    /// Asks the cluster for the rolling update steps the DaemonSet driver
-    /// withheld at this pass, and carries out those it takes; returns when
-    /// to look again.
-    pub(in crate::runner) fn roll(
-        &mut self,
-        parts: &mut Parts,
-        now: Micros,
-        writes: &mut Vec<Write>,
-    ) -> Option<Micros> {
-        let asks = parts.daemons.take_rolling();
-        if asks.is_empty() {
-            return None;
-        }
-        // The cluster reads this node's instances as committed.
-        parts.journal.append(writes);
-        if parts.flush().is_err() || parts.journal.unwritable().is_some() {
-            return None;
-        }
-        let me = parts.config.node_name.clone();
-        let mut wake = None;
-        for ask in asks {
-            let (step, fresh) = parts.daemons.rolling_writes(&ask, (now, &me));
-            let daemons = &parts.daemons;
-            let mut approve =
-                |nodes: &[_], instances: &[_]| daemons.approves(&ask, (nodes, instances), &me, now);
-            let grace = self.config.grace;
-            let taken = match self
-                .control
-                .rolling_step(&ask.uid, grace, &mut approve, &step)
-            {
-                Ok(taken) => taken,
-                Err(e) => {
-                    tracing::warn!("cluster: {e}");
-                    false
-                }
-            };
-            let retry_at = now + ROLLING_RETRY;
-            if taken {
-                let mut none = Vec::new();
-                parts.with_pass(
-                    (now, &mut none),
-                    &mut Silent,
-                    Some(&self.nodes),
-                    |d, pass| {
-                        d.daemons.rolled(&ask, fresh, pass);
-                    },
-                );
-                // Counts changed: look again.
-                wake = Some(now);
-            } else {
-                // Another node spends the budget now; ask again soon, not
-                // on every pass of this node's loop.
-                parts.daemons.retry_rolling(&ask.uid, retry_at);
-                wake = crate::time::earliest(wake, Some(retry_at));
-            }
-        }
-        wake
+/// Asks the cluster for the rolling update steps the DaemonSet driver
+/// withheld at this pass, and carries out those it takes; returns when to
+/// look again.
+pub(super) fn roll(
+    (control, nodes, grace): (&dyn ControlPlane, &ClusterNodes, Duration),
+    parts: &mut Parts,
+    now: Micros,
+    writes: &mut Vec<Write>,
+) -> Option<Micros> {
+    let asks = parts.daemons.take_rolling();
+    if asks.is_empty() {
+        return None;
     }
+    // The cluster reads this node's instances as committed.
+    parts.journal.append(writes);
+    if parts.flush().is_err() || parts.journal.unwritable().is_some() {
+        return None;
+    }
+    let me = parts.config.node_name.clone();
+    let mut wake = None;
+    for ask in asks {
+        let (step, fresh) = parts.daemons.rolling_writes(&ask, (now, &me));
+        let daemons = &parts.daemons;
+        let mut approve =
+            |nodes: &[_], instances: &[_]| daemons.approves(&ask, (nodes, instances), &me, now);
+        let taken = match control.rolling_step(&ask.uid, grace, &mut approve, &step) {
+            Ok(taken) => taken,
+            Err(e) => {
+                tracing::warn!("cluster: {e}");
+                false
+            }
+        };
+        if taken {
+            let mut none = Vec::new();
+            parts.with_pass((now, &mut none), &mut Silent, Some(nodes), |d, pass| {
+                d.daemons.rolled(&ask, fresh, pass);
+            });
+            // Counts changed: look again.
+            wake = Some(now);
+        } else {
+            // Another node spends the budget now; ask again soon, not on
+            // every pass of this node's loop.
+            let retry_at = now + ROLLING_RETRY;
+            parts.daemons.retry_rolling(&ask.uid, retry_at);
+            wake = earliest(wake, Some(retry_at));
+        }
+    }
+    wake
 }

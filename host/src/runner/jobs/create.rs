@@ -6,10 +6,9 @@ use std::sync::Arc;
 
 use tokio::task::AbortHandle;
 
-use super::JobDriver;
+use super::live::{LiveInstance, Place, Slot};
 use super::queue::StdinItem;
-use super::relay::Slot;
-use super::run::{LiveInstance, Place};
+use super::run::JobRun;
 use crate::controller::Event;
 use crate::controller::job::{self, status};
 use crate::executor::Relay;
@@ -21,13 +20,14 @@ use crate::runner::writes::event;
 use crate::store::{InstanceRecord, Write};
 use crate::time::Micros;
 
-impl JobDriver {
+impl JobRun {
     /// Whether this node may run the Job's instances (`nodeSelector`, node
-    /// affinity). If not, the Job waits, as a Kubernetes pod stays Pending
-    /// with no matching node, and says so once in an event.
-    pub(super) fn schedulable(&mut self, index: usize, pass: &mut Pass<'_>) -> bool {
-        let spreads = self.spreads(index);
-        let placement = self.runs[index].job.spec.template.spec.placement();
+    /// affinity), or in a cluster some Ready node. If not, the Job waits,
+    /// as a Kubernetes pod stays Pending with no matching node, and says
+    /// so once in an event.
+    pub(super) fn schedulable(&mut self, pass: &mut Pass<'_>) -> bool {
+        let spreads = self.spreads(pass.cluster.is_some());
+        let placement = self.job.spec.template.spec.placement();
         let admitted = match pass.cluster {
             Some(cluster) if spreads => cluster.some_node_admits(&placement),
             _ => placement.admits(&pass.node.node_labels),
@@ -35,9 +35,8 @@ impl JobDriver {
         if admitted {
             return true;
         }
-        let run = &mut self.runs[index];
-        if !run.unschedulable_noted {
-            run.unschedulable_noted = true;
+        if !self.unschedulable_noted {
+            self.unschedulable_noted = true;
             let message = if spreads {
                 "no Ready node of the cluster matches the template's nodeSelector or node \
                  affinity; the Job waits for a node that does"
@@ -50,32 +49,26 @@ impl JobDriver {
                 )
             };
             let warning = Event::warning("FailedScheduling", message);
-            pass.writes.push(event(&run.record.uid, warning, pass.now));
+            pass.writes.push(event(&self.record.uid, warning, pass.now));
         }
         false
     }
 
-    /// Creates one instance of the Job at `index`: launched here, or
-    /// offered to the cluster. A stdin-mode Job whose queue is empty
-    /// creates none.
-    pub(super) fn create_instance(
-        &mut self,
-        index: usize,
-        completion_index: Option<u32>,
-        pass: &mut Pass<'_>,
-    ) {
+    /// Creates one instance: launched here, or offered to the cluster. A
+    /// stdin-mode Job whose queue is empty creates none.
+    pub(super) fn create_instance(&mut self, completion_index: Option<u32>, pass: &mut Pass<'_>) {
         let uid = ids::uid();
-        let run = &mut self.runs[index];
-        let item = match run.queue.take(&run.job.spec, &uid, pass.launcher) {
+        let item = match self.queue.take(&self.job.spec, &uid, pass.launcher) {
             StdinItem::Leased(item) => Some(item),
             StdinItem::Empty => return,
             StdinItem::Unreachable | StdinItem::None => None,
         };
         // In a cluster the instance is offered to every node (this one
         // too) rather than started here; see `offers`.
-        let offered = self.spreads(index);
-        let record = self.new_instance(index, uid, completion_index, offered, pass);
-        self.count_created(index, &record, (pass.now, false), pass.writes);
+        let clustered = pass.cluster.is_some();
+        let offered = self.spreads(clustered);
+        let record = self.new_instance(uid, completion_index, offered, pass);
+        self.count_created(&record, (pass.now, false), pass.writes);
         if let Some(item) = item {
             if offered {
                 // The node that claims an offered instance reads its item
@@ -85,14 +78,14 @@ impl JobDriver {
                     stdin: item.body.clone(),
                 });
             }
-            self.runs[index].queue.hold(record.uid.clone(), item);
+            self.queue.hold(record.uid.clone(), item);
         }
         let (place, slot) = if offered {
             (Place::Offered, None)
         } else {
-            let slot = self.relays(index).then(Slot::default);
+            let slot = self.relays(clustered).then(Slot::default);
             let relay = slot.as_ref().map(|slot| slot.relay(pass.launcher));
-            let abort = self.launch_relayed(index, &record, 0, relay, pass);
+            let abort = self.launch(&record, 0, relay, pass);
             (Place::Here(abort), slot)
         };
         let live = LiveInstance {
@@ -102,48 +95,29 @@ impl JobDriver {
             slot,
             unwritten: false,
         };
-        let uid = live.record.uid.clone();
-        self.runs[index].live.insert(uid, live);
+        self.live.insert(live.record.uid.clone(), live);
     }
 
-    /// A new instance of the Job at `index`: Running here from `now`, or
-    /// offered to the cluster.
+    /// A new instance: Running here from the pass's time, or offered to
+    /// the cluster.
     pub(super) fn new_instance(
         &self,
-        index: usize,
         uid: String,
         completion_index: Option<u32>,
         offered: bool,
         pass: &Pass<'_>,
     ) -> InstanceRecord {
-        let run = &self.runs[index];
-        let job_name = &run.job.metadata.name;
-        let suffix = run.suffixes.next_suffix();
+        let job_name = &self.job.metadata.name;
+        let suffix = self.suffixes.next_suffix();
         let suffix = std::str::from_utf8(&suffix).expect("an ASCII suffix");
-        let template = &run.job.spec.template.metadata.labels;
-        let job_uid = &run.record.uid;
-        // A Job's instances share their labels; an Indexed Job's differ by
-        // their index.
-        let labels = match completion_index {
-            None => run
-                .instance_labels
-                .get_or_init(|| Arc::new(job::instance_labels(template, job_name, job_uid, None)))
-                .clone(),
-            Some(_) => Arc::new(job::instance_labels(
-                template,
-                job_name,
-                job_uid,
-                completion_index,
-            )),
-        };
         let now = pass.now;
         InstanceRecord {
             uid,
             name: job::instance_name(job_name, completion_index, suffix),
-            namespace: run.record.namespace.clone(),
-            owner_uid: run.record.uid.clone(),
+            namespace: self.record.namespace.clone(),
+            owner_uid: self.record.uid.clone(),
             completion_index,
-            labels,
+            labels: self.labels_of(completion_index),
             phase: if offered {
                 Phase::Pending
             } else {
@@ -164,84 +138,72 @@ impl JobDriver {
         }
     }
 
-    /// The Job at `index` has one more instance, `record`, from `now`.
-    /// Its row is written now, or with `deferred` at the next group commit
-    /// if it still runs then (the caller marks it `unwritten`, see
+    /// The labels of a new instance. A Job's instances share theirs, built
+    /// at the first; an Indexed Job's differ by their index.
+    fn labels_of(
+        &self,
+        completion_index: Option<u32>,
+    ) -> Arc<std::collections::BTreeMap<String, String>> {
+        let template = &self.job.spec.template.metadata.labels;
+        let (name, uid) = (&self.job.metadata.name, &self.record.uid);
+        if completion_index.is_some() {
+            return Arc::new(job::instance_labels(template, name, uid, completion_index));
+        }
+        let shared = || Arc::new(job::instance_labels(template, name, uid, None));
+        self.instance_labels.get_or_init(shared).clone()
+    }
+
+    /// The Job has one more instance, `record`, from `now`. Its row is
+    /// written now, or when `deferred` at the next group commit if it
+    /// still runs then (the caller marks it `unwritten`, see
     /// [`crate::runner::journal::Deferred`]): most relayed instances have
     /// ended by then, and are written once, as they ended.
     pub(super) fn count_created(
         &mut self,
-        index: usize,
         record: &InstanceRecord,
         (now, deferred): (Micros, bool),
         writes: &mut Vec<Write>,
     ) {
-        let run = &mut self.runs[index];
-        if run.observed.instance_started(record.completion_index, now) {
-            status::started(&mut run.status, now);
+        if self.observed.instance_started(record.completion_index, now) {
+            status::started(&mut self.status, now);
         }
         if !deferred {
             writes.push(Write::Instance(record.clone()));
         }
-        run.created.0 += 1;
-        if let Some(created) = status::create_event(run.created.0, &record.name) {
-            writes.push(event(&run.record.uid, created, now));
+        self.created.0 += 1;
+        if let Some(created) = status::create_event(self.created.0, &record.name) {
+            writes.push(event(&self.record.uid, created, now));
         }
-        run.created.1.clone_from(&record.name);
+        self.created.1.clone_from(&record.name);
     }
 
-    /// Starts an attempt of one of this node's Jobs' instances here.
+    /// Starts an attempt of one of the Job's instances here, in a slot that
+    /// relays successors when there is a `relay` (see `relay`).
     pub(super) fn launch(
         &self,
-        index: usize,
-        record: &InstanceRecord,
-        attempt: u32,
-        pass: &Pass<'_>,
-    ) -> AbortHandle {
-        self.launch_relayed(index, record, attempt, None, pass)
-    }
-
-    /// As [`JobDriver::launch`], in a slot that relays successors (see
-    /// `relay`).
-    pub(super) fn launch_relayed(
-        &self,
-        index: usize,
         record: &InstanceRecord,
         attempt: u32,
         relay: Option<Relay>,
         pass: &Pass<'_>,
     ) -> AbortHandle {
-        let run = &self.runs[index];
-        let binding = run.queue.bind(&run.job.spec, &record.uid);
-        let attempt = self.attempt_of(index, record, attempt);
+        let binding = self.queue.bind(&self.job.spec, &record.uid);
+        let attempt = self.attempt_of(record, attempt);
         pass.launcher.start(&attempt, binding, relay)
     }
 
-    /// An attempt of one of this node's Jobs' instances.
+    /// An attempt of one of the Job's instances.
     pub(super) fn attempt_of<'a>(
         &'a self,
-        index: usize,
         record: &'a InstanceRecord,
         attempt: u32,
     ) -> Attempt<'a> {
-        let run = &self.runs[index];
         Attempt {
-            job: &run.job,
-            job_uid: &run.record.uid,
-            prepared: &run.prepared,
+            job: &self.job,
+            job_uid: &self.record.uid,
+            prepared: &self.prepared,
             record,
             attempt,
-            failed_before: run.observed.failures_before(record.completion_index),
+            failed_before: self.observed.failures_before(record.completion_index),
         }
-    }
-
-    /// Whether the Job `uid`'s instances may run on a node with `labels`.
-    pub(in crate::runner) fn admits(
-        &self,
-        uid: &str,
-        labels: &std::collections::BTreeMap<String, String>,
-    ) -> Option<bool> {
-        let job = self.job(uid)?;
-        Some(job.spec.template.spec.placement().admits(labels))
     }
 }

@@ -4,8 +4,8 @@
 //! runs of it, and its status gets the conditions and events its controller
 //! gives.
 
-use super::JobDriver;
-use super::run::{LiveInstance, Place};
+use super::live::{LiveInstance, Place};
+use super::run::JobRun;
 use crate::controller::instance;
 use crate::controller::job::{AttemptEnd, End, status};
 use crate::executor::Finished;
@@ -13,13 +13,20 @@ use crate::manifest::Phase;
 use crate::runner::driver::Pass;
 use crate::runner::writes::{attempt_logs, ended_writes, event, stop};
 use crate::store::{InstanceRecord, Write};
+use crate::time::Micros;
 
-impl JobDriver {
-    /// An attempt of a live instance of the Job at `index` ended here.
-    pub(super) fn record(&mut self, index: usize, done: &mut Finished, pass: &mut Pass<'_>) {
+impl JobRun {
+    /// An attempt of a live instance ended here; relaying slots hold
+    /// `ahead` successors at most.
+    pub(super) fn instance_ended(
+        &mut self,
+        done: &mut Finished,
+        pass: &mut Pass<'_>,
+        ahead: usize,
+    ) {
         // Taken out of the live instances (an instance restarted in place
         // goes back in): the ended record is the live one, not a copy.
-        let live = self.runs[index]
+        let live = self
             .live
             .remove(&done.instance_uid)
             .expect("found by the caller");
@@ -32,38 +39,35 @@ impl JobDriver {
         ended.start_time = Some(done.started);
         ended.terminate(done.finished, instance::of_run(&done.report.outcome));
         let output = &done.report.output;
-        let restart = self.count_attempt_end(index, &ended, (done.attempt, false), output, pass);
+        let restart = self.count_attempt_end(&ended, (done.attempt, false), output, pass);
         if restart {
-            self.restart_here(index, ended, first_start, done, pass);
+            self.restart_here(ended, first_start, done, pass);
         } else {
-            self.runs[index]
-                .observed
-                .instance_gone(ended.completion_index);
+            self.observed.instance_gone(ended.completion_index);
             ended_writes(ended, done, pass.writes);
         }
         if let Some(slot) = live.slot {
-            let relayed = done.relayed.as_deref();
-            self.relayed(index, slot, (relayed, abort), done.finished, pass);
+            let relayed = (done.relayed.as_deref(), abort);
+            self.relayed(slot, relayed, done.finished, pass, ahead);
         }
         let succeeded = done.report.outcome.succeeded();
-        let run = &mut self.runs[index];
         if !restart {
-            run.queue
-                .settle(&done.instance_uid, succeeded, pass.writes, pass.launcher);
+            let uid = &done.instance_uid;
+            self.queue
+                .settle(uid, succeeded, pass.writes, pass.launcher);
         }
         if !succeeded {
-            run.queue.probe(&run.job.spec, pass.launcher);
+            self.queue.probe(&self.job.spec, pass.launcher);
         }
-        self.count(index);
+        self.count();
     }
 
     /// `OnFailure`: the instance runs again here from where it was; every
     /// attempt's log stays (the first's joins its row).
     fn restart_here(
         &mut self,
-        index: usize,
         mut again: InstanceRecord,
-        first_start: Option<crate::time::Micros>,
+        first_start: Option<Micros>,
         done: &mut Finished,
         pass: &mut Pass<'_>,
     ) {
@@ -73,7 +77,7 @@ impl JobDriver {
         again.restart_count += 1;
         pass.writes.push(Write::Instance(again.clone()));
         attempt_logs(done, pass.writes);
-        let abort = self.launch(index, &again, done.attempt + 1, pass);
+        let abort = self.launch(&again, done.attempt + 1, None, pass);
         let live = LiveInstance {
             attempt: done.attempt + 1,
             place: Place::Here(abort),
@@ -81,7 +85,7 @@ impl JobDriver {
             unwritten: false,
             record: again,
         };
-        self.runs[index].live.insert(live.record.uid.clone(), live);
+        self.live.insert(live.record.uid.clone(), live);
     }
 
     /// Counts one ended attempt of a live instance (`ended` is its final
@@ -91,49 +95,44 @@ impl JobDriver {
     /// (its node went away) never restarts in place: it is replaced.
     pub(super) fn attempt_ended(
         &mut self,
-        index: usize,
         ended: InstanceRecord,
         (attempt, disruption): (u32, bool),
         pass: &mut Pass<'_>,
     ) -> bool {
-        let restart = self.count_attempt_end(index, &ended, (attempt, disruption), &[], pass);
-        let run = &mut self.runs[index];
-        if restart {
-            // OnFailure: the same instance runs again; every attempt's log
-            // stays. One that ran on another node is offered to it again.
-            let live = run.live.get_mut(&ended.uid).expect("a live instance");
-            live.record.restart_count += 1;
-            live.record.reason = ended.reason;
-            live.record.message = ended.message;
-            live.record.exit_code = ended.exit_code;
-            live.attempt = attempt + 1;
-            if !live.place.is_here() {
-                live.record.phase = Phase::Pending;
-                live.record.node_name = ended.node_name;
-                live.place = Place::Offered;
-            }
-            pass.writes.push(Write::Instance(live.record.clone()));
-        } else {
-            run.live.remove(&ended.uid);
-            run.observed.instance_gone(ended.completion_index);
+        let restart = self.count_attempt_end(&ended, (attempt, disruption), &[], pass);
+        if !restart {
+            self.live.remove(&ended.uid);
+            self.observed.instance_gone(ended.completion_index);
             pass.writes.push(Write::Instance(ended));
+            return false;
         }
-        restart
+        // OnFailure: the same instance runs again; every attempt's log
+        // stays. One that ran on another node is offered to it again.
+        let live = self.live.get_mut(&ended.uid).expect("a live instance");
+        live.record.restart_count += 1;
+        live.record.reason = ended.reason;
+        live.record.message = ended.message;
+        live.record.exit_code = ended.exit_code;
+        live.attempt = attempt + 1;
+        if !live.place.is_here() {
+            live.record.phase = Phase::Pending;
+            live.record.node_name = ended.node_name;
+            live.place = Place::Offered;
+        }
+        pass.writes.push(Write::Instance(live.record.clone()));
+        true
     }
 
-    /// Tells the observer that an attempt of the Job at `index` ended, and
-    /// counts it through the controller; whether the instance restarts in
-    /// place.
+    /// Tells the observer that an attempt ended, and counts it through the
+    /// controller; whether the instance restarts in place.
     fn count_attempt_end(
         &mut self,
-        index: usize,
         ended: &InstanceRecord,
         (attempt, disruption): (u32, bool),
         output: &[u8],
         pass: &mut Pass<'_>,
     ) -> bool {
-        let run = &mut self.runs[index];
-        let name = &run.job.metadata.name;
+        let name = &self.job.metadata.name;
         pass.observer.instance_ended(name, ended, attempt, output);
         let end = AttemptEnd {
             instance: &ended.name,
@@ -143,42 +142,40 @@ impl JobDriver {
             disruption,
             finish_time: ended.finish_time,
         };
-        run.observed.attempt_ended(&run.job.spec, &end)
+        self.observed.attempt_ended(&self.job.spec, &end)
     }
 
-    /// The Job at `index` ended: what still runs is stopped, and its status
-    /// gets its controller's conditions and events.
-    pub(super) fn finish(&mut self, index: usize, end: End, pass: &mut Pass<'_>) {
+    /// The Job ended: what still runs is stopped, and its status gets its
+    /// controller's conditions and events.
+    pub(super) fn finish(&mut self, end: End, pass: &mut Pass<'_>) {
         let message = end.stop_message();
         let counted = end.stops_count_as_failures();
-        self.stop_where(index, (end.reason(), &message), counted, |_| true, pass);
-        let run = &mut self.runs[index];
-        run.finished = true;
-        let (uid, now) = (&run.record.uid, pass.now);
-        let (created, last) = &run.created;
+        self.stop_where((end.reason(), &message), counted, |_| true, pass);
+        self.finished = true;
+        let (uid, now) = (&self.record.uid, pass.now);
+        let (created, last) = &self.created;
         if let Some(combined) = status::combined_creates(*created, last) {
             pass.writes.push(event(uid, combined, now));
         }
-        let ending = status::conclude(&mut run.status, &run.job.spec, &end, now);
+        let ending = status::conclude(&mut self.status, &self.job.spec, &end, now);
         pass.writes.push(event(uid, ending.event, now));
         if let Some(at) = ending.expires_at {
             let uid = uid.clone();
             pass.writes.push(Write::ObjectExpiry { uid, at });
         }
-        self.count(index);
-        let run = &self.runs[index];
-        pass.observer.job_ended(&run.job.metadata.name, &run.status);
+        self.count();
+        pass.observer
+            .job_ended(&self.job.metadata.name, &self.status);
     }
 
     /// Suspension stops every running instance; they do not count as failed.
-    pub(super) fn suspend(&mut self, index: usize, pass: &mut Pass<'_>) {
-        self.stop_where(index, status::SUSPENDED, false, |_| true, pass);
-        let run = &mut self.runs[index];
-        if let Some(suspended) = status::suspend(&mut run.status, pass.now) {
+    pub(super) fn suspend(&mut self, pass: &mut Pass<'_>) {
+        self.stop_where(status::SUSPENDED, false, |_| true, pass);
+        if let Some(suspended) = status::suspend(&mut self.status, pass.now) {
             pass.writes
-                .push(event(&run.record.uid, suspended, pass.now));
+                .push(event(&self.record.uid, suspended, pass.now));
         }
-        self.count(index);
+        self.count();
     }
 
     /// Stops the live instances whose place `which` picks, with `reason`
@@ -187,32 +184,29 @@ impl JobDriver {
     /// node follows.
     pub(super) fn stop_where(
         &mut self,
-        index: usize,
         (reason, message): (&str, &str),
         counted: bool,
         which: impl Fn(&Place) -> bool,
         pass: &mut Pass<'_>,
     ) {
-        let run = &mut self.runs[index];
-        let stopped: Vec<String> = run
+        let stopped: Vec<String> = self
             .live
             .iter()
             .filter(|(_, live)| which(&live.place))
             .map(|(uid, _)| uid.clone())
             .collect();
         for uid in &stopped {
-            run.queue.settle(uid, false, pass.writes, pass.launcher);
+            self.queue.settle(uid, false, pass.writes, pass.launcher);
         }
         for uid in stopped {
-            let run = &mut self.runs[index];
-            let live = run.live.remove(&uid).expect("listed above");
+            let live = self.live.remove(&uid).expect("listed above");
             live.place.stop();
             let mut record = live.record;
             stop(&mut record, pass.now, reason, message);
-            run.observed
+            self.observed
                 .instance_stopped(record.completion_index, counted);
             pass.writes.push(Write::Instance(record));
-            self.stop_slot(index, live.slot, (reason, message), pass);
+            self.stop_slot(live.slot, (reason, message), pass);
         }
     }
 }

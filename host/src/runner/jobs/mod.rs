@@ -5,35 +5,39 @@
 //! records the end, counts it through the controller, and restarts it in
 //! place when the controller says so.
 //!
-//! - `run`: one Job's state, new, resumed or taken over.
-//! - `create`: new instances, their names, labels and launch.
-//! - `end`: an instance's end, the Job's end, suspension, stops.
-//! - `relay`: executor slots that start a Job's next instance themselves.
-//! - `queue`: a Job's work queue.
-//! - `offers`: the owner's side of instances spread over a cluster.
+//! One Job's state is a [`JobRun`]; what is done to it is layered, each
+//! file using only those below it:
+//!
+//! - `offers`: the owner's side of instances spread over a cluster;
+//! - `end`: an instance's end, the Job's end, suspension, stops;
+//! - `relay`: executor slots that start a Job's next instance themselves;
+//! - `create`: new instances, their names, labels and launch;
+//! - `run`, `live`, `queue`: the Job's state, its live instances, its
+//!   work queue.
 
 mod create;
 mod end;
+mod live;
 mod offers;
 mod queue;
-pub(super) mod relay;
+mod relay;
 mod run;
 
 pub use queue::MAX_STDIN_ITEM;
 pub(super) use queue::check_stdin_item;
-pub(super) use run::Place;
+pub(super) use run::spreadable;
 pub use run::{EndedWith, JobRun, manifest_json};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::driver::{Driver, JobStates, Pass};
 use super::journal::Deferred;
 use super::staged::Staged;
 use crate::controller::cronjob::RunState;
-use crate::controller::job::{self, Decision, End, status};
+use crate::controller::job::{self, Decision, End};
 use crate::executor::Finished;
-use crate::manifest::{Job, QueueMode};
-use crate::store::Write;
+use crate::manifest::Job;
+use crate::store::{InstanceRecord, Write};
 use crate::time::{Micros, earliest};
 
 /// The Jobs this node runs.
@@ -45,16 +49,6 @@ pub(super) struct JobDriver {
     /// Successors each relaying slot holds ready at most, for the Jobs
     /// relaying on this node now (see `relay`); set at every pass.
     relay_ahead: usize,
-}
-
-/// Whether a Job's instances may run on other nodes than its owner: all
-/// but a lease-mode Job of the embedded queue, which lives in the owner's
-/// own file.
-pub(super) fn spreadable(job: &Job) -> bool {
-    job.spec
-        .queue
-        .as_ref()
-        .is_none_or(|q| q.mode == QueueMode::Stdin || q.url.is_some())
 }
 
 impl JobDriver {
@@ -70,7 +64,7 @@ impl JobDriver {
 
     /// The uids of the Jobs run, in order.
     pub(super) fn uids(&self) -> impl Iterator<Item = &str> {
-        self.runs.iter().map(|run| run.record.uid.as_str())
+        self.runs.iter().map(JobRun::uid)
     }
 
     /// Whether nothing more will happen to any Job without a change.
@@ -97,54 +91,53 @@ impl JobDriver {
     }
 
     fn index_of(&self, uid: &str) -> Option<usize> {
-        self.runs.iter().position(|j| j.record.uid == uid)
+        self.runs.iter().position(|j| j.uid() == uid)
     }
 
-    /// Whether the Job at `index` has its instances spread over the cluster.
-    fn spreads(&self, index: usize) -> bool {
-        self.clustered && spreadable(&self.runs[index].job)
+    /// The Job `uid`, if this node runs it.
+    pub(super) fn job(&self, uid: &str) -> Option<&Job> {
+        self.index_of(uid).map(|index| &self.runs[index].job)
     }
 
-    /// One controller decision for one Job; returns when to look again.
+    /// Whether the Job `uid`'s instances may run on a node with `labels`;
+    /// `None` when this node does not run it.
+    pub(super) fn admits(&self, uid: &str, labels: &BTreeMap<String, String>) -> Option<bool> {
+        let job = self.job(uid)?;
+        Some(job.spec.template.spec.placement().admits(labels))
+    }
+
+    /// One controller decision for the Job at `index`; when to look again.
     fn step(&mut self, index: usize, pass: &mut Pass<'_>) -> Option<Micros> {
-        let now = pass.now;
-        let run = &self.runs[index];
+        let (ahead, now) = (self.relay_ahead, pass.now);
+        let run = &mut self.runs[index];
         match job::reconcile(&run.job.spec, &run.observed, now) {
-            Decision::Create(_) if !self.schedulable(index, pass) => None,
+            Decision::Create(_) if !run.schedulable(pass) => None,
             Decision::Create(indexes) => {
                 for completion_index in indexes {
-                    self.create_instance(index, completion_index, pass);
+                    run.create_instance(completion_index, pass);
                 }
                 // Only once all are created: a successor reserved in between
                 // would not count the instances decided with it.
-                self.reserve_successors(index, pass);
-                self.count(index);
+                run.reserve_successors(pass, ahead);
+                run.count();
                 // Look again at once: the Job has just started, and its
                 // deadline (or more to create) decides when to wake next.
                 Some(now)
             }
             Decision::Complete(reason) => {
-                self.finish(index, End::Complete(reason), pass);
+                run.finish(End::Complete(reason), pass);
                 None
             }
             Decision::Fail { reason, message } => {
-                self.finish(index, End::Failed { reason, message }, pass);
+                run.finish(End::Failed { reason, message }, pass);
                 None
             }
             Decision::Suspend => {
-                self.suspend(index, pass);
+                run.suspend(pass);
                 None
             }
             Decision::Wait { until } => until,
         }
-    }
-
-    /// The status counts follow the observed counts; the status is written
-    /// once per group commit (see [`Deferred`]), not once per instance.
-    fn count(&mut self, index: usize) {
-        let run = &mut self.runs[index];
-        status::count(&mut run.status, &run.job.spec, &run.observed);
-        run.status_dirty = true;
     }
 
     /// An update of a running Job takes effect at the next controller pass.
@@ -154,7 +147,7 @@ impl JobDriver {
         };
         let run = &mut self.runs[index];
         if run.job.spec.suspended() && !job.spec.suspended() {
-            status::resume(&mut run.status, &mut run.observed, now);
+            job::status::resume(&mut run.status, &mut run.observed, now);
         }
         run.record.labels = job.metadata.labels.clone();
         run.job = job;
@@ -167,24 +160,78 @@ impl JobDriver {
     /// node cannot run and that have nothing running here: their uids, for
     /// the cluster to take back.
     pub(super) fn unplaceable_here(&self, labels: &BTreeMap<String, String>) -> Vec<String> {
-        self.runs
-            .iter()
-            .filter(|run| {
-                let admitted = run.job.spec.template.spec.placement().admits(labels);
-                !spreadable(&run.job) && !admitted && run.live.is_empty() && !run.finished
-            })
-            .map(|run| run.record.uid.clone())
-            .collect()
+        let unplaceable = |run: &&JobRun| {
+            let admitted = run.job.spec.template.spec.placement().admits(labels);
+            !spreadable(&run.job) && !admitted && run.live.is_empty() && !run.finished
+        };
+        let runs = self.runs.iter().filter(unplaceable);
+        runs.map(|run| run.uid().to_owned()).collect()
     }
 
     /// Drops a Job this node no longer runs (released to the cluster).
     pub(super) fn release(&mut self, uid: &str) {
-        self.runs.retain(|run| run.record.uid != uid);
+        self.runs.retain(|run| run.uid() != uid);
     }
 
-    /// The Job `uid` and its placement, if this node runs it.
-    pub(super) fn job(&self, uid: &str) -> Option<&Job> {
-        self.index_of(uid).map(|index| &self.runs[index].job)
+    /// Whether a relaying Job is finishing: the journal then commits sooner.
+    pub(super) fn finishing(&self) -> bool {
+        self.runs
+            .iter()
+            .any(|run| run.relay_finishing(self.clustered))
+    }
+
+    /// How many successors each relaying slot holds ready, from the slots
+    /// the unfinished relaying Jobs may run at once.
+    fn relay_depth(&self) -> usize {
+        let relaying = self
+            .runs
+            .iter()
+            .filter(|r| !r.finished && r.relays(self.clustered));
+        relay::ahead(relaying.map(|r| r.job.spec.parallelism()).sum())
+    }
+
+    /// Pauses briefly when every relaying slot has plenty to run (see
+    /// `relay::pause`).
+    pub(super) fn pause_for_relays(&self, wake: Option<Micros>) {
+        relay::pause(&self.runs, self.relay_ahead, wake);
+    }
+
+    /// The instances of this node's Jobs that are offered or run elsewhere.
+    pub(super) fn watched(&self) -> Vec<String> {
+        self.runs
+            .iter()
+            .flat_map(JobRun::watched)
+            .cloned()
+            .collect()
+    }
+
+    /// What the rows of watched instances say happened to them; `lost`
+    /// names the nodes that stopped heartbeating.
+    pub(super) fn follow_rows(
+        &mut self,
+        rows: Vec<InstanceRecord>,
+        lost: &HashSet<String>,
+        pass: &mut Pass<'_>,
+    ) {
+        for row in rows {
+            if let Some(index) = self.index_of(&row.owner_uid) {
+                self.runs[index].follow_row(row, lost, pass);
+            }
+        }
+    }
+
+    /// Runs an instance this node just claimed, if it is one of its own
+    /// Jobs'; the record back when it is another node's.
+    pub(super) fn start_claimed(
+        &mut self,
+        record: InstanceRecord,
+        pass: &Pass<'_>,
+    ) -> Option<InstanceRecord> {
+        let Some(index) = self.index_of(&record.owner_uid) else {
+            return Some(record);
+        };
+        self.runs[index].start_claimed(record, pass);
+        None
     }
 }
 
@@ -193,10 +240,10 @@ impl Driver for JobDriver {
         self.relay_ahead = self.relay_depth();
         let mut wake = None;
         for index in 0..self.runs.len() {
-            if self.runs[index].finished {
+            let run = &mut self.runs[index];
+            if run.finished {
                 continue;
             }
-            let run = &mut self.runs[index];
             run.queue
                 .observe(&run.job.spec, &mut run.observed, pass.launcher);
             wake = earliest(wake, self.step(index, pass));
@@ -205,14 +252,11 @@ impl Driver for JobDriver {
     }
 
     fn instance_ended(&mut self, done: &mut Finished, pass: &mut Pass<'_>) -> bool {
-        let Some(index) = self
-            .runs
-            .iter()
-            .position(|j| j.live.contains_key(&done.instance_uid))
-        else {
+        let uid = &done.instance_uid;
+        let Some(run) = self.runs.iter_mut().find(|j| j.live.contains_key(uid)) else {
             return false;
         };
-        self.record(index, done, pass);
+        run.instance_ended(done, pass, self.relay_ahead);
         true
     }
 
@@ -220,8 +264,8 @@ impl Driver for JobDriver {
         let Some(index) = self.index_of(uid) else {
             return false;
         };
-        let message = "stopped: the Job was deleted";
-        self.stop_where(index, (reason, message), false, |_| true, pass);
+        let stop = (reason, "stopped: the Job was deleted");
+        self.runs[index].stop_where(stop, false, |_| true, pass);
         self.runs.remove(index);
         true
     }
@@ -237,10 +281,10 @@ impl Driver for JobDriver {
 
     fn interrupt(&mut self, pass: &mut Pass<'_>) {
         let message = "the node shut down while the instance was running";
-        for index in 0..self.runs.len() {
+        for run in &mut self.runs {
             // What runs on other nodes goes on there.
             let stop = (job::NODE_SHUTDOWN, message);
-            self.stop_where(index, stop, false, Place::is_here, pass);
+            run.stop_where(stop, false, live::Place::is_here, pass);
         }
     }
 

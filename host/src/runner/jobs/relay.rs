@@ -22,18 +22,16 @@
 //! not Indexed (the next index depends on which succeeded), with
 //! `completions` set, without a work queue, not spread over a cluster.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
-use super::JobDriver;
-use super::run::{LiveInstance, Place};
-use crate::executor::{Launch, Relay, RelayQueue, Sandbox};
+use super::live::{LiveInstance, Place, Slot};
+use super::run::JobRun;
+use crate::executor::{Launch, Sandbox};
 use crate::ids;
 use crate::runner::driver::Pass;
-use crate::runner::launcher::{Binding, Launcher};
+use crate::runner::launcher::Binding;
 use crate::runner::writes::stop;
 use crate::store::{InstanceRecord, Write};
 use crate::time::Micros;
@@ -67,119 +65,69 @@ const PAUSE: Duration = Duration::from_micros(500);
 /// Whether a relaying Job has every instance it still needs running,
 /// reserved or done: nothing more will be decided for it, and its last
 /// instances are ending.
-pub(in crate::runner) fn finishing(
-    observed: &crate::controller::job::Observed,
-    completions: u32,
-) -> bool {
+fn finishing(observed: &crate::controller::job::Observed, completions: u32) -> bool {
     observed.succeeded + observed.active + observed.reserved >= completions
 }
 
 /// Successors each slot holds ready at most when `slots` slots relay.
-fn ahead(slots: u32) -> usize {
+pub(super) fn ahead(slots: u32) -> usize {
     (AHEAD_PER_NODE / slots.max(1) as usize).clamp(AHEAD_MIN, AHEAD_MAX)
 }
 
-/// The relay of one executor slot.
-#[derive(Default)]
-pub(super) struct Slot {
-    /// Where the successors wait for the executor, in order.
-    next: Arc<RelayQueue>,
-    /// The successors' records, in the same order, while reserved.
-    successors: VecDeque<InstanceRecord>,
-}
-
-impl Slot {
-    /// What the executor needs to relay this slot's successors.
-    pub(super) fn relay(&self, launcher: &Launcher) -> Relay {
-        launcher.relay(&self.next)
-    }
-
-    /// Takes every reserved successor back; returns those the slot had
-    /// already started (it is being stopped with them), to be recorded.
-    fn take_back(&mut self) -> Vec<InstanceRecord> {
-        let not_started = self.next.take_back();
-        let started = self.successors.len() - not_started.len();
-        self.successors.drain(..).take(started).collect()
-    }
-}
-
-impl JobDriver {
-    /// Whether the Job at `index` runs its instances in relaying slots.
-    pub(super) fn relays(&self, index: usize) -> bool {
-        let spec = &self.runs[index].job.spec;
-        !self.spreads(index)
-            && spec.queue.is_none()
-            && !spec.indexed()
-            && spec.completions().is_some()
-    }
-
-    /// How many successors each relaying slot holds ready, from the slots
-    /// the unfinished relaying Jobs may run at once.
-    pub(super) fn relay_depth(&self) -> usize {
-        let slots = (0..self.runs.len())
-            .filter(|&i| !self.runs[i].finished && self.relays(i))
-            .map(|i| self.runs[i].job.spec.parallelism())
-            .sum();
-        ahead(slots)
-    }
-
-    /// Whether a relaying Job is finishing (see [`finishing`]): the journal
-    /// then commits sooner.
-    pub(in crate::runner) fn finishing(&self) -> bool {
-        (0..self.runs.len()).any(|index| {
-            let run = &self.runs[index];
-            !run.finished
-                && self.relays(index)
-                && run
-                    .job
-                    .spec
-                    .completions()
-                    .is_some_and(|completions| finishing(&run.observed, completions))
-        })
+impl JobRun {
+    /// Whether the Job relays and is finishing (see [`finishing`]): the
+    /// journal then commits sooner.
+    pub(super) fn relay_finishing(&self, clustered: bool) -> bool {
+        !self.finished
+            && self.relays(clustered)
+            && self
+                .job
+                .spec
+                .completions()
+                .is_some_and(|completions| finishing(&self.observed, completions))
     }
 
     /// Reserves successors for the Job's relaying slots, as far as the
-    /// Job's completions and parallelism allow.
-    pub(super) fn reserve_successors(&mut self, index: usize, pass: &Pass<'_>) {
-        if !self.relays(index) {
+    /// Job's completions and parallelism allow; `ahead` per slot at most.
+    pub(super) fn reserve_successors(&mut self, pass: &Pass<'_>, ahead: usize) {
+        if !self.relays(pass.cluster.is_some()) {
             return;
         }
-        let slots: Vec<String> = self.runs[index]
+        let slots: Vec<String> = self
             .live
             .iter()
             .filter(|(_, l)| l.slot.is_some())
             .map(|(uid, _)| uid.clone())
             .collect();
         for uid in slots {
-            self.reserve_successor(index, &uid, pass);
+            self.reserve_successor(&uid, pass, ahead);
         }
     }
 
     /// Decides and reserves successors of the instance `uid` (up to
-    /// `relay_ahead` of them, see [`ahead`]) while the controller would
-    /// start one after each success: the Job is not done with its
-    /// completions counting what runs and is reserved, and runs no more
-    /// than its parallelism. A slot left with nothing reserved is closed:
-    /// its instance is the last it runs (the controller starts new slots
-    /// for what the Job needs later).
-    pub(super) fn reserve_successor(&mut self, index: usize, uid: &str, pass: &Pass<'_>) {
-        let open = self.relays(index) && pass.starts;
-        while open && self.wants_successor(index, uid) {
-            let record = self.new_instance(index, ids::uid(), None, false, pass);
-            let Some(launch) = self.successor_launch(index, &record, pass) else {
+    /// `ahead` of them, see [`ahead`]) while the controller would start one
+    /// after each success: the Job is not done with its completions
+    /// counting what runs and is reserved, and runs no more than its
+    /// parallelism. A slot left with nothing reserved is closed: its
+    /// instance is the last it runs (the controller starts new slots for
+    /// what the Job needs later).
+    pub(super) fn reserve_successor(&mut self, uid: &str, pass: &Pass<'_>, ahead: usize) {
+        let open = self.relays(pass.cluster.is_some()) && pass.starts;
+        while open && self.wants_successor(uid, ahead) {
+            let record = self.new_instance(ids::uid(), None, false, pass);
+            let Some(launch) = self.successor_launch(&record, pass) else {
                 break; // the usual path will meet the same error and record it
             };
-            let run = &mut self.runs[index];
-            let slot = run
+            let slot = self
                 .live
                 .get_mut(uid)
                 .and_then(|l| l.slot.as_mut())
                 .expect("checked by wants_successor");
             slot.next.push(launch);
             slot.successors.push_back(record);
-            run.observed.reserved += 1;
+            self.observed.reserved += 1;
         }
-        let slot = self.runs[index].live.get(uid).and_then(|l| l.slot.as_ref());
+        let slot = self.live.get(uid).and_then(|l| l.slot.as_ref());
         if let Some(slot) = slot.filter(|slot| slot.successors.is_empty()) {
             slot.next.close();
         }
@@ -187,24 +135,18 @@ impl JobDriver {
 
     /// What the executor needs to start the successor `record`: the Job's
     /// shared sandbox named for it when the Job has one, its own otherwise.
-    fn successor_launch(
-        &self,
-        index: usize,
-        record: &InstanceRecord,
-        pass: &Pass<'_>,
-    ) -> Option<Launch> {
-        let run = &self.runs[index];
-        let shared = run
+    fn successor_launch(&self, record: &InstanceRecord, pass: &Pass<'_>) -> Option<Launch> {
+        let shared = self
             .shared_sandbox
-            .get_or_init(|| pass.launcher.shared_sandbox(&run.job, &run.prepared));
+            .get_or_init(|| pass.launcher.shared_sandbox(&self.job, &self.prepared));
         let Some(spec) = shared.clone() else {
-            let attempt = self.attempt_of(index, record, 0);
+            let attempt = self.attempt_of(record, 0);
             return pass.launcher.prepare(&attempt, Ok(Binding::default())).ok();
         };
         Some(Launch {
             instance_uid: record.uid.clone(),
             attempt: 0,
-            prepared: run.prepared.clone(),
+            prepared: self.prepared.clone(),
             sandbox: Sandbox::OfJob {
                 spec,
                 instance_name: record.name.clone(),
@@ -216,21 +158,20 @@ impl JobDriver {
     /// Whether the slot of the live instance `uid` should hold one more
     /// successor: it has room, and the Job wants one more instance counting
     /// those running and reserved.
-    fn wants_successor(&self, index: usize, uid: &str) -> bool {
-        let run = &self.runs[index];
-        let spec = &run.job.spec;
-        let o = &run.observed;
+    fn wants_successor(&self, uid: &str, ahead: usize) -> bool {
+        let spec = &self.job.spec;
+        let o = &self.observed;
         let completions = spec.completions().unwrap_or(0);
-        let wanted = !run.finished
+        let wanted = !self.finished
             && !spec.suspended()
             && o.fail_job.is_none()
             && o.succeeded + o.active + o.reserved < completions
             && o.active <= spec.parallelism();
-        let room = run
+        let room = self
             .live
             .get(uid)
             .and_then(|l| l.slot.as_ref())
-            .is_some_and(|slot| slot.successors.len() < self.relay_ahead);
+            .is_some_and(|slot| slot.successors.len() < ahead);
         wanted && room
     }
 
@@ -239,27 +180,27 @@ impl JobDriver {
     /// at `at`, in the slot (`abort` stops it), and the slot is topped up.
     pub(super) fn relayed(
         &mut self,
-        index: usize,
         mut slot: Slot,
         (relayed, abort): (Option<&str>, Option<AbortHandle>),
         at: Micros,
         pass: &mut Pass<'_>,
+        ahead: usize,
     ) {
         let (Some(uid), Some(abort)) = (relayed, abort) else {
             // Nothing started (a failure ends the slot): the reservations lapse.
             let lapsed = slot.successors.len() as u32;
             slot.take_back();
-            self.runs[index].observed.reserved -= lapsed;
+            self.observed.reserved -= lapsed;
             return;
         };
         let Some(mut record) = slot.successors.pop_front() else {
             return;
         };
         debug_assert_eq!(uid, record.uid);
-        self.runs[index].observed.reserved -= 1;
+        self.observed.reserved -= 1;
         record.created_at = at;
         record.start_time = Some(at);
-        self.count_created(index, &record, (at, true), pass.writes);
+        self.count_created(&record, (at, true), pass.writes);
         // Written with the next group commit at the latest.
         pass.deferred = true;
         let uid = record.uid.clone();
@@ -270,8 +211,8 @@ impl JobDriver {
             slot: Some(slot),
             unwritten: true,
         };
-        self.runs[index].live.insert(uid.clone(), live);
-        self.reserve_successor(index, &uid, pass);
+        self.live.insert(uid.clone(), live);
+        self.reserve_successor(&uid, pass, ahead);
     }
 
     /// A live instance with a slot is stopped: its reservations go, and the
@@ -279,7 +220,6 @@ impl JobDriver {
     /// with it.
     pub(super) fn stop_slot(
         &mut self,
-        index: usize,
         slot: Option<Slot>,
         (reason, message): (&str, &str),
         pass: &mut Pass<'_>,
@@ -287,7 +227,7 @@ impl JobDriver {
         let Some(mut slot) = slot else {
             return;
         };
-        self.runs[index].observed.reserved -= slot.successors.len() as u32;
+        self.observed.reserved -= slot.successors.len() as u32;
         for mut started in slot.take_back() {
             started.created_at = pass.now;
             started.start_time = Some(pass.now);
@@ -295,28 +235,28 @@ impl JobDriver {
             pass.writes.push(Write::Instance(started));
         }
     }
+}
 
-    /// Sleeps [`PAUSE`] (or until `wake`, if sooner) when nothing is
-    /// waiting to be recorded and every relaying slot holds at least a
-    /// quarter of its successors: the executors have enough to run, and
-    /// the ends that arrive meanwhile are recorded together.
-    pub(in crate::runner) fn pause_for_relays(&self, wake: Option<Micros>) {
-        let slots = self.runs.iter().flat_map(|run| run.live.values());
-        let mut depths = slots
-            .filter_map(|live| live.slot.as_ref())
-            .map(|slot| slot.successors.len());
-        let deep = self.relay_ahead / 4;
-        let Some(first) = depths.next() else {
-            return;
-        };
-        if first < deep || depths.any(|depth| depth < deep) {
-            return;
-        }
-        let until = wake.map_or(PAUSE, |at| {
-            Duration::from_micros((at - crate::time::now()).max(0) as u64)
-        });
-        std::thread::sleep(PAUSE.min(until));
+/// Sleeps [`PAUSE`] (or until `wake`, if sooner) when nothing is waiting to
+/// be recorded and every relaying slot of `runs` holds at least a quarter
+/// of its `ahead` successors: the executors have enough to run, and the
+/// ends that arrive meanwhile are recorded together.
+pub(super) fn pause(runs: &[JobRun], ahead: usize, wake: Option<Micros>) {
+    let slots = runs.iter().flat_map(|run| run.live.values());
+    let mut depths = slots
+        .filter_map(|live| live.slot.as_ref())
+        .map(|slot| slot.successors.len());
+    let deep = ahead / 4;
+    let Some(first) = depths.next() else {
+        return;
+    };
+    if first < deep || depths.any(|depth| depth < deep) {
+        return;
     }
+    let until = wake.map_or(PAUSE, |at| {
+        Duration::from_micros((at - crate::time::now()).max(0) as u64)
+    });
+    std::thread::sleep(PAUSE.min(until));
 }
 
 #[cfg(test)]

@@ -9,52 +9,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde_json::json;
-use tokio::task::AbortHandle;
 
+use super::live::{LiveInstance, Place};
 use super::queue::JobQueue;
-use super::relay::Slot;
-use crate::controller::job::{self, Observed, RecordedInstance};
+use crate::controller::job::{self, Observed, RecordedInstance, status};
 use crate::ids;
-use crate::manifest::{Job, JobStatus, Kind, Phase};
+use crate::manifest::{Job, JobStatus, Kind, Phase, QueueMode};
 use crate::runner::writes::{RESTART_MESSAGE, event, stop};
 use crate::runtime::{Prepared, SandboxSpec};
 use crate::store::{InstanceRecord, ObjectRecord, Write};
 use crate::time::{self, Micros};
-
-/// Where a live instance of one of this node's Jobs is.
-pub(in crate::runner) enum Place {
-    /// Running on this node.
-    Here(AbortHandle),
-    /// Offered to the cluster and not claimed yet.
-    Offered,
-    /// Claimed by another node, which runs it.
-    Elsewhere,
-}
-
-impl Place {
-    /// Stops the run if it is on this node; elsewhere, the row tells.
-    pub(in crate::runner) fn stop(&self) {
-        if let Place::Here(abort) = self {
-            abort.abort();
-        }
-    }
-
-    /// Whether the instance runs on this node.
-    pub(in crate::runner) fn is_here(&self) -> bool {
-        matches!(self, Place::Here(_))
-    }
-}
-
-/// An instance of a Job that has not ended.
-pub(super) struct LiveInstance {
-    pub record: InstanceRecord,
-    pub attempt: u32,
-    pub place: Place,
-    /// Its executor slot, when the slot relays successors (see `relay`).
-    pub slot: Option<Slot>,
-    /// Its row is not written yet (see `JobDriver::count_created`).
-    pub unwritten: bool,
-}
 
 /// Which unfinished instances of a Job ended with the process that ran
 /// them, when the Job is resumed or taken over; the others are followed.
@@ -90,6 +54,16 @@ impl EndedWith<'_> {
             }),
         }
     }
+}
+
+/// Whether a Job's instances may run on other nodes than its owner: all
+/// but a lease-mode Job of the embedded queue, which lives in the owner's
+/// own file.
+pub(in crate::runner) fn spreadable(job: &Job) -> bool {
+    job.spec
+        .queue
+        .as_ref()
+        .is_none_or(|q| q.mode == QueueMode::Stdin || q.url.is_some())
 }
 
 /// One Job being run.
@@ -248,6 +222,32 @@ impl JobRun {
         self.finished
             || ((self.job.spec.suspended() || self.unschedulable_noted) && self.live.is_empty())
     }
+
+    /// Whether the Job has its instances spread over the cluster this node
+    /// is one of (`clustered`).
+    pub(super) fn spreads(&self, clustered: bool) -> bool {
+        clustered && spreadable(&self.job)
+    }
+
+    /// Whether the Job runs its instances in relaying slots (see `relay`):
+    /// only Jobs whose next instance needs nothing from their last ones —
+    /// not Indexed, with `completions` set, without a work queue, not
+    /// spread over a cluster.
+    pub(super) fn relays(&self, clustered: bool) -> bool {
+        let spec = &self.job.spec;
+        !self.spreads(clustered)
+            && spec.queue.is_none()
+            && !spec.indexed()
+            && spec.completions().is_some()
+    }
+
+    /// The status counts follow the observed counts; the status is written
+    /// once per group commit (see [`crate::runner::journal::Deferred`]),
+    /// not once per instance.
+    pub(super) fn count(&mut self) {
+        status::count(&mut self.status, &self.job.spec, &self.observed);
+        self.status_dirty = true;
+    }
 }
 
 /// An unfinished instance that carries on (offered, or running on a node
@@ -267,7 +267,7 @@ fn adopted(instance: &InstanceRecord) -> LiveInstance {
 }
 
 /// What the Job controller needs of a recorded instance.
-pub(in crate::runner) fn recorded(i: &InstanceRecord) -> RecordedInstance<'_> {
+fn recorded(i: &InstanceRecord) -> RecordedInstance<'_> {
     RecordedInstance {
         name: &i.name,
         completion_index: i.completion_index,

@@ -1,0 +1,71 @@
+//! A Job's live instances: where each runs, and for those launched here in
+//! a relaying executor slot, the slot's successors (see `relay`).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tokio::task::AbortHandle;
+
+use crate::executor::{Relay, RelayQueue};
+use crate::runner::launcher::Launcher;
+use crate::store::InstanceRecord;
+
+/// Where a live instance of one of this node's Jobs is.
+pub(in crate::runner) enum Place {
+    /// Running on this node.
+    Here(AbortHandle),
+    /// Offered to the cluster and not claimed yet.
+    Offered,
+    /// Claimed by another node, which runs it.
+    Elsewhere,
+}
+
+impl Place {
+    /// Stops the run if it is on this node; elsewhere, the row tells.
+    pub(in crate::runner) fn stop(&self) {
+        if let Place::Here(abort) = self {
+            abort.abort();
+        }
+    }
+
+    /// Whether the instance runs on this node.
+    pub(in crate::runner) fn is_here(&self) -> bool {
+        matches!(self, Place::Here(_))
+    }
+}
+
+/// An instance of a Job that has not ended.
+pub(super) struct LiveInstance {
+    pub record: InstanceRecord,
+    pub attempt: u32,
+    pub place: Place,
+    /// Its executor slot, when the slot relays successors (see `relay`).
+    pub slot: Option<Slot>,
+    /// Its row is not written yet (see `JobRun::count_created`).
+    pub unwritten: bool,
+}
+
+/// The relay of one executor slot: the successors the runner decided for
+/// it, waiting for the executor, and their records in the same order.
+#[derive(Default)]
+pub(super) struct Slot {
+    /// Where the successors wait for the executor, in order.
+    pub next: Arc<RelayQueue>,
+    /// The successors' records, in the same order, while reserved.
+    pub successors: VecDeque<InstanceRecord>,
+}
+
+impl Slot {
+    /// What the executor needs to relay this slot's successors.
+    pub(super) fn relay(&self, launcher: &Launcher) -> Relay {
+        launcher.relay(&self.next)
+    }
+
+    /// Takes every reserved successor back; returns those the slot had
+    /// already started (it is being stopped with them), to be recorded.
+    pub(super) fn take_back(&mut self) -> Vec<InstanceRecord> {
+        let not_started = self.next.take_back();
+        let started = self.successors.len() - not_started.len();
+        self.successors.drain(..).take(started).collect()
+    }
+}
