@@ -1,48 +1,22 @@
-//! The labels of a Job's instances, and how a row keeps them.
+//! How a row keeps the labels of a Job's instance.
 //!
 //! Every instance of a Job carries its template's labels plus four that
 //! name the Job (`job-name` and `controller-uid`, each also under
-//! `batch.kubernetes.io/`), and an Indexed Job's its completion index: the
-//! same text, two hundred bytes of it, in ten thousand rows of a Job of
-//! ten thousand instances. A row keeps only the template's labels and the
-//! Job's name (`labels_job`, schema 7); the rest is rebuilt from the row's
-//! owner and completion index when it is read. Labels that do not follow
-//! the rule (a DaemonSet's instances, rows written before schema 7) are
-//! kept whole.
+//! `batch.kubernetes.io/`), and an Indexed Job's its completion index (the
+//! rule is [`crate::controller::job::instance_labels`]): the same text, two
+//! hundred bytes of it, in ten thousand rows of a Job of ten thousand
+//! instances. A row keeps only the template's labels and the Job's name
+//! (`labels_job`, schema 7); the rest is put back from the row's owner and
+//! completion index when it is read. Labels that do not follow the rule (a
+//! DaemonSet's instances, rows written before schema 7) are kept whole.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The labels that name an instance's Job.
-const JOB_NAME: [&str; 2] = ["job-name", "batch.kubernetes.io/job-name"];
-/// The labels that carry the uid of an instance's Job.
-const CONTROLLER_UID: [&str; 2] = ["controller-uid", "batch.kubernetes.io/controller-uid"];
-/// An Indexed Job's instance's completion index.
-const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
-
-/// The labels of an instance of the Job `job_name` (uid `job_uid`), made
-/// from its template's `template` labels, which the Job's own override.
-pub fn job_instance(
-    template: &BTreeMap<String, String>,
-    job_name: &str,
-    job_uid: &str,
-    completion_index: Option<u32>,
-) -> BTreeMap<String, String> {
-    let mut labels = template.clone();
-    for key in JOB_NAME {
-        labels.insert(key.to_owned(), job_name.to_owned());
-    }
-    for key in CONTROLLER_UID {
-        labels.insert(key.to_owned(), job_uid.to_owned());
-    }
-    if let Some(index) = completion_index {
-        labels.insert(COMPLETION_INDEX.to_owned(), index.to_string());
-    }
-    labels
-}
+use crate::manifest::well_known::{COMPLETION_INDEX, CONTROLLER_UID, JOB_NAME};
 
 /// What a row keeps of `labels`: the template's labels and the Job's name,
-/// when they follow [`job_instance`] for this owner and index.
+/// when the rest is what the rule puts there for this owner and index.
 pub(super) fn compact(
     labels: &BTreeMap<String, String>,
     owner_uid: &str,
@@ -69,24 +43,31 @@ pub(super) fn compact(
     Some((template, job_name.clone()))
 }
 
-/// The labels of a row that kept `template` and `job_name` (see [`compact`]).
+/// The labels of a row that kept `template` and `job_name` (see
+/// [`compact`]): what [`compact`] took out, put back.
 pub(super) fn expand(
     template: &BTreeMap<String, String>,
     job_name: &str,
     owner_uid: &str,
     completion_index: Option<u32>,
 ) -> Arc<BTreeMap<String, String>> {
-    Arc::new(job_instance(
-        template,
-        job_name,
-        owner_uid,
-        completion_index,
-    ))
+    let mut labels = template.clone();
+    for key in JOB_NAME {
+        labels.insert(key.to_owned(), job_name.to_owned());
+    }
+    for key in CONTROLLER_UID {
+        labels.insert(key.to_owned(), owner_uid.to_owned());
+    }
+    if let Some(index) = completion_index {
+        labels.insert(COMPLETION_INDEX.to_owned(), index.to_string());
+    }
+    Arc::new(labels)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::job::instance_labels as job_instance;
 
     fn template() -> BTreeMap<String, String> {
         BTreeMap::from([("app".to_owned(), "pi".to_owned())])

@@ -336,7 +336,7 @@ fn logs_of_many_instances_are_read_with_one_compiled_statement() {
                 [(0, format!("hello {n}\n").into_bytes())]
             );
         }
-        let stmt = store.conn.prepare_cached(super::LOGS).unwrap();
+        let stmt = store.local.conn.prepare_cached(super::LOGS).unwrap();
         assert_eq!(
             stmt.get_status(rusqlite::StatementStatus::RePrepare),
             0,
@@ -356,6 +356,7 @@ fn logs_written_before_schema_6_are_read_with_the_rest() {
         .unwrap();
     // What schema 5 wrote: the first attempt's log in `logs`.
     store
+        .local
         .conn
         .execute(
             "INSERT INTO logs (instance_uid, attempt, data, truncated) VALUES (?1, 0, ?2, 0)",
@@ -961,10 +962,12 @@ fn a_job_instances_labels_come_back_whole_from_what_its_row_keeps() {
         let template = BTreeMap::from([("app".to_owned(), "pi".to_owned())]);
         let mut plain = instance(&job, "labelled-1", 2);
         plain.completion_index = None;
-        plain.labels = super::labels::job_instance(&template, "labelled", &job.uid, None).into();
+        plain.labels =
+            crate::controller::job::instance_labels(&template, "labelled", &job.uid, None).into();
         let mut indexed = instance(&job, "labelled-2", 3);
         indexed.labels =
-            super::labels::job_instance(&template, "labelled", &job.uid, Some(3)).into();
+            crate::controller::job::instance_labels(&template, "labelled", &job.uid, Some(3))
+                .into();
         // Labels of another shape (a DaemonSet's, say) are kept as they are.
         let other = instance(&job, "labelled-3", 4);
         store
@@ -988,11 +991,13 @@ fn a_job_instances_row_keeps_its_template_labels_and_job_name() {
     let mut store = Store::open(&dir.path().join("state.db")).unwrap();
     let job = object(Kind::Job, "kept", 1);
     let mut i = instance(&job, "kept-1", 2);
-    i.labels = super::labels::job_instance(&BTreeMap::new(), "kept", &job.uid, Some(3)).into();
+    i.labels =
+        crate::controller::job::instance_labels(&BTreeMap::new(), "kept", &job.uid, Some(3)).into();
     store
         .commit(&[Write::ObjectCreated(job), Write::Instance(i.clone())])
         .unwrap();
     let (labels, job_name): (String, String) = store
+        .local
         .conn
         .query_row(
             "SELECT labels, labels_job FROM instances WHERE uid = ?1",

@@ -5,7 +5,11 @@ use postgres::types::ToSql;
 
 use super::{finished, json_text};
 use crate::manifest::Kind;
-use crate::store::Write;
+use crate::runtime::LogRecord;
+use crate::store::{EventRecord, InstanceRecord, ObjectRecord, Write};
+
+/// A query parameter.
+type Param<'a> = dyn ToSql + Sync + 'a;
 
 /// Carries out one write; `Some(detail)` for a conflict that must undo the
 /// whole batch.
@@ -14,116 +18,50 @@ pub(super) fn apply(
     write: &Write,
     node: &str,
 ) -> Result<Option<String>, postgres::Error> {
-    let exec = |tx: &mut Transaction<'_>, sql: &str, params: &[&(dyn ToSql + Sync)]| {
-        tx.execute(sql, params)
-    };
     match write {
-        Write::ObjectCreated(o) => {
-            exec(
-                tx,
-                "UPDATE objects SET deleted_at = $4 WHERE kind = $1 AND namespace = $2 AND name = $3
-                 AND deleted_at IS NULL",
-                &[&o.kind.as_str(), &o.namespace, &o.name, &o.created_at],
-            )?;
-            // The node that records a Job or CronJob runs it; a DaemonSet
-            // runs on every node and has no owner.
-            let owner = (o.kind != Kind::DaemonSet).then_some(node);
-            exec(
-                tx,
-                "INSERT INTO objects (uid, kind, namespace, name, labels, manifest, status,
-                    created_at, owner_node, finished)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                &[
-                    &o.uid,
-                    &o.kind.as_str(),
-                    &o.namespace,
-                    &o.name,
-                    &json_text(&o.labels),
-                    &json_text(&o.manifest),
-                    &json_text(&o.status),
-                    &o.created_at,
-                    &owner,
-                    &finished(&o.status),
-                ],
-            )?;
-        }
+        Write::ObjectCreated(o) => object_created(tx, o, node)?,
         Write::Module {
             digest,
             component,
             bytes,
             at,
         } => {
-            exec(
-                tx,
+            let sql =
                 "INSERT INTO modules (digest, component, bytes, created_at) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT DO NOTHING",
-                &[digest, component, bytes, at],
-            )?;
+                 ON CONFLICT DO NOTHING";
+            tx.execute(sql, &[digest, component, bytes, at])?;
         }
         Write::ObjectManifest {
             uid,
             manifest,
             labels,
         } => {
-            exec(
-                tx,
-                "UPDATE objects SET manifest = $2, labels = $3, generation = generation + 1
-                 WHERE uid = $1",
-                &[uid, &json_text(manifest), &json_text(labels)],
-            )?;
+            let sql = "UPDATE objects SET manifest = $2, labels = $3, generation = generation + 1
+                 WHERE uid = $1";
+            tx.execute(sql, &[uid, &json_text(manifest), &json_text(labels)])?;
         }
         Write::ObjectDeleted { uid, at } => {
-            exec(
-                tx,
-                "UPDATE objects SET deleted_at = $2 WHERE uid = $1 AND deleted_at IS NULL",
-                &[uid, at],
-            )?;
+            let sql = "UPDATE objects SET deleted_at = $2 WHERE uid = $1 AND deleted_at IS NULL";
+            tx.execute(sql, &[uid, at])?;
         }
         Write::CronRun {
             cronjob_uid,
             scheduled,
             job_uid,
-        } => {
-            let inserted = exec(
-                tx,
-                "INSERT INTO cron_runs (cronjob_uid, scheduled_time, job_uid) VALUES ($1, $2, $3)
-                 ON CONFLICT DO NOTHING",
-                &[cronjob_uid, scheduled, job_uid],
-            )?;
-            if inserted == 0 && job_uid.is_some() {
-                let decided: Option<String> = tx
-                    .query_one(
-                        "SELECT job_uid FROM cron_runs WHERE cronjob_uid = $1 AND scheduled_time = $2",
-                        &[cronjob_uid, scheduled],
-                    )?
-                    .get(0);
-                if decided != *job_uid {
-                    return Ok(Some(format!(
-                        "CronJob {cronjob_uid}'s run at {scheduled} was already decided by another node"
-                    )));
-                }
-            }
-        }
+        } => return cron_run(tx, cronjob_uid, *scheduled, job_uid),
         Write::ObjectStatus { uid, status } => {
-            exec(
-                tx,
-                "UPDATE objects SET status = $2, finished = $3 WHERE uid = $1",
-                &[uid, &json_text(status), &finished(status)],
-            )?;
+            let sql = "UPDATE objects SET status = $2, finished = $3 WHERE uid = $1";
+            tx.execute(sql, &[uid, &json_text(status), &finished(status)])?;
         }
         Write::ObjectExpiry { uid, at } => {
-            exec(
-                tx,
+            tx.execute(
                 "UPDATE objects SET expires_at = $2 WHERE uid = $1",
                 &[uid, at],
             )?;
         }
         Write::InstanceDeleted { uid, at } => {
-            exec(
-                tx,
-                "UPDATE instances SET deleted_at = $2 WHERE uid = $1 AND deleted_at IS NULL",
-                &[uid, at],
-            )?;
+            let sql = "UPDATE instances SET deleted_at = $2 WHERE uid = $1 AND deleted_at IS NULL";
+            tx.execute(sql, &[uid, at])?;
         }
         Write::Instance(i) => upsert_instance(tx, i)?,
         Write::InstanceLogged {
@@ -134,27 +72,9 @@ pub(super) fn apply(
             upsert_instance(tx, instance)?;
             upsert_log(tx, &instance.uid, 0, log, *truncated)?;
         }
-        Write::InstanceEnded(i) => {
-            exec(
-                tx,
-                "UPDATE instances SET phase = $2, exit_code = $3, reason = $4, message = $5,
-                    finish_time = $6
-                 WHERE uid = $1 AND phase = 'Running' AND node_name = $7 AND restart_count = $8",
-                &[
-                    &i.uid,
-                    &i.phase.as_str(),
-                    &i.exit_code,
-                    &i.reason,
-                    &i.message,
-                    &i.finish_time,
-                    &i.node_name,
-                    &i64::from(i.restart_count),
-                ],
-            )?;
-        }
+        Write::InstanceEnded(i) => instance_ended(tx, i)?,
         Write::InstanceInput { uid, stdin } => {
-            exec(
-                tx,
+            tx.execute(
                 "UPDATE instances SET stdin = $2 WHERE uid = $1",
                 &[uid, stdin],
             )?;
@@ -165,39 +85,12 @@ pub(super) fn apply(
             data,
             truncated,
         } => upsert_log(tx, instance_uid, *attempt, data, *truncated)?,
-        Write::Event(e) => {
-            exec(
-                tx,
-                "INSERT INTO events (object_uid, type, reason, message, time)
-                 VALUES ($1, $2, $3, $4, $5)",
-                &[&e.object_uid, &e.kind, &e.reason, &e.message, &e.time],
-            )?;
-        }
+        Write::Event(e) => event(tx, e)?,
         Write::LogRecords {
             instance_uid,
             attempt,
             records,
-        } => {
-            let insert = tx.prepare(
-                "INSERT INTO log_records (instance_uid, attempt, seq, time, level, message, fields)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (instance_uid, attempt, seq) DO NOTHING",
-            )?;
-            for (seq, r) in records.iter().enumerate() {
-                tx.execute(
-                    &insert,
-                    &[
-                        instance_uid,
-                        &i64::from(*attempt),
-                        &(seq as i64),
-                        &r.time,
-                        &r.level.as_str(),
-                        &r.message,
-                        &json_text(&r.fields),
-                    ],
-                )?;
-            }
-        }
+        } => log_records(tx, instance_uid, *attempt, records)?,
         // The embedded queue stays in the node's own SQLite file; the
         // caller removes the item there once this batch is committed.
         Write::QueueDone { .. } => {}
@@ -205,11 +98,132 @@ pub(super) fn apply(
     Ok(None)
 }
 
-/// Inserts or updates an instance row by uid (see [`Write::Instance`]).
-fn upsert_instance(
+/// A new object, owned by the node that records it (a Job or CronJob; a
+/// DaemonSet runs on every node and has no owner); a live one of the same
+/// kind and name goes to history.
+fn object_created(
     tx: &mut Transaction<'_>,
-    i: &crate::store::InstanceRecord,
+    o: &ObjectRecord,
+    node: &str,
 ) -> Result<(), postgres::Error> {
+    tx.execute(
+        "UPDATE objects SET deleted_at = $4 WHERE kind = $1 AND namespace = $2 AND name = $3
+         AND deleted_at IS NULL",
+        &[&o.kind.as_str(), &o.namespace, &o.name, &o.created_at],
+    )?;
+    let owner = (o.kind != Kind::DaemonSet).then_some(node);
+    let values: [&Param<'_>; 10] = [
+        &o.uid,
+        &o.kind.as_str(),
+        &o.namespace,
+        &o.name,
+        &json_text(&o.labels),
+        &json_text(&o.manifest),
+        &json_text(&o.status),
+        &o.created_at,
+        &owner,
+        &finished(&o.status),
+    ];
+    tx.execute(
+        "INSERT INTO objects (uid, kind, namespace, name, labels, manifest, status,
+            created_at, owner_node, finished)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &values,
+    )?;
+    Ok(())
+}
+
+/// A CronJob's decided time, under its unique key: a time another node
+/// decided otherwise is a conflict.
+fn cron_run(
+    tx: &mut Transaction<'_>,
+    cronjob_uid: &String,
+    scheduled: i64,
+    job_uid: &Option<String>,
+) -> Result<Option<String>, postgres::Error> {
+    let inserted = tx.execute(
+        "INSERT INTO cron_runs (cronjob_uid, scheduled_time, job_uid) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
+        &[cronjob_uid, &scheduled, job_uid],
+    )?;
+    if inserted > 0 || job_uid.is_none() {
+        return Ok(None);
+    }
+    let decided: Option<String> = tx
+        .query_one(
+            "SELECT job_uid FROM cron_runs WHERE cronjob_uid = $1 AND scheduled_time = $2",
+            &[cronjob_uid, &scheduled],
+        )?
+        .get(0);
+    if decided == *job_uid {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "CronJob {cronjob_uid}'s run at {scheduled} was already decided by another node"
+    )))
+}
+
+/// An instance this node ran for another node's Job ended: written only
+/// while the row still says it runs here in this attempt.
+fn instance_ended(tx: &mut Transaction<'_>, i: &InstanceRecord) -> Result<(), postgres::Error> {
+    tx.execute(
+        "UPDATE instances SET phase = $2, exit_code = $3, reason = $4, message = $5,
+            finish_time = $6
+         WHERE uid = $1 AND phase = 'Running' AND node_name = $7 AND restart_count = $8",
+        &[
+            &i.uid,
+            &i.phase.as_str(),
+            &i.exit_code,
+            &i.reason,
+            &i.message,
+            &i.finish_time,
+            &i.node_name,
+            &i64::from(i.restart_count),
+        ],
+    )?;
+    Ok(())
+}
+
+fn event(tx: &mut Transaction<'_>, e: &EventRecord) -> Result<(), postgres::Error> {
+    tx.execute(
+        "INSERT INTO events (object_uid, type, reason, message, time)
+         VALUES ($1, $2, $3, $4, $5)",
+        &[&e.object_uid, &e.kind, &e.reason, &e.message, &e.time],
+    )?;
+    Ok(())
+}
+
+/// One attempt's structured log records, in order.
+fn log_records(
+    tx: &mut Transaction<'_>,
+    instance_uid: &String,
+    attempt: u32,
+    records: &[LogRecord],
+) -> Result<(), postgres::Error> {
+    let insert = tx.prepare(
+        "INSERT INTO log_records (instance_uid, attempt, seq, time, level, message, fields)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (instance_uid, attempt, seq) DO NOTHING",
+    )?;
+    let attempt = i64::from(attempt);
+    for (seq, r) in records.iter().enumerate() {
+        let (seq, level, fields) = (seq as i64, r.level.as_str(), json_text(&r.fields));
+        let values: [&Param<'_>; 7] = [
+            instance_uid,
+            &attempt,
+            &seq,
+            &r.time,
+            &level,
+            &r.message,
+            &fields,
+        ];
+        tx.execute(&insert, &values)?;
+    }
+    Ok(())
+}
+
+/// Inserts or updates an instance row by uid (see [`Write::Instance`]).
+fn upsert_instance(tx: &mut Transaction<'_>, i: &InstanceRecord) -> Result<(), postgres::Error> {
     tx.execute(
         "INSERT INTO instances (uid, name, namespace, owner_uid, completion_index, labels,
                     phase, exit_code, reason, message, node_name, restart_count, created_at,

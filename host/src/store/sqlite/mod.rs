@@ -1,0 +1,336 @@
+//! The store in one SQLite file, in WAL mode, with versioned migrations: a
+//! single node's whole history, and in a cluster the node's own file
+//! (checkpoints and the embedded queue).
+
+mod migrations;
+mod reads;
+mod rows;
+mod wal;
+mod writes;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+use super::{StoreError, Write};
+use writes::LabelsText;
+
+/// What every connection to a state database is set to: WAL with
+/// `synchronous = NORMAL` (no fsync per commit; a crash of the process
+/// loses nothing committed), waiting up to `busy_ms` for another writer,
+/// the WAL copied back rarely (a hot page is copied once per checkpoint
+/// rather than once per thousand frames), and no checkpoint when the
+/// connection closes: that checkpoint fsyncs twice, which was a third of a
+/// short `wasmjob run`. The store checkpoints when it closes only once the
+/// WAL has grown past [`WAL_KEPT`] (see its `Drop`); a store's writer
+/// connection checkpoints in the background instead (see [`wal`]).
+pub(crate) fn configure_connection(conn: &Connection, busy_ms: u32) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA busy_timeout = {busy_ms};
+         PRAGMA wal_autocheckpoint = 8192;"
+    ))?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
+    plan_once(conn)
+}
+
+/// Statements are planned once, not again for every value bound to them.
+/// SQLite's planner may look at a bound value and then marks the statement
+/// to be compiled again whenever that parameter is bound anew: [`LOGS`],
+/// run once per instance, was parsed and planned again at every call, 999
+/// times for `logs job/X` of a 1,000-instance Job, two thirds of the
+/// server's CPU for it. Nothing here gains from value-dependent plans: no `LIKE`,
+/// no `ANALYZE` statistics.
+fn plan_once(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    Ok(())
+}
+
+/// Every attempt's log of an instance ?1, oldest first. The first attempt's
+/// output is in the instance's row (schema 6), or in `logs` with the others;
+/// the view reads both.
+pub(in crate::store) const LOGS: &str =
+    "SELECT attempt, data FROM attempt_logs WHERE instance_uid = ?1 ORDER BY attempt";
+
+/// Every live object of kind ?1, in namespace ?2 or all, oldest first.
+pub(super) static LIVE_OBJECTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{} WHERE kind = ?1 AND deleted_at IS NULL AND (?2 IS NULL OR namespace = ?2) ORDER BY created_at",
+        rows::OBJECT_SELECT
+    )
+});
+
+/// The WAL a store leaves behind when it closes, in pages: 512 KiB. The
+/// next process reads back every frame since the log last started over
+/// when it opens the file, so it is kept small, and the checkpoint that
+/// starts it over (with its fsyncs) is paid by one run in many.
+pub(in crate::store) const WAL_KEPT: i32 = 128;
+
+/// An open SQLite file.
+pub(super) struct Sqlite {
+    pub(in crate::store) conn: Connection,
+    path: PathBuf,
+    /// The instance labels last written, as JSON.
+    labels_text: LabelsText,
+    /// A writer's checkpoints in the background (see [`wal`]).
+    wal: Option<std::sync::Arc<wal::Background>>,
+}
+
+impl Drop for Sqlite {
+    fn drop(&mut self) {
+        self.close_log();
+    }
+}
+
+impl Sqlite {
+    /// What closing the store does for the next process to open the file:
+    /// the background checkpoints stop, and a WAL that has grown is
+    /// checkpointed and started over. Idempotent.
+    pub(super) fn close_log(&self) {
+        if let Some(wal) = &self.wal {
+            wal.stop();
+        }
+        if self.conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(true) {
+            return;
+        }
+        let grown = self.wal.as_ref().is_some_and(|w| w.frames() > WAL_KEPT);
+        if grown {
+            // Checkpointed, then started over by one small write (the
+            // schema version, written again), instead of truncated: freeing
+            // the file's blocks took as long here as the checkpoint's two
+            // fsyncs (ext4 with discard), and the next process reads back
+            // only the frames after the restart. The file keeps its size,
+            // which later writes reuse. Errors only leave the WAL as it is,
+            // which is never wrong.
+            let restart = format!(
+                "PRAGMA wal_checkpoint(RESTART); PRAGMA user_version = {};",
+                migrations::MIGRATIONS.len()
+            );
+            let _ = self.conn.execute_batch(&restart);
+        }
+    }
+
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(|e| {
+            let e = StoreError::from_sqlite(path, e);
+            if e.is_transient() { e.unwritable() } else { e }
+        })?;
+        let mut store = Sqlite {
+            conn,
+            path: path.to_path_buf(),
+            labels_text: LabelsText::default(),
+            wal: None,
+        };
+        // Refuse a file that is not ours before changing anything in it (the
+        // journal mode is written to the file's header).
+        let opened = (|| {
+            store.refuse_unknown()?;
+            store.configure()?;
+            store.migrate()?;
+            store.check_writable()
+        })();
+        // "unable to open database file" says little on a read-only or full
+        // file system; say what to do.
+        opened.map_err(|e| if e.is_transient() { e.unwritable() } else { e })?;
+        Ok(store)
+    }
+
+    /// Opens an existing database for reading only (the API's connections);
+    /// the node's runner is the one writer.
+    pub(super) fn open_readonly(path: &Path) -> Result<Self, StoreError> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| StoreError::from_sqlite(path, e))?;
+        let store = Sqlite {
+            conn,
+            path: path.to_path_buf(),
+            labels_text: LabelsText::default(),
+            wal: None,
+        };
+        let r = store.conn.busy_timeout(std::time::Duration::from_secs(5));
+        store.sql(r)?;
+        store.sql(plan_once(&store.conn))?;
+        Ok(store)
+    }
+
+    /// The database file (the node's own file in cluster mode).
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(super) fn sql<T>(&self, result: rusqlite::Result<T>) -> Result<T, StoreError> {
+        result.map_err(|source| StoreError::from_sqlite(&self.path, source))
+    }
+
+    /// Whether the query finds a row: a read that lets a write which would
+    /// change nothing be skipped, with the write transaction it would open.
+    pub(super) fn any(
+        &self,
+        query: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<bool, StoreError> {
+        let found = self
+            .conn
+            .prepare_cached(query)
+            .and_then(|mut stmt| stmt.exists(params));
+        self.sql(found)
+    }
+
+    /// Reads every page of the database and checks its structure (SQLite's
+    /// `quick_check`): what `serve` does at start, so a damaged history is
+    /// found before the node runs anything rather than halfway through a
+    /// Job. Linear in the size of the file.
+    pub(super) fn check(&self) -> Result<(), StoreError> {
+        let found: String = {
+            let r = self
+                .conn
+                .query_row("PRAGMA quick_check(1)", [], |r| r.get(0));
+            self.sql(r)?
+        };
+        if found == "ok" {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: found,
+            })
+        }
+    }
+
+    fn configure(&mut self) -> Result<(), StoreError> {
+        let result = configure_connection(&self.conn, 5000).and_then(|()| {
+            self.conn.execute_batch(
+                "PRAGMA foreign_keys = ON;
+                 -- A history of millions of instances keeps its index pages
+                 -- in memory (the default cache is 2 MiB).
+                 PRAGMA cache_size = -65536;",
+            )
+        });
+        self.sql(result)?;
+        // This connection writes: its checkpoints run in the background.
+        let wal = wal::Background::new(&self.path);
+        let watched = wal.watch(&mut self.conn);
+        self.sql(watched)?;
+        self.wal = Some(wal);
+        Ok(())
+    }
+
+    /// A file SQLite could only open to read (a read-only file system that
+    /// keeps the WAL of the last run, so reading works) is refused now, not
+    /// at the first write.
+    fn check_writable(&self) -> Result<(), StoreError> {
+        let read_only = self.conn.is_readonly(rusqlite::MAIN_DB);
+        if self.sql(read_only)? {
+            return Err(StoreError::Unwritable {
+                path: self.path.clone(),
+                detail: "it can only be opened to read".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A damaged file, some other program's database, or one of a newer
+    /// wasmjob: each refused with the file left as it was.
+    fn refuse_unknown(&self) -> Result<(), StoreError> {
+        let known = migrations::MIGRATIONS.len() as i64;
+        let found: i64 = {
+            let r = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0));
+            self.sql(r)?
+        };
+        if found > known {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found,
+                known,
+            });
+        }
+        if found == 0 {
+            // A new file is empty; one with tables but no version is some
+            // other program's, which migrating would quietly add to.
+            let tables: i64 = {
+                let r = self
+                    .conn
+                    .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0));
+                self.sql(r)?
+            };
+            if tables > 0 {
+                return Err(StoreError::Foreign {
+                    path: self.path.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let found: i64 = {
+            let r = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0));
+            self.sql(r)?
+        };
+        for (version, sql) in migrations::MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(found as usize)
+        {
+            let path = self.path.clone();
+            let wrap = |source| StoreError::from_sqlite(&path, source);
+            let tx = self.conn.transaction().map_err(wrap)?;
+            tx.execute_batch(sql).map_err(wrap)?;
+            tx.pragma_update(None, "user_version", version as i64 + 1)
+                .map_err(wrap)?;
+            tx.commit().map_err(wrap)?;
+        }
+        Ok(())
+    }
+
+    /// At a runner's start: embedded-queue items held by instances this
+    /// file does not record as running go back (see
+    /// [`crate::queue::EmbeddedQueue::release_unrecorded`]), on the store's
+    /// own connection.
+    pub(super) fn release_unrecorded_queue_items(&self) -> Result<usize, StoreError> {
+        // Usually nothing is held: a read through the holder index finds
+        // that without the write transaction the UPDATE would open.
+        if !self.any("SELECT 1 FROM queue_items WHERE holder IS NOT NULL", [])? {
+            return Ok(0);
+        }
+        let released = self.conn.execute(crate::queue::RELEASE_UNRECORDED, []);
+        self.sql(released)
+    }
+
+    /// Commits a batch of writes in one transaction.
+    pub(super) fn commit(&mut self, writes: &[Write]) -> Result<(), StoreError> {
+        // BEGIN and COMMIT as cached statements: the runner commits a few
+        // hundred times a second, and parsing them each time showed.
+        let conn = &self.conn;
+        let labels = &mut self.labels_text;
+        let mut batch = || -> rusqlite::Result<Option<String>> {
+            conn.prepare_cached("BEGIN")?.execute([])?;
+            for write in writes {
+                if let Some(detail) = writes::apply(conn, write, labels)? {
+                    return Ok(Some(detail));
+                }
+            }
+            conn.prepare_cached("COMMIT")?.execute([])?;
+            Ok(None)
+        };
+        let result = batch();
+        if !conn.is_autocommit() {
+            // A conflict or an error: nothing of the batch stays.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        match result {
+            Ok(None) => Ok(()),
+            Ok(Some(detail)) => Err(StoreError::Conflict { detail }),
+            Err(source) => Err(StoreError::from_sqlite(&self.path, source)),
+        }
+    }
+}
