@@ -7,7 +7,13 @@
 
 pub mod client;
 mod cluster;
+mod commands;
+mod error;
+mod logs;
+mod query;
+mod reads;
 pub mod server;
+mod state;
 pub mod wire;
 
 /// The address a server listens on when not told otherwise: loopback only.

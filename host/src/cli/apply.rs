@@ -29,21 +29,6 @@ pub fn apply(
     };
     for doc in docs {
         let (doc, module) = localize(doc).map_err(|e| CliError::BadInput(e.to_string()))?;
-        let source = Source {
-            file: doc.file.clone(),
-            document: doc.index,
-        };
-        let object = match &doc.object {
-            Object::Job(job) => serde_json::json!({
-                "apiVersion": "batch/v1", "kind": "Job", "metadata": job.metadata, "spec": job.spec,
-            }),
-            Object::CronJob(cron) => serde_json::json!({
-                "apiVersion": "batch/v1", "kind": "CronJob", "metadata": cron.metadata, "spec": cron.spec,
-            }),
-            Object::DaemonSet(ds) => serde_json::json!({
-                "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": ds.metadata, "spec": ds.spec,
-            }),
-        };
         if let Some(module) = module
             && !body.modules.iter().any(|m| m.digest == module.digest)
         {
@@ -52,10 +37,29 @@ pub fn apply(
                 bytes: base64::engine::general_purpose::STANDARD.encode(&module.bytes),
             });
         }
-        body.objects.push(WireObject { source, object });
+        let source = Source {
+            file: doc.file.clone(),
+            document: doc.index,
+        };
+        body.objects.push(WireObject {
+            source,
+            object: wire_object(&doc.object),
+        });
     }
-    let client = connect(server, state_dir)?;
-    let answer: ApplyAnswer = client.post("/api/v1/apply", &body)?;
+    send(&connect(server, state_dir)?, &body)
+}
+
+/// An object as the API takes it: `apiVersion`, `kind`, `metadata`, `spec`.
+fn wire_object(object: &Object) -> serde_json::Value {
+    let mut value = object.stored_json();
+    value["apiVersion"] = serde_json::json!(object.kind().api_version());
+    value["kind"] = serde_json::json!(object.kind().as_str());
+    value
+}
+
+/// Sends an apply, and prints what happened to each object as kubectl does.
+fn send(client: &crate::api::client::Client, body: &ApplyBody) -> Result<(), CliError> {
+    let answer: ApplyAnswer = client.post("/api/v1/apply", body)?;
     for applied in answer.applied {
         println!("{}/{} {}", applied.kind, applied.name, applied.result);
     }
@@ -86,7 +90,29 @@ pub fn create_from_cronjob(
         namespace,
         cron_name,
     )?;
-    let template = &cron["spec"]["jobTemplate"];
+    let job = manual_job(&cron["spec"]["jobTemplate"], name, namespace);
+    let source = Source {
+        file: format!("cronjob/{cron_name}"),
+        document: 1,
+    };
+    // Validated like any manifest before it is sent.
+    let text = serde_json::to_string(&job).expect("JSON");
+    crate::manifest::load_str(&text, &source.file, Path::new("/"))
+        .map_err(|e| CliError::BadInput(e.to_string()))?;
+    let object = WireObject {
+        source,
+        object: job,
+    };
+    let body = ApplyBody {
+        objects: vec![object],
+        modules: Vec::new(),
+        create_only: true,
+    };
+    send(&client, &body)
+}
+
+/// The Job a CronJob's `template` makes when it is instantiated by hand.
+fn manual_job(template: &serde_json::Value, name: &str, namespace: &str) -> serde_json::Value {
     let mut annotations = template["metadata"]["annotations"].clone();
     if !annotations.is_object() {
         annotations = serde_json::json!({});
@@ -97,31 +123,10 @@ pub fn create_from_cronjob(
     if template["metadata"]["labels"].is_object() {
         metadata["labels"] = template["metadata"]["labels"].clone();
     }
-    let job = serde_json::json!({
+    serde_json::json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": metadata,
         "spec": template["spec"].clone(),
-    });
-    let source = Source {
-        file: format!("cronjob/{cron_name}"),
-        document: 1,
-    };
-    // Validated like any manifest before it is sent.
-    let text = serde_json::to_string(&job).expect("JSON");
-    crate::manifest::load_str(&text, &source.file, Path::new("/"))
-        .map_err(|e| CliError::BadInput(e.to_string()))?;
-    let body = ApplyBody {
-        objects: vec![WireObject {
-            source,
-            object: job,
-        }],
-        modules: Vec::new(),
-        create_only: true,
-    };
-    let answer: ApplyAnswer = client.post("/api/v1/apply", &body)?;
-    for applied in answer.applied {
-        println!("{}/{} {}", applied.kind, applied.name, applied.result);
-    }
-    Ok(())
+    })
 }

@@ -23,66 +23,37 @@ pub struct DeleteRequest<'a> {
     pub namespace: &'a str,
 }
 
+/// One delete the server is asked for: objects of a kind in a namespace,
+/// by name or by selector.
+struct Target {
+    resource: ResourceType,
+    namespace: String,
+    name: Option<String>,
+    selector: Option<String>,
+}
+
 /// Deletes and prints `job.batch "pi" deleted` per object.
 pub fn delete(
     server: Option<&str>,
     state_dir: &Path,
     request: DeleteRequest<'_>,
 ) -> Result<(), CliError> {
-    let mut targets: Vec<(ResourceType, String, Option<String>, Option<String>)> = Vec::new();
-    if !request.files.is_empty() {
-        for doc in Sources::default().load(request.files)? {
-            let meta = doc.object.metadata();
-            let kind = match doc.object.kind() {
-                crate::manifest::Kind::Job => ResourceType::Jobs,
-                crate::manifest::Kind::CronJob => ResourceType::CronJobs,
-                crate::manifest::Kind::DaemonSet => ResourceType::DaemonSets,
-            };
-            targets.push((kind, meta.namespace.clone(), Some(meta.name.clone()), None));
-        }
-    } else {
-        let kind = request.kind.ok_or_else(|| {
-            CliError::BadInput("delete needs KIND NAME, KIND -l SELECTOR, or -f FILE".into())
-        })?;
-        let resource = ResourceType::parse(kind).ok_or_else(|| {
-            CliError::BadInput(format!("the server doesn't have a resource type {kind:?}"))
-        })?;
-        match (request.names.is_empty(), request.selector) {
-            (false, None) => {
-                for name in request.names {
-                    targets.push((
-                        resource,
-                        request.namespace.to_owned(),
-                        Some(name.clone()),
-                        None,
-                    ));
-                }
-            }
-            (true, Some(selector)) => targets.push((
-                resource,
-                request.namespace.to_owned(),
-                None,
-                Some(selector.to_owned()),
-            )),
-            _ => {
-                return Err(CliError::BadInput(
-                    "delete takes names or -l SELECTOR, not both and not neither".into(),
-                ));
-            }
-        }
-    }
+    let targets = match request.files.is_empty() {
+        false => of_files(request.files)?,
+        true => of_arguments(&request)?,
+    };
     let client = connect(server, state_dir)?;
     let mut deleted_any = false;
-    for (resource, namespace, name, selector) in targets {
-        let mut query = vec![("namespace", namespace)];
-        if let Some(name) = name {
+    for target in targets {
+        let mut query = vec![("namespace", target.namespace)];
+        if let Some(name) = target.name {
             query.push(("name", name));
         }
-        if let Some(selector) = selector {
+        if let Some(selector) = target.selector {
             query.push(("labelSelector", selector));
         }
-        let answer: DeleteAnswer =
-            client.delete(&format!("/api/v1/{}", resource.plural()), &query)?;
+        let path = format!("/api/v1/{}", target.resource.plural());
+        let answer: DeleteAnswer = client.delete(&path, &query)?;
         for (kind, name) in answer.deleted {
             println!("{kind} {name:?} deleted");
             deleted_any = true;
@@ -92,4 +63,51 @@ pub fn delete(
         eprintln!("No resources found");
     }
     Ok(())
+}
+
+/// `delete -f FILE`: the objects the files name.
+fn of_files(files: &[std::path::PathBuf]) -> Result<Vec<Target>, CliError> {
+    let mut targets = Vec::new();
+    for doc in Sources::default().load(files)? {
+        let meta = doc.object.metadata();
+        let resource = match doc.object.kind() {
+            crate::manifest::Kind::Job => ResourceType::Jobs,
+            crate::manifest::Kind::CronJob => ResourceType::CronJobs,
+            crate::manifest::Kind::DaemonSet => ResourceType::DaemonSets,
+        };
+        targets.push(Target {
+            resource,
+            namespace: meta.namespace.clone(),
+            name: Some(meta.name.clone()),
+            selector: None,
+        });
+    }
+    Ok(targets)
+}
+
+/// `delete KIND NAME…` or `delete KIND -l SELECTOR`.
+fn of_arguments(request: &DeleteRequest<'_>) -> Result<Vec<Target>, CliError> {
+    let kind = request.kind.ok_or_else(|| {
+        CliError::BadInput("delete needs KIND NAME, KIND -l SELECTOR, or -f FILE".into())
+    })?;
+    let resource = ResourceType::parse(kind).ok_or_else(|| {
+        CliError::BadInput(format!("the server doesn't have a resource type {kind:?}"))
+    })?;
+    let target = |name: Option<&String>, selector: Option<&str>| Target {
+        resource,
+        namespace: request.namespace.to_owned(),
+        name: name.cloned(),
+        selector: selector.map(str::to_owned),
+    };
+    match (request.names.is_empty(), request.selector) {
+        (false, None) => Ok(request
+            .names
+            .iter()
+            .map(|n| target(Some(n), None))
+            .collect()),
+        (true, Some(selector)) => Ok(vec![target(None, Some(selector))]),
+        _ => Err(CliError::BadInput(
+            "delete takes names or -l SELECTOR, not both and not neither".into(),
+        )),
+    }
 }

@@ -1,11 +1,15 @@
 //! `wasmjob logs`: an instance's log, a Job's, or those of a label selector,
 //! every line prefixed by its instance when there are several.
 
+use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::path::Path;
 
 use super::CliError;
 use super::remote::connect;
+use crate::api::client::Client;
 use crate::api::wire::LogEntry;
+use crate::resource::ResourceType;
 
 /// What `logs` was asked for.
 pub struct LogsRequest<'a> {
@@ -33,29 +37,37 @@ pub fn logs(
     state_dir: &Path,
     request: LogsRequest<'_>,
 ) -> Result<(), CliError> {
-    let mut query = vec![("namespace", request.namespace.to_owned())];
-    match (request.target, request.selector) {
-        (Some(target), None) => match target.split_once('/') {
-            Some(("job" | "jobs" | "job.batch" | "jobs.batch", name)) => {
-                query.push(("job", name.to_owned()))
+    let query = query(&request)?;
+    let client = connect(server, state_dir)?;
+    if request.follow {
+        return follow(&client, query, request.namespace);
+    }
+    let entries: Vec<LogEntry> = client.get("/api/v1/logs", &query)?;
+    let instances: BTreeSet<&str> = entries.iter().map(|e| e.instance.as_str()).collect();
+    let several = instances.len() > 1 || request.all_attempts;
+    let mut out = String::new();
+    for entry in &entries {
+        for line in entry.text.lines() {
+            match (several, request.all_attempts) {
+                (false, _) => {}
+                (true, true) => {
+                    let attempt = entry.attempt + 1;
+                    out.push_str(&format!("[{} attempt {attempt}] ", entry.instance));
+                }
+                (true, false) => out.push_str(&format!("[{}] ", entry.instance)),
             }
-            Some(("instance" | "instances" | "inst" | "pod" | "pods" | "po", name)) => {
-                query.push(("name", name.to_owned()))
-            }
-            Some((kind, _)) => {
-                return Err(CliError::BadInput(format!(
-                    "logs of {kind:?}: name an instance, job/NAME, or use -l"
-                )));
-            }
-            None => query.push(("name", target.to_owned())),
-        },
-        (None, Some(selector)) => query.push(("labelSelector", selector.to_owned())),
-        _ => {
-            return Err(CliError::BadInput(
-                "logs takes an instance name, job/NAME, or -l SELECTOR (one of them)".into(),
-            ));
+            out.push_str(line);
+            out.push('\n');
         }
     }
+    print!("{out}");
+    Ok(())
+}
+
+/// The query string of the logs asked for.
+fn query(request: &LogsRequest<'_>) -> Result<Vec<(&'static str, String)>, CliError> {
+    let mut query = vec![("namespace", request.namespace.to_owned())];
+    query.push(target(request.target, request.selector)?);
     if request.all_attempts {
         query.push(("allAttempts", "true".into()));
     }
@@ -73,98 +85,114 @@ pub fn logs(
         }
         query.push(("fields", request.fields.join(",")));
     }
-    let client = connect(server, state_dir)?;
-    if request.follow {
-        return follow(&client, query, request.namespace);
+    Ok(query)
+}
+
+/// Whose logs: an instance, a Job's instances, or those a selector picks.
+fn target(
+    target: Option<&str>,
+    selector: Option<&str>,
+) -> Result<(&'static str, String), CliError> {
+    let Some(target) = target else {
+        return match selector {
+            Some(selector) => Ok(("labelSelector", selector.to_owned())),
+            None => Err(one_target()),
+        };
+    };
+    if selector.is_some() {
+        return Err(one_target());
     }
-    let entries: Vec<LogEntry> = client.get("/api/v1/logs", &query)?;
-    let instances: std::collections::BTreeSet<&str> =
-        entries.iter().map(|e| e.instance.as_str()).collect();
-    let several = instances.len() > 1 || request.all_attempts;
-    let mut out = String::new();
-    for entry in &entries {
-        for line in entry.text.lines() {
-            if several {
-                if request.all_attempts {
-                    out.push_str(&format!(
-                        "[{} attempt {}] ",
-                        entry.instance,
-                        entry.attempt + 1
-                    ));
-                } else {
-                    out.push_str(&format!("[{}] ", entry.instance));
-                }
-            }
-            out.push_str(line);
-            out.push('\n');
+    match target.split_once('/') {
+        Some(("job" | "jobs" | "job.batch" | "jobs.batch", name)) => Ok(("job", name.to_owned())),
+        Some(("instance" | "instances" | "inst" | "pod" | "pods" | "po", name)) => {
+            Ok(("name", name.to_owned()))
         }
+        Some((kind, _)) => Err(CliError::BadInput(format!(
+            "logs of {kind:?}: name an instance, job/NAME, or use -l"
+        ))),
+        None => Ok(("name", target.to_owned())),
     }
-    print!("{out}");
-    Ok(())
+}
+
+fn one_target() -> CliError {
+    CliError::BadInput("logs takes an instance name, job/NAME, or -l SELECTOR (one of them)".into())
 }
 
 /// `logs -f`: every attempt's output as it ends, each line prefixed by its
 /// instance, until every Job of the selected instances has finished.
 fn follow(
-    client: &crate::api::client::Client,
+    client: &Client,
     mut query: Vec<(&'static str, String)>,
     namespace: &str,
 ) -> Result<(), CliError> {
-    use crate::resource::ResourceType;
-    use std::io::Write as _;
     query.push(("allAttempts", "true".into()));
     let instance_query: Vec<(&str, String)> = query
         .iter()
         .filter(|(k, _)| *k != "allAttempts")
         .cloned()
         .collect();
-    let mut printed = std::collections::BTreeSet::new();
+    let mut printed = BTreeSet::new();
     loop {
-        let entries: Vec<LogEntry> = match client.get("/api/v1/logs", &query) {
-            Ok(entries) => entries,
-            Err(crate::api::client::ClientError::Status { status: 404, .. }) => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
-        for entry in entries {
-            if printed.insert((entry.instance.clone(), entry.attempt)) {
-                for line in entry.text.lines() {
-                    println!("[{}] {line}", entry.instance);
-                }
-                let _ = std::io::stdout().flush();
-            }
-        }
-        let instances: serde_json::Value = client.get(
-            &format!("/api/v1/{}", ResourceType::Instances.plural()),
-            &instance_query,
-        )?;
+        print_new(client, &query, &mut printed)?;
+        let path = format!("/api/v1/{}", ResourceType::Instances.plural());
+        let instances: serde_json::Value = client.get(&path, &instance_query)?;
         let instances = instances["items"].as_array().cloned().unwrap_or_default();
-        let jobs: std::collections::BTreeSet<String> = instances
-            .iter()
-            .filter_map(|i| {
-                i["metadata"]["labels"]["job-name"]
-                    .as_str()
-                    .map(str::to_owned)
-            })
-            .collect();
-        let mut all_finished = !jobs.is_empty();
-        for job in &jobs {
-            let found =
-                super::get::fetch(client, ResourceType::Jobs, Some(namespace), None, Some(job))?;
-            let status: crate::manifest::JobStatus = found
-                .first()
-                .and_then(|j| serde_json::from_value(j["status"].clone()).ok())
-                .unwrap_or_default();
-            all_finished &= status.is_finished() || found.is_empty();
-        }
         let logged = instances.iter().all(|i| {
-            i["status"]["phase"] == "Running"
-                || printed
-                    .iter()
-                    .any(|(n, _)| i["metadata"]["name"] == n.as_str())
+            let name = &i["metadata"]["name"];
+            i["status"]["phase"] == "Running" || printed.iter().any(|(n, _)| name == n.as_str())
         });
-        if all_finished && logged {
+        if logged && jobs_finished(client, &instances, namespace)? {
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
+}
+
+/// Prints the attempts not printed yet.
+fn print_new(
+    client: &Client,
+    query: &[(&'static str, String)],
+    printed: &mut BTreeSet<(String, u32)>,
+) -> Result<(), CliError> {
+    let entries: Vec<LogEntry> = match client.get("/api/v1/logs", query) {
+        Ok(entries) => entries,
+        Err(crate::api::client::ClientError::Status { status: 404, .. }) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    for entry in entries {
+        if printed.insert((entry.instance.clone(), entry.attempt)) {
+            for line in entry.text.lines() {
+                println!("[{}] {line}", entry.instance);
+            }
+            let _ = std::io::stdout().flush();
+        }
+    }
+    Ok(())
+}
+
+/// Whether every Job of `instances` has finished (or is gone).
+fn jobs_finished(
+    client: &Client,
+    instances: &[serde_json::Value],
+    namespace: &str,
+) -> Result<bool, CliError> {
+    let jobs: BTreeSet<String> = instances
+        .iter()
+        .filter_map(|i| {
+            i["metadata"]["labels"]["job-name"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    let mut all_finished = !jobs.is_empty();
+    for job in &jobs {
+        let found =
+            super::get::fetch(client, ResourceType::Jobs, Some(namespace), None, Some(job))?;
+        let status: crate::manifest::JobStatus = found
+            .first()
+            .and_then(|j| serde_json::from_value(j["status"].clone()).ok())
+            .unwrap_or_default();
+        all_finished &= status.is_finished() || found.is_empty();
+    }
+    Ok(all_finished)
 }

@@ -2,7 +2,11 @@
 //! the exit code (0 success, 1 the operation or a Job failed, 2 bad input).
 
 mod apply;
+mod args;
+mod columns;
+mod console;
 mod delete;
+mod describe;
 mod get;
 mod label;
 mod logs;
@@ -13,11 +17,10 @@ mod serve;
 mod source;
 mod table;
 
+pub use args::*;
+
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
-
-use crate::api;
 use crate::resource::ResourceType;
 
 /// What went wrong, and so which exit code.
@@ -44,447 +47,6 @@ impl CliError {
     }
 }
 
-/// Kubernetes-style Jobs that run as sandboxed WebAssembly instances.
-#[derive(Debug, Parser)]
-#[command(name = "wasmjob", version, about, long_about = None)]
-pub struct Cli {
-    /// Where history, modules and the compiled-module cache live
-    /// [default: the platform data directory, e.g. ~/.local/share/wasmjob].
-    #[arg(long, global = true, env = "WASMJOB_HOME", value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-
-    /// The server the client verbs talk to [default: 127.0.0.1:7433].
-    #[arg(long, global = true, env = "WASMJOB_SERVER", value_name = "ADDRESS")]
-    pub server: Option<String>,
-
-    /// The command.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// The verbs.
-// Each verb's arguments are defined only when that verb is used: clap
-// otherwise defines every verb's arguments at every start, which took a
-// sixth of a millisecond of each `wasmjob run`.
-#[derive(Debug, Subcommand)]
-#[command(defer = true)]
-pub enum Command {
-    /// Run the Jobs of manifest files to their end, in this process.
-    ///
-    /// Each Job's instances run in a Wasm sandbox; their output is shown as
-    /// each ends, then a summary. History and logs go to the state directory.
-    /// Exit code: 0 every Job Complete, 1 a Job Failed, 2 bad input.
-    ///
-    /// Example: wasmjob run -f examples/pi-job.yaml
-    #[command(verbatim_doc_comment)]
-    Run(RunArgs),
-
-    /// Run a node: controllers, executor and the HTTP API.
-    ///
-    /// Listens on 127.0.0.1:7433 unless --listen says otherwise; the bearer
-    /// token the clients need is written to <state dir>/token (mode 0600) on
-    /// first start. SIGTERM or SIGINT: no new work, running instances get
-    /// --shutdown-grace to finish, the rest are recorded as interrupted and
-    /// resume at the next start.
-    ///
-    /// Example: wasmjob serve --node-name edge-1 --labels disk=nvme
-    #[command(verbatim_doc_comment)]
-    Serve(ServeArgs),
-
-    /// Create or update objects from files, a directory, or - for stdin.
-    ///
-    /// Prints job.batch/NAME created, configured or unchanged.
-    ///
-    /// Example: wasmjob apply -f examples/pi-job.yaml
-    #[command(verbatim_doc_comment)]
-    Apply(FileArgs),
-
-    /// Create objects from files (an existing one is an error), or a Job
-    /// from a CronJob's template, run now.
-    ///
-    /// Examples: wasmjob create -f ./jobs
-    ///           wasmjob create job hello-manual --from=cronjob/hello
-    #[command(verbatim_doc_comment)]
-    Create(CreateArgs),
-
-    /// List objects in kubectl's columns, or print them as JSON or YAML.
-    ///
-    /// KIND: jobs, cronjobs (cj), daemonsets (ds), instances (pods, po),
-    /// nodes, events.
-    ///
-    /// Example: wasmjob get jobs -l jobgroup=jobexample
-    #[command(verbatim_doc_comment)]
-    Get(GetArgs),
-
-    /// Show one object in detail, with its instance counts and events.
-    ///
-    /// Example: wasmjob describe jobs/job-wq-1
-    #[command(verbatim_doc_comment)]
-    Describe(DescribeArgs),
-
-    /// Print the logs of an instance, of job/NAME, or of -l SELECTOR.
-    ///
-    /// Example: wasmjob logs job/pi --all-attempts
-    #[command(verbatim_doc_comment)]
-    Logs(LogsArgs),
-
-    /// Delete objects and their instances (running ones are stopped).
-    ///
-    /// Example: wasmjob delete job -l jobgroup=jobexample
-    #[command(verbatim_doc_comment)]
-    Delete(DeleteArgs),
-
-    /// Set or remove labels of a running node, as kubectl label nodes.
-    ///
-    /// KEY=VALUE sets a label (--overwrite to change a value), KEY- removes
-    /// one. DaemonSets gain or lose the node's instance at once. The change
-    /// lasts until the node restarts; serve --labels sets the start labels.
-    ///
-    /// Example: wasmjob label node edge-3 disk=nvme
-    #[command(verbatim_doc_comment)]
-    Label(LabelArgs),
-
-    /// Cron schedules: print the next fire times of a schedule.
-    #[command(subcommand)]
-    Cron(CronCommand),
-
-    /// The embedded work queue (in the state directory's database; no
-    /// server needed): push items, list queues, show counts, purge.
-    ///
-    /// Example: wasmjob queue push job1 apple banana cherry
-    #[command(subcommand, verbatim_doc_comment)]
-    Queue(QueueCommand),
-
-    /// Print a shell completion script.
-    ///
-    /// Example: wasmjob completions bash > /etc/bash_completion.d/wasmjob
-    #[command(verbatim_doc_comment)]
-    Completions(CompletionsArgs),
-}
-
-// The argument structs of the verbs carry plain comments, not doc
-// comments: their arguments are defined when the verb is used (see
-// `Command`), and clap would then show a struct's doc comment as the
-// verb's help instead of the verb's own.
-
-// `wasmjob serve`.
-#[allow(missing_docs)]
-#[derive(Debug, clap::Args)]
-pub struct ServeArgs {
-    /// Address of the HTTP API.
-    #[arg(long, default_value = api::DEFAULT_LISTEN, value_name = "ADDRESS")]
-    pub listen: String,
-    /// This node's name [default: the host name].
-    #[arg(long, value_name = "NAME")]
-    pub node_name: Option<String>,
-    /// This node's labels, as k=v,k2=v2.
-    #[arg(long, value_name = "LABELS")]
-    pub labels: Option<String>,
-    /// How long running instances may take to finish on SIGTERM.
-    #[arg(long, default_value = "30s", value_name = "DURATION")]
-    pub shutdown_grace: String,
-    /// Output kept per instance.
-    #[arg(long, default_value = "1Mi", value_name = "QUANTITY")]
-    pub max_log_size: String,
-    /// Instances that may run at once on this node.
-    #[arg(long, default_value_t = 256, value_name = "N")]
-    pub max_instances: u32,
-    /// First restart delay of a DaemonSet instance that exits; it doubles
-    /// at each exit in a row (the kubelet's CrashLoopBackOff).
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    pub crash_loop_initial: String,
-    /// Longest restart delay of a DaemonSet instance that keeps exiting.
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
-    pub crash_loop_max: String,
-    /// Join the cluster in this PostgreSQL database (postgres://…) instead
-    /// of keeping everything in the state directory's SQLite file; every
-    /// node given the same database is one cluster.
-    #[arg(long, value_name = "URL", env = "WASMJOB_STORE")]
-    pub store: Option<String>,
-    /// Cluster: how often this node heartbeats and looks for work.
-    #[arg(long, default_value = "1s", value_name = "DURATION")]
-    pub heartbeat: String,
-    /// Cluster: a node silent for longer is NotReady and its work moves.
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    pub node_grace: String,
-}
-
-// `-f` for apply and create.
-#[allow(missing_docs)]
-#[derive(Debug, clap::Args)]
-pub struct FileArgs {
-    /// Manifest files or directories, or - for stdin; .jinja2 and .j2 files
-    /// are rendered as Jinja2 templates first.
-    #[arg(short = 'f', long = "filename", required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-    /// `--set` and `--expand`.
-    #[command(flatten)]
-    pub templates: TemplateArgs,
-}
-
-// `wasmjob create`.
-#[allow(missing_docs)]
-#[derive(Debug, clap::Args)]
-pub struct CreateArgs {
-    /// `job`, to create a Job from a CronJob with --from.
-    pub kind: Option<String>,
-    /// The new Job's name.
-    pub name: Option<String>,
-    /// `cronjob/NAME`: the CronJob whose template to use.
-    #[arg(long, value_name = "cronjob/NAME")]
-    pub from: Option<String>,
-    /// Manifest files or directories, or - for stdin.
-    #[arg(short = 'f', long = "filename", value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-    /// The namespace of the CronJob and the new Job.
-    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
-    pub namespace: String,
-    /// `--set` and `--expand`.
-    #[command(flatten)]
-    pub templates: TemplateArgs,
-}
-
-// Templates and expansion, for every verb that reads manifests.
-#[allow(missing_docs)]
-#[derive(Debug, Clone, clap::Args)]
-pub struct TemplateArgs {
-    /// A variable for .jinja2/.j2 templates (repeatable).
-    #[arg(long = "set", value_name = "NAME=VALUE")]
-    pub sets: Vec<String>,
-    /// One copy of each manifest per value, with $VAR replaced, as in
-    /// --expand ITEM=apple,banana,cherry.
-    #[arg(long, value_name = "VAR=V1,V2,…")]
-    pub expand: Option<String>,
-}
-
-// `wasmjob get`.
-#[allow(missing_docs)]
-#[derive(Debug, clap::Args)]
-pub struct GetArgs {
-    /// The namespace of the objects named.
-    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
-    pub namespace: String,
-
-    /// The kind, such as jobs or pods.
-    pub kind: String,
-    /// Names; all objects of the kind when none.
-    pub names: Vec<String>,
-    /// Label selector: a=b, a!=b, a in (x,y), !a, a.
-    #[arg(short = 'l', long = "selector", value_name = "SELECTOR")]
-    pub selector: Option<String>,
-    /// Output format.
-    #[arg(short = 'o', long = "output", value_enum, value_name = "FORMAT")]
-    pub output: Option<GetFormat>,
-    /// Every namespace.
-    #[arg(short = 'A', long)]
-    pub all_namespaces: bool,
-    /// After listing, print a row again each time an object changes.
-    #[arg(short = 'w', long)]
-    pub watch: bool,
-}
-
-/// `-o` formats of `get`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GetFormat {
-    /// More columns.
-    Wide,
-    /// Kubernetes JSON.
-    Json,
-    /// Kubernetes YAML.
-    Yaml,
-    /// kind/name per line.
-    Name,
-}
-
-// `wasmjob describe`.
-#[allow(missing_docs)]
-#[derive(Debug, clap::Args)]
-pub struct DescribeArgs {
-    /// The namespace of the objects named.
-    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
-    pub namespace: String,
-
-    /// KIND/NAME, or KIND followed by NAME.
-    pub target: String,
-    /// The name, when the kind is given alone.
-    pub name: Option<String>,
-}
-
-// `wasmjob logs`.
-#[allow(missing_docs)]
-#[derive(Debug, clap::Args)]
-pub struct LogsArgs {
-    /// The namespace of the objects named.
-    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
-    pub namespace: String,
-
-    /// An instance name, instance/NAME, pods/NAME or job/NAME.
-    pub target: Option<String>,
-    /// Label selector of the instances.
-    #[arg(short = 'l', long = "selector", value_name = "SELECTOR")]
-    pub selector: Option<String>,
-    /// Every attempt of each instance, oldest first.
-    #[arg(long)]
-    pub all_attempts: bool,
-    /// The attempt before the last (kubectl's --previous).
-    #[arg(short = 'p', long)]
-    pub previous: bool,
-    /// Keep printing each attempt's output as it ends, until the selected
-    /// instances' Jobs have finished.
-    #[arg(short = 'f', long)]
-    pub follow: bool,
-    /// Only the structured records (wasmjob:plugin/log) at this level or
-    /// above: trace, debug, info, warn, error.
-    #[arg(long, value_name = "LEVEL")]
-    pub level: Option<String>,
-    /// Only the structured records with this field; repeat to require several.
-    #[arg(long = "field", value_name = "KEY=VALUE")]
-    pub fields: Vec<String>,
-}
-
-/// `wasmjob queue …`.
-#[derive(Debug, Subcommand)]
-#[command(defer = true)]
-pub enum QueueCommand {
-    /// Append items to queue NAME: the ITEMs given, or one item per line of
-    /// --file (- for stdin).
-    ///
-    /// Example: printf 'apple\nbanana\n' | wasmjob queue push job2 -f -
-    #[command(verbatim_doc_comment)]
-    Push {
-        /// The queue.
-        name: String,
-        /// Items, one per argument.
-        items: Vec<String>,
-        /// Read items from this file, one per line (- for stdin).
-        #[arg(short = 'f', long, value_name = "FILE")]
-        file: Option<PathBuf>,
-    },
-    /// List the queues that hold items, with waiting and leased counts.
-    Ls,
-    /// Show the waiting and leased counts of queue NAME.
-    Stats {
-        /// The queue.
-        name: String,
-        /// json or yaml instead of a table.
-        #[arg(short = 'o', long, value_name = "FORMAT")]
-        output: Option<String>,
-    },
-    /// Delete every item of queue NAME, leased or not.
-    Purge {
-        /// The queue.
-        name: String,
-    },
-}
-
-/// `wasmjob cron …`.
-#[derive(Debug, Subcommand)]
-#[command(defer = true)]
-pub enum CronCommand {
-    /// Print the next fire times of SCHEDULE as RFC 3339 UTC, one a line.
-    ///
-    /// SCHEDULE is Kubernetes' five fields (or six, with leading seconds), a
-    /// macro such as @daily, or @every 90s.
-    ///
-    /// Example: wasmjob cron next "30 2 * * *" --time-zone America/New_York -n 3
-    #[command(verbatim_doc_comment)]
-    Next(CronNextArgs),
-}
-
-// `wasmjob cron next`.
-#[allow(missing_docs)]
-#[derive(Debug, clap::Args)]
-pub struct CronNextArgs {
-    /// The schedule.
-    pub schedule: String,
-    /// An IANA time zone the schedule's wall clock is in [default: UTC].
-    #[arg(long, value_name = "ZONE")]
-    pub time_zone: Option<String>,
-    /// Fire times strictly after this RFC 3339 time [default: now].
-    #[arg(long, value_name = "RFC3339")]
-    pub after: Option<String>,
-    /// How many.
-    #[arg(short = 'n', long = "count", default_value_t = 5, value_name = "N")]
-    pub count: usize,
-}
-
-// `wasmjob completions`.
-#[allow(missing_docs)]
-#[derive(Debug, clap::Args)]
-pub struct CompletionsArgs {
-    /// The shell.
-    pub shell: clap_complete::Shell,
-}
-
-// `wasmjob label`.
-#[allow(missing_docs)]
-#[derive(Debug, clap::Args)]
-pub struct LabelArgs {
-    /// `node` (the only kind whose labels change outside a manifest).
-    pub kind: String,
-    /// The node's name.
-    pub name: String,
-    /// KEY=VALUE to set, KEY- to remove.
-    #[arg(required = true, value_name = "KEY=VALUE|KEY-")]
-    pub changes: Vec<String>,
-    /// Allow changing the value of an existing label.
-    #[arg(long)]
-    pub overwrite: bool,
-}
-
-// `wasmjob delete`.
-#[allow(missing_docs)]
-#[derive(Debug, clap::Args)]
-pub struct DeleteArgs {
-    /// The namespace of the objects named.
-    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
-    pub namespace: String,
-
-    /// The kind, unless -f.
-    pub kind: Option<String>,
-    /// Names.
-    pub names: Vec<String>,
-    /// Label selector.
-    #[arg(short = 'l', long = "selector", value_name = "SELECTOR")]
-    pub selector: Option<String>,
-    /// Delete the objects of these manifests.
-    #[arg(short = 'f', long = "filename", value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-}
-
-// `wasmjob run`.
-#[allow(missing_docs)]
-#[derive(Debug, clap::Args)]
-pub struct RunArgs {
-    /// Manifest file(s) holding Jobs (several documents per file allowed).
-    #[arg(short = 'f', long = "filename", required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-    /// Print the finished Jobs and their instances instead of output and summary.
-    #[arg(short = 'o', long = "output", value_enum, value_name = "FORMAT")]
-    pub output: Option<OutputFormat>,
-    /// Do not show the instances' output.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Output kept per instance; past it the log ends with a truncation marker.
-    #[arg(long, default_value = "1Mi", value_name = "QUANTITY")]
-    pub max_log_size: String,
-    /// The node name instances see in NODE_NAME [default: the host name].
-    #[arg(long, value_name = "NAME")]
-    pub node_name: Option<String>,
-    /// `--set` and `--expand`.
-    #[command(flatten)]
-    pub templates: TemplateArgs,
-}
-
-/// `-o` formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    /// A Kubernetes `List` as JSON.
-    Json,
-    /// A Kubernetes `List` as YAML.
-    Yaml,
-}
-
 /// Runs the parsed command line.
 pub fn execute(cli: Cli) -> Result<(), CliError> {
     if let Command::Cron(CronCommand::Next(args)) = &cli.command {
@@ -501,69 +63,14 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Run(args) => run::run(&state_dir, args),
         Command::Serve(args) => serve::serve(&state_dir, args),
         Command::Apply(args) => apply::apply(server, &state_dir, &args, false),
-        Command::Create(args) => match (&args.kind, &args.from) {
-            (None, None) if !args.files.is_empty() => {
-                let files = FileArgs {
-                    files: args.files,
-                    templates: args.templates,
-                };
-                apply::apply(server, &state_dir, &files, true)
-            }
-            (Some(kind), Some(from)) if ResourceType::parse(kind) == Some(ResourceType::Jobs) => {
-                let name = args
-                    .name
-                    .as_deref()
-                    .ok_or_else(|| CliError::BadInput("create job needs a NAME".into()))?;
-                apply::create_from_cronjob(server, &state_dir, name, from, &args.namespace)
-            }
-            _ => Err(CliError::BadInput(
-                "create takes -f FILE, or job NAME --from=cronjob/NAME".into(),
-            )),
-        },
-        Command::Get(args) => get::get(
-            server,
-            &state_dir,
-            get::GetRequest {
-                kind: &args.kind,
-                names: &args.names,
-                selector: args.selector.as_deref(),
-                format: args.output,
-                namespace: (!args.all_namespaces).then_some(args.namespace.as_str()),
-                watch: args.watch,
-            },
-        ),
-        Command::Describe(args) => get::describe(
-            server,
-            &state_dir,
-            &args.target,
-            args.name.as_deref(),
-            &args.namespace,
-        ),
-        Command::Logs(args) => logs::logs(
-            server,
-            &state_dir,
-            logs::LogsRequest {
-                target: args.target.as_deref(),
-                selector: args.selector.as_deref(),
-                namespace: &args.namespace,
-                all_attempts: args.all_attempts,
-                previous: args.previous,
-                follow: args.follow,
-                level: args.level.as_deref(),
-                fields: &args.fields,
-            },
-        ),
-        Command::Delete(args) => delete::delete(
-            server,
-            &state_dir,
-            delete::DeleteRequest {
-                kind: args.kind.as_deref(),
-                names: &args.names,
-                selector: args.selector.as_deref(),
-                files: &args.files,
-                namespace: &args.namespace,
-            },
-        ),
+        Command::Create(args) => create(server, &state_dir, args),
+        Command::Get(args) => get::get(server, &state_dir, args.request()),
+        Command::Describe(args) => {
+            let name = args.name.as_deref();
+            describe::describe(server, &state_dir, &args.target, name, &args.namespace)
+        }
+        Command::Logs(args) => logs::logs(server, &state_dir, args.request()),
+        Command::Delete(args) => delete::delete(server, &state_dir, args.request()),
         Command::Label(args) => {
             let request = label::parse_changes(&args.changes, args.overwrite)?;
             label::label(server, &state_dir, &args.kind, &args.name, request)
@@ -571,6 +78,74 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Cron(CronCommand::Next(args)) => cron_next(&args),
         Command::Queue(command) => queue::queue(&state_dir, command),
         Command::Completions(_) => unreachable!("handled above"),
+    }
+}
+
+/// `create -f FILE` (apply, refusing what exists) or `create job NAME
+/// --from=cronjob/NAME`.
+fn create(
+    server: Option<&str>,
+    state_dir: &std::path::Path,
+    args: CreateArgs,
+) -> Result<(), CliError> {
+    match (&args.kind, &args.from) {
+        (None, None) if !args.files.is_empty() => {
+            let files = FileArgs {
+                files: args.files,
+                templates: args.templates,
+            };
+            apply::apply(server, state_dir, &files, true)
+        }
+        (Some(kind), Some(from)) if ResourceType::parse(kind) == Some(ResourceType::Jobs) => {
+            let name = args
+                .name
+                .as_deref()
+                .ok_or_else(|| CliError::BadInput("create job needs a NAME".into()))?;
+            apply::create_from_cronjob(server, state_dir, name, from, &args.namespace)
+        }
+        _ => Err(CliError::BadInput(
+            "create takes -f FILE, or job NAME --from=cronjob/NAME".into(),
+        )),
+    }
+}
+
+impl GetArgs {
+    fn request(&self) -> get::GetRequest<'_> {
+        get::GetRequest {
+            kind: &self.kind,
+            names: &self.names,
+            selector: self.selector.as_deref(),
+            format: self.output,
+            namespace: (!self.all_namespaces).then_some(self.namespace.as_str()),
+            watch: self.watch,
+        }
+    }
+}
+
+impl LogsArgs {
+    fn request(&self) -> logs::LogsRequest<'_> {
+        logs::LogsRequest {
+            target: self.target.as_deref(),
+            selector: self.selector.as_deref(),
+            namespace: &self.namespace,
+            all_attempts: self.all_attempts,
+            previous: self.previous,
+            follow: self.follow,
+            level: self.level.as_deref(),
+            fields: &self.fields,
+        }
+    }
+}
+
+impl DeleteArgs {
+    fn request(&self) -> delete::DeleteRequest<'_> {
+        delete::DeleteRequest {
+            kind: self.kind.as_deref(),
+            names: &self.names,
+            selector: self.selector.as_deref(),
+            files: &self.files,
+            namespace: &self.namespace,
+        }
     }
 }
 

@@ -12,76 +12,85 @@ use crate::queue::EmbeddedQueue;
 /// Carries out one `queue` subcommand.
 pub fn queue(state_dir: &Path, command: QueueCommand) -> Result<(), CliError> {
     let db = state_dir.join(DATABASE_FILE);
-    let open = |name: &str| {
-        if name.trim().is_empty() {
-            return Err(CliError::BadInput(
-                "the queue name must not be empty".into(),
-            ));
-        }
-        EmbeddedQueue::open(&db, name).map_err(|e| CliError::Failed(e.to_string()))
-    };
-    let failed = |e: crate::queue::QueueError| CliError::Failed(e.to_string());
     match command {
-        QueueCommand::Push { name, items, file } => {
-            let mut all: Vec<Vec<u8>> = items.into_iter().map(String::into_bytes).collect();
-            if let Some(file) = file {
-                all.extend(read_lines(&file)?);
-            }
-            if all.is_empty() {
-                return Err(CliError::BadInput(
-                    "nothing to push: give items as arguments or --file FILE (- for stdin)".into(),
-                ));
-            }
-            let queue = open(&name)?;
-            let count = queue.push(all).map_err(failed)?;
-            println!("pushed {count} item{} to queue {name}", plural(count));
-        }
-        QueueCommand::Ls => {
-            let queues = EmbeddedQueue::list(&db).map_err(failed)?;
-            let rows: Vec<Vec<String>> = queues
-                .into_iter()
-                .map(|(name, s)| vec![name, s.waiting.to_string(), s.leased.to_string()])
-                .collect();
-            if rows.is_empty() {
-                eprintln!("No queues hold items.");
-            } else {
-                print!("{}", table::render(&["NAME", "WAITING", "LEASED"], &rows));
-            }
-        }
-        QueueCommand::Stats { name, output } => {
-            let stats = open(&name)?.stats().map_err(failed)?;
-            let value = serde_json::json!({
-                "name": name,
-                "waiting": stats.waiting,
-                "leased": stats.leased,
-            });
-            match output.as_deref() {
-                None | Some("wide") => print!(
-                    "{}",
-                    table::render(
-                        &["NAME", "WAITING", "LEASED"],
-                        &[vec![
-                            name,
-                            stats.waiting.to_string(),
-                            stats.leased.to_string()
-                        ]],
-                    )
-                ),
-                Some("json") => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&value).expect("JSON value")
-                ),
-                Some("yaml") => print!("{}", serde_yaml_ng::to_string(&value).expect("YAML value")),
-                Some(other) => {
-                    return Err(CliError::BadInput(format!(
-                        "unknown output format {other:?}: use json or yaml"
-                    )));
-                }
-            }
-        }
+        QueueCommand::Push { name, items, file } => push(&db, &name, items, file),
+        QueueCommand::Ls => list(&db),
+        QueueCommand::Stats { name, output } => stats(&db, name, output.as_deref()),
         QueueCommand::Purge { name } => {
-            let count = open(&name)?.purge().map_err(failed)?;
+            let count = open(&db, &name)?.purge().map_err(failed)?;
             println!("purged {count} item{} from queue {name}", plural(count));
+            Ok(())
+        }
+    }
+}
+
+/// The embedded queue `name` of the database `db`.
+fn open(db: &Path, name: &str) -> Result<EmbeddedQueue, CliError> {
+    if name.trim().is_empty() {
+        return Err(CliError::BadInput(
+            "the queue name must not be empty".into(),
+        ));
+    }
+    EmbeddedQueue::open(db, name).map_err(failed)
+}
+
+fn failed(e: crate::queue::QueueError) -> CliError {
+    CliError::Failed(e.to_string())
+}
+
+/// `queue push NAME ITEM… [--file FILE]`.
+fn push(db: &Path, name: &str, items: Vec<String>, file: Option<PathBuf>) -> Result<(), CliError> {
+    let mut all: Vec<Vec<u8>> = items.into_iter().map(String::into_bytes).collect();
+    if let Some(file) = file {
+        all.extend(read_lines(&file)?);
+    }
+    if all.is_empty() {
+        return Err(CliError::BadInput(
+            "nothing to push: give items as arguments or --file FILE (- for stdin)".into(),
+        ));
+    }
+    let count = open(db, name)?.push(all).map_err(failed)?;
+    println!("pushed {count} item{} to queue {name}", plural(count));
+    Ok(())
+}
+
+/// `queue ls`: every queue that holds items.
+fn list(db: &Path) -> Result<(), CliError> {
+    let queues = EmbeddedQueue::list(db).map_err(failed)?;
+    let rows: Vec<Vec<String>> = queues
+        .into_iter()
+        .map(|(name, s)| vec![name, s.waiting.to_string(), s.leased.to_string()])
+        .collect();
+    if rows.is_empty() {
+        eprintln!("No queues hold items.");
+    } else {
+        print!("{}", table::render(&["NAME", "WAITING", "LEASED"], &rows));
+    }
+    Ok(())
+}
+
+/// `queue stats NAME [-o json|yaml]`.
+fn stats(db: &Path, name: String, output: Option<&str>) -> Result<(), CliError> {
+    let stats = open(db, &name)?.stats().map_err(failed)?;
+    let value = serde_json::json!({
+        "name": name,
+        "waiting": stats.waiting,
+        "leased": stats.leased,
+    });
+    match output {
+        None | Some("wide") => {
+            let row = vec![name, stats.waiting.to_string(), stats.leased.to_string()];
+            print!("{}", table::render(&["NAME", "WAITING", "LEASED"], &[row]));
+        }
+        Some("json") => println!(
+            "{}",
+            serde_json::to_string_pretty(&value).expect("JSON value")
+        ),
+        Some("yaml") => print!("{}", serde_yaml_ng::to_string(&value).expect("YAML value")),
+        Some(other) => {
+            return Err(CliError::BadInput(format!(
+                "unknown output format {other:?}: use json or yaml"
+            )));
         }
     }
     Ok(())

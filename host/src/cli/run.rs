@@ -1,25 +1,24 @@
 //! `wasmjob run -f FILE`: every Job in the files, in this process, to the end.
 
-use std::fmt::Write as _;
-use std::io::{IsTerminal, Write as _};
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use indicatif::{ProgressBar, ProgressStyle};
-
+use super::console::Console;
 use super::table;
 use super::{CliError, OutputFormat, RunArgs};
 use crate::apply;
-use crate::manifest::{JobStatus, Object, Phase, parse_memory_quantity};
+use crate::manifest::{JobStatus, Object, parse_memory_quantity};
 use crate::resource;
-use crate::runner::{JobRun, Observer, Runner, RunnerConfig};
+use crate::runner::{JobRun, Runner, RunnerConfig};
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::store::{InstanceRecord, Store};
+use crate::store::{ObjectRecord, Store};
 use crate::time::{self, human_duration};
 
 /// The database file inside the state directory.
 pub const DATABASE_FILE: &str = "wasmjob.db";
 
+/// Runs every Job of the files to its end; see the module doc.
 pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     let output_limit = parse_memory_quantity(&args.max_log_size)
         .map_err(|e| CliError::BadInput(format!("--max-log-size: {e}")))?
@@ -27,7 +26,59 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     let sources =
         super::source::Sources::new(&args.templates.sets, args.templates.expand.as_deref())?;
     let docs = sources.load(&args.files)?;
-    for doc in &docs {
+    runnable(&docs)?;
+    let shape = Shape::of(&docs);
+    let config = RuntimeConfig {
+        cache_dir: Some(state_dir.join("cache")),
+        max_instances: shape.parallelism.clamp(1, 1000),
+    };
+    let (runtime, store, localized) = start(state_dir, config, docs)?;
+    let resolved = apply::resolve(localized, &runtime, &store).map_err(|e| match e {
+        apply::ApplyError::Manifest(m) => CliError::BadInput(m.to_string()),
+        apply::ApplyError::Store(s) => CliError::Other(s.into()),
+    })?;
+    let (jobs, expected) = job_runs(&store, &resolved)?;
+    let several = expected > 1 || jobs.len() > 1;
+    let tokio = executor_threads(&shape)?;
+    let node_name = args.node_name.clone().unwrap_or_else(super::host_name);
+    let config = RunnerConfig {
+        node_name,
+        output_limit,
+        node_labels: Default::default(),
+        crash_loop: Default::default(),
+    };
+    let handle = tokio.handle().clone();
+    let mut runner = Runner::new(store, runtime.clone(), handle, config).map_err(other)?;
+    runner.add(jobs).map_err(other)?;
+    let structured = args.output.is_some();
+    let mut console = Console::new(expected, several, args.quiet || structured);
+    let uids = runner.run(&mut console).map_err(other)?;
+    console.finish();
+    if shape.expiring {
+        runner.store().delete_expired(time::now()).map_err(other)?;
+    }
+    let report = Report::of(runner.store(), &uids, structured)?;
+    // The process ends with this command, and the engine (its pool's
+    // reservations) and the executor's threads go with it. Shutting them
+    // down first, joining the threads and unmapping the pool while they
+    // still ran on the other core, was a quarter of a millisecond of a
+    // short run. The store still closes as usual, with the runner.
+    std::mem::forget(tokio);
+    std::mem::forget(runtime);
+    let outcome = report.print(args.output);
+    // Everything is written; the exit closes the connection.
+    runner.into_store().close_at_exit();
+    outcome
+}
+
+fn other(e: impl Into<anyhow::Error>) -> CliError {
+    CliError::Other(e.into())
+}
+
+/// `wasmjob run` runs Jobs, and only Jobs that will run: one suspended
+/// would wait for ever, and CronJobs and DaemonSets need a node.
+fn runnable(docs: &[crate::manifest::Document]) -> Result<(), CliError> {
+    for doc in docs {
         if let Object::Job(job) = &doc.object
             && job.spec.suspended()
         {
@@ -47,65 +98,74 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
             )));
         }
     }
+    Ok(())
+}
 
-    let parallelism: u32 = docs
-        .iter()
-        .map(|d| match &d.object {
-            Object::Job(job) => job.spec.parallelism().max(1),
-            _ => 0,
-        })
-        .sum();
-    // A Job of this run whose TTL is over when it ends (ttlSecondsAfterFinished:
-    // 0) is deleted before the command returns; other objects whose TTL runs
-    // out meanwhile go at the next command's start.
-    let brokers = docs.iter().any(|d| {
-        matches!(&d.object, Object::Job(job) if job.spec.queue.as_ref().is_some_and(|q| q.url.is_some()))
-    });
-    let expiring = docs.iter().any(
-        |d| matches!(&d.object, Object::Job(job) if job.spec.ttl_seconds_after_finished.is_some()),
-    );
-    let config = RuntimeConfig {
-        cache_dir: Some(state_dir.join("cache")),
-        max_instances: parallelism.clamp(1, 1000),
-    };
-    let (runtime, store, localized) = start(state_dir, config, docs)?;
-    let resolved = apply::resolve(localized, &runtime, &store).map_err(|e| match e {
-        apply::ApplyError::Manifest(m) => CliError::BadInput(m.to_string()),
-        apply::ApplyError::Store(s) => CliError::Other(s.into()),
-    })?;
+/// What the Jobs of a run need of the process.
+struct Shape {
+    /// Instances that may run at once, over every Job.
+    parallelism: u32,
+    /// A work queue on a broker (Redis, RabbitMQ) needs sockets.
+    brokers: bool,
+    /// A Job of this run whose TTL is over when it ends
+    /// (`ttlSecondsAfterFinished: 0`) is deleted before the command
+    /// returns; other objects whose TTL runs out meanwhile go at the next
+    /// command's start.
+    expiring: bool,
+}
 
-    let now = time::now();
-    apply::store_modules(&store, &resolved, now).map_err(|e| CliError::Other(e.into()))?;
-    let mut jobs = Vec::new();
-    let mut expected = 0u64;
-    for r in &resolved {
-        if let Object::Job(job) = &r.document.object {
-            let prepared = r.prepared.clone();
-            expected += u64::from(job.spec.completions().unwrap_or(job.spec.parallelism()));
-            jobs.push(match interrupted(&store, job)? {
-                Some(record) => {
-                    let instances = store
-                        .instances_of(&record.uid)
-                        .map_err(|e| CliError::Other(e.into()))?;
-                    let run = JobRun::resume(record, job.clone(), prepared, instances, now, None);
-                    let (succeeded, failed) = run.recorded_counts();
-                    eprintln!(
-                        "job.batch/{} resumed: an earlier run stopped before it finished \
-                         ({succeeded} succeeded, {failed} failed so far)",
-                        job.metadata.name
-                    );
-                    run
-                }
-                None => JobRun::new(job.clone(), prepared, now),
-            });
+impl Shape {
+    fn of(docs: &[crate::manifest::Document]) -> Shape {
+        let jobs = || {
+            docs.iter().filter_map(|d| match &d.object {
+                Object::Job(job) => Some(job),
+                _ => None,
+            })
+        };
+        Shape {
+            parallelism: jobs().map(|job| job.spec.parallelism().max(1)).sum(),
+            brokers: jobs().any(|job| job.spec.queue.as_ref().is_some_and(|q| q.url.is_some())),
+            expiring: jobs().any(|job| job.spec.ttl_seconds_after_finished.is_some()),
         }
     }
-    let several = expected > 1 || jobs.len() > 1;
+}
 
-    // No more executor threads than instances may run at once: a Job of
-    // one instance starts one thread, not one per core (and does not read
-    // the cgroup's CPU quota to learn how many cores there are).
-    let workers = match parallelism {
+/// The runs of the admitted Jobs (one an earlier run of the same manifest
+/// left unfinished is resumed), and how many instances they expect.
+fn job_runs(store: &Store, resolved: &[apply::Resolved]) -> Result<(Vec<JobRun>, u64), CliError> {
+    let now = time::now();
+    apply::store_modules(store, resolved, now).map_err(other)?;
+    let mut jobs = Vec::new();
+    let mut expected = 0u64;
+    for r in resolved {
+        let Object::Job(job) = &r.document.object else {
+            continue;
+        };
+        let prepared = r.prepared.clone();
+        expected += u64::from(job.spec.completions().unwrap_or(job.spec.parallelism()));
+        jobs.push(match interrupted(store, job)? {
+            Some(record) => {
+                let instances = store.instances_of(&record.uid).map_err(other)?;
+                let run = JobRun::resume(record, job.clone(), prepared, instances, now, None);
+                let (succeeded, failed) = run.recorded_counts();
+                eprintln!(
+                    "job.batch/{} resumed: an earlier run stopped before it finished \
+                     ({succeeded} succeeded, {failed} failed so far)",
+                    job.metadata.name
+                );
+                run
+            }
+            None => JobRun::new(job.clone(), prepared, now),
+        });
+    }
+    Ok((jobs, expected))
+}
+
+/// The executor's threads: no more than instances may run at once — a Job
+/// of one instance starts one thread, not one per core (and does not read
+/// the cgroup's CPU quota to learn how many cores there are).
+fn executor_threads(shape: &Shape) -> Result<tokio::runtime::Runtime, CliError> {
+    let workers = match shape.parallelism {
         0 | 1 => 1,
         n => (n as usize).min(std::thread::available_parallelism().map_or(1, |c| c.get())),
     };
@@ -121,97 +181,85 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     // Sockets only for a work queue on a broker (Redis, RabbitMQ): the I/O
     // driver and its signal pipe cost a one-instance run a twentieth of
     // its start.
-    if brokers {
+    if shape.brokers {
         tokio.enable_io();
     }
-    let tokio = tokio.build().map_err(|e| CliError::Other(e.into()))?;
-    let node_name = args.node_name.clone().unwrap_or_else(super::host_name);
-    let mut runner = Runner::new(
-        store,
-        runtime.clone(),
-        tokio.handle().clone(),
-        RunnerConfig {
-            node_name,
-            output_limit,
-            node_labels: Default::default(),
-            crash_loop: Default::default(),
-        },
-    )
-    .map_err(|e| CliError::Other(e.into()))?;
-    runner.add(jobs).map_err(|e| CliError::Other(e.into()))?;
+    tokio.build().map_err(other)
+}
 
-    let structured = args.output.is_some();
-    let mut console = Console::new(expected, several, args.quiet || structured);
-    let uids = runner
-        .run(&mut console)
-        .map_err(|e| CliError::Other(e.into()))?;
-    console.write_out();
-    console.progress.finish_and_clear();
+/// What a run prints when its Jobs have ended.
+struct Report {
+    /// Each Job's record and status, in order.
+    summaries: Vec<(ObjectRecord, JobStatus)>,
+    /// `-o json|yaml`: the Jobs, then their instances.
+    items: Vec<serde_json::Value>,
+}
 
-    let store = runner.store();
-    if expiring {
-        store
-            .delete_expired(time::now())
-            .map_err(|e| CliError::Other(e.into()))?;
-    }
-    let mut summaries = Vec::new();
-    let mut items = Vec::new();
-    let mut instances = Vec::new();
-    for uid in &uids {
-        let record = store
-            .object(uid)
-            .map_err(|e| CliError::Other(e.into()))?
-            .expect("a Job just run is stored");
-        let status: JobStatus = serde_json::from_value(record.status.clone()).unwrap_or_default();
-        if structured {
-            // Only `-o json|yaml` lists the instances.
-            let owned = store
-                .instances_of(uid)
-                .map_err(|e| CliError::Other(e.into()))?;
-            instances.extend(owned.iter().map(|i| resource::instance_json(i, &record)));
-            items.push(resource::object_json(&record));
+impl Report {
+    fn of(store: &Store, uids: &[String], structured: bool) -> Result<Report, CliError> {
+        let mut summaries = Vec::new();
+        let mut items = Vec::new();
+        let mut instances = Vec::new();
+        for uid in uids {
+            let record = store
+                .object(uid)
+                .map_err(other)?
+                .expect("a Job just run is stored");
+            let status: JobStatus =
+                serde_json::from_value(record.status.clone()).unwrap_or_default();
+            if structured {
+                // Only `-o json|yaml` lists the instances.
+                let owned = store.instances_of(uid).map_err(other)?;
+                instances.extend(owned.iter().map(|i| resource::instance_json(i, &record)));
+                items.push(resource::object_json(&record));
+            }
+            summaries.push((record, status));
         }
-        summaries.push((record, status));
+        items.extend(instances);
+        Ok(Report { summaries, items })
     }
-    // The process ends with this command, and the engine (its pool's
-    // reservations) and the executor's threads go with it. Shutting them
-    // down first, joining the threads and unmapping the pool while they
-    // still ran on the other core, was a quarter of a millisecond of a
-    // short run. The store still closes as usual, with the runner.
-    std::mem::forget(tokio);
-    std::mem::forget(runtime);
 
-    let mut stdout = std::io::stdout().lock();
-    match args.output {
-        Some(OutputFormat::Json) => {
-            items.extend(instances);
-            let text = serde_json::to_string_pretty(&resource::list_json(items)).expect("JSON");
-            let _ = writeln!(stdout, "{text}");
-        }
-        Some(OutputFormat::Yaml) => {
-            items.extend(instances);
-            let text = serde_yaml_ng::to_string(&resource::list_json(items)).expect("YAML");
-            let _ = write!(stdout, "{text}");
-        }
-        None => {
-            let rows: Vec<Vec<String>> = summaries.iter().map(|(r, s)| summary_row(r, s)).collect();
-            let _ = write!(
-                stdout,
-                "{}",
-                table::render(&["NAME", "STATUS", "COMPLETIONS", "DURATION"], &rows)
-            );
-        }
+    /// Prints the report as `format` asks; the run's outcome: exit 0 when
+    /// every Job is Complete, 1 naming those that failed.
+    fn print(self, format: Option<OutputFormat>) -> Result<(), CliError> {
+        let outcome = self.outcome();
+        let mut stdout = std::io::stdout().lock();
+        let list = || resource::list_json(self.items);
+        let _ = match format {
+            Some(OutputFormat::Json) => {
+                let text = serde_json::to_string_pretty(&list()).expect("JSON");
+                writeln!(stdout, "{text}")
+            }
+            Some(OutputFormat::Yaml) => {
+                write!(
+                    stdout,
+                    "{}",
+                    serde_yaml_ng::to_string(&list()).expect("YAML")
+                )
+            }
+            None => {
+                let rows: Vec<Vec<String>> = self
+                    .summaries
+                    .iter()
+                    .map(|(r, s)| summary_row(r, s))
+                    .collect();
+                let header = ["NAME", "STATUS", "COMPLETIONS", "DURATION"];
+                write!(stdout, "{}", table::render(&header, &rows))
+            }
+        };
+        outcome
     }
-    let failed: Vec<&str> = summaries
-        .iter()
-        .filter(|(_, s)| s.phase() == "Failed")
-        .map(|(r, _)| r.name.as_str())
-        .collect();
-    // Everything is written; the exit closes the connection.
-    runner.into_store().close_at_exit();
-    if failed.is_empty() {
-        Ok(())
-    } else {
+
+    fn outcome(&self) -> Result<(), CliError> {
+        let failed: Vec<&str> = self
+            .summaries
+            .iter()
+            .filter(|(_, s)| s.phase() == "Failed")
+            .map(|(r, _)| r.name.as_str())
+            .collect();
+        if failed.is_empty() {
+            return Ok(());
+        }
         Err(CliError::Failed(format!(
             "Job failed: {}",
             failed.join(", ")
@@ -340,131 +388,4 @@ fn micros_between(start: &str, end: &str) -> Option<i64> {
     let start: jiff::Timestamp = start.parse().ok()?;
     let end: jiff::Timestamp = end.parse().ok()?;
     Some(end.as_microsecond() - start.as_microsecond())
-}
-
-/// Progress and output on the terminal while a run goes on. What instances
-/// print, and their one-line summaries, are buffered and written when the
-/// runner catches up, in a few writes rather than two per instance.
-struct Console {
-    progress: ProgressBar,
-    tty: bool,
-    several: bool,
-    quiet: bool,
-    /// For stdout: the instances' output.
-    out: Vec<u8>,
-    /// For stderr: a line per ended instance.
-    err: Vec<u8>,
-    /// The line of the last ended instance, its buffer reused.
-    line: String,
-}
-
-impl Console {
-    fn write_out(&mut self) {
-        if self.out.is_empty() && self.err.is_empty() {
-            return;
-        }
-        let (out, err) = (&mut self.out, &mut self.err);
-        self.progress.suspend(|| {
-            let _ = std::io::stdout().lock().write_all(out);
-            let _ = std::io::stderr().lock().write_all(err);
-        });
-        // Emptied, not dropped: the buffers fill again at the next pass.
-        out.clear();
-        err.clear();
-    }
-}
-
-impl Console {
-    fn new(expected: u64, several: bool, quiet: bool) -> Self {
-        let tty = std::io::stderr().is_terminal();
-        let progress = if tty {
-            let bar = ProgressBar::new(expected);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {bar:30} {pos}/{len} instances  {elapsed}  {msg}",
-                )
-                .expect("valid template"),
-            );
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
-        Console {
-            progress,
-            tty,
-            several,
-            quiet,
-            out: Vec::new(),
-            err: Vec::new(),
-            line: String::new(),
-        }
-    }
-}
-
-impl Observer for Console {
-    fn instance_ended(
-        &mut self,
-        _job: &str,
-        instance: &InstanceRecord,
-        attempt: u32,
-        output: &[u8],
-    ) {
-        // One line per instance, written straight into its buffer (this
-        // runs ten thousand times in a Job of ten thousand).
-        let mut line = std::mem::take(&mut self.line);
-        line.clear();
-        let _ = write!(line, "{} {}", instance.name, instance.phase.as_str());
-        if let Some(reason) = &instance.reason {
-            let _ = write!(line, " ({reason})");
-        }
-        if attempt > 0 {
-            let _ = write!(line, " attempt {}", attempt + 1);
-        }
-        line.push_str(" in ");
-        if let (Some(s), Some(f)) = (instance.start_time, instance.finish_time) {
-            line.push_str(&human_duration(f - s));
-        }
-        if let Some(message) = instance
-            .message
-            .as_deref()
-            .filter(|_| !instance.phase.eq(&Phase::Succeeded))
-        {
-            let _ = write!(line, ": {message}");
-        }
-        if instance.phase == Phase::Succeeded {
-            self.progress.inc(1);
-        }
-        if !self.quiet && !output.is_empty() {
-            let text = String::from_utf8_lossy(output);
-            for l in text.lines() {
-                if self.several {
-                    let _ = write!(self.out, "[{}] ", instance.name);
-                }
-                self.out.extend_from_slice(l.as_bytes());
-                self.out.push(b'\n');
-            }
-        }
-        if self.tty {
-            self.progress.set_message(line.clone());
-        } else if !self.quiet || instance.phase != Phase::Succeeded {
-            self.err.extend_from_slice(line.as_bytes());
-            self.err.push(b'\n');
-        }
-        self.line = line;
-    }
-
-    fn caught_up(&mut self) {
-        self.write_out();
-    }
-
-    fn job_ended(&mut self, job: &str, status: &JobStatus) {
-        self.write_out();
-        let line = match status.conditions.last() {
-            Some(c) if c.kind == "Failed" => {
-                format!("job.batch/{job} Failed: {} ({})", c.message, c.reason)
-            }
-            _ => format!("job.batch/{job} {}", status.phase()),
-        };
-        self.progress.suspend(|| eprintln!("{line}"));
-    }
 }

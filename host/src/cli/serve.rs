@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::run::DATABASE_FILE;
 use super::{CliError, ServeArgs};
 use crate::api::TOKEN_FILE;
-use crate::api::server::{NodeInfo, ServerState, router};
+use crate::api::server::{ClusterAccess, NodeInfo, ServerState, router};
 use crate::controller::daemonset::CrashLoop;
 use crate::manifest::{JobStatus, parse_memory_quantity};
 use crate::runner::{ClusterConfig, Command, Observer, Runner, RunnerConfig};
@@ -22,47 +22,85 @@ fn other(e: impl std::fmt::Display) -> CliError {
     CliError::Other(anyhow::anyhow!("{e}"))
 }
 
-/// Runs the node until a signal, then drains.
-pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
-    let output_limit = parse_memory_quantity(&args.max_log_size)
-        .map_err(|e| CliError::BadInput(format!("--max-log-size: {e}")))?
-        as usize;
-    let grace = parse_duration(&args.shutdown_grace)
-        .map_err(|e| CliError::BadInput(format!("--shutdown-grace: {e}")))?;
-    let labels = parse_labels(args.labels.as_deref().unwrap_or(""))?;
-    let node_name = args.node_name.clone().unwrap_or_else(super::host_name);
-    let token = ensure_token(state_dir)?;
+/// The node's settings, read from its flags.
+struct Settings {
+    node_name: String,
+    labels: BTreeMap<String, String>,
+    /// `--shutdown-grace`.
+    grace: Duration,
+    cluster: Option<ClusterAccess>,
+    heartbeat: Duration,
+    config: RunnerConfig,
+}
 
-    let heartbeat = parse_duration(&args.heartbeat)
-        .map_err(|e| CliError::BadInput(format!("--heartbeat: {e}")))?;
-    let node_grace = parse_duration(&args.node_grace)
-        .map_err(|e| CliError::BadInput(format!("--node-grace: {e}")))?;
-    if node_grace <= heartbeat {
-        return Err(CliError::BadInput(format!(
-            "--node-grace ({node_grace:?}) must be longer than --heartbeat ({heartbeat:?})"
-        )));
-    }
-    let cluster_url = match args.store.as_deref() {
-        None => None,
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Some(url.to_owned())
+impl Settings {
+    fn parse(args: &ServeArgs) -> Result<Settings, CliError> {
+        fn bad(flag: &'static str) -> impl Fn(String) -> CliError {
+            move |e| CliError::BadInput(format!("{flag}: {e}"))
         }
-        Some(other) => {
+        let output_limit =
+            parse_memory_quantity(&args.max_log_size).map_err(bad("--max-log-size"))?;
+        let heartbeat = parse_duration(&args.heartbeat).map_err(bad("--heartbeat"))?;
+        let node_grace = parse_duration(&args.node_grace).map_err(bad("--node-grace"))?;
+        if node_grace <= heartbeat {
             return Err(CliError::BadInput(format!(
-                "--store {other:?}: give a postgres://user@host:port/database URL (without \
-                 --store the node keeps its state in the state directory's SQLite file)"
+                "--node-grace ({node_grace:?}) must be longer than --heartbeat ({heartbeat:?})"
             )));
         }
-    };
+        let crash_loop = CrashLoop {
+            initial: parse_duration(&args.crash_loop_initial)
+                .map_err(bad("--crash-loop-initial"))?,
+            max: parse_duration(&args.crash_loop_max).map_err(bad("--crash-loop-max"))?,
+        };
+        let labels = parse_labels(args.labels.as_deref().unwrap_or(""))?;
+        let node_name = args.node_name.clone().unwrap_or_else(super::host_name);
+        let cluster = cluster_url(args.store.as_deref())?.map(|url| ClusterAccess {
+            url,
+            grace: node_grace,
+        });
+        Ok(Settings {
+            config: RunnerConfig {
+                node_name: node_name.clone(),
+                output_limit: output_limit as usize,
+                node_labels: labels.clone(),
+                crash_loop,
+            },
+            grace: parse_duration(&args.shutdown_grace).map_err(bad("--shutdown-grace"))?,
+            node_name,
+            labels,
+            cluster,
+            heartbeat,
+        })
+    }
+}
 
+/// `--store`: a PostgreSQL URL makes the node one of a cluster.
+fn cluster_url(store: Option<&str>) -> Result<Option<String>, CliError> {
+    match store {
+        None => Ok(None),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Some(url.to_owned()))
+        }
+        Some(other) => Err(CliError::BadInput(format!(
+            "--store {other:?}: give a postgres://user@host:port/database URL (without \
+             --store the node keeps its state in the state directory's SQLite file)"
+        ))),
+    }
+}
+
+/// Runs the node until a signal, then drains.
+pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
+    let settings = Settings::parse(&args)?;
+    let token = ensure_token(state_dir)?;
     let db = state_dir.join(DATABASE_FILE);
-    let store = match &cluster_url {
+    let store = match &settings.cluster {
         None => Store::open(&db),
-        Some(url) => Store::cluster(url, &node_name, &db),
+        Some(cluster) => Store::cluster(&cluster.url, &settings.node_name, &db),
     }
     .map_err(other)?;
     // A damaged history is found now, before this node runs anything on it.
     store.check().map_err(other)?;
+    let token = cluster_token(&store, state_dir, token)?;
     let runtime = Arc::new(
         Runtime::new(RuntimeConfig {
             cache_dir: Some(state_dir.join("cache")),
@@ -78,59 +116,78 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     let listener = tokio
         .block_on(tokio::net::TcpListener::bind(&args.listen))
         .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", args.listen)))?;
-
-    let crash_loop = CrashLoop {
-        initial: parse_duration(&args.crash_loop_initial)
-            .map_err(|e| CliError::BadInput(format!("--crash-loop-initial: {e}")))?,
-        max: parse_duration(&args.crash_loop_max)
-            .map_err(|e| CliError::BadInput(format!("--crash-loop-max: {e}")))?,
-    };
-    let config = RunnerConfig {
-        node_name: node_name.clone(),
-        output_limit,
-        node_labels: labels.clone(),
-        crash_loop,
-    };
-    let mut token = token;
-    if let Some(control) = store.control_plane() {
-        let shared = control.cluster_token(&token).map_err(other)?;
-        if shared != token {
-            // This node's CLI talks to the cluster with the cluster's token.
-            std::fs::write(state_dir.join(TOKEN_FILE), &shared).map_err(other)?;
-            token = shared;
-        }
-    }
-    let mut runner =
-        Runner::new(store, runtime.clone(), tokio.handle().clone(), config).map_err(other)?;
-    if let Some(control) = runner.store().control_plane() {
-        control
-            .register_node(&labels, args.max_instances, &args.listen)
-            .map_err(other)?;
-        runner
-            .join_cluster(ClusterConfig {
-                heartbeat,
-                grace: node_grace,
-                capacity: args.max_instances,
-            })
-            .map_err(other)?;
-    }
+    let handle = tokio.handle().clone();
+    let config = settings.config.clone();
+    let mut runner = Runner::new(store, runtime, handle, config).map_err(other)?;
+    join(&mut runner, &settings, &args)?;
     let resumed = runner.resume().map_err(other)?;
+    let state = server_state(token, db, &settings, &runner);
+    let stop_http = start_api(&tokio, listener, state);
+    stop_on_signal(&tokio, &runner, settings.grace);
+    announce(&settings.node_name, &args.listen, state_dir, resumed);
+    runner.serve(&mut LogObserver).map_err(other)?;
+    let _ = stop_http.send(());
+    tokio.shutdown_timeout(Duration::from_secs(2));
+    eprintln!("wasmjob serve: stopped");
+    Ok(())
+}
 
-    let state = Arc::new(ServerState {
+/// In a cluster every node's CLI talks with the cluster's token (the first
+/// node's): this node's token file gets it.
+fn cluster_token(store: &Store, state_dir: &Path, token: String) -> Result<String, CliError> {
+    let Some(control) = store.control_plane() else {
+        return Ok(token);
+    };
+    let shared = control.cluster_token(&token).map_err(other)?;
+    if shared != token {
+        std::fs::write(state_dir.join(TOKEN_FILE), &shared).map_err(other)?;
+    }
+    Ok(shared)
+}
+
+/// In a cluster: the node registers and joins.
+fn join(runner: &mut Runner, settings: &Settings, args: &ServeArgs) -> Result<(), CliError> {
+    let (Some(control), Some(cluster)) = (runner.store().control_plane(), &settings.cluster) else {
+        return Ok(());
+    };
+    control
+        .register_node(&settings.labels, args.max_instances, &args.listen)
+        .map_err(other)?;
+    let config = ClusterConfig {
+        heartbeat: settings.heartbeat,
+        grace: cluster.grace,
+        capacity: args.max_instances,
+    };
+    runner.join_cluster(config).map_err(other)
+}
+
+/// What the API's handlers share.
+fn server_state(
+    token: String,
+    db: std::path::PathBuf,
+    settings: &Settings,
+    runner: &Runner,
+) -> Arc<ServerState> {
+    Arc::new(ServerState {
         token,
         db,
-        cluster: cluster_url.map(|url| crate::api::server::ClusterAccess {
-            url,
-            grace: node_grace,
-        }),
+        cluster: settings.cluster.clone(),
         readers: Mutex::new(Vec::new()),
         runner: runner.sender(),
         node: Mutex::new(NodeInfo {
-            name: node_name.clone(),
-            labels,
+            name: settings.node_name.clone(),
+            labels: settings.labels.clone(),
             started: time::now(),
         }),
-    });
+    })
+}
+
+/// Serves the API until the returned sender is used.
+fn start_api(
+    tokio: &tokio::runtime::Runtime,
+    listener: tokio::net::TcpListener,
+    state: Arc<ServerState>,
+) -> tokio::sync::oneshot::Sender<()> {
     let (stop_http, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio.spawn(async move {
         let server = axum::serve(listener, router(state)).with_graceful_shutdown(async {
@@ -140,29 +197,29 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
             tracing::error!(error = %e, "the API server stopped");
         }
     });
+    stop_http
+}
+
+/// SIGTERM or SIGINT: the runner drains, running instances get `grace`.
+fn stop_on_signal(tokio: &tokio::runtime::Runtime, runner: &Runner, grace: Duration) {
     let inbox = runner.sender();
     tokio.spawn(async move {
         wait_for_signal().await;
         eprintln!("wasmjob serve: shutting down; running instances get {grace:?} to finish");
         inbox.command(Command::Shutdown { grace });
     });
+}
+
+fn announce(node_name: &str, listen: &str, state_dir: &Path, resumed: usize) {
+    let resumed = match resumed {
+        0 => String::new(),
+        n => format!(", resumed {n} Job(s), CronJob(s) and DaemonSet(s)"),
+    };
     eprintln!(
-        "wasmjob serve: node {node_name} listening on http://{}, state in {}{}",
-        args.listen,
+        "wasmjob serve: node {node_name} listening on http://{listen}, state in {}{resumed}",
         state_dir.display(),
-        if resumed > 0 {
-            format!(", resumed {resumed} Job(s), CronJob(s) and DaemonSet(s)")
-        } else {
-            String::new()
-        }
     );
     let _ = std::io::stderr().flush();
-
-    runner.serve(&mut LogObserver).map_err(other)?;
-    let _ = stop_http.send(());
-    tokio.shutdown_timeout(Duration::from_secs(2));
-    eprintln!("wasmjob serve: stopped");
-    Ok(())
 }
 
 async fn wait_for_signal() {

@@ -71,23 +71,41 @@ impl DaemonSetSpec {
             RestartPolicy::Always,
             "DaemonSet",
         )?;
-        if let Some(selector) = &self.selector {
-            validate::labels(
-                &selector.match_labels,
-                &format!("{path}.selector.matchLabels"),
-            )?;
-            for (key, value) in &selector.match_labels {
-                if self.template.metadata.labels.get(key) != Some(value) {
-                    return Err(FieldError::new(
-                        format!("{path}.selector"),
-                        format!(
-                            "selects {key}={value}, which spec.template.metadata.labels \
-                             does not have"
-                        ),
-                    ));
-                }
+        self.validate_selector(path)?;
+        self.normalize_strategy(path)?;
+        if let Some(secs) = self.min_ready_seconds {
+            validate::non_negative(secs.into()).at(&format!("{path}.minReadySeconds"))?;
+        }
+        if let Some(limit) = self.revision_history_limit {
+            validate::non_negative(limit.into()).at(&format!("{path}.revisionHistoryLimit"))?;
+        }
+        Ok(())
+    }
+
+    /// `selector.matchLabels` must select the template's labels.
+    fn validate_selector(&self, path: &str) -> Result<(), FieldError> {
+        let Some(selector) = &self.selector else {
+            return Ok(());
+        };
+        let at = format!("{path}.selector.matchLabels");
+        validate::labels(&selector.match_labels, &at)?;
+        for (key, value) in &selector.match_labels {
+            if self.template.metadata.labels.get(key) != Some(value) {
+                return Err(FieldError::new(
+                    format!("{path}.selector"),
+                    format!(
+                        "selects {key}={value}, which spec.template.metadata.labels \
+                         does not have"
+                    ),
+                ));
             }
         }
+        Ok(())
+    }
+
+    /// `updateStrategy`, `RollingUpdate` (maxUnavailable 1, maxSurge 0) by
+    /// default.
+    fn normalize_strategy(&mut self, path: &str) -> Result<(), FieldError> {
         let strategy = self.update_strategy.get_or_insert_with(Default::default);
         let kind = strategy
             .kind
@@ -102,33 +120,20 @@ impl DaemonSetSpec {
                 validate::non_negative(unavailable.into()).at(&format!("{at}.maxUnavailable"))?;
                 validate::non_negative(surge.into()).at(&format!("{at}.maxSurge"))?;
                 if unavailable == 0 && surge == 0 {
-                    return Err(FieldError::new(
-                        at,
-                        "maxUnavailable and maxSurge cannot both be 0",
-                    ));
+                    let message = "maxUnavailable and maxSurge cannot both be 0";
+                    return Err(FieldError::new(at, message));
                 }
+                Ok(())
             }
-            "OnDelete" => {
-                if strategy.rolling_update.is_some() {
-                    return Err(FieldError::new(
-                        format!("{path}.updateStrategy.rollingUpdate"),
-                        "may only be set when type is RollingUpdate",
-                    ));
-                }
-            }
-            other => {
-                return Err(FieldError::new(
-                    format!("{path}.updateStrategy.type"),
-                    format!("unsupported value {other:?}: use RollingUpdate or OnDelete"),
-                ));
-            }
+            "OnDelete" if strategy.rolling_update.is_some() => Err(FieldError::new(
+                format!("{path}.updateStrategy.rollingUpdate"),
+                "may only be set when type is RollingUpdate",
+            )),
+            "OnDelete" => Ok(()),
+            other => Err(FieldError::new(
+                format!("{path}.updateStrategy.type"),
+                format!("unsupported value {other:?}: use RollingUpdate or OnDelete"),
+            )),
         }
-        if let Some(secs) = self.min_ready_seconds {
-            validate::non_negative(secs.into()).at(&format!("{path}.minReadySeconds"))?;
-        }
-        if let Some(limit) = self.revision_history_limit {
-            validate::non_negative(limit.into()).at(&format!("{path}.revisionHistoryLimit"))?;
-        }
-        Ok(())
     }
 }

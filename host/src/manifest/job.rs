@@ -122,6 +122,30 @@ impl JobSpec {
     /// Fills Kubernetes' defaults and checks the values. `path` is where the
     /// spec sits (`spec`, or `spec.jobTemplate.spec` in a CronJob).
     pub fn normalize(&mut self, path: &str) -> Result<(), FieldError> {
+        self.normalize_counts(path)?;
+        self.template.normalize(
+            &format!("{path}.template"),
+            &[RestartPolicy::Never, RestartPolicy::OnFailure],
+            RestartPolicy::Never,
+            "Job",
+        )?;
+        self.suspend.get_or_insert(false);
+        if let Some(ttl) = self.ttl_seconds_after_finished {
+            validate::non_negative(ttl.into()).at(&format!("{path}.ttlSecondsAfterFinished"))?;
+        }
+        if let Some(backoff) = &self.backoff_policy {
+            backoff.validate(&format!("{path}.backoffPolicy"))?;
+        }
+        self.normalize_per_index(path)?;
+        if let Some(queue) = &self.queue {
+            queue.validate(&format!("{path}.queue"))?;
+        }
+        self.validate_policies(path)
+    }
+
+    /// `completions`, `parallelism`, `backoffLimit`,
+    /// `activeDeadlineSeconds` and `completionMode`, with their defaults.
+    fn normalize_counts(&mut self, path: &str) -> Result<(), FieldError> {
         if self.completions.is_none() && self.parallelism.is_none() {
             self.completions = Some(1);
         }
@@ -144,23 +168,11 @@ impl JobSpec {
                 "is required when completionMode is Indexed",
             ));
         }
-        self.template.normalize(
-            &format!("{path}.template"),
-            &[RestartPolicy::Never, RestartPolicy::OnFailure],
-            RestartPolicy::Never,
-            "Job",
-        )?;
-        self.suspend.get_or_insert(false);
-        if let Some(ttl) = self.ttl_seconds_after_finished {
-            validate::non_negative(ttl.into()).at(&format!("{path}.ttlSecondsAfterFinished"))?;
-        }
-        if let Some(backoff) = &self.backoff_policy {
-            backoff.validate(&format!("{path}.backoffPolicy"))?;
-        }
-        self.normalize_per_index(path)?;
-        if let Some(queue) = &self.queue {
-            queue.validate(&format!("{path}.queue"))?;
-        }
+        Ok(())
+    }
+
+    /// `podFailurePolicy` and `successPolicy`.
+    fn validate_policies(&self, path: &str) -> Result<(), FieldError> {
         if let Some(policy) = &self.pod_failure_policy {
             if self.restart_policy() != RestartPolicy::Never {
                 return Err(FieldError::new(

@@ -129,6 +129,40 @@ enum Plan {
     Unchanged,
 }
 
+/// What an apply changes, once its writes are committed.
+#[derive(Default)]
+struct Changes {
+    created: Vec<NewRun>,
+    configured: Vec<(String, Object, Arc<Prepared>)>,
+}
+
+impl Changes {
+    /// Takes a plan: its writes join `writes`; kubectl's word for it.
+    fn take(&mut self, plan: Plan, writes: &mut Vec<Write>) -> &'static str {
+        match plan {
+            Plan::Create(mut run) => {
+                writes.append(run.joining());
+                self.created.push(*run);
+                "created"
+            }
+            Plan::Configure {
+                uid,
+                object,
+                prepared,
+            } => {
+                writes.push(Write::ObjectManifest {
+                    uid: uid.clone(),
+                    manifest: object.stored_json(),
+                    labels: object.metadata().labels.clone(),
+                });
+                self.configured.push((uid, *object, prepared));
+                "configured"
+            }
+            Plan::Unchanged => "unchanged",
+        }
+    }
+}
+
 enum Failure {
     Refused(ApplyFailure),
     Store(StoreError),
@@ -223,6 +257,31 @@ impl Parts {
         }
         let now = time::now();
         // Every module is admitted before anything is written.
+        let (mut writes, plans) = self.plan_all(&request, now)?;
+        let mut changes = Changes::default();
+        let mut applied = Vec::new();
+        for (incoming, plan) in request.objects.iter().zip(plans) {
+            let result = changes.take(plan, &mut writes);
+            applied.push(Applied {
+                kind: incoming.object.kind().qualified().to_owned(),
+                name: incoming.object.metadata().name.clone(),
+                result: result.to_owned(),
+            });
+        }
+        // Nothing of a new object exists outside these writes yet, so an
+        // apply the store cannot take leaves no trace.
+        self.journal.commit_or_discard(writes, &mut self.jobs)?;
+        self.carry_out(changes, now);
+        Ok(applied)
+    }
+
+    /// Admits every object's module and plans what applying it does; the
+    /// writes of the modules that came with the request.
+    fn plan_all(
+        &self,
+        request: &ApplyRequest,
+        now: Micros,
+    ) -> Result<(Vec<Write>, Vec<Plan>), Failure> {
         let mut writes = Vec::new();
         let mut plans = Vec::new();
         for incoming in &request.objects {
@@ -241,51 +300,22 @@ impl Parts {
             }
             plans.push(self.plan(incoming, admitted.prepared, request.create_only, now)?);
         }
-        let mut applied = Vec::new();
-        let mut created = Vec::new();
-        let mut configured = Vec::new();
-        for (incoming, plan) in request.objects.iter().zip(plans) {
-            let result = match plan {
-                Plan::Create(mut run) => {
-                    writes.append(run.joining());
-                    created.push(*run);
-                    "created"
-                }
-                Plan::Configure {
-                    uid,
-                    object,
-                    prepared,
-                } => {
-                    writes.push(Write::ObjectManifest {
-                        uid: uid.clone(),
-                        manifest: object.stored_json(),
-                        labels: object.metadata().labels.clone(),
-                    });
-                    configured.push((uid, *object, prepared));
-                    "configured"
-                }
-                Plan::Unchanged => "unchanged",
-            };
-            applied.push(Applied {
-                kind: incoming.object.kind().qualified().to_owned(),
-                name: incoming.object.metadata().name.clone(),
-                result: result.to_owned(),
-            });
-        }
-        // Nothing of a new object exists outside these writes yet, so an
-        // apply the store cannot take leaves no trace.
-        self.journal.commit_or_discard(writes, &mut self.jobs)?;
-        for (uid, object, prepared) in configured {
+        Ok((writes, plans))
+    }
+
+    /// The applied objects committed: new ones run, changed ones take
+    /// their new manifests.
+    fn carry_out(&mut self, changes: Changes, now: Micros) {
+        for (uid, object, prepared) in changes.configured {
             self.reconfigure(&uid, object, prepared, now);
         }
-        for run in created {
+        for run in changes.created {
             match run {
                 NewRun::Job(run) => self.jobs.extend([run]),
                 NewRun::Cron(run) => self.crons.extend([run]),
                 NewRun::Daemon(run) => self.daemons.extend([run]),
             }
         }
-        Ok(applied)
     }
 
     /// What applying `incoming` does: create it, configure the live object

@@ -212,48 +212,8 @@ impl Fields {
         dt = dt.checked_add(step).ok()?;
         let limit = start.year() + SEARCH_YEARS;
         while dt.year() <= limit {
-            if !self.month.contains(dt.month() as u32) {
-                dt = dt
-                    .date()
-                    .first_of_month()
-                    .checked_add(1.month())
-                    .ok()?
-                    .to_datetime(jiff::civil::Time::midnight());
-                continue;
-            }
-            if !self.day_matches(dt) {
-                dt = dt
-                    .date()
-                    .checked_add(1.day())
-                    .ok()?
-                    .to_datetime(jiff::civil::Time::midnight());
-                continue;
-            }
-            if !self.hour.contains(dt.hour() as u32) {
-                dt = dt
-                    .with()
-                    .minute(0)
-                    .second(0)
-                    .build()
-                    .ok()?
-                    .checked_add(1.hour())
-                    .ok()?;
-                continue;
-            }
-            if !self.minute.contains(dt.minute() as u32) {
-                dt = dt
-                    .with()
-                    .second(0)
-                    .build()
-                    .ok()?
-                    .checked_add(1.minute())
-                    .ok()?;
-                continue;
-            }
-            if let Some(seconds) = &self.seconds
-                && !seconds.contains(dt.second() as u32)
-            {
-                dt = dt.checked_add(1.second()).ok()?;
+            if let Some(next) = self.skip(dt)? {
+                dt = next;
                 continue;
             }
             let instant = resolve(tz, dt);
@@ -265,6 +225,36 @@ impl Fields {
             dt = dt.checked_add(step).ok()?;
         }
         None
+    }
+
+    /// Where the search goes from `dt`: `Some(None)` when every field
+    /// matches it; otherwise the first wall time after the unit that does
+    /// not match (the next month, day, hour, minute or second); `None` past
+    /// the calendar's end.
+    fn skip(&self, dt: DateTime) -> Option<Option<DateTime>> {
+        let midnight = jiff::civil::Time::midnight();
+        if !self.month.contains(dt.month() as u32) {
+            let month = dt.date().first_of_month().checked_add(1.month()).ok()?;
+            return Some(Some(month.to_datetime(midnight)));
+        }
+        if !self.day_matches(dt) {
+            let day = dt.date().checked_add(1.day()).ok()?;
+            return Some(Some(day.to_datetime(midnight)));
+        }
+        if !self.hour.contains(dt.hour() as u32) {
+            let hour = dt.with().minute(0).second(0).build().ok()?;
+            return Some(Some(hour.checked_add(1.hour()).ok()?));
+        }
+        if !self.minute.contains(dt.minute() as u32) {
+            let minute = dt.with().second(0).build().ok()?;
+            return Some(Some(minute.checked_add(1.minute()).ok()?));
+        }
+        if let Some(seconds) = &self.seconds
+            && !seconds.contains(dt.second() as u32)
+        {
+            return Some(Some(dt.checked_add(1.second()).ok()?));
+        }
+        Some(None)
     }
 }
 

@@ -103,15 +103,38 @@ pub fn reconcile(
     };
     decision.last_schedule = Some(latest);
     decision.too_many_missed = due.len() > TOO_MANY_MISSED;
+    let runnable = within_deadline(spec, due, now, &mut decision);
+    let start = by_missed_run_policy(spec, runnable, now, &mut decision);
+    decision.start = by_concurrency_policy(spec, observed, start, &mut decision);
+    decision.missed.sort_by_key(|(time, _)| *time);
+    decision
+}
+
+/// `startingDeadlineSeconds`: due times older than the deadline are missed.
+fn within_deadline(
+    spec: &CronJobSpec,
+    due: Vec<Micros>,
+    now: Micros,
+    decision: &mut Decision,
+) -> Vec<Micros> {
     let deadline = spec.starting_deadline_seconds.map(|s| now - s * 1_000_000);
-    let mut runnable = Vec::new();
-    for &time in &due {
-        if deadline.is_some_and(|d| time < d) {
-            decision.missed.push((time, Missed::TooLate));
-        } else {
-            runnable.push(time);
-        }
-    }
+    let (late, runnable): (Vec<Micros>, Vec<Micros>) = due
+        .into_iter()
+        .partition(|&t| deadline.is_some_and(|d| t < d));
+    decision
+        .missed
+        .extend(late.into_iter().map(|t| (t, Missed::TooLate)));
+    runnable
+}
+
+/// wasmjob's `missedRunPolicy`: which of the runnable times run —
+/// Kubernetes' latest only, all (capped), or only what is due now.
+fn by_missed_run_policy(
+    spec: &CronJobSpec,
+    runnable: Vec<Micros>,
+    now: Micros,
+    decision: &mut Decision,
+) -> Vec<Micros> {
     let keep = match spec.missed_run_policy.unwrap_or_default() {
         MissedRunPolicy::RunLatest => runnable.len().min(1),
         MissedRunPolicy::RunAll => runnable.len().min(RUN_ALL_CAP),
@@ -121,7 +144,17 @@ pub fn reconcile(
     decision
         .missed
         .extend(runnable[..split].iter().map(|&t| (t, Missed::Skipped)));
-    let mut start = runnable[split..].to_vec();
+    runnable[split..].to_vec()
+}
+
+/// `concurrencyPolicy` with the runs still active: which times start, and
+/// which active runs a `Replace` stops.
+fn by_concurrency_policy(
+    spec: &CronJobSpec,
+    observed: &Observed,
+    mut start: Vec<Micros>,
+    decision: &mut Decision,
+) -> Vec<Micros> {
     match spec.concurrency_policy.unwrap_or(ConcurrencyPolicy::Allow) {
         ConcurrencyPolicy::Allow => {}
         // Unlike Kubernetes, a skipped run is not started late once the
@@ -133,21 +166,18 @@ pub fn reconcile(
                 .extend(start.drain(..).map(|t| (t, Missed::Forbidden)));
         }
         ConcurrencyPolicy::Forbid => start.truncate(1),
-        ConcurrencyPolicy::Replace => {
-            if !start.is_empty() {
-                decision.stop = observed.active.iter().map(|(uid, _)| uid.clone()).collect();
-                // Only the newest replaces; older due times would replace each other.
-                let newest = start.pop().expect("not empty");
-                decision
-                    .missed
-                    .extend(start.drain(..).map(|t| (t, Missed::Skipped)));
-                start.push(newest);
-            }
+        ConcurrencyPolicy::Replace if !start.is_empty() => {
+            decision.stop = observed.active.iter().map(|(uid, _)| uid.clone()).collect();
+            // Only the newest replaces; older due times would replace each other.
+            let newest = start.pop().expect("not empty");
+            decision
+                .missed
+                .extend(start.drain(..).map(|t| (t, Missed::Skipped)));
+            start.push(newest);
         }
+        ConcurrencyPolicy::Replace => {}
     }
-    decision.missed.sort_by_key(|(time, _)| *time);
-    decision.start = start;
-    decision
+    start
 }
 
 /// Scheduled times after the last decided one (or creation) up to `now`.

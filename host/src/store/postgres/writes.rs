@@ -19,6 +19,32 @@ pub(super) fn apply(
     node: &str,
 ) -> Result<Option<String>, postgres::Error> {
     match write {
+        Write::CronRun {
+            cronjob_uid,
+            scheduled,
+            job_uid,
+        } => return cron_run(tx, cronjob_uid, *scheduled, job_uid),
+        Write::Instance(_)
+        | Write::InstanceLogged { .. }
+        | Write::InstanceEnded(_)
+        | Write::InstanceInput { .. }
+        | Write::InstanceDeleted { .. } => instance_write(tx, write)?,
+        Write::Log { .. }
+        | Write::LogRecords { .. }
+        | Write::Event(_)
+        | Write::QueueDone { .. } => history_write(tx, write)?,
+        _ => object_write(tx, write, node)?,
+    }
+    Ok(None)
+}
+
+/// A write of an object's row, or of a module.
+fn object_write(
+    tx: &mut Transaction<'_>,
+    write: &Write,
+    node: &str,
+) -> Result<(), postgres::Error> {
+    match write {
         Write::ObjectCreated(o) => object_created(tx, o, node)?,
         Write::Module {
             digest,
@@ -44,11 +70,6 @@ pub(super) fn apply(
             let sql = "UPDATE objects SET deleted_at = $2 WHERE uid = $1 AND deleted_at IS NULL";
             tx.execute(sql, &[uid, at])?;
         }
-        Write::CronRun {
-            cronjob_uid,
-            scheduled,
-            job_uid,
-        } => return cron_run(tx, cronjob_uid, *scheduled, job_uid),
         Write::ObjectStatus { uid, status } => {
             let sql = "UPDATE objects SET status = $2, finished = $3 WHERE uid = $1";
             tx.execute(sql, &[uid, &json_text(status), &finished(status)])?;
@@ -59,43 +80,56 @@ pub(super) fn apply(
                 &[uid, at],
             )?;
         }
-        Write::InstanceDeleted { uid, at } => {
-            let sql = "UPDATE instances SET deleted_at = $2 WHERE uid = $1 AND deleted_at IS NULL";
-            tx.execute(sql, &[uid, at])?;
-        }
-        Write::Instance(i) => upsert_instance(tx, i)?,
+        _ => unreachable!("not an object's write"),
+    }
+    Ok(())
+}
+
+/// A write of an instance's row.
+fn instance_write(tx: &mut Transaction<'_>, write: &Write) -> Result<(), postgres::Error> {
+    match write {
+        Write::Instance(i) => upsert_instance(tx, i),
         Write::InstanceLogged {
             instance,
             log,
             truncated,
         } => {
             upsert_instance(tx, instance)?;
-            upsert_log(tx, &instance.uid, 0, log, *truncated)?;
+            upsert_log(tx, &instance.uid, 0, log, *truncated)
         }
-        Write::InstanceEnded(i) => instance_ended(tx, i)?,
+        Write::InstanceEnded(i) => instance_ended(tx, i),
         Write::InstanceInput { uid, stdin } => {
-            tx.execute(
-                "UPDATE instances SET stdin = $2 WHERE uid = $1",
-                &[uid, stdin],
-            )?;
+            let sql = "UPDATE instances SET stdin = $2 WHERE uid = $1";
+            tx.execute(sql, &[uid, stdin]).map(drop)
         }
+        Write::InstanceDeleted { uid, at } => {
+            let sql = "UPDATE instances SET deleted_at = $2 WHERE uid = $1 AND deleted_at IS NULL";
+            tx.execute(sql, &[uid, at]).map(drop)
+        }
+        _ => unreachable!("not an instance's write"),
+    }
+}
+
+/// A write of what happened: output, log records, events.
+fn history_write(tx: &mut Transaction<'_>, write: &Write) -> Result<(), postgres::Error> {
+    match write {
         Write::Log {
             instance_uid,
             attempt,
             data,
             truncated,
-        } => upsert_log(tx, instance_uid, *attempt, data, *truncated)?,
-        Write::Event(e) => event(tx, e)?,
+        } => upsert_log(tx, instance_uid, *attempt, data, *truncated),
+        Write::Event(e) => event(tx, e),
         Write::LogRecords {
             instance_uid,
             attempt,
             records,
-        } => log_records(tx, instance_uid, *attempt, records)?,
+        } => log_records(tx, instance_uid, *attempt, records),
         // The embedded queue stays in the node's own SQLite file; the
         // caller removes the item there once this batch is committed.
-        Write::QueueDone { .. } => {}
+        Write::QueueDone { .. } => Ok(()),
+        _ => unreachable!("not a history write"),
     }
-    Ok(None)
 }
 
 /// A new object, owned by the node that records it (a Job or CronJob; a

@@ -75,6 +75,28 @@ pub(super) fn apply(
     labels: &mut LabelsText,
 ) -> rusqlite::Result<Option<String>> {
     match write {
+        Write::CronRun {
+            cronjob_uid,
+            scheduled,
+            job_uid,
+        } => return cron_run(tx, cronjob_uid, *scheduled, job_uid.as_deref()),
+        Write::Instance(_)
+        | Write::InstanceLogged { .. }
+        | Write::InstanceEnded(_)
+        | Write::InstanceInput { .. }
+        | Write::InstanceDeleted { .. } => instance_write(tx, write, labels)?,
+        Write::Log { .. }
+        | Write::LogRecords { .. }
+        | Write::Event(_)
+        | Write::QueueDone { .. } => history_write(tx, write)?,
+        _ => object_write(tx, write)?,
+    }
+    Ok(None)
+}
+
+/// A write of an object's row, or of a module.
+fn object_write(tx: &Connection, write: &Write) -> rusqlite::Result<()> {
+    match write {
         Write::ObjectCreated(o) => object_created(tx, o)?,
         Write::Module {
             digest,
@@ -101,11 +123,6 @@ pub(super) fn apply(
             let sql = "UPDATE objects SET deleted_at = ?2 WHERE uid = ?1 AND deleted_at IS NULL";
             run(tx, sql, params![uid, at])?;
         }
-        Write::CronRun {
-            cronjob_uid,
-            scheduled,
-            job_uid,
-        } => return cron_run(tx, cronjob_uid, *scheduled, job_uid.as_deref()),
         Write::ObjectStatus { uid, status } => {
             let sql = "UPDATE objects SET status = ?2 WHERE uid = ?1";
             run(tx, sql, params![uid, json_text(status)])?;
@@ -117,33 +134,49 @@ pub(super) fn apply(
                 params![uid, at],
             )?;
         }
-        Write::InstanceDeleted { uid, at } => {
-            let sql = "UPDATE instances SET deleted_at = ?2 WHERE uid = ?1 AND deleted_at IS NULL";
-            run(tx, sql, params![uid, at])?;
-        }
-        Write::Instance(i) => upsert_instance(tx, i, None, labels)?,
+        _ => unreachable!("not an object's write"),
+    }
+    Ok(())
+}
+
+/// A write of an instance's row.
+fn instance_write(tx: &Connection, write: &Write, labels: &mut LabelsText) -> rusqlite::Result<()> {
+    match write {
+        Write::Instance(i) => upsert_instance(tx, i, None, labels),
         Write::InstanceLogged {
             instance,
             log,
             truncated,
-        } => upsert_instance(tx, instance, Some((log, *truncated)), labels)?,
-        Write::InstanceEnded(i) => instance_ended(tx, i)?,
-        Write::InstanceInput { .. } => {}
+        } => upsert_instance(tx, instance, Some((log, *truncated)), labels),
+        Write::InstanceEnded(i) => instance_ended(tx, i),
+        // A single node hands an item to its instance in memory.
+        Write::InstanceInput { .. } => Ok(()),
+        Write::InstanceDeleted { uid, at } => {
+            let sql = "UPDATE instances SET deleted_at = ?2 WHERE uid = ?1 AND deleted_at IS NULL";
+            run(tx, sql, params![uid, at]).map(drop)
+        }
+        _ => unreachable!("not an instance's write"),
+    }
+}
+
+/// A write of what happened: output, log records, events, queue items done.
+fn history_write(tx: &Connection, write: &Write) -> rusqlite::Result<()> {
+    match write {
         Write::Log {
             instance_uid,
             attempt,
             data,
             truncated,
-        } => log(tx, instance_uid, *attempt, (data, *truncated))?,
-        Write::Event(e) => event(tx, e)?,
+        } => log(tx, instance_uid, *attempt, (data, *truncated)),
+        Write::Event(e) => event(tx, e),
         Write::LogRecords {
             instance_uid,
             attempt,
             records,
-        } => log_records(tx, instance_uid, *attempt, records)?,
-        Write::QueueDone { item_id } => queue_done(tx, item_id)?,
+        } => log_records(tx, instance_uid, *attempt, records),
+        Write::QueueDone { item_id } => queue_done(tx, item_id),
+        _ => unreachable!("not a history write"),
     }
-    Ok(None)
 }
 
 /// A new object; a live one of the same kind and name goes to history.

@@ -1,0 +1,190 @@
+//! The API's changes: apply, delete and `label node`, each carried out on
+//! the runner's thread as a command (`label node` for another node of a
+//! cluster goes to the control plane, which that node follows).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use base64::Engine as _;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::error::{ApiError, Body, bad_request, internal, unavailable};
+use super::query::{Filter, resource_type};
+use super::reads::{cluster_node_json, node_json, objects};
+use super::state::{Shared, read, send};
+use super::wire::{ApplyAnswer, ApplyBody, DeleteAnswer, LabelRequest};
+use crate::admission::ModuleBlob;
+use crate::controller::node::relabeled;
+use crate::manifest;
+use crate::resource::ResourceType;
+use crate::runner::{ApplyRequest, Command, Incoming};
+use crate::store::NodeRecord;
+
+pub(super) async fn apply(
+    State(state): State<Shared>,
+    Body(body): Body<ApplyBody>,
+) -> Result<Json<ApplyAnswer>, ApiError> {
+    let mut objects = Vec::new();
+    for wire in body.objects {
+        // The server validates again: a client is not trusted to have.
+        let text = serde_json::to_string(&wire.object).map_err(internal)?;
+        let mut docs = manifest::load_str(&text, &wire.source.file, std::path::Path::new("/"))
+            .map_err(|mut e| {
+                e.document = Some(wire.source.document);
+                ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+            })?;
+        objects.push(Incoming {
+            source: wire.source,
+            object: docs.remove(0).object,
+        });
+    }
+    let mut modules = Vec::new();
+    for m in body.modules {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&m.bytes)
+            .map_err(|e| bad_request(format!("module {}: bad base64: {e}", m.digest)))?;
+        let digest = crate::module::digest(&bytes);
+        if digest != m.digest {
+            return Err(bad_request(format!(
+                "module {} arrived with digest {digest}",
+                m.digest
+            )));
+        }
+        modules.push(ModuleBlob { digest, bytes });
+    }
+    let (reply, answer) = oneshot::channel();
+    let request = ApplyRequest {
+        objects,
+        modules,
+        create_only: body.create_only,
+    };
+    send(&state, Command::Apply { request, reply })?;
+    match answer.await.map_err(|_| unavailable())? {
+        Ok(applied) => Ok(Json(ApplyAnswer { applied })),
+        Err(failure) => Err(ApiError(
+            StatusCode::from_u16(failure.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+            failure.message,
+        )),
+    }
+}
+
+pub(super) async fn label_node(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    Body(request): Body<LabelRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let this = state.node.lock().expect("node info").name.clone();
+    if name != this && state.cluster.is_some() {
+        return label_other_node(&state, name, request).await;
+    }
+    if name != this {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!(
+                "Error from server (NotFound): nodes {name:?} not found (this node is {this:?})"
+            ),
+        ));
+    }
+    validate_labels(&request)?;
+    let (reply, answer) = oneshot::channel();
+    let change = request.into();
+    send(&state, Command::Relabel { change, reply })?;
+    let labels = answer
+        .await
+        .map_err(|_| unavailable())?
+        .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
+    let mut node = state.node.lock().expect("node info");
+    node.labels = labels;
+    Ok(Json(node_json(&node)))
+}
+
+/// The keys and values `label node` sets, by Kubernetes' rules.
+fn validate_labels(request: &LabelRequest) -> Result<(), ApiError> {
+    for (key, value) in &request.set {
+        let valid = manifest::validate::qualified_name(key)
+            .and_then(|()| manifest::validate::label_value(value));
+        valid.map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    }
+    Ok(())
+}
+
+/// `label node` for another node of the cluster: its row changes, and
+/// that node takes the labels at its next heartbeat.
+async fn label_other_node(
+    state: &Shared,
+    name: String,
+    request: LabelRequest,
+) -> Result<Json<Value>, ApiError> {
+    validate_labels(&request)?;
+    let grace = state.cluster.as_ref().map(|c| c.grace).unwrap_or_default();
+    read(state, move |store| {
+        let control = store
+            .control_plane()
+            .expect("a cluster node reads the cluster");
+        let nodes = control.nodes(grace).map_err(internal)?;
+        let Some(node) = nodes.into_iter().find(|n| n.name == name) else {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("Error from server (NotFound): nodes {name:?} not found"),
+            ));
+        };
+        let labels = relabeled(&node.labels, request.into())
+            .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
+        control.set_node_labels(&name, &labels).map_err(internal)?;
+        Ok(Json(cluster_node_json(&NodeRecord { labels, ..node })))
+    })
+    .await
+}
+
+pub(super) async fn delete(
+    State(state): State<Shared>,
+    Path(kind): Path<String>,
+    Query(filter): Query<Filter>,
+) -> Result<Json<DeleteAnswer>, ApiError> {
+    let resource = resource_type(&kind)?;
+    if resource.kind().is_none() {
+        return Err(bad_request(format!(
+            "{} cannot be deleted directly: delete their owner",
+            resource.plural()
+        )));
+    }
+    if filter.name.is_none() && filter.label_selector.is_none() {
+        return Err(bad_request("name a resource or give a label selector (-l)"));
+    }
+    let selector = filter.selector()?;
+    let name = filter.name.clone();
+    let found = read(&state, move |store| {
+        objects(store, resource, &filter, &selector)
+    })
+    .await?;
+    if found.is_empty()
+        && let Some(name) = name
+    {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!(
+                "Error from server (NotFound): {}.{} {name:?} not found",
+                resource.plural(),
+                qualified_group(resource)
+            ),
+        ));
+    }
+    let (reply, answer) = oneshot::channel();
+    let uids = found.iter().map(|o| o.uid.clone()).collect();
+    send(&state, Command::Delete { uids, reply })?;
+    answer.await.map_err(|_| unavailable())?.map_err(internal)?;
+    Ok(Json(DeleteAnswer {
+        deleted: found
+            .iter()
+            .map(|o| (o.kind.qualified().to_owned(), o.name.clone()))
+            .collect(),
+    }))
+}
+
+fn qualified_group(resource: ResourceType) -> &'static str {
+    match resource {
+        ResourceType::DaemonSets => "apps",
+        _ => "batch",
+    }
+}

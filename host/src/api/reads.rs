@@ -1,0 +1,232 @@
+//! The API's reads: objects, instances and events of the store as
+//! Kubernetes shapes, and this node (or the cluster's nodes).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::error::{ApiError, internal};
+use super::query::{Filter, resource_type};
+use super::state::{NodeInfo, Shared, read};
+use crate::manifest;
+use crate::resource::{self, ResourceType};
+use crate::selector::{Requirement, Selector};
+use crate::store::{InstanceRecord, InstanceScope, NodeRecord, ObjectRecord, Store};
+
+pub(super) async fn list(
+    State(state): State<Shared>,
+    Path(kind): Path<String>,
+    Query(filter): Query<Filter>,
+) -> Result<Response, ApiError> {
+    let resource = resource_type(&kind)?;
+    let selector = filter.selector()?;
+    let node = state.node.lock().expect("node info").clone();
+    let grace = state.cluster.as_ref().map(|c| c.grace);
+    // A cluster's DaemonSets are counted over every node when read; every
+    // other object goes out as stored.
+    let counted = resource == ResourceType::DaemonSets && grace.is_some();
+    if let Some(kind) = resource.kind().filter(|_| !counted) {
+        let body = read(&state, move |store| {
+            stored_list(store, kind, &filter, &selector)
+        })
+        .await?;
+        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+    }
+    let items = read(&state, move |store| match resource {
+        ResourceType::Instances => instances(store, &filter, &selector),
+        ResourceType::Events => events(store, &filter),
+        ResourceType::Nodes => match (store.control_plane(), grace) {
+            (Some(control), Some(grace)) => Ok(control
+                .nodes(grace)
+                .map_err(internal)?
+                .iter()
+                .filter(|n| filter.name.as_ref().is_none_or(|name| &n.name == name))
+                .filter(|n| selector.matches(&n.labels))
+                .map(cluster_node_json)
+                .collect()),
+            _ => Ok(vec![node_json(&node)]),
+        },
+        _ => {
+            let mut found = objects(store, resource, &filter, &selector)?;
+            if resource == ResourceType::DaemonSets
+                && let (Some(_), Some(grace)) = (store.control_plane(), grace)
+            {
+                for ds in &mut found {
+                    super::cluster::count_daemonset(store, ds, grace).map_err(internal)?;
+                }
+            }
+            Ok(found.iter().map(resource::object_json).collect())
+        }
+    })
+    .await?;
+    Ok(Json(resource::list_json(items)).into_response())
+}
+
+/// The `List` of stored objects of a kind, written from their stored text:
+/// a thousand Jobs are a megabyte that need not be parsed and rebuilt.
+fn stored_list(
+    store: &Store,
+    kind: manifest::Kind,
+    filter: &Filter,
+    selector: &Selector,
+) -> Result<String, ApiError> {
+    let found = store
+        .live_objects_text(kind, filter.namespace.as_deref())
+        .map_err(internal)?;
+    let mut items = Vec::new();
+    for object in found.iter().filter(|o| {
+        filter.name.as_ref().is_none_or(|n| &o.name == n) && selector.matches(&o.labels)
+    }) {
+        items.push(resource::object_json_text(object).map_err(internal)?);
+    }
+    Ok(format!(
+        r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#,
+        items.join(",")
+    ))
+}
+
+pub(super) fn objects(
+    store: &Store,
+    resource: ResourceType,
+    filter: &Filter,
+    selector: &Selector,
+) -> Result<Vec<ObjectRecord>, ApiError> {
+    let kind = resource.kind().expect("object kinds");
+    let found = store
+        .live_objects(kind, filter.namespace.as_deref())
+        .map_err(internal)?;
+    Ok(found
+        .into_iter()
+        .filter(|o| {
+            filter.name.as_ref().is_none_or(|n| &o.name == n) && selector.matches(&o.labels)
+        })
+        .collect())
+}
+
+/// The live instances a filter and selector keep. A name, a Job, or a
+/// `job-name=` requirement narrows the read to an index lookup first; every
+/// condition is still checked on what is read.
+pub(super) fn matching_instances(
+    store: &Store,
+    filter: &Filter,
+    selector: &Selector,
+) -> Result<Vec<InstanceRecord>, ApiError> {
+    let job = filter.job.as_deref().or_else(|| {
+        selector.0.iter().find_map(|r| match r {
+            Requirement::Equals(k, v) if k == "job-name" || k == "batch.kubernetes.io/job-name" => {
+                Some(v.as_str())
+            }
+            _ => None,
+        })
+    });
+    let scope = match (&filter.name, job) {
+        (Some(name), _) => InstanceScope::Named(name),
+        (None, Some(job)) => InstanceScope::OfJob(job),
+        (None, None) => InstanceScope::All,
+    };
+    let found = store
+        .live_instances_in(filter.namespace.as_deref(), scope)
+        .map_err(internal)?;
+    Ok(found
+        .into_iter()
+        .filter(|i| filter.name.as_ref().is_none_or(|n| &i.name == n))
+        .filter(|i| {
+            filter
+                .job
+                .as_ref()
+                .is_none_or(|j| i.labels.get("job-name") == Some(j))
+        })
+        .filter(|i| selector.matches(&i.labels))
+        .collect())
+}
+
+fn instances(store: &Store, filter: &Filter, selector: &Selector) -> Result<Vec<Value>, ApiError> {
+    let mut owners: HashMap<String, ObjectRecord> = HashMap::new();
+    let mut items = Vec::new();
+    for instance in matching_instances(store, filter, selector)? {
+        if !owners.contains_key(&instance.owner_uid) {
+            let Some(owner) = store.object(&instance.owner_uid).map_err(internal)? else {
+                continue;
+            };
+            owners.insert(instance.owner_uid.clone(), owner);
+        }
+        items.push(resource::instance_json(
+            &instance,
+            &owners[&instance.owner_uid],
+        ));
+    }
+    Ok(items)
+}
+
+fn events(store: &Store, filter: &Filter) -> Result<Vec<Value>, ApiError> {
+    let mut owners: HashMap<String, Option<ObjectRecord>> = HashMap::new();
+    let mut items = Vec::new();
+    for event in store
+        .live_events(filter.namespace.as_deref())
+        .map_err(internal)?
+    {
+        let owner = match owners.get(&event.object_uid) {
+            Some(o) => o.clone(),
+            None => {
+                let o = store.object(&event.object_uid).map_err(internal)?;
+                owners.insert(event.object_uid.clone(), o.clone());
+                o
+            }
+        };
+        if let Some(owner) = owner
+            && filter.name.as_ref().is_none_or(|n| &owner.name == n)
+        {
+            items.push(resource::event_json(&event, &owner));
+        }
+    }
+    Ok(items)
+}
+
+/// A node of the cluster as `get nodes` shows it: Ready while it heartbeats.
+pub(super) fn cluster_node_json(node: &NodeRecord) -> Value {
+    let (status, reason) = if node.ready {
+        ("True", "NodeReady")
+    } else {
+        ("Unknown", "NodeStatusUnknown")
+    };
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": node.name,
+            "labels": node.labels,
+            "creationTimestamp": crate::time::rfc3339(node.joined_at),
+        },
+        "status": {
+            "conditions": [{
+                "type": "Ready",
+                "status": status,
+                "reason": reason,
+                "lastHeartbeatTime": crate::time::rfc3339(node.heartbeat_at),
+            }],
+            "capacity": {"instances": node.capacity.to_string()},
+            "addresses": [{"type": "InternalIP", "address": node.address}],
+            "nodeInfo": {"kubeletVersion": node.version},
+        },
+    })
+}
+
+pub(super) fn node_json(node: &NodeInfo) -> Value {
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": node.name,
+            "labels": node.labels,
+            "creationTimestamp": crate::time::rfc3339(node.started),
+        },
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "nodeInfo": {"kubeletVersion": env!("CARGO_PKG_VERSION")},
+        },
+    })
+}

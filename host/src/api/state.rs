@@ -1,0 +1,90 @@
+//! What every handler of the API shares: the node's token and store, the
+//! runner's inbox, this node as `get nodes` shows it, and a pool of
+//! read-only store connections that handlers read on.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use super::error::{ApiError, internal, unavailable};
+use crate::runner::{Command, Inbox};
+use crate::store::Store;
+
+/// Modules travel in apply bodies; 64 MiB leaves room for big ones.
+pub(super) const MAX_BODY: usize = 64 << 20;
+
+/// This node, as `get nodes` shows it.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// `--node-name`.
+    pub name: String,
+    /// `--labels`.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// When this process started.
+    pub started: i64,
+}
+
+/// What every handler shares.
+pub struct ServerState {
+    /// The bearer token.
+    pub token: String,
+    /// The database file, for read connections.
+    pub db: PathBuf,
+    /// The runner's inbox.
+    pub runner: Inbox,
+    /// This node (its labels change with `wasmjob label node`).
+    pub node: Mutex<NodeInfo>,
+    /// In a cluster, the database every read goes to.
+    pub cluster: Option<ClusterAccess>,
+    /// Open read connections, reused between requests.
+    pub readers: Mutex<Vec<Store>>,
+}
+
+/// Where a cluster node's API reads.
+#[derive(Debug, Clone)]
+pub struct ClusterAccess {
+    /// The PostgreSQL URL.
+    pub url: String,
+    /// Heartbeats older than this make a node NotReady.
+    pub grace: std::time::Duration,
+}
+
+/// Read connections kept open at most.
+const MAX_READERS: usize = 8;
+
+pub(super) type Shared = std::sync::Arc<ServerState>;
+
+pub(super) async fn read<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let pooled = state.readers.lock().expect("reader pool").pop();
+        let store = match pooled {
+            Some(store) => store,
+            None => {
+                let node = state.node.lock().expect("node info").name.clone();
+                match &state.cluster {
+                    None => Store::open_readonly(&state.db),
+                    Some(c) => Store::cluster_readonly(&c.url, &node, &state.db),
+                }
+                .map_err(internal)?
+            }
+        };
+        let result = f(&store);
+        let mut pool = state.readers.lock().expect("reader pool");
+        if pool.len() < MAX_READERS {
+            pool.push(store);
+        }
+        result
+    })
+    .await
+    .map_err(internal)?
+}
+
+pub(super) fn send(state: &Shared, command: Command) -> Result<(), ApiError> {
+    match state.runner.command(command) {
+        true => Ok(()),
+        false => Err(unavailable()),
+    }
+}

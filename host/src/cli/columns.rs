@@ -1,0 +1,241 @@
+//! The tables of `get`: kubectl's columns for each kind, aligned as
+//! kubectl aligns them, built from the server's Kubernetes-shaped JSON.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::table;
+use crate::manifest::JobStatus;
+use crate::resource::ResourceType;
+use crate::time::{self, human_duration, parse_rfc3339};
+
+pub(super) fn text(v: &Value) -> String {
+    v.as_str().map(str::to_owned).unwrap_or_default()
+}
+
+pub(super) fn age(created: &Value) -> String {
+    created
+        .as_str()
+        .and_then(parse_rfc3339)
+        .map(|t| human_duration(time::now() - t))
+        .unwrap_or_else(|| "<unknown>".into())
+}
+
+/// The table of `get`.
+pub fn render(resource: ResourceType, items: &[Value], wide: bool) -> String {
+    match resource {
+        ResourceType::Jobs => {
+            let mut header = vec!["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"];
+            if wide {
+                header.extend(["CONTAINERS", "IMAGES"]);
+            }
+            let rows: Vec<Vec<String>> = items.iter().map(|job| job_row(job, wide)).collect();
+            table::render(&header, &rows)
+        }
+        ResourceType::Instances => {
+            let mut header = vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"];
+            if wide {
+                header.push("NODE");
+            }
+            let rows: Vec<Vec<String>> = items.iter().map(|i| instance_row(i, wide)).collect();
+            table::render(&header, &rows)
+        }
+        ResourceType::Events => rows(EVENT_COLUMNS, items, event_row),
+        ResourceType::Nodes => rows(NODE_COLUMNS, items, node_row),
+        ResourceType::CronJobs => rows(CRONJOB_COLUMNS, items, cronjob_row),
+        ResourceType::DaemonSets => rows(DAEMONSET_COLUMNS, items, daemonset_row),
+    }
+}
+
+/// A table of `columns`, a row of `row` per item.
+fn rows(columns: &[&str], items: &[Value], row: fn(&Value) -> Vec<String>) -> String {
+    let rows: Vec<Vec<String>> = items.iter().map(row).collect();
+    table::render(columns, &rows)
+}
+
+const EVENT_COLUMNS: &[&str] = &["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"];
+
+fn event_row(e: &Value) -> Vec<String> {
+    let object = &e["involvedObject"];
+    vec![
+        age(&e["lastTimestamp"]),
+        text(&e["type"]),
+        text(&e["reason"]),
+        format!(
+            "{}/{}",
+            text(&object["kind"]).to_ascii_lowercase(),
+            text(&object["name"])
+        ),
+        text(&e["message"]),
+    ]
+}
+
+const NODE_COLUMNS: &[&str] = &["NAME", "STATUS", "LABELS", "AGE", "VERSION"];
+
+fn node_row(n: &Value) -> Vec<String> {
+    let labels = n["metadata"]["labels"]
+        .as_object()
+        .map(|m| {
+            let pairs = m.iter().map(|(k, v)| format!("{k}={}", text(v)));
+            pairs.collect::<Vec<_>>().join(",")
+        })
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "<none>".into());
+    // kubectl: Ready while the Ready condition is True.
+    let ready = n["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    });
+    vec![
+        text(&n["metadata"]["name"]),
+        if ready { "Ready" } else { "NotReady" }.into(),
+        labels,
+        age(&n["metadata"]["creationTimestamp"]),
+        text(&n["status"]["nodeInfo"]["kubeletVersion"]),
+    ]
+}
+
+const CRONJOB_COLUMNS: &[&str] = &[
+    "NAME",
+    "SCHEDULE",
+    "TIMEZONE",
+    "SUSPEND",
+    "ACTIVE",
+    "LAST SCHEDULE",
+    "AGE",
+];
+
+fn cronjob_row(c: &Value) -> Vec<String> {
+    let spec = &c["spec"];
+    let active = c["status"]["active"].as_array().map_or(0, Vec::len);
+    let last = c["status"]["lastScheduleTime"]
+        .as_str()
+        .map(|_| age(&c["status"]["lastScheduleTime"]));
+    let suspend = if spec["suspend"] == true {
+        "True"
+    } else {
+        "False"
+    };
+    vec![
+        text(&c["metadata"]["name"]),
+        text(&spec["schedule"]),
+        spec["timeZone"].as_str().unwrap_or("<none>").to_owned(),
+        suspend.to_owned(),
+        active.to_string(),
+        last.unwrap_or_else(|| "<none>".into()),
+        age(&c["metadata"]["creationTimestamp"]),
+    ]
+}
+
+const DAEMONSET_COLUMNS: &[&str] = &[
+    "NAME",
+    "DESIRED",
+    "CURRENT",
+    "READY",
+    "UP-TO-DATE",
+    "AVAILABLE",
+    "NODE SELECTOR",
+    "AGE",
+];
+
+fn daemonset_row(ds: &Value) -> Vec<String> {
+    let status = &ds["status"];
+    let count = |field: &str| status[field].as_u64().unwrap_or(0).to_string();
+    let selector: BTreeMap<String, String> =
+        serde::Deserialize::deserialize(&ds["spec"]["template"]["spec"]["nodeSelector"])
+            .unwrap_or_default();
+    vec![
+        text(&ds["metadata"]["name"]),
+        count("desiredNumberScheduled"),
+        count("currentNumberScheduled"),
+        count("numberReady"),
+        count("updatedNumberScheduled"),
+        count("numberAvailable"),
+        crate::manifest::Placement::describe(&selector),
+        age(&ds["metadata"]["creationTimestamp"]),
+    ]
+}
+
+pub(super) fn job_status(job: &Value) -> JobStatus {
+    serde::Deserialize::deserialize(&job["status"]).unwrap_or_default()
+}
+
+fn job_row(job: &Value, wide: bool) -> Vec<String> {
+    let status = job_status(job);
+    let spec = &job["spec"];
+    let phase = if status.phase() == "Running" && spec["suspend"] == true {
+        "Suspended"
+    } else {
+        status.phase()
+    };
+    let completions = match spec["completions"].as_u64() {
+        Some(n) => format!("{}/{n}", status.succeeded),
+        None => format!("{}/1 of {}", status.succeeded, spec["parallelism"]),
+    };
+    let start = status.start_time.as_deref().and_then(parse_rfc3339);
+    let end = status
+        .conditions
+        .iter()
+        .find(|c| c.kind == "Complete" || c.kind == "Failed")
+        .and_then(|c| parse_rfc3339(&c.last_transition_time));
+    let duration = match start {
+        Some(s) => human_duration(end.unwrap_or_else(time::now) - s),
+        None => String::new(),
+    };
+    let mut row = vec![
+        text(&job["metadata"]["name"]),
+        phase.into(),
+        completions,
+        duration,
+        age(&job["metadata"]["creationTimestamp"]),
+    ];
+    if wide {
+        let container = &spec["template"]["spec"]["containers"][0];
+        row.push(text(&container["name"]));
+        row.push(text(&container["image"]));
+    }
+    row
+}
+
+/// kubectl's STATUS column for a pod.
+fn instance_status(status: &Value) -> String {
+    match status["phase"].as_str().unwrap_or("") {
+        "Succeeded" => "Completed".into(),
+        "Failed" => status["reason"].as_str().unwrap_or("Error").into(),
+        // A daemon instance waiting to restart, as kubectl shows it.
+        "Running" if status["reason"] == crate::controller::daemonset::CRASH_LOOP => {
+            crate::controller::daemonset::CRASH_LOOP.into()
+        }
+        other => other.into(),
+    }
+}
+
+fn instance_row(instance: &Value, wide: bool) -> Vec<String> {
+    let status = &instance["status"];
+    let ready = if status["phase"] == "Running"
+        && status["reason"] != crate::controller::daemonset::CRASH_LOOP
+    {
+        "1/1"
+    } else {
+        "0/1"
+    };
+    let mut row = vec![
+        text(&instance["metadata"]["name"]),
+        ready.into(),
+        instance_status(status),
+        status["restartCount"].as_u64().unwrap_or(0).to_string(),
+        age(&instance["metadata"]["creationTimestamp"]),
+    ];
+    if wide {
+        // An offered instance no node has claimed yet, as kubectl shows a
+        // pod that is not scheduled.
+        let node = text(&status["nodeName"]);
+        row.push(if node.is_empty() {
+            "<none>".into()
+        } else {
+            node
+        });
+    }
+    row
+}

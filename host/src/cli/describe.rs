@@ -1,0 +1,331 @@
+//! `wasmjob describe`: an object as kubectl describes it — its fields, its
+//! instances' statuses and its events — built from the server's
+//! Kubernetes-shaped JSON.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::columns::{age, job_status, text};
+use super::get::{fetch, fetch_one, resource};
+use super::remote::connect;
+use super::{CliError, table};
+use crate::resource::ResourceType;
+
+/// `wasmjob describe KIND/NAME` (or `KIND NAME`).
+pub fn describe(
+    server: Option<&str>,
+    state_dir: &Path,
+    target: &str,
+    name: Option<&str>,
+    namespace: &str,
+) -> Result<(), CliError> {
+    let (kind, name) = match (target.split_once('/'), name) {
+        (Some((kind, name)), None) => (kind, name),
+        (None, Some(name)) => (target, name),
+        _ => {
+            return Err(CliError::BadInput(
+                "describe takes KIND/NAME or KIND NAME, as in describe jobs/pi".into(),
+            ));
+        }
+    };
+    let resource = resource(kind)?;
+    if !matches!(
+        resource,
+        ResourceType::Jobs | ResourceType::CronJobs | ResourceType::DaemonSets
+    ) {
+        return Err(CliError::BadInput(format!(
+            "describe supports jobs, cronjobs and daemonsets, not {}",
+            resource.plural()
+        )));
+    }
+    let client = connect(server, state_dir)?;
+    let object = &fetch_one(&client, resource, namespace, name)?;
+    let events = fetch(
+        &client,
+        ResourceType::Events,
+        Some(namespace),
+        None,
+        Some(name),
+    )?;
+    if resource == ResourceType::CronJobs {
+        print!("{}", describe_cronjob(object, &events));
+        return Ok(());
+    }
+    // A Job or DaemonSet: the object, the instances it controls, its events.
+    let controlled = format!("controller-uid={}", text(&object["metadata"]["uid"]));
+    let namespace = Some(namespace);
+    let instances = fetch(
+        &client,
+        ResourceType::Instances,
+        namespace,
+        Some(&controlled),
+        None,
+    )?;
+    match resource {
+        ResourceType::DaemonSets => print!("{}", describe_daemonset(object, &instances, &events)),
+        _ => print!("{}", describe_job(object, &instances, &events)),
+    }
+    Ok(())
+}
+
+fn labels_text(labels: &Value, indent: usize) -> String {
+    match labels.as_object().filter(|m| !m.is_empty()) {
+        None => "<none>".into(),
+        Some(map) => map
+            .iter()
+            .map(|(k, v)| format!("{k}={}", text(v)))
+            .collect::<Vec<_>>()
+            .join(&format!("\n{}", " ".repeat(indent))),
+    }
+}
+
+/// The text of `describe jobs/NAME`.
+pub fn describe_job(job: &Value, instances: &[Value], events: &[Value]) -> String {
+    let meta = &job["metadata"];
+    let spec = &job["spec"];
+    let status = job_status(job);
+    let count = |phase: &str| {
+        instances
+            .iter()
+            .filter(|i| i["status"]["phase"] == phase)
+            .count()
+    };
+    let mut out = String::new();
+    let mut line =
+        |key: &str, value: String| out.push_str(&format!("{:<20}{value}\n", format!("{key}:")));
+    line("Name", text(&meta["name"]));
+    line("Namespace", text(&meta["namespace"]));
+    line(
+        "Selector",
+        format!("batch.kubernetes.io/controller-uid={}", text(&meta["uid"])),
+    );
+    line("Labels", labels_text(&meta["labels"], 18));
+    line("Annotations", labels_text(&meta["annotations"], 18));
+    line("Parallelism", spec["parallelism"].to_string());
+    line(
+        "Completions",
+        spec["completions"]
+            .as_u64()
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "<unset>".into()),
+    );
+    line("Completion Mode", text(&spec["completionMode"]));
+    line("Suspend", (spec["suspend"] == true).to_string());
+    line("Backoff Limit", spec["backoffLimit"].to_string());
+    if let Some(start) = &status.start_time {
+        line("Start Time", start.clone());
+    }
+    if let Some(done) = &status.completion_time {
+        line("Completed At", done.clone());
+    }
+    line(
+        "Instances Statuses",
+        format!(
+            "{} Running / {} Succeeded / {} Failed",
+            count("Running"),
+            count("Succeeded"),
+            count("Failed")
+        ),
+    );
+    if let Some(indexes) = &status.completed_indexes {
+        line("Completed Indexes", indexes.clone());
+    }
+    out.push_str(&template_text(&spec["template"]));
+    out.push_str(&events_text(events, "job-controller"));
+    out
+}
+
+/// The pod template part of `describe`.
+fn template_text(template: &Value) -> String {
+    let container = &template["spec"]["containers"][0];
+    let mut out = String::from("Instance Template:\n");
+    out.push_str(&format!(
+        "  Labels:  {}\n",
+        labels_text(&template["metadata"]["labels"], 11)
+    ));
+    out.push_str(&format!("  Container {}:\n", text(&container["name"])));
+    out.push_str(&format!(
+        "    Image:        {}\n",
+        text(&container["image"])
+    ));
+    for (key, label) in [("command", "Command"), ("args", "Args")] {
+        if let Some(values) = container[key].as_array() {
+            out.push_str(&format!("    {label}:\n"));
+            for v in values {
+                out.push_str(&format!("      {}\n", text(v)));
+            }
+        }
+    }
+    if let Some(memory) = container["resources"]["limits"]["memory"].as_str() {
+        out.push_str(&format!("    Limits:\n      memory:  {memory}\n"));
+    }
+    if let Some(env) = container["env"].as_array() {
+        out.push_str("    Environment:\n");
+        for var in env {
+            out.push_str(&format!(
+                "      {}:  {}\n",
+                text(&var["name"]),
+                text(&var["value"])
+            ));
+        }
+    }
+    out
+}
+
+/// `describe daemonsets/NAME`, in kubectl's layout.
+pub fn describe_daemonset(ds: &Value, instances: &[Value], events: &[Value]) -> String {
+    let meta = &ds["metadata"];
+    let spec = &ds["spec"];
+    let status = &ds["status"];
+    let count = |field: &str| status[field].as_u64().unwrap_or(0).to_string();
+    let waiting = instances
+        .iter()
+        .filter(|i| i["status"]["reason"] == crate::controller::daemonset::CRASH_LOOP)
+        .count();
+    let mut out = String::new();
+    let mut line =
+        |key: &str, value: String| out.push_str(&format!("{:<32}{value}\n", format!("{key}: ")));
+    line("Name", text(&meta["name"]));
+    line(
+        "Selector",
+        labels_text(&spec["selector"]["matchLabels"], 32).replace('\n', ","),
+    );
+    line(
+        "Node-Selector",
+        labels_text(&spec["template"]["spec"]["nodeSelector"], 32),
+    );
+    line("Labels", labels_text(&meta["labels"], 32));
+    line(
+        "Desired Number of Nodes Scheduled",
+        count("desiredNumberScheduled"),
+    );
+    line(
+        "Current Number of Nodes Scheduled",
+        count("currentNumberScheduled"),
+    );
+    line(
+        "Number of Nodes Scheduled with Up-to-date Instances",
+        count("updatedNumberScheduled"),
+    );
+    line(
+        "Number of Nodes Scheduled with Available Instances",
+        count("numberAvailable"),
+    );
+    line("Number of Nodes Misscheduled", count("numberMisscheduled"));
+    line("Update Strategy", text(&spec["updateStrategy"]["type"]));
+    line(
+        "Instances Status",
+        format!(
+            "{} Running / {waiting} Waiting (CrashLoopBackOff)",
+            instances.len() - waiting
+        ),
+    );
+    out.push_str(&template_text(&spec["template"]));
+    out.push_str(&events_text(events, "daemonset-controller"));
+    out
+}
+
+/// The Events section; `from` names the controller, as kubectl shows it.
+fn events_text(events: &[Value], from: &str) -> String {
+    let mut out = String::new();
+    out.push_str("Events:\n");
+    if events.is_empty() {
+        out.push_str("  <none>\n");
+    } else {
+        let header = ["Type", "Reason", "Age", "From", "Message"];
+        // kubectl underlines the header with dashes, as a first row.
+        let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| "-".repeat(h.len())).collect()];
+        rows.extend(events.iter().map(|e| {
+            vec![
+                text(&e["type"]),
+                text(&e["reason"]),
+                age(&e["lastTimestamp"]),
+                from.to_owned(),
+                text(&e["message"]),
+            ]
+        }));
+        let rendered: Vec<String> = table::render(&header, &rows)
+            .lines()
+            .map(|l| format!("  {l}"))
+            .collect();
+        let rendered = rendered.join("\n");
+        out.push_str(&rendered);
+        out.push('\n');
+    }
+    out
+}
+
+/// The text of `describe cronjob/NAME`, with the next five fire times.
+pub fn describe_cronjob(cron: &Value, events: &[Value]) -> String {
+    let meta = &cron["metadata"];
+    let spec = &cron["spec"];
+    let status = &cron["status"];
+    let or = |value: &Value, unset: &str| value.as_str().unwrap_or(unset).to_owned();
+    let active: Vec<String> = status["active"]
+        .as_array()
+        .map(|a| a.iter().map(|j| text(&j["name"])).collect())
+        .unwrap_or_default();
+    let deadline = spec["startingDeadlineSeconds"]
+        .as_i64()
+        .map(|s| format!("{s}s"));
+    let fields = [
+        ("Name", text(&meta["name"])),
+        ("Namespace", text(&meta["namespace"])),
+        ("Labels", labels_text(&meta["labels"], 30)),
+        ("Schedule", text(&spec["schedule"])),
+        ("Time Zone", or(&spec["timeZone"], "<unset> (UTC)")),
+        ("Concurrency Policy", text(&spec["concurrencyPolicy"])),
+        ("Suspend", (spec["suspend"] == true).to_string()),
+        (
+            "Successful Job History Limit",
+            spec["successfulJobsHistoryLimit"].to_string(),
+        ),
+        (
+            "Failed Job History Limit",
+            spec["failedJobsHistoryLimit"].to_string(),
+        ),
+        (
+            "Starting Deadline Seconds",
+            deadline.unwrap_or_else(|| "<unset>".into()),
+        ),
+        (
+            "Last Schedule Time",
+            or(&status["lastScheduleTime"], "<unset>"),
+        ),
+        (
+            "Last Successful Time",
+            or(&status["lastSuccessfulTime"], "<unset>"),
+        ),
+        (
+            "Active Jobs",
+            if active.is_empty() {
+                "<none>".into()
+            } else {
+                active.join(", ")
+            },
+        ),
+    ];
+    let mut out = String::new();
+    for (key, value) in fields {
+        out.push_str(&format!("{:<30}{value}\n", format!("{key}:")));
+    }
+    out.push_str(&next_fire_times(spec));
+    out.push_str(&events_text(events, "cronjob-controller"));
+    out
+}
+
+/// The next five times a CronJob's schedule fires, in its time zone.
+fn next_fire_times(spec: &Value) -> String {
+    let tz = spec["timeZone"]
+        .as_str()
+        .and_then(|z| jiff::tz::db().get(z).ok())
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    let mut out = "Next Fire Times:\n".to_owned();
+    if let Ok(schedule) = crate::schedule::Schedule::parse(&text(&spec["schedule"])) {
+        for t in schedule.upcoming(jiff::Timestamp::now(), &tz, 5) {
+            out.push_str(&format!("  {}\n", t.strftime("%Y-%m-%dT%H:%M:%SZ")));
+        }
+    }
+    out
+}

@@ -1,0 +1,157 @@
+//! The executor: runs instances on this node. It turns an instance of a
+//! template into a sandbox (argv, env, volumes, limits), runs it on the async
+//! runtime, and reports how it ended through [`Reports`]. It decides
+//! nothing; controllers do, and the runner carries their decisions out.
+//!
+//! - `sandbox`: an instance's sandbox, built from its template;
+//! - `relay`: slots that start a Job's next instance themselves.
+
+mod relay;
+mod sandbox;
+
+pub use relay::{Relay, RelayQueue, StartGate};
+pub use sandbox::{Identity, Sandbox, sandbox};
+
+use std::sync::Arc;
+
+use tokio::task::AbortHandle;
+
+use crate::manifest::Outcome;
+use crate::runtime::{Prepared, RunReport, Runtime};
+use crate::time::{self, Micros};
+
+/// One instance to run.
+pub struct Launch {
+    /// Returned with the result.
+    pub instance_uid: String,
+    /// 0 for the first run, +1 per in-place restart.
+    pub attempt: u32,
+    /// The compiled, linked module.
+    pub prepared: Arc<Prepared>,
+    /// The sandbox.
+    pub sandbox: Sandbox,
+    /// Scratch directories (`emptyDir`) removed when the run ends.
+    pub scratch: Vec<tempfile::TempDir>,
+}
+
+/// Where the executor reports how each run ended: the runner's inbox,
+/// which implements this. The executor knows nothing else of the runner.
+pub trait Reports: Send + Sync + 'static {
+    /// A run ended.
+    fn finished(&self, done: Finished);
+}
+
+/// How one run ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// The instance.
+    pub instance_uid: String,
+    /// Which attempt.
+    pub attempt: u32,
+    /// When the run started.
+    pub started: Micros,
+    /// When it ended.
+    pub finished: Micros,
+    /// Outcome and output.
+    pub report: RunReport,
+    /// The successor the slot started as this run ended (see [`Relay`]).
+    pub relayed: Option<String>,
+}
+
+/// Runs instances on a tokio runtime and reports each [`Finished`].
+pub struct Executor {
+    runtime: Arc<Runtime>,
+    handle: tokio::runtime::Handle,
+    reports: Arc<dyn Reports>,
+}
+
+impl Executor {
+    /// An executor whose results go to `reports`.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        handle: tokio::runtime::Handle,
+        reports: Arc<dyn Reports>,
+    ) -> Self {
+        Executor {
+            runtime,
+            handle,
+            reports,
+        }
+    }
+
+    /// Starts a run; the handle stops it (and no result is sent).
+    pub fn launch(&self, launch: Launch) -> AbortHandle {
+        self.launch_relayed(launch, None)
+    }
+
+    /// Starts a run in a slot that, with a `relay`, goes on with the
+    /// successors the runner gives it as long as each run succeeds; the
+    /// handle stops whichever runs.
+    pub fn launch_relayed(&self, launch: Launch, relay: Option<Relay>) -> AbortHandle {
+        let runtime = self.runtime.clone();
+        let reports = self.reports.clone();
+        let task = self.handle.spawn(async move {
+            let mut launch = launch;
+            loop {
+                let started = time::now();
+                let report = match &launch.sandbox {
+                    Sandbox::Own(spec) => runtime.run_shared(&launch.prepared, spec).await,
+                    Sandbox::OfJob {
+                        spec,
+                        instance_name,
+                    } => {
+                        let prepared = &launch.prepared;
+                        runtime.run_named(prepared, spec, instance_name).await
+                    }
+                };
+                let finished = time::now();
+                drop(launch.scratch);
+                let next = match &relay {
+                    Some(relay) if report.outcome.succeeded() => relay.successor().await,
+                    _ => None,
+                };
+                reports.finished(Finished {
+                    instance_uid: launch.instance_uid,
+                    attempt: launch.attempt,
+                    started,
+                    finished,
+                    report,
+                    relayed: next.as_ref().map(|n| n.instance_uid.clone()),
+                });
+                match next {
+                    Some(next) => launch = next,
+                    None => break,
+                }
+            }
+        });
+        task.abort_handle()
+    }
+
+    /// Reports an attempt that could not even start, through the same channel
+    /// as every other end, so the runner treats it uniformly.
+    pub fn report_unstarted(
+        &self,
+        instance_uid: String,
+        attempt: u32,
+        outcome: Outcome,
+    ) -> AbortHandle {
+        let reports = self.reports.clone();
+        let task = self.handle.spawn(async move {
+            let now = time::now();
+            reports.finished(Finished {
+                instance_uid,
+                attempt,
+                started: now,
+                finished: now,
+                report: RunReport {
+                    outcome,
+                    output: Vec::new(),
+                    truncated: false,
+                    records: Vec::new(),
+                },
+                relayed: None,
+            });
+        });
+        task.abort_handle()
+    }
+}

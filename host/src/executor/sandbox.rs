@@ -1,0 +1,161 @@
+//! An instance's sandbox, built from its template: argv (`command` and
+//! `args`), the environment (what wasmjob injects, then what the container
+//! declares), volumes (`hostPath`, `emptyDir`), the memory limit and the
+//! wall-clock deadline.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::manifest::{Container, PodSpec};
+use crate::runtime::{Mount, SandboxSpec};
+
+/// Who an instance is, for the variables injected into its environment
+/// (borrowed: it is built for every instance and only read).
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    /// The owning Job's name.
+    pub job_name: &'a str,
+    /// The instance's name (also `HOSTNAME`).
+    pub instance_name: &'a str,
+    /// Indexed Jobs.
+    pub completion_index: Option<u32>,
+    /// This node.
+    pub node_name: &'a str,
+    /// For a CronJob's run: its scheduled time (RFC 3339).
+    pub scheduled_time: Option<&'a str>,
+}
+
+/// An instance's sandbox: its own, or the one its Job's relayed instances
+/// share (built once by the runner, read by every executor thread, with
+/// the instance's name given at each run). A sandbox of its own is built
+/// on the runner's thread and dropped on an executor's, for every instance.
+pub enum Sandbox {
+    /// This instance's alone.
+    Own(Box<SandboxSpec>),
+    /// Its Job's, for the instance of this name.
+    OfJob {
+        /// The Job's sandbox (`instance_name_vars` set).
+        spec: Arc<SandboxSpec>,
+        /// The instance's name.
+        instance_name: String,
+    },
+}
+
+/// Builds the sandbox of one instance of `pod`.
+pub fn sandbox(
+    pod: &PodSpec,
+    who: &Identity<'_>,
+    output_limit: usize,
+) -> Result<(SandboxSpec, Vec<tempfile::TempDir>), String> {
+    let container = &pod.containers[0];
+    let env = environment(container, who);
+    let (mounts, scratch) = mounts(pod, container)?;
+    let mut spec = SandboxSpec::new(argv(container));
+    // The injected names, unless declared: a spec built once for a Job
+    // takes each instance's name there.
+    let declared = |name: &str| container.env.iter().any(|v| v.name == name);
+    spec.instance_name_vars = env
+        .iter()
+        .enumerate()
+        .filter(|(_, (key, _))| matches!(key.as_str(), "HOSTNAME" | "INSTANCE_NAME"))
+        .filter(|(_, (key, _))| !declared(key))
+        .map(|(at, _)| at)
+        .collect();
+    spec.env = env;
+    spec.mounts = mounts;
+    if let Some(limit) = container.memory_limit() {
+        spec.memory_limit = limit;
+    }
+    spec.deadline = pod
+        .active_deadline_seconds
+        .map(|s| Duration::from_secs(s.max(0) as u64));
+    spec.output_limit = output_limit;
+    Ok((spec, scratch))
+}
+
+/// `command` (the container's name when there is none) then `args`.
+fn argv(container: &Container) -> Vec<String> {
+    let mut argv = if container.command.is_empty() {
+        vec![container.name.clone()]
+    } else {
+        container.command.clone()
+    };
+    argv.extend(container.args.iter().cloned());
+    argv
+}
+
+/// What wasmjob injects (`JOB_NAME`, `HOSTNAME`, `INSTANCE_NAME`,
+/// `NODE_NAME`, `JOB_COMPLETION_INDEX`, `SCHEDULED_TIME`), then what the
+/// container declares, which overrides an injected variable of its name.
+fn environment(container: &Container, who: &Identity<'_>) -> Vec<(String, String)> {
+    let mut env = Vec::with_capacity(6 + container.env.len());
+    env.extend([
+        ("JOB_NAME".to_owned(), who.job_name.to_owned()),
+        ("HOSTNAME".to_owned(), who.instance_name.to_owned()),
+        ("INSTANCE_NAME".to_owned(), who.instance_name.to_owned()),
+        ("NODE_NAME".to_owned(), who.node_name.to_owned()),
+    ]);
+    if let Some(index) = who.completion_index {
+        env.push(("JOB_COMPLETION_INDEX".to_owned(), index.to_string()));
+    }
+    if let Some(time) = who.scheduled_time {
+        env.push(("SCHEDULED_TIME".to_owned(), time.to_owned()));
+    }
+    for var in &container.env {
+        env.retain(|(k, _)| k != &var.name);
+        env.push((var.name.clone(), var.value.clone()));
+    }
+    env
+}
+
+/// The container's volume mounts, and the scratch directories of its
+/// `emptyDir`s (removed when the run ends).
+fn mounts(
+    pod: &PodSpec,
+    container: &Container,
+) -> Result<(Vec<Mount>, Vec<tempfile::TempDir>), String> {
+    let mut mounts = Vec::new();
+    let mut scratch = Vec::new();
+    for mount in &container.volume_mounts {
+        let volume = pod
+            .volumes
+            .iter()
+            .find(|v| v.name == mount.name)
+            .ok_or_else(|| format!("volume {:?} is not defined", mount.name))?;
+        let host = match &volume.host_path {
+            Some(host) => host_path(&host.path, host.kind.as_deref())?,
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("wasmjob-emptydir-")
+                    .tempdir()
+                    .map_err(|e| format!("cannot create emptyDir {:?}: {e}", mount.name))?;
+                let path = dir.path().to_path_buf();
+                scratch.push(dir);
+                path
+            }
+        };
+        mounts.push(Mount {
+            host,
+            guest: mount.mount_path.clone(),
+            read_only: mount.read_only,
+        });
+    }
+    Ok((mounts, scratch))
+}
+
+/// A `hostPath` volume's directory, made first for `DirectoryOrCreate`.
+fn host_path(path: &str, kind: Option<&str>) -> Result<PathBuf, String> {
+    let path = PathBuf::from(path);
+    if kind == Some("DirectoryOrCreate") {
+        std::fs::create_dir_all(&path)
+            .map_err(|e| format!("cannot create hostPath {}: {e}", path.display()))?;
+    }
+    if !path.is_dir() {
+        return Err(format!(
+            "hostPath {} is not a directory on this node",
+            path.display()
+        ));
+    }
+    Ok(path)
+}
