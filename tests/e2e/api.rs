@@ -10,7 +10,7 @@ use std::time::Duration;
 use wasmjob_tests::{Server, Session};
 
 /// One HTTP/1.1 request; the status and the body of the answer.
-fn request(
+pub(crate) fn request(
     server: &Server,
     token: Option<&str>,
     method: &str,
@@ -47,7 +47,7 @@ fn request(
     (status, body.to_owned())
 }
 
-fn token(s: &Session) -> String {
+pub(crate) fn token(s: &Session) -> String {
     std::fs::read_to_string(s.state.path().join("token"))
         .unwrap()
         .trim()
