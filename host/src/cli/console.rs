@@ -77,6 +77,40 @@ impl Console {
     }
 }
 
+impl Console {
+    /// The summary line of an ended instance, written into `line`.
+    fn summary(line: &mut String, instance: &InstanceRecord, attempt: u32) {
+        let _ = write!(line, "{} {}", instance.name, instance.phase.as_str());
+        if let Some(reason) = &instance.reason {
+            let _ = write!(line, " ({reason})");
+        }
+        if attempt > 0 {
+            let _ = write!(line, " attempt {}", attempt + 1);
+        }
+        line.push_str(" in ");
+        if let (Some(s), Some(f)) = (instance.start_time, instance.finish_time) {
+            line.push_str(&human_duration(f - s));
+        }
+        let failed = instance.phase != Phase::Succeeded;
+        if let Some(message) = instance.message.as_deref().filter(|_| failed) {
+            let _ = write!(line, ": {message}");
+        }
+    }
+
+    /// An instance's output, each line prefixed by its name when there
+    /// are several.
+    fn output(&mut self, instance: &InstanceRecord, output: &[u8]) {
+        let text = String::from_utf8_lossy(output);
+        for l in text.lines() {
+            if self.several {
+                let _ = write!(self.out, "[{}] ", instance.name);
+            }
+            self.out.extend_from_slice(l.as_bytes());
+            self.out.push(b'\n');
+        }
+    }
+}
+
 impl Observer for Console {
     fn instance_ended(
         &mut self,
@@ -89,36 +123,12 @@ impl Observer for Console {
         // runs ten thousand times in a Job of ten thousand).
         let mut line = std::mem::take(&mut self.line);
         line.clear();
-        let _ = write!(line, "{} {}", instance.name, instance.phase.as_str());
-        if let Some(reason) = &instance.reason {
-            let _ = write!(line, " ({reason})");
-        }
-        if attempt > 0 {
-            let _ = write!(line, " attempt {}", attempt + 1);
-        }
-        line.push_str(" in ");
-        if let (Some(s), Some(f)) = (instance.start_time, instance.finish_time) {
-            line.push_str(&human_duration(f - s));
-        }
-        if let Some(message) = instance
-            .message
-            .as_deref()
-            .filter(|_| !instance.phase.eq(&Phase::Succeeded))
-        {
-            let _ = write!(line, ": {message}");
-        }
+        Console::summary(&mut line, instance, attempt);
         if instance.phase == Phase::Succeeded {
             self.progress.inc(1);
         }
         if !self.quiet && !output.is_empty() {
-            let text = String::from_utf8_lossy(output);
-            for l in text.lines() {
-                if self.several {
-                    let _ = write!(self.out, "[{}] ", instance.name);
-                }
-                self.out.extend_from_slice(l.as_bytes());
-                self.out.push(b'\n');
-            }
+            self.output(instance, output);
         }
         if self.tty {
             self.progress.set_message(line.clone());

@@ -80,57 +80,59 @@ fn labels_text(labels: &Value, indent: usize) -> String {
     }
 }
 
+/// `key: value` lines, the values in a column `width` wide, as kubectl
+/// aligns them.
+fn fields(width: usize, key_end: &str, fields: Vec<(&str, String)>) -> String {
+    let mut out = String::new();
+    for (key, value) in fields {
+        out.push_str(&format!("{:<width$}{value}\n", format!("{key}{key_end}")));
+    }
+    out
+}
+
 /// The text of `describe jobs/NAME`.
 pub fn describe_job(job: &Value, instances: &[Value], events: &[Value]) -> String {
     let meta = &job["metadata"];
     let spec = &job["spec"];
     let status = job_status(job);
     let count = |phase: &str| {
-        instances
-            .iter()
-            .filter(|i| i["status"]["phase"] == phase)
-            .count()
+        let phases = instances.iter().filter(|i| i["status"]["phase"] == phase);
+        phases.count()
     };
-    let mut out = String::new();
-    let mut line =
-        |key: &str, value: String| out.push_str(&format!("{:<20}{value}\n", format!("{key}:")));
-    line("Name", text(&meta["name"]));
-    line("Namespace", text(&meta["namespace"]));
-    line(
-        "Selector",
-        format!("batch.kubernetes.io/controller-uid={}", text(&meta["uid"])),
+    let completions = spec["completions"].as_u64().map(|c| c.to_string());
+    let statuses = format!(
+        "{} Running / {} Succeeded / {} Failed",
+        count("Running"),
+        count("Succeeded"),
+        count("Failed")
     );
-    line("Labels", labels_text(&meta["labels"], 18));
-    line("Annotations", labels_text(&meta["annotations"], 18));
-    line("Parallelism", spec["parallelism"].to_string());
-    line(
-        "Completions",
-        spec["completions"]
-            .as_u64()
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "<unset>".into()),
-    );
-    line("Completion Mode", text(&spec["completionMode"]));
-    line("Suspend", (spec["suspend"] == true).to_string());
-    line("Backoff Limit", spec["backoffLimit"].to_string());
-    if let Some(start) = &status.start_time {
-        line("Start Time", start.clone());
-    }
-    if let Some(done) = &status.completion_time {
-        line("Completed At", done.clone());
-    }
-    line(
-        "Instances Statuses",
-        format!(
-            "{} Running / {} Succeeded / {} Failed",
-            count("Running"),
-            count("Succeeded"),
-            count("Failed")
+    let mut lines = vec![
+        ("Name", text(&meta["name"])),
+        ("Namespace", text(&meta["namespace"])),
+        (
+            "Selector",
+            format!("batch.kubernetes.io/controller-uid={}", text(&meta["uid"])),
         ),
+        ("Labels", labels_text(&meta["labels"], 18)),
+        ("Annotations", labels_text(&meta["annotations"], 18)),
+        ("Parallelism", spec["parallelism"].to_string()),
+        (
+            "Completions",
+            completions.unwrap_or_else(|| "<unset>".into()),
+        ),
+        ("Completion Mode", text(&spec["completionMode"])),
+        ("Suspend", (spec["suspend"] == true).to_string()),
+        ("Backoff Limit", spec["backoffLimit"].to_string()),
+    ];
+    lines.extend(status.start_time.map(|start| ("Start Time", start)));
+    lines.extend(status.completion_time.map(|done| ("Completed At", done)));
+    lines.push(("Instances Statuses", statuses));
+    lines.extend(
+        status
+            .completed_indexes
+            .map(|indexes| ("Completed Indexes", indexes)),
     );
-    if let Some(indexes) = &status.completed_indexes {
-        line("Completed Indexes", indexes.clone());
-    }
+    let mut out = fields(20, ":", lines);
     out.push_str(&template_text(&spec["template"]));
     out.push_str(&events_text(events, "job-controller"));
     out
@@ -183,44 +185,40 @@ pub fn describe_daemonset(ds: &Value, instances: &[Value], events: &[Value]) -> 
         .iter()
         .filter(|i| i["status"]["reason"] == crate::controller::daemonset::CRASH_LOOP)
         .count();
-    let mut out = String::new();
-    let mut line =
-        |key: &str, value: String| out.push_str(&format!("{:<32}{value}\n", format!("{key}: ")));
-    line("Name", text(&meta["name"]));
-    line(
-        "Selector",
-        labels_text(&spec["selector"]["matchLabels"], 32).replace('\n', ","),
-    );
-    line(
-        "Node-Selector",
-        labels_text(&spec["template"]["spec"]["nodeSelector"], 32),
-    );
-    line("Labels", labels_text(&meta["labels"], 32));
-    line(
-        "Desired Number of Nodes Scheduled",
-        count("desiredNumberScheduled"),
-    );
-    line(
-        "Current Number of Nodes Scheduled",
-        count("currentNumberScheduled"),
-    );
-    line(
-        "Number of Nodes Scheduled with Up-to-date Instances",
-        count("updatedNumberScheduled"),
-    );
-    line(
-        "Number of Nodes Scheduled with Available Instances",
-        count("numberAvailable"),
-    );
-    line("Number of Nodes Misscheduled", count("numberMisscheduled"));
-    line("Update Strategy", text(&spec["updateStrategy"]["type"]));
-    line(
-        "Instances Status",
-        format!(
-            "{} Running / {waiting} Waiting (CrashLoopBackOff)",
-            instances.len() - waiting
+    let selector = labels_text(&spec["selector"]["matchLabels"], 32).replace('\n', ",");
+    let running = instances.len() - waiting;
+    let lines = vec![
+        ("Name", text(&meta["name"])),
+        ("Selector", selector),
+        (
+            "Node-Selector",
+            labels_text(&spec["template"]["spec"]["nodeSelector"], 32),
         ),
-    );
+        ("Labels", labels_text(&meta["labels"], 32)),
+        (
+            "Desired Number of Nodes Scheduled",
+            count("desiredNumberScheduled"),
+        ),
+        (
+            "Current Number of Nodes Scheduled",
+            count("currentNumberScheduled"),
+        ),
+        (
+            "Number of Nodes Scheduled with Up-to-date Instances",
+            count("updatedNumberScheduled"),
+        ),
+        (
+            "Number of Nodes Scheduled with Available Instances",
+            count("numberAvailable"),
+        ),
+        ("Number of Nodes Misscheduled", count("numberMisscheduled")),
+        ("Update Strategy", text(&spec["updateStrategy"]["type"])),
+        (
+            "Instances Status",
+            format!("{running} Running / {waiting} Waiting (CrashLoopBackOff)"),
+        ),
+    ];
+    let mut out = fields(32, ": ", lines);
     out.push_str(&template_text(&spec["template"]));
     out.push_str(&events_text(events, "daemonset-controller"));
     out
@@ -269,7 +267,7 @@ pub fn describe_cronjob(cron: &Value, events: &[Value]) -> String {
     let deadline = spec["startingDeadlineSeconds"]
         .as_i64()
         .map(|s| format!("{s}s"));
-    let fields = [
+    let lines = vec![
         ("Name", text(&meta["name"])),
         ("Namespace", text(&meta["namespace"])),
         ("Labels", labels_text(&meta["labels"], 30)),
@@ -306,10 +304,7 @@ pub fn describe_cronjob(cron: &Value, events: &[Value]) -> String {
             },
         ),
     ];
-    let mut out = String::new();
-    for (key, value) in fields {
-        out.push_str(&format!("{:<30}{value}\n", format!("{key}:")));
-    }
+    let mut out = fields(30, ":", lines);
     out.push_str(&next_fire_times(spec));
     out.push_str(&events_text(events, "cronjob-controller"));
     out

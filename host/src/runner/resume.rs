@@ -40,41 +40,70 @@ impl Parts {
                 .is_some_and(|o| o.owner.as_deref() == Some(node.as_str())),
             None => true,
         };
-        let here = control.is_some().then_some(node.as_str());
         let mut refused = Vec::new();
-        let mut jobs = Vec::new();
-        for (record, object, prepared) in self.admitted(Kind::Job, &mine, &mut refused, now)? {
-            let Object::Job(job) = object else { continue };
-            let instances = self.journal.store().instances_of(&record.uid)?;
-            jobs.push(JobRun::resume(record, job, prepared, instances, now, here));
-        }
-        let mut crons = Vec::new();
-        for (record, object, prepared) in self.admitted(Kind::CronJob, &mine, &mut refused, now)? {
-            let Object::CronJob(cron) = object else {
-                continue;
-            };
-            let store = self.journal.store();
-            crons.push(CronRun::resume_stored(store, record, cron, prepared)?);
-        }
-        let mut daemons = Vec::new();
-        let everyone = |_: &str| true;
-        for (record, object, prepared) in
-            self.admitted(Kind::DaemonSet, &everyone, &mut refused, now)?
-        {
-            let Object::DaemonSet(ds) = object else {
-                continue;
-            };
-            let instances = self.journal.store().instances_of(&record.uid)?;
-            daemons.push(DaemonRun::resume(
-                record, ds, prepared, instances, &node, now,
-            ));
-        }
+        let jobs = self.admitted(Kind::Job, &mine, &mut refused, now)?;
+        let crons = self.admitted(Kind::CronJob, &mine, &mut refused, now)?;
+        let daemons = self.admitted(Kind::DaemonSet, &|_| true, &mut refused, now)?;
         let count = jobs.len() + crons.len() + daemons.len();
+        let here = control.is_some().then_some(node.as_str());
+        let jobs = self.job_runs(jobs, here, now)?;
+        let crons = self.cron_runs(crons)?;
+        let daemons = self.daemon_runs(daemons, &node, now)?;
         self.commit_now(refused)?;
         self.add_jobs(jobs)?;
         self.add_crons(crons)?;
         self.add_daemons(daemons)?;
         Ok(count)
+    }
+
+    /// Jobs resumed where they were; in a cluster (`here` this node) only
+    /// the instances that ran here ended with the restart.
+    fn job_runs(
+        &self,
+        admitted: Vec<Admitted>,
+        here: Option<&str>,
+        now: Micros,
+    ) -> Result<Vec<JobRun>, StoreError> {
+        let mut runs = Vec::new();
+        for (record, object, prepared) in admitted {
+            let Object::Job(job) = object else { continue };
+            let instances = self.journal.store().instances_of(&record.uid)?;
+            runs.push(JobRun::resume(record, job, prepared, instances, now, here));
+        }
+        Ok(runs)
+    }
+
+    /// CronJobs resumed after their last decided time.
+    fn cron_runs(&self, admitted: Vec<Admitted>) -> Result<Vec<CronRun>, StoreError> {
+        let mut runs = Vec::new();
+        for (record, object, prepared) in admitted {
+            let Object::CronJob(cron) = object else {
+                continue;
+            };
+            let store = self.journal.store();
+            runs.push(CronRun::resume_stored(store, record, cron, prepared)?);
+        }
+        Ok(runs)
+    }
+
+    /// DaemonSets resumed with fresh instances on this node.
+    fn daemon_runs(
+        &self,
+        admitted: Vec<Admitted>,
+        node: &str,
+        now: Micros,
+    ) -> Result<Vec<DaemonRun>, StoreError> {
+        let mut runs = Vec::new();
+        for (record, object, prepared) in admitted {
+            let Object::DaemonSet(ds) = object else {
+                continue;
+            };
+            let instances = self.journal.store().instances_of(&record.uid)?;
+            runs.push(DaemonRun::resume(
+                record, ds, prepared, instances, node, now,
+            ));
+        }
+        Ok(runs)
     }
 
     /// The live objects of `kind` this node resumes (`mine`, and a Job not
@@ -86,7 +115,7 @@ impl Parts {
         mine: &dyn Fn(&str) -> bool,
         refused: &mut Vec<Write>,
         now: Micros,
-    ) -> Result<Vec<(ObjectRecord, Object, std::sync::Arc<Prepared>)>, StoreError> {
+    ) -> Result<Vec<Admitted>, StoreError> {
         let store = self.journal.store();
         let mut admitted = Vec::new();
         for record in store.live_objects(kind, None)? {
@@ -114,6 +143,9 @@ impl Parts {
         Ok(admitted)
     }
 }
+
+/// A stored object admitted again, with its module.
+type Admitted = (ObjectRecord, Object, std::sync::Arc<Prepared>);
 
 /// Whether a stored Job has finished.
 fn finished(record: &ObjectRecord) -> bool {
