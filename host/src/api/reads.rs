@@ -193,40 +193,56 @@ pub(super) fn cluster_node_json(node: &NodeRecord) -> Value {
     } else {
         ("Unknown", "NodeStatusUnknown")
     };
-    serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": node.name,
-            "labels": node.labels,
-            "creationTimestamp": crate::time::rfc3339(node.joined_at),
-        },
-        "status": {
-            "conditions": [{
-                "type": "Ready",
-                "status": status,
-                "reason": reason,
-                "lastHeartbeatTime": crate::time::rfc3339(node.heartbeat_at),
-            }],
-            "capacity": {"instances": node.capacity.to_string()},
-            "addresses": [{"type": "InternalIP", "address": node.address}],
-            "nodeInfo": {"kubeletVersion": node.version},
-        },
-    })
+    let ready = serde_json::json!({
+        "type": "Ready",
+        "status": status,
+        "reason": reason,
+        "lastHeartbeatTime": crate::time::rfc3339(node.heartbeat_at),
+    });
+    let mut object = node_object(
+        &node.name,
+        &node.labels,
+        node.joined_at,
+        ready,
+        &node.version,
+    );
+    object["status"]["capacity"] = serde_json::json!({"instances": node.capacity.to_string()});
+    object["status"]["addresses"] =
+        serde_json::json!([{"type": "InternalIP", "address": node.address}]);
+    object
 }
 
+/// This node, outside a cluster: always Ready while it answers.
 pub(super) fn node_json(node: &NodeInfo) -> Value {
+    let ready = serde_json::json!({"type": "Ready", "status": "True"});
+    node_object(
+        &node.name,
+        &node.labels,
+        node.started,
+        ready,
+        env!("CARGO_PKG_VERSION"),
+    )
+}
+
+/// The `v1` Node object both shapes share.
+fn node_object(
+    name: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+    created: i64,
+    ready: Value,
+    version: &str,
+) -> Value {
     serde_json::json!({
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {
-            "name": node.name,
-            "labels": node.labels,
-            "creationTimestamp": crate::time::rfc3339(node.started),
+            "name": name,
+            "labels": labels,
+            "creationTimestamp": crate::time::rfc3339(created),
         },
         "status": {
-            "conditions": [{"type": "Ready", "status": "True"}],
-            "nodeInfo": {"kubeletVersion": env!("CARGO_PKG_VERSION")},
+            "conditions": [ready],
+            "nodeInfo": {"kubeletVersion": version},
         },
     })
 }

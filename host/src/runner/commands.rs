@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 
 use super::cron::CronRun;
 use super::daemon::DaemonRun;
+use super::driver::Joining;
 use super::jobs::JobRun;
 use super::parts::Parts;
 use crate::admission::{self, ModuleBlob, Refused};
@@ -108,7 +109,9 @@ impl NewRun {
             Object::DaemonSet(ds) => NewRun::Daemon(DaemonRun::new(ds, prepared, now)),
         }
     }
+}
 
+impl Joining for NewRun {
     fn joining(&mut self) -> &mut Vec<Write> {
         match self {
             NewRun::Job(run) => &mut run.joining,

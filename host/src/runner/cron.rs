@@ -86,6 +86,12 @@ pub(super) fn stored_job(store: &Store, uid: &str) -> (RunState, Option<ObjectRe
     (state, Some(reference(&job)))
 }
 
+impl crate::runner::driver::Joining for CronRun {
+    fn joining(&mut self) -> &mut Vec<Write> {
+        &mut self.joining
+    }
+}
+
 impl CronRun {
     /// A new CronJob.
     pub fn new(cron: CronJob, prepared: Arc<Prepared>, now: Micros) -> Self {

@@ -78,3 +78,17 @@ pub(super) trait Driver {
     /// be placed is looked at again.
     fn placement_changed(&mut self) {}
 }
+
+/// A run that is new to this node carries the writes that record it (its
+/// object, resumed instances, an event); they are committed before it runs.
+pub(super) trait Joining {
+    /// The writes still to commit; taken once they are staged.
+    fn joining(&mut self) -> &mut Vec<Write>;
+}
+
+/// Takes the joining writes of every run in `runs`.
+pub(super) fn take_joining<R: Joining>(runs: &mut [R]) -> Vec<Write> {
+    runs.iter_mut()
+        .flat_map(|r| std::mem::take(r.joining()))
+        .collect()
+}

@@ -9,7 +9,7 @@ use super::config::RunnerConfig;
 use super::cron::Asks;
 use super::cron::{CronDriver, CronRun};
 use super::daemon::{DaemonDriver, DaemonRun};
-use super::driver::{Driver, Pass};
+use super::driver::{Driver, Pass, take_joining};
 use super::jobs::{JobDriver, JobRun};
 use super::journal::Journal;
 use super::launcher::Launcher;
@@ -111,33 +111,21 @@ impl Parts {
 
     /// Records the Jobs in the store (one transaction) and runs them.
     pub(super) fn add_jobs(&mut self, mut runs: Vec<JobRun>) -> Result<(), StoreError> {
-        let writes = runs
-            .iter_mut()
-            .flat_map(|r| std::mem::take(&mut r.joining))
-            .collect();
-        self.commit_now(writes)?;
+        self.commit_now(take_joining(&mut runs))?;
         self.jobs.extend(runs);
         Ok(())
     }
 
     /// Records resumed or new CronJobs and runs them.
     pub(super) fn add_crons(&mut self, mut runs: Vec<CronRun>) -> Result<(), StoreError> {
-        let writes = runs
-            .iter_mut()
-            .flat_map(|r| std::mem::take(&mut r.joining))
-            .collect();
-        self.commit_now(writes)?;
+        self.commit_now(take_joining(&mut runs))?;
         self.crons.extend(runs);
         Ok(())
     }
 
     /// Records resumed or new DaemonSets and runs them.
     pub(super) fn add_daemons(&mut self, mut runs: Vec<DaemonRun>) -> Result<(), StoreError> {
-        let writes = runs
-            .iter_mut()
-            .flat_map(|r| std::mem::take(&mut r.joining))
-            .collect();
-        self.commit_now(writes)?;
+        self.commit_now(take_joining(&mut runs))?;
         self.daemons.extend(runs);
         Ok(())
     }

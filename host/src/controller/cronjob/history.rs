@@ -41,17 +41,6 @@ pub fn prune(
     doomed.into_iter().map(|(_, uid)| uid).collect()
 }
 
-/// The name of the Job for a scheduled time: `<cronjob>-<unix minutes>`, or
-/// seconds for schedules with second granularity.
-pub fn job_name(cronjob: &str, scheduled: Micros, seconds: bool) -> String {
-    let secs = scheduled.div_euclid(1_000_000);
-    if seconds {
-        format!("{cronjob}-{secs}")
-    } else {
-        format!("{cronjob}-{}", secs.div_euclid(60))
-    }
-}
-
 /// Where one of a CronJob's Jobs is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunState {

@@ -68,6 +68,12 @@ pub(in crate::runner) struct RollingAsk {
     pub surging: bool,
 }
 
+impl crate::runner::driver::Joining for DaemonRun {
+    fn joining(&mut self) -> &mut Vec<Write> {
+        &mut self.joining
+    }
+}
+
 impl DaemonRun {
     /// A new DaemonSet.
     pub fn new(ds: DaemonSet, prepared: Arc<Prepared>, now: Micros) -> Self {

@@ -101,6 +101,12 @@ pub fn manifest_json(job: &Job) -> serde_json::Value {
     json!({ "metadata": job.metadata, "spec": job.spec })
 }
 
+impl crate::runner::driver::Joining for JobRun {
+    fn joining(&mut self) -> &mut Vec<Write> {
+        &mut self.joining
+    }
+}
+
 impl JobRun {
     /// A Job to run, already admitted (image is a digest, module compiled).
     pub fn new(job: Job, prepared: Arc<Prepared>, now: Micros) -> Self {
