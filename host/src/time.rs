@@ -11,6 +11,16 @@ pub fn now() -> Micros {
     jiff::Timestamp::now().as_microsecond()
 }
 
+/// A monotonic clock, in microseconds since this process first read it:
+/// for deadlines that wall-clock steps must not move (leases).
+pub fn monotonic() -> Micros {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_micros() as Micros
+}
+
 /// RFC 3339 UTC with six fractional digits.
 pub fn rfc3339(micros: Micros) -> String {
     let ts = jiff::Timestamp::from_microsecond(micros).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
@@ -42,6 +52,26 @@ pub fn human_duration(micros: Micros) -> String {
         s if s < 48 * 3600 => format!("{}h", s / 3600),
         s => format!("{}d", s / 86_400),
     }
+}
+
+/// Parses a duration as flags and manifests write it: a whole number and
+/// a unit (`500ms`, `30s`, `2m`, `1h`; no unit means seconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let bad = || format!("invalid duration {text:?}: use 30s, 2m, 500ms");
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    Ok(match unit {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(bad()),
+    })
 }
 
 /// The earlier of two wake-up times, either of which may be absent.

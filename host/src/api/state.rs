@@ -48,6 +48,17 @@ pub struct ClusterAccess {
     pub grace: std::time::Duration,
 }
 
+impl ClusterAccess {
+    /// How node `node` reaches the cluster's database.
+    pub fn link(&self, node: &str) -> crate::store::ClusterLink {
+        crate::store::ClusterLink {
+            url: self.url.clone(),
+            node: node.to_owned(),
+            lease: self.grace,
+        }
+    }
+}
+
 /// Read connections kept open at most.
 const MAX_READERS: usize = 8;
 
@@ -66,7 +77,7 @@ pub(super) async fn read<T: Send + 'static>(
                 let node = state.node.lock().expect("node info").name.clone();
                 match &state.cluster {
                     None => Store::open_readonly(&state.db),
-                    Some(c) => Store::cluster_readonly(&c.url, &node, &state.db),
+                    Some(c) => Store::cluster_readonly(&c.link(&node), &state.db),
                 }
                 .map_err(internal)?
             }

@@ -12,7 +12,7 @@ use super::{CliError, ServeArgs};
 use crate::api::TOKEN_FILE;
 use crate::api::server::{ClusterAccess, NodeInfo, ServerState, router};
 use crate::controller::daemonset::CrashLoop;
-use crate::manifest::{JobStatus, parse_memory_quantity};
+use crate::manifest::{HOSTNAME_LABEL, JobStatus, parse_memory_quantity};
 use crate::runner::{ClusterConfig, Command, Observer, Runner, RunnerConfig};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::store::{InstanceRecord, Store};
@@ -52,8 +52,13 @@ impl Settings {
                 .map_err(bad("--crash-loop-initial"))?,
             max: parse_duration(&args.crash_loop_max).map_err(bad("--crash-loop-max"))?,
         };
-        let labels = parse_labels(args.labels.as_deref().unwrap_or(""))?;
+        let mut labels = parse_labels(args.labels.as_deref().unwrap_or(""))?;
         let node_name = args.node_name.clone().unwrap_or_else(super::host_name);
+        // As a kubelet does: a placement can name this node (and pins work
+        // to it, see `spec.disconnect`).
+        labels
+            .entry(HOSTNAME_LABEL.to_owned())
+            .or_insert_with(|| node_name.clone());
         let cluster = cluster_url(args.store.as_deref())?.map(|url| ClusterAccess {
             url,
             grace: node_grace,
@@ -95,7 +100,7 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     let db = state_dir.join(DATABASE_FILE);
     let store = match &settings.cluster {
         None => Store::open(&db),
-        Some(cluster) => Store::cluster(&cluster.url, &settings.node_name, &db),
+        Some(cluster) => Store::cluster(&cluster.link(&settings.node_name), &db),
     }
     .map_err(other)?;
     // A damaged history is found now, before this node runs anything on it.
@@ -133,32 +138,45 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
 }
 
 /// In a cluster every node's CLI talks with the cluster's token (the first
-/// node's): this node's token file gets it.
+/// node's): this node's token file gets it. A node that joined the cluster
+/// before starts while the cluster's database does not answer, from its
+/// own file, with the token it was given then; one that never reached it
+/// does not start (a wrong URL is said at once).
 fn cluster_token(store: &Store, state_dir: &Path, token: String) -> Result<String, CliError> {
     let Some(control) = store.control_plane() else {
         return Ok(token);
     };
-    let shared = control.cluster_token(&token).map_err(other)?;
+    let shared = match control.cluster_token(&token) {
+        Ok(shared) => shared,
+        Err(e) if e.is_transient() && store.joined_before().map_err(other)? => {
+            eprintln!(
+                "wasmjob serve: {e}; starting from this node's own records (it joined before), \
+                 and joining when the database answers"
+            );
+            return Ok(token);
+        }
+        Err(e) => return Err(other(e)),
+    };
     if shared != token {
         std::fs::write(state_dir.join(TOKEN_FILE), &shared).map_err(other)?;
     }
     Ok(shared)
 }
 
-/// In a cluster: the node registers and joins.
+/// In a cluster: the node takes part (it registers when it first reaches
+/// the database).
 fn join(runner: &mut Runner, settings: &Settings, args: &ServeArgs) -> Result<(), CliError> {
-    let (Some(control), Some(cluster)) = (runner.store().control_plane(), &settings.cluster) else {
+    let Some(cluster) = &settings.cluster else {
         return Ok(());
     };
-    control
-        .register_node(&settings.labels, args.max_instances, &args.listen)
-        .map_err(other)?;
     let config = ClusterConfig {
         heartbeat: settings.heartbeat,
         grace: cluster.grace,
         capacity: args.max_instances,
+        address: args.listen.clone(),
     };
-    runner.join_cluster(config).map_err(other)
+    runner.join_cluster(config);
+    Ok(())
 }
 
 /// What the API's handlers share.
@@ -255,24 +273,7 @@ fn ensure_token(state_dir: &Path) -> Result<String, CliError> {
     Ok(token)
 }
 
-/// `30s`, `2m`, `500ms`, `1h`, or plain seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: use 30s, 2m, 500ms"))?;
-    Ok(match unit {
-        "" | "s" => Duration::from_secs(n),
-        "ms" => Duration::from_millis(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return Err(format!("invalid duration {text:?}: use 30s, 2m, 500ms")),
-    })
-}
+pub use crate::time::parse_duration;
 
 fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, CliError> {
     let mut labels = BTreeMap::new();

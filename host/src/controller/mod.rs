@@ -10,12 +10,15 @@
 //! - [`daemonset`]: DaemonSets — which nodes run an instance, rolling
 //!   updates, the crash-loop back-off, status, update rules.
 //! - [`node`]: a node's labels changed by `label node`.
+//! - [`lease`]: when a node cut off from its cluster may still start work,
+//!   and where a new owner's scheduled times begin.
 //! - [`instance`]: how one run of an instance ends up in its record.
 
 pub mod cronjob;
 pub mod daemonset;
 pub mod instance;
 pub mod job;
+pub mod lease;
 pub mod node;
 
 /// An event a controller's decision records about its object, as

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::disconnect::Disconnect;
 use super::pod::TemplateMeta;
 use super::validate::{self, Check};
 use super::{FieldError, JobSpec};
@@ -39,6 +40,10 @@ pub struct CronJobSpec {
     /// wasmjob extension: what happens to times missed while no node ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missed_run_policy: Option<MissedRunPolicy>,
+    /// wasmjob extension: what a cluster does while the CronJob's node is
+    /// away; its Jobs take it unless their template says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disconnect: Option<Disconnect>,
 }
 
 /// wasmjob extension `spec.missedRunPolicy`: what happens to scheduled times
@@ -100,6 +105,9 @@ impl CronJobSpec {
         }
         if let Some(secs) = self.starting_deadline_seconds {
             validate::non_negative(secs).at(&format!("{path}.startingDeadlineSeconds"))?;
+        }
+        if let Some(disconnect) = &self.disconnect {
+            disconnect.validate(&format!("{path}.disconnect"))?;
         }
         self.concurrency_policy
             .get_or_insert(ConcurrencyPolicy::Allow);

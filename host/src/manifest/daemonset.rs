@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::disconnect::Disconnect;
 use super::validate::{self, Check};
 use super::{FieldError, PodTemplateSpec, RestartPolicy};
 
@@ -27,6 +28,10 @@ pub struct DaemonSetSpec {
     /// Old template revisions kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision_history_limit: Option<i32>,
+    /// wasmjob extension: what the cluster does with the instances of a
+    /// node that is away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disconnect: Option<Disconnect>,
 }
 
 /// A label selector with `matchLabels`.
@@ -78,6 +83,9 @@ impl DaemonSetSpec {
         }
         if let Some(limit) = self.revision_history_limit {
             validate::non_negative(limit.into()).at(&format!("{path}.revisionHistoryLimit"))?;
+        }
+        if let Some(disconnect) = &self.disconnect {
+            disconnect.validate(&format!("{path}.disconnect"))?;
         }
         Ok(())
     }

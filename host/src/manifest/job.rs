@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::disconnect::Disconnect;
 use super::job_policy::{BackoffPolicy, PodFailurePolicy, SuccessPolicy};
 use super::validate::{self, Check};
 use super::{FieldError, PodTemplateSpec, RestartPolicy};
@@ -57,6 +58,9 @@ pub struct JobSpec {
     /// wasmjob extension: the work queue the Job consumes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueSource>,
+    /// wasmjob extension: what a cluster does while the Job's node is away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disconnect: Option<Disconnect>,
     /// The instances' template.
     #[serde(default)]
     pub template: PodTemplateSpec,
@@ -139,6 +143,9 @@ impl JobSpec {
         self.normalize_per_index(path)?;
         if let Some(queue) = &self.queue {
             queue.validate(&format!("{path}.queue"))?;
+        }
+        if let Some(disconnect) = &self.disconnect {
+            disconnect.validate(&format!("{path}.disconnect"))?;
         }
         self.validate_policies(path)
     }

@@ -12,6 +12,7 @@
 
 mod cronjob;
 mod daemonset;
+mod disconnect;
 mod error;
 mod job;
 mod job_policy;
@@ -26,6 +27,7 @@ pub mod well_known;
 
 pub use cronjob::{ConcurrencyPolicy, CronJobSpec, JobTemplateSpec, MissedRunPolicy};
 pub use daemonset::{DaemonSetSpec, LabelSelector, RollingUpdate, UpdateStrategy};
+pub use disconnect::{Disconnect, DisconnectPolicy, HOSTNAME_LABEL, MIN_LOST_AFTER, Reconcile};
 pub use error::{FieldError, ManifestError, Source};
 pub use job::{CompletionMode, JobSpec, QueueMode, QueueSource};
 pub use job_policy::{
@@ -187,6 +189,29 @@ pub struct DaemonSet {
     pub metadata: ObjectMeta,
     /// The per-node template.
     pub spec: DaemonSetSpec,
+}
+
+impl Job {
+    /// What a cluster does while the Job's node is away.
+    pub fn disconnect(&self) -> DisconnectPolicy {
+        let pod = &self.spec.template.spec;
+        Disconnect::policy(self.spec.disconnect.as_ref(), pod)
+    }
+}
+
+impl CronJob {
+    /// What a cluster does while the CronJob's node is away.
+    pub fn disconnect(&self) -> DisconnectPolicy {
+        let pod = &self.spec.job_template.spec.template.spec;
+        Disconnect::policy(self.spec.disconnect.as_ref(), pod)
+    }
+}
+
+impl DaemonSet {
+    /// What a cluster does with the instances of a node that is away.
+    pub fn disconnect(&self) -> DisconnectPolicy {
+        Disconnect::policy(self.spec.disconnect.as_ref(), &self.spec.template.spec)
+    }
 }
 
 #[cfg(test)]

@@ -289,6 +289,30 @@ impl PodSpec {
         self.placement_at("spec").unwrap_or_default()
     }
 
+    /// The one node this template's placement admits by name — a
+    /// `nodeSelector` on `kubernetes.io/hostname`, or a required node
+    /// affinity whose only term asks for one hostname — if it names one.
+    pub fn pinned_node(&self) -> Option<&str> {
+        use super::disconnect::HOSTNAME_LABEL;
+        if let Some(node) = self.node_selector.get(HOSTNAME_LABEL) {
+            return Some(node);
+        }
+        let required = self
+            .affinity
+            .as_ref()?
+            .node_affinity
+            .as_ref()?
+            .required_during_scheduling_ignored_during_execution
+            .as_ref()?;
+        let [term] = required.node_selector_terms.as_slice() else {
+            return None;
+        };
+        term.match_expressions
+            .iter()
+            .find(|e| e.key == HOSTNAME_LABEL && e.operator == "In" && e.values.len() == 1)
+            .map(|e| e.values[0].as_str())
+    }
+
     fn placement_at(&self, path: &str) -> Result<Placement, FieldError> {
         Placement::new(&self.node_selector, self.affinity.as_ref(), path)
     }

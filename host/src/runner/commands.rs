@@ -204,7 +204,7 @@ impl Parts {
         }
         match command {
             Command::Apply { request, reply } => {
-                let result = self.apply(request);
+                let result = self.apply(request, control);
                 if let Err(Failure::Store(e)) = &result {
                     // The client gets a 500; the node's log says why.
                     tracing::error!(error = %e, "apply failed in the store");
@@ -213,7 +213,7 @@ impl Parts {
                 Ok(())
             }
             Command::Delete { uids, reply } => {
-                let result = self.delete(&uids, time::now());
+                let result = self.delete_published(&uids, time::now());
                 let _ = reply.send(result.as_ref().map(|n| *n).map_err(|e| e.to_string()));
                 match result {
                     // Held, and written when the store can take it.
@@ -231,6 +231,21 @@ impl Parts {
                 Ok(())
             }
         }
+    }
+
+    /// A delete through this node's API: the cluster's database records
+    /// the deletions first (the objects' owners follow them), then this
+    /// node stops what it runs of them.
+    fn delete_published(&mut self, uids: &[String], now: Micros) -> Result<usize, StoreError> {
+        let deleted = uids
+            .iter()
+            .map(|uid| Write::ObjectDeleted {
+                uid: uid.clone(),
+                at: now,
+            })
+            .collect();
+        self.journal.publish(deleted, &mut self.jobs)?;
+        self.delete(uids, now)
     }
 
     /// Answers a command with why it cannot be carried out now.
@@ -251,7 +266,11 @@ impl Parts {
         Ok(())
     }
 
-    fn apply(&mut self, request: ApplyRequest) -> Result<Vec<Applied>, Failure> {
+    fn apply(
+        &mut self,
+        request: ApplyRequest,
+        control: Option<&dyn ControlPlane>,
+    ) -> Result<Vec<Applied>, Failure> {
         if self.draining.is_some() {
             return Err(Failure::Refused(ApplyFailure {
                 status: 503,
@@ -260,7 +279,7 @@ impl Parts {
         }
         let now = time::now();
         // Every module is admitted before anything is written.
-        let (mut writes, plans) = self.plan_all(&request, now)?;
+        let (mut writes, plans) = self.plan_all(&request, control, now)?;
         let mut changes = Changes::default();
         let mut applied = Vec::new();
         for (incoming, plan) in request.objects.iter().zip(plans) {
@@ -272,8 +291,9 @@ impl Parts {
             });
         }
         // Nothing of a new object exists outside these writes yet, so an
-        // apply the store cannot take leaves no trace.
-        self.journal.commit_or_discard(writes, &mut self.jobs)?;
+        // apply the store cannot take leaves no trace. In a cluster the
+        // cluster's database has them before the client is told.
+        self.journal.publish(writes, &mut self.jobs)?;
         self.carry_out(changes, now);
         Ok(applied)
     }
@@ -283,6 +303,7 @@ impl Parts {
     fn plan_all(
         &self,
         request: &ApplyRequest,
+        control: Option<&dyn ControlPlane>,
         now: Micros,
     ) -> Result<(Vec<Write>, Vec<Plan>), Failure> {
         let mut writes = Vec::new();
@@ -301,7 +322,14 @@ impl Parts {
                     at: now,
                 });
             }
-            plans.push(self.plan(incoming, admitted.prepared, request.create_only, now)?);
+            let existing = existing(incoming, control, store)?;
+            plans.push(self.plan(
+                incoming,
+                admitted.prepared,
+                existing,
+                request.create_only,
+                now,
+            )?);
         }
         Ok((writes, plans))
     }
@@ -327,13 +355,13 @@ impl Parts {
         &self,
         incoming: &Incoming,
         prepared: Arc<Prepared>,
+        existing: Option<ObjectRecord>,
         create_only: bool,
         now: Micros,
     ) -> Result<Plan, Failure> {
         let object = &incoming.object;
         let (kind, meta) = (object.kind(), object.metadata());
-        let store = self.journal.store();
-        let Some(existing) = store.live_object(kind, &meta.namespace, &meta.name)? else {
+        let Some(existing) = existing else {
             let run = NewRun::of(object.clone(), prepared, now);
             return Ok(Plan::Create(Box::new(run)));
         };
@@ -388,6 +416,20 @@ impl Parts {
         use super::driver::Driver as _;
         self.jobs.placement_changed();
         Ok(self.config.node_labels.clone())
+    }
+}
+
+/// The live object `incoming` would update, if any: in a cluster, the
+/// cluster's (whichever node runs it).
+fn existing(
+    incoming: &Incoming,
+    control: Option<&dyn ControlPlane>,
+    store: &crate::store::Store,
+) -> Result<Option<ObjectRecord>, StoreError> {
+    let (kind, meta) = (incoming.object.kind(), incoming.object.metadata());
+    match control {
+        Some(control) => control.live_object(kind, &meta.namespace, &meta.name),
+        None => store.live_object(kind, &meta.namespace, &meta.name),
     }
 }
 

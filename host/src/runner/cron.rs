@@ -42,6 +42,8 @@ pub struct CronRun {
     /// When this CronJob next needs the controller: its next fire time, as
     /// the last pass said. `None`: look at every pass.
     next_due: Option<Micros>,
+    /// Pinned to this node (see [`crate::manifest::Disconnect`]).
+    pinned: bool,
 }
 
 /// The stored manifest of a CronJob.
@@ -115,6 +117,7 @@ impl CronRun {
     fn with_record(record: ObjectRecord, cron: CronJob, prepared: Arc<Prepared>) -> Self {
         let (schedule, tz) = schedule_of(&cron);
         CronRun {
+            pinned: cron.disconnect().pinned,
             observed: Observed {
                 created: record.created_at,
                 ..Observed::default()
@@ -165,6 +168,14 @@ impl CronRun {
         &self.record.uid
     }
 
+    /// Taken over from a node whose lease ran out at `fence`: no scheduled
+    /// time at or before it is decided here (see
+    /// [`crate::controller::lease::first_after_fence`]).
+    pub(super) fn fence(&mut self, fence: Option<Micros>) {
+        let last = self.observed.last_schedule;
+        self.observed.last_schedule = crate::controller::lease::first_after_fence(last, fence);
+    }
+
     /// The Jobs this CronJob owns that are still stored.
     fn job_uids(&self) -> Vec<String> {
         let active = self.observed.active.iter().map(|(uid, _)| uid.clone());
@@ -179,6 +190,7 @@ impl CronRun {
         self.schedule = schedule;
         self.tz = tz;
         self.record.labels = cron.metadata.labels.clone();
+        self.pinned = cron.disconnect().pinned;
         self.cron = cron;
         // A new schedule, suspend or deadline: decide again at once.
         self.next_due = None;
@@ -320,6 +332,12 @@ impl CronDriver {
         self.runs.iter().map(CronRun::uid)
     }
 
+    /// The Jobs the CronJobs run now.
+    pub(super) fn active_jobs(&self) -> impl Iterator<Item = &str> {
+        let active = self.runs.iter().flat_map(|r| r.observed.active.iter());
+        active.map(|(uid, _)| uid.as_str())
+    }
+
     /// Active runs whose Jobs finished (or were deleted) move to the
     /// history, for the CronJobs the next pass looks at.
     pub(super) fn follow_jobs(&mut self, jobs: &dyn JobStates, pass: &Pass<'_>) {
@@ -349,6 +367,12 @@ impl Driver for CronDriver {
         for run in &mut self.runs {
             if let Some(due) = run.idle_until(pass.now) {
                 wake = earliest(wake, Some(due));
+                continue;
+            }
+            if !pass.may_act(&run.record.uid, run.pinned, None) {
+                // In a cluster, this node decides nothing of a CronJob it
+                // does not hold now; the next heartbeat looks again.
+                run.next_due = None;
                 continue;
             }
             let next = run.step(pass, &mut self.asks);

@@ -43,6 +43,18 @@ pub(super) struct Pass<'a> {
     pub deferred: bool,
 }
 
+impl Pass<'_> {
+    /// Whether this node may start work on the object `uid` now: always
+    /// alone, and in a cluster while it holds the object's lease, or
+    /// `lease_of`'s (a CronJob's, for a Job it just created), or the
+    /// object is `pinned` here (see [`crate::controller::lease`]).
+    pub fn may_act(&self, uid: &str, pinned: bool, lease_of: Option<&str>) -> bool {
+        self.cluster.is_none_or(|c| {
+            c.may_act(uid, pinned) || lease_of.is_some_and(|holder| c.may_act(holder, false))
+        })
+    }
+}
+
 /// The Jobs of this node, as an owner of Jobs sees them.
 pub(super) trait JobStates {
     /// Where the Job `uid` is, if this node runs it.

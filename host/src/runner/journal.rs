@@ -103,6 +103,12 @@ impl Journal {
         &self.store
     }
 
+    /// The store, to copy what the cluster has into the node's file (see
+    /// [`Store::mirror`]); those writes need no group commit.
+    pub(super) fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
     /// The store, once the runner ends.
     pub(super) fn into_store(self) -> Store {
         self.store
@@ -278,19 +284,17 @@ impl Journal {
         }
     }
 
-    /// Like [`Journal::commit_now`], but the writes are dropped when they
-    /// cannot be written: for a change not yet made anywhere but in them.
-    pub(super) fn commit_or_discard(
+    /// Commits a change the cluster must have before anyone is told (an
+    /// apply, a delete; see [`Store::publish`]): what was staged before it
+    /// first, then these writes, to the cluster's database and then the
+    /// node's file. Nothing of them is kept when they cannot be written.
+    pub(super) fn publish(
         &mut self,
         writes: Vec<Write>,
         deferred: &mut dyn Deferred,
     ) -> Result<(), StoreError> {
-        let before = self.staged.len();
-        let result = self.commit_now(writes, deferred);
-        if result.is_err() {
-            self.staged.truncate(before);
-        }
-        result
+        self.commit_now(Vec::new(), deferred)?;
+        self.store.publish(&writes)
     }
 
     /// While the store cannot be written: tries again when it is time, and

@@ -99,19 +99,19 @@ impl Runner {
         self.parts.journal.into_store()
     }
 
-    /// Makes this runner a node of the cluster its store shares (the node
-    /// is registered by the caller). What this node ran for other nodes'
-    /// Jobs before it restarted ends now (`NodeRestart`).
-    pub fn join_cluster(&mut self, config: ClusterConfig) -> Result<(), StoreError> {
-        let control = self
-            .store()
+    /// Makes this runner a node of the cluster its store shares. Nothing
+    /// here waits for the cluster's database: the node registers at its
+    /// first cluster pass, whenever the database answers.
+    pub fn join_cluster(&mut self, config: ClusterConfig) {
+        let store = self.store();
+        let control = store
             .control_plane()
             .expect("a cluster runner's store is shared by a cluster");
+        let link = store.link().expect("a cluster store has a link");
         let inbox = self.inbox.clone();
         let wake = Box::new(move || inbox.send(Event::ClusterChanged));
-        self.cluster = Some(Cluster::join(control, config, wake)?);
+        self.cluster = Some(Cluster::join(control, link, config, wake));
         self.parts.jobs.join_cluster();
-        Ok(())
     }
 
     /// Records the Jobs in the store (one transaction) and adds them to the run.
@@ -132,8 +132,7 @@ impl Runner {
     /// Resumes what the store holds that an earlier process left
     /// unfinished (see `resume`); how many objects.
     pub fn resume(&mut self) -> Result<usize, StoreError> {
-        let control = self.cluster.as_ref().map(Cluster::control);
-        self.parts.resume(control.as_deref())
+        self.parts.resume(self.cluster.is_some())
     }
 
     /// Runs until every Job has finished; returns their uids in order.

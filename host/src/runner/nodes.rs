@@ -1,17 +1,26 @@
-//! The cluster's nodes as this node last saw them (at its last
-//! heartbeat): which are Ready, and their labels, for placing a Job whose
-//! instances spread and for the instances of nodes that were lost.
+//! The cluster as this node last saw it: the nodes at its last heartbeat
+//! (which are Ready, and their labels, for placing a Job whose instances
+//! spread and for the instances of nodes that were lost), whether the
+//! cluster's database answers, and the leases this node holds on the
+//! objects it owns (see [`crate::controller::lease`]). Drivers read it
+//! through their [`super::driver::Pass`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
+use crate::controller::lease;
 use crate::manifest::Placement;
 use crate::store::NodeRecord;
+use crate::time::{Micros, monotonic};
 
-/// The cluster's nodes as the last heartbeat saw them.
+/// The cluster as the last heartbeat saw it.
 #[derive(Default)]
 pub(super) struct ClusterNodes {
     /// `None` before the first heartbeat.
     nodes: Option<Vec<NodeRecord>>,
+    /// Deadlines of this node's leases, on its monotonic clock, by object.
+    leases: HashMap<String, Micros>,
+    /// The cluster's database did not answer the last call.
+    away: bool,
 }
 
 impl ClusterNodes {
@@ -47,5 +56,34 @@ impl ClusterNodes {
     pub(super) fn ready(&self) -> u32 {
         let nodes = self.nodes.iter().flatten();
         nodes.filter(|n| n.ready).count().max(1) as u32
+    }
+
+    /// Whether the cluster's database answered the last call.
+    pub(super) fn reachable(&self) -> bool {
+        !self.away
+    }
+
+    /// The database answered (`true`) or did not.
+    pub(super) fn set_reachable(&mut self, up: bool) {
+        self.away = !up;
+    }
+
+    /// A lease on `uid` for `lease` µs, renewed by a request sent at `sent`
+    /// (monotonic); a later deadline than the one held replaces it.
+    pub(super) fn leased(&mut self, uid: &str, sent: Micros, lease: Micros) {
+        let deadline = lease::deadline(sent, lease);
+        let held = self.leases.entry(uid.to_owned()).or_insert(deadline);
+        *held = (*held).max(deadline);
+    }
+
+    /// This node no longer holds `uid`.
+    pub(super) fn drop_lease(&mut self, uid: &str) {
+        self.leases.remove(uid);
+    }
+
+    /// Whether this node may start work on `uid` now (see
+    /// [`lease::may_act`]).
+    pub(super) fn may_act(&self, uid: &str, pinned: bool) -> bool {
+        lease::may_act(pinned, self.leases.get(uid).copied(), monotonic())
     }
 }

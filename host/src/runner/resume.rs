@@ -1,8 +1,12 @@
 //! Resuming at start: every object the store holds that an earlier process
 //! left unfinished is run again — Jobs where they were (instances that were
 //! running ended as `NodeRestart`), CronJobs after their last decided time,
-//! DaemonSets with fresh instances. In a cluster a node resumes what it
-//! owned; the rest is other nodes' or is claimed at the first cluster pass.
+//! DaemonSets with fresh instances. In a cluster a node resumes what its
+//! own file says it held — without waiting for the cluster's database, so
+//! a node that restarts while the database is away runs its pinned work
+//! at once; what another node took meanwhile is dropped at the first
+//! cluster pass (see `cluster::follow`), and what it ran for other nodes'
+//! Jobs ended with the restart.
 //!
 //! Each object's module is admitted again by the same rules as when it was
 //! applied (see [`crate::admission`]). One that is refused — its module
@@ -15,37 +19,35 @@ use super::cron::CronRun;
 use super::daemon::DaemonRun;
 use super::jobs::JobRun;
 use super::parts::Parts;
-use super::writes::event;
+use super::writes::{RESTART_MESSAGE, event};
 use crate::admission::{self, Refused};
-use crate::controller::Event;
+use crate::controller::{Event, job};
 use crate::manifest::{JobStatus, Kind, Object};
 use crate::runtime::Prepared;
-use crate::store::{ControlPlane, ObjectRecord, StoreError, Write};
+use crate::store::{ObjectRecord, StoreError, Write};
 use crate::time::{self, Micros};
 
 impl Parts {
-    /// Resumes what the store holds; how many objects.
-    pub(super) fn resume(
-        &mut self,
-        control: Option<&dyn ControlPlane>,
-    ) -> Result<usize, StoreError> {
+    /// Resumes what the store holds; how many objects. `clustered`: the
+    /// node is one of a cluster's.
+    pub(super) fn resume(&mut self, clustered: bool) -> Result<usize, StoreError> {
         let now = time::now();
         let node = self.config.node_name.clone();
-        // In a cluster, a node resumes what it owned.
-        let mine = |uid: &str| match control {
-            Some(control) => control
-                .ownership(&[uid.to_owned()])
-                .ok()
-                .and_then(|o| o.into_iter().next())
-                .is_some_and(|o| o.owner.as_deref() == Some(node.as_str())),
-            None => true,
-        };
+        if clustered {
+            let why = (job::NODE_RESTART, RESTART_MESSAGE);
+            let ended = self.journal.store().end_hosted(&node, now, why)?;
+            if ended > 0 {
+                tracing::info!(
+                    "{ended} instance(s) run here for other nodes ended with the restart"
+                );
+            }
+        }
         let mut refused = Vec::new();
-        let jobs = self.admitted(Kind::Job, &mine, &mut refused, now)?;
-        let crons = self.admitted(Kind::CronJob, &mine, &mut refused, now)?;
-        let daemons = self.admitted(Kind::DaemonSet, &|_| true, &mut refused, now)?;
+        let jobs = self.admitted(Kind::Job, &mut refused, now)?;
+        let crons = self.admitted(Kind::CronJob, &mut refused, now)?;
+        let daemons = self.admitted(Kind::DaemonSet, &mut refused, now)?;
         let count = jobs.len() + crons.len() + daemons.len();
-        let here = control.is_some().then_some(node.as_str());
+        let here = clustered.then_some(node.as_str());
         let jobs = self.job_runs(jobs, here, now)?;
         let crons = self.cron_runs(crons)?;
         let daemons = self.daemon_runs(daemons, &node, now)?;
@@ -106,20 +108,23 @@ impl Parts {
         Ok(runs)
     }
 
-    /// The live objects of `kind` this node resumes (`mine`, and a Job not
-    /// finished), each with its module admitted; the events of those
-    /// refused go to `refused`.
+    /// The live objects of `kind` this node resumes (every DaemonSet it
+    /// has, the Jobs and CronJobs it holds, a Job not finished), each with
+    /// its module admitted; the events of those refused go to `refused`.
     fn admitted(
         &self,
         kind: Kind,
-        mine: &dyn Fn(&str) -> bool,
         refused: &mut Vec<Write>,
         now: Micros,
     ) -> Result<Vec<Admitted>, StoreError> {
         let store = self.journal.store();
         let mut admitted = Vec::new();
-        for record in store.live_objects(kind, None)? {
-            if !mine(&record.uid) || (kind == Kind::Job && finished(&record)) {
+        let records = match kind {
+            Kind::DaemonSet => store.live_objects(kind, None)?,
+            Kind::Job | Kind::CronJob => store.held_objects(kind)?,
+        };
+        for record in records {
+            if kind == Kind::Job && finished(&record) {
                 continue;
             }
             match admission::admit_stored(&record, &self.runtime, store) {

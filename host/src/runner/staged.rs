@@ -115,13 +115,6 @@ impl Staged {
         self.instance_at.clear();
         self.status_at.clear();
     }
-
-    /// Drops what was staged after the first `len` writes.
-    pub(super) fn truncate(&mut self, len: usize) {
-        self.writes.truncate(len);
-        self.instance_at.retain(|_, at| *at < len);
-        self.status_at.retain(|_, at| *at < len);
-    }
 }
 
 /// The write at a place of the list, leaving a placeholder that costs
@@ -257,13 +250,7 @@ mod tests {
             phases(&staged),
             [("a".into(), Phase::Succeeded), ("b".into(), Phase::Running)]
         );
-        // What is dropped no longer takes later writes.
-        staged.truncate(1);
-        staged.push(instance("b", Phase::Failed));
-        assert_eq!(
-            phases(&staged),
-            [("a".into(), Phase::Succeeded), ("b".into(), Phase::Failed)]
-        );
+        // What is cleared no longer takes later writes.
         staged.clear();
         staged.push(instance("a", Phase::Failed));
         assert_eq!(phases(&staged), [("a".into(), Phase::Failed)]);

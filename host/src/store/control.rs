@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use super::{InstanceRecord, ObjectRecord, StoreError, Write};
+use crate::manifest::Kind;
 use crate::time::Micros;
 
 /// A node of the cluster, as its row says.
@@ -33,6 +34,39 @@ pub struct NodeRecord {
     pub heartbeat_at: Micros,
     /// Heartbeating within the grace period.
     pub ready: bool,
+}
+
+/// What a heartbeat learns: this node's labels as its row has them
+/// (another node's `label node` changes them there; `None` if the row is
+/// gone), and the objects it holds a lease on now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// The node's labels.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// The Jobs and CronJobs this node owns, their leases just renewed.
+    pub held: Vec<Held>,
+}
+
+/// An object a node holds a lease on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// The object.
+    pub uid: String,
+    /// How many owners it has had.
+    pub epoch: i64,
+    /// How long the lease lasts from the renewal.
+    pub lease: Duration,
+}
+
+/// An object a node just took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claimed {
+    /// When the previous owner's lease ran out, by the database's clock:
+    /// the previous owner decided nothing after it, and the new one
+    /// decides no scheduled time before it. `None` for an unowned object.
+    pub fence: Option<Micros>,
+    /// How many owners it has had, this one included.
+    pub epoch: i64,
 }
 
 /// A Job or CronJob a node may take: unowned, or owned by a lost node.
@@ -142,9 +176,8 @@ pub trait ControlPlane: Send + Sync {
     /// The cluster's API token: the first node's (`mine`), shared by all.
     fn cluster_token(&self, mine: &str) -> Result<String, StoreError>;
 
-    /// This node's heartbeat; its labels as the row has them (another
-    /// node's `label node` changes them there), `None` if the row is gone.
-    fn heartbeat(&self) -> Result<Option<BTreeMap<String, String>>, StoreError>;
+    /// This node's heartbeat, with the leases on what it owns renewed.
+    fn heartbeat(&self) -> Result<Heartbeat, StoreError>;
 
     /// Every node; Ready when its heartbeat is within `grace`.
     fn nodes(&self, grace: Duration) -> Result<Vec<NodeRecord>, StoreError>;
@@ -156,11 +189,49 @@ pub trait ControlPlane: Send + Sync {
         labels: &BTreeMap<String, String>,
     ) -> Result<bool, StoreError>;
 
-    /// Unfinished Jobs and CronJobs nobody owns, or whose owner is lost.
+    /// Unfinished Jobs and CronJobs nobody owns, or whose owner's lease
+    /// ran out (never a pinned one); `grace` judges rows without a lease.
     fn claimable(&self, grace: Duration) -> Result<Vec<Claimable>, StoreError>;
 
-    /// Takes an object if its owner is still `previous`; whether it was taken.
-    fn claim(&self, uid: &str, previous: Option<&str>) -> Result<bool, StoreError>;
+    /// Takes an object if its owner is still `previous` (and that owner's
+    /// lease ran out); what was taken, if it was.
+    fn claim(
+        &self,
+        uid: &str,
+        previous: Option<&str>,
+        grace: Duration,
+    ) -> Result<Option<Claimed>, StoreError>;
+
+    /// keepOriginal: this node's instances that another node ended while
+    /// it was away take this node's state again; how many.
+    fn revive(&self, uids: &[String]) -> Result<u64, StoreError>;
+
+    /// An object by uid, live or deleted, as the cluster has it.
+    fn object(&self, uid: &str) -> Result<Option<ObjectRecord>, StoreError>;
+
+    /// Every live object of a kind in the cluster, oldest first.
+    fn live_objects(&self, kind: Kind) -> Result<Vec<ObjectRecord>, StoreError>;
+
+    /// The live object of this kind and name in the cluster, if any.
+    fn live_object(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ObjectRecord>, StoreError>;
+
+    /// Every instance an object owns, as the cluster has them.
+    fn instances_of(&self, owner_uid: &str) -> Result<Vec<InstanceRecord>, StoreError>;
+
+    /// A CronJob's decided times, as the cluster has them.
+    fn cron_runs(&self, cronjob_uid: &str) -> Result<Vec<(Micros, Option<String>)>, StoreError>;
+
+    /// A module's bytes, from the cluster.
+    fn module(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Commits writes the cluster must have before anyone is told (an
+    /// apply, a delete through this node), in one transaction.
+    fn publish(&self, writes: &[Write]) -> Result<(), StoreError>;
 
     /// Gives an object this node owns back to the cluster.
     fn release(&self, uid: &str) -> Result<(), StoreError>;

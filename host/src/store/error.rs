@@ -46,7 +46,7 @@ pub enum StoreError {
         detail: String,
     },
     /// PostgreSQL failed (the cluster store).
-    #[error("cluster database {url}: {source}")]
+    #[error("cluster database {url}: {}", pg_detail(.source))]
     Postgres {
         /// The database URL, password hidden.
         url: String,
@@ -84,6 +84,15 @@ pub enum StoreError {
         /// The newest this binary knows.
         known: i64,
     },
+}
+
+/// A PostgreSQL error as users read it: the server's message (the client
+/// says only "db error") or the client's.
+fn pg_detail(e: &::postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
 }
 
 impl StoreError {

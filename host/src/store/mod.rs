@@ -5,10 +5,12 @@
 //!
 //! - `sqlite`: a node's own file (rusqlite, WAL mode, versioned
 //!   migrations) — the whole history of a single node, and in a cluster
-//!   what stays on the node (checkpoints, the embedded queue).
-//! - `postgres`: the database a cluster's nodes share, which then holds the
-//!   records, and the [`ControlPlane`] they coordinate through (nodes,
-//!   ownership, offers, rolling update steps).
+//!   the truth about what the node runs: a cluster node writes its file
+//!   first and keeps working when the cluster's database does not answer.
+//! - `postgres`: the database a cluster's nodes share — the cluster's view
+//!   of every node's records, which each node's `forward` thread sends in
+//!   batches from its outbox, and the [`ControlPlane`] they coordinate
+//!   through (nodes, leases, offers, rolling update steps).
 //!
 //! Both read through one trait (`backend::Records`) and apply the same
 //! [`Write`]s. Writes arrive as batches committed in one transaction, so a
@@ -21,6 +23,7 @@ mod backend;
 mod checkpoints;
 mod control;
 mod error;
+mod forward;
 mod labels;
 mod postgres;
 mod records;
@@ -30,9 +33,11 @@ pub mod tests;
 
 pub use checkpoints::Checkpoints;
 pub use control::{
-    Approval, Changes, Claimable, ControlPlane, Listening, NodeRecord, Noticed, Offered, Ownership,
+    Approval, Changes, Claimable, Claimed, ControlPlane, Heartbeat, Held, Listening, NodeRecord,
+    Noticed, Offered, Ownership,
 };
 pub use error::StoreError;
+pub use forward::Link;
 pub use postgres::redact as redact_url;
 pub use records::{EventRecord, InstanceRecord, ObjectRecord, ObjectText, Write};
 pub(crate) use sqlite::configure_connection;
@@ -41,8 +46,10 @@ use sqlite::{LOGS, WAL_KEPT};
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use backend::Records;
+use forward::Forwarder;
 use postgres::Pg;
 use sqlite::Sqlite;
 
@@ -63,13 +70,40 @@ pub enum InstanceScope<'a> {
 }
 
 /// An open store: the node's SQLite file, and in a cluster the cluster's
-/// database, which then holds the records.
+/// database.
 pub struct Store {
-    /// The node's own file. In cluster mode it keeps what stays on the
-    /// node: checkpoints and the embedded queue.
+    /// The node's own file: a single node's whole history, a cluster
+    /// node's truth about what it runs (see [`forward`]).
     local: Sqlite,
-    /// The cluster's database, which then holds everything else.
-    shared: Option<Arc<Pg>>,
+    /// The cluster's database, when the node is one of a cluster's.
+    shared: Option<Shared>,
+}
+
+/// A store's part in its cluster.
+struct Shared {
+    pg: Arc<Pg>,
+    link: Arc<Link>,
+    /// Reads answer with the cluster's view (the API's), falling back to
+    /// the node's own file while the database does not answer; a
+    /// runner's store reads its own file.
+    view: bool,
+    /// Sends the outbox (the runner's store only).
+    _forwarder: Option<Forwarder>,
+    /// The store tests' cluster store: commits go to the cluster's
+    /// database at once (as [`Store::publish`]) and reads come from it,
+    /// so one suite pins both backends' records.
+    direct: bool,
+}
+
+/// How a node reaches its cluster's database.
+#[derive(Debug, Clone)]
+pub struct ClusterLink {
+    /// `postgres://…`.
+    pub url: String,
+    /// This node's name.
+    pub node: String,
+    /// The lease of an object that does not say its own: the node's grace.
+    pub lease: Duration,
 }
 
 impl Store {
@@ -92,35 +126,106 @@ impl Store {
         })
     }
 
-    /// A node of a cluster: records in the cluster's PostgreSQL database
-    /// at `url`, as node `node`; `local` is the node's own SQLite file
-    /// (opened as [`Store::open`] does) for checkpoints and the embedded
-    /// queue.
-    pub fn cluster(url: &str, node: &str, local: &Path) -> Result<Self, StoreError> {
+    /// A node of a cluster: its own file at `local` (opened as
+    /// [`Store::open`] does), whose records are sent to the cluster's
+    /// database as they are committed. Nothing here waits for the
+    /// database: it is reached at the first call that needs it.
+    pub fn cluster(link: &ClusterLink, local: &Path) -> Result<Self, StoreError> {
         let mut store = Store::open(local)?;
-        store.shared = Some(Arc::new(Pg::connect(url, node)?));
+        store.local.forwarding = true;
+        let state = Arc::new(Link::default());
+        let sender = Pg::new(&link.url, &link.node, link.lease);
+        let forwarder = Forwarder::start(local, sender, state.clone())?;
+        store.shared = Some(Shared {
+            pg: Arc::new(Pg::new(&link.url, &link.node, link.lease)),
+            link: state,
+            view: false,
+            _forwarder: Some(forwarder),
+            direct: false,
+        });
         Ok(store)
     }
 
-    /// A reader of the cluster's database (the API's connections).
-    pub fn cluster_readonly(url: &str, node: &str, local: &Path) -> Result<Self, StoreError> {
+    /// A reader of the cluster's view (the API's connections): the
+    /// cluster's database, or the node's own file while it does not answer.
+    pub fn cluster_readonly(link: &ClusterLink, local: &Path) -> Result<Self, StoreError> {
         let mut store = Store::open_readonly(local)?;
-        store.shared = Some(Arc::new(Pg::connect(url, node)?));
+        store.shared = Some(Shared {
+            pg: Arc::new(Pg::new(&link.url, &link.node, link.lease)),
+            link: Arc::new(Link::default()),
+            view: true,
+            _forwarder: None,
+            direct: false,
+        });
+        Ok(store)
+    }
+
+    /// A cluster store whose commits go straight to the cluster's database
+    /// and whose reads come from it: the store tests' (see `direct`).
+    #[cfg(test)]
+    pub fn cluster_direct(link: &ClusterLink, local: &Path) -> Result<Self, StoreError> {
+        let mut store = Store::open(local)?;
+        store.shared = Some(Shared {
+            pg: Arc::new(Pg::new(&link.url, &link.node, link.lease)),
+            link: Arc::new(Link::default()),
+            view: true,
+            _forwarder: None,
+            direct: true,
+        });
         Ok(store)
     }
 
     /// The control plane of the cluster this store is shared by, if it is.
     pub fn control_plane(&self) -> Option<Arc<dyn ControlPlane>> {
-        let shared = self.shared.clone()?;
+        let shared = self.shared.as_ref()?.pg.clone();
         Some(shared)
     }
 
-    /// The backend that holds the records.
-    fn records(&self) -> &dyn Records {
-        match &self.shared {
-            Some(shared) => &**shared,
-            None => &self.local,
+    /// How this node stands with its cluster's database, in a cluster.
+    pub fn link(&self) -> Option<Arc<Link>> {
+        Some(self.shared.as_ref()?.link.clone())
+    }
+
+    /// Whether reads answer from this node's own file because the
+    /// cluster's database did not answer the last one (the API says so).
+    pub fn answered_alone(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_some_and(|s| s.view && !s.link.is_up())
+    }
+
+    /// Reads through the backend that holds the records for this store's
+    /// reader: the node's own file, or the cluster's view (falling back to
+    /// the file while the database does not answer).
+    fn read<T>(&self, f: impl Fn(&dyn Records) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let Some(shared) = self.shared.as_ref().filter(|s| s.view) else {
+            return f(&self.local);
+        };
+        match f(&*shared.pg) {
+            Err(e) if e.is_transient() => {
+                if shared.link.lost() {
+                    tracing::debug!("cluster view: {e}; answering from this node's own records");
+                }
+                f(&self.local)
+            }
+            answer => {
+                if answer.is_ok() {
+                    shared.link.reached();
+                }
+                answer
+            }
         }
+    }
+
+    /// Whether this node's file says it has joined a cluster before (so it
+    /// may start while the cluster's database does not answer).
+    pub fn joined_before(&self) -> Result<bool, StoreError> {
+        Ok(self.local.setting("cluster")?.is_some())
+    }
+
+    /// Notes in this node's file that it joined the cluster at `url`.
+    pub fn remember_joined(&self, url: &str) -> Result<(), StoreError> {
+        self.local.set_setting("cluster", &redact_url(url))
     }
 
     /// The database file (the node's own file in cluster mode).
@@ -154,26 +259,70 @@ impl Store {
         self.local.release_unrecorded_queue_items()
     }
 
-    /// Commits a batch of writes in one transaction. In a cluster, what
-    /// stays on the node (an embedded queue's items done) is committed to
-    /// its own file once the cluster has the rest.
+    /// Commits a batch of writes in one transaction, to the node's own
+    /// file; in a cluster they are sent on from there (see [`forward`]).
     pub fn commit(&mut self, writes: &[Write]) -> Result<(), StoreError> {
         if writes.is_empty() {
             return Ok(());
         }
-        let Some(shared) = &self.shared else {
-            return self.local.commit(writes);
-        };
-        shared.commit(writes)?;
-        let local: Vec<Write> = writes
-            .iter()
-            .filter(|w| matches!(w, Write::QueueDone { .. }))
-            .cloned()
-            .collect();
-        match local.is_empty() {
-            true => Ok(()),
-            false => self.local.commit(&local),
+        if self.shared.as_ref().is_some_and(|s| s.direct) {
+            return self.publish(writes);
         }
+        self.local.commit(writes)?;
+        if let Some(shared) = &self.shared {
+            shared.link.poke();
+        }
+        Ok(())
+    }
+
+    /// Commits writes the cluster must have before anyone is told (an
+    /// apply, a delete): to the cluster's database first, then to this
+    /// node's file. A single node commits them to its file.
+    pub fn publish(&mut self, writes: &[Write]) -> Result<(), StoreError> {
+        let Some(shared) = &self.shared else {
+            return self.commit(writes);
+        };
+        shared.pg.commit(writes)?;
+        self.local.mirror(writes)
+    }
+
+    /// Copies what the cluster has into this node's file, to send nothing
+    /// back: the records of an object it takes over or follows.
+    pub fn mirror(&mut self, writes: &[Write]) -> Result<(), StoreError> {
+        self.local.mirror(writes)
+    }
+
+    /// Makes this node's row of an object what the cluster says (created,
+    /// changed or deleted there); `held` when this node owns it (it then
+    /// resumes it at its next start, as its own).
+    pub fn mirror_object(&mut self, record: &ObjectRecord, held: bool) -> Result<(), StoreError> {
+        self.local.mirror_object(record, held)
+    }
+
+    /// The live objects of `kind` this node runs as their owner (a single
+    /// node owns everything; a cluster node not the copies it follows),
+    /// oldest first.
+    pub fn held_objects(&self, kind: Kind) -> Result<Vec<ObjectRecord>, StoreError> {
+        self.local.held_objects(kind)
+    }
+
+    /// Records this node has not sent to its cluster yet (0 alone).
+    pub fn unsent(&self) -> Result<u64, StoreError> {
+        match &self.shared {
+            Some(_) => self.local.unsent(),
+            None => Ok(0),
+        }
+    }
+
+    /// At a cluster node's start: what it ran for other nodes' Jobs and
+    /// its file still has running ended with the last process; how many.
+    pub fn end_hosted(
+        &self,
+        node: &str,
+        now: Micros,
+        why: (&str, &str),
+    ) -> Result<usize, StoreError> {
+        self.local.end_hosted(node, now, why)
     }
 
     /// Stores module bytes under their digest (idempotent).
@@ -184,12 +333,25 @@ impl Store {
         bytes: &[u8],
         now: Micros,
     ) -> Result<(), StoreError> {
-        self.records().put_module(digest, component, bytes, now)
+        self.local.put_module(digest, component, bytes, now)
     }
 
-    /// The bytes of a stored module.
+    /// The bytes of a stored module; a cluster node without them takes
+    /// them from the cluster (and keeps them, to start without it).
     pub fn module(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.records().module(digest)
+        let found = self.read(|r| r.module(digest))?;
+        let Some(shared) = self.shared.as_ref().filter(|_| found.is_none()) else {
+            return Ok(found);
+        };
+        let Some(bytes) = ControlPlane::module(&*shared.pg, digest)? else {
+            return Ok(None);
+        };
+        if !shared.view {
+            let component = crate::runtime::is_component(&bytes);
+            self.local
+                .put_module(digest, component, &bytes, crate::time::now())?;
+        }
+        Ok(Some(bytes))
     }
 
     /// The live object of this kind and name, if any.
@@ -199,7 +361,7 @@ impl Store {
         namespace: &str,
         name: &str,
     ) -> Result<Option<ObjectRecord>, StoreError> {
-        self.records().live_object(kind, namespace, name)
+        self.read(|r| r.live_object(kind, namespace, name))
     }
 
     /// Every live object of a kind, in one namespace or all, oldest first.
@@ -208,7 +370,7 @@ impl Store {
         kind: Kind,
         namespace: Option<&str>,
     ) -> Result<Vec<ObjectRecord>, StoreError> {
-        self.records().live_objects(kind, namespace)
+        self.read(|r| r.live_objects(kind, namespace))
     }
 
     /// As [`Store::live_objects`], with manifests and statuses as the JSON
@@ -218,7 +380,7 @@ impl Store {
         kind: Kind,
         namespace: Option<&str>,
     ) -> Result<Vec<ObjectText>, StoreError> {
-        self.records().live_objects_text(kind, namespace)
+        self.read(|r| r.live_objects_text(kind, namespace))
     }
 
     /// Every instance of live objects, in one namespace or all, oldest first.
@@ -226,8 +388,7 @@ impl Store {
         &self,
         namespace: Option<&str>,
     ) -> Result<Vec<InstanceRecord>, StoreError> {
-        self.records()
-            .live_instances_in(namespace, InstanceScope::All)
+        self.read(|r| r.live_instances_in(namespace, InstanceScope::All))
     }
 
     /// The instances of live objects that may match `scope`, in one namespace
@@ -238,32 +399,32 @@ impl Store {
         namespace: Option<&str>,
         scope: InstanceScope<'_>,
     ) -> Result<Vec<InstanceRecord>, StoreError> {
-        self.records().live_instances_in(namespace, scope)
+        self.read(|r| r.live_instances_in(namespace, scope))
     }
 
     /// Events of live objects in a namespace (or all), oldest first.
     pub fn live_events(&self, namespace: Option<&str>) -> Result<Vec<EventRecord>, StoreError> {
-        self.records().live_events(namespace)
+        self.read(|r| r.live_events(namespace))
     }
 
     /// An object by uid, live or deleted.
     pub fn object(&self, uid: &str) -> Result<Option<ObjectRecord>, StoreError> {
-        self.records().object(uid)
+        self.read(|r| r.object(uid))
     }
 
     /// Every instance an object owns, oldest first.
     pub fn instances_of(&self, owner_uid: &str) -> Result<Vec<InstanceRecord>, StoreError> {
-        self.records().instances_of(owner_uid)
+        self.read(|r| r.instances_of(owner_uid))
     }
 
     /// Every attempt's log of an instance, oldest first: (attempt, bytes).
     pub fn logs(&self, instance_uid: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
-        self.records().logs(instance_uid)
+        self.read(|r| r.logs(instance_uid))
     }
 
     /// An instance's structured log records, by attempt then order.
     pub fn log_records(&self, instance_uid: &str) -> Result<Vec<(u32, LogRecord)>, StoreError> {
-        self.records().log_records(instance_uid)
+        self.read(|r| r.log_records(instance_uid))
     }
 
     /// A CronJob's decided times, oldest first: (scheduled time, Job uid if
@@ -272,12 +433,15 @@ impl Store {
         &self,
         cronjob_uid: &str,
     ) -> Result<Vec<(Micros, Option<String>)>, StoreError> {
-        self.records().cron_runs(cronjob_uid)
+        self.read(|r| r.cron_runs(cronjob_uid))
     }
 
     /// Deletes every live object whose `ttlSecondsAfterFinished` ran out by
     /// `now`, as of its expiry time; returns how many. The rows stay as history.
     pub fn delete_expired(&self, now: Micros) -> Result<usize, StoreError> {
-        self.records().delete_expired(now)
+        match &self.shared {
+            Some(shared) if shared.direct => Records::delete_expired(&*shared.pg, now),
+            _ => self.local.delete_expired(now),
+        }
     }
 }

@@ -53,11 +53,12 @@ impl TestDatabase {
 }
 
 impl TestDatabase {
-    /// Moves `node`'s last heartbeat `by` into the past, as if it had been
-    /// silent that long: a lost node without a test waiting for the clock
-    /// (a sleep races a loaded machine's scheduler).
+    /// Moves `node`'s last heartbeat, and the end of its leases, `by` into
+    /// the past, as if it had been silent that long: a lost node without a
+    /// test waiting for the clock (a sleep races a loaded machine's
+    /// scheduler).
     pub fn silence(&self, node: &str, by: Duration) {
-        let mut client = postgres::Client::connect(&self.url, postgres::NoTls).unwrap();
+        let mut client = self.client();
         let by = by.as_micros() as i64;
         client
             .execute(
@@ -65,6 +66,26 @@ impl TestDatabase {
                 &[&node, &by],
             )
             .unwrap();
+        client
+            .execute(
+                "UPDATE objects SET lease_until = lease_until - $2 WHERE owner_node = $1",
+                &[&node, &by],
+            )
+            .unwrap();
+    }
+
+    /// A connection to the database, to look at what the nodes wrote.
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
+    }
+
+    /// How node `node` reaches this database; leases of 30 s.
+    pub fn link(&self, node: &str) -> super::ClusterLink {
+        super::ClusterLink {
+            url: self.url.clone(),
+            node: node.to_owned(),
+            lease: Duration::from_secs(30),
+        }
     }
 }
 
@@ -77,9 +98,13 @@ impl Drop for TestDatabase {
 }
 
 /// Stores of nodes named `names`, each with its own file in `dir`, sharing
-/// the PostgreSQL database `db`.
+/// the PostgreSQL database `db`, committing to it directly (see
+/// [`Store::cluster_direct`]).
 fn nodes<const N: usize>(db: &TestDatabase, dir: &std::path::Path, names: [&str; N]) -> [Store; N] {
-    names.map(|name| Store::cluster(&db.url, name, &dir.join(format!("{name}.db"))).unwrap())
+    names.map(|name| {
+        let file = dir.join(format!("{name}.db"));
+        Store::cluster_direct(&db.link(name), &file).unwrap()
+    })
 }
 
 /// Runs `case` on an empty SQLite store and an empty PostgreSQL store.
@@ -88,7 +113,8 @@ fn on_both(case: impl Fn(&mut Store)) {
     let mut sqlite = Store::open(&dir.path().join("state.db")).unwrap();
     case(&mut sqlite);
     if let Some(db) = TestDatabase::create() {
-        let mut pg = Store::cluster(&db.url, "node-a", &dir.path().join("node.db")).unwrap();
+        let file = dir.path().join("node.db");
+        let mut pg = Store::cluster_direct(&db.link("node-a"), &file).unwrap();
         case(&mut pg);
     }
 }
@@ -501,7 +527,7 @@ fn nodes_register_heartbeat_and_go_not_ready() {
     let relabeled = BTreeMap::from([("gpu".to_owned(), "yes".to_owned())]);
     assert!(a_db.set_node_labels("node-b", &relabeled).unwrap());
     assert!(!a_db.set_node_labels("node-z", &relabeled).unwrap());
-    assert_eq!(b_db.heartbeat().unwrap(), Some(relabeled));
+    assert_eq!(b_db.heartbeat().unwrap().labels, Some(relabeled));
     db.silence("node-b", Duration::from_secs(60));
     let nodes = a_db.nodes(Duration::from_secs(30)).unwrap();
     assert_eq!(
@@ -540,15 +566,28 @@ fn an_object_is_claimed_by_one_node_and_taken_over_from_a_lost_one() {
     .unwrap();
     let (b_db, c_db) = (&*b.control_plane().unwrap(), &*c.control_plane().unwrap());
     assert!(b_db.claimable(grace).unwrap().is_empty());
-    assert!(!b_db.claim(&job.uid, None).unwrap());
-    // a falls silent: b and c both see the Job; exactly one gets it.
+    assert!(b_db.claim(&job.uid, None, grace).unwrap().is_none());
+    // a's lease is valid: nobody takes the Job from it.
+    assert!(
+        b_db.claim(&job.uid, Some("node-a"), grace)
+            .unwrap()
+            .is_none()
+    );
+    // a falls silent: b and c both see the Job; exactly one gets it, with
+    // the end of a's lease as its fence.
     db.silence("node-a", Duration::from_secs(60));
     let seen = b_db.claimable(grace).unwrap();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].owner.as_deref(), Some("node-a"));
-    let won_b = b_db.claim(&job.uid, Some("node-a")).unwrap();
-    let won_c = c_db.claim(&job.uid, Some("node-a")).unwrap();
-    assert!(won_b && !won_c);
+    let won_b = b_db.claim(&job.uid, Some("node-a"), grace).unwrap();
+    let won_c = c_db.claim(&job.uid, Some("node-a"), grace).unwrap();
+    let won_b = won_b.expect("b takes the Job");
+    assert!(won_c.is_none());
+    assert_eq!(won_b.epoch, 1);
+    assert!(
+        won_b.fence.is_some_and(|f| f < crate::time::now()),
+        "{won_b:?}"
+    );
     let ownership = c_db.ownership(std::slice::from_ref(&job.uid)).unwrap();
     assert_eq!(ownership[0].owner.as_deref(), Some("node-b"));
     // The lost node's daemon instance ends and is removed.

@@ -44,10 +44,13 @@ pub fn job_from_template(cron: &CronJob, cron_uid: &str, scheduled: Micros, seco
         }],
         ..ObjectMeta::default()
     };
-    Job {
-        metadata,
-        spec: template.spec.clone(),
+    let mut spec = template.spec.clone();
+    // A run is away with its CronJob's node: it keeps the CronJob's
+    // `disconnect` unless its template says otherwise.
+    if spec.disconnect.is_none() {
+        spec.disconnect.clone_from(&cron.spec.disconnect);
     }
+    Job { metadata, spec }
 }
 
 #[cfg(test)]
@@ -72,5 +75,27 @@ mod tests {
             (owner.kind.as_str(), owner.uid.as_str()),
             ("CronJob", "cj-uid")
         );
+    }
+
+    #[test]
+    fn a_run_takes_its_cronjobs_disconnect_unless_its_template_has_one() {
+        let mut cron = CronJob {
+            metadata: ObjectMeta::default(),
+            spec: Default::default(),
+        };
+        let pinned = crate::manifest::Disconnect {
+            replace: Some(false),
+            ..Default::default()
+        };
+        cron.spec.disconnect = Some(pinned.clone());
+        let job = job_from_template(&cron, "cj-uid", 0, false);
+        assert_eq!(job.spec.disconnect, Some(pinned));
+        let own = crate::manifest::Disconnect {
+            lost_after: Some("1m".into()),
+            ..Default::default()
+        };
+        cron.spec.job_template.spec.disconnect = Some(own.clone());
+        let job = job_from_template(&cron, "cj-uid", 0, false);
+        assert_eq!(job.spec.disconnect, Some(own));
     }
 }

@@ -196,18 +196,18 @@ impl Hosting {
     /// is admitted here).
     fn can_run(
         &mut self,
-        parts: &Parts,
+        parts: &mut Parts,
         refusals: &mut Refusals,
         uid: &str,
     ) -> Result<bool, StoreError> {
-        let labels = &parts.config.node_labels;
-        if let Some(admits) = parts.jobs.admits(uid, labels) {
+        if let Some(admits) = parts.jobs.admits(uid, &parts.config.node_labels) {
             return Ok(admits);
         }
         if !self.foreign.contains_key(uid) {
-            let foreign = foreign_job(parts, refusals, uid)?;
+            let foreign = foreign_job(parts, (&*self.control, refusals), uid)?;
             self.foreign.insert(uid.to_owned(), foreign);
         }
+        let labels = &parts.config.node_labels;
         let foreign = self.foreign[uid].as_ref();
         Ok(foreign.is_some_and(|f| f.job.spec.template.spec.placement().admits(labels)))
     }
@@ -228,6 +228,11 @@ impl Hosting {
         let Some(record) = foreign else {
             return;
         };
+        // The node's file records what runs here, before it runs.
+        let copy = [Write::Instance(record.clone())];
+        if let Err(e) = parts.journal.store_mut().mirror(&copy) {
+            tracing::warn!("cluster: cannot record a claimed instance: {e}");
+        }
         let binding = self.foreign_binding(parts, &record);
         let Some(Some(foreign)) = self.foreign.get(&record.owner_uid) else {
             return;
@@ -340,13 +345,15 @@ impl Hosting {
     }
 }
 
-/// Another node's Job, read from the store with its module admitted.
+/// Another node's Job, read from the cluster with its module admitted, and
+/// copied into this node's file (its instances run here are recorded
+/// there under it).
 fn foreign_job(
-    parts: &Parts,
-    refusals: &mut Refusals,
+    parts: &mut Parts,
+    (control, refusals): (&dyn ControlPlane, &mut Refusals),
     uid: &str,
 ) -> Result<Option<ForeignJob>, StoreError> {
-    let Some(record) = parts.journal.store().object(uid)? else {
+    let Some(record) = control.object(uid)? else {
         return Ok(None);
     };
     let Ok(object @ Object::Job(_)) = admission::stored_object(&record) else {
@@ -356,6 +363,9 @@ fn foreign_job(
     let Object::Job(job) = object else {
         return Ok(None);
     };
+    if prepared.is_some() {
+        parts.journal.store_mut().mirror_object(&record, false)?;
+    }
     Ok(prepared.map(|prepared| ForeignJob {
         job,
         prepared,

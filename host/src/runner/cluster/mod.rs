@@ -1,74 +1,82 @@
 //! Cluster mode in the runner: what a node does to work with the other
-//! nodes sharing its store's control plane.
+//! nodes sharing its store's control plane. The node is *local-first*:
+//! everything it does is written to its own file and sent on to the
+//! cluster's database in the background (see [`crate::store`]), so while
+//! the database does not answer it carries on alone — its DaemonSet
+//! instances run, what it claimed finishes, and the Jobs and CronJobs it
+//! holds go on within the rules of [`crate::controller::lease`].
 //!
-//! - **Heartbeat** (once per `--heartbeat`): the node's row is refreshed;
-//!   labels another node's API changed (`wasmjob label node`) are taken
-//!   from it.
-//! - **Lost nodes**: a node whose heartbeat is older than the grace period
-//!   is NotReady. Its DaemonSet instances end (`NodeLost`) and are removed
-//!   (a node that was only silent finds them so when it heartbeats again,
-//!   stops them and starts new ones, as a returning kubelet does); its Jobs
-//!   and CronJobs are taken over by a node that can run them, which records
-//!   the instances the lost node was running as `NodeLost` (a disruption
-//!   for `podFailurePolicy`) and replaces them per the Job's policy.
-//! - **Ownership**: every Job and CronJob is run by one node, its owner.
-//!   The node that records an object owns it; an unowned or orphaned one is
-//!   taken with a compare-and-set on the owner, so two nodes never run it.
-//!   Each decision (an instance to create, a CronJob's scheduled time) is
-//!   therefore taken once, and a CronJob's time is also a unique key.
-//!   Taking an object over admits its module again (see
-//!   [`crate::admission`]); one that is refused is left unclaimed, and the
-//!   node says why once.
-//! - **Changes made elsewhere**: an update or delete applied through
-//!   another node's API reaches the owner here (the object's generation,
-//!   its deletion). DaemonSets have no owner: every node runs the instance
-//!   for itself and follows the DaemonSets in the store.
+//! - **Joining**: the node reaches the database at its first cluster pass,
+//!   not before it starts: it registers, and what it ran for other nodes'
+//!   Jobs before it restarted ends there (`NodeRestart`). A node that has
+//!   joined before starts from its own file while the database is away.
+//! - **Heartbeat** (once per `--heartbeat`): the node's row is refreshed
+//!   and the leases on what it owns renewed; labels another node's API
+//!   changed (`wasmjob label node`) are taken from it.
+//! - **Ownership**: every Job and CronJob is run by one node, its owner,
+//!   on a lease. The node that records an object owns it; an unowned one,
+//!   or one whose owner's lease ran out (never a pinned one), is taken with
+//!   a compare-and-set, and a CronJob taken over decides no scheduled time
+//!   before the old lease's end. Taking an object over admits its module
+//!   again (see [`crate::admission`]); one that is refused is left
+//!   unclaimed, and the node says why once.
+//! - **Changes made elsewhere** (see `follow`): an update or delete applied
+//!   through another node's API reaches the owner here; an object another
+//!   node took while this one was away is dropped; DaemonSets have no owner:
+//!   every node runs the instance for itself and follows the DaemonSets in
+//!   the cluster.
 //!
 //! A Job's instances are spread over the nodes that match it: the owner
 //! offers them and every node claims its share (see `hosting`, and the
 //! owner's side in `jobs::offers`); a DaemonSet's rolling update is decided
 //! for the whole cluster (see `rolling`).
 
+mod follow;
 mod hosting;
 mod refusals;
 mod rolling;
+mod takeover;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::cron::CronRun;
-use super::daemon::DaemonRun;
-use super::jobs::{EndedWith, JobRun, spreadable};
 use super::nodes::ClusterNodes;
 use super::observer::Observer;
-use super::parts::{Parts, Silent};
+use super::parts::Parts;
 use super::writes::RESTART_MESSAGE;
-use crate::admission;
 use crate::controller::job;
 use crate::executor::Finished;
-use crate::manifest::{Kind, Object};
-use crate::store::{Changes, Claimable, ControlPlane, Listening, Noticed, StoreError, Write};
-use crate::time::Micros;
+use crate::store::{Changes, ControlPlane, Link, Listening, Noticed, StoreError, Write};
+use crate::time::{Micros, monotonic};
 use hosting::Hosting;
 use refusals::Refusals;
 
 /// How a node takes part in its cluster.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ClusterConfig {
     /// How often the node heartbeats and looks at the cluster.
     pub heartbeat: Duration,
-    /// A node silent for longer is NotReady and its work is taken over.
+    /// A node silent for longer is NotReady; an object that does not say
+    /// its own `lostAfter` is taken over this long after its owner's
+    /// lease was last renewed.
     pub grace: Duration,
     /// Instances this node runs at once at most (`--max-instances`).
     pub capacity: u32,
+    /// The node's API address, for `get nodes`.
+    pub address: String,
 }
 
 /// The runner's cluster part.
 pub(super) struct Cluster {
     control: Arc<dyn ControlPlane>,
+    /// How the node stands with the database (shared with the store's
+    /// forwarder, which notices first when it answers again).
+    link: Arc<Link>,
     config: ClusterConfig,
     next_sync: Instant,
+    /// The node reached the database since it started.
+    joined: bool,
     /// The manifest generation last seen of each object this node runs.
     generations: HashMap<String, i64>,
     nodes: ClusterNodes,
@@ -82,35 +90,31 @@ pub(super) struct Cluster {
 }
 
 impl Cluster {
-    /// Joins the cluster through `control`; `wake` wakes the runner when
-    /// another node changed something. What this node ran for other
-    /// nodes' Jobs before it restarted ends now (`NodeRestart`).
+    /// Takes part in the cluster through `control`; `wake` wakes the runner
+    /// when another node changed something. Nothing here waits for the
+    /// database: the node reaches it at its first cluster pass.
     pub(super) fn join(
         control: Arc<dyn ControlPlane>,
+        link: Arc<Link>,
         config: ClusterConfig,
         wake: Box<dyn Fn() -> bool + Send>,
-    ) -> Result<Cluster, StoreError> {
-        let now = crate::time::now();
-        let ended = control.end_orphaned(now, job::NODE_RESTART, RESTART_MESSAGE)?;
-        if ended > 0 {
-            tracing::info!(
-                "cluster: {ended} instance(s) run here for other nodes ended with the restart"
-            );
-        }
+    ) -> Cluster {
         let noticed = Arc::new(Noticed::default());
         let listening = control.listen(noticed.clone(), wake);
         let hosting = Hosting::new(control.clone(), noticed.clone(), config.capacity);
-        Ok(Cluster {
+        Cluster {
             control,
+            link,
             config,
             next_sync: Instant::now(),
+            joined: false,
             generations: HashMap::new(),
             nodes: ClusterNodes::default(),
             noticed,
             _listening: listening,
             hosting,
             refusals: Refusals::default(),
-        })
+        }
     }
 
     /// The control plane, for commands that change the cluster.
@@ -118,7 +122,7 @@ impl Cluster {
         self.control.clone()
     }
 
-    /// The nodes as the last heartbeat saw them.
+    /// The cluster as the last heartbeat saw it.
     pub(super) fn nodes(&self) -> &ClusterNodes {
         &self.nodes
     }
@@ -135,6 +139,9 @@ impl Cluster {
         (now, writes): (Micros, &mut Vec<Write>),
         observer: &mut dyn Observer,
     ) -> Option<Micros> {
+        if !self.nodes.reachable() {
+            return None;
+        }
         let (nodes, refusals) = (&self.nodes, &mut self.refusals);
         self.hosting
             .pass(parts, (nodes, refusals), (now, writes), observer)
@@ -158,6 +165,9 @@ impl Cluster {
         now: Micros,
         writes: &mut Vec<Write>,
     ) -> Option<Micros> {
+        if !self.nodes.reachable() {
+            return None;
+        }
         let links = (&*self.control, &self.nodes, self.config.grace);
         rolling::roll(links, parts, now, writes)
     }
@@ -175,13 +185,27 @@ impl Cluster {
             return Ok(Some(now + left.as_micros() as Micros));
         }
         self.next_sync = Instant::now() + self.config.heartbeat;
-        if let Err(e) = self.sync_pass(parts, now, writes) {
-            // The database is away: the node keeps running what it has and
-            // tries again next time; the other nodes take its work over if
-            // it stays away past the grace period.
-            tracing::warn!("cluster: {e}");
+        let next = Some(now + self.config.heartbeat.as_micros() as Micros);
+        // While the database is away the store's forwarder tries it (off
+        // this thread); the loop does not wait on it.
+        if !self.link.is_up() {
+            self.nodes.set_reachable(false);
+            return Ok(next);
         }
-        Ok(Some(now + self.config.heartbeat.as_micros() as Micros))
+        match self.sync_pass(parts, now, writes) {
+            Ok(()) => self.nodes.set_reachable(true),
+            Err(e) if e.is_transient() => {
+                if self.link.lost() {
+                    tracing::warn!(
+                        "cluster: {e}; this node carries on alone: it runs what it holds \
+                         and keeps its records to send later"
+                    );
+                }
+                self.nodes.set_reachable(false);
+            }
+            Err(e) => tracing::warn!("cluster: {e}"),
+        }
+        Ok(next)
     }
 
     fn sync_pass(
@@ -190,26 +214,64 @@ impl Cluster {
         now: Micros,
         writes: &mut Vec<Write>,
     ) -> Result<(), StoreError> {
+        if !self.joined {
+            self.first_contact(parts, now)?;
+        }
         self.heartbeat(parts)?;
         let dropped = self.control.drop_lost_daemons(self.config.grace, now)?;
         if dropped > 0 {
             tracing::info!("cluster: removed {dropped} daemon instance(s) of lost nodes");
         }
         // After this node's heartbeat: no node takes it for lost now.
-        self.stop_daemons_ended_elsewhere(parts, now, writes)?;
+        self.follow_daemons_ended_elsewhere(parts, now, writes)?;
         self.follow_owned(parts, now)?;
+        self.follow_cron_jobs(parts)?;
         self.release_unplaceable(parts)?;
         self.claim(parts, now)?;
         self.follow_daemonsets(parts, now)?;
         Ok(())
     }
 
-    /// The node's heartbeat; labels changed through another node, and
-    /// nodes that came, went or were relabelled, make Jobs no node could
-    /// run be looked at again.
+    /// The first time the node reaches the database since it started: it
+    /// registers, and what it ran for other nodes' Jobs before it
+    /// restarted ends there (`NodeRestart`).
+    fn first_contact(&mut self, parts: &mut Parts, now: Micros) -> Result<(), StoreError> {
+        let labels = &parts.config.node_labels;
+        self.control
+            .register_node(labels, self.config.capacity, &self.config.address)?;
+        let ended = self
+            .control
+            .end_orphaned(now, job::NODE_RESTART, RESTART_MESSAGE)?;
+        if ended > 0 {
+            tracing::info!(
+                "cluster: {ended} instance(s) run here for other nodes ended with the restart"
+            );
+        }
+        parts
+            .journal
+            .store()
+            .remember_joined(&self.control.describe())?;
+        tracing::info!(
+            node = %parts.config.node_name,
+            "cluster: joined through {}",
+            self.control.describe()
+        );
+        self.joined = true;
+        Ok(())
+    }
+
+    /// The node's heartbeat, which renews its leases; labels changed
+    /// through another node, and nodes that came, went or were relabelled,
+    /// make Jobs no node could run be looked at again.
     fn heartbeat(&mut self, parts: &mut Parts) -> Result<(), StoreError> {
         use super::driver::Driver as _;
-        if let Some(labels) = self.control.heartbeat()?
+        let sent = monotonic();
+        let beat = self.control.heartbeat()?;
+        for held in &beat.held {
+            self.nodes
+                .leased(&held.uid, sent, held.lease.as_micros() as Micros);
+        }
+        if let Some(labels) = beat.labels
             && labels != parts.config.node_labels
         {
             tracing::info!(?labels, "cluster: this node's labels changed");
@@ -225,211 +287,20 @@ impl Cluster {
         Ok(())
     }
 
-    /// This node's daemon instances that another node ended while this one
-    /// was silent past the grace period (a stall, a paused process, a slow
-    /// disk), as Kubernetes removes a lost node's DaemonSet pods. They stop
-    /// here too and their end is written again after whatever this node
-    /// still had staged for them (an upsert staged before would bring the
-    /// row back to Running); the DaemonSet controller then starts a new
-    /// instance here in the same pass, as the kubelet of a returning node
-    /// gets a new pod.
-    fn stop_daemons_ended_elsewhere(
-        &mut self,
-        parts: &mut Parts,
-        now: Micros,
-        writes: &mut Vec<Write>,
-    ) -> Result<(), StoreError> {
-        let uids = parts.daemons.live_uids();
-        if uids.is_empty() {
-            return Ok(());
-        }
-        // A live instance's row never has a finish time of this node's
-        // writing; a row not committed yet is simply not found.
-        let ended: Vec<_> = self
-            .control
-            .instance_states(&uids)?
-            .into_iter()
-            .filter(|i| i.finish_time.is_some())
-            .collect();
-        parts.with_pass((now, writes), &mut Silent, Some(&self.nodes), |d, pass| {
-            for instance in &ended {
-                tracing::warn!(
-                    instance = %instance.name,
-                    reason = instance.reason.as_deref().unwrap_or(""),
-                    "cluster: another node ended this node's daemon instance while this node \
-                     was silent past the grace period; it stops here and a new one starts"
-                );
-                d.daemons.ended_elsewhere(instance, pass);
-            }
-        });
-        Ok(())
-    }
-
-    /// Updates and deletes of this node's objects made through other nodes;
-    /// objects another node took (this node was too late to heartbeat) are
-    /// dropped without a word written.
-    fn follow_owned(&mut self, parts: &mut Parts, now: Micros) -> Result<(), StoreError> {
-        use super::driver::Driver as _;
-        let uids: Vec<String> = parts
-            .jobs
-            .uids()
-            .chain(parts.crons.uids())
-            .map(str::to_owned)
-            .collect();
-        if uids.is_empty() {
-            return Ok(());
-        }
-        let me = parts.config.node_name.clone();
-        let mut deleted = Vec::new();
-        for o in self.control.ownership(&uids)? {
-            if o.deleted {
-                deleted.push(o.uid);
-                continue;
-            }
-            if o.owner.as_deref() != Some(me.as_str()) {
-                tracing::warn!(uid = %o.uid, owner = ?o.owner, "cluster: another node took this object over; stopping it here");
-                parts.jobs.forget(&o.uid);
-                parts.crons.forget(&o.uid);
-                continue;
-            }
-            let known = self.generations.insert(o.uid.clone(), o.generation);
-            if known.is_some_and(|g| g < o.generation) {
-                reload(parts, &o.uid, now)?;
-            }
-        }
-        if !deleted.is_empty() {
-            parts.delete(&deleted, now)?;
-        }
-        Ok(())
-    }
-
-    /// Jobs whose instances stay on their owner (a work queue's) that this
-    /// node cannot run (nodeSelector, affinity) and that have nothing
-    /// running here go back to the cluster for a node that can.
+    /// Jobs whose instances stay on their owner (a work queue's, a pinned
+    /// one's) that this node cannot run (nodeSelector, affinity) and that
+    /// have nothing running here go back to the cluster for a node that can.
     fn release_unplaceable(&mut self, parts: &mut Parts) -> Result<(), StoreError> {
         for uid in parts.jobs.unplaceable_here(&parts.config.node_labels) {
             parts.flush()?;
             self.control.release(&uid)?;
             parts.jobs.release(&uid);
+            self.nodes.drop_lease(&uid);
+            if let Some(record) = self.control.object(&uid)? {
+                parts.journal.store_mut().mirror_object(&record, false)?;
+            }
             tracing::info!(%uid, "cluster: released a Job this node does not match");
         }
         Ok(())
     }
-
-    /// Takes the Jobs and CronJobs that nobody runs, or whose node was lost.
-    fn claim(&mut self, parts: &mut Parts, now: Micros) -> Result<(), StoreError> {
-        if parts.draining.is_some() {
-            return Ok(());
-        }
-        for candidate in self.control.claimable(self.config.grace)? {
-            self.take_over(parts, candidate, now)?;
-        }
-        Ok(())
-    }
-
-    /// Takes one claimable object over, if this node can run it and its
-    /// module is admitted.
-    fn take_over(
-        &mut self,
-        parts: &mut Parts,
-        candidate: Claimable,
-        now: Micros,
-    ) -> Result<(), StoreError> {
-        let Claimable { record, owner } = candidate;
-        let lost = owner.as_deref();
-        let Ok(object) = admission::stored_object(&record) else {
-            return Ok(());
-        };
-        if let Object::Job(job) = &object {
-            // Any node may own a Job whose instances spread; one whose
-            // instances stay with it must match it.
-            let placement = job.spec.template.spec.placement();
-            if !spreadable(job) && !placement.admits(&parts.config.node_labels) {
-                return Ok(());
-            }
-        }
-        let Some(prepared) = self.refusals.admit(parts, &record, &object)? else {
-            return Ok(());
-        };
-        if !self.control.claim(&record.uid, lost)? {
-            return Ok(());
-        }
-        match object {
-            Object::Job(job) => {
-                let instances = parts.journal.store().instances_of(&record.uid)?;
-                tracing::info!(job = %record.name, from = ?lost, "cluster: took a Job over");
-                let ended = match lost {
-                    Some(node) => EndedWith::Lost(node),
-                    None => EndedWith::Restart { node: None },
-                };
-                let run = JobRun::take_over(record, job, prepared, instances, now, ended);
-                parts.add_jobs(vec![run])
-            }
-            Object::CronJob(cron) => {
-                tracing::info!(cronjob = %record.name, from = ?lost, "cluster: took a CronJob over");
-                let run = CronRun::resume_stored(parts.journal.store(), record, cron, prepared)?;
-                parts.add_crons(vec![run])
-            }
-            Object::DaemonSet(_) => Ok(()),
-        }
-    }
-
-    /// DaemonSets applied, changed or deleted through any node.
-    fn follow_daemonsets(&mut self, parts: &mut Parts, now: Micros) -> Result<(), StoreError> {
-        let stored = parts.journal.store().live_objects(Kind::DaemonSet, None)?;
-        // Deleted elsewhere: stop this node's instances.
-        let gone: Vec<String> = parts
-            .daemons
-            .runs()
-            .iter()
-            .filter(|d| !stored.iter().any(|s| s.uid == d.uid()))
-            .map(|d| d.uid().to_owned())
-            .collect();
-        if !gone.is_empty() {
-            parts.delete(&gone, now)?;
-        }
-        let mut joining = Vec::new();
-        for record in stored {
-            let known = parts.daemons.runs().iter().find(|d| d.uid() == record.uid);
-            if known.is_some_and(|d| *d.manifest() == record.manifest) {
-                continue;
-            }
-            let known = known.is_some();
-            let Ok(object) = admission::stored_object(&record) else {
-                continue;
-            };
-            let Some(prepared) = self.refusals.admit(parts, &record, &object)? else {
-                continue;
-            };
-            let Object::DaemonSet(ds) = object else {
-                continue;
-            };
-            if known {
-                parts.daemons.reconfigure(&record.uid, ds, prepared);
-                continue;
-            }
-            let instances = parts.journal.store().instances_of(&record.uid)?;
-            let node = parts.config.node_name.clone();
-            joining.push(DaemonRun::resume(
-                record, ds, prepared, instances, &node, now,
-            ));
-        }
-        if !joining.is_empty() {
-            parts.add_daemons(joining)?;
-        }
-        Ok(())
-    }
-}
-
-/// An object's manifest changed in the store: its run takes it.
-fn reload(parts: &mut Parts, uid: &str, now: Micros) -> Result<(), StoreError> {
-    let Some(record) = parts.journal.store().object(uid)? else {
-        return Ok(());
-    };
-    match admission::stored_object(&record) {
-        Ok(Object::Job(job)) => parts.jobs.reconfigure(uid, job, now),
-        Ok(Object::CronJob(cron)) => parts.crons.reconfigure(uid, cron),
-        _ => {}
-    }
-    Ok(())
 }

@@ -29,10 +29,17 @@ pub(super) fn roll(
     if asks.is_empty() {
         return None;
     }
-    // The cluster reads this node's instances as committed.
+    // The cluster judges from this node's instances as committed and
+    // sent: until the cluster has them all, ask again soon.
     parts.journal.append(writes);
     if parts.flush().is_err() || parts.journal.unwritable().is_some() {
         return None;
+    }
+    if parts.journal.store().unsent().unwrap_or(1) > 0 {
+        for ask in &asks {
+            parts.daemons.retry_rolling(&ask.uid, now + ROLLING_RETRY);
+        }
+        return Some(now + ROLLING_RETRY);
     }
     let me = parts.config.node_name.clone();
     let mut wake = None;
@@ -49,6 +56,10 @@ pub(super) fn roll(
             }
         };
         if taken {
+            // The cluster has the step; the node's file takes it too.
+            if let Err(e) = parts.journal.store_mut().mirror(&step) {
+                tracing::warn!("cluster: cannot record a rolling update step: {e}");
+            }
             let mut none = Vec::new();
             parts.with_pass((now, &mut none), &mut Silent, Some(nodes), |d, pass| {
                 d.daemons.rolled(&ask, fresh, pass);

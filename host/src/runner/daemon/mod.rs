@@ -141,6 +141,27 @@ impl DaemonDriver {
             .collect()
     }
 
+    /// A live instance another node ended while this node was away, under
+    /// a DaemonSet whose `spec.disconnect.reconcile` is `keepOriginal`: it
+    /// keeps running here, and its row is written again as it is (the
+    /// cluster has let this node's state back in). `false` when the
+    /// DaemonSet keeps the replacement instead (or the instance is gone).
+    pub(super) fn keep_original(&mut self, instance: &InstanceRecord, pass: &mut Pass<'_>) -> bool {
+        let Some(run) = self
+            .runs
+            .iter()
+            .find(|d| d.live.contains_key(&instance.uid))
+        else {
+            return false;
+        };
+        if run.disconnect().reconcile != crate::manifest::Reconcile::KeepOriginal {
+            return false;
+        }
+        let record = run.live[&instance.uid].record.clone();
+        pass.writes.push(Write::Instance(record));
+        true
+    }
+
     /// A live instance another node ended (this node was silent past the
     /// grace period): it stops here too, and its end is written again.
     pub(super) fn ended_elsewhere(&mut self, instance: &InstanceRecord, pass: &mut Pass<'_>) {

@@ -137,6 +137,11 @@ impl DaemonRun {
         &self.record.uid
     }
 
+    /// What the cluster does with this node's instances while it is away.
+    pub(in crate::runner) fn disconnect(&self) -> crate::manifest::DisconnectPolicy {
+        self.ds.disconnect()
+    }
+
     /// The stored manifest.
     pub(in crate::runner) fn manifest(&self) -> &serde_json::Value {
         &self.record.manifest

@@ -26,7 +26,7 @@ impl JobRun {
     /// as a Kubernetes pod stays Pending with no matching node, and says
     /// so once in an event.
     pub(super) fn schedulable(&mut self, pass: &mut Pass<'_>) -> bool {
-        let spreads = self.spreads(pass.cluster.is_some());
+        let spreads = self.spreads(pass.cluster);
         let placement = self.job.spec.template.spec.placement();
         let admitted = match pass.cluster {
             Some(cluster) if spreads => cluster.some_node_admits(&placement),
@@ -66,7 +66,7 @@ impl JobRun {
         // In a cluster the instance is offered to every node (this one
         // too) rather than started here; see `offers`.
         let clustered = pass.cluster.is_some();
-        let offered = self.spreads(clustered);
+        let offered = self.spreads(pass.cluster);
         let record = self.new_instance(uid, completion_index, offered, pass);
         self.count_created(&record, (pass.now, false), pass.writes);
         if let Some(item) = item {

@@ -112,6 +112,9 @@ impl JobDriver {
         let run = &mut self.runs[index];
         match job::reconcile(&run.job.spec, &run.observed, now) {
             Decision::Create(_) if !run.schedulable(pass) => None,
+            // In a cluster, only while this node holds the Job (see
+            // `controller::lease`); the next heartbeat looks again.
+            Decision::Create(_) if !run.may_start(pass) => None,
             Decision::Create(indexes) => {
                 for completion_index in indexes {
                     run.create_instance(completion_index, pass);

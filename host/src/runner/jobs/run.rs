@@ -15,6 +15,8 @@ use super::queue::JobQueue;
 use crate::controller::job::{self, Observed, RecordedInstance, status};
 use crate::ids;
 use crate::manifest::{Job, JobStatus, Kind, Phase, QueueMode};
+use crate::runner::driver::Pass;
+use crate::runner::nodes::ClusterNodes;
 use crate::runner::writes::{RESTART_MESSAGE, event, stop};
 use crate::runtime::{Prepared, SandboxSpec};
 use crate::store::{InstanceRecord, ObjectRecord, Write};
@@ -58,12 +60,15 @@ impl EndedWith<'_> {
 
 /// Whether a Job's instances may run on other nodes than its owner: all
 /// but a lease-mode Job of the embedded queue, which lives in the owner's
-/// own file.
+/// own file, and a Job pinned to its node (`spec.disconnect.replace:
+/// false`, or a placement naming one node), which runs where it is held.
 pub(in crate::runner) fn spreadable(job: &Job) -> bool {
-    job.spec
+    let queue_here = job
+        .spec
         .queue
         .as_ref()
-        .is_none_or(|q| q.mode == QueueMode::Stdin || q.url.is_some())
+        .is_some_and(|q| q.mode == QueueMode::Lease && q.url.is_none());
+    !queue_here && !job.disconnect().pinned
 }
 
 /// One Job being run.
@@ -229,22 +234,35 @@ impl JobRun {
             || ((self.job.spec.suspended() || self.unschedulable_noted) && self.live.is_empty())
     }
 
-    /// Whether the Job has its instances spread over the cluster this node
-    /// is one of (`clustered`).
-    pub(super) fn spreads(&self, clustered: bool) -> bool {
-        clustered && spreadable(&self.job)
+    /// Whether the Job offers its instances to the cluster this node is one
+    /// of: a Job that may spread, while the cluster's database answers
+    /// (while it does not, the owner runs new instances itself).
+    pub(super) fn spreads(&self, cluster: Option<&ClusterNodes>) -> bool {
+        cluster.is_some_and(ClusterNodes::reachable) && spreadable(&self.job)
     }
 
     /// Whether the Job runs its instances in relaying slots (see `relay`):
     /// only Jobs whose next instance needs nothing from their last ones —
-    /// not Indexed, with `completions` set, without a work queue, not
-    /// spread over a cluster.
+    /// not Indexed, with `completions` set, without a work queue — and
+    /// that nothing but this node decides: a single node's, or a Job
+    /// pinned to this node of a cluster (a relay starts the next instance
+    /// without asking whether the node still holds the Job's lease).
     pub(super) fn relays(&self, clustered: bool) -> bool {
         let spec = &self.job.spec;
-        !self.spreads(clustered)
+        (!clustered || self.job.disconnect().pinned)
             && spec.queue.is_none()
             && !spec.indexed()
             && spec.completions().is_some()
+    }
+
+    /// Whether this node may start the Job's instances now: in a cluster,
+    /// while it holds the Job's lease (or, for a Job its CronJob just
+    /// created, the CronJob's), or the Job is pinned here.
+    pub(super) fn may_start(&self, pass: &Pass<'_>) -> bool {
+        let owners = &self.job.metadata.owner_references;
+        let cron = owners.iter().find(|o| o.kind == "CronJob");
+        let pinned = self.job.disconnect().pinned;
+        pass.may_act(self.uid(), pinned, cron.map(|o| o.uid.as_str()))
     }
 
     /// The status counts follow the observed counts; the status is written

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Pg;
+use crate::manifest::Kind;
+use crate::store::backend::Records;
 use crate::store::{
-    Approval, Claimable, ControlPlane, InstanceRecord, Listening, NodeRecord, Noticed, Offered,
-    Ownership, StoreError, Write,
+    Approval, Claimable, Claimed, ControlPlane, Heartbeat, InstanceRecord, Listening, NodeRecord,
+    Noticed, ObjectRecord, Offered, Ownership, StoreError, Write,
 };
 use crate::time::Micros;
 
@@ -31,7 +33,7 @@ impl ControlPlane for Pg {
         Pg::cluster_token(self, mine)
     }
 
-    fn heartbeat(&self) -> Result<Option<BTreeMap<String, String>>, StoreError> {
+    fn heartbeat(&self) -> Result<Heartbeat, StoreError> {
         Pg::heartbeat(self)
     }
 
@@ -51,8 +53,50 @@ impl ControlPlane for Pg {
         Pg::claimable(self, grace)
     }
 
-    fn claim(&self, uid: &str, previous: Option<&str>) -> Result<bool, StoreError> {
-        Pg::claim(self, uid, previous)
+    fn claim(
+        &self,
+        uid: &str,
+        previous: Option<&str>,
+        grace: Duration,
+    ) -> Result<Option<Claimed>, StoreError> {
+        Pg::claim(self, uid, previous, grace)
+    }
+
+    fn revive(&self, uids: &[String]) -> Result<u64, StoreError> {
+        Pg::revive(self, uids)
+    }
+
+    fn object(&self, uid: &str) -> Result<Option<ObjectRecord>, StoreError> {
+        Records::object(self, uid)
+    }
+
+    fn live_objects(&self, kind: Kind) -> Result<Vec<ObjectRecord>, StoreError> {
+        Records::live_objects(self, kind, None)
+    }
+
+    fn live_object(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        Records::live_object(self, kind, namespace, name)
+    }
+
+    fn instances_of(&self, owner_uid: &str) -> Result<Vec<InstanceRecord>, StoreError> {
+        Records::instances_of(self, owner_uid)
+    }
+
+    fn cron_runs(&self, cronjob_uid: &str) -> Result<Vec<(Micros, Option<String>)>, StoreError> {
+        Records::cron_runs(self, cronjob_uid)
+    }
+
+    fn module(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Records::module(self, digest)
+    }
+
+    fn publish(&self, writes: &[Write]) -> Result<(), StoreError> {
+        Pg::commit(self, writes)
     }
 
     fn release(&self, uid: &str) -> Result<(), StoreError> {

@@ -29,6 +29,7 @@ impl Pg {
     ) -> Result<bool, StoreError> {
         let grace = grace.as_micros() as i64;
         let node = self.node.clone();
+        let lease = self.lease.as_micros() as i64;
         self.with(|c| {
             let mut tx = c.transaction()?;
             tx.execute(
@@ -55,33 +56,38 @@ impl Pg {
                 return Ok(false);
             }
             for write in writes {
-                writes::apply(&mut tx, write, &node)?;
+                writes::apply(&mut tx, write, (&node, lease))?;
             }
             tx.commit()?;
             Ok(true)
         })
     }
 
-    /// The daemon instances of nodes whose heartbeat is older than `grace`
-    /// end (`NodeLost`) and are removed, as Kubernetes removes a lost
-    /// node's DaemonSet pods; returns how many.
+    /// The daemon instances of nodes whose heartbeat is older than their
+    /// DaemonSet's `lostAfter` (or `grace`) end (`NodeLost`) and are
+    /// removed, as Kubernetes removes a lost node's DaemonSet pods — except
+    /// a pinned DaemonSet's (`replace: false`), which stay as last known
+    /// until their node is back. Returns how many.
     pub fn drop_lost_daemons(
         &self,
         grace: std::time::Duration,
         now: Micros,
     ) -> Result<u64, StoreError> {
         let grace = grace.as_micros() as i64;
+        let me = self.node.clone();
         self.with(|c| {
             c.execute(
                 &format!(
-                    "UPDATE instances SET phase = 'Failed', reason = 'NodeLost',
+                    "UPDATE instances i SET phase = 'Failed', reason = 'NodeLost',
                         message = 'the node stopped sending heartbeats', finish_time = $2,
-                        deleted_at = $2
-                     WHERE finish_time IS NULL AND deleted_at IS NULL
-                       AND node_name NOT IN (SELECT name FROM nodes WHERE heartbeat_at >= {DB_NOW} - $1)
-                       AND owner_uid IN (SELECT uid FROM objects WHERE kind = 'DaemonSet')"
+                        deleted_at = $2, ended_by = $3
+                     FROM objects o
+                     WHERE o.uid = i.owner_uid AND o.kind = 'DaemonSet' AND NOT o.pinned
+                       AND i.finish_time IS NULL AND i.deleted_at IS NULL
+                       AND i.node_name NOT IN (SELECT name FROM nodes
+                         WHERE heartbeat_at >= {DB_NOW} - coalesce(o.lost_after, $1))"
                 ),
-                &[&grace, &now],
+                &[&grace as &super::Param<'_>, &now, &me],
             )
         })
     }

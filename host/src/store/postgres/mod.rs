@@ -10,11 +10,16 @@
 //!
 //! The client is the blocking `postgres` crate (tokio-postgres underneath):
 //! the runner and the API's readers are blocking code already. A connection
-//! that breaks is opened again at the next call.
+//! is opened (and the schema brought up to date) at the first call, and
+//! opened again at the next call after it breaks; connecting and every
+//! statement give up after a few seconds without an answer, so a node whose
+//! link is down learns it quickly and carries on alone.
 
 mod changes;
 mod control;
 mod daemons;
+mod forwarded;
+mod leases;
 mod nodes;
 mod offers;
 mod reads;
@@ -22,6 +27,8 @@ mod schema;
 mod writes;
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
@@ -42,8 +49,17 @@ pub struct Pg {
     url: String,
     /// The node this process is; new Jobs and CronJobs it records are its own.
     node: String,
+    /// How long an object's lease lasts when it does not say
+    /// (`spec.disconnect.lostAfter`): the node's grace period.
+    lease: Duration,
     client: Mutex<Option<Client>>,
+    /// The schema was brought up to date by this process.
+    migrated: AtomicBool,
 }
+
+/// How long connecting, and any statement's answer, may take before the
+/// database counts as unreachable.
+const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 
 fn pg_error(url: &str, source: postgres::Error) -> StoreError {
     StoreError::Postgres {
@@ -128,31 +144,34 @@ fn finished(status: &serde_json::Value) -> bool {
 }
 
 impl Pg {
-    /// Connects to the cluster's database and brings its schema up to date.
-    pub fn connect(url: &str, node: &str) -> Result<Pg, StoreError> {
-        let pg = Pg {
+    /// The cluster's database at `url`, for node `node`, connected at the
+    /// first call; `lease` as [`Pg::lease`] says.
+    pub fn new(url: &str, node: &str, lease: Duration) -> Pg {
+        Pg {
             url: url.to_owned(),
             node: node.to_owned(),
+            lease,
             client: Mutex::new(None),
-        };
-        pg.with(|client| {
-            let mut tx = client.transaction()?;
-            // Three nodes starting at once: one migrates, the others wait.
-            tx.execute(
-                "SELECT pg_advisory_xact_lock($1)",
-                &[&schema::MIGRATION_LOCK],
-            )?;
-            tx.batch_execute(
-                "CREATE TABLE IF NOT EXISTS wasmjob_schema (version BIGINT NOT NULL)",
-            )?;
-            let found: Option<i64> = tx
-                .query_opt("SELECT version FROM wasmjob_schema", &[])?
-                .map(|r| r.get(0));
-            tx.commit()?;
-            Ok(found)
-        })
-        .and_then(|found| pg.migrate(found))?;
-        Ok(pg)
+            migrated: AtomicBool::new(false),
+        }
+    }
+
+    /// A new connection, with the timeouts of [`ANSWER_WITHIN`].
+    fn open(&self) -> Result<Client, StoreError> {
+        let mut config: postgres::Config = self.url.parse().map_err(|e| pg_error(&self.url, e))?;
+        config
+            // The schema check's `IF NOT EXISTS` notices are not news.
+            .options("-c client_min_messages=warning")
+            .connect_timeout(ANSWER_WITHIN)
+            .tcp_user_timeout(ANSWER_WITHIN)
+            .keepalives(true)
+            .keepalives_idle(ANSWER_WITHIN);
+        let mut client = config.connect(NoTls).map_err(|e| pg_error(&self.url, e))?;
+        if !self.migrated.load(Ordering::Acquire) {
+            schema::migrate(&mut client, &self.url)?;
+            self.migrated.store(true, Ordering::Release);
+        }
+        Ok(client)
     }
 
     /// Runs `f` on the connection, opening it first if it is not open.
@@ -165,7 +184,7 @@ impl Pg {
             .lock()
             .expect("the client lock is never poisoned");
         if slot.as_ref().is_none_or(Client::is_closed) {
-            *slot = Some(Client::connect(&self.url, NoTls).map_err(|e| pg_error(&self.url, e))?);
+            *slot = Some(self.open()?);
         }
         let client = slot.as_mut().expect("opened above");
         let result = f(client);
@@ -185,10 +204,11 @@ impl Pg {
     /// nothing of the batch is written.
     pub fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
         let node = self.node.clone();
+        let lease = self.lease.as_micros() as i64;
         let conflict = self.with(|client| {
             let mut tx = client.transaction()?;
             for write in writes {
-                if let Some(conflict) = writes::apply(&mut tx, write, &node)? {
+                if let Some(conflict) = writes::apply(&mut tx, write, (&node, lease))? {
                     return Ok(Some(conflict));
                 }
             }

@@ -1,13 +1,13 @@
-//! Nodes and who runs what: registration, heartbeats by the database's
-//! clock, the cluster's API token, and the owner of each Job and CronJob
-//! (taken with `FOR UPDATE SKIP LOCKED` and a compare-and-set).
+//! Nodes and who runs what: registration, the cluster's API token, labels,
+//! and the owner of each Job and CronJob as other nodes follow it (leases,
+//! heartbeats and take-overs are `leases`').
 
 use std::collections::BTreeMap;
 
 use postgres::Row;
 
-use super::{DB_NOW, Param, Pg, StoreError, json_column, json_text, object_row};
-use crate::store::{Claimable, NodeRecord, Ownership};
+use super::{DB_NOW, Param, Pg, StoreError, json_column, json_text};
+use crate::store::{NodeRecord, Ownership};
 
 /// Every node, with whether its heartbeat is within the grace period `$1`.
 pub(super) fn nodes_query() -> String {
@@ -75,21 +75,6 @@ impl Pg {
         })
     }
 
-    /// This node's heartbeat; returns its labels as stored (another node's
-    /// API may have changed them).
-    pub fn heartbeat(&self) -> Result<Option<BTreeMap<String, String>>, StoreError> {
-        let node = self.node.clone();
-        self.with(|c| {
-            let row = c.query_opt(
-                &format!(
-                    "UPDATE nodes SET heartbeat_at = {DB_NOW} WHERE name = $1 RETURNING labels"
-                ),
-                &[&node],
-            )?;
-            Ok(row.map(|r| json_column(&r, 0)))
-        })
-    }
-
     /// Every node, by name; `ready` when its last heartbeat is within `grace`.
     pub fn nodes(&self, grace: std::time::Duration) -> Result<Vec<NodeRecord>, StoreError> {
         let grace = grace.as_micros() as i64;
@@ -110,52 +95,6 @@ impl Pg {
             c.execute(
                 "UPDATE nodes SET labels = $2 WHERE name = $1",
                 &[&name as &Param<'_>, &labels],
-            )
-            .map(|n| n == 1)
-        })
-    }
-
-    /// Jobs and CronJobs this node may take: unowned, or owned by a node
-    /// whose heartbeat is older than `grace`. Locked rows (another node is
-    /// taking them now) are skipped.
-    pub fn claimable(&self, grace: std::time::Duration) -> Result<Vec<Claimable>, StoreError> {
-        let grace = grace.as_micros() as i64;
-        let me = self.node.clone();
-        self.with(|c| {
-            let mut tx = c.transaction()?;
-            let rows = tx.query(
-                &format!(
-                    "SELECT uid, kind, namespace, name, labels, manifest, status, created_at,
-                        deleted_at, owner_node FROM objects
-                     WHERE deleted_at IS NULL AND NOT finished AND kind IN ('Job', 'CronJob')
-                       AND (owner_node IS NULL OR (owner_node <> $2 AND owner_node NOT IN
-                         (SELECT name FROM nodes WHERE heartbeat_at >= {DB_NOW} - $1)))
-                     ORDER BY created_at LIMIT 64 FOR UPDATE SKIP LOCKED"
-                ),
-                &[&grace as &Param<'_>, &me],
-            )?;
-            tx.commit()?;
-            Ok(rows
-                .iter()
-                .filter_map(|r| {
-                    Some(Claimable {
-                        record: object_row(r)?,
-                        owner: r.get(9),
-                    })
-                })
-                .collect())
-        })
-    }
-
-    /// Takes `uid` if it is still owned by `previous`: a compare-and-set, so
-    /// of two nodes trying at once exactly one gets it.
-    pub fn claim(&self, uid: &str, previous: Option<&str>) -> Result<bool, StoreError> {
-        let me = self.node.clone();
-        self.with(|c| {
-            c.execute(
-                "UPDATE objects SET owner_node = $3 WHERE uid = $1
-                 AND owner_node IS NOT DISTINCT FROM $2 AND deleted_at IS NULL",
-                &[&uid as &Param<'_>, &previous, &me],
             )
             .map(|n| n == 1)
         })

@@ -1,6 +1,8 @@
 //! The cluster database's schema and its migrations, one node at a time.
 
-use super::{Pg, StoreError, redact};
+use postgres::Client;
+
+use super::{StoreError, pg_error, redact};
 
 /// The schema, one entry per version; `SCHEMA[i]` takes version `i` to `i + 1`.
 pub(super) const SCHEMA: &[&str] = &[
@@ -112,42 +114,61 @@ pub(super) const SCHEMA: &[&str] = &[
     r#"
     ALTER TABLE instances ADD COLUMN stdin BYTEA;
 "#,
+    // 4: local-first nodes. A Job's or CronJob's owner holds it on a lease
+    // (`lease_until`, by this database's clock, renewed with every
+    // heartbeat for `lost_after`, the object's `spec.disconnect.lostAfter`
+    // or the node's grace); another node takes it only once the lease ran
+    // out, never when it is `pinned`, and `lease_epoch` counts the owners.
+    // A record a node sends may not undo what another node decided: an
+    // instance's end says who wrote it (`ended_by`), and each node's events
+    // carry their origin so that sending one twice keeps one.
+    r#"
+    ALTER TABLE objects ADD COLUMN lease_until BIGINT;
+    ALTER TABLE objects ADD COLUMN lease_epoch BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE objects ADD COLUMN lost_after BIGINT;
+    ALTER TABLE objects ADD COLUMN pinned BOOLEAN NOT NULL DEFAULT FALSE;
+    ALTER TABLE instances ADD COLUMN ended_by TEXT;
+    ALTER TABLE events ADD COLUMN origin TEXT;
+    CREATE UNIQUE INDEX events_origin ON events(origin) WHERE origin IS NOT NULL;
+"#,
 ];
 
 /// Any constant: the advisory lock that lets one node migrate at a time.
 pub(super) const MIGRATION_LOCK: i64 = 0x0077_6173_6d6a_6f62;
 
-impl Pg {
-    /// Brings the schema from version `found` (none: empty) to the newest.
-    pub(super) fn migrate(&self, found: Option<i64>) -> Result<(), StoreError> {
-        let known = SCHEMA.len() as i64;
-        if let Some(found) = found
-            && found > known
-        {
-            return Err(StoreError::TooNew {
-                path: redact(&self.url).into(),
-                found,
-                known,
-            });
-        }
-        self.with(|client| {
-            let mut tx = client.transaction()?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-            let found: i64 = tx
-                .query_opt("SELECT version FROM wasmjob_schema", &[])?
-                .map_or(0, |r| r.get(0));
-            for sql in SCHEMA.iter().skip(found as usize) {
-                tx.batch_execute(sql)?;
-            }
-            if found == 0 {
-                tx.execute(
-                    "INSERT INTO wasmjob_schema (version) VALUES ($1)",
-                    &[&known],
-                )?;
-            } else {
-                tx.execute("UPDATE wasmjob_schema SET version = $1", &[&known])?;
-            }
-            tx.commit()
-        })
+/// Brings the schema of the database behind `client` to the newest, one
+/// node at a time; refuses a database a newer wasmjob made.
+pub(super) fn migrate(client: &mut Client, url: &str) -> Result<(), StoreError> {
+    let wrap = |source| pg_error(url, source);
+    let mut tx = client.transaction().map_err(wrap)?;
+    // Three nodes starting at once: one migrates, the others wait.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(wrap)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS wasmjob_schema (version BIGINT NOT NULL)")
+        .map_err(wrap)?;
+    let found: Option<i64> = tx
+        .query_opt("SELECT version FROM wasmjob_schema", &[])
+        .map_err(wrap)?
+        .map(|r| r.get(0));
+    let known = SCHEMA.len() as i64;
+    if let Some(found) = found
+        && found > known
+    {
+        return Err(StoreError::TooNew {
+            path: redact(url).into(),
+            found,
+            known,
+        });
     }
+    let found = found.unwrap_or(0);
+    for sql in SCHEMA.iter().skip(found as usize) {
+        tx.batch_execute(sql).map_err(wrap)?;
+    }
+    let set = if found == 0 {
+        "INSERT INTO wasmjob_schema (version) VALUES ($1)"
+    } else {
+        "UPDATE wasmjob_schema SET version = $1"
+    };
+    tx.execute(set, &[&known]).map_err(wrap)?;
+    tx.commit().map_err(wrap)
 }

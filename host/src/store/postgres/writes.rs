@@ -3,20 +3,24 @@
 use postgres::Transaction;
 use postgres::types::ToSql;
 
-use super::{finished, json_text};
-use crate::manifest::Kind;
+use super::{DB_NOW, finished, json_text};
+use crate::manifest::{Disconnect, Kind};
 use crate::runtime::LogRecord;
 use crate::store::{EventRecord, InstanceRecord, ObjectRecord, Write};
 
 /// A query parameter.
 type Param<'a> = dyn ToSql + Sync + 'a;
 
+/// Who writes: the node's name, and the lease (µs) of an object it
+/// records that does not say its own.
+pub(super) type Author<'a> = (&'a str, i64);
+
 /// Carries out one write; `Some(detail)` for a conflict that must undo the
 /// whole batch.
 pub(super) fn apply(
     tx: &mut Transaction<'_>,
     write: &Write,
-    node: &str,
+    author: Author<'_>,
 ) -> Result<Option<String>, postgres::Error> {
     match write {
         Write::CronRun {
@@ -33,7 +37,7 @@ pub(super) fn apply(
         | Write::LogRecords { .. }
         | Write::Event(_)
         | Write::QueueDone { .. } => history_write(tx, write)?,
-        _ => object_write(tx, write, node)?,
+        _ => object_write(tx, write, author)?,
     }
     Ok(None)
 }
@@ -42,10 +46,10 @@ pub(super) fn apply(
 fn object_write(
     tx: &mut Transaction<'_>,
     write: &Write,
-    node: &str,
+    author: Author<'_>,
 ) -> Result<(), postgres::Error> {
     match write {
-        Write::ObjectCreated(o) => object_created(tx, o, node)?,
+        Write::ObjectCreated(o) => object_created(tx, o, author)?,
         Write::Module {
             digest,
             component,
@@ -138,7 +142,7 @@ fn history_write(tx: &mut Transaction<'_>, write: &Write) -> Result<(), postgres
 fn object_created(
     tx: &mut Transaction<'_>,
     o: &ObjectRecord,
-    node: &str,
+    (node, lease): Author<'_>,
 ) -> Result<(), postgres::Error> {
     tx.execute(
         "UPDATE objects SET deleted_at = $4 WHERE kind = $1 AND namespace = $2 AND name = $3
@@ -146,7 +150,9 @@ fn object_created(
         &[&o.kind.as_str(), &o.namespace, &o.name, &o.created_at],
     )?;
     let owner = (o.kind != Kind::DaemonSet).then_some(node);
-    let values: [&Param<'_>; 10] = [
+    let policy = Disconnect::of_stored(o.kind, &o.manifest);
+    let lost_after = policy.lost_after.map(|d| d.as_micros() as i64);
+    let values: [&Param<'_>; 13] = [
         &o.uid,
         &o.kind.as_str(),
         &o.namespace,
@@ -157,11 +163,17 @@ fn object_created(
         &o.created_at,
         &owner,
         &finished(&o.status),
+        &lost_after,
+        &policy.pinned,
+        &lease,
     ];
     tx.execute(
-        "INSERT INTO objects (uid, kind, namespace, name, labels, manifest, status,
-            created_at, owner_node, finished)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &format!(
+            "INSERT INTO objects (uid, kind, namespace, name, labels, manifest, status,
+                created_at, owner_node, finished, lost_after, pinned, lease_until)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                {DB_NOW} + coalesce($11::bigint, $13::bigint))"
+        ),
         &values,
     )?;
     Ok(())
@@ -228,7 +240,7 @@ fn event(tx: &mut Transaction<'_>, e: &EventRecord) -> Result<(), postgres::Erro
 }
 
 /// One attempt's structured log records, in order.
-fn log_records(
+pub(super) fn log_records(
     tx: &mut Transaction<'_>,
     instance_uid: &String,
     attempt: u32,

@@ -139,4 +139,28 @@ pub const MIGRATIONS: &[&str] = &[
     DROP INDEX instances_owner;
     DROP INDEX instances_name;
     "#,
+    // 8: a cluster node's file is the truth about what the node runs; what
+    // the cluster's database has not seen yet waits in `outbox` (one row
+    // per record to send, its latest state read when it is sent: a record
+    // written again before then moves to the end and is sent once).
+    // `node_settings` remembers that this file's node has joined a cluster,
+    // so it may start while the cluster's database does not answer. A
+    // work-queue item offered with an instance is kept with it until sent.
+    // An object the node keeps a copy of without owning it (a DaemonSet it
+    // follows, another node's Job it runs instances of) is a `mirror`: it
+    // is not resumed as the node's own.
+    r#"
+    CREATE TABLE outbox (
+        seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        key  TEXT NOT NULL,
+        UNIQUE (kind, key)
+    );
+    CREATE TABLE node_settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    ALTER TABLE instances ADD COLUMN stdin BLOB;
+    ALTER TABLE objects ADD COLUMN mirror INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];

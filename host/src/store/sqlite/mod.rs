@@ -3,6 +3,7 @@
 //! (checkpoints and the embedded queue).
 
 mod migrations;
+pub(super) mod outbox;
 mod reads;
 mod rows;
 mod wal;
@@ -81,6 +82,9 @@ pub(super) struct Sqlite {
     labels_text: LabelsText,
     /// A writer's checkpoints in the background (see [`wal`]).
     wal: Option<std::sync::Arc<wal::Background>>,
+    /// A cluster node's file: every commit names what it changed in the
+    /// outbox, for the cluster's database (see [`outbox`]).
+    pub(in crate::store) forwarding: bool,
 }
 
 impl Drop for Sqlite {
@@ -128,6 +132,7 @@ impl Sqlite {
             path: path.to_path_buf(),
             labels_text: LabelsText::default(),
             wal: None,
+            forwarding: false,
         };
         // Refuse a file that is not ours before changing anything in it (the
         // journal mode is written to the file's header).
@@ -155,6 +160,7 @@ impl Sqlite {
             path: path.to_path_buf(),
             labels_text: LabelsText::default(),
             wal: None,
+            forwarding: false,
         };
         let r = store.conn.busy_timeout(std::time::Duration::from_secs(5));
         store.sql(r)?;
@@ -306,8 +312,19 @@ impl Sqlite {
         self.sql(released)
     }
 
-    /// Commits a batch of writes in one transaction.
+    /// Commits a batch of writes in one transaction; a cluster node's
+    /// names them in its outbox too.
     pub(super) fn commit(&mut self, writes: &[Write]) -> Result<(), StoreError> {
+        self.commit_as(writes, self.forwarding)
+    }
+
+    /// Commits a batch that copies what the cluster's database has (an
+    /// object taken over, a DaemonSet followed): nothing to send back.
+    pub(super) fn mirror(&mut self, writes: &[Write]) -> Result<(), StoreError> {
+        self.commit_as(writes, false)
+    }
+
+    fn commit_as(&mut self, writes: &[Write], forward: bool) -> Result<(), StoreError> {
         // BEGIN and COMMIT as cached statements: the runner commits a few
         // hundred times a second, and parsing them each time showed.
         let conn = &self.conn;
@@ -317,6 +334,10 @@ impl Sqlite {
             for write in writes {
                 if let Some(detail) = writes::apply(conn, write, labels)? {
                     return Ok(Some(detail));
+                }
+                if forward {
+                    writes::keep_input(conn, write)?;
+                    outbox::note(conn, write)?;
                 }
             }
             conn.prepare_cached("COMMIT")?.execute([])?;
@@ -332,5 +353,85 @@ impl Sqlite {
             Ok(Some(detail)) => Err(StoreError::Conflict { detail }),
             Err(source) => Err(StoreError::from_sqlite(&self.path, source)),
         }
+    }
+
+    /// Makes this file's row of an object what the cluster's database
+    /// says (created, changed or deleted there); another live object of
+    /// its kind and name goes to history. `held`: this node owns it.
+    pub(super) fn mirror_object(
+        &mut self,
+        record: &super::ObjectRecord,
+        held: bool,
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let r = self
+            .conn
+            .transaction()
+            .and_then(|tx| writes::object_mirrored(&tx, record, held).and_then(|()| tx.commit()));
+        r.map_err(|source| StoreError::from_sqlite(path, source))
+    }
+
+    /// How many records the outbox names.
+    pub(super) fn unsent(&self) -> Result<u64, StoreError> {
+        let r = self
+            .conn
+            .query_row("SELECT count(*) FROM outbox", [], |r| r.get::<_, i64>(0));
+        self.sql(r).map(|n| n as u64)
+    }
+
+    /// The live objects of `kind` this node owns (not mirrors), oldest first.
+    pub(super) fn held_objects(
+        &self,
+        kind: crate::manifest::Kind,
+    ) -> Result<Vec<super::ObjectRecord>, StoreError> {
+        let sql = format!(
+            "{} WHERE kind = ?1 AND deleted_at IS NULL AND mirror = 0 ORDER BY created_at",
+            rows::OBJECT_SELECT
+        );
+        let mut stmt = self.sql(self.conn.prepare_cached(&sql))?;
+        let rows = stmt.query_map([kind.as_str()], rows::object_row);
+        self.sql(rows.and_then(|r| r.collect()))
+    }
+
+    /// At a cluster node's start: instances it ran for other nodes' Jobs
+    /// (mirrors) that its file still has running died with the last
+    /// process; they end here. The cluster's copy is ended when the node
+    /// reaches it (`ControlPlane::end_orphaned`). How many.
+    pub(super) fn end_hosted(
+        &self,
+        node: &str,
+        now: crate::time::Micros,
+        (reason, message): (&str, &str),
+    ) -> Result<usize, StoreError> {
+        let r = self.conn.execute(
+            "UPDATE instances SET phase = 'Failed', reason = ?2, message = ?3, finish_time = ?4
+             WHERE node_name = ?1 AND finish_time IS NULL AND owner_uid IN
+                (SELECT uid FROM objects WHERE kind = 'Job' AND mirror = 1)",
+            rusqlite::params![node, reason, message, now],
+        );
+        self.sql(r)
+    }
+
+    /// A setting of this node's file (`node_settings`).
+    pub(super) fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension as _;
+        let r = self
+            .conn
+            .query_row(
+                "SELECT value FROM node_settings WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional();
+        self.sql(r)
+    }
+
+    /// Sets a setting of this node's file.
+    pub(super) fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let r = self.conn.execute(
+            "INSERT OR REPLACE INTO node_settings (key, value) VALUES (?1, ?2)",
+            [key, value],
+        );
+        self.sql(r).map(drop)
     }
 }

@@ -213,10 +213,16 @@ impl Records for Sqlite {
         if !self.any(due, [now])? {
             return Ok(0);
         }
-        let r = self.conn.execute(
-            "UPDATE objects SET deleted_at = expires_at WHERE expires_at <= ?1 AND deleted_at IS NULL",
-            [now],
-        );
+        let expire = "UPDATE objects SET deleted_at = expires_at WHERE expires_at <= ?1 AND deleted_at IS NULL";
+        if !self.forwarding {
+            return self.sql(self.conn.execute(expire, [now]));
+        }
+        // A cluster node's deletions go to the cluster's database too.
+        let tx = self.sql(self.conn.unchecked_transaction())?;
+        let r = tx
+            .execute(super::outbox::NOTE_EXPIRED, [now])
+            .and_then(|_| tx.execute(expire, [now]))
+            .and_then(|n| tx.commit().map(|()| n));
         self.sql(r)
     }
 }

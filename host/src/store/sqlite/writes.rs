@@ -205,6 +205,55 @@ fn object_created(tx: &Connection, o: &ObjectRecord) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A cluster node keeps a work-queue item offered with an instance until
+/// the cluster's database has it (a single node hands it over in memory).
+pub(super) fn keep_input(tx: &Connection, write: &Write) -> rusqlite::Result<()> {
+    if let Write::InstanceInput { uid, stdin } = write {
+        let sql = "UPDATE instances SET stdin = ?2 WHERE uid = ?1";
+        run(tx, sql, params![uid, stdin])?;
+    }
+    Ok(())
+}
+
+/// An object as the cluster's database has it (see `Sqlite::mirror_object`);
+/// `held` when this node owns it.
+pub(super) fn object_mirrored(
+    tx: &Connection,
+    o: &ObjectRecord,
+    held: bool,
+) -> rusqlite::Result<()> {
+    if o.deleted_at.is_none() {
+        tx.execute(
+            "UPDATE objects SET deleted_at = ?4 WHERE kind = ?1 AND namespace = ?2 AND name = ?3
+             AND deleted_at IS NULL AND uid <> ?5",
+            params![o.kind.as_str(), o.namespace, o.name, o.created_at, o.uid],
+        )?;
+    }
+    let sql = "INSERT INTO objects (uid, kind, namespace, name, labels, manifest, status,
+            created_at, deleted_at, mirror)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT(uid) DO UPDATE SET labels = excluded.labels, manifest = excluded.manifest,
+            status = excluded.status, deleted_at = excluded.deleted_at,
+            mirror = excluded.mirror";
+    run(
+        tx,
+        sql,
+        params![
+            o.uid,
+            o.kind.as_str(),
+            o.namespace,
+            o.name,
+            json_text(&o.labels),
+            json_text(&o.manifest),
+            json_text(&o.status),
+            o.created_at,
+            o.deleted_at,
+            !held
+        ],
+    )
+    .map(drop)
+}
+
 /// A CronJob's decided time, under its unique key: a time already decided
 /// otherwise is a conflict.
 fn cron_run(

@@ -1,0 +1,138 @@
+//! Heartbeats and leases, by the database's clock. A node's heartbeat
+//! renews, in the same transaction, the lease on every Job and CronJob it
+//! owns (for the object's `lostAfter`, or the node's grace); the node
+//! counts its leases from the moment it sent the renewal, by its own
+//! monotonic clock, less a margin, so it stops relying on one before the
+//! database's copy runs out. Another node takes an object over only once
+//! the lease ran out (never a pinned one), with a compare-and-set that
+//! also counts the owners (`lease_epoch`) and hands the taker the old
+//! lease's end: the fence no scheduled time of the new owner may precede.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::{DB_NOW, Param, Pg, StoreError, json_column, object_row};
+use crate::store::{Claimable, Claimed, Heartbeat, Held};
+use crate::time::Micros;
+
+/// Whether an owned object's lease ran out: by its end, or — for a row
+/// written before leases, which has none — by its owner's heartbeat.
+const LEASE_OUT: &str = "(lease_until < (extract(epoch from clock_timestamp()) * 1000000)::bigint
+    OR (lease_until IS NULL AND owner_node NOT IN (SELECT name FROM nodes
+        WHERE heartbeat_at >= (extract(epoch from clock_timestamp()) * 1000000)::bigint - $1)))";
+
+impl Pg {
+    /// This node's heartbeat, and its leases renewed; its labels as
+    /// stored (another node's API may have changed them).
+    pub fn heartbeat(&self) -> Result<Heartbeat, StoreError> {
+        let node = self.node.clone();
+        let lease = self.lease.as_micros() as i64;
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            let row = tx.query_opt(
+                &format!(
+                    "UPDATE nodes SET heartbeat_at = {DB_NOW} WHERE name = $1 RETURNING labels"
+                ),
+                &[&node],
+            )?;
+            let labels: Option<BTreeMap<String, String>> = row.map(|r| json_column(&r, 0));
+            let held = tx.query(
+                &format!(
+                    "UPDATE objects SET lease_until = {DB_NOW} + coalesce(lost_after, $2)
+                     WHERE owner_node = $1 AND deleted_at IS NULL AND NOT finished
+                     RETURNING uid, lease_epoch, coalesce(lost_after, $2)"
+                ),
+                &[&node as &Param<'_>, &lease],
+            )?;
+            tx.commit()?;
+            let held = held
+                .iter()
+                .map(|r| Held {
+                    uid: r.get(0),
+                    epoch: r.get(1),
+                    lease: Duration::from_micros(r.get::<_, i64>(2).max(0) as u64),
+                })
+                .collect();
+            Ok(Heartbeat { labels, held })
+        })
+    }
+
+    /// Jobs and CronJobs this node may take: unowned, or owned by another
+    /// node whose lease on them ran out and not pinned to it. Locked rows
+    /// (another node is taking them now) are skipped.
+    pub fn claimable(&self, grace: Duration) -> Result<Vec<Claimable>, StoreError> {
+        let grace = grace.as_micros() as i64;
+        let me = self.node.clone();
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            let rows = tx.query(
+                &format!(
+                    "SELECT uid, kind, namespace, name, labels, manifest, status, created_at,
+                        deleted_at, owner_node FROM objects
+                     WHERE deleted_at IS NULL AND NOT finished AND kind IN ('Job', 'CronJob')
+                       AND (owner_node IS NULL
+                         OR (owner_node <> $2 AND NOT pinned AND {LEASE_OUT}))
+                     ORDER BY created_at LIMIT 64 FOR UPDATE SKIP LOCKED"
+                ),
+                &[&grace as &Param<'_>, &me],
+            )?;
+            tx.commit()?;
+            Ok(rows
+                .iter()
+                .filter_map(|r| {
+                    Some(Claimable {
+                        record: object_row(r)?,
+                        owner: r.get(9),
+                    })
+                })
+                .collect())
+        })
+    }
+
+    /// Takes `uid` if it is still owned by `previous` and, when that is a
+    /// node, its lease ran out and it is not pinned: a compare-and-set, so
+    /// of two nodes trying at once exactly one gets it.
+    pub fn claim(
+        &self,
+        uid: &str,
+        previous: Option<&str>,
+        grace: Duration,
+    ) -> Result<Option<Claimed>, StoreError> {
+        let me = self.node.clone();
+        let grace = grace.as_micros() as i64;
+        let lease = self.lease.as_micros() as i64;
+        self.with(|c| {
+            let row = c.query_opt(
+                &format!(
+                    "UPDATE objects SET owner_node = $4, lease_epoch = lease_epoch + 1,
+                        lease_until = {DB_NOW} + coalesce(lost_after, $5)
+                     FROM (SELECT lease_until AS fence FROM objects WHERE uid = $2) before
+                     WHERE uid = $2 AND owner_node IS NOT DISTINCT FROM $3
+                       AND deleted_at IS NULL
+                       AND ($3::text IS NULL OR (NOT pinned AND {LEASE_OUT}))
+                     RETURNING before.fence, lease_epoch"
+                ),
+                &[&grace as &Param<'_>, &uid, &previous, &me, &lease],
+            )?;
+            Ok(row.map(|r| Claimed {
+                fence: previous.and(r.get::<_, Option<Micros>>(0)),
+                epoch: r.get(1),
+            }))
+        })
+    }
+
+    /// keepOriginal: this node's instances that another node ended while
+    /// it was away take this node's state again (it sends their rows
+    /// next); how many.
+    pub fn revive(&self, uids: &[String]) -> Result<u64, StoreError> {
+        let me = self.node.clone();
+        self.with(|c| {
+            c.execute(
+                "UPDATE instances SET phase = 'Running', exit_code = NULL, reason = NULL,
+                    message = NULL, finish_time = NULL, deleted_at = NULL, ended_by = NULL
+                 WHERE uid = ANY($1) AND node_name = $2",
+                &[&uids as &Param<'_>, &me],
+            )
+        })
+    }
+}
