@@ -9,6 +9,7 @@ mod bench;
 mod cluster;
 mod cron;
 mod daemonsets;
+mod edge;
 mod examples;
 mod hostile;
 mod job_semantics;

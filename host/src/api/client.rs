@@ -129,6 +129,7 @@ impl Client {
             reason: short_reason(&e),
         })?;
         let status = response.status().as_u16();
+        warn(&response);
         let body = response
             .body_mut()
             .with_config()
@@ -148,6 +149,16 @@ impl Client {
             .map(|b| b.error)
             .unwrap_or_else(|_| format!("the server answered {status}: {}", body.trim()));
         Err(ClientError::Status { status, message })
+    }
+}
+
+/// Prints a `Warning` header's text on stderr, as kubectl does.
+fn warn(response: &ureq::http::Response<ureq::Body>) {
+    for value in response.headers().get_all("warning") {
+        let Ok(text) = value.to_str() else { continue };
+        // `299 - "text"`: the code and agent are not for people.
+        let text = text.splitn(3, ' ').nth(2).unwrap_or(text).trim_matches('"');
+        eprintln!("Warning: {text}");
     }
 }
 

@@ -37,17 +37,23 @@ pub(super) async fn list(
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
     let items = read(&state, move |store| match resource {
-        ResourceType::Instances => instances(store, &filter, &selector),
+        ResourceType::Instances => {
+            let away = away_nodes(store, grace);
+            instances(store, &filter, &selector, &away)
+        }
         ResourceType::Events => events(store, &filter),
         ResourceType::Nodes => match (store.control_plane(), grace) {
-            (Some(control), Some(grace)) => Ok(control
-                .nodes(grace)
-                .map_err(internal)?
-                .iter()
-                .filter(|n| filter.name.as_ref().is_none_or(|name| &n.name == name))
-                .filter(|n| selector.matches(&n.labels))
-                .map(cluster_node_json)
-                .collect()),
+            (Some(control), Some(grace)) if !store.answered_alone() => match control.nodes(grace) {
+                Ok(nodes) => Ok(nodes
+                    .iter()
+                    .filter(|n| filter.name.as_ref().is_none_or(|name| &n.name == name))
+                    .filter(|n| selector.matches(&n.labels))
+                    .map(cluster_node_json)
+                    .collect()),
+                // The database went away: this node is all it knows of.
+                Err(e) if e.is_transient() => Ok(vec![node_json(&node)]),
+                Err(e) => Err(internal(e)),
+            },
             _ => Ok(vec![node_json(&node)]),
         },
         _ => {
@@ -144,7 +150,12 @@ pub(super) fn matching_instances(
         .collect())
 }
 
-fn instances(store: &Store, filter: &Filter, selector: &Selector) -> Result<Vec<Value>, ApiError> {
+fn instances(
+    store: &Store,
+    filter: &Filter,
+    selector: &Selector,
+    away: &HashMap<String, i64>,
+) -> Result<Vec<Value>, ApiError> {
     let mut owners: HashMap<String, ObjectRecord> = HashMap::new();
     let mut items = Vec::new();
     for instance in matching_instances(store, filter, selector)? {
@@ -154,12 +165,46 @@ fn instances(store: &Store, filter: &Filter, selector: &Selector) -> Result<Vec<
             };
             owners.insert(instance.owner_uid.clone(), owner);
         }
-        items.push(resource::instance_json(
-            &instance,
-            &owners[&instance.owner_uid],
-        ));
+        let mut json = resource::instance_json(&instance, &owners[&instance.owner_uid]);
+        if let Some(&heard) = away.get(&instance.node_name)
+            && instance.finish_time.is_none()
+        {
+            mark_unreachable(&mut json, &instance.node_name, heard);
+        }
+        items.push(json);
     }
     Ok(items)
+}
+
+/// In a cluster, the nodes that stopped heartbeating, with their last
+/// heartbeat; none when the cluster's database does not answer (this
+/// node then answers from its own records, and knows only itself).
+fn away_nodes(store: &Store, grace: Option<std::time::Duration>) -> HashMap<String, i64> {
+    let (Some(control), Some(grace)) = (store.control_plane(), grace) else {
+        return HashMap::new();
+    };
+    let nodes = control.nodes(grace).unwrap_or_default();
+    nodes
+        .into_iter()
+        .filter(|n| !n.ready)
+        .map(|n| (n.name, n.heartbeat_at))
+        .collect()
+}
+
+/// An unfinished instance on a node that is away shows its last known
+/// state as Kubernetes shows a pod on an unreachable node: phase
+/// `Unknown`, with what was last heard.
+fn mark_unreachable(json: &mut Value, node: &str, heard: i64) {
+    let status = &mut json["status"];
+    let last = status["phase"].as_str().unwrap_or("Unknown").to_owned();
+    status["phase"] = "Unknown".into();
+    status["reason"] = "NodeUnreachable".into();
+    status["message"] = format!(
+        "node {node} has not been heard from since {}; the instance was {last} then, \
+         and its node's own records will say what happened",
+        crate::time::rfc3339(heard)
+    )
+    .into();
 }
 
 fn events(store: &Store, filter: &Filter) -> Result<Vec<Value>, ApiError> {

@@ -24,9 +24,28 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/{resource}", get(list).delete(delete))
         .route("/api/v1/logs", get(logs))
         .route("/api/v1/nodes/{name}/labels", post(label_node))
+        .layer(middleware::from_fn_with_state(state.clone(), warn_alone))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
+}
+
+/// An answer made from this node's own records while the cluster's
+/// database does not answer says so, in the `Warning` header kubectl
+/// prints (and `wasmjob` too).
+async fn warn_alone(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if state.alone.load(std::sync::atomic::Ordering::Relaxed) {
+        let node = state.node.lock().expect("node info").name.clone();
+        let text = format!(
+            "299 - \"the cluster database does not answer: this is what node {node} itself \
+             knows, which may be behind the rest of the cluster\""
+        );
+        if let Ok(value) = header::HeaderValue::from_str(&text) {
+            response.headers_mut().insert(header::WARNING, value);
+        }
+    }
+    response
 }
 
 async fn authenticate(State(state): State<Shared>, request: Request, next: Next) -> Response {

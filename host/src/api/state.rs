@@ -37,6 +37,9 @@ pub struct ServerState {
     pub cluster: Option<ClusterAccess>,
     /// Open read connections, reused between requests.
     pub readers: Mutex<Vec<Store>>,
+    /// The last read answered from this node's own records because the
+    /// cluster's database did not answer (the answer says so).
+    pub alone: std::sync::atomic::AtomicBool,
 }
 
 /// Where a cluster node's API reads.
@@ -83,6 +86,10 @@ pub(super) async fn read<T: Send + 'static>(
             }
         };
         let result = f(&store);
+        let alone = store.answered_alone();
+        state
+            .alone
+            .store(alone, std::sync::atomic::Ordering::Relaxed);
         let mut pool = state.readers.lock().expect("reader pool");
         if pool.len() < MAX_READERS {
             pool.push(store);

@@ -191,6 +191,7 @@ fn server_state(
         db,
         cluster: settings.cluster.clone(),
         readers: Mutex::new(Vec::new()),
+        alone: Default::default(),
         runner: runner.sender(),
         node: Mutex::new(NodeInfo {
             name: settings.node_name.clone(),

@@ -179,6 +179,19 @@ fn send_all(reader: &mut OutboxReader, pg: &Pg, link: &Link) -> Sent {
         };
         if batch.is_empty() {
             link.backlog.store(0, Ordering::Release);
+            // Nothing to send, but the node waits to hear that the
+            // database answers again: ask it.
+            if !link.is_up() {
+                return match pg.ping() {
+                    Ok(()) => {
+                        if link.reached() {
+                            tracing::info!("cluster: the database answers again");
+                        }
+                        Sent::All
+                    }
+                    Err(_) => Sent::Away,
+                };
+            }
             return Sent::All;
         }
         match pg.forward(&batch) {
@@ -203,7 +216,7 @@ fn send_all(reader: &mut OutboxReader, pg: &Pg, link: &Link) -> Sent {
                 }
                 return Sent::Away;
             }
-            Err(e) => send_one_by_one(reader, pg, &batch, &e),
+            Err(e) => send_one_by_one(pg, &batch, &e),
         }
         if let Err(e) = reader.done(&batch.seqs) {
             tracing::warn!("cluster: cannot note the records sent: {e}");
@@ -218,7 +231,7 @@ fn send_all(reader: &mut OutboxReader, pg: &Pg, link: &Link) -> Sent {
 /// The database refused a batch (not for want of an answer): each record
 /// is sent alone, and one it refuses is left out with a warning, so one
 /// bad record never holds back the rest.
-fn send_one_by_one(reader: &mut OutboxReader, pg: &Pg, batch: &batch::Batch, error: &StoreError) {
+fn send_one_by_one(pg: &Pg, batch: &batch::Batch, error: &StoreError) {
     tracing::warn!(
         "cluster: the database refused a batch of records ({error}); sending them one by one"
     );
@@ -227,5 +240,4 @@ fn send_one_by_one(reader: &mut OutboxReader, pg: &Pg, batch: &batch::Batch, err
             tracing::error!("cluster: a record was left out: the database refused it: {e}");
         }
     }
-    let _ = reader;
 }

@@ -166,7 +166,19 @@ impl Pg {
             .tcp_user_timeout(ANSWER_WITHIN)
             .keepalives(true)
             .keepalives_idle(ANSWER_WITHIN);
-        let mut client = config.connect(NoTls).map_err(|e| pg_error(&self.url, e))?;
+        // Whatever keeps a connection from opening (no server, no
+        // route, no such database yet) is the database being away: a node
+        // keeps what it would send until it opens.
+        let mut client = config.connect(NoTls).map_err(|e| {
+            let detail = match e.as_db_error() {
+                Some(db) => db.message().to_owned(),
+                None => e.to_string(),
+            };
+            StoreError::Unreachable {
+                url: redact(&self.url),
+                detail,
+            }
+        })?;
         if !self.migrated.load(Ordering::Acquire) {
             schema::migrate(&mut client, &self.url)?;
             self.migrated.store(true, Ordering::Release);
@@ -192,6 +204,11 @@ impl Pg {
             *slot = None;
         }
         result.map_err(|e| pg_error(&self.url, e))
+    }
+
+    /// Whether the database answers.
+    pub(in crate::store) fn ping(&self) -> Result<(), StoreError> {
+        self.with(|c| c.simple_query("SELECT 1").map(drop))
     }
 
     /// The database URL, password hidden.
