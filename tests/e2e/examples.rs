@@ -55,3 +55,16 @@ fn the_jinja2_example_renders_three_jobs() {
     );
     assert_eq!(ran.stdout.matches("Complete").count(), 3, "{}", ran.stdout);
 }
+
+#[test]
+fn the_edge_cronjob_runs_on_a_single_node_as_any_cronjob() {
+    let s = Session::new();
+    let server = wasmjob_tests::Server::start(&s, &[]);
+    let ran = s.client(&server, &["apply", "-f", &example("edge-cronjob.yaml")]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(ran.stdout.trim(), "cronjob.batch/edge-heartbeat created");
+    // The manifest keeps its extension as applied.
+    let ran = s.client(&server, &["get", "cronjob", "edge-heartbeat", "-o", "json"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(ran.json()["spec"]["disconnect"]["replace"], false);
+}
