@@ -10,6 +10,7 @@
 //! ```
 
 mod baseline;
+mod cluster;
 mod load;
 mod node;
 mod report;
@@ -37,6 +38,9 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("history", scenarios::history),
     ("queue-lease", scenarios::queue_lease),
     ("api-load", load::api_load),
+    ("cluster-throughput", cluster::cluster_throughput),
+    ("cluster-cron-lateness", cluster::cluster_cron_lateness),
+    ("cluster-cut", cluster::cluster_cut),
 ];
 
 /// wasmjob's benchmark: each scenario, wasmjob's figure, the baseline's
@@ -46,7 +50,8 @@ const SCENARIOS: &[(&str, Scenario)] = &[
 struct Args {
     /// Run only these scenarios (repeatable): job-throughput, run-hello,
     /// cron-lateness, idle-daemons, idle-serve, history, queue-lease,
-    /// api-load.
+    /// api-load, cluster-throughput, cluster-cron-lateness, cluster-cut
+    /// (the cluster ones on the PostgreSQL of `WASMJOB_TEST_POSTGRES`).
     #[arg(long, value_name = "SCENARIO")]
     only: Vec<String>,
     /// Toy sizes: checks every scenario works, measures nothing meaningful.

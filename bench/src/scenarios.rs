@@ -44,6 +44,8 @@ pub struct Sizes {
     pub query_reps: usize,
     /// Items through the embedded queue.
     pub queue_items: usize,
+    /// How long the cluster scenario cuts a node off.
+    pub cut: Duration,
 }
 
 impl Sizes {
@@ -64,6 +66,7 @@ impl Sizes {
             history_instances: 1_000,
             query_reps: 5,
             queue_items: 10_000,
+            cut: Duration::from_secs(60),
         }
     }
 
@@ -85,6 +88,7 @@ impl Sizes {
             history_instances: 10,
             query_reps: 2,
             queue_items: 40,
+            cut: Duration::from_secs(8),
         }
     }
 }
@@ -114,7 +118,7 @@ impl Bench {
         Ok(path)
     }
 
-    fn node(&self) -> Result<Node> {
+    pub(crate) fn node(&self) -> Result<Node> {
         Node::new(&self.wasmjob)
     }
 }
@@ -263,6 +267,13 @@ fn quiet_minute() -> i8 {
 }
 
 fn cronjobs(b: &Bench, firing: usize, hello: &Path) -> String {
+    cronjob_docs(b, firing, hello).join("---\n")
+}
+
+/// The lateness scenarios' CronJobs, one YAML document each: `firing` of
+/// them fire every `firing_period` seconds, the rest once an hour at a
+/// quiet minute.
+pub(crate) fn cronjob_docs(b: &Bench, firing: usize, hello: &Path) -> Vec<String> {
     let quiet = quiet_minute();
     let period = b.sizes.firing_period;
     let mut docs = Vec::with_capacity(b.sizes.cronjobs);
@@ -277,7 +288,7 @@ fn cronjobs(b: &Bench, firing: usize, hello: &Path) -> String {
             hello.display()
         ));
     }
-    docs.join("---\n")
+    docs
 }
 
 /// How late each run starts after its scheduled time, with many CronJobs

@@ -40,6 +40,11 @@ fn every_benchmark_scenario_runs_at_tiny_sizes() {
         "`get instances -l job-name=X`",
         "embedded queue, lease mode",
         "API under load",
+        "over 3 nodes on one PostgreSQL",
+        "CronJob firing lateness over 3 nodes",
+        "a pinned `*/2 * * * * *` CronJob on the cut node",
+        "first runs on another node after",
+        "succeeded twice",
     ] {
         assert!(
             stdout
