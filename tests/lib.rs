@@ -7,9 +7,15 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-/// The repository root.
+/// The repository root: from the `CARGO_MANIFEST_DIR` that `cargo test`
+/// sets when it runs the tests, rather than the one this crate was compiled
+/// in — two checkouts sharing one target directory (CI's cache) may share
+/// this crate's build, and must each read their own files.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest
         .parent()
         .expect("tests/ is in the repo")
         .to_path_buf()

@@ -189,7 +189,10 @@ pub fn cluster_cron_lateness(b: &Bench) -> Result<Vec<Row>> {
             .join("---\n");
         apply(m, &format!("crons-{i}.yaml"), &yaml)?;
     }
-    let steady_from = wasmjob::time::now() + 1_000_000;
+    // Runs scheduled while the applies (a third of the CronJobs each, to
+    // the cluster's database and each node's file) were still settling
+    // measure the applies, not firing.
+    let steady_from = wasmjob::time::now() + 2_000_000;
     std::thread::sleep(b.sizes.cron_window);
     all_sent(&nodes)?;
     let rows = db.client().query(
@@ -297,6 +300,30 @@ pub fn cluster_cut(b: &Bench) -> Result<Vec<Row>> {
         .count();
     let roaming = runs_on(&db, "roaming")?;
     let twice = roaming.values().filter(|n| n.len() > 1).count();
+    for (t, n) in roaming.iter().filter(|(_, n)| n.len() > 1) {
+        eprintln!("wasmjob-bench: roaming time {t} succeeded on {n:?} (cut at {cut_at})");
+        let detail = db.client().query(
+            "SELECT i.name, i.node_name, i.phase, i.reason, i.created_at, i.start_time, i.finish_time, i.restart_count, o.name, o.owner_node
+             FROM cron_runs r JOIN instances i ON i.owner_uid = r.job_uid JOIN objects o ON o.uid = r.job_uid
+             WHERE r.scheduled_time = $1",
+            &[t],
+        )?;
+        for r in &detail {
+            eprintln!(
+                "  {:?} {:?} {:?} {:?} created {:?} start {:?} finish {:?} restarts {:?} job {:?} owner {:?}",
+                r.get::<_, String>(0),
+                r.get::<_, String>(1),
+                r.get::<_, String>(2),
+                r.get::<_, Option<String>>(3),
+                r.get::<_, i64>(4),
+                r.get::<_, Option<i64>>(5),
+                r.get::<_, Option<i64>>(6),
+                r.get::<_, i64>(7),
+                r.get::<_, String>(8),
+                r.get::<_, Option<String>>(9)
+            );
+        }
+    }
     let names: Vec<String> = db
         .client()
         .query(

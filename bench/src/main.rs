@@ -113,10 +113,16 @@ fn main() -> Result<()> {
     let bench = Bench {
         wasmjob,
         native_hello,
-        root: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("bench/ is inside the workspace")
-            .to_path_buf(),
+        // `./dev bench` says which checkout's guests to use: another
+        // checkout sharing the target directory may have built the harness.
+        root: std::env::var_os("WASMJOB_REPO")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .parent()
+                    .expect("bench/ is inside the workspace")
+                    .to_path_buf()
+            }),
         sizes: if args.tiny {
             Sizes::tiny()
         } else {

@@ -19,6 +19,7 @@ fn every_benchmark_scenario_runs_at_tiny_sizes() {
         .arg(binary())
         .arg("--native-hello")
         .arg(dir.join("hello"))
+        .env("WASMJOB_REPO", wasmjob_tests::repo())
         .output()
         .expect("running wasmjob-bench");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -276,10 +276,15 @@ fn a_node_cut_off_for_a_minute_keeps_its_work_and_the_cluster_keeps_each_time_on
         missing.is_empty(),
         "pinned missed {missing:?} of {during:?}"
     );
-    assert_eq!(during.len(), 30);
+    // The cut lasted a little over 60 s (the checks halfway take time).
+    assert!(during.len() >= 30, "{during:?}");
     let jobs: Vec<String> = during.iter().map(|t| pinned[t].clone().unwrap()).collect();
     let on = ran_on(&db, &jobs);
-    assert_eq!(on.len(), 30, "every run's instance is in the history");
+    assert_eq!(
+        on.len(),
+        jobs.len(),
+        "every run's instance is in the history"
+    );
     assert!(on.values().flatten().all(|n| n == "a"), "{on:?}");
     // Every instance a ran during the cut is there with its log.
     let logged: i64 = db
@@ -291,7 +296,7 @@ fn a_node_cut_off_for_a_minute_keeps_its_work_and_the_cluster_keeps_each_time_on
         )
         .unwrap()
         .get(0);
-    assert_eq!(logged, 30);
+    assert_eq!(logged, jobs.len() as i64);
 
     // The CronJob others may replace fired at most once per time, and
     // another node took it over within lostAfter and a heartbeat (and a

@@ -57,7 +57,6 @@ impl ClusterAccess {
         crate::store::ClusterLink {
             url: self.url.clone(),
             node: node.to_owned(),
-            lease: self.grace,
         }
     }
 }

@@ -2,22 +2,22 @@
 //! from the cluster's database decides alone, without two nodes ever
 //! deciding the same thing.
 //!
-//! The database grants a Job or CronJob to its owner until `lease_until`
-//! (its clock), renewed with every heartbeat for the object's `lostAfter`.
-//! The owner counts the lease from the moment it *sent* the renewal, by
-//! its own monotonic clock, and stops [`MARGIN`] short of it: the database
-//! computed `lease_until` after it received the renewal, so the owner's
-//! deadline falls before the database's as long as the two clocks' rates
-//! differ by less than the margin over a lease, and the owner's wall clock
-//! (which names scheduled times) is within the margin of the database's.
+//! The database grants a Job or CronJob to its owner for as long as the
+//! owner's last heartbeat (stamped by the database's clock) is younger than
+//! the object's `lostAfter`. The owner counts the lease from the moment it
+//! *sent* that heartbeat, by its own monotonic clock, and stops [`MARGIN`]
+//! short of it: the database stamped the heartbeat after it received it,
+//! so the owner's deadline falls before the database's as long as the two
+//! clocks' rates differ by less than the margin over a lease, and the
+//! owner's wall clock (which names scheduled times) is within the margin of
+//! the database's.
 //!
 //! - [`may_act`]: the owner starts work (an instance, a scheduled time)
 //!   only before its deadline; a pinned object's owner always may (nobody
 //!   else ever takes it).
-//! - [`first_after_fence`]: another node takes the object only once
-//!   `lease_until` passed by the database's clock; the old `lease_until`
-//!   is the fence, and the taker decides no scheduled time at or before
-//!   it. Every time before the fence is the old owner's (it may have run
+//! - [`first_after_fence`]: another node takes the object only once the
+//!   lease ended by the database's clock; that end is the fence, and the
+//!   taker decides no scheduled time at or before it. Every time before the fence is the old owner's (it may have run
 //!   it while cut off, and sends it when it can), every time after it is
 //!   the new owner's: a scheduled time runs at most once, cluster-wide.
 
@@ -28,7 +28,7 @@ use crate::time::Micros;
 pub const MARGIN: Micros = 1_000_000;
 
 /// The deadline, on the holder's monotonic clock, of a lease of `lease`
-/// renewed by a request sent at `sent`.
+/// kept by a heartbeat sent at `sent`.
 pub fn deadline(sent: Micros, lease: Micros) -> Micros {
     sent + lease - MARGIN
 }
@@ -72,8 +72,9 @@ mod tests {
 
     #[test]
     fn the_old_and_new_owner_never_decide_the_same_scheduled_time() {
-        // The database granted the lease at 100 s (its clock) until 110 s;
-        // the owner sent the renewal at 99.9 s by its clock, a wall clock
+        // The database stamped the heartbeat at 100 s (its clock): the lease
+        // of 10 s ends at 110 s;
+        // the owner sent the heartbeat at 99.9 s by its clock, a wall clock
         // 0.5 s ahead of the database's (within the margin).
         let skew = S / 2;
         let owner_deadline = deadline(99 * S + 9 * S / 10, 10 * S);

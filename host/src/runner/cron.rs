@@ -42,8 +42,9 @@ pub struct CronRun {
     /// When this CronJob next needs the controller: its next fire time, as
     /// the last pass said. `None`: look at every pass.
     next_due: Option<Micros>,
-    /// Pinned to this node (see [`crate::manifest::Disconnect`]).
-    pinned: bool,
+    /// What a cluster does while this node is away (see
+    /// [`crate::manifest::Disconnect`]).
+    disconnect: crate::manifest::DisconnectPolicy,
 }
 
 /// The stored manifest of a CronJob.
@@ -117,7 +118,7 @@ impl CronRun {
     fn with_record(record: ObjectRecord, cron: CronJob, prepared: Arc<Prepared>) -> Self {
         let (schedule, tz) = schedule_of(&cron);
         CronRun {
-            pinned: cron.disconnect().pinned,
+            disconnect: cron.disconnect(),
             observed: Observed {
                 created: record.created_at,
                 ..Observed::default()
@@ -190,7 +191,7 @@ impl CronRun {
         self.schedule = schedule;
         self.tz = tz;
         self.record.labels = cron.metadata.labels.clone();
-        self.pinned = cron.disconnect().pinned;
+        self.disconnect = cron.disconnect();
         self.cron = cron;
         // A new schedule, suspend or deadline: decide again at once.
         self.next_due = None;
@@ -369,7 +370,7 @@ impl Driver for CronDriver {
                 wake = earliest(wake, Some(due));
                 continue;
             }
-            if !pass.may_act(&run.record.uid, run.pinned, None) {
+            if !pass.may_act(&run.disconnect) {
                 // In a cluster, this node decides nothing of a CronJob it
                 // does not hold now; the next heartbeat looks again.
                 run.next_due = None;

@@ -44,14 +44,13 @@ pub(super) struct Pass<'a> {
 }
 
 impl Pass<'_> {
-    /// Whether this node may start work on the object `uid` now: always
-    /// alone, and in a cluster while it holds the object's lease, or
-    /// `lease_of`'s (a CronJob's, for a Job it just created), or the
-    /// object is `pinned` here (see [`crate::controller::lease`]).
-    pub fn may_act(&self, uid: &str, pinned: bool, lease_of: Option<&str>) -> bool {
-        self.cluster.is_none_or(|c| {
-            c.may_act(uid, pinned) || lease_of.is_some_and(|holder| c.may_act(holder, false))
-        })
+    /// Whether this node may start work on an object it runs now: always
+    /// alone; in a cluster while its lease holds — its last heartbeat is
+    /// younger than the object's `disconnect` `lost_after` — or the object
+    /// is pinned here (see [`crate::controller::lease`]).
+    pub fn may_act(&self, disconnect: &crate::manifest::DisconnectPolicy) -> bool {
+        self.cluster
+            .is_none_or(|c| c.may_act(disconnect.pinned, disconnect.lost_after))
     }
 }
 

@@ -1,11 +1,13 @@
 //! The cluster as this node last saw it: the nodes at its last heartbeat
 //! (which are Ready, and their labels, for placing a Job whose instances
 //! spread and for the instances of nodes that were lost), whether the
-//! cluster's database answers, and the leases this node holds on the
-//! objects it owns (see [`crate::controller::lease`]). Drivers read it
-//! through their [`super::driver::Pass`].
+//! cluster's database answers, and when its last heartbeat went out — the
+//! start of its lease on everything it owns (see
+//! [`crate::controller::lease`]). Drivers read it through their
+//! [`super::driver::Pass`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::time::Duration;
 
 use crate::controller::lease;
 use crate::manifest::Placement;
@@ -13,12 +15,14 @@ use crate::store::NodeRecord;
 use crate::time::{Micros, monotonic};
 
 /// The cluster as the last heartbeat saw it.
-#[derive(Default)]
 pub(super) struct ClusterNodes {
     /// `None` before the first heartbeat.
     nodes: Option<Vec<NodeRecord>>,
-    /// Deadlines of this node's leases, on its monotonic clock, by object.
-    leases: HashMap<String, Micros>,
+    /// When the last heartbeat the database took was sent, on this node's
+    /// monotonic clock: its leases run from then.
+    heartbeat_sent: Option<Micros>,
+    /// The lease of an object that does not say its own (`--node-grace`).
+    grace: Duration,
     /// The cluster's database did not answer the last call.
     away: bool,
 }
@@ -68,22 +72,29 @@ impl ClusterNodes {
         self.away = !up;
     }
 
-    /// A lease on `uid` for `lease` µs, renewed by a request sent at `sent`
-    /// (monotonic); a later deadline than the one held replaces it.
-    pub(super) fn leased(&mut self, uid: &str, sent: Micros, lease: Micros) {
-        let deadline = lease::deadline(sent, lease);
-        let held = self.leases.entry(uid.to_owned()).or_insert(deadline);
-        *held = (*held).max(deadline);
+    /// A heartbeat sent at `sent` (monotonic) went through.
+    pub(super) fn heartbeat_taken(&mut self, sent: Micros) {
+        self.heartbeat_sent = Some(sent);
     }
 
-    /// This node no longer holds `uid`.
-    pub(super) fn drop_lease(&mut self, uid: &str) {
-        self.leases.remove(uid);
+    /// Whether this node may start work on an object it owns now (see
+    /// [`lease::may_act`]): `pinned` here, or within the object's
+    /// `lost_after` (else the grace) of its last heartbeat.
+    pub(super) fn may_act(&self, pinned: bool, lost_after: Option<Duration>) -> bool {
+        let lease = lost_after.unwrap_or(self.grace).as_micros() as Micros;
+        let deadline = self.heartbeat_sent.map(|sent| lease::deadline(sent, lease));
+        lease::may_act(pinned, deadline, monotonic())
     }
+}
 
-    /// Whether this node may start work on `uid` now (see
-    /// [`lease::may_act`]).
-    pub(super) fn may_act(&self, uid: &str, pinned: bool) -> bool {
-        lease::may_act(pinned, self.leases.get(uid).copied(), monotonic())
+impl ClusterNodes {
+    /// Before the first heartbeat; `grace` is the node's `--node-grace`.
+    pub(super) fn new(grace: Duration) -> Self {
+        ClusterNodes {
+            nodes: None,
+            heartbeat_sent: None,
+            grace,
+            away: false,
+        }
     }
 }

@@ -38,24 +38,11 @@ pub struct NodeRecord {
 
 /// What a heartbeat learns: this node's labels as its row has them
 /// (another node's `label node` changes them there; `None` if the row is
-/// gone), and the objects it holds a lease on now.
+/// gone).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Heartbeat {
     /// The node's labels.
     pub labels: Option<BTreeMap<String, String>>,
-    /// The Jobs and CronJobs this node owns, their leases just renewed.
-    pub held: Vec<Held>,
-}
-
-/// An object a node holds a lease on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Held {
-    /// The object.
-    pub uid: String,
-    /// How many owners it has had.
-    pub epoch: i64,
-    /// How long the lease lasts from the renewal.
-    pub lease: Duration,
 }
 
 /// An object a node just took.
@@ -176,7 +163,7 @@ pub trait ControlPlane: Send + Sync {
     /// The cluster's API token: the first node's (`mine`), shared by all.
     fn cluster_token(&self, mine: &str) -> Result<String, StoreError>;
 
-    /// This node's heartbeat, with the leases on what it owns renewed.
+    /// This node's heartbeat, which keeps its leases on what it owns.
     fn heartbeat(&self) -> Result<Heartbeat, StoreError>;
 
     /// Every node; Ready when its heartbeat is within `grace`.

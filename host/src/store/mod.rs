@@ -33,8 +33,8 @@ pub mod tests;
 
 pub use checkpoints::Checkpoints;
 pub use control::{
-    Approval, Changes, Claimable, Claimed, ControlPlane, Heartbeat, Held, Listening, NodeRecord,
-    Noticed, Offered, Ownership,
+    Approval, Changes, Claimable, Claimed, ControlPlane, Heartbeat, Listening, NodeRecord, Noticed,
+    Offered, Ownership,
 };
 pub use error::StoreError;
 pub use forward::Link;
@@ -46,7 +46,6 @@ use sqlite::{LOGS, WAL_KEPT};
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use backend::Records;
 use forward::Forwarder;
@@ -102,8 +101,6 @@ pub struct ClusterLink {
     pub url: String,
     /// This node's name.
     pub node: String,
-    /// The lease of an object that does not say its own: the node's grace.
-    pub lease: Duration,
 }
 
 impl Store {
@@ -134,10 +131,10 @@ impl Store {
         let mut store = Store::open(local)?;
         store.local.forwarding = true;
         let state = Arc::new(Link::default());
-        let sender = Pg::new(&link.url, &link.node, link.lease);
+        let sender = Pg::new(&link.url, &link.node);
         let forwarder = Forwarder::start(local, sender, state.clone())?;
         store.shared = Some(Shared {
-            pg: Arc::new(Pg::new(&link.url, &link.node, link.lease)),
+            pg: Arc::new(Pg::new(&link.url, &link.node)),
             link: state,
             view: false,
             _forwarder: Some(forwarder),
@@ -151,7 +148,7 @@ impl Store {
     pub fn cluster_readonly(link: &ClusterLink, local: &Path) -> Result<Self, StoreError> {
         let mut store = Store::open_readonly(local)?;
         store.shared = Some(Shared {
-            pg: Arc::new(Pg::new(&link.url, &link.node, link.lease)),
+            pg: Arc::new(Pg::new(&link.url, &link.node)),
             link: Arc::new(Link::default()),
             view: true,
             _forwarder: None,
@@ -166,7 +163,7 @@ impl Store {
     pub fn cluster_direct(link: &ClusterLink, local: &Path) -> Result<Self, StoreError> {
         let mut store = Store::open(local)?;
         store.shared = Some(Shared {
-            pg: Arc::new(Pg::new(&link.url, &link.node, link.lease)),
+            pg: Arc::new(Pg::new(&link.url, &link.node)),
             link: Arc::new(Link::default()),
             view: true,
             _forwarder: None,

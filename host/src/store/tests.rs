@@ -53,8 +53,8 @@ impl TestDatabase {
 }
 
 impl TestDatabase {
-    /// Moves `node`'s last heartbeat, and the end of its leases, `by` into
-    /// the past, as if it had been silent that long: a lost node without a
+    /// Moves `node`'s last heartbeat (and so the end of its leases) `by`
+    /// into the past, as if it had been silent that long: a lost node without a
     /// test waiting for the clock (a sleep races a loaded machine's
     /// scheduler).
     pub fn silence(&self, node: &str, by: Duration) {
@@ -66,12 +66,6 @@ impl TestDatabase {
                 &[&node, &by],
             )
             .unwrap();
-        client
-            .execute(
-                "UPDATE objects SET lease_until = lease_until - $2 WHERE owner_node = $1",
-                &[&node, &by],
-            )
-            .unwrap();
     }
 
     /// A connection to the database, to look at what the nodes wrote.
@@ -79,12 +73,11 @@ impl TestDatabase {
         postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
     }
 
-    /// How node `node` reaches this database; leases of 30 s.
+    /// How node `node` reaches this database.
     pub fn link(&self, node: &str) -> super::ClusterLink {
         super::ClusterLink {
             url: self.url.clone(),
             node: node.to_owned(),
-            lease: Duration::from_secs(30),
         }
     }
 }

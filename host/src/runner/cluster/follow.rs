@@ -102,7 +102,6 @@ impl Cluster {
                 tracing::warn!(uid = %o.uid, owner = ?o.owner, "cluster: another node took this object over while this node was away; stopping it here");
                 parts.jobs.forget(&o.uid);
                 parts.crons.forget(&o.uid);
-                self.nodes.drop_lease(&o.uid);
                 if let Some(record) = self.control.object(&o.uid)? {
                     parts.journal.store_mut().mirror_object(&record, false)?;
                 }

@@ -11,7 +11,7 @@
 //!   Jobs before it restarted ends there (`NodeRestart`). A node that has
 //!   joined before starts from its own file while the database is away.
 //! - **Heartbeat** (once per `--heartbeat`): the node's row is refreshed
-//!   and the leases on what it owns renewed; labels another node's API
+//!   (which keeps its leases on what it owns); labels another node's API
 //!   changed (`wasmjob label node`) are taken from it.
 //! - **Ownership**: every Job and CronJob is run by one node, its owner,
 //!   on a lease. The node that records an object owns it; an unowned one,
@@ -59,7 +59,7 @@ pub struct ClusterConfig {
     pub heartbeat: Duration,
     /// A node silent for longer is NotReady; an object that does not say
     /// its own `lostAfter` is taken over this long after its owner's
-    /// lease was last renewed.
+    /// last heartbeat.
     pub grace: Duration,
     /// Instances this node runs at once at most (`--max-instances`).
     pub capacity: u32,
@@ -102,6 +102,7 @@ impl Cluster {
         let noticed = Arc::new(Noticed::default());
         let listening = control.listen(noticed.clone(), wake);
         let hosting = Hosting::new(control.clone(), noticed.clone(), config.capacity);
+        let grace = config.grace;
         Cluster {
             control,
             link,
@@ -109,7 +110,7 @@ impl Cluster {
             next_sync: Instant::now(),
             joined: false,
             generations: HashMap::new(),
-            nodes: ClusterNodes::default(),
+            nodes: ClusterNodes::new(grace),
             noticed,
             _listening: listening,
             hosting,
@@ -192,7 +193,10 @@ impl Cluster {
             self.nodes.set_reachable(false);
             return Ok(next);
         }
-        match self.sync_pass(parts, now, writes) {
+        let started = Instant::now();
+        let passed = self.sync_pass(parts, now, writes);
+        tracing::debug!(took = ?started.elapsed(), "cluster: pass");
+        match passed {
             Ok(()) => self.nodes.set_reachable(true),
             Err(e) if e.is_transient() => {
                 if self.link.lost() {
@@ -260,17 +264,14 @@ impl Cluster {
         Ok(())
     }
 
-    /// The node's heartbeat, which renews its leases; labels changed
+    /// The node's heartbeat, which keeps its leases; labels changed
     /// through another node, and nodes that came, went or were relabelled,
     /// make Jobs no node could run be looked at again.
     fn heartbeat(&mut self, parts: &mut Parts) -> Result<(), StoreError> {
         use super::driver::Driver as _;
         let sent = monotonic();
         let beat = self.control.heartbeat()?;
-        for held in &beat.held {
-            self.nodes
-                .leased(&held.uid, sent, held.lease.as_micros() as Micros);
-        }
+        self.nodes.heartbeat_taken(sent);
         if let Some(labels) = beat.labels
             && labels != parts.config.node_labels
         {
@@ -295,7 +296,6 @@ impl Cluster {
             parts.flush()?;
             self.control.release(&uid)?;
             parts.jobs.release(&uid);
-            self.nodes.drop_lease(&uid);
             if let Some(record) = self.control.object(&uid)? {
                 parts.journal.store_mut().mirror_object(&record, false)?;
             }

@@ -6,13 +6,12 @@
 
 use super::Cluster;
 use crate::admission;
-use crate::controller::lease;
-use crate::manifest::{Disconnect, Object};
+use crate::manifest::Object;
 use crate::runner::cron::CronRun;
 use crate::runner::jobs::{EndedWith, JobRun, spreadable};
 use crate::runner::parts::Parts;
-use crate::store::{Claimable, ObjectRecord, StoreError, Write};
-use crate::time::{Micros, monotonic};
+use crate::store::{Claimable, StoreError, Write};
+use crate::time::Micros;
 
 /// A CronJob taken over brings along the Jobs of its latest decided
 /// times, at most this many (older ones have long finished).
@@ -55,11 +54,9 @@ impl Cluster {
         let Some(prepared) = self.refusals.admit(parts, &record, &object)? else {
             return Ok(());
         };
-        let sent = monotonic();
         let Some(claimed) = self.control.claim(&record.uid, lost, self.config.grace)? else {
             return Ok(());
         };
-        self.nodes.leased(&record.uid, sent, self.lease_of(&record));
         parts.journal.store_mut().mirror_object(&record, true)?;
         match object {
             Object::Job(job) => {
@@ -84,14 +81,6 @@ impl Cluster {
             }
             Object::DaemonSet(_) => Ok(()),
         }
-    }
-
-    /// How long a lease on `record` lasts: its `spec.disconnect.lostAfter`,
-    /// or the node's grace.
-    fn lease_of(&self, record: &ObjectRecord) -> Micros {
-        let policy = Disconnect::of_stored(record.kind, &record.manifest);
-        let lease = policy.lost_after.unwrap_or(self.config.grace);
-        (lease.as_micros() as Micros).max(lease::MARGIN + 1)
     }
 
     /// A CronJob's decided times, and the Jobs of the latest, as the

@@ -58,17 +58,21 @@ impl EndedWith<'_> {
     }
 }
 
-/// Whether a Job's instances may run on other nodes than its owner: all
-/// but a lease-mode Job of the embedded queue, which lives in the owner's
-/// own file, and a Job pinned to its node (`spec.disconnect.replace:
-/// false`, or a placement naming one node), which runs where it is held.
+/// Whether a Job's instances may run on other nodes than its owner: not a
+/// Job that runs one instance at a time (other nodes would add nothing but
+/// a round trip through the database before each instance starts: a
+/// CronJob's run starts on time on its CronJob's node), nor a lease-mode
+/// Job of the embedded queue, which lives in the owner's own file, nor a
+/// Job pinned to its node (`spec.disconnect.replace: false`, or a placement
+/// naming one node), which runs where it is held. A Job that does not
+/// spread is owned by a node its placement admits.
 pub(in crate::runner) fn spreadable(job: &Job) -> bool {
     let queue_here = job
         .spec
         .queue
         .as_ref()
         .is_some_and(|q| q.mode == QueueMode::Lease && q.url.is_none());
-    !queue_here && !job.disconnect().pinned
+    job.spec.parallelism() > 1 && !queue_here && !job.disconnect().pinned
 }
 
 /// One Job being run.
@@ -256,13 +260,9 @@ impl JobRun {
     }
 
     /// Whether this node may start the Job's instances now: in a cluster,
-    /// while it holds the Job's lease (or, for a Job its CronJob just
-    /// created, the CronJob's), or the Job is pinned here.
+    /// while it holds the Job's lease or the Job is pinned here.
     pub(super) fn may_start(&self, pass: &Pass<'_>) -> bool {
-        let owners = &self.job.metadata.owner_references;
-        let cron = owners.iter().find(|o| o.kind == "CronJob");
-        let pinned = self.job.disconnect().pinned;
-        pass.may_act(self.uid(), pinned, cron.map(|o| o.uid.as_str()))
+        pass.may_act(&self.job.disconnect())
     }
 
     /// The status counts follow the observed counts; the status is written

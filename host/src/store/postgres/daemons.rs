@@ -29,7 +29,6 @@ impl Pg {
     ) -> Result<bool, StoreError> {
         let grace = grace.as_micros() as i64;
         let node = self.node.clone();
-        let lease = self.lease.as_micros() as i64;
         self.with(|c| {
             let mut tx = c.transaction()?;
             tx.execute(
@@ -56,7 +55,7 @@ impl Pg {
                 return Ok(false);
             }
             for write in writes {
-                writes::apply(&mut tx, write, (&node, lease))?;
+                writes::apply(&mut tx, write, &node)?;
             }
             tx.commit()?;
             Ok(true)

@@ -5,7 +5,7 @@
 //!
 //! - an object's status is taken only from its owner (a node that lost the
 //!   object while it was away sends a stale one); a new object joins owned
-//!   by its sender, on a lease;
+//!   by its sender;
 //! - an instance's row is taken from the node that decides it — its Job's
 //!   owner, or the node that runs it while nobody else ended it — and
 //!   never for an older attempt; an instance run for another node's Job
@@ -15,7 +15,7 @@
 
 use postgres::Transaction;
 
-use super::{DB_NOW, Param, Pg, StoreError, changes, finished, json_text};
+use super::{Param, Pg, StoreError, changes, finished, json_text};
 use crate::manifest::{Disconnect, Kind, Phase};
 use crate::store::forward::batch::{Batch, SentInstance};
 use crate::store::{Changes, ObjectRecord};
@@ -26,11 +26,10 @@ impl Pg {
     /// nodes what it changed for them.
     pub(in crate::store) fn forward(&self, batch: &Batch) -> Result<(), StoreError> {
         let me = self.node.clone();
-        let lease = self.lease.as_micros() as i64;
         self.with(|c| {
             let mut tx = c.transaction()?;
             for (object, expires_at) in &batch.objects {
-                forward_object(&mut tx, object, *expires_at, (&me, lease))?;
+                forward_object(&mut tx, object, *expires_at, &me)?;
             }
             let mut noticed = Changes::NONE;
             for instance in &batch.instances {
@@ -47,13 +46,13 @@ impl Pg {
 }
 
 /// An object: a new one joins owned by its sender (a DaemonSet has no
-/// owner), on a lease; a known one takes the sender's status only when
+/// owner); a known one takes the sender's status only when
 /// the sender owns it, and its deletion and expiry.
 fn forward_object(
     tx: &mut Transaction<'_>,
     o: &ObjectRecord,
     expires_at: Option<Micros>,
-    (me, lease): (&str, i64),
+    me: &str,
 ) -> Result<(), postgres::Error> {
     let known = tx.execute(
         "UPDATE objects SET
@@ -100,13 +99,10 @@ fn forward_object(
         &policy.pinned,
     ];
     tx.execute(
-        &format!(
-            "INSERT INTO objects (uid, kind, namespace, name, labels, manifest, status, created_at,
-                deleted_at, expires_at, owner_node, finished, lost_after, pinned, lease_until)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                {DB_NOW} + coalesce($13::bigint, {lease}))
-             ON CONFLICT DO NOTHING"
-        ),
+        "INSERT INTO objects (uid, kind, namespace, name, labels, manifest, status, created_at,
+            deleted_at, expires_at, owner_node, finished, lost_after, pinned)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         ON CONFLICT DO NOTHING",
         &values,
     )?;
     Ok(())

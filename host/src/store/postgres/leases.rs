@@ -1,59 +1,44 @@
-//! Heartbeats and leases, by the database's clock. A node's heartbeat
-//! renews, in the same transaction, the lease on every Job and CronJob it
-//! owns (for the object's `lostAfter`, or the node's grace); the node
-//! counts its leases from the moment it sent the renewal, by its own
-//! monotonic clock, less a margin, so it stops relying on one before the
-//! database's copy runs out. Another node takes an object over only once
-//! the lease ran out (never a pinned one), with a compare-and-set that
-//! also counts the owners (`lease_epoch`) and hands the taker the old
+//! Heartbeats and leases, by the database's clock. A node holds every Job
+//! and CronJob it owns for as long as its last heartbeat is younger than
+//! the object's `lost_after` (its `spec.disconnect.lostAfter`, or the
+//! taker's grace): one row written per heartbeat, however many objects.
+//! The node counts the same lease from the moment it sent the heartbeat,
+//! by its own monotonic clock, less a margin, so it stops relying on it
+//! before the database's copy runs out. Another node takes an object over
+//! only once the lease ran out (never a pinned one), with a compare-and-set
+//! that also counts the owners (`lease_epoch`) and hands the taker the old
 //! lease's end: the fence no scheduled time of the new owner may precede.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{DB_NOW, Param, Pg, StoreError, json_column, object_row};
-use crate::store::{Claimable, Claimed, Heartbeat, Held};
+use crate::store::{Claimable, Claimed, Heartbeat};
 use crate::time::Micros;
 
-/// Whether an owned object's lease ran out: by its end, or — for a row
-/// written before leases, which has none — by its owner's heartbeat.
-const LEASE_OUT: &str = "(lease_until < (extract(epoch from clock_timestamp()) * 1000000)::bigint
-    OR (lease_until IS NULL AND owner_node NOT IN (SELECT name FROM nodes
-        WHERE heartbeat_at >= (extract(epoch from clock_timestamp()) * 1000000)::bigint - $1)))";
+/// No lease is shorter (`spec.disconnect.lostAfter` is at least this):
+/// only the objects of nodes silent this long are looked at.
+const SHORTEST_LEASE: i64 = crate::manifest::MIN_LOST_AFTER.as_micros() as i64;
+
+/// When an owned object's lease ends: its owner's last heartbeat plus the
+/// object's `lost_after` (or `$1`, the grace).
+const LEASE_END: &str = "(coalesce((SELECT n.heartbeat_at FROM nodes n
+    WHERE n.name = objects.owner_node), 0) + coalesce(objects.lost_after, $1))";
 
 impl Pg {
-    /// This node's heartbeat, and its leases renewed; its labels as
+    /// This node's heartbeat, which keeps its leases; its labels as
     /// stored (another node's API may have changed them).
     pub fn heartbeat(&self) -> Result<Heartbeat, StoreError> {
         let node = self.node.clone();
-        let lease = self.lease.as_micros() as i64;
         self.with(|c| {
-            let mut tx = c.transaction()?;
-            let row = tx.query_opt(
+            let row = c.query_opt(
                 &format!(
                     "UPDATE nodes SET heartbeat_at = {DB_NOW} WHERE name = $1 RETURNING labels"
                 ),
                 &[&node],
             )?;
             let labels: Option<BTreeMap<String, String>> = row.map(|r| json_column(&r, 0));
-            let held = tx.query(
-                &format!(
-                    "UPDATE objects SET lease_until = {DB_NOW} + coalesce(lost_after, $2)
-                     WHERE owner_node = $1 AND deleted_at IS NULL AND NOT finished
-                     RETURNING uid, lease_epoch, coalesce(lost_after, $2)"
-                ),
-                &[&node as &Param<'_>, &lease],
-            )?;
-            tx.commit()?;
-            let held = held
-                .iter()
-                .map(|r| Held {
-                    uid: r.get(0),
-                    epoch: r.get(1),
-                    lease: Duration::from_micros(r.get::<_, i64>(2).max(0) as u64),
-                })
-                .collect();
-            Ok(Heartbeat { labels, held })
+            Ok(Heartbeat { labels })
         })
     }
 
@@ -71,10 +56,12 @@ impl Pg {
                         deleted_at, owner_node FROM objects
                      WHERE deleted_at IS NULL AND NOT finished AND kind IN ('Job', 'CronJob')
                        AND (owner_node IS NULL
-                         OR (owner_node <> $2 AND NOT pinned AND {LEASE_OUT}))
+                         OR (owner_node IN (SELECT name FROM nodes
+                               WHERE name <> $2 AND heartbeat_at < {DB_NOW} - $3)
+                             AND NOT pinned AND {LEASE_END} < {DB_NOW}))
                      ORDER BY created_at LIMIT 64 FOR UPDATE SKIP LOCKED"
                 ),
-                &[&grace as &Param<'_>, &me],
+                &[&grace as &Param<'_>, &me, &SHORTEST_LEASE],
             )?;
             tx.commit()?;
             Ok(rows
@@ -100,22 +87,20 @@ impl Pg {
     ) -> Result<Option<Claimed>, StoreError> {
         let me = self.node.clone();
         let grace = grace.as_micros() as i64;
-        let lease = self.lease.as_micros() as i64;
         self.with(|c| {
             let row = c.query_opt(
                 &format!(
-                    "UPDATE objects SET owner_node = $4, lease_epoch = lease_epoch + 1,
-                        lease_until = {DB_NOW} + coalesce(lost_after, $5)
-                     FROM (SELECT lease_until AS fence FROM objects WHERE uid = $2) before
+                    "UPDATE objects SET owner_node = $4, lease_epoch = lease_epoch + 1
+                     FROM (SELECT {LEASE_END} AS fence FROM objects WHERE uid = $2) before
                      WHERE uid = $2 AND owner_node IS NOT DISTINCT FROM $3
                        AND deleted_at IS NULL
-                       AND ($3::text IS NULL OR (NOT pinned AND {LEASE_OUT}))
+                       AND ($3::text IS NULL OR (NOT pinned AND {LEASE_END} < {DB_NOW}))
                      RETURNING before.fence, lease_epoch"
                 ),
-                &[&grace as &Param<'_>, &uid, &previous, &me, &lease],
+                &[&grace as &Param<'_>, &uid, &previous, &me],
             )?;
             Ok(row.map(|r| Claimed {
-                fence: previous.and(r.get::<_, Option<Micros>>(0)),
+                fence: previous.and(Some(r.get::<_, Micros>(0))),
                 epoch: r.get(1),
             }))
         })

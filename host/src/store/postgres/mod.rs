@@ -49,9 +49,6 @@ pub struct Pg {
     url: String,
     /// The node this process is; new Jobs and CronJobs it records are its own.
     node: String,
-    /// How long an object's lease lasts when it does not say
-    /// (`spec.disconnect.lostAfter`): the node's grace period.
-    lease: Duration,
     client: Mutex<Option<Client>>,
     /// The schema was brought up to date by this process.
     migrated: AtomicBool,
@@ -145,12 +142,11 @@ fn finished(status: &serde_json::Value) -> bool {
 
 impl Pg {
     /// The cluster's database at `url`, for node `node`, connected at the
-    /// first call; `lease` as [`Pg::lease`] says.
-    pub fn new(url: &str, node: &str, lease: Duration) -> Pg {
+    /// first call.
+    pub fn new(url: &str, node: &str) -> Pg {
         Pg {
             url: url.to_owned(),
             node: node.to_owned(),
-            lease,
             client: Mutex::new(None),
             migrated: AtomicBool::new(false),
         }
@@ -221,11 +217,10 @@ impl Pg {
     /// nothing of the batch is written.
     pub fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
         let node = self.node.clone();
-        let lease = self.lease.as_micros() as i64;
         let conflict = self.with(|client| {
             let mut tx = client.transaction()?;
             for write in writes {
-                if let Some(conflict) = writes::apply(&mut tx, write, (&node, lease))? {
+                if let Some(conflict) = writes::apply(&mut tx, write, &node)? {
                     return Ok(Some(conflict));
                 }
             }

@@ -114,16 +114,15 @@ pub(super) const SCHEMA: &[&str] = &[
     r#"
     ALTER TABLE instances ADD COLUMN stdin BYTEA;
 "#,
-    // 4: local-first nodes. A Job's or CronJob's owner holds it on a lease
-    // (`lease_until`, by this database's clock, renewed with every
-    // heartbeat for `lost_after`, the object's `spec.disconnect.lostAfter`
-    // or the node's grace); another node takes it only once the lease ran
-    // out, never when it is `pinned`, and `lease_epoch` counts the owners.
-    // A record a node sends may not undo what another node decided: an
-    // instance's end says who wrote it (`ended_by`), and each node's events
-    // carry their origin so that sending one twice keeps one.
+    // 4: local-first nodes. A Job's or CronJob's owner holds it while its
+    // heartbeat is younger than the object's `lost_after` (its
+    // `spec.disconnect.lostAfter`, or the taker's grace); another node
+    // takes it only after that, never when it is `pinned`, and
+    // `lease_epoch` counts the owners. A record a node sends may not undo
+    // what another node decided: an instance's end says who wrote it
+    // (`ended_by`), and each node's events carry their origin so that
+    // sending one twice keeps one.
     r#"
-    ALTER TABLE objects ADD COLUMN lease_until BIGINT;
     ALTER TABLE objects ADD COLUMN lease_epoch BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE objects ADD COLUMN lost_after BIGINT;
     ALTER TABLE objects ADD COLUMN pinned BOOLEAN NOT NULL DEFAULT FALSE;

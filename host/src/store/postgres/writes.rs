@@ -3,7 +3,7 @@
 use postgres::Transaction;
 use postgres::types::ToSql;
 
-use super::{DB_NOW, finished, json_text};
+use super::{finished, json_text};
 use crate::manifest::{Disconnect, Kind};
 use crate::runtime::LogRecord;
 use crate::store::{EventRecord, InstanceRecord, ObjectRecord, Write};
@@ -11,16 +11,12 @@ use crate::store::{EventRecord, InstanceRecord, ObjectRecord, Write};
 /// A query parameter.
 type Param<'a> = dyn ToSql + Sync + 'a;
 
-/// Who writes: the node's name, and the lease (µs) of an object it
-/// records that does not say its own.
-pub(super) type Author<'a> = (&'a str, i64);
-
 /// Carries out one write; `Some(detail)` for a conflict that must undo the
 /// whole batch.
 pub(super) fn apply(
     tx: &mut Transaction<'_>,
     write: &Write,
-    author: Author<'_>,
+    node: &str,
 ) -> Result<Option<String>, postgres::Error> {
     match write {
         Write::CronRun {
@@ -37,7 +33,7 @@ pub(super) fn apply(
         | Write::LogRecords { .. }
         | Write::Event(_)
         | Write::QueueDone { .. } => history_write(tx, write)?,
-        _ => object_write(tx, write, author)?,
+        _ => object_write(tx, write, node)?,
     }
     Ok(None)
 }
@@ -46,10 +42,10 @@ pub(super) fn apply(
 fn object_write(
     tx: &mut Transaction<'_>,
     write: &Write,
-    author: Author<'_>,
+    node: &str,
 ) -> Result<(), postgres::Error> {
     match write {
-        Write::ObjectCreated(o) => object_created(tx, o, author)?,
+        Write::ObjectCreated(o) => object_created(tx, o, node)?,
         Write::Module {
             digest,
             component,
@@ -142,7 +138,7 @@ fn history_write(tx: &mut Transaction<'_>, write: &Write) -> Result<(), postgres
 fn object_created(
     tx: &mut Transaction<'_>,
     o: &ObjectRecord,
-    (node, lease): Author<'_>,
+    node: &str,
 ) -> Result<(), postgres::Error> {
     tx.execute(
         "UPDATE objects SET deleted_at = $4 WHERE kind = $1 AND namespace = $2 AND name = $3
@@ -152,7 +148,7 @@ fn object_created(
     let owner = (o.kind != Kind::DaemonSet).then_some(node);
     let policy = Disconnect::of_stored(o.kind, &o.manifest);
     let lost_after = policy.lost_after.map(|d| d.as_micros() as i64);
-    let values: [&Param<'_>; 13] = [
+    let values: [&Param<'_>; 12] = [
         &o.uid,
         &o.kind.as_str(),
         &o.namespace,
@@ -165,15 +161,11 @@ fn object_created(
         &finished(&o.status),
         &lost_after,
         &policy.pinned,
-        &lease,
     ];
     tx.execute(
-        &format!(
-            "INSERT INTO objects (uid, kind, namespace, name, labels, manifest, status,
-                created_at, owner_node, finished, lost_after, pinned, lease_until)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-                {DB_NOW} + coalesce($11::bigint, $13::bigint))"
-        ),
+        "INSERT INTO objects (uid, kind, namespace, name, labels, manifest, status,
+            created_at, owner_node, finished, lost_after, pinned)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         &values,
     )?;
     Ok(())
