@@ -8,11 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use wasmjob_tests::{PgDatabase, Proxy};
 
 use crate::node::{Node, Server};
-use crate::report::{Row, Verdict, quantile, thousands};
+use crate::report::{Row, Verdict, thousands};
 use crate::scenarios::{Bench, job_manifest};
 
 /// Heartbeat and grace of every node here.
@@ -214,25 +214,7 @@ pub fn cluster_cron_lateness(b: &Bench) -> Result<Vec<Row>> {
             late.push((started - scheduled) as f64 / 1e3);
         }
     }
-    if late.is_empty() {
-        bail!("no CronJob fired in {:?}", b.sizes.cron_window);
-    }
-    late.sort_by(f64::total_cmp);
-    let p99 = quantile(&late, 0.99);
-    Ok(vec![Row {
-        scenario: format!(
-            "{what}, {} six-field CronJobs registered ({} runs: p50 {:.2} ms, max {:.2} ms, {missed} missed)",
-            thousands(b.sizes.cronjobs as f64),
-            late.len(),
-            quantile(&late, 0.5),
-            late[late.len() - 1],
-        ),
-        wasmjob: format!("p99 {p99:.2} ms"),
-        baseline: "—".into(),
-        ratio: "—".into(),
-        target: "p99 ≤ 50 ms".into(),
-        verdict: Verdict::of(p99 <= 50.0 && missed == 0),
-    }])
+    crate::scenarios::lateness_row(b, what, late, missed, 50.0)
 }
 
 /// A CronJob every two seconds, `disconnect` as given.

@@ -18,7 +18,7 @@ use postgres::Transaction;
 use super::{Param, Pg, StoreError, changes, finished, json_text};
 use crate::manifest::{Disconnect, Kind, Phase};
 use crate::store::forward::batch::{Batch, SentInstance};
-use crate::store::{Changes, ObjectRecord};
+use crate::store::{Changes, InstanceRecord, ObjectRecord};
 use crate::time::Micros;
 
 impl Pg {
@@ -134,50 +134,7 @@ fn forward_instance(
         )?;
         return Ok(Changes::ENDED);
     }
-    let ended_by = i.finish_time.map(|_| me);
-    let values: [&Param<'_>; 19] = [
-        &i.uid,
-        &i.name,
-        &i.namespace,
-        &i.owner_uid,
-        &i.completion_index.map(i64::from),
-        &json_text(&*i.labels),
-        &i.phase.as_str(),
-        &i.exit_code,
-        &i.reason,
-        &i.message,
-        &i.node_name,
-        &i64::from(i.restart_count),
-        &i.created_at,
-        &i.start_time,
-        &i.finish_time,
-        &sent.deleted_at,
-        &sent.stdin,
-        &ended_by,
-        &me,
-    ];
-    tx.execute(
-        "INSERT INTO instances (uid, name, namespace, owner_uid, completion_index, labels,
-            phase, exit_code, reason, message, node_name, restart_count, created_at,
-            start_time, finish_time, deleted_at, stdin, ended_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-         ON CONFLICT (uid) DO UPDATE SET phase = excluded.phase,
-            exit_code = excluded.exit_code, reason = excluded.reason,
-            message = excluded.message,
-            node_name = CASE WHEN excluded.node_name = '' THEN instances.node_name
-                ELSE excluded.node_name END,
-            restart_count = excluded.restart_count,
-            start_time = coalesce(excluded.start_time, instances.start_time),
-            finish_time = excluded.finish_time,
-            deleted_at = coalesce(instances.deleted_at, excluded.deleted_at),
-            stdin = coalesce(excluded.stdin, instances.stdin),
-            ended_by = excluded.ended_by
-         WHERE excluded.restart_count >= instances.restart_count
-           AND (instances.ended_by IS NULL OR instances.ended_by = $19
-             OR EXISTS (SELECT 1 FROM objects o
-                        WHERE o.uid = instances.owner_uid AND o.owner_node = $19))",
-        &values,
-    )?;
+    upsert_instance(tx, i, (sent.deleted_at, sent.stdin.as_deref()), me)?;
     // The owner offers an instance, or stops one another node runs.
     Ok(match (i.phase, i.node_name.as_str()) {
         (Phase::Pending, "") => Changes::OFFERED,
@@ -241,5 +198,62 @@ fn forward_history(
             );
         }
     }
+    Ok(())
+}
+
+/// Inserts or updates an instance's row by uid as `me` decided it: taken
+/// unless another node ended the row and `me` does not own its Job, or the
+/// row is of a later attempt (see the module's rules). `removed`: when it
+/// was removed from `get instances`, and what it gets on stdin.
+pub(super) fn upsert_instance(
+    tx: &mut Transaction<'_>,
+    i: &InstanceRecord,
+    (deleted_at, stdin): (Option<Micros>, Option<&[u8]>),
+    me: &str,
+) -> Result<(), postgres::Error> {
+    let ended_by = i.finish_time.map(|_| me);
+    let values: [&Param<'_>; 19] = [
+        &i.uid,
+        &i.name,
+        &i.namespace,
+        &i.owner_uid,
+        &i.completion_index.map(i64::from),
+        &json_text(&*i.labels),
+        &i.phase.as_str(),
+        &i.exit_code,
+        &i.reason,
+        &i.message,
+        &i.node_name,
+        &i64::from(i.restart_count),
+        &i.created_at,
+        &i.start_time,
+        &i.finish_time,
+        &deleted_at,
+        &stdin,
+        &ended_by,
+        &me,
+    ];
+    tx.execute(
+        "INSERT INTO instances (uid, name, namespace, owner_uid, completion_index, labels,
+            phase, exit_code, reason, message, node_name, restart_count, created_at,
+            start_time, finish_time, deleted_at, stdin, ended_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+         ON CONFLICT (uid) DO UPDATE SET phase = excluded.phase,
+            exit_code = excluded.exit_code, reason = excluded.reason,
+            message = excluded.message,
+            node_name = CASE WHEN excluded.node_name = '' THEN instances.node_name
+                ELSE excluded.node_name END,
+            restart_count = excluded.restart_count,
+            start_time = coalesce(excluded.start_time, instances.start_time),
+            finish_time = excluded.finish_time,
+            deleted_at = coalesce(instances.deleted_at, excluded.deleted_at),
+            stdin = coalesce(excluded.stdin, instances.stdin),
+            ended_by = excluded.ended_by
+         WHERE excluded.restart_count >= instances.restart_count
+           AND (instances.ended_by IS NULL OR instances.ended_by = $19
+             OR EXISTS (SELECT 1 FROM objects o
+                        WHERE o.uid = instances.owner_uid AND o.owner_node = $19))",
+        &values,
+    )?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 use postgres::Transaction;
 use postgres::types::ToSql;
 
+use super::forwarded::upsert_instance;
 use super::{finished, json_text};
 use crate::manifest::{Disconnect, Kind};
 use crate::runtime::LogRecord;
@@ -28,7 +29,7 @@ pub(super) fn apply(
         | Write::InstanceLogged { .. }
         | Write::InstanceEnded(_)
         | Write::InstanceInput { .. }
-        | Write::InstanceDeleted { .. } => instance_write(tx, write)?,
+        | Write::InstanceDeleted { .. } => instance_write(tx, write, node)?,
         Write::Log { .. }
         | Write::LogRecords { .. }
         | Write::Event(_)
@@ -86,15 +87,19 @@ fn object_write(
 }
 
 /// A write of an instance's row.
-fn instance_write(tx: &mut Transaction<'_>, write: &Write) -> Result<(), postgres::Error> {
+fn instance_write(
+    tx: &mut Transaction<'_>,
+    write: &Write,
+    node: &str,
+) -> Result<(), postgres::Error> {
     match write {
-        Write::Instance(i) => upsert_instance(tx, i),
+        Write::Instance(i) => upsert_instance(tx, i, (None, None), node),
         Write::InstanceLogged {
             instance,
             log,
             truncated,
         } => {
-            upsert_instance(tx, instance)?;
+            upsert_instance(tx, instance, (None, None), node)?;
             upsert_log(tx, &instance.uid, 0, log, *truncated)
         }
         Write::InstanceEnded(i) => instance_ended(tx, i),
@@ -257,42 +262,6 @@ pub(super) fn log_records(
         ];
         tx.execute(&insert, &values)?;
     }
-    Ok(())
-}
-
-/// Inserts or updates an instance row by uid (see [`Write::Instance`]).
-fn upsert_instance(tx: &mut Transaction<'_>, i: &InstanceRecord) -> Result<(), postgres::Error> {
-    tx.execute(
-        "INSERT INTO instances (uid, name, namespace, owner_uid, completion_index, labels,
-                    phase, exit_code, reason, message, node_name, restart_count, created_at,
-                    start_time, finish_time)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-                 ON CONFLICT (uid) DO UPDATE SET phase = excluded.phase,
-                    exit_code = excluded.exit_code, reason = excluded.reason,
-                    message = excluded.message,
-                    node_name = CASE WHEN excluded.node_name = '' THEN instances.node_name
-                        ELSE excluded.node_name END,
-                    restart_count = excluded.restart_count,
-                    start_time = coalesce(excluded.start_time, instances.start_time),
-                    finish_time = excluded.finish_time",
-        &[
-            &i.uid,
-            &i.name,
-            &i.namespace,
-            &i.owner_uid,
-            &i.completion_index.map(i64::from),
-            &json_text(&*i.labels),
-            &i.phase.as_str(),
-            &i.exit_code,
-            &i.reason,
-            &i.message,
-            &i.node_name,
-            &i64::from(i.restart_count),
-            &i.created_at,
-            &i.start_time,
-            &i.finish_time,
-        ],
-    )?;
     Ok(())
 }
 

@@ -181,28 +181,7 @@ fn history_write(tx: &Connection, write: &Write) -> rusqlite::Result<()> {
 
 /// A new object; a live one of the same kind and name goes to history.
 fn object_created(tx: &Connection, o: &ObjectRecord) -> rusqlite::Result<()> {
-    tx.execute(
-        "UPDATE objects SET deleted_at = ?4 WHERE kind = ?1 AND namespace = ?2 AND name = ?3 AND deleted_at IS NULL",
-        params![o.kind.as_str(), o.namespace, o.name, o.created_at],
-    )?;
-    let sql =
-        "INSERT INTO objects (uid, kind, namespace, name, labels, manifest, status, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-    run(
-        tx,
-        sql,
-        params![
-            o.uid,
-            o.kind.as_str(),
-            o.namespace,
-            o.name,
-            json_text(&o.labels),
-            json_text(&o.manifest),
-            json_text(&o.status),
-            o.created_at
-        ],
-    )?;
-    Ok(())
+    object_mirrored(tx, o, true)
 }
 
 /// A cluster node keeps a work-queue item offered with an instance until
