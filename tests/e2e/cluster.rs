@@ -363,6 +363,80 @@ fn a_killed_owners_job_is_taken_over_and_its_instances_elsewhere_carry_on() {
     }
 }
 
+/// Three nodes running `chained` (240 completions of 30 ms, 6 at a time,
+/// applied through n1): chains of 10 (240 over 6 chains and 4 rounds),
+/// each going on on the node that claimed it. Once a chain has gone on past
+/// its first link on a node other than n1, node `killed` is killed; the Job
+/// then ends with exactly 240 successes read through `reader`, each counted
+/// once, what `killed` ran when it died (and only that) lost, nothing left
+/// running.
+fn kill_mid_chain(killed: usize, reader: usize) {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let mut nodes = cluster(&db, &[("n1", ""), ("n2", ""), ("n3", "")], LOSES_NODES);
+    let yaml = job_yaml(
+        "chained",
+        &program("sleep-ms"),
+        &["30"],
+        "  completions: 240\n  parallelism: 6\n  backoffLimit: 20",
+        "",
+    );
+    apply(&nodes[0].session, &nodes[0].server, "job.yaml", &yaml);
+    let mut client = db.client();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let links: i64 = client
+            .query_one(
+                "SELECT count(*) FROM instances WHERE chain_head <> uid AND node_name <> 'n1'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if links >= 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no chain went on past its first link"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let name = nodes[killed].name.clone();
+    nodes.remove(killed).server.crash();
+    let reader = &nodes[reader];
+    let job = reader.session.wait_finished(&reader.server, "chained");
+    let rows = job_rows(&db, "chained");
+    let count =
+        |f: &dyn Fn(&(String, String, String)) -> bool| rows.iter().filter(|r| f(r)).count();
+    assert_eq!(count(&|r| r.0 == "Succeeded"), 240, "{rows:?}");
+    assert_eq!(job["status"]["succeeded"], 240, "{job}");
+    let lost = count(&|r| r.1 == "NodeLost");
+    eprintln!("{lost} lost on {name}");
+    assert_eq!(
+        count(&|r| r.1 == "NodeLost" && r.2 == name),
+        lost,
+        "{rows:?}"
+    );
+    assert_eq!(job["status"]["failed"], lost, "{job}");
+    assert_eq!(count(&|r| r.0 == "Failed"), lost, "{rows:?}");
+    assert_eq!(
+        count(&|r| r.0 == "Running" || r.0 == "Pending"),
+        0,
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn a_node_killed_in_the_middle_of_chains_leaves_exact_counts() {
+    kill_mid_chain(1, 0);
+}
+
+#[test]
+fn an_owner_killed_in_the_middle_of_chains_leaves_exact_counts_with_the_next_owner() {
+    kill_mid_chain(0, 0);
+}
+
 #[test]
 fn a_jobs_instances_spread_over_the_nodes_its_selector_matches() {
     let Some(db) = PgDatabase::create() else {

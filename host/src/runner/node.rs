@@ -298,7 +298,7 @@ impl Runner {
                 d.jobs.instance_ended(&mut done, pass) || d.daemons.instance_ended(&mut done, pass)
             });
         if !recorded && let Some(cluster) = &mut self.cluster {
-            cluster.record_hosted(&mut done, writes);
+            cluster.record_hosted(&mut self.parts, &mut done, writes);
         }
     }
 }

@@ -151,6 +151,7 @@ mod tests {
             created_at: 0,
             start_time: Some(0),
             finish_time: None,
+            chain: None,
         })
     }
 

@@ -244,6 +244,15 @@ pub trait ControlPlane: Send + Sync {
     /// These instances' rows as they are now.
     fn instance_states(&self, uids: &[String]) -> Result<Vec<InstanceRecord>, StoreError>;
 
+    /// The rows of the Jobs `owners` written since change `since`, oldest
+    /// change first, each with its change; at most `limit`.
+    fn instance_changes(
+        &self,
+        owners: &[String],
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, InstanceRecord)>, StoreError>;
+
     /// Ends what this node ran for other nodes' Jobs before it restarted;
     /// how many.
     fn end_orphaned(&self, now: Micros, reason: &str, message: &str) -> Result<u64, StoreError>;

@@ -95,6 +95,24 @@ fn pg_detail(e: &::postgres::Error) -> String {
     }
 }
 
+/// Whether PostgreSQL's error is the server not answering (a connection
+/// that broke, could not be made, or timed out) rather than an answer.
+fn unanswered(e: &::postgres::Error) -> bool {
+    if e.as_db_error().is_some() {
+        return false;
+    }
+    let text = e.to_string();
+    e.is_closed()
+        || [
+            "error communicating with the server",
+            "connection closed",
+            "error connecting to server",
+            "timeout waiting for server",
+        ]
+        .iter()
+        .any(|kind| text.starts_with(kind))
+}
+
 impl StoreError {
     /// A failure that goes away with the condition that caused it (space
     /// freed, the file system writable again, another writer done) rather
@@ -106,8 +124,9 @@ impl StoreError {
         match self {
             StoreError::Unwritable { .. } | StoreError::Unreachable { .. } => true,
             // No answer from the server (it restarts, the network is down):
-            // the node waits for it as for a full disk.
-            StoreError::Postgres { source, .. } => source.as_db_error().is_none(),
+            // the node waits for it as for a full disk. A statement the
+            // client itself refuses is no such thing.
+            StoreError::Postgres { source, .. } => unanswered(source),
             StoreError::Sqlite { source, .. } => matches!(
                 source.sqlite_error_code(),
                 Some(

@@ -39,7 +39,7 @@ pub use control::{
 pub use error::StoreError;
 pub use forward::Link;
 pub use postgres::redact as redact_url;
-pub use records::{EventRecord, InstanceRecord, ObjectRecord, ObjectText, Write};
+pub use records::{ChainLink, EventRecord, InstanceRecord, ObjectRecord, ObjectText, Write};
 pub(crate) use sqlite::configure_connection;
 #[cfg(test)]
 use sqlite::{LOGS, WAL_KEPT};

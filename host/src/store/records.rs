@@ -87,6 +87,22 @@ pub struct InstanceRecord {
     pub start_time: Option<Micros>,
     /// When it ended.
     pub finish_time: Option<Micros>,
+    /// In a cluster, the chain this instance is a link of (see
+    /// [`ChainLink`]).
+    pub chain: Option<ChainLink>,
+}
+
+/// A link of a *chain*: an instance a Job's owner offers with a budget of
+/// completions, which the node that runs it follows, on each success, with
+/// the next instance of the chain itself — without a round trip to the
+/// owner, who learns of each from its row (see `runner::jobs::chains`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainLink {
+    /// The chain's first instance: its uid names the chain.
+    pub head: String,
+    /// The completions this instance and those after it in the chain may
+    /// still make, this one included.
+    pub budget: u32,
 }
 
 impl InstanceRecord {

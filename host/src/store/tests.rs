@@ -143,6 +143,7 @@ fn instance(owner: &ObjectRecord, name: &str, at: i64) -> InstanceRecord {
         created_at: at,
         start_time: Some(at),
         finish_time: None,
+        chain: None,
     }
 }
 

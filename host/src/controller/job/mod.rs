@@ -19,8 +19,10 @@
 //! | status counts, end and suspension conditions, TTL | [`status`] |
 //! | immutable fields | [`check_update`] |
 //! | instance names and labels | [`instance_labels`], [`instance_name`] |
+//! | chains: many completions per offer in a cluster | [`chains`] |
 
 mod backoff;
+pub mod chains;
 mod failure;
 mod indexes;
 mod labels;

@@ -34,8 +34,14 @@ use crate::store::{Changes, ControlPlane, InstanceRecord, Noticed, StoreError, W
 use crate::time::Micros;
 
 /// How soon a node claims again when it left offered instances for the
-/// other nodes (its share of them was smaller than what waited).
-const CLAIM_AGAIN: Micros = 20_000;
+/// other nodes (its share of them was smaller than what waited): long
+/// enough for a node that sees the Job for the first time to admit and
+/// compile its module (~100 ms), or the first node takes every chain of a
+/// Job that chains (see `controller::job::chains`).
+const CLAIM_AGAIN: Micros = 200_000;
+
+/// Rows an owner reads at most per pass.
+const CHANGES_READ: i64 = 5_000;
 
 /// An instance this node runs for another node's Job.
 struct Hosted {
@@ -43,12 +49,26 @@ struct Hosted {
     abort: AbortHandle,
 }
 
-/// What a node needs to run another node's Job's instances.
+/// What a node needs to run another node's Job's instances (or the links
+/// of a chain of its own Job's).
 struct ForeignJob {
     job: Job,
     prepared: Arc<Prepared>,
     /// Lease mode: this node's connection to the Job's broker.
     queue: Option<Arc<Queue>>,
+    /// The random parts of the names of the chain links started here.
+    suffixes: crate::ids::NameSuffixes,
+}
+
+impl ForeignJob {
+    fn new(job: Job, prepared: Arc<Prepared>) -> Self {
+        ForeignJob {
+            job,
+            prepared,
+            queue: None,
+            suffixes: Default::default(),
+        }
+    }
 }
 
 /// What the spreading pass reads of the rest of the cluster part: the nodes
@@ -120,8 +140,10 @@ impl Hosting {
         self.claim_again_at
     }
 
-    /// The owner's side: reads the rows of its instances that are offered
-    /// or run elsewhere, and records what happened to them.
+    /// The owner's side: reads the rows of its Jobs written since it last
+    /// looked (instances offered or running elsewhere, the links of its
+    /// chains) and records what happened to them; what runs elsewhere is
+    /// copied into this node's file.
     fn follow_offered(
         &mut self,
         parts: &mut Parts,
@@ -129,11 +151,30 @@ impl Hosting {
         (now, writes): (Micros, &mut Vec<Write>),
         observer: &mut dyn Observer,
     ) -> Result<(), StoreError> {
-        let watched = parts.jobs.watched();
-        if watched.is_empty() {
+        let followed = parts.jobs.followed();
+        if followed.is_empty() {
             return Ok(());
         }
-        let rows = self.control.instance_states(&watched)?;
+        let since = followed.iter().map(|(_, seen)| *seen).min().unwrap_or(0);
+        let uids: Vec<String> = followed.iter().map(|(uid, _)| uid.clone()).collect();
+        let changed = self.control.instance_changes(&uids, since, CHANGES_READ)?;
+        if changed.len() as i64 == CHANGES_READ {
+            // More wait: read on at the next pass.
+            self.noticed.add(Changes::ENDED);
+        }
+        let me = parts.config.node_name.clone();
+        let mut rows = Vec::with_capacity(changed.len());
+        for (change, row) in changed {
+            if parts.jobs.saw_change(&row.owner_uid, change) {
+                rows.push(row);
+            }
+        }
+        let copies: Vec<Write> = rows
+            .iter()
+            .filter(|r| r.node_name != me)
+            .map(|r| Write::Instance(r.clone()))
+            .collect();
+        parts.journal.store_mut().mirror(&copies)?;
         let lost = nodes.lost();
         parts.with_pass((now, writes), observer, Some(nodes), |d, pass| {
             d.jobs.follow_rows(rows, &lost, pass);
@@ -221,12 +262,24 @@ impl Hosting {
         record: InstanceRecord,
         now: Micros,
     ) {
-        let mut writes = Vec::new();
-        let foreign = parts.with_pass((now, &mut writes), &mut Silent, Some(nodes), |d, pass| {
-            d.jobs.start_claimed(record, pass)
-        });
-        let Some(record) = foreign else {
-            return;
+        let record = if record.chain.is_some() {
+            // A chain runs here as any node's: its links follow each other
+            // here, and its owner counts them from their rows.
+            if let Some((job, prepared)) = parts.jobs.job_and_module(&record.owner_uid) {
+                let own = ForeignJob::new(job, prepared);
+                self.foreign.insert(record.owner_uid.clone(), Some(own));
+            }
+            record
+        } else {
+            let mut writes = Vec::new();
+            let foreign =
+                parts.with_pass((now, &mut writes), &mut Silent, Some(nodes), |d, pass| {
+                    d.jobs.start_claimed(record, pass)
+                });
+            let Some(record) = foreign else {
+                return;
+            };
+            record
         };
         // The node's file records what runs here, before it runs.
         let copy = [Write::Instance(record.clone())];
@@ -295,12 +348,14 @@ impl Hosting {
         }
         let rows = self.control.instance_states(&uids)?;
         self.hosted.retain(|uid, hosted| {
-            let runs_here = rows.iter().any(|r| {
-                &r.uid == uid
-                    && r.phase == Phase::Running
-                    && r.node_name == me
-                    && r.restart_count == hosted.record.restart_count
-            });
+            // A chain link this node started may not have reached the
+            // cluster yet: no row is no news.
+            let Some(r) = rows.iter().find(|r| &r.uid == uid) else {
+                return true;
+            };
+            let runs_here = r.phase == Phase::Running
+                && r.node_name == me
+                && r.restart_count == hosted.record.restart_count;
             if !runs_here {
                 tracing::info!(instance = %hosted.record.name, "cluster: stopped by its Job's owner");
                 hosted.abort.abort();
@@ -312,12 +367,15 @@ impl Hosting {
 
     /// A hosted instance ended: its logs and its end go to the store, for
     /// the Job's owner. Returns false when `done` is not a hosted instance.
-    pub(super) fn ended(&mut self, done: &mut Finished, writes: &mut Vec<Write>) -> bool {
+    pub(super) fn ended(
+        &mut self,
+        parts: &mut Parts,
+        done: &mut Finished,
+        writes: &mut Vec<Write>,
+    ) -> bool {
         let Some(hosted) = self.hosted.remove(&done.instance_uid) else {
             return false;
         };
-        // A slot is free: look at the offers again.
-        self.noticed.add(Changes::OFFERED);
         let owner = &hosted.record.owner_uid;
         if !done.report.outcome.succeeded()
             && let Some(Some(foreign)) = self.foreign.get_mut(owner)
@@ -328,7 +386,69 @@ impl Hosting {
         attempt_logs(done, writes);
         let mut ended = hosted.record;
         ended.terminate(done.finished, instance::of_run(&done.report.outcome));
-        writes.push(Write::InstanceEnded(ended));
+        if !self.next_link(parts, &ended, done.finished, writes) {
+            // A slot is free (a chain that goes on keeps its slot): look
+            // at the offers again.
+            self.noticed.add(Changes::OFFERED);
+        }
+        writes.push(end_write(ended));
+        true
+    }
+
+    /// A chain's link succeeded here with budget left: the chain's next
+    /// link starts here at once (see [`crate::controller::job::chains`]);
+    /// its owner hears of it from its row. Whether it started.
+    fn next_link(
+        &mut self,
+        parts: &mut Parts,
+        ended: &InstanceRecord,
+        at: Micros,
+        writes: &mut Vec<Write>,
+    ) -> bool {
+        let Some(chain) = &ended.chain else {
+            return false;
+        };
+        if chain.budget <= 1 || ended.phase != Phase::Succeeded || !parts.starts() {
+            return false;
+        }
+        let Some(Some(foreign)) = self.foreign.get_mut(&ended.owner_uid) else {
+            return false;
+        };
+        let suffix = foreign.suffixes.next_suffix();
+        let suffix = std::str::from_utf8(&suffix).expect("an ASCII suffix");
+        let record = InstanceRecord {
+            uid: crate::ids::uid(),
+            name: job::instance_name(&foreign.job.metadata.name, None, suffix),
+            namespace: ended.namespace.clone(),
+            owner_uid: ended.owner_uid.clone(),
+            completion_index: None,
+            labels: ended.labels.clone(),
+            phase: Phase::Running,
+            exit_code: None,
+            reason: None,
+            message: None,
+            node_name: parts.config.node_name.clone(),
+            restart_count: 0,
+            created_at: at,
+            start_time: Some(at),
+            finish_time: None,
+            chain: Some(crate::store::ChainLink {
+                head: chain.head.clone(),
+                budget: chain.budget - 1,
+            }),
+        };
+        writes.push(Write::Instance(record.clone()));
+        let attempt = Attempt {
+            job: &foreign.job,
+            job_uid: &record.owner_uid,
+            prepared: &foreign.prepared,
+            record: &record,
+            attempt: 0,
+            failed_before: 0,
+        };
+        let abort = parts.launcher.start(&attempt, Ok(Binding::default()), None);
+        self.hosted
+            .insert(record.uid.clone(), Hosted { record, abort });
         true
     }
 
@@ -340,8 +460,18 @@ impl Hosting {
             hosted.abort.abort();
             let mut ended = hosted.record;
             stop(&mut ended, now, job::NODE_SHUTDOWN, message);
-            writes.push(Write::InstanceEnded(ended));
+            writes.push(end_write(ended));
         }
+    }
+}
+
+/// How an instance that ran here ends in the store: one its Job's owner
+/// offered ends only while its row says it runs here (the owner's word
+/// stands); a chain link this node started is this node's row.
+fn end_write(ended: InstanceRecord) -> Write {
+    match &ended.chain {
+        Some(chain) if chain.head != ended.uid => Write::Instance(ended),
+        _ => Write::InstanceEnded(ended),
     }
 }
 
@@ -366,9 +496,5 @@ fn foreign_job(
     if prepared.is_some() {
         parts.journal.store_mut().mirror_object(&record, false)?;
     }
-    Ok(prepared.map(|prepared| ForeignJob {
-        job,
-        prepared,
-        queue: None,
-    }))
+    Ok(prepared.map(|prepared| ForeignJob::new(job, prepared)))
 }

@@ -149,8 +149,13 @@ impl Cluster {
     }
 
     /// A hosted instance ended; false when `done` is not one.
-    pub(super) fn record_hosted(&mut self, done: &mut Finished, writes: &mut Vec<Write>) -> bool {
-        self.hosting.ended(done, writes)
+    pub(super) fn record_hosted(
+        &mut self,
+        parts: &mut Parts,
+        done: &mut Finished,
+        writes: &mut Vec<Write>,
+    ) -> bool {
+        self.hosting.ended(parts, done, writes)
     }
 
     /// Shutdown: hosted instances still running end as `NodeShutdown`.

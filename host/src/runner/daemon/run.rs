@@ -231,6 +231,7 @@ impl DaemonRun {
             created_at: now,
             start_time: Some(now),
             finish_time: None,
+            chain: None,
         }
     }
 

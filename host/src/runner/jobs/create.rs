@@ -54,9 +54,15 @@ impl JobRun {
         false
     }
 
-    /// Creates one instance: launched here, or offered to the cluster. A
-    /// stdin-mode Job whose queue is empty creates none.
-    pub(super) fn create_instance(&mut self, completion_index: Option<u32>, pass: &mut Pass<'_>) {
+    /// Creates one instance: launched here, or offered to the cluster (as
+    /// the first of a chain, one of `links` started now, when the Job
+    /// chains). A stdin-mode Job whose queue is empty creates none.
+    pub(super) fn create_instance(
+        &mut self,
+        completion_index: Option<u32>,
+        links: u32,
+        pass: &mut Pass<'_>,
+    ) {
         let uid = ids::uid();
         let item = match self.queue.take(&self.job.spec, &uid, pass.launcher) {
             StdinItem::Leased(item) => Some(item),
@@ -67,7 +73,13 @@ impl JobRun {
         // too) rather than started here; see `offers`.
         let clustered = pass.cluster.is_some();
         let offered = self.spreads(pass.cluster);
-        let record = self.new_instance(uid, completion_index, offered, pass);
+        let mut record = self.new_instance(uid, completion_index, offered, pass);
+        let chain = offered && self.chains();
+        if chain {
+            // Its budget is an even share of what is not covered yet,
+            // before it counts itself.
+            self.start_chain(&mut record, links);
+        }
         self.count_created(&record, (pass.now, false), pass.writes);
         if let Some(item) = item {
             if offered {
@@ -135,6 +147,7 @@ impl JobRun {
             created_at: now,
             start_time: (!offered).then_some(now),
             finish_time: None,
+            chain: None,
         }
     }
 

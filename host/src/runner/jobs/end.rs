@@ -125,7 +125,7 @@ impl JobRun {
 
     /// Tells the observer that an attempt ended, and counts it through the
     /// controller; whether the instance restarts in place.
-    fn count_attempt_end(
+    pub(super) fn count_attempt_end(
         &mut self,
         ended: &InstanceRecord,
         (attempt, disruption): (u32, bool),
@@ -151,6 +151,7 @@ impl JobRun {
         let message = end.stop_message();
         let counted = end.stops_count_as_failures();
         self.stop_where((end.reason(), &message), counted, |_| true, pass);
+        self.drop_chains();
         self.finished = true;
         let (uid, now) = (&self.record.uid, pass.now);
         let (created, last) = &self.created;
@@ -171,6 +172,7 @@ impl JobRun {
     /// Suspension stops every running instance; they do not count as failed.
     pub(super) fn suspend(&mut self, pass: &mut Pass<'_>) {
         self.stop_where(status::SUSPENDED, false, |_| true, pass);
+        self.drop_chains();
         if let Some(suspended) = status::suspend(&mut self.status, pass.now) {
             pass.writes
                 .push(event(&self.record.uid, suspended, pass.now));

@@ -15,6 +15,7 @@
 //! - `run`, `live`, `queue`: the Job's state, its live instances, its
 //!   work queue.
 
+mod chains;
 mod create;
 mod end;
 mod live;
@@ -116,8 +117,9 @@ impl JobDriver {
             // `controller::lease`); the next heartbeat looks again.
             Decision::Create(_) if !run.may_start(pass) => None,
             Decision::Create(indexes) => {
-                for completion_index in indexes {
-                    run.create_instance(completion_index, pass);
+                let links = indexes.len() as u32;
+                for (made, completion_index) in indexes.into_iter().enumerate() {
+                    run.create_instance(completion_index, links - made as u32, pass);
                 }
                 // Only once all are created: a successor reserved in between
                 // would not count the instances decided with it.
@@ -199,15 +201,6 @@ impl JobDriver {
         relay::pause(&self.runs, self.relay_ahead, wake);
     }
 
-    /// The instances of this node's Jobs that are offered or run elsewhere.
-    pub(super) fn watched(&self) -> Vec<String> {
-        self.runs
-            .iter()
-            .flat_map(JobRun::watched)
-            .cloned()
-            .collect()
-    }
-
     /// What the rows of watched instances say happened to them; `lost`
     /// names the nodes that stopped heartbeating.
     pub(super) fn follow_rows(
@@ -217,10 +210,55 @@ impl JobDriver {
         pass: &mut Pass<'_>,
     ) {
         for row in rows {
-            if let Some(index) = self.index_of(&row.owner_uid) {
-                self.runs[index].follow_row(row, lost, pass);
+            let Some(index) = self.index_of(&row.owner_uid) else {
+                continue;
+            };
+            let run = &mut self.runs[index];
+            if run.live.contains_key(&row.uid) {
+                run.follow_row(row, lost, pass);
+            } else {
+                run.follow_link(row, lost, pass);
             }
         }
+        // A lost node's instances write no more rows: they are found by
+        // their node, not by a change.
+        for run in &mut self.runs {
+            run.lose_on(lost, pass);
+            run.lose_waiting_chains(lost);
+        }
+    }
+
+    /// The Jobs this node follows the rows of in the cluster — those with
+    /// instances offered or running elsewhere, or chains — with the last
+    /// change of their rows it read.
+    pub(super) fn followed(&self) -> Vec<(String, i64)> {
+        let runs = self.runs.iter().filter(|r| {
+            !r.finished && (!r.chains.is_empty() || r.live.values().any(|l| !l.place.is_here()))
+        });
+        runs.map(|r| (r.uid().to_owned(), r.seen_change)).collect()
+    }
+
+    /// Notes that change `change` of a row of the Job `uid` was read;
+    /// whether it is news (not read before).
+    pub(super) fn saw_change(&mut self, uid: &str, change: i64) -> bool {
+        let Some(index) = self.index_of(uid) else {
+            return false;
+        };
+        let run = &mut self.runs[index];
+        if change <= run.seen_change {
+            return false;
+        }
+        run.seen_change = change;
+        true
+    }
+
+    /// The job and module of this node's Job `uid`, if it runs it.
+    pub(super) fn job_and_module(
+        &self,
+        uid: &str,
+    ) -> Option<(Job, std::sync::Arc<crate::runtime::Prepared>)> {
+        let run = &self.runs[self.index_of(uid)?];
+        Some((run.job.clone(), run.prepared.clone()))
     }
 
     /// Runs an instance this node just claimed, if it is one of its own
@@ -256,7 +294,10 @@ impl Driver for JobDriver {
 
     fn instance_ended(&mut self, done: &mut Finished, pass: &mut Pass<'_>) -> bool {
         let uid = &done.instance_uid;
-        let Some(run) = self.runs.iter_mut().find(|j| j.live.contains_key(uid)) else {
+        // One of its Jobs' instances that runs here as a chain link is the
+        // cluster part's (see `cluster::hosting`): its Job follows its row.
+        let here = |j: &&mut JobRun| j.live.get(uid).is_some_and(|l| l.place.is_here());
+        let Some(run) = self.runs.iter_mut().find(here) else {
             return false;
         };
         run.instance_ended(done, pass, self.relay_ahead);
@@ -269,6 +310,7 @@ impl Driver for JobDriver {
         };
         let stop = (reason, "stopped: the Job was deleted");
         self.runs[index].stop_where(stop, false, |_| true, pass);
+        self.runs[index].drop_chains();
         self.runs.remove(index);
         true
     }

@@ -16,12 +16,6 @@ use crate::runner::writes::stop;
 use crate::store::InstanceRecord;
 
 impl JobRun {
-    /// The instances of this Job that are offered or run elsewhere.
-    pub(super) fn watched(&self) -> impl Iterator<Item = &String> {
-        let elsewhere = self.live.iter().filter(|(_, live)| !live.place.is_here());
-        elsewhere.map(|(uid, _)| uid)
-    }
-
     /// What the row of one of its watched instances says happened to it;
     /// `lost` names the nodes that stopped heartbeating.
     pub(super) fn follow_row(
@@ -54,8 +48,25 @@ impl JobRun {
         }
     }
 
+    /// Its instances running on nodes that were lost end as `NodeLost`.
+    pub(super) fn lose_on(&mut self, lost: &HashSet<String>, pass: &mut Pass<'_>) {
+        if lost.is_empty() {
+            return;
+        }
+        let gone: Vec<String> = (self.live.values())
+            .filter(|l| matches!(l.place, Place::Elsewhere) && lost.contains(&l.record.node_name))
+            .map(|l| l.record.uid.clone())
+            .collect();
+        for uid in gone {
+            self.lose(&uid, pass);
+        }
+    }
+
     /// An offered instance ended on the node that claimed it.
     fn ended_elsewhere(&mut self, row: InstanceRecord, pass: &mut Pass<'_>) {
+        if row.chain.is_some() {
+            return self.link_ended_elsewhere(row, pass);
+        }
         let disruption = is_disruption(row.reason.as_deref().unwrap_or(""));
         let attempt = self.live[&row.uid].attempt;
         let (uid, succeeded) = (row.uid.clone(), row.phase == Phase::Succeeded);
@@ -63,6 +74,20 @@ impl JobRun {
             self.queue
                 .settle(&uid, succeeded, pass.writes, pass.launcher);
         }
+        self.count();
+    }
+
+    /// A link of a chain ended on the node that runs the chain: counted as
+    /// any instance, its row left as that node wrote it (this node keeps a
+    /// copy, see `cluster::hosting`), and the chain goes on or is over.
+    fn link_ended_elsewhere(&mut self, row: InstanceRecord, pass: &mut Pass<'_>) {
+        let disruption = is_disruption(row.reason.as_deref().unwrap_or(""));
+        let attempt = self.live[&row.uid].attempt;
+        // A chain's links never restart in place (see `chains::chainable`).
+        self.count_attempt_end(&row, (attempt, disruption), &[], pass);
+        self.live.remove(&row.uid);
+        self.observed.instance_gone(row.completion_index);
+        self.link_ended(&row);
         self.count();
     }
 
@@ -77,7 +102,9 @@ impl JobRun {
         );
         stop(&mut ended, pass.now, job::NODE_LOST, &message);
         tracing::info!(instance = %ended.name, node = %ended.node_name, "cluster: an instance's node was lost");
+        let link = ended.clone();
         self.attempt_ended(ended, (attempt, true), pass);
+        self.link_ended(&link);
         self.queue.settle(uid, false, pass.writes, pass.launcher);
         self.count();
     }

@@ -102,6 +102,14 @@ pub struct JobRun {
     /// The sandbox its relayed instances share, when they can (see
     /// `Launcher::shared_sandbox`).
     pub(super) shared_sandbox: OnceCell<Option<Arc<SandboxSpec>>>,
+    /// In a cluster: its chains that run elsewhere, by first instance
+    /// (see `chains`).
+    pub(super) chains: HashMap<String, super::chains::Chain>,
+    /// Chains it ended (the Job finished, was suspended or lost their
+    /// node): a link of one that shows up later is stopped.
+    pub(super) stopped_chains: std::collections::HashSet<String>,
+    /// The last change of its rows in the cluster this node has read.
+    pub(in crate::runner) seen_change: i64,
 }
 
 /// The stored form of a Job's manifest; two runs of the same manifest give
@@ -153,6 +161,9 @@ impl JobRun {
             instance_labels: OnceCell::new(),
             suffixes: ids::NameSuffixes::default(),
             shared_sandbox: OnceCell::new(),
+            chains: HashMap::new(),
+            stopped_chains: Default::default(),
+            seen_change: 0,
         }
     }
 
@@ -213,6 +224,7 @@ impl JobRun {
         run.live = live;
         run.joining = joining;
         run.queue = JobQueue::with_orphans(orphans);
+        run.rebuild_chains(&instances);
         run
     }
 

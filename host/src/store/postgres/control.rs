@@ -128,6 +128,15 @@ impl ControlPlane for Pg {
         Pg::instance_states(self, uids)
     }
 
+    fn instance_changes(
+        &self,
+        owners: &[String],
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, InstanceRecord)>, StoreError> {
+        Pg::instance_changes(self, owners, since, limit)
+    }
+
     fn end_orphaned(&self, now: Micros, reason: &str, message: &str) -> Result<u64, StoreError> {
         Pg::end_orphaned(self, now, reason, message)
     }

@@ -79,7 +79,7 @@ impl Pg {
                 &format!(
                     "UPDATE instances i SET phase = 'Failed', reason = 'NodeLost',
                         message = 'the node stopped sending heartbeats', finish_time = $2,
-                        deleted_at = $2, ended_by = $3
+                        deleted_at = $2, ended_by = $3, change = nextval('instance_changes')
                      FROM objects o
                      WHERE o.uid = i.owner_uid AND o.kind = 'DaemonSet' AND NOT o.pinned
                        AND i.finish_time IS NULL AND i.deleted_at IS NULL

@@ -17,7 +17,7 @@ use postgres::Transaction;
 
 use super::{Param, Pg, StoreError, changes, finished, json_text};
 use crate::manifest::{Disconnect, Kind, Phase};
-use crate::store::forward::batch::{Batch, SentInstance};
+use crate::store::forward::batch::{Batch, SentInstance, SentLog};
 use crate::store::{Changes, InstanceRecord, ObjectRecord};
 use crate::time::Micros;
 
@@ -28,13 +28,13 @@ impl Pg {
         let me = self.node.clone();
         self.with(|c| {
             let mut tx = c.transaction()?;
+            if !batch.instances.is_empty() {
+                super::schema::order_changes(&mut tx)?;
+            }
             for (object, expires_at) in &batch.objects {
                 forward_object(&mut tx, object, *expires_at, &me)?;
             }
-            let mut noticed = Changes::NONE;
-            for instance in &batch.instances {
-                noticed = noticed.with(forward_instance(&mut tx, instance, &me)?);
-            }
+            let noticed = forward_instances(&mut tx, &batch.instances, &me)?;
             forward_history(&mut tx, batch, &me)?;
             if !noticed.is_empty() {
                 let payload = changes::payload(noticed);
@@ -108,39 +108,61 @@ fn forward_object(
     Ok(())
 }
 
-/// An instance's row (see the module's rules); what it changes for the
-/// other nodes.
-fn forward_instance(
+/// Instances' rows (see the module's rules): those this node decided in
+/// one statement, those it ran for other nodes' Jobs one by one; what they
+/// change for the other nodes.
+fn forward_instances(
     tx: &mut Transaction<'_>,
-    sent: &SentInstance,
+    sent: &[SentInstance],
     me: &str,
 ) -> Result<Changes, postgres::Error> {
-    let i = &sent.record;
-    if sent.hosted {
-        tx.execute(
-            "UPDATE instances SET phase = $2, exit_code = $3, reason = $4, message = $5,
-                finish_time = $6, ended_by = $7
-             WHERE uid = $1 AND phase = 'Running' AND node_name = $7 AND restart_count = $8",
-            &[
-                &i.uid as &Param<'_>,
-                &i.phase.as_str(),
-                &i.exit_code,
-                &i.reason,
-                &i.message,
-                &i.finish_time,
-                &me,
-                &i64::from(i.restart_count),
-            ],
-        )?;
-        return Ok(Changes::ENDED);
+    let mut noticed = Changes::NONE;
+    let mut decided: Vec<Upsert<'_>> = Vec::new();
+    for instance in sent {
+        let i = &instance.record;
+        if instance.hosted {
+            hosted_end(tx, i, me)?;
+            noticed = noticed.with(Changes::ENDED);
+            continue;
+        }
+        decided.push((i, instance.deleted_at, instance.stdin.as_deref()));
+        // The owner offers an instance, or stops one another node runs.
+        noticed = noticed.with(match (i.phase, i.node_name.as_str()) {
+            (Phase::Pending, "") => Changes::OFFERED,
+            (_, node) if !node.is_empty() && node != me => Changes::STOPPED,
+            // A chain's link this node runs: news for the Job's owner, who
+            // counts it from its row (see `controller::job::chains`).
+            _ if i.chain.is_some() => Changes::ENDED,
+            _ => Changes::NONE,
+        });
     }
-    upsert_instance(tx, i, (sent.deleted_at, sent.stdin.as_deref()), me)?;
-    // The owner offers an instance, or stops one another node runs.
-    Ok(match (i.phase, i.node_name.as_str()) {
-        (Phase::Pending, "") => Changes::OFFERED,
-        (_, node) if !node.is_empty() && node != me => Changes::STOPPED,
-        _ => Changes::NONE,
-    })
+    upsert_instances(tx, &decided, me)?;
+    Ok(noticed)
+}
+
+/// An instance this node ran for another node's Job ended: written only
+/// while its row says it runs here in that attempt.
+fn hosted_end(
+    tx: &mut Transaction<'_>,
+    i: &InstanceRecord,
+    me: &str,
+) -> Result<(), postgres::Error> {
+    tx.execute(
+        "UPDATE instances SET phase = $2, exit_code = $3, reason = $4, message = $5,
+            finish_time = $6, ended_by = $7, change = nextval('instance_changes')
+         WHERE uid = $1 AND phase = 'Running' AND node_name = $7 AND restart_count = $8",
+        &[
+            &i.uid as &Param<'_>,
+            &i.phase.as_str(),
+            &i.exit_code,
+            &i.reason,
+            &i.message,
+            &i.finish_time,
+            &me,
+            &i64::from(i.restart_count),
+        ],
+    )?;
+    Ok(())
 }
 
 /// Logs, log records, events and CronJob times: kept once each.
@@ -149,19 +171,7 @@ fn forward_history(
     batch: &Batch,
     me: &str,
 ) -> Result<(), postgres::Error> {
-    for log in &batch.logs {
-        tx.execute(
-            "INSERT INTO logs (instance_uid, attempt, data, truncated) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (instance_uid, attempt) DO UPDATE SET data = excluded.data,
-                truncated = excluded.truncated",
-            &[
-                &log.instance_uid,
-                &i64::from(log.attempt),
-                &log.data,
-                &log.truncated,
-            ],
-        )?;
-    }
+    upsert_logs(tx, &batch.logs)?;
     for (uid, attempt, records) in &batch.records {
         super::writes::log_records(tx, uid, *attempt, records)?;
     }
@@ -201,43 +211,84 @@ fn forward_history(
     Ok(())
 }
 
-/// Inserts or updates an instance's row by uid as `me` decided it: taken
-/// unless another node ended the row and `me` does not own its Job, or the
-/// row is of a later attempt (see the module's rules). `removed`: when it
-/// was removed from `get instances`, and what it gets on stdin.
-pub(super) fn upsert_instance(
+/// An instance's row as a node decided it: the row, when it was removed
+/// from `get instances`, and what it gets on stdin.
+pub(super) type Upsert<'a> = (&'a InstanceRecord, Option<Micros>, Option<&'a [u8]>);
+
+/// Inserts or updates instances' rows by uid as `me` decided them, in one
+/// statement: each is taken unless another node ended the row and `me`
+/// does not own its Job, the row is of a later attempt, or it offers an
+/// attempt another node has claimed since (the owner's copy of an offer is
+/// sent late; see the module's rules).
+pub(super) fn upsert_instances(
     tx: &mut Transaction<'_>,
-    i: &InstanceRecord,
-    (deleted_at, stdin): (Option<Micros>, Option<&[u8]>),
+    rows: &[Upsert<'_>],
     me: &str,
 ) -> Result<(), postgres::Error> {
-    let ended_by = i.finish_time.map(|_| me);
-    let values: [&Param<'_>; 19] = [
-        &i.uid,
-        &i.name,
-        &i.namespace,
-        &i.owner_uid,
-        &i.completion_index.map(i64::from),
-        &json_text(&*i.labels),
-        &i.phase.as_str(),
-        &i.exit_code,
-        &i.reason,
-        &i.message,
-        &i.node_name,
-        &i64::from(i.restart_count),
-        &i.created_at,
-        &i.start_time,
-        &i.finish_time,
-        &deleted_at,
-        &stdin,
-        &ended_by,
-        &me,
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // One statement may not touch a row twice: the last state of each.
+    let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (at, (i, ..)) in rows.iter().enumerate() {
+        last.insert(i.uid.as_str(), at);
+    }
+    let rows: Vec<&Upsert<'_>> = rows
+        .iter()
+        .enumerate()
+        .filter(|(at, (i, ..))| last[i.uid.as_str()] == *at)
+        .map(|(_, row)| row)
+        .collect();
+    let column = |f: &dyn Fn(&InstanceRecord) -> String| -> Vec<String> {
+        rows.iter().map(|(i, ..)| f(i)).collect()
+    };
+    let uid = column(&|i| i.uid.clone());
+    let name = column(&|i| i.name.clone());
+    let namespace = column(&|i| i.namespace.clone());
+    let owner = column(&|i| i.owner_uid.clone());
+    let labels = column(&|i| json_text(&*i.labels));
+    let phase = column(&|i| i.phase.as_str().to_owned());
+    let node = column(&|i| i.node_name.clone());
+    let index: Vec<Option<i64>> = rows
+        .iter()
+        .map(|(i, ..)| i.completion_index.map(i64::from))
+        .collect();
+    let exit: Vec<Option<i32>> = rows.iter().map(|(i, ..)| i.exit_code).collect();
+    let reason: Vec<Option<&str>> = rows.iter().map(|(i, ..)| i.reason.as_deref()).collect();
+    let message: Vec<Option<&str>> = rows.iter().map(|(i, ..)| i.message.as_deref()).collect();
+    let restarts: Vec<i64> = rows
+        .iter()
+        .map(|(i, ..)| i64::from(i.restart_count))
+        .collect();
+    let created: Vec<i64> = rows.iter().map(|(i, ..)| i.created_at).collect();
+    let started: Vec<Option<i64>> = rows.iter().map(|(i, ..)| i.start_time).collect();
+    let finished: Vec<Option<i64>> = rows.iter().map(|(i, ..)| i.finish_time).collect();
+    let deleted: Vec<Option<i64>> = rows.iter().map(|(_, d, _)| *d).collect();
+    let stdin: Vec<Option<&[u8]>> = rows.iter().map(|(_, _, s)| *s).collect();
+    let ended_by: Vec<Option<&str>> = rows
+        .iter()
+        .map(|(i, ..)| i.finish_time.map(|_| me))
+        .collect();
+    let head: Vec<Option<&str>> = rows
+        .iter()
+        .map(|(i, ..)| i.chain.as_ref().map(|c| c.head.as_str()))
+        .collect();
+    let budget: Vec<Option<i64>> = rows
+        .iter()
+        .map(|(i, ..)| i.chain.as_ref().map(|c| i64::from(c.budget)))
+        .collect();
+    let values: [&Param<'_>; 21] = [
+        &uid, &name, &namespace, &owner, &index, &labels, &phase, &exit, &reason, &message, &node,
+        &restarts, &created, &started, &finished, &deleted, &stdin, &ended_by, &me, &head, &budget,
     ];
     tx.execute(
         "INSERT INTO instances (uid, name, namespace, owner_uid, completion_index, labels,
             phase, exit_code, reason, message, node_name, restart_count, created_at,
-            start_time, finish_time, deleted_at, stdin, ended_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+            start_time, finish_time, deleted_at, stdin, ended_by, chain_head, chain_budget)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+            $6::text[], $7::text[], $8::int4[], $9::text[], $10::text[], $11::text[],
+            $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[],
+            $17::bytea[], $18::text[], $20::text[], $21::bigint[])
          ON CONFLICT (uid) DO UPDATE SET phase = excluded.phase,
             exit_code = excluded.exit_code, reason = excluded.reason,
             message = excluded.message,
@@ -248,12 +299,44 @@ pub(super) fn upsert_instance(
             finish_time = excluded.finish_time,
             deleted_at = coalesce(instances.deleted_at, excluded.deleted_at),
             stdin = coalesce(excluded.stdin, instances.stdin),
-            ended_by = excluded.ended_by
+            ended_by = excluded.ended_by, change = nextval('instance_changes')
          WHERE excluded.restart_count >= instances.restart_count
+           AND NOT (excluded.phase = 'Pending' AND instances.phase <> 'Pending'
+             AND excluded.restart_count = instances.restart_count)
            AND (instances.ended_by IS NULL OR instances.ended_by = $19
              OR EXISTS (SELECT 1 FROM objects o
                         WHERE o.uid = instances.owner_uid AND o.owner_node = $19))",
         &values,
+    )?;
+    Ok(())
+}
+
+/// Attempts' output, kept once each (a later copy of an attempt's output
+/// replaces the earlier), in one statement.
+fn upsert_logs(tx: &mut Transaction<'_>, logs: &[SentLog]) -> Result<(), postgres::Error> {
+    if logs.is_empty() {
+        return Ok(());
+    }
+    let mut last: std::collections::HashMap<(&str, u32), usize> = std::collections::HashMap::new();
+    for (at, l) in logs.iter().enumerate() {
+        last.insert((l.instance_uid.as_str(), l.attempt), at);
+    }
+    let kept: Vec<&SentLog> = logs
+        .iter()
+        .enumerate()
+        .filter(|(at, l)| last[&(l.instance_uid.as_str(), l.attempt)] == *at)
+        .map(|(_, l)| l)
+        .collect();
+    let uid: Vec<&str> = kept.iter().map(|l| l.instance_uid.as_str()).collect();
+    let attempt: Vec<i64> = kept.iter().map(|l| i64::from(l.attempt)).collect();
+    let data: Vec<&[u8]> = kept.iter().map(|l| l.data.as_slice()).collect();
+    let truncated: Vec<bool> = kept.iter().map(|l| l.truncated).collect();
+    tx.execute(
+        "INSERT INTO logs (instance_uid, attempt, data, truncated)
+         SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bool[])
+         ON CONFLICT (instance_uid, attempt) DO UPDATE SET data = excluded.data,
+            truncated = excluded.truncated",
+        &[&uid as &Param<'_>, &attempt, &data, &truncated],
     )?;
     Ok(())
 }

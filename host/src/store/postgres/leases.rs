@@ -114,7 +114,8 @@ impl Pg {
         self.with(|c| {
             c.execute(
                 "UPDATE instances SET phase = 'Running', exit_code = NULL, reason = NULL,
-                    message = NULL, finish_time = NULL, deleted_at = NULL, ended_by = NULL
+                    message = NULL, finish_time = NULL, deleted_at = NULL, ended_by = NULL,
+                    change = nextval('instance_changes')
                  WHERE uid = ANY($1) AND node_name = $2",
                 &[&uids as &Param<'_>, &me],
             )

@@ -92,8 +92,14 @@ fn json_column<T: for<'de> serde::Deserialize<'de> + Default>(row: &Row, idx: us
 
 const OBJECT_SELECT: &str = "SELECT uid, kind, namespace, name, labels, manifest, status, created_at, deleted_at FROM objects";
 
-const INSTANCE_SELECT: &str = "SELECT uid, name, namespace, owner_uid, completion_index, labels, phase,
-    exit_code, reason, message, node_name, restart_count, created_at, start_time, finish_time FROM instances";
+const INSTANCE_SELECT: &str =
+    "SELECT uid, name, namespace, owner_uid, completion_index, labels, phase,
+    exit_code, reason, message, node_name, restart_count, created_at, start_time, finish_time,
+    chain_head, chain_budget FROM instances";
+
+/// Every write of an instance's row takes the next number of this
+/// sequence, so a Job's owner reads what changed since it last looked.
+const NEXT_CHANGE: &str = "nextval('instance_changes')";
 
 fn object_row(row: &Row) -> Option<ObjectRecord> {
     let kind = Kind::parse(row.get(1))?;
@@ -127,6 +133,12 @@ fn instance_row(row: &Row) -> Option<InstanceRecord> {
         created_at: row.get(12),
         start_time: row.get(13),
         finish_time: row.get(14),
+        chain: row
+            .get::<_, Option<String>>(15)
+            .map(|head| crate::store::ChainLink {
+                head,
+                budget: row.get::<_, Option<i64>>(16).unwrap_or(1).max(0) as u32,
+            }),
     })
 }
 
@@ -219,6 +231,7 @@ impl Pg {
         let node = self.node.clone();
         let conflict = self.with(|client| {
             let mut tx = client.transaction()?;
+            schema::order_changes(&mut tx)?;
             for write in writes {
                 if let Some(conflict) = writes::apply(&mut tx, write, &node)? {
                     return Ok(Some(conflict));

@@ -7,14 +7,14 @@
 //! An instance restarted in place (`OnFailure`) is offered again to the node
 //! that ran it.
 
-use super::{INSTANCE_SELECT, Param, Pg, StoreError, changes, instance_row};
+use super::{INSTANCE_SELECT, NEXT_CHANGE, Param, Pg, StoreError, changes, instance_row};
 use crate::store::{InstanceRecord, Offered};
 use crate::time::Micros;
 
 /// The instance columns with the `i.` prefix, for statements that join.
 const INSTANCE_COLUMNS: &str = "i.uid, i.name, i.namespace, i.owner_uid, i.completion_index,
     i.labels, i.phase, i.exit_code, i.reason, i.message, i.node_name, i.restart_count,
-    i.created_at, i.start_time, i.finish_time";
+    i.created_at, i.start_time, i.finish_time, i.chain_head, i.chain_budget";
 
 impl Pg {
     /// The Jobs with instances this node may claim, and how many wait.
@@ -59,7 +59,7 @@ impl Pg {
                         ORDER BY node_name = $1 DESC, created_at LIMIT $3
                         FOR UPDATE SKIP LOCKED)
                      UPDATE instances i SET phase = 'Running', node_name = $1,
-                        start_time = coalesce(i.start_time, $4)
+                        start_time = coalesce(i.start_time, $4), change = {NEXT_CHANGE}
                      FROM picked WHERE i.uid = picked.uid
                      RETURNING {INSTANCE_COLUMNS}"
                 ),
@@ -78,6 +78,30 @@ impl Pg {
                 c.query_opt("SELECT stdin FROM instances WHERE uid = $1", &[&uid])?
                     .and_then(|r| r.get(0)),
             )
+        })
+    }
+
+    /// The rows of the Jobs `owners` written since change `since`, oldest
+    /// change first, each with its change (at most `limit`).
+    pub fn instance_changes(
+        &self,
+        owners: &[String],
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, InstanceRecord)>, StoreError> {
+        self.with(|c| {
+            let sql = format!(
+                "{}, change FROM instances WHERE owner_uid = ANY($1) AND change > $2
+                 ORDER BY change LIMIT $3",
+                INSTANCE_SELECT
+                    .strip_suffix(" FROM instances")
+                    .expect("ends with its table")
+            );
+            let rows = c.query(&sql, &[&owners as &Param<'_>, &since, &limit])?;
+            Ok(rows
+                .iter()
+                .filter_map(|r| Some((r.get(17), instance_row(r)?)))
+                .collect())
         })
     }
 
@@ -105,9 +129,10 @@ impl Pg {
         self.with(|c| {
             let mut tx = c.transaction()?;
             let ended = tx.execute(
-                "UPDATE instances SET phase = 'Failed', reason = $2, message = $3, finish_time = $4
+                &format!("UPDATE instances SET phase = 'Failed', reason = $2, message = $3, finish_time = $4,
+                    change = {NEXT_CHANGE}
                  WHERE node_name = $1 AND phase = 'Running' AND owner_uid IN
-                    (SELECT uid FROM objects WHERE kind = 'Job' AND owner_node IS DISTINCT FROM $1)",
+                    (SELECT uid FROM objects WHERE kind = 'Job' AND owner_node IS DISTINCT FROM $1)"),
                 &[&me as &Param<'_>, &reason, &message, &now],
             )?;
             if ended > 0 {

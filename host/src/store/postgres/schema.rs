@@ -130,7 +130,38 @@ pub(super) const SCHEMA: &[&str] = &[
     ALTER TABLE events ADD COLUMN origin TEXT;
     CREATE UNIQUE INDEX events_origin ON events(origin) WHERE origin IS NOT NULL;
 "#,
+    // 5: chains, and reading what changed. An instance may be a link of a
+    // chain (`chain_head`, `chain_budget`). Every write of an instance's
+    // row takes the next `change`, so a Job's owner reads only what changed
+    // since it last looked — which is sound only if changes become visible
+    // in their order: a transaction that writes instances first takes
+    // `CHANGE_LOCK` (held to its commit), so one with a smaller change
+    // never commits after a reader saw a larger one.
+    r#"
+    ALTER TABLE instances ADD COLUMN chain_head TEXT;
+    ALTER TABLE instances ADD COLUMN chain_budget BIGINT;
+    CREATE SEQUENCE instance_changes;
+    ALTER TABLE instances ADD COLUMN change BIGINT NOT NULL DEFAULT nextval('instance_changes');
+    CREATE INDEX instances_changes ON instances(owner_uid, change);
+    CREATE FUNCTION wasmjob_change_order() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_advisory_xact_lock(8604799338007127909); RETURN NULL; END $$;
+    CREATE TRIGGER instances_change_order BEFORE INSERT OR UPDATE ON instances
+        FOR EACH STATEMENT EXECUTE FUNCTION wasmjob_change_order();
+"#,
 ];
+
+/// The advisory lock every transaction that writes instances' rows holds
+/// from its first such write (or its start) to its commit (see migration
+/// 5): `wjchange` in ASCII.
+pub(super) const CHANGE_LOCK: i64 = 8_604_799_338_007_127_909;
+
+/// Takes [`CHANGE_LOCK`] at the start of a transaction that writes
+/// instances after other rows: taken before those rows' locks, it cannot
+/// deadlock with a transaction that holds it and writes them next.
+pub(super) fn order_changes(tx: &mut postgres::Transaction<'_>) -> Result<(), postgres::Error> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHANGE_LOCK])?;
+    Ok(())
+}
 
 /// Any constant: the advisory lock that lets one node migrate at a time.
 pub(super) const MIGRATION_LOCK: i64 = 0x0077_6173_6d6a_6f62;

@@ -3,7 +3,7 @@
 use postgres::Transaction;
 use postgres::types::ToSql;
 
-use super::forwarded::upsert_instance;
+use super::forwarded::upsert_instances;
 use super::{finished, json_text};
 use crate::manifest::{Disconnect, Kind};
 use crate::runtime::LogRecord;
@@ -93,13 +93,13 @@ fn instance_write(
     node: &str,
 ) -> Result<(), postgres::Error> {
     match write {
-        Write::Instance(i) => upsert_instance(tx, i, (None, None), node),
+        Write::Instance(i) => upsert_instances(tx, &[(i, None, None)], node),
         Write::InstanceLogged {
             instance,
             log,
             truncated,
         } => {
-            upsert_instance(tx, instance, (None, None), node)?;
+            upsert_instances(tx, &[(instance, None, None)], node)?;
             upsert_log(tx, &instance.uid, 0, log, *truncated)
         }
         Write::InstanceEnded(i) => instance_ended(tx, i),
@@ -108,7 +108,8 @@ fn instance_write(
             tx.execute(sql, &[uid, stdin]).map(drop)
         }
         Write::InstanceDeleted { uid, at } => {
-            let sql = "UPDATE instances SET deleted_at = $2 WHERE uid = $1 AND deleted_at IS NULL";
+            let sql = "UPDATE instances SET deleted_at = $2, change = nextval('instance_changes')
+                WHERE uid = $1 AND deleted_at IS NULL";
             tx.execute(sql, &[uid, at]).map(drop)
         }
         _ => unreachable!("not an instance's write"),
@@ -211,7 +212,7 @@ fn cron_run(
 fn instance_ended(tx: &mut Transaction<'_>, i: &InstanceRecord) -> Result<(), postgres::Error> {
     tx.execute(
         "UPDATE instances SET phase = $2, exit_code = $3, reason = $4, message = $5,
-            finish_time = $6
+            finish_time = $6, change = nextval('instance_changes')
          WHERE uid = $1 AND phase = 'Running' AND node_name = $7 AND restart_count = $8",
         &[
             &i.uid,

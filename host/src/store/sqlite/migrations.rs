@@ -148,7 +148,8 @@ pub const MIGRATIONS: &[&str] = &[
     // work-queue item offered with an instance is kept with it until sent.
     // An object the node keeps a copy of without owning it (a DaemonSet it
     // follows, another node's Job it runs instances of) is a `mirror`: it
-    // is not resumed as the node's own.
+    // is not resumed as the node's own. An instance of a Job spread over a
+    // cluster may be a link of a chain (`store::ChainLink`).
     r#"
     CREATE TABLE outbox (
         seq  INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -162,5 +163,7 @@ pub const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE instances ADD COLUMN stdin BLOB;
     ALTER TABLE objects ADD COLUMN mirror INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE instances ADD COLUMN chain_head TEXT;
+    ALTER TABLE instances ADD COLUMN chain_budget INTEGER;
     "#,
 ];

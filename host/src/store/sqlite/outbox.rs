@@ -236,15 +236,15 @@ fn read_instance(
         format!("{select}, deleted_at, stdin, log, log_truncated FROM instances WHERE uid = ?1");
     tx.query_row(&sql, [uid], |r| {
         let record = rows::instance_row(r)?;
-        let log = r.get::<_, Option<Vec<u8>>>(18)?.map(|data| SentLog {
+        let log = r.get::<_, Option<Vec<u8>>>(20)?.map(|data| SentLog {
             instance_uid: record.uid.clone(),
             attempt: 0,
             data,
-            truncated: r.get::<_, Option<bool>>(19).ok().flatten().unwrap_or(false),
+            truncated: r.get::<_, Option<bool>>(21).ok().flatten().unwrap_or(false),
         });
         let sent = SentInstance {
-            deleted_at: r.get(16)?,
-            stdin: r.get(17)?,
+            deleted_at: r.get(18)?,
+            stdin: r.get(19)?,
             hosted,
             record,
         };

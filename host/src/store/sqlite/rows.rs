@@ -85,7 +85,7 @@ pub(super) fn object_text_row(row: &Row<'_>) -> rusqlite::Result<ObjectText> {
 pub(super) const INSTANCE_SELECT: &str =
     "SELECT uid, name, namespace, owner_uid, completion_index, labels, phase,
     exit_code, reason, message, node_name, restart_count, created_at, start_time, finish_time,
-    labels_job FROM instances";
+    labels_job, chain_head, chain_budget FROM instances";
 
 /// Reads an [`InstanceRecord`] selected with [`INSTANCE_SELECT`].
 pub(super) fn instance_row(row: &Row<'_>) -> rusqlite::Result<InstanceRecord> {
@@ -113,5 +113,12 @@ pub(super) fn instance_row(row: &Row<'_>) -> rusqlite::Result<InstanceRecord> {
         created_at: row.get(12)?,
         start_time: row.get(13)?,
         finish_time: row.get(14)?,
+        chain: match row.get::<_, Option<String>>(16)? {
+            Some(head) => Some(crate::store::ChainLink {
+                head,
+                budget: row.get::<_, Option<u32>>(17)?.unwrap_or(1),
+            }),
+            None => None,
+        },
     })
 }

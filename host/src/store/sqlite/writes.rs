@@ -277,8 +277,9 @@ fn upsert_instance(
     let (labels, labels_job) = labels.of(i);
     let sql = "INSERT INTO instances (uid, name, namespace, owner_uid, completion_index, labels, phase,
             exit_code, reason, message, node_name, restart_count, created_at, start_time, finish_time,
-            log, log_truncated, labels_job)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+            log, log_truncated, labels_job, chain_head, chain_budget)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19, ?20)
          ON CONFLICT(uid) DO UPDATE SET phase = excluded.phase, exit_code = excluded.exit_code,
             reason = excluded.reason, message = excluded.message,
             node_name = CASE WHEN excluded.node_name = '' THEN node_name ELSE excluded.node_name END,
@@ -305,7 +306,9 @@ fn upsert_instance(
         i.finish_time,
         log,
         log_truncated,
-        labels_job
+        labels_job,
+        i.chain.as_ref().map(|c| c.head.as_str()),
+        i.chain.as_ref().map(|c| c.budget)
     ];
     run(tx, sql, values).map(drop)
 }
