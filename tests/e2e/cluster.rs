@@ -132,15 +132,23 @@ fn a_daemonset_follows_node_labels_relabelling_and_a_killed_node() {
         d["status"]["desiredNumberScheduled"] == 2
     });
     assert_eq!(ds["status"]["numberReady"], 2, "{ds}");
-    let ended: i64 = db
+    // n2's instance ended `NodeLost`, and none of its instances runs. (On
+    // a loaded machine n2 may have stalled past the grace once before it
+    // was killed: its instance then ended `NodeLost` and it started a new
+    // one, which ended so too.)
+    let n2: Vec<(String, Option<String>)> = db
         .client()
-        .query_one(
-            "SELECT count(*) FROM instances WHERE node_name = 'n2' AND reason = 'NodeLost'",
+        .query(
+            "SELECT phase, reason FROM instances WHERE node_name = 'n2'",
             &[],
         )
         .unwrap()
-        .get(0);
-    assert_eq!(ended, 1);
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let lost = n2.iter().filter(|r| r.1.as_deref() == Some("NodeLost"));
+    assert!(lost.count() >= 1, "{n2:?}");
+    assert!(n2.iter().all(|r| r.0 != "Running"), "{n2:?}");
 }
 
 /// A node that was only silent (paused past the grace period, as a stall
@@ -364,7 +372,7 @@ fn a_killed_owners_job_is_taken_over_and_its_instances_elsewhere_carry_on() {
 }
 
 /// Three nodes running `chained` (240 completions of 30 ms, 6 at a time,
-/// applied through n1): chains of 10 (240 over 6 chains and 4 rounds),
+/// applied through n1): chains of 20 (240 over 6 chains and 2 rounds),
 /// each going on on the node that claimed it. Once a chain has gone on past
 /// its first link on a node other than n1, node `killed` is killed; the Job
 /// then ends with exactly 240 successes read through `reader`, each counted
@@ -375,6 +383,16 @@ fn kill_mid_chain(killed: usize, reader: usize) {
         return;
     };
     let mut nodes = cluster(&db, &[("n1", ""), ("n2", ""), ("n3", "")], LOSES_NODES);
+    // n2 and n3 compile the module first (a Job pinned to each): on a
+    // loaded machine a node still compiling it when the chains are offered
+    // leaves them all to n1.
+    for node in ["n2", "n3"] {
+        let name = format!("warm-{node}");
+        let pod = format!("      nodeSelector:\n        kubernetes.io/hostname: {node}\n");
+        let warm = job_yaml(&name, &program("sleep-ms"), &["1"], "", &pod);
+        apply(&nodes[0].session, &nodes[0].server, "warm.yaml", &warm);
+        nodes[0].session.wait_finished(&nodes[0].server, &name);
+    }
     let yaml = job_yaml(
         "chained",
         &program("sleep-ms"),

@@ -32,7 +32,7 @@ pub fn chainable(spec: &JobSpec) -> bool {
 /// How many rounds of chains a Job's completions are cut into at least:
 /// each round offers its chains afresh, so nodes that join (or finish
 /// preparing the module) after the first round get a share of the next.
-pub const ROUNDS: u32 = 4;
+pub const ROUNDS: u32 = 2;
 
 /// The budget of a new chain when `links` chains (this one included) are
 /// being started now: an even share, over [`ROUNDS`] rounds, of the
@@ -122,16 +122,16 @@ mod tests {
     #[test]
     fn new_chains_share_what_is_not_covered_yet_over_rounds_up_to_the_cap() {
         let mut o = Observed::default();
-        // Six chains at once: each a quarter of an even share, capped.
+        // Six chains at once: each half an even share, capped.
         assert_eq!(budget(&spec(100_000), &o, 6), MAX_CHAIN);
-        assert_eq!(budget(&spec(10_000), &o, 6), 417, "ceil(10,000 / 24)");
+        assert_eq!(budget(&spec(10_000), &o, 6), 834, "ceil(10,000 / 12)");
         let spec = spec(120);
-        assert_eq!(budget(&spec, &o, 6), 5, "ceil(120 / 24)");
-        // Once two chains hold 5 + 5 (one running each, four reserved
-        // each), the last four share 110 over the rounds.
+        assert_eq!(budget(&spec, &o, 6), 10, "ceil(120 / 12)");
+        // Once two chains hold 10 + 10 (one running each, nine reserved
+        // each), the last four share 100 over the rounds.
         o.active = 2;
-        o.reserved = 8;
-        assert_eq!(budget(&spec, &o, 4), 7, "ceil(110 / 16)");
+        o.reserved = 18;
+        assert_eq!(budget(&spec, &o, 4), 13, "ceil(100 / 8)");
         // Nothing uncovered: a chain is still its first instance.
         o.succeeded = 120;
         assert_eq!(budget(&spec, &o, 1), 1);
