@@ -332,3 +332,21 @@ fn the_seeds_cronjob_session_works_with_wasmjob_in_place_of_kubectl() {
     let left = s.client(&server, &["get", "cronjobs"]);
     assert!(left.stdout.is_empty(), "{left:?}");
 }
+
+/// A reader that goes away (`wasmjob cron next … | head -1`) ends the
+/// command quietly with success, as kubectl does, not with a panic.
+#[test]
+fn output_to_a_reader_that_went_away_ends_quietly() {
+    let mut child = std::process::Command::new(wasmjob_tests::binary())
+        .args(["cron", "next", "* * * * * *", "--count", "5000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting wasmjob");
+    // The read end closes before anything is read: the first write fails.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wasmjob ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}

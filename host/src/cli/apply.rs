@@ -61,7 +61,7 @@ fn wire_object(object: &Object) -> serde_json::Value {
 fn send(client: &crate::api::client::Client, body: &ApplyBody) -> Result<(), CliError> {
     let answer: ApplyAnswer = client.post("/api/v1/apply", body)?;
     for applied in answer.applied {
-        println!("{}/{} {}", applied.kind, applied.name, applied.result);
+        outln!("{}/{} {}", applied.kind, applied.name, applied.result);
     }
     Ok(())
 }

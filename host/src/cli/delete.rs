@@ -55,7 +55,7 @@ pub fn delete(
         let path = format!("/api/v1/{}", target.resource.plural());
         let answer: DeleteAnswer = client.delete(&path, &query)?;
         for (kind, name) in answer.deleted {
-            println!("{kind} {name:?} deleted");
+            outln!("{kind} {name:?} deleted");
             deleted_any = true;
         }
     }

@@ -49,7 +49,7 @@ pub fn describe(
         Some(name),
     )?;
     if resource == ResourceType::CronJobs {
-        print!("{}", describe_cronjob(object, &events));
+        out!("{}", describe_cronjob(object, &events));
         return Ok(());
     }
     // A Job or DaemonSet: the object, the instances it controls, its events.
@@ -63,8 +63,8 @@ pub fn describe(
         None,
     )?;
     match resource {
-        ResourceType::DaemonSets => print!("{}", describe_daemonset(object, &instances, &events)),
-        _ => print!("{}", describe_job(object, &instances, &events)),
+        ResourceType::DaemonSets => out!("{}", describe_daemonset(object, &instances, &events)),
+        _ => out!("{}", describe_job(object, &instances, &events)),
     }
     Ok(())
 }

@@ -111,15 +111,15 @@ pub fn get(
             };
             match format {
                 GetFormat::Json => {
-                    println!("{}", serde_json::to_string_pretty(&value).expect("JSON"))
+                    outln!("{}", serde_json::to_string_pretty(&value).expect("JSON"))
                 }
-                _ => print!("{}", serde_yaml_ng::to_string(&value).expect("YAML")),
+                _ => out!("{}", serde_yaml_ng::to_string(&value).expect("YAML")),
             }
         }
         Some(GetFormat::Name) => {
             for item in &items {
                 let name = item["metadata"]["name"].as_str().unwrap_or("");
-                println!("{}/{name}", name_prefix(resource));
+                outln!("{}/{name}", name_prefix(resource));
             }
         }
         format => {
@@ -178,7 +178,7 @@ fn table(
         }
         return Ok(());
     }
-    print!("{}", render(resource, &items, wide));
+    out!("{}", render(resource, &items, wide));
     if request.watch {
         return watch(client, resource, request, items, wide, true);
     }
@@ -213,7 +213,7 @@ fn watch(
                 // The header is printed once; after it, only rows.
                 let skip = usize::from(header_printed);
                 header_printed = true;
-                print!(
+                out!(
                     "{}",
                     table
                         .lines()

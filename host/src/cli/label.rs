@@ -57,7 +57,7 @@ pub fn label(
     }
     let client = connect(server, state_dir)?;
     let _: serde_json::Value = client.post(&format!("/api/v1/nodes/{name}/labels"), &request)?;
-    println!("node/{name} labeled");
+    outln!("node/{name} labeled");
     Ok(())
 }
 

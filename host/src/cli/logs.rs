@@ -60,7 +60,7 @@ pub fn logs(
             out.push('\n');
         }
     }
-    print!("{out}");
+    out!("{out}");
     Ok(())
 }
 
@@ -162,7 +162,7 @@ fn print_new(
     for entry in entries {
         if printed.insert((entry.instance.clone(), entry.attempt)) {
             for line in entry.text.lines() {
-                println!("[{}] {line}", entry.instance);
+                outln!("[{}] {line}", entry.instance);
             }
             let _ = std::io::stdout().flush();
         }

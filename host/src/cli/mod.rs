@@ -1,6 +1,18 @@
 //! The command line: clap definitions and the error type whose kind decides
 //! the exit code (0 success, 1 the operation or a Job failed, 2 bad input).
 
+/// `print!` to the commands' standard output (see `stdout`).
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::stdout::write(format_args!($($arg)*)) };
+}
+
+/// `println!` to the commands' standard output (see `stdout`).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::stdout::write(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod apply;
 mod args;
 mod columns;
@@ -15,6 +27,7 @@ mod remote;
 mod run;
 mod serve;
 mod source;
+mod stdout;
 mod table;
 
 pub use args::*;
@@ -175,7 +188,7 @@ fn cron_next(args: &CronNextArgs) -> Result<(), CliError> {
         )));
     }
     for t in times {
-        println!("{}", t.strftime("%Y-%m-%dT%H:%M:%SZ"));
+        outln!("{}", t.strftime("%Y-%m-%dT%H:%M:%SZ"));
     }
     Ok(())
 }

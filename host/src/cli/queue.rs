@@ -18,7 +18,7 @@ pub fn queue(state_dir: &Path, command: QueueCommand) -> Result<(), CliError> {
         QueueCommand::Stats { name, output } => stats(&db, name, output.as_deref()),
         QueueCommand::Purge { name } => {
             let count = open(&db, &name)?.purge().map_err(failed)?;
-            println!("purged {count} item{} from queue {name}", plural(count));
+            outln!("purged {count} item{} from queue {name}", plural(count));
             Ok(())
         }
     }
@@ -50,7 +50,7 @@ fn push(db: &Path, name: &str, items: Vec<String>, file: Option<PathBuf>) -> Res
         ));
     }
     let count = open(db, name)?.push(all).map_err(failed)?;
-    println!("pushed {count} item{} to queue {name}", plural(count));
+    outln!("pushed {count} item{} to queue {name}", plural(count));
     Ok(())
 }
 
@@ -64,7 +64,7 @@ fn list(db: &Path) -> Result<(), CliError> {
     if rows.is_empty() {
         eprintln!("No queues hold items.");
     } else {
-        print!("{}", table::render(&["NAME", "WAITING", "LEASED"], &rows));
+        out!("{}", table::render(&["NAME", "WAITING", "LEASED"], &rows));
     }
     Ok(())
 }
@@ -80,13 +80,13 @@ fn stats(db: &Path, name: String, output: Option<&str>) -> Result<(), CliError> 
     match output {
         None | Some("wide") => {
             let row = vec![name, stats.waiting.to_string(), stats.leased.to_string()];
-            print!("{}", table::render(&["NAME", "WAITING", "LEASED"], &[row]));
+            out!("{}", table::render(&["NAME", "WAITING", "LEASED"], &[row]));
         }
-        Some("json") => println!(
+        Some("json") => outln!(
             "{}",
             serde_json::to_string_pretty(&value).expect("JSON value")
         ),
-        Some("yaml") => print!("{}", serde_yaml_ng::to_string(&value).expect("YAML value")),
+        Some("yaml") => out!("{}", serde_yaml_ng::to_string(&value).expect("YAML value")),
         Some(other) => {
             return Err(CliError::BadInput(format!(
                 "unknown output format {other:?}: use json or yaml"

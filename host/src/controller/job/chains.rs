@@ -34,17 +34,21 @@ pub fn chainable(spec: &JobSpec) -> bool {
 /// preparing the module) after the first round get a share of the next.
 pub const ROUNDS: u32 = 2;
 
-/// The budget of a new chain when `links` chains (this one included) are
-/// being started now: an even share, over [`ROUNDS`] rounds, of the
-/// completions that nothing running, reserved or done covers yet — at
-/// least this chain's first instance, at most [`MAX_CHAIN`].
-pub fn budget(spec: &JobSpec, observed: &Observed, links: u32) -> u32 {
-    let Some(completions) = spec.completions() else {
-        return 1;
-    };
+/// The completions nothing running, reserved or done covers yet.
+pub fn uncovered(spec: &JobSpec, observed: &Observed) -> u32 {
     let covered = observed.succeeded + observed.active + observed.reserved;
-    let uncovered = completions.saturating_sub(covered);
-    uncovered
+    spec.completions().unwrap_or(0).saturating_sub(covered)
+}
+
+/// The budget of each of `links` chains started together: an even share,
+/// over [`ROUNDS`] rounds, of what is not covered before the first of them
+/// starts — at least one instance, at most [`MAX_CHAIN`]. (Each chain then
+/// takes no more than what is still uncovered when it starts.)
+pub fn budget(spec: &JobSpec, observed: &Observed, links: u32) -> u32 {
+    if spec.completions().is_none() {
+        return 1;
+    }
+    uncovered(spec, observed)
         .div_ceil(links.max(1) * ROUNDS)
         .clamp(1, MAX_CHAIN)
 }
@@ -128,9 +132,10 @@ mod tests {
         let spec = spec(120);
         assert_eq!(budget(&spec, &o, 6), 10, "ceil(120 / 12)");
         // Once two chains hold 10 + 10 (one running each, nine reserved
-        // each), the last four share 100 over the rounds.
+        // each), 100 are uncovered.
         o.active = 2;
         o.reserved = 18;
+        assert_eq!(uncovered(&spec, &o), 100);
         assert_eq!(budget(&spec, &o, 4), 13, "ceil(100 / 8)");
         // Nothing uncovered: a chain is still its first instance.
         o.succeeded = 120;

@@ -25,6 +25,10 @@ pub(in crate::runner) struct Chain {
     pub latest: String,
     /// The node that runs it (empty until it is claimed).
     pub node: String,
+    /// The budgets of the links this node has followed or counted: a link
+    /// whose row is read after a newer one's (the rows of one batch take
+    /// their change numbers in any order) is still counted, once.
+    pub seen: HashSet<u32>,
 }
 
 impl Chain {
@@ -41,7 +45,16 @@ impl Chain {
             },
             latest: row.uid.clone(),
             node: row.node_name.clone(),
+            seen: HashSet::from([budget]),
         }
+    }
+
+    /// Its latest link is now `row`, of `budget`.
+    fn moves_to(&mut self, row: &InstanceRecord, budget: u32) {
+        self.state.budget = budget;
+        self.state.ended = None;
+        self.latest.clone_from(&row.uid);
+        self.node.clone_from(&row.node_name);
     }
 }
 
@@ -51,11 +64,17 @@ impl JobRun {
         chains::chainable(&self.job.spec)
     }
 
-    /// A new offered instance starts a chain: its budget, an even share of
-    /// what is not covered among the `links` chains started now, is
-    /// reserved but for the instance itself.
-    pub(super) fn start_chain(&mut self, record: &mut InstanceRecord, links: u32) {
-        let budget = chains::budget(&self.job.spec, &self.observed, links);
+    /// The budget of each of `links` chains started now (see
+    /// [`chains::budget`]).
+    pub(super) fn chain_share(&self, links: u32) -> u32 {
+        chains::budget(&self.job.spec, &self.observed, links)
+    }
+
+    /// A new offered instance starts a chain: its budget, `share` or what
+    /// is still uncovered if less, is reserved but for the instance itself.
+    pub(super) fn start_chain(&mut self, record: &mut InstanceRecord, share: u32) {
+        let uncovered = chains::uncovered(&self.job.spec, &self.observed);
+        let budget = share.min(uncovered).max(1);
         record.chain = Some(crate::store::ChainLink {
             head: record.uid.clone(),
             budget,
@@ -75,18 +94,20 @@ impl JobRun {
             let Some(link) = &row.chain else {
                 continue;
             };
-            let newer = self
-                .chains
-                .get(&link.head)
-                .is_none_or(|c| link.budget < c.state.budget);
-            if newer {
-                self.chains
-                    .insert(link.head.clone(), Chain::of(row, link.budget));
+            match self.chains.get_mut(&link.head) {
+                Some(chain) => {
+                    chain.seen.insert(link.budget);
+                    if link.budget < chain.state.budget {
+                        chain.moves_to(row, link.budget);
+                        chain.state.ended = Chain::of(row, link.budget).state.ended;
+                    }
+                }
+                None => {
+                    let chain = Chain::of(row, link.budget);
+                    self.chains.insert(link.head.clone(), chain);
+                }
             }
         }
-        // Those over (failed, spent, or their latest link lost with its
-        // node) have no link to come.
-        self.chains.retain(|_, c| chains::holds(&c.state) != (0, 0));
         for chain in self.chains.values() {
             let (slots, reserved) = chains::holds(&chain.state);
             self.observed.active += slots;
@@ -94,10 +115,10 @@ impl JobRun {
         }
     }
 
-    /// The row of an instance this node does not follow yet: a newer link
-    /// of one of its chains (followed from now on, counted if it ended), or
-    /// a link of a chain it stopped (stopped too). Older links, and rows
-    /// it counted already, change nothing.
+    /// The row of an instance this node does not follow yet: a link of one
+    /// of its chains read for the first time (followed from now on, counted
+    /// if it ended; the chain moves if it is the newest), or a link of a
+    /// chain it stopped (stopped too). Links it has counted change nothing.
     pub(super) fn follow_link(
         &mut self,
         row: InstanceRecord,
@@ -107,7 +128,14 @@ impl JobRun {
         let Some(link) = row.chain.clone() else {
             return;
         };
+        let Some(chain) = self.chains.get_mut(&link.head) else {
+            return;
+        };
+        if !chain.seen.insert(link.budget) {
+            return;
+        }
         if self.stopped_chains.contains(&link.head) {
+            // A link started before its node heard the chain was over.
             if row.finish_time.is_none() {
                 let mut stopped = row;
                 let message = "stopped: its Job no longer runs this chain";
@@ -116,18 +144,15 @@ impl JobRun {
             }
             return;
         }
-        let Some(chain) = self.chains.get_mut(&link.head) else {
-            return;
-        };
-        if link.budget >= chain.state.budget {
-            return;
+        if link.budget < chain.state.budget {
+            // Its newest link: counted as running until its row's end is
+            // counted below.
+            let before = chain.state;
+            chain.moves_to(&row, link.budget);
+            let after = chain.state;
+            chains::shift(&mut self.observed, &before, &after);
         }
-        let before = chain.state;
-        *chain = Chain::of(&row, link.budget);
-        // Counted as running until its row's end is counted below.
-        chain.state.ended = None;
-        let after = chain.state;
-        chains::shift(&mut self.observed, &before, &after);
+        // An older link read late is counted as an instance all the same.
         self.observed.active += 1;
         let live = LiveInstance {
             attempt: row.restart_count,
@@ -156,15 +181,12 @@ impl JobRun {
         chain.state.ended = Some(row.phase == Phase::Succeeded);
         let after = chain.state;
         chains::shift(&mut self.observed, &before, &after);
-        if chains::holds(&after) == (0, 0) {
-            self.chains.remove(&link.head);
-        }
     }
 
     /// Chains waiting for their next link on a node that was lost: over.
     pub(super) fn lose_waiting_chains(&mut self, lost: &HashSet<String>) {
         let gone: Vec<String> = (self.chains.iter())
-            .filter(|(_, c)| c.state.ended.is_some() && lost.contains(&c.node))
+            .filter(|(_, c)| chains::holds(&c.state).0 == 1 && lost.contains(&c.node))
             .map(|(head, _)| head.clone())
             .collect();
         for head in gone {
@@ -175,23 +197,25 @@ impl JobRun {
     /// The Job ends or is suspended: every chain is over, its reservations
     /// lapse, and a link of one that shows up later is stopped.
     pub(super) fn drop_chains(&mut self) {
-        let heads: Vec<String> = self.chains.keys().cloned().collect();
+        let heads: Vec<String> = (self.chains.iter())
+            .filter(|(_, c)| !c.state.over)
+            .map(|(head, _)| head.clone())
+            .collect();
         for head in heads {
             self.end_chain(&head);
         }
     }
 
     /// Chain `head` is over: what it held lapses, and a later link of it is
-    /// stopped.
+    /// stopped. (It is kept: a link of it read late is still counted.)
     fn end_chain(&mut self, head: &str) {
-        let Some(chain) = self.chains.remove(head) else {
+        let Some(chain) = self.chains.get_mut(head) else {
             return;
         };
-        let over = ChainState {
-            over: true,
-            ..chain.state
-        };
-        chains::shift(&mut self.observed, &chain.state, &over);
+        let before = chain.state;
+        chain.state.over = true;
+        let after = chain.state;
+        chains::shift(&mut self.observed, &before, &after);
         self.stopped_chains.insert(head.to_owned());
     }
 }

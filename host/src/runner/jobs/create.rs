@@ -55,12 +55,12 @@ impl JobRun {
     }
 
     /// Creates one instance: launched here, or offered to the cluster (as
-    /// the first of a chain, one of `links` started now, when the Job
+    /// the first of a chain with a budget of at most `share`, when the Job
     /// chains). A stdin-mode Job whose queue is empty creates none.
     pub(super) fn create_instance(
         &mut self,
         completion_index: Option<u32>,
-        links: u32,
+        share: u32,
         pass: &mut Pass<'_>,
     ) {
         let uid = ids::uid();
@@ -76,9 +76,8 @@ impl JobRun {
         let mut record = self.new_instance(uid, completion_index, offered, pass);
         let chain = offered && self.chains();
         if chain {
-            // Its budget is an even share of what is not covered yet,
-            // before it counts itself.
-            self.start_chain(&mut record, links);
+            // Its budget is reserved before it counts itself.
+            self.start_chain(&mut record, share);
         }
         self.count_created(&record, (pass.now, false), pass.writes);
         if let Some(item) = item {

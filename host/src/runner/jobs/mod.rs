@@ -117,9 +117,10 @@ impl JobDriver {
             // `controller::lease`); the next heartbeat looks again.
             Decision::Create(_) if !run.may_start(pass) => None,
             Decision::Create(indexes) => {
-                let links = indexes.len() as u32;
-                for (made, completion_index) in indexes.into_iter().enumerate() {
-                    run.create_instance(completion_index, links - made as u32, pass);
+                // Chains started together share what is uncovered now.
+                let share = run.chain_share(indexes.len() as u32);
+                for completion_index in indexes {
+                    run.create_instance(completion_index, share, pass);
                 }
                 // Only once all are created: a successor reserved in between
                 // would not count the instances decided with it.
