@@ -147,7 +147,8 @@ fn read_entry(tx: &Connection, kind: &str, key: &str, batch: &mut Batch) -> rusq
                 object_select()
             );
             let row = tx
-                .query_row(&sql, [key], |r| Ok((rows::object_row(r)?, r.get(9)?)))
+                .prepare_cached(&sql)?
+                .query_row([key], |r| Ok((rows::object_row(r)?, r.get(9)?)))
                 .optional()?;
             batch.objects.extend(row);
         }
@@ -164,7 +165,8 @@ fn read_entry(tx: &Connection, kind: &str, key: &str, batch: &mut Batch) -> rusq
             let sql =
                 "SELECT data, truncated FROM attempt_logs WHERE instance_uid = ?1 AND attempt = ?2";
             let row = tx
-                .query_row(sql, params![uid, attempt], |r| {
+                .prepare_cached(sql)?
+                .query_row(params![uid, attempt], |r| {
                     Ok(SentLog {
                         instance_uid: uid.to_owned(),
                         attempt: attempt as u32,
@@ -196,7 +198,9 @@ fn read_entry(tx: &Connection, kind: &str, key: &str, batch: &mut Batch) -> rusq
                 return Ok(());
             };
             let sql = "SELECT object_uid, type, reason, message, time FROM events WHERE id = ?1";
-            let row = tx.query_row(sql, [id], rows::event_row).optional()?;
+            let row = (tx.prepare_cached(sql)?)
+                .query_row([id], rows::event_row)
+                .optional()?;
             batch.events.extend(row.map(|e| (id, e)));
         }
         kind::CRON => {
@@ -206,7 +210,8 @@ fn read_entry(tx: &Connection, kind: &str, key: &str, batch: &mut Batch) -> rusq
             let sql =
                 "SELECT job_uid FROM cron_runs WHERE cronjob_uid = ?1 AND scheduled_time = ?2";
             let job: Option<Option<String>> = tx
-                .query_row(sql, params![uid, scheduled], |r| r.get(0))
+                .prepare_cached(sql)?
+                .query_row(params![uid, scheduled], |r| r.get(0))
                 .optional()?;
             if let Some(job) = job {
                 batch.cron_runs.push((uid.to_owned(), scheduled, job));
@@ -234,21 +239,24 @@ fn read_instance(
         .expect("INSTANCE_SELECT ends with its table");
     let sql =
         format!("{select}, deleted_at, stdin, log, log_truncated FROM instances WHERE uid = ?1");
-    tx.query_row(&sql, [uid], |r| {
-        let record = rows::instance_row(r)?;
-        let log = r.get::<_, Option<Vec<u8>>>(20)?.map(|data| SentLog {
-            instance_uid: record.uid.clone(),
-            attempt: 0,
-            data,
-            truncated: r.get::<_, Option<bool>>(21).ok().flatten().unwrap_or(false),
-        });
-        let sent = SentInstance {
-            deleted_at: r.get(18)?,
-            stdin: r.get(19)?,
-            hosted,
-            record,
-        };
-        Ok((sent, log))
-    })
-    .optional()
+    // Prepared once per connection: the forwarder reads thousands of rows
+    // a second while a cluster runs many tiny instances.
+    tx.prepare_cached(&sql)?
+        .query_row([uid], |r| {
+            let record = rows::instance_row(r)?;
+            let log = r.get::<_, Option<Vec<u8>>>(20)?.map(|data| SentLog {
+                instance_uid: record.uid.clone(),
+                attempt: 0,
+                data,
+                truncated: r.get::<_, Option<bool>>(21).ok().flatten().unwrap_or(false),
+            });
+            let sent = SentInstance {
+                deleted_at: r.get(18)?,
+                stdin: r.get(19)?,
+                hosted,
+                record,
+            };
+            Ok((sent, log))
+        })
+        .optional()
 }
