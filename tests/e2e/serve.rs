@@ -547,3 +547,52 @@ fn shell_completions_are_generated() {
         assert!(ran.stdout.contains("describe"), "{shell}");
     }
 }
+
+/// A manifest written for Kubernetes, with fields a Wasm sandbox ignores
+/// (image pull policy, ports, a privileged security context, a service
+/// account): applied with one `Warning:` line each and run without them;
+/// with `--strict`, refused with exit 2 and nothing stored.
+#[test]
+fn kubernetes_only_fields_are_warnings_and_strict_makes_them_refusals() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let pod = "      serviceAccountName: backup\n";
+    let yaml = job_yaml("k8s", &program("say-hello"), &[], "", pod).replace(
+        "        image:",
+        "        imagePullPolicy: Always\n        ports: [{containerPort: 8080}]\n        \
+         securityContext: {privileged: true}\n        image:",
+    );
+    s.write("job.yaml", &yaml);
+    let before = s.store_counts();
+    let strict = s.client(&server, &["apply", "--strict", "-f", "job.yaml"]);
+    assert_eq!(strict.code, 2, "{strict:?}");
+    assert!(
+        strict.stderr.contains(
+            "job.yaml: document 1: spec.template.spec.serviceAccountName: ignored: a Wasm \
+             instance gets no Kubernetes API credentials (refused: --strict)"
+        ),
+        "{}",
+        strict.stderr
+    );
+    assert_eq!(s.store_counts(), before, "the store changed");
+
+    let ran = s.client(&server, &["apply", "-f", "job.yaml"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let warnings: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("Warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 4, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains(
+            "Warning: spec.template.spec.containers[0].securityContext: ignored: asks for more \
+             than the Wasm sandbox grants: the instance runs without it"
+        ),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stdout.contains("job.batch/k8s created"), "{ran:?}");
+    let job = s.wait_finished(&server, "k8s");
+    assert_eq!(job["status"]["succeeded"], 1, "{job}");
+}

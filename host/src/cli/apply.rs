@@ -20,7 +20,7 @@ pub fn apply(
     args: &FileArgs,
     create_only: bool,
 ) -> Result<(), CliError> {
-    let sources = Sources::new(&args.templates.sets, args.templates.expand.as_deref())?;
+    let sources = Sources::of(&args.templates)?;
     let docs = sources.load(&args.files)?;
     let mut body = ApplyBody {
         objects: Vec::new(),

@@ -207,7 +207,7 @@ pub struct CreateArgs {
     pub templates: TemplateArgs,
 }
 
-// Templates and expansion, for every verb that reads manifests.
+// Templates, expansion and --strict, for every verb that reads manifests.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, clap::Args)]
 pub struct TemplateArgs {
@@ -218,6 +218,10 @@ pub struct TemplateArgs {
     /// --expand ITEM=apple,banana,cherry.
     #[arg(long, value_name = "VAR=V1,V2,…")]
     pub expand: Option<String>,
+    /// Refuse a manifest that would get a warning (a field a Wasm sandbox
+    /// ignores, a retired apiVersion) instead of taking it without.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 // `wasmjob get`.

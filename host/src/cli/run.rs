@@ -23,8 +23,7 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     let output_limit = parse_memory_quantity(&args.max_log_size)
         .map_err(|e| CliError::BadInput(format!("--max-log-size: {e}")))?
         as usize;
-    let sources =
-        super::source::Sources::new(&args.templates.sets, args.templates.expand.as_deref())?;
+    let sources = super::source::Sources::of(&args.templates)?;
     let docs = sources.load(&args.files)?;
     runnable(&docs)?;
     let shape = Shape::of(&docs);

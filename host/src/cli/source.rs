@@ -16,6 +16,8 @@ pub struct Sources {
     pub sets: Vec<(String, String)>,
     /// `--expand VAR=a,b,c`.
     pub expand: Option<(String, Vec<String>)>,
+    /// `--strict`: what would be a warning is a refusal.
+    pub strict: bool,
 }
 
 impl Sources {
@@ -48,7 +50,18 @@ impl Sources {
                 Some((var, values))
             }
         };
-        Ok(Sources { sets, expand })
+        Ok(Sources {
+            sets,
+            expand,
+            strict: false,
+        })
+    }
+
+    /// The flags of a verb that reads manifests.
+    pub fn of(args: &super::TemplateArgs) -> Result<Self, CliError> {
+        let mut sources = Sources::new(&args.sets, args.expand.as_deref())?;
+        sources.strict = args.strict;
+        Ok(sources)
     }
 
     /// The documents named by `-f`: files, directories (their `.yaml`, `.yml`,
@@ -85,7 +98,25 @@ impl Sources {
                 docs.extend(self.load_file(path)?);
             }
         }
+        self.warn(&docs)?;
         Ok(docs)
+    }
+
+    /// Prints each document's warnings as kubectl prints the API server's
+    /// (`Warning: …` on stderr); with `--strict`, refuses the first.
+    fn warn(&self, docs: &[Document]) -> Result<(), CliError> {
+        for doc in docs {
+            for warning in &doc.warnings {
+                if self.strict {
+                    return Err(CliError::BadInput(format!(
+                        "{}: document {}: {warning} (refused: --strict)",
+                        doc.file, doc.index
+                    )));
+                }
+                eprintln!("Warning: {warning}");
+            }
+        }
+        Ok(())
     }
 
     fn load_file(&self, path: &Path) -> Result<Vec<Document>, CliError> {

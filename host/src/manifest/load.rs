@@ -23,6 +23,9 @@ pub struct Document {
     pub base_dir: PathBuf,
     /// The validated object, defaults filled.
     pub object: Object,
+    /// What was taken out of it and why (see `ignored`): one line each, for
+    /// `Warning:` lines, or refusals with `--strict`.
+    pub warnings: Vec<String>,
 }
 
 impl Document {
@@ -62,17 +65,21 @@ pub fn load_str(text: &str, file: &str, base_dir: &Path) -> Result<Vec<Document>
             document: Some(index),
             error,
         };
-        let value = Value::deserialize(de)
+        let mut value = Value::deserialize(de)
             .map_err(|e| fail(FieldError::new("", format!("not valid YAML: {e}"))))?;
         if value.is_null() {
             continue;
         }
+        let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+        let kind = kind.to_owned();
+        let warnings = super::ignored::strip(&mut value, &kind);
         let object = parse_object(value).map_err(fail)?;
         docs.push(Document {
             file: file.to_owned(),
             index,
             base_dir: base_dir.to_path_buf(),
             object,
+            warnings,
         });
     }
     if docs.is_empty() {
@@ -119,7 +126,8 @@ fn parse_object(value: Value) -> Result<Object, FieldError> {
         }
         "CronJob" => {
             // The seed documents still use batch/v1beta1, removed from
-            // Kubernetes in 1.25; its CronJob shape is the same.
+            // Kubernetes in 1.25; its CronJob shape is the same (read with
+            // Kubernetes' deprecation warning, see `ignored`).
             expect_api(BATCH_V1, &["batch/v1beta1"])?;
             let (mut metadata, mut spec) = typed::<CronJobSpec>(value)?;
             // 52, not 63: the Jobs a CronJob creates append 11 characters.
@@ -128,7 +136,9 @@ fn parse_object(value: Value) -> Result<Object, FieldError> {
             Ok(Object::CronJob(CronJob { metadata, spec }))
         }
         "DaemonSet" => {
-            expect_api(APPS_V1, &[])?;
+            // Retired versions read as apps/v1, with Kubernetes'
+            // deprecation warning (see `ignored`).
+            expect_api(APPS_V1, &["apps/v1beta2", "extensions/v1beta1"])?;
             let (mut metadata, mut spec) = typed::<DaemonSetSpec>(value)?;
             metadata.normalize("metadata", 63)?;
             spec.normalize("spec")?;
@@ -172,39 +182,13 @@ fn typed<S: DeserializeOwned + Default>(value: Value) -> Result<(ObjectMeta, S),
 }
 
 /// Kubernetes fields that only mean something for containers.
-const CONTAINER_ONLY: &[&str] = &[
-    "imagePullPolicy",
-    "imagePullSecrets",
-    "ports",
-    "livenessProbe",
-    "readinessProbe",
-    "startupProbe",
-    "securityContext",
-    "lifecycle",
-    "stdin",
-    "stdinOnce",
-    "tty",
-    "terminationMessagePath",
-    "terminationMessagePolicy",
-    "hostNetwork",
-    "hostPID",
-    "hostIPC",
-    "serviceAccountName",
-    "serviceAccount",
-    "automountServiceAccountToken",
-    "initContainers",
-    "dnsPolicy",
-    "dnsConfig",
-    "hostAliases",
-    "runtimeClassName",
-    "shareProcessNamespace",
-    "volumeDevices",
-];
+const CONTAINER_ONLY: &[&str] = &["volumeDevices"];
 
 /// Kubernetes fields with a meaning wasmjob does not implement (yet); refusing
 /// them is better than silently running something else than was asked.
 const NOT_IMPLEMENTED: &[&str] = &[
     "selector",
+    "initContainers",
     "manualSelector",
     "podReplacementPolicy",
     "managedBy",
@@ -243,8 +227,7 @@ fn explain(at: String, message: String) -> FieldError {
     if CONTAINER_ONLY.contains(&field) {
         FieldError::new(
             at,
-            "only makes sense for containers; a Wasm module has no image to pull, no ports \
-             and no kernel security context: remove it",
+            "only makes sense for containers; a Wasm sandbox has no block devices: remove it",
         )
     } else if NOT_IMPLEMENTED.contains(&field) {
         FieldError::new(

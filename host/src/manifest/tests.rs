@@ -92,11 +92,105 @@ fn unknown_fields_are_refused_with_their_path() {
 
 #[test]
 fn container_only_fields_say_why() {
-    let err = error(&PI.replace("args:", "imagePullPolicy: IfNotPresent\n        args:"));
+    let err = error(&PI.replace("args:", "volumeDevices: []\n        args:"));
     assert!(
-        err.contains("containers[0].imagePullPolicy: only makes sense for containers"),
+        err.contains("containers[0].volumeDevices: only makes sense for containers"),
         "{err}"
     );
+}
+
+#[test]
+fn fields_a_sandbox_ignores_are_taken_out_with_one_warning_each() {
+    let text = PI
+        .replace(
+            "args:",
+            "imagePullPolicy: Always\n        ports: [{containerPort: 80}]\n        \
+             securityContext: {runAsNonRoot: true}\n        args:",
+        )
+        .replace(
+            "restartPolicy: Never",
+            "restartPolicy: Never\n      serviceAccountName: backup\n      hostNetwork: true",
+        );
+    let docs = load(&text).unwrap();
+    let warnings = &docs[0].warnings;
+    let pod = "spec.template.spec";
+    assert_eq!(
+        warnings,
+        &[
+            format!(
+                "{pod}.hostNetwork: ignored: asks for more than the Wasm sandbox grants: the instance runs without it"
+            ),
+            format!(
+                "{pod}.serviceAccountName: ignored: a Wasm instance gets no Kubernetes API credentials"
+            ),
+            format!(
+                "{pod}.containers[0].imagePullPolicy: ignored: a Wasm module is read from its path or the module store, not pulled"
+            ),
+            format!("{pod}.containers[0].ports: ignored: a Wasm instance listens on no ports"),
+            format!(
+                "{pod}.containers[0].securityContext: ignored: the Wasm sandbox is the security context: kernel users, capabilities and seccomp profiles do not apply"
+            ),
+        ]
+    );
+    // The object is the same as without them.
+    assert_eq!(docs[0].object, load(PI).unwrap()[0].object);
+}
+
+#[test]
+fn a_privileged_security_context_is_said_not_granted() {
+    let text = PI.replace(
+        "args:",
+        "securityContext:\n          capabilities: {add: [NET_ADMIN]}\n        args:",
+    );
+    let warnings = load(&text).unwrap().remove(0).warnings;
+    assert_eq!(
+        warnings,
+        [
+            "spec.template.spec.containers[0].securityContext: ignored: asks for more than the \
+          Wasm sandbox grants: the instance runs without it"
+        ]
+    );
+}
+
+#[test]
+fn retired_api_versions_are_read_with_kubernetes_deprecation_warning() {
+    let cron = r#"
+apiVersion: batch/v1beta1
+kind: CronJob
+metadata: {name: backup}
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers: [{name: b, image: pi.wasm, imagePullPolicy: IfNotPresent}]
+          restartPolicy: OnFailure
+"#;
+    let warnings = load(cron).unwrap().remove(0).warnings;
+    assert_eq!(
+        warnings,
+        [
+            "batch/v1beta1 CronJob is deprecated in v1.21+, unavailable in v1.25+; use batch/v1 CronJob",
+            "spec.jobTemplate.spec.template.spec.containers[0].imagePullPolicy: ignored: a Wasm module is read from its path or the module store, not pulled",
+        ]
+    );
+    for api in ["apps/v1beta2", "extensions/v1beta1"] {
+        let ds = format!(
+            "apiVersion: {api}\nkind: DaemonSet\nmetadata: {{name: agent}}\nspec:\n  \
+             selector: {{matchLabels: {{app: agent}}}}\n  template:\n    metadata: \
+             {{labels: {{app: agent}}}}\n    spec:\n      containers: [{{name: a, image: pi.wasm}}]\n"
+        );
+        let warnings = load(&ds).unwrap().remove(0).warnings;
+        assert_eq!(
+            warnings,
+            [format!(
+                "{api} DaemonSet is deprecated in v1.9+, unavailable in v1.16+; use apps/v1 DaemonSet"
+            )]
+        );
+    }
+    // A current version warns nothing.
+    assert!(load(PI).unwrap()[0].warnings.is_empty());
 }
 
 #[test]
