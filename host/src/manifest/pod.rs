@@ -145,12 +145,21 @@ impl Resources {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceList {
-    /// A Kubernetes quantity such as `64Mi`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A Kubernetes quantity such as `64Mi` (a bare number is bytes).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::quantity::quantity_text"
+    )]
     pub memory: Option<String>,
     /// Accepted and validated, not enforced: a Wasm instance is preempted every
-    /// 10 ms instead, so one guest cannot starve the others.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// 10 ms instead, so one guest cannot starve the others. `1`, `0.5` and
+    /// `500m` alike.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::quantity::quantity_text"
+    )]
     pub cpu: Option<String>,
 }
 

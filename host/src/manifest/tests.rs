@@ -468,3 +468,25 @@ fn backoff_policy_allows_zero_but_not_negative_delays() {
         "{err}"
     );
 }
+
+#[test]
+fn bare_number_quantities_are_taken_as_kubernetes_takes_them() {
+    let text = PI.replace(
+        "args:",
+        "resources:\n          requests: {cpu: 1, memory: 134217728}\n          \
+         limits: {cpu: 0.5}\n        args:",
+    );
+    let job = job(&text);
+    let resources = &job.spec.template.spec.containers[0].resources;
+    assert_eq!(resources.requests.cpu.as_deref(), Some("1"));
+    assert_eq!(resources.requests.memory.as_deref(), Some("134217728"));
+    assert_eq!(resources.limits.cpu.as_deref(), Some("0.5"));
+    let err = error(&PI.replace(
+        "args:",
+        "resources:\n          limits: {cpu: [1]}\n        args:",
+    ));
+    assert!(
+        err.contains("resources.limits.cpu: invalid type: sequence, expected a quantity such as 64Mi, 500m or 1"),
+        "{err}"
+    );
+}
