@@ -7,8 +7,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::state::MAX_BODY;
-use super::wire::ErrorBody;
+use super::wire::{ErrorBody, MAX_BODY};
 
 /// An error answer.
 pub struct ApiError(pub StatusCode, pub String);

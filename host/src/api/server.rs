@@ -14,8 +14,9 @@ use super::commands::{apply, delete, label_node};
 use super::error::ApiError;
 use super::logs::logs;
 use super::reads::list;
+use super::state::Shared;
 pub use super::state::{ClusterAccess, NodeInfo, ServerState};
-use super::state::{MAX_BODY, Shared};
+use super::wire::MAX_BODY;
 
 /// The router with every route behind the token check.
 pub fn router(state: Shared) -> Router {

@@ -9,9 +9,6 @@ use super::error::{ApiError, internal, unavailable};
 use crate::runner::{Command, Inbox};
 use crate::store::Store;
 
-/// Modules travel in apply bodies; 64 MiB leaves room for big ones.
-pub(super) const MAX_BODY: usize = 64 << 20;
-
 /// This node, as `get nodes` shows it.
 #[derive(Debug, Clone)]
 pub struct NodeInfo {

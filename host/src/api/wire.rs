@@ -6,6 +6,10 @@ use crate::controller::node::Relabel;
 use crate::manifest::Source;
 use crate::runner::Applied;
 
+/// The largest request body taken. Modules travel in apply bodies; 64 MiB
+/// leaves room for big ones.
+pub(super) const MAX_BODY: usize = 64 << 20;
+
 /// `POST /api/v1/apply`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

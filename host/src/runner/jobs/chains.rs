@@ -8,55 +8,13 @@
 
 use std::collections::HashSet;
 
-use super::live::{LiveInstance, Place};
+use super::live::{Chain, LiveInstance, Place};
 use super::run::JobRun;
-use crate::controller::job::chains::{self, ChainState};
+use crate::controller::job::chains;
 use crate::manifest::Phase;
 use crate::runner::driver::Pass;
 use crate::runner::writes::stop;
 use crate::store::{InstanceRecord, Write};
-
-/// A chain of this Job's instances that runs elsewhere.
-#[derive(Debug, Clone)]
-pub(in crate::runner) struct Chain {
-    /// Where it stands, from its latest link.
-    pub state: ChainState,
-    /// Its latest link.
-    pub latest: String,
-    /// The node that runs it (empty until it is claimed).
-    pub node: String,
-    /// The budgets of the links this node has followed or counted: a link
-    /// whose row is read after a newer one's (the rows of one batch take
-    /// their change numbers in any order) is still counted, once.
-    pub seen: HashSet<u32>,
-}
-
-impl Chain {
-    /// The chain as its link `row` (its latest) says it stands.
-    fn of(row: &InstanceRecord, budget: u32) -> Self {
-        Chain {
-            state: ChainState {
-                budget,
-                ended: row
-                    .phase
-                    .is_finished()
-                    .then_some(row.phase == Phase::Succeeded),
-                over: false,
-            },
-            latest: row.uid.clone(),
-            node: row.node_name.clone(),
-            seen: HashSet::from([budget]),
-        }
-    }
-
-    /// Its latest link is now `row`, of `budget`.
-    fn moves_to(&mut self, row: &InstanceRecord, budget: u32) {
-        self.state.budget = budget;
-        self.state.ended = None;
-        self.latest.clone_from(&row.uid);
-        self.node.clone_from(&row.node_name);
-    }
-}
 
 impl JobRun {
     /// Whether new offered instances of this Job start chains.

@@ -1,12 +1,16 @@
 //! A Job's live instances: where each runs, and for those launched here in
-//! a relaying executor slot, the slot's successors (see `relay`).
+//! a relaying executor slot, the slot's successors (see `relay`); and its
+//! chains that run elsewhere, as far as this node knows them (see
+//! `chains`).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use tokio::task::AbortHandle;
 
+use crate::controller::job::chains::ChainState;
 use crate::executor::{Relay, RelayQueue};
+use crate::manifest::Phase;
 use crate::runner::launcher::Launcher;
 use crate::store::InstanceRecord;
 
@@ -67,5 +71,47 @@ impl Slot {
         let not_started = self.next.take_back();
         let started = self.successors.len() - not_started.len();
         self.successors.drain(..).take(started).collect()
+    }
+}
+
+/// A chain of this Job's instances that runs elsewhere.
+#[derive(Debug, Clone)]
+pub(in crate::runner) struct Chain {
+    /// Where it stands, from its latest link.
+    pub state: ChainState,
+    /// Its latest link.
+    pub latest: String,
+    /// The node that runs it (empty until it is claimed).
+    pub node: String,
+    /// The budgets of the links this node has followed or counted: a link
+    /// whose row is read after a newer one's (the rows of one batch take
+    /// their change numbers in any order) is still counted, once.
+    pub seen: HashSet<u32>,
+}
+
+impl Chain {
+    /// The chain as its link `row` (its latest) says it stands.
+    pub(super) fn of(row: &InstanceRecord, budget: u32) -> Self {
+        Chain {
+            state: ChainState {
+                budget,
+                ended: row
+                    .phase
+                    .is_finished()
+                    .then_some(row.phase == Phase::Succeeded),
+                over: false,
+            },
+            latest: row.uid.clone(),
+            node: row.node_name.clone(),
+            seen: HashSet::from([budget]),
+        }
+    }
+
+    /// Its latest link is now `row`, of `budget`.
+    pub(super) fn moves_to(&mut self, row: &InstanceRecord, budget: u32) {
+        self.state.budget = budget;
+        self.state.ended = None;
+        self.latest.clone_from(&row.uid);
+        self.node.clone_from(&row.node_name);
     }
 }

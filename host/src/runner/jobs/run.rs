@@ -104,7 +104,7 @@ pub struct JobRun {
     pub(super) shared_sandbox: OnceCell<Option<Arc<SandboxSpec>>>,
     /// In a cluster: its chains that run elsewhere, by first instance
     /// (see `chains`).
-    pub(super) chains: HashMap<String, super::chains::Chain>,
+    pub(super) chains: HashMap<String, super::live::Chain>,
     /// Chains it ended (the Job finished, was suspended or lost their
     /// node): a link of one that shows up later is stopped.
     pub(super) stopped_chains: std::collections::HashSet<String>,

@@ -3,11 +3,11 @@
 use postgres::Transaction;
 use postgres::types::ToSql;
 
-use super::forwarded::upsert_instances;
 use super::{finished, json_text};
 use crate::manifest::{Disconnect, Kind};
 use crate::runtime::LogRecord;
 use crate::store::{EventRecord, InstanceRecord, ObjectRecord, Write};
+use crate::time::Micros;
 
 /// A query parameter.
 type Param<'a> = dyn ToSql + Sync + 'a;
@@ -279,6 +279,106 @@ fn upsert_log(
          ON CONFLICT (instance_uid, attempt) DO UPDATE SET data = excluded.data,
             truncated = excluded.truncated",
         &[&instance_uid, &i64::from(attempt), &data, &truncated],
+    )?;
+    Ok(())
+}
+
+/// An instance's row as a node decided it: the row, when it was removed
+/// from `get instances`, and what it gets on stdin.
+pub(super) type Upsert<'a> = (&'a InstanceRecord, Option<Micros>, Option<&'a [u8]>);
+
+/// Inserts or updates instances' rows by uid as `me` decided them, in one
+/// statement: each is taken unless another node ended the row and `me`
+/// does not own its Job, the row is of a later attempt, or it offers an
+/// attempt another node has claimed since (the owner's copy of an offer is
+/// sent late; see the module's rules).
+pub(super) fn upsert_instances(
+    tx: &mut Transaction<'_>,
+    rows: &[Upsert<'_>],
+    me: &str,
+) -> Result<(), postgres::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // One statement may not touch a row twice: the last state of each.
+    let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (at, (i, ..)) in rows.iter().enumerate() {
+        last.insert(i.uid.as_str(), at);
+    }
+    let rows: Vec<&Upsert<'_>> = rows
+        .iter()
+        .enumerate()
+        .filter(|(at, (i, ..))| last[i.uid.as_str()] == *at)
+        .map(|(_, row)| row)
+        .collect();
+    let column = |f: &dyn Fn(&InstanceRecord) -> String| -> Vec<String> {
+        rows.iter().map(|(i, ..)| f(i)).collect()
+    };
+    let uid = column(&|i| i.uid.clone());
+    let name = column(&|i| i.name.clone());
+    let namespace = column(&|i| i.namespace.clone());
+    let owner = column(&|i| i.owner_uid.clone());
+    let labels = column(&|i| json_text(&*i.labels));
+    let phase = column(&|i| i.phase.as_str().to_owned());
+    let node = column(&|i| i.node_name.clone());
+    let index: Vec<Option<i64>> = rows
+        .iter()
+        .map(|(i, ..)| i.completion_index.map(i64::from))
+        .collect();
+    let exit: Vec<Option<i32>> = rows.iter().map(|(i, ..)| i.exit_code).collect();
+    let reason: Vec<Option<&str>> = rows.iter().map(|(i, ..)| i.reason.as_deref()).collect();
+    let message: Vec<Option<&str>> = rows.iter().map(|(i, ..)| i.message.as_deref()).collect();
+    let restarts: Vec<i64> = rows
+        .iter()
+        .map(|(i, ..)| i64::from(i.restart_count))
+        .collect();
+    let created: Vec<i64> = rows.iter().map(|(i, ..)| i.created_at).collect();
+    let started: Vec<Option<i64>> = rows.iter().map(|(i, ..)| i.start_time).collect();
+    let finished: Vec<Option<i64>> = rows.iter().map(|(i, ..)| i.finish_time).collect();
+    let deleted: Vec<Option<i64>> = rows.iter().map(|(_, d, _)| *d).collect();
+    let stdin: Vec<Option<&[u8]>> = rows.iter().map(|(_, _, s)| *s).collect();
+    let ended_by: Vec<Option<&str>> = rows
+        .iter()
+        .map(|(i, ..)| i.finish_time.map(|_| me))
+        .collect();
+    let head: Vec<Option<&str>> = rows
+        .iter()
+        .map(|(i, ..)| i.chain.as_ref().map(|c| c.head.as_str()))
+        .collect();
+    let budget: Vec<Option<i64>> = rows
+        .iter()
+        .map(|(i, ..)| i.chain.as_ref().map(|c| i64::from(c.budget)))
+        .collect();
+    let values: [&Param<'_>; 21] = [
+        &uid, &name, &namespace, &owner, &index, &labels, &phase, &exit, &reason, &message, &node,
+        &restarts, &created, &started, &finished, &deleted, &stdin, &ended_by, &me, &head, &budget,
+    ];
+    tx.execute(
+        "INSERT INTO instances (uid, name, namespace, owner_uid, completion_index, labels,
+            phase, exit_code, reason, message, node_name, restart_count, created_at,
+            start_time, finish_time, deleted_at, stdin, ended_by, chain_head, chain_budget)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+            $6::text[], $7::text[], $8::int4[], $9::text[], $10::text[], $11::text[],
+            $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[],
+            $17::bytea[], $18::text[], $20::text[], $21::bigint[])
+         ON CONFLICT (uid) DO UPDATE SET phase = excluded.phase,
+            exit_code = excluded.exit_code, reason = excluded.reason,
+            message = excluded.message,
+            node_name = CASE WHEN excluded.node_name = '' THEN instances.node_name
+                ELSE excluded.node_name END,
+            restart_count = excluded.restart_count,
+            start_time = coalesce(excluded.start_time, instances.start_time),
+            finish_time = excluded.finish_time,
+            deleted_at = coalesce(instances.deleted_at, excluded.deleted_at),
+            stdin = coalesce(excluded.stdin, instances.stdin),
+            ended_by = excluded.ended_by, change = nextval('instance_changes')
+         WHERE excluded.restart_count >= instances.restart_count
+           AND NOT (excluded.phase = 'Pending' AND instances.phase <> 'Pending'
+             AND excluded.restart_count = instances.restart_count)
+           AND (instances.ended_by IS NULL OR instances.ended_by = $19
+             OR EXISTS (SELECT 1 FROM objects o
+                        WHERE o.uid = instances.owner_uid AND o.owner_node = $19))",
+        &values,
     )?;
     Ok(())
 }
