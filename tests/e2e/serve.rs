@@ -596,3 +596,43 @@ fn kubernetes_only_fields_are_warnings_and_strict_makes_them_refusals() {
     let job = s.wait_finished(&server, "k8s");
     assert_eq!(job["status"]["succeeded"], 1, "{job}");
 }
+
+/// `metadata.generateName`: `create -f` makes a new Job each time, named
+/// from the prefix; `apply -f` refuses it (exit 2, nothing stored), as
+/// kubectl does.
+#[test]
+fn generate_name_makes_a_new_job_with_create_and_is_refused_by_apply() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let yaml = job_yaml("x", &program("say-hello"), &[], "", "")
+        .replace("  name: x", "  generateName: hello-");
+    s.write("job.yaml", &yaml);
+    let before = s.store_counts();
+    let applied = s.client(&server, &["apply", "-f", "job.yaml"]);
+    assert_eq!(applied.code, 2, "{applied:?}");
+    assert!(
+        applied
+            .stderr
+            .contains("job.yaml: document 1: metadata.generateName: cannot be used with apply"),
+        "{}",
+        applied.stderr
+    );
+    assert_eq!(s.store_counts(), before, "the store changed");
+    let mut names = Vec::new();
+    for _ in 0..2 {
+        let created = s.client(&server, &["create", "-f", "job.yaml"]);
+        assert_eq!(created.code, 0, "{created:?}");
+        let line = created.stdout.trim();
+        let name = line
+            .strip_prefix("job.batch/")
+            .and_then(|rest| rest.strip_suffix(" created"))
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(name.starts_with("hello-") && name.len() == 11, "{name}");
+        names.push(name.to_owned());
+    }
+    assert_ne!(names[0], names[1]);
+    for name in &names {
+        let job = s.wait_finished(&server, name);
+        assert_eq!(job["status"]["succeeded"], 1, "{job}");
+    }
+}

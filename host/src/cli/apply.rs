@@ -28,6 +28,14 @@ pub fn apply(
         create_only,
     };
     for doc in docs {
+        if !create_only && doc.object.metadata().name_generated {
+            // As kubectl: apply finds the object again by its name.
+            return Err(CliError::BadInput(format!(
+                "{}: document {}: metadata.generateName: cannot be used with apply, which \
+                 finds the object again by its name: use wasmjob create -f",
+                doc.file, doc.index
+            )));
+        }
         let (doc, module) = localize(doc).map_err(|e| CliError::BadInput(e.to_string()))?;
         if let Some(module) = module
             && !body.modules.iter().any(|m| m.digest == module.digest)

@@ -21,6 +21,14 @@ pub struct ObjectMeta {
     /// The object's name, unique per kind and namespace.
     #[serde(default)]
     pub name: String,
+    /// Without a `name`: the name's prefix, completed with five random
+    /// characters when the manifest is read, as the API server does for
+    /// `kubectl create` (`apply` refuses it, as kubectl does). Not stored.
+    #[serde(default, skip_serializing)]
+    pub generate_name: Option<String>,
+    /// The name was made from `generateName` (see [`ObjectMeta::normalize`]).
+    #[serde(skip)]
+    pub name_generated: bool,
     /// Defaults to `default`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub namespace: String,
@@ -68,10 +76,27 @@ impl ObjectMeta {
     /// Fills the defaults and checks names, labels and annotations.
     /// `max_name` is the kind's name length limit (Jobs 63, CronJobs 52).
     pub fn normalize(&mut self, path: &str, max_name: usize) -> Result<(), FieldError> {
+        if let Some(prefix) = self.generate_name.take().filter(|_| self.name.is_empty()) {
+            if prefix.is_empty() {
+                return Err(FieldError::new(
+                    format!("{path}.generateName"),
+                    "is empty: give a prefix such as pi-, or a name",
+                ));
+            }
+            // As the API server does: the prefix cut so that the name with
+            // its five characters fits the kind's limit.
+            let keep = prefix
+                .char_indices()
+                .nth(max_name - 5)
+                .map_or(prefix.len(), |(at, _)| at);
+            self.name = format!("{}{}", &prefix[..keep], crate::ids::name_suffix());
+            self.name_generated = true;
+            validate::object_name(&self.name, max_name).at(&format!("{path}.generateName"))?;
+        }
         if self.name.is_empty() {
             return Err(FieldError::new(
                 format!("{path}.name"),
-                "is required: every object needs a name",
+                "is required: every object needs a name (or metadata.generateName, with create)",
             ));
         }
         validate::object_name(&self.name, max_name).at(&format!("{path}.name"))?;

@@ -490,3 +490,27 @@ fn bare_number_quantities_are_taken_as_kubernetes_takes_them() {
         "{err}"
     );
 }
+
+#[test]
+fn generate_name_completes_the_prefix_as_the_api_server_does() {
+    let text = PI.replace("  name: pi", "  generateName: pi-");
+    let a = job(&text);
+    let b = job(&text);
+    assert!(
+        a.metadata.name.starts_with("pi-") && a.metadata.name.len() == 8,
+        "{}",
+        a.metadata.name
+    );
+    assert_ne!(a.metadata.name, b.metadata.name);
+    assert!(a.metadata.name_generated);
+    // A long prefix is cut to fit the kind's limit with its suffix.
+    let long = PI.replace("  name: pi", &format!("  generateName: {}", "a".repeat(70)));
+    assert_eq!(job(&long).metadata.name.len(), 63);
+    // A name wins over generateName, as in Kubernetes.
+    let both = PI.replace("  name: pi", "  name: pi\n  generateName: x-");
+    let both = job(&both);
+    assert_eq!(both.metadata.name, "pi");
+    assert!(!both.metadata.name_generated);
+    let err = error(&PI.replace("  name: pi", "  generateName: \"\""));
+    assert!(err.contains("metadata.generateName: is empty"), "{err}");
+}
