@@ -130,6 +130,36 @@ fn the_guest_sees_only_declared_and_injected_env() {
     );
 }
 
+/// Kubernetes' `$(VAR)` references: an `env` value sees the variables
+/// declared before it, `command` and `args` see them all, `$$` is a `$`,
+/// and a reference to nothing stays as written.
+#[test]
+fn variable_references_expand_in_env_and_args_as_the_kubelet_does() {
+    let s = Session::new();
+    let env = "        env:\n        - name: A\n          value: x\n        \
+               - name: B\n          value: $(A)-y\n        \
+               - name: C\n          value: $(D)\n        - name: D\n          value: d";
+    let args = ["$(B)", "$$(A)", "$(NOPE)", "$(D)"];
+    let yaml = job_yaml("refs", &program("print-env"), &args, "", env);
+    let path = s.write("job.yaml", &yaml);
+    let ran = s.wasmjob(&["run", "-f", path.to_str().unwrap()]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let log = &s.logs("refs")[0];
+    let lines: Vec<&str> = log.2.lines().collect();
+    assert!(lines.contains(&"env B=x-y"), "{lines:?}");
+    // D is declared after C: C keeps the reference as written.
+    assert!(lines.contains(&"env C=$(D)"), "{lines:?}");
+    let argv: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("arg "))
+        .copied()
+        .collect();
+    assert_eq!(
+        argv,
+        ["arg main", "arg x-y", "arg $(A)", "arg $(NOPE)", "arg d"]
+    );
+}
+
 #[test]
 fn each_instance_of_a_many_completion_job_sees_its_own_name() {
     // Instances after the first of each slot are relayed, and share one

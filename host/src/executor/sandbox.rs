@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::manifest::{Container, PodSpec};
+use crate::manifest::{Container, PodSpec, expansion};
 use crate::runtime::{Mount, SandboxSpec};
 
 /// Who an instance is, for the variables injected into its environment
@@ -49,9 +49,10 @@ pub fn sandbox(
     output_limit: usize,
 ) -> Result<(SandboxSpec, Vec<tempfile::TempDir>), String> {
     let container = &pod.containers[0];
-    let env = environment(container, who);
+    let declared = declared_env(container);
+    let env = environment(&declared, who);
     let (mounts, scratch) = mounts(pod, container)?;
-    let mut spec = SandboxSpec::new(argv(container));
+    let mut spec = SandboxSpec::new(argv(container, &declared));
     // The injected names, unless declared: a spec built once for a Job
     // takes each instance's name there.
     let declared = |name: &str| container.env.iter().any(|v| v.name == name);
@@ -74,22 +75,43 @@ pub fn sandbox(
     Ok((spec, scratch))
 }
 
-/// `command` (the container's name when there is none) then `args`.
-fn argv(container: &Container) -> Vec<String> {
+/// `command` (the container's name when there is none) then `args`, with
+/// the container's variables' `$(NAME)` references expanded.
+fn argv(container: &Container, declared: &[(String, String)]) -> Vec<String> {
+    let lookup = |name: &str| {
+        let found = declared.iter().rev().find(|(key, _)| key == name);
+        found.map(|(_, value)| value.as_str())
+    };
     let mut argv = if container.command.is_empty() {
         vec![container.name.clone()]
     } else {
-        container.command.clone()
+        (container.command.iter())
+            .map(|c| expansion::expand(c, lookup))
+            .collect()
     };
-    argv.extend(container.args.iter().cloned());
+    argv.extend(container.args.iter().map(|a| expansion::expand(a, lookup)));
     argv
+}
+
+/// The container's `env`, each value with its references to the variables
+/// declared before it expanded (as the kubelet does).
+fn declared_env(container: &Container) -> Vec<(String, String)> {
+    let mut declared: Vec<(String, String)> = Vec::with_capacity(container.env.len());
+    for var in &container.env {
+        let value = expansion::expand(&var.value, |name| {
+            let found = declared.iter().rev().find(|(key, _)| key == name);
+            found.map(|(_, value)| value.as_str())
+        });
+        declared.push((var.name.clone(), value));
+    }
+    declared
 }
 
 /// What wasmjob injects (`JOB_NAME`, `HOSTNAME`, `INSTANCE_NAME`,
 /// `NODE_NAME`, `JOB_COMPLETION_INDEX`, `SCHEDULED_TIME`), then what the
 /// container declares, which overrides an injected variable of its name.
-fn environment(container: &Container, who: &Identity<'_>) -> Vec<(String, String)> {
-    let mut env = Vec::with_capacity(6 + container.env.len());
+fn environment(declared: &[(String, String)], who: &Identity<'_>) -> Vec<(String, String)> {
+    let mut env = Vec::with_capacity(6 + declared.len());
     env.extend([
         ("JOB_NAME".to_owned(), who.job_name.to_owned()),
         ("HOSTNAME".to_owned(), who.instance_name.to_owned()),
@@ -102,9 +124,9 @@ fn environment(container: &Container, who: &Identity<'_>) -> Vec<(String, String
     if let Some(time) = who.scheduled_time {
         env.push(("SCHEDULED_TIME".to_owned(), time.to_owned()));
     }
-    for var in &container.env {
-        env.retain(|(k, _)| k != &var.name);
-        env.push((var.name.clone(), var.value.clone()));
+    for (name, value) in declared {
+        env.retain(|(k, _)| k != name);
+        env.push((name.clone(), value.clone()));
     }
     env
 }

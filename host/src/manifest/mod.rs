@@ -14,6 +14,7 @@ mod cronjob;
 mod daemonset;
 mod disconnect;
 mod error;
+pub mod expansion;
 mod ignored;
 mod job;
 mod job_policy;
