@@ -78,10 +78,7 @@ pub fn sandbox(
 /// `command` (the container's name when there is none) then `args`, with
 /// the container's variables' `$(NAME)` references expanded.
 fn argv(container: &Container, declared: &[(String, String)]) -> Vec<String> {
-    let lookup = |name: &str| {
-        let found = declared.iter().rev().find(|(key, _)| key == name);
-        found.map(|(_, value)| value.as_str())
-    };
+    let lookup = |name: &str| value_of(declared, name);
     let mut argv = if container.command.is_empty() {
         vec![container.name.clone()]
     } else {
@@ -98,13 +95,17 @@ fn argv(container: &Container, declared: &[(String, String)]) -> Vec<String> {
 fn declared_env(container: &Container) -> Vec<(String, String)> {
     let mut declared: Vec<(String, String)> = Vec::with_capacity(container.env.len());
     for var in &container.env {
-        let value = expansion::expand(&var.value, |name| {
-            let found = declared.iter().rev().find(|(key, _)| key == name);
-            found.map(|(_, value)| value.as_str())
-        });
+        let value = expansion::expand(&var.value, |name| value_of(&declared, name));
         declared.push((var.name.clone(), value));
     }
     declared
+}
+
+/// The value of the last variable `name` of `declared` (a later one of
+/// the same name wins, as in Kubernetes).
+fn value_of<'a>(declared: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    let found = declared.iter().rev().find(|(key, _)| key == name);
+    found.map(|(_, value)| value.as_str())
 }
 
 /// What wasmjob injects (`JOB_NAME`, `HOSTNAME`, `INSTANCE_NAME`,
