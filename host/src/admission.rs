@@ -45,15 +45,18 @@ pub fn image_path(kind: Kind) -> &'static str {
     match kind {
         Kind::CronJob => "spec.jobTemplate.spec.template.spec.containers[0].image",
         Kind::Job | Kind::DaemonSet => "spec.template.spec.containers[0].image",
+        Kind::ConfigMap | Kind::Secret => "kind",
     }
 }
 
-/// The pod template every instance of `object` is made from.
-pub fn pod_spec(object: &Object) -> &PodSpec {
+/// The pod template every instance of `object` is made from (a ConfigMap
+/// or Secret has none).
+pub fn pod_spec(object: &Object) -> Option<&PodSpec> {
     match object {
-        Object::Job(o) => &o.spec.template.spec,
-        Object::CronJob(o) => &o.spec.job_template.spec.template.spec,
-        Object::DaemonSet(o) => &o.spec.template.spec,
+        Object::Job(o) => Some(&o.spec.template.spec),
+        Object::CronJob(o) => Some(&o.spec.job_template.spec.template.spec),
+        Object::DaemonSet(o) => Some(&o.spec.template.spec),
+        Object::Config(_) => None,
     }
 }
 
@@ -67,7 +70,9 @@ pub fn admit(
 ) -> Result<Admitted, Refused> {
     let at = image_path(object.kind());
     let refuse = |message: String| Refused::Invalid(FieldError::new(at, message));
-    let digest = &pod_spec(object).containers[0].image;
+    let pod =
+        pod_spec(object).ok_or_else(|| refuse("a ConfigMap or Secret runs no module".into()))?;
+    let digest = &pod.containers[0].image;
     let stored;
     let bytes = match module.filter(|m| &m.digest == digest) {
         Some(blob) => &blob.bytes,
@@ -83,7 +88,7 @@ pub fn admit(
     let prepared = runtime
         .prepare(digest, bytes)
         .map_err(|e| refuse(e.to_string()))?;
-    check_memory(pod_spec(object), &prepared).map_err(refuse)?;
+    check_memory(pod, &prepared).map_err(refuse)?;
     Ok(Admitted { prepared })
 }
 
@@ -122,6 +127,13 @@ pub fn stored_object(record: &ObjectRecord) -> Result<Object, String> {
         Kind::Job => serde_json::from_value::<Job>(manifest).map(Object::Job),
         Kind::CronJob => serde_json::from_value::<CronJob>(manifest).map(Object::CronJob),
         Kind::DaemonSet => serde_json::from_value::<DaemonSet>(manifest).map(Object::DaemonSet),
+        Kind::ConfigMap | Kind::Secret => {
+            return Err(format!(
+                "stored {} {} runs nothing",
+                record.kind.as_str(),
+                record.name
+            ));
+        }
     };
     read.map_err(|e| {
         format!(

@@ -7,9 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::admission::{self, ModuleBlob, Refused};
-use crate::manifest::{Document, FieldError, ManifestError};
+use crate::manifest::{Config, Document, FieldError, ManifestError};
 use crate::module::{self, ImageRef};
 use crate::runtime::{Prepared, Runtime, is_component};
+use crate::secrets::Keyring;
+use crate::store::{ObjectRecord, Write};
 use crate::store::{Store, StoreError};
 
 /// An object whose image is a digest and whose paths are absolute, its
@@ -63,7 +65,9 @@ fn resolve_one(
     let module = match module {
         Some(module) => module,
         None => {
-            let digest = admission::pod_spec(&doc.object).containers[0].image.clone();
+            let digest = admission::pod_spec(&doc.object)
+                .map(|pod| pod.containers[0].image.clone())
+                .unwrap_or_default();
             let bytes = store.module(&digest)?.unwrap_or_default();
             ModuleBlob { digest, bytes }
         }
@@ -93,7 +97,10 @@ pub type ReadImage = (Document, Option<Vec<u8>>);
 pub fn read_image(mut doc: Document) -> Result<ReadImage, ManifestError> {
     let at = admission::image_path(doc.object.kind());
     let base = doc.base_dir.clone();
-    let template = doc.object.template_mut();
+    let Some(template) = doc.object.template_mut() else {
+        // A ConfigMap or Secret runs no module.
+        return Ok((doc, None));
+    };
     let image = template.spec.containers[0].image.clone();
     let fail = |message: String| FieldError::new(at, message);
     let bytes = match module::parse_image(&image, &base) {
@@ -120,7 +127,9 @@ pub fn read_image(mut doc: Document) -> Result<ReadImage, ManifestError> {
 pub fn name_by_digest((mut doc, bytes): ReadImage) -> Localized {
     let module = bytes.map(|bytes| {
         let digest = module::digest(&bytes);
-        doc.object.template_mut().spec.containers[0].image = digest.clone();
+        if let Some(template) = doc.object.template_mut() {
+            template.spec.containers[0].image = digest.clone();
+        }
         ModuleBlob { digest, bytes }
     });
     (doc, module)
@@ -152,4 +161,69 @@ pub fn store_modules(store: &Store, resolved: &[Resolved], now: i64) -> Result<(
         )?;
     }
     Ok(())
+}
+
+/// What applying a ConfigMap or Secret does: the write that creates or
+/// changes its row (a Secret's values sealed), or nothing.
+#[derive(Debug)]
+pub enum ConfigPlan {
+    /// A new object.
+    Create(Write),
+    /// New values or labels for the live object.
+    Configure(Write),
+    /// The live object already says this.
+    Unchanged,
+}
+
+/// Plans the apply of `config` over the live object `existing` of its kind
+/// and name, if any: the field and message of a refusal otherwise (an
+/// `immutable` object's values may not change, as in Kubernetes).
+pub fn plan_config(
+    config: &Config,
+    existing: Option<&ObjectRecord>,
+    keyring: &Keyring,
+    now: i64,
+) -> Result<ConfigPlan, (&'static str, String)> {
+    let kind = config.kind;
+    let plain = config.stored_json();
+    let sealed = |value| keyring.seal(kind, value).map_err(|e| ("data", e));
+    let Some(existing) = existing else {
+        let record = ObjectRecord {
+            uid: crate::ids::uid(),
+            kind,
+            namespace: config.metadata.namespace.clone(),
+            name: config.metadata.name.clone(),
+            labels: config.metadata.labels.clone(),
+            manifest: sealed(plain)?,
+            status: serde_json::json!({}),
+            created_at: now,
+            deleted_at: None,
+        };
+        return Ok(ConfigPlan::Create(Write::ObjectCreated(record)));
+    };
+    let old = keyring
+        .open(kind, existing.manifest.clone())
+        .map_err(|e| ("data", e))?;
+    if old == plain {
+        return Ok(ConfigPlan::Unchanged);
+    }
+    let values = |v: &serde_json::Value| {
+        (
+            v["data"].clone(),
+            v["binaryData"].clone(),
+            v["immutable"].clone(),
+        )
+    };
+    if old["immutable"] == serde_json::json!(true) && values(&old) != values(&plain) {
+        return Err((
+            "data",
+            "field is immutable when `immutable` is set: delete the object and create it again"
+                .to_owned(),
+        ));
+    }
+    Ok(ConfigPlan::Configure(Write::ObjectManifest {
+        uid: existing.uid.clone(),
+        manifest: sealed(plain)?,
+        labels: config.metadata.labels.clone(),
+    }))
 }

@@ -25,6 +25,7 @@ pub mod resource;
 pub mod runner;
 pub mod runtime;
 pub mod schedule;
+pub mod secrets;
 pub mod selector;
 pub mod store;
 pub mod time;

@@ -22,6 +22,10 @@ pub enum ResourceType {
     Nodes,
     /// `events`, `event`, `ev`.
     Events,
+    /// `configmaps`, `configmap`, `cm`.
+    ConfigMaps,
+    /// `secrets`, `secret`.
+    Secrets,
 }
 
 impl ResourceType {
@@ -35,6 +39,8 @@ impl ResourceType {
             "instances" | "instance" | "inst" | "pods" | "pod" | "po" => ResourceType::Instances,
             "nodes" | "node" | "no" => ResourceType::Nodes,
             "events" | "event" | "ev" => ResourceType::Events,
+            "configmaps" | "configmap" | "cm" => ResourceType::ConfigMaps,
+            "secrets" | "secret" => ResourceType::Secrets,
             _ => return None,
         })
     }
@@ -48,6 +54,8 @@ impl ResourceType {
             ResourceType::Instances => "instances",
             ResourceType::Nodes => "nodes",
             ResourceType::Events => "events",
+            ResourceType::ConfigMaps => "configmaps",
+            ResourceType::Secrets => "secrets",
         }
     }
 
@@ -57,6 +65,8 @@ impl ResourceType {
             ResourceType::Jobs => Some(crate::manifest::Kind::Job),
             ResourceType::CronJobs => Some(crate::manifest::Kind::CronJob),
             ResourceType::DaemonSets => Some(crate::manifest::Kind::DaemonSet),
+            ResourceType::ConfigMaps => Some(crate::manifest::Kind::ConfigMap),
+            ResourceType::Secrets => Some(crate::manifest::Kind::Secret),
             _ => None,
         }
     }
@@ -113,6 +123,29 @@ pub fn object_json(record: &ObjectRecord) -> Value {
         "spec": value["spec"],
         "status": value["status"],
     })
+}
+
+/// A stored ConfigMap or Secret in its Kubernetes shape (no `spec` or
+/// `status`; a Secret's `data` base64, as kubectl shows it), opened with
+/// `keyring`.
+pub fn config_json(
+    record: &ObjectRecord,
+    keyring: &crate::secrets::Keyring,
+) -> Result<Value, String> {
+    let manifest = keyring.open(record.kind, record.manifest.clone())?;
+    let mut metadata = manifest["metadata"].clone();
+    metadata["uid"] = json!(record.uid);
+    metadata["creationTimestamp"] = json!(rfc3339(record.created_at));
+    let mut object = serde_json::Map::new();
+    object.insert("apiVersion".into(), json!(record.kind.api_version()));
+    object.insert("kind".into(), json!(record.kind.as_str()));
+    object.insert("metadata".into(), metadata);
+    for key in ["data", "binaryData", "type", "immutable"] {
+        if let Some(value) = manifest.get(key) {
+            object.insert(key.into(), value.clone());
+        }
+    }
+    Ok(Value::Object(object))
 }
 
 /// An instance in the shape of a Pod.

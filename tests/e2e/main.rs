@@ -7,6 +7,7 @@ mod api;
 mod bad_input;
 mod bench;
 mod cluster;
+mod configs;
 mod cron;
 mod daemonsets;
 mod edge;

@@ -164,7 +164,7 @@ pub(super) async fn delete(
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             format!(
-                "Error from server (NotFound): {}.{} {name:?} not found",
+                "Error from server (NotFound): {}{} {name:?} not found",
                 resource.plural(),
                 qualified_group(resource)
             ),
@@ -184,7 +184,9 @@ pub(super) async fn delete(
 
 fn qualified_group(resource: ResourceType) -> &'static str {
     match resource {
-        ResourceType::DaemonSets => "apps",
-        _ => "batch",
+        ResourceType::DaemonSets => ".apps",
+        // The core group has no name.
+        ResourceType::ConfigMaps | ResourceType::Secrets => "",
+        _ => ".batch",
     }
 }

@@ -29,13 +29,16 @@ pub(super) async fn list(
     // A cluster's DaemonSets are counted over every node when read; every
     // other object goes out as stored.
     let counted = resource == ResourceType::DaemonSets && grace.is_some();
-    if let Some(kind) = resource.kind().filter(|_| !counted) {
+    // ConfigMaps and Secrets are shaped (and Secrets opened) as they go.
+    let as_stored = resource.kind().filter(|k| k.runs() && !counted);
+    if let Some(kind) = as_stored {
         let body = read(&state, move |store| {
             stored_list(store, kind, &filter, &selector)
         })
         .await?;
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
+    let keyring = state.keyring.clone();
     let items = read(&state, move |store| match resource {
         ResourceType::Instances => {
             let away = away_nodes(store, grace);
@@ -56,6 +59,13 @@ pub(super) async fn list(
             },
             _ => Ok(vec![node_json(&node)]),
         },
+        ResourceType::ConfigMaps | ResourceType::Secrets => {
+            let found = objects(store, resource, &filter, &selector)?;
+            found
+                .iter()
+                .map(|o| resource::config_json(o, &keyring).map_err(internal))
+                .collect()
+        }
         _ => {
             let mut found = objects(store, resource, &filter, &selector)?;
             if resource == ResourceType::DaemonSets

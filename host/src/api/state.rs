@@ -37,6 +37,8 @@ pub struct ServerState {
     /// The last read answered from this node's own records because the
     /// cluster's database did not answer (the answer says so).
     pub alone: std::sync::atomic::AtomicBool,
+    /// Opens stored Secrets for `get secret -o yaml`.
+    pub keyring: std::sync::Arc<crate::secrets::Keyring>,
 }
 
 /// Where a cluster node's API reads.

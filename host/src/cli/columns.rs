@@ -45,7 +45,32 @@ pub fn render(resource: ResourceType, items: &[Value], wide: bool) -> String {
         ResourceType::Nodes => rows(NODE_COLUMNS, items, node_row),
         ResourceType::CronJobs => rows(CRONJOB_COLUMNS, items, cronjob_row),
         ResourceType::DaemonSets => rows(DAEMONSET_COLUMNS, items, daemonset_row),
+        ResourceType::ConfigMaps => rows(&["NAME", "DATA", "AGE"], items, configmap_row),
+        ResourceType::Secrets => rows(&["NAME", "TYPE", "DATA", "AGE"], items, secret_row),
     }
+}
+
+/// kubectl's DATA: the number of keys (a ConfigMap's binary ones too).
+fn data_count(c: &Value) -> String {
+    let count = |field: &str| c[field].as_object().map_or(0, |m| m.len());
+    (count("data") + count("binaryData")).to_string()
+}
+
+fn configmap_row(c: &Value) -> Vec<String> {
+    vec![
+        text(&c["metadata"]["name"]),
+        data_count(c),
+        age(&c["metadata"]["creationTimestamp"]),
+    ]
+}
+
+fn secret_row(c: &Value) -> Vec<String> {
+    vec![
+        text(&c["metadata"]["name"]),
+        text(&c["type"]),
+        data_count(c),
+        age(&c["metadata"]["creationTimestamp"]),
+    ]
 }
 
 /// A table of `columns`, a row of `row` per item.

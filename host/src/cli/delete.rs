@@ -74,6 +74,8 @@ fn of_files(files: &[std::path::PathBuf]) -> Result<Vec<Target>, CliError> {
             crate::manifest::Kind::Job => ResourceType::Jobs,
             crate::manifest::Kind::CronJob => ResourceType::CronJobs,
             crate::manifest::Kind::DaemonSet => ResourceType::DaemonSets,
+            crate::manifest::Kind::ConfigMap => ResourceType::ConfigMaps,
+            crate::manifest::Kind::Secret => ResourceType::Secrets,
         };
         targets.push(Target {
             resource,

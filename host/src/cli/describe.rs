@@ -32,15 +32,23 @@ pub fn describe(
     let resource = resource(kind)?;
     if !matches!(
         resource,
-        ResourceType::Jobs | ResourceType::CronJobs | ResourceType::DaemonSets
+        ResourceType::Jobs
+            | ResourceType::CronJobs
+            | ResourceType::DaemonSets
+            | ResourceType::ConfigMaps
+            | ResourceType::Secrets
     ) {
         return Err(CliError::BadInput(format!(
-            "describe supports jobs, cronjobs and daemonsets, not {}",
+            "describe supports jobs, cronjobs, daemonsets, configmaps and secrets, not {}",
             resource.plural()
         )));
     }
     let client = connect(server, state_dir)?;
     let object = &fetch_one(&client, resource, namespace, name)?;
+    if matches!(resource, ResourceType::ConfigMaps | ResourceType::Secrets) {
+        out!("{}", describe_config(object));
+        return Ok(());
+    }
     let events = fetch(
         &client,
         ResourceType::Events,
@@ -67,6 +75,36 @@ pub fn describe(
         _ => out!("{}", describe_job(object, &instances, &events)),
     }
     Ok(())
+}
+
+/// A ConfigMap as kubectl describes it (every value), or a Secret (only
+/// each value's size: describe never prints a Secret's values).
+fn describe_config(object: &Value) -> String {
+    let meta = &object["metadata"];
+    let mut out = String::new();
+    out += &format!("Name:         {}\n", text(&meta["name"]));
+    out += &format!("Namespace:    {}\n", text(&meta["namespace"]));
+    out += &format!("Labels:       {}\n", labels_text(&meta["labels"], 14));
+    out += &format!("Annotations:  {}\n", labels_text(&meta["annotations"], 14));
+    let entries = |field: &str| object[field].as_object().cloned().unwrap_or_default();
+    if object["kind"] == "Secret" {
+        out += &format!("\nType:  {}\n\nData\n====\n", text(&object["type"]));
+        for (key, value) in entries("data") {
+            let size = crate::manifest::config_decode(&text(&value)).map_or(0, |b| b.len());
+            out += &format!("{key}:  {size} bytes\n");
+        }
+        return out;
+    }
+    out += "\nData\n====\n";
+    for (key, value) in entries("data") {
+        out += &format!("{key}:\n----\n{}\n\n", text(&value));
+    }
+    out += "\nBinaryData\n====\n";
+    for (key, value) in entries("binaryData") {
+        let size = crate::manifest::config_decode(&text(&value)).map_or(0, |b| b.len());
+        out += &format!("{key}: {size} bytes\n");
+    }
+    out
 }
 
 fn labels_text(labels: &Value, indent: usize) -> String {

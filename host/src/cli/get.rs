@@ -244,5 +244,7 @@ fn name_prefix(resource: ResourceType) -> &'static str {
         ResourceType::Instances => "instance",
         ResourceType::Nodes => "node",
         ResourceType::Events => "event",
+        ResourceType::ConfigMaps => "configmap",
+        ResourceType::Secrets => "secret",
     }
 }

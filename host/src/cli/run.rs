@@ -7,11 +7,12 @@ use std::sync::Arc;
 use super::console::Console;
 use super::table;
 use super::{CliError, OutputFormat, RunArgs};
-use crate::apply;
+use crate::apply::{self, ConfigPlan};
 use crate::manifest::{JobStatus, Object, parse_memory_quantity};
 use crate::resource;
 use crate::runner::{JobRun, Runner, RunnerConfig};
 use crate::runtime::{Runtime, RuntimeConfig};
+use crate::secrets::Keyring;
 use crate::store::{ObjectRecord, Store};
 use crate::time::{self, human_duration};
 
@@ -26,16 +27,28 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     let sources = super::source::Sources::of(&args.templates)?;
     let docs = sources.load(&args.files)?;
     runnable(&docs)?;
+    // ConfigMaps and Secrets are stored before the Jobs that read them run.
+    let (configs, docs): (Vec<_>, Vec<_>) =
+        (docs.into_iter()).partition(|doc| matches!(doc.object, Object::Config(_)));
+    if docs.is_empty() {
+        return Err(CliError::BadInput(
+            "the manifests hold no Job: `wasmjob run` runs Jobs (store ConfigMaps and Secrets \
+             alone with apply -f on a node)"
+                .into(),
+        ));
+    }
+    let keyring = Arc::new(Keyring::new(state_dir));
     let shape = Shape::of(&docs);
     let config = RuntimeConfig {
         cache_dir: Some(state_dir.join("cache")),
         max_instances: shape.parallelism.clamp(1, 1000),
     };
-    let (runtime, store, localized) = start(state_dir, config, docs)?;
+    let (runtime, mut store, localized) = start(state_dir, config, docs)?;
     let resolved = apply::resolve(localized, &runtime, &store).map_err(|e| match e {
         apply::ApplyError::Manifest(m) => CliError::BadInput(m.to_string()),
         apply::ApplyError::Store(s) => CliError::Other(s.into()),
     })?;
+    store_configs(&mut store, &configs, &keyring)?;
     let (jobs, expected) = job_runs(&store, &resolved)?;
     let several = expected > 1 || jobs.len() > 1;
     let tokio = executor_threads(&shape)?;
@@ -45,6 +58,7 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
         output_limit,
         node_labels: Default::default(),
         crash_loop: Default::default(),
+        keyring: keyring.clone(),
     };
     let handle = tokio.handle().clone();
     let mut runner = Runner::new(store, runtime.clone(), handle, config).map_err(other)?;
@@ -74,8 +88,39 @@ fn other(e: impl Into<anyhow::Error>) -> CliError {
     CliError::Other(e.into())
 }
 
+/// Stores the ConfigMaps and Secrets of a run (all or nothing), as an
+/// apply does.
+fn store_configs(
+    store: &mut Store,
+    configs: &[crate::manifest::Document],
+    keyring: &Keyring,
+) -> Result<(), CliError> {
+    let now = time::now();
+    let mut writes = Vec::new();
+    for doc in configs {
+        let Object::Config(config) = &doc.object else {
+            continue;
+        };
+        let meta = &config.metadata;
+        let existing =
+            (store.live_object(config.kind, &meta.namespace, &meta.name)).map_err(other)?;
+        match apply::plan_config(config, existing.as_ref(), keyring, now) {
+            Ok(ConfigPlan::Create(write) | ConfigPlan::Configure(write)) => writes.push(write),
+            Ok(ConfigPlan::Unchanged) => {}
+            Err((field, message)) => {
+                return Err(CliError::BadInput(format!(
+                    "{}: document {}: {field}: {message}",
+                    doc.file, doc.index
+                )));
+            }
+        }
+    }
+    store.commit(&writes).map_err(other)
+}
+
 /// `wasmjob run` runs Jobs, and only Jobs that will run: one suspended
 /// would wait for ever, and CronJobs and DaemonSets need a node.
+/// ConfigMaps and Secrets are stored for the Jobs to read.
 fn runnable(docs: &[crate::manifest::Document]) -> Result<(), CliError> {
     for doc in docs {
         if let Object::Job(job) = &doc.object
@@ -87,7 +132,7 @@ fn runnable(docs: &[crate::manifest::Document]) -> Result<(), CliError> {
                 doc.file, doc.index, job.metadata.name
             )));
         }
-        if !matches!(doc.object, Object::Job(_)) {
+        if !matches!(doc.object, Object::Job(_) | Object::Config(_)) {
             let what = doc.object.kind().as_str();
             let name = &doc.object.metadata().name;
             return Err(CliError::BadInput(format!(

@@ -15,6 +15,7 @@ use crate::controller::daemonset::CrashLoop;
 use crate::manifest::{HOSTNAME_LABEL, JobStatus, parse_memory_quantity};
 use crate::runner::{ClusterConfig, Command, Observer, Runner, RunnerConfig};
 use crate::runtime::{Runtime, RuntimeConfig};
+use crate::secrets::{Keyring, SecretKey};
 use crate::store::{InstanceRecord, Store};
 use crate::time;
 
@@ -34,7 +35,7 @@ struct Settings {
 }
 
 impl Settings {
-    fn parse(args: &ServeArgs) -> Result<Settings, CliError> {
+    fn parse(args: &ServeArgs, state_dir: &Path) -> Result<Settings, CliError> {
         fn bad(flag: &'static str) -> impl Fn(String) -> CliError {
             move |e| CliError::BadInput(format!("{flag}: {e}"))
         }
@@ -69,6 +70,7 @@ impl Settings {
                 output_limit: output_limit as usize,
                 node_labels: labels.clone(),
                 crash_loop,
+                keyring: Arc::new(Keyring::new(state_dir)),
             },
             grace: parse_duration(&args.shutdown_grace).map_err(bad("--shutdown-grace"))?,
             node_name,
@@ -95,7 +97,7 @@ fn cluster_url(store: Option<&str>) -> Result<Option<String>, CliError> {
 
 /// Runs the node until a signal, then drains.
 pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
-    let settings = Settings::parse(&args)?;
+    let mut settings = Settings::parse(&args, state_dir)?;
     let token = ensure_token(state_dir)?;
     let db = state_dir.join(DATABASE_FILE);
     let store = match &settings.cluster {
@@ -106,6 +108,7 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     // A damaged history is found now, before this node runs anything on it.
     store.check().map_err(other)?;
     let token = cluster_token(&store, state_dir, token)?;
+    settings.config.keyring = cluster_keyring(&store, state_dir, settings.config.keyring)?;
     let runtime = Arc::new(
         Runtime::new(RuntimeConfig {
             cache_dir: Some(state_dir.join("cache")),
@@ -146,7 +149,7 @@ fn cluster_token(store: &Store, state_dir: &Path, token: String) -> Result<Strin
     let Some(control) = store.control_plane() else {
         return Ok(token);
     };
-    let shared = match control.cluster_token(&token) {
+    let shared = match control.cluster_setting("token", &token) {
         Ok(shared) => shared,
         Err(e) if e.is_transient() && store.joined_before().map_err(other)? => {
             eprintln!(
@@ -161,6 +164,34 @@ fn cluster_token(store: &Store, state_dir: &Path, token: String) -> Result<Strin
         std::fs::write(state_dir.join(TOKEN_FILE), &shared).map_err(other)?;
     }
     Ok(shared)
+}
+
+/// In a cluster every node seals and opens Secrets with the cluster's key
+/// (the first node's), shared as the API token is: this node's key file
+/// gets it. A node that cannot reach the database but joined before keeps
+/// the key it was given then.
+fn cluster_keyring(
+    store: &Store,
+    state_dir: &Path,
+    keyring: Arc<Keyring>,
+) -> Result<Arc<Keyring>, CliError> {
+    let Some(control) = store.control_plane() else {
+        return Ok(keyring);
+    };
+    let mine = keyring.key().map_err(CliError::Failed)?.hex().to_owned();
+    let shared = match control.cluster_setting("secret-key", &mine) {
+        Ok(shared) => shared,
+        Err(e) if e.is_transient() => return Ok(keyring),
+        Err(e) => return Err(other(e)),
+    };
+    if shared == mine {
+        return Ok(keyring);
+    }
+    let key = SecretKey::from_hex(&shared).ok_or_else(|| {
+        CliError::Failed("the cluster's secret-key setting is not 64 hex digits".into())
+    })?;
+    key.save(state_dir).map_err(other)?;
+    Ok(Arc::new(Keyring::with(state_dir, key)))
 }
 
 /// In a cluster: the node takes part (it registers when it first reaches
@@ -192,6 +223,7 @@ fn server_state(
         cluster: settings.cluster.clone(),
         readers: Mutex::new(Vec::new()),
         alone: Default::default(),
+        keyring: settings.config.keyring.clone(),
         runner: runner.sender(),
         node: Mutex::new(NodeInfo {
             name: settings.node_name.clone(),

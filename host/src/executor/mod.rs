@@ -4,8 +4,11 @@
 //! nothing; controllers do, and the runner carries their decisions out.
 //!
 //! - `sandbox`: an instance's sandbox, built from its template;
+//! - `references`: what a template takes from ConfigMaps, Secrets and the
+//!   instance itself, resolved for each attempt;
 //! - `relay`: slots that start a Job's next instance themselves.
 
+pub mod references;
 mod relay;
 mod sandbox;
 
@@ -39,6 +42,22 @@ pub struct Launch {
 pub trait Reports: Send + Sync + 'static {
     /// A run ended.
     fn finished(&self, done: Finished);
+
+    /// An attempt waits for what its template refers to (or, `missing`
+    /// `None`, has stopped waiting and starts).
+    fn waiting(&self, waiting: Waiting);
+}
+
+/// An attempt that waits for a ConfigMap, Secret or key (see
+/// [`references`]), or no longer does.
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    /// The instance.
+    pub instance_uid: String,
+    /// Which attempt.
+    pub attempt: u32,
+    /// What it waits for; `None` once it starts.
+    pub missing: Option<references::Missing>,
 }
 
 /// How one run ended.
@@ -88,9 +107,21 @@ impl Executor {
     /// successors the runner gives it as long as each run succeeds; the
     /// handle stops whichever runs.
     pub fn launch_relayed(&self, launch: Launch, relay: Option<Relay>) -> AbortHandle {
+        let task = self.handle.spawn(self.run_slot(launch, relay));
+        task.abort_handle()
+    }
+
+    /// Runs a slot (as [`Executor::launch_relayed`] does) in the task that
+    /// awaits it: an attempt that waited for its references starts in the
+    /// task that waited, so one handle stops either.
+    pub fn run_slot(
+        &self,
+        launch: Launch,
+        relay: Option<Relay>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let runtime = self.runtime.clone();
         let reports = self.reports.clone();
-        let task = self.handle.spawn(async move {
+        async move {
             let mut launch = launch;
             loop {
                 let started = time::now();
@@ -123,8 +154,17 @@ impl Executor {
                     None => break,
                 }
             }
-        });
-        task.abort_handle()
+        }
+    }
+
+    /// Where this executor reports.
+    pub fn reports(&self) -> Arc<dyn Reports> {
+        self.reports.clone()
+    }
+
+    /// The runtime its tasks run on.
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
     }
 
     /// Reports an attempt that could not even start, through the same channel

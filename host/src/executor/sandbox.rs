@@ -1,12 +1,15 @@
 //! An instance's sandbox, built from its template: argv (`command` and
 //! `args`), the environment (what wasmjob injects, then what the container
-//! declares), volumes (`hostPath`, `emptyDir`), the memory limit and the
+//! declares, with what its references resolved to), volumes (`hostPath`,
+//! `emptyDir`, and the files of `configMap`, `secret`, `projected` and
+//! `downwardAPI` volumes, mounted read-only), the memory limit and the
 //! wall-clock deadline.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::references::{Resolved, VolumeFile};
 use crate::manifest::{Container, PodSpec, expansion};
 use crate::runtime::{Mount, SandboxSpec};
 
@@ -42,16 +45,18 @@ pub enum Sandbox {
     },
 }
 
-/// Builds the sandbox of one instance of `pod`.
+/// Builds the sandbox of one instance of `pod`, whose references (if it
+/// has any, see [`super::references`]) resolved to `resolved`.
 pub fn sandbox(
     pod: &PodSpec,
     who: &Identity<'_>,
     output_limit: usize,
+    resolved: Option<&Resolved>,
 ) -> Result<(SandboxSpec, Vec<tempfile::TempDir>), String> {
     let container = &pod.containers[0];
-    let declared = declared_env(container);
+    let declared = declared_env(container, resolved);
     let env = environment(&declared, who);
-    let (mounts, scratch) = mounts(pod, container)?;
+    let (mounts, scratch) = mounts(pod, container, resolved)?;
     let mut spec = SandboxSpec::new(argv(container, &declared));
     // The injected names, unless declared: a spec built once for a Job
     // takes each instance's name there.
@@ -90,12 +95,21 @@ fn argv(container: &Container, declared: &[(String, String)]) -> Vec<String> {
     argv
 }
 
-/// The container's `env`, each value with its references to the variables
-/// declared before it expanded (as the kubelet does).
-fn declared_env(container: &Container) -> Vec<(String, String)> {
+/// The container's `envFrom` variables, then its `env`, each value with
+/// its references to the variables declared before it expanded (as the
+/// kubelet does). A `valueFrom` takes its resolved value as it is; an
+/// optional one that found nothing leaves its variable out.
+fn declared_env(container: &Container, resolved: Option<&Resolved>) -> Vec<(String, String)> {
     let mut declared: Vec<(String, String)> = Vec::with_capacity(container.env.len());
-    for var in &container.env {
-        let value = expansion::expand(&var.value, |name| value_of(&declared, name));
+    if let Some(resolved) = resolved {
+        declared.extend(resolved.env_from.iter().cloned());
+    }
+    for (i, var) in container.env.iter().enumerate() {
+        let value = match resolved.and_then(|r| r.env_values.get(&i)) {
+            Some(Some(value)) => value.clone(),
+            Some(None) => continue,
+            None => expansion::expand(&var.value, |name| value_of(&declared, name)),
+        };
         declared.push((var.name.clone(), value));
     }
     declared
@@ -137,6 +151,7 @@ fn environment(declared: &[(String, String)], who: &Identity<'_>) -> Vec<(String
 fn mounts(
     pod: &PodSpec,
     container: &Container,
+    resolved: Option<&Resolved>,
 ) -> Result<(Vec<Mount>, Vec<tempfile::TempDir>), String> {
     let mut mounts = Vec::new();
     let mut scratch = Vec::new();
@@ -146,6 +161,18 @@ fn mounts(
             .iter()
             .find(|v| v.name == mount.name)
             .ok_or_else(|| format!("volume {:?} is not defined", mount.name))?;
+        let files = resolved.and_then(|r| r.files.get(&volume.name));
+        if let Some(files) = files {
+            let dir = projected_dir(&volume.name, files)?;
+            mounts.push(Mount {
+                host: dir.path().to_path_buf(),
+                guest: mount.mount_path.clone(),
+                // As in Kubernetes: these volumes are always read-only.
+                read_only: true,
+            });
+            scratch.push(dir);
+            continue;
+        }
         let host = match &volume.host_path {
             Some(host) => host_path(&host.path, host.kind.as_deref())?,
             None => {
@@ -165,6 +192,30 @@ fn mounts(
         });
     }
     Ok((mounts, scratch))
+}
+
+/// A directory holding a volume's files (removed when the run ends).
+fn projected_dir(volume: &str, files: &[VolumeFile]) -> Result<tempfile::TempDir, String> {
+    let fail = |e: std::io::Error| format!("cannot write the files of volume {volume:?}: {e}");
+    let dir = tempfile::Builder::new()
+        .prefix("wasmjob-volume-")
+        .tempdir()
+        .map_err(fail)?;
+    for file in files {
+        let path = dir.path().join(&file.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(fail)?;
+        }
+        std::fs::write(&path, &file.bytes).map_err(fail)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            // The owner keeps read access: the node reads and removes it.
+            let mode = std::fs::Permissions::from_mode(file.mode | 0o400);
+            std::fs::set_permissions(&path, mode).map_err(fail)?;
+        }
+    }
+    Ok(dir)
 }
 
 /// A `hostPath` volume's directory, made first for `DirectoryOrCreate`.

@@ -107,6 +107,8 @@ impl Disconnect {
                 &spec["disconnect"],
                 &spec["jobTemplate"]["spec"]["template"]["spec"],
             ),
+            // Nothing runs: the defaults.
+            Kind::ConfigMap | Kind::Secret => (&serde_json::Value::Null, &serde_json::Value::Null),
         };
         let own: Option<Disconnect> = serde_json::from_value(own.clone()).ok();
         let pod: PodSpec = serde_json::from_value(template.clone()).unwrap_or_default();

@@ -8,8 +8,8 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_yaml_ng::Value;
 
 use super::{
-    APPS_V1, BATCH_V1, CronJob, CronJobSpec, DaemonSet, DaemonSetSpec, FieldError, Job, JobSpec,
-    ManifestError, Object, ObjectMeta,
+    APPS_V1, BATCH_V1, CORE_V1, Config, CronJob, CronJobSpec, DaemonSet, DaemonSetSpec, FieldError,
+    Job, JobSpec, Kind, ManifestError, Object, ObjectMeta,
 };
 
 /// One object and where it came from.
@@ -86,7 +86,10 @@ pub fn load_str(text: &str, file: &str, base_dir: &Path) -> Result<Vec<Document>
         return Err(ManifestError {
             file: file.to_owned(),
             document: None,
-            error: FieldError::new("", "holds no objects: expected a Job, CronJob or DaemonSet"),
+            error: FieldError::new(
+                "",
+                "holds no objects: expected a Job, CronJob, DaemonSet, ConfigMap or Secret",
+            ),
         });
     }
     Ok(docs)
@@ -144,9 +147,17 @@ fn parse_object(value: Value) -> Result<Object, FieldError> {
             spec.normalize("spec")?;
             Ok(Object::DaemonSet(DaemonSet { metadata, spec }))
         }
+        "ConfigMap" | "Secret" => {
+            expect_api(CORE_V1, &[])?;
+            let kind = Kind::parse(&kind).expect("matched above");
+            Config::parse(kind, value, explain).map(Object::Config)
+        }
         other => Err(FieldError::new(
             "kind",
-            format!("unknown kind {other:?}: wasmjob runs Job, CronJob and DaemonSet objects"),
+            format!(
+                "unknown kind {other:?}: wasmjob runs Job, CronJob and DaemonSet objects \
+                 and stores ConfigMap and Secret objects"
+            ),
         )),
     }
 }
@@ -200,14 +211,8 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "terminationGracePeriodSeconds",
     "priorityClassName",
     "workingDir",
-    "envFrom",
-    "valueFrom",
-    "configMap",
-    "secret",
     "persistentVolumeClaim",
     "nfs",
-    "projected",
-    "downwardAPI",
     "csi",
     "ephemeral",
     "subPath",

@@ -2,7 +2,7 @@
 //! their defaults and their validation.
 //!
 //! A file holds one or more YAML documents (`---`). Each is a `batch/v1` Job or
-//! CronJob or an `apps/v1` DaemonSet. Every problem is reported as one
+//! CronJob, an `apps/v1` DaemonSet, or a `v1` ConfigMap or Secret. Every problem is reported as one
 //! [`ManifestError`] naming the file, the document and the field path, in the
 //! form `jobs.yaml: document 2: spec.parallelism: must be >= 0, got -3`.
 //!
@@ -10,9 +10,11 @@
 //! `image` references to module bytes happens in [`crate::module`], because it
 //! touches the file system and the store.
 
+mod config;
 mod cronjob;
 mod daemonset;
 mod disconnect;
+pub mod downward;
 mod error;
 pub mod expansion;
 mod ignored;
@@ -27,6 +29,7 @@ mod status;
 pub mod validate;
 pub mod well_known;
 
+pub use config::{Config, MAX_CONFIG_BYTES, decode as config_decode};
 pub use cronjob::{ConcurrencyPolicy, CronJobSpec, JobTemplateSpec, MissedRunPolicy};
 pub use daemonset::{DaemonSetSpec, LabelSelector, RollingUpdate, UpdateStrategy};
 pub use disconnect::{Disconnect, DisconnectPolicy, HOSTNAME_LABEL, MIN_LOST_AFTER, Reconcile};
@@ -42,8 +45,10 @@ pub use placement::{
     Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Placement,
 };
 pub use pod::{
-    Container, EmptyDirVolume, EnvVar, HostPathVolume, PodSpec, PodTemplateSpec, ResourceList,
-    Resources, RestartPolicy, Volume, VolumeMount,
+    ConfigMapVolume, Container, DownwardApiFile, DownwardApiVolume, EmptyDirVolume, EnvFromSource,
+    EnvVar, EnvVarSource, FieldSelector, HostPathVolume, KeySelector, KeyToPath, NameSelector,
+    PodSpec, PodTemplateSpec, ProjectedVolume, ResourceFieldSelector, ResourceList, Resources,
+    RestartPolicy, SecretVolume, Volume, VolumeMount, VolumeProjection,
 };
 pub use quantity::parse_memory_quantity;
 pub use status::{
@@ -56,9 +61,11 @@ use serde::{Deserialize, Serialize};
 pub const BATCH_V1: &str = "batch/v1";
 /// The API version of DaemonSets.
 pub const APPS_V1: &str = "apps/v1";
+/// The API version of ConfigMaps and Secrets.
+pub const CORE_V1: &str = "v1";
 
 /// The kinds of object wasmjob stores and controls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Kind {
     /// A `batch/v1` Job.
     Job,
@@ -66,6 +73,10 @@ pub enum Kind {
     CronJob,
     /// An `apps/v1` DaemonSet.
     DaemonSet,
+    /// A `v1` ConfigMap.
+    ConfigMap,
+    /// A `v1` Secret.
+    Secret,
 }
 
 impl Kind {
@@ -75,6 +86,8 @@ impl Kind {
             Kind::Job => "Job",
             Kind::CronJob => "CronJob",
             Kind::DaemonSet => "DaemonSet",
+            Kind::ConfigMap => "ConfigMap",
+            Kind::Secret => "Secret",
         }
     }
 
@@ -84,6 +97,8 @@ impl Kind {
             "Job" => Kind::Job,
             "CronJob" => Kind::CronJob,
             "DaemonSet" => Kind::DaemonSet,
+            "ConfigMap" => Kind::ConfigMap,
+            "Secret" => Kind::Secret,
             _ => return None,
         })
     }
@@ -93,6 +108,7 @@ impl Kind {
         match self {
             Kind::Job | Kind::CronJob => BATCH_V1,
             Kind::DaemonSet => APPS_V1,
+            Kind::ConfigMap | Kind::Secret => CORE_V1,
         }
     }
 
@@ -102,6 +118,8 @@ impl Kind {
             Kind::Job => "jobs.batch",
             Kind::CronJob => "cronjobs.batch",
             Kind::DaemonSet => "daemonsets.apps",
+            Kind::ConfigMap => "configmaps",
+            Kind::Secret => "secrets",
         }
     }
 
@@ -111,7 +129,15 @@ impl Kind {
             Kind::Job => "job.batch",
             Kind::CronJob => "cronjob.batch",
             Kind::DaemonSet => "daemonset.apps",
+            Kind::ConfigMap => "configmap",
+            Kind::Secret => "secret",
         }
+    }
+
+    /// Whether objects of this kind run instances (a ConfigMap or Secret
+    /// only holds values).
+    pub fn runs(self) -> bool {
+        !matches!(self, Kind::ConfigMap | Kind::Secret)
     }
 }
 
@@ -124,6 +150,8 @@ pub enum Object {
     CronJob(CronJob),
     /// A DaemonSet.
     DaemonSet(DaemonSet),
+    /// A ConfigMap or Secret.
+    Config(Config),
 }
 
 impl Object {
@@ -133,6 +161,7 @@ impl Object {
             Object::Job(_) => Kind::Job,
             Object::CronJob(_) => Kind::CronJob,
             Object::DaemonSet(_) => Kind::DaemonSet,
+            Object::Config(c) => c.kind,
         }
     }
 
@@ -142,6 +171,7 @@ impl Object {
             Object::Job(o) => &o.metadata,
             Object::CronJob(o) => &o.metadata,
             Object::DaemonSet(o) => &o.metadata,
+            Object::Config(o) => &o.metadata,
         }
     }
 
@@ -153,15 +183,18 @@ impl Object {
             Object::Job(o) => serde_json::json!({ "metadata": o.metadata, "spec": o.spec }),
             Object::CronJob(o) => serde_json::json!({ "metadata": o.metadata, "spec": o.spec }),
             Object::DaemonSet(o) => serde_json::json!({ "metadata": o.metadata, "spec": o.spec }),
+            Object::Config(o) => o.stored_json(),
         }
     }
 
-    /// The pod template every instance of this object is made from.
-    pub fn template_mut(&mut self) -> &mut PodTemplateSpec {
+    /// The pod template every instance of this object is made from (none
+    /// for a ConfigMap or Secret).
+    pub fn template_mut(&mut self) -> Option<&mut PodTemplateSpec> {
         match self {
-            Object::Job(o) => &mut o.spec.template,
-            Object::CronJob(o) => &mut o.spec.job_template.spec.template,
-            Object::DaemonSet(o) => &mut o.spec.template,
+            Object::Job(o) => Some(&mut o.spec.template),
+            Object::CronJob(o) => Some(&mut o.spec.job_template.spec.template),
+            Object::DaemonSet(o) => Some(&mut o.spec.template),
+            Object::Config(_) => None,
         }
     }
 }

@@ -104,6 +104,10 @@ pub struct Container {
     /// The only environment the module sees, besides the injected variables.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
+    /// Every key of a ConfigMap or Secret as a variable (before `env`,
+    /// which overrides them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<EnvFromSource>,
     /// Memory limit (and accepted, unenforced, CPU figures).
     #[serde(default, skip_serializing_if = "Resources::is_empty")]
     pub resources: Resources,
@@ -121,6 +125,103 @@ pub struct EnvVar {
     /// The value; empty when absent.
     #[serde(default)]
     pub value: String,
+    /// Where the value comes from instead: a ConfigMap's or Secret's key,
+    /// the instance's own fields, or its limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<EnvVarSource>,
+}
+
+/// `env[].valueFrom`: exactly one source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvVarSource {
+    /// A key of a ConfigMap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_key_ref: Option<KeySelector>,
+    /// A key of a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<KeySelector>,
+    /// A field of the instance (`metadata.name`, `spec.nodeName`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<FieldSelector>,
+    /// A limit or request of the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_field_ref: Option<ResourceFieldSelector>,
+}
+
+/// One key of a named ConfigMap or Secret.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeySelector {
+    /// The object's name, in the instance's namespace.
+    #[serde(default)]
+    pub name: String,
+    /// The key.
+    pub key: String,
+    /// A missing object or key leaves the variable out instead of keeping
+    /// the instance waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// `fieldRef`: a field of the instance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FieldSelector {
+    /// `metadata.name`, `metadata.namespace`, `metadata.uid`,
+    /// `metadata.labels['KEY']`, `metadata.annotations['KEY']`,
+    /// `spec.nodeName`, `spec.serviceAccountName`, `status.hostIP`,
+    /// `status.podIP` (and, in volumes, `metadata.labels` and
+    /// `metadata.annotations` whole).
+    pub field_path: String,
+    /// Accepted: `v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+}
+
+/// `resourceFieldRef`: a limit or request of a container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceFieldSelector {
+    /// `limits.memory`, `limits.cpu`, `requests.memory`, `requests.cpu`.
+    pub resource: String,
+    /// Needed in volumes; in `env` the container itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    /// The unit of the value (`1Mi`, `1m`); 1 by default.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::quantity::quantity_text"
+    )]
+    pub divisor: Option<String>,
+}
+
+/// `envFrom[]`: every key of one ConfigMap or Secret.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvFromSource {
+    /// Put before every key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// The ConfigMap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_ref: Option<NameSelector>,
+    /// The Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<NameSelector>,
+}
+
+/// A named ConfigMap or Secret.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NameSelector {
+    /// The object's name, in the instance's namespace.
+    #[serde(default)]
+    pub name: String,
+    /// A missing object is skipped instead of keeping the instance waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
 }
 
 /// `resources`.
@@ -181,6 +282,158 @@ pub struct Volume {
     /// A fresh empty directory per instance, removed when it ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub empty_dir: Option<EmptyDirVolume>,
+    /// A ConfigMap's keys as files, read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<ConfigMapVolume>,
+    /// A Secret's keys as files, read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretVolume>,
+    /// Files of several ConfigMaps, Secrets and the instance's own fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projected: Option<ProjectedVolume>,
+    /// The instance's own fields as files.
+    #[serde(
+        default,
+        rename = "downwardAPI",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub downward_api: Option<DownwardApiVolume>,
+}
+
+/// `configMap` (also a `projected` source).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigMapVolume {
+    /// The ConfigMap, in the instance's namespace.
+    #[serde(default)]
+    pub name: String,
+    /// Only these keys, at these paths; every key at its own name otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<KeyToPath>,
+    /// The files' mode (0644 by default).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "file_mode"
+    )]
+    pub default_mode: Option<i32>,
+    /// A missing ConfigMap (or item key) gives no files instead of keeping
+    /// the instance waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// `secret` (a `projected` source names it `name` instead).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretVolume {
+    /// The Secret, in the instance's namespace.
+    #[serde(default)]
+    pub secret_name: String,
+    /// Only these keys, at these paths.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<KeyToPath>,
+    /// The files' mode (0644 by default).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "file_mode"
+    )]
+    pub default_mode: Option<i32>,
+    /// A missing Secret gives no files instead of keeping the instance
+    /// waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// A key and the relative path of its file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyToPath {
+    /// The key.
+    pub key: String,
+    /// Relative, without `..`.
+    pub path: String,
+    /// This file's mode.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "file_mode"
+    )]
+    pub mode: Option<i32>,
+}
+
+/// `projected`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProjectedVolume {
+    /// What to put in the directory, in order (a later file of the same
+    /// path wins).
+    #[serde(default)]
+    pub sources: Vec<VolumeProjection>,
+    /// The files' mode (0644 by default).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "file_mode"
+    )]
+    pub default_mode: Option<i32>,
+}
+
+/// One source of a `projected` volume.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VolumeProjection {
+    /// A ConfigMap's keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<ConfigMapVolume>,
+    /// A Secret's keys (`name`, as in a ConfigMap source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<ConfigMapVolume>,
+    /// The instance's own fields.
+    #[serde(
+        default,
+        rename = "downwardAPI",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub downward_api: Option<DownwardApiVolume>,
+}
+
+/// `downwardAPI`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DownwardApiVolume {
+    /// One file per field.
+    #[serde(default)]
+    pub items: Vec<DownwardApiFile>,
+    /// The files' mode (0644 by default).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "file_mode"
+    )]
+    pub default_mode: Option<i32>,
+}
+
+/// One file of a `downwardAPI` volume.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DownwardApiFile {
+    /// Relative, without `..`.
+    pub path: String,
+    /// A field of the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<FieldSelector>,
+    /// A limit or request of a container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_field_ref: Option<ResourceFieldSelector>,
+    /// This file's mode.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "file_mode"
+    )]
+    pub mode: Option<i32>,
 }
 
 /// `hostPath`.
@@ -327,6 +580,54 @@ impl PodSpec {
     }
 }
 
+impl EnvVarSource {
+    fn validate(&self, path: &str, has_value: bool) -> Result<(), FieldError> {
+        if has_value {
+            return Err(FieldError::new(
+                path,
+                "may not be given with value: a variable has a value or a valueFrom",
+            ));
+        }
+        let count = [
+            self.config_map_key_ref.is_some(),
+            self.secret_key_ref.is_some(),
+            self.field_ref.is_some(),
+            self.resource_field_ref.is_some(),
+        ]
+        .into_iter()
+        .filter(|set| *set)
+        .count();
+        if count != 1 {
+            return Err(FieldError::new(
+                path,
+                "needs exactly one of configMapKeyRef, secretKeyRef, fieldRef or resourceFieldRef",
+            ));
+        }
+        for (selector, field) in [
+            (&self.config_map_key_ref, "configMapKeyRef"),
+            (&self.secret_key_ref, "secretKeyRef"),
+        ] {
+            if let Some(selector) = selector {
+                required(&selector.name, &format!("{path}.{field}.name"))?;
+                if selector.key.is_empty() {
+                    return Err(FieldError::new(
+                        format!("{path}.{field}.key"),
+                        "is required",
+                    ));
+                }
+            }
+        }
+        if let Some(field) = &self.field_ref {
+            super::downward::check_field(&field.field_path, false)
+                .at(&format!("{path}.fieldRef.fieldPath"))?;
+        }
+        if let Some(resource) = &self.resource_field_ref {
+            resource.validate(&format!("{path}.resourceFieldRef"))?;
+        }
+        Ok(())
+    }
+}
+
 impl Container {
     fn validate(&self, path: &str, volumes: &[&str]) -> Result<(), FieldError> {
         validate::dns_label(&self.name).at(&format!("{path}.name"))?;
@@ -338,14 +639,31 @@ impl Container {
             ));
         }
         for (i, var) in self.env.iter().enumerate() {
+            let at = format!("{path}.env[{i}]");
             if var.name.is_empty() || var.name.contains('=') {
                 return Err(FieldError::new(
-                    format!("{path}.env[{i}].name"),
+                    format!("{at}.name"),
                     format!(
                         "invalid name {:?}: must be non-empty and contain no '='",
                         var.name
                     ),
                 ));
+            }
+            if let Some(from) = &var.value_from {
+                from.validate(&format!("{at}.valueFrom"), !var.value.is_empty())?;
+            }
+        }
+        for (i, from) in self.env_from.iter().enumerate() {
+            let at = format!("{path}.envFrom[{i}]");
+            match (&from.config_map_ref, &from.secret_ref) {
+                (Some(c), None) => required(&c.name, &format!("{at}.configMapRef.name"))?,
+                (None, Some(s)) => required(&s.name, &format!("{at}.secretRef.name"))?,
+                _ => {
+                    return Err(FieldError::new(
+                        at,
+                        "needs exactly one of configMapRef or secretRef",
+                    ));
+                }
             }
         }
         for (list, name) in [
@@ -405,45 +723,220 @@ fn validate_cpu(text: &str) -> Result<(), String> {
 impl Volume {
     fn validate(&self, path: &str) -> Result<(), FieldError> {
         validate::dns_label(&self.name).at(&format!("{path}.name"))?;
-        match (&self.host_path, &self.empty_dir) {
-            (Some(host), None) => {
-                if host.path.is_empty() {
+        let sources = [
+            ("hostPath", self.host_path.is_some()),
+            ("emptyDir", self.empty_dir.is_some()),
+            ("configMap", self.config_map.is_some()),
+            ("secret", self.secret.is_some()),
+            ("projected", self.projected.is_some()),
+            ("downwardAPI", self.downward_api.is_some()),
+        ];
+        let given: Vec<_> = sources.iter().filter(|(_, set)| *set).collect();
+        match given.as_slice() {
+            [] => {
+                return Err(FieldError::new(
+                    path,
+                    "needs a source: hostPath, emptyDir, configMap, secret, projected or \
+                     downwardAPI (the volume types wasmjob supports)",
+                ));
+            }
+            [_] => {}
+            [(a, _), (b, _), ..] => {
+                return Err(FieldError::new(
+                    path,
+                    format!("has both {a} and {b}; a volume has exactly one source"),
+                ));
+            }
+        }
+        if let Some(host) = &self.host_path {
+            if host.path.is_empty() {
+                return Err(FieldError::new(
+                    format!("{path}.hostPath.path"),
+                    "is required",
+                ));
+            }
+            return match host.kind.as_deref() {
+                None | Some("") | Some("Directory") | Some("DirectoryOrCreate") => Ok(()),
+                Some(other) => Err(FieldError::new(
+                    format!("{path}.hostPath.type"),
+                    format!(
+                        "unsupported value {other:?}: wasmjob mounts directories only \
+                         (use Directory, DirectoryOrCreate or leave it empty)"
+                    ),
+                )),
+            };
+        }
+        if let Some(empty) = &self.empty_dir {
+            if let Some(limit) = &empty.size_limit {
+                parse_memory_quantity(limit).at(&format!("{path}.emptyDir.sizeLimit"))?;
+            }
+            return match empty.medium.as_deref() {
+                None | Some("") | Some("Memory") => Ok(()),
+                Some(other) => Err(FieldError::new(
+                    format!("{path}.emptyDir.medium"),
+                    format!("unsupported value {other:?}: use \"\" or Memory"),
+                )),
+            };
+        }
+        if let Some(config) = &self.config_map {
+            return config.validate(&format!("{path}.configMap"), "name");
+        }
+        if let Some(secret) = &self.secret {
+            let at = format!("{path}.secret");
+            required(&secret.secret_name, &format!("{at}.secretName"))?;
+            mode(secret.default_mode, &format!("{at}.defaultMode"))?;
+            return items(&secret.items, &at);
+        }
+        if let Some(projected) = &self.projected {
+            let at = format!("{path}.projected");
+            mode(projected.default_mode, &format!("{at}.defaultMode"))?;
+            for (i, source) in projected.sources.iter().enumerate() {
+                let at = format!("{at}.sources[{i}]");
+                match (&source.config_map, &source.secret, &source.downward_api) {
+                    (Some(c), None, None) => c.validate(&format!("{at}.configMap"), "name")?,
+                    (None, Some(s), None) => s.validate(&format!("{at}.secret"), "name")?,
+                    (None, None, Some(d)) => d.validate(&format!("{at}.downwardAPI"))?,
+                    _ => {
+                        return Err(FieldError::new(
+                            at,
+                            "needs exactly one of configMap, secret or downwardAPI",
+                        ));
+                    }
+                }
+            }
+            return Ok(());
+        }
+        if let Some(downward) = &self.downward_api {
+            return downward.validate(&format!("{path}.downwardAPI"));
+        }
+        Ok(())
+    }
+}
+
+impl ConfigMapVolume {
+    fn validate(&self, path: &str, name_field: &str) -> Result<(), FieldError> {
+        required(&self.name, &format!("{path}.{name_field}"))?;
+        mode(self.default_mode, &format!("{path}.defaultMode"))?;
+        items(&self.items, path)
+    }
+}
+
+impl DownwardApiVolume {
+    fn validate(&self, path: &str) -> Result<(), FieldError> {
+        mode(self.default_mode, &format!("{path}.defaultMode"))?;
+        for (i, item) in self.items.iter().enumerate() {
+            let at = format!("{path}.items[{i}]");
+            relative_path(&item.path).at(&format!("{at}.path"))?;
+            mode(item.mode, &format!("{at}.mode"))?;
+            match (&item.field_ref, &item.resource_field_ref) {
+                (Some(field), None) => {
+                    super::downward::check_field(&field.field_path, true)
+                        .at(&format!("{at}.fieldRef.fieldPath"))?;
+                }
+                (None, Some(resource)) => {
+                    resource.validate(&format!("{at}.resourceFieldRef"))?;
+                }
+                _ => {
                     return Err(FieldError::new(
-                        format!("{path}.hostPath.path"),
-                        "is required",
+                        at,
+                        "needs exactly one of fieldRef or resourceFieldRef",
                     ));
                 }
-                match host.kind.as_deref() {
-                    None | Some("") | Some("Directory") | Some("DirectoryOrCreate") => Ok(()),
-                    Some(other) => Err(FieldError::new(
-                        format!("{path}.hostPath.type"),
-                        format!(
-                            "unsupported value {other:?}: wasmjob mounts directories only \
-                             (use Directory, DirectoryOrCreate or leave it empty)"
-                        ),
-                    )),
-                }
             }
-            (None, Some(empty)) => {
-                if let Some(limit) = &empty.size_limit {
-                    parse_memory_quantity(limit).at(&format!("{path}.emptyDir.sizeLimit"))?;
-                }
-                match empty.medium.as_deref() {
-                    None | Some("") | Some("Memory") => Ok(()),
-                    Some(other) => Err(FieldError::new(
-                        format!("{path}.emptyDir.medium"),
-                        format!("unsupported value {other:?}: use \"\" or Memory"),
-                    )),
-                }
-            }
-            (Some(_), Some(_)) => Err(FieldError::new(
-                path,
-                "has both hostPath and emptyDir; a volume has exactly one source",
-            )),
-            (None, None) => Err(FieldError::new(
-                path,
-                "needs a source: hostPath or emptyDir (the volume types wasmjob supports)",
-            )),
+        }
+        Ok(())
+    }
+}
+
+impl ResourceFieldSelector {
+    fn validate(&self, path: &str) -> Result<(), FieldError> {
+        super::downward::check_resource(&self.resource).at(&format!("{path}.resource"))?;
+        if let Some(divisor) = &self.divisor {
+            super::downward::divisor(&self.resource, divisor)
+                .map(drop)
+                .at(&format!("{path}.divisor"))?;
+        }
+        Ok(())
+    }
+}
+
+fn required(name: &str, path: &str) -> Result<(), FieldError> {
+    if name.is_empty() {
+        return Err(FieldError::new(path, "is required"));
+    }
+    validate::object_name(name, 253).at(path)
+}
+
+/// Reads a file mode as Kubernetes' YAML does: `0644` is octal (YAML 1.1,
+/// which this YAML reader leaves as text), `0o644` too, a plain number
+/// (JSON's 420) decimal.
+fn file_mode<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i32>, D::Error> {
+    struct Mode;
+    impl serde::de::Visitor<'_> for Mode {
+        type Value = Option<i32>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a file mode such as 0644 or 420")
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            i32::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom(format!("mode {v} is too large")))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            i32::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom(format!("mode {v} is too large")))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            let octal = v.strip_prefix("0o").or_else(|| v.strip_prefix('0'));
+            let parsed = match octal {
+                Some(digits) if !digits.is_empty() => i32::from_str_radix(digits, 8),
+                _ => v.parse::<i32>(),
+            };
+            parsed
+                .map(Some)
+                .map_err(|_| E::custom(format!("invalid file mode {v:?}: use octal such as 0644")))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
         }
     }
+    deserializer.deserialize_any(Mode)
+}
+
+/// A file mode: 0 to 0777 (YAML's `0644` is octal, JSON's 420 decimal).
+fn mode(mode: Option<i32>, path: &str) -> Result<(), FieldError> {
+    match mode {
+        Some(m) if !(0..=0o777).contains(&m) => Err(FieldError::new(
+            path,
+            format!("must be a file mode between 0 and 0777 (511), got {m}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn items(items: &[KeyToPath], path: &str) -> Result<(), FieldError> {
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("{path}.items[{i}]");
+        if item.key.is_empty() {
+            return Err(FieldError::new(format!("{at}.key"), "is required"));
+        }
+        relative_path(&item.path).at(&format!("{at}.path"))?;
+        mode(item.mode, &format!("{at}.mode"))?;
+    }
+    Ok(())
+}
+
+/// A file's path inside a volume: relative, without `..`.
+fn relative_path(path: &str) -> Result<(), String> {
+    if path.is_empty() || path.starts_with('/') {
+        return Err(format!("must be a relative path, got {path:?}"));
+    }
+    if path.split('/').any(|part| part == "..") {
+        return Err(format!("must not contain '..', got {path:?}"));
+    }
+    Ok(())
 }

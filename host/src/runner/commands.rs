@@ -15,9 +15,10 @@ use super::driver::Joining;
 use super::jobs::JobRun;
 use super::parts::Parts;
 use crate::admission::{self, ModuleBlob, Refused};
+use crate::apply::{self, ConfigPlan};
 use crate::controller::node::{Relabel, relabeled};
 use crate::controller::{daemonset, job};
-use crate::manifest::{DaemonSet, Job, Object, Source};
+use crate::manifest::{Config, DaemonSet, Job, Object, Source};
 use crate::runtime::{Prepared, is_component};
 use crate::store::{ControlPlane, ObjectRecord, StoreError, Write};
 use crate::time::{self, Micros};
@@ -107,6 +108,7 @@ impl NewRun {
             Object::Job(job) => NewRun::Job(JobRun::new(job, prepared, now)),
             Object::CronJob(cron) => NewRun::Cron(CronRun::new(cron, prepared, now)),
             Object::DaemonSet(ds) => NewRun::Daemon(DaemonRun::new(ds, prepared, now)),
+            Object::Config(_) => unreachable!("a ConfigMap or Secret is planned as a row"),
         }
     }
 }
@@ -123,6 +125,8 @@ impl Joining for NewRun {
 
 /// What applying one object does.
 enum Plan {
+    /// A ConfigMap or Secret: its row, and kubectl's word for it.
+    Stored(Box<Write>, &'static str),
     Create(Box<NewRun>),
     Configure {
         uid: String,
@@ -143,6 +147,10 @@ impl Changes {
     /// Takes a plan: its writes join `writes`; kubectl's word for it.
     fn take(&mut self, plan: Plan, writes: &mut Vec<Write>) -> &'static str {
         match plan {
+            Plan::Stored(write, word) => {
+                writes.push(*write);
+                word
+            }
             Plan::Create(mut run) => {
                 writes.append(run.joining());
                 self.created.push(*run);
@@ -309,8 +317,20 @@ impl Parts {
         let mut writes = Vec::new();
         let mut plans = Vec::new();
         for incoming in &request.objects {
-            let digest = &admission::pod_spec(&incoming.object).containers[0].image;
-            let module = request.modules.iter().find(|m| &m.digest == digest);
+            if let Object::Config(config) = &incoming.object {
+                let store = self.journal.store();
+                let existing = existing(incoming, control, store)?;
+                plans.push(self.plan_config(
+                    incoming,
+                    config,
+                    existing,
+                    request.create_only,
+                    now,
+                )?);
+                continue;
+            }
+            let digest = admission::pod_spec(&incoming.object).map(|p| &p.containers[0].image);
+            let module = request.modules.iter().find(|m| Some(&m.digest) == digest);
             let store = self.journal.store();
             let admitted = admission::admit(&incoming.object, module, &self.runtime, store)
                 .map_err(|e| refused(incoming, e))?;
@@ -332,6 +352,36 @@ impl Parts {
             )?);
         }
         Ok((writes, plans))
+    }
+
+    /// What applying a ConfigMap or Secret writes (see
+    /// [`apply::plan_config`]); a `create` of one that exists is a conflict.
+    fn plan_config(
+        &self,
+        incoming: &Incoming,
+        config: &Config,
+        existing: Option<ObjectRecord>,
+        create_only: bool,
+        now: Micros,
+    ) -> Result<Plan, Failure> {
+        if create_only && existing.is_some() {
+            return Err(Failure::Refused(ApplyFailure {
+                status: 409,
+                message: format!(
+                    "{} {:?} already exists",
+                    config.kind.resource(),
+                    config.metadata.name
+                ),
+            }));
+        }
+        let keyring = &self.config.keyring;
+        let plan = apply::plan_config(config, existing.as_ref(), keyring, now)
+            .map_err(|(field, message)| Failure::Refused(invalid_at(incoming, field, &message)))?;
+        Ok(match plan {
+            ConfigPlan::Create(write) => Plan::Stored(Box::new(write), "created"),
+            ConfigPlan::Configure(write) => Plan::Stored(Box::new(write), "configured"),
+            ConfigPlan::Unchanged => Plan::Unchanged,
+        })
     }
 
     /// The applied objects committed: new ones run, changed ones take
@@ -395,6 +445,8 @@ impl Parts {
             Object::Job(job) => self.jobs.reconfigure(uid, job, now),
             Object::CronJob(cron) => self.crons.reconfigure(uid, cron),
             Object::DaemonSet(ds) => self.daemons.reconfigure(uid, ds, prepared),
+            // Its instances read it at their next attempt.
+            Object::Config(_) => {}
         }
     }
 
@@ -461,7 +513,7 @@ fn check_update(object: &Object, existing: &ObjectRecord) -> Result<(), (&'stati
                 (field, message.to_owned())
             })
         }
-        Object::CronJob(_) => Ok(()),
+        Object::CronJob(_) | Object::Config(_) => Ok(()),
     }
 }
 

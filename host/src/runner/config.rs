@@ -1,7 +1,9 @@
 //! How a node runs: its name and labels, the output it keeps per instance,
-//! and its daemons' crash-loop back-off.
+//! its daemons' crash-loop back-off, and the key its Secrets are sealed
+//! with.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::controller::daemonset::CrashLoop;
 
@@ -16,4 +18,6 @@ pub struct RunnerConfig {
     pub node_labels: BTreeMap<String, String>,
     /// The restart back-off of daemon instances that exit.
     pub crash_loop: CrashLoop,
+    /// The key Secrets are sealed with (see [`crate::secrets`]).
+    pub keyring: Arc<crate::secrets::Keyring>,
 }

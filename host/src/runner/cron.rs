@@ -17,7 +17,7 @@ use super::jobs::JobRun;
 use super::writes::event;
 use crate::controller::Event;
 use crate::controller::cronjob::{self, History, Observed, RunState, history};
-use crate::executor::Finished;
+use crate::executor::{Finished, Waiting};
 use crate::ids;
 use crate::manifest::{CronJob, CronJobStatus, JobStatus, Kind, ObjectReference};
 use crate::runtime::Prepared;
@@ -383,6 +383,10 @@ impl Driver for CronDriver {
             run.write_status(pass.writes);
         }
         wake
+    }
+
+    fn instance_waiting(&mut self, _waiting: &Waiting, _pass: &mut Pass<'_>) -> bool {
+        false
     }
 
     fn instance_ended(&mut self, _done: &mut Finished, _pass: &mut Pass<'_>) -> bool {

@@ -15,7 +15,7 @@ use super::launcher::Launcher;
 use super::nodes::ClusterNodes;
 use super::observer::Observer;
 use crate::controller::cronjob::RunState;
-use crate::executor::Finished;
+use crate::executor::{Finished, Waiting};
 use crate::store::{Store, Write};
 use crate::time::Micros;
 
@@ -70,6 +70,11 @@ pub(super) trait Driver {
     /// `done` is none of its.
     fn instance_ended(&mut self, done: &mut Finished, pass: &mut Pass<'_>) -> bool;
 
+    /// An attempt of one of this driver's instances waits for its
+    /// references, or stopped waiting: its row and an event say so as the
+    /// kubelet's would; `false` when it is none of its.
+    fn instance_waiting(&mut self, waiting: &Waiting, pass: &mut Pass<'_>) -> bool;
+
     /// Deletes the object `uid` if it is one of this driver's, stopping
     /// what runs of it (its rows stay as history); whether it was.
     fn delete(&mut self, uid: &str, reason: &'static str, pass: &mut Pass<'_>) -> bool;
@@ -95,6 +100,50 @@ pub(super) trait Driver {
 pub(super) trait Joining {
     /// The writes still to commit; taken once they are staged.
     fn joining(&mut self) -> &mut Vec<Write>;
+}
+
+/// What a waiting attempt changes in its instance's `record`: Pending with
+/// the kubelet's reason while it waits, Running again when it starts; the
+/// writes of the row and, when it starts waiting or waits for something
+/// else, of a Warning event on `owner_uid`.
+pub(super) fn record_waiting(
+    record: &mut crate::store::InstanceRecord,
+    owner_uid: &str,
+    waiting: &Waiting,
+    now: Micros,
+) -> Vec<Write> {
+    use crate::manifest::Phase;
+    let mut writes = Vec::new();
+    match &waiting.missing {
+        Some(missing) => {
+            let same = record.reason.as_deref() == Some(missing.reason)
+                && record.message.as_deref() == Some(&missing.message);
+            if same {
+                return writes;
+            }
+            record.phase = Phase::Pending;
+            record.reason = Some(missing.reason.to_owned());
+            record.message = Some(missing.message.clone());
+            writes.push(Write::Event(crate::store::EventRecord {
+                object_uid: owner_uid.to_owned(),
+                kind: "Warning".into(),
+                reason: missing.event.into(),
+                message: match missing.event {
+                    "Failed" => format!("Error: {} (instance {})", missing.message, record.name),
+                    _ => format!("{} (instance {})", missing.message, record.name),
+                },
+                time: now,
+            }));
+        }
+        None => {
+            record.phase = Phase::Running;
+            record.reason = None;
+            record.message = None;
+            record.start_time = Some(now);
+        }
+    }
+    writes.insert(0, Write::Instance(record.clone()));
+    writes
 }
 
 /// Takes the joining writes of every run in `runs`.

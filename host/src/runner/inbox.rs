@@ -5,12 +5,14 @@
 use std::sync::mpsc::{Receiver, Sender};
 
 use super::commands::Command;
-use crate::executor::{Finished, Reports};
+use crate::executor::{Finished, Reports, Waiting};
 
 /// What the runner's loop receives.
 pub enum Event {
     /// An instance run ended.
     Finished(Finished),
+    /// An attempt waits for its references, or stopped waiting.
+    Waiting(Waiting),
     /// Something a client asked for.
     Command(Command),
     /// Another node of the cluster offered, ended or stopped instances.
@@ -43,5 +45,9 @@ impl Reports for Inbox {
     fn finished(&self, done: Finished) {
         // The receiver only goes away when the runner is shutting down.
         let _ = self.0.send(Event::Finished(done));
+    }
+
+    fn waiting(&self, waiting: Waiting) {
+        let _ = self.0.send(Event::Waiting(waiting));
     }
 }

@@ -3,16 +3,25 @@
 //! limits), binds it to its queue item or queue and to its checkpoint, and
 //! tells the plugin who the instance is; an attempt whose sandbox cannot be
 //! built (a hostPath vanished) is reported as ended with a start error,
-//! through the same channel as every other end.
+//! through the same channel as every other end. An attempt whose template
+//! refers to a ConfigMap, Secret or key that is not there waits for it, as
+//! a Pod waits in `CreateContainerConfigError`: its task looks again every
+//! [`RECHECK`] and starts the attempt once everything is there (see
+//! [`crate::executor::references`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
-use crate::executor::{self, Executor, Identity, Launch, Relay, RelayQueue, Reports, StartGate};
+use crate::executor::references::{self, ConfigSource, Missing, NodeResources, Resolved};
+use crate::executor::{
+    self, Executor, Identity, Launch, Relay, RelayQueue, Reports, StartGate, Waiting,
+};
+use crate::manifest::downward::PodFacts;
 use crate::manifest::well_known::SCHEDULED_ANNOTATION;
-use crate::manifest::{Job, Outcome, PodSpec, QueueSource};
+use crate::manifest::{Job, Outcome, PodTemplateSpec, QueueSource};
 use crate::queue::{Queue, QueueError};
 use crate::runtime::{PluginContext, PluginEnv, Prepared, Runtime, SandboxSpec};
 use crate::store::{Checkpoints, InstanceRecord};
@@ -39,16 +48,28 @@ pub(super) struct Binding {
     pub queue: Option<Arc<Queue>>,
 }
 
+/// How often a waiting attempt looks again for what it refers to.
+pub(super) const RECHECK: Duration = Duration::from_millis(500);
+
 /// Starts this node's instances.
 pub(super) struct Launcher {
+    core: Arc<Core>,
+}
+
+/// What starting an attempt needs, shared with the tasks of attempts that
+/// wait for their references.
+struct Core {
     executor: Executor,
-    handle: tokio::runtime::Handle,
     checkpoints: Arc<Checkpoints>,
     /// The node's store file, where an embedded queue lives.
     db_path: PathBuf,
     node_name: String,
     output_limit: usize,
     gate: Arc<StartGate>,
+    /// This node's ConfigMaps and Secrets.
+    configs: Arc<dyn ConfigSource>,
+    /// What an instance without limits gets, for `resourceFieldRef`.
+    resources: NodeResources,
 }
 
 /// Where a launcher's instances run and what they are given.
@@ -60,60 +81,296 @@ pub(super) struct LauncherParts {
     pub checkpoints: Arc<Checkpoints>,
     pub db_path: PathBuf,
     pub gate: Arc<StartGate>,
+    /// This node's ConfigMaps and Secrets.
+    pub configs: Arc<dyn ConfigSource>,
+}
+
+/// What a waiting attempt's next look found.
+enum Retry {
+    /// Everything is there: the attempt, ready to run.
+    Ready(Launch),
+    /// It cannot start at all.
+    Failed(String),
+    /// Something is still missing.
+    Waiting(Missing),
+}
+
+/// An attempt of a Job's instance, owned by the task that waits for it.
+struct OwnedAttempt {
+    job: Job,
+    job_uid: String,
+    prepared: Arc<Prepared>,
+    record: InstanceRecord,
+    attempt: u32,
+    failed_before: u32,
+}
+
+impl OwnedAttempt {
+    fn of(attempt: &Attempt<'_>) -> Self {
+        OwnedAttempt {
+            job: attempt.job.clone(),
+            job_uid: attempt.job_uid.to_owned(),
+            prepared: attempt.prepared.clone(),
+            record: attempt.record.clone(),
+            attempt: attempt.attempt,
+            failed_before: attempt.failed_before,
+        }
+    }
+
+    fn view(&self) -> Attempt<'_> {
+        Attempt {
+            job: &self.job,
+            job_uid: &self.job_uid,
+            prepared: &self.prepared,
+            record: &self.record,
+            attempt: self.attempt,
+            failed_before: self.failed_before,
+        }
+    }
 }
 
 impl Launcher {
     pub(super) fn new(parts: LauncherParts, node_name: String, output_limit: usize) -> Self {
-        Launcher {
-            executor: Executor::new(parts.runtime, parts.handle.clone(), parts.reports),
-            handle: parts.handle,
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let core = Core {
+            executor: Executor::new(parts.runtime, parts.handle, parts.reports),
             checkpoints: parts.checkpoints,
             db_path: parts.db_path,
             node_name,
             output_limit,
             gate: parts.gate,
+            configs: parts.configs,
+            resources: NodeResources {
+                memory: crate::runtime::DEFAULT_MEMORY_LIMIT,
+                cores,
+            },
+        };
+        Launcher {
+            core: Arc::new(core),
         }
     }
 
     /// Runs a queue call to its end on the node's runtime.
     pub(super) fn block_on<F: std::future::Future>(&self, call: F) -> F::Output {
-        self.handle.block_on(call)
+        self.core.executor.handle().block_on(call)
     }
 
     /// Connects a Job's queue (`spec.queue`).
     pub(super) fn connect_queue(&self, source: &QueueSource) -> Result<Queue, QueueError> {
         let url = source.url.as_deref();
-        self.block_on(Queue::connect(url, &source.name, &self.db_path))
+        self.block_on(Queue::connect(url, &source.name, &self.core.db_path))
     }
 
     /// What the executor needs to relay a slot's successors from `queue`.
     pub(super) fn relay(&self, queue: &Arc<RelayQueue>) -> Relay {
         Relay {
-            gate: self.gate.clone(),
+            gate: self.core.gate.clone(),
             queue: queue.clone(),
         }
     }
 
     /// Starts an attempt, bound to its queue as `binding` says, in a slot
-    /// that relays successors when there is a `relay`.
+    /// that relays successors when there is a `relay`. An attempt whose
+    /// references are not all there waits for them.
     pub(super) fn start(
         &self,
         attempt: &Attempt<'_>,
         binding: Result<Binding, String>,
         relay: Option<Relay>,
     ) -> AbortHandle {
-        match self.prepare(attempt, binding) {
-            Ok(launch) => self.executor.launch_relayed(launch, relay),
-            Err(message) => self.unstarted(&attempt.record.uid, attempt.attempt, message),
+        let core = &self.core;
+        let binding = match binding {
+            Ok(binding) => binding,
+            Err(message) => return core.unstarted(&attempt.record.uid, attempt.attempt, message),
+        };
+        let template = &attempt.job.spec.template;
+        let resolved = match core.resolve(template, attempt.record) {
+            Ok(resolved) => resolved,
+            Err(missing) => {
+                let owned = OwnedAttempt::of(attempt);
+                let (uid, number) = (owned.record.uid.clone(), owned.attempt);
+                let waiting_core = core.clone();
+                let mut binding = Some(binding);
+                let retry = move || {
+                    let template = &owned.job.spec.template;
+                    match waiting_core.resolve(template, &owned.record) {
+                        Err(missing) => Retry::Waiting(missing),
+                        Ok(resolved) => {
+                            let binding = binding.take().unwrap_or_default();
+                            let view = owned.view();
+                            match waiting_core.prepare(&view, binding, resolved.as_ref()) {
+                                Ok(launch) => Retry::Ready(launch),
+                                Err(message) => Retry::Failed(message),
+                            }
+                        }
+                    }
+                };
+                return core.wait(uid, number, missing, Box::new(retry), relay);
+            }
+        };
+        match core.prepare(attempt, binding, resolved.as_ref()) {
+            Ok(launch) => core.executor.launch_relayed(launch, relay),
+            Err(message) => core.unstarted(&attempt.record.uid, attempt.attempt, message),
         }
     }
 
+    /// The sandbox every relayed instance of `job` can share, built once:
+    /// a core module (a component's sandbox carries the instance's plugin
+    /// context) without volumes (an `emptyDir` is the instance's own) and
+    /// without references (read at each attempt), so that only the
+    /// instance's name differs. `None` when the Job's instances need
+    /// sandboxes of their own.
+    pub(super) fn shared_sandbox(
+        &self,
+        job: &Job,
+        prepared: &Prepared,
+    ) -> Option<Arc<SandboxSpec>> {
+        let pod = &job.spec.template.spec;
+        let own = !matches!(prepared, Prepared::Core(_))
+            || !pod.containers[0].volume_mounts.is_empty()
+            || references::refers_outside(pod);
+        if own {
+            return None;
+        }
+        let who = self.core.identity(job, "", None);
+        let (spec, _) = executor::sandbox(pod, &who, self.core.output_limit, None).ok()?;
+        Some(Arc::new(spec))
+    }
+
+    /// What the executor needs to run an attempt: its sandbox and module.
+    /// An attempt whose references are missing is not prepared (a Job
+    /// that refers outside its template does not relay; see `jobs`).
+    pub(super) fn prepare(
+        &self,
+        attempt: &Attempt<'_>,
+        binding: Result<Binding, String>,
+    ) -> Result<Launch, String> {
+        let resolved = self
+            .core
+            .resolve(&attempt.job.spec.template, attempt.record)
+            .map_err(|missing| missing.message)?;
+        self.core.prepare(attempt, binding?, resolved.as_ref())
+    }
+
+    /// Starts an attempt of a daemon instance of the DaemonSet `name`:
+    /// `template`'s sandbox, a plugin context without checkpoint or queue.
+    pub(super) fn start_daemon(
+        &self,
+        name: &str,
+        template: &Arc<PodTemplateSpec>,
+        prepared: &Arc<Prepared>,
+        record: &InstanceRecord,
+        attempt: u32,
+    ) -> AbortHandle {
+        let core = &self.core;
+        match core.resolve(template, record) {
+            Ok(resolved) => {
+                match core.daemon_launch(name, template, prepared, record, attempt, resolved) {
+                    Ok(launch) => core.executor.launch(launch),
+                    Err(message) => core.unstarted(&record.uid, attempt, message),
+                }
+            }
+            Err(missing) => {
+                let waiting_core = core.clone();
+                let (name, template) = (name.to_owned(), template.clone());
+                let (prepared, record) = (prepared.clone(), record.clone());
+                let uid = record.uid.clone();
+                let retry = move || match waiting_core.resolve(&template, &record) {
+                    Err(missing) => Retry::Waiting(missing),
+                    Ok(resolved) => {
+                        let launch = waiting_core
+                            .daemon_launch(&name, &template, &prepared, &record, attempt, resolved);
+                        match launch {
+                            Ok(launch) => Retry::Ready(launch),
+                            Err(message) => Retry::Failed(message),
+                        }
+                    }
+                };
+                core.wait(uid, attempt, missing, Box::new(retry), None)
+            }
+        }
+    }
+}
+
+impl Core {
     /// Reports an attempt whose sandbox could not be built: it ends as a
     /// start error, counted like any failure.
     fn unstarted(&self, uid: &str, attempt: u32, message: String) -> AbortHandle {
         let outcome = Outcome::StartError { message };
         self.executor
             .report_unstarted(uid.to_owned(), attempt, outcome)
+    }
+
+    /// What `template`'s references are for the instance `record`, if it
+    /// has any.
+    fn resolve(
+        &self,
+        template: &PodTemplateSpec,
+        record: &InstanceRecord,
+    ) -> Result<Option<Resolved>, Missing> {
+        if !references::refers_outside(&template.spec) {
+            return Ok(None);
+        }
+        let facts = PodFacts {
+            name: &record.name,
+            namespace: &record.namespace,
+            uid: &record.uid,
+            labels: &record.labels,
+            annotations: &template.metadata.annotations,
+            node_name: &self.node_name,
+        };
+        let resolved = references::resolve(&template.spec, &facts, &*self.configs, self.resources)?;
+        Ok(Some(resolved))
+    }
+
+    /// An attempt that waits for its references: told to the runner, then
+    /// looked at again every [`RECHECK`] in a task of its own, which runs
+    /// the attempt once `retry` has it ready (so the one handle stops the
+    /// wait or the run).
+    fn wait(
+        self: &Arc<Self>,
+        uid: String,
+        attempt: u32,
+        missing: Missing,
+        mut retry: Box<dyn FnMut() -> Retry + Send>,
+        relay: Option<Relay>,
+    ) -> AbortHandle {
+        let core = self.clone();
+        let reports = self.executor.reports();
+        let failed_uid = uid.clone();
+        let tell = move |missing: Option<Missing>| {
+            reports.waiting(Waiting {
+                instance_uid: uid.clone(),
+                attempt,
+                missing,
+            })
+        };
+        let task = self.executor.handle().spawn(async move {
+            let mut shown = missing;
+            tell(Some(shown.clone()));
+            loop {
+                tokio::time::sleep(RECHECK).await;
+                match retry() {
+                    Retry::Waiting(missing) => {
+                        if missing != shown {
+                            tell(Some(missing.clone()));
+                            shown = missing;
+                        }
+                    }
+                    Retry::Ready(launch) => {
+                        tell(None);
+                        core.executor.run_slot(launch, relay).await;
+                        return;
+                    }
+                    Retry::Failed(message) => {
+                        tell(None);
+                        core.unstarted(&failed_uid, attempt, message);
+                        return;
+                    }
+                }
+            }
+        });
+        task.abort_handle()
     }
 
     /// Who an instance of `job` named `instance_name` is.
@@ -133,36 +390,18 @@ impl Launcher {
         }
     }
 
-    /// The sandbox every relayed instance of `job` can share, built once:
-    /// a core module (a component's sandbox carries the instance's plugin
-    /// context) without volumes (an `emptyDir` is the instance's own), so
-    /// that only the instance's name differs. `None` when the Job's
-    /// instances need sandboxes of their own.
-    pub(super) fn shared_sandbox(
-        &self,
-        job: &Job,
-        prepared: &Prepared,
-    ) -> Option<Arc<SandboxSpec>> {
-        let pod = &job.spec.template.spec;
-        let own =
-            !matches!(prepared, Prepared::Core(_)) || !pod.containers[0].volume_mounts.is_empty();
-        if own {
-            return None;
-        }
-        let who = self.identity(job, "", None);
-        let (spec, _) = executor::sandbox(pod, &who, self.output_limit).ok()?;
-        Some(Arc::new(spec))
-    }
-
-    /// What the executor needs to run an attempt: its sandbox and module.
-    pub(super) fn prepare(
+    /// What the executor needs to run an attempt whose references
+    /// resolved to `resolved`: its sandbox and module.
+    fn prepare(
         &self,
         attempt: &Attempt<'_>,
-        binding: Result<Binding, String>,
+        binding: Binding,
+        resolved: Option<&Resolved>,
     ) -> Result<Launch, String> {
         let Attempt { job, record, .. } = *attempt;
         let who = self.identity(job, &record.name, record.completion_index);
-        let built = executor::sandbox(&job.spec.template.spec, &who, self.output_limit)?;
+        let pod = &job.spec.template.spec;
+        let built = executor::sandbox(pod, &who, self.output_limit, resolved)?;
         let context = || PluginContext {
             job_name: job.metadata.name.clone(),
             instance_name: record.name.clone(),
@@ -172,7 +411,7 @@ impl Launcher {
             scheduled_time: who.scheduled_time.map(str::to_owned),
         };
         let (sandbox, scratch) =
-            self.bind(attempt.job_uid, attempt.prepared, context, binding?, built)?;
+            self.bind(attempt.job_uid, attempt.prepared, context, binding, built)?;
         Ok(Launch {
             instance_uid: record.uid.clone(),
             attempt: attempt.attempt,
@@ -215,16 +454,17 @@ impl Launcher {
         Ok((sandbox, scratch))
     }
 
-    /// Starts an attempt of a daemon instance of the DaemonSet `name`:
-    /// `template`'s sandbox, a plugin context without checkpoint or queue.
-    pub(super) fn start_daemon(
+    /// A daemon instance's attempt: `template`'s sandbox, a plugin context
+    /// without checkpoint or queue.
+    fn daemon_launch(
         &self,
         name: &str,
-        template: &PodSpec,
+        template: &PodTemplateSpec,
         prepared: &Arc<Prepared>,
         record: &InstanceRecord,
         attempt: u32,
-    ) -> AbortHandle {
+        resolved: Option<Resolved>,
+    ) -> Result<Launch, String> {
         let who = Identity {
             job_name: name,
             instance_name: &record.name,
@@ -232,10 +472,8 @@ impl Launcher {
             node_name: &self.node_name,
             scheduled_time: None,
         };
-        let (mut sandbox, scratch) = match executor::sandbox(template, &who, self.output_limit) {
-            Ok(built) => built,
-            Err(message) => return self.unstarted(&record.uid, attempt, message),
-        };
+        let (mut sandbox, scratch) =
+            executor::sandbox(&template.spec, &who, self.output_limit, resolved.as_ref())?;
         sandbox.plugin = PluginEnv {
             context: PluginContext {
                 job_name: name.to_owned(),
@@ -247,7 +485,7 @@ impl Launcher {
             },
             ..PluginEnv::default()
         };
-        self.executor.launch(Launch {
+        Ok(Launch {
             instance_uid: record.uid.clone(),
             attempt,
             prepared: prepared.clone(),

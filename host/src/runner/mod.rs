@@ -13,7 +13,8 @@
 //! | `cron` | the CronJob driver |
 //! | `daemon` | the DaemonSet driver |
 //! | `driver` | the [`Driver`](driver::Driver) trait the three share, and the pass they are handed |
-//! | `launcher` | starting attempts on the executor: sandbox, queue binding, checkpoint |
+//! | `launcher` | starting attempts on the executor: sandbox, references, queue binding, checkpoint |
+//! | `configs` | the ConfigMaps and Secrets attempts read, from the node's file |
 //! | `commands` | apply, delete, relabel and shutdown from the API |
 //! | `resume` | what an earlier process left unfinished, run again at start |
 //! | `cluster` | heartbeats, ownership, instances hosted for other nodes, rolling updates |
@@ -25,6 +26,7 @@
 mod cluster;
 mod commands;
 mod config;
+mod configs;
 mod cron;
 mod daemon;
 mod driver;

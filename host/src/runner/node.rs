@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::cluster::{Cluster, ClusterConfig};
 use super::config::RunnerConfig;
+use super::configs::StoredConfigs;
 use super::cron::{CronDriver, CronRun};
 use super::daemon::{DaemonDriver, DaemonRun};
 use super::driver::Driver;
@@ -59,6 +60,7 @@ impl Runner {
                 checkpoints,
                 db_path: store.path().to_path_buf(),
                 gate: gate.clone(),
+                configs: Arc::new(StoredConfigs::new(store.path(), config.keyring.clone())),
             },
             config.node_name.clone(),
             config.output_limit,
@@ -270,6 +272,16 @@ impl Runner {
         match event {
             Event::Finished(done) => {
                 self.record(done, writes, observer);
+                Ok(())
+            }
+            Event::Waiting(waiting) => {
+                let nodes = self.cluster.as_ref().map(Cluster::nodes);
+                let now = crate::time::now();
+                self.parts
+                    .with_pass((now, writes), observer, nodes, |d, pass| {
+                        d.jobs.instance_waiting(&waiting, pass)
+                            || d.daemons.instance_waiting(&waiting, pass)
+                    });
                 Ok(())
             }
             // What changed is read at the next pass, which follows now.

@@ -122,6 +122,8 @@ impl Parts {
         let records = match kind {
             Kind::DaemonSet => store.live_objects(kind, None)?,
             Kind::Job | Kind::CronJob => store.held_objects(kind)?,
+            // Nothing of theirs runs.
+            Kind::ConfigMap | Kind::Secret => Vec::new(),
         };
         for record in records {
             if kind == Kind::Job && finished(&record) {

@@ -160,8 +160,9 @@ pub trait ControlPlane: Send + Sync {
         address: &str,
     ) -> Result<(), StoreError>;
 
-    /// The cluster's API token: the first node's (`mine`), shared by all.
-    fn cluster_token(&self, mine: &str) -> Result<String, StoreError>;
+    /// A cluster-wide setting (the API token, the Secrets' key): the first
+    /// node's (`mine`), shared by all.
+    fn cluster_setting(&self, key: &str, mine: &str) -> Result<String, StoreError>;
 
     /// This node's heartbeat, which keeps its leases on what it owns.
     fn heartbeat(&self) -> Result<Heartbeat, StoreError>;

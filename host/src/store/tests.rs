@@ -506,8 +506,10 @@ fn nodes_register_heartbeat_and_go_not_ready() {
     b_db.register_node(&BTreeMap::new(), 4, "127.0.0.1:2")
         .unwrap();
     // The first node's token is the cluster's.
-    assert_eq!(a_db.cluster_token("aaa").unwrap(), "aaa");
-    assert_eq!(b_db.cluster_token("bbb").unwrap(), "aaa");
+    assert_eq!(a_db.cluster_setting("token", "aaa").unwrap(), "aaa");
+    assert_eq!(b_db.cluster_setting("token", "bbb").unwrap(), "aaa");
+    assert_eq!(b_db.cluster_setting("secret-key", "kb").unwrap(), "kb");
+    assert_eq!(a_db.cluster_setting("secret-key", "ka").unwrap(), "kb");
     let nodes = a_db.nodes(Duration::from_secs(10)).unwrap();
     assert_eq!(
         nodes

@@ -11,7 +11,7 @@ use crate::admission;
 use crate::manifest::{Kind, Object};
 use crate::runner::daemon::DaemonRun;
 use crate::runner::parts::{Parts, Silent};
-use crate::store::{StoreError, Write};
+use crate::store::{ObjectRecord, StoreError, Write};
 use crate::time::Micros;
 
 impl Cluster {
@@ -149,6 +149,43 @@ impl Cluster {
         for uid in elsewhere {
             if let Some(record) = self.control.object(&uid)? {
                 parts.journal.store_mut().mirror_object(&record, false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// ConfigMaps and Secrets applied, changed or deleted through any
+    /// node: this node's file keeps the cluster's copies (Secrets sealed as
+    /// they are there), so its instances read them — and go on reading the
+    /// last it saw while the database does not answer.
+    pub(super) fn follow_configs(
+        &mut self,
+        parts: &mut Parts,
+        now: Micros,
+    ) -> Result<(), StoreError> {
+        for kind in [Kind::ConfigMap, Kind::Secret] {
+            let stored = self.control.live_objects(kind)?;
+            let local = parts.journal.store().live_objects(kind, None)?;
+            let store = parts.journal.store_mut();
+            for record in &stored {
+                let same = |l: &&ObjectRecord| {
+                    l.uid == record.uid
+                        && l.manifest == record.manifest
+                        && l.labels == record.labels
+                };
+                if !local.iter().any(|l| same(&l)) {
+                    store.mirror_object(record, false)?;
+                }
+            }
+            for gone in local
+                .iter()
+                .filter(|l| !stored.iter().any(|s| s.uid == l.uid))
+            {
+                let deleted = ObjectRecord {
+                    deleted_at: Some(now),
+                    ..gone.clone()
+                };
+                store.mirror_object(&deleted, false)?;
             }
         }
         Ok(())

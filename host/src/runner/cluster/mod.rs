@@ -238,6 +238,7 @@ impl Cluster {
         self.release_unplaceable(parts)?;
         self.claim(parts, now)?;
         self.follow_daemonsets(parts, now)?;
+        self.follow_configs(parts, now)?;
         Ok(())
     }
 

@@ -79,7 +79,7 @@ impl Cluster {
                 run.fence(claimed.fence);
                 parts.add_crons(vec![run])
             }
-            Object::DaemonSet(_) => Ok(()),
+            Object::DaemonSet(_) | Object::Config(_) => Ok(()),
         }
     }
 

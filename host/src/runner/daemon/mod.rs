@@ -22,7 +22,7 @@ use super::driver::{Driver, Pass};
 use super::writes::{attempt_logs, event};
 use crate::controller::Event;
 use crate::controller::daemonset::{self, Daemon, NodeView, back_off_message, waiting};
-use crate::executor::Finished;
+use crate::executor::{Finished, Waiting};
 use crate::manifest::well_known::REVISION_LABEL;
 use crate::manifest::{DaemonSet, Phase};
 use crate::runtime::Prepared;
@@ -191,6 +191,20 @@ impl Driver for DaemonDriver {
             wake = earliest(wake, run.tick(pass, &mut self.rolling));
         }
         wake
+    }
+
+    fn instance_waiting(&mut self, waiting: &Waiting, pass: &mut Pass<'_>) -> bool {
+        let uid = &waiting.instance_uid;
+        let Some(run) = self.runs.iter_mut().find(|d| d.live.contains_key(uid)) else {
+            return false;
+        };
+        let owner = run.uid().to_owned();
+        let live = run.live.get_mut(uid).expect("found above");
+        if live.attempt() == waiting.attempt && live.abort.is_some() {
+            let writes = super::driver::record_waiting(&mut live.record, &owner, waiting, pass.now);
+            pass.writes.extend(writes);
+        }
+        true
     }
 
     fn instance_ended(&mut self, done: &mut Finished, pass: &mut Pass<'_>) -> bool {

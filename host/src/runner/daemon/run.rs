@@ -52,6 +52,13 @@ pub(super) struct LiveDaemon {
     pub(super) streak: u32,
 }
 
+impl LiveDaemon {
+    /// The attempt running (0 first).
+    pub(super) fn attempt(&self) -> u32 {
+        self.attempt
+    }
+}
+
 /// The stored manifest of a DaemonSet.
 pub fn manifest_json(ds: &DaemonSet) -> serde_json::Value {
     json!({ "metadata": ds.metadata, "spec": ds.spec })
@@ -283,9 +290,14 @@ impl DaemonRun {
 
     fn launch(&self, live: &LiveDaemon, pass: &Pass<'_>) -> AbortHandle {
         let name = &self.ds.metadata.name;
-        let template = &live.template.spec;
         let launcher = pass.launcher;
-        launcher.start_daemon(name, template, &live.prepared, &live.record, live.attempt)
+        launcher.start_daemon(
+            name,
+            &live.template,
+            &live.prepared,
+            &live.record,
+            live.attempt,
+        )
     }
 
     /// Restarts the instance `uid` in place after its back-off.

@@ -36,7 +36,7 @@ use super::journal::Deferred;
 use super::staged::Staged;
 use crate::controller::cronjob::RunState;
 use crate::controller::job::{self, Decision, End};
-use crate::executor::Finished;
+use crate::executor::{Finished, Waiting};
 use crate::manifest::Job;
 use crate::store::{InstanceRecord, Write};
 use crate::time::{Micros, earliest};
@@ -291,6 +291,21 @@ impl Driver for JobDriver {
             wake = earliest(wake, self.step(index, pass));
         }
         wake
+    }
+
+    fn instance_waiting(&mut self, waiting: &Waiting, pass: &mut Pass<'_>) -> bool {
+        let uid = &waiting.instance_uid;
+        let here = |j: &&mut JobRun| j.live.get(uid).is_some_and(|l| l.place.is_here());
+        let Some(run) = self.runs.iter_mut().find(here) else {
+            return false;
+        };
+        let owner = run.record.uid.clone();
+        let live = run.live.get_mut(uid).expect("found above");
+        if live.attempt == waiting.attempt {
+            let writes = super::driver::record_waiting(&mut live.record, &owner, waiting, pass.now);
+            pass.writes.extend(writes);
+        }
+        true
     }
 
     fn instance_ended(&mut self, done: &mut Finished, pass: &mut Pass<'_>) -> bool {

@@ -269,6 +269,8 @@ impl JobRun {
             && spec.queue.is_none()
             && !spec.indexed()
             && spec.completions().is_some()
+            // References are read at each attempt, not once for a slot.
+            && !crate::executor::references::refers_outside(&spec.template.spec)
     }
 
     /// Whether this node may start the Job's instances now: in a cluster,

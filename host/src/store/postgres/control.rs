@@ -29,8 +29,8 @@ impl ControlPlane for Pg {
         Pg::register_node(self, labels, capacity, address)
     }
 
-    fn cluster_token(&self, mine: &str) -> Result<String, StoreError> {
-        Pg::cluster_token(self, mine)
+    fn cluster_setting(&self, key: &str, mine: &str) -> Result<String, StoreError> {
+        Pg::cluster_setting(self, key, mine)
     }
 
     fn heartbeat(&self) -> Result<Heartbeat, StoreError> {

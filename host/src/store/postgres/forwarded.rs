@@ -82,7 +82,7 @@ fn forward_object(
     }
     let policy = Disconnect::of_stored(o.kind, &o.manifest);
     let lost_after = policy.lost_after.map(|d| d.as_micros() as i64);
-    let owner = (o.kind != Kind::DaemonSet).then_some(me);
+    let owner = (o.kind.runs() && o.kind != Kind::DaemonSet).then_some(me);
     let values: [&Param<'_>; 14] = [
         &o.uid,
         &o.kind.as_str(),

@@ -59,17 +59,19 @@ impl Pg {
         })
     }
 
-    /// The cluster's API token: the one stored by the first node to join,
-    /// which is `mine` when this node is the first. Every node answers to
-    /// it, so a client's token works with any node.
-    pub fn cluster_token(&self, mine: &str) -> Result<String, StoreError> {
+    /// A cluster-wide setting (`token`, the API token; `secret-key`, the
+    /// key Secrets are sealed with): the value stored by the first node to
+    /// join, which is `mine` when this node is the first. Every node takes
+    /// it, so a client's token works with any node and every node reads
+    /// every Secret.
+    pub fn cluster_setting(&self, key: &str, mine: &str) -> Result<String, StoreError> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO settings (key, value) VALUES ('token', $1) ON CONFLICT DO NOTHING",
-                &[&mine],
+                "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&key, &mine],
             )?;
             Ok(
-                c.query_one("SELECT value FROM settings WHERE key = 'token'", &[])?
+                c.query_one("SELECT value FROM settings WHERE key = $1", &[&key])?
                     .get(0),
             )
         })

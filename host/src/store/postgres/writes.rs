@@ -151,7 +151,7 @@ fn object_created(
          AND deleted_at IS NULL",
         &[&o.kind.as_str(), &o.namespace, &o.name, &o.created_at],
     )?;
-    let owner = (o.kind != Kind::DaemonSet).then_some(node);
+    let owner = (o.kind.runs() && o.kind != Kind::DaemonSet).then_some(node);
     let policy = Disconnect::of_stored(o.kind, &o.manifest);
     let lost_after = policy.lost_after.map(|d| d.as_micros() as i64);
     let values: [&Param<'_>; 12] = [

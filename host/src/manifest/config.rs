@@ -1,0 +1,366 @@
+//! `v1` ConfigMaps and Secrets: named maps of keys to bytes that instances
+//! read through `env[].valueFrom`, `envFrom` and `configMap`, `secret` and
+//! `projected` volumes (see [`crate::executor`]). They run nothing: applying
+//! one stores it, and the next attempt of every instance that refers to it
+//! sees its current values.
+//!
+//! The manifest shapes are Kubernetes': a ConfigMap's `data` holds UTF-8
+//! strings and its `binaryData` base64; a Secret's `data` holds base64 and
+//! its `stringData` plain strings, merged over `data` when read (the API
+//! server does the same, and never returns `stringData`).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::{FieldError, Kind, ObjectMeta};
+
+/// The largest ConfigMap or Secret, as in Kubernetes (1 MiB of values).
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
+
+/// A ConfigMap or a Secret, read and checked. Values are bytes: a
+/// ConfigMap's `data` entry is UTF-8, its `binaryData` entry anything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// [`Kind::ConfigMap`] or [`Kind::Secret`].
+    pub kind: Kind,
+    /// Name, namespace, labels, annotations.
+    pub metadata: ObjectMeta,
+    /// Every key and its value.
+    pub data: BTreeMap<String, Vec<u8>>,
+    /// A ConfigMap's keys that came as `binaryData` (shown so again).
+    pub binary_keys: Vec<String>,
+    /// `immutable: true`: the values may not change once stored.
+    pub immutable: bool,
+    /// A Secret's `type` (`Opaque` when absent).
+    pub secret_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawConfigMap {
+    #[serde(rename = "apiVersion")]
+    _api_version: serde::de::IgnoredAny,
+    #[serde(rename = "kind")]
+    _kind: serde::de::IgnoredAny,
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    data: BTreeMap<String, String>,
+    #[serde(default)]
+    binary_data: BTreeMap<String, String>,
+    #[serde(default)]
+    immutable: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawSecret {
+    #[serde(rename = "apiVersion")]
+    _api_version: serde::de::IgnoredAny,
+    #[serde(rename = "kind")]
+    _kind: serde::de::IgnoredAny,
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    data: BTreeMap<String, String>,
+    #[serde(default)]
+    string_data: BTreeMap<String, String>,
+    #[serde(default, rename = "type")]
+    secret_type: Option<String>,
+    #[serde(default)]
+    immutable: Option<bool>,
+}
+
+/// Standard base64, as the API server reads it (padding required).
+pub fn decode(text: &str) -> Result<Vec<u8>, String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| format!("is not valid base64 ({e}): encode the value, or use stringData"))
+}
+
+/// Standard base64.
+pub fn encode(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Deserializes `value` as `T`, with the field path of the first problem
+/// (`explain` words it as the loader words every other kind's).
+fn typed<T: serde::de::DeserializeOwned>(
+    value: serde_yaml_ng::Value,
+    explain: fn(String, String) -> FieldError,
+) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
+        let path = match err.path().to_string() {
+            p if p == "." => String::new(),
+            p => p,
+        };
+        explain(path, err.into_inner().to_string())
+    })
+}
+
+impl Config {
+    /// Reads a ConfigMap or Secret (by `kind`) from its manifest.
+    pub(super) fn parse(
+        kind: Kind,
+        value: serde_yaml_ng::Value,
+        explain: fn(String, String) -> FieldError,
+    ) -> Result<Config, FieldError> {
+        let mut config = match kind {
+            Kind::Secret => Self::secret(typed(value, explain)?)?,
+            _ => Self::config_map(typed(value, explain)?)?,
+        };
+        config.normalize()?;
+        Ok(config)
+    }
+
+    fn config_map(raw: RawConfigMap) -> Result<Config, FieldError> {
+        let mut data = BTreeMap::new();
+        for (key, value) in raw.data {
+            data.insert(key, value.into_bytes());
+        }
+        let mut binary_keys = Vec::new();
+        for (key, value) in raw.binary_data {
+            let at = format!("binaryData[{key}]");
+            if data.contains_key(&key) {
+                return Err(FieldError::new(
+                    at,
+                    "duplicates a key of data: a key is in data or binaryData, not both",
+                ));
+            }
+            let bytes = decode(&value).map_err(|m| FieldError::new(&at, m))?;
+            binary_keys.push(key.clone());
+            data.insert(key, bytes);
+        }
+        Ok(Config {
+            kind: Kind::ConfigMap,
+            metadata: raw.metadata,
+            data,
+            binary_keys,
+            immutable: raw.immutable.unwrap_or(false),
+            secret_type: None,
+        })
+    }
+
+    fn secret(raw: RawSecret) -> Result<Config, FieldError> {
+        let mut data = BTreeMap::new();
+        for (key, value) in raw.data {
+            let bytes = decode(&value).map_err(|m| FieldError::new(format!("data[{key}]"), m))?;
+            data.insert(key, bytes);
+        }
+        // As the API server: stringData is merged over data, and written.
+        for (key, value) in raw.string_data {
+            data.insert(key, value.into_bytes());
+        }
+        let secret_type = raw.secret_type.filter(|t| !t.is_empty());
+        Ok(Config {
+            kind: Kind::Secret,
+            metadata: raw.metadata,
+            data,
+            binary_keys: Vec::new(),
+            immutable: raw.immutable.unwrap_or(false),
+            secret_type: Some(secret_type.unwrap_or_else(|| "Opaque".to_owned())),
+        })
+    }
+
+    fn normalize(&mut self) -> Result<(), FieldError> {
+        // ConfigMap and Secret names are DNS subdomains.
+        self.metadata.normalize("metadata", 253)?;
+        let field = "data";
+        let mut total = 0;
+        for (key, value) in &self.data {
+            check_key(key).map_err(|m| FieldError::new(format!("{field}[{key}]"), m))?;
+            total += value.len();
+        }
+        if self.kind == Kind::ConfigMap {
+            for (key, value) in &self.data {
+                if !self.binary_keys.contains(key) && std::str::from_utf8(value).is_err() {
+                    return Err(FieldError::new(
+                        format!("data[{key}]"),
+                        "is not UTF-8: put binary values in binaryData",
+                    ));
+                }
+            }
+        }
+        if total > MAX_CONFIG_BYTES {
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "holds {total} bytes, more than the limit of {MAX_CONFIG_BYTES} (1 MiB): \
+                     split it into several objects"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The object's JSON as `get -o json` shows it and as it is stored
+    /// (a Secret's values are sealed before they are written, see
+    /// [`crate::secrets`]): `metadata`, then `data` (base64 for a Secret),
+    /// `binaryData`, `type`, `immutable`.
+    pub fn stored_json(&self) -> serde_json::Value {
+        let mut value = serde_json::json!({ "metadata": self.metadata });
+        let mut data = serde_json::Map::new();
+        let mut binary = serde_json::Map::new();
+        for (key, bytes) in &self.data {
+            if self.kind == Kind::Secret || self.binary_keys.contains(key) {
+                let target = if self.kind == Kind::Secret {
+                    &mut data
+                } else {
+                    &mut binary
+                };
+                target.insert(key.clone(), encode(bytes).into());
+            } else {
+                let text = String::from_utf8_lossy(bytes).into_owned();
+                data.insert(key.clone(), text.into());
+            }
+        }
+        if !data.is_empty() {
+            value["data"] = data.into();
+        }
+        if !binary.is_empty() {
+            value["binaryData"] = binary.into();
+        }
+        if let Some(kind) = &self.secret_type {
+            value["type"] = kind.clone().into();
+        }
+        if self.immutable {
+            value["immutable"] = true.into();
+        }
+        value
+    }
+
+    /// Reads the object back from [`Config::stored_json`] (unsealed).
+    pub fn from_stored(kind: Kind, stored: &serde_json::Value) -> Result<Config, String> {
+        let metadata: ObjectMeta = serde_json::from_value(stored["metadata"].clone())
+            .map_err(|e| format!("stored metadata cannot be read: {e}"))?;
+        let mut data = BTreeMap::new();
+        let mut binary_keys = Vec::new();
+        let entries = |field: &str| {
+            stored[field]
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+        };
+        for (key, value) in entries("data") {
+            let text = value.as_str().unwrap_or_default();
+            let bytes = match kind {
+                Kind::Secret => decode(text)?,
+                _ => text.as_bytes().to_vec(),
+            };
+            data.insert(key, bytes);
+        }
+        for (key, value) in entries("binaryData") {
+            data.insert(key.clone(), decode(value.as_str().unwrap_or_default())?);
+            binary_keys.push(key);
+        }
+        Ok(Config {
+            kind,
+            metadata,
+            data,
+            binary_keys,
+            immutable: stored["immutable"].as_bool().unwrap_or(false),
+            secret_type: stored["type"].as_str().map(str::to_owned),
+        })
+    }
+}
+
+/// A key of a ConfigMap or Secret: what a file name in a volume may be.
+fn check_key(key: &str) -> Result<(), String> {
+    let valid = !key.is_empty()
+        && key.len() <= 253
+        && key != "."
+        && key != ".."
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid key {key:?}: a valid config key must consist of alphanumeric characters, \
+             '-', '_' or '.' (at most 253, not . or ..)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Object, load_str};
+    use std::path::Path;
+
+    fn load(text: &str) -> Result<Config, String> {
+        let mut docs = load_str(text, "c.yaml", Path::new("/")).map_err(|e| e.to_string())?;
+        match docs.remove(0).object {
+            Object::Config(config) => Ok(config),
+            other => panic!("not a config: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_config_map_keeps_data_as_text_and_binary_data_as_bytes() {
+        let c = load(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app.settings}\n\
+             data: {mode: fast, app.properties: \"a=1\\nb=2\\n\"}\nbinaryData: {blob: AAEC}\n",
+        )
+        .unwrap();
+        assert_eq!(c.kind, Kind::ConfigMap);
+        assert_eq!(c.metadata.namespace, "default");
+        assert_eq!(c.data["mode"], b"fast");
+        assert_eq!(c.data["blob"], vec![0, 1, 2]);
+        let stored = c.stored_json();
+        assert_eq!(stored["data"]["app.properties"], "a=1\nb=2\n");
+        assert_eq!(stored["binaryData"]["blob"], "AAEC");
+        assert_eq!(Config::from_stored(Kind::ConfigMap, &stored).unwrap(), c);
+    }
+
+    #[test]
+    fn a_secret_merges_string_data_over_data_and_defaults_its_type() {
+        let c = load(
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\n\
+             data: {user: YWRtaW4=, password: b2xk}\nstringData: {password: s3cr3t}\n",
+        )
+        .unwrap();
+        assert_eq!(c.data["user"], b"admin");
+        assert_eq!(c.data["password"], b"s3cr3t");
+        assert_eq!(c.secret_type.as_deref(), Some("Opaque"));
+        let stored = c.stored_json();
+        assert_eq!(stored["data"]["password"], "czNjcjN0");
+        assert!(stored.get("stringData").is_none());
+        assert_eq!(Config::from_stored(Kind::Secret, &stored).unwrap(), c);
+    }
+
+    #[test]
+    fn bad_keys_bad_base64_and_duplicates_name_their_field() {
+        let err =
+            load("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {k: \"not base64!\"}\n")
+                .unwrap_err();
+        assert!(err.contains("data[k]: is not valid base64"), "{err}");
+        let err =
+            load("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {\"a/b\": x}\n")
+                .unwrap_err();
+        assert!(err.contains("data[a/b]: invalid key"), "{err}");
+        let err = load(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: x}\nbinaryData: {k: AA==}\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("binaryData[k]: duplicates"), "{err}");
+        let err = load("apiVersion: v2\nkind: ConfigMap\nmetadata: {name: c}\n").unwrap_err();
+        assert!(err.contains("apiVersion: ConfigMap is v1"), "{err}");
+        let err =
+            load("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\nspec: {}\n").unwrap_err();
+        assert!(err.contains("spec: unknown field"), "{err}");
+    }
+
+    #[test]
+    fn a_config_over_one_mebibyte_is_refused() {
+        let big = "x".repeat(MAX_CONFIG_BYTES + 1);
+        let text =
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\ndata: {{k: {big}}}\n");
+        let err = load(&text).unwrap_err();
+        assert!(err.contains("more than the limit"), "{err}");
+    }
+}
