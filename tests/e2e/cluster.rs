@@ -897,3 +897,62 @@ fn fine_workers_on_every_node_drain_a_redis_queue() {
     assert_eq!(redis_int(&["LLEN", &list]), 0);
     assert_eq!(redis_int(&["LLEN", &format!("{list}:processing")]), 0);
 }
+
+#[test]
+fn configs_applied_through_one_node_reach_instances_on_another_sealed_with_the_clusters_key() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let nodes = cluster(&db, &[("n1", ""), ("n2", "gpu=yes")], &[]);
+    let (s, first) = (&nodes[0].session, &nodes[0].server);
+    let out = s.work.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let secret = "cluster-s3cret-91";
+    let yaml = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: token}}\nstringData: {{value: {secret}}}\n\
+         ---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: mode}}\ndata: {{mode: edge}}\n---\n{}",
+        job_yaml(
+            "on-gpu",
+            &program("write-file"),
+            &["/out/seen.txt", "$(TOKEN)/$(MODE)"],
+            "  backoffLimit: 0",
+            &format!(
+                "        env:\n        - {{name: TOKEN, valueFrom: {{secretKeyRef: {{name: token, key: value}}}}}}\n        \
+                 - {{name: MODE, valueFrom: {{configMapKeyRef: {{name: mode, key: mode}}}}}}\n        \
+                 volumeMounts:\n        - {{name: out, mountPath: /out}}\n      \
+                 volumes:\n      - {{name: out, hostPath: {{path: {}}}}}\n      \
+                 nodeSelector:\n        gpu: \"yes\"\n",
+                out.display()
+            ),
+        )
+    );
+    apply(s, first, "app.yaml", &yaml);
+    let job = s.wait_finished(first, "on-gpu");
+    assert_eq!(job["status"]["succeeded"], 1, "{job}");
+    let rows = job_rows(&db, "on-gpu");
+    assert_eq!(rows[0].2, "n2", "{rows:?}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("seen.txt")).unwrap(),
+        format!("{secret}/edge")
+    );
+    // One key for the cluster, and the cluster's database holds the
+    // Secret sealed with it.
+    let key =
+        |n: &Node| std::fs::read_to_string(n.session.state.path().join("secret.key")).unwrap();
+    assert_eq!(key(&nodes[0]), key(&nodes[1]));
+    let manifests: Vec<String> = db
+        .client()
+        .query("SELECT manifest FROM objects WHERE kind = 'Secret'", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(manifests.len(), 1);
+    assert!(manifests[0].contains("sealedData") && !manifests[0].contains(secret));
+    // Read through the other node, as kubectl shows it.
+    let shown = get_json(&nodes[1].session, &nodes[1].server, &["secret", "token"]);
+    assert_eq!(
+        shown["data"]["value"], "Y2x1c3Rlci1zM2NyZXQtOTE=",
+        "{shown}"
+    );
+}

@@ -277,11 +277,15 @@ impl Runner {
             Event::Waiting(waiting) => {
                 let nodes = self.cluster.as_ref().map(Cluster::nodes);
                 let now = crate::time::now();
-                self.parts
+                let recorded = self
+                    .parts
                     .with_pass((now, writes), observer, nodes, |d, pass| {
                         d.jobs.instance_waiting(&waiting, pass)
                             || d.daemons.instance_waiting(&waiting, pass)
                     });
+                if !recorded && let Some(cluster) = &mut self.cluster {
+                    cluster.hosted_waiting(&waiting, now, writes);
+                }
                 Ok(())
             }
             // What changed is read at the next pass, which follows now.

@@ -19,7 +19,7 @@ use tokio::task::AbortHandle;
 use super::refusals::Refusals;
 use crate::admission;
 use crate::controller::{instance, job};
-use crate::executor::Finished;
+use crate::executor::{Finished, Waiting};
 use crate::manifest::{Job, Object, Phase, QueueMode};
 use crate::queue::Queue;
 use crate::runner::driver::Driver as _;
@@ -367,6 +367,32 @@ impl Hosting {
 
     /// A hosted instance ended: its logs and its end go to the store, for
     /// the Job's owner. Returns false when `done` is not a hosted instance.
+    /// An instance hosted here waits for its references, or stopped
+    /// waiting: the event says so on its Job (the row is its owner's to
+    /// write); `false` when it is not hosted here.
+    pub(super) fn waiting(
+        &mut self,
+        waiting: &Waiting,
+        now: Micros,
+        writes: &mut Vec<Write>,
+    ) -> bool {
+        let Some(hosted) = self.hosted.get_mut(&waiting.instance_uid) else {
+            return false;
+        };
+        let owner = hosted.record.owner_uid.clone();
+        let mut record = hosted.record.clone();
+        let recorded = crate::runner::driver::record_waiting(&mut record, &owner, waiting, now);
+        writes.extend(
+            recorded
+                .into_iter()
+                .filter(|w| matches!(w, Write::Event(_))),
+        );
+        // What was said is kept, so it is said once.
+        hosted.record.reason = record.reason;
+        hosted.record.message = record.message;
+        true
+    }
+
     pub(super) fn ended(
         &mut self,
         parts: &mut Parts,

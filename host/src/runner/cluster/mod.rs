@@ -46,7 +46,7 @@ use super::observer::Observer;
 use super::parts::Parts;
 use super::writes::RESTART_MESSAGE;
 use crate::controller::job;
-use crate::executor::Finished;
+use crate::executor::{Finished, Waiting};
 use crate::store::{Changes, ControlPlane, Link, Listening, Noticed, StoreError, Write};
 use crate::time::{Micros, monotonic};
 use hosting::Hosting;
@@ -158,6 +158,17 @@ impl Cluster {
         self.hosting.ended(parts, done, writes)
     }
 
+    /// An attempt hosted here waits for its references (see
+    /// [`hosting::Hosting::waiting`]).
+    pub(super) fn hosted_waiting(
+        &mut self,
+        waiting: &Waiting,
+        now: Micros,
+        writes: &mut Vec<Write>,
+    ) -> bool {
+        self.hosting.waiting(waiting, now, writes)
+    }
+
     /// Shutdown: hosted instances still running end as `NodeShutdown`.
     pub(super) fn interrupt_hosted(&mut self, now: Micros, writes: &mut Vec<Write>) {
         self.hosting.interrupt(now, writes);
@@ -236,9 +247,10 @@ impl Cluster {
         self.follow_owned(parts, now)?;
         self.follow_cron_jobs(parts)?;
         self.release_unplaceable(parts)?;
+        // Before claiming: what is claimed reads them.
+        self.follow_configs(parts, now)?;
         self.claim(parts, now)?;
         self.follow_daemonsets(parts, now)?;
-        self.follow_configs(parts, now)?;
         Ok(())
     }
 
