@@ -237,7 +237,7 @@ spec:
 }
 
 #[test]
-fn wasmjob_run_stores_the_configs_of_its_file_before_its_jobs_read_them() {
+fn wasmjob_run_stores_the_configs_of_its_file_before_its_jobs_read_them_with_the_downward_api() {
     let s = Session::new();
     let yaml = format!(
         "apiVersion: v1
@@ -263,6 +263,7 @@ spec:
       - name: main
         image: {}
         resources: {{limits: {{memory: 32Mi}}}}
+        workingDir: /info
         env:
         - {{name: WHO, valueFrom: {{configMapKeyRef: {{name: greeting, key: who}}}}}}
         - {{name: NODE, valueFrom: {{fieldRef: {{fieldPath: spec.nodeName}}}}}}
@@ -286,7 +287,12 @@ spec:
     );
     let ran = s.wasmjob(&["run", "-f", env.to_str().unwrap(), "--node-name", "edge-7"]);
     assert_eq!(ran.code, 0, "{ran:?}");
-    for line in ["env WHO=world", "env NODE=edge-7", "env CPU="] {
+    for line in [
+        "env WHO=world",
+        "env NODE=edge-7",
+        "env CPU=",
+        "env PWD=/info",
+    ] {
         assert!(ran.stdout.contains(line), "{line}: {}", ran.stdout);
     }
 }

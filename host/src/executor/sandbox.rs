@@ -27,6 +27,8 @@ pub struct Identity<'a> {
     pub node_name: &'a str,
     /// For a CronJob's run: its scheduled time (RFC 3339).
     pub scheduled_time: Option<&'a str>,
+    /// The container's `workingDir`, exported as `PWD`.
+    pub working_dir: Option<&'a str>,
 }
 
 /// An instance's sandbox: its own, or the one its Job's relayed instances
@@ -123,7 +125,8 @@ fn value_of<'a>(declared: &'a [(String, String)], name: &str) -> Option<&'a str>
 }
 
 /// What wasmjob injects (`JOB_NAME`, `HOSTNAME`, `INSTANCE_NAME`,
-/// `NODE_NAME`, `JOB_COMPLETION_INDEX`, `SCHEDULED_TIME`), then what the
+/// `NODE_NAME`, `JOB_COMPLETION_INDEX`, `SCHEDULED_TIME`, `PWD` for a
+/// `workingDir`), then what the
 /// container declares, which overrides an injected variable of its name.
 fn environment(declared: &[(String, String)], who: &Identity<'_>) -> Vec<(String, String)> {
     let mut env = Vec::with_capacity(6 + declared.len());
@@ -138,6 +141,9 @@ fn environment(declared: &[(String, String)], who: &Identity<'_>) -> Vec<(String
     }
     if let Some(time) = who.scheduled_time {
         env.push(("SCHEDULED_TIME".to_owned(), time.to_owned()));
+    }
+    if let Some(dir) = who.working_dir {
+        env.push(("PWD".to_owned(), dir.to_owned()));
     }
     for (name, value) in declared {
         env.retain(|(k, _)| k != name);

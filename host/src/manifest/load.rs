@@ -210,7 +210,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "tolerations",
     "terminationGracePeriodSeconds",
     "priorityClassName",
-    "workingDir",
     "persistentVolumeClaim",
     "nfs",
     "csi",

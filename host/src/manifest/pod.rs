@@ -114,6 +114,12 @@ pub struct Container {
     /// Where volumes appear inside the sandbox.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volume_mounts: Vec<VolumeMount>,
+    /// The instance's working directory, an absolute path. WASI has no
+    /// initial working directory; the sandbox exports it as `PWD`, where
+    /// Go's wasip1 runtime and many guests take it from (a Rust or C guest
+    /// resolves relative paths from `/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
 }
 
 /// One environment variable.
@@ -652,6 +658,14 @@ impl Container {
             if let Some(from) = &var.value_from {
                 from.validate(&format!("{at}.valueFrom"), !var.value.is_empty())?;
             }
+        }
+        if let Some(dir) = &self.working_dir
+            && !dir.starts_with('/')
+        {
+            return Err(FieldError::new(
+                format!("{path}.workingDir"),
+                format!("must be an absolute path, got {dir:?}"),
+            ));
         }
         for (i, from) in self.env_from.iter().enumerate() {
             let at = format!("{path}.envFrom[{i}]");

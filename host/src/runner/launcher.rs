@@ -387,6 +387,7 @@ impl Core {
             completion_index: index,
             node_name: &self.node_name,
             scheduled_time: scheduled_time.map(String::as_str),
+            working_dir: job.spec.template.spec.containers[0].working_dir.as_deref(),
         }
     }
 
@@ -471,6 +472,7 @@ impl Core {
             completion_index: None,
             node_name: &self.node_name,
             scheduled_time: None,
+            working_dir: template.spec.containers[0].working_dir.as_deref(),
         };
         let (mut sandbox, scratch) =
             executor::sandbox(&template.spec, &who, self.output_limit, resolved.as_ref())?;
