@@ -956,3 +956,47 @@ fn configs_applied_through_one_node_reach_instances_on_another_sealed_with_the_c
         "{shown}"
     );
 }
+
+#[test]
+fn a_node_tainted_through_another_takes_no_work_that_does_not_tolerate_it() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let nodes = cluster(&db, &[("n1", ""), ("n2", "")], &[]);
+    let (s, first) = (&nodes[0].session, &nodes[0].server);
+    let tainted = s.client(
+        first,
+        &["taint", "node", "n2", "dedicated=batch:NoSchedule"],
+    );
+    assert_eq!(tainted.code, 0, "{tainted:?}");
+    let shown = get_json(s, first, &["nodes", "n2"]);
+    assert_eq!(shown["spec"]["taints"][0]["value"], "batch", "{shown}");
+    // n2 takes the taint at its next heartbeat.
+    std::thread::sleep(Duration::from_millis(1000));
+    let plain = job_yaml(
+        "plain",
+        &program("sleep-ms"),
+        &["50"],
+        "  completions: 8\n  parallelism: 4",
+        "",
+    );
+    let (s2, second) = (&nodes[1].session, &nodes[1].server);
+    apply(s2, second, "plain.yaml", &plain);
+    let job = s2.wait_finished(second, "plain");
+    assert_eq!(job["status"]["succeeded"], 8, "{job}");
+    let rows = job_rows(&db, "plain");
+    assert!(rows.iter().all(|r| r.2 == "n1"), "{rows:?}");
+    // Work that tolerates it runs there too.
+    let tolerating = job_yaml(
+        "tolerating",
+        &program("sleep-ms"),
+        &["50"],
+        "  completions: 8\n  parallelism: 4",
+        "      tolerations:\n      - {key: dedicated, operator: Exists}\n      nodeSelector:\n        kubernetes.io/hostname: n2\n",
+    );
+    apply(s, first, "tolerating.yaml", &tolerating);
+    let job = s.wait_finished(first, "tolerating");
+    assert_eq!(job["status"]["succeeded"], 8, "{job}");
+    let rows = job_rows(&db, "tolerating");
+    assert!(rows.iter().all(|r| r.2 == "n2"), "{rows:?}");
+}

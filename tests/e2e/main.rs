@@ -23,3 +23,4 @@ mod sandbox;
 mod serve;
 mod soak;
 mod state;
+mod taints;

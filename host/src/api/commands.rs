@@ -13,10 +13,10 @@ use super::error::{ApiError, Body, bad_request, internal, unavailable};
 use super::query::{Filter, resource_type};
 use super::reads::{cluster_node_json, node_json, objects};
 use super::state::{Shared, read, send};
-use super::wire::{ApplyAnswer, ApplyBody, DeleteAnswer, LabelRequest};
+use super::wire::{ApplyAnswer, ApplyBody, DeleteAnswer, LabelRequest, TaintRequest};
 use crate::admission::ModuleBlob;
 use crate::controller::node::relabeled;
-use crate::manifest;
+use crate::manifest::{self, taints};
 use crate::resource::ResourceType;
 use crate::runner::{ApplyRequest, Command, Incoming};
 use crate::store::NodeRecord;
@@ -96,6 +96,59 @@ pub(super) async fn label_node(
         .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
     let mut node = state.node.lock().expect("node info");
     node.labels = labels;
+    Ok(Json(node_json(&node)))
+}
+
+pub(super) async fn taint_node(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    Body(request): Body<TaintRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let this = state.node.lock().expect("node info").name.clone();
+    let now = crate::time::rfc3339(crate::time::now());
+    if name != this && state.cluster.is_some() {
+        // Another node of the cluster: its row changes, and that node
+        // takes the taints at its next heartbeat.
+        let grace = state.cluster.as_ref().map(|c| c.grace).unwrap_or_default();
+        return read(&state, move |store| {
+            let control = store
+                .control_plane()
+                .expect("a cluster node reads the cluster");
+            let nodes = control.nodes(grace).map_err(internal)?;
+            let Some(node) = nodes.into_iter().find(|n| n.name == name) else {
+                return Err(ApiError(
+                    StatusCode::NOT_FOUND,
+                    format!("Error from server (NotFound): nodes {name:?} not found"),
+                ));
+            };
+            let taints = taints::retainted(&node.taints, &request.changes, request.overwrite, &now)
+                .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
+            control.set_node_taints(&name, &taints).map_err(internal)?;
+            Ok(Json(cluster_node_json(&NodeRecord { taints, ..node })))
+        })
+        .await;
+    }
+    if name != this {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!(
+                "Error from server (NotFound): nodes {name:?} not found (this node is {this:?})"
+            ),
+        ));
+    }
+    let (reply, answer) = oneshot::channel();
+    let change = crate::runner::Retaint {
+        changes: request.changes,
+        overwrite: request.overwrite,
+        now,
+    };
+    send(&state, Command::Retaint { change, reply })?;
+    let taints = answer
+        .await
+        .map_err(|_| unavailable())?
+        .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
+    let mut node = state.node.lock().expect("node info");
+    node.taints = taints;
     Ok(Json(node_json(&node)))
 }
 

@@ -261,6 +261,9 @@ pub(super) fn cluster_node_json(node: &NodeRecord) -> Value {
         ready,
         &node.version,
     );
+    if !node.taints.is_empty() {
+        object["spec"] = serde_json::json!({ "taints": node.taints });
+    }
     object["status"]["capacity"] = serde_json::json!({"instances": node.capacity.to_string()});
     object["status"]["addresses"] =
         serde_json::json!([{"type": "InternalIP", "address": node.address}]);
@@ -270,13 +273,17 @@ pub(super) fn cluster_node_json(node: &NodeRecord) -> Value {
 /// This node, outside a cluster: always Ready while it answers.
 pub(super) fn node_json(node: &NodeInfo) -> Value {
     let ready = serde_json::json!({"type": "Ready", "status": "True"});
-    node_object(
+    let mut object = node_object(
         &node.name,
         &node.labels,
         node.started,
         ready,
         env!("CARGO_PKG_VERSION"),
-    )
+    );
+    if !node.taints.is_empty() {
+        object["spec"] = serde_json::json!({ "taints": node.taints });
+    }
+    object
 }
 
 /// The `v1` Node object both shapes share.

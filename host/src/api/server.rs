@@ -10,7 +10,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::commands::{apply, delete, label_node};
+use super::commands::{apply, delete, label_node, taint_node};
 use super::error::ApiError;
 use super::logs::logs;
 use super::reads::list;
@@ -25,6 +25,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/{resource}", get(list).delete(delete))
         .route("/api/v1/logs", get(logs))
         .route("/api/v1/nodes/{name}/labels", post(label_node))
+        .route("/api/v1/nodes/{name}/taints", post(taint_node))
         .layer(middleware::from_fn_with_state(state.clone(), warn_alone))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(DefaultBodyLimit::max(MAX_BODY))

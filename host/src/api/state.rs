@@ -16,6 +16,8 @@ pub struct NodeInfo {
     pub name: String,
     /// `--labels`.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `--taints`, and `taint node`'s changes.
+    pub taints: Vec<crate::manifest::Taint>,
     /// When this process started.
     pub started: i64,
 }

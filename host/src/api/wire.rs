@@ -87,6 +87,16 @@ pub struct LabelRequest {
     pub overwrite: bool,
 }
 
+/// `POST /api/v1/nodes/{name}/taints`: `wasmjob taint node`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaintRequest {
+    /// What to add and remove, in order.
+    pub changes: Vec<crate::manifest::TaintChange>,
+    /// Whether a taint may change value.
+    pub overwrite: bool,
+}
+
 impl From<LabelRequest> for Relabel {
     fn from(request: LabelRequest) -> Relabel {
         Relabel {

@@ -107,6 +107,20 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Label(LabelArgs),
 
+    /// Add or remove taints of a running node, as kubectl taint nodes.
+    ///
+    /// KEY=VALUE:EFFECT or KEY:EFFECT adds a taint (EFFECT is NoSchedule,
+    /// PreferNoSchedule or NoExecute; --overwrite to change a value),
+    /// KEY:EFFECT- or KEY- removes. Only instances that tolerate a node's
+    /// NoSchedule and NoExecute taints are placed there; NoExecute also
+    /// ends the instances running there that do not tolerate it (after
+    /// their tolerationSeconds). The change lasts until the node restarts;
+    /// serve --taints sets the start taints.
+    ///
+    /// Example: wasmjob taint node edge-3 dedicated=gpu:NoSchedule
+    #[command(verbatim_doc_comment)]
+    Taint(TaintArgs),
+
     /// Cron schedules: print the next fire times of a schedule.
     #[command(subcommand)]
     Cron(CronCommand),
@@ -143,6 +157,9 @@ pub struct ServeArgs {
     /// This node's labels, as k=v,k2=v2.
     #[arg(long, value_name = "LABELS")]
     pub labels: Option<String>,
+    /// This node's taints, as key=value:Effect,key2:Effect.
+    #[arg(long, value_name = "TAINTS")]
+    pub taints: Option<String>,
     /// How long running instances may take to finish on SIGTERM.
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub shutdown_grace: String,
@@ -395,6 +412,22 @@ pub struct LabelArgs {
     #[arg(required = true, value_name = "KEY=VALUE|KEY-")]
     pub changes: Vec<String>,
     /// Allow changing the value of an existing label.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+// `wasmjob taint`.
+#[allow(missing_docs)]
+#[derive(Debug, clap::Args)]
+pub struct TaintArgs {
+    /// `node`.
+    pub kind: String,
+    /// The node's name.
+    pub name: String,
+    /// KEY=VALUE:EFFECT to add, KEY:EFFECT- or KEY- to remove.
+    #[arg(required = true, value_name = "KEY=VALUE:EFFECT|KEY:EFFECT-")]
+    pub changes: Vec<String>,
+    /// Allow changing the value of an existing taint.
     #[arg(long)]
     pub overwrite: bool,
 }

@@ -1,15 +1,17 @@
-//! `wasmjob label node NAME KEY=VALUE… KEY-…`: changes a running node's
-//! labels, as `kubectl label nodes`. DaemonSets gain or lose the node's
-//! instance at once; Jobs waiting for a matching node are looked at again.
-//! The labels last until the node restarts: put them in `serve --labels` to
-//! keep them.
+//! `wasmjob label node NAME KEY=VALUE… KEY-…` and `wasmjob taint node NAME
+//! KEY=VALUE:EFFECT… KEY:EFFECT-…`: change a running node's labels or
+//! taints, as `kubectl label nodes` and `kubectl taint nodes`. DaemonSets
+//! gain or lose the node's instance at once; Jobs waiting for a matching
+//! node are looked at again. The change lasts until the node restarts: put
+//! it in `serve --labels` or `serve --taints` to keep it.
 
 use std::path::Path;
 
 use super::CliError;
+use super::args::TaintArgs;
 use super::remote::connect;
-use crate::api::wire::LabelRequest;
-use crate::manifest::validate;
+use crate::api::wire::{LabelRequest, TaintRequest};
+use crate::manifest::{taints, validate};
 
 /// Parses `KEY=VALUE` and `KEY-` arguments.
 pub fn parse_changes(changes: &[String], overwrite: bool) -> Result<LabelRequest, CliError> {
@@ -58,6 +60,33 @@ pub fn label(
     let client = connect(server, state_dir)?;
     let _: serde_json::Value = client.post(&format!("/api/v1/nodes/{name}/labels"), &request)?;
     outln!("node/{name} labeled");
+    Ok(())
+}
+
+/// `taint node NAME CHANGE…`: sends the changes and prints
+/// `node/NAME tainted` (`untainted` when it only removes), as kubectl.
+pub fn taint(server: Option<&str>, state_dir: &Path, args: &TaintArgs) -> Result<(), CliError> {
+    if !matches!(args.kind.as_str(), "node" | "nodes" | "no") {
+        return Err(CliError::BadInput(format!(
+            "taint works on nodes (wasmjob taint node NAME KEY=VALUE:EFFECT); got {:?}",
+            args.kind
+        )));
+    }
+    let changes = (args.changes.iter())
+        .map(|c| taints::parse_change(c).map_err(CliError::BadInput))
+        .collect::<Result<Vec<_>, _>>()?;
+    let removes_only = changes
+        .iter()
+        .all(|c| matches!(c, crate::manifest::TaintChange::Remove { .. }));
+    let request = TaintRequest {
+        changes,
+        overwrite: args.overwrite,
+    };
+    let client = connect(server, state_dir)?;
+    let path = format!("/api/v1/nodes/{}/taints", args.name);
+    let _: serde_json::Value = client.post(&path, &request)?;
+    let word = if removes_only { "untainted" } else { "tainted" };
+    outln!("node/{} {word}", args.name);
     Ok(())
 }
 

@@ -88,6 +88,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             let request = label::parse_changes(&args.changes, args.overwrite)?;
             label::label(server, &state_dir, &args.kind, &args.name, request)
         }
+        Command::Taint(args) => label::taint(server, &state_dir, &args),
         Command::Cron(CronCommand::Next(args)) => cron_next(&args),
         Command::Queue(command) => queue::queue(&state_dir, command),
         Command::Completions(_) => unreachable!("handled above"),

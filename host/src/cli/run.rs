@@ -57,6 +57,7 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
         node_name,
         output_limit,
         node_labels: Default::default(),
+        node_taints: Vec::new(),
         crash_loop: Default::default(),
         keyring: keyring.clone(),
     };

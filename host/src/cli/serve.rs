@@ -60,6 +60,8 @@ impl Settings {
         labels
             .entry(HOSTNAME_LABEL.to_owned())
             .or_insert_with(|| node_name.clone());
+        let taints = crate::manifest::taints::parse_list(args.taints.as_deref().unwrap_or(""))
+            .map_err(|e| CliError::BadInput(format!("--taints: {e}")))?;
         let cluster = cluster_url(args.store.as_deref())?.map(|url| ClusterAccess {
             url,
             grace: node_grace,
@@ -69,6 +71,7 @@ impl Settings {
                 node_name: node_name.clone(),
                 output_limit: output_limit as usize,
                 node_labels: labels.clone(),
+                node_taints: taints.clone(),
                 crash_loop,
                 keyring: Arc::new(Keyring::new(state_dir)),
             },
@@ -228,6 +231,7 @@ fn server_state(
         node: Mutex::new(NodeInfo {
             name: settings.node_name.clone(),
             labels: settings.labels.clone(),
+            taints: settings.config.node_taints.clone(),
             started: time::now(),
         }),
     })

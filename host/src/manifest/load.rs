@@ -207,7 +207,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "podAffinity",
     "podAntiAffinity",
     "matchFields",
-    "tolerations",
     "terminationGracePeriodSeconds",
     "priorityClassName",
     "persistentVolumeClaim",

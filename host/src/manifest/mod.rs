@@ -26,6 +26,7 @@ mod placement;
 mod pod;
 mod quantity;
 mod status;
+pub mod taints;
 pub mod validate;
 pub mod well_known;
 
@@ -54,6 +55,7 @@ pub use quantity::parse_memory_quantity;
 pub use status::{
     Condition, CronJobStatus, JobStatus, ObjectReference, Outcome, Phase, Termination,
 };
+pub use taints::{Taint, TaintChange, TaintEffect, Toleration};
 
 use serde::{Deserialize, Serialize};
 

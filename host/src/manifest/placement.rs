@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::FieldError;
+use super::taints::{self, Taint, Toleration};
 use super::validate;
 use crate::selector::{Requirement, Selector};
 
@@ -67,6 +68,8 @@ pub struct Placement {
     selector: Selector,
     /// `None`: no affinity; otherwise one selector per term, ORed.
     terms: Option<Vec<Selector>>,
+    /// What node taints the instance tolerates (see `taints`).
+    tolerations: Vec<Toleration>,
 }
 
 impl Placement {
@@ -113,16 +116,57 @@ impl Placement {
                 Some(terms)
             }
         };
-        Ok(Placement { selector, terms })
+        Ok(Placement {
+            selector,
+            terms,
+            tolerations: Vec::new(),
+        })
     }
 
-    /// Whether a node with these labels may run the instance.
-    pub fn admits(&self, labels: &BTreeMap<String, String>) -> bool {
+    /// The same placement, tolerating `tolerations`.
+    pub fn tolerating(mut self, tolerations: &[Toleration]) -> Placement {
+        self.tolerations = tolerations.to_vec();
+        self
+    }
+
+    /// Whether a node with these labels and taints may run a new instance:
+    /// its labels match, and every `NoSchedule` and `NoExecute` taint is
+    /// tolerated.
+    pub fn admits(&self, labels: &BTreeMap<String, String>, taints: &[Taint]) -> bool {
         self.selector.matches(labels)
             && self
                 .terms
                 .as_ref()
                 .is_none_or(|terms| terms.iter().any(|t| t.matches(labels)))
+            && taints::repels(&self.tolerations, taints).is_none()
+    }
+
+    /// Whether a DaemonSet's instance belongs on a node with these labels
+    /// and taints, as Kubernetes' DaemonSet controller decides: a
+    /// `NoSchedule` taint it does not tolerate keeps a new one off but lets
+    /// one `running` there stay; a `NoExecute` one does neither.
+    pub fn keeps_daemon(
+        &self,
+        labels: &BTreeMap<String, String>,
+        taints: &[Taint],
+        running: bool,
+    ) -> bool {
+        let kept: Vec<Taint> = taints
+            .iter()
+            .filter(|t| !running || t.effect == taints::TaintEffect::NoExecute)
+            .cloned()
+            .collect();
+        self.admits(labels, &kept)
+    }
+
+    /// The first taint of `taints` that keeps the instance off its node.
+    pub fn repelled_by<'a>(&self, taints: &'a [Taint]) -> Option<&'a Taint> {
+        taints::repels(&self.tolerations, taints)
+    }
+
+    /// The tolerations the placement was given.
+    pub fn tolerations(&self) -> &[Toleration] {
+        &self.tolerations
     }
 
     /// `nodeSelector` as `a=b,c=d`, for the DaemonSet table; `<none>`.
@@ -211,11 +255,11 @@ mod tests {
     #[test]
     fn every_node_selector_label_must_match() {
         let p = Placement::new(&labels(&[("disk", "nvme")]), None, "spec").unwrap();
-        assert!(p.admits(&labels(&[("disk", "nvme"), ("zone", "a")])));
-        assert!(!p.admits(&labels(&[("disk", "ssd")])));
-        assert!(!p.admits(&labels(&[])));
+        assert!(p.admits(&labels(&[("disk", "nvme"), ("zone", "a")]), &[]));
+        assert!(!p.admits(&labels(&[("disk", "ssd")]), &[]));
+        assert!(!p.admits(&labels(&[]), &[]));
         let any = Placement::new(&labels(&[]), None, "spec").unwrap();
-        assert!(any.admits(&labels(&[])));
+        assert!(any.admits(&labels(&[]), &[]));
     }
 
     #[test]
@@ -228,17 +272,17 @@ mod tests {
             vec![expr("role", "Exists", &[])],
         ]);
         let p = Placement::new(&labels(&[]), Some(&a), "spec").unwrap();
-        assert!(p.admits(&labels(&[("disk", "ssd")])));
-        assert!(!p.admits(&labels(&[("disk", "ssd"), ("gpu", "1")])));
-        assert!(p.admits(&labels(&[("role", "edge"), ("gpu", "1")])));
-        assert!(!p.admits(&labels(&[("disk", "hdd")])));
+        assert!(p.admits(&labels(&[("disk", "ssd")]), &[]));
+        assert!(!p.admits(&labels(&[("disk", "ssd"), ("gpu", "1")]), &[]));
+        assert!(p.admits(&labels(&[("role", "edge"), ("gpu", "1")]), &[]));
+        assert!(!p.admits(&labels(&[("disk", "hdd")]), &[]));
         let not_in = affinity(vec![vec![expr("zone", "NotIn", &["a"])]]);
         let p = Placement::new(&labels(&[]), Some(&not_in), "spec").unwrap();
         assert!(
-            p.admits(&labels(&[])),
+            p.admits(&labels(&[]), &[]),
             "NotIn admits a node without the label"
         );
-        assert!(!p.admits(&labels(&[("zone", "a")])));
+        assert!(!p.admits(&labels(&[("zone", "a")]), &[]));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::placement::{Affinity, Placement};
+use super::taints::Toleration;
 use super::validate::{self, Check};
 use super::{FieldError, parse_memory_quantity};
 
@@ -60,6 +61,9 @@ pub struct PodSpec {
     /// `nodeAffinity` with required `nodeSelectorTerms`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity: Option<Affinity>,
+    /// The node taints the instance tolerates (see `taints`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
 }
 
 /// `restartPolicy`.
@@ -582,7 +586,11 @@ impl PodSpec {
     }
 
     fn placement_at(&self, path: &str) -> Result<Placement, FieldError> {
-        Placement::new(&self.node_selector, self.affinity.as_ref(), path)
+        for (i, toleration) in self.tolerations.iter().enumerate() {
+            toleration.validate(&format!("{path}.tolerations[{i}]"))?;
+        }
+        let placement = Placement::new(&self.node_selector, self.affinity.as_ref(), path)?;
+        Ok(placement.tolerating(&self.tolerations))
     }
 }
 

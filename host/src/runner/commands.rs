@@ -18,7 +18,7 @@ use crate::admission::{self, ModuleBlob, Refused};
 use crate::apply::{self, ConfigPlan};
 use crate::controller::node::{Relabel, relabeled};
 use crate::controller::{daemonset, job};
-use crate::manifest::{Config, DaemonSet, Job, Object, Source};
+use crate::manifest::{Config, DaemonSet, Job, Object, Source, Taint, TaintChange, taints};
 use crate::runtime::{Prepared, is_component};
 use crate::store::{ControlPlane, ObjectRecord, StoreError, Write};
 use crate::time::{self, Micros};
@@ -88,11 +88,31 @@ pub enum Command {
         /// The node's labels afterwards, or why nothing changed.
         reply: oneshot::Sender<Result<BTreeMap<String, String>, String>>,
     },
+    /// Change this node's taints (`wasmjob taint node`): placement looks
+    /// again, and instances that do not tolerate a new `NoExecute` taint
+    /// end.
+    Retaint {
+        /// What to change.
+        change: Retaint,
+        /// The node's taints afterwards, or why nothing changed.
+        reply: oneshot::Sender<Result<Vec<Taint>, String>>,
+    },
     /// Stop taking work, let running instances finish within `grace`.
     Shutdown {
         /// The grace period.
         grace: Duration,
     },
+}
+
+/// What `taint node` asks of this node.
+#[derive(Debug, Clone)]
+pub struct Retaint {
+    /// What to add and remove, in order.
+    pub changes: Vec<TaintChange>,
+    /// Whether a taint may change value.
+    pub overwrite: bool,
+    /// Now, in RFC 3339: a `NoExecute` taint's `timeAdded`.
+    pub now: String,
 }
 
 /// A new run of one of the kinds.
@@ -233,6 +253,10 @@ impl Parts {
                 let _ = reply.send(self.relabel(change, control));
                 Ok(())
             }
+            Command::Retaint { change, reply } => {
+                let _ = reply.send(self.retaint(change, control));
+                Ok(())
+            }
             Command::Shutdown { grace } => {
                 self.draining = Some(time::now() + grace.as_micros() as Micros);
                 self.gate.set_draining();
@@ -267,6 +291,9 @@ impl Parts {
                 let _ = reply.send(Err(message));
             }
             Command::Relabel { reply, .. } => {
+                let _ = reply.send(Err(message));
+            }
+            Command::Retaint { reply, .. } => {
                 let _ = reply.send(Err(message));
             }
             shutdown @ Command::Shutdown { .. } => return self.command(shutdown, None),
@@ -468,6 +495,34 @@ impl Parts {
         use super::driver::Driver as _;
         self.jobs.placement_changed();
         Ok(self.config.node_labels.clone())
+    }
+}
+
+impl Parts {
+    /// kubectl's rules (see [`taints::retainted`]). In a cluster, the
+    /// other nodes see the new taints too. What is placed next follows
+    /// them; instances running here that a new `NoExecute` taint does not
+    /// let stay end at the next pass.
+    fn retaint(
+        &mut self,
+        change: Retaint,
+        control: Option<&dyn ControlPlane>,
+    ) -> Result<Vec<Taint>, String> {
+        let taints = taints::retainted(
+            &self.config.node_taints,
+            &change.changes,
+            change.overwrite,
+            &change.now,
+        )?;
+        if let Some(control) = control {
+            control
+                .set_node_taints(&self.config.node_name, &taints)
+                .map_err(|e| e.to_string())?;
+        }
+        self.config.node_taints = taints;
+        use super::driver::Driver as _;
+        self.jobs.placement_changed();
+        Ok(self.config.node_taints.clone())
     }
 }
 

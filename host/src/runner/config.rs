@@ -16,6 +16,8 @@ pub struct RunnerConfig {
     pub output_limit: usize,
     /// This node's labels, which `nodeSelector` and node affinity match.
     pub node_labels: BTreeMap<String, String>,
+    /// This node's taints, which instances must tolerate.
+    pub node_taints: Vec<crate::manifest::Taint>,
     /// The restart back-off of daemon instances that exit.
     pub crash_loop: CrashLoop,
     /// The key Secrets are sealed with (see [`crate::secrets`]).

@@ -43,7 +43,7 @@ mod staged;
 mod writes;
 
 pub use cluster::ClusterConfig;
-pub use commands::{Applied, ApplyFailure, ApplyRequest, Command, Incoming};
+pub use commands::{Applied, ApplyFailure, ApplyRequest, Command, Incoming, Retaint};
 pub use config::RunnerConfig;
 pub use cron::CronRun;
 pub use daemon::{DaemonRun, cluster_view};

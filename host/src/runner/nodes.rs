@@ -34,7 +34,10 @@ impl ClusterNodes {
         let key = |nodes: &[NodeRecord]| -> Vec<(String, bool, String)> {
             nodes
                 .iter()
-                .map(|n| (n.name.clone(), n.ready, format!("{:?}", n.labels)))
+                .map(|n| {
+                    let labels = format!("{:?}{:?}", n.labels, n.taints);
+                    (n.name.clone(), n.ready, labels)
+                })
                 .collect()
         };
         let changed = self.nodes.as_deref().map(key) != Some(key(&nodes));
@@ -45,9 +48,11 @@ impl ClusterNodes {
     /// Whether some Ready node admits `placement`; before the first
     /// heartbeat, assume so (whoever matches claims the instances).
     pub(super) fn some_node_admits(&self, placement: &Placement) -> bool {
-        self.nodes
-            .as_ref()
-            .is_none_or(|nodes| nodes.iter().any(|n| n.ready && placement.admits(&n.labels)))
+        self.nodes.as_ref().is_none_or(|nodes| {
+            nodes
+                .iter()
+                .any(|n| n.ready && placement.admits(&n.labels, &n.taints))
+        })
     }
 
     /// The nodes that stopped heartbeating.

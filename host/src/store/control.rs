@@ -22,6 +22,8 @@ pub struct NodeRecord {
     pub name: String,
     /// Its labels.
     pub labels: BTreeMap<String, String>,
+    /// Its taints.
+    pub taints: Vec<crate::manifest::Taint>,
     /// Instances it runs at once at most.
     pub capacity: u32,
     /// Its wasmjob version.
@@ -43,6 +45,8 @@ pub struct NodeRecord {
 pub struct Heartbeat {
     /// The node's labels.
     pub labels: Option<BTreeMap<String, String>>,
+    /// The node's taints.
+    pub taints: Option<Vec<crate::manifest::Taint>>,
 }
 
 /// An object a node just took.
@@ -175,6 +179,13 @@ pub trait ControlPlane: Send + Sync {
         &self,
         name: &str,
         labels: &BTreeMap<String, String>,
+    ) -> Result<bool, StoreError>;
+
+    /// Sets a node's taints; false if there is no such node.
+    fn set_node_taints(
+        &self,
+        name: &str,
+        taints: &[crate::manifest::Taint],
     ) -> Result<bool, StoreError>;
 
     /// Unfinished Jobs and CronJobs nobody owns, or whose owner's lease

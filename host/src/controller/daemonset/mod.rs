@@ -28,6 +28,8 @@ pub struct NodeView {
     pub name: String,
     /// Its labels.
     pub labels: BTreeMap<String, String>,
+    /// Its taints.
+    pub taints: Vec<crate::manifest::Taint>,
     /// Ready: heartbeating (always, for the local node).
     pub ready: bool,
 }
@@ -144,7 +146,10 @@ pub fn reconcile(spec: &Spec<'_>, nodes: &[NodeView], daemons: &[Daemon], now: M
     let on = by_node(daemons);
     let desired: BTreeSet<&str> = nodes
         .iter()
-        .filter(|n| n.ready && spec.placement.admits(&n.labels))
+        .filter(|n| {
+            let running = on.contains_key(n.name.as_str());
+            n.ready && spec.placement.keeps_daemon(&n.labels, &n.taints, running)
+        })
         .map(|n| n.name.as_str())
         .collect();
     let clock = Clock {
@@ -311,6 +316,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            taints: Vec::new(),
             ready: true,
         }
     }
@@ -360,6 +366,41 @@ mod tests {
         assert!(plan.delete.is_empty());
         assert_eq!(plan.status.desired_number_scheduled, 2);
         assert_eq!(plan.status.current_number_scheduled, 0);
+    }
+
+    #[test]
+    fn no_schedule_keeps_new_instances_off_and_no_execute_removes_running_ones() {
+        use crate::manifest::{Taint, TaintEffect, Toleration};
+        let taint = |key: &str, effect| Taint {
+            key: key.into(),
+            value: String::new(),
+            effect,
+            time_added: None,
+        };
+        let mut fresh = node("fresh", &[]);
+        fresh.taints = vec![taint("gpu", TaintEffect::NoSchedule)];
+        let mut kept = node("kept", &[]);
+        kept.taints = vec![taint("gpu", TaintEffect::NoSchedule)];
+        let mut drained = node("drained", &[]);
+        drained.taints = vec![taint("drain", TaintEffect::NoExecute)];
+        let nodes = [fresh, kept, drained];
+        let daemons = [
+            daemon("k", "kept", "r1", Some(0)),
+            daemon("d", "drained", "r1", Some(0)),
+        ];
+        let p = placement(&[]);
+        let plan = reconcile(&spec(&p, "r1", ROLLING), &nodes, &daemons, 10 * S);
+        assert!(plan.create.is_empty(), "{plan:?}");
+        assert_eq!(plan.delete, ["d"]);
+        // Tolerating gpu, it goes on every node but the drained one.
+        let tolerating = p.clone().tolerating(&[Toleration {
+            key: Some("gpu".into()),
+            operator: Some("Exists".into()),
+            ..Toleration::default()
+        }]);
+        let plan = reconcile(&spec(&tolerating, "r1", ROLLING), &nodes, &daemons, 10 * S);
+        assert_eq!(plan.create, ["fresh"]);
+        assert_eq!(plan.delete, ["d"]);
     }
 
     #[test]

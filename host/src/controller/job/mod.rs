@@ -49,6 +49,10 @@ pub const NODE_RESTART: &str = "NodeRestart";
 /// and the grace period ran out; also a disruption.
 pub const NODE_SHUTDOWN: &str = "NodeShutdown";
 
+/// The reason of an instance ended because its node got a `NoExecute`
+/// taint it does not tolerate (Kubernetes' taint manager's); a disruption.
+pub const DELETION_BY_TAINT_MANAGER: &str = "DeletionByTaintManager";
+
 /// The reason of an instance whose node stopped sending heartbeats (a
 /// cluster): another node recorded it as ended; also a disruption.
 pub const NODE_LOST: &str = "NodeLost";
@@ -56,7 +60,13 @@ pub const NODE_LOST: &str = "NodeLost";
 /// Whether an instance that ended for `reason` was lost to its node going
 /// away rather than ending on its own: a disruption (`DisruptionTarget`).
 pub fn is_disruption(reason: &str) -> bool {
-    [NODE_RESTART, NODE_SHUTDOWN, NODE_LOST].contains(&reason)
+    [
+        NODE_RESTART,
+        NODE_SHUTDOWN,
+        NODE_LOST,
+        DELETION_BY_TAINT_MANAGER,
+    ]
+    .contains(&reason)
 }
 
 /// Reasons of instances stopped by the controller itself (the Job ended or

@@ -241,16 +241,18 @@ impl Hosting {
         refusals: &mut Refusals,
         uid: &str,
     ) -> Result<bool, StoreError> {
-        if let Some(admits) = parts.jobs.admits(uid, &parts.config.node_labels) {
+        let (labels, taints) = (&parts.config.node_labels, &parts.config.node_taints);
+        if let Some(admits) = parts.jobs.admits(uid, labels, taints) {
             return Ok(admits);
         }
         if !self.foreign.contains_key(uid) {
             let foreign = foreign_job(parts, (&*self.control, refusals), uid)?;
             self.foreign.insert(uid.to_owned(), foreign);
         }
-        let labels = &parts.config.node_labels;
+        let (labels, taints) = (&parts.config.node_labels, &parts.config.node_taints);
         let foreign = self.foreign[uid].as_ref();
-        Ok(foreign.is_some_and(|f| f.job.spec.template.spec.placement().admits(labels)))
+        let placement = |f: &ForeignJob| f.job.spec.template.spec.placement();
+        Ok(foreign.is_some_and(|f| placement(f).admits(labels, taints)))
     }
 
     /// Runs an instance this node just claimed: one of its own Jobs', or

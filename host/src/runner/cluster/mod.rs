@@ -261,6 +261,9 @@ impl Cluster {
         let labels = &parts.config.node_labels;
         self.control
             .register_node(labels, self.config.capacity, &self.config.address)?;
+        let taints = &parts.config.node_taints;
+        self.control
+            .set_node_taints(&parts.config.node_name, taints)?;
         let ended = self
             .control
             .end_orphaned(now, job::NODE_RESTART, RESTART_MESSAGE)?;
@@ -297,6 +300,13 @@ impl Cluster {
             parts.config.node_labels = labels;
             parts.jobs.placement_changed();
         }
+        if let Some(taints) = beat.taints
+            && taints != parts.config.node_taints
+        {
+            tracing::info!(?taints, "cluster: this node's taints changed");
+            parts.config.node_taints = taints;
+            parts.jobs.placement_changed();
+        }
         let nodes = self.control.nodes(self.config.grace)?;
         if self.nodes.seen(nodes) {
             parts.jobs.placement_changed();
@@ -310,7 +320,10 @@ impl Cluster {
     /// one's) that this node cannot run (nodeSelector, affinity) and that
     /// have nothing running here go back to the cluster for a node that can.
     fn release_unplaceable(&mut self, parts: &mut Parts) -> Result<(), StoreError> {
-        for uid in parts.jobs.unplaceable_here(&parts.config.node_labels) {
+        for uid in parts
+            .jobs
+            .unplaceable_here(&parts.config.node_labels, &parts.config.node_taints)
+        {
             parts.flush()?;
             self.control.release(&uid)?;
             parts.jobs.release(&uid);

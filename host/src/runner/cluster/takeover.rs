@@ -47,7 +47,8 @@ impl Cluster {
             // Any node may own a Job whose instances spread; one whose
             // instances stay with it must match it.
             let placement = job.spec.template.spec.placement();
-            if !spreadable(job) && !placement.admits(&parts.config.node_labels) {
+            let node = &parts.config;
+            if !spreadable(job) && !placement.admits(&node.node_labels, &node.node_taints) {
                 return Ok(());
             }
         }

@@ -288,6 +288,7 @@ pub fn cluster_view(
         .map(|n| NodeView {
             name: n.name.clone(),
             labels: n.labels.clone(),
+            taints: n.taints.clone(),
             ready: n.ready,
         })
         .collect();

@@ -399,7 +399,11 @@ impl DaemonRun {
     /// first instance, one on a node that no longer matches, an old one
     /// that is not available anyway) stays the node's own.
     fn withhold_rolling(&mut self, plan: &mut Plan, pass: &Pass<'_>) -> Option<RollingAsk> {
-        if self.strategy() == Strategy::OnDelete || !self.placement.admits(&pass.node.node_labels) {
+        if self.strategy() == Strategy::OnDelete
+            || !self
+                .placement
+                .admits(&pass.node.node_labels, &pass.node.node_taints)
+        {
             return None;
         }
         let (old, fresh) = self.revisions_available(pass.now);
@@ -437,6 +441,7 @@ fn node_view(pass: &Pass<'_>) -> NodeView {
     NodeView {
         name: pass.node.node_name.clone(),
         labels: pass.node.node_labels.clone(),
+        taints: pass.node.node_taints.clone(),
         ready: true,
     }
 }

@@ -30,7 +30,7 @@ impl JobRun {
         let placement = self.job.spec.template.spec.placement();
         let admitted = match pass.cluster {
             Some(cluster) if spreads => cluster.some_node_admits(&placement),
-            _ => placement.admits(&pass.node.node_labels),
+            _ => placement.admits(&pass.node.node_labels, &pass.node.node_taints),
         };
         if admitted {
             return true;
@@ -39,8 +39,16 @@ impl JobRun {
             self.unschedulable_noted = true;
             let message = if spreads {
                 "no Ready node of the cluster matches the template's nodeSelector or node \
-                 affinity; the Job waits for a node that does"
+                 affinity and has no taint it does not tolerate; the Job waits for a node that \
+                 does"
                     .to_owned()
+            } else if let Some(taint) = placement.repelled_by(&pass.node.node_taints) {
+                // Kubernetes' words for it.
+                format!(
+                    "0/1 nodes are available: 1 node(s) had untolerated taint {{{}: {}}}; \
+                     the Job waits for a node it tolerates",
+                    taint.key, taint.value
+                )
             } else {
                 format!(
                     "node {} does not match the template's nodeSelector or node affinity; \

@@ -7,9 +7,10 @@
 use super::live::{LiveInstance, Place};
 use super::run::JobRun;
 use crate::controller::instance;
+use crate::controller::job::DELETION_BY_TAINT_MANAGER as EVICTED_BY_TAINT;
 use crate::controller::job::{AttemptEnd, End, status};
 use crate::executor::Finished;
-use crate::manifest::Phase;
+use crate::manifest::{Phase, TaintEffect, taints};
 use crate::runner::driver::Pass;
 use crate::runner::writes::{attempt_logs, ended_writes, event, stop};
 use crate::store::{InstanceRecord, Write};
@@ -178,6 +179,32 @@ impl JobRun {
                 .push(event(&self.record.uid, suspended, pass.now));
         }
         self.count();
+    }
+
+    /// Ends the instances running here that this node's `NoExecute` taints
+    /// do not let stay, as Kubernetes' taint manager does (a disruption:
+    /// replaced, not counted against `backoffLimit`, as a node shutdown);
+    /// when to look again for those that may stay `tolerationSeconds`.
+    pub(super) fn evict_untolerated(&mut self, pass: &mut Pass<'_>) -> Option<Micros> {
+        let taints = &pass.node.node_taints;
+        if !taints.iter().any(|t| t.effect == TaintEffect::NoExecute) || self.live.is_empty() {
+            return None;
+        }
+        let placement = self.job.spec.template.spec.placement();
+        let Some((at, taint)) = taints::evict_at(placement.tolerations(), taints, pass.now) else {
+            return None;
+        };
+        if at > pass.now {
+            return Some(at);
+        }
+        let message = format!(
+            "Taint manager: deleting due to NoExecute taint {}={}:NoExecute on node {}",
+            taint.key, taint.value, pass.node.node_name
+        );
+        let stop = (EVICTED_BY_TAINT, message.as_str());
+        self.stop_where(stop, false, Place::is_here, pass);
+        self.count();
+        None
     }
 
     /// Stops the live instances whose place `which` picks, with `reason`

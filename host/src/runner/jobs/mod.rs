@@ -37,7 +37,7 @@ use super::staged::Staged;
 use crate::controller::cronjob::RunState;
 use crate::controller::job::{self, Decision, End};
 use crate::executor::{Finished, Waiting};
-use crate::manifest::Job;
+use crate::manifest::{Job, Taint};
 use crate::store::{InstanceRecord, Write};
 use crate::time::{Micros, earliest};
 
@@ -100,11 +100,16 @@ impl JobDriver {
         self.index_of(uid).map(|index| &self.runs[index].job)
     }
 
-    /// Whether the Job `uid`'s instances may run on a node with `labels`;
-    /// `None` when this node does not run it.
-    pub(super) fn admits(&self, uid: &str, labels: &BTreeMap<String, String>) -> Option<bool> {
+    /// Whether the Job `uid`'s instances may run on a node with `labels`
+    /// and `taints`; `None` when this node does not run it.
+    pub(super) fn admits(
+        &self,
+        uid: &str,
+        labels: &BTreeMap<String, String>,
+        taints: &[Taint],
+    ) -> Option<bool> {
         let job = self.job(uid)?;
-        Some(job.spec.template.spec.placement().admits(labels))
+        Some(job.spec.template.spec.placement().admits(labels, taints))
     }
 
     /// One controller decision for the Job at `index`; when to look again.
@@ -165,9 +170,19 @@ impl JobDriver {
     /// Jobs whose instances stay on their owner (a work queue's) that this
     /// node cannot run and that have nothing running here: their uids, for
     /// the cluster to take back.
-    pub(super) fn unplaceable_here(&self, labels: &BTreeMap<String, String>) -> Vec<String> {
+    pub(super) fn unplaceable_here(
+        &self,
+        labels: &BTreeMap<String, String>,
+        taints: &[Taint],
+    ) -> Vec<String> {
         let unplaceable = |run: &&JobRun| {
-            let admitted = run.job.spec.template.spec.placement().admits(labels);
+            let admitted = run
+                .job
+                .spec
+                .template
+                .spec
+                .placement()
+                .admits(labels, taints);
             !spreadable(&run.job) && !admitted && run.live.is_empty() && !run.finished
         };
         let runs = self.runs.iter().filter(unplaceable);
@@ -288,6 +303,7 @@ impl Driver for JobDriver {
             }
             run.queue
                 .observe(&run.job.spec, &mut run.observed, pass.launcher);
+            wake = earliest(wake, run.evict_untolerated(pass));
             wake = earliest(wake, self.step(index, pass));
         }
         wake

@@ -49,6 +49,14 @@ impl ControlPlane for Pg {
         Pg::set_node_labels(self, name, labels)
     }
 
+    fn set_node_taints(
+        &self,
+        name: &str,
+        taints: &[crate::manifest::Taint],
+    ) -> Result<bool, StoreError> {
+        Pg::set_node_taints(self, name, taints)
+    }
+
     fn claimable(&self, grace: Duration) -> Result<Vec<Claimable>, StoreError> {
         Pg::claimable(self, grace)
     }

@@ -33,12 +33,14 @@ impl Pg {
         self.with(|c| {
             let row = c.query_opt(
                 &format!(
-                    "UPDATE nodes SET heartbeat_at = {DB_NOW} WHERE name = $1 RETURNING labels"
+                    "UPDATE nodes SET heartbeat_at = {DB_NOW} WHERE name = $1
+                     RETURNING labels, taints"
                 ),
                 &[&node],
             )?;
-            let labels: Option<BTreeMap<String, String>> = row.map(|r| json_column(&r, 0));
-            Ok(Heartbeat { labels })
+            let labels: Option<BTreeMap<String, String>> = row.as_ref().map(|r| json_column(r, 0));
+            let taints = row.as_ref().map(|r| json_column(r, 1));
+            Ok(Heartbeat { labels, taints })
         })
     }
 

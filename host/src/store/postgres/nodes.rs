@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 use postgres::Row;
 
 use super::{DB_NOW, Param, Pg, StoreError, json_column, json_text};
+use crate::manifest::Taint;
 use crate::store::{NodeRecord, Ownership};
 
 /// Every node, with whether its heartbeat is within the grace period `$1`.
 pub(super) fn nodes_query() -> String {
     format!(
         "SELECT name, labels, capacity, version, address, joined_at, heartbeat_at,
-            heartbeat_at >= {DB_NOW} - $1 FROM nodes ORDER BY name"
+            heartbeat_at >= {DB_NOW} - $1, taints FROM nodes ORDER BY name"
     )
 }
 
@@ -28,6 +29,7 @@ pub(super) fn node_row(row: &Row) -> NodeRecord {
         joined_at: row.get(5),
         heartbeat_at: row.get(6),
         ready: row.get(7),
+        taints: json_column(row, 8),
     }
 }
 
@@ -97,6 +99,18 @@ impl Pg {
             c.execute(
                 "UPDATE nodes SET labels = $2 WHERE name = $1",
                 &[&name as &Param<'_>, &labels],
+            )
+            .map(|n| n == 1)
+        })
+    }
+
+    /// Sets a node's taints; `false` if there is no such node.
+    pub fn set_node_taints(&self, name: &str, taints: &[Taint]) -> Result<bool, StoreError> {
+        let taints = json_text(&taints);
+        self.with(|c| {
+            c.execute(
+                "UPDATE nodes SET taints = $2 WHERE name = $1",
+                &[&name as &Param<'_>, &taints],
             )
             .map(|n| n == 1)
         })

@@ -151,6 +151,10 @@ pub(super) const SCHEMA: &[&str] = &[
     CREATE TRIGGER instances_change_order BEFORE INSERT OR UPDATE ON instances
         FOR EACH STATEMENT EXECUTE FUNCTION wasmjob_change_order();
 "#,
+    // 6: node taints (`taint node`), as JSON, beside the labels.
+    r#"
+    ALTER TABLE nodes ADD COLUMN taints TEXT NOT NULL DEFAULT '[]';
+"#,
 ];
 
 /// The advisory lock every transaction that writes instances' rows holds
