@@ -191,9 +191,7 @@ impl JobRun {
             return None;
         }
         let placement = self.job.spec.template.spec.placement();
-        let Some((at, taint)) = taints::evict_at(placement.tolerations(), taints, pass.now) else {
-            return None;
-        };
+        let (at, taint) = taints::evict_at(placement.tolerations(), taints, pass.now)?;
         if at > pass.now {
             return Some(at);
         }
