@@ -1,7 +1,8 @@
 //! Node taints and tolerations (issue 30): `serve --taints` and `taint
 //! node` in kubectl's syntax; only tolerating work is placed on a tainted
 //! node, a `NoExecute` taint ends what runs there and does not tolerate
-//! it, and removing a taint lets waiting work run.
+//! it, and removing a taint lets waiting work run. And how long a stopped
+//! instance runs on: `terminationGracePeriodSeconds`.
 
 use std::time::{Duration, Instant};
 
@@ -185,4 +186,62 @@ fn bad_taints_and_tolerations_are_refused_with_exit_2() {
     let serve = s.wasmjob(&["serve", "--taints", "oops"]);
     assert_eq!(serve.code, 2, "{serve:?}");
     assert!(serve.stderr.contains("--taints"), "{}", serve.stderr);
+}
+
+#[test]
+fn a_stopped_instance_runs_on_for_its_termination_grace_period_and_no_longer() {
+    let s = Session::new();
+    let out = s.work.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let server = Server::start(&s, &["--node-name", "edge-4"]);
+    let volume = format!(
+        "        volumeMounts:\n        - {{name: out, mountPath: /out}}\n      \
+         volumes:\n      - {{name: out, hostPath: {{path: {}}}}}\n",
+        out.display()
+    );
+    let graceful = job_yaml(
+        "graceful",
+        &program("sleep-ms"),
+        &["1200", "/out/graceful.txt"],
+        "",
+        &format!("{volume}      terminationGracePeriodSeconds: 10\n"),
+    );
+    let abrupt = job_yaml(
+        "abrupt",
+        &program("sleep-ms"),
+        &["1200", "/out/abrupt.txt"],
+        "",
+        &format!("{volume}      terminationGracePeriodSeconds: 0\n"),
+    );
+    let path = s.write("jobs.yaml", &format!("{graceful}---\n{abrupt}"));
+    assert_eq!(
+        s.client(&server, &["apply", "-f", path.to_str().unwrap()])
+            .code,
+        0
+    );
+    let running = |v: &serde_json::Value| {
+        v["items"].as_array().is_some_and(|items| {
+            items.len() == 2 && items.iter().all(|i| i["status"]["phase"] == "Running")
+        })
+    };
+    waits_for(
+        &s,
+        &server,
+        "the instances never ran",
+        running,
+        &["get", "pods", "-o", "json"],
+    );
+    for job in ["graceful", "abrupt"] {
+        let deleted = s.client(&server, &["delete", "job", job]);
+        assert_eq!(deleted.code, 0, "{deleted:?}");
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        out.join("graceful.txt").exists(),
+        "the graceful instance was cut short"
+    );
+    assert!(
+        !out.join("abrupt.txt").exists(),
+        "the abrupt instance ran on"
+    );
 }

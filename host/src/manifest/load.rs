@@ -207,7 +207,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "podAffinity",
     "podAntiAffinity",
     "matchFields",
-    "terminationGracePeriodSeconds",
     "priorityClassName",
     "persistentVolumeClaim",
     "nfs",

@@ -64,6 +64,12 @@ pub struct PodSpec {
     /// The node taints the instance tolerates (see `taints`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tolerations: Vec<Toleration>,
+    /// How long a stopped instance (its Job deleted, suspended or ended,
+    /// its node tainted) may run on before it is ended; at once when
+    /// absent. A Wasm guest gets no SIGTERM: this is the time it has to
+    /// finish on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_grace_period_seconds: Option<i64>,
 }
 
 /// `restartPolicy`.
@@ -539,6 +545,9 @@ impl PodSpec {
         if let Some(secs) = self.active_deadline_seconds {
             validate::positive(secs).at(&format!("{path}.activeDeadlineSeconds"))?;
         }
+        if let Some(secs) = self.termination_grace_period_seconds {
+            validate::non_negative(secs).at(&format!("{path}.terminationGracePeriodSeconds"))?;
+        }
         self.placement_at(path)?;
         let mut names = Vec::new();
         for (i, volume) in self.volumes.iter().enumerate() {
@@ -559,6 +568,12 @@ impl PodSpec {
     /// Where the instance may run (the template was validated at load).
     pub fn placement(&self) -> Placement {
         self.placement_at("spec").unwrap_or_default()
+    }
+
+    /// `terminationGracePeriodSeconds`, when it gives a grace.
+    pub fn termination_grace(&self) -> Option<std::time::Duration> {
+        let secs = self.termination_grace_period_seconds?;
+        Some(std::time::Duration::from_secs(secs.max(0) as u64))
     }
 
     /// The one node this template's placement admits by name — a

@@ -252,6 +252,23 @@ impl Launcher {
         self.core.prepare(attempt, binding?, resolved.as_ref())
     }
 
+    /// Stops a run, at once or, with a `grace` (the template's
+    /// `terminationGracePeriodSeconds`), once it has had that long to end
+    /// on its own: a Wasm guest gets no signal, so the grace is the time it
+    /// may run on. What it does meanwhile is not recorded: the instance
+    /// was recorded as stopped when the stop was decided.
+    pub(super) fn stop_within(&self, run: AbortHandle, grace: Option<Duration>) {
+        match grace.filter(|g| !g.is_zero()) {
+            None => run.abort(),
+            Some(grace) => {
+                self.core.executor.handle().spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    run.abort();
+                });
+            }
+        }
+    }
+
     /// Starts an attempt of a daemon instance of the DaemonSet `name`:
     /// `template`'s sandbox, a plugin context without checkpoint or queue.
     pub(super) fn start_daemon(

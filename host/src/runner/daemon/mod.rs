@@ -119,7 +119,7 @@ impl DaemonDriver {
         };
         let run = &mut self.runs[index];
         for uid in &ask.replacing {
-            run.drop_instance(uid);
+            run.drop_instance(uid, Some(pass.launcher));
         }
         if let Some(record) = fresh {
             run.start(record, pass.now, pass);
@@ -254,7 +254,7 @@ impl Driver for DaemonDriver {
         if let Some(index) = self.index_of(uid) {
             let mut run = self.runs.remove(index);
             for uid in run.live.keys().cloned().collect::<Vec<_>>() {
-                run.drop_instance(&uid);
+                run.drop_instance(&uid, None);
             }
         }
     }

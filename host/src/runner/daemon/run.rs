@@ -16,6 +16,7 @@ use crate::controller::job::NODE_RESTART;
 use crate::ids;
 use crate::manifest::{DaemonSet, Kind, Phase, Placement, PodTemplateSpec};
 use crate::runner::driver::Pass;
+use crate::runner::launcher::Launcher;
 use crate::runner::writes::{RESTART_MESSAGE, event, stop};
 use crate::runtime::Prepared;
 use crate::store::{InstanceRecord, ObjectRecord, Write};
@@ -316,18 +317,28 @@ impl DaemonRun {
 
     /// Stops an instance and removes it.
     pub(super) fn remove(&mut self, uid: &str, why: (&str, &str), pass: &mut Pass<'_>) {
-        if let Some(record) = self.drop_instance(uid) {
+        if let Some(record) = self.drop_instance(uid, Some(pass.launcher)) {
             let writes = self.removal_writes(record, pass.now, why);
             pass.writes.extend(writes);
         }
     }
 
     /// Stops an instance here and forgets it; its record, for the writes
-    /// that say so.
-    pub(super) fn drop_instance(&mut self, uid: &str) -> Option<InstanceRecord> {
+    /// that say so. With the `launcher`, the run has its template's
+    /// `terminationGracePeriodSeconds` to end on its own; without, it ends
+    /// at once (another node took the DaemonSet over).
+    pub(super) fn drop_instance(
+        &mut self,
+        uid: &str,
+        launcher: Option<&Launcher>,
+    ) -> Option<InstanceRecord> {
         let live = self.live.remove(uid)?;
-        if let Some(abort) = live.abort {
-            abort.abort();
+        match (live.abort, launcher) {
+            (Some(abort), Some(launcher)) => {
+                launcher.stop_within(abort, live.template.spec.termination_grace());
+            }
+            (Some(abort), None) => abort.abort(),
+            (None, _) => {}
         }
         Some(live.record)
     }

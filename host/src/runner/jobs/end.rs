@@ -225,9 +225,13 @@ impl JobRun {
         for uid in &stopped {
             self.queue.settle(uid, false, pass.writes, pass.launcher);
         }
+        let grace = self.job.spec.template.spec.termination_grace();
         for uid in stopped {
             let live = self.live.remove(&uid).expect("listed above");
-            live.place.stop();
+            match live.place {
+                Place::Here(abort) => pass.launcher.stop_within(abort, grace),
+                other => other.stop(),
+            }
             let mut record = live.record;
             stop(&mut record, pass.now, reason, message);
             self.observed
