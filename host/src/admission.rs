@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use crate::manifest::{CronJob, DaemonSet, FieldError, Job, Kind, Object, PodSpec};
+use crate::manifest::{Container, CronJob, DaemonSet, FieldError, Job, Kind, Object, PodSpec};
 use crate::runtime::{DEFAULT_MEMORY_LIMIT, Prepared, Runtime};
 use crate::store::{ObjectRecord, Store, StoreError};
 
@@ -49,6 +49,18 @@ pub fn image_path(kind: Kind) -> &'static str {
     }
 }
 
+/// The field path of each container of `pod` (init containers first), in
+/// an object of `kind`.
+pub fn container_paths(kind: Kind, pod: &PodSpec) -> Vec<String> {
+    let base = match kind {
+        Kind::CronJob => "spec.jobTemplate.spec.template.spec",
+        _ => "spec.template.spec",
+    };
+    let init = (0..pod.init_containers.len()).map(|i| format!("{base}.initContainers[{i}]"));
+    let main = (0..pod.containers.len()).map(|i| format!("{base}.containers[{i}]"));
+    init.chain(main).collect()
+}
+
 /// The pod template every instance of `object` is made from (a ConfigMap
 /// or Secret has none).
 pub fn pod_spec(object: &Object) -> Option<&PodSpec> {
@@ -60,45 +72,57 @@ pub fn pod_spec(object: &Object) -> Option<&PodSpec> {
     }
 }
 
-/// Admits `object`, whose image is a digest: its module is `module` when
-/// the bytes came with it, the store's otherwise.
+/// Admits `object`, whose images are digests: each container's module
+/// (init containers' too) is among `modules` when its bytes came with the
+/// object, the store's otherwise. Every module is compiled and linked here
+/// (the runtime keeps them by digest for the instances' other containers);
+/// the first container's is the one [`Admitted`] holds.
 pub fn admit(
     object: &Object,
-    module: Option<&ModuleBlob>,
+    modules: &[ModuleBlob],
     runtime: &Runtime,
     store: &Store,
 ) -> Result<Admitted, Refused> {
-    let at = image_path(object.kind());
-    let refuse = |message: String| Refused::Invalid(FieldError::new(at, message));
-    let pod =
-        pod_spec(object).ok_or_else(|| refuse("a ConfigMap or Secret runs no module".into()))?;
-    let digest = &pod.containers[0].image;
-    let stored;
-    let bytes = match module.filter(|m| &m.digest == digest) {
-        Some(blob) => &blob.bytes,
-        None => {
-            stored = store.module(digest)?.ok_or_else(|| {
-                refuse(format!(
-                    "no stored module has digest {digest}: apply it from a file first"
-                ))
-            })?;
-            &stored
-        }
+    let refuse_at = |at: &str, message: String| {
+        Refused::Invalid(FieldError::new(format!("{at}.image"), message))
     };
-    let prepared = runtime
-        .prepare(digest, bytes)
-        .map_err(|e| refuse(e.to_string()))?;
-    check_memory(pod, &prepared).map_err(refuse)?;
+    let Some(pod) = pod_spec(object) else {
+        let message = "a ConfigMap or Secret runs no module".to_owned();
+        return Err(Refused::Invalid(FieldError::new("kind", message)));
+    };
+    let paths = container_paths(object.kind(), pod);
+    let mut main = None;
+    for (container, at) in pod.all_containers().zip(&paths) {
+        let digest = &container.image;
+        let stored;
+        let bytes = match modules.iter().find(|m| &m.digest == digest) {
+            Some(blob) => &blob.bytes,
+            None => {
+                stored = store.module(digest)?.ok_or_else(|| {
+                    let message =
+                        format!("no stored module has digest {digest}: apply it from a file first");
+                    refuse_at(at, message)
+                })?;
+                &stored
+            }
+        };
+        let prepared = runtime
+            .prepare(digest, bytes)
+            .map_err(|e| refuse_at(at, e.to_string()))?;
+        check_memory(container, &prepared).map_err(|e| refuse_at(at, e))?;
+        if std::ptr::eq(container, &pod.containers[0]) {
+            main = Some(prepared);
+        }
+    }
+    let prepared = main.expect("a validated template has a container");
     Ok(Admitted { prepared })
 }
 
 /// A module whose declared initial memory is over the instance's limit
 /// could never start: every instance would be OOMKilled before its first
 /// instruction. Say so now rather than after a Job of failures.
-fn check_memory(pod: &PodSpec, prepared: &Prepared) -> Result<(), String> {
-    let limit = pod.containers[0]
-        .memory_limit()
-        .unwrap_or(DEFAULT_MEMORY_LIMIT);
+fn check_memory(container: &Container, prepared: &Prepared) -> Result<(), String> {
+    let limit = container.memory_limit().unwrap_or(DEFAULT_MEMORY_LIMIT);
     let declared = prepared.initial_memory();
     if declared <= limit {
         return Ok(());
@@ -153,6 +177,6 @@ pub fn admit_stored(
 ) -> Result<(Object, Admitted), Refused> {
     let object =
         stored_object(record).map_err(|message| Refused::Invalid(FieldError::new("", message)))?;
-    let admitted = admit(&object, None, runtime, store)?;
+    let admitted = admit(&object, &[], runtime, store)?;
     Ok((object, admitted))
 }

@@ -14,13 +14,14 @@ use crate::secrets::Keyring;
 use crate::store::{ObjectRecord, Write};
 use crate::store::{Store, StoreError};
 
-/// An object whose image is a digest and whose paths are absolute, its
-/// module admitted.
+/// An object whose images are digests and whose paths are absolute, its
+/// modules admitted.
 pub struct Resolved {
     /// Where it came from, for error messages.
     pub document: Document,
-    /// The module it runs.
-    pub module: ModuleBlob,
+    /// The modules read where the manifest is (one per distinct image;
+    /// none for `sha256:` images, which the store has).
+    pub modules: Vec<ModuleBlob>,
     /// The module, compiled and linked.
     pub prepared: Arc<Prepared>,
 }
@@ -36,9 +37,9 @@ pub enum ApplyError {
     Store(#[from] StoreError),
 }
 
-/// A document as [`localize`] leaves it, with the module it read (none for
-/// a `sha256:` image, which the store resolves).
-pub type Localized = (Document, Option<ModuleBlob>);
+/// A document as [`localize`] leaves it, with the modules it read (one per
+/// distinct image; none for a `sha256:` image, which the store resolves).
+pub type Localized = (Document, Vec<ModuleBlob>);
 
 /// Admits every localized document (see [`crate::admission`]). The store
 /// is only read (for `sha256:` images).
@@ -53,28 +54,18 @@ pub fn resolve(
 }
 
 fn resolve_one(
-    (doc, module): Localized,
+    (doc, modules): Localized,
     runtime: &Runtime,
     store: &Store,
 ) -> Result<Resolved, ApplyError> {
-    let admitted = match admission::admit(&doc.object, module.as_ref(), runtime, store) {
+    let admitted = match admission::admit(&doc.object, &modules, runtime, store) {
         Ok(admitted) => admitted,
         Err(Refused::Invalid(e)) => return Err(doc.error(e).into()),
         Err(Refused::Store(e)) => return Err(e.into()),
     };
-    let module = match module {
-        Some(module) => module,
-        None => {
-            let digest = admission::pod_spec(&doc.object)
-                .map(|pod| pod.containers[0].image.clone())
-                .unwrap_or_default();
-            let bytes = store.module(&digest)?.unwrap_or_default();
-            ModuleBlob { digest, bytes }
-        }
-    };
     Ok(Resolved {
         document: doc,
-        module,
+        modules,
         prepared: admitted.prepared,
     })
 }
@@ -88,51 +79,70 @@ pub fn localize(doc: Document) -> Result<Localized, ManifestError> {
     read_image(doc).map(name_by_digest)
 }
 
-/// A document whose image file is read, not yet named by its digest.
-pub type ReadImage = (Document, Option<Vec<u8>>);
+/// A document whose image files are read, not yet named by their
+/// digests: each container's bytes (init containers first), `None` for a
+/// `sha256:` image.
+pub type ReadImage = (Document, Vec<Option<Vec<u8>>>);
 
-/// The first half of [`localize`]: everything that can fail. A file image
-/// is read (text converted to binary), a `sha256:` image normalised, and
-/// relative `hostPath`s made absolute.
+/// The first half of [`localize`]: everything that can fail. Each
+/// container's file image is read (text converted to binary), a `sha256:`
+/// image normalised, and relative `hostPath`s made absolute.
 pub fn read_image(mut doc: Document) -> Result<ReadImage, ManifestError> {
-    let at = admission::image_path(doc.object.kind());
+    let kind = doc.object.kind();
     let base = doc.base_dir.clone();
     let Some(template) = doc.object.template_mut() else {
         // A ConfigMap or Secret runs no module.
-        return Ok((doc, None));
+        return Ok((doc, Vec::new()));
     };
-    let image = template.spec.containers[0].image.clone();
-    let fail = |message: String| FieldError::new(at, message);
-    let bytes = match module::parse_image(&image, &base) {
-        Err(e) => return Err(doc.error(fail(e.to_string()))),
-        Ok(ImageRef::Digest(digest)) => {
-            template.spec.containers[0].image = digest;
-            None
+    let mut read = Vec::new();
+    let mut failure = None;
+    let paths = admission::container_paths(kind, &template.spec);
+    for (container, at) in template.spec.all_containers_mut().zip(paths) {
+        let fail = |message: String| FieldError::new(format!("{at}.image"), message);
+        match module::parse_image(&container.image, &base) {
+            Err(e) => failure = Some(fail(e.to_string())),
+            Ok(ImageRef::Digest(digest)) => {
+                container.image = digest;
+                read.push(None);
+            }
+            Ok(ImageRef::File(path)) => match module::read_module(&path) {
+                Ok(bytes) => read.push(Some(bytes)),
+                Err(e) => failure = Some(fail(e.to_string())),
+            },
         }
-        Ok(ImageRef::File(path)) => match module::read_module(&path) {
-            Ok(bytes) => Some(bytes),
-            Err(e) => return Err(doc.error(fail(e.to_string()))),
-        },
-    };
+        if failure.is_some() {
+            break;
+        }
+    }
+    if let Some(error) = failure {
+        return Err(doc.error(error));
+    }
     for volume in &mut template.spec.volumes {
         if let Some(host) = &mut volume.host_path {
             host.path = absolute(&base, &host.path);
         }
     }
-    Ok((doc, bytes))
+    Ok((doc, read))
 }
 
-/// The second half of [`localize`]: a read image is hashed and the
-/// document names it by its digest.
-pub fn name_by_digest((mut doc, bytes): ReadImage) -> Localized {
-    let module = bytes.map(|bytes| {
+/// The second half of [`localize`]: read images are hashed and the
+/// document names them by their digests.
+pub fn name_by_digest((mut doc, read): ReadImage) -> Localized {
+    let mut modules: Vec<ModuleBlob> = Vec::new();
+    let Some(template) = doc.object.template_mut() else {
+        return (doc, modules);
+    };
+    for (container, bytes) in template.spec.all_containers_mut().zip(read) {
+        let Some(bytes) = bytes else {
+            continue;
+        };
         let digest = module::digest(&bytes);
-        if let Some(template) = doc.object.template_mut() {
-            template.spec.containers[0].image = digest.clone();
+        container.image = digest.clone();
+        if !modules.iter().any(|m| m.digest == digest) {
+            modules.push(ModuleBlob { digest, bytes });
         }
-        ModuleBlob { digest, bytes }
-    });
-    (doc, module)
+    }
+    (doc, modules)
 }
 
 fn absolute(base: &Path, path: &str) -> String {
@@ -152,11 +162,11 @@ fn absolute(base: &Path, path: &str) -> String {
 
 /// Stores the modules of resolved objects (content-addressed, idempotent).
 pub fn store_modules(store: &Store, resolved: &[Resolved], now: i64) -> Result<(), StoreError> {
-    for r in resolved {
+    for module in resolved.iter().flat_map(|r| &r.modules) {
         store.put_module(
-            &r.module.digest,
-            is_component(&r.module.bytes),
-            &r.module.bytes,
+            &module.digest,
+            is_component(&module.bytes),
+            &module.bytes,
             now,
         )?;
     }

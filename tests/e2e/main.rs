@@ -17,6 +17,7 @@ mod job_semantics;
 mod jobs;
 mod outcomes;
 mod plugins;
+mod pods;
 mod queues;
 mod run_pi;
 mod sandbox;

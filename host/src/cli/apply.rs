@@ -36,10 +36,11 @@ pub fn apply(
                 doc.file, doc.index
             )));
         }
-        let (doc, module) = localize(doc).map_err(|e| CliError::BadInput(e.to_string()))?;
-        if let Some(module) = module
-            && !body.modules.iter().any(|m| m.digest == module.digest)
-        {
+        let (doc, modules) = localize(doc).map_err(|e| CliError::BadInput(e.to_string()))?;
+        for module in modules {
+            if body.modules.iter().any(|m| m.digest == module.digest) {
+                continue;
+            }
             body.modules.push(WireModule {
                 digest: module.digest,
                 bytes: base64::engine::general_purpose::STANDARD.encode(&module.bytes),

@@ -148,7 +148,8 @@ fn runnable(docs: &[crate::manifest::Document]) -> Result<(), CliError> {
 
 /// What the Jobs of a run need of the process.
 struct Shape {
-    /// Instances that may run at once, over every Job.
+    /// Modules that may run at once, over every Job (an instance of
+    /// several containers counts each).
     parallelism: u32,
     /// A work queue on a broker (Redis, RabbitMQ) needs sockets.
     brokers: bool,
@@ -168,7 +169,14 @@ impl Shape {
             })
         };
         Shape {
-            parallelism: jobs().map(|job| job.spec.parallelism().max(1)).sum(),
+            // An instance of several containers runs several modules at once.
+            parallelism: jobs()
+                .map(|job| {
+                    let pod = &job.spec.template.spec;
+                    let modules = (pod.init_containers.len() + pod.containers.len()) as u32;
+                    job.spec.parallelism().max(1) * modules.max(1)
+                })
+                .sum(),
             brokers: jobs().any(|job| job.spec.queue.as_ref().is_some_and(|q| q.url.is_some())),
             expiring: jobs().any(|job| job.spec.ttl_seconds_after_finished.is_some()),
         }
@@ -371,14 +379,12 @@ fn start(
         .into_iter()
         .map(apply::name_by_digest)
         .collect();
-    for (_, blob) in &localized {
-        if let Some(blob) = blob {
-            // Prepared now, while the store opens on the other thread;
-            // resolving the documents below finds them in the runtime's
-            // cache. One that cannot be prepared is reported there, when
-            // it is prepared again.
-            let _ = runtime.prepare(&blob.digest, &blob.bytes);
-        }
+    for blob in localized.iter().flat_map(|(_, blobs)| blobs) {
+        // Prepared now, while the store opens on the other thread;
+        // resolving the documents below finds them in the runtime's
+        // cache. One that cannot be prepared is reported there, when it
+        // is prepared again.
+        let _ = runtime.prepare(&blob.digest, &blob.bytes);
     }
     let store = opened
         .recv()

@@ -6,14 +6,17 @@
 //! - `sandbox`: an instance's sandbox, built from its template;
 //! - `references`: what a template takes from ConfigMaps, Secrets and the
 //!   instance itself, resolved for each attempt;
-//! - `relay`: slots that start a Job's next instance themselves.
+//! - `relay`: slots that start a Job's next instance themselves;
+//! - `pod`: instances of several modules (init containers, sidecars,
+//!   several containers).
 
+pub mod pod;
 pub mod references;
 mod relay;
 mod sandbox;
 
 pub use relay::{Relay, RelayQueue, StartGate};
-pub use sandbox::{Identity, Sandbox, sandbox};
+pub use sandbox::{Identity, Sandbox, Scratch, sandbox, sandbox_of};
 
 use std::sync::Arc;
 
@@ -35,6 +38,8 @@ pub struct Launch {
     pub sandbox: Sandbox,
     /// Scratch directories (`emptyDir`) removed when the run ends.
     pub scratch: Vec<tempfile::TempDir>,
+    /// The instance's other containers, when it has any (see [`pod`]).
+    pub pod: Option<Box<pod::PodPlan>>,
 }
 
 /// Where the executor reports how each run ended: the runner's inbox,
@@ -125,12 +130,18 @@ impl Executor {
             let mut launch = launch;
             loop {
                 let started = time::now();
-                let report = match &launch.sandbox {
-                    Sandbox::Own(spec) => runtime.run_shared(&launch.prepared, spec).await,
-                    Sandbox::OfJob {
-                        spec,
-                        instance_name,
-                    } => {
+                let report = match (&launch.sandbox, &launch.pod) {
+                    (Sandbox::Own(spec), Some(plan)) => {
+                        pod::run(&runtime, (&launch.prepared, spec), plan).await
+                    }
+                    (Sandbox::Own(spec), None) => runtime.run_shared(&launch.prepared, spec).await,
+                    (
+                        Sandbox::OfJob {
+                            spec,
+                            instance_name,
+                        },
+                        _,
+                    ) => {
                         let prepared = &launch.prepared;
                         runtime.run_named(prepared, spec, instance_name).await
                     }
@@ -155,6 +166,11 @@ impl Executor {
                 }
             }
         }
+    }
+
+    /// The runtime its instances run in.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
     }
 
     /// Where this executor reports.

@@ -65,10 +65,9 @@ const DEFAULT_MODE: u32 = 0o644;
 /// Whether a template refers to anything outside itself (most do not, and
 /// their attempts skip [`resolve`]).
 pub fn refers_outside(pod: &PodSpec) -> bool {
-    let container = &pod.containers[0];
-    !container.env_from.is_empty()
-        || container.env.iter().any(|v| v.value_from.is_some())
-        || pod.volumes.iter().any(is_projected)
+    pod.all_containers().any(|container| {
+        !container.env_from.is_empty() || container.env.iter().any(|v| v.value_from.is_some())
+    }) || pod.volumes.iter().any(is_projected)
 }
 
 /// A volume whose files are made from references.
@@ -89,14 +88,15 @@ pub struct NodeResources {
     pub cores: usize,
 }
 
-/// Resolves every reference of `pod`'s container for one attempt.
+/// Resolves every reference of `container`, one of `pod`'s, for one
+/// attempt.
 pub fn resolve(
     pod: &PodSpec,
+    container: &Container,
     facts: &PodFacts<'_>,
     source: &dyn ConfigSource,
     node: NodeResources,
 ) -> Result<Resolved, Missing> {
-    let container = &pod.containers[0];
     let mut lookup = Lookup {
         source,
         namespace: facts.namespace,
@@ -414,7 +414,7 @@ mod tests {
             annotations: &annotations,
             node_name: "n1",
         };
-        resolve(pod, &facts, source, NODE)
+        resolve(pod, &pod.containers[0], &facts, source, NODE)
     }
 
     const CONFIGS: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n\

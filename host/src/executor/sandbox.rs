@@ -27,8 +27,6 @@ pub struct Identity<'a> {
     pub node_name: &'a str,
     /// For a CronJob's run: its scheduled time (RFC 3339).
     pub scheduled_time: Option<&'a str>,
-    /// The container's `workingDir`, exported as `PWD`.
-    pub working_dir: Option<&'a str>,
 }
 
 /// An instance's sandbox: its own, or the one its Job's relayed instances
@@ -47,18 +45,74 @@ pub enum Sandbox {
     },
 }
 
-/// Builds the sandbox of one instance of `pod`, whose references (if it
-/// has any, see [`super::references`]) resolved to `resolved`.
+/// The directories of one attempt's volumes that the node makes: each
+/// `emptyDir` once, shared by every container of the instance, and the
+/// files of `configMap`, `secret`, `projected` and `downwardAPI` volumes.
+/// All are removed when the attempt ends.
+#[derive(Default)]
+pub struct Scratch {
+    empty_dirs: Vec<(String, tempfile::TempDir)>,
+    files: Vec<tempfile::TempDir>,
+}
+
+impl Scratch {
+    /// The directories, to drop when the run ends.
+    pub fn into_dirs(self) -> Vec<tempfile::TempDir> {
+        let mut dirs: Vec<_> = self.empty_dirs.into_iter().map(|(_, d)| d).collect();
+        dirs.extend(self.files);
+        dirs
+    }
+
+    /// The `emptyDir` `volume`'s directory, made at its first use.
+    fn empty_dir(&mut self, volume: &str) -> Result<PathBuf, String> {
+        if let Some((_, dir)) = self.empty_dirs.iter().find(|(name, _)| name == volume) {
+            return Ok(dir.path().to_path_buf());
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("wasmjob-emptydir-")
+            .tempdir()
+            .map_err(|e| format!("cannot create emptyDir {volume:?}: {e}"))?;
+        let path = dir.path().to_path_buf();
+        self.empty_dirs.push((volume.to_owned(), dir));
+        Ok(path)
+    }
+}
+
+/// Builds the sandbox of one instance of `pod` (its first container),
+/// whose references (if it has any, see [`super::references`]) resolved to
+/// `resolved`.
 pub fn sandbox(
     pod: &PodSpec,
     who: &Identity<'_>,
     output_limit: usize,
     resolved: Option<&Resolved>,
 ) -> Result<(SandboxSpec, Vec<tempfile::TempDir>), String> {
-    let container = &pod.containers[0];
+    let mut scratch = Scratch::default();
+    let spec = sandbox_of(
+        pod,
+        &pod.containers[0],
+        who,
+        output_limit,
+        resolved,
+        &mut scratch,
+    )?;
+    Ok((spec, scratch.into_dirs()))
+}
+
+/// Builds the sandbox of `container`, one of `pod`'s, whose references
+/// resolved to `resolved`; its volumes' directories go to `scratch`, where
+/// the instance's other containers find the same `emptyDir`s.
+pub fn sandbox_of(
+    pod: &PodSpec,
+    container: &Container,
+    who: &Identity<'_>,
+    output_limit: usize,
+    resolved: Option<&Resolved>,
+    scratch: &mut Scratch,
+) -> Result<SandboxSpec, String> {
     let declared = declared_env(container, resolved);
-    let env = environment(&declared, who);
-    let (mounts, scratch) = mounts(pod, container, resolved)?;
+    let env = environment(&declared, who, container.working_dir.as_deref());
+    let mounts = mounts(pod, container, resolved, scratch)?;
     let mut spec = SandboxSpec::new(argv(container, &declared));
     // The injected names, unless declared: a spec built once for a Job
     // takes each instance's name there.
@@ -79,7 +133,7 @@ pub fn sandbox(
         .active_deadline_seconds
         .map(|s| Duration::from_secs(s.max(0) as u64));
     spec.output_limit = output_limit;
-    Ok((spec, scratch))
+    Ok(spec)
 }
 
 /// `command` (the container's name when there is none) then `args`, with
@@ -128,7 +182,11 @@ fn value_of<'a>(declared: &'a [(String, String)], name: &str) -> Option<&'a str>
 /// `NODE_NAME`, `JOB_COMPLETION_INDEX`, `SCHEDULED_TIME`, `PWD` for a
 /// `workingDir`), then what the
 /// container declares, which overrides an injected variable of its name.
-fn environment(declared: &[(String, String)], who: &Identity<'_>) -> Vec<(String, String)> {
+fn environment(
+    declared: &[(String, String)],
+    who: &Identity<'_>,
+    working_dir: Option<&str>,
+) -> Vec<(String, String)> {
     let mut env = Vec::with_capacity(6 + declared.len());
     env.extend([
         ("JOB_NAME".to_owned(), who.job_name.to_owned()),
@@ -142,7 +200,7 @@ fn environment(declared: &[(String, String)], who: &Identity<'_>) -> Vec<(String
     if let Some(time) = who.scheduled_time {
         env.push(("SCHEDULED_TIME".to_owned(), time.to_owned()));
     }
-    if let Some(dir) = who.working_dir {
+    if let Some(dir) = working_dir {
         env.push(("PWD".to_owned(), dir.to_owned()));
     }
     for (name, value) in declared {
@@ -158,9 +216,9 @@ fn mounts(
     pod: &PodSpec,
     container: &Container,
     resolved: Option<&Resolved>,
-) -> Result<(Vec<Mount>, Vec<tempfile::TempDir>), String> {
+    scratch: &mut Scratch,
+) -> Result<Vec<Mount>, String> {
     let mut mounts = Vec::new();
-    let mut scratch = Vec::new();
     for mount in &container.volume_mounts {
         let volume = pod
             .volumes
@@ -176,20 +234,12 @@ fn mounts(
                 // As in Kubernetes: these volumes are always read-only.
                 read_only: true,
             });
-            scratch.push(dir);
+            scratch.files.push(dir);
             continue;
         }
         let host = match &volume.host_path {
             Some(host) => host_path(&host.path, host.kind.as_deref())?,
-            None => {
-                let dir = tempfile::Builder::new()
-                    .prefix("wasmjob-emptydir-")
-                    .tempdir()
-                    .map_err(|e| format!("cannot create emptyDir {:?}: {e}", mount.name))?;
-                let path = dir.path().to_path_buf();
-                scratch.push(dir);
-                path
-            }
+            None => scratch.empty_dir(&volume.name)?,
         };
         mounts.push(Mount {
             host,
@@ -197,7 +247,7 @@ fn mounts(
             read_only: mount.read_only,
         });
     }
-    Ok((mounts, scratch))
+    Ok(mounts)
 }
 
 /// A directory holding a volume's files (removed when the run ends).

@@ -95,11 +95,13 @@ pub fn strip(value: &mut Value, kind: &str) -> Vec<String> {
     };
     let at = path.join(".");
     strip_fields(pod, &at, POD, &mut warnings);
-    if let Some(Value::Sequence(containers)) = pod.get_mut("containers") {
-        for (i, container) in containers.iter_mut().enumerate() {
-            if let Value::Mapping(container) = container {
-                let at = format!("{at}.containers[{i}]");
-                strip_fields(container, &at, CONTAINER, &mut warnings);
+    for list in ["initContainers", "containers"] {
+        if let Some(Value::Sequence(containers)) = pod.get_mut(list) {
+            for (i, container) in containers.iter_mut().enumerate() {
+                if let Value::Mapping(container) = container {
+                    let at = format!("{at}.{list}[{i}]");
+                    strip_fields(container, &at, CONTAINER, &mut warnings);
+                }
             }
         }
     }

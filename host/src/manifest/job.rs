@@ -187,10 +187,11 @@ impl JobSpec {
                     "is only allowed when spec.template.spec.restartPolicy is Never",
                 ));
             }
-            let container = &self.template.spec.containers[0].name;
+            let pod = &self.template.spec;
+            let containers: Vec<&str> = pod.all_containers().map(|c| c.name.as_str()).collect();
             policy.validate(
                 &format!("{path}.podFailurePolicy"),
-                container,
+                &containers,
                 self.backoff_limit_per_index.is_some(),
             )?;
         }

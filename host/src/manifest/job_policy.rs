@@ -162,7 +162,12 @@ pub fn parse_indexes(text: &str, completions: u32) -> Result<Vec<u32>, String> {
 
 impl PodFailurePolicy {
     /// Kubernetes' rules for the policy.
-    pub fn validate(&self, path: &str, container: &str, per_index: bool) -> Result<(), FieldError> {
+    pub fn validate(
+        &self,
+        path: &str,
+        containers: &[&str],
+        per_index: bool,
+    ) -> Result<(), FieldError> {
         if self.rules.len() > 20 {
             return Err(FieldError::new(
                 format!("{path}.rules"),
@@ -187,7 +192,7 @@ impl PodFailurePolicy {
                 ));
             }
             if let Some(codes) = &rule.on_exit_codes {
-                codes.validate(&format!("{at}.onExitCodes"), container)?;
+                codes.validate(&format!("{at}.onExitCodes"), containers)?;
             }
             for (j, condition) in rule.on_pod_conditions.iter().enumerate() {
                 if !matches!(condition.status.as_str(), "True" | "False" | "Unknown") {
@@ -206,13 +211,14 @@ impl PodFailurePolicy {
 }
 
 impl OnExitCodes {
-    fn validate(&self, path: &str, container: &str) -> Result<(), FieldError> {
+    fn validate(&self, path: &str, containers: &[&str]) -> Result<(), FieldError> {
         if let Some(name) = &self.container_name
-            && name != container
+            && !containers.contains(&name.as_str())
         {
+            let known = containers.join(", ");
             return Err(FieldError::new(
                 format!("{path}.containerName"),
-                format!("no container named {name:?}; the container is {container:?}"),
+                format!("no container named {name:?}; the containers are {known}"),
             ));
         }
         if self.values.is_empty() || self.values.len() > 255 {

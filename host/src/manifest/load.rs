@@ -199,7 +199,6 @@ const CONTAINER_ONLY: &[&str] = &["volumeDevices"];
 /// them is better than silently running something else than was asked.
 const NOT_IMPLEMENTED: &[&str] = &[
     "selector",
-    "initContainers",
     "manualSelector",
     "podReplacementPolicy",
     "managedBy",

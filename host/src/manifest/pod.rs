@@ -1,4 +1,7 @@
-//! The pod template: what one instance runs (`containers[0]`), its volumes,
+//! The pod template: what one instance runs (its `initContainers` in order,
+//! native sidecars beside the rest, then its `containers` together, each a
+//! Wasm module in a sandbox of its own sharing the instance's volumes), its
+//! volumes,
 //! its restart policy and its limits.
 
 use std::collections::BTreeMap;
@@ -42,7 +45,14 @@ pub struct TemplateMeta {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodSpec {
-    /// Exactly one: the module to run.
+    /// Run in order before `containers`, each to its end (a failing one
+    /// fails the attempt); one with `restartPolicy: Always` is a native
+    /// sidecar: started in its turn, it runs beside what follows and is
+    /// stopped when the `containers` have ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_containers: Vec<Container>,
+    /// At least one: the modules the instance runs, together; it succeeds
+    /// when all succeed.
     #[serde(default)]
     pub containers: Vec<Container>,
     /// What happens when an instance fails.
@@ -94,7 +104,7 @@ impl RestartPolicy {
     }
 }
 
-/// `containers[0]`: a Wasm module and how to call it.
+/// A container: a Wasm module and how to call it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Container {
@@ -105,6 +115,9 @@ pub struct Container {
     /// `sha256:<hex>` of a stored module.
     #[serde(default)]
     pub image: String,
+    /// Init containers only: `Always` makes a native sidecar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<String>,
     /// argv, before `args`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
@@ -512,23 +525,11 @@ impl PodSpec {
         default: RestartPolicy,
         kind: &str,
     ) -> Result<(), FieldError> {
-        match self.containers.len() {
-            0 => {
-                return Err(FieldError::new(
-                    format!("{path}.containers"),
-                    "is required: one container whose image is the Wasm module to run",
-                ));
-            }
-            1 => {}
-            n => {
-                return Err(FieldError::new(
-                    format!("{path}.containers"),
-                    format!(
-                        "has {n} containers; a wasmjob instance runs exactly one module, \
-                         so give each module its own object"
-                    ),
-                ));
-            }
+        if self.containers.is_empty() {
+            return Err(FieldError::new(
+                format!("{path}.containers"),
+                "is required: at least one container, whose image is the Wasm module to run",
+            ));
         }
         let policy = *self.restart_policy.get_or_insert(default);
         if !allowed.contains(&policy) {
@@ -560,7 +561,59 @@ impl PodSpec {
             }
             names.push(&volume.name);
         }
-        self.containers[0].validate(&format!("{path}.containers[0]"), &names)
+        let mut seen: Vec<&str> = Vec::new();
+        let all = (self.init_containers.iter().enumerate())
+            .map(|(i, c)| (format!("{path}.initContainers[{i}]"), c, true))
+            .chain(
+                (self.containers.iter().enumerate())
+                    .map(|(i, c)| (format!("{path}.containers[{i}]"), c, false)),
+            );
+        for (at, container, init) in all {
+            container.validate(&at, &names)?;
+            if seen.contains(&container.name.as_str()) {
+                return Err(FieldError::new(
+                    format!("{at}.name"),
+                    format!("duplicate container name {:?}", container.name),
+                ));
+            }
+            seen.push(&container.name);
+            match (container.restart_policy.as_deref(), init) {
+                (None, _) | (Some("Always"), true) => {}
+                (Some(other), true) => {
+                    return Err(FieldError::new(
+                        format!("{at}.restartPolicy"),
+                        format!(
+                            "unsupported value {other:?}: an init container's restartPolicy is \
+                             Always (a native sidecar) or absent"
+                        ),
+                    ));
+                }
+                (Some(_), false) => {
+                    return Err(FieldError::new(
+                        format!("{at}.restartPolicy"),
+                        "may only be set on init containers (restartPolicy: Always makes a \
+                         native sidecar)",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an instance runs more than one module (init containers,
+    /// sidecars, several containers).
+    pub fn is_multi(&self) -> bool {
+        !self.init_containers.is_empty() || self.containers.len() > 1
+    }
+
+    /// Every container, init containers first.
+    pub fn all_containers(&self) -> impl Iterator<Item = &Container> {
+        self.init_containers.iter().chain(&self.containers)
+    }
+
+    /// Every container, init containers first, to change.
+    pub fn all_containers_mut(&mut self) -> impl Iterator<Item = &mut Container> {
+        self.init_containers.iter_mut().chain(&mut self.containers)
     }
 }
 

@@ -356,16 +356,28 @@ impl Parts {
                 )?);
                 continue;
             }
-            let digest = admission::pod_spec(&incoming.object).map(|p| &p.containers[0].image);
-            let module = request.modules.iter().find(|m| Some(&m.digest) == digest);
+            let pod = admission::pod_spec(&incoming.object);
+            let images: Vec<&String> = (pod.iter())
+                .flat_map(|p| p.all_containers())
+                .map(|c| &c.image)
+                .collect();
+            let modules: Vec<ModuleBlob> = (request.modules.iter())
+                .filter(|m| images.contains(&&m.digest))
+                .cloned()
+                .collect();
             let store = self.journal.store();
-            let admitted = admission::admit(&incoming.object, module, &self.runtime, store)
+            let admitted = admission::admit(&incoming.object, &modules, &self.runtime, store)
                 .map_err(|e| refused(incoming, e))?;
-            if let Some(blob) = module {
+            for blob in modules {
+                let known =
+                    |w: &Write| matches!(w, Write::Module { digest, .. } if *digest == blob.digest);
+                if writes.iter().any(known) {
+                    continue;
+                }
                 writes.push(Write::Module {
-                    digest: blob.digest.clone(),
                     component: is_component(&blob.bytes),
-                    bytes: blob.bytes.clone(),
+                    digest: blob.digest,
+                    bytes: blob.bytes,
                     at: now,
                 });
             }

@@ -15,13 +15,15 @@ use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
+use crate::executor::Scratch;
+use crate::executor::pod::{PodPlan, Step};
 use crate::executor::references::{self, ConfigSource, Missing, NodeResources, Resolved};
 use crate::executor::{
     self, Executor, Identity, Launch, Relay, RelayQueue, Reports, StartGate, Waiting,
 };
 use crate::manifest::downward::PodFacts;
 use crate::manifest::well_known::SCHEDULED_ANNOTATION;
-use crate::manifest::{Job, Outcome, PodTemplateSpec, QueueSource};
+use crate::manifest::{Container, Job, Outcome, PodSpec, PodTemplateSpec, QueueSource};
 use crate::queue::{Queue, QueueError};
 use crate::runtime::{PluginContext, PluginEnv, Prepared, Runtime, SandboxSpec};
 use crate::store::{Checkpoints, InstanceRecord};
@@ -84,6 +86,10 @@ pub(super) struct LauncherParts {
     /// This node's ConfigMaps and Secrets.
     pub configs: Arc<dyn ConfigSource>,
 }
+
+/// An attempt's sandboxes: the first container's, the plan of the others
+/// (if any), and the directories removed when it ends.
+type Built = (SandboxSpec, Option<Box<PodPlan>>, Vec<tempfile::TempDir>);
 
 /// What a waiting attempt's next look found.
 enum Retry {
@@ -198,7 +204,7 @@ impl Launcher {
                         Ok(resolved) => {
                             let binding = binding.take().unwrap_or_default();
                             let view = owned.view();
-                            match waiting_core.prepare(&view, binding, resolved.as_ref()) {
+                            match waiting_core.prepare(&view, binding, resolved.as_deref()) {
                                 Ok(launch) => Retry::Ready(launch),
                                 Err(message) => Retry::Failed(message),
                             }
@@ -208,7 +214,7 @@ impl Launcher {
                 return core.wait(uid, number, missing, Box::new(retry), relay);
             }
         };
-        match core.prepare(attempt, binding, resolved.as_ref()) {
+        match core.prepare(attempt, binding, resolved.as_deref()) {
             Ok(launch) => core.executor.launch_relayed(launch, relay),
             Err(message) => core.unstarted(&attempt.record.uid, attempt.attempt, message),
         }
@@ -228,7 +234,8 @@ impl Launcher {
         let pod = &job.spec.template.spec;
         let own = !matches!(prepared, Prepared::Core(_))
             || !pod.containers[0].volume_mounts.is_empty()
-            || references::refers_outside(pod);
+            || references::refers_outside(pod)
+            || pod.is_multi();
         if own {
             return None;
         }
@@ -249,7 +256,7 @@ impl Launcher {
             .core
             .resolve(&attempt.job.spec.template, attempt.record)
             .map_err(|missing| missing.message)?;
-        self.core.prepare(attempt, binding?, resolved.as_ref())
+        self.core.prepare(attempt, binding?, resolved.as_deref())
     }
 
     /// Stops a run, at once or, with a `grace` (the template's
@@ -319,12 +326,12 @@ impl Core {
     }
 
     /// What `template`'s references are for the instance `record`, if it
-    /// has any.
+    /// has any: one [`Resolved`] per container, init containers first.
     fn resolve(
         &self,
         template: &PodTemplateSpec,
         record: &InstanceRecord,
-    ) -> Result<Option<Resolved>, Missing> {
+    ) -> Result<Option<Vec<Resolved>>, Missing> {
         if !references::refers_outside(&template.spec) {
             return Ok(None);
         }
@@ -336,8 +343,69 @@ impl Core {
             annotations: &template.metadata.annotations,
             node_name: &self.node_name,
         };
-        let resolved = references::resolve(&template.spec, &facts, &*self.configs, self.resources)?;
+        let pod = &template.spec;
+        let resolved = (pod.all_containers())
+            .map(|c| references::resolve(pod, c, &facts, &*self.configs, self.resources))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(resolved))
+    }
+
+    /// The sandboxes of an attempt of `pod` for `who`, whose references
+    /// resolved to `refs` (one per container, init containers first): the
+    /// first container's, the plan of the others when there are others
+    /// (see [`executor::pod`]), and the directories to remove when the
+    /// attempt ends.
+    fn build(
+        &self,
+        pod: &PodSpec,
+        who: &Identity<'_>,
+        refs: Option<&[Resolved]>,
+    ) -> Result<Built, String> {
+        let mut scratch = Scratch::default();
+        let refs_of = |i: usize| refs.and_then(|r| r.get(i));
+        let first = pod.init_containers.len();
+        let limit = self.output_limit;
+        let main = executor::sandbox_of(
+            pod,
+            &pod.containers[0],
+            who,
+            limit,
+            refs_of(first),
+            &mut scratch,
+        )?;
+        if !pod.is_multi() {
+            return Ok((main, None, scratch.into_dirs()));
+        }
+        let runtime = self.executor.runtime();
+        let mut step = |i: usize, container: &Container| -> Result<Step, String> {
+            let prepared = runtime.prepared(&container.image).ok_or_else(|| {
+                format!(
+                    "the module of container {:?} is not prepared on this node",
+                    container.name
+                )
+            })?;
+            let spec = executor::sandbox_of(pod, container, who, limit, refs_of(i), &mut scratch)?;
+            Ok(Step {
+                name: container.name.clone(),
+                prepared,
+                spec,
+                sidecar: container.restart_policy.as_deref() == Some("Always"),
+            })
+        };
+        let mut init = Vec::new();
+        for (i, container) in pod.init_containers.iter().enumerate() {
+            init.push(step(i, container)?);
+        }
+        let mut others = Vec::new();
+        for (j, container) in pod.containers.iter().enumerate().skip(1) {
+            others.push(step(first + j, container)?);
+        }
+        let plan = PodPlan {
+            main: pod.containers[0].name.clone(),
+            init,
+            others,
+        };
+        Ok((main, Some(Box::new(plan)), scratch.into_dirs()))
     }
 
     /// An attempt that waits for its references: told to the runner, then
@@ -404,7 +472,6 @@ impl Core {
             completion_index: index,
             node_name: &self.node_name,
             scheduled_time: scheduled_time.map(String::as_str),
-            working_dir: job.spec.template.spec.containers[0].working_dir.as_deref(),
         }
     }
 
@@ -414,12 +481,13 @@ impl Core {
         &self,
         attempt: &Attempt<'_>,
         binding: Binding,
-        resolved: Option<&Resolved>,
+        resolved: Option<&[Resolved]>,
     ) -> Result<Launch, String> {
         let Attempt { job, record, .. } = *attempt;
         let who = self.identity(job, &record.name, record.completion_index);
         let pod = &job.spec.template.spec;
-        let built = executor::sandbox(pod, &who, self.output_limit, resolved)?;
+        let (main, mut plan, scratch) = self.build(pod, &who, resolved)?;
+        let built = (main, scratch);
         let context = || PluginContext {
             job_name: job.metadata.name.clone(),
             instance_name: record.name.clone(),
@@ -430,12 +498,20 @@ impl Core {
         };
         let (sandbox, scratch) =
             self.bind(attempt.job_uid, attempt.prepared, context, binding, built)?;
+        if let Some(plan) = &mut plan {
+            // The other containers know who the instance is; checkpoints,
+            // stdin and the queue are the first container's.
+            for step in plan.init.iter_mut().chain(&mut plan.others) {
+                step.spec.plugin.context = sandbox.plugin.context.clone();
+            }
+        }
         Ok(Launch {
             instance_uid: record.uid.clone(),
             attempt: attempt.attempt,
             prepared: attempt.prepared.clone(),
             sandbox: executor::Sandbox::Own(Box::new(sandbox)),
             scratch,
+            pod: plan,
         })
     }
 
@@ -481,7 +557,7 @@ impl Core {
         prepared: &Arc<Prepared>,
         record: &InstanceRecord,
         attempt: u32,
-        resolved: Option<Resolved>,
+        resolved: Option<Vec<Resolved>>,
     ) -> Result<Launch, String> {
         let who = Identity {
             job_name: name,
@@ -489,10 +565,9 @@ impl Core {
             completion_index: None,
             node_name: &self.node_name,
             scheduled_time: None,
-            working_dir: template.spec.containers[0].working_dir.as_deref(),
         };
-        let (mut sandbox, scratch) =
-            executor::sandbox(&template.spec, &who, self.output_limit, resolved.as_ref())?;
+        let (mut sandbox, mut plan, scratch) =
+            self.build(&template.spec, &who, resolved.as_deref())?;
         sandbox.plugin = PluginEnv {
             context: PluginContext {
                 job_name: name.to_owned(),
@@ -504,12 +579,18 @@ impl Core {
             },
             ..PluginEnv::default()
         };
+        if let Some(plan) = &mut plan {
+            for step in plan.init.iter_mut().chain(&mut plan.others) {
+                step.spec.plugin.context = sandbox.plugin.context.clone();
+            }
+        }
         Ok(Launch {
             instance_uid: record.uid.clone(),
             attempt,
             prepared: prepared.clone(),
             sandbox: executor::Sandbox::Own(Box::new(sandbox)),
             scratch,
+            pod: plan,
         })
     }
 }

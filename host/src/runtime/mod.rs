@@ -184,6 +184,13 @@ impl Runtime {
         Ok(prepared)
     }
 
+    /// The module of this digest, if it was prepared (admission prepares
+    /// every container's module of an object).
+    pub fn prepared(&self, digest: &str) -> Option<Arc<Prepared>> {
+        let cache = self.prepared.lock().expect("prepared cache");
+        cache.get(digest).cloned()
+    }
+
     fn core_linker(&self) -> Result<&wasmtime::Linker<CoreState>, RuntimeError> {
         built_once(&self.core_linker, || sandbox::core_linker(&self.engine))
     }

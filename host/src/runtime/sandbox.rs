@@ -64,6 +64,9 @@ pub struct SandboxSpec {
     pub output_limit: usize,
     /// What the `wasmjob:plugin` interfaces are bound to (components only).
     pub plugin: PluginEnv,
+    /// Stops the run, its output kept, when it turns true: a native
+    /// sidecar's, once its instance's containers have ended.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl SandboxSpec {
@@ -79,6 +82,7 @@ impl SandboxSpec {
             deadline: None,
             output_limit: DEFAULT_OUTPUT_LIMIT,
             plugin: PluginEnv::default(),
+            stop: None,
         }
     }
 }
@@ -213,11 +217,20 @@ pub async fn run(
                     }
                 }
             };
-            match spec.deadline {
+            let run = async {
+                match spec.deadline {
+                    None => run.await,
+                    Some(deadline) => tokio::time::timeout(deadline, run)
+                        .await
+                        .unwrap_or(Err(Ended::Deadline(deadline))),
+                }
+            };
+            match spec.stop.clone() {
                 None => run.await,
-                Some(deadline) => tokio::time::timeout(deadline, run)
-                    .await
-                    .unwrap_or(Err(Ended::Deadline(deadline))),
+                Some(mut stop) => tokio::select! {
+                    ended = run => ended,
+                    _ = stop.wait_for(|stopped| *stopped) => Err(Ended::Stopped),
+                },
             }
         }
     };
@@ -241,6 +254,8 @@ enum Ended {
     Error(wasmtime::Error),
     /// The deadline passed.
     Deadline(Duration),
+    /// It was stopped (see [`SandboxSpec::stop`]).
+    Stopped,
 }
 
 async fn run_core(
@@ -303,6 +318,8 @@ fn classify(result: Result<(), Ended>, memory_denied: bool) -> Outcome {
         Ok(()) | Err(Ended::Exit(0)) => return Outcome::Succeeded,
         Err(Ended::Exit(code)) => return Outcome::Failed { exit_code: code },
         Err(Ended::Start(message)) => return Outcome::StartError { message },
+        // As a container ended with SIGTERM.
+        Err(Ended::Stopped) => return Outcome::Failed { exit_code: 143 },
         Err(Ended::Deadline(d)) => {
             return Outcome::DeadlineExceeded {
                 message: format!("stopped after the deadline of {}", humanize(d)),

@@ -25,7 +25,7 @@ impl Refusals {
         object: &Object,
     ) -> Result<Option<Arc<Prepared>>, StoreError> {
         let store = parts.journal.store();
-        match admission::admit(object, None, &parts.runtime, store) {
+        match admission::admit(object, &[], &parts.runtime, store) {
             Ok(admitted) => Ok(Some(admitted.prepared)),
             Err(Refused::Store(e)) => Err(e),
             Err(Refused::Invalid(e)) => {

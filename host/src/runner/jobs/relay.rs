@@ -152,6 +152,7 @@ impl JobRun {
                 instance_name: record.name.clone(),
             },
             scratch: Vec::new(),
+            pod: None,
         })
     }
 

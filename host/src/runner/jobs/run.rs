@@ -271,6 +271,8 @@ impl JobRun {
             && spec.completions().is_some()
             // References are read at each attempt, not once for a slot.
             && !crate::executor::references::refers_outside(&spec.template.spec)
+            // A slot runs one module.
+            && !spec.template.spec.is_multi()
     }
 
     /// Whether this node may start the Job's instances now: in a cluster,
