@@ -243,3 +243,48 @@ fn five_mib_of_output_is_capped_at_one_mib_with_a_marker() {
         "{last}"
     );
 }
+
+#[test]
+fn a_persistent_volume_claim_is_a_node_directory_that_outlives_its_instances() {
+    let s = Session::new();
+    let claim = |name: &str, program_name: &str, args: &[&str], read_only: bool| {
+        job_yaml(
+            name,
+            &program(program_name),
+            args,
+            "  backoffLimit: 0",
+            &format!(
+                "        volumeMounts:\n        - {{name: data, mountPath: /data}}\n      \
+                 volumes:\n      - name: data\n        persistentVolumeClaim: {{claimName: results, readOnly: {read_only}}}"
+            ),
+        )
+    };
+    let write = s.write(
+        "write.yaml",
+        &claim(
+            "producer",
+            "write-file",
+            &["/data/out.txt", "kept\n"],
+            false,
+        ),
+    );
+    let ran = s.wasmjob(&["run", "-f", write.to_str().unwrap()]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let on_disk = s.state.path().join("volumes/default/results/out.txt");
+    assert_eq!(std::fs::read_to_string(&on_disk).unwrap(), "kept\n");
+    let read = s.write(
+        "read.yaml",
+        &claim("consumer", "read-file", &["/data/out.txt"], true),
+    );
+    let ran = s.wasmjob(&["run", "-f", read.to_str().unwrap()]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("kept"), "{}", ran.stdout);
+    // readOnly on the claim holds for every mount of it.
+    let refused = s.write(
+        "again.yaml",
+        &claim("again", "write-file", &["/data/out.txt", "x"], true),
+    );
+    let ran = s.wasmjob(&["run", "-f", refused.to_str().unwrap()]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert_eq!(std::fs::read_to_string(&on_disk).unwrap(), "kept\n");
+}

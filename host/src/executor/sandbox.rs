@@ -53,9 +53,33 @@ pub enum Sandbox {
 pub struct Scratch {
     empty_dirs: Vec<(String, tempfile::TempDir)>,
     files: Vec<tempfile::TempDir>,
+    /// Where the instance's namespace's `persistentVolumeClaim`s are, one
+    /// directory per claim; none where they cannot be used.
+    claims: Option<PathBuf>,
 }
 
 impl Scratch {
+    /// The scratch of an attempt in a namespace whose claims' directories
+    /// are under `claims`.
+    pub fn with_claims(claims: PathBuf) -> Scratch {
+        Scratch {
+            claims: Some(claims),
+            ..Scratch::default()
+        }
+    }
+
+    /// The `persistentVolumeClaim` `claim`'s directory, made at its first
+    /// use; it outlives the attempt.
+    fn claim_dir(&self, claim: &str) -> Result<PathBuf, String> {
+        let root = self.claims.as_ref().ok_or_else(|| {
+            format!("persistentVolumeClaim {claim:?} has no directory on this node")
+        })?;
+        let dir = root.join(claim);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create the directory of claim {claim:?}: {e}"))?;
+        Ok(dir)
+    }
+
     /// The directories, to drop when the run ends.
     pub fn into_dirs(self) -> Vec<tempfile::TempDir> {
         let mut dirs: Vec<_> = self.empty_dirs.into_iter().map(|(_, d)| d).collect();
@@ -237,14 +261,19 @@ fn mounts(
             scratch.files.push(dir);
             continue;
         }
-        let host = match &volume.host_path {
-            Some(host) => host_path(&host.path, host.kind.as_deref())?,
-            None => scratch.empty_dir(&volume.name)?,
+        let mut read_only = mount.read_only;
+        let host = match (&volume.host_path, &volume.persistent_volume_claim) {
+            (Some(host), _) => host_path(&host.path, host.kind.as_deref())?,
+            (None, Some(claim)) => {
+                read_only |= claim.read_only;
+                scratch.claim_dir(&claim.claim_name)?
+            }
+            (None, None) => scratch.empty_dir(&volume.name)?,
         };
         mounts.push(Mount {
             host,
             guest: mount.mount_path.clone(),
-            read_only: mount.read_only,
+            read_only,
         });
     }
     Ok(mounts)

@@ -64,6 +64,12 @@ const CONTAINER: &[(&str, &str)] = &[
     ("securityContext", SECURITY),
 ];
 
+/// Volume mount fields ignored, and why.
+const MOUNT: &[(&str, &str)] = &[(
+    "mountPropagation",
+    "a volume shows the sandbox the host directory as it is; mount propagation does not apply",
+)];
+
 const HOST: &str = "a Wasm sandbox shares no host namespaces";
 const ACCOUNT: &str = "a Wasm instance gets no Kubernetes API credentials";
 const DNS: &str = "a Wasm instance has no pod DNS configuration";
@@ -101,6 +107,14 @@ pub fn strip(value: &mut Value, kind: &str) -> Vec<String> {
                 if let Value::Mapping(container) = container {
                     let at = format!("{at}.{list}[{i}]");
                     strip_fields(container, &at, CONTAINER, &mut warnings);
+                    if let Some(Value::Sequence(mounts)) = container.get_mut("volumeMounts") {
+                        for (j, mount) in mounts.iter_mut().enumerate() {
+                            if let Value::Mapping(mount) = mount {
+                                let at = format!("{at}.volumeMounts[{j}]");
+                                strip_fields(mount, &at, MOUNT, &mut warnings);
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -70,6 +70,9 @@ pub fn load_str(text: &str, file: &str, base_dir: &Path) -> Result<Vec<Document>
         if value.is_null() {
             continue;
         }
+        // As the API server reads it: a field set to null is not set
+        // (`tolerations:` with nothing after it, a chart's empty value).
+        drop_nulls(&mut value);
         let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
         let kind = kind.to_owned();
         let warnings = super::ignored::strip(&mut value, &kind);
@@ -93,6 +96,20 @@ pub fn load_str(text: &str, file: &str, base_dir: &Path) -> Result<Vec<Document>
         });
     }
     Ok(docs)
+}
+
+/// Removes every mapping entry whose value is null, at any depth.
+fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Mapping(map) => {
+            map.retain(|_, v| !v.is_null());
+            for (_, v) in map.iter_mut() {
+                drop_nulls(v);
+            }
+        }
+        Value::Sequence(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 fn parse_object(value: Value) -> Result<Object, FieldError> {
@@ -207,13 +224,11 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "podAntiAffinity",
     "matchFields",
     "priorityClassName",
-    "persistentVolumeClaim",
     "nfs",
     "csi",
     "ephemeral",
     "subPath",
     "subPathExpr",
-    "mountPropagation",
 ];
 
 /// Rewrites serde's unknown-field message for fields a Kubernetes user is

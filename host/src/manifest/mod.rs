@@ -46,10 +46,10 @@ pub use placement::{
     Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Placement,
 };
 pub use pod::{
-    ConfigMapVolume, Container, DownwardApiFile, DownwardApiVolume, EmptyDirVolume, EnvFromSource,
-    EnvVar, EnvVarSource, FieldSelector, HostPathVolume, KeySelector, KeyToPath, NameSelector,
-    PodSpec, PodTemplateSpec, ProjectedVolume, ResourceFieldSelector, ResourceList, Resources,
-    RestartPolicy, SecretVolume, Volume, VolumeMount, VolumeProjection,
+    ClaimVolume, ConfigMapVolume, Container, DownwardApiFile, DownwardApiVolume, EmptyDirVolume,
+    EnvFromSource, EnvVar, EnvVarSource, FieldSelector, HostPathVolume, KeySelector, KeyToPath,
+    NameSelector, PodSpec, PodTemplateSpec, ProjectedVolume, ResourceFieldSelector, ResourceList,
+    Resources, RestartPolicy, SecretVolume, Volume, VolumeMount, VolumeProjection,
 };
 pub use quantity::parse_memory_quantity;
 pub use status::{

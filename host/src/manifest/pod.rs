@@ -327,6 +327,24 @@ pub struct Volume {
         skip_serializing_if = "Option::is_none"
     )]
     pub downward_api: Option<DownwardApiVolume>,
+    /// A directory of the node that outlives instances, by claim name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_volume_claim: Option<ClaimVolume>,
+}
+
+/// `persistentVolumeClaim`: on a wasmjob node, the directory
+/// `volumes/NAMESPACE/CLAIM` of its state directory, made at first use and
+/// kept (as a local-path provisioner would); no PersistentVolumeClaim
+/// object is needed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClaimVolume {
+    /// The claim's name.
+    #[serde(default)]
+    pub claim_name: String,
+    /// Every mount of it is read-only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
 }
 
 /// `configMap` (also a `projected` source).
@@ -820,14 +838,18 @@ impl Volume {
             ("secret", self.secret.is_some()),
             ("projected", self.projected.is_some()),
             ("downwardAPI", self.downward_api.is_some()),
+            (
+                "persistentVolumeClaim",
+                self.persistent_volume_claim.is_some(),
+            ),
         ];
         let given: Vec<_> = sources.iter().filter(|(_, set)| *set).collect();
         match given.as_slice() {
             [] => {
                 return Err(FieldError::new(
                     path,
-                    "needs a source: hostPath, emptyDir, configMap, secret, projected or \
-                     downwardAPI (the volume types wasmjob supports)",
+                    "needs a source: hostPath, emptyDir, configMap, secret, projected, downwardAPI \
+                     or persistentVolumeClaim (the volume types wasmjob supports)",
                 ));
             }
             [_] => {}
@@ -898,6 +920,10 @@ impl Volume {
         }
         if let Some(downward) = &self.downward_api {
             return downward.validate(&format!("{path}.downwardAPI"));
+        }
+        if let Some(claim) = &self.persistent_volume_claim {
+            let at = format!("{path}.persistentVolumeClaim.claimName");
+            return required(&claim.claim_name, &at);
         }
         Ok(())
     }

@@ -227,13 +227,17 @@ fn a_missing_image_says_what_an_image_is() {
 }
 
 #[test]
-fn two_containers_are_refused() {
-    let err = error(&PI.replace(
-        "restartPolicy: Never",
-        "- name: b\n        image: b.wasm\n      restartPolicy: Never",
-    ));
+fn two_containers_of_one_name_are_refused() {
+    let two = |name: &str| {
+        PI.replace(
+            "restartPolicy: Never",
+            &format!("- name: {name}\n        image: b.wasm\n      restartPolicy: Never"),
+        )
+    };
+    assert_eq!(job(&two("b")).spec.template.spec.containers.len(), 2);
+    let err = error(&two("pi"));
     assert!(
-        err.contains("spec.template.spec.containers: has 2 containers"),
+        err.contains("spec.template.spec.containers[1].name: duplicate container name \"pi\""),
         "{err}"
     );
 }

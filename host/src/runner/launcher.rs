@@ -350,6 +350,13 @@ impl Core {
         Ok(Some(resolved))
     }
 
+    /// Where the `persistentVolumeClaim`s of `namespace` are: under the
+    /// node's state directory (see [`crate::manifest::ClaimVolume`]).
+    fn claims_dir(&self, namespace: &str) -> PathBuf {
+        let state = self.db_path.parent().unwrap_or(std::path::Path::new("."));
+        state.join("volumes").join(namespace)
+    }
+
     /// The sandboxes of an attempt of `pod` for `who`, whose references
     /// resolved to `refs` (one per container, init containers first): the
     /// first container's, the plan of the others when there are others
@@ -359,9 +366,10 @@ impl Core {
         &self,
         pod: &PodSpec,
         who: &Identity<'_>,
+        namespace: &str,
         refs: Option<&[Resolved]>,
     ) -> Result<Built, String> {
-        let mut scratch = Scratch::default();
+        let mut scratch = Scratch::with_claims(self.claims_dir(namespace));
         let refs_of = |i: usize| refs.and_then(|r| r.get(i));
         let first = pod.init_containers.len();
         let limit = self.output_limit;
@@ -486,7 +494,7 @@ impl Core {
         let Attempt { job, record, .. } = *attempt;
         let who = self.identity(job, &record.name, record.completion_index);
         let pod = &job.spec.template.spec;
-        let (main, mut plan, scratch) = self.build(pod, &who, resolved)?;
+        let (main, mut plan, scratch) = self.build(pod, &who, &record.namespace, resolved)?;
         let built = (main, scratch);
         let context = || PluginContext {
             job_name: job.metadata.name.clone(),
@@ -567,7 +575,7 @@ impl Core {
             scheduled_time: None,
         };
         let (mut sandbox, mut plan, scratch) =
-            self.build(&template.spec, &who, resolved.as_deref())?;
+            self.build(&template.spec, &who, &record.namespace, resolved.as_deref())?;
         sandbox.plugin = PluginEnv {
             context: PluginContext {
                 job_name: name.to_owned(),
