@@ -26,6 +26,8 @@ pub enum ResourceType {
     ConfigMaps,
     /// `secrets`, `secret`.
     Secrets,
+    /// `priorityclasses`, `priorityclass`, `pc`.
+    PriorityClasses,
 }
 
 impl ResourceType {
@@ -41,6 +43,7 @@ impl ResourceType {
             "events" | "event" | "ev" => ResourceType::Events,
             "configmaps" | "configmap" | "cm" => ResourceType::ConfigMaps,
             "secrets" | "secret" => ResourceType::Secrets,
+            "priorityclasses" | "priorityclass" | "pc" => ResourceType::PriorityClasses,
             _ => return None,
         })
     }
@@ -56,6 +59,7 @@ impl ResourceType {
             ResourceType::Events => "events",
             ResourceType::ConfigMaps => "configmaps",
             ResourceType::Secrets => "secrets",
+            ResourceType::PriorityClasses => "priorityclasses",
         }
     }
 
@@ -67,6 +71,7 @@ impl ResourceType {
             ResourceType::DaemonSets => Some(crate::manifest::Kind::DaemonSet),
             ResourceType::ConfigMaps => Some(crate::manifest::Kind::ConfigMap),
             ResourceType::Secrets => Some(crate::manifest::Kind::Secret),
+            ResourceType::PriorityClasses => Some(crate::manifest::Kind::PriorityClass),
             _ => None,
         }
     }
@@ -140,7 +145,17 @@ pub fn config_json(
     object.insert("apiVersion".into(), json!(record.kind.api_version()));
     object.insert("kind".into(), json!(record.kind.as_str()));
     object.insert("metadata".into(), metadata);
-    for key in ["data", "binaryData", "type", "immutable"] {
+    let fields = [
+        "data",
+        "binaryData",
+        "type",
+        "immutable",
+        "value",
+        "globalDefault",
+        "description",
+        "preemptionPolicy",
+    ];
+    for key in fields {
         if let Some(value) = manifest.get(key) {
             object.insert(key.into(), value.clone());
         }

@@ -21,6 +21,7 @@ mod pods;
 mod queues;
 mod run_pi;
 mod sandbox;
+mod scheduling;
 mod serve;
 mod soak;
 mod state;

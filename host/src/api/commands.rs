@@ -240,6 +240,7 @@ fn qualified_group(resource: ResourceType) -> &'static str {
         ResourceType::DaemonSets => ".apps",
         // The core group has no name.
         ResourceType::ConfigMaps | ResourceType::Secrets => "",
+        ResourceType::PriorityClasses => ".scheduling.k8s.io",
         _ => ".batch",
     }
 }

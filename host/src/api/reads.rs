@@ -59,7 +59,7 @@ pub(super) async fn list(
             },
             _ => Ok(vec![node_json(&node)]),
         },
-        ResourceType::ConfigMaps | ResourceType::Secrets => {
+        ResourceType::ConfigMaps | ResourceType::Secrets | ResourceType::PriorityClasses => {
             let found = objects(store, resource, &filter, &selector)?;
             found
                 .iter()
@@ -112,9 +112,12 @@ pub(super) fn objects(
     selector: &Selector,
 ) -> Result<Vec<ObjectRecord>, ApiError> {
     let kind = resource.kind().expect("object kinds");
-    let found = store
-        .live_objects(kind, filter.namespace.as_deref())
-        .map_err(internal)?;
+    // A cluster-scoped object belongs to no namespace.
+    let namespace = filter
+        .namespace
+        .as_deref()
+        .filter(|_| !kind.cluster_scoped());
+    let found = store.live_objects(kind, namespace).map_err(internal)?;
     Ok(found
         .into_iter()
         .filter(|o| {

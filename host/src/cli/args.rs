@@ -166,9 +166,14 @@ pub struct ServeArgs {
     /// Output kept per instance.
     #[arg(long, default_value = "1Mi", value_name = "QUANTITY")]
     pub max_log_size: String,
-    /// Instances that may run at once on this node.
+    /// Instances that may run at once on this node; more wait, and start
+    /// in priority order (priorityClassName) as room comes free.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub max_instances: u32,
+    /// Extended resources this node has, as name=count,… (nvidia.com/gpu=2):
+    /// instances asking for them start only while enough are free.
+    #[arg(long, value_name = "RESOURCES")]
+    pub resources: Option<String>,
     /// First restart delay of a DaemonSet instance that exits; it doubles
     /// at each exit in a row (the kubelet's CrashLoopBackOff).
     #[arg(long, default_value = "10s", value_name = "DURATION")]

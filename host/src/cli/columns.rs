@@ -47,6 +47,11 @@ pub fn render(resource: ResourceType, items: &[Value], wide: bool) -> String {
         ResourceType::DaemonSets => rows(DAEMONSET_COLUMNS, items, daemonset_row),
         ResourceType::ConfigMaps => rows(&["NAME", "DATA", "AGE"], items, configmap_row),
         ResourceType::Secrets => rows(&["NAME", "TYPE", "DATA", "AGE"], items, secret_row),
+        ResourceType::PriorityClasses => rows(
+            &["NAME", "VALUE", "GLOBAL-DEFAULT", "AGE", "PREEMPTIONPOLICY"],
+            items,
+            priority_row,
+        ),
     }
 }
 
@@ -61,6 +66,19 @@ fn configmap_row(c: &Value) -> Vec<String> {
         text(&c["metadata"]["name"]),
         data_count(c),
         age(&c["metadata"]["creationTimestamp"]),
+    ]
+}
+
+fn priority_row(c: &Value) -> Vec<String> {
+    vec![
+        text(&c["metadata"]["name"]),
+        c["value"].as_i64().unwrap_or(0).to_string(),
+        (c["globalDefault"] == true).to_string(),
+        age(&c["metadata"]["creationTimestamp"]),
+        c["preemptionPolicy"]
+            .as_str()
+            .unwrap_or("PreemptLowerPriority")
+            .to_owned(),
     ]
 }
 

@@ -76,6 +76,7 @@ fn of_files(files: &[std::path::PathBuf]) -> Result<Vec<Target>, CliError> {
             crate::manifest::Kind::DaemonSet => ResourceType::DaemonSets,
             crate::manifest::Kind::ConfigMap => ResourceType::ConfigMaps,
             crate::manifest::Kind::Secret => ResourceType::Secrets,
+            crate::manifest::Kind::PriorityClass => ResourceType::PriorityClasses,
         };
         targets.push(Target {
             resource,

@@ -246,5 +246,6 @@ fn name_prefix(resource: ResourceType) -> &'static str {
         ResourceType::Events => "event",
         ResourceType::ConfigMaps => "configmap",
         ResourceType::Secrets => "secret",
+        ResourceType::PriorityClasses => "priorityclass.scheduling.k8s.io",
     }
 }

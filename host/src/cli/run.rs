@@ -58,6 +58,9 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
         output_limit,
         node_labels: Default::default(),
         node_taints: Vec::new(),
+        // `wasmjob run` sizes itself for its Jobs.
+        capacity: None,
+        resources: Default::default(),
         crash_loop: Default::default(),
         keyring: keyring.clone(),
     };
@@ -130,6 +133,15 @@ fn runnable(docs: &[crate::manifest::Document]) -> Result<(), CliError> {
             return Err(CliError::BadInput(format!(
                 "{}: document {}: spec.suspend: Job {:?} is suspended, so `wasmjob run` would \
                  wait for ever; set suspend: false to run it",
+                doc.file, doc.index, job.metadata.name
+            )));
+        }
+        if let Object::Job(job) = &doc.object
+            && let Some(name) = job.spec.template.spec.extended_resources().keys().next()
+        {
+            return Err(CliError::BadInput(format!(
+                "{}: document {}: Job {:?} asks for {name}, which only a node started with \
+                 serve --resources has: apply it to such a node",
                 doc.file, doc.index, job.metadata.name
             )));
         }

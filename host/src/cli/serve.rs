@@ -72,6 +72,8 @@ impl Settings {
                 output_limit: output_limit as usize,
                 node_labels: labels.clone(),
                 node_taints: taints.clone(),
+                capacity: Some(args.max_instances as usize),
+                resources: parse_resources(args.resources.as_deref().unwrap_or(""))?,
                 crash_loop,
                 keyring: Arc::new(Keyring::new(state_dir)),
             },
@@ -82,6 +84,28 @@ impl Settings {
             heartbeat,
         })
     }
+}
+
+/// `--resources name=count,…`: the extended resources this node has.
+fn parse_resources(text: &str) -> Result<BTreeMap<String, i64>, CliError> {
+    let mut resources = BTreeMap::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = |why: &str| CliError::BadInput(format!("--resources {part:?}: {why}"));
+        let (name, count) = part
+            .split_once('=')
+            .ok_or_else(|| bad("expected NAME=COUNT, as nvidia.com/gpu=2"))?;
+        crate::manifest::validate::qualified_name(name).map_err(|e| bad(&e))?;
+        if !name.contains('/') {
+            return Err(bad("an extended resource has a domain, as nvidia.com/gpu"));
+        }
+        let count: i64 = count
+            .parse()
+            .ok()
+            .filter(|c: &i64| *c >= 0)
+            .ok_or_else(|| bad("the count is a whole number"))?;
+        resources.insert(name.to_owned(), count);
+    }
+    Ok(resources)
 }
 
 /// `--store`: a PostgreSQL URL makes the node one of a cluster.

@@ -1,8 +1,10 @@
-//! `v1` ConfigMaps and Secrets: named maps of keys to bytes that instances
-//! read through `env[].valueFrom`, `envFrom` and `configMap`, `secret` and
-//! `projected` volumes (see [`crate::executor`]). They run nothing: applying
-//! one stores it, and the next attempt of every instance that refers to it
-//! sees its current values.
+//! Objects that hold values and run nothing: `v1` ConfigMaps and Secrets,
+//! named maps of keys to bytes that instances read through
+//! `env[].valueFrom`, `envFrom` and `configMap`, `secret` and `projected`
+//! volumes (see [`crate::executor`]), and `scheduling.k8s.io/v1`
+//! PriorityClasses, whose value orders the instances waiting for room on a
+//! node (`priorityClassName`). Applying one stores it; the next attempt of
+//! every instance that refers to it sees its current values.
 //!
 //! The manifest shapes are Kubernetes': a ConfigMap's `data` holds UTF-8
 //! strings and its `binaryData` base64; a Secret's `data` holds base64 and
@@ -35,6 +37,54 @@ pub struct Config {
     pub immutable: bool,
     /// A Secret's `type` (`Opaque` when absent).
     pub secret_type: Option<String>,
+    /// A PriorityClass's fields.
+    pub priority: Option<Priority>,
+}
+
+/// A PriorityClass: how far ahead its instances go when a node has room
+/// for fewer than wait.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Priority {
+    /// Higher starts first.
+    pub value: i32,
+    /// The priority of templates that name no class.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub global_default: bool,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// `PreemptLowerPriority` (the default) or `Never`; accepted: wasmjob
+    /// orders waiting instances and never preempts running ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preemption_policy: Option<String>,
+}
+
+/// The PriorityClasses every Kubernetes cluster has, and their values.
+pub const SYSTEM_PRIORITY_CLASSES: &[(&str, i32)] = &[
+    ("system-node-critical", 2_000_001_000),
+    ("system-cluster-critical", 2_000_000_000),
+];
+
+/// The highest value a user's PriorityClass may have.
+pub const MAX_USER_PRIORITY: i32 = 1_000_000_000;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawPriorityClass {
+    #[serde(rename = "apiVersion")]
+    _api_version: serde::de::IgnoredAny,
+    #[serde(rename = "kind")]
+    _kind: serde::de::IgnoredAny,
+    #[serde(default)]
+    metadata: ObjectMeta,
+    value: i32,
+    #[serde(default)]
+    global_default: bool,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    preemption_policy: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -109,10 +159,55 @@ impl Config {
     ) -> Result<Config, FieldError> {
         let mut config = match kind {
             Kind::Secret => Self::secret(typed(value, explain)?)?,
+            Kind::PriorityClass => Self::priority_class(typed(value, explain)?)?,
             _ => Self::config_map(typed(value, explain)?)?,
         };
         config.normalize()?;
         Ok(config)
+    }
+
+    fn priority_class(raw: RawPriorityClass) -> Result<Config, FieldError> {
+        if raw.value > MAX_USER_PRIORITY {
+            return Err(FieldError::new(
+                "value",
+                format!(
+                    "must be at most {MAX_USER_PRIORITY}: higher values are reserved for the \
+                     system classes (system-cluster-critical, system-node-critical)"
+                ),
+            ));
+        }
+        if raw.metadata.name.starts_with("system-") {
+            return Err(FieldError::new(
+                "metadata.name",
+                "the system- prefix is reserved for the system priority classes",
+            ));
+        }
+        match raw.preemption_policy.as_deref() {
+            None | Some("PreemptLowerPriority") | Some("Never") => {}
+            Some(other) => {
+                return Err(FieldError::new(
+                    "preemptionPolicy",
+                    format!(
+                        "unsupported value {other:?}: supported values: \"Never\", \
+                         \"PreemptLowerPriority\""
+                    ),
+                ));
+            }
+        }
+        Ok(Config {
+            kind: Kind::PriorityClass,
+            metadata: raw.metadata,
+            data: BTreeMap::new(),
+            binary_keys: Vec::new(),
+            immutable: false,
+            secret_type: None,
+            priority: Some(Priority {
+                value: raw.value,
+                global_default: raw.global_default,
+                description: raw.description,
+                preemption_policy: raw.preemption_policy,
+            }),
+        })
     }
 
     fn config_map(raw: RawConfigMap) -> Result<Config, FieldError> {
@@ -140,6 +235,7 @@ impl Config {
             binary_keys,
             immutable: raw.immutable.unwrap_or(false),
             secret_type: None,
+            priority: None,
         })
     }
 
@@ -161,12 +257,16 @@ impl Config {
             binary_keys: Vec::new(),
             immutable: raw.immutable.unwrap_or(false),
             secret_type: Some(secret_type.unwrap_or_else(|| "Opaque".to_owned())),
+            priority: None,
         })
     }
 
     fn normalize(&mut self) -> Result<(), FieldError> {
-        // ConfigMap and Secret names are DNS subdomains.
+        // ConfigMap, Secret and PriorityClass names are DNS subdomains.
         self.metadata.normalize("metadata", 253)?;
+        if self.kind.cluster_scoped() {
+            self.metadata.namespace = String::new();
+        }
         let field = "data";
         let mut total = 0;
         for (key, value) in &self.data {
@@ -201,6 +301,13 @@ impl Config {
     /// `binaryData`, `type`, `immutable`.
     pub fn stored_json(&self) -> serde_json::Value {
         let mut value = serde_json::json!({ "metadata": self.metadata });
+        if let Some(priority) = &self.priority {
+            let fields = serde_json::to_value(priority).expect("JSON");
+            for (key, field) in fields.as_object().into_iter().flatten() {
+                value[key] = field.clone();
+            }
+            return value;
+        }
         let mut data = serde_json::Map::new();
         let mut binary = serde_json::Map::new();
         for (key, bytes) in &self.data {
@@ -263,6 +370,13 @@ impl Config {
             binary_keys,
             immutable: stored["immutable"].as_bool().unwrap_or(false),
             secret_type: stored["type"].as_str().map(str::to_owned),
+            priority: match kind {
+                Kind::PriorityClass => Some(
+                    serde_json::from_value(stored.clone())
+                        .map_err(|e| format!("stored PriorityClass cannot be read: {e}"))?,
+                ),
+                _ => None,
+            },
         })
     }
 }

@@ -241,6 +241,7 @@ mod tests {
             limits: ResourceList {
                 memory: Some("128Mi".into()),
                 cpu: Some("250m".into()),
+                ..ResourceList::default()
             },
             requests: ResourceList::default(),
         };

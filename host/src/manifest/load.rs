@@ -9,7 +9,7 @@ use serde_yaml_ng::Value;
 
 use super::{
     APPS_V1, BATCH_V1, CORE_V1, Config, CronJob, CronJobSpec, DaemonSet, DaemonSetSpec, FieldError,
-    Job, JobSpec, Kind, ManifestError, Object, ObjectMeta,
+    Job, JobSpec, Kind, ManifestError, Object, ObjectMeta, SCHEDULING_V1,
 };
 
 /// One object and where it came from.
@@ -169,11 +169,15 @@ fn parse_object(value: Value) -> Result<Object, FieldError> {
             let kind = Kind::parse(&kind).expect("matched above");
             Config::parse(kind, value, explain).map(Object::Config)
         }
+        "PriorityClass" => {
+            expect_api(SCHEDULING_V1, &["scheduling.k8s.io/v1beta1"])?;
+            Config::parse(Kind::PriorityClass, value, explain).map(Object::Config)
+        }
         other => Err(FieldError::new(
             "kind",
             format!(
                 "unknown kind {other:?}: wasmjob runs Job, CronJob and DaemonSet objects \
-                 and stores ConfigMap and Secret objects"
+                 and stores ConfigMap, Secret and PriorityClass objects"
             ),
         )),
     }
@@ -223,7 +227,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "podAffinity",
     "podAntiAffinity",
     "matchFields",
-    "priorityClassName",
     "nfs",
     "csi",
     "ephemeral",

@@ -30,7 +30,10 @@ pub mod taints;
 pub mod validate;
 pub mod well_known;
 
-pub use config::{Config, MAX_CONFIG_BYTES, decode as config_decode};
+pub use config::{
+    Config, MAX_CONFIG_BYTES, MAX_USER_PRIORITY, Priority, SYSTEM_PRIORITY_CLASSES,
+    decode as config_decode,
+};
 pub use cronjob::{ConcurrencyPolicy, CronJobSpec, JobTemplateSpec, MissedRunPolicy};
 pub use daemonset::{DaemonSetSpec, LabelSelector, RollingUpdate, UpdateStrategy};
 pub use disconnect::{Disconnect, DisconnectPolicy, HOSTNAME_LABEL, MIN_LOST_AFTER, Reconcile};
@@ -65,6 +68,8 @@ pub const BATCH_V1: &str = "batch/v1";
 pub const APPS_V1: &str = "apps/v1";
 /// The API version of ConfigMaps and Secrets.
 pub const CORE_V1: &str = "v1";
+/// The API version of PriorityClasses.
+pub const SCHEDULING_V1: &str = "scheduling.k8s.io/v1";
 
 /// The kinds of object wasmjob stores and controls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -79,6 +84,8 @@ pub enum Kind {
     ConfigMap,
     /// A `v1` Secret.
     Secret,
+    /// A `scheduling.k8s.io/v1` PriorityClass.
+    PriorityClass,
 }
 
 impl Kind {
@@ -90,6 +97,7 @@ impl Kind {
             Kind::DaemonSet => "DaemonSet",
             Kind::ConfigMap => "ConfigMap",
             Kind::Secret => "Secret",
+            Kind::PriorityClass => "PriorityClass",
         }
     }
 
@@ -101,6 +109,7 @@ impl Kind {
             "DaemonSet" => Kind::DaemonSet,
             "ConfigMap" => Kind::ConfigMap,
             "Secret" => Kind::Secret,
+            "PriorityClass" => Kind::PriorityClass,
             _ => return None,
         })
     }
@@ -111,6 +120,7 @@ impl Kind {
             Kind::Job | Kind::CronJob => BATCH_V1,
             Kind::DaemonSet => APPS_V1,
             Kind::ConfigMap | Kind::Secret => CORE_V1,
+            Kind::PriorityClass => SCHEDULING_V1,
         }
     }
 
@@ -122,6 +132,7 @@ impl Kind {
             Kind::DaemonSet => "daemonsets.apps",
             Kind::ConfigMap => "configmaps",
             Kind::Secret => "secrets",
+            Kind::PriorityClass => "priorityclasses.scheduling.k8s.io",
         }
     }
 
@@ -133,13 +144,20 @@ impl Kind {
             Kind::DaemonSet => "daemonset.apps",
             Kind::ConfigMap => "configmap",
             Kind::Secret => "secret",
+            Kind::PriorityClass => "priorityclass.scheduling.k8s.io",
         }
     }
 
     /// Whether objects of this kind run instances (a ConfigMap or Secret
     /// only holds values).
     pub fn runs(self) -> bool {
-        !matches!(self, Kind::ConfigMap | Kind::Secret)
+        !matches!(self, Kind::ConfigMap | Kind::Secret | Kind::PriorityClass)
+    }
+
+    /// Whether objects of this kind belong to no namespace (stored with an
+    /// empty one).
+    pub fn cluster_scoped(self) -> bool {
+        self == Kind::PriorityClass
     }
 }
 

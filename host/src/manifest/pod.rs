@@ -74,6 +74,10 @@ pub struct PodSpec {
     /// The node taints the instance tolerates (see `taints`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tolerations: Vec<Toleration>,
+    /// The PriorityClass whose value orders this template's waiting
+    /// instances on a node that has room for fewer than wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
     /// How long a stopped instance (its Job deleted, suspended or ended,
     /// its node tainted) may run on before it is ended; at once when
     /// absent. A Wasm guest gets no SIGTERM: this is the time it has to
@@ -271,9 +275,8 @@ impl Resources {
     }
 }
 
-/// Memory and CPU quantities.
+/// Memory and CPU quantities, and extended resources.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ResourceList {
     /// A Kubernetes quantity such as `64Mi` (a bare number is bytes).
     #[serde(
@@ -291,11 +294,61 @@ pub struct ResourceList {
         deserialize_with = "super::quantity::quantity_text"
     )]
     pub cpu: Option<String>,
+    /// Extended resources (`nvidia.com/gpu: 1`): whole numbers of what a
+    /// node advertises (`serve --resources`); an instance starts only on a
+    /// node with that many free. `ephemeral-storage` is accepted and
+    /// validated, not enforced.
+    #[serde(flatten)]
+    pub extended: BTreeMap<String, serde_json::Value>,
 }
 
 impl ResourceList {
     fn is_empty(&self) -> bool {
-        self.memory.is_none() && self.cpu.is_none()
+        self.memory.is_none() && self.cpu.is_none() && self.extended.is_empty()
+    }
+
+    /// The whole number of extended resource `name` asked for.
+    pub fn extended_count(&self, name: &str) -> Option<i64> {
+        extended_count(self.extended.get(name)?).ok()
+    }
+}
+
+/// An extended resource's amount: a whole number, as a number or text.
+fn extended_count(value: &serde_json::Value) -> Result<i64, String> {
+    let parsed = match value {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    match parsed {
+        Some(n) if n >= 0 => Ok(n),
+        _ => Err(format!(
+            "must be a whole number of the resource, got {value}: extended resources are counted"
+        )),
+    }
+}
+
+impl Container {
+    /// What one instance of this container takes of each extended
+    /// resource: its limit, or else its request.
+    pub fn extended_resources(&self) -> BTreeMap<String, i64> {
+        let mut asked = BTreeMap::new();
+        let resources = &self.resources;
+        let names = resources
+            .limits
+            .extended
+            .keys()
+            .chain(resources.requests.extended.keys());
+        for name in names {
+            if name == "ephemeral-storage" {
+                continue;
+            }
+            let count = (resources.limits.extended_count(name))
+                .or_else(|| resources.requests.extended_count(name))
+                .unwrap_or(0);
+            asked.insert(name.clone(), count);
+        }
+        asked
     }
 }
 
@@ -564,6 +617,9 @@ impl PodSpec {
         if let Some(secs) = self.active_deadline_seconds {
             validate::positive(secs).at(&format!("{path}.activeDeadlineSeconds"))?;
         }
+        if let Some(class) = &self.priority_class_name {
+            validate::object_name(class, 253).at(&format!("{path}.priorityClassName"))?;
+        }
         if let Some(secs) = self.termination_grace_period_seconds {
             validate::non_negative(secs).at(&format!("{path}.terminationGracePeriodSeconds"))?;
         }
@@ -622,6 +678,26 @@ impl PodSpec {
     /// sidecars, several containers).
     pub fn is_multi(&self) -> bool {
         !self.init_containers.is_empty() || self.containers.len() > 1
+    }
+
+    /// What one instance takes of each extended resource: its containers'
+    /// together (an init container runs alone, before them: the larger of
+    /// its and theirs).
+    pub fn extended_resources(&self) -> BTreeMap<String, i64> {
+        let mut total: BTreeMap<String, i64> = BTreeMap::new();
+        for container in &self.containers {
+            for (name, count) in container.extended_resources() {
+                *total.entry(name).or_default() += count;
+            }
+        }
+        for container in &self.init_containers {
+            for (name, count) in container.extended_resources() {
+                let entry = total.entry(name).or_default();
+                *entry = (*entry).max(count);
+            }
+        }
+        total.retain(|_, count| *count > 0);
+        total
     }
 
     /// Every container, init containers first.
@@ -784,6 +860,20 @@ impl Container {
             if let Some(cpu) = &list.cpu {
                 validate_cpu(cpu).at(&format!("{path}.resources.{name}.cpu"))?;
             }
+            for (resource, value) in &list.extended {
+                let at = format!("{path}.resources.{name}[{resource}]");
+                validate_extended(resource, value).map_err(|m| FieldError::new(&at, m))?;
+            }
+        }
+        let (limits, requests) = (&self.resources.limits, &self.resources.requests);
+        for (resource, request) in &requests.extended {
+            let limit = limits.extended.get(resource);
+            if resource != "ephemeral-storage" && limit.is_some_and(|l| l != request) {
+                return Err(FieldError::new(
+                    format!("{path}.resources.requests[{resource}]"),
+                    "must be equal to the limit: an extended resource cannot be overcommitted",
+                ));
+            }
         }
         let mut paths = Vec::new();
         for (i, mount) in self.volume_mounts.iter().enumerate() {
@@ -816,6 +906,30 @@ impl Container {
         let text = self.resources.limits.memory.as_deref()?;
         parse_memory_quantity(text).ok()
     }
+}
+
+/// An extended resource of `resources`: a domain-qualified name and a whole
+/// number (or `ephemeral-storage` and a quantity).
+fn validate_extended(name: &str, value: &serde_json::Value) -> Result<(), String> {
+    if name == "ephemeral-storage" {
+        let text = match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        return parse_memory_quantity(&text).map(drop);
+    }
+    if name.starts_with("hugepages-") {
+        return Err("a Wasm instance has no huge pages: remove it".into());
+    }
+    let qualified = validate::qualified_name(name).is_ok();
+    let domain = name.split_once('/').map(|(d, _)| d);
+    if !qualified || domain.is_none() || domain.is_some_and(|d| d.ends_with("kubernetes.io")) {
+        return Err(format!(
+            "unknown resource {name:?}: use memory, cpu, ephemeral-storage, or an extended \
+             resource with its own domain such as nvidia.com/gpu"
+        ));
+    }
+    extended_count(value).map(drop)
 }
 
 fn validate_cpu(text: &str) -> Result<(), String> {

@@ -18,6 +18,11 @@ pub struct RunnerConfig {
     pub node_labels: BTreeMap<String, String>,
     /// This node's taints, which instances must tolerate.
     pub node_taints: Vec<crate::manifest::Taint>,
+    /// Instances this node runs at once at most (`serve --max-instances`);
+    /// more wait, and start in priority order; unlimited when `None`.
+    pub capacity: Option<usize>,
+    /// The extended resources this node advertises (`serve --resources`).
+    pub resources: BTreeMap<String, i64>,
     /// The restart back-off of daemon instances that exit.
     pub crash_loop: CrashLoop,
     /// The key Secrets are sealed with (see [`crate::secrets`]).

@@ -10,6 +10,7 @@
 //! Kubernetes controller reads an informer's cache and writes through the
 //! API.
 
+use super::budget::Budget;
 use super::config::RunnerConfig;
 use super::launcher::Launcher;
 use super::nodes::ClusterNodes;
@@ -41,6 +42,8 @@ pub(super) struct Pass<'a> {
     /// Rows were kept back for the next commit (see
     /// [`super::journal::Deferred`]), which must come within the window.
     pub deferred: bool,
+    /// The node's room for new instances at this pass.
+    pub budget: Budget,
 }
 
 impl Pass<'_> {
@@ -89,6 +92,11 @@ pub(super) trait Driver {
 
     /// Instances running on this node.
     fn running_here(&self) -> usize;
+
+    /// The extended resources this driver's instances running here hold.
+    fn extended_held(&self) -> std::collections::BTreeMap<String, i64> {
+        Default::default()
+    }
 
     /// The node's labels, or the cluster's nodes, changed: what could not
     /// be placed is looked at again.

@@ -15,6 +15,7 @@
 //! | `driver` | the [`Driver`](driver::Driver) trait the three share, and the pass they are handed |
 //! | `launcher` | starting attempts on the executor: sandbox, references, queue binding, checkpoint |
 //! | `configs` | the ConfigMaps and Secrets attempts read, from the node's file |
+//! | `budget` | the room a node has at one pass: instances and extended resources |
 //! | `commands` | apply, delete, relabel and shutdown from the API |
 //! | `resume` | what an earlier process left unfinished, run again at start |
 //! | `cluster` | heartbeats, ownership, instances hosted for other nodes, rolling updates |
@@ -23,6 +24,7 @@
 //! next instances as soon as one succeeds (`jobs::relay`); in a cluster, on
 //! whichever matching nodes claim them.
 
+mod budget;
 mod cluster;
 mod commands;
 mod config;

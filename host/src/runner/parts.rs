@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::budget::Budget;
 use super::config::RunnerConfig;
 use super::cron::Asks;
 use super::cron::{CronDriver, CronRun};
@@ -67,6 +68,7 @@ impl Parts {
         f: impl FnOnce(&mut Drivers<'_>, &mut Pass<'_>) -> R,
     ) -> R {
         let starts = self.starts();
+        let budget = self.budget();
         let mut pass = Pass {
             now,
             writes,
@@ -77,6 +79,7 @@ impl Parts {
             cluster,
             starts,
             deferred: false,
+            budget,
         };
         let mut drivers = Drivers {
             jobs: &mut self.jobs,
@@ -91,6 +94,21 @@ impl Parts {
             self.journal.defer();
         }
         result
+    }
+
+    /// The node's room at a pass (see [`Budget`]): its capacity less the
+    /// instances running here, its extended resources less what they hold.
+    fn budget(&self) -> Budget {
+        let config = &self.config;
+        if config.capacity.is_none() && config.resources.is_empty() {
+            return Budget::new(None, &config.resources, 0, &Default::default());
+        }
+        let running = self.jobs.running_here() + self.daemons.running_here();
+        let mut held = self.jobs.extended_held();
+        for (name, count) in self.daemons.extended_held() {
+            *held.entry(name).or_default() += count;
+        }
+        Budget::new(config.capacity, &config.resources, running, &held)
     }
 
     /// Stages writes for the next group commit (see [`Journal::stage`]).

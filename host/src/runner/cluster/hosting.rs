@@ -252,7 +252,16 @@ impl Hosting {
         let (labels, taints) = (&parts.config.node_labels, &parts.config.node_taints);
         let foreign = self.foreign[uid].as_ref();
         let placement = |f: &ForeignJob| f.job.spec.template.spec.placement();
-        Ok(foreign.is_some_and(|f| placement(f).admits(labels, taints)))
+        // An instance asking for extended resources goes to a node that has
+        // them (their use is counted on the node that owns the Job).
+        let has = |f: &ForeignJob| {
+            let demand = f.job.spec.template.spec.extended_resources();
+            let have = &parts.config.resources;
+            demand
+                .iter()
+                .all(|(name, n)| have.get(name).copied().unwrap_or(0) >= *n)
+        };
+        Ok(foreign.is_some_and(|f| placement(f).admits(labels, taints) && has(f)))
     }
 
     /// Runs an instance this node just claimed: one of its own Jobs', or

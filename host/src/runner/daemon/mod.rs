@@ -22,6 +22,8 @@ use super::driver::{Driver, Pass};
 use super::writes::{attempt_logs, event};
 use crate::controller::Event;
 use crate::controller::daemonset::{self, Daemon, NodeView, back_off_message, waiting};
+use std::collections::BTreeMap;
+
 use crate::executor::{Finished, Waiting};
 use crate::manifest::well_known::REVISION_LABEL;
 use crate::manifest::{DaemonSet, Phase};
@@ -274,6 +276,17 @@ impl Driver for DaemonDriver {
     fn running_here(&self) -> usize {
         let live = self.runs.iter().flat_map(|d| d.live.values());
         live.filter(|d| d.abort.is_some()).count()
+    }
+
+    fn extended_held(&self) -> BTreeMap<String, i64> {
+        let mut held = BTreeMap::new();
+        let live = self.runs.iter().flat_map(|d| d.live.values());
+        for daemon in live.filter(|d| d.abort.is_some()) {
+            for (name, count) in daemon.template().spec.extended_resources() {
+                *held.entry(name).or_default() += count;
+            }
+        }
+        held
     }
 }
 

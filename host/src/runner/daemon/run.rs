@@ -58,6 +58,11 @@ impl LiveDaemon {
     pub(super) fn attempt(&self) -> u32 {
         self.attempt
     }
+
+    /// The template it was created from.
+    pub(super) fn template(&self) -> &PodTemplateSpec {
+        &self.template
+    }
 }
 
 /// The stored manifest of a DaemonSet.

@@ -13,12 +13,19 @@ use crate::controller::Event;
 use crate::controller::job::{self, status};
 use crate::executor::Relay;
 use crate::ids;
-use crate::manifest::Phase;
+use crate::manifest::{Kind, Phase, SYSTEM_PRIORITY_CLASSES};
 use crate::runner::driver::Pass;
 use crate::runner::launcher::Attempt;
 use crate::runner::writes::event;
 use crate::store::{InstanceRecord, Write};
 use crate::time::Micros;
+
+/// A stored PriorityClass's value.
+fn priority_of(manifest: &serde_json::Value) -> Option<i32> {
+    manifest["value"]
+        .as_i64()
+        .and_then(|v| i32::try_from(v).ok())
+}
 
 impl JobRun {
     /// Whether this node may run the Job's instances (`nodeSelector`, node
@@ -60,6 +67,98 @@ impl JobRun {
             pass.writes.push(event(&self.record.uid, warning, pass.now));
         }
         false
+    }
+
+    /// How many of `wanted` new instances start now: those that run here
+    /// take room from the node's budget (Jobs of higher priority asked
+    /// first, see `JobDriver::tick`); one offered to the cluster takes the
+    /// room of whichever node claims it. An instance asking for more of an
+    /// extended resource than the node has waits, said once in a
+    /// FailedScheduling event as Kubernetes says it.
+    pub(super) fn room(&mut self, wanted: usize, pass: &mut Pass<'_>) -> usize {
+        if self.spreads(pass.cluster) {
+            return wanted;
+        }
+        if let Some(missing) = pass.budget.never_fits(&self.demand) {
+            if !self.unschedulable_noted {
+                self.unschedulable_noted = true;
+                let message = format!(
+                    "0/1 nodes are available: 1 Insufficient {missing}; the Job waits for a \
+                     node that has it (serve --resources)"
+                );
+                let warning = Event::warning("FailedScheduling", message);
+                pass.writes.push(event(&self.record.uid, warning, pass.now));
+            }
+            return 0;
+        }
+        pass.budget.take(&self.demand, wanted)
+    }
+
+    /// Reads the Job's PriorityClass's value the first time it is asked
+    /// (the system classes are always there; no class: the class marked
+    /// `globalDefault`, or 0).
+    pub(super) fn resolve_priority(&mut self, store: &crate::store::Store) {
+        if self.priority.is_some() {
+            return;
+        }
+        let class = self.job.spec.template.spec.priority_class_name.clone();
+        let read = |name: &str| -> Result<Option<i32>, String> {
+            if let Some((_, value)) = SYSTEM_PRIORITY_CLASSES.iter().find(|(n, _)| *n == name) {
+                return Ok(Some(*value));
+            }
+            let found =
+                (store.live_object(Kind::PriorityClass, "", name)).map_err(|e| e.to_string())?;
+            Ok(found.and_then(|record| priority_of(&record.manifest)))
+        };
+        let resolved = match class {
+            Some(name) => match read(&name) {
+                Ok(Some(value)) => Ok(value),
+                Ok(None) => Err(format!(
+                    "pods \"{}-\" is forbidden: no PriorityClass with name {name} was found",
+                    self.job.metadata.name
+                )),
+                // The store did not answer: look again at the next pass.
+                Err(_) => return,
+            },
+            None => match store.live_objects(Kind::PriorityClass, None) {
+                Ok(classes) => Ok(classes
+                    .iter()
+                    .filter(|c| c.manifest["globalDefault"] == true)
+                    .find_map(|c| priority_of(&c.manifest))
+                    .unwrap_or(0)),
+                Err(_) => return,
+            },
+        };
+        self.priority = Some(resolved);
+    }
+
+    /// The Job's priority (0 until it is known).
+    pub(super) fn priority_value(&self) -> i32 {
+        match &self.priority {
+            Some(Ok(value)) => *value,
+            _ => 0,
+        }
+    }
+
+    /// Whether the Job's PriorityClass exists; if not, it creates no
+    /// instance and says so once (FailedCreate, Kubernetes' message), and
+    /// looks again at each pass (the class may be applied later).
+    pub(super) fn priority_known(&mut self, pass: &mut Pass<'_>) -> bool {
+        self.resolve_priority(pass.store);
+        match &self.priority {
+            Some(Ok(_)) => true,
+            None => false,
+            Some(Err(message)) => {
+                if !self.priority_noted {
+                    self.priority_noted = true;
+                    let warning = Event::warning("FailedCreate", message.clone());
+                    pass.writes.push(event(&self.record.uid, warning, pass.now));
+                }
+                // Read again next time: the class may have been applied.
+                self.priority = None;
+                false
+            }
+        }
     }
 
     /// Creates one instance: launched here, or offered to the cluster (as

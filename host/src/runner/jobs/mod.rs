@@ -118,10 +118,17 @@ impl JobDriver {
         let run = &mut self.runs[index];
         match job::reconcile(&run.job.spec, &run.observed, now) {
             Decision::Create(_) if !run.schedulable(pass) => None,
+            Decision::Create(_) if !run.priority_known(pass) => None,
             // In a cluster, only while this node holds the Job (see
             // `controller::lease`); the next heartbeat looks again.
             Decision::Create(_) if !run.may_start(pass) => None,
-            Decision::Create(indexes) => {
+            Decision::Create(mut indexes) => {
+                let room = run.room(indexes.len(), pass);
+                if room == 0 {
+                    // Room comes free when an instance here ends.
+                    return None;
+                }
+                indexes.truncate(room);
                 // Chains started together share what is uncovered now.
                 let share = run.chain_share(indexes.len() as u32);
                 for completion_index in indexes {
@@ -296,7 +303,21 @@ impl Driver for JobDriver {
     fn tick(&mut self, pass: &mut Pass<'_>) -> Option<Micros> {
         self.relay_ahead = self.relay_depth();
         let mut wake = None;
-        for index in 0..self.runs.len() {
+        // Higher priority first, then in the order the Jobs came: when the
+        // node has room for fewer instances than wait, theirs start first.
+        let mut order: Vec<usize> = (0..self.runs.len()).collect();
+        if self
+            .runs
+            .iter()
+            .any(|r| r.job.spec.template.spec.priority_class_name.is_some())
+            || pass.budget.limited()
+        {
+            for run in &mut self.runs {
+                run.resolve_priority(pass.store);
+            }
+            order.sort_by_key(|&i| std::cmp::Reverse(self.runs[i].priority_value()));
+        }
+        for index in order {
             let run = &mut self.runs[index];
             if run.finished {
                 continue;
@@ -368,6 +389,20 @@ impl Driver for JobDriver {
     fn running_here(&self) -> usize {
         let live = self.runs.iter().flat_map(|j| j.live.values());
         live.filter(|l| l.place.is_here()).count()
+    }
+
+    fn extended_held(&self) -> BTreeMap<String, i64> {
+        let mut held = BTreeMap::new();
+        for run in &self.runs {
+            let here = run.live.values().filter(|l| l.place.is_here()).count() as i64;
+            if here == 0 {
+                continue;
+            }
+            for (name, count) in &run.demand {
+                *held.entry(name.clone()).or_default() += count * here;
+            }
+        }
+        held
     }
 
     fn placement_changed(&mut self) {

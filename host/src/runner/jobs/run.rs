@@ -110,6 +110,14 @@ pub struct JobRun {
     pub(super) stopped_chains: std::collections::HashSet<String>,
     /// The last change of its rows in the cluster this node has read.
     pub(in crate::runner) seen_change: i64,
+    /// What one instance takes of each extended resource.
+    pub(super) demand: BTreeMap<String, i64>,
+    /// Its PriorityClass's value, once read (at its first instance, as a
+    /// pod's priority is set when it is created); the refusal when the
+    /// class does not exist.
+    pub(super) priority: Option<Result<i32, String>>,
+    /// A FailedCreate event was recorded for an unknown PriorityClass.
+    pub(super) priority_noted: bool,
 }
 
 /// The stored form of a Job's manifest; two runs of the same manifest give
@@ -145,6 +153,7 @@ impl JobRun {
 
     fn with(record: ObjectRecord, job: Job, prepared: Arc<Prepared>, observed: Observed) -> Self {
         let status = serde_json::from_value(record.status.clone()).unwrap_or_default();
+        let demand = job.spec.template.spec.extended_resources();
         JobRun {
             record,
             job,
@@ -164,6 +173,9 @@ impl JobRun {
             chains: HashMap::new(),
             stopped_chains: Default::default(),
             seen_change: 0,
+            demand,
+            priority: None,
+            priority_noted: false,
         }
     }
 

@@ -1,0 +1,244 @@
+//! Who starts first on a full node (issue 30): `serve --max-instances`
+//! caps what runs at once, waiting instances start in PriorityClass order
+//! (`priorityClassName`), and extended resources (`serve --resources`)
+//! are counted: an instance starts only while what it asks for is free,
+//! and one asking for more than the node has waits with Kubernetes'
+//! FailedScheduling message.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wasmjob_tests::{Server, Session, items, job_yaml, program};
+
+fn apply(s: &Session, server: &Server, name: &str, yaml: &str) {
+    let path = s.write(name, yaml);
+    let ran = s.client(server, &["apply", "-f", path.to_str().unwrap()]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+}
+
+/// The instances of `job`, as `get pods -o json` lists them.
+fn instances(s: &Session, server: &Server, job: &str) -> Vec<Value> {
+    let selector = format!("job-name={job}");
+    let list = s
+        .client(server, &["get", "pods", "-l", &selector, "-o", "json"])
+        .json();
+    items(&list, "Instance").into_iter().cloned().collect()
+}
+
+/// A time field of each instance: RFC 3339 UTC with microseconds, of one
+/// width, so the text orders as the time does.
+fn times(instances: &[Value], field: &str) -> Vec<String> {
+    instances
+        .iter()
+        .filter_map(|i| i["status"][field].as_str())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn on_a_full_node_higher_priority_instances_start_first() {
+    let s = Session::new();
+    let server = Server::start(&s, &["--max-instances", "1"]);
+    apply(
+        &s,
+        &server,
+        "pc.yaml",
+        "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: high}\nvalue: 1000\n\
+         description: goes first\n",
+    );
+    let table = s.client(&server, &["get", "priorityclasses"]).stdout;
+    assert!(
+        table.contains("VALUE") && table.contains("high") && table.contains("1000"),
+        "{table}"
+    );
+    let blocker = job_yaml("blocker", &program("sleep-ms"), &["1500"], "", "");
+    apply(&s, &server, "blocker.yaml", &blocker);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while instances(&s, &server, "blocker").is_empty() {
+        assert!(Instant::now() < deadline, "the blocker never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Low first, then high: both wait for the one slot.
+    let low = job_yaml("low", &program("sleep-ms"), &["50"], "  completions: 2", "");
+    let high = job_yaml(
+        "high",
+        &program("sleep-ms"),
+        &["50"],
+        "  completions: 2",
+        "      priorityClassName: high\n",
+    );
+    apply(&s, &server, "low.yaml", &low);
+    apply(&s, &server, "high.yaml", &high);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        instances(&s, &server, "low").is_empty(),
+        "low started on a full node"
+    );
+    for job in ["blocker", "low", "high"] {
+        let done = s.wait_finished(&server, job);
+        assert_eq!(
+            done["status"]["succeeded"].as_u64(),
+            done["spec"]["completions"].as_u64(),
+            "{done}"
+        );
+    }
+    let high_started = times(&instances(&s, &server, "high"), "startTime");
+    let low_started = times(&instances(&s, &server, "low"), "startTime");
+    assert_eq!((high_started.len(), low_started.len()), (2, 2));
+    assert!(
+        high_started.iter().max() < low_started.iter().min(),
+        "high {high_started:?} low {low_started:?}"
+    );
+}
+
+#[test]
+fn a_job_naming_an_unknown_priority_class_waits_until_it_is_applied() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let job = job_yaml(
+        "urgent",
+        &program("say-hello"),
+        &[],
+        "",
+        "      priorityClassName: urgent\n",
+    );
+    apply(&s, &server, "job.yaml", &job);
+    std::thread::sleep(Duration::from_millis(400));
+    let described = s.client(&server, &["describe", "job", "urgent"]).stdout;
+    assert!(
+        described.contains("FailedCreate")
+            && described.contains("no PriorityClass with name urgent was found"),
+        "{described}"
+    );
+    assert!(instances(&s, &server, "urgent").is_empty());
+    apply(
+        &s,
+        &server,
+        "pc.yaml",
+        "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: urgent}\nvalue: 10\n",
+    );
+    let done = s.wait_finished(&server, "urgent");
+    assert_eq!(done["status"]["succeeded"], 1, "{done}");
+    // The system classes exist everywhere.
+    let system = job_yaml(
+        "critical",
+        &program("say-hello"),
+        &[],
+        "",
+        "      priorityClassName: system-node-critical\n",
+    );
+    apply(&s, &server, "system.yaml", &system);
+    assert_eq!(
+        s.wait_finished(&server, "critical")["status"]["succeeded"],
+        1
+    );
+}
+
+#[test]
+fn extended_resources_are_counted_and_too_large_a_request_waits() {
+    let s = Session::new();
+    let server = Server::start(&s, &["--resources", "example.com/gpu=1"]);
+    let gpu = |name: &str, count: u32, extra: &str| {
+        job_yaml(
+            name,
+            &program("sleep-ms"),
+            &["300"],
+            extra,
+            &format!(
+                "        resources:\n          limits:\n            example.com/gpu: {count}\n"
+            ),
+        )
+    };
+    apply(
+        &s,
+        &server,
+        "gpu.yaml",
+        &gpu("one-gpu", 1, "  completions: 3\n  parallelism: 3"),
+    );
+    let done = s.wait_finished(&server, "one-gpu");
+    assert_eq!(done["status"]["succeeded"], 3, "{done}");
+    // One GPU: never two at once.
+    let runs = instances(&s, &server, "one-gpu");
+    let mut spans: Vec<(String, String)> = runs
+        .iter()
+        .map(|i| {
+            let at = |f: &str| i["status"][f].as_str().unwrap().to_owned();
+            (at("startTime"), at("finishTime"))
+        })
+        .collect();
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "overlapping runs: {spans:?}");
+    }
+    apply(&s, &server, "two.yaml", &gpu("two-gpus", 2, ""));
+    std::thread::sleep(Duration::from_millis(400));
+    let described = s.client(&server, &["describe", "job", "two-gpus"]).stdout;
+    assert!(
+        described.contains("FailedScheduling")
+            && described.contains("0/1 nodes are available: 1 Insufficient example.com/gpu"),
+        "{described}"
+    );
+    assert!(instances(&s, &server, "two-gpus").is_empty());
+}
+
+#[test]
+fn bad_priority_classes_and_resources_are_refused_with_exit_2() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let cases = [
+        (
+            "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: huge}\nvalue: 2000000000\n",
+            "value: must be at most 1000000000",
+        ),
+        (
+            "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: system-mine}\nvalue: 1\n",
+            "the system- prefix is reserved",
+        ),
+        (
+            "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: novalue}\n",
+            "missing field `value`",
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let path = s.write("bad.yaml", yaml);
+        let ran = s.client(&server, &["apply", "-f", path.to_str().unwrap()]);
+        assert_eq!(ran.code, 2, "{ran:?}");
+        assert!(ran.stderr.contains(expected), "{expected}: {}", ran.stderr);
+    }
+    let fractional = job_yaml(
+        "frac",
+        &program("say-hello"),
+        &[],
+        "",
+        "        resources:\n          limits:\n            example.com/gpu: 0.5\n",
+    );
+    let path = s.write("frac.yaml", &fractional);
+    let ran = s.client(&server, &["apply", "-f", path.to_str().unwrap()]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("resources.limits[example.com/gpu]: must be a whole number"),
+        "{}",
+        ran.stderr
+    );
+    let ran = s.wasmjob(&["run", "-f", path.to_str().unwrap()]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    let gpu = job_yaml(
+        "gpu",
+        &program("say-hello"),
+        &[],
+        "",
+        "        resources:\n          limits:\n            example.com/gpu: 1\n",
+    );
+    let path = s.write("gpu.yaml", &gpu);
+    let ran = s.wasmjob(&["run", "-f", path.to_str().unwrap()]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(ran.stderr.contains("serve --resources"), "{}", ran.stderr);
+    let serve = s.wasmjob(&["serve", "--resources", "gpu=1"]);
+    assert_eq!(serve.code, 2, "{serve:?}");
+    assert!(
+        serve.stderr.contains("--resources \"gpu=1\""),
+        "{}",
+        serve.stderr
+    );
+}
