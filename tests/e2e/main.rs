@@ -8,6 +8,7 @@ mod bad_input;
 mod bench;
 mod cluster;
 mod configs;
+mod corpus;
 mod cron;
 mod daemonsets;
 mod edge;

@@ -59,12 +59,85 @@ pub struct UpdateStrategy {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RollingUpdate {
-    /// Instances that may be down during an update; default 1.
+    /// Nodes that may be without an available instance during an update:
+    /// a number or a percentage of the nodes that should run one; default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_unavailable: Option<i32>,
-    /// Extra instances during an update; default 0.
+    pub max_unavailable: Option<IntOrPercent>,
+    /// Nodes that may run an extra instance during an update; default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_surge: Option<i32>,
+    pub max_surge: Option<IntOrPercent>,
+}
+
+/// Kubernetes' IntOrString for counts: `2` or `"25%"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntOrPercent {
+    /// A number.
+    Int(i32),
+    /// A percentage of a total, rounded up when applied.
+    Percent(i32),
+}
+
+impl IntOrPercent {
+    /// The number it stands for out of `total` (a percentage rounded up,
+    /// as Kubernetes' DaemonSet controller rounds it).
+    pub fn scaled(self, total: u32) -> u32 {
+        match self {
+            IntOrPercent::Int(n) => n.max(0) as u32,
+            IntOrPercent::Percent(p) => {
+                let p = p.max(0) as u64;
+                (p * u64::from(total)).div_ceil(100) as u32
+            }
+        }
+    }
+
+    fn value(self) -> i32 {
+        match self {
+            IntOrPercent::Int(n) | IntOrPercent::Percent(n) => n,
+        }
+    }
+}
+
+impl Serialize for IntOrPercent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            IntOrPercent::Int(n) => serializer.serialize_i32(*n),
+            IntOrPercent::Percent(p) => serializer.serialize_str(&format!("{p}%")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for IntOrPercent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = IntOrPercent;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number or a percentage such as 25%")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<IntOrPercent, E> {
+                i32::try_from(v)
+                    .map(IntOrPercent::Int)
+                    .map_err(|_| E::custom(format!("{v} is too large")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<IntOrPercent, E> {
+                i32::try_from(v)
+                    .map(IntOrPercent::Int)
+                    .map_err(|_| E::custom(format!("{v} is too large")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<IntOrPercent, E> {
+                v.strip_suffix('%')
+                    .and_then(|n| n.parse::<i32>().ok())
+                    .map(IntOrPercent::Percent)
+                    .ok_or_else(|| {
+                        E::custom(format!(
+                            "invalid value {v:?}: a valid percent string must be a numeric \
+                             string followed by an ending '%'"
+                        ))
+                    })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl DaemonSetSpec {
@@ -122,12 +195,17 @@ impl DaemonSetSpec {
         match kind.as_str() {
             "RollingUpdate" => {
                 let rolling = strategy.rolling_update.get_or_insert_with(Default::default);
-                let unavailable = *rolling.max_unavailable.get_or_insert(1);
-                let surge = *rolling.max_surge.get_or_insert(0);
+                let unavailable = *rolling.max_unavailable.get_or_insert(IntOrPercent::Int(1));
+                let surge = *rolling.max_surge.get_or_insert(IntOrPercent::Int(0));
                 let at = format!("{path}.updateStrategy.rollingUpdate");
-                validate::non_negative(unavailable.into()).at(&format!("{at}.maxUnavailable"))?;
-                validate::non_negative(surge.into()).at(&format!("{at}.maxSurge"))?;
-                if unavailable == 0 && surge == 0 {
+                for (value, field) in [(unavailable, "maxUnavailable"), (surge, "maxSurge")] {
+                    validate::non_negative(value.value().into()).at(&format!("{at}.{field}"))?;
+                    if matches!(value, IntOrPercent::Percent(p) if p > 100) {
+                        let message = "must not be greater than 100%";
+                        return Err(FieldError::new(format!("{at}.{field}"), message));
+                    }
+                }
+                if unavailable.value() == 0 && surge.value() == 0 {
                     let message = "maxUnavailable and maxSurge cannot both be 0";
                     return Err(FieldError::new(at, message));
                 }
@@ -143,5 +221,27 @@ impl DaemonSetSpec {
                 format!("unsupported value {other:?}: use RollingUpdate or OnDelete"),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IntOrPercent;
+
+    #[test]
+    fn a_count_is_a_number_or_a_percentage_rounded_up() {
+        let read = |yaml: &str| serde_yaml_ng::from_str::<IntOrPercent>(yaml);
+        assert_eq!(read("2").unwrap(), IntOrPercent::Int(2));
+        assert_eq!(read("'25%'").unwrap(), IntOrPercent::Percent(25));
+        let err = read("'25'").unwrap_err().to_string();
+        assert!(err.contains("a valid percent string"), "{err}");
+        assert_eq!(IntOrPercent::Percent(25).scaled(3), 1);
+        assert_eq!(IntOrPercent::Percent(25).scaled(8), 2);
+        assert_eq!(IntOrPercent::Percent(25).scaled(0), 0);
+        assert_eq!(IntOrPercent::Int(3).scaled(1), 3);
+        assert_eq!(
+            serde_json::to_value(IntOrPercent::Percent(10)).unwrap(),
+            serde_json::json!("10%")
+        );
     }
 }

@@ -91,7 +91,7 @@ pub fn load_str(text: &str, file: &str, base_dir: &Path) -> Result<Vec<Document>
             document: None,
             error: FieldError::new(
                 "",
-                "holds no objects: expected a Job, CronJob, DaemonSet, ConfigMap or Secret",
+                "holds no objects: expected a Job, CronJob, DaemonSet, ConfigMap, Secret or PriorityClass",
             ),
         });
     }

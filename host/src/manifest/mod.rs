@@ -35,7 +35,7 @@ pub use config::{
     decode as config_decode,
 };
 pub use cronjob::{ConcurrencyPolicy, CronJobSpec, JobTemplateSpec, MissedRunPolicy};
-pub use daemonset::{DaemonSetSpec, LabelSelector, RollingUpdate, UpdateStrategy};
+pub use daemonset::{DaemonSetSpec, IntOrPercent, LabelSelector, RollingUpdate, UpdateStrategy};
 pub use disconnect::{Disconnect, DisconnectPolicy, HOSTNAME_LABEL, MIN_LOST_AFTER, Reconcile};
 pub use error::{FieldError, ManifestError, Source};
 pub use job::{CompletionMode, JobSpec, QueueMode, QueueSource};

@@ -299,7 +299,7 @@ fn yaml_syntax_errors_name_the_document() {
 fn an_empty_file_holds_no_objects() {
     assert_eq!(
         error("# nothing\n"),
-        "jobs.yaml: holds no objects: expected a Job, CronJob, DaemonSet, ConfigMap or Secret"
+        "jobs.yaml: holds no objects: expected a Job, CronJob, DaemonSet, ConfigMap, Secret or PriorityClass"
     );
 }
 

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::Placement;
+use crate::manifest::{IntOrPercent, Placement};
 use crate::time::Micros;
 
 /// A node as the controller sees it.
@@ -57,9 +57,9 @@ pub enum Strategy {
     /// available instance, at most `max_surge` nodes with two.
     RollingUpdate {
         /// Nodes that may be without an available instance.
-        max_unavailable: u32,
+        max_unavailable: IntOrPercent,
         /// Nodes that may run an old and a new instance at once.
-        max_surge: u32,
+        max_surge: IntOrPercent,
     },
     /// Replace an old instance only when it is deleted.
     OnDelete,
@@ -172,9 +172,11 @@ pub fn reconcile(spec: &Spec<'_>, nodes: &[NodeView], daemons: &[Daemon], now: M
             max_unavailable,
             max_surge,
         } => {
+            // A percentage counts the nodes that should run an instance.
+            let nodes = desired.len() as u32;
             let budget = Budget {
-                max_unavailable,
-                max_surge,
+                max_unavailable: max_unavailable.scaled(nodes),
+                max_surge: max_surge.scaled(nodes),
                 unavailable,
             };
             roll(updating, budget, clock, &mut plan);
@@ -349,8 +351,8 @@ mod tests {
     }
 
     const ROLLING: Strategy = Strategy::RollingUpdate {
-        max_unavailable: 1,
-        max_surge: 0,
+        max_unavailable: IntOrPercent::Int(1),
+        max_surge: IntOrPercent::Int(0),
     };
 
     #[test]
@@ -484,8 +486,8 @@ mod tests {
         assert_eq!(plan.create, ["a"]);
         assert!(plan.delete.is_empty());
         let two = Strategy::RollingUpdate {
-            max_unavailable: 2,
-            max_surge: 0,
+            max_unavailable: IntOrPercent::Int(2),
+            max_surge: IntOrPercent::Int(0),
         };
         let plan = reconcile(&spec(&p, "r2", two), &nodes, &old, 10 * S);
         assert_eq!(plan.delete, ["x", "y"]);
@@ -505,8 +507,8 @@ mod tests {
         let p = placement(&[]);
         let nodes = [node("a", &[]), node("b", &[])];
         let surge = Strategy::RollingUpdate {
-            max_unavailable: 0,
-            max_surge: 1,
+            max_unavailable: IntOrPercent::Int(0),
+            max_surge: IntOrPercent::Int(1),
         };
         let old = [
             daemon("x", "a", "r1", Some(0)),

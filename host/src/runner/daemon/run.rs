@@ -14,7 +14,7 @@ use crate::controller::Event;
 use crate::controller::daemonset::{self, Daemon, DaemonSetStatus, NodeView, Plan, Strategy};
 use crate::controller::job::NODE_RESTART;
 use crate::ids;
-use crate::manifest::{DaemonSet, Kind, Phase, Placement, PodTemplateSpec};
+use crate::manifest::{DaemonSet, IntOrPercent, Kind, Phase, Placement, PodTemplateSpec};
 use crate::runner::driver::Pass;
 use crate::runner::launcher::Launcher;
 use crate::runner::writes::{RESTART_MESSAGE, event, stop};
@@ -178,8 +178,8 @@ impl DaemonRun {
         }
         let rolling = strategy.rolling_update.unwrap_or_default();
         Strategy::RollingUpdate {
-            max_unavailable: rolling.max_unavailable.unwrap_or(1).max(0) as u32,
-            max_surge: rolling.max_surge.unwrap_or(0).max(0) as u32,
+            max_unavailable: rolling.max_unavailable.unwrap_or(IntOrPercent::Int(1)),
+            max_surge: rolling.max_surge.unwrap_or(IntOrPercent::Int(0)),
         }
     }
 
