@@ -17,6 +17,24 @@ pub(crate) fn request(
     path: &str,
     body: &[u8],
 ) -> (u16, String) {
+    let text = request_text(server, token, method, path, body);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, body.to_owned())
+}
+
+/// One HTTP/1.1 request; the whole answer, status line and headers too.
+pub(crate) fn request_text(
+    server: &Server,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> String {
     let mut stream = TcpStream::connect(&server.address).expect("connecting to serve");
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
@@ -37,14 +55,7 @@ pub(crate) fn request(
     let _ = stream.write_all(body);
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, body.to_owned())
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 pub(crate) fn token(s: &Session) -> String {

@@ -636,3 +636,68 @@ fn generate_name_makes_a_new_job_with_create_and_is_refused_by_apply() {
         assert_eq!(job["status"]["succeeded"], 1, "{job}");
     }
 }
+
+/// A client that sends a Kubernetes manifest as it is (not `wasmjob`,
+/// which takes the ignored fields out and warns itself) gets the warnings
+/// in `Warning` headers, as the API server sends them; a node started with
+/// `--strict` refuses such manifests, whoever sends them.
+#[test]
+fn the_node_warns_other_clients_in_headers_and_refuses_ignored_fields_when_strict() {
+    use sha2::Digest as _;
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let bytes = std::fs::read(program("say-hello")).unwrap();
+    let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
+    let body = serde_json::json!({
+        "objects": [{
+            "source": {"file": "raw.json", "document": 1},
+            "object": {
+                "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "raw"},
+                "spec": {"template": {"spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "c", "image": digest,
+                                    "securityContext": {"runAsUser": 1000}}]
+                }}}
+            }
+        }],
+        "modules": [{"digest": digest, "bytes": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &bytes)}]
+    });
+    let token = super::api::token(&s);
+    let text = super::api::request_text(
+        &server,
+        Some(&token),
+        "POST",
+        "/api/v1/apply",
+        body.to_string().as_bytes(),
+    );
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains(
+            "warning: 299 - \"spec.template.spec.containers[0].securitycontext: ignored: the wasm sandbox is the security context"
+        ),
+        "{text}"
+    );
+    drop(server);
+
+    let strict = Session::new();
+    let server = Server::start(&strict, &["--strict"]);
+    let yaml = job_yaml(
+        "k8s",
+        &program("say-hello"),
+        &[],
+        "",
+        "      serviceAccountName: backup\n",
+    );
+    strict.write("job.yaml", &yaml);
+    let ran = strict.client(&server, &["apply", "-f", "job.yaml"]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(
+        ran.stderr.contains(
+            "job.yaml: document 1: spec.template.spec.serviceAccountName: ignored: a Wasm \
+             instance gets no Kubernetes API credentials (refused: this node runs with --strict)"
+        ),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(strict.store_counts().0, 0);
+}

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use base64::Engine as _;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -24,8 +24,9 @@ use crate::store::NodeRecord;
 pub(super) async fn apply(
     State(state): State<Shared>,
     Body(body): Body<ApplyBody>,
-) -> Result<Json<ApplyAnswer>, ApiError> {
+) -> Result<(HeaderMap, Json<ApplyAnswer>), ApiError> {
     let mut objects = Vec::new();
+    let mut headers = HeaderMap::new();
     for wire in body.objects {
         // The server validates again: a client is not trusted to have.
         let text = serde_json::to_string(&wire.object).map_err(internal)?;
@@ -34,9 +35,31 @@ pub(super) async fn apply(
                 e.document = Some(wire.source.document);
                 ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
             })?;
+        let doc = docs.remove(0);
+        // What the server itself took out (a client that does not strip
+        // the fields a sandbox ignores) is said in `Warning` headers, as
+        // the API server says it; what the client took out it said itself.
+        let all = wire.warnings.iter().chain(&doc.warnings);
+        if state.strict
+            && let Some(warning) = all.clone().next()
+        {
+            return Err(ApiError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "{}: document {}: {warning} (refused: this node runs with --strict)",
+                    wire.source.file, wire.source.document
+                ),
+            ));
+        }
+        for warning in &doc.warnings {
+            let text = format!("299 - {}", serde_json::Value::from(warning.as_str()));
+            if let Ok(value) = axum::http::HeaderValue::from_str(&text) {
+                headers.append(axum::http::header::WARNING, value);
+            }
+        }
         objects.push(Incoming {
             source: wire.source,
-            object: docs.remove(0).object,
+            object: doc.object,
         });
     }
     let mut modules = Vec::new();
@@ -61,7 +84,7 @@ pub(super) async fn apply(
     };
     send(&state, Command::Apply { request, reply })?;
     match answer.await.map_err(|_| unavailable())? {
-        Ok(applied) => Ok(Json(ApplyAnswer { applied })),
+        Ok(applied) => Ok((headers, Json(ApplyAnswer { applied }))),
         Err(failure) => Err(ApiError(
             StatusCode::from_u16(failure.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
             failure.message,

@@ -41,6 +41,9 @@ pub struct ServerState {
     pub alone: std::sync::atomic::AtomicBool,
     /// Opens stored Secrets for `get secret -o yaml`.
     pub keyring: std::sync::Arc<crate::secrets::Keyring>,
+    /// `serve --strict`: a manifest field the sandbox would ignore is a
+    /// refusal rather than a warning.
+    pub strict: bool,
 }
 
 /// Where a cluster node's API reads.

@@ -31,6 +31,10 @@ pub struct WireObject {
     pub source: Source,
     /// `{"apiVersion", "kind", "metadata", "spec"}`.
     pub object: serde_json::Value,
+    /// What the client took out of the manifest and warned about (see
+    /// `manifest::ignored`): a node started with `--strict` refuses them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A module's bytes.

@@ -53,6 +53,7 @@ pub fn apply(
         body.objects.push(WireObject {
             source,
             object: wire_object(&doc.object),
+            warnings: doc.warnings.clone(),
         });
     }
     send(&connect(server, state_dir)?, &body)
@@ -111,6 +112,7 @@ pub fn create_from_cronjob(
     let object = WireObject {
         source,
         object: job,
+        warnings: Vec::new(),
     };
     let body = ApplyBody {
         objects: vec![object],

@@ -170,6 +170,10 @@ pub struct ServeArgs {
     /// in priority order (priorityClassName) as room comes free.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub max_instances: u32,
+    /// Refuse manifests with fields the sandbox would ignore (which are
+    /// otherwise accepted with a warning), as apply --strict does.
+    #[arg(long)]
+    pub strict: bool,
     /// Extended resources this node has, as name=count,… (nvidia.com/gpu=2):
     /// instances asking for them start only while enough are free.
     #[arg(long, value_name = "RESOURCES")]

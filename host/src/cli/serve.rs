@@ -32,6 +32,8 @@ struct Settings {
     cluster: Option<ClusterAccess>,
     heartbeat: Duration,
     config: RunnerConfig,
+    /// `--strict`.
+    strict: bool,
 }
 
 impl Settings {
@@ -82,6 +84,7 @@ impl Settings {
             labels,
             cluster,
             heartbeat,
+            strict: args.strict,
         })
     }
 }
@@ -251,6 +254,7 @@ fn server_state(
         readers: Mutex::new(Vec::new()),
         alone: Default::default(),
         keyring: settings.config.keyring.clone(),
+        strict: settings.strict,
         runner: runner.sender(),
         node: Mutex::new(NodeInfo {
             name: settings.node_name.clone(),
