@@ -68,3 +68,13 @@ fn the_edge_cronjob_runs_on_a_single_node_as_any_cronjob() {
     assert_eq!(ran.code, 0, "{ran:?}");
     assert_eq!(ran.json()["spec"]["disconnect"]["replace"], false);
 }
+
+#[test]
+fn configmap_job_reads_the_configmap_and_passes_files_from_its_init_container() {
+    let s = Session::new();
+    let ran = s.wasmjob(&["run", "-f", &example("configmap-job.yaml")]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let expected = "==> container convert <==\nconverted prices.csv -> prices.jsonl (2 rows)\n\
+                    1 files, 2 rows\n==> container check <==\n0 files, 0 rows\n";
+    assert!(ran.stdout.starts_with(expected), "{}", ran.stdout);
+}

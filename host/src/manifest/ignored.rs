@@ -39,6 +39,22 @@ const POD: &[(&str, &str)] = &[
     ),
     ("schedulerName", "wasmjob places every instance itself"),
     ("securityContext", SECURITY),
+    ("hostname", NAME),
+    ("subdomain", NAME),
+    ("setHostnameAsFQDN", NAME),
+    (
+        "os",
+        "a Wasm module runs on every node's operating system alike",
+    ),
+    ("hostUsers", HOST),
+    (
+        "readinessGates",
+        "an instance is ready when it starts; no condition gates it",
+    ),
+    (
+        "preemptionPolicy",
+        "wasmjob orders waiting instances by priority and never preempts running ones",
+    ),
 ];
 
 /// Container fields ignored, and why.
@@ -71,6 +87,7 @@ const MOUNT: &[(&str, &str)] = &[(
 )];
 
 const HOST: &str = "a Wasm sandbox shares no host namespaces";
+const NAME: &str = "an instance's HOSTNAME is its name, with no pod DNS record";
 const ACCOUNT: &str = "a Wasm instance gets no Kubernetes API credentials";
 const DNS: &str = "a Wasm instance has no pod DNS configuration";
 const PROBE: &str =
