@@ -1000,3 +1000,33 @@ fn a_node_tainted_through_another_takes_no_work_that_does_not_tolerate_it() {
     let rows = job_rows(&db, "tolerating");
     assert!(rows.iter().all(|r| r.2 == "n2"), "{rows:?}");
 }
+
+#[test]
+fn a_prefer_no_schedule_node_leaves_work_to_the_others_while_they_can_take_it() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let nodes = [
+        cluster(
+            &db,
+            &[("n1", "")],
+            &["--taints", "soft=yes:PreferNoSchedule"],
+        ),
+        cluster(&db, &[("n2", "")], &[]),
+    ];
+    let (s, first) = (&nodes[0][0].session, &nodes[0][0].server);
+    // Both nodes' heartbeats seen.
+    std::thread::sleep(Duration::from_millis(800));
+    let yaml = job_yaml(
+        "spread",
+        &program("sleep-ms"),
+        &["50"],
+        "  completions: 8\n  parallelism: 4",
+        "",
+    );
+    apply(s, first, "job.yaml", &yaml);
+    let job = s.wait_finished(first, "spread");
+    assert_eq!(job["status"]["succeeded"], 8, "{job}");
+    let rows = job_rows(&db, "spread");
+    assert!(rows.iter().all(|r| r.2 == "n2"), "{rows:?}");
+}

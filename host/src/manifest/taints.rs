@@ -2,10 +2,10 @@
 //! rules: a node's `NoSchedule` and `NoExecute` taints keep off every
 //! instance that does not tolerate them, a `NoExecute` taint also ends
 //! the instances already running there that do not (after their
-//! `tolerationSeconds`, when they give one). `PreferNoSchedule` is
-//! accepted and kept on the node, but wasmjob does not act on the
-//! preference yet: such a node still takes work. Pure functions, pinned by
-//! unit tests; the runner applies them.
+//! `tolerationSeconds`, when they give one). `PreferNoSchedule` is a
+//! preference: in a cluster such a node does not claim work another Ready
+//! node can take without one (see `runner::cluster::hosting`). Pure
+//! functions, pinned by unit tests; the runner applies them.
 
 use serde::{Deserialize, Serialize};
 

@@ -55,6 +55,17 @@ impl ClusterNodes {
         })
     }
 
+    /// Whether a Ready node other than `me` admits `placement` without a
+    /// `PreferNoSchedule` taint it does not tolerate.
+    pub(super) fn another_prefers(&self, placement: &Placement, me: &str) -> bool {
+        let nodes = self.nodes.iter().flatten();
+        let tolerations = placement.tolerations();
+        nodes.filter(|n| n.ready && n.name != me).any(|n| {
+            placement.admits(&n.labels, &n.taints)
+                && !crate::manifest::taints::prefers_not(tolerations, &n.taints)
+        })
+    }
+
     /// The nodes that stopped heartbeating.
     pub(super) fn lost(&self) -> HashSet<String> {
         let nodes = self.nodes.iter().flatten();

@@ -20,7 +20,7 @@ use super::refusals::Refusals;
 use crate::admission;
 use crate::controller::{instance, job};
 use crate::executor::{Finished, Waiting};
-use crate::manifest::{Job, Object, Phase, QueueMode};
+use crate::manifest::{Job, Object, Phase, QueueMode, taints};
 use crate::queue::Queue;
 use crate::runner::driver::Driver as _;
 use crate::runner::jobs::check_stdin_item;
@@ -205,7 +205,9 @@ impl Hosting {
         }
         let (mut owners, mut waiting, mut pinned) = (Vec::new(), 0, 0);
         for offer in self.control.offered()? {
-            if self.can_run(parts, refusals, &offer.owner_uid)? {
+            if self.can_run(parts, refusals, &offer.owner_uid)?
+                && !self.prefers_elsewhere(parts, nodes, &offer.owner_uid)
+            {
                 owners.push(offer.owner_uid.clone());
                 waiting += offer.waiting;
                 pinned += offer.pinned;
@@ -235,6 +237,25 @@ impl Hosting {
     /// Whether this node may run instances of the Job `uid` now: its
     /// labels match the Job's placement (and another node's Job's module
     /// is admitted here).
+    /// Whether this node's `PreferNoSchedule` taints, which the Job `uid`
+    /// does not tolerate, leave its instances to another Ready node that
+    /// admits them without such a taint (the preference Kubernetes'
+    /// scheduler scores; here the tainted node just does not claim them).
+    fn prefers_elsewhere(&self, parts: &Parts, nodes: &ClusterNodes, uid: &str) -> bool {
+        let foreign = self
+            .foreign
+            .get(uid)
+            .and_then(Option::as_ref)
+            .map(|f| &f.job);
+        let Some(job) = parts.jobs.job(uid).or(foreign) else {
+            return false;
+        };
+        let placement = job.spec.template.spec.placement();
+        let tolerations = placement.tolerations();
+        taints::prefers_not(tolerations, &parts.config.node_taints)
+            && nodes.another_prefers(&placement, &parts.config.node_name)
+    }
+
     fn can_run(
         &mut self,
         parts: &mut Parts,
