@@ -19,7 +19,7 @@ use crate::controller::node::relabeled;
 use crate::manifest::{self, taints};
 use crate::resource::ResourceType;
 use crate::runner::{ApplyRequest, Command, Incoming};
-use crate::store::NodeRecord;
+use crate::store::{ControlPlane, NodeRecord};
 
 pub(super) async fn apply(
     State(state): State<Shared>,
@@ -130,24 +130,13 @@ pub(super) async fn taint_node(
     let this = state.node.lock().expect("node info").name.clone();
     let now = crate::time::rfc3339(crate::time::now());
     if name != this && state.cluster.is_some() {
-        // Another node of the cluster: its row changes, and that node
-        // takes the taints at its next heartbeat.
-        let grace = state.cluster.as_ref().map(|c| c.grace).unwrap_or_default();
-        return read(&state, move |store| {
-            let control = store
-                .control_plane()
-                .expect("a cluster node reads the cluster");
-            let nodes = control.nodes(grace).map_err(internal)?;
-            let Some(node) = nodes.into_iter().find(|n| n.name == name) else {
-                return Err(ApiError(
-                    StatusCode::NOT_FOUND,
-                    format!("Error from server (NotFound): nodes {name:?} not found"),
-                ));
-            };
+        return change_other_node(&state, name, move |control, node| {
             let taints = taints::retainted(&node.taints, &request.changes, request.overwrite, &now)
                 .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
-            control.set_node_taints(&name, &taints).map_err(internal)?;
-            Ok(Json(cluster_node_json(&NodeRecord { taints, ..node })))
+            control
+                .set_node_taints(&node.name, &taints)
+                .map_err(internal)?;
+            Ok(NodeRecord { taints, ..node })
         })
         .await;
     }
@@ -193,6 +182,25 @@ async fn label_other_node(
     request: LabelRequest,
 ) -> Result<Json<Value>, ApiError> {
     validate_labels(&request)?;
+    change_other_node(state, name, move |control, node| {
+        let labels = relabeled(&node.labels, request.into())
+            .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
+        control
+            .set_node_labels(&node.name, &labels)
+            .map_err(internal)?;
+        Ok(NodeRecord { labels, ..node })
+    })
+    .await
+}
+
+/// Changes another node of the cluster (`label node`, `taint node`): its
+/// row as `change` makes it, which that node takes at its next heartbeat;
+/// the node as `get nodes` then shows it.
+async fn change_other_node(
+    state: &Shared,
+    name: String,
+    change: impl FnOnce(&dyn ControlPlane, NodeRecord) -> Result<NodeRecord, ApiError> + Send + 'static,
+) -> Result<Json<Value>, ApiError> {
     let grace = state.cluster.as_ref().map(|c| c.grace).unwrap_or_default();
     read(state, move |store| {
         let control = store
@@ -205,10 +213,8 @@ async fn label_other_node(
                 format!("Error from server (NotFound): nodes {name:?} not found"),
             ));
         };
-        let labels = relabeled(&node.labels, request.into())
-            .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
-        control.set_node_labels(&name, &labels).map_err(internal)?;
-        Ok(Json(cluster_node_json(&NodeRecord { labels, ..node })))
+        let changed = change(&*control, node)?;
+        Ok(Json(cluster_node_json(&changed)))
     })
     .await
 }

@@ -104,9 +104,14 @@ impl Parts {
             return Budget::new(None, &config.resources, 0, &Default::default());
         }
         let running = self.jobs.running_here() + self.daemons.running_here();
-        let mut held = self.jobs.extended_held();
-        for (name, count) in self.daemons.extended_held() {
-            *held.entry(name).or_default() += count;
+        // What instances hold counts only where the node has something to
+        // hold (most nodes advertise no extended resources).
+        let mut held = std::collections::BTreeMap::new();
+        if !config.resources.is_empty() {
+            held = self.jobs.extended_held();
+            for (name, count) in self.daemons.extended_held() {
+                *held.entry(name).or_default() += count;
+            }
         }
         Budget::new(config.capacity, &config.resources, running, &held)
     }
