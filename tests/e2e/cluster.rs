@@ -1030,3 +1030,53 @@ fn a_prefer_no_schedule_node_leaves_work_to_the_others_while_they_can_take_it() 
     let rows = job_rows(&db, "spread");
     assert!(rows.iter().all(|r| r.2 == "n2"), "{rows:?}");
 }
+
+#[test]
+fn a_no_execute_taint_ends_what_a_node_runs_for_another_nodes_job() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let nodes = cluster(&db, &[("n1", ""), ("n2", "pool=b")], &[]);
+    let (s, first) = (&nodes[0].session, &nodes[0].server);
+    let yaml = job_yaml(
+        "hosted",
+        &program("sleep-ms"),
+        &["3000"],
+        "  completions: 2\n  parallelism: 2",
+        "      nodeSelector:\n        pool: b\n",
+    );
+    apply(s, first, "job.yaml", &yaml);
+    let args = ["instances", "-l", "job-name=hosted"];
+    let running = eventually(s, first, &args, "both instances never ran", |list| {
+        instances(list)
+            .iter()
+            .filter(|i| i["status"]["phase"] == "Running")
+            .count()
+            == 2
+    });
+    assert!(
+        instances(&running)
+            .iter()
+            .all(|i| i["status"]["nodeName"] == "n2"),
+        "{running}"
+    );
+    let tainted = s.client(first, &["taint", "node", "n2", "drain=now:NoExecute"]);
+    assert_eq!(tainted.code, 0, "{tainted:?}");
+    let evicted = eventually(s, first, &args, "the taint evicted nothing", |list| {
+        instances(list)
+            .iter()
+            .filter(|i| i["status"]["reason"] == "DeletionByTaintManager")
+            .count()
+            == 2
+    });
+    let ended = instances(&evicted);
+    assert!(
+        ended.iter().any(|i| i["status"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("NoExecute taint drain=now"))),
+        "{evicted}"
+    );
+    assert_eq!(s.client(first, &["taint", "node", "n2", "drain-"]).code, 0);
+    let job = s.wait_finished(first, "hosted");
+    assert_eq!(job["status"]["succeeded"], 2, "{job}");
+}

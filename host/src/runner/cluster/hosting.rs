@@ -20,7 +20,7 @@ use super::refusals::Refusals;
 use crate::admission;
 use crate::controller::{instance, job};
 use crate::executor::{Finished, Waiting};
-use crate::manifest::{Job, Object, Phase, QueueMode, taints};
+use crate::manifest::{Job, Object, Phase, QueueMode, TaintEffect, taints};
 use crate::queue::Queue;
 use crate::runner::driver::Driver as _;
 use crate::runner::jobs::check_stdin_item;
@@ -120,6 +120,7 @@ impl Hosting {
         (now, writes): (Micros, &mut Vec<Write>),
         observer: &mut dyn Observer,
     ) -> Option<Micros> {
+        let evict_at = self.evict_untolerated(parts, now, writes);
         let mut changes = self.noticed.take();
         if self.claim_again_at.is_some_and(|at| at <= now) {
             changes = changes.with(Changes::OFFERED);
@@ -137,7 +138,57 @@ impl Hosting {
         if let Err(e) = result {
             tracing::warn!("cluster: {e}");
         }
-        self.claim_again_at
+        crate::time::earliest(self.claim_again_at, evict_at)
+    }
+
+    /// What runs here for other nodes' Jobs (and links of this node's own
+    /// chains) that this node's `NoExecute` taints do not let stay ends as
+    /// its own Jobs' instances do (`DeletionByTaintManager`, which their
+    /// owners count as a disruption); when to look again for those that
+    /// may stay their `tolerationSeconds`.
+    fn evict_untolerated(
+        &mut self,
+        parts: &Parts,
+        now: Micros,
+        writes: &mut Vec<Write>,
+    ) -> Option<Micros> {
+        let taints = &parts.config.node_taints;
+        if self.hosted.is_empty() || !taints.iter().any(|t| t.effect == TaintEffect::NoExecute) {
+            return None;
+        }
+        let mut wake = None;
+        let mut evicted = Vec::new();
+        for (uid, hosted) in &self.hosted {
+            let owner = &hosted.record.owner_uid;
+            let foreign = self
+                .foreign
+                .get(owner)
+                .and_then(Option::as_ref)
+                .map(|f| &f.job);
+            let Some(job) = parts.jobs.job(owner).or(foreign) else {
+                continue;
+            };
+            let tolerations = &job.spec.template.spec.tolerations;
+            match taints::evict_at(tolerations, taints, now) {
+                Some((at, taint)) if at <= now => {
+                    let message = format!(
+                        "Taint manager: deleting due to NoExecute taint {}={}:NoExecute on node {}",
+                        taint.key, taint.value, parts.config.node_name
+                    );
+                    evicted.push((uid.clone(), message));
+                }
+                Some((at, _)) => wake = crate::time::earliest(wake, Some(at)),
+                None => {}
+            }
+        }
+        for (uid, message) in evicted {
+            let hosted = self.hosted.remove(&uid).expect("listed above");
+            hosted.abort.abort();
+            let mut ended = hosted.record;
+            stop(&mut ended, now, job::DELETION_BY_TAINT_MANAGER, &message);
+            writes.push(end_write(ended));
+        }
+        wake
     }
 
     /// The owner's side: reads the rows of its Jobs written since it last
