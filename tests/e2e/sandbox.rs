@@ -288,3 +288,83 @@ fn a_persistent_volume_claim_is_a_node_directory_that_outlives_its_instances() {
     assert_eq!(ran.code, 1, "{ran:?}");
     assert_eq!(std::fs::read_to_string(&on_disk).unwrap(), "kept\n");
 }
+
+#[test]
+fn a_host_file_is_seen_at_its_mount_path_and_written_back_unless_read_only() {
+    let s = Session::new();
+    let host = s.work.path().join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("config.txt"), "from the host\n").unwrap();
+    std::fs::write(host.join("sibling.txt"), "not for the guest\n").unwrap();
+    let volumes = |extra: &str| {
+        format!(
+            "        volumeMounts:\n        - {{name: config, mountPath: /etc/app/config.txt, readOnly: true}}\n        \
+             - {{name: lock, mountPath: /run/app/state.lock}}\n      \
+             volumes:\n      - name: config\n        hostPath: {{path: {}, type: File}}\n      \
+             - name: lock\n        hostPath: {{path: {}, type: FileOrCreate}}{extra}",
+            host.join("config.txt").display(),
+            host.join("state/app.lock").display(),
+        )
+    };
+    let read = job_yaml(
+        "reader",
+        &program("read-file"),
+        &["/etc/app/config.txt"],
+        "  backoffLimit: 0",
+        &volumes(""),
+    );
+    let ran = s.wasmjob(&["run", "-f", s.write("read.yaml", &read).to_str().unwrap()]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("from the host"), "{}", ran.stdout);
+    // Only the file: its neighbours on the host are not in the sandbox.
+    let sibling = job_yaml(
+        "sibling",
+        &program("read-file"),
+        &["/etc/app/sibling.txt"],
+        "  backoffLimit: 0",
+        &volumes(""),
+    );
+    let ran = s.wasmjob(&[
+        "run",
+        "-f",
+        s.write("sibling.yaml", &sibling).to_str().unwrap(),
+    ]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    // FileOrCreate made the file; what the guest wrote goes back; a
+    // read-only file's changes do not.
+    let write = job_yaml(
+        "writer",
+        &program("write-file"),
+        &["/run/app/state.lock", "held\n"],
+        "  backoffLimit: 0",
+        &volumes(""),
+    );
+    let ran = s.wasmjob(&["run", "-f", s.write("write.yaml", &write).to_str().unwrap()]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(
+        std::fs::read_to_string(host.join("state/app.lock")).unwrap(),
+        "held\n"
+    );
+    let overwrite = job_yaml(
+        "overwrite",
+        &program("write-file"),
+        &["/etc/app/config.txt", "changed\n"],
+        "  backoffLimit: 0",
+        &volumes(""),
+    );
+    let ran = s.wasmjob(&[
+        "run",
+        "-f",
+        s.write("overwrite.yaml", &overwrite).to_str().unwrap(),
+    ]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(
+        ran.stdout.contains("cannot write /etc/app/config.txt"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.join("config.txt")).unwrap(),
+        "from the host\n"
+    );
+}

@@ -16,7 +16,7 @@ mod relay;
 mod sandbox;
 
 pub use relay::{Relay, RelayQueue, StartGate};
-pub use sandbox::{Identity, Sandbox, Scratch, sandbox, sandbox_of};
+pub use sandbox::{AttemptDir, HostFiles, Identity, Sandbox, Scratch, sandbox, sandbox_of};
 
 use std::sync::Arc;
 
@@ -36,8 +36,9 @@ pub struct Launch {
     pub prepared: Arc<Prepared>,
     /// The sandbox.
     pub sandbox: Sandbox,
-    /// Scratch directories (`emptyDir`) removed when the run ends.
-    pub scratch: Vec<tempfile::TempDir>,
+    /// Directories the attempt made (`emptyDir`s, volume files, `hostPath`
+    /// files), removed when the run ends.
+    pub scratch: Vec<AttemptDir>,
     /// The instance's other containers, when it has any (see [`pod`]).
     pub pod: Option<Box<pod::PodPlan>>,
 }

@@ -53,9 +53,45 @@ pub enum Sandbox {
 pub struct Scratch {
     empty_dirs: Vec<(String, tempfile::TempDir)>,
     files: Vec<tempfile::TempDir>,
+    /// `hostPath` files, by the guest directory they appear in.
+    host_files: Vec<HostFiles>,
     /// Where the instance's namespace's `persistentVolumeClaim`s are, one
     /// directory per claim; none where they cannot be used.
     claims: Option<PathBuf>,
+}
+
+/// The `hostPath` files (`type: File` or `FileOrCreate`) that appear in one
+/// guest directory: copied into a directory of the attempt at its start,
+/// and those not mounted read-only copied back when it ends (a sandbox sees
+/// directories only, and the directory they are in on the host holds more
+/// than the manifest gave).
+pub struct HostFiles {
+    guest_dir: String,
+    dir: tempfile::TempDir,
+    /// The host file, its name in `dir`, and whether it goes back.
+    files: Vec<(PathBuf, String, bool)>,
+}
+
+impl Drop for HostFiles {
+    fn drop(&mut self) {
+        for (host, name, write_back) in &self.files {
+            if !write_back {
+                continue;
+            }
+            if let Err(e) = std::fs::copy(self.dir.path().join(name), host) {
+                tracing::warn!("cannot copy hostPath file {} back: {e}", host.display());
+            }
+        }
+    }
+}
+
+/// A directory an attempt made, removed when the attempt ends (host files
+/// copied back first).
+pub enum AttemptDir {
+    /// A directory of its own.
+    Temp(tempfile::TempDir),
+    /// `hostPath` files.
+    HostFiles(HostFiles),
 }
 
 impl Scratch {
@@ -81,10 +117,67 @@ impl Scratch {
     }
 
     /// The directories, to drop when the run ends.
-    pub fn into_dirs(self) -> Vec<tempfile::TempDir> {
-        let mut dirs: Vec<_> = self.empty_dirs.into_iter().map(|(_, d)| d).collect();
-        dirs.extend(self.files);
-        dirs
+    pub fn into_dirs(self) -> Vec<AttemptDir> {
+        let empty = self
+            .empty_dirs
+            .into_iter()
+            .map(|(_, d)| AttemptDir::Temp(d));
+        let files = self.files.into_iter().map(AttemptDir::Temp);
+        let host = self.host_files.into_iter().map(AttemptDir::HostFiles);
+        empty.chain(files).chain(host).collect()
+    }
+
+    /// The attempt's directory holding `hostPath` file `host` as `name`
+    /// in guest directory `guest_dir` (copied in now; made first for
+    /// `FileOrCreate`).
+    fn host_file(
+        &mut self,
+        guest_dir: &str,
+        name: &str,
+        (host, create, read_only): (&str, bool, bool),
+    ) -> Result<PathBuf, String> {
+        let host = PathBuf::from(host);
+        if create && !host.exists() {
+            if let Some(parent) = host.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("cannot create hostPath {}: {e}", host.display()))?;
+            }
+            std::fs::File::create(&host)
+                .map_err(|e| format!("cannot create hostPath {}: {e}", host.display()))?;
+        }
+        if !host.is_file() {
+            return Err(format!(
+                "hostPath {} is not a file on this node",
+                host.display()
+            ));
+        }
+        let at = match self
+            .host_files
+            .iter()
+            .position(|h| h.guest_dir == guest_dir)
+        {
+            Some(at) => at,
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("wasmjob-hostfiles-")
+                    .tempdir()
+                    .map_err(|e| format!("cannot make a directory for hostPath files: {e}"))?;
+                self.host_files.push(HostFiles {
+                    guest_dir: guest_dir.to_owned(),
+                    dir,
+                    files: Vec::new(),
+                });
+                self.host_files.len() - 1
+            }
+        };
+        let group = &mut self.host_files[at];
+        let inner = group.dir.path().join(name);
+        if !group.files.iter().any(|(_, n, _)| n == name) {
+            std::fs::copy(&host, &inner)
+                .map_err(|e| format!("cannot read hostPath {}: {e}", host.display()))?;
+            group.files.push((host, name.to_owned(), !read_only));
+        }
+        Ok(group.dir.path().to_path_buf())
     }
 
     /// The `emptyDir` `volume`'s directory, made at its first use.
@@ -110,7 +203,7 @@ pub fn sandbox(
     who: &Identity<'_>,
     output_limit: usize,
     resolved: Option<&Resolved>,
-) -> Result<(SandboxSpec, Vec<tempfile::TempDir>), String> {
+) -> Result<(SandboxSpec, Vec<AttemptDir>), String> {
     let mut scratch = Scratch::default();
     let spec = sandbox_of(
         pod,
@@ -261,6 +354,27 @@ fn mounts(
             scratch.files.push(dir);
             continue;
         }
+        if let Some(host) = volume
+            .host_path
+            .as_ref()
+            .filter(|h| matches!(h.kind.as_deref(), Some("File" | "FileOrCreate")))
+        {
+            let (guest_dir, name) = match mount.mount_path.rsplit_once('/') {
+                Some(("", name)) => ("/", name),
+                Some((dir, name)) => (dir, name),
+                None => ("/", mount.mount_path.as_str()),
+            };
+            let create = host.kind.as_deref() == Some("FileOrCreate");
+            let dir = scratch.host_file(guest_dir, name, (&host.path, create, mount.read_only))?;
+            if !mounts.iter().any(|m: &Mount| m.guest == guest_dir) {
+                mounts.push(Mount {
+                    host: dir,
+                    guest: guest_dir.to_owned(),
+                    read_only: false,
+                });
+            }
+            continue;
+        }
         let mut read_only = mount.read_only;
         let host = match (&volume.host_path, &volume.persistent_volume_claim) {
             (Some(host), _) => host_path(&host.path, host.kind.as_deref())?,
@@ -275,6 +389,12 @@ fn mounts(
             guest: mount.mount_path.clone(),
             read_only,
         });
+    }
+    // A directory of host files only mounted read-only is read-only.
+    for group in &scratch.host_files {
+        let read_only = group.files.iter().all(|(_, _, write_back)| !write_back);
+        let here = mounts.iter_mut().filter(|m| m.host == group.dir.path());
+        here.for_each(|m| m.read_only = read_only);
     }
     Ok(mounts)
 }

@@ -542,7 +542,10 @@ pub struct DownwardApiFile {
 pub struct HostPathVolume {
     /// An absolute path, or (a wasmjob extension) one relative to the manifest.
     pub path: String,
-    /// `""`, `Directory` or `DirectoryOrCreate`.
+    /// `""`, `Directory`, `DirectoryOrCreate`, or `File`/`FileOrCreate`: a
+    /// sandbox sees directories only, so a file is copied into a directory
+    /// of the attempt mounted at the mount path's parent, and copied back
+    /// when the attempt ends unless the mount is read-only.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
 }
@@ -983,11 +986,20 @@ impl Volume {
             }
             return match host.kind.as_deref() {
                 None | Some("") | Some("Directory") | Some("DirectoryOrCreate") => Ok(()),
+                Some("File") | Some("FileOrCreate") => Ok(()),
+                Some(kind @ ("Socket" | "CharDevice" | "BlockDevice")) => Err(FieldError::new(
+                    format!("{path}.hostPath.type"),
+                    format!(
+                        "unsupported value {kind:?}: a Wasm sandbox opens no host sockets or \
+                         devices (use Directory, DirectoryOrCreate, File, FileOrCreate or leave \
+                         it empty)"
+                    ),
+                )),
                 Some(other) => Err(FieldError::new(
                     format!("{path}.hostPath.type"),
                     format!(
-                        "unsupported value {other:?}: wasmjob mounts directories only \
-                         (use Directory, DirectoryOrCreate or leave it empty)"
+                        "unsupported value {other:?}: use Directory, DirectoryOrCreate, File, \
+                         FileOrCreate or leave it empty"
                     ),
                 )),
             };

@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
-use crate::executor::Scratch;
 use crate::executor::pod::{PodPlan, Step};
 use crate::executor::references::{self, ConfigSource, Missing, NodeResources, Resolved};
 use crate::executor::{
     self, Executor, Identity, Launch, Relay, RelayQueue, Reports, StartGate, Waiting,
 };
+use crate::executor::{AttemptDir, Scratch};
 use crate::manifest::downward::PodFacts;
 use crate::manifest::well_known::SCHEDULED_ANNOTATION;
 use crate::manifest::{Container, Job, Outcome, PodSpec, PodTemplateSpec, QueueSource};
@@ -89,7 +89,7 @@ pub(super) struct LauncherParts {
 
 /// An attempt's sandboxes: the first container's, the plan of the others
 /// (if any), and the directories removed when it ends.
-type Built = (SandboxSpec, Option<Box<PodPlan>>, Vec<tempfile::TempDir>);
+type Built = (SandboxSpec, Option<Box<PodPlan>>, Vec<AttemptDir>);
 
 /// What a waiting attempt's next look found.
 enum Retry {
@@ -531,8 +531,8 @@ impl Core {
         prepared: &Prepared,
         context: impl FnOnce() -> PluginContext,
         binding: Binding,
-        (mut sandbox, scratch): (SandboxSpec, Vec<tempfile::TempDir>),
-    ) -> Result<(SandboxSpec, Vec<tempfile::TempDir>), String> {
+        (mut sandbox, scratch): (SandboxSpec, Vec<AttemptDir>),
+    ) -> Result<(SandboxSpec, Vec<AttemptDir>), String> {
         sandbox.stdin = binding.stdin;
         if !matches!(prepared, Prepared::Component(_)) {
             // Core modules cannot import the plugin interfaces: no
