@@ -1080,3 +1080,40 @@ fn a_no_execute_taint_ends_what_a_node_runs_for_another_nodes_job() {
     let job = s.wait_finished(first, "hosted");
     assert_eq!(job["status"]["succeeded"], 2, "{job}");
 }
+
+#[test]
+fn a_node_runs_no_more_instances_for_other_nodes_than_its_extended_resources_allow() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let owner = cluster(&db, &[("n1", "")], &[]);
+    let gpu = cluster(&db, &[("n2", "")], &["--resources", "example.com/gpu=1"]);
+    let (s, first) = (&owner[0].session, &owner[0].server);
+    std::thread::sleep(Duration::from_millis(800));
+    let yaml = job_yaml(
+        "gpus",
+        &program("sleep-ms"),
+        &["300"],
+        "  completions: 3\n  parallelism: 3",
+        "        resources:\n          limits:\n            example.com/gpu: 1\n",
+    );
+    apply(s, first, "job.yaml", &yaml);
+    let job = s.wait_finished(first, "gpus");
+    assert_eq!(job["status"]["succeeded"], 3, "{job}");
+    let rows = job_rows(&db, "gpus");
+    assert!(rows.iter().all(|r| r.2 == "n2"), "{rows:?}");
+    // One GPU: never two at once on n2.
+    let list = get_json(s, first, &["instances", "-l", "job-name=gpus"]);
+    let mut spans: Vec<(String, String)> = instances(&list)
+        .iter()
+        .map(|i| {
+            let at = |f: &str| i["status"][f].as_str().unwrap().to_owned();
+            (at("startTime"), at("finishTime"))
+        })
+        .collect();
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "overlapping runs: {spans:?}");
+    }
+    drop(gpu);
+}

@@ -255,10 +255,26 @@ impl Hosting {
             return Ok(());
         }
         let (mut owners, mut waiting, mut pinned) = (Vec::new(), 0, 0);
+        let free_resources = self.free_resources(parts);
+        let mut fit = u32::MAX;
         for offer in self.control.offered()? {
             if self.can_run(parts, refusals, &offer.owner_uid)?
                 && !self.prefers_elsewhere(parts, nodes, &offer.owner_uid)
             {
+                // Extended resources: no more than fit in what is free.
+                let demand = self.demand_of(parts, &offer.owner_uid);
+                let fits = demand
+                    .iter()
+                    .map(|(name, n)| {
+                        let free = free_resources.get(name).copied().unwrap_or(0).max(0);
+                        (free / n.max(&1)) as u32
+                    })
+                    .min()
+                    .unwrap_or(u32::MAX);
+                if fits == 0 {
+                    continue;
+                }
+                fit = fit.min(fits);
                 owners.push(offer.owner_uid.clone());
                 waiting += offer.waiting;
                 pinned += offer.pinned;
@@ -274,7 +290,7 @@ impl Hosting {
         // An even share of what waits, so one Job's instances spread over
         // the Ready nodes instead of going to whichever node looks first.
         let share = pinned.max(waiting.div_ceil(nodes.ready()));
-        let claimed = self.control.claim_offered(&owners, share.min(free), now)?;
+        let claimed = (self.control).claim_offered(&owners, share.min(free).min(fit), now)?;
         let taken = claimed.len() as u32;
         for record in claimed {
             self.start_claimed(parts, nodes, record, now);
@@ -285,9 +301,38 @@ impl Hosting {
         Ok(())
     }
 
-    /// Whether this node may run instances of the Job `uid` now: its
-    /// labels match the Job's placement (and another node's Job's module
-    /// is admitted here).
+    /// What one instance of the Job `uid` takes of each extended resource.
+    fn demand_of(&self, parts: &Parts, uid: &str) -> std::collections::BTreeMap<String, i64> {
+        let foreign = self
+            .foreign
+            .get(uid)
+            .and_then(Option::as_ref)
+            .map(|f| &f.job);
+        let job = parts.jobs.job(uid).or(foreign);
+        job.map(|j| j.spec.template.spec.extended_resources())
+            .unwrap_or_default()
+    }
+
+    /// The extended resources this node has free: what it advertises less
+    /// what its own instances and those it hosts hold.
+    fn free_resources(&self, parts: &Parts) -> std::collections::BTreeMap<String, i64> {
+        let mut free = parts.config.resources.clone();
+        if free.is_empty() {
+            return free;
+        }
+        let mut take = |held: std::collections::BTreeMap<String, i64>| {
+            for (name, n) in held {
+                *free.entry(name).or_default() -= n;
+            }
+        };
+        take(parts.jobs.extended_held());
+        take(parts.daemons.extended_held());
+        for hosted in self.hosted.values() {
+            take(self.demand_of(parts, &hosted.record.owner_uid));
+        }
+        free
+    }
+
     /// Whether this node's `PreferNoSchedule` taints, which the Job `uid`
     /// does not tolerate, leave its instances to another Ready node that
     /// admits them without such a taint (the preference Kubernetes'
@@ -307,6 +352,9 @@ impl Hosting {
             && nodes.another_prefers(&placement, &parts.config.node_name)
     }
 
+    /// Whether this node may run instances of the Job `uid` now: its
+    /// labels match the Job's placement (and another node's Job's module
+    /// is admitted here).
     fn can_run(
         &mut self,
         parts: &mut Parts,
