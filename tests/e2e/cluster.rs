@@ -1115,5 +1115,24 @@ fn a_node_runs_no_more_instances_for_other_nodes_than_its_extended_resources_all
     for pair in spans.windows(2) {
         assert!(pair[1].0 >= pair[0].1, "overlapping runs: {spans:?}");
     }
+    // Two GPUs: no node has them, and the Job says so.
+    let two = job_yaml(
+        "two-gpus",
+        &program("sleep-ms"),
+        &["10"],
+        "  completions: 2\n  parallelism: 2",
+        "        resources:\n          limits:\n            example.com/gpu: 2\n",
+    );
+    apply(s, first, "two.yaml", &two);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let described = s.client(first, &["describe", "job", "two-gpus"]).stdout;
+        if described.contains("FailedScheduling") && described.contains("extended resources") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{described}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(job_rows(&db, "two-gpus").is_empty());
     drop(gpu);
 }

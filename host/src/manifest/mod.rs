@@ -52,7 +52,7 @@ pub use pod::{
     ClaimVolume, ConfigMapVolume, Container, DownwardApiFile, DownwardApiVolume, EmptyDirVolume,
     EnvFromSource, EnvVar, EnvVarSource, FieldSelector, HostPathVolume, KeySelector, KeyToPath,
     NameSelector, PodSpec, PodTemplateSpec, ProjectedVolume, ResourceFieldSelector, ResourceList,
-    Resources, RestartPolicy, SecretVolume, Volume, VolumeMount, VolumeProjection,
+    Resources, RestartPolicy, SecretVolume, Volume, VolumeMount, VolumeProjection, has_resources,
 };
 pub use quantity::parse_memory_quantity;
 pub use status::{

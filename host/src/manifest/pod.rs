@@ -313,6 +313,14 @@ impl ResourceList {
     }
 }
 
+/// Whether a node advertising `have` could run an instance asking for
+/// `demand` of its extended resources (however much is in use).
+pub fn has_resources(demand: &BTreeMap<String, i64>, have: &BTreeMap<String, i64>) -> bool {
+    demand
+        .iter()
+        .all(|(name, count)| have.get(name).copied().unwrap_or(0) >= *count)
+}
+
 /// An extended resource's amount: a whole number, as a number or text.
 fn extended_count(value: &serde_json::Value) -> Result<i64, String> {
     let parsed = match value {

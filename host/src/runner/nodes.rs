@@ -45,13 +45,19 @@ impl ClusterNodes {
         changed
     }
 
-    /// Whether some Ready node admits `placement`; before the first
+    /// Whether some Ready node admits `placement` and has the extended
+    /// resources one instance asks for (`demand`); before the first
     /// heartbeat, assume so (whoever matches claims the instances).
-    pub(super) fn some_node_admits(&self, placement: &Placement) -> bool {
+    pub(super) fn some_node_admits(
+        &self,
+        placement: &Placement,
+        demand: &std::collections::BTreeMap<String, i64>,
+    ) -> bool {
+        let has = |n: &NodeRecord| crate::manifest::has_resources(demand, &n.resources);
         self.nodes.as_ref().is_none_or(|nodes| {
             nodes
                 .iter()
-                .any(|n| n.ready && placement.admits(&n.labels, &n.taints))
+                .any(|n| n.ready && placement.admits(&n.labels, &n.taints) && has(n))
         })
     }
 

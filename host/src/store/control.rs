@@ -24,6 +24,8 @@ pub struct NodeRecord {
     pub labels: BTreeMap<String, String>,
     /// Its taints.
     pub taints: Vec<crate::manifest::Taint>,
+    /// The extended resources it advertises.
+    pub resources: BTreeMap<String, i64>,
     /// Instances it runs at once at most.
     pub capacity: u32,
     /// Its wasmjob version.
@@ -180,6 +182,9 @@ pub trait ControlPlane: Send + Sync {
         name: &str,
         labels: &BTreeMap<String, String>,
     ) -> Result<bool, StoreError>;
+
+    /// Sets the extended resources this node advertises.
+    fn set_node_resources(&self, resources: &BTreeMap<String, i64>) -> Result<(), StoreError>;
 
     /// Sets a node's taints; false if there is no such node.
     fn set_node_taints(

@@ -264,6 +264,7 @@ impl Cluster {
         let taints = &parts.config.node_taints;
         self.control
             .set_node_taints(&parts.config.node_name, taints)?;
+        self.control.set_node_resources(&parts.config.resources)?;
         let ended = self
             .control
             .end_orphaned(now, job::NODE_RESTART, RESTART_MESSAGE)?;
@@ -320,10 +321,11 @@ impl Cluster {
     /// one's) that this node cannot run (nodeSelector, affinity) and that
     /// have nothing running here go back to the cluster for a node that can.
     fn release_unplaceable(&mut self, parts: &mut Parts) -> Result<(), StoreError> {
-        for uid in parts
-            .jobs
-            .unplaceable_here(&parts.config.node_labels, &parts.config.node_taints)
-        {
+        for uid in parts.jobs.unplaceable_here(
+            &parts.config.node_labels,
+            &parts.config.node_taints,
+            &parts.config.resources,
+        ) {
             parts.flush()?;
             self.control.release(&uid)?;
             parts.jobs.release(&uid);

@@ -48,7 +48,10 @@ impl Cluster {
             // instances stay with it must match it.
             let placement = job.spec.template.spec.placement();
             let node = &parts.config;
-            if !spreadable(job) && !placement.admits(&node.node_labels, &node.node_taints) {
+            let demand = job.spec.template.spec.extended_resources();
+            let fits = crate::manifest::has_resources(&demand, &node.resources);
+            if !spreadable(job) && !(placement.admits(&node.node_labels, &node.node_taints) && fits)
+            {
                 return Ok(());
             }
         }

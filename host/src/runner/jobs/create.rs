@@ -36,7 +36,7 @@ impl JobRun {
         let spreads = self.spreads(pass.cluster);
         let placement = self.job.spec.template.spec.placement();
         let admitted = match pass.cluster {
-            Some(cluster) if spreads => cluster.some_node_admits(&placement),
+            Some(cluster) if spreads => cluster.some_node_admits(&placement, &self.demand),
             _ => placement.admits(&pass.node.node_labels, &pass.node.node_taints),
         };
         if admitted {
@@ -46,8 +46,8 @@ impl JobRun {
             self.unschedulable_noted = true;
             let message = if spreads {
                 "no Ready node of the cluster matches the template's nodeSelector or node \
-                 affinity and has no taint it does not tolerate; the Job waits for a node that \
-                 does"
+                 affinity, has no taint it does not tolerate and has the extended resources it \
+                 asks for; the Job waits for a node that does"
                     .to_owned()
             } else if let Some(taint) = placement.repelled_by(&pass.node.node_taints) {
                 // Kubernetes' words for it.

@@ -181,15 +181,12 @@ impl JobDriver {
         &self,
         labels: &BTreeMap<String, String>,
         taints: &[Taint],
+        resources: &BTreeMap<String, i64>,
     ) -> Vec<String> {
         let unplaceable = |run: &&JobRun| {
-            let admitted = run
-                .job
-                .spec
-                .template
-                .spec
-                .placement()
-                .admits(labels, taints);
+            let pod = &run.job.spec.template.spec;
+            let admitted = pod.placement().admits(labels, taints)
+                && crate::manifest::has_resources(&run.demand, resources);
             !spreadable(&run.job) && !admitted && run.live.is_empty() && !run.finished
         };
         let runs = self.runs.iter().filter(unplaceable);

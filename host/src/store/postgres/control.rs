@@ -49,6 +49,10 @@ impl ControlPlane for Pg {
         Pg::set_node_labels(self, name, labels)
     }
 
+    fn set_node_resources(&self, resources: &BTreeMap<String, i64>) -> Result<(), StoreError> {
+        Pg::set_node_resources(self, resources)
+    }
+
     fn set_node_taints(
         &self,
         name: &str,

@@ -14,7 +14,7 @@ use crate::store::{NodeRecord, Ownership};
 pub(super) fn nodes_query() -> String {
     format!(
         "SELECT name, labels, capacity, version, address, joined_at, heartbeat_at,
-            heartbeat_at >= {DB_NOW} - $1, taints FROM nodes ORDER BY name"
+            heartbeat_at >= {DB_NOW} - $1, taints, resources FROM nodes ORDER BY name"
     )
 }
 
@@ -30,6 +30,7 @@ pub(super) fn node_row(row: &Row) -> NodeRecord {
         heartbeat_at: row.get(6),
         ready: row.get(7),
         taints: json_column(row, 8),
+        resources: json_column(row, 9),
     }
 }
 
@@ -113,6 +114,19 @@ impl Pg {
                 &[&name as &Param<'_>, &taints],
             )
             .map(|n| n == 1)
+        })
+    }
+
+    /// Sets the extended resources this node advertises.
+    pub fn set_node_resources(&self, resources: &BTreeMap<String, i64>) -> Result<(), StoreError> {
+        let node = self.node.clone();
+        let resources = json_text(resources);
+        self.with(|c| {
+            c.execute(
+                "UPDATE nodes SET resources = $2 WHERE name = $1",
+                &[&node as &Param<'_>, &resources],
+            )
+            .map(drop)
         })
     }
 

@@ -151,9 +151,11 @@ pub(super) const SCHEMA: &[&str] = &[
     CREATE TRIGGER instances_change_order BEFORE INSERT OR UPDATE ON instances
         FOR EACH STATEMENT EXECUTE FUNCTION wasmjob_change_order();
 "#,
-    // 6: node taints (`taint node`), as JSON, beside the labels.
+    // 6: node taints (`taint node`) and the extended resources a node
+    // advertises (`serve --resources`), as JSON, beside the labels.
     r#"
     ALTER TABLE nodes ADD COLUMN taints TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE nodes ADD COLUMN resources TEXT NOT NULL DEFAULT '{}';
 "#,
 ];
 
