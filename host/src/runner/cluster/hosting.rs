@@ -376,10 +376,7 @@ impl Hosting {
         // them (their use is counted on the node that owns the Job).
         let has = |f: &ForeignJob| {
             let demand = f.job.spec.template.spec.extended_resources();
-            let have = &parts.config.resources;
-            demand
-                .iter()
-                .all(|(name, n)| have.get(name).copied().unwrap_or(0) >= *n)
+            crate::manifest::has_resources(&demand, &parts.config.resources)
         };
         Ok(foreign.is_some_and(|f| placement(f).admits(labels, taints) && has(f)))
     }

@@ -50,8 +50,8 @@ impl Cluster {
             let node = &parts.config;
             let demand = job.spec.template.spec.extended_resources();
             let fits = crate::manifest::has_resources(&demand, &node.resources);
-            if !spreadable(job) && !(placement.admits(&node.node_labels, &node.node_taints) && fits)
-            {
+            let here = placement.admits(&node.node_labels, &node.node_taints) && fits;
+            if !spreadable(job) && !here {
                 return Ok(());
             }
         }
