@@ -28,6 +28,7 @@ mod quantity;
 mod status;
 pub mod taints;
 pub mod validate;
+mod volume;
 pub mod well_known;
 
 pub use config::{
@@ -49,16 +50,20 @@ pub use placement::{
     Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Placement,
 };
 pub use pod::{
-    ClaimVolume, ConfigMapVolume, Container, DownwardApiFile, DownwardApiVolume, EmptyDirVolume,
-    EnvFromSource, EnvVar, EnvVarSource, FieldSelector, HostPathVolume, KeySelector, KeyToPath,
-    NameSelector, PodSpec, PodTemplateSpec, ProjectedVolume, ResourceFieldSelector, ResourceList,
-    Resources, RestartPolicy, SecretVolume, Volume, VolumeMount, VolumeProjection, has_resources,
+    Container, EnvFromSource, EnvVar, EnvVarSource, FieldSelector, KeySelector, NameSelector,
+    PodSpec, PodTemplateSpec, ResourceFieldSelector, ResourceList, Resources, RestartPolicy,
+    has_resources,
 };
 pub use quantity::parse_memory_quantity;
 pub use status::{
     Condition, CronJobStatus, JobStatus, ObjectReference, Outcome, Phase, Termination,
 };
 pub use taints::{Taint, TaintChange, TaintEffect, Toleration};
+pub use volume::{
+    ClaimVolume, ConfigMapVolume, DownwardApiFile, DownwardApiVolume, EmptyDirVolume,
+    HostPathVolume, KeyToPath, ProjectedVolume, SecretVolume, Volume, VolumeMount,
+    VolumeProjection,
+};
 
 use serde::{Deserialize, Serialize};
 

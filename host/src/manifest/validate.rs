@@ -134,6 +134,14 @@ pub fn unsupported(path: &str, why: &str) -> FieldError {
     FieldError::new(path, format!("is not supported by wasmjob: {why}"))
 }
 
+/// A named object a field refers to: required, a DNS subdomain.
+pub fn required(name: &str, path: &str) -> Result<(), FieldError> {
+    if name.is_empty() {
+        return Err(FieldError::new(path, "is required"));
+    }
+    object_name(name, 253).at(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
