@@ -641,3 +641,20 @@ impl Drop for PgDatabase {
         }
     }
 }
+
+/// Fails when two of `instances` (Instance objects) ran at the same time:
+/// their `startTime`s and `finishTime`s, RFC 3339 UTC of one width, order
+/// as the times do.
+pub fn assert_one_at_a_time(instances: &[Value]) {
+    let mut spans: Vec<(String, String)> = instances
+        .iter()
+        .map(|i| {
+            let at = |f: &str| i["status"][f].as_str().unwrap_or_default().to_owned();
+            (at("startTime"), at("finishTime"))
+        })
+        .collect();
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "overlapping runs: {spans:?}");
+    }
+}

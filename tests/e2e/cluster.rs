@@ -1104,17 +1104,7 @@ fn a_node_runs_no_more_instances_for_other_nodes_than_its_extended_resources_all
     assert!(rows.iter().all(|r| r.2 == "n2"), "{rows:?}");
     // One GPU: never two at once on n2.
     let list = get_json(s, first, &["instances", "-l", "job-name=gpus"]);
-    let mut spans: Vec<(String, String)> = instances(&list)
-        .iter()
-        .map(|i| {
-            let at = |f: &str| i["status"][f].as_str().unwrap().to_owned();
-            (at("startTime"), at("finishTime"))
-        })
-        .collect();
-    spans.sort();
-    for pair in spans.windows(2) {
-        assert!(pair[1].0 >= pair[0].1, "overlapping runs: {spans:?}");
-    }
+    wasmjob_tests::assert_one_at_a_time(&instances(&list));
     // Two GPUs: no node has them, and the Job says so.
     let two = job_yaml(
         "two-gpus",

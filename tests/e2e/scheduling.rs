@@ -159,17 +159,7 @@ fn extended_resources_are_counted_and_too_large_a_request_waits() {
     assert_eq!(done["status"]["succeeded"], 3, "{done}");
     // One GPU: never two at once.
     let runs = instances(&s, &server, "one-gpu");
-    let mut spans: Vec<(String, String)> = runs
-        .iter()
-        .map(|i| {
-            let at = |f: &str| i["status"][f].as_str().unwrap().to_owned();
-            (at("startTime"), at("finishTime"))
-        })
-        .collect();
-    spans.sort();
-    for pair in spans.windows(2) {
-        assert!(pair[1].0 >= pair[0].1, "overlapping runs: {spans:?}");
-    }
+    wasmjob_tests::assert_one_at_a_time(&runs);
     apply(&s, &server, "two.yaml", &gpu("two-gpus", 2, ""));
     std::thread::sleep(Duration::from_millis(400));
     let described = s.client(&server, &["describe", "job", "two-gpus"]).stdout;
