@@ -52,6 +52,13 @@ spec:
     let main = log.find("==> container main <==").expect(log);
     assert!(fetch < check && check < main, "{log}");
     assert_eq!(log.matches("fetched by init").count(), 2, "{log}");
+    // `logs -c` picks one container's section, as kubectl logs -c does.
+    let server = wasmjob_tests::Server::start(&s, &[]);
+    let check = s.client(&server, &["logs", "job/staged", "-c", "check"]);
+    assert_eq!(check.code, 0, "{check:?}");
+    assert_eq!(check.stdout, "fetched by init\n");
+    let fetch = s.client(&server, &["logs", "job/staged", "-c", "fetch"]);
+    assert_eq!(fetch.stdout, "wrote /work/input.txt\n");
 }
 
 #[test]

@@ -333,6 +333,10 @@ pub struct LogsArgs {
     /// Only the structured records with this field; repeat to require several.
     #[arg(long = "field", value_name = "KEY=VALUE")]
     pub fields: Vec<String>,
+    /// Only this container's output, of instances of several containers
+    /// (init containers and sidecars included).
+    #[arg(short = 'c', long, value_name = "NAME")]
+    pub container: Option<String>,
 }
 
 /// `wasmjob queue …`.

@@ -147,6 +147,7 @@ impl LogsArgs {
             follow: self.follow,
             level: self.level.as_deref(),
             fields: &self.fields,
+            container: self.container.as_deref(),
         }
     }
 }
