@@ -1126,3 +1126,29 @@ fn a_node_runs_no_more_instances_for_other_nodes_than_its_extended_resources_all
     assert!(job_rows(&db, "two-gpus").is_empty());
     drop(gpu);
 }
+
+#[test]
+fn a_priority_class_applied_through_one_node_is_found_by_a_job_on_another() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let nodes = cluster(&db, &[("n1", ""), ("n2", "")], &[]);
+    let (s2, second) = (&nodes[1].session, &nodes[1].server);
+    apply(
+        s2,
+        second,
+        "pc.yaml",
+        "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: batch-high}\nvalue: 100\n",
+    );
+    let (s, first) = (&nodes[0].session, &nodes[0].server);
+    let yaml = job_yaml(
+        "prioritised",
+        &program("say-hello"),
+        &[],
+        "",
+        "      priorityClassName: batch-high\n",
+    );
+    apply(s, first, "job.yaml", &yaml);
+    let job = s.wait_finished(first, "prioritised");
+    assert_eq!(job["status"]["succeeded"], 1, "{job}");
+}

@@ -154,16 +154,17 @@ impl Cluster {
         Ok(())
     }
 
-    /// ConfigMaps and Secrets applied, changed or deleted through any
-    /// node: this node's file keeps the cluster's copies (Secrets sealed as
-    /// they are there), so its instances read them — and go on reading the
-    /// last it saw while the database does not answer.
+    /// ConfigMaps, Secrets and PriorityClasses applied, changed or deleted
+    /// through any node: this node's file keeps the cluster's copies
+    /// (Secrets sealed as they are there), so its instances read them, and
+    /// its Jobs find their priority class, and go on reading the last it
+    /// saw while the database does not answer.
     pub(super) fn follow_configs(
         &mut self,
         parts: &mut Parts,
         now: Micros,
     ) -> Result<(), StoreError> {
-        for kind in [Kind::ConfigMap, Kind::Secret] {
+        for kind in [Kind::ConfigMap, Kind::Secret, Kind::PriorityClass] {
             let stored = self.control.live_objects(kind)?;
             let local = parts.journal.store().live_objects(kind, None)?;
             let store = parts.journal.store_mut();
