@@ -15,6 +15,7 @@ mod cronjob;
 mod daemonset;
 mod disconnect;
 pub mod downward;
+mod env;
 mod error;
 pub mod expansion;
 mod ignored;
@@ -25,6 +26,7 @@ mod meta;
 mod placement;
 mod pod;
 mod quantity;
+mod resources;
 mod status;
 pub mod taints;
 pub mod validate;
@@ -38,6 +40,10 @@ pub use config::{
 pub use cronjob::{ConcurrencyPolicy, CronJobSpec, JobTemplateSpec, MissedRunPolicy};
 pub use daemonset::{DaemonSetSpec, IntOrPercent, LabelSelector, RollingUpdate, UpdateStrategy};
 pub use disconnect::{Disconnect, DisconnectPolicy, HOSTNAME_LABEL, MIN_LOST_AFTER, Reconcile};
+pub use env::{
+    EnvFromSource, EnvVar, EnvVarSource, FieldSelector, KeySelector, NameSelector,
+    ResourceFieldSelector,
+};
 pub use error::{FieldError, ManifestError, Source};
 pub use job::{CompletionMode, JobSpec, QueueMode, QueueSource};
 pub use job_policy::{
@@ -49,12 +55,9 @@ pub use meta::{ObjectMeta, OwnerReference};
 pub use placement::{
     Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Placement,
 };
-pub use pod::{
-    Container, EnvFromSource, EnvVar, EnvVarSource, FieldSelector, KeySelector, NameSelector,
-    PodSpec, PodTemplateSpec, ResourceFieldSelector, ResourceList, Resources, RestartPolicy,
-    has_resources,
-};
+pub use pod::{Container, PodSpec, PodTemplateSpec, RestartPolicy};
 pub use quantity::parse_memory_quantity;
+pub use resources::{ResourceList, Resources, has_resources};
 pub use status::{
     Condition, CronJobStatus, JobStatus, ObjectReference, Outcome, Phase, Termination,
 };

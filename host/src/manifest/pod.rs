@@ -12,8 +12,9 @@ use super::placement::{Affinity, Placement};
 use super::taints::Toleration;
 use super::validate::required;
 use super::validate::{self, Check};
-use super::{FieldError, parse_memory_quantity};
-use super::{Volume, VolumeMount};
+use super::{
+    EnvFromSource, EnvVar, FieldError, Resources, Volume, VolumeMount, parse_memory_quantity,
+};
 
 /// `spec.template`: the metadata and spec every instance is made from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -149,217 +150,6 @@ pub struct Container {
     /// resolves relative paths from `/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
-}
-
-/// One environment variable.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EnvVar {
-    /// Any name without `=`.
-    pub name: String,
-    /// The value; empty when absent.
-    #[serde(default)]
-    pub value: String,
-    /// Where the value comes from instead: a ConfigMap's or Secret's key,
-    /// the instance's own fields, or its limits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value_from: Option<EnvVarSource>,
-}
-
-/// `env[].valueFrom`: exactly one source.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EnvVarSource {
-    /// A key of a ConfigMap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config_map_key_ref: Option<KeySelector>,
-    /// A key of a Secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_key_ref: Option<KeySelector>,
-    /// A field of the instance (`metadata.name`, `spec.nodeName`, …).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field_ref: Option<FieldSelector>,
-    /// A limit or request of the container.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource_field_ref: Option<ResourceFieldSelector>,
-}
-
-/// One key of a named ConfigMap or Secret.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct KeySelector {
-    /// The object's name, in the instance's namespace.
-    #[serde(default)]
-    pub name: String,
-    /// The key.
-    pub key: String,
-    /// A missing object or key leaves the variable out instead of keeping
-    /// the instance waiting.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub optional: Option<bool>,
-}
-
-/// `fieldRef`: a field of the instance.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FieldSelector {
-    /// `metadata.name`, `metadata.namespace`, `metadata.uid`,
-    /// `metadata.labels['KEY']`, `metadata.annotations['KEY']`,
-    /// `spec.nodeName`, `spec.serviceAccountName`, `status.hostIP`,
-    /// `status.podIP` (and, in volumes, `metadata.labels` and
-    /// `metadata.annotations` whole).
-    pub field_path: String,
-    /// Accepted: `v1`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-}
-
-/// `resourceFieldRef`: a limit or request of a container.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ResourceFieldSelector {
-    /// `limits.memory`, `limits.cpu`, `requests.memory`, `requests.cpu`.
-    pub resource: String,
-    /// Needed in volumes; in `env` the container itself.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container_name: Option<String>,
-    /// The unit of the value (`1Mi`, `1m`); 1 by default.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "super::quantity::quantity_text"
-    )]
-    pub divisor: Option<String>,
-}
-
-/// `envFrom[]`: every key of one ConfigMap or Secret.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EnvFromSource {
-    /// Put before every key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    /// The ConfigMap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config_map_ref: Option<NameSelector>,
-    /// The Secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_ref: Option<NameSelector>,
-}
-
-/// A named ConfigMap or Secret.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NameSelector {
-    /// The object's name, in the instance's namespace.
-    #[serde(default)]
-    pub name: String,
-    /// A missing object is skipped instead of keeping the instance waiting.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub optional: Option<bool>,
-}
-
-/// `resources`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Resources {
-    /// `limits.memory` caps the instance's linear memory.
-    #[serde(default, skip_serializing_if = "ResourceList::is_empty")]
-    pub limits: ResourceList,
-    /// Accepted for compatibility; wasmjob does not reserve resources.
-    #[serde(default, skip_serializing_if = "ResourceList::is_empty")]
-    pub requests: ResourceList,
-}
-
-impl Resources {
-    fn is_empty(&self) -> bool {
-        self.limits.is_empty() && self.requests.is_empty()
-    }
-}
-
-/// Memory and CPU quantities, and extended resources.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ResourceList {
-    /// A Kubernetes quantity such as `64Mi` (a bare number is bytes).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "super::quantity::quantity_text"
-    )]
-    pub memory: Option<String>,
-    /// Accepted and validated, not enforced: a Wasm instance is preempted every
-    /// 10 ms instead, so one guest cannot starve the others. `1`, `0.5` and
-    /// `500m` alike.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "super::quantity::quantity_text"
-    )]
-    pub cpu: Option<String>,
-    /// Extended resources (`nvidia.com/gpu: 1`): whole numbers of what a
-    /// node advertises (`serve --resources`); an instance starts only on a
-    /// node with that many free. `ephemeral-storage` is accepted and
-    /// validated, not enforced.
-    #[serde(flatten)]
-    pub extended: BTreeMap<String, serde_json::Value>,
-}
-
-impl ResourceList {
-    fn is_empty(&self) -> bool {
-        self.memory.is_none() && self.cpu.is_none() && self.extended.is_empty()
-    }
-
-    /// The whole number of extended resource `name` asked for.
-    pub fn extended_count(&self, name: &str) -> Option<i64> {
-        extended_count(self.extended.get(name)?).ok()
-    }
-}
-
-/// Whether a node advertising `have` could run an instance asking for
-/// `demand` of its extended resources (however much is in use).
-pub fn has_resources(demand: &BTreeMap<String, i64>, have: &BTreeMap<String, i64>) -> bool {
-    demand
-        .iter()
-        .all(|(name, count)| have.get(name).copied().unwrap_or(0) >= *count)
-}
-
-/// An extended resource's amount: a whole number, as a number or text.
-fn extended_count(value: &serde_json::Value) -> Result<i64, String> {
-    let parsed = match value {
-        serde_json::Value::Number(n) => n.as_i64(),
-        serde_json::Value::String(s) => s.trim().parse::<i64>().ok(),
-        _ => None,
-    };
-    match parsed {
-        Some(n) if n >= 0 => Ok(n),
-        _ => Err(format!(
-            "must be a whole number of the resource, got {value}: extended resources are counted"
-        )),
-    }
-}
-
-impl Container {
-    /// What one instance of this container takes of each extended
-    /// resource: its limit, or else its request.
-    pub fn extended_resources(&self) -> BTreeMap<String, i64> {
-        let mut asked = BTreeMap::new();
-        let resources = &self.resources;
-        let names = resources
-            .limits
-            .extended
-            .keys()
-            .chain(resources.requests.extended.keys());
-        for name in names {
-            if name == "ephemeral-storage" {
-                continue;
-            }
-            let count = (resources.limits.extended_count(name))
-                .or_else(|| resources.requests.extended_count(name))
-                .unwrap_or(0);
-            asked.insert(name.clone(), count);
-        }
-        asked
-    }
 }
 
 impl PodTemplateSpec {
@@ -546,54 +336,6 @@ impl PodSpec {
     }
 }
 
-impl EnvVarSource {
-    fn validate(&self, path: &str, has_value: bool) -> Result<(), FieldError> {
-        if has_value {
-            return Err(FieldError::new(
-                path,
-                "may not be given with value: a variable has a value or a valueFrom",
-            ));
-        }
-        let count = [
-            self.config_map_key_ref.is_some(),
-            self.secret_key_ref.is_some(),
-            self.field_ref.is_some(),
-            self.resource_field_ref.is_some(),
-        ]
-        .into_iter()
-        .filter(|set| *set)
-        .count();
-        if count != 1 {
-            return Err(FieldError::new(
-                path,
-                "needs exactly one of configMapKeyRef, secretKeyRef, fieldRef or resourceFieldRef",
-            ));
-        }
-        for (selector, field) in [
-            (&self.config_map_key_ref, "configMapKeyRef"),
-            (&self.secret_key_ref, "secretKeyRef"),
-        ] {
-            if let Some(selector) = selector {
-                required(&selector.name, &format!("{path}.{field}.name"))?;
-                if selector.key.is_empty() {
-                    return Err(FieldError::new(
-                        format!("{path}.{field}.key"),
-                        "is required",
-                    ));
-                }
-            }
-        }
-        if let Some(field) = &self.field_ref {
-            super::downward::check_field(&field.field_path, false)
-                .at(&format!("{path}.fieldRef.fieldPath"))?;
-        }
-        if let Some(resource) = &self.resource_field_ref {
-            resource.validate(&format!("{path}.resourceFieldRef"))?;
-        }
-        Ok(())
-    }
-}
-
 impl Container {
     fn validate(&self, path: &str, volumes: &[&str]) -> Result<(), FieldError> {
         validate::dns_label(&self.name).at(&format!("{path}.name"))?;
@@ -640,31 +382,7 @@ impl Container {
                 }
             }
         }
-        for (list, name) in [
-            (&self.resources.limits, "limits"),
-            (&self.resources.requests, "requests"),
-        ] {
-            if let Some(memory) = &list.memory {
-                parse_memory_quantity(memory).at(&format!("{path}.resources.{name}.memory"))?;
-            }
-            if let Some(cpu) = &list.cpu {
-                validate_cpu(cpu).at(&format!("{path}.resources.{name}.cpu"))?;
-            }
-            for (resource, value) in &list.extended {
-                let at = format!("{path}.resources.{name}[{resource}]");
-                validate_extended(resource, value).map_err(|m| FieldError::new(&at, m))?;
-            }
-        }
-        let (limits, requests) = (&self.resources.limits, &self.resources.requests);
-        for (resource, request) in &requests.extended {
-            let limit = limits.extended.get(resource);
-            if resource != "ephemeral-storage" && limit.is_some_and(|l| l != request) {
-                return Err(FieldError::new(
-                    format!("{path}.resources.requests[{resource}]"),
-                    "must be equal to the limit: an extended resource cannot be overcommitted",
-                ));
-            }
-        }
+        self.resources.validate(&format!("{path}.resources"))?;
         let mut paths = Vec::new();
         for (i, mount) in self.volume_mounts.iter().enumerate() {
             let at = format!("{path}.volumeMounts[{i}]");
@@ -695,52 +413,5 @@ impl Container {
     pub fn memory_limit(&self) -> Option<u64> {
         let text = self.resources.limits.memory.as_deref()?;
         parse_memory_quantity(text).ok()
-    }
-}
-
-/// An extended resource of `resources`: a domain-qualified name and a whole
-/// number (or `ephemeral-storage` and a quantity).
-fn validate_extended(name: &str, value: &serde_json::Value) -> Result<(), String> {
-    if name == "ephemeral-storage" {
-        let text = match value {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        return parse_memory_quantity(&text).map(drop);
-    }
-    if name.starts_with("hugepages-") {
-        return Err("a Wasm instance has no huge pages: remove it".into());
-    }
-    let qualified = validate::qualified_name(name).is_ok();
-    let domain = name.split_once('/').map(|(d, _)| d);
-    if !qualified || domain.is_none() || domain.is_some_and(|d| d.ends_with("kubernetes.io")) {
-        return Err(format!(
-            "unknown resource {name:?}: use memory, cpu, ephemeral-storage, or an extended \
-             resource with its own domain such as nvidia.com/gpu"
-        ));
-    }
-    extended_count(value).map(drop)
-}
-
-fn validate_cpu(text: &str) -> Result<(), String> {
-    let number = text.strip_suffix('m').unwrap_or(text);
-    match number.parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() => Ok(()),
-        _ => Err(format!(
-            "invalid CPU quantity {text:?}: expected cores such as 0.5 or 500m"
-        )),
-    }
-}
-
-impl ResourceFieldSelector {
-    /// Checks the selector at `path`.
-    pub(super) fn validate(&self, path: &str) -> Result<(), FieldError> {
-        super::downward::check_resource(&self.resource).at(&format!("{path}.resource"))?;
-        if let Some(divisor) = &self.divisor {
-            super::downward::divisor(&self.resource, divisor)
-                .map(drop)
-                .at(&format!("{path}.divisor"))?;
-        }
-        Ok(())
     }
 }
