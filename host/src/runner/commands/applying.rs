@@ -1,119 +1,23 @@
-//! Commands from the API, carried out on the runner's thread so that every
-//! write to the store has one author: apply (create or update objects, all
-//! or nothing, every module admitted first), delete (cascading to
-//! instances, and to a CronJob's Jobs), relabel this node, shutdown.
+//! An apply, all or nothing: every object's module admitted first, then
+//! what applying each does (create it, configure the live object of its
+//! kind and name, store a ConfigMap, Secret or PriorityClass, or nothing),
+//! the writes committed together, and the new and changed runs carried out.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::sync::oneshot;
-
-use super::cron::CronRun;
-use super::daemon::DaemonRun;
-use super::driver::Joining;
-use super::jobs::JobRun;
-use super::parts::Parts;
+use super::{Applied, ApplyFailure, ApplyRequest, Incoming};
 use crate::admission::{self, ModuleBlob, Refused};
 use crate::apply::{self, ConfigPlan};
-use crate::controller::node::{Relabel, relabeled};
 use crate::controller::{daemonset, job};
-use crate::manifest::{Config, DaemonSet, Job, Object, Source, Taint, TaintChange, taints};
+use crate::manifest::{Config, DaemonSet, Job, Object};
+use crate::runner::cron::CronRun;
+use crate::runner::daemon::DaemonRun;
+use crate::runner::driver::Joining;
+use crate::runner::jobs::JobRun;
+use crate::runner::parts::Parts;
 use crate::runtime::{Prepared, is_component};
 use crate::store::{ControlPlane, ObjectRecord, StoreError, Write};
 use crate::time::{self, Micros};
-
-/// One object to apply, validated by the server.
-#[derive(Debug, Clone)]
-pub struct Incoming {
-    /// Where it came from.
-    pub source: Source,
-    /// A Job, CronJob or DaemonSet, its image a digest.
-    pub object: Object,
-}
-
-/// An apply: objects and the modules they need that the store may lack.
-#[derive(Debug, Clone)]
-pub struct ApplyRequest {
-    /// The objects, in file order.
-    pub objects: Vec<Incoming>,
-    /// Module bytes by digest.
-    pub modules: Vec<ModuleBlob>,
-    /// `create`: an existing object is an error rather than an update.
-    pub create_only: bool,
-}
-
-/// What happened to one applied object, as kubectl reports it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Applied {
-    /// `job.batch`.
-    pub kind: String,
-    /// The name.
-    pub name: String,
-    /// `created`, `configured` or `unchanged`.
-    pub result: String,
-}
-
-/// Why an apply was refused; nothing was stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApplyFailure {
-    /// 422 for invalid input, 409 for a conflict with what exists.
-    pub status: u16,
-    /// One line naming the file, document and field.
-    pub message: String,
-}
-
-/// What a client asked for.
-pub enum Command {
-    /// Create or update objects.
-    Apply {
-        /// The objects.
-        request: ApplyRequest,
-        /// The answer.
-        reply: oneshot::Sender<Result<Vec<Applied>, ApplyFailure>>,
-    },
-    /// Delete objects (by uid) and their instances.
-    Delete {
-        /// The objects.
-        uids: Vec<String>,
-        /// The answer: how many were deleted.
-        reply: oneshot::Sender<Result<usize, String>>,
-    },
-    /// Change this node's labels (`wasmjob label node`): DaemonSets and
-    /// waiting Jobs see the new labels at the next pass.
-    Relabel {
-        /// What to change.
-        change: Relabel,
-        /// The node's labels afterwards, or why nothing changed.
-        reply: oneshot::Sender<Result<BTreeMap<String, String>, String>>,
-    },
-    /// Change this node's taints (`wasmjob taint node`): placement looks
-    /// again, and instances that do not tolerate a new `NoExecute` taint
-    /// end.
-    Retaint {
-        /// What to change.
-        change: Retaint,
-        /// The node's taints afterwards, or why nothing changed.
-        reply: oneshot::Sender<Result<Vec<Taint>, String>>,
-    },
-    /// Stop taking work, let running instances finish within `grace`.
-    Shutdown {
-        /// The grace period.
-        grace: Duration,
-    },
-}
-
-/// What `taint node` asks of this node.
-#[derive(Debug, Clone)]
-pub struct Retaint {
-    /// What to add and remove, in order.
-    pub changes: Vec<TaintChange>,
-    /// Whether a taint may change value.
-    pub overwrite: bool,
-    /// Now, in RFC 3339: a `NoExecute` taint's `timeAdded`.
-    pub now: String,
-}
 
 /// A new run of one of the kinds.
 enum NewRun {
@@ -194,7 +98,7 @@ impl Changes {
     }
 }
 
-enum Failure {
+pub(super) enum Failure {
     Refused(ApplyFailure),
     Store(StoreError),
 }
@@ -206,7 +110,7 @@ impl From<StoreError> for Failure {
 }
 
 impl Failure {
-    fn into_apply_failure(self) -> ApplyFailure {
+    pub(super) fn into_apply_failure(self) -> ApplyFailure {
         match self {
             Failure::Refused(f) => f,
             Failure::Store(e) => ApplyFailure {
@@ -218,90 +122,7 @@ impl Failure {
 }
 
 impl Parts {
-    /// Carries out a command. One that arrives while the store cannot be
-    /// written is answered with the reason, except a shutdown, which goes
-    /// ahead.
-    pub(super) fn command(
-        &mut self,
-        command: Command,
-        control: Option<&dyn ControlPlane>,
-    ) -> Result<(), StoreError> {
-        if let Some(error) = self.journal.unwritable() {
-            let message = format!("{error}; this node takes no new work until then");
-            return self.refuse(command, message);
-        }
-        match command {
-            Command::Apply { request, reply } => {
-                let result = self.apply(request, control);
-                if let Err(Failure::Store(e)) = &result {
-                    // The client gets a 500; the node's log says why.
-                    tracing::error!(error = %e, "apply failed in the store");
-                }
-                let _ = reply.send(result.map_err(Failure::into_apply_failure));
-                Ok(())
-            }
-            Command::Delete { uids, reply } => {
-                let result = self.delete_published(&uids, time::now());
-                let _ = reply.send(result.as_ref().map(|n| *n).map_err(|e| e.to_string()));
-                match result {
-                    // Held, and written when the store can take it.
-                    Err(e) if e.is_transient() => Ok(()),
-                    other => other.map(drop),
-                }
-            }
-            Command::Relabel { change, reply } => {
-                let _ = reply.send(self.relabel(change, control));
-                Ok(())
-            }
-            Command::Retaint { change, reply } => {
-                let _ = reply.send(self.retaint(change, control));
-                Ok(())
-            }
-            Command::Shutdown { grace } => {
-                self.draining = Some(time::now() + grace.as_micros() as Micros);
-                self.gate.set_draining();
-                Ok(())
-            }
-        }
-    }
-
-    /// A delete through this node's API: the cluster's database records
-    /// the deletions first (the objects' owners follow them), then this
-    /// node stops what it runs of them.
-    fn delete_published(&mut self, uids: &[String], now: Micros) -> Result<usize, StoreError> {
-        let deleted = uids
-            .iter()
-            .map(|uid| Write::ObjectDeleted {
-                uid: uid.clone(),
-                at: now,
-            })
-            .collect();
-        self.journal.publish(deleted, &mut self.jobs)?;
-        self.delete(uids, now)
-    }
-
-    /// Answers a command with why it cannot be carried out now.
-    fn refuse(&mut self, command: Command, message: String) -> Result<(), StoreError> {
-        match command {
-            Command::Apply { reply, .. } => {
-                let status = 503;
-                let _ = reply.send(Err(ApplyFailure { status, message }));
-            }
-            Command::Delete { reply, .. } => {
-                let _ = reply.send(Err(message));
-            }
-            Command::Relabel { reply, .. } => {
-                let _ = reply.send(Err(message));
-            }
-            Command::Retaint { reply, .. } => {
-                let _ = reply.send(Err(message));
-            }
-            shutdown @ Command::Shutdown { .. } => return self.command(shutdown, None),
-        }
-        Ok(())
-    }
-
-    fn apply(
+    pub(super) fn apply(
         &mut self,
         request: ApplyRequest,
         control: Option<&dyn ControlPlane>,
@@ -487,54 +308,6 @@ impl Parts {
             // Its instances read it at their next attempt.
             Object::Config(_) => {}
         }
-    }
-
-    /// kubectl's rules: changing a label's value needs `overwrite`. In a
-    /// cluster, the other nodes see the new labels too.
-    fn relabel(
-        &mut self,
-        change: Relabel,
-        control: Option<&dyn ControlPlane>,
-    ) -> Result<BTreeMap<String, String>, String> {
-        let labels = relabeled(&self.config.node_labels, change)?;
-        if let Some(control) = control {
-            control
-                .set_node_labels(&self.config.node_name, &labels)
-                .map_err(|e| e.to_string())?;
-        }
-        self.config.node_labels = labels;
-        // A Job that could not run here is looked at again.
-        use super::driver::Driver as _;
-        self.jobs.placement_changed();
-        Ok(self.config.node_labels.clone())
-    }
-}
-
-impl Parts {
-    /// kubectl's rules (see [`taints::retainted`]). In a cluster, the
-    /// other nodes see the new taints too. What is placed next follows
-    /// them; instances running here that a new `NoExecute` taint does not
-    /// let stay end at the next pass.
-    fn retaint(
-        &mut self,
-        change: Retaint,
-        control: Option<&dyn ControlPlane>,
-    ) -> Result<Vec<Taint>, String> {
-        let taints = taints::retainted(
-            &self.config.node_taints,
-            &change.changes,
-            change.overwrite,
-            &change.now,
-        )?;
-        if let Some(control) = control {
-            control
-                .set_node_taints(&self.config.node_name, &taints)
-                .map_err(|e| e.to_string())?;
-        }
-        self.config.node_taints = taints;
-        use super::driver::Driver as _;
-        self.jobs.placement_changed();
-        Ok(self.config.node_taints.clone())
     }
 }
 
