@@ -30,7 +30,7 @@ fn round(client: &Client, digest: &str, name: &str, samples: &mut Vec<f64>) -> R
         Ok(())
     };
     timed(&mut || {
-        let _: Value = client.get("/api/v1/jobs", &[])?;
+        let _: Value = client.get("/wasmjob/v1/jobs", &[])?;
         Ok(())
     })?;
     timed(&mut || {
@@ -48,15 +48,15 @@ fn round(client: &Client, digest: &str, name: &str, samples: &mut Vec<f64>) -> R
             }],
             "modules": []
         });
-        let _: Value = client.post("/api/v1/apply", &body)?;
+        let _: Value = client.post("/wasmjob/v1/apply", &body)?;
         Ok(())
     })?;
     timed(&mut || {
-        let _: Value = client.get("/api/v1/instances", &[("job", name.to_owned())])?;
+        let _: Value = client.get("/wasmjob/v1/instances", &[("job", name.to_owned())])?;
         Ok(())
     })?;
     timed(&mut || {
-        let _: Value = client.get("/api/v1/logs", &[("job", "warm".to_owned())])?;
+        let _: Value = client.get("/wasmjob/v1/logs", &[("job", "warm".to_owned())])?;
         Ok(())
     })?;
     Ok(())
@@ -109,7 +109,7 @@ fn clients(
 }
 
 fn job_status(client: &Client, name: &str) -> Result<Value> {
-    let job: Value = client.get("/api/v1/jobs", &[("name", name.to_owned())])?;
+    let job: Value = client.get("/wasmjob/v1/jobs", &[("name", name.to_owned())])?;
     let item = job["items"]
         .as_array()
         .and_then(|items| items.first())

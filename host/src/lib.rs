@@ -13,6 +13,7 @@ pub mod admission;
 pub mod api;
 pub mod apply;
 pub mod cli;
+pub mod columns;
 pub mod controller;
 pub mod executor;
 pub mod ids;

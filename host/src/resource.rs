@@ -188,7 +188,16 @@ pub fn instance_json(instance: &InstanceRecord, owner: &ObjectRecord) -> Value {
         "finishTime",
         json!(instance.finish_time.map(rfc3339)),
     );
-    let mut spec = json!({ "nodeName": instance.node_name });
+    // The containers it runs, as its owner's template names them.
+    let containers: Vec<Value> = owner.manifest["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .map(|c| json!({"name": c["name"], "image": c["image"]}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut spec = json!({ "nodeName": instance.node_name, "containers": containers });
     if let Some(index) = instance.completion_index {
         spec["completionIndex"] = json!(index);
     }

@@ -89,10 +89,10 @@ fn apply_through_a_server_refuses_it_as_run_does_from_the_cli_and_the_api() {
         &server,
         Some(&token),
         "POST",
-        "/api/v1/apply",
+        "/wasmjob/v1/apply",
         body.as_bytes(),
     );
-    eprintln!("POST /api/v1/apply: {status}: {answer}");
+    eprintln!("POST /wasmjob/v1/apply: {status}: {answer}");
     assert_eq!(status, 422, "{answer}");
     assert!(
         answer.contains(&format!("big.yaml: document 1: {REFUSAL}")),

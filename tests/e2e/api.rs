@@ -79,12 +79,12 @@ fn every_route_refuses_a_request_without_the_right_token() {
     let s = Session::new();
     let server = Server::start(&s, &[]);
     for (method, path) in [
-        ("GET", "/api/v1/jobs"),
-        ("GET", "/api/v1/instances"),
-        ("GET", "/api/v1/logs?job=x"),
-        ("POST", "/api/v1/apply"),
-        ("DELETE", "/api/v1/jobs?name=x"),
-        ("POST", "/api/v1/nodes/x/labels"),
+        ("GET", "/wasmjob/v1/jobs"),
+        ("GET", "/wasmjob/v1/instances"),
+        ("GET", "/wasmjob/v1/logs?job=x"),
+        ("POST", "/wasmjob/v1/apply"),
+        ("DELETE", "/wasmjob/v1/jobs?name=x"),
+        ("POST", "/wasmjob/v1/nodes/x/labels"),
     ] {
         for token in [None, Some("0".repeat(64).as_str()), Some("short")] {
             let (status, body) = request(&server, token, method, path, b"{}");
@@ -105,7 +105,7 @@ fn malformed_json_is_a_400_with_a_message_and_an_oversized_body_a_413() {
         (&b"{\"objects\": 7}"[..], "invalid type: integer `7`"),
         (&b"\xff\xfe"[..], "expected value at line 1 column 1"),
     ] {
-        let (status, answer) = request(&server, Some(&token), "POST", "/api/v1/apply", body);
+        let (status, answer) = request(&server, Some(&token), "POST", "/wasmjob/v1/apply", body);
         assert_eq!(status, 400, "{answer}");
         let message = error_of(&answer);
         assert!(
@@ -118,13 +118,13 @@ fn malformed_json_is_a_400_with_a_message_and_an_oversized_body_a_413() {
         &server,
         Some(&token),
         "POST",
-        "/api/v1/nodes/x/labels",
+        "/wasmjob/v1/nodes/x/labels",
         b"{\"set\": 1}",
     );
     assert_eq!(status, 400, "{answer}");
 
     let huge = vec![b' '; (64 << 20) + 1];
-    let (status, answer) = request(&server, Some(&token), "POST", "/api/v1/apply", &huge);
+    let (status, answer) = request(&server, Some(&token), "POST", "/wasmjob/v1/apply", &huge);
     assert_eq!(status, 413, "{answer}");
     assert_eq!(
         error_of(&answer),

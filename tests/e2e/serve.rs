@@ -667,7 +667,7 @@ fn the_node_warns_other_clients_in_headers_and_refuses_ignored_fields_when_stric
         &server,
         Some(&token),
         "POST",
-        "/api/v1/apply",
+        "/wasmjob/v1/apply",
         body.to_string().as_bytes(),
     );
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");

@@ -55,10 +55,22 @@ pub struct Client {
 impl Client {
     /// A client of `server` (`http://host:port`) using `token`.
     pub fn new(server: &str, token: &str) -> Self {
-        let config = ureq::Agent::config_builder()
+        Client::trusting(server, token, None)
+    }
+
+    /// A client of `server` using `token` that trusts the CA `ca_pem` (a
+    /// node's `tls/ca.crt`) for `https://`.
+    pub fn trusting(server: &str, token: &str, ca_pem: Option<&[u8]>) -> Self {
+        let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
-            .build();
+            .timeout_global(Some(Duration::from_secs(120)));
+        if let Some(pem) = ca_pem
+            && let Ok(ca) = ureq::tls::Certificate::from_pem(pem)
+        {
+            let roots = ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![ca.to_owned()]));
+            config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
+        }
+        let config = config.build();
         Client {
             server: server.trim_end_matches('/').to_owned(),
             token: token.to_owned(),

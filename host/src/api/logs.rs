@@ -1,4 +1,4 @@
-//! `GET /api/v1/logs`: the output of the instances a name, a Job or a
+//! `GET /wasmjob/v1/logs`: the output of the instances a name, a Job or a
 //! selector picks — each one's last attempt, every attempt, or the one
 //! before the last — or only the structured records at a level and with
 //! fields.

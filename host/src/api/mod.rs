@@ -9,10 +9,13 @@ pub mod client;
 mod cluster;
 mod commands;
 mod error;
+pub mod kube;
+pub mod kubeconfig;
 mod logs;
 mod query;
 mod reads;
 pub mod server;
+pub mod tls;
 mod state;
 pub mod wire;
 

@@ -24,7 +24,6 @@ pub(super) async fn list(
 ) -> Result<Response, ApiError> {
     let resource = resource_type(&kind)?;
     let selector = filter.selector()?;
-    let node = state.node.lock().expect("node info").clone();
     let grace = state.cluster.as_ref().map(|c| c.grace);
     // A cluster's DaemonSets are counted over every node when read; every
     // other object goes out as stored.
@@ -38,8 +37,22 @@ pub(super) async fn list(
         .await?;
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
+    let items = items(&state, resource, filter, selector).await?;
+    Ok(Json(resource::list_json(items)).into_response())
+}
+
+/// The objects of `resource` a filter and selector keep, in their
+/// Kubernetes shapes (instances as wasmjob's `Instance`).
+pub(super) async fn items(
+    state: &Shared,
+    resource: ResourceType,
+    filter: Filter,
+    selector: Selector,
+) -> Result<Vec<Value>, ApiError> {
+    let node = state.node.lock().expect("node info").clone();
+    let grace = state.cluster.as_ref().map(|c| c.grace);
     let keyring = state.keyring.clone();
-    let items = read(&state, move |store| match resource {
+    read(state, move |store| match resource {
         ResourceType::Instances => {
             let away = away_nodes(store, grace);
             instances(store, &filter, &selector, &away)
@@ -78,8 +91,7 @@ pub(super) async fn list(
             Ok(found.iter().map(resource::object_json).collect())
         }
     })
-    .await?;
-    Ok(Json(resource::list_json(items)).into_response())
+    .await
 }
 
 /// The `List` of stored objects of a kind, written from their stored text:

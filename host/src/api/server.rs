@@ -18,14 +18,53 @@ use super::state::Shared;
 pub use super::state::{ClusterAccess, NodeInfo, ServerState};
 use super::wire::MAX_BODY;
 
+/// Serves `app` over TLS on `listener` until `stop` resolves. A client
+/// that fails the handshake (a plain-HTTP client, an untrusted CA) is
+/// dropped alone.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    config: std::sync::Arc<rustls::ServerConfig>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    tokio::pin!(stop);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tracing::warn!(error = %e, "the API could not accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => return,
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let Ok(stream) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
 /// The router with every route behind the token check.
 pub fn router(state: Shared) -> Router {
     Router::new()
-        .route("/api/v1/apply", post(apply))
-        .route("/api/v1/{resource}", get(list).delete(delete))
-        .route("/api/v1/logs", get(logs))
-        .route("/api/v1/nodes/{name}/labels", post(label_node))
-        .route("/api/v1/nodes/{name}/taints", post(taint_node))
+        .route("/wasmjob/v1/apply", post(apply))
+        .route("/wasmjob/v1/{resource}", get(list).delete(delete))
+        .route("/wasmjob/v1/logs", get(logs))
+        .route("/wasmjob/v1/nodes/{name}/labels", post(label_node))
+        .route("/wasmjob/v1/nodes/{name}/taints", post(taint_node))
+        .merge(super::kube::routes())
         .layer(middleware::from_fn_with_state(state.clone(), warn_alone))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(DefaultBodyLimit::max(MAX_BODY))

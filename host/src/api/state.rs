@@ -44,6 +44,8 @@ pub struct ServerState {
     /// `serve --strict`: a manifest field the sandbox would ignore is a
     /// refusal rather than a warning.
     pub strict: bool,
+    /// The `resourceVersion`s the Kubernetes API has given.
+    pub revisions: super::kube::Revisions,
 }
 
 /// Where a cluster node's API reads.

@@ -10,7 +10,7 @@ use crate::runner::Applied;
 /// leaves room for big ones.
 pub(super) const MAX_BODY: usize = 64 << 20;
 
-/// `POST /api/v1/apply`.
+/// `POST /wasmjob/v1/apply`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplyBody {
@@ -79,7 +79,7 @@ pub struct LogEntry {
     pub text: String,
 }
 
-/// `POST /api/v1/nodes/{name}/labels`: `wasmjob label node`.
+/// `POST /wasmjob/v1/nodes/{name}/labels`: `wasmjob label node`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LabelRequest {
@@ -91,7 +91,7 @@ pub struct LabelRequest {
     pub overwrite: bool,
 }
 
-/// `POST /api/v1/nodes/{name}/taints`: `wasmjob taint node`.
+/// `POST /wasmjob/v1/nodes/{name}/taints`: `wasmjob taint node`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaintRequest {

@@ -69,7 +69,7 @@ fn wire_object(object: &Object) -> serde_json::Value {
 
 /// Sends an apply, and prints what happened to each object as kubectl does.
 fn send(client: &crate::api::client::Client, body: &ApplyBody) -> Result<(), CliError> {
-    let answer: ApplyAnswer = client.post("/api/v1/apply", body)?;
+    let answer: ApplyAnswer = client.post("/wasmjob/v1/apply", body)?;
     for applied in answer.applied {
         outln!("{}/{} {}", applied.kind, applied.name, applied.result);
     }

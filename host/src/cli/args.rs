@@ -148,9 +148,14 @@ pub enum Command {
 #[allow(missing_docs)]
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address of the HTTP API.
+    /// Address of the API (HTTPS with a CA made in the state directory;
+    /// `<state dir>/kubeconfig` tells kubectl how to reach it).
     #[arg(long, default_value = api::DEFAULT_LISTEN, value_name = "ADDRESS")]
     pub listen: String,
+    /// Serve the API over plain HTTP instead of TLS (kubectl sends no
+    /// token over plain HTTP: use it only behind a proxy that adds TLS).
+    #[arg(long)]
+    pub plain_http: bool,
     /// This node's name [default: the host name].
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,

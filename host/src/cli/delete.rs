@@ -52,7 +52,7 @@ pub fn delete(
         if let Some(selector) = target.selector {
             query.push(("labelSelector", selector));
         }
-        let path = format!("/api/v1/{}", target.resource.plural());
+        let path = format!("/wasmjob/v1/{}", target.resource.plural());
         let answer: DeleteAnswer = client.delete(&path, &query)?;
         for (kind, name) in answer.deleted {
             outln!("{kind} {name:?} deleted");

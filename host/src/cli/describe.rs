@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::columns::{age, job_status, text};
+use crate::columns::{age, job_status, text};
 use super::get::{fetch, fetch_one, resource};
 use super::remote::connect;
 use super::{CliError, table};

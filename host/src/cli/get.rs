@@ -5,7 +5,6 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::columns::render;
 use super::remote::connect;
 use super::{CliError, GetFormat};
 use crate::resource::ResourceType;
@@ -61,7 +60,7 @@ pub fn fetch(
     name: Option<&str>,
 ) -> Result<Vec<Value>, CliError> {
     let list: Value = client.get(
-        &format!("/api/v1/{}", resource.plural()),
+        &format!("/wasmjob/v1/{}", resource.plural()),
         &query(namespace, selector, name),
     )?;
     // Taken, not cloned: a list of thousands of objects is megabytes.
@@ -183,6 +182,12 @@ fn table(
         return watch(client, resource, request, items, wide, true);
     }
     Ok(())
+}
+
+/// The aligned text table of `get`.
+fn render(resource: ResourceType, items: &[Value], wide: bool) -> String {
+    let columns = crate::columns::columns(resource, items, wide);
+    super::table::render(&columns.header, &columns.rows)
 }
 
 /// How often `--watch` looks for changes.

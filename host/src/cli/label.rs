@@ -58,7 +58,7 @@ pub fn label(
         )));
     }
     let client = connect(server, state_dir)?;
-    let _: serde_json::Value = client.post(&format!("/api/v1/nodes/{name}/labels"), &request)?;
+    let _: serde_json::Value = client.post(&format!("/wasmjob/v1/nodes/{name}/labels"), &request)?;
     outln!("node/{name} labeled");
     Ok(())
 }
@@ -83,7 +83,7 @@ pub fn taint(server: Option<&str>, state_dir: &Path, args: &TaintArgs) -> Result
         overwrite: args.overwrite,
     };
     let client = connect(server, state_dir)?;
-    let path = format!("/api/v1/nodes/{}/taints", args.name);
+    let path = format!("/wasmjob/v1/nodes/{}/taints", args.name);
     let _: serde_json::Value = client.post(&path, &request)?;
     let word = if removes_only { "untainted" } else { "tainted" };
     outln!("node/{} {word}", args.name);

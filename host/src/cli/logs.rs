@@ -44,12 +44,12 @@ pub fn logs(
     if request.follow {
         return follow(&client, query, request.namespace, request.container);
     }
-    let entries: Vec<LogEntry> = client.get("/api/v1/logs", &query)?;
+    let entries: Vec<LogEntry> = client.get("/wasmjob/v1/logs", &query)?;
     let instances: BTreeSet<&str> = entries.iter().map(|e| e.instance.as_str()).collect();
     let several = instances.len() > 1 || request.all_attempts;
     let mut out = String::new();
     for entry in &entries {
-        for line in container_lines(&entry.text, request.container) {
+        for line in crate::executor::pod::container_lines(&entry.text, request.container) {
             match (several, request.all_attempts) {
                 (false, _) => {}
                 (true, true) => {
@@ -64,34 +64,6 @@ pub fn logs(
     }
     out!("{out}");
     Ok(())
-}
-
-/// The lines of an attempt's log, or only those of `container`'s section
-/// in the log of an instance of several containers (`==> container NAME
-/// <==` lines, see `executor::pod`). An instance of one container has no
-/// sections: all of it is its container's.
-fn container_lines<'t>(text: &'t str, container: Option<&str>) -> Vec<&'t str> {
-    let Some(wanted) = container else {
-        return text.lines().collect();
-    };
-    let header = |line: &str| {
-        line.strip_prefix("==> container ")
-            .and_then(|rest| rest.strip_suffix(" <=="))
-            .map(str::to_owned)
-    };
-    if !text.lines().any(|l| header(l).is_some()) {
-        return text.lines().collect();
-    }
-    let mut inside = false;
-    let mut lines = Vec::new();
-    for line in text.lines() {
-        match header(line) {
-            Some(name) => inside = name == wanted,
-            None if inside => lines.push(line),
-            None => {}
-        }
-    }
-    lines
 }
 
 /// The query string of the logs asked for.
@@ -165,7 +137,7 @@ fn follow(
     let mut printed = BTreeSet::new();
     loop {
         print_new(client, &query, &mut printed, container)?;
-        let path = format!("/api/v1/{}", ResourceType::Instances.plural());
+        let path = format!("/wasmjob/v1/{}", ResourceType::Instances.plural());
         let instances: serde_json::Value = client.get(&path, &instance_query)?;
         let instances = instances["items"].as_array().cloned().unwrap_or_default();
         let logged = instances.iter().all(|i| {
@@ -186,14 +158,14 @@ fn print_new(
     printed: &mut BTreeSet<(String, u32)>,
     container: Option<&str>,
 ) -> Result<(), CliError> {
-    let entries: Vec<LogEntry> = match client.get("/api/v1/logs", query) {
+    let entries: Vec<LogEntry> = match client.get("/wasmjob/v1/logs", query) {
         Ok(entries) => entries,
         Err(crate::api::client::ClientError::Status { status: 404, .. }) => Vec::new(),
         Err(e) => return Err(e.into()),
     };
     for entry in entries {
         if printed.insert((entry.instance.clone(), entry.attempt)) {
-            for line in container_lines(&entry.text, container) {
+            for line in crate::executor::pod::container_lines(&entry.text, container) {
                 outln!("[{}] {line}", entry.instance);
             }
             let _ = std::io::stdout().flush();

@@ -15,7 +15,6 @@ macro_rules! outln {
 
 mod apply;
 mod args;
-mod columns;
 mod console;
 mod delete;
 mod describe;

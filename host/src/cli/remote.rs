@@ -5,15 +5,21 @@ use std::path::Path;
 
 use super::CliError;
 use crate::api::client::{Client, ClientError};
-use crate::api::{DEFAULT_LISTEN, TOKEN_FILE};
+use crate::api::kubeconfig::KUBECONFIG_FILE;
+use crate::api::{DEFAULT_LISTEN, TOKEN_FILE, tls};
 
 /// Connects to `--server` (or `WASMJOB_SERVER`, or the local default) with
 /// the token from `WASMJOB_TOKEN` or the state directory.
+///
+/// An address without a scheme is reached as the node in the state
+/// directory serves: `https` when its kubeconfig says so (the default), the
+/// CA trusted being the node's `tls/ca.crt`.
 pub fn connect(server: Option<&str>, state_dir: &Path) -> Result<Client, CliError> {
+    let scheme = served_scheme(state_dir).unwrap_or("https");
     let server = match server {
         Some(s) if s.contains("://") => s.to_owned(),
-        Some(s) => format!("http://{s}"),
-        None => format!("http://{DEFAULT_LISTEN}"),
+        Some(s) => format!("{scheme}://{s}"),
+        None => format!("{scheme}://{DEFAULT_LISTEN}"),
     };
     let token = match std::env::var("WASMJOB_TOKEN") {
         Ok(token) if !token.is_empty() => token,
@@ -21,7 +27,19 @@ pub fn connect(server: Option<&str>, state_dir: &Path) -> Result<Client, CliErro
             .map(|t| t.trim().to_owned())
             .unwrap_or_default(),
     };
-    Ok(Client::new(&server, &token))
+    let ca = std::fs::read(state_dir.join(tls::TLS_DIR).join(tls::CA_FILE)).ok();
+    Ok(Client::trusting(&server, &token, ca.as_deref()))
+}
+
+/// `https` or `http`, as the last `serve` of the state directory wrote in
+/// its kubeconfig; none when no server has run there.
+fn served_scheme(state_dir: &Path) -> Option<&'static str> {
+    let text = std::fs::read_to_string(state_dir.join(KUBECONFIG_FILE)).ok()?;
+    let server = text.lines().find_map(|l| l.trim().strip_prefix("server: "))?;
+    Some(match server.trim_matches('"').starts_with("https://") {
+        true => "https",
+        false => "http",
+    })
 }
 
 impl From<ClientError> for CliError {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::run::DATABASE_FILE;
 use super::{CliError, ServeArgs};
 use crate::api::TOKEN_FILE;
+use crate::api::tls;
 use crate::api::server::{ClusterAccess, NodeInfo, ServerState, router};
 use crate::controller::daemonset::CrashLoop;
 use crate::manifest::{HOSTNAME_LABEL, JobStatus, parse_memory_quantity};
@@ -139,6 +140,10 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     store.check().map_err(other)?;
     let token = cluster_token(&store, state_dir, token)?;
     settings.config.keyring = cluster_keyring(&store, state_dir, settings.config.keyring)?;
+    let authority = match args.plain_http {
+        true => None,
+        false => Some(cluster_authority(&store, state_dir)?),
+    };
     let runtime = Arc::new(
         Runtime::new(RuntimeConfig {
             cache_dir: Some(state_dir.join("cache")),
@@ -159,14 +164,73 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     let mut runner = Runner::new(store, runtime, handle, config).map_err(other)?;
     join(&mut runner, &settings, &args)?;
     let resumed = runner.resume().map_err(other)?;
+    let tls = match authority {
+        None => None,
+        Some(authority) => Some(api_tls(authority, state_dir, &listener, &settings.node_name)?),
+    };
+    write_kubeconfig(&listener, state_dir, &token, &settings.node_name, tls.as_ref())?;
     let state = server_state(token, db, &settings, &runner);
-    let stop_http = start_api(&tokio, listener, state);
+    let stop_http = start_api(&tokio, listener, state, tls.map(|(_, config)| config));
     stop_on_signal(&tokio, &runner, settings.grace);
     announce(&settings.node_name, &args.listen, state_dir, resumed);
     runner.serve(&mut LogObserver).map_err(other)?;
     let _ = stop_http.send(());
     tokio.shutdown_timeout(Duration::from_secs(2));
     eprintln!("wasmjob serve: stopped");
+    Ok(())
+}
+
+/// This node's CA for the API: in a cluster, the cluster's (the first
+/// node's, shared as the token is).
+fn cluster_authority(store: &Store, state_dir: &Path) -> Result<tls::Authority, CliError> {
+    let mut authority = tls::authority(state_dir).map_err(other)?;
+    if let Some(control) = store.control_plane() {
+        match control.cluster_setting("ca", &authority.to_text()) {
+            Ok(shared) => {
+                let shared = tls::Authority::from_text(&shared).ok_or_else(|| {
+                    CliError::Failed("the cluster's CA setting is not a certificate and key".into())
+                })?;
+                if shared != authority {
+                    tls::keep(state_dir, &shared).map_err(other)?;
+                    authority = shared;
+                }
+            }
+            // Started alone: its own CA, which it took from the cluster
+            // when it joined before.
+            Err(e) if e.is_transient() => {}
+            Err(e) => return Err(other(e)),
+        }
+    }
+    Ok(authority)
+}
+
+/// The API's TLS: a certificate signed by `authority` for this node's names.
+fn api_tls(
+    authority: tls::Authority,
+    state_dir: &Path,
+    listener: &tokio::net::TcpListener,
+    node: &str,
+) -> Result<(tls::Authority, Arc<rustls::ServerConfig>), CliError> {
+    let bound = listener.local_addr().map_err(other)?;
+    let config = tls::server_config(state_dir, &authority, &tls::names_for(bound, node))
+        .map_err(other)?;
+    Ok((authority, config))
+}
+
+/// `<state dir>/kubeconfig`, for kubectl and the client libraries.
+fn write_kubeconfig(
+    listener: &tokio::net::TcpListener,
+    state_dir: &Path,
+    token: &str,
+    node: &str,
+    tls: Option<&(tls::Authority, Arc<rustls::ServerConfig>)>,
+) -> Result<(), CliError> {
+    use crate::api::kubeconfig;
+    let bound = listener.local_addr().map_err(other)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let ca = tls.map(|(authority, _)| authority.cert_pem.as_str());
+    let text = kubeconfig::render(&kubeconfig::server_url(bound, scheme), token, node, ca);
+    kubeconfig::write(state_dir, &text).map_err(other)?;
     Ok(())
 }
 
@@ -255,6 +319,7 @@ fn server_state(
         alone: Default::default(),
         keyring: settings.config.keyring.clone(),
         strict: settings.strict,
+        revisions: crate::api::kube::Revisions::starting_at(time::now().max(0) as u64),
         runner: runner.sender(),
         node: Mutex::new(NodeInfo {
             name: settings.node_name.clone(),
@@ -270,12 +335,18 @@ fn start_api(
     tokio: &tokio::runtime::Runtime,
     listener: tokio::net::TcpListener,
     state: Arc<ServerState>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> tokio::sync::oneshot::Sender<()> {
     let (stop_http, stopped) = tokio::sync::oneshot::channel::<()>();
+    let stopped = async {
+        let _ = stopped.await;
+    };
     tokio.spawn(async move {
-        let server = axum::serve(listener, router(state)).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
+        if let Some(config) = tls {
+            crate::api::server::serve_tls(listener, router(state), config, stopped).await;
+            return;
+        }
+        let server = axum::serve(listener, router(state)).with_graceful_shutdown(stopped);
         if let Err(e) = server.await {
             tracing::error!(error = %e, "the API server stopped");
         }

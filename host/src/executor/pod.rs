@@ -171,3 +171,31 @@ impl Log {
         }
     }
 }
+
+/// The lines of an attempt's log, or only those of `container`'s section
+/// in the log of an instance of several containers (`==> container NAME
+/// <==` lines, see `executor::pod`). An instance of one container has no
+/// sections: all of it is its container's.
+pub fn container_lines<'t>(text: &'t str, container: Option<&str>) -> Vec<&'t str> {
+    let Some(wanted) = container else {
+        return text.lines().collect();
+    };
+    let header = |line: &str| {
+        line.strip_prefix("==> container ")
+            .and_then(|rest| rest.strip_suffix(" <=="))
+            .map(str::to_owned)
+    };
+    if !text.lines().any(|l| header(l).is_some()) {
+        return text.lines().collect();
+    }
+    let mut inside = false;
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        match header(line) {
+            Some(name) => inside = name == wanted,
+            None if inside => lines.push(line),
+            None => {}
+        }
+    }
+    lines
+}

@@ -1,20 +1,22 @@
-//! The tables of `get`: kubectl's columns for each kind, aligned as
-//! kubectl aligns them, built from the server's Kubernetes-shaped JSON.
+//! kubectl's columns for each kind, built from the Kubernetes-shaped JSON:
+//! `wasmjob get` aligns them as text, and the API sends them as the
+//! `meta.k8s.io` `Table` that kubectl prints.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::table;
 use crate::manifest::JobStatus;
 use crate::resource::ResourceType;
 use crate::time::{self, human_duration, parse_rfc3339};
 
-pub(super) fn text(v: &Value) -> String {
+/// A JSON string as text; anything else as nothing.
+pub fn text(v: &Value) -> String {
     v.as_str().map(str::to_owned).unwrap_or_default()
 }
 
-pub(super) fn age(created: &Value) -> String {
+/// kubectl's AGE of a `creationTimestamp`.
+pub fn age(created: &Value) -> String {
     created
         .as_str()
         .and_then(parse_rfc3339)
@@ -22,24 +24,32 @@ pub(super) fn age(created: &Value) -> String {
         .unwrap_or_else(|| "<unknown>".into())
 }
 
-/// The table of `get`.
-pub fn render(resource: ResourceType, items: &[Value], wide: bool) -> String {
+/// A table's column names and its rows, one per item.
+pub struct Columns {
+    /// The names, as kubectl prints them.
+    pub header: Vec<&'static str>,
+    /// One row per item, a cell per column.
+    pub rows: Vec<Vec<String>>,
+}
+
+/// The columns of `get` for `items` of one kind (`wide`: `-o wide`'s extra ones).
+pub fn columns(resource: ResourceType, items: &[Value], wide: bool) -> Columns {
     match resource {
         ResourceType::Jobs => {
             let mut header = vec!["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"];
             if wide {
                 header.extend(["CONTAINERS", "IMAGES"]);
             }
-            let rows: Vec<Vec<String>> = items.iter().map(|job| job_row(job, wide)).collect();
-            table::render(&header, &rows)
+            let rows = items.iter().map(|job| job_row(job, wide)).collect();
+            Columns { header, rows }
         }
         ResourceType::Instances => {
             let mut header = vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"];
             if wide {
                 header.push("NODE");
             }
-            let rows: Vec<Vec<String>> = items.iter().map(|i| instance_row(i, wide)).collect();
-            table::render(&header, &rows)
+            let rows = items.iter().map(|i| instance_row(i, wide)).collect();
+            Columns { header, rows }
         }
         ResourceType::Events => rows(EVENT_COLUMNS, items, event_row),
         ResourceType::Nodes => rows(NODE_COLUMNS, items, node_row),
@@ -92,12 +102,14 @@ fn secret_row(c: &Value) -> Vec<String> {
 }
 
 /// A table of `columns`, a row of `row` per item.
-fn rows(columns: &[&str], items: &[Value], row: fn(&Value) -> Vec<String>) -> String {
-    let rows: Vec<Vec<String>> = items.iter().map(row).collect();
-    table::render(columns, &rows)
+fn rows(columns: &[&'static str], items: &[Value], row: fn(&Value) -> Vec<String>) -> Columns {
+    Columns {
+        header: columns.to_vec(),
+        rows: items.iter().map(row).collect(),
+    }
 }
 
-const EVENT_COLUMNS: &[&str] = &["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"];
+const EVENT_COLUMNS: &[&'static str] = &["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"];
 
 fn event_row(e: &Value) -> Vec<String> {
     let object = &e["involvedObject"];
@@ -200,7 +212,8 @@ fn daemonset_row(ds: &Value) -> Vec<String> {
     ]
 }
 
-pub(super) fn job_status(job: &Value) -> JobStatus {
+/// A Job's status, read from its JSON.
+pub fn job_status(job: &Value) -> JobStatus {
     serde::Deserialize::deserialize(&job["status"]).unwrap_or_default()
 }
 

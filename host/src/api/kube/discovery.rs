@@ -1,0 +1,503 @@
+//! What the Kubernetes API of a node serves, and how clients find it out:
+//! the table of resources (group, version, kind, plural, short names,
+//! verbs), and from it the legacy discovery documents (`/api`, `/apis`,
+//! `/api/v1`, `/apis/{group}/{version}`), the aggregated ones kubectl 1.30+
+//! asks for first, `/version`, and the OpenAPI v3 index kubectl reads to
+//! learn that the server validates fields itself.
+
+use serde_json::{Value, json};
+
+use crate::resource::ResourceType;
+
+/// One resource of the API.
+#[derive(Debug)]
+pub(super) struct Served {
+    /// `""` for the core group.
+    pub(super) group: &'static str,
+    pub(super) version: &'static str,
+    pub(super) kind: &'static str,
+    pub(super) plural: &'static str,
+    pub(super) singular: &'static str,
+    pub(super) short: &'static [&'static str],
+    pub(super) namespaced: bool,
+    pub(super) verbs: &'static [&'static str],
+    /// What wasmjob keeps it as.
+    pub(super) resource: Backing,
+    /// Subresources: `status`, `log`.
+    pub(super) subresources: &'static [&'static str],
+}
+
+/// What a served resource is in wasmjob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Backing {
+    /// Read from the store as `wasmjob get` reads it.
+    Stored(ResourceType),
+    /// The namespaces objects live in.
+    Namespaces,
+}
+
+const ALL: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+const READ_DELETE: &[&str] = &["delete", "deletecollection", "get", "list", "watch"];
+const READ: &[&str] = &["get", "list", "watch"];
+const NODE_VERBS: &[&str] = &["get", "list", "patch", "update", "watch"];
+const NAMESPACE_VERBS: &[&str] = &["create", "delete", "get", "list", "watch"];
+
+/// Every resource served, in discovery order.
+pub(super) const SERVED: &[Served] = &[
+    Served {
+        group: "",
+        version: "v1",
+        kind: "Pod",
+        plural: "pods",
+        singular: "pod",
+        short: &["po"],
+        namespaced: true,
+        verbs: READ_DELETE,
+        resource: Backing::Stored(ResourceType::Instances),
+        subresources: &["log", "status"],
+    },
+    Served {
+        group: "",
+        version: "v1",
+        kind: "Node",
+        plural: "nodes",
+        singular: "node",
+        short: &["no"],
+        namespaced: false,
+        verbs: NODE_VERBS,
+        resource: Backing::Stored(ResourceType::Nodes),
+        subresources: &["status"],
+    },
+    Served {
+        group: "",
+        version: "v1",
+        kind: "Event",
+        plural: "events",
+        singular: "event",
+        short: &["ev"],
+        namespaced: true,
+        verbs: READ,
+        resource: Backing::Stored(ResourceType::Events),
+        subresources: &[],
+    },
+    Served {
+        group: "",
+        version: "v1",
+        kind: "Namespace",
+        plural: "namespaces",
+        singular: "namespace",
+        short: &["ns"],
+        namespaced: false,
+        verbs: NAMESPACE_VERBS,
+        resource: Backing::Namespaces,
+        subresources: &[],
+    },
+    Served {
+        group: "",
+        version: "v1",
+        kind: "ConfigMap",
+        plural: "configmaps",
+        singular: "configmap",
+        short: &["cm"],
+        namespaced: true,
+        verbs: ALL,
+        resource: Backing::Stored(ResourceType::ConfigMaps),
+        subresources: &[],
+    },
+    Served {
+        group: "",
+        version: "v1",
+        kind: "Secret",
+        plural: "secrets",
+        singular: "secret",
+        short: &[],
+        namespaced: true,
+        verbs: ALL,
+        resource: Backing::Stored(ResourceType::Secrets),
+        subresources: &[],
+    },
+    Served {
+        group: "batch",
+        version: "v1",
+        kind: "Job",
+        plural: "jobs",
+        singular: "job",
+        short: &[],
+        namespaced: true,
+        verbs: ALL,
+        resource: Backing::Stored(ResourceType::Jobs),
+        subresources: &["status"],
+    },
+    Served {
+        group: "batch",
+        version: "v1",
+        kind: "CronJob",
+        plural: "cronjobs",
+        singular: "cronjob",
+        short: &["cj"],
+        namespaced: true,
+        verbs: ALL,
+        resource: Backing::Stored(ResourceType::CronJobs),
+        subresources: &["status"],
+    },
+    Served {
+        group: "apps",
+        version: "v1",
+        kind: "DaemonSet",
+        plural: "daemonsets",
+        singular: "daemonset",
+        short: &["ds"],
+        namespaced: true,
+        verbs: ALL,
+        resource: Backing::Stored(ResourceType::DaemonSets),
+        subresources: &["status"],
+    },
+    Served {
+        group: "events.k8s.io",
+        version: "v1",
+        kind: "Event",
+        plural: "events",
+        singular: "event",
+        short: &["ev"],
+        namespaced: true,
+        verbs: READ,
+        resource: Backing::Stored(ResourceType::Events),
+        subresources: &[],
+    },
+    Served {
+        group: "scheduling.k8s.io",
+        version: "v1",
+        kind: "PriorityClass",
+        plural: "priorityclasses",
+        singular: "priorityclass",
+        short: &["pc"],
+        namespaced: false,
+        verbs: ALL,
+        resource: Backing::Stored(ResourceType::PriorityClasses),
+        subresources: &[],
+    },
+];
+
+impl Served {
+    /// `batch/v1`, or `v1` for the core group.
+    pub(super) fn group_version(&self) -> String {
+        match self.group {
+            "" => self.version.to_owned(),
+            group => format!("{group}/{}", self.version),
+        }
+    }
+
+    /// `jobs.batch`, or `pods` for the core group: how messages name it.
+    pub(super) fn qualified(&self) -> String {
+        match self.group {
+            "" => self.plural.to_owned(),
+            group => format!("{}.{group}", self.plural),
+        }
+    }
+
+    /// Whether `verb` may be used on it.
+    pub(super) fn allows(&self, verb: &str) -> bool {
+        self.verbs.contains(&verb)
+    }
+}
+
+/// The resource `plural` of `group`/`version`, if served.
+pub(super) fn find(group: &str, version: &str, plural: &str) -> Option<&'static Served> {
+    SERVED
+        .iter()
+        .find(|s| s.group == group && s.version == version && s.plural == plural)
+}
+
+/// The groups other than core, each once, in order.
+fn groups() -> Vec<&'static str> {
+    let mut groups: Vec<&str> = Vec::new();
+    for s in SERVED.iter().filter(|s| !s.group.is_empty()) {
+        if !groups.contains(&s.group) {
+            groups.push(s.group);
+        }
+    }
+    groups
+}
+
+/// `GET /version`: the Kubernetes version whose API this serves.
+pub(super) fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "32",
+        "gitVersion": format!("v1.32.0+wasmjob-{}", env!("CARGO_PKG_VERSION")),
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "",
+        "goVersion": "",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
+    })
+}
+
+/// `GET /api`.
+pub(super) fn core_versions() -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [],
+    })
+}
+
+/// `GET /apis`.
+pub(super) fn group_list() -> Value {
+    let groups: Vec<Value> = groups()
+        .into_iter()
+        .map(|group| {
+            let version = json!({"groupVersion": format!("{group}/v1"), "version": "v1"});
+            json!({"name": group, "versions": [version], "preferredVersion": version})
+        })
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// `GET /api/v1` or `GET /apis/{group}/{version}`; none for a version not served.
+pub(super) fn resource_list(group: &str, version: &str) -> Option<Value> {
+    let mut resources = Vec::new();
+    for s in SERVED
+        .iter()
+        .filter(|s| s.group == group && s.version == version)
+    {
+        resources.push(json!({
+            "name": s.plural,
+            "singularName": s.singular,
+            "namespaced": s.namespaced,
+            "kind": s.kind,
+            "verbs": s.verbs,
+            "shortNames": s.short,
+            "categories": categories(s),
+        }));
+        for sub in s.subresources {
+            let verbs: &[&str] = match *sub {
+                "log" => &["get"],
+                _ => &["get", "patch", "update"],
+            };
+            resources.push(json!({
+                "name": format!("{}/{sub}", s.plural),
+                "singularName": "",
+                "namespaced": s.namespaced,
+                "kind": if *sub == "log" { "Pod" } else { s.kind },
+                "verbs": verbs,
+            }));
+        }
+    }
+    if resources.is_empty() {
+        return None;
+    }
+    let group_version = match group {
+        "" => version.to_owned(),
+        g => format!("{g}/{version}"),
+    };
+    Some(json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": resources,
+    }))
+}
+
+/// `kubectl get all` shows the kinds in category `all`.
+fn categories(s: &Served) -> Vec<&'static str> {
+    match s.kind {
+        "Pod" | "Job" | "CronJob" | "DaemonSet" => vec!["all"],
+        _ => Vec::new(),
+    }
+}
+
+/// The media type of aggregated discovery, as clients ask for it and as
+/// the answer must be labelled for them to read it.
+pub(super) const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether an `Accept` header asks for aggregated discovery (v2).
+pub(super) fn wants_aggregated(accept: &str) -> bool {
+    accept
+        .split(',')
+        .any(|t| t.contains("as=APIGroupDiscoveryList") && t.contains("v=v2") && !t.contains("v=v2beta1"))
+}
+
+/// Aggregated discovery: `GET /api` (`core`) or `GET /apis` (the rest), the
+/// whole of a part of the API in one answer.
+pub(super) fn aggregated(core: bool) -> Value {
+    let mut items = Vec::new();
+    let group_names: Vec<&str> = if core { vec![""] } else { groups() };
+    for group in group_names {
+        let mut resources = Vec::new();
+        for s in SERVED.iter().filter(|s| s.group == group) {
+            let response_kind = json!({"group": s.group, "version": s.version, "kind": s.kind});
+            let subresources: Vec<Value> = s
+                .subresources
+                .iter()
+                .map(|sub| {
+                    let verbs: &[&str] = match *sub {
+                        "log" => &["get"],
+                        _ => &["get", "patch", "update"],
+                    };
+                    json!({"subresource": sub, "responseKind": response_kind, "verbs": verbs})
+                })
+                .collect();
+            resources.push(json!({
+                "resource": s.plural,
+                "responseKind": response_kind,
+                "scope": if s.namespaced { "Namespaced" } else { "Cluster" },
+                "singularResource": s.singular,
+                "verbs": s.verbs,
+                "shortNames": s.short,
+                "categories": categories(s),
+                "subresources": subresources,
+            }));
+        }
+        let mut metadata = json!({"creationTimestamp": null});
+        if !group.is_empty() {
+            metadata["name"] = json!(group);
+        }
+        items.push(json!({
+            "metadata": metadata,
+            "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}],
+        }));
+    }
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
+    })
+}
+
+/// `GET /openapi/v3`: the index of the per-group documents.
+pub(super) fn openapi_index() -> Value {
+    let mut paths = serde_json::Map::new();
+    let mut parts = vec![("api/v1".to_owned())];
+    parts.extend(groups().into_iter().map(|g| format!("apis/{g}/v1")));
+    for part in parts {
+        paths.insert(
+            part.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{part}?hash=wasmjob")}),
+        );
+    }
+    json!({"paths": paths})
+}
+
+/// `GET /openapi/v3/{part}`: one group's paths, saying of each write that
+/// it takes `fieldValidation` — so kubectl leaves validation to the
+/// server, which validates every manifest as `wasmjob apply` does. The
+/// schemas are not published: clients that need them for client-side
+/// validation are told the server validates.
+pub(super) fn openapi_part(part: &str) -> Option<Value> {
+    let (group, version) = match part.split('/').collect::<Vec<_>>()[..] {
+        ["api", version] => ("", version),
+        ["apis", group, version] => (group, version),
+        _ => return None,
+    };
+    let served: Vec<&Served> = SERVED
+        .iter()
+        .filter(|s| s.group == group && s.version == version)
+        .collect();
+    if served.is_empty() {
+        return None;
+    }
+    let validation = json!({"name": "fieldValidation", "in": "query", "schema": {"type": "string"}});
+    let mut paths = serde_json::Map::new();
+    for s in served {
+        // kubectl finds a kind's PATCH by this extension, then looks
+        // for `fieldValidation` among its parameters.
+        let gvk = json!({"group": s.group, "version": s.version, "kind": s.kind});
+        let write = json!({
+            "parameters": [validation],
+            "x-kubernetes-group-version-kind": gvk,
+        });
+        let prefix = match group {
+            "" => format!("/api/{version}"),
+            g => format!("/apis/{g}/{version}"),
+        };
+        let scope = if s.namespaced {
+            "/namespaces/{namespace}"
+        } else {
+            ""
+        };
+        let collection = format!("{prefix}{scope}/{}", s.plural);
+        let mut item = json!({"get": {}, "put": write, "patch": write, "delete": {}});
+        let mut list = json!({"get": {}, "post": write});
+        if !s.allows("create") {
+            list = json!({"get": {}});
+            item = json!({"get": {}, "delete": {}});
+        }
+        paths.insert(collection.clone(), list);
+        paths.insert(format!("{collection}/{{name}}"), item);
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "wasmjob", "version": env!("CARGO_PKG_VERSION")},
+        "paths": paths,
+        "components": {"schemas": {}},
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_group_is_listed_once_and_resolves() {
+        let list = group_list();
+        let names: Vec<&str> = list["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["batch", "apps", "events.k8s.io", "scheduling.k8s.io"]
+        );
+        for name in names {
+            let resources = resource_list(name, "v1").expect("served");
+            assert_eq!(resources["groupVersion"], format!("{name}/v1"));
+        }
+        assert!(resource_list("batch", "v2").is_none());
+        assert_eq!(find("batch", "v1", "jobs").unwrap().kind, "Job");
+        assert!(find("", "v1", "jobs").is_none());
+    }
+
+    #[test]
+    fn the_core_list_names_subresources_as_kubectl_expects() {
+        let list = resource_list("", "v1").unwrap();
+        let names: Vec<&str> = list["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"pods/log"));
+        assert!(names.contains(&"pods"));
+        assert!(names.contains(&"namespaces"));
+    }
+
+    #[test]
+    fn aggregated_discovery_is_chosen_only_for_v2() {
+        assert!(wants_aggregated(
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+        ));
+        assert!(!wants_aggregated("application/json"));
+        assert!(!wants_aggregated(
+            "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+        ));
+        let core = aggregated(true);
+        assert_eq!(core["items"].as_array().unwrap().len(), 1);
+        assert!(core["items"][0]["metadata"].get("name").is_none());
+        let rest = aggregated(false);
+        assert_eq!(rest["items"][0]["metadata"]["name"], "batch");
+    }
+}

@@ -1,0 +1,221 @@
+//! `get` and `list`: the objects of a resource that a namespace, a label
+//! selector and a field selector keep, stamped with their
+//! `resourceVersion`, served as a typed list (`JobList`), one object, or a
+//! `Table`, a page at a time with `limit` and `continue`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::discovery::{Backing, Served};
+use super::shape::{self, Include};
+use super::status::KubeError;
+use super::{Call, Target, accept};
+use crate::api::query::Filter;
+use crate::api::reads::items;
+use crate::api::state::{Shared, read};
+use crate::selector::Selector;
+
+/// One object as read: wasmjob's own shape (what its columns read) and the
+/// shape served.
+pub(super) struct Found {
+    pub(super) native: Value,
+    pub(super) served: Value,
+}
+
+/// The objects `target` and the call's selectors name, sorted by
+/// namespace and name, each stamped with its revision.
+pub(super) async fn gather(state: &Shared, call: &Call) -> Result<Vec<Found>, KubeError> {
+    gather_in(state, &call.target, call.param("labelSelector"), call.param("fieldSelector")).await
+}
+
+/// As [`gather`], with the selectors given.
+pub(super) async fn gather_in(
+    state: &Shared,
+    target: &Target,
+    labels: Option<&str>,
+    fields: Option<&str>,
+) -> Result<Vec<Found>, KubeError> {
+    let selector = Selector::parse(labels.unwrap_or("")).map_err(|e| {
+        KubeError::bad_request(format!("unable to parse requirement: {e}"))
+    })?;
+    let terms = shape::field_selector(fields.unwrap_or("")).map_err(KubeError::bad_request)?;
+    let served = target.served;
+    let native = match served.resource {
+        Backing::Namespaces => namespaces(state).await?,
+        Backing::Stored(resource) => {
+            let filter = Filter {
+                namespace: target.namespace.clone(),
+                name: target.name.clone(),
+                ..Filter::default()
+            };
+            items(state, resource, filter, selector.clone()).await?
+        }
+    };
+    let mut found: Vec<Found> = native
+        .into_iter()
+        .map(|native| {
+            let mut served_shape = shape::shaped(served, native.clone());
+            state.revisions.stamp(&mut served_shape);
+            Found {
+                native,
+                served: served_shape,
+            }
+        })
+        .filter(|f| {
+            let labels = f.served["metadata"]["labels"].clone();
+            let labels = serde_json::from_value(labels).unwrap_or_default();
+            selector.matches(&labels)
+                && shape::fields_match(&f.served, &terms)
+                && target
+                    .name
+                    .as_ref()
+                    .is_none_or(|n| f.served["metadata"]["name"] == n.as_str())
+        })
+        .collect();
+    found.sort_by(|a, b| order(&a.served).cmp(&order(&b.served)));
+    Ok(found)
+}
+
+fn order(object: &Value) -> (String, String) {
+    let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    (
+        text(&object["metadata"]["namespace"]),
+        text(&object["metadata"]["name"]),
+    )
+}
+
+/// The namespaces: `default`, and every one an object lives in.
+async fn namespaces(state: &Shared) -> Result<Vec<Value>, KubeError> {
+    use crate::manifest::Kind;
+    let names = read(state, |store| {
+        let mut names = Vec::new();
+        let kinds = [Kind::Job, Kind::CronJob, Kind::DaemonSet, Kind::ConfigMap, Kind::Secret];
+        for kind in kinds {
+            let objects = store
+                .live_objects(kind, None)
+                .map_err(crate::api::error::internal)?;
+            names.extend(objects.into_iter().map(|o| o.namespace));
+        }
+        Ok(names)
+    })
+    .await?;
+    let mut all: std::collections::BTreeSet<String> = names.into_iter().collect();
+    all.insert("default".into());
+    Ok(all
+        .into_iter()
+        .map(|name| {
+            json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            })
+        })
+        .collect())
+}
+
+/// `GET` of a collection.
+pub(super) async fn list(state: &Shared, call: &Call) -> Result<Response, KubeError> {
+    let mut found = gather(state, call).await?;
+    let revision = state.revisions.current();
+    // A page: `continue` is the offset of the next one.
+    let start: usize = match call.param("continue").filter(|c| !c.is_empty()) {
+        None => 0,
+        Some(token) => token.parse().map_err(|_| {
+            KubeError::new(StatusCode::GONE, format!("the continue token {token:?} is not one this server gave"))
+                .reason("Expired")
+        })?,
+    };
+    let total = found.len();
+    let limit = call
+        .param("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|&l| l > 0);
+    let end = limit.map_or(total, |l| (start + l).min(total));
+    let page: Vec<Found> = found.drain(start.min(total)..end).collect();
+    let mut metadata = json!({"resourceVersion": revision.to_string()});
+    if end < total {
+        metadata["continue"] = json!(end.to_string());
+        metadata["remainingItemCount"] = json!(total - end);
+    }
+    respond(call, page, metadata, revision)
+}
+
+/// `GET` of one object.
+pub(super) async fn get(state: &Shared, call: &Call) -> Result<Response, KubeError> {
+    let name = call.target.name.clone().unwrap_or_default();
+    let mut found = gather_in(state, &call.target, None, None).await?;
+    if found.is_empty() {
+        return Err(KubeError::not_found(&call.target.served.qualified(), &name));
+    }
+    let one = found.remove(0);
+    if shape::wants_table(accept(&call.headers))
+        && let Backing::Stored(resource) = call.target.served.resource
+    {
+        let revision = state.revisions.current();
+        let include = Include::parse(call.param("includeObject"));
+        let table = shape::table(resource, &[one.native], &[one.served], include, revision);
+        return Ok(Json(table).into_response());
+    }
+    Ok(Json(one.served).into_response())
+}
+
+/// A list, as a `Table` when asked for one.
+fn respond(
+    call: &Call,
+    page: Vec<Found>,
+    metadata: Value,
+    revision: u64,
+) -> Result<Response, KubeError> {
+    let served = call.target.served;
+    if shape::wants_table(accept(&call.headers)) {
+        let resource = match served.resource {
+            Backing::Stored(resource) => resource,
+            Backing::Namespaces => return Ok(Json(namespace_table(&page, metadata)).into_response()),
+        };
+        let (native, shaped): (Vec<Value>, Vec<Value>) =
+            page.into_iter().map(|f| (f.native, f.served)).unzip();
+        let include = Include::parse(call.param("includeObject"));
+        let mut table = shape::table(resource, &native, &shaped, include, revision);
+        table["metadata"] = metadata;
+        return Ok(Json(table).into_response());
+    }
+    Ok(Json(typed_list(served, page.into_iter().map(|f| f.served).collect(), metadata)).into_response())
+}
+
+/// `JobList`, `PodList`, …
+pub(super) fn typed_list(served: &Served, items: Vec<Value>, metadata: Value) -> Value {
+    let mut list = serde_json::Map::new();
+    list.insert("apiVersion".into(), json!(served.group_version()));
+    list.insert("kind".into(), json!(format!("{}List", served.kind)));
+    list.insert("metadata".into(), metadata);
+    list.insert("items".into(), Value::Array(items));
+    Value::Object(list)
+}
+
+/// `kubectl get ns`: NAME, STATUS, AGE.
+fn namespace_table(page: &[Found], metadata: Value) -> Value {
+    let column = |name: &str, format: &str| {
+        json!({"name": name, "type": "string", "format": format, "description": "", "priority": 0})
+    };
+    let rows: Vec<Value> = page
+        .iter()
+        .map(|f| {
+            json!({
+                "cells": [f.served["metadata"]["name"], "Active", "<unknown>"],
+                "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                           "metadata": f.served["metadata"]},
+            })
+        })
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": metadata,
+        "columnDefinitions": [column("Name", "name"), column("Status", ""), column("Age", "")],
+        "rows": rows,
+    })
+}

@@ -1,0 +1,238 @@
+//! The Kubernetes REST API of `wasmjob serve`, so `kubectl`, its plugins
+//! and client libraries drive a node as they drive a cluster: discovery,
+//! get/list/watch with label and field selectors and paging, `Table`s,
+//! create/update/patch/delete, Pod logs, and `Status` errors.
+//!
+//! It serves the same store and runner as wasmjob's own API (`/wasmjob/v1`):
+//! reads go through `reads`, changes through the runner's `Apply` and
+//! `Delete` commands, so an object made with kubectl is the object
+//! `wasmjob get` shows. `docs/KUBERNETES-API.md` lists what each endpoint
+//! takes.
+
+mod discovery;
+mod listing;
+mod logs;
+mod patch;
+mod revisions;
+mod shape;
+mod status;
+mod watch;
+mod writes;
+mod writes_node;
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+
+pub use revisions::Revisions;
+
+use super::state::Shared;
+use discovery::Served;
+use status::KubeError;
+
+/// The routes of the Kubernetes API.
+pub(super) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/version", get(|| async { Json(discovery::version()) }))
+        .route("/api", get(core))
+        .route("/apis", get(groups))
+        .route("/openapi/v3", get(|| async { Json(discovery::openapi_index()) }))
+        .route("/openapi/v3/{*part}", get(openapi_part))
+        .route("/api/{*rest}", any(serve))
+        .route("/apis/{*rest}", any(serve))
+}
+
+async fn core(headers: HeaderMap) -> Response {
+    match discovery::wants_aggregated(accept(&headers)) {
+        true => aggregated(discovery::aggregated(true)),
+        false => Json(discovery::core_versions()).into_response(),
+    }
+}
+
+async fn groups(headers: HeaderMap) -> Response {
+    match discovery::wants_aggregated(accept(&headers)) {
+        true => aggregated(discovery::aggregated(false)),
+        false => Json(discovery::group_list()).into_response(),
+    }
+}
+
+/// Aggregated discovery must say it is, or clients read it as legacy.
+fn aggregated(body: serde_json::Value) -> Response {
+    (
+        [(header::CONTENT_TYPE, discovery::AGGREGATED)],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn openapi_part(axum::extract::Path(part): axum::extract::Path<String>) -> Response {
+    match discovery::openapi_part(&part) {
+        Some(doc) => Json(doc).into_response(),
+        None => KubeError::new(StatusCode::NOT_FOUND, format!("no OpenAPI document {part:?}"))
+            .into_response(),
+    }
+}
+
+fn accept(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// What a request's path names: a resource, maybe in a namespace, maybe
+/// one object of it, maybe a subresource of that object.
+#[derive(Debug)]
+struct Target {
+    served: &'static Served,
+    namespace: Option<String>,
+    name: Option<String>,
+    sub: Option<String>,
+}
+
+/// A request to a resource path, its query as given.
+struct Call {
+    target: Target,
+    query: HashMap<String, String>,
+    headers: HeaderMap,
+}
+
+impl Call {
+    fn param(&self, key: &str) -> Option<&str> {
+        self.query.get(key).map(String::as_str)
+    }
+
+    fn flag(&self, key: &str) -> bool {
+        matches!(self.param(key), Some("true" | "1"))
+    }
+}
+
+/// Every path under `/api/` and `/apis/`.
+async fn serve(
+    State(state): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let (group, version, rest) = match parts.as_slice() {
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        ["apis", group] if discovery::resource_list(group, "v1").is_some() => {
+            let v = serde_json::json!({"groupVersion": format!("{group}/v1"), "version": "v1"});
+            return Json(serde_json::json!({
+                "kind": "APIGroup", "apiVersion": "v1", "name": group,
+                "versions": [v], "preferredVersion": v,
+            }))
+            .into_response();
+        }
+        _ => return not_served(&path),
+    };
+    if rest.is_empty() {
+        return match discovery::resource_list(group, version) {
+            Some(list) => Json(list).into_response(),
+            None => not_served(&path),
+        };
+    }
+    let target = match parse_target(group, version, rest) {
+        Some(target) => target,
+        None => return not_served(&path),
+    };
+    let call = Call {
+        target,
+        query,
+        headers,
+    };
+    let answer = dispatch(&state, &method, call, body).await;
+    answer.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn not_served(path: &str) -> Response {
+    KubeError::new(
+        StatusCode::NOT_FOUND,
+        format!("the server could not find the requested resource ({path})"),
+    )
+    .into_response()
+}
+
+/// `[namespaces/NS/]PLURAL[/NAME[/SUB]]` of a group version.
+fn parse_target(group: &str, version: &str, rest: &[&str]) -> Option<Target> {
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, plural, more @ ..] if !matches!(*plural, "status" | "finalize") => {
+            (Some((*ns).to_owned()), [&[*plural][..], more].concat())
+        }
+        _ => (None, rest.to_vec()),
+    };
+    let served = discovery::find(group, version, rest.first()?)?;
+    if namespace.is_some() && !served.namespaced {
+        return None;
+    }
+    let name = rest.get(1).map(|n| (*n).to_owned());
+    let sub = rest.get(2).map(|s| (*s).to_owned());
+    if rest.len() > 3 || sub.as_ref().is_some_and(|s| !served.subresources.contains(&s.as_str())) {
+        return None;
+    }
+    Some(Target {
+        served,
+        namespace,
+        name,
+        sub,
+    })
+}
+
+async fn dispatch(
+    state: &Shared,
+    method: &Method,
+    call: Call,
+    body: Bytes,
+) -> Result<Response, KubeError> {
+    let served = call.target.served;
+    let one = call.target.name.is_some();
+    let verb = match (method.as_str(), one) {
+        ("GET", false) if call.flag("watch") => "watch",
+        ("GET", false) => "list",
+        ("GET", true) if call.flag("watch") => "watch",
+        ("GET", true) => "get",
+        ("POST", false) => "create",
+        ("PUT", true) => "update",
+        ("PATCH", true) => "patch",
+        ("DELETE", true) => "delete",
+        ("DELETE", false) => "deletecollection",
+        (other, _) => {
+            return Err(KubeError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{other} is not allowed on this path"),
+            ));
+        }
+    };
+    let sub = call.target.sub.as_deref();
+    if sub == Some("log") {
+        return logs::log(state, &call).await;
+    }
+    // A status subresource is read as the object; its writes are the
+    // controllers' (see docs/KUBERNETES-API.md).
+    if sub == Some("status") && verb != "get" {
+        return Err(KubeError::not_allowed(verb, &format!("{}/status", served.qualified())));
+    }
+    if !served.allows(verb) {
+        return Err(KubeError::not_allowed(verb, &served.qualified()));
+    }
+    match verb {
+        "watch" => watch::watch(state, call).await,
+        "list" => listing::list(state, &call).await,
+        "get" => listing::get(state, &call).await,
+        "create" => writes::create(state, &call, &body).await,
+        "update" => writes::update(state, &call, &body).await,
+        "patch" => writes::patch(state, &call, &body).await,
+        _ => writes::delete(state, &call, &body).await,
+    }
+}

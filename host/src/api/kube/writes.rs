@@ -1,0 +1,413 @@
+//! `create`, `update`, `patch` and `delete`: each write checked against
+//! the path (kind, namespace, name) and the object's `resourceVersion`,
+//! validated as `wasmjob apply` validates a manifest, and carried out by
+//! the runner's `Apply` and `Delete` commands. An `image:` that is a path
+//! is read on the node, as a manifest's relative path would be by
+//! `wasmjob apply`; `sha256:` names a module the node has.
+
+use axum::Json;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use super::discovery::Backing;
+use super::listing::{Found, gather_in};
+use super::patch;
+use super::status::KubeError;
+use super::{Call, Target};
+use crate::api::state::{Shared, send};
+use crate::manifest::{self, Source};
+use crate::resource::ResourceType;
+use crate::runner::{ApplyRequest, Command, Incoming};
+
+/// `POST` to a collection.
+pub(super) async fn create(state: &Shared, call: &Call, body: &[u8]) -> Result<Response, KubeError> {
+    let object = parse_body(&call.headers, body)?;
+    let (object, headers) = store(state, call, object, true).await?;
+    Ok((StatusCode::CREATED, headers, Json(object)).into_response())
+}
+
+/// `PUT` of one object: the whole object, refused if it changed since the
+/// `resourceVersion` it carries.
+pub(super) async fn update(state: &Shared, call: &Call, body: &[u8]) -> Result<Response, KubeError> {
+    let object = parse_body(&call.headers, body)?;
+    let current = current(state, &call.target).await?;
+    check_revision(&call.target, &object, &current)?;
+    let (object, headers) = store(state, call, object, false).await?;
+    Ok((headers, Json(object)).into_response())
+}
+
+/// `PATCH` of one object, in any of the three patch forms or as a
+/// server-side apply (`application/apply-patch+yaml`), which creates the
+/// object when it does not exist and otherwise merges what is applied over
+/// it (field ownership is not tracked: see docs/KUBERNETES-API.md).
+pub(super) async fn patch(state: &Shared, call: &Call, body: &[u8]) -> Result<Response, KubeError> {
+    let kind = content_type(&call.headers);
+    if let Backing::Stored(ResourceType::Nodes) = call.target.served.resource {
+        return super::writes_node::patch(state, call, body, &kind).await;
+    }
+    let found = gather_in(state, &call.target, None, None).await?;
+    let applying = kind.starts_with("application/apply-patch");
+    let Some(current) = found.into_iter().next().map(|f| f.served) else {
+        if applying {
+            let object = parse_body(&call.headers, body)?;
+            let (object, headers) = store(state, call, object, true).await?;
+            return Ok((StatusCode::CREATED, headers, Json(object)).into_response());
+        }
+        return Err(not_found(&call.target));
+    };
+    let mut patched = current.clone();
+    let given: Value = if applying {
+        parse_body(&call.headers, body)?
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| KubeError::bad_request(format!("the patch is not JSON: {e}")))?
+    };
+    let outcome = match kind.as_str() {
+        "application/json-patch+json" => patch::json_patch(&mut patched, &given),
+        "application/merge-patch+json" => {
+            patch::merge(&mut patched, &given);
+            Ok(())
+        }
+        "application/strategic-merge-patch+json" => patch::strategic(&mut patched, &given),
+        k if k.starts_with("application/apply-patch") => {
+            patch::merge(&mut patched, &given);
+            Ok(())
+        }
+        other => {
+            return Err(KubeError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "the body of a PATCH is application/json-patch+json, \
+                     application/merge-patch+json, application/strategic-merge-patch+json or \
+                     application/apply-patch+yaml, not {other:?}"
+                ),
+            ));
+        }
+    };
+    outcome.map_err(|e| KubeError::new(StatusCode::UNPROCESSABLE_ENTITY, e.0))?;
+    // A patch that names a resourceVersion asks for optimistic concurrency.
+    let named = patched["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"];
+    if named {
+        return Err(conflict(&call.target));
+    }
+    let (object, headers) = store(state, call, patched, false).await?;
+    Ok((headers, Json(object)).into_response())
+}
+
+/// `DELETE` of one object or of a collection (`deletecollection`, with
+/// selectors): the objects and what they own go, as `wasmjob delete`.
+pub(super) async fn delete(state: &Shared, call: &Call, body: &[u8]) -> Result<Response, KubeError> {
+    let target = &call.target;
+    let options: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let policy = call
+        .param("propagationPolicy")
+        .or(options["propagationPolicy"].as_str())
+        .unwrap_or("Background");
+    if policy == "Orphan" {
+        return Err(KubeError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "propagationPolicy Orphan is not supported: an object's instances are deleted \
+             with it (Background and Foreground are both served as Foreground)",
+        ));
+    }
+    if target.served.resource == Backing::Stored(ResourceType::Instances) {
+        return Err(KubeError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "an instance cannot be deleted by itself: delete its Job, CronJob or DaemonSet",
+        ));
+    }
+    let found = match target.served.resource {
+        Backing::Namespaces => namespace_objects(state, target).await?,
+        Backing::Stored(_) => {
+            gather_in(state, target, call.param("labelSelector"), call.param("fieldSelector")).await?
+        }
+    };
+    if found.is_empty()
+        && let Some(name) = &target.name
+        && target.served.resource != Backing::Namespaces
+    {
+        return Err(KubeError::not_found(&target.served.qualified(), name));
+    }
+    let dry_run = call.param("dryRun").is_some() || options["dryRun"].is_array();
+    let uids: Vec<String> = found
+        .iter()
+        .filter_map(|f| f.served["metadata"]["uid"].as_str().map(str::to_owned))
+        .collect();
+    if !dry_run && !uids.is_empty() {
+        let (reply, answer) = oneshot::channel();
+        send(state, Command::Delete { uids: uids.clone(), reply })?;
+        answer
+            .await
+            .map_err(|_| KubeError::from(crate::api::error::unavailable()))?
+            .map_err(|e| KubeError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        for uid in &uids {
+            state.revisions.forget(uid);
+        }
+    }
+    let (kind, group) = (target.served.plural, target.served.group);
+    let mut details = json!({"group": group, "kind": kind});
+    if let Some(name) = &target.name {
+        details["name"] = json!(name);
+    }
+    if let [one] = found.as_slice() {
+        details["uid"] = one.served["metadata"]["uid"].clone();
+    }
+    Ok(Json(json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    }))
+    .into_response())
+}
+
+/// Every object in the namespace a `DELETE namespaces/NAME` names.
+async fn namespace_objects(state: &Shared, target: &Target) -> Result<Vec<Found>, KubeError> {
+    let name = target.name.clone().unwrap_or_default();
+    let mut all = Vec::new();
+    for plural in ["jobs", "cronjobs", "daemonsets", "configmaps", "secrets"] {
+        let served = super::discovery::SERVED
+            .iter()
+            .find(|s| s.plural == plural)
+            .expect("served");
+        let inside = Target {
+            served,
+            namespace: Some(name.clone()),
+            name: None,
+            sub: None,
+        };
+        all.extend(gather_in(state, &inside, None, None).await?);
+    }
+    Ok(all)
+}
+
+/// The object as it is now, for an update.
+async fn current(state: &Shared, target: &Target) -> Result<Value, KubeError> {
+    let found = gather_in(state, target, None, None).await?;
+    found
+        .into_iter()
+        .next()
+        .map(|f| f.served)
+        .ok_or_else(|| not_found(target))
+}
+
+fn not_found(target: &Target) -> KubeError {
+    KubeError::not_found(
+        &target.served.qualified(),
+        target.name.as_deref().unwrap_or(""),
+    )
+}
+
+fn conflict(target: &Target) -> KubeError {
+    KubeError::new(
+        StatusCode::CONFLICT,
+        format!(
+            "Operation cannot be fulfilled on {} {:?}: the object has been modified; please \
+             apply your changes to the latest version and try again",
+            target.served.qualified(),
+            target.name.as_deref().unwrap_or("")
+        ),
+    )
+    .about(&target.served.qualified(), target.name.as_deref().unwrap_or(""))
+}
+
+/// An update carrying a `resourceVersion` other than the current one was
+/// made from an older read: 409, as Kubernetes answers.
+fn check_revision(target: &Target, given: &Value, current: &Value) -> Result<(), KubeError> {
+    match given["metadata"]["resourceVersion"].as_str() {
+        Some(rv) if !rv.is_empty() && current["metadata"]["resourceVersion"] != rv => {
+            Err(conflict(target))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `Content-Type` without parameters.
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// A request body, JSON or YAML.
+pub(super) fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, KubeError> {
+    let kind = content_type(headers);
+    // client-go sends built-in kinds as protobuf first, and on 415 sends
+    // JSON from then on.
+    if kind.contains("protobuf") || kind.contains("cbor") {
+        return Err(unsupported_media(&kind));
+    }
+    let parsed = if kind.contains("yaml") {
+        serde_yaml_ng::from_slice::<Value>(body).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_slice::<Value>(body).map_err(|e| e.to_string())
+    };
+    parsed.map_err(|e| KubeError::bad_request(format!("the request body is not an object: {e}")))
+}
+
+fn unsupported_media(kind: &str) -> KubeError {
+    KubeError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("the body of a request is JSON or YAML, not {kind}"),
+    )
+}
+
+/// Fields the server sets, taken out of what a client sends back.
+const SERVER_FIELDS: &[&str] = &[
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "generation",
+    "managedFields",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+];
+
+/// Validates `object` for the call's path and applies it; the object as
+/// stored, and the `Warning` headers of what the sandbox ignores.
+async fn store(
+    state: &Shared,
+    call: &Call,
+    mut object: Value,
+    create_only: bool,
+) -> Result<(Value, HeaderMap), KubeError> {
+    let target = &call.target;
+    let served = target.served;
+    let Backing::Stored(resource) = served.resource else {
+        return Err(KubeError::not_allowed("create", "namespaces"));
+    };
+    if resource.kind().is_none() {
+        return Err(KubeError::not_allowed("create", &served.qualified()));
+    }
+    if !object.is_object() {
+        return Err(KubeError::bad_request("the request body is not an object"));
+    }
+    let given_kind = object["kind"].as_str().unwrap_or(served.kind);
+    let given_version = object["apiVersion"].as_str().map(str::to_owned);
+    if given_kind != served.kind
+        || given_version.as_deref().is_some_and(|v| v != served.group_version())
+    {
+        return Err(KubeError::bad_request(format!(
+            "the API version in the data ({}) and kind ({given_kind}) do not match the path's \
+             {} {}",
+            given_version.unwrap_or_default(),
+            served.group_version(),
+            served.kind
+        )));
+    }
+    object["kind"] = json!(served.kind);
+    object["apiVersion"] = json!(served.group_version());
+    let meta = object
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| KubeError::new(StatusCode::UNPROCESSABLE_ENTITY, "metadata: Required value"))?;
+    for field in SERVER_FIELDS {
+        meta.remove(*field);
+    }
+    if let Some(ns) = &target.namespace {
+        match meta.get("namespace").and_then(Value::as_str) {
+            Some(given) if given != ns => {
+                return Err(KubeError::bad_request(format!(
+                    "the namespace of the provided object ({given}) does not match the \
+                     namespace sent on the request ({ns})"
+                )));
+            }
+            _ => {
+                meta.insert("namespace".into(), json!(ns));
+            }
+        }
+    }
+    if let Some(name) = &target.name
+        && meta.get("name").and_then(Value::as_str) != Some(name)
+    {
+        return Err(KubeError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            meta.get("name").and_then(Value::as_str).unwrap_or("")
+        )));
+    }
+    if let Some(map) = object.as_object_mut() {
+        map.remove("status");
+    }
+    let name = object["metadata"]["name"].as_str().unwrap_or("").to_owned();
+    let file = format!("{}/{name}", served.qualified());
+    let text = object.to_string();
+    let invalid = |e: manifest::ManifestError| {
+        KubeError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).about(&served.qualified(), &name)
+    };
+    let mut docs =
+        manifest::load_str(&text, &file, std::path::Path::new("/")).map_err(invalid)?;
+    if docs.len() != 1 {
+        return Err(KubeError::bad_request("the request body is one object"));
+    }
+    let doc = docs.remove(0);
+    if state.strict
+        && let Some(warning) = doc.warnings.first()
+    {
+        return Err(KubeError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{file}: {warning} (refused: this node runs with --strict)"),
+        ));
+    }
+    let mut headers = HeaderMap::new();
+    for warning in &doc.warnings {
+        let text = format!("299 - {}", Value::from(warning.as_str()));
+        if let Ok(value) = HeaderValue::from_str(&text) {
+            headers.append(header::WARNING, value);
+        }
+    }
+    let source = Source {
+        file: doc.file.clone(),
+        document: doc.index,
+    };
+    // Reading module files is blocking work.
+    let (doc, modules) = tokio::task::spawn_blocking(move || crate::apply::localize(doc))
+        .await
+        .map_err(|e| KubeError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(invalid)?;
+    if call.param("dryRun").is_some() {
+        let mut echoed = doc.object.stored_json();
+        echoed["apiVersion"] = json!(served.group_version());
+        echoed["kind"] = json!(served.kind);
+        return Ok((echoed, headers));
+    }
+    let (reply, answer) = oneshot::channel();
+    let request = ApplyRequest {
+        objects: vec![Incoming {
+            source,
+            object: doc.object,
+        }],
+        modules,
+        create_only,
+    };
+    send(state, Command::Apply { request, reply })?;
+    let applied = answer
+        .await
+        .map_err(|_| KubeError::from(crate::api::error::unavailable()))?
+        .map_err(|failure| {
+            let code = StatusCode::from_u16(failure.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            let error = KubeError::new(code, failure.message).about(&served.qualified(), &name);
+            match (code, create_only) {
+                (StatusCode::CONFLICT, true) => error.reason("AlreadyExists"),
+                _ => error,
+            }
+        })?;
+    let stored_name = applied.first().map_or(name, |a| a.name.clone());
+    let written = Target {
+        served,
+        namespace: target.namespace.clone(),
+        name: Some(stored_name),
+        sub: None,
+    };
+    let object = current(state, &written).await?;
+    Ok((object, headers))
+}

@@ -1,0 +1,65 @@
+//! `PATCH` of a Node, as `kubectl label node` sends it: the labels the
+//! patched object has are set, those it lost removed, through the same
+//! change as `wasmjob label node` (which another node of a cluster takes
+//! at its next heartbeat).
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::listing::gather_in;
+use super::patch;
+use super::status::KubeError;
+use super::Call;
+use crate::api::error::Body;
+use crate::api::state::Shared;
+use crate::api::wire::LabelRequest;
+
+pub(super) async fn patch(
+    state: &Shared,
+    call: &Call,
+    body: &[u8],
+    kind: &str,
+) -> Result<Response, KubeError> {
+    let name = call.target.name.clone().unwrap_or_default();
+    let found = gather_in(state, &call.target, None, None).await?;
+    let Some(current) = found.into_iter().next().map(|f| f.served) else {
+        return Err(KubeError::not_found("nodes", &name));
+    };
+    let given: Value = serde_json::from_slice(body)
+        .map_err(|e| KubeError::bad_request(format!("the patch is not JSON: {e}")))?;
+    let mut patched = current.clone();
+    match kind {
+        "application/json-patch+json" => patch::json_patch(&mut patched, &given)
+            .map_err(|e| KubeError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.0))?,
+        "application/strategic-merge-patch+json" => patch::strategic(&mut patched, &given)
+            .map_err(|e| KubeError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.0))?,
+        _ => patch::merge(&mut patched, &given),
+    }
+    if patched["spec"] != current["spec"] {
+        return Err(KubeError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "only a node's labels change through the Kubernetes API; change taints with \
+             `wasmjob taint node`",
+        ));
+    }
+    let labels = |v: &Value| -> std::collections::BTreeMap<String, String> {
+        serde_json::from_value(v["metadata"]["labels"].clone()).unwrap_or_default()
+    };
+    let (before, after) = (labels(&current), labels(&patched));
+    let request = LabelRequest {
+        set: after
+            .iter()
+            .filter(|(k, v)| before.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        remove: before.keys().filter(|k| !after.contains_key(*k)).cloned().collect(),
+        overwrite: true,
+    };
+    let answer = crate::api::commands::label_node(State(state.clone()), Path(name), Body(request))
+        .await
+        .map_err(KubeError::from)?;
+    let mut node = answer.0;
+    state.revisions.stamp(&mut node);
+    Ok(axum::Json(node).into_response())
+}
