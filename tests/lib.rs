@@ -125,6 +125,19 @@ impl Session {
         Ran::from(output)
     }
 
+    /// `kubectl ARGS…` (the program at `kubectl`) with this session's
+    /// kubeconfig, run to its end. Its cache lives in the work directory.
+    pub fn kubectl(&self, kubectl: &Path, args: &[&str]) -> Ran {
+        let output = Command::new(kubectl)
+            .args(args)
+            .env("KUBECONFIG", self.state.path().join("kubeconfig"))
+            .env("HOME", self.work.path())
+            .current_dir(self.work.path())
+            .output()
+            .expect("running kubectl");
+        Ran::from(output)
+    }
+
     /// `wasmjob ARGS…` in this session, started in the background.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
         Command::new(binary())
@@ -385,6 +398,29 @@ pub fn service(name: &str, address: &str) -> bool {
     }
     eprintln!("skipped: {name} is not reachable at {address}");
     false
+}
+
+/// A program the tests run (kubectl, the Python with the Kubernetes
+/// client): its path from `env` (when set) or `PATH`. With `CI=true` a
+/// missing one fails the test; otherwise the test is skipped with the
+/// reason printed.
+pub fn tool(name: &str, env: &str) -> Option<PathBuf> {
+    let found = match std::env::var_os(env) {
+        Some(path) => Some(PathBuf::from(path)).filter(|p| p.exists()),
+        None => std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|p| p.is_file())
+        }),
+    };
+    if found.is_some() {
+        return found;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{name} is not installed (set {env} or put it on PATH), and CI=true requires it");
+    }
+    eprintln!("skipped: {name} is not installed (set {env} or put it on PATH)");
+    None
 }
 
 /// The local Redis, as the tests use it.

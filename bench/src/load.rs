@@ -123,7 +123,9 @@ pub fn api_load(b: &Bench) -> Result<Vec<Row>> {
     let digest = wasmjob::module::digest(&std::fs::read(&hello)?);
     let n = b.sizes.completions;
     let node = Node::new(&b.wasmjob)?;
-    let server = node.serve(&[])?;
+    // Plain HTTP, as the rows before TLS measured it: the clients here keep
+    // their connections, so TLS would add a handshake per client only.
+    let server = node.serve(&["--plain-http"])?;
     let token = std::fs::read_to_string(node.dir().join(wasmjob::api::TOKEN_FILE))?;
     let token = token.trim();
     let address = server.address().to_owned();

@@ -46,7 +46,8 @@ fn run_refuses_the_module_with_exit_2_and_stores_nothing() {
 #[test]
 fn apply_through_a_server_refuses_it_as_run_does_from_the_cli_and_the_api() {
     let s = Session::new();
-    let server = Server::start(&s, &[]);
+    // Plain HTTP: the test speaks to the API itself.
+    let server = Server::start(&s, &["--plain-http"]);
     s.write("big.yaml", &big_job("64Mi", false));
     let applied = s.client(&server, &["apply", "-f", "big.yaml"]);
     eprintln!(

@@ -77,7 +77,7 @@ fn error_of(body: &str) -> String {
 #[test]
 fn every_route_refuses_a_request_without_the_right_token() {
     let s = Session::new();
-    let server = Server::start(&s, &[]);
+    let server = Server::start(&s, &["--plain-http"]);
     for (method, path) in [
         ("GET", "/wasmjob/v1/jobs"),
         ("GET", "/wasmjob/v1/instances"),
@@ -97,7 +97,7 @@ fn every_route_refuses_a_request_without_the_right_token() {
 #[test]
 fn malformed_json_is_a_400_with_a_message_and_an_oversized_body_a_413() {
     let s = Session::new();
-    let server = Server::start(&s, &[]);
+    let server = Server::start(&s, &["--plain-http"]);
     let token = token(&s);
     for (body, expected) in [
         (&b"{\"objects\": ["[..], "EOF while parsing"),

@@ -16,6 +16,7 @@ mod examples;
 mod hostile;
 mod job_semantics;
 mod jobs;
+mod kube_api;
 mod outcomes;
 mod plugins;
 mod pods;

@@ -645,7 +645,8 @@ fn generate_name_makes_a_new_job_with_create_and_is_refused_by_apply() {
 fn the_node_warns_other_clients_in_headers_and_refuses_ignored_fields_when_strict() {
     use sha2::Digest as _;
     let s = Session::new();
-    let server = Server::start(&s, &[]);
+    // Plain HTTP: the test speaks to the API itself.
+    let server = Server::start(&s, &["--plain-http"]);
     let bytes = std::fs::read(program("say-hello")).unwrap();
     let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
     let body = serde_json::json!({

@@ -81,8 +81,14 @@ mod tests {
         let text = render("http://127.0.0.1:1", "t0k", "n1", Some("PEM"));
         let parsed: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
         assert_eq!(parsed["current-context"], "wasmjob");
-        assert_eq!(parsed["clusters"][0]["cluster"]["server"], "http://127.0.0.1:1");
-        assert_eq!(parsed["clusters"][0]["cluster"]["certificate-authority-data"], "UEVN");
+        assert_eq!(
+            parsed["clusters"][0]["cluster"]["server"],
+            "http://127.0.0.1:1"
+        );
+        assert_eq!(
+            parsed["clusters"][0]["cluster"]["certificate-authority-data"],
+            "UEVN"
+        );
         assert_eq!(parsed["users"][0]["user"]["token"], "t0k");
         assert_eq!(parsed["contexts"][0]["context"]["namespace"], "default");
         let dir = tempfile::tempdir().unwrap();

@@ -15,8 +15,8 @@ mod logs;
 mod query;
 mod reads;
 pub mod server;
-pub mod tls;
 mod state;
+pub mod tls;
 pub mod wire;
 
 /// The address a server listens on when not told otherwise: loopback only.

@@ -95,7 +95,10 @@ pub fn authority(state_dir: &Path) -> Result<Authority, TlsError> {
         return Ok(Authority { cert_pem, key_pem });
     }
     let key_pair = KeyPair::generate().map_err(failed(&dir))?;
-    let cert_pem = ca_params().self_signed(&key_pair).map_err(failed(&dir))?.pem();
+    let cert_pem = ca_params()
+        .self_signed(&key_pair)
+        .map_err(failed(&dir))?
+        .pem();
     let made = Authority {
         cert_pem,
         key_pem: key_pair.serialize_pem(),

@@ -6,10 +6,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::columns::{age, job_status, text};
 use super::get::{fetch, fetch_one, resource};
 use super::remote::connect;
 use super::{CliError, table};
+use crate::columns::{age, job_status, text};
 use crate::resource::ResourceType;
 
 /// `wasmjob describe KIND/NAME` (or `KIND NAME`).

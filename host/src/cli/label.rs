@@ -58,7 +58,8 @@ pub fn label(
         )));
     }
     let client = connect(server, state_dir)?;
-    let _: serde_json::Value = client.post(&format!("/wasmjob/v1/nodes/{name}/labels"), &request)?;
+    let _: serde_json::Value =
+        client.post(&format!("/wasmjob/v1/nodes/{name}/labels"), &request)?;
     outln!("node/{name} labeled");
     Ok(())
 }

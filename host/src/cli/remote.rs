@@ -35,7 +35,9 @@ pub fn connect(server: Option<&str>, state_dir: &Path) -> Result<Client, CliErro
 /// its kubeconfig; none when no server has run there.
 fn served_scheme(state_dir: &Path) -> Option<&'static str> {
     let text = std::fs::read_to_string(state_dir.join(KUBECONFIG_FILE)).ok()?;
-    let server = text.lines().find_map(|l| l.trim().strip_prefix("server: "))?;
+    let server = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))?;
     Some(match server.trim_matches('"').starts_with("https://") {
         true => "https",
         false => "http",

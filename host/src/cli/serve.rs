@@ -10,8 +10,8 @@ use std::time::Duration;
 use super::run::DATABASE_FILE;
 use super::{CliError, ServeArgs};
 use crate::api::TOKEN_FILE;
-use crate::api::tls;
 use crate::api::server::{ClusterAccess, NodeInfo, ServerState, router};
+use crate::api::tls;
 use crate::controller::daemonset::CrashLoop;
 use crate::manifest::{HOSTNAME_LABEL, JobStatus, parse_memory_quantity};
 use crate::runner::{ClusterConfig, Command, Observer, Runner, RunnerConfig};
@@ -166,9 +166,20 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     let resumed = runner.resume().map_err(other)?;
     let tls = match authority {
         None => None,
-        Some(authority) => Some(api_tls(authority, state_dir, &listener, &settings.node_name)?),
+        Some(authority) => Some(api_tls(
+            authority,
+            state_dir,
+            &listener,
+            &settings.node_name,
+        )?),
     };
-    write_kubeconfig(&listener, state_dir, &token, &settings.node_name, tls.as_ref())?;
+    write_kubeconfig(
+        &listener,
+        state_dir,
+        &token,
+        &settings.node_name,
+        tls.as_ref(),
+    )?;
     let state = server_state(token, db, &settings, &runner);
     let stop_http = start_api(&tokio, listener, state, tls.map(|(_, config)| config));
     stop_on_signal(&tokio, &runner, settings.grace);
@@ -212,8 +223,8 @@ fn api_tls(
     node: &str,
 ) -> Result<(tls::Authority, Arc<rustls::ServerConfig>), CliError> {
     let bound = listener.local_addr().map_err(other)?;
-    let config = tls::server_config(state_dir, &authority, &tls::names_for(bound, node))
-        .map_err(other)?;
+    let config =
+        tls::server_config(state_dir, &authority, &tls::names_for(bound, node)).map_err(other)?;
     Ok((authority, config))
 }
 

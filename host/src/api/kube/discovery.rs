@@ -319,13 +319,14 @@ fn categories(s: &Served) -> Vec<&'static str> {
 
 /// The media type of aggregated discovery, as clients ask for it and as
 /// the answer must be labelled for them to read it.
-pub(super) const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+pub(super) const AGGREGATED: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 /// Whether an `Accept` header asks for aggregated discovery (v2).
 pub(super) fn wants_aggregated(accept: &str) -> bool {
-    accept
-        .split(',')
-        .any(|t| t.contains("as=APIGroupDiscoveryList") && t.contains("v=v2") && !t.contains("v=v2beta1"))
+    accept.split(',').any(|t| {
+        t.contains("as=APIGroupDiscoveryList") && t.contains("v=v2") && !t.contains("v=v2beta1")
+    })
 }
 
 /// Aggregated discovery: `GET /api` (`core`) or `GET /apis` (the rest), the
@@ -408,7 +409,8 @@ pub(super) fn openapi_part(part: &str) -> Option<Value> {
     if served.is_empty() {
         return None;
     }
-    let validation = json!({"name": "fieldValidation", "in": "query", "schema": {"type": "string"}});
+    let validation =
+        json!({"name": "fieldValidation", "in": "query", "schema": {"type": "string"}});
     let mut paths = serde_json::Map::new();
     for s in served {
         // kubectl finds a kind's PATCH by this extension, then looks

@@ -27,7 +27,13 @@ pub(super) struct Found {
 /// The objects `target` and the call's selectors name, sorted by
 /// namespace and name, each stamped with its revision.
 pub(super) async fn gather(state: &Shared, call: &Call) -> Result<Vec<Found>, KubeError> {
-    gather_in(state, &call.target, call.param("labelSelector"), call.param("fieldSelector")).await
+    gather_in(
+        state,
+        &call.target,
+        call.param("labelSelector"),
+        call.param("fieldSelector"),
+    )
+    .await
 }
 
 /// As [`gather`], with the selectors given.
@@ -37,9 +43,8 @@ pub(super) async fn gather_in(
     labels: Option<&str>,
     fields: Option<&str>,
 ) -> Result<Vec<Found>, KubeError> {
-    let selector = Selector::parse(labels.unwrap_or("")).map_err(|e| {
-        KubeError::bad_request(format!("unable to parse requirement: {e}"))
-    })?;
+    let selector = Selector::parse(labels.unwrap_or(""))
+        .map_err(|e| KubeError::bad_request(format!("unable to parse requirement: {e}")))?;
     let terms = shape::field_selector(fields.unwrap_or("")).map_err(KubeError::bad_request)?;
     let served = target.served;
     let native = match served.resource {
@@ -91,7 +96,13 @@ async fn namespaces(state: &Shared) -> Result<Vec<Value>, KubeError> {
     use crate::manifest::Kind;
     let names = read(state, |store| {
         let mut names = Vec::new();
-        let kinds = [Kind::Job, Kind::CronJob, Kind::DaemonSet, Kind::ConfigMap, Kind::Secret];
+        let kinds = [
+            Kind::Job,
+            Kind::CronJob,
+            Kind::DaemonSet,
+            Kind::ConfigMap,
+            Kind::Secret,
+        ];
         for kind in kinds {
             let objects = store
                 .live_objects(kind, None)
@@ -125,8 +136,11 @@ pub(super) async fn list(state: &Shared, call: &Call) -> Result<Response, KubeEr
     let start: usize = match call.param("continue").filter(|c| !c.is_empty()) {
         None => 0,
         Some(token) => token.parse().map_err(|_| {
-            KubeError::new(StatusCode::GONE, format!("the continue token {token:?} is not one this server gave"))
-                .reason("Expired")
+            KubeError::new(
+                StatusCode::GONE,
+                format!("the continue token {token:?} is not one this server gave"),
+            )
+            .reason("Expired")
         })?,
     };
     let total = found.len();
@@ -174,7 +188,9 @@ fn respond(
     if shape::wants_table(accept(&call.headers)) {
         let resource = match served.resource {
             Backing::Stored(resource) => resource,
-            Backing::Namespaces => return Ok(Json(namespace_table(&page, metadata)).into_response()),
+            Backing::Namespaces => {
+                return Ok(Json(namespace_table(&page, metadata)).into_response());
+            }
         };
         let (native, shaped): (Vec<Value>, Vec<Value>) =
             page.into_iter().map(|f| (f.native, f.served)).unzip();
@@ -183,7 +199,12 @@ fn respond(
         table["metadata"] = metadata;
         return Ok(Json(table).into_response());
     }
-    Ok(Json(typed_list(served, page.into_iter().map(|f| f.served).collect(), metadata)).into_response())
+    Ok(Json(typed_list(
+        served,
+        page.into_iter().map(|f| f.served).collect(),
+        metadata,
+    ))
+    .into_response())
 }
 
 /// `JobList`, `PodList`, …
@@ -198,9 +219,7 @@ pub(super) fn typed_list(served: &Served, items: Vec<Value>, metadata: Value) ->
 
 /// `kubectl get ns`: NAME, STATUS, AGE.
 fn namespace_table(page: &[Found], metadata: Value) -> Value {
-    let column = |name: &str, format: &str| {
-        json!({"name": name, "type": "string", "format": format, "description": "", "priority": 0})
-    };
+    let column = |name: &str, format: &str| json!({"name": name, "type": "string", "format": format, "description": "", "priority": 0});
     let rows: Vec<Value> = page
         .iter()
         .map(|f| {

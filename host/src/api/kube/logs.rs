@@ -58,9 +58,10 @@ pub(super) async fn log(state: &Shared, call: &Call) -> Result<Response, KubeErr
     }
     let tail = match call.param("tailLines") {
         None => None,
-        Some(t) => Some(t.parse::<usize>().map_err(|_| {
-            KubeError::bad_request(format!("tailLines {t:?} is not a number"))
-        })?),
+        Some(t) => Some(
+            t.parse::<usize>()
+                .map_err(|_| KubeError::bad_request(format!("tailLines {t:?} is not a number")))?,
+        ),
     };
     let container = call.param("container").map(str::to_owned);
     let name = call.target.name.clone().unwrap_or_default();
@@ -89,7 +90,11 @@ pub(super) async fn log(state: &Shared, call: &Call) -> Result<Response, KubeErr
         return Ok(([(header::CONTENT_TYPE, "text/plain")], body).into_response());
     }
     if !call.flag("follow") || first.ended {
-        let body = first.attempts.last().map(|(_, d)| text(d)).unwrap_or_default();
+        let body = first
+            .attempts
+            .last()
+            .map(|(_, d)| text(d))
+            .unwrap_or_default();
         return Ok(([(header::CONTENT_TYPE, "text/plain")], body).into_response());
     }
     // Follow: every attempt as it is kept, until the instance has ended.

@@ -42,7 +42,10 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/version", get(|| async { Json(discovery::version()) }))
         .route("/api", get(core))
         .route("/apis", get(groups))
-        .route("/openapi/v3", get(|| async { Json(discovery::openapi_index()) }))
+        .route(
+            "/openapi/v3",
+            get(|| async { Json(discovery::openapi_index()) }),
+        )
         .route("/openapi/v3/{*part}", get(openapi_part))
         .route("/api/{*rest}", any(serve))
         .route("/apis/{*rest}", any(serve))
@@ -74,8 +77,11 @@ fn aggregated(body: serde_json::Value) -> Response {
 async fn openapi_part(axum::extract::Path(part): axum::extract::Path<String>) -> Response {
     match discovery::openapi_part(&part) {
         Some(doc) => Json(doc).into_response(),
-        None => KubeError::new(StatusCode::NOT_FOUND, format!("no OpenAPI document {part:?}"))
-            .into_response(),
+        None => KubeError::new(
+            StatusCode::NOT_FOUND,
+            format!("no OpenAPI document {part:?}"),
+        )
+        .into_response(),
     }
 }
 
@@ -178,7 +184,11 @@ fn parse_target(group: &str, version: &str, rest: &[&str]) -> Option<Target> {
     }
     let name = rest.get(1).map(|n| (*n).to_owned());
     let sub = rest.get(2).map(|s| (*s).to_owned());
-    if rest.len() > 3 || sub.as_ref().is_some_and(|s| !served.subresources.contains(&s.as_str())) {
+    if rest.len() > 3
+        || sub
+            .as_ref()
+            .is_some_and(|s| !served.subresources.contains(&s.as_str()))
+    {
         return None;
     }
     Some(Target {
@@ -221,7 +231,10 @@ async fn dispatch(
     // A status subresource is read as the object; its writes are the
     // controllers' (see docs/KUBERNETES-API.md).
     if sub == Some("status") && verb != "get" {
-        return Err(KubeError::not_allowed(verb, &format!("{}/status", served.qualified())));
+        return Err(KubeError::not_allowed(
+            verb,
+            &format!("{}/status", served.qualified()),
+        ));
     }
     if !served.allows(verb) {
         return Err(KubeError::not_allowed(verb, &served.qualified()));

@@ -36,8 +36,13 @@ pub fn merge(target: &mut Value, patch: &Value) {
 /// list that is replaced whole.
 fn merge_key(field: &str) -> Option<&'static str> {
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env"
-        | "imagePullSecrets" | "resourceClaims" => Some("name"),
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets"
+        | "resourceClaims" => Some("name"),
         "ownerReferences" => Some("uid"),
         "hostAliases" => Some("ip"),
         "volumeMounts" => Some("mountPath"),
@@ -68,8 +73,11 @@ pub fn strategic(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
         *target = Value::Object(Map::new());
     }
     let retain: Option<Vec<String>> = patch.get("$retainKeys").and_then(|keys| {
-        keys.as_array()
-            .map(|k| k.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+        keys.as_array().map(|k| {
+            k.iter()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
     });
     let fields = target.as_object_mut().expect("an object");
     for (key, value) in patch {
@@ -78,7 +86,8 @@ pub fn strategic(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
             continue;
         }
         if let Some(list) = key.strip_prefix("$deleteFromPrimitiveList/") {
-            if let (Some(Value::Array(have)), Some(gone)) = (fields.get_mut(list), value.as_array()) {
+            if let (Some(Value::Array(have)), Some(gone)) = (fields.get_mut(list), value.as_array())
+            {
                 have.retain(|v| !gone.contains(v));
             }
             continue;
@@ -275,7 +284,10 @@ mod tests {
             "now"
         );
         let containers = template["spec"]["containers"].as_array().unwrap();
-        let names: Vec<&str> = containers.iter().map(|c| c["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = containers
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
         assert_eq!(names, ["a", "c"]);
         assert_eq!(containers[0]["image"], "x");
         assert_eq!(containers[0]["env"].as_array().unwrap().len(), 2);

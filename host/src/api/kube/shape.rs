@@ -26,7 +26,9 @@ fn pod(instance: Value) -> Value {
     let started = status["startTime"].clone();
     let state = match phase.as_str() {
         "Succeeded" | "Failed" => {
-            let exit = status["exitCode"].as_i64().unwrap_or(i64::from(phase == "Failed"));
+            let exit = status["exitCode"]
+                .as_i64()
+                .unwrap_or(i64::from(phase == "Failed"));
             let reason = match (status["reason"].as_str(), exit) {
                 (Some(r), _) if r != "BackoffLimitExceeded" => r.to_owned(),
                 (_, 0) => "Completed".to_owned(),
@@ -70,9 +72,8 @@ fn pod(instance: Value) -> Value {
             })
         })
         .collect();
-    let condition = |kind: &str, on: bool| {
-        json!({"type": kind, "status": if on { "True" } else { "False" }})
-    };
+    let condition =
+        |kind: &str, on: bool| json!({"type": kind, "status": if on { "True" } else { "False" }});
     let scheduled = !status["nodeName"].as_str().unwrap_or("").is_empty();
     let mut pod_status = json!({
         "phase": phase,
@@ -302,8 +303,14 @@ mod tests {
         assert_eq!(status["state"]["terminated"]["exitCode"], 0);
         assert_eq!(status["state"]["terminated"]["reason"], "Completed");
         let failed = shaped(pods, instance("Failed", Some(3)));
-        assert_eq!(failed["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"], 3);
-        assert_eq!(failed["status"]["containerStatuses"][0]["state"]["terminated"]["reason"], "Error");
+        assert_eq!(
+            failed["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"],
+            3
+        );
+        assert_eq!(
+            failed["status"]["containerStatuses"][0]["state"]["terminated"]["reason"],
+            "Error"
+        );
         let running = shaped(pods, instance("Running", None));
         assert!(running["status"]["containerStatuses"][0]["state"]["running"].is_object());
         assert_eq!(running["spec"]["nodeName"], "n1");
@@ -322,21 +329,33 @@ mod tests {
         assert!(fields_match(&pod, &failed));
         let not = field_selector("status.phase!=Failed,metadata.name==pi-abc").unwrap();
         assert!(!fields_match(&pod, &not));
-        assert!(fields_match(&pod, &field_selector("spec.nodeName=n1").unwrap()));
+        assert!(fields_match(
+            &pod,
+            &field_selector("spec.nodeName=n1").unwrap()
+        ));
         assert!(field_selector("status.phase").is_err());
     }
 
     #[test]
     fn a_table_has_kubectls_columns_with_wide_ones_at_priority_one() {
         let items = vec![instance("Succeeded", Some(0))];
-        let table = table(ResourceType::Instances, &items, &items, Include::Metadata, 7);
+        let table = table(
+            ResourceType::Instances,
+            &items,
+            &items,
+            Include::Metadata,
+            7,
+        );
         let names: Vec<&str> = table["columnDefinitions"]
             .as_array()
             .unwrap()
             .iter()
             .map(|c| c["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["Name", "Ready", "Status", "Restarts", "Age", "Node"]);
+        assert_eq!(
+            names,
+            ["Name", "Ready", "Status", "Restarts", "Age", "Node"]
+        );
         assert_eq!(table["columnDefinitions"][5]["priority"], 1);
         assert_eq!(table["rows"][0]["cells"][2], "Completed");
         assert_eq!(table["rows"][0]["object"]["kind"], "PartialObjectMetadata");

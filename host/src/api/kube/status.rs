@@ -106,11 +106,10 @@ fn reason_of(code: StatusCode) -> &'static str {
 impl From<ApiError> for KubeError {
     fn from(e: ApiError) -> Self {
         // The wasmjob API's messages start as `wasmjob get` prints them.
-        let message = e
-            .1
-            .strip_prefix("Error from server (NotFound): ")
-            .unwrap_or(&e.1)
-            .to_owned();
+        let message =
+            e.1.strip_prefix("Error from server (NotFound): ")
+                .unwrap_or(&e.1)
+                .to_owned();
         KubeError::new(e.0, message)
     }
 }

@@ -42,7 +42,10 @@ pub(super) async fn watch(state: &Shared, call: Call) -> Result<Response, KubeEr
             if !state.revisions.still_known(revision) {
                 return Err(KubeError::new(
                     StatusCode::GONE,
-                    format!("too old resource version: {revision} ({})", state.revisions.current()),
+                    format!(
+                        "too old resource version: {revision} ({})",
+                        state.revisions.current()
+                    ),
                 ));
             }
             Some(revision)
@@ -84,7 +87,13 @@ struct Stream {
 }
 
 impl Stream {
-    async fn run(&mut self, state: &Shared, first: Vec<Found>, since: Option<u64>, timeout: Duration) {
+    async fn run(
+        &mut self,
+        state: &Shared,
+        first: Vec<Found>,
+        since: Option<u64>,
+        timeout: Duration,
+    ) {
         let end = tokio::time::Instant::now() + timeout;
         for found in first {
             let revision = revision_of(&found);
@@ -123,10 +132,16 @@ impl Stream {
                 }
                 self.seen.insert(k, (revision, found));
             }
-            let gone: Vec<String> = self.seen.keys().filter(|k| !present.contains(*k)).cloned().collect();
+            let gone: Vec<String> = self
+                .seen
+                .keys()
+                .filter(|k| !present.contains(*k))
+                .cloned()
+                .collect();
             for k in gone {
                 let (_, mut found) = self.seen.remove(&k).expect("seen");
-                found.served["metadata"]["resourceVersion"] = json!(state.revisions.next().to_string());
+                found.served["metadata"]["resourceVersion"] =
+                    json!(state.revisions.next().to_string());
                 if !self.send("DELETED", &found).await {
                     return;
                 }
@@ -139,7 +154,10 @@ impl Stream {
                     "apiVersion": served.group_version(),
                     "metadata": {"resourceVersion": state.revisions.current().to_string()},
                 });
-                if !self.line(json!({"type": "BOOKMARK", "object": object})).await {
+                if !self
+                    .line(json!({"type": "BOOKMARK", "object": object}))
+                    .await
+                {
                     return;
                 }
             }

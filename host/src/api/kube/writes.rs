@@ -22,7 +22,11 @@ use crate::resource::ResourceType;
 use crate::runner::{ApplyRequest, Command, Incoming};
 
 /// `POST` to a collection.
-pub(super) async fn create(state: &Shared, call: &Call, body: &[u8]) -> Result<Response, KubeError> {
+pub(super) async fn create(
+    state: &Shared,
+    call: &Call,
+    body: &[u8],
+) -> Result<Response, KubeError> {
     let object = parse_body(&call.headers, body)?;
     let (object, headers) = store(state, call, object, true).await?;
     Ok((StatusCode::CREATED, headers, Json(object)).into_response())
@@ -30,7 +34,11 @@ pub(super) async fn create(state: &Shared, call: &Call, body: &[u8]) -> Result<R
 
 /// `PUT` of one object: the whole object, refused if it changed since the
 /// `resourceVersion` it carries.
-pub(super) async fn update(state: &Shared, call: &Call, body: &[u8]) -> Result<Response, KubeError> {
+pub(super) async fn update(
+    state: &Shared,
+    call: &Call,
+    body: &[u8],
+) -> Result<Response, KubeError> {
     let object = parse_body(&call.headers, body)?;
     let current = current(state, &call.target).await?;
     check_revision(&call.target, &object, &current)?;
@@ -98,7 +106,11 @@ pub(super) async fn patch(state: &Shared, call: &Call, body: &[u8]) -> Result<Re
 
 /// `DELETE` of one object or of a collection (`deletecollection`, with
 /// selectors): the objects and what they own go, as `wasmjob delete`.
-pub(super) async fn delete(state: &Shared, call: &Call, body: &[u8]) -> Result<Response, KubeError> {
+pub(super) async fn delete(
+    state: &Shared,
+    call: &Call,
+    body: &[u8],
+) -> Result<Response, KubeError> {
     let target = &call.target;
     let options: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let policy = call
@@ -121,7 +133,13 @@ pub(super) async fn delete(state: &Shared, call: &Call, body: &[u8]) -> Result<R
     let found = match target.served.resource {
         Backing::Namespaces => namespace_objects(state, target).await?,
         Backing::Stored(_) => {
-            gather_in(state, target, call.param("labelSelector"), call.param("fieldSelector")).await?
+            gather_in(
+                state,
+                target,
+                call.param("labelSelector"),
+                call.param("fieldSelector"),
+            )
+            .await?
         }
     };
     if found.is_empty()
@@ -137,7 +155,13 @@ pub(super) async fn delete(state: &Shared, call: &Call, body: &[u8]) -> Result<R
         .collect();
     if !dry_run && !uids.is_empty() {
         let (reply, answer) = oneshot::channel();
-        send(state, Command::Delete { uids: uids.clone(), reply })?;
+        send(
+            state,
+            Command::Delete {
+                uids: uids.clone(),
+                reply,
+            },
+        )?;
         answer
             .await
             .map_err(|_| KubeError::from(crate::api::error::unavailable()))?
@@ -211,7 +235,10 @@ fn conflict(target: &Target) -> KubeError {
             target.name.as_deref().unwrap_or("")
         ),
     )
-    .about(&target.served.qualified(), target.name.as_deref().unwrap_or(""))
+    .about(
+        &target.served.qualified(),
+        target.name.as_deref().unwrap_or(""),
+    )
 }
 
 /// An update carrying a `resourceVersion` other than the current one was
@@ -252,6 +279,31 @@ pub(super) fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Kube
         serde_json::from_slice::<Value>(body).map_err(|e| e.to_string())
     };
     parsed.map_err(|e| KubeError::bad_request(format!("the request body is not an object: {e}")))
+}
+
+/// A manifest refused: `422 Invalid` with the field as a cause, which
+/// kubectl prints as `The Job "x" is invalid: FIELD: MESSAGE`.
+fn invalid(
+    served: &super::discovery::Served,
+    name: &str,
+    e: &manifest::ManifestError,
+) -> KubeError {
+    let cause = json!({
+        "reason": "FieldValueInvalid",
+        "message": e.error.message,
+        "field": e.error.path,
+    });
+    let mut error = KubeError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!("{} {name:?} is invalid: {}", served.kind, e),
+    );
+    error.details = Some(json!({
+        "name": name,
+        "group": served.group,
+        "kind": served.kind,
+        "causes": [cause],
+    }));
+    error
 }
 
 fn unsupported_media(kind: &str) -> KubeError {
@@ -295,7 +347,9 @@ async fn store(
     let given_kind = object["kind"].as_str().unwrap_or(served.kind);
     let given_version = object["apiVersion"].as_str().map(str::to_owned);
     if given_kind != served.kind
-        || given_version.as_deref().is_some_and(|v| v != served.group_version())
+        || given_version
+            .as_deref()
+            .is_some_and(|v| v != served.group_version())
     {
         return Err(KubeError::bad_request(format!(
             "the API version in the data ({}) and kind ({given_kind}) do not match the path's \
@@ -310,7 +364,9 @@ async fn store(
     let meta = object
         .get_mut("metadata")
         .and_then(Value::as_object_mut)
-        .ok_or_else(|| KubeError::new(StatusCode::UNPROCESSABLE_ENTITY, "metadata: Required value"))?;
+        .ok_or_else(|| {
+            KubeError::new(StatusCode::UNPROCESSABLE_ENTITY, "metadata: Required value")
+        })?;
     for field in SERVER_FIELDS {
         meta.remove(*field);
     }
@@ -341,11 +397,8 @@ async fn store(
     let name = object["metadata"]["name"].as_str().unwrap_or("").to_owned();
     let file = format!("{}/{name}", served.qualified());
     let text = object.to_string();
-    let invalid = |e: manifest::ManifestError| {
-        KubeError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).about(&served.qualified(), &name)
-    };
-    let mut docs =
-        manifest::load_str(&text, &file, std::path::Path::new("/")).map_err(invalid)?;
+    let invalid = |e: manifest::ManifestError| invalid(served, &name, &e);
+    let mut docs = manifest::load_str(&text, &file, std::path::Path::new("/")).map_err(invalid)?;
     if docs.len() != 1 {
         return Err(KubeError::bad_request("the request body is one object"));
     }
@@ -394,7 +447,8 @@ async fn store(
         .await
         .map_err(|_| KubeError::from(crate::api::error::unavailable()))?
         .map_err(|failure| {
-            let code = StatusCode::from_u16(failure.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            let code =
+                StatusCode::from_u16(failure.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
             let error = KubeError::new(code, failure.message).about(&served.qualified(), &name);
             match (code, create_only) {
                 (StatusCode::CONFLICT, true) => error.reason("AlreadyExists"),

@@ -7,10 +7,10 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use super::Call;
 use super::listing::gather_in;
 use super::patch;
 use super::status::KubeError;
-use super::Call;
 use crate::api::error::Body;
 use crate::api::state::Shared;
 use crate::api::wire::LabelRequest;
@@ -53,7 +53,11 @@ pub(super) async fn patch(
             .filter(|(k, v)| before.get(*k) != Some(*v))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        remove: before.keys().filter(|k| !after.contains_key(*k)).cloned().collect(),
+        remove: before
+            .keys()
+            .filter(|k| !after.contains_key(*k))
+            .cloned()
+            .collect(),
         overwrite: true,
     };
     let answer = crate::api::commands::label_node(State(state.clone()), Path(name), Body(request))
