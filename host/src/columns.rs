@@ -109,7 +109,7 @@ fn rows(columns: &[&'static str], items: &[Value], row: fn(&Value) -> Vec<String
     }
 }
 
-const EVENT_COLUMNS: &[&'static str] = &["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"];
+const EVENT_COLUMNS: &[&str] = &["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"];
 
 fn event_row(e: &Value) -> Vec<String> {
     let object = &e["involvedObject"];

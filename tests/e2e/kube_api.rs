@@ -385,6 +385,59 @@ fn kubectl_applies_waits_describes_patches_and_selects() {
     ));
     assert_eq!(suspend.stdout, "true");
 
+    // kubectl's typed commands send protobuf.
+    let now = ok(s.kubectl(&k, &["create", "job", "now", "--from=cronjob/hello"]));
+    assert_eq!(now.stdout, "job.batch/now created\n");
+    ok(s.kubectl(
+        &k,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/now",
+            "--timeout=60s",
+        ],
+    ));
+    let manual = ok(s.kubectl(
+        &k,
+        &[
+            "get",
+            "job",
+            "now",
+            "-o",
+            "jsonpath={.metadata.annotations}",
+        ],
+    ));
+    assert_eq!(
+        manual.stdout,
+        r#"{"cronjob.kubernetes.io/instantiate":"manual"}"#
+    );
+    let image = format!("--image={}", program("say-hello").display());
+    ok(s.kubectl(&k, &["create", "job", "direct", &image]));
+    ok(s.kubectl(
+        &k,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/direct",
+            "--timeout=60s",
+        ],
+    ));
+    ok(s.kubectl(&k, &["create", "configmap", "cfg", "--from-literal=a=b"]));
+    let data = ok(s.kubectl(&k, &["get", "cm", "cfg", "-o", "jsonpath={.data.a}"]));
+    assert_eq!(data.stdout, "b");
+    ok(s.kubectl(
+        &k,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "sec",
+            "--from-literal=pw=hunter2",
+        ],
+    ));
+    let pw = ok(s.kubectl(&k, &["get", "secret", "sec", "-o", "jsonpath={.data.pw}"]));
+    assert_eq!(pw.stdout, "aHVudGVyMg==");
+
     let deleted = ok(s.kubectl(&k, &["delete", "job", "-l", "app=pi"]));
     assert_eq!(deleted.stdout, "job.batch \"pi\" deleted\n");
 }

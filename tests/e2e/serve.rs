@@ -232,10 +232,24 @@ fn requests_without_the_token_are_refused_with_401() {
         .env("WASMJOB_SERVER", &server.address)
         .env("WASMJOB_TOKEN", "not-the-token")
         .env("WASMJOB_HOME", s.work.path())
+        .env("WASMJOB_CA", s.state.path().join("tls/ca.crt"))
         .output()
         .unwrap();
     assert_eq!(ran.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&ran.stderr).contains("missing or wrong bearer token"));
+    // Without the node's CA, the client says where to find it.
+    let untrusting = std::process::Command::new(wasmjob_tests::binary())
+        .args(["get", "jobs"])
+        .env("WASMJOB_SERVER", &server.address)
+        .env("WASMJOB_HOME", s.work.path())
+        .output()
+        .unwrap();
+    assert_eq!(untrusting.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&untrusting.stderr);
+    assert!(
+        stderr.contains("<state dir>/tls/ca.crt or the file WASMJOB_CA names"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -288,7 +302,7 @@ fn a_server_that_is_not_running_is_one_line_and_exit_1() {
     let stderr = String::from_utf8_lossy(&ran.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains("cannot reach the wasmjob server at http://127.0.0.1:9"),
+        stderr.contains("cannot reach the wasmjob server at https://127.0.0.1:9"),
         "{stderr}"
     );
     assert!(stderr.contains("wasmjob serve"), "{stderr}");

@@ -175,11 +175,19 @@ fn warn(response: &ureq::http::Response<ureq::Body>) {
 }
 
 fn short_reason(error: &ureq::Error) -> String {
-    match error {
-        ureq::Error::Io(io) => match io.kind() {
-            std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
-            _ => io.to_string(),
-        },
+    let reason = match error {
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused".to_owned()
+        }
+        ureq::Error::Io(io) => io.to_string(),
         other => other.to_string(),
+    };
+    // rustls' refusals of the node's certificate come in several shapes.
+    if reason.contains("certificate") || matches!(error, ureq::Error::Tls(_)) {
+        return format!(
+            "{reason}: the node's certificate is signed by its own CA, which this client \
+             trusts from <state dir>/tls/ca.crt or the file WASMJOB_CA names"
+        );
     }
+    reason
 }

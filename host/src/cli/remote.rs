@@ -13,7 +13,8 @@ use crate::api::{DEFAULT_LISTEN, TOKEN_FILE, tls};
 ///
 /// An address without a scheme is reached as the node in the state
 /// directory serves: `https` when its kubeconfig says so (the default), the
-/// CA trusted being the node's `tls/ca.crt`.
+/// CA trusted being the node's `tls/ca.crt` (or the file `WASMJOB_CA`
+/// names, for a client on another machine).
 pub fn connect(server: Option<&str>, state_dir: &Path) -> Result<Client, CliError> {
     let scheme = served_scheme(state_dir).unwrap_or("https");
     let server = match server {
@@ -27,7 +28,11 @@ pub fn connect(server: Option<&str>, state_dir: &Path) -> Result<Client, CliErro
             .map(|t| t.trim().to_owned())
             .unwrap_or_default(),
     };
-    let ca = std::fs::read(state_dir.join(tls::TLS_DIR).join(tls::CA_FILE)).ok();
+    let ca_file = match std::env::var_os("WASMJOB_CA") {
+        Some(path) if !path.is_empty() => std::path::PathBuf::from(path),
+        _ => state_dir.join(tls::TLS_DIR).join(tls::CA_FILE),
+    };
+    let ca = std::fs::read(ca_file).ok();
     Ok(Client::trusting(&server, &token, ca.as_deref()))
 }
 

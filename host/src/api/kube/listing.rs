@@ -79,7 +79,7 @@ pub(super) async fn gather_in(
                     .is_none_or(|n| f.served["metadata"]["name"] == n.as_str())
         })
         .collect();
-    found.sort_by(|a, b| order(&a.served).cmp(&order(&b.served)));
+    found.sort_by_key(|f| order(&f.served));
     Ok(found)
 }
 

@@ -13,6 +13,7 @@ mod discovery;
 mod listing;
 mod logs;
 mod patch;
+mod protobuf;
 mod revisions;
 mod shape;
 mod status;

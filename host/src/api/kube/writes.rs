@@ -268,8 +268,15 @@ fn content_type(headers: &HeaderMap) -> String {
 /// A request body, JSON or YAML.
 pub(super) fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, KubeError> {
     let kind = content_type(headers);
-    // client-go sends built-in kinds as protobuf first, and on 415 sends
-    // JSON from then on.
+    // kubectl's typed commands send protobuf.
+    if kind == "application/vnd.kubernetes.protobuf" {
+        return super::protobuf::decode(body).map_err(|e| {
+            KubeError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("the protobuf body: {e}"),
+            )
+        });
+    }
     if kind.contains("protobuf") || kind.contains("cbor") {
         return Err(unsupported_media(&kind));
     }
