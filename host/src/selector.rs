@@ -142,6 +142,55 @@ fn requirement(part: &str) -> Result<Requirement, String> {
     Ok(Requirement::Exists(key(part)?))
 }
 
+/// A field selector (`status.phase=Failed,metadata.name!=x`): every term
+/// compares the text of a field of an object's JSON, a missing field
+/// being `""`, as the API server compares them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldSelector(Vec<(String, bool, String)>);
+
+impl FieldSelector {
+    /// Reads `a=b`, `a==b` and `a!=b` terms, comma-joined.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut terms = Vec::new();
+        for term in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let (path, equal, value) = if let Some((p, v)) = term.split_once("!=") {
+                (p, false, v)
+            } else if let Some((p, v)) = term.split_once("==") {
+                (p, true, v)
+            } else if let Some((p, v)) = term.split_once('=') {
+                (p, true, v)
+            } else {
+                return Err(format!(
+                    "invalid field selector {term:?}: expected FIELD=VALUE, FIELD==VALUE or \
+                     FIELD!=VALUE"
+                ));
+            };
+            terms.push((path.trim().to_owned(), equal, value.trim().to_owned()));
+        }
+        Ok(FieldSelector(terms))
+    }
+
+    /// Whether `object` meets every term.
+    pub fn matches(&self, object: &serde_json::Value) -> bool {
+        self.0
+            .iter()
+            .all(|(path, equal, value)| (field_text(object, path) == *value) == *equal)
+    }
+}
+
+/// The text of field `path` (`status.phase`) in `object`; `""` if missing.
+fn field_text(object: &serde_json::Value, path: &str) -> String {
+    let mut at = object;
+    for part in path.split('.') {
+        at = &at[part];
+    }
+    match at {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +242,24 @@ mod tests {
         let err = Selector::parse("a within (b)").unwrap_err().to_string();
         assert!(err.contains("unknown operator"), "{err}");
         assert!(Selector::parse("Bad Key=x").is_err());
+    }
+
+    #[test]
+    fn a_field_selector_compares_field_text_and_says_what_is_wrong() {
+        let object = serde_json::json!({"status": {"phase": "Failed", "n": 2}});
+        let failed = FieldSelector::parse("status.phase=Failed,status.n==2").unwrap();
+        assert!(failed.matches(&object));
+        assert!(
+            !FieldSelector::parse("status.phase!=Failed")
+                .unwrap()
+                .matches(&object)
+        );
+        assert!(
+            FieldSelector::parse("status.missing=")
+                .unwrap()
+                .matches(&object)
+        );
+        assert!(FieldSelector::parse("").unwrap().matches(&object));
+        assert!(FieldSelector::parse("status.phase").is_err());
     }
 }

@@ -109,6 +109,21 @@ impl Client {
         self.answer(request.send_json(body))
     }
 
+    /// `PATCH path` (a Kubernetes API path) with `body` of `content_type`.
+    pub fn patch<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<T, ClientError> {
+        let request = self
+            .agent
+            .patch(&self.url(path))
+            .header("Authorization", &self.auth())
+            .header("Content-Type", content_type);
+        self.answer(request.send(body))
+    }
+
     /// `DELETE path?query`.
     pub fn delete<T: DeserializeOwned>(
         &self,
@@ -159,9 +174,25 @@ impl Client {
         }
         let message = serde_json::from_str::<ErrorBody>(&body)
             .map(|b| b.error)
+            .or_else(|_| kube_status(&body))
             .unwrap_or_else(|_| format!("the server answered {status}: {}", body.trim()));
         Err(ClientError::Status { status, message })
     }
+}
+
+/// A Kubernetes `Status` refusal as kubectl prints it:
+/// `Error from server (NotFound): jobs.batch "x" not found`.
+fn kube_status(body: &str) -> Result<String, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Status {
+        reason: String,
+        message: String,
+    }
+    let status: Status = serde_json::from_str(body)?;
+    Ok(format!(
+        "Error from server ({}): {}",
+        status.reason, status.message
+    ))
 }
 
 /// Prints a `Warning` header's text on stderr, as kubectl does.

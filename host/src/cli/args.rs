@@ -132,6 +132,27 @@ pub enum Command {
     #[command(subcommand, verbatim_doc_comment)]
     Queue(QueueCommand),
 
+    /// Change one object in place with a patch, through the Kubernetes API.
+    ///
+    /// Example: wasmjob patch cronjob hello -p '{"spec":{"suspend":true}}'
+    #[command(verbatim_doc_comment)]
+    Patch(super::changing::PatchArgs),
+
+    /// Wait until objects have a condition, or are deleted.
+    ///
+    /// Exit code 1 when --timeout passes first.
+    ///
+    /// Example: wasmjob wait --for=condition=complete job/pi --timeout=60s
+    #[command(verbatim_doc_comment)]
+    Wait(super::changing::WaitArgs),
+
+    /// Follow or restart the rollout of a DaemonSet's template.
+    ///
+    /// Examples: wasmjob rollout status ds/node-monitor
+    ///           wasmjob rollout restart ds/node-monitor
+    #[command(verbatim_doc_comment, subcommand)]
+    Rollout(super::changing::RolloutCommand),
+
     /// Print a shell completion script.
     ///
     /// Example: wasmjob completions bash > /etc/bash_completion.d/wasmjob
@@ -270,8 +291,9 @@ pub struct GetArgs {
     /// Label selector: a=b, a!=b, a in (x,y), !a, a.
     #[arg(short = 'l', long = "selector", value_name = "SELECTOR")]
     pub selector: Option<String>,
-    /// Output format.
-    #[arg(short = 'o', long = "output", value_enum, value_name = "FORMAT")]
+    /// Output format: wide, json, yaml, name, jsonpath=TEMPLATE, or
+    /// custom-columns=HEADER:PATH,….
+    #[arg(short = 'o', long = "output", value_parser = GetFormat::parse, value_name = "FORMAT")]
     pub output: Option<GetFormat>,
     /// Every namespace.
     #[arg(short = 'A', long)]
@@ -279,10 +301,19 @@ pub struct GetArgs {
     /// After listing, print a row again each time an object changes.
     #[arg(short = 'w', long)]
     pub watch: bool,
+    /// Sort the list by the value at this JSONPath (.metadata.name).
+    #[arg(long, value_name = "JSONPATH")]
+    pub sort_by: Option<String>,
+    /// Only objects whose fields match (status.phase=Failed,spec.nodeName!=x).
+    #[arg(long, value_name = "SELECTOR")]
+    pub field_selector: Option<String>,
+    /// A LABELS column.
+    #[arg(long)]
+    pub show_labels: bool,
 }
 
 /// `-o` formats of `get`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum GetFormat {
     /// More columns.
     Wide,
@@ -292,6 +323,45 @@ pub enum GetFormat {
     Yaml,
     /// kind/name per line.
     Name,
+    /// `jsonpath=TEMPLATE`: the template applied to the object or `List`.
+    JsonPath(super::jsonpath::Template),
+    /// `custom-columns=HEADER:PATH,…`.
+    CustomColumns(Vec<(String, super::jsonpath::Template)>),
+}
+
+impl GetFormat {
+    /// Reads `-o`'s value.
+    pub fn parse(text: &str) -> Result<GetFormat, String> {
+        use super::jsonpath::Template;
+        if let Some(template) = text.strip_prefix("jsonpath=") {
+            return Template::parse(template)
+                .map(GetFormat::JsonPath)
+                .map_err(|e| e.to_string());
+        }
+        if let Some(spec) = text.strip_prefix("custom-columns=") {
+            let mut columns = Vec::new();
+            for column in spec.split(',') {
+                let (header, path) = column.split_once(':').ok_or_else(|| {
+                    format!("custom-columns column {column:?} is not HEADER:JSONPATH")
+                })?;
+                let path = Template::relaxed(path).map_err(|e| e.to_string())?;
+                columns.push((header.to_owned(), path));
+            }
+            return Ok(GetFormat::CustomColumns(columns));
+        }
+        Ok(match text {
+            "wide" => GetFormat::Wide,
+            "json" => GetFormat::Json,
+            "yaml" => GetFormat::Yaml,
+            "name" => GetFormat::Name,
+            other => {
+                return Err(format!(
+                    "unknown output format {other:?}: use wide, json, yaml, name, \
+                     jsonpath=TEMPLATE or custom-columns=HEADER:PATH,…"
+                ));
+            }
+        })
+    }
 }
 
 // `wasmjob describe`.

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::jsonpath::Template;
 use super::remote::connect;
 use super::{CliError, GetFormat};
 use crate::resource::ResourceType;
@@ -23,6 +24,12 @@ pub struct GetRequest<'a> {
     pub namespace: Option<&'a str>,
     /// `-w`.
     pub watch: bool,
+    /// `--sort-by`.
+    pub sort_by: Option<&'a str>,
+    /// `--field-selector`.
+    pub field_selector: Option<&'a str>,
+    /// `--show-labels`.
+    pub show_labels: bool,
 }
 
 pub(super) fn resource(kind: &str) -> Result<ResourceType, CliError> {
@@ -98,10 +105,35 @@ pub fn get(
     request: GetRequest<'_>,
 ) -> Result<(), CliError> {
     let resource = resource(request.kind)?;
+    let fields = crate::selector::FieldSelector::parse(request.field_selector.unwrap_or(""))
+        .map_err(CliError::BadInput)?;
+    let sort = match request.sort_by {
+        Some(path) => Some(Template::relaxed(path).map_err(|e| CliError::BadInput(e.to_string()))?),
+        None => None,
+    };
     let client = connect(server, state_dir)?;
-    let items = named(&client, resource, &request)?;
+    let mut items = named(&client, resource, &request)?;
+    items.retain(|item| fields.matches(item));
+    if let Some(sort) = &sort {
+        sort_by(&mut items, sort);
+    }
     let single = request.names.len() == 1 && items.len() == 1;
-    match request.format {
+    match request.format.clone() {
+        Some(GetFormat::JsonPath(template)) => {
+            let value = match single {
+                true => items.into_iter().next().expect("one item"),
+                false => crate::resource::list_json(items),
+            };
+            out!("{}", template.render(&value));
+        }
+        Some(GetFormat::CustomColumns(columns)) => {
+            let header: Vec<&str> = columns.iter().map(|(h, _)| h.as_str()).collect();
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|item| columns.iter().map(|(_, path)| cell(path, item)).collect())
+                .collect();
+            out!("{}", super::table::render(&header, &rows));
+        }
         Some(format @ (GetFormat::Json | GetFormat::Yaml)) => {
             // One named object prints as itself, anything else as a List.
             let value = match single {
@@ -177,17 +209,71 @@ fn table(
         }
         return Ok(());
     }
-    out!("{}", render(resource, &items, wide));
+    out!("{}", render(resource, &items, wide, request.show_labels));
     if request.watch {
         return watch(client, resource, request, items, wide, true);
     }
     Ok(())
 }
 
-/// The aligned text table of `get`.
-fn render(resource: ResourceType, items: &[Value], wide: bool) -> String {
-    let columns = crate::columns::columns(resource, items, wide);
+/// The aligned text table of `get` (`--show-labels`: with a LABELS column).
+fn render(resource: ResourceType, items: &[Value], wide: bool, labels: bool) -> String {
+    let mut columns = crate::columns::columns(resource, items, wide);
+    if labels {
+        columns.header.push("LABELS");
+        for (row, item) in columns.rows.iter_mut().zip(items) {
+            row.push(label_text(&item["metadata"]["labels"]));
+        }
+    }
     super::table::render(&columns.header, &columns.rows)
+}
+
+/// `k=v,k2=v2`, or `<none>`.
+fn label_text(labels: &Value) -> String {
+    let pairs: Vec<String> = labels
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+        .collect();
+    match pairs.is_empty() {
+        true => "<none>".into(),
+        false => pairs.join(","),
+    }
+}
+
+/// A custom column's cell: what the path finds, comma-joined, or `<none>`.
+fn cell(path: &Template, item: &Value) -> String {
+    let found: Vec<String> = path
+        .values(item)
+        .into_iter()
+        .filter(|v| !v.is_null())
+        .map(super::jsonpath::text)
+        .collect();
+    match found.is_empty() {
+        true => "<none>".into(),
+        false => found.join(","),
+    }
+}
+
+/// Sorts by the value at `path`: numbers as numbers, the rest as text;
+/// items without it first, as kubectl sorts them.
+fn sort_by(items: &mut [Value], path: &Template) {
+    let key = |item: &Value| -> (u8, f64, String) {
+        match path.values(item).first() {
+            None => (0, 0.0, String::new()),
+            Some(v) => match v.as_f64() {
+                Some(n) => (1, n, String::new()),
+                None => (2, 0.0, super::jsonpath::text(v)),
+            },
+        }
+    };
+    items.sort_by(|a, b| {
+        let (ka, kb) = (key(a), key(b));
+        ka.0.cmp(&kb.0)
+            .then(ka.1.total_cmp(&kb.1))
+            .then(ka.2.cmp(&kb.2))
+    });
 }
 
 /// How often `--watch` looks for changes.
@@ -205,16 +291,24 @@ fn watch(
 ) -> Result<(), CliError> {
     use std::io::Write as _;
     let name = (request.names.len() == 1).then(|| request.names[0].as_str());
+    let fields = crate::selector::FieldSelector::parse(request.field_selector.unwrap_or(""))
+        .map_err(CliError::BadInput)?;
     loop {
         std::thread::sleep(WATCH_INTERVAL);
-        let now = fetch(client, resource, request.namespace, request.selector, name)?;
+        let mut now = fetch(client, resource, request.namespace, request.selector, name)?;
+        now.retain(|item| fields.matches(item));
         for item in &now {
             let uid = &item["metadata"]["uid"];
             let before = seen
                 .iter()
                 .find(|s| &s["metadata"]["uid"] == uid && !uid.is_null());
             if before != Some(item) {
-                let table = render(resource, std::slice::from_ref(item), wide);
+                let table = render(
+                    resource,
+                    std::slice::from_ref(item),
+                    wide,
+                    request.show_labels,
+                );
                 // The header is printed once; after it, only rows.
                 let skip = usize::from(header_printed);
                 header_printed = true;

@@ -15,10 +15,12 @@ macro_rules! outln {
 
 mod apply;
 mod args;
+mod changing;
 mod console;
 mod delete;
 mod describe;
 mod get;
+mod jsonpath;
 mod label;
 mod logs;
 mod queue;
@@ -88,6 +90,9 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             label::label(server, &state_dir, &args.kind, &args.name, request)
         }
         Command::Taint(args) => label::taint(server, &state_dir, &args),
+        Command::Patch(args) => changing::patch(server, &state_dir, &args),
+        Command::Wait(args) => changing::wait(server, &state_dir, &args),
+        Command::Rollout(command) => changing::rollout(server, &state_dir, &command),
         Command::Cron(CronCommand::Next(args)) => cron_next(&args),
         Command::Queue(command) => queue::queue(&state_dir, command),
         Command::Completions(_) => unreachable!("handled above"),
@@ -128,9 +133,12 @@ impl GetArgs {
             kind: &self.kind,
             names: &self.names,
             selector: self.selector.as_deref(),
-            format: self.output,
+            format: self.output.clone(),
             namespace: (!self.all_namespaces).then_some(self.namespace.as_str()),
             watch: self.watch,
+            sort_by: self.sort_by.as_deref(),
+            field_selector: self.field_selector.as_deref(),
+            show_labels: self.show_labels,
         }
     }
 }

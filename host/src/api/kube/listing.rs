@@ -15,7 +15,7 @@ use super::{Call, Target, accept};
 use crate::api::query::Filter;
 use crate::api::reads::items;
 use crate::api::state::{Shared, read};
-use crate::selector::Selector;
+use crate::selector::{FieldSelector, Selector};
 
 /// One object as read: wasmjob's own shape (what its columns read) and the
 /// shape served.
@@ -45,7 +45,7 @@ pub(super) async fn gather_in(
 ) -> Result<Vec<Found>, KubeError> {
     let selector = Selector::parse(labels.unwrap_or(""))
         .map_err(|e| KubeError::bad_request(format!("unable to parse requirement: {e}")))?;
-    let terms = shape::field_selector(fields.unwrap_or("")).map_err(KubeError::bad_request)?;
+    let fields = FieldSelector::parse(fields.unwrap_or("")).map_err(KubeError::bad_request)?;
     let served = target.served;
     let native = match served.resource {
         Backing::Namespaces => namespaces(state).await?,
@@ -72,7 +72,7 @@ pub(super) async fn gather_in(
             let labels = f.served["metadata"]["labels"].clone();
             let labels = serde_json::from_value(labels).unwrap_or_default();
             selector.matches(&labels)
-                && shape::fields_match(&f.served, &terms)
+                && fields.matches(&f.served)
                 && target
                     .name
                     .as_ref()

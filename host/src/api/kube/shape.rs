@@ -235,47 +235,6 @@ fn title(name: &str) -> String {
         .join(" ")
 }
 
-/// The value of field `path` (`status.phase`, `metadata.name`) in `object`
-/// as a field selector compares it; a missing field is `""`.
-pub(super) fn field(object: &Value, path: &str) -> String {
-    let mut at = object;
-    for part in path.split('.') {
-        at = &at[part];
-    }
-    match at {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// A field selector: `a=b`, `a==b`, `a!=b`, comma-separated, all to hold.
-pub(super) fn field_selector(text: &str) -> Result<Vec<(String, bool, String)>, String> {
-    let mut terms = Vec::new();
-    for term in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        let (path, equal, value) = if let Some((p, v)) = term.split_once("!=") {
-            (p, false, v)
-        } else if let Some((p, v)) = term.split_once("==") {
-            (p, true, v)
-        } else if let Some((p, v)) = term.split_once('=') {
-            (p, true, v)
-        } else {
-            return Err(format!(
-                "invalid field selector {term:?}: expected FIELD=VALUE, FIELD==VALUE or FIELD!=VALUE"
-            ));
-        };
-        terms.push((path.trim().to_owned(), equal, value.trim().to_owned()));
-    }
-    Ok(terms)
-}
-
-/// Whether `object` meets every term of a field selector.
-pub(super) fn fields_match(object: &Value, terms: &[(String, bool, String)]) -> bool {
-    terms
-        .iter()
-        .all(|(path, equal, value)| (field(object, path) == *value) == *equal)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,17 +282,21 @@ mod tests {
 
     #[test]
     fn field_selectors_compare_the_served_shape() {
+        use crate::selector::FieldSelector;
         let pods = find("", "v1", "pods").unwrap();
         let pod = shaped(pods, instance("Failed", Some(1)));
-        let failed = field_selector("status.phase=Failed").unwrap();
-        assert!(fields_match(&pod, &failed));
-        let not = field_selector("status.phase!=Failed,metadata.name==pi-abc").unwrap();
-        assert!(!fields_match(&pod, &not));
-        assert!(fields_match(
-            &pod,
-            &field_selector("spec.nodeName=n1").unwrap()
-        ));
-        assert!(field_selector("status.phase").is_err());
+        assert!(
+            FieldSelector::parse("status.phase=Failed")
+                .unwrap()
+                .matches(&pod)
+        );
+        let not = FieldSelector::parse("status.phase!=Failed,metadata.name==pi-abc").unwrap();
+        assert!(!not.matches(&pod));
+        assert!(
+            FieldSelector::parse("spec.nodeName=n1")
+                .unwrap()
+                .matches(&pod)
+        );
     }
 
     #[test]

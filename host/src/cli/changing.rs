@@ -1,0 +1,269 @@
+//! `patch`, `wait` and `rollout`: kubectl's verbs that change one object
+//! in place or wait for it. `patch` and `rollout restart` go through the
+//! node's Kubernetes API (the endpoints kubectl uses); `wait` and `rollout
+//! status` read the object until it is as asked.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::CliError;
+use super::get::{fetch_one, resource};
+use super::remote::connect;
+use crate::resource::ResourceType;
+
+/// `wasmjob patch`.
+#[derive(Debug, clap::Args)]
+pub struct PatchArgs {
+    /// The namespace of the object.
+    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
+    pub namespace: String,
+    /// KIND/NAME, or KIND followed by NAME.
+    pub target: String,
+    /// The name, when KIND is given alone.
+    pub name: Option<String>,
+    /// The patch, JSON or YAML.
+    #[arg(short = 'p', long = "patch", value_name = "PATCH")]
+    pub patch: String,
+    /// strategic (the default), merge, or json (RFC 6902).
+    #[arg(long = "type", default_value = "strategic", value_name = "TYPE")]
+    pub kind: String,
+}
+
+/// `wasmjob wait`.
+#[derive(Debug, clap::Args)]
+pub struct WaitArgs {
+    /// The namespace of the objects.
+    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
+    pub namespace: String,
+    /// KIND/NAME… to wait for.
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    /// condition=NAME (Complete, Failed, Suspended…; case does not matter)
+    /// or delete.
+    #[arg(long = "for", value_name = "CONDITION")]
+    pub condition: String,
+    /// How long to wait.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub timeout: String,
+}
+
+/// `wasmjob rollout`.
+#[derive(Debug, clap::Subcommand)]
+pub enum RolloutCommand {
+    /// Wait until every instance of a DaemonSet runs its current template.
+    Status(RolloutArgs),
+    /// Replace every instance of a DaemonSet, one by one, with a fresh one.
+    Restart(RolloutArgs),
+}
+
+/// The DaemonSet of a `rollout`.
+#[derive(Debug, clap::Args)]
+pub struct RolloutArgs {
+    /// The namespace of the DaemonSet.
+    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
+    pub namespace: String,
+    /// ds/NAME or daemonset/NAME.
+    pub target: String,
+    /// How long `status` waits.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub timeout: String,
+}
+
+/// `KIND/NAME`, or `KIND` and `NAME`.
+fn target(text: &str, name: Option<&str>) -> Result<(ResourceType, String), CliError> {
+    let (kind, name) = match (text.split_once('/'), name) {
+        (Some((kind, name)), None) => (kind, name),
+        (None, Some(name)) => (text, name),
+        _ => {
+            return Err(CliError::BadInput(format!(
+                "{text:?}: name an object as KIND/NAME or KIND NAME"
+            )));
+        }
+    };
+    Ok((resource(kind)?, name.to_owned()))
+}
+
+/// The Kubernetes API path of one object.
+fn kube_path(resource: ResourceType, namespace: &str, name: &str) -> String {
+    let (prefix, plural) = match resource {
+        ResourceType::Jobs => ("/apis/batch/v1", "jobs"),
+        ResourceType::CronJobs => ("/apis/batch/v1", "cronjobs"),
+        ResourceType::DaemonSets => ("/apis/apps/v1", "daemonsets"),
+        ResourceType::ConfigMaps => ("/api/v1", "configmaps"),
+        ResourceType::Secrets => ("/api/v1", "secrets"),
+        ResourceType::Instances => ("/api/v1", "pods"),
+        ResourceType::Events => ("/api/v1", "events"),
+        ResourceType::Nodes => return format!("/api/v1/nodes/{name}"),
+        ResourceType::PriorityClasses => {
+            return format!("/apis/scheduling.k8s.io/v1/priorityclasses/{name}");
+        }
+    };
+    format!("{prefix}/namespaces/{namespace}/{plural}/{name}")
+}
+
+/// `job.batch`, `daemonset.apps`, …: how kubectl names a kind in its lines.
+fn singular(resource: ResourceType) -> &'static str {
+    match resource {
+        ResourceType::Jobs => "job.batch",
+        ResourceType::CronJobs => "cronjob.batch",
+        ResourceType::DaemonSets => "daemonset.apps",
+        ResourceType::ConfigMaps => "configmap",
+        ResourceType::Secrets => "secret",
+        ResourceType::Instances => "instance",
+        ResourceType::Events => "event",
+        ResourceType::Nodes => "node",
+        ResourceType::PriorityClasses => "priorityclass.scheduling.k8s.io",
+    }
+}
+
+/// `wasmjob patch KIND/NAME -p PATCH`.
+pub fn patch(server: Option<&str>, state_dir: &Path, args: &PatchArgs) -> Result<(), CliError> {
+    let (resource, name) = target(&args.target, args.name.as_deref())?;
+    let content_type = match args.kind.as_str() {
+        "strategic" => "application/strategic-merge-patch+json",
+        "merge" => "application/merge-patch+json",
+        "json" => "application/json-patch+json",
+        other => {
+            return Err(CliError::BadInput(format!(
+                "--type {other:?}: use strategic, merge or json"
+            )));
+        }
+    };
+    // YAML is a superset of JSON: either is taken, and sent as JSON.
+    let patch: Value = serde_yaml_ng::from_str(&args.patch)
+        .map_err(|e| CliError::BadInput(format!("the patch is not JSON or YAML: {e}")))?;
+    let body = serde_json::to_vec(&patch).expect("JSON");
+    let client = connect(server, state_dir)?;
+    let path = kube_path(resource, &args.namespace, &name);
+    let _: Value = client.patch(&path, content_type, &body)?;
+    outln!("{}/{name} patched", singular(resource));
+    Ok(())
+}
+
+/// How often `wait` and `rollout status` look.
+const POLL: Duration = Duration::from_millis(200);
+
+/// `wasmjob wait --for=condition=X KIND/NAME…`.
+pub fn wait(server: Option<&str>, state_dir: &Path, args: &WaitArgs) -> Result<(), CliError> {
+    let timeout = crate::time::parse_duration(&args.timeout)
+        .map_err(|e| CliError::BadInput(format!("--timeout: {e}")))?;
+    let wanted = match args.condition.split_once('=') {
+        Some(("condition", condition)) => Some(condition.to_owned()),
+        None if args.condition == "delete" => None,
+        _ => {
+            return Err(CliError::BadInput(format!(
+                "--for={:?}: use condition=NAME or delete",
+                args.condition
+            )));
+        }
+    };
+    let client = connect(server, state_dir)?;
+    let deadline = Instant::now() + timeout;
+    for text in &args.targets {
+        let (resource, name) = target(text, None)?;
+        loop {
+            let found = fetch_one(&client, resource, &args.namespace, &name);
+            let met = match (&wanted, &found) {
+                (None, Err(CliError::Failed(e))) if e.contains("(NotFound)") => true,
+                (None, _) => false,
+                (Some(condition), Ok(object)) => has_condition(object, condition),
+                (Some(_), Err(_)) => false,
+            };
+            if met {
+                match &wanted {
+                    Some(_) => outln!("{}/{name} condition met", singular(resource)),
+                    None => outln!("{}/{name} deleted", singular(resource)),
+                }
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(CliError::Failed(format!(
+                    "timed out waiting for the condition on {}/{name}",
+                    resource.plural()
+                )));
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+    Ok(())
+}
+
+/// A `status.conditions[]` entry of type `condition` (any case) is True.
+fn has_condition(object: &Value, condition: &str) -> bool {
+    object["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            c["type"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case(condition))
+                && c["status"] == "True"
+        })
+}
+
+/// `wasmjob rollout status|restart ds/NAME`.
+pub fn rollout(
+    server: Option<&str>,
+    state_dir: &Path,
+    command: &RolloutCommand,
+) -> Result<(), CliError> {
+    let (RolloutCommand::Status(args) | RolloutCommand::Restart(args)) = command;
+    let (resource, name) = target(&args.target, None)?;
+    if resource != ResourceType::DaemonSets {
+        return Err(CliError::BadInput(format!(
+            "{}: rollout is for DaemonSets (ds/NAME)",
+            args.target
+        )));
+    }
+    let client = connect(server, state_dir)?;
+    if let RolloutCommand::Restart(_) = command {
+        // As kubectl: a new annotation on the template is a new template.
+        let now = crate::time::rfc3339(crate::time::now());
+        let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {
+            "kubectl.kubernetes.io/restartedAt": now,
+        }}}}});
+        let path = kube_path(resource, &args.namespace, &name);
+        let body = serde_json::to_vec(&patch).expect("JSON");
+        let _: Value = client.patch(&path, "application/strategic-merge-patch+json", &body)?;
+        outln!("daemonset.apps/{name} restarted");
+        return Ok(());
+    }
+    let timeout = crate::time::parse_duration(&args.timeout)
+        .map_err(|e| CliError::BadInput(format!("--timeout: {e}")))?;
+    let deadline = Instant::now() + timeout;
+    let mut said = String::new();
+    loop {
+        let ds = fetch_one(&client, resource, &args.namespace, &name)?;
+        let count = |field: &str| ds["status"][field].as_u64().unwrap_or(0);
+        let (desired, updated, available) = (
+            count("desiredNumberScheduled"),
+            count("updatedNumberScheduled"),
+            count("numberAvailable"),
+        );
+        let waiting = if updated < desired {
+            format!(
+                "Waiting for daemon set {name:?} rollout to finish: {updated} out of {desired} new pods have been updated..."
+            )
+        } else if available < desired {
+            format!(
+                "Waiting for daemon set {name:?} rollout to finish: {available} of {desired} updated pods are available..."
+            )
+        } else {
+            outln!("daemon set {name:?} successfully rolled out");
+            return Ok(());
+        };
+        if waiting != said {
+            outln!("{waiting}");
+            said = waiting;
+        }
+        if Instant::now() >= deadline {
+            return Err(CliError::Failed(format!(
+                "timed out waiting for the rollout of daemon set {name:?}"
+            )));
+        }
+        std::thread::sleep(POLL);
+    }
+}
