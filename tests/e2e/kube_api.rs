@@ -866,3 +866,96 @@ fn wasmjob_replays_the_seeds_cronjob_session_and_kubectls_scripting_verbs() {
         "job.batch/pi deleted\n"
     );
 }
+
+#[test]
+fn kubectl_labels_and_taints_the_node_edits_applies_server_side_and_describes_pods() {
+    let Some(k) = kubectl() else { return };
+    let s = Session::new();
+    let server = Server::start(&s, &["--node-name", "edge-1"]);
+    assert_eq!(
+        ok(s.kubectl(&k, &["label", "node", "edge-1", "disk=ssd"])).stdout,
+        "node/edge-1 labeled\n"
+    );
+    assert_eq!(
+        ok(s.kubectl(&k, &["taint", "node", "edge-1", "dedicated=gpu:NoSchedule"])).stdout,
+        "node/edge-1 tainted\n"
+    );
+    let node = ok(s.client(&server, &["get", "nodes", "edge-1", "-o", "json"])).json();
+    assert_eq!(node["metadata"]["labels"]["disk"], "ssd");
+    assert_eq!(node["spec"]["taints"][0]["key"], "dedicated");
+    ok(s.kubectl(
+        &k,
+        &["taint", "node", "edge-1", "dedicated=gpu:NoSchedule-"],
+    ));
+    let shown = ok(s.kubectl(&k, &["get", "nodes", "--show-labels"]));
+    assert_eq!(
+        shown
+            .stdout
+            .lines()
+            .next()
+            .unwrap()
+            .matches("LABELS")
+            .count(),
+        1,
+        "{shown:?}"
+    );
+    assert!(shown.stdout.contains("disk=ssd"), "{shown:?}");
+
+    s.write("cronjob.yaml", &hello_cronjob());
+    ok(s.kubectl(&k, &["create", "-f", "cronjob.yaml"]));
+    let edited = Command::new(&k)
+        .args(["edit", "cronjob", "hello"])
+        .env("KUBECONFIG", s.state.path().join("kubeconfig"))
+        .env("HOME", s.work.path())
+        .env("EDITOR", "sed -i s/suspend:\\ false/suspend:\\ true/")
+        .output()
+        .unwrap();
+    assert!(edited.status.success(), "{edited:?}");
+    let suspend = ok(s.kubectl(
+        &k,
+        &["get", "cronjob", "hello", "-o", "jsonpath={.spec.suspend}"],
+    ));
+    assert_eq!(suspend.stdout, "true");
+
+    s.write("pi.yaml", &job("pi", &program("say-hello"), "app: pi", ""));
+    let applied = ok(s.kubectl(&k, &["apply", "--server-side", "-f", "pi.yaml"]));
+    assert_eq!(applied.stdout, "job.batch/pi serverside-applied\n");
+    ok(s.kubectl(&k, &["apply", "--server-side", "-f", "pi.yaml"]));
+    ok(s.kubectl(
+        &k,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/pi",
+            "--timeout=60s",
+        ],
+    ));
+    let pod = ok(s.kubectl(&k, &["get", "pods", "-l", "job-name=pi", "-o", "name"]));
+    let described = ok(s.kubectl(&k, &["describe", pod.stdout.trim()]));
+    for expected in [
+        "Controlled By:  Job/pi",
+        "State:          Terminated",
+        "Exit Code:    0",
+    ] {
+        assert!(
+            described.stdout.contains(expected),
+            "{expected:?} in {}",
+            described.stdout
+        );
+    }
+    let events = ok(s.kubectl(&k, &["get", "events"]));
+    assert!(events.stdout.contains("Job completed"), "{events:?}");
+    let new_events = ok(s.kubectl(
+        &k,
+        &[
+            "get",
+            "events.events.k8s.io",
+            "-o",
+            "jsonpath={.items[*].note}",
+        ],
+    ));
+    assert!(
+        new_events.stdout.contains("Job completed"),
+        "{new_events:?}"
+    );
+}

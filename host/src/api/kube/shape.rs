@@ -180,7 +180,15 @@ pub(super) fn table(
     revision: u64,
 ) -> Value {
     let narrow = crate::columns::columns(resource, &[], false).header;
-    let wide = crate::columns::columns(resource, native, true);
+    let mut wide = crate::columns::columns(resource, native, true);
+    // kubectl adds LABELS itself (`--show-labels`); wasmjob's own `get
+    // nodes` shows them always.
+    if let Some(at) = wide.header.iter().position(|h| *h == "LABELS") {
+        wide.header.remove(at);
+        for row in &mut wide.rows {
+            row.remove(at);
+        }
+    }
     let definitions: Vec<Value> = wide
         .header
         .iter()

@@ -1,7 +1,8 @@
-//! `PATCH` of a Node, as `kubectl label node` sends it: the labels the
-//! patched object has are set, those it lost removed, through the same
-//! change as `wasmjob label node` (which another node of a cluster takes
-//! at its next heartbeat).
+//! `PATCH` of a Node, as `kubectl label node` and `kubectl taint node` send
+//! it: the labels and taints the patched object has are set, those it lost
+//! removed, through the same changes as `wasmjob label node` and `wasmjob
+//! taint node` (which another node of a cluster takes at its next
+//! heartbeat).
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -13,7 +14,8 @@ use super::patch;
 use super::status::KubeError;
 use crate::api::error::Body;
 use crate::api::state::Shared;
-use crate::api::wire::LabelRequest;
+use crate::api::wire::{LabelRequest, TaintRequest};
+use crate::manifest::{Taint, TaintChange};
 
 pub(super) async fn patch(
     state: &Shared,
@@ -36,12 +38,60 @@ pub(super) async fn patch(
             .map_err(|e| KubeError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.0))?,
         _ => patch::merge(&mut patched, &given),
     }
-    if patched["spec"] != current["spec"] {
+    let taints = |v: &Value| -> Result<Vec<Taint>, KubeError> {
+        match &v["spec"]["taints"] {
+            Value::Null => Ok(Vec::new()),
+            t => serde_json::from_value(t.clone()).map_err(|e| {
+                KubeError::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("spec.taints: {e}"),
+                )
+            }),
+        }
+    };
+    let mut spec_rest = patched["spec"].clone();
+    let mut current_rest = current["spec"].clone();
+    for spec in [&mut spec_rest, &mut current_rest] {
+        if spec.is_null() {
+            *spec = Value::Object(Default::default());
+        }
+        if let Some(map) = spec.as_object_mut() {
+            map.remove("taints");
+        }
+    }
+    if spec_rest != current_rest {
         return Err(KubeError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "only a node's labels change through the Kubernetes API; change taints with \
-             `wasmjob taint node`",
+            "only a node's labels and taints change through the Kubernetes API",
         ));
+    }
+    let (had, has) = (taints(&current)?, taints(&patched)?);
+    if had != has {
+        let same = |a: &Taint, b: &Taint| a.key == b.key && a.effect == b.effect;
+        let mut changes: Vec<TaintChange> = had
+            .iter()
+            .filter(|old| !has.iter().any(|new| same(old, new)))
+            .map(|old| TaintChange::Remove {
+                key: old.key.clone(),
+                effect: Some(old.effect),
+            })
+            .collect();
+        changes.extend(
+            has.iter()
+                .filter(|new| !had.contains(new))
+                .map(|new| TaintChange::Add(new.clone())),
+        );
+        let request = TaintRequest {
+            changes,
+            overwrite: true,
+        };
+        let _node = crate::api::commands::taint_node(
+            State(state.clone()),
+            Path(name.clone()),
+            Body(request),
+        )
+        .await
+        .map_err(KubeError::from)?;
     }
     let labels = |v: &Value| -> std::collections::BTreeMap<String, String> {
         serde_json::from_value(v["metadata"]["labels"].clone()).unwrap_or_default()
