@@ -959,3 +959,66 @@ fn kubectl_labels_and_taints_the_node_edits_applies_server_side_and_describes_po
         "{new_events:?}"
     );
 }
+
+#[test]
+fn a_running_daemonset_instances_output_is_readable_and_followed_live() {
+    let Some(k) = kubectl() else { return };
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    s.write(
+        "monitor.yaml",
+        &format!(
+            "apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: node-monitor
+spec:
+  selector:
+    matchLabels:
+      app: node-monitor
+  template:
+    metadata:
+      labels:
+        app: node-monitor
+    spec:
+      containers:
+      - name: node-monitor
+        image: {}
+        args: [\"--dir\", \"/tmp\", \"--interval\", \"1\"]
+",
+            wasmjob_tests::dist("node-monitor.wasm").display()
+        ),
+    );
+    ok(s.kubectl(&k, &["apply", "-f", "monitor.yaml"]));
+    ok(s.kubectl(
+        &k,
+        &["rollout", "status", "ds/node-monitor", "--timeout=60s"],
+    ));
+    let pod = ok(s.kubectl(
+        &k,
+        &["get", "pods", "-o", "jsonpath={.items[0].metadata.name}"],
+    ))
+    .stdout;
+
+    // `logs -f` prints each heartbeat as it is written, while the
+    // instance keeps running.
+    let lines = watch_until(&s, &k, &["logs", "-f", &pod], |lines| {
+        lines.iter().filter(|l| l.contains("msg=heartbeat")).count() >= 3
+    });
+    let beats: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("msg=heartbeat"))
+        .collect();
+    assert!(beats.len() >= 3, "{lines:?}");
+    assert!(beats[0].contains("beat=1"), "{lines:?}");
+    let phase = ok(s.kubectl(&k, &["get", "pod", &pod, "-o", "jsonpath={.status.phase}"]));
+    assert_eq!(phase.stdout, "Running");
+
+    // So far, from kubectl and from wasmjob, without following.
+    let so_far = ok(s.kubectl(&k, &["logs", &pod, "--tail=1"]));
+    assert_eq!(so_far.stdout.lines().count(), 1, "{so_far:?}");
+    assert!(so_far.stdout.contains("msg=heartbeat"), "{so_far:?}");
+    let ours = s.client(&server, &["logs", &pod]);
+    assert_eq!(ours.code, 0, "{ours:?}");
+    assert!(ours.stdout.contains("beat=1"), "{ours:?}");
+}

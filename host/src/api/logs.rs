@@ -33,11 +33,17 @@ pub(super) async fn logs(
         }
         let mut entries = Vec::new();
         for instance in matching {
-            let attempts = chosen(
-                store.logs(&instance.uid).map_err(internal)?,
-                &filter,
-                &instance,
-            )?;
+            let mut kept = store.logs(&instance.uid).map_err(internal)?;
+            // A running attempt's output so far is its last attempt's log
+            // (not in `allAttempts`, which `logs -f` reads as each ends).
+            if !filter.all_attempts
+                && instance.finish_time.is_none()
+                && let Some(live) = crate::runtime::live::output_so_far(&instance.uid)
+            {
+                let next = kept.last().map_or(0, |(a, _)| a + 1);
+                kept.push((next, live));
+            }
+            let attempts = chosen(kept, &filter, &instance)?;
             match &records {
                 Some(records) => structured(store, &instance, attempts, records, &mut entries)?,
                 None => entries.extend(attempts.into_iter().map(|(attempt, data)| LogEntry {

@@ -159,6 +159,8 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     let listener = tokio
         .block_on(tokio::net::TcpListener::bind(&args.listen))
         .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", args.listen)))?;
+    // Logs of running instances read what they printed so far.
+    crate::runtime::live::enable();
     let handle = tokio.handle().clone();
     let config = settings.config.clone();
     let mut runner = Runner::new(store, runtime, handle, config).map_err(other)?;

@@ -131,22 +131,27 @@ impl Executor {
             let mut launch = launch;
             loop {
                 let started = time::now();
-                let report = match (&launch.sandbox, &launch.pod) {
-                    (Sandbox::Own(spec), Some(plan)) => {
-                        pod::run(&runtime, (&launch.prepared, spec), plan).await
-                    }
-                    (Sandbox::Own(spec), None) => runtime.run_shared(&launch.prepared, spec).await,
-                    (
-                        Sandbox::OfJob {
-                            spec,
-                            instance_name,
-                        },
-                        _,
-                    ) => {
-                        let prepared = &launch.prepared;
-                        runtime.run_named(prepared, spec, instance_name).await
+                let run = async {
+                    match (&launch.sandbox, &launch.pod) {
+                        (Sandbox::Own(spec), Some(plan)) => {
+                            pod::run(&runtime, (&launch.prepared, spec), plan).await
+                        }
+                        (Sandbox::Own(spec), None) => {
+                            runtime.run_shared(&launch.prepared, spec).await
+                        }
+                        (
+                            Sandbox::OfJob {
+                                spec,
+                                instance_name,
+                            },
+                            _,
+                        ) => {
+                            let prepared = &launch.prepared;
+                            runtime.run_named(prepared, spec, instance_name).await
+                        }
                     }
                 };
+                let report = crate::runtime::live::attempt_of(&launch.instance_uid, run).await;
                 let finished = time::now();
                 drop(launch.scratch);
                 let next = match &relay {

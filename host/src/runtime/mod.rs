@@ -22,6 +22,7 @@
 mod cache;
 mod engine;
 mod limits;
+pub mod live;
 mod output;
 pub mod plugin;
 mod sandbox;

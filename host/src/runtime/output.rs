@@ -46,6 +46,11 @@ impl CapturedOutput {
         buffer.dropped += (bytes.len() - keep) as u64;
     }
 
+    /// The bytes kept so far, while the guest still writes.
+    pub fn so_far(&self) -> Vec<u8> {
+        self.buffer.lock().expect("output buffer").kept.clone()
+    }
+
     /// The kept bytes, with a marker line appended when some were dropped;
     /// and whether any were.
     pub fn finish(&self) -> (Vec<u8>, bool) {

@@ -190,6 +190,7 @@ pub async fn run(
     instance_name: Option<&str>,
 ) -> RunReport {
     let output = CapturedOutput::new(spec.output_limit);
+    let _live = super::live::register(&output);
     let denied = Arc::new(AtomicBool::new(false));
     let mut records = Vec::new();
     let result = match wasi_builder(spec, instance_name, &output) {

@@ -1,7 +1,8 @@
 //! `GET …/pods/NAME/log`: an instance's output as text, as `kubectl logs`
-//! reads it — the last attempt or the one before (`previous`), one
+//! reads it — the running attempt's output so far (see
+//! `runtime::live`) or the last kept, the one before (`previous`), one
 //! container's section (`container`), the last lines (`tailLines`), and
-//! with `follow` each attempt as it ends until the instance has ended.
+//! with `follow` the output as it is written until the instance has ended.
 
 use std::time::Duration;
 
@@ -21,9 +22,11 @@ use crate::executor::pod::container_lines;
 /// How often `follow` looks for a new attempt.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
 
-/// An instance's attempts and whether it has ended.
+/// An instance's kept attempts, what its running attempt has printed so
+/// far, and whether it has ended.
 struct Output {
     attempts: Vec<(u32, Vec<u8>)>,
+    live: Option<Vec<u8>>,
     ended: bool,
 }
 
@@ -41,10 +44,33 @@ async fn output(state: &Shared, call: &Call) -> Result<Output, KubeError> {
         };
         let attempts = store.logs(&instance.uid).map_err(internal)?;
         let ended = instance.finish_time.is_some();
-        Ok(Some(Output { attempts, ended }))
+        let live = crate::runtime::live::output_so_far(&instance.uid).filter(|_| !ended);
+        Ok(Some(Output {
+            attempts,
+            live,
+            ended,
+        }))
     })
     .await?;
     found.ok_or_else(|| KubeError::not_found("pods", &name))
+}
+
+/// An attempt's output as asked: one container's lines, the last lines.
+/// Without either it goes out byte for byte, a line still being written
+/// included.
+fn shown(data: &[u8], container: Option<&str>, tail: Option<usize>) -> String {
+    let whole = String::from_utf8_lossy(data);
+    if container.is_none() && tail.is_none() {
+        return whole.into_owned();
+    }
+    let lines = container_lines(&whole, container);
+    let skip = tail.map_or(0, |t| lines.len().saturating_sub(t));
+    let mut out = String::new();
+    for line in &lines[skip..] {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 pub(super) async fn log(state: &Shared, call: &Call) -> Result<Response, KubeError> {
@@ -66,38 +92,30 @@ pub(super) async fn log(state: &Shared, call: &Call) -> Result<Response, KubeErr
     let container = call.param("container").map(str::to_owned);
     let name = call.target.name.clone().unwrap_or_default();
     let first = output(state, call).await?;
-    let wanted = container.clone();
-    let text = move |data: &[u8]| {
-        let whole = String::from_utf8_lossy(data);
-        let lines = container_lines(&whole, wanted.as_deref());
-        let skip = tail.map_or(0, |t| lines.len().saturating_sub(t));
-        let mut out = String::new();
-        for line in &lines[skip..] {
-            out.push_str(line);
-            out.push('\n');
-        }
-        out
-    };
+    let text = |data: &[u8]| shown(data, container.as_deref(), tail);
     if call.flag("previous") {
         let n = first.attempts.len();
-        if n < 2 {
+        if n == 0 || (n < 2 && first.live.is_none()) {
             return Err(KubeError::bad_request(format!(
                 "previous terminated container {:?} in pod {name:?} not found",
                 container.as_deref().unwrap_or("main")
             )));
         }
-        let body = text(&first.attempts[n - 2].1);
+        // While an attempt runs, the previous one is the last kept.
+        let at = if first.live.is_some() { n - 1 } else { n - 2 };
+        let body = text(&first.attempts[at].1);
         return Ok(([(header::CONTENT_TYPE, "text/plain")], body).into_response());
     }
     if !call.flag("follow") || first.ended {
-        let body = first
-            .attempts
-            .last()
-            .map(|(_, d)| text(d))
-            .unwrap_or_default();
+        let current = first
+            .live
+            .as_deref()
+            .or(first.attempts.last().map(|(_, d)| d.as_slice()));
+        let body = current.map(text).unwrap_or_default();
         return Ok(([(header::CONTENT_TYPE, "text/plain")], body).into_response());
     }
-    // Follow: every attempt as it is kept, until the instance has ended.
+    // Follow: the current attempt as it is written, and every later one,
+    // until the instance has ended.
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let state = state.clone();
     let call = Call {
@@ -111,18 +129,38 @@ pub(super) async fn log(state: &Shared, call: &Call) -> Result<Response, KubeErr
         headers: call.headers.clone(),
     };
     tokio::spawn(async move {
-        let mut printed = 0usize;
+        // Attempts kept and printed whole, and bytes of the next printed.
+        let mut done = match first.live {
+            Some(_) => first.attempts.len(),
+            None => first.attempts.len().saturating_sub(1),
+        };
+        let mut partial = 0usize;
+        let mut tail = tail;
         let mut current = first;
+        let mut send = |bytes: &[u8], sender: &mpsc::Sender<_>| {
+            let chunk = shown(bytes, container.as_deref(), tail.take());
+            let sender = sender.clone();
+            async move { chunk.is_empty() || sender.send(Ok(Bytes::from(chunk))).await.is_ok() }
+        };
         loop {
-            for (_, data) in current.attempts.iter().skip(printed) {
-                let chunk = Bytes::from(text(data));
-                if sender.send(Ok(chunk)).await.is_err() {
+            while done < current.attempts.len() {
+                let data = &current.attempts[done].1;
+                if !send(data.get(partial..).unwrap_or_default(), &sender).await {
                     return;
                 }
+                done += 1;
+                partial = 0;
             }
-            printed = current.attempts.len();
             if current.ended {
                 return;
+            }
+            if let Some(live) = &current.live
+                && live.len() > partial
+            {
+                if !send(&live[partial..], &sender).await {
+                    return;
+                }
+                partial = live.len();
             }
             tokio::time::sleep(FOLLOW_INTERVAL).await;
             if sender.is_closed() {
