@@ -57,6 +57,7 @@ pub fn columns(resource: ResourceType, items: &[Value], wide: bool) -> Columns {
         ResourceType::DaemonSets => rows(DAEMONSET_COLUMNS, items, daemonset_row),
         ResourceType::ConfigMaps => rows(&["NAME", "DATA", "AGE"], items, configmap_row),
         ResourceType::Secrets => rows(&["NAME", "TYPE", "DATA", "AGE"], items, secret_row),
+        ResourceType::Namespaces => rows(&["NAME", "STATUS", "AGE"], items, namespace_row),
         ResourceType::PriorityClasses => rows(
             &["NAME", "VALUE", "GLOBAL-DEFAULT", "AGE", "PREEMPTIONPOLICY"],
             items,
@@ -89,6 +90,14 @@ fn priority_row(c: &Value) -> Vec<String> {
             .as_str()
             .unwrap_or("PreemptLowerPriority")
             .to_owned(),
+    ]
+}
+
+fn namespace_row(n: &Value) -> Vec<String> {
+    vec![
+        text(&n["metadata"]["name"]),
+        n["status"]["phase"].as_str().unwrap_or("Active").to_owned(),
+        age(&n["metadata"]["creationTimestamp"]),
     ]
 }
 

@@ -28,6 +28,8 @@ pub enum ResourceType {
     Secrets,
     /// `priorityclasses`, `priorityclass`, `pc`.
     PriorityClasses,
+    /// `namespaces`, `namespace`, `ns`.
+    Namespaces,
 }
 
 impl ResourceType {
@@ -44,6 +46,7 @@ impl ResourceType {
             "configmaps" | "configmap" | "cm" => ResourceType::ConfigMaps,
             "secrets" | "secret" => ResourceType::Secrets,
             "priorityclasses" | "priorityclass" | "pc" => ResourceType::PriorityClasses,
+            "namespaces" | "namespace" | "ns" => ResourceType::Namespaces,
             _ => return None,
         })
     }
@@ -60,6 +63,7 @@ impl ResourceType {
             ResourceType::ConfigMaps => "configmaps",
             ResourceType::Secrets => "secrets",
             ResourceType::PriorityClasses => "priorityclasses",
+            ResourceType::Namespaces => "namespaces",
         }
     }
 
@@ -72,6 +76,7 @@ impl ResourceType {
             ResourceType::ConfigMaps => Some(crate::manifest::Kind::ConfigMap),
             ResourceType::Secrets => Some(crate::manifest::Kind::Secret),
             ResourceType::PriorityClasses => Some(crate::manifest::Kind::PriorityClass),
+            ResourceType::Namespaces => Some(crate::manifest::Kind::Namespace),
             _ => None,
         }
     }

@@ -268,7 +268,7 @@ fn qualified_group(resource: ResourceType) -> &'static str {
     match resource {
         ResourceType::DaemonSets => ".apps",
         // The core group has no name.
-        ResourceType::ConfigMaps | ResourceType::Secrets => "",
+        ResourceType::ConfigMaps | ResourceType::Secrets | ResourceType::Namespaces => "",
         ResourceType::PriorityClasses => ".scheduling.k8s.io",
         _ => ".batch",
     }

@@ -72,6 +72,7 @@ pub(super) async fn items(
             },
             _ => Ok(vec![node_json(&node)]),
         },
+        ResourceType::Namespaces => namespaces(store, &filter, &selector, &keyring),
         ResourceType::ConfigMaps | ResourceType::Secrets | ResourceType::PriorityClasses => {
             let found = objects(store, resource, &filter, &selector)?;
             found
@@ -92,6 +93,63 @@ pub(super) async fn items(
         }
     })
     .await
+}
+
+/// The namespaces: those created (Namespace objects), and those objects
+/// live in, and `default`; every one `Active`.
+fn namespaces(
+    store: &Store,
+    filter: &Filter,
+    selector: &Selector,
+    keyring: &crate::secrets::Keyring,
+) -> Result<Vec<Value>, ApiError> {
+    use crate::manifest::Kind;
+    let mut all = std::collections::BTreeMap::new();
+    let mut used = vec!["default".to_owned()];
+    for kind in [
+        Kind::Job,
+        Kind::CronJob,
+        Kind::DaemonSet,
+        Kind::ConfigMap,
+        Kind::Secret,
+    ] {
+        let objects = store.live_objects(kind, None).map_err(internal)?;
+        used.extend(objects.into_iter().map(|o| o.namespace));
+    }
+    for name in used {
+        let labels = serde_json::json!({"kubernetes.io/metadata.name": name});
+        let object = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": labels},
+        });
+        all.insert(name, object);
+    }
+    for stored in store
+        .live_objects(Kind::Namespace, None)
+        .map_err(internal)?
+    {
+        let mut object = resource::config_json(&stored, keyring).map_err(internal)?;
+        object["metadata"]["labels"]["kubernetes.io/metadata.name"] = stored.name.clone().into();
+        all.insert(stored.name.clone(), object);
+    }
+    Ok(all
+        .into_values()
+        .map(|mut ns| {
+            ns["spec"] = serde_json::json!({"finalizers": ["kubernetes"]});
+            ns["status"] = serde_json::json!({"phase": "Active"});
+            ns
+        })
+        .filter(|ns| {
+            let labels =
+                serde_json::from_value(ns["metadata"]["labels"].clone()).unwrap_or_default();
+            filter
+                .name
+                .as_ref()
+                .is_none_or(|n| ns["metadata"]["name"] == n.as_str())
+                && selector.matches(&labels)
+        })
+        .collect())
 }
 
 /// The `List` of stored objects of a kind, written from their stored text:

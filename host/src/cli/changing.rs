@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::CliError;
-use super::get::{fetch_one, resource};
+use super::get::{fetch_one, name_prefix, resource};
 use super::remote::connect;
 use crate::resource::ResourceType;
 
@@ -96,26 +96,12 @@ fn kube_path(resource: ResourceType, namespace: &str, name: &str) -> String {
         ResourceType::Instances => ("/api/v1", "pods"),
         ResourceType::Events => ("/api/v1", "events"),
         ResourceType::Nodes => return format!("/api/v1/nodes/{name}"),
+        ResourceType::Namespaces => return format!("/api/v1/namespaces/{name}"),
         ResourceType::PriorityClasses => {
             return format!("/apis/scheduling.k8s.io/v1/priorityclasses/{name}");
         }
     };
     format!("{prefix}/namespaces/{namespace}/{plural}/{name}")
-}
-
-/// `job.batch`, `daemonset.apps`, …: how kubectl names a kind in its lines.
-fn singular(resource: ResourceType) -> &'static str {
-    match resource {
-        ResourceType::Jobs => "job.batch",
-        ResourceType::CronJobs => "cronjob.batch",
-        ResourceType::DaemonSets => "daemonset.apps",
-        ResourceType::ConfigMaps => "configmap",
-        ResourceType::Secrets => "secret",
-        ResourceType::Instances => "instance",
-        ResourceType::Events => "event",
-        ResourceType::Nodes => "node",
-        ResourceType::PriorityClasses => "priorityclass.scheduling.k8s.io",
-    }
 }
 
 /// `wasmjob patch KIND/NAME -p PATCH`.
@@ -138,7 +124,7 @@ pub fn patch(server: Option<&str>, state_dir: &Path, args: &PatchArgs) -> Result
     let client = connect(server, state_dir)?;
     let path = kube_path(resource, &args.namespace, &name);
     let _: Value = client.patch(&path, content_type, &body)?;
-    outln!("{}/{name} patched", singular(resource));
+    outln!("{}/{name} patched", name_prefix(resource));
     Ok(())
 }
 
@@ -173,8 +159,8 @@ pub fn wait(server: Option<&str>, state_dir: &Path, args: &WaitArgs) -> Result<(
             };
             if met {
                 match &wanted {
-                    Some(_) => outln!("{}/{name} condition met", singular(resource)),
-                    None => outln!("{}/{name} deleted", singular(resource)),
+                    Some(_) => outln!("{}/{name} condition met", name_prefix(resource)),
+                    None => outln!("{}/{name} deleted", name_prefix(resource)),
                 }
                 break;
             }

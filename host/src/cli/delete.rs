@@ -77,6 +77,7 @@ fn of_files(files: &[std::path::PathBuf]) -> Result<Vec<Target>, CliError> {
             crate::manifest::Kind::ConfigMap => ResourceType::ConfigMaps,
             crate::manifest::Kind::Secret => ResourceType::Secrets,
             crate::manifest::Kind::PriorityClass => ResourceType::PriorityClasses,
+            crate::manifest::Kind::Namespace => ResourceType::Namespaces,
         };
         targets.push(Target {
             resource,

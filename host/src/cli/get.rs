@@ -335,7 +335,8 @@ fn qualified_plural(resource: ResourceType) -> String {
     }
 }
 
-fn name_prefix(resource: ResourceType) -> &'static str {
+/// How kubectl names a kind in its `KIND/NAME` lines.
+pub(super) fn name_prefix(resource: ResourceType) -> &'static str {
     match resource {
         ResourceType::Jobs => "job.batch",
         ResourceType::CronJobs => "cronjob.batch",
@@ -346,5 +347,6 @@ fn name_prefix(resource: ResourceType) -> &'static str {
         ResourceType::ConfigMaps => "configmap",
         ResourceType::Secrets => "secret",
         ResourceType::PriorityClasses => "priorityclass.scheduling.k8s.io",
+        ResourceType::Namespaces => "namespace",
     }
 }

@@ -69,6 +69,23 @@ pub const SYSTEM_PRIORITY_CLASSES: &[(&str, i32)] = &[
 /// The highest value a user's PriorityClass may have.
 pub const MAX_USER_PRIORITY: i32 = 1_000_000_000;
 
+/// A Namespace: its metadata; `spec.finalizers` and `status` are the API
+/// server's and read as nothing.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawNamespace {
+    #[serde(rename = "apiVersion")]
+    _api_version: serde::de::IgnoredAny,
+    #[serde(rename = "kind")]
+    _kind: serde::de::IgnoredAny,
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default, rename = "spec")]
+    _spec: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "status")]
+    _status: Option<serde::de::IgnoredAny>,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawPriorityClass {
@@ -160,10 +177,23 @@ impl Config {
         let mut config = match kind {
             Kind::Secret => Self::secret(typed(value, explain)?)?,
             Kind::PriorityClass => Self::priority_class(typed(value, explain)?)?,
+            Kind::Namespace => Self::namespace(typed(value, explain)?),
             _ => Self::config_map(typed(value, explain)?)?,
         };
         config.normalize()?;
         Ok(config)
+    }
+
+    fn namespace(raw: RawNamespace) -> Config {
+        Config {
+            kind: Kind::Namespace,
+            metadata: raw.metadata,
+            data: BTreeMap::new(),
+            binary_keys: Vec::new(),
+            immutable: false,
+            secret_type: None,
+            priority: None,
+        }
     }
 
     fn priority_class(raw: RawPriorityClass) -> Result<Config, FieldError> {
@@ -262,8 +292,14 @@ impl Config {
     }
 
     fn normalize(&mut self) -> Result<(), FieldError> {
-        // ConfigMap, Secret and PriorityClass names are DNS subdomains.
-        self.metadata.normalize("metadata", 253)?;
+        // ConfigMap, Secret and PriorityClass names are DNS subdomains; a
+        // Namespace's a DNS label.
+        let longest = if self.kind == Kind::Namespace {
+            63
+        } else {
+            253
+        };
+        self.metadata.normalize("metadata", longest)?;
         if self.kind.cluster_scoped() {
             self.metadata.namespace = String::new();
         }

@@ -108,7 +108,7 @@ impl Disconnect {
                 &spec["jobTemplate"]["spec"]["template"]["spec"],
             ),
             // Nothing runs: the defaults.
-            Kind::ConfigMap | Kind::Secret | Kind::PriorityClass => {
+            Kind::ConfigMap | Kind::Secret | Kind::PriorityClass | Kind::Namespace => {
                 (&serde_json::Value::Null, &serde_json::Value::Null)
             }
         };

@@ -173,11 +173,15 @@ fn parse_object(value: Value) -> Result<Object, FieldError> {
             expect_api(SCHEDULING_V1, &["scheduling.k8s.io/v1beta1"])?;
             Config::parse(Kind::PriorityClass, value, explain).map(Object::Config)
         }
+        "Namespace" => {
+            expect_api(CORE_V1, &[])?;
+            Config::parse(Kind::Namespace, value, explain).map(Object::Config)
+        }
         other => Err(FieldError::new(
             "kind",
             format!(
                 "unknown kind {other:?}: wasmjob runs Job, CronJob and DaemonSet objects \
-                 and stores ConfigMap, Secret and PriorityClass objects"
+                 and stores ConfigMap, Secret, PriorityClass and Namespace objects"
             ),
         )),
     }

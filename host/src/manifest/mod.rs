@@ -94,6 +94,9 @@ pub enum Kind {
     Secret,
     /// A `scheduling.k8s.io/v1` PriorityClass.
     PriorityClass,
+    /// A `v1` Namespace: a name objects live under, created explicitly
+    /// (`kubectl create namespace`) or by being used.
+    Namespace,
 }
 
 impl Kind {
@@ -106,6 +109,7 @@ impl Kind {
             Kind::ConfigMap => "ConfigMap",
             Kind::Secret => "Secret",
             Kind::PriorityClass => "PriorityClass",
+            Kind::Namespace => "Namespace",
         }
     }
 
@@ -118,6 +122,7 @@ impl Kind {
             "ConfigMap" => Kind::ConfigMap,
             "Secret" => Kind::Secret,
             "PriorityClass" => Kind::PriorityClass,
+            "Namespace" => Kind::Namespace,
             _ => return None,
         })
     }
@@ -127,7 +132,7 @@ impl Kind {
         match self {
             Kind::Job | Kind::CronJob => BATCH_V1,
             Kind::DaemonSet => APPS_V1,
-            Kind::ConfigMap | Kind::Secret => CORE_V1,
+            Kind::ConfigMap | Kind::Secret | Kind::Namespace => CORE_V1,
             Kind::PriorityClass => SCHEDULING_V1,
         }
     }
@@ -141,6 +146,7 @@ impl Kind {
             Kind::ConfigMap => "configmaps",
             Kind::Secret => "secrets",
             Kind::PriorityClass => "priorityclasses.scheduling.k8s.io",
+            Kind::Namespace => "namespaces",
         }
     }
 
@@ -153,19 +159,23 @@ impl Kind {
             Kind::ConfigMap => "configmap",
             Kind::Secret => "secret",
             Kind::PriorityClass => "priorityclass.scheduling.k8s.io",
+            Kind::Namespace => "namespace",
         }
     }
 
     /// Whether objects of this kind run instances (a ConfigMap or Secret
     /// only holds values).
     pub fn runs(self) -> bool {
-        !matches!(self, Kind::ConfigMap | Kind::Secret | Kind::PriorityClass)
+        !matches!(
+            self,
+            Kind::ConfigMap | Kind::Secret | Kind::PriorityClass | Kind::Namespace
+        )
     }
 
     /// Whether objects of this kind belong to no namespace (stored with an
     /// empty one).
     pub fn cluster_scoped(self) -> bool {
-        self == Kind::PriorityClass
+        matches!(self, Kind::PriorityClass | Kind::Namespace)
     }
 }
 

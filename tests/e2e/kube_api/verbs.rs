@@ -457,7 +457,7 @@ fn refusals_are_kubernetes_status_errors() {
 fn namespaces_hold_objects_and_deleting_one_deletes_them() {
     let Some(k) = kubectl() else { return };
     let s = Session::new();
-    let _server = Server::start(&s, &[]);
+    let server = Server::start(&s, &[]);
     s.write("pi.yaml", &job("pi", &program("say-hello"), "app: pi", ""));
     ok(s.kubectl(&k, &["create", "-f", "pi.yaml", "-n", "team-a"]));
     ok(s.kubectl(&k, &["create", "-f", "pi.yaml"]));
@@ -484,4 +484,37 @@ fn namespaces_hold_objects_and_deleting_one_deletes_them() {
     ok(s.kubectl(&k, &["delete", "namespace", "team-a", "--wait=false"]));
     let left = ok(s.kubectl(&k, &["get", "jobs", "-A", "-o", "name"]));
     assert_eq!(left.stdout, "job.batch/pi\n");
+
+    // Created explicitly, with kubectl or in a manifest before what lives in it.
+    let created = ok(s.kubectl(&k, &["create", "namespace", "team-b"]));
+    assert_eq!(created.stdout, "namespace/team-b created\n");
+    let bad = s.kubectl(&k, &["create", "namespace", "Team_B"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("is invalid: metadata.name"), "{bad:?}");
+    let manifest = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-c\n  labels: {{tier: gold}}\n---\n{}",
+        job("pi", &program("say-hello"), "app: pi", "")
+            .replace("  name: pi\n", "  name: pi\n  namespace: team-c\n")
+    );
+    s.write("team-c.yaml", &manifest);
+    let applied = ok(s.kubectl(&k, &["apply", "-f", "team-c.yaml"]));
+    assert_eq!(
+        applied.stdout,
+        "namespace/team-c created\njob.batch/pi created\n"
+    );
+    let gold = ok(s.kubectl(&k, &["get", "ns", "-l", "tier=gold", "-o", "name"]));
+    assert_eq!(gold.stdout, "namespace/team-c\n");
+    let ours = s.client(&server, &["get", "ns", "-o", "name"]);
+    assert_eq!(
+        ours.stdout, "namespace/default\nnamespace/team-b\nnamespace/team-c\n",
+        "{ours:?}"
+    );
+    ok(s.kubectl(&k, &["delete", "namespace", "team-c"]));
+    let left = ok(s.kubectl(&k, &["get", "ns", "-o", "name"]));
+    assert_eq!(left.stdout, "namespace/default\nnamespace/team-b\n");
+    let gone = s.kubectl(&k, &["get", "jobs", "-n", "team-c"]);
+    assert_eq!(
+        gone.stderr.trim(),
+        "No resources found in team-c namespace."
+    );
 }

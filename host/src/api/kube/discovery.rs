@@ -22,18 +22,9 @@ pub(super) struct Served {
     pub(super) namespaced: bool,
     pub(super) verbs: &'static [&'static str],
     /// What wasmjob keeps it as.
-    pub(super) resource: Backing,
+    pub(super) resource: ResourceType,
     /// Subresources: `status`, `log`.
     pub(super) subresources: &'static [&'static str],
-}
-
-/// What a served resource is in wasmjob.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Backing {
-    /// Read from the store as `wasmjob get` reads it.
-    Stored(ResourceType),
-    /// The namespaces objects live in.
-    Namespaces,
 }
 
 const ALL: &[&str] = &[
@@ -49,7 +40,9 @@ const ALL: &[&str] = &[
 const READ_DELETE: &[&str] = &["delete", "deletecollection", "get", "list", "watch"];
 const READ: &[&str] = &["get", "list", "watch"];
 const NODE_VERBS: &[&str] = &["get", "list", "patch", "update", "watch"];
-const NAMESPACE_VERBS: &[&str] = &["create", "delete", "get", "list", "watch"];
+const NAMESPACE_VERBS: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
 
 /// Every resource served, in discovery order.
 pub(super) const SERVED: &[Served] = &[
@@ -62,7 +55,7 @@ pub(super) const SERVED: &[Served] = &[
         short: &["po"],
         namespaced: true,
         verbs: READ_DELETE,
-        resource: Backing::Stored(ResourceType::Instances),
+        resource: ResourceType::Instances,
         subresources: &["log", "status"],
     },
     Served {
@@ -74,7 +67,7 @@ pub(super) const SERVED: &[Served] = &[
         short: &["no"],
         namespaced: false,
         verbs: NODE_VERBS,
-        resource: Backing::Stored(ResourceType::Nodes),
+        resource: ResourceType::Nodes,
         subresources: &["status"],
     },
     Served {
@@ -86,7 +79,7 @@ pub(super) const SERVED: &[Served] = &[
         short: &["ev"],
         namespaced: true,
         verbs: READ,
-        resource: Backing::Stored(ResourceType::Events),
+        resource: ResourceType::Events,
         subresources: &[],
     },
     Served {
@@ -98,7 +91,7 @@ pub(super) const SERVED: &[Served] = &[
         short: &["ns"],
         namespaced: false,
         verbs: NAMESPACE_VERBS,
-        resource: Backing::Namespaces,
+        resource: ResourceType::Namespaces,
         subresources: &[],
     },
     Served {
@@ -110,7 +103,7 @@ pub(super) const SERVED: &[Served] = &[
         short: &["cm"],
         namespaced: true,
         verbs: ALL,
-        resource: Backing::Stored(ResourceType::ConfigMaps),
+        resource: ResourceType::ConfigMaps,
         subresources: &[],
     },
     Served {
@@ -122,7 +115,7 @@ pub(super) const SERVED: &[Served] = &[
         short: &[],
         namespaced: true,
         verbs: ALL,
-        resource: Backing::Stored(ResourceType::Secrets),
+        resource: ResourceType::Secrets,
         subresources: &[],
     },
     Served {
@@ -134,7 +127,7 @@ pub(super) const SERVED: &[Served] = &[
         short: &[],
         namespaced: true,
         verbs: ALL,
-        resource: Backing::Stored(ResourceType::Jobs),
+        resource: ResourceType::Jobs,
         subresources: &["status"],
     },
     Served {
@@ -146,7 +139,7 @@ pub(super) const SERVED: &[Served] = &[
         short: &["cj"],
         namespaced: true,
         verbs: ALL,
-        resource: Backing::Stored(ResourceType::CronJobs),
+        resource: ResourceType::CronJobs,
         subresources: &["status"],
     },
     Served {
@@ -158,7 +151,7 @@ pub(super) const SERVED: &[Served] = &[
         short: &["ds"],
         namespaced: true,
         verbs: ALL,
-        resource: Backing::Stored(ResourceType::DaemonSets),
+        resource: ResourceType::DaemonSets,
         subresources: &["status"],
     },
     Served {
@@ -170,7 +163,7 @@ pub(super) const SERVED: &[Served] = &[
         short: &["ev"],
         namespaced: true,
         verbs: READ,
-        resource: Backing::Stored(ResourceType::Events),
+        resource: ResourceType::Events,
         subresources: &[],
     },
     Served {
@@ -182,7 +175,7 @@ pub(super) const SERVED: &[Served] = &[
         short: &["pc"],
         namespaced: false,
         verbs: ALL,
-        resource: Backing::Stored(ResourceType::PriorityClasses),
+        resource: ResourceType::PriorityClasses,
         subresources: &[],
     },
 ];

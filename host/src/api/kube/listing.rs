@@ -8,13 +8,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::discovery::{Backing, Served};
+use super::discovery::Served;
 use super::shape::{self, Include};
 use super::status::KubeError;
 use super::{Call, Target, accept};
 use crate::api::query::Filter;
 use crate::api::reads::items;
-use crate::api::state::{Shared, read};
+use crate::api::state::Shared;
 use crate::selector::{FieldSelector, Selector};
 
 /// One object as read: wasmjob's own shape (what its columns read) and the
@@ -47,17 +47,12 @@ pub(super) async fn gather_in(
         .map_err(|e| KubeError::bad_request(format!("unable to parse requirement: {e}")))?;
     let fields = FieldSelector::parse(fields.unwrap_or("")).map_err(KubeError::bad_request)?;
     let served = target.served;
-    let native = match served.resource {
-        Backing::Namespaces => namespaces(state).await?,
-        Backing::Stored(resource) => {
-            let filter = Filter {
-                namespace: target.namespace.clone(),
-                name: target.name.clone(),
-                ..Filter::default()
-            };
-            items(state, resource, filter, selector.clone()).await?
-        }
+    let filter = Filter {
+        namespace: target.namespace.clone(),
+        name: target.name.clone(),
+        ..Filter::default()
     };
+    let native = items(state, served.resource, filter, selector.clone()).await?;
     let mut found: Vec<Found> = native
         .into_iter()
         .map(|native| {
@@ -89,43 +84,6 @@ fn order(object: &Value) -> (String, String) {
         text(&object["metadata"]["namespace"]),
         text(&object["metadata"]["name"]),
     )
-}
-
-/// The namespaces: `default`, and every one an object lives in.
-async fn namespaces(state: &Shared) -> Result<Vec<Value>, KubeError> {
-    use crate::manifest::Kind;
-    let names = read(state, |store| {
-        let mut names = Vec::new();
-        let kinds = [
-            Kind::Job,
-            Kind::CronJob,
-            Kind::DaemonSet,
-            Kind::ConfigMap,
-            Kind::Secret,
-        ];
-        for kind in kinds {
-            let objects = store
-                .live_objects(kind, None)
-                .map_err(crate::api::error::internal)?;
-            names.extend(objects.into_iter().map(|o| o.namespace));
-        }
-        Ok(names)
-    })
-    .await?;
-    let mut all: std::collections::BTreeSet<String> = names.into_iter().collect();
-    all.insert("default".into());
-    Ok(all
-        .into_iter()
-        .map(|name| {
-            json!({
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
-                "spec": {"finalizers": ["kubernetes"]},
-                "status": {"phase": "Active"},
-            })
-        })
-        .collect())
 }
 
 /// `GET` of a collection.
@@ -166,9 +124,8 @@ pub(super) async fn get(state: &Shared, call: &Call) -> Result<Response, KubeErr
         return Err(KubeError::not_found(&call.target.served.qualified(), &name));
     }
     let one = found.remove(0);
-    if shape::wants_table(accept(&call.headers))
-        && let Backing::Stored(resource) = call.target.served.resource
-    {
+    if shape::wants_table(accept(&call.headers)) {
+        let resource = call.target.served.resource;
         let revision = state.revisions.current();
         let include = Include::parse(call.param("includeObject"));
         let table = shape::table(resource, &[one.native], &[one.served], include, revision);
@@ -186,12 +143,7 @@ fn respond(
 ) -> Result<Response, KubeError> {
     let served = call.target.served;
     if shape::wants_table(accept(&call.headers)) {
-        let resource = match served.resource {
-            Backing::Stored(resource) => resource,
-            Backing::Namespaces => {
-                return Ok(Json(namespace_table(&page, metadata)).into_response());
-            }
-        };
+        let resource = served.resource;
         let (native, shaped): (Vec<Value>, Vec<Value>) =
             page.into_iter().map(|f| (f.native, f.served)).unzip();
         let include = Include::parse(call.param("includeObject"));
@@ -215,26 +167,4 @@ pub(super) fn typed_list(served: &Served, items: Vec<Value>, metadata: Value) ->
     list.insert("metadata".into(), metadata);
     list.insert("items".into(), Value::Array(items));
     Value::Object(list)
-}
-
-/// `kubectl get ns`: NAME, STATUS, AGE.
-fn namespace_table(page: &[Found], metadata: Value) -> Value {
-    let column = |name: &str, format: &str| json!({"name": name, "type": "string", "format": format, "description": "", "priority": 0});
-    let rows: Vec<Value> = page
-        .iter()
-        .map(|f| {
-            json!({
-                "cells": [f.served["metadata"]["name"], "Active", "<unknown>"],
-                "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                           "metadata": f.served["metadata"]},
-            })
-        })
-        .collect();
-    json!({
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": metadata,
-        "columnDefinitions": [column("Name", "name"), column("Status", ""), column("Age", "")],
-        "rows": rows,
-    })
 }

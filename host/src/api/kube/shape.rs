@@ -6,15 +6,15 @@
 
 use serde_json::{Value, json};
 
-use super::discovery::{Backing, Served};
+use super::discovery::Served;
 use crate::resource::ResourceType;
 
 /// The object as `served` shows it.
 pub(super) fn shaped(served: &Served, object: Value) -> Value {
     match (served.resource, served.group) {
-        (Backing::Stored(ResourceType::Instances), _) => pod(object),
-        (Backing::Stored(ResourceType::Events), "events.k8s.io") => new_event(event(object)),
-        (Backing::Stored(ResourceType::Events), _) => event(object),
+        (ResourceType::Instances, _) => pod(object),
+        (ResourceType::Events, "events.k8s.io") => new_event(event(object)),
+        (ResourceType::Events, _) => event(object),
         _ => object,
     }
 }

@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::discovery::Backing;
 use super::listing::{Found, gather};
 use super::shape::{self, Include};
 use super::status::KubeError;
@@ -167,20 +166,15 @@ impl Stream {
     /// Sends one event; false once the client has gone.
     async fn send(&self, kind: &str, found: &Found) -> bool {
         let object = if shape::wants_table(accept(&self.call.headers)) {
-            match self.call.target.served.resource {
-                Backing::Stored(resource) => {
-                    let include = Include::parse(self.call.param("includeObject"));
-                    let revision = revision_of(found).parse().unwrap_or(0);
-                    shape::table(
-                        resource,
-                        std::slice::from_ref(&found.native),
-                        std::slice::from_ref(&found.served),
-                        include,
-                        revision,
-                    )
-                }
-                Backing::Namespaces => found.served.clone(),
-            }
+            let include = Include::parse(self.call.param("includeObject"));
+            let revision = revision_of(found).parse().unwrap_or(0);
+            shape::table(
+                self.call.target.served.resource,
+                std::slice::from_ref(&found.native),
+                std::slice::from_ref(&found.served),
+                include,
+                revision,
+            )
         } else {
             found.served.clone()
         };

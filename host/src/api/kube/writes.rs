@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use super::discovery::Backing;
 use super::listing::{Found, gather_in};
 use super::patch;
 use super::status::KubeError;
@@ -52,7 +51,7 @@ pub(super) async fn update(
 /// it (field ownership is not tracked: see docs/KUBERNETES-API.md).
 pub(super) async fn patch(state: &Shared, call: &Call, body: &[u8]) -> Result<Response, KubeError> {
     let kind = content_type(&call.headers);
-    if let Backing::Stored(ResourceType::Nodes) = call.target.served.resource {
+    if call.target.served.resource == ResourceType::Nodes {
         return super::writes_node::patch(state, call, body, &kind).await;
     }
     let found = gather_in(state, &call.target, None, None).await?;
@@ -124,29 +123,28 @@ pub(super) async fn delete(
              with it (Background and Foreground are both served as Foreground)",
         ));
     }
-    if target.served.resource == Backing::Stored(ResourceType::Instances) {
+    if target.served.resource == ResourceType::Instances {
         return Err(KubeError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "an instance cannot be deleted by itself: delete its Job, CronJob or DaemonSet",
         ));
     }
-    let found = match target.served.resource {
-        Backing::Namespaces => namespace_objects(state, target).await?,
-        Backing::Stored(_) => {
-            gather_in(
-                state,
-                target,
-                call.param("labelSelector"),
-                call.param("fieldSelector"),
-            )
-            .await?
-        }
-    };
+    let labels = call.param("labelSelector");
+    let mut found = gather_in(state, target, labels, call.param("fieldSelector")).await?;
     if found.is_empty()
         && let Some(name) = &target.name
-        && target.served.resource != Backing::Namespaces
     {
         return Err(KubeError::not_found(&target.served.qualified(), name));
+    }
+    if target.served.resource == ResourceType::Namespaces {
+        // A namespace goes with everything in it. One made by being used
+        // has no uid of its own: its objects go.
+        let mut inside = Vec::new();
+        for namespace in &found {
+            let name = namespace.served["metadata"]["name"].as_str().unwrap_or("");
+            inside.extend(namespace_objects(state, name).await?);
+        }
+        found.extend(inside);
     }
     let dry_run = call.param("dryRun").is_some() || options["dryRun"].is_array();
     let uids: Vec<String> = found
@@ -188,9 +186,8 @@ pub(super) async fn delete(
     .into_response())
 }
 
-/// Every object in the namespace a `DELETE namespaces/NAME` names.
-async fn namespace_objects(state: &Shared, target: &Target) -> Result<Vec<Found>, KubeError> {
-    let name = target.name.clone().unwrap_or_default();
+/// Every object in namespace `name`.
+async fn namespace_objects(state: &Shared, name: &str) -> Result<Vec<Found>, KubeError> {
     let mut all = Vec::new();
     for plural in ["jobs", "cronjobs", "daemonsets", "configmaps", "secrets"] {
         let served = super::discovery::SERVED
@@ -199,7 +196,7 @@ async fn namespace_objects(state: &Shared, target: &Target) -> Result<Vec<Found>
             .expect("served");
         let inside = Target {
             served,
-            namespace: Some(name.clone()),
+            namespace: Some(name.to_owned()),
             name: None,
             sub: None,
         };
@@ -342,9 +339,7 @@ async fn store(
 ) -> Result<(Value, HeaderMap), KubeError> {
     let target = &call.target;
     let served = target.served;
-    let Backing::Stored(resource) = served.resource else {
-        return Err(KubeError::not_allowed("create", "namespaces"));
-    };
+    let resource = served.resource;
     if resource.kind().is_none() {
         return Err(KubeError::not_allowed("create", &served.qualified()));
     }

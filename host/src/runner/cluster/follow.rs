@@ -164,7 +164,12 @@ impl Cluster {
         parts: &mut Parts,
         now: Micros,
     ) -> Result<(), StoreError> {
-        for kind in [Kind::ConfigMap, Kind::Secret, Kind::PriorityClass] {
+        for kind in [
+            Kind::ConfigMap,
+            Kind::Secret,
+            Kind::PriorityClass,
+            Kind::Namespace,
+        ] {
             let stored = self.control.live_objects(kind)?;
             let local = parts.journal.store().live_objects(kind, None)?;
             let store = parts.journal.store_mut();
