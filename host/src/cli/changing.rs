@@ -85,25 +85,6 @@ fn target(text: &str, name: Option<&str>) -> Result<(ResourceType, String), CliE
     Ok((resource(kind)?, name.to_owned()))
 }
 
-/// The Kubernetes API path of one object.
-fn kube_path(resource: ResourceType, namespace: &str, name: &str) -> String {
-    let (prefix, plural) = match resource {
-        ResourceType::Jobs => ("/apis/batch/v1", "jobs"),
-        ResourceType::CronJobs => ("/apis/batch/v1", "cronjobs"),
-        ResourceType::DaemonSets => ("/apis/apps/v1", "daemonsets"),
-        ResourceType::ConfigMaps => ("/api/v1", "configmaps"),
-        ResourceType::Secrets => ("/api/v1", "secrets"),
-        ResourceType::Instances => ("/api/v1", "pods"),
-        ResourceType::Events => ("/api/v1", "events"),
-        ResourceType::Nodes => return format!("/api/v1/nodes/{name}"),
-        ResourceType::Namespaces => return format!("/api/v1/namespaces/{name}"),
-        ResourceType::PriorityClasses => {
-            return format!("/apis/scheduling.k8s.io/v1/priorityclasses/{name}");
-        }
-    };
-    format!("{prefix}/namespaces/{namespace}/{plural}/{name}")
-}
-
 /// `wasmjob patch KIND/NAME -p PATCH`.
 pub fn patch(server: Option<&str>, state_dir: &Path, args: &PatchArgs) -> Result<(), CliError> {
     let (resource, name) = target(&args.target, args.name.as_deref())?;
@@ -122,7 +103,7 @@ pub fn patch(server: Option<&str>, state_dir: &Path, args: &PatchArgs) -> Result
         .map_err(|e| CliError::BadInput(format!("the patch is not JSON or YAML: {e}")))?;
     let body = serde_json::to_vec(&patch).expect("JSON");
     let client = connect(server, state_dir)?;
-    let path = kube_path(resource, &args.namespace, &name);
+    let path = crate::api::kube::object_path(resource, &args.namespace, &name);
     let _: Value = client.patch(&path, content_type, &body)?;
     outln!("{}/{name} patched", name_prefix(resource));
     Ok(())
@@ -211,7 +192,7 @@ pub fn rollout(
         let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {
             "kubectl.kubernetes.io/restartedAt": now,
         }}}}});
-        let path = kube_path(resource, &args.namespace, &name);
+        let path = crate::api::kube::object_path(resource, &args.namespace, &name);
         let body = serde_json::to_vec(&patch).expect("JSON");
         let _: Value = client.patch(&path, "application/strategic-merge-patch+json", &body)?;
         outln!("daemonset.apps/{name} restarted");

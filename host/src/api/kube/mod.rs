@@ -37,6 +37,24 @@ use super::state::Shared;
 use discovery::Served;
 use status::KubeError;
 
+/// The Kubernetes API path of one object of `resource` (`namespace` is
+/// ignored for a cluster-scoped one), as a client of this API writes it.
+pub fn object_path(resource: crate::resource::ResourceType, namespace: &str, name: &str) -> String {
+    // The first entry serving a type is its preferred group (v1 Events).
+    let served = discovery::SERVED
+        .iter()
+        .find(|s| s.resource == resource)
+        .expect("every resource type is served");
+    let prefix = match served.group {
+        "" => format!("/api/{}", served.version),
+        group => format!("/apis/{group}/{}", served.version),
+    };
+    match served.namespaced {
+        true => format!("{prefix}/namespaces/{namespace}/{}/{name}", served.plural),
+        false => format!("{prefix}/{}/{name}", served.plural),
+    }
+}
+
 /// The routes of the Kubernetes API.
 pub(super) fn routes() -> Router<Shared> {
     Router::new()
@@ -248,5 +266,43 @@ async fn dispatch(
         "update" => writes::update(state, &call, &body).await,
         "patch" => writes::patch(state, &call, &body).await,
         _ => writes::delete(state, &call, &body).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::ResourceType;
+
+    #[test]
+    fn an_objects_path_is_the_one_its_resource_is_served_at() {
+        assert_eq!(
+            object_path(ResourceType::Jobs, "team", "pi"),
+            "/apis/batch/v1/namespaces/team/jobs/pi"
+        );
+        assert_eq!(
+            object_path(ResourceType::Instances, "default", "pi-x"),
+            "/api/v1/namespaces/default/pods/pi-x"
+        );
+        assert_eq!(
+            object_path(ResourceType::Nodes, "default", "n1"),
+            "/api/v1/nodes/n1"
+        );
+        assert_eq!(
+            object_path(ResourceType::Events, "default", "e"),
+            "/api/v1/namespaces/default/events/e"
+        );
+        let target = parse_target(
+            "apps",
+            "v1",
+            &["namespaces", "x", "daemonsets", "mon", "status"],
+        )
+        .expect("served");
+        assert_eq!(target.served.kind, "DaemonSet");
+        assert_eq!(target.namespace.as_deref(), Some("x"));
+        assert_eq!(target.sub.as_deref(), Some("status"));
+        assert!(parse_target("", "v1", &["namespaces", "x", "nodes"]).is_none());
+        assert!(parse_target("batch", "v1", &["jobs", "pi", "log"]).is_none());
+        assert!(parse_target("", "v1", &["namespaces", "team"]).is_some());
     }
 }
