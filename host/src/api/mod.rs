@@ -1,9 +1,12 @@
-//! The HTTP/JSON API between `wasmjob serve` and the CLI: the wire types, the
-//! axum server, and the blocking client.
+//! The node's API: wasmjob's own HTTP/JSON routes (`/wasmjob/v1/…`, which
+//! the CLI uses) and the Kubernetes REST API (`kube`, which kubectl and the
+//! client libraries use), both served by `wasmjob serve` over TLS with the
+//! node's CA (`tls`); the blocking client; the wire types; the kubeconfig.
 //!
 //! Every request carries `Authorization: Bearer <token>`; the token is made on
 //! the server's first start in `<state dir>/token` (mode 0600), and the CLI
-//! reads it there or from `WASMJOB_TOKEN`.
+//! reads it there or from `WASMJOB_TOKEN`; kubectl reads it from
+//! `<state dir>/kubeconfig`.
 
 pub mod client;
 mod cluster;
@@ -14,6 +17,7 @@ pub mod kubeconfig;
 mod logs;
 mod query;
 mod reads;
+pub mod revisions;
 pub mod server;
 mod state;
 pub mod tls;

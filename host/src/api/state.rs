@@ -45,7 +45,7 @@ pub struct ServerState {
     /// refusal rather than a warning.
     pub strict: bool,
     /// The `resourceVersion`s the Kubernetes API has given.
-    pub revisions: super::kube::Revisions,
+    pub revisions: super::revisions::Revisions,
 }
 
 /// Where a cluster node's API reads.

@@ -332,7 +332,7 @@ fn server_state(
         alone: Default::default(),
         keyring: settings.config.keyring.clone(),
         strict: settings.strict,
-        revisions: crate::api::kube::Revisions::starting_at(time::now().max(0) as u64),
+        revisions: crate::api::revisions::Revisions::starting_at(time::now().max(0) as u64),
         runner: runner.sender(),
         node: Mutex::new(NodeInfo {
             name: settings.node_name.clone(),

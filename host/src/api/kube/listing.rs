@@ -8,10 +8,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::call::{Call, Target, accept};
 use super::discovery::Served;
 use super::shape::{self, Include};
 use super::status::KubeError;
-use super::{Call, Target, accept};
 use crate::api::query::Filter;
 use crate::api::reads::items;
 use crate::api::state::Shared;

@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 
-use super::Call;
+use super::call::Call;
 use super::status::KubeError;
 use crate::api::error::internal;
 use crate::api::query::Filter;
@@ -119,7 +119,7 @@ pub(super) async fn log(state: &Shared, call: &Call) -> Result<Response, KubeErr
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let state = state.clone();
     let call = Call {
-        target: super::Target {
+        target: super::call::Target {
             served: call.target.served,
             namespace: call.target.namespace.clone(),
             name: call.target.name.clone(),

@@ -9,12 +9,12 @@
 //! `wasmjob get` shows. `docs/KUBERNETES-API.md` lists what each endpoint
 //! takes.
 
+mod call;
 mod discovery;
 mod listing;
 mod logs;
 mod patch;
 mod protobuf;
-mod revisions;
 mod shape;
 mod status;
 mod watch;
@@ -31,10 +31,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 
-pub use revisions::Revisions;
-
 use super::state::Shared;
-use discovery::Served;
+use call::{Call, accept, parse_target};
 use status::KubeError;
 
 /// The Kubernetes API path of one object of `resource` (`namespace` is
@@ -104,40 +102,6 @@ async fn openapi_part(axum::extract::Path(part): axum::extract::Path<String>) ->
     }
 }
 
-fn accept(headers: &HeaderMap) -> &str {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-}
-
-/// What a request's path names: a resource, maybe in a namespace, maybe
-/// one object of it, maybe a subresource of that object.
-#[derive(Debug)]
-struct Target {
-    served: &'static Served,
-    namespace: Option<String>,
-    name: Option<String>,
-    sub: Option<String>,
-}
-
-/// A request to a resource path, its query as given.
-struct Call {
-    target: Target,
-    query: HashMap<String, String>,
-    headers: HeaderMap,
-}
-
-impl Call {
-    fn param(&self, key: &str) -> Option<&str> {
-        self.query.get(key).map(String::as_str)
-    }
-
-    fn flag(&self, key: &str) -> bool {
-        matches!(self.param(key), Some("true" | "1"))
-    }
-}
-
 /// Every path under `/api/` and `/apis/`.
 async fn serve(
     State(state): State<Shared>,
@@ -187,35 +151,6 @@ fn not_served(path: &str) -> Response {
         format!("the server could not find the requested resource ({path})"),
     )
     .into_response()
-}
-
-/// `[namespaces/NS/]PLURAL[/NAME[/SUB]]` of a group version.
-fn parse_target(group: &str, version: &str, rest: &[&str]) -> Option<Target> {
-    let (namespace, rest) = match rest {
-        ["namespaces", ns, plural, more @ ..] if !matches!(*plural, "status" | "finalize") => {
-            (Some((*ns).to_owned()), [&[*plural][..], more].concat())
-        }
-        _ => (None, rest.to_vec()),
-    };
-    let served = discovery::find(group, version, rest.first()?)?;
-    if namespace.is_some() && !served.namespaced {
-        return None;
-    }
-    let name = rest.get(1).map(|n| (*n).to_owned());
-    let sub = rest.get(2).map(|s| (*s).to_owned());
-    if rest.len() > 3
-        || sub
-            .as_ref()
-            .is_some_and(|s| !served.subresources.contains(&s.as_str()))
-    {
-        return None;
-    }
-    Some(Target {
-        served,
-        namespace,
-        name,
-        sub,
-    })
 }
 
 async fn dispatch(

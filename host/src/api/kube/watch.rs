@@ -17,10 +17,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use super::call::{Call, accept};
 use super::listing::{Found, gather};
 use super::shape::{self, Include};
 use super::status::KubeError;
-use super::{Call, accept};
+use crate::api::revisions::identity;
 use crate::api::state::Shared;
 
 /// How often a watch looks for changes.
@@ -101,7 +102,7 @@ impl Stream {
             if newer && !self.send(kind, &found).await {
                 return;
             }
-            self.seen.insert(key(&found.served), (revision, found));
+            self.seen.insert(identity(&found.served), (revision, found));
         }
         let bookmarks = self.call.flag("allowWatchBookmarks");
         let mut last_bookmark = tokio::time::Instant::now();
@@ -118,7 +119,7 @@ impl Stream {
             };
             let mut present = std::collections::HashSet::new();
             for found in now {
-                let k = key(&found.served);
+                let k = identity(&found.served);
                 present.insert(k.clone());
                 let revision = revision_of(&found);
                 let kind = match self.seen.get(&k) {
@@ -193,17 +194,4 @@ fn revision_of(found: &Found) -> String {
         .as_str()
         .unwrap_or("")
         .to_owned()
-}
-
-/// An object's identity across looks: its uid, or kind and name.
-fn key(object: &Value) -> String {
-    match object["metadata"]["uid"].as_str() {
-        Some(uid) => uid.to_owned(),
-        None => format!(
-            "{}/{}/{}",
-            object["kind"].as_str().unwrap_or(""),
-            object["metadata"]["namespace"].as_str().unwrap_or(""),
-            object["metadata"]["name"].as_str().unwrap_or("")
-        ),
-    }
 }

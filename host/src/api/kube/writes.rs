@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use super::call::{Call, Target};
 use super::listing::{Found, gather_in};
 use super::patch;
 use super::status::KubeError;
-use super::{Call, Target};
 use crate::api::state::{Shared, send};
 use crate::manifest::{self, Source};
 use crate::resource::ResourceType;

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::Call;
+use super::call::Call;
 use super::listing::gather_in;
 use super::patch;
 use super::status::KubeError;

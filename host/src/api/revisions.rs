@@ -1,5 +1,5 @@
 //! `metadata.resourceVersion`: a number that grows with every change of
-//! every object this API has shown, as Kubernetes' does.
+//! every object the Kubernetes API (`kube`) has shown, as Kubernetes' does.
 //!
 //! The store keeps no revision counter of its own (the runner writes
 //! statuses in batches, and a counter every write bumps would be one more
@@ -50,15 +50,7 @@ impl Revisions {
         if let Some(m) = meta.as_object_mut() {
             m.remove("resourceVersion");
         }
-        let key = match object["metadata"]["uid"].as_str() {
-            Some(uid) => uid.to_owned(),
-            None => format!(
-                "{}/{}/{}",
-                object["kind"].as_str().unwrap_or(""),
-                object["metadata"]["namespace"].as_str().unwrap_or(""),
-                object["metadata"]["name"].as_str().unwrap_or("")
-            ),
-        };
+        let key = identity(object);
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         // Age-like cells change by themselves; the content is what counts.
         object.to_string().hash(&mut hasher);
@@ -100,6 +92,21 @@ impl Revisions {
     /// Forgets an object that is gone.
     pub fn forget(&self, uid: &str) {
         self.book.lock().expect("revisions").seen.remove(uid);
+    }
+}
+
+/// An object's identity across reads: its uid, or (for what has none,
+/// such as a node or a namespace made by being used) its kind, namespace
+/// and name.
+pub(super) fn identity(object: &Value) -> String {
+    match object["metadata"]["uid"].as_str() {
+        Some(uid) => uid.to_owned(),
+        None => format!(
+            "{}/{}/{}",
+            object["kind"].as_str().unwrap_or(""),
+            object["metadata"]["namespace"].as_str().unwrap_or(""),
+            object["metadata"]["name"].as_str().unwrap_or("")
+        ),
     }
 }
 
