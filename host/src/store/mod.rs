@@ -40,6 +40,7 @@ pub use error::StoreError;
 pub use forward::Link;
 pub use postgres::redact as redact_url;
 pub use records::{ChainLink, EventRecord, InstanceRecord, ObjectRecord, ObjectText, Write};
+pub use sqlite::commits as local_commits;
 pub(crate) use sqlite::configure_connection;
 #[cfg(test)]
 use sqlite::{LOGS, WAL_KEPT};

@@ -106,10 +106,27 @@ impl Stream {
         }
         let bookmarks = self.call.flag("allowWatchBookmarks");
         let mut last_bookmark = tokio::time::Instant::now();
+        // A node alone reads its own file: when nothing was committed to
+        // it since the last look, there is nothing new to see. A cluster's
+        // changes come from every node, so a cluster node always looks.
+        // (A node's labels and taints are held in memory as well: its
+        // watch always looks.)
+        let alone = state.cluster.is_none()
+            && self.call.target.served.resource != crate::resource::ResourceType::Nodes;
+        let mut seen_commits = crate::store::local_commits();
         while tokio::time::Instant::now() < end {
             tokio::time::sleep(INTERVAL).await;
             if self.sender.is_closed() {
                 return;
+            }
+            let commits = crate::store::local_commits();
+            let quiet = alone && commits == seen_commits;
+            seen_commits = commits;
+            if quiet {
+                if !self.bookmark(state, bookmarks, &mut last_bookmark).await {
+                    return;
+                }
+                continue;
             }
             let now = match gather(state, &self.call).await {
                 Ok(now) => now,
@@ -146,22 +163,32 @@ impl Stream {
                     return;
                 }
             }
-            if bookmarks && last_bookmark.elapsed() >= BOOKMARK_EVERY {
-                last_bookmark = tokio::time::Instant::now();
-                let served = self.call.target.served;
-                let object = json!({
-                    "kind": served.kind,
-                    "apiVersion": served.group_version(),
-                    "metadata": {"resourceVersion": state.revisions.current().to_string()},
-                });
-                if !self
-                    .line(json!({"type": "BOOKMARK", "object": object}))
-                    .await
-                {
-                    return;
-                }
+            if !self.bookmark(state, bookmarks, &mut last_bookmark).await {
+                return;
             }
         }
+    }
+
+    /// A BOOKMARK, when the client allows them and one is due; false once
+    /// the client has gone.
+    async fn bookmark(
+        &self,
+        state: &Shared,
+        allowed: bool,
+        last: &mut tokio::time::Instant,
+    ) -> bool {
+        if !allowed || last.elapsed() < BOOKMARK_EVERY {
+            return true;
+        }
+        *last = tokio::time::Instant::now();
+        let served = self.call.target.served;
+        let object = json!({
+            "kind": served.kind,
+            "apiVersion": served.group_version(),
+            "metadata": {"resourceVersion": state.revisions.current().to_string()},
+        });
+        self.line(json!({"type": "BOOKMARK", "object": object}))
+            .await
     }
 
     /// Sends one event; false once the client has gone.
