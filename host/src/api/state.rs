@@ -46,6 +46,10 @@ pub struct ServerState {
     pub strict: bool,
     /// The `resourceVersion`s the Kubernetes API has given.
     pub revisions: super::revisions::Revisions,
+    /// Held by a Kubernetes API write from reading the object it changes to
+    /// storing it, so that of two writes made from the same read the second
+    /// sees the first and answers 409.
+    pub kube_writes: tokio::sync::Mutex<()>,
 }
 
 /// Where a cluster node's API reads.

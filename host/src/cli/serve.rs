@@ -333,6 +333,7 @@ fn server_state(
         keyring: settings.config.keyring.clone(),
         strict: settings.strict,
         revisions: crate::api::revisions::Revisions::starting_at(time::now().max(0) as u64),
+        kube_writes: Default::default(),
         runner: runner.sender(),
         node: Mutex::new(NodeInfo {
             name: settings.node_name.clone(),

@@ -427,6 +427,36 @@ fn refusals_are_kubernetes_status_errors() {
             && stale.stderr.contains("the object has been modified"),
         "{stale:?}"
     );
+    // Two writes made from the same read, at once: one wins, one is told.
+    let read: serde_json::Value =
+        serde_json::from_str(&ok(s.kubectl(&k, &["get", "job", "pi", "-o", "json"])).stdout)
+            .unwrap();
+    let racers: Vec<_> = ["one", "two"]
+        .iter()
+        .map(|who| {
+            let mut mine = read.clone();
+            mine["metadata"]["labels"]["writer"] = serde_json::json!(who);
+            s.write(&format!("{who}.json"), &mine.to_string());
+            Command::new(&k)
+                .args(["replace", "-f", &format!("{who}.json")])
+                .current_dir(s.work.path())
+                .env("KUBECONFIG", s.state.path().join("kubeconfig"))
+                .env("HOME", s.work.path())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|child| child.wait_with_output().unwrap())
+        .collect();
+    let won = racers.iter().filter(|r| r.status.success()).count();
+    let told = racers
+        .iter()
+        .filter(|r| String::from_utf8_lossy(&r.stderr).contains("(Conflict)"))
+        .count();
+    assert_eq!((won, told), (1, 1), "{racers:?}");
 
     // A bad manifest names the field, as wasmjob apply does.
     s.write(

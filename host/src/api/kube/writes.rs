@@ -39,6 +39,7 @@ pub(super) async fn update(
     body: &[u8],
 ) -> Result<Response, KubeError> {
     let object = parse_body(&call.headers, body)?;
+    let _one_at_a_time = state.kube_writes.lock().await;
     let current = current(state, &call.target).await?;
     check_revision(&call.target, &object, &current)?;
     let (object, headers) = store(state, call, object, false).await?;
@@ -54,6 +55,7 @@ pub(super) async fn patch(state: &Shared, call: &Call, body: &[u8]) -> Result<Re
     if call.target.served.resource == ResourceType::Nodes {
         return super::writes_node::patch(state, call, body, &kind).await;
     }
+    let _one_at_a_time = state.kube_writes.lock().await;
     let found = gather_in(state, &call.target, None, None).await?;
     let applying = kind.starts_with("application/apply-patch");
     let Some(current) = found.into_iter().next().map(|f| f.served) else {
