@@ -85,6 +85,17 @@ fn every_route_refuses_a_request_without_the_right_token() {
         ("POST", "/wasmjob/v1/apply"),
         ("DELETE", "/wasmjob/v1/jobs?name=x"),
         ("POST", "/wasmjob/v1/nodes/x/labels"),
+        // The Kubernetes API's, discovery included.
+        ("GET", "/version"),
+        ("GET", "/api"),
+        ("GET", "/apis"),
+        ("GET", "/openapi/v3"),
+        ("GET", "/api/v1/namespaces/default/pods"),
+        ("GET", "/api/v1/namespaces/default/pods/x/log"),
+        ("GET", "/apis/batch/v1/jobs?watch=true"),
+        ("POST", "/apis/batch/v1/namespaces/default/jobs"),
+        ("PATCH", "/apis/apps/v1/namespaces/default/daemonsets/x"),
+        ("DELETE", "/api/v1/namespaces/x"),
     ] {
         for token in [None, Some("0".repeat(64).as_str()), Some("short")] {
             let (status, body) = request(&server, token, method, path, b"{}");

@@ -101,5 +101,6 @@ fn watch_until(
 
 mod access;
 mod cli;
+mod protocol;
 mod seeds;
 mod verbs;
