@@ -87,6 +87,7 @@ fn every_route_refuses_a_request_without_the_right_token() {
         ("POST", "/wasmjob/v1/nodes/x/labels"),
         // The Kubernetes API's, discovery included.
         ("GET", "/version"),
+        ("GET", "/healthz"),
         ("GET", "/api"),
         ("GET", "/apis"),
         ("GET", "/openapi/v3"),

@@ -176,6 +176,14 @@ fn refusals_paging_and_watches_follow_the_kubernetes_wire_protocol() {
     assert!(about.contains(&("MODIFIED", "b")), "{stream}");
     assert!(!about.iter().any(|(kind, _)| *kind == "ADDED"), "{stream}");
 
+    // The health checks tools probe.
+    for path in ["/healthz", "/livez", "/readyz"] {
+        assert_eq!(
+            request(&server, Some(&t), "GET", path, b""),
+            (200, "ok".to_owned())
+        );
+    }
+
     // Aggregated discovery says so in its media type.
     let accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
     let text = request_text_with(&server, &t, "GET", "/apis", accept, "");

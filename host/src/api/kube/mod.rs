@@ -57,6 +57,11 @@ pub fn object_path(resource: crate::resource::ResourceType, namespace: &str, nam
 pub(super) fn routes() -> Router<Shared> {
     Router::new()
         .route("/version", get(|| async { Json(discovery::version()) }))
+        // The API server's health checks, which tools probe: the node
+        // answers, so it is live and ready (`?verbose` lists the check).
+        .route("/healthz", get(health))
+        .route("/livez", get(health))
+        .route("/readyz", get(health))
         .route("/api", get(core))
         .route("/apis", get(groups))
         .route(
@@ -66,6 +71,13 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/openapi/v3/{*part}", get(openapi_part))
         .route("/api/{*rest}", any(serve))
         .route("/apis/{*rest}", any(serve))
+}
+
+async fn health(Query(query): Query<HashMap<String, String>>) -> &'static str {
+    match query.contains_key("verbose") {
+        true => "[+]ping ok\ncheck passed\n",
+        false => "ok",
+    }
 }
 
 async fn core(headers: HeaderMap) -> Response {
