@@ -60,9 +60,13 @@ fn wasmjob_replays_the_seeds_cronjob_session_and_kubectls_scripting_verbs() {
     ]);
     assert!(pods.starts_with("pi-") && !pods.contains(' '), "{pods:?}");
     assert_eq!(run(&["logs", &pods]), "Hello from wasmjob\n");
+    // (The CronJob may have run once before it was suspended: its Job is
+    // left out by the selector.)
     let names = run(&[
         "get",
         "jobs",
+        "-l",
+        "app in (pi,fails)",
         "-o",
         "jsonpath={range .items[*]}{.metadata.name}{\"\\n\"}{end}",
         "--sort-by=.metadata.name",
@@ -71,6 +75,8 @@ fn wasmjob_replays_the_seeds_cronjob_session_and_kubectls_scripting_verbs() {
     let columns = run(&[
         "get",
         "jobs",
+        "-l",
+        "app in (pi,fails)",
         "--sort-by={.metadata.name}",
         "-o",
         "custom-columns=NAME:.metadata.name,OK:.status.succeeded,LABEL:.metadata.labels.app",
