@@ -106,13 +106,7 @@ fn namespaces(
     use crate::manifest::Kind;
     let mut all = std::collections::BTreeMap::new();
     let mut used = vec!["default".to_owned()];
-    for kind in [
-        Kind::Job,
-        Kind::CronJob,
-        Kind::DaemonSet,
-        Kind::ConfigMap,
-        Kind::Secret,
-    ] {
+    for kind in Kind::NAMESPACED {
         let objects = store.live_objects(kind, None).map_err(internal)?;
         used.extend(objects.into_iter().map(|o| o.namespace));
     }

@@ -168,22 +168,18 @@ pub fn server_config(
 }
 
 /// The names a node's certificate is for: loopback, `localhost`, the
-/// machine's host name, the node's name, and the address it listens on.
-pub fn names_for(listen: std::net::SocketAddr, node: &str) -> Vec<String> {
+/// machine's host name `host`, the node's name, and the address it listens
+/// on.
+pub fn names_for(listen: std::net::SocketAddr, node: &str, host: &str) -> Vec<String> {
     let mut names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
         "::1".to_owned(),
         node.to_owned(),
+        host.to_owned(),
     ];
     if !listen.ip().is_unspecified() {
         names.push(listen.ip().to_string());
-    }
-    if let Ok(host) = std::fs::read_to_string("/etc/hostname") {
-        let host = host.trim();
-        if !host.is_empty() {
-            names.push(host.to_owned());
-        }
     }
     names.retain(|n| !n.is_empty() && !n.contains(' '));
     names
@@ -207,7 +203,7 @@ mod tests {
             let mode = std::fs::metadata(key).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let names = names_for("127.0.0.1:1".parse().unwrap(), "node-1");
+        let names = names_for("127.0.0.1:1".parse().unwrap(), "node-1", "machine");
         assert!(names.contains(&"node-1".to_owned()));
         let config = server_config(dir.path(), &first, &names).unwrap();
         assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::CliError;
-use super::get::{fetch_one, name_prefix, resource};
+use super::get::{fetch_one, kind_and_name, name_prefix, resource};
 use super::remote::connect;
 use crate::resource::ResourceType;
 
@@ -73,15 +73,11 @@ pub struct RolloutArgs {
 
 /// `KIND/NAME`, or `KIND` and `NAME`.
 fn target(text: &str, name: Option<&str>) -> Result<(ResourceType, String), CliError> {
-    let (kind, name) = match (text.split_once('/'), name) {
-        (Some((kind, name)), None) => (kind, name),
-        (None, Some(name)) => (text, name),
-        _ => {
-            return Err(CliError::BadInput(format!(
-                "{text:?}: name an object as KIND/NAME or KIND NAME"
-            )));
-        }
-    };
+    let (kind, name) = kind_and_name(text, name).ok_or_else(|| {
+        CliError::BadInput(format!(
+            "{text:?}: name an object as KIND/NAME or KIND NAME"
+        ))
+    })?;
     Ok((resource(kind)?, name.to_owned()))
 }
 

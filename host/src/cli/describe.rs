@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::get::{fetch, fetch_one, resource};
+use super::get::{fetch, fetch_one, kind_and_name, resource};
 use super::remote::connect;
 use super::{CliError, table};
 use crate::columns::{age, job_status, text};
@@ -20,15 +20,9 @@ pub fn describe(
     name: Option<&str>,
     namespace: &str,
 ) -> Result<(), CliError> {
-    let (kind, name) = match (target.split_once('/'), name) {
-        (Some((kind, name)), None) => (kind, name),
-        (None, Some(name)) => (target, name),
-        _ => {
-            return Err(CliError::BadInput(
-                "describe takes KIND/NAME or KIND NAME, as in describe jobs/pi".into(),
-            ));
-        }
-    };
+    let (kind, name) = kind_and_name(target, name).ok_or_else(|| {
+        CliError::BadInput("describe takes KIND/NAME or KIND NAME, as in describe jobs/pi".into())
+    })?;
     let resource = resource(kind)?;
     if !matches!(
         resource,

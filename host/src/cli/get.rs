@@ -32,6 +32,19 @@ pub struct GetRequest<'a> {
     pub show_labels: bool,
 }
 
+/// `KIND/NAME`, or `KIND` with a separate `NAME`: the kind and the name;
+/// none when neither form is given.
+pub(super) fn kind_and_name<'a>(
+    target: &'a str,
+    name: Option<&'a str>,
+) -> Option<(&'a str, &'a str)> {
+    match (target.split_once('/'), name) {
+        (Some((kind, name)), None) => Some((kind, name)),
+        (None, Some(name)) => Some((target, name)),
+        _ => None,
+    }
+}
+
 pub(super) fn resource(kind: &str) -> Result<ResourceType, CliError> {
     ResourceType::parse(kind).ok_or_else(|| {
         CliError::BadInput(format!(

@@ -225,8 +225,12 @@ fn api_tls(
     node: &str,
 ) -> Result<(tls::Authority, Arc<rustls::ServerConfig>), CliError> {
     let bound = listener.local_addr().map_err(other)?;
-    let config =
-        tls::server_config(state_dir, &authority, &tls::names_for(bound, node)).map_err(other)?;
+    let config = tls::server_config(
+        state_dir,
+        &authority,
+        &tls::names_for(bound, node, &super::host_name()),
+    )
+    .map_err(other)?;
     Ok((authority, config))
 }
 

@@ -100,6 +100,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kinds whose objects live in a namespace (and go with it).
+    pub const NAMESPACED: [Kind; 5] = [
+        Kind::Job,
+        Kind::CronJob,
+        Kind::DaemonSet,
+        Kind::ConfigMap,
+        Kind::Secret,
+    ];
+
     /// The `kind` field's value.
     pub fn as_str(self) -> &'static str {
         match self {

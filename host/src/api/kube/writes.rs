@@ -191,11 +191,11 @@ pub(super) async fn delete(
 /// Every object in namespace `name`.
 async fn namespace_objects(state: &Shared, name: &str) -> Result<Vec<Found>, KubeError> {
     let mut all = Vec::new();
-    for plural in ["jobs", "cronjobs", "daemonsets", "configmaps", "secrets"] {
+    for kind in crate::manifest::Kind::NAMESPACED {
         let served = super::discovery::SERVED
             .iter()
-            .find(|s| s.plural == plural)
-            .expect("served");
+            .find(|s| s.resource.kind() == Some(kind))
+            .expect("every namespaced kind is served");
         let inside = Target {
             served,
             namespace: Some(name.to_owned()),

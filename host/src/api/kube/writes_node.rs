@@ -66,6 +66,8 @@ pub(super) async fn patch(
         ));
     }
     let (had, has) = (taints(&current)?, taints(&patched)?);
+    // The node as the last change left it; unchanged, as it is.
+    let mut node = None;
     if had != has {
         let same = |a: &Taint, b: &Taint| a.key == b.key && a.effect == b.effect;
         let mut changes: Vec<TaintChange> = had
@@ -85,13 +87,14 @@ pub(super) async fn patch(
             changes,
             overwrite: true,
         };
-        let _node = crate::api::commands::taint_node(
+        let answer = crate::api::commands::taint_node(
             State(state.clone()),
             Path(name.clone()),
             Body(request),
         )
         .await
         .map_err(KubeError::from)?;
+        node = Some(answer.0);
     }
     let labels = |v: &Value| -> std::collections::BTreeMap<String, String> {
         serde_json::from_value(v["metadata"]["labels"].clone()).unwrap_or_default()
@@ -110,10 +113,16 @@ pub(super) async fn patch(
             .collect(),
         overwrite: true,
     };
-    let answer = crate::api::commands::label_node(State(state.clone()), Path(name), Body(request))
-        .await
-        .map_err(KubeError::from)?;
-    let mut node = answer.0;
+    if !request.set.is_empty() || !request.remove.is_empty() {
+        let answer =
+            crate::api::commands::label_node(State(state.clone()), Path(name), Body(request))
+                .await
+                .map_err(KubeError::from)?;
+        node = Some(answer.0);
+    }
+    let Some(mut node) = node else {
+        return Ok(axum::Json(current).into_response());
+    };
     state.revisions.stamp(&mut node);
     Ok(axum::Json(node).into_response())
 }
