@@ -52,10 +52,7 @@ pub(super) async fn apply(
             ));
         }
         for warning in &doc.warnings {
-            let text = format!("299 - {}", serde_json::Value::from(warning.as_str()));
-            if let Ok(value) = axum::http::HeaderValue::from_str(&text) {
-                headers.append(axum::http::header::WARNING, value);
-            }
+            super::error::warn(&mut headers, warning);
         }
         objects.push(Incoming {
             source: wire.source,

@@ -52,6 +52,15 @@ where
     }
 }
 
+/// Appends `text` as a `Warning` header (`299 - "text"`), which kubectl
+/// and `wasmjob` print on stderr.
+pub(super) fn warn(headers: &mut axum::http::HeaderMap, text: &str) {
+    let value = format!("299 - {}", serde_json::Value::from(text));
+    if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+        headers.append(axum::http::header::WARNING, value);
+    }
+}
+
 pub(super) fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, message.into())
 }

@@ -6,7 +6,7 @@
 //! `wasmjob apply`; `sha256:` names a module the node has.
 
 use axum::Json;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -417,10 +417,7 @@ async fn store(
     }
     let mut headers = HeaderMap::new();
     for warning in &doc.warnings {
-        let text = format!("299 - {}", Value::from(warning.as_str()));
-        if let Ok(value) = HeaderValue::from_str(&text) {
-            headers.append(header::WARNING, value);
-        }
+        crate::api::error::warn(&mut headers, warning);
     }
     let source = Source {
         file: doc.file.clone(),
