@@ -528,6 +528,7 @@ fn replicate(db: &Path, source: &str, copies: usize) -> Result<()> {
                     instance: copy,
                     log: log.clone(),
                     truncated: false,
+                    times: Default::default(),
                 }),
                 _ => writes.push(Write::Instance(copy)),
             }
@@ -537,6 +538,7 @@ fn replicate(db: &Path, source: &str, copies: usize) -> Result<()> {
                     attempt: *attempt,
                     data: data.clone(),
                     truncated: false,
+                    times: Default::default(),
                 });
             }
         }

@@ -19,6 +19,7 @@ pub mod executor;
 pub mod ids;
 pub mod logging;
 pub mod manifest;
+pub mod metrics;
 pub mod module;
 pub mod priority;
 pub mod queue;

@@ -17,6 +17,7 @@ mod hostile;
 mod job_semantics;
 mod jobs;
 mod kube_api;
+mod observe;
 mod outcomes;
 mod plugins;
 mod pods;

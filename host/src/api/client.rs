@@ -96,6 +96,43 @@ impl Client {
         self.answer(self.with_query(request, query).call())
     }
 
+    /// `GET path?query` whose answer is a stream of lines (`logs -f`):
+    /// `each` gets every line as it arrives, until the server ends the
+    /// stream or `each` returns false. No time limit: a stream may last.
+    pub fn get_lines(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        mut each: impl FnMut(&str) -> bool,
+    ) -> Result<(), ClientError> {
+        use std::io::BufRead as _;
+        let request = self
+            .with_query(self.agent.get(&self.url(path)), query)
+            .config()
+            .timeout_global(None)
+            .build();
+        let mut response = request.call().map_err(|e| ClientError::Unreachable {
+            server: self.server.clone(),
+            reason: short_reason(&e),
+        })?;
+        let status = response.status().as_u16();
+        warn(&response);
+        if !(200..300).contains(&status) {
+            return self.answer::<serde_json::Value>(Ok(response)).map(drop);
+        }
+        let reader = std::io::BufReader::new(response.body_mut().as_reader());
+        for line in reader.lines() {
+            let line = line.map_err(|e| ClientError::Unreachable {
+                server: self.server.clone(),
+                reason: format!("the stream broke off: {e}"),
+            })?;
+            if !each(&line) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// `POST path` with a JSON body.
     pub fn post<B: Serialize, T: DeserializeOwned>(
         &self,

@@ -116,6 +116,8 @@ pub(super) async fn label_node(
         .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
     let mut node = state.node.lock().expect("node info");
     node.labels = labels;
+    // Held beside the store: watches of nodes look again.
+    crate::store::commits::committed();
     Ok(Json(node_json(&node)))
 }
 
@@ -158,6 +160,8 @@ pub(super) async fn taint_node(
         .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
     let mut node = state.node.lock().expect("node info");
     node.taints = taints;
+    // Held beside the store: watches of nodes look again.
+    crate::store::commits::committed();
     Ok(Json(node_json(&node)))
 }
 

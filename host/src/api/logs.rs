@@ -1,13 +1,19 @@
-//! `GET /wasmjob/v1/logs`: the output of the instances a name, a Job or a
-//! selector picks — each one's last attempt, every attempt, or the one
-//! before the last — or only the structured records at a level and with
-//! fields.
+//! `GET /wasmjob/v1/logs`: the output of the instances a name, a Job, a
+//! DaemonSet or a selector picks — each one's last attempt (the running
+//! one's output so far), every attempt, or the one before the last — shown
+//! as asked (one container, since a time, the last lines, with times), or
+//! only the structured records at a level and with fields. With `follow`,
+//! a stream of it as it is written (see [`follow`]).
+
+mod follow;
 
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, internal};
+use super::output::{Attempt, View, attempts};
 use super::query::{Filter, RecordFilter};
 use super::reads::matching_instances;
 use super::state::{Shared, read};
@@ -17,55 +23,63 @@ use crate::store::{InstanceRecord, Store};
 pub(super) async fn logs(
     State(state): State<Shared>,
     Query(filter): Query<Filter>,
-) -> Result<Json<Vec<LogEntry>>, ApiError> {
+) -> Result<Response, ApiError> {
     let selector = filter.selector()?;
     let records = RecordFilter::parse(&filter)?;
+    let view = filter.view()?;
+    if filter.follow {
+        return Ok(follow::stream(state, filter, selector, view));
+    }
     let entries = read(&state, move |store| {
         let matching = matching_instances(store, &filter, &selector)?;
         if matching.is_empty() {
-            let what = filter
-                .name
-                .clone()
-                .or(filter.job.clone().map(|j| format!("job/{j}")))
-                .unwrap_or_else(|| "selector".into());
-            let message = format!("no instances found for {what}");
-            return Err(ApiError(StatusCode::NOT_FOUND, message));
+            return Err(nothing_found(&filter));
         }
         let mut entries = Vec::new();
         for instance in matching {
-            let mut kept = store.logs(&instance.uid).map_err(internal)?;
-            // A running attempt's output so far is its last attempt's log
-            // (not in `allAttempts`, which `logs -f` reads as each ends).
-            if !filter.all_attempts
-                && instance.finish_time.is_none()
-                && let Some(live) = crate::runtime::live::output_so_far(&instance.uid)
-            {
-                let next = kept.last().map_or(0, |(a, _)| a + 1);
-                kept.push((next, live));
-            }
-            let attempts = chosen(kept, &filter, &instance)?;
+            let all = attempts(store, &instance).map_err(internal)?;
+            let chosen = chosen(all, &filter, &instance)?;
             match &records {
-                Some(records) => structured(store, &instance, attempts, records, &mut entries)?,
-                None => entries.extend(attempts.into_iter().map(|(attempt, data)| LogEntry {
-                    instance: instance.name.clone(),
-                    attempt,
-                    text: String::from_utf8_lossy(&data).into_owned(),
-                })),
+                Some(records) => structured(store, &instance, chosen, records, &mut entries)?,
+                None => entries.extend(chosen.iter().map(|a| entry(&instance, a, &view))),
             }
         }
         Ok(entries)
     })
     .await?;
-    Ok(Json(entries))
+    Ok(Json(entries).into_response())
+}
+
+/// The refusal when nothing matches.
+fn nothing_found(filter: &Filter) -> ApiError {
+    let what = filter
+        .name
+        .clone()
+        .or(filter.job.clone().map(|j| format!("job/{j}")))
+        .or(filter.daemonset.clone().map(|d| format!("ds/{d}")))
+        .unwrap_or_else(|| "selector".into());
+    ApiError(
+        StatusCode::NOT_FOUND,
+        format!("no instances found for {what}"),
+    )
+}
+
+/// One attempt's output as `view` shows it.
+fn entry(instance: &InstanceRecord, attempt: &Attempt, view: &View) -> LogEntry {
+    LogEntry {
+        instance: instance.name.clone(),
+        attempt: attempt.attempt,
+        text: String::from_utf8_lossy(&view.show(attempt, 0, false).0).into_owned(),
+    }
 }
 
 /// The attempts asked for: every one (`allAttempts`), the one before the
-/// last (`previous`), or the last.
+/// last (`previous`), or the last (a running one's output so far).
 fn chosen(
-    attempts: Vec<(u32, Vec<u8>)>,
+    attempts: Vec<Attempt>,
     filter: &Filter,
     instance: &InstanceRecord,
-) -> Result<Vec<(u32, Vec<u8>)>, ApiError> {
+) -> Result<Vec<Attempt>, ApiError> {
     if filter.all_attempts {
         return Ok(attempts);
     }
@@ -88,21 +102,21 @@ fn chosen(
 fn structured(
     store: &Store,
     instance: &InstanceRecord,
-    attempts: Vec<(u32, Vec<u8>)>,
+    attempts: Vec<Attempt>,
     records: &RecordFilter,
     entries: &mut Vec<LogEntry>,
 ) -> Result<(), ApiError> {
     let kept = store.log_records(&instance.uid).map_err(internal)?;
-    for (attempt, _) in attempts {
+    for attempt in attempts {
         let lines: Vec<String> = kept
             .iter()
-            .filter(|(a, r)| *a == attempt && records.keeps(r))
+            .filter(|(a, r)| *a == attempt.attempt && records.keeps(r))
             .map(|(_, r)| r.line())
             .collect();
         if !lines.is_empty() {
             entries.push(LogEntry {
                 instance: instance.name.clone(),
-                attempt,
+                attempt: attempt.attempt,
                 text: lines.join("\n") + "\n",
             });
         }

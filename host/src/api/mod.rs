@@ -11,10 +11,13 @@
 pub mod client;
 mod cluster;
 mod commands;
+mod dashboard;
 mod error;
 pub mod kube;
 pub mod kubeconfig;
 mod logs;
+pub mod metrics;
+mod output;
 mod query;
 mod reads;
 pub mod revisions;

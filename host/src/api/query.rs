@@ -28,12 +28,47 @@ pub(super) struct Filter {
     pub(super) level: Option<String>,
     /// Logs: only structured records with these fields, `k=v,k2=v2`.
     pub(super) fields: Option<String>,
+    /// Instances and logs: those of this DaemonSet.
+    pub(super) daemonset: Option<String>,
+    /// Logs: one container's section.
+    pub(super) container: Option<String>,
+    /// Logs: each line prefixed by the time it began.
+    #[serde(default)]
+    pub(super) timestamps: bool,
+    /// Logs: only lines of the last this many seconds.
+    pub(super) since_seconds: Option<u64>,
+    /// Logs: only lines from this RFC 3339 time on.
+    pub(super) since_time: Option<String>,
+    /// Logs: only the last this many lines of each attempt.
+    pub(super) tail_lines: Option<usize>,
+    /// Logs: a stream of the output as it is written.
+    #[serde(default)]
+    pub(super) follow: bool,
 }
 
 impl Filter {
     pub(super) fn selector(&self) -> Result<Selector, ApiError> {
         Selector::parse(self.label_selector.as_deref().unwrap_or(""))
             .map_err(|e| bad_request(e.to_string()))
+    }
+
+    /// Logs: how the output is shown.
+    pub(super) fn view(&self) -> Result<super::output::View, ApiError> {
+        let mut since = self
+            .since_seconds
+            .map(|s| crate::time::now() - (s as i64).saturating_mul(1_000_000));
+        if let Some(text) = &self.since_time {
+            let at: jiff::Timestamp = text
+                .parse()
+                .map_err(|_| bad_request(format!("sinceTime {text:?} is not an RFC 3339 time")))?;
+            since = Some(at.as_microsecond());
+        }
+        Ok(super::output::View {
+            container: self.container.clone(),
+            since,
+            tail: self.tail_lines,
+            timestamps: self.timestamps,
+        })
     }
 }
 

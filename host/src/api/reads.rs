@@ -214,8 +214,26 @@ pub(super) fn matching_instances(
     let found = store
         .live_instances_in(filter.namespace.as_deref(), scope)
         .map_err(internal)?;
+    // A DaemonSet's instances are those it owns.
+    let owner = match &filter.daemonset {
+        None => None,
+        Some(name) => {
+            let namespace = filter.namespace.as_deref().unwrap_or("default");
+            let ds = store
+                .live_object(manifest::Kind::DaemonSet, namespace, name)
+                .map_err(internal)?
+                .ok_or_else(|| {
+                    ApiError(
+                        axum::http::StatusCode::NOT_FOUND,
+                        format!("daemonsets.apps {name:?} not found"),
+                    )
+                })?;
+            Some(ds.uid)
+        }
+    };
     Ok(found
         .into_iter()
+        .filter(|i| owner.as_ref().is_none_or(|o| &i.owner_uid == o))
         .filter(|i| filter.name.as_ref().is_none_or(|n| &i.name == n))
         .filter(|i| {
             filter
@@ -374,4 +392,53 @@ fn node_object(
             "nodeInfo": {"kubeletVersion": version},
         },
     })
+}
+
+/// `GET /wasmjob/v1/commits?after=N&timeoutSeconds=S`: answers
+/// `{"commits": count}` as soon as this node has seen a commit past `N`
+/// (at the latest after `S` seconds, 30 by default): `get --watch` reads
+/// again then, instead of on a timer. A count this process never reached
+/// (the client saw an earlier server) is answered at once.
+pub(super) async fn commits(Query(query): Query<HashMap<String, String>>) -> Json<Value> {
+    let number = |key: &str| query.get(key).and_then(|v| v.parse::<u64>().ok());
+    let after = number("after").unwrap_or(0);
+    let seconds = number("timeoutSeconds").unwrap_or(30).min(300);
+    let count = match after > crate::store::commits::count() {
+        true => crate::store::commits::count(),
+        false => {
+            let timeout = std::time::Duration::from_secs(seconds);
+            crate::store::commits::past(after, timeout).await
+        }
+    };
+    Json(serde_json::json!({ "commits": count }))
+}
+
+/// `GET /wasmjob/v1/schedule?schedule=…&timeZone=…&count=N`: the next `N`
+/// times (5 by default, at most 100) the schedule fires after now, in UTC
+/// — the dashboard's next fire times, by the parser CronJobs use.
+pub(super) async fn schedule(
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let text = query
+        .get("schedule")
+        .ok_or_else(|| super::error::bad_request("schedule is required"))?;
+    let parsed = crate::schedule::Schedule::parse(text)
+        .map_err(|e| super::error::bad_request(format!("schedule {text:?}: {e}")))?;
+    let zone = match query.get("timeZone") {
+        None => jiff::tz::TimeZone::UTC,
+        Some(name) => jiff::tz::db().get(name).map_err(|_| {
+            super::error::bad_request(format!("timeZone {name:?} is not a known time zone"))
+        })?,
+    };
+    let count = query
+        .get("count")
+        .and_then(|c| c.parse::<usize>().ok())
+        .unwrap_or(5)
+        .min(100);
+    let times: Vec<String> = parsed
+        .upcoming(jiff::Timestamp::now(), &zone, count)
+        .iter()
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .collect();
+    Ok(Json(serde_json::json!({ "times": times })))
 }

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use super::commands::{apply, delete, label_node, taint_node};
 use super::error::ApiError;
 use super::logs::logs;
-use super::reads::list;
+use super::reads::{commits, list, schedule};
 use super::state::Shared;
 pub use super::state::{ClusterAccess, NodeInfo, ServerState};
 use super::wire::MAX_BODY;
@@ -56,17 +56,23 @@ pub async fn serve_tls(
     }
 }
 
-/// The router with every route behind the token check.
+/// The router: every route behind the token check but the dashboard's
+/// login page.
 pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/wasmjob/v1/apply", post(apply))
         .route("/wasmjob/v1/{resource}", get(list).delete(delete))
         .route("/wasmjob/v1/logs", get(logs))
+        .route("/wasmjob/v1/commits", get(commits))
+        .route("/metrics", get(super::metrics::metrics))
         .route("/wasmjob/v1/nodes/{name}/labels", post(label_node))
         .route("/wasmjob/v1/nodes/{name}/taints", post(taint_node))
+        .route("/wasmjob/v1/schedule", get(schedule))
         .merge(super::kube::routes())
         .layer(middleware::from_fn_with_state(state.clone(), warn_alone))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        // The dashboard's page asks for the token itself.
+        .merge(super::dashboard::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -95,15 +101,25 @@ async fn authenticate(State(state): State<Shared>, request: Request, next: Next)
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    // Compare without an early exit, so timing says nothing about the token.
-    let ok = given.is_some_and(|g| {
-        g.len() == state.token.len()
-            && g.bytes()
-                .zip(state.token.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
-    });
-    if ok {
+    let bearer = given.is_some_and(|g| super::dashboard::same(g, &state.token));
+    // The dashboard's page reads with its session cookie; a change made
+    // with the cookie alone, which another site could make the browser
+    // send, is refused.
+    let cookie = !bearer && super::dashboard::session_ok(request.headers(), &state.token);
+    let reading = matches!(request.method().as_str(), "GET" | "HEAD");
+    if cookie
+        && !reading
+        && !request
+            .headers()
+            .contains_key(super::dashboard::CHANGE_HEADER)
+    {
+        return ApiError(
+            StatusCode::FORBIDDEN,
+            "a change made with the dashboard's cookie must come from the dashboard's page".into(),
+        )
+        .into_response();
+    }
+    if bearer || cookie {
         next.run(request).await
     } else {
         ApiError(

@@ -50,6 +50,8 @@ pub struct ServerState {
     /// storing it, so that of two writes made from the same read the second
     /// sees the first and answers 409.
     pub kube_writes: tokio::sync::Mutex<()>,
+    /// The API is served over TLS (the dashboard's cookie is `Secure`).
+    pub tls: bool,
 }
 
 /// Where a cluster node's API reads.

@@ -85,9 +85,10 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Describe(DescribeArgs),
 
-    /// Print the logs of an instance, of job/NAME, or of -l SELECTOR.
+    /// Print the logs of an instance, of job/NAME, ds/NAME, or of -l SELECTOR.
     ///
     /// Example: wasmjob logs job/pi --all-attempts
+    ///          wasmjob logs -f ds/node-monitor --timestamps --since 5m
     #[command(verbatim_doc_comment)]
     Logs(LogsArgs),
 
@@ -177,6 +178,11 @@ pub struct ServeArgs {
     /// token over plain HTTP: use it only behind a proxy that adds TLS).
     #[arg(long)]
     pub plain_http: bool,
+    /// Also serve `/metrics` (Prometheus' text format) on this address,
+    /// over plain HTTP and without the token, for scrapers; `/metrics` on
+    /// the API's address always works with the token.
+    #[arg(long, value_name = "ADDRESS")]
+    pub metrics_listen: Option<String>,
     /// This node's name [default: the host name].
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
@@ -386,7 +392,7 @@ pub struct LogsArgs {
     #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
     pub namespace: String,
 
-    /// An instance name, instance/NAME, pods/NAME or job/NAME.
+    /// An instance name, instance/NAME, pods/NAME, job/NAME or ds/NAME.
     pub target: Option<String>,
     /// Label selector of the instances.
     #[arg(short = 'l', long = "selector", value_name = "SELECTOR")]
@@ -397,10 +403,24 @@ pub struct LogsArgs {
     /// The attempt before the last (kubectl's --previous).
     #[arg(short = 'p', long)]
     pub previous: bool,
-    /// Keep printing each attempt's output as it ends, until the selected
-    /// instances' Jobs have finished.
+    /// Keep printing the output as it is written (running attempts' too,
+    /// and later attempts'), until the selected instances' Jobs have
+    /// finished; a DaemonSet's, until interrupted.
     #[arg(short = 'f', long)]
     pub follow: bool,
+    /// Prefix each line with the time it was written (RFC 3339 with
+    /// nanoseconds, as kubectl prints them).
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Only lines written in the last DURATION (5s, 2m, 3h).
+    #[arg(long, value_name = "DURATION", conflicts_with = "since_time")]
+    pub since: Option<String>,
+    /// Only lines written at or after this RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    pub since_time: Option<String>,
+    /// Only the last N lines of each attempt (-1: all).
+    #[arg(long, value_name = "N", default_value_t = -1, allow_negative_numbers = true)]
+    pub tail: i64,
     /// Only the structured records (wasmjob:plugin/log) at this level or
     /// above: trace, debug, info, warn, error.
     #[arg(long, value_name = "LEVEL")]

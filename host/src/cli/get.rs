@@ -289,11 +289,9 @@ fn sort_by(items: &mut [Value], path: &Template) {
     });
 }
 
-/// How often `--watch` looks for changes.
-const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
-
 /// `--watch`: after the table, one more row per change of an object, as
-/// kubectl prints them, until interrupted.
+/// kubectl prints them, until interrupted. It reads again when the server
+/// says something was committed (`/wasmjob/v1/commits`), not on a timer.
 fn watch(
     client: &crate::api::client::Client,
     resource: ResourceType,
@@ -306,8 +304,15 @@ fn watch(
     let name = (request.names.len() == 1).then(|| request.names[0].as_str());
     let fields = crate::selector::FieldSelector::parse(request.field_selector.unwrap_or(""))
         .map_err(CliError::BadInput)?;
+    // A cluster's nodes change with heartbeats, not commits: look each second.
+    let wait = match resource {
+        ResourceType::Nodes => "1",
+        _ => "30",
+    };
+    // The count before the first look: a change after the table was read
+    // is then seen at the first look.
+    let mut commits = commits_past(client, 0, "0")?;
     loop {
-        std::thread::sleep(WATCH_INTERVAL);
         let mut now = fetch(client, resource, request.namespace, request.selector, name)?;
         now.retain(|item| fields.matches(item));
         for item in &now {
@@ -337,7 +342,28 @@ fn watch(
             }
         }
         seen = now;
+        // The commits of a burst (a Job's instances ending) are read
+        // together: a look at most every 50 ms.
+        let looked = std::time::Instant::now();
+        commits = commits_past(client, commits, wait)?;
+        let gap = std::time::Duration::from_millis(50);
+        std::thread::sleep(gap.saturating_sub(looked.elapsed()));
     }
+}
+
+/// Waits until the server has seen a commit past `after` (at most `wait`
+/// seconds); the server's count then.
+fn commits_past(
+    client: &crate::api::client::Client,
+    after: u64,
+    wait: &str,
+) -> Result<u64, CliError> {
+    let query = [
+        ("after", after.to_string()),
+        ("timeoutSeconds", wait.to_owned()),
+    ];
+    let answer: Value = client.get("/wasmjob/v1/commits", &query)?;
+    Ok(answer["commits"].as_u64().unwrap_or(0))
 }
 
 fn qualified_plural(resource: ResourceType) -> String {

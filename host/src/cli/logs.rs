@@ -1,5 +1,6 @@
-//! `wasmjob logs`: an instance's log, a Job's, or those of a label selector,
-//! every line prefixed by its instance when there are several.
+//! `wasmjob logs`: an instance's log, a Job's, a DaemonSet's, or those of
+//! a label selector, every line prefixed by its instance when there are
+//! several; with `-f`, as it is written (a stream from the server).
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
@@ -7,13 +8,11 @@ use std::path::Path;
 
 use super::CliError;
 use super::remote::connect;
-use crate::api::client::Client;
 use crate::api::wire::LogEntry;
-use crate::resource::ResourceType;
 
 /// What `logs` was asked for.
 pub struct LogsRequest<'a> {
-    /// `NAME`, `instance/NAME`, `pods/NAME` or `job/NAME`.
+    /// `NAME`, `instance/NAME`, `pods/NAME`, `job/NAME` or `ds/NAME`.
     pub target: Option<&'a str>,
     /// `-l`.
     pub selector: Option<&'a str>,
@@ -31,6 +30,14 @@ pub struct LogsRequest<'a> {
     pub fields: &'a [String],
     /// `-c NAME`: only this container's output.
     pub container: Option<&'a str>,
+    /// `--timestamps`.
+    pub timestamps: bool,
+    /// `--since DURATION`.
+    pub since: Option<&'a str>,
+    /// `--since-time TIME`.
+    pub since_time: Option<&'a str>,
+    /// `--tail N`; negative: all.
+    pub tail: i64,
 }
 
 /// Prints the logs.
@@ -42,14 +49,14 @@ pub fn logs(
     let query = query(&request)?;
     let client = connect(server, state_dir)?;
     if request.follow {
-        return follow(&client, query, request.namespace, request.container);
+        return follow(&client, query, &request);
     }
     let entries: Vec<LogEntry> = client.get("/wasmjob/v1/logs", &query)?;
     let instances: BTreeSet<&str> = entries.iter().map(|e| e.instance.as_str()).collect();
     let several = instances.len() > 1 || request.all_attempts;
     let mut out = String::new();
     for entry in &entries {
-        for line in crate::executor::pod::container_lines(&entry.text, request.container) {
+        for line in entry.text.lines() {
             match (several, request.all_attempts) {
                 (false, _) => {}
                 (true, true) => {
@@ -87,10 +94,33 @@ fn query(request: &LogsRequest<'_>) -> Result<Vec<(&'static str, String)>, CliEr
         }
         query.push(("fields", request.fields.join(",")));
     }
+    if let Some(container) = request.container {
+        query.push(("container", container.to_owned()));
+    }
+    if request.timestamps {
+        query.push(("timestamps", "true".into()));
+    }
+    if let Some(since) = request.since {
+        let duration = crate::time::parse_duration(since)
+            .map_err(|e| CliError::BadInput(format!("--since {since:?}: {e}")))?;
+        query.push(("sinceSeconds", duration.as_secs().max(1).to_string()));
+    }
+    if let Some(time) = request.since_time {
+        if time.parse::<jiff::Timestamp>().is_err() {
+            return Err(CliError::BadInput(format!(
+                "--since-time {time:?}: expected an RFC 3339 time such as 2026-12-06T10:00:00Z"
+            )));
+        }
+        query.push(("sinceTime", time.to_owned()));
+    }
+    if request.tail >= 0 {
+        query.push(("tailLines", request.tail.to_string()));
+    }
     Ok(query)
 }
 
-/// Whose logs: an instance, a Job's instances, or those a selector picks.
+/// Whose logs: an instance, a Job's or a DaemonSet's instances, or those a
+/// selector picks.
 fn target(
     target: Option<&str>,
     selector: Option<&str>,
@@ -106,97 +136,66 @@ fn target(
     }
     match target.split_once('/') {
         Some(("job" | "jobs" | "job.batch" | "jobs.batch", name)) => Ok(("job", name.to_owned())),
+        Some(("ds" | "daemonset" | "daemonsets" | "daemonset.apps" | "daemonsets.apps", name)) => {
+            Ok(("daemonset", name.to_owned()))
+        }
         Some(("instance" | "instances" | "inst" | "pod" | "pods" | "po", name)) => {
             Ok(("name", name.to_owned()))
         }
         Some((kind, _)) => Err(CliError::BadInput(format!(
-            "logs of {kind:?}: name an instance, job/NAME, or use -l"
+            "logs of {kind:?}: name an instance, job/NAME, ds/NAME, or use -l"
         ))),
         None => Ok(("name", target.to_owned())),
     }
 }
 
 fn one_target() -> CliError {
-    CliError::BadInput("logs takes an instance name, job/NAME, or -l SELECTOR (one of them)".into())
+    CliError::BadInput(
+        "logs takes an instance name, job/NAME, ds/NAME, or -l SELECTOR (one of them)".into(),
+    )
 }
 
-/// `logs -f`: every attempt's output as it ends, each line prefixed by its
-/// instance, until every Job of the selected instances has finished.
+/// `logs -f`: the server's stream of new output, each line prefixed by its
+/// instance when the logs are of several, until the server ends it.
 fn follow(
-    client: &Client,
+    client: &crate::api::client::Client,
     mut query: Vec<(&'static str, String)>,
-    namespace: &str,
-    container: Option<&str>,
+    request: &LogsRequest<'_>,
 ) -> Result<(), CliError> {
-    query.push(("allAttempts", "true".into()));
-    let instance_query: Vec<(&str, String)> = query
-        .iter()
-        .filter(|(k, _)| *k != "allAttempts")
-        .cloned()
-        .collect();
-    let mut printed = BTreeSet::new();
-    loop {
-        print_new(client, &query, &mut printed, container)?;
-        let path = format!("/wasmjob/v1/{}", ResourceType::Instances.plural());
-        let instances: serde_json::Value = client.get(&path, &instance_query)?;
-        let instances = instances["items"].as_array().cloned().unwrap_or_default();
-        let logged = instances.iter().all(|i| {
-            let name = &i["metadata"]["name"];
-            i["status"]["phase"] == "Running" || printed.iter().any(|(n, _)| name == n.as_str())
+    query.push(("follow", "true".into()));
+    let one = request.selector.is_none()
+        && request.target.is_some_and(|t| {
+            !t.contains('/')
+                || t.split_once('/')
+                    .is_some_and(|(k, _)| k.starts_with("po") || k.starts_with("inst"))
         });
-        if logged && jobs_finished(client, &instances, namespace)? {
-            return Ok(());
+    let mut refused = None;
+    client.get_lines("/wasmjob/v1/logs", &query, |line| {
+        let value: serde_json::Value = match serde_json::from_str(line) {
+            Ok(value) => value,
+            Err(_) => return true,
+        };
+        if let Some(error) = value["error"].as_str() {
+            refused = Some(error.to_owned());
+            return false;
         }
-        std::thread::sleep(std::time::Duration::from_millis(250));
-    }
-}
-
-/// Prints the attempts not printed yet.
-fn print_new(
-    client: &Client,
-    query: &[(&'static str, String)],
-    printed: &mut BTreeSet<(String, u32)>,
-    container: Option<&str>,
-) -> Result<(), CliError> {
-    let entries: Vec<LogEntry> = match client.get("/wasmjob/v1/logs", query) {
-        Ok(entries) => entries,
-        Err(crate::api::client::ClientError::Status { status: 404, .. }) => Vec::new(),
-        Err(e) => return Err(e.into()),
-    };
-    for entry in entries {
-        if printed.insert((entry.instance.clone(), entry.attempt)) {
-            for line in crate::executor::pod::container_lines(&entry.text, container) {
-                outln!("[{}] {line}", entry.instance);
+        let Ok(entry) = serde_json::from_value::<LogEntry>(value) else {
+            return true;
+        };
+        let mut out = String::new();
+        for text in entry.text.lines() {
+            if !one {
+                out.push_str(&format!("[{}] ", entry.instance));
             }
-            let _ = std::io::stdout().flush();
+            out.push_str(text);
+            out.push('\n');
         }
+        let mut stdout = std::io::stdout().lock();
+        // A closed pipe (`| head`) ends the stream.
+        stdout.write_all(out.as_bytes()).is_ok() && stdout.flush().is_ok()
+    })?;
+    match refused {
+        Some(error) => Err(CliError::Failed(error)),
+        None => Ok(()),
     }
-    Ok(())
-}
-
-/// Whether every Job of `instances` has finished (or is gone).
-fn jobs_finished(
-    client: &Client,
-    instances: &[serde_json::Value],
-    namespace: &str,
-) -> Result<bool, CliError> {
-    let jobs: BTreeSet<String> = instances
-        .iter()
-        .filter_map(|i| {
-            i["metadata"]["labels"]["job-name"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .collect();
-    let mut all_finished = !jobs.is_empty();
-    for job in &jobs {
-        let found =
-            super::get::fetch(client, ResourceType::Jobs, Some(namespace), None, Some(job))?;
-        let status: crate::manifest::JobStatus = found
-            .first()
-            .and_then(|j| serde_json::from_value(j["status"].clone()).ok())
-            .unwrap_or_default();
-        all_finished &= status.is_finished() || found.is_empty();
-    }
-    Ok(all_finished)
 }

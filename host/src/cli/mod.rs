@@ -155,6 +155,10 @@ impl LogsArgs {
             level: self.level.as_deref(),
             fields: &self.fields,
             container: self.container.as_deref(),
+            timestamps: self.timestamps,
+            since: self.since.as_deref(),
+            since_time: self.since_time.as_deref(),
+            tail: self.tail,
         }
     }
 }

@@ -159,6 +159,16 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     let listener = tokio
         .block_on(tokio::net::TcpListener::bind(&args.listen))
         .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", args.listen)))?;
+    let metrics_listener = match &args.metrics_listen {
+        None => None,
+        Some(address) => Some(
+            tokio
+                .block_on(tokio::net::TcpListener::bind(address))
+                .map_err(|e| {
+                    CliError::Failed(format!("--metrics-listen: cannot listen on {address}: {e}"))
+                })?,
+        ),
+    };
     // Logs of running instances read what they printed so far.
     crate::runtime::live::enable();
     let handle = tokio.handle().clone();
@@ -182,7 +192,15 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
         &settings.node_name,
         tls.as_ref(),
     )?;
-    let state = server_state(token, db, &settings, &runner);
+    let state = server_state(token, db, &settings, &runner, tls.is_some());
+    if let Some(metrics) = metrics_listener {
+        let router = crate::api::metrics::open_router(state.clone());
+        tokio.spawn(async move {
+            if let Err(e) = axum::serve(metrics, router).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     let stop_http = start_api(&tokio, listener, state, tls.map(|(_, config)| config));
     stop_on_signal(&tokio, &runner, settings.grace);
     announce(&settings.node_name, &args.listen, state_dir, resumed);
@@ -327,6 +345,7 @@ fn server_state(
     db: std::path::PathBuf,
     settings: &Settings,
     runner: &Runner,
+    tls: bool,
 ) -> Arc<ServerState> {
     Arc::new(ServerState {
         token,
@@ -338,6 +357,7 @@ fn server_state(
         strict: settings.strict,
         revisions: crate::api::revisions::Revisions::starting_at(time::now().max(0) as u64),
         kube_writes: Default::default(),
+        tls,
         runner: runner.sender(),
         node: Mutex::new(NodeInfo {
             name: settings.node_name.clone(),

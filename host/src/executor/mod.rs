@@ -32,6 +32,8 @@ pub struct Launch {
     pub instance_uid: String,
     /// 0 for the first run, +1 per in-place restart.
     pub attempt: u32,
+    /// When the instance was created (its start latency is measured from it).
+    pub created: Micros,
     /// The compiled, linked module.
     pub prepared: Arc<Prepared>,
     /// The sandbox.
@@ -131,6 +133,7 @@ impl Executor {
             let mut launch = launch;
             loop {
                 let started = time::now();
+                crate::metrics::instance_started(launch.attempt, launch.created, started);
                 let run = async {
                     match (&launch.sandbox, &launch.pod) {
                         (Sandbox::Own(spec), Some(plan)) => {
@@ -151,8 +154,11 @@ impl Executor {
                         }
                     }
                 };
-                let report = crate::runtime::live::attempt_of(&launch.instance_uid, run).await;
+                let report =
+                    crate::runtime::live::attempt_of(&launch.instance_uid, launch.attempt, run)
+                        .await;
                 let finished = time::now();
+                crate::metrics::instance_ended(report.outcome.reason(), started, finished);
                 drop(launch.scratch);
                 let next = match &relay {
                     Some(relay) if report.outcome.succeeded() => relay.successor().await,
@@ -209,6 +215,7 @@ impl Executor {
                     outcome,
                     output: Vec::new(),
                     truncated: false,
+                    times: Default::default(),
                     records: Vec::new(),
                 },
                 relayed: None,

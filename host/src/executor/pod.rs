@@ -83,6 +83,7 @@ fn failed(message: String) -> RunReport {
         outcome: crate::manifest::Outcome::StartError { message },
         output: Vec::new(),
         truncated: false,
+        times: Default::default(),
         records: Vec::new(),
     }
 }
@@ -147,13 +148,19 @@ pub async fn run(
 struct Log {
     output: Vec<u8>,
     truncated: bool,
+    times: crate::runtime::line_times::LineTimes,
     records: Vec<crate::runtime::LogRecord>,
 }
 
 impl Log {
     fn add(&mut self, name: &str, report: RunReport) {
-        self.output
-            .extend_from_slice(format!("==> container {name} <==\n").as_bytes());
+        // The section's header is as old as the section's first line.
+        let first = report.times.first().unwrap_or_else(crate::time::now);
+        let header = format!("==> container {name} <==\n");
+        let offset = self.output.len();
+        self.times.note(offset, header.as_bytes(), true, first);
+        self.output.extend_from_slice(header.as_bytes());
+        self.times.extend_at(self.output.len(), &report.times);
         self.output.extend(report.output);
         if !self.output.ends_with(b"\n") {
             self.output.push(b'\n');
@@ -167,35 +174,8 @@ impl Log {
             outcome,
             output: self.output,
             truncated: self.truncated,
+            times: self.times,
             records: self.records,
         }
     }
-}
-
-/// The lines of an attempt's log, or only those of `container`'s section
-/// in the log of an instance of several containers (`==> container NAME
-/// <==` lines, see `executor::pod`). An instance of one container has no
-/// sections: all of it is its container's.
-pub fn container_lines<'t>(text: &'t str, container: Option<&str>) -> Vec<&'t str> {
-    let Some(wanted) = container else {
-        return text.lines().collect();
-    };
-    let header = |line: &str| {
-        line.strip_prefix("==> container ")
-            .and_then(|rest| rest.strip_suffix(" <=="))
-            .map(str::to_owned)
-    };
-    if !text.lines().any(|l| header(l).is_some()) {
-        return text.lines().collect();
-    }
-    let mut inside = false;
-    let mut lines = Vec::new();
-    for line in text.lines() {
-        match header(line) {
-            Some(name) => inside = name == wanted,
-            None if inside => lines.push(line),
-            None => {}
-        }
-    }
-    lines
 }

@@ -267,6 +267,7 @@ impl CronRun {
         let mut run = JobRun::new(job, self.prepared.clone(), pass.now);
         pass.writes.append(&mut run.joining);
         let job_uid = run.uid().to_owned();
+        crate::metrics::cronjob_job_created(scheduled, pass.now);
         pass.writes.push(Write::CronRun {
             cronjob_uid: self.record.uid.clone(),
             scheduled,

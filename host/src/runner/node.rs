@@ -34,7 +34,13 @@ pub struct Runner {
     cluster: Option<Cluster>,
     events: Receiver<Event>,
     inbox: Inbox,
+    /// When running attempts' output is next kept (see
+    /// [`Runner::keep_running_output`]).
+    next_keep: Micros,
 }
+
+/// How often what running attempts printed is kept in the history.
+const KEEP_OUTPUT_EVERY: Micros = 1_000_000;
 
 impl Runner {
     /// A runner that records into `store` and runs on `handle`.
@@ -81,6 +87,7 @@ impl Runner {
             cluster: None,
             events,
             inbox,
+            next_keep: 0,
         })
     }
 
@@ -204,8 +211,31 @@ impl Runner {
         if let Some(cluster) = &mut self.cluster {
             wake = earliest(wake, cluster.roll(&mut self.parts, now, &mut writes));
         }
+        wake = earliest(wake, self.keep_running_output(now, &mut writes));
         self.parts.stage(writes)?;
         Ok(wake)
+    }
+
+    /// What running attempts printed since it was last kept goes to the
+    /// history once a second (see `runtime::live`): a node killed loses
+    /// at most that, and an attempt's end writes its whole output over it.
+    fn keep_running_output(&mut self, now: Micros, writes: &mut Vec<Write>) -> Option<Micros> {
+        if !crate::runtime::live::any_running() {
+            return None;
+        }
+        if now >= self.next_keep {
+            for grown in crate::runtime::live::grown_since_kept() {
+                writes.push(Write::Log {
+                    instance_uid: grown.instance_uid,
+                    attempt: grown.attempt,
+                    data: grown.data,
+                    truncated: false,
+                    times: grown.times,
+                });
+            }
+            self.next_keep = now + KEEP_OUTPUT_EVERY;
+        }
+        Some(self.next_keep)
     }
 
     /// Shutdown: what still runs after the grace period is recorded as

@@ -28,9 +28,10 @@ impl Staged {
                 attempt: 0,
                 data,
                 truncated,
+                times,
             } if self.instance_at.contains_key(&instance_uid) => {
                 let at = self.instance_at[&instance_uid];
-                return self.join_log(at, instance_uid, data, truncated);
+                return self.join_log(at, instance_uid, (data, truncated, times));
             }
             other => other,
         };
@@ -48,13 +49,19 @@ impl Staged {
             Some(&at) => {
                 let earlier = std::mem::replace(&mut self.writes[at], write);
                 // A later state of the instance keeps the log already joined.
-                if let Write::InstanceLogged { log, truncated, .. } = earlier
+                if let Write::InstanceLogged {
+                    log,
+                    truncated,
+                    times,
+                    ..
+                } = earlier
                     && let Write::Instance(instance) = take(&mut self.writes[at])
                 {
                     self.writes[at] = Write::InstanceLogged {
                         instance,
                         log,
                         truncated,
+                        times,
                     };
                 }
             }
@@ -66,7 +73,12 @@ impl Staged {
     }
 
     /// Joins a first attempt's log to the instance's write staged at `at`.
-    fn join_log(&mut self, at: usize, instance_uid: String, data: Vec<u8>, truncated: bool) {
+    fn join_log(
+        &mut self,
+        at: usize,
+        instance_uid: String,
+        (data, truncated, times): (Vec<u8>, bool, crate::runtime::line_times::LineTimes),
+    ) {
         let staged = take(&mut self.writes[at]);
         let (Write::Instance(instance) | Write::InstanceLogged { instance, .. }) = staged else {
             // Only instance writes are found by uid; kept apart otherwise.
@@ -76,12 +88,14 @@ impl Staged {
                 attempt: 0,
                 data,
                 truncated,
+                times,
             });
         };
         self.writes[at] = Write::InstanceLogged {
             instance,
             log: data,
             truncated,
+            times,
         };
     }
 
@@ -172,6 +186,7 @@ mod tests {
             attempt,
             data: format!("{uid} {attempt}").into_bytes(),
             truncated: false,
+            times: Default::default(),
         }
     }
 

@@ -25,6 +25,7 @@ pub(super) fn attempt_logs(done: &mut Finished, writes: &mut Vec<Write>) {
         attempt: done.attempt,
         data: std::mem::take(&mut done.report.output),
         truncated: done.report.truncated,
+        times: std::mem::take(&mut done.report.times),
     });
     if !done.report.records.is_empty() {
         writes.push(Write::LogRecords {
@@ -49,6 +50,7 @@ pub(super) fn ended_writes(ended: InstanceRecord, done: &mut Finished, writes: &
         instance: ended,
         log: std::mem::take(&mut done.report.output),
         truncated: done.report.truncated,
+        times: std::mem::take(&mut done.report.times),
     });
     if let Some(instance_uid) = uid {
         writes.push(Write::LogRecords {

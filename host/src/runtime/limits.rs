@@ -36,6 +36,13 @@ impl MemoryCap {
     }
 }
 
+impl Drop for MemoryCap {
+    fn drop(&mut self) {
+        // The instance's memories go with it (see `metrics`).
+        crate::metrics::memory_released(self.used);
+    }
+}
+
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
@@ -51,6 +58,7 @@ impl ResourceLimiter for MemoryCap {
                 requested,
             }));
         }
+        crate::metrics::memory_grew(requested.saturating_sub(self.used));
         self.used = requested;
         Ok(true)
     }

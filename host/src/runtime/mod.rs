@@ -22,6 +22,7 @@
 mod cache;
 mod engine;
 mod limits;
+pub mod line_times;
 pub mod live;
 mod output;
 pub mod plugin;
@@ -267,6 +268,8 @@ pub struct RunReport {
     pub output: Vec<u8>,
     /// Whether output was dropped.
     pub truncated: bool,
+    /// When each line of `output` began.
+    pub times: line_times::LineTimes,
     /// Structured records logged through `wasmjob:plugin/log`, in order.
     pub records: Vec<LogRecord>,
 }

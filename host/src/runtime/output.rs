@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+
+use super::line_times::LineTimes;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
@@ -18,6 +20,7 @@ const WRITE_PERMIT: usize = 64 * 1024;
 struct Buffer {
     kept: Vec<u8>,
     dropped: u64,
+    times: LineTimes,
 }
 
 /// A capped output buffer shared by an instance's stdout and stderr, so the
@@ -27,6 +30,9 @@ struct Buffer {
 pub struct CapturedOutput {
     limit: usize,
     buffer: Arc<Mutex<Buffer>>,
+    /// Bytes written so far: readers of a running attempt's output (see
+    /// `live`) wait on it rather than look on a timer.
+    written: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl CapturedOutput {
@@ -35,6 +41,7 @@ impl CapturedOutput {
         CapturedOutput {
             limit,
             buffer: Arc::default(),
+            written: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 
@@ -42,25 +49,42 @@ impl CapturedOutput {
         let mut buffer = self.buffer.lock().expect("output buffer");
         let room = self.limit.saturating_sub(buffer.kept.len());
         let keep = room.min(bytes.len());
+        if keep > 0 {
+            let offset = buffer.kept.len();
+            let starts_line = buffer.kept.last().is_none_or(|b| *b == b'\n');
+            let now = crate::time::now();
+            buffer.times.note(offset, &bytes[..keep], starts_line, now);
+        }
         buffer.kept.extend_from_slice(&bytes[..keep]);
         buffer.dropped += (bytes.len() - keep) as u64;
+        drop(buffer);
+        self.written
+            .send_modify(|written| *written += bytes.len() as u64);
     }
 
-    /// The bytes kept so far, while the guest still writes.
-    pub fn so_far(&self) -> Vec<u8> {
-        self.buffer.lock().expect("output buffer").kept.clone()
+    /// A receiver that wakes when more is written.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.written.subscribe()
+    }
+
+    /// The bytes kept so far and when each of their lines began.
+    pub fn so_far_timed(&self) -> (Vec<u8>, LineTimes) {
+        let buffer = self.buffer.lock().expect("output buffer");
+        (buffer.kept.clone(), buffer.times.clone())
     }
 
     /// The kept bytes, with a marker line appended when some were dropped;
-    /// and whether any were.
-    pub fn finish(&self) -> (Vec<u8>, bool) {
+    /// whether any were; when each line began.
+    pub fn finish(&self) -> (Vec<u8>, bool, LineTimes) {
         let mut buffer = self.buffer.lock().expect("output buffer");
         let mut kept = std::mem::take(&mut buffer.kept);
+        let mut times = std::mem::take(&mut buffer.times);
         let truncated = buffer.dropped > 0;
         if truncated {
             if !kept.ends_with(b"\n") {
                 kept.push(b'\n');
             }
+            times.note(kept.len(), b"[", true, crate::time::now());
             kept.extend_from_slice(
                 format!(
                     "[wasmjob: output truncated at {} bytes; {} more bytes were dropped]\n",
@@ -69,7 +93,7 @@ impl CapturedOutput {
                 .as_bytes(),
             );
         }
-        (kept, truncated)
+        (kept, truncated, times)
     }
 }
 
@@ -138,7 +162,7 @@ mod tests {
         let out = CapturedOutput::new(8);
         out.append(b"12345");
         out.append(b"67890abc");
-        let (kept, truncated) = out.finish();
+        let (kept, truncated, _) = out.finish();
         assert!(truncated);
         assert_eq!(
             String::from_utf8(kept).unwrap(),
@@ -150,6 +174,8 @@ mod tests {
     fn output_within_the_cap_is_untouched() {
         let out = CapturedOutput::new(8);
         out.append(b"hi\n");
-        assert_eq!(out.finish(), (b"hi\n".to_vec(), false));
+        let (kept, truncated, times) = out.finish();
+        assert_eq!((kept, truncated), (b"hi\n".to_vec(), false));
+        assert!(times.first().is_some());
     }
 }

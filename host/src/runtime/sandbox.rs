@@ -236,11 +236,12 @@ pub async fn run(
         }
     };
     let outcome = classify(result, denied.load(Ordering::SeqCst));
-    let (output, truncated) = output.finish();
+    let (output, truncated, times) = output.finish();
     RunReport {
         outcome,
         output,
         truncated,
+        times,
         records,
     }
 }

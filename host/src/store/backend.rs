@@ -6,6 +6,7 @@
 use super::{EventRecord, InstanceRecord, InstanceScope, ObjectRecord, ObjectText, StoreError};
 use crate::manifest::Kind;
 use crate::runtime::LogRecord;
+use crate::runtime::line_times::LineTimes;
 use crate::time::Micros;
 
 /// The records of a store, as each backend reads them.
@@ -62,6 +63,10 @@ pub(super) trait Records {
 
     /// Every attempt's log of an instance, oldest first.
     fn logs(&self, instance_uid: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError>;
+
+    /// When each line of each attempt's log began, oldest attempt first
+    /// (an attempt kept before times were has none).
+    fn log_times(&self, instance_uid: &str) -> Result<Vec<(u32, LineTimes)>, StoreError>;
 
     /// An instance's structured log records, by attempt then order.
     fn log_records(&self, instance_uid: &str) -> Result<Vec<(u32, LogRecord)>, StoreError>;

@@ -108,8 +108,11 @@ impl Changes {
     pub const ENDED: Changes = Changes(2);
     /// Instances a node runs were stopped by their Job's owner.
     pub const STOPPED: Changes = Changes(4);
-    /// Everything.
+    /// Everything a runner looks at.
     pub const ALL: Changes = Changes(7);
+    /// Records changed: what the API's watches look at (every batch a
+    /// node sends says so; a runner has nothing to do for it alone).
+    pub const RECORDS: Changes = Changes(8);
 
     /// Whether `other` is among these.
     pub fn contains(self, other: Changes) -> bool {

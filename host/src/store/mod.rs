@@ -21,6 +21,7 @@
 
 mod backend;
 mod checkpoints;
+pub mod commits;
 mod control;
 mod error;
 mod forward;
@@ -40,7 +41,6 @@ pub use error::StoreError;
 pub use forward::Link;
 pub use postgres::redact as redact_url;
 pub use records::{ChainLink, EventRecord, InstanceRecord, ObjectRecord, ObjectText, Write};
-pub use sqlite::commits as local_commits;
 pub(crate) use sqlite::configure_connection;
 #[cfg(test)]
 use sqlite::{LOGS, WAL_KEPT};
@@ -418,6 +418,14 @@ impl Store {
     /// Every attempt's log of an instance, oldest first: (attempt, bytes).
     pub fn logs(&self, instance_uid: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
         self.read(|r| r.logs(instance_uid))
+    }
+
+    /// When each line of each attempt's log began: (attempt, times).
+    pub fn log_times(
+        &self,
+        instance_uid: &str,
+    ) -> Result<Vec<(u32, crate::runtime::line_times::LineTimes)>, StoreError> {
+        self.read(|r| r.log_times(instance_uid))
     }
 
     /// An instance's structured log records, by attempt then order.

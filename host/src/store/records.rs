@@ -1,6 +1,7 @@
 //! The records the store keeps — objects, instances, events — and the
 //! writes that change them, whatever the backend.
 
+use crate::runtime::line_times::LineTimes;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -204,6 +205,8 @@ pub enum Write {
         log: Vec<u8>,
         /// Whether output was dropped.
         truncated: bool,
+        /// When each line of `log` began.
+        times: LineTimes,
     },
     /// An instance this node ran for another node's Job ended. Written only
     /// while the row still says it runs here in this attempt: the Job's
@@ -237,6 +240,8 @@ pub enum Write {
         data: Vec<u8>,
         /// Whether output was dropped.
         truncated: bool,
+        /// When each line of `data` began.
+        times: LineTimes,
     },
     /// An event.
     Event(EventRecord),

@@ -265,6 +265,8 @@ fn every_attempts_log_and_records_are_kept() {
             message: "disk almost full".into(),
             fields: vec![("disk".to_owned(), "sda".to_owned())],
         };
+        let mut second_times = crate::runtime::line_times::LineTimes::default();
+        second_times.note(0, b"second\n", true, 1_000_000);
         store
             .commit(&[
                 Write::ObjectCreated(job.clone()),
@@ -274,12 +276,14 @@ fn every_attempts_log_and_records_are_kept() {
                     attempt: 0,
                     data: b"first\n".to_vec(),
                     truncated: false,
+                    times: Default::default(),
                 },
                 Write::Log {
                     instance_uid: i.uid.clone(),
                     attempt: 1,
                     data: b"second\n".to_vec(),
                     truncated: true,
+                    times: second_times.clone(),
                 },
                 Write::LogRecords {
                     instance_uid: i.uid.clone(),
@@ -293,6 +297,10 @@ fn every_attempts_log_and_records_are_kept() {
             [(0, b"first\n".to_vec()), (1, b"second\n".to_vec())]
         );
         assert_eq!(store.log_records(&i.uid).unwrap(), [(1, record)]);
+        // When each line began, beside it.
+        let times = store.log_times(&i.uid).unwrap();
+        assert_eq!(times[1], (1, second_times.clone()));
+        assert!(times[0].1.is_empty());
     });
 }
 
@@ -315,6 +323,7 @@ fn an_instance_written_with_its_first_log_keeps_it_through_later_writes() {
                 instance: i.clone(),
                 log: b"hello\n".to_vec(),
                 truncated: false,
+                times: Default::default(),
             }])
             .unwrap();
         assert_eq!(store.instances_of(&job.uid).unwrap(), [i.clone()]);
@@ -345,6 +354,7 @@ fn logs_of_many_instances_are_read_with_one_compiled_statement() {
             instance: i.clone(),
             log: format!("hello {n}\n").into_bytes(),
             truncated: false,
+            times: Default::default(),
         });
     }
     store.commit(&writes).unwrap();
@@ -389,6 +399,7 @@ fn logs_written_before_schema_6_are_read_with_the_rest() {
             attempt: 1,
             data: b"after\n".to_vec(),
             truncated: false,
+            times: Default::default(),
         }])
         .unwrap();
     assert_eq!(
@@ -916,6 +927,7 @@ fn logged_instances(job: &ObjectRecord, prefix: &str, count: usize) -> Vec<Write
             instance: instance(job, &format!("{prefix}-{n}"), 2),
             log: vec![b'x'; 4096],
             truncated: false,
+            times: Default::default(),
         })
         .collect()
 }
@@ -1093,6 +1105,7 @@ fn a_nodes_records_reach_the_cluster_once_however_often_they_are_sent() {
             instance: done.clone(),
             log: b"hello\n".to_vec(),
             truncated: false,
+            times: Default::default(),
         },
         Write::Event(event.clone()),
         Write::CronRun {

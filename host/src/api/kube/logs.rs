@@ -1,8 +1,9 @@
 //! `GET …/pods/NAME/log`: an instance's output as text, as `kubectl logs`
-//! reads it — the running attempt's output so far (see
-//! `runtime::live`) or the last kept, the one before (`previous`), one
-//! container's section (`container`), the last lines (`tailLines`), and
-//! with `follow` the output as it is written until the instance has ended.
+//! reads it — the running attempt's output so far (see `runtime::live`)
+//! or the last kept, the one before (`previous`), one container's section
+//! (`container`), the lines since a time (`sinceSeconds`, `sinceTime`),
+//! the last lines (`tailLines`), each line's time (`timestamps`), and with
+//! `follow` the output as it is written until the instance has ended.
 
 use std::time::Duration;
 
@@ -14,27 +15,31 @@ use tokio::sync::mpsc;
 use super::call::Call;
 use super::status::KubeError;
 use crate::api::error::internal;
+use crate::api::output::{Attempt, View, attempts};
 use crate::api::query::Filter;
 use crate::api::reads::matching_instances;
 use crate::api::state::{Shared, read};
-use crate::executor::pod::container_lines;
 
-/// How often `follow` looks for a new attempt.
-const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
+/// How long `follow` waits without a word from the store or the running
+/// attempt before it looks anyway (an instance on another node of a
+/// cluster, whose writes are not this process's).
+const FOLLOW_FALLBACK: Duration = Duration::from_secs(1);
 
-/// An instance's kept attempts, what its running attempt has printed so
-/// far, and whether it has ended.
+/// An instance's attempts and whether it has ended.
 struct Output {
-    attempts: Vec<(u32, Vec<u8>)>,
-    live: Option<Vec<u8>>,
+    uid: String,
+    attempts: Vec<Attempt>,
     ended: bool,
 }
 
-async fn output(state: &Shared, call: &Call) -> Result<Output, KubeError> {
-    let name = call.target.name.clone().unwrap_or_default();
+async fn output(
+    state: &Shared,
+    name: &str,
+    namespace: Option<String>,
+) -> Result<Output, KubeError> {
     let filter = Filter {
-        namespace: call.target.namespace.clone(),
-        name: Some(name.clone()),
+        namespace,
+        name: Some(name.to_owned()),
         ..Filter::default()
     };
     let found = read(state, move |store| {
@@ -42,131 +47,126 @@ async fn output(state: &Shared, call: &Call) -> Result<Output, KubeError> {
         let Some(instance) = matching.pop() else {
             return Ok(None);
         };
-        let attempts = store.logs(&instance.uid).map_err(internal)?;
-        let ended = instance.finish_time.is_some();
-        let live = crate::runtime::live::output_so_far(&instance.uid).filter(|_| !ended);
         Ok(Some(Output {
-            attempts,
-            live,
-            ended,
+            attempts: attempts(store, &instance).map_err(internal)?,
+            ended: instance.finish_time.is_some(),
+            uid: instance.uid,
         }))
     })
     .await?;
-    found.ok_or_else(|| KubeError::not_found("pods", &name))
+    found.ok_or_else(|| KubeError::not_found("pods", name))
 }
 
-/// An attempt's output as asked: one container's lines, the last lines.
-/// Without either it goes out byte for byte, a line still being written
-/// included.
-fn shown(data: &[u8], container: Option<&str>, tail: Option<usize>) -> String {
-    let whole = String::from_utf8_lossy(data);
-    if container.is_none() && tail.is_none() {
-        return whole.into_owned();
+/// The view the query asks for.
+fn view(call: &Call) -> Result<View, KubeError> {
+    let number = |key: &str| -> Result<Option<u64>, KubeError> {
+        call.param(key)
+            .map(|t| {
+                t.parse::<u64>()
+                    .map_err(|_| KubeError::bad_request(format!("{key} {t:?} is not a number")))
+            })
+            .transpose()
+    };
+    let mut since =
+        number("sinceSeconds")?.map(|s| crate::time::now() - (s as i64).saturating_mul(1_000_000));
+    if let Some(text) = call.param("sinceTime") {
+        let at: jiff::Timestamp = text.parse().map_err(|_| {
+            KubeError::bad_request(format!("sinceTime {text:?} is not an RFC 3339 time"))
+        })?;
+        since = Some(at.as_microsecond());
     }
-    let lines = container_lines(&whole, container);
-    let skip = tail.map_or(0, |t| lines.len().saturating_sub(t));
-    let mut out = String::new();
-    for line in &lines[skip..] {
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
+    Ok(View {
+        container: call.param("container").map(str::to_owned),
+        since,
+        tail: number("tailLines")?.map(|t| t as usize),
+        timestamps: call.flag("timestamps"),
+    })
 }
 
 pub(super) async fn log(state: &Shared, call: &Call) -> Result<Response, KubeError> {
-    for unsupported in ["timestamps", "sinceSeconds", "sinceTime"] {
-        if call.param(unsupported).is_some_and(|v| v != "false") {
-            return Err(KubeError::bad_request(format!(
-                "{unsupported} is not served yet: wasmjob keeps an attempt's output without the \
-                 time of each line"
-            )));
-        }
-    }
-    let tail = match call.param("tailLines") {
-        None => None,
-        Some(t) => Some(
-            t.parse::<usize>()
-                .map_err(|_| KubeError::bad_request(format!("tailLines {t:?} is not a number")))?,
-        ),
-    };
-    let container = call.param("container").map(str::to_owned);
+    let view = view(call)?;
     let name = call.target.name.clone().unwrap_or_default();
-    let first = output(state, call).await?;
-    let text = |data: &[u8]| shown(data, container.as_deref(), tail);
+    let namespace = call.target.namespace.clone();
+    let first = output(state, &name, namespace.clone()).await?;
+    let text = |a: &Attempt| view.show(a, 0, false).0;
     if call.flag("previous") {
-        let n = first.attempts.len();
-        if n == 0 || (n < 2 && first.live.is_none()) {
+        // The one before the last, kept or running.
+        let at = first.attempts.len().checked_sub(2);
+        let Some(at) = at else {
             return Err(KubeError::bad_request(format!(
                 "previous terminated container {:?} in pod {name:?} not found",
-                container.as_deref().unwrap_or("main")
+                view.container.as_deref().unwrap_or("main")
             )));
-        }
-        // While an attempt runs, the previous one is the last kept.
-        let at = if first.live.is_some() { n - 1 } else { n - 2 };
-        let body = text(&first.attempts[at].1);
+        };
+        let body = text(&first.attempts[at]);
         return Ok(([(header::CONTENT_TYPE, "text/plain")], body).into_response());
     }
     if !call.flag("follow") || first.ended {
-        let current = first
-            .live
-            .as_deref()
-            .or(first.attempts.last().map(|(_, d)| d.as_slice()));
-        let body = current.map(text).unwrap_or_default();
+        let body = first.attempts.last().map(text).unwrap_or_default();
         return Ok(([(header::CONTENT_TYPE, "text/plain")], body).into_response());
     }
     // Follow: the current attempt as it is written, and every later one,
     // until the instance has ended.
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let state = state.clone();
-    let call = Call {
-        target: super::call::Target {
-            served: call.target.served,
-            namespace: call.target.namespace.clone(),
-            name: call.target.name.clone(),
-            sub: None,
-        },
-        query: call.query.clone(),
-        headers: call.headers.clone(),
-    };
     tokio::spawn(async move {
-        // Attempts kept and printed whole, and bytes of the next printed.
-        let mut done = match first.live {
-            Some(_) => first.attempts.len(),
-            None => first.attempts.len().saturating_sub(1),
-        };
-        let mut partial = 0usize;
-        let mut tail = tail;
+        // Attempts printed whole, and where the next look at the current
+        // one starts.
+        let mut done = first.attempts.len().saturating_sub(1);
+        let mut from = 0usize;
+        let mut view = view;
+        let mut commits = crate::store::commits::subscribe();
+        // Subscribed after the first read: what was written in between is
+        // read at once.
+        let mut written = crate::runtime::live::written(&first.uid);
+        if let Some(w) = written.as_mut() {
+            w.mark_changed();
+        }
         let mut current = first;
-        let mut send = |bytes: &[u8], sender: &mpsc::Sender<_>| {
-            let chunk = shown(bytes, container.as_deref(), tail.take());
-            let sender = sender.clone();
-            async move { chunk.is_empty() || sender.send(Ok(Bytes::from(chunk))).await.is_ok() }
-        };
         loop {
-            while done < current.attempts.len() {
-                let data = &current.attempts[done].1;
-                if !send(data.get(partial..).unwrap_or_default(), &sender).await {
-                    return;
+            while let Some(attempt) = current.attempts.get(done) {
+                // A kept attempt goes out whole; the running one, its
+                // whole lines so far.
+                let (chunk, next) = view.show(attempt, from, attempt.running);
+                if !chunk.is_empty() {
+                    // The last lines are of the output there was at first.
+                    view.tail = None;
+                    if sender.send(Ok(Bytes::from(chunk))).await.is_err() {
+                        return;
+                    }
+                }
+                if attempt.running {
+                    from = next;
+                    break;
                 }
                 done += 1;
-                partial = 0;
+                from = 0;
             }
             if current.ended {
                 return;
             }
-            if let Some(live) = &current.live
-                && live.len() > partial
-            {
-                if !send(&live[partial..], &sender).await {
-                    return;
+            // Wake when the attempt writes more, when something is
+            // committed (it ended, a new attempt started), or after a while.
+            let more = async {
+                match written.as_mut() {
+                    Some(w) => w.changed().await.is_ok(),
+                    None => std::future::pending().await,
                 }
-                partial = live.len();
+            };
+            tokio::select! {
+                still = more => if !still { written = None },
+                _ = commits.changed() => {}
+                () = tokio::time::sleep(FOLLOW_FALLBACK) => {}
+                () = sender.closed() => return,
             }
-            tokio::time::sleep(FOLLOW_INTERVAL).await;
-            if sender.is_closed() {
-                return;
+            commits.borrow_and_update();
+            if written.is_none() {
+                written = crate::runtime::live::written(&current.uid);
             }
-            current = match output(&state, &call).await {
+            if let Some(w) = written.as_mut() {
+                w.borrow_and_update();
+            }
+            current = match output(&state, &name, namespace.clone()).await {
                 Ok(o) => o,
                 Err(e) if e.code == StatusCode::NOT_FOUND => return,
                 Err(_) => continue,

@@ -1,9 +1,10 @@
 //! `?watch=true`: a stream of `{"type": ADDED|MODIFIED|DELETED|BOOKMARK|ERROR,
 //! "object": …}` lines, one per change, as Kubernetes streams them.
 //!
-//! The stream looks at the store every 200 ms and sends what changed since
-//! it last looked (the issue about live output makes this a push from the
-//! store). Without a `resourceVersion` (or with `0`) every object is first
+//! The stream looks at the store when something was committed (see
+//! `store::commits`; in a cluster, when any node's records reach the
+//! database) and sends what changed since it last looked; a burst of
+//! commits is read at most once every 50 ms. Without a `resourceVersion` (or with `0`) every object is first
 //! sent as ADDED; with one, what changed after it. A `resourceVersion`
 //! given by an earlier server (below this one's start) is answered
 //! `410 Expired`, and the client lists again.
@@ -24,8 +25,10 @@ use super::status::KubeError;
 use crate::api::revisions::identity;
 use crate::api::state::Shared;
 
-/// How often a watch looks for changes.
-const INTERVAL: Duration = Duration::from_millis(200);
+/// The shortest time between two looks of a watch.
+const GAP: Duration = Duration::from_millis(50);
+/// How often a watch of a cluster's nodes looks, for their heartbeats.
+const NODE_BEAT: Duration = Duration::from_secs(1);
 /// How often a watch that allows them gets a bookmark.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
 /// A watch without `timeoutSeconds` ends after this, as the API server's
@@ -106,28 +109,47 @@ impl Stream {
         }
         let bookmarks = self.call.flag("allowWatchBookmarks");
         let mut last_bookmark = tokio::time::Instant::now();
-        // A node alone reads its own file: when nothing was committed to
-        // it since the last look, there is nothing new to see. A cluster's
-        // changes come from every node, so a cluster node always looks.
-        // (A node's labels and taints are held in memory as well: its
-        // watch always looks.)
-        let alone = state.cluster.is_none()
-            && self.call.target.served.resource != crate::resource::ResourceType::Nodes;
-        let mut seen_commits = crate::store::local_commits();
-        while tokio::time::Instant::now() < end {
-            tokio::time::sleep(INTERVAL).await;
-            if self.sender.is_closed() {
+        let mut commits = crate::store::commits::subscribe();
+        // A cluster's nodes change with their heartbeats, which are not
+        // commits of this process: a watch of them also looks once a beat.
+        let beats = state.cluster.is_some()
+            && self.call.target.served.resource == crate::resource::ResourceType::Nodes;
+        let mut last_look = tokio::time::Instant::now();
+        loop {
+            let mut wake = end;
+            if bookmarks {
+                wake = wake.min(last_bookmark + BOOKMARK_EVERY);
+            }
+            if beats {
+                wake = wake.min(last_look + NODE_BEAT);
+            }
+            let committed = tokio::select! {
+                changed = commits.changed() => match changed {
+                    Ok(()) => true,
+                    Err(_) => return,
+                },
+                () = tokio::time::sleep_until(wake) => false,
+                () = self.sender.closed() => return,
+            };
+            if tokio::time::Instant::now() >= end {
                 return;
             }
-            let commits = crate::store::local_commits();
-            let quiet = alone && commits == seen_commits;
-            seen_commits = commits;
-            if quiet {
-                if !self.bookmark(state, bookmarks, &mut last_bookmark).await {
-                    return;
-                }
+            if !self.bookmark(state, bookmarks, &mut last_bookmark).await {
+                return;
+            }
+            let beat_due = beats && last_look.elapsed() >= NODE_BEAT;
+            if !(committed || beat_due) {
                 continue;
             }
+            // The commits of a burst (a Job's instances ending) are read
+            // together: one look at most every GAP.
+            let since_look = last_look.elapsed();
+            if since_look < GAP {
+                tokio::time::sleep(GAP - since_look).await;
+            }
+            commits.borrow_and_update();
+            last_look = tokio::time::Instant::now();
+            crate::metrics::watch_read();
             let now = match gather(state, &self.call).await {
                 Ok(now) => now,
                 // A read that fails now may not in a moment (the cluster's
@@ -162,9 +184,6 @@ impl Stream {
                 if !self.send("DELETED", &found).await {
                     return;
                 }
-            }
-            if !self.bookmark(state, bookmarks, &mut last_bookmark).await {
-                return;
             }
         }
     }

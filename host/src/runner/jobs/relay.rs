@@ -145,6 +145,7 @@ impl JobRun {
         };
         Some(Launch {
             instance_uid: record.uid.clone(),
+            created: record.created_at,
             attempt: 0,
             prepared: self.prepared.clone(),
             sandbox: Sandbox::OfJob {

@@ -161,6 +161,7 @@ impl Core {
         }
         Ok(Launch {
             instance_uid: record.uid.clone(),
+            created: record.created_at,
             attempt: attempt.attempt,
             prepared: attempt.prepared.clone(),
             sandbox: executor::Sandbox::Own(Box::new(sandbox)),
@@ -240,6 +241,7 @@ impl Core {
         }
         Ok(Launch {
             instance_uid: record.uid.clone(),
+            created: record.created_at,
             attempt,
             prepared: prepared.clone(),
             sandbox: executor::Sandbox::Own(Box::new(sandbox)),

@@ -46,6 +46,8 @@ pub(in crate::store) struct SentLog {
     pub attempt: u32,
     pub data: Vec<u8>,
     pub truncated: bool,
+    /// When each line began (`runtime::line_times`, stored form).
+    pub times: Option<Vec<u8>>,
 }
 
 /// Records to send, and the outbox entries they settle.

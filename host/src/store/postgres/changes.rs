@@ -5,6 +5,10 @@
 //! `LISTEN`s on a connection of its own and wakes its runner, which then
 //! reads the rows. A notice lost with a broken connection costs latency,
 //! never correctness: every node also reads them once per heartbeat.
+//!
+//! Every batch a node sends is noticed this way (`Changes::RECORDS`), so
+//! the API's watches on every node look again when any node's records
+//! reach the database (see `store::commits`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,7 +47,7 @@ pub(super) fn payload(changes: Changes) -> String {
     changes.0.to_string()
 }
 
-/// The changes a notice's payload names.
+/// The changes a notice's payload names, for the runner.
 fn parse(payload: &str) -> Changes {
     // A payload this version does not know: look at everything.
     payload
@@ -101,6 +105,7 @@ fn listen(url: &str, noticed: &Noticed, wake: &dyn Fn() -> bool, stop: &AtomicBo
             continue;
         }
         // Notices may have been missed while the connection was away.
+        crate::store::commits::committed();
         if noticed.add(Changes::ALL) && !wake() {
             return;
         }
@@ -108,6 +113,7 @@ fn listen(url: &str, noticed: &Noticed, wake: &dyn Fn() -> bool, stop: &AtomicBo
             let next = client.notifications().timeout_iter(POLL).next();
             match next {
                 Ok(Some(notice)) => {
+                    crate::store::commits::committed();
                     if noticed.add(parse(notice.payload())) && !wake() {
                         return;
                     }

@@ -37,10 +37,8 @@ impl Pg {
             }
             let noticed = forward_instances(&mut tx, &batch.instances, &me)?;
             forward_history(&mut tx, batch, &me)?;
-            if !noticed.is_empty() {
-                let payload = changes::payload(noticed);
-                tx.execute("SELECT pg_notify($1, $2)", &[&changes::CHANNEL, &payload])?;
-            }
+            let payload = changes::payload(noticed.with(crate::store::Changes::RECORDS));
+            tx.execute("SELECT pg_notify($1, $2)", &[&changes::CHANNEL, &payload])?;
             tx.commit()
         })
     }
@@ -232,12 +230,13 @@ fn upsert_logs(tx: &mut Transaction<'_>, logs: &[SentLog]) -> Result<(), postgre
     let attempt: Vec<i64> = kept.iter().map(|l| i64::from(l.attempt)).collect();
     let data: Vec<&[u8]> = kept.iter().map(|l| l.data.as_slice()).collect();
     let truncated: Vec<bool> = kept.iter().map(|l| l.truncated).collect();
+    let times: Vec<Option<&[u8]>> = kept.iter().map(|l| l.times.as_deref()).collect();
     tx.execute(
-        "INSERT INTO logs (instance_uid, attempt, data, truncated)
-         SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bool[])
+        "INSERT INTO logs (instance_uid, attempt, data, truncated, times)
+         SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bool[], $5::bytea[])
          ON CONFLICT (instance_uid, attempt) DO UPDATE SET data = excluded.data,
-            truncated = excluded.truncated",
-        &[&uid as &Param<'_>, &attempt, &data, &truncated],
+            truncated = excluded.truncated, times = excluded.times",
+        &[&uid as &Param<'_>, &attempt, &data, &truncated, &times],
     )?;
     Ok(())
 }

@@ -237,13 +237,11 @@ impl Pg {
                     return Ok(Some(conflict));
                 }
             }
-            let changes = changes::of(writes, &node);
-            if !changes.is_empty() {
-                tx.execute(
-                    "SELECT pg_notify($1, $2)",
-                    &[&changes::CHANNEL, &changes::payload(changes)],
-                )?;
-            }
+            let changes = changes::of(writes, &node).with(crate::store::Changes::RECORDS);
+            tx.execute(
+                "SELECT pg_notify($1, $2)",
+                &[&changes::CHANNEL, &changes::payload(changes)],
+            )?;
             tx.commit()?;
             Ok(None)
         })?;

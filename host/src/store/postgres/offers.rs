@@ -136,7 +136,9 @@ impl Pg {
                 &[&me as &Param<'_>, &reason, &message, &now],
             )?;
             if ended > 0 {
-                let payload = changes::payload(crate::store::Changes::ENDED);
+                let payload = changes::payload(
+                    crate::store::Changes::ENDED.with(crate::store::Changes::RECORDS),
+                );
                 tx.execute(
                     "SELECT pg_notify($1, $2)",
                     &[&changes::CHANNEL, &payload],

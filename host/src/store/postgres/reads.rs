@@ -157,6 +157,27 @@ impl Records for Pg {
     }
 
     /// Every attempt's log of an instance, oldest first.
+    fn log_times(
+        &self,
+        instance_uid: &str,
+    ) -> Result<Vec<(u32, crate::runtime::line_times::LineTimes)>, StoreError> {
+        self.with(|c| {
+            let rows = c.query(
+                "SELECT attempt, times FROM logs WHERE instance_uid = $1 ORDER BY attempt",
+                &[&instance_uid],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    let times: Option<Vec<u8>> = r.get(1);
+                    let times =
+                        crate::runtime::line_times::LineTimes::decode(&times.unwrap_or_default());
+                    (r.get::<_, i64>(0) as u32, times)
+                })
+                .collect())
+        })
+    }
+
     fn logs(&self, instance_uid: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
         self.with(|c| {
             let rows = c.query(

@@ -157,6 +157,11 @@ pub(super) const SCHEMA: &[&str] = &[
     ALTER TABLE nodes ADD COLUMN taints TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE nodes ADD COLUMN resources TEXT NOT NULL DEFAULT '{}';
 "#,
+    // 7: when each line of an attempt's output began (see
+    // `runtime::line_times`); rows written before have none.
+    r#"
+    ALTER TABLE logs ADD COLUMN times BYTEA;
+"#,
 ];
 
 /// The advisory lock every transaction that writes instances' rows holds

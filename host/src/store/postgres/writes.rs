@@ -98,9 +98,10 @@ fn instance_write(
             instance,
             log,
             truncated,
+            times,
         } => {
             upsert_instances(tx, &[(instance, None, None)], node)?;
-            upsert_log(tx, &instance.uid, 0, log, *truncated)
+            upsert_log(tx, &instance.uid, 0, (log, *truncated, times))
         }
         Write::InstanceEnded(i) => instance_ended(tx, i),
         Write::InstanceInput { uid, stdin } => {
@@ -124,7 +125,8 @@ fn history_write(tx: &mut Transaction<'_>, write: &Write) -> Result<(), postgres
             attempt,
             data,
             truncated,
-        } => upsert_log(tx, instance_uid, *attempt, data, *truncated),
+            times,
+        } => upsert_log(tx, instance_uid, *attempt, (data, *truncated, times)),
         Write::Event(e) => event(tx, e),
         Write::LogRecords {
             instance_uid,
@@ -271,14 +273,13 @@ fn upsert_log(
     tx: &mut Transaction<'_>,
     instance_uid: &str,
     attempt: u32,
-    data: &[u8],
-    truncated: bool,
+    (data, truncated, times): (&[u8], bool, &crate::runtime::line_times::LineTimes),
 ) -> Result<(), postgres::Error> {
     tx.execute(
-        "INSERT INTO logs (instance_uid, attempt, data, truncated) VALUES ($1, $2, $3, $4)
+        "INSERT INTO logs (instance_uid, attempt, data, truncated, times) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (instance_uid, attempt) DO UPDATE SET data = excluded.data,
-            truncated = excluded.truncated",
-        &[&instance_uid, &i64::from(attempt), &data, &truncated],
+            truncated = excluded.truncated, times = excluded.times",
+        &[&instance_uid, &i64::from(attempt), &data, &truncated, &times.encode()],
     )?;
     Ok(())
 }

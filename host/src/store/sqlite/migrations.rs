@@ -166,4 +166,15 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE instances ADD COLUMN chain_head TEXT;
     ALTER TABLE instances ADD COLUMN chain_budget INTEGER;
     "#,
+    // 9: when each line of an attempt's output began (`runtime::line_times`),
+    // beside the output, for `logs --timestamps` and `--since`. Rows
+    // written before have none.
+    r#"
+    ALTER TABLE instances ADD COLUMN log_times BLOB;
+    ALTER TABLE logs ADD COLUMN times BLOB;
+    DROP VIEW attempt_logs;
+    CREATE VIEW attempt_logs (instance_uid, attempt, data, truncated, times) AS
+        SELECT uid, 0, log, log_truncated, log_times FROM instances WHERE log IS NOT NULL
+        UNION ALL SELECT instance_uid, attempt, data, truncated, times FROM logs;
+    "#,
 ];

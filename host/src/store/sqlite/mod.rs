@@ -16,16 +16,6 @@ use rusqlite::Connection;
 use super::{StoreError, Write};
 use writes::LabelsText;
 
-/// Batches committed to any SQLite store by this process: a reader of the
-/// node's own file that saw the same count has nothing new to read (the
-/// Kubernetes API's watches skip a look then).
-static COMMITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// See [`COMMITS`].
-pub fn commits() -> u64 {
-    COMMITS.load(std::sync::atomic::Ordering::Acquire)
-}
-
 /// What every connection to a state database is set to: WAL with
 /// `synchronous = NORMAL` (no fsync per commit; a crash of the process
 /// loses nothing committed), waiting up to `busy_ms` for another writer,
@@ -335,9 +325,11 @@ impl Sqlite {
     }
 
     fn commit_as(&mut self, writes: &[Write], forward: bool) -> Result<(), StoreError> {
+        let began = std::time::Instant::now();
         let committed = self.commit_batch(writes, forward);
+        crate::metrics::commit_took(began.elapsed());
         if committed.is_ok() {
-            COMMITS.fetch_add(1, std::sync::atomic::Ordering::Release);
+            super::commits::committed();
         }
         committed
     }
@@ -387,7 +379,7 @@ impl Sqlite {
             .transaction()
             .and_then(|tx| writes::object_mirrored(&tx, record, held).and_then(|()| tx.commit()));
         if r.is_ok() {
-            COMMITS.fetch_add(1, std::sync::atomic::Ordering::Release);
+            super::commits::committed();
         }
         r.map_err(|source| StoreError::from_sqlite(path, source))
     }

@@ -162,8 +162,7 @@ fn read_entry(tx: &Connection, kind: &str, key: &str, batch: &mut Batch) -> rusq
             let Some((uid, attempt)) = pair(key) else {
                 return Ok(());
             };
-            let sql =
-                "SELECT data, truncated FROM attempt_logs WHERE instance_uid = ?1 AND attempt = ?2";
+            let sql = "SELECT data, truncated, times FROM attempt_logs WHERE instance_uid = ?1 AND attempt = ?2";
             let row = tx
                 .prepare_cached(sql)?
                 .query_row(params![uid, attempt], |r| {
@@ -172,6 +171,7 @@ fn read_entry(tx: &Connection, kind: &str, key: &str, batch: &mut Batch) -> rusq
                         attempt: attempt as u32,
                         data: r.get(0)?,
                         truncated: r.get(1)?,
+                        times: r.get(2)?,
                     })
                 })
                 .optional()?;
@@ -237,8 +237,9 @@ fn read_instance(
     let select = rows::INSTANCE_SELECT
         .strip_suffix(" FROM instances")
         .expect("INSTANCE_SELECT ends with its table");
-    let sql =
-        format!("{select}, deleted_at, stdin, log, log_truncated FROM instances WHERE uid = ?1");
+    let sql = format!(
+        "{select}, deleted_at, stdin, log, log_truncated, log_times FROM instances WHERE uid = ?1"
+    );
     // Prepared once per connection: the forwarder reads thousands of rows
     // a second while a cluster runs many tiny instances.
     tx.prepare_cached(&sql)?
@@ -249,6 +250,7 @@ fn read_instance(
                 attempt: 0,
                 data,
                 truncated: r.get::<_, Option<bool>>(21).ok().flatten().unwrap_or(false),
+                times: r.get(22).ok().flatten(),
             });
             let sent = SentInstance {
                 deleted_at: r.get(18)?,

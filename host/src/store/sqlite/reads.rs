@@ -1,5 +1,6 @@
 //! What the SQLite file answers: the records, read back.
 
+use crate::runtime::line_times::LineTimes;
 use rusqlite::{OptionalExtension, params};
 
 use super::{LIVE_OBJECTS, LOGS, Sqlite, rows};
@@ -177,6 +178,17 @@ impl Records for Sqlite {
     fn logs(&self, instance_uid: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
         let mut stmt = self.sql(self.conn.prepare_cached(LOGS))?;
         let rows = stmt.query_map([instance_uid], |r| Ok((r.get(0)?, r.get(1)?)));
+        self.sql(rows.and_then(|r| r.collect()))
+    }
+
+    fn log_times(&self, instance_uid: &str) -> Result<Vec<(u32, LineTimes)>, StoreError> {
+        let mut stmt = self.sql(self.conn.prepare_cached(
+            "SELECT attempt, times FROM attempt_logs WHERE instance_uid = ?1 ORDER BY attempt",
+        ))?;
+        let rows = stmt.query_map([instance_uid], |r| {
+            let times: Option<Vec<u8>> = r.get(1)?;
+            Ok((r.get(0)?, LineTimes::decode(&times.unwrap_or_default())))
+        });
         self.sql(rows.and_then(|r| r.collect()))
     }
 

@@ -3,6 +3,7 @@
 //! instances share their labels, so a row keeps them compacted (see
 //! `store::labels`) and the text is worked out once per Job.
 
+use crate::runtime::line_times::LineTimes;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -147,7 +148,8 @@ fn instance_write(tx: &Connection, write: &Write, labels: &mut LabelsText) -> ru
             instance,
             log,
             truncated,
-        } => upsert_instance(tx, instance, Some((log, *truncated)), labels),
+            times,
+        } => upsert_instance(tx, instance, Some((log, *truncated, times)), labels),
         Write::InstanceEnded(i) => instance_ended(tx, i),
         // A single node hands an item to its instance in memory.
         Write::InstanceInput { .. } => Ok(()),
@@ -167,7 +169,8 @@ fn history_write(tx: &Connection, write: &Write) -> rusqlite::Result<()> {
             attempt,
             data,
             truncated,
-        } => log(tx, instance_uid, *attempt, (data, *truncated)),
+            times,
+        } => log(tx, instance_uid, *attempt, (data, *truncated, times)),
         Write::Event(e) => event(tx, e),
         Write::LogRecords {
             instance_uid,
@@ -267,19 +270,19 @@ fn cron_run(
 fn upsert_instance(
     tx: &Connection,
     i: &InstanceRecord,
-    log: Option<(&[u8], bool)>,
+    log: Option<(&[u8], bool, &LineTimes)>,
     labels: &mut LabelsText,
 ) -> rusqlite::Result<()> {
-    let (log, log_truncated) = match log {
-        Some((data, truncated)) => (Some(data), Some(truncated)),
-        None => (None, None),
+    let (log, log_truncated, log_times) = match log {
+        Some((data, truncated, times)) => (Some(data), Some(truncated), Some(times.encode())),
+        None => (None, None, None),
     };
     let (labels, labels_job) = labels.of(i);
     let sql = "INSERT INTO instances (uid, name, namespace, owner_uid, completion_index, labels, phase,
             exit_code, reason, message, node_name, restart_count, created_at, start_time, finish_time,
-            log, log_truncated, labels_job, chain_head, chain_budget)
+            log, log_truncated, labels_job, chain_head, chain_budget, log_times)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20)
+            ?19, ?20, ?21)
          ON CONFLICT(uid) DO UPDATE SET phase = excluded.phase, exit_code = excluded.exit_code,
             reason = excluded.reason, message = excluded.message,
             node_name = CASE WHEN excluded.node_name = '' THEN node_name ELSE excluded.node_name END,
@@ -287,7 +290,8 @@ fn upsert_instance(
             start_time = coalesce(excluded.start_time, start_time),
             finish_time = excluded.finish_time,
             log = coalesce(excluded.log, log),
-            log_truncated = coalesce(excluded.log_truncated, log_truncated)";
+            log_truncated = coalesce(excluded.log_truncated, log_truncated),
+            log_times = CASE WHEN excluded.log IS NULL THEN log_times ELSE excluded.log_times END";
     let values = params![
         i.uid,
         i.name,
@@ -308,7 +312,8 @@ fn upsert_instance(
         log_truncated,
         labels_job,
         i.chain.as_ref().map(|c| c.head.as_str()),
-        i.chain.as_ref().map(|c| c.budget)
+        i.chain.as_ref().map(|c| c.budget),
+        log_times
     ];
     run(tx, sql, values).map(drop)
 }
@@ -339,15 +344,18 @@ fn log(
     tx: &Connection,
     uid: &str,
     attempt: u32,
-    (data, truncated): (&[u8], bool),
+    (data, truncated, times): (&[u8], bool, &LineTimes),
 ) -> rusqlite::Result<()> {
+    let times = times.encode();
     let in_row = attempt == 0 && {
-        let sql = "UPDATE instances SET log = ?2, log_truncated = ?3 WHERE uid = ?1";
-        run(tx, sql, params![uid, data, truncated])? > 0
+        let sql =
+            "UPDATE instances SET log = ?2, log_truncated = ?3, log_times = ?4 WHERE uid = ?1";
+        run(tx, sql, params![uid, data, truncated, times])? > 0
     };
     if !in_row {
-        let sql = "INSERT OR REPLACE INTO logs (instance_uid, attempt, data, truncated) VALUES (?1, ?2, ?3, ?4)";
-        run(tx, sql, params![uid, attempt, data, truncated])?;
+        let sql = "INSERT OR REPLACE INTO logs (instance_uid, attempt, data, truncated, times)
+            VALUES (?1, ?2, ?3, ?4, ?5)";
+        run(tx, sql, params![uid, attempt, data, truncated, times])?;
     }
     Ok(())
 }
