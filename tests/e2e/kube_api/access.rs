@@ -207,6 +207,21 @@ spec:
     let ours = s.client(&server, &["logs", &pod]);
     assert_eq!(ours.code, 0, "{ours:?}");
     assert!(ours.stdout.contains("beat=1"), "{ours:?}");
+
+    // Each line's time, and the lines since a time, as kubectl asks.
+    let stamped = ok(s.kubectl(&k, &["logs", &pod, "--timestamps", "--tail=1"]));
+    let (time, rest) = stamped.stdout.split_once(' ').expect("a time and a line");
+    let time: jiff::Timestamp = time.parse().unwrap_or_else(|_| panic!("{stamped:?}"));
+    assert!(rest.contains("msg=heartbeat"), "{stamped:?}");
+    assert!(jiff::Timestamp::now().duration_since(time) < jiff::SignedDuration::from_secs(30));
+    let recent = ok(s.kubectl(&k, &["logs", &pod, "--since=1h"]));
+    assert!(recent.stdout.contains("beat=1"), "{recent:?}");
+    let future = format!(
+        "--since-time={}",
+        jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3600)
+    );
+    let none = ok(s.kubectl(&k, &["logs", &pod, &future]));
+    assert_eq!(none.stdout, "", "{none:?}");
 }
 
 fn apply_pi(s: &Session, k: &Path) {

@@ -2,6 +2,7 @@
 //! kube-state-metrics' names, scraped by a real Prometheus; watches pushed
 //! by the store's commits rather than a timer; live logs.
 
+mod dashboard;
 mod logs;
 mod metrics;
 mod watches;

@@ -107,7 +107,7 @@ const completions = (job) => `${(job.status && job.status.succeeded) || 0}/${job
 function histogram(values, label) {
   if (!values.length) return h('p', { class: 'muted' }, 'Nothing to draw yet.');
   const max = Math.max(...values), min = Math.min(...values);
-  const bins = 12, width = 560, height = 140;
+  const bins = max > min ? 12 : 1, width = 560, height = 140;
   const step = (max - min) / bins || 1;
   const counts = new Array(bins).fill(0);
   for (const v of values) counts[Math.min(bins - 1, Math.floor((v - min) / step))] += 1;
@@ -238,7 +238,7 @@ async function job(namespace, name) {
     get(`/wasmjob/v1/instances?namespace=${namespace}&job=${name}`),
   ]);
   const j = items(found)[0];
-  if (!j) return show(`Job ${name}`, h('p', { class: 'muted' }, 'This Job is gone.')), [];
+  if (!j) return show(`Job ${name}`, h('p', { class: 'muted' }, 'No such Job (yet).')), ['/apis/batch/v1/jobs'];
   const all = items(instances);
   const durations = all.filter((i) => i.status.finishTime).map((i) => seconds(i.status.startTime, i.status.finishTime));
   const path = `/apis/batch/v1/namespaces/${namespace}/jobs/${name}`;
@@ -278,7 +278,7 @@ async function retry(j) {
 
 async function instance(namespace, name) {
   const found = items(await get(`/wasmjob/v1/instances?namespace=${namespace}&name=${name}`))[0];
-  if (!found) return show(`Instance ${name}`, h('p', { class: 'muted' }, 'This instance is gone.')), [];
+  if (!found) return show(`Instance ${name}`, h('p', { class: 'muted' }, 'No such instance (yet).')), ['/api/v1/pods'];
   const s = found.status;
   let attempts = [];
   try { attempts = await get(`/wasmjob/v1/logs?namespace=${namespace}&name=${name}&allAttempts=true`); } catch (_) {}
@@ -353,7 +353,7 @@ async function cronjob(namespace, name) {
     get(`/wasmjob/v1/events?namespace=${namespace}`),
   ]);
   const c = items(found)[0];
-  if (!c) return show(`CronJob ${name}`, h('p', { class: 'muted' }, 'This CronJob is gone.')), [];
+  if (!c) return show(`CronJob ${name}`, h('p', { class: 'muted' }, 'No such CronJob (yet).')), ['/apis/batch/v1/cronjobs'];
   const annotation = 'batch.kubernetes.io/cronjob-scheduled-timestamp';
   const runs = items(jobList)
     .filter((j) => (j.metadata.ownerReferences || []).some((o) => o.kind === 'CronJob' && o.name === name))

@@ -1,0 +1,187 @@
+//! The web dashboard in a real headless Chromium: the login page is all a
+//! browser without the session cookie gets; signed in, a Job's progress
+//! reaches its end, a running instance's log grows on its page, a CronJob
+//! suspended from the page is suspended for the API too. Each page's
+//! screenshot is kept (`target/test-artefacts/dashboard/`).
+
+use std::time::Duration;
+
+use serde_json::json;
+use wasmjob_tests::browser::Browser;
+use wasmjob_tests::{Server, Session, dist, job_yaml, program};
+
+use super::token;
+
+fn cronjob(name: &str) -> String {
+    format!(
+        "apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: {name}
+spec:
+  schedule: \"*/2 * * * * *\"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers:
+          - name: main
+            image: {}
+          restartPolicy: Never
+",
+        program("say-hello").display()
+    )
+}
+
+fn daemonset(name: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: {name}
+spec:
+  selector:
+    matchLabels:
+      app: {name}
+  template:
+    metadata:
+      labels:
+        app: {name}
+    spec:
+      containers:
+      - name: monitor
+        image: {}
+        args: [\"--dir\", \"/tmp\", \"--interval\", \"1\"]
+",
+        dist("node-monitor.wasm").display()
+    )
+}
+
+#[test]
+fn the_dashboard_signs_in_shows_progress_live_logs_and_suspends_a_cronjob() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let s = Session::new();
+    // TLS, as a node serves by default.
+    let server = Server::start(&s, &[]);
+    let base = format!("https://{}", server.address);
+
+    // Without the cookie: the login page, and nothing else.
+    browser.go(&format!("{base}/"));
+    browser.wait_for("#token");
+    browser.screenshot("login");
+    browser.type_into("#token", "not-the-token");
+    browser.click("#sign-in");
+    browser.wait_text("#message", 10, |t| t.contains("not this node's token"));
+    browser.go(&format!("{base}/ui/app.js"));
+    browser.wait_for("#token");
+
+    // Signed in: the overview, with a session cookie scripts cannot read.
+    browser.go(&format!("{base}/"));
+    browser.type_into("#token", &token(&s));
+    browser.click("#sign-in");
+    browser.wait_for("#running-count");
+    let cookies = browser.cookies();
+    let session = cookies
+        .iter()
+        .find(|c| c["name"] == "wasmjob_session")
+        .unwrap_or_else(|| panic!("no session cookie: {cookies:?}"));
+    assert_eq!(session["httpOnly"], true, "{session}");
+    assert_eq!(session["secure"], true, "{session}");
+    assert_eq!(session["sameSite"], "Strict", "{session}");
+    assert!(!session["value"].as_str().unwrap().contains(&token(&s)));
+    let read = browser.run("return document.cookie", json!([]));
+    assert_eq!(read, "", "a script read the cookie");
+
+    // A Job's progress, live, to its end.
+    s.write(
+        "job.yaml",
+        &job_yaml(
+            "progress",
+            &program("sleep-ms"),
+            &["400"],
+            "  completions: 4\n  parallelism: 1",
+            "",
+        ),
+    );
+    browser.go(&format!("{base}/#/jobs/default/progress"));
+    assert_eq!(s.client(&server, &["apply", "-f", "job.yaml"]).code, 0);
+    browser.wait_text("#job-completions", 20, |t| t == "1/4" || t == "2/4");
+    browser.wait_text("#job-completions", 30, |t| t == "4/4");
+    browser.wait_text("#job-status", 10, |t| t.contains("Complete"));
+    browser.screenshot("job");
+    browser.go(&format!("{base}/#/jobs"));
+    browser.wait_text("main", 10, |t| t.contains("progress"));
+    browser.screenshot("jobs");
+
+    // A running instance's page: its log grows while the page stays.
+    s.write("ds.yaml", &daemonset("monitor"));
+    assert_eq!(s.client(&server, &["apply", "-f", "ds.yaml"]).code, 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let pod = loop {
+        let found = s.client(
+            &server,
+            &[
+                "get",
+                "instances",
+                "-l",
+                "app=monitor",
+                "-o",
+                "jsonpath={.items[0].metadata.name}",
+            ],
+        );
+        if !found.stdout.is_empty() {
+            break found.stdout;
+        }
+        assert!(std::time::Instant::now() < deadline, "{found:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    browser.go(&format!("{base}/#/instances/default/{pod}"));
+    browser.wait_text("#log", 20, |t| t.contains("beat=1"));
+    browser.wait_text("#log", 20, |t| t.contains("beat=3"));
+    browser.screenshot("instance");
+    browser.go(&format!("{base}/#/daemonsets"));
+    browser.wait_text("main", 10, |t| t.contains(&pod));
+    browser.screenshot("daemonsets");
+    browser.go(&format!("{base}/#/"));
+    browser.wait_text("#running-count", 10, |t| t == "1");
+    browser.screenshot("overview");
+
+    // A CronJob suspended from its page is suspended for the API.
+    s.write("cron.yaml", &cronjob("every-two"));
+    assert_eq!(s.client(&server, &["apply", "-f", "cron.yaml"]).code, 0);
+    browser.go(&format!("{base}/#/cronjobs/default/every-two"));
+    browser.wait_text("main", 20, |t| t.contains("Succeeded"));
+    browser.click("#suspend");
+    browser.wait_text("#suspended", 10, |t| t == "yes");
+    let suspended = s.client(
+        &server,
+        &[
+            "get",
+            "cronjob",
+            "every-two",
+            "-o",
+            "jsonpath={.spec.suspend}",
+        ],
+    );
+    assert_eq!(suspended.stdout, "true", "{suspended:?}");
+    browser.screenshot("cronjob");
+    browser.go(&format!("{base}/#/events"));
+    browser.wait_text("main", 10, |t| t.contains("SuccessfulCreate"));
+    browser.screenshot("events");
+
+    // A change with the cookie but not from the page's scripts is refused.
+    let status = browser.run(
+        "return fetch('/apis/batch/v1/namespaces/default/cronjobs/every-two', {method: 'PATCH', \
+         headers: {'Content-Type': 'application/merge-patch+json'}, \
+         body: JSON.stringify({spec: {suspend: false}})}).then(r => r.status)",
+        json!([]),
+    );
+    assert_eq!(status, 403);
+
+    // Signed out (the cookie gone): the login page again.
+    browser.clear_cookies();
+    browser.go(&format!("{base}/#/jobs"));
+    browser.wait_for("#token");
+}
