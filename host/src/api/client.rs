@@ -61,9 +61,20 @@ impl Client {
     /// A client of `server` using `token` that trusts the CA `ca_pem` (a
     /// node's `tls/ca.crt`) for `https://`.
     pub fn trusting(server: &str, token: &str, ca_pem: Option<&[u8]>) -> Self {
+        Client::trusting_within(server, token, ca_pem, Duration::from_secs(120))
+    }
+
+    /// As [`Client::trusting`], giving up on a request after `limit`.
+    pub fn trusting_within(
+        server: &str,
+        token: &str,
+        ca_pem: Option<&[u8]>,
+        limit: Duration,
+    ) -> Self {
         let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)));
+            .timeout_connect(Some(Duration::from_secs(2)))
+            .timeout_global(Some(limit));
         if let Some(pem) = ca_pem
             && let Ok(ca) = ureq::tls::Certificate::from_pem(pem)
         {

@@ -30,14 +30,16 @@ pub(super) async fn logs(
     if filter.follow {
         return Ok(follow::stream(state, filter, selector, view));
     }
+    let shared = state.clone();
     let entries = read(&state, move |store| {
+        let elsewhere = super::elsewhere::Elsewhere::of(&shared, store);
         let matching = matching_instances(store, &filter, &selector)?;
         if matching.is_empty() {
             return Err(nothing_found(&filter));
         }
         let mut entries = Vec::new();
         for instance in matching {
-            let all = attempts(store, &instance).map_err(internal)?;
+            let all = attempts(store, &instance, elsewhere.as_ref()).map_err(internal)?;
             let chosen = chosen(all, &filter, &instance)?;
             match &records {
                 Some(records) => structured(store, &instance, chosen, records, &mut entries)?,

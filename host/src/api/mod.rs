@@ -12,6 +12,7 @@ pub mod client;
 mod cluster;
 mod commands;
 mod dashboard;
+mod elsewhere;
 mod error;
 pub mod kube;
 pub mod kubeconfig;

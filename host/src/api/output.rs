@@ -4,6 +4,7 @@
 //! one container's section, the lines since a time, the last lines, each
 //! line prefixed by its time.
 
+use super::elsewhere::Elsewhere;
 use crate::runtime::line_times::{LineTimes, stamp};
 use crate::store::{InstanceRecord, Store, StoreError};
 use crate::time::Micros;
@@ -22,8 +23,12 @@ pub struct Attempt {
 }
 
 /// Every attempt of `instance`: those kept, then the running one's output
-/// so far when it runs in this process.
-pub fn attempts(store: &Store, instance: &InstanceRecord) -> Result<Vec<Attempt>, StoreError> {
+/// so far — from this process, or from the node that runs it.
+pub fn attempts(
+    store: &Store,
+    instance: &InstanceRecord,
+    elsewhere: Option<&Elsewhere>,
+) -> Result<Vec<Attempt>, StoreError> {
     let kept = store.logs(&instance.uid)?;
     let mut times = store.log_times(&instance.uid)?.into_iter().peekable();
     let mut attempts: Vec<Attempt> = kept
@@ -43,9 +48,14 @@ pub fn attempts(store: &Store, instance: &InstanceRecord) -> Result<Vec<Attempt>
             }
         })
         .collect();
+    let running = match crate::runtime::live::output_so_far_timed(&instance.uid) {
+        Some(here) => Some(here),
+        None => elsewhere
+            .and_then(|e| e.live(instance, 0, 0))
+            .map(|l| (l.attempt, l.data, l.times)),
+    };
     if instance.finish_time.is_none()
-        && let Some((attempt, data, times)) =
-            crate::runtime::live::output_so_far_timed(&instance.uid)
+        && let Some((attempt, data, times)) = running
     {
         // What the history kept of it so far is older than this.
         attempts.retain(|a| a.attempt < attempt);

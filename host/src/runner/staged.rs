@@ -48,13 +48,16 @@ impl Staged {
         match index.get(uid) {
             Some(&at) => {
                 let earlier = std::mem::replace(&mut self.writes[at], write);
-                // A later state of the instance keeps the log already joined.
+                // A later state of the instance keeps the log already
+                // joined; a later log of it (its end, after what a running
+                // attempt printed was kept) replaces it.
                 if let Write::InstanceLogged {
                     log,
                     truncated,
                     times,
                     ..
                 } = earlier
+                    && matches!(self.writes[at], Write::Instance(_))
                     && let Write::Instance(instance) = take(&mut self.writes[at])
                 {
                     self.writes[at] = Write::InstanceLogged {
@@ -229,6 +232,19 @@ mod tests {
         staged.push(log("c", 0));
         staged.push(instance("c", Phase::Running));
         staged.push(log("c", 1));
+        // What a running attempt printed so far, then its end with all of it.
+        staged.push(instance("d", Phase::Running));
+        staged.push(log("d", 0));
+        staged.push(instance("d", Phase::Succeeded));
+        staged.push(Write::InstanceLogged {
+            instance: match instance("d", Phase::Succeeded) {
+                Write::Instance(i) => i,
+                _ => unreachable!(),
+            },
+            log: b"d all".to_vec(),
+            truncated: false,
+            times: Default::default(),
+        });
         assert_eq!(
             shapes(&staged),
             [
@@ -247,6 +263,12 @@ mod tests {
                     Some("c 0".into())
                 ),
                 ("log", "c".into(), None, Some("c 1".into())),
+                (
+                    "logged",
+                    "d".into(),
+                    Some(Phase::Succeeded),
+                    Some("d all".into())
+                ),
             ]
         );
     }

@@ -336,6 +336,46 @@ fn an_instance_written_with_its_first_log_keeps_it_through_later_writes() {
     });
 }
 
+#[test]
+fn what_a_running_first_attempt_printed_gives_way_to_its_whole_log() {
+    on_both(|store| {
+        let job = object(Kind::Job, "kept-early", 1);
+        let mut i = instance(&job, "kept-early-1", 2);
+        let kept = |data: &[u8]| Write::Log {
+            instance_uid: i.uid.clone(),
+            attempt: 0,
+            data: data.to_vec(),
+            truncated: false,
+            times: Default::default(),
+        };
+        // Kept while it ran: before its row is written the node's file has
+        // nowhere to keep it (its end writes it all), and the batch goes
+        // through; after, in the row.
+        store
+            .commit(&[Write::ObjectCreated(job.clone()), kept(b"early\n")])
+            .unwrap();
+        i.phase = Phase::Running;
+        store
+            .commit(&[Write::Instance(i.clone()), kept(b"so far\n")])
+            .unwrap();
+        assert_eq!(store.logs(&i.uid).unwrap(), [(0, b"so far\n".to_vec())]);
+        i.phase = Phase::Succeeded;
+        i.finish_time = Some(3);
+        store
+            .commit(&[Write::InstanceLogged {
+                instance: i.clone(),
+                log: b"so far\nand the rest\n".to_vec(),
+                truncated: false,
+                times: Default::default(),
+            }])
+            .unwrap();
+        assert_eq!(
+            store.logs(&i.uid).unwrap(),
+            [(0, b"so far\nand the rest\n".to_vec())]
+        );
+    });
+}
+
 /// The logs of one instance after another, on the writer's connection and
 /// on a reader's (the API's), without compiling the statement again for
 /// each instance (see `plan_once`).

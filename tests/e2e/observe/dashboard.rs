@@ -57,6 +57,12 @@ spec:
     )
 }
 
+/// Opens a page of the dashboard and waits until it is drawn (its title).
+fn open(browser: &Browser, url: &str, title: &str) {
+    browser.go(url);
+    browser.wait_text("h1", 20, |t| t == title);
+}
+
 #[test]
 fn the_dashboard_signs_in_shows_progress_live_logs_and_suspends_a_cronjob() {
     let Some(browser) = Browser::start() else {
@@ -105,13 +111,17 @@ fn the_dashboard_signs_in_shows_progress_live_logs_and_suspends_a_cronjob() {
             "",
         ),
     );
-    browser.go(&format!("{base}/#/jobs/default/progress"));
+    open(
+        &browser,
+        &format!("{base}/#/jobs/default/progress"),
+        "Job progress",
+    );
     assert_eq!(s.client(&server, &["apply", "-f", "job.yaml"]).code, 0);
     browser.wait_text("#job-completions", 20, |t| t == "1/4" || t == "2/4");
     browser.wait_text("#job-completions", 30, |t| t == "4/4");
     browser.wait_text("#job-status", 10, |t| t.contains("Complete"));
     browser.screenshot("job");
-    browser.go(&format!("{base}/#/jobs"));
+    open(&browser, &format!("{base}/#/jobs"), "Jobs");
     browser.wait_text("main", 10, |t| t.contains("progress"));
     browser.screenshot("jobs");
 
@@ -137,21 +147,29 @@ fn the_dashboard_signs_in_shows_progress_live_logs_and_suspends_a_cronjob() {
         assert!(std::time::Instant::now() < deadline, "{found:?}");
         std::thread::sleep(Duration::from_millis(100));
     };
-    browser.go(&format!("{base}/#/instances/default/{pod}"));
+    open(
+        &browser,
+        &format!("{base}/#/instances/default/{pod}"),
+        &format!("Instance {pod}"),
+    );
     browser.wait_text("#log", 20, |t| t.contains("beat=1"));
     browser.wait_text("#log", 20, |t| t.contains("beat=3"));
     browser.screenshot("instance");
-    browser.go(&format!("{base}/#/daemonsets"));
-    browser.wait_text("main", 10, |t| t.contains(&pod));
+    open(&browser, &format!("{base}/#/daemonsets"), "DaemonSets");
+    browser.wait_text("main", 10, |t| t.contains(&pod) && t.contains("ready 1"));
     browser.screenshot("daemonsets");
-    browser.go(&format!("{base}/#/"));
+    open(&browser, &format!("{base}/#/"), "Overview");
     browser.wait_text("#running-count", 10, |t| t == "1");
     browser.screenshot("overview");
 
     // A CronJob suspended from its page is suspended for the API.
     s.write("cron.yaml", &cronjob("every-two"));
     assert_eq!(s.client(&server, &["apply", "-f", "cron.yaml"]).code, 0);
-    browser.go(&format!("{base}/#/cronjobs/default/every-two"));
+    open(
+        &browser,
+        &format!("{base}/#/cronjobs/default/every-two"),
+        "CronJob every-two",
+    );
     browser.wait_text("main", 20, |t| t.contains("Succeeded"));
     browser.click("#suspend");
     browser.wait_text("#suspended", 10, |t| t == "yes");
@@ -167,7 +185,7 @@ fn the_dashboard_signs_in_shows_progress_live_logs_and_suspends_a_cronjob() {
     );
     assert_eq!(suspended.stdout, "true", "{suspended:?}");
     browser.screenshot("cronjob");
-    browser.go(&format!("{base}/#/events"));
+    open(&browser, &format!("{base}/#/events"), "Events");
     browser.wait_text("main", 10, |t| t.contains("SuccessfulCreate"));
     browser.screenshot("events");
 

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wasmjob_tests::{Server, Session, binary, dist};
+use wasmjob_tests::{PgDatabase, Server, Session, binary, dist};
 
 /// A DaemonSet (or, with `kind: Job`, a Job) of the node-monitor plugin
 /// logging a heartbeat every `interval` seconds, `beats` times (0: forever).
@@ -49,15 +49,15 @@ fn stamp_of(line: &str) -> Option<jiff::Timestamp> {
     text.split_whitespace().next()?.parse().ok()
 }
 
-#[test]
-fn a_running_daemons_heartbeats_reach_logs_follow_within_a_second() {
-    let s = Session::new();
-    let server = Server::start(&s, &[]);
-    s.write("monitor.yaml", &monitor("DaemonSet", "beating", 2, 0));
-    assert_eq!(s.client(&server, &["apply", "-f", "monitor.yaml"]).code, 0);
-
+/// The first two heartbeat lines `logs -f TARGET --timestamps` prints,
+/// each with the time it arrived.
+fn heartbeats_followed(
+    s: &Session,
+    server: &Server,
+    target: &str,
+) -> Vec<(jiff::Timestamp, String)> {
     let mut follow = Command::new(binary())
-        .args(["logs", "-f", "ds/beating", "--timestamps"])
+        .args(["logs", "-f", target, "--timestamps"])
         .env("WASMJOB_HOME", s.state.path())
         .env("WASMJOB_SERVER", &server.address)
         .env_remove("WASMJOB_TOKEN")
@@ -86,21 +86,39 @@ fn a_running_daemons_heartbeats_reach_logs_follow_within_a_second() {
     }
     let _ = follow.kill();
     let _ = follow.wait();
+    beats
+}
+
+/// Two heartbeats, in order, each printed within a second of being
+/// written (by the time the line itself carries).
+fn assert_live(beats: &[(jiff::Timestamp, String)], prefix: &str) {
     assert_eq!(beats.len(), 2, "{beats:?}");
     assert!(
         beats[0].1.contains("beat=1") && beats[1].1.contains("beat=2"),
         "{beats:?}"
     );
-    for (arrived, line) in &beats {
+    for (arrived, line) in beats {
         // `[instance] TIME level=info msg=heartbeat …`.
-        assert!(line.starts_with("[beating-"), "{line}");
+        assert!(line.starts_with(prefix), "{line}");
         let written = stamp_of(line).unwrap_or_else(|| panic!("no time in {line:?}"));
         let late = arrived.duration_since(written);
+        eprintln!("{late:?} late: {line}");
         assert!(
             late < jiff::SignedDuration::from_secs(1),
             "{line:?} arrived {late:?} after it was written"
         );
     }
+}
+
+#[test]
+fn a_running_daemons_heartbeats_reach_logs_follow_within_a_second() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    s.write("monitor.yaml", &monitor("DaemonSet", "beating", 2, 0));
+    assert_eq!(s.client(&server, &["apply", "-f", "monitor.yaml"]).code, 0);
+
+    let beats = heartbeats_followed(&s, &server, "ds/beating");
+    assert_live(&beats, "[beating-");
     // Still running: the lines came live, not at the end.
     let phase = s.client(
         &server,
@@ -183,4 +201,52 @@ fn what_a_guest_printed_before_its_node_was_killed_is_in_the_history() {
             .any(|(_, _, text)| text.contains("msg=heartbeat") && text.contains("beat=1")),
         "{kept:?}"
     );
+}
+
+#[test]
+fn a_daemon_on_another_cluster_node_is_followed_live_from_this_one() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let start = |name: &str, labels: &str| {
+        let session = Session::new();
+        let args = [
+            "--store",
+            db.url.as_str(),
+            "--node-name",
+            name,
+            "--labels",
+            labels,
+        ];
+        let server = Server::start(&session, &args);
+        (session, server)
+    };
+    let (front, front_server) = start("front", "role=front");
+    let (_monitor, _monitor_server) = start("watcher", "role=monitor");
+    // Only the other node runs it.
+    let manifest = monitor("DaemonSet", "elsewhere", 1, 0).replace(
+        "      containers:",
+        "      nodeSelector:\n        role: monitor\n      containers:",
+    );
+    front.write("ds.yaml", &manifest);
+    assert_eq!(
+        front
+            .client(&front_server, &["apply", "-f", "ds.yaml"])
+            .code,
+        0
+    );
+    let beats = heartbeats_followed(&front, &front_server, "ds/elsewhere");
+    assert_live(&beats, "[elsewhere-");
+    let node = front.client(
+        &front_server,
+        &[
+            "get",
+            "instances",
+            "-l",
+            "app=elsewhere",
+            "-o",
+            "jsonpath={.items[0].status.nodeName}",
+        ],
+    );
+    assert_eq!(node.stdout, "watcher", "{node:?}");
 }

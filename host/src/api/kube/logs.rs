@@ -14,22 +14,28 @@ use tokio::sync::mpsc;
 
 use super::call::Call;
 use super::status::KubeError;
+use crate::api::elsewhere::Elsewhere;
 use crate::api::error::internal;
 use crate::api::output::{Attempt, View, attempts};
 use crate::api::query::Filter;
 use crate::api::reads::matching_instances;
 use crate::api::state::{Shared, read};
+use crate::store::InstanceRecord;
 
 /// How long `follow` waits without a word from the store or the running
 /// attempt before it looks anyway (an instance on another node of a
 /// cluster, whose writes are not this process's).
 const FOLLOW_FALLBACK: Duration = Duration::from_secs(1);
+/// How long the node running an attempt is asked to wait for more output.
+const LONG_POLL: u64 = 20;
 
 /// An instance's attempts and whether it has ended.
 struct Output {
     uid: String,
     attempts: Vec<Attempt>,
     ended: bool,
+    /// The node that runs it, when another node of the cluster does.
+    elsewhere: Option<(Elsewhere, InstanceRecord)>,
 }
 
 async fn output(
@@ -42,15 +48,21 @@ async fn output(
         name: Some(name.to_owned()),
         ..Filter::default()
     };
+    let shared = state.clone();
     let found = read(state, move |store| {
         let mut matching = matching_instances(store, &filter, &Default::default())?;
         let Some(instance) = matching.pop() else {
             return Ok(None);
         };
+        let elsewhere = Elsewhere::of(&shared, store);
+        let attempts = attempts(store, &instance, elsewhere.as_ref()).map_err(internal)?;
         Ok(Some(Output {
-            attempts: attempts(store, &instance).map_err(internal)?,
+            attempts,
             ended: instance.finish_time.is_some(),
-            uid: instance.uid,
+            uid: instance.uid.clone(),
+            elsewhere: elsewhere
+                .filter(|e| e.runs(&instance))
+                .map(|e| (e, instance)),
         }))
     })
     .await?;
@@ -123,6 +135,7 @@ pub(super) async fn log(state: &Shared, call: &Call) -> Result<Response, KubeErr
             w.mark_changed();
         }
         let mut current = first;
+        let mut asking: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             while let Some(attempt) = current.attempts.get(done) {
                 // A kept attempt goes out whole; the running one, its
@@ -145,16 +158,35 @@ pub(super) async fn log(state: &Shared, call: &Call) -> Result<Response, KubeErr
             if current.ended {
                 return;
             }
-            // Wake when the attempt writes more, when something is
-            // committed (it ended, a new attempt started), or after a while.
+            // Wake when the attempt writes more (here, or on the node that
+            // runs it), when something is committed (it ended, a new
+            // attempt started), or after a while.
+            if written.is_none()
+                && let Some((elsewhere, instance)) = current.elsewhere.clone()
+                && asking.as_ref().is_none_or(|a| a.is_finished())
+            {
+                let seen = current.attempts.last().map_or(0, |a| a.data.len());
+                asking = Some(tokio::task::spawn_blocking(move || {
+                    elsewhere.live(&instance, seen, LONG_POLL);
+                }));
+            }
             let more = async {
                 match written.as_mut() {
                     Some(w) => w.changed().await.is_ok(),
                     None => std::future::pending().await,
                 }
             };
+            let answered = async {
+                match asking.as_mut() {
+                    Some(a) if !a.is_finished() => {
+                        let _ = a.await;
+                    }
+                    _ => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 still = more => if !still { written = None },
+                () = answered => asking = None,
                 _ = commits.changed() => {}
                 () = tokio::time::sleep(FOLLOW_FALLBACK) => {}
                 () = sender.closed() => return,

@@ -6,8 +6,9 @@
 //! followed as they start). A DaemonSet's instances never end: its stream
 //! goes on until the client leaves.
 //!
-//! The stream looks again when a running attempt writes, when something is
-//! committed, and once a second (instances on other nodes of a cluster).
+//! The stream looks again when a running attempt writes (on this node, or
+//! on the cluster node that runs it: see `elsewhere`), when something is
+//! committed, and at least once a second.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -17,6 +18,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 
+use super::super::elsewhere::Elsewhere;
 use super::super::error::{ApiError, internal};
 use super::super::output::{Attempt, View, attempts};
 use super::super::query::Filter;
@@ -31,6 +33,8 @@ use crate::store::InstanceRecord;
 /// The longest a stream waits without a word from the store or a running
 /// attempt.
 const FALLBACK: Duration = Duration::from_secs(1);
+/// How long a node running an attempt is asked to wait for more output.
+const LONG_POLL: u64 = 20;
 
 /// What one look found.
 struct Look {
@@ -39,6 +43,8 @@ struct Look {
     jobs_finished: bool,
     /// Whether nothing matched and nothing could: the Job named is gone.
     nothing: bool,
+    /// The cluster's other nodes, which run some of the instances.
+    elsewhere: Option<Elsewhere>,
 }
 
 async fn look(state: &Shared, filter: &Filter, selector: &Selector) -> Result<Look, ApiError> {
@@ -51,7 +57,9 @@ async fn look(state: &Shared, filter: &Filter, selector: &Selector) -> Result<Lo
         ..Filter::default()
     };
     let selector = selector.clone();
+    let shared = state.clone();
     read(state, move |store| {
+        let elsewhere = Elsewhere::of(&shared, store);
         let matching = matching_instances(store, &filter, &selector)?;
         let mut jobs: HashSet<(String, String)> = matching
             .iter()
@@ -76,13 +84,14 @@ async fn look(state: &Shared, filter: &Filter, selector: &Selector) -> Result<Lo
         let nothing = matching.is_empty() && !any_job;
         let mut instances = Vec::with_capacity(matching.len());
         for instance in matching {
-            let all = attempts(store, &instance).map_err(internal)?;
+            let all = attempts(store, &instance, elsewhere.as_ref()).map_err(internal)?;
             instances.push((instance, all));
         }
         Ok(Look {
             instances,
             jobs_finished,
             nothing,
+            elsewhere,
         })
     })
     .await
@@ -98,6 +107,8 @@ pub(super) fn stream(state: Shared, filter: Filter, selector: Selector, view: Vi
             view,
             sent: HashMap::new(),
             done: HashSet::new(),
+            asking: HashMap::new(),
+            answered: mpsc::unbounded_channel(),
         };
         follower.run(&state, &filter, &selector).await;
     });
@@ -112,6 +123,10 @@ struct Follower {
     sent: HashMap<(String, u32), usize>,
     /// Attempts sent whole.
     done: HashSet<(String, u32)>,
+    /// Questions to the nodes that run instances, by instance uid.
+    asking: HashMap<String, tokio::task::JoinHandle<()>>,
+    /// Their answers.
+    answered: (mpsc::UnboundedSender<()>, mpsc::UnboundedReceiver<()>),
 }
 
 impl Follower {
@@ -145,7 +160,11 @@ impl Follower {
                         if let Some(mut w) = crate::runtime::live::written(&instance.uid) {
                             // Whatever it wrote since it was read wakes us.
                             w.mark_changed();
-                            writers.spawn(async move { w.changed().await });
+                            writers.spawn(async move {
+                                let _ = w.changed().await;
+                            });
+                        } else if let Some(elsewhere) = &found.elsewhere {
+                            self.ask_elsewhere(elsewhere, instance, attempt.data.len());
                         }
                     }
                 }
@@ -166,11 +185,32 @@ impl Follower {
             }
             tokio::select! {
                 _ = writers.join_next(), if !writers.is_empty() => {}
+                _ = self.answered.1.recv() => {}
                 _ = commits.changed() => {}
                 () = tokio::time::sleep(FALLBACK) => {}
                 () = self.sender.closed() => return,
             }
         }
+    }
+
+    /// Asks the node that runs `instance` to answer once its output is
+    /// longer than `seen` bytes (one question at a time for each instance;
+    /// the answer wakes the stream, which then reads the output).
+    fn ask_elsewhere(&mut self, elsewhere: &Elsewhere, instance: &InstanceRecord, seen: usize) {
+        if self
+            .asking
+            .get(&instance.uid)
+            .is_some_and(|asked| !asked.is_finished())
+        {
+            return;
+        }
+        let (elsewhere, asked) = (elsewhere.clone(), instance.clone());
+        let answered = self.answered.0.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            elsewhere.live(&asked, seen, LONG_POLL);
+            let _ = answered.send(());
+        });
+        self.asking.insert(instance.uid.clone(), task);
     }
 
     /// Sends what is new of `attempt`; false once the client has gone.

@@ -353,8 +353,12 @@ fn log(
         run(tx, sql, params![uid, data, truncated, times])? > 0
     };
     if !in_row {
+        // What a running attempt printed so far (see `runtime::live`) may
+        // come before its instance's row, which the runner writes for most
+        // instances when they end: that output is not kept yet, and the
+        // end writes it all.
         let sql = "INSERT OR REPLACE INTO logs (instance_uid, attempt, data, truncated, times)
-            VALUES (?1, ?2, ?3, ?4, ?5)";
+            SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM instances WHERE uid = ?1)";
         run(tx, sql, params![uid, attempt, data, truncated, times])?;
     }
     Ok(())

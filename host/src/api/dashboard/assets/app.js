@@ -46,7 +46,7 @@ function h(tag, attrs, ...children) {
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -79,7 +79,7 @@ function seconds(from, to) {
 const duration = (s) => (s === null ? '' : s < 10 ? s.toFixed(2) + 's' : Math.round(s) + 's');
 
 function show(title, ...content) {
-  page.replaceChildren(h('h1', {}, title), ...content);
+  page.replaceChildren(h('h1', {}, title), ...content.flat(Infinity).filter((c) => c !== '' && c != null));
   for (const a of document.querySelectorAll('header nav a')) {
     a.classList.toggle('here', location.hash.startsWith(a.getAttribute('href')) && a.getAttribute('href') !== '#/' || location.hash === a.getAttribute('href'));
   }
