@@ -432,7 +432,18 @@ fn kill_mid_chain(killed: usize, reader: usize) {
     nodes.remove(killed).server.crash();
     let reader = &nodes[reader];
     let job = reader.session.wait_finished(&reader.server, "chained");
-    let rows = job_rows(&db, "chained");
+    // The owner's decisions reach the database with its next batches.
+    let failed = job["status"]["failed"].as_u64().unwrap_or(0) as usize;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let rows = loop {
+        let rows = job_rows(&db, "chained");
+        let settled = rows.iter().filter(|r| r.1 == "NodeLost").count() == failed
+            && !rows.iter().any(|r| r.0 == "Running" || r.0 == "Pending");
+        if settled || Instant::now() > deadline {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let count =
         |f: &dyn Fn(&(String, String, String)) -> bool| rows.iter().filter(|r| f(r)).count();
     assert_eq!(count(&|r| r.0 == "Succeeded"), 240, "{rows:?}");
@@ -595,14 +606,23 @@ spec:
     let ran = s.client(second, &["delete", "cronjob", "tick"]);
     assert_eq!(ran.code, 0, "{ran:?}");
     let mut client = db.client();
-    // Every Job row ever created (live or deleted) and its instances.
-    let rows = client
-        .query(
-            "SELECT o.name, count(i.uid) FROM objects o LEFT JOIN instances i ON i.owner_uid = o.uid
-             WHERE o.kind = 'Job' GROUP BY o.uid, o.name ORDER BY o.name",
-            &[],
-        )
-        .unwrap();
+    // Every Job row ever created (live or deleted) and its instances. A
+    // node sends its records in batches: the last Job's instance may reach
+    // the database a moment after the Job.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let rows = loop {
+        let rows = client
+            .query(
+                "SELECT o.name, count(i.uid) FROM objects o LEFT JOIN instances i ON i.owner_uid = o.uid
+                 WHERE o.kind = 'Job' GROUP BY o.uid, o.name ORDER BY o.name",
+                &[],
+            )
+            .unwrap();
+        if Instant::now() > deadline || rows.iter().all(|r| r.get::<_, i64>(1) > 0) {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     let distinct: BTreeSet<&String> = names.iter().collect();
     assert_eq!(distinct.len(), names.len(), "a time fired twice: {names:?}");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use wasmjob_tests::browser::Browser;
-use wasmjob_tests::{Server, Session, dist, job_yaml, program};
+use wasmjob_tests::{Server, Session, job_yaml, program};
 
 use super::token;
 
@@ -30,30 +30,6 @@ spec:
           restartPolicy: Never
 ",
         program("say-hello").display()
-    )
-}
-
-fn daemonset(name: &str) -> String {
-    format!(
-        "apiVersion: apps/v1
-kind: DaemonSet
-metadata:
-  name: {name}
-spec:
-  selector:
-    matchLabels:
-      app: {name}
-  template:
-    metadata:
-      labels:
-        app: {name}
-    spec:
-      containers:
-      - name: monitor
-        image: {}
-        args: [\"--dir\", \"/tmp\", \"--interval\", \"1\"]
-",
-        dist("node-monitor.wasm").display()
     )
 }
 
@@ -126,7 +102,10 @@ fn the_dashboard_signs_in_shows_progress_live_logs_and_suspends_a_cronjob() {
     browser.screenshot("jobs");
 
     // A running instance's page: its log grows while the page stays.
-    s.write("ds.yaml", &daemonset("monitor"));
+    s.write(
+        "ds.yaml",
+        &super::logs::monitor("DaemonSet", "monitor", 1, 0),
+    );
     assert_eq!(s.client(&server, &["apply", "-f", "ds.yaml"]).code, 0);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let pod = loop {
@@ -184,6 +163,21 @@ fn the_dashboard_signs_in_shows_progress_live_logs_and_suspends_a_cronjob() {
         ],
     );
     assert_eq!(suspended.stdout, "true", "{suspended:?}");
+    // Run now, though suspended: a Job from its template, as
+    // `create job --from=cronjob/NAME` makes.
+    browser.click("#run-now");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let jobs = s.client(&server, &["get", "jobs", "-o", "name"]);
+        if jobs.stdout.contains("job.batch/every-two-manual-") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no manual run: {jobs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     browser.screenshot("cronjob");
     open(&browser, &format!("{base}/#/events"), "Events");
     browser.wait_text("main", 10, |t| t.contains("SuccessfulCreate"));

@@ -11,7 +11,7 @@ use wasmjob_tests::{PgDatabase, Server, Session, binary, dist};
 
 /// A DaemonSet (or, with `kind: Job`, a Job) of the node-monitor plugin
 /// logging a heartbeat every `interval` seconds, `beats` times (0: forever).
-fn monitor(kind: &str, name: &str, interval: u32, beats: u32) -> String {
+pub(super) fn monitor(kind: &str, name: &str, interval: u32, beats: u32) -> String {
     let (api, selector, restart) = match kind {
         "DaemonSet" => (
             "apps/v1",
