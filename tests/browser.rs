@@ -179,6 +179,20 @@ impl Browser {
         self.call("POST", &path, Some(json!({"text": text})));
     }
 
+    /// Accepts the dialog the page opened (`confirm`).
+    pub fn accept_alert(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.call("GET", &self.session("/alert/text"), None);
+            if text.is_string() {
+                self.call("POST", &self.session("/alert/accept"), Some(json!({})));
+                return;
+            }
+            assert!(Instant::now() < deadline, "no dialog opened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The page's cookies, as WebDriver describes them.
     pub fn cookies(&self) -> Vec<Value> {
         let found = self.call("GET", &self.session("/cookie"), None);

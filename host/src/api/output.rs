@@ -29,23 +29,14 @@ pub fn attempts(
     instance: &InstanceRecord,
     elsewhere: Option<&Elsewhere>,
 ) -> Result<Vec<Attempt>, StoreError> {
-    let kept = store.logs(&instance.uid)?;
-    let mut times = store.log_times(&instance.uid)?.into_iter().peekable();
-    let mut attempts: Vec<Attempt> = kept
+    let mut attempts: Vec<Attempt> = store
+        .logs_timed(&instance.uid)?
         .into_iter()
-        .map(|(attempt, data)| {
-            // Both read the same rows in the same order; a row between the
-            // two reads is found in one and not the other.
-            let times = match times.peek() {
-                Some((a, _)) if *a == attempt => times.next().map(|(_, t)| t).unwrap_or_default(),
-                _ => LineTimes::default(),
-            };
-            Attempt {
-                attempt,
-                data,
-                times,
-                running: false,
-            }
+        .map(|(attempt, data, times)| Attempt {
+            attempt,
+            data,
+            times,
+            running: false,
         })
         .collect();
     let running = match crate::runtime::live::output_so_far_timed(&instance.uid) {

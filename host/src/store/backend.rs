@@ -64,9 +64,9 @@ pub(super) trait Records {
     /// Every attempt's log of an instance, oldest first.
     fn logs(&self, instance_uid: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError>;
 
-    /// When each line of each attempt's log began, oldest attempt first
-    /// (an attempt kept before times were has none).
-    fn log_times(&self, instance_uid: &str) -> Result<Vec<(u32, LineTimes)>, StoreError>;
+    /// Every attempt's log of an instance and when each of its lines
+    /// began, oldest first (an attempt kept before times were has none).
+    fn logs_timed(&self, instance_uid: &str) -> Result<Vec<(u32, Vec<u8>, LineTimes)>, StoreError>;
 
     /// An instance's structured log records, by attempt then order.
     fn log_records(&self, instance_uid: &str) -> Result<Vec<(u32, LogRecord)>, StoreError>;

@@ -420,12 +420,13 @@ impl Store {
         self.read(|r| r.logs(instance_uid))
     }
 
-    /// When each line of each attempt's log began: (attempt, times).
-    pub fn log_times(
+    /// Every attempt's log of an instance and when each of its lines
+    /// began, oldest first: (attempt, bytes, times).
+    pub fn logs_timed(
         &self,
         instance_uid: &str,
-    ) -> Result<Vec<(u32, crate::runtime::line_times::LineTimes)>, StoreError> {
-        self.read(|r| r.log_times(instance_uid))
+    ) -> Result<Vec<(u32, Vec<u8>, crate::runtime::line_times::LineTimes)>, StoreError> {
+        self.read(|r| r.logs_timed(instance_uid))
     }
 
     /// An instance's structured log records, by attempt then order.

@@ -76,16 +76,20 @@ fn the_dashboard_signs_in_shows_progress_live_logs_and_suspends_a_cronjob() {
     let read = browser.run("return document.cookie", json!([]));
     assert_eq!(read, "", "a script read the cookie");
 
-    // A Job's progress, live, to its end.
+    // A Job's progress, live, to its end. It reads a Secret, whose value
+    // is on no page.
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\nstringData: {password: hunter2-never-shown}\n---\n";
+    let env = "        env:\n        - {name: PASSWORD, valueFrom: {secretKeyRef: {name: creds, key: password}}}";
     s.write(
         "job.yaml",
-        &job_yaml(
-            "progress",
-            &program("sleep-ms"),
-            &["400"],
-            "  completions: 4\n  parallelism: 1",
-            "",
-        ),
+        &(secret.to_owned()
+            + &job_yaml(
+                "progress",
+                &program("sleep-ms"),
+                &["400"],
+                "  completions: 4\n  parallelism: 1",
+                env,
+            )),
     );
     open(
         &browser,
@@ -97,6 +101,16 @@ fn the_dashboard_signs_in_shows_progress_live_logs_and_suspends_a_cronjob() {
     browser.wait_text("#job-completions", 30, |t| t == "4/4");
     browser.wait_text("#job-status", 10, |t| t.contains("Complete"));
     browser.screenshot("job");
+    let html = browser.run("return document.documentElement.outerHTML", json!([]));
+    assert!(
+        !html.as_str().unwrap_or("").contains("hunter2"),
+        "a secret on the page"
+    );
+
+    // Run again from the page: the Job anew, to its end again.
+    browser.click("#retry");
+    browser.wait_text("#job-completions", 20, |t| t == "0/4" || t == "1/4");
+    browser.wait_text("#job-completions", 30, |t| t == "4/4");
     open(&browser, &format!("{base}/#/jobs"), "Jobs");
     browser.wait_text("main", 10, |t| t.contains("progress"));
     browser.screenshot("jobs");
@@ -179,6 +193,9 @@ fn the_dashboard_signs_in_shows_progress_live_logs_and_suspends_a_cronjob() {
         std::thread::sleep(Duration::from_millis(100));
     }
     browser.screenshot("cronjob");
+    open(&browser, &format!("{base}/#/cronjobs"), "CronJobs");
+    browser.wait_text("main", 10, |t| t.contains("every-two"));
+    browser.screenshot("cronjobs");
     open(&browser, &format!("{base}/#/events"), "Events");
     browser.wait_text("main", 10, |t| t.contains("SuccessfulCreate"));
     browser.screenshot("events");
@@ -191,6 +208,18 @@ fn the_dashboard_signs_in_shows_progress_live_logs_and_suspends_a_cronjob() {
         json!([]),
     );
     assert_eq!(status, 403);
+
+    // Delete from the page, once confirmed.
+    open(
+        &browser,
+        &format!("{base}/#/jobs/default/progress"),
+        "Job progress",
+    );
+    browser.click("#delete");
+    browser.accept_alert();
+    browser.wait_text("h1", 10, |t| t == "Jobs");
+    let gone = s.client(&server, &["get", "job", "progress"]);
+    assert_eq!(gone.code, 1, "{gone:?}");
 
     // Signed out (the cookie gone): the login page again.
     browser.clear_cookies();

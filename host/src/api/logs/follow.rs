@@ -35,6 +35,8 @@ use crate::store::InstanceRecord;
 const FALLBACK: Duration = Duration::from_secs(1);
 /// How long a node running an attempt is asked to wait for more output.
 const LONG_POLL: u64 = 20;
+/// The shortest time between two looks.
+const GAP: Duration = Duration::from_millis(50);
 
 /// What one look found.
 struct Look {
@@ -47,7 +49,13 @@ struct Look {
     elsewhere: Option<Elsewhere>,
 }
 
-async fn look(state: &Shared, filter: &Filter, selector: &Selector) -> Result<Look, ApiError> {
+/// Reads the instances picked, and the output of those not `printed` in
+/// full already (an instance that ended and was printed has nothing new).
+async fn look(
+    state: &Shared,
+    (filter, selector): (&Filter, &Selector),
+    printed: HashSet<String>,
+) -> Result<Look, ApiError> {
     let filter = Filter {
         namespace: filter.namespace.clone(),
         label_selector: filter.label_selector.clone(),
@@ -84,7 +92,10 @@ async fn look(state: &Shared, filter: &Filter, selector: &Selector) -> Result<Lo
         let nothing = matching.is_empty() && !any_job;
         let mut instances = Vec::with_capacity(matching.len());
         for instance in matching {
-            let all = attempts(store, &instance, elsewhere.as_ref()).map_err(internal)?;
+            let all = match printed.contains(&instance.uid) {
+                true => Vec::new(),
+                false => attempts(store, &instance, elsewhere.as_ref()).map_err(internal)?,
+            };
             instances.push((instance, all));
         }
         Ok(Look {
@@ -107,6 +118,7 @@ pub(super) fn stream(state: Shared, filter: Filter, selector: Selector, view: Vi
             view,
             sent: HashMap::new(),
             done: HashSet::new(),
+            printed: HashSet::new(),
             asking: HashMap::new(),
             answered: mpsc::unbounded_channel(),
         };
@@ -123,6 +135,8 @@ struct Follower {
     sent: HashMap<(String, u32), usize>,
     /// Attempts sent whole.
     done: HashSet<(String, u32)>,
+    /// Instances that ended, all of whose output was sent.
+    printed: HashSet<String>,
     /// Questions to the nodes that run instances, by instance uid.
     asking: HashMap<String, tokio::task::JoinHandle<()>>,
     /// Their answers.
@@ -135,7 +149,8 @@ impl Follower {
         let mut first = true;
         loop {
             commits.borrow_and_update();
-            let found = match look(state, filter, selector).await {
+            let looked = tokio::time::Instant::now();
+            let found = match look(state, (filter, selector), self.printed.clone()).await {
                 Ok(found) => found,
                 Err(e) => {
                     // Gone (a DaemonSet deleted), or refused at once.
@@ -150,6 +165,7 @@ impl Follower {
             }
             let mut writers = tokio::task::JoinSet::new();
             let mut running = false;
+            let mut running_uids = HashSet::new();
             for (instance, attempts) in &found.instances {
                 for attempt in attempts {
                     if !self.send(instance, attempt).await {
@@ -157,6 +173,7 @@ impl Follower {
                     }
                     if attempt.running {
                         running = true;
+                        running_uids.insert(instance.uid.clone());
                         if let Some(mut w) = crate::runtime::live::written(&instance.uid) {
                             // Whatever it wrote since it was read wakes us.
                             w.mark_changed();
@@ -174,6 +191,11 @@ impl Follower {
                 self.view.tail = None;
                 first = false;
             }
+            for (instance, _) in &found.instances {
+                if instance.finish_time.is_some() && !running_uids.contains(&instance.uid) {
+                    self.printed.insert(instance.uid.clone());
+                }
+            }
             let ended = found.instances.iter().all(|(i, _)| i.finish_time.is_some());
             let finished = match (&filter.name, &filter.daemonset) {
                 (Some(_), _) => ended && !running && !found.instances.is_empty(),
@@ -190,6 +212,9 @@ impl Follower {
                 () = tokio::time::sleep(FALLBACK) => {}
                 () = self.sender.closed() => return,
             }
+            // The commits of a burst (a Job's instances ending) are read
+            // together: one look at most every GAP.
+            tokio::time::sleep_until(looked + GAP).await;
         }
     }
 

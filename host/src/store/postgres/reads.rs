@@ -156,28 +156,28 @@ impl Records for Pg {
         })
     }
 
-    /// Every attempt's log of an instance, oldest first.
-    fn log_times(
+    fn logs_timed(
         &self,
         instance_uid: &str,
-    ) -> Result<Vec<(u32, crate::runtime::line_times::LineTimes)>, StoreError> {
+    ) -> Result<Vec<(u32, Vec<u8>, crate::runtime::line_times::LineTimes)>, StoreError> {
         self.with(|c| {
             let rows = c.query(
-                "SELECT attempt, times FROM logs WHERE instance_uid = $1 ORDER BY attempt",
+                "SELECT attempt, data, times FROM logs WHERE instance_uid = $1 ORDER BY attempt",
                 &[&instance_uid],
             )?;
             Ok(rows
                 .iter()
                 .map(|r| {
-                    let times: Option<Vec<u8>> = r.get(1);
+                    let times: Option<Vec<u8>> = r.get(2);
                     let times =
                         crate::runtime::line_times::LineTimes::decode(&times.unwrap_or_default());
-                    (r.get::<_, i64>(0) as u32, times)
+                    (r.get::<_, i64>(0) as u32, r.get(1), times)
                 })
                 .collect())
         })
     }
 
+    /// Every attempt's log of an instance, oldest first.
     fn logs(&self, instance_uid: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
         self.with(|c| {
             let rows = c.query(

@@ -181,13 +181,14 @@ impl Records for Sqlite {
         self.sql(rows.and_then(|r| r.collect()))
     }
 
-    fn log_times(&self, instance_uid: &str) -> Result<Vec<(u32, LineTimes)>, StoreError> {
+    fn logs_timed(&self, instance_uid: &str) -> Result<Vec<(u32, Vec<u8>, LineTimes)>, StoreError> {
         let mut stmt = self.sql(self.conn.prepare_cached(
-            "SELECT attempt, times FROM attempt_logs WHERE instance_uid = ?1 ORDER BY attempt",
+            "SELECT attempt, data, times FROM attempt_logs WHERE instance_uid = ?1 ORDER BY attempt",
         ))?;
         let rows = stmt.query_map([instance_uid], |r| {
-            let times: Option<Vec<u8>> = r.get(1)?;
-            Ok((r.get(0)?, LineTimes::decode(&times.unwrap_or_default())))
+            let times: Option<Vec<u8>> = r.get(2)?;
+            let times = LineTimes::decode(&times.unwrap_or_default());
+            Ok((r.get(0)?, r.get(1)?, times))
         });
         self.sql(rows.and_then(|r| r.collect()))
     }

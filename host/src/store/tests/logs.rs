@@ -46,9 +46,9 @@ fn every_attempts_log_and_records_are_kept() {
         );
         assert_eq!(store.log_records(&i.uid).unwrap(), [(1, record)]);
         // When each line began, beside it.
-        let times = store.log_times(&i.uid).unwrap();
-        assert_eq!(times[1], (1, second_times.clone()));
-        assert!(times[0].1.is_empty());
+        let timed = store.logs_timed(&i.uid).unwrap();
+        assert_eq!(timed[1], (1, b"second\n".to_vec(), second_times.clone()));
+        assert!(timed[0].2.is_empty());
     });
 }
 
