@@ -130,7 +130,8 @@ impl Browser {
     /// Waits (at most `seconds`) until the element `css` picks has text
     /// that `wanted` accepts; the text.
     pub fn wait_text(&self, css: &str, seconds: u64, wanted: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(seconds);
+        // A loaded machine's browser and node are slow: never less than 30 s.
+        let deadline = Instant::now() + Duration::from_secs(seconds.max(30));
         loop {
             let text = self.text(css);
             if let Some(text) = &text
@@ -138,26 +139,38 @@ impl Browser {
             {
                 return text.clone();
             }
-            assert!(
-                Instant::now() < deadline,
-                "{css} never showed what was wanted; last: {text:?}"
-            );
+            if Instant::now() > deadline {
+                self.failed(&format!(
+                    "{css} never showed what was wanted; last: {text:?}"
+                ));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
-    /// Waits until the element `css` picks exists; its WebDriver id.
+    /// Waits (at most 60 s: a loaded machine's browser is slow) until the
+    /// element `css` picks exists; its WebDriver id.
     pub fn wait_for(&self, css: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let body = json!({"using": "css selector", "value": css});
             let found = self.call("POST", &self.session("/element"), Some(body));
             if let Some(id) = found[ELEMENT].as_str() {
                 return id.to_owned();
             }
-            assert!(Instant::now() < deadline, "no {css} on the page");
+            if Instant::now() > deadline {
+                self.failed(&format!("no {css} on the page"));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Fails the test, keeping a screenshot of the page as it was and
+    /// saying which page it was.
+    fn failed(&self, what: &str) -> ! {
+        let shot = self.screenshot("failure");
+        let url = self.call("GET", &self.session("/url"), None);
+        panic!("{what} (page {url}; screenshot {})", shot.display());
     }
 
     /// Clicks the element `css` picks, as a user would.

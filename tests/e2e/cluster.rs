@@ -899,11 +899,13 @@ fn fine_workers_on_every_node_drain_a_redis_queue() {
     let nodes = cluster(&db, &[("n1", ""), ("n2", ""), ("n3", "")], ONE_AT_A_TIME);
     let (s, first) = (&nodes[0].session, &nodes[0].server);
     let list = unique("cluster-fine");
+    // Nine items of 400 ms for three workers: a worker that starts a
+    // second late on a loaded machine still finds items left.
     redis_rpush(&list, &NINE);
     let yaml = queue_job(
         "fine",
         "wq-fine.wasm",
-        &["--lease", "10", "--work-ms", "100"],
+        &["--lease", "10", "--work-ms", "400"],
         "  parallelism: 3",
         &format!("    url: {REDIS_URL}\n    name: {list}\n    mode: lease"),
     );

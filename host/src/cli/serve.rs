@@ -169,8 +169,10 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
                 })?,
         ),
     };
-    // Logs of running instances read what they printed so far.
+    // Logs of running instances read what they printed so far; /metrics
+    // counts what happens.
     crate::runtime::live::enable();
+    crate::metrics::enable();
     let handle = tokio.handle().clone();
     let config = settings.config.clone();
     let mut runner = Runner::new(store, runtime, handle, config).map_err(other)?;

@@ -15,7 +15,7 @@ mod own;
 mod state;
 
 pub use own::{
-    commit_took, cronjob_job_created, instance_ended, instance_started, memory_grew,
+    commit_took, cronjob_job_created, enable, instance_ended, instance_started, memory_grew,
     memory_released, watch_read,
 };
 pub use state::{Objects, QueueDepth, state_registry};

@@ -1,9 +1,11 @@
 //! wasmjob's own metrics: one process-wide set, updated where things happen
-//! and read at each scrape. Updating one is an atomic add; nothing here
-//! takes a lock that a guest's run waits on for long.
+//! and read at each scrape. Updating one is an atomic add (a histogram's, a
+//! short lock); nothing here takes a lock that a guest's run waits on for
+//! long. Off until `serve` turns them on ([`enable`]): `wasmjob run` has no
+//! scraper, and its hot path pays one relaxed load per event.
 
 use std::sync::LazyLock;
-use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -120,6 +122,17 @@ pub(super) fn registry() -> Registry {
     registry
 }
 
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Turns the metrics on (`wasmjob serve`).
+pub fn enable() {
+    ENABLED.store(true, Ordering::Relaxed);
+}
+
+fn on() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
 fn seconds(micros: Micros) -> f64 {
     micros.max(0) as f64 / 1e6
 }
@@ -127,6 +140,9 @@ fn seconds(micros: Micros) -> f64 {
 /// An attempt started at `started`; its instance was created at `created`
 /// (only a first attempt counts towards start latency).
 pub fn instance_started(attempt: u32, created: Micros, started: Micros) {
+    if !on() {
+        return;
+    }
     OWN.started.inc();
     OWN.running.inc();
     if attempt == 0 {
@@ -136,6 +152,9 @@ pub fn instance_started(attempt: u32, created: Micros, started: Micros) {
 
 /// An attempt that started ended, for `reason` (`None`: it succeeded).
 pub fn instance_ended(reason: Option<&str>, started: Micros, finished: Micros) {
+    if !on() {
+        return;
+    }
     OWN.running.dec();
     let reason = reason.unwrap_or("Completed");
     match REASONS.iter().position(|known| *known == reason) {
@@ -150,25 +169,40 @@ pub fn instance_ended(reason: Option<&str>, started: Micros, finished: Micros) {
 
 /// A CronJob's Job for `scheduled` was created at `created`.
 pub fn cronjob_job_created(scheduled: Micros, created: Micros) {
+    if !on() {
+        return;
+    }
     OWN.cron_skew.observe(seconds(created - scheduled));
 }
 
 /// A batch commit to the node's store took `took`.
 pub fn commit_took(took: std::time::Duration) {
+    if !on() {
+        return;
+    }
     OWN.commit.observe(took.as_secs_f64());
 }
 
 /// Running instances' linear memory grew by `bytes`.
 pub fn memory_grew(bytes: u64) {
+    if !on() {
+        return;
+    }
     OWN.memory.inc_by(bytes as i64);
 }
 
 /// An instance that held `bytes` of linear memory ended.
 pub fn memory_released(bytes: u64) {
+    if !on() {
+        return;
+    }
     OWN.memory.dec_by(bytes as i64);
 }
 
 /// A watch read the store (it was told of a commit).
 pub fn watch_read() {
+    if !on() {
+        return;
+    }
     OWN.watch_reads.inc();
 }

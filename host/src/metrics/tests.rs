@@ -159,6 +159,7 @@ fn the_nodes_own_metrics_move_with_what_happens() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0)
     };
+    enable();
     let before = rendered(&Objects::default());
     instance_started(0, 1_000_000, 1_500_000);
     instance_ended(Some("OOMKilled"), 1_500_000, 3_500_000);

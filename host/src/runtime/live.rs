@@ -41,6 +41,11 @@ pub fn enable() {
     ENABLED.store(true, Ordering::Relaxed);
 }
 
+/// Whether running attempts' output is readable.
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
 /// Runs `future` as attempt `attempt` of instance `instance_uid`.
 pub async fn attempt_of<F: Future>(instance_uid: &str, attempt: u32, future: F) -> F::Output {
     match ENABLED.load(Ordering::Relaxed) {

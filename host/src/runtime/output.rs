@@ -31,8 +31,9 @@ pub struct CapturedOutput {
     limit: usize,
     buffer: Arc<Mutex<Buffer>>,
     /// Bytes written so far: readers of a running attempt's output (see
-    /// `live`) wait on it rather than look on a timer.
-    written: Arc<tokio::sync::watch::Sender<u64>>,
+    /// `live`) wait on it rather than look on a timer. None where nobody
+    /// reads running output (`wasmjob run`).
+    written: Option<Arc<tokio::sync::watch::Sender<u64>>>,
 }
 
 impl CapturedOutput {
@@ -41,7 +42,7 @@ impl CapturedOutput {
         CapturedOutput {
             limit,
             buffer: Arc::default(),
-            written: Arc::new(tokio::sync::watch::Sender::new(0)),
+            written: super::live::enabled().then(|| Arc::new(tokio::sync::watch::Sender::new(0))),
         }
     }
 
@@ -58,13 +59,18 @@ impl CapturedOutput {
         buffer.kept.extend_from_slice(&bytes[..keep]);
         buffer.dropped += (bytes.len() - keep) as u64;
         drop(buffer);
-        self.written
-            .send_modify(|written| *written += bytes.len() as u64);
+        if let Some(written) = &self.written {
+            written.send_modify(|written| *written += bytes.len() as u64);
+        }
     }
 
-    /// A receiver that wakes when more is written.
+    /// A receiver that wakes when more is written (one that never does
+    /// where running output is not read).
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.written.subscribe()
+        match &self.written {
+            Some(written) => written.subscribe(),
+            None => tokio::sync::watch::channel(0).1,
+        }
     }
 
     /// The bytes kept so far and when each of their lines began.

@@ -223,6 +223,7 @@ fn the_dashboard_signs_in_shows_progress_live_logs_and_suspends_a_cronjob() {
 
     // Signed out (the cookie gone): the login page again.
     browser.clear_cookies();
-    browser.go(&format!("{base}/#/jobs"));
+    // A new document (only a new fragment would keep the page loaded).
+    browser.go(&format!("{base}/?signed-out"));
     browser.wait_for("#token");
 }
