@@ -104,7 +104,7 @@ pub fn written(instance_uid: &str) -> Option<tokio::sync::watch::Receiver<u64>> 
 
 /// Whether any attempt runs with its output registered.
 pub fn any_running() -> bool {
-    !RUNNING.lock().expect("running outputs").is_empty()
+    enabled() && !RUNNING.lock().expect("running outputs").is_empty()
 }
 
 /// One running attempt's output that grew since it was last kept.
