@@ -6,7 +6,8 @@ use wasmjob_tests::{Session, fixture, items, job_yaml, program};
 use crate::outcomes::seconds_between;
 
 /// Retries at once, so tests do not wait Kubernetes' 10 s.
-const NO_DELAY: &str = "  backoffPolicy:\n    initialDelaySeconds: 0\n    maxDelaySeconds: 0";
+pub(crate) const NO_DELAY: &str =
+    "  backoffPolicy:\n    initialDelaySeconds: 0\n    maxDelaySeconds: 0";
 
 fn condition<'a>(job: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
     job["status"]["conditions"]

@@ -156,7 +156,9 @@ fn one_target() -> CliError {
 }
 
 /// `logs -f`: the server's stream of new output, each line prefixed by its
-/// instance when the logs are of several, until the server ends it.
+/// instance when the logs are of several (and by its attempt with
+/// `--all-attempts`), until the server ends it. Every attempt is followed,
+/// a restart's too.
 fn follow(
     client: &crate::api::client::Client,
     mut query: Vec<(&'static str, String)>,
@@ -184,8 +186,13 @@ fn follow(
         };
         let mut out = String::new();
         for text in entry.text.lines() {
-            if !one {
-                out.push_str(&format!("[{}] ", entry.instance));
+            match (request.all_attempts, one) {
+                (true, _) => {
+                    let attempt = entry.attempt + 1;
+                    out.push_str(&format!("[{} attempt {attempt}] ", entry.instance));
+                }
+                (false, false) => out.push_str(&format!("[{}] ", entry.instance)),
+                (false, true) => {}
             }
             out.push_str(text);
             out.push('\n');

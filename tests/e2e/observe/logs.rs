@@ -250,3 +250,30 @@ fn a_daemon_on_another_cluster_node_is_followed_live_from_this_one() {
     );
     assert_eq!(node.stdout, "watcher", "{node:?}");
 }
+
+#[test]
+fn logs_follow_with_all_attempts_follows_restarts_in_place() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let yaml = wasmjob_tests::job_yaml(
+        "again",
+        &wasmjob_tests::program("exit-code"),
+        &["1"],
+        &format!("  backoffLimit: 2\n{}", crate::job_semantics::NO_DELAY),
+        "",
+    )
+    .replace("restartPolicy: Never", "restartPolicy: OnFailure");
+    s.write("again.yaml", &yaml);
+    assert_eq!(s.client(&server, &["apply", "-f", "again.yaml"]).code, 0);
+    let followed = s.client(&server, &["logs", "-f", "job/again", "--all-attempts"]);
+    assert_eq!(followed.code, 0, "{followed:?}");
+    let lines: Vec<&str> = followed.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", followed.stdout);
+    for (n, line) in lines.iter().enumerate() {
+        assert!(line.starts_with("[again-"), "{line}");
+        assert!(
+            line.ends_with(&format!(" attempt {}] exiting with 1", n + 1)),
+            "{line}"
+        );
+    }
+}

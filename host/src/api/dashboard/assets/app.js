@@ -472,3 +472,8 @@ async function route() {
 
 window.addEventListener('hashchange', route);
 route();
+// "2s ago" and durations of what runs move on: pages without a live log
+// are drawn again every 10 s (an instance's page keeps its log stream).
+setInterval(() => {
+  if (!location.hash.startsWith('#/instances/') && document.visibilityState === 'visible') schedule();
+}, 10000);
