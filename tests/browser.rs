@@ -173,11 +173,19 @@ impl Browser {
         panic!("{what} (page {url}; screenshot {})", shot.display());
     }
 
-    /// Clicks the element `css` picks, as a user would.
+    /// Clicks the element `css` picks, as a user would; found again if
+    /// the page was drawn anew between finding and clicking it.
     pub fn click(&self, css: &str) {
-        let id = self.wait_for(css);
-        let path = self.session(&format!("/element/{id}/click"));
-        self.call("POST", &path, Some(json!({})));
+        for _ in 0..5 {
+            let id = self.wait_for(css);
+            let path = self.session(&format!("/element/{id}/click"));
+            let answer = self.call("POST", &path, Some(json!({})));
+            if answer.get("error").is_none() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.failed(&format!("{css} could not be clicked"));
     }
 
     /// Types `text` into the element `css` picks.

@@ -43,8 +43,11 @@ pub(super) async fn live(
         )
     };
     let mut written = crate::runtime::live::written(&uid).ok_or_else(not_here)?;
+    // Kept bytes, not written ones: past the output cap an attempt writes
+    // on and keeps nothing more, and the asker must not be answered at once.
     let longer = async {
-        while written.borrow_and_update().to_owned() as usize <= after {
+        written.borrow_and_update();
+        while crate::runtime::live::kept_len(&uid).is_some_and(|kept| kept <= after) {
             if written.changed().await.is_err() {
                 return;
             }

@@ -40,7 +40,7 @@ pub struct Runner {
 }
 
 /// How often what running attempts printed is kept in the history.
-const KEEP_OUTPUT_EVERY: Micros = 1_000_000;
+const KEEP_OUTPUT_EVERY: Micros = 250_000;
 
 impl Runner {
     /// A runner that records into `store` and runs on `handle`.
@@ -217,7 +217,7 @@ impl Runner {
     }
 
     /// What running attempts printed since it was last kept goes to the
-    /// history once a second (see `runtime::live`): a node killed loses
+    /// history four times a second (see `runtime::live`): a node killed loses
     /// at most that, and an attempt's end writes its whole output over it.
     fn keep_running_output(&mut self, now: Micros, writes: &mut Vec<Write>) -> Option<Micros> {
         if !crate::runtime::live::any_running() {

@@ -1,7 +1,7 @@
 //! The output of the attempts running in this process, readable while they
 //! run: `wasmjob serve` turns it on, and `logs` of a running instance (the
 //! Kubernetes API's, and `wasmjob logs NAME`) reads what it printed so far;
-//! the runner keeps what grew in the history once a second
+//! the runner keeps what grew in the history four times a second
 //! ([`grown_since_kept`]), so a node killed meanwhile loses at most that.
 //!
 //! The executor names each attempt's task with its instance's uid and the
@@ -92,6 +92,12 @@ pub fn output_so_far_timed(instance_uid: &str) -> Option<(u32, Vec<u8>, LineTime
         let (data, times) = r.output.so_far_timed();
         (r.attempt, data, times)
     })
+}
+
+/// How many bytes the running attempt of `instance_uid` has kept so far.
+pub fn kept_len(instance_uid: &str) -> Option<usize> {
+    let running = RUNNING.lock().expect("running outputs");
+    running.get(instance_uid).map(|r| r.output.kept_len())
 }
 
 /// A receiver that wakes when the running attempt of `instance_uid`

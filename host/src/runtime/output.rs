@@ -73,6 +73,11 @@ impl CapturedOutput {
         }
     }
 
+    /// How many bytes are kept so far.
+    pub fn kept_len(&self) -> usize {
+        self.buffer.lock().expect("output buffer").kept.len()
+    }
+
     /// The bytes kept so far and when each of their lines began.
     pub fn so_far_timed(&self) -> (Vec<u8>, LineTimes) {
         let buffer = self.buffer.lock().expect("output buffer");

@@ -76,6 +76,11 @@ function seconds(from, to) {
   return ((to ? Date.parse(to) : Date.now()) - Date.parse(from)) / 1000;
 }
 
+// An age that moves on by itself (see the ticker at the end): the page is
+// not drawn again for it, so nothing a user is about to click is replaced.
+const age = (time, suffix) =>
+  h('span', { 'data-since': time, 'data-suffix': suffix }, ago(time) + suffix);
+
 const duration = (s) => (s === null ? '' : s < 10 ? s.toFixed(2) + 's' : Math.round(s) + 's');
 
 function show(title, ...content) {
@@ -215,10 +220,10 @@ async function overview() {
     bars.length ? timeline(bars, since, now) : h('p', { class: 'muted' }, 'Nothing ran in the last ten minutes.'),
     h('h2', {}, 'Running now'),
     table(['Instance', 'Node', 'Started'], running.map((i) => [
-      link(`#/instances/${ns(i)}/${i.metadata.name}`, i.metadata.name), i.status.nodeName || '', ago(i.status.startTime) + ' ago'])),
+      link(`#/instances/${ns(i)}/${i.metadata.name}`, i.metadata.name), i.status.nodeName || '', age(i.status.startTime, ' ago')])),
     h('h2', {}, 'Failures in the last hour'),
     table(['Instance', 'Reason', 'Exit code', 'Ended'], failed.map((i) => [
-      link(`#/instances/${ns(i)}/${i.metadata.name}`, i.metadata.name), i.status.reason || '', i.status.exitCode ?? '', ago(i.status.finishTime) + ' ago']),
+      link(`#/instances/${ns(i)}/${i.metadata.name}`, i.metadata.name), i.status.reason || '', i.status.exitCode ?? '', age(i.status.finishTime, ' ago')]),
     'No instance failed in the last hour.'),
     warnings.length ? table(['Warning', 'Object', 'Message'], warnings.map((e) => [e.reason, `${e.involvedObject.kind}/${e.involvedObject.name}`, e.message])) : '');
   return ['/api/v1/pods', '/apis/batch/v1/jobs', '/api/v1/nodes'];
@@ -227,7 +232,7 @@ async function overview() {
 async function jobs() {
   const list = items(await get('/wasmjob/v1/jobs'));
   show('Jobs', table(['Name', 'Namespace', 'Status', 'Completions', 'Progress', 'Age'], list.map((j) => [
-    link(`#/jobs/${ns(j)}/${j.metadata.name}`, j.metadata.name), ns(j), pill(jobState(j)), completions(j), progress(j), ago(j.metadata.creationTimestamp)]),
+    link(`#/jobs/${ns(j)}/${j.metadata.name}`, j.metadata.name), ns(j), pill(jobState(j)), completions(j), progress(j), age(j.metadata.creationTimestamp, '')]),
   'No Jobs. Apply one: wasmjob apply -f examples/pi-job.yaml'));
   return ['/apis/batch/v1/jobs'];
 }
@@ -251,7 +256,7 @@ async function job(namespace, name) {
       h('dt', {}, 'Completions'), h('dd', { id: 'job-completions' }, completions(j)),
       h('dt', {}, 'Progress'), h('dd', {}, progress(j)),
       h('dt', {}, 'Succeeded / failed / active'), h('dd', {}, `${j.status.succeeded || 0} / ${j.status.failed || 0} / ${j.status.active || 0}`),
-      h('dt', {}, 'Started'), h('dd', {}, j.status.startTime ? ago(j.status.startTime) + ' ago' : 'not yet'),
+      h('dt', {}, 'Started'), h('dd', {}, j.status.startTime ? age(j.status.startTime, ' ago') : 'not yet'),
       h('dt', {}, 'Duration'), h('dd', {}, duration(seconds(j.status.startTime, j.status.completionTime))))),
     h('h2', {}, 'How long its instances ran'), histogram(durations, 'duration'),
     h('h2', {}, 'Instances'),
@@ -291,7 +296,7 @@ async function instance(namespace, name) {
       h('dt', {}, 'Reason'), h('dd', {}, s.reason || ''),
       h('dt', {}, 'Message'), h('dd', {}, s.message || ''),
       h('dt', {}, 'Attempts'), h('dd', {}, (s.restartCount || 0) + 1),
-      h('dt', {}, 'Started'), h('dd', {}, s.startTime ? ago(s.startTime) + ' ago' : ''),
+      h('dt', {}, 'Started'), h('dd', {}, s.startTime ? age(s.startTime, ' ago') : ''),
       h('dt', {}, 'Duration'), h('dd', {}, duration(seconds(s.startTime, s.finishTime))))),
     attempts.length > 1 ? [h('h2', {}, 'Earlier attempts'), attempts.slice(0, -1).map((a) =>
       h('details', {}, h('summary', {}, `Attempt ${a.attempt + 1}`), h('pre', { class: 'log' }, a.text)))] : '',
@@ -335,7 +340,7 @@ async function cronjobs() {
   const next = await Promise.all(list.map((c) => nextTimes(c, 1)));
   show('CronJobs', table(['Name', 'Namespace', 'Schedule', 'Suspended', 'Active', 'Last scheduled', 'Next'], list.map((c, i) => [
     link(`#/cronjobs/${ns(c)}/${c.metadata.name}`, c.metadata.name), ns(c), c.spec.schedule, c.spec.suspend ? pill('Suspended') : 'no',
-    ((c.status && c.status.active) || []).length, c.status && c.status.lastScheduleTime ? ago(c.status.lastScheduleTime) + ' ago' : '',
+    ((c.status && c.status.active) || []).length, c.status && c.status.lastScheduleTime ? age(c.status.lastScheduleTime, ' ago') : '',
     c.spec.suspend ? '' : (next[i][0] || '')]), 'No CronJobs.'));
   return ['/apis/batch/v1/cronjobs'];
 }
@@ -425,7 +430,7 @@ async function daemonsets() {
       h('h2', {}, link(`#/daemonsets/${ns(d)}/${d.metadata.name}`, d.metadata.name)),
       h('p', {}, `desired ${s.desiredNumberScheduled || 0}, current ${s.currentNumberScheduled || 0}, ready ${s.numberReady || 0}, up to date ${s.updatedNumberScheduled || 0}`),
       table(['Node', 'Instance', 'Phase', 'Started'], mine.map((i) => [i.status.nodeName || '',
-        link(`#/instances/${ns(i)}/${i.metadata.name}`, i.metadata.name), pill(i.status.phase), ago(i.status.startTime)])));
+        link(`#/instances/${ns(i)}/${i.metadata.name}`, i.metadata.name), pill(i.status.phase), age(i.status.startTime, '')])));
   }) : h('p', { class: 'muted' }, 'No DaemonSets.'));
   return ['/apis/apps/v1/daemonsets', '/api/v1/pods'];
 }
@@ -434,7 +439,7 @@ async function events() {
   const list = items(await get('/wasmjob/v1/events')).slice().reverse();
   show('Events', table(['Type', 'Reason', 'Object', 'Message', 'When'], list.slice(0, 300).map((e) => [
     h('span', { class: 'pill ' + (e.type === 'Warning' ? 'Failed' : 'Succeeded') }, e.type),
-    e.reason, `${e.involvedObject.kind}/${e.involvedObject.name}`, e.message, ago(e.lastTimestamp || e.eventTime) + ' ago'])));
+    e.reason, `${e.involvedObject.kind}/${e.involvedObject.name}`, e.message, age(e.lastTimestamp || e.eventTime, ' ago')])));
   return ['/api/v1/events'];
 }
 
@@ -472,8 +477,9 @@ async function route() {
 
 window.addEventListener('hashchange', route);
 route();
-// "2s ago" and durations of what runs move on: pages without a live log
-// are drawn again every 10 s (an instance's page keeps its log stream).
+// Ages move on in place, every 5 s.
 setInterval(() => {
-  if (!location.hash.startsWith('#/instances/') && document.visibilityState === 'visible') schedule();
-}, 10000);
+  for (const el of document.querySelectorAll('[data-since]')) {
+    el.textContent = ago(el.dataset.since) + el.dataset.suffix;
+  }
+}, 5000);
