@@ -86,7 +86,13 @@ async fn look(
             if let Some(job) = job {
                 any_job = true;
                 let status: JobStatus = serde_json::from_value(job.status).unwrap_or_default();
-                jobs_finished &= status.is_finished();
+                // A Job that counts instances whose rows this read did not
+                // find yet (committed after it) is not done for the stream.
+                let counted = status.succeeded + status.failed > 0;
+                let found = matching
+                    .iter()
+                    .any(|i| i.labels.get("job-name") == Some(name) && &i.namespace == namespace);
+                jobs_finished &= status.is_finished() && (found || !counted);
             }
         }
         let nothing = matching.is_empty() && !any_job;
