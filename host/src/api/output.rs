@@ -73,6 +73,18 @@ pub struct View {
     pub timestamps: bool,
 }
 
+/// The time `sinceSeconds` or `sinceTime` (which wins) names, as both APIs
+/// take them; the refusal of a `sinceTime` that is not RFC 3339.
+pub fn since(seconds: Option<u64>, time: Option<&str>) -> Result<Option<Micros>, String> {
+    match time {
+        Some(text) => text
+            .parse::<jiff::Timestamp>()
+            .map(|at| Some(at.as_microsecond()))
+            .map_err(|_| format!("sinceTime {text:?} is not an RFC 3339 time")),
+        None => Ok(seconds.map(|s| crate::time::now() - (s as i64).saturating_mul(1_000_000))),
+    }
+}
+
 impl View {
     /// What `attempt` shows from byte `from` on, and where the next look
     /// starts. With `whole_lines`, a line still being written waits (a

@@ -54,15 +54,8 @@ impl Filter {
 
     /// Logs: how the output is shown.
     pub(super) fn view(&self) -> Result<super::output::View, ApiError> {
-        let mut since = self
-            .since_seconds
-            .map(|s| crate::time::now() - (s as i64).saturating_mul(1_000_000));
-        if let Some(text) = &self.since_time {
-            let at: jiff::Timestamp = text
-                .parse()
-                .map_err(|_| bad_request(format!("sinceTime {text:?} is not an RFC 3339 time")))?;
-            since = Some(at.as_microsecond());
-        }
+        let since = super::output::since(self.since_seconds, self.since_time.as_deref())
+            .map_err(bad_request)?;
         Ok(super::output::View {
             container: self.container.clone(),
             since,

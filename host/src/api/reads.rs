@@ -424,12 +424,13 @@ pub(super) async fn schedule(
         .ok_or_else(|| super::error::bad_request("schedule is required"))?;
     let parsed = crate::schedule::Schedule::parse(text)
         .map_err(|e| super::error::bad_request(format!("schedule {text:?}: {e}")))?;
-    let zone = match query.get("timeZone") {
-        None => jiff::tz::TimeZone::UTC,
-        Some(name) => jiff::tz::db().get(name).map_err(|_| {
-            super::error::bad_request(format!("timeZone {name:?} is not a known time zone"))
-        })?,
-    };
+    let name = query.get("timeZone").map(String::as_str);
+    let zone = crate::schedule::time_zone(name).ok_or_else(|| {
+        super::error::bad_request(format!(
+            "timeZone {:?} is not a known time zone",
+            name.unwrap_or_default()
+        ))
+    })?;
     let count = query
         .get("count")
         .and_then(|c| c.parse::<usize>().ok())

@@ -344,10 +344,8 @@ pub fn describe_cronjob(cron: &Value, events: &[Value]) -> String {
 
 /// The next five times a CronJob's schedule fires, in its time zone.
 fn next_fire_times(spec: &Value) -> String {
-    let tz = spec["timeZone"]
-        .as_str()
-        .and_then(|z| jiff::tz::db().get(z).ok())
-        .unwrap_or(jiff::tz::TimeZone::UTC);
+    let tz =
+        crate::schedule::time_zone(spec["timeZone"].as_str()).unwrap_or(jiff::tz::TimeZone::UTC);
     let mut out = "Next Fire Times:\n".to_owned();
     if let Ok(schedule) = crate::schedule::Schedule::parse(&text(&spec["schedule"])) {
         for t in schedule.upcoming(jiff::Timestamp::now(), &tz, 5) {

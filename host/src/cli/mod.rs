@@ -179,14 +179,12 @@ impl DeleteArgs {
 fn cron_next(args: &CronNextArgs) -> Result<(), CliError> {
     let schedule = crate::schedule::Schedule::parse(&args.schedule)
         .map_err(|e| CliError::BadInput(e.to_string()))?;
-    let tz = match &args.time_zone {
-        None => jiff::tz::TimeZone::UTC,
-        Some(zone) => jiff::tz::db().get(zone).map_err(|_| {
-            CliError::BadInput(format!(
-                "--time-zone: unknown time zone {zone:?}: use an IANA name such as Europe/Berlin"
-            ))
-        })?,
-    };
+    let tz = crate::schedule::time_zone(args.time_zone.as_deref()).ok_or_else(|| {
+        CliError::BadInput(format!(
+            "--time-zone: unknown time zone {:?}: use an IANA name such as Europe/Berlin",
+            args.time_zone.as_deref().unwrap_or_default()
+        ))
+    })?;
     let after = match &args.after {
         None => jiff::Timestamp::now(),
         Some(text) => text.parse().map_err(|e| {

@@ -96,7 +96,7 @@ impl CronJobSpec {
             return Err(FieldError::new(format!("{path}.schedule"), e.problem));
         }
         if let Some(zone) = &self.time_zone
-            && jiff::tz::db().get(zone).is_err()
+            && crate::schedule::time_zone(Some(zone)).is_none()
         {
             return Err(FieldError::new(
                 format!("{path}.timeZone"),

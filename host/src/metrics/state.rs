@@ -297,10 +297,8 @@ fn cronjob_families(families: &mut Families, cronjob: &Value, now: jiff::Timesta
     }
     // As kube-state-metrics: the next time after the last scheduled one
     // (or after creation), in the CronJob's time zone.
-    let zone = spec["timeZone"]
-        .as_str()
-        .and_then(|z| jiff::tz::db().get(z).ok())
-        .unwrap_or(jiff::tz::TimeZone::UTC);
+    let zone =
+        crate::schedule::time_zone(spec["timeZone"].as_str()).unwrap_or(jiff::tz::TimeZone::UTC);
     let from = [
         &status["lastScheduleTime"],
         &cronjob["metadata"]["creationTimestamp"],

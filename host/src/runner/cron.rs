@@ -55,10 +55,7 @@ pub fn manifest_json(cron: &CronJob) -> serde_json::Value {
 fn schedule_of(cron: &CronJob) -> (Schedule, TimeZone) {
     // Both were validated when the manifest was loaded.
     let schedule = Schedule::parse(&cron.spec.schedule).expect("validated schedule");
-    let tz = match &cron.spec.time_zone {
-        Some(zone) => jiff::tz::db().get(zone).unwrap_or(TimeZone::UTC),
-        None => TimeZone::UTC,
-    };
+    let tz = crate::schedule::time_zone(cron.spec.time_zone.as_deref()).unwrap_or(TimeZone::UTC);
     (schedule, tz)
 }
 

@@ -23,6 +23,15 @@ use jiff::{Timestamp, ToSpan as _};
 
 use self::field::{DAY_OF_MONTH, DAY_OF_WEEK, Field, HOUR, MINUTE, MONTH, SECOND};
 
+/// The time zone a schedule's `timeZone` names: UTC without one, none for
+/// a name the time zone database does not know.
+pub fn time_zone(name: Option<&str>) -> Option<TimeZone> {
+    match name {
+        None => Some(TimeZone::UTC),
+        Some(name) => jiff::tz::db().get(name).ok(),
+    }
+}
+
 /// A parsed schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {

@@ -79,14 +79,8 @@ fn view(call: &Call) -> Result<View, KubeError> {
             })
             .transpose()
     };
-    let mut since =
-        number("sinceSeconds")?.map(|s| crate::time::now() - (s as i64).saturating_mul(1_000_000));
-    if let Some(text) = call.param("sinceTime") {
-        let at: jiff::Timestamp = text.parse().map_err(|_| {
-            KubeError::bad_request(format!("sinceTime {text:?} is not an RFC 3339 time"))
-        })?;
-        since = Some(at.as_microsecond());
-    }
+    let since = crate::api::output::since(number("sinceSeconds")?, call.param("sinceTime"))
+        .map_err(KubeError::bad_request)?;
     Ok(View {
         container: call.param("container").map(str::to_owned),
         since,
