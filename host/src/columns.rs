@@ -63,7 +63,31 @@ pub fn columns(resource: ResourceType, items: &[Value], wide: bool) -> Columns {
             items,
             priority_row,
         ),
+        ResourceType::ControllerRevisions => rows(
+            &["NAME", "CONTROLLER", "REVISION", "AGE"],
+            items,
+            revision_row,
+        ),
     }
+}
+
+/// kubectl's ControllerRevision row: the controller as `kind.group/name`.
+fn revision_row(r: &Value) -> Vec<String> {
+    let controller = r["metadata"]["ownerReferences"]
+        .as_array()
+        .and_then(|refs| refs.iter().find(|o| o["controller"] == true))
+        .map_or("<none>".to_owned(), |o| {
+            let kind = text(&o["kind"]).to_ascii_lowercase();
+            let group = text(&o["apiVersion"]);
+            let group = group.split_once('/').map_or("", |(g, _)| g);
+            format!("{kind}.{group}/{}", text(&o["name"]))
+        });
+    vec![
+        text(&r["metadata"]["name"]),
+        controller,
+        r["revision"].as_i64().unwrap_or(0).to_string(),
+        age(&r["metadata"]["creationTimestamp"]),
+    ]
 }
 
 /// kubectl's DATA: the number of keys (a ConfigMap's binary ones too).

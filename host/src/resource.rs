@@ -30,6 +30,8 @@ pub enum ResourceType {
     PriorityClasses,
     /// `namespaces`, `namespace`, `ns`.
     Namespaces,
+    /// `controllerrevisions`, `controllerrevision`: a DaemonSet's history.
+    ControllerRevisions,
 }
 
 impl ResourceType {
@@ -47,6 +49,7 @@ impl ResourceType {
             "secrets" | "secret" => ResourceType::Secrets,
             "priorityclasses" | "priorityclass" | "pc" => ResourceType::PriorityClasses,
             "namespaces" | "namespace" | "ns" => ResourceType::Namespaces,
+            "controllerrevisions" | "controllerrevision" => ResourceType::ControllerRevisions,
             _ => return None,
         })
     }
@@ -64,6 +67,7 @@ impl ResourceType {
             ResourceType::Secrets => "secrets",
             ResourceType::PriorityClasses => "priorityclasses",
             ResourceType::Namespaces => "namespaces",
+            ResourceType::ControllerRevisions => "controllerrevisions",
         }
     }
 
@@ -77,6 +81,7 @@ impl ResourceType {
             ResourceType::Secrets => Some(crate::manifest::Kind::Secret),
             ResourceType::PriorityClasses => Some(crate::manifest::Kind::PriorityClass),
             ResourceType::Namespaces => Some(crate::manifest::Kind::Namespace),
+            ResourceType::ControllerRevisions => Some(crate::manifest::Kind::ControllerRevision),
             _ => None,
         }
     }
@@ -104,6 +109,7 @@ pub fn object_json_text(object: &ObjectText) -> Result<String, serde_json::Error
         "creationTimestamp".into(),
         json!(rfc3339(object.created_at)),
     );
+    metadata.entry("generation").or_insert(json!(1));
     // What is stored is always JSON; anything else shows as null, as the
     // parsed path shows it.
     let status = serde_json::from_str::<&RawValue>(&object.status).map_or("null", |s| s.get());
@@ -124,6 +130,11 @@ pub fn object_json(record: &ObjectRecord) -> Value {
     let meta = &mut value["metadata"];
     meta["uid"] = json!(record.uid);
     meta["creationTimestamp"] = json!(rfc3339(record.created_at));
+    // Objects stored before generations were kept, and a CronJob's Jobs,
+    // are at their first.
+    if meta.get("generation").is_none() {
+        meta["generation"] = json!(1);
+    }
     value["status"] = record.status.clone();
     // Key order as kubectl prints it.
     json!({
@@ -159,6 +170,7 @@ pub fn config_json(
         "globalDefault",
         "description",
         "preemptionPolicy",
+        "revision",
     ];
     for key in fields {
         if let Some(value) = manifest.get(key) {

@@ -34,6 +34,8 @@ pub fn count_daemonset(
         // Counting only: the strategy changes what is done, not the counts.
         strategy: Strategy::OnDelete,
         min_ready_seconds: manifest.spec.min_ready_seconds.unwrap_or(0).into(),
+        // Counted now, from the current template.
+        generation: manifest.metadata.generation.unwrap_or(1),
     };
     let plan = daemonset::reconcile(&spec, &nodes, &daemons, crate::time::now());
     ds.status = json!(plan.status);

@@ -267,7 +267,7 @@ pub(super) async fn delete(
 
 fn qualified_group(resource: ResourceType) -> &'static str {
     match resource {
-        ResourceType::DaemonSets => ".apps",
+        ResourceType::DaemonSets | ResourceType::ControllerRevisions => ".apps",
         // The core group has no name.
         ResourceType::ConfigMaps | ResourceType::Secrets | ResourceType::Namespaces => "",
         ResourceType::PriorityClasses => ".scheduling.k8s.io",

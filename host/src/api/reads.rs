@@ -73,7 +73,10 @@ pub(super) async fn items(
             _ => Ok(vec![node_json(&node)]),
         },
         ResourceType::Namespaces => namespaces(store, &filter, &selector, &keyring),
-        ResourceType::ConfigMaps | ResourceType::Secrets | ResourceType::PriorityClasses => {
+        ResourceType::ConfigMaps
+        | ResourceType::Secrets
+        | ResourceType::PriorityClasses
+        | ResourceType::ControllerRevisions => {
             let found = objects(store, resource, &filter, &selector)?;
             found
                 .iter()

@@ -147,12 +147,14 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Wait(super::changing::WaitArgs),
 
-    /// Follow or restart the rollout of a DaemonSet's template.
+    /// Follow, restart, list or undo the rollouts of a DaemonSet's template.
     ///
     /// Examples: wasmjob rollout status ds/node-monitor
     ///           wasmjob rollout restart ds/node-monitor
+    ///           wasmjob rollout history ds/node-monitor
+    ///           wasmjob rollout undo ds/node-monitor --to-revision=1
     #[command(verbatim_doc_comment, subcommand)]
-    Rollout(super::changing::RolloutCommand),
+    Rollout(super::rollout::RolloutCommand),
 
     /// Print a shell completion script.
     ///

@@ -1,7 +1,7 @@
-//! `patch`, `wait` and `rollout`: kubectl's verbs that change one object
-//! in place or wait for it. `patch` and `rollout restart` go through the
-//! node's Kubernetes API (the endpoints kubectl uses); `wait` and `rollout
-//! status` read the object until it is as asked.
+//! `patch` and `wait`: kubectl's verbs that change one object in place or
+//! wait for it. `patch` goes through the node's Kubernetes API (the
+//! endpoints kubectl uses); `wait` reads the objects until they are as
+//! asked. `rollout` is in `rollout`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -49,30 +49,8 @@ pub struct WaitArgs {
     pub timeout: String,
 }
 
-/// `wasmjob rollout`.
-#[derive(Debug, clap::Subcommand)]
-pub enum RolloutCommand {
-    /// Wait until every instance of a DaemonSet runs its current template.
-    Status(RolloutArgs),
-    /// Replace every instance of a DaemonSet, one by one, with a fresh one.
-    Restart(RolloutArgs),
-}
-
-/// The DaemonSet of a `rollout`.
-#[derive(Debug, clap::Args)]
-pub struct RolloutArgs {
-    /// The namespace of the DaemonSet.
-    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
-    pub namespace: String,
-    /// ds/NAME or daemonset/NAME.
-    pub target: String,
-    /// How long `status` waits.
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
-    pub timeout: String,
-}
-
 /// `KIND/NAME`, or `KIND` and `NAME`.
-fn target(text: &str, name: Option<&str>) -> Result<(ResourceType, String), CliError> {
+pub(super) fn target(text: &str, name: Option<&str>) -> Result<(ResourceType, String), CliError> {
     let (kind, name) = kind_and_name(text, name).ok_or_else(|| {
         CliError::BadInput(format!(
             "{text:?}: name an object as KIND/NAME or KIND NAME"
@@ -106,7 +84,7 @@ pub fn patch(server: Option<&str>, state_dir: &Path, args: &PatchArgs) -> Result
 }
 
 /// How often `wait` and `rollout status` look.
-const POLL: Duration = Duration::from_millis(200);
+pub(super) const POLL: Duration = Duration::from_millis(200);
 
 /// `wasmjob wait --for=condition=X KIND/NAME…`.
 pub fn wait(server: Option<&str>, state_dir: &Path, args: &WaitArgs) -> Result<(), CliError> {
@@ -165,68 +143,4 @@ fn has_condition(object: &Value, condition: &str) -> bool {
                 .is_some_and(|t| t.eq_ignore_ascii_case(condition))
                 && c["status"] == "True"
         })
-}
-
-/// `wasmjob rollout status|restart ds/NAME`.
-pub fn rollout(
-    server: Option<&str>,
-    state_dir: &Path,
-    command: &RolloutCommand,
-) -> Result<(), CliError> {
-    let (RolloutCommand::Status(args) | RolloutCommand::Restart(args)) = command;
-    let (resource, name) = target(&args.target, None)?;
-    if resource != ResourceType::DaemonSets {
-        return Err(CliError::BadInput(format!(
-            "{}: rollout is for DaemonSets (ds/NAME)",
-            args.target
-        )));
-    }
-    let client = connect(server, state_dir)?;
-    if let RolloutCommand::Restart(_) = command {
-        // As kubectl: a new annotation on the template is a new template.
-        let now = crate::time::rfc3339(crate::time::now());
-        let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {
-            "kubectl.kubernetes.io/restartedAt": now,
-        }}}}});
-        let path = crate::api::kube::object_path(resource, &args.namespace, &name);
-        let body = serde_json::to_vec(&patch).expect("JSON");
-        let _: Value = client.patch(&path, "application/strategic-merge-patch+json", &body)?;
-        outln!("daemonset.apps/{name} restarted");
-        return Ok(());
-    }
-    let timeout = crate::time::parse_duration(&args.timeout)
-        .map_err(|e| CliError::BadInput(format!("--timeout: {e}")))?;
-    let deadline = Instant::now() + timeout;
-    let mut said = String::new();
-    loop {
-        let ds = fetch_one(&client, resource, &args.namespace, &name)?;
-        let count = |field: &str| ds["status"][field].as_u64().unwrap_or(0);
-        let (desired, updated, available) = (
-            count("desiredNumberScheduled"),
-            count("updatedNumberScheduled"),
-            count("numberAvailable"),
-        );
-        let waiting = if updated < desired {
-            format!(
-                "Waiting for daemon set {name:?} rollout to finish: {updated} out of {desired} new pods have been updated..."
-            )
-        } else if available < desired {
-            format!(
-                "Waiting for daemon set {name:?} rollout to finish: {available} of {desired} updated pods are available..."
-            )
-        } else {
-            outln!("daemon set {name:?} successfully rolled out");
-            return Ok(());
-        };
-        if waiting != said {
-            outln!("{waiting}");
-            said = waiting;
-        }
-        if Instant::now() >= deadline {
-            return Err(CliError::Failed(format!(
-                "timed out waiting for the rollout of daemon set {name:?}"
-            )));
-        }
-        std::thread::sleep(POLL);
-    }
 }

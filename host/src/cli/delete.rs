@@ -78,6 +78,7 @@ fn of_files(files: &[std::path::PathBuf]) -> Result<Vec<Target>, CliError> {
             crate::manifest::Kind::Secret => ResourceType::Secrets,
             crate::manifest::Kind::PriorityClass => ResourceType::PriorityClasses,
             crate::manifest::Kind::Namespace => ResourceType::Namespaces,
+            crate::manifest::Kind::ControllerRevision => ResourceType::ControllerRevisions,
         };
         targets.push(Target {
             resource,

@@ -387,5 +387,6 @@ pub(super) fn name_prefix(resource: ResourceType) -> &'static str {
         ResourceType::Secrets => "secret",
         ResourceType::PriorityClasses => "priorityclass.scheduling.k8s.io",
         ResourceType::Namespaces => "namespace",
+        ResourceType::ControllerRevisions => "controllerrevision.apps",
     }
 }

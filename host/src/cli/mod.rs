@@ -25,6 +25,7 @@ mod label;
 mod logs;
 mod queue;
 mod remote;
+mod rollout;
 mod run;
 mod serve;
 mod source;
@@ -92,7 +93,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Taint(args) => label::taint(server, &state_dir, &args),
         Command::Patch(args) => changing::patch(server, &state_dir, &args),
         Command::Wait(args) => changing::wait(server, &state_dir, &args),
-        Command::Rollout(command) => changing::rollout(server, &state_dir, &command),
+        Command::Rollout(command) => rollout::rollout(server, &state_dir, &command),
         Command::Cron(CronCommand::Next(args)) => cron_next(&args),
         Command::Queue(command) => queue::queue(&state_dir, command),
         Command::Completions(_) => unreachable!("handled above"),

@@ -97,16 +97,20 @@ pub enum Kind {
     /// A `v1` Namespace: a name objects live under, created explicitly
     /// (`kubectl create namespace`) or by being used.
     Namespace,
+    /// An `apps/v1` ControllerRevision: one template a DaemonSet has run,
+    /// kept by wasmjob for `rollout history|undo`, never applied.
+    ControllerRevision,
 }
 
 impl Kind {
     /// The kinds whose objects live in a namespace (and go with it).
-    pub const NAMESPACED: [Kind; 5] = [
+    pub const NAMESPACED: [Kind; 6] = [
         Kind::Job,
         Kind::CronJob,
         Kind::DaemonSet,
         Kind::ConfigMap,
         Kind::Secret,
+        Kind::ControllerRevision,
     ];
 
     /// The `kind` field's value.
@@ -119,6 +123,7 @@ impl Kind {
             Kind::Secret => "Secret",
             Kind::PriorityClass => "PriorityClass",
             Kind::Namespace => "Namespace",
+            Kind::ControllerRevision => "ControllerRevision",
         }
     }
 
@@ -132,6 +137,7 @@ impl Kind {
             "Secret" => Kind::Secret,
             "PriorityClass" => Kind::PriorityClass,
             "Namespace" => Kind::Namespace,
+            "ControllerRevision" => Kind::ControllerRevision,
             _ => return None,
         })
     }
@@ -140,7 +146,7 @@ impl Kind {
     pub fn api_version(self) -> &'static str {
         match self {
             Kind::Job | Kind::CronJob => BATCH_V1,
-            Kind::DaemonSet => APPS_V1,
+            Kind::DaemonSet | Kind::ControllerRevision => APPS_V1,
             Kind::ConfigMap | Kind::Secret | Kind::Namespace => CORE_V1,
             Kind::PriorityClass => SCHEDULING_V1,
         }
@@ -156,6 +162,7 @@ impl Kind {
             Kind::Secret => "secrets",
             Kind::PriorityClass => "priorityclasses.scheduling.k8s.io",
             Kind::Namespace => "namespaces",
+            Kind::ControllerRevision => "controllerrevisions.apps",
         }
     }
 
@@ -169,6 +176,7 @@ impl Kind {
             Kind::Secret => "secret",
             Kind::PriorityClass => "priorityclass.scheduling.k8s.io",
             Kind::Namespace => "namespace",
+            Kind::ControllerRevision => "controllerrevision.apps",
         }
     }
 
@@ -177,7 +185,11 @@ impl Kind {
     pub fn runs(self) -> bool {
         !matches!(
             self,
-            Kind::ConfigMap | Kind::Secret | Kind::PriorityClass | Kind::Namespace
+            Kind::ConfigMap
+                | Kind::Secret
+                | Kind::PriorityClass
+                | Kind::Namespace
+                | Kind::ControllerRevision
         )
     }
 
@@ -219,6 +231,16 @@ impl Object {
             Object::CronJob(o) => &o.metadata,
             Object::DaemonSet(o) => &o.metadata,
             Object::Config(o) => &o.metadata,
+        }
+    }
+
+    /// The object's metadata, to change.
+    pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Object::Job(o) => &mut o.metadata,
+            Object::CronJob(o) => &mut o.metadata,
+            Object::DaemonSet(o) => &mut o.metadata,
+            Object::Config(o) => &mut o.metadata,
         }
     }
 

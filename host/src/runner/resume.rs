@@ -123,7 +123,11 @@ impl Parts {
             Kind::DaemonSet => store.live_objects(kind, None)?,
             Kind::Job | Kind::CronJob => store.held_objects(kind)?,
             // Nothing of theirs runs.
-            Kind::ConfigMap | Kind::Secret | Kind::PriorityClass | Kind::Namespace => Vec::new(),
+            Kind::ConfigMap
+            | Kind::Secret
+            | Kind::PriorityClass
+            | Kind::Namespace
+            | Kind::ControllerRevision => Vec::new(),
         };
         for record in records {
             if kind == Kind::Job && finished(&record) {

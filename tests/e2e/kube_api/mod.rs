@@ -102,5 +102,6 @@ fn watch_until(
 mod access;
 mod cli;
 mod protocol;
+mod rollouts;
 mod seeds;
 mod verbs;

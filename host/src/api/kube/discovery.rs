@@ -155,6 +155,18 @@ pub(super) const SERVED: &[Served] = &[
         subresources: &["status"],
     },
     Served {
+        group: "apps",
+        version: "v1",
+        kind: "ControllerRevision",
+        plural: "controllerrevisions",
+        singular: "controllerrevision",
+        short: &[],
+        namespaced: true,
+        verbs: READ_DELETE,
+        resource: ResourceType::ControllerRevisions,
+        subresources: &[],
+    },
+    Served {
         group: "events.k8s.io",
         version: "v1",
         kind: "Event",
@@ -423,12 +435,11 @@ pub(super) fn openapi_part(part: &str) -> Option<Value> {
             ""
         };
         let collection = format!("{prefix}{scope}/{}", s.plural);
-        let mut item = json!({"get": {}, "put": write, "patch": write, "delete": {}});
-        let mut list = json!({"get": {}, "post": write});
-        if !s.allows("create") {
-            list = json!({"get": {}});
-            item = json!({"get": {}, "delete": {}});
-        }
+        // Writes are declared even where refused: kubectl then sends
+        // them, and prints the server's reason instead of failing to
+        // find a schema.
+        let item = json!({"get": {}, "put": write, "patch": write, "delete": {}});
+        let list = json!({"get": {}, "post": write});
         paths.insert(collection.clone(), list);
         paths.insert(format!("{collection}/{{name}}"), item);
     }

@@ -43,14 +43,23 @@ impl KubeError {
         .about(qualified, name)
     }
 
-    /// A verb the resource does not take.
+    /// A verb the resource does not take, and what to do instead.
     pub(super) fn not_allowed(verb: &str, qualified: &str) -> Self {
+        let instead = match qualified {
+            "pods" => {
+                "instances are made by their Job, CronJob or DaemonSet: change or delete that"
+            }
+            "controllerrevisions.apps" => {
+                "a DaemonSet's controller keeps its revisions: change the DaemonSet, or go back \
+                 to a revision with `kubectl rollout undo`"
+            }
+            "events" | "events.events.k8s.io" => "events are recorded by the nodes",
+            q if q.ends_with("/status") => "the controllers own status: change the spec",
+            _ => "see docs/KUBERNETES-API.md for what each resource takes",
+        };
         KubeError::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            format!(
-                "{verb} is not supported on {qualified} by wasmjob: see docs/KUBERNETES-API.md \
-                 for what each resource takes"
-            ),
+            format!("{verb} is not supported on {qualified} by wasmjob: {instead}"),
         )
     }
 

@@ -9,6 +9,7 @@
 //! carries the plan out for the nodes it runs.
 
 mod crash_loop;
+pub mod history;
 mod revision;
 
 pub use crash_loop::{BACKOFF_RESET, CRASH_LOOP, CrashLoop, back_off_message, waiting};
@@ -76,6 +77,8 @@ pub struct Spec<'a> {
     pub strategy: Strategy,
     /// `minReadySeconds`.
     pub min_ready_seconds: i64,
+    /// `metadata.generation`: the status says it observed this one.
+    pub generation: i64,
 }
 
 /// `status` of a DaemonSet, with Kubernetes' field names.
@@ -97,6 +100,10 @@ pub struct DaemonSetStatus {
     /// Nodes that should run an instance and have no available one.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub number_unavailable: u32,
+    /// The `metadata.generation` these counts are of: `kubectl rollout
+    /// status` waits until it is the DaemonSet's own.
+    #[serde(default)]
+    pub observed_generation: i64,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -158,6 +165,7 @@ pub fn reconcile(spec: &Spec<'_>, nodes: &[NodeView], daemons: &[Daemon], now: M
     };
     remove_misscheduled(&on, &desired, &mut plan);
     plan.status.desired_number_scheduled = desired.len() as u32;
+    plan.status.observed_generation = spec.generation;
     let mut updating = Vec::new();
     let mut unavailable = 0u32;
     for node in &desired {
@@ -347,7 +355,21 @@ mod tests {
             revision,
             strategy,
             min_ready_seconds: 0,
+            generation: 1,
         }
+    }
+
+    #[test]
+    fn the_status_names_the_generation_its_counts_are_of() {
+        let placement = placement(&[]);
+        let mut spec = spec(&placement, "new", ROLLING);
+        spec.generation = 7;
+        let nodes = [node("a", &[])];
+        let old = [daemon("i1", "a", "old", Some(0))];
+        let plan = reconcile(&spec, &nodes, &old, 1_000_000);
+        assert_eq!(plan.status.observed_generation, 7);
+        // Counted against generation 7's template: not yet updated.
+        assert_eq!(plan.status.updated_number_scheduled, 0);
     }
 
     const ROLLING: Strategy = Strategy::RollingUpdate {

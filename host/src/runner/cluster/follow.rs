@@ -154,7 +154,7 @@ impl Cluster {
         Ok(())
     }
 
-    /// ConfigMaps, Secrets and PriorityClasses applied, changed or deleted
+    /// ConfigMaps, Secrets, PriorityClasses, Namespaces and ControllerRevisions applied, changed or deleted
     /// through any node: this node's file keeps the cluster's copies
     /// (Secrets sealed as they are there), so its instances read them, and
     /// its Jobs find their priority class, and go on reading the last it
@@ -169,6 +169,7 @@ impl Cluster {
             Kind::Secret,
             Kind::PriorityClass,
             Kind::Namespace,
+            Kind::ControllerRevision,
         ] {
             let stored = self.control.live_objects(kind)?;
             let local = parts.journal.store().live_objects(kind, None)?;

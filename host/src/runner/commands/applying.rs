@@ -11,7 +11,7 @@ use crate::apply::{self, ConfigPlan};
 use crate::controller::{daemonset, job};
 use crate::manifest::{Config, DaemonSet, Job, Object};
 use crate::runner::cron::CronRun;
-use crate::runner::daemon::DaemonRun;
+use crate::runner::daemon::{DaemonRun, history};
 use crate::runner::driver::Joining;
 use crate::runner::jobs::JobRun;
 use crate::runner::parts::Parts;
@@ -56,6 +56,8 @@ enum Plan {
         uid: String,
         object: Box<Object>,
         prepared: Arc<Prepared>,
+        /// What else changes with it (a DaemonSet's history).
+        also: Vec<Write>,
     },
     Unchanged,
 }
@@ -84,12 +86,14 @@ impl Changes {
                 uid,
                 object,
                 prepared,
+                also,
             } => {
                 writes.push(Write::ObjectManifest {
                     uid: uid.clone(),
                     manifest: object.stored_json(),
                     labels: object.metadata().labels.clone(),
                 });
+                writes.extend(also);
                 self.configured.push((uid, *object, prepared));
                 "configured"
             }
@@ -206,7 +210,7 @@ impl Parts {
             plans.push(self.plan(
                 incoming,
                 admitted.prepared,
-                existing,
+                (existing, control),
                 request.create_only,
                 now,
             )?);
@@ -265,31 +269,44 @@ impl Parts {
         &self,
         incoming: &Incoming,
         prepared: Arc<Prepared>,
-        existing: Option<ObjectRecord>,
+        (existing, control): (Option<ObjectRecord>, Option<&dyn ControlPlane>),
         create_only: bool,
         now: Micros,
     ) -> Result<Plan, Failure> {
-        let object = &incoming.object;
-        let (kind, meta) = (object.kind(), object.metadata());
+        let mut object = incoming.object.clone();
         let Some(existing) = existing else {
-            let run = NewRun::of(object.clone(), prepared, now);
+            object.metadata_mut().generation = Some(1);
+            let run = NewRun::of(object, prepared, now);
             return Ok(Plan::Create(Box::new(run)));
         };
         if create_only {
+            let (kind, name) = (object.kind(), &object.metadata().name);
             return Err(Failure::Refused(ApplyFailure {
                 status: 409,
-                message: format!("{} {:?} already exists", kind.resource(), meta.name),
+                message: format!("{} {name:?} already exists", kind.resource()),
             }));
         }
-        if existing.manifest == object.stored_json() {
+        let stored = existing.manifest["metadata"]["generation"].as_i64();
+        object.metadata_mut().generation = stored;
+        let manifest = object.stored_json();
+        if existing.manifest == manifest {
             return Ok(Plan::Unchanged);
         }
-        check_update(object, &existing)
+        check_update(&object, &existing)
             .map_err(|(field, message)| Failure::Refused(invalid_at(incoming, field, &message)))?;
+        object.metadata_mut().generation = Some(next_generation(&existing.manifest, &manifest));
+        let also = match &object {
+            Object::DaemonSet(ds) => {
+                let revisions = history::revisions(control, self.journal.store())?;
+                history::writes(ds, &existing.uid, &revisions, now)
+            }
+            _ => Vec::new(),
+        };
         Ok(Plan::Configure {
             uid: existing.uid,
-            object: Box::new(object.clone()),
+            object: Box::new(object),
             prepared,
+            also,
         })
     }
 
@@ -323,6 +340,15 @@ fn existing(
         Some(control) => control.live_object(kind, &meta.namespace, &meta.name),
         None => store.live_object(kind, &meta.namespace, &meta.name),
     }
+}
+
+/// `metadata.generation` after an update from the stored manifest `old` to
+/// `new`: one more when the spec changed, as the API server counts it (a
+/// change of labels or annotations alone keeps it). Objects stored before
+/// generations were kept count from 1.
+fn next_generation(old: &serde_json::Value, new: &serde_json::Value) -> i64 {
+    let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
+    generation + i64::from(old["spec"] != new["spec"])
 }
 
 /// Whether the stored `existing` object may be updated to `object`: the
@@ -372,5 +398,24 @@ fn invalid_at(incoming: &Incoming, field: &str, message: &str) -> ApplyFailure {
             "{}: document {}: {field}: {message}",
             incoming.source.file, incoming.source.document
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_generation;
+    use serde_json::json;
+
+    #[test]
+    fn a_spec_change_is_the_next_generation_and_a_label_change_is_not() {
+        let old = json!({"metadata": {"generation": 4}, "spec": {"a": 1}});
+        let relabeled = json!({"metadata": {"labels": {"x": "y"}}, "spec": {"a": 1}});
+        assert_eq!(next_generation(&old, &relabeled), 4);
+        assert_eq!(next_generation(&old, &json!({"spec": {"a": 2}})), 5);
+        // Stored before generations were kept: the first.
+        assert_eq!(
+            next_generation(&json!({"spec": {}}), &json!({"spec": {"a": 2}})),
+            2
+        );
     }
 }

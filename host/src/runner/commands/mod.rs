@@ -136,7 +136,7 @@ impl Parts {
                 Ok(())
             }
             Command::Delete { uids, reply } => {
-                let result = self.delete_published(&uids, time::now());
+                let result = self.delete_published(&uids, control, time::now());
                 let _ = reply.send(result.as_ref().map(|n| *n).map_err(|e| e.to_string()));
                 match result {
                     // Held, and written when the store can take it.
@@ -163,9 +163,18 @@ impl Parts {
     /// A delete through this node's API: the cluster's database records
     /// the deletions first (the objects' owners follow them), then this
     /// node stops what it runs of them.
-    fn delete_published(&mut self, uids: &[String], now: Micros) -> Result<usize, StoreError> {
+    fn delete_published(
+        &mut self,
+        uids: &[String],
+        control: Option<&dyn ControlPlane>,
+        now: Micros,
+    ) -> Result<usize, StoreError> {
+        // A DaemonSet's history goes with it.
+        let revisions = super::daemon::history::revisions(control, self.journal.store())?;
+        let owned = super::daemon::history::owned_by(&revisions, uids);
         let deleted = uids
             .iter()
+            .chain(&owned)
             .map(|uid| Write::ObjectDeleted {
                 uid: uid.clone(),
                 at: now,

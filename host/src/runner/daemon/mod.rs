@@ -10,6 +10,7 @@
 //! a rolling update that spend the cluster's budget are withheld here and
 //! taken only when the cluster approves them (see `cluster::rolling`).
 
+pub(super) mod history;
 mod run;
 
 pub use run::DaemonRun;

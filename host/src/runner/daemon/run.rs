@@ -103,6 +103,9 @@ impl DaemonRun {
         };
         let mut run = Self::with_record(record, ds, prepared);
         run.joining.push(Write::ObjectCreated(run.record.clone()));
+        // Its first revision: a new DaemonSet has no history yet.
+        let first = super::history::writes(&run.ds, &run.record.uid, &[], now);
+        run.joining.extend(first);
         run
     }
 
@@ -208,6 +211,7 @@ impl DaemonRun {
             revision: &self.revision,
             strategy: self.strategy(),
             min_ready_seconds: self.ds.spec.min_ready_seconds.unwrap_or(0).into(),
+            generation: self.ds.metadata.generation.unwrap_or(1),
         }
     }
 
