@@ -30,7 +30,7 @@ fn round(client: &Client, digest: &str, name: &str, samples: &mut Vec<f64>) -> R
         Ok(())
     };
     timed(&mut || {
-        let _: Value = client.get("/wasmjob/v1/jobs", &[])?;
+        let _: Value = client.get("/apis/batch/v1/jobs", &[])?;
         Ok(())
     })?;
     timed(&mut || {
@@ -52,7 +52,8 @@ fn round(client: &Client, digest: &str, name: &str, samples: &mut Vec<f64>) -> R
         Ok(())
     })?;
     timed(&mut || {
-        let _: Value = client.get("/wasmjob/v1/instances", &[("job", name.to_owned())])?;
+        let selector = ("labelSelector", format!("job-name={name}"));
+        let _: Value = client.get("/apis/wasmjob.dev/v1/instances", &[selector])?;
         Ok(())
     })?;
     timed(&mut || {
@@ -109,12 +110,11 @@ fn clients(
 }
 
 fn job_status(client: &Client, name: &str) -> Result<Value> {
-    let job: Value = client.get("/wasmjob/v1/jobs", &[("name", name.to_owned())])?;
-    let item = job["items"]
-        .as_array()
-        .and_then(|items| items.first())
-        .with_context(|| format!("no Job {name}: {job}"))?;
-    Ok(item["status"].clone())
+    let path = format!("/apis/batch/v1/namespaces/default/jobs/{name}");
+    let job: Value = client
+        .get(&path, &[])
+        .with_context(|| format!("no Job {name}"))?;
+    Ok(job["status"].clone())
 }
 
 /// The scenario.

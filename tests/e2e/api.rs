@@ -79,11 +79,9 @@ fn every_route_refuses_a_request_without_the_right_token() {
     let s = Session::new();
     let server = Server::start(&s, &["--plain-http"]);
     for (method, path) in [
-        ("GET", "/wasmjob/v1/jobs"),
-        ("GET", "/wasmjob/v1/instances"),
         ("GET", "/wasmjob/v1/logs?job=x"),
         ("POST", "/wasmjob/v1/apply"),
-        ("DELETE", "/wasmjob/v1/jobs?name=x"),
+        ("GET", "/wasmjob/v1/commits"),
         ("POST", "/wasmjob/v1/nodes/x/labels"),
         // The Kubernetes API's, discovery included.
         ("GET", "/version"),
@@ -92,6 +90,8 @@ fn every_route_refuses_a_request_without_the_right_token() {
         ("GET", "/apis"),
         ("GET", "/openapi/v3"),
         ("GET", "/api/v1/namespaces/default/pods"),
+        ("GET", "/apis/wasmjob.dev/v1/instances"),
+        ("DELETE", "/apis/batch/v1/namespaces/default/jobs/x"),
         ("GET", "/api/v1/namespaces/default/pods/x/log"),
         ("GET", "/apis/batch/v1/jobs?watch=true"),
         ("POST", "/apis/batch/v1/namespaces/default/jobs"),

@@ -3,21 +3,19 @@
 //! cluster goes to the control plane, which that node follows).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use base64::Engine as _;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::error::{ApiError, Body, bad_request, internal, unavailable};
-use super::query::{Filter, resource_type};
-use super::reads::{cluster_node_json, node_json, objects};
+use super::reads::{cluster_node_json, node_json};
 use super::state::{Shared, read, send};
-use super::wire::{ApplyAnswer, ApplyBody, DeleteAnswer, LabelRequest, TaintRequest};
+use super::wire::{ApplyAnswer, ApplyBody, LabelRequest, TaintRequest};
 use crate::admission::ModuleBlob;
 use crate::controller::node::relabeled;
 use crate::manifest::{self, taints};
-use crate::resource::ResourceType;
 use crate::runner::{ApplyRequest, Command, Incoming};
 use crate::store::{ControlPlane, NodeRecord};
 
@@ -218,59 +216,4 @@ async fn change_other_node(
         Ok(Json(cluster_node_json(&changed)))
     })
     .await
-}
-
-pub(super) async fn delete(
-    State(state): State<Shared>,
-    Path(kind): Path<String>,
-    Query(filter): Query<Filter>,
-) -> Result<Json<DeleteAnswer>, ApiError> {
-    let resource = resource_type(&kind)?;
-    if resource.kind().is_none() {
-        return Err(bad_request(format!(
-            "{} cannot be deleted directly: delete their owner",
-            resource.plural()
-        )));
-    }
-    if filter.name.is_none() && filter.label_selector.is_none() {
-        return Err(bad_request("name a resource or give a label selector (-l)"));
-    }
-    let selector = filter.selector()?;
-    let name = filter.name.clone();
-    let found = read(&state, move |store| {
-        objects(store, resource, &filter, &selector)
-    })
-    .await?;
-    if found.is_empty()
-        && let Some(name) = name
-    {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            format!(
-                "Error from server (NotFound): {}{} {name:?} not found",
-                resource.plural(),
-                qualified_group(resource)
-            ),
-        ));
-    }
-    let (reply, answer) = oneshot::channel();
-    let uids = found.iter().map(|o| o.uid.clone()).collect();
-    send(&state, Command::Delete { uids, reply })?;
-    answer.await.map_err(|_| unavailable())?.map_err(internal)?;
-    Ok(Json(DeleteAnswer {
-        deleted: found
-            .iter()
-            .map(|o| (o.kind.qualified().to_owned(), o.name.clone()))
-            .collect(),
-    }))
-}
-
-fn qualified_group(resource: ResourceType) -> &'static str {
-    match resource {
-        ResourceType::DaemonSets | ResourceType::ControllerRevisions => ".apps",
-        // The core group has no name.
-        ResourceType::ConfigMaps | ResourceType::Secrets | ResourceType::Namespaces => "",
-        ResourceType::PriorityClasses => ".scheduling.k8s.io",
-        _ => ".batch",
-    }
 }

@@ -1,11 +1,9 @@
 //! What a request asks for in its query string: namespace, label
 //! selector, name, and for logs which attempts and which structured records.
 
-use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::error::{ApiError, bad_request};
-use crate::resource::ResourceType;
 use crate::runtime::{LogLevel, LogRecord};
 use crate::selector::Selector;
 
@@ -63,15 +61,6 @@ impl Filter {
             timestamps: self.timestamps,
         })
     }
-}
-
-pub(super) fn resource_type(text: &str) -> Result<ResourceType, ApiError> {
-    ResourceType::parse(text).ok_or_else(|| {
-        ApiError(
-            StatusCode::NOT_FOUND,
-            format!("the server doesn't have a resource type {text:?}"),
-        )
-    })
 }
 
 /// Which structured records `logs --level/--field` keeps.

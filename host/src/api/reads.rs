@@ -4,42 +4,16 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::extract::Query;
 use serde_json::Value;
 
 use super::error::{ApiError, internal};
-use super::query::{Filter, resource_type};
+use super::query::Filter;
 use super::state::{NodeInfo, Shared, read};
 use crate::manifest;
 use crate::resource::{self, ResourceType};
 use crate::selector::{Requirement, Selector};
 use crate::store::{InstanceRecord, InstanceScope, NodeRecord, ObjectRecord, Store};
-
-pub(super) async fn list(
-    State(state): State<Shared>,
-    Path(kind): Path<String>,
-    Query(filter): Query<Filter>,
-) -> Result<Response, ApiError> {
-    let resource = resource_type(&kind)?;
-    let selector = filter.selector()?;
-    let grace = state.cluster.as_ref().map(|c| c.grace);
-    // A cluster's DaemonSets are counted over every node when read; every
-    // other object goes out as stored.
-    let counted = resource == ResourceType::DaemonSets && grace.is_some();
-    // ConfigMaps and Secrets are shaped (and Secrets opened) as they go.
-    let as_stored = resource.kind().filter(|k| k.runs() && !counted);
-    if let Some(kind) = as_stored {
-        let body = read(&state, move |store| {
-            stored_list(store, kind, &filter, &selector)
-        })
-        .await?;
-        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
-    }
-    let items = items(&state, resource, filter, selector).await?;
-    Ok(Json(resource::list_json(items)).into_response())
-}
 
 /// The objects of `resource` a filter and selector keep, in their
 /// Kubernetes shapes (instances as wasmjob's `Instance`).
@@ -147,29 +121,6 @@ fn namespaces(
                 && selector.matches(&labels)
         })
         .collect())
-}
-
-/// The `List` of stored objects of a kind, written from their stored text:
-/// a thousand Jobs are a megabyte that need not be parsed and rebuilt.
-fn stored_list(
-    store: &Store,
-    kind: manifest::Kind,
-    filter: &Filter,
-    selector: &Selector,
-) -> Result<String, ApiError> {
-    let found = store
-        .live_objects_text(kind, filter.namespace.as_deref())
-        .map_err(internal)?;
-    let mut items = Vec::new();
-    for object in found.iter().filter(|o| {
-        filter.name.as_ref().is_none_or(|n| &o.name == n) && selector.matches(&o.labels)
-    }) {
-        items.push(resource::object_json_text(object).map_err(internal)?);
-    }
-    Ok(format!(
-        r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#,
-        items.join(",")
-    ))
 }
 
 pub(super) fn objects(

@@ -10,10 +10,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::commands::{apply, delete, label_node, taint_node};
+use super::commands::{apply, label_node, taint_node};
 use super::error::ApiError;
 use super::logs::logs;
-use super::reads::{commits, list, schedule};
+use super::reads::{commits, schedule};
 use super::state::Shared;
 pub use super::state::{ClusterAccess, NodeInfo, ServerState};
 use super::wire::MAX_BODY;
@@ -61,7 +61,6 @@ pub async fn serve_tls(
 pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/wasmjob/v1/apply", post(apply))
-        .route("/wasmjob/v1/{resource}", get(list).delete(delete))
         .route("/wasmjob/v1/logs", get(logs))
         .route("/wasmjob/v1/commits", get(commits))
         .route("/metrics", get(super::metrics::metrics))

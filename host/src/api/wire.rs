@@ -60,13 +60,6 @@ pub struct ErrorBody {
     pub error: String,
 }
 
-/// `DELETE` answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeleteAnswer {
-    /// `job.batch "pi" deleted` lines' subjects: (qualified kind, name).
-    pub deleted: Vec<(String, String)>,
-}
-
 /// One instance attempt's log.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

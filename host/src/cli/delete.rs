@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use super::CliError;
+use super::get::{fetch, name_prefix};
 use super::remote::connect;
 use super::source::Sources;
-use crate::api::wire::DeleteAnswer;
 use crate::resource::ResourceType;
 
 /// What `delete` was asked for.
@@ -45,17 +45,27 @@ pub fn delete(
     let client = connect(server, state_dir)?;
     let mut deleted_any = false;
     for target in targets {
-        let mut query = vec![("namespace", target.namespace)];
-        if let Some(name) = target.name {
-            query.push(("name", name));
-        }
-        if let Some(selector) = target.selector {
-            query.push(("labelSelector", selector));
-        }
-        let path = format!("/wasmjob/v1/{}", target.resource.plural());
-        let answer: DeleteAnswer = client.delete(&path, &query)?;
-        for (kind, name) in answer.deleted {
-            outln!("{kind} {name:?} deleted");
+        // As kubectl: a selector is listed first, and each object deleted
+        // by name, through the Kubernetes API.
+        let (resource, namespace) = (target.resource, target.namespace.as_str());
+        let names = match (&target.name, &target.selector) {
+            (Some(name), _) => vec![name.clone()],
+            (None, selector) => fetch(
+                &client,
+                resource,
+                Some(namespace),
+                selector.as_deref(),
+                None,
+            )?
+            .iter()
+            .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_owned))
+            .collect(),
+        };
+        for name in names {
+            let path = crate::api::kube::read_path(resource, Some(namespace), Some(&name));
+            let _: serde_json::Value =
+                client.delete(&path, &[("propagationPolicy", "Background".to_owned())])?;
+            outln!("{} {name:?} deleted", name_prefix(resource));
             deleted_any = true;
         }
     }

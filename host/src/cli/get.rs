@@ -53,25 +53,10 @@ pub(super) fn resource(kind: &str) -> Result<ResourceType, CliError> {
     })
 }
 
-fn query(
-    namespace: Option<&str>,
-    selector: Option<&str>,
-    name: Option<&str>,
-) -> Vec<(&'static str, String)> {
-    let mut q = Vec::new();
-    if let Some(ns) = namespace {
-        q.push(("namespace", ns.to_owned()));
-    }
-    if let Some(s) = selector {
-        q.push(("labelSelector", s.to_owned()));
-    }
-    if let Some(n) = name {
-        q.push(("name", n.to_owned()));
-    }
-    q
-}
-
-/// Fetches a list of a resource type.
+/// Fetches a list of a resource type through the node's Kubernetes API
+/// (instances in wasmjob's own shape): those in `namespace` (all when
+/// `None`) that `selector` picks; with `name`, the one of that name (none
+/// if there is none), or for events, those about the object of that name.
 pub fn fetch(
     client: &crate::api::client::Client,
     resource: ResourceType,
@@ -79,10 +64,46 @@ pub fn fetch(
     selector: Option<&str>,
     name: Option<&str>,
 ) -> Result<Vec<Value>, CliError> {
-    let list: Value = client.get(
-        &format!("/wasmjob/v1/{}", resource.plural()),
-        &query(namespace, selector, name),
-    )?;
+    use crate::api::kube::read_path;
+    let mut query = Vec::new();
+    if let Some(selector) = selector {
+        query.push(("labelSelector", selector.to_owned()));
+    }
+    let cluster_scoped = matches!(
+        resource,
+        ResourceType::Nodes | ResourceType::Namespaces | ResourceType::PriorityClasses
+    );
+    let one = match (name, resource) {
+        (Some(name), ResourceType::Events) => {
+            query.push(("fieldSelector", format!("involvedObject.name={name}")));
+            None
+        }
+        // An object is named in a namespace: in every one, it is looked for.
+        (Some(name), _) if namespace.is_none() && !cluster_scoped => {
+            query.push(("fieldSelector", format!("metadata.name={name}")));
+            None
+        }
+        (name, _) => name,
+    };
+    if let Some(name) = one {
+        let path = read_path(resource, namespace, Some(name));
+        let found: Value = match client.get(&path, &[]) {
+            Ok(found) => found,
+            Err(crate::api::client::ClientError::Status { status: 404, .. }) => {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // A name is looked up alone; a selector given with it still has
+        // to pick the object.
+        let labels =
+            serde_json::from_value(found["metadata"]["labels"].clone()).unwrap_or_default();
+        let picked = crate::selector::Selector::parse(selector.unwrap_or(""))
+            .map_err(|e| CliError::BadInput(format!("-l: {e}")))?
+            .matches(&labels);
+        return Ok(if picked { vec![found] } else { Vec::new() });
+    }
+    let list: Value = client.get(&read_path(resource, namespace, None), &query)?;
     // Taken, not cloned: a list of thousands of objects is megabytes.
     Ok(match list {
         Value::Object(mut list) => match list.remove("items") {

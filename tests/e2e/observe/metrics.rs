@@ -55,7 +55,7 @@ fn metrics_are_served_with_the_token_or_on_their_own_address() {
         assert!(page.contains("kube_node_info{node="), "{page}");
     }
     // The open address serves nothing else.
-    let (status, _) = http_get(&open, "/wasmjob/v1/jobs", None);
+    let (status, _) = http_get(&open, "/apis/batch/v1/jobs", None);
     assert_eq!(status, 404);
 }
 

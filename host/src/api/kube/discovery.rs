@@ -190,6 +190,21 @@ pub(super) const SERVED: &[Served] = &[
         resource: ResourceType::PriorityClasses,
         subresources: &[],
     },
+    // wasmjob's own shape of an instance (what `wasmjob get instances`
+    // reads, and `kubectl get instances` too): the attempt's exit code,
+    // reason and times in `status`, where a Pod has container statuses.
+    Served {
+        group: "wasmjob.dev",
+        version: "v1",
+        kind: "Instance",
+        plural: "instances",
+        singular: "instance",
+        short: &["inst"],
+        namespaced: true,
+        verbs: READ_DELETE,
+        resource: ResourceType::Instances,
+        subresources: &[],
+    },
 ];
 
 impl Served {
@@ -466,7 +481,13 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["batch", "apps", "events.k8s.io", "scheduling.k8s.io"]
+            [
+                "batch",
+                "apps",
+                "events.k8s.io",
+                "scheduling.k8s.io",
+                "wasmjob.dev"
+            ]
         );
         for name in names {
             let resources = resource_list(name, "v1").expect("served");

@@ -47,9 +47,12 @@ pub(super) async fn gather_in(
         .map_err(|e| KubeError::bad_request(format!("unable to parse requirement: {e}")))?;
     let fields = FieldSelector::parse(fields.unwrap_or("")).map_err(KubeError::bad_request)?;
     let served = target.served;
+    // wasmjob's own filter by name is of an event's object; an event's
+    // own name is matched below.
+    let by_name = served.resource != crate::resource::ResourceType::Events;
     let filter = Filter {
         namespace: target.namespace.clone(),
-        name: target.name.clone(),
+        name: target.name.clone().filter(|_| by_name),
         ..Filter::default()
     };
     let native = items(state, served.resource, filter, selector.clone()).await?;

@@ -43,14 +43,44 @@ pub fn object_path(resource: crate::resource::ResourceType, namespace: &str, nam
         .iter()
         .find(|s| s.resource == resource)
         .expect("every resource type is served");
-    let prefix = match served.group {
+    path_of(served, Some(namespace), Some(name))
+}
+
+/// The path wasmjob's own CLI (and dashboard) reads `resource` at: a
+/// collection (in `namespace`, or in all of them), or one object. The
+/// same endpoints kubectl uses, with instances in wasmjob's own shape
+/// (`wasmjob.dev/v1` Instances) rather than as Pods.
+pub fn read_path(
+    resource: crate::resource::ResourceType,
+    namespace: Option<&str>,
+    name: Option<&str>,
+) -> String {
+    let own = |s: &&discovery::Served| {
+        s.resource == resource
+            && (resource != crate::resource::ResourceType::Instances || s.group == "wasmjob.dev")
+    };
+    let served = discovery::SERVED
+        .iter()
+        .find(own)
+        .expect("every resource type is served");
+    path_of(served, namespace, name)
+}
+
+fn path_of(served: &discovery::Served, namespace: Option<&str>, name: Option<&str>) -> String {
+    let mut path = match served.group {
         "" => format!("/api/{}", served.version),
         group => format!("/apis/{group}/{}", served.version),
     };
-    match served.namespaced {
-        true => format!("{prefix}/namespaces/{namespace}/{}/{name}", served.plural),
-        false => format!("{prefix}/{}/{name}", served.plural),
+    if let (true, Some(namespace)) = (served.namespaced, namespace) {
+        path.push_str(&format!("/namespaces/{namespace}"));
     }
+    path.push('/');
+    path.push_str(served.plural);
+    if let Some(name) = name {
+        path.push('/');
+        path.push_str(name);
+    }
+    path
 }
 
 /// The routes of the Kubernetes API.
@@ -238,6 +268,18 @@ mod tests {
         assert_eq!(
             object_path(ResourceType::Events, "default", "e"),
             "/api/v1/namespaces/default/events/e"
+        );
+        assert_eq!(
+            read_path(ResourceType::Instances, None, None),
+            "/apis/wasmjob.dev/v1/instances"
+        );
+        assert_eq!(
+            read_path(ResourceType::Instances, Some("team"), Some("pi-x")),
+            "/apis/wasmjob.dev/v1/namespaces/team/instances/pi-x"
+        );
+        assert_eq!(
+            read_path(ResourceType::Nodes, Some("team"), None),
+            "/api/v1/nodes"
         );
         let target = parse_target(
             "apps",

@@ -12,6 +12,7 @@ use crate::resource::ResourceType;
 /// The object as `served` shows it.
 pub(super) fn shaped(served: &Served, object: Value) -> Value {
     match (served.resource, served.group) {
+        (ResourceType::Instances, "wasmjob.dev") => object,
         (ResourceType::Instances, _) => pod(object),
         (ResourceType::Events, "events.k8s.io") => new_event(event(object)),
         (ResourceType::Events, _) => event(object),

@@ -24,7 +24,19 @@ async function answer(response) {
   return text ? JSON.parse(text) : null;
 }
 
-const get = (path) => fetch(path, { credentials: 'same-origin' }).then(answer);
+// Reads made for a page that is no longer shown end with STALE, so that a
+// drawing still waiting on one when another page was chosen never draws
+// over it.
+let routed = 0;
+const STALE = new Error('the page changed');
+const unlessStale = (e) => { if (e === STALE) throw e; };
+function get(path) {
+  const seq = routed;
+  return fetch(path, { credentials: 'same-origin' }).then(answer).then((value) => {
+    if (seq !== routed) throw STALE;
+    return value;
+  });
+}
 
 function change(method, path, body, type) {
   const headers = Object.assign({ 'Content-Type': type || 'application/json' }, CHANGE);
@@ -35,6 +47,22 @@ function change(method, path, body, type) {
 
 const ns = (o) => o.metadata.namespace || 'default';
 const items = (list) => (list && list.items) || [];
+
+// Reads go to the Kubernetes API kubectl uses, instances in wasmjob's own
+// shape (wasmjob.dev/v1) rather than as Pods.
+const GROUPS = {
+  jobs: '/apis/batch/v1', cronjobs: '/apis/batch/v1', daemonsets: '/apis/apps/v1',
+  instances: '/apis/wasmjob.dev/v1', nodes: '/api/v1', events: '/api/v1',
+};
+function path(plural, namespace, name) {
+  const scope = namespace && plural !== 'nodes' ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+  return `${GROUPS[plural]}${scope}/${plural}` + (name ? `/${encodeURIComponent(name)}` : '');
+}
+const list = (plural, namespace, query) =>
+  get(path(plural, namespace) + (query ? '?' + new URLSearchParams(query) : ''));
+// One object, as a list of it (or of none, if there is none).
+const one = (plural, namespace, name) =>
+  get(path(plural, namespace, name)).then((o) => ({ items: [o] }), (e) => (unlessStale(e), { items: [] }));
 
 // ---- drawing ----------------------------------------------------------------
 
@@ -166,8 +194,8 @@ async function watch(path) {
   const control = new AbortController();
   watching.push(control);
   try {
-    const list = await get(path + '?limit=1');
-    const since = list.metadata.resourceVersion;
+    const first = await get(path + '?limit=1');
+    const since = first.metadata.resourceVersion;
     const response = await fetch(`${path}?watch=true&resourceVersion=${since}`, { signal: control.signal, credentials: 'same-origin' });
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
@@ -186,6 +214,7 @@ function schedule() {
 }
 
 function fail(e) {
+  if (e === STALE) return;
   page.append(h('p', { class: 'error' }, String(e.message || e)));
 }
 
@@ -193,7 +222,7 @@ function fail(e) {
 
 async function overview() {
   const [nodes, instances, events] = await Promise.all([
-    get('/wasmjob/v1/nodes'), get('/wasmjob/v1/instances'), get('/wasmjob/v1/events'),
+    list('nodes'), list('instances'), list('events'),
   ]);
   const all = items(instances);
   const running = all.filter((i) => i.status.phase === 'Running');
@@ -230,8 +259,8 @@ async function overview() {
 }
 
 async function jobs() {
-  const list = items(await get('/wasmjob/v1/jobs'));
-  show('Jobs', table(['Name', 'Namespace', 'Status', 'Completions', 'Progress', 'Age'], list.map((j) => [
+  const jobs = items(await list('jobs'));
+  show('Jobs', table(['Name', 'Namespace', 'Status', 'Completions', 'Progress', 'Age'], jobs.map((j) => [
     link(`#/jobs/${ns(j)}/${j.metadata.name}`, j.metadata.name), ns(j), pill(jobState(j)), completions(j), progress(j), age(j.metadata.creationTimestamp, '')]),
   'No Jobs. Apply one: wasmjob apply -f examples/pi-job.yaml'));
   return ['/apis/batch/v1/jobs'];
@@ -239,8 +268,8 @@ async function jobs() {
 
 async function job(namespace, name) {
   const [found, instances] = await Promise.all([
-    get(`/wasmjob/v1/jobs?namespace=${namespace}&name=${name}`),
-    get(`/wasmjob/v1/instances?namespace=${namespace}&job=${name}`),
+    one('jobs', namespace, name),
+    list('instances', namespace, { labelSelector: `job-name=${name}` }),
   ]);
   const j = items(found)[0];
   if (!j) return show(`Job ${name}`, h('p', { class: 'muted' }, 'No such Job (yet).')), ['/apis/batch/v1/jobs'];
@@ -282,11 +311,11 @@ async function retry(j) {
 }
 
 async function instance(namespace, name) {
-  const found = items(await get(`/wasmjob/v1/instances?namespace=${namespace}&name=${name}`))[0];
+  const found = items(await one('instances', namespace, name))[0];
   if (!found) return show(`Instance ${name}`, h('p', { class: 'muted' }, 'No such instance (yet).')), ['/api/v1/pods'];
   const s = found.status;
   let attempts = [];
-  try { attempts = await get(`/wasmjob/v1/logs?namespace=${namespace}&name=${name}&allAttempts=true`); } catch (_) {}
+  try { attempts = await get(`/wasmjob/v1/logs?namespace=${namespace}&name=${name}&allAttempts=true`); } catch (e) { unlessStale(e); }
   const log = h('pre', { class: 'log', id: 'log' });
   show(`Instance ${name}`,
     h('section', { class: 'card' }, h('dl', {},
@@ -336,9 +365,9 @@ async function followLog(namespace, name, log) {
 }
 
 async function cronjobs() {
-  const list = items(await get('/wasmjob/v1/cronjobs'));
-  const next = await Promise.all(list.map((c) => nextTimes(c, 1)));
-  show('CronJobs', table(['Name', 'Namespace', 'Schedule', 'Suspended', 'Active', 'Last scheduled', 'Next'], list.map((c, i) => [
+  const cronjobs = items(await list('cronjobs'));
+  const next = await Promise.all(cronjobs.map((c) => nextTimes(c, 1)));
+  show('CronJobs', table(['Name', 'Namespace', 'Schedule', 'Suspended', 'Active', 'Last scheduled', 'Next'], cronjobs.map((c, i) => [
     link(`#/cronjobs/${ns(c)}/${c.metadata.name}`, c.metadata.name), ns(c), c.spec.schedule, c.spec.suspend ? pill('Suspended') : 'no',
     ((c.status && c.status.active) || []).length, c.status && c.status.lastScheduleTime ? age(c.status.lastScheduleTime, ' ago') : '',
     c.spec.suspend ? '' : (next[i][0] || '')]), 'No CronJobs.'));
@@ -348,14 +377,14 @@ async function cronjobs() {
 function nextTimes(c, count) {
   const q = new URLSearchParams({ schedule: c.spec.schedule, count: String(count) });
   if (c.spec.timeZone) q.set('timeZone', c.spec.timeZone);
-  return get('/wasmjob/v1/schedule?' + q).then((a) => a.times).catch(() => []);
+  return get('/wasmjob/v1/schedule?' + q).then((a) => a.times).catch((e) => (unlessStale(e), []));
 }
 
 async function cronjob(namespace, name) {
   const [found, jobList, events] = await Promise.all([
-    get(`/wasmjob/v1/cronjobs?namespace=${namespace}&name=${name}`),
-    get(`/wasmjob/v1/jobs?namespace=${namespace}`),
-    get(`/wasmjob/v1/events?namespace=${namespace}`),
+    one('cronjobs', namespace, name),
+    list('jobs', namespace),
+    list('events', namespace),
   ]);
   const c = items(found)[0];
   if (!c) return show(`CronJob ${name}`, h('p', { class: 'muted' }, 'No such CronJob (yet).')), ['/apis/batch/v1/cronjobs'];
@@ -421,9 +450,9 @@ function runNow(c) {
 }
 
 async function daemonsets() {
-  const [list, instances] = await Promise.all([get('/wasmjob/v1/daemonsets'), get('/wasmjob/v1/instances')]);
+  const [daemonsets, instances] = await Promise.all([list('daemonsets'), list('instances')]);
   const all = items(instances);
-  show('DaemonSets', items(list).length ? items(list).map((d) => {
+  show('DaemonSets', items(daemonsets).length ? items(daemonsets).map((d) => {
     const mine = all.filter((i) => (i.metadata.ownerReferences || []).some((o) => o.kind === 'DaemonSet' && o.name === d.metadata.name));
     const s = d.status || {};
     return h('section', { class: 'card' },
@@ -436,8 +465,10 @@ async function daemonsets() {
 }
 
 async function events() {
-  const list = items(await get('/wasmjob/v1/events')).slice().reverse();
-  show('Events', table(['Type', 'Reason', 'Object', 'Message', 'When'], list.slice(0, 300).map((e) => [
+  // Newest first (the API lists them by name).
+  const when = (e) => Date.parse(e.lastTimestamp || e.eventTime || 0);
+  const events = items(await list('events')).sort((a, b) => when(b) - when(a));
+  show('Events', table(['Type', 'Reason', 'Object', 'Message', 'When'], events.slice(0, 300).map((e) => [
     h('span', { class: 'pill ' + (e.type === 'Warning' ? 'Failed' : 'Succeeded') }, e.type),
     e.reason, `${e.involvedObject.kind}/${e.involvedObject.name}`, e.message, age(e.lastTimestamp || e.eventTime, ' ago')])));
   return ['/api/v1/events'];
@@ -457,6 +488,7 @@ const routes = [
 ];
 
 async function route() {
+  routed += 1;
   stopWatching();
   const hash = location.hash || '#/';
   const found = routes.find(([pattern]) => pattern.test(hash));
