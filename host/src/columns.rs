@@ -194,6 +194,23 @@ const CRONJOB_COLUMNS: &[&str] = &[
     "AGE",
 ];
 
+/// A CronJob's schedules as one line: `spec.schedule`, then the wasmjob
+/// extension `spec.schedules`, each with its own time zone in brackets.
+pub fn schedules_text(spec: &Value) -> String {
+    let mut all = Vec::new();
+    if let Some(s) = spec["schedule"].as_str().filter(|s| !s.is_empty()) {
+        all.push(s.to_owned());
+    }
+    for entry in spec["schedules"].as_array().into_iter().flatten() {
+        all.push(match (entry.as_str(), entry["timeZone"].as_str()) {
+            (Some(text), _) => text.to_owned(),
+            (None, Some(zone)) => format!("{} ({zone})", text(&entry["schedule"])),
+            (None, None) => text(&entry["schedule"]),
+        });
+    }
+    all.join(", ")
+}
+
 fn cronjob_row(c: &Value) -> Vec<String> {
     let spec = &c["spec"];
     let active = c["status"]["active"].as_array().map_or(0, Vec::len);
@@ -207,7 +224,7 @@ fn cronjob_row(c: &Value) -> Vec<String> {
     };
     vec![
         text(&c["metadata"]["name"]),
-        text(&spec["schedule"]),
+        schedules_text(spec),
         spec["timeZone"].as_str().unwrap_or("<none>").to_owned(),
         suspend.to_owned(),
         active.to_string(),

@@ -24,6 +24,7 @@ mod pods;
 mod queues;
 mod run_pi;
 mod sandbox;
+mod schedules;
 mod scheduling;
 mod serve;
 mod soak;

@@ -369,29 +369,53 @@ pub(super) async fn commits(Query(query): Query<HashMap<String, String>>) -> Jso
 
 /// `GET /wasmjob/v1/schedule?schedule=…&timeZone=…&count=N`: the next `N`
 /// times (5 by default, at most 100) the schedule fires after now, in UTC
-/// — the dashboard's next fire times, by the parser CronJobs use.
+/// — by the parser CronJobs use; or with `namespace` and `name` instead,
+/// the next times of that CronJob's schedules (the dashboard's).
 pub(super) async fn schedule(
+    axum::extract::State(state): axum::extract::State<Shared>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let text = query
-        .get("schedule")
-        .ok_or_else(|| super::error::bad_request("schedule is required"))?;
-    let parsed = crate::schedule::Schedule::parse(text)
-        .map_err(|e| super::error::bad_request(format!("schedule {text:?}: {e}")))?;
-    let name = query.get("timeZone").map(String::as_str);
-    let zone = crate::schedule::time_zone(name).ok_or_else(|| {
-        super::error::bad_request(format!(
-            "timeZone {:?} is not a known time zone",
-            name.unwrap_or_default()
-        ))
-    })?;
+    let timetable = match (query.get("namespace"), query.get("name")) {
+        (Some(namespace), Some(name)) => {
+            let (namespace, name) = (namespace.clone(), name.clone());
+            let found = read(&state, move |store| {
+                let found = store.live_object(manifest::Kind::CronJob, &namespace, &name);
+                found.map_err(internal)
+            })
+            .await?
+            .ok_or_else(|| {
+                let name = query.get("name").cloned().unwrap_or_default();
+                ApiError(
+                    axum::http::StatusCode::NOT_FOUND,
+                    format!("cronjobs.batch {name:?} not found"),
+                )
+            })?;
+            manifest::timetable_of(&resource::object_json(&found))
+                .ok_or_else(|| internal("the stored CronJob cannot be read back"))?
+        }
+        _ => {
+            let text = query.get("schedule").ok_or_else(|| {
+                super::error::bad_request("schedule (or namespace and name) is required")
+            })?;
+            let parsed = crate::schedule::Schedule::parse(text)
+                .map_err(|e| super::error::bad_request(format!("schedule {text:?}: {e}")))?;
+            let name = query.get("timeZone").map(String::as_str);
+            let zone = crate::schedule::time_zone(name).ok_or_else(|| {
+                super::error::bad_request(format!(
+                    "timeZone {:?} is not a known time zone",
+                    name.unwrap_or_default()
+                ))
+            })?;
+            crate::schedule::Timetable::single(parsed, zone)
+        }
+    };
     let count = query
         .get("count")
         .and_then(|c| c.parse::<usize>().ok())
         .unwrap_or(5)
         .min(100);
-    let times: Vec<String> = parsed
-        .upcoming(jiff::Timestamp::now(), &zone, count)
+    let times: Vec<String> = timetable
+        .upcoming(jiff::Timestamp::now(), count)
         .iter()
         .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
         .collect();

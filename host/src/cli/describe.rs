@@ -303,7 +303,7 @@ pub fn describe_cronjob(cron: &Value, events: &[Value]) -> String {
         ("Name", text(&meta["name"])),
         ("Namespace", text(&meta["namespace"])),
         ("Labels", labels_text(&meta["labels"], 30)),
-        ("Schedule", text(&spec["schedule"])),
+        ("Schedule", crate::columns::schedules_text(spec)),
         ("Time Zone", or(&spec["timeZone"], "<unset> (UTC)")),
         ("Concurrency Policy", text(&spec["concurrencyPolicy"])),
         ("Suspend", (spec["suspend"] == true).to_string()),
@@ -337,20 +337,24 @@ pub fn describe_cronjob(cron: &Value, events: &[Value]) -> String {
         ),
     ];
     let mut out = fields(30, ":", lines);
-    out.push_str(&next_fire_times(spec));
+    out.push_str(&next_fire_times(cron));
     out.push_str(&events_text(events, "cronjob-controller"));
     out
 }
 
-/// The next five times a CronJob's schedule fires, in its time zone.
-fn next_fire_times(spec: &Value) -> String {
-    let tz =
-        crate::schedule::time_zone(spec["timeZone"].as_str()).unwrap_or(jiff::tz::TimeZone::UTC);
+/// The next five times a CronJob's schedules fire (each run starts up to
+/// `jitterSeconds` later).
+fn next_fire_times(cronjob: &Value) -> String {
     let mut out = "Next Fire Times:\n".to_owned();
-    if let Ok(schedule) = crate::schedule::Schedule::parse(&text(&spec["schedule"])) {
-        for t in schedule.upcoming(jiff::Timestamp::now(), &tz, 5) {
+    if let Some(timetable) = crate::manifest::timetable_of(cronjob) {
+        for t in timetable.upcoming(jiff::Timestamp::now(), 5) {
             out.push_str(&format!("  {}\n", t.strftime("%Y-%m-%dT%H:%M:%SZ")));
         }
+    }
+    if let Some(jitter) = cronjob["spec"]["jitterSeconds"].as_i64().filter(|j| *j > 0) {
+        out.push_str(&format!(
+            "  (each run starts up to {jitter}s later: jitterSeconds)\n"
+        ));
     }
     out
 }

@@ -8,6 +8,7 @@ use super::disconnect::Disconnect;
 use super::pod::TemplateMeta;
 use super::validate::{self, Check};
 use super::{FieldError, JobSpec};
+use crate::schedule::{Schedule, Timetable};
 
 /// `spec` of a CronJob.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -44,6 +45,74 @@ pub struct CronJobSpec {
     /// away; its Jobs take it unless their template says otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disconnect: Option<Disconnect>,
+    /// wasmjob extension: more schedules (as Argo's `schedules`), each in
+    /// its own time zone; a time two schedules match runs once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<ScheduleEntry>,
+    /// wasmjob extension: each run starts up to this many seconds after
+    /// its scheduled time, by a delay every node derives alike from the
+    /// CronJob's uid and the time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_seconds: Option<i64>,
+}
+
+/// The timetable of a CronJob as stored or served (its `metadata` and
+/// `spec`), for what reads it as JSON: `describe`, `/metrics`, the API's
+/// next times.
+pub fn timetable_of(cronjob: &serde_json::Value) -> Option<Timetable> {
+    let spec: CronJobSpec = serde_json::from_value(cronjob["spec"].clone()).ok()?;
+    let meta = &cronjob["metadata"];
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let owner = format!("{}/{}", text(&meta["namespace"]), text(&meta["name"]));
+    Some(spec.timetable(&owner, &text(&meta["uid"])))
+}
+
+/// One of `spec.schedules`: a schedule alone (`"0 9 * * 1-5"`), or with its
+/// time zone (`{schedule: "0 9 * * *", timeZone: Asia/Tokyo}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleEntry {
+    /// The cron schedule.
+    pub schedule: String,
+    /// Its IANA time zone; the CronJob's `timeZone` (or UTC) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ScheduleEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct Zoned {
+            schedule: String,
+            #[serde(default)]
+            time_zone: Option<String>,
+        }
+        struct Entry;
+        impl<'de> serde::de::Visitor<'de> for Entry {
+            type Value = ScheduleEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a schedule such as \"0 9 * * *\", or {schedule, timeZone}")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ScheduleEntry, E> {
+                Ok(ScheduleEntry {
+                    schedule: text.to_owned(),
+                    time_zone: None,
+                })
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                map: M,
+            ) -> Result<ScheduleEntry, M::Error> {
+                let zoned = Zoned::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ScheduleEntry {
+                    schedule: zoned.schedule,
+                    time_zone: zoned.time_zone,
+                })
+            }
+        }
+        deserializer.deserialize_any(Entry)
+    }
 }
 
 /// wasmjob extension `spec.missedRunPolicy`: what happens to scheduled times
@@ -83,25 +152,63 @@ pub struct JobTemplateSpec {
 }
 
 impl CronJobSpec {
+    /// The CronJob's timetable: its schedules, `H` picked for `owner`
+    /// (`namespace/name`), jitter derived from `uid`. The spec was
+    /// validated when it was loaded.
+    pub fn timetable(&self, owner: &str, uid: &str) -> Timetable {
+        self.timetable_at("spec", owner, uid)
+            .unwrap_or_else(|_| Timetable::new(Vec::new(), 0, uid))
+    }
+
+    /// Every schedule, each in its time zone (its own, else `timeZone`);
+    /// the field path and problem of the first that is not valid.
+    fn timetable_at(&self, path: &str, owner: &str, uid: &str) -> Result<Timetable, FieldError> {
+        let zone = |name: Option<&str>, at: String| {
+            crate::schedule::time_zone(name).ok_or_else(|| {
+                let name = name.unwrap_or_default();
+                FieldError::new(
+                    at,
+                    format!("unknown time zone {name:?}: use an IANA name such as Europe/Berlin"),
+                )
+            })
+        };
+        let parse = |text: &str, at: String| {
+            Schedule::parse_for(text.trim(), owner).map_err(|e| FieldError::new(at, e.problem))
+        };
+        let default_zone = zone(self.time_zone.as_deref(), format!("{path}.timeZone"))?;
+        let mut entries = Vec::new();
+        if !self.schedule.trim().is_empty() {
+            entries.push((
+                parse(&self.schedule, format!("{path}.schedule"))?,
+                default_zone.clone(),
+            ));
+        }
+        for (i, entry) in self.schedules.iter().enumerate() {
+            let at = format!("{path}.schedules[{i}]");
+            let tz = match &entry.time_zone {
+                Some(name) => zone(Some(name), format!("{at}.timeZone"))?,
+                None => default_zone.clone(),
+            };
+            entries.push((parse(&entry.schedule, format!("{at}.schedule"))?, tz));
+        }
+        Ok(Timetable::new(
+            entries,
+            self.jitter_seconds.unwrap_or(0),
+            uid,
+        ))
+    }
+
     /// Fills defaults and checks the values.
     pub fn normalize(&mut self, path: &str) -> Result<(), FieldError> {
-        let schedule = self.schedule.trim();
-        if schedule.is_empty() {
+        if self.schedule.trim().is_empty() && self.schedules.is_empty() {
             return Err(FieldError::new(
                 format!("{path}.schedule"),
-                "is required: a cron schedule such as \"*/1 * * * *\"",
+                "is required: a cron schedule such as \"*/1 * * * *\" (or spec.schedules)",
             ));
         }
-        if let Err(e) = crate::schedule::Schedule::parse(schedule) {
-            return Err(FieldError::new(format!("{path}.schedule"), e.problem));
-        }
-        if let Some(zone) = &self.time_zone
-            && crate::schedule::time_zone(Some(zone)).is_none()
-        {
-            return Err(FieldError::new(
-                format!("{path}.timeZone"),
-                format!("unknown time zone {zone:?}: use an IANA name such as Europe/Berlin"),
-            ));
+        self.timetable_at(path, "", "")?;
+        if let Some(secs) = self.jitter_seconds {
+            validate::non_negative(secs).at(&format!("{path}.jitterSeconds"))?;
         }
         if let Some(secs) = self.starting_deadline_seconds {
             validate::non_negative(secs).at(&format!("{path}.startingDeadlineSeconds"))?;

@@ -37,7 +37,9 @@ pub use config::{
     Config, MAX_CONFIG_BYTES, MAX_USER_PRIORITY, Priority, SYSTEM_PRIORITY_CLASSES,
     decode as config_decode,
 };
-pub use cronjob::{ConcurrencyPolicy, CronJobSpec, JobTemplateSpec, MissedRunPolicy};
+pub use cronjob::{
+    ConcurrencyPolicy, CronJobSpec, JobTemplateSpec, MissedRunPolicy, ScheduleEntry, timetable_of,
+};
 pub use daemonset::{DaemonSetSpec, IntOrPercent, LabelSelector, RollingUpdate, UpdateStrategy};
 pub use disconnect::{Disconnect, DisconnectPolicy, HOSTNAME_LABEL, MIN_LOST_AFTER, Reconcile};
 pub use env::{

@@ -255,7 +255,7 @@ fn cronjob_families(families: &mut Families, cronjob: &Value, now: jiff::Timesta
     let spec = &cronjob["spec"];
     let status = &cronjob["status"];
     let mut info = base.clone();
-    info.push(("schedule", text(&spec["schedule"])));
+    info.push(("schedule", crate::columns::schedules_text(spec)));
     let policy = spec["concurrencyPolicy"].as_str().unwrap_or("Allow");
     info.push(("concurrency_policy", policy.to_owned()));
     families.set("kube_cronjob_info", "Info about cronjob.", info, 1);
@@ -296,9 +296,7 @@ fn cronjob_families(families: &mut Families, cronjob: &Value, now: jiff::Timesta
         );
     }
     // As kube-state-metrics: the next time after the last scheduled one
-    // (or after creation), in the CronJob's time zone.
-    let zone =
-        crate::schedule::time_zone(spec["timeZone"].as_str()).unwrap_or(jiff::tz::TimeZone::UTC);
+    // (or after creation), of any of its schedules.
     let from = [
         &status["lastScheduleTime"],
         &cronjob["metadata"]["creationTimestamp"],
@@ -307,8 +305,8 @@ fn cronjob_families(families: &mut Families, cronjob: &Value, now: jiff::Timesta
     .find_map(|v| v.as_str()?.parse::<jiff::Timestamp>().ok())
     .unwrap_or(now);
     if !suspended
-        && let Ok(schedule) = crate::schedule::Schedule::parse(&text(&spec["schedule"]))
-        && let Some(next) = schedule.next_after(from, &zone)
+        && let Some(timetable) = crate::manifest::timetable_of(cronjob)
+        && let Some(next) = timetable.next_after(from)
     {
         families.set("kube_cronjob_next_schedule_time", "Next time the cronjob should be scheduled. The time after lastScheduleTime, or after the cron job's creation time if it's never been scheduled. Use this to determine if the job is delayed.", base, next.as_second());
     }

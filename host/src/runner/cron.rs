@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use jiff::tz::TimeZone;
 use serde_json::json;
 
 use super::driver::{Driver, JobStates, Pass};
@@ -21,7 +20,7 @@ use crate::executor::{Finished, Waiting};
 use crate::ids;
 use crate::manifest::{CronJob, CronJobStatus, JobStatus, Kind, ObjectReference};
 use crate::runtime::Prepared;
-use crate::schedule::Schedule;
+use crate::schedule::Timetable;
 use crate::store::{ObjectRecord, Store, StoreError, Write};
 use crate::time::{Micros, earliest, rfc3339};
 
@@ -29,8 +28,7 @@ use crate::time::{Micros, earliest, rfc3339};
 pub struct CronRun {
     record: ObjectRecord,
     cron: CronJob,
-    schedule: Schedule,
-    tz: TimeZone,
+    timetable: Timetable,
     prepared: Arc<Prepared>,
     observed: Observed,
     history: History,
@@ -52,11 +50,10 @@ pub fn manifest_json(cron: &CronJob) -> serde_json::Value {
     json!({ "metadata": cron.metadata, "spec": cron.spec })
 }
 
-fn schedule_of(cron: &CronJob) -> (Schedule, TimeZone) {
-    // Both were validated when the manifest was loaded.
-    let schedule = Schedule::parse(&cron.spec.schedule).expect("validated schedule");
-    let tz = crate::schedule::time_zone(cron.spec.time_zone.as_deref()).unwrap_or(TimeZone::UTC);
-    (schedule, tz)
+/// The CronJob's schedules, `H` picked for its name, jitter for its uid.
+fn timetable_of(cron: &CronJob, uid: &str) -> Timetable {
+    let owner = format!("{}/{}", cron.metadata.namespace, cron.metadata.name);
+    cron.spec.timetable(&owner, uid)
 }
 
 /// A Job as a CronJob's status lists it.
@@ -113,7 +110,7 @@ impl CronRun {
     }
 
     fn with_record(record: ObjectRecord, cron: CronJob, prepared: Arc<Prepared>) -> Self {
-        let (schedule, tz) = schedule_of(&cron);
+        let timetable = timetable_of(&cron, &record.uid);
         CronRun {
             disconnect: cron.disconnect(),
             observed: Observed {
@@ -124,8 +121,7 @@ impl CronRun {
             next_due: None,
             record,
             cron,
-            schedule,
-            tz,
+            timetable,
             prepared,
             history: History::default(),
             refs: HashMap::new(),
@@ -184,9 +180,7 @@ impl CronRun {
 
     /// An updated manifest takes effect at the next tick.
     pub(super) fn reconfigure(&mut self, cron: CronJob) {
-        let (schedule, tz) = schedule_of(&cron);
-        self.schedule = schedule;
-        self.tz = tz;
+        self.timetable = timetable_of(&cron, &self.record.uid);
         self.record.labels = cron.metadata.labels.clone();
         self.disconnect = cron.disconnect();
         self.cron = cron;
@@ -220,7 +214,7 @@ impl CronRun {
     fn step(&mut self, pass: &mut Pass<'_>, asks: &mut Asks) -> Option<Micros> {
         let now = pass.now;
         let spec = &self.cron.spec;
-        let decision = cronjob::reconcile(spec, &self.schedule, &self.tz, &self.observed, now);
+        let decision = cronjob::reconcile(spec, &self.timetable, &self.observed, now);
         let uid = self.record.uid.clone();
         for job in &decision.stop {
             asks.delete_jobs.push((job.clone(), "Replaced"));
@@ -258,13 +252,14 @@ impl CronRun {
     /// Creates the Job of the scheduled time `scheduled`, recording the
     /// decided time with it; the Job, to run.
     fn start(&mut self, scheduled: Micros, pass: &mut Pass<'_>) -> JobRun {
-        let seconds = self.schedule.has_seconds();
+        let seconds = self.timetable.has_seconds();
         let job = cronjob::job_from_template(&self.cron, &self.record.uid, scheduled, seconds);
         let name = job.metadata.name.clone();
         let mut run = JobRun::new(job, self.prepared.clone(), pass.now);
         pass.writes.append(&mut run.joining);
         let job_uid = run.uid().to_owned();
-        crate::metrics::cronjob_job_created(scheduled, pass.now);
+        // Lateness counts from when the time was due: its jitter is meant.
+        crate::metrics::cronjob_job_created(self.timetable.due_at(scheduled), pass.now);
         pass.writes.push(Write::CronRun {
             cronjob_uid: self.record.uid.clone(),
             scheduled,

@@ -1,5 +1,8 @@
 //! One field of a cron expression: `*`, `?`, lists, ranges, steps and names,
-//! parsed into the set of values it allows.
+//! parsed into the set of values it allows; and Jenkins' hash `H` — a value
+//! of the field's range picked by the schedule's owner's hash, so many
+//! CronJobs written `H * * * *` fire at different minutes (`H/15`,
+//! `H(0-29)` and `H(0-29)/10` as in Jenkins).
 
 /// The allowed values of a field, as a bit set, and whether it was written as
 /// a bare `*`/`?` (which matters for the day-of-month/day-of-week rule).
@@ -100,8 +103,48 @@ impl Spec {
         Ok(n)
     }
 
-    /// Parses the field text.
-    pub fn parse(&self, text: &str) -> Result<Field, String> {
+    /// The range `H` picks from: a day of the month only up to the 28th
+    /// (every month has it), a day of the week 0–6.
+    fn hash_range(&self) -> (u32, u32) {
+        match self.name {
+            "day-of-month" => (1, 28),
+            "day-of-week" => (0, 6),
+            _ => (self.min, self.max),
+        }
+    }
+
+    /// `H` or `H(a-b)`, with its step if any: the first value and the last
+    /// the field then takes, `hash` picking within the range (or within
+    /// the first step).
+    fn hashed(&self, range: &str, step: Option<u32>, hash: u64) -> Result<(u32, u32), String> {
+        let (low, high) = match range.strip_prefix('H') {
+            Some("") => self.hash_range(),
+            Some(inner) => {
+                let bounds = inner
+                    .strip_prefix('(')
+                    .and_then(|r| r.strip_suffix(')'))
+                    .and_then(|r| r.split_once('-'))
+                    .ok_or_else(|| format!("{range:?}: write H, H(a-b), H/n or H(a-b)/n"))?;
+                let (a, b) = (self.value(bounds.0)?, self.value(bounds.1)?);
+                if a > b {
+                    return Err(format!("range {range:?} runs backwards"));
+                }
+                (a, b)
+            }
+            None => unreachable!("called for H only"),
+        };
+        let span = u64::from(high - low + 1);
+        Ok(match step {
+            Some(step) => (low + (hash % u64::from(step).min(span)) as u32, high),
+            None => {
+                let v = low + (hash % span) as u32;
+                (v, v)
+            }
+        })
+    }
+
+    /// Parses the field text; `hash` is what `H` picks by.
+    pub fn parse(&self, text: &str, hash: u64) -> Result<Field, String> {
         let mut field = Field {
             bits: 0,
             star: false,
@@ -125,6 +168,7 @@ impl Spec {
                     (self.min, self.max)
                 }
                 "" => return Err("an empty list item".into()),
+                _ if range.starts_with('H') => self.hashed(range, step, hash)?,
                 _ => match range.split_once('-') {
                     Some((a, b)) => {
                         let (a, b) = (self.value(a)?, self.value(b)?);
@@ -161,7 +205,7 @@ mod tests {
     use super::*;
 
     fn values(spec: &Spec, text: &str) -> Vec<u32> {
-        let f = spec.parse(text).unwrap();
+        let f = spec.parse(text, 0).unwrap();
         (spec.min..=spec.max).filter(|v| f.contains(*v)).collect()
     }
 
@@ -183,25 +227,56 @@ mod tests {
 
     #[test]
     fn star_is_remembered_only_without_a_step() {
-        assert!(DAY_OF_MONTH.parse("*").unwrap().star);
-        assert!(DAY_OF_MONTH.parse("?").unwrap().star);
-        assert!(!DAY_OF_MONTH.parse("*/2").unwrap().star);
+        assert!(DAY_OF_MONTH.parse("*", 0).unwrap().star);
+        assert!(DAY_OF_MONTH.parse("?", 0).unwrap().star);
+        assert!(!DAY_OF_MONTH.parse("*/2", 0).unwrap().star);
+    }
+
+    #[test]
+    fn h_picks_by_the_hash_within_the_range_and_the_first_step() {
+        assert_eq!(values(&MINUTE, "H"), [0]);
+        assert_eq!(MINUTE.parse("H", 61).unwrap().bits, 1 << 1);
+        let every_quarter = MINUTE.parse("H/15", 7).unwrap();
+        let picked: Vec<u32> = (0..60).filter(|v| every_quarter.contains(*v)).collect();
+        assert_eq!(picked, [7, 22, 37, 52]);
+        assert_eq!(HOUR.parse("H(9-17)", 10).unwrap().bits, 1 << 10);
+        let stepped = MINUTE.parse("H(0-29)/10", 13).unwrap();
+        let picked: Vec<u32> = (0..60).filter(|v| stepped.contains(*v)).collect();
+        assert_eq!(picked, [3, 13, 23]);
+        // Days every month has; Sunday as 0.
+        assert!((1..=28).any(|d| DAY_OF_MONTH.parse("H", 1234).unwrap().contains(d)));
+        assert_eq!(DAY_OF_WEEK.parse("H", 13).unwrap().bits, 1 << 6);
+        assert!(
+            MINUTE
+                .parse("H(5)", 0)
+                .unwrap_err()
+                .contains("write H, H(a-b)")
+        );
+        assert!(
+            MINUTE
+                .parse("H(9-3)", 0)
+                .unwrap_err()
+                .contains("runs backwards")
+        );
     }
 
     #[test]
     fn errors_say_what_is_wrong() {
-        assert_eq!(MINUTE.parse("61").unwrap_err(), "61 is out of range 0-59");
         assert_eq!(
-            HOUR.parse("5-2").unwrap_err(),
+            MINUTE.parse("61", 0).unwrap_err(),
+            "61 is out of range 0-59"
+        );
+        assert_eq!(
+            HOUR.parse("5-2", 0).unwrap_err(),
             "range \"5-2\" runs backwards"
         );
         assert_eq!(
-            MINUTE.parse("*/0").unwrap_err(),
+            MINUTE.parse("*/0", 0).unwrap_err(),
             "a step must be at least 1"
         );
         assert!(
             MONTH
-                .parse("smarch")
+                .parse("smarch", 0)
                 .unwrap_err()
                 .contains("nor a name such as JAN")
         );

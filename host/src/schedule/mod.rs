@@ -14,8 +14,16 @@
 //!
 //! `@every` intervals are anchored at the Unix epoch, so every node and every
 //! restart agrees on the fire times (`@every 1h` fires on the hour, UTC).
+//!
+//! `H` in a field (Jenkins' hash) is a value picked by the hash of the
+//! schedule's owner (`namespace/name`), the same on every node and after
+//! every restart. A CronJob's schedules, their time zones and its jitter
+//! together are its [`Timetable`].
 
 mod field;
+mod timetable;
+
+pub use timetable::{Timetable, jitter};
 
 use jiff::civil::DateTime;
 use jiff::tz::{AmbiguousOffset, TimeZone};
@@ -70,8 +78,15 @@ pub struct ScheduleError {
 const SEARCH_YEARS: i16 = 8;
 
 impl Schedule {
-    /// Parses a schedule.
+    /// Parses a schedule whose `H` fields belong to no one in particular
+    /// (for checking that it parses).
     pub fn parse(text: &str) -> Result<Schedule, ScheduleError> {
+        Schedule::parse_for(text, "")
+    }
+
+    /// Parses the schedule of `owner` (`namespace/name`): its `H` fields
+    /// pick by the owner's hash, one hash per field.
+    pub fn parse_for(text: &str, owner: &str) -> Result<Schedule, ScheduleError> {
         let fail = |problem: String| ScheduleError {
             text: text.to_owned(),
             problem,
@@ -112,7 +127,7 @@ impl Schedule {
             }
         };
         let field = |spec: &field::Spec, text: &str| {
-            spec.parse(text)
+            spec.parse(text, hash_of(&[owner, spec.name]))
                 .map_err(|why| fail(format!("{} field {text:?}: {why}", spec.name)))
         };
         let fields = Fields {
@@ -163,6 +178,18 @@ impl Schedule {
         }
         times
     }
+}
+
+/// A hash of `parts` that every node and release computes alike.
+fn hash_of(parts: &[&str]) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
 /// `@every` durations: `90s`, `5m`, `1h30m`, `2h`; at least one second.

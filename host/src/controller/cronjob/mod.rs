@@ -13,11 +13,10 @@ pub use history::{FinishedRun, History, RunState, prune};
 pub use template::{job_from_template, job_name};
 
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
 
 pub use crate::manifest::MissedRunPolicy;
 use crate::manifest::{ConcurrencyPolicy, CronJobSpec};
-use crate::schedule::Schedule;
+use crate::schedule::Timetable;
 use crate::time::Micros;
 
 /// More missed times than this raise Kubernetes' `TooManyMissedTimes` warning.
@@ -78,18 +77,18 @@ fn ts(micros: Micros) -> Timestamp {
     Timestamp::from_microsecond(micros).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-/// Decides what a CronJob does at `now`.
+/// Decides what a CronJob does at `now`. A scheduled time is due at its
+/// time plus its jitter ([`Timetable::due_at`]); deadlines and lateness
+/// count from then.
 pub fn reconcile(
     spec: &CronJobSpec,
-    schedule: &Schedule,
-    tz: &TimeZone,
+    timetable: &Timetable,
     observed: &Observed,
     now: Micros,
 ) -> Decision {
-    let wake = schedule.next_after(ts(now), tz).map(|t| t.as_microsecond());
     let mut decision = Decision {
         last_schedule: observed.last_schedule,
-        wake,
+        wake: timetable.next_after(ts(now)).map(|t| t.as_microsecond()),
         ..Decision::default()
     };
     if spec.suspend == Some(true) {
@@ -97,14 +96,15 @@ pub fn reconcile(
         // (and the deadline) decides about the latest of them.
         return decision;
     }
-    let due = due_times(schedule, tz, observed, now);
+    let (due, next) = due_times(timetable, observed, now);
+    decision.wake = next.map(|t| timetable.due_at(t));
     let Some(&latest) = due.last() else {
         return decision;
     };
     decision.last_schedule = Some(latest);
     decision.too_many_missed = due.len() > TOO_MANY_MISSED;
-    let runnable = within_deadline(spec, due, now, &mut decision);
-    let start = by_missed_run_policy(spec, runnable, now, &mut decision);
+    let runnable = within_deadline(spec, timetable, due, now, &mut decision);
+    let start = by_missed_run_policy(spec, timetable, runnable, now, &mut decision);
     decision.start = by_concurrency_policy(spec, observed, start, &mut decision);
     decision.missed.sort_by_key(|(time, _)| *time);
     decision
@@ -113,6 +113,7 @@ pub fn reconcile(
 /// `startingDeadlineSeconds`: due times older than the deadline are missed.
 fn within_deadline(
     spec: &CronJobSpec,
+    timetable: &Timetable,
     due: Vec<Micros>,
     now: Micros,
     decision: &mut Decision,
@@ -120,7 +121,7 @@ fn within_deadline(
     let deadline = spec.starting_deadline_seconds.map(|s| now - s * 1_000_000);
     let (late, runnable): (Vec<Micros>, Vec<Micros>) = due
         .into_iter()
-        .partition(|&t| deadline.is_some_and(|d| t < d));
+        .partition(|&t| deadline.is_some_and(|d| timetable.due_at(t) < d));
     decision
         .missed
         .extend(late.into_iter().map(|t| (t, Missed::TooLate)));
@@ -131,14 +132,16 @@ fn within_deadline(
 /// Kubernetes' latest only, all (capped), or only what is due now.
 fn by_missed_run_policy(
     spec: &CronJobSpec,
+    timetable: &Timetable,
     runnable: Vec<Micros>,
     now: Micros,
     decision: &mut Decision,
 ) -> Vec<Micros> {
+    let on_time = |t: Micros| now - timetable.due_at(t) <= ON_TIME;
     let keep = match spec.missed_run_policy.unwrap_or_default() {
         MissedRunPolicy::RunLatest => runnable.len().min(1),
         MissedRunPolicy::RunAll => runnable.len().min(RUN_ALL_CAP),
-        MissedRunPolicy::Skip => usize::from(runnable.last().is_some_and(|&t| now - t <= ON_TIME)),
+        MissedRunPolicy::Skip => usize::from(runnable.last().is_some_and(|&t| on_time(t))),
     };
     let split = runnable.len() - keep;
     decision
@@ -180,25 +183,37 @@ fn by_concurrency_policy(
     start
 }
 
-/// Scheduled times after the last decided one (or creation) up to `now`.
-fn due_times(schedule: &Schedule, tz: &TimeZone, observed: &Observed, now: Micros) -> Vec<Micros> {
+/// Scheduled times after the last decided one (or creation) that are due
+/// by `now`, in order; and the first that is not due yet. A time waits for
+/// the one before it: with jitter longer than the interval between two
+/// times, the later is not decided before the earlier.
+fn due_times(
+    timetable: &Timetable,
+    observed: &Observed,
+    now: Micros,
+) -> (Vec<Micros>, Option<Micros>) {
     let mut times = Vec::new();
     let mut at = ts(observed.last_schedule.unwrap_or(observed.created));
     while times.len() < MAX_DUE_SCAN {
-        match schedule.next_after(at, tz) {
-            Some(t) if t.as_microsecond() <= now => {
-                times.push(t.as_microsecond());
-                at = t;
-            }
-            _ => break,
+        let Some(t) = timetable.next_after(at) else {
+            return (times, None);
+        };
+        let scheduled = t.as_microsecond();
+        if timetable.due_at(scheduled) > now {
+            return (times, Some(scheduled));
         }
+        times.push(scheduled);
+        at = t;
     }
-    times
+    let next = timetable.next_after(at).map(|t| t.as_microsecond());
+    (times, next)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schedule::Schedule;
+    use jiff::tz::TimeZone;
 
     const MIN: Micros = 60_000_000;
 
@@ -225,7 +240,12 @@ mod tests {
             missed_run_policy: Some(policy),
             ..spec.clone()
         };
-        reconcile(&spec, &every_minute(), &TimeZone::UTC, observed, now)
+        reconcile(
+            &spec,
+            &Timetable::single(every_minute(), TimeZone::UTC),
+            observed,
+            now,
+        )
     }
 
     fn at_minute(created_min: i64, last: Option<i64>) -> Observed {
@@ -420,5 +440,61 @@ mod tests {
         let t = 1_795_000_020 * 1_000_000;
         assert_eq!(job_name("hello", t, false), "hello-29916667");
         assert_eq!(job_name("hello", t, true), "hello-1795000020");
+    }
+
+    #[test]
+    fn a_jittered_time_starts_at_its_delay_and_keeps_its_scheduled_time() {
+        let s = spec(ConcurrencyPolicy::Allow, None);
+        let table = Timetable::new(vec![(every_minute(), TimeZone::UTC)], 30, "cron-uid");
+        let delay = table.due_at(11 * MIN) - 11 * MIN;
+        assert!(delay > 0 && delay < 30_000_000, "{delay}");
+        let o = at_minute(10, None);
+        // Before its delay: not yet, and the controller wakes at the delay.
+        let early = reconcile(&s, &table, &o, 11 * MIN + delay - 1);
+        assert!(early.start.is_empty() && early.missed.is_empty());
+        assert_eq!(early.wake, Some(11 * MIN + delay));
+        assert_eq!(early.last_schedule, None);
+        // At it: the scheduled time (the exactly-once key) starts.
+        let due = reconcile(&s, &table, &o, 11 * MIN + delay);
+        assert_eq!(due.start, [11 * MIN]);
+        assert_eq!(due.wake, Some(table.due_at(12 * MIN)));
+    }
+
+    #[test]
+    fn deadlines_and_on_time_count_from_the_jittered_time() {
+        let table = Timetable::new(vec![(every_minute(), TimeZone::UTC)], 50, "cron-uid");
+        let delay = table.due_at(11 * MIN) - 11 * MIN;
+        // A 5 s deadline, met 3 s after the delayed start however long the
+        // delay.
+        let s = spec(ConcurrencyPolicy::Allow, Some(5));
+        let now = 11 * MIN + delay + 3_000_000;
+        let d = reconcile(&s, &table, &at_minute(10, None), now);
+        assert_eq!(d.start, [11 * MIN], "delay {delay}");
+        let skip = CronJobSpec {
+            missed_run_policy: Some(MissedRunPolicy::Skip),
+            ..spec(ConcurrencyPolicy::Allow, None)
+        };
+        let d = reconcile(&skip, &table, &at_minute(10, None), now);
+        assert_eq!(d.start, [11 * MIN]);
+    }
+
+    #[test]
+    fn two_schedules_matching_one_time_start_it_once() {
+        let s = spec(ConcurrencyPolicy::Allow, None);
+        let table = Timetable::new(
+            vec![
+                (Schedule::parse("*/2 * * * *").unwrap(), TimeZone::UTC),
+                (Schedule::parse("*/3 * * * *").unwrap(), TimeZone::UTC),
+            ],
+            0,
+            "",
+        );
+        let all = CronJobSpec {
+            missed_run_policy: Some(MissedRunPolicy::RunAll),
+            ..s
+        };
+        let d = reconcile(&all, &table, &at_minute(0, None), 6 * MIN);
+        assert_eq!(d.start, [2 * MIN, 3 * MIN, 4 * MIN, 6 * MIN]);
+        assert_eq!(d.wake, Some(8 * MIN));
     }
 }

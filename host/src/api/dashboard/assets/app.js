@@ -368,15 +368,20 @@ async function cronjobs() {
   const cronjobs = items(await list('cronjobs'));
   const next = await Promise.all(cronjobs.map((c) => nextTimes(c, 1)));
   show('CronJobs', table(['Name', 'Namespace', 'Schedule', 'Suspended', 'Active', 'Last scheduled', 'Next'], cronjobs.map((c, i) => [
-    link(`#/cronjobs/${ns(c)}/${c.metadata.name}`, c.metadata.name), ns(c), c.spec.schedule, c.spec.suspend ? pill('Suspended') : 'no',
+    link(`#/cronjobs/${ns(c)}/${c.metadata.name}`, c.metadata.name), ns(c), schedules(c), c.spec.suspend ? pill('Suspended') : 'no',
     ((c.status && c.status.active) || []).length, c.status && c.status.lastScheduleTime ? age(c.status.lastScheduleTime, ' ago') : '',
     c.spec.suspend ? '' : (next[i][0] || '')]), 'No CronJobs.'));
   return ['/apis/batch/v1/cronjobs'];
 }
 
+// Every schedule of a CronJob (wasmjob's spec.schedules too), on one line.
+function schedules(c) {
+  const more = (c.spec.schedules || []).map((s) => (typeof s === 'string' ? s : s.schedule + (s.timeZone ? ` (${s.timeZone})` : '')));
+  return [c.spec.schedule].filter(Boolean).concat(more).join(', ');
+}
+
 function nextTimes(c, count) {
-  const q = new URLSearchParams({ schedule: c.spec.schedule, count: String(count) });
-  if (c.spec.timeZone) q.set('timeZone', c.spec.timeZone);
+  const q = new URLSearchParams({ namespace: ns(c), name: c.metadata.name, count: String(count) });
   return get('/wasmjob/v1/schedule?' + q).then((a) => a.times).catch((e) => (unlessStale(e), []));
 }
 

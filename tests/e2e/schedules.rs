@@ -1,0 +1,166 @@
+//! Schedules beyond Kubernetes (issue 35): several schedules on one
+//! CronJob, each in its own time zone, merged so a time two match runs
+//! once; jitter that delays each run by a delay every node derives alike;
+//! and Jenkins' `H`. Six-field (seconds) schedules, so they run in seconds.
+
+use wasmjob_tests::{Server, Session, dist};
+
+fn cronjob(name: &str, schedule_lines: &str) -> String {
+    format!(
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: {name}\nspec:\n{schedule_lines}  \
+         successfulJobsHistoryLimit: 100\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          \
+         containers:\n          - name: main\n            image: {}\n          restartPolicy: Never\n",
+        dist("hello.wasm").display()
+    )
+}
+
+/// (scheduled, created) in microseconds of every Job the CronJob made.
+fn runs(s: &Session, cronjob: &str) -> Vec<(i64, i64)> {
+    let db = s.db();
+    let mut stmt = db
+        .prepare(
+            "SELECT r.scheduled_time, o.created_at FROM cron_runs r
+             JOIN objects o ON o.uid = r.job_uid
+             JOIN objects c ON c.uid = r.cronjob_uid WHERE c.name = ?1 ORDER BY r.scheduled_time",
+        )
+        .unwrap();
+    stmt.query_map([cronjob], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn two_schedules_fire_and_a_time_both_match_runs_once() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    // Every 4th and every 6th second: 0, 4, 6, 8, 12, … — 0, 12, 24, 36
+    // and 48 are both's.
+    let lines = "  schedules:\n  - \"*/4 * * * * *\"\n  - schedule: \"*/6 * * * * *\"\n    \
+                 timeZone: Asia/Tokyo\n";
+    s.write("two.yaml", &cronjob("two", lines));
+    assert_eq!(s.client(&server, &["apply", "-f", "two.yaml"]).code, 0);
+    std::thread::sleep(std::time::Duration::from_millis(13_000));
+    let seconds: Vec<i64> = runs(&s, "two").iter().map(|r| r.0 / 1_000_000).collect();
+    assert!(seconds.len() >= 4, "{seconds:?}");
+    let scheduled = |t: i64| (t % 60) % 4 == 0 || (t % 60) % 6 == 0;
+    let (first, last) = (seconds[0], *seconds.last().unwrap());
+    let expected: Vec<i64> = (first..=last).filter(|t| scheduled(*t)).collect();
+    assert_eq!(seconds, expected, "each scheduled time once, none missing");
+    assert!(
+        seconds.iter().any(|t| t % 4 != 0) && seconds.iter().any(|t| t % 6 != 0),
+        "both schedules fired: {seconds:?}"
+    );
+    let listed = s.client(&server, &["get", "cronjobs"]);
+    assert!(
+        listed
+            .stdout
+            .contains("*/4 * * * * *, */6 * * * * * (Asia/Tokyo)"),
+        "{}",
+        listed.stdout
+    );
+}
+
+#[test]
+fn jitter_delays_each_run_but_not_its_scheduled_time() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let lines = "  schedule: \"*/2 * * * * *\"\n  jitterSeconds: 1\n";
+    s.write("jittery.yaml", &cronjob("jittery", lines));
+    assert_eq!(s.client(&server, &["apply", "-f", "jittery.yaml"]).code, 0);
+    std::thread::sleep(std::time::Duration::from_millis(11_000));
+    let made = runs(&s, "jittery");
+    assert!(made.len() >= 3, "{made:?}");
+    let delays: Vec<i64> = made.iter().map(|(t, created)| created - t).collect();
+    for ((scheduled, _), delay) in made.iter().zip(&delays) {
+        assert_eq!(
+            scheduled % 2_000_000,
+            0,
+            "scheduled on the schedule: {made:?}"
+        );
+        // Up to the second of jitter, and the node's reaction on top.
+        assert!((0..1_500_000).contains(delay), "{delays:?}");
+    }
+    // Without jitter a run starts within milliseconds; a uniform delay
+    // below a second is rarely that short every time.
+    assert!(delays.iter().any(|d| *d > 150_000), "{delays:?}");
+    let described = s.client(&server, &["describe", "cronjob", "jittery"]);
+    assert!(
+        described.stdout.contains("each run starts up to 1s later"),
+        "{}",
+        described.stdout
+    );
+}
+
+#[test]
+fn h_picks_one_second_for_a_cronjob_and_describe_agrees() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    s.write(
+        "hashed.yaml",
+        &cronjob("hashed", "  schedule: \"H/3 * * * * *\"\n"),
+    );
+    assert_eq!(s.client(&server, &["apply", "-f", "hashed.yaml"]).code, 0);
+    let described = s.client(&server, &["describe", "cronjob", "hashed"]);
+    let next: Vec<i64> = described
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Next Fire Times:"))
+        .skip(1)
+        .take(5)
+        .map(|l| l.trim().parse::<jiff::Timestamp>().unwrap().as_second())
+        .collect();
+    assert_eq!(next.len(), 5, "{}", described.stdout);
+    let offset = next[0] % 60 % 3;
+    std::thread::sleep(std::time::Duration::from_millis(7_000));
+    let seconds: Vec<i64> = runs(&s, "hashed").iter().map(|r| r.0 / 1_000_000).collect();
+    assert!(seconds.len() >= 2, "{seconds:?}");
+    for t in seconds.iter().chain(&next) {
+        assert_eq!(
+            t % 60 % 3,
+            offset,
+            "every time at the same offset: {seconds:?} {next:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_schedules_and_jitter_name_their_field() {
+    let s = Session::new();
+    for (lines, expected) in [
+        (
+            "  schedules:\n  - \"*/5 * * * *\"\n  - \"61 * * * *\"\n",
+            "spec.schedules[1].schedule: minute field \"61\": 61 is out of range 0-59",
+        ),
+        (
+            "  schedules:\n  - schedule: \"@daily\"\n    timeZone: Mars/Olympus\n",
+            "spec.schedules[0].timeZone: unknown time zone \"Mars/Olympus\"",
+        ),
+        (
+            "  schedules:\n  - schedule: \"@daily\"\n    tz: UTC\n",
+            "spec.schedules[0].tz: unknown field, expected `schedule` or `timeZone`",
+        ),
+        (
+            "  schedules:\n  - 5\n",
+            "spec.schedules[0]: invalid type: integer `5`, expected a schedule such as",
+        ),
+        (
+            "  schedule: \"@hourly\"\n  jitterSeconds: -1\n",
+            "spec.jitterSeconds",
+        ),
+        (
+            "  schedule: \"H(30-10) * * * *\"\n",
+            "spec.schedule: minute field \"H(30-10)\": range \"H(30-10)\" runs backwards",
+        ),
+        ("  timeZone: UTC\n", "spec.schedule: is required"),
+    ] {
+        s.write("bad.yaml", &cronjob("bad", lines));
+        let ran = s.wasmjob(&["run", "-f", "bad.yaml"]);
+        assert_eq!(ran.code, 2, "{lines}: {ran:?}");
+        assert!(
+            ran.stderr.contains(expected) && ran.stderr.contains("bad.yaml: document 1"),
+            "{lines}: {}",
+            ran.stderr
+        );
+    }
+}
