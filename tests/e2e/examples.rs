@@ -70,6 +70,48 @@ fn the_edge_cronjob_runs_on_a_single_node_as_any_cronjob() {
 }
 
 #[test]
+fn the_report_cronjob_has_both_schedules_and_spreads_its_runs() {
+    let s = Session::new();
+    let server = wasmjob_tests::Server::start(&s, &[]);
+    let ran = s.client(&server, &["apply", "-f", &example("report-cronjob.yaml")]);
+    assert_eq!(ran.stdout.trim(), "cronjob.batch/report created", "{ran:?}");
+    let listed = s.client(&server, &["get", "cronjob", "report"]);
+    let row = listed.stdout.lines().nth(1).unwrap_or_default().to_owned();
+    assert!(
+        row.starts_with("report   H 7 * * 1-5, 0 9 * * 6 (Asia/Tokyo)   Europe/Berlin   False"),
+        "{}",
+        listed.stdout
+    );
+    let described = s.client(&server, &["describe", "cronjob", "report"]);
+    let next: Vec<jiff::Timestamp> = described
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Next Fire Times:"))
+        .skip(1)
+        .take(5)
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(next.len(), 5, "{}", described.stdout);
+    // Weekday mornings in Berlin at one minute past 7:00 picked by H; or
+    // 09:00 on a Saturday in Tokyo.
+    let berlin = jiff::tz::db().get("Europe/Berlin").unwrap();
+    let tokyo = jiff::tz::db().get("Asia/Tokyo").unwrap();
+    let mut minutes = std::collections::BTreeSet::new();
+    for t in &next {
+        let (b, k) = (t.to_zoned(berlin.clone()), t.to_zoned(tokyo.clone()));
+        let saturday_in_tokyo = k.weekday() == jiff::civil::Weekday::Saturday
+            && (k.hour(), k.minute()) == (9, 0);
+        let weekday_in_berlin = b.hour() == 7 && b.weekday().to_monday_one_offset() <= 5;
+        assert!(saturday_in_tokyo || weekday_in_berlin, "{t}");
+        if weekday_in_berlin {
+            minutes.insert(b.minute());
+        }
+    }
+    assert_eq!(minutes.len(), 1, "H is one minute: {minutes:?}");
+    assert!(described.stdout.contains("up to 300s later"), "{}", described.stdout);
+}
+
+#[test]
 fn configmap_job_reads_the_configmap_and_passes_files_from_its_init_container() {
     let s = Session::new();
     let ran = s.wasmjob(&["run", "-f", &example("configmap-job.yaml")]);
