@@ -99,8 +99,8 @@ fn the_report_cronjob_has_both_schedules_and_spreads_its_runs() {
     let mut minutes = std::collections::BTreeSet::new();
     for t in &next {
         let (b, k) = (t.to_zoned(berlin.clone()), t.to_zoned(tokyo.clone()));
-        let saturday_in_tokyo = k.weekday() == jiff::civil::Weekday::Saturday
-            && (k.hour(), k.minute()) == (9, 0);
+        let saturday_in_tokyo =
+            k.weekday() == jiff::civil::Weekday::Saturday && (k.hour(), k.minute()) == (9, 0);
         let weekday_in_berlin = b.hour() == 7 && b.weekday().to_monday_one_offset() <= 5;
         assert!(saturday_in_tokyo || weekday_in_berlin, "{t}");
         if weekday_in_berlin {
@@ -108,7 +108,11 @@ fn the_report_cronjob_has_both_schedules_and_spreads_its_runs() {
         }
     }
     assert_eq!(minutes.len(), 1, "H is one minute: {minutes:?}");
-    assert!(described.stdout.contains("up to 300s later"), "{}", described.stdout);
+    assert!(
+        described.stdout.contains("up to 300s later"),
+        "{}",
+        described.stdout
+    );
 }
 
 #[test]

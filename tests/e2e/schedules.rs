@@ -124,6 +124,56 @@ fn h_picks_one_second_for_a_cronjob_and_describe_agrees() {
     }
 }
 
+/// Every decided time of the CronJob: (scheduled second, whether it ran).
+fn decided(s: &Session, cronjob: &str) -> Vec<(i64, bool)> {
+    let db = s.db();
+    let mut stmt = db
+        .prepare(
+            "SELECT r.scheduled_time, r.job_uid IS NOT NULL FROM cron_runs r
+             JOIN objects c ON c.uid = r.cronjob_uid WHERE c.name = ?1 ORDER BY r.scheduled_time",
+        )
+        .unwrap();
+    stmt.query_map([cronjob], |r| {
+        Ok((r.get::<_, i64>(0)? / 1_000_000, r.get(1)?))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+#[test]
+fn after_an_outage_only_the_catchup_window_runs() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let lines = "  schedule: \"* * * * * *\"\n  catchupWindowSeconds: 3\n  \
+                 missedRunPolicy: RunAll\n";
+    s.write("catchup.yaml", &cronjob("catchup", lines));
+    assert_eq!(s.client(&server, &["apply", "-f", "catchup.yaml"]).code, 0);
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    server.crash();
+    let down = decided(&s, "catchup")
+        .last()
+        .map(|d| d.0)
+        .expect("ran before");
+    std::thread::sleep(std::time::Duration::from_millis(9_000));
+    let server = Server::start(&s, &[]);
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    drop(server);
+    let after: Vec<(i64, bool)> = decided(&s, "catchup")
+        .into_iter()
+        .filter(|d| d.0 > down)
+        .collect();
+    // Every second of the outage is decided once: the older ones missed,
+    // the last (at most the window's 3, and at least one) run.
+    let seconds: Vec<i64> = after.iter().map(|d| d.0).collect();
+    let expected: Vec<i64> = (down + 1..=*seconds.last().unwrap()).collect();
+    assert_eq!(seconds, expected, "{after:?}");
+    let restart = after.iter().position(|d| d.1).expect("some ran");
+    assert!(restart >= 5, "the outage's old times are missed: {after:?}");
+    assert!(after[restart..].iter().all(|d| d.1), "{after:?}");
+    assert!(after[..restart].iter().all(|d| !d.1), "{after:?}");
+}
+
 #[test]
 fn bad_schedules_and_jitter_name_their_field() {
     let s = Session::new();
@@ -153,6 +203,10 @@ fn bad_schedules_and_jitter_name_their_field() {
             "spec.schedule: minute field \"H(30-10)\": range \"H(30-10)\" runs backwards",
         ),
         ("  timeZone: UTC\n", "spec.schedule: is required"),
+        (
+            "  schedule: \"@hourly\"\n  catchupWindowSeconds: -5\n",
+            "spec.catchupWindowSeconds: must be >= 0, got -5",
+        ),
     ] {
         s.write("bad.yaml", &cronjob("bad", lines));
         let ran = s.wasmjob(&["run", "-f", "bad.yaml"]);

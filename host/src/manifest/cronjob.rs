@@ -54,6 +54,11 @@ pub struct CronJobSpec {
     /// CronJob's uid and the time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jitter_seconds: Option<i64>,
+    /// wasmjob extension (Temporal's catch-up window): scheduled times
+    /// missed longer ago than this are recorded as missed; newer ones run
+    /// as `missedRunPolicy` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catchup_window_seconds: Option<i64>,
 }
 
 /// The timetable of a CronJob as stored or served (its `metadata` and
@@ -209,6 +214,9 @@ impl CronJobSpec {
         self.timetable_at(path, "", "")?;
         if let Some(secs) = self.jitter_seconds {
             validate::non_negative(secs).at(&format!("{path}.jitterSeconds"))?;
+        }
+        if let Some(secs) = self.catchup_window_seconds {
+            validate::non_negative(secs).at(&format!("{path}.catchupWindowSeconds"))?;
         }
         if let Some(secs) = self.starting_deadline_seconds {
             validate::non_negative(secs).at(&format!("{path}.startingDeadlineSeconds"))?;

@@ -54,6 +54,8 @@ pub enum Missed {
     Skipped,
     /// `concurrencyPolicy: Forbid` while a run was active.
     Forbidden,
+    /// Older than `catchupWindowSeconds`.
+    OutsideCatchupWindow,
 }
 
 /// What to do now.
@@ -102,12 +104,34 @@ pub fn reconcile(
         return decision;
     };
     decision.last_schedule = Some(latest);
+    let due = within_catchup_window(spec, timetable, due, now, &mut decision);
     decision.too_many_missed = due.len() > TOO_MANY_MISSED;
     let runnable = within_deadline(spec, timetable, due, now, &mut decision);
     let start = by_missed_run_policy(spec, timetable, runnable, now, &mut decision);
     decision.start = by_concurrency_policy(spec, observed, start, &mut decision);
     decision.missed.sort_by_key(|(time, _)| *time);
     decision
+}
+
+/// wasmjob's `catchupWindowSeconds`: due times older than the window are
+/// missed, and not counted towards `TooManyMissedTimes` — a long outage
+/// is no cliff, only what is within the window is caught up.
+fn within_catchup_window(
+    spec: &CronJobSpec,
+    timetable: &Timetable,
+    due: Vec<Micros>,
+    now: Micros,
+    decision: &mut Decision,
+) -> Vec<Micros> {
+    let Some(window) = spec.catchup_window_seconds else {
+        return due;
+    };
+    let oldest = now - window * 1_000_000;
+    let (old, recent): (Vec<Micros>, Vec<Micros>) =
+        due.into_iter().partition(|&t| timetable.due_at(t) < oldest);
+    let missed = old.into_iter().map(|t| (t, Missed::OutsideCatchupWindow));
+    decision.missed.extend(missed);
+    recent
 }
 
 /// `startingDeadlineSeconds`: due times older than the deadline are missed.
@@ -496,5 +520,54 @@ mod tests {
         let d = reconcile(&all, &table, &at_minute(0, None), 6 * MIN);
         assert_eq!(d.start, [2 * MIN, 3 * MIN, 4 * MIN, 6 * MIN]);
         assert_eq!(d.wake, Some(8 * MIN));
+    }
+
+    #[test]
+    fn a_catchup_window_misses_what_is_older_and_runs_the_rest_by_policy() {
+        let all = CronJobSpec {
+            catchup_window_seconds: Some(3 * 60),
+            ..spec(ConcurrencyPolicy::Allow, None)
+        };
+        // Down from minute 10 to just after minute 500: 490 times passed,
+        // the last three within the window.
+        let d = decide(
+            &all,
+            MissedRunPolicy::RunAll,
+            &at_minute(0, Some(10)),
+            500 * MIN + 1,
+        );
+        assert_eq!(d.start, [498 * MIN, 499 * MIN, 500 * MIN]);
+        let outside = d
+            .missed
+            .iter()
+            .filter(|(_, why)| *why == Missed::OutsideCatchupWindow)
+            .count();
+        assert_eq!(outside, 487);
+        // No cliff: the times outside the window are not "too many".
+        assert!(!d.too_many_missed);
+        // The edge: a time exactly as old as the window still runs.
+        let d = decide(
+            &all,
+            MissedRunPolicy::RunAll,
+            &at_minute(0, Some(10)),
+            14 * MIN,
+        );
+        assert_eq!(d.start, [11 * MIN, 12 * MIN, 13 * MIN, 14 * MIN]);
+        let d = decide(
+            &all,
+            MissedRunPolicy::RunAll,
+            &at_minute(0, Some(10)),
+            14 * MIN + 1,
+        );
+        assert_eq!(d.start, [12 * MIN, 13 * MIN, 14 * MIN]);
+        assert_eq!(d.missed, [(11 * MIN, Missed::OutsideCatchupWindow)]);
+        // Without the window, Kubernetes' count applies.
+        let plain = decide(
+            &spec(ConcurrencyPolicy::Allow, None),
+            MissedRunPolicy::RunLatest,
+            &at_minute(0, Some(10)),
+            500 * MIN + 1,
+        );
+        assert!(plain.too_many_missed);
     }
 }
