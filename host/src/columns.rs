@@ -270,10 +270,11 @@ pub fn job_status(job: &Value) -> JobStatus {
 fn job_row(job: &Value, wide: bool) -> Vec<String> {
     let status = job_status(job);
     let spec = &job["spec"];
-    let phase = if status.phase() == "Running" && spec["suspend"] == true {
-        "Suspended"
-    } else {
-        status.phase()
+    let phase = match status.phase() {
+        "Running" if spec["suspend"] == true => "Suspended",
+        // wasmjob's `startAfter`: waiting for its time.
+        "Running" if status.start_time.is_none() && spec["startAfter"].is_string() => "Scheduled",
+        phase => phase,
     };
     let completions = match spec["completions"].as_u64() {
         Some(n) => format!("{}/{n}", status.succeeded),

@@ -91,26 +91,38 @@ pub const INSTANCE_API_VERSION: &str = "wasmjob.dev/v1";
 
 /// A stored object in its Kubernetes shape.
 pub fn object_json(record: &ObjectRecord) -> Value {
-    let mut value = record.manifest.clone();
-    value["apiVersion"] = json!(record.kind.api_version());
-    value["kind"] = json!(record.kind.as_str());
-    let meta = &mut value["metadata"];
-    meta["uid"] = json!(record.uid);
-    meta["creationTimestamp"] = json!(rfc3339(record.created_at));
+    into_object_json(record.clone())
+}
+
+/// As [`object_json`], taking the record: its manifest and status move
+/// into the object rather than being copied (lists of thousands).
+pub fn into_object_json(record: ObjectRecord) -> Value {
+    let mut manifest = match record.manifest {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    let mut metadata = match manifest.remove("metadata") {
+        Some(Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    metadata.insert("uid".into(), json!(record.uid));
+    metadata.insert(
+        "creationTimestamp".into(),
+        json!(rfc3339(record.created_at)),
+    );
     // Objects stored before generations were kept, and a CronJob's Jobs,
     // are at their first.
-    if meta.get("generation").is_none() {
-        meta["generation"] = json!(1);
-    }
-    value["status"] = record.status.clone();
-    // Key order as kubectl prints it.
-    json!({
-        "apiVersion": value["apiVersion"],
-        "kind": value["kind"],
-        "metadata": value["metadata"],
-        "spec": value["spec"],
-        "status": value["status"],
-    })
+    metadata.entry("generation").or_insert(json!(1));
+    let mut object = serde_json::Map::new();
+    object.insert("apiVersion".into(), json!(record.kind.api_version()));
+    object.insert("kind".into(), json!(record.kind.as_str()));
+    object.insert("metadata".into(), Value::Object(metadata));
+    object.insert(
+        "spec".into(),
+        manifest.remove("spec").unwrap_or(Value::Null),
+    );
+    object.insert("status".into(), record.status);
+    Value::Object(object)
 }
 
 /// A stored ConfigMap or Secret in its Kubernetes shape (no `spec` or

@@ -175,6 +175,58 @@ fn after_an_outage_only_the_catchup_window_runs() {
 }
 
 #[test]
+fn a_job_with_start_after_waits_for_its_time_across_a_restart() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(4);
+    let at = at.round(jiff::Unit::Second).unwrap();
+    let yaml = format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: later\nspec:\n  startAfter: \"{at}\"\n  \
+         template:\n    spec:\n      containers:\n      - name: main\n        image: {}\n      \
+         restartPolicy: Never\n",
+        dist("hello.wasm").display()
+    );
+    s.write("later.yaml", &yaml);
+    assert_eq!(s.client(&server, &["apply", "-f", "later.yaml"]).code, 0);
+    let listed = s.client(&server, &["get", "jobs"]);
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .nth(1)
+            .unwrap_or("")
+            .starts_with("later   Scheduled   0/1"),
+        "{}",
+        listed.stdout
+    );
+    // The node goes away and comes back before the time: it still waits.
+    server.crash();
+    let server = Server::start(&s, &[]);
+    let waited = s.client(
+        &server,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/later",
+            "--timeout=30s",
+        ],
+    );
+    assert_eq!(waited.code, 0, "{waited:?}");
+    let pods = s.client(
+        &server,
+        &["get", "pods", "-l", "job-name=later", "-o", "json"],
+    );
+    let items = pods.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1, "{items:?}");
+    let started: jiff::Timestamp = items[0]["status"]["startTime"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(started >= at, "started {started}, before {at}");
+}
+
+#[test]
 fn bad_schedules_and_jitter_name_their_field() {
     let s = Session::new();
     for (lines, expected) in [
@@ -216,5 +268,27 @@ fn bad_schedules_and_jitter_name_their_field() {
             "{lines}: {}",
             ran.stderr
         );
+    }
+    // startAfter: an RFC 3339 time, on a Job only.
+    let cron = cronjob("bad", "  schedule: \"@hourly\"\n").replace(
+        "    spec:\n      template:",
+        "    spec:\n      startAfter: \"2027-01-01T00:00:00Z\"\n      template:",
+    );
+    let job = format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: bad\nspec:\n  startAfter: tomorrow\n  \
+         template:\n    spec:\n      containers:\n      - name: main\n        image: {}\n",
+        dist("hello.wasm").display()
+    );
+    for (yaml, expected) in [
+        (cron, "spec.jobTemplate.spec.startAfter: is for Jobs"),
+        (
+            job,
+            "spec.startAfter: \"tomorrow\" is not an RFC 3339 time such as 2026-12-24T18:00:00Z",
+        ),
+    ] {
+        s.write("bad.yaml", &yaml);
+        let ran = s.wasmjob(&["run", "-f", "bad.yaml"]);
+        assert_eq!(ran.code, 2, "{ran:?}");
+        assert!(ran.stderr.contains(expected), "{}", ran.stderr);
     }
 }

@@ -66,7 +66,7 @@ pub(super) async fn items(
                     super::cluster::count_daemonset(store, ds, grace).map_err(internal)?;
                 }
             }
-            Ok(found.iter().map(resource::object_json).collect())
+            Ok(found.into_iter().map(resource::into_object_json).collect())
         }
     })
     .await

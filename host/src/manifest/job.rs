@@ -7,6 +7,7 @@ use super::disconnect::Disconnect;
 use super::job_policy::{BackoffPolicy, PodFailurePolicy, SuccessPolicy};
 use super::validate::{self, Check};
 use super::{FieldError, PodTemplateSpec, RestartPolicy};
+use crate::time::Micros;
 
 /// The default of `backoffLimit`, as in Kubernetes.
 pub const DEFAULT_BACKOFF_LIMIT: i32 = 6;
@@ -61,6 +62,10 @@ pub struct JobSpec {
     /// wasmjob extension: what a cluster does while the Job's node is away.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disconnect: Option<Disconnect>,
+    /// wasmjob extension (as `at`): no instance starts before this RFC 3339
+    /// time; until then the Job is `Scheduled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_after: Option<String>,
     /// The instances' template.
     #[serde(default)]
     pub template: PodTemplateSpec,
@@ -147,7 +152,40 @@ impl JobSpec {
         if let Some(disconnect) = &self.disconnect {
             disconnect.validate(&format!("{path}.disconnect"))?;
         }
+        self.validate_start_after(path)?;
         self.validate_policies(path)
+    }
+
+    /// `startAfter`: an RFC 3339 time, on a Job (a CronJob's schedule says
+    /// when its Jobs start).
+    fn validate_start_after(&self, path: &str) -> Result<(), FieldError> {
+        let Some(text) = &self.start_after else {
+            return Ok(());
+        };
+        let at = format!("{path}.startAfter");
+        if path.contains("jobTemplate") {
+            return Err(FieldError::new(
+                at,
+                "is for Jobs: a CronJob's schedule says when its Jobs start",
+            ));
+        }
+        match text.parse::<jiff::Timestamp>() {
+            Ok(_) => Ok(()),
+            Err(_) => Err(FieldError::new(
+                at,
+                format!("{text:?} is not an RFC 3339 time such as 2026-12-24T18:00:00Z"),
+            )),
+        }
+    }
+
+    /// When the first instance may start (`startAfter`), if set.
+    pub fn start_after(&self) -> Option<Micros> {
+        let at = self
+            .start_after
+            .as_deref()?
+            .parse::<jiff::Timestamp>()
+            .ok()?;
+        Some(at.as_microsecond())
     }
 
     /// `completions`, `parallelism`, `backoffLimit`,

@@ -17,11 +17,25 @@ use crate::api::reads::items;
 use crate::api::state::Shared;
 use crate::selector::{FieldSelector, Selector};
 
-/// One object as read: wasmjob's own shape (what its columns read) and the
-/// shape served.
+/// One object as read: the shape served, and wasmjob's own shape (what its
+/// columns read) where that differs (an instance served as a Pod, an
+/// event).
 pub(super) struct Found {
-    pub(super) native: Value,
+    native: Option<Value>,
     pub(super) served: Value,
+}
+
+impl Found {
+    /// wasmjob's own shape of the object.
+    pub(super) fn native(&self) -> &Value {
+        self.native.as_ref().unwrap_or(&self.served)
+    }
+
+    /// The two shapes, taken.
+    fn into_shapes(self) -> (Value, Value) {
+        let native = self.native.unwrap_or_else(|| self.served.clone());
+        (native, self.served)
+    }
 }
 
 /// The objects `target` and the call's selectors name, sorted by
@@ -59,7 +73,10 @@ pub(super) async fn gather_in(
     let mut found: Vec<Found> = native
         .into_iter()
         .map(|native| {
-            let mut served_shape = shape::shaped(served, native.clone());
+            let (native, mut served_shape) = match shape::reshaped(served) {
+                true => (Some(native.clone()), shape::shaped(served, native)),
+                false => (None, native),
+            };
             state.revisions.stamp(&mut served_shape);
             Found {
                 native,
@@ -67,9 +84,11 @@ pub(super) async fn gather_in(
             }
         })
         .filter(|f| {
-            let labels = f.served["metadata"]["labels"].clone();
-            let labels = serde_json::from_value(labels).unwrap_or_default();
-            selector.matches(&labels)
+            let picked = selector.0.is_empty() || {
+                let labels = f.served["metadata"]["labels"].clone();
+                selector.matches(&serde_json::from_value(labels).unwrap_or_default())
+            };
+            picked
                 && fields.matches(&f.served)
                 && target
                     .name
@@ -131,7 +150,8 @@ pub(super) async fn get(state: &Shared, call: &Call) -> Result<Response, KubeErr
         let resource = call.target.served.resource;
         let revision = state.revisions.current();
         let include = Include::parse(call.param("includeObject"));
-        let table = shape::table(resource, &[one.native], &[one.served], include, revision);
+        let (native, served) = one.into_shapes();
+        let table = shape::table(resource, &[native], &[served], include, revision);
         return Ok(Json(table).into_response());
     }
     Ok(Json(one.served).into_response())
@@ -148,7 +168,7 @@ fn respond(
     if shape::wants_table(accept(&call.headers)) {
         let resource = served.resource;
         let (native, shaped): (Vec<Value>, Vec<Value>) =
-            page.into_iter().map(|f| (f.native, f.served)).unzip();
+            page.into_iter().map(Found::into_shapes).unzip();
         let include = Include::parse(call.param("includeObject"));
         let mut table = shape::table(resource, &native, &shaped, include, revision);
         table["metadata"] = metadata;

@@ -9,6 +9,15 @@ use serde_json::{Value, json};
 use super::discovery::Served;
 use crate::resource::ResourceType;
 
+/// Whether `served` shows objects in another shape than wasmjob's own.
+pub(super) fn reshaped(served: &Served) -> bool {
+    match (served.resource, served.group) {
+        (ResourceType::Instances, "wasmjob.dev") => false,
+        (ResourceType::Instances | ResourceType::Events, _) => true,
+        _ => false,
+    }
+}
+
 /// The object as `served` shows it.
 pub(super) fn shaped(served: &Served, object: Value) -> Value {
     match (served.resource, served.group) {

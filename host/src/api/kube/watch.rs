@@ -217,7 +217,7 @@ impl Stream {
             let revision = revision_of(found).parse().unwrap_or(0);
             shape::table(
                 self.call.target.served.resource,
-                std::slice::from_ref(&found.native),
+                std::slice::from_ref(found.native()),
                 std::slice::from_ref(&found.served),
                 include,
                 revision,

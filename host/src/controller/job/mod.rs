@@ -202,6 +202,16 @@ pub fn reconcile(spec: &JobSpec, observed: &Observed, now: Micros) -> Decision {
             Decision::Wait { until: None }
         };
     }
+    // `startAfter`: nothing starts before it (after the first start, a
+    // changed time changes nothing).
+    if let Some(at) = spec.start_after().filter(|at| *at > now)
+        && observed.start_time.is_none()
+        && observed.active == 0
+    {
+        return Decision::Wait {
+            until: Some(deadline.map_or(at, |d| d.min(at))),
+        };
+    }
     let create = to_create(spec, observed);
     if create.is_empty() {
         if spec.stdin_queue().is_some() && observed.queue_waiting == 0 {

@@ -515,3 +515,38 @@ fn without_completions_a_stdin_queue_job_runs_until_the_queue_is_drained() {
         Decision::Complete(SuccessReason::CompletionsReached)
     );
 }
+
+#[test]
+fn start_after_holds_the_first_instance_until_its_time() {
+    let s = JobSpec {
+        start_after: Some("2026-12-24T18:00:00Z".into()),
+        active_deadline_seconds: Some(60),
+        ..spec(Some(2), 2, 6)
+    };
+    let at = s.start_after().unwrap();
+    let fresh = Observed::default();
+    // Before it: wait until then; the deadline has not started counting.
+    assert_eq!(
+        reconcile(&s, &fresh, at - SEC),
+        Decision::Wait { until: Some(at) }
+    );
+    // At it: the instances start.
+    assert_eq!(
+        reconcile(&s, &fresh, at),
+        Decision::Create(vec![None, None])
+    );
+    // Once started, a later startAfter (an update) stops nothing.
+    let later = JobSpec {
+        start_after: Some("2027-01-01T00:00:00Z".into()),
+        ..s.clone()
+    };
+    let started = Observed {
+        start_time: Some(at),
+        active: 1,
+        ..Observed::default()
+    };
+    assert_eq!(
+        reconcile(&later, &started, at + SEC),
+        Decision::Create(vec![None])
+    );
+}

@@ -123,6 +123,7 @@ function jobState(job) {
   const done = conditions.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
   if (done) return done.type;
   if (job.spec && job.spec.suspend) return 'Suspended';
+  if (job.spec && job.spec.startAfter && !(job.status && job.status.startTime)) return 'Scheduled';
   return (job.status && job.status.active) ? 'Running' : 'Pending';
 }
 
