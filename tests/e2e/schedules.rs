@@ -227,6 +227,63 @@ fn a_job_with_start_after_waits_for_its_time_across_a_restart() {
 }
 
 #[test]
+fn remaining_runs_count_down_and_start_time_holds_the_first() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let start = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3);
+    let start = start.round(jiff::Unit::Second).unwrap();
+    let lines =
+        format!("  schedule: \"* * * * * *\"\n  startTime: \"{start}\"\n  remainingRuns: 2\n");
+    s.write("counted.yaml", &cronjob("counted", &lines));
+    assert_eq!(s.client(&server, &["apply", "-f", "counted.yaml"]).code, 0);
+    std::thread::sleep(std::time::Duration::from_millis(7_000));
+    let seconds: Vec<i64> = runs(&s, "counted")
+        .iter()
+        .map(|r| r.0 / 1_000_000)
+        .collect();
+    assert_eq!(seconds.len(), 2, "{seconds:?}");
+    assert!(
+        seconds[0] >= start.as_second(),
+        "{seconds:?} before {start}"
+    );
+    let left = s.client(
+        &server,
+        &[
+            "get",
+            "cj",
+            "counted",
+            "-o",
+            "jsonpath={.status.remainingRuns}",
+        ],
+    );
+    assert_eq!(left.stdout, "0");
+    let described = s.client(&server, &["describe", "cronjob", "counted"]);
+    assert!(
+        described.stdout.contains("Remaining Runs:"),
+        "{}",
+        described.stdout
+    );
+    // A new count: one more run, then none, across a restart.
+    let patched = s.client(
+        &server,
+        &[
+            "patch",
+            "cj",
+            "counted",
+            "-p",
+            r#"{"spec":{"remainingRuns":1}}"#,
+        ],
+    );
+    assert_eq!(patched.code, 0, "{patched:?}");
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    drop(server);
+    let server = Server::start(&s, &[]);
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    assert_eq!(runs(&s, "counted").len(), 3, "{:?}", runs(&s, "counted"));
+    drop(server);
+}
+
+#[test]
 fn bad_schedules_and_jitter_name_their_field() {
     let s = Session::new();
     for (lines, expected) in [
@@ -258,6 +315,18 @@ fn bad_schedules_and_jitter_name_their_field() {
         (
             "  schedule: \"@hourly\"\n  catchupWindowSeconds: -5\n",
             "spec.catchupWindowSeconds: must be >= 0, got -5",
+        ),
+        (
+            "  schedule: \"@hourly\"\n  remainingRuns: -1\n",
+            "spec.remainingRuns: must be >= 0, got -1",
+        ),
+        (
+            "  schedule: \"@hourly\"\n  startTime: soon\n",
+            "spec.startTime: \"soon\" is not an RFC 3339 time",
+        ),
+        (
+            "  schedule: \"@hourly\"\n  startTime: \"2027-01-02T00:00:00Z\"\n  endTime: \"2027-01-01T00:00:00Z\"\n",
+            "spec.endTime: is before spec.startTime",
         ),
     ] {
         s.write("bad.yaml", &cronjob("bad", lines));

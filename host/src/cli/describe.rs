@@ -336,6 +336,20 @@ pub fn describe_cronjob(cron: &Value, events: &[Value]) -> String {
             },
         ),
     ];
+    let mut lines = lines;
+    // wasmjob's bounds, where set.
+    for (label, value) in [
+        ("Start Time", &spec["startTime"]),
+        ("End Time", &spec["endTime"]),
+        ("Remaining Runs", &status["remainingRuns"]),
+    ] {
+        if !value.is_null() {
+            lines.push((
+                label,
+                value.as_str().map_or(value.to_string(), str::to_owned),
+            ));
+        }
+    }
     let mut out = fields(30, ":", lines);
     out.push_str(&next_fire_times(cron));
     out.push_str(&events_text(events, "cronjob-controller"));

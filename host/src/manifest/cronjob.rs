@@ -59,6 +59,17 @@ pub struct CronJobSpec {
     /// as `missedRunPolicy` says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catchup_window_seconds: Option<i64>,
+    /// wasmjob extension: no scheduled time before this RFC 3339 time runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    /// wasmjob extension: no scheduled time after this RFC 3339 time runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
+    /// wasmjob extension (Temporal's `remaining_actions`): how many more
+    /// runs start; counted down in `status.remainingRuns`, and set again
+    /// by changing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_runs: Option<i64>,
 }
 
 /// The timetable of a CronJob as stored or served (its `metadata` and
@@ -157,6 +168,16 @@ pub struct JobTemplateSpec {
 }
 
 impl CronJobSpec {
+    fn bound(&self, text: &Option<String>) -> Option<crate::time::Micros> {
+        let at = text.as_deref()?.parse::<jiff::Timestamp>().ok()?;
+        Some(at.as_microsecond())
+    }
+
+    /// `startTime` and `endTime`, in microseconds.
+    pub fn bounds(&self) -> (Option<crate::time::Micros>, Option<crate::time::Micros>) {
+        (self.bound(&self.start_time), self.bound(&self.end_time))
+    }
+
     /// The CronJob's timetable: its schedules, `H` picked for `owner`
     /// (`namespace/name`), jitter derived from `uid`. The spec was
     /// validated when it was loaded.
@@ -217,6 +238,27 @@ impl CronJobSpec {
         }
         if let Some(secs) = self.catchup_window_seconds {
             validate::non_negative(secs).at(&format!("{path}.catchupWindowSeconds"))?;
+        }
+        if let Some(runs) = self.remaining_runs {
+            validate::non_negative(runs).at(&format!("{path}.remainingRuns"))?;
+        }
+        for (field, text) in [("startTime", &self.start_time), ("endTime", &self.end_time)] {
+            if let Some(text) = text
+                && text.parse::<jiff::Timestamp>().is_err()
+            {
+                return Err(FieldError::new(
+                    format!("{path}.{field}"),
+                    format!("{text:?} is not an RFC 3339 time such as 2026-12-24T18:00:00Z"),
+                ));
+            }
+        }
+        if let (Some(start), Some(end)) = (self.bound(&self.start_time), self.bound(&self.end_time))
+            && end < start
+        {
+            return Err(FieldError::new(
+                format!("{path}.endTime"),
+                "is before spec.startTime: no time would run",
+            ));
         }
         if let Some(secs) = self.starting_deadline_seconds {
             validate::non_negative(secs).at(&format!("{path}.startingDeadlineSeconds"))?;

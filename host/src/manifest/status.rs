@@ -245,4 +245,8 @@ pub struct CronJobStatus {
     /// The scheduled time of the last run that succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_successful_time: Option<String>,
+    /// wasmjob extension: the runs still to start, when `spec.remainingRuns`
+    /// is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_runs: Option<i64>,
 }

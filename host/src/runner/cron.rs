@@ -111,13 +111,17 @@ impl CronRun {
 
     fn with_record(record: ObjectRecord, cron: CronJob, prepared: Arc<Prepared>) -> Self {
         let timetable = timetable_of(&cron, &record.uid);
+        let status: CronJobStatus =
+            serde_json::from_value(record.status.clone()).unwrap_or_default();
         CronRun {
             disconnect: cron.disconnect(),
             observed: Observed {
                 created: record.created_at,
+                // Counted down in the status, which outlives the process.
+                remaining: status.remaining_runs.or(cron.spec.remaining_runs),
                 ..Observed::default()
             },
-            status: serde_json::from_value(record.status.clone()).unwrap_or_default(),
+            status,
             next_due: None,
             record,
             cron,
@@ -181,6 +185,10 @@ impl CronRun {
     /// An updated manifest takes effect at the next tick.
     pub(super) fn reconfigure(&mut self, cron: CronJob) {
         self.timetable = timetable_of(&cron, &self.record.uid);
+        // A new `remainingRuns` is a new count; otherwise it goes on.
+        if cron.spec.remaining_runs != self.cron.spec.remaining_runs {
+            self.observed.remaining = cron.spec.remaining_runs;
+        }
         self.record.labels = cron.metadata.labels.clone();
         self.disconnect = cron.disconnect();
         self.cron = cron;
@@ -240,6 +248,9 @@ impl CronRun {
         }
         for scheduled in &decision.start {
             asks.create_jobs.push(self.start(*scheduled, pass));
+        }
+        if let Some(left) = &mut self.observed.remaining {
+            *left -= decision.start.len() as i64;
         }
         self.observed.last_schedule = decision.last_schedule;
         // Jobs just created must be looked at now, not at the next fire time.

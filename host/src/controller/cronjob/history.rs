@@ -118,6 +118,7 @@ pub fn status(
             .collect(),
         last_schedule_time: observed.last_schedule.map(rfc3339),
         last_successful_time: history.last_successful.map(rfc3339),
+        remaining_runs: observed.remaining,
     }
 }
 

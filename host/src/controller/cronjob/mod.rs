@@ -43,6 +43,8 @@ pub struct Observed {
     pub last_schedule: Option<Micros>,
     /// Active runs: (Job uid, scheduled time), oldest first.
     pub active: Vec<(String, Micros)>,
+    /// The runs still to start (`remainingRuns`), if limited.
+    pub remaining: Option<i64>,
 }
 
 /// Why a scheduled time did not run.
@@ -93,12 +95,19 @@ pub fn reconcile(
         wake: timetable.next_after(ts(now)).map(|t| t.as_microsecond()),
         ..Decision::default()
     };
-    if spec.suspend == Some(true) {
-        // Times pass unrun while suspended; on resume the missed-run policy
-        // (and the deadline) decides about the latest of them.
+    // Times pass unrun while suspended, or with no runs left; on resume
+    // (or more runs) the missed-run policy and the deadline decide about
+    // the latest of them.
+    if spec.suspend == Some(true) || observed.remaining.is_some_and(|n| n <= 0) {
         return decision;
     }
-    let (due, next) = due_times(timetable, observed, now);
+    let (start, end) = spec.bounds();
+    let (mut due, mut next) = due_times(timetable, observed, start, now);
+    // `endTime`: nothing after it is due, or waited for.
+    if let Some(end) = end {
+        due.retain(|&t| t <= end);
+        next = next.filter(|&t| t <= end);
+    }
     decision.wake = next.map(|t| timetable.due_at(t));
     let Some(&latest) = due.last() else {
         return decision;
@@ -108,6 +117,7 @@ pub fn reconcile(
     decision.too_many_missed = due.len() > TOO_MANY_MISSED;
     let runnable = within_deadline(spec, timetable, due, now, &mut decision);
     let start = by_missed_run_policy(spec, timetable, runnable, now, &mut decision);
+    let start = by_remaining_runs(observed, start, &mut decision);
     decision.start = by_concurrency_policy(spec, observed, start, &mut decision);
     decision.missed.sort_by_key(|(time, _)| *time);
     decision
@@ -174,6 +184,22 @@ fn by_missed_run_policy(
     runnable[split..].to_vec()
 }
 
+/// `remainingRuns`: at most that many start, the newest; the others are
+/// passed over.
+fn by_remaining_runs(
+    observed: &Observed,
+    mut start: Vec<Micros>,
+    decision: &mut Decision,
+) -> Vec<Micros> {
+    let Some(left) = observed.remaining else {
+        return start;
+    };
+    let over = start.len().saturating_sub(left.max(0) as usize);
+    let passed = start.drain(..over).map(|t| (t, Missed::Skipped));
+    decision.missed.extend(passed);
+    start
+}
+
 /// `concurrencyPolicy` with the runs still active: which times start, and
 /// which active runs a `Replace` stops.
 fn by_concurrency_policy(
@@ -214,10 +240,14 @@ fn by_concurrency_policy(
 fn due_times(
     timetable: &Timetable,
     observed: &Observed,
+    start: Option<Micros>,
     now: Micros,
 ) -> (Vec<Micros>, Option<Micros>) {
     let mut times = Vec::new();
-    let mut at = ts(observed.last_schedule.unwrap_or(observed.created));
+    let from = observed.last_schedule.unwrap_or(observed.created);
+    // `startTime`: the times before it are not the CronJob's.
+    let from = start.map_or(from, |s| from.max(s - 1));
+    let mut at = ts(from);
     while times.len() < MAX_DUE_SCAN {
         let Some(t) = timetable.next_after(at) else {
             return (times, None);
@@ -237,6 +267,7 @@ fn due_times(
 mod tests {
     use super::*;
     use crate::schedule::Schedule;
+    use crate::time::rfc3339;
     use jiff::tz::TimeZone;
 
     const MIN: Micros = 60_000_000;
@@ -276,7 +307,7 @@ mod tests {
         Observed {
             created: created_min * MIN,
             last_schedule: last.map(|m| m * MIN),
-            active: Vec::new(),
+            ..Observed::default()
         }
     }
 
@@ -569,5 +600,59 @@ mod tests {
             500 * MIN + 1,
         );
         assert!(plain.too_many_missed);
+    }
+
+    #[test]
+    fn start_and_end_time_bound_the_scheduled_times() {
+        let at = |minute: i64| rfc3339(minute * MIN);
+        let bounded = CronJobSpec {
+            start_time: Some(at(20)),
+            end_time: Some(at(22)),
+            ..spec(ConcurrencyPolicy::Allow, None)
+        };
+        // Before startTime: nothing due, nothing missed; wake at the first.
+        let d = decide(
+            &bounded,
+            MissedRunPolicy::RunAll,
+            &at_minute(0, None),
+            15 * MIN,
+        );
+        assert!(d.start.is_empty() && d.missed.is_empty(), "{d:?}");
+        assert_eq!(d.wake, Some(20 * MIN));
+        let d = decide(
+            &bounded,
+            MissedRunPolicy::RunAll,
+            &at_minute(0, None),
+            21 * MIN,
+        );
+        assert_eq!(d.start, [20 * MIN, 21 * MIN]);
+        // After endTime: the last time runs, then nothing is waited for.
+        let d = decide(
+            &bounded,
+            MissedRunPolicy::RunAll,
+            &at_minute(0, Some(21)),
+            30 * MIN,
+        );
+        assert_eq!(d.start, [22 * MIN]);
+        assert_eq!(d.wake, None);
+    }
+
+    #[test]
+    fn remaining_runs_start_the_newest_and_then_none() {
+        let s = spec(ConcurrencyPolicy::Allow, None);
+        let mut o = at_minute(0, Some(10));
+        o.remaining = Some(2);
+        let d = decide(&s, MissedRunPolicy::RunAll, &o, 15 * MIN);
+        assert_eq!(d.start, [14 * MIN, 15 * MIN]);
+        assert_eq!(
+            d.missed,
+            (11..14)
+                .map(|m| (m * MIN, Missed::Skipped))
+                .collect::<Vec<_>>()
+        );
+        o.remaining = Some(0);
+        let d = decide(&s, MissedRunPolicy::RunAll, &o, 15 * MIN);
+        assert!(d.start.is_empty() && d.missed.is_empty());
+        assert_eq!(d.last_schedule, Some(10 * MIN));
     }
 }
