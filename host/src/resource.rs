@@ -1,9 +1,10 @@
 //! The Kubernetes shapes wasmjob shows: Job status with conditions, Instances
 //! like Pods, and `List`s, as `-o json` / `-o yaml` print them.
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::store::{InstanceRecord, ObjectRecord};
+use crate::store::{InstanceRecord, ObjectRecord, ObjectText};
 use crate::time::rfc3339;
 
 /// What `get`, `describe` and `delete` name, with kubectl's aliases.
@@ -88,6 +89,38 @@ impl ResourceType {
 
 /// The API version of Instances (wasmjob's Pods).
 pub const INSTANCE_API_VERSION: &str = "wasmjob.dev/v1";
+
+/// As [`object_json`], written straight from the stored text: only the
+/// small `metadata` is parsed (to add `uid` and `creationTimestamp`); the
+/// spec and status go out as stored, with their keys in stored order.
+pub fn object_json_text(object: &ObjectText) -> Result<String, serde_json::Error> {
+    use serde_json::value::RawValue;
+    #[derive(Deserialize)]
+    struct Parts<'a> {
+        #[serde(borrow)]
+        metadata: &'a RawValue,
+        #[serde(borrow)]
+        spec: Option<&'a RawValue>,
+    }
+    let parts: Parts<'_> = serde_json::from_str(&object.manifest)?;
+    let mut metadata: serde_json::Map<String, Value> = serde_json::from_str(parts.metadata.get())?;
+    metadata.insert("uid".into(), json!(object.uid));
+    metadata.insert(
+        "creationTimestamp".into(),
+        json!(rfc3339(object.created_at)),
+    );
+    metadata.entry("generation").or_insert(json!(1));
+    // What is stored is always JSON; anything else shows as null, as the
+    // parsed path shows it.
+    let status = serde_json::from_str::<&RawValue>(&object.status).map_or("null", |s| s.get());
+    Ok(format!(
+        r#"{{"apiVersion":{},"kind":{},"metadata":{},"spec":{},"status":{status}}}"#,
+        json!(object.kind.api_version()),
+        json!(object.kind.as_str()),
+        Value::Object(metadata),
+        parts.spec.map_or("null", |s| s.get()),
+    ))
+}
 
 /// A stored object in its Kubernetes shape.
 pub fn object_json(record: &ObjectRecord) -> Value {
@@ -253,6 +286,7 @@ pub fn list_json(items: Vec<Value>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::Kind;
 
     #[test]
     fn a_list_is_kubectls_list_of_the_items_in_order() {
@@ -268,5 +302,44 @@ mod tests {
             list_json(Vec::new()).to_string(),
             r#"{"apiVersion":"v1","items":[],"kind":"List"}"#
         );
+    }
+
+    #[test]
+    fn an_object_written_from_its_stored_text_is_the_object_parsed() {
+        let manifest = json!({
+            "metadata": {"name": "pi", "namespace": "default", "labels": {"app": "pi"}},
+            "spec": {"completions": 3, "template": {"spec": {"containers": [{"name": "c", "image": "sha256:00"}]}}},
+        });
+        let status =
+            json!({"succeeded": 3, "conditions": [{"type": "Complete", "status": "True"}]});
+        let record = ObjectRecord {
+            uid: "u-1".into(),
+            kind: Kind::Job,
+            namespace: "default".into(),
+            name: "pi".into(),
+            labels: [("app".to_owned(), "pi".to_owned())].into(),
+            manifest: manifest.clone(),
+            status: status.clone(),
+            created_at: 1_700_000_000_000_000,
+            deleted_at: None,
+        };
+        let text = ObjectText {
+            uid: record.uid.clone(),
+            kind: record.kind,
+            namespace: record.namespace.clone(),
+            name: record.name.clone(),
+            labels: record.labels.clone(),
+            manifest: manifest.to_string(),
+            status: status.to_string(),
+            created_at: record.created_at,
+        };
+        let written: Value = serde_json::from_str(&object_json_text(&text).unwrap()).unwrap();
+        assert_eq!(written, object_json(&record));
+        let broken = ObjectText {
+            status: "not json".into(),
+            ..text
+        };
+        let written: Value = serde_json::from_str(&object_json_text(&broken).unwrap()).unwrap();
+        assert_eq!(written["status"], Value::Null);
     }
 }

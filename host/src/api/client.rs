@@ -107,6 +107,17 @@ impl Client {
         self.answer(self.with_query(request, query).call())
     }
 
+    /// `GET path?query`, asking for the media type `accept`.
+    pub fn get_as<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        accept: &str,
+    ) -> Result<T, ClientError> {
+        let request = self.agent.get(&self.url(path)).header("Accept", accept);
+        self.answer(self.with_query(request, query).call())
+    }
+
     /// `GET path?query` whose answer is a stream of lines (`logs -f`):
     /// `each` gets every line as it arrives, until the server ends the
     /// stream or `each` returns false. No time limit: a stream may last.

@@ -103,7 +103,8 @@ pub fn fetch(
             .matches(&labels);
         return Ok(if picked { vec![found] } else { Vec::new() });
     }
-    let list: Value = client.get(&read_path(resource, namespace, None), &query)?;
+    let path = read_path(resource, namespace, None);
+    let list: Value = client.get_as(&path, &query, crate::api::kube::OWN_LIST)?;
     // Taken, not cloned: a list of thousands of objects is megabytes.
     Ok(match list {
         Value::Object(mut list) => match list.remove("items") {

@@ -3,7 +3,7 @@
 //! implement [`Records`]; [`super::Store`] hands its callers the one that
 //! holds the records, so they never learn which it is.
 
-use super::{EventRecord, InstanceRecord, InstanceScope, ObjectRecord, StoreError};
+use super::{EventRecord, InstanceRecord, InstanceScope, ObjectRecord, ObjectText, StoreError};
 use crate::manifest::Kind;
 use crate::runtime::LogRecord;
 use crate::runtime::line_times::LineTimes;
@@ -37,6 +37,13 @@ pub(super) trait Records {
         kind: Kind,
         namespace: Option<&str>,
     ) -> Result<Vec<ObjectRecord>, StoreError>;
+
+    /// As `live_objects`, manifests and statuses as the JSON text stored.
+    fn live_objects_text(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<Vec<ObjectText>, StoreError>;
 
     /// The instances of live objects that may match `scope`, oldest first.
     fn live_instances_in(

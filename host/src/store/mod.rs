@@ -40,7 +40,7 @@ pub use control::{
 pub use error::StoreError;
 pub use forward::Link;
 pub use postgres::redact as redact_url;
-pub use records::{ChainLink, EventRecord, InstanceRecord, ObjectRecord, Write};
+pub use records::{ChainLink, EventRecord, InstanceRecord, ObjectRecord, ObjectText, Write};
 pub(crate) use sqlite::configure_connection;
 #[cfg(test)]
 use sqlite::{LOGS, WAL_KEPT};
@@ -369,6 +369,16 @@ impl Store {
         namespace: Option<&str>,
     ) -> Result<Vec<ObjectRecord>, StoreError> {
         self.read(|r| r.live_objects(kind, namespace))
+    }
+
+    /// As [`Store::live_objects`], with manifests and statuses as the JSON
+    /// text stored, for listings that pass them on unread.
+    pub fn live_objects_text(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<Vec<ObjectText>, StoreError> {
+        self.read(|r| r.live_objects_text(kind, namespace))
     }
 
     /// Every instance of live objects, in one namespace or all, oldest first.

@@ -134,6 +134,26 @@ fn refusals_paging_and_watches_follow_the_kubernetes_wire_protocol() {
     }
     assert_eq!(names, ["a", "b", "c"]);
 
+    // wasmjob's own list (what its CLI asks for) is the same objects,
+    // written from the stored text, without resourceVersions.
+    let path = format!("{jobs}?labelSelector=app%3Dpaged");
+    let (_, kube) = request(&server, Some(&t), "GET", &path, b"");
+    let accept = "application/json;as=List;g=wasmjob.dev;v=v1";
+    let own = request_text_with(&server, &t, "GET", &path, accept, "");
+    let own = own.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    let items = |text: &str| {
+        let mut list: serde_json::Value = serde_json::from_str(text).unwrap();
+        let mut items = list["items"].take();
+        for item in items.as_array_mut().unwrap() {
+            let meta = item["metadata"].as_object_mut().unwrap();
+            meta.remove("resourceVersion");
+        }
+        items
+    };
+    let own_items = items(own);
+    assert_eq!(own_items.as_array().map(Vec::len), Some(3), "{own}");
+    assert_eq!(own_items, items(&kube));
+
     // A watch from the list's resourceVersion sends only what changed after.
     let (_, answer) = request(&server, Some(&t), "GET", jobs, b"");
     let rv =

@@ -12,6 +12,7 @@
 mod call;
 mod discovery;
 mod listing;
+pub use listing::OWN_LIST;
 mod logs;
 mod patch;
 mod protobuf;

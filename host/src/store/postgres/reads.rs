@@ -3,7 +3,9 @@
 use super::{INSTANCE_SELECT, OBJECT_SELECT, Param, Pg, instance_row, json_column, object_row};
 use crate::manifest::Kind;
 use crate::store::backend::Records;
-use crate::store::{EventRecord, InstanceRecord, InstanceScope, ObjectRecord, StoreError};
+use crate::store::{
+    EventRecord, InstanceRecord, InstanceScope, ObjectRecord, ObjectText, StoreError,
+};
 use crate::time::Micros;
 
 impl Records for Pg {
@@ -60,6 +62,30 @@ impl Records for Pg {
     ) -> Result<Vec<ObjectRecord>, StoreError> {
         let rows = self.live_object_rows(kind, namespace)?;
         Ok(rows.iter().filter_map(object_row).collect())
+    }
+
+    /// As [`Pg::live_objects`], manifests and statuses as the text stored.
+    fn live_objects_text(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<Vec<ObjectText>, StoreError> {
+        let rows = self.live_object_rows(kind, namespace)?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                Some(ObjectText {
+                    uid: row.get(0),
+                    kind: Kind::parse(row.get(1))?,
+                    namespace: row.get(2),
+                    name: row.get(3),
+                    labels: json_column(row, 4),
+                    manifest: row.get(5),
+                    status: row.get(6),
+                    created_at: row.get(7),
+                })
+            })
+            .collect())
     }
 
     /// The instances of live objects that may match `scope`, oldest first.

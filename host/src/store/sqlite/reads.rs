@@ -6,7 +6,9 @@ use rusqlite::{OptionalExtension, params};
 use super::{LIVE_OBJECTS, LOGS, Sqlite, rows};
 use crate::manifest::Kind;
 use crate::store::backend::Records;
-use crate::store::{EventRecord, InstanceRecord, InstanceScope, ObjectRecord, StoreError};
+use crate::store::{
+    EventRecord, InstanceRecord, InstanceScope, ObjectRecord, ObjectText, StoreError,
+};
 use crate::time::Micros;
 
 impl Sqlite {
@@ -97,6 +99,16 @@ impl Records for Sqlite {
         namespace: Option<&str>,
     ) -> Result<Vec<ObjectRecord>, StoreError> {
         self.live_object_rows(kind, namespace, rows::object_row)
+    }
+
+    /// As [`Store::live_objects`], with manifests and statuses as the JSON
+    /// text stored, for listings that pass them on unread.
+    fn live_objects_text(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<Vec<ObjectText>, StoreError> {
+        self.live_object_rows(kind, namespace, rows::object_text_row)
     }
 
     /// The instances of live objects that may match `scope`, in one namespace

@@ -7,7 +7,7 @@ use rusqlite::types::Type;
 use serde::Deserialize;
 
 use crate::manifest::{Kind, Phase};
-use crate::store::{EventRecord, InstanceRecord, ObjectRecord, labels};
+use crate::store::{EventRecord, InstanceRecord, ObjectRecord, ObjectText, labels};
 
 /// A stored structured log record: (attempt, record).
 pub(super) fn log_record_row(row: &Row<'_>) -> rusqlite::Result<(u32, crate::runtime::LogRecord)> {
@@ -63,6 +63,21 @@ pub(super) fn object_row(row: &Row<'_>) -> rusqlite::Result<ObjectRecord> {
         status: json_column(row, 6)?,
         created_at: row.get(7)?,
         deleted_at: row.get(8)?,
+    })
+}
+
+/// Reads an [`ObjectText`] selected with [`OBJECT_SELECT`].
+pub(super) fn object_text_row(row: &Row<'_>) -> rusqlite::Result<ObjectText> {
+    let kind: String = row.get(1)?;
+    Ok(ObjectText {
+        uid: row.get(0)?,
+        kind: Kind::parse(&kind).ok_or_else(|| bad_column(1, "unknown kind"))?,
+        namespace: row.get(2)?,
+        name: row.get(3)?,
+        labels: json_column(row, 4)?,
+        manifest: row.get(5)?,
+        status: row.get(6)?,
+        created_at: row.get(7)?,
     })
 }
 
