@@ -217,16 +217,18 @@ fn cronjob_row(c: &Value) -> Vec<String> {
     let last = c["status"]["lastScheduleTime"]
         .as_str()
         .map(|_| age(&c["status"]["lastScheduleTime"]));
-    let suspend = if spec["suspend"] == true {
-        "True"
-    } else {
-        "False"
+    let note = c["metadata"]["annotations"][crate::manifest::well_known::PAUSE_NOTE].as_str();
+    let suspend = match (spec["suspend"] == true, note) {
+        // wasmjob's pause note says why.
+        (true, Some(note)) => format!("True ({note})"),
+        (true, None) => "True".to_owned(),
+        (false, _) => "False".to_owned(),
     };
     vec![
         text(&c["metadata"]["name"]),
         schedules_text(spec),
         spec["timeZone"].as_str().unwrap_or("<none>").to_owned(),
-        suspend.to_owned(),
+        suspend,
         active.to_string(),
         last.unwrap_or_else(|| "<none>".into()),
         age(&c["metadata"]["creationTimestamp"]),

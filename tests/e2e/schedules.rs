@@ -284,6 +284,100 @@ fn remaining_runs_count_down_and_start_time_holds_the_first() {
 }
 
 #[test]
+fn a_failed_run_pauses_with_a_note_and_pause_and_resume_say_why() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let failing = cronjob(
+        "flaky",
+        "  schedule: \"* * * * * *\"\n  pauseOnFailure: true\n",
+    )
+    .replace(
+        &dist("hello.wasm").display().to_string(),
+        &wasmjob_tests::program("exit-code").display().to_string(),
+    )
+    .replace(
+        "          restartPolicy: Never\n",
+        "            args: [\"3\"]\n          restartPolicy: Never\n      backoffLimit: 0\n",
+    );
+    s.write("flaky.yaml", &failing);
+    let applied = s.client(&server, &["apply", "-f", "flaky.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let suspend = |name: &str| {
+        let listed = s.client(&server, &["get", "cronjob", name]);
+        let row = listed.stdout.lines().nth(1).unwrap_or_default().to_owned();
+        row.split("   ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .nth(3)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !suspend("flaky").starts_with("True (paused: the run of ") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never paused: {}",
+            suspend("flaky")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        suspend("flaky").ends_with("failed (pauseOnFailure))"),
+        "{}",
+        suspend("flaky")
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2_000));
+    let ran = runs(&s, "flaky").len();
+    assert!(
+        (1..=2).contains(&ran),
+        "paused after the first failure: {ran}"
+    );
+    let events = s.client(&server, &["describe", "cronjob", "flaky"]);
+    assert!(
+        events.stdout.contains("Pause Note:") && events.stdout.contains("Paused"),
+        "{}",
+        events.stdout
+    );
+    // Resumed, it runs again (and, failing, pauses again).
+    let resumed = s.client(&server, &["cron", "resume", "flaky"]);
+    assert_eq!(
+        resumed.stdout, "cronjob.batch/flaky resumed\n",
+        "{resumed:?}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while runs(&s, "flaky").len() == ran {
+        assert!(std::time::Instant::now() < deadline, "never ran again");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    // Paused by hand, with a note, it runs nothing until resumed.
+    s.write(
+        "tick.yaml",
+        &cronjob("tick", "  schedule: \"* * * * * *\"\n"),
+    );
+    assert_eq!(s.client(&server, &["apply", "-f", "tick.yaml"]).code, 0);
+    let paused = s.client(
+        &server,
+        &["cronjob", "pause", "tick", "--note", "moving the disk"],
+    );
+    assert_eq!(paused.stdout, "cronjob.batch/tick paused\n", "{paused:?}");
+    assert_eq!(suspend("tick"), "True (moving the disk)");
+    let before = runs(&s, "tick").len();
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    assert_eq!(runs(&s, "tick").len(), before, "no run while paused");
+    let described = s.client(&server, &["describe", "cronjob", "tick"]);
+    assert!(
+        described.stdout.contains("moving the disk"),
+        "{}",
+        described.stdout
+    );
+    s.client(&server, &["cron", "resume", "tick"]);
+    assert_eq!(suspend("tick"), "False");
+    let refused = s.client(&server, &["cron", "resume", "tick", "--note", "x"]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+}
+
+#[test]
 fn bad_schedules_and_jitter_name_their_field() {
     let s = Session::new();
     for (lines, expected) in [

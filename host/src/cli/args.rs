@@ -122,9 +122,10 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Taint(TaintArgs),
 
-    /// Cron schedules: print the next fire times of a schedule.
-    #[command(subcommand)]
-    Cron(CronCommand),
+    /// CronJobs and schedules: a schedule's next fire times; pause and
+    /// resume a CronJob with a note.
+    #[command(subcommand, alias = "cronjob")]
+    Cron(super::cron::CronCommand),
 
     /// The embedded work queue (in the state directory's database; no
     /// server needed): push items, list queues, show counts, purge.
@@ -469,37 +470,6 @@ pub enum QueueCommand {
         /// The queue.
         name: String,
     },
-}
-
-/// `wasmjob cron …`.
-#[derive(Debug, Subcommand)]
-#[command(defer = true)]
-pub enum CronCommand {
-    /// Print the next fire times of SCHEDULE as RFC 3339 UTC, one a line.
-    ///
-    /// SCHEDULE is Kubernetes' five fields (or six, with leading seconds), a
-    /// macro such as @daily, or @every 90s.
-    ///
-    /// Example: wasmjob cron next "30 2 * * *" --time-zone America/New_York -n 3
-    #[command(verbatim_doc_comment)]
-    Next(CronNextArgs),
-}
-
-// `wasmjob cron next`.
-#[allow(missing_docs)]
-#[derive(Debug, clap::Args)]
-pub struct CronNextArgs {
-    /// The schedule.
-    pub schedule: String,
-    /// An IANA time zone the schedule's wall clock is in [default: UTC].
-    #[arg(long, value_name = "ZONE")]
-    pub time_zone: Option<String>,
-    /// Fire times strictly after this RFC 3339 time [default: now].
-    #[arg(long, value_name = "RFC3339")]
-    pub after: Option<String>,
-    /// How many.
-    #[arg(short = 'n', long = "count", default_value_t = 5, value_name = "N")]
-    pub count: usize,
 }
 
 // `wasmjob completions`.

@@ -338,7 +338,9 @@ pub fn describe_cronjob(cron: &Value, events: &[Value]) -> String {
     ];
     let mut lines = lines;
     // wasmjob's bounds, where set.
+    let note = crate::manifest::well_known::PAUSE_NOTE;
     for (label, value) in [
+        ("Pause Note", &meta["annotations"][note]),
         ("Start Time", &spec["startTime"]),
         ("End Time", &spec["endTime"]),
         ("Remaining Runs", &status["remainingRuns"]),

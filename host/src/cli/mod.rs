@@ -17,6 +17,7 @@ mod apply;
 mod args;
 mod changing;
 mod console;
+mod cron;
 mod delete;
 mod describe;
 mod get;
@@ -64,8 +65,8 @@ impl CliError {
 
 /// Runs the parsed command line.
 pub fn execute(cli: Cli) -> Result<(), CliError> {
-    if let Command::Cron(CronCommand::Next(args)) = &cli.command {
-        return cron_next(args);
+    if let Command::Cron(cron::CronCommand::Next(args)) = &cli.command {
+        return cron::next(args);
     }
     if let Command::Completions(args) = &cli.command {
         let mut command = <Cli as clap::CommandFactory>::command();
@@ -94,7 +95,8 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Patch(args) => changing::patch(server, &state_dir, &args),
         Command::Wait(args) => changing::wait(server, &state_dir, &args),
         Command::Rollout(command) => rollout::rollout(server, &state_dir, &command),
-        Command::Cron(CronCommand::Next(args)) => cron_next(&args),
+        Command::Cron(cron::CronCommand::Next(args)) => cron::next(&args),
+        Command::Cron(command) => cron::pause_or_resume(server, &state_dir, &command),
         Command::Queue(command) => queue::queue(&state_dir, command),
         Command::Completions(_) => unreachable!("handled above"),
     }
@@ -174,35 +176,6 @@ impl DeleteArgs {
             namespace: &self.namespace,
         }
     }
-}
-
-/// `wasmjob cron next`: needs no server and no state.
-fn cron_next(args: &CronNextArgs) -> Result<(), CliError> {
-    let schedule = crate::schedule::Schedule::parse(&args.schedule)
-        .map_err(|e| CliError::BadInput(e.to_string()))?;
-    let tz = crate::schedule::time_zone(args.time_zone.as_deref()).ok_or_else(|| {
-        CliError::BadInput(format!(
-            "--time-zone: unknown time zone {:?}: use an IANA name such as Europe/Berlin",
-            args.time_zone.as_deref().unwrap_or_default()
-        ))
-    })?;
-    let after = match &args.after {
-        None => jiff::Timestamp::now(),
-        Some(text) => text.parse().map_err(|e| {
-            CliError::BadInput(format!("--after {text:?}: not an RFC 3339 time ({e})"))
-        })?,
-    };
-    let times = schedule.upcoming(after, &tz, args.count);
-    if times.is_empty() {
-        return Err(CliError::Failed(format!(
-            "schedule {:?} never fires",
-            args.schedule
-        )));
-    }
-    for t in times {
-        outln!("{}", t.strftime("%Y-%m-%dT%H:%M:%SZ"));
-    }
-    Ok(())
 }
 
 fn state_dir(explicit: Option<PathBuf>) -> Result<PathBuf, CliError> {

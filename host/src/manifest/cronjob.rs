@@ -70,6 +70,10 @@ pub struct CronJobSpec {
     /// by changing it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remaining_runs: Option<i64>,
+    /// wasmjob extension (Temporal's `pause_on_failure`): a run that fails
+    /// suspends the CronJob, with a pause note saying which.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_on_failure: Option<bool>,
 }
 
 /// The timetable of a CronJob as stored or served (its `metadata` and

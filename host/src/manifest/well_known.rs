@@ -18,3 +18,8 @@ pub const SCHEDULED_ANNOTATION: &str = "batch.kubernetes.io/cronjob-scheduled-ti
 
 /// The label carrying the template revision a DaemonSet's instance runs.
 pub const REVISION_LABEL: &str = "controller-revision-hash";
+
+/// Why a CronJob is paused (`wasmjob cron pause --note`, or its
+/// `spec.pauseOnFailure`): shown by `get cronjobs` and `describe`, and
+/// removed by `wasmjob cron resume`.
+pub const PAUSE_NOTE: &str = "wasmjob.dev/pause-note";

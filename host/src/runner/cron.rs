@@ -43,6 +43,8 @@ pub struct CronRun {
     /// What a cluster does while this node is away (see
     /// [`crate::manifest::Disconnect`]).
     disconnect: crate::manifest::DisconnectPolicy,
+    /// Scheduled times of runs that failed since the last step.
+    failed: Vec<Micros>,
 }
 
 /// The stored manifest of a CronJob.
@@ -115,6 +117,7 @@ impl CronRun {
             serde_json::from_value(record.status.clone()).unwrap_or_default();
         CronRun {
             disconnect: cron.disconnect(),
+            failed: Vec::new(),
             observed: Observed {
                 created: record.created_at,
                 // Counted down in the status, which outlives the process.
@@ -212,14 +215,47 @@ impl CronRun {
             None if pass.cluster.is_some() => stored_job(pass.store, uid).0,
             None => RunState::Gone,
         };
-        self.history.follow(&mut self.observed, state);
+        let failed = self.history.follow(&mut self.observed, state);
+        self.failed.extend(failed);
         let active = &self.observed.active;
         self.refs
             .retain(|uid, _| active.iter().any(|(a, _)| a == uid));
     }
 
+    /// `pauseOnFailure`: a failed run suspends the CronJob, with a note
+    /// (the change is its manifest's, as a `cron pause` would make it).
+    fn pause_on_failure(&mut self, pass: &mut Pass<'_>) {
+        let failed = std::mem::take(&mut self.failed);
+        let spec = &self.cron.spec;
+        let (Some(&first), Some(true), false) = (
+            failed.first(),
+            spec.pause_on_failure,
+            spec.suspend == Some(true),
+        ) else {
+            return;
+        };
+        let note = format!(
+            "paused: the run of {} failed (pauseOnFailure)",
+            rfc3339(first)
+        );
+        let meta = &mut self.cron.metadata;
+        meta.annotations
+            .insert(crate::manifest::well_known::PAUSE_NOTE.into(), note.clone());
+        meta.generation = Some(meta.generation.unwrap_or(1) + 1);
+        self.cron.spec.suspend = Some(true);
+        self.record.manifest = manifest_json(&self.cron);
+        pass.writes.push(Write::ObjectManifest {
+            uid: self.record.uid.clone(),
+            manifest: self.record.manifest.clone(),
+            labels: self.record.labels.clone(),
+        });
+        let paused = Event::warning("Paused", note);
+        pass.writes.push(event(&self.record.uid, paused, pass.now));
+    }
+
     /// One controller decision; returns when to look again.
     fn step(&mut self, pass: &mut Pass<'_>, asks: &mut Asks) -> Option<Micros> {
+        self.pause_on_failure(pass);
         let now = pass.now;
         let spec = &self.cron.spec;
         let decision = cronjob::reconcile(spec, &self.timetable, &self.observed, now);

@@ -63,15 +63,22 @@ pub struct History {
 
 impl History {
     /// The active runs whose Jobs finished move to the history; those whose
-    /// Jobs were deleted are forgotten.
-    pub fn follow(&mut self, observed: &mut Observed, state: impl Fn(&str) -> RunState) {
+    /// Jobs were deleted are forgotten. The scheduled times of the runs
+    /// that just failed.
+    pub fn follow(
+        &mut self,
+        observed: &mut Observed,
+        state: impl Fn(&str) -> RunState,
+    ) -> Vec<Micros> {
+        let mut failed = Vec::new();
         let mut still = Vec::new();
         for (uid, scheduled) in std::mem::take(&mut observed.active) {
             match state(&uid) {
                 RunState::Running => still.push((uid, scheduled)),
                 RunState::Finished(succeeded) => {
-                    if succeeded {
-                        self.last_successful = Some(scheduled);
+                    match succeeded {
+                        true => self.last_successful = Some(scheduled),
+                        false => failed.push(scheduled),
                     }
                     self.finished.push(FinishedRun {
                         uid,
@@ -83,6 +90,7 @@ impl History {
             }
         }
         observed.active = still;
+        failed
     }
 
     /// The finished Jobs the spec's history limits no longer keep, oldest

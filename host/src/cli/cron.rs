@@ -1,0 +1,130 @@
+//! `wasmjob cron` (alias `cronjob`): a schedule's next fire times, which
+//! need no server; and pausing or resuming a CronJob with a note, a patch
+//! through the node's Kubernetes API (`spec.suspend` and the annotation
+//! [`PAUSE_NOTE`]).
+
+use std::path::Path;
+
+use super::CliError;
+use super::remote::connect;
+use crate::resource::ResourceType;
+
+/// The annotation that says why a CronJob is paused (`cron pause --note`,
+/// or `spec.pauseOnFailure`).
+pub use crate::manifest::well_known::PAUSE_NOTE;
+
+/// `wasmjob cron …`.
+#[derive(Debug, clap::Subcommand)]
+#[command(defer = true)]
+pub enum CronCommand {
+    /// Print the next fire times of SCHEDULE as RFC 3339 UTC, one a line.
+    ///
+    /// SCHEDULE is Kubernetes' five fields (or six, with leading seconds), a
+    /// macro such as @daily, or @every 90s.
+    ///
+    /// Example: wasmjob cron next "30 2 * * *" --time-zone America/New_York -n 3
+    #[command(verbatim_doc_comment)]
+    Next(CronNextArgs),
+    /// Suspend a CronJob, saying why (shown by get cronjobs and describe).
+    ///
+    /// Example: wasmjob cron pause nightly --note "migrating the database"
+    #[command(verbatim_doc_comment)]
+    Pause(PauseArgs),
+    /// Resume a CronJob, forgetting its pause note.
+    ///
+    /// Example: wasmjob cron resume nightly
+    #[command(verbatim_doc_comment)]
+    Resume(PauseArgs),
+}
+
+// `wasmjob cron next`.
+#[allow(missing_docs)]
+#[derive(Debug, clap::Args)]
+pub struct CronNextArgs {
+    /// The schedule.
+    pub schedule: String,
+    /// An IANA time zone the schedule's wall clock is in [default: UTC].
+    #[arg(long, value_name = "ZONE")]
+    pub time_zone: Option<String>,
+    /// Fire times strictly after this RFC 3339 time [default: now].
+    #[arg(long, value_name = "RFC3339")]
+    pub after: Option<String>,
+    /// How many.
+    #[arg(short = 'n', long = "count", default_value_t = 5, value_name = "N")]
+    pub count: usize,
+}
+
+// `wasmjob cron pause|resume`.
+#[allow(missing_docs)]
+#[derive(Debug, clap::Args)]
+pub struct PauseArgs {
+    /// The CronJob.
+    pub name: String,
+    /// Its namespace.
+    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
+    pub namespace: String,
+    /// Why it is paused (pause only).
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+}
+
+/// `wasmjob cron next`: needs no server and no state.
+pub(super) fn next(args: &CronNextArgs) -> Result<(), CliError> {
+    let schedule = crate::schedule::Schedule::parse(&args.schedule)
+        .map_err(|e| CliError::BadInput(e.to_string()))?;
+    let tz = crate::schedule::time_zone(args.time_zone.as_deref()).ok_or_else(|| {
+        CliError::BadInput(format!(
+            "--time-zone: unknown time zone {:?}: use an IANA name such as Europe/Berlin",
+            args.time_zone.as_deref().unwrap_or_default()
+        ))
+    })?;
+    let after = match &args.after {
+        None => jiff::Timestamp::now(),
+        Some(text) => text.parse().map_err(|e| {
+            CliError::BadInput(format!("--after {text:?}: not an RFC 3339 time ({e})"))
+        })?,
+    };
+    let times = schedule.upcoming(after, &tz, args.count);
+    if times.is_empty() {
+        return Err(CliError::Failed(format!(
+            "schedule {:?} never fires",
+            args.schedule
+        )));
+    }
+    for t in times {
+        outln!("{}", t.strftime("%Y-%m-%dT%H:%M:%SZ"));
+    }
+    Ok(())
+}
+
+/// `wasmjob cron pause|resume NAME`.
+pub(super) fn pause_or_resume(
+    server: Option<&str>,
+    state_dir: &Path,
+    command: &CronCommand,
+) -> Result<(), CliError> {
+    let (args, pause) = match command {
+        CronCommand::Pause(args) => (args, true),
+        CronCommand::Resume(args) => (args, false),
+        CronCommand::Next(args) => return next(args),
+    };
+    if !pause && args.note.is_some() {
+        return Err(CliError::BadInput("--note is for pause".into()));
+    }
+    let note = match (pause, &args.note) {
+        (true, Some(note)) => serde_json::json!(note),
+        (true, None) => serde_json::json!("paused with wasmjob cron pause"),
+        (false, _) => serde_json::Value::Null,
+    };
+    let patch = serde_json::json!({
+        "metadata": {"annotations": {PAUSE_NOTE: note}},
+        "spec": {"suspend": pause},
+    });
+    let client = connect(server, state_dir)?;
+    let path = crate::api::kube::object_path(ResourceType::CronJobs, &args.namespace, &args.name);
+    let body = serde_json::to_vec(&patch).expect("JSON");
+    let _: serde_json::Value = client.patch(&path, "application/merge-patch+json", &body)?;
+    let word = if pause { "paused" } else { "resumed" };
+    outln!("cronjob.batch/{} {word}", args.name);
+    Ok(())
+}
