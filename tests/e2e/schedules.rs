@@ -14,19 +14,27 @@ fn cronjob(name: &str, schedule_lines: &str) -> String {
     )
 }
 
-/// (scheduled, created) in microseconds of every Job the CronJob made.
-fn runs(s: &Session, cronjob: &str) -> Vec<(i64, i64)> {
+/// Every decided time of the CronJob, in order: (scheduled, when its Job
+/// was created — none for a time recorded as missed), in microseconds.
+fn decided_times(s: &Session, cronjob: &str) -> Vec<(i64, Option<i64>)> {
     let db = s.db();
     let mut stmt = db
         .prepare(
             "SELECT r.scheduled_time, o.created_at FROM cron_runs r
-             JOIN objects o ON o.uid = r.job_uid
+             LEFT JOIN objects o ON o.uid = r.job_uid
              JOIN objects c ON c.uid = r.cronjob_uid WHERE c.name = ?1 ORDER BY r.scheduled_time",
         )
         .unwrap();
     stmt.query_map([cronjob], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .map(Result::unwrap)
+        .collect()
+}
+
+/// (scheduled, created) in microseconds of every Job the CronJob made.
+fn runs(s: &Session, cronjob: &str) -> Vec<(i64, i64)> {
+    let made = decided_times(s, cronjob).into_iter();
+    made.filter_map(|(t, created)| Some((t, created?)))
         .collect()
 }
 
@@ -126,19 +134,9 @@ fn h_picks_one_second_for_a_cronjob_and_describe_agrees() {
 
 /// Every decided time of the CronJob: (scheduled second, whether it ran).
 fn decided(s: &Session, cronjob: &str) -> Vec<(i64, bool)> {
-    let db = s.db();
-    let mut stmt = db
-        .prepare(
-            "SELECT r.scheduled_time, r.job_uid IS NOT NULL FROM cron_runs r
-             JOIN objects c ON c.uid = r.cronjob_uid WHERE c.name = ?1 ORDER BY r.scheduled_time",
-        )
-        .unwrap();
-    stmt.query_map([cronjob], |r| {
-        Ok((r.get::<_, i64>(0)? / 1_000_000, r.get(1)?))
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
+    let all = decided_times(s, cronjob).into_iter();
+    all.map(|(t, created)| (t / 1_000_000, created.is_some()))
+        .collect()
 }
 
 #[test]

@@ -62,6 +62,32 @@ spec:
     )
 }
 
+/// The DaemonSet `mon`: one long-sleeping instance per node; `extra` adds
+/// lines to its spec.
+fn sleeping_daemonset(extra: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: mon
+spec:
+{extra}  selector:
+    matchLabels:
+      app: mon
+  template:
+    metadata:
+      labels:
+        app: mon
+    spec:
+      containers:
+      - name: mon
+        image: {}
+        args: [\"600000\"]
+",
+        program("sleep-ms").display()
+    )
+}
+
 /// Lines of `kubectl get … --watch` until `until` says enough (or 30 s).
 fn watch_until(
     s: &Session,

@@ -5,31 +5,6 @@
 
 use super::*;
 
-fn daemonset() -> String {
-    format!(
-        "apiVersion: apps/v1
-kind: DaemonSet
-metadata:
-  name: mon
-spec:
-  revisionHistoryLimit: 1
-  selector:
-    matchLabels:
-      app: mon
-  template:
-    metadata:
-      labels:
-        app: mon
-    spec:
-      containers:
-      - name: mon
-        image: {}
-        args: [\"600000\"]
-",
-        program("sleep-ms").display()
-    )
-}
-
 #[test]
 fn kubectl_lists_and_undoes_a_daemonsets_revisions() {
     let Some(k) = kubectl() else { return };
@@ -74,7 +49,10 @@ fn kubectl_lists_and_undoes_a_daemonsets_revisions() {
         }
     };
 
-    s.write("ds.yaml", &daemonset());
+    s.write(
+        "ds.yaml",
+        &sleeping_daemonset("  revisionHistoryLimit: 1\n"),
+    );
     kubectl(&["apply", "-f", "ds.yaml"]);
     assert_eq!(settled(), "1/1");
     assert_eq!(

@@ -214,30 +214,7 @@ fn kubectl_rolls_out_and_restarts_a_daemonset_and_watches_its_pods() {
     let Some(k) = kubectl() else { return };
     let s = Session::new();
     let _server = Server::start(&s, &[]);
-    s.write(
-        "ds.yaml",
-        &format!(
-            "apiVersion: apps/v1
-kind: DaemonSet
-metadata:
-  name: mon
-spec:
-  selector:
-    matchLabels:
-      app: mon
-  template:
-    metadata:
-      labels:
-        app: mon
-    spec:
-      containers:
-      - name: mon
-        image: {}
-        args: [\"600000\"]
-",
-            program("sleep-ms").display()
-        ),
-    );
+    s.write("ds.yaml", &sleeping_daemonset(""));
     ok(s.kubectl(&k, &["apply", "-f", "ds.yaml"]));
     let status = ok(s.kubectl(&k, &["rollout", "status", "ds/mon", "--timeout=60s"]));
     assert_eq!(

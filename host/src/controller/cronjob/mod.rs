@@ -133,15 +133,14 @@ fn within_catchup_window(
     now: Micros,
     decision: &mut Decision,
 ) -> Vec<Micros> {
-    let Some(window) = spec.catchup_window_seconds else {
-        return due;
-    };
-    let oldest = now - window * 1_000_000;
-    let (old, recent): (Vec<Micros>, Vec<Micros>) =
-        due.into_iter().partition(|&t| timetable.due_at(t) < oldest);
-    let missed = old.into_iter().map(|t| (t, Missed::OutsideCatchupWindow));
-    decision.missed.extend(missed);
-    recent
+    let oldest = spec.catchup_window_seconds.map(|s| now - s * 1_000_000);
+    due_since(
+        oldest,
+        Missed::OutsideCatchupWindow,
+        timetable,
+        due,
+        decision,
+    )
 }
 
 /// `startingDeadlineSeconds`: due times older than the deadline are missed.
@@ -153,13 +152,25 @@ fn within_deadline(
     decision: &mut Decision,
 ) -> Vec<Micros> {
     let deadline = spec.starting_deadline_seconds.map(|s| now - s * 1_000_000);
-    let (late, runnable): (Vec<Micros>, Vec<Micros>) = due
-        .into_iter()
-        .partition(|&t| deadline.is_some_and(|d| timetable.due_at(t) < d));
-    decision
-        .missed
-        .extend(late.into_iter().map(|t| (t, Missed::TooLate)));
-    runnable
+    due_since(deadline, Missed::TooLate, timetable, due, decision)
+}
+
+/// The due times that were due at `oldest` or later; the others are
+/// missed, for `why`.
+fn due_since(
+    oldest: Option<Micros>,
+    why: Missed,
+    timetable: &Timetable,
+    due: Vec<Micros>,
+    decision: &mut Decision,
+) -> Vec<Micros> {
+    let Some(oldest) = oldest else {
+        return due;
+    };
+    let (old, recent): (Vec<Micros>, Vec<Micros>) =
+        due.into_iter().partition(|&t| timetable.due_at(t) < oldest);
+    decision.missed.extend(old.into_iter().map(|t| (t, why)));
+    recent
 }
 
 /// wasmjob's `missedRunPolicy`: which of the runnable times run —
