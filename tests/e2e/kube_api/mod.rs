@@ -88,6 +88,24 @@ spec:
     )
 }
 
+/// `jsonpath` of the running instances of the DaemonSet `mon`.
+fn running_mon(s: &Session, kubectl: &Path, jsonpath: &str) -> String {
+    let ran = s.kubectl(
+        kubectl,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=mon",
+            "--field-selector",
+            "status.phase=Running",
+            "-o",
+            &format!("jsonpath={jsonpath}"),
+        ],
+    );
+    ok(ran).stdout
+}
+
 /// Lines of `kubectl get … --watch` until `until` says enough (or 30 s).
 fn watch_until(
     s: &Session,

@@ -31,16 +31,8 @@ fn kubectl_lists_and_undoes_a_daemonsets_revisions() {
     let running_hash = || {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
-            let hashes = kubectl(&[
-                "get",
-                "pods",
-                "-l",
-                "app=mon",
-                "--field-selector",
-                "status.phase=Running",
-                "-o",
-                "jsonpath={.items[*].metadata.labels.controller-revision-hash}",
-            ]);
+            let path = "{.items[*].metadata.labels.controller-revision-hash}";
+            let hashes = running_mon(&s, &k, path);
             if !hashes.is_empty() && !hashes.contains(' ') {
                 return hashes;
             }

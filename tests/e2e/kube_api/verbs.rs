@@ -221,22 +221,7 @@ fn kubectl_rolls_out_and_restarts_a_daemonset_and_watches_its_pods() {
         status.stdout,
         "daemon set \"mon\" successfully rolled out\n"
     );
-    let name = || {
-        ok(s.kubectl(
-            &k,
-            &[
-                "get",
-                "pods",
-                "-l",
-                "app=mon",
-                "--field-selector",
-                "status.phase=Running",
-                "-o",
-                "jsonpath={.items[*].metadata.name}",
-            ],
-        ))
-        .stdout
-    };
+    let name = || running_mon(&s, &k, "{.items[*].metadata.name}");
     let before = name();
     assert!(before.starts_with("mon-"), "{before:?}");
 

@@ -113,46 +113,22 @@ pub fn reconcile(
         return decision;
     };
     decision.last_schedule = Some(latest);
-    let due = within_catchup_window(spec, timetable, due, now, &mut decision);
+    let before = |secs: Option<i64>| secs.map(|s| now - s * 1_000_000);
+    // wasmjob's `catchupWindowSeconds`: times due longer ago are missed, and
+    // not counted towards `TooManyMissedTimes` — a long outage is no cliff,
+    // only what is within the window is caught up.
+    let window = before(spec.catchup_window_seconds);
+    let why = Missed::OutsideCatchupWindow;
+    let due = due_since(window, why, timetable, due, &mut decision);
     decision.too_many_missed = due.len() > TOO_MANY_MISSED;
-    let runnable = within_deadline(spec, timetable, due, now, &mut decision);
+    // `startingDeadlineSeconds`: so are times due before the deadline.
+    let deadline = before(spec.starting_deadline_seconds);
+    let runnable = due_since(deadline, Missed::TooLate, timetable, due, &mut decision);
     let start = by_missed_run_policy(spec, timetable, runnable, now, &mut decision);
     let start = by_remaining_runs(observed, start, &mut decision);
     decision.start = by_concurrency_policy(spec, observed, start, &mut decision);
     decision.missed.sort_by_key(|(time, _)| *time);
     decision
-}
-
-/// wasmjob's `catchupWindowSeconds`: due times older than the window are
-/// missed, and not counted towards `TooManyMissedTimes` — a long outage
-/// is no cliff, only what is within the window is caught up.
-fn within_catchup_window(
-    spec: &CronJobSpec,
-    timetable: &Timetable,
-    due: Vec<Micros>,
-    now: Micros,
-    decision: &mut Decision,
-) -> Vec<Micros> {
-    let oldest = spec.catchup_window_seconds.map(|s| now - s * 1_000_000);
-    due_since(
-        oldest,
-        Missed::OutsideCatchupWindow,
-        timetable,
-        due,
-        decision,
-    )
-}
-
-/// `startingDeadlineSeconds`: due times older than the deadline are missed.
-fn within_deadline(
-    spec: &CronJobSpec,
-    timetable: &Timetable,
-    due: Vec<Micros>,
-    now: Micros,
-    decision: &mut Decision,
-) -> Vec<Micros> {
-    let deadline = spec.starting_deadline_seconds.map(|s| now - s * 1_000_000);
-    due_since(deadline, Missed::TooLate, timetable, due, decision)
 }
 
 /// The due times that were due at `oldest` or later; the others are
