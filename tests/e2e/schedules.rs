@@ -376,6 +376,66 @@ fn a_failed_run_pauses_with_a_note_and_pause_and_resume_say_why() {
 }
 
 #[test]
+fn trigger_runs_now_and_skip_next_passes_over_the_next_time() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    s.write(
+        "every4.yaml",
+        &cronjob("every4", "  schedule: \"*/4 * * * * *\"\n"),
+    );
+    assert_eq!(s.client(&server, &["apply", "-f", "every4.yaml"]).code, 0);
+    // Right after a run, so the next time is seconds away.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while runs(&s, "every4").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "never ran");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let triggered = s.client(&server, &["cronjob", "trigger", "every4", "--skip-next"]);
+    assert_eq!(triggered.code, 0, "{triggered:?}");
+    let lines: Vec<&str> = triggered.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("job.batch/every4-manual-") && lines[0].ends_with(" created"),
+        "{lines:?}"
+    );
+    let skipped: jiff::Timestamp = lines[1]
+        .strip_prefix("cronjob.batch/every4 skips ")
+        .unwrap_or_else(|| panic!("{lines:?}"))
+        .parse()
+        .unwrap();
+    let skipped = skipped.as_microsecond();
+    let manual = lines[0]
+        .trim_start_matches("job.batch/")
+        .trim_end_matches(" created");
+    let waited = s.client(
+        &server,
+        &[
+            "wait",
+            "--for=condition=complete",
+            &format!("job/{manual}"),
+            "--timeout=30s",
+        ],
+    );
+    assert_eq!(waited.code, 0, "{waited:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !runs(&s, "every4").iter().any(|r| r.0 > skipped) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no run after the skipped time"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let decided = decided_times(&s, "every4");
+    let at = decided
+        .iter()
+        .find(|d| d.0 == skipped)
+        .unwrap_or_else(|| panic!("{decided:?}"));
+    assert_eq!(
+        at.1, None,
+        "the skipped time is recorded as missed: {decided:?}"
+    );
+}
+
+#[test]
 fn bad_schedules_and_jitter_name_their_field() {
     let s = Session::new();
     for (lines, expected) in [

@@ -1,7 +1,8 @@
 //! `wasmjob cron` (alias `cronjob`): a schedule's next fire times, which
-//! need no server; and pausing or resuming a CronJob with a note, a patch
+//! need no server; pausing or resuming a CronJob with a note, a patch
 //! through the node's Kubernetes API (`spec.suspend` and the annotation
-//! [`PAUSE_NOTE`]).
+//! [`PAUSE_NOTE`]); and a run now, optionally instead of the next
+//! scheduled one (the annotation `wasmjob.dev/skip-next`).
 
 use std::path::Path;
 
@@ -11,7 +12,7 @@ use crate::resource::ResourceType;
 
 /// The annotation that says why a CronJob is paused (`cron pause --note`,
 /// or `spec.pauseOnFailure`).
-pub use crate::manifest::well_known::PAUSE_NOTE;
+pub use crate::manifest::well_known::{PAUSE_NOTE, SKIP_NEXT};
 
 /// `wasmjob cron …`.
 #[derive(Debug, clap::Subcommand)]
@@ -35,6 +36,26 @@ pub enum CronCommand {
     /// Example: wasmjob cron resume nightly
     #[command(verbatim_doc_comment)]
     Resume(PauseArgs),
+    /// Run a CronJob's Job now; with --skip-next, instead of its next
+    /// scheduled run.
+    ///
+    /// Example: wasmjob cron trigger nightly --skip-next
+    #[command(verbatim_doc_comment)]
+    Trigger(TriggerArgs),
+}
+
+// `wasmjob cron trigger`.
+#[allow(missing_docs)]
+#[derive(Debug, clap::Args)]
+pub struct TriggerArgs {
+    /// The CronJob.
+    pub name: String,
+    /// Its namespace.
+    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
+    pub namespace: String,
+    /// Pass over the next scheduled time: this run is it, early.
+    #[arg(long)]
+    pub skip_next: bool,
 }
 
 // `wasmjob cron next`.
@@ -107,6 +128,7 @@ pub(super) fn pause_or_resume(
         CronCommand::Pause(args) => (args, true),
         CronCommand::Resume(args) => (args, false),
         CronCommand::Next(args) => return next(args),
+        CronCommand::Trigger(args) => return trigger(server, state_dir, args),
     };
     if !pause && args.note.is_some() {
         return Err(CliError::BadInput("--note is for pause".into()));
@@ -126,5 +148,40 @@ pub(super) fn pause_or_resume(
     let _: serde_json::Value = client.patch(&path, "application/merge-patch+json", &body)?;
     let word = if pause { "paused" } else { "resumed" };
     outln!("cronjob.batch/{} {word}", args.name);
+    Ok(())
+}
+
+/// `wasmjob cron trigger NAME [--skip-next]`: a Job from the template now
+/// (as `create job --from=cronjob/NAME`, named `NAME-manual-xxxxx`); with
+/// `--skip-next`, the next scheduled time is marked to pass over.
+pub(super) fn trigger(
+    server: Option<&str>,
+    state_dir: &Path,
+    args: &TriggerArgs,
+) -> Result<(), CliError> {
+    let job = format!("{}-manual-{}", args.name, crate::ids::name_suffix());
+    let from = format!("cronjob/{}", args.name);
+    super::apply::create_from_cronjob(server, state_dir, &job, &from, &args.namespace)?;
+    if !args.skip_next {
+        return Ok(());
+    }
+    let client = connect(server, state_dir)?;
+    let query = [
+        ("namespace", args.namespace.clone()),
+        ("name", args.name.clone()),
+        ("count", "1".to_owned()),
+    ];
+    let next: serde_json::Value = client.get("/wasmjob/v1/schedule", &query)?;
+    let Some(time) = next["times"][0].as_str() else {
+        return Err(CliError::Failed(format!(
+            "cronjob {:?} has no next scheduled time to skip",
+            args.name
+        )));
+    };
+    let patch = serde_json::json!({"metadata": {"annotations": {SKIP_NEXT: time}}});
+    let path = crate::api::kube::object_path(ResourceType::CronJobs, &args.namespace, &args.name);
+    let body = serde_json::to_vec(&patch).expect("JSON");
+    let _: serde_json::Value = client.patch(&path, "application/merge-patch+json", &body)?;
+    outln!("cronjob.batch/{} skips {time}", args.name);
     Ok(())
 }

@@ -23,3 +23,7 @@ pub const REVISION_LABEL: &str = "controller-revision-hash";
 /// `spec.pauseOnFailure`): shown by `get cronjobs` and `describe`, and
 /// removed by `wasmjob cron resume`.
 pub const PAUSE_NOTE: &str = "wasmjob.dev/pause-note";
+
+/// A scheduled time (RFC 3339) a CronJob passes over: `wasmjob cron
+/// trigger --skip-next` runs it now instead.
+pub const SKIP_NEXT: &str = "wasmjob.dev/skip-next";

@@ -58,6 +58,15 @@ fn timetable_of(cron: &CronJob, uid: &str) -> Timetable {
     cron.spec.timetable(&owner, uid)
 }
 
+/// The scheduled time `cron trigger --skip-next` asked to pass over.
+fn skip_of(cron: &CronJob) -> Option<Micros> {
+    let text = cron
+        .metadata
+        .annotations
+        .get(crate::manifest::well_known::SKIP_NEXT)?;
+    Some(text.parse::<jiff::Timestamp>().ok()?.as_microsecond())
+}
+
 /// A Job as a CronJob's status lists it.
 fn reference(job: &ObjectRecord) -> ObjectReference {
     ObjectReference {
@@ -122,6 +131,7 @@ impl CronRun {
                 created: record.created_at,
                 // Counted down in the status, which outlives the process.
                 remaining: status.remaining_runs.or(cron.spec.remaining_runs),
+                skip: skip_of(&cron),
                 ..Observed::default()
             },
             status,
@@ -188,6 +198,7 @@ impl CronRun {
     /// An updated manifest takes effect at the next tick.
     pub(super) fn reconfigure(&mut self, cron: CronJob) {
         self.timetable = timetable_of(&cron, &self.record.uid);
+        self.observed.skip = skip_of(&cron);
         // A new `remainingRuns` is a new count; otherwise it goes on.
         if cron.spec.remaining_runs != self.cron.spec.remaining_runs {
             self.observed.remaining = cron.spec.remaining_runs;

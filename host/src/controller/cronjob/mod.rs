@@ -45,6 +45,8 @@ pub struct Observed {
     pub active: Vec<(String, Micros)>,
     /// The runs still to start (`remainingRuns`), if limited.
     pub remaining: Option<i64>,
+    /// A scheduled time to pass over (`cron trigger --skip-next`).
+    pub skip: Option<Micros>,
 }
 
 /// Why a scheduled time did not run.
@@ -58,6 +60,8 @@ pub enum Missed {
     Forbidden,
     /// Older than `catchupWindowSeconds`.
     OutsideCatchupWindow,
+    /// Run ahead of its time by `wasmjob cron trigger --skip-next`.
+    SkipNext,
 }
 
 /// What to do now.
@@ -113,6 +117,9 @@ pub fn reconcile(
         return decision;
     };
     decision.last_schedule = Some(latest);
+    if let Some(at) = due.iter().position(|&t| Some(t) == observed.skip) {
+        decision.missed.push((due.remove(at), Missed::SkipNext));
+    }
     let before = |secs: Option<i64>| secs.map(|s| now - s * 1_000_000);
     // wasmjob's `catchupWindowSeconds`: times due longer ago are missed, and
     // not counted towards `TooManyMissedTimes` — a long outage is no cliff,

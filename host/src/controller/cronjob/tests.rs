@@ -390,3 +390,18 @@ fn remaining_runs_start_the_newest_and_then_none() {
     assert!(d.start.is_empty() && d.missed.is_empty());
     assert_eq!(d.last_schedule, Some(10 * MIN));
 }
+
+#[test]
+fn a_time_to_skip_is_missed_and_the_rest_run() {
+    let s = spec(ConcurrencyPolicy::Allow, None);
+    let mut o = at_minute(10, None);
+    o.skip = Some(11 * MIN);
+    let d = decide(&s, MissedRunPolicy::RunLatest, &o, 11 * MIN + 1);
+    assert!(d.start.is_empty());
+    assert_eq!(d.missed, [(11 * MIN, Missed::SkipNext)]);
+    assert_eq!(d.last_schedule, Some(11 * MIN));
+    let mut later = at_minute(10, Some(11));
+    later.skip = Some(11 * MIN);
+    let d = decide(&s, MissedRunPolicy::RunLatest, &later, 12 * MIN + 1);
+    assert_eq!(d.start, [12 * MIN]);
+}
