@@ -75,10 +75,9 @@ pub fn patch(server: Option<&str>, state_dir: &Path, args: &PatchArgs) -> Result
     // YAML is a superset of JSON: either is taken, and sent as JSON.
     let patch: Value = serde_yaml_ng::from_str(&args.patch)
         .map_err(|e| CliError::BadInput(format!("the patch is not JSON or YAML: {e}")))?;
-    let body = serde_json::to_vec(&patch).expect("JSON");
     let client = connect(server, state_dir)?;
-    let path = crate::api::kube::object_path(resource, &args.namespace, &name);
-    let _: Value = client.patch(&path, content_type, &body)?;
+    let object = (resource, args.namespace.as_str(), name.as_str());
+    super::remote::patch(&client, object, content_type, &patch)?;
     outln!("{}/{name} patched", name_prefix(resource));
     Ok(())
 }

@@ -118,6 +118,15 @@ pub(super) fn next(args: &CronNextArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// JSON merge patch's media type.
+const MERGE: &str = "application/merge-patch+json";
+
+impl PauseArgs {
+    fn cronjob(&self) -> (ResourceType, &str, &str) {
+        (ResourceType::CronJobs, &self.namespace, &self.name)
+    }
+}
+
 /// `wasmjob cron pause|resume NAME`.
 pub(super) fn pause_or_resume(
     server: Option<&str>,
@@ -143,9 +152,7 @@ pub(super) fn pause_or_resume(
         "spec": {"suspend": pause},
     });
     let client = connect(server, state_dir)?;
-    let path = crate::api::kube::object_path(ResourceType::CronJobs, &args.namespace, &args.name);
-    let body = serde_json::to_vec(&patch).expect("JSON");
-    let _: serde_json::Value = client.patch(&path, "application/merge-patch+json", &body)?;
+    super::remote::patch(&client, args.cronjob(), MERGE, &patch)?;
     let word = if pause { "paused" } else { "resumed" };
     outln!("cronjob.batch/{} {word}", args.name);
     Ok(())
@@ -179,9 +186,12 @@ pub(super) fn trigger(
         )));
     };
     let patch = serde_json::json!({"metadata": {"annotations": {SKIP_NEXT: time}}});
-    let path = crate::api::kube::object_path(ResourceType::CronJobs, &args.namespace, &args.name);
-    let body = serde_json::to_vec(&patch).expect("JSON");
-    let _: serde_json::Value = client.patch(&path, "application/merge-patch+json", &body)?;
+    let cronjob = (
+        ResourceType::CronJobs,
+        args.namespace.as_str(),
+        args.name.as_str(),
+    );
+    super::remote::patch(&client, cronjob, MERGE, &patch)?;
     outln!("cronjob.batch/{} skips {time}", args.name);
     Ok(())
 }

@@ -36,6 +36,20 @@ pub fn connect(server: Option<&str>, state_dir: &Path) -> Result<Client, CliErro
     Ok(Client::trusting(&server, &token, ca.as_deref()))
 }
 
+/// Patches one object through the node's Kubernetes API, as kubectl
+/// does: `content_type` says the kind of patch (strategic, merge, JSON).
+pub fn patch(
+    client: &Client,
+    (resource, namespace, name): (crate::resource::ResourceType, &str, &str),
+    content_type: &str,
+    patch: &serde_json::Value,
+) -> Result<(), CliError> {
+    let path = crate::api::kube::object_path(resource, namespace, name);
+    let body = serde_json::to_vec(patch).expect("JSON");
+    let _: serde_json::Value = client.patch(&path, content_type, &body)?;
+    Ok(())
+}
+
 /// `https` or `http`, as the last `serve` of the state directory wrote in
 /// its kubeconfig; none when no server has run there.
 fn served_scheme(state_dir: &Path) -> Option<&'static str> {

@@ -119,13 +119,9 @@ impl Named<'_> {
 
     /// A strategic merge patch of the DaemonSet, as kubectl sends it.
     fn patch(&self, patch: &Value) -> Result<(), CliError> {
-        let path =
-            crate::api::kube::object_path(ResourceType::DaemonSets, self.namespace, self.name);
-        let body = serde_json::to_vec(patch).expect("JSON");
-        let _: Value = self
-            .client
-            .patch(&path, "application/strategic-merge-patch+json", &body)?;
-        Ok(())
+        let ds = (ResourceType::DaemonSets, self.namespace, self.name);
+        let strategic = "application/strategic-merge-patch+json";
+        super::remote::patch(self.client, ds, strategic, patch)
     }
 
     fn restart(&self) -> Result<(), CliError> {

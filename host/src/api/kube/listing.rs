@@ -132,7 +132,7 @@ pub const OWN_LIST: &str = "application/json;as=List;g=wasmjob.dev;v=v1";
 /// where the list is made as any other (field selectors, paging, a
 /// cluster's DaemonSets, whose counts are made when read).
 async fn own_list(state: &Shared, call: &Call) -> Result<Option<Response>, KubeError> {
-    let asked = accept(&call.headers).contains("g=wasmjob.dev");
+    let asked = wants_own_list(call);
     let served = call.target.served;
     let kind = served.resource.kind().filter(|k| k.runs());
     let counted =
@@ -167,12 +167,17 @@ async fn own_list(state: &Shared, call: &Call) -> Result<Option<Response>, KubeE
     Ok(Some((content, body).into_response()))
 }
 
+/// Whether the client asked for wasmjob's own list ([`OWN_LIST`]).
+fn wants_own_list(call: &Call) -> bool {
+    accept(&call.headers).contains("g=wasmjob.dev")
+}
+
 /// `GET` of a collection.
 pub(super) async fn list(state: &Shared, call: &Call) -> Result<Response, KubeError> {
     if let Some(listed) = own_list(state, call).await? {
         return Ok(listed);
     }
-    let own = accept(&call.headers).contains("g=wasmjob.dev");
+    let own = wants_own_list(call);
     let selectors = (call.param("labelSelector"), call.param("fieldSelector"));
     let mut found = gather_as(state, &call.target, selectors, !own).await?;
     let revision = state.revisions.current();
