@@ -276,6 +276,8 @@ fn job_row(job: &Value, wide: bool) -> Vec<String> {
         "Running" if spec["suspend"] == true => "Suspended",
         // wasmjob's `startAfter`: waiting for its time.
         "Running" if status.start_time.is_none() && spec["startAfter"].is_string() => "Scheduled",
+        // wasmjob's `dependsOn`: waiting for other Jobs.
+        "Running" if status.start_time.is_none() && spec["dependsOn"].is_array() => "Waiting",
         phase => phase,
     };
     let completions = match spec["completions"].as_u64() {

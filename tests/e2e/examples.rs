@@ -124,3 +124,26 @@ fn configmap_job_reads_the_configmap_and_passes_files_from_its_init_container() 
                     1 files, 2 rows\n==> container check <==\n0 files, 0 rows\n";
     assert!(ran.stdout.starts_with(expected), "{}", ran.stdout);
 }
+
+#[test]
+fn the_etl_chain_runs_its_jobs_one_after_another() {
+    let s = Session::new();
+    let ran = s.wasmjob(&["run", "-f", &example("etl-chain.yaml")]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let first = |job: &str| {
+        let at = ran.stdout.find(&format!("[{job}-"));
+        at.unwrap_or_else(|| panic!("{job} wrote nothing: {}", ran.stdout))
+    };
+    assert!(
+        first("extract") < first("transform") && first("transform") < first("load"),
+        "{}",
+        ran.stdout
+    );
+    for job in ["extract", "transform", "load"] {
+        assert!(
+            ran.stderr.contains(&format!("job.batch/{job} Complete")),
+            "{}",
+            ran.stderr
+        );
+    }
+}

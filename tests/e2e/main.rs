@@ -11,6 +11,7 @@ mod configs;
 mod corpus;
 mod cron;
 mod daemonsets;
+mod depends;
 mod edge;
 mod examples;
 mod hostile;

@@ -436,6 +436,72 @@ fn trigger_runs_now_and_skip_next_passes_over_the_next_time() {
 }
 
 #[test]
+fn buffer_one_holds_one_run_while_a_long_run_goes_on() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    // A run every 2 s that takes 4.5 s: the next time waits for it, the
+    // one after finds the buffer full.
+    let long = cronjob(
+        "long",
+        "  schedule: \"*/2 * * * * *\"\n  overlapPolicy: BufferOne\n",
+    )
+    .replace(
+        &dist("hello.wasm").display().to_string(),
+        &wasmjob_tests::program("sleep-ms").display().to_string(),
+    )
+    .replace(
+        "          restartPolicy: Never\n",
+        "            args: [\"4500\"]\n          restartPolicy: Never\n",
+    );
+    s.write("long.yaml", &long);
+    assert_eq!(s.client(&server, &["apply", "-f", "long.yaml"]).code, 0);
+    let buffered = || {
+        let got = s.client(&server, &["get", "cronjob", "long", "-o", "json"]);
+        let cron: serde_json::Value = serde_json::from_str(&got.stdout).unwrap_or_default();
+        cron["status"]["bufferedTimes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut most = 0;
+    while runs(&s, "long").len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            decided_times(&s, "long")
+        );
+        most = most.max(buffered().len());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(most, 1, "one time waits in status.bufferedTimes");
+    let made = runs(&s, "long");
+    assert_eq!(
+        made[1].0 - made[0].0,
+        2_000_000,
+        "the time due during the first run is the one that waited: {made:?}"
+    );
+    for pair in made.windows(2) {
+        let gap = pair[1].1 - pair[0].1;
+        assert!(
+            (4_400_000..5_500_000).contains(&gap),
+            "a buffered run starts as the one before ends, never beside it: {made:?}"
+        );
+    }
+    let decided = decided_times(&s, "long");
+    assert!(
+        decided.iter().any(|(_, job)| job.is_none()),
+        "a time that found the buffer full is recorded as missed: {decided:?}"
+    );
+    let described = s.client(&server, &["describe", "cronjob", "long"]);
+    assert!(
+        described.stdout.contains("(BufferFull)"),
+        "{}",
+        described.stdout
+    );
+}
+
+#[test]
 fn bad_schedules_and_jitter_name_their_field() {
     let s = Session::new();
     for (lines, expected) in [
@@ -479,6 +545,14 @@ fn bad_schedules_and_jitter_name_their_field() {
         (
             "  schedule: \"@hourly\"\n  startTime: \"2027-01-02T00:00:00Z\"\n  endTime: \"2027-01-01T00:00:00Z\"\n",
             "spec.endTime: is before spec.startTime",
+        ),
+        (
+            "  schedule: \"@hourly\"\n  maxConcurrentRuns: 0\n",
+            "spec.maxConcurrentRuns: is 0: give 1 or more",
+        ),
+        (
+            "  schedule: \"@hourly\"\n  overlapPolicy: Queue\n",
+            "spec.overlapPolicy: unknown variant `Queue`, expected one of `Skip`, `BufferOne`",
         ),
     ] {
         s.write("bad.yaml", &cronjob("bad", lines));

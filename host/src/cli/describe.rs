@@ -156,6 +156,19 @@ pub fn describe_job(job: &Value, instances: &[Value], events: &[Value]) -> Strin
         ("Suspend", (spec["suspend"] == true).to_string()),
         ("Backoff Limit", spec["backoffLimit"].to_string()),
     ];
+    // wasmjob's `startAfter` and `dependsOn`, where set.
+    lines.extend(
+        spec["startAfter"]
+            .as_str()
+            .map(|at| ("Start After", at.to_owned())),
+    );
+    if let Some(depends) = spec["dependsOn"].as_array() {
+        let on = depends.iter().map(|d| {
+            let condition = d["condition"].as_str().unwrap_or("Complete");
+            format!("{} ({condition})", text(&d["name"]))
+        });
+        lines.push(("Depends On", on.collect::<Vec<_>>().join(", ")));
+    }
     lines.extend(status.start_time.map(|start| ("Start Time", start)));
     lines.extend(status.completion_time.map(|done| ("Completed At", done)));
     lines.push(("Instances Statuses", statuses));
@@ -344,6 +357,8 @@ pub fn describe_cronjob(cron: &Value, events: &[Value]) -> String {
         ("Start Time", &spec["startTime"]),
         ("End Time", &spec["endTime"]),
         ("Remaining Runs", &status["remainingRuns"]),
+        ("Overlap Policy", &spec["overlapPolicy"]),
+        ("Max Concurrent Runs", &spec["maxConcurrentRuns"]),
     ] {
         if !value.is_null() {
             lines.push((
@@ -351,6 +366,10 @@ pub fn describe_cronjob(cron: &Value, events: &[Value]) -> String {
                 value.as_str().map_or(value.to_string(), str::to_owned),
             ));
         }
+    }
+    if let Some(waiting) = status["bufferedTimes"].as_array() {
+        let times: Vec<String> = waiting.iter().map(text).collect();
+        lines.push(("Buffered Times", times.join(", ")));
     }
     let mut out = fields(30, ":", lines);
     out.push_str(&next_fire_times(cron));

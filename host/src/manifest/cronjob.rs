@@ -74,6 +74,15 @@ pub struct CronJobSpec {
     /// suspends the CronJob, with a pause note saying which.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause_on_failure: Option<bool>,
+    /// wasmjob extension (Temporal's overlap policies): what a scheduled
+    /// time does while `maxConcurrentRuns` runs are active. When given it
+    /// decides, and `concurrencyPolicy` shows its Kubernetes counterpart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap_policy: Option<OverlapPolicy>,
+    /// wasmjob extension: how many runs may be active at once; 1 by
+    /// default, unlimited for `AllowAll` unless given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_runs: Option<i64>,
 }
 
 /// The timetable of a CronJob as stored or served (its `metadata` and
@@ -159,6 +168,53 @@ pub enum ConcurrencyPolicy {
     Replace,
 }
 
+/// wasmjob extension `spec.overlapPolicy`: Temporal's overlap policies. A
+/// time "overlaps" when `maxConcurrentRuns` runs are active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OverlapPolicy {
+    /// The time is missed (`concurrencyPolicy: Forbid`).
+    Skip,
+    /// The time waits, and starts when a run ends; one waits at most, a
+    /// later time is missed.
+    BufferOne,
+    /// Every time waits, and they start in order as runs end.
+    BufferAll,
+    /// The oldest active runs are stopped within their grace period and
+    /// deleted, and the time starts (`concurrencyPolicy: Replace`).
+    CancelOther,
+    /// As `CancelOther`, but the active runs are stopped at once, without
+    /// a grace period.
+    TerminateOther,
+    /// The time starts whatever runs (`concurrencyPolicy: Allow`); with
+    /// `maxConcurrentRuns`, a time past the cap is missed.
+    AllowAll,
+}
+
+impl OverlapPolicy {
+    /// The policy `concurrencyPolicy` means.
+    pub fn of(policy: ConcurrencyPolicy) -> OverlapPolicy {
+        match policy {
+            ConcurrencyPolicy::Allow => OverlapPolicy::AllowAll,
+            ConcurrencyPolicy::Forbid => OverlapPolicy::Skip,
+            ConcurrencyPolicy::Replace => OverlapPolicy::CancelOther,
+        }
+    }
+
+    /// Its nearest Kubernetes `concurrencyPolicy`, for clients that know
+    /// only that: a buffered time never overlaps, as with `Forbid`.
+    pub fn concurrency(self) -> ConcurrencyPolicy {
+        match self {
+            OverlapPolicy::Skip | OverlapPolicy::BufferOne | OverlapPolicy::BufferAll => {
+                ConcurrencyPolicy::Forbid
+            }
+            OverlapPolicy::CancelOther | OverlapPolicy::TerminateOther => {
+                ConcurrencyPolicy::Replace
+            }
+            OverlapPolicy::AllowAll => ConcurrencyPolicy::Allow,
+        }
+    }
+}
+
 /// `jobTemplate`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -175,6 +231,24 @@ impl CronJobSpec {
     fn bound(&self, text: &Option<String>) -> Option<crate::time::Micros> {
         let at = text.as_deref()?.parse::<jiff::Timestamp>().ok()?;
         Some(at.as_microsecond())
+    }
+
+    /// The overlap policy in effect: `overlapPolicy`, else what
+    /// `concurrencyPolicy` means.
+    pub fn overlap(&self) -> OverlapPolicy {
+        self.overlap_policy.unwrap_or_else(|| {
+            OverlapPolicy::of(self.concurrency_policy.unwrap_or(ConcurrencyPolicy::Allow))
+        })
+    }
+
+    /// `maxConcurrentRuns` in effect: 1 unless given, no cap for
+    /// `AllowAll` unless given.
+    pub fn max_concurrent(&self) -> Option<usize> {
+        match (self.max_concurrent_runs, self.overlap()) {
+            (Some(n), _) => Some(n.max(1) as usize),
+            (None, OverlapPolicy::AllowAll) => None,
+            (None, _) => Some(1),
+        }
     }
 
     /// `startTime` and `endTime`, in microseconds.
@@ -270,8 +344,23 @@ impl CronJobSpec {
         if let Some(disconnect) = &self.disconnect {
             disconnect.validate(&format!("{path}.disconnect"))?;
         }
-        self.concurrency_policy
-            .get_or_insert(ConcurrencyPolicy::Allow);
+        if let Some(runs) = self.max_concurrent_runs
+            && runs < 1
+        {
+            return Err(FieldError::new(
+                format!("{path}.maxConcurrentRuns"),
+                format!("is {runs}: give 1 or more (leave it out for no cap with AllowAll)"),
+            ));
+        }
+        match self.overlap_policy {
+            // The overlap policy decides; clients that know only Kubernetes
+            // see its nearest counterpart.
+            Some(overlap) => self.concurrency_policy = Some(overlap.concurrency()),
+            None => {
+                self.concurrency_policy
+                    .get_or_insert(ConcurrencyPolicy::Allow);
+            }
+        }
         self.suspend.get_or_insert(false);
         let ok = *self.successful_jobs_history_limit.get_or_insert(3);
         validate::non_negative(ok.into()).at(&format!("{path}.successfulJobsHistoryLimit"))?;

@@ -66,6 +66,10 @@ pub struct JobSpec {
     /// time; until then the Job is `Scheduled`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_after: Option<String>,
+    /// wasmjob extension: Jobs that must reach a condition first (see
+    /// [`super::Dependency`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<super::Dependency>,
     /// The instances' template.
     #[serde(default)]
     pub template: PodTemplateSpec,
@@ -153,6 +157,7 @@ impl JobSpec {
             disconnect.validate(&format!("{path}.disconnect"))?;
         }
         self.validate_start_after(path)?;
+        super::depends::normalize(&mut self.depends_on, path)?;
         self.validate_policies(path)
     }
 

@@ -13,6 +13,7 @@
 mod config;
 mod cronjob;
 mod daemonset;
+mod depends;
 mod disconnect;
 pub mod downward;
 mod env;
@@ -38,9 +39,11 @@ pub use config::{
     decode as config_decode,
 };
 pub use cronjob::{
-    ConcurrencyPolicy, CronJobSpec, JobTemplateSpec, MissedRunPolicy, ScheduleEntry, timetable_of,
+    ConcurrencyPolicy, CronJobSpec, JobTemplateSpec, MissedRunPolicy, OverlapPolicy, ScheduleEntry,
+    timetable_of,
 };
 pub use daemonset::{DaemonSetSpec, IntOrPercent, LabelSelector, RollingUpdate, UpdateStrategy};
+pub use depends::{Dependency, DependencyCondition};
 pub use disconnect::{Disconnect, DisconnectPolicy, HOSTNAME_LABEL, MIN_LOST_AFTER, Reconcile};
 pub use env::{
     EnvFromSource, EnvVar, EnvVarSource, FieldSelector, KeySelector, NameSelector,

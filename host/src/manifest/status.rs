@@ -249,4 +249,8 @@ pub struct CronJobStatus {
     /// is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remaining_runs: Option<i64>,
+    /// wasmjob extension: scheduled times waiting for a run to end
+    /// (`overlapPolicy: BufferOne | BufferAll`), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buffered_times: Vec<String>,
 }

@@ -64,6 +64,11 @@ fn skip_of(cron: &CronJob) -> Option<Micros> {
         .metadata
         .annotations
         .get(crate::manifest::well_known::SKIP_NEXT)?;
+    micros(text)
+}
+
+/// An RFC 3339 time as the status writes it, in microseconds.
+fn micros(text: &str) -> Option<Micros> {
     Some(text.parse::<jiff::Timestamp>().ok()?.as_microsecond())
 }
 
@@ -132,6 +137,11 @@ impl CronRun {
                 // Counted down in the status, which outlives the process.
                 remaining: status.remaining_runs.or(cron.spec.remaining_runs),
                 skip: skip_of(&cron),
+                buffered: status
+                    .buffered_times
+                    .iter()
+                    .filter_map(|t| micros(t))
+                    .collect(),
                 ..Observed::default()
             },
             status,
@@ -156,7 +166,9 @@ impl CronRun {
     ) -> Result<Self, StoreError> {
         let decided = store.cron_runs(&record.uid)?;
         let mut run = Self::with_record(record, cron, prepared);
-        run.observed.last_schedule = decided.last().map(|(t, _)| *t);
+        // Buffered times were decided too, though not recorded as run yet.
+        let buffered = run.observed.buffered.last().copied();
+        run.observed.last_schedule = decided.last().map(|(t, _)| *t).max(buffered);
         let mut states = HashMap::new();
         for (scheduled, job) in decided {
             let Some(uid) = job else { continue };
@@ -211,11 +223,13 @@ impl CronRun {
     }
 
     /// Whether the controller has nothing to decide for this CronJob now:
-    /// no Job of it runs (whose end would change its state) and its next
-    /// fire time is still ahead.
+    /// no Job of it runs (whose end would change its state), no time waits
+    /// in its buffer, and its next fire time is still ahead.
     fn idle_until(&self, now: Micros) -> Option<Micros> {
         let due = self.next_due?;
-        (self.observed.active.is_empty() && due > now).then_some(due)
+        let observed = &self.observed;
+        let quiet = observed.active.is_empty() && observed.buffered.is_empty();
+        (quiet && due > now).then_some(due)
     }
 
     /// Active runs whose Jobs finished (or were deleted) move to the history.
@@ -271,9 +285,13 @@ impl CronRun {
         let spec = &self.cron.spec;
         let decision = cronjob::reconcile(spec, &self.timetable, &self.observed, now);
         let uid = self.record.uid.clone();
+        let reason = match decision.terminate {
+            true => super::jobs::TERMINATED,
+            false => "Replaced",
+        };
         for job in &decision.stop {
-            asks.delete_jobs.push((job.clone(), "Replaced"));
-            let message = format!("Deleted job {job} to replace it");
+            asks.delete_jobs.push((job.clone(), reason));
+            let message = format!("Deleted job {job} to replace it ({reason})");
             let replaced = Event::normal("SuccessfulDelete", message);
             pass.writes.push(event(&uid, replaced, now));
         }
@@ -300,6 +318,7 @@ impl CronRun {
             *left -= decision.start.len() as i64;
         }
         self.observed.last_schedule = decision.last_schedule;
+        self.observed.buffered = decision.buffered;
         // Jobs just created must be looked at now, not at the next fire time.
         match decision.start.is_empty() {
             true => decision.wake,

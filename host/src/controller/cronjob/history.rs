@@ -127,6 +127,7 @@ pub fn status(
         last_schedule_time: observed.last_schedule.map(rfc3339),
         last_successful_time: history.last_successful.map(rfc3339),
         remaining_runs: observed.remaining,
+        buffered_times: observed.buffered.iter().map(|&t| rfc3339(t)).collect(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The CronJob controller: which scheduled times start a Job now, which are
-//! missed and why, which active runs a `Replace` stops ([`reconcile`]); which
+//! missed and why ([`reconcile`]), which wait or replace active runs
+//! ([`overlap`]); which
 //! finished Jobs the history limits prune and what the status says
 //! ([`history`]); and the Job made from the template for a scheduled time
 //! ([`template`]). Pure functions of (spec, schedule, observed runs, now);
@@ -7,6 +8,7 @@
 //! decision take effect exactly once.
 
 pub mod history;
+pub mod overlap;
 pub mod template;
 
 pub use history::{FinishedRun, History, RunState, prune};
@@ -14,8 +16,8 @@ pub use template::{job_from_template, job_name};
 
 use jiff::Timestamp;
 
+use crate::manifest::CronJobSpec;
 pub use crate::manifest::MissedRunPolicy;
-use crate::manifest::{ConcurrencyPolicy, CronJobSpec};
 use crate::schedule::Timetable;
 use crate::time::Micros;
 
@@ -47,6 +49,9 @@ pub struct Observed {
     pub remaining: Option<i64>,
     /// A scheduled time to pass over (`cron trigger --skip-next`).
     pub skip: Option<Micros>,
+    /// Scheduled times waiting for a run to end (`BufferOne`,
+    /// `BufferAll`), oldest first.
+    pub buffered: Vec<Micros>,
 }
 
 /// Why a scheduled time did not run.
@@ -56,8 +61,11 @@ pub enum Missed {
     TooLate,
     /// Passed over by the missed-run policy.
     Skipped,
-    /// `concurrencyPolicy: Forbid` while a run was active.
+    /// `maxConcurrentRuns` runs were active (`concurrencyPolicy: Forbid`,
+    /// `overlapPolicy: Skip`, or `AllowAll` at its cap).
     Forbidden,
+    /// `BufferOne` or `BufferAll` had no room left to wait in.
+    BufferFull,
     /// Older than `catchupWindowSeconds`.
     OutsideCatchupWindow,
     /// Run ahead of its time by `wasmjob cron trigger --skip-next`.
@@ -73,8 +81,12 @@ pub struct Decision {
     pub missed: Vec<(Micros, Missed)>,
     /// More than [`TOO_MANY_MISSED`] times were due at once.
     pub too_many_missed: bool,
-    /// Active Jobs to stop first (`Replace`).
+    /// Active Jobs to stop first (`CancelOther`, `TerminateOther`).
     pub stop: Vec<String>,
+    /// Stop them at once, without a grace period (`TerminateOther`).
+    pub terminate: bool,
+    /// The times waiting for a run to end, after this decision.
+    pub buffered: Vec<Micros>,
     /// The new `lastScheduleTime`.
     pub last_schedule: Option<Micros>,
     /// When to look again at the latest.
@@ -96,6 +108,7 @@ pub fn reconcile(
 ) -> Decision {
     let mut decision = Decision {
         last_schedule: observed.last_schedule,
+        buffered: observed.buffered.clone(),
         wake: timetable.next_after(ts(now)).map(|t| t.as_microsecond()),
         ..Decision::default()
     };
@@ -113,10 +126,33 @@ pub fn reconcile(
         next = next.filter(|&t| t <= end);
     }
     decision.wake = next.map(|t| timetable.due_at(t));
-    let Some(&latest) = due.last() else {
-        return decision;
+    let start = match due.last() {
+        Some(&latest) => {
+            decision.last_schedule = Some(latest);
+            runnable(spec, timetable, observed, due, now, &mut decision)
+        }
+        None => Vec::new(),
     };
-    decision.last_schedule = Some(latest);
+    // Times buffered earlier come first, and start as runs end.
+    let queue = std::mem::take(&mut decision.buffered)
+        .into_iter()
+        .chain(start);
+    let queue = by_remaining_runs(observed, queue.collect(), &mut decision);
+    decision.start = overlap::decide(spec, observed, queue, &mut decision);
+    decision.missed.sort_by_key(|(time, _)| *time);
+    decision
+}
+
+/// Of the due times (`latest` last), those that may run by the skip, the
+/// catch-up window, the starting deadline and the missed-run policy.
+fn runnable(
+    spec: &CronJobSpec,
+    timetable: &Timetable,
+    observed: &Observed,
+    mut due: Vec<Micros>,
+    now: Micros,
+    decision: &mut Decision,
+) -> Vec<Micros> {
     if let Some(at) = due.iter().position(|&t| Some(t) == observed.skip) {
         decision.missed.push((due.remove(at), Missed::SkipNext));
     }
@@ -126,16 +162,12 @@ pub fn reconcile(
     // only what is within the window is caught up.
     let window = before(spec.catchup_window_seconds);
     let why = Missed::OutsideCatchupWindow;
-    let due = due_since(window, why, timetable, due, &mut decision);
+    let due = due_since(window, why, timetable, due, decision);
     decision.too_many_missed = due.len() > TOO_MANY_MISSED;
     // `startingDeadlineSeconds`: so are times due before the deadline.
     let deadline = before(spec.starting_deadline_seconds);
-    let runnable = due_since(deadline, Missed::TooLate, timetable, due, &mut decision);
-    let start = by_missed_run_policy(spec, timetable, runnable, now, &mut decision);
-    let start = by_remaining_runs(observed, start, &mut decision);
-    decision.start = by_concurrency_policy(spec, observed, start, &mut decision);
-    decision.missed.sort_by_key(|(time, _)| *time);
-    decision
+    let runnable = due_since(deadline, Missed::TooLate, timetable, due, decision);
+    by_missed_run_policy(spec, timetable, runnable, now, decision)
 }
 
 /// The due times that were due at `oldest` or later; the others are
@@ -191,39 +223,6 @@ fn by_remaining_runs(
     let over = start.len().saturating_sub(left.max(0) as usize);
     let passed = start.drain(..over).map(|t| (t, Missed::Skipped));
     decision.missed.extend(passed);
-    start
-}
-
-/// `concurrencyPolicy` with the runs still active: which times start, and
-/// which active runs a `Replace` stops.
-fn by_concurrency_policy(
-    spec: &CronJobSpec,
-    observed: &Observed,
-    mut start: Vec<Micros>,
-    decision: &mut Decision,
-) -> Vec<Micros> {
-    match spec.concurrency_policy.unwrap_or(ConcurrencyPolicy::Allow) {
-        ConcurrencyPolicy::Allow => {}
-        // Unlike Kubernetes, a skipped run is not started late once the
-        // previous one ends: it is recorded as missed and the next one waits
-        // for its own time.
-        ConcurrencyPolicy::Forbid if !observed.active.is_empty() => {
-            decision
-                .missed
-                .extend(start.drain(..).map(|t| (t, Missed::Forbidden)));
-        }
-        ConcurrencyPolicy::Forbid => start.truncate(1),
-        ConcurrencyPolicy::Replace if !start.is_empty() => {
-            decision.stop = observed.active.iter().map(|(uid, _)| uid.clone()).collect();
-            // Only the newest replaces; older due times would replace each other.
-            let newest = start.pop().expect("not empty");
-            decision
-                .missed
-                .extend(start.drain(..).map(|t| (t, Missed::Skipped)));
-            start.push(newest);
-        }
-        ConcurrencyPolicy::Replace => {}
-    }
     start
 }
 

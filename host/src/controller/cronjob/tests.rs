@@ -1,6 +1,7 @@
 //! One test per CronJob rule, with an injected clock (microseconds).
 
 use super::*;
+use crate::manifest::ConcurrencyPolicy;
 use crate::schedule::Schedule;
 use crate::time::rfc3339;
 use jiff::tz::TimeZone;
@@ -404,4 +405,39 @@ fn a_time_to_skip_is_missed_and_the_rest_run() {
     later.skip = Some(11 * MIN);
     let d = decide(&s, MissedRunPolicy::RunLatest, &later, 12 * MIN + 1);
     assert_eq!(d.start, [12 * MIN]);
+}
+
+#[test]
+fn a_buffered_time_starts_when_the_run_ends_with_nothing_due() {
+    let s = CronJobSpec {
+        overlap_policy: Some(crate::manifest::OverlapPolicy::BufferOne),
+        ..spec(ConcurrencyPolicy::Allow, None)
+    };
+    // Minute 11 is due while minute 10's run is active: it waits.
+    let mut o = at_minute(0, Some(10));
+    o.active = vec![("job-a".into(), 10 * MIN)];
+    let d = decide(&s, MissedRunPolicy::RunLatest, &o, 11 * MIN + 1);
+    assert!(d.start.is_empty() && d.missed.is_empty());
+    assert_eq!(d.buffered, [11 * MIN]);
+    assert_eq!(d.last_schedule, Some(11 * MIN));
+    // The run ends before minute 12: the waiting time starts at once.
+    o.active.clear();
+    o.last_schedule = Some(11 * MIN);
+    o.buffered = d.buffered;
+    let d = decide(&s, MissedRunPolicy::RunLatest, &o, 11 * MIN + 30_000_000);
+    assert_eq!(d.start, [11 * MIN]);
+    assert!(d.buffered.is_empty());
+    // Suspended, a waiting time keeps waiting.
+    let suspended = CronJobSpec {
+        suspend: Some(true),
+        ..s.clone()
+    };
+    let d = decide(&suspended, MissedRunPolicy::RunLatest, &o, 11 * MIN + 1);
+    assert_eq!(d.buffered, [11 * MIN]);
+    // Runs left bound what waits and what starts together.
+    o.remaining = Some(1);
+    o.active = vec![("job-b".into(), 11 * MIN)];
+    let d = decide(&s, MissedRunPolicy::RunLatest, &o, 12 * MIN + 1);
+    assert_eq!(d.buffered, [12 * MIN], "the newest of the two");
+    assert_eq!(d.missed, [(11 * MIN, Missed::Skipped)]);
 }

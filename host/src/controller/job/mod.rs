@@ -20,9 +20,11 @@
 //! | immutable fields | [`check_update`] |
 //! | instance names and labels | [`instance_labels`], [`instance_name`] |
 //! | chains: many completions per offer in a cluster | [`chains`] |
+//! | `dependsOn`: waiting for other Jobs, cycles | [`depends`] |
 
 mod backoff;
 pub mod chains;
+pub mod depends;
 mod failure;
 mod indexes;
 mod labels;
@@ -118,6 +120,8 @@ pub enum FailureReason {
     MaxFailedIndexesExceeded,
     /// Every index ended and some failed (with `backoffLimitPerIndex`).
     FailedIndexes,
+    /// wasmjob's `dependsOn`: a dependency ended the other way.
+    DependencyFailed,
 }
 
 impl FailureReason {
@@ -129,6 +133,7 @@ impl FailureReason {
             FailureReason::PodFailurePolicy => "PodFailurePolicy",
             FailureReason::MaxFailedIndexesExceeded => "MaxFailedIndexesExceeded",
             FailureReason::FailedIndexes => "FailedIndexes",
+            FailureReason::DependencyFailed => "DependencyFailed",
         }
     }
 }
@@ -167,6 +172,18 @@ fn fail(reason: FailureReason, message: impl Into<String>) -> Decision {
 pub fn reconcile(spec: &JobSpec, observed: &Observed, now: Micros) -> Decision {
     if let Some(message) = &observed.fail_job {
         return fail(FailureReason::PodFailurePolicy, message.clone());
+    }
+    // `dependsOn`: nothing starts before the dependencies are met.
+    match &observed.dependencies {
+        Some(depends::Dependencies::Failed(message)) => {
+            return fail(FailureReason::DependencyFailed, message.clone());
+        }
+        Some(depends::Dependencies::Waiting(_)) => {
+            return Decision::Wait {
+                until: Some(now + depends::DEPENDENCY_POLL),
+            };
+        }
+        _ => {}
     }
     if observed.failed > spec.backoff_limit() {
         return fail(

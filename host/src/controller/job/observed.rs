@@ -45,6 +45,9 @@ pub struct Observed {
     /// `completions`, not against `parallelism`, since each takes the place
     /// of the instance it follows.
     pub reserved: u32,
+    /// `dependsOn`, as the runner last found it before the Job started;
+    /// `None` once met or when there is none.
+    pub dependencies: Option<super::depends::Dependencies>,
 }
 
 impl Observed {

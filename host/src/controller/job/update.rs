@@ -40,6 +40,8 @@ fn immutable_difference(new: &JobSpec, old: &JobSpec) -> &'static str {
         "spec.podFailurePolicy"
     } else if new.success_policy != old.success_policy {
         "spec.successPolicy"
+    } else if new.depends_on != old.depends_on {
+        "spec.dependsOn"
     } else {
         "spec.backoffLimitPerIndex"
     }

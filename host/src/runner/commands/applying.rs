@@ -138,6 +138,7 @@ impl Parts {
             }));
         }
         let now = time::now();
+        super::dependencies::check_cycles(&request, control, self.journal.store())?;
         // Every module is admitted before anything is written.
         let (mut writes, plans) = self.plan_all(&request, control, now)?;
         let mut changes = Changes::default();
@@ -391,7 +392,7 @@ fn refused(incoming: &Incoming, refused: Refused) -> Failure {
     }
 }
 
-fn invalid_at(incoming: &Incoming, field: &str, message: &str) -> ApplyFailure {
+pub(super) fn invalid_at(incoming: &Incoming, field: &str, message: &str) -> ApplyFailure {
     ApplyFailure {
         status: 422,
         message: format!(

@@ -2,9 +2,11 @@
 //! write to the store has one author: apply (create or update objects, all
 //! or nothing, every module admitted first), delete (cascading to
 //! instances, and to a CronJob's Jobs), relabel or retaint this node,
-//! shutdown. `applying` carries an apply out.
+//! shutdown. `applying` carries an apply out; `dependencies` refuses Jobs
+//! whose `dependsOn` runs in a cycle.
 
 mod applying;
+mod dependencies;
 
 use applying::Failure;
 

@@ -17,6 +17,7 @@
 
 mod chains;
 mod create;
+mod depends;
 mod end;
 mod live;
 mod offers;
@@ -28,6 +29,10 @@ pub use queue::MAX_STDIN_ITEM;
 pub(super) use queue::check_stdin_item;
 pub(super) use run::spreadable;
 pub use run::{EndedWith, JobRun, manifest_json};
+
+/// The reason a Job is deleted with when a CronJob's `TerminateOther`
+/// replaces it: its instances stop at once, whatever their grace period.
+pub(super) const TERMINATED: &str = "Terminated";
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -322,6 +327,7 @@ impl Driver for JobDriver {
             run.queue
                 .observe(&run.job.spec, &mut run.observed, pass.launcher);
             wake = earliest(wake, run.evict_untolerated(pass));
+            self.observe_dependencies(index, pass.store, pass.now);
             wake = earliest(wake, self.step(index, pass));
         }
         wake
@@ -358,6 +364,11 @@ impl Driver for JobDriver {
         let Some(index) = self.index_of(uid) else {
             return false;
         };
+        if reason == TERMINATED {
+            // `overlapPolicy: TerminateOther`: no grace period.
+            let template = &mut self.runs[index].job.spec.template.spec;
+            template.termination_grace_period_seconds = None;
+        }
         let stop = (reason, "stopped: the Job was deleted");
         self.runs[index].stop_where(stop, false, |_| true, pass);
         self.runs[index].drop_chains();

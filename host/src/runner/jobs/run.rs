@@ -118,6 +118,8 @@ pub struct JobRun {
     pub(super) priority: Option<Result<i32, String>>,
     /// A FailedCreate event was recorded for an unknown PriorityClass.
     pub(super) priority_noted: bool,
+    /// When `dependsOn` was last looked at.
+    pub(super) dependencies_checked: Micros,
 }
 
 /// The stored form of a Job's manifest; two runs of the same manifest give
@@ -176,6 +178,7 @@ impl JobRun {
             demand,
             priority: None,
             priority_noted: false,
+            dependencies_checked: 0,
         }
     }
 

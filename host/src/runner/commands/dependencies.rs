@@ -1,0 +1,96 @@
+//! `dependsOn` at apply: a Job that would wait for itself, through the
+//! Jobs of the same apply and the Jobs already stored, is refused with the
+//! cycle named — no Job of such a cycle could ever start.
+
+use std::cell::RefCell;
+
+use super::applying::Failure;
+use super::{ApplyRequest, Incoming};
+use crate::controller::job::depends;
+use crate::manifest::{Kind, Object};
+use crate::store::{ControlPlane, Store, StoreError};
+
+/// The names a Job's stored manifest depends on.
+fn stored_edges(manifest: &serde_json::Value) -> Vec<String> {
+    let listed = manifest["spec"]["dependsOn"].as_array().cloned();
+    let names = listed.unwrap_or_default().into_iter();
+    names
+        .filter_map(|d| d["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Refuses the first Job of `request` that waits for itself.
+pub(super) fn check_cycles(
+    request: &ApplyRequest,
+    control: Option<&dyn ControlPlane>,
+    store: &Store,
+) -> Result<(), Failure> {
+    for incoming in &request.objects {
+        let Object::Job(job) = &incoming.object else {
+            continue;
+        };
+        if job.spec.depends_on.is_empty() {
+            continue;
+        }
+        let namespace = &job.metadata.namespace;
+        let failed: RefCell<Option<StoreError>> = RefCell::new(None);
+        let edges = |name: &str| -> Vec<String> {
+            let applied = request
+                .objects
+                .iter()
+                .find_map(|other| match &other.object {
+                    Object::Job(j)
+                        if j.metadata.name == name && &j.metadata.namespace == namespace =>
+                    {
+                        Some(j.spec.depends_on.iter().map(|d| d.name.clone()).collect())
+                    }
+                    _ => None,
+                });
+            if let Some(names) = applied {
+                return names;
+            }
+            let live = match control {
+                Some(control) => control.live_object(Kind::Job, namespace, name),
+                None => store.live_object(Kind::Job, namespace, name),
+            };
+            match live {
+                Ok(found) => found.map(|j| stored_edges(&j.manifest)).unwrap_or_default(),
+                Err(e) => {
+                    failed.borrow_mut().get_or_insert(e);
+                    Vec::new()
+                }
+            }
+        };
+        let cycle = depends::cycle(&job.metadata.name, edges);
+        if let Some(e) = failed.into_inner() {
+            return Err(Failure::Store(e));
+        }
+        if let Some(path) = cycle {
+            return Err(Failure::Refused(refusal(incoming, &path)));
+        }
+    }
+    Ok(())
+}
+
+/// The refusal of `incoming`, whose dependencies run round `path`.
+fn refusal(incoming: &Incoming, path: &[String]) -> super::ApplyFailure {
+    let Object::Job(job) = &incoming.object else {
+        unreachable!("only Jobs depend on others");
+    };
+    let first = &path[1];
+    let index = job.spec.depends_on.iter().position(|d| &d.name == first);
+    // "job a depends on c, c on b, b on a".
+    let mut steps = vec![first.clone()];
+    steps.extend(
+        path[1..]
+            .windows(2)
+            .map(|p| format!("{} on {}", p[0], p[1])),
+    );
+    let message = format!(
+        "job {} depends on {}: a cycle never starts; remove one of these dependencies",
+        path[0],
+        steps.join(", ")
+    );
+    let field = format!("spec.dependsOn[{}].name", index.unwrap_or(0));
+    super::applying::invalid_at(incoming, &field, &message)
+}
