@@ -4,6 +4,7 @@
 
 mod admission;
 mod api;
+mod backfill;
 mod bad_input;
 mod bench;
 mod cluster;

@@ -5,7 +5,7 @@
 
 use wasmjob_tests::{Server, Session, dist};
 
-fn cronjob(name: &str, schedule_lines: &str) -> String {
+pub(crate) fn cronjob(name: &str, schedule_lines: &str) -> String {
     format!(
         "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: {name}\nspec:\n{schedule_lines}  \
          successfulJobsHistoryLimit: 100\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          \
@@ -16,7 +16,7 @@ fn cronjob(name: &str, schedule_lines: &str) -> String {
 
 /// Every decided time of the CronJob, in order: (scheduled, when its Job
 /// was created — none for a time recorded as missed), in microseconds.
-fn decided_times(s: &Session, cronjob: &str) -> Vec<(i64, Option<i64>)> {
+pub(crate) fn decided_times(s: &Session, cronjob: &str) -> Vec<(i64, Option<i64>)> {
     let db = s.db();
     let mut stmt = db
         .prepare(

@@ -67,6 +67,10 @@ pub fn router(state: Shared) -> Router {
         .route("/wasmjob/v1/nodes/{name}/labels", post(label_node))
         .route("/wasmjob/v1/nodes/{name}/taints", post(taint_node))
         .route("/wasmjob/v1/schedule", get(schedule))
+        .route(
+            "/wasmjob/v1/namespaces/{namespace}/cronjobs/{name}/backfill",
+            get(super::backfill::backfill_plan),
+        )
         .route("/wasmjob/v1/live", get(super::elsewhere::live))
         .merge(super::kube::routes())
         .layer(middleware::from_fn_with_state(state.clone(), warn_alone))

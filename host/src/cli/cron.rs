@@ -2,7 +2,9 @@
 //! need no server; pausing or resuming a CronJob with a note, a patch
 //! through the node's Kubernetes API (`spec.suspend` and the annotation
 //! [`PAUSE_NOTE`]); and a run now, optionally instead of the next
-//! scheduled one (the annotation `wasmjob.dev/skip-next`).
+//! scheduled one (the annotation `wasmjob.dev/skip-next`); and a backfill
+//! of a past range (the plan from the node, then the annotation
+//! `wasmjob.dev/backfill`).
 
 use std::path::Path;
 
@@ -12,7 +14,7 @@ use crate::resource::ResourceType;
 
 /// The annotation that says why a CronJob is paused (`cron pause --note`,
 /// or `spec.pauseOnFailure`).
-pub use crate::manifest::well_known::{PAUSE_NOTE, SKIP_NEXT};
+pub use crate::manifest::well_known::{BACKFILL, PAUSE_NOTE, SKIP_NEXT};
 
 /// `wasmjob cron …`.
 #[derive(Debug, clap::Subcommand)]
@@ -42,6 +44,44 @@ pub enum CronCommand {
     /// Example: wasmjob cron trigger nightly --skip-next
     #[command(verbatim_doc_comment)]
     Trigger(TriggerArgs),
+    /// Run a CronJob's scheduled times in a past range, each once.
+    ///
+    /// Prints what each time does (Run, Rerun, AlreadyRun, Pending), then
+    /// asks the node to run them (annotation wasmjob.dev/backfill); the runs
+    /// start in order, at most maxConcurrentRuns at once (one at a time
+    /// when the CronJob has no cap), unless --overlap AllowAll.
+    ///
+    /// Example: wasmjob cron backfill nightly --from 2026-11-01T00:00:00Z \
+    ///            --to 2026-11-30T23:59:59Z --dry-run
+    #[command(verbatim_doc_comment)]
+    Backfill(BackfillArgs),
+}
+
+// `wasmjob cron backfill`.
+#[allow(missing_docs)]
+#[derive(Debug, clap::Args)]
+pub struct BackfillArgs {
+    /// The CronJob.
+    pub name: String,
+    /// Its namespace.
+    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
+    pub namespace: String,
+    /// The first scheduled time to run (RFC 3339, inclusive).
+    #[arg(long, value_name = "RFC3339")]
+    pub from: String,
+    /// The last scheduled time to run (RFC 3339, inclusive; not in the future).
+    #[arg(long, value_name = "RFC3339")]
+    pub to: String,
+    /// BufferAll: every time, in order; Skip: only what there is room for
+    /// now; AllowAll: all at once.
+    #[arg(long, value_name = "POLICY", default_value = "BufferAll")]
+    pub overlap: String,
+    /// Run again the times whose run failed, or all that ran.
+    #[arg(long, value_name = "failed|all")]
+    pub rerun: Option<String>,
+    /// Only print what each time would do.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 // `wasmjob cron trigger`.
@@ -138,6 +178,7 @@ pub(super) fn pause_or_resume(
         CronCommand::Resume(args) => (args, false),
         CronCommand::Next(args) => return next(args),
         CronCommand::Trigger(args) => return trigger(server, state_dir, args),
+        CronCommand::Backfill(args) => return backfill(server, state_dir, args),
     };
     if !pause && args.note.is_some() {
         return Err(CliError::BadInput("--note is for pause".into()));
@@ -193,5 +234,69 @@ pub(super) fn trigger(
     );
     super::remote::patch(&client, cronjob, MERGE, &patch)?;
     outln!("cronjob.batch/{} skips {time}", args.name);
+    Ok(())
+}
+
+/// `wasmjob cron backfill NAME --from T --to T`: the plan, from the node;
+/// then, unless `--dry-run`, the request set as the CronJob's annotation
+/// [`BACKFILL`] for the node that holds it.
+pub(super) fn backfill(
+    server: Option<&str>,
+    state_dir: &Path,
+    args: &BackfillArgs,
+) -> Result<(), CliError> {
+    let rerun = args.rerun.clone().unwrap_or_else(|| "none".into());
+    let client = connect(server, state_dir)?;
+    let path = format!(
+        "/wasmjob/v1/namespaces/{}/cronjobs/{}/backfill",
+        args.namespace, args.name
+    );
+    let query = [
+        ("from", args.from.clone()),
+        ("to", args.to.clone()),
+        ("overlap", args.overlap.clone()),
+        ("rerun", rerun.clone()),
+    ];
+    let plan: serde_json::Value = client.get(&path, &query)?;
+    let times = plan["times"].as_array().cloned().unwrap_or_default();
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    // To the second, as schedules are written.
+    let second = |v: &serde_json::Value| match text(v).parse::<jiff::Timestamp>() {
+        Ok(t) => t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        Err(_) => text(v),
+    };
+    let rows: Vec<Vec<String>> = (times.iter())
+        .map(|t| vec![second(&t["time"]), text(&t["action"])])
+        .collect();
+    outln!(
+        "{}",
+        super::table::render(&["TIME", "ACTION"], &rows).trim_end()
+    );
+    let runs = (times.iter())
+        .filter(|t| t["action"] == "Run" || t["action"] == "Rerun")
+        .count();
+    if args.dry_run {
+        outln!("{runs} of {} times would run (dry run)", times.len());
+        return Ok(());
+    }
+    if runs == 0 {
+        outln!("cronjob.batch/{}: nothing to backfill", args.name);
+        return Ok(());
+    }
+    let request = serde_json::json!({
+        "id": crate::ids::name_suffix(),
+        "from": args.from,
+        "to": args.to,
+        "overlap": args.overlap,
+        "rerun": rerun,
+    });
+    let patch = serde_json::json!({"metadata": {"annotations": {BACKFILL: request.to_string()}}});
+    let cronjob = (
+        ResourceType::CronJobs,
+        args.namespace.as_str(),
+        args.name.as_str(),
+    );
+    super::remote::patch(&client, cronjob, MERGE, &patch)?;
+    outln!("cronjob.batch/{} backfilling {runs} times", args.name);
     Ok(())
 }

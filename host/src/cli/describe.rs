@@ -371,6 +371,14 @@ pub fn describe_cronjob(cron: &Value, events: &[Value]) -> String {
         let times: Vec<String> = waiting.iter().map(text).collect();
         lines.push(("Buffered Times", times.join(", ")));
     }
+    if let Some(waiting) = status["backfill"]["waiting"].as_array() {
+        let first = waiting
+            .first()
+            .map(|w| text(&w["time"]))
+            .unwrap_or_default();
+        let runs = format!("{} runs, the next of {first}", waiting.len());
+        lines.push(("Backfill Waiting", runs));
+    }
     let mut out = fields(30, ":", lines);
     out.push_str(&next_fire_times(cron));
     out.push_str(&events_text(events, "cronjob-controller"));

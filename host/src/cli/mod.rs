@@ -97,6 +97,9 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Rollout(command) => rollout::rollout(server, &state_dir, &command),
         Command::Cron(cron::CronCommand::Next(args)) => cron::next(&args),
         Command::Cron(cron::CronCommand::Trigger(args)) => cron::trigger(server, &state_dir, &args),
+        Command::Cron(cron::CronCommand::Backfill(args)) => {
+            cron::backfill(server, &state_dir, &args)
+        }
         Command::Cron(command) => cron::pause_or_resume(server, &state_dir, &command),
         Command::Queue(command) => queue::queue(&state_dir, command),
         Command::Completions(_) => unreachable!("handled above"),

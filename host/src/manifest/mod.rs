@@ -64,7 +64,8 @@ pub use pod::{Container, PodSpec, PodTemplateSpec, RestartPolicy};
 pub use quantity::parse_memory_quantity;
 pub use resources::{ResourceList, Resources, has_resources};
 pub use status::{
-    Condition, CronJobStatus, JobStatus, ObjectReference, Outcome, Phase, Termination,
+    BackfillRun, BackfillStatus, Condition, CronJobStatus, JobStatus, ObjectReference, Outcome,
+    Phase, Termination,
 };
 pub use taints::{Taint, TaintChange, TaintEffect, Toleration};
 pub use volume::{

@@ -253,4 +253,33 @@ pub struct CronJobStatus {
     /// (`overlapPolicy: BufferOne | BufferAll`), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buffered_times: Vec<String>,
+    /// wasmjob extension: the last backfill acted on, and its runs still
+    /// to start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<BackfillStatus>,
+}
+
+/// `status.backfill` of a CronJob.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackfillStatus {
+    /// The request (the annotation `wasmjob.dev/backfill`) acted on.
+    pub request: String,
+    /// How its runs overlap (`BufferAll`, `Skip` or `AllowAll`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap: Option<super::OverlapPolicy>,
+    /// Its runs still to start, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<BackfillRun>,
+}
+
+/// A backfill's run still to start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackfillRun {
+    /// Its scheduled time.
+    pub time: String,
+    /// The Job of the time it replaces (`--rerun`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }

@@ -27,3 +27,9 @@ pub const PAUSE_NOTE: &str = "wasmjob.dev/pause-note";
 /// A scheduled time (RFC 3339) a CronJob passes over: `wasmjob cron
 /// trigger --skip-next` runs it now instead.
 pub const SKIP_NEXT: &str = "wasmjob.dev/skip-next";
+
+/// A backfill asked of a CronJob (JSON: `from`, `to`, `overlap`, `rerun`,
+/// `id`): `wasmjob cronjob backfill` sets it, and the node that holds the
+/// CronJob acts on each new value once (see
+/// [`crate::controller::cronjob::backfill`]).
+pub const BACKFILL: &str = "wasmjob.dev/backfill";

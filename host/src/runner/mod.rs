@@ -29,7 +29,7 @@ mod cluster;
 mod commands;
 mod config;
 mod configs;
-mod cron;
+pub mod cron;
 mod daemon;
 mod driver;
 mod inbox;

@@ -166,7 +166,10 @@ pub enum Write {
         at: Micros,
     },
     /// A CronJob's scheduled time was decided: started as `job_uid`, or
-    /// missed (`None`). A time already decided is left as it was.
+    /// missed (`None`). A time already decided otherwise is a conflict,
+    /// but for two changes a backfill makes: a time recorded as missed
+    /// may be run once, and `replaces` names the Job a rerun replaces
+    /// (the time's row must still hold it).
     CronRun {
         /// The CronJob.
         cronjob_uid: String,
@@ -174,6 +177,8 @@ pub enum Write {
         scheduled: Micros,
         /// The Job created for it.
         job_uid: Option<String>,
+        /// The Job of the time this run replaces (`backfill --rerun`).
+        replaces: Option<String>,
     },
     /// An object's new status.
     ObjectStatus {

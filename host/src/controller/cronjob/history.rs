@@ -5,7 +5,7 @@
 //! default), and the status lists what is active.
 
 use super::Observed;
-use crate::manifest::{CronJobSpec, CronJobStatus, ObjectReference};
+use crate::manifest::{BackfillRun, BackfillStatus, CronJobSpec, CronJobStatus, ObjectReference};
 use crate::time::{Micros, rfc3339};
 
 /// A finished Job of a CronJob, for pruning.
@@ -128,6 +128,16 @@ pub fn status(
         last_successful_time: history.last_successful.map(rfc3339),
         remaining_runs: observed.remaining,
         buffered_times: observed.buffered.iter().map(|&t| rfc3339(t)).collect(),
+        backfill: observed.backfill.as_ref().map(|b| BackfillStatus {
+            request: b.request.clone(),
+            overlap: b.overlap,
+            waiting: (b.waiting.iter())
+                .map(|(t, replaces)| BackfillRun {
+                    time: rfc3339(*t),
+                    replaces: replaces.clone(),
+                })
+                .collect(),
+        }),
     }
 }
 

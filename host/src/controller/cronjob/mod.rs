@@ -1,12 +1,13 @@
 //! The CronJob controller: which scheduled times start a Job now, which are
 //! missed and why ([`reconcile`]), which wait or replace active runs
-//! ([`overlap`]); which
+//! ([`overlap`]); the runs of a past range ([`backfill`]); which
 //! finished Jobs the history limits prune and what the status says
 //! ([`history`]); and the Job made from the template for a scheduled time
 //! ([`template`]). Pure functions of (spec, schedule, observed runs, now);
 //! the store's unique key on (CronJob, scheduled time) is what makes a
 //! decision take effect exactly once.
 
+pub mod backfill;
 pub mod history;
 pub mod overlap;
 pub mod template;
@@ -52,6 +53,20 @@ pub struct Observed {
     /// Scheduled times waiting for a run to end (`BufferOne`,
     /// `BufferAll`), oldest first.
     pub buffered: Vec<Micros>,
+    /// The last backfill acted on, with its runs still to start.
+    pub backfill: Option<Backfilling>,
+}
+
+/// A backfill acted on: its request, its overlap policy, and its runs
+/// still to start (oldest first, each with the Job it replaces).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Backfilling {
+    /// The request as the annotation gave it.
+    pub request: String,
+    /// `BufferAll` unless the request said otherwise.
+    pub overlap: Option<crate::manifest::OverlapPolicy>,
+    /// The runs still to start.
+    pub waiting: Vec<backfill::Waiting>,
 }
 
 /// Why a scheduled time did not run.
@@ -87,6 +102,8 @@ pub struct Decision {
     pub terminate: bool,
     /// The times waiting for a run to end, after this decision.
     pub buffered: Vec<Micros>,
+    /// How many of the backfill's waiting runs start now (the first).
+    pub backfill: usize,
     /// The new `lastScheduleTime`.
     pub last_schedule: Option<Micros>,
     /// When to look again at the latest.
@@ -140,6 +157,15 @@ pub fn reconcile(
     let queue = by_remaining_runs(observed, queue.collect(), &mut decision);
     decision.start = overlap::decide(spec, observed, queue, &mut decision);
     decision.missed.sort_by_key(|(time, _)| *time);
+    // A backfill's runs take the room the schedule's leave.
+    if let Some(backfilling) = &observed.backfill {
+        let running = observed.active.len() + decision.start.len();
+        let running = running.saturating_sub(decision.stop.len());
+        let policy = backfilling
+            .overlap
+            .unwrap_or(crate::manifest::OverlapPolicy::BufferAll);
+        decision.backfill = backfill::starts(spec, running, backfilling.waiting.len(), policy);
+    }
     decision
 }
 

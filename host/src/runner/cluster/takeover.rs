@@ -103,6 +103,7 @@ impl Cluster {
                 cronjob_uid: uid.to_owned(),
                 scheduled,
                 job_uid,
+                replaces: None,
             })
             .collect();
         parts.journal.store_mut().mirror(&copies)

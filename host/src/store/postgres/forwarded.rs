@@ -189,23 +189,16 @@ fn forward_history(
             ],
         )?;
     }
+    // The node that holds a CronJob decides its times: what it sends is
+    // final, a time it recorded missed and then ran (a backfill) or ran
+    // again (a rerun) included.
     for (cronjob_uid, scheduled, job_uid) in &batch.cron_runs {
-        let kept = tx.query_one(
-            "WITH inserted AS (
-                INSERT INTO cron_runs (cronjob_uid, scheduled_time, job_uid) VALUES ($1, $2, $3)
-                ON CONFLICT DO NOTHING RETURNING job_uid)
-             SELECT coalesce((SELECT job_uid FROM inserted),
-                (SELECT job_uid FROM cron_runs WHERE cronjob_uid = $1 AND scheduled_time = $2))",
+        tx.execute(
+            "INSERT INTO cron_runs (cronjob_uid, scheduled_time, job_uid) VALUES ($1, $2, $3)
+             ON CONFLICT (cronjob_uid, scheduled_time) DO UPDATE SET job_uid = EXCLUDED.job_uid
+             WHERE EXCLUDED.job_uid IS NOT NULL",
             &[cronjob_uid, scheduled, job_uid],
         )?;
-        let decided: Option<String> = kept.get(0);
-        if job_uid.is_some() && decided != *job_uid {
-            // The leases make this impossible; if it ever happens, say so.
-            tracing::error!(
-                cronjob = %cronjob_uid, scheduled, "cluster: a scheduled time this node ran was \
-                 decided by another node too; the cluster keeps the other's"
-            );
-        }
     }
     Ok(())
 }

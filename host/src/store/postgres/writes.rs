@@ -24,7 +24,8 @@ pub(super) fn apply(
             cronjob_uid,
             scheduled,
             job_uid,
-        } => return cron_run(tx, cronjob_uid, *scheduled, job_uid),
+            replaces,
+        } => return cron_run(tx, cronjob_uid, *scheduled, (job_uid, replaces)),
         Write::Instance(_)
         | Write::InstanceLogged { .. }
         | Write::InstanceEnded(_)
@@ -180,19 +181,37 @@ fn object_created(
 }
 
 /// A CronJob's decided time, under its unique key: a time another node
-/// decided otherwise is a conflict.
+/// decided otherwise is a conflict (see [`Write::CronRun`] for what a
+/// backfill may change).
 fn cron_run(
     tx: &mut Transaction<'_>,
     cronjob_uid: &String,
     scheduled: i64,
-    job_uid: &Option<String>,
+    (job_uid, replaces): (&Option<String>, &Option<String>),
 ) -> Result<Option<String>, postgres::Error> {
-    let inserted = tx.execute(
-        "INSERT INTO cron_runs (cronjob_uid, scheduled_time, job_uid) VALUES ($1, $2, $3)
-         ON CONFLICT DO NOTHING",
-        &[cronjob_uid, &scheduled, job_uid],
-    )?;
-    if inserted > 0 || job_uid.is_none() {
+    let changed = match replaces {
+        Some(old) => tx.execute(
+            "UPDATE cron_runs SET job_uid = $3
+             WHERE cronjob_uid = $1 AND scheduled_time = $2 AND job_uid = $4",
+            &[cronjob_uid, &scheduled, job_uid, old],
+        )?,
+        None => {
+            let inserted = tx.execute(
+                "INSERT INTO cron_runs (cronjob_uid, scheduled_time, job_uid) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[cronjob_uid, &scheduled, job_uid],
+            )?;
+            if inserted > 0 || job_uid.is_none() {
+                return Ok(None);
+            }
+            tx.execute(
+                "UPDATE cron_runs SET job_uid = $3
+                 WHERE cronjob_uid = $1 AND scheduled_time = $2 AND job_uid IS NULL",
+                &[cronjob_uid, &scheduled, job_uid],
+            )?
+        }
+    };
+    if changed > 0 {
         return Ok(None);
     }
     let decided: Option<String> = tx

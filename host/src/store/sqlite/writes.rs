@@ -80,7 +80,11 @@ pub(super) fn apply(
             cronjob_uid,
             scheduled,
             job_uid,
-        } => return cron_run(tx, cronjob_uid, *scheduled, job_uid.as_deref()),
+            replaces,
+        } => {
+            let decided = (job_uid.as_deref(), replaces.as_deref());
+            return cron_run(tx, cronjob_uid, *scheduled, decided);
+        }
         Write::Instance(_)
         | Write::InstanceLogged { .. }
         | Write::InstanceEnded(_)
@@ -237,17 +241,33 @@ pub(super) fn object_mirrored(
 }
 
 /// A CronJob's decided time, under its unique key: a time already decided
-/// otherwise is a conflict.
+/// otherwise is a conflict (see [`Write::CronRun`] for what a backfill
+/// may change).
 fn cron_run(
     tx: &Connection,
     cronjob_uid: &str,
     scheduled: i64,
-    job_uid: Option<&str>,
+    (job_uid, replaces): (Option<&str>, Option<&str>),
 ) -> rusqlite::Result<Option<String>> {
-    let insert = "INSERT INTO cron_runs (cronjob_uid, scheduled_time, job_uid) VALUES (?1, ?2, ?3)
-         ON CONFLICT DO NOTHING";
-    let inserted = run(tx, insert, params![cronjob_uid, scheduled, job_uid])?;
-    if inserted > 0 || job_uid.is_none() {
+    let changed = match replaces {
+        Some(old) => {
+            let rerun = "UPDATE cron_runs SET job_uid = ?3
+                 WHERE cronjob_uid = ?1 AND scheduled_time = ?2 AND job_uid = ?4";
+            run(tx, rerun, params![cronjob_uid, scheduled, job_uid, old])?
+        }
+        None => {
+            let insert = "INSERT INTO cron_runs (cronjob_uid, scheduled_time, job_uid)
+                 VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+            let inserted = run(tx, insert, params![cronjob_uid, scheduled, job_uid])?;
+            if inserted > 0 || job_uid.is_none() {
+                return Ok(None);
+            }
+            let missed = "UPDATE cron_runs SET job_uid = ?3
+                 WHERE cronjob_uid = ?1 AND scheduled_time = ?2 AND job_uid IS NULL";
+            run(tx, missed, params![cronjob_uid, scheduled, job_uid])?
+        }
+    };
+    if changed > 0 {
         return Ok(None);
     }
     let decided: Option<String> = tx.query_row(

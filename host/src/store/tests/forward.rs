@@ -37,6 +37,7 @@ fn a_nodes_records_reach_the_cluster_once_however_often_they_are_sent() {
             cronjob_uid: cron.uid.clone(),
             scheduled: 60_000_000,
             job_uid: Some(job.uid.clone()),
+            replaces: None,
         },
     ])
     .unwrap();

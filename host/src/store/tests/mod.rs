@@ -307,12 +307,14 @@ fn a_cron_time_is_decided_once() {
                     cronjob_uid: cron.uid.clone(),
                     scheduled: 1_000_000,
                     job_uid: Some(job.uid.clone()),
+                    replaces: None,
                 },
                 Write::ObjectCreated(job.clone()),
                 Write::CronRun {
                     cronjob_uid: cron.uid.clone(),
                     scheduled: 2_000_000,
                     job_uid: None,
+                    replaces: None,
                 },
             ])
             .unwrap();
@@ -324,6 +326,7 @@ fn a_cron_time_is_decided_once() {
                 cronjob_uid: cron.uid.clone(),
                 scheduled: 1_000_000,
                 job_uid: Some(late.uid.clone()),
+                replaces: None,
             },
             Write::ObjectCreated(late.clone()),
         ]);
@@ -338,11 +341,52 @@ fn a_cron_time_is_decided_once() {
                 cronjob_uid: cron.uid.clone(),
                 scheduled: 1_000_000,
                 job_uid: Some(job.uid.clone()),
+                replaces: None,
             }])
             .unwrap();
         assert_eq!(
             store.cron_runs(&cron.uid).unwrap(),
             [(1_000_000, Some(job.uid.clone())), (2_000_000, None)]
+        );
+    });
+}
+
+#[test]
+fn a_backfill_runs_a_missed_time_once_and_a_rerun_replaces_what_it_saw() {
+    on_both(|store| {
+        let cron = object(Kind::CronJob, "tick", 1);
+        let decide = |scheduled: i64, job: Option<&str>, replaces: Option<&str>| Write::CronRun {
+            cronjob_uid: cron.uid.clone(),
+            scheduled,
+            job_uid: job.map(str::to_owned),
+            replaces: replaces.map(str::to_owned),
+        };
+        store
+            .commit(&[Write::ObjectCreated(cron.clone()), decide(1, None, None)])
+            .unwrap();
+        // A time recorded as missed runs once; a second run of it is refused.
+        store.commit(&[decide(1, Some("job-a"), None)]).unwrap();
+        let again = store.commit(&[decide(1, Some("job-b"), None)]);
+        assert!(
+            matches!(again, Err(super::StoreError::Conflict { .. })),
+            "{again:?}"
+        );
+        // A rerun replaces the Job it saw; one that saw another is refused.
+        store
+            .commit(&[decide(1, Some("job-c"), Some("job-a"))])
+            .unwrap();
+        let stale = store.commit(&[decide(1, Some("job-d"), Some("job-a"))]);
+        assert!(
+            matches!(stale, Err(super::StoreError::Conflict { .. })),
+            "{stale:?}"
+        );
+        // The same rerun again (a retried batch) is no conflict.
+        store
+            .commit(&[decide(1, Some("job-c"), Some("job-a"))])
+            .unwrap();
+        assert_eq!(
+            store.cron_runs(&cron.uid).unwrap(),
+            [(1, Some("job-c".into()))]
         );
     });
 }

@@ -6,6 +6,8 @@
 //! with ten thousand CronJobs a wake-up then costs a comparison per
 //! CronJob instead of a schedule computation and a status write.
 
+pub mod backfill;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -68,7 +70,7 @@ fn skip_of(cron: &CronJob) -> Option<Micros> {
 }
 
 /// An RFC 3339 time as the status writes it, in microseconds.
-fn micros(text: &str) -> Option<Micros> {
+pub(crate) fn micros(text: &str) -> Option<Micros> {
     Some(text.parse::<jiff::Timestamp>().ok()?.as_microsecond())
 }
 
@@ -133,16 +135,12 @@ impl CronRun {
             disconnect: cron.disconnect(),
             failed: Vec::new(),
             observed: Observed {
-                created: record.created_at,
                 // Counted down in the status, which outlives the process.
                 remaining: status.remaining_runs.or(cron.spec.remaining_runs),
                 skip: skip_of(&cron),
-                buffered: status
-                    .buffered_times
-                    .iter()
-                    .filter_map(|t| micros(t))
-                    .collect(),
-                ..Observed::default()
+                // Decided times come from the store, not the status.
+                last_schedule: None,
+                ..backfill::observed_of(&status, record.created_at)
             },
             status,
             next_due: None,
@@ -228,7 +226,11 @@ impl CronRun {
     fn idle_until(&self, now: Micros) -> Option<Micros> {
         let due = self.next_due?;
         let observed = &self.observed;
-        let quiet = observed.active.is_empty() && observed.buffered.is_empty();
+        let backfilling = observed
+            .backfill
+            .as_ref()
+            .is_some_and(|b| !b.waiting.is_empty());
+        let quiet = observed.active.is_empty() && observed.buffered.is_empty() && !backfilling;
         (quiet && due > now).then_some(due)
     }
 
@@ -281,6 +283,7 @@ impl CronRun {
     /// One controller decision; returns when to look again.
     fn step(&mut self, pass: &mut Pass<'_>, asks: &mut Asks) -> Option<Micros> {
         self.pause_on_failure(pass);
+        self.take_backfill(pass);
         let now = pass.now;
         let spec = &self.cron.spec;
         let decision = cronjob::reconcile(spec, &self.timetable, &self.observed, now);
@@ -300,6 +303,7 @@ impl CronRun {
                 cronjob_uid: uid.clone(),
                 scheduled: *scheduled,
                 job_uid: None,
+                replaces: None,
             });
             let message = format!("Missed scheduled time {} ({why:?})", rfc3339(*scheduled));
             let missed = Event::warning("MissedSchedule", message);
@@ -312,23 +316,31 @@ impl CronRun {
             pass.writes.push(event(&uid, warning, now));
         }
         for scheduled in &decision.start {
-            asks.create_jobs.push(self.start(*scheduled, pass));
+            asks.create_jobs.push(self.start(*scheduled, None, pass));
         }
+        let backfilled = self.start_backfilled(decision.backfill, pass);
+        asks.create_jobs.extend(backfilled);
         if let Some(left) = &mut self.observed.remaining {
             *left -= decision.start.len() as i64;
         }
         self.observed.last_schedule = decision.last_schedule;
         self.observed.buffered = decision.buffered;
         // Jobs just created must be looked at now, not at the next fire time.
-        match decision.start.is_empty() {
+        match decision.start.is_empty() && decision.backfill == 0 {
             true => decision.wake,
             false => Some(now),
         }
     }
 
     /// Creates the Job of the scheduled time `scheduled`, recording the
-    /// decided time with it; the Job, to run.
-    fn start(&mut self, scheduled: Micros, pass: &mut Pass<'_>) -> JobRun {
+    /// decided time with it (replacing the Job `replaces` of a rerun); the
+    /// Job, to run.
+    fn start(
+        &mut self,
+        scheduled: Micros,
+        replaces: Option<String>,
+        pass: &mut Pass<'_>,
+    ) -> JobRun {
         let seconds = self.timetable.has_seconds();
         let job = cronjob::job_from_template(&self.cron, &self.record.uid, scheduled, seconds);
         let name = job.metadata.name.clone();
@@ -341,6 +353,7 @@ impl CronRun {
             cronjob_uid: self.record.uid.clone(),
             scheduled,
             job_uid: Some(job_uid.clone()),
+            replaces,
         });
         let created = Event::normal("SuccessfulCreate", format!("Created job {name}"));
         pass.writes.push(event(&self.record.uid, created, pass.now));
