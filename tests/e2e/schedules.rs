@@ -574,8 +574,16 @@ fn bad_schedules_and_jitter_name_their_field() {
          template:\n    spec:\n      containers:\n      - name: main\n        image: {}\n",
         dist("hello.wasm").display()
     );
+    let chained = cronjob("bad", "  schedule: \"@hourly\"\n").replace(
+        "    spec:\n      template:",
+        "    spec:\n      dependsOn:\n      - name: other\n      template:",
+    );
     for (yaml, expected) in [
         (cron, "spec.jobTemplate.spec.startAfter: is for Jobs"),
+        (
+            chained,
+            "spec.jobTemplate.spec.dependsOn: is for Jobs: a CronJob's runs depend only on their schedule",
+        ),
         (
             job,
             "spec.startAfter: \"tomorrow\" is not an RFC 3339 time such as 2026-12-24T18:00:00Z",
