@@ -14,6 +14,24 @@ pub(crate) fn cronjob(name: &str, schedule_lines: &str) -> String {
     )
 }
 
+/// [`cronjob`] running the test program `program` with one argument, and
+/// `job_lines` added to the Job spec.
+fn cronjob_running(
+    (name, schedule_lines): (&str, &str),
+    (program, arg): (&str, &str),
+    job_lines: &str,
+) -> String {
+    cronjob(name, schedule_lines)
+        .replace(
+            &dist("hello.wasm").display().to_string(),
+            &wasmjob_tests::program(program).display().to_string(),
+        )
+        .replace(
+            "          restartPolicy: Never\n",
+            &format!("            args: [\"{arg}\"]\n          restartPolicy: Never\n{job_lines}"),
+        )
+}
+
 /// Every decided time of the CronJob, in order: (scheduled, when its Job
 /// was created — none for a time recorded as missed), in microseconds.
 pub(crate) fn decided_times(s: &Session, cronjob: &str) -> Vec<(i64, Option<i64>)> {
@@ -285,17 +303,13 @@ fn remaining_runs_count_down_and_start_time_holds_the_first() {
 fn a_failed_run_pauses_with_a_note_and_pause_and_resume_say_why() {
     let s = Session::new();
     let server = Server::start(&s, &[]);
-    let failing = cronjob(
-        "flaky",
-        "  schedule: \"* * * * * *\"\n  pauseOnFailure: true\n",
-    )
-    .replace(
-        &dist("hello.wasm").display().to_string(),
-        &wasmjob_tests::program("exit-code").display().to_string(),
-    )
-    .replace(
-        "          restartPolicy: Never\n",
-        "            args: [\"3\"]\n          restartPolicy: Never\n      backoffLimit: 0\n",
+    let failing = cronjob_running(
+        (
+            "flaky",
+            "  schedule: \"* * * * * *\"\n  pauseOnFailure: true\n",
+        ),
+        ("exit-code", "3"),
+        "      backoffLimit: 0\n",
     );
     s.write("flaky.yaml", &failing);
     let applied = s.client(&server, &["apply", "-f", "flaky.yaml"]);
@@ -441,17 +455,13 @@ fn buffer_one_holds_one_run_while_a_long_run_goes_on() {
     let server = Server::start(&s, &[]);
     // A run every 2 s that takes 4.5 s: the next time waits for it, the
     // one after finds the buffer full.
-    let long = cronjob(
-        "long",
-        "  schedule: \"*/2 * * * * *\"\n  overlapPolicy: BufferOne\n",
-    )
-    .replace(
-        &dist("hello.wasm").display().to_string(),
-        &wasmjob_tests::program("sleep-ms").display().to_string(),
-    )
-    .replace(
-        "          restartPolicy: Never\n",
-        "            args: [\"4500\"]\n          restartPolicy: Never\n",
+    let long = cronjob_running(
+        (
+            "long",
+            "  schedule: \"*/2 * * * * *\"\n  overlapPolicy: BufferOne\n",
+        ),
+        ("sleep-ms", "4500"),
+        "",
     );
     s.write("long.yaml", &long);
     assert_eq!(s.client(&server, &["apply", "-f", "long.yaml"]).code, 0);

@@ -226,13 +226,7 @@ pub(super) fn trigger(
             args.name
         )));
     };
-    let patch = serde_json::json!({"metadata": {"annotations": {SKIP_NEXT: time}}});
-    let cronjob = (
-        ResourceType::CronJobs,
-        args.namespace.as_str(),
-        args.name.as_str(),
-    );
-    super::remote::patch(&client, cronjob, MERGE, &patch)?;
+    annotate(&client, (&args.namespace, &args.name), SKIP_NEXT, time)?;
     outln!("cronjob.batch/{} skips {time}", args.name);
     Ok(())
 }
@@ -290,13 +284,22 @@ pub(super) fn backfill(
         "overlap": args.overlap,
         "rerun": rerun,
     });
-    let patch = serde_json::json!({"metadata": {"annotations": {BACKFILL: request.to_string()}}});
-    let cronjob = (
-        ResourceType::CronJobs,
-        args.namespace.as_str(),
-        args.name.as_str(),
-    );
-    super::remote::patch(&client, cronjob, MERGE, &patch)?;
+    let cronjob = (args.namespace.as_str(), args.name.as_str());
+    annotate(&client, cronjob, BACKFILL, &request.to_string())?;
     outln!("cronjob.batch/{} backfilling {runs} times", args.name);
+    Ok(())
+}
+
+/// Sets the annotation `key` of the CronJob `(namespace, name)` to `value`,
+/// a merge patch through the node's Kubernetes API.
+fn annotate(
+    client: &crate::api::client::Client,
+    (namespace, name): (&str, &str),
+    key: &str,
+    value: &str,
+) -> Result<(), CliError> {
+    let patch = serde_json::json!({"metadata": {"annotations": {key: value}}});
+    let cronjob = (ResourceType::CronJobs, namespace, name);
+    super::remote::patch(client, cronjob, MERGE, &patch)?;
     Ok(())
 }
