@@ -302,3 +302,62 @@ impl Drop for PgDatabase {
         }
     }
 }
+
+/// A CNCF distribution registry (Debian's `docker-registry`) on a free
+/// loopback port with its storage in a temporary directory, stopped when
+/// dropped. `None` (the test skipped, or failed under `CI=true`) when the
+/// program is not installed.
+pub struct Registry {
+    child: std::process::Child,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts one and waits until it answers.
+    pub fn start() -> Option<Registry> {
+        let program = tool("docker-registry", "WASMJOB_DOCKER_REGISTRY")?;
+        let dir = tempfile::tempdir().expect("a registry directory");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: {address}\n",
+            dir.path().join("data").display()
+        );
+        let file = dir.path().join("config.yml");
+        std::fs::write(&file, config).expect("the registry's config");
+        let child = std::process::Command::new(program)
+            .arg("serve")
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting docker-registry");
+        let registry = Registry {
+            child,
+            address,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(&registry.address).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "docker-registry did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(registry)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

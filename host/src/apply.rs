@@ -79,6 +79,12 @@ pub fn localize(doc: Document) -> Result<Localized, ManifestError> {
     read_image(doc).map(name_by_digest)
 }
 
+/// The annotation (on the template, so every instance has it) that keeps
+/// the registry image a container's module was pulled from, pinned:
+/// `image.wasmjob.dev/<container>: registry/repo:tag@sha256:…` — a Pod's
+/// `imageID`.
+pub const IMAGE_ID_PREFIX: &str = "image.wasmjob.dev/";
+
 /// A document whose image files are read, not yet named by their
 /// digests: each container's bytes (init containers first), `None` for a
 /// `sha256:` image.
@@ -95,6 +101,7 @@ pub fn read_image(mut doc: Document) -> Result<ReadImage, ManifestError> {
         return Ok((doc, Vec::new()));
     };
     let mut read = Vec::new();
+    let mut image_ids = Vec::new();
     let mut failure = None;
     let paths = admission::container_paths(kind, &template.spec);
     for (container, at) in template.spec.all_containers_mut().zip(paths) {
@@ -109,6 +116,17 @@ pub fn read_image(mut doc: Document) -> Result<ReadImage, ManifestError> {
                 Ok(bytes) => read.push(Some(bytes)),
                 Err(e) => failure = Some(fail(e.to_string())),
             },
+            // Pulled now, and pinned: the object names the module by its
+            // digest, so every instance and retry runs these bytes even if
+            // the tag moves; the pinned reference stays as an annotation.
+            Ok(ImageRef::Registry(reference)) => match crate::oci::pull(&reference) {
+                Ok(pulled) => {
+                    let key = format!("{IMAGE_ID_PREFIX}{}", container.name);
+                    image_ids.push((key, pulled.image_id));
+                    read.push(Some(pulled.bytes));
+                }
+                Err(e) => failure = Some(fail(e.to_string())),
+            },
         }
         if failure.is_some() {
             break;
@@ -117,6 +135,7 @@ pub fn read_image(mut doc: Document) -> Result<ReadImage, ManifestError> {
     if let Some(error) = failure {
         return Err(doc.error(error));
     }
+    template.metadata.annotations.extend(image_ids);
     for volume in &mut template.spec.volumes {
         if let Some(host) = &mut volume.host_path {
             host.path = absolute(&base, &host.path);

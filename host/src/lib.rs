@@ -21,6 +21,7 @@ pub mod logging;
 pub mod manifest;
 pub mod metrics;
 pub mod module;
+pub mod oci;
 pub mod priority;
 pub mod queue;
 pub mod resource;

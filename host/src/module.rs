@@ -2,8 +2,9 @@
 //! module bytes.
 //!
 //! `image` is a `.wasm` or `.wat` path relative to the manifest, `file://PATH`,
-//! or `sha256:<hex>` naming a module already in the store. Text is converted to
-//! binary before hashing, so a digest always names the bytes that run.
+//! `sha256:<hex>` naming a module already in the store, or an image reference
+//! of a registry (see [`crate::oci`]). Text is converted to binary before
+//! hashing, so a digest always names the bytes that run.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,8 @@ pub enum ImageRef {
     File(PathBuf),
     /// A module already stored, by digest.
     Digest(String),
+    /// An image reference of a registry, to pull.
+    Registry(String),
 }
 
 /// Why an image cannot be used.
@@ -48,7 +51,8 @@ pub enum ModuleError {
     /// A scheme wasmjob does not fetch.
     #[error(
         "cannot fetch {0:?}: image must be a .wasm or .wat path relative to the manifest, \
-         file://PATH, or sha256:DIGEST of a stored module (registries are not supported)"
+         file://PATH, sha256:DIGEST of a stored module, or a registry's image reference \
+         such as registry.example.com/team/report:1.4"
     )]
     Unsupported(String),
 }
@@ -68,8 +72,11 @@ pub fn parse_image(image: &str, base_dir: &Path) -> Result<ImageRef, ModuleError
     if let Some(path) = image.strip_prefix("file://") {
         return Ok(ImageRef::File(base_dir.join(path)));
     }
-    if image.contains("://") || !(image.ends_with(".wasm") || image.ends_with(".wat")) {
+    if image.contains("://") {
         return Err(ModuleError::Unsupported(image.to_owned()));
+    }
+    if crate::oci::is_reference(image) {
+        return Ok(ImageRef::Registry(image.to_owned()));
     }
     Ok(ImageRef::File(base_dir.join(image)))
 }
@@ -130,10 +137,17 @@ mod tests {
     }
 
     #[test]
-    fn container_images_are_refused_with_what_to_use() {
-        let err = parse_image("perl", Path::new(".")).unwrap_err().to_string();
-        assert!(err.contains("registries are not supported"), "{err}");
-        assert!(parse_image("sha256:12", Path::new(".")).is_err());
+    fn references_are_the_registrys_and_other_schemes_are_refused() {
+        let base = Path::new(".");
+        assert_eq!(
+            parse_image("team/report:1.4", base).unwrap(),
+            ImageRef::Registry("team/report:1.4".into())
+        );
+        let err = parse_image("https://x/m.wasm", base)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("or a registry's image reference"), "{err}");
+        assert!(parse_image("sha256:12", base).is_err());
     }
 
     #[test]

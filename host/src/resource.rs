@@ -217,12 +217,29 @@ pub fn instance_json(instance: &InstanceRecord, owner: &ObjectRecord) -> Value {
         "finishTime",
         json!(instance.finish_time.map(rfc3339)),
     );
-    // The containers it runs, as its owner's template names them.
-    let containers: Vec<Value> = owner.manifest["spec"]["template"]["spec"]["containers"]
+    // The containers it runs, as its owner's template names them; one
+    // pulled from a registry with the pinned reference (a Pod's imageID).
+    let template = &owner.manifest["spec"]["template"];
+    let pinned = |name: &Value| {
+        let key = format!(
+            "{}{}",
+            crate::apply::IMAGE_ID_PREFIX,
+            name.as_str().unwrap_or("")
+        );
+        template["metadata"]["annotations"][key].clone()
+    };
+    let containers: Vec<Value> = template["spec"]["containers"]
         .as_array()
         .map(|c| {
             c.iter()
-                .map(|c| json!({"name": c["name"], "image": c["image"]}))
+                .map(|c| {
+                    let mut container = json!({"name": c["name"], "image": c["image"]});
+                    let image_id = pinned(&c["name"]);
+                    if !image_id.is_null() {
+                        container["imageID"] = image_id;
+                    }
+                    container
+                })
                 .collect()
         })
         .unwrap_or_default();

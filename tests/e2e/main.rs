@@ -24,6 +24,7 @@ mod outcomes;
 mod plugins;
 mod pods;
 mod queues;
+mod registry;
 mod run_pi;
 mod sandbox;
 mod schedules;

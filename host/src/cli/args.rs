@@ -122,6 +122,22 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Taint(TaintArgs),
 
+    /// Push a Wasm module to an OCI registry (the CNCF Wasm artifact
+    /// layout); prints the pinned reference (…@sha256:). Credentials come
+    /// from ~/.docker/config.json (docker login); a registry on the loopback
+    /// address is spoken to over plain HTTP.
+    ///
+    /// Example: wasmjob push target/wasm32-wasip2/release/report.wasm registry.example.com/team/report:1.4
+    #[command(verbatim_doc_comment)]
+    Push(super::registry::PushArgs),
+
+    /// Pull a Wasm module from an OCI registry into a file; prints the file
+    /// and the pinned reference.
+    ///
+    /// Example: wasmjob pull registry.example.com/team/report:1.4 -o report.wasm
+    #[command(verbatim_doc_comment)]
+    Pull(super::registry::PullArgs),
+
     /// CronJobs and schedules: a schedule's next fire times; pause and
     /// resume a CronJob with a note.
     #[command(subcommand, alias = "cronjob")]

@@ -25,6 +25,7 @@ mod jsonpath;
 mod label;
 mod logs;
 mod queue;
+mod registry;
 mod remote;
 mod rollout;
 mod run;
@@ -102,6 +103,8 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
         }
         Command::Cron(command) => cron::pause_or_resume(server, &state_dir, &command),
         Command::Queue(command) => queue::queue(&state_dir, command),
+        Command::Push(args) => registry::push(&args),
+        Command::Pull(args) => registry::pull(&args),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }

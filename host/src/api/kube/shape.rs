@@ -71,10 +71,15 @@ fn pod(instance: Value) -> Value {
     let statuses: Vec<Value> = containers
         .iter()
         .map(|c| {
+            // From a registry: the reference as pulled, and pinned.
+            let (image, image_id) = match c["imageID"].as_str() {
+                Some(pinned) => (json!(pinned.split('@').next()), json!(pinned)),
+                None => (c["image"].clone(), c["image"].clone()),
+            };
             json!({
                 "name": c["name"],
-                "image": c["image"],
-                "imageID": c["image"],
+                "image": image,
+                "imageID": image_id,
                 "ready": ready,
                 "started": ready,
                 "restartCount": status["restartCount"].as_u64().unwrap_or(0),

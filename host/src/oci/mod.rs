@@ -1,0 +1,151 @@
+//! OCI registries: an `image:` that is an image reference
+//! (`host[:port]/repo[:tag][@sha256:…]`, a short name being Docker Hub's as
+//! in Kubernetes) names a Wasm module in a registry. [`pull`] fetches it
+//! (the manifest, then its one Wasm layer, checked against its digest) and
+//! [`push`] stores one in the CNCF Wasm artifact layout; credentials come
+//! from the user's Docker config ([`credentials`]).
+//!
+//! Layer media types read (what `wkg oci push`, Spin, runwasi and
+//! wasm-to-oci write): [`WASM_LAYER_TYPES`]; any other is refused naming it.
+
+pub mod credentials;
+mod registry;
+
+pub use registry::{Pulled, pull, push};
+
+/// The CNCF Wasm artifact's config media type.
+pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
+
+/// The CNCF Wasm artifact's layer media type, which `push` writes.
+pub const WASM_LAYER: &str = "application/wasm";
+
+/// Layer media types that hold a Wasm module or component.
+pub const WASM_LAYER_TYPES: [&str; 4] = [
+    WASM_LAYER,
+    // Spin's and runwasi's component layer.
+    "application/vnd.wasm.content.layer.v1+wasm",
+    // The Bytecode Alliance's earlier component layer.
+    "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm",
+    // wasm-to-oci, which crun and runwasi's first shims read.
+    "application/vnd.module.wasm.content.layer.v1+wasm",
+];
+
+/// Why a registry image cannot be had, with Kubernetes' reason first.
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    /// The reference does not parse.
+    #[error("InvalidImageName: {reference:?} is not an image reference: {reason}")]
+    InvalidImageName {
+        /// As written.
+        reference: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The registry refused the credentials (or asked for some).
+    #[error(
+        "ErrImagePull: {reference}: the registry refused access with {tried}; log in with \
+         `docker login {registry}` (wasmjob reads ~/.docker/config.json)"
+    )]
+    Unauthorized {
+        /// The image.
+        reference: String,
+        /// The registry.
+        registry: String,
+        /// Which credentials were tried (never the secret).
+        tried: String,
+    },
+    /// The image holds no Wasm module.
+    #[error(
+        "ErrImagePull: {reference}: {found} is not a Wasm module layer: wasmjob reads one layer \
+         of application/wasm (the CNCF Wasm artifact) or the media types runwasi and Spin write"
+    )]
+    NotWasm {
+        /// The image.
+        reference: String,
+        /// The layers' media types found.
+        found: String,
+    },
+    /// Anything else the registry said, or could not be reached.
+    #[error("ErrImagePull: {reference}: {message}")]
+    Pull {
+        /// The image.
+        reference: String,
+        /// The registry's message.
+        message: String,
+    },
+    /// A push failed.
+    #[error("cannot push {reference}: {message}")]
+    Push {
+        /// The image.
+        reference: String,
+        /// The registry's message.
+        message: String,
+    },
+}
+
+/// Whether `image` is meant as a registry reference rather than a file:
+/// a path (`.wasm`, `.wat`, or starting with `/`, `./`, `../`), `file://`
+/// and `sha256:` are not.
+pub fn is_reference(image: &str) -> bool {
+    let image = image.trim();
+    let path = image.ends_with(".wasm")
+        || image.ends_with(".wat")
+        || image.starts_with('/')
+        || image.starts_with("./")
+        || image.starts_with("../");
+    !(path || image.starts_with("file://") || image.starts_with("sha256:") || image.is_empty())
+}
+
+/// `image` parsed by Kubernetes' rules, as its full form
+/// (`docker.io/library/report:latest` for `report`).
+pub fn normalize(image: &str) -> Result<oci_client::Reference, OciError> {
+    let image = image.trim();
+    image
+        .parse::<oci_client::Reference>()
+        .map_err(|e| OciError::InvalidImageName {
+            reference: image.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_digests_and_references_are_told_apart() {
+        for path in [
+            "hello.wasm",
+            "./m.wat",
+            "../dist/x.wasm",
+            "/abs/m",
+            "file://x",
+            "sha256:ab",
+        ] {
+            assert!(!is_reference(path), "{path}");
+        }
+        for reference in ["report", "team/report:1.4", "127.0.0.1:5000/demo/hello:1.0"] {
+            assert!(is_reference(reference), "{reference}");
+        }
+    }
+
+    #[test]
+    fn short_names_are_docker_hubs_and_no_tag_is_latest() {
+        assert_eq!(
+            normalize("report").unwrap().whole(),
+            "docker.io/library/report:latest"
+        );
+        assert_eq!(
+            normalize("team/report:1.4").unwrap().whole(),
+            "docker.io/team/report:1.4"
+        );
+        let local = normalize("127.0.0.1:5000/demo/hello:1.0").unwrap();
+        assert_eq!(local.registry(), "127.0.0.1:5000");
+        assert_eq!(local.repository(), "demo/hello");
+        let bad = normalize("Team/Report:1.4").unwrap_err().to_string();
+        assert!(
+            bad.starts_with("InvalidImageName: \"Team/Report:1.4\""),
+            "{bad}"
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! Modules from OCI registries (issue 33), against a real registry
+//! (Debian's `docker-registry`): `wasmjob push` and `pull`, a Job run by
+//! tag, its digest pinned at apply so a moved tag changes nothing it runs,
+//! the pinned reference as the instance's `imageID`, and a missing tag
+//! refused with Kubernetes' reason.
+
+use wasmjob_tests::{Registry, Server, Session, dist, job_yaml, program};
+
+#[test]
+fn a_job_runs_a_pushed_module_by_tag_pinned_to_its_digest() {
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let s = Session::new();
+    let reference = format!("{}/demo/hello:1.0", registry.address);
+    let hello = dist("hello.wasm").display().to_string();
+    let pushed = s.wasmjob(&["push", &hello, &reference]);
+    assert_eq!(pushed.code, 0, "{pushed:?}");
+    let pinned = pushed.stdout.trim().to_owned();
+    assert!(
+        pinned.starts_with(&format!("{reference}@sha256:")),
+        "{pinned}"
+    );
+    // Pulled back, the same bytes.
+    let out = s.write("pulled.wasm", "");
+    let pulled = s.wasmjob(&["pull", &reference, "-o", &out.display().to_string()]);
+    assert_eq!(pulled.code, 0, "{pulled:?}");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(dist("hello.wasm")).unwrap()
+    );
+
+    // `run` pulls by tag.
+    let image = std::path::Path::new(&reference);
+    s.write("job.yaml", &job_yaml("by-tag", image, &[], "", ""));
+    let ran = s.wasmjob(&["run", "-f", "job.yaml"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("Hello from wasmjob"), "{}", ran.stdout);
+
+    // Under serve: a CronJob applied by tag keeps running the digest it was
+    // applied with after the tag moves to another module.
+    let server = Server::start(&s, &[]);
+    let cron = format!(
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: tick\nspec:\n  schedule: \
+         \"* * * * * *\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          \
+         containers:\n          - name: main\n            image: {reference}\n          \
+         restartPolicy: Never\n"
+    );
+    s.write("cron.yaml", &cron);
+    let applied = s.client(&server, &["apply", "-f", "cron.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let other = program("say-hello").display().to_string();
+    let moved = s.wasmjob(&["push", &other, &reference]);
+    assert_eq!(moved.code, 0, "{moved:?}");
+    assert_ne!(
+        moved.stdout.trim(),
+        pinned,
+        "the tag now names another module"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    let instances = s.client(&server, &["get", "instances", "-o", "json"]);
+    let items = instances.json()["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(items.len() >= 2, "{instances:?}");
+    for item in &items {
+        assert_eq!(
+            item["spec"]["containers"][0]["imageID"], pinned,
+            "every run is the digest applied: {item}"
+        );
+    }
+    let job = items[0]["metadata"]["labels"]["job-name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let job_logs = s.client(&server, &["logs", &format!("job/{job}")]);
+    assert!(
+        job_logs.stdout.contains("Hello from wasmjob"),
+        "{job_logs:?}"
+    );
+}
+
+#[test]
+fn a_missing_image_or_a_bad_reference_is_refused_with_kubernetes_reason() {
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let s = Session::new();
+    let missing = format!("{}/demo/missing:1.0", registry.address);
+    s.write(
+        "job.yaml",
+        &job_yaml("gone", std::path::Path::new(&missing), &[], "", ""),
+    );
+    let ran = s.wasmjob(&["run", "-f", "job.yaml"]);
+    assert_ne!(ran.code, 0, "{ran:?}");
+    assert!(
+        ran.stderr.contains(&format!(
+            "spec.template.spec.containers[0].image: ErrImagePull: {missing}:"
+        )) && ran.stderr.contains("manifest unknown"),
+        "{}",
+        ran.stderr
+    );
+    let bad = s.wasmjob(&["pull", "Demo/Bad:Tag!"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(
+        bad.stderr.contains("InvalidImageName: \"Demo/Bad:Tag!\""),
+        "{}",
+        bad.stderr
+    );
+    let not_wasm = s.write("text.txt", "plain text, not Wasm");
+    let refused = s.wasmjob(&["push", &not_wasm.display().to_string(), &missing]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+}
