@@ -325,17 +325,18 @@ impl Registry {
             .port();
         let address = format!("127.0.0.1:{port}");
         let config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
              http:\n  addr: {address}\n",
             dir.path().join("data").display()
         );
         let file = dir.path().join("config.yml");
         std::fs::write(&file, config).expect("the registry's config");
+        let log = std::fs::File::create(dir.path().join("access.log")).expect("a log file");
         let child = std::process::Command::new(program)
             .arg("serve")
             .arg(&file)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("starting docker-registry");
         let registry = Registry {
@@ -352,6 +353,18 @@ impl Registry {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         Some(registry)
+    }
+}
+
+impl Registry {
+    /// How many requests for `repository`'s manifests the registry's
+    /// access log shows.
+    pub fn manifest_requests(&self, repository: &str) -> usize {
+        let log = std::fs::read_to_string(self._dir.path().join("access.log")).unwrap_or_default();
+        let uri = format!("/v2/{repository}/manifests/");
+        log.lines()
+            .filter(|l| l.contains("response completed") && l.contains(&uri))
+            .count()
     }
 }
 

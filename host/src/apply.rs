@@ -119,14 +119,16 @@ pub fn read_image(mut doc: Document) -> Result<ReadImage, ManifestError> {
             // Pulled now, and pinned: the object names the module by its
             // digest, so every instance and retry runs these bytes even if
             // the tag moves; the pinned reference stays as an annotation.
-            Ok(ImageRef::Registry(reference)) => match crate::oci::pull(&reference) {
-                Ok(pulled) => {
-                    let key = format!("{IMAGE_ID_PREFIX}{}", container.name);
-                    image_ids.push((key, pulled.image_id));
-                    read.push(Some(pulled.bytes));
+            Ok(ImageRef::Registry(reference)) => {
+                match crate::oci::fetch(&reference, container.image_pull_policy) {
+                    Ok(pulled) => {
+                        let key = format!("{IMAGE_ID_PREFIX}{}", container.name);
+                        image_ids.push((key, pulled.image_id));
+                        read.push(Some(pulled.bytes));
+                    }
+                    Err(e) => failure = Some(fail(e.to_string())),
                 }
-                Err(e) => failure = Some(fail(e.to_string())),
-            },
+            }
         }
         if failure.is_some() {
             break;

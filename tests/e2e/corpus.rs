@@ -14,7 +14,6 @@ const EXPECTED: &[(&str, Option<&str>, &[&str])] = &[
         &[
             "dnsPolicy",
             "hostNetwork",
-            "imagePullPolicy",
             "securityContext",
             "securityContext",
             "serviceAccountName",
@@ -25,7 +24,6 @@ const EXPECTED: &[(&str, Option<&str>, &[&str])] = &[
         None,
         &[
             "enableServiceLinks",
-            "imagePullPolicy",
             "securityContext",
             "securityContext",
             "serviceAccountName",
@@ -35,17 +33,12 @@ const EXPECTED: &[(&str, Option<&str>, &[&str])] = &[
     (
         "cluster-cleanup-cronjob.yaml",
         None,
-        &[
-            "automountServiceAccountToken",
-            "imagePullPolicy",
-            "serviceAccountName",
-        ],
+        &["automountServiceAccountToken", "serviceAccountName"],
     ),
     (
         "datadog-agent-daemonset.yaml",
         None,
         &[
-            "imagePullPolicy",
             "livenessProbe",
             "mountPropagation",
             "mountPropagation",
@@ -64,20 +57,20 @@ const EXPECTED: &[(&str, Option<&str>, &[&str])] = &[
     (
         "fluent-bit-daemonset.yaml",
         None,
-        &["imagePullPolicy", "ports", "serviceAccountName"],
+        &["ports", "serviceAccountName"],
     ),
     ("image-prepull-daemonset.yaml", None, &[]),
     (
         "ingress-nginx-admission-create.yaml",
         None,
-        &["imagePullPolicy", "securityContext", "serviceAccountName"],
+        &["securityContext", "serviceAccountName"],
     ),
     (
         "ingress-nginx-admission-patch.yaml",
         None,
-        &["imagePullPolicy", "securityContext", "serviceAccountName"],
+        &["securityContext", "serviceAccountName"],
     ),
-    ("k8s-docs-cronjob-hello.yaml", None, &["imagePullPolicy"]),
+    ("k8s-docs-cronjob-hello.yaml", None, &[]),
     ("k8s-docs-cronjob-timezone.yaml", None, &[]),
     ("k8s-docs-daemonset-fluentd.yaml", None, &[]),
     ("k8s-docs-daemonset-update.yaml", None, &[]),
@@ -97,30 +90,19 @@ const EXPECTED: &[(&str, Option<&str>, &[&str])] = &[
     (
         "kube-proxy-daemonset.yaml",
         None,
-        &[
-            "hostNetwork",
-            "imagePullPolicy",
-            "securityContext",
-            "serviceAccountName",
-        ],
+        &["hostNetwork", "securityContext", "serviceAccountName"],
     ),
     ("kueue-sample-job.yaml", None, &[]),
     (
         "kured-daemonset.yaml",
         None,
-        &[
-            "hostPID",
-            "imagePullPolicy",
-            "ports",
-            "securityContext",
-            "serviceAccountName",
-        ],
+        &["hostPID", "ports", "securityContext", "serviceAccountName"],
     ),
     ("logrotate-daemonset.yaml", None, &[]),
     (
         "longhorn-uninstall-job.yaml",
         None,
-        &["imagePullPolicy", "securityContext", "serviceAccountName"],
+        &["securityContext", "serviceAccountName"],
     ),
     ("mysql-backup-cronjob.yaml", None, &[]),
     (
@@ -140,7 +122,7 @@ const EXPECTED: &[(&str, Option<&str>, &[&str])] = &[
     (
         "node-problem-detector-daemonset.yaml",
         None,
-        &["imagePullPolicy", "securityContext", "serviceAccountName"],
+        &["securityContext", "serviceAccountName"],
     ),
     ("nvidia-cuda-vectoradd-job.yaml", None, &[]),
     (
@@ -151,7 +133,7 @@ const EXPECTED: &[(&str, Option<&str>, &[&str])] = &[
     (
         "postgres-backup-cronjob-v1beta1.yaml",
         None,
-        &["deprecated", "imagePullPolicy"],
+        &["deprecated"],
     ),
     ("postgres-backup-pvc-cronjob.yaml", None, &[]),
     (
@@ -159,7 +141,6 @@ const EXPECTED: &[(&str, Option<&str>, &[&str])] = &[
         None,
         &[
             "enableServiceLinks",
-            "imagePullPolicy",
             "ports",
             "readinessProbe",
             "securityContext",
@@ -167,11 +148,7 @@ const EXPECTED: &[(&str, Option<&str>, &[&str])] = &[
             "serviceAccountName",
         ],
     ),
-    (
-        "rook-ceph-direct-mount-job.yaml",
-        None,
-        &["imagePullPolicy"],
-    ),
+    ("rook-ceph-direct-mount-job.yaml", None, &[]),
 ];
 
 /// The manifest with every `image:` a Wasm module.

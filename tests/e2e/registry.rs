@@ -112,3 +112,96 @@ fn a_missing_image_or_a_bad_reference_is_refused_with_kubernetes_reason() {
     let refused = s.wasmjob(&["push", &not_wasm.display().to_string(), &missing]);
     assert_eq!(refused.code, 2, "{refused:?}");
 }
+
+#[test]
+fn if_not_present_asks_once_and_the_cache_runs_offline() {
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let s = Session::new();
+    let reference = format!("{}/demo/cached:1.0", registry.address);
+    let hello = dist("hello.wasm").display().to_string();
+    assert_eq!(s.wasmjob(&["push", &hello, &reference]).code, 0);
+    let image = std::path::Path::new(&reference);
+    s.write("job.yaml", &job_yaml("cached", image, &[], "", ""));
+    let before = registry.manifest_requests("demo/cached");
+    assert_eq!(s.wasmjob(&["run", "-f", "job.yaml"]).code, 0);
+    let first = registry.manifest_requests("demo/cached");
+    assert!(first > before, "the first run asks the registry");
+    s.write("again.yaml", &job_yaml("again", image, &[], "", ""));
+    assert_eq!(s.wasmjob(&["run", "-f", "again.yaml"]).code, 0);
+    assert_eq!(
+        registry.manifest_requests("demo/cached"),
+        first,
+        "IfNotPresent (the default for a tag) asks nothing the second time"
+    );
+    let listed = s.wasmjob(&["images"]);
+    assert!(
+        listed.stdout.starts_with("REFERENCE") && listed.stdout.contains(&reference),
+        "{listed:?}"
+    );
+    // A module pulled alone is used by no object: prune removes it only.
+    let unused = format!("{}/demo/unused:1.0", registry.address);
+    let other = program("say-hello").display().to_string();
+    assert_eq!(s.wasmjob(&["push", &other, &unused]).code, 0);
+    let out = s.write("unused.wasm", "");
+    assert_eq!(
+        s.wasmjob(&["pull", &unused, "-o", &out.display().to_string()])
+            .code,
+        0
+    );
+
+    // The registry goes away: what the cache has still runs; Always fails.
+    drop(registry);
+    s.write("offline.yaml", &job_yaml("offline", image, &[], "", ""));
+    let offline = s.wasmjob(&["run", "-f", "offline.yaml"]);
+    assert_eq!(offline.code, 0, "{offline:?}");
+    assert!(
+        offline.stdout.contains("Hello from wasmjob"),
+        "{}",
+        offline.stdout
+    );
+    let always = job_yaml("always", image, &[], "", "").replace(
+        "        args: []\n",
+        "        args: []\n        imagePullPolicy: Always\n",
+    );
+    s.write("always.yaml", &always);
+    let refused = s.wasmjob(&["run", "-f", "always.yaml"]);
+    assert_ne!(refused.code, 0, "{refused:?}");
+    assert!(
+        refused.stderr.contains("ErrImagePull: "),
+        "{}",
+        refused.stderr
+    );
+    let never = job_yaml(
+        "never",
+        std::path::Path::new("127.0.0.1:1/demo/none:1.0"),
+        &[],
+        "",
+        "",
+    )
+    .replace(
+        "        args: []\n",
+        "        args: []\n        imagePullPolicy: Never\n",
+    );
+    s.write("never.yaml", &never);
+    let refused = s.wasmjob(&["run", "-f", "never.yaml"]);
+    assert!(
+        refused
+            .stderr
+            .contains("ErrImageNeverPull: 127.0.0.1:1/demo/none:1.0 is not on this machine"),
+        "{}",
+        refused.stderr
+    );
+    let pruned = s.wasmjob(&["images", "prune"]);
+    assert_eq!(
+        pruned.stdout,
+        format!("deleted {unused}\n1 removed\n"),
+        "{pruned:?}"
+    );
+    let listed = s.wasmjob(&["images"]);
+    assert!(
+        listed.stdout.contains(&reference) && !listed.stdout.contains(&unused),
+        "{listed:?}"
+    );
+}

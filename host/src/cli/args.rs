@@ -138,6 +138,11 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Pull(super::registry::PullArgs),
 
+    /// The modules pulled from registries on this machine (the state
+    /// directory's cache): reference, digest, size, last used; `images
+    /// prune` removes those no stored object uses.
+    Images(super::registry::ImagesArgs),
+
     /// CronJobs and schedules: a schedule's next fire times; pause and
     /// resume a CronJob with a note.
     #[command(subcommand, alias = "cronjob")]

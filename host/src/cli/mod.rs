@@ -75,6 +75,8 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
         return Ok(());
     }
     let state_dir = state_dir(cli.state_dir)?;
+    // Modules pulled from registries are kept in the state directory.
+    crate::oci::cache::use_state_dir(&state_dir);
     let server = cli.server.as_deref();
     match cli.command {
         Command::Run(args) => run::run(&state_dir, args),
@@ -105,6 +107,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Queue(command) => queue::queue(&state_dir, command),
         Command::Push(args) => registry::push(&args),
         Command::Pull(args) => registry::pull(&args),
+        Command::Images(args) => registry::images(&state_dir, &args),
         Command::Completions(_) => unreachable!("handled above"),
     }
 }

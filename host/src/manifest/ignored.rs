@@ -59,10 +59,6 @@ const POD: &[(&str, &str)] = &[
 
 /// Container fields ignored, and why.
 const CONTAINER: &[(&str, &str)] = &[
-    (
-        "imagePullPolicy",
-        "a Wasm module is read from its path or the module store, not pulled",
-    ),
     ("ports", "a Wasm instance listens on no ports"),
     ("livenessProbe", PROBE),
     ("readinessProbe", PROBE),

@@ -118,10 +118,14 @@ pub struct Container {
     /// A DNS-1123 label; also argv\[0\] when `command` is empty.
     #[serde(default)]
     pub name: String,
-    /// The module: a path relative to the manifest, `file://…`, or
-    /// `sha256:<hex>` of a stored module.
+    /// The module: a path relative to the manifest, `file://…`,
+    /// `sha256:<hex>` of a stored module, or a registry's image reference.
     #[serde(default)]
     pub image: String,
+    /// For a registry image: `Always`, `IfNotPresent` or `Never` (see
+    /// [`crate::oci::PullPolicy`]); Kubernetes' default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<crate::oci::PullPolicy>,
     /// Init containers only: `Always` makes a native sidecar.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_policy: Option<String>,

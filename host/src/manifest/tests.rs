@@ -104,7 +104,7 @@ fn fields_a_sandbox_ignores_are_taken_out_with_one_warning_each() {
     let text = PI
         .replace(
             "args:",
-            "imagePullPolicy: Always\n        ports: [{containerPort: 80}]\n        \
+            "ports: [{containerPort: 80}]\n        \
              securityContext: {runAsNonRoot: true}\n        args:",
         )
         .replace(
@@ -122,9 +122,6 @@ fn fields_a_sandbox_ignores_are_taken_out_with_one_warning_each() {
             ),
             format!(
                 "{pod}.serviceAccountName: ignored: a Wasm instance gets no Kubernetes API credentials"
-            ),
-            format!(
-                "{pod}.containers[0].imagePullPolicy: ignored: a Wasm module is read from its path or the module store, not pulled"
             ),
             format!("{pod}.containers[0].ports: ignored: a Wasm instance listens on no ports"),
             format!(
@@ -172,7 +169,6 @@ spec:
         warnings,
         [
             "batch/v1beta1 CronJob is deprecated in v1.21+, unavailable in v1.25+; use batch/v1 CronJob",
-            "spec.jobTemplate.spec.template.spec.containers[0].imagePullPolicy: ignored: a Wasm module is read from its path or the module store, not pulled",
         ]
     );
     for api in ["apps/v1beta2", "extensions/v1beta1"] {

@@ -8,10 +8,55 @@
 //! Layer media types read (what `wkg oci push`, Spin, runwasi and
 //! wasm-to-oci write): [`WASM_LAYER_TYPES`]; any other is refused naming it.
 
+pub mod cache;
 pub mod credentials;
 mod registry;
 
 pub use registry::{Pulled, pull, push};
+
+/// `imagePullPolicy`, with Kubernetes' meaning: `Always` asks the registry
+/// at every apply, `IfNotPresent` only when this machine's cache lacks
+/// the reference, `Never` uses the cache alone. Absent: `Always` for
+/// `:latest` or no tag, `IfNotPresent` otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PullPolicy {
+    /// Ask the registry every time.
+    Always,
+    /// Ask only when the cache lacks it.
+    IfNotPresent,
+    /// Never ask: the cache or nothing.
+    Never,
+}
+
+impl PullPolicy {
+    /// Kubernetes' default for `reference`.
+    pub fn default_for(reference: &oci_client::Reference) -> PullPolicy {
+        match (reference.digest(), reference.tag()) {
+            (Some(_), _) => PullPolicy::IfNotPresent,
+            (None, None | Some("latest")) => PullPolicy::Always,
+            (None, Some(_)) => PullPolicy::IfNotPresent,
+        }
+    }
+}
+
+/// The module `image` names, by `policy` (or Kubernetes' default):
+/// from this machine's cache, or pulled (and kept in the cache).
+pub fn fetch(image: &str, policy: Option<PullPolicy>) -> Result<Pulled, OciError> {
+    let reference = normalize(image)?;
+    let whole = reference.whole();
+    let policy = policy.unwrap_or_else(|| PullPolicy::default_for(&reference));
+    if policy != PullPolicy::Always
+        && let Some(cached) = cache::lookup(&whole)
+    {
+        return Ok(cached);
+    }
+    if policy == PullPolicy::Never {
+        return Err(OciError::NeverPull { reference: whole });
+    }
+    let pulled = pull(image)?;
+    cache::keep(&whole, &pulled);
+    Ok(pulled)
+}
 
 /// The CNCF Wasm artifact's config media type.
 pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
@@ -72,6 +117,15 @@ pub enum OciError {
         reference: String,
         /// The registry's message.
         message: String,
+    },
+    /// `imagePullPolicy: Never` and the cache lacks it.
+    #[error(
+        "ErrImageNeverPull: {reference} is not on this machine and imagePullPolicy is Never: \
+         pull it first (wasmjob pull) or use IfNotPresent"
+    )]
+    NeverPull {
+        /// The image.
+        reference: String,
     },
     /// A push failed.
     #[error("cannot push {reference}: {message}")]
