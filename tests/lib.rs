@@ -122,6 +122,8 @@ impl Session {
         let output = Command::new(binary())
             .args(args)
             .env("WASMJOB_HOME", self.state.path())
+            // Registry credentials are the session's, never the user's.
+            .env("DOCKER_CONFIG", self.state.path().join("docker"))
             .env_remove("RUST_LOG")
             .current_dir(self.work.path())
             .output()
@@ -147,6 +149,8 @@ impl Session {
         Command::new(binary())
             .args(args)
             .env("WASMJOB_HOME", self.state.path())
+            // Registry credentials are the session's, never the user's.
+            .env("DOCKER_CONFIG", self.state.path().join("docker"))
             .env_remove("RUST_LOG")
             .current_dir(self.work.path())
             .stdout(std::process::Stdio::null())
@@ -242,6 +246,7 @@ impl Server {
         let child = Command::new(binary())
             .args(&args)
             .env("WASMJOB_HOME", session.state.path())
+            .env("DOCKER_CONFIG", session.state.path().join("docker"))
             .env_remove("RUST_LOG")
             .stdout(std::process::Stdio::null())
             .stderr(log)
@@ -310,6 +315,8 @@ impl Session {
         let output = Command::new(binary())
             .args(args)
             .env("WASMJOB_HOME", self.state.path())
+            // Registry credentials are the session's, never the user's.
+            .env("DOCKER_CONFIG", self.state.path().join("docker"))
             .env("WASMJOB_SERVER", &server.address)
             .env_remove("WASMJOB_TOKEN")
             .env_remove("RUST_LOG")

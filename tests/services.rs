@@ -317,6 +317,16 @@ pub struct Registry {
 impl Registry {
     /// Starts one and waits until it answers.
     pub fn start() -> Option<Registry> {
+        Registry::start_with(None)
+    }
+
+    /// Starts one that takes only `user` and `password` (htpasswd basic
+    /// auth), and waits until it answers.
+    pub fn with_login(user: &str, password: &str) -> Option<Registry> {
+        Registry::start_with(Some((user, password)))
+    }
+
+    fn start_with(login: Option<(&str, &str)>) -> Option<Registry> {
         let program = tool("docker-registry", "WASMJOB_DOCKER_REGISTRY")?;
         let dir = tempfile::tempdir().expect("a registry directory");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -324,11 +334,20 @@ impl Registry {
             .expect("a free port")
             .port();
         let address = format!("127.0.0.1:{port}");
-        let config = format!(
+        let mut config = format!(
             "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
              http:\n  addr: {address}\n",
             dir.path().join("data").display()
         );
+        if let Some((user, password)) = login {
+            let hash = bcrypt::hash(password, 5).expect("a bcrypt hash");
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, format!("{user}:{hash}\n")).expect("the htpasswd file");
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: wasmjob-tests\n    path: {}\n",
+                file.display()
+            ));
+        }
         let file = dir.path().join("config.yml");
         std::fs::write(&file, config).expect("the registry's config");
         let log = std::fs::File::create(dir.path().join("access.log")).expect("a log file");

@@ -205,3 +205,52 @@ fn if_not_present_asks_once_and_the_cache_runs_offline() {
         "{listed:?}"
     );
 }
+
+/// Writes the session's Docker config as `docker login` would.
+fn login(s: &Session, registry: &str, user: &str, password: &str) {
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let dir = s.state.path().join("docker");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = serde_json::json!({"auths": {registry: {"auth": auth}}});
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+}
+
+#[test]
+fn a_registry_with_a_login_takes_the_docker_config_and_names_what_it_refused() {
+    let Some(registry) = Registry::with_login("alice", "s3cret-pa55") else {
+        return;
+    };
+    let s = Session::new();
+    let reference = format!("{}/team/hello:2.0", registry.address);
+    let hello = dist("hello.wasm").display().to_string();
+    let anonymous = s.wasmjob(&["push", &hello, &reference]);
+    assert_eq!(anonymous.code, 1, "{anonymous:?}");
+    assert!(
+        anonymous.stderr.contains(&format!(
+            "{reference}: the registry refused access with no credentials (anonymous); \
+             log in with `docker login {}`",
+            registry.address
+        )),
+        "{}",
+        anonymous.stderr
+    );
+    login(&s, &registry.address, "alice", "wrong-password");
+    let wrong = s.wasmjob(&["pull", &reference]);
+    assert_eq!(wrong.code, 1, "{wrong:?}");
+    assert!(
+        wrong
+            .stderr
+            .contains("the credentials of user \"alice\" from ")
+            && !wrong.stderr.contains("wrong-password"),
+        "{}",
+        wrong.stderr
+    );
+    login(&s, &registry.address, "alice", "s3cret-pa55");
+    assert_eq!(s.wasmjob(&["push", &hello, &reference]).code, 0);
+    let image = std::path::Path::new(&reference);
+    s.write("job.yaml", &job_yaml("private", image, &[], "", ""));
+    let ran = s.wasmjob(&["run", "-f", "job.yaml"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(!ran.stdout.contains("s3cret") && !ran.stderr.contains("s3cret"));
+}

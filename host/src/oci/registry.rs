@@ -5,7 +5,7 @@
 //! over HTTPS with the platform's roots.
 
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
-use oci_client::errors::OciDistributionError;
+use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciImageManifest;
 use oci_client::{Client, Reference};
 
@@ -59,9 +59,18 @@ fn on_own_runtime<T: Send + 'static>(
 /// The registry's failure, as Kubernetes reports a pull's.
 fn failure(reference: &Reference, tried: String, e: OciDistributionError) -> OciError {
     let whole = reference.whole();
-    match e {
+    let refused = match &e {
         OciDistributionError::UnauthorizedError { .. }
-        | OciDistributionError::AuthenticationFailure(_) => OciError::Unauthorized {
+        | OciDistributionError::AuthenticationFailure(_) => true,
+        OciDistributionError::ServerError { code, .. } => matches!(code, 401 | 403),
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)),
+        _ => false,
+    };
+    match e {
+        _ if refused => OciError::Unauthorized {
             reference: whole,
             registry: reference.resolve_registry().to_owned(),
             tried,
