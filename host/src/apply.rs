@@ -75,8 +75,33 @@ fn resolve_one(
 /// a `sha256:` image is kept for the store to resolve; relative `hostPath`s
 /// become absolute. Nothing is compiled here: the CLI calls this before
 /// sending objects to a server, which compiles them.
-pub fn localize(doc: Document) -> Result<Localized, ManifestError> {
-    read_image(doc).map(name_by_digest)
+pub fn localize(doc: Document, secrets: PullSecrets<'_>) -> Result<Localized, ManifestError> {
+    read_image(doc, secrets).map(name_by_digest)
+}
+
+/// Where a template's `imagePullSecrets` are found: (namespace, name) →
+/// the Secret's `.dockerconfigjson`, if it exists and has one.
+pub type PullSecrets<'a> = &'a dyn Fn(&str, &str) -> Option<Vec<u8>>;
+
+/// No pull secrets anywhere: the user's Docker config alone.
+pub fn no_pull_secrets(_namespace: &str, _name: &str) -> Option<Vec<u8>> {
+    None
+}
+
+/// The key of a `kubernetes.io/dockerconfigjson` Secret that holds it.
+pub const DOCKER_CONFIG_KEY: &str = ".dockerconfigjson";
+
+/// The `.dockerconfigjson` of the Secrets among `docs`, by (namespace,
+/// name): an apply's pull secrets may come with it.
+pub fn pull_secrets_among(docs: &[Document]) -> Vec<(String, String, Vec<u8>)> {
+    let secrets = docs.iter().filter_map(|doc| match &doc.object {
+        crate::manifest::Object::Config(c) if c.kind == crate::manifest::Kind::Secret => {
+            let json = c.data.get(DOCKER_CONFIG_KEY)?.clone();
+            Some((c.metadata.namespace.clone(), c.metadata.name.clone(), json))
+        }
+        _ => None,
+    });
+    secrets.collect()
 }
 
 /// The annotation (on the template, so every instance has it) that keeps
@@ -91,15 +116,23 @@ pub const IMAGE_ID_PREFIX: &str = "image.wasmjob.dev/";
 pub type ReadImage = (Document, Vec<Option<Vec<u8>>>);
 
 /// The first half of [`localize`]: everything that can fail. Each
-/// container's file image is read (text converted to binary), a `sha256:`
-/// image normalised, and relative `hostPath`s made absolute.
-pub fn read_image(mut doc: Document) -> Result<ReadImage, ManifestError> {
+/// container's file image is read (text converted to binary), a registry
+/// image fetched (with the template's `imagePullSecrets` as `secrets`
+/// finds them), a `sha256:` image normalised, and relative `hostPath`s
+/// made absolute.
+pub fn read_image(mut doc: Document, secrets: PullSecrets<'_>) -> Result<ReadImage, ManifestError> {
     let kind = doc.object.kind();
+    let namespace = doc.object.metadata().namespace.clone();
     let base = doc.base_dir.clone();
     let Some(template) = doc.object.template_mut() else {
         // A ConfigMap or Secret runs no module.
         return Ok((doc, Vec::new()));
     };
+    // `imagePullSecrets` that exist and hold a Docker config.
+    let pull_secrets: Vec<crate::oci::credentials::PullSecret> =
+        (template.spec.image_pull_secrets.iter())
+            .filter_map(|s| Some((s.name.clone(), secrets(&namespace, &s.name)?)))
+            .collect();
     let mut read = Vec::new();
     let mut image_ids = Vec::new();
     let mut failure = None;
@@ -120,7 +153,7 @@ pub fn read_image(mut doc: Document) -> Result<ReadImage, ManifestError> {
             // digest, so every instance and retry runs these bytes even if
             // the tag moves; the pinned reference stays as an annotation.
             Ok(ImageRef::Registry(reference)) => {
-                match crate::oci::fetch(&reference, container.image_pull_policy) {
+                match crate::oci::fetch(&reference, container.image_pull_policy, &pull_secrets) {
                     Ok(pulled) => {
                         let key = format!("{IMAGE_ID_PREFIX}{}", container.name);
                         image_ids.push((key, pulled.image_id));

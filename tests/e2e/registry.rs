@@ -254,3 +254,65 @@ fn a_registry_with_a_login_takes_the_docker_config_and_names_what_it_refused() {
     assert_eq!(ran.code, 0, "{ran:?}");
     assert!(!ran.stdout.contains("s3cret") && !ran.stderr.contains("s3cret"));
 }
+
+#[test]
+fn image_pull_secrets_of_the_namespace_pull_with_their_credentials() {
+    let Some(registry) = Registry::with_login("bob", "pull-only-pw") else {
+        return;
+    };
+    let s = Session::new();
+    let reference = format!("{}/team/private:1.0", registry.address);
+    login(&s, &registry.address, "bob", "pull-only-pw");
+    let hello = dist("hello.wasm").display().to_string();
+    assert_eq!(s.wasmjob(&["push", &hello, &reference]).code, 0);
+    // From now on the only credentials are the Secret's.
+    std::fs::remove_file(s.state.path().join("docker/config.json")).unwrap();
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode("bob:pull-only-pw");
+    let config = serde_json::json!({"auths": {&registry.address: {"auth": auth}}});
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: regcred\ntype: \
+         kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{config}'\n"
+    );
+    let image = std::path::Path::new(&reference);
+    let pod = "      imagePullSecrets:\n      - name: regcred\n";
+    let job = |name: &str| job_yaml(name, image, &[], "", pod);
+    // With `run`, the Secret comes in the same file.
+    s.write("both.yaml", &format!("{secret}---\n{}", job("with-secret")));
+    let ran = s.wasmjob(&["run", "-f", "both.yaml"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("Hello from wasmjob"), "{}", ran.stdout);
+    // Without the Secret, the pull is anonymous and refused.
+    // (Always: the cache has the module, which IfNotPresent would take.)
+    let always = "        args: []\n        imagePullPolicy: Always\n";
+    s.write(
+        "alone.yaml",
+        &job("alone").replace("        args: []\n", always),
+    );
+    let refused = s.wasmjob(&["run", "-f", "alone.yaml"]);
+    assert!(
+        refused.stderr.contains("no credentials (anonymous)"),
+        "{refused:?}"
+    );
+    // Under serve, a Secret applied earlier is the node's: `apply` asks
+    // the server for it.
+    let server = Server::start(&s, &[]);
+    s.write("secret.yaml", &secret);
+    assert_eq!(s.client(&server, &["apply", "-f", "secret.yaml"]).code, 0);
+    let applied = s.client(&server, &["apply", "-f", "alone.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let done = s.wait_finished(&server, "alone");
+    assert_eq!(done["status"]["succeeded"], 1, "{done}");
+    // kubectl sends the Job alone: the node pulls, with its Secret.
+    let Some(kubectl) = wasmjob_tests::tool("kubectl", "WASMJOB_KUBECTL") else {
+        return;
+    };
+    s.write(
+        "kube.yaml",
+        &job("via-kubectl").replace("        args: []\n", always),
+    );
+    let applied = s.kubectl(&kubectl, &["apply", "-f", "kube.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let done = s.wait_finished(&server, "via-kubectl");
+    assert_eq!(done["status"]["succeeded"], 1, "{done}");
+}

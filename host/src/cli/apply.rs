@@ -27,6 +27,15 @@ pub fn apply(
         modules: Vec::new(),
         create_only,
     };
+    // Pull secrets come with the apply, or are the server's.
+    let among = crate::apply::pull_secrets_among(&docs);
+    let lookup = |namespace: &str, name: &str| {
+        let found = among.iter().find(|(ns, n, _)| ns == namespace && n == name);
+        match found {
+            Some((_, _, json)) => Some(json.clone()),
+            None => server_pull_secret(server, state_dir, namespace, name),
+        }
+    };
     for doc in docs {
         if !create_only && doc.object.metadata().name_generated {
             // As kubectl: apply finds the object again by its name.
@@ -36,7 +45,8 @@ pub fn apply(
                 doc.file, doc.index
             )));
         }
-        let (doc, modules) = localize(doc).map_err(|e| CliError::BadInput(e.to_string()))?;
+        let (doc, modules) =
+            localize(doc, &lookup).map_err(|e| CliError::BadInput(e.to_string()))?;
         for module in modules {
             if body.modules.iter().any(|m| m.digest == module.digest) {
                 continue;
@@ -57,6 +67,23 @@ pub fn apply(
         });
     }
     send(&connect(server, state_dir)?, &body)
+}
+
+/// The `.dockerconfigjson` of the server's Secret `namespace/name`, read
+/// through its Kubernetes API, if there is one.
+fn server_pull_secret(
+    server: Option<&str>,
+    state_dir: &Path,
+    namespace: &str,
+    name: &str,
+) -> Option<Vec<u8>> {
+    let client = connect(server, state_dir).ok()?;
+    let path = format!("/api/v1/namespaces/{namespace}/secrets/{name}");
+    let secret: serde_json::Value = client.get(&path, &[]).ok()?;
+    let encoded = secret["data"][crate::apply::DOCKER_CONFIG_KEY].as_str()?;
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
 }
 
 /// An object as the API takes it: `apiVersion`, `kind`, `metadata`, `spec`.

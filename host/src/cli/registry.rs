@@ -57,7 +57,7 @@ pub(super) fn push(args: &PushArgs) -> Result<(), CliError> {
 /// prints where and the pinned reference.
 pub(super) fn pull(args: &PullArgs) -> Result<(), CliError> {
     let always = Some(crate::oci::PullPolicy::Always);
-    let pulled = crate::oci::fetch(&args.reference, always).map_err(oci_error)?;
+    let pulled = crate::oci::fetch(&args.reference, always, &[]).map_err(oci_error)?;
     let output = args.output.clone().unwrap_or_else(|| {
         let reference = crate::oci::normalize(&args.reference).ok();
         let repository = reference

@@ -43,7 +43,9 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
         cache_dir: Some(state_dir.join("cache")),
         max_instances: shape.parallelism.clamp(1, 1000),
     };
-    let (runtime, mut store, localized) = start(state_dir, config, docs)?;
+    // Pull secrets come with the manifests run.
+    let secrets = apply::pull_secrets_among(&configs);
+    let (runtime, mut store, localized) = start(state_dir, config, docs, secrets)?;
     let resolved = apply::resolve(localized, &runtime, &store).map_err(|e| match e {
         apply::ApplyError::Manifest(m) => CliError::BadInput(m.to_string()),
         apply::ApplyError::Store(s) => CliError::Other(s.into()),
@@ -354,6 +356,7 @@ fn start(
     state_dir: &Path,
     config: RuntimeConfig,
     docs: Vec<crate::manifest::Document>,
+    secrets: Vec<(String, String, Vec<u8>)>,
 ) -> Result<(Arc<Runtime>, Store, Vec<apply::Localized>), CliError> {
     let database = state_dir.join(DATABASE_FILE);
     let (read, modules) = std::sync::mpsc::channel();
@@ -363,9 +366,15 @@ fn start(
     std::thread::Builder::new()
         .name("wasmjob-store".into())
         .spawn(move || {
+            let lookup = |namespace: &str, name: &str| {
+                let found = secrets
+                    .iter()
+                    .find(|(ns, n, _)| ns == namespace && n == name);
+                found.map(|(_, _, json)| json.clone())
+            };
             let read_images = docs
                 .into_iter()
-                .map(apply::read_image)
+                .map(|doc| apply::read_image(doc, &lookup))
                 .collect::<Result<Vec<_>, _>>();
             let ok = read_images.is_ok();
             let _ = read.send(read_images);

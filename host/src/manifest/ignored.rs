@@ -1,5 +1,4 @@
-//! Kubernetes pod fields that mean nothing to a Wasm sandbox — image pulls,
-//! ports, probes, kernel security contexts, service accounts, host
+//! Kubernetes pod fields that mean nothing to a Wasm sandbox — ports, probes, kernel security contexts, service accounts, host
 //! namespaces, pod DNS — and API versions Kubernetes retired. A manifest
 //! written for Kubernetes carries them; wasmjob takes it anyway, without
 //! them, and says so in one warning per field, worded like the API
@@ -12,10 +11,6 @@ use serde_yaml_ng::{Mapping, Value};
 
 /// Pod-spec fields ignored, and why.
 const POD: &[(&str, &str)] = &[
-    (
-        "imagePullSecrets",
-        "a Wasm module is read from its path or the module store, not pulled",
-    ),
     ("hostNetwork", HOST),
     ("hostPID", HOST),
     ("hostIPC", HOST),

@@ -87,6 +87,20 @@ pub struct PodSpec {
     /// finish on its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub termination_grace_period_seconds: Option<i64>,
+    /// `kubernetes.io/dockerconfigjson` Secrets of the namespace whose
+    /// credentials pull the registry images, before the user's Docker
+    /// config.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<SecretName>,
+}
+
+/// A Secret named by `imagePullSecrets`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretName {
+    /// The Secret, in the object's namespace.
+    #[serde(default)]
+    pub name: String,
 }
 
 /// `restartPolicy`.
@@ -206,6 +220,9 @@ impl PodSpec {
         }
         if let Some(secs) = self.termination_grace_period_seconds {
             validate::non_negative(secs).at(&format!("{path}.terminationGracePeriodSeconds"))?;
+        }
+        for (i, secret) in self.image_pull_secrets.iter().enumerate() {
+            validate::required(&secret.name, &format!("{path}.imagePullSecrets[{i}].name"))?;
         }
         self.placement_at(path)?;
         let mut names = Vec::new();

@@ -40,8 +40,13 @@ impl PullPolicy {
 }
 
 /// The module `image` names, by `policy` (or Kubernetes' default):
-/// from this machine's cache, or pulled (and kept in the cache).
-pub fn fetch(image: &str, policy: Option<PullPolicy>) -> Result<Pulled, OciError> {
+/// from this machine's cache, or pulled with the credentials of `secrets`
+/// (else the user's Docker config) and kept in the cache.
+pub fn fetch(
+    image: &str,
+    policy: Option<PullPolicy>,
+    secrets: &[credentials::PullSecret],
+) -> Result<Pulled, OciError> {
     let reference = normalize(image)?;
     let whole = reference.whole();
     let policy = policy.unwrap_or_else(|| PullPolicy::default_for(&reference));
@@ -53,7 +58,7 @@ pub fn fetch(image: &str, policy: Option<PullPolicy>) -> Result<Pulled, OciError
     if policy == PullPolicy::Never {
         return Err(OciError::NeverPull { reference: whole });
     }
-    let pulled = pull(image)?;
+    let pulled = pull(image, secrets)?;
     cache::keep(&whole, &pulled);
     Ok(pulled)
 }

@@ -86,10 +86,11 @@ fn failure(reference: &Reference, tried: String, e: OciDistributionError) -> Oci
     }
 }
 
-/// Pulls the Wasm module `image` names.
-pub fn pull(image: &str) -> Result<Pulled, OciError> {
+/// Pulls the Wasm module `image` names, with the credentials of `secrets`
+/// or the user's Docker config.
+pub fn pull(image: &str, secrets: &[credentials::PullSecret]) -> Result<Pulled, OciError> {
     let reference = normalize(image)?;
-    let (auth, tried) = credentials::for_registry(reference.resolve_registry());
+    let (auth, tried) = credentials::for_registry(reference.resolve_registry(), secrets);
     let client = client_for(&reference);
     let asked = reference.clone();
     let data = on_own_runtime(async move {
@@ -120,7 +121,7 @@ pub fn pull(image: &str) -> Result<Pulled, OciError> {
 /// the pinned reference (`…@sha256:` of the manifest).
 pub fn push(image: &str, bytes: Vec<u8>) -> Result<String, OciError> {
     let reference = normalize(image)?;
-    let (auth, tried) = credentials::for_registry(reference.resolve_registry());
+    let (auth, tried) = credentials::for_registry(reference.resolve_registry(), &[]);
     let component = crate::runtime::is_component(&bytes);
     let config = serde_json::json!({
         "architecture": "wasm",

@@ -423,11 +423,20 @@ async fn store(
         file: doc.file.clone(),
         document: doc.index,
     };
-    // Reading module files is blocking work.
-    let (doc, modules) = tokio::task::spawn_blocking(move || crate::apply::localize(doc))
-        .await
-        .map_err(|e| KubeError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(invalid)?;
+    let secrets = pull_secrets(state, &mut doc.clone()).await;
+    // Reading module files and pulling images is blocking work.
+    let (doc, modules) = tokio::task::spawn_blocking(move || {
+        let lookup = |namespace: &str, name: &str| {
+            let found = secrets
+                .iter()
+                .find(|(ns, n, _)| ns == namespace && n == name);
+            found.map(|(_, _, json)| json.clone())
+        };
+        crate::apply::localize(doc, &lookup)
+    })
+    .await
+    .map_err(|e| KubeError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(invalid)?;
     if call.param("dryRun").is_some() {
         let mut echoed = doc.object.stored_json();
         echoed["apiVersion"] = json!(served.group_version());
@@ -465,4 +474,36 @@ async fn store(
     };
     let object = current(state, &written).await?;
     Ok((object, headers))
+}
+
+/// The `.dockerconfigjson` of the node's Secrets that `doc`'s template
+/// names in `imagePullSecrets`, by (namespace, name); those missing or
+/// unreadable are left out (a pull then says which credentials it tried).
+async fn pull_secrets(
+    state: &crate::api::state::Shared,
+    doc: &mut manifest::Document,
+) -> Vec<(String, String, Vec<u8>)> {
+    let namespace = doc.object.metadata().namespace.clone();
+    let Some(template) = doc.object.template_mut() else {
+        return Vec::new();
+    };
+    let names: Vec<String> = (template.spec.image_pull_secrets.iter())
+        .map(|s| s.name.clone())
+        .collect();
+    let mut found = Vec::new();
+    for name in names {
+        let (ns, n) = (namespace.clone(), name.clone());
+        let keyring = state.keyring.clone();
+        let read = crate::api::state::read(state, move |store| {
+            let kind = manifest::Kind::Secret;
+            let record = store.live_object(kind, &ns, &n).ok().flatten();
+            let opened = record.and_then(|r| keyring.open(kind, r.manifest).ok());
+            let config = opened.and_then(|m| manifest::Config::from_stored(kind, &m).ok());
+            Ok(config.and_then(|c| c.data.get(crate::apply::DOCKER_CONFIG_KEY).cloned()))
+        });
+        if let Ok(Some(json)) = read.await {
+            found.push((namespace.clone(), name, json));
+        }
+    }
+    found
 }
