@@ -140,12 +140,22 @@ pub fn push(image: &str, bytes: Vec<u8>) -> Result<String, OciError> {
         // The manifest's digest, as the registry now serves it.
         client.fetch_manifest_digest(&target, &auth).await
     });
-    let digest = pushed.map_err(|e| match failure(&reference, tried, e) {
-        unauthorized @ OciError::Unauthorized { .. } => unauthorized,
-        other => OciError::Push {
+    let digest = pushed.map_err(|e| {
+        let message = match failure(&reference, tried, e) {
+            // A push is no pull: its refusal says so without the reason.
+            OciError::Unauthorized {
+                tried, registry, ..
+            } => format!(
+                "the registry refused access with {tried}; log in with `docker login {registry}` \
+                 (wasmjob reads ~/.docker/config.json)"
+            ),
+            OciError::Pull { message, .. } => message,
+            other => other.to_string(),
+        };
+        OciError::Push {
             reference: reference.whole(),
-            message: other.to_string(),
-        },
+            message,
+        }
     })?;
     Ok(format!("{}@{digest}", reference.whole()))
 }
