@@ -31,5 +31,6 @@ mod schedules;
 mod scheduling;
 mod serve;
 mod soak;
+mod start_after;
 mod state;
 mod taints;

@@ -191,58 +191,6 @@ fn after_an_outage_only_the_catchup_window_runs() {
 }
 
 #[test]
-fn a_job_with_start_after_waits_for_its_time_across_a_restart() {
-    let s = Session::new();
-    let server = Server::start(&s, &[]);
-    let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(4);
-    let at = at.round(jiff::Unit::Second).unwrap();
-    let yaml = format!(
-        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: later\nspec:\n  startAfter: \"{at}\"\n  \
-         template:\n    spec:\n      containers:\n      - name: main\n        image: {}\n      \
-         restartPolicy: Never\n",
-        dist("hello.wasm").display()
-    );
-    s.write("later.yaml", &yaml);
-    assert_eq!(s.client(&server, &["apply", "-f", "later.yaml"]).code, 0);
-    let listed = s.client(&server, &["get", "jobs"]);
-    assert!(
-        listed
-            .stdout
-            .lines()
-            .nth(1)
-            .unwrap_or("")
-            .starts_with("later   Scheduled   0/1"),
-        "{}",
-        listed.stdout
-    );
-    // The node goes away and comes back before the time: it still waits.
-    server.crash();
-    let server = Server::start(&s, &[]);
-    let waited = s.client(
-        &server,
-        &[
-            "wait",
-            "--for=condition=complete",
-            "job/later",
-            "--timeout=30s",
-        ],
-    );
-    assert_eq!(waited.code, 0, "{waited:?}");
-    let pods = s.client(
-        &server,
-        &["get", "pods", "-l", "job-name=later", "-o", "json"],
-    );
-    let items = pods.json()["items"].as_array().unwrap().clone();
-    assert_eq!(items.len(), 1, "{items:?}");
-    let started: jiff::Timestamp = items[0]["status"]["startTime"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(started >= at, "started {started}, before {at}");
-}
-
-#[test]
 fn remaining_runs_count_down_and_start_time_holds_the_first() {
     let s = Session::new();
     let server = Server::start(&s, &[]);

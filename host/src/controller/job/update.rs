@@ -1,8 +1,10 @@
 //! Which fields of a Job an update may change: Kubernetes lets
 //! `parallelism`, `suspend`, `activeDeadlineSeconds`,
 //! `ttlSecondsAfterFinished`, `backoffLimit` (with wasmjob's
-//! `backoffPolicy`) and `maxFailedIndexes` change; the template,
-//! `completions` and the policies are immutable once the Job exists.
+//! `backoffPolicy`) and `maxFailedIndexes` change, and wasmjob's
+//! `startAfter` (moving a time not reached yet, as `at` would); the
+//! template, `completions`, the policies, the queue, `disconnect` and
+//! `dependsOn` are immutable once the Job exists.
 
 use crate::manifest::JobSpec;
 
@@ -25,6 +27,7 @@ fn with_mutable_fields_of(new: &JobSpec, old: &JobSpec) -> JobSpec {
     spec.backoff_limit = old.backoff_limit;
     spec.backoff_policy = old.backoff_policy.clone();
     spec.max_failed_indexes = old.max_failed_indexes;
+    spec.start_after = old.start_after.clone();
     spec
 }
 
@@ -42,6 +45,10 @@ fn immutable_difference(new: &JobSpec, old: &JobSpec) -> &'static str {
         "spec.successPolicy"
     } else if new.depends_on != old.depends_on {
         "spec.dependsOn"
+    } else if new.queue != old.queue {
+        "spec.queue"
+    } else if new.disconnect != old.disconnect {
+        "spec.disconnect"
     } else {
         "spec.backoffLimitPerIndex"
     }
@@ -63,6 +70,8 @@ mod tests {
         new.suspend = Some(true);
         new.backoff_limit = Some(9);
         assert_eq!(check_update(&new, &old), Ok(()));
+        new.start_after = Some("2027-01-01T00:00:00Z".into());
+        assert_eq!(check_update(&new, &old), Ok(()), "startAfter moves");
         new.completions = Some(4);
         assert_eq!(check_update(&new, &old), Err("spec.completions"));
         new.template.spec.active_deadline_seconds = Some(1);
