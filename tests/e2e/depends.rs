@@ -140,6 +140,28 @@ fn a_cycle_of_dependencies_is_refused_and_nothing_is_stored() {
         refused.stderr.contains("job me depends on me: a cycle"),
         "{refused:?}"
     );
+    // `wasmjob run` would wait forever for a Job it neither runs nor has.
+    s.write(
+        "orphan.yaml",
+        &job_yaml("orphan", &hello, &[], &depends("nowhere"), ""),
+    );
+    let refused = s.wasmjob(&["run", "-f", "orphan.yaml"]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.stderr.contains(
+            "orphan.yaml: document 1: spec.dependsOn[0].name: job \"nowhere\" is neither in \
+             this run nor a finished stored Job"
+        ),
+        "{}",
+        refused.stderr
+    );
+    let refused = s.wasmjob(&["run", "-f", "cycle.yaml"]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.stderr.contains("a cycle never starts"),
+        "{}",
+        refused.stderr
+    );
     let twice = "  dependsOn:\n  - name: x\n  - name: x\n    condition: Failed\n";
     s.write("twice.yaml", &job_yaml("twice", &hello, &[], twice, ""));
     let refused = s.wasmjob(&["run", "-f", "twice.yaml"]);

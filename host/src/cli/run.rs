@@ -51,6 +51,7 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
         apply::ApplyError::Store(s) => CliError::Other(s.into()),
     })?;
     store_configs(&mut store, &configs, &keyring)?;
+    dependencies_known(&store, &resolved)?;
     let (jobs, expected) = job_runs(&store, &resolved)?;
     let several = expected > 1 || jobs.len() > 1;
     let tokio = executor_threads(&shape)?;
@@ -460,4 +461,67 @@ fn micros_between(start: &str, end: &str) -> Option<i64> {
     let start: jiff::Timestamp = start.parse().ok()?;
     let end: jiff::Timestamp = end.parse().ok()?;
     Some(end.as_microsecond() - start.as_microsecond())
+}
+
+/// `dependsOn` in a run: each named Job is one of the run's or already
+/// stored, and none waits for itself — otherwise the run would wait
+/// forever, so it is refused (exit 2) naming the field.
+fn dependencies_known(store: &Store, resolved: &[apply::Resolved]) -> Result<(), CliError> {
+    let jobs: Vec<(&crate::manifest::Document, &crate::manifest::Job)> = (resolved.iter())
+        .filter_map(|r| match &r.document.object {
+            Object::Job(job) => Some((&r.document, job)),
+            _ => None,
+        })
+        .collect();
+    let stored = |namespace: &str, name: &str| {
+        let found = store.live_object(crate::manifest::Kind::Job, namespace, name);
+        found.ok().flatten()
+    };
+    for (doc, job) in &jobs {
+        let namespace = &job.metadata.namespace;
+        let edges = |name: &str| -> Vec<String> {
+            let mine = jobs
+                .iter()
+                .find(|(_, j)| j.metadata.name == name && &j.metadata.namespace == namespace);
+            match (mine, stored(namespace, name)) {
+                (Some((_, j)), _) => j.spec.depends_on.iter().map(|d| d.name.clone()).collect(),
+                (None, Some(record)) => crate::manifest::depends_on_names(&record.manifest),
+                (None, None) => Vec::new(),
+            }
+        };
+        if let Some(path) = crate::controller::job::depends::cycle(&job.metadata.name, edges) {
+            let error = crate::manifest::FieldError::new(
+                "spec.dependsOn",
+                format!(
+                    "job {} waits for itself through {}: a cycle never starts",
+                    path[0],
+                    path[1..].join(", ")
+                ),
+            );
+            return Err(CliError::BadInput(doc.error(error).to_string()));
+        }
+        for (i, dependency) in job.spec.depends_on.iter().enumerate() {
+            let name = &dependency.name;
+            let in_run = jobs
+                .iter()
+                .any(|(_, j)| &j.metadata.name == name && &j.metadata.namespace == namespace);
+            // A stored Job only counts once it has ended: nothing else
+            // would run it while this run waits.
+            let ended = stored(namespace, name).is_some_and(|record| {
+                let status = serde_json::from_value::<crate::manifest::JobStatus>(record.status);
+                status.is_ok_and(|s| s.is_finished())
+            });
+            if !in_run && !ended {
+                let error = crate::manifest::FieldError::new(
+                    format!("spec.dependsOn[{i}].name"),
+                    format!(
+                        "job {name:?} is neither in this run nor a finished stored Job: wasmjob \
+                         run would wait for it forever (run it too, or apply both to a node)"
+                    ),
+                );
+                return Err(CliError::BadInput(doc.error(error).to_string()));
+            }
+        }
+    }
+    Ok(())
 }

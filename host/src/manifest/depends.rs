@@ -31,6 +31,15 @@ pub enum DependencyCondition {
     Finished,
 }
 
+/// The Job names a stored Job's manifest (`{metadata, spec}`) depends on.
+pub fn names_in(manifest: &serde_json::Value) -> Vec<String> {
+    let listed = manifest["spec"]["dependsOn"].as_array();
+    let names = listed.into_iter().flatten();
+    names
+        .filter_map(|d| d["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
 /// Checks `spec.dependsOn` at `path` (a Job's spec, or a CronJob's job
 /// template, which may not have one) and fills the default condition.
 pub fn normalize(depends_on: &mut [Dependency], path: &str) -> Result<(), FieldError> {

@@ -43,7 +43,7 @@ pub use cronjob::{
     timetable_of,
 };
 pub use daemonset::{DaemonSetSpec, IntOrPercent, LabelSelector, RollingUpdate, UpdateStrategy};
-pub use depends::{Dependency, DependencyCondition};
+pub use depends::{Dependency, DependencyCondition, names_in as depends_on_names};
 pub use disconnect::{Disconnect, DisconnectPolicy, HOSTNAME_LABEL, MIN_LOST_AFTER, Reconcile};
 pub use env::{
     EnvFromSource, EnvVar, EnvVarSource, FieldSelector, KeySelector, NameSelector,

@@ -10,15 +10,6 @@ use crate::controller::job::depends;
 use crate::manifest::{Kind, Object};
 use crate::store::{ControlPlane, Store, StoreError};
 
-/// The names a Job's stored manifest depends on.
-fn stored_edges(manifest: &serde_json::Value) -> Vec<String> {
-    let listed = manifest["spec"]["dependsOn"].as_array().cloned();
-    let names = listed.unwrap_or_default().into_iter();
-    names
-        .filter_map(|d| d["name"].as_str().map(str::to_owned))
-        .collect()
-}
-
 /// Refuses the first Job of `request` that waits for itself.
 pub(super) fn check_cycles(
     request: &ApplyRequest,
@@ -54,7 +45,9 @@ pub(super) fn check_cycles(
                 None => store.live_object(Kind::Job, namespace, name),
             };
             match live {
-                Ok(found) => found.map(|j| stored_edges(&j.manifest)).unwrap_or_default(),
+                Ok(found) => found
+                    .map(|j| crate::manifest::depends_on_names(&j.manifest))
+                    .unwrap_or_default(),
                 Err(e) => {
                     failed.borrow_mut().get_or_insert(e);
                     Vec::new()
