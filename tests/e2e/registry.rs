@@ -6,6 +6,15 @@
 
 use wasmjob_tests::{Registry, Server, Session, dist, job_yaml, program};
 
+/// `wasmjob push` of hello.wasm to `reference`, which must succeed; what
+/// it printed (the pinned reference).
+fn push_hello(s: &Session, reference: &str) -> String {
+    let hello = dist("hello.wasm").display().to_string();
+    let pushed = s.wasmjob(&["push", &hello, reference]);
+    assert_eq!(pushed.code, 0, "{pushed:?}");
+    pushed.stdout.trim().to_owned()
+}
+
 #[test]
 fn a_job_runs_a_pushed_module_by_tag_pinned_to_its_digest() {
     let Some(registry) = Registry::start() else {
@@ -13,10 +22,7 @@ fn a_job_runs_a_pushed_module_by_tag_pinned_to_its_digest() {
     };
     let s = Session::new();
     let reference = format!("{}/demo/hello:1.0", registry.address);
-    let hello = dist("hello.wasm").display().to_string();
-    let pushed = s.wasmjob(&["push", &hello, &reference]);
-    assert_eq!(pushed.code, 0, "{pushed:?}");
-    let pinned = pushed.stdout.trim().to_owned();
+    let pinned = push_hello(&s, &reference);
     assert!(
         pinned.starts_with(&format!("{reference}@sha256:")),
         "{pinned}"
@@ -120,8 +126,7 @@ fn if_not_present_asks_once_and_the_cache_runs_offline() {
     };
     let s = Session::new();
     let reference = format!("{}/demo/cached:1.0", registry.address);
-    let hello = dist("hello.wasm").display().to_string();
-    assert_eq!(s.wasmjob(&["push", &hello, &reference]).code, 0);
+    push_hello(&s, &reference);
     let image = std::path::Path::new(&reference);
     s.write("job.yaml", &job_yaml("cached", image, &[], "", ""));
     let before = registry.manifest_requests("demo/cached");
@@ -247,7 +252,7 @@ fn a_registry_with_a_login_takes_the_docker_config_and_names_what_it_refused() {
         wrong.stderr
     );
     login(&s, &registry.address, "alice", "s3cret-pa55");
-    assert_eq!(s.wasmjob(&["push", &hello, &reference]).code, 0);
+    push_hello(&s, &reference);
     let image = std::path::Path::new(&reference);
     s.write("job.yaml", &job_yaml("private", image, &[], "", ""));
     let ran = s.wasmjob(&["run", "-f", "job.yaml"]);
@@ -263,8 +268,7 @@ fn image_pull_secrets_of_the_namespace_pull_with_their_credentials() {
     let s = Session::new();
     let reference = format!("{}/team/private:1.0", registry.address);
     login(&s, &registry.address, "bob", "pull-only-pw");
-    let hello = dist("hello.wasm").display().to_string();
-    assert_eq!(s.wasmjob(&["push", &hello, &reference]).code, 0);
+    push_hello(&s, &reference);
     // From now on the only credentials are the Secret's.
     std::fs::remove_file(s.state.path().join("docker/config.json")).unwrap();
     use base64::Engine as _;
