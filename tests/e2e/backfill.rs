@@ -181,3 +181,39 @@ fn bad_backfills_name_what_is_wrong() {
         "{missing:?}"
     );
 }
+
+#[test]
+fn the_history_limits_prune_a_backfill_as_soon_as_it_ends() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let daily = cronjob("daily", "  schedule: \"@daily\"\n").replace(
+        "successfulJobsHistoryLimit: 100",
+        "successfulJobsHistoryLimit: 2",
+    );
+    s.write("daily.yaml", &daily);
+    assert_eq!(s.client(&server, &["apply", "-f", "daily.yaml"]).code, 0);
+    let day = 86_400_000_000;
+    let today = jiff::Timestamp::now().as_microsecond() / day * day;
+    let (from, to) = (at(today - 4 * day), at(today - 1));
+    let ran = s.client(
+        &server,
+        &["cron", "backfill", "daily", "--from", &from, "--to", &to],
+    );
+    assert!(ran.stdout.ends_with("backfilling 4 times\n"), "{ran:?}");
+    // Four run, one after another; the two oldest are pruned when the last
+    // ends, not at tomorrow's run.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let decided = decided_times(&s, "daily");
+        let listed = s.client(&server, &["get", "jobs", "-o", "name"]);
+        if decided.len() == 4 && listed.stdout.lines().count() == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{decided:?}\n{}",
+            listed.stdout
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

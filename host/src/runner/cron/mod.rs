@@ -222,15 +222,21 @@ impl CronRun {
 
     /// Whether the controller has nothing to decide for this CronJob now:
     /// no Job of it runs (whose end would change its state), no time waits
-    /// in its buffer, and its next fire time is still ahead.
+    /// in its buffer or a backfill, no finished Job is past the history
+    /// limits (the last run's end is pruned at once, not at the next fire
+    /// time), and its next fire time is still ahead.
     fn idle_until(&self, now: Micros) -> Option<Micros> {
         let due = self.next_due?;
         let observed = &self.observed;
-        let backfilling = observed
-            .backfill
-            .as_ref()
-            .is_some_and(|b| !b.waiting.is_empty());
-        let quiet = observed.active.is_empty() && observed.buffered.is_empty() && !backfilling;
+        let backfilling = (observed.backfill.as_ref()).is_some_and(|b| !b.waiting.is_empty());
+        let (successful, failed) = history::history_limits(&self.cron.spec);
+        let finished = &self.history.finished;
+        let ok = finished.iter().filter(|f| f.succeeded).count();
+        let over_limits = ok > successful || finished.len() - ok > failed;
+        let quiet = observed.active.is_empty()
+            && observed.buffered.is_empty()
+            && !backfilling
+            && !over_limits;
         (quiet && due > now).then_some(due)
     }
 
