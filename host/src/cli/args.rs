@@ -144,7 +144,7 @@ pub enum Command {
     Images(super::registry::ImagesArgs),
 
     /// CronJobs and schedules: a schedule's next fire times; pause and
-    /// resume a CronJob with a note.
+    /// resume a CronJob with a note; trigger a run now; backfill a past range.
     #[command(subcommand, alias = "cronjob")]
     Cron(super::cron::CronCommand),
 

@@ -80,7 +80,9 @@ pub struct ImagesArgs {
     pub command: Option<ImagesCommand>,
 }
 
-/// `wasmjob images prune`.
+// What `wasmjob images` does besides listing (no doc comment: clap would
+// take it as `images --help`'s text over the command's own).
+#[allow(missing_docs)]
 #[derive(Debug, clap::Subcommand)]
 pub enum ImagesCommand {
     /// Remove the cached modules no stored Job, CronJob or DaemonSet uses.
