@@ -91,6 +91,19 @@ pub fn no_pull_secrets(_namespace: &str, _name: &str) -> Option<Vec<u8>> {
 /// The key of a `kubernetes.io/dockerconfigjson` Secret that holds it.
 pub const DOCKER_CONFIG_KEY: &str = ".dockerconfigjson";
 
+/// The `.dockerconfigjson` of `namespace/name` among `secrets` (as
+/// [`pull_secrets_among`] lists them).
+pub fn pull_secret_in(
+    secrets: &[(String, String, Vec<u8>)],
+    namespace: &str,
+    name: &str,
+) -> Option<Vec<u8>> {
+    let found = secrets
+        .iter()
+        .find(|(ns, n, _)| ns == namespace && n == name);
+    found.map(|(_, _, json)| json.clone())
+}
+
 /// The `.dockerconfigjson` of the Secrets among `docs`, by (namespace,
 /// name): an apply's pull secrets may come with it.
 pub fn pull_secrets_among(docs: &[Document]) -> Vec<(String, String, Vec<u8>)> {

@@ -30,11 +30,8 @@ pub fn apply(
     // Pull secrets come with the apply, or are the server's.
     let among = crate::apply::pull_secrets_among(&docs);
     let lookup = |namespace: &str, name: &str| {
-        let found = among.iter().find(|(ns, n, _)| ns == namespace && n == name);
-        match found {
-            Some((_, _, json)) => Some(json.clone()),
-            None => server_pull_secret(server, state_dir, namespace, name),
-        }
+        crate::apply::pull_secret_in(&among, namespace, name)
+            .or_else(|| server_pull_secret(server, state_dir, namespace, name))
     };
     for doc in docs {
         if !create_only && doc.object.metadata().name_generated {

@@ -367,12 +367,8 @@ fn start(
     std::thread::Builder::new()
         .name("wasmjob-store".into())
         .spawn(move || {
-            let lookup = |namespace: &str, name: &str| {
-                let found = secrets
-                    .iter()
-                    .find(|(ns, n, _)| ns == namespace && n == name);
-                found.map(|(_, _, json)| json.clone())
-            };
+            let lookup =
+                |namespace: &str, name: &str| apply::pull_secret_in(&secrets, namespace, name);
             let read_images = docs
                 .into_iter()
                 .map(|doc| apply::read_image(doc, &lookup))
@@ -490,14 +486,9 @@ fn dependencies_known(store: &Store, resolved: &[apply::Resolved]) -> Result<(),
             }
         };
         if let Some(path) = crate::controller::job::depends::cycle(&job.metadata.name, edges) {
-            let error = crate::manifest::FieldError::new(
-                "spec.dependsOn",
-                format!(
-                    "job {} waits for itself through {}: a cycle never starts",
-                    path[0],
-                    path[1..].join(", ")
-                ),
-            );
+            let (field, message) =
+                crate::controller::job::depends::cycle_refusal(&job.spec.depends_on, &path);
+            let error = crate::manifest::FieldError::new(field, message);
             return Err(CliError::BadInput(doc.error(error).to_string()));
         }
         for (i, dependency) in job.spec.depends_on.iter().enumerate() {

@@ -267,6 +267,16 @@ impl Object {
 
     /// The pod template every instance of this object is made from (none
     /// for a ConfigMap or Secret).
+    pub fn template(&self) -> Option<&PodTemplateSpec> {
+        match self {
+            Object::Job(o) => Some(&o.spec.template),
+            Object::CronJob(o) => Some(&o.spec.job_template.spec.template),
+            Object::DaemonSet(o) => Some(&o.spec.template),
+            Object::Config(_) => None,
+        }
+    }
+
+    /// [`Object::template`], to change.
     pub fn template_mut(&mut self) -> Option<&mut PodTemplateSpec> {
         match self {
             Object::Job(o) => Some(&mut o.spec.template),

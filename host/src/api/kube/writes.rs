@@ -423,15 +423,11 @@ async fn store(
         file: doc.file.clone(),
         document: doc.index,
     };
-    let secrets = pull_secrets(state, &mut doc.clone()).await;
+    let secrets = pull_secrets(state, &doc).await;
     // Reading module files and pulling images is blocking work.
     let (doc, modules) = tokio::task::spawn_blocking(move || {
-        let lookup = |namespace: &str, name: &str| {
-            let found = secrets
-                .iter()
-                .find(|(ns, n, _)| ns == namespace && n == name);
-            found.map(|(_, _, json)| json.clone())
-        };
+        let lookup =
+            |namespace: &str, name: &str| crate::apply::pull_secret_in(&secrets, namespace, name);
         crate::apply::localize(doc, &lookup)
     })
     .await
@@ -481,10 +477,10 @@ async fn store(
 /// unreadable are left out (a pull then says which credentials it tried).
 async fn pull_secrets(
     state: &crate::api::state::Shared,
-    doc: &mut manifest::Document,
+    doc: &manifest::Document,
 ) -> Vec<(String, String, Vec<u8>)> {
     let namespace = doc.object.metadata().namespace.clone();
-    let Some(template) = doc.object.template_mut() else {
+    let Some(template) = doc.object.template() else {
         return Vec::new();
     };
     let names: Vec<String> = (template.spec.image_pull_secrets.iter())

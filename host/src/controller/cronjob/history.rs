@@ -5,7 +5,9 @@
 //! default), and the status lists what is active.
 
 use super::Observed;
-use crate::manifest::{BackfillRun, BackfillStatus, CronJobSpec, CronJobStatus, ObjectReference};
+use crate::manifest::{
+    BackfillRun, BackfillStatus, CronJobSpec, CronJobStatus, JobStatus, ObjectReference,
+};
 use crate::time::{Micros, rfc3339};
 
 /// A finished Job of a CronJob, for pruning.
@@ -50,6 +52,18 @@ pub enum RunState {
     Finished(bool),
     /// It was deleted.
     Gone,
+}
+
+impl RunState {
+    /// Where a Job with the stored `status` is (`Gone` is the caller's to
+    /// say: a deleted or missing Job).
+    pub fn of(status: &serde_json::Value) -> RunState {
+        let status: JobStatus = serde::Deserialize::deserialize(status).unwrap_or_default();
+        match status.is_finished() {
+            false => RunState::Running,
+            true => RunState::Finished(status.phase() == "Complete"),
+        }
+    }
 }
 
 /// A CronJob's finished runs still kept, and its latest successful time.

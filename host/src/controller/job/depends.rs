@@ -57,6 +57,30 @@ pub fn cycle(from: &str, depends_on: impl Fn(&str) -> Vec<String>) -> Option<Vec
     walk(from, &depends_on, &mut path, &mut seen).then_some(path)
 }
 
+/// The refusal of a Job whose `depends_on` leads round the cycle `path`
+/// (`[job, …, job]`, from [`cycle`]): the field path of the dependency
+/// the cycle starts with, and the message naming every step.
+pub fn cycle_refusal(depends_on: &[Dependency], path: &[String]) -> (String, String) {
+    let first = &path[1];
+    let index = depends_on.iter().position(|d| &d.name == first);
+    // "job a depends on c, c on b, b on a".
+    let mut steps = vec![first.clone()];
+    steps.extend(
+        path[1..]
+            .windows(2)
+            .map(|p| format!("{} on {}", p[0], p[1])),
+    );
+    let message = format!(
+        "job {} depends on {}: a cycle never starts; remove one of these dependencies",
+        path[0],
+        steps.join(", ")
+    );
+    (
+        format!("spec.dependsOn[{}].name", index.unwrap_or(0)),
+        message,
+    )
+}
+
 /// Depth first from the last of `path`; true when it came back to the first.
 fn walk(
     from: &str,

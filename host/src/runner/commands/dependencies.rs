@@ -70,20 +70,6 @@ fn refusal(incoming: &Incoming, path: &[String]) -> super::ApplyFailure {
     let Object::Job(job) = &incoming.object else {
         unreachable!("only Jobs depend on others");
     };
-    let first = &path[1];
-    let index = job.spec.depends_on.iter().position(|d| &d.name == first);
-    // "job a depends on c, c on b, b on a".
-    let mut steps = vec![first.clone()];
-    steps.extend(
-        path[1..]
-            .windows(2)
-            .map(|p| format!("{} on {}", p[0], p[1])),
-    );
-    let message = format!(
-        "job {} depends on {}: a cycle never starts; remove one of these dependencies",
-        path[0],
-        steps.join(", ")
-    );
-    let field = format!("spec.dependsOn[{}].name", index.unwrap_or(0));
+    let (field, message) = depends::cycle_refusal(&job.spec.depends_on, path);
     super::applying::invalid_at(incoming, &field, &message)
 }

@@ -9,7 +9,7 @@ use crate::controller::Event;
 use crate::controller::cronjob::backfill::{self, Action, Decided, Refusal, Request, Waiting};
 use crate::controller::cronjob::{Backfilling, Observed, RunState};
 use crate::manifest::well_known::BACKFILL;
-use crate::manifest::{CronJobStatus, JobStatus, OverlapPolicy};
+use crate::manifest::{CronJobStatus, OverlapPolicy};
 use crate::runner::driver::Pass;
 use crate::runner::writes::event;
 use crate::schedule::Timetable;
@@ -59,11 +59,9 @@ fn job_state(store: &Store, uid: &str) -> RunState {
     let Ok(Some(job)) = store.object(uid) else {
         return RunState::Gone;
     };
-    let status: JobStatus = serde_json::from_value(job.status).unwrap_or_default();
-    match (status.is_finished(), job.deleted_at) {
-        (true, _) => RunState::Finished(status.phase() == "Complete"),
-        (false, Some(_)) => RunState::Finished(false),
-        (false, None) => RunState::Running,
+    match (RunState::of(&job.status), job.deleted_at) {
+        (RunState::Running, Some(_)) => RunState::Finished(false),
+        (state, _) => state,
     }
 }
 

@@ -20,7 +20,7 @@ use crate::controller::Event;
 use crate::controller::cronjob::{self, History, Observed, RunState, history};
 use crate::executor::{Finished, Waiting};
 use crate::ids;
-use crate::manifest::{CronJob, CronJobStatus, JobStatus, Kind, ObjectReference};
+use crate::manifest::{CronJob, CronJobStatus, Kind, ObjectReference};
 use crate::runtime::Prepared;
 use crate::schedule::Timetable;
 use crate::store::{ObjectRecord, Store, StoreError, Write};
@@ -93,12 +93,7 @@ pub(super) fn stored_job(store: &Store, uid: &str) -> (RunState, Option<ObjectRe
     if job.deleted_at.is_some() {
         return (RunState::Gone, None);
     }
-    let status: JobStatus = serde_json::from_value(job.status.clone()).unwrap_or_default();
-    let state = match status.is_finished() {
-        false => RunState::Running,
-        true => RunState::Finished(status.phase() == "Complete"),
-    };
-    (state, Some(reference(&job)))
+    (RunState::of(&job.status), Some(reference(&job)))
 }
 
 impl crate::runner::driver::Joining for CronRun {

@@ -7,7 +7,7 @@
 use super::JobDriver;
 use crate::controller::cronjob::RunState;
 use crate::controller::job::depends::{self, Dependencies};
-use crate::manifest::{JobStatus, Kind};
+use crate::manifest::Kind;
 use crate::store::Store;
 use crate::time::Micros;
 
@@ -46,9 +46,5 @@ fn stored(store: &Store, namespace: &str, name: &str) -> RunState {
     let Ok(Some(job)) = store.live_object(Kind::Job, namespace, name) else {
         return RunState::Gone;
     };
-    let status: JobStatus = serde_json::from_value(job.status).unwrap_or_default();
-    match status.is_finished() {
-        false => RunState::Running,
-        true => RunState::Finished(status.phase() == "Complete"),
-    }
+    RunState::of(&job.status)
 }
