@@ -7,8 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::admission::{self, ModuleBlob, Refused};
-use crate::manifest::{Config, Document, FieldError, ManifestError};
+use crate::manifest::{Config, Container, Document, FieldError, Kind, ManifestError, Object};
 use crate::module::{self, ImageRef};
+use crate::oci::OciError;
+use crate::oci::credentials::PullSecret;
 use crate::runtime::{Prepared, Runtime, is_component};
 use crate::secrets::Keyring;
 use crate::store::{ObjectRecord, Write};
@@ -76,7 +78,22 @@ fn resolve_one(
 /// become absolute. Nothing is compiled here: the CLI calls this before
 /// sending objects to a server, which compiles them.
 pub fn localize(doc: Document, secrets: PullSecrets<'_>) -> Result<Localized, ManifestError> {
-    read_image(doc, secrets).map(name_by_digest)
+    read_image(doc, secrets, None).map(name_by_digest)
+}
+
+/// As [`localize`], for a node that takes over what fails to pull: a
+/// Job's registry image that cannot be pulled now (the registry's
+/// `ErrImagePull`, an unauthorized pull, `ErrImageNeverPull`) is left as
+/// written, for the node to pull with back-off (see
+/// [`crate::controller::image_pull`]); what failed is returned, one line
+/// per image, for the client to be told. Anything else still refuses.
+pub fn localize_for_node(
+    doc: Document,
+    secrets: PullSecrets<'_>,
+) -> Result<(Localized, Vec<String>), ManifestError> {
+    let mut left = Vec::new();
+    let localized = read_image(doc, secrets, Some(&mut left)).map(name_by_digest)?;
+    Ok((localized, left))
 }
 
 /// Where a template's `imagePullSecrets` are found: (namespace, name) →
@@ -108,7 +125,7 @@ pub fn pull_secret_in(
 /// name): an apply's pull secrets may come with it.
 pub fn pull_secrets_among(docs: &[Document]) -> Vec<(String, String, Vec<u8>)> {
     let secrets = docs.iter().filter_map(|doc| match &doc.object {
-        crate::manifest::Object::Config(c) if c.kind == crate::manifest::Kind::Secret => {
+        Object::Config(c) if c.kind == Kind::Secret => {
             let json = c.data.get(DOCKER_CONFIG_KEY)?.clone();
             Some((c.metadata.namespace.clone(), c.metadata.name.clone(), json))
         }
@@ -132,8 +149,13 @@ pub type ReadImage = (Document, Vec<Option<Vec<u8>>>);
 /// container's file image is read (text converted to binary), a registry
 /// image fetched (with the template's `imagePullSecrets` as `secrets`
 /// finds them), a `sha256:` image normalised, and relative `hostPath`s
-/// made absolute.
-pub fn read_image(mut doc: Document, secrets: PullSecrets<'_>) -> Result<ReadImage, ManifestError> {
+/// made absolute. With `left`, a Job's registry image that cannot be
+/// pulled now is left as written and what failed is added to `left`.
+pub fn read_image(
+    mut doc: Document,
+    secrets: PullSecrets<'_>,
+    mut left: Option<&mut Vec<String>>,
+) -> Result<ReadImage, ManifestError> {
     let kind = doc.object.kind();
     let namespace = doc.object.metadata().namespace.clone();
     let base = doc.base_dir.clone();
@@ -142,10 +164,9 @@ pub fn read_image(mut doc: Document, secrets: PullSecrets<'_>) -> Result<ReadIma
         return Ok((doc, Vec::new()));
     };
     // `imagePullSecrets` that exist and hold a Docker config.
-    let pull_secrets: Vec<crate::oci::credentials::PullSecret> =
-        (template.spec.image_pull_secrets.iter())
-            .filter_map(|s| Some((s.name.clone(), secrets(&namespace, &s.name)?)))
-            .collect();
+    let pull_secrets: Vec<PullSecret> = (template.spec.image_pull_secrets.iter())
+        .filter_map(|s| Some((s.name.clone(), secrets(&namespace, &s.name)?)))
+        .collect();
     let mut read = Vec::new();
     let mut image_ids = Vec::new();
     let mut failure = None;
@@ -165,16 +186,20 @@ pub fn read_image(mut doc: Document, secrets: PullSecrets<'_>) -> Result<ReadIma
             // Pulled now, and pinned: the object names the module by its
             // digest, so every instance and retry runs these bytes even if
             // the tag moves; the pinned reference stays as an annotation.
-            Ok(ImageRef::Registry(reference)) => {
-                match crate::oci::fetch(&reference, container.image_pull_policy, &pull_secrets) {
-                    Ok(pulled) => {
-                        let key = format!("{IMAGE_ID_PREFIX}{}", container.name);
-                        image_ids.push((key, pulled.image_id));
-                        read.push(Some(pulled.bytes));
-                    }
-                    Err(e) => failure = Some(fail(e.to_string())),
+            Ok(ImageRef::Registry(reference)) => match pin(&reference, container, &pull_secrets) {
+                Ok((image_id, bytes)) => {
+                    image_ids.push(image_id);
+                    read.push(Some(bytes));
                 }
-            }
+                Err(e) if kind == Kind::Job && e.node_retries() && left.is_some() => {
+                    if let Some(left) = left.as_deref_mut() {
+                        left.push(format!("{at}.image: {e}"));
+                    }
+                    container.image = reference;
+                    read.push(None);
+                }
+                Err(e) => failure = Some(fail(e.to_string())),
+            },
         }
         if failure.is_some() {
             break;
@@ -190,6 +215,97 @@ pub fn read_image(mut doc: Document, secrets: PullSecrets<'_>) -> Result<ReadIma
         }
     }
     Ok((doc, read))
+}
+
+/// Fetches the registry image of `container` (by its `imagePullPolicy`,
+/// with `secrets`): the pinned-reference annotation (see
+/// [`IMAGE_ID_PREFIX`]) and the module's bytes.
+fn pin(
+    image: &str,
+    container: &Container,
+    secrets: &[PullSecret],
+) -> Result<((String, String), Vec<u8>), OciError> {
+    let pulled = crate::oci::fetch(image, container.image_pull_policy, secrets)?;
+    let key = format!("{IMAGE_ID_PREFIX}{}", container.name);
+    Ok(((key, pulled.image_id), pulled.bytes))
+}
+
+/// A registry image a node could not pull for a waiting Job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullFailed {
+    /// The image, as written.
+    pub image: String,
+    /// Kubernetes' reason (`ErrImagePull`, `ErrImageNeverPull`), or
+    /// `CreateContainerError` for a module that cannot run as it is.
+    pub reason: &'static str,
+    /// What went wrong (never a credential).
+    pub message: String,
+}
+
+/// A node's pull of the registry images a waiting Job's template still
+/// names (those [`localize_for_node`] left): each is fetched, pinned as at
+/// apply, and named by its digest; the modules read are returned. The
+/// first image that cannot be had stops it.
+pub fn pull_left(
+    mut object: Object,
+    secrets: &[PullSecret],
+) -> Result<(Object, Vec<ModuleBlob>), PullFailed> {
+    let mut modules: Vec<ModuleBlob> = Vec::new();
+    let Some(template) = object.template_mut() else {
+        return Ok((object, modules));
+    };
+    let mut image_ids = Vec::new();
+    for container in template.spec.all_containers_mut() {
+        if !crate::oci::is_reference(&container.image) {
+            continue;
+        }
+        let (image_id, bytes) =
+            pin(&container.image, container, secrets).map_err(|e| PullFailed {
+                image: container.image.clone(),
+                reason: e.reason(),
+                message: e.detail(),
+            })?;
+        image_ids.push(image_id);
+        let digest = module::digest(&bytes);
+        container.image = digest.clone();
+        if !modules.iter().any(|m| m.digest == digest) {
+            modules.push(ModuleBlob { digest, bytes });
+        }
+    }
+    template.metadata.annotations.extend(image_ids);
+    Ok((object, modules))
+}
+
+/// Whether `object`'s template still names a registry image: a Job left
+/// for its node to pull (see [`localize_for_node`]).
+pub fn waits_for_pull(object: &Object) -> bool {
+    admission::pod_spec(object).is_some_and(pod_waits_for_pull)
+}
+
+/// Whether `pod` still names a registry image (see [`waits_for_pull`]).
+pub fn pod_waits_for_pull(pod: &crate::manifest::PodSpec) -> bool {
+    pod.all_containers()
+        .any(|c| crate::oci::is_reference(&c.image))
+}
+
+/// The `.dockerconfigjson` of `namespace`'s Secrets among `names`, from
+/// the node's `store` (opened with `keyring`); those missing or unreadable
+/// are left out (a pull then says which credentials it tried).
+pub fn stored_pull_secrets(
+    store: &Store,
+    keyring: &Keyring,
+    namespace: &str,
+    names: &[String],
+) -> Vec<PullSecret> {
+    let kind = crate::manifest::Kind::Secret;
+    let json_of = |name: &String| {
+        let record = store.live_object(kind, namespace, name).ok().flatten()?;
+        let opened = keyring.open(kind, record.manifest).ok()?;
+        let config = Config::from_stored(kind, &opened).ok()?;
+        let json = config.data.get(DOCKER_CONFIG_KEY)?.clone();
+        Some((name.clone(), json))
+    };
+    names.iter().filter_map(json_of).collect()
 }
 
 /// The second half of [`localize`]: read images are hashed and the

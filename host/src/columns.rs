@@ -269,10 +269,27 @@ pub fn job_status(job: &Value) -> JobStatus {
     serde::Deserialize::deserialize(&job["status"]).unwrap_or_default()
 }
 
+/// Whether a Job's template still names a registry image: its node has
+/// not pulled it yet.
+fn names_registry_image(spec: &Value) -> bool {
+    let pod = &spec["template"]["spec"];
+    let containers = ["initContainers", "containers"]
+        .iter()
+        .filter_map(|list| pod[list].as_array())
+        .flatten();
+    containers
+        .filter_map(|c| c["image"].as_str())
+        .any(crate::oci::is_reference)
+}
+
 fn job_row(job: &Value, wide: bool) -> Vec<String> {
     let status = job_status(job);
     let spec = &job["spec"];
+    let pulling = crate::controller::image_pull::waiting_reason(&status);
     let phase = match status.phase() {
+        // Waiting for its registry image (see `runner::pulls`).
+        "Running" if pulling.is_some() => pulling.unwrap_or_default(),
+        "Running" if status.start_time.is_none() && names_registry_image(spec) => "Pulling",
         "Running" if spec["suspend"] == true => "Suspended",
         // wasmjob's `startAfter`: waiting for its time.
         "Running" if status.start_time.is_none() && spec["startAfter"].is_string() => "Scheduled",

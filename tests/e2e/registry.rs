@@ -1,8 +1,10 @@
 //! Modules from OCI registries (issue 33), against a real registry
 //! (Debian's `docker-registry`): `wasmjob push` and `pull`, a Job run by
 //! tag, its digest pinned at apply so a moved tag changes nothing it runs,
-//! the pinned reference as the instance's `imageID`, and a missing tag
-//! refused with Kubernetes' reason.
+//! the pinned reference as the instance's `imageID`, a missing tag
+//! refused by `run` with Kubernetes' reason, and a Job applied with a
+//! missing tag waiting in `ErrImagePull`/`ImagePullBackOff` until it is
+//! pushed.
 
 use wasmjob_tests::{Registry, Server, Session, dist, job_yaml, program};
 
@@ -117,6 +119,166 @@ fn a_missing_image_or_a_bad_reference_is_refused_with_kubernetes_reason() {
     let not_wasm = s.write("text.txt", "plain text, not Wasm");
     let refused = s.wasmjob(&["push", &not_wasm.display().to_string(), &missing]);
     assert_eq!(refused.code, 2, "{refused:?}");
+}
+
+/// Polls `describe job NAME` until it says `text`; what it said.
+fn describe_until(s: &Session, server: &Server, job: &str, text: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let described = s.client(server, &["describe", "job", job]);
+        if described.stdout.contains(text) {
+            return described.stdout;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "describe job {job} never said {text:?}: {described:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_job_applied_with_a_missing_tag_backs_off_and_runs_once_it_is_pushed() {
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let reference = format!("{}/demo/later:1.0", registry.address);
+    let image = std::path::Path::new(&reference);
+    s.write("job.yaml", &job_yaml("later", image, &[], "", ""));
+    let applied = s.client(&server, &["apply", "-f", "job.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    assert_eq!(applied.stdout, "job.batch/later created\n");
+    assert!(
+        applied.stderr.contains(&format!(
+            "Warning: job.yaml: document 1: spec.template.spec.containers[0].image: \
+             ErrImagePull: {reference}: "
+        )) && applied
+            .stderr
+            .contains("the node tries again with back-off"),
+        "{}",
+        applied.stderr
+    );
+    // The node's own pull fails too: Kubernetes' reasons, the registry's
+    // message, the back-off's first 10 s.
+    let described = describe_until(&s, &server, "later", "ImagePullBackOff");
+    assert!(
+        described.contains(&format!("Pulling image \"{reference}\""))
+            && described.contains("ErrImagePull")
+            && described.contains("manifest unknown")
+            && described.contains(&format!(
+                "Back-off pulling image \"{reference}\": next try in 10s"
+            )),
+        "{described}"
+    );
+    let listed = s.client(&server, &["get", "jobs"]);
+    assert!(listed.stdout.contains("ErrImagePull"), "{listed:?}");
+    // Re-applied unchanged while it waits: nothing changes.
+    let again = s.client(&server, &["apply", "-f", "job.yaml"]);
+    assert_eq!(again.stdout, "job.batch/later unchanged\n", "{again:?}");
+    // A waiting Job deleted stops waiting.
+    s.write("gone.yaml", &job_yaml("gone", image, &[], "", ""));
+    assert_eq!(s.client(&server, &["apply", "-f", "gone.yaml"]).code, 0);
+    let deleted = s.client(&server, &["delete", "job", "gone"]);
+    assert_eq!(deleted.code, 0, "{deleted:?}");
+
+    // kubectl's apply is told the same, by a `Warning` header.
+    let kubectl = wasmjob_tests::tool("kubectl", "WASMJOB_KUBECTL");
+    if let Some(kubectl) = &kubectl {
+        s.write("kube.yaml", &job_yaml("via-kubectl", image, &[], "", ""));
+        let applied = s.kubectl(kubectl, &["apply", "-f", "kube.yaml"]);
+        assert_eq!(applied.code, 0, "{applied:?}");
+        assert!(
+            applied.stderr.contains("Warning: ")
+                && applied.stderr.contains(&format!("ErrImagePull: {reference}")),
+            "{applied:?}"
+        );
+    }
+
+    // The node restarts while the Jobs wait; then the tag is pushed: the
+    // restarted node pulls at once, pins the digest and runs them.
+    assert_eq!(server.terminate(), 0);
+    let pinned = push_hello(&s, &reference);
+    let server = Server::start(&s, &[]);
+    let done = s.wait_finished(&server, "later");
+    assert_eq!(done["status"]["succeeded"], 1, "{done}");
+    let described = describe_until(&s, &server, "later", "Successfully pulled");
+    assert!(
+        described.contains(&format!("Successfully pulled image \"{pinned}\"")),
+        "{described}"
+    );
+    let instances = s.client(&server, &["get", "instances", "-o", "json"]);
+    let items = instances.json()["items"].clone();
+    assert_eq!(
+        items[0]["spec"]["containers"][0]["imageID"], pinned,
+        "{instances:?}"
+    );
+    let logs = s.client(&server, &["logs", "job/later"]);
+    assert!(logs.stdout.contains("Hello from wasmjob"), "{logs:?}");
+    if kubectl.is_some() {
+        let done = s.wait_finished(&server, "via-kubectl");
+        assert_eq!(done["status"]["succeeded"], 1, "{done}");
+    }
+    let gone = s.client(&server, &["get", "jobs", "gone"]);
+    assert_ne!(gone.code, 0, "{gone:?}");
+}
+
+/// Polls `get instances -o json` until one ran `image_id`; that instance.
+fn instance_of(s: &Session, server: &Server, image_id: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let listed = s.client(server, &["get", "instances", "-o", "json"]);
+        let items = listed.json()["items"].as_array().cloned();
+        let found = items.unwrap_or_default().into_iter().find(|i| {
+            i["spec"]["containers"][0]["imageID"] == image_id && i["status"]["phase"] == "Succeeded"
+        });
+        if let Some(found) = found {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no instance ran {image_id}: {listed:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_cron_job_pulled_always_resolves_its_tag_again_for_each_run() {
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let s = Session::new();
+    // `:latest` is pulled Always by default.
+    let reference = format!("{}/demo/tick:latest", registry.address);
+    let first = push_hello(&s, &reference);
+    let server = Server::start(&s, &[]);
+    let cron = format!(
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: tick\nspec:\n  schedule: \
+         \"* * * * * *\"\n  concurrencyPolicy: Forbid\n  jobTemplate:\n    spec:\n      \
+         template:\n        spec:\n          containers:\n          - name: main\n            \
+         image: {reference}\n          restartPolicy: Never\n"
+    );
+    s.write("cron.yaml", &cron);
+    let applied = s.client(&server, &["apply", "-f", "cron.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    instance_of(&s, &server, &first);
+    // The tag moves: a later run pulls it again and runs the new digest.
+    let other = program("say-hello").display().to_string();
+    let moved = s.wasmjob(&["push", &other, &reference]);
+    assert_eq!(moved.code, 0, "{moved:?}");
+    let second = moved.stdout.trim().to_owned();
+    assert_ne!(second, first);
+    let ran = instance_of(&s, &server, &second);
+    let job = ran["metadata"]["labels"]["job-name"]
+        .as_str()
+        .unwrap_or_default();
+    let described = describe_until(&s, &server, job, "Successfully pulled");
+    assert!(
+        described.contains(&format!("Successfully pulled image \"{second}\"")),
+        "{described}"
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use super::remote::connect;
 use super::source::Sources;
 use super::{CliError, FileArgs};
 use crate::api::wire::{ApplyAnswer, ApplyBody, WireModule, WireObject};
-use crate::apply::localize;
+use crate::apply::localize_for_node;
 use crate::manifest::Object;
 use crate::manifest::Source;
 
@@ -42,8 +42,19 @@ pub fn apply(
                 doc.file, doc.index
             )));
         }
-        let (doc, modules) =
-            localize(doc, &lookup).map_err(|e| CliError::BadInput(e.to_string()))?;
+        let ((doc, modules), left) =
+            localize_for_node(doc, &lookup).map_err(|e| CliError::BadInput(e.to_string()))?;
+        for failed in left {
+            // As in Kubernetes the Job is created and its node keeps
+            // pulling; unlike kubectl, say so now.
+            eprintln!(
+                "Warning: {}: document {}: {failed}: the node tries again with back-off \
+                 (wasmjob describe job {})",
+                doc.file,
+                doc.index,
+                doc.object.metadata().name
+            );
+        }
         for module in modules {
             if body.modules.iter().any(|m| m.digest == module.digest) {
                 continue;

@@ -371,7 +371,7 @@ fn start(
                 |namespace: &str, name: &str| apply::pull_secret_in(&secrets, namespace, name);
             let read_images = docs
                 .into_iter()
-                .map(|doc| apply::read_image(doc, &lookup))
+                .map(|doc| apply::read_image(doc, &lookup, None))
                 .collect::<Result<Vec<_>, _>>();
             let ok = read_images.is_ok();
             let _ = read.send(read_images);

@@ -13,9 +13,12 @@
 //! - [`lease`]: when a node cut off from its cluster may still start work,
 //!   and where a new owner's scheduled times begin.
 //! - [`instance`]: how one run of an instance ends up in its record.
+//! - [`image_pull`]: a Job waiting for its registry image — the back-off
+//!   between pulls, its status and events meanwhile.
 
 pub mod cronjob;
 pub mod daemonset;
+pub mod image_pull;
 pub mod instance;
 pub mod job;
 pub mod lease;

@@ -142,6 +142,50 @@ pub enum OciError {
     },
 }
 
+impl OciError {
+    /// Kubernetes' reason: `InvalidImageName`, `ErrImagePull`,
+    /// `ErrImageNeverPull` (a push's failure has none).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            OciError::InvalidImageName { .. } => "InvalidImageName",
+            OciError::NeverPull { .. } => "ErrImageNeverPull",
+            OciError::Unauthorized { .. } | OciError::NotWasm { .. } | OciError::Pull { .. } => {
+                "ErrImagePull"
+            }
+            OciError::Push { .. } => "",
+        }
+    }
+
+    /// What went wrong, without the reason and the image (for a message
+    /// that names them already).
+    pub fn detail(&self) -> String {
+        let whole = self.to_string();
+        let reference = match self {
+            OciError::InvalidImageName { reference, .. }
+            | OciError::Unauthorized { reference, .. }
+            | OciError::NotWasm { reference, .. }
+            | OciError::Pull { reference, .. }
+            | OciError::NeverPull { reference }
+            | OciError::Push { reference, .. } => reference,
+        };
+        let prefix = format!("{}: {reference}", self.reason());
+        let rest = whole.strip_prefix(&prefix).unwrap_or(&whole);
+        let rest = rest.trim_start_matches([':', ' ']);
+        rest.to_owned()
+    }
+
+    /// Whether a node keeps trying (Kubernetes' `ErrImagePull` and
+    /// `ErrImageNeverPull`, which a Pod waits out): the registry may come
+    /// back, the tag be pushed, the credentials or the cache be fixed. A
+    /// bad reference or an image that holds no Wasm is wrong as written.
+    pub fn node_retries(&self) -> bool {
+        matches!(
+            self,
+            OciError::Unauthorized { .. } | OciError::Pull { .. } | OciError::NeverPull { .. }
+        )
+    }
+}
+
 /// Whether `image` is meant as a registry reference rather than a file:
 /// a path (`.wasm`, `.wat`, or starting with `/`, `./`, `../`), `file://`
 /// and `sha256:` are not.
@@ -170,6 +214,26 @@ pub fn normalize(image: &str) -> Result<oci_client::Reference, OciError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_detail_is_the_message_without_reason_and_image() {
+        let pull = OciError::Pull {
+            reference: "r/x:1".into(),
+            message: "manifest unknown".into(),
+        };
+        assert_eq!(pull.reason(), "ErrImagePull");
+        assert_eq!(pull.detail(), "manifest unknown");
+        let never = OciError::NeverPull {
+            reference: "r/x:1".into(),
+        };
+        assert_eq!(never.reason(), "ErrImageNeverPull");
+        assert!(
+            never.detail().starts_with("is not on this machine"),
+            "{}",
+            never.detail()
+        );
+        assert!(never.node_retries());
+    }
 
     #[test]
     fn paths_digests_and_references_are_told_apart() {
@@ -201,7 +265,9 @@ mod tests {
         let local = normalize("127.0.0.1:5000/demo/hello:1.0").unwrap();
         assert_eq!(local.registry(), "127.0.0.1:5000");
         assert_eq!(local.repository(), "demo/hello");
-        let bad = normalize("Team/Report:1.4").unwrap_err().to_string();
+        let bad = normalize("Team/Report:1.4").unwrap_err();
+        assert_eq!(bad.reason(), "InvalidImageName");
+        let bad = bad.to_string();
         assert!(
             bad.starts_with("InvalidImageName: \"Team/Report:1.4\""),
             "{bad}"

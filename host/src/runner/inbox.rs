@@ -17,6 +17,8 @@ pub enum Event {
     Command(Command),
     /// Another node of the cluster offered, ended or stopped instances.
     ClusterChanged,
+    /// A pull for a Job waiting for its image ended (see `pulls`).
+    Pulled(Box<super::pulls::Pulled>),
 }
 
 /// Where events are sent to the runner.

@@ -40,6 +40,7 @@ mod node;
 mod nodes;
 mod observer;
 mod parts;
+mod pulls;
 mod resume;
 mod staged;
 mod writes;

@@ -22,6 +22,7 @@ use super::journal::Journal;
 use super::launcher::{Launcher, LauncherParts};
 use super::observer::Observer;
 use super::parts::{Parts, Silent};
+use super::pulls::{Following, Pulls};
 use crate::executor::{Finished, StartGate};
 use crate::runtime::Runtime;
 use crate::store::{Checkpoints, Store, StoreError, Write};
@@ -58,6 +59,7 @@ impl Runner {
             Err(e) => tracing::warn!("{e}"),
         }
         let gate = Arc::new(StartGate::default());
+        let pulls = Pulls::new(inbox.clone(), handle.clone(), runtime.clone());
         let launcher = Launcher::new(
             LauncherParts {
                 runtime: runtime.clone(),
@@ -81,6 +83,7 @@ impl Runner {
             daemons: DaemonDriver::default(),
             gate,
             draining: None,
+            pulls,
         };
         Ok(Runner {
             parts,
@@ -203,7 +206,7 @@ impl Runner {
             .with_pass((now, &mut writes), observer, nodes, |d, pass| {
                 let mut wake = d.jobs.tick(pass);
                 // After the Jobs, so a CronJob sees the Jobs that finished just now.
-                d.crons.follow_jobs(&*d.jobs, pass);
+                d.crons.follow_jobs(&Following(d.jobs, d.pulls), pass);
                 wake = earliest(wake, d.crons.tick(pass));
                 earliest(wake, d.daemons.tick(pass))
             });
@@ -212,6 +215,7 @@ impl Runner {
             wake = earliest(wake, cluster.roll(&mut self.parts, now, &mut writes));
         }
         wake = earliest(wake, self.keep_running_output(now, &mut writes));
+        wake = earliest(wake, self.parts.start_pulls(now, &mut writes));
         self.parts.stage(writes)?;
         Ok(wake)
     }
@@ -320,6 +324,13 @@ impl Runner {
             }
             // What changed is read at the next pass, which follows now.
             Event::ClusterChanged => Ok(()),
+            Event::Pulled(pulled) => {
+                // A Job that starts commits its pinned manifest first, after
+                // what was recorded before.
+                self.parts.journal.append(writes);
+                self.parts.flush()?;
+                self.parts.pulled(*pulled)
+            }
             Event::Command(command) => {
                 // A command commits its own writes (an apply is all or
                 // nothing), after what was recorded before it, which is

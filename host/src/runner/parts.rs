@@ -16,6 +16,7 @@ use super::journal::Journal;
 use super::launcher::Launcher;
 use super::nodes::ClusterNodes;
 use super::observer::Observer;
+use super::pulls::Pulls;
 use crate::executor::StartGate;
 use crate::runtime::Runtime;
 use crate::store::{StoreError, Write};
@@ -43,13 +44,17 @@ pub(super) struct Parts {
     pub gate: Arc<StartGate>,
     /// Set by a shutdown command: no new instances; stop at this time.
     pub draining: Option<Micros>,
+    /// Jobs waiting for their registry images.
+    pub pulls: super::pulls::Pulls,
 }
 
-/// The three drivers, mutably, beside what a pass borrows.
+/// The three drivers, mutably, beside what a pass borrows, and the Jobs
+/// waiting for their images.
 pub(super) struct Drivers<'a> {
     pub jobs: &'a mut JobDriver,
     pub crons: &'a mut CronDriver,
     pub daemons: &'a mut DaemonDriver,
+    pub pulls: &'a mut Pulls,
 }
 
 impl Parts {
@@ -85,10 +90,11 @@ impl Parts {
             jobs: &mut self.jobs,
             crons: &mut self.crons,
             daemons: &mut self.daemons,
+            pulls: &mut self.pulls,
         };
         let result = f(&mut drivers, &mut pass);
         let asks = drivers.crons.take_asks();
-        carry_out(asks, drivers.jobs, &mut pass);
+        carry_out(asks, (drivers.jobs, drivers.pulls), &mut pass);
         let deferred = pass.deferred;
         if deferred {
             self.journal.defer();
@@ -159,7 +165,8 @@ impl Parts {
         let mut writes = Vec::new();
         self.with_pass((now, &mut writes), &mut Silent, None, |drivers, pass| {
             for uid in uids {
-                let _ = drivers.crons.delete(uid, "Deleted", pass)
+                let _ = drivers.pulls.remove(uid)
+                    || drivers.crons.delete(uid, "Deleted", pass)
                     || drivers.daemons.delete(uid, "Deleted", pass)
                     || drivers.jobs.delete(uid, "Deleted", pass);
                 let at = pass.now;
@@ -175,11 +182,18 @@ impl Parts {
 }
 
 /// Carries out what the CronJobs asked of the Job driver: Jobs created run
-/// from now on, Jobs deleted are stopped and marked deleted (their rows
-/// stay as history).
-fn carry_out(asks: Asks, jobs: &mut JobDriver, pass: &mut Pass<'_>) {
-    jobs.extend(asks.create_jobs);
+/// from now on (or first wait for their images), Jobs deleted are stopped
+/// and marked deleted (their rows stay as history).
+fn carry_out(asks: Asks, (jobs, pulls): (&mut JobDriver, &mut Pulls), pass: &mut Pass<'_>) {
+    let (waiting, ready): (Vec<JobRun>, Vec<JobRun>) =
+        (asks.create_jobs.into_iter()).partition(JobRun::waits_for_pull);
+    jobs.extend(ready);
+    for run in waiting {
+        let (record, job) = run.into_waiting();
+        pulls.add(record, job, pass.now);
+    }
     for (uid, reason) in asks.delete_jobs {
+        pulls.remove(&uid);
         jobs.delete(&uid, reason, pass);
         let at = pass.now;
         pass.writes.push(Write::ObjectDeleted { uid, at });

@@ -46,7 +46,8 @@ impl Parts {
         let jobs = self.admitted(Kind::Job, &mut refused, now)?;
         let crons = self.admitted(Kind::CronJob, &mut refused, now)?;
         let daemons = self.admitted(Kind::DaemonSet, &mut refused, now)?;
-        let count = jobs.len() + crons.len() + daemons.len();
+        let waiting = self.waiting_for_pulls(now)?;
+        let count = jobs.len() + crons.len() + daemons.len() + waiting;
         let here = clustered.then_some(node.as_str());
         let jobs = self.job_runs(jobs, here, now)?;
         let crons = self.cron_runs(crons)?;
@@ -130,7 +131,7 @@ impl Parts {
             | Kind::ControllerRevision => Vec::new(),
         };
         for record in records {
-            if kind == Kind::Job && finished(&record) {
+            if kind == Kind::Job && (finished(&record) || waits_for_pull(&record)) {
                 continue;
             }
             match admission::admit_stored(&record, &self.runtime, store) {
@@ -153,6 +154,28 @@ impl Parts {
         }
         Ok(admitted)
     }
+}
+
+impl Parts {
+    /// The Jobs this node holds that still wait for their registry images
+    /// wait again, their first pull at the next pass; how many.
+    fn waiting_for_pulls(&mut self, now: Micros) -> Result<usize, StoreError> {
+        let records = self.journal.store().held_objects(Kind::Job)?;
+        let mut count = 0;
+        for record in records.into_iter().filter(waits_for_pull) {
+            if let Ok(Object::Job(job)) = admission::stored_object(&record) {
+                self.pulls.add(record, job, now);
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+}
+
+/// Whether a stored Job still names a registry image (see `pulls`).
+fn waits_for_pull(record: &ObjectRecord) -> bool {
+    let object = admission::stored_object(record);
+    object.is_ok_and(|o| crate::apply::waits_for_pull(&o))
 }
 
 /// A stored object admitted again, with its module.

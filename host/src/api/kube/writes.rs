@@ -425,14 +425,20 @@ async fn store(
     };
     let secrets = pull_secrets(state, &doc).await;
     // Reading module files and pulling images is blocking work.
-    let (doc, modules) = tokio::task::spawn_blocking(move || {
+    let ((doc, modules), left) = tokio::task::spawn_blocking(move || {
         let lookup =
             |namespace: &str, name: &str| crate::apply::pull_secret_in(&secrets, namespace, name);
-        crate::apply::localize(doc, &lookup)
+        crate::apply::localize_for_node(doc, &lookup)
     })
     .await
     .map_err(|e| KubeError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
     .map_err(invalid)?;
+    // A Job whose image cannot be pulled now is created, as in Kubernetes;
+    // the node keeps pulling, and kubectl prints why.
+    for failed in &left {
+        let warning = format!("{failed}: the node tries again with back-off");
+        crate::api::error::warn(&mut headers, &warning);
+    }
     if call.param("dryRun").is_some() {
         let mut echoed = doc.object.stored_json();
         echoed["apiVersion"] = json!(served.group_version());
@@ -486,20 +492,16 @@ async fn pull_secrets(
     let names: Vec<String> = (template.spec.image_pull_secrets.iter())
         .map(|s| s.name.clone())
         .collect();
-    let mut found = Vec::new();
-    for name in names {
-        let (ns, n) = (namespace.clone(), name.clone());
-        let keyring = state.keyring.clone();
-        let read = crate::api::state::read(state, move |store| {
-            let kind = manifest::Kind::Secret;
-            let record = store.live_object(kind, &ns, &n).ok().flatten();
-            let opened = record.and_then(|r| keyring.open(kind, r.manifest).ok());
-            let config = opened.and_then(|m| manifest::Config::from_stored(kind, &m).ok());
-            Ok(config.and_then(|c| c.data.get(crate::apply::DOCKER_CONFIG_KEY).cloned()))
-        });
-        if let Ok(Some(json)) = read.await {
-            found.push((namespace.clone(), name, json));
-        }
-    }
-    found
+    let keyring = state.keyring.clone();
+    let ns = namespace.clone();
+    let read = crate::api::state::read(state, move |store| {
+        Ok(crate::apply::stored_pull_secrets(
+            store, &keyring, &ns, &names,
+        ))
+    });
+    let found = read.await.unwrap_or_default();
+    let with_namespace = found.into_iter();
+    with_namespace
+        .map(|(name, json)| (namespace.clone(), name, json))
+        .collect()
 }

@@ -52,6 +52,8 @@ enum Plan {
     /// A ConfigMap or Secret: its row, and kubectl's word for it.
     Stored(Box<Write>, &'static str),
     Create(Box<NewRun>),
+    /// A new Job whose registry image its node pulls (see `pulls`).
+    Wait(Box<(ObjectRecord, Job)>),
     Configure {
         uid: String,
         object: Box<Object>,
@@ -66,6 +68,7 @@ enum Plan {
 #[derive(Default)]
 struct Changes {
     created: Vec<NewRun>,
+    waiting: Vec<(ObjectRecord, Job)>,
     configured: Vec<(String, Object, Arc<Prepared>)>,
 }
 
@@ -80,6 +83,11 @@ impl Changes {
             Plan::Create(mut run) => {
                 writes.append(run.joining());
                 self.created.push(*run);
+                "created"
+            }
+            Plan::Wait(waiting) => {
+                writes.push(Write::ObjectCreated(waiting.0.clone()));
+                self.waiting.push(*waiting);
                 "created"
             }
             Plan::Configure {
@@ -182,6 +190,20 @@ impl Parts {
                 )?);
                 continue;
             }
+            if let Object::Job(job) = &incoming.object
+                && apply::waits_for_pull(&incoming.object)
+            {
+                let store = self.journal.store();
+                let existing = existing(incoming, control, store)?;
+                plans.push(plan_wait(
+                    incoming,
+                    job,
+                    existing,
+                    request.create_only,
+                    now,
+                )?);
+                continue;
+            }
             let pod = admission::pod_spec(&incoming.object);
             let images: Vec<&String> = (pod.iter())
                 .flat_map(|p| p.all_containers())
@@ -255,6 +277,9 @@ impl Parts {
         for (uid, object, prepared) in changes.configured {
             self.reconfigure(&uid, object, prepared, now);
         }
+        for (record, job) in changes.waiting {
+            self.pulls.add(record, job, now);
+        }
         for run in changes.created {
             match run {
                 NewRun::Job(run) => self.jobs.extend([run]),
@@ -327,6 +352,38 @@ impl Parts {
             Object::Config(_) => {}
         }
     }
+}
+
+/// What applying a Job whose registry image its node pulls does: create
+/// it, waiting (see `pulls`), or nothing if the live Job is this one; a
+/// live Job that differs keeps its template, as any Job's.
+fn plan_wait(
+    incoming: &Incoming,
+    job: &Job,
+    existing: Option<ObjectRecord>,
+    create_only: bool,
+    now: Micros,
+) -> Result<Plan, Failure> {
+    let mut job = job.clone();
+    let Some(existing) = existing else {
+        job.metadata.generation = Some(1);
+        let record = crate::runner::jobs::record_of(&job, now);
+        return Ok(Plan::Wait(Box::new((record, job))));
+    };
+    if create_only {
+        return Err(Failure::Refused(ApplyFailure {
+            status: 409,
+            message: format!("jobs {:?} already exists", job.metadata.name),
+        }));
+    }
+    job.metadata.generation = existing.manifest["metadata"]["generation"].as_i64();
+    if existing.manifest == crate::runner::jobs::manifest_json(&job) {
+        return Ok(Plan::Unchanged);
+    }
+    let message = "field is immutable once the Job exists, and its image cannot be pulled now: \
+                   delete the Job and apply it again";
+    let field = admission::image_path(crate::manifest::Kind::Job);
+    Err(Failure::Refused(invalid_at(incoming, field, message)))
 }
 
 /// The live object `incoming` would update, if any: in a cluster, the

@@ -343,7 +343,10 @@ impl CronRun {
         pass: &mut Pass<'_>,
     ) -> JobRun {
         let seconds = self.timetable.has_seconds();
-        let job = cronjob::job_from_template(&self.cron, &self.record.uid, scheduled, seconds);
+        let mut job = cronjob::job_from_template(&self.cron, &self.record.uid, scheduled, seconds);
+        // A run whose image is pulled Always waits for its node to pull it
+        // (the Job driver's caller hands it to the pulls).
+        crate::controller::image_pull::resolve_per_run(&mut job);
         let name = job.metadata.name.clone();
         let mut run = JobRun::new(job, self.prepared.clone(), pass.now);
         pass.writes.append(&mut run.joining);

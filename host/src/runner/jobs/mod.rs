@@ -28,7 +28,7 @@ mod run;
 pub use queue::MAX_STDIN_ITEM;
 pub(super) use queue::check_stdin_item;
 pub(super) use run::spreadable;
-pub use run::{EndedWith, JobRun, manifest_json};
+pub use run::{EndedWith, JobRun, manifest_json, record_of};
 
 /// The reason a Job is deleted with when a CronJob's `TerminateOther`
 /// replaces it: its instances stop at once, whatever their grace period.

@@ -128,6 +128,21 @@ pub fn manifest_json(job: &Job) -> serde_json::Value {
     json!({ "metadata": job.metadata, "spec": job.spec })
 }
 
+/// The record of a new Job, created at `now`, before its first pass.
+pub fn record_of(job: &Job, now: Micros) -> ObjectRecord {
+    ObjectRecord {
+        uid: ids::uid(),
+        kind: Kind::Job,
+        namespace: job.metadata.namespace.clone(),
+        name: job.metadata.name.clone(),
+        labels: job.metadata.labels.clone(),
+        manifest: manifest_json(job),
+        status: json!(JobStatus::default()),
+        created_at: now,
+        deleted_at: None,
+    }
+}
+
 impl crate::runner::driver::Joining for JobRun {
     fn joining(&mut self) -> &mut Vec<Write> {
         &mut self.joining
@@ -137,20 +152,28 @@ impl crate::runner::driver::Joining for JobRun {
 impl JobRun {
     /// A Job to run, already admitted (image is a digest, module compiled).
     pub fn new(job: Job, prepared: Arc<Prepared>, now: Micros) -> Self {
-        let record = ObjectRecord {
-            uid: ids::uid(),
-            kind: Kind::Job,
-            namespace: job.metadata.namespace.clone(),
-            name: job.metadata.name.clone(),
-            labels: job.metadata.labels.clone(),
-            manifest: manifest_json(&job),
-            status: json!(JobStatus::default()),
-            created_at: now,
-            deleted_at: None,
-        };
+        let record = record_of(&job, now);
         let mut run = Self::with(record, job, prepared, Observed::default());
         run.joining.push(Write::ObjectCreated(run.record.clone()));
         run
+    }
+
+    /// A Job made with a registry image still to pull (a CronJob's run
+    /// resolving its image again): its record and manifest, for the pulls.
+    /// Its writes must already be taken.
+    pub fn into_waiting(self) -> (ObjectRecord, Job) {
+        (self.record, self.job)
+    }
+
+    /// Whether the Job's template still names a registry image.
+    pub fn waits_for_pull(&self) -> bool {
+        crate::apply::pod_waits_for_pull(&self.job.spec.template.spec)
+    }
+
+    /// A Job recorded before its module was had (it waited for its
+    /// registry image), admitted now: it starts as a new one would.
+    pub fn pulled(record: ObjectRecord, job: Job, prepared: Arc<Prepared>) -> Self {
+        Self::with(record, job, prepared, Observed::default())
     }
 
     fn with(record: ObjectRecord, job: Job, prepared: Arc<Prepared>, observed: Observed) -> Self {
