@@ -276,6 +276,66 @@ pub fn pull_left(
     Ok((object, modules))
 }
 
+/// The pinned registry reference (see [`IMAGE_ID_PREFIX`]) of the
+/// container of `object` whose module is `digest`, if it came from one.
+pub fn pinned_reference(object: &Object, digest: &str) -> Option<String> {
+    let template = object.template()?;
+    let container = template.spec.all_containers().find(|c| c.image == digest)?;
+    let key = format!("{IMAGE_ID_PREFIX}{}", container.name);
+    template.metadata.annotations.get(&key).cloned()
+}
+
+/// The modules of `object` this node's `store` lacks (nor has its
+/// cluster) whose containers its template pins to a registry image:
+/// pulled by the pinned reference (this machine's cache first, with the
+/// template's `imagePullSecrets`) and checked against the digest the
+/// object names. In a cluster every node pulls a registry image so for
+/// itself, as each kubelet does: its bytes do not travel through the
+/// cluster's database (see `Write::Module::pulled_from`).
+pub fn pull_pinned(
+    object: &Object,
+    store: &Store,
+    keyring: &Keyring,
+) -> Result<Vec<ModuleBlob>, Refused> {
+    let mut modules: Vec<ModuleBlob> = Vec::new();
+    let Some(template) = object.template() else {
+        return Ok(modules);
+    };
+    let names: Vec<String> = (template.spec.image_pull_secrets.iter())
+        .map(|s| s.name.clone())
+        .collect();
+    let mut secrets = None;
+    let paths = admission::container_paths(object.kind(), &template.spec);
+    for (container, at) in template.spec.all_containers().zip(paths) {
+        let key = format!("{IMAGE_ID_PREFIX}{}", container.name);
+        let Some(pinned) = template.metadata.annotations.get(&key) else {
+            continue;
+        };
+        let digest = &container.image;
+        if modules.iter().any(|m| &m.digest == digest) || store.module(digest)?.is_some() {
+            continue;
+        }
+        let namespace = &object.metadata().namespace;
+        let secrets =
+            secrets.get_or_insert_with(|| stored_pull_secrets(store, keyring, namespace, &names));
+        let refuse =
+            |message: String| Refused::Invalid(FieldError::new(format!("{at}.image"), message));
+        let pulled = crate::oci::fetch(pinned, Some(crate::oci::PullPolicy::IfNotPresent), secrets)
+            .map_err(|e| refuse(e.to_string()))?;
+        let found = module::digest(&pulled.bytes);
+        if &found != digest {
+            return Err(refuse(format!(
+                "{pinned} holds the module {found}, not {digest} which the object names"
+            )));
+        }
+        modules.push(ModuleBlob {
+            digest: found,
+            bytes: pulled.bytes,
+        });
+    }
+    Ok(modules)
+}
+
 /// Whether `object`'s template still names a registry image: a Job left
 /// for its node to pull (see [`localize_for_node`]).
 pub fn waits_for_pull(object: &Object) -> bool {

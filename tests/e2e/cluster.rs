@@ -29,16 +29,16 @@ const LOSES_NODES: &[&str] = &["--heartbeat", "200ms", "--node-grace", "3s"];
 const STEADY: &[&str] = &["--heartbeat", "200ms", "--node-grace", "20s"];
 
 /// One node of a test cluster.
-struct Node {
-    name: String,
-    session: Session,
-    server: Server,
+pub(super) struct Node {
+    pub(super) name: String,
+    pub(super) session: Session,
+    pub(super) server: Server,
 }
 
 /// Starts nodes `names[i]` with `labels[i]` (`k=v,…`) on `db`, one after
 /// the other (the first one's token becomes the cluster's), with a
 /// [`STEADY`] grace unless `extra` sets one.
-fn cluster(db: &PgDatabase, nodes: &[(&str, &str)], extra: &[&str]) -> Vec<Node> {
+pub(super) fn cluster(db: &PgDatabase, nodes: &[(&str, &str)], extra: &[&str]) -> Vec<Node> {
     nodes
         .iter()
         .map(|(name, labels)| {
@@ -249,7 +249,7 @@ fn a_node_silent_past_the_grace_period_gets_a_new_daemon_instance_when_it_return
 }
 
 /// Every instance row of the Job `name`: (phase, reason, node).
-fn job_rows(db: &PgDatabase, name: &str) -> Vec<(String, String, String)> {
+pub(super) fn job_rows(db: &PgDatabase, name: &str) -> Vec<(String, String, String)> {
     db.client()
         .query(
             "SELECT phase, coalesce(reason, ''), node_name FROM instances i

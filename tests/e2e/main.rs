@@ -25,6 +25,7 @@ mod plugins;
 mod pods;
 mod queues;
 mod registry;
+mod registry_cluster;
 mod run_pi;
 mod sandbox;
 mod schedules;

@@ -10,7 +10,7 @@ use wasmjob_tests::{Registry, Server, Session, dist, job_yaml, program};
 
 /// `wasmjob push` of hello.wasm to `reference`, which must succeed; what
 /// it printed (the pinned reference).
-fn push_hello(s: &Session, reference: &str) -> String {
+pub(super) fn push_hello(s: &Session, reference: &str) -> String {
     let hello = dist("hello.wasm").display().to_string();
     let pushed = s.wasmjob(&["push", &hello, reference]);
     assert_eq!(pushed.code, 0, "{pushed:?}");
@@ -191,7 +191,9 @@ fn a_job_applied_with_a_missing_tag_backs_off_and_runs_once_it_is_pushed() {
         assert_eq!(applied.code, 0, "{applied:?}");
         assert!(
             applied.stderr.contains("Warning: ")
-                && applied.stderr.contains(&format!("ErrImagePull: {reference}")),
+                && applied
+                    .stderr
+                    .contains(&format!("ErrImagePull: {reference}")),
             "{applied:?}"
         );
     }

@@ -221,14 +221,19 @@ impl Parts {
             unreachable!("only Jobs wait for their images")
         };
         let mut waiting = self.pulls.waiting.remove(at);
+        let object = Object::Job(job);
         let mut writes: Vec<Write> = (modules.into_iter())
             .map(|m| Write::Module {
                 component: is_component(&m.bytes),
+                pulled_from: apply::pinned_reference(&object, &m.digest),
                 digest: m.digest,
                 bytes: m.bytes,
                 at: now,
             })
             .collect();
+        let Object::Job(job) = object else {
+            unreachable!("a Job above")
+        };
         let manifest = super::jobs::manifest_json(&job);
         let status = serde_json::json!(JobStatus::default());
         writes.push(Write::ObjectManifest {

@@ -148,6 +148,10 @@ pub enum Write {
         bytes: Vec<u8>,
         /// When it was first stored.
         at: Micros,
+        /// The pinned registry reference the bytes were pulled from, if
+        /// any: a cluster's database does not keep such a module, since
+        /// every node pulls it for itself (see `apply::pull_pinned`).
+        pulled_from: Option<String>,
     },
     /// An updated manifest (mutable fields only).
     ObjectManifest {

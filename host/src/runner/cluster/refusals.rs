@@ -1,7 +1,8 @@
 //! Stored objects a node of the cluster would take over or host, admitted
 //! again by the same rules as when they were applied (see
-//! [`crate::admission`]); one that is refused is left alone, and the node
-//! says why once, not at every heartbeat.
+//! [`crate::admission`]), their registry images pulled by this node (see
+//! [`crate::apply::pull_pinned`]); one that is refused is left alone, and
+//! the node says why once, not at every heartbeat.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use crate::manifest::Object;
 use crate::runner::parts::Parts;
 use crate::runtime::Prepared;
 use crate::store::{ObjectRecord, StoreError};
+use crate::time;
 
 /// The objects whose refusal was said.
 #[derive(Default)]
@@ -25,7 +27,17 @@ impl Refusals {
         object: &Object,
     ) -> Result<Option<Arc<Prepared>>, StoreError> {
         let store = parts.journal.store();
-        match admission::admit(object, &[], &parts.runtime, store) {
+        // A registry image's module is pulled here, by each node.
+        let pulled = crate::apply::pull_pinned(object, store, &parts.config.keyring);
+        let admitted = pulled.and_then(|modules| {
+            let admitted = admission::admit(object, &modules, &parts.runtime, store)?;
+            for module in &modules {
+                let component = crate::runtime::is_component(&module.bytes);
+                store.put_module(&module.digest, component, &module.bytes, time::now())?;
+            }
+            Ok(admitted)
+        });
+        match admitted {
             Ok(admitted) => Ok(Some(admitted.prepared)),
             Err(Refused::Store(e)) => Err(e),
             Err(Refused::Invalid(e)) => {

@@ -222,11 +222,13 @@ impl Parts {
                 if writes.iter().any(known) {
                     continue;
                 }
+                let pulled_from = apply::pinned_reference(&incoming.object, &blob.digest);
                 writes.push(Write::Module {
                     component: is_component(&blob.bytes),
                     digest: blob.digest,
                     bytes: blob.bytes,
                     at: now,
+                    pulled_from,
                 });
             }
             let existing = existing(incoming, control, store)?;

@@ -48,11 +48,17 @@ fn object_write(
 ) -> Result<(), postgres::Error> {
     match write {
         Write::ObjectCreated(o) => object_created(tx, o, node)?,
+        // Each node pulls a registry image for itself.
+        Write::Module {
+            pulled_from: Some(_),
+            ..
+        } => {}
         Write::Module {
             digest,
             component,
             bytes,
             at,
+            pulled_from: None,
         } => {
             let sql =
                 "INSERT INTO modules (digest, component, bytes, created_at) VALUES ($1, $2, $3, $4)

@@ -108,6 +108,7 @@ fn object_write(tx: &Connection, write: &Write) -> rusqlite::Result<()> {
             component,
             bytes,
             at,
+            ..
         } => {
             let sql = "INSERT OR IGNORE INTO modules (digest, component, bytes, created_at) VALUES (?1, ?2, ?3, ?4)";
             run(tx, sql, params![digest, component, bytes, at])?;

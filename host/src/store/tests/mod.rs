@@ -274,6 +274,7 @@ fn events_modules_and_expiry() {
                     component: false,
                     bytes: b"\0asm".to_vec(),
                     at: 1,
+                    pulled_from: None,
                 },
                 Write::ObjectExpiry {
                     uid: job.uid.clone(),

@@ -1,0 +1,62 @@
+//! Registry images in a cluster (issue 33): the node a Job is applied to
+//! keeps the module it was sent, but the cluster's database does not; a
+//! node that runs the Job's instances pulls the pinned reference for
+//! itself, as every kubelet does, and checks it against the digest.
+
+use wasmjob_tests::{PgDatabase, Registry, job_yaml};
+
+use super::cluster::{cluster, job_rows};
+use super::registry::push_hello;
+
+#[test]
+fn each_node_of_a_cluster_pulls_a_registry_image_for_itself() {
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let nodes = cluster(&db, &[("n1", "disk=nvme"), ("n2", "disk=hdd")], &[]);
+    // Applied through n2, which does not match: n1 runs every instance.
+    let (s, second) = (&nodes[1].session, &nodes[1].server);
+    let reference = format!("{}/demo/spread:1.0", registry.address);
+    let pinned = push_hello(s, &reference);
+    let yaml = job_yaml(
+        "spread",
+        std::path::Path::new(&reference),
+        &[],
+        "  completions: 4\n  parallelism: 2",
+        "      nodeSelector:\n        disk: nvme\n",
+    );
+    s.write("job.yaml", &yaml);
+    let applied = s.client(second, &["apply", "-f", "job.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let job = s.wait_finished(second, "spread");
+    assert_eq!(job["status"]["succeeded"], 4, "{job}");
+    let rows = job_rows(&db, "spread");
+    assert!(
+        rows.len() == 4 && rows.iter().all(|r| r.2 == nodes[0].name),
+        "{rows:?}"
+    );
+    // The module's bytes never went through the database.
+    let digest = job["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(digest.starts_with("sha256:"), "{job}");
+    let count: i64 = db
+        .client()
+        .query_one("SELECT count(*) FROM modules WHERE digest = $1", &[&digest])
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 0, "the cluster's database holds no registry module");
+    // n1 pulled it by its pinned reference, into its own cache.
+    let listed = nodes[0].session.wasmjob(&["images"]);
+    assert!(
+        listed.stdout.contains(&format!("{reference}@sha256:")),
+        "{listed:?}"
+    );
+    assert!(pinned.starts_with(&reference), "{pinned}");
+    let logs = s.client(second, &["logs", "job/spread"]);
+    assert!(logs.stdout.contains("Hello from wasmjob"), "{logs:?}");
+}
