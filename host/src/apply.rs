@@ -10,6 +10,7 @@ use crate::admission::{self, ModuleBlob, Refused};
 use crate::manifest::{Config, Container, Document, FieldError, Kind, ManifestError, Object};
 use crate::module::{self, ImageRef};
 use crate::oci::OciError;
+use crate::oci::allowed::AllowedRegistries;
 use crate::oci::credentials::PullSecret;
 use crate::runtime::{Prepared, Runtime, is_component};
 use crate::secrets::Keyring;
@@ -292,10 +293,16 @@ pub fn pinned_reference(object: &Object, digest: &str) -> Option<String> {
 /// object names. In a cluster every node pulls a registry image so for
 /// itself, as each kubelet does: its bytes do not travel through the
 /// cluster's database (see `Write::Module::pulled_from`).
+///
+/// With `allowed` (`serve --allowed-registries`), every container must be
+/// a registry image under the list — pinned, or still to pull — and every
+/// pinned one is pulled (the cache first) and checked, whatever the store
+/// or the client had: what runs is what the registry holds.
 pub fn pull_pinned(
     object: &Object,
     store: &Store,
     keyring: &Keyring,
+    allowed: Option<&AllowedRegistries>,
 ) -> Result<Vec<ModuleBlob>, Refused> {
     let mut modules: Vec<ModuleBlob> = Vec::new();
     let Some(template) = object.template() else {
@@ -307,19 +314,28 @@ pub fn pull_pinned(
     let mut secrets = None;
     let paths = admission::container_paths(object.kind(), &template.spec);
     for (container, at) in template.spec.all_containers().zip(paths) {
+        let refuse =
+            |message: String| Refused::Invalid(FieldError::new(format!("{at}.image"), message));
         let key = format!("{IMAGE_ID_PREFIX}{}", container.name);
-        let Some(pinned) = template.metadata.annotations.get(&key) else {
+        let pinned = template.metadata.annotations.get(&key);
+        if let Some(allowed) = allowed {
+            check_allowed(container, pinned, allowed).map_err(refuse)?;
+        }
+        let Some(pinned) = pinned else {
             continue;
         };
         let digest = &container.image;
-        if modules.iter().any(|m| &m.digest == digest) || store.module(digest)?.is_some() {
+        // Under a list of allowed registries, what the store has is
+        // checked again too.
+        let stored = |digest| -> Result<bool, StoreError> {
+            Ok(allowed.is_none() && store.module(digest)?.is_some())
+        };
+        if modules.iter().any(|m| &m.digest == digest) || stored(digest)? {
             continue;
         }
         let namespace = &object.metadata().namespace;
         let secrets =
             secrets.get_or_insert_with(|| stored_pull_secrets(store, keyring, namespace, &names));
-        let refuse =
-            |message: String| Refused::Invalid(FieldError::new(format!("{at}.image"), message));
         let pulled = crate::oci::fetch(pinned, Some(crate::oci::PullPolicy::IfNotPresent), secrets)
             .map_err(|e| refuse(e.to_string()))?;
         let found = module::digest(&pulled.bytes);
@@ -334,6 +350,36 @@ pub fn pull_pinned(
         });
     }
     Ok(modules)
+}
+
+/// Whether `container` (pinned to `pinned`, if it is) may run on a node
+/// that allows only `allowed`: what is wrong, if not.
+fn check_allowed(
+    container: &Container,
+    pinned: Option<&String>,
+    allowed: &AllowedRegistries,
+) -> Result<(), String> {
+    let image = container.image.as_str();
+    let written = match pinned {
+        Some(pinned) => pinned.as_str(),
+        None if crate::oci::is_reference(image) => image,
+        None => {
+            return Err(format!(
+                "a module not pulled from a registry (a file, or a stored digest) is not allowed \
+                 on this node, which runs only registry images under {} (serve \
+                 --allowed-registries): push it with `wasmjob push` and name the image",
+                allowed.describe()
+            ));
+        }
+    };
+    match allowed.allows(written) {
+        true => Ok(()),
+        false => Err(format!(
+            "{written} is not under a registry this node allows ({}, serve \
+             --allowed-registries): push it to one of them",
+            allowed.describe()
+        )),
+    }
 }
 
 /// Whether `object`'s template still names a registry image: a Job left

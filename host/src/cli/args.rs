@@ -230,6 +230,11 @@ pub struct ServeArgs {
     /// otherwise accepted with a warning), as apply --strict does.
     #[arg(long)]
     pub strict: bool,
+    /// Run only registry images under these registries or repository
+    /// prefixes (ghcr.io/team,127.0.0.1:5000); the node pulls each to check
+    /// its digest, and refuses modules from files.
+    #[arg(long, value_name = "PREFIXES", value_delimiter = ',')]
+    pub allowed_registries: Vec<String>,
     /// Extended resources this node has, as name=count,… (nvidia.com/gpu=2):
     /// instances asking for them start only while enough are free.
     #[arg(long, value_name = "RESOURCES")]

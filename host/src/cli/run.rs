@@ -66,6 +66,7 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
         resources: Default::default(),
         crash_loop: Default::default(),
         keyring: keyring.clone(),
+        allowed_registries: None,
     };
     let handle = tokio.handle().clone();
     let mut runner = Runner::new(store, runtime.clone(), handle, config).map_err(other)?;

@@ -14,6 +14,7 @@ use crate::api::server::{ClusterAccess, NodeInfo, ServerState, router};
 use crate::api::tls;
 use crate::controller::daemonset::CrashLoop;
 use crate::manifest::{HOSTNAME_LABEL, JobStatus, parse_memory_quantity};
+use crate::oci::allowed::AllowedRegistries;
 use crate::runner::{ClusterConfig, Command, Observer, Runner, RunnerConfig};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::secrets::{Keyring, SecretKey};
@@ -79,6 +80,8 @@ impl Settings {
                 resources: parse_resources(args.resources.as_deref().unwrap_or(""))?,
                 crash_loop,
                 keyring: Arc::new(Keyring::new(state_dir)),
+                allowed_registries: AllowedRegistries::parse(&args.allowed_registries)
+                    .map_err(|e| CliError::BadInput(format!("--allowed-registries: {e}")))?,
             },
             grace: parse_duration(&args.shutdown_grace).map_err(bad("--shutdown-grace"))?,
             node_name,

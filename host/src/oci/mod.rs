@@ -8,6 +8,7 @@
 //! Layer media types read (what `wkg oci push`, Spin, runwasi and
 //! wasm-to-oci write): [`WASM_LAYER_TYPES`]; any other is refused naming it.
 
+pub mod allowed;
 pub mod cache;
 pub mod credentials;
 mod registry;

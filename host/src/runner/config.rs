@@ -1,6 +1,6 @@
 //! How a node runs: its name and labels, the output it keeps per instance,
-//! its daemons' crash-loop back-off, and the key its Secrets are sealed
-//! with.
+//! its daemons' crash-loop back-off, the key its Secrets are sealed with,
+//! and the registries it takes images from.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,4 +27,7 @@ pub struct RunnerConfig {
     pub crash_loop: CrashLoop,
     /// The key Secrets are sealed with (see [`crate::secrets`]).
     pub keyring: Arc<crate::secrets::Keyring>,
+    /// Only registry images under these run here (`serve
+    /// --allowed-registries`); anything when `None`.
+    pub allowed_registries: Option<crate::oci::allowed::AllowedRegistries>,
 }

@@ -28,7 +28,8 @@ impl Refusals {
     ) -> Result<Option<Arc<Prepared>>, StoreError> {
         let store = parts.journal.store();
         // A registry image's module is pulled here, by each node.
-        let pulled = crate::apply::pull_pinned(object, store, &parts.config.keyring);
+        let allowed = parts.config.allowed_registries.as_ref();
+        let pulled = crate::apply::pull_pinned(object, store, &parts.config.keyring, allowed);
         let admitted = pulled.and_then(|modules| {
             let admitted = admission::admit(object, &modules, &parts.runtime, store)?;
             for module in &modules {

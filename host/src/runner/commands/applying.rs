@@ -190,10 +190,16 @@ impl Parts {
                 )?);
                 continue;
             }
+            let allowed = self.config.allowed_registries.as_ref();
+            let keyring = &self.config.keyring;
             if let Object::Job(job) = &incoming.object
                 && apply::waits_for_pull(&incoming.object)
             {
                 let store = self.journal.store();
+                if allowed.is_some() {
+                    apply::pull_pinned(&incoming.object, store, keyring, allowed)
+                        .map_err(|e| refused(incoming, e))?;
+                }
                 let existing = existing(incoming, control, store)?;
                 plans.push(plan_wait(
                     incoming,
@@ -209,11 +215,16 @@ impl Parts {
                 .flat_map(|p| p.all_containers())
                 .map(|c| &c.image)
                 .collect();
-            let modules: Vec<ModuleBlob> = (request.modules.iter())
-                .filter(|m| images.contains(&&m.digest))
-                .cloned()
-                .collect();
             let store = self.journal.store();
+            let modules: Vec<ModuleBlob> = match allowed {
+                None => (request.modules.iter())
+                    .filter(|m| images.contains(&&m.digest))
+                    .cloned()
+                    .collect(),
+                // What runs is what the registry holds, whatever was sent.
+                Some(_) => apply::pull_pinned(&incoming.object, store, keyring, allowed)
+                    .map_err(|e| refused(incoming, e))?,
+            };
             let admitted = admission::admit(&incoming.object, &modules, &self.runtime, store)
                 .map_err(|e| refused(incoming, e))?;
             for blob in modules {
