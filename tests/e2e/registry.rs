@@ -1,6 +1,7 @@
 //! Modules from OCI registries (issue 33), against a real registry
 //! (Debian's `docker-registry`): `wasmjob push` and `pull`, a Job run by
-//! tag, its digest pinned at apply so a moved tag changes nothing it runs,
+//! tag, its digest pinned at apply so a moved tag changes nothing it runs
+//! (and runs on after the registry goes away and the node restarts),
 //! the pinned reference as the instance's `imageID`, a missing tag
 //! refused by `run` with Kubernetes' reason, and a Job applied with a
 //! missing tag waiting in `ErrImagePull`/`ImagePullBackOff` until it is
@@ -87,6 +88,37 @@ fn a_job_runs_a_pushed_module_by_tag_pinned_to_its_digest() {
         job_logs.stdout.contains("Hello from wasmjob"),
         "{job_logs:?}"
     );
+
+    // The registry goes away and the node restarts offline: the CronJob
+    // goes on running its pinned module, from the node's own store.
+    drop(registry);
+    let name = |i: &serde_json::Value| i["metadata"]["name"].as_str().unwrap_or("").to_owned();
+    let listed = s.client(&server, &["get", "instances", "-o", "json"]);
+    let before: Vec<String> = (listed.json()["items"].as_array().into_iter().flatten())
+        .map(name)
+        .collect();
+    assert_eq!(server.terminate(), 0);
+    let server = Server::start(&s, &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let listed = s.client(&server, &["get", "instances", "-o", "json"]);
+        let items = listed.json()["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let new_run = items
+            .iter()
+            .find(|i| i["status"]["phase"] == "Succeeded" && !before.contains(&name(i)));
+        if let Some(ran) = new_run {
+            assert_eq!(ran["spec"]["containers"][0]["imageID"], pinned, "{ran}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no run after an offline restart: {listed:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 #[test]
