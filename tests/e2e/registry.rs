@@ -99,26 +99,10 @@ fn a_job_runs_a_pushed_module_by_tag_pinned_to_its_digest() {
         .collect();
     assert_eq!(server.terminate(), 0);
     let server = Server::start(&s, &[]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let listed = s.client(&server, &["get", "instances", "-o", "json"]);
-        let items = listed.json()["items"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let new_run = items
-            .iter()
-            .find(|i| i["status"]["phase"] == "Succeeded" && !before.contains(&name(i)));
-        if let Some(ran) = new_run {
-            assert_eq!(ran["spec"]["containers"][0]["imageID"], pinned, "{ran}");
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no run after an offline restart: {listed:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    let ran = instance_where(&s, &server, |i| {
+        i["status"]["phase"] == "Succeeded" && !before.contains(&name(i))
+    });
+    assert_eq!(ran["spec"]["containers"][0]["imageID"], pinned, "{ran}");
 }
 
 #[test]
@@ -258,24 +242,32 @@ fn a_job_applied_with_a_missing_tag_backs_off_and_runs_once_it_is_pushed() {
     assert_ne!(gone.code, 0, "{gone:?}");
 }
 
-/// Polls `get instances -o json` until one ran `image_id`; that instance.
-fn instance_of(s: &Session, server: &Server, image_id: &str) -> serde_json::Value {
+/// Polls `get instances -o json` until one is `wanted`; that instance.
+fn instance_where(
+    s: &Session,
+    server: &Server,
+    wanted: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let listed = s.client(server, &["get", "instances", "-o", "json"]);
         let items = listed.json()["items"].as_array().cloned();
-        let found = items.unwrap_or_default().into_iter().find(|i| {
-            i["spec"]["containers"][0]["imageID"] == image_id && i["status"]["phase"] == "Succeeded"
-        });
-        if let Some(found) = found {
+        if let Some(found) = items.unwrap_or_default().into_iter().find(&wanted) {
             return found;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "no instance ran {image_id}: {listed:?}"
+            "no such instance: {listed:?}"
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+}
+
+/// The first instance that ran `image_id` and succeeded.
+fn instance_of(s: &Session, server: &Server, image_id: &str) -> serde_json::Value {
+    instance_where(s, server, |i| {
+        i["spec"]["containers"][0]["imageID"] == image_id && i["status"]["phase"] == "Succeeded"
+    })
 }
 
 #[test]
