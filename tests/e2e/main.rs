@@ -19,6 +19,7 @@ mod hostile;
 mod job_semantics;
 mod jobs;
 mod kube_api;
+mod languages;
 mod observe;
 mod outcomes;
 mod plugins;

@@ -21,6 +21,7 @@
 
 mod cache;
 mod engine;
+mod http;
 mod limits;
 pub mod line_times;
 pub mod live;

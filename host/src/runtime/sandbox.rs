@@ -1,5 +1,6 @@
 //! One instance's sandbox: exactly the declared argv, env, volumes and stdin,
-//! no network, capped memory and output, a wall-clock deadline.
+//! no network (sockets refused, `wasi:http` requests denied: see
+//! [`super::http`]), capped memory and output, a wall-clock deadline.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +13,9 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
+
+use super::http::Http;
 use super::limits::{MemoryCap, MemoryLimitExceeded};
 use super::plugin::{self, LogRecord, PluginEnv, PluginState};
 use super::{CapturedOutput, DEFAULT_OUTPUT_LIMIT, Prepared, RunReport, RuntimeError};
@@ -99,6 +103,17 @@ pub struct ComponentState {
     table: ResourceTable,
     cap: MemoryCap,
     plugin: PluginState,
+    http: Http,
+}
+
+impl WasiHttpView for ComponentState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http.ctx,
+            table: &mut self.table,
+            hooks: &mut self.http.hooks,
+        }
+    }
 }
 
 impl WasiView for ComponentState {
@@ -127,6 +142,8 @@ pub fn component_linker(
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
     plugin::add_to_linker(&mut linker, |s: &mut ComponentState| &mut s.plugin)
+        .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
     Ok(linker)
 }
@@ -213,6 +230,7 @@ pub async fn run(
                             table,
                             cap,
                             plugin: PluginState::new(spec.plugin.clone(), output.clone()),
+                            http: Http::new(output.clone()),
                         };
                         run_component(engine, pre, state, &mut records).await
                     }

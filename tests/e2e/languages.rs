@@ -1,0 +1,179 @@
+//! Plugins in Python and JavaScript (issue 38), built with the real
+//! toolchains (`componentize-py` from PyPI, `componentize-js` from npm, as
+//! `./dev test` installs them) from the examples under `examples/python`
+//! and `examples/js`, against the repository's WIT: each runs as a Job and
+//! as a CronJob's run, the resumable ones resume from their checkpoint, and
+//! a JavaScript `fetch` is denied with the destination named.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use wasmjob_tests::{Server, Session, job_yaml, repo, tool};
+
+/// A component built once per test run: (language, example) → its file,
+/// or `None` when the toolchain is missing (skipped outside CI).
+fn built(lang: &str, example: &str) -> Option<PathBuf> {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let key = format!("{lang}/{example}");
+    // One build at a time: they are CPU-bound, and the lock keeps each
+    // example built once however many tests want it.
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = built.iter().find(|(k, _)| *k == key) {
+        return Some(path.clone());
+    }
+    let dir = DIR.get_or_init(|| tempfile::tempdir().expect("a build directory"));
+    let out = dir.path().join(format!("{lang}-{example}.wasm"));
+    let source = repo().join("examples").join(lang).join(example);
+    let wit = repo().join("wit");
+    let ran = match lang {
+        "python" => {
+            let componentize = tool("componentize-py", "WASMJOB_COMPONENTIZE_PY")?;
+            let mut command = Command::new(componentize);
+            command
+                .arg("-d")
+                .arg(&wit)
+                .args(["-w", "job", "componentize", "-p"]);
+            command.arg(&source).args(["app", "-o"]).arg(&out);
+            command.output()
+        }
+        _ => {
+            let componentize = tool("componentize-js", "WASMJOB_COMPONENTIZE_JS")?;
+            let mut command = Command::new(componentize);
+            command.arg(source.join(format!("{example}.js")));
+            command
+                .arg("--wit")
+                .arg(&wit)
+                .args(["-n", "job", "-o"])
+                .arg(&out);
+            command.output()
+        }
+    }
+    .expect("running the plugin toolchain");
+    assert!(
+        ran.status.success() && out.exists(),
+        "building {key}: {}{}",
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    built.push((key, out.clone()));
+    Some(out)
+}
+
+/// The resumable example as a Job that fails once after 5 and retries
+/// after 1 s.
+fn resumable_job(image: &Path) -> String {
+    job_yaml(
+        "resumable",
+        image,
+        &["10", "--fail-at", "5"],
+        "  backoffLimit: 2\n  backoffPolicy:\n    initialDelaySeconds: 1",
+        "",
+    )
+}
+
+fn runs_hello_and_resumes(lang: &str) {
+    let (Some(hello), Some(resumable)) = (built(lang, "hello"), built(lang, "resumable")) else {
+        return;
+    };
+    let s = Session::new();
+    s.write("hello.yaml", &job_yaml("hello", &hello, &[], "", ""));
+    let ran = s.wasmjob(&["run", "-f", "hello.yaml"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let greeting = match lang {
+        "python" => "Hello from Python, instance ",
+        _ => "Hello from JavaScript, instance ",
+    };
+    let greeted = format!("{greeting}hello-");
+    assert!(ran.stdout.contains(&greeted), "{}", ran.stdout);
+    let record = format!(
+        "level=info msg=greeted lang={}",
+        &lang[..2].replace("ja", "js")
+    );
+    assert!(ran.stdout.contains(&record), "{}", ran.stdout);
+
+    s.write("resumable.yaml", &resumable_job(&resumable));
+    let ran = s.wasmjob(&["run", "-f", "resumable.yaml"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    for line in [
+        "attempt 0: starting at 1",
+        "level=error msg=\"failing on purpose\" at=5",
+        "attempt 1: resuming after 5 from the checkpoint",
+        "level=info msg=done counted=10",
+    ] {
+        assert!(ran.stdout.contains(line), "{line:?} in {}", ran.stdout);
+    }
+    assert_eq!(ran.stdout.matches("count 5\n").count(), 1, "{}", ran.stdout);
+
+    // As a CronJob's run, under serve.
+    let server = Server::start(&s, &[]);
+    let cron = format!(
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: greet\nspec:\n  schedule: \
+         \"* * * * * *\"\n  concurrencyPolicy: Forbid\n  jobTemplate:\n    spec:\n      \
+         template:\n        spec:\n          containers:\n          - name: main\n            \
+         image: {}\n          restartPolicy: Never\n",
+        hello.display()
+    );
+    s.write("cron.yaml", &cron);
+    let applied = s.client(&server, &["apply", "-f", "cron.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let jobs = s.client(&server, &["get", "jobs", "-o", "json"]);
+        let items = jobs.json()["items"].as_array().cloned().unwrap_or_default();
+        let done = items.iter().find(|j| {
+            let conditions = j["status"]["conditions"].as_array().cloned();
+            conditions
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c["type"] == "Complete")
+        });
+        if let Some(job) = done {
+            let name = job["metadata"]["name"].as_str().unwrap_or_default();
+            let logs = s.client(&server, &["logs", &format!("job/{name}")]);
+            let greeted = format!("{greeting}{name}-");
+            assert!(logs.stdout.contains(&greeted), "{logs:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no run of the CronJob completed: {jobs:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_python_plugin_runs_as_a_job_and_a_cron_run_and_resumes_from_its_checkpoint() {
+    runs_hello_and_resumes("python");
+}
+
+#[test]
+fn a_javascript_plugin_runs_as_a_job_and_a_cron_run_and_resumes_from_its_checkpoint() {
+    runs_hello_and_resumes("js");
+}
+
+#[test]
+fn a_javascript_fetch_is_denied_and_the_log_names_the_destination() {
+    let Some(fetch) = built("js", "fetch") else {
+        return;
+    };
+    let s = Session::new();
+    let url = "http://127.0.0.1:9/report";
+    s.write(
+        "fetch.yaml",
+        &job_yaml("fetch", &fetch, &[url], "  backoffLimit: 0", ""),
+    );
+    let ran = s.wasmjob(&["run", "-f", "fetch.yaml"]);
+    assert_ne!(ran.code, 0, "{ran:?}");
+    assert!(
+        ran.stdout.contains(&format!(
+            "wasmjob: HTTP request to {url} denied: instances have no network egress \
+             (HttpRequestDenied)"
+        )),
+        "{}",
+        ran.stdout
+    );
+    assert!(!ran.stdout.contains("GET http"), "{}", ran.stdout);
+}
