@@ -177,3 +177,114 @@ fn a_javascript_fetch_is_denied_and_the_log_names_the_destination() {
     );
     assert!(!ran.stdout.contains("GET http"), "{}", ran.stdout);
 }
+
+/// Runs `command` (a README's build line) in `dir` through the shell,
+/// with `tools` first on PATH; panics with its output unless it succeeds.
+fn build_in(dir: &Path, command: &str, tools: Option<&Path>) {
+    let mut path = std::env::var_os("PATH").unwrap_or_default();
+    if let Some(tools) = tools {
+        let mut paths = vec![tools.to_path_buf()];
+        paths.extend(std::env::split_paths(&path));
+        path = std::env::join_paths(paths).expect("a PATH");
+    }
+    let ran = Command::new("sh")
+        .args(["-c", command])
+        .current_dir(dir)
+        .env("PATH", path)
+        // The plugin's own target directory, as its README says.
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .expect("running the build");
+    assert!(
+        ran.status.success(),
+        "{command}: {}{}",
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+}
+
+/// `wasmjob new plugin NAME --lang LANG`, built with the README's first
+/// command and run with its second.
+fn a_new_plugin_builds_and_runs(lang: &str) {
+    let tools = match lang {
+        "python" => tool("componentize-py", "WASMJOB_COMPONENTIZE_PY"),
+        "js" => tool("componentize-js", "WASMJOB_COMPONENTIZE_JS"),
+        _ => tool("cargo", "CARGO"),
+    };
+    let Some(tools) = tools else {
+        return;
+    };
+    let s = Session::new();
+    let name = format!("greet-{lang}");
+    let made = s.wasmjob(&["new", "plugin", &name, "--lang", lang]);
+    assert_eq!(made.code, 0, "{made:?}");
+    let dir = s.work.path().join(&name);
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let block = readme.split("```\n").nth(1).expect("the README's commands");
+    let commands: Vec<&str> = block.lines().collect();
+    assert_eq!(commands.len(), 2, "{readme}");
+    assert_eq!(commands[1], "wasmjob run -f job.yaml");
+    let build = match lang {
+        // npm install brings the toolchain ./dev test installed already.
+        "js" => {
+            let package = std::fs::read_to_string(dir.join("package.json")).unwrap();
+            let package: serde_json::Value = serde_json::from_str(&package).unwrap();
+            assert_eq!(commands[0], "npm install && npm run build");
+            package["scripts"]["build"].as_str().unwrap().to_owned()
+        }
+        _ => commands[0].to_owned(),
+    };
+    build_in(&dir, &build, tools.parent());
+    let ran = Command::new(wasmjob_tests::binary())
+        .args(["run", "-f", "job.yaml"])
+        .current_dir(&dir)
+        .env("WASMJOB_HOME", s.state.path())
+        .output()
+        .expect("running wasmjob");
+    let stdout = String::from_utf8_lossy(&ran.stdout);
+    assert!(ran.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("Hello from {name}, instance {name}-")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_new_python_plugin_builds_and_runs_with_its_readmes_two_commands() {
+    a_new_plugin_builds_and_runs("python");
+}
+
+#[test]
+fn a_new_javascript_plugin_builds_and_runs_with_its_readmes_two_commands() {
+    a_new_plugin_builds_and_runs("js");
+}
+
+#[test]
+fn a_new_rust_plugin_builds_and_runs_with_its_readmes_two_commands() {
+    a_new_plugin_builds_and_runs("rust");
+}
+
+#[test]
+fn new_refuses_a_bad_name_or_a_directory_that_exists() {
+    let s = Session::new();
+    let bad = s.wasmjob(&["new", "plugin", "Bad_Name"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(
+        bad.stderr
+            .contains("invalid name \"Bad_Name\": must be a DNS-1123 label"),
+        "{}",
+        bad.stderr
+    );
+    s.write("taken/keep.txt", "mine");
+    let taken = s.wasmjob(&["new", "plugin", "taken", "--lang", "js"]);
+    assert_eq!(taken.code, 2, "{taken:?}");
+    assert!(
+        taken
+            .stderr
+            .contains("taken already exists: choose another name or --dir"),
+        "{}",
+        taken.stderr
+    );
+    let kept = std::fs::read_to_string(s.work.path().join("taken/keep.txt")).unwrap();
+    assert_eq!(kept, "mine");
+}

@@ -138,6 +138,12 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Pull(super::registry::PullArgs),
 
+    /// Make a plugin: source, WIT, Job and CronJob manifests, a README.
+    ///
+    /// Example: wasmjob new plugin report --lang python
+    #[command(verbatim_doc_comment)]
+    New(super::new::NewArgs),
+
     /// The modules pulled from registries on this machine (the state
     /// directory's cache): reference, digest, size, last used; `images
     /// prune` removes those no stored object uses.

@@ -24,6 +24,7 @@ mod get;
 mod jsonpath;
 mod label;
 mod logs;
+mod new;
 mod queue;
 mod registry;
 mod remote;
@@ -106,6 +107,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Cron(command) => cron::pause_or_resume(server, &state_dir, &command),
         Command::Queue(command) => queue::queue(&state_dir, command),
         Command::Push(args) => registry::push(&args),
+        Command::New(args) => new::new(&args),
         Command::Pull(args) => registry::pull(&args),
         Command::Images(args) => registry::images(&state_dir, &args),
         Command::Completions(_) => unreachable!("handled above"),
