@@ -328,7 +328,13 @@ impl Session {
 
     /// Polls `get jobs NAME -o json` until the Job is Complete or Failed.
     pub fn wait_finished(&self, server: &Server, job: &str) -> Value {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        self.wait_finished_within(server, job, 30)
+    }
+
+    /// As [`Session::wait_finished`], for up to `seconds` (a Job whose
+    /// large module compiles first, on a loaded machine).
+    pub fn wait_finished_within(&self, server: &Server, job: &str, seconds: u64) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
         loop {
             let ran = self.client(server, &["get", "jobs", job, "-o", "json"]);
             if ran.code == 0 {

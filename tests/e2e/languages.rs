@@ -118,7 +118,7 @@ fn runs_hello_and_resumes(lang: &str) {
     s.write("cron.yaml", &cron);
     let applied = s.client(&server, &["apply", "-f", "cron.yaml"]);
     assert_eq!(applied.code, 0, "{applied:?}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
     loop {
         let jobs = s.client(&server, &["get", "jobs", "-o", "json"]);
         let items = jobs.json()["items"].as_array().cloned().unwrap_or_default();
@@ -287,4 +287,34 @@ fn new_refuses_a_bad_name_or_a_directory_that_exists() {
     );
     let kept = std::fs::read_to_string(s.work.path().join("taken/keep.txt")).unwrap();
     assert_eq!(kept, "mine");
+}
+
+#[test]
+fn a_large_component_compiles_off_the_nodes_loop_while_its_job_says_compiling() {
+    let Some(hello) = built("python", "hello") else {
+        return;
+    };
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    s.write("hello.yaml", &job_yaml("big", &hello, &[], "", ""));
+    let applied = s.client(&server, &["apply", "-f", "hello.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    // The apply is answered before the compile ends: the Job says so.
+    let listed = s.client(&server, &["get", "jobs", "big"]);
+    assert!(listed.stdout.contains(" Compiling "), "{listed:?}");
+    // Meanwhile the node answers and runs other work.
+    let other = job_yaml("small", &wasmjob_tests::dist("hello.wasm"), &[], "", "");
+    s.write("small.yaml", &other);
+    assert_eq!(s.client(&server, &["apply", "-f", "small.yaml"]).code, 0);
+    let small = s.wait_finished(&server, "small");
+    assert_eq!(small["status"]["succeeded"], 1, "{small}");
+    let done = s.wait_finished_within(&server, "big", 180);
+    assert_eq!(done["status"]["succeeded"], 1, "{done}");
+    let described = s.client(&server, &["describe", "job", "big"]);
+    assert!(
+        described.stdout.contains("Compiled module sha256:"),
+        "{described:?}"
+    );
+    let logs = s.client(&server, &["logs", "job/big"]);
+    assert!(logs.stdout.contains("Hello from Python"), "{logs:?}");
 }

@@ -21,6 +21,13 @@ pub const MAX_BACK_OFF: Micros = 300_000_000;
 /// The condition a waiting Job carries (`False` until its image is pulled).
 pub const CONDITION: &str = "ImagePulled";
 
+/// The condition a Job carries while its large module compiles off the
+/// node's loop (`False` until it is ready).
+pub const COMPILED: &str = "Compiled";
+
+/// The reason while it compiles.
+pub const COMPILING: &str = "Compiling";
+
 /// The reason of the first failed pull.
 pub const ERR_IMAGE_PULL: &str = "ErrImagePull";
 
@@ -51,7 +58,10 @@ pub struct Failed {
 pub fn failed(image: &str, (reason, message): (&str, &str), failures: u32, now: Micros) -> Failed {
     let wait = back_off(failures);
     let seconds = wait / 1_000_000;
-    let said = format!("Failed to pull image {image:?}: {message}");
+    let said = match reason.starts_with("Err") {
+        true => format!("Failed to pull image {image:?}: {message}"),
+        false => format!("Failed to create an instance of {image}: {message}"),
+    };
     let events = vec![
         Event::warning(reason, said.clone()),
         Event::warning(
@@ -83,11 +93,33 @@ pub fn pulled(pinned: &str) -> Event {
     Event::normal("Pulled", format!("Successfully pulled image {pinned:?}"))
 }
 
+/// The status of a Job whose module compiles off the node's loop, from
+/// `now`: no instance yet, a `Compiled=False` condition.
+pub fn compiling(now: Micros) -> JobStatus {
+    let message = "the module compiles off the node's loop: instances start when it is ready";
+    let mut condition = Condition::new(COMPILED, COMPILING, message, now);
+    condition.status = "False".to_owned();
+    JobStatus {
+        conditions: vec![condition],
+        ..JobStatus::default()
+    }
+}
+
+/// The event of a module compiled off the loop in `millis`.
+pub fn compiled(digest: &str, millis: u128) -> Event {
+    Event::normal(
+        "Compiled",
+        format!("Compiled module {digest} in {millis}ms"),
+    )
+}
+
 /// The reason a waiting Job's status shows (for `get jobs`), if it waits
-/// for its image.
+/// for its image or its module's compile.
 pub fn waiting_reason(status: &JobStatus) -> Option<&str> {
-    let condition = status.conditions.iter().find(|c| c.kind == CONDITION)?;
-    (condition.status == "False").then_some(condition.reason.as_str())
+    let waiting =
+        |c: &&Condition| (c.kind == CONDITION || c.kind == COMPILED) && c.status == "False";
+    let condition = status.conditions.iter().find(waiting)?;
+    Some(condition.reason.as_str())
 }
 
 /// A Job made from a CronJob's template, for one scheduled run: as a
@@ -220,5 +252,6 @@ mod tests {
     #[test]
     fn a_job_without_the_condition_waits_for_nothing() {
         assert_eq!(waiting_reason(&JobStatus::default()), None);
+        assert_eq!(waiting_reason(&compiling(0)), Some(COMPILING));
     }
 }

@@ -49,6 +49,8 @@ struct Waiting {
 pub struct Pulled {
     uid: String,
     outcome: Result<(Object, Vec<ModuleBlob>), PullFailed>,
+    /// The modules compiled there, with how long each took (ms).
+    compiled: Vec<(String, u128)>,
 }
 
 impl Pulls {
@@ -111,17 +113,32 @@ impl Pulls {
             writes.push(event(&waiting.record.uid, pulling, now));
             let uid = waiting.record.uid.clone();
             let object = Object::Job(waiting.job.clone());
+            let stored = stored_unprepared(&waiting.job, store, &self.runtime);
             let (inbox, runtime) = (self.inbox.clone(), self.runtime.clone());
             self.handle.spawn_blocking(move || {
-                let outcome = apply::pull_left(object, &secrets);
-                if let Ok((_, modules)) = &outcome {
+                let mut compiled = Vec::new();
+                let outcome = apply::pull_left(object, &secrets).and_then(|(object, pulled)| {
                     // Compiled here, off the loop: admission then finds
-                    // them ready (what fails is said by admission).
-                    for module in modules {
-                        let _ = runtime.prepare(&module.digest, &module.bytes);
+                    // them ready.
+                    for module in pulled.iter().chain(&stored) {
+                        let started = std::time::Instant::now();
+                        runtime
+                            .prepare(&module.digest, &module.bytes)
+                            .map_err(|e| PullFailed {
+                                image: module.digest.clone(),
+                                reason: "CreateContainerError",
+                                message: e.to_string(),
+                            })?;
+                        compiled.push((module.digest.clone(), started.elapsed().as_millis()));
                     }
-                }
-                inbox.send(InboxEvent::Pulled(Box::new(Pulled { uid, outcome })));
+                    Ok((object, pulled))
+                });
+                let pulled = Pulled {
+                    uid,
+                    outcome,
+                    compiled,
+                };
+                inbox.send(InboxEvent::Pulled(Box::new(pulled)));
             });
         }
         next
@@ -165,6 +182,25 @@ impl JobStates for Following<'_> {
     }
 }
 
+/// The stored modules of `job`'s containers (named by digest) that
+/// this node has not prepared: what a waiting Job compiles.
+fn stored_unprepared(job: &Job, store: &Store, runtime: &Runtime) -> Vec<ModuleBlob> {
+    let mut modules: Vec<ModuleBlob> = Vec::new();
+    for container in job.spec.template.spec.all_containers() {
+        let digest = &container.image;
+        let known = modules.iter().any(|m| &m.digest == digest);
+        if known || crate::oci::is_reference(digest) || runtime.prepared(digest).is_some() {
+            continue;
+        }
+        // A module the store lacks is said by admission.
+        if let Ok(Some(bytes)) = store.module(digest) {
+            let digest = digest.clone();
+            modules.push(ModuleBlob { digest, bytes });
+        }
+    }
+    modules
+}
+
 /// The first registry image `job` waits for, as written.
 fn image(job: &Job) -> String {
     let spec = &job.spec.template.spec;
@@ -185,7 +221,11 @@ impl Parts {
     /// apply), or waits for its next try.
     pub(super) fn pulled(&mut self, pulled: Pulled) -> Result<(), StoreError> {
         let now = time::now();
-        let Pulled { uid, outcome } = pulled;
+        let Pulled {
+            uid,
+            outcome,
+            compiled,
+        } = pulled;
         let Some(at) = self.pulls.waiting.iter().position(|w| w.record.uid == uid) else {
             // Deleted while it pulled.
             return Ok(());
@@ -251,6 +291,9 @@ impl Parts {
             if key.starts_with(apply::IMAGE_ID_PREFIX) && !before.contains_key(key) {
                 writes.push(event(&uid, image_pull::pulled(pinned), now));
             }
+        }
+        for (digest, millis) in compiled {
+            writes.push(event(&uid, image_pull::compiled(&digest, millis), now));
         }
         waiting.record.manifest = manifest;
         waiting.record.status = status;

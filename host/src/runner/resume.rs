@@ -158,7 +158,7 @@ impl Parts {
 
 impl Parts {
     /// The Jobs this node holds that still wait for their registry images
-    /// wait again, their first pull at the next pass; how many.
+    /// or their compile wait again, from the next pass; how many.
     fn waiting_for_pulls(&mut self, now: Micros) -> Result<usize, StoreError> {
         let records = self.journal.store().held_objects(Kind::Job)?;
         let mut count = 0;
@@ -172,10 +172,13 @@ impl Parts {
     }
 }
 
-/// Whether a stored Job still names a registry image (see `pulls`).
+/// Whether a stored Job still waits on this node (see `pulls`): for its
+/// registry image, or for the compile of its module.
 fn waits_for_pull(record: &ObjectRecord) -> bool {
+    let status: JobStatus = serde_json::from_value(record.status.clone()).unwrap_or_default();
     let object = admission::stored_object(record);
-    object.is_ok_and(|o| crate::apply::waits_for_pull(&o))
+    crate::controller::image_pull::waiting_reason(&status).is_some()
+        || object.is_ok_and(|o| crate::apply::waits_for_pull(&o))
 }
 
 /// A stored object admitted again, with its module.

@@ -58,6 +58,12 @@ impl CompiledCache {
         Ok(component)
     }
 
+    /// Whether the cache holds the compiled code of `digest`.
+    pub fn has(&self, digest: &str, component: bool) -> bool {
+        let kind = if component { "component" } else { "module" };
+        self.path(digest, kind).is_some_and(|p| p.exists())
+    }
+
     fn path(&self, digest: &str, kind: &str) -> Option<PathBuf> {
         let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
         if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {

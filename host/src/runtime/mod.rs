@@ -135,6 +135,11 @@ pub struct Runtime {
     _ticker: EpochTicker,
 }
 
+/// The size past which a module not yet compiled is compiled off a node's
+/// loop (see [`Runtime::compiles_long`]): Rust plugins are well under it,
+/// Python and JavaScript components well over.
+pub const LONG_COMPILE_BYTES: usize = 4 << 20;
+
 impl Runtime {
     /// Creates the engine (pooling allocator, epoch interruption); WASI is
     /// linked into it when the first module needs it.
@@ -185,6 +190,16 @@ impl Runtime {
             .expect("prepared cache")
             .insert(digest.to_owned(), prepared.clone());
         Ok(prepared)
+    }
+
+    /// Whether preparing `bytes` means a long compile: a module over
+    /// [`LONG_COMPILE_BYTES`] neither prepared nor in the disk cache (the
+    /// interpreters Python and JavaScript plugins carry take 6–8 s on two
+    /// cores). A node compiles those off its loop (see `runner::pulls`).
+    pub fn compiles_long(&self, digest: &str, bytes: &[u8]) -> bool {
+        bytes.len() > LONG_COMPILE_BYTES
+            && self.prepared(digest).is_none()
+            && !self.compiled.has(digest, is_component(bytes))
     }
 
     /// The module of this digest, if it was prepared (admission prepares

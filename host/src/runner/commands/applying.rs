@@ -201,9 +201,10 @@ impl Parts {
                         .map_err(|e| refused(incoming, e))?;
                 }
                 let existing = existing(incoming, control, store)?;
+                let waiting = (job, None);
                 plans.push(plan_wait(
                     incoming,
-                    job,
+                    waiting,
                     existing,
                     request.create_only,
                     now,
@@ -225,23 +226,25 @@ impl Parts {
                 Some(_) => apply::pull_pinned(&incoming.object, store, keyring, allowed)
                     .map_err(|e| refused(incoming, e))?,
             };
+            if let Object::Job(job) = &incoming.object
+                && self.compiles_long(&incoming.object, &modules)?
+            {
+                // Admitted once compiled, off the loop (see `pulls`).
+                module_writes(incoming, modules, &mut writes, now);
+                let existing = existing(incoming, control, store)?;
+                let waiting = (job, Some(crate::controller::image_pull::compiling(now)));
+                plans.push(plan_wait(
+                    incoming,
+                    waiting,
+                    existing,
+                    request.create_only,
+                    now,
+                )?);
+                continue;
+            }
             let admitted = admission::admit(&incoming.object, &modules, &self.runtime, store)
                 .map_err(|e| refused(incoming, e))?;
-            for blob in modules {
-                let known =
-                    |w: &Write| matches!(w, Write::Module { digest, .. } if *digest == blob.digest);
-                if writes.iter().any(known) {
-                    continue;
-                }
-                let pulled_from = apply::pinned_reference(&incoming.object, &blob.digest);
-                writes.push(Write::Module {
-                    component: is_component(&blob.bytes),
-                    digest: blob.digest,
-                    bytes: blob.bytes,
-                    at: now,
-                    pulled_from,
-                });
-            }
+            module_writes(incoming, modules, &mut writes, now);
             let existing = existing(incoming, control, store)?;
             plans.push(self.plan(
                 incoming,
@@ -252,6 +255,35 @@ impl Parts {
             )?);
         }
         Ok((writes, plans))
+    }
+
+    /// Whether a container's module of `object` (among `modules`, or
+    /// stored) means a long compile (see [`Runtime::compiles_long`]).
+    ///
+    /// [`Runtime::compiles_long`]: crate::runtime::Runtime::compiles_long
+    fn compiles_long(&self, object: &Object, modules: &[ModuleBlob]) -> Result<bool, StoreError> {
+        let Some(pod) = admission::pod_spec(object) else {
+            return Ok(false);
+        };
+        for container in pod.all_containers() {
+            let digest = &container.image;
+            let stored;
+            let bytes = match modules.iter().find(|m| &m.digest == digest) {
+                Some(module) => &module.bytes,
+                None => match self.journal.store().module(digest)? {
+                    Some(bytes) => {
+                        stored = bytes;
+                        &stored
+                    }
+                    // Admission says what is missing.
+                    None => continue,
+                },
+            };
+            if self.runtime.compiles_long(digest, bytes) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// What applying a ConfigMap or Secret writes (see
@@ -367,12 +399,36 @@ impl Parts {
     }
 }
 
-/// What applying a Job whose registry image its node pulls does: create
-/// it, waiting (see `pulls`), or nothing if the live Job is this one; a
-/// live Job that differs keeps its template, as any Job's.
+/// The writes of the modules that came with an apply (each once).
+fn module_writes(
+    incoming: &Incoming,
+    modules: Vec<ModuleBlob>,
+    writes: &mut Vec<Write>,
+    now: Micros,
+) {
+    for blob in modules {
+        let known = |w: &Write| matches!(w, Write::Module { digest, .. } if *digest == blob.digest);
+        if writes.iter().any(known) {
+            continue;
+        }
+        let pulled_from = apply::pinned_reference(&incoming.object, &blob.digest);
+        writes.push(Write::Module {
+            component: is_component(&blob.bytes),
+            digest: blob.digest,
+            bytes: blob.bytes,
+            at: now,
+            pulled_from,
+        });
+    }
+}
+
+/// What applying a Job that waits on its node does (for its registry image
+/// or the compile of its module, see `pulls`; `status` its first status if
+/// not the default): create it, waiting, or nothing if the live Job is this
+/// one; a live Job that differs keeps its template, as any Job's.
 fn plan_wait(
     incoming: &Incoming,
-    job: &Job,
+    (job, status): (&Job, Option<crate::manifest::JobStatus>),
     existing: Option<ObjectRecord>,
     create_only: bool,
     now: Micros,
@@ -380,7 +436,10 @@ fn plan_wait(
     let mut job = job.clone();
     let Some(existing) = existing else {
         job.metadata.generation = Some(1);
-        let record = crate::runner::jobs::record_of(&job, now);
+        let mut record = crate::runner::jobs::record_of(&job, now);
+        if let Some(status) = status {
+            record.status = serde_json::json!(status);
+        }
         return Ok(Plan::Wait(Box::new((record, job))));
     };
     if create_only {
@@ -393,8 +452,7 @@ fn plan_wait(
     if existing.manifest == crate::runner::jobs::manifest_json(&job) {
         return Ok(Plan::Unchanged);
     }
-    let message = "field is immutable once the Job exists, and its image cannot be pulled now: \
-                   delete the Job and apply it again";
+    let message = "field is immutable once the Job exists: delete the Job and apply it again";
     let field = admission::image_path(crate::manifest::Kind::Job);
     Err(Failure::Refused(invalid_at(incoming, field, message)))
 }
