@@ -8,6 +8,11 @@
 //! [`crate::controller::image_pull`], the Job's status and events saying
 //! why; one that succeeds pins the Job's images to their digests, as an
 //! apply does, and the Job runs from then on like any other.
+//!
+//! A Job whose module is large and not yet compiled on this node (see
+//! [`crate::runtime::Runtime::compiles_long`]) waits here the same way, as
+//! `Compiling`: its module is compiled on the blocking thread, so an apply
+//! of a Python or JavaScript plugin never holds the loop for seconds.
 
 use std::sync::Arc;
 
