@@ -35,7 +35,11 @@ fn built(lang: &str, example: &str) -> Option<PathBuf> {
                 .arg("-d")
                 .arg(&wit)
                 .args(["-w", "job", "componentize", "-p"]);
-            command.arg(&source).args(["app", "-o"]).arg(&out);
+            command
+                .arg(repo().join("sdk/python"))
+                .arg("-p")
+                .arg(&source);
+            command.args(["app", "-o"]).arg(&out);
             command.output()
         }
         _ => {
@@ -152,6 +156,41 @@ fn a_python_plugin_runs_as_a_job_and_a_cron_run_and_resumes_from_its_checkpoint(
 #[test]
 fn a_javascript_plugin_runs_as_a_job_and_a_cron_run_and_resumes_from_its_checkpoint() {
     runs_hello_and_resumes("js");
+}
+
+/// The fine work-queue worker of `lang`: two drain nine items, each once.
+fn drains_a_queue(lang: &str) {
+    let Some(worker) = built(lang, "wq-fine") else {
+        return;
+    };
+    let s = Session::new();
+    let queue = wasmjob_tests::unique("fine");
+    super::queues::push(&s, &queue, &super::queues::NINE);
+    let yaml = job_yaml("drain", &worker, &[], "  parallelism: 2", "").replace(
+        "  template:",
+        &format!("  queue:\n    name: {queue}\n    mode: lease\n  template:"),
+    );
+    s.write("drain.yaml", &yaml);
+    let ran = s.wasmjob(&["run", "-f", "drain.yaml"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let worked = super::queues::processed(&s, "drain", "Working on ");
+    assert_eq!(worked, super::queues::once_each(&super::queues::NINE));
+    assert_eq!(
+        ran.stdout.matches("Queue empty, exiting").count(),
+        2,
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn a_python_fine_worker_drains_the_jobs_queue_with_another() {
+    drains_a_queue("python");
+}
+
+#[test]
+fn a_javascript_fine_worker_drains_the_jobs_queue_with_another() {
+    drains_a_queue("js");
 }
 
 #[test]

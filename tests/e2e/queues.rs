@@ -50,7 +50,7 @@ spec:
 }
 
 /// How many times each line `<prefix><item>` appears in the Job's logs.
-fn processed(s: &Session, job: &str, prefix: &str) -> BTreeMap<String, usize> {
+pub(crate) fn processed(s: &Session, job: &str, prefix: &str) -> BTreeMap<String, usize> {
     let mut seen = BTreeMap::new();
     for (_, _, text) in s.logs(job) {
         for line in text.lines() {

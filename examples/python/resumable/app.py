@@ -4,13 +4,13 @@ attempt fails on purpose after saving K; the Job's retry loads the checkpoint
 and carries on from K + 1.
 
 Build (componentize-py, from the repository's root):
-    componentize-py -d wit -w job componentize -p examples/python/resumable app -o resumable-py.wasm
+    componentize-py -d wit -w job componentize -p sdk/python -p examples/python/resumable app -o resumable-py.wasm
 """
 
 import sys
 
+from wasmjob_plugin import Context, checkpoint, log
 from wit_world import exports
-from wit_world.imports import checkpoint, context, log
 
 
 class Run(exports.Run):
@@ -18,7 +18,7 @@ class Run(exports.Run):
         args = sys.argv[1:]
         target = int(args[0]) if args and not args[0].startswith("--") else 10
         fail_at = int(args[args.index("--fail-at") + 1]) if "--fail-at" in args else None
-        attempt = context.attempt()
+        attempt = Context.current().attempt
         saved = checkpoint.load()
         n = int(saved.decode()) if saved else 0
         if n == 0:
@@ -30,6 +30,6 @@ class Run(exports.Run):
             print(f"count {n}")
             checkpoint.save(str(n).encode())
             if fail_at == n and attempt == 0:
-                log.log(log.Level.ERROR, "failing on purpose", [log.Field("at", str(n))])
+                log.error("failing on purpose", at=n)
                 sys.exit(1)
-        log.log(log.Level.INFO, "done", [log.Field("counted", str(n))])
+        log.info("done", counted=n)
