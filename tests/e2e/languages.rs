@@ -357,3 +357,77 @@ fn a_large_component_compiles_off_the_nodes_loop_while_its_job_says_compiling() 
     let logs = s.client(&server, &["logs", "job/big"]);
     assert!(logs.stdout.contains("Hello from Python"), "{logs:?}");
 }
+
+/// Runs `program` with `args`; (success, what it printed).
+fn run_tool(program: &Path, args: &[&dyn AsRef<std::ffi::OsStr>]) -> (bool, String) {
+    let ran = Command::new(program)
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .expect("running a toolchain program");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    (ran.status.success(), printed)
+}
+
+#[test]
+fn a_typescript_plugin_type_checks_against_the_declarations_and_runs() {
+    let (Some(tsc), Some(componentize)) = (
+        tool("tsc", "WASMJOB_TSC"),
+        tool("componentize-js", "WASMJOB_COMPONENTIZE_JS"),
+    ) else {
+        return;
+    };
+    let s = Session::new();
+    let build = s.work.path().join("build");
+    let project = repo().join("examples/js/hello-ts");
+    let (ok, printed) = run_tool(&tsc, &[&"-p", &project, &"--outDir", &build]);
+    assert!(ok, "{printed}");
+    let wasm = build.join("hello-ts.wasm");
+    let script = build.join("hello.js");
+    let wit = repo().join("wit");
+    let args: [&dyn AsRef<std::ffi::OsStr>; 7] =
+        [&script, &"--wit", &wit, &"-n", &"job", &"-o", &wasm];
+    let (ok, printed) = run_tool(&componentize, &args);
+    assert!(ok, "{printed}");
+    s.write("ts.yaml", &job_yaml("ts", &wasm, &[], "", ""));
+    let ran = s.wasmjob(&["run", "-f", "ts.yaml"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(
+        ran.stdout.contains("Hello from TypeScript, instance ts-")
+            && ran.stdout.contains("level=info msg=greeted lang=ts"),
+        "{}",
+        ran.stdout
+    );
+
+    // The declarations refuse what the WIT does not have.
+    let bad = s.write(
+        "bad.ts",
+        "import { log } from 'wasmjob:plugin/log@0.1.0';\n\
+         import { lease } from 'wasmjob:plugin/queue@0.1.0';\n\
+         log('loud', 'x', []);\n\
+         const item: string = lease(10);\n\
+         export const run: WasmjobRun = { run() {} };\n",
+    );
+    let declarations = repo().join("sdk/js/wasmjob-plugin.d.ts");
+    let args: [&dyn AsRef<std::ffi::OsStr>; 10] = [
+        &"--noEmit",
+        &"--strict",
+        &"--target",
+        &"es2022",
+        &"--module",
+        &"es2022",
+        &"--moduleResolution",
+        &"bundler",
+        &bad,
+        &declarations,
+    ];
+    let (ok, printed) = run_tool(&tsc, &args);
+    assert!(!ok, "{printed}");
+    assert!(
+        printed.contains("'\"loud\"'") && printed.contains("Item | undefined"),
+        "{printed}"
+    );
+}
