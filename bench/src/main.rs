@@ -11,6 +11,7 @@
 
 mod baseline;
 mod cluster;
+mod languages;
 mod load;
 mod node;
 mod report;
@@ -38,6 +39,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("history", scenarios::history),
     ("queue-lease", scenarios::queue_lease),
     ("api-load", load::api_load),
+    ("plugin-languages", languages::plugin_languages),
     ("cluster-throughput", cluster::cluster_throughput),
     ("cluster-cron-lateness", cluster::cluster_cron_lateness),
     ("cluster-cut", cluster::cluster_cut),
@@ -50,7 +52,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
 struct Args {
     /// Run only these scenarios (repeatable): job-throughput, run-hello,
     /// cron-lateness, idle-daemons, idle-serve, history, queue-lease,
-    /// api-load, cluster-throughput, cluster-cron-lateness, cluster-cut
+    /// api-load, plugin-languages, cluster-throughput, cluster-cron-lateness, cluster-cut
     /// (the cluster ones on the PostgreSQL of `WASMJOB_TEST_POSTGRES`).
     #[arg(long, value_name = "SCENARIO")]
     only: Vec<String>,
