@@ -431,3 +431,46 @@ fn a_typescript_plugin_type_checks_against_the_declarations_and_runs() {
         "{printed}"
     );
 }
+
+#[test]
+fn a_cronjobs_large_component_compiles_before_the_runner_sees_the_apply() {
+    let Some(hello) = built("python", "hello") else {
+        return;
+    };
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let cron = format!(
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: big\nspec:\n  schedule: \
+         \"0 0 1 1 *\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          \
+         containers:\n          - name: main\n            image: {}\n          \
+         restartPolicy: Never\n",
+        hello.display()
+    );
+    s.write("cron.yaml", &cron);
+    // The CronJob's apply waits for its compile...
+    let mut applying = Command::new(wasmjob_tests::binary())
+        .args(["apply", "-f", "cron.yaml"])
+        .current_dir(s.work.path())
+        .env("WASMJOB_HOME", s.state.path())
+        .env("WASMJOB_SERVER", &server.address)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("applying");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // ...while the node applies and runs other work.
+    let other = job_yaml("small", &wasmjob_tests::dist("hello.wasm"), &[], "", "");
+    s.write("small.yaml", &other);
+    assert_eq!(s.client(&server, &["apply", "-f", "small.yaml"]).code, 0);
+    let small = s.wait_finished(&server, "small");
+    assert_eq!(small["status"]["succeeded"], 1, "{small}");
+    assert!(
+        applying.try_wait().expect("the apply").is_none(),
+        "the CronJob's compile ended before a small Job ran: it was not measured"
+    );
+    let applied = applying.wait_with_output().expect("the apply");
+    assert!(applied.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&applied.stdout),
+        "cronjob.batch/big created\n"
+    );
+}

@@ -71,6 +71,7 @@ pub(super) async fn apply(
         }
         modules.push(ModuleBlob { digest, bytes });
     }
+    super::precompile::before_apply(&state, &objects, &modules).await;
     let (reply, answer) = oneshot::channel();
     let request = ApplyRequest {
         objects,

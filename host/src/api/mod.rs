@@ -20,6 +20,7 @@ pub mod kubeconfig;
 mod logs;
 pub mod metrics;
 mod output;
+mod precompile;
 mod query;
 mod reads;
 pub mod revisions;

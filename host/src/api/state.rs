@@ -52,6 +52,9 @@ pub struct ServerState {
     pub kube_writes: tokio::sync::Mutex<()>,
     /// The API is served over TLS (the dashboard's cookie is `Secure`).
     pub tls: bool,
+    /// The node's runtime: large modules of CronJobs and DaemonSets are
+    /// compiled here before an apply reaches the runner (see `precompile`).
+    pub runtime: std::sync::Arc<crate::runtime::Runtime>,
 }
 
 /// Where a cluster node's API reads.

@@ -178,7 +178,7 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     crate::metrics::enable();
     let handle = tokio.handle().clone();
     let config = settings.config.clone();
-    let mut runner = Runner::new(store, runtime, handle, config).map_err(other)?;
+    let mut runner = Runner::new(store, runtime.clone(), handle, config).map_err(other)?;
     join(&mut runner, &settings, &args)?;
     let resumed = runner.resume().map_err(other)?;
     let tls = match authority {
@@ -197,7 +197,7 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
         &settings.node_name,
         tls.as_ref(),
     )?;
-    let state = server_state(token, db, &settings, &runner, tls.is_some());
+    let state = server_state(token, db, &settings, (&runner, runtime), tls.is_some());
     if let Some(metrics) = metrics_listener {
         let router = crate::api::metrics::open_router(state.clone());
         tokio.spawn(async move {
@@ -349,10 +349,11 @@ fn server_state(
     token: String,
     db: std::path::PathBuf,
     settings: &Settings,
-    runner: &Runner,
+    (runner, runtime): (&Runner, Arc<Runtime>),
     tls: bool,
 ) -> Arc<ServerState> {
     Arc::new(ServerState {
+        runtime,
         token,
         db,
         cluster: settings.cluster.clone(),

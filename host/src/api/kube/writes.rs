@@ -445,12 +445,14 @@ async fn store(
         echoed["kind"] = json!(served.kind);
         return Ok((echoed, headers));
     }
+    let objects = vec![Incoming {
+        source,
+        object: doc.object,
+    }];
+    crate::api::precompile::before_apply(state, &objects, &modules).await;
     let (reply, answer) = oneshot::channel();
     let request = ApplyRequest {
-        objects: vec![Incoming {
-            source,
-            object: doc.object,
-        }],
+        objects,
         modules,
         create_only,
     };
