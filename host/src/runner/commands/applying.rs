@@ -190,71 +190,74 @@ impl Parts {
                 )?);
                 continue;
             }
-            let allowed = self.config.allowed_registries.as_ref();
-            let keyring = &self.config.keyring;
-            if let Object::Job(job) = &incoming.object
-                && apply::waits_for_pull(&incoming.object)
-            {
-                let store = self.journal.store();
-                if allowed.is_some() {
-                    apply::pull_pinned(&incoming.object, store, keyring, allowed)
-                        .map_err(|e| refused(incoming, e))?;
-                }
-                let existing = existing(incoming, control, store)?;
-                let waiting = (job, None);
-                plans.push(plan_wait(
-                    incoming,
-                    waiting,
-                    existing,
-                    request.create_only,
-                    now,
-                )?);
-                continue;
-            }
-            let pod = admission::pod_spec(&incoming.object);
-            let images: Vec<&String> = (pod.iter())
-                .flat_map(|p| p.all_containers())
-                .map(|c| &c.image)
-                .collect();
-            let store = self.journal.store();
-            let modules: Vec<ModuleBlob> = match allowed {
-                None => (request.modules.iter())
-                    .filter(|m| images.contains(&&m.digest))
-                    .cloned()
-                    .collect(),
-                // What runs is what the registry holds, whatever was sent.
-                Some(_) => apply::pull_pinned(&incoming.object, store, keyring, allowed)
-                    .map_err(|e| refused(incoming, e))?,
-            };
-            if let Object::Job(job) = &incoming.object
-                && self.compiles_long(&incoming.object, &modules)?
-            {
-                // Admitted once compiled, off the loop (see `pulls`).
-                module_writes(incoming, modules, &mut writes, now);
-                let existing = existing(incoming, control, store)?;
-                let waiting = (job, Some(crate::controller::image_pull::compiling(now)));
-                plans.push(plan_wait(
-                    incoming,
-                    waiting,
-                    existing,
-                    request.create_only,
-                    now,
-                )?);
-                continue;
-            }
-            let admitted = admission::admit(&incoming.object, &modules, &self.runtime, store)
-                .map_err(|e| refused(incoming, e))?;
-            module_writes(incoming, modules, &mut writes, now);
-            let existing = existing(incoming, control, store)?;
-            plans.push(self.plan(
-                incoming,
-                admitted.prepared,
-                (existing, control),
-                request.create_only,
-                now,
-            )?);
+            let plan = self.plan_workload(incoming, request, control, (now, &mut writes))?;
+            plans.push(plan);
         }
         Ok((writes, plans))
+    }
+
+    /// What applying a Job, CronJob or DaemonSet does, its module admitted
+    /// (or, for a Job, left for its node to pull or compile: see `pulls`);
+    /// the modules that came with it join `writes`.
+    fn plan_workload(
+        &self,
+        incoming: &Incoming,
+        request: &ApplyRequest,
+        control: Option<&dyn ControlPlane>,
+        (now, writes): (Micros, &mut Vec<Write>),
+    ) -> Result<Plan, Failure> {
+        let allowed = self.config.allowed_registries.as_ref();
+        let keyring = &self.config.keyring;
+        let store = self.journal.store();
+        let object = &incoming.object;
+        let wait = |status| -> Result<Plan, Failure> {
+            let Object::Job(job) = object else {
+                unreachable!("only Jobs wait on their node")
+            };
+            let existing = existing(incoming, control, store)?;
+            plan_wait(incoming, (job, status), existing, request.create_only, now)
+        };
+        let is_job = matches!(object, Object::Job(_));
+        if is_job && apply::waits_for_pull(object) {
+            if allowed.is_some() {
+                apply::pull_pinned(object, store, keyring, allowed)
+                    .map_err(|e| refused(incoming, e))?;
+            }
+            return wait(None);
+        }
+        let modules: Vec<ModuleBlob> = match allowed {
+            None => {
+                let pod = admission::pod_spec(object);
+                let images: Vec<&String> = (pod.iter())
+                    .flat_map(|p| p.all_containers())
+                    .map(|c| &c.image)
+                    .collect();
+                (request.modules.iter())
+                    .filter(|m| images.contains(&&m.digest))
+                    .cloned()
+                    .collect()
+            }
+            // What runs is what the registry holds, whatever was sent.
+            Some(_) => apply::pull_pinned(object, store, keyring, allowed)
+                .map_err(|e| refused(incoming, e))?,
+        };
+        if is_job && self.compiles_long(object, &modules)? {
+            // Admitted once compiled, off the loop (see `pulls`).
+            module_writes(incoming, modules, writes, now);
+            return wait(Some(crate::controller::image_pull::compiling(now)));
+        }
+        let admitted = admission::admit(object, &modules, &self.runtime, store)
+            .map_err(|e| refused(incoming, e))?;
+        module_writes(incoming, modules, writes, now);
+        let existing = existing(incoming, control, store)?;
+        let create_only = request.create_only;
+        self.plan(
+            incoming,
+            admitted.prepared,
+            (existing, control),
+            create_only,
+            now,
+        )
     }
 
     /// Whether a container's module of `object` (among `modules`, or
