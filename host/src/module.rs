@@ -57,6 +57,19 @@ pub enum ModuleError {
     Unsupported(String),
 }
 
+/// Whether `image` is meant as a registry reference rather than a file:
+/// a path (`.wasm`, `.wat`, or starting with `/`, `./`, `../`), `file://`
+/// and `sha256:` are not.
+pub fn is_reference(image: &str) -> bool {
+    let image = image.trim();
+    let path = image.ends_with(".wasm")
+        || image.ends_with(".wat")
+        || image.starts_with('/')
+        || image.starts_with("./")
+        || image.starts_with("../");
+    !(path || image.starts_with("file://") || image.starts_with("sha256:") || image.is_empty())
+}
+
 /// Parses `image`, resolving relative paths against `base_dir`.
 pub fn parse_image(image: &str, base_dir: &Path) -> Result<ImageRef, ModuleError> {
     let image = image.trim();
@@ -75,7 +88,7 @@ pub fn parse_image(image: &str, base_dir: &Path) -> Result<ImageRef, ModuleError
     if image.contains("://") {
         return Err(ModuleError::Unsupported(image.to_owned()));
     }
-    if crate::oci::is_reference(image) {
+    if is_reference(image) {
         return Ok(ImageRef::Registry(image.to_owned()));
     }
     Ok(ImageRef::File(base_dir.join(image)))

@@ -13,6 +13,7 @@ pub mod cache;
 pub mod credentials;
 mod registry;
 
+pub use crate::module::is_reference;
 pub use registry::{Pulled, pull, push};
 
 /// `imagePullPolicy`, with Kubernetes' meaning: `Always` asks the registry
@@ -185,19 +186,6 @@ impl OciError {
             OciError::Unauthorized { .. } | OciError::Pull { .. } | OciError::NeverPull { .. }
         )
     }
-}
-
-/// Whether `image` is meant as a registry reference rather than a file:
-/// a path (`.wasm`, `.wat`, or starting with `/`, `./`, `../`), `file://`
-/// and `sha256:` are not.
-pub fn is_reference(image: &str) -> bool {
-    let image = image.trim();
-    let path = image.ends_with(".wasm")
-        || image.ends_with(".wat")
-        || image.starts_with('/')
-        || image.starts_with("./")
-        || image.starts_with("../");
-    !(path || image.starts_with("file://") || image.starts_with("sha256:") || image.is_empty())
 }
 
 /// `image` parsed by Kubernetes' rules, as its full form

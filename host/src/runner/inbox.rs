@@ -1,10 +1,12 @@
 //! The runner's inbox: the one channel its loop waits on. Executors report
 //! instance ends into it (the inbox is the executor's [`Reports`]), the API
-//! sends commands, and a cluster's notices wake it.
+//! sends commands, a cluster's notices wake it, and pulls and compiles
+//! done on blocking threads come back through it.
 
 use std::sync::mpsc::{Receiver, Sender};
 
 use super::commands::Command;
+use super::pulls::Pulled;
 use crate::executor::{Finished, Reports, Waiting};
 
 /// What the runner's loop receives.
@@ -17,8 +19,8 @@ pub enum Event {
     Command(Command),
     /// Another node of the cluster offered, ended or stopped instances.
     ClusterChanged,
-    /// A pull for a Job waiting for its image ended (see `pulls`).
-    Pulled(Box<super::pulls::Pulled>),
+    /// A pull (or compile) for a Job waiting on this node ended (see `pulls`).
+    Pulled(Box<Pulled>),
 }
 
 /// Where events are sent to the runner.

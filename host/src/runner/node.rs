@@ -22,7 +22,7 @@ use super::journal::Journal;
 use super::launcher::{Launcher, LauncherParts};
 use super::observer::Observer;
 use super::parts::{Parts, Silent};
-use super::pulls::{Following, Pulls};
+use super::pulls::{Ended, Following, Pulled, Pulls};
 use crate::executor::{Finished, StartGate};
 use crate::runtime::Runtime;
 use crate::store::{Checkpoints, Store, StoreError, Write};
@@ -59,7 +59,11 @@ impl Runner {
             Err(e) => tracing::warn!("{e}"),
         }
         let gate = Arc::new(StartGate::default());
-        let pulls = Pulls::new(inbox.clone(), handle.clone(), runtime.clone());
+        let to_inbox = inbox.clone();
+        let tell = Arc::new(move |pulled| {
+            to_inbox.send(Event::Pulled(Box::new(pulled)));
+        });
+        let pulls = Pulls::new(tell, handle.clone(), runtime.clone());
         let launcher = Launcher::new(
             LauncherParts {
                 runtime: runtime.clone(),
@@ -329,7 +333,7 @@ impl Runner {
                 // what was recorded before.
                 self.parts.journal.append(writes);
                 self.parts.flush()?;
-                self.parts.pulled(*pulled)
+                self.pulled(*pulled)
             }
             Event::Command(command) => {
                 // A command commits its own writes (an apply is all or
@@ -339,6 +343,23 @@ impl Runner {
                 self.parts.flush()?;
                 let control = self.cluster.as_ref().map(Cluster::control);
                 self.parts.command(command, control.as_deref())
+            }
+        }
+    }
+
+    /// A pull or compile ended: its Job waits again or runs from now on.
+    fn pulled(&mut self, pulled: Pulled) -> Result<(), StoreError> {
+        let parts = &mut self.parts;
+        match parts
+            .pulls
+            .finish(pulled, parts.journal.store(), time::now())?
+        {
+            Ended::Gone => Ok(()),
+            Ended::Waits(writes) => parts.commit_now(writes),
+            Ended::Runs(writes, run) => {
+                parts.commit_now(writes)?;
+                parts.jobs.extend([*run]);
+                Ok(())
             }
         }
     }

@@ -181,6 +181,14 @@ impl Parts {
     }
 }
 
+impl Parts {
+    /// Starts the pulls and compiles due now (see [`Pulls::start_due`]).
+    pub(super) fn start_pulls(&mut self, now: Micros, writes: &mut Vec<Write>) -> Option<Micros> {
+        let (store, keyring) = (self.journal.store(), &self.config.keyring);
+        self.pulls.start_due(now, store, keyring, writes)
+    }
+}
+
 /// Carries out what the CronJobs asked of the Job driver: Jobs created run
 /// from now on (or first wait for their images), Jobs deleted are stopped
 /// and marked deleted (their rows stay as history).

@@ -17,9 +17,7 @@
 use std::sync::Arc;
 
 use super::driver::JobStates;
-use super::inbox::{Event as InboxEvent, Inbox};
 use super::jobs::{JobDriver, JobRun};
-use super::parts::Parts;
 use super::writes::event;
 use crate::admission::{self, ModuleBlob, Refused};
 use crate::apply::{self, PullFailed};
@@ -33,10 +31,23 @@ use crate::time::{self, Micros};
 /// The Jobs of this node that wait for their images.
 pub(super) struct Pulls {
     waiting: Vec<Waiting>,
-    inbox: Inbox,
+    tell: Tell,
     handle: tokio::runtime::Handle,
     runtime: Arc<Runtime>,
 }
+
+/// What a pull or compile on a blocking thread found for the waiting Job
+/// `uid` (see `pulls`).
+pub struct Pulled {
+    pub(super) uid: String,
+    /// The Job with its images pinned and the modules pulled, or why not.
+    pub(super) outcome: Result<(Object, Vec<ModuleBlob>), PullFailed>,
+    /// The modules compiled there, with how long each took (ms).
+    pub(super) compiled: Vec<(String, u128)>,
+}
+
+/// Where a blocking thread's finding goes: the runner's inbox.
+pub(super) type Tell = Arc<dyn Fn(Pulled) + Send + Sync>;
 
 /// One Job waiting for its image.
 struct Waiting {
@@ -50,19 +61,11 @@ struct Waiting {
     pulling: bool,
 }
 
-/// What a pull on a blocking thread found, sent to the runner's inbox.
-pub struct Pulled {
-    uid: String,
-    outcome: Result<(Object, Vec<ModuleBlob>), PullFailed>,
-    /// The modules compiled there, with how long each took (ms).
-    compiled: Vec<(String, u128)>,
-}
-
 impl Pulls {
-    pub(super) fn new(inbox: Inbox, handle: tokio::runtime::Handle, runtime: Arc<Runtime>) -> Self {
+    pub(super) fn new(tell: Tell, handle: tokio::runtime::Handle, runtime: Arc<Runtime>) -> Self {
         Pulls {
             waiting: Vec::new(),
-            inbox,
+            tell,
             handle,
             runtime,
         }
@@ -119,7 +122,7 @@ impl Pulls {
             let uid = waiting.record.uid.clone();
             let object = Object::Job(waiting.job.clone());
             let stored = stored_unprepared(&waiting.job, store, &self.runtime);
-            let (inbox, runtime) = (self.inbox.clone(), self.runtime.clone());
+            let (tell, runtime) = (self.tell.clone(), self.runtime.clone());
             self.handle.spawn_blocking(move || {
                 let mut compiled = Vec::new();
                 let outcome = apply::pull_left(object, &secrets).and_then(|(object, pulled)| {
@@ -143,7 +146,7 @@ impl Pulls {
                     outcome,
                     compiled,
                 };
-                inbox.send(InboxEvent::Pulled(Box::new(pulled)));
+                tell(pulled);
             });
         }
         next
@@ -215,34 +218,38 @@ fn image(job: &Job) -> String {
     waiting.map(|c| c.image.clone()).unwrap_or_default()
 }
 
-impl Parts {
-    /// Starts the pulls due now (see [`Pulls::start_due`]).
-    pub(super) fn start_pulls(&mut self, now: Micros, writes: &mut Vec<Write>) -> Option<Micros> {
-        let (store, keyring) = (self.journal.store(), &self.config.keyring);
-        self.pulls.start_due(now, store, keyring, writes)
-    }
+/// What an ended pull decided for its Job.
+pub(super) enum Ended {
+    /// Nothing: the Job was deleted meanwhile.
+    Gone,
+    /// It waits for its next try: its status and events.
+    Waits(Vec<Write>),
+    /// It runs: its modules, pinned manifest, status and events first.
+    Runs(Vec<Write>, Box<JobRun>),
+}
 
-    /// A pull ended: the Job runs with the modules pulled (admitted as at
-    /// apply), or waits for its next try.
-    pub(super) fn pulled(&mut self, pulled: Pulled) -> Result<(), StoreError> {
-        let now = time::now();
+impl Pulls {
+    /// A pull ended at `now`: the Job runs with the modules pulled
+    /// (admitted as at apply, the store read for the others), or waits
+    /// for its next try.
+    pub(super) fn finish(
+        &mut self,
+        pulled: Pulled,
+        store: &Store,
+        now: Micros,
+    ) -> Result<Ended, StoreError> {
         let Pulled {
             uid,
             outcome,
             compiled,
         } = pulled;
-        let Some(at) = self.pulls.waiting.iter().position(|w| w.record.uid == uid) else {
-            // Deleted while it pulled.
-            return Ok(());
+        let Some(at) = self.waiting.iter().position(|w| w.record.uid == uid) else {
+            return Ok(Ended::Gone);
         };
         let (object, modules) = match outcome {
             Ok(found) => found,
-            Err(failure) => {
-                let writes = self.pulls.failed(&uid, &failure, now);
-                return self.commit_now(writes);
-            }
+            Err(failure) => return Ok(Ended::Waits(self.failed(&uid, &failure, now))),
         };
-        let store = self.journal.store();
         let admitted = match admission::admit(&object, &modules, &self.runtime, store) {
             Ok(admitted) => admitted,
             Err(Refused::Store(e)) => return Err(e),
@@ -250,23 +257,14 @@ impl Parts {
                 // The image is there but cannot run as it is (not a
                 // command, too much memory): tried again like a failed
                 // pull, as a Pod waits in CreateContainerError.
-                let image = image(&self.pulls.waiting[at].job);
-                let message = format!("{}: {}", e.path, e.message);
-                let reason = "CreateContainerError";
                 let failure = PullFailed {
-                    image,
-                    reason,
-                    message,
+                    image: image(&self.waiting[at].job),
+                    reason: "CreateContainerError",
+                    message: format!("{}: {}", e.path, e.message),
                 };
-                let writes = self.pulls.failed(&uid, &failure, now);
-                return self.commit_now(writes);
+                return Ok(Ended::Waits(self.failed(&uid, &failure, now)));
             }
         };
-        let Object::Job(job) = object else {
-            unreachable!("only Jobs wait for their images")
-        };
-        let mut waiting = self.pulls.waiting.remove(at);
-        let object = Object::Job(job);
         let mut writes: Vec<Write> = (modules.into_iter())
             .map(|m| Write::Module {
                 component: is_component(&m.bytes),
@@ -277,8 +275,9 @@ impl Parts {
             })
             .collect();
         let Object::Job(job) = object else {
-            unreachable!("a Job above")
+            unreachable!("only Jobs wait for their images")
         };
+        let mut waiting = self.waiting.remove(at);
         let manifest = super::jobs::manifest_json(&job);
         let status = serde_json::json!(JobStatus::default());
         writes.push(Write::ObjectManifest {
@@ -302,9 +301,7 @@ impl Parts {
         }
         waiting.record.manifest = manifest;
         waiting.record.status = status;
-        self.commit_now(writes)?;
         let run = JobRun::pulled(waiting.record, job, admitted.prepared);
-        self.jobs.extend([run]);
-        Ok(())
+        Ok(Ended::Runs(writes, Box::new(run)))
     }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{Applied, ApplyFailure, ApplyRequest, Incoming};
+use super::{Applied, ApplyFailure, ApplyRequest, Failure, Incoming, invalid_at};
 use crate::admission::{self, ModuleBlob, Refused};
 use crate::apply::{self, ConfigPlan};
 use crate::controller::{daemonset, job};
@@ -106,29 +106,6 @@ impl Changes {
                 "configured"
             }
             Plan::Unchanged => "unchanged",
-        }
-    }
-}
-
-pub(super) enum Failure {
-    Refused(ApplyFailure),
-    Store(StoreError),
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        Failure::Store(e)
-    }
-}
-
-impl Failure {
-    pub(super) fn into_apply_failure(self) -> ApplyFailure {
-        match self {
-            Failure::Refused(f) => f,
-            Failure::Store(e) => ApplyFailure {
-                status: if e.is_transient() { 503 } else { 500 },
-                message: e.to_string(),
-            },
         }
     }
 }
@@ -520,16 +497,6 @@ fn refused(incoming: &Incoming, refused: Refused) -> Failure {
     match refused {
         Refused::Invalid(e) => Failure::Refused(invalid_at(incoming, &e.path, &e.message)),
         Refused::Store(e) => Failure::Store(e),
-    }
-}
-
-pub(super) fn invalid_at(incoming: &Incoming, field: &str, message: &str) -> ApplyFailure {
-    ApplyFailure {
-        status: 422,
-        message: format!(
-            "{}: document {}: {field}: {message}",
-            incoming.source.file, incoming.source.document
-        ),
     }
 }
 

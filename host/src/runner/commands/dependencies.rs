@@ -4,8 +4,7 @@
 
 use std::cell::RefCell;
 
-use super::applying::Failure;
-use super::{ApplyRequest, Incoming};
+use super::{ApplyRequest, Failure, Incoming};
 use crate::controller::job::depends;
 use crate::manifest::{Kind, Object};
 use crate::store::{ControlPlane, Store, StoreError};
@@ -71,5 +70,5 @@ fn refusal(incoming: &Incoming, path: &[String]) -> super::ApplyFailure {
         unreachable!("only Jobs depend on others");
     };
     let (field, message) = depends::cycle_refusal(&job.spec.depends_on, path);
-    super::applying::invalid_at(incoming, &field, &message)
+    super::invalid_at(incoming, &field, &message)
 }

@@ -8,8 +8,6 @@
 mod applying;
 mod dependencies;
 
-use applying::Failure;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -61,6 +59,42 @@ pub struct ApplyFailure {
     pub status: u16,
     /// One line naming the file, document and field.
     pub message: String,
+}
+
+/// Why an apply failed inside the runner: refused (the client's to
+/// mend), or the store failed.
+pub(super) enum Failure {
+    Refused(ApplyFailure),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+impl Failure {
+    pub(super) fn into_apply_failure(self) -> ApplyFailure {
+        match self {
+            Failure::Refused(f) => f,
+            Failure::Store(e) => ApplyFailure {
+                status: if e.is_transient() { 503 } else { 500 },
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+/// A refusal of `incoming`'s `field`, as the API answers it (422).
+pub(super) fn invalid_at(incoming: &Incoming, field: &str, message: &str) -> ApplyFailure {
+    ApplyFailure {
+        status: 422,
+        message: format!(
+            "{}: document {}: {field}: {message}",
+            incoming.source.file, incoming.source.document
+        ),
+    }
 }
 
 /// What a client asked for.
