@@ -286,6 +286,21 @@ fn a_new_plugin_builds_and_runs(lang: &str) {
         stdout.contains(&format!("Hello from {name}, instance {name}-")),
         "{stdout}"
     );
+    // Its cronjob.yaml, under serve: a run made from its template now.
+    let server = Server::start(&s, &[]);
+    let cronjob = dir.join("cronjob.yaml");
+    let applied = s.client(&server, &["apply", "-f", cronjob.to_str().unwrap()]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let from = format!("--from=cronjob/{name}");
+    let created = s.client(&server, &["create", "job", "now", &from]);
+    assert_eq!(created.code, 0, "{created:?}");
+    let done = s.wait_finished_within(&server, "now", 120);
+    assert_eq!(done["status"]["succeeded"], 1, "{done}");
+    let logs = s.client(&server, &["logs", "job/now"]);
+    assert!(
+        logs.stdout.contains(&format!("Hello from {name}")),
+        "{logs:?}"
+    );
 }
 
 #[test]
