@@ -59,3 +59,21 @@ declare module 'wasmjob:plugin/context@0.1.0' {
 declare interface WasmjobRun {
   run(): void | Promise<void>;
 }
+
+// The few WASI 0.2 functions the examples use, as componentize-js binds
+// them (the rest of WASI comes through JavaScript's own APIs).
+
+declare module 'wasi:cli/environment@0.2.12' {
+  /** The command's arguments, the program's name first. */
+  export function getArguments(): string[];
+}
+
+declare module 'wasi:cli/exit@0.2.12' {
+  /** Ends the command: `{ tag: 'ok' }` exits 0, `{ tag: 'err' }` exits 1. */
+  export function exit(status: { tag: 'ok'; val?: undefined } | { tag: 'err'; val?: undefined }): never;
+}
+
+declare module 'wasi:clocks/monotonic-clock@0.2.12' {
+  /** A pollable ready after `nanoseconds`. */
+  export function subscribeDuration(nanoseconds: bigint): { block(): void };
+}

@@ -417,6 +417,32 @@ fn a_typescript_plugin_type_checks_against_the_declarations_and_runs() {
         ran.stdout
     );
 
+    // Every JavaScript example type-checks against them.
+    let examples: Vec<PathBuf> = ["hello/hello.js", "resumable/resumable.js"]
+        .iter()
+        .chain(&["wq-fine/wq-fine.js", "fetch/fetch.js"])
+        .map(|e| repo().join("examples/js").join(e))
+        .collect();
+    let declarations = repo().join("sdk/js/wasmjob-plugin.d.ts");
+    let mut check: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+        &"--noEmit",
+        &"--strict",
+        &"--allowJs",
+        &"--checkJs",
+        &"--target",
+        &"es2022",
+        &"--lib",
+        &"es2022,dom",
+        &"--module",
+        &"es2022",
+        &"--moduleResolution",
+        &"bundler",
+        &declarations,
+    ];
+    check.extend(examples.iter().map(|e| e as &dyn AsRef<std::ffi::OsStr>));
+    let (ok, printed) = run_tool(&tsc, &check);
+    assert!(ok, "{printed}");
+
     // The declarations refuse what the WIT does not have.
     let bad = s.write(
         "bad.ts",
@@ -426,7 +452,6 @@ fn a_typescript_plugin_type_checks_against_the_declarations_and_runs() {
          const item: string = lease(10);\n\
          export const run: WasmjobRun = { run() {} };\n",
     );
-    let declarations = repo().join("sdk/js/wasmjob-plugin.d.ts");
     let args: [&dyn AsRef<std::ffi::OsStr>; 10] = [
         &"--noEmit",
         &"--strict",
