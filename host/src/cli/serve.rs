@@ -162,6 +162,24 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     let listener = tokio
         .block_on(tokio::net::TcpListener::bind(&args.listen))
         .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", args.listen)))?;
+    // The kubeconfig is written as soon as the address is known: a client
+    // that waits for the port finds it (resuming the store comes later).
+    let tls = match authority {
+        None => None,
+        Some(authority) => Some(api_tls(
+            authority,
+            state_dir,
+            &listener,
+            &settings.node_name,
+        )?),
+    };
+    write_kubeconfig(
+        &listener,
+        state_dir,
+        &token,
+        &settings.node_name,
+        tls.as_ref(),
+    )?;
     let metrics_listener = match &args.metrics_listen {
         None => None,
         Some(address) => Some(
@@ -181,22 +199,6 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     let mut runner = Runner::new(store, runtime.clone(), handle, config).map_err(other)?;
     join(&mut runner, &settings, &args)?;
     let resumed = runner.resume().map_err(other)?;
-    let tls = match authority {
-        None => None,
-        Some(authority) => Some(api_tls(
-            authority,
-            state_dir,
-            &listener,
-            &settings.node_name,
-        )?),
-    };
-    write_kubeconfig(
-        &listener,
-        state_dir,
-        &token,
-        &settings.node_name,
-        tls.as_ref(),
-    )?;
     let state = server_state(token, db, &settings, (&runner, runtime), tls.is_some());
     if let Some(metrics) = metrics_listener {
         let router = crate::api::metrics::open_router(state.clone());
