@@ -31,6 +31,11 @@ pub const COMPILING: &str = "Compiling";
 /// The reason of the first failed pull.
 pub const ERR_IMAGE_PULL: &str = "ErrImagePull";
 
+/// The reason of a module that is there but cannot run as it is (it does
+/// not compile or link, or asks for too much memory): a Pod's
+/// `CreateContainerError`, waited out the same way.
+pub const CREATE_CONTAINER_ERROR: &str = "CreateContainerError";
+
 /// The reason while the node waits to try again.
 pub const IMAGE_PULL_BACK_OFF: &str = "ImagePullBackOff";
 
@@ -58,9 +63,9 @@ pub struct Failed {
 pub fn failed(image: &str, (reason, message): (&str, &str), failures: u32, now: Micros) -> Failed {
     let wait = back_off(failures);
     let seconds = wait / 1_000_000;
-    let said = match reason.starts_with("Err") {
-        true => format!("Failed to pull image {image:?}: {message}"),
-        false => format!("Failed to create an instance of {image}: {message}"),
+    let said = match reason == CREATE_CONTAINER_ERROR {
+        false => format!("Failed to pull image {image:?}: {message}"),
+        true => format!("Failed to create an instance of {image}: {message}"),
     };
     let events = vec![
         Event::warning(reason, said.clone()),

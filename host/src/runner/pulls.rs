@@ -134,7 +134,7 @@ impl Pulls {
                             .prepare(&module.digest, &module.bytes)
                             .map_err(|e| PullFailed {
                                 image: module.digest.clone(),
-                                reason: "CreateContainerError",
+                                reason: image_pull::CREATE_CONTAINER_ERROR,
                                 message: e.to_string(),
                             })?;
                         compiled.push((module.digest.clone(), started.elapsed().as_millis()));
@@ -259,7 +259,7 @@ impl Pulls {
                 // pull, as a Pod waits in CreateContainerError.
                 let failure = PullFailed {
                     image: image(&self.waiting[at].job),
-                    reason: "CreateContainerError",
+                    reason: image_pull::CREATE_CONTAINER_ERROR,
                     message: format!("{}: {}", e.path, e.message),
                 };
                 return Ok(Ended::Waits(self.failed(&uid, &failure, now)));
