@@ -320,8 +320,45 @@ impl Sqlite {
 
     /// Commits a batch that copies what the cluster's database has (an
     /// object taken over, a DaemonSet followed): nothing to send back.
+    ///
+    /// A copy never undoes an end this file records. The cluster's row can
+    /// be older than what this node decided: a Job taken over has its lost
+    /// owner's instances ended here at once, and the first look at the
+    /// Job's rows in the cluster replays them still running. Copied over,
+    /// that row is what the outbox would send in place of the end.
     pub(super) fn mirror(&mut self, writes: &[Write]) -> Result<(), StoreError> {
-        self.commit_as(writes, false)
+        let stale = self.undoing_an_end(writes)?;
+        if stale.is_empty() {
+            return self.commit_as(writes, false);
+        }
+        let kept: Vec<Write> = (writes.iter().enumerate())
+            .filter(|(at, _)| !stale.contains(at))
+            .map(|(_, w)| w.clone())
+            .collect();
+        self.commit_as(&kept, false)
+    }
+
+    /// Which of `writes` are copies of instances still running (or offered)
+    /// in an attempt this file records as ended.
+    fn undoing_an_end(&self, writes: &[Write]) -> Result<Vec<usize>, StoreError> {
+        use rusqlite::OptionalExtension as _;
+        let mut stale = Vec::new();
+        let sql = "SELECT restart_count FROM instances WHERE uid = ?1 AND finish_time IS NOT NULL";
+        let mut ended = self.sql(self.conn.prepare_cached(sql))?;
+        for (at, write) in writes.iter().enumerate() {
+            let Write::Instance(copy) = write else {
+                continue;
+            };
+            if copy.finish_time.is_some() {
+                continue;
+            }
+            let attempt: Option<u32> =
+                self.sql(ended.query_row([&copy.uid], |r| r.get(0)).optional())?;
+            if attempt.is_some_and(|a| a >= copy.restart_count) {
+                stale.push(at);
+            }
+        }
+        Ok(stale)
     }
 
     fn commit_as(&mut self, writes: &[Write], forward: bool) -> Result<(), StoreError> {
@@ -330,6 +367,17 @@ impl Sqlite {
         crate::metrics::commit_took(began.elapsed());
         if committed.is_ok() {
             super::commits::committed();
+            let objects = writes.iter().any(|w| {
+                matches!(
+                    w,
+                    Write::ObjectCreated(_)
+                        | Write::ObjectManifest { .. }
+                        | Write::ObjectDeleted { .. }
+                )
+            });
+            if objects {
+                super::commits::objects_changed();
+            }
         }
         committed
     }
@@ -380,6 +428,7 @@ impl Sqlite {
             .and_then(|tx| writes::object_mirrored(&tx, record, held).and_then(|()| tx.commit()));
         if r.is_ok() {
             super::commits::committed();
+            super::commits::objects_changed();
         }
         r.map_err(|source| StoreError::from_sqlite(path, source))
     }

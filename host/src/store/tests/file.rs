@@ -29,6 +29,29 @@ fn queue_items_held_by_unrecorded_instances_go_back_at_start() {
     assert_eq!(store.release_unrecorded_queue_items().unwrap(), 0);
 }
 
+#[test]
+fn a_copy_from_the_cluster_never_undoes_an_end_the_file_records() {
+    let (_dir, _path, mut store, job) = a_job_in_a_new_store("taken-over");
+    // Taken over: the lost owner's instance is copied running, then ended.
+    let running = instance(&job, "taken-over-1", 1);
+    store.mirror(&[Write::Instance(running.clone())]).unwrap();
+    let mut lost = running.clone();
+    (lost.phase, lost.reason, lost.finish_time) = (Phase::Failed, Some("NodeLost".into()), Some(5));
+    store.commit(&[Write::Instance(lost.clone())]).unwrap();
+    // The cluster's older row, read again, leaves the end as it is ...
+    store.mirror(&[Write::Instance(running.clone())]).unwrap();
+    assert_eq!(store.instances_of(&job.uid).unwrap(), vec![lost.clone()]);
+    // ... while a later attempt, or an end, is copied.
+    let mut again = running.clone();
+    again.restart_count = 1;
+    store.mirror(&[Write::Instance(again.clone())]).unwrap();
+    assert_eq!(store.instances_of(&job.uid).unwrap(), vec![again.clone()]);
+    let mut done = again;
+    (done.phase, done.finish_time) = (Phase::Succeeded, Some(9));
+    store.mirror(&[Write::Instance(done.clone())]).unwrap();
+    assert_eq!(store.instances_of(&job.uid).unwrap(), vec![done]);
+}
+
 /// A new store on a file of its own, holding one Job.
 fn a_job_in_a_new_store(
     name: &str,
