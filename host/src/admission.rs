@@ -49,7 +49,8 @@ pub fn image_path(kind: Kind) -> &'static str {
         | Kind::Secret
         | Kind::PriorityClass
         | Kind::Namespace
-        | Kind::ControllerRevision => "kind",
+        | Kind::ControllerRevision
+        | Kind::NetworkPolicy => "kind",
     }
 }
 
@@ -159,7 +160,8 @@ pub fn stored_object(record: &ObjectRecord) -> Result<Object, String> {
         | Kind::Secret
         | Kind::PriorityClass
         | Kind::Namespace
-        | Kind::ControllerRevision => {
+        | Kind::ControllerRevision
+        | Kind::NetworkPolicy => {
             return Err(format!(
                 "stored {} {} runs nothing",
                 record.kind.as_str(),

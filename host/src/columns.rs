@@ -68,7 +68,43 @@ pub fn columns(resource: ResourceType, items: &[Value], wide: bool) -> Columns {
             items,
             revision_row,
         ),
+        ResourceType::NetworkPolicies => rows(&["NAME", "POD-SELECTOR", "AGE"], items, policy_row),
     }
+}
+
+/// kubectl's NetworkPolicy row: the selector as `-l` writes it, `<none>`
+/// when it selects every instance of the namespace.
+fn policy_row(p: &Value) -> Vec<String> {
+    let selector = &p["spec"]["podSelector"];
+    let mut terms: Vec<String> = (selector["matchLabels"].as_object().into_iter().flatten())
+        .map(|(k, v)| format!("{k}={}", text(v)))
+        .collect();
+    for e in selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let key = text(&e["key"]);
+        let values: Vec<String> = (e["values"].as_array().into_iter().flatten())
+            .map(text)
+            .collect();
+        terms.push(match text(&e["operator"]).as_str() {
+            "In" => format!("{key} in ({})", values.join(",")),
+            "NotIn" => format!("{key} notin ({})", values.join(",")),
+            "DoesNotExist" => format!("!{key}"),
+            _ => key,
+        });
+    }
+    let selector = if terms.is_empty() {
+        "<none>".to_owned()
+    } else {
+        terms.join(",")
+    };
+    vec![
+        text(&p["metadata"]["name"]),
+        selector,
+        age(&p["metadata"]["creationTimestamp"]),
+    ]
 }
 
 /// kubectl's ControllerRevision row: the controller as `kind.group/name`.

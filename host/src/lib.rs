@@ -15,6 +15,7 @@ pub mod apply;
 pub mod cli;
 pub mod columns;
 pub mod controller;
+pub mod egress;
 pub mod executor;
 pub mod ids;
 pub mod logging;

@@ -32,6 +32,8 @@ pub enum ResourceType {
     Namespaces,
     /// `controllerrevisions`, `controllerrevision`: a DaemonSet's history.
     ControllerRevisions,
+    /// `networkpolicies`, `networkpolicy`, `netpol`.
+    NetworkPolicies,
 }
 
 impl ResourceType {
@@ -50,6 +52,7 @@ impl ResourceType {
             "priorityclasses" | "priorityclass" | "pc" => ResourceType::PriorityClasses,
             "namespaces" | "namespace" | "ns" => ResourceType::Namespaces,
             "controllerrevisions" | "controllerrevision" => ResourceType::ControllerRevisions,
+            "networkpolicies" | "networkpolicy" | "netpol" => ResourceType::NetworkPolicies,
             _ => return None,
         })
     }
@@ -68,6 +71,7 @@ impl ResourceType {
             ResourceType::PriorityClasses => "priorityclasses",
             ResourceType::Namespaces => "namespaces",
             ResourceType::ControllerRevisions => "controllerrevisions",
+            ResourceType::NetworkPolicies => "networkpolicies",
         }
     }
 
@@ -82,6 +86,7 @@ impl ResourceType {
             ResourceType::PriorityClasses => Some(crate::manifest::Kind::PriorityClass),
             ResourceType::Namespaces => Some(crate::manifest::Kind::Namespace),
             ResourceType::ControllerRevisions => Some(crate::manifest::Kind::ControllerRevision),
+            ResourceType::NetworkPolicies => Some(crate::manifest::Kind::NetworkPolicy),
             _ => None,
         }
     }
@@ -183,6 +188,7 @@ pub fn config_json(
         "description",
         "preemptionPolicy",
         "revision",
+        "spec",
     ];
     for key in fields {
         if let Some(value) = manifest.get(key) {

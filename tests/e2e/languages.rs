@@ -208,8 +208,8 @@ fn a_javascript_fetch_is_denied_and_the_log_names_the_destination() {
     assert_ne!(ran.code, 0, "{ran:?}");
     assert!(
         ran.stdout.contains(&format!(
-            "wasmjob: HTTP request to {url} denied: instances have no network egress \
-             (HttpRequestDenied)"
+            "wasmjob: HTTP request to {url} denied: no NetworkPolicy grants this instance \
+             egress there (NetworkDenied)"
         )),
         "{}",
         ran.stdout

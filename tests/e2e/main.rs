@@ -20,6 +20,7 @@ mod job_semantics;
 mod jobs;
 mod kube_api;
 mod languages;
+mod network;
 mod observe;
 mod outcomes;
 mod plugins;

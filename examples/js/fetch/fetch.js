@@ -1,7 +1,8 @@
 // fetch, in JavaScript: GETs the URL given as its first argument and prints
-// the status. Until egress can be granted by policy, every request from an
-// instance is denied: the fetch rejects, and the instance's log says which
-// destination was refused (HttpRequestDenied).
+// the status. The request goes out only where a NetworkPolicy grants the
+// instance egress (docs/NETWORK.md); otherwise the fetch rejects
+// (HttpRequestDenied) and the instance's log says which destination was
+// refused (NetworkDenied).
 //
 // Build (componentize-js, from the repository's root):
 //   componentize-js examples/js/fetch/fetch.js --wit wit -n job -o fetch-js.wasm

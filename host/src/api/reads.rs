@@ -50,7 +50,8 @@ pub(super) async fn items(
         ResourceType::ConfigMaps
         | ResourceType::Secrets
         | ResourceType::PriorityClasses
-        | ResourceType::ControllerRevisions => {
+        | ResourceType::ControllerRevisions
+        | ResourceType::NetworkPolicies => {
             let found = objects(store, resource, &filter, &selector)?;
             found
                 .iter()

@@ -89,6 +89,7 @@ fn of_files(files: &[std::path::PathBuf]) -> Result<Vec<Target>, CliError> {
             crate::manifest::Kind::PriorityClass => ResourceType::PriorityClasses,
             crate::manifest::Kind::Namespace => ResourceType::Namespaces,
             crate::manifest::Kind::ControllerRevision => ResourceType::ControllerRevisions,
+            crate::manifest::Kind::NetworkPolicy => ResourceType::NetworkPolicies,
         };
         targets.push(Target {
             resource,

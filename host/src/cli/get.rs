@@ -410,5 +410,6 @@ pub(super) fn name_prefix(resource: ResourceType) -> &'static str {
         ResourceType::PriorityClasses => "priorityclass.scheduling.k8s.io",
         ResourceType::Namespaces => "namespace",
         ResourceType::ControllerRevisions => "controllerrevision.apps",
+        ResourceType::NetworkPolicies => "networkpolicy.networking.k8s.io",
     }
 }

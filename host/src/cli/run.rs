@@ -54,7 +54,12 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     dependencies_known(&store, &resolved)?;
     let (jobs, expected) = job_runs(&store, &resolved)?;
     let several = expected > 1 || jobs.len() > 1;
-    let tokio = executor_threads(&shape)?;
+    // Instances reach the network only where a stored NetworkPolicy
+    // grants it (these files' or an earlier run's).
+    let networked = !(store.live_objects(crate::manifest::Kind::NetworkPolicy, None))
+        .map_err(other)?
+        .is_empty();
+    let tokio = executor_threads(&shape, networked)?;
     let node_name = args.node_name.clone().unwrap_or_else(super::host_name);
     let config = RunnerConfig {
         node_name,
@@ -233,7 +238,7 @@ fn job_runs(store: &Store, resolved: &[apply::Resolved]) -> Result<(Vec<JobRun>,
 /// The executor's threads: no more than instances may run at once — a Job
 /// of one instance starts one thread, not one per core (and does not read
 /// the cgroup's CPU quota to learn how many cores there are).
-fn executor_threads(shape: &Shape) -> Result<tokio::runtime::Runtime, CliError> {
+fn executor_threads(shape: &Shape, networked: bool) -> Result<tokio::runtime::Runtime, CliError> {
     let workers = match shape.parallelism {
         0 | 1 => 1,
         n => (n as usize).min(std::thread::available_parallelism().map_or(1, |c| c.get())),
@@ -247,10 +252,10 @@ fn executor_threads(shape: &Shape) -> Result<tokio::runtime::Runtime, CliError> 
         .on_thread_start(|| {
             crate::priority::lower_this_thread();
         });
-    // Sockets only for a work queue on a broker (Redis, RabbitMQ): the I/O
-    // driver and its signal pipe cost a one-instance run a twentieth of
-    // its start.
-    if shape.brokers {
+    // Sockets only for a work queue on a broker (Redis, RabbitMQ) or the
+    // egress a NetworkPolicy grants: the I/O driver and its signal pipe
+    // cost a one-instance run a twentieth of its start.
+    if shape.brokers || networked {
         tokio.enable_io();
     }
     tokio.build().map_err(other)

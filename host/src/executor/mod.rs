@@ -217,6 +217,7 @@ impl Executor {
                     truncated: false,
                     times: Default::default(),
                     records: Vec::new(),
+                    network_denied: Vec::new(),
                 },
                 relayed: None,
             });

@@ -85,6 +85,7 @@ fn failed(message: String) -> RunReport {
         truncated: false,
         times: Default::default(),
         records: Vec::new(),
+        network_denied: Vec::new(),
     }
 }
 
@@ -150,6 +151,7 @@ struct Log {
     truncated: bool,
     times: crate::runtime::line_times::LineTimes,
     records: Vec<crate::runtime::LogRecord>,
+    network_denied: Vec<String>,
 }
 
 impl Log {
@@ -167,6 +169,11 @@ impl Log {
         }
         self.truncated |= report.truncated;
         self.records.extend(report.records);
+        for d in report.network_denied {
+            if !self.network_denied.contains(&d) {
+                self.network_denied.push(d);
+            }
+        }
     }
 
     fn report(self, outcome: crate::manifest::Outcome) -> RunReport {
@@ -176,6 +183,7 @@ impl Log {
             truncated: self.truncated,
             times: self.times,
             records: self.records,
+            network_denied: self.network_denied,
         }
     }
 }

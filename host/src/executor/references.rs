@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::manifest::downward::{self, PodFacts};
+use crate::manifest::network::NetworkPolicySpec;
 use crate::manifest::{
     Config, ConfigMapVolume, Container, DownwardApiVolume, KeyToPath, Kind, PodSpec, Volume,
 };
@@ -22,6 +23,11 @@ use crate::manifest::{
 pub trait ConfigSource: Send + Sync {
     /// The live object of this kind, namespace and name, if any.
     fn config(&self, kind: Kind, namespace: &str, name: &str) -> Result<Option<Config>, String>;
+
+    /// The specs of the live NetworkPolicies of `namespace`.
+    fn network_policies(&self, _namespace: &str) -> Result<Arc<Vec<NetworkPolicySpec>>, String> {
+        Ok(Arc::default())
+    }
 }
 
 /// Why an attempt cannot start yet, as the kubelet says it.

@@ -3,8 +3,10 @@
 //! `env[].valueFrom`, `envFrom` and `configMap`, `secret` and `projected`
 //! volumes (see [`crate::executor`]), and `scheduling.k8s.io/v1`
 //! PriorityClasses, whose value orders the instances waiting for room on a
-//! node (`priorityClassName`). Applying one stores it; the next attempt of
-//! every instance that refers to it sees its current values.
+//! node (`priorityClassName`), and `networking.k8s.io/v1` NetworkPolicies,
+//! which grant egress (see [`super::network`]). Applying one stores it;
+//! the next attempt of every instance that refers to it sees its current
+//! values.
 //!
 //! The manifest shapes are Kubernetes': a ConfigMap's `data` holds UTF-8
 //! strings and its `binaryData` base64; a Secret's `data` holds base64 and
@@ -16,6 +18,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde::Deserialize;
 
+use super::network::NetworkPolicySpec;
 use super::{FieldError, Kind, ObjectMeta};
 
 /// The largest ConfigMap or Secret, as in Kubernetes (1 MiB of values).
@@ -39,6 +42,8 @@ pub struct Config {
     pub secret_type: Option<String>,
     /// A PriorityClass's fields.
     pub priority: Option<Priority>,
+    /// A NetworkPolicy's spec.
+    pub network: Option<NetworkPolicySpec>,
 }
 
 /// A PriorityClass: how far ahead its instances go when a node has room
@@ -102,6 +107,21 @@ struct RawPriorityClass {
     description: String,
     #[serde(default)]
     preemption_policy: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawNetworkPolicy {
+    #[serde(rename = "apiVersion")]
+    _api_version: serde::de::IgnoredAny,
+    #[serde(rename = "kind")]
+    _kind: serde::de::IgnoredAny,
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: NetworkPolicySpec,
+    #[serde(default, rename = "status")]
+    _status: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -178,6 +198,7 @@ impl Config {
             Kind::Secret => Self::secret(typed(value, explain)?)?,
             Kind::PriorityClass => Self::priority_class(typed(value, explain)?)?,
             Kind::Namespace => Self::namespace(typed(value, explain)?),
+            Kind::NetworkPolicy => Self::network_policy(typed(value, explain)?)?,
             _ => Self::config_map(typed(value, explain)?)?,
         };
         config.normalize()?;
@@ -193,7 +214,23 @@ impl Config {
             immutable: false,
             secret_type: None,
             priority: None,
+            network: None,
         }
+    }
+
+    fn network_policy(raw: RawNetworkPolicy) -> Result<Config, FieldError> {
+        let mut spec = raw.spec;
+        spec.normalize()?;
+        Ok(Config {
+            kind: Kind::NetworkPolicy,
+            metadata: raw.metadata,
+            data: BTreeMap::new(),
+            binary_keys: Vec::new(),
+            immutable: false,
+            secret_type: None,
+            priority: None,
+            network: Some(spec),
+        })
     }
 
     fn priority_class(raw: RawPriorityClass) -> Result<Config, FieldError> {
@@ -237,6 +274,7 @@ impl Config {
                 description: raw.description,
                 preemption_policy: raw.preemption_policy,
             }),
+            network: None,
         })
     }
 
@@ -266,6 +304,7 @@ impl Config {
             immutable: raw.immutable.unwrap_or(false),
             secret_type: None,
             priority: None,
+            network: None,
         })
     }
 
@@ -288,6 +327,7 @@ impl Config {
             immutable: raw.immutable.unwrap_or(false),
             secret_type: Some(secret_type.unwrap_or_else(|| "Opaque".to_owned())),
             priority: None,
+            network: None,
         })
     }
 
@@ -337,6 +377,10 @@ impl Config {
     /// `binaryData`, `type`, `immutable`.
     pub fn stored_json(&self) -> serde_json::Value {
         let mut value = serde_json::json!({ "metadata": self.metadata });
+        if let Some(spec) = &self.network {
+            value["spec"] = serde_json::to_value(spec).expect("JSON");
+            return value;
+        }
         if let Some(priority) = &self.priority {
             let fields = serde_json::to_value(priority).expect("JSON");
             for (key, field) in fields.as_object().into_iter().flatten() {
@@ -410,6 +454,13 @@ impl Config {
                 Kind::PriorityClass => Some(
                     serde_json::from_value(stored.clone())
                         .map_err(|e| format!("stored PriorityClass cannot be read: {e}"))?,
+                ),
+                _ => None,
+            },
+            network: match kind {
+                Kind::NetworkPolicy => Some(
+                    serde_json::from_value(stored["spec"].clone())
+                        .map_err(|e| format!("stored NetworkPolicy cannot be read: {e}"))?,
                 ),
                 _ => None,
             },

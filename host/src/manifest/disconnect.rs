@@ -112,7 +112,8 @@ impl Disconnect {
             | Kind::Secret
             | Kind::PriorityClass
             | Kind::Namespace
-            | Kind::ControllerRevision => (&serde_json::Value::Null, &serde_json::Value::Null),
+            | Kind::ControllerRevision
+            | Kind::NetworkPolicy => (&serde_json::Value::Null, &serde_json::Value::Null),
         };
         let own: Option<Disconnect> = serde_json::from_value(own.clone()).ok();
         let pod: PodSpec = serde_json::from_value(template.clone()).unwrap_or_default();

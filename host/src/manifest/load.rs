@@ -177,11 +177,16 @@ fn parse_object(value: Value) -> Result<Object, FieldError> {
             expect_api(CORE_V1, &[])?;
             Config::parse(Kind::Namespace, value, explain).map(Object::Config)
         }
+        "NetworkPolicy" => {
+            expect_api(super::network::NETWORKING_V1, &["extensions/v1beta1"])?;
+            Config::parse(Kind::NetworkPolicy, value, explain).map(Object::Config)
+        }
         other => Err(FieldError::new(
             "kind",
             format!(
                 "unknown kind {other:?}: wasmjob runs Job, CronJob and DaemonSet objects \
-                 and stores ConfigMap, Secret, PriorityClass and Namespace objects"
+                 and stores ConfigMap, Secret, PriorityClass, Namespace and NetworkPolicy \
+                 objects"
             ),
         )),
     }

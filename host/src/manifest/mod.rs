@@ -2,7 +2,8 @@
 //! their defaults and their validation.
 //!
 //! A file holds one or more YAML documents (`---`). Each is a `batch/v1` Job or
-//! CronJob, an `apps/v1` DaemonSet, or a `v1` ConfigMap or Secret. Every problem is reported as one
+//! CronJob, an `apps/v1` DaemonSet, a `v1` ConfigMap or Secret, or a
+//! `networking.k8s.io/v1` NetworkPolicy (among others). Every problem is reported as one
 //! [`ManifestError`] naming the file, the document and the field path, in the
 //! form `jobs.yaml: document 2: spec.parallelism: must be >= 0, got -3`.
 //!
@@ -24,6 +25,7 @@ mod job;
 mod job_policy;
 mod load;
 mod meta;
+pub mod network;
 mod placement;
 mod pod;
 mod quantity;
@@ -106,17 +108,20 @@ pub enum Kind {
     /// An `apps/v1` ControllerRevision: one template a DaemonSet has run,
     /// kept by wasmjob for `rollout history|undo`, never applied.
     ControllerRevision,
+    /// A `networking.k8s.io/v1` NetworkPolicy: the grants of egress.
+    NetworkPolicy,
 }
 
 impl Kind {
     /// The kinds whose objects live in a namespace (and go with it).
-    pub const NAMESPACED: [Kind; 6] = [
+    pub const NAMESPACED: [Kind; 7] = [
         Kind::Job,
         Kind::CronJob,
         Kind::DaemonSet,
         Kind::ConfigMap,
         Kind::Secret,
         Kind::ControllerRevision,
+        Kind::NetworkPolicy,
     ];
 
     /// The `kind` field's value.
@@ -130,6 +135,7 @@ impl Kind {
             Kind::PriorityClass => "PriorityClass",
             Kind::Namespace => "Namespace",
             Kind::ControllerRevision => "ControllerRevision",
+            Kind::NetworkPolicy => "NetworkPolicy",
         }
     }
 
@@ -144,6 +150,7 @@ impl Kind {
             "PriorityClass" => Kind::PriorityClass,
             "Namespace" => Kind::Namespace,
             "ControllerRevision" => Kind::ControllerRevision,
+            "NetworkPolicy" => Kind::NetworkPolicy,
             _ => return None,
         })
     }
@@ -155,6 +162,7 @@ impl Kind {
             Kind::DaemonSet | Kind::ControllerRevision => APPS_V1,
             Kind::ConfigMap | Kind::Secret | Kind::Namespace => CORE_V1,
             Kind::PriorityClass => SCHEDULING_V1,
+            Kind::NetworkPolicy => network::NETWORKING_V1,
         }
     }
 
@@ -169,6 +177,7 @@ impl Kind {
             Kind::PriorityClass => "priorityclasses.scheduling.k8s.io",
             Kind::Namespace => "namespaces",
             Kind::ControllerRevision => "controllerrevisions.apps",
+            Kind::NetworkPolicy => "networkpolicies.networking.k8s.io",
         }
     }
 
@@ -183,6 +192,7 @@ impl Kind {
             Kind::PriorityClass => "priorityclass.scheduling.k8s.io",
             Kind::Namespace => "namespace",
             Kind::ControllerRevision => "controllerrevision.apps",
+            Kind::NetworkPolicy => "networkpolicy.networking.k8s.io",
         }
     }
 
@@ -196,6 +206,7 @@ impl Kind {
                 | Kind::PriorityClass
                 | Kind::Namespace
                 | Kind::ControllerRevision
+                | Kind::NetworkPolicy
         )
     }
 

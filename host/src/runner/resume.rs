@@ -128,7 +128,8 @@ impl Parts {
             | Kind::Secret
             | Kind::PriorityClass
             | Kind::Namespace
-            | Kind::ControllerRevision => Vec::new(),
+            | Kind::ControllerRevision
+            | Kind::NetworkPolicy => Vec::new(),
         };
         for record in records {
             if kind == Kind::Job && (finished(&record) || waits_for_pull(&record)) {

@@ -17,6 +17,25 @@ pub(super) fn event(object_uid: &str, event: Event, time: Micros) -> Write {
     })
 }
 
+/// One `NetworkDenied` warning about `owner_uid` for each destination the
+/// attempt `done` of its instance `instance` was refused (see
+/// [`crate::runtime::network`]).
+pub(super) fn network_denials(
+    owner_uid: &str,
+    instance: &str,
+    done: &Finished,
+    writes: &mut Vec<Write>,
+) {
+    for destination in &done.report.network_denied {
+        let message = format!(
+            "instance {instance}: egress to {destination} denied: no NetworkPolicy of its \
+             namespace grants it (apply one whose podSelector matches the instance's labels)"
+        );
+        let denied = Event::warning("NetworkDenied", message);
+        writes.push(event(owner_uid, denied, done.finished));
+    }
+}
+
 /// The writes that keep one ended attempt's output and structured records,
 /// taken from `done`.
 pub(super) fn attempt_logs(done: &mut Finished, writes: &mut Vec<Write>) {

@@ -25,6 +25,7 @@ mod http;
 mod limits;
 pub mod line_times;
 pub mod live;
+pub mod network;
 mod output;
 pub mod plugin;
 mod sandbox;
@@ -288,4 +289,6 @@ pub struct RunReport {
     pub times: line_times::LineTimes,
     /// Structured records logged through `wasmjob:plugin/log`, in order.
     pub records: Vec<LogRecord>,
+    /// Destinations its network egress was refused (see [`network`]).
+    pub network_denied: Vec<String>,
 }

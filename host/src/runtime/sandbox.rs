@@ -1,5 +1,6 @@
 //! One instance's sandbox: exactly the declared argv, env, volumes and stdin,
-//! no network (sockets refused, `wasi:http` requests denied: see
+//! the network egress its NetworkPolicies grant and nothing more (sockets
+//! and `wasi:http` requests checked: see [`super::network`] and
 //! [`super::http`]), capped memory and output, a wall-clock deadline.
 
 use std::path::PathBuf;
@@ -13,12 +14,15 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use super::http::Http;
 use super::limits::{MemoryCap, MemoryLimitExceeded};
+use super::network::Network;
 use super::plugin::{self, LogRecord, PluginEnv, PluginState};
 use super::{CapturedOutput, DEFAULT_OUTPUT_LIMIT, Prepared, RunReport, RuntimeError};
+use crate::egress::Grant;
 use crate::manifest::Outcome;
 
 /// Memory an instance may use when its manifest sets no limit. Kubernetes
@@ -71,6 +75,9 @@ pub struct SandboxSpec {
     /// Stops the run, its output kept, when it turns true: a native
     /// sidecar's, once its instance's containers have ended.
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// What the instance may reach over the network (components only: a
+    /// core module has no sockets). Nothing by default.
+    pub egress: Arc<Grant>,
 }
 
 impl SandboxSpec {
@@ -87,6 +94,7 @@ impl SandboxSpec {
             output_limit: DEFAULT_OUTPUT_LIMIT,
             plugin: PluginEnv::default(),
             stop: None,
+            egress: Arc::default(),
         }
     }
 }
@@ -104,6 +112,8 @@ pub struct ComponentState {
     cap: MemoryCap,
     plugin: PluginState,
     http: Http,
+    /// `wasi:config/store`: the instance's environment.
+    config: WasiConfigVariables,
 }
 
 impl WasiHttpView for ComponentState {
@@ -145,13 +155,30 @@ pub fn component_linker(
         .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+    wasmtime_wasi_config::add_to_linker(&mut linker, |s: &mut ComponentState| {
+        WasiConfig::from(&s.config)
+    })
+    .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
     Ok(linker)
+}
+
+/// What `wasi:config/store` holds for an instance: its environment, as
+/// `wasi:cli/environment` gives it (a ConfigMap's or Secret's keys reach
+/// it through `env[].valueFrom` and `envFrom`, as they reach a container).
+fn config_of(spec: &SandboxSpec, instance_name: Option<&str>) -> WasiConfigVariables {
+    (spec.env.iter().enumerate())
+        .map(|(at, (key, value))| match instance_name {
+            Some(name) if spec.instance_name_vars.contains(&at) => (key.as_str(), name),
+            _ => (key.as_str(), value.as_str()),
+        })
+        .collect()
 }
 
 fn wasi_builder(
     spec: &SandboxSpec,
     instance_name: Option<&str>,
     output: &CapturedOutput,
+    network: &Network,
 ) -> Result<WasiCtxBuilder, String> {
     let mut builder = WasiCtxBuilder::new();
     for (at, (key, value)) in spec.env.iter().enumerate() {
@@ -165,11 +192,18 @@ fn wasi_builder(
         .args(&spec.argv)
         .stdout(output.clone())
         .stderr(output.clone())
-        .stdin(MemoryInputPipe::new(spec.stdin.clone()))
-        // No network: no sockets may connect or bind, and no name lookups.
-        .allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false);
+        .stdin(MemoryInputPipe::new(spec.stdin.clone()));
+    // No grant, no network: no sockets, no name lookups. With one, each
+    // address a socket uses is checked against it.
+    let open = !network.is_closed();
+    builder
+        .allow_tcp(open)
+        .allow_udp(open)
+        .allow_ip_name_lookup(open);
+    if open {
+        let check = network.socket_check();
+        builder.socket_addr_check(move |addr, usage| check(addr, usage));
+    }
     for mount in &spec.mounts {
         let perms = if mount.read_only {
             FsPerms::ReadOnly
@@ -209,8 +243,9 @@ pub async fn run(
     let output = CapturedOutput::new(spec.output_limit);
     let _live = super::live::register(&output);
     let denied = Arc::new(AtomicBool::new(false));
+    let network = Network::new(spec.egress.clone(), output.clone());
     let mut records = Vec::new();
-    let result = match wasi_builder(spec, instance_name, &output) {
+    let result = match wasi_builder(spec, instance_name, &output, &network) {
         Err(message) => Err(Ended::Start(message)),
         Ok(mut builder) => {
             let cap = MemoryCap::new(spec.memory_limit, denied.clone());
@@ -230,7 +265,8 @@ pub async fn run(
                             table,
                             cap,
                             plugin: PluginState::new(spec.plugin.clone(), output.clone()),
-                            http: Http::new(output.clone()),
+                            http: Http::new(network.clone()),
+                            config: config_of(spec, instance_name),
                         };
                         run_component(engine, pre, state, &mut records).await
                     }
@@ -261,6 +297,7 @@ pub async fn run(
         truncated,
         times,
         records,
+        network_denied: network.denied(),
     }
 }
 

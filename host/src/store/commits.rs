@@ -9,6 +9,7 @@
 //! nothing new to read; many commits while a reader works wake it once.
 
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::watch;
 
@@ -22,6 +23,22 @@ pub fn committed() {
 /// How many commits this process has seen.
 pub fn count() -> u64 {
     *COMMITS.borrow()
+}
+
+/// Commits that created, changed or deleted an object's row.
+static OBJECTS: AtomicU64 = AtomicU64::new(0);
+
+/// Says that an object's row was created, changed or deleted: what keeps
+/// objects read from the store (the NetworkPolicies an attempt's egress
+/// comes from) reads them again.
+pub fn objects_changed() {
+    OBJECTS.fetch_add(1, Ordering::AcqRel);
+}
+
+/// How many commits of this process changed objects; a reader that saw
+/// one count and sees it again may keep what it read.
+pub fn objects_generation() -> u64 {
+    OBJECTS.load(Ordering::Acquire)
 }
 
 /// A receiver that wakes at the next commit after this call.

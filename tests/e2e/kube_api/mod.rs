@@ -8,11 +8,11 @@ use std::process::{Command, Stdio};
 
 use wasmjob_tests::{Ran, Server, Session, program, tool};
 
-fn kubectl() -> Option<PathBuf> {
+pub(crate) fn kubectl() -> Option<PathBuf> {
     tool("kubectl", "WASMJOB_KUBECTL")
 }
 
-fn ok(ran: Ran) -> Ran {
+pub(crate) fn ok(ran: Ran) -> Ran {
     assert_eq!(ran.code, 0, "{ran:?}");
     ran
 }

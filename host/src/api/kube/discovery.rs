@@ -179,6 +179,18 @@ pub(super) const SERVED: &[Served] = &[
         subresources: &[],
     },
     Served {
+        group: "networking.k8s.io",
+        version: "v1",
+        kind: "NetworkPolicy",
+        plural: "networkpolicies",
+        singular: "networkpolicy",
+        short: &["netpol"],
+        namespaced: true,
+        verbs: ALL,
+        resource: ResourceType::NetworkPolicies,
+        subresources: &[],
+    },
+    Served {
         group: "scheduling.k8s.io",
         version: "v1",
         kind: "PriorityClass",

@@ -154,8 +154,9 @@ impl Cluster {
         Ok(())
     }
 
-    /// ConfigMaps, Secrets, PriorityClasses, Namespaces and ControllerRevisions applied, changed or deleted
-    /// through any node: this node's file keeps the cluster's copies
+    /// ConfigMaps, Secrets, PriorityClasses, Namespaces, ControllerRevisions
+    /// and NetworkPolicies applied, changed or deleted through any node:
+    /// this node's file keeps the cluster's copies
     /// (Secrets sealed as they are there), so its instances read them, and
     /// its Jobs find their priority class, and go on reading the last it
     /// saw while the database does not answer.
@@ -170,6 +171,7 @@ impl Cluster {
             Kind::PriorityClass,
             Kind::Namespace,
             Kind::ControllerRevision,
+            Kind::NetworkPolicy,
         ] {
             let stored = self.control.live_objects(kind)?;
             let local = parts.journal.store().live_objects(kind, None)?;

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::driver::{Driver, Pass};
-use super::writes::{attempt_logs, event};
+use super::writes::{attempt_logs, event, network_denials};
 use crate::controller::Event;
 use crate::controller::daemonset::{self, Daemon, NodeView, back_off_message, waiting};
 use std::collections::BTreeMap;
@@ -220,6 +220,7 @@ impl Driver for DaemonDriver {
         };
         let crash_loop = pass.node.crash_loop;
         let live = run.live.get_mut(&done.instance_uid).expect("found above");
+        network_denials(&live.record.owner_uid, &live.record.name, done, pass.writes);
         attempt_logs(done, pass.writes);
         let ran_for = Duration::from_micros((done.finished - done.started).max(0) as u64);
         let (delay, streak) = crash_loop.delay(live.streak, ran_for);

@@ -12,7 +12,7 @@ use crate::controller::job::{AttemptEnd, End, status};
 use crate::executor::Finished;
 use crate::manifest::{Phase, TaintEffect, taints};
 use crate::runner::driver::Pass;
-use crate::runner::writes::{attempt_logs, ended_writes, event, stop};
+use crate::runner::writes::{attempt_logs, ended_writes, event, network_denials, stop};
 use crate::store::{InstanceRecord, Write};
 use crate::time::Micros;
 
@@ -39,6 +39,7 @@ impl JobRun {
         let mut ended = live.record;
         ended.start_time = Some(done.started);
         ended.terminate(done.finished, instance::of_run(&done.report.outcome));
+        network_denials(&ended.owner_uid, &ended.name, done, pass.writes);
         let output = &done.report.output;
         let restart = self.count_attempt_end(&ended, (done.attempt, false), output, pass);
         if restart {

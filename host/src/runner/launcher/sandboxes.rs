@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{Attempt, Binding, Core};
+use crate::egress::Grant;
 use crate::executor::pod::{PodPlan, Step};
 use crate::executor::references::{self, Missing, Resolved};
 use crate::executor::{self, AttemptDir, Identity, Launch, Scratch};
@@ -53,23 +54,40 @@ impl Core {
         state.join("volumes").join(namespace)
     }
 
-    /// The sandboxes of an attempt of `pod` for `who`, whose references
-    /// resolved to `refs` (one per container, init containers first): the
-    /// first container's, the plan of the others when there are others
-    /// (see [`executor::pod`]), and the directories to remove when the
-    /// attempt ends.
+    /// What an attempt of the instance `record` may reach over the
+    /// network: the grant of the NetworkPolicies of its namespace that
+    /// select its labels. Nothing when none does, or when they cannot be
+    /// read (the sandbox stays closed; the node's log says why).
+    pub(super) fn egress(&self, record: &InstanceRecord) -> Arc<Grant> {
+        match self.configs.network_policies(&record.namespace) {
+            Ok(policies) if policies.is_empty() => Arc::default(),
+            Ok(policies) => Arc::new(Grant::of(policies.iter(), &record.labels)),
+            Err(e) => {
+                tracing::warn!(instance = %record.name, "cannot read the NetworkPolicies: {e}");
+                Arc::default()
+            }
+        }
+    }
+
+    /// The sandboxes of an attempt of `pod` for `who`, the instance
+    /// `record`, whose references resolved to `refs` (one per container,
+    /// init containers first): the first container's, the plan of the
+    /// others when there are others (see [`executor::pod`]), and the
+    /// directories to remove when the attempt ends. Every container has
+    /// the instance's network egress.
     pub(super) fn build(
         &self,
         pod: &PodSpec,
         who: &Identity<'_>,
-        namespace: &str,
+        record: &InstanceRecord,
         refs: Option<&[Resolved]>,
     ) -> Result<Built, String> {
-        let mut scratch = Scratch::with_claims(self.claims_dir(namespace));
+        let egress = self.egress(record);
+        let mut scratch = Scratch::with_claims(self.claims_dir(&record.namespace));
         let refs_of = |i: usize| refs.and_then(|r| r.get(i));
         let first = pod.init_containers.len();
         let limit = self.output_limit;
-        let main = executor::sandbox_of(
+        let mut main = executor::sandbox_of(
             pod,
             &pod.containers[0],
             who,
@@ -77,6 +95,7 @@ impl Core {
             refs_of(first),
             &mut scratch,
         )?;
+        main.egress = egress.clone();
         if !pod.is_multi() {
             return Ok((main, None, scratch.into_dirs()));
         }
@@ -88,7 +107,9 @@ impl Core {
                     container.name
                 )
             })?;
-            let spec = executor::sandbox_of(pod, container, who, limit, refs_of(i), &mut scratch)?;
+            let mut spec =
+                executor::sandbox_of(pod, container, who, limit, refs_of(i), &mut scratch)?;
+            spec.egress = egress.clone();
             Ok(Step {
                 name: container.name.clone(),
                 prepared,
@@ -140,7 +161,7 @@ impl Core {
         let Attempt { job, record, .. } = *attempt;
         let who = self.identity(job, &record.name, record.completion_index);
         let pod = &job.spec.template.spec;
-        let (main, mut plan, scratch) = self.build(pod, &who, &record.namespace, resolved)?;
+        let (main, mut plan, scratch) = self.build(pod, &who, record, resolved)?;
         let built = (main, scratch);
         let context = || PluginContext {
             job_name: job.metadata.name.clone(),
@@ -222,7 +243,7 @@ impl Core {
             scheduled_time: None,
         };
         let (mut sandbox, mut plan, scratch) =
-            self.build(&template.spec, &who, &record.namespace, resolved.as_deref())?;
+            self.build(&template.spec, &who, record, resolved.as_deref())?;
         sandbox.plugin = PluginEnv {
             context: PluginContext {
                 job_name: name.to_owned(),

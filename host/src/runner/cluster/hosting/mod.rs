@@ -31,7 +31,7 @@ use crate::runner::launcher::{Attempt, Binding};
 use crate::runner::nodes::ClusterNodes;
 use crate::runner::observer::Observer;
 use crate::runner::parts::{Parts, Silent};
-use crate::runner::writes::{attempt_logs, stop};
+use crate::runner::writes::{attempt_logs, network_denials, stop};
 use crate::runtime::Prepared;
 use crate::store::{Changes, ControlPlane, InstanceRecord, Noticed, StoreError, Write};
 use crate::time::Micros;
@@ -439,6 +439,7 @@ impl Hosting {
             // The broker may be what failed it: connect afresh next time.
             foreign.queue = None;
         }
+        network_denials(owner, &hosted.record.name, done, writes);
         attempt_logs(done, writes);
         let mut ended = hosted.record;
         ended.terminate(done.finished, instance::of_run(&done.report.outcome));

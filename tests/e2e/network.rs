@@ -1,0 +1,309 @@
+//! Network egress by NetworkPolicy, on loopback only: a plugin fetches
+//! from a local HTTP server when a policy grants its address and port (or
+//! its host name), and is refused — `NetworkDenied` in its log and events
+//! — when the policy is deleted, names another port, or another name; raw
+//! TCP from a component follows the same policies, a core module has no
+//! sockets whatever they say. Malformed policies are golden cases of
+//! `bad_input` (`tests/fixtures/bad-manifests/network-policy-*`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use wasmjob_tests::{Server, Session, dist, job_yaml, program};
+
+/// What the local server answers to every GET.
+const REPORT: &str = "day,total\n1,42\n";
+
+/// A local HTTP server answering every request with [`REPORT`]; its port,
+/// and how many requests it has answered.
+fn report_server() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            // The request line and headers, up to the blank line.
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{REPORT}",
+                REPORT.len()
+            );
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (port, served)
+}
+
+/// A NetworkPolicy `name` selecting the instances of the Job `job`,
+/// granting `to` (YAML of one `to` entry) on `ports` (YAML of one
+/// `ports` entry, or empty for every port).
+fn policy(name: &str, job: &str, to: &str, ports: &str) -> String {
+    let ports = if ports.is_empty() {
+        String::new()
+    } else {
+        format!("\n    ports:\n    - {ports}")
+    };
+    format!(
+        "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {name}
+spec:
+  podSelector:
+    matchLabels:
+      job-name: {job}
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - {to}{ports}
+"
+    )
+}
+
+/// The Job `name` of fetch-report, fetching `url` into a host directory.
+fn fetch_job(s: &Session, name: &str, url: &str) -> (String, std::path::PathBuf) {
+    let out = s.work.path().join(format!("out-{name}"));
+    std::fs::create_dir_all(&out).unwrap();
+    let volume = format!(
+        "        volumeMounts:\n        - {{name: out, mountPath: /out}}\n      volumes:\n      \
+         - name: out\n        hostPath: {{path: {}}}",
+        out.display()
+    );
+    let yaml = job_yaml(
+        name,
+        &dist("fetch-report.wasm"),
+        &[url, "/out/report.csv"],
+        "  backoffLimit: 0",
+        &volume,
+    );
+    (yaml, out.join("report.csv"))
+}
+
+#[test]
+fn a_policy_grants_a_fetch_and_once_deleted_the_fetch_is_denied() {
+    let (port, served) = report_server();
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let url = format!("http://127.0.0.1:{port}/report.csv");
+    let granted = policy(
+        "reports",
+        "granted",
+        "ipBlock: {cidr: 127.0.0.1/32}",
+        &format!("port: {port}"),
+    );
+    let (job, report) = fetch_job(&s, "granted", &url);
+    let path = s.write("granted.yaml", &format!("{granted}---\n{job}"));
+    let applied = s.client(&server, &["apply", "-f", path.to_str().unwrap()]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    assert!(
+        applied
+            .stdout
+            .contains("networkpolicy.networking.k8s.io/reports created"),
+        "{applied:?}"
+    );
+    let done = s.wait_finished(&server, "granted");
+    assert_eq!(done["status"]["succeeded"], 1, "{done}");
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), REPORT);
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+    let listed = s.client(&server, &["get", "networkpolicies"]);
+    assert!(
+        listed
+            .stdout
+            .starts_with("NAME      POD-SELECTOR       AGE"),
+        "{listed:?}"
+    );
+    assert!(
+        listed.stdout.contains("reports   job-name=granted"),
+        "{listed:?}"
+    );
+
+    // The policy goes: the same fetch is refused, and says why.
+    let deleted = s.client(&server, &["delete", "networkpolicy", "reports"]);
+    assert_eq!(deleted.code, 0, "{deleted:?}");
+    let (job, _) = fetch_job(&s, "granted", &url);
+    s.client(&server, &["delete", "job", "granted"]);
+    let path = s.write("again.yaml", &job);
+    s.client(&server, &["apply", "-f", path.to_str().unwrap()]);
+    let done = s.wait_finished(&server, "granted");
+    assert_eq!(done["status"]["failed"], 1, "{done}");
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+    let logs = s.client(&server, &["logs", "job/granted"]);
+    assert!(
+        logs.stdout.contains(&format!(
+            "wasmjob: HTTP request to {url} denied: no NetworkPolicy grants this instance \
+             egress there (NetworkDenied)"
+        )),
+        "{logs:?}"
+    );
+    assert!(logs.stdout.contains("HttpRequestDenied"), "{logs:?}");
+    let events = s.client(&server, &["get", "events"]);
+    let denied: Vec<&str> = (events.stdout.lines())
+        .filter(|l| l.contains("NetworkDenied"))
+        .collect();
+    assert_eq!(denied.len(), 1, "{events:?}");
+    assert!(
+        denied[0].contains(&format!("egress to 127.0.0.1:{port} (HTTP) denied")),
+        "{events:?}"
+    );
+}
+
+/// Runs fetch-report once through `wasmjob run` with `policy`; its
+/// output and exit code, and what it wrote.
+fn run_fetch(policy: &str, url: &str) -> (i32, String, Option<String>) {
+    let s = Session::new();
+    let (job, report) = fetch_job(&s, "fetch", url);
+    let path = s.write("fetch.yaml", &format!("{policy}---\n{job}"));
+    let ran = s.wasmjob(&["run", "-f", path.to_str().unwrap()]);
+    let written = std::fs::read_to_string(report).ok();
+    (ran.code, ran.stdout + &ran.stderr, written)
+}
+
+#[test]
+fn a_policy_for_another_port_or_other_labels_grants_nothing() {
+    let (port, served) = report_server();
+    let url = format!("http://127.0.0.1:{port}/report.csv");
+    let to = "ipBlock: {cidr: 127.0.0.0/8}";
+    let other_port = policy("p", "fetch", to, &format!("port: {}", port ^ 1));
+    let (code, out, written) = run_fetch(&other_port, &url);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("(NetworkDenied)"), "{out}");
+    assert_eq!(written, None);
+    let other_job = policy("p", "another-job", to, "");
+    let (code, out, _) = run_fetch(&other_job, &url);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("(NetworkDenied)"), "{out}");
+    // UDP on the port grants no TCP.
+    let udp = policy(
+        "p",
+        "fetch",
+        to,
+        &format!("{{port: {port}, protocol: UDP}}"),
+    );
+    let (code, out, _) = run_fetch(&udp, &url);
+    assert_ne!(code, 0, "{out}");
+    assert_eq!(served.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_host_granted_by_name_is_reached_through_the_nodes_resolver_and_no_other() {
+    let (port, served) = report_server();
+    let by_name = policy("p", "fetch", &format!("hosts: ['localhost:{port}']"), "");
+    let (code, out, written) = run_fetch(&by_name, &format!("http://localhost:{port}/r"));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(written.as_deref(), Some(REPORT));
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+    // Another name, or the address itself, is not the name granted.
+    for url in [
+        format!("http://wasmjob-test.invalid:{port}/r"),
+        format!("http://127.0.0.1:{port}/r"),
+    ] {
+        let (code, out, _) = run_fetch(&by_name, &url);
+        assert_ne!(code, 0, "{out}");
+        assert!(
+            out.contains(&format!("HTTP request to {url} denied")),
+            "{out}"
+        );
+    }
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+}
+
+/// Runs the network probe `image` against `address` under `policy`; its
+/// output.
+fn probe(image: &std::path::Path, address: &str, policy: &str) -> String {
+    let s = Session::new();
+    let job = job_yaml("fetch", image, &[address], "  backoffLimit: 0", "");
+    let path = s.write("probe.yaml", &format!("{policy}---\n{job}"));
+    let ran = s.wasmjob(&["run", "-f", path.to_str().unwrap()]);
+    ran.stdout + &ran.stderr
+}
+
+#[test]
+fn raw_tcp_from_a_component_follows_the_policy_and_a_core_module_has_no_sockets() {
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let address = format!("127.0.0.1:{port}");
+    let component = dist("test-programs/connect.component.wasm");
+    let granted = policy(
+        "p",
+        "fetch",
+        "ipBlock: {cidr: 127.0.0.1/32}",
+        &format!("port: {port}"),
+    );
+    let out = probe(&component, &address, &granted);
+    assert!(
+        out.contains(&format!("tcp connect {address}: CONNECTED")),
+        "{out}"
+    );
+    // TCP only: the datagram is refused, and says so.
+    assert!(
+        out.contains(&format!("udp send {address}: refused")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("wasmjob: UDP datagram to {address} denied")),
+        "{out}"
+    );
+    let elsewhere = policy("p", "fetch", "ipBlock: {cidr: 10.0.0.0/8}", "");
+    let out = probe(&component, &address, &elsewhere);
+    assert!(
+        out.contains(&format!("tcp connect {address}: refused")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("wasmjob: TCP connection to {address} denied")),
+        "{out}"
+    );
+    // WASI preview 1 has no way to open a socket: granted or not.
+    let out = probe(&program("connect"), &address, &granted);
+    assert!(
+        out.contains(&format!("tcp connect {address}: refused")),
+        "{out}"
+    );
+}
+
+#[test]
+fn kubectl_applies_lists_and_deletes_network_policies() {
+    use crate::kube_api::{kubectl, ok};
+    let Some(k) = kubectl() else { return };
+    let s = Session::new();
+    let _server = Server::start(&s, &[]);
+    let yaml = policy(
+        "reports",
+        "fetch",
+        "ipBlock: {cidr: 10.0.0.0/8}",
+        "port: 443",
+    );
+    s.write("policy.yaml", &yaml);
+    let applied = ok(s.kubectl(&k, &["apply", "-f", "policy.yaml"]));
+    assert_eq!(
+        applied.stdout,
+        "networkpolicy.networking.k8s.io/reports created\n"
+    );
+    let listed = ok(s.kubectl(&k, &["get", "netpol"]));
+    assert!(listed.stdout.contains("reports"), "{listed:?}");
+    let port = ok(s.kubectl(
+        &k,
+        &[
+            "get",
+            "networkpolicy",
+            "reports",
+            "-o",
+            "jsonpath={.spec.egress[0].ports[0].port}",
+        ],
+    ));
+    assert_eq!(port.stdout, "443");
+    let deleted = ok(s.kubectl(&k, &["delete", "networkpolicy", "reports"]));
+    assert_eq!(
+        deleted.stdout,
+        "networkpolicy.networking.k8s.io \"reports\" deleted\n"
+    );
+}
