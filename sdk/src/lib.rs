@@ -5,8 +5,9 @@
 //! `containers[0].image` at the `.wasm`. This crate adds the host's own
 //! interfaces (the WIT package `wasmjob:plugin@0.1.0` in `wit/`) with types:
 //! structured [`log`], the Job's work [`queue`], [`checkpoint`]s that let a
-//! retried instance resume, the instance's [`Context`], and outgoing
-//! [`http`] where a NetworkPolicy grants it. They need a component: build
+//! retried instance resume, the instance's [`Context`], its [`config`]
+//! through `wasi:config`, values kept between runs in [`keyvalue`]
+//! buckets, and outgoing [`http`] where a NetworkPolicy grants it. They need a component: build
 //! with `cargo build --target wasm32-wasip2`, nothing else.
 //!
 //! ```no_run
@@ -34,7 +35,9 @@
 
 use std::env;
 
+pub mod config;
 pub mod http;
+pub mod keyvalue;
 
 /// The generated bindings of the `plugin` world. Prefer the typed API of
 /// this crate; these are here for what it does not cover yet.

@@ -18,6 +18,7 @@ mod examples;
 mod hostile;
 mod job_semantics;
 mod jobs;
+mod keyvalue;
 mod kube_api;
 mod languages;
 mod network;

@@ -4,7 +4,8 @@
 //! — when the policy is deleted, names another port, or another name; raw
 //! TCP from a component follows the same policies, a core module has no
 //! sockets whatever they say. Malformed policies are golden cases of
-//! `bad_input` (`tests/fixtures/bad-manifests/network-policy-*`).
+//! `bad_input` (`tests/fixtures/bad-manifests/network-policy-*`). The
+//! plugin also reads its settings from a ConfigMap through `wasi:config`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -306,4 +307,39 @@ fn kubectl_applies_lists_and_deletes_network_policies() {
         deleted.stdout,
         "networkpolicy.networking.k8s.io \"reports\" deleted\n"
     );
+}
+
+#[test]
+fn wasi_config_reads_the_url_from_a_config_map() {
+    let (port, served) = report_server();
+    let s = Session::new();
+    let out = s.work.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let settings = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: report-settings}}\ndata:\n  \
+         REPORT_URL: http://127.0.0.1:{port}/today.csv\n  REPORT_PATH: /out/today.csv\n"
+    );
+    let granted = policy("p", "fetch", "ipBlock: {cidr: 127.0.0.1/32}", "");
+    // No arguments: the plugin reads both settings through wasi:config.
+    let pod = format!(
+        "        envFrom:\n        - configMapRef: {{name: report-settings}}\n        \
+         volumeMounts:\n        - {{name: out, mountPath: /out}}\n      volumes:\n      \
+         - name: out\n        hostPath: {{path: {}}}",
+        out.display()
+    );
+    let job = job_yaml(
+        "fetch",
+        &dist("fetch-report.wasm"),
+        &[],
+        "  backoffLimit: 0",
+        &pod,
+    );
+    let path = s.write("job.yaml", &format!("{settings}---\n{granted}---\n{job}"));
+    let ran = s.wasmjob(&["run", "-f", path.to_str().unwrap()]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("today.csv")).unwrap(),
+        REPORT
+    );
+    assert_eq!(served.load(Ordering::SeqCst), 1);
 }

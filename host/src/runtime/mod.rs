@@ -22,6 +22,7 @@
 mod cache;
 mod engine;
 mod http;
+pub mod keyvalue;
 mod limits;
 pub mod line_times;
 pub mod live;

@@ -33,6 +33,7 @@ pub mod bindings {
             "wasi:random": wasmtime_wasi::p2::bindings::random,
             "wasi:sockets": wasmtime_wasi::p2::bindings::sockets,
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:keyvalue/store.bucket": crate::runtime::keyvalue::Bucket,
         },
         imports: { default: async },
         exports: { default: async },
@@ -82,6 +83,8 @@ pub struct PluginEnv {
     pub checkpoints: Option<Arc<dyn CheckpointSink>>,
     /// The Job's `spec.queue`.
     pub queue: Option<Arc<Queue>>,
+    /// The key-value buckets of the Job (or its CronJob); `None` opens none.
+    pub keyvalue: Option<Arc<dyn super::keyvalue::KeyValueStore>>,
 }
 
 impl fmt::Debug for PluginEnv {

@@ -18,6 +18,7 @@ use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use super::http::Http;
+use super::keyvalue::{KeyValue, KeyValueStore};
 use super::limits::{MemoryCap, MemoryLimitExceeded};
 use super::network::Network;
 use super::plugin::{self, LogRecord, PluginEnv, PluginState};
@@ -114,6 +115,8 @@ pub struct ComponentState {
     http: Http,
     /// `wasi:config/store`: the instance's environment.
     config: WasiConfigVariables,
+    /// `wasi:keyvalue`'s buckets.
+    keyvalue: Option<Arc<dyn KeyValueStore>>,
 }
 
 impl WasiHttpView for ComponentState {
@@ -143,8 +146,8 @@ pub fn core_linker(engine: &Engine) -> Result<wasmtime::Linker<CoreState>, Runti
     Ok(linker)
 }
 
-/// The linker for components: WASI preview 2 and the `wasmjob:plugin`
-/// interfaces.
+/// The linker for components: WASI preview 2, the `wasmjob:plugin`
+/// interfaces, `wasi:http`, `wasi:config` and `wasi:keyvalue`.
 pub fn component_linker(
     engine: &Engine,
 ) -> Result<wasmtime::component::Linker<ComponentState>, RuntimeError> {
@@ -157,6 +160,10 @@ pub fn component_linker(
         .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
     wasmtime_wasi_config::add_to_linker(&mut linker, |s: &mut ComponentState| {
         WasiConfig::from(&s.config)
+    })
+    .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+    super::keyvalue::add_to_linker(&mut linker, |s: &mut ComponentState| {
+        KeyValue::new(&mut s.table, s.keyvalue.as_ref())
     })
     .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
     Ok(linker)
@@ -267,6 +274,7 @@ pub async fn run(
                             plugin: PluginState::new(spec.plugin.clone(), output.clone()),
                             http: Http::new(network.clone()),
                             config: config_of(spec, instance_name),
+                            keyvalue: spec.plugin.keyvalue.clone(),
                         };
                         run_component(engine, pre, state, &mut records).await
                     }

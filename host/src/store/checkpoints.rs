@@ -1,22 +1,20 @@
 //! Plugin checkpoints: the last bytes a Job's instance saved for its
-//! completion index, on a connection of their own so an instance's `save`
-//! is durable when it returns without waiting for the runner's next batch.
-//! The connection is opened at the first use: most Jobs run core modules,
-//! which cannot checkpoint, and a `wasmjob run` should not pay for it.
+//! completion index, on a connection of their own (see `side`): most Jobs
+//! run core modules, which cannot checkpoint, and open none.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::path::Path;
+use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::StoreError;
+use super::side::SideConnection;
 use crate::runtime::CheckpointSink;
 use crate::time;
 
 /// Checkpoints of every Job in one store file.
 pub struct Checkpoints {
-    conn: OnceLock<Mutex<Connection>>,
-    path: PathBuf,
+    conn: SideConnection,
 }
 
 fn index_key(index: Option<u32>) -> i64 {
@@ -28,29 +26,13 @@ impl Checkpoints {
     /// [`super::Store::open`]).
     pub fn open(path: &Path) -> Result<Checkpoints, StoreError> {
         Ok(Checkpoints {
-            conn: OnceLock::new(),
-            path: path.to_path_buf(),
+            conn: SideConnection::new(path),
         })
-    }
-
-    fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        if self.conn.get().is_none() {
-            let wrap = |source| StoreError::Sqlite {
-                path: self.path.clone(),
-                source,
-            };
-            let conn = Connection::open(&self.path).map_err(wrap)?;
-            super::configure_connection(&conn, 10_000).map_err(wrap)?;
-            // Two threads opening at once: one connection wins, the other closes.
-            let _ = self.conn.set(Mutex::new(conn));
-        }
-        let conn = self.conn.get().expect("set above");
-        Ok(conn.lock().expect("checkpoint connection"))
     }
 
     /// The checkpoint of a Job and index.
     pub fn load(&self, job_uid: &str, index: Option<u32>) -> Result<Option<Vec<u8>>, StoreError> {
-        let conn = self.conn()?;
+        let conn = self.conn.lock()?;
         conn.prepare_cached(
             "SELECT data FROM checkpoints WHERE job_uid = ?1 AND completion_index = ?2",
         )
@@ -58,25 +40,19 @@ impl Checkpoints {
             s.query_row(params![job_uid, index_key(index)], |r| r.get(0))
                 .optional()
         })
-        .map_err(|source| StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        })
+        .map_err(|e| self.conn.error(e))
     }
 
     /// Replaces the checkpoint of a Job and index.
     pub fn save(&self, job_uid: &str, index: Option<u32>, data: &[u8]) -> Result<(), StoreError> {
-        let conn = self.conn()?;
+        let conn = self.conn.lock()?;
         conn.prepare_cached(
             "INSERT INTO checkpoints (job_uid, completion_index, data, saved_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (job_uid, completion_index) DO UPDATE SET data = excluded.data, saved_at = excluded.saved_at",
         )
         .and_then(|mut s| s.execute(params![job_uid, index_key(index), data, time::now()]))
         .map(drop)
-        .map_err(|source| StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        })
+        .map_err(|e| self.conn.error(e))
     }
 
     /// A sink bound to one Job and index, for an instance's sandbox.

@@ -25,9 +25,11 @@ pub mod commits;
 mod control;
 mod error;
 mod forward;
+mod keyvalue;
 mod labels;
 mod postgres;
 mod records;
+mod side;
 mod sqlite;
 #[cfg(test)]
 pub mod tests;
@@ -39,6 +41,7 @@ pub use control::{
 };
 pub use error::StoreError;
 pub use forward::Link;
+pub use keyvalue::KeyValues;
 pub use postgres::redact as redact_url;
 pub use records::{ChainLink, EventRecord, InstanceRecord, ObjectRecord, ObjectText, Write};
 pub(crate) use sqlite::configure_connection;

@@ -1,18 +1,38 @@
-//! fetch-report: GETs the URL given as its first argument and writes the
-//! body to the path given as its second (a mounted volume), then says how
-//! much it wrote. The instance reaches the URL only where a NetworkPolicy
-//! grants it egress (see `examples/fetch-report.yaml`); otherwise the
-//! request is refused, the plugin says why and exits 1.
+//! fetch-report: GETs a URL and writes the body to a path (a mounted
+//! volume), then says how much it wrote. The URL and the path are its two
+//! arguments or, without arguments, the configuration keys `REPORT_URL`
+//! and `REPORT_PATH` (read through `wasi:config`: a ConfigMap given with
+//! `envFrom`, say). The instance reaches the URL only where a
+//! NetworkPolicy grants it egress (see `examples/fetch-report.yaml`);
+//! otherwise the request is refused, the plugin says why and exits 1.
 
 use std::process::ExitCode;
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let (Some(url), Some(path)) = (args.get(1), args.get(2)) else {
-        eprintln!("usage: fetch-report URL OUTPUT-PATH");
-        return ExitCode::from(2);
+use wasmjob_sdk::{config, http};
+
+/// The URL and the path: the arguments, or the configuration.
+fn settings() -> Result<(String, String), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [url, path] = args.as_slice() {
+        return Ok((url.clone(), path.clone()));
+    }
+    let key = |name: &str| {
+        config::get(name)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("usage: fetch-report URL OUTPUT-PATH (or set {name})"))
     };
-    let report = match wasmjob_sdk::http::get(url) {
+    Ok((key("REPORT_URL")?, key("REPORT_PATH")?))
+}
+
+fn main() -> ExitCode {
+    let (url, path) = match settings() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = match http::get(&url) {
         Ok(report) => report,
         Err(e) => {
             eprintln!("{e}");
@@ -23,7 +43,7 @@ fn main() -> ExitCode {
         eprintln!("GET {url}: status {}", report.status);
         return ExitCode::FAILURE;
     }
-    if let Err(e) = std::fs::write(path, &report.body) {
+    if let Err(e) = std::fs::write(&path, &report.body) {
         eprintln!("cannot write {path}: {e}");
         return ExitCode::FAILURE;
     }

@@ -497,6 +497,7 @@ mod tests {
                 "batch",
                 "apps",
                 "events.k8s.io",
+                "networking.k8s.io",
                 "scheduling.k8s.io",
                 "wasmjob.dev"
             ]

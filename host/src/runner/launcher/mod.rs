@@ -20,7 +20,7 @@ use crate::executor::{self, Executor, Launch, Relay, RelayQueue, Reports, StartG
 use crate::manifest::{Job, Outcome, PodTemplateSpec, QueueSource};
 use crate::queue::{Queue, QueueError};
 use crate::runtime::{Prepared, Runtime, SandboxSpec};
-use crate::store::{Checkpoints, InstanceRecord};
+use crate::store::{Checkpoints, InstanceRecord, KeyValues};
 
 mod sandboxes;
 mod waiting;
@@ -59,6 +59,8 @@ pub(super) struct Launcher {
 struct Core {
     executor: Executor,
     checkpoints: Arc<Checkpoints>,
+    /// `wasi:keyvalue`'s values, in the node's file.
+    keyvalues: Arc<KeyValues>,
     /// The node's store file, where an embedded queue lives.
     db_path: PathBuf,
     node_name: String,
@@ -89,6 +91,7 @@ impl Launcher {
         let core = Core {
             executor: Executor::new(parts.runtime, parts.handle, parts.reports),
             checkpoints: parts.checkpoints,
+            keyvalues: Arc::new(KeyValues::open(&parts.db_path)),
             db_path: parts.db_path,
             node_name,
             output_limit,

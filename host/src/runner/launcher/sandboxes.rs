@@ -171,13 +171,15 @@ impl Core {
             node_name: self.node_name.clone(),
             scheduled_time: who.scheduled_time.map(str::to_owned),
         };
-        let (sandbox, scratch) =
-            self.bind(attempt.job_uid, attempt.prepared, context, binding, built)?;
+        let owner = (attempt.job_uid, keyvalue_scope(job));
+        let (sandbox, scratch) = self.bind(owner, attempt.prepared, context, binding, built)?;
         if let Some(plan) = &mut plan {
-            // The other containers know who the instance is; checkpoints,
-            // stdin and the queue are the first container's.
+            // The other containers know who the instance is and share its
+            // key-value buckets; checkpoints, stdin and the queue are the
+            // first container's.
             for step in plan.init.iter_mut().chain(&mut plan.others) {
                 step.spec.plugin.context = sandbox.plugin.context.clone();
+                step.spec.plugin.keyvalue = sandbox.plugin.keyvalue.clone();
             }
         }
         Ok(Launch {
@@ -191,11 +193,12 @@ impl Core {
         })
     }
 
-    /// Binds the sandbox to its queue item or queue, its checkpoint, and
-    /// who the instance is.
+    /// Binds the sandbox to its queue item or queue, its checkpoint, its
+    /// key-value buckets (those of `owner`: the Job's uid, and the scope
+    /// its buckets belong to), and who the instance is.
     pub(super) fn bind(
         &self,
-        job_uid: &str,
+        (job_uid, scope): (&str, String),
         prepared: &Prepared,
         context: impl FnOnce() -> PluginContext,
         binding: Binding,
@@ -220,6 +223,7 @@ impl Core {
             checkpoint,
             checkpoints: Some(self.checkpoints.sink(job_uid, index_key)),
             queue: binding.queue,
+            keyvalue: Some(self.keyvalues.bound(scope)),
         };
         Ok((sandbox, scratch))
     }
@@ -253,11 +257,13 @@ impl Core {
                 node_name: self.node_name.clone(),
                 scheduled_time: None,
             },
+            keyvalue: Some(self.keyvalues.bound(daemon_scope(name, &record.namespace))),
             ..PluginEnv::default()
         };
         if let Some(plan) = &mut plan {
             for step in plan.init.iter_mut().chain(&mut plan.others) {
                 step.spec.plugin.context = sandbox.plugin.context.clone();
+                step.spec.plugin.keyvalue = sandbox.plugin.keyvalue.clone();
             }
         }
         Ok(Launch {
@@ -270,4 +276,22 @@ impl Core {
             pod: plan,
         })
     }
+}
+
+/// Whose key-value buckets an instance of `job` opens: its CronJob's, for
+/// a Job a CronJob made (so one run leaves what the next reads), the Job's
+/// own otherwise. By name: a Job applied again under the same name finds
+/// what the earlier one kept, as a claim's volume does.
+fn keyvalue_scope(job: &Job) -> String {
+    let namespace = &job.metadata.namespace;
+    let references = &job.metadata.owner_references;
+    match references.iter().find(|o| o.kind == "CronJob") {
+        Some(cron) => format!("CronJob/{namespace}/{}", cron.name),
+        None => format!("Job/{namespace}/{}", job.metadata.name),
+    }
+}
+
+/// The key-value scope of the DaemonSet `name`'s instances.
+fn daemon_scope(name: &str, namespace: &str) -> String {
+    format!("DaemonSet/{namespace}/{name}")
 }

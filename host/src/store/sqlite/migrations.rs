@@ -177,4 +177,16 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT uid, 0, log, log_truncated, log_times FROM instances WHERE log IS NOT NULL
         UNION ALL SELECT instance_uid, attempt, data, truncated, times FROM logs;
     "#,
+    // 10: `wasi:keyvalue`'s values, by owner (`Job/NS/NAME`,
+    // `CronJob/NS/NAME`, `DaemonSet/NS/NAME`), bucket and key.
+    r#"
+    CREATE TABLE keyvalue (
+        scope      TEXT NOT NULL,
+        bucket     TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        value      BLOB NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (scope, bucket, key)
+    ) WITHOUT ROWID;
+    "#,
 ];
