@@ -413,3 +413,36 @@ pub fn assert_one_at_a_time(instances: &[Value]) {
         assert!(pair[1].0 >= pair[0].1, "overlapping runs: {spans:?}");
     }
 }
+
+/// A local HTTP server on loopback answering every request with `body`
+/// (status 200, then the connection closes); its port, and how many
+/// requests it has answered.
+pub fn http_server(body: String) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let port = listener.local_addr().expect("its address").port();
+    let served = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let Ok(read) = stream.try_clone() else {
+                continue;
+            };
+            // The request line and headers, up to the blank line.
+            let mut reader = BufReader::new(read);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body.as_bytes());
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (port, served)
+}

@@ -151,24 +151,8 @@ fn the_etl_chain_runs_its_jobs_one_after_another() {
 #[test]
 fn the_fetch_report_example_fetches_what_its_policy_grants() {
     // The example's server, on a port of the test's own.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let csv = std::fs::read_to_string(repo().join("examples/data/csv/fruit.csv")).unwrap();
-    let body = csv.clone();
-    std::thread::spawn(move || {
-        use std::io::{BufRead, BufReader, Write};
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let mut stream = stream;
-            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(body.as_bytes());
-        }
-    });
+    let (port, _) = wasmjob_tests::http_server(csv.clone());
     let s = Session::new();
     let out = s.work.path().join("reports");
     let yaml = std::fs::read_to_string(example("fetch-report.yaml"))

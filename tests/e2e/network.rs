@@ -7,41 +7,18 @@
 //! `bad_input` (`tests/fixtures/bad-manifests/network-policy-*`). The
 //! plugin also reads its settings from a ConfigMap through `wasi:config`.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use wasmjob_tests::{Server, Session, dist, job_yaml, program};
+use wasmjob_tests::{Server, Session, dist, http_server, job_yaml, program};
 
 /// What the local server answers to every GET.
 const REPORT: &str = "day,total\n1,42\n";
 
-/// A local HTTP server answering every request with [`REPORT`]; its port,
-/// and how many requests it has answered.
+/// A local HTTP server answering every request with [`REPORT`].
 fn report_server() -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let served = Arc::new(AtomicUsize::new(0));
-    let count = served.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            // The request line and headers, up to the blank line.
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let mut stream = stream;
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{REPORT}",
-                REPORT.len()
-            );
-            count.fetch_add(1, Ordering::SeqCst);
-        }
-    });
-    (port, served)
+    http_server(REPORT.to_owned())
 }
 
 /// A NetworkPolicy `name` selecting the instances of the Job `job`,
