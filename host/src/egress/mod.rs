@@ -12,12 +12,14 @@
 //! until a grant opens it.
 
 pub mod cidr;
+pub mod host;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::manifest::network::{NetworkPolicySpec, Peer};
 use cidr::Cidr;
+pub use host::HostPattern;
 
 /// A transport protocol a policy's port names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,70 +47,6 @@ impl Protocol {
             Protocol::Tcp => "TCP",
             Protocol::Udp => "UDP",
             Protocol::Sctp => "SCTP",
-        }
-    }
-}
-
-/// A granted host name: exact (`api.example.com`) or every name under a
-/// domain (`*.example.org`), on one port or any.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostPattern {
-    /// The name, or the domain after `*.`; lower case.
-    name: String,
-    wildcard: bool,
-    port: Option<u16>,
-}
-
-impl HostPattern {
-    /// Reads `name`, `*.domain`, either with `:port`.
-    pub fn parse(text: &str) -> Result<HostPattern, String> {
-        let lower = text.trim().to_ascii_lowercase();
-        let (host, port) = match lower.rsplit_once(':') {
-            Some((host, port)) => match port.parse::<u16>() {
-                Ok(p) if p > 0 => (host, Some(p)),
-                _ => return Err(format!("invalid port in {text:?}: give 1 to 65535")),
-            },
-            None => (lower.as_str(), None),
-        };
-        if host.parse::<IpAddr>().is_ok() {
-            return Err(format!(
-                "{text:?} is an address, not a host name: grant it with an ipBlock"
-            ));
-        }
-        let (wildcard, name) = match host.strip_prefix("*.") {
-            Some(rest) => (true, rest),
-            None => (false, host),
-        };
-        let label_ok = |l: &str| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        };
-        let name = name.strip_suffix('.').unwrap_or(name);
-        if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
-            return Err(format!(
-                "invalid host {text:?}: write a DNS name (api.example.com) or a wildcard \
-                 (*.example.com), optionally with :port"
-            ));
-        }
-        Ok(HostPattern {
-            name: name.to_owned(),
-            wildcard,
-            port,
-        })
-    }
-
-    fn matches(&self, name: &str, port: u16) -> bool {
-        if self.port.is_some_and(|p| p != port) {
-            return false;
-        }
-        if self.wildcard {
-            name.strip_suffix(&self.name)
-                .is_some_and(|head| head.len() > 1 && head.ends_with('.'))
-        } else {
-            name == self.name
         }
     }
 }
@@ -231,11 +169,10 @@ impl Grant {
         for rule in self.rules.iter().filter(|r| r.port_allowed(port, protocol)) {
             for d in rule.to.iter().flatten() {
                 if let Destination::Host(p) = d
-                    && !p.wildcard
-                    && p.port.is_none_or(|q| q == port)
-                    && !names.contains(&p.name)
+                    && let Some(name) = p.exact_name_on(port)
+                    && !names.iter().any(|n| n == name)
                 {
-                    names.push(p.name.clone());
+                    names.push(name.to_owned());
                 }
             }
         }

@@ -270,7 +270,7 @@ impl Peer {
             }
         }
         for (i, host) in self.hosts.iter().enumerate() {
-            crate::egress::HostPattern::parse(host)
+            crate::egress::host::HostPattern::parse(host)
                 .map_err(|m| FieldError::new(format!("{at}.hosts[{i}]"), m))?;
         }
         Ok(())

@@ -10,7 +10,21 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
-use super::plugin::bindings::wasi::keyvalue::{atomics, batch, store};
+/// The generated bindings of the `keyvalue` world (the `job` world's
+/// bindings use them). Their docs are the WIT file's.
+#[allow(missing_docs)]
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "wasmjob:plugin/keyvalue",
+        with: {
+            "wasi:keyvalue/store.bucket": super::Bucket,
+        },
+        imports: { default: async },
+    });
+}
+
+use bindings::wasi::keyvalue::{atomics, batch, store};
 
 /// The largest value a key may hold.
 pub const MAX_VALUE_BYTES: usize = 1 << 20;

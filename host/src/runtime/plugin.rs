@@ -33,7 +33,7 @@ pub mod bindings {
             "wasi:random": wasmtime_wasi::p2::bindings::random,
             "wasi:sockets": wasmtime_wasi::p2::bindings::sockets,
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,
-            "wasi:keyvalue/store.bucket": crate::runtime::keyvalue::Bucket,
+            "wasi:keyvalue": crate::runtime::keyvalue::bindings::wasi::keyvalue,
         },
         imports: { default: async },
         exports: { default: async },
