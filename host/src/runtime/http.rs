@@ -19,7 +19,7 @@ use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpHooks,
 };
 
-use super::network::Network;
+use super::network::{Network, Refused};
 
 /// How long a connection may take to open when the guest sets no timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -69,12 +69,22 @@ impl WasiHttpHooks for Outgoing {
                 .ok_or(HttpError::HttpRequestUriInvalid)?
                 .to_owned();
             let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-            let to = network.http_addresses(&host, port).await;
-            if to.is_empty() {
-                let what = format!("HTTP request to {uri}");
-                network.deny(&what, &format!("{host}:{port} (HTTP)"));
-                return Err(HttpError::HttpRequestDenied);
-            }
+            let to = match network.http_addresses(&host, port).await {
+                Ok(to) => to,
+                Err(Refused::NotGranted) => {
+                    let what = format!("HTTP request to {uri}");
+                    network.deny(&what, &format!("{host}:{port} (HTTP)"));
+                    return Err(HttpError::HttpRequestDenied);
+                }
+                // Granted, but not found: the guest's error, as a lookup
+                // failure is anywhere.
+                Err(Refused::Unresolved) => {
+                    return Err(HttpError::DnsError {
+                        rcode: Some(format!("{host} does not resolve on the node")),
+                        info_code: None,
+                    });
+                }
+            };
             let timeouts = Timeouts::of(options);
             let response = send(request, &to, (&host, tls), timeouts).await?;
             Ok((response, Box::new(async { Ok(()) }) as Pending))

@@ -118,29 +118,42 @@ impl Network {
     }
 
     /// The addresses an HTTP request to `host`, port `port` may go to, in
-    /// the order to try them; empty when none is granted. A host name
-    /// granted by name may go to any address the node resolves it to;
-    /// otherwise the address must be in a granted block.
-    pub async fn http_addresses(&self, host: &str, port: u16) -> Vec<SocketAddr> {
+    /// the order to try them. A host name granted by name may go to any
+    /// address the node resolves it to; otherwise the address must be in
+    /// a granted block.
+    pub async fn http_addresses(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Refused> {
         let literal = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = literal.parse::<IpAddr>() {
             let ok = self.grant.allows_address(ip, port, Protocol::Tcp);
-            return if ok {
-                vec![SocketAddr::new(ip, port)]
-            } else {
-                Vec::new()
-            };
+            return ok
+                .then(|| vec![SocketAddr::new(ip, port)])
+                .ok_or(Refused::NotGranted);
         }
         if self.is_closed() {
-            return Vec::new();
+            return Err(Refused::NotGranted);
         }
         let by_name = self.grant.allows_host(host, port, Protocol::Tcp);
         let mut found = resolve(host.to_owned(), port).await;
+        if by_name && found.is_empty() {
+            return Err(Refused::Unresolved);
+        }
         // IPv4 first: a service on localhost listens there more often.
         found.sort_by_key(|a| a.is_ipv6());
         found.retain(|a| by_name || self.grant.allows_address(a.ip(), port, Protocol::Tcp));
-        found
+        if found.is_empty() {
+            return Err(Refused::NotGranted);
+        }
+        Ok(found)
     }
+}
+
+/// Why an HTTP request has no address to go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// No grant covers it.
+    NotGranted,
+    /// Its host is granted by name, and the node cannot resolve the name.
+    Unresolved,
 }
 
 /// Whether `addr` is granted: in a granted block, or an address the node
@@ -216,24 +229,24 @@ mod tests {
         assert!(check(addr("127.0.0.1:9000"), SocketAddrUse::TcpConnect).await);
         assert!(!check(addr("127.0.0.1:9001"), SocketAddrUse::TcpConnect).await);
         assert!(!check(addr("10.1.1.1:9000"), SocketAddrUse::TcpConnect).await);
-        let to = net.http_addresses("localhost", 9000).await;
+        let to = net.http_addresses("localhost", 9000).await.unwrap();
         assert_eq!(to.first(), Some(&addr("127.0.0.1:9000")), "{to:?}");
-        assert!(net.http_addresses("localhost", 9001).await.is_empty());
-        assert!(net.http_addresses("127.0.0.1", 9000).await.is_empty());
+        let refused = Err(Refused::NotGranted);
+        assert_eq!(net.http_addresses("localhost", 9001).await, refused);
+        assert_eq!(net.http_addresses("127.0.0.1", 9000).await, refused);
+        let (named, _) = network("egress: [{to: [{hosts: [wasmjob-test.invalid]}]}]");
+        let unknown = named.http_addresses("wasmjob-test.invalid", 80).await;
+        assert_eq!(unknown, Err(Refused::Unresolved));
     }
 
     #[tokio::test]
     async fn a_block_grants_a_name_that_resolves_into_it() {
         let (net, _) = network("egress: [{to: [{ipBlock: {cidr: 127.0.0.1/32}}]}]");
-        assert_eq!(
-            net.http_addresses("localhost", 80).await,
-            [addr("127.0.0.1:80")]
-        );
-        assert_eq!(
-            net.http_addresses("127.0.0.1", 80).await,
-            [addr("127.0.0.1:80")]
-        );
-        assert!(net.http_addresses("[::1]", 80).await.is_empty());
+        let local = Ok(vec![addr("127.0.0.1:80")]);
+        assert_eq!(net.http_addresses("localhost", 80).await, local);
+        assert_eq!(net.http_addresses("127.0.0.1", 80).await, local);
+        let refused = Err(Refused::NotGranted);
+        assert_eq!(net.http_addresses("[::1]", 80).await, refused);
     }
 
     #[tokio::test]
