@@ -72,10 +72,18 @@ pub fn columns(resource: ResourceType, items: &[Value], wide: bool) -> Columns {
     }
 }
 
-/// kubectl's NetworkPolicy row: the selector as `-l` writes it, `<none>`
-/// when it selects every instance of the namespace.
+/// kubectl's NetworkPolicy row.
 fn policy_row(p: &Value) -> Vec<String> {
-    let selector = &p["spec"]["podSelector"];
+    vec![
+        text(&p["metadata"]["name"]),
+        selector_text(&p["spec"]["podSelector"]),
+        age(&p["metadata"]["creationTimestamp"]),
+    ]
+}
+
+/// A `metav1.LabelSelector` as `-l` writes it; `<none>` when it selects
+/// everything.
+pub fn selector_text(selector: &Value) -> String {
     let mut terms: Vec<String> = (selector["matchLabels"].as_object().into_iter().flatten())
         .map(|(k, v)| format!("{k}={}", text(v)))
         .collect();
@@ -95,16 +103,11 @@ fn policy_row(p: &Value) -> Vec<String> {
             _ => key,
         });
     }
-    let selector = if terms.is_empty() {
+    if terms.is_empty() {
         "<none>".to_owned()
     } else {
         terms.join(",")
-    };
-    vec![
-        text(&p["metadata"]["name"]),
-        selector,
-        age(&p["metadata"]["creationTimestamp"]),
-    ]
+    }
 }
 
 /// kubectl's ControllerRevision row: the controller as `kind.group/name`.
