@@ -11,6 +11,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use serde_json::Value;
 use wasmjob_tests::{Server, Session, dist, http_server, job_yaml, program};
 
 /// What the local server answers to every GET.
@@ -319,4 +320,79 @@ fn wasi_config_reads_the_url_from_a_config_map() {
         REPORT
     );
     assert_eq!(served.load(Ordering::SeqCst), 1);
+}
+
+/// Runs fetch-report through a node with `annotations` on its template
+/// (YAML lines under `annotations:`) fetching `urls` under `policy`; the
+/// Job's instance as the node lists it, and the Job's log.
+fn fetch_limited(policy: &str, annotations: &str, urls: &[String]) -> (Value, String) {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let mut args = Vec::new();
+    for (i, url) in urls.iter().enumerate() {
+        args.push(url.clone());
+        args.push(format!("/out/{i}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let scratch = "        volumeMounts:\n        - {name: out, mountPath: /out}\n      volumes:\n      \
+                   - {name: out, emptyDir: {}}";
+    let job = job_yaml(
+        "fetch",
+        &dist("fetch-report.wasm"),
+        &args,
+        "  backoffLimit: 0",
+        scratch,
+    )
+    .replace(
+        "  template:\n    spec:",
+        &format!("  template:\n    metadata:\n      annotations:\n{annotations}\n    spec:"),
+    );
+    let path = s.write("job.yaml", &format!("{policy}---\n{job}"));
+    let applied = s.client(&server, &["apply", "-f", path.to_str().unwrap()]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    s.wait_finished(&server, "fetch");
+    let listed = s.client(
+        &server,
+        &["get", "instances", "-l", "job-name=fetch", "-o", "json"],
+    );
+    let instance = listed.json()["items"][0].clone();
+    let logs = s.client(&server, &["logs", "job/fetch"]).stdout;
+    (instance, logs)
+}
+
+#[test]
+fn an_instance_past_a_network_limit_ends_with_network_limit_exceeded() {
+    let (port, served) = report_server();
+    let granted = policy("p", "fetch", "ipBlock: {cidr: 127.0.0.1/32}", "");
+    let url = format!("http://127.0.0.1:{port}/r");
+    // Two requests, one connection allowed: the second ends the instance.
+    let one = "        wasmjob.dev/max-connections: \"1\"";
+    let (instance, logs) = fetch_limited(&granted, one, &[url.clone(), url.clone()]);
+    let status = &instance["status"];
+    assert_eq!(status["reason"], "NetworkLimitExceeded", "{instance}");
+    assert_eq!(
+        status["message"], "opened more than 1 connections (wasmjob.dev/max-connections)",
+        "{instance}"
+    );
+    assert!(
+        logs.contains("wasmjob: network limit exceeded: opened more than 1"),
+        "{logs}"
+    );
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+
+    // A server that never answers: the request's time runs out.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/r", silent.local_addr().unwrap());
+    let quick = "        wasmjob.dev/max-request-seconds: \"1\"";
+    let (instance, _) = fetch_limited(&granted, quick, &[url]);
+    assert_eq!(
+        instance["status"]["reason"], "NetworkLimitExceeded",
+        "{instance}"
+    );
+    let message = instance["status"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("took longer than 1 s (wasmjob.dev/max-request-seconds)"),
+        "{instance}"
+    );
+    drop(silent);
 }

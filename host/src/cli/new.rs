@@ -43,7 +43,7 @@ pub enum Lang {
 }
 
 /// The host's WIT package and the WASI packages its `job` world includes.
-const WIT: [(&str, &str); 7] = [
+const WIT: [(&str, &str); 10] = [
     ("plugin.wit", include_str!("../../../wit/plugin.wit")),
     ("deps/cli.wit", include_str!("../../../wit/deps/cli.wit")),
     (
@@ -62,6 +62,15 @@ const WIT: [(&str, &str); 7] = [
     (
         "deps/sockets.wit",
         include_str!("../../../wit/deps/sockets.wit"),
+    ),
+    ("deps/http.wit", include_str!("../../../wit/deps/http.wit")),
+    (
+        "deps/config.wit",
+        include_str!("../../../wit/deps/config.wit"),
+    ),
+    (
+        "deps/keyvalue.wit",
+        include_str!("../../../wit/deps/keyvalue.wit"),
     ),
 ];
 

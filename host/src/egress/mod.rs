@@ -13,6 +13,7 @@
 
 pub mod cidr;
 pub mod host;
+pub mod limits;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -181,6 +181,10 @@ impl PodTemplateSpec {
         kind: &str,
     ) -> Result<(), FieldError> {
         validate::labels(&self.metadata.labels, &format!("{path}.metadata.labels"))?;
+        let annotations = &self.metadata.annotations;
+        crate::egress::limits::Limits::from_annotations(annotations).map_err(|(key, m)| {
+            FieldError::new(format!("{path}.metadata.annotations[{key}]"), m)
+        })?;
         self.spec
             .normalize(&format!("{path}.spec"), allowed, default, kind)
     }

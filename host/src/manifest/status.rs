@@ -154,6 +154,12 @@ pub enum Outcome {
         /// Which deadline.
         message: String,
     },
+    /// The guest went past a network limit (connections, bytes sent, a
+    /// request's time) and was stopped.
+    NetworkLimitExceeded {
+        /// Which limit, and its annotation.
+        message: String,
+    },
     /// The instance could not be started at all.
     StartError {
         /// Why.
@@ -175,6 +181,7 @@ impl Outcome {
             Outcome::Trapped { .. } => Some("Trapped"),
             Outcome::OomKilled { .. } => Some("OOMKilled"),
             Outcome::DeadlineExceeded { .. } => Some("DeadlineExceeded"),
+            Outcome::NetworkLimitExceeded { .. } => Some("NetworkLimitExceeded"),
             Outcome::StartError { .. } => Some("StartError"),
         }
     }
@@ -196,6 +203,7 @@ impl Outcome {
             Outcome::Trapped { message }
             | Outcome::OomKilled { message }
             | Outcome::DeadlineExceeded { message }
+            | Outcome::NetworkLimitExceeded { message }
             | Outcome::StartError { message } => Some(message.clone()),
         }
     }

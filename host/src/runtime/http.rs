@@ -20,6 +20,7 @@ use wasmtime_wasi_http::{
 };
 
 use super::network::{Network, Refused};
+use crate::egress::limits::MAX_REQUEST_SECONDS;
 
 /// How long a connection may take to open when the guest sets no timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -85,9 +86,32 @@ impl WasiHttpHooks for Outgoing {
                     });
                 }
             };
+            // One connection per request, each counted; the body's bytes
+            // count as they go.
+            if !network.connection_opened() {
+                return Err(HttpError::ConnectionLimitReached);
+            }
+            let counting = network.clone();
+            let request = request.map(|body| {
+                body.map_frame(move |frame| {
+                    if let Some(data) = frame.data_ref() {
+                        counting.sent(data.len() as u64);
+                    }
+                    frame
+                })
+                .boxed_unsync()
+            });
             let timeouts = Timeouts::of(options);
-            let response = send(request, &to, (&host, tls), timeouts).await?;
-            Ok((response, Box::new(async { Ok(()) }) as Pending))
+            let limit = network.request_limit();
+            let sent = tokio::time::timeout(limit, send(request, &to, (&host, tls), timeouts));
+            let Ok(response) = sent.await else {
+                network.exceed(format!(
+                    "an HTTP request to {uri} took longer than {} s ({MAX_REQUEST_SECONDS})",
+                    limit.as_secs()
+                ));
+                return Err(HttpError::ConnectionTimeout);
+            };
+            Ok((response?, Box::new(async { Ok(()) }) as Pending))
         })
     }
 }

@@ -15,22 +15,36 @@
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
 
 use wasmtime_wasi::sockets::SocketAddrUse;
 
 use super::CapturedOutput;
+use crate::egress::limits::{Limits, MAX_CONNECTIONS, MAX_EGRESS_BYTES};
 use crate::egress::{Grant, Protocol};
 
 /// Destinations one attempt's refusals are kept for, at most.
 pub const MAX_DENIALS: usize = 10;
 
-/// One sandbox's egress: its grant, and the refusals so far.
+/// One sandbox's egress: its grant and limits, and the refusals so far.
 #[derive(Clone)]
 pub struct Network {
     grant: Arc<Grant>,
+    limits: Limits,
     output: CapturedOutput,
     denied: Arc<Mutex<Vec<String>>>,
+    /// What was used of the limits; none while nothing is granted.
+    used: Option<Arc<Used>>,
+}
+
+/// What one attempt used of its limits, and the first it went past.
+struct Used {
+    connections: AtomicU64,
+    bytes_out: AtomicU64,
+    exceeded: watch::Sender<Option<String>>,
 }
 
 /// What `wasi:sockets` asks of each address it is about to use.
@@ -49,13 +63,99 @@ pub fn denial(what: &str) -> String {
 }
 
 impl Network {
-    /// The egress of an instance granted `grant`, whose log is `output`.
-    pub fn new(grant: Arc<Grant>, output: CapturedOutput) -> Network {
+    /// The egress of an instance granted `grant` within `limits`, whose
+    /// log is `output`.
+    pub fn new(grant: Arc<Grant>, limits: Limits, output: CapturedOutput) -> Network {
+        let used = (!grant.is_nothing()).then(|| {
+            Arc::new(Used {
+                connections: AtomicU64::new(0),
+                bytes_out: AtomicU64::new(0),
+                exceeded: watch::Sender::new(None),
+            })
+        });
         Network {
             grant,
+            limits,
             output,
             denied: Arc::default(),
+            used,
         }
+    }
+
+    /// Notes a connection opened; false (and the attempt is stopped) when
+    /// it is one more than the limit.
+    pub fn connection_opened(&self) -> bool {
+        let Some(used) = &self.used else {
+            return false;
+        };
+        let n = used.connections.fetch_add(1, Ordering::AcqRel) + 1;
+        let ok = n <= self.limits.connections;
+        if !ok {
+            let limit = self.limits.connections;
+            self.exceed(format!(
+                "opened more than {limit} connections ({MAX_CONNECTIONS})"
+            ));
+        }
+        ok
+    }
+
+    /// Notes `bytes` sent; false (and the attempt is stopped) once past
+    /// the limit.
+    pub fn sent(&self, bytes: u64) -> bool {
+        let Some(used) = &self.used else {
+            return false;
+        };
+        let n = used.bytes_out.fetch_add(bytes, Ordering::AcqRel) + bytes;
+        let ok = n <= self.limits.bytes_out;
+        if !ok {
+            let limit = self.limits.bytes_out;
+            self.exceed(format!("sent more than {limit} bytes ({MAX_EGRESS_BYTES})"));
+        }
+        ok
+    }
+
+    /// How long one HTTP request may take until its response's head.
+    pub fn request_limit(&self) -> std::time::Duration {
+        self.limits.request
+    }
+
+    /// The attempt went past a limit: the first such is what it ends with.
+    pub fn exceed(&self, what: String) {
+        let Some(used) = &self.used else {
+            return;
+        };
+        let first = used.exceeded.send_if_modified(|exceeded| {
+            let first = exceeded.is_none();
+            if first {
+                *exceeded = Some(what.clone());
+            }
+            first
+        });
+        if first {
+            let line = format!("wasmjob: network limit exceeded: {what} (NetworkLimitExceeded)\n");
+            self.output.append(line.as_bytes());
+        }
+    }
+
+    /// The limit the attempt went past, if it did.
+    pub fn exceeded_now(&self) -> Option<String> {
+        self.used.as_ref()?.exceeded.borrow().clone()
+    }
+
+    /// Waits until the attempt goes past a limit; which one. Never, while
+    /// nothing is granted.
+    pub async fn exceeded(&self) -> String {
+        let Some(used) = &self.used else {
+            return std::future::pending().await;
+        };
+        let mut seen = used.exceeded.subscribe();
+        // The guard the wait gives is not Send: read it after the wait.
+        let waited = seen.wait_for(Option::is_some).await.is_ok();
+        if !waited {
+            return std::future::pending().await;
+        }
+        let what = seen.borrow().clone();
+        what.unwrap_or_default()
     }
 
     /// Whether nothing is granted: sockets and name lookups stay off.
@@ -112,7 +212,11 @@ impl Network {
                     let destination = format!("{addr} ({})", protocol.as_str());
                     network.deny(&format!("{what} to {addr}"), &destination);
                 }
-                ok
+                // Counted once granted: a connect past the limit stops the
+                // attempt.
+                let connect = matches!(usage, SocketAddrUse::TcpConnect);
+                let counted = !connect || !ok || network.connection_opened();
+                ok && counted
             })
         })
     }
@@ -196,7 +300,14 @@ mod tests {
         spec.normalize().unwrap();
         let grant = Grant::of([&spec], &Default::default());
         let output = CapturedOutput::new(1 << 20);
-        (Network::new(Arc::new(grant), output.clone()), output)
+        let limits = Limits {
+            connections: 3,
+            ..Limits::default()
+        };
+        (
+            Network::new(Arc::new(grant), limits, output.clone()),
+            output,
+        )
     }
 
     fn addr(text: &str) -> SocketAddr {
@@ -258,5 +369,22 @@ mod tests {
             assert!(!check(addr(&format!("10.0.0.1:{port}")), SocketAddrUse::TcpConnect).await);
         }
         assert_eq!(net.denied().len(), MAX_DENIALS);
+    }
+
+    #[tokio::test]
+    async fn the_connection_past_the_limit_is_refused_and_ends_the_attempt() {
+        let (net, output) = network("egress: [{}]");
+        let check = net.socket_check();
+        for _ in 0..3 {
+            assert!(check(addr("127.0.0.1:80"), SocketAddrUse::TcpConnect).await);
+        }
+        assert!(!check(addr("127.0.0.1:80"), SocketAddrUse::TcpConnect).await);
+        let what = net.exceeded().await;
+        assert_eq!(
+            what,
+            "opened more than 3 connections (wasmjob.dev/max-connections)"
+        );
+        let log = String::from_utf8(output.so_far_timed().0).unwrap();
+        assert_eq!(log.matches("(NetworkLimitExceeded)").count(), 1, "{log}");
     }
 }

@@ -24,6 +24,7 @@ use super::network::Network;
 use super::plugin::{self, LogRecord, PluginEnv, PluginState};
 use super::{CapturedOutput, DEFAULT_OUTPUT_LIMIT, Prepared, RunReport, RuntimeError};
 use crate::egress::Grant;
+use crate::egress::limits::Limits;
 use crate::manifest::Outcome;
 
 /// Memory an instance may use when its manifest sets no limit. Kubernetes
@@ -79,6 +80,8 @@ pub struct SandboxSpec {
     /// What the instance may reach over the network (components only: a
     /// core module has no sockets). Nothing by default.
     pub egress: Arc<Grant>,
+    /// How much of the network it may use.
+    pub egress_limits: Limits,
 }
 
 impl SandboxSpec {
@@ -96,6 +99,7 @@ impl SandboxSpec {
             plugin: PluginEnv::default(),
             stop: None,
             egress: Arc::default(),
+            egress_limits: Limits::default(),
         }
     }
 }
@@ -250,7 +254,7 @@ pub async fn run(
     let output = CapturedOutput::new(spec.output_limit);
     let _live = super::live::register(&output);
     let denied = Arc::new(AtomicBool::new(false));
-    let network = Network::new(spec.egress.clone(), output.clone());
+    let network = Network::new(spec.egress.clone(), spec.egress_limits, output.clone());
     let mut records = Vec::new();
     let result = match wasi_builder(spec, instance_name, &output, &network) {
         Err(message) => Err(Ended::Start(message)),
@@ -288,6 +292,13 @@ pub async fn run(
                         .unwrap_or(Err(Ended::Deadline(deadline))),
                 }
             };
+            // Past a network limit, the run ends there.
+            let run = async {
+                tokio::select! {
+                    ended = run => ended,
+                    what = network.exceeded() => Err(Ended::NetworkLimit(what)),
+                }
+            };
             match spec.stop.clone() {
                 None => run.await,
                 Some(mut stop) => tokio::select! {
@@ -296,6 +307,12 @@ pub async fn run(
                 },
             }
         }
+    };
+    // A guest told "no" by a limit may end on its own before the stop
+    // lands: past a limit, that is how the attempt ended either way.
+    let result = match network.exceeded_now() {
+        Some(what) if !matches!(result, Err(Ended::Start(_))) => Err(Ended::NetworkLimit(what)),
+        _ => result,
     };
     let outcome = classify(result, denied.load(Ordering::SeqCst));
     let (output, truncated, times) = output.finish();
@@ -321,6 +338,8 @@ enum Ended {
     Deadline(Duration),
     /// It was stopped (see [`SandboxSpec::stop`]).
     Stopped,
+    /// It went past a network limit (which one).
+    NetworkLimit(String),
 }
 
 async fn run_core(
@@ -390,6 +409,7 @@ fn classify(result: Result<(), Ended>, memory_denied: bool) -> Outcome {
                 message: format!("stopped after the deadline of {}", humanize(d)),
             };
         }
+        Err(Ended::NetworkLimit(message)) => return Outcome::NetworkLimitExceeded { message },
         Err(Ended::Error(e)) => e,
     };
     if let Some(exit) = error.downcast_ref::<I32Exit>() {

@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use super::{Attempt, Binding, Core};
 use crate::egress::Grant;
+use crate::egress::limits::Limits;
 use crate::executor::pod::{PodPlan, Step};
 use crate::executor::references::{self, Missing, Resolved};
 use crate::executor::{self, AttemptDir, Identity, Launch, Scratch};
 use crate::manifest::downward::PodFacts;
 use crate::manifest::well_known::SCHEDULED_ANNOTATION;
-use crate::manifest::{Container, Job, PodSpec, PodTemplateSpec};
+use crate::manifest::{Container, Job, PodTemplateSpec};
 use crate::runtime::{PluginContext, PluginEnv, Prepared, SandboxSpec};
 use crate::store::InstanceRecord;
 
@@ -69,20 +70,23 @@ impl Core {
         }
     }
 
-    /// The sandboxes of an attempt of `pod` for `who`, the instance
+    /// The sandboxes of an attempt of `template` for `who`, the instance
     /// `record`, whose references resolved to `refs` (one per container,
     /// init containers first): the first container's, the plan of the
     /// others when there are others (see [`executor::pod`]), and the
     /// directories to remove when the attempt ends. Every container has
-    /// the instance's network egress.
+    /// the instance's network egress, within the template's limits.
     pub(super) fn build(
         &self,
-        pod: &PodSpec,
+        template: &PodTemplateSpec,
         who: &Identity<'_>,
         record: &InstanceRecord,
         refs: Option<&[Resolved]>,
     ) -> Result<Built, String> {
+        let pod = &template.spec;
         let egress = self.egress(record);
+        // Checked when the template was applied.
+        let limits = Limits::from_annotations(&template.metadata.annotations).unwrap_or_default();
         let mut scratch = Scratch::with_claims(self.claims_dir(&record.namespace));
         let refs_of = |i: usize| refs.and_then(|r| r.get(i));
         let first = pod.init_containers.len();
@@ -96,6 +100,7 @@ impl Core {
             &mut scratch,
         )?;
         main.egress = egress.clone();
+        main.egress_limits = limits;
         if !pod.is_multi() {
             return Ok((main, None, scratch.into_dirs()));
         }
@@ -110,6 +115,7 @@ impl Core {
             let mut spec =
                 executor::sandbox_of(pod, container, who, limit, refs_of(i), &mut scratch)?;
             spec.egress = egress.clone();
+            spec.egress_limits = limits;
             Ok(Step {
                 name: container.name.clone(),
                 prepared,
@@ -160,8 +166,7 @@ impl Core {
     ) -> Result<Launch, String> {
         let Attempt { job, record, .. } = *attempt;
         let who = self.identity(job, &record.name, record.completion_index);
-        let pod = &job.spec.template.spec;
-        let (main, mut plan, scratch) = self.build(pod, &who, record, resolved)?;
+        let (main, mut plan, scratch) = self.build(&job.spec.template, &who, record, resolved)?;
         let built = (main, scratch);
         let context = || PluginContext {
             job_name: job.metadata.name.clone(),
@@ -247,7 +252,7 @@ impl Core {
             scheduled_time: None,
         };
         let (mut sandbox, mut plan, scratch) =
-            self.build(&template.spec, &who, record, resolved.as_deref())?;
+            self.build(template, &who, record, resolved.as_deref())?;
         sandbox.plugin = PluginEnv {
             context: PluginContext {
                 job_name: name.to_owned(),
