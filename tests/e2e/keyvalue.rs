@@ -1,8 +1,8 @@
 //! `wasi:keyvalue` through the real binary: a CronJob's runs share one
 //! bucket, each run counts once, and what they keep survives a restart of
-//! the node.
+//! the node; with a Redis named, two nodes share the Job's buckets.
 
-use wasmjob_tests::{Server, Session, dist, repo};
+use wasmjob_tests::{REDIS_URL, Server, Session, dist, job_yaml, redis_int, repo, service, unique};
 
 /// Every line the `cursor` runs printed, Job by Job.
 fn lines(s: &Session, server: &Server) -> Vec<String> {
@@ -80,4 +80,47 @@ fn a_cronjobs_runs_keep_a_counter_that_survives_a_restart() {
     // Each run counted once: 1, 2, 3, … with no number twice or missing.
     let expected: Vec<u64> = (1..=after.len() as u64).collect();
     assert_eq!(after, expected);
+}
+
+#[test]
+fn with_a_redis_named_two_nodes_count_in_the_same_bucket() {
+    if !service("Redis", "127.0.0.1:6379") {
+        return;
+    }
+    let name = unique("kv");
+    let annotated = |yaml: String| {
+        yaml.replace(
+            "  template:\n    spec:",
+            &format!(
+                "  template:\n    metadata:\n      annotations:\n        \
+                 wasmjob.dev/keyvalue-url: {REDIS_URL}\n    spec:"
+            ),
+        )
+    };
+    let job = annotated(job_yaml(&name, &dist("cursor.wasm"), &[], "", ""));
+    // Two nodes of their own (two state directories), one run each.
+    let mut printed = Vec::new();
+    for _ in 0..2 {
+        let s = Session::new();
+        let path = s.write("job.yaml", &job);
+        let ran = s.wasmjob(&["run", "-f", path.to_str().unwrap()]);
+        assert_eq!(ran.code, 0, "{ran:?}");
+        printed.push(ran.stdout);
+    }
+    assert!(printed[0].contains("run 1: the first run"), "{printed:?}");
+    assert!(
+        printed[1].contains("run 2: the last run stopped at run 1"),
+        "{printed:?}"
+    );
+    let runs = format!("wasmjob:kv:Job/default/{name}:default:runs");
+    assert_eq!(redis_int(&["GET", &runs]), 2);
+    redis_int(&[
+        "DEL",
+        &runs,
+        &format!("wasmjob:kv:Job/default/{name}:default:cursor"),
+    ]);
+    redis_int(&[
+        "DEL",
+        &format!("wasmjob:kv-keys:Job/default/{name}:default"),
+    ]);
 }

@@ -172,7 +172,8 @@ struct Shape {
     /// Modules that may run at once, over every Job (an instance of
     /// several containers counts each).
     parallelism: u32,
-    /// A work queue on a broker (Redis, RabbitMQ) needs sockets.
+    /// A work queue on a broker (Redis, RabbitMQ), or `wasi:keyvalue` in
+    /// Redis, needs sockets.
     brokers: bool,
     /// A Job of this run whose TTL is over when it ends
     /// (`ttlSecondsAfterFinished: 0`) is deleted before the command
@@ -198,7 +199,12 @@ impl Shape {
                     job.spec.parallelism().max(1) * modules.max(1)
                 })
                 .sum(),
-            brokers: jobs().any(|job| job.spec.queue.as_ref().is_some_and(|q| q.url.is_some())),
+            // A broker of the work queue, or a Redis of wasi:keyvalue.
+            brokers: jobs().any(|job| {
+                let annotations = &job.spec.template.metadata.annotations;
+                job.spec.queue.as_ref().is_some_and(|q| q.url.is_some())
+                    || annotations.contains_key(crate::manifest::well_known::KEYVALUE_URL)
+            }),
             expiring: jobs().any(|job| job.spec.ttl_seconds_after_finished.is_some()),
         }
     }

@@ -185,6 +185,12 @@ impl PodTemplateSpec {
         crate::egress::limits::Limits::from_annotations(annotations).map_err(|(key, m)| {
             FieldError::new(format!("{path}.metadata.annotations[{key}]"), m)
         })?;
+        if let Some(url) = annotations.get(super::well_known::KEYVALUE_URL) {
+            super::well_known::check_keyvalue_url(url).map_err(|m| {
+                let key = super::well_known::KEYVALUE_URL;
+                FieldError::new(format!("{path}.metadata.annotations[{key}]"), m)
+            })?;
+        }
         self.spec
             .normalize(&format!("{path}.spec"), allowed, default, kind)
     }

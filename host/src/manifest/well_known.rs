@@ -33,3 +33,20 @@ pub const SKIP_NEXT: &str = "wasmjob.dev/skip-next";
 /// CronJob acts on each new value once (see
 /// [`crate::controller::cronjob::backfill`]).
 pub const BACKFILL: &str = "wasmjob.dev/backfill";
+
+/// A template annotation naming the Redis (`redis://HOST:PORT/DB`,
+/// `rediss://…`) whose buckets its instances' `wasi:keyvalue` uses, shared
+/// by every node; without it each node keeps its own in its file.
+pub const KEYVALUE_URL: &str = "wasmjob.dev/keyvalue-url";
+
+/// Checks a [`KEYVALUE_URL`] value.
+pub fn check_keyvalue_url(url: &str) -> Result<(), String> {
+    let scheme_ok = url.starts_with("redis://") || url.starts_with("rediss://");
+    let host = url.split_once("://").map_or("", |(_, rest)| rest);
+    if !scheme_ok || host.is_empty() || host.starts_with('/') {
+        return Err(format!(
+            "must be a Redis URL (redis://HOST:PORT or rediss://HOST:PORT), got {url:?}"
+        ));
+    }
+    Ok(())
+}

@@ -6,6 +6,7 @@
 //! it is a [`KeyValueStore`] bound to that owner; an instance without one
 //! (a `wasmjob run` of a bare module, say) opens no bucket.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
@@ -35,20 +36,24 @@ pub const MAX_KEY_BYTES: usize = 1024;
 /// Keys a `list-keys` call returns at most; its cursor asks for the next.
 pub const KEYS_PER_PAGE: u64 = 1000;
 
+/// What a [`KeyValueStore`] answers: a message for the guest when it
+/// fails.
+pub type Reply<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+
 /// The values of one owner (a Job, a CronJob or a DaemonSet), by bucket
-/// and key. Errors are messages for the guest.
+/// and key: in the node's file, or in Redis.
 pub trait KeyValueStore: Send + Sync {
     /// The value of `key`.
-    fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String>;
+    fn get<'a>(&'a self, bucket: &'a str, key: &'a str) -> Reply<'a, Option<Vec<u8>>>;
     /// Sets `key` to `value`, durably.
-    fn set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<(), String>;
+    fn set<'a>(&'a self, bucket: &'a str, key: &'a str, value: &'a [u8]) -> Reply<'a, ()>;
     /// Removes `key` (absent: nothing happens).
-    fn delete(&self, bucket: &str, key: &str) -> Result<(), String>;
+    fn delete<'a>(&'a self, bucket: &'a str, key: &'a str) -> Reply<'a, ()>;
     /// At most `limit` keys in order, from the `offset`th.
-    fn keys(&self, bucket: &str, offset: u64, limit: u64) -> Result<Vec<String>, String>;
-    /// Adds `delta` to the number `key` holds (absent: 0), in one
-    /// transaction; the sum.
-    fn increment(&self, bucket: &str, key: &str, delta: u64) -> Result<u64, String>;
+    fn keys<'a>(&'a self, bucket: &'a str, offset: u64, limit: u64) -> Reply<'a, Vec<String>>;
+    /// Adds `delta` to the number `key` holds (absent: 0) in one step;
+    /// the sum.
+    fn increment<'a>(&'a self, bucket: &'a str, key: &'a str, delta: u64) -> Reply<'a, u64>;
 }
 
 /// A bucket an instance opened: its name.
@@ -72,7 +77,7 @@ impl<'a> KeyValue<'a> {
     fn bucket(
         &self,
         bucket: &Resource<Bucket>,
-    ) -> Result<(String, &Arc<dyn KeyValueStore>), store::Error> {
+    ) -> Result<(String, &'a Arc<dyn KeyValueStore>), store::Error> {
         let name = (self.table.get(bucket))
             .map_err(|e| store::Error::Other(e.to_string()))?
             .name
@@ -123,7 +128,7 @@ impl store::HostBucket for KeyValue<'_> {
         key: String,
     ) -> Result<Option<Vec<u8>>, store::Error> {
         let (name, store) = self.bucket(&bucket)?;
-        store.get(&name, &key).map_err(other)
+        store.get(&name, &key).await.map_err(other)
     }
 
     async fn set(
@@ -135,12 +140,12 @@ impl store::HostBucket for KeyValue<'_> {
         check_key(&key)?;
         check_value(&value)?;
         let (name, store) = self.bucket(&bucket)?;
-        store.set(&name, &key, &value).map_err(other)
+        store.set(&name, &key, &value).await.map_err(other)
     }
 
     async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<(), store::Error> {
         let (name, store) = self.bucket(&bucket)?;
-        store.delete(&name, &key).map_err(other)
+        store.delete(&name, &key).await.map_err(other)
     }
 
     async fn exists(
@@ -149,7 +154,11 @@ impl store::HostBucket for KeyValue<'_> {
         key: String,
     ) -> Result<bool, store::Error> {
         let (name, store) = self.bucket(&bucket)?;
-        store.get(&name, &key).map(|v| v.is_some()).map_err(other)
+        store
+            .get(&name, &key)
+            .await
+            .map(|v| v.is_some())
+            .map_err(other)
     }
 
     async fn list_keys(
@@ -159,7 +168,10 @@ impl store::HostBucket for KeyValue<'_> {
     ) -> Result<store::KeyResponse, store::Error> {
         let (name, store) = self.bucket(&bucket)?;
         let offset = cursor.unwrap_or(0);
-        let keys = store.keys(&name, offset, KEYS_PER_PAGE).map_err(other)?;
+        let keys = store
+            .keys(&name, offset, KEYS_PER_PAGE)
+            .await
+            .map_err(other)?;
         let next = (keys.len() as u64 == KEYS_PER_PAGE).then_some(offset + KEYS_PER_PAGE);
         Ok(store::KeyResponse { keys, cursor: next })
     }
@@ -179,7 +191,7 @@ impl atomics::Host for KeyValue<'_> {
     ) -> Result<u64, store::Error> {
         check_key(&key)?;
         let (name, store) = self.bucket(&bucket)?;
-        store.increment(&name, &key, delta).map_err(other)
+        store.increment(&name, &key, delta).await.map_err(other)
     }
 }
 
@@ -192,7 +204,7 @@ impl batch::Host for KeyValue<'_> {
         let (name, store) = self.bucket(&bucket)?;
         let mut found = Vec::with_capacity(keys.len());
         for key in keys {
-            let value = store.get(&name, &key).map_err(other)?;
+            let value = store.get(&name, &key).await.map_err(other)?;
             found.push(value.map(|v| (key, v)));
         }
         Ok(found)
@@ -207,7 +219,7 @@ impl batch::Host for KeyValue<'_> {
         for (key, value) in &key_values {
             check_key(key)?;
             check_value(value)?;
-            store.set(&name, key, value).map_err(other)?;
+            store.set(&name, key, value).await.map_err(other)?;
         }
         Ok(())
     }
@@ -219,7 +231,7 @@ impl batch::Host for KeyValue<'_> {
     ) -> Result<(), store::Error> {
         let (name, store) = self.bucket(&bucket)?;
         for key in &keys {
-            store.delete(&name, key).map_err(other)?;
+            store.delete(&name, key).await.map_err(other)?;
         }
         Ok(())
     }

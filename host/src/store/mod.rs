@@ -42,6 +42,7 @@ pub use control::{
 pub use error::StoreError;
 pub use forward::Link;
 pub use keyvalue::KeyValues;
+pub use keyvalue::redis::bound as redis_values;
 pub use postgres::redact as redact_url;
 pub use records::{ChainLink, EventRecord, InstanceRecord, ObjectRecord, ObjectText, Write};
 pub(crate) use sqlite::configure_connection;

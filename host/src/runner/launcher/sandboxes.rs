@@ -13,8 +13,10 @@ use crate::executor::pod::{PodPlan, Step};
 use crate::executor::references::{self, Missing, Resolved};
 use crate::executor::{self, AttemptDir, Identity, Launch, Scratch};
 use crate::manifest::downward::PodFacts;
+use crate::manifest::well_known::KEYVALUE_URL;
 use crate::manifest::well_known::SCHEDULED_ANNOTATION;
 use crate::manifest::{Container, Job, PodTemplateSpec};
+use crate::runtime::keyvalue::KeyValueStore;
 use crate::runtime::{PluginContext, PluginEnv, Prepared, SandboxSpec};
 use crate::store::InstanceRecord;
 
@@ -176,7 +178,8 @@ impl Core {
             node_name: self.node_name.clone(),
             scheduled_time: who.scheduled_time.map(str::to_owned),
         };
-        let owner = (attempt.job_uid, keyvalue_scope(job));
+        let buckets = self.buckets(keyvalue_scope(job), &job.spec.template);
+        let owner = (attempt.job_uid, buckets);
         let (sandbox, scratch) = self.bind(owner, attempt.prepared, context, binding, built)?;
         if let Some(plan) = &mut plan {
             // The other containers know who the instance is and share its
@@ -198,12 +201,21 @@ impl Core {
         })
     }
 
+    /// The key-value buckets of `scope`: in the Redis the template names,
+    /// or in the node's file.
+    fn buckets(&self, scope: String, template: &PodTemplateSpec) -> Arc<dyn KeyValueStore> {
+        match template.metadata.annotations.get(KEYVALUE_URL) {
+            Some(url) => crate::store::redis_values(url, scope),
+            None => self.keyvalues.bound(scope),
+        }
+    }
+
     /// Binds the sandbox to its queue item or queue, its checkpoint, its
-    /// key-value buckets (those of `owner`: the Job's uid, and the scope
-    /// its buckets belong to), and who the instance is.
+    /// key-value buckets (`owner`: the Job's uid, and its buckets), and who
+    /// the instance is.
     pub(super) fn bind(
         &self,
-        (job_uid, scope): (&str, String),
+        (job_uid, buckets): (&str, Arc<dyn KeyValueStore>),
         prepared: &Prepared,
         context: impl FnOnce() -> PluginContext,
         binding: Binding,
@@ -228,7 +240,7 @@ impl Core {
             checkpoint,
             checkpoints: Some(self.checkpoints.sink(job_uid, index_key)),
             queue: binding.queue,
-            keyvalue: Some(self.keyvalues.bound(scope)),
+            keyvalue: Some(buckets),
         };
         Ok((sandbox, scratch))
     }
@@ -262,7 +274,7 @@ impl Core {
                 node_name: self.node_name.clone(),
                 scheduled_time: None,
             },
-            keyvalue: Some(self.keyvalues.bound(daemon_scope(name, &record.namespace))),
+            keyvalue: Some(self.buckets(daemon_scope(name, &record.namespace), template)),
             ..PluginEnv::default()
         };
         if let Some(plan) = &mut plan {

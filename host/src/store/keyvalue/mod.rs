@@ -3,7 +3,8 @@
 //! `CronJob/NS/NAME`, `DaemonSet/NS/NAME`), bucket and key. A `set` is
 //! durable when it returns; an `increment` reads and writes in one
 //! transaction, so two instances counting at once lose nothing. The
-//! values stay with the node: in a cluster each node keeps its own.
+//! values stay with the node: in a cluster each node keeps its own, unless
+//! the template names a Redis (`redis`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,8 +13,10 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::StoreError;
 use super::side::SideConnection;
-use crate::runtime::keyvalue::KeyValueStore;
+use crate::runtime::keyvalue::{KeyValueStore, Reply};
 use crate::time;
+
+pub mod redis;
 
 /// The key-value values of one store file.
 pub struct KeyValues {
@@ -149,30 +152,49 @@ struct Scoped {
 }
 
 impl KeyValueStore for Scoped {
-    fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
-        (self.values.get(&self.scope, bucket, key)).map_err(|e| e.to_string())
+    fn get<'a>(&'a self, bucket: &'a str, key: &'a str) -> Reply<'a, Option<Vec<u8>>> {
+        done(self.values.get(&self.scope, bucket, key))
     }
 
-    fn set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<(), String> {
-        (self.values.set(&self.scope, bucket, key, value)).map_err(|e| e.to_string())
+    fn set<'a>(&'a self, bucket: &'a str, key: &'a str, value: &'a [u8]) -> Reply<'a, ()> {
+        done(self.values.set(&self.scope, bucket, key, value))
     }
 
-    fn delete(&self, bucket: &str, key: &str) -> Result<(), String> {
-        (self.values.delete(&self.scope, bucket, key)).map_err(|e| e.to_string())
+    fn delete<'a>(&'a self, bucket: &'a str, key: &'a str) -> Reply<'a, ()> {
+        done(self.values.delete(&self.scope, bucket, key))
     }
 
-    fn keys(&self, bucket: &str, offset: u64, limit: u64) -> Result<Vec<String>, String> {
-        (self.values.keys(&self.scope, bucket, offset, limit)).map_err(|e| e.to_string())
+    fn keys<'a>(&'a self, bucket: &'a str, offset: u64, limit: u64) -> Reply<'a, Vec<String>> {
+        done(self.values.keys(&self.scope, bucket, offset, limit))
     }
 
-    fn increment(&self, bucket: &str, key: &str, delta: u64) -> Result<u64, String> {
-        (self.values.increment(&self.scope, bucket, key, delta)).map_err(|e| e.to_string())?
+    fn increment<'a>(&'a self, bucket: &'a str, key: &'a str, delta: u64) -> Reply<'a, u64> {
+        let sum = self.values.increment(&self.scope, bucket, key, delta);
+        Box::pin(std::future::ready(
+            sum.map_err(|e| e.to_string()).and_then(|r| r),
+        ))
     }
+}
+
+/// A reply the file gave at once (its calls are short and local).
+fn done<'a, T: Send + 'a>(result: Result<T, StoreError>) -> Reply<'a, T> {
+    Box::pin(std::future::ready(result.map_err(|e| e.to_string())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The SQLite replies are ready at once.
+    fn now<T>(reply: Reply<'_, T>) -> Result<T, String> {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut reply = reply;
+        match reply.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(r) => r,
+            std::task::Poll::Pending => panic!("a file reply is ready at once"),
+        }
+    }
 
     fn values() -> (tempfile::TempDir, Arc<KeyValues>) {
         let dir = tempfile::tempdir().unwrap();
@@ -186,15 +208,21 @@ mod tests {
         let (_dir, values) = values();
         let cron = values.bound("CronJob/default/report".into());
         let other = values.bound("Job/default/report".into());
-        cron.set("cursors", "last", b"41").unwrap();
-        assert_eq!(cron.get("cursors", "last").unwrap(), Some(b"41".to_vec()));
-        assert_eq!(other.get("cursors", "last").unwrap(), None);
-        assert_eq!(cron.get("other", "last").unwrap(), None);
-        cron.set("cursors", "last", b"42").unwrap();
-        assert_eq!(cron.get("cursors", "last").unwrap(), Some(b"42".to_vec()));
-        cron.delete("cursors", "last").unwrap();
-        cron.delete("cursors", "never").unwrap();
-        assert_eq!(cron.get("cursors", "last").unwrap(), None);
+        now(cron.set("cursors", "last", b"41")).unwrap();
+        assert_eq!(
+            now(cron.get("cursors", "last")).unwrap(),
+            Some(b"41".to_vec())
+        );
+        assert_eq!(now(other.get("cursors", "last")).unwrap(), None);
+        assert_eq!(now(cron.get("other", "last")).unwrap(), None);
+        now(cron.set("cursors", "last", b"42")).unwrap();
+        assert_eq!(
+            now(cron.get("cursors", "last")).unwrap(),
+            Some(b"42".to_vec())
+        );
+        now(cron.delete("cursors", "last")).unwrap();
+        now(cron.delete("cursors", "never")).unwrap();
+        assert_eq!(now(cron.get("cursors", "last")).unwrap(), None);
     }
 
     #[test]
@@ -202,30 +230,27 @@ mod tests {
         let (_dir, values) = values();
         let kv = values.bound("Job/default/j".into());
         for key in ["c", "a", "b"] {
-            kv.set("b", key, b"").unwrap();
+            now(kv.set("b", key, b"")).unwrap();
         }
-        assert_eq!(kv.keys("b", 0, 2).unwrap(), ["a", "b"]);
-        assert_eq!(kv.keys("b", 2, 2).unwrap(), ["c"]);
-        assert!(kv.keys("b", u64::MAX, 2).unwrap().is_empty());
+        assert_eq!(now(kv.keys("b", 0, 2)).unwrap(), ["a", "b"]);
+        assert_eq!(now(kv.keys("b", 2, 2)).unwrap(), ["c"]);
+        assert!(now(kv.keys("b", u64::MAX, 2)).unwrap().is_empty());
     }
 
     #[test]
     fn increments_count_from_zero_and_refuse_what_is_not_a_number() {
         let (_dir, values) = values();
         let kv = values.bound("CronJob/default/c".into());
-        assert_eq!(kv.increment("runs", "n", 1).unwrap(), 1);
-        assert_eq!(kv.increment("runs", "n", 5).unwrap(), 6);
-        assert_eq!(kv.get("runs", "n").unwrap(), Some(b"6".to_vec()));
-        kv.set("runs", "text", b"many").unwrap();
-        let e = kv.increment("runs", "text", 1).unwrap_err();
+        assert_eq!(now(kv.increment("runs", "n", 1)).unwrap(), 1);
+        assert_eq!(now(kv.increment("runs", "n", 5)).unwrap(), 6);
+        assert_eq!(now(kv.get("runs", "n")).unwrap(), Some(b"6".to_vec()));
+        now(kv.set("runs", "text", b"many")).unwrap();
+        let e = now(kv.increment("runs", "text", 1)).unwrap_err();
         assert!(e.contains("does not hold a decimal number"), "{e}");
-        kv.set("runs", "big", u64::MAX.to_string().as_bytes())
-            .unwrap();
-        assert!(
-            kv.increment("runs", "big", 1)
-                .unwrap_err()
-                .contains("overflows")
-        );
+        let max = u64::MAX.to_string();
+        now(kv.set("runs", "big", max.as_bytes())).unwrap();
+        let e = now(kv.increment("runs", "big", 1)).unwrap_err();
+        assert!(e.contains("overflows"), "{e}");
     }
 
     #[test]
@@ -236,7 +261,7 @@ mod tests {
                 let kv = values.bound("Job/default/j".into());
                 std::thread::spawn(move || {
                     for _ in 0..50 {
-                        kv.increment("b", "n", 1).unwrap();
+                        now(kv.increment("b", "n", 1)).unwrap();
                     }
                 })
             })
@@ -245,6 +270,6 @@ mod tests {
             t.join().unwrap();
         }
         let kv = values.bound("Job/default/j".into());
-        assert_eq!(kv.get("b", "n").unwrap(), Some(b"200".to_vec()));
+        assert_eq!(now(kv.get("b", "n")).unwrap(), Some(b"200".to_vec()));
     }
 }
