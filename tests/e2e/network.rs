@@ -396,3 +396,133 @@ fn an_instance_past_a_network_limit_ends_with_network_limit_exceeded() {
     );
     drop(silent);
 }
+
+/// Runs `openssl ARGS…` in `dir`; panics with its output unless it works.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let ran = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is installed");
+    assert!(ran.status.success(), "openssl {args:?}: {ran:?}");
+}
+
+/// A CA and a certificate for `localhost` it signed, in `dir`
+/// (`ca.pem`, `server.pem`, `server.key`).
+fn test_ca(dir: &std::path::Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let ca = [&ec[..], &["-x509", "-keyout", "ca.key", "-out", "ca.pem"]].concat();
+    openssl(
+        dir,
+        &[
+            &["req"],
+            &ca[..],
+            &["-days", "2", "-subj", "/CN=wasmjob test CA"],
+        ]
+        .concat(),
+    );
+    let csr = [&ec[..], &["-keyout", "server.key", "-out", "server.csr"]].concat();
+    openssl(
+        dir,
+        &[&["req"], &csr[..], &["-subj", "/CN=localhost"]].concat(),
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+}
+
+#[test]
+fn https_is_verified_against_the_platforms_roots() {
+    let s = Session::new();
+    let dir = s.work.path();
+    test_ca(dir);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new("openssl")
+        .args([
+            "s_server",
+            "-quiet",
+            "-www",
+            "-cert",
+            "server.pem",
+            "-key",
+            "server.key",
+        ])
+        .args(["-accept", &format!("127.0.0.1:{port}")])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "s_server did not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let url = format!("https://localhost:{port}/");
+    let granted = policy("p", "fetch", &format!("hosts: ['localhost:{port}']"), "");
+    let (job, report) = fetch_job(&s, "fetch", &url);
+    let path = s.write("fetch.yaml", &format!("{granted}---\n{job}"));
+    // The machine's roots, as rustls-native-certs reads them: the test CA
+    // through SSL_CERT_FILE, or the system's alone.
+    let fetch = |roots: Option<&std::path::Path>| {
+        let mut command = std::process::Command::new(wasmjob_tests::binary());
+        command
+            .args(["run", "-f", path.to_str().unwrap()])
+            .env(
+                "WASMJOB_HOME",
+                s.state.path().join(if roots.is_some() { "a" } else { "b" }),
+            )
+            .current_dir(dir);
+        if let Some(ca) = roots {
+            command.env("SSL_CERT_FILE", ca);
+        }
+        command.output().expect("running wasmjob")
+    };
+    let trusted = fetch(Some(&dir.join("ca.pem")));
+    let body = std::fs::read_to_string(&report).unwrap_or_default();
+    let untrusted = fetch(None);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(trusted.status.success(), "{trusted:?}");
+    assert!(body.contains("s_server"), "{body}");
+    // Not in the platform's roots: the TLS handshake refuses the server.
+    assert!(!untrusted.status.success(), "{untrusted:?}");
+    let said =
+        String::from_utf8_lossy(&untrusted.stdout) + String::from_utf8_lossy(&untrusted.stderr);
+    assert!(!said.contains("NetworkDenied"), "{said}");
+}
