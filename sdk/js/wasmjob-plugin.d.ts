@@ -77,3 +77,45 @@ declare module 'wasi:clocks/monotonic-clock@0.2.12' {
   /** A pollable ready after `nanoseconds`. */
   export function subscribeDuration(nanoseconds: bigint): { block(): void };
 }
+
+// The standard interfaces for configuration and values kept between runs
+// (docs/NETWORK.md): the instance's environment, and the buckets of its
+// Job or CronJob.
+
+declare module 'wasi:config/store@0.2.0-rc.1' {
+  /** Why the configuration could not be read (thrown, as `payload`). */
+  export type Error = { tag: 'upstream'; val: string } | { tag: 'io'; val: string };
+  /** The value of `key`, if the configuration has it. */
+  export function get(key: string): string | undefined;
+  /** Every key and its value. */
+  export function getAll(): [string, string][];
+}
+
+declare module 'wasi:keyvalue/store@0.2.0-draft' {
+  /** Why a call failed (thrown, as `payload`). */
+  export type Error =
+    | { tag: 'no-such-store' }
+    | { tag: 'access-denied' }
+    | { tag: 'other'; val: string };
+  /** A page of keys, and where the next one starts. */
+  export interface KeyResponse {
+    keys: string[];
+    cursor?: bigint;
+  }
+  /** A bucket of values, by key. */
+  export class Bucket {
+    get(key: string): Uint8Array | undefined;
+    set(key: string, value: Uint8Array): void;
+    delete(key: string): void;
+    exists(key: string): boolean;
+    listKeys(cursor: bigint | undefined): KeyResponse;
+  }
+  /** Opens the bucket `identifier` (`default` by convention). */
+  export function open(identifier: string): Bucket;
+}
+
+declare module 'wasi:keyvalue/atomics@0.2.0-draft' {
+  import type { Bucket } from 'wasi:keyvalue/store@0.2.0-draft';
+  /** Adds `delta` to the number `key` holds (absent: 0) in one step; the sum. */
+  export function increment(bucket: Bucket, key: string, delta: bigint): bigint;
+}

@@ -420,7 +420,7 @@ fn a_typescript_plugin_type_checks_against_the_declarations_and_runs() {
     // Every JavaScript example type-checks against them.
     let examples: Vec<PathBuf> = ["hello/hello.js", "resumable/resumable.js"]
         .iter()
-        .chain(&["wq-fine/wq-fine.js", "fetch/fetch.js"])
+        .chain(&["wq-fine/wq-fine.js", "fetch/fetch.js", "cursor/cursor.js"])
         .map(|e| repo().join("examples/js").join(e))
         .collect();
     let declarations = repo().join("sdk/js/wasmjob-plugin.d.ts");
@@ -513,4 +513,41 @@ fn a_cronjobs_large_component_compiles_before_the_runner_sees_the_apply() {
         String::from_utf8_lossy(&applied.stdout),
         "cronjob.batch/big created\n"
     );
+}
+
+/// The `cursor` example of `lang`, run twice on one node: the second run
+/// counts 2 and reads the mark the first left, from its configuration.
+fn counts_its_runs_in_keyvalue(lang: &str) {
+    let Some(cursor) = built(lang, "cursor") else {
+        return;
+    };
+    let s = Session::new();
+    let env = "        env:\n        - {name: CURSOR_MARK, value: marked}";
+    s.write("cursor.yaml", &job_yaml("cursor", &cursor, &[], "", env));
+    let first = s.wasmjob(&["run", "-f", "cursor.yaml"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(
+        first.stdout.contains("run 1: the first run"),
+        "{}",
+        first.stdout
+    );
+    let second = s.wasmjob(&["run", "-f", "cursor.yaml"]);
+    assert_eq!(second.code, 0, "{second:?}");
+    assert!(
+        second
+            .stdout
+            .contains("run 2: the last run stopped at marked"),
+        "{}",
+        second.stdout
+    );
+}
+
+#[test]
+fn a_python_plugin_counts_its_runs_in_keyvalue_and_reads_its_config() {
+    counts_its_runs_in_keyvalue("python");
+}
+
+#[test]
+fn a_javascript_plugin_counts_its_runs_in_keyvalue_and_reads_its_config() {
+    counts_its_runs_in_keyvalue("js");
 }
