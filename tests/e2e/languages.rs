@@ -551,3 +551,30 @@ fn a_python_plugin_counts_its_runs_in_keyvalue_and_reads_its_config() {
 fn a_javascript_plugin_counts_its_runs_in_keyvalue_and_reads_its_config() {
     counts_its_runs_in_keyvalue("js");
 }
+
+#[test]
+fn a_python_fetch_reaches_what_a_policy_grants_and_no_more() {
+    let Some(fetch) = built("python", "fetch") else {
+        return;
+    };
+    let (port, _) = wasmjob_tests::http_server("day,total\n".to_owned());
+    let url = format!("http://127.0.0.1:{port}/r");
+    let job = job_yaml("fetch", &fetch, &[&url], "  backoffLimit: 0", "");
+    let policy = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p}\n\
+                  spec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n  \
+                  - to: [{ipBlock: {cidr: 127.0.0.1/32}}]\n";
+    let s = Session::new();
+    s.write("granted.yaml", &format!("{policy}---\n{job}"));
+    let ran = s.wasmjob(&["run", "-f", "granted.yaml"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(
+        ran.stdout.contains(&format!("GET {url}: 200, 10 bytes")),
+        "{}",
+        ran.stdout
+    );
+    let s = Session::new();
+    s.write("job.yaml", &job);
+    let ran = s.wasmjob(&["run", "-f", "job.yaml"]);
+    assert_ne!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("HttpRequestDenied"), "{}", ran.stdout);
+}
