@@ -11,7 +11,8 @@ use crate::manifest::parse_memory_quantity;
 
 /// TCP connections (a `wasi:http` request opens one) an attempt may open.
 pub const MAX_CONNECTIONS: &str = "wasmjob.dev/max-connections";
-/// Bytes an attempt's HTTP requests may send (a quantity: `10Mi`).
+/// Bytes an attempt may send: HTTP request bodies, TCP streams, UDP
+/// datagrams (a quantity: `10Mi`).
 pub const MAX_EGRESS_BYTES: &str = "wasmjob.dev/max-egress-bytes";
 /// Seconds one HTTP request may take until its response's head.
 pub const MAX_REQUEST_SECONDS: &str = "wasmjob.dev/max-request-seconds";
@@ -21,7 +22,8 @@ pub const MAX_REQUEST_SECONDS: &str = "wasmjob.dev/max-request-seconds";
 pub struct Limits {
     /// Connections opened, at most.
     pub connections: u64,
-    /// Bytes sent in HTTP requests' bodies, at most.
+    /// Bytes sent (HTTP request bodies, TCP streams, UDP datagrams), at
+    /// most.
     pub bytes_out: u64,
     /// One request's time until its response's head, at most.
     pub request: Duration,

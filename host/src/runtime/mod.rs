@@ -30,6 +30,7 @@ pub mod network;
 mod output;
 pub mod plugin;
 mod sandbox;
+mod socket_bytes;
 
 pub use engine::pool as pooling_config;
 pub use limits::MemoryLimitExceeded;

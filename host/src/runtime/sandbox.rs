@@ -121,6 +121,14 @@ pub struct ComponentState {
     config: WasiConfigVariables,
     /// `wasi:keyvalue`'s buckets.
     keyvalue: Option<Arc<dyn KeyValueStore>>,
+    /// What the instance may reach, and what it used.
+    network: Network,
+}
+
+impl super::socket_bytes::CountsSockets for ComponentState {
+    fn network(&self) -> &Network {
+        &self.network
+    }
 }
 
 impl WasiHttpView for ComponentState {
@@ -157,6 +165,8 @@ pub fn component_linker(
 ) -> Result<wasmtime::component::Linker<ComponentState>, RuntimeError> {
     let mut linker = wasmtime::component::Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+    super::socket_bytes::add_to_linker(&mut linker)
         .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
     plugin::add_to_linker(&mut linker, |s: &mut ComponentState| &mut s.plugin)
         .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
@@ -279,6 +289,7 @@ pub async fn run(
                             http: Http::new(network.clone()),
                             config: config_of(spec, instance_name),
                             keyvalue: spec.plugin.keyvalue.clone(),
+                            network: network.clone(),
                         };
                         run_component(engine, pre, state, &mut records).await
                     }

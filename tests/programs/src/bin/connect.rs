@@ -1,15 +1,19 @@
-//! Tries every way out to the network: a TCP connection to argv[1], a UDP
-//! socket sending to it, and a name lookup. Prints one line per attempt;
-//! exits 0 when all were refused, 1 when any got through.
+//! Tries every way out to the network: a TCP connection to argv[1] (which
+//! then sends `hello`), a UDP socket sending to it, and a name lookup.
+//! Prints one line per attempt; exits 0 when all were refused, 1 when any
+//! got through.
 
+use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 
 fn main() {
     let address = std::env::args().nth(1).expect("host:port to reach");
     let mut escaped = false;
     match TcpStream::connect(&address) {
-        Ok(_) => {
+        Ok(mut stream) => {
             println!("tcp connect {address}: CONNECTED");
+            let sent = stream.write_all(b"hello").and_then(|()| stream.flush());
+            println!("tcp send {address}: {sent:?}");
             escaped = true;
         }
         Err(e) => println!("tcp connect {address}: refused: {e}"),
