@@ -532,27 +532,28 @@ fn bytes_sent_on_raw_sockets_count_against_the_limit() {
     let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = tcp.local_addr().unwrap().to_string();
     let port = tcp.local_addr().unwrap().port();
-    let granted = policy(
-        "p",
-        "fetch",
-        "ipBlock: {cidr: 127.0.0.1/32}",
-        &format!("port: {port}"),
-    );
     let image = dist("test-programs/connect.component.wasm");
     let job = job_yaml("fetch", &image, &[&address], "  backoffLimit: 0", "").replace(
         "  template:\n    spec:",
         "  template:\n    metadata:\n      annotations:\n        \
          wasmjob.dev/max-egress-bytes: \"4\"\n    spec:",
     );
-    let s = Session::new();
-    let path = s.write("job.yaml", &format!("{granted}---\n{job}"));
-    let ran = s.wasmjob(&["run", "-f", path.to_str().unwrap()]);
-    // `hello` is five bytes: the connection's stream stops the attempt.
-    assert!(
-        ran.stderr.contains("Failed (NetworkLimitExceeded)")
-            && ran
-                .stderr
-                .contains("sent more than 4 bytes (wasmjob.dev/max-egress-bytes)"),
-        "{ran:?}"
-    );
+    // `hello` is five bytes: on the TCP connection's stream, or (TCP not
+    // granted) in the UDP datagram, it stops the attempt.
+    for protocol in ["TCP", "UDP"] {
+        let granted = policy(
+            "p",
+            "fetch",
+            "ipBlock: {cidr: 127.0.0.1/32}",
+            &format!("{{port: {port}, protocol: {protocol}}}"),
+        );
+        let s = Session::new();
+        let path = s.write("job.yaml", &format!("{granted}---\n{job}"));
+        let ran = s.wasmjob(&["run", "-f", path.to_str().unwrap()]);
+        let limit = "sent more than 4 bytes (wasmjob.dev/max-egress-bytes)";
+        assert!(
+            ran.stderr.contains("Failed (NetworkLimitExceeded)") && ran.stderr.contains(limit),
+            "{protocol}: {ran:?}"
+        );
+    }
 }
