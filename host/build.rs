@@ -13,7 +13,10 @@
 //! `-lgcc_s` at it. The binaries then need only libc and libm.
 //!
 //! When the archive cannot be found (another C toolchain, another target),
-//! nothing changes and the binaries load `libgcc_s.so.1` as usual.
+//! nothing changes and the binaries load `libgcc_s.so.1` as usual. A cross
+//! build asks the target's C compiler (`CC_<target>` or `TARGET_CC`, as the
+//! `cc` crate reads them; `./dev dist` sets them), never the machine's own,
+//! whose archive is for another architecture.
 //!
 //! The binary's relative relocations are packed too, where the toolchain
 //! can (see `build/relr.rs`).
@@ -28,6 +31,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=build/relr.rs");
     println!("cargo:rerun-if-env-changed=CC");
+    println!("cargo:rerun-if-env-changed=TARGET_CC");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     relr::pack_binaries(&out);
     let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
@@ -35,7 +39,7 @@ fn main() {
     if target_os != "linux" || target_env != "gnu" {
         return;
     }
-    let Some(archive) = static_unwinder() else {
+    let Some(archive) = target_cc().and_then(|cc| static_unwinder(&cc)) else {
         println!("cargo:warning=libgcc_eh.a not found: wasmjob will load libgcc_s.so.1 at start");
         return;
     };
@@ -46,10 +50,30 @@ fn main() {
     println!("cargo:rustc-link-search=native={}", dir.display());
 }
 
-/// The absolute path of `libgcc_eh.a` as the C compiler (rustc's linker
-/// driver) finds it.
-fn static_unwinder() -> Option<PathBuf> {
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+/// The C compiler for the target being built: the one named for the target,
+/// else `CC` or `cc` when building for this machine, else none (a cross
+/// build with no compiler named for it).
+fn target_cc() -> Option<String> {
+    let target = std::env::var("TARGET").unwrap_or_default();
+    let host = std::env::var("HOST").unwrap_or_default();
+    for key in [
+        format!("CC_{target}"),
+        format!("CC_{}", target.replace('-', "_")),
+    ] {
+        println!("cargo:rerun-if-env-changed={key}");
+        if let Ok(cc) = std::env::var(&key) {
+            return Some(cc);
+        }
+    }
+    if let Ok(cc) = std::env::var("TARGET_CC") {
+        return Some(cc);
+    }
+    (target == host).then(|| std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+}
+
+/// The absolute path of `libgcc_eh.a` as the C compiler `cc` (rustc's
+/// linker driver) finds it.
+fn static_unwinder(cc: &str) -> Option<PathBuf> {
     let out = Command::new(cc)
         .arg("-print-file-name=libgcc_eh.a")
         .output()
