@@ -10,7 +10,9 @@
 
 use std::sync::Arc;
 
-use crate::manifest::{Container, CronJob, DaemonSet, FieldError, Job, Kind, Object, PodSpec};
+use crate::manifest::{
+    Container, CronJob, DaemonSet, FieldError, Job, Kind, Object, PodSpec, memory_quantity,
+};
 use crate::runtime::{DEFAULT_MEMORY_LIMIT, Prepared, Runtime};
 use crate::store::{ObjectRecord, Store, StoreError};
 
@@ -125,7 +127,9 @@ pub fn admit(
 
 /// A module whose declared initial memory is over the instance's limit
 /// could never start: every instance would be OOMKilled before its first
-/// instruction. Say so now rather than after a Job of failures.
+/// instruction. Say so now rather than after a Job of failures. (A node
+/// whose memories are bounded, `--memory-reservation`, refuses a module
+/// declaring more than the bound when it compiles it: `Runtime::prepare`.)
 fn check_memory(container: &Container, prepared: &Prepared) -> Result<(), String> {
     let limit = container.memory_limit().unwrap_or(DEFAULT_MEMORY_LIMIT);
     let declared = prepared.initial_memory();
@@ -135,18 +139,9 @@ fn check_memory(container: &Container, prepared: &Prepared) -> Result<(), String
     Err(format!(
         "the module declares {} of initial memory, more than the instance's memory limit of {}: \
          raise resources.limits.memory or build the module with a smaller initial memory",
-        mebibytes(declared),
-        mebibytes(limit)
+        memory_quantity(declared),
+        memory_quantity(limit)
     ))
-}
-
-/// Bytes as Kubernetes writes memory quantities, in whole MiB where exact.
-fn mebibytes(bytes: u64) -> String {
-    if bytes.is_multiple_of(1 << 20) {
-        format!("{}Mi", bytes >> 20)
-    } else {
-        format!("{bytes} bytes")
-    }
 }
 
 /// A stored object, read back from its record.

@@ -26,6 +26,7 @@ mod observe;
 mod outcomes;
 mod plugins;
 mod pods;
+mod pool;
 mod queues;
 mod registry;
 mod registry_cluster;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::api;
+pub use super::node_args::{PoolArgs, RunArgs, ServeArgs};
 
 /// Kubernetes-style Jobs that run as sandboxed WebAssembly instances.
 #[derive(Debug, Parser)]
@@ -195,75 +195,6 @@ pub enum Command {
 // comments: their arguments are defined when the verb is used (see
 // `Command`), and clap would then show a struct's doc comment as the
 // verb's help instead of the verb's own.
-
-// `wasmjob serve`.
-#[allow(missing_docs)]
-#[derive(Debug, clap::Args)]
-pub struct ServeArgs {
-    /// Address of the API (HTTPS with a CA made in the state directory;
-    /// `<state dir>/kubeconfig` tells kubectl how to reach it).
-    #[arg(long, default_value = api::DEFAULT_LISTEN, value_name = "ADDRESS")]
-    pub listen: String,
-    /// Serve the API over plain HTTP instead of TLS (kubectl sends no
-    /// token over plain HTTP: use it only behind a proxy that adds TLS).
-    #[arg(long)]
-    pub plain_http: bool,
-    /// Also serve `/metrics` (Prometheus' text format) on this address,
-    /// over plain HTTP and without the token, for scrapers; `/metrics` on
-    /// the API's address always works with the token.
-    #[arg(long, value_name = "ADDRESS")]
-    pub metrics_listen: Option<String>,
-    /// This node's name [default: the host name].
-    #[arg(long, value_name = "NAME")]
-    pub node_name: Option<String>,
-    /// This node's labels, as k=v,k2=v2.
-    #[arg(long, value_name = "LABELS")]
-    pub labels: Option<String>,
-    /// This node's taints, as key=value:Effect,key2:Effect.
-    #[arg(long, value_name = "TAINTS")]
-    pub taints: Option<String>,
-    /// How long running instances may take to finish on SIGTERM.
-    #[arg(long, default_value = "30s", value_name = "DURATION")]
-    pub shutdown_grace: String,
-    /// Output kept per instance.
-    #[arg(long, default_value = "1Mi", value_name = "QUANTITY")]
-    pub max_log_size: String,
-    /// Instances that may run at once on this node; more wait, and start
-    /// in priority order (priorityClassName) as room comes free.
-    #[arg(long, default_value_t = 256, value_name = "N")]
-    pub max_instances: u32,
-    /// Refuse manifests with fields the sandbox would ignore (which are
-    /// otherwise accepted with a warning), as apply --strict does.
-    #[arg(long)]
-    pub strict: bool,
-    /// Run only registry images under these registries or repository
-    /// prefixes (ghcr.io/team,127.0.0.1:5000); the node pulls each to check
-    /// its digest, and refuses modules from files.
-    #[arg(long, value_name = "PREFIXES", value_delimiter = ',')]
-    pub allowed_registries: Vec<String>,
-    /// Extended resources this node has, as name=count,… (nvidia.com/gpu=2):
-    /// instances asking for them start only while enough are free.
-    #[arg(long, value_name = "RESOURCES")]
-    pub resources: Option<String>,
-    /// First restart delay of a DaemonSet instance that exits; it doubles
-    /// at each exit in a row (the kubelet's CrashLoopBackOff).
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    pub crash_loop_initial: String,
-    /// Longest restart delay of a DaemonSet instance that keeps exiting.
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
-    pub crash_loop_max: String,
-    /// Join the cluster in this PostgreSQL database (postgres://…) instead
-    /// of keeping everything in the state directory's SQLite file; every
-    /// node given the same database is one cluster.
-    #[arg(long, value_name = "URL", env = "WASMJOB_STORE")]
-    pub store: Option<String>,
-    /// Cluster: how often this node heartbeats and looks for work.
-    #[arg(long, default_value = "1s", value_name = "DURATION")]
-    pub heartbeat: String,
-    /// Cluster: a node silent for longer is NotReady and its work moves.
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    pub node_grace: String,
-}
 
 // `-f` for apply and create.
 #[allow(missing_docs)]
@@ -562,30 +493,6 @@ pub struct DeleteArgs {
     /// Delete the objects of these manifests.
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub files: Vec<PathBuf>,
-}
-
-// `wasmjob run`.
-#[allow(missing_docs)]
-#[derive(Debug, clap::Args)]
-pub struct RunArgs {
-    /// Manifest file(s) holding Jobs (several documents per file allowed).
-    #[arg(short = 'f', long = "filename", required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-    /// Print the finished Jobs and their instances instead of output and summary.
-    #[arg(short = 'o', long = "output", value_enum, value_name = "FORMAT")]
-    pub output: Option<OutputFormat>,
-    /// Do not show the instances' output.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Output kept per instance; past it the log ends with a truncation marker.
-    #[arg(long, default_value = "1Mi", value_name = "QUANTITY")]
-    pub max_log_size: String,
-    /// The node name instances see in NODE_NAME [default: the host name].
-    #[arg(long, value_name = "NAME")]
-    pub node_name: Option<String>,
-    /// `--set` and `--expand`.
-    #[command(flatten)]
-    pub templates: TemplateArgs,
 }
 
 /// `-o` formats.

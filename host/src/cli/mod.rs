@@ -25,6 +25,7 @@ mod jsonpath;
 mod label;
 mod logs;
 mod new;
+mod node_args;
 mod queue;
 mod registry;
 mod remote;

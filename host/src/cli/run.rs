@@ -39,10 +39,8 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     }
     let keyring = Arc::new(Keyring::new(state_dir));
     let shape = Shape::of(&docs);
-    let config = RuntimeConfig {
-        cache_dir: Some(state_dir.join("cache")),
-        max_instances: shape.parallelism.clamp(1, 1000),
-    };
+    let config =
+        (args.pool).runtime_config(state_dir.join("cache"), shape.parallelism.clamp(1, 1000))?;
     // Pull secrets come with the manifests run.
     let secrets = apply::pull_secrets_among(&configs);
     let (runtime, mut store, localized) = start(state_dir, config, docs, secrets)?;

@@ -36,6 +36,8 @@ struct Settings {
     config: RunnerConfig,
     /// `--strict`.
     strict: bool,
+    /// The engine's settings (`--max-instances`, `--memory-reservation`).
+    runtime: RuntimeConfig,
 }
 
 impl Settings {
@@ -45,6 +47,7 @@ impl Settings {
         }
         let output_limit =
             parse_memory_quantity(&args.max_log_size).map_err(bad("--max-log-size"))?;
+        let runtime = (args.pool).runtime_config(state_dir.join("cache"), args.max_instances)?;
         let heartbeat = parse_duration(&args.heartbeat).map_err(bad("--heartbeat"))?;
         let node_grace = parse_duration(&args.node_grace).map_err(bad("--node-grace"))?;
         if node_grace <= heartbeat {
@@ -84,6 +87,7 @@ impl Settings {
                     .map_err(|e| CliError::BadInput(format!("--allowed-registries: {e}")))?,
             },
             grace: parse_duration(&args.shutdown_grace).map_err(bad("--shutdown-grace"))?,
+            runtime,
             node_name,
             labels,
             cluster,
@@ -113,6 +117,22 @@ fn parse_resources(text: &str) -> Result<BTreeMap<String, i64>, CliError> {
         resources.insert(name.to_owned(), count);
     }
     Ok(resources)
+}
+
+/// Says how the instance pool is laid out when `--memory-reservation`
+/// bounds it: the figure a small device's operator checks against its
+/// address space.
+fn say_pool(runtime: &Runtime) {
+    let plan = runtime.pool_plan();
+    if let Some(bound) = plan.memory_bound {
+        eprintln!(
+            "wasmjob serve: instance pool of {} instances reserves {:.1} GiB of address space \
+             for linear memories, each bounded to {:.1} MiB",
+            plan.max_instances,
+            plan.memory_reservation() as f64 / f64::from(1 << 30),
+            bound as f64 / f64::from(1 << 20),
+        );
+    }
 }
 
 /// `--store`: a PostgreSQL URL makes the node one of a cluster.
@@ -147,13 +167,8 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
         true => None,
         false => Some(cluster_authority(&store, state_dir)?),
     };
-    let runtime = Arc::new(
-        Runtime::new(RuntimeConfig {
-            cache_dir: Some(state_dir.join("cache")),
-            max_instances: args.max_instances,
-        })
-        .map_err(other)?,
-    );
+    let runtime = Arc::new(Runtime::new(settings.runtime.clone()).map_err(other)?);
+    say_pool(&runtime);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("wasmjob-node")

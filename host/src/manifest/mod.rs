@@ -63,7 +63,7 @@ pub use placement::{
     Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Placement,
 };
 pub use pod::{Container, PodSpec, PodTemplateSpec, RestartPolicy};
-pub use quantity::parse_memory_quantity;
+pub use quantity::{memory_quantity, parse_memory_quantity};
 pub use resources::{ResourceList, Resources, has_resources};
 pub use status::{
     BackfillRun, BackfillStatus, Condition, CronJobStatus, JobStatus, ObjectReference, Outcome,

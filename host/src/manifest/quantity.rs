@@ -1,5 +1,17 @@
 //! Kubernetes resource quantities (`64Mi`, `1G`, `1.5Gi`, `129e6`) as bytes.
 
+/// Bytes as Kubernetes writes memory quantities: in whole Gi or Mi where
+/// exact, else in bytes (`64Mi`, `16Gi`, `1500 bytes`).
+pub fn memory_quantity(bytes: u64) -> String {
+    if bytes >= 1 << 30 && bytes.is_multiple_of(1 << 30) {
+        format!("{}Gi", bytes >> 30)
+    } else if bytes.is_multiple_of(1 << 20) {
+        format!("{}Mi", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 /// Parses a memory quantity into bytes, rounding fractions of a byte up as
 /// Kubernetes does.
 pub fn parse_memory_quantity(text: &str) -> Result<u64, String> {

@@ -32,7 +32,7 @@ pub mod plugin;
 mod sandbox;
 mod socket_bytes;
 
-pub use engine::pool as pooling_config;
+pub use engine::{PoolPlan, SMALLEST_MEMORY_BOUND, pool as pooling_config};
 pub use limits::MemoryLimitExceeded;
 pub use output::CapturedOutput;
 pub use plugin::{CheckpointSink, LogLevel, LogRecord, PluginContext, PluginEnv};
@@ -61,6 +61,20 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Instances that may exist at once; sizes the pooling allocator.
     pub max_instances: u32,
+    /// The address space the pool's linear memories may reserve in all
+    /// (`--memory-reservation`); `None` is wasmtime's 4 GiB per memory.
+    pub memory_reservation: Option<u64>,
+}
+
+impl RuntimeConfig {
+    /// The pool layout this configuration asks for; an error names a
+    /// reservation too small for the instances.
+    pub fn pool_plan(&self) -> Result<PoolPlan, RuntimeError> {
+        match self.memory_reservation {
+            None => Ok(PoolPlan::unbounded(self.max_instances)),
+            Some(bytes) => PoolPlan::within(self.max_instances, bytes),
+        }
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -68,6 +82,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             cache_dir: None,
             max_instances: 256,
+            memory_reservation: None,
         }
     }
 }
@@ -96,6 +111,15 @@ pub enum RuntimeError {
     /// An import the host does not provide.
     #[error("the module imports something wasmjob does not provide: {0}")]
     UnknownImport(String),
+    /// A module whose memory does not fit the node's bound.
+    #[error(
+        "the module's memory does not fit this node's bound of {0} (start the node with a \
+         larger --memory-reservation or fewer --max-instances)"
+    )]
+    PastNodeBound(String),
+    /// `--memory-reservation` too small for the pool's instances.
+    #[error("--memory-reservation: {0}")]
+    PoolTooSmall(String),
 }
 
 /// A module ready to instantiate: compiled, linked, checked.
@@ -135,6 +159,7 @@ pub struct Runtime {
     component_linker: OnceLock<wasmtime::component::Linker<ComponentState>>,
     compiled: CompiledCache,
     prepared: Mutex<HashMap<String, Arc<Prepared>>>,
+    plan: PoolPlan,
     _ticker: EpochTicker,
 }
 
@@ -147,7 +172,8 @@ impl Runtime {
     /// Creates the engine (pooling allocator, epoch interruption); WASI is
     /// linked into it when the first module needs it.
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
-        let engine = engine::build(config.max_instances)?;
+        let plan = config.pool_plan()?;
+        let engine = engine::build(&plan)?;
         let compiled = CompiledCache::new(&engine, config.cache_dir);
         let ticker = EpochTicker::start(engine.clone());
         Ok(Runtime {
@@ -156,8 +182,36 @@ impl Runtime {
             component_linker: OnceLock::new(),
             compiled,
             prepared: Mutex::new(HashMap::new()),
+            plan,
             _ticker: ticker,
         })
+    }
+
+    /// A module wasmtime refuses to compile for this pool: with bounded
+    /// memories, one whose declared memory is past the bound; the message
+    /// names the node's setting.
+    fn past_bound(&self, error: RuntimeError) -> RuntimeError {
+        match (error, self.plan.memory_bound) {
+            (RuntimeError::Invalid(message), Some(bound))
+                if message.contains("pooling allocator") =>
+            {
+                RuntimeError::PastNodeBound(format!(
+                    "{} per linear memory: {message}",
+                    crate::manifest::memory_quantity(bound)
+                ))
+            }
+            (error, _) => error,
+        }
+    }
+
+    /// The instance pool's layout.
+    pub fn pool_plan(&self) -> PoolPlan {
+        self.plan
+    }
+
+    /// The largest a linear memory may grow on this node, when bounded.
+    pub fn memory_bound(&self) -> Option<u64> {
+        self.plan.memory_bound
     }
 
     /// Compiles (or loads from the disk cache) and links the module with this
@@ -168,7 +222,8 @@ impl Runtime {
             return Ok(prepared.clone());
         }
         let prepared = if is_component(bytes) {
-            let component: Component = self.compiled.component(digest, bytes)?;
+            let component: Component =
+                (self.compiled.component(digest, bytes)).map_err(|e| self.past_bound(e))?;
             let pre = self
                 .component_linker()?
                 .instantiate_pre(&component)
@@ -177,7 +232,8 @@ impl Runtime {
                 .map_err(|e| RuntimeError::NotACommandComponent(one_line(&e)))?;
             Prepared::Component(command)
         } else {
-            let module: Module = self.compiled.module(digest, bytes)?;
+            let module: Module =
+                (self.compiled.module(digest, bytes)).map_err(|e| self.past_bound(e))?;
             if module.get_export("_start").is_none() {
                 return Err(RuntimeError::NotACommand);
             }
@@ -226,13 +282,13 @@ impl Runtime {
 
     /// Runs one instance to its end in a fresh sandbox.
     pub async fn run(&self, prepared: &Prepared, spec: SandboxSpec) -> RunReport {
-        sandbox::run(&self.engine, prepared, &spec, None).await
+        sandbox::run(&self.engine, self.plan.memory_bound, prepared, &spec, None).await
     }
 
     /// Runs one instance in a fresh sandbox as `spec` describes it, which
     /// the caller keeps.
     pub async fn run_shared(&self, prepared: &Prepared, spec: &SandboxSpec) -> RunReport {
-        sandbox::run(&self.engine, prepared, spec, None).await
+        sandbox::run(&self.engine, self.plan.memory_bound, prepared, spec, None).await
     }
 
     /// Runs one instance of a spec that several share, named
@@ -243,7 +299,8 @@ impl Runtime {
         spec: &SandboxSpec,
         instance_name: &str,
     ) -> RunReport {
-        sandbox::run(&self.engine, prepared, spec, Some(instance_name)).await
+        let bound = self.plan.memory_bound;
+        sandbox::run(&self.engine, bound, prepared, spec, Some(instance_name)).await
     }
 }
 

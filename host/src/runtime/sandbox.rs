@@ -19,7 +19,7 @@ use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use super::http::Http;
 use super::keyvalue::{KeyValue, KeyValueStore};
-use super::limits::{MemoryCap, MemoryLimitExceeded};
+use super::limits::{MemoryCap, MemoryLimitExceeded, NodeMemoryBoundExceeded};
 use super::network::Network;
 use super::plugin::{self, LogRecord, PluginEnv, PluginState};
 use super::{CapturedOutput, DEFAULT_OUTPUT_LIMIT, Prepared, RunReport, RuntimeError};
@@ -254,9 +254,11 @@ fn new_store<T>(engine: &Engine, data: T) -> Store<T> {
 }
 
 /// Runs one instance to its end; `instance_name`, when given, is the value
-/// of the spec's `instance_name_vars`.
+/// of the spec's `instance_name_vars`; `memory_bound` is the node's bound on
+/// one linear memory, if any.
 pub async fn run(
     engine: &Engine,
+    memory_bound: Option<u64>,
     prepared: &Prepared,
     spec: &SandboxSpec,
     instance_name: Option<&str>,
@@ -269,7 +271,7 @@ pub async fn run(
     let result = match wasi_builder(spec, instance_name, &output, &network) {
         Err(message) => Err(Ended::Start(message)),
         Ok(mut builder) => {
-            let cap = MemoryCap::new(spec.memory_limit, denied.clone());
+            let cap = MemoryCap::new(spec.memory_limit, memory_bound, denied.clone());
             let run = async {
                 match prepared {
                     Prepared::Core(pre) => {
@@ -401,7 +403,9 @@ async fn run_component(
 /// A memory limit hit while creating memories is an OOM kill like any other;
 /// anything else stopping instantiation is a start error.
 fn instantiation(e: wasmtime::Error) -> Ended {
-    if e.downcast_ref::<MemoryLimitExceeded>().is_some() {
+    if e.downcast_ref::<MemoryLimitExceeded>().is_some()
+        || e.downcast_ref::<NodeMemoryBoundExceeded>().is_some()
+    {
         Ended::Error(e)
     } else {
         Ended::Start(format!("cannot instantiate the module: {e:#}"))
@@ -430,6 +434,11 @@ fn classify(result: Result<(), Ended>, memory_denied: bool) -> Outcome {
         };
     }
     if let Some(oom) = error.downcast_ref::<MemoryLimitExceeded>() {
+        return Outcome::OomKilled {
+            message: oom.to_string(),
+        };
+    }
+    if let Some(oom) = error.downcast_ref::<NodeMemoryBoundExceeded>() {
         return Outcome::OomKilled {
             message: oom.to_string(),
         };
