@@ -11,11 +11,13 @@
 
 mod baseline;
 mod cluster;
+mod edge;
 mod languages;
 mod load;
 mod node;
 mod report;
 mod scenarios;
+mod through_serve;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -32,6 +34,7 @@ type Scenario = fn(&Bench) -> Result<Vec<Row>>;
 /// The scenarios, in the order of issue 9's table.
 const SCENARIOS: &[(&str, Scenario)] = &[
     ("job-throughput", scenarios::job_throughput),
+    ("serve-throughput", through_serve::serve_throughput),
     ("run-hello", scenarios::run_hello),
     ("cron-lateness", scenarios::cron_lateness),
     ("idle-daemons", scenarios::idle_daemons),
@@ -43,6 +46,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("cluster-throughput", cluster::cluster_throughput),
     ("cluster-cron-lateness", cluster::cluster_cron_lateness),
     ("cluster-cut", cluster::cluster_cut),
+    ("edge-build", edge::edge_build),
 ];
 
 /// wasmjob's benchmark: each scenario, wasmjob's figure, the baseline's
@@ -50,10 +54,11 @@ const SCENARIOS: &[(&str, Scenario)] = &[
 #[derive(Debug, Parser)]
 #[command(name = "wasmjob-bench")]
 struct Args {
-    /// Run only these scenarios (repeatable): job-throughput, run-hello,
+    /// Run only these scenarios (repeatable): job-throughput, serve-throughput, run-hello,
     /// cron-lateness, idle-daemons, idle-serve, history, queue-lease,
-    /// api-load, plugin-languages, cluster-throughput, cluster-cron-lateness, cluster-cut
-    /// (the cluster ones on the PostgreSQL of `WASMJOB_TEST_POSTGRES`).
+    /// api-load, plugin-languages, cluster-throughput, cluster-cron-lateness, cluster-cut,
+    /// edge-build (the cluster ones on the PostgreSQL of `WASMJOB_TEST_POSTGRES`;
+    /// edge-build reads the binaries `./dev dist` builds).
     #[arg(long, value_name = "SCENARIO")]
     only: Vec<String>,
     /// Toy sizes: checks every scenario works, measures nothing meaningful.

@@ -139,13 +139,36 @@ impl Server {
 
     /// Resident memory in bytes, from `/proc/<pid>/status`.
     pub fn rss(&self) -> Result<u64> {
+        self.status_bytes("VmRSS:")
+    }
+
+    /// The address space the process has mapped (`VmSize`), in bytes.
+    pub fn virtual_size(&self) -> Result<u64> {
+        self.status_bytes("VmSize:")
+    }
+
+    /// A `kB` field of `/proc/<pid>/status`, in bytes.
+    fn status_bytes(&self, field: &str) -> Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
         let kib = status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .context("no VmRSS in /proc/<pid>/status")?;
+            .with_context(|| format!("no {field} in /proc/<pid>/status"))?;
         Ok(kib * 1024)
+    }
+
+    /// CPU time of the process's main thread so far, in nanoseconds from
+    /// `/proc/<pid>/task/<pid>/schedstat` (a `serve` node's runner).
+    pub fn main_thread_cpu(&self) -> Result<Duration> {
+        let pid = self.child.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/schedstat"))?;
+        let nanos: u64 = stat
+            .split_whitespace()
+            .next()
+            .context("empty schedstat")?
+            .parse()?;
+        Ok(Duration::from_nanos(nanos))
     }
 
     /// User plus system CPU time so far, from `/proc/<pid>/stat`.

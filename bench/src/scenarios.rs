@@ -130,7 +130,7 @@ pub(crate) fn job_manifest(name: &str, image: &Path, spec: &str, args: &str) -> 
     )
 }
 
-fn per_second(count: usize, took: Duration) -> f64 {
+pub(crate) fn per_second(count: usize, took: Duration) -> f64 {
     count as f64 / took.as_secs_f64()
 }
 
@@ -182,7 +182,7 @@ pub fn job_throughput(b: &Bench) -> Result<Vec<Row>> {
 /// directory after a one-completion run (the compiled-module cache is warm,
 /// as it is for every Job after the first of a module), checked; returns
 /// the wall time of the process.
-fn job_run(b: &Bench, hello: &Path, n: usize, par: usize) -> Result<Duration> {
+pub(crate) fn job_run(b: &Bench, hello: &Path, n: usize, par: usize) -> Result<Duration> {
     let node = b.node()?;
     let warm = node.write("warm.yaml", &job_manifest("warm", hello, "", ""))?;
     node.time(&["run", "-f", path(&warm)])?;

@@ -32,6 +32,8 @@ fn every_benchmark_scenario_runs_at_tiny_sizes() {
         "Job of `hello`",
         "vs raw engine loop",
         "vs native processes",
+        "through `wasmjob serve` (apply to Complete)",
+        "the runner thread's CPU per instance",
         "`wasmjob run -f hello-job.yaml`",
         "CronJob firing lateness",
         "idle daemon instances",
@@ -46,6 +48,10 @@ fn every_benchmark_scenario_runs_at_tiny_sizes() {
         "a pinned `*/2 * * * * *` CronJob on the cut node",
         "first runs on another node after",
         "succeeded twice",
+        "dist binary, x86-64 glibc",
+        "dist binary, x86-64 static musl",
+        "dist binary, aarch64 glibc under qemu-user",
+        "idle `wasmjob serve --memory-reservation 16Gi`",
     ] {
         assert!(
             stdout
