@@ -15,16 +15,26 @@
 /// How much nicer an executor thread is than the runner.
 pub const EXECUTOR_NICENESS: i32 = 5;
 
+/// The calling thread's id, by the system call itself: the static musl
+/// build (`./dev dist`) linked `gettid` as a missing weak symbol, and the
+/// first executor thread called address zero.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn this_thread_id() -> libc::id_t {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as libc::id_t }
+}
+
 /// Makes the calling thread [`EXECUTOR_NICENESS`] nicer (at most 19).
 /// Returns whether the system took it.
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 pub fn lower_this_thread() -> bool {
-    // SAFETY: gettid, getpriority and setpriority only read and change the
+    let tid = this_thread_id();
+    // SAFETY: getpriority and setpriority only read and change the
     // scheduling attributes of the calling thread (`PRIO_PROCESS` with a
     // thread id names that one thread on Linux).
     unsafe {
-        let tid = libc::gettid() as libc::id_t;
         let now = libc::getpriority(libc::PRIO_PROCESS, tid);
         libc::setpriority(libc::PRIO_PROCESS, tid, (now + EXECUTOR_NICENESS).min(19)) == 0
     }
@@ -40,8 +50,9 @@ pub fn lower_this_thread() -> bool {
 mod tests {
     #[allow(unsafe_code)]
     fn niceness() -> i32 {
+        let tid = super::this_thread_id();
         // SAFETY: reads the calling thread's niceness.
-        unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, tid) }
     }
 
     #[test]
