@@ -127,18 +127,14 @@ fn musl_row(target: &Path, manifest: &Path, host_run: Option<&PiRun>, runs: usiz
         None => "static".to_owned(),
         Some(interp) => format!("dynamic ({interp})"),
     };
-    Ok(Row {
-        scenario,
-        wasmjob: format!(
-            "{}, {linked}, {:.0} ms",
-            megabytes(size_of(&musl)?),
-            run.median_ms
-        ),
-        baseline: baseline_text(host_run),
-        ratio: ratio_text(&run, host_run),
-        target: "static, prints π as the glibc build does".into(),
-        verdict: Verdict::of(linked == "static" && same_output(&run, host_run)),
-    })
+    let figure = format!(
+        "{}, {linked}, {:.0} ms",
+        megabytes(size_of(&musl)?),
+        run.median_ms
+    );
+    let target = "static, prints π as the glibc build does";
+    let ok = linked == "static" && same_output(&run, host_run);
+    Ok(pi_row(scenario, figure, &run, host_run, target, ok))
 }
 
 /// The aarch64 build under qemu-user: it runs the pi Job with the output
@@ -157,31 +153,45 @@ fn aarch64_row(
     }
     let qemu = ["qemu-aarch64", "-L", AARCH64_SYSROOT];
     let run = pi_job(&qemu, &arm, manifest, runs)?;
-    Ok(Row {
+    let figure = format!(
+        "{}, {:.0} ms emulated",
+        megabytes(size_of(&arm)?),
+        run.median_ms
+    );
+    let ok = same_output(&run, host_run);
+    Ok(pi_row(
         scenario,
-        wasmjob: format!(
-            "{}, {:.0} ms emulated",
-            megabytes(size_of(&arm)?),
-            run.median_ms
+        figure,
+        &run,
+        host_run,
+        "prints π as the x86-64 build does",
+        ok,
+    ))
+}
+
+/// A row of a build running the pi Job, against the x86-64 dist build's run.
+fn pi_row(
+    scenario: String,
+    figure: String,
+    run: &PiRun,
+    host_run: Option<&PiRun>,
+    target: &str,
+    ok: bool,
+) -> Row {
+    let (baseline, ratio) = match host_run {
+        Some(host) => (
+            format!("{:.0} ms x86-64 glibc dist build", host.median_ms),
+            format!("{:.1}× the time", run.median_ms / host.median_ms),
         ),
-        baseline: baseline_text(host_run),
-        ratio: ratio_text(&run, host_run),
-        target: "prints π as the x86-64 build does".into(),
-        verdict: Verdict::of(same_output(&run, host_run)),
-    })
-}
-
-fn baseline_text(host_run: Option<&PiRun>) -> String {
-    match host_run {
-        Some(run) => format!("{:.0} ms x86-64 glibc dist build", run.median_ms),
-        None => "— (no x86-64 dist build)".into(),
-    }
-}
-
-fn ratio_text(run: &PiRun, host_run: Option<&PiRun>) -> String {
-    match host_run {
-        Some(host) => format!("{:.1}× the time", run.median_ms / host.median_ms),
-        None => "—".into(),
+        None => ("— (no x86-64 dist build)".into(), "—".into()),
+    };
+    Row {
+        scenario,
+        wasmjob: figure,
+        baseline,
+        ratio,
+        target: target.into(),
+        verdict: Verdict::of(ok),
     }
 }
 

@@ -53,7 +53,7 @@ const BOUNDED_GUARD: u64 = 64 << 10;
 
 /// The smallest bound a memory may get: a Rust guest's 1 MiB stack, its data
 /// and a little heap.
-pub const SMALLEST_MEMORY_BOUND: u64 = 16 << 20;
+const SMALLEST_MEMORY_BOUND: u64 = 16 << 20;
 
 /// What an unbounded memory reserves: 4 GiB and wasmtime's 32 MiB guard.
 const UNBOUNDED_MEMORY_SLOT: u64 = (4 << 30) + (32 << 20);

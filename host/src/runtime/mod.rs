@@ -32,7 +32,7 @@ pub mod plugin;
 mod sandbox;
 mod socket_bytes;
 
-pub use engine::{PoolPlan, SMALLEST_MEMORY_BOUND, pool as pooling_config};
+pub use engine::{PoolPlan, pool as pooling_config};
 pub use limits::MemoryLimitExceeded;
 pub use output::CapturedOutput;
 pub use plugin::{CheckpointSink, LogLevel, LogRecord, PluginContext, PluginEnv};
@@ -207,11 +207,6 @@ impl Runtime {
     /// The instance pool's layout.
     pub fn pool_plan(&self) -> PoolPlan {
         self.plan
-    }
-
-    /// The largest a linear memory may grow on this node, when bounded.
-    pub fn memory_bound(&self) -> Option<u64> {
-        self.plan.memory_bound
     }
 
     /// Compiles (or loads from the disk cache) and links the module with this
