@@ -47,12 +47,7 @@ pub fn image_path(kind: Kind) -> &'static str {
     match kind {
         Kind::CronJob => "spec.jobTemplate.spec.template.spec.containers[0].image",
         Kind::Job | Kind::DaemonSet => "spec.template.spec.containers[0].image",
-        Kind::ConfigMap
-        | Kind::Secret
-        | Kind::PriorityClass
-        | Kind::Namespace
-        | Kind::ControllerRevision
-        | Kind::NetworkPolicy => "kind",
+        _ => "kind",
     }
 }
 
@@ -151,12 +146,7 @@ pub fn stored_object(record: &ObjectRecord) -> Result<Object, String> {
         Kind::Job => serde_json::from_value::<Job>(manifest).map(Object::Job),
         Kind::CronJob => serde_json::from_value::<CronJob>(manifest).map(Object::CronJob),
         Kind::DaemonSet => serde_json::from_value::<DaemonSet>(manifest).map(Object::DaemonSet),
-        Kind::ConfigMap
-        | Kind::Secret
-        | Kind::PriorityClass
-        | Kind::Namespace
-        | Kind::ControllerRevision
-        | Kind::NetworkPolicy => {
+        _ => {
             return Err(format!(
                 "stored {} {} runs nothing",
                 record.kind.as_str(),

@@ -69,6 +69,35 @@ pub fn columns(resource: ResourceType, items: &[Value], wide: bool) -> Columns {
             revision_row,
         ),
         ResourceType::NetworkPolicies => rows(&["NAME", "POD-SELECTOR", "AGE"], items, policy_row),
+        ResourceType::ServiceAccounts => rows(&["NAME", "SECRETS", "AGE"], items, |a| {
+            let secrets = a["secrets"].as_array().map_or(0, Vec::len);
+            vec![
+                text(&a["metadata"]["name"]),
+                secrets.to_string(),
+                age(&a["metadata"]["creationTimestamp"]),
+            ]
+        }),
+        ResourceType::Roles | ResourceType::ClusterRoles => {
+            rows(&["NAME", "CREATED AT"], items, |r| {
+                vec![
+                    text(&r["metadata"]["name"]),
+                    text(&r["metadata"]["creationTimestamp"]),
+                ]
+            })
+        }
+        ResourceType::RoleBindings | ResourceType::ClusterRoleBindings => {
+            rows(&["NAME", "ROLE", "AGE"], items, |b| {
+                vec![
+                    text(&b["metadata"]["name"]),
+                    format!(
+                        "{}/{}",
+                        text(&b["roleRef"]["kind"]),
+                        text(&b["roleRef"]["name"])
+                    ),
+                    age(&b["metadata"]["creationTimestamp"]),
+                ]
+            })
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! the controllers' decisions out, for `wasmjob run` and `wasmjob serve`;
 //! [`api`] serves a node over HTTP; [`cli`] is the command line on top.
 
+pub mod access;
 pub mod admission;
 pub mod api;
 pub mod apply;

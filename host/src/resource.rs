@@ -34,6 +34,16 @@ pub enum ResourceType {
     ControllerRevisions,
     /// `networkpolicies`, `networkpolicy`, `netpol`.
     NetworkPolicies,
+    /// `serviceaccounts`, `serviceaccount`, `sa`.
+    ServiceAccounts,
+    /// `roles`, `role`.
+    Roles,
+    /// `clusterroles`, `clusterrole`.
+    ClusterRoles,
+    /// `rolebindings`, `rolebinding`.
+    RoleBindings,
+    /// `clusterrolebindings`, `clusterrolebinding`.
+    ClusterRoleBindings,
 }
 
 impl ResourceType {
@@ -53,6 +63,11 @@ impl ResourceType {
             "namespaces" | "namespace" | "ns" => ResourceType::Namespaces,
             "controllerrevisions" | "controllerrevision" => ResourceType::ControllerRevisions,
             "networkpolicies" | "networkpolicy" | "netpol" => ResourceType::NetworkPolicies,
+            "serviceaccounts" | "serviceaccount" | "sa" => ResourceType::ServiceAccounts,
+            "roles" | "role" => ResourceType::Roles,
+            "clusterroles" | "clusterrole" => ResourceType::ClusterRoles,
+            "rolebindings" | "rolebinding" => ResourceType::RoleBindings,
+            "clusterrolebindings" | "clusterrolebinding" => ResourceType::ClusterRoleBindings,
             _ => return None,
         })
     }
@@ -72,7 +87,38 @@ impl ResourceType {
             ResourceType::Namespaces => "namespaces",
             ResourceType::ControllerRevisions => "controllerrevisions",
             ResourceType::NetworkPolicies => "networkpolicies",
+            ResourceType::ServiceAccounts => "serviceaccounts",
+            ResourceType::Roles => "roles",
+            ResourceType::ClusterRoles => "clusterroles",
+            ResourceType::RoleBindings => "rolebindings",
+            ResourceType::ClusterRoleBindings => "clusterrolebindings",
         }
+    }
+
+    /// The resource objects of `kind` are read and deleted as.
+    pub fn of_kind(kind: crate::manifest::Kind) -> Self {
+        use crate::manifest::Kind;
+        match kind {
+            Kind::Job => ResourceType::Jobs,
+            Kind::CronJob => ResourceType::CronJobs,
+            Kind::DaemonSet => ResourceType::DaemonSets,
+            Kind::ConfigMap => ResourceType::ConfigMaps,
+            Kind::Secret => ResourceType::Secrets,
+            Kind::PriorityClass => ResourceType::PriorityClasses,
+            Kind::Namespace => ResourceType::Namespaces,
+            Kind::ControllerRevision => ResourceType::ControllerRevisions,
+            Kind::NetworkPolicy => ResourceType::NetworkPolicies,
+            Kind::ServiceAccount => ResourceType::ServiceAccounts,
+            Kind::Role => ResourceType::Roles,
+            Kind::ClusterRole => ResourceType::ClusterRoles,
+            Kind::RoleBinding => ResourceType::RoleBindings,
+            Kind::ClusterRoleBinding => ResourceType::ClusterRoleBindings,
+        }
+    }
+
+    /// Whether its objects belong to no namespace.
+    pub fn cluster_scoped(self) -> bool {
+        self == ResourceType::Nodes || self.kind().is_some_and(|k| k.cluster_scoped())
     }
 
     /// The stored kind, for object types.
@@ -87,6 +133,11 @@ impl ResourceType {
             ResourceType::Namespaces => Some(crate::manifest::Kind::Namespace),
             ResourceType::ControllerRevisions => Some(crate::manifest::Kind::ControllerRevision),
             ResourceType::NetworkPolicies => Some(crate::manifest::Kind::NetworkPolicy),
+            ResourceType::ServiceAccounts => Some(crate::manifest::Kind::ServiceAccount),
+            ResourceType::Roles => Some(crate::manifest::Kind::Role),
+            ResourceType::ClusterRoles => Some(crate::manifest::Kind::ClusterRole),
+            ResourceType::RoleBindings => Some(crate::manifest::Kind::RoleBinding),
+            ResourceType::ClusterRoleBindings => Some(crate::manifest::Kind::ClusterRoleBinding),
             _ => None,
         }
     }
@@ -189,6 +240,10 @@ pub fn config_json(
         "preemptionPolicy",
         "revision",
         "spec",
+        "automountServiceAccountToken",
+        "rules",
+        "roleRef",
+        "subjects",
     ];
     for key in fields {
         if let Some(value) = manifest.get(key) {

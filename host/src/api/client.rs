@@ -89,6 +89,11 @@ impl Client {
         }
     }
 
+    /// The server's address, as given.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server)
     }

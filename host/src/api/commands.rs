@@ -21,6 +21,7 @@ use crate::store::{ControlPlane, NodeRecord};
 
 pub(super) async fn apply(
     State(state): State<Shared>,
+    axum::Extension(who): axum::Extension<crate::access::Identity>,
     Body(body): Body<ApplyBody>,
 ) -> Result<(HeaderMap, Json<ApplyAnswer>), ApiError> {
     let mut objects = Vec::new();
@@ -34,6 +35,12 @@ pub(super) async fn apply(
                 ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
             })?;
         let doc = docs.remove(0);
+        if !who.is_master() {
+            let meta = doc.object.metadata();
+            let kind = doc.object.kind();
+            super::authority::may_write(&state, &who, kind, &meta.namespace, &meta.name).await?;
+            super::authority::no_escalation(&state, &who, &doc.object).await?;
+        }
         // What the server itself took out (a client that does not strip
         // the fields a sandbox ignores) is said in `Warning` headers, as
         // the API server says it; what the client took out it said itself.

@@ -22,9 +22,36 @@ pub fn server_url(bound: SocketAddr, scheme: &str) -> String {
     format!("{scheme}://{ip}:{}", bound.port())
 }
 
-/// The kubeconfig's text: one cluster, one user, one context, current.
-/// `ca_pem`, when the server speaks TLS, is the CA clients trust it by.
+/// The admin's kubeconfig of node `node`: one cluster, one user, one
+/// context, current. `ca_pem`, when the server speaks TLS, is the CA
+/// clients trust it by.
 pub fn render(server: &str, token: &str, node: &str, ca_pem: Option<&str>) -> String {
+    let identity = Identity {
+        user: "wasmjob-admin",
+        namespace: "default",
+        note: &format!("written by wasmjob serve on node {node}"),
+    };
+    render_for(server, token, &identity, ca_pem)
+}
+
+/// Whose kubeconfig: the user's name in it, the context's namespace, and
+/// a comment saying where it came from.
+pub struct Identity<'a> {
+    /// The `users[0].name`.
+    pub user: &'a str,
+    /// The context's namespace.
+    pub namespace: &'a str,
+    /// The closing comment.
+    pub note: &'a str,
+}
+
+/// A kubeconfig for `identity`, holding its `token`.
+pub fn render_for(
+    server: &str,
+    token: &str,
+    identity: &Identity<'_>,
+    ca_pem: Option<&str>,
+) -> String {
     use base64::Engine as _;
     let authority = match ca_pem {
         Some(pem) => format!(
@@ -41,14 +68,17 @@ pub fn render(server: &str, token: &str, node: &str, ca_pem: Option<&str>) -> St
          clusters:\n\
          - name: wasmjob\n  cluster:\n    server: {server}\n{authority}\
          users:\n\
-         - name: wasmjob-admin\n  user:\n    token: {token}\n\
+         - name: {user}\n  user:\n    token: {token}\n\
          contexts:\n\
-         - name: wasmjob\n  context:\n    cluster: wasmjob\n    user: wasmjob-admin\n    namespace: default\n\
+         - name: wasmjob\n  context:\n    cluster: wasmjob\n    user: {user}\n    namespace: {namespace}\n\
          current-context: wasmjob\n\
          preferences: {{}}\n\
-         # written by wasmjob serve on node {node}\n",
+         # {note}\n",
         server = q(server),
         token = q(token),
+        user = q(identity.user),
+        namespace = q(identity.namespace),
+        note = identity.note.replace('\n', " "),
     )
 }
 

@@ -51,12 +51,39 @@ pub(super) async fn items(
         | ResourceType::Secrets
         | ResourceType::PriorityClasses
         | ResourceType::ControllerRevisions
-        | ResourceType::NetworkPolicies => {
+        | ResourceType::NetworkPolicies
+        | ResourceType::ServiceAccounts
+        | ResourceType::Roles
+        | ResourceType::ClusterRoles
+        | ResourceType::RoleBindings
+        | ResourceType::ClusterRoleBindings => {
             let found = objects(store, resource, &filter, &selector)?;
-            found
+            let mut shown: Vec<Value> = found
                 .iter()
                 .map(|o| resource::config_json(o, &keyring).map_err(internal))
-                .collect()
+                .collect::<Result<_, _>>()?;
+            let defaults = match resource {
+                ResourceType::ClusterRoles => crate::access::defaults::cluster_role_objects(),
+                ResourceType::ClusterRoleBindings => {
+                    crate::access::defaults::cluster_role_binding_objects()
+                }
+                _ => Vec::new(),
+            };
+            // The defaults every cluster has, unless a stored one of the
+            // same name replaces it.
+            for default in defaults {
+                let name = &default["metadata"]["name"];
+                let labels = serde_json::from_value(default["metadata"]["labels"].clone())
+                    .unwrap_or_default();
+                let wanted = filter.name.as_ref().is_none_or(|n| name == n.as_str());
+                if wanted
+                    && selector.matches(&labels)
+                    && !shown.iter().any(|s| &s["metadata"]["name"] == name)
+                {
+                    shown.push(default);
+                }
+            }
+            Ok(shown)
         }
         _ => {
             let mut found = objects(store, resource, &filter, &selector)?;

@@ -10,6 +10,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use super::authority;
 use super::commands::{apply, label_node, taint_node};
 use super::error::ApiError;
 use super::logs::logs;
@@ -17,6 +18,7 @@ use super::reads::{commits, schedule};
 use super::state::Shared;
 pub use super::state::{ClusterAccess, NodeInfo, ServerState};
 use super::wire::MAX_BODY;
+use crate::access::Identity;
 
 /// Serves `app` over TLS on `listener` until `stop` resolves. A client
 /// that fails the handshake (a plain-HTTP client, an untrusted CA) is
@@ -99,17 +101,23 @@ async fn warn_alone(State(state): State<Shared>, request: Request, next: Next) -
     response
 }
 
-async fn authenticate(State(state): State<Shared>, request: Request, next: Next) -> Response {
+/// Who is asking (the admin token, the dashboard's session, or a
+/// ServiceAccount's token) and whether they may: the identity goes on to
+/// the handlers as a request extension.
+async fn authenticate(State(state): State<Shared>, mut request: Request, next: Next) -> Response {
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let bearer = given.is_some_and(|g| super::dashboard::same(g, &state.token));
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let admin = given
+        .as_deref()
+        .is_some_and(|g| super::dashboard::same(g, &state.token));
     // The dashboard's page reads with its session cookie; a change made
     // with the cookie alone, which another site could make the browser
     // send, is refused.
-    let cookie = !bearer && super::dashboard::session_ok(request.headers(), &state.token);
+    let cookie = !admin && super::dashboard::session_ok(request.headers(), &state.token);
     let reading = matches!(request.method().as_str(), "GET" | "HEAD");
     if cookie
         && !reading
@@ -123,13 +131,40 @@ async fn authenticate(State(state): State<Shared>, request: Request, next: Next)
         )
         .into_response();
     }
-    if bearer || cookie {
-        next.run(request).await
-    } else {
-        ApiError(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token: the CLI reads it from <state dir>/token or WASMJOB_TOKEN".into(),
-        )
-        .into_response()
+    let who = match (admin || cookie, given) {
+        (true, _) => Identity::admin(),
+        (false, Some(token)) => match authority::identify(&state, &token).await {
+            Ok(who) => who,
+            Err(refusal) => return refusal,
+        },
+        (false, None) => return authority::unauthorized(""),
+    };
+    if !who.is_master() {
+        let query: std::collections::HashMap<String, String> = request
+            .uri()
+            .query()
+            .map(|q| {
+                url_pairs(q)
+                    .into_iter()
+                    .collect::<std::collections::HashMap<_, _>>()
+            })
+            .unwrap_or_default();
+        let method = request.method().as_str().to_owned();
+        if let Some(what) = authority::attributes(&method, request.uri().path(), &query)
+            && let Err(refusal) = authority::check(&state, &who, what).await
+        {
+            return refusal;
+        }
     }
+    request.extensions_mut().insert(who);
+    next.run(request).await
+}
+
+/// The `key=value` pairs of a query string, decoded.
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
+        &format!("/?{query}").parse().expect("a path and query"),
+    )
+    .map(|q| q.0)
+    .unwrap_or_default()
 }

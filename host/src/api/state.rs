@@ -26,6 +26,8 @@ pub struct NodeInfo {
 pub struct ServerState {
     /// The bearer token.
     pub token: String,
+    /// Makes and verifies ServiceAccount tokens (keyed from `token`).
+    pub signer: crate::access::tokens::Signer,
     /// The database file, for read connections.
     pub db: PathBuf,
     /// The runner's inbox.

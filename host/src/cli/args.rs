@@ -62,11 +62,14 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Apply(FileArgs),
 
-    /// Create objects from files (an existing one is an error), or a Job
-    /// from a CronJob's template, run now.
+    /// Create objects from files (an existing one is an error), a Job
+    /// from a CronJob's template, run now, or a token for a ServiceAccount
+    /// (printed, or as a kubeconfig of its own with --write-kubeconfig).
     ///
     /// Examples: wasmjob create -f ./jobs
     ///           wasmjob create job hello-manual --from=cronjob/hello
+    ///           wasmjob create token viewer -n team --duration 8h
+    ///           wasmjob create token ci -n team --write-kubeconfig ci.kubeconfig
     #[command(verbatim_doc_comment)]
     Create(CreateArgs),
 
@@ -213,10 +216,22 @@ pub struct FileArgs {
 #[allow(missing_docs)]
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
-    /// `job`, to create a Job from a CronJob with --from.
+    /// `job`, to create a Job from a CronJob with --from; `token`, to make
+    /// a token for a ServiceAccount.
     pub kind: Option<String>,
-    /// The new Job's name.
+    /// The new Job's name, or the ServiceAccount's.
     pub name: Option<String>,
+    /// token: how long the token lasts (10m to 8760h; default 1h).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// token: an audience the token is for (repeatable; a token for
+    /// another audience than the API's is not accepted by the API).
+    #[arg(long = "audience", value_name = "AUDIENCE")]
+    pub audiences: Vec<String>,
+    /// token: write a kubeconfig for the account (mode 0600) to FILE
+    /// instead of printing the token.
+    #[arg(long, value_name = "FILE")]
+    pub write_kubeconfig: Option<PathBuf>,
     /// `cronjob/NAME`: the CronJob whose template to use.
     #[arg(long, value_name = "cronjob/NAME")]
     pub from: Option<String>,

@@ -80,17 +80,7 @@ fn of_files(files: &[std::path::PathBuf]) -> Result<Vec<Target>, CliError> {
     let mut targets = Vec::new();
     for doc in Sources::default().load(files)? {
         let meta = doc.object.metadata();
-        let resource = match doc.object.kind() {
-            crate::manifest::Kind::Job => ResourceType::Jobs,
-            crate::manifest::Kind::CronJob => ResourceType::CronJobs,
-            crate::manifest::Kind::DaemonSet => ResourceType::DaemonSets,
-            crate::manifest::Kind::ConfigMap => ResourceType::ConfigMaps,
-            crate::manifest::Kind::Secret => ResourceType::Secrets,
-            crate::manifest::Kind::PriorityClass => ResourceType::PriorityClasses,
-            crate::manifest::Kind::Namespace => ResourceType::Namespaces,
-            crate::manifest::Kind::ControllerRevision => ResourceType::ControllerRevisions,
-            crate::manifest::Kind::NetworkPolicy => ResourceType::NetworkPolicies,
-        };
+        let resource = ResourceType::of_kind(doc.object.kind());
         targets.push(Target {
             resource,
             namespace: meta.namespace.clone(),

@@ -69,10 +69,7 @@ pub fn fetch(
     if let Some(selector) = selector {
         query.push(("labelSelector", selector.to_owned()));
     }
-    let cluster_scoped = matches!(
-        resource,
-        ResourceType::Nodes | ResourceType::Namespaces | ResourceType::PriorityClasses
-    );
+    let cluster_scoped = resource.cluster_scoped();
     let one = match (name, resource) {
         (Some(name), ResourceType::Events) => {
             query.push(("fieldSelector", format!("involvedObject.name={name}")));
@@ -399,17 +396,9 @@ fn qualified_plural(resource: ResourceType) -> String {
 /// How kubectl names a kind in its `KIND/NAME` lines.
 pub(super) fn name_prefix(resource: ResourceType) -> &'static str {
     match resource {
-        ResourceType::Jobs => "job.batch",
-        ResourceType::CronJobs => "cronjob.batch",
-        ResourceType::DaemonSets => "daemonset.apps",
-        ResourceType::Instances => "instance",
         ResourceType::Nodes => "node",
         ResourceType::Events => "event",
-        ResourceType::ConfigMaps => "configmap",
-        ResourceType::Secrets => "secret",
-        ResourceType::PriorityClasses => "priorityclass.scheduling.k8s.io",
-        ResourceType::Namespaces => "namespace",
-        ResourceType::ControllerRevisions => "controllerrevision.apps",
-        ResourceType::NetworkPolicies => "networkpolicy.networking.k8s.io",
+        ResourceType::Instances => "instance",
+        other => other.kind().expect("an object kind").qualified(),
     }
 }

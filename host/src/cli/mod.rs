@@ -35,6 +35,7 @@ mod serve;
 mod source;
 mod stdout;
 mod table;
+mod token;
 
 pub use args::*;
 
@@ -115,8 +116,8 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-/// `create -f FILE` (apply, refusing what exists) or `create job NAME
-/// --from=cronjob/NAME`.
+/// `create -f FILE` (apply, refusing what exists), `create job NAME
+/// --from=cronjob/NAME` or `create token NAME`.
 fn create(
     server: Option<&str>,
     state_dir: &std::path::Path,
@@ -130,6 +131,19 @@ fn create(
             };
             apply::apply(server, state_dir, &files, true)
         }
+        (Some(kind), None) if kind == "token" => {
+            let name = args.name.as_deref().ok_or_else(|| {
+                CliError::BadInput("create token needs the ServiceAccount's NAME".into())
+            })?;
+            let request = token::TokenArgs {
+                name,
+                namespace: &args.namespace,
+                duration: args.duration.as_deref(),
+                audiences: &args.audiences,
+                kubeconfig: args.write_kubeconfig.as_deref(),
+            };
+            token::create_token(server, state_dir, &request)
+        }
         (Some(kind), Some(from)) if ResourceType::parse(kind) == Some(ResourceType::Jobs) => {
             let name = args
                 .name
@@ -138,7 +152,7 @@ fn create(
             apply::create_from_cronjob(server, state_dir, name, from, &args.namespace)
         }
         _ => Err(CliError::BadInput(
-            "create takes -f FILE, or job NAME --from=cronjob/NAME".into(),
+            "create takes -f FILE, job NAME --from=cronjob/NAME, or token NAME".into(),
         )),
     }
 }

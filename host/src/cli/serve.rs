@@ -371,6 +371,7 @@ fn server_state(
 ) -> Arc<ServerState> {
     Arc::new(ServerState {
         runtime,
+        signer: crate::access::tokens::Signer::new(&token),
         token,
         db,
         cluster: settings.cluster.clone(),

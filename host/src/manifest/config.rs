@@ -19,6 +19,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use super::network::NetworkPolicySpec;
+use super::rbac::{self, Access};
 use super::{FieldError, Kind, ObjectMeta};
 
 /// The largest ConfigMap or Secret, as in Kubernetes (1 MiB of values).
@@ -44,6 +45,8 @@ pub struct Config {
     pub priority: Option<Priority>,
     /// A NetworkPolicy's spec.
     pub network: Option<NetworkPolicySpec>,
+    /// A ServiceAccount's, Role's or binding's fields (see [`super::rbac`]).
+    pub access: Option<Access>,
 }
 
 /// A PriorityClass: how far ahead its instances go when a node has room
@@ -199,10 +202,53 @@ impl Config {
             Kind::PriorityClass => Self::priority_class(typed(value, explain)?)?,
             Kind::Namespace => Self::namespace(typed(value, explain)?),
             Kind::NetworkPolicy => Self::network_policy(typed(value, explain)?)?,
+            Kind::ServiceAccount => {
+                let raw: rbac::RawServiceAccount = typed(value, explain)?;
+                Self::holding(
+                    kind,
+                    raw.metadata,
+                    Access::ServiceAccount {
+                        automount: raw.automount,
+                    },
+                )
+            }
+            Kind::Role | Kind::ClusterRole => {
+                let raw: rbac::RawRole = typed(value, explain)?;
+                rbac::check_role(kind, &raw)?;
+                Self::holding(kind, raw.metadata, Access::Rules(raw.rules))
+            }
+            Kind::RoleBinding | Kind::ClusterRoleBinding => {
+                let mut raw: rbac::RawBinding = typed(value, explain)?;
+                let namespace = match raw.metadata.namespace.as_str() {
+                    "" => "default".to_owned(),
+                    ns => ns.to_owned(),
+                };
+                rbac::check_binding(kind, &namespace, &mut raw)?;
+                let access = Access::Binding {
+                    role_ref: raw.role_ref,
+                    subjects: raw.subjects,
+                };
+                Self::holding(kind, raw.metadata, access)
+            }
             _ => Self::config_map(typed(value, explain)?)?,
         };
         config.normalize()?;
         Ok(config)
+    }
+
+    /// An access object (see [`super::rbac`]): its metadata and fields.
+    fn holding(kind: Kind, metadata: ObjectMeta, access: Access) -> Config {
+        Config {
+            kind,
+            metadata,
+            data: BTreeMap::new(),
+            binary_keys: Vec::new(),
+            immutable: false,
+            secret_type: None,
+            priority: None,
+            network: None,
+            access: Some(access),
+        }
     }
 
     fn namespace(raw: RawNamespace) -> Config {
@@ -215,6 +261,7 @@ impl Config {
             secret_type: None,
             priority: None,
             network: None,
+            access: None,
         }
     }
 
@@ -230,6 +277,7 @@ impl Config {
             secret_type: None,
             priority: None,
             network: Some(spec),
+            access: None,
         })
     }
 
@@ -275,6 +323,7 @@ impl Config {
                 preemption_policy: raw.preemption_policy,
             }),
             network: None,
+            access: None,
         })
     }
 
@@ -305,6 +354,7 @@ impl Config {
             secret_type: None,
             priority: None,
             network: None,
+            access: None,
         })
     }
 
@@ -328,6 +378,7 @@ impl Config {
             secret_type: Some(secret_type.unwrap_or_else(|| "Opaque".to_owned())),
             priority: None,
             network: None,
+            access: None,
         })
     }
 
@@ -377,6 +428,12 @@ impl Config {
     /// `binaryData`, `type`, `immutable`.
     pub fn stored_json(&self) -> serde_json::Value {
         let mut value = serde_json::json!({ "metadata": self.metadata });
+        if let Some(access) = &self.access {
+            for (key, field) in access.fields() {
+                value[key] = field;
+            }
+            return value;
+        }
         if let Some(spec) = &self.network {
             value["spec"] = serde_json::to_value(spec).expect("JSON");
             return value;
@@ -462,6 +519,14 @@ impl Config {
                     serde_json::from_value(stored["spec"].clone())
                         .map_err(|e| format!("stored NetworkPolicy cannot be read: {e}"))?,
                 ),
+                _ => None,
+            },
+            access: match kind {
+                Kind::ServiceAccount
+                | Kind::Role
+                | Kind::ClusterRole
+                | Kind::RoleBinding
+                | Kind::ClusterRoleBinding => Some(Access::from_stored(kind, stored)?),
                 _ => None,
             },
         })

@@ -108,12 +108,7 @@ impl Disconnect {
                 &spec["jobTemplate"]["spec"]["template"]["spec"],
             ),
             // Nothing runs: the defaults.
-            Kind::ConfigMap
-            | Kind::Secret
-            | Kind::PriorityClass
-            | Kind::Namespace
-            | Kind::ControllerRevision
-            | Kind::NetworkPolicy => (&serde_json::Value::Null, &serde_json::Value::Null),
+            _ => (&serde_json::Value::Null, &serde_json::Value::Null),
         };
         let own: Option<Disconnect> = serde_json::from_value(own.clone()).ok();
         let pod: PodSpec = serde_json::from_value(template.clone()).unwrap_or_default();

@@ -181,12 +181,21 @@ fn parse_object(value: Value) -> Result<Object, FieldError> {
             expect_api(super::network::NETWORKING_V1, &["extensions/v1beta1"])?;
             Config::parse(Kind::NetworkPolicy, value, explain).map(Object::Config)
         }
+        "ServiceAccount" => {
+            expect_api(CORE_V1, &[])?;
+            Config::parse(Kind::ServiceAccount, value, explain).map(Object::Config)
+        }
+        "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => {
+            expect_api(super::rbac::RBAC_V1, &[])?;
+            let kind = Kind::parse(&kind).expect("matched above");
+            Config::parse(kind, value, explain).map(Object::Config)
+        }
         other => Err(FieldError::new(
             "kind",
             format!(
                 "unknown kind {other:?}: wasmjob runs Job, CronJob and DaemonSet objects \
-                 and stores ConfigMap, Secret, PriorityClass, Namespace and NetworkPolicy \
-                 objects"
+                 and stores ConfigMap, Secret, PriorityClass, Namespace, NetworkPolicy, \
+                 ServiceAccount, Role, ClusterRole, RoleBinding and ClusterRoleBinding objects"
             ),
         )),
     }

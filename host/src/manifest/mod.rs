@@ -29,6 +29,7 @@ pub mod network;
 mod placement;
 mod pod;
 mod quantity;
+pub mod rbac;
 mod resources;
 mod status;
 pub mod taints;
@@ -110,11 +111,23 @@ pub enum Kind {
     ControllerRevision,
     /// A `networking.k8s.io/v1` NetworkPolicy: the grants of egress.
     NetworkPolicy,
+    /// A `v1` ServiceAccount: an identity tokens are made for.
+    ServiceAccount,
+    /// An `rbac.authorization.k8s.io/v1` Role: rules in one namespace.
+    Role,
+    /// An `rbac.authorization.k8s.io/v1` ClusterRole: rules anywhere.
+    ClusterRole,
+    /// An `rbac.authorization.k8s.io/v1` RoleBinding: a role granted in one
+    /// namespace.
+    RoleBinding,
+    /// An `rbac.authorization.k8s.io/v1` ClusterRoleBinding: a ClusterRole
+    /// granted everywhere.
+    ClusterRoleBinding,
 }
 
 impl Kind {
     /// The kinds whose objects live in a namespace (and go with it).
-    pub const NAMESPACED: [Kind; 7] = [
+    pub const NAMESPACED: [Kind; 10] = [
         Kind::Job,
         Kind::CronJob,
         Kind::DaemonSet,
@@ -122,6 +135,9 @@ impl Kind {
         Kind::Secret,
         Kind::ControllerRevision,
         Kind::NetworkPolicy,
+        Kind::ServiceAccount,
+        Kind::Role,
+        Kind::RoleBinding,
     ];
 
     /// The `kind` field's value.
@@ -136,6 +152,11 @@ impl Kind {
             Kind::Namespace => "Namespace",
             Kind::ControllerRevision => "ControllerRevision",
             Kind::NetworkPolicy => "NetworkPolicy",
+            Kind::ServiceAccount => "ServiceAccount",
+            Kind::Role => "Role",
+            Kind::ClusterRole => "ClusterRole",
+            Kind::RoleBinding => "RoleBinding",
+            Kind::ClusterRoleBinding => "ClusterRoleBinding",
         }
     }
 
@@ -151,6 +172,11 @@ impl Kind {
             "Namespace" => Kind::Namespace,
             "ControllerRevision" => Kind::ControllerRevision,
             "NetworkPolicy" => Kind::NetworkPolicy,
+            "ServiceAccount" => Kind::ServiceAccount,
+            "Role" => Kind::Role,
+            "ClusterRole" => Kind::ClusterRole,
+            "RoleBinding" => Kind::RoleBinding,
+            "ClusterRoleBinding" => Kind::ClusterRoleBinding,
             _ => return None,
         })
     }
@@ -160,7 +186,10 @@ impl Kind {
         match self {
             Kind::Job | Kind::CronJob => BATCH_V1,
             Kind::DaemonSet | Kind::ControllerRevision => APPS_V1,
-            Kind::ConfigMap | Kind::Secret | Kind::Namespace => CORE_V1,
+            Kind::ConfigMap | Kind::Secret | Kind::Namespace | Kind::ServiceAccount => CORE_V1,
+            Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding => {
+                rbac::RBAC_V1
+            }
             Kind::PriorityClass => SCHEDULING_V1,
             Kind::NetworkPolicy => network::NETWORKING_V1,
         }
@@ -178,6 +207,11 @@ impl Kind {
             Kind::Namespace => "namespaces",
             Kind::ControllerRevision => "controllerrevisions.apps",
             Kind::NetworkPolicy => "networkpolicies.networking.k8s.io",
+            Kind::ServiceAccount => "serviceaccounts",
+            Kind::Role => "roles.rbac.authorization.k8s.io",
+            Kind::ClusterRole => "clusterroles.rbac.authorization.k8s.io",
+            Kind::RoleBinding => "rolebindings.rbac.authorization.k8s.io",
+            Kind::ClusterRoleBinding => "clusterrolebindings.rbac.authorization.k8s.io",
         }
     }
 
@@ -193,6 +227,11 @@ impl Kind {
             Kind::Namespace => "namespace",
             Kind::ControllerRevision => "controllerrevision.apps",
             Kind::NetworkPolicy => "networkpolicy.networking.k8s.io",
+            Kind::ServiceAccount => "serviceaccount",
+            Kind::Role => "role.rbac.authorization.k8s.io",
+            Kind::ClusterRole => "clusterrole.rbac.authorization.k8s.io",
+            Kind::RoleBinding => "rolebinding.rbac.authorization.k8s.io",
+            Kind::ClusterRoleBinding => "clusterrolebinding.rbac.authorization.k8s.io",
         }
     }
 
@@ -207,13 +246,21 @@ impl Kind {
                 | Kind::Namespace
                 | Kind::ControllerRevision
                 | Kind::NetworkPolicy
+                | Kind::ServiceAccount
+                | Kind::Role
+                | Kind::ClusterRole
+                | Kind::RoleBinding
+                | Kind::ClusterRoleBinding
         )
     }
 
     /// Whether objects of this kind belong to no namespace (stored with an
     /// empty one).
     pub fn cluster_scoped(self) -> bool {
-        matches!(self, Kind::PriorityClass | Kind::Namespace)
+        matches!(
+            self,
+            Kind::PriorityClass | Kind::Namespace | Kind::ClusterRole | Kind::ClusterRoleBinding
+        )
     }
 }
 

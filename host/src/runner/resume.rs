@@ -124,12 +124,7 @@ impl Parts {
             Kind::DaemonSet => store.live_objects(kind, None)?,
             Kind::Job | Kind::CronJob => store.held_objects(kind)?,
             // Nothing of theirs runs.
-            Kind::ConfigMap
-            | Kind::Secret
-            | Kind::PriorityClass
-            | Kind::Namespace
-            | Kind::ControllerRevision
-            | Kind::NetworkPolicy => Vec::new(),
+            _ => Vec::new(),
         };
         for record in records {
             if kind == Kind::Job && (finished(&record) || waits_for_pull(&record)) {

@@ -29,6 +29,8 @@ pub(super) struct Target {
 /// A request to a resource path, its query as given.
 pub(super) struct Call {
     pub(super) target: Target,
+    /// Who asks.
+    pub(super) who: crate::access::Identity,
     pub(super) query: HashMap<String, String>,
     pub(super) headers: HeaderMap,
 }

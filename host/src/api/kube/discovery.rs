@@ -202,6 +202,67 @@ pub(super) const SERVED: &[Served] = &[
         resource: ResourceType::PriorityClasses,
         subresources: &[],
     },
+    Served {
+        group: "",
+        version: "v1",
+        kind: "ServiceAccount",
+        plural: "serviceaccounts",
+        singular: "serviceaccount",
+        short: &["sa"],
+        namespaced: true,
+        verbs: ALL,
+        resource: ResourceType::ServiceAccounts,
+        // `token` is the TokenRequest API (`kubectl create token`).
+        subresources: &["token"],
+    },
+    Served {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        kind: "Role",
+        plural: "roles",
+        singular: "role",
+        short: &[],
+        namespaced: true,
+        verbs: ALL,
+        resource: ResourceType::Roles,
+        subresources: &[],
+    },
+    Served {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        kind: "ClusterRole",
+        plural: "clusterroles",
+        singular: "clusterrole",
+        short: &[],
+        namespaced: false,
+        verbs: ALL,
+        resource: ResourceType::ClusterRoles,
+        subresources: &[],
+    },
+    Served {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        kind: "RoleBinding",
+        plural: "rolebindings",
+        singular: "rolebinding",
+        short: &[],
+        namespaced: true,
+        verbs: ALL,
+        resource: ResourceType::RoleBindings,
+        subresources: &[],
+    },
+    Served {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        kind: "ClusterRoleBinding",
+        plural: "clusterrolebindings",
+        singular: "clusterrolebinding",
+        short: &[],
+        namespaced: false,
+        verbs: ALL,
+        resource: ResourceType::ClusterRoleBindings,
+        subresources: &[],
+    },
     // wasmjob's own shape of an instance (what `wasmjob get instances`
     // reads, and `kubectl get instances` too): the attempt's exit code,
     // reason and times in `status`, where a Pod has container statuses.
@@ -313,15 +374,16 @@ pub(super) fn resource_list(group: &str, version: &str) -> Option<Value> {
             "categories": categories(s),
         }));
         for sub in s.subresources {
-            let verbs: &[&str] = match *sub {
-                "log" => &["get"],
-                _ => &["get", "patch", "update"],
-            };
+            let verbs = sub_verbs(sub);
             resources.push(json!({
                 "name": format!("{}/{sub}", s.plural),
                 "singularName": "",
                 "namespaced": s.namespaced,
-                "kind": if *sub == "log" { "Pod" } else { s.kind },
+                "kind": match *sub {
+                    "log" => "Pod",
+                    "token" => "TokenRequest",
+                    _ => s.kind,
+                },
                 "verbs": verbs,
             }));
         }
@@ -339,6 +401,16 @@ pub(super) fn resource_list(group: &str, version: &str) -> Option<Value> {
         "groupVersion": group_version,
         "resources": resources,
     }))
+}
+
+/// The verbs of a subresource: a Pod's `log` is read, a ServiceAccount's
+/// `token` made, a `status` read (and written by the controllers).
+fn sub_verbs(sub: &str) -> &'static [&'static str] {
+    match sub {
+        "log" => &["get"],
+        "token" => &["create"],
+        _ => &["get", "patch", "update"],
+    }
 }
 
 /// `kubectl get all` shows the kinds in category `all`.
@@ -374,10 +446,7 @@ pub(super) fn aggregated(core: bool) -> Value {
                 .subresources
                 .iter()
                 .map(|sub| {
-                    let verbs: &[&str] = match *sub {
-                        "log" => &["get"],
-                        _ => &["get", "patch", "update"],
-                    };
+                    let verbs = sub_verbs(sub);
                     json!({"subresource": sub, "responseKind": response_kind, "verbs": verbs})
                 })
                 .collect();
@@ -499,6 +568,7 @@ mod tests {
                 "events.k8s.io",
                 "networking.k8s.io",
                 "scheduling.k8s.io",
+                "rbac.authorization.k8s.io",
                 "wasmjob.dev"
             ]
         );
@@ -521,6 +591,7 @@ mod tests {
             .map(|r| r["name"].as_str().unwrap())
             .collect();
         assert!(names.contains(&"pods/log"));
+        assert!(names.contains(&"serviceaccounts/token"));
         assert!(names.contains(&"pods"));
         assert!(names.contains(&"namespaces"));
     }

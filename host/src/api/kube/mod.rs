@@ -16,6 +16,7 @@ pub use listing::OWN_LIST;
 mod logs;
 mod patch;
 mod protobuf;
+mod reviews;
 mod shape;
 mod status;
 mod watch;
@@ -84,6 +85,18 @@ fn path_of(served: &discovery::Served, namespace: Option<&str>, name: Option<&st
     path
 }
 
+/// A refusal in Kubernetes' `Status` shape (its reason from the code),
+/// for the checks in front of every route.
+pub(super) fn refusal(
+    code: StatusCode,
+    message: String,
+    details: Option<serde_json::Value>,
+) -> Response {
+    let mut error = KubeError::new(code, message);
+    error.details = details;
+    error.into_response()
+}
+
 /// The routes of the Kubernetes API.
 pub(super) fn routes() -> Router<Shared> {
     Router::new()
@@ -148,6 +161,7 @@ async fn openapi_part(axum::extract::Path(part): axum::extract::Path<String>) ->
 /// Every path under `/api/` and `/apis/`.
 async fn serve(
     State(state): State<Shared>,
+    axum::Extension(who): axum::Extension<crate::access::Identity>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -169,6 +183,19 @@ async fn serve(
         }
         _ => return not_served(&path),
     };
+    if reviews::GROUPS.contains(&group) {
+        let answer = reviews::review(
+            &state,
+            &who,
+            group,
+            version,
+            rest,
+            &method,
+            (&headers, &body),
+        )
+        .await;
+        return answer.unwrap_or_else(IntoResponse::into_response);
+    }
     if rest.is_empty() {
         return match discovery::resource_list(group, version) {
             Some(list) => Json(list).into_response(),
@@ -181,9 +208,14 @@ async fn serve(
     };
     let call = Call {
         target,
+        who: who.clone(),
         query,
         headers,
     };
+    if call.target.sub.as_deref() == Some("token") && method == Method::POST {
+        let answer = reviews::token_request(&state, &call, &body).await;
+        return answer.unwrap_or_else(IntoResponse::into_response);
+    }
     let answer = dispatch(&state, &method, call, body).await;
     answer.unwrap_or_else(IntoResponse::into_response)
 }

@@ -407,6 +407,7 @@ async fn store(
         return Err(KubeError::bad_request("the request body is one object"));
     }
     let doc = docs.remove(0);
+    crate::api::authority::no_escalation(state, &call.who, &doc.object).await?;
     if state.strict
         && let Some(warning) = doc.warnings.first()
     {

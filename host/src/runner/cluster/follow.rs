@@ -154,8 +154,9 @@ impl Cluster {
         Ok(())
     }
 
-    /// ConfigMaps, Secrets, PriorityClasses, Namespaces, ControllerRevisions
-    /// and NetworkPolicies applied, changed or deleted through any node:
+    /// ConfigMaps, Secrets, PriorityClasses, Namespaces, ControllerRevisions,
+    /// NetworkPolicies and the access objects (ServiceAccounts, roles and
+    /// their bindings) applied, changed or deleted through any node:
     /// this node's file keeps the cluster's copies
     /// (Secrets sealed as they are there), so its instances read them, and
     /// its Jobs find their priority class, and go on reading the last it
@@ -172,6 +173,11 @@ impl Cluster {
             Kind::Namespace,
             Kind::ControllerRevision,
             Kind::NetworkPolicy,
+            Kind::ServiceAccount,
+            Kind::Role,
+            Kind::ClusterRole,
+            Kind::RoleBinding,
+            Kind::ClusterRoleBinding,
         ] {
             let stored = self.control.live_objects(kind)?;
             let local = parts.journal.store().live_objects(kind, None)?;

@@ -1,7 +1,8 @@
 //! Request bodies in Kubernetes' protobuf encoding, read into the JSON the
 //! rest of the API takes. kubectl's typed commands (`create job
 //! --from=cronjob/…`, `create configmap`, `create secret`, `create cronjob`)
-//! send nothing else.
+//! send nothing else, nor do `create serviceaccount|role|rolebinding|token`
+//! and `auth can-i|whoami`.
 //!
 //! The encoding is the magic `k8s\0` and a `runtime.Unknown` whose `typeMeta`
 //! names the kind and whose `raw` is the object; the object's fields are
@@ -22,6 +23,9 @@ type Msg = &'static [(u32, &'static str, Ty)];
 #[derive(Debug)]
 enum Ty {
     Str,
+    /// A string kept when empty: a list item such as the core group `""`
+    /// among a rule's `apiGroups`.
+    Text,
     Bytes,
     Int,
     /// A number that is not optional in Go: zero is its absence.
@@ -69,6 +73,13 @@ pub(super) fn decode(body: &[u8]) -> Result<Value, String> {
         "ConfigMap" => schema::CONFIG_MAP,
         "Secret" => schema::SECRET,
         "Namespace" => schema::NAMESPACE,
+        "ServiceAccount" => schema::SERVICE_ACCOUNT,
+        "Role" | "ClusterRole" => schema::ROLE,
+        "RoleBinding" | "ClusterRoleBinding" => schema::ROLE_BINDING,
+        "TokenRequest" => schema::TOKEN_REQUEST,
+        "SelfSubjectAccessReview" => schema::SELF_SUBJECT_ACCESS_REVIEW,
+        "SelfSubjectRulesReview" => schema::SELF_SUBJECT_RULES_REVIEW,
+        "SelfSubjectReview" => schema::SELF_SUBJECT_REVIEW,
         other => {
             return Err(format!(
                 "a {other:?} in protobuf is not read: send it as JSON"
@@ -153,6 +164,11 @@ fn single(reader: &mut Reader<'_>, wire: u8, ty: &Ty) -> Result<Option<Value>, S
             expect(2)?;
             let text = std::str::from_utf8(reader.bytes()?).map_err(|e| e.to_string())?;
             (!text.is_empty()).then(|| Value::from(text))
+        }
+        Ty::Text => {
+            expect(2)?;
+            let text = std::str::from_utf8(reader.bytes()?).map_err(|e| e.to_string())?;
+            Some(Value::from(text))
         }
         Ty::Bytes => {
             expect(2)?;

@@ -376,3 +376,88 @@ pub(super) const SECRET: Msg = &[
     (3, "type", Ty::Str),
 ];
 pub(super) const NAMESPACE: Msg = &[(1, "metadata", Ty::Msg(OBJECT_META))];
+pub(super) const SERVICE_ACCOUNT: Msg = &[
+    (1, "metadata", Ty::Msg(OBJECT_META)),
+    (2, "secrets", Ty::List(&Ty::Msg(OBJECT_REFERENCE))),
+    (
+        3,
+        "imagePullSecrets",
+        Ty::List(&Ty::Msg(LOCAL_OBJECT_REFERENCE)),
+    ),
+    (4, "automountServiceAccountToken", Ty::Bool),
+];
+const OBJECT_REFERENCE: Msg = &[
+    (1, "kind", Ty::Str),
+    (2, "namespace", Ty::Str),
+    (3, "name", Ty::Str),
+    (4, "uid", Ty::Str),
+    (5, "apiVersion", Ty::Str),
+];
+/// A Role or a ClusterRole (whose `aggregationRule`, 3, is not read).
+pub(super) const ROLE: Msg = &[
+    (1, "metadata", Ty::Msg(OBJECT_META)),
+    (2, "rules", Ty::List(&Ty::Msg(POLICY_RULE))),
+];
+const POLICY_RULE: Msg = &[
+    (1, "verbs", Ty::List(&Ty::Text)),
+    (3, "apiGroups", Ty::List(&Ty::Text)),
+    (4, "resources", Ty::List(&Ty::Text)),
+    (5, "resourceNames", Ty::List(&Ty::Text)),
+    (6, "nonResourceURLs", Ty::List(&Ty::Text)),
+];
+/// A RoleBinding or a ClusterRoleBinding.
+pub(super) const ROLE_BINDING: Msg = &[
+    (1, "metadata", Ty::Msg(OBJECT_META)),
+    (2, "subjects", Ty::List(&Ty::Msg(SUBJECT))),
+    (3, "roleRef", Ty::Msg(ROLE_REF)),
+];
+const SUBJECT: Msg = &[
+    (1, "kind", Ty::Str),
+    (2, "apiGroup", Ty::Str),
+    (3, "name", Ty::Str),
+    (4, "namespace", Ty::Str),
+];
+const ROLE_REF: Msg = &[
+    (1, "apiGroup", Ty::Str),
+    (2, "kind", Ty::Str),
+    (3, "name", Ty::Str),
+];
+pub(super) const TOKEN_REQUEST: Msg = &[
+    (1, "metadata", Ty::Msg(OBJECT_META)),
+    (2, "spec", Ty::Msg(TOKEN_REQUEST_SPEC)),
+];
+const TOKEN_REQUEST_SPEC: Msg = &[
+    (1, "audiences", Ty::List(&Ty::Text)),
+    (4, "expirationSeconds", Ty::Int),
+    (3, "boundObjectRef", Ty::Msg(BOUND_OBJECT_REFERENCE)),
+];
+const BOUND_OBJECT_REFERENCE: Msg = &[
+    (1, "kind", Ty::Str),
+    (2, "apiVersion", Ty::Str),
+    (3, "name", Ty::Str),
+    (4, "uid", Ty::Str),
+];
+pub(super) const SELF_SUBJECT_ACCESS_REVIEW: Msg = &[
+    (1, "metadata", Ty::Msg(OBJECT_META)),
+    (2, "spec", Ty::Msg(SELF_SUBJECT_ACCESS_REVIEW_SPEC)),
+];
+const SELF_SUBJECT_ACCESS_REVIEW_SPEC: Msg = &[
+    (1, "resourceAttributes", Ty::Msg(RESOURCE_ATTRIBUTES)),
+    (2, "nonResourceAttributes", Ty::Msg(NON_RESOURCE_ATTRIBUTES)),
+];
+const RESOURCE_ATTRIBUTES: Msg = &[
+    (1, "namespace", Ty::Str),
+    (2, "verb", Ty::Str),
+    (3, "group", Ty::Str),
+    (4, "version", Ty::Str),
+    (5, "resource", Ty::Str),
+    (6, "subresource", Ty::Str),
+    (7, "name", Ty::Str),
+];
+const NON_RESOURCE_ATTRIBUTES: Msg = &[(1, "path", Ty::Str), (2, "verb", Ty::Str)];
+pub(super) const SELF_SUBJECT_RULES_REVIEW: Msg = &[
+    (1, "metadata", Ty::Msg(OBJECT_META)),
+    (2, "spec", Ty::Msg(&[(1, "namespace", Ty::Str)])),
+];
+/// Asks nothing: who is asking is the answer.
+pub(super) const SELF_SUBJECT_REVIEW: Msg = &[(1, "metadata", Ty::Msg(OBJECT_META))];
