@@ -19,6 +19,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use super::network::NetworkPolicySpec;
+use super::priority_class::{Priority, RawPriorityClass};
 use super::rbac::{self, Access};
 use super::{FieldError, Kind, ObjectMeta};
 
@@ -49,34 +50,6 @@ pub struct Config {
     pub access: Option<Access>,
 }
 
-/// A PriorityClass: how far ahead its instances go when a node has room
-/// for fewer than wait.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Priority {
-    /// Higher starts first.
-    pub value: i32,
-    /// The priority of templates that name no class.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub global_default: bool,
-    /// Free text.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
-    /// `PreemptLowerPriority` (the default) or `Never`; accepted: wasmjob
-    /// orders waiting instances and never preempts running ones.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preemption_policy: Option<String>,
-}
-
-/// The PriorityClasses every Kubernetes cluster has, and their values.
-pub const SYSTEM_PRIORITY_CLASSES: &[(&str, i32)] = &[
-    ("system-node-critical", 2_000_001_000),
-    ("system-cluster-critical", 2_000_000_000),
-];
-
-/// The highest value a user's PriorityClass may have.
-pub const MAX_USER_PRIORITY: i32 = 1_000_000_000;
-
 /// A Namespace: its metadata; `spec.finalizers` and `status` are the API
 /// server's and read as nothing.
 #[derive(Deserialize)]
@@ -92,24 +65,6 @@ struct RawNamespace {
     _spec: Option<serde::de::IgnoredAny>,
     #[serde(default, rename = "status")]
     _status: Option<serde::de::IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawPriorityClass {
-    #[serde(rename = "apiVersion")]
-    _api_version: serde::de::IgnoredAny,
-    #[serde(rename = "kind")]
-    _kind: serde::de::IgnoredAny,
-    #[serde(default)]
-    metadata: ObjectMeta,
-    value: i32,
-    #[serde(default)]
-    global_default: bool,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    preemption_policy: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -282,46 +237,16 @@ impl Config {
     }
 
     fn priority_class(raw: RawPriorityClass) -> Result<Config, FieldError> {
-        if raw.value > MAX_USER_PRIORITY {
-            return Err(FieldError::new(
-                "value",
-                format!(
-                    "must be at most {MAX_USER_PRIORITY}: higher values are reserved for the \
-                     system classes (system-cluster-critical, system-node-critical)"
-                ),
-            ));
-        }
-        if raw.metadata.name.starts_with("system-") {
-            return Err(FieldError::new(
-                "metadata.name",
-                "the system- prefix is reserved for the system priority classes",
-            ));
-        }
-        match raw.preemption_policy.as_deref() {
-            None | Some("PreemptLowerPriority") | Some("Never") => {}
-            Some(other) => {
-                return Err(FieldError::new(
-                    "preemptionPolicy",
-                    format!(
-                        "unsupported value {other:?}: supported values: \"Never\", \
-                         \"PreemptLowerPriority\""
-                    ),
-                ));
-            }
-        }
+        let metadata = raw.metadata.clone();
+        let priority = raw.check()?;
         Ok(Config {
             kind: Kind::PriorityClass,
-            metadata: raw.metadata,
+            metadata,
             data: BTreeMap::new(),
             binary_keys: Vec::new(),
             immutable: false,
             secret_type: None,
-            priority: Some(Priority {
-                value: raw.value,
-                global_default: raw.global_default,
-                description: raw.description,
-                preemption_policy: raw.preemption_policy,
-            }),
+            priority: Some(priority),
             network: None,
             access: None,
         })

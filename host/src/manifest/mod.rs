@@ -28,6 +28,7 @@ mod meta;
 pub mod network;
 mod placement;
 mod pod;
+mod priority_class;
 mod quantity;
 pub mod rbac;
 mod resources;
@@ -37,10 +38,7 @@ pub mod validate;
 mod volume;
 pub mod well_known;
 
-pub use config::{
-    Config, MAX_CONFIG_BYTES, MAX_USER_PRIORITY, Priority, SYSTEM_PRIORITY_CLASSES,
-    decode as config_decode,
-};
+pub use config::{Config, MAX_CONFIG_BYTES, decode as config_decode};
 pub use cronjob::{
     ConcurrencyPolicy, CronJobSpec, JobTemplateSpec, MissedRunPolicy, OverlapPolicy, ScheduleEntry,
     timetable_of,
@@ -64,6 +62,7 @@ pub use placement::{
     Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Placement,
 };
 pub use pod::{Container, PodSpec, PodTemplateSpec, RestartPolicy};
+pub use priority_class::{MAX_USER_PRIORITY, Priority, SYSTEM_PRIORITY_CLASSES};
 pub use quantity::{memory_quantity, parse_memory_quantity};
 pub use resources::{ResourceList, Resources, has_resources};
 pub use status::{

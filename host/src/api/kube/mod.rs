@@ -14,6 +14,7 @@ mod discovery;
 mod listing;
 pub use listing::OWN_LIST;
 mod logs;
+mod openapi;
 mod patch;
 mod protobuf;
 mod reviews;
@@ -110,7 +111,7 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/apis", get(groups))
         .route(
             "/openapi/v3",
-            get(|| async { Json(discovery::openapi_index()) }),
+            get(|| async { Json(openapi::openapi_index()) }),
         )
         .route("/openapi/v3/{*part}", get(openapi_part))
         .route("/api/{*rest}", any(serve))
@@ -148,7 +149,7 @@ fn aggregated(body: serde_json::Value) -> Response {
 }
 
 async fn openapi_part(axum::extract::Path(part): axum::extract::Path<String>) -> Response {
-    match discovery::openapi_part(&part) {
+    match openapi::openapi_part(&part) {
         Some(doc) => Json(doc).into_response(),
         None => KubeError::new(
             StatusCode::NOT_FOUND,
