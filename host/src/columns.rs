@@ -85,6 +85,15 @@ pub fn columns(resource: ResourceType, items: &[Value], wide: bool) -> Columns {
                 ]
             })
         }
+        ResourceType::ResourceQuotas => {
+            rows(&["NAME", "AGE", "REQUEST", "LIMIT"], items, quota_row)
+        }
+        ResourceType::LimitRanges => rows(&["NAME", "CREATED AT"], items, |r| {
+            vec![
+                text(&r["metadata"]["name"]),
+                text(&r["metadata"]["creationTimestamp"]),
+            ]
+        }),
         ResourceType::RoleBindings | ResourceType::ClusterRoleBindings => {
             rows(&["NAME", "ROLE", "AGE"], items, |b| {
                 vec![
@@ -99,6 +108,28 @@ pub fn columns(resource: ResourceType, items: &[Value], wide: bool) -> Columns {
             })
         }
     }
+}
+
+/// kubectl's ResourceQuota row: `used/hard` of each resource, the
+/// `limits.*` ones under LIMIT and the rest under REQUEST.
+fn quota_row(q: &Value) -> Vec<String> {
+    let hard = q["status"]["hard"].as_object().cloned().unwrap_or_default();
+    let used = &q["status"]["used"];
+    let (mut request, mut limit) = (Vec::new(), Vec::new());
+    for (name, value) in &hard {
+        let now = used[name].as_str().unwrap_or("?");
+        let entry = format!("{name}: {now}/{}", value.as_str().unwrap_or(""));
+        match name.starts_with("limits.") {
+            true => limit.push(entry),
+            false => request.push(entry),
+        }
+    }
+    vec![
+        text(&q["metadata"]["name"]),
+        age(&q["metadata"]["creationTimestamp"]),
+        request.join(", "),
+        limit.join(", "),
+    ]
 }
 
 /// kubectl's NetworkPolicy row.

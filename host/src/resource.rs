@@ -44,6 +44,10 @@ pub enum ResourceType {
     RoleBindings,
     /// `clusterrolebindings`, `clusterrolebinding`.
     ClusterRoleBindings,
+    /// `resourcequotas`, `resourcequota`, `quota`.
+    ResourceQuotas,
+    /// `limitranges`, `limitrange`, `limits`.
+    LimitRanges,
 }
 
 impl ResourceType {
@@ -68,6 +72,8 @@ impl ResourceType {
             "clusterroles" | "clusterrole" => ResourceType::ClusterRoles,
             "rolebindings" | "rolebinding" => ResourceType::RoleBindings,
             "clusterrolebindings" | "clusterrolebinding" => ResourceType::ClusterRoleBindings,
+            "resourcequotas" | "resourcequota" | "quota" => ResourceType::ResourceQuotas,
+            "limitranges" | "limitrange" | "limits" => ResourceType::LimitRanges,
             _ => return None,
         })
     }
@@ -92,6 +98,8 @@ impl ResourceType {
             ResourceType::ClusterRoles => "clusterroles",
             ResourceType::RoleBindings => "rolebindings",
             ResourceType::ClusterRoleBindings => "clusterrolebindings",
+            ResourceType::ResourceQuotas => "resourcequotas",
+            ResourceType::LimitRanges => "limitranges",
         }
     }
 
@@ -113,6 +121,8 @@ impl ResourceType {
             Kind::ClusterRole => ResourceType::ClusterRoles,
             Kind::RoleBinding => ResourceType::RoleBindings,
             Kind::ClusterRoleBinding => ResourceType::ClusterRoleBindings,
+            Kind::ResourceQuota => ResourceType::ResourceQuotas,
+            Kind::LimitRange => ResourceType::LimitRanges,
         }
     }
 
@@ -138,6 +148,8 @@ impl ResourceType {
             ResourceType::ClusterRoles => Some(crate::manifest::Kind::ClusterRole),
             ResourceType::RoleBindings => Some(crate::manifest::Kind::RoleBinding),
             ResourceType::ClusterRoleBindings => Some(crate::manifest::Kind::ClusterRoleBinding),
+            ResourceType::ResourceQuotas => Some(crate::manifest::Kind::ResourceQuota),
+            ResourceType::LimitRanges => Some(crate::manifest::Kind::LimitRange),
             _ => None,
         }
     }

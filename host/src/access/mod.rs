@@ -3,7 +3,8 @@
 //! TokenRequest API, see [`tokens`]), what a request asks to do in
 //! Kubernetes' terms ([`request`]), and Kubernetes RBAC's answer from the
 //! Roles, ClusterRoles and bindings stored and the defaults every cluster
-//! has ([`grants`], [`defaults`]).
+//! has ([`grants`], [`defaults`]), and how much a namespace may hold
+//! ([`quota`]).
 //!
 //! Deciding is pure: [`Grants`] holds the roles and bindings read for one
 //! request and answers [`Grants::allows`] without touching the store, so
@@ -12,6 +13,7 @@
 
 pub mod defaults;
 pub mod grants;
+pub mod quota;
 pub mod request;
 pub mod tokens;
 

@@ -56,12 +56,23 @@ pub(super) async fn items(
         | ResourceType::Roles
         | ResourceType::ClusterRoles
         | ResourceType::RoleBindings
-        | ResourceType::ClusterRoleBindings => {
+        | ResourceType::ClusterRoleBindings
+        | ResourceType::ResourceQuotas
+        | ResourceType::LimitRanges => {
             let found = objects(store, resource, &filter, &selector)?;
             let mut shown: Vec<Value> = found
                 .iter()
                 .map(|o| resource::config_json(o, &keyring).map_err(internal))
                 .collect::<Result<_, _>>()?;
+            if resource == ResourceType::ResourceQuotas {
+                for (shown, record) in shown.iter_mut().zip(&found) {
+                    let hard: std::collections::BTreeMap<String, String> =
+                        serde_json::from_value(shown["spec"]["hard"].clone()).unwrap_or_default();
+                    let used = crate::access::quota::used_in(store, &record.namespace, &hard)
+                        .map_err(internal)?;
+                    shown["status"] = serde_json::json!({"hard": hard, "used": used});
+                }
+            }
             let defaults = match resource {
                 ResourceType::ClusterRoles => crate::access::defaults::cluster_role_objects(),
                 ResourceType::ClusterRoleBindings => {

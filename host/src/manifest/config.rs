@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use super::network::NetworkPolicySpec;
 use super::priority_class::{Priority, RawPriorityClass};
+use super::quota::{Limits, RawLimitRange, RawQuota};
 use super::rbac::{self, Access};
 use super::{FieldError, Kind, ObjectMeta};
 
@@ -48,6 +49,8 @@ pub struct Config {
     pub network: Option<NetworkPolicySpec>,
     /// A ServiceAccount's, Role's or binding's fields (see [`super::rbac`]).
     pub access: Option<Access>,
+    /// A ResourceQuota's or LimitRange's spec (see [`super::quota`]).
+    pub limits: Option<Limits>,
 }
 
 /// A Namespace: its metadata; `spec.finalizers` and `status` are the API
@@ -185,10 +188,42 @@ impl Config {
                 };
                 Self::holding(kind, raw.metadata, access)
             }
+            Kind::ResourceQuota => {
+                let (metadata, limits) = typed::<RawQuota>(value, explain)?.check()?;
+                Self::limiting(kind, metadata, limits)
+            }
+            Kind::LimitRange => {
+                let (metadata, limits) = typed::<RawLimitRange>(value, explain)?.check()?;
+                Self::limiting(kind, metadata, limits)
+            }
             _ => Self::config_map(typed(value, explain)?)?,
         };
         config.normalize()?;
         Ok(config)
+    }
+
+    /// A quota or limit range (see [`super::quota`]).
+    fn limiting(kind: Kind, metadata: ObjectMeta, limits: Limits) -> Config {
+        Config {
+            limits: Some(limits),
+            ..Self::bare(kind, metadata)
+        }
+    }
+
+    /// An object of `kind` holding nothing but its metadata yet.
+    fn bare(kind: Kind, metadata: ObjectMeta) -> Config {
+        Config {
+            kind,
+            metadata,
+            data: BTreeMap::new(),
+            binary_keys: Vec::new(),
+            immutable: false,
+            secret_type: None,
+            priority: None,
+            network: None,
+            access: None,
+            limits: None,
+        }
     }
 
     /// An access object (see [`super::rbac`]): its metadata and fields.
@@ -203,6 +238,7 @@ impl Config {
             priority: None,
             network: None,
             access: Some(access),
+            limits: None,
         }
     }
 
@@ -217,6 +253,7 @@ impl Config {
             priority: None,
             network: None,
             access: None,
+            limits: None,
         }
     }
 
@@ -233,6 +270,7 @@ impl Config {
             priority: None,
             network: Some(spec),
             access: None,
+            limits: None,
         })
     }
 
@@ -249,6 +287,7 @@ impl Config {
             priority: Some(priority),
             network: None,
             access: None,
+            limits: None,
         })
     }
 
@@ -280,6 +319,7 @@ impl Config {
             priority: None,
             network: None,
             access: None,
+            limits: None,
         })
     }
 
@@ -304,6 +344,7 @@ impl Config {
             priority: None,
             network: None,
             access: None,
+            limits: None,
         })
     }
 
@@ -353,6 +394,10 @@ impl Config {
     /// `binaryData`, `type`, `immutable`.
     pub fn stored_json(&self) -> serde_json::Value {
         let mut value = serde_json::json!({ "metadata": self.metadata });
+        if let Some(limits) = &self.limits {
+            value["spec"] = limits.spec();
+            return value;
+        }
         if let Some(access) = &self.access {
             for (key, field) in access.fields() {
                 value[key] = field;
@@ -452,6 +497,13 @@ impl Config {
                 | Kind::ClusterRole
                 | Kind::RoleBinding
                 | Kind::ClusterRoleBinding => Some(Access::from_stored(kind, stored)?),
+                _ => None,
+            },
+            limits: match kind {
+                Kind::ResourceQuota | Kind::LimitRange => Some(Limits::from_stored(
+                    kind == Kind::ResourceQuota,
+                    &stored["spec"],
+                )?),
                 _ => None,
             },
         })

@@ -6,6 +6,8 @@
 //! field that asks for more power than the sandbox grants (`privileged`,
 //! added capabilities, host namespaces) says plainly that it is not
 //! granted. `--strict` turns the warnings into refusals (see `cli::source`).
+//! A ResourceQuota's limits on what wasmjob does not meter are said the
+//! same way, and kept.
 
 use serde_yaml_ng::{Mapping, Value};
 
@@ -91,13 +93,35 @@ const SECURITY: &str = "the Wasm sandbox is the security context: kernel users, 
 const NOT_GRANTED: &str =
     "asks for more than the Wasm sandbox grants: the instance runs without it";
 
+/// A ResourceQuota's limits on what wasmjob does not meter (instances at
+/// once, memory, CPU, storage, services): kept and shown, never enforced,
+/// said once each.
+fn unmetered(value: &Value, warnings: &mut Vec<String>) {
+    let Some(Value::Mapping(hard)) = value.get("spec").and_then(|s| s.get("hard")) else {
+        return;
+    };
+    for name in hard.keys().filter_map(Value::as_str) {
+        if crate::access::quota::counted_kind(name).is_none() {
+            warnings.push(format!(
+                "spec.hard[{name}]: not metered by wasmjob, which counts objects \
+                 (count/jobs.batch, count/cronjobs.batch, count/secrets, …): kept, not enforced"
+            ));
+        }
+    }
+}
+
 /// Takes the ignored fields out of the pod template(s) of the object in
 /// `value` (of `kind`), with one warning each; a retired `apiVersion` is
 /// read as its current form, with Kubernetes' deprecation warning.
+/// A ResourceQuota's unmetered limits are said, and kept.
 pub fn strip(value: &mut Value, kind: &str) -> Vec<String> {
     let mut warnings = Vec::new();
     if let Some(warning) = deprecated(value, kind) {
         warnings.push(warning);
+    }
+    if kind == "ResourceQuota" {
+        unmetered(value, &mut warnings);
+        return warnings;
     }
     let path: &[&str] = match kind {
         "Job" | "DaemonSet" => &["spec", "template", "spec"],

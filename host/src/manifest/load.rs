@@ -181,9 +181,10 @@ fn parse_object(value: Value) -> Result<Object, FieldError> {
             expect_api(super::network::NETWORKING_V1, &["extensions/v1beta1"])?;
             Config::parse(Kind::NetworkPolicy, value, explain).map(Object::Config)
         }
-        "ServiceAccount" => {
+        "ServiceAccount" | "ResourceQuota" | "LimitRange" => {
             expect_api(CORE_V1, &[])?;
-            Config::parse(Kind::ServiceAccount, value, explain).map(Object::Config)
+            let kind = Kind::parse(&kind).expect("matched above");
+            Config::parse(kind, value, explain).map(Object::Config)
         }
         "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => {
             expect_api(super::rbac::RBAC_V1, &[])?;
@@ -195,7 +196,8 @@ fn parse_object(value: Value) -> Result<Object, FieldError> {
             format!(
                 "unknown kind {other:?}: wasmjob runs Job, CronJob and DaemonSet objects \
                  and stores ConfigMap, Secret, PriorityClass, Namespace, NetworkPolicy, \
-                 ServiceAccount, Role, ClusterRole, RoleBinding and ClusterRoleBinding objects"
+                 ServiceAccount, Role, ClusterRole, RoleBinding, ClusterRoleBinding, \
+                 ResourceQuota and LimitRange objects"
             ),
         )),
     }

@@ -30,6 +30,7 @@ mod placement;
 mod pod;
 mod priority_class;
 mod quantity;
+pub mod quota;
 pub mod rbac;
 mod resources;
 mod status;
@@ -122,11 +123,15 @@ pub enum Kind {
     /// An `rbac.authorization.k8s.io/v1` ClusterRoleBinding: a ClusterRole
     /// granted everywhere.
     ClusterRoleBinding,
+    /// A `v1` ResourceQuota: the most objects of each kind a namespace holds.
+    ResourceQuota,
+    /// A `v1` LimitRange: a namespace's default and bounds of memory.
+    LimitRange,
 }
 
 impl Kind {
     /// The kinds whose objects live in a namespace (and go with it).
-    pub const NAMESPACED: [Kind; 10] = [
+    pub const NAMESPACED: [Kind; 12] = [
         Kind::Job,
         Kind::CronJob,
         Kind::DaemonSet,
@@ -137,6 +142,8 @@ impl Kind {
         Kind::ServiceAccount,
         Kind::Role,
         Kind::RoleBinding,
+        Kind::ResourceQuota,
+        Kind::LimitRange,
     ];
 
     /// The `kind` field's value.
@@ -156,6 +163,8 @@ impl Kind {
             Kind::ClusterRole => "ClusterRole",
             Kind::RoleBinding => "RoleBinding",
             Kind::ClusterRoleBinding => "ClusterRoleBinding",
+            Kind::ResourceQuota => "ResourceQuota",
+            Kind::LimitRange => "LimitRange",
         }
     }
 
@@ -176,6 +185,8 @@ impl Kind {
             "ClusterRole" => Kind::ClusterRole,
             "RoleBinding" => Kind::RoleBinding,
             "ClusterRoleBinding" => Kind::ClusterRoleBinding,
+            "ResourceQuota" => Kind::ResourceQuota,
+            "LimitRange" => Kind::LimitRange,
             _ => return None,
         })
     }
@@ -185,7 +196,12 @@ impl Kind {
         match self {
             Kind::Job | Kind::CronJob => BATCH_V1,
             Kind::DaemonSet | Kind::ControllerRevision => APPS_V1,
-            Kind::ConfigMap | Kind::Secret | Kind::Namespace | Kind::ServiceAccount => CORE_V1,
+            Kind::ConfigMap
+            | Kind::Secret
+            | Kind::Namespace
+            | Kind::ServiceAccount
+            | Kind::ResourceQuota
+            | Kind::LimitRange => CORE_V1,
             Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding => {
                 rbac::RBAC_V1
             }
@@ -211,6 +227,8 @@ impl Kind {
             Kind::ClusterRole => "clusterroles.rbac.authorization.k8s.io",
             Kind::RoleBinding => "rolebindings.rbac.authorization.k8s.io",
             Kind::ClusterRoleBinding => "clusterrolebindings.rbac.authorization.k8s.io",
+            Kind::ResourceQuota => "resourcequotas",
+            Kind::LimitRange => "limitranges",
         }
     }
 
@@ -231,6 +249,8 @@ impl Kind {
             Kind::ClusterRole => "clusterrole.rbac.authorization.k8s.io",
             Kind::RoleBinding => "rolebinding.rbac.authorization.k8s.io",
             Kind::ClusterRoleBinding => "clusterrolebinding.rbac.authorization.k8s.io",
+            Kind::ResourceQuota => "resourcequota",
+            Kind::LimitRange => "limitrange",
         }
     }
 
@@ -250,6 +270,8 @@ impl Kind {
                 | Kind::ClusterRole
                 | Kind::RoleBinding
                 | Kind::ClusterRoleBinding
+                | Kind::ResourceQuota
+                | Kind::LimitRange
         )
     }
 

@@ -146,6 +146,7 @@ fn watch_until(
 mod access;
 mod cli;
 mod protocol;
+mod quota;
 mod rbac;
 mod rollouts;
 mod seeds;

@@ -178,6 +178,8 @@ impl Cluster {
             Kind::ClusterRole,
             Kind::RoleBinding,
             Kind::ClusterRoleBinding,
+            Kind::ResourceQuota,
+            Kind::LimitRange,
         ] {
             let stored = self.control.live_objects(kind)?;
             let local = parts.journal.store().live_objects(kind, None)?;

@@ -64,6 +64,16 @@ enum Plan {
     Unchanged,
 }
 
+impl Plan {
+    /// Whether it makes a new object (what a quota counts).
+    fn creates(&self) -> bool {
+        matches!(
+            self,
+            Plan::Create(_) | Plan::Wait(_) | Plan::Stored(_, "created")
+        )
+    }
+}
+
 /// What an apply changes, once its writes are committed.
 #[derive(Default)]
 struct Changes {
@@ -113,7 +123,7 @@ impl Changes {
 impl Parts {
     pub(super) fn apply(
         &mut self,
-        request: ApplyRequest,
+        mut request: ApplyRequest,
         control: Option<&dyn ControlPlane>,
     ) -> Result<Vec<Applied>, Failure> {
         if self.draining.is_some() {
@@ -124,8 +134,11 @@ impl Parts {
         }
         let now = time::now();
         super::dependencies::check_cycles(&request, control, self.journal.store())?;
+        super::quota::limit_ranges(&mut request, control, self.journal.store())?;
         // Every module is admitted before anything is written.
         let (mut writes, plans) = self.plan_all(&request, control, now)?;
+        let creates: Vec<bool> = plans.iter().map(Plan::creates).collect();
+        super::quota::check_quotas(&request, &creates, control, self.journal.store())?;
         let mut changes = Changes::default();
         let mut applied = Vec::new();
         for (incoming, plan) in request.objects.iter().zip(plans) {

@@ -3,10 +3,12 @@
 //! or nothing, every module admitted first), delete (cascading to
 //! instances, and to a CronJob's Jobs), relabel or retaint this node,
 //! shutdown. `applying` carries an apply out; `dependencies` refuses Jobs
-//! whose `dependsOn` runs in a cycle.
+//! whose `dependsOn` runs in a cycle; `quota` holds an apply to its
+//! namespaces' LimitRanges and ResourceQuotas.
 
 mod applying;
 mod dependencies;
+mod quota;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Request bodies in Kubernetes' protobuf encoding, read into the JSON the
 //! rest of the API takes. kubectl's typed commands (`create job
 //! --from=cronjob/…`, `create configmap`, `create secret`, `create cronjob`)
-//! send nothing else, nor do `create serviceaccount|role|rolebinding|token`
+//! send nothing else, nor do `create serviceaccount|role|rolebinding|quota|token`
 //! and `auth can-i|whoami`.
 //!
 //! The encoding is the magic `k8s\0` and a `runtime.Unknown` whose `typeMeta`
@@ -76,6 +76,8 @@ pub(super) fn decode(body: &[u8]) -> Result<Value, String> {
         "ServiceAccount" => schema::SERVICE_ACCOUNT,
         "Role" | "ClusterRole" => schema::ROLE,
         "RoleBinding" | "ClusterRoleBinding" => schema::ROLE_BINDING,
+        "ResourceQuota" => schema::RESOURCE_QUOTA,
+        "LimitRange" => schema::LIMIT_RANGE,
         "TokenRequest" => schema::TOKEN_REQUEST,
         "SelfSubjectAccessReview" => schema::SELF_SUBJECT_ACCESS_REVIEW,
         "SelfSubjectRulesReview" => schema::SELF_SUBJECT_RULES_REVIEW,

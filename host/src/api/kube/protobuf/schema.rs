@@ -461,3 +461,30 @@ pub(super) const SELF_SUBJECT_RULES_REVIEW: Msg = &[
 ];
 /// Asks nothing: who is asking is the answer.
 pub(super) const SELF_SUBJECT_REVIEW: Msg = &[(1, "metadata", Ty::Msg(OBJECT_META))];
+pub(super) const RESOURCE_QUOTA: Msg = &[
+    (1, "metadata", Ty::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Ty::Msg(&[
+            (1, "hard", Ty::MapQuantity),
+            (2, "scopes", Ty::List(&Ty::Str)),
+        ]),
+    ),
+];
+pub(super) const LIMIT_RANGE: Msg = &[
+    (1, "metadata", Ty::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Ty::Msg(&[(1, "limits", Ty::List(&Ty::Msg(LIMIT_RANGE_ITEM)))]),
+    ),
+];
+const LIMIT_RANGE_ITEM: Msg = &[
+    (1, "type", Ty::Str),
+    (2, "max", Ty::MapQuantity),
+    (3, "min", Ty::MapQuantity),
+    (4, "default", Ty::MapQuantity),
+    (5, "defaultRequest", Ty::MapQuantity),
+    (6, "maxLimitRequestRatio", Ty::MapQuantity),
+];

@@ -1,0 +1,153 @@
+//! How much a namespace may hold (issue 37): a ResourceQuota stops the
+//! object past it with Kubernetes' message and stores nothing; a
+//! LimitRange gives containers their default memory and bounds it.
+
+use super::*;
+
+/// A Job of the `say-hello` program in `namespace`; `memory` its limit.
+fn job_in(name: &str, namespace: &str, memory: Option<&str>) -> String {
+    let resources = memory
+        .map(|m| format!("        resources: {{limits: {{memory: {m}}}}}\n"))
+        .unwrap_or_default();
+    format!(
+        "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {name}
+  namespace: {namespace}
+spec:
+  template:
+    spec:
+      containers:
+      - name: main
+        image: {}
+{resources}      restartPolicy: Never
+",
+        program("say-hello").display()
+    )
+}
+
+#[test]
+fn a_quota_stops_the_eleventh_job_with_kubernetes_message_and_stores_nothing() {
+    let Some(k) = kubectl() else { return };
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let made = ok(s.kubectl(
+        &k,
+        &[
+            "create",
+            "quota",
+            "jobs",
+            "--hard=count/jobs.batch=10,pods=5",
+            "-n",
+            "team",
+        ],
+    ));
+    assert!(
+        made.stderr
+            .contains("Warning: spec.hard[pods]: not metered by wasmjob"),
+        "{made:?}"
+    );
+    let ten: Vec<String> = (1..=10)
+        .map(|i| job_in(&format!("pi-{i}"), "team", None))
+        .collect();
+    s.write("ten.yaml", &ten.join("---\n"));
+    let applied = s.client(&server, &["apply", "-f", "ten.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+
+    s.write("eleventh.yaml", &job_in("pi-11", "team", None));
+    let refused = s.kubectl(&k, &["create", "-f", "eleventh.yaml"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains(
+            "Error from server (Forbidden): error when creating \"eleventh.yaml\": \
+             jobs.batch \"pi-11\" is forbidden: exceeded quota: jobs, requested: \
+             count/jobs.batch=1, used: count/jobs.batch=10, limited: count/jobs.batch=10"
+        ),
+        "{refused:?}"
+    );
+    let none = s.kubectl(&k, &["get", "job", "pi-11", "-n", "team"]);
+    assert!(none.stderr.contains("NotFound"), "{none:?}");
+    let shown = ok(s.kubectl(&k, &["get", "quota", "-n", "team"]));
+    assert!(
+        shown.stdout.contains("count/jobs.batch: 10/10"),
+        "{shown:?}"
+    );
+    // wasmjob's own apply is held to it too, all or nothing: room for one
+    // of two leaves both out.
+    ok(s.kubectl(&k, &["delete", "job", "pi-1", "-n", "team"]));
+    let two = [job_in("a", "team", None), job_in("b", "team", None)];
+    s.write("two.yaml", &two.join("---\n"));
+    let both = s.client(&server, &["apply", "-f", "two.yaml"]);
+    assert_eq!(both.code, 1, "{both:?}");
+    assert!(
+        both.stderr
+            .contains("requested: count/jobs.batch=2, used: count/jobs.batch=9"),
+        "{both:?}"
+    );
+    let names = ok(s.kubectl(&k, &["get", "jobs", "-n", "team", "-o", "name"]));
+    assert!(!names.stdout.contains("job.batch/a\n"), "{names:?}");
+    assert_eq!(names.stdout.lines().count(), 9, "{names:?}");
+    // Another namespace is not this one's quota's.
+    s.write("elsewhere.yaml", &job_in("pi-11", "other", None));
+    ok(s.kubectl(&k, &["create", "-f", "elsewhere.yaml"]));
+}
+
+#[test]
+fn a_limit_range_gives_a_default_memory_limit_and_refuses_more_than_its_max() {
+    let Some(k) = kubectl() else { return };
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    s.write(
+        "limits.yaml",
+        "apiVersion: v1
+kind: LimitRange
+metadata: {name: memory, namespace: small}
+spec:
+  limits:
+  - type: Container
+    default: {memory: 64Mi}
+    max: {memory: 128Mi}
+",
+    );
+    ok(s.kubectl(&k, &["apply", "-f", "limits.yaml"]));
+    s.write("plain.yaml", &job_in("plain", "small", None));
+    ok(s.kubectl(&k, &["create", "-f", "plain.yaml"]));
+    let limit = ok(s.kubectl(
+        &k,
+        &[
+            "get",
+            "job",
+            "plain",
+            "-n",
+            "small",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].resources.limits.memory}",
+        ],
+    ));
+    assert_eq!(limit.stdout, "64Mi");
+    // It runs within the limit it was given.
+    ok(s.kubectl(
+        &k,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/plain",
+            "-n",
+            "small",
+            "--timeout=30s",
+        ],
+    ));
+    s.write("big.yaml", &job_in("big", "small", Some("256Mi")));
+    let big = s.client(&server, &["apply", "-f", "big.yaml"]);
+    assert_eq!(big.code, 1, "{big:?}");
+    assert!(
+        big.stderr.contains(
+            "jobs.batch \"big\" is forbidden: maximum memory usage per Container is 128Mi, but \
+             limit is 256Mi (LimitRange memory of namespace small)"
+        ),
+        "{big:?}"
+    );
+    let none = s.kubectl(&k, &["get", "job", "big", "-n", "small"]);
+    assert!(none.stderr.contains("NotFound"), "{none:?}");
+}
