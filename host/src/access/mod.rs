@@ -4,13 +4,14 @@
 //! Kubernetes' terms ([`request`]), and Kubernetes RBAC's answer from the
 //! Roles, ClusterRoles and bindings stored and the defaults every cluster
 //! has ([`grants`], [`defaults`]), and how much a namespace may hold
-//! ([`quota`]).
+//! ([`quota`]); which requests the audit log records ([`audit_policy`]).
 //!
 //! Deciding is pure: [`Grants`] holds the roles and bindings read for one
 //! request and answers [`Grants::allows`] without touching the store, so
 //! every rule of RBAC is pinned by unit tests here; the API reads the
 //! grants, asks, and answers 403 with Kubernetes' `Forbidden` message.
 
+pub mod audit_policy;
 pub mod defaults;
 pub mod grants;
 pub mod quota;

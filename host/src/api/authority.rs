@@ -91,14 +91,15 @@ pub(super) fn attributes(
     })
 }
 
-/// Whether `who` may do `what`: 403 with Kubernetes' message if not.
+/// Whether `who` may do `what`: RBAC's reason if so, 403 with
+/// Kubernetes' message if not.
 pub(super) async fn check(
     state: &Shared,
     who: &Identity,
     what: Attributes,
-) -> Result<(), Response> {
+) -> Result<String, Response> {
     if who.is_master() {
-        return Ok(());
+        return Ok(String::new());
     }
     let namespace = what
         .resource
@@ -110,8 +111,9 @@ pub(super) async fn check(
     })
     .await
     .map_err(|e| super::kube::refusal(e.0, e.1, None))?;
-    match grants.allows(who, &what).allowed {
-        true => Ok(()),
+    let decision = grants.allows(who, &what);
+    match decision.allowed {
+        true => Ok(decision.reason),
         false => Err(forbidden(who, &what)),
     }
 }

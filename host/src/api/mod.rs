@@ -8,6 +8,7 @@
 //! reads it there or from `WASMJOB_TOKEN`; kubectl reads it from
 //! `<state dir>/kubeconfig`.
 
+pub mod audit;
 mod authority;
 mod backfill;
 pub mod client;

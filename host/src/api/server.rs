@@ -10,6 +10,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use super::audit::Seen;
 use super::authority;
 use super::commands::{apply, label_node, taint_node};
 use super::error::ApiError;
@@ -19,6 +20,7 @@ use super::state::Shared;
 pub use super::state::{ClusterAccess, NodeInfo, ServerState};
 use super::wire::MAX_BODY;
 use crate::access::Identity;
+use crate::access::audit_policy::Level;
 
 /// Serves `app` over TLS on `listener` until `stop` resolves. A client
 /// that fails the handshake (a plain-HTTP client, an untrusted CA) is
@@ -46,11 +48,27 @@ pub async fn serve_tls(
         };
         let acceptor = acceptor.clone();
         let app = app.clone();
+        let peer = tcp.peer_addr().ok();
         tokio::spawn(async move {
             let Ok(stream) = acceptor.accept(tcp).await else {
                 return;
             };
-            let service = hyper_util::service::TowerToHyperService::new(app);
+            // The client's address goes with each request, as axum's
+            // `ConnectInfo` (the audit log's `sourceIPs`).
+            let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+                if let Some(peer) = peer {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                }
+                let mut app = app.clone();
+                async move {
+                    tower_service::Service::<hyper::Request<hyper::body::Incoming>>::call(
+                        &mut app, request,
+                    )
+                    .await
+                }
+            });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                 .await;
@@ -103,10 +121,98 @@ async fn warn_alone(State(state): State<Shared>, request: Request, next: Next) -
 
 /// Who is asking (the admin token, the dashboard's session, or a
 /// ServiceAccount's token) and whether they may: the identity goes on to
-/// the handlers as a request extension.
-async fn authenticate(State(state): State<Shared>, mut request: Request, next: Next) -> Response {
-    let given = request
+/// the handlers as a request extension, and the audit log records the
+/// request as its policy says (every refusal at least).
+async fn authenticate(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let received = crate::time::now();
+    let method = request.method().as_str().to_owned();
+    let query: std::collections::HashMap<String, String> = request
+        .uri()
+        .query()
+        .map(|q| url_pairs(q).into_iter().collect())
+        .unwrap_or_default();
+    let checked = authority::attributes(&method, request.uri().path(), &query);
+    // `apply` is checked object by object in its handler; the log sees it
+    // as the path it is.
+    let what = checked.clone().unwrap_or_else(|| {
+        crate::access::Attributes::non_resource(&method.to_ascii_lowercase(), request.uri().path())
+    });
+    let reading = matches!(method.as_str(), "GET" | "HEAD");
+    let (who, outcome) = admit(&state, request.headers(), (checked, reading)).await;
+    let (request, body) = match &state.audit {
+        Some(log) if log.level(&who, &what, false) >= Level::Request => {
+            let (parts, body) = request.into_parts();
+            let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+                Ok(bytes) => bytes,
+                Err(_) => {
+                    return ApiError(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("the request body is over the {} MiB limit", MAX_BODY >> 20),
+                    )
+                    .into_response();
+                }
+            };
+            let request = Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
+            (request, Some(bytes))
+        }
+        _ => (request, None),
+    };
+    let uri = request.uri().to_string();
+    let user_agent = request
         .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let source = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let (response, reason) = match outcome {
+        Ok(reason) => {
+            let mut request = request;
+            request.extensions_mut().insert(who.clone());
+            (next.run(request).await, reason)
+        }
+        Err(refusal) => (refusal, String::new()),
+    };
+    if let Some(log) = &state.audit {
+        let code = response.status().as_u16();
+        let denied = code == 401 || code == 403;
+        let decision = match denied {
+            true => ("forbid", reason.as_str()),
+            false => ("allow", reason.as_str()),
+        };
+        let seen = Seen {
+            who: &who,
+            what: &what,
+            uri: &uri,
+            source,
+            user_agent: &user_agent,
+            code,
+            decision,
+            times: (received, crate::time::now()),
+            body: body.as_deref(),
+        };
+        log.record(log.level(&who, &what, denied), &seen);
+    }
+    response
+}
+
+/// Who `request` comes from, and whether they may ask `checked`: RBAC's
+/// reason, or the refusal to answer with (an unknown token's identity is
+/// `system:anonymous`).
+async fn admit(
+    state: &Shared,
+    headers: &axum::http::HeaderMap,
+    (checked, checked_reading): (Option<crate::access::Attributes>, bool),
+) -> (Identity, Result<String, Response>) {
+    let anonymous = || Identity {
+        user: "system:anonymous".to_owned(),
+        groups: vec!["system:unauthenticated".to_owned()],
+        uid: String::new(),
+    };
+    let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
@@ -117,47 +223,28 @@ async fn authenticate(State(state): State<Shared>, mut request: Request, next: N
     // The dashboard's page reads with its session cookie; a change made
     // with the cookie alone, which another site could make the browser
     // send, is refused.
-    let cookie = !admin && super::dashboard::session_ok(request.headers(), &state.token);
-    let reading = matches!(request.method().as_str(), "GET" | "HEAD");
-    if cookie
-        && !reading
-        && !request
-            .headers()
-            .contains_key(super::dashboard::CHANGE_HEADER)
-    {
-        return ApiError(
+    let cookie = !admin && super::dashboard::session_ok(headers, &state.token);
+    let reading = checked_reading;
+    if cookie && !reading && !headers.contains_key(super::dashboard::CHANGE_HEADER) {
+        let refusal = ApiError(
             StatusCode::FORBIDDEN,
             "a change made with the dashboard's cookie must come from the dashboard's page".into(),
-        )
-        .into_response();
+        );
+        return (Identity::admin(), Err(refusal.into_response()));
     }
     let who = match (admin || cookie, given) {
         (true, _) => Identity::admin(),
-        (false, Some(token)) => match authority::identify(&state, &token).await {
+        (false, Some(token)) => match authority::identify(state, &token).await {
             Ok(who) => who,
-            Err(refusal) => return refusal,
+            Err(refusal) => return (anonymous(), Err(refusal)),
         },
-        (false, None) => return authority::unauthorized(""),
+        (false, None) => return (anonymous(), Err(authority::unauthorized(""))),
     };
-    if !who.is_master() {
-        let query: std::collections::HashMap<String, String> = request
-            .uri()
-            .query()
-            .map(|q| {
-                url_pairs(q)
-                    .into_iter()
-                    .collect::<std::collections::HashMap<_, _>>()
-            })
-            .unwrap_or_default();
-        let method = request.method().as_str().to_owned();
-        if let Some(what) = authority::attributes(&method, request.uri().path(), &query)
-            && let Err(refusal) = authority::check(&state, &who, what).await
-        {
-            return refusal;
-        }
-    }
-    request.extensions_mut().insert(who);
-    next.run(request).await
+    let outcome = match checked {
+        Some(what) if !who.is_master() => authority::check(state, &who, what).await,
+        _ => Ok(String::new()),
+    };
+    (who, outcome)
 }
 
 /// The `key=value` pairs of a query string, decoded.

@@ -28,6 +28,8 @@ pub struct ServerState {
     pub token: String,
     /// Makes and verifies ServiceAccount tokens (keyed from `token`).
     pub signer: crate::access::tokens::Signer,
+    /// Where requests are recorded (`serve --audit-log`), if anywhere.
+    pub audit: Option<super::audit::AuditLog>,
     /// The database file, for read connections.
     pub db: PathBuf,
     /// The runner's inbox.

@@ -77,6 +77,75 @@ pub struct ServeArgs {
     /// Cluster: a node silent for longer is NotReady and its work moves.
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub node_grace: String,
+    /// `--audit-*`.
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+// The audit log's flags, named as kube-apiserver names them.
+#[allow(missing_docs)]
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Where the audit log goes (audit.k8s.io/v1 Events, JSON lines, mode
+    /// 0600) [default: <state dir>/audit/audit.log]; `none` keeps none.
+    #[arg(long = "audit-log-path", value_name = "FILE")]
+    pub path: Option<String>,
+    /// Past this many MiB the log is rotated to audit-<time>.log.
+    #[arg(long = "audit-log-maxsize", default_value_t = 100, value_name = "MiB")]
+    pub max_size: u64,
+    /// Rotated logs kept.
+    #[arg(long = "audit-log-maxbackup", default_value_t = 5, value_name = "N")]
+    pub max_backup: usize,
+    /// An audit.k8s.io/v1 Policy: which requests are recorded, at which
+    /// level [default: every change and every refusal at Metadata, reads
+    /// not at all].
+    #[arg(long = "audit-policy-file", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+impl AuditArgs {
+    /// The audit log these flags ask for, opened; none for `none`.
+    pub fn open(
+        &self,
+        state_dir: &std::path::Path,
+    ) -> Result<Option<crate::api::audit::AuditLog>, super::CliError> {
+        use crate::access::audit_policy::Policy;
+        let path = match self.path.as_deref() {
+            Some("none") => return Ok(None),
+            Some(path) => PathBuf::from(path),
+            None => state_dir.join("audit").join(crate::api::audit::FILE),
+        };
+        let policy = match &self.policy {
+            None => Policy::default(),
+            Some(file) => {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    super::CliError::BadInput(format!(
+                        "--audit-policy-file {}: {e}",
+                        file.display()
+                    ))
+                })?;
+                Policy::parse(&text).map_err(|e| {
+                    super::CliError::BadInput(format!(
+                        "--audit-policy-file {}: {e}",
+                        file.display()
+                    ))
+                })?
+            }
+        };
+        let log = crate::api::audit::AuditLog::open(
+            &path,
+            self.max_size.max(1) << 20,
+            self.max_backup,
+            policy,
+        )
+        .map_err(|e| {
+            super::CliError::Other(anyhow::anyhow!(
+                "cannot open the audit log {}: {e} (--audit-log-path FILE, or none)",
+                path.display()
+            ))
+        })?;
+        Ok(Some(log))
+    }
 }
 
 // `wasmjob run`.

@@ -38,6 +38,8 @@ struct Settings {
     strict: bool,
     /// The engine's settings (`--max-instances`, `--memory-reservation`).
     runtime: RuntimeConfig,
+    /// `--audit-*`: the log, opened (taken by the API's state).
+    audit: Option<crate::api::audit::AuditLog>,
 }
 
 impl Settings {
@@ -93,6 +95,7 @@ impl Settings {
             cluster,
             heartbeat,
             strict: args.strict,
+            audit: args.audit.open(state_dir)?,
         })
     }
 }
@@ -214,7 +217,14 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     let mut runner = Runner::new(store, runtime.clone(), handle, config).map_err(other)?;
     join(&mut runner, &settings, &args)?;
     let resumed = runner.resume().map_err(other)?;
-    let state = server_state(token, db, &settings, (&runner, runtime), tls.is_some());
+    let audit = settings.audit.take();
+    let state = server_state(
+        (token, audit),
+        db,
+        &settings,
+        (&runner, runtime),
+        tls.is_some(),
+    );
     if let Some(metrics) = metrics_listener {
         let router = crate::api::metrics::open_router(state.clone());
         tokio.spawn(async move {
@@ -363,7 +373,7 @@ fn join(runner: &mut Runner, settings: &Settings, args: &ServeArgs) -> Result<()
 
 /// What the API's handlers share.
 fn server_state(
-    token: String,
+    (token, audit): (String, Option<crate::api::audit::AuditLog>),
     db: std::path::PathBuf,
     settings: &Settings,
     (runner, runtime): (&Runner, Arc<Runtime>),
@@ -372,6 +382,7 @@ fn server_state(
     Arc::new(ServerState {
         runtime,
         signer: crate::access::tokens::Signer::new(&token),
+        audit,
         token,
         db,
         cluster: settings.cluster.clone(),
@@ -408,7 +419,9 @@ fn start_api(
             crate::api::server::serve_tls(listener, router(state), config, stopped).await;
             return;
         }
-        let server = axum::serve(listener, router(state)).with_graceful_shutdown(stopped);
+        // The client's address goes with each request (the audit log's).
+        let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let server = axum::serve(listener, app).with_graceful_shutdown(stopped);
         if let Err(e) = server.await {
             tracing::error!(error = %e, "the API server stopped");
         }

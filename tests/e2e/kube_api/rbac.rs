@@ -338,6 +338,39 @@ fn a_view_token_reads_its_namespace_only_an_edit_token_writes_and_deleting_the_a
     // A token nobody made is no one's.
     let forged = kubectl_as(&s, &k, "eyJhbGciOiJIUzI1NiJ9.e30.AAAA", &["get", "jobs"]);
     assert_eq!(forged.code, 1, "{forged:?}");
+
+    // The audit log has each change and each refusal, with its user, and
+    // never the Secret's value.
+    let log = std::fs::read_to_string(s.state.path().join("audit/audit.log")).unwrap();
+    assert!(!log.contains("hunter2") && !log.contains("aHVudGVyMg"));
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |user: &str, verb: &str, code: u16, resource: &str| {
+        events.iter().any(|e| {
+            e["apiVersion"] == "audit.k8s.io/v1"
+                && e["user"]["username"] == user
+                && e["verb"] == verb
+                && e["responseStatus"]["code"] == code
+                && e["objectRef"]["resource"] == resource
+        })
+    };
+    assert!(
+        find("wasmjob-admin", "create", 201, "rolebindings"),
+        "{log}"
+    );
+    assert!(find("wasmjob-admin", "create", 201, "secrets"), "{log}");
+    let viewer_user = "system:serviceaccount:team:viewer";
+    assert!(find(viewer_user, "delete", 403, "jobs"), "{log}");
+    assert!(find(viewer_user, "list", 403, "jobs"), "{log}");
+    assert!(
+        find("system:serviceaccount:team:editor", "create", 201, "jobs"),
+        "{log}"
+    );
+    assert!(find("system:anonymous", "list", 401, "jobs"), "{log}");
+    // Reads that were allowed are not recorded by the default policy.
+    assert!(!find(viewer_user, "list", 200, "jobs"), "{log}");
 }
 
 #[test]
@@ -369,4 +402,83 @@ rules: [{apiGroups: [batch], resources: [jobs]}]
     assert!(bad.stderr.contains("rules[0].verbs"), "{bad:?}");
     let none = ok(s.kubectl(&k, &["get", "roles,rolebindings", "-A", "-o", "name"]));
     assert_eq!(none.stdout, "", "nothing stored: {none:?}");
+}
+
+#[test]
+fn an_audit_policy_sets_what_is_recorded_and_a_bad_one_stops_serve() {
+    let Some(k) = kubectl() else { return };
+    let s = Session::new();
+    s.write(
+        "bad.yaml",
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Loud\n",
+    );
+    let bad = s.wasmjob(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--audit-policy-file",
+        "bad.yaml",
+    ]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(
+        bad.stderr
+            .contains("--audit-policy-file bad.yaml: rules[0].level: unknown variant `Loud`"),
+        "{bad:?}"
+    );
+    let policy = s.write(
+        "policy.yaml",
+        "apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+- level: Request
+  resources: [{group: batch, resources: [jobs]}]
+- level: RequestResponse
+  resources: [{group: '', resources: [secrets]}]
+- level: None
+",
+    );
+    let log = s.work.path().join("audit.jsonl");
+    let _server = Server::start(
+        &s,
+        &[
+            "--audit-policy-file",
+            policy.to_str().unwrap(),
+            "--audit-log-path",
+            log.to_str().unwrap(),
+        ],
+    );
+    s.write("pi.yaml", &job("pi", &program("say-hello"), "app: pi", ""));
+    ok(s.kubectl(&k, &["create", "-f", "pi.yaml"]));
+    ok(s.kubectl(
+        &k,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "db",
+            "--from-literal=password=hunter2",
+        ],
+    ));
+    ok(s.kubectl(&k, &["get", "configmaps"]));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The Job's body is recorded (kubectl sends JSON for it), a read of
+    // another resource is not, the Secret's body never.
+    let created = events
+        .iter()
+        .find(|e| e["verb"] == "create" && e["objectRef"]["resource"] == "jobs")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(created["level"], "Request");
+    assert_eq!(created["requestObject"]["metadata"]["name"], "pi");
+    assert_eq!(created["sourceIPs"][0], "127.0.0.1");
+    let secret = events
+        .iter()
+        .find(|e| e["objectRef"]["resource"] == "secrets")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(secret.get("requestObject").is_none());
+    assert!(!text.contains("hunter2") && !text.contains("aHVudGVyMg"));
+    assert!(!text.contains("configmaps"), "{text}");
 }
