@@ -53,3 +53,40 @@ fn the_selector_corpus_parses_or_is_refused_and_matches() {
         }
     }
 }
+
+#[test]
+fn the_request_body_corpus_is_read_or_refused_without_panicking() {
+    use crate::api::kube::untrusted;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/request_body");
+    let mut decoded = 0;
+    for entry in std::fs::read_dir(&dir).expect("the request_body corpus") {
+        let bytes = std::fs::read(entry.expect("an entry").path()).expect("a corpus file");
+        decoded += usize::from(untrusted::protobuf_body(&bytes).is_ok());
+        let Ok(text) = String::from_utf8(bytes) else {
+            continue;
+        };
+        let _ = untrusted::field_selector(&text);
+        if let Ok(patch) = serde_json::from_str::<serde_json::Value>(&text) {
+            let job = serde_json::json!({"kind": "Job", "metadata": {"name": "pi"}});
+            for kind in ["json", "merge", "strategic"] {
+                let _ = untrusted::patched(kind, &job, &patch);
+            }
+        }
+    }
+    assert!(decoded >= 2, "the protobuf seeds decode");
+}
+
+#[test]
+fn the_access_corpus_is_never_an_accepted_token() {
+    let signer = crate::access::tokens::Signer::new("the-admin-token");
+    let who = crate::access::Identity::service_account("team", "viewer", "uid");
+    let grants = crate::access::Grants::defaults();
+    for (_, text) in inputs("access") {
+        assert!(signer.verify(&text, 1_800_000_000).is_err(), "{text:?}");
+        for method in ["GET", "POST", "PATCH", "DELETE"] {
+            let what = crate::access::Attributes::of_request(method, &text, false);
+            let _ = grants.allows(&who, &what);
+        }
+        let _ = crate::access::audit_policy::Policy::parse(&text);
+    }
+}

@@ -2,6 +2,7 @@
 //! Guests come from `./dev setup` (dist/) and tests/fixtures; each module
 //! below says which behaviour it pins.
 
+mod access_http;
 mod admission;
 mod api;
 mod backfill;

@@ -20,6 +20,7 @@ mod protobuf;
 mod reviews;
 mod shape;
 mod status;
+pub mod untrusted;
 mod watch;
 mod writes;
 mod writes_node;

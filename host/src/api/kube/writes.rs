@@ -73,6 +73,23 @@ pub(super) async fn patch(state: &Shared, call: &Call, body: &[u8]) -> Result<Re
         serde_json::from_slice(body)
             .map_err(|e| KubeError::bad_request(format!("the patch is not JSON: {e}")))?
     };
+    // A merge patch of anything but an object would replace the object
+    // whole with what is no object.
+    if kind != "application/json-patch+json" && !given.is_object() {
+        return Err(KubeError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "a {kind} patch is a JSON object, not {}",
+                match given {
+                    Value::Array(_) => "an array",
+                    Value::String(_) => "a string",
+                    Value::Number(_) => "a number",
+                    Value::Bool(_) => "a boolean",
+                    _ => "null",
+                }
+            ),
+        ));
+    }
     let outcome = match kind.as_str() {
         "application/json-patch+json" => patch::json_patch(&mut patched, &given),
         "application/merge-patch+json" => {
