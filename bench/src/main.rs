@@ -17,6 +17,7 @@ mod load;
 mod node;
 mod report;
 mod scenarios;
+mod tenancy;
 mod through_serve;
 
 use std::path::PathBuf;
@@ -47,6 +48,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("cluster-cron-lateness", cluster::cluster_cron_lateness),
     ("cluster-cut", cluster::cluster_cut),
     ("edge-build", edge::edge_build),
+    ("tenant-fairness", tenancy::tenant_fairness),
 ];
 
 /// wasmjob's benchmark: each scenario, wasmjob's figure, the baseline's
@@ -57,7 +59,7 @@ struct Args {
     /// Run only these scenarios (repeatable): job-throughput, serve-throughput, run-hello,
     /// cron-lateness, idle-daemons, idle-serve, history, queue-lease,
     /// api-load, plugin-languages, cluster-throughput, cluster-cron-lateness, cluster-cut,
-    /// edge-build (the cluster ones on the PostgreSQL of `WASMJOB_TEST_POSTGRES`;
+    /// edge-build, tenant-fairness (the cluster ones on the PostgreSQL of `WASMJOB_TEST_POSTGRES`;
     /// edge-build reads the binaries `./dev dist` builds).
     #[arg(long, value_name = "SCENARIO")]
     only: Vec<String>,

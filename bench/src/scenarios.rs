@@ -46,6 +46,10 @@ pub struct Sizes {
     pub queue_items: usize,
     /// How long the cluster scenario cuts a node off.
     pub cut: Duration,
+    /// Completions of the fairness scenario's flooding Job.
+    pub flood: usize,
+    /// The fairness scenario's per-second CronJobs.
+    pub team_crons: usize,
 }
 
 impl Sizes {
@@ -67,6 +71,8 @@ impl Sizes {
             query_reps: 5,
             queue_items: 10_000,
             cut: Duration::from_secs(60),
+            flood: 100_000,
+            team_crons: 20,
         }
     }
 
@@ -89,6 +95,8 @@ impl Sizes {
             query_reps: 2,
             queue_items: 40,
             cut: Duration::from_secs(8),
+            flood: 400,
+            team_crons: 2,
         }
     }
 }

@@ -52,6 +52,7 @@ fn every_benchmark_scenario_runs_at_tiny_sizes() {
         "dist binary, x86-64 static musl",
         "dist binary, aarch64 glibc under qemu-user",
         "idle `wasmjob serve --memory-reservation 16Gi`",
+        "Fairness:",
     ] {
         assert!(
             stdout
