@@ -52,8 +52,15 @@ pub fn exceeded(
     None
 }
 
+/// Whether wasmjob meters resource `name` of a quota: object counts, and
+/// instances at once (`pods`) and their memory (`limits.memory`).
+pub fn metered(name: &str) -> bool {
+    counted_kind(name).is_some() || matches!(name, "pods" | "count/pods" | "limits.memory")
+}
+
 /// What a namespace uses of each resource a quota names that wasmjob
-/// meters (for `status.used`).
+/// meters (for `status.used`): objects counted; instances as their Jobs'
+/// `status.active` summed, and their memory limits with them.
 pub fn used_in(
     store: &crate::store::Store,
     namespace: &str,
@@ -64,6 +71,31 @@ pub fn used_in(
         if let Some(kind) = counted_kind(name) {
             let count = store.live_objects(kind, Some(namespace))?.len();
             used.insert(name.clone(), count.to_string());
+        }
+    }
+    let running = ["pods", "count/pods", "limits.memory"];
+    if hard.keys().any(|k| running.contains(&k.as_str())) {
+        let (mut pods, mut memory) = (0u64, 0u64);
+        for job in store.live_objects(Kind::Job, Some(namespace))? {
+            let active = job.status["active"].as_u64().unwrap_or(0);
+            pods += active;
+            let containers = job.manifest["spec"]["template"]["spec"]["containers"].as_array();
+            let each: u64 = containers
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["resources"]["limits"]["memory"].as_str())
+                .filter_map(|m| crate::manifest::parse_memory_quantity(m).ok())
+                .sum();
+            memory += active * each;
+        }
+        for name in hard.keys() {
+            match name.as_str() {
+                "pods" | "count/pods" => used.insert(name.clone(), pods.to_string()),
+                "limits.memory" => {
+                    used.insert(name.clone(), crate::manifest::memory_quantity(memory))
+                }
+                _ => None,
+            };
         }
     }
     Ok(used)

@@ -177,27 +177,24 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
         .thread_name("wasmjob-node")
         .build()
         .map_err(other)?;
-    let listener = tokio
-        .block_on(tokio::net::TcpListener::bind(&args.listen))
+    // Bound, not yet listening: the kubeconfig and the certificate are made
+    // for the bound address first, so a client that waits for the port
+    // finds them (resuming the store comes later).
+    let socket = tokio
+        .block_on(bound_socket(&args.listen))
         .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", args.listen)))?;
-    // The kubeconfig is written as soon as the address is known: a client
-    // that waits for the port finds it (resuming the store comes later).
+    let bound = socket.local_addr().map_err(other)?;
     let tls = match authority {
         None => None,
-        Some(authority) => Some(api_tls(
-            authority,
-            state_dir,
-            &listener,
-            &settings.node_name,
-        )?),
+        Some(authority) => Some(api_tls(authority, state_dir, bound, &settings.node_name)?),
     };
-    write_kubeconfig(
-        &listener,
-        state_dir,
-        &token,
-        &settings.node_name,
-        tls.as_ref(),
-    )?;
+    write_kubeconfig(bound, state_dir, &token, &settings.node_name, tls.as_ref())?;
+    let listener = {
+        let _entered = tokio.enter();
+        socket
+            .listen(1024)
+            .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", args.listen)))?
+    };
     let metrics_listener = match &args.metrics_listen {
         None => None,
         Some(address) => Some(
@@ -268,13 +265,30 @@ fn cluster_authority(store: &Store, state_dir: &Path) -> Result<tls::Authority, 
 }
 
 /// The API's TLS: a certificate signed by `authority` for this node's names.
+/// A socket bound to `listen` (the first address it names that binds),
+/// with the address reuse a listener sets.
+async fn bound_socket(listen: &str) -> std::io::Result<tokio::net::TcpSocket> {
+    let mut last = None;
+    for address in tokio::net::lookup_host(listen).await? {
+        let socket = match address {
+            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(address) {
+            Ok(()) => return Ok(socket),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("the address resolves to nothing")))
+}
+
 fn api_tls(
     authority: tls::Authority,
     state_dir: &Path,
-    listener: &tokio::net::TcpListener,
+    bound: std::net::SocketAddr,
     node: &str,
 ) -> Result<(tls::Authority, Arc<rustls::ServerConfig>), CliError> {
-    let bound = listener.local_addr().map_err(other)?;
     let config = tls::server_config(
         state_dir,
         &authority,
@@ -286,14 +300,13 @@ fn api_tls(
 
 /// `<state dir>/kubeconfig`, for kubectl and the client libraries.
 fn write_kubeconfig(
-    listener: &tokio::net::TcpListener,
+    bound: std::net::SocketAddr,
     state_dir: &Path,
     token: &str,
     node: &str,
     tls: Option<&(tls::Authority, Arc<rustls::ServerConfig>)>,
 ) -> Result<(), CliError> {
     use crate::api::kubeconfig;
-    let bound = listener.local_addr().map_err(other)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let ca = tls.map(|(authority, _)| authority.cert_pem.as_str());
     let text = kubeconfig::render(&kubeconfig::server_url(bound, scheme), token, node, ca);

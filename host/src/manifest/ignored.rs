@@ -93,18 +93,18 @@ const SECURITY: &str = "the Wasm sandbox is the security context: kernel users, 
 const NOT_GRANTED: &str =
     "asks for more than the Wasm sandbox grants: the instance runs without it";
 
-/// A ResourceQuota's limits on what wasmjob does not meter (instances at
-/// once, memory, CPU, storage, services): kept and shown, never enforced,
-/// said once each.
+/// A ResourceQuota's limits on what wasmjob does not meter (CPU, storage,
+/// services, requests): kept and shown, never enforced, said once each.
 fn unmetered(value: &Value, warnings: &mut Vec<String>) {
     let Some(Value::Mapping(hard)) = value.get("spec").and_then(|s| s.get("hard")) else {
         return;
     };
     for name in hard.keys().filter_map(Value::as_str) {
-        if crate::access::quota::counted_kind(name).is_none() {
+        if !crate::access::quota::metered(name) {
             warnings.push(format!(
-                "spec.hard[{name}]: not metered by wasmjob, which counts objects \
-                 (count/jobs.batch, count/cronjobs.batch, count/secrets, …): kept, not enforced"
+                "spec.hard[{name}]: not metered by wasmjob, which meters objects \
+                 (count/jobs.batch, count/secrets, …), pods and limits.memory: kept, not \
+                 enforced"
             ));
         }
     }

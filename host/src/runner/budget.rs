@@ -3,7 +3,10 @@
 //! advertises (`serve --resources`), less what running instances hold. The
 //! Job driver asks it before starting instances here, Jobs of higher
 //! priority first (`priorityClassName`), so when the node is full the
-//! waiting instances start in priority order as room comes free.
+//! waiting instances start in priority order as room comes free. A
+//! namespace's ResourceQuota on instances at once (`pods`) or on their
+//! memory limits summed (`limits.memory`) is room too, counted on this
+//! node: an instance past it waits, with Kubernetes' `exceeded quota`.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +19,26 @@ pub(super) struct Budget {
     free: BTreeMap<String, i64>,
     /// Each advertised extended resource: the node's total.
     total: BTreeMap<String, i64>,
+    /// Each namespace with a quota on its instances: what is left.
+    namespaces: BTreeMap<String, Room>,
+}
+
+/// A namespace's quotas on instances at once and their memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(in crate::runner) struct InstanceQuota {
+    /// `pods`: the quota's name and its limit.
+    pub pods: Option<(String, i64)>,
+    /// `limits.memory` in bytes: the quota's name and its limit.
+    pub memory: Option<(String, i64)>,
+}
+
+/// What a namespace may still start: its quota, and what its running
+/// instances here hold of it.
+#[derive(Debug, Clone, Default)]
+struct Room {
+    quota: InstanceQuota,
+    pods: i64,
+    memory: i64,
 }
 
 impl Budget {
@@ -35,13 +58,65 @@ impl Budget {
             slots: capacity.map(|c| c.saturating_sub(running)),
             free,
             total: resources.clone(),
+            namespaces: BTreeMap::new(),
         }
+    }
+
+    /// The namespaces' `quotas`, with `held` — each namespace's instances
+    /// running here and their memory limits summed.
+    pub(super) fn with_quotas(
+        mut self,
+        quotas: &BTreeMap<String, InstanceQuota>,
+        held: &BTreeMap<String, (i64, i64)>,
+    ) -> Budget {
+        for (namespace, quota) in quotas {
+            let (pods, memory) = held.get(namespace).copied().unwrap_or((0, 0));
+            let room = Room {
+                quota: quota.clone(),
+                pods,
+                memory,
+            };
+            self.namespaces.insert(namespace.clone(), room);
+        }
+        self
+    }
+
+    /// How many of `wanted` instances of `namespace`, each taking `demand`
+    /// and `memory` bytes of memory limit (none named: `None`), start now;
+    /// what they take is taken. When the namespace's quota stopped some,
+    /// Kubernetes' words for why.
+    pub(super) fn take_in(
+        &mut self,
+        (namespace, memory): (&str, Option<i64>),
+        demand: &BTreeMap<String, i64>,
+        wanted: usize,
+    ) -> (usize, Option<String>) {
+        let Some(room) = self.namespaces.get(namespace).cloned() else {
+            return (self.take(demand, wanted), None);
+        };
+        let mut room = room;
+        let mut taken = 0;
+        let mut why = None;
+        while taken < wanted {
+            if let Some(refusal) = room.refusal(memory) {
+                why = Some(refusal);
+                break;
+            }
+            if self.take(demand, 1) == 0 {
+                break;
+            }
+            room.pods += 1;
+            room.memory += memory.unwrap_or(0);
+            taken += 1;
+        }
+        self.namespaces.insert(namespace.to_owned(), room);
+        (taken, why)
     }
 
     /// Whether the node's room is limited at all (a capacity or extended
     /// resources).
     pub(super) fn limited(&self) -> bool {
-        self.slots.is_some() || !self.total.is_empty()
+        self.slots.is_some() || !self.total.is_empty() || !self.namespaces.is_empty()
     }
 
     /// How many of `wanted` instances, each taking `demand`, start now;
@@ -77,6 +152,40 @@ impl Budget {
     }
 }
 
+impl Room {
+    /// Why one more instance taking `memory` would pass the quota, in
+    /// Kubernetes' words (`exceeded quota: NAME, requested: pods=1, …`).
+    fn refusal(&self, memory: Option<i64>) -> Option<String> {
+        if let Some((name, hard)) = &self.quota.pods
+            && self.pods + 1 > *hard
+        {
+            return Some(format!(
+                "exceeded quota: {name}, requested: pods=1, used: pods={}, limited: pods={hard}",
+                self.pods
+            ));
+        }
+        if let Some((name, hard)) = &self.quota.memory {
+            let Some(memory) = memory else {
+                return Some(format!(
+                    "failed quota: {name}: must specify limits.memory for: the template's \
+                     containers (set resources.limits.memory, or a LimitRange default)"
+                ));
+            };
+            if self.memory + memory > *hard {
+                let q = |b: i64| crate::manifest::memory_quantity(b.max(0) as u64);
+                return Some(format!(
+                    "exceeded quota: {name}, requested: limits.memory={}, used: \
+                     limits.memory={}, limited: limits.memory={}",
+                    q(memory),
+                    q(self.memory),
+                    q(*hard)
+                ));
+            }
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +205,42 @@ mod tests {
         let mut unlimited = Budget::new(None, &BTreeMap::new(), 100, &BTreeMap::new());
         assert_eq!(unlimited.take(&BTreeMap::new(), 1000), 1000);
         assert_eq!(unlimited.take(&gpus(1), 1), 0);
+    }
+
+    #[test]
+    fn a_namespace_quota_holds_its_instances_and_their_memory() {
+        let quota = InstanceQuota {
+            pods: Some(("q".into(), 3)),
+            memory: Some(("m".into(), 100 << 20)),
+        };
+        let quotas = BTreeMap::from([("team".to_owned(), quota)]);
+        let held = BTreeMap::from([("team".to_owned(), (1, 10 << 20))]);
+        let none = BTreeMap::new();
+        let mut budget =
+            Budget::new(Some(10), &BTreeMap::new(), 1, &none).with_quotas(&quotas, &held);
+        // Two more fit under pods=3; the rest are held, and said why.
+        let (two, why) = budget.take_in(("team", Some(1 << 20)), &none, 5);
+        assert_eq!(two, 2);
+        assert_eq!(
+            why.as_deref(),
+            Some("exceeded quota: q, requested: pods=1, used: pods=3, limited: pods=3")
+        );
+        assert_eq!(budget.take_in(("team", Some(1 << 20)), &none, 1).0, 0);
+        // Another namespace is not held by it, but the node's room is shared.
+        assert_eq!(budget.take_in(("other", None), &none, 10), (7, None));
+        let mut budget = Budget::new(None, &BTreeMap::new(), 0, &none).with_quotas(&quotas, &held);
+        assert_eq!(budget.take_in(("team", Some(50 << 20)), &none, 5).0, 1);
+        let refused = budget.take_in(("team", Some(50 << 20)), &none, 1).1;
+        assert_eq!(
+            refused.as_deref(),
+            Some(
+                "exceeded quota: m, requested: limits.memory=50Mi, used: limits.memory=60Mi, \
+                 limited: limits.memory=100Mi"
+            )
+        );
+        let bare = budget.take_in(("team", None), &none, 1);
+        assert!(bare.0 == 0 && bare.1.unwrap().contains("must specify"));
+        assert!(budget.limited());
     }
 
     #[test]

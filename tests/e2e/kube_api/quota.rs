@@ -6,6 +6,17 @@ use super::*;
 
 /// A Job of the `say-hello` program in `namespace`; `memory` its limit.
 fn job_in(name: &str, namespace: &str, memory: Option<&str>) -> String {
+    sleeping_job(name, namespace, memory, (1, 1, None))
+}
+
+/// A Job in `namespace` of `completions` at `parallelism`, each sleeping
+/// `ms` (none: `say-hello`); `memory` its limit.
+fn sleeping_job(
+    name: &str,
+    namespace: &str,
+    memory: Option<&str>,
+    (completions, parallelism, ms): (u32, u32, Option<u32>),
+) -> String {
     let resources = memory
         .map(|m| format!("        resources: {{limits: {{memory: {m}}}}}\n"))
         .unwrap_or_default();
@@ -16,14 +27,23 @@ metadata:
   name: {name}
   namespace: {namespace}
 spec:
+  completions: {completions}
+  parallelism: {parallelism}
   template:
     spec:
       containers:
       - name: main
         image: {}
+        args: [{args}]
 {resources}      restartPolicy: Never
 ",
-        program("say-hello").display()
+        program(if ms.is_some() {
+            "sleep-ms"
+        } else {
+            "say-hello"
+        })
+        .display(),
+        args = ms.map(|m| format!("\"{m}\"")).unwrap_or_default(),
     )
 }
 
@@ -38,14 +58,14 @@ fn a_quota_stops_the_eleventh_job_with_kubernetes_message_and_stores_nothing() {
             "create",
             "quota",
             "jobs",
-            "--hard=count/jobs.batch=10,pods=5",
+            "--hard=count/jobs.batch=10,requests.cpu=2",
             "-n",
             "team",
         ],
     ));
     assert!(
         made.stderr
-            .contains("Warning: spec.hard[pods]: not metered by wasmjob"),
+            .contains("Warning: spec.hard[requests.cpu]: not metered by wasmjob"),
         "{made:?}"
     );
     let ten: Vec<String> = (1..=10)
@@ -150,4 +170,115 @@ spec:
     );
     let none = s.kubectl(&k, &["get", "job", "big", "-n", "small"]);
     assert!(none.stderr.contains("NotFound"), "{none:?}");
+}
+
+/// The most instances of `instances` that ran at once.
+fn most_at_once(instances: &serde_json::Value) -> usize {
+    let mut edges = Vec::new();
+    for i in instances["items"].as_array().unwrap() {
+        let at = |key: &str| {
+            i["status"][key]
+                .as_str()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        };
+        if let (Some(start), Some(finish)) = (at("startTime"), at("finishTime")) {
+            edges.push((start, 1i32));
+            edges.push((finish, -1));
+        }
+    }
+    // A finish and a start at the same instant: the finish first.
+    edges.sort();
+    let (mut now, mut most) = (0, 0);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+#[test]
+fn a_pods_and_memory_quota_hold_a_namespaces_instances_at_once_and_say_so() {
+    let Some(k) = kubectl() else { return };
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    ok(s.kubectl(
+        &k,
+        &["create", "quota", "run", "--hard=pods=2", "-n", "team"],
+    ));
+    ok(s.kubectl(
+        &k,
+        &[
+            "create",
+            "quota",
+            "mem",
+            "--hard=limits.memory=100Mi",
+            "-n",
+            "small",
+        ],
+    ));
+    s.write(
+        "wide.yaml",
+        &sleeping_job("wide", "team", None, (6, 6, Some(300))),
+    );
+    s.write(
+        "heavy.yaml",
+        &sleeping_job("heavy", "small", Some("40Mi"), (4, 4, Some(300))),
+    );
+    s.write(
+        "bare.yaml",
+        &sleeping_job("bare", "small", None, (1, 1, Some(1))),
+    );
+    for file in ["wide.yaml", "heavy.yaml", "bare.yaml"] {
+        let applied = s.client(&server, &["apply", "-f", file]);
+        assert_eq!(applied.code, 0, "{applied:?}");
+    }
+    for (job, namespace) in [("wide", "team"), ("heavy", "small")] {
+        ok(s.kubectl(
+            &k,
+            &[
+                "wait",
+                "--for=condition=complete",
+                &format!("job/{job}"),
+                "-n",
+                namespace,
+                "--timeout=60s",
+            ],
+        ));
+    }
+    let instances = |job: &str, namespace: &str| {
+        let ran = s.client(
+            &server,
+            &[
+                "get",
+                "instances",
+                "-n",
+                namespace,
+                "-l",
+                &format!("job-name={job}"),
+                "-o",
+                "json",
+            ],
+        );
+        assert_eq!(ran.code, 0, "{ran:?}");
+        ran.json()
+    };
+    assert_eq!(most_at_once(&instances("wide", "team")), 2);
+    // 40Mi each under 100Mi: two at once.
+    assert_eq!(most_at_once(&instances("heavy", "small")), 2);
+    let events = ok(s.kubectl(&k, &["get", "events", "-A"])).stdout;
+    assert!(
+        events.contains("exceeded quota: run, requested: pods=1, used: pods=2, limited: pods=2"),
+        "{events}"
+    );
+    assert!(
+        events.contains(
+            "exceeded quota: mem, requested: limits.memory=40Mi, used: limits.memory=80Mi, \
+             limited: limits.memory=100Mi"
+        ),
+        "{events}"
+    );
+    // A template naming no memory limit cannot start under a memory quota.
+    assert!(events.contains("must specify limits.memory"), "{events}");
+    let bare = instances("bare", "small");
+    assert_eq!(bare["items"].as_array().unwrap().len(), 0, "{bare}");
 }

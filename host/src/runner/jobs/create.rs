@@ -91,7 +91,19 @@ impl JobRun {
             }
             return 0;
         }
-        pass.budget.take(&self.demand, wanted)
+        let asking = (self.record.namespace.as_str(), self.memory_each);
+        let (started, why) = pass.budget.take_in(asking, &self.demand, wanted);
+        // Kubernetes' Job controller records the quota's refusal of each
+        // pod it could not create; once per Job is enough here.
+        if let Some(why) = why
+            && !self.quota_noted
+        {
+            self.quota_noted = true;
+            let message = format!("Error creating: pods is forbidden: {why}");
+            let warning = Event::warning("FailedCreate", message);
+            pass.writes.push(event(&self.record.uid, warning, pass.now));
+        }
+        started
     }
 
     /// Reads the Job's PriorityClass's value the first time it is asked

@@ -112,6 +112,12 @@ pub struct JobRun {
     pub(in crate::runner) seen_change: i64,
     /// What one instance takes of each extended resource.
     pub(super) demand: BTreeMap<String, i64>,
+    /// One instance's memory limits summed (what a namespace's
+    /// `limits.memory` quota counts); none when a container names none.
+    pub(super) memory_each: Option<i64>,
+    /// A FailedCreate event was recorded for the namespace's quota (once
+    /// per Job: its instances wait for room, they are not refused).
+    pub(super) quota_noted: bool,
     /// Its PriorityClass's value, once read (at its first instance, as a
     /// pod's priority is set when it is created); the refusal when the
     /// class does not exist.
@@ -120,6 +126,17 @@ pub struct JobRun {
     pub(super) priority_noted: bool,
     /// When `dependsOn` was last looked at.
     pub(super) dependencies_checked: Micros,
+}
+
+/// The memory limits of a template's containers summed, in bytes; none
+/// when one names none.
+fn memory_limits(pod: &crate::manifest::PodSpec) -> Option<i64> {
+    let mut total = 0i64;
+    for container in &pod.containers {
+        let limit = container.resources.limits.memory.as_deref()?;
+        total += crate::manifest::parse_memory_quantity(limit).ok()? as i64;
+    }
+    Some(total)
 }
 
 /// The stored form of a Job's manifest; two runs of the same manifest give
@@ -179,6 +196,7 @@ impl JobRun {
     fn with(record: ObjectRecord, job: Job, prepared: Arc<Prepared>, observed: Observed) -> Self {
         let status = serde_json::from_value(record.status.clone()).unwrap_or_default();
         let demand = job.spec.template.spec.extended_resources();
+        let memory_each = memory_limits(&job.spec.template.spec);
         JobRun {
             record,
             job,
@@ -199,6 +217,8 @@ impl JobRun {
             stopped_chains: Default::default(),
             seen_change: 0,
             demand,
+            memory_each,
+            quota_noted: false,
             priority: None,
             priority_noted: false,
             dependencies_checked: 0,
