@@ -21,7 +21,8 @@ const ALL: &[&str] = &[
     "watch",
 ];
 
-fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+/// A rule of `verbs` on `resources` of `groups`.
+pub(super) fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     let own = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect();
     PolicyRule {
         api_groups: own(groups),

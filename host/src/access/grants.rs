@@ -293,16 +293,7 @@ fn resource_matches(resources: &[String], r: &Resource) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
-        let own = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect();
-        PolicyRule {
-            api_groups: own(groups),
-            resources: own(resources),
-            verbs: own(verbs),
-            ..PolicyRule::default()
-        }
-    }
+    use crate::access::defaults::rule;
 
     fn sa(namespace: &str, name: &str) -> Subject {
         Subject {

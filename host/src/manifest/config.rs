@@ -229,16 +229,8 @@ impl Config {
     /// An access object (see [`super::rbac`]): its metadata and fields.
     fn holding(kind: Kind, metadata: ObjectMeta, access: Access) -> Config {
         Config {
-            kind,
-            metadata,
-            data: BTreeMap::new(),
-            binary_keys: Vec::new(),
-            immutable: false,
-            secret_type: None,
-            priority: None,
-            network: None,
             access: Some(access),
-            limits: None,
+            ..Self::bare(kind, metadata)
         }
     }
 
@@ -530,12 +522,13 @@ fn check_key(key: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::manifest::{Object, load_str};
     use std::path::Path;
 
-    fn load(text: &str) -> Result<Config, String> {
+    /// The one object of a value-holding kind `text` holds, or the message.
+    pub(in crate::manifest) fn load(text: &str) -> Result<Config, String> {
         let mut docs = load_str(text, "c.yaml", Path::new("/")).map_err(|e| e.to_string())?;
         match docs.remove(0).object {
             Object::Config(config) => Ok(config),

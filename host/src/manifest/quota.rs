@@ -319,16 +319,8 @@ pub fn limit(pod: &mut PodSpec, ranges: &[LimitRangeItem]) -> Result<(), String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{Config, Object, load_str};
-    use std::path::Path;
-
-    fn load(text: &str) -> Result<Config, String> {
-        let mut docs = load_str(text, "q.yaml", Path::new("/")).map_err(|e| e.to_string())?;
-        match docs.remove(0).object {
-            Object::Config(config) => Ok(config),
-            other => panic!("not stored as a config: {other:?}"),
-        }
-    }
+    use crate::manifest::Config;
+    use crate::manifest::config::tests::load;
 
     fn range(text: &str) -> Vec<LimitRangeItem> {
         let c = load(&format!(

@@ -253,12 +253,10 @@ pub(super) fn check_binding(
 ) -> Result<(), FieldError> {
     let role = &raw.role_ref;
     if role.api_group != RBAC_GROUP {
-        return Err(FieldError::new(
+        return Err(unsupported(
             "roleRef.apiGroup",
-            format!(
-                "Unsupported value: {:?}: supported values: \"{RBAC_GROUP}\"",
-                role.api_group
-            ),
+            &role.api_group,
+            &[RBAC_GROUP],
         ));
     }
     let kinds: &[&str] = match kind {
@@ -266,18 +264,7 @@ pub(super) fn check_binding(
         _ => &["ClusterRole"],
     };
     if !kinds.contains(&role.kind.as_str()) {
-        return Err(FieldError::new(
-            "roleRef.kind",
-            format!(
-                "Unsupported value: {:?}: supported values: {}",
-                role.kind,
-                kinds
-                    .iter()
-                    .map(|k| format!("\"{k}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ));
+        return Err(unsupported("roleRef.kind", &role.kind, kinds));
     }
     if role.name.is_empty() {
         return Err(FieldError::new(
@@ -293,17 +280,10 @@ pub(super) fn check_binding(
                 "Required value: the name of the account, user or group",
             ));
         }
-        match subject.kind.as_str() {
+        // A ServiceAccount is in the core group, and in the binding's
+        // namespace unless named; a User or Group in RBAC's.
+        let group = match subject.kind.as_str() {
             "ServiceAccount" => {
-                if !subject.api_group.is_empty() {
-                    return Err(FieldError::new(
-                        at("apiGroup"),
-                        format!(
-                            "Unsupported value: {:?}: supported values: \"\"",
-                            subject.api_group
-                        ),
-                    ));
-                }
                 if subject.namespace.is_empty() && kind == Kind::RoleBinding {
                     subject.namespace = namespace.to_owned();
                 }
@@ -313,48 +293,43 @@ pub(super) fn check_binding(
                         "Required value: a ServiceAccount is named with its namespace",
                     ));
                 }
+                ""
             }
             "User" | "Group" => {
                 if subject.api_group.is_empty() {
                     subject.api_group = RBAC_GROUP.to_owned();
                 }
-                if subject.api_group != RBAC_GROUP {
-                    return Err(FieldError::new(
-                        at("apiGroup"),
-                        format!(
-                            "Unsupported value: {:?}: supported values: \"{RBAC_GROUP}\"",
-                            subject.api_group
-                        ),
-                    ));
-                }
+                RBAC_GROUP
             }
             other => {
-                return Err(FieldError::new(
-                    at("kind"),
-                    format!(
-                        "Unsupported value: {other:?}: supported values: \"ServiceAccount\", \
-                         \"User\", \"Group\""
-                    ),
-                ));
+                let kinds = ["ServiceAccount", "User", "Group"];
+                return Err(unsupported(&at("kind"), other, &kinds));
             }
+        };
+        if subject.api_group != group {
+            return Err(unsupported(&at("apiGroup"), &subject.api_group, &[group]));
         }
     }
     Ok(())
 }
 
+/// Kubernetes' refusal of a value not among `supported`.
+fn unsupported(field: &str, given: &str, supported: &[&str]) -> FieldError {
+    let listed: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
+    FieldError::new(
+        field,
+        format!(
+            "Unsupported value: {given:?}: supported values: {}",
+            listed.join(", ")
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{Config, Object, load_str};
-    use std::path::Path;
-
-    fn load(text: &str) -> Result<Config, String> {
-        let mut docs = load_str(text, "a.yaml", Path::new("/")).map_err(|e| e.to_string())?;
-        match docs.remove(0).object {
-            Object::Config(config) => Ok(config),
-            other => panic!("not stored as a config: {other:?}"),
-        }
-    }
+    use crate::manifest::Config;
+    use crate::manifest::config::tests::load;
 
     #[test]
     fn a_binding_takes_kubernetes_defaults_and_round_trips() {
