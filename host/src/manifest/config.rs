@@ -235,51 +235,23 @@ impl Config {
     }
 
     fn namespace(raw: RawNamespace) -> Config {
-        Config {
-            kind: Kind::Namespace,
-            metadata: raw.metadata,
-            data: BTreeMap::new(),
-            binary_keys: Vec::new(),
-            immutable: false,
-            secret_type: None,
-            priority: None,
-            network: None,
-            access: None,
-            limits: None,
-        }
+        Self::bare(Kind::Namespace, raw.metadata)
     }
 
     fn network_policy(raw: RawNetworkPolicy) -> Result<Config, FieldError> {
         let mut spec = raw.spec;
         spec.normalize()?;
         Ok(Config {
-            kind: Kind::NetworkPolicy,
-            metadata: raw.metadata,
-            data: BTreeMap::new(),
-            binary_keys: Vec::new(),
-            immutable: false,
-            secret_type: None,
-            priority: None,
             network: Some(spec),
-            access: None,
-            limits: None,
+            ..Self::bare(Kind::NetworkPolicy, raw.metadata)
         })
     }
 
     fn priority_class(raw: RawPriorityClass) -> Result<Config, FieldError> {
         let metadata = raw.metadata.clone();
-        let priority = raw.check()?;
         Ok(Config {
-            kind: Kind::PriorityClass,
-            metadata,
-            data: BTreeMap::new(),
-            binary_keys: Vec::new(),
-            immutable: false,
-            secret_type: None,
-            priority: Some(priority),
-            network: None,
-            access: None,
-            limits: None,
+            priority: Some(raw.check()?),
+            ..Self::bare(Kind::PriorityClass, metadata)
         })
     }
 
