@@ -5,7 +5,7 @@
 //! they may do (`system:discovery`, `system:basic-user`). A stored
 //! ClusterRole or ClusterRoleBinding of the same name replaces a default.
 
-use super::grants::Binding;
+use super::binding::Binding;
 use crate::manifest::rbac::{PolicyRule, RBAC_GROUP, RoleRef, Subject};
 
 const READ: &[&str] = &["get", "list", "watch"];

@@ -6,24 +6,12 @@
 
 use std::collections::BTreeMap;
 
+pub use super::binding::Binding;
 use super::request::{Attributes, Resource};
 use super::{Identity, defaults};
 use crate::manifest::rbac::{Access, PolicyRule, RoleRef, Subject};
 use crate::manifest::{Config, Kind};
 use crate::store::{Store, StoreError};
-
-/// A RoleBinding (with its namespace) or a ClusterRoleBinding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Binding {
-    /// Its name.
-    pub name: String,
-    /// Empty for a ClusterRoleBinding.
-    pub namespace: String,
-    /// The role granted.
-    pub role_ref: RoleRef,
-    /// To whom.
-    pub subjects: Vec<Subject>,
-}
 
 /// The answer to one request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,6 +12,7 @@
 //! grants, asks, and answers 403 with Kubernetes' `Forbidden` message.
 
 pub mod audit_policy;
+pub mod binding;
 pub mod defaults;
 pub mod grants;
 pub mod quota;

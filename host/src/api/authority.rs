@@ -30,7 +30,7 @@ pub(super) async fn identify(state: &Shared, token: &str) -> Result<Identity, Re
     let uid = bound.serviceaccount.uid.clone();
     let record = read(state, move |store| store.object(&uid).map_err(internal))
         .await
-        .map_err(|e| super::kube::refusal(e.0, e.1, None))?;
+        .map_err(|e| super::kube::status::refusal(e.0, e.1, None))?;
     let alive = record.is_some_and(|r| {
         r.kind == Kind::ServiceAccount
             && r.deleted_at.is_none()
@@ -110,7 +110,7 @@ pub(super) async fn check(
         Grants::read(store, &namespace).map_err(internal)
     })
     .await
-    .map_err(|e| super::kube::refusal(e.0, e.1, None))?;
+    .map_err(|e| super::kube::status::refusal(e.0, e.1, None))?;
     let decision = grants.allows(who, &what);
     match decision.allowed {
         true => Ok(decision.reason),
@@ -124,7 +124,7 @@ pub(super) fn forbidden(who: &Identity, what: &Attributes) -> Response {
         .resource
         .as_ref()
         .map(|r| serde_json::json!({"name": r.name, "group": r.group, "kind": r.resource}));
-    super::kube::refusal(StatusCode::FORBIDDEN, what.forbidden(&who.user), details)
+    super::kube::status::refusal(StatusCode::FORBIDDEN, what.forbidden(&who.user), details)
 }
 
 /// Whether `who` may apply an object of `kind` named `name` in

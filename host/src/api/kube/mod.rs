@@ -19,7 +19,7 @@ mod patch;
 mod protobuf;
 mod reviews;
 mod shape;
-mod status;
+pub(super) mod status;
 pub mod untrusted;
 mod watch;
 mod writes;
@@ -85,18 +85,6 @@ fn path_of(served: &discovery::Served, namespace: Option<&str>, name: Option<&st
         path.push_str(name);
     }
     path
-}
-
-/// A refusal in Kubernetes' `Status` shape (its reason from the code),
-/// for the checks in front of every route.
-pub(super) fn refusal(
-    code: StatusCode,
-    message: String,
-    details: Option<serde_json::Value>,
-) -> Response {
-    let mut error = KubeError::new(code, message);
-    error.details = details;
-    error.into_response()
 }
 
 /// The routes of the Kubernetes API.

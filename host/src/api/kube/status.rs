@@ -91,6 +91,18 @@ impl KubeError {
     }
 }
 
+/// A refusal in Kubernetes' `Status` shape (its reason from the code),
+/// for the checks in front of every route (`api::authority`).
+pub(in crate::api) fn refusal(
+    code: StatusCode,
+    message: String,
+    details: Option<Value>,
+) -> Response {
+    let mut error = KubeError::new(code, message);
+    error.details = details;
+    error.into_response()
+}
+
 /// Kubernetes' reason for an HTTP status.
 fn reason_of(code: StatusCode) -> &'static str {
     match code.as_u16() {
