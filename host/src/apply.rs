@@ -506,6 +506,22 @@ pub fn plan_config(
     if old == plain {
         return Ok(ConfigPlan::Unchanged);
     }
+    // As in Kubernetes, a binding grants one role for its life: granting
+    // another is deleting it and binding anew.
+    if matches!(
+        kind,
+        crate::manifest::Kind::RoleBinding | crate::manifest::Kind::ClusterRoleBinding
+    ) && old["roleRef"] != plain["roleRef"]
+    {
+        return Err((
+            "roleRef",
+            format!(
+                "Invalid value: {}: cannot change roleRef: delete the binding and create it \
+                 again",
+                plain["roleRef"]
+            ),
+        ));
+    }
     let values = |v: &serde_json::Value| {
         (
             v["data"].clone(),

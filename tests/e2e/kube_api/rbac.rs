@@ -402,6 +402,33 @@ rules: [{apiGroups: [batch], resources: [jobs]}]
     assert!(bad.stderr.contains("rules[0].verbs"), "{bad:?}");
     let none = ok(s.kubectl(&k, &["get", "roles,rolebindings", "-A", "-o", "name"]));
     assert_eq!(none.stdout, "", "nothing stored: {none:?}");
+    // A binding's role is its for life.
+    ok(s.kubectl(
+        &k,
+        &[
+            "create",
+            "rolebinding",
+            "v",
+            "--clusterrole=view",
+            "--user=ana",
+        ],
+    ));
+    let changed = s.kubectl(
+        &k,
+        &[
+            "patch",
+            "rolebinding",
+            "v",
+            "--type=merge",
+            "-p",
+            r#"{"roleRef":{"name":"edit"}}"#,
+        ],
+    );
+    assert_eq!(changed.code, 1, "{changed:?}");
+    assert!(
+        changed.stderr.contains("cannot change roleRef"),
+        "{changed:?}"
+    );
 }
 
 #[test]

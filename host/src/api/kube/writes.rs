@@ -481,7 +481,15 @@ async fn store(
         .map_err(|failure| {
             let code =
                 StatusCode::from_u16(failure.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            let error = KubeError::new(code, failure.message).about(&served.qualified(), &name);
+            let mut error =
+                KubeError::new(code, failure.message.clone()).about(&served.qualified(), &name);
+            // kubectl prints an Invalid refusal's causes, not its message.
+            if code == StatusCode::UNPROCESSABLE_ENTITY
+                && let Some(details) = &mut error.details
+            {
+                details["causes"] =
+                    json!([{"reason": "FieldValueInvalid", "message": failure.message}]);
+            }
             match (code, create_only) {
                 (StatusCode::CONFLICT, true) => error.reason("AlreadyExists"),
                 _ => error,
