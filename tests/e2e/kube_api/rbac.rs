@@ -509,3 +509,49 @@ rules:
     assert!(!text.contains("hunter2") && !text.contains("aHVudGVyMg"));
     assert!(!text.contains("configmaps"), "{text}");
 }
+
+#[test]
+fn create_token_refuses_bad_input_with_exit_2_and_says_what_is_missing() {
+    let s = Session::new();
+    let no_name = s.wasmjob(&["create", "token"]);
+    assert_eq!(no_name.code, 2, "{no_name:?}");
+    assert!(
+        no_name
+            .stderr
+            .contains("create token needs the ServiceAccount's NAME")
+    );
+    let bad = s.wasmjob(&["create", "token", "ci", "--duration", "soon"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(
+        bad.stderr.contains("--duration: invalid duration \"soon\""),
+        "{bad:?}"
+    );
+    // No server: says where it looked.
+    let alone = s.wasmjob(&["--server", "127.0.0.1:9", "create", "token", "ci"]);
+    assert_eq!(alone.code, 1, "{alone:?}");
+    assert!(alone.stderr.contains("127.0.0.1:9"), "{alone:?}");
+    let server = Server::start(&s, &[]);
+    let missing = s.client(&server, &["create", "token", "nobody", "-n", "team"]);
+    assert_eq!(missing.code, 1, "{missing:?}");
+    assert!(
+        missing
+            .stderr
+            .contains("serviceaccounts \"nobody\" not found"),
+        "{missing:?}"
+    );
+    let short = s.client(&server, &["create", "token", "nobody", "--duration", "5m"]);
+    assert!(short.stderr.contains("less than 10 minutes"), "{short:?}");
+    let file = s.work.path().join("none.kubeconfig");
+    let written = s.client(
+        &server,
+        &[
+            "create",
+            "token",
+            "nobody",
+            "--write-kubeconfig",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(written.code, 1, "{written:?}");
+    assert!(!file.exists(), "nothing written for a refused token");
+}
