@@ -103,12 +103,31 @@ pub struct AuditArgs {
     pub policy: Option<PathBuf>,
 }
 
+/// The audit log `serve` will open: read from the flags (a bad policy is
+/// bad input at once), opened once the state directory is known writable.
+pub struct AuditPlan {
+    path: PathBuf,
+    max_bytes: u64,
+    max_backups: usize,
+    policy: crate::access::audit_policy::Policy,
+}
+
+impl AuditPlan {
+    /// Opens the log.
+    pub fn open(self) -> Result<crate::api::audit::AuditLog, super::CliError> {
+        crate::api::audit::AuditLog::open(&self.path, self.max_bytes, self.max_backups, self.policy)
+            .map_err(|e| {
+                super::CliError::Other(anyhow::anyhow!(
+                    "cannot open the audit log {}: {e} (--audit-log-path FILE, or none)",
+                    self.path.display()
+                ))
+            })
+    }
+}
+
 impl AuditArgs {
-    /// The audit log these flags ask for, opened; none for `none`.
-    pub fn open(
-        &self,
-        state_dir: &std::path::Path,
-    ) -> Result<Option<crate::api::audit::AuditLog>, super::CliError> {
+    /// The audit log these flags ask for; none for `none`.
+    pub fn plan(&self, state_dir: &std::path::Path) -> Result<Option<AuditPlan>, super::CliError> {
         use crate::access::audit_policy::Policy;
         let path = match self.path.as_deref() {
             Some("none") => return Ok(None),
@@ -132,19 +151,12 @@ impl AuditArgs {
                 })?
             }
         };
-        let log = crate::api::audit::AuditLog::open(
-            &path,
-            self.max_size.max(1) << 20,
-            self.max_backup,
+        Ok(Some(AuditPlan {
+            path,
+            max_bytes: self.max_size.max(1) << 20,
+            max_backups: self.max_backup,
             policy,
-        )
-        .map_err(|e| {
-            super::CliError::Other(anyhow::anyhow!(
-                "cannot open the audit log {}: {e} (--audit-log-path FILE, or none)",
-                path.display()
-            ))
-        })?;
-        Ok(Some(log))
+        }))
     }
 }
 

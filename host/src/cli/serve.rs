@@ -38,8 +38,8 @@ struct Settings {
     strict: bool,
     /// The engine's settings (`--max-instances`, `--memory-reservation`).
     runtime: RuntimeConfig,
-    /// `--audit-*`: the log, opened (taken by the API's state).
-    audit: Option<crate::api::audit::AuditLog>,
+    /// `--audit-*`: the log to open once the store is (taken then).
+    audit: Option<super::node_args::AuditPlan>,
 }
 
 impl Settings {
@@ -95,7 +95,7 @@ impl Settings {
             cluster,
             heartbeat,
             strict: args.strict,
-            audit: args.audit.open(state_dir)?,
+            audit: args.audit.plan(state_dir)?,
         })
     }
 }
@@ -214,7 +214,8 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     let mut runner = Runner::new(store, runtime.clone(), handle, config).map_err(other)?;
     join(&mut runner, &settings, &args)?;
     let resumed = runner.resume().map_err(other)?;
-    let audit = settings.audit.take();
+    // After the store: a read-only state directory is named by the store.
+    let audit = settings.audit.take().map(|plan| plan.open()).transpose()?;
     let state = server_state(
         (token, audit),
         db,
