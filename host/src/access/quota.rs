@@ -52,10 +52,26 @@ pub fn exceeded(
     None
 }
 
-/// Whether wasmjob meters resource `name` of a quota: object counts, and
-/// instances at once (`pods`) and their memory (`limits.memory`).
+/// The resource name of the output a namespace's instances have stored,
+/// every attempt's, while their objects live (a quantity: `100Mi`).
+pub const LOG_BYTES: &str = "wasmjob.dev/logs";
+
+/// `bytes` as a Kubernetes quantity: `2Mi`, `1Gi`, or the plain number.
+pub fn bytes_quantity(bytes: u64) -> String {
+    match bytes {
+        0 => "0".to_owned(),
+        b if b.is_multiple_of(1 << 20) => crate::manifest::memory_quantity(b),
+        b if b.is_multiple_of(1 << 10) => format!("{}Ki", b >> 10),
+        b => b.to_string(),
+    }
+}
+
+/// Whether wasmjob meters resource `name` of a quota: object counts,
+/// instances at once (`pods`) and their memory (`limits.memory`), and
+/// stored output ([`LOG_BYTES`]).
 pub fn metered(name: &str) -> bool {
-    counted_kind(name).is_some() || matches!(name, "pods" | "count/pods" | "limits.memory")
+    counted_kind(name).is_some()
+        || matches!(name, "pods" | "count/pods" | "limits.memory" | LOG_BYTES)
 }
 
 /// What a namespace uses of each resource a quota names that wasmjob
@@ -97,6 +113,10 @@ pub fn used_in(
                 _ => None,
             };
         }
+    }
+    if hard.contains_key(LOG_BYTES) {
+        let stored = store.log_bytes(namespace)?;
+        used.insert(LOG_BYTES.to_owned(), bytes_quantity(stored));
     }
     Ok(used)
 }

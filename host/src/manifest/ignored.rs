@@ -103,8 +103,8 @@ fn unmetered(value: &Value, warnings: &mut Vec<String>) {
         if !crate::access::quota::metered(name) {
             warnings.push(format!(
                 "spec.hard[{name}]: not metered by wasmjob, which meters objects \
-                 (count/jobs.batch, count/secrets, …), pods and limits.memory: kept, not \
-                 enforced"
+                 (count/jobs.batch, count/secrets, …), pods, limits.memory and \
+                 wasmjob.dev/logs: kept, not enforced"
             ));
         }
     }

@@ -151,7 +151,7 @@ fn quantities(
         let field = format!("{at}[{name}]");
         let text = quantity(&value)
             .ok_or_else(|| FieldError::new(&field, "must be a quantity such as 10 or 1Gi"))?;
-        if name.ends_with("memory") {
+        if name.ends_with("memory") || name == crate::access::quota::LOG_BYTES {
             parse_memory_quantity(&text).map_err(|e| FieldError::new(&field, e))?;
         } else if is_count(&name) && text.parse::<u64>().is_err() {
             return Err(FieldError::new(

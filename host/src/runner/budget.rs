@@ -6,9 +6,14 @@
 //! waiting instances start in priority order as room comes free. A
 //! namespace's ResourceQuota on instances at once (`pods`) or on their
 //! memory limits summed (`limits.memory`) is room too, counted on this
-//! node: an instance past it waits, with Kubernetes' `exceeded quota`.
+//! node: an instance past it waits, with Kubernetes' `exceeded quota`. So
+//! is its quota of stored output (`wasmjob.dev/logs`): once the
+//! namespace's instances have stored that much, no more start.
 
 use std::collections::BTreeMap;
+
+/// A ResourceQuota's name for the output a namespace's instances store.
+pub(in crate::runner) const LOGS: &str = crate::access::quota::LOG_BYTES;
 
 /// A node's room at one pass.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +35,9 @@ pub(in crate::runner) struct InstanceQuota {
     pub pods: Option<(String, i64)>,
     /// `limits.memory` in bytes: the quota's name and its limit.
     pub memory: Option<(String, i64)>,
+    /// `wasmjob.dev/logs` in bytes: the quota's name and its limit, and
+    /// the bytes the namespace's instances have stored.
+    pub logs: Option<(String, i64, i64)>,
 }
 
 /// What a namespace may still start: its quota, and what its running
@@ -113,6 +121,11 @@ impl Budget {
         (taken, why)
     }
 
+    /// Whether `namespace` has a quota of stored output.
+    pub(super) fn meters_logs(&self, namespace: &str) -> bool {
+        (self.namespaces.get(namespace)).is_some_and(|room| room.quota.logs.is_some())
+    }
+
     /// Whether the node's room is limited at all (a capacity or extended
     /// resources).
     pub(super) fn limited(&self) -> bool {
@@ -164,6 +177,18 @@ impl Room {
                 self.pods
             ));
         }
+        if let Some((name, hard, stored)) = &self.quota.logs
+            && stored >= hard
+        {
+            // How much an instance will print is not known before it runs:
+            // the quota holds once what is stored reaches it.
+            let q = |b: i64| crate::access::quota::bytes_quantity(b.max(0) as u64);
+            return Some(format!(
+                "exceeded quota: {name}, requested: {LOGS}>0, used: {LOGS}={}, limited: {LOGS}={}",
+                q(*stored),
+                q(*hard)
+            ));
+        }
         if let Some((name, hard)) = &self.quota.memory {
             let Some(memory) = memory else {
                 return Some(format!(
@@ -212,6 +237,7 @@ mod tests {
         let quota = InstanceQuota {
             pods: Some(("q".into(), 3)),
             memory: Some(("m".into(), 100 << 20)),
+            logs: None,
         };
         let quotas = BTreeMap::from([("team".to_owned(), quota)]);
         let held = BTreeMap::from([("team".to_owned(), (1, 10 << 20))]);
@@ -241,6 +267,34 @@ mod tests {
         let bare = budget.take_in(("team", None), &none, 1);
         assert!(bare.0 == 0 && bare.1.unwrap().contains("must specify"));
         assert!(budget.limited());
+    }
+
+    #[test]
+    fn a_namespace_whose_stored_output_reached_its_quota_starts_nothing_more() {
+        let quota = |stored| InstanceQuota {
+            logs: Some(("logs".into(), 2 << 20, stored)),
+            ..InstanceQuota::default()
+        };
+        let none = BTreeMap::new();
+        let with = |stored| {
+            let quotas = BTreeMap::from([("team".to_owned(), quota(stored))]);
+            Budget::new(None, &none, 0, &none).with_quotas(&quotas, &BTreeMap::new())
+        };
+        // Under the quota, however little room is left: every one starts.
+        assert_eq!(
+            with((2 << 20) - 1).take_in(("team", None), &none, 5),
+            (5, None)
+        );
+        let (started, why) = with(2 << 20).take_in(("team", None), &none, 5);
+        assert_eq!(started, 0);
+        assert_eq!(
+            why.as_deref(),
+            Some(
+                "exceeded quota: logs, requested: wasmjob.dev/logs>0, used: \
+                 wasmjob.dev/logs=2Mi, limited: wasmjob.dev/logs=2Mi"
+            )
+        );
+        assert_eq!(with(3 << 20).take_in(("other", None), &none, 1), (1, None));
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub(super) struct Pass<'a> {
     pub deferred: bool,
     /// The node's room for new instances at this pass.
     pub budget: Budget,
+    /// The namespaces' room for Jobs their CronJobs create at this pass.
+    pub job_room: super::quotas::JobRoom<'a>,
 }
 
 impl Pass<'_> {

@@ -16,6 +16,7 @@
 //! | `launcher` | starting attempts on the executor: sandbox, references, queue binding, checkpoint |
 //! | `configs` | the ConfigMaps and Secrets attempts read, from the node's file |
 //! | `budget` | the room a node has at one pass: instances and extended resources |
+//! | `quotas` | the namespaces' ResourceQuotas between passes; room for the Jobs CronJobs create |
 //! | `commands` | apply, delete, relabel and shutdown from the API |
 //! | `resume` | what an earlier process left unfinished, run again at start |
 //! | `cluster` | heartbeats, ownership, instances hosted for other nodes, rolling updates |
@@ -41,6 +42,7 @@ mod nodes;
 mod observer;
 mod parts;
 mod pulls;
+mod quotas;
 mod resume;
 mod staged;
 mod writes;

@@ -78,7 +78,7 @@ impl Runner {
             config.output_limit,
         );
         let parts = Parts {
-            quotas: (u64::MAX, Default::default()),
+            quotas: Default::default(),
             journal: Journal::new(store, gate.clone()),
             launcher,
             config,

@@ -5,9 +5,7 @@
 
 use std::sync::Arc;
 
-use std::collections::BTreeMap;
-
-use super::budget::{Budget, InstanceQuota};
+use super::budget::Budget;
 use super::config::RunnerConfig;
 use super::cron::Asks;
 use super::cron::{CronDriver, CronRun};
@@ -19,9 +17,8 @@ use super::launcher::Launcher;
 use super::nodes::ClusterNodes;
 use super::observer::Observer;
 use super::pulls::Pulls;
+use super::quotas::Quotas;
 use crate::executor::StartGate;
-use crate::manifest::Kind;
-use crate::manifest::quota::Limits;
 use crate::runtime::Runtime;
 use crate::store::{StoreError, Write};
 use crate::time::Micros;
@@ -50,9 +47,8 @@ pub(super) struct Parts {
     pub draining: Option<Micros>,
     /// Jobs waiting for their registry images.
     pub pulls: super::pulls::Pulls,
-    /// The namespaces' quotas on instances, and the count of object
-    /// commits they were read at.
-    pub quotas: (u64, BTreeMap<String, InstanceQuota>),
+    /// The namespaces' quotas, as last read.
+    pub quotas: Quotas,
 }
 
 /// The three drivers, mutably, beside what a pass borrows, and the Jobs
@@ -81,10 +77,11 @@ impl Parts {
     ) -> R {
         let starts = self.starts();
         let budget = self.budget();
-        let quotas_now = !self.instance_quotas().is_empty();
-        let budget = match quotas_now {
-            true => budget.with_quotas(&self.quotas.1, &self.jobs.held_by_namespace()),
-            false => budget,
+        self.quotas.refresh(self.journal.store(), now);
+        let instance_quotas = self.quotas.instances();
+        let budget = match instance_quotas.is_empty() {
+            false => budget.with_quotas(instance_quotas, &self.jobs.held_by_namespace()),
+            true => budget,
         };
         let mut pass = Pass {
             now,
@@ -97,6 +94,7 @@ impl Parts {
             starts,
             deferred: false,
             budget,
+            job_room: self.quotas.job_room(),
         };
         let mut drivers = Drivers {
             jobs: &mut self.jobs,
@@ -132,46 +130,6 @@ impl Parts {
             }
         }
         Budget::new(config.capacity, &config.resources, running, &held)
-    }
-
-    /// The namespaces' ResourceQuotas on instances at once (`pods`,
-    /// `count/pods`) and their memory (`limits.memory`), read again only
-    /// when an object was committed since (most nodes have none).
-    fn instance_quotas(&mut self) -> &BTreeMap<String, InstanceQuota> {
-        let generation = crate::store::commits::objects_generation();
-        if self.quotas.0 != generation {
-            let read = self.journal.store().live_objects(Kind::ResourceQuota, None);
-            let mut quotas: BTreeMap<String, InstanceQuota> = BTreeMap::new();
-            // A quota that cannot be read holds nothing; the apply that
-            // stored it had read it.
-            for record in read.unwrap_or_default() {
-                let Ok(config) =
-                    crate::manifest::Config::from_stored(Kind::ResourceQuota, &record.manifest)
-                else {
-                    continue;
-                };
-                let Some(Limits::Quota(hard)) = config.limits else {
-                    continue;
-                };
-                let quota = quotas.entry(record.namespace.clone()).or_default();
-                let tighter = |kept: &mut Option<(String, i64)>, value: Option<i64>| {
-                    if let Some(value) = value
-                        && kept.as_ref().is_none_or(|(_, k)| value < *k)
-                    {
-                        *kept = Some((record.name.clone(), value));
-                    }
-                };
-                let pods = hard.get("pods").or(hard.get("count/pods"));
-                tighter(&mut quota.pods, pods.and_then(|p| p.parse().ok()));
-                let memory = hard
-                    .get("limits.memory")
-                    .and_then(|m| crate::manifest::parse_memory_quantity(m).ok());
-                tighter(&mut quota.memory, memory.map(|m| m as i64));
-            }
-            quotas.retain(|_, q| q.pods.is_some() || q.memory.is_some());
-            self.quotas = (generation, quotas);
-        }
-        &self.quotas.1
     }
 
     /// Stages writes for the next group commit (see [`Journal::stage`]).

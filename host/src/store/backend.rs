@@ -55,6 +55,10 @@ pub(super) trait Records {
     /// Events of live objects in a namespace (or all), oldest first.
     fn live_events(&self, namespace: Option<&str>) -> Result<Vec<EventRecord>, StoreError>;
 
+    /// The bytes of output stored for the instances of a namespace's live
+    /// objects, every attempt's.
+    fn log_bytes(&self, namespace: &str) -> Result<u64, StoreError>;
+
     /// An object by uid, live or deleted.
     fn object(&self, uid: &str) -> Result<Option<ObjectRecord>, StoreError>;
 

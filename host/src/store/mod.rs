@@ -409,6 +409,12 @@ impl Store {
         self.read(|r| r.live_events(namespace))
     }
 
+    /// The bytes of output stored for the instances of a namespace's live
+    /// objects (a ResourceQuota's `wasmjob.dev/logs`).
+    pub fn log_bytes(&self, namespace: &str) -> Result<u64, StoreError> {
+        self.read(|r| r.log_bytes(namespace))
+    }
+
     /// An object by uid, live or deleted.
     pub fn object(&self, uid: &str) -> Result<Option<ObjectRecord>, StoreError> {
         self.read(|r| r.object(uid))

@@ -3,6 +3,7 @@
 //! LimitRange gives containers their default memory and bounds it.
 
 use super::*;
+use wasmjob_tests::job_yaml;
 
 /// A Job of the `say-hello` program in `namespace`; `memory` its limit.
 fn job_in(name: &str, namespace: &str, memory: Option<&str>) -> String {
@@ -281,4 +282,198 @@ fn a_pods_and_memory_quota_hold_a_namespaces_instances_at_once_and_say_so() {
     assert!(events.contains("must specify limits.memory"), "{events}");
     let bare = instances("bare", "small");
     assert_eq!(bare["items"].as_array().unwrap().len(), 0, "{bare}");
+}
+
+/// The Jobs a CronJob creates count under `count/jobs.batch` like those
+/// an apply creates: past the quota a scheduled run is not created, and
+/// the CronJob says why in the Kubernetes controller's words.
+#[test]
+fn a_quota_holds_the_jobs_a_cronjob_creates() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    s.write(
+        "quota.yaml",
+        "apiVersion: v1
+kind: ResourceQuota
+metadata:
+  name: two-jobs
+  namespace: team
+spec:
+  hard:
+    count/jobs.batch: \"2\"
+",
+    );
+    let quota = s.client(&server, &["apply", "-f", "quota.yaml"]);
+    assert_eq!(quota.code, 0, "{quota:?}");
+    s.write(
+        "tick.yaml",
+        &format!(
+            "apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: tick
+  namespace: team
+spec:
+  schedule: \"*/1 * * * * *\"
+  successfulJobsHistoryLimit: 10
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers:
+          - name: main
+            image: {}
+          restartPolicy: Never
+",
+            program("say-hello").display()
+        ),
+    );
+    let applied = s.client(&server, &["apply", "-f", "tick.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let events = loop {
+        let events = s.client(&server, &["get", "events", "-n", "team"]).stdout;
+        let refusals = events.matches("FailedCreate").count();
+        if refusals >= 2 || std::time::Instant::now() > deadline {
+            break events;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(
+        events.contains(
+            "is forbidden: exceeded quota: two-jobs, requested: count/jobs.batch=1, used: \
+             count/jobs.batch=2, limited: count/jobs.batch=2"
+        ),
+        "{events}"
+    );
+    let jobs = s.client(&server, &["get", "jobs", "-n", "team", "-o", "json"]);
+    assert_eq!(jobs.code, 0, "{jobs:?}");
+    let jobs = jobs.json();
+    assert_eq!(jobs["items"].as_array().unwrap().len(), 2, "{jobs}");
+    // Deleting one makes room for the next scheduled run.
+    let name = jobs["items"][0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deleted = s.client(&server, &["delete", "job", &name, "-n", "team"]);
+    assert_eq!(deleted.code, 0, "{deleted:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let now = s
+            .client(&server, &["get", "jobs", "-n", "team", "-o", "json"])
+            .json();
+        let names: Vec<&str> = (now["items"].as_array().unwrap().iter())
+            .filter_map(|j| j["metadata"]["name"].as_str())
+            .collect();
+        if names.len() == 2 && !names.contains(&name.as_str()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{now}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// `wasmjob.dev/logs` holds what a namespace's instances store: once
+/// their output reaches it no more start, the Job says why in
+/// Kubernetes' words, `status.used` shows the bytes, and deleting the Job
+/// frees the room for the next.
+#[test]
+fn a_quota_of_stored_output_stops_new_instances_once_reached() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    s.write(
+        "quota.yaml",
+        "apiVersion: v1
+kind: ResourceQuota
+metadata:
+  name: logs
+  namespace: chatty
+spec:
+  hard:
+    wasmjob.dev/logs: 3Mi
+",
+    );
+    let quota = s.client(&server, &["apply", "-f", "quota.yaml"]);
+    assert_eq!(quota.code, 0, "{quota:?}");
+    // Each instance prints a MiB (the default output limit keeps it all).
+    let loud = |name: &str| {
+        job_yaml(
+            name,
+            &program("print-lots"),
+            &["1"],
+            "  completions: 30\n  parallelism: 1",
+            "",
+        )
+        .replace(
+            &format!("name: {name}\n"),
+            &format!("name: {name}\n  namespace: chatty\n"),
+        )
+    };
+    s.write("loud.yaml", &loud("loud"));
+    let applied = s.client(&server, &["apply", "-f", "loud.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let succeeded = || {
+        let job = s.client(
+            &server,
+            &["get", "job", "loud", "-n", "chatty", "-o", "json"],
+        );
+        job.json()["status"]["succeeded"].as_u64().unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let events = loop {
+        let events = s.client(&server, &["get", "events", "-n", "chatty"]).stdout;
+        if events.contains("exceeded quota: logs") {
+            break events;
+        }
+        assert!(std::time::Instant::now() < deadline, "{events}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        events.contains("requested: wasmjob.dev/logs>0, used: wasmjob.dev/logs="),
+        "{events}"
+    );
+    let held = succeeded();
+    assert!(
+        (3..30).contains(&held),
+        "{held} instances ran under a 3Mi quota"
+    );
+    // Held: nothing more starts.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let later = succeeded();
+    assert!(later <= held + 1, "{held} then {later}");
+    let used = s.client(
+        &server,
+        &["get", "quota", "logs", "-n", "chatty", "-o", "json"],
+    );
+    let used = used.json()["status"]["used"]["wasmjob.dev/logs"].clone();
+    let bytes = used.as_str().and_then(|u| match u.strip_suffix("Mi") {
+        Some(mib) => mib.parse::<u64>().ok().map(|m| m << 20),
+        None => match u.strip_suffix("Ki") {
+            Some(kib) => kib.parse::<u64>().ok().map(|k| k << 10),
+            None => u.parse().ok(),
+        },
+    });
+    assert!(bytes.is_some_and(|b| b >= 3 << 20), "{used}");
+
+    // Deleting the Job frees its stored output for the next.
+    let deleted = s.client(&server, &["delete", "job", "loud", "-n", "chatty"]);
+    assert_eq!(deleted.code, 0, "{deleted:?}");
+    s.write(
+        "next.yaml",
+        &loud("next").replace("completions: 30", "completions: 2"),
+    );
+    let applied = s.client(&server, &["apply", "-f", "next.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let done = s.client(
+        &server,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/next",
+            "-n",
+            "chatty",
+            "--timeout=60s",
+        ],
+    );
+    assert_eq!(done.code, 0, "{done:?}");
 }

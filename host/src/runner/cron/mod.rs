@@ -316,13 +316,20 @@ impl CronRun {
             let warning = Event::warning("TooManyMissedTimes", message);
             pass.writes.push(event(&uid, warning, now));
         }
+        let mut started = 0;
         for scheduled in &decision.start {
-            asks.create_jobs.push(self.start(*scheduled, None, pass));
+            match pass.job_room.take(&self.record.namespace, pass.store) {
+                Ok(()) => {
+                    asks.create_jobs.push(self.start(*scheduled, None, pass));
+                    started += 1;
+                }
+                Err(quota) => self.refused(*scheduled, &quota, pass),
+            }
         }
         let backfilled = self.start_backfilled(decision.backfill, pass);
         asks.create_jobs.extend(backfilled);
         if let Some(left) = &mut self.observed.remaining {
-            *left -= decision.start.len() as i64;
+            *left -= started;
         }
         self.observed.last_schedule = decision.last_schedule;
         self.observed.buffered = decision.buffered;
@@ -364,6 +371,28 @@ impl CronRun {
         self.refs.insert(job_uid.clone(), reference(run.record()));
         self.observed.active.push((job_uid, scheduled));
         run
+    }
+
+    /// The Job of the scheduled time `scheduled` would pass its
+    /// namespace's `quota`: it is not created, as the quota's admission
+    /// refuses the Kubernetes CronJob controller's create. The time is
+    /// recorded without a Job — a run is decided once, and the next
+    /// scheduled time tries again — with the controller's `FailedCreate`.
+    fn refused(&mut self, scheduled: Micros, quota: &str, pass: &mut Pass<'_>) {
+        let seconds = self.timetable.has_seconds();
+        let job = cronjob::job_from_template(&self.cron, &self.record.uid, scheduled, seconds);
+        pass.writes.push(Write::CronRun {
+            cronjob_uid: self.record.uid.clone(),
+            scheduled,
+            job_uid: None,
+            replaces: None,
+        });
+        let message = format!(
+            "Error creating job: jobs.batch {:?} is forbidden: {quota}",
+            job.metadata.name
+        );
+        let failed = Event::warning("FailedCreate", message);
+        pass.writes.push(event(&self.record.uid, failed, pass.now));
     }
 
     /// `successfulJobsHistoryLimit` and `failedJobsHistoryLimit`: the

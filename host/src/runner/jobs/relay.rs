@@ -112,7 +112,12 @@ impl JobRun {
     /// instance is the last it runs (the controller starts new slots for
     /// what the Job needs later).
     pub(super) fn reserve_successor(&mut self, uid: &str, pass: &Pass<'_>, ahead: usize) {
-        let open = self.relays(pass.cluster.is_some()) && pass.starts;
+        // Under a quota of stored output each instance is started through
+        // the node's room (see `budget`): what a successor will print is
+        // not known when it is reserved.
+        let open = self.relays(pass.cluster.is_some())
+            && pass.starts
+            && !pass.budget.meters_logs(&self.record.namespace);
         while open && self.wants_successor(uid, ahead) {
             let record = self.new_instance(ids::uid(), None, false, pass);
             let Some(launch) = self.successor_launch(&record, pass) else {

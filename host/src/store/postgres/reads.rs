@@ -116,6 +116,19 @@ impl Records for Pg {
     }
 
     /// Events of live objects in a namespace (or all), oldest first.
+    fn log_bytes(&self, namespace: &str) -> Result<u64, StoreError> {
+        self.with(|c| {
+            let row = c.query_one(
+                "SELECT COALESCE(SUM(octet_length(l.data)), 0)::BIGINT FROM logs l
+                 JOIN instances i ON i.uid = l.instance_uid
+                 JOIN objects o ON o.uid = i.owner_uid
+                 WHERE i.namespace = $1 AND o.deleted_at IS NULL",
+                &[&namespace],
+            )?;
+            Ok(row.get::<_, i64>(0).max(0) as u64)
+        })
+    }
+
     fn live_events(&self, namespace: Option<&str>) -> Result<Vec<EventRecord>, StoreError> {
         self.with(|c| {
             let rows = c.query(

@@ -151,6 +151,24 @@ impl Records for Sqlite {
         self.sql(rows.and_then(|r| r.collect()))
     }
 
+    /// The bytes of output stored for the instances of a namespace's live
+    /// objects: first attempts' in their rows, the others' in `logs`.
+    fn log_bytes(&self, namespace: &str) -> Result<u64, StoreError> {
+        let r = self.conn.query_row(
+            "SELECT
+               (SELECT COALESCE(SUM(length(i.log)), 0) FROM instances i
+                JOIN objects o ON o.uid = i.owner_uid
+                WHERE i.namespace = ?1 AND o.deleted_at IS NULL)
+             + (SELECT COALESCE(SUM(length(l.data)), 0) FROM logs l
+                JOIN instances i ON i.uid = l.instance_uid
+                JOIN objects o ON o.uid = i.owner_uid
+                WHERE i.namespace = ?1 AND o.deleted_at IS NULL)",
+            [namespace],
+            |row| row.get::<_, i64>(0),
+        );
+        self.sql(r).map(|bytes| bytes.max(0) as u64)
+    }
+
     /// An object by uid, live or deleted.
     fn object(&self, uid: &str) -> Result<Option<ObjectRecord>, StoreError> {
         let r = self
