@@ -21,17 +21,32 @@ fn send(
     (method, path, content_type): (&str, &str, &str),
     body: &[u8],
 ) -> (u16, String) {
+    let auth = format!("Bearer {token}");
+    let headers = [("Content-Type", content_type), ("Authorization", &auth)];
+    let (status, _, body) = raw(server, (method, path), &headers, body);
+    (status, body)
+}
+
+/// One request with `headers`; the status, the head and the body.
+fn raw(
+    server: &Server,
+    (method, path): (&str, &str),
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, String) {
     let mut stream = TcpStream::connect(&server.address).expect("connecting to serve");
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
-         Content-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Authorization: Bearer {token}\r\n\r\n",
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
         server.address,
         body.len()
     );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
     stream.write_all(head.as_bytes()).unwrap();
     let _ = stream.write_all(body);
     let mut answer = Vec::new();
@@ -42,8 +57,8 @@ fn send(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, body.to_owned())
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (status, head.to_owned(), body.to_owned())
 }
 
 fn json(server: &Server, token: &str, method: &str, path: &str, body: &str) -> (u16, String) {
@@ -223,4 +238,94 @@ fn a_permitted_token_still_gets_413_for_an_oversized_body_and_400_for_a_malforme
     let (status, answer) = json(&server, &editor, "GET", one, "");
     assert_eq!(status, 200, "{answer}");
     assert!(answer.contains("\"a\":\"1\""), "{answer}");
+}
+
+/// The dashboard signs in a ServiceAccount's token too: its session reads
+/// what the account may read and nothing else, a change needs the page's
+/// header and the account's grant, and a revoked account's session ends
+/// at once, saying why.
+#[test]
+fn the_dashboard_signs_in_an_account_token_with_its_grants_only() {
+    let s = Session::new();
+    let server = Server::start(&s, &["--plain-http"]);
+    let admin = token(&s);
+    let (_, viewer) = account(&server, &admin, "team", "view");
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+
+    let (status, _, page) = raw(&server, ("POST", "/login"), &[form], b"token=not.a.token");
+    assert_eq!(status, 401, "{page}");
+    assert!(
+        page.contains("nor a ServiceAccount token it accepts"),
+        "{page}"
+    );
+
+    let body = format!("token={viewer}");
+    let (status, head, _) = raw(&server, ("POST", "/login"), &[form], body.as_bytes());
+    assert_eq!(status, 303, "{head}");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    assert!(cookie.starts_with("wasmjob_session=sa."), "{cookie}");
+    assert!(head.contains("HttpOnly; SameSite=Strict"), "{head}");
+    let with_cookie = [("Cookie", cookie.as_str())];
+    let (status, _, page) = raw(&server, ("GET", "/"), &with_cookie, b"");
+    assert_eq!(status, 200);
+    assert!(page.contains("system:serviceaccount:team:viewer"), "{page}");
+
+    let get = |path: &str| raw(&server, ("GET", path), &with_cookie, b"");
+    assert_eq!(get("/apis/batch/v1/namespaces/team/jobs").0, 200);
+    let (status, _, refused) = get("/apis/batch/v1/namespaces/other/jobs");
+    assert_eq!(status, 403, "{refused}");
+    assert!(refused.contains("cannot list resource"), "{refused}");
+    assert_eq!(get("/api/v1/namespaces/team/secrets").0, 403);
+    assert_eq!(get("/api/v1/nodes").0, 403);
+
+    // A change: the page's header is needed, and then the grant.
+    let delete = ("DELETE", "/apis/batch/v1/namespaces/team/jobs/x");
+    let (status, _, refused) = raw(&server, delete, &with_cookie, b"");
+    assert_eq!(status, 403);
+    assert!(
+        refused.contains("must come from the dashboard's page"),
+        "{refused}"
+    );
+    let from_page = [("Cookie", cookie.as_str()), ("X-Wasmjob-Dashboard", "1")];
+    let (status, _, refused) = raw(&server, delete, &from_page, b"");
+    assert_eq!(status, 403);
+    assert!(refused.contains("cannot delete resource"), "{refused}");
+    // The page asks what it may do before drawing its buttons.
+    let review = br#"{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectAccessReview",
+        "spec":{"resourceAttributes":{"verb":"delete","group":"batch","resource":"jobs","namespace":"team"}}}"#;
+    let ask = (
+        "POST",
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+    );
+    let with_type = [
+        ("Cookie", cookie.as_str()),
+        ("X-Wasmjob-Dashboard", "1"),
+        ("Content-Type", "application/json"),
+    ];
+    let (status, _, answer) = raw(&server, ask, &with_type, review);
+    assert_eq!(status, 201, "{answer}");
+    assert!(answer.contains(r#""allowed":false"#), "{answer}");
+
+    // Deleting the account revokes its session with its tokens.
+    let gone = json(
+        &server,
+        &admin,
+        "DELETE",
+        "/api/v1/namespaces/team/serviceaccounts/viewer",
+        "",
+    );
+    assert_eq!(gone.0, 200, "{}", gone.1);
+    assert_eq!(get("/apis/batch/v1/namespaces/team/jobs").0, 401);
+    let (status, head, page) = get("/");
+    assert_eq!(status, 401);
+    assert!(
+        page.contains("Signed out: the token's ServiceAccount team/viewer no longer exists"),
+        "{page}"
+    );
+    assert!(head.contains("Max-Age=0"), "{head}");
 }

@@ -21,16 +21,33 @@ use crate::manifest::Kind;
 /// ServiceAccount's token, made by this node (or another of its cluster)
 /// and bound to an account that still exists.
 pub(super) async fn identify(state: &Shared, token: &str) -> Result<Identity, Response> {
+    account_of(state, token).await.map_err(|e| match e {
+        Unaccepted::Token(why) => unauthorized(&why),
+        Unaccepted::Store(code, message) => super::kube::status::refusal(code, message, None),
+    })
+}
+
+/// Why a token is not accepted.
+pub(super) enum Unaccepted {
+    /// The token is no account's this node accepts: why, when it looked
+    /// like one (empty otherwise).
+    Token(String),
+    /// The store could not be read to tell.
+    Store(StatusCode, String),
+}
+
+/// The ServiceAccount a token is bound to, or why it is not accepted.
+pub(super) async fn account_of(state: &Shared, token: &str) -> Result<Identity, Unaccepted> {
     let now = crate::time::now() / 1_000_000;
     let claims = state.signer.verify(token, now).map_err(|e| match e {
-        TokenError::Malformed => unauthorized(""),
-        e => unauthorized(&e.to_string()),
+        TokenError::Malformed => Unaccepted::Token(String::new()),
+        e => Unaccepted::Token(e.to_string()),
     })?;
     let bound = claims.kubernetes.clone();
     let uid = bound.serviceaccount.uid.clone();
     let record = read(state, move |store| store.object(&uid).map_err(internal))
         .await
-        .map_err(|e| super::kube::status::refusal(e.0, e.1, None))?;
+        .map_err(|e| Unaccepted::Store(e.0, e.1))?;
     let alive = record.is_some_and(|r| {
         r.kind == Kind::ServiceAccount
             && r.deleted_at.is_none()
@@ -38,7 +55,7 @@ pub(super) async fn identify(state: &Shared, token: &str) -> Result<Identity, Re
             && r.name == bound.serviceaccount.name
     });
     if !alive {
-        return Err(unauthorized(&format!(
+        return Err(Unaccepted::Token(format!(
             "the token's ServiceAccount {}/{} no longer exists: its tokens were revoked with it",
             bound.namespace, bound.serviceaccount.name
         )));
@@ -74,6 +91,11 @@ pub(super) fn attributes(
     Some(match parts.as_slice() {
         ["wasmjob", "v1", "apply"] => return None,
         ["wasmjob", "v1", "logs"] => Attributes::resource("get", "", "pods/log", &namespace(), ""),
+        // A CronJob's next fire times are read from the CronJob.
+        ["wasmjob", "v1", "schedule"] => {
+            let name = query.get("name").map(String::as_str).unwrap_or_default();
+            Attributes::resource("get", "batch", "cronjobs", &namespace(), name)
+        }
         ["wasmjob", "v1", "nodes", name, _] => Attributes::resource("patch", "", "nodes", "", name),
         [
             "wasmjob",
@@ -259,6 +281,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(backfill.verb, "get");
+        let next = q(&[("namespace", "t"), ("name", "c")]);
+        let next = attributes("GET", "/wasmjob/v1/schedule", &next).unwrap();
+        assert_eq!(
+            next,
+            Attributes::resource("get", "batch", "cronjobs", "t", "c")
+        );
         let watch = attributes("GET", "/apis/batch/v1/jobs", &q(&[("watch", "1")])).unwrap();
         assert_eq!(watch.verb, "watch");
         let metrics = attributes("GET", "/metrics", &q(&[])).unwrap();

@@ -212,7 +212,7 @@ async fn admit(
         groups: vec!["system:unauthenticated".to_owned()],
         uid: String::new(),
     };
-    let given = headers
+    let mut given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
@@ -220,18 +220,29 @@ async fn admit(
     let admin = given
         .as_deref()
         .is_some_and(|g| super::dashboard::same(g, &state.token));
-    // The dashboard's page reads with its session cookie; a change made
-    // with the cookie alone, which another site could make the browser
-    // send, is refused.
-    let cookie = !admin && super::dashboard::session_ok(headers, &state.token);
+    // The dashboard's page reads with its session cookie (the admin's, or
+    // an account's token); a change made with the cookie alone, which
+    // another site could make the browser send, is refused.
+    let session = match (admin, &given) {
+        (false, None) => super::dashboard::session(headers, &state.token),
+        _ => None,
+    };
     let reading = checked_reading;
-    if cookie && !reading && !headers.contains_key(super::dashboard::CHANGE_HEADER) {
+    if session.is_some() && !reading && !headers.contains_key(super::dashboard::CHANGE_HEADER) {
         let refusal = ApiError(
             StatusCode::FORBIDDEN,
             "a change made with the dashboard's cookie must come from the dashboard's page".into(),
         );
         return (Identity::admin(), Err(refusal.into_response()));
     }
+    let cookie = match session {
+        Some(super::dashboard::Session::Admin) => true,
+        Some(super::dashboard::Session::Account(token)) => {
+            given = Some(token);
+            false
+        }
+        None => false,
+    };
     let who = match (admin || cookie, given) {
         (true, _) => Identity::admin(),
         (false, Some(token)) => match authority::identify(state, &token).await {

@@ -55,7 +55,7 @@ fn the_dashboard_signs_in_shows_progress_live_logs_and_suspends_a_cronjob() {
     browser.screenshot("login");
     browser.type_into("#token", "not-the-token");
     browser.click("#sign-in");
-    browser.wait_text("#message", 10, |t| t.contains("not this node's token"));
+    browser.wait_text("#message", 10, |t| t.contains("neither this node's token"));
     browser.go(&format!("{base}/ui/app.js"));
     browser.wait_for("#token");
 
@@ -226,4 +226,63 @@ fn the_dashboard_signs_in_shows_progress_live_logs_and_suspends_a_cronjob() {
     // A new document (only a new fragment would keep the page loaded).
     browser.go(&format!("{base}/?signed-out"));
     browser.wait_for("#token");
+}
+
+/// A ServiceAccount's token signs in too, and the page is what its grants
+/// allow: `view` in one namespace lists that namespace's Jobs only and
+/// draws no button it may not use.
+#[test]
+fn an_account_token_signs_in_to_its_namespace_without_buttons_it_may_not_use() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let base = format!("https://{}", server.address);
+    let hello = program("say-hello");
+    let job = |name: &str, namespace: &str| {
+        job_yaml(name, &hello, &[], "", "").replace(
+            &format!("name: {name}\n"),
+            &format!("name: {name}\n  namespace: {namespace}\n"),
+        )
+    };
+    let access = "apiVersion: v1
+kind: ServiceAccount
+metadata: {name: viewer, namespace: team}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: viewer, namespace: team}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: [{kind: ServiceAccount, name: viewer}]
+---
+";
+    let all = format!(
+        "{access}{}---\n{}",
+        job("ours", "team"),
+        job("theirs", "other")
+    );
+    s.write("all.yaml", &all);
+    let applied = s.client(&server, &["apply", "-f", "all.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let made = s.client(&server, &["create", "token", "viewer", "-n", "team"]);
+    assert_eq!(made.code, 0, "{made:?}");
+
+    browser.go(&format!("{base}/"));
+    browser.wait_for("#token");
+    browser.type_into("#token", made.stdout.trim());
+    browser.click("#sign-in");
+    browser.wait_text("#user", 20, |t| t == "system:serviceaccount:team:viewer");
+    open(&browser, &format!("{base}/#/jobs"), "Jobs");
+    browser.wait_text("main", 20, |t| t.contains("ours"));
+    let jobs = browser.text("main").unwrap_or_default();
+    assert!(!jobs.contains("theirs"), "another namespace's Job: {jobs}");
+    open(&browser, &format!("{base}/#/jobs/team/ours"), "Job ours");
+    browser.wait_text("#job-status", 20, |t| t.contains("Complete"));
+    browser.screenshot("viewer-job");
+    let buttons = browser.run(
+        "return document.querySelectorAll('#delete, #retry').length",
+        json!([]),
+    );
+    assert_eq!(buttons, 0, "a viewer was shown a button it may not use");
 }

@@ -3,13 +3,17 @@
 //! reads the Kubernetes API and wasmjob's own and updates from their watch
 //! and log streams.
 //!
-//! Access is the API's token: the login page (the only thing served
-//! without it) takes it once and sets a session cookie derived from it —
-//! `HttpOnly`, `SameSite=Strict`, and `Secure` over TLS — which the API
-//! then accepts as it accepts the token (see `server::authenticate`). A
-//! change made with the cookie must also carry the header
-//! [`CHANGE_HEADER`], which only the page's own scripts send: another site
-//! cannot make the browser send it.
+//! Access is the API's: the login page (the only thing served without a
+//! session) takes a token once and sets a session cookie — `HttpOnly`,
+//! `SameSite=Strict`, and `Secure` over TLS — which the API then accepts
+//! as it accepts the token (see `server::authenticate`). For the node's
+//! admin token the cookie is a digest of it (a cookie read off a screen
+//! does not give the CLI's token); for a ServiceAccount's token (`wasmjob
+//! create token`) it is that token, which expires and is revoked as the
+//! token is, and the page then shows and offers only what the account's
+//! RBAC grants allow. A change made with the cookie must also carry the
+//! header [`CHANGE_HEADER`], which only the page's own scripts send:
+//! another site cannot make the browser send it.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -19,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sha2::Digest;
 
+use super::authority::{self, Unaccepted};
 use super::state::Shared;
 
 /// The session cookie's name.
@@ -50,16 +55,65 @@ fn session_value(token: &str) -> String {
     hex::encode(digest.finalize())
 }
 
-/// Whether a request carries the session cookie for `token`.
-pub fn session_ok(headers: &HeaderMap, token: &str) -> bool {
+/// Who a session cookie signs in.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Session {
+    /// The node's admin token.
+    Admin,
+    /// A ServiceAccount's token, as given at sign-in.
+    Account(String),
+}
+
+/// The cookie value of a ServiceAccount's session starts with this.
+const ACCOUNT_PREFIX: &str = "sa.";
+
+/// The session the request's cookie holds, if any: the admin's when it is
+/// the digest of `token`, an account's when it holds an account's token
+/// (checked, as every bearer token is, where it is used).
+pub fn session(headers: &HeaderMap, token: &str) -> Option<Session> {
     let wanted = session_value(token);
-    headers
+    let value = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .any(|(name, value)| name == COOKIE && same(value, &wanted))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value)?;
+    if same(value, &wanted) {
+        return Some(Session::Admin);
+    }
+    let account = value.strip_prefix(ACCOUNT_PREFIX)?;
+    (!account.is_empty()).then(|| Session::Account(account.to_owned()))
+}
+
+/// Who the request's session signs in — `system:admin` or the account's
+/// user name — or the login page to answer with (a session whose account
+/// token expired or was revoked is ended, saying why).
+async fn signed_in(
+    state: &Shared,
+    headers: &HeaderMap,
+    status: StatusCode,
+) -> Result<String, Response> {
+    match session(headers, &state.token) {
+        None => Err(login_page(status, "")),
+        Some(Session::Admin) => Ok("the node's admin token".to_owned()),
+        Some(Session::Account(token)) => match authority::account_of(state, &token).await {
+            Ok(who) => Ok(who.user),
+            Err(Unaccepted::Token(why)) => {
+                let why = match why.is_empty() {
+                    true => "the token is not one this node accepts".to_owned(),
+                    false => why,
+                };
+                let message = format!("Signed out: {}. Sign in again.", escape(&why));
+                let mut page = login_page(StatusCode::UNAUTHORIZED, &message);
+                page.headers_mut()
+                    .insert(header::SET_COOKIE, clear_cookie());
+                Err(page)
+            }
+            Err(Unaccepted::Store(code, message)) => Err((code, message).into_response()),
+        },
+    }
 }
 
 /// Compares without an early exit, so timing says nothing of the secret.
@@ -84,11 +138,13 @@ fn login_page(status: StatusCode, message: &str) -> Response {
 }
 
 async fn index(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    if !session_ok(&headers, &state.token) {
-        return login_page(StatusCode::OK, "");
-    }
+    let user = match signed_in(&state, &headers, StatusCode::OK).await {
+        Ok(user) => user,
+        Err(page) => return page,
+    };
     let node = state.node.lock().expect("node info").name.clone();
-    html(StatusCode::OK, INDEX.replace("{{node}}", &escape(&node)))
+    let page = INDEX.replace("{{node}}", &escape(&node));
+    html(StatusCode::OK, page.replace("{{user}}", &escape(&user)))
 }
 
 async fn asset(
@@ -96,8 +152,8 @@ async fn asset(
     headers: HeaderMap,
     axum::extract::Path(name): axum::extract::Path<String>,
 ) -> Response {
-    if !session_ok(&headers, &state.token) {
-        return login_page(StatusCode::UNAUTHORIZED, "");
+    if let Err(page) = signed_in(&state, &headers, StatusCode::UNAUTHORIZED).await {
+        return page;
     }
     let (content_type, body) = match name.as_str() {
         "app.js" => ("text/javascript; charset=utf-8", APP_JS),
@@ -107,21 +163,33 @@ async fn asset(
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-/// `POST /login` with the form's `token`: the session cookie and the
-/// dashboard, or the login page again saying the token is wrong.
+/// `POST /login` with the form's `token` — the node's admin token or a
+/// ServiceAccount's — the session cookie and the dashboard, or the login
+/// page again saying why the token is not accepted.
 async fn login(State(state): State<Shared>, body: Bytes) -> Response {
     let given = form_value(&body, "token").unwrap_or_default();
-    if !same(given.trim(), &state.token) {
-        return login_page(
-            StatusCode::UNAUTHORIZED,
-            "That is not this node's token: it is in the state directory's <code>token</code> file.",
-        );
-    }
+    let given = given.trim();
+    let value = match same(given, &state.token) {
+        true => session_value(&state.token),
+        false => match authority::account_of(&state, given).await {
+            Ok(_) => format!("{ACCOUNT_PREFIX}{given}"),
+            Err(Unaccepted::Token(why)) => {
+                let why = match why.is_empty() {
+                    true => String::new(),
+                    false => format!(" ({})", escape(&why)),
+                };
+                let message = format!(
+                    "That is neither this node's token (in the state directory's \
+                     <code>token</code> file) nor a ServiceAccount token it accepts \
+                     (<code>wasmjob create token NAME</code>){why}."
+                );
+                return login_page(StatusCode::UNAUTHORIZED, &message);
+            }
+            Err(Unaccepted::Store(code, message)) => return (code, message).into_response(),
+        },
+    };
     let secure = if state.tls { "; Secure" } else { "" };
-    let cookie = format!(
-        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict{secure}",
-        session_value(&state.token)
-    );
+    let cookie = format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict{secure}");
     (
         StatusCode::SEE_OTHER,
         [
@@ -132,13 +200,18 @@ async fn login(State(state): State<Shared>, body: Bytes) -> Response {
         .into_response()
 }
 
-async fn logout() -> Response {
+/// A `Set-Cookie` that ends the session.
+fn clear_cookie() -> header::HeaderValue {
     let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    header::HeaderValue::from_str(&cookie).expect("a plain cookie")
+}
+
+async fn logout() -> Response {
     (
         StatusCode::SEE_OTHER,
         [
-            (header::SET_COOKIE, cookie),
-            (header::LOCATION, "/".to_owned()),
+            (header::SET_COOKIE, clear_cookie()),
+            (header::LOCATION, header::HeaderValue::from_static("/")),
         ],
     )
         .into_response()
@@ -193,12 +266,21 @@ mod tests {
         let mut headers = HeaderMap::new();
         let value = format!("other=1; {COOKIE}={}", session_value("secret"));
         headers.insert(header::COOKIE, value.parse().unwrap());
-        assert!(session_ok(&headers, "secret"));
-        assert!(!session_ok(&headers, "secreT"));
+        assert_eq!(session(&headers, "secret"), Some(Session::Admin));
+        assert_eq!(session(&headers, "secreT"), None);
         assert!(!session_value("secret").contains("secret"));
         let mut headers = HeaderMap::new();
         headers.insert(header::COOKIE, format!("{COOKIE}=abc").parse().unwrap());
-        assert!(!session_ok(&headers, "secret"));
+        assert_eq!(session(&headers, "secret"), None);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            format!("{COOKIE}=sa.a.b.c").parse().unwrap(),
+        );
+        assert_eq!(
+            session(&headers, "secret"),
+            Some(Session::Account("a.b.c".into()))
+        );
     }
 
     #[test]

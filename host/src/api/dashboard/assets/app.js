@@ -55,14 +55,55 @@ const GROUPS = {
   instances: '/apis/wasmjob.dev/v1', nodes: '/api/v1', events: '/api/v1',
 };
 function path(plural, namespace, name) {
-  const scope = namespace && plural !== 'nodes' ? `/namespaces/${encodeURIComponent(namespace)}` : '';
-  return `${GROUPS[plural]}${scope}/${plural}` + (name ? `/${encodeURIComponent(name)}` : '');
+  const where = plural === 'nodes' ? null : namespace || scope;
+  const within = where ? `/namespaces/${encodeURIComponent(where)}` : '';
+  return `${GROUPS[plural]}${within}/${plural}` + (name ? `/${encodeURIComponent(name)}` : '');
 }
 const list = (plural, namespace, query) =>
   get(path(plural, namespace) + (query ? '?' + new URLSearchParams(query) : ''));
 // One object, as a list of it (or of none, if there is none).
 const one = (plural, namespace, name) =>
   get(path(plural, namespace, name)).then((o) => ({ items: [o] }), (e) => (unlessStale(e), { items: [] }));
+
+// ---- who is signed in ---------------------------------------------------
+
+// The admin sees every namespace. A ServiceAccount whose grants do not
+// list Jobs across namespaces sees its own (`scope`); nodes it may not list
+// are left out, and each button is drawn only when a
+// SelfSubjectAccessReview says its action is allowed.
+let scope = null;
+const reviews = new Map();
+function may(verb, group, resource, namespace) {
+  const key = [verb, group, resource, namespace || ''].join(' ');
+  if (!reviews.has(key)) {
+    const review = { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview',
+      spec: { resourceAttributes: { verb, group, resource, namespace: namespace || '' } } };
+    reviews.set(key, change('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', review)
+      .then((r) => Boolean(r && r.status && r.status.allowed), () => false));
+  }
+  return reviews.get(key);
+}
+
+async function findScope() {
+  if (await may('list', 'batch', 'jobs', '')) return null;
+  const review = { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' };
+  const who = await change('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', review);
+  const user = ((who && who.status && who.status.userInfo) || {}).username || '';
+  const [system, kind, namespace] = user.split(':');
+  return system === 'system' && kind === 'serviceaccount' ? namespace : 'default';
+}
+
+// A list it may not read (nodes, for most accounts) is drawn as empty.
+const listed = (plural) => list(plural).catch((e) => (unlessStale(e), { items: [] }));
+
+// The watch path of `path` within the signed-in scope; none for what it
+// may not list across namespaces.
+function scoped(path) {
+  if (!scope) return path;
+  if (path === '/api/v1/nodes') return null;
+  const cut = path.lastIndexOf('/');
+  return `${path.slice(0, cut)}/namespaces/${encodeURIComponent(scope)}${path.slice(cut)}`;
+}
 
 // ---- drawing ----------------------------------------------------------------
 
@@ -223,7 +264,7 @@ function fail(e) {
 
 async function overview() {
   const [nodes, instances, events] = await Promise.all([
-    list('nodes'), list('instances'), list('events'),
+    listed('nodes'), list('instances'), list('events'),
   ]);
   const all = items(instances);
   const running = all.filter((i) => i.status.phase === 'Running');
@@ -277,10 +318,13 @@ async function job(namespace, name) {
   const all = items(instances);
   const durations = all.filter((i) => i.status.finishTime).map((i) => seconds(i.status.startTime, i.status.finishTime));
   const path = `/apis/batch/v1/namespaces/${namespace}/jobs/${name}`;
+  const [mayCreate, mayDelete] = await Promise.all([
+    may('create', 'batch', 'jobs', namespace), may('delete', 'batch', 'jobs', namespace),
+  ]);
   show(`Job ${name}`,
     h('div', { class: 'actions' },
-      h('button', { id: 'retry', onclick: () => retry(j).catch(fail) }, 'Run again'),
-      h('button', { class: 'danger', id: 'delete', onclick: () => confirm(`Delete Job ${name}?`) && change('DELETE', path, { propagationPolicy: 'Background' }).then(() => { location.hash = '#/jobs'; }).catch(fail) }, 'Delete')),
+      mayCreate && mayDelete && h('button', { id: 'retry', onclick: () => retry(j).catch(fail) }, 'Run again'),
+      mayDelete && h('button', { class: 'danger', id: 'delete', onclick: () => confirm(`Delete Job ${name}?`) && change('DELETE', path, { propagationPolicy: 'Background' }).then(() => { location.hash = '#/jobs'; }).catch(fail) }, 'Delete')),
     h('section', { class: 'card' }, h('dl', {},
       h('dt', {}, 'Status'), h('dd', { id: 'job-status' }, pill(jobState(j))),
       h('dt', {}, 'Completions'), h('dd', { id: 'job-completions' }, completions(j)),
@@ -407,12 +451,16 @@ async function cronjob(namespace, name) {
   const next = c.spec.suspend ? [] : await nextTimes(c, 5);
   const path = `/apis/batch/v1/namespaces/${namespace}/cronjobs/${name}`;
   const suspend = (on) => change('PATCH', path, { spec: { suspend: on } }, 'application/merge-patch+json').then(schedule).catch(fail);
+  const [mayRun, mayPatch, mayDelete] = await Promise.all([
+    may('create', 'batch', 'jobs', namespace), may('patch', 'batch', 'cronjobs', namespace),
+    may('delete', 'batch', 'cronjobs', namespace),
+  ]);
   show(`CronJob ${name}`,
     h('div', { class: 'actions' },
-      h('button', { id: 'run-now', onclick: () => runNow(c).then(schedule).catch(fail) }, 'Run now'),
-      c.spec.suspend ? h('button', { id: 'resume', onclick: () => suspend(false) }, 'Resume')
-        : h('button', { id: 'suspend', onclick: () => suspend(true) }, 'Suspend'),
-      h('button', { class: 'danger', onclick: () => confirm(`Delete CronJob ${name}?`) && change('DELETE', path).then(() => { location.hash = '#/cronjobs'; }).catch(fail) }, 'Delete')),
+      mayRun && h('button', { id: 'run-now', onclick: () => runNow(c).then(schedule).catch(fail) }, 'Run now'),
+      mayPatch && (c.spec.suspend ? h('button', { id: 'resume', onclick: () => suspend(false) }, 'Resume')
+        : h('button', { id: 'suspend', onclick: () => suspend(true) }, 'Suspend')),
+      mayDelete && h('button', { class: 'danger', id: 'delete-cronjob', onclick: () => confirm(`Delete CronJob ${name}?`) && change('DELETE', path).then(() => { location.hash = '#/cronjobs'; }).catch(fail) }, 'Delete')),
     h('section', { class: 'card' }, h('dl', {},
       h('dt', {}, 'Schedule'), h('dd', {}, c.spec.schedule + (c.spec.timeZone ? ` (${c.spec.timeZone})` : '')),
       h('dt', {}, 'Suspended'), h('dd', { id: 'suspended' }, c.spec.suspend ? 'yes' : 'no'),
@@ -507,14 +555,17 @@ async function route() {
   };
   try {
     const paths = (await redraw()) || [];
-    for (const path of paths) watch(path);
+    for (const path of paths.map(scoped).filter(Boolean)) watch(path);
   } catch (e) {
     fail(e);
   }
 }
 
-window.addEventListener('hashchange', route);
-route();
+// The scope first, so that the first page drawn is drawn within it.
+findScope().then((found) => { scope = found; }, () => {}).finally(() => {
+  window.addEventListener('hashchange', route);
+  route();
+});
 // Ages move on in place, every 5 s.
 setInterval(() => {
   for (const el of document.querySelectorAll('[data-since]')) {
