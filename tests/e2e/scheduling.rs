@@ -91,6 +91,101 @@ fn on_a_full_node_higher_priority_instances_start_first() {
     );
 }
 
+/// A namespace whose Job holds every slot of a full node gives way to
+/// another namespace's Job that waits: its relaying slots end after a few
+/// instances and the room goes to the namespace running nothing, so the
+/// small Job finishes long before the big one.
+#[test]
+fn on_a_full_node_a_busy_namespace_gives_way_to_one_that_runs_nothing() {
+    let s = Session::new();
+    let server = Server::start(&s, &["--max-instances", "2"]);
+    let in_namespace = |yaml: String, name: &str, namespace: &str| {
+        yaml.replace(
+            &format!("name: {name}\n"),
+            &format!("name: {name}\n  namespace: {namespace}\n"),
+        )
+    };
+    // About three seconds of 2 ms instances, two at a time: more than
+    // both slots hold reserved at once, so each keeps taking successors.
+    let flood = job_yaml(
+        "flood",
+        &program("sleep-ms"),
+        &["2"],
+        "  completions: 3000\n  parallelism: 2",
+        "",
+    );
+    apply(
+        &s,
+        &server,
+        "flood.yaml",
+        &in_namespace(flood, "flood", "flood"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let small = job_yaml("small", &program("say-hello"), &[], "", "");
+    apply(
+        &s,
+        &server,
+        "small.yaml",
+        &in_namespace(small, "small", "team"),
+    );
+    let waited = Instant::now();
+    let done = s.client(
+        &server,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/small",
+            "-n",
+            "team",
+            "--timeout=60s",
+        ],
+    );
+    assert_eq!(done.code, 0, "{done:?}");
+    let took = waited.elapsed();
+    let flood = s.client(
+        &server,
+        &["get", "job", "flood", "-n", "flood", "-o", "json"],
+    );
+    let succeeded = flood.json()["status"]["succeeded"].as_u64().unwrap_or(0);
+    assert!(
+        succeeded < 2500 && took < Duration::from_millis(1000),
+        "the small Job took {took:?}, after {succeeded} of the flood's 3000"
+    );
+    // The flood goes on to its end, every completion counted once.
+    let done = s.client(
+        &server,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/flood",
+            "-n",
+            "flood",
+            "--timeout=60s",
+        ],
+    );
+    assert_eq!(done.code, 0, "{done:?}");
+    let flood = s.client(
+        &server,
+        &["get", "job", "flood", "-n", "flood", "-o", "json"],
+    );
+    let status = flood.json()["status"].clone();
+    assert_eq!(status["succeeded"], 3000, "{status}");
+    let listed = s.client(
+        &server,
+        &[
+            "get",
+            "pods",
+            "-n",
+            "flood",
+            "-l",
+            "job-name=flood",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(items(&listed.json(), "Instance").len(), 3000);
+}
+
 #[test]
 fn a_job_naming_an_unknown_priority_class_waits_until_it_is_applied() {
     let s = Session::new();

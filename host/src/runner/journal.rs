@@ -143,6 +143,15 @@ impl Journal {
         }
     }
 
+    /// Stages writes without deciding whether to commit now (the next
+    /// [`Journal::stage`] does), keeping their buffer for the next pass.
+    pub(super) fn append_kept(&mut self, mut writes: Vec<Write>) {
+        self.append(&mut writes);
+        if writes.capacity() > self.scratch.capacity() {
+            self.scratch = writes;
+        }
+    }
+
     /// Stages what `deferred` kept back, without committing.
     pub(super) fn stage_deferred(&mut self, deferred: &mut dyn Deferred) {
         deferred.stage_deferred(&mut self.staged);

@@ -295,11 +295,24 @@ impl Runner {
         };
         let mut writes = self.parts.journal.scratch();
         self.handle(first, &mut writes, observer)?;
-        // Everything else that arrived meanwhile is recorded together.
-        while let Ok(more) = self.events.try_recv() {
+        // Everything else that arrived meanwhile is recorded together —
+        // until the next pass is due: under a flood of ends the queue is
+        // never empty, and a CronJob's time must not wait for it to be.
+        while wake.is_none_or(|at| time::now() < at)
+            && let Ok(more) = self.events.try_recv()
+        {
             self.handle(more, &mut writes, observer)?;
         }
-        self.parts.stage(writes)
+        // Committed by the pass that follows, which gives the room these
+        // ends freed before that commit rather than after it; what must
+        // be durable first commits now.
+        match writes.iter().any(Write::is_urgent) {
+            true => self.parts.stage(writes),
+            false => {
+                self.parts.journal.append_kept(writes);
+                Ok(())
+            }
+        }
     }
 
     fn handle(

@@ -93,6 +93,10 @@ impl JobRun {
         }
         let asking = (self.record.namespace.as_str(), self.memory_each);
         let (started, why) = pass.budget.take_in(asking, &self.demand, wanted);
+        // What the node, not the namespace's quota, had no room for.
+        if why.is_none() {
+            self.lacking = wanted - started;
+        }
         // Kubernetes' Job controller records the quota's refusal of each
         // pod it could not create; once per Job is enough here.
         if let Some(why) = why

@@ -57,6 +57,9 @@ pub(super) struct Slot {
     pub next: Arc<RelayQueue>,
     /// The successors' records, in the same order, while reserved.
     pub successors: VecDeque<InstanceRecord>,
+    /// The slot gives way to another namespace (see `share`): it takes no
+    /// more successors and ends after those reserved.
+    pub closing: bool,
 }
 
 impl Slot {

@@ -10,6 +10,7 @@
 //!
 //! - `offers`: the owner's side of instances spread over a cluster;
 //! - `end`: an instance's end, the Job's end, suspension, stops;
+//! - `share`: a full node shared between namespaces;
 //! - `relay`: executor slots that start a Job's next instance themselves;
 //! - `create`: new instances, their names, labels and launch;
 //! - `run`, `live`, `queue`: the Job's state, its live instances, its
@@ -24,6 +25,7 @@ mod offers;
 mod queue;
 mod relay;
 mod run;
+mod share;
 
 pub use queue::MAX_STDIN_ITEM;
 pub(super) use queue::check_stdin_item;
@@ -305,22 +307,28 @@ impl Driver for JobDriver {
     fn tick(&mut self, pass: &mut Pass<'_>) -> Option<Micros> {
         self.relay_ahead = self.relay_depth();
         let mut wake = None;
-        // Higher priority first, then in the order the Jobs came: when the
-        // node has room for fewer instances than wait, theirs start first.
+        // Higher priority first, then the namespace running fewest here,
+        // then in the order the Jobs came: when the node has room for fewer
+        // instances than wait, theirs start first (see `share`).
         let mut order: Vec<usize> = (0..self.runs.len()).collect();
-        if self
-            .runs
-            .iter()
-            .any(|r| r.job.spec.template.spec.priority_class_name.is_some())
-            || pass.budget.limited()
+        let limited = pass.budget.limited();
+        let mut running = None;
+        if limited
+            || self
+                .runs
+                .iter()
+                .any(|r| r.job.spec.template.spec.priority_class_name.is_some())
         {
             for run in &mut self.runs {
                 run.resolve_priority(pass.store);
             }
-            order.sort_by_key(|&i| std::cmp::Reverse(self.runs[i].priority_value()));
+            let here = share::running_here(&self.runs);
+            order = share::order(&self.runs, &here);
+            running = Some(here);
         }
         for index in order {
             let run = &mut self.runs[index];
+            run.lacking = 0;
             if run.finished {
                 continue;
             }
@@ -329,6 +337,9 @@ impl Driver for JobDriver {
             wake = earliest(wake, run.evict_untolerated(pass));
             self.observe_dependencies(index, pass.store, pass.now);
             wake = earliest(wake, self.step(index, pass));
+        }
+        if let Some(running) = running.filter(|_| limited) {
+            share::make_room(&mut self.runs, &running);
         }
         wake
     }

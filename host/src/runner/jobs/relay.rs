@@ -115,8 +115,12 @@ impl JobRun {
         // Under a quota of stored output each instance is started through
         // the node's room (see `budget`): what a successor will print is
         // not known when it is reserved.
+        let closing = (self.live.get(uid))
+            .and_then(|l| l.slot.as_ref())
+            .is_some_and(|slot| slot.closing);
         let open = self.relays(pass.cluster.is_some())
             && pass.starts
+            && !closing
             && !pass.budget.meters_logs(&self.record.namespace);
         while open && self.wants_successor(uid, ahead) {
             let record = self.new_instance(ids::uid(), None, false, pass);
@@ -220,6 +224,33 @@ impl JobRun {
         };
         self.live.insert(uid.clone(), live);
         self.reserve_successor(&uid, pass, ahead);
+    }
+
+    /// Relaying slots that still take successors.
+    pub(super) fn open_slots(&self) -> usize {
+        let slots = self.live.values().filter_map(|l| l.slot.as_ref());
+        slots.filter(|slot| !slot.closing).count()
+    }
+
+    /// Makes up to `count` of its relaying slots give way (see `share`):
+    /// each takes no more successors, gives back those it has not started
+    /// (their reservations lapse) and ends after its instance; how many
+    /// did.
+    pub(super) fn close_slots(&mut self, count: usize) -> usize {
+        let slots = self.live.values_mut().filter_map(|l| l.slot.as_mut());
+        let (mut closed, mut lapsed) = (0, 0);
+        for slot in slots.filter(|slot| !slot.closing).take(count) {
+            slot.closing = true;
+            let not_started = slot.next.take_back().len();
+            // The first successors are those the executor already started
+            // (each is reported with the end of the one before it).
+            let started = slot.successors.len() - not_started;
+            slot.successors.truncate(started);
+            lapsed += not_started as u32;
+            closed += 1;
+        }
+        self.observed.reserved -= lapsed;
+        closed
     }
 
     /// A live instance with a slot is stopped: its reservations go, and the

@@ -118,6 +118,9 @@ pub struct JobRun {
     /// A FailedCreate event was recorded for the namespace's quota (once
     /// per Job: its instances wait for room, they are not refused).
     pub(super) quota_noted: bool,
+    /// Instances it wanted at this pass that the full node had no room
+    /// for (see `share`).
+    pub(super) lacking: usize,
     /// Its PriorityClass's value, once read (at its first instance, as a
     /// pod's priority is set when it is created); the refusal when the
     /// class does not exist.
@@ -219,6 +222,7 @@ impl JobRun {
             demand,
             memory_each,
             quota_noted: false,
+            lacking: 0,
             priority: None,
             priority_noted: false,
             dependencies_checked: 0,
