@@ -387,6 +387,16 @@ spec:
     )
 }
 
+/// A manifest made by [`job_yaml`] (or any whose first `metadata` holds
+/// only `name`), placed in `namespace`.
+pub fn in_namespace(yaml: &str, namespace: &str) -> String {
+    let Some((head, rest)) = yaml.split_once("metadata:\n  name: ") else {
+        return yaml.to_owned();
+    };
+    let (name, rest) = rest.split_once('\n').unwrap_or((rest, ""));
+    format!("{head}metadata:\n  name: {name}\n  namespace: {namespace}\n{rest}")
+}
+
 /// Items of a `List` whose `kind` is `kind`.
 pub fn items<'a>(list: &'a Value, kind: &str) -> Vec<&'a Value> {
     list["items"]

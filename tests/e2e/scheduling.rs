@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wasmjob_tests::{Server, Session, items, job_yaml, program};
+use wasmjob_tests::{Server, Session, in_namespace, items, job_yaml, program};
 
 fn apply(s: &Session, server: &Server, name: &str, yaml: &str) {
     let path = s.write(name, yaml);
@@ -99,12 +99,6 @@ fn on_a_full_node_higher_priority_instances_start_first() {
 fn on_a_full_node_a_busy_namespace_gives_way_to_one_that_runs_nothing() {
     let s = Session::new();
     let server = Server::start(&s, &["--max-instances", "2"]);
-    let in_namespace = |yaml: String, name: &str, namespace: &str| {
-        yaml.replace(
-            &format!("name: {name}\n"),
-            &format!("name: {name}\n  namespace: {namespace}\n"),
-        )
-    };
     // About three seconds of 2 ms instances, two at a time: more than
     // both slots hold reserved at once, so each keeps taking successors.
     let flood = job_yaml(
@@ -114,20 +108,10 @@ fn on_a_full_node_a_busy_namespace_gives_way_to_one_that_runs_nothing() {
         "  completions: 3000\n  parallelism: 2",
         "",
     );
-    apply(
-        &s,
-        &server,
-        "flood.yaml",
-        &in_namespace(flood, "flood", "flood"),
-    );
+    apply(&s, &server, "flood.yaml", &in_namespace(&flood, "flood"));
     std::thread::sleep(Duration::from_millis(500));
     let small = job_yaml("small", &program("say-hello"), &[], "", "");
-    apply(
-        &s,
-        &server,
-        "small.yaml",
-        &in_namespace(small, "small", "team"),
-    );
+    apply(&s, &server, "small.yaml", &in_namespace(&small, "team"));
     let waited = Instant::now();
     let done = s.client(
         &server,

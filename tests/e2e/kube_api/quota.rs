@@ -3,7 +3,7 @@
 //! LimitRange gives containers their default memory and bounds it.
 
 use super::*;
-use wasmjob_tests::job_yaml;
+use wasmjob_tests::{in_namespace, job_yaml};
 
 /// A Job of the `say-hello` program in `namespace`; `memory` its limit.
 fn job_in(name: &str, namespace: &str, memory: Option<&str>) -> String {
@@ -284,6 +284,22 @@ fn a_pods_and_memory_quota_hold_a_namespaces_instances_at_once_and_say_so() {
     assert_eq!(bare["items"].as_array().unwrap().len(), 0, "{bare}");
 }
 
+/// Applies a ResourceQuota `name` in `namespace` of one `resource`.
+fn apply_quota(
+    s: &Session,
+    server: &Server,
+    (name, namespace): (&str, &str),
+    (resource, hard): (&str, &str),
+) {
+    let yaml = format!(
+        "apiVersion: v1\nkind: ResourceQuota\nmetadata: {{name: {name}, namespace: {namespace}}}\n\
+         spec:\n  hard:\n    {resource}: \"{hard}\"\n"
+    );
+    s.write("quota.yaml", &yaml);
+    let applied = s.client(server, &["apply", "-f", "quota.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+}
+
 /// The Jobs a CronJob creates count under `count/jobs.batch` like those
 /// an apply creates: past the quota a scheduled run is not created, and
 /// the CronJob says why in the Kubernetes controller's words.
@@ -291,20 +307,7 @@ fn a_pods_and_memory_quota_hold_a_namespaces_instances_at_once_and_say_so() {
 fn a_quota_holds_the_jobs_a_cronjob_creates() {
     let s = Session::new();
     let server = Server::start(&s, &[]);
-    s.write(
-        "quota.yaml",
-        "apiVersion: v1
-kind: ResourceQuota
-metadata:
-  name: two-jobs
-  namespace: team
-spec:
-  hard:
-    count/jobs.batch: \"2\"
-",
-    );
-    let quota = s.client(&server, &["apply", "-f", "quota.yaml"]);
-    assert_eq!(quota.code, 0, "{quota:?}");
+    apply_quota(&s, &server, ("two-jobs", "team"), ("count/jobs.batch", "2"));
     s.write(
         "tick.yaml",
         &format!(
@@ -381,32 +384,13 @@ spec:
 fn a_quota_of_stored_output_stops_new_instances_once_reached() {
     let s = Session::new();
     let server = Server::start(&s, &[]);
-    s.write(
-        "quota.yaml",
-        "apiVersion: v1
-kind: ResourceQuota
-metadata:
-  name: logs
-  namespace: chatty
-spec:
-  hard:
-    wasmjob.dev/logs: 3Mi
-",
-    );
-    let quota = s.client(&server, &["apply", "-f", "quota.yaml"]);
-    assert_eq!(quota.code, 0, "{quota:?}");
+    apply_quota(&s, &server, ("logs", "chatty"), ("wasmjob.dev/logs", "3Mi"));
     // Each instance prints a MiB (the default output limit keeps it all).
     let loud = |name: &str| {
-        job_yaml(
-            name,
-            &program("print-lots"),
-            &["1"],
-            "  completions: 30\n  parallelism: 1",
-            "",
-        )
-        .replace(
-            &format!("name: {name}\n"),
-            &format!("name: {name}\n  namespace: chatty\n"),
+        let each = "  completions: 30\n  parallelism: 1";
+        in_namespace(
+            &job_yaml(name, &program("print-lots"), &["1"], each, ""),
+            "chatty",
         )
     };
     s.write("loud.yaml", &loud("loud"));

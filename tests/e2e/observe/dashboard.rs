@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use wasmjob_tests::browser::Browser;
-use wasmjob_tests::{Server, Session, job_yaml, program};
+use wasmjob_tests::{Server, Session, in_namespace, job_yaml, program};
 
 use super::token;
 
@@ -240,12 +240,8 @@ fn an_account_token_signs_in_to_its_namespace_without_buttons_it_may_not_use() {
     let server = Server::start(&s, &[]);
     let base = format!("https://{}", server.address);
     let hello = program("say-hello");
-    let job = |name: &str, namespace: &str| {
-        job_yaml(name, &hello, &[], "", "").replace(
-            &format!("name: {name}\n"),
-            &format!("name: {name}\n  namespace: {namespace}\n"),
-        )
-    };
+    let job =
+        |name: &str, namespace: &str| in_namespace(&job_yaml(name, &hello, &[], "", ""), namespace);
     let access = "apiVersion: v1
 kind: ServiceAccount
 metadata: {name: viewer, namespace: team}
