@@ -112,9 +112,10 @@ impl JobRun {
     /// instance is the last it runs (the controller starts new slots for
     /// what the Job needs later).
     pub(super) fn reserve_successor(&mut self, uid: &str, pass: &Pass<'_>, ahead: usize) {
-        // Under a quota of stored output each instance is started through
-        // the node's room (see `budget`): what a successor will print is
-        // not known when it is reserved.
+        // A slot giving way to another namespace takes no more (see
+        // `share`). Under a quota of stored output each instance is
+        // started through the node's room (see `budget`): what a
+        // successor will print is not known when it is reserved.
         let closing = (self.live.get(uid))
             .and_then(|l| l.slot.as_ref())
             .is_some_and(|slot| slot.closing);
