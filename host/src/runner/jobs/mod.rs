@@ -467,15 +467,6 @@ impl JobDriver {
     /// Each namespace's instances running here, and their memory limits
     /// summed (what `pods` and `limits.memory` quotas count).
     pub(in crate::runner) fn held_by_namespace(&self) -> BTreeMap<String, (i64, i64)> {
-        let mut held: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-        for run in &self.runs {
-            let here = run.live.values().filter(|l| l.place.is_here()).count() as i64;
-            if here > 0 {
-                let entry = held.entry(run.record.namespace.clone()).or_default();
-                entry.0 += here;
-                entry.1 += here * run.memory_each.unwrap_or(0);
-            }
-        }
-        held
+        share::held_here(&self.runs)
     }
 }

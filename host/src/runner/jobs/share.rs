@@ -17,14 +17,27 @@ use std::collections::BTreeMap;
 
 use super::run::JobRun;
 
-/// Instances each namespace runs on this node now.
-pub(super) fn running_here(runs: &[JobRun]) -> BTreeMap<String, i64> {
-    let mut running: BTreeMap<String, i64> = BTreeMap::new();
+/// Each namespace that runs instances on this node now: how many, and
+/// their memory limits summed (what its `pods` and `limits.memory` quotas
+/// count, see `budget`).
+pub(super) fn held_here(runs: &[JobRun]) -> BTreeMap<String, (i64, i64)> {
+    let mut held: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for run in runs {
         let here = run.live.values().filter(|l| l.place.is_here()).count() as i64;
-        *running.entry(run.record.namespace.clone()).or_default() += here;
+        if here > 0 {
+            let entry = held.entry(run.record.namespace.clone()).or_default();
+            entry.0 += here;
+            entry.1 += here * run.memory_each.unwrap_or(0);
+        }
     }
-    running
+    held
+}
+
+/// Instances each namespace runs on this node now (none: absent).
+pub(super) fn running_here(runs: &[JobRun]) -> BTreeMap<String, i64> {
+    let held = held_here(runs).into_iter();
+    held.map(|(namespace, (running, _))| (namespace, running))
+        .collect()
 }
 
 /// The order to step the Jobs in: higher priority first, then the
