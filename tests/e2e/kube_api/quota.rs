@@ -461,3 +461,82 @@ fn a_quota_of_stored_output_stops_new_instances_once_reached() {
     );
     assert_eq!(done.code, 0, "{done:?}");
 }
+
+/// A backfill's runs are held by `count/jobs.batch` as scheduled ones
+/// are, but wait rather than being dropped: a backfill was asked for. The
+/// CronJob says once why its next run waits, and each Job deleted lets
+/// the next backfilled time run, until every time of the range has.
+#[test]
+fn a_backfill_waits_for_room_under_a_quota_of_jobs() {
+    use crate::schedules::{cronjob, decided_times};
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    apply_quota(&s, &server, ("two-jobs", "team"), ("count/jobs.batch", "2"));
+    // Yearly: nothing is scheduled while the test runs; four past times.
+    let yearly = cronjob("tick", "  schedule: \"0 0 1 1 *\"\n");
+    s.write("tick.yaml", &in_namespace(&yearly, "team"));
+    let applied = s.client(&server, &["apply", "-f", "tick.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let (from, to) = ("2020-01-01T00:00:00Z", "2023-01-01T00:00:00Z");
+    let args = ["cronjob", "backfill", "tick", "-n", "team", "--from", from];
+    let backfill = s.client(&server, &[&args[..], &["--to", to]].concat());
+    assert_eq!(backfill.code, 0, "{backfill:?}");
+    let ran = |s: &Session| decided_times(s, "tick").len();
+    let live_jobs = || {
+        let jobs = s.client(&server, &["get", "jobs", "-n", "team", "-o", "json"]);
+        assert_eq!(jobs.code, 0, "{jobs:?}");
+        let list = jobs.json();
+        let names = list["items"].as_array().unwrap().iter();
+        let names = names.map(|j| j["metadata"]["name"].as_str().unwrap().to_owned());
+        names.collect::<Vec<_>>()
+    };
+    let wait_until = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    let events = || s.client(&server, &["get", "events", "-n", "team"]).stdout;
+    wait_until("the third run to wait", &|| {
+        events().contains("the backfilled run waits for room")
+    });
+    let said = events();
+    assert!(
+        said.contains(
+            "is forbidden: exceeded quota: two-jobs, requested: count/jobs.batch=1, used: \
+             count/jobs.batch=2, limited: count/jobs.batch=2; the backfilled run waits for room"
+        ),
+        "{said}"
+    );
+    // Two ran, two wait; a second later still (nothing is dropped, nothing
+    // passes the quota), and the hold was said once.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!((ran(&s), live_jobs().len()), (2, 2));
+    assert_eq!(
+        events().matches("waits for room").count(),
+        1,
+        "{}",
+        events()
+    );
+    let status = s.client(
+        &server,
+        &["get", "cronjob", "tick", "-n", "team", "-o", "json"],
+    );
+    let waiting = &status.json()["status"]["backfill"]["waiting"];
+    assert_eq!(waiting.as_array().map(Vec::len), Some(2), "{waiting}");
+    // Each Job deleted makes room for the next backfilled time.
+    for expected in [3, 4] {
+        let oldest = live_jobs().remove(0);
+        let deleted = s.client(&server, &["delete", "job", &oldest, "-n", "team"]);
+        assert_eq!(deleted.code, 0, "{deleted:?}");
+        wait_until("the next backfilled run", &|| ran(&s) == expected);
+    }
+    let times: Vec<i64> = decided_times(&s, "tick").iter().map(|(t, _)| *t).collect();
+    let year = |y: i16| jiff::civil::date(y, 1, 1).to_zoned(jiff::tz::TimeZone::UTC);
+    let expected: Vec<i64> = (2020..=2023)
+        .map(|y| year(y).unwrap().timestamp().as_microsecond())
+        .collect();
+    assert_eq!(times, expected, "every time of the range, once, in order");
+    assert_eq!(live_jobs().len(), 2);
+}

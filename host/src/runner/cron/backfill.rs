@@ -168,16 +168,40 @@ impl CronRun {
         self.observed.backfill = Some(backfilling);
     }
 
-    /// Starts the first `count` of the backfill's waiting runs.
+    /// Starts the first `count` of the backfill's waiting runs, as many as
+    /// the namespace's `count/jobs.batch` has room for: the others wait,
+    /// in order, and start at a later pass once there is room (a backfill
+    /// was asked for, so its runs are not dropped as a scheduled time the
+    /// quota refuses is; see `refused`).
     pub(super) fn start_backfilled(
         &mut self,
         count: usize,
         pass: &mut Pass<'_>,
     ) -> Vec<crate::runner::jobs::JobRun> {
-        let Some(backfilling) = &mut self.observed.backfill else {
+        let Some(backfilling) = &self.observed.backfill else {
             return Vec::new();
         };
-        let starting: Vec<Waiting> = backfilling.waiting.drain(..count).collect();
+        let mut starting: Vec<Waiting> = Vec::new();
+        for (scheduled, replaces) in backfilling.waiting.iter().take(count) {
+            // A rerun deletes the live Job it replaces: no more Jobs.
+            let live = |old: &String| pass.store.object(old).ok().flatten();
+            let replacing = replaces.as_ref().and_then(live);
+            if replacing.is_none_or(|job| job.deleted_at.is_some())
+                && let Err(quota) = pass.job_room.take(&self.record.namespace, pass.store)
+            {
+                if !std::mem::replace(&mut self.backfill_held, true) {
+                    let then = "; the backfilled run waits for room";
+                    let held = self.failed_create(*scheduled, &quota, then);
+                    pass.writes.push(event(&self.record.uid, held, pass.now));
+                }
+                break;
+            }
+            self.backfill_held = false;
+            starting.push((*scheduled, replaces.clone()));
+        }
+        if let Some(backfilling) = &mut self.observed.backfill {
+            backfilling.waiting.drain(..starting.len());
+        }
         let mut jobs = Vec::new();
         for (scheduled, replaces) in starting {
             if let Some(old) = &replaces {

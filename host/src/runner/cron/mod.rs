@@ -26,6 +26,10 @@ use crate::schedule::Timetable;
 use crate::store::{ObjectRecord, Store, StoreError, Write};
 use crate::time::{Micros, earliest, rfc3339};
 
+/// How soon a CronJob whose backfill waits for quota room looks again when
+/// no pass came meanwhile.
+const HELD_RETRY: Micros = 1_000_000;
+
 /// One CronJob being run.
 pub struct CronRun {
     record: ObjectRecord,
@@ -47,6 +51,9 @@ pub struct CronRun {
     disconnect: crate::manifest::DisconnectPolicy,
     /// Scheduled times of runs that failed since the last step.
     failed: Vec<Micros>,
+    /// The backfill's next run waits for room under the namespace's
+    /// `count/jobs.batch` (said once, not at every pass it still waits).
+    backfill_held: bool,
 }
 
 /// The stored manifest of a CronJob.
@@ -129,6 +136,7 @@ impl CronRun {
         CronRun {
             disconnect: cron.disconnect(),
             failed: Vec::new(),
+            backfill_held: false,
             observed: Observed {
                 // Counted down in the status, which outlives the process.
                 remaining: status.remaining_runs.or(cron.spec.remaining_runs),
@@ -327,6 +335,7 @@ impl CronRun {
             }
         }
         let backfilled = self.start_backfilled(decision.backfill, pass);
+        let backfill_started = !backfilled.is_empty();
         asks.create_jobs.extend(backfilled);
         if let Some(left) = &mut self.observed.remaining {
             *left -= started;
@@ -334,9 +343,12 @@ impl CronRun {
         self.observed.last_schedule = decision.last_schedule;
         self.observed.buffered = decision.buffered;
         // Jobs just created must be looked at now, not at the next fire time.
-        match decision.start.is_empty() && decision.backfill == 0 {
-            true => decision.wake,
-            false => Some(now),
+        match (started > 0 || backfill_started, self.backfill_held) {
+            (true, _) => Some(now),
+            // Room comes with a pass (a Job deleted, one pruned), or at
+            // the latest a second later.
+            (false, true) => earliest(decision.wake, Some(now + HELD_RETRY)),
+            (false, false) => decision.wake,
         }
     }
 
@@ -379,20 +391,26 @@ impl CronRun {
     /// recorded without a Job — a run is decided once, and the next
     /// scheduled time tries again — with the controller's `FailedCreate`.
     fn refused(&mut self, scheduled: Micros, quota: &str, pass: &mut Pass<'_>) {
-        let seconds = self.timetable.has_seconds();
-        let job = cronjob::job_from_template(&self.cron, &self.record.uid, scheduled, seconds);
         pass.writes.push(Write::CronRun {
             cronjob_uid: self.record.uid.clone(),
             scheduled,
             job_uid: None,
             replaces: None,
         });
+        let failed = self.failed_create(scheduled, quota, "");
+        pass.writes.push(event(&self.record.uid, failed, pass.now));
+    }
+
+    /// Kubernetes' `FailedCreate` for the Job of `scheduled`, which `quota`
+    /// refused.
+    fn failed_create(&self, scheduled: Micros, quota: &str, then: &str) -> Event {
+        let seconds = self.timetable.has_seconds();
+        let job = cronjob::job_from_template(&self.cron, &self.record.uid, scheduled, seconds);
         let message = format!(
-            "Error creating job: jobs.batch {:?} is forbidden: {quota}",
+            "Error creating job: jobs.batch {:?} is forbidden: {quota}{then}",
             job.metadata.name
         );
-        let failed = Event::warning("FailedCreate", message);
-        pass.writes.push(event(&self.record.uid, failed, pass.now));
+        Event::warning("FailedCreate", message)
     }
 
     /// `successfulJobsHistoryLimit` and `failedJobsHistoryLimit`: the
