@@ -252,15 +252,25 @@ impl Server {
             .stderr(log)
             .spawn()
             .expect("starting wasmjob serve");
+        let mut server = Server { child, address };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(&address).is_err() {
+        // Listening, and this session's server: another test's server may
+        // have taken the same free port first (its own then exits), and
+        // the token is written before the socket is bound.
+        let token = session.state.path().join("token");
+        let has_token = || std::fs::read_to_string(&token).is_ok_and(|t| !t.trim().is_empty());
+        while std::net::TcpStream::connect(&server.address).is_err() || !has_token() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                let log = std::fs::read_to_string(session.serve_log_path()).unwrap_or_default();
+                panic!("wasmjob serve exited ({status}) before listening:\n{log}");
+            }
             assert!(
                 std::time::Instant::now() < deadline,
                 "wasmjob serve did not start listening"
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        Server { child, address }
+        server
     }
 
     /// Sends SIGTERM and waits for the process to exit; its exit code.
