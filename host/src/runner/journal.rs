@@ -1,14 +1,17 @@
-//! The journal: every write the runner makes goes through it, on the
+//! The journal: every write the runner makes goes through it, from the
 //! runner's thread, so every write to the store has one author.
 //!
 //! What the loop records is staged and committed in one transaction at most
 //! [`GROUP_COMMIT`] later, so a Job of ten thousand tiny instances costs a
-//! few hundred commits rather than twenty thousand. Writes that a promise
-//! rests on — a CronJob's decided time (a run happens once, never twice),
-//! an object created or deleted — commit at once, with everything staged
-//! before them. A crash loses at most the last window of instance records;
-//! those instances run again on resume, the at-least-once a Kubernetes Job
-//! gives too (see `staged`).
+//! few hundred commits rather than twenty thousand. Those group commits go
+//! to the writer thread (`writer`) while the loop goes on; while one is
+//! under way, what the loop records next stays staged for the next. Writes
+//! that a promise rests on — a CronJob's decided time (a run happens once,
+//! never twice), an object created or deleted — commit at once on the
+//! runner's thread, after the batch under way and with everything staged
+//! before them. A crash loses at most the last window or two of instance
+//! records; those instances run again on resume, the at-least-once a
+//! Kubernetes Job gives too (see `staged`).
 //!
 //! When the store cannot be written (a full disk, a read-only file system,
 //! a cluster database that does not answer), a serving node says so once,
@@ -23,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::staged::Staged;
+use super::writer::{Outcome, Writer};
 use crate::executor::StartGate;
 use crate::store::{Store, StoreError, Write};
 use crate::time::{self, Micros};
@@ -42,6 +46,10 @@ const GROUP_COMMIT_FINISHING: Duration = Duration::from_millis(2);
 
 /// How often a node retries a store it could not write.
 pub const RETRY: Duration = Duration::from_secs(1);
+
+/// How often the loop looks whether the batch under way has landed, while
+/// it has one: to send the next, or to learn that the store failed.
+const UNDER_WAY_POLL: Duration = Duration::from_millis(1);
 
 /// Writes a part of the runner keeps back until the next commit, because
 /// by then most of them are superseded: a Job's status once per commit,
@@ -64,6 +72,10 @@ struct Unwritable {
 
 /// The runner's writes on their way to the store.
 pub(super) struct Journal {
+    /// The group commits' thread, started at the first (see `writer`).
+    /// First, so that when the journal is dropped the batch under way
+    /// lands before the store closes.
+    writer: Option<Writer>,
     store: Store,
     /// Writes staged for the next group commit, in order.
     staged: Staged,
@@ -82,6 +94,12 @@ pub(super) struct Journal {
     hold: bool,
     /// Closed while the store cannot be written.
     gate: Arc<StartGate>,
+    /// The writer could not start: everything commits on this thread.
+    inline: bool,
+    /// A batch was sent to the writer and its outcome not yet handled.
+    under_way: bool,
+    /// Its outcome, once waited for where it could not be handled.
+    landed: Option<Outcome>,
 }
 
 impl Journal {
@@ -95,6 +113,10 @@ impl Journal {
             unwritable: None,
             hold: false,
             gate,
+            writer: None,
+            inline: false,
+            under_way: false,
+            landed: None,
         }
     }
 
@@ -104,13 +126,18 @@ impl Journal {
     }
 
     /// The store, to copy what the cluster has into the node's file (see
-    /// [`Store::mirror`]); those writes need no group commit.
+    /// [`Store::mirror`]); those writes need no group commit. The batch
+    /// under way lands first, so they come after it.
     pub(super) fn store_mut(&mut self) -> &mut Store {
+        if self.under_way && self.landed.is_none() {
+            self.landed = self.writer.as_ref().and_then(|w| w.outcome(true));
+        }
         &mut self.store
     }
 
-    /// The store, once the runner ends.
+    /// The store, once the runner ends (the batch under way landed).
     pub(super) fn into_store(self) -> Store {
+        drop(self.writer);
         self.store
     }
 
@@ -158,12 +185,14 @@ impl Journal {
     }
 
     /// Stages writes for the next group commit; commits now when one of them
-    /// must be durable before the loop goes on, or the window has passed.
+    /// must be durable before the loop goes on, and hands what is staged to
+    /// the writer once the window has passed.
     pub(super) fn stage(
         &mut self,
         mut writes: Vec<Write>,
         deferred: &mut dyn Deferred,
     ) -> Result<(), StoreError> {
+        self.settle(false)?;
         let urgent = writes.iter().any(Write::is_urgent);
         if !writes.is_empty() {
             self.staged.append(&mut writes);
@@ -175,10 +204,87 @@ impl Journal {
         let due = self
             .since
             .is_some_and(|since| since.elapsed() >= self.window());
-        if urgent || due || self.staged.len() >= GROUP_COMMIT_MAX {
-            self.flush(deferred)?;
+        if urgent {
+            return self.flush(deferred);
+        }
+        if due || self.staged.len() >= GROUP_COMMIT_MAX {
+            self.flush_behind(deferred)?;
         }
         Ok(())
+    }
+
+    /// Hands everything staged to the writer, unless a batch is under way
+    /// (then it waits for the next look, or for that batch to land when
+    /// staged writes pile up). Commits on this thread while the store
+    /// cannot be written, and where the writer could not start.
+    fn flush_behind(&mut self, deferred: &mut dyn Deferred) -> Result<(), StoreError> {
+        if self.under_way {
+            self.settle(self.staged.len() >= GROUP_COMMIT_MAX)?;
+            if self.under_way {
+                return Ok(());
+            }
+        }
+        if self.unwritable.is_some() || !self.start_writer() {
+            return self.flush(deferred);
+        }
+        self.since = None;
+        deferred.stage_deferred(&mut self.staged);
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        let writer = self.writer.as_ref().expect("started above");
+        writer.send(self.staged.take());
+        self.under_way = true;
+        Ok(())
+    }
+
+    /// Starts the writer if it has not; false when it cannot start (said
+    /// once; everything then commits on this thread, as before it existed).
+    fn start_writer(&mut self) -> bool {
+        if self.writer.is_some() || self.inline {
+            return self.writer.is_some();
+        }
+        let started = self.store.committer().and_then(|committer| {
+            let Some(committer) = committer else {
+                return Ok(None);
+            };
+            Writer::start(committer)
+                .map(Some)
+                .map_err(|e| StoreError::Unwritable {
+                    path: self.store.path().to_path_buf(),
+                    detail: format!("could not start the writer thread: {e}"),
+                })
+        });
+        match started {
+            Ok(writer) => self.writer = writer,
+            Err(e) => tracing::warn!("group commits stay on the runner's thread: {e}"),
+        }
+        self.inline = self.writer.is_none();
+        !self.inline
+    }
+
+    /// Handles the outcome of the batch under way, if it has landed (`wait`:
+    /// once it has). A failed batch is staged again ahead of what was
+    /// staged since, or ends the runner, as a commit here would.
+    fn settle(&mut self, wait: bool) -> Result<(), StoreError> {
+        if !self.under_way {
+            return Ok(());
+        }
+        let landed = match self.landed.take() {
+            Some(outcome) => Some(outcome),
+            None => self.writer.as_ref().and_then(|w| w.outcome(wait)),
+        };
+        let Some(outcome) = landed else {
+            return Ok(());
+        };
+        self.under_way = false;
+        match outcome {
+            Outcome::Committed => Ok(()),
+            Outcome::Failed { error, writes } => {
+                self.defer();
+                self.failed(error, writes)
+            }
+        }
     }
 
     /// How long staged writes may wait.
@@ -192,16 +298,25 @@ impl Journal {
 
     /// When the staged writes must be committed at the latest.
     pub(super) fn flush_at(&self) -> Option<Micros> {
-        self.since.map(|since| {
-            let left = self.window().saturating_sub(since.elapsed());
-            time::now() + left.as_micros() as Micros
-        })
+        let since = match (self.since, self.under_way) {
+            (Some(since), _) => since,
+            // Nothing staged: only the outcome of the batch under way.
+            (None, true) => Instant::now(),
+            (None, false) => return None,
+        };
+        let mut left = self.window().saturating_sub(since.elapsed());
+        if self.under_way {
+            left = left.max(UNDER_WAY_POLL);
+        }
+        Some(time::now() + left.as_micros() as Micros)
     }
 
-    /// Commits everything staged. A transient failure while serving keeps the
-    /// writes staged and stops new work (see the module doc); anything else
-    /// is returned, the staged writes dropped.
+    /// Commits everything staged, on this thread, once the batch under way
+    /// has landed. A transient failure while serving keeps the writes
+    /// staged and stops new work (see the module doc); anything else is
+    /// returned, the staged writes dropped.
     pub(super) fn flush(&mut self, deferred: &mut dyn Deferred) -> Result<(), StoreError> {
+        self.settle(true)?;
         self.since = None;
         deferred.stage_deferred(&mut self.staged);
         if self.staged.is_empty() {
@@ -214,35 +329,42 @@ impl Journal {
         {
             return Ok(());
         }
-        match self.store.commit(self.staged.as_slice()) {
+        let writes = self.staged.take();
+        match self.store.commit(&writes) {
             Ok(()) => {
-                self.committed();
+                self.committed(writes.len());
                 Ok(())
             }
-            Err(e) if self.hold && e.is_transient() => {
+            Err(e) => self.failed(e, writes),
+        }
+    }
+
+    /// A commit of `writes` failed, here or on the writer thread.
+    fn failed(&mut self, e: StoreError, writes: Vec<Write>) -> Result<(), StoreError> {
+        match e {
+            e if self.hold && e.is_transient() => {
+                // Ahead of anything staged since they were taken.
+                self.staged.put_back(writes);
                 self.hold_writes(e);
                 Ok(())
             }
-            Err(StoreError::Conflict { detail }) => {
+            StoreError::Conflict { detail } => {
                 // Another node owns what this batch decided (this node was
                 // late to heartbeat and its work was taken over): the batch
                 // is dropped, and the next cluster pass drops the runs.
                 tracing::warn!("cluster: {detail}; this node's writes were dropped");
-                self.staged.clear();
                 Ok(())
             }
-            Err(e) => {
+            e => {
                 self.staged.clear();
                 Err(e)
             }
         }
     }
 
-    /// A commit went through: the staged writes are written, and a store
-    /// that could not be written is writable again.
-    fn committed(&mut self) {
-        let held = self.staged.len();
-        self.staged.clear();
+    /// A commit of `held` writes went through, and a store that could not
+    /// be written is writable again.
+    fn committed(&mut self, held: usize) {
         if let Some(u) = self.unwritable.take() {
             self.gate.set_unwritable(false);
             eprintln!(
@@ -312,6 +434,7 @@ impl Journal {
         &mut self,
         deferred: &mut dyn Deferred,
     ) -> Result<Option<Instant>, StoreError> {
+        self.settle(false)?;
         if self.unwritable.is_none() {
             return Ok(None);
         }

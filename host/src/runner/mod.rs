@@ -9,6 +9,7 @@
 //! | --- | --- |
 //! | `node` | [`Runner`]: the loop, its inbox, the parts |
 //! | `journal` | staged writes, the group commit, the hold while the store cannot be written |
+//! | `writer` | the group commits' own thread and connection, so the loop goes on during them |
 //! | `jobs` | the Job driver: Jobs, their instances, relaying slots, work queues, offers |
 //! | `cron` | the CronJob driver |
 //! | `daemon` | the DaemonSet driver |
@@ -45,6 +46,7 @@ mod pulls;
 mod quotas;
 mod resume;
 mod staged;
+mod writer;
 mod writes;
 
 pub use cluster::ClusterConfig;

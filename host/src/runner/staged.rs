@@ -115,6 +115,7 @@ impl Staged {
     }
 
     /// The writes, in order.
+    #[cfg(test)]
     pub(super) fn as_slice(&self) -> &[Write] {
         &self.writes
     }
@@ -125,6 +126,21 @@ impl Staged {
 
     pub(super) fn is_empty(&self) -> bool {
         self.writes.is_empty()
+    }
+
+    /// The writes, in order, leaving nothing staged.
+    pub(super) fn take(&mut self) -> Vec<Write> {
+        self.instance_at.clear();
+        self.status_at.clear();
+        std::mem::take(&mut self.writes)
+    }
+
+    /// Stages writes given back uncommitted ahead of everything staged
+    /// since they were taken, as if they had never left.
+    pub(super) fn put_back(&mut self, writes: Vec<Write>) {
+        let since = self.take();
+        self.extend(writes);
+        self.extend(since);
     }
 
     pub(super) fn clear(&mut self) {
@@ -292,5 +308,30 @@ mod tests {
         staged.clear();
         staged.push(instance("a", Phase::Failed));
         assert_eq!(phases(&staged), [("a".into(), Phase::Failed)]);
+    }
+
+    #[test]
+    fn a_batch_given_back_goes_ahead_of_what_was_staged_since() {
+        let mut staged = Staged::default();
+        staged.push(instance("a", Phase::Running));
+        staged.push(instance("b", Phase::Running));
+        let sent = staged.take();
+        assert!(staged.is_empty());
+        // Staged while the batch was under way: a later state of `a`, and `c`.
+        staged.push(instance("a", Phase::Succeeded));
+        staged.push(instance("c", Phase::Running));
+        staged.put_back(sent);
+        // In the order they were recorded, `a` once in its latest state.
+        assert_eq!(
+            phases(&staged),
+            [
+                ("a".into(), Phase::Succeeded),
+                ("b".into(), Phase::Running),
+                ("c".into(), Phase::Running)
+            ]
+        );
+        // Still one write per instance afterwards.
+        staged.push(instance("b", Phase::Failed));
+        assert_eq!(staged.len(), 3);
     }
 }

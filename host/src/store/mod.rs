@@ -22,6 +22,7 @@
 mod backend;
 mod checkpoints;
 pub mod commits;
+mod committer;
 mod control;
 mod error;
 mod forward;
@@ -35,6 +36,7 @@ mod sqlite;
 pub mod tests;
 
 pub use checkpoints::Checkpoints;
+pub use committer::Committer;
 pub use control::{
     Approval, Changes, Claimable, Claimed, ControlPlane, Heartbeat, Listening, NodeRecord, Noticed,
     Offered, Ownership,
