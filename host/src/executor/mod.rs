@@ -7,9 +7,11 @@
 //! - `references`: what a template takes from ConfigMaps, Secrets and the
 //!   instance itself, resolved for each attempt;
 //! - `relay`: slots that start a Job's next instance themselves;
+//! - `arrivals`: new slots start before relaying slots go on;
 //! - `pod`: instances of several modules (init containers, sidecars,
 //!   several containers).
 
+mod arrivals;
 pub mod pod;
 pub mod references;
 mod relay;
@@ -90,6 +92,8 @@ pub struct Executor {
     runtime: Arc<Runtime>,
     handle: tokio::runtime::Handle,
     reports: Arc<dyn Reports>,
+    /// Slots launched and not started yet (see `arrivals`).
+    arrivals: Arc<arrivals::Arrivals>,
 }
 
 impl Executor {
@@ -103,6 +107,7 @@ impl Executor {
             runtime,
             handle,
             reports,
+            arrivals: Default::default(),
         }
     }
 
@@ -115,7 +120,12 @@ impl Executor {
     /// successors the runner gives it as long as each run succeeds; the
     /// handle stops whichever runs.
     pub fn launch_relayed(&self, launch: Launch, relay: Option<Relay>) -> AbortHandle {
-        let task = self.handle.spawn(self.run_slot(launch, relay));
+        let arrival = self.arrivals.arrive();
+        let slot = self.run_slot(launch, relay);
+        let task = self.handle.spawn(async move {
+            drop(arrival);
+            slot.await
+        });
         task.abort_handle()
     }
 
@@ -129,6 +139,7 @@ impl Executor {
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let runtime = self.runtime.clone();
         let reports = self.reports.clone();
+        let arrivals = self.arrivals.clone();
         async move {
             let mut launch = launch;
             loop {
@@ -176,6 +187,7 @@ impl Executor {
                     Some(next) => launch = next,
                     None => break,
                 }
+                arrivals.let_go_first().await;
             }
         }
     }
