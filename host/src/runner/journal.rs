@@ -45,6 +45,14 @@ const GROUP_COMMIT_MAX: usize = 20_000;
 /// SQLite) after the last instance ended.
 const GROUP_COMMIT_FINISHING: Duration = Duration::from_millis(2);
 
+/// The group commit window once the writer thread commits: the loop no
+/// longer waits for the commit, so a short window costs it nothing, and
+/// what a CronJob's decided time must wait for (the rows staged before it,
+/// committed first) is two milliseconds' worth rather than ten. Under a
+/// flood the fairness row's p99 went from 28-43 ms to 19-29 ms (six runs
+/// each, in turn), at the same throughput.
+const GROUP_COMMIT_BEHIND: Duration = Duration::from_millis(2);
+
 /// How often a node retries a store it could not write.
 pub const RETRY: Duration = Duration::from_secs(1);
 
@@ -300,6 +308,8 @@ impl Journal {
     fn window(&self) -> Duration {
         if self.finishing {
             GROUP_COMMIT_FINISHING
+        } else if self.writer.is_some() {
+            GROUP_COMMIT_BEHIND
         } else {
             GROUP_COMMIT
         }
