@@ -137,6 +137,17 @@ pub fn api_load(b: &Bench) -> Result<Vec<Row>> {
         &crate::scenarios::job_manifest("warm", &hello, "", ""),
     )?;
     node.client(&server, &["apply", "-f", &warm.display().to_string()])?;
+    // The rounds read its logs: it has finished first (under load its
+    // instance was not always recorded by the first round).
+    node.client(
+        &server,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/warm",
+            "--timeout=60s",
+        ],
+    )?;
     let never = Arc::new(AtomicBool::new(false));
     let idle_rounds = b.sizes.query_reps.max(2) * 5;
     let (idle, idle_jobs) = clients(&address, token, &digest, "idle", Some(idle_rounds), &never)?;
