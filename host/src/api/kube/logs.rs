@@ -121,9 +121,10 @@ pub(super) async fn log(state: &Shared, call: &Call) -> Result<Response, KubeErr
         let mut done = first.attempts.len().saturating_sub(1);
         let mut from = 0usize;
         let mut view = view;
+        // Subscribed after the first read: what was written or committed
+        // in between (the instance's end) is read at once.
         let mut commits = crate::store::commits::subscribe();
-        // Subscribed after the first read: what was written in between is
-        // read at once.
+        commits.mark_changed();
         let mut written = crate::runtime::live::written(&first.uid);
         if let Some(w) = written.as_mut() {
             w.mark_changed();

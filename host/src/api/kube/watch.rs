@@ -63,6 +63,10 @@ pub(super) async fn watch(state: &Shared, call: Call) -> Result<Response, KubeEr
         }
         call.query.insert("fieldSelector".into(), fields);
     }
+    // Subscribed before the first read: a commit that lands between that
+    // read and the stream's first wait is looked at, not lost (a Job that
+    // completed just as its watch began was never seen Complete).
+    let commits = crate::store::commits::subscribe();
     let first = gather(state, &call).await?;
     let timeout = call
         .param("timeoutSeconds")
@@ -76,7 +80,7 @@ pub(super) async fn watch(state: &Shared, call: Call) -> Result<Response, KubeEr
             sender,
             seen: HashMap::new(),
         };
-        stream.run(&state, first, since, timeout).await;
+        stream.run(&state, (first, commits), since, timeout).await;
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
@@ -93,7 +97,7 @@ impl Stream {
     async fn run(
         &mut self,
         state: &Shared,
-        first: Vec<Found>,
+        (first, mut commits): (Vec<Found>, tokio::sync::watch::Receiver<u64>),
         since: Option<u64>,
         timeout: Duration,
     ) {
@@ -109,7 +113,6 @@ impl Stream {
         }
         let bookmarks = self.call.flag("allowWatchBookmarks");
         let mut last_bookmark = tokio::time::Instant::now();
-        let mut commits = crate::store::commits::subscribe();
         // A cluster's nodes change with their heartbeats, which are not
         // commits of this process: a watch of them also looks once a beat.
         let beats = state.cluster.is_some()
