@@ -348,13 +348,20 @@ impl Journal {
         {
             return Ok(());
         }
-        let writes = self.staged.take();
-        match self.store.commit(&writes) {
+        // Committed from where they are staged, and cleared after, so the
+        // buffer keeps its capacity for the next window (`wasmjob run`
+        // commits here every 10 ms).
+        match self.store.commit(self.staged.as_slice()) {
             Ok(()) => {
-                self.committed(writes.len());
+                let held = self.staged.len();
+                self.staged.clear();
+                self.committed(held);
                 Ok(())
             }
-            Err(e) => self.failed(e, writes),
+            Err(e) => {
+                let writes = self.staged.take();
+                self.failed(e, writes)
+            }
         }
     }
 

@@ -115,7 +115,6 @@ impl Staged {
     }
 
     /// The writes, in order.
-    #[cfg(test)]
     pub(super) fn as_slice(&self) -> &[Write] {
         &self.writes
     }
