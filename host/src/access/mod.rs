@@ -4,7 +4,9 @@
 //! Kubernetes' terms ([`request`]), and Kubernetes RBAC's answer from the
 //! Roles, ClusterRoles and bindings stored and the defaults every cluster
 //! has ([`grants`], [`defaults`]), and how much a namespace may hold
-//! ([`quota`]); which requests the audit log records ([`audit_policy`]).
+//! ([`quota`]); which requests the audit log records ([`audit_policy`]);
+//! what a namespace's Pod Security level lets its workloads mount
+//! ([`pod_security`]).
 //!
 //! Deciding is pure: [`Grants`] holds the roles and bindings read for one
 //! request and answers [`Grants::allows`] without touching the store, so
@@ -15,6 +17,7 @@ pub mod audit_policy;
 pub mod binding;
 pub mod defaults;
 pub mod grants;
+pub mod pod_security;
 pub mod quota;
 pub mod request;
 pub mod tokens;

@@ -95,14 +95,14 @@ pub fn used_in(
         for job in store.live_objects(Kind::Job, Some(namespace))? {
             let active = job.status["active"].as_u64().unwrap_or(0);
             pods += active;
-            let containers = job.manifest["spec"]["template"]["spec"]["containers"].as_array();
-            let each: u64 = containers
-                .into_iter()
-                .flatten()
-                .filter_map(|c| c["resources"]["limits"]["memory"].as_str())
-                .filter_map(|m| crate::manifest::parse_memory_quantity(m).ok())
-                .sum();
-            memory += active * each;
+            memory += active * memory_each(&job.manifest);
+        }
+        // A DaemonSet's instances count as its pods do, on every node.
+        for ds in store.live_objects(Kind::DaemonSet, Some(namespace))? {
+            let instances = store.instances_of(&ds.uid)?;
+            let running = instances.iter().filter(|i| !i.phase.is_finished()).count() as u64;
+            pods += running;
+            memory += running * memory_each(&ds.manifest);
         }
         for name in hard.keys() {
             match name.as_str() {
@@ -119,6 +119,15 @@ pub fn used_in(
         used.insert(LOG_BYTES.to_owned(), bytes_quantity(stored));
     }
     Ok(used)
+}
+
+/// The memory limits of a stored workload's template's containers summed.
+fn memory_each(manifest: &serde_json::Value) -> u64 {
+    let containers = manifest["spec"]["template"]["spec"]["containers"].as_array();
+    (containers.into_iter().flatten())
+        .filter_map(|c| c["resources"]["limits"]["memory"].as_str())
+        .filter_map(|m| crate::manifest::parse_memory_quantity(m).ok())
+        .sum()
 }
 
 #[cfg(test)]

@@ -8,8 +8,10 @@
 //! Each event names the user and groups, the verb, the object (resource,
 //! namespace, name), the answer's code, the source address and user agent,
 //! and RBAC's decision. A request body is recorded only at level
-//! `Request` and above, only when it is JSON, and never for a Secret or a
-//! token request: a Secret's value never reaches the log.
+//! `Request` and above (JSON, or protobuf read into its JSON), the answer's
+//! body only at `RequestResponse` when it is JSON; the answer only when it is whole (not a watch or a
+//! followed log) and at most [`MAX_ANSWER`] bytes, and neither for a Secret
+//! or a token request: a Secret's value never reaches the log.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,10 @@ use crate::time::rfc3339;
 /// The file name of the current log.
 pub const FILE: &str = "audit.log";
 
+/// The largest answer recorded as `responseObject`: a bigger one (a long
+/// list) is recorded without it, as a log line should stay readable.
+pub const MAX_ANSWER: usize = 1 << 20;
+
 /// Where the events go, and how the file turns over.
 pub struct AuditLog {
     /// The current file's path.
@@ -36,6 +42,33 @@ pub struct AuditLog {
     policy: Policy,
     /// The open file and its size.
     file: Mutex<(std::fs::File, u64)>,
+}
+
+/// Annotations a handler gives its request's event, as a response
+/// extension the log reads (Pod Security's `audit` level says a
+/// violation this way, as kube-apiserver's admission does).
+#[derive(Debug, Clone, Default)]
+pub struct Annotations(pub Vec<(String, String)>);
+
+/// The annotation of a Pod Security `audit` level's violation.
+pub const POD_SECURITY_VIOLATIONS: &str = "pod-security.kubernetes.io/audit-violations";
+
+/// What an apply said of its objects: the `warn` level's sentences as
+/// `Warning` headers, the `audit` level's as the event's annotations.
+pub fn said_of_apply(
+    applied: &[crate::runner::Applied],
+    headers: &mut axum::http::HeaderMap,
+) -> Annotations {
+    let mut notes = Vec::new();
+    for one in applied {
+        for warning in &one.warnings {
+            super::error::warn(headers, warning);
+        }
+        if let Some(violation) = &one.audit {
+            notes.push((POD_SECURITY_VIOLATIONS.to_owned(), violation.clone()));
+        }
+    }
+    Annotations(notes)
 }
 
 /// One request as the log sees it.
@@ -58,6 +91,10 @@ pub struct Seen<'a> {
     pub times: (crate::time::Micros, crate::time::Micros),
     /// The body, when the level records it.
     pub body: Option<&'a [u8]>,
+    /// The answer's body, when the level records it.
+    pub answer: Option<&'a [u8]>,
+    /// What the handler noted of the request.
+    pub annotations: &'a [(String, String)],
 }
 
 impl AuditLog {
@@ -158,6 +195,25 @@ fn body_recordable(what: &Attributes) -> bool {
     })
 }
 
+/// Whether the answer to `what` may be recorded: not a Secret's or a
+/// token's (a token request's answer is the token), only JSON, and only a
+/// whole body of known size up to [`MAX_ANSWER`] — a watch or a followed
+/// log streams for as long as it is open.
+pub fn answer_recordable(what: &Attributes, answer: &axum::response::Response) -> bool {
+    use axum::body::HttpBody as _;
+    let json = answer
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    let whole = answer
+        .body()
+        .size_hint()
+        .exact()
+        .is_some_and(|n| n <= MAX_ANSWER as u64);
+    what.resource.is_some() && body_recordable(what) && json && whole
+}
+
 /// The `audit.k8s.io/v1` Event of one request.
 fn event(level: Level, seen: &Seen<'_>) -> Value {
     let mut id = [0u8; 16];
@@ -193,6 +249,9 @@ fn event(level: Level, seen: &Seen<'_>) -> Value {
             "authorization.k8s.io/reason": seen.decision.1,
         },
     });
+    for (key, value) in seen.annotations {
+        event["annotations"][key] = value.clone().into();
+    }
     if !seen.who.uid.is_empty() {
         event["user"]["uid"] = seen.who.uid.clone().into();
     }
@@ -212,9 +271,20 @@ fn event(level: Level, seen: &Seen<'_>) -> Value {
     if level >= Level::Request
         && body_recordable(seen.what)
         && let Some(body) = seen.body
-        && let Ok(object) = serde_json::from_slice::<Value>(body)
+        && let Some(object) = serde_json::from_slice::<Value>(body)
+            .ok()
+            // kubectl's typed commands send protobuf: recorded as the
+            // object it decodes to, as kube-apiserver records it.
+            .or_else(|| super::kube::untrusted::protobuf_body(body).ok())
     {
         event["requestObject"] = object;
+    }
+    if level >= Level::RequestResponse
+        && body_recordable(seen.what)
+        && let Some(answer) = seen.answer
+        && let Ok(object) = serde_json::from_slice::<Value>(answer)
+    {
+        event["responseObject"] = object;
     }
     event
 }
@@ -234,6 +304,8 @@ mod tests {
             decision: ("allow", "RBAC: allowed"),
             times: (1_000_000, 1_002_000),
             body,
+            answer: Some(br#"{"kind":"Job","metadata":{"uid":"u-1"}}"#),
+            annotations: &[],
         }
     }
 
@@ -252,17 +324,56 @@ mod tests {
         assert_eq!(e["objectRef"]["namespace"], "t");
         assert_eq!(e["responseStatus"]["code"], 201);
         assert_eq!(e["requestObject"]["kind"], "Job");
+        assert!(
+            e.get("responseObject").is_none(),
+            "the answer is RequestResponse's"
+        );
         assert_eq!(e["auditID"].as_str().unwrap().len(), 36);
+        let e = event(
+            Level::RequestResponse,
+            &seen(&who, &jobs, Some(br#"{"kind":"Job"}"#)),
+        );
+        assert_eq!(e["responseObject"]["metadata"]["uid"], "u-1");
         let secret = Attributes::resource("create", "", "secrets", "t", "");
         let body = br#"{"stringData":{"password":"hunter2"}}"#;
-        let e = event(Level::RequestResponse, &seen(&who, &secret, Some(body)));
+        let mut s = seen(&who, &secret, Some(body));
+        s.answer = Some(br#"{"data":{"password":"aHVudGVyMg=="}}"#);
+        let e = event(Level::RequestResponse, &s);
         assert!(e.get("requestObject").is_none());
+        assert!(e.get("responseObject").is_none());
+        assert!(!e.to_string().contains("aHVudGVyMg"));
         assert!(!e.to_string().contains("hunter2"));
         let e = event(
             Level::Metadata,
             &seen(&who, &jobs, Some(br#"{"kind":"Job"}"#)),
         );
         assert!(e.get("requestObject").is_none());
+    }
+
+    #[test]
+    fn only_a_whole_json_answer_of_a_resource_is_recordable() {
+        use axum::response::IntoResponse as _;
+        let jobs = Attributes::resource("get", "batch", "jobs", "t", "pi");
+        let whole = axum::Json(json!({"kind": "Job"})).into_response();
+        assert!(answer_recordable(&jobs, &whole));
+        let secret = Attributes::resource("get", "", "secrets", "t", "db");
+        assert!(!answer_recordable(&secret, &whole));
+        let token = Attributes::resource("create", "", "serviceaccounts/token", "t", "ci");
+        assert!(!answer_recordable(&token, &whole));
+        let text = "plain words".into_response();
+        assert!(!answer_recordable(&jobs, &text));
+        // A watch streams for as long as it is open: never waited for.
+        let stream = tokio_stream::iter([Ok::<_, std::io::Error>(axum::body::Bytes::from_static(
+            b"{}",
+        ))]);
+        let mut watch = axum::response::Response::new(axum::body::Body::from_stream(stream));
+        watch.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        );
+        assert!(!answer_recordable(&jobs, &watch));
+        let big = axum::Json(json!({"items": "x".repeat(MAX_ANSWER)})).into_response();
+        assert!(!answer_recordable(&jobs, &big));
     }
 
     #[test]

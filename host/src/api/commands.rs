@@ -23,7 +23,14 @@ pub(super) async fn apply(
     State(state): State<Shared>,
     axum::Extension(who): axum::Extension<crate::access::Identity>,
     Body(body): Body<ApplyBody>,
-) -> Result<(HeaderMap, Json<ApplyAnswer>), ApiError> {
+) -> Result<
+    (
+        HeaderMap,
+        axum::Extension<super::audit::Annotations>,
+        Json<ApplyAnswer>,
+    ),
+    ApiError,
+> {
     let mut objects = Vec::new();
     let mut headers = HeaderMap::new();
     for wire in body.objects {
@@ -87,7 +94,14 @@ pub(super) async fn apply(
     };
     send(&state, Command::Apply { request, reply })?;
     match answer.await.map_err(|_| unavailable())? {
-        Ok(applied) => Ok((headers, Json(ApplyAnswer { applied }))),
+        Ok(applied) => {
+            let notes = super::audit::said_of_apply(&applied, &mut headers);
+            Ok((
+                headers,
+                axum::Extension(notes),
+                Json(ApplyAnswer { applied }),
+            ))
+        }
         Err(failure) => Err(ApiError(
             StatusCode::from_u16(failure.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
             failure.message,

@@ -168,7 +168,7 @@ async fn authenticate(State(state): State<Shared>, request: Request, next: Next)
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
-    let (response, reason) = match outcome {
+    let (mut response, reason) = match outcome {
         Ok(reason) => {
             let mut request = request;
             request.extensions_mut().insert(who.clone());
@@ -183,6 +183,27 @@ async fn authenticate(State(state): State<Shared>, request: Request, next: Next)
             true => ("forbid", reason.as_str()),
             false => ("allow", reason.as_str()),
         };
+        let level = log.level(&who, &what, denied);
+        let annotations = (response.extensions().get::<super::audit::Annotations>())
+            .map(|a| a.0.clone())
+            .unwrap_or_default();
+        let mut answer = None;
+        if level == Level::RequestResponse && super::audit::answer_recordable(&what, &response) {
+            let (parts, body) = std::mem::take(&mut response).into_parts();
+            // A whole body of known size (checked above): reading it
+            // cannot wait on a stream.
+            response = match axum::body::to_bytes(body, super::audit::MAX_ANSWER).await {
+                Ok(bytes) => {
+                    answer = Some(bytes.clone());
+                    Response::from_parts(parts, axum::body::Body::from(bytes))
+                }
+                Err(e) => ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("the answer could not be read: {e}"),
+                )
+                .into_response(),
+            };
+        }
         let seen = Seen {
             who: &who,
             what: &what,
@@ -193,8 +214,10 @@ async fn authenticate(State(state): State<Shared>, request: Request, next: Next)
             decision,
             times: (received, crate::time::now()),
             body: body.as_deref(),
+            answer: answer.as_deref(),
+            annotations: &annotations,
         };
-        log.record(log.level(&who, &what, denied), &seen);
+        log.record(level, &seen);
     }
     response
 }

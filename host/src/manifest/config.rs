@@ -158,7 +158,7 @@ impl Config {
         let mut config = match kind {
             Kind::Secret => Self::secret(typed(value, explain)?)?,
             Kind::PriorityClass => Self::priority_class(typed(value, explain)?)?,
-            Kind::Namespace => Self::namespace(typed(value, explain)?),
+            Kind::Namespace => Self::namespace(typed(value, explain)?)?,
             Kind::NetworkPolicy => Self::network_policy(typed(value, explain)?)?,
             Kind::ServiceAccount => {
                 let raw: rbac::RawServiceAccount = typed(value, explain)?;
@@ -234,8 +234,11 @@ impl Config {
         }
     }
 
-    fn namespace(raw: RawNamespace) -> Config {
-        Self::bare(Kind::Namespace, raw.metadata)
+    /// A Namespace; its Pod Security labels must name a level.
+    fn namespace(raw: RawNamespace) -> Result<Config, FieldError> {
+        crate::access::pod_security::validate(&raw.metadata.labels)
+            .map_err(|(path, message)| FieldError::new(path, message))?;
+        Ok(Self::bare(Kind::Namespace, raw.metadata))
     }
 
     fn network_policy(raw: RawNetworkPolicy) -> Result<Config, FieldError> {

@@ -328,6 +328,14 @@ impl PodSpec {
         self.placement_at("spec").unwrap_or_default()
     }
 
+    /// The memory limits of the containers summed, in bytes (what a
+    /// namespace's `limits.memory` quota counts of one instance); none when
+    /// a container names none.
+    pub fn memory_limits(&self) -> Option<i64> {
+        let each = self.containers.iter().map(|c| c.memory_limit());
+        each.map(|m| m.map(|m| m as i64)).sum()
+    }
+
     /// `terminationGracePeriodSeconds`, when it gives a grace.
     pub fn termination_grace(&self) -> Option<std::time::Duration> {
         let secs = self.termination_grace_period_seconds?;

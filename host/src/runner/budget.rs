@@ -8,7 +8,8 @@
 //! memory limits summed (`limits.memory`) is room too, counted on this
 //! node: an instance past it waits, with Kubernetes' `exceeded quota`. So
 //! is its quota of stored output (`wasmjob.dev/logs`): once the
-//! namespace's instances have stored that much, no more start.
+//! namespace's instances have stored that much, no more start. A
+//! DaemonSet's instance is held by its namespace's quotas alone.
 
 use std::collections::BTreeMap;
 
@@ -119,6 +120,27 @@ impl Budget {
         }
         self.namespaces.insert(namespace.to_owned(), room);
         (taken, why)
+    }
+
+    /// Takes room under `namespace`'s quotas alone for one instance taking
+    /// `memory` bytes of memory limit — a DaemonSet's, which the node's own
+    /// capacity does not hold back (it runs one per node, as Kubernetes
+    /// schedules a DaemonSet's pod past a full node's pod count) — or says
+    /// in Kubernetes' words which quota it would pass.
+    pub(super) fn take_quota(
+        &mut self,
+        namespace: &str,
+        memory: Option<i64>,
+    ) -> Result<(), String> {
+        let Some(room) = self.namespaces.get_mut(namespace) else {
+            return Ok(());
+        };
+        if let Some(refusal) = room.refusal(memory) {
+            return Err(refusal);
+        }
+        room.pods += 1;
+        room.memory += memory.unwrap_or(0);
+        Ok(())
     }
 
     /// Whether `namespace` has a quota of stored output.
@@ -267,6 +289,29 @@ mod tests {
         let bare = budget.take_in(("team", None), &none, 1);
         assert!(bare.0 == 0 && bare.1.unwrap().contains("must specify"));
         assert!(budget.limited());
+    }
+
+    #[test]
+    fn a_daemonsets_instance_is_held_by_its_namespace_quota_not_the_nodes_room() {
+        let quota = InstanceQuota {
+            pods: Some(("q".into(), 2)),
+            ..InstanceQuota::default()
+        };
+        let quotas = BTreeMap::from([("team".to_owned(), quota)]);
+        let held = BTreeMap::from([("team".to_owned(), (1, 0))]);
+        let none = BTreeMap::new();
+        // A full node (capacity 1, one running): the DaemonSet's instance
+        // still starts, and takes the namespace's last room.
+        let mut budget =
+            Budget::new(Some(1), &BTreeMap::new(), 1, &none).with_quotas(&quotas, &held);
+        assert_eq!(budget.take_quota("team", None), Ok(()));
+        assert_eq!(
+            budget.take_quota("team", None),
+            Err("exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2".to_owned())
+        );
+        // What it took is gone for the namespace's Jobs too.
+        assert_eq!(budget.take_in(("team", None), &none, 1).0, 0);
+        assert_eq!(budget.take_quota("other", Some(1 << 30)), Ok(()));
     }
 
     #[test]

@@ -46,9 +46,23 @@ pub(super) struct Pass<'a> {
     pub budget: Budget,
     /// The namespaces' room for Jobs their CronJobs create at this pass.
     pub job_room: super::quotas::JobRoom<'a>,
+    /// The namespaces whose Pod Security `enforce` level is above
+    /// `privileged`.
+    pub enforced: &'a std::collections::BTreeMap<String, crate::access::pod_security::Levels>,
 }
 
 impl Pass<'_> {
+    /// Why an instance of `pod` may not start in `namespace`: its Pod
+    /// Security `enforce` level, in Kubernetes' words (`violates
+    /// PodSecurity "baseline:latest": hostPath volumes (volume "data")`).
+    pub fn pod_security_refusal(
+        &self,
+        namespace: &str,
+        pod: &crate::manifest::PodSpec,
+    ) -> Option<String> {
+        self.enforced.get(namespace)?.check(pod).err()
+    }
+
     /// Whether this node may start work on an object it runs now: always
     /// alone; in a cluster while its lease holds — its last heartbeat is
     /// younger than the object's `disconnect` `lost_after` — or the object

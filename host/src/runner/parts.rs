@@ -80,7 +80,15 @@ impl Parts {
         self.quotas.refresh(self.journal.store(), now);
         let instance_quotas = self.quotas.instances();
         let budget = match instance_quotas.is_empty() {
-            false => budget.with_quotas(instance_quotas, &self.jobs.held_by_namespace()),
+            false => {
+                let mut held = self.jobs.held_by_namespace();
+                for (namespace, (pods, memory)) in self.daemons.held_by_namespace() {
+                    let entry = held.entry(namespace).or_default();
+                    entry.0 += pods;
+                    entry.1 += memory;
+                }
+                budget.with_quotas(instance_quotas, &held)
+            }
             true => budget,
         };
         let mut pass = Pass {
@@ -95,6 +103,7 @@ impl Parts {
             deferred: false,
             budget,
             job_room: self.quotas.job_room(),
+            enforced: self.quotas.enforced(),
         };
         let mut drivers = Drivers {
             jobs: &mut self.jobs,

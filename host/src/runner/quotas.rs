@@ -7,11 +7,15 @@
 //! whose Jobs are created by the runner rather than by an apply and so are
 //! counted here: a scheduled run that would take its namespace past
 //! `count/jobs.batch` is not created, as the Kubernetes CronJob
-//! controller's create is refused by the quota's admission.
+//! controller's create is refused by the quota's admission. The
+//! namespaces' Pod Security `enforce` levels are read with them: a
+//! workload applied before its namespace was labelled starts no instance
+//! the level refuses, as Kubernetes' admission refuses its pods.
 
 use std::collections::BTreeMap;
 
 use super::budget::InstanceQuota;
+use crate::access::pod_security::Levels;
 use crate::access::quota::{self, LOG_BYTES};
 use crate::manifest::quota::Limits;
 use crate::manifest::{Config, Kind};
@@ -34,6 +38,10 @@ pub(super) struct Quotas {
     /// When the stored output of namespaces with a `wasmjob.dev/logs`
     /// quota was last counted.
     logs_read_at: Micros,
+    /// The Pod Security `enforce` level of each namespace that has one
+    /// above `privileged`: what a workload applied before its namespace
+    /// was labelled meets when it starts an instance.
+    enforced: BTreeMap<String, Levels>,
 }
 
 /// How often a namespace's stored output is counted again.
@@ -91,6 +99,17 @@ impl Quotas {
             tighter(kept, name, count.and_then(|c| c.parse().ok()));
         }
         instances.retain(|_, q| q.pods.is_some() || q.memory.is_some() || q.logs.is_some());
+        let namespaces = store.live_objects(Kind::Namespace, None);
+        self.enforced = (namespaces.unwrap_or_default().into_iter())
+            .filter_map(|record| {
+                let mut levels = Levels::of(&record.labels);
+                // Only enforcement holds a start; `warn` and `audit` were
+                // said at apply.
+                levels.warn = None;
+                levels.audit = None;
+                levels.any().then_some((record.name, levels))
+            })
+            .collect();
         self.instances = instances;
         self.jobs = (jobs.into_iter())
             .filter_map(|(namespace, limit)| Some((namespace, limit?)))
@@ -115,6 +134,12 @@ impl Quotas {
     /// The quotas on instances at once, their memory and their output.
     pub(super) fn instances(&self) -> &BTreeMap<String, InstanceQuota> {
         &self.instances
+    }
+
+    /// The namespaces whose Pod Security `enforce` level is above
+    /// `privileged`, and their levels.
+    pub(super) fn enforced(&self) -> &BTreeMap<String, Levels> {
+        &self.enforced
     }
 
     /// Room for the Jobs CronJobs create in one pass.

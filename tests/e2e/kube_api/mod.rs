@@ -145,6 +145,7 @@ fn watch_until(
 
 mod access;
 mod cli;
+mod pod_security;
 mod protocol;
 mod quota;
 mod rbac;

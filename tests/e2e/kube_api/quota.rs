@@ -540,3 +540,107 @@ fn a_backfill_waits_for_room_under_a_quota_of_jobs() {
     assert_eq!(times, expected, "every time of the range, once, in order");
     assert_eq!(live_jobs().len(), 2);
 }
+
+/// Waits up to `seconds` for `done`, failing with `what`.
+fn within(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A DaemonSet's instance counts under its namespace's `pods` quota as a
+/// Job's instances do: while it runs the namespace's Jobs wait for the
+/// room it holds, and past the quota it waits itself — with the DaemonSet
+/// controller's `FailedCreate` — until a Job's instance ends.
+#[test]
+fn a_pods_quota_counts_and_holds_a_daemonsets_instance() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    apply_quota(&s, &server, ("run", "team"), ("pods", "1"));
+    let running = |label: &str| -> usize {
+        let got = s.client(
+            &server,
+            &["get", "instances", "-n", "team", "-l", label, "-o", "json"],
+        );
+        assert_eq!(got.code, 0, "{got:?}");
+        let items = got.json()["items"].as_array().unwrap().clone();
+        items
+            .iter()
+            .filter(|i| i["status"]["phase"] == "Running")
+            .count()
+    };
+    let events_of = |name: &str| -> Vec<String> {
+        let got = s.client(&server, &["get", "events", "-n", "team", "-o", "json"]);
+        let events = got.json()["items"].as_array().unwrap().clone();
+        (events.iter())
+            .filter(|e| e["involvedObject"]["name"] == name && e["reason"] == "FailedCreate")
+            .map(|e| e["message"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let daemonset = |name: &str| {
+        let yaml = crate::daemonsets::daemonset(name, "sleep-ms", &["600000"], "");
+        crate::daemonsets::apply(
+            &s,
+            &server,
+            &format!("{name}.yaml"),
+            &in_namespace(&yaml, "team"),
+        );
+    };
+    let held = "Error creating: pods is forbidden: exceeded quota: run, requested: pods=1, \
+                used: pods=1, limited: pods=1";
+
+    daemonset("watch");
+    within("the DaemonSet's instance runs", 30, || {
+        running("app=watch") == 1
+    });
+    let quota = s.client(
+        &server,
+        &["get", "quota", "run", "-n", "team", "-o", "json"],
+    );
+    assert_eq!(quota.json()["status"]["used"]["pods"], "1", "{quota:?}");
+    // Its namespace's Job waits for the room the DaemonSet holds.
+    s.write("after.yaml", &job_in("after", "team", None));
+    let applied = s.client(&server, &["apply", "-f", "after.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    within("the Job says it is held", 30, || {
+        !events_of("after").is_empty()
+    });
+    assert_eq!(events_of("after"), [held]);
+    let succeeded = |job: &str| {
+        let got = s.client(&server, &["get", "job", job, "-n", "team", "-o", "json"]);
+        got.json()["status"]["succeeded"].as_u64().unwrap_or(0)
+    };
+    assert_eq!(succeeded("after"), 0);
+    let deleted = s.client(&server, &["delete", "daemonset", "watch", "-n", "team"]);
+    assert_eq!(deleted.code, 0, "{deleted:?}");
+    within("the Job runs once the DaemonSet is gone", 30, || {
+        succeeded("after") == 1
+    });
+
+    // The other way: a Job's instance holds the room, the DaemonSet waits.
+    s.write(
+        "long.yaml",
+        &sleeping_job("long", "team", None, (1, 1, Some(5_000))),
+    );
+    let applied = s.client(&server, &["apply", "-f", "long.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    within("the Job's instance runs", 30, || {
+        running("job-name=long") == 1
+    });
+    daemonset("late");
+    within("the DaemonSet says it is held", 30, || {
+        !events_of("late").is_empty()
+    });
+    assert_eq!(events_of("late"), [held]);
+    assert_eq!(running("app=late"), 0, "started past the quota");
+    within(
+        "the DaemonSet's instance starts once the Job's ends",
+        30,
+        || running("app=late") == 1,
+    );
+    assert_eq!(succeeded("long"), 1);
+    // Said once for the whole wait.
+    assert_eq!(events_of("late").len(), 1);
+}

@@ -460,7 +460,7 @@ rules:
 - level: Request
   resources: [{group: batch, resources: [jobs]}]
 - level: RequestResponse
-  resources: [{group: '', resources: [secrets]}]
+  resources: [{group: '', resources: [secrets]}, {group: batch, resources: [cronjobs]}]
 - level: None
 ",
     );
@@ -487,6 +487,12 @@ rules:
         ],
     ));
     ok(s.kubectl(&k, &["get", "configmaps"]));
+    let image = format!("--image={}", program("say-hello").display());
+    ok(s.kubectl(
+        &k,
+        &["create", "cronjob", "tick", &image, "--schedule=0 0 1 1 *"],
+    ));
+    ok(s.kubectl(&k, &["get", "secret", "db", "-o", "json"]));
     let text = std::fs::read_to_string(&log).unwrap();
     let events: Vec<serde_json::Value> = text
         .lines()
@@ -507,6 +513,29 @@ rules:
         .unwrap_or_else(|| panic!("{text}"));
     assert!(secret.get("requestObject").is_none());
     assert!(!text.contains("hunter2") && !text.contains("aHVudGVyMg"));
+    // At RequestResponse the answer is recorded too: the CronJob as stored,
+    // with the uid it was given; a Secret's answer never.
+    let cron = events
+        .iter()
+        .find(|e| e["verb"] == "create" && e["objectRef"]["resource"] == "cronjobs")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(cron["level"], "RequestResponse");
+    // kubectl sent it as protobuf: recorded as the object it decodes to.
+    assert_eq!(
+        cron["requestObject"]["spec"]["schedule"], "0 0 1 1 *",
+        "{cron}"
+    );
+    assert_eq!(cron["responseObject"]["metadata"]["name"], "tick");
+    assert!(
+        cron["responseObject"]["metadata"]["uid"].is_string(),
+        "{cron}"
+    );
+    let read = events
+        .iter()
+        .find(|e| e["verb"] == "get" && e["objectRef"]["resource"] == "secrets")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(read["level"], "RequestResponse");
+    assert!(read.get("responseObject").is_none());
     assert!(!text.contains("configmaps"), "{text}");
 }
 

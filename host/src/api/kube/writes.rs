@@ -5,9 +5,9 @@
 //! is read on the node, as a manifest's relative path would be by
 //! `wasmjob apply`; `sha256:` names a module the node has.
 
-use axum::Json;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -15,6 +15,7 @@ use super::call::{Call, Target};
 use super::listing::{Found, gather_in};
 use super::patch;
 use super::status::KubeError;
+use crate::api::audit::Annotations;
 use crate::api::state::{Shared, send};
 use crate::manifest::{self, Source};
 use crate::resource::ResourceType;
@@ -27,8 +28,8 @@ pub(super) async fn create(
     body: &[u8],
 ) -> Result<Response, KubeError> {
     let object = parse_body(&call.headers, body)?;
-    let (object, headers) = store(state, call, object, true).await?;
-    Ok((StatusCode::CREATED, headers, Json(object)).into_response())
+    let (object, headers, notes) = store(state, call, object, true).await?;
+    Ok((StatusCode::CREATED, headers, Extension(notes), Json(object)).into_response())
 }
 
 /// `PUT` of one object: the whole object, refused if it changed since the
@@ -42,8 +43,8 @@ pub(super) async fn update(
     let _one_at_a_time = state.kube_writes.lock().await;
     let current = current(state, &call.target).await?;
     check_revision(&call.target, &object, &current)?;
-    let (object, headers) = store(state, call, object, false).await?;
-    Ok((headers, Json(object)).into_response())
+    let (object, headers, notes) = store(state, call, object, false).await?;
+    Ok((headers, Extension(notes), Json(object)).into_response())
 }
 
 /// `PATCH` of one object, in any of the three patch forms or as a
@@ -61,8 +62,10 @@ pub(super) async fn patch(state: &Shared, call: &Call, body: &[u8]) -> Result<Re
     let Some(current) = found.into_iter().next().map(|f| f.served) else {
         if applying {
             let object = parse_body(&call.headers, body)?;
-            let (object, headers) = store(state, call, object, true).await?;
-            return Ok((StatusCode::CREATED, headers, Json(object)).into_response());
+            let (object, headers, notes) = store(state, call, object, true).await?;
+            return Ok(
+                (StatusCode::CREATED, headers, Extension(notes), Json(object)).into_response(),
+            );
         }
         return Err(not_found(&call.target));
     };
@@ -118,8 +121,8 @@ pub(super) async fn patch(state: &Shared, call: &Call, body: &[u8]) -> Result<Re
     if named {
         return Err(conflict(&call.target));
     }
-    let (object, headers) = store(state, call, patched, false).await?;
-    Ok((headers, Json(object)).into_response())
+    let (object, headers, notes) = store(state, call, patched, false).await?;
+    Ok((headers, Extension(notes), Json(object)).into_response())
 }
 
 /// `DELETE` of one object or of a collection (`deletecollection`, with
@@ -349,13 +352,14 @@ const SERVER_FIELDS: &[&str] = &[
 ];
 
 /// Validates `object` for the call's path and applies it; the object as
-/// stored, and the `Warning` headers of what the sandbox ignores.
+/// stored, the `Warning` headers of what the sandbox ignores (and of its
+/// namespace's Pod Security `warn` level), and the audit event's notes.
 async fn store(
     state: &Shared,
     call: &Call,
     mut object: Value,
     create_only: bool,
-) -> Result<(Value, HeaderMap), KubeError> {
+) -> Result<(Value, HeaderMap, Annotations), KubeError> {
     let target = &call.target;
     let served = target.served;
     let resource = served.resource;
@@ -461,7 +465,7 @@ async fn store(
         let mut echoed = doc.object.stored_json();
         echoed["apiVersion"] = json!(served.group_version());
         echoed["kind"] = json!(served.kind);
-        return Ok((echoed, headers));
+        return Ok((echoed, headers, Annotations::default()));
     }
     let objects = vec![Incoming {
         source,
@@ -495,6 +499,7 @@ async fn store(
                 _ => error,
             }
         })?;
+    let notes = crate::api::audit::said_of_apply(&applied, &mut headers);
     let stored_name = applied.first().map_or(name, |a| a.name.clone());
     let written = Target {
         served,
@@ -503,7 +508,7 @@ async fn store(
         sub: None,
     };
     let object = current(state, &written).await?;
-    Ok((object, headers))
+    Ok((object, headers, notes))
 }
 
 /// The `.dockerconfigjson` of the node's Secrets that `doc`'s template

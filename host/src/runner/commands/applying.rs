@@ -135,18 +135,21 @@ impl Parts {
         let now = time::now();
         super::dependencies::check_cycles(&request, control, self.journal.store())?;
         super::quota::limit_ranges(&mut request, control, self.journal.store())?;
+        let said = super::pod_security::check(&request, control, self.journal.store())?;
         // Every module is admitted before anything is written.
         let (mut writes, plans) = self.plan_all(&request, control, now)?;
         let creates: Vec<bool> = plans.iter().map(Plan::creates).collect();
         super::quota::check_quotas(&request, &creates, control, self.journal.store())?;
         let mut changes = Changes::default();
         let mut applied = Vec::new();
-        for (incoming, plan) in request.objects.iter().zip(plans) {
+        for ((incoming, plan), said) in request.objects.iter().zip(plans).zip(said) {
             let result = changes.take(plan, &mut writes);
             applied.push(Applied {
                 kind: incoming.object.kind().qualified().to_owned(),
                 name: incoming.object.metadata().name.clone(),
                 result: result.to_owned(),
+                warnings: said.warning.into_iter().collect(),
+                audit: said.audit,
             });
         }
         // Nothing of a new object exists outside these writes yet, so an

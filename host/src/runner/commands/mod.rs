@@ -4,10 +4,12 @@
 //! instances, and to a CronJob's Jobs), relabel or retaint this node,
 //! shutdown. `applying` carries an apply out; `dependencies` refuses Jobs
 //! whose `dependsOn` runs in a cycle; `quota` holds an apply to its
-//! namespaces' LimitRanges and ResourceQuotas.
+//! namespaces' LimitRanges and ResourceQuotas, `pod_security` to their Pod
+//! Security levels.
 
 mod applying;
 mod dependencies;
+mod pod_security;
 mod quota;
 
 use std::collections::BTreeMap;
@@ -52,6 +54,14 @@ pub struct Applied {
     pub name: String,
     /// `created`, `configured` or `unchanged`.
     pub result: String,
+    /// What the server says of it in `Warning`s (its namespace's Pod
+    /// Security `warn` level).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// What the audit log's event of the apply notes of it (its
+    /// namespace's Pod Security `audit` level); never sent to the client.
+    #[serde(skip)]
+    pub audit: Option<String>,
 }
 
 /// Why an apply was refused; nothing was stored.

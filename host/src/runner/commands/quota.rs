@@ -18,7 +18,7 @@ use crate::store::{ControlPlane, ObjectRecord, Store, StoreError};
 type Quota = (String, BTreeMap<String, String>);
 
 /// The live objects of `kind` in `namespace`: the cluster's, in a cluster.
-fn live(
+pub(super) fn live(
     kind: Kind,
     namespace: &str,
     control: Option<&dyn ControlPlane>,
@@ -50,7 +50,7 @@ fn pod_spec_mut(object: &mut Object) -> Option<&mut PodSpec> {
     }
 }
 
-fn forbidden(object: &Object, message: String) -> Failure {
+pub(super) fn forbidden(object: &Object, message: String) -> Failure {
     let meta = object.metadata();
     Failure::Refused(ApplyFailure {
         status: 403,

@@ -41,6 +41,21 @@ pub(super) struct DaemonDriver {
 }
 
 impl DaemonDriver {
+    /// Each namespace's DaemonSet instances here — running or waiting to
+    /// restart, as a crash-looping pod still counts — and their memory
+    /// limits summed (what `pods` and `limits.memory` quotas count).
+    pub(in crate::runner) fn held_by_namespace(&self) -> BTreeMap<String, (i64, i64)> {
+        let mut held: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for run in &self.runs {
+            for daemon in run.live.values() {
+                let entry = held.entry(run.record.namespace.clone()).or_default();
+                entry.0 += 1;
+                entry.1 += daemon.template().spec.memory_limits().unwrap_or(0);
+            }
+        }
+        held
+    }
+
     /// Adds runs whose joining writes are committed.
     pub(super) fn extend(&mut self, runs: impl IntoIterator<Item = DaemonRun>) {
         self.runs.extend(runs);

@@ -36,7 +36,13 @@ pub struct DaemonRun {
     /// In a cluster: a rolling update step the cluster did not take is
     /// asked for again from this time on.
     pub(super) rolling_retry_at: Micros,
+    /// Its instance here is held by its namespace's quota or Pod Security
+    /// level: the FailedCreate event is recorded once until it starts.
+    quota_noted: bool,
 }
+
+/// How often an instance held by its namespace's quota looks for room.
+const HELD_RETRY: Micros = 1_000_000;
 
 pub(super) struct LiveDaemon {
     pub(super) record: InstanceRecord,
@@ -145,6 +151,7 @@ impl DaemonRun {
             status,
             joining: Vec::new(),
             rolling_retry_at: 0,
+            quota_noted: false,
         }
     }
 
@@ -375,7 +382,7 @@ impl DaemonRun {
             // In a cluster, a rolling update's step is the cluster's decision.
             rolling.extend(self.withhold_rolling(&mut plan, pass));
         }
-        self.carry_out(&plan, pass);
+        let held = self.carry_out(&plan, pass);
         // In a cluster this node sees only its own instance; the status
         // of the whole DaemonSet is counted when it is read.
         if plan.status != self.status && pass.cluster.is_none() {
@@ -385,7 +392,12 @@ impl DaemonRun {
                 status: json!(self.status),
             });
         }
-        let mut wake = (!plan.create.is_empty() || !plan.delete.is_empty()).then_some(now);
+        let mut wake = match held {
+            // Room comes when the namespace's instances end or its quota
+            // changes; looked for again each second rather than each pass.
+            true => Some(now + HELD_RETRY),
+            false => (!plan.create.is_empty() || !plan.delete.is_empty()).then_some(now),
+        };
         for at in self
             .live
             .values()
@@ -397,19 +409,42 @@ impl DaemonRun {
         wake
     }
 
-    /// Removes and creates what the plan says for this node.
-    fn carry_out(&mut self, plan: &Plan, pass: &mut Pass<'_>) {
+    /// Removes and creates what the plan says for this node; whether its
+    /// namespace's quota or Pod Security level held back the instance it
+    /// was to create.
+    fn carry_out(&mut self, plan: &Plan, pass: &mut Pass<'_>) -> bool {
         let replaced = ("Deleted", "replaced or no longer scheduled on this node");
         for uid in &plan.delete {
             self.remove(uid, replaced, pass);
         }
         for node in &plan.create {
-            if *node == pass.node.node_name {
-                let record = self.new_instance(node, pass.now);
-                pass.writes.extend(self.creation_writes(&record, pass.now));
-                self.start(record, pass.now, pass);
+            if *node != pass.node.node_name {
+                continue;
             }
+            let namespace = &self.record.namespace;
+            let pod = &self.ds.spec.template.spec;
+            let refused = match pass.pod_security_refusal(namespace, pod) {
+                Some(refusal) => Err(refusal),
+                None => pass.budget.take_quota(namespace, pod.memory_limits()),
+            };
+            if let Err(why) = refused {
+                // As Kubernetes' DaemonSet controller records the refusal
+                // of the pod it could not create (by the quota, or the
+                // namespace's Pod Security level), and tries again.
+                if !self.quota_noted {
+                    self.quota_noted = true;
+                    let message = format!("Error creating: pods is forbidden: {why}");
+                    let warning = Event::warning("FailedCreate", message);
+                    pass.writes.push(event(&self.record.uid, warning, pass.now));
+                }
+                return true;
+            }
+            self.quota_noted = false;
+            let record = self.new_instance(node, pass.now);
+            pass.writes.extend(self.creation_writes(&record, pass.now));
+            self.start(record, pass.now, pass);
         }
+        false
     }
 
     /// In a cluster, `maxUnavailable` and `maxSurge` count the whole

@@ -74,8 +74,20 @@ impl JobRun {
     /// first, see `JobDriver::tick`); one offered to the cluster takes the
     /// room of whichever node claims it. An instance asking for more of an
     /// extended resource than the node has waits, said once in a
-    /// FailedScheduling event as Kubernetes says it.
+    /// FailedScheduling event as Kubernetes says it. One its namespace's
+    /// Pod Security level refuses (the namespace was labelled after the
+    /// Job was applied) does not start, said once as FailedCreate.
     pub(super) fn room(&mut self, wanted: usize, pass: &mut Pass<'_>) -> usize {
+        let pod = &self.job.spec.template.spec;
+        if let Some(refusal) = pass.pod_security_refusal(&self.record.namespace, pod) {
+            if !self.pod_security_noted {
+                self.pod_security_noted = true;
+                let message = format!("Error creating: pods is forbidden: {refusal}");
+                let warning = Event::warning("FailedCreate", message);
+                pass.writes.push(event(&self.record.uid, warning, pass.now));
+            }
+            return 0;
+        }
         if self.spreads(pass.cluster) {
             return wanted;
         }

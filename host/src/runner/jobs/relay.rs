@@ -115,14 +115,18 @@ impl JobRun {
         // A slot giving way to another namespace takes no more (see
         // `share`). Under a quota of stored output each instance is
         // started through the node's room (see `budget`): what a
-        // successor will print is not known when it is reserved.
+        // successor will print is not known when it is reserved. A
+        // namespace labelled while the Job runs with a Pod Security level
+        // its template breaks takes no more.
         let closing = (self.live.get(uid))
             .and_then(|l| l.slot.as_ref())
             .is_some_and(|slot| slot.closing);
         let open = self.relays(pass.cluster.is_some())
             && pass.starts
             && !closing
-            && !pass.budget.meters_logs(&self.record.namespace);
+            && !pass.budget.meters_logs(&self.record.namespace)
+            && (pass.pod_security_refusal(&self.record.namespace, &self.job.spec.template.spec))
+                .is_none();
         while open && self.wants_successor(uid, ahead) {
             let record = self.new_instance(ids::uid(), None, false, pass);
             let Some(launch) = self.successor_launch(&record, pass) else {

@@ -127,19 +127,11 @@ pub struct JobRun {
     pub(super) priority: Option<Result<i32, String>>,
     /// A FailedCreate event was recorded for an unknown PriorityClass.
     pub(super) priority_noted: bool,
+    /// A FailedCreate event was recorded for its namespace's Pod Security
+    /// level.
+    pub(super) pod_security_noted: bool,
     /// When `dependsOn` was last looked at.
     pub(super) dependencies_checked: Micros,
-}
-
-/// The memory limits of a template's containers summed, in bytes; none
-/// when one names none.
-fn memory_limits(pod: &crate::manifest::PodSpec) -> Option<i64> {
-    let mut total = 0i64;
-    for container in &pod.containers {
-        let limit = container.resources.limits.memory.as_deref()?;
-        total += crate::manifest::parse_memory_quantity(limit).ok()? as i64;
-    }
-    Some(total)
 }
 
 /// The stored form of a Job's manifest; two runs of the same manifest give
@@ -199,7 +191,7 @@ impl JobRun {
     fn with(record: ObjectRecord, job: Job, prepared: Arc<Prepared>, observed: Observed) -> Self {
         let status = serde_json::from_value(record.status.clone()).unwrap_or_default();
         let demand = job.spec.template.spec.extended_resources();
-        let memory_each = memory_limits(&job.spec.template.spec);
+        let memory_each = job.spec.template.spec.memory_limits();
         JobRun {
             record,
             job,
@@ -222,6 +214,7 @@ impl JobRun {
             demand,
             memory_each,
             quota_noted: false,
+            pod_security_noted: false,
             lacking: 0,
             priority: None,
             priority_noted: false,

@@ -1,0 +1,216 @@
+//! Pod Security (issue 37): a namespace labelled
+//! `pod-security.kubernetes.io/enforce=baseline` takes no workload that
+//! mounts a host path — refused at apply in Kubernetes' words, and a Job
+//! applied before the label starts no instance — `warn` says so and lets
+//! it in, `audit` notes it in the audit log, and a label that names no
+//! level is refused.
+
+use super::*;
+
+/// A Job in `namespace` of `say-hello`, with a `hostPath` volume named
+/// `data` when `host` (an `emptyDir` otherwise); `suspend` as given.
+fn job_with_volume(s: &Session, name: &str, namespace: &str, host: bool, suspend: bool) -> String {
+    let volume = match host {
+        true => format!(
+            "hostPath: {{path: {}, type: DirectoryOrCreate}}",
+            s.work.path().join("data").display()
+        ),
+        false => "emptyDir: {}".to_owned(),
+    };
+    format!(
+        "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {name}
+  namespace: {namespace}
+spec:
+  suspend: {suspend}
+  template:
+    spec:
+      containers:
+      - name: main
+        image: {}
+        volumeMounts: [{{name: data, mountPath: /data}}]
+      volumes:
+      - name: data
+        {volume}
+      restartPolicy: Never
+",
+        program("say-hello").display()
+    )
+}
+
+#[test]
+fn a_baseline_namespace_refuses_host_paths_and_warn_and_audit_say_so() {
+    let Some(k) = kubectl() else { return };
+    let s = Session::new();
+    let log = s.work.path().join("audit.jsonl");
+    let policy = s.write(
+        "policy.yaml",
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  verbs: [create]\n",
+    );
+    let server = Server::start(
+        &s,
+        &[
+            "--audit-log-path",
+            log.to_str().unwrap(),
+            "--audit-policy-file",
+            policy.to_str().unwrap(),
+        ],
+    );
+    for namespace in ["team", "warned", "later"] {
+        ok(s.kubectl(&k, &["create", "namespace", namespace]));
+    }
+    let label = |namespace: &str, label: &str| {
+        s.kubectl(&k, &["label", "namespace", namespace, label, "--overwrite"])
+    };
+    ok(label("team", "pod-security.kubernetes.io/enforce=baseline"));
+
+    // Enforced: refused whole, nothing stored; the same Job without the
+    // host path is created.
+    s.write(
+        "host.yaml",
+        &job_with_volume(&s, "host", "team", true, false),
+    );
+    let refused = s.kubectl(&k, &["apply", "-f", "host.yaml"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains(
+            "jobs.batch \"host\" is forbidden: violates PodSecurity \"baseline:latest\": \
+             hostPath volumes (volume \"data\")"
+        ),
+        "{refused:?}"
+    );
+    let none = s.kubectl(&k, &["get", "job", "host", "-n", "team"]);
+    assert!(none.stderr.contains("NotFound"), "{none:?}");
+    // wasmjob's own apply meets the same rule.
+    let ours = s.client(&server, &["apply", "-f", "host.yaml"]);
+    assert_eq!(ours.code, 1, "{ours:?}");
+    assert!(ours.stderr.contains("violates PodSecurity"), "{ours:?}");
+    s.write(
+        "scratch.yaml",
+        &job_with_volume(&s, "scratch", "team", false, false),
+    );
+    ok(s.kubectl(&k, &["apply", "-f", "scratch.yaml"]));
+
+    // Warned: let in, and said as kubectl prints the API server's warning.
+    ok(label(
+        "warned",
+        "pod-security.kubernetes.io/warn=restricted",
+    ));
+    ok(label("warned", "pod-security.kubernetes.io/audit=baseline"));
+    s.write(
+        "warned.yaml",
+        &job_with_volume(&s, "host", "warned", true, false),
+    );
+    let warned = ok(s.kubectl(&k, &["apply", "-f", "warned.yaml"]));
+    assert!(
+        warned.stderr.contains(
+            "Warning: would violate PodSecurity \"restricted:latest\": hostPath volumes \
+             (volume \"data\"), restricted volume types (volume \"data\" uses non-allowed \
+             volume type \"hostPath\")"
+        ),
+        "{warned:?}"
+    );
+    ok(s.kubectl(
+        &k,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/host",
+            "-n",
+            "warned",
+            "--timeout=60s",
+        ],
+    ));
+    // Audited: the create's event carries the violation as an annotation.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let audited = (text.lines())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["verb"] == "create" && e["objectRef"]["namespace"] == "warned")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(
+        audited["annotations"]["pod-security.kubernetes.io/audit-violations"],
+        "would violate PodSecurity \"baseline:latest\": hostPath volumes (volume \"data\")",
+        "{audited}"
+    );
+
+    // A Job applied before its namespace was labelled starts nothing the
+    // label refuses, and says why as Kubernetes' Job controller does.
+    s.write(
+        "later.yaml",
+        &job_with_volume(&s, "held", "later", true, true),
+    );
+    ok(s.kubectl(&k, &["apply", "-f", "later.yaml"]));
+    ok(label(
+        "later",
+        "pod-security.kubernetes.io/enforce=baseline",
+    ));
+    ok(s.kubectl(
+        &k,
+        &[
+            "patch",
+            "job",
+            "held",
+            "-n",
+            "later",
+            "-p",
+            r#"{"spec":{"suspend":false}}"#,
+        ],
+    ));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let events = loop {
+        let events = ok(s.kubectl(&k, &["get", "events", "-n", "later"])).stdout;
+        if events.contains("FailedCreate") || std::time::Instant::now() > deadline {
+            break events;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(
+        events.contains(
+            "Error creating: pods is forbidden: violates PodSecurity \"baseline:latest\": \
+             hostPath volumes (volume \"data\")"
+        ),
+        "{events}"
+    );
+    let pods = ok(s.kubectl(&k, &["get", "pods", "-n", "later", "-o", "name"]));
+    assert_eq!(pods.stdout, "", "{pods:?}");
+
+    // A label that names no level is refused, and the old one kept.
+    let bad = label("team", "pod-security.kubernetes.io/enforce=strict");
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert!(
+        bad.stderr.contains(
+            "metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: \"strict\": \
+             must be one of privileged, baseline, restricted"
+        ),
+        "{bad:?}"
+    );
+    let kept = ok(s.kubectl(
+        &k,
+        &[
+            "get",
+            "namespace",
+            "team",
+            "-o",
+            "jsonpath={.metadata.labels}",
+        ],
+    ));
+    assert!(
+        kept.stdout
+            .contains("\"pod-security.kubernetes.io/enforce\":\"baseline\""),
+        "{kept:?}"
+    );
+    // And in a manifest, for wasmjob's CLI: bad input, exit 2, the field named.
+    s.write(
+        "ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: odd\n  labels:\n    pod-security.kubernetes.io/warn-version: \"1.32\"\n",
+    );
+    let odd = s.client(&server, &["apply", "-f", "ns.yaml"]);
+    assert_eq!(odd.code, 2, "{odd:?}");
+    assert!(
+        odd.stderr
+            .contains("metadata.labels[pod-security.kubernetes.io/warn-version]: Invalid value"),
+        "{odd:?}"
+    );
+}
