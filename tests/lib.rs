@@ -407,6 +407,16 @@ pub fn in_namespace(yaml: &str, namespace: &str) -> String {
     format!("{head}metadata:\n  name: {name}\n  namespace: {namespace}\n{rest}")
 }
 
+/// Waits up to `seconds` for `done`, looking every 50 ms; fails naming
+/// `what` when it never comes.
+pub fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Items of a `List` whose `kind` is `kind`.
 pub fn items<'a>(list: &'a Value, kind: &str) -> Vec<&'a Value> {
     list["items"]

@@ -148,12 +148,8 @@ fn fill(path: &std::path::Path) {
     let _ = file.sync_all();
 }
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !done() {
-        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    wasmjob_tests::wait_until(what, 30, done);
 }
 
 #[test]

@@ -158,14 +158,11 @@ fn a_baseline_namespace_refuses_host_paths_and_warn_and_audit_say_so() {
             r#"{"spec":{"suspend":false}}"#,
         ],
     ));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let events = loop {
-        let events = ok(s.kubectl(&k, &["get", "events", "-n", "later"])).stdout;
-        if events.contains("FailedCreate") || std::time::Instant::now() > deadline {
-            break events;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    };
+    let events = || ok(s.kubectl(&k, &["get", "events", "-n", "later"])).stdout;
+    wasmjob_tests::wait_until("the held Job's FailedCreate", 30, || {
+        events().contains("FailedCreate")
+    });
+    let events = events();
     assert!(
         events.contains(
             "Error creating: pods is forbidden: violates PodSecurity \"baseline:latest\": \

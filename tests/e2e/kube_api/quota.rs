@@ -3,7 +3,7 @@
 //! LimitRange gives containers their default memory and bounds it.
 
 use super::*;
-use wasmjob_tests::{in_namespace, job_yaml};
+use wasmjob_tests::{in_namespace, job_yaml, wait_until as within};
 
 /// A Job of the `say-hello` program in `namespace`; `memory` its limit.
 fn job_in(name: &str, namespace: &str, memory: Option<&str>) -> String {
@@ -539,15 +539,6 @@ fn a_backfill_waits_for_room_under_a_quota_of_jobs() {
         .collect();
     assert_eq!(times, expected, "every time of the range, once, in order");
     assert_eq!(live_jobs().len(), 2);
-}
-
-/// Waits up to `seconds` for `done`, failing with `what`.
-fn within(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    while !done() {
-        assert!(std::time::Instant::now() < deadline, "{what}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
 }
 
 /// A DaemonSet's instance counts under its namespace's `pods` quota as a
