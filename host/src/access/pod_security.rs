@@ -16,6 +16,11 @@
 //! "data")`), so a message found in Kubernetes' documentation means the
 //! same here.
 //!
+//! A node may set defaults for namespaces that set no level of their own
+//! (`serve --pod-security-defaults enforce=baseline`, as kube-apiserver's
+//! `PodSecurityConfiguration` `defaults`); without, a namespace with no
+//! labels is `privileged`, Kubernetes' default.
+//!
 //! Pure: the runner's apply reads the Namespace's labels and asks
 //! [`Levels::check`]; the unit tests below pin every rule.
 
@@ -117,6 +122,40 @@ fn valid_version(value: &str) -> bool {
 }
 
 impl Levels {
+    /// The node-wide defaults `serve --pod-security-defaults` names, as
+    /// kube-apiserver's `PodSecurityConfiguration` `defaults` does:
+    /// `enforce=baseline,warn=restricted,audit=restricted`, each mode
+    /// with an optional `…-version`. A namespace's own label for a mode
+    /// wins over its default.
+    pub fn defaults(text: &str) -> Result<Levels, String> {
+        let mut labels = BTreeMap::new();
+        for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("{pair:?} is not MODE=LEVEL (enforce=baseline)"))?;
+            let mode = key.trim_end_matches("-version");
+            if !MODES.contains(&mode) {
+                return Err(format!(
+                    "{key:?} is not one of enforce, warn, audit (or their -version)"
+                ));
+            }
+            labels.insert(format!("{PREFIX}{key}"), value.to_owned());
+        }
+        validate(&labels).map_err(|(_, message)| message)?;
+        Ok(Levels::of(&labels))
+    }
+
+    /// The levels a Namespace's `labels` set, each mode without a label
+    /// taking the node's `defaults`.
+    pub fn of_with(labels: &BTreeMap<String, String>, defaults: &Levels) -> Levels {
+        let own = Levels::of(labels);
+        Levels {
+            enforce: own.enforce.or_else(|| defaults.enforce.clone()),
+            warn: own.warn.or_else(|| defaults.warn.clone()),
+            audit: own.audit.or_else(|| defaults.audit.clone()),
+        }
+    }
+
     /// The levels a Namespace's `labels` set (a label that does not read
     /// sets none: a stored Namespace was validated when it was applied).
     pub fn of(labels: &BTreeMap<String, String>) -> Levels {
@@ -147,29 +186,38 @@ impl Levels {
     /// refusal; otherwise the warn level's sentence and the audit level's,
     /// when they have one.
     pub fn check(&self, pod: &PodSpec) -> Result<Verdict, String> {
-        // `PodSecurity "baseline:latest": hostPath volumes (…)`, or none.
-        let broken = |versioned: &Option<Versioned>| {
-            let versioned = versioned.as_ref()?;
-            let broken = violations(pod, versioned.level);
-            (!broken.is_empty()).then(|| {
-                format!(
-                    "PodSecurity \"{}:{}\": {}",
-                    versioned.level.as_str(),
-                    versioned.version,
-                    broken.join(", ")
-                )
-            })
-        };
-        if let Some(refusal) = broken(&self.enforce) {
-            return Err(format!("violates {refusal}"));
+        if let Some(refusal) = self.refusal(pod) {
+            return Err(refusal);
         }
         // What kube-apiserver says and notes of what it lets through.
-        let would = |versioned| broken(versioned).map(|b| format!("would violate {b}"));
+        let would = |versioned: &Option<Versioned>| {
+            broken(versioned.as_ref()?, pod).map(|b| format!("would violate {b}"))
+        };
         Ok(Verdict {
             warning: would(&self.warn),
             audit: would(&self.audit),
         })
     }
+
+    /// Why `pod` may not run under the `enforce` level, if it may not.
+    pub fn refusal(&self, pod: &PodSpec) -> Option<String> {
+        let broken = broken(self.enforce.as_ref()?, pod)?;
+        Some(format!("violates {broken}"))
+    }
+}
+
+/// `PodSecurity "baseline:latest": hostPath volumes (…)`: what `pod`
+/// breaks of `versioned`, if anything.
+fn broken(versioned: &Versioned, pod: &PodSpec) -> Option<String> {
+    let broken = violations(pod, versioned.level);
+    (!broken.is_empty()).then(|| {
+        format!(
+            "PodSecurity \"{}:{}\": {}",
+            versioned.level.as_str(),
+            versioned.version,
+            broken.join(", ")
+        )
+    })
 }
 
 /// What a pod that may be applied breaks of the `warn` and `audit` levels.
@@ -300,6 +348,32 @@ mod tests {
             assert!(!levels.any());
             assert_eq!(levels.check(&pod(&["data"])), Ok(Verdict::default()));
         }
+    }
+
+    #[test]
+    fn node_defaults_hold_where_a_namespace_sets_no_level_of_its_own() {
+        let defaults = Levels::defaults("enforce=baseline, warn=restricted").unwrap();
+        let unlabelled = Levels::of_with(&BTreeMap::new(), &defaults);
+        assert!(unlabelled.check(&pod(&["data"])).is_err());
+        // A namespace labelled privileged is let through, and still warned.
+        let open = Levels::of_with(&labels(&[("enforce", "privileged")]), &defaults);
+        let verdict = open.check(&pod(&["data"])).unwrap();
+        assert!(verdict.warning.unwrap().contains("restricted:latest"));
+        assert_eq!(
+            Levels::defaults("enforce=strict").unwrap_err(),
+            "Invalid value: \"strict\": must be one of privileged, baseline, restricted"
+        );
+        assert!(
+            Levels::defaults("enforce")
+                .unwrap_err()
+                .contains("MODE=LEVEL")
+        );
+        assert!(
+            Levels::defaults("deny=baseline")
+                .unwrap_err()
+                .contains("not one of")
+        );
+        assert_eq!(Levels::defaults("").unwrap(), Levels::default());
     }
 
     #[test]

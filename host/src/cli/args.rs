@@ -52,7 +52,7 @@ pub enum Command {
     ///
     /// Example: wasmjob serve --node-name edge-1 --labels disk=nvme
     #[command(verbatim_doc_comment)]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 
     /// Create or update objects from files, a directory, or - for stdin.
     ///

@@ -83,7 +83,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
     let server = cli.server.as_deref();
     match cli.command {
         Command::Run(args) => run::run(&state_dir, args),
-        Command::Serve(args) => serve::serve(&state_dir, args),
+        Command::Serve(args) => serve::serve(&state_dir, *args),
         Command::Apply(args) => apply::apply(server, &state_dir, &args, false),
         Command::Create(args) => create(server, &state_dir, args),
         Command::Get(args) => get::get(server, &state_dir, args.request()),

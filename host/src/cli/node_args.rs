@@ -55,6 +55,11 @@ pub struct ServeArgs {
     /// its digest, and refuses modules from files.
     #[arg(long, value_name = "PREFIXES", value_delimiter = ',')]
     pub allowed_registries: Vec<String>,
+    /// Pod Security levels of a namespace that sets none of its own, as
+    /// MODE=LEVEL,… (enforce=baseline,warn=restricted; modes enforce, warn,
+    /// audit and their -version) [default: privileged, as Kubernetes].
+    #[arg(long, value_name = "LEVELS")]
+    pub pod_security_defaults: Option<String>,
     /// Extended resources this node has, as name=count,… (nvidia.com/gpu=2):
     /// instances asking for them start only while enough are free.
     #[arg(long, value_name = "RESOURCES")]

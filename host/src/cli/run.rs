@@ -70,6 +70,7 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
         crash_loop: Default::default(),
         keyring: keyring.clone(),
         allowed_registries: None,
+        pod_security: Default::default(),
     };
     let handle = tokio.handle().clone();
     let mut runner = Runner::new(store, runtime.clone(), handle, config).map_err(other)?;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::run::DATABASE_FILE;
 use super::{CliError, ServeArgs};
+use crate::access::pod_security::Levels;
 use crate::api::TOKEN_FILE;
 use crate::api::server::{ClusterAccess, NodeInfo, ServerState, router};
 use crate::api::tls;
@@ -87,6 +88,8 @@ impl Settings {
                 keyring: Arc::new(Keyring::new(state_dir)),
                 allowed_registries: AllowedRegistries::parse(&args.allowed_registries)
                     .map_err(|e| CliError::BadInput(format!("--allowed-registries: {e}")))?,
+                pod_security: Levels::defaults(args.pod_security_defaults.as_deref().unwrap_or(""))
+                    .map_err(bad("--pod-security-defaults"))?,
             },
             grace: parse_duration(&args.shutdown_grace).map_err(bad("--shutdown-grace"))?,
             runtime,

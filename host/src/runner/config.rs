@@ -30,4 +30,7 @@ pub struct RunnerConfig {
     /// Only registry images under these run here (`serve
     /// --allowed-registries`); anything when `None`.
     pub allowed_registries: Option<crate::oci::allowed::AllowedRegistries>,
+    /// The Pod Security levels of a namespace that sets none of its own
+    /// (`serve --pod-security-defaults`); none: `privileged`.
+    pub pod_security: crate::access::pod_security::Levels,
 }

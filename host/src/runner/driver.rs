@@ -46,8 +46,8 @@ pub(super) struct Pass<'a> {
     pub budget: Budget,
     /// The namespaces' room for Jobs their CronJobs create at this pass.
     pub job_room: super::quotas::JobRoom<'a>,
-    /// The namespaces whose Pod Security `enforce` level is above
-    /// `privileged`.
+    /// The namespaces that set a Pod Security `enforce` level of their
+    /// own (the others have the node's default).
     pub enforced: &'a std::collections::BTreeMap<String, crate::access::pod_security::Levels>,
 }
 
@@ -60,7 +60,8 @@ impl Pass<'_> {
         namespace: &str,
         pod: &crate::manifest::PodSpec,
     ) -> Option<String> {
-        self.enforced.get(namespace)?.check(pod).err()
+        let own = self.enforced.get(namespace);
+        own.unwrap_or(&self.node.pod_security).refusal(pod)
     }
 
     /// Whether this node may start work on an object it runs now: always

@@ -38,9 +38,9 @@ pub(super) struct Quotas {
     /// When the stored output of namespaces with a `wasmjob.dev/logs`
     /// quota was last counted.
     logs_read_at: Micros,
-    /// The Pod Security `enforce` level of each namespace that has one
-    /// above `privileged`: what a workload applied before its namespace
-    /// was labelled meets when it starts an instance.
+    /// The Pod Security `enforce` level of each namespace that sets one
+    /// (the others have the node's default): what a workload applied
+    /// before its namespace was labelled meets when it starts an instance.
     enforced: BTreeMap<String, Levels>,
 }
 
@@ -102,12 +102,14 @@ impl Quotas {
         let namespaces = store.live_objects(Kind::Namespace, None);
         self.enforced = (namespaces.unwrap_or_default().into_iter())
             .filter_map(|record| {
-                let mut levels = Levels::of(&record.labels);
                 // Only enforcement holds a start; `warn` and `audit` were
                 // said at apply.
-                levels.warn = None;
-                levels.audit = None;
-                levels.any().then_some((record.name, levels))
+                let enforce = Levels::of(&record.labels).enforce?;
+                let levels = Levels {
+                    enforce: Some(enforce),
+                    ..Levels::default()
+                };
+                Some((record.name, levels))
             })
             .collect();
         self.instances = instances;
@@ -136,8 +138,8 @@ impl Quotas {
         &self.instances
     }
 
-    /// The namespaces whose Pod Security `enforce` level is above
-    /// `privileged`, and their levels.
+    /// The namespaces that set a Pod Security `enforce` level of their
+    /// own, and their levels.
     pub(super) fn enforced(&self) -> &BTreeMap<String, Levels> {
         &self.enforced
     }

@@ -211,3 +211,61 @@ fn a_baseline_namespace_refuses_host_paths_and_warn_and_audit_say_so() {
         "{odd:?}"
     );
 }
+
+/// `serve --pod-security-defaults` sets the level of every namespace that
+/// sets none of its own, as kube-apiserver's `PodSecurityConfiguration`
+/// defaults do; a namespace's own label wins; a bad default is bad input.
+#[test]
+fn a_node_default_level_holds_namespaces_that_set_none() {
+    let s = Session::new();
+    let bad = s.wasmjob(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--pod-security-defaults",
+        "enforce=strict",
+    ]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(
+        bad.stderr.contains(
+            "--pod-security-defaults: Invalid value: \"strict\": must be one of privileged, \
+             baseline, restricted"
+        ),
+        "{bad:?}"
+    );
+    let server = Server::start(&s, &["--pod-security-defaults", "enforce=baseline"]);
+    s.write(
+        "host.yaml",
+        &job_with_volume(&s, "host", "default", true, false),
+    );
+    let refused = s.client(&server, &["apply", "-f", "host.yaml"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains(
+            "jobs.batch \"host\" is forbidden: violates PodSecurity \"baseline:latest\": \
+             hostPath volumes (volume \"data\")"
+        ),
+        "{refused:?}"
+    );
+    // A namespace that says it is privileged takes it, and runs it.
+    let open = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: open\n  labels:\n    \
+         pod-security.kubernetes.io/enforce: privileged\n---\n{}",
+        job_with_volume(&s, "host", "open", true, false)
+    );
+    s.write("open.yaml", &open);
+    let applied = s.client(&server, &["apply", "-f", "open.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let done = s.client(
+        &server,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/host",
+            "-n",
+            "open",
+            "--timeout=60s",
+        ],
+    );
+    assert_eq!(done.code, 0, "{done:?}");
+}

@@ -19,10 +19,12 @@ use crate::manifest::Kind;
 use crate::store::{ControlPlane, Store};
 
 /// What each object of `request` breaks of its namespace's `warn` and
-/// `audit` levels, in request order; the first that breaks the `enforce`
+/// `audit` levels (a mode its namespace sets no label for: the node's
+/// `defaults`), in request order; the first that breaks the `enforce`
 /// level refuses the whole apply.
 pub(super) fn check(
     request: &ApplyRequest,
+    defaults: &Levels,
     control: Option<&dyn ControlPlane>,
     store: &Store,
 ) -> Result<Vec<Verdict>, Failure> {
@@ -31,7 +33,7 @@ pub(super) fn check(
         .filter(|i| i.object.kind() == Kind::Namespace)
         .map(|i| {
             let meta = i.object.metadata();
-            (meta.name.clone(), Levels::of(&meta.labels))
+            (meta.name.clone(), Levels::of_with(&meta.labels, defaults))
         })
         .collect();
     let mut stored: Option<Vec<crate::store::ObjectRecord>> = None;
@@ -50,7 +52,10 @@ pub(super) fn check(
             }
             let namespaces = stored.as_deref().unwrap_or_default();
             let found = (namespaces.iter()).find(|r| &r.name == namespace);
-            let of = found.map(|r| Levels::of(&r.labels)).unwrap_or_default();
+            let of = found.map_or_else(
+                || defaults.clone(),
+                |r| Levels::of_with(&r.labels, defaults),
+            );
             levels.insert(namespace.clone(), of);
         }
         let verdict = match levels[namespace].check(pod) {
