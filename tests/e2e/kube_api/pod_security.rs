@@ -40,6 +40,19 @@ spec:
     )
 }
 
+/// `ran` was refused for the `host` Job's host path, in Kubernetes' words
+/// (exit 1: the server refused it).
+fn host_path_refused(ran: &Ran) {
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(
+        ran.stderr.contains(
+            "jobs.batch \"host\" is forbidden: violates PodSecurity \"baseline:latest\": \
+             hostPath volumes (volume \"data\")"
+        ),
+        "{ran:?}"
+    );
+}
+
 #[test]
 fn a_baseline_namespace_refuses_host_paths_and_warn_and_audit_say_so() {
     let Some(k) = kubectl() else { return };
@@ -73,14 +86,7 @@ fn a_baseline_namespace_refuses_host_paths_and_warn_and_audit_say_so() {
         &job_with_volume(&s, "host", "team", true, false),
     );
     let refused = s.kubectl(&k, &["apply", "-f", "host.yaml"]);
-    assert_eq!(refused.code, 1, "{refused:?}");
-    assert!(
-        refused.stderr.contains(
-            "jobs.batch \"host\" is forbidden: violates PodSecurity \"baseline:latest\": \
-             hostPath volumes (volume \"data\")"
-        ),
-        "{refused:?}"
-    );
+    host_path_refused(&refused);
     let none = s.kubectl(&k, &["get", "job", "host", "-n", "team"]);
     assert!(none.stderr.contains("NotFound"), "{none:?}");
     // wasmjob's own apply meets the same rule.
@@ -239,14 +245,7 @@ fn a_node_default_level_holds_namespaces_that_set_none() {
         &job_with_volume(&s, "host", "default", true, false),
     );
     let refused = s.client(&server, &["apply", "-f", "host.yaml"]);
-    assert_eq!(refused.code, 1, "{refused:?}");
-    assert!(
-        refused.stderr.contains(
-            "jobs.batch \"host\" is forbidden: violates PodSecurity \"baseline:latest\": \
-             hostPath volumes (volume \"data\")"
-        ),
-        "{refused:?}"
-    );
+    host_path_refused(&refused);
     // A namespace that says it is privileged takes it, and runs it.
     let open = format!(
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: open\n  labels:\n    \
