@@ -135,7 +135,12 @@ fn refusals_paging_and_watches_follow_the_kubernetes_wire_protocol() {
     assert_eq!(names, ["a", "b", "c"]);
 
     // wasmjob's own list (what its CLI asks for) is the same objects,
-    // written from the stored text, without resourceVersions.
+    // written from the stored text, without resourceVersions — read once
+    // the Jobs are done, so that both lists see the same state (a Job that
+    // completed between the two reads differed once in CI).
+    for name in ["a", "b", "c"] {
+        s.wait_finished(&server, name);
+    }
     let path = format!("{jobs}?labelSelector=app%3Dpaged");
     let (_, kube) = request(&server, Some(&t), "GET", &path, b"");
     let accept = "application/json;as=List;g=wasmjob.dev;v=v1";
