@@ -22,6 +22,11 @@ use crate::manifest::{Config, Kind};
 use crate::store::Store;
 use crate::time::Micros;
 
+/// How soon work held by its namespace's quota or Pod Security level (a
+/// backfilled run, a DaemonSet's instance) looks for room again when no
+/// pass came meanwhile.
+pub(in crate::runner) const HELD_RETRY: Micros = 1_000_000;
+
 /// A quota's name and its limit.
 type Limit = (String, i64);
 

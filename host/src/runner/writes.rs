@@ -17,6 +17,14 @@ pub(super) fn event(object_uid: &str, event: Event, time: Micros) -> Write {
     })
 }
 
+/// The `FailedCreate` warning a Job or DaemonSet records when `why` (its
+/// namespace's quota or Pod Security level) refuses the instance it would
+/// create, as Kubernetes' controllers word the refusal of a pod.
+pub(super) fn pod_refused(object_uid: &str, why: &str, time: Micros) -> Write {
+    let message = format!("Error creating: pods is forbidden: {why}");
+    event(object_uid, Event::warning("FailedCreate", message), time)
+}
+
 /// One `NetworkDenied` warning about `owner_uid` for each destination the
 /// attempt `done` of its instance `instance` was refused (see
 /// [`crate::runtime::network`]).

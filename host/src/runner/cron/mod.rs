@@ -21,14 +21,11 @@ use crate::controller::cronjob::{self, History, Observed, RunState, history};
 use crate::executor::{Finished, Waiting};
 use crate::ids;
 use crate::manifest::{CronJob, CronJobStatus, Kind, ObjectReference};
+use crate::runner::quotas::HELD_RETRY;
 use crate::runtime::Prepared;
 use crate::schedule::Timetable;
 use crate::store::{ObjectRecord, Store, StoreError, Write};
 use crate::time::{Micros, earliest, rfc3339};
-
-/// How soon a CronJob whose backfill waits for quota room looks again when
-/// no pass came meanwhile.
-const HELD_RETRY: Micros = 1_000_000;
 
 /// One CronJob being run.
 pub struct CronRun {

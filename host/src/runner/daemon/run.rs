@@ -17,7 +17,8 @@ use crate::ids;
 use crate::manifest::{DaemonSet, IntOrPercent, Kind, Phase, Placement, PodTemplateSpec};
 use crate::runner::driver::Pass;
 use crate::runner::launcher::Launcher;
-use crate::runner::writes::{RESTART_MESSAGE, event, stop};
+use crate::runner::quotas::HELD_RETRY;
+use crate::runner::writes::{RESTART_MESSAGE, event, pod_refused, stop};
 use crate::runtime::Prepared;
 use crate::store::{InstanceRecord, ObjectRecord, Write};
 use crate::time::{Micros, earliest};
@@ -38,11 +39,8 @@ pub struct DaemonRun {
     pub(super) rolling_retry_at: Micros,
     /// Its instance here is held by its namespace's quota or Pod Security
     /// level: the FailedCreate event is recorded once until it starts.
-    quota_noted: bool,
+    held_noted: bool,
 }
-
-/// How often an instance held by its namespace's quota looks for room.
-const HELD_RETRY: Micros = 1_000_000;
 
 pub(super) struct LiveDaemon {
     pub(super) record: InstanceRecord,
@@ -151,7 +149,7 @@ impl DaemonRun {
             status,
             joining: Vec::new(),
             rolling_retry_at: 0,
-            quota_noted: false,
+            held_noted: false,
         }
     }
 
@@ -431,15 +429,14 @@ impl DaemonRun {
                 // As Kubernetes' DaemonSet controller records the refusal
                 // of the pod it could not create (by the quota, or the
                 // namespace's Pod Security level), and tries again.
-                if !self.quota_noted {
-                    self.quota_noted = true;
-                    let message = format!("Error creating: pods is forbidden: {why}");
-                    let warning = Event::warning("FailedCreate", message);
-                    pass.writes.push(event(&self.record.uid, warning, pass.now));
+                if !self.held_noted {
+                    self.held_noted = true;
+                    pass.writes
+                        .push(pod_refused(&self.record.uid, &why, pass.now));
                 }
                 return true;
             }
-            self.quota_noted = false;
+            self.held_noted = false;
             let record = self.new_instance(node, pass.now);
             pass.writes.extend(self.creation_writes(&record, pass.now));
             self.start(record, pass.now, pass);

@@ -16,7 +16,7 @@ use crate::ids;
 use crate::manifest::{Kind, Phase, SYSTEM_PRIORITY_CLASSES};
 use crate::runner::driver::Pass;
 use crate::runner::launcher::Attempt;
-use crate::runner::writes::event;
+use crate::runner::writes::{event, pod_refused};
 use crate::store::{InstanceRecord, Write};
 use crate::time::Micros;
 
@@ -82,9 +82,8 @@ impl JobRun {
         if let Some(refusal) = pass.pod_security_refusal(&self.record.namespace, pod) {
             if !self.pod_security_noted {
                 self.pod_security_noted = true;
-                let message = format!("Error creating: pods is forbidden: {refusal}");
-                let warning = Event::warning("FailedCreate", message);
-                pass.writes.push(event(&self.record.uid, warning, pass.now));
+                pass.writes
+                    .push(pod_refused(&self.record.uid, &refusal, pass.now));
             }
             return 0;
         }
@@ -115,9 +114,8 @@ impl JobRun {
             && !self.quota_noted
         {
             self.quota_noted = true;
-            let message = format!("Error creating: pods is forbidden: {why}");
-            let warning = Event::warning("FailedCreate", message);
-            pass.writes.push(event(&self.record.uid, warning, pass.now));
+            pass.writes
+                .push(pod_refused(&self.record.uid, &why, pass.now));
         }
         started
     }
