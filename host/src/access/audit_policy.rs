@@ -19,7 +19,8 @@ pub enum Level {
     Metadata,
     /// And the request's body.
     Request,
-    /// And the response's body (recorded as `Request`: see docs).
+    /// And the answer's body, when it is a whole JSON object (see
+    /// `api::audit`).
     RequestResponse,
 }
 

@@ -6,13 +6,15 @@
 //! has ([`grants`], [`defaults`]), and how much a namespace may hold
 //! ([`quota`]); which requests the audit log records ([`audit_policy`]);
 //! what a namespace's Pod Security level lets its workloads mount
-//! ([`pod_security`]).
+//! ([`pod_security`]), and the node's defaults and exempt namespaces for
+//! it ([`admission_config`]).
 //!
 //! Deciding is pure: [`Grants`] holds the roles and bindings read for one
 //! request and answers [`Grants::allows`] without touching the store, so
 //! every rule of RBAC is pinned by unit tests here; the API reads the
 //! grants, asks, and answers 403 with Kubernetes' `Forbidden` message.
 
+pub mod admission_config;
 pub mod audit_policy;
 pub mod binding;
 pub mod defaults;

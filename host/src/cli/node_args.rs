@@ -60,6 +60,11 @@ pub struct ServeArgs {
     /// audit and their -version) [default: privileged, as Kubernetes].
     #[arg(long, value_name = "LEVELS")]
     pub pod_security_defaults: Option<String>,
+    /// kube-apiserver's AdmissionConfiguration file: its PodSecurity
+    /// plugin's defaults and exempt namespaces (instead of
+    /// --pod-security-defaults).
+    #[arg(long, value_name = "FILE", conflicts_with = "pod_security_defaults")]
+    pub admission_control_config_file: Option<PathBuf>,
     /// Extended resources this node has, as name=count,… (nvidia.com/gpu=2):
     /// instances asking for them start only while enough are free.
     #[arg(long, value_name = "RESOURCES")]

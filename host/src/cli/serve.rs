@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::run::DATABASE_FILE;
 use super::{CliError, ServeArgs};
+use crate::access::admission_config::{self, PodSecurityAdmission};
 use crate::access::pod_security::Levels;
 use crate::api::TOKEN_FILE;
 use crate::api::server::{ClusterAccess, NodeInfo, ServerState, router};
@@ -88,8 +89,7 @@ impl Settings {
                 keyring: Arc::new(Keyring::new(state_dir)),
                 allowed_registries: AllowedRegistries::parse(&args.allowed_registries)
                     .map_err(|e| CliError::BadInput(format!("--allowed-registries: {e}")))?,
-                pod_security: Levels::defaults(args.pod_security_defaults.as_deref().unwrap_or(""))
-                    .map_err(bad("--pod-security-defaults"))?,
+                pod_security: pod_security(args)?,
             },
             grace: parse_duration(&args.shutdown_grace).map_err(bad("--shutdown-grace"))?,
             runtime,
@@ -123,6 +123,37 @@ fn parse_resources(text: &str) -> Result<BTreeMap<String, i64>, CliError> {
         resources.insert(name.to_owned(), count);
     }
     Ok(resources)
+}
+
+/// The node's Pod Security settings: `--admission-control-config-file`'s
+/// PodSecurity plugin, or the `--pod-security-defaults` alone. What the
+/// file names without effect here is said once, as the node starts.
+fn pod_security(args: &ServeArgs) -> Result<PodSecurityAdmission, CliError> {
+    let Some(file) = &args.admission_control_config_file else {
+        let defaults = Levels::defaults(args.pod_security_defaults.as_deref().unwrap_or(""))
+            .map_err(|e| CliError::BadInput(format!("--pod-security-defaults: {e}")))?;
+        return Ok(PodSecurityAdmission::with_defaults(defaults));
+    };
+    let bad = |e: String| {
+        CliError::BadInput(format!(
+            "--admission-control-config-file {}: {e}",
+            file.display()
+        ))
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| bad(e.to_string()))?;
+    // A plugin's own file is found beside the configuration, as
+    // kube-apiserver finds it.
+    let beside = file.parent().unwrap_or(Path::new("")).to_owned();
+    let plugin_file =
+        |path: &Path| std::fs::read_to_string(beside.join(path)).map_err(|e| e.to_string());
+    let read = admission_config::read(&text, &plugin_file).map_err(bad)?;
+    for note in &read.notes {
+        eprintln!(
+            "wasmjob serve: --admission-control-config-file {}: {note}",
+            file.display()
+        );
+    }
+    Ok(read.admission)
 }
 
 /// Says how the instance pool is laid out when `--memory-reservation`

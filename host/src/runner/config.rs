@@ -31,6 +31,7 @@ pub struct RunnerConfig {
     /// --allowed-registries`); anything when `None`.
     pub allowed_registries: Option<crate::oci::allowed::AllowedRegistries>,
     /// The Pod Security levels of a namespace that sets none of its own
-    /// (`serve --pod-security-defaults`); none: `privileged`.
-    pub pod_security: crate::access::pod_security::Levels,
+    /// (none: `privileged`) and the namespaces no level holds (`serve
+    /// --pod-security-defaults`, `--admission-control-config-file`).
+    pub pod_security: crate::access::admission_config::PodSecurityAdmission,
 }

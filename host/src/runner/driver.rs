@@ -60,8 +60,12 @@ impl Pass<'_> {
         namespace: &str,
         pod: &crate::manifest::PodSpec,
     ) -> Option<String> {
+        let admission = &self.node.pod_security;
+        if admission.is_exempt(namespace) {
+            return None;
+        }
         let own = self.enforced.get(namespace);
-        own.unwrap_or(&self.node.pod_security).refusal(pod)
+        own.unwrap_or(&admission.defaults).refusal(pod)
     }
 
     /// Whether this node may start work on an object it runs now: always

@@ -268,3 +268,107 @@ fn a_node_default_level_holds_namespaces_that_set_none() {
     );
     assert_eq!(done.code, 0, "{done:?}");
 }
+
+/// kube-apiserver's AdmissionConfiguration with the PodSecurity plugin's
+/// defaults and exemptions, `extra` added to the exemptions.
+fn admission_configuration(enforce: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: PodSecurity
+  configuration:
+    apiVersion: pod-security.admission.config.k8s.io/v1
+    kind: PodSecurityConfiguration
+    defaults:
+      enforce: {enforce}
+      enforce-version: latest
+    exemptions:
+      namespaces: [ops]
+{extra}"
+    )
+}
+
+#[test]
+fn an_admission_configuration_file_sets_defaults_and_exempts_namespaces() {
+    let s = Session::new();
+    let serve = |file: &str| {
+        s.wasmjob(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admission-control-config-file",
+            file,
+        ])
+    };
+    // A bad file, a missing one, and the two ways of giving defaults at
+    // once: exit 2, naming what is wrong.
+    s.write("strict.yaml", &admission_configuration("strict", ""));
+    let bad = serve("strict.yaml");
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(
+        bad.stderr.contains(
+            "--admission-control-config-file strict.yaml: plugins[0].configuration.defaults: \
+             Invalid value: \"strict\": must be one of privileged, baseline, restricted"
+        ),
+        "{bad:?}"
+    );
+    let missing = serve("absent.yaml");
+    assert_eq!(missing.code, 2, "{missing:?}");
+    assert!(
+        missing
+            .stderr
+            .contains("--admission-control-config-file absent.yaml:"),
+        "{missing:?}"
+    );
+    let both = s.wasmjob(&[
+        "serve",
+        "--pod-security-defaults",
+        "enforce=baseline",
+        "--admission-control-config-file",
+        "strict.yaml",
+    ]);
+    assert_eq!(both.code, 2, "{both:?}");
+
+    let file = s.work.path().join("admission.yaml");
+    let usernames = "      usernames: [ci-bot]\n";
+    std::fs::write(&file, admission_configuration("baseline", usernames)).unwrap();
+    let server = Server::start(
+        &s,
+        &["--admission-control-config-file", file.to_str().unwrap()],
+    );
+    // What means nothing here is said as the node starts.
+    let log = s.serve_log();
+    assert!(
+        log.contains("exemptions.usernames (ci-bot): exempts nothing here"),
+        "{log}"
+    );
+    // An unlabelled namespace has the file's default.
+    s.write(
+        "host.yaml",
+        &job_with_volume(&s, "host", "default", true, false),
+    );
+    host_path_refused(&s.client(&server, &["apply", "-f", "host.yaml"]));
+    // An exempt namespace takes a host path whatever its own label says,
+    // and its instance starts.
+    let ops = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ops\n  labels:\n    \
+         pod-security.kubernetes.io/enforce: restricted\n---\n{}",
+        job_with_volume(&s, "host", "ops", true, false)
+    );
+    s.write("ops.yaml", &ops);
+    let applied = s.client(&server, &["apply", "-f", "ops.yaml"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let done = s.client(
+        &server,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/host",
+            "-n",
+            "ops",
+            "--timeout=60s",
+        ],
+    );
+    assert_eq!(done.code, 0, "{done:?}");
+}

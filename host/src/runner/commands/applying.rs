@@ -135,8 +135,8 @@ impl Parts {
         let now = time::now();
         super::dependencies::check_cycles(&request, control, self.journal.store())?;
         super::quota::limit_ranges(&mut request, control, self.journal.store())?;
-        let defaults = &self.config.pod_security;
-        let said = super::pod_security::check(&request, defaults, control, self.journal.store())?;
+        let admission = &self.config.pod_security;
+        let said = super::pod_security::check(&request, admission, control, self.journal.store())?;
         // Every module is admitted before anything is written.
         let (mut writes, plans) = self.plan_all(&request, control, now)?;
         let creates: Vec<bool> = plans.iter().map(Plan::creates).collect();

@@ -14,17 +14,18 @@ use std::collections::BTreeMap;
 use super::ApplyRequest;
 use super::Failure;
 use super::quota::{forbidden, live};
+use crate::access::admission_config::PodSecurityAdmission;
 use crate::access::pod_security::{Levels, Verdict};
 use crate::manifest::Kind;
 use crate::store::{ControlPlane, Store};
 
 /// What each object of `request` breaks of its namespace's `warn` and
 /// `audit` levels (a mode its namespace sets no label for: the node's
-/// `defaults`), in request order; the first that breaks the `enforce`
-/// level refuses the whole apply.
+/// default; an exempt namespace: none), in request order; the first that
+/// breaks the `enforce` level refuses the whole apply.
 pub(super) fn check(
     request: &ApplyRequest,
-    defaults: &Levels,
+    admission: &PodSecurityAdmission,
     control: Option<&dyn ControlPlane>,
     store: &Store,
 ) -> Result<Vec<Verdict>, Failure> {
@@ -33,7 +34,10 @@ pub(super) fn check(
         .filter(|i| i.object.kind() == Kind::Namespace)
         .map(|i| {
             let meta = i.object.metadata();
-            (meta.name.clone(), Levels::of_with(&meta.labels, defaults))
+            (
+                meta.name.clone(),
+                admission.levels_of(&meta.name, &meta.labels),
+            )
         })
         .collect();
     let mut stored: Option<Vec<crate::store::ObjectRecord>> = None;
@@ -53,8 +57,8 @@ pub(super) fn check(
             let namespaces = stored.as_deref().unwrap_or_default();
             let found = (namespaces.iter()).find(|r| &r.name == namespace);
             let of = found.map_or_else(
-                || defaults.clone(),
-                |r| Levels::of_with(&r.labels, defaults),
+                || admission.levels_of(namespace, &Default::default()),
+                |r| admission.levels_of(namespace, &r.labels),
             );
             levels.insert(namespace.clone(), of);
         }
