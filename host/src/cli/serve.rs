@@ -223,6 +223,9 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
         Some(authority) => Some(api_tls(authority, state_dir, bound, &settings.node_name)?),
     };
     write_kubeconfig(bound, state_dir, &token, &settings.node_name, tls.as_ref())?;
+    // Caught before the port answers: a client that sees it may stop the
+    // node at once, and gets a drain.
+    let signals = catch_signals(&tokio)?;
     let listener = {
         let _entered = tokio.enter();
         socket
@@ -266,7 +269,7 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
         });
     }
     let stop_http = start_api(&tokio, listener, state, tls.map(|(_, config)| config));
-    stop_on_signal(&tokio, &runner, settings.grace);
+    stop_on_signal(&tokio, &runner, settings.grace, signals);
     announce(&settings.node_name, &args.listen, state_dir, resumed);
     runner.serve(&mut LogObserver).map_err(other)?;
     let _ = stop_http.send(());
@@ -477,11 +480,39 @@ fn start_api(
     stop_http
 }
 
+/// SIGTERM and SIGINT, caught from before the node listens until it stops.
+/// Caught only once the node ran (a handler installed by a task spawned
+/// after start-up), a SIGTERM sent as soon as the port answered — as a
+/// supervisor or a test may — ended the process unhandled, by the
+/// signal's default action, with nothing drained.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+fn catch_signals(tokio: &tokio::runtime::Runtime) -> Result<Signals, CliError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let _entered = tokio.enter();
+    let catch = |kind| signal(kind).map_err(|e| other(format!("catching signals: {e}")));
+    Ok(Signals {
+        term: catch(SignalKind::terminate())?,
+        interrupt: catch(SignalKind::interrupt())?,
+    })
+}
+
 /// SIGTERM or SIGINT: the runner drains, running instances get `grace`.
-fn stop_on_signal(tokio: &tokio::runtime::Runtime, runner: &Runner, grace: Duration) {
+fn stop_on_signal(
+    tokio: &tokio::runtime::Runtime,
+    runner: &Runner,
+    grace: Duration,
+    mut signals: Signals,
+) {
     let inbox = runner.sender();
     tokio.spawn(async move {
-        wait_for_signal().await;
+        tokio::select! {
+            _ = signals.term.recv() => {}
+            _ = signals.interrupt.recv() => {}
+        }
         eprintln!("wasmjob serve: shutting down; running instances get {grace:?} to finish");
         inbox.command(Command::Shutdown { grace });
     });
@@ -497,15 +528,6 @@ fn announce(node_name: &str, listen: &str, state_dir: &Path, resumed: usize) {
         state_dir.display(),
     );
     let _ = std::io::stderr().flush();
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }
 
 /// The token the CLI must present, made on first start (mode 0600).

@@ -345,6 +345,43 @@ fn sigterm_during_a_job_and_a_restart_finish_it_with_the_right_counts() {
     );
 }
 
+/// A SIGTERM sent the moment the port answers — as a supervisor's stop
+/// right after a start — drains the node like any other: exit 0, not the
+/// signal's default death before the node caught it.
+#[test]
+fn sigterm_as_soon_as_the_port_answers_is_a_drain() {
+    let s = Session::new();
+    for _ in 0..3 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let mut child = std::process::Command::new(wasmjob_tests::binary())
+            .args(["serve", "--listen", &address])
+            .env("WASMJOB_HOME", s.state.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(&address).is_err() {
+            assert!(child.try_wait().unwrap().is_none(), "serve exited early");
+            assert!(std::time::Instant::now() < deadline, "serve did not listen");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{:?}: {stderr}", out.status);
+        assert!(stderr.contains("wasmjob serve: stopped"), "{stderr}");
+    }
+}
+
 /// The seed's advanced template, with only the image changed.
 fn seed_template(image: &std::path::Path) -> String {
     format!(
