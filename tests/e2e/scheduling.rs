@@ -168,6 +168,73 @@ fn on_a_full_node_a_busy_namespace_gives_way_to_one_that_runs_nothing() {
         ],
     );
     assert_eq!(items(&listed.json(), "Instance").len(), 3000);
+    // A slot closed between two instances frees its room at once; never
+    // did more than the node's two run at a time (each instance's start and
+    // end as the executor took them).
+    let most = most_at_once(&s);
+    assert!(most <= 2, "{most} instances ran at once on a node of 2");
+}
+
+/// A slot asked to give way while its instance runs keeps its room until
+/// that instance ends: the waiting namespace's instance starts then, and
+/// the node never runs more than its cap.
+#[test]
+fn a_slot_giving_way_in_the_middle_of_an_instance_holds_its_room_until_it_ends() {
+    let s = Session::new();
+    let server = Server::start(&s, &["--max-instances", "2"]);
+    let flood = job_yaml(
+        "flood",
+        &program("sleep-ms"),
+        &["40"],
+        "  completions: 40\n  parallelism: 2",
+        "",
+    );
+    apply(&s, &server, "flood.yaml", &in_namespace(&flood, "flood"));
+    std::thread::sleep(Duration::from_millis(300));
+    let small = job_yaml("small", &program("say-hello"), &[], "", "");
+    apply(&s, &server, "small.yaml", &in_namespace(&small, "team"));
+    for (job, namespace) in [("small", "team"), ("flood", "flood")] {
+        let done = s.client(
+            &server,
+            &[
+                "wait",
+                "--for=condition=complete",
+                &format!("job/{job}"),
+                "-n",
+                namespace,
+                "--timeout=60s",
+            ],
+        );
+        assert_eq!(done.code, 0, "{done:?}");
+    }
+    let most = most_at_once(&s);
+    assert!(most <= 2, "{most} instances ran at once on a node of 2");
+}
+
+/// The most instances that ran at once, from the store's start and finish
+/// times (an instance that starts as another ends does not overlap it).
+fn most_at_once(s: &Session) -> usize {
+    let db = rusqlite::Connection::open(s.state.path().join("wasmjob.db")).unwrap();
+    let mut query = db
+        .prepare("SELECT start_time, finish_time FROM instances WHERE start_time IS NOT NULL")
+        .unwrap();
+    let mut edges: Vec<(i64, i32)> = Vec::new();
+    let rows = query
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .unwrap();
+    for row in rows {
+        let (start, finish) = row.unwrap();
+        edges.push((start, 1));
+        edges.push((finish, -1));
+    }
+    // Ends before starts at the same time.
+    edges.sort();
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    most as usize
 }
 
 #[test]

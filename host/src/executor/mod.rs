@@ -17,7 +17,7 @@ pub mod references;
 mod relay;
 mod sandbox;
 
-pub use relay::{Relay, RelayQueue, StartGate};
+pub use relay::{GivenWay, Relay, RelayQueue, StartGate};
 pub use sandbox::{AttemptDir, HostFiles, Identity, Sandbox, Scratch, sandbox, sandbox_of};
 
 use std::sync::Arc;

@@ -67,6 +67,19 @@ pub struct RelayQueue {
 struct Successors {
     next: VecDeque<Launch>,
     closed: bool,
+    /// The slot asked for its next instance and has not taken one since:
+    /// it runs nothing now. (A slot starts running; so `false` until it
+    /// first asks.)
+    idle: bool,
+}
+
+/// What a slot closed by [`RelayQueue::give_way`] leaves.
+pub struct GivenWay {
+    /// The successors it had not started.
+    pub not_started: VecDeque<Launch>,
+    /// It ran no instance when it was closed: it will run none again, and
+    /// holds no room, though its last ends are still to be reported.
+    pub idle: bool,
 }
 
 impl RelayQueue {
@@ -89,9 +102,24 @@ impl RelayQueue {
 
     /// Closes the queue and takes back the successors not started.
     pub fn take_back(&self) -> VecDeque<Launch> {
+        self.give_way().not_started
+    }
+
+    /// Closes the queue and takes back the successors not started, saying
+    /// whether the slot was between instances: a slot waiting for its
+    /// successor, or queued on the runtime to take the next one, runs
+    /// nothing, and once closed it never will. Under a flood nearly every
+    /// slot is one of those (two cores run two instances at a time), and
+    /// each waits its turn on the workers before it reports its end — a
+    /// round of every other slot's instances, 10-30 ms — so the room a
+    /// closed slot frees is counted free at once rather than then.
+    pub fn give_way(&self) -> GivenWay {
         let mut state = self.state.lock().expect("relay queue");
         state.closed = true;
-        std::mem::take(&mut state.next)
+        GivenWay {
+            not_started: std::mem::take(&mut state.next),
+            idle: state.idle,
+        }
     }
 }
 
@@ -101,7 +129,9 @@ impl RelayQueue {
     /// while the runner has not decided yet.
     fn next(&self) -> Option<Option<Launch>> {
         let mut state = self.state.lock().expect("relay queue");
-        match state.next.pop_front() {
+        let next = state.next.pop_front();
+        state.idle = next.is_none();
+        match next {
             Some(launch) => Some(Some(launch)),
             None if state.closed => Some(None),
             None => None,
@@ -140,5 +170,30 @@ impl Relay {
                 _ = changed => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_closed_while_it_runs_is_not_idle_and_one_waiting_for_the_runner_is() {
+        // A slot starts with its first instance running: closed then, it
+        // still holds its room until that instance ends.
+        let running = RelayQueue::default();
+        let given = running.give_way();
+        assert!(!given.idle && given.not_started.is_empty());
+        assert!(
+            matches!(running.next(), Some(None)),
+            "closed and empty: it ends"
+        );
+
+        // A slot that asked for a successor and got none runs nothing; once
+        // closed it never will.
+        let waiting = RelayQueue::default();
+        assert!(waiting.next().is_none(), "nothing decided yet");
+        assert!(waiting.give_way().idle);
+        assert!(matches!(waiting.next(), Some(None)));
     }
 }

@@ -49,6 +49,14 @@ pub(super) struct LiveInstance {
     pub unwritten: bool,
 }
 
+impl LiveInstance {
+    /// Whether it holds room on this node: it runs here, in a slot that
+    /// has not been released (see [`Slot::released`]).
+    pub(in crate::runner) fn holds_room(&self) -> bool {
+        self.place.is_here() && !self.slot.as_ref().is_some_and(|slot| slot.released)
+    }
+}
+
 /// The relay of one executor slot: the successors the runner decided for
 /// it, waiting for the executor, and their records in the same order.
 #[derive(Default)]
@@ -60,6 +68,10 @@ pub(super) struct Slot {
     /// The slot gives way to another namespace (see `share`): it takes no
     /// more successors and ends after those reserved.
     pub closing: bool,
+    /// It was closed between two instances: it runs none now nor ever
+    /// will, so it holds no room, though the ends of its last instances
+    /// are still to be reported (see `RelayQueue::give_way`).
+    pub released: bool,
 }
 
 impl Slot {

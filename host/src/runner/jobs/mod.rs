@@ -338,8 +338,12 @@ impl Driver for JobDriver {
             self.observe_dependencies(index, pass.store, pass.now);
             wake = earliest(wake, self.step(index, pass));
         }
-        if let Some(running) = running.filter(|_| limited) {
-            share::make_room(&mut self.runs, &running);
+        if let Some(running) = running.filter(|_| limited)
+            && share::make_room(&mut self.runs, &running)
+        {
+            // Room freed at once goes to the waiting Jobs at the next pass,
+            // which need not wait for an instance to end.
+            wake = Some(pass.now);
         }
         wake
     }
@@ -407,13 +411,13 @@ impl Driver for JobDriver {
 
     fn running_here(&self) -> usize {
         let live = self.runs.iter().flat_map(|j| j.live.values());
-        live.filter(|l| l.place.is_here()).count()
+        live.filter(|l| l.holds_room()).count()
     }
 
     fn extended_held(&self) -> BTreeMap<String, i64> {
         let mut held = BTreeMap::new();
         for run in &self.runs {
-            let here = run.live.values().filter(|l| l.place.is_here()).count() as i64;
+            let here = run.live.values().filter(|l| l.holds_room()).count() as i64;
             if here == 0 {
                 continue;
             }

@@ -74,6 +74,25 @@ pub(super) fn ahead(slots: u32) -> usize {
     (AHEAD_PER_NODE / slots.max(1) as usize).clamp(AHEAD_MIN, AHEAD_MAX)
 }
 
+/// Successors one slot of a Job may hold: `ahead`, and no more than its
+/// share of what the Job has still to run (reserved or not yet decided)
+/// among `parallelism` slots. Without the share, the first slot topped up
+/// reserved every remaining completion and the others, left with none,
+/// ended: a 40-completion Job of parallelism 2 ran its last 38 instances
+/// one after another in one slot, and a large Job its last few hundred.
+fn slot_share(observed: &crate::controller::job::Observed, spec: Share, ahead: usize) -> usize {
+    let to_run = (spec.completions).saturating_sub(observed.succeeded + observed.active);
+    let share = to_run.div_ceil(spec.parallelism.max(1)) as usize;
+    ahead.min(share)
+}
+
+/// What [`slot_share`] needs of a Job's spec.
+#[derive(Clone, Copy)]
+struct Share {
+    completions: u32,
+    parallelism: u32,
+}
+
 impl JobRun {
     /// Whether the Job relays and is finishing (see [`finishing`]): the
     /// journal then commits sooner.
@@ -183,11 +202,16 @@ impl JobRun {
             && o.fail_job.is_none()
             && o.succeeded + o.active + o.reserved < completions
             && o.active <= spec.parallelism();
+        let share = Share {
+            completions,
+            parallelism: spec.parallelism(),
+        };
+        let most = slot_share(o, share, ahead);
         let room = self
             .live
             .get(uid)
             .and_then(|l| l.slot.as_ref())
-            .is_some_and(|slot| slot.successors.len() < ahead);
+            .is_some_and(|slot| slot.successors.len() < most);
         wanted && room
     }
 
@@ -240,13 +264,17 @@ impl JobRun {
     /// Makes up to `count` of its relaying slots give way (see `share`):
     /// each takes no more successors, gives back those it has not started
     /// (their reservations lapse) and ends after its instance; how many
-    /// did.
-    pub(super) fn close_slots(&mut self, count: usize) -> usize {
+    /// did, and how many of them were released at once (between two
+    /// instances, see [`Slot::released`](super::live::Slot)).
+    pub(super) fn close_slots(&mut self, count: usize) -> (usize, usize) {
         let slots = self.live.values_mut().filter_map(|l| l.slot.as_mut());
-        let (mut closed, mut lapsed) = (0, 0);
+        let (mut closed, mut lapsed, mut released) = (0, 0, 0);
         for slot in slots.filter(|slot| !slot.closing).take(count) {
             slot.closing = true;
-            let not_started = slot.next.take_back().len();
+            let given = slot.next.give_way();
+            slot.released = given.idle;
+            released += usize::from(given.idle);
+            let not_started = given.not_started.len();
             // The first successors are those the executor already started
             // (each is reported with the end of the one before it).
             let started = slot.successors.len() - not_started;
@@ -255,7 +283,7 @@ impl JobRun {
             closed += 1;
         }
         self.observed.reserved -= lapsed;
-        closed
+        (closed, released)
     }
 
     /// A live instance with a slot is stopped: its reservations go, and the
@@ -323,6 +351,32 @@ mod tests {
         assert!(!super::finishing(&o, 10_000));
         o.succeeded = 10_000;
         assert!(super::finishing(&o, 10_000));
+    }
+
+    #[test]
+    fn each_slot_holds_no_more_than_its_share_of_what_is_left_to_run() {
+        let share = |completions, parallelism, succeeded, active, ahead| {
+            let o = Observed {
+                succeeded,
+                active,
+                ..Observed::default()
+            };
+            let spec = super::Share {
+                completions,
+                parallelism,
+            };
+            super::slot_share(&o, spec, ahead)
+        };
+        // Forty of parallelism 2, both slots running their first: 19 each,
+        // not 38 in the first slot topped up.
+        assert_eq!(share(40, 2, 0, 2, 512), 19);
+        // A large Job: the node's budget binds, until its tail.
+        assert_eq!(share(100_000, 256, 0, 256, 4), 4);
+        assert_eq!(share(10_000, 2, 9_000, 2, 512), 499);
+        // The last one to run: one slot may hold it; nothing left: none.
+        assert_eq!(share(10, 2, 8, 1, 512), 1);
+        assert_eq!(share(10, 2, 8, 2, 512), 0);
+        assert_eq!(share(10, 0, 0, 0, 512), 10, "parallelism 0 counts as 1");
     }
 
     #[test]

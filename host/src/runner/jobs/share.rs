@@ -10,7 +10,10 @@
 //! until its last instance, and another's CronJob runs waited for it.
 //!
 //! A pass only decides; the slots end on their own, so nothing is
-//! stopped in the middle of an instance. Priority is not overridden: a
+//! stopped in the middle of an instance. A slot closed between two
+//! instances (under a flood nearly all are: each waits its turn on the
+//! executor's workers) runs none again, so its room is free at once and
+//! the next pass gives it, without waiting for the slot to report. Priority is not overridden: a
 //! higher-priority Job never gives way to a lower one's namespace.
 
 use std::collections::BTreeMap;
@@ -23,7 +26,7 @@ use super::run::JobRun;
 pub(super) fn held_here(runs: &[JobRun]) -> BTreeMap<String, (i64, i64)> {
     let mut held: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for run in runs {
-        let here = run.live.values().filter(|l| l.place.is_here()).count() as i64;
+        let here = run.live.values().filter(|l| l.holds_room()).count() as i64;
         if here > 0 {
             let entry = held.entry(run.record.namespace.clone()).or_default();
             entry.0 += here;
@@ -98,8 +101,10 @@ pub(super) fn give_way(waiting: &[Waiting], busy: &[Busy]) -> BTreeMap<String, u
 
 /// Closes the relaying slots [`give_way`] asks of each namespace, among
 /// `runs` (each Job's lowest-priority first); the waiting namespaces are
-/// those whose Jobs lacked room at this pass.
-pub(super) fn make_room(runs: &mut [JobRun], running: &BTreeMap<String, i64>) {
+/// those whose Jobs lacked room at this pass. Whether any slot closed
+/// freed its room at once (it was between instances): the next pass can
+/// give it.
+pub(super) fn make_room(runs: &mut [JobRun], running: &BTreeMap<String, i64>) -> bool {
     let mut waiting: BTreeMap<String, Waiting> = BTreeMap::new();
     for run in runs.iter().filter(|r| r.lacking > 0) {
         let namespace = run.record.namespace.clone();
@@ -114,7 +119,7 @@ pub(super) fn make_room(runs: &mut [JobRun], running: &BTreeMap<String, i64>) {
         entry.lacking += run.lacking;
     }
     if waiting.is_empty() {
-        return;
+        return false;
     }
     let mut busy: BTreeMap<String, Busy> = BTreeMap::new();
     for run in runs.iter().filter(|r| r.open_slots() > 0) {
@@ -131,13 +136,17 @@ pub(super) fn make_room(runs: &mut [JobRun], running: &BTreeMap<String, i64>) {
     let mut given = give_way(&waiting, &busy);
     let mut order: Vec<usize> = (0..runs.len()).collect();
     order.sort_by_key(|&i| runs[i].priority_value());
+    let mut released = 0;
     for index in order {
         let run = &mut runs[index];
         let Some(count) = given.get_mut(&run.record.namespace) else {
             continue;
         };
-        *count -= run.close_slots(*count);
+        let (closed, freed) = run.close_slots(*count);
+        *count -= closed;
+        released += freed;
     }
+    released > 0
 }
 
 #[cfg(test)]
