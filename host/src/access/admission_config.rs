@@ -10,11 +10,13 @@
 //! Two exemptions Kubernetes has mean nothing here, and a file naming them
 //! is taken with a note rather than refused, so a cluster's file works
 //! unchanged: `runtimeClasses` (wasmjob has one runtime and ignores
-//! `runtimeClassName`), and `usernames` — an exempt user's requests skip
-//! the checks, but instances are created by the node's Job, CronJob and
-//! DaemonSet controllers, never by a user's request, just as Kubernetes
-//! exempts a user's own pods and not those a controller creates for the
-//! user's Job. Other plugins' configurations are skipped with a note.
+//! `runtimeClassName`), and `usernames` — Kubernetes exempts the pods an
+//! exempt user creates, not those a controller creates for the user's
+//! Job, and every instance on a node is created by its Job, CronJob and
+//! DaemonSet controllers, so a username exempts nothing (an exempt user's
+//! workload that breaks the level is refused at apply like anyone's,
+//! where Kubernetes would admit it and refuse each of its pods). Other
+//! plugins' configurations are skipped with a note.
 //!
 //! Pure: `serve` reads the file and hands its text here.
 

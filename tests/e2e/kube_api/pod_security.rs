@@ -247,22 +247,29 @@ fn a_node_default_level_holds_namespaces_that_set_none() {
     let refused = s.client(&server, &["apply", "-f", "host.yaml"]);
     host_path_refused(&refused);
     // A namespace that says it is privileged takes it, and runs it.
-    let open = format!(
-        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: open\n  labels:\n    \
-         pod-security.kubernetes.io/enforce: privileged\n---\n{}",
-        job_with_volume(&s, "host", "open", true, false)
+    host_path_runs_in(&s, &server, "open", "privileged");
+}
+
+/// A Namespace `namespace` labelled `enforce: level`, applied with the
+/// `host` Job mounting a host path in it, is taken and the Job completes.
+fn host_path_runs_in(s: &Session, server: &Server, namespace: &str, level: &str) {
+    let both = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n  labels:\n    \
+         pod-security.kubernetes.io/enforce: {level}\n---\n{}",
+        job_with_volume(s, "host", namespace, true, false)
     );
-    s.write("open.yaml", &open);
-    let applied = s.client(&server, &["apply", "-f", "open.yaml"]);
+    let file = format!("{namespace}.yaml");
+    s.write(&file, &both);
+    let applied = s.client(server, &["apply", "-f", &file]);
     assert_eq!(applied.code, 0, "{applied:?}");
     let done = s.client(
-        &server,
+        server,
         &[
             "wait",
             "--for=condition=complete",
             "job/host",
             "-n",
-            "open",
+            namespace,
             "--timeout=60s",
         ],
     );
@@ -351,24 +358,5 @@ fn an_admission_configuration_file_sets_defaults_and_exempts_namespaces() {
     host_path_refused(&s.client(&server, &["apply", "-f", "host.yaml"]));
     // An exempt namespace takes a host path whatever its own label says,
     // and its instance starts.
-    let ops = format!(
-        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ops\n  labels:\n    \
-         pod-security.kubernetes.io/enforce: restricted\n---\n{}",
-        job_with_volume(&s, "host", "ops", true, false)
-    );
-    s.write("ops.yaml", &ops);
-    let applied = s.client(&server, &["apply", "-f", "ops.yaml"]);
-    assert_eq!(applied.code, 0, "{applied:?}");
-    let done = s.client(
-        &server,
-        &[
-            "wait",
-            "--for=condition=complete",
-            "job/host",
-            "-n",
-            "ops",
-            "--timeout=60s",
-        ],
-    );
-    assert_eq!(done.code, 0, "{done:?}");
+    host_path_runs_in(&s, &server, "ops", "restricted");
 }
