@@ -336,6 +336,23 @@ impl Session {
         Ran::from(output)
     }
 
+    /// `wasmjob wait --for=condition=complete job/JOB -n NAMESPACE` (up to
+    /// 60 s); fails the test unless the Job completed.
+    pub fn wait_complete(&self, server: &Server, job: &str, namespace: &str) {
+        let done = self.client(
+            server,
+            &[
+                "wait",
+                "--for=condition=complete",
+                &format!("job/{job}"),
+                "-n",
+                namespace,
+                "--timeout=60s",
+            ],
+        );
+        assert_eq!(done.code, 0, "{done:?}");
+    }
+
     /// Polls `get jobs NAME -o json` until the Job is Complete or Failed.
     pub fn wait_finished(&self, server: &Server, job: &str) -> Value {
         self.wait_finished_within(server, job, 30)

@@ -113,18 +113,7 @@ fn on_a_full_node_a_busy_namespace_gives_way_to_one_that_runs_nothing() {
     let small = job_yaml("small", &program("say-hello"), &[], "", "");
     apply(&s, &server, "small.yaml", &in_namespace(&small, "team"));
     let waited = Instant::now();
-    let done = s.client(
-        &server,
-        &[
-            "wait",
-            "--for=condition=complete",
-            "job/small",
-            "-n",
-            "team",
-            "--timeout=60s",
-        ],
-    );
-    assert_eq!(done.code, 0, "{done:?}");
+    s.wait_complete(&server, "small", "team");
     let took = waited.elapsed();
     let flood = s.client(
         &server,
@@ -136,18 +125,7 @@ fn on_a_full_node_a_busy_namespace_gives_way_to_one_that_runs_nothing() {
         "the small Job took {took:?}, after {succeeded} of the flood's 3000"
     );
     // The flood goes on to its end, every completion counted once.
-    let done = s.client(
-        &server,
-        &[
-            "wait",
-            "--for=condition=complete",
-            "job/flood",
-            "-n",
-            "flood",
-            "--timeout=60s",
-        ],
-    );
-    assert_eq!(done.code, 0, "{done:?}");
+    s.wait_complete(&server, "flood", "flood");
     let flood = s.client(
         &server,
         &["get", "job", "flood", "-n", "flood", "-o", "json"],
@@ -193,20 +171,8 @@ fn a_slot_giving_way_in_the_middle_of_an_instance_holds_its_room_until_it_ends()
     std::thread::sleep(Duration::from_millis(300));
     let small = job_yaml("small", &program("say-hello"), &[], "", "");
     apply(&s, &server, "small.yaml", &in_namespace(&small, "team"));
-    for (job, namespace) in [("small", "team"), ("flood", "flood")] {
-        let done = s.client(
-            &server,
-            &[
-                "wait",
-                "--for=condition=complete",
-                &format!("job/{job}"),
-                "-n",
-                namespace,
-                "--timeout=60s",
-            ],
-        );
-        assert_eq!(done.code, 0, "{done:?}");
-    }
+    s.wait_complete(&server, "small", "team");
+    s.wait_complete(&server, "flood", "flood");
     let most = most_at_once(&s);
     assert!(most <= 2, "{most} instances ran at once on a node of 2");
 }

@@ -262,18 +262,7 @@ fn host_path_runs_in(s: &Session, server: &Server, namespace: &str, level: &str)
     s.write(&file, &both);
     let applied = s.client(server, &["apply", "-f", &file]);
     assert_eq!(applied.code, 0, "{applied:?}");
-    let done = s.client(
-        server,
-        &[
-            "wait",
-            "--for=condition=complete",
-            "job/host",
-            "-n",
-            namespace,
-            "--timeout=60s",
-        ],
-    );
-    assert_eq!(done.code, 0, "{done:?}");
+    s.wait_complete(server, "host", namespace);
 }
 
 /// kube-apiserver's AdmissionConfiguration with the PodSecurity plugin's

@@ -87,6 +87,20 @@ impl Slot {
         let started = self.successors.len() - not_started.len();
         self.successors.drain(..).take(started).collect()
     }
+
+    /// The slot gives way (see `share`): it takes no more successors,
+    /// keeps the records of those the executor already started (each is
+    /// reported with the end of the one before it) and is released when it
+    /// runs nothing now. How many reserved successors lapse.
+    pub(super) fn give_way(&mut self) -> usize {
+        let given = self.next.give_way();
+        self.closing = true;
+        self.released = given.idle;
+        let not_started = given.not_started.len();
+        self.successors
+            .truncate(self.successors.len() - not_started);
+        not_started
+    }
 }
 
 /// A chain of this Job's instances that runs elsewhere.

@@ -270,16 +270,8 @@ impl JobRun {
         let slots = self.live.values_mut().filter_map(|l| l.slot.as_mut());
         let (mut closed, mut lapsed, mut released) = (0, 0, 0);
         for slot in slots.filter(|slot| !slot.closing).take(count) {
-            slot.closing = true;
-            let given = slot.next.give_way();
-            slot.released = given.idle;
-            released += usize::from(given.idle);
-            let not_started = given.not_started.len();
-            // The first successors are those the executor already started
-            // (each is reported with the end of the one before it).
-            let started = slot.successors.len() - not_started;
-            slot.successors.truncate(started);
-            lapsed += not_started as u32;
+            lapsed += slot.give_way() as u32;
+            released += usize::from(slot.released);
             closed += 1;
         }
         self.observed.reserved -= lapsed;
