@@ -1174,3 +1174,80 @@ fn a_priority_class_applied_through_one_node_is_found_by_a_job_on_another() {
     let job = s.wait_finished(first, "prioritised");
     assert_eq!(job["status"]["succeeded"], 1, "{job}");
 }
+
+/// A namespace's `pods` quota holds for the whole cluster (issue 37), not
+/// for each node: two Jobs of the namespace applied through two nodes,
+/// each wanting more at once than the quota, one spread over every node in
+/// chains — never more than the quota ran at once anywhere (read from
+/// every instance's start and finish in the cluster's database), both
+/// complete every completion, and the owner says why its instances waited
+/// in Kubernetes' words.
+#[test]
+fn a_namespaces_pods_quota_holds_across_the_cluster() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let nodes = cluster(&db, &[("q1", ""), ("q2", ""), ("q3", "")], &[]);
+    let (s, first) = (&nodes[0].session, &nodes[0].server);
+    let quota = "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: run, namespace: team}\n\
+                 spec:\n  hard:\n    pods: \"3\"\n";
+    apply(s, first, "quota.yaml", quota);
+    // Every node follows the quota at its next heartbeat (200 ms here).
+    std::thread::sleep(Duration::from_secs(1));
+    let sleeping = |name: &str, spec: &str| {
+        let yaml = job_yaml(name, &program("sleep-ms"), &["300"], spec, "");
+        wasmjob_tests::in_namespace(&yaml, "team")
+    };
+    apply(
+        s,
+        first,
+        "wide.yaml",
+        &sleeping("wide", "  completions: 12\n  parallelism: 6"),
+    );
+    let (s2, second) = (&nodes[1].session, &nodes[1].server);
+    apply(
+        s2,
+        second,
+        "narrow.yaml",
+        &sleeping("narrow", "  completions: 6\n  parallelism: 3"),
+    );
+    s.wait_complete(first, "wide", "team");
+    s.wait_complete(first, "narrow", "team");
+    let rows = db
+        .client()
+        .query(
+            "SELECT start_time, finish_time, node_name, phase FROM instances
+             WHERE namespace = 'team' AND start_time IS NOT NULL",
+            &[],
+        )
+        .unwrap();
+    let mut edges: Vec<(i64, i32)> = Vec::new();
+    let mut per_node: BTreeMap<String, usize> = BTreeMap::new();
+    for row in &rows {
+        assert_eq!(row.get::<_, String>(3), "Succeeded");
+        edges.push((row.get(0), 1));
+        edges.push((row.get::<_, Option<i64>>(1).expect("finished"), -1));
+        *per_node.entry(row.get(2)).or_default() += 1;
+    }
+    assert_eq!(rows.len(), 18, "every completion once: {per_node:?}");
+    // A finish and a start at the same instant: the finish first.
+    edges.sort();
+    let (mut now, mut most) = (0, 0);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    eprintln!("most at once: {most}; instances per node: {per_node:?}");
+    assert!(
+        most <= 3,
+        "{most} instances of the namespace ran at once under pods=3"
+    );
+    assert!(most >= 2, "the quota's room was used: {most}");
+    let events = s.client(first, &["get", "events", "-n", "team"]);
+    assert!(
+        events
+            .stdout
+            .contains("exceeded quota: run, requested: pods=1"),
+        "{events:?}"
+    );
+}

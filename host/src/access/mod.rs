@@ -4,7 +4,8 @@
 //! Kubernetes' terms ([`request`]), and Kubernetes RBAC's answer from the
 //! Roles, ClusterRoles and bindings stored and the defaults every cluster
 //! has ([`grants`], [`defaults`]), and how much a namespace may hold
-//! ([`quota`]); which requests the audit log records ([`audit_policy`]);
+//! ([`quota`]), shared between a cluster's nodes ([`quota_share`]);
+//! which requests the audit log records ([`audit_policy`]);
 //! what a namespace's Pod Security level lets its workloads mount
 //! ([`pod_security`]), and the node's defaults and exempt namespaces for
 //! it ([`admission_config`]).
@@ -21,6 +22,7 @@ pub mod defaults;
 pub mod grants;
 pub mod pod_security;
 pub mod quota;
+pub mod quota_share;
 pub mod request;
 pub mod tokens;
 

@@ -9,9 +9,14 @@
 //! node: an instance past it waits, with Kubernetes' `exceeded quota`. So
 //! is its quota of stored output (`wasmjob.dev/logs`): once the
 //! namespace's instances have stored that much, no more start. A
-//! DaemonSet's instance is held by its namespace's quotas alone.
+//! DaemonSet's instance is held by its namespace's quotas alone. In a
+//! cluster a namespace's instances are held by this node's share of its
+//! quotas (see [`crate::access::quota_share`]), and what they wait for
+//! beyond it is noted, for the node to ask for at its next share.
 
 use std::collections::BTreeMap;
+
+use crate::access::quota_share::{Amount, Share};
 
 /// A ResourceQuota's name for the output a namespace's instances store.
 pub(in crate::runner) const LOGS: &str = crate::access::quota::LOG_BYTES;
@@ -48,6 +53,19 @@ struct Room {
     quota: InstanceQuota,
     pods: i64,
     memory: i64,
+    /// In a cluster: this node's share of the quota, and the other nodes'.
+    share: Option<Share>,
+    /// What was refused at this pass for want of room under the quota.
+    waiting: Amount,
+}
+
+/// Why an instance does not start under its namespace's quotas.
+struct Refusal {
+    /// Kubernetes' words.
+    why: String,
+    /// Room coming free would start it (not so for a template without a
+    /// memory limit, or output already stored past its quota).
+    waits: bool,
 }
 
 impl Budget {
@@ -72,22 +90,37 @@ impl Budget {
     }
 
     /// The namespaces' `quotas`, with `held` — each namespace's instances
-    /// running here and their memory limits summed.
+    /// running here and their memory limits summed. In a cluster, `shares`
+    /// is this node's share of each (a namespace without one yet starts
+    /// nothing until the node has asked).
     pub(super) fn with_quotas(
         mut self,
         quotas: &BTreeMap<String, InstanceQuota>,
         held: &BTreeMap<String, (i64, i64)>,
+        shares: Option<&BTreeMap<String, Share>>,
     ) -> Budget {
         for (namespace, quota) in quotas {
             let (pods, memory) = held.get(namespace).copied().unwrap_or((0, 0));
+            let share = shares.map(|s| s.get(namespace).copied().unwrap_or_default());
             let room = Room {
                 quota: quota.clone(),
                 pods,
                 memory,
+                share,
+                waiting: Amount::default(),
             };
             self.namespaces.insert(namespace.clone(), room);
         }
         self
+    }
+
+    /// What each namespace's instances waited for at this pass beyond the
+    /// room its quotas left (none: absent).
+    pub(super) fn waiting(&self) -> BTreeMap<String, Amount> {
+        (self.namespaces.iter())
+            .filter(|(_, room)| room.waiting.pods > 0)
+            .map(|(namespace, room)| (namespace.clone(), room.waiting))
+            .collect()
     }
 
     /// How many of `wanted` instances of `namespace`, each taking `demand`
@@ -108,7 +141,11 @@ impl Budget {
         let mut why = None;
         while taken < wanted {
             if let Some(refusal) = room.refusal(memory) {
-                why = Some(refusal);
+                if refusal.waits {
+                    let left = (wanted - taken) as i64;
+                    room.waiting = room.waiting + Amount::of(left, memory.unwrap_or(0));
+                }
+                why = Some(refusal.why);
                 break;
             }
             if self.take(demand, 1) == 0 {
@@ -122,6 +159,24 @@ impl Budget {
         (taken, why)
     }
 
+    /// How many of `wanted` instances of `namespace`, each taking `memory`
+    /// bytes of memory limit, its quotas alone let start now — instances
+    /// offered to a cluster, which take the room of whichever node claims
+    /// them but are counted under their Job's owner's share; what they
+    /// take is taken. When the quota stopped some, Kubernetes' words.
+    pub(super) fn take_quota_for(
+        &mut self,
+        (namespace, memory): (&str, Option<i64>),
+        wanted: usize,
+    ) -> (usize, Option<String>) {
+        for taken in 0..wanted {
+            if let Err(why) = self.take_quota_waiting(namespace, memory, wanted - taken) {
+                return (taken, Some(why));
+            }
+        }
+        (wanted, None)
+    }
+
     /// Takes room under `namespace`'s quotas alone for one instance taking
     /// `memory` bytes of memory limit — a DaemonSet's, which the node's own
     /// capacity does not hold back (it runs one per node, as Kubernetes
@@ -132,11 +187,25 @@ impl Budget {
         namespace: &str,
         memory: Option<i64>,
     ) -> Result<(), String> {
+        self.take_quota_waiting(namespace, memory, 1)
+    }
+
+    /// [`Budget::take_quota`], for the first of `left` instances: when it
+    /// is refused, all of them wait.
+    fn take_quota_waiting(
+        &mut self,
+        namespace: &str,
+        memory: Option<i64>,
+        left: usize,
+    ) -> Result<(), String> {
         let Some(room) = self.namespaces.get_mut(namespace) else {
             return Ok(());
         };
         if let Some(refusal) = room.refusal(memory) {
-            return Err(refusal);
+            if refusal.waits {
+                room.waiting = room.waiting + Amount::of(left as i64, memory.unwrap_or(0));
+            }
+            return Err(refusal.why);
         }
         room.pods += 1;
         room.memory += memory.unwrap_or(0);
@@ -190,14 +259,25 @@ impl Budget {
 impl Room {
     /// Why one more instance taking `memory` would pass the quota, in
     /// Kubernetes' words (`exceeded quota: NAME, requested: pods=1, …`).
-    fn refusal(&self, memory: Option<i64>) -> Option<String> {
-        if let Some((name, hard)) = &self.quota.pods
-            && self.pods + 1 > *hard
-        {
-            return Some(format!(
-                "exceeded quota: {name}, requested: pods=1, used: pods={}, limited: pods={hard}",
-                self.pods
-            ));
+    /// In a cluster what is used counts the other nodes' shares, and this
+    /// node's share bounds it too.
+    fn refusal(&self, memory: Option<i64>) -> Option<Refusal> {
+        let elsewhere = self.share.map(|s| s.elsewhere).unwrap_or_default();
+        let mine = self.share.map(|s| s.mine);
+        let waits = |why: String| Some(Refusal { why, waits: true });
+        if let Some((name, hard)) = &self.quota.pods {
+            let used = self.pods + elsewhere.pods;
+            let sentence = format!(
+                "exceeded quota: {name}, requested: pods=1, used: pods={used}, limited: pods={hard}"
+            );
+            if used + 1 > *hard {
+                return waits(sentence);
+            }
+            if let Some(mine) = mine
+                && self.pods + 1 > mine.pods
+            {
+                return waits(format!("{sentence}{}", share_note(mine.pods.to_string())));
+            }
         }
         if let Some((name, hard, stored)) = &self.quota.logs
             && stored >= hard
@@ -205,32 +285,50 @@ impl Room {
             // How much an instance will print is not known before it runs:
             // the quota holds once what is stored reaches it.
             let q = |b: i64| crate::access::quota::bytes_quantity(b.max(0) as u64);
-            return Some(format!(
+            let why = format!(
                 "exceeded quota: {name}, requested: {LOGS}>0, used: {LOGS}={}, limited: {LOGS}={}",
                 q(*stored),
                 q(*hard)
-            ));
+            );
+            return Some(Refusal { why, waits: false });
         }
         if let Some((name, hard)) = &self.quota.memory {
             let Some(memory) = memory else {
-                return Some(format!(
+                let why = format!(
                     "failed quota: {name}: must specify limits.memory for: the template's \
                      containers (set resources.limits.memory, or a LimitRange default)"
-                ));
+                );
+                return Some(Refusal { why, waits: false });
             };
-            if self.memory + memory > *hard {
-                let q = |b: i64| crate::manifest::memory_quantity(b.max(0) as u64);
-                return Some(format!(
-                    "exceeded quota: {name}, requested: limits.memory={}, used: \
-                     limits.memory={}, limited: limits.memory={}",
-                    q(memory),
-                    q(self.memory),
-                    q(*hard)
-                ));
+            let q = |b: i64| crate::manifest::memory_quantity(b.max(0) as u64);
+            let used = self.memory + elsewhere.memory;
+            let sentence = format!(
+                "exceeded quota: {name}, requested: limits.memory={}, used: \
+                 limits.memory={}, limited: limits.memory={}",
+                q(memory),
+                q(used),
+                q(*hard)
+            );
+            if used + memory > *hard {
+                return waits(sentence);
+            }
+            if let Some(mine) = mine
+                && self.memory + memory > mine.memory
+            {
+                return waits(format!("{sentence}{}", share_note(q(mine.memory))));
             }
         }
         None
     }
+}
+
+/// What a refusal adds when the quota has room but this node's share of
+/// it has none.
+fn share_note(share: String) -> String {
+    format!(
+        " (this node's share of the cluster's quota is {share}; it asks the cluster for more \
+         while instances wait)"
+    )
 }
 
 #[cfg(test)]
@@ -265,7 +363,7 @@ mod tests {
         let held = BTreeMap::from([("team".to_owned(), (1, 10 << 20))]);
         let none = BTreeMap::new();
         let mut budget =
-            Budget::new(Some(10), &BTreeMap::new(), 1, &none).with_quotas(&quotas, &held);
+            Budget::new(Some(10), &BTreeMap::new(), 1, &none).with_quotas(&quotas, &held, None);
         // Two more fit under pods=3; the rest are held, and said why.
         let (two, why) = budget.take_in(("team", Some(1 << 20)), &none, 5);
         assert_eq!(two, 2);
@@ -276,7 +374,8 @@ mod tests {
         assert_eq!(budget.take_in(("team", Some(1 << 20)), &none, 1).0, 0);
         // Another namespace is not held by it, but the node's room is shared.
         assert_eq!(budget.take_in(("other", None), &none, 10), (7, None));
-        let mut budget = Budget::new(None, &BTreeMap::new(), 0, &none).with_quotas(&quotas, &held);
+        let mut budget =
+            Budget::new(None, &BTreeMap::new(), 0, &none).with_quotas(&quotas, &held, None);
         assert_eq!(budget.take_in(("team", Some(50 << 20)), &none, 5).0, 1);
         let refused = budget.take_in(("team", Some(50 << 20)), &none, 1).1;
         assert_eq!(
@@ -292,6 +391,56 @@ mod tests {
     }
 
     #[test]
+    fn in_a_cluster_a_namespace_starts_within_this_nodes_share_and_notes_what_waits() {
+        let quota = InstanceQuota {
+            pods: Some(("q".into(), 4)),
+            ..InstanceQuota::default()
+        };
+        let quotas = BTreeMap::from([("team".to_owned(), quota)]);
+        let held = BTreeMap::from([("team".to_owned(), (1, 0))]);
+        let none = BTreeMap::new();
+        let share = |mine, elsewhere| Share {
+            mine: Amount::of(mine, 0),
+            elsewhere: Amount::of(elsewhere, 0),
+        };
+        // This node runs 1 of its share of 2; another node holds 1 more.
+        let shares = BTreeMap::from([("team".to_owned(), share(2, 1))]);
+        let mut budget =
+            Budget::new(None, &none, 0, &none).with_quotas(&quotas, &held, Some(&shares));
+        let (one, why) = budget.take_in(("team", None), &none, 4);
+        assert_eq!(one, 1);
+        assert_eq!(
+            why.as_deref(),
+            Some(
+                "exceeded quota: q, requested: pods=1, used: pods=3, limited: pods=4 (this \
+                 node's share of the cluster's quota is 2; it asks the cluster for more while \
+                 instances wait)"
+            )
+        );
+        // Offered instances are held by the share as well, and what waits
+        // is noted for the next ask.
+        assert_eq!(budget.take_quota_for(("team", None), 2).0, 0);
+        assert_eq!(budget.waiting()["team"], Amount::of(5, 0));
+        // The others' shares take the quota: Kubernetes' sentence alone.
+        let shares = BTreeMap::from([("team".to_owned(), share(4, 3))]);
+        let mut budget =
+            Budget::new(None, &none, 0, &none).with_quotas(&quotas, &held, Some(&shares));
+        assert_eq!(
+            budget.take_quota_for(("team", None), 1),
+            (
+                0,
+                Some("exceeded quota: q, requested: pods=1, used: pods=4, limited: pods=4".into())
+            )
+        );
+        // No share yet: nothing starts until the node has asked.
+        let mut budget =
+            Budget::new(None, &none, 0, &none).with_quotas(&quotas, &held, Some(&BTreeMap::new()));
+        assert_eq!(budget.take_in(("team", None), &none, 1).0, 0);
+        assert_eq!(budget.take_in(("other", None), &none, 1).0, 1);
+        assert!(!budget.waiting().contains_key("other"));
+    }
+
+    #[test]
     fn a_daemonsets_instance_is_held_by_its_namespace_quota_not_the_nodes_room() {
         let quota = InstanceQuota {
             pods: Some(("q".into(), 2)),
@@ -303,7 +452,7 @@ mod tests {
         // A full node (capacity 1, one running): the DaemonSet's instance
         // still starts, and takes the namespace's last room.
         let mut budget =
-            Budget::new(Some(1), &BTreeMap::new(), 1, &none).with_quotas(&quotas, &held);
+            Budget::new(Some(1), &BTreeMap::new(), 1, &none).with_quotas(&quotas, &held, None);
         assert_eq!(budget.take_quota("team", None), Ok(()));
         assert_eq!(
             budget.take_quota("team", None),
@@ -323,7 +472,7 @@ mod tests {
         let none = BTreeMap::new();
         let with = |stored| {
             let quotas = BTreeMap::from([("team".to_owned(), quota(stored))]);
-            Budget::new(None, &none, 0, &none).with_quotas(&quotas, &BTreeMap::new())
+            Budget::new(None, &none, 0, &none).with_quotas(&quotas, &BTreeMap::new(), None)
         };
         // Under the quota, however little room is left: every one starts.
         assert_eq!(

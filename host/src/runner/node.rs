@@ -129,6 +129,9 @@ impl Runner {
         let wake = Box::new(move || inbox.send(Event::ClusterChanged));
         self.cluster = Some(Cluster::join(control, link, config, wake));
         self.parts.jobs.join_cluster();
+        // A share this node's file kept is still counted by the others.
+        let kept = self.store().quota_shares().unwrap_or_default();
+        self.parts.quotas.share_across_cluster(kept);
     }
 
     /// Records the Jobs in the store (one transaction) and adds them to the run.
@@ -218,6 +221,9 @@ impl Runner {
         wake = earliest(wake, passed);
         if let Some(cluster) = &mut self.cluster {
             wake = earliest(wake, cluster.roll(&mut self.parts, now, &mut writes));
+            // Instances the pass held back for want of this node's share
+            // of their quota: ask again soon.
+            wake = earliest(wake, cluster.share_wake(&self.parts, now));
         }
         wake = earliest(wake, self.keep_running_output(now, &mut writes));
         wake = earliest(wake, self.parts.start_pulls(now, &mut writes));

@@ -3,6 +3,7 @@
 //! add objects to their drivers, delete objects, commit. The loop
 //! ([`super::node`]), the commands and the cluster part work through these.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::budget::Budget;
@@ -81,13 +82,8 @@ impl Parts {
         let instance_quotas = self.quotas.instances();
         let budget = match instance_quotas.is_empty() {
             false => {
-                let mut held = self.jobs.held_by_namespace();
-                for (namespace, (pods, memory)) in self.daemons.held_by_namespace() {
-                    let entry = held.entry(namespace).or_default();
-                    entry.0 += pods;
-                    entry.1 += memory;
-                }
-                budget.with_quotas(instance_quotas, &held)
+                let held = self.quota_held(cluster.is_some());
+                budget.with_quotas(instance_quotas, &held, self.quotas.shares())
             }
             true => budget,
         };
@@ -115,10 +111,26 @@ impl Parts {
         let asks = drivers.crons.take_asks();
         carry_out(asks, (drivers.jobs, drivers.pulls), &mut pass);
         let deferred = pass.deferred;
+        let waiting = pass.budget.waiting();
+        self.quotas.note_waiting(waiting);
         if deferred {
             self.journal.defer();
         }
         result
+    }
+
+    /// What each namespace's instances hold of its quotas on instances and
+    /// their memory: its Jobs' (in a cluster, those of its Jobs spread over
+    /// the cluster wherever they run: this node's share counts them) and
+    /// its DaemonSets' instances here.
+    pub(super) fn quota_held(&self, clustered: bool) -> BTreeMap<String, (i64, i64)> {
+        let mut held = self.jobs.held_for_quotas(clustered);
+        for (namespace, (pods, memory)) in self.daemons.held_by_namespace() {
+            let entry = held.entry(namespace).or_default();
+            entry.0 += pods;
+            entry.1 += memory;
+        }
+        held
     }
 
     /// The node's room at a pass (see [`Budget`]): its capacity less the

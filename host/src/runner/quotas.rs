@@ -11,12 +11,20 @@
 //! namespaces' Pod Security `enforce` levels are read with them: a
 //! workload applied before its namespace was labelled starts no instance
 //! the level refuses, as Kubernetes' admission refuses its pods.
+//!
+//! In a cluster the quotas on instances hold for every node together: the
+//! runner keeps this node's share of each (see
+//! [`crate::access::quota_share`]), what its namespaces' instances waited
+//! for beyond it since it last asked, and the output the cluster's
+//! database has stored for each namespace with a `wasmjob.dev/logs`
+//! quota (this node's own file holds only what ran here).
 
 use std::collections::BTreeMap;
 
 use super::budget::InstanceQuota;
 use crate::access::pod_security::Levels;
 use crate::access::quota::{self, LOG_BYTES};
+use crate::access::quota_share::{Amount, Ask, Hard, Share};
 use crate::manifest::quota::Limits;
 use crate::manifest::{Config, Kind};
 use crate::store::Store;
@@ -47,6 +55,15 @@ pub(super) struct Quotas {
     /// (the others have the node's default): what a workload applied
     /// before its namespace was labelled meets when it starts an instance.
     enforced: BTreeMap<String, Levels>,
+    /// In a cluster: this node's share of each namespace's quotas on
+    /// instances, as it last set it (`None`: a node of its own).
+    shares: Option<BTreeMap<String, Share>>,
+    /// In a cluster: what each namespace's instances waited for beyond
+    /// this node's share since it last asked (the most at any pass).
+    waiting: BTreeMap<String, Amount>,
+    /// In a cluster: the output each namespace with a `wasmjob.dev/logs`
+    /// quota has stored, as the cluster's database last said.
+    cluster_logs: BTreeMap<String, u64>,
 }
 
 /// How often a namespace's stored output is counted again.
@@ -126,16 +143,91 @@ impl Quotas {
     }
 
     /// Counts the output stored by each namespace with a `wasmjob.dev/logs`
-    /// quota. One that cannot be counted keeps its last count.
+    /// quota — in a cluster, the more of what this node's file and the
+    /// cluster's database hold. One that cannot be counted keeps its last
+    /// count.
     fn count_logs(&mut self, store: &Store, now: Micros) {
         self.logs_read_at = now;
         for (namespace, quota) in &mut self.instances {
             if let Some((_, _, stored)) = &mut quota.logs
                 && let Ok(bytes) = store.log_bytes(namespace)
             {
-                *stored = bytes as i64;
+                let cluster = self.cluster_logs.get(namespace).copied().unwrap_or(0);
+                *stored = bytes.max(cluster) as i64;
             }
         }
+    }
+
+    /// The node is part of a cluster: its namespaces' instances are held
+    /// by its shares of their quotas, starting from `kept` (what it last
+    /// set before it restarted: the cluster still counts them).
+    pub(super) fn share_across_cluster(&mut self, kept: BTreeMap<String, Share>) {
+        self.shares = Some(kept);
+    }
+
+    /// This node's shares, in a cluster.
+    pub(super) fn shares(&self) -> Option<&BTreeMap<String, Share>> {
+        self.shares.as_ref()
+    }
+
+    /// What a pass's namespaces waited for beyond their room.
+    pub(super) fn note_waiting(&mut self, waiting: BTreeMap<String, Amount>) {
+        if self.shares.is_none() {
+            return;
+        }
+        for (namespace, amount) in waiting {
+            let kept = self.waiting.entry(namespace).or_default();
+            *kept = kept.max(amount);
+        }
+    }
+
+    /// Whether instances wait for a larger share than this node has.
+    pub(super) fn waiting_for_share(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// What to ask the cluster for: for each namespace with a quota on
+    /// its instances or their memory, what this node's hold now (`held`)
+    /// and what waited since the last ask.
+    pub(super) fn asks(&self, held: &BTreeMap<String, (i64, i64)>) -> Vec<Ask> {
+        (self.instances.iter())
+            .filter(|(_, q)| q.pods.is_some() || q.memory.is_some())
+            .map(|(namespace, quota)| {
+                let (pods, memory) = held.get(namespace).copied().unwrap_or((0, 0));
+                Ask {
+                    namespace: namespace.clone(),
+                    hard: Hard {
+                        pods: quota.pods.as_ref().map(|(_, limit)| *limit),
+                        memory: quota.memory.as_ref().map(|(_, limit)| *limit),
+                    },
+                    held: Amount { pods, memory },
+                    waiting: self.waiting.get(namespace).copied().unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    /// The shares the cluster gave; what waited is asked for afresh.
+    /// Whether they changed.
+    pub(super) fn took_shares(&mut self, shares: Vec<(String, Share)>) -> bool {
+        let shares: BTreeMap<String, Share> = shares.into_iter().collect();
+        self.waiting.clear();
+        let changed = self.shares.as_ref() != Some(&shares);
+        self.shares = Some(shares);
+        changed
+    }
+
+    /// The namespaces whose stored output the cluster counts.
+    pub(super) fn logs_metered(&self) -> Vec<String> {
+        (self.instances.iter())
+            .filter(|(_, q)| q.logs.is_some())
+            .map(|(namespace, _)| namespace.clone())
+            .collect()
+    }
+
+    /// The output the cluster's database holds for `namespace`.
+    pub(super) fn cluster_stored(&mut self, namespace: String, bytes: u64) {
+        self.cluster_logs.insert(namespace, bytes);
     }
 
     /// The quotas on instances at once, their memory and their output.

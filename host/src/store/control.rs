@@ -291,6 +291,20 @@ pub trait ControlPlane: Send + Sync {
     /// Ends and removes the DaemonSet instances of lost nodes; how many.
     fn drop_lost_daemons(&self, grace: Duration, now: Micros) -> Result<u64, StoreError>;
 
+    /// Sets this node's share of each asked namespace's quotas on
+    /// instances (see [`crate::access::quota_share`]), counting the shares
+    /// of nodes whose heartbeat is within `grace`; forgets its shares of
+    /// the namespaces it does not ask for.
+    fn share_quotas(
+        &self,
+        asks: &[crate::access::quota_share::Ask],
+        grace: Duration,
+    ) -> Result<Vec<(String, crate::access::quota_share::Share)>, StoreError>;
+
+    /// The output a namespace's instances have stored, as the cluster has
+    /// it (what every node sent).
+    fn log_bytes(&self, namespace: &str) -> Result<u64, StoreError>;
+
     /// Listens for other nodes' changes: each is added to `noticed`, and
     /// `wake` is called when there was nothing noticed before (it returns
     /// false once nobody listens any more).

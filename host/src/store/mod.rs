@@ -51,6 +51,7 @@ pub(crate) use sqlite::configure_connection;
 #[cfg(test)]
 use sqlite::{LOGS, WAL_KEPT};
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -230,6 +231,28 @@ impl Store {
     /// Notes in this node's file that it joined the cluster at `url`.
     pub fn remember_joined(&self, url: &str) -> Result<(), StoreError> {
         self.local.set_setting("cluster", &redact_url(url))
+    }
+
+    /// This node's shares of its namespaces' quotas in its cluster, as it
+    /// last set them (none kept: empty): a node that starts while the
+    /// database does not answer holds its instances to them, as the other
+    /// nodes still count them.
+    pub fn quota_shares(
+        &self,
+    ) -> Result<BTreeMap<String, crate::access::quota_share::Share>, StoreError> {
+        let kept = self.local.setting("quota-shares")?;
+        Ok(kept
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default())
+    }
+
+    /// Keeps this node's shares of its namespaces' quotas in its file.
+    pub fn keep_quota_shares(
+        &self,
+        shares: &BTreeMap<String, crate::access::quota_share::Share>,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(shares).expect("shares are plain numbers");
+        self.local.set_setting("quota-shares", &json)
     }
 
     /// The database file (the node's own file in cluster mode).

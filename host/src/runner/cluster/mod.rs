@@ -26,6 +26,9 @@
 //!   every node runs the instance for itself and follows the DaemonSets in
 //!   the cluster.
 //!
+//! - **Quotas**: a namespace's quotas on instances hold for the cluster;
+//!   the node starts its instances within its share of them (see `shares`).
+//!
 //! A Job's instances are spread over the nodes that match it: the owner
 //! offers them and every node claims its share (see `hosting`, and the
 //! owner's side in `jobs::offers`); a DaemonSet's rolling update is decided
@@ -35,6 +38,7 @@ mod follow;
 mod hosting;
 mod refusals;
 mod rolling;
+mod shares;
 mod takeover;
 
 use std::collections::HashMap;
@@ -87,6 +91,10 @@ pub(super) struct Cluster {
     hosting: Hosting,
     /// Objects this node would run whose admission was refused.
     refusals: Refusals,
+    /// When this node last set its shares of its namespaces' quotas.
+    shared_at: Instant,
+    /// The database may hold shares of this node's (see `shares`).
+    shares_stored: bool,
 }
 
 impl Cluster {
@@ -115,6 +123,10 @@ impl Cluster {
             _listening: listening,
             hosting,
             refusals: Refusals::default(),
+            shared_at: Instant::now(),
+            // Shares kept from before a restart are forgotten at the first
+            // pass if nothing asks for them.
+            shares_stored: true,
         }
     }
 
@@ -199,7 +211,9 @@ impl Cluster {
     ) -> Result<Option<Micros>, StoreError> {
         let left = self.next_sync.saturating_duration_since(Instant::now());
         if !left.is_zero() {
-            return Ok(Some(now + left.as_micros() as Micros));
+            let next = Some(now + left.as_micros() as Micros);
+            let waiting = self.share_when_waiting(parts, now);
+            return Ok(crate::time::earliest(next, waiting));
         }
         self.next_sync = Instant::now() + self.config.heartbeat;
         let next = Some(now + self.config.heartbeat.as_micros() as Micros);
@@ -238,6 +252,8 @@ impl Cluster {
             self.first_contact(parts, now)?;
         }
         self.heartbeat(parts)?;
+        // After the heartbeat that keeps this node counted.
+        self.share_quotas(parts)?;
         let dropped = self.control.drop_lost_daemons(self.config.grace, now)?;
         if dropped > 0 {
             tracing::info!("cluster: removed {dropped} daemon instance(s) of lost nodes");

@@ -87,8 +87,13 @@ impl JobRun {
             }
             return 0;
         }
+        let asking = (self.record.namespace.as_str(), self.memory_each);
         if self.spreads(pass.cluster) {
-            return wanted;
+            // Offered: the claiming node's room takes it, this node's
+            // share of the namespace's quotas counts it.
+            let (started, why) = pass.budget.take_quota_for(asking, wanted);
+            self.note_quota(why, pass);
+            return started;
         }
         if let Some(missing) = pass.budget.never_fits(&self.demand) {
             if !self.unschedulable_noted {
@@ -102,14 +107,18 @@ impl JobRun {
             }
             return 0;
         }
-        let asking = (self.record.namespace.as_str(), self.memory_each);
         let (started, why) = pass.budget.take_in(asking, &self.demand, wanted);
         // What the node, not the namespace's quota, had no room for.
         if why.is_none() {
             self.lacking = wanted - started;
         }
-        // Kubernetes' Job controller records the quota's refusal of each
-        // pod it could not create; once per Job is enough here.
+        self.note_quota(why, pass);
+        started
+    }
+
+    /// Kubernetes' Job controller records the quota's refusal of each pod
+    /// it could not create; once per Job is enough here.
+    fn note_quota(&mut self, why: Option<String>, pass: &mut Pass<'_>) {
         if let Some(why) = why
             && !self.quota_noted
         {
@@ -117,7 +126,6 @@ impl JobRun {
             pass.writes
                 .push(pod_refused(&self.record.uid, &why, pass.now));
         }
-        started
     }
 
     /// Reads the Job's PriorityClass's value the first time it is asked

@@ -468,9 +468,19 @@ impl JobStates for JobDriver {
 }
 
 impl JobDriver {
-    /// Each namespace's instances running here, and their memory limits
-    /// summed (what `pods` and `limits.memory` quotas count).
-    pub(in crate::runner) fn held_by_namespace(&self) -> BTreeMap<String, (i64, i64)> {
-        share::held_here(&self.runs)
+    /// What each namespace's instances of these Jobs hold of its quotas
+    /// (`pods`, and `limits.memory` with their memory limits summed):
+    /// those here and, in a cluster, every live instance of a Job spread
+    /// over it, wherever it runs or waits to be claimed (its `active`, a
+    /// chain's slot included), which this node's share of the quota counts
+    /// as the Job's owner.
+    pub(in crate::runner) fn held_for_quotas(
+        &self,
+        clustered: bool,
+    ) -> BTreeMap<String, (i64, i64)> {
+        match clustered {
+            false => share::held_here(&self.runs),
+            true => share::held_by_owner(&self.runs),
+        }
     }
 }

@@ -36,6 +36,25 @@ pub(super) fn held_here(runs: &[JobRun]) -> BTreeMap<String, (i64, i64)> {
     held
 }
 
+/// Each namespace's live instances of these Jobs that this node counts as
+/// their owner: the Jobs spread over a cluster's, wherever they are (their
+/// `active`), the others' here; and their memory limits summed.
+pub(super) fn held_by_owner(runs: &[JobRun]) -> BTreeMap<String, (i64, i64)> {
+    let mut held: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for run in runs {
+        let live = match super::run::spreadable(&run.job) {
+            true => i64::from(run.observed.active),
+            false => run.live.values().filter(|l| l.holds_room()).count() as i64,
+        };
+        if live > 0 {
+            let entry = held.entry(run.record.namespace.clone()).or_default();
+            entry.0 += live;
+            entry.1 += live * run.memory_each.unwrap_or(0);
+        }
+    }
+    held
+}
+
 /// Instances each namespace runs on this node now (none: absent).
 pub(super) fn running_here(runs: &[JobRun]) -> BTreeMap<String, i64> {
     let held = held_here(runs).into_iter();

@@ -167,6 +167,18 @@ impl ControlPlane for Pg {
         Pg::drop_lost_daemons(self, grace, now)
     }
 
+    fn share_quotas(
+        &self,
+        asks: &[crate::access::quota_share::Ask],
+        grace: Duration,
+    ) -> Result<Vec<(String, crate::access::quota_share::Share)>, StoreError> {
+        Pg::share_quotas(self, asks, grace)
+    }
+
+    fn log_bytes(&self, namespace: &str) -> Result<u64, StoreError> {
+        Pg::cluster_log_bytes(self, namespace)
+    }
+
     fn listen(&self, noticed: Arc<Noticed>, wake: Box<dyn Fn() -> bool + Send>) -> Listening {
         Listening {
             _guard: Box::new(Pg::listen(self, noticed, wake)),

@@ -22,6 +22,7 @@ mod forwarded;
 mod leases;
 mod nodes;
 mod offers;
+mod quotas;
 mod reads;
 mod schema;
 mod writes;

@@ -162,6 +162,17 @@ pub(super) const SCHEMA: &[&str] = &[
     r#"
     ALTER TABLE logs ADD COLUMN times BYTEA;
 "#,
+    // 8: each node's share of its namespaces' quotas on instances at once
+    // and their memory limits (see `access::quota_share`).
+    r#"
+    CREATE TABLE quota_shares (
+        namespace TEXT NOT NULL,
+        node      TEXT NOT NULL,
+        pods      BIGINT NOT NULL,
+        memory    BIGINT NOT NULL,
+        PRIMARY KEY (namespace, node)
+    );
+"#,
 ];
 
 /// The advisory lock every transaction that writes instances' rows holds

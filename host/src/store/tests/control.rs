@@ -381,3 +381,76 @@ fn a_rolling_update_step_is_decided_by_one_node_at_a_time() {
     let row = rows.iter().find(|i| i.uid == mine.uid).unwrap();
     assert_eq!(row.reason.as_deref(), Some("Deleted"));
 }
+
+#[test]
+fn quota_shares_of_ready_nodes_never_sum_past_the_quota() {
+    use crate::access::quota_share::{Amount, Ask, Hard};
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let [a, b, c] = nodes(&db, dir.path(), ["node-a", "node-b", "node-c"]);
+    let planes: Vec<_> = [&a, &b, &c]
+        .iter()
+        .map(|s| s.control_plane().unwrap())
+        .collect();
+    for plane in &planes {
+        plane.register_node(&BTreeMap::new(), 4, "-").unwrap();
+    }
+    let grace = Duration::from_secs(10);
+    let ask = |held: i64, waiting: i64| Ask {
+        namespace: "team".into(),
+        hard: Hard {
+            pods: Some(4),
+            memory: None,
+        },
+        held: Amount::of(held, 0),
+        waiting: Amount::of(waiting, 0),
+    };
+    let mine = |plane: usize, held, waiting| {
+        let shares = planes[plane]
+            .share_quotas(&[ask(held, waiting)], grace)
+            .unwrap();
+        assert_eq!(shares.len(), 1);
+        shares[0].1
+    };
+    // a waits for 3, b for 3: b gets what a left.
+    assert_eq!(mine(0, 0, 3).mine.pods, 3);
+    let b_share = mine(1, 0, 3);
+    assert_eq!((b_share.mine.pods, b_share.elsewhere.pods), (1, 3));
+    // Three nodes asking at once, from threads: never past the quota.
+    std::thread::scope(|scope| {
+        for plane in &planes {
+            scope.spawn(move || {
+                for _ in 0..20 {
+                    plane.share_quotas(&[ask(0, 4)], grace).unwrap();
+                }
+            });
+        }
+    });
+    let sum: i64 = db
+        .client()
+        .query_one("SELECT sum(pods)::bigint FROM quota_shares", &[])
+        .unwrap()
+        .get(0);
+    assert!(sum <= 4, "{sum}");
+    // a waits for nothing: its share falls to what it holds, and c takes
+    // the rest.
+    mine(0, 0, 0);
+    mine(1, 0, 0);
+    assert_eq!(mine(2, 0, 4).mine.pods, 4);
+    // c goes silent: the others no longer count its share.
+    db.silence("node-c", Duration::from_secs(60));
+    assert_eq!(mine(0, 1, 3).mine.pods, 4);
+    // A node that asks for nothing forgets its shares.
+    planes[1].share_quotas(&[], grace).unwrap();
+    let left: i64 = db
+        .client()
+        .query_one(
+            "SELECT count(*) FROM quota_shares WHERE node = 'node-b'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}

@@ -145,3 +145,20 @@ fn a_writers_wal_is_checkpointed_in_the_background_while_it_writes() {
     }
     assert_eq!(store.instances_of(&job.uid).unwrap().len(), 8 * 128);
 }
+
+#[test]
+fn a_nodes_quota_shares_outlive_a_restart_in_its_own_file() {
+    use crate::access::quota_share::{Amount, Share};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let store = Store::open(&path).unwrap();
+    assert!(store.quota_shares().unwrap().is_empty());
+    let share = Share {
+        mine: Amount::of(2, 64 << 20),
+        elsewhere: Amount::of(1, 0),
+    };
+    let shares = BTreeMap::from([("team".to_owned(), share)]);
+    store.keep_quota_shares(&shares).unwrap();
+    drop(store);
+    assert_eq!(Store::open(&path).unwrap().quota_shares().unwrap(), shares);
+}
