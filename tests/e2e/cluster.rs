@@ -1251,3 +1251,68 @@ fn a_namespaces_pods_quota_holds_across_the_cluster() {
         "{events:?}"
     );
 }
+
+/// The Jobs a CronJob creates count under `count/jobs.batch` with every
+/// node's Jobs of the namespace, not only its owner's: under a quota of
+/// two, with a Job applied through another node, a per-second CronJob
+/// creates one Job and says why it creates no more.
+#[test]
+fn a_cronjobs_jobs_count_under_a_quota_with_other_nodes_jobs() {
+    let Some(db) = PgDatabase::create() else {
+        return;
+    };
+    let nodes = cluster(&db, &[("c1", ""), ("c2", "")], &[]);
+    let (s, first) = (&nodes[0].session, &nodes[0].server);
+    let quota = "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: two-jobs, namespace: crons}\n\
+                 spec:\n  hard:\n    count/jobs.batch: \"2\"\n";
+    apply(s, first, "quota.yaml", quota);
+    let (s2, second) = (&nodes[1].session, &nodes[1].server);
+    let manual = job_yaml("manual", &program("say-hello"), &[], "", "");
+    apply(
+        s2,
+        second,
+        "manual.yaml",
+        &wasmjob_tests::in_namespace(&manual, "crons"),
+    );
+    s2.wait_complete(second, "manual", "crons");
+    // The owner of the CronJob counts the cluster's Jobs at its heartbeat.
+    std::thread::sleep(Duration::from_secs(1));
+    let tick = format!(
+        "apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: tick
+  namespace: crons
+spec:
+  schedule: \"*/1 * * * * *\"
+  successfulJobsHistoryLimit: 10
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers:
+          - name: main
+            image: {}
+          restartPolicy: Never
+",
+        program("say-hello").display()
+    );
+    apply(s, first, "tick.yaml", &tick);
+    let mut events = String::new();
+    wasmjob_tests::wait_until("the CronJob's refusal", 30, || {
+        events = s.client(first, &["get", "events", "-n", "crons"]).stdout;
+        events.contains("exceeded quota: two-jobs, requested: count/jobs.batch=1")
+    });
+    // Three more scheduled times: still one Job of the CronJob's.
+    std::thread::sleep(Duration::from_secs(3));
+    let jobs: i64 = db
+        .client()
+        .query_one(
+            "SELECT count(*) FROM objects WHERE kind = 'Job' AND namespace = 'crons'
+               AND deleted_at IS NULL",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(jobs, 2, "{events}");
+}

@@ -17,7 +17,8 @@
 //! [`crate::access::quota_share`]), what its namespaces' instances waited
 //! for beyond it since it last asked, and the output the cluster's
 //! database has stored for each namespace with a `wasmjob.dev/logs`
-//! quota (this node's own file holds only what ran here).
+//! quota (this node's own file holds only what ran here), and the live
+//! Jobs it holds for each namespace with a `count/jobs.batch` quota.
 
 use std::collections::BTreeMap;
 
@@ -64,6 +65,9 @@ pub(super) struct Quotas {
     /// In a cluster: the output each namespace with a `wasmjob.dev/logs`
     /// quota has stored, as the cluster's database last said.
     cluster_logs: BTreeMap<String, u64>,
+    /// In a cluster: the live Jobs of each namespace with a
+    /// `count/jobs.batch` quota, as the cluster's database last said.
+    cluster_jobs: BTreeMap<String, i64>,
 }
 
 /// How often a namespace's stored output is counted again.
@@ -230,6 +234,17 @@ impl Quotas {
         self.cluster_logs.insert(namespace, bytes);
     }
 
+    /// The namespaces whose live Jobs the cluster counts for the Jobs
+    /// their CronJobs create.
+    pub(super) fn jobs_metered(&self) -> Vec<String> {
+        self.jobs.keys().cloned().collect()
+    }
+
+    /// The live Jobs the cluster's database holds for `namespace`.
+    pub(super) fn cluster_jobs(&mut self, namespace: String, jobs: u64) {
+        self.cluster_jobs.insert(namespace, jobs as i64);
+    }
+
     /// The quotas on instances at once, their memory and their output.
     pub(super) fn instances(&self) -> &BTreeMap<String, InstanceQuota> {
         &self.instances
@@ -245,6 +260,7 @@ impl Quotas {
     pub(super) fn job_room(&self) -> JobRoom<'_> {
         JobRoom {
             limits: &self.jobs,
+            cluster: &self.cluster_jobs,
             used: BTreeMap::new(),
         }
     }
@@ -252,9 +268,12 @@ impl Quotas {
 
 /// What a pass's CronJobs may still create under their namespaces'
 /// `count/jobs.batch`: the live Jobs a namespace has, read when one of its
-/// CronJobs first fires in the pass, and those created since.
+/// CronJobs first fires in the pass, and those created since. In a
+/// cluster, the more of this node's file's count and the cluster's (read
+/// at each heartbeat: Jobs other nodes created since are not counted).
 pub(in crate::runner) struct JobRoom<'a> {
     limits: &'a BTreeMap<String, Limit>,
+    cluster: &'a BTreeMap<String, i64>,
     used: BTreeMap<String, i64>,
 }
 
@@ -269,7 +288,8 @@ impl JobRoom<'_> {
         if !self.used.contains_key(namespace) {
             let live = store.live_objects(Kind::Job, Some(namespace));
             let count = live.map_or(0, |jobs| jobs.len() as i64);
-            self.used.insert(namespace.to_owned(), count);
+            let cluster = self.cluster.get(namespace).copied().unwrap_or(0);
+            self.used.insert(namespace.to_owned(), count.max(cluster));
         }
         let used = self.used.get_mut(namespace).expect("counted above");
         let resource = quota::names_of(Kind::Job).swap_remove(0);

@@ -305,6 +305,9 @@ pub trait ControlPlane: Send + Sync {
     /// it (what every node sent).
     fn log_bytes(&self, namespace: &str) -> Result<u64, StoreError>;
 
+    /// How many live objects of `kind` a namespace has in the cluster.
+    fn live_count(&self, kind: Kind, namespace: &str) -> Result<u64, StoreError>;
+
     /// Listens for other nodes' changes: each is added to `noticed`, and
     /// `wake` is called when there was nothing noticed before (it returns
     /// false once nobody listens any more).

@@ -254,6 +254,7 @@ impl Cluster {
         self.heartbeat(parts)?;
         // After the heartbeat that keeps this node counted.
         self.share_quotas(parts)?;
+        self.count_for_quotas(parts)?;
         let dropped = self.control.drop_lost_daemons(self.config.grace, now)?;
         if dropped > 0 {
             tracing::info!("cluster: removed {dropped} daemon instance(s) of lost nodes");

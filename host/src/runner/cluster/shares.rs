@@ -4,13 +4,14 @@
 //! Job applied into a namespace with room starts within a fraction of a
 //! second, not a heartbeat. The shares are kept in the node's own file too:
 //! a node that restarts while the database does not answer holds its
-//! instances to what the other nodes still count as its. With them, the
-//! output the cluster's database holds for each namespace with a
-//! `wasmjob.dev/logs` quota.
+//! instances to what the other nodes still count as its. At each cluster
+//! pass too, the output and the live Jobs the cluster's database holds for
+//! each namespace with a `wasmjob.dev/logs` or `count/jobs.batch` quota.
 
 use std::time::{Duration, Instant};
 
 use super::Cluster;
+use crate::manifest::Kind;
 use crate::runner::parts::Parts;
 use crate::store::StoreError;
 use crate::time::Micros;
@@ -26,18 +27,27 @@ impl Cluster {
         self.shared_at = Instant::now();
         let asks = parts.quotas.asks(&parts.quota_held(true));
         // Nothing to ask for and nothing held in the database: no round trip.
-        if asks.is_empty() && !self.shares_stored {
-            return Ok(());
+        if !asks.is_empty() || self.shares_stored {
+            let shares = self.control.share_quotas(&asks, self.config.grace)?;
+            self.shares_stored = !shares.is_empty();
+            if parts.quotas.took_shares(shares) {
+                let shares = parts.quotas.shares().cloned().unwrap_or_default();
+                parts.journal.store().keep_quota_shares(&shares)?;
+            }
         }
-        let shares = self.control.share_quotas(&asks, self.config.grace)?;
-        self.shares_stored = !shares.is_empty();
-        if parts.quotas.took_shares(shares) {
-            let shares = parts.quotas.shares().cloned().unwrap_or_default();
-            parts.journal.store().keep_quota_shares(&shares)?;
-        }
+        Ok(())
+    }
+
+    /// What the cluster's database holds of the output and the Jobs of
+    /// each namespace whose quota counts them: read at each cluster pass.
+    pub(super) fn count_for_quotas(&mut self, parts: &mut Parts) -> Result<(), StoreError> {
         for namespace in parts.quotas.logs_metered() {
             let bytes = self.control.log_bytes(&namespace)?;
             parts.quotas.cluster_stored(namespace, bytes);
+        }
+        for namespace in parts.quotas.jobs_metered() {
+            let jobs = self.control.live_count(Kind::Job, &namespace)?;
+            parts.quotas.cluster_jobs(namespace, jobs);
         }
         Ok(())
     }

@@ -179,6 +179,10 @@ impl ControlPlane for Pg {
         Pg::cluster_log_bytes(self, namespace)
     }
 
+    fn live_count(&self, kind: Kind, namespace: &str) -> Result<u64, StoreError> {
+        Pg::live_count(self, kind, namespace)
+    }
+
     fn listen(&self, noticed: Arc<Noticed>, wake: Box<dyn Fn() -> bool + Send>) -> Listening {
         Listening {
             _guard: Box::new(Pg::listen(self, noticed, wake)),

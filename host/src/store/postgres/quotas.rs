@@ -1,12 +1,15 @@
 //! Each node's share of its namespaces' instance quotas (see
 //! [`crate::access::quota_share`]): set under the namespace's advisory
 //! lock, so two nodes setting theirs at once see each other's, and the
-//! shares of the Ready nodes never sum past the quota.
+//! shares of the Ready nodes never sum past the quota. With them, what
+//! the cluster holds of a namespace's output and objects, for the quotas
+//! a node counts from the cluster's database.
 
 use std::time::Duration;
 
 use super::{DB_NOW, Param, Pg, StoreError};
 use crate::access::quota_share::{self, Amount, Ask, Share};
+use crate::manifest::Kind;
 use crate::store::backend::Records as _;
 
 /// The advisory lock class of a namespace's quota shares (`wjqu` in
@@ -87,5 +90,19 @@ impl Pg {
     /// it (what every node sent).
     pub fn cluster_log_bytes(&self, namespace: &str) -> Result<u64, StoreError> {
         self.log_bytes(namespace)
+    }
+
+    /// How many live objects of `kind` a namespace has in the cluster
+    /// (what `count/…` quotas count).
+    pub fn live_count(&self, kind: Kind, namespace: &str) -> Result<u64, StoreError> {
+        let kind = kind.as_str();
+        self.with(|c| {
+            let row = c.query_one(
+                "SELECT count(*) FROM objects
+                 WHERE kind = $1 AND namespace = $2 AND deleted_at IS NULL",
+                &[&kind, &namespace],
+            )?;
+            Ok(row.get::<_, i64>(0).max(0) as u64)
+        })
     }
 }
