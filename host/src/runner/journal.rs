@@ -8,7 +8,9 @@
 //! one is under way, what the loop records next stays staged for the
 //! next (`wasmjob run` commits on its own thread). Writes
 //! that a promise rests on — a CronJob's decided time (a run happens once,
-//! never twice), an object created or deleted — commit at once on the
+//! never twice), an object created or deleted — commit at once: those that
+//! only create something new take the writer's urgent lane, ahead of the
+//! rows staged and under way (see `writer`); the others commit on the
 //! runner's thread, after the batch under way and with everything staged
 //! before them. A crash loses at most the last window or two of instance
 //! records; those instances run again on resume, the at-least-once a
@@ -202,7 +204,10 @@ impl Journal {
         deferred: &mut dyn Deferred,
     ) -> Result<(), StoreError> {
         self.settle(false)?;
-        let urgent = writes.iter().any(Write::is_urgent);
+        let mut urgent = writes.iter().any(Write::is_urgent);
+        if urgent && self.commit_ahead(&mut writes) {
+            urgent = false;
+        }
         if !writes.is_empty() {
             self.staged.append(&mut writes);
             self.defer();
@@ -220,6 +225,41 @@ impl Journal {
             self.flush_behind(deferred)?;
         }
         Ok(())
+    }
+
+    /// The urgent lane (see `writer`): when the urgent writes among
+    /// `writes` only create (a CronJob's decided time and its Job, an
+    /// applied object), they commit now ahead of what is staged and of the
+    /// rest of the batch under way, which no write they make can touch;
+    /// `writes` keeps the others. False when they did not commit (no
+    /// writer yet, a store that cannot be written, or another kind of
+    /// urgent write): then `writes` is as it was, created first, and the
+    /// caller commits everything staged in order.
+    fn commit_ahead(&mut self, writes: &mut Vec<Write>) -> bool {
+        let Some(writer) = self.writer.as_ref() else {
+            return false;
+        };
+        let creates = (writes.iter().filter(|w| w.is_urgent())).all(Write::only_creates);
+        if !creates || self.unwritable.is_some() {
+            return false;
+        }
+        let (first, rest): (Vec<Write>, Vec<Write>) = std::mem::take(writes)
+            .into_iter()
+            .partition(Write::is_urgent);
+        *writes = rest;
+        let count = first.len();
+        match writer.commit_urgent(first) {
+            Ok(()) => {
+                self.committed(count);
+                true
+            }
+            Err((e, mut first)) => {
+                tracing::debug!("the urgent lane: {e}; committing in order");
+                first.append(writes);
+                *writes = first;
+                false
+            }
+        }
     }
 
     /// Hands everything staged to the writer, unless a batch is under way

@@ -47,4 +47,24 @@ impl Committer {
         }
         Ok(())
     }
+
+    /// Commits `writes` in one transaction; when `stop` says to (asked
+    /// every few writes), the part of them applied so far — or none, with
+    /// `discard`: how many were committed. A commit that must come first
+    /// goes in before the rest.
+    pub fn commit_until(
+        &mut self,
+        writes: &[Write],
+        stop: &dyn Fn() -> bool,
+        discard: bool,
+    ) -> Result<usize, StoreError> {
+        if writes.is_empty() {
+            return Ok(0);
+        }
+        let committed = self.local.commit_until(writes, stop, discard)?;
+        if let Some(link) = &self.link {
+            link.poke();
+        }
+        Ok(committed)
+    }
 }

@@ -272,6 +272,16 @@ pub enum Write {
 }
 
 impl Write {
+    /// Whether this write only creates something — an object, a CronJob's
+    /// decided time, a module — that no write staged before it can touch:
+    /// it may commit ahead of them (see `runner::writer`).
+    pub fn only_creates(&self) -> bool {
+        matches!(
+            self,
+            Write::ObjectCreated(_) | Write::CronRun { .. } | Write::Module { .. }
+        )
+    }
+
     /// Whether a promise rests on this write being durable before the runner
     /// goes on: a CronJob's decided time (never run twice), an object's
     /// creation, change or deletion (what a client was told), a module. An

@@ -93,6 +93,10 @@ impl Drop for Sqlite {
     }
 }
 
+/// How many writes a commit that may be asked to stop applies between
+/// two looks (see [`Sqlite::commit_until`]): a few hundred microseconds.
+const STOP_EVERY: usize = 16;
+
 impl Sqlite {
     /// What closing the store does for the next process to open the file:
     /// the background checkpoints stop, and a WAL that has grown is
@@ -362,10 +366,34 @@ impl Sqlite {
     }
 
     fn commit_as(&mut self, writes: &[Write], forward: bool) -> Result<(), StoreError> {
+        self.commit_prefix(writes, forward, (&|| false, false))
+            .map(drop)
+    }
+
+    /// Commits `writes` in one transaction. When `stop` says so (it is
+    /// asked every [`STOP_EVERY`] writes) the part applied so far is
+    /// committed — or, with `discard`, rolled back, which is quicker than
+    /// writing it (its pages were only in memory); how many were committed.
+    pub(super) fn commit_until(
+        &mut self,
+        writes: &[Write],
+        stop: &dyn Fn() -> bool,
+        discard: bool,
+    ) -> Result<usize, StoreError> {
+        self.commit_prefix(writes, self.forwarding, (stop, discard))
+    }
+
+    fn commit_prefix(
+        &mut self,
+        writes: &[Write],
+        forward: bool,
+        stop: (&dyn Fn() -> bool, bool),
+    ) -> Result<usize, StoreError> {
         let began = std::time::Instant::now();
-        let committed = self.commit_batch(writes, forward);
+        let committed = self.commit_batch(writes, forward, stop);
         crate::metrics::commit_took(began.elapsed());
-        if committed.is_ok() {
+        if let Ok(count) = committed {
+            let writes = &writes[..count];
             super::commits::committed();
             let objects = writes.iter().any(|w| {
                 matches!(
@@ -382,24 +410,38 @@ impl Sqlite {
         committed
     }
 
-    fn commit_batch(&mut self, writes: &[Write], forward: bool) -> Result<(), StoreError> {
+    fn commit_batch(
+        &mut self,
+        writes: &[Write],
+        forward: bool,
+        (stop, discard): (&dyn Fn() -> bool, bool),
+    ) -> Result<usize, StoreError> {
         // BEGIN and COMMIT as cached statements: the runner commits a few
         // hundred times a second, and parsing them each time showed.
         let conn = &self.conn;
         let labels = &mut self.labels_text;
-        let mut batch = || -> rusqlite::Result<Option<String>> {
+        let mut batch = || -> rusqlite::Result<Result<usize, String>> {
             conn.prepare_cached("BEGIN")?.execute([])?;
+            let mut applied = 0;
             for write in writes {
+                if applied > 0 && applied % STOP_EVERY == 0 && stop() {
+                    if discard {
+                        conn.prepare_cached("ROLLBACK")?.execute([])?;
+                        return Ok(Ok(0));
+                    }
+                    break;
+                }
                 if let Some(detail) = writes::apply(conn, write, labels)? {
-                    return Ok(Some(detail));
+                    return Ok(Err(detail));
                 }
                 if forward {
                     writes::keep_input(conn, write)?;
                     outbox::note(conn, write)?;
                 }
+                applied += 1;
             }
             conn.prepare_cached("COMMIT")?.execute([])?;
-            Ok(None)
+            Ok(Ok(applied))
         };
         let result = batch();
         if !conn.is_autocommit() {
@@ -407,8 +449,8 @@ impl Sqlite {
             let _ = conn.execute_batch("ROLLBACK");
         }
         match result {
-            Ok(None) => Ok(()),
-            Ok(Some(detail)) => Err(StoreError::Conflict { detail }),
+            Ok(Ok(applied)) => Ok(applied),
+            Ok(Err(detail)) => Err(StoreError::Conflict { detail }),
             Err(source) => Err(StoreError::from_sqlite(&self.path, source)),
         }
     }

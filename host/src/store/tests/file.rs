@@ -162,3 +162,23 @@ fn a_nodes_quota_shares_outlive_a_restart_in_its_own_file() {
     drop(store);
     assert_eq!(Store::open(&path).unwrap().quota_shares().unwrap(), shares);
 }
+
+#[test]
+fn a_commit_asked_to_stop_commits_what_it_applied_or_nothing() {
+    let (_dir, _path, store, job) = a_job_in_a_new_store("stopped");
+    let writes: Vec<Write> = (0..100)
+        .map(|n| Write::Instance(instance(&job, &format!("s-{n}"), 1)))
+        .collect();
+    let mut committer = store.committer().unwrap().expect("a node's own file");
+    // Asked at its first look, and told to drop what it applied: nothing.
+    assert_eq!(committer.commit_until(&writes, &|| true, true).unwrap(), 0);
+    assert!(store.instances_of(&job.uid).unwrap().is_empty());
+    // Told to keep it: what it applied before its first look, in order.
+    let kept = committer.commit_until(&writes, &|| true, false).unwrap();
+    assert!(kept > 0 && kept < writes.len(), "{kept}");
+    assert_eq!(store.instances_of(&job.uid).unwrap().len(), kept);
+    // Never asked: the rest.
+    let rest = committer.commit_until(&writes[kept..], &|| false, true);
+    assert_eq!(rest.unwrap(), writes.len() - kept);
+    assert_eq!(store.instances_of(&job.uid).unwrap().len(), writes.len());
+}

@@ -112,7 +112,8 @@ fn on_both(case: impl Fn(&mut Store)) {
     }
 }
 
-fn object(kind: Kind, name: &str, at: i64) -> ObjectRecord {
+/// An object record for tests.
+pub(crate) fn object(kind: Kind, name: &str, at: i64) -> ObjectRecord {
     ObjectRecord {
         uid: crate::ids::uid(),
         kind,
@@ -126,7 +127,8 @@ fn object(kind: Kind, name: &str, at: i64) -> ObjectRecord {
     }
 }
 
-fn instance(owner: &ObjectRecord, name: &str, at: i64) -> InstanceRecord {
+/// A running instance record of `owner` for tests.
+pub(crate) fn instance(owner: &ObjectRecord, name: &str, at: i64) -> InstanceRecord {
     InstanceRecord {
         uid: crate::ids::uid(),
         name: name.into(),
