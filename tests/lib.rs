@@ -414,6 +414,31 @@ spec:
     )
 }
 
+/// A CronJob `name` in `namespace` of `program` every second, keeping ten
+/// succeeded Jobs.
+pub fn per_second_cronjob(name: &str, namespace: &str, program_name: &str) -> String {
+    format!(
+        "apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: {name}
+  namespace: {namespace}
+spec:
+  schedule: \"*/1 * * * * *\"
+  successfulJobsHistoryLimit: 10
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers:
+          - name: main
+            image: {}
+          restartPolicy: Never
+",
+        program(program_name).display()
+    )
+}
+
 /// A manifest made by [`job_yaml`] (or any whose first `metadata` holds
 /// only `name`), placed in `namespace`.
 pub fn in_namespace(yaml: &str, namespace: &str) -> String {

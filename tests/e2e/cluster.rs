@@ -1277,26 +1277,7 @@ fn a_cronjobs_jobs_count_under_a_quota_with_other_nodes_jobs() {
     s2.wait_complete(second, "manual", "crons");
     // The owner of the CronJob counts the cluster's Jobs at its heartbeat.
     std::thread::sleep(Duration::from_secs(1));
-    let tick = format!(
-        "apiVersion: batch/v1
-kind: CronJob
-metadata:
-  name: tick
-  namespace: crons
-spec:
-  schedule: \"*/1 * * * * *\"
-  successfulJobsHistoryLimit: 10
-  jobTemplate:
-    spec:
-      template:
-        spec:
-          containers:
-          - name: main
-            image: {}
-          restartPolicy: Never
-",
-        program("say-hello").display()
-    );
+    let tick = wasmjob_tests::per_second_cronjob("tick", "crons", "say-hello");
     apply(s, first, "tick.yaml", &tick);
     let mut events = String::new();
     wasmjob_tests::wait_until("the CronJob's refusal", 30, || {

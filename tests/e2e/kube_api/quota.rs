@@ -310,26 +310,7 @@ fn a_quota_holds_the_jobs_a_cronjob_creates() {
     apply_quota(&s, &server, ("two-jobs", "team"), ("count/jobs.batch", "2"));
     s.write(
         "tick.yaml",
-        &format!(
-            "apiVersion: batch/v1
-kind: CronJob
-metadata:
-  name: tick
-  namespace: team
-spec:
-  schedule: \"*/1 * * * * *\"
-  successfulJobsHistoryLimit: 10
-  jobTemplate:
-    spec:
-      template:
-        spec:
-          containers:
-          - name: main
-            image: {}
-          restartPolicy: Never
-",
-            program("say-hello").display()
-        ),
+        &wasmjob_tests::per_second_cronjob("tick", "team", "say-hello"),
     );
     let applied = s.client(&server, &["apply", "-f", "tick.yaml"]);
     assert_eq!(applied.code, 0, "{applied:?}");
