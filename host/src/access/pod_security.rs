@@ -174,14 +174,6 @@ impl Levels {
         }
     }
 
-    /// Whether any mode asks for more than `privileged`.
-    pub fn any(&self) -> bool {
-        [&self.enforce, &self.warn, &self.audit]
-            .into_iter()
-            .flatten()
-            .any(|v| v.level > Level::Privileged)
-    }
-
     /// What `pod` breaks, mode by mode: `Err` with the enforce level's
     /// refusal; otherwise the warn level's sentence and the audit level's,
     /// when they have one.
@@ -345,7 +337,6 @@ mod tests {
         // Privileged, or no label at all: anything goes, nothing said.
         for none in [labels(&[("enforce", "privileged")]), BTreeMap::new()] {
             let levels = Levels::of(&none);
-            assert!(!levels.any());
             assert_eq!(levels.check(&pod(&["data"])), Ok(Verdict::default()));
         }
     }
