@@ -211,9 +211,8 @@ impl Cluster {
     ) -> Result<Option<Micros>, StoreError> {
         let left = self.next_sync.saturating_duration_since(Instant::now());
         if !left.is_zero() {
-            let next = Some(now + left.as_micros() as Micros);
-            let waiting = self.share_when_waiting(parts, now);
-            return Ok(crate::time::earliest(next, waiting));
+            self.share_when_waiting(parts);
+            return Ok(Some(now + left.as_micros() as Micros));
         }
         self.next_sync = Instant::now() + self.config.heartbeat;
         let next = Some(now + self.config.heartbeat.as_micros() as Micros);

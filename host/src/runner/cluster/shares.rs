@@ -53,17 +53,18 @@ impl Cluster {
     }
 
     /// Between cluster passes: asks again if instances waited for room
-    /// beyond this node's shares and the last ask is old enough; when to
-    /// look again, while they wait.
-    pub(super) fn share_when_waiting(&mut self, parts: &mut Parts, now: Micros) -> Option<Micros> {
-        self.share_wake(parts, now)?;
+    /// beyond this node's shares and the last ask is old enough (the loop
+    /// comes back in time through [`Cluster::share_wake`]).
+    pub(super) fn share_when_waiting(&mut self, parts: &mut Parts) {
+        if !parts.quotas.waiting_for_share() || !self.link.is_up() {
+            return;
+        }
         if self.shared_at.elapsed() >= ASK_AGAIN
             && let Err(e) = self.share_quotas(parts)
         {
             // The next cluster pass says what the database does.
             tracing::debug!("cluster: quota shares: {e}");
         }
-        self.share_wake(parts, now)
     }
 
     /// When to ask again, while instances wait for room beyond this

@@ -176,7 +176,7 @@ impl ControlPlane for Pg {
     }
 
     fn log_bytes(&self, namespace: &str) -> Result<u64, StoreError> {
-        Pg::cluster_log_bytes(self, namespace)
+        Records::log_bytes(self, namespace)
     }
 
     fn live_count(&self, kind: Kind, namespace: &str) -> Result<u64, StoreError> {

@@ -10,7 +10,6 @@ use std::time::Duration;
 use super::{DB_NOW, Param, Pg, StoreError};
 use crate::access::quota_share::{self, Amount, Ask, Share};
 use crate::manifest::Kind;
-use crate::store::backend::Records as _;
 
 /// The advisory lock class of a namespace's quota shares (`wjqu` in
 /// ASCII); the namespace's hash is the other key.
@@ -84,12 +83,6 @@ impl Pg {
             tx.commit()?;
             Ok(shares)
         })
-    }
-
-    /// The output a namespace's instances have stored, as the cluster has
-    /// it (what every node sent).
-    pub fn cluster_log_bytes(&self, namespace: &str) -> Result<u64, StoreError> {
-        self.log_bytes(namespace)
     }
 
     /// How many live objects of `kind` a namespace has in the cluster
