@@ -10,6 +10,20 @@ use super::*;
 /// A Job in `namespace` of `say-hello`, with a `hostPath` volume named
 /// `data` when `host` (an `emptyDir` otherwise); `suspend` as given.
 fn job_with_volume(s: &Session, name: &str, namespace: &str, host: bool, suspend: bool) -> String {
+    let spec = format!("suspend: {suspend}");
+    job_running(s, (name, namespace), host, &spec, ("say-hello", "[]"))
+}
+
+/// A Job `name` in `namespace` of the test program `program` with `args`
+/// (YAML), `spec` its spec's fields besides the template (one per line),
+/// and a volume `data` as [`job_with_volume`] says.
+fn job_running(
+    s: &Session,
+    (name, namespace): (&str, &str),
+    host: bool,
+    spec: &str,
+    (program_name, args): (&str, &str),
+) -> String {
     let volume = match host {
         true => format!(
             "hostPath: {{path: {}, type: DirectoryOrCreate}}",
@@ -24,19 +38,21 @@ metadata:
   name: {name}
   namespace: {namespace}
 spec:
-  suspend: {suspend}
+  {spec}
   template:
     spec:
       containers:
       - name: main
         image: {}
+        args: {args}
         volumeMounts: [{{name: data, mountPath: /data}}]
       volumes:
       - name: data
         {volume}
       restartPolicy: Never
 ",
-        program("say-hello").display()
+        program(program_name).display(),
+        spec = spec.replace('\n', "\n  "),
     )
 }
 
@@ -248,6 +264,71 @@ fn a_node_default_level_holds_namespaces_that_set_none() {
     host_path_refused(&refused);
     // A namespace that says it is privileged takes it, and runs it.
     host_path_runs_in(&s, &server, "open", "privileged");
+}
+
+/// A Job that relays its instances (one slot runs the next the moment
+/// one succeeds, from successors decided ahead) in a namespace labelled
+/// while it runs starts none after the label: the successors its slots
+/// held, up to 512 each, lapse as the pods Kubernetes would create after
+/// the label are refused, and it says so.
+#[test]
+fn a_namespace_labelled_while_a_job_relays_starts_no_more_of_its_instances() {
+    let Some(k) = kubectl() else { return };
+    let s = Session::new();
+    let _server = Server::start(&s, &[]);
+    ok(s.kubectl(&k, &["create", "namespace", "relayed"]));
+    s.write(
+        "relaying.yaml",
+        &job_running(
+            &s,
+            ("relaying", "relayed"),
+            true,
+            "completions: 3000\nparallelism: 2",
+            ("sleep-ms", "[\"100\"]"),
+        ),
+    );
+    ok(s.kubectl(&k, &["apply", "-f", "relaying.yaml"]));
+    let succeeded = || {
+        let path = "jsonpath={.status.succeeded}";
+        let got = ok(s.kubectl(&k, &["get", "job", "relaying", "-n", "relayed", "-o", path]));
+        got.stdout.trim().parse::<u32>().unwrap_or(0)
+    };
+    wasmjob_tests::wait_until("the Job's first 20 instances", 60, || succeeded() >= 20);
+    let before = succeeded();
+    ok(s.kubectl(
+        &k,
+        &[
+            "label",
+            "namespace",
+            "relayed",
+            "pod-security.kubernetes.io/enforce=baseline",
+        ],
+    ));
+    let events = || ok(s.kubectl(&k, &["get", "events", "-n", "relayed"])).stdout;
+    wasmjob_tests::wait_until("the relaying Job's FailedCreate", 30, || {
+        events().contains("FailedCreate")
+    });
+    let active = || {
+        let path = "jsonpath={.status.active}";
+        let got = ok(s.kubectl(&k, &["get", "job", "relaying", "-n", "relayed", "-o", path]));
+        got.stdout.trim().parse::<u32>().unwrap_or(0)
+    };
+    wasmjob_tests::wait_until("the Job's last instances", 30, || active() == 0);
+    // What ran when the node saw the label runs to its end (one instance
+    // a slot, and those that started while kubectl stored the label, 20
+    // a second); the successors reserved ahead (over a thousand) never
+    // start.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let after = succeeded() - before;
+    assert!(after <= 30, "{after} instances succeeded after the label");
+    assert!(
+        events().contains(
+            "Error creating: pods is forbidden: violates PodSecurity \"baseline:latest\": \
+             hostPath volumes (volume \"data\")"
+        ),
+        "{}",
+        events()
+    );
 }
 
 /// A Namespace `namespace` labelled `enforce: level`, applied with the

@@ -69,6 +69,23 @@ impl JobRun {
         false
     }
 
+    /// Whether its namespace's Pod Security level refuses the Job's
+    /// template (the namespace was labelled after the Job was applied):
+    /// said once, as Kubernetes' Job controller says it, in a
+    /// `FailedCreate` event.
+    pub(super) fn pod_security_refuses(&mut self, pass: &mut Pass<'_>) -> bool {
+        let pod = &self.job.spec.template.spec;
+        let Some(refusal) = pass.pod_security_refusal(&self.record.namespace, pod) else {
+            return false;
+        };
+        if !self.pod_security_noted {
+            self.pod_security_noted = true;
+            pass.writes
+                .push(pod_refused(&self.record.uid, &refusal, pass.now));
+        }
+        true
+    }
+
     /// How many of `wanted` new instances start now: those that run here
     /// take room from the node's budget (Jobs of higher priority asked
     /// first, see `JobDriver::tick`); one offered to the cluster takes the
@@ -78,13 +95,7 @@ impl JobRun {
     /// Pod Security level refuses (the namespace was labelled after the
     /// Job was applied) does not start, said once as FailedCreate.
     pub(super) fn room(&mut self, wanted: usize, pass: &mut Pass<'_>) -> usize {
-        let pod = &self.job.spec.template.spec;
-        if let Some(refusal) = pass.pod_security_refusal(&self.record.namespace, pod) {
-            if !self.pod_security_noted {
-                self.pod_security_noted = true;
-                pass.writes
-                    .push(pod_refused(&self.record.uid, &refusal, pass.now));
-            }
+        if self.pod_security_refuses(pass) {
             return 0;
         }
         let asking = (self.record.namespace.as_str(), self.memory_each);

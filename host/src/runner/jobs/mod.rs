@@ -334,6 +334,9 @@ impl Driver for JobDriver {
             }
             run.queue
                 .observe(&run.job.spec, &mut run.observed, pass.launcher);
+            if run.refuse_relaying(pass) {
+                wake = Some(pass.now); // its room goes to others at once
+            }
             wake = earliest(wake, run.evict_untolerated(pass));
             self.observe_dependencies(index, pass.store, pass.now);
             wake = earliest(wake, self.step(index, pass));

@@ -261,6 +261,22 @@ impl JobRun {
         slots.filter(|slot| !slot.closing).count()
     }
 
+    /// Its namespace was labelled, while the Job relays, with a Pod
+    /// Security level its template breaks: every slot gives way as to
+    /// another namespace — its instance runs to its end, the successors
+    /// reserved lapse, nothing more starts — and the Job says why once (see
+    /// `pod_security_refuses`). Kubernetes too refuses each pod created
+    /// after the label and leaves those running; without this a slot ran
+    /// the successors reserved before the label, up to [`AHEAD_MAX`] of
+    /// them. Whether a slot's room was freed at once.
+    pub(super) fn refuse_relaying(&mut self, pass: &mut Pass<'_>) -> bool {
+        if self.open_slots() == 0 || !self.pod_security_refuses(pass) {
+            return false;
+        }
+        let (_, released) = self.close_slots(usize::MAX);
+        released > 0
+    }
+
     /// Makes up to `count` of its relaying slots give way (see `share`):
     /// each takes no more successors, gives back those it has not started
     /// (their reservations lapse) and ends after its instance; how many
