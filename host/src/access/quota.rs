@@ -97,10 +97,10 @@ pub fn used_in(
             pods += active;
             memory += active * memory_each(&job.manifest);
         }
-        // A DaemonSet's instances count as its pods do, on every node.
+        // A DaemonSet's instances count as its pods do, on every node;
+        // counted in the store, as its rollouts leave a history.
         for ds in store.live_objects(Kind::DaemonSet, Some(namespace))? {
-            let instances = store.instances_of(&ds.uid)?;
-            let running = instances.iter().filter(|i| !i.phase.is_finished()).count() as u64;
+            let running = store.unfinished_instances_of(&ds.uid)?;
             pods += running;
             memory += running * memory_each(&ds.manifest);
         }

@@ -65,6 +65,10 @@ pub(super) trait Records {
     /// Every instance an object owns, oldest first.
     fn instances_of(&self, owner_uid: &str) -> Result<Vec<InstanceRecord>, StoreError>;
 
+    /// How many of the instances an object owns have not ended, counted
+    /// without reading them (its history may be long).
+    fn unfinished_instances_of(&self, owner_uid: &str) -> Result<u64, StoreError>;
+
     /// Every attempt's log of an instance, oldest first.
     fn logs(&self, instance_uid: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError>;
 

@@ -450,6 +450,11 @@ impl Store {
         self.read(|r| r.instances_of(owner_uid))
     }
 
+    /// How many of the instances an object owns have not ended.
+    pub fn unfinished_instances_of(&self, owner_uid: &str) -> Result<u64, StoreError> {
+        self.read(|r| r.unfinished_instances_of(owner_uid))
+    }
+
     /// Every attempt's log of an instance, oldest first: (attempt, bytes).
     pub fn logs(&self, instance_uid: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
         self.read(|r| r.logs(instance_uid))

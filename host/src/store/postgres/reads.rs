@@ -169,6 +169,17 @@ impl Records for Pg {
         })
     }
 
+    fn unfinished_instances_of(&self, owner_uid: &str) -> Result<u64, StoreError> {
+        self.with(|c| {
+            let row = c.query_one(
+                "SELECT COUNT(*) FROM instances
+                 WHERE owner_uid = $1 AND phase IN ('Pending', 'Running')",
+                &[&owner_uid],
+            )?;
+            Ok(row.get::<_, i64>(0).max(0) as u64)
+        })
+    }
+
     fn logs_timed(
         &self,
         instance_uid: &str,

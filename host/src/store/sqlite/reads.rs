@@ -192,6 +192,15 @@ impl Records for Sqlite {
         self.sql(rows.and_then(|r| r.collect()))
     }
 
+    fn unfinished_instances_of(&self, owner_uid: &str) -> Result<u64, StoreError> {
+        let mut stmt = self.sql(self.conn.prepare_cached(
+            "SELECT COUNT(*) FROM instances
+             WHERE owner_uid = ?1 AND phase IN ('Pending', 'Running')",
+        ))?;
+        let count: i64 = self.sql(stmt.query_row([owner_uid], |r| r.get(0)))?;
+        Ok(count.max(0) as u64)
+    }
+
     /// Every attempt's log of an instance, oldest first: (attempt, bytes).
     fn logs(&self, instance_uid: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
         let mut stmt = self.sql(self.conn.prepare_cached(LOGS))?;

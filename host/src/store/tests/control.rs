@@ -98,7 +98,9 @@ fn an_object_is_claimed_by_one_node_and_taken_over_from_a_lost_one() {
     let ownership = c_db.ownership(std::slice::from_ref(&job.uid)).unwrap();
     assert_eq!(ownership[0].owner.as_deref(), Some("node-b"));
     // The lost node's daemon instance ends and is removed.
+    assert_eq!(c.unfinished_instances_of(&daemon_set.uid).unwrap(), 1);
     assert_eq!(c_db.drop_lost_daemons(grace, 50).unwrap(), 1);
+    assert_eq!(c.unfinished_instances_of(&daemon_set.uid).unwrap(), 0);
     assert!(c.live_instances(None).unwrap().is_empty());
     let ended = &c.instances_of(&daemon_set.uid).unwrap()[0];
     assert_eq!(

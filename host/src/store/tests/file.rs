@@ -41,11 +41,13 @@ fn a_copy_from_the_cluster_never_undoes_an_end_the_file_records() {
     // The cluster's older row, read again, leaves the end as it is ...
     store.mirror(&[Write::Instance(running.clone())]).unwrap();
     assert_eq!(store.instances_of(&job.uid).unwrap(), vec![lost.clone()]);
+    assert_eq!(store.unfinished_instances_of(&job.uid).unwrap(), 0);
     // ... while a later attempt, or an end, is copied.
     let mut again = running.clone();
     again.restart_count = 1;
     store.mirror(&[Write::Instance(again.clone())]).unwrap();
     assert_eq!(store.instances_of(&job.uid).unwrap(), vec![again.clone()]);
+    assert_eq!(store.unfinished_instances_of(&job.uid).unwrap(), 1);
     let mut done = again;
     (done.phase, done.finish_time) = (Phase::Succeeded, Some(9));
     store.mirror(&[Write::Instance(done.clone())]).unwrap();
