@@ -1,5 +1,5 @@
 //! The scheduling priority of the threads that run instances in
-//! `wasmjob run`.
+//! `wasmjob run`, and of `serve`'s bulk workers (see `executor::lanes`).
 //!
 //! The runner (the main thread) and the executor threads share the cores,
 //! and the runner is the one that keeps every executor fed: it records
@@ -12,7 +12,8 @@
 //! Niceness only goes up, which needs no privilege; where it is refused,
 //! the threads run as they are.
 
-/// How much nicer an executor thread is than the runner.
+/// How much nicer an executor thread of `run`, or a bulk worker of
+/// `serve`, is than the runner.
 pub const EXECUTOR_NICENESS: i32 = 5;
 
 /// The calling thread's id, by the system call itself: the static musl

@@ -203,6 +203,77 @@ fn most_at_once(s: &Session) -> usize {
     most as usize
 }
 
+/// What `serve`'s threads named `name` have used of the CPU (clock ticks,
+/// user and system) and their niceness, from `/proc`.
+fn threads_named(server: &Server, name: &str) -> Vec<(u64, i64)> {
+    let tasks = format!("/proc/{}/task", server.pid());
+    let mut found = Vec::new();
+    for task in std::fs::read_dir(&tasks).unwrap() {
+        let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
+        // `tid (comm) state ppid …`: the name may hold spaces, the rest not.
+        let (head, rest) = stat.rsplit_once(')').unwrap();
+        let comm = head.split_once('(').unwrap().1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if comm == name {
+            let ticks: u64 =
+                fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+            found.push((ticks, fields[16].parse().unwrap()));
+        }
+    }
+    found
+}
+
+/// A Job that asks for more instances at once than the node has cores
+/// runs them on `serve`'s bulk workers, nicer than the node's other
+/// threads, so another namespace's CronJob run or a narrower Job takes a
+/// core from them at once (issue 37's fairness row); a narrower Job's run
+/// on the node's own workers.
+#[test]
+fn a_job_wider_than_the_node_runs_on_the_nicer_bulk_workers() {
+    let s = Session::new();
+    let server = Server::start(&s, &[]);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let bulk_ticks = || {
+        threads_named(&server, "wasmjob-bulk")
+            .iter()
+            .map(|t| t.0)
+            .sum::<u64>()
+    };
+    let node_nice = threads_named(&server, "wasmjob-node")[0].1;
+    let bulk = threads_named(&server, "wasmjob-bulk");
+    assert_eq!(bulk.len(), cores, "{bulk:?}");
+    assert!(
+        bulk.iter()
+            .all(|&(_, nice)| nice == (node_nice + 5).min(19)),
+        "{bulk:?}, the node's workers at {node_nice}"
+    );
+    let hello = program("say-hello");
+    let narrow = job_yaml(
+        "narrow",
+        &hello,
+        &[],
+        "  completions: 3000\n  parallelism: 1",
+        "",
+    );
+    apply(&s, &server, "narrow.yaml", &narrow);
+    s.wait_complete(&server, "narrow", "default");
+    let after_narrow = bulk_ticks();
+    assert!(
+        after_narrow <= 1,
+        "the bulk workers ran {after_narrow} ticks"
+    );
+    let spec = format!("  completions: 3000\n  parallelism: {}", cores + 1);
+    let wide = job_yaml("wide", &hello, &[], &spec, "");
+    apply(&s, &server, "wide.yaml", &wide);
+    s.wait_complete(&server, "wide", "default");
+    let after_wide = bulk_ticks();
+    assert!(
+        after_wide >= after_narrow + 5,
+        "the bulk workers ran {} ticks for the wide Job",
+        after_wide - after_narrow
+    );
+}
+
 #[test]
 fn a_job_naming_an_unknown_priority_class_waits_until_it_is_applied() {
     let s = Session::new();

@@ -72,8 +72,9 @@ pub fn run(state_dir: &Path, args: RunArgs) -> Result<(), CliError> {
         allowed_registries: None,
         pod_security: Default::default(),
     };
-    let handle = tokio.handle().clone();
-    let mut runner = Runner::new(store, runtime.clone(), handle, config).map_err(other)?;
+    // One lane: the Jobs of `run` are all its node runs.
+    let lanes = crate::executor::Lanes::one(tokio.handle().clone());
+    let mut runner = Runner::new(store, runtime.clone(), lanes, config).map_err(other)?;
     runner.add(jobs).map_err(other)?;
     let structured = args.output.is_some();
     let mut console = Console::new(expected, several, args.quiet || structured);

@@ -246,9 +246,14 @@ pub fn serve(state_dir: &Path, args: ServeArgs) -> Result<(), CliError> {
     // counts what happens.
     crate::runtime::live::enable();
     crate::metrics::enable();
-    let handle = tokio.handle().clone();
+    // Bulk work on workers of its own (see `executor::lanes`).
+    let bulk = crate::executor::bulk_runtime().map_err(other)?;
+    let lanes = crate::executor::Lanes {
+        prompt: tokio.handle().clone(),
+        bulk: Some(bulk.handle().clone()),
+    };
     let config = settings.config.clone();
-    let mut runner = Runner::new(store, runtime.clone(), handle, config).map_err(other)?;
+    let mut runner = Runner::new(store, runtime.clone(), lanes, config).map_err(other)?;
     join(&mut runner, &settings, &args)?;
     let resumed = runner.resume().map_err(other)?;
     // After the store: a read-only state directory is named by the store.

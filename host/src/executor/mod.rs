@@ -8,15 +8,18 @@
 //!   instance itself, resolved for each attempt;
 //! - `relay`: slots that start a Job's next instance themselves;
 //! - `arrivals`: new slots start before relaying slots go on;
+//! - `lanes`: bulk work on nicer workers, the rest beside the node's API;
 //! - `pod`: instances of several modules (init containers, sidecars,
 //!   several containers).
 
 mod arrivals;
+mod lanes;
 pub mod pod;
 pub mod references;
 mod relay;
 mod sandbox;
 
+pub use lanes::{Lane, Lanes, bulk_runtime};
 pub use relay::{GivenWay, Relay, RelayQueue, StartGate};
 pub use sandbox::{AttemptDir, HostFiles, Identity, Sandbox, Scratch, sandbox, sandbox_of};
 
@@ -90,56 +93,66 @@ pub struct Finished {
 /// Runs instances on a tokio runtime and reports each [`Finished`].
 pub struct Executor {
     runtime: Arc<Runtime>,
-    handle: tokio::runtime::Handle,
+    lanes: Lanes,
     reports: Arc<dyn Reports>,
-    /// Slots launched and not started yet (see `arrivals`).
-    arrivals: Arc<arrivals::Arrivals>,
+    /// Slots launched and not started yet, of each lane's workers (see
+    /// `arrivals`).
+    arrivals: [Arc<arrivals::Arrivals>; 2],
 }
 
 impl Executor {
-    /// An executor whose results go to `reports`.
-    pub fn new(
-        runtime: Arc<Runtime>,
-        handle: tokio::runtime::Handle,
-        reports: Arc<dyn Reports>,
-    ) -> Self {
+    /// An executor that runs slots on `lanes` and whose results go to
+    /// `reports`.
+    pub fn new(runtime: Arc<Runtime>, lanes: Lanes, reports: Arc<dyn Reports>) -> Self {
         Executor {
             runtime,
-            handle,
+            lanes,
             reports,
             arrivals: Default::default(),
         }
     }
 
-    /// Starts a run; the handle stops it (and no result is sent).
+    /// Starts a run on the prompt lane; the handle stops it (and no result
+    /// is sent).
     pub fn launch(&self, launch: Launch) -> AbortHandle {
-        self.launch_relayed(launch, None)
+        self.launch_relayed(launch, None, Lane::Prompt)
     }
 
-    /// Starts a run in a slot that, with a `relay`, goes on with the
-    /// successors the runner gives it as long as each run succeeds; the
-    /// handle stops whichever runs.
-    pub fn launch_relayed(&self, launch: Launch, relay: Option<Relay>) -> AbortHandle {
-        let arrival = self.arrivals.arrive();
-        let slot = self.run_slot(launch, relay);
-        let task = self.handle.spawn(async move {
+    /// Starts a run in a slot of `lane` that, with a `relay`, goes on with
+    /// the successors the runner gives it as long as each run succeeds;
+    /// the handle stops whichever runs.
+    pub fn launch_relayed(&self, launch: Launch, relay: Option<Relay>, lane: Lane) -> AbortHandle {
+        let arrival = self.arrivals_of(lane).arrive();
+        let slot = self.run_slot(launch, relay, lane);
+        let task = self.lanes.handle(lane).spawn(async move {
             drop(arrival);
             slot.await
         });
         task.abort_handle()
     }
 
+    /// The slots launched and not started yet on the workers of `lane`
+    /// (the prompt ones when the node has no others).
+    fn arrivals_of(&self, lane: Lane) -> &Arc<arrivals::Arrivals> {
+        match (lane, &self.lanes.bulk) {
+            (Lane::Bulk, Some(_)) => &self.arrivals[1],
+            _ => &self.arrivals[0],
+        }
+    }
+
     /// Runs a slot (as [`Executor::launch_relayed`] does) in the task that
-    /// awaits it: an attempt that waited for its references starts in the
-    /// task that waited, so one handle stops either.
+    /// awaits it, a task on `lane`'s workers: an attempt that waited for
+    /// its references starts in the task that waited, so one handle stops
+    /// either.
     pub fn run_slot(
         &self,
         launch: Launch,
         relay: Option<Relay>,
+        lane: Lane,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let runtime = self.runtime.clone();
         let reports = self.reports.clone();
-        let arrivals = self.arrivals.clone();
+        let arrivals = self.arrivals_of(lane).clone();
         async move {
             let mut launch = launch;
             loop {
@@ -202,9 +215,9 @@ impl Executor {
         self.reports.clone()
     }
 
-    /// The runtime its tasks run on.
+    /// The node's runtime, where its prompt slots run.
     pub fn handle(&self) -> &tokio::runtime::Handle {
-        &self.handle
+        &self.lanes.prompt
     }
 
     /// Reports an attempt that could not even start, through the same channel
@@ -216,7 +229,7 @@ impl Executor {
         outcome: Outcome,
     ) -> AbortHandle {
         let reports = self.reports.clone();
-        let task = self.handle.spawn(async move {
+        let task = self.lanes.prompt.spawn(async move {
             let now = time::now();
             reports.finished(Finished {
                 instance_uid,

@@ -23,7 +23,7 @@ use super::launcher::{Launcher, LauncherParts};
 use super::observer::Observer;
 use super::parts::{Parts, Silent};
 use super::pulls::{Ended, Following, Pulled, Pulls};
-use crate::executor::{Finished, StartGate};
+use crate::executor::{Finished, Lanes, StartGate};
 use crate::runtime::Runtime;
 use crate::store::{Checkpoints, Store, StoreError, Write};
 use crate::time::{self, Micros, earliest};
@@ -44,11 +44,12 @@ pub struct Runner {
 const KEEP_OUTPUT_EVERY: Micros = 250_000;
 
 impl Runner {
-    /// A runner that records into `store` and runs on `handle`.
+    /// A runner that records into `store` and runs instances on `lanes`
+    /// (the node's other tasks on its prompt one).
     pub fn new(
         store: Store,
         runtime: Arc<Runtime>,
-        handle: tokio::runtime::Handle,
+        lanes: Lanes,
         config: RunnerConfig,
     ) -> Result<Self, StoreError> {
         let (inbox, events) = Inbox::new();
@@ -63,11 +64,11 @@ impl Runner {
         let tell = Arc::new(move |pulled| {
             to_inbox.send(Event::Pulled(Box::new(pulled)));
         });
-        let pulls = Pulls::new(tell, handle.clone(), runtime.clone());
+        let pulls = Pulls::new(tell, lanes.prompt.clone(), runtime.clone());
         let launcher = Launcher::new(
             LauncherParts {
                 runtime: runtime.clone(),
-                handle,
+                lanes,
                 reports: Arc::new(inbox.clone()),
                 checkpoints,
                 db_path: store.path().to_path_buf(),

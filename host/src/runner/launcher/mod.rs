@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::task::AbortHandle;
 
 use crate::executor::references::{self, ConfigSource, NodeResources};
-use crate::executor::{self, Executor, Launch, Relay, RelayQueue, Reports, StartGate};
+use crate::executor::{self, Executor, Lane, Lanes, Launch, Relay, RelayQueue, Reports, StartGate};
 use crate::manifest::{Job, Outcome, PodTemplateSpec, QueueSource};
 use crate::queue::{Queue, QueueError};
 use crate::runtime::{Prepared, Runtime, SandboxSpec};
@@ -75,7 +75,8 @@ struct Core {
 /// Where a launcher's instances run and what they are given.
 pub(super) struct LauncherParts {
     pub runtime: Arc<Runtime>,
-    pub handle: tokio::runtime::Handle,
+    /// The workers slots run on (see `executor::lanes`).
+    pub lanes: Lanes,
     /// Where the executor reports how runs ended.
     pub reports: Arc<dyn Reports>,
     pub checkpoints: Arc<Checkpoints>,
@@ -89,7 +90,7 @@ impl Launcher {
     pub(super) fn new(parts: LauncherParts, node_name: String, output_limit: usize) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let core = Core {
-            executor: Executor::new(parts.runtime, parts.handle, parts.reports),
+            executor: Executor::new(parts.runtime, parts.lanes, parts.reports),
             checkpoints: parts.checkpoints,
             keyvalues: Arc::new(KeyValues::open(&parts.db_path)),
             db_path: parts.db_path,
@@ -165,8 +166,9 @@ impl Launcher {
                 return core.wait(uid, number, missing, Box::new(retry), relay);
             }
         };
+        let lane = Lane::of(attempt.job.spec.parallelism(), core.resources.cores);
         match core.prepare(attempt, binding, resolved.as_deref()) {
-            Ok(launch) => core.executor.launch_relayed(launch, relay),
+            Ok(launch) => core.executor.launch_relayed(launch, relay, lane),
             Err(message) => core.unstarted(&attempt.record.uid, attempt.attempt, message),
         }
     }

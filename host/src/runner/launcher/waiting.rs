@@ -9,7 +9,7 @@ use tokio::task::AbortHandle;
 
 use super::{Attempt, Core};
 use crate::executor::references::Missing;
-use crate::executor::{Launch, Relay, Waiting};
+use crate::executor::{Lane, Launch, Relay, Waiting};
 use crate::manifest::Job;
 use crate::runtime::Prepared;
 use crate::store::InstanceRecord;
@@ -98,7 +98,8 @@ impl Core {
                     }
                     Retry::Ready(launch) => {
                         tell(None);
-                        core.executor.run_slot(launch, relay).await;
+                        // Where it waited: on the prompt workers.
+                        core.executor.run_slot(launch, relay, Lane::Prompt).await;
                         return;
                     }
                     Retry::Failed(message) => {
