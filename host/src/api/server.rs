@@ -46,6 +46,7 @@ pub async fn serve_tls(
             },
             () = &mut stop => return,
         };
+        no_delay(&tcp);
         let acceptor = acceptor.clone();
         let app = app.clone();
         let peer = tcp.peer_addr().ok();
@@ -73,6 +74,16 @@ pub async fn serve_tls(
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                 .await;
         });
+    }
+}
+
+/// Sends what is written at once. With Nagle's algorithm on, the last
+/// small piece of a long answer waited for the client's acknowledgement of
+/// the one before, which the client delays by 40 ms: `logs job/X` of a
+/// thousand instances took 58 ms where 16 ms was its own work.
+pub fn no_delay(tcp: &tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "TCP_NODELAY not set");
     }
 }
 
@@ -288,4 +299,27 @@ fn url_pairs(query: &str) -> Vec<(String, String)> {
     )
     .map(|q| q.0)
     .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_accepted_connection_sends_at_once() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            let _client = tokio::net::TcpStream::connect(address).await.unwrap();
+            let (accepted, _) = listener.accept().await.unwrap();
+            assert!(
+                !accepted.nodelay().unwrap(),
+                "Nagle's algorithm is the default"
+            );
+            super::no_delay(&accepted);
+            assert!(accepted.nodelay().unwrap());
+        });
+    }
 }

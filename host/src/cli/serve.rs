@@ -477,6 +477,8 @@ fn start_api(
         }
         // The client's address goes with each request (the audit log's).
         let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| crate::api::server::no_delay(tcp));
         let server = axum::serve(listener, app).with_graceful_shutdown(stopped);
         if let Err(e) = server.await {
             tracing::error!(error = %e, "the API server stopped");
