@@ -414,9 +414,9 @@ spec:
     )
 }
 
-/// A CronJob `name` in `namespace` of `program` every second, keeping ten
-/// succeeded Jobs.
-pub fn per_second_cronjob(name: &str, namespace: &str, program_name: &str) -> String {
+/// A CronJob `name` in `namespace` of `program` every second, keeping
+/// `history` succeeded Jobs.
+pub fn per_second_cronjob(name: &str, namespace: &str, program_name: &str, history: u32) -> String {
     format!(
         "apiVersion: batch/v1
 kind: CronJob
@@ -425,7 +425,7 @@ metadata:
   namespace: {namespace}
 spec:
   schedule: \"*/1 * * * * *\"
-  successfulJobsHistoryLimit: 10
+  successfulJobsHistoryLimit: {history}
   jobTemplate:
     spec:
       template:

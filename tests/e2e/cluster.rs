@@ -582,25 +582,7 @@ fn a_cronjob_on_three_nodes_fires_exactly_once_per_second() {
     };
     let nodes = cluster(&db, &[("n1", ""), ("n2", ""), ("n3", "")], &[]);
     let (s, second) = (&nodes[1].session, &nodes[1].server);
-    let yaml = format!(
-        "apiVersion: batch/v1
-kind: CronJob
-metadata:
-  name: tick
-spec:
-  schedule: \"*/1 * * * * *\"
-  successfulJobsHistoryLimit: 100
-  jobTemplate:
-    spec:
-      template:
-        spec:
-          containers:
-          - name: main
-            image: {}
-          restartPolicy: Never
-",
-        program("say-hello").display()
-    );
+    let yaml = wasmjob_tests::per_second_cronjob("tick", "default", "say-hello", 100);
     apply(s, second, "cron.yaml", &yaml);
     std::thread::sleep(Duration::from_secs(11));
     let ran = s.client(second, &["delete", "cronjob", "tick"]);
@@ -1277,7 +1259,7 @@ fn a_cronjobs_jobs_count_under_a_quota_with_other_nodes_jobs() {
     s2.wait_complete(second, "manual", "crons");
     // The owner of the CronJob counts the cluster's Jobs at its heartbeat.
     std::thread::sleep(Duration::from_secs(1));
-    let tick = wasmjob_tests::per_second_cronjob("tick", "crons", "say-hello");
+    let tick = wasmjob_tests::per_second_cronjob("tick", "crons", "say-hello", 10);
     apply(s, first, "tick.yaml", &tick);
     let mut events = String::new();
     wasmjob_tests::wait_until("the CronJob's refusal", 30, || {

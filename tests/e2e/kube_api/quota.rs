@@ -310,7 +310,7 @@ fn a_quota_holds_the_jobs_a_cronjob_creates() {
     apply_quota(&s, &server, ("two-jobs", "team"), ("count/jobs.batch", "2"));
     s.write(
         "tick.yaml",
-        &wasmjob_tests::per_second_cronjob("tick", "team", "say-hello"),
+        &wasmjob_tests::per_second_cronjob("tick", "team", "say-hello", 10),
     );
     let applied = s.client(&server, &["apply", "-f", "tick.yaml"]);
     assert_eq!(applied.code, 0, "{applied:?}");

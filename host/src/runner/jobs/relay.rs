@@ -270,9 +270,14 @@ impl JobRun {
     /// the successors reserved before the label, up to [`AHEAD_MAX`] of
     /// them. Whether a slot's room was freed at once.
     pub(super) fn refuse_relaying(&mut self, pass: &mut Pass<'_>) -> bool {
-        if self.open_slots() == 0 || !self.pod_security_refuses(pass) {
+        // Every pass asks: the level first (a map lookup where no label
+        // enforces one), the slots (a walk of the live instances) after.
+        let pod = &self.job.spec.template.spec;
+        let refused = pass.pod_security_refusal(&self.record.namespace, pod);
+        if refused.is_none() || self.open_slots() == 0 {
             return false;
         }
+        self.pod_security_refuses(pass);
         let (_, released) = self.close_slots(usize::MAX);
         released > 0
     }
